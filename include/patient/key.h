@@ -1,0 +1,118 @@
+/* Ed25519 keys in minisign's file formats, and minisign signatures.
+ *
+ * Public key files: "untrusted comment: ...\n" + base64("Ed" | keynum[8] |
+ * pk[32]) ("RW..."). Secret key files: minisign's layout, scrypt-encrypted
+ * or unencrypted (minisign -W). Key id: minisign's 8-byte key number, shown
+ * as 16 upper-case hex digits exactly as minisign prints it. */
+#ifndef PATIENT_KEY_H
+#define PATIENT_KEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <patient/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PATIENT_KEYID_BYTES 8
+#define PATIENT_KEYID_HEX 17 /* 16 hex digits + NUL */
+#define PATIENT_PUBKEY_BYTES 32
+#define PATIENT_SIG_BYTES 64
+#define PATIENT_PUBKEY_B64 57 /* "RW..." 56 characters + NUL */
+#define PATIENT_PASSWORD_MAX 1024
+#define PATIENT_COMMENT_MAX 1024
+#define PATIENT_TRUSTED_COMMENT_MAX 8192
+
+typedef struct patient_pubkey {
+    uint8_t id[PATIENT_KEYID_BYTES];
+    uint8_t pk[PATIENT_PUBKEY_BYTES];
+} patient_pubkey;
+
+/* Secret key: opaque, kept in guarded sodium_malloc memory, wiped on free. */
+typedef struct patient_seckey patient_seckey;
+
+/* Key id as minisign prints it ("1D086AAD0FA41855"). */
+PATIENT_EXPORT void patient_keyid_hex(const uint8_t id[PATIENT_KEYID_BYTES],
+                                      char out[PATIENT_KEYID_HEX]);
+PATIENT_EXPORT PATIENT_WUR patient_err patient_keyid_parse(const char *hex,
+                                                           uint8_t id[PATIENT_KEYID_BYTES]);
+
+/* New random key pair. *sk: free with patient_seckey_free. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_keypair_generate(patient_pubkey *pk,
+                                                                patient_seckey **sk);
+
+/* Parse a public key from text: a bare "RW..." string, or a whole key file
+ * (comment line + key line). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_pubkey_parse(const char *text, size_t len,
+                                                            patient_pubkey *pk);
+/* Load a public key file, or, when spec starts with "RW" and is not an
+ * existing file, the key string itself. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_pubkey_load(const char *spec, patient_pubkey *pk);
+/* "RW..." base64 form. */
+PATIENT_EXPORT void patient_pubkey_encode(const patient_pubkey *pk, char out[PATIENT_PUBKEY_B64]);
+/* Write a public key file (0644, atomically; EXISTS unless force). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_pubkey_save(const char *path,
+                                                           const patient_pubkey *pk, int force);
+
+/* Load a secret key file. Refuses files readable by group or others
+ * (PATIENT_ERR_PERM) and symlinks. password may be NULL for an unencrypted
+ * key; an encrypted key with a NULL password gives PATIENT_ERR_KEY_PASSWORD
+ * and sets *encrypted (if not NULL) so a tool can prompt and retry. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_seckey_load(const char *path,
+                                                           const char *password,
+                                                           patient_seckey **sk,
+                                                           int *encrypted);
+/* Parse the contents of a secret key file (no permission checks). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_seckey_parse(const char *text, size_t len,
+                                                            const char *password,
+                                                            patient_seckey **sk,
+                                                            int *encrypted);
+/* Write a secret key file: 0600, created exclusively unless force (then
+ * replaced atomically). password NULL or "" writes an unencrypted key as
+ * minisign -W does; otherwise scrypt-encrypted with minisign's parameters. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_seckey_save(const char *path,
+                                                           const patient_seckey *sk,
+                                                           const char *password, int force);
+/* Public half of a secret key. */
+PATIENT_EXPORT void patient_seckey_pubkey(const patient_seckey *sk, patient_pubkey *pk);
+/* Wipe and free; accepts NULL. */
+PATIENT_EXPORT void patient_seckey_free(patient_seckey *sk);
+
+/* Read a password for unattended use: from the file named by the
+ * PATIENT_PASSWORD_FILE environment variable or the given file (first line,
+ * newline stripped; file must not be group/world readable). Caller frees
+ * with patient_password_free. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_password_from_file(const char *path,
+                                                                  char **password);
+PATIENT_EXPORT void patient_password_free(char *password);
+
+/* Raw Ed25519 over exact bytes. Thread-safe for a shared sk. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_sign(const patient_seckey *sk, const void *m,
+                                                    size_t len,
+                                                    uint8_t sig[PATIENT_SIG_BYTES]);
+PATIENT_EXPORT PATIENT_WUR patient_err patient_verify(const patient_pubkey *pk, const void *m,
+                                                      size_t len,
+                                                      const uint8_t sig[PATIENT_SIG_BYTES]);
+
+/* minisign signature file (prehashed "ED" form) over exact bytes m.
+ * trusted_comment: one line, no newline (PATIENT_ERR_ARG otherwise).
+ * untrusted_comment may be NULL. *out is malloc'd, NUL-terminated. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_minisig_sign(const patient_seckey *sk,
+                                                            const void *m, size_t len,
+                                                            const char *untrusted_comment,
+                                                            const char *trusted_comment,
+                                                            char **out);
+/* Verify a minisign signature file (prehashed "ED" or legacy "Ed") over m.
+ * Checks the key id first (PATIENT_ERR_KEY_MISMATCH; *sig_keyid, when not
+ * NULL, gets the id the signature names either way), then the signature and
+ * the trusted comment's signature. On success *trusted_comment (if not
+ * NULL) is a malloc'd copy. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_minisig_verify(
+    const patient_pubkey *pk, const void *m, size_t len, const char *sig, size_t siglen,
+    char **trusted_comment, uint8_t sig_keyid[PATIENT_KEYID_BYTES]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,11 @@
+/* patient — accountable changes to web content in transit.
+ * Umbrella header: include this one. */
+#ifndef PATIENT_PATIENT_H
+#define PATIENT_PATIENT_H
+
+#include <patient/error.h>
+#include <patient/hash.h>
+#include <patient/key.h>
+#include <patient/jws.h>
+
+#endif

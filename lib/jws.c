@@ -1,0 +1,152 @@
+/* JWS compact serialisation, EdDSA (Ed25519) only. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include <patient/jws.h>
+#include "util.h"
+
+patient_err
+patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload, size_t len,
+                 char **out)
+{
+    cJSON *hdr = NULL;
+    char *hjson = NULL, *h64 = NULL, *p64 = NULL, *s64 = NULL;
+    char kid[PATIENT_KEYID_HEX];
+    patient_pubkey pk;
+    pt_buf b = {0};
+    uint8_t sig[PATIENT_SIG_BYTES];
+    patient_err err = PATIENT_ERR_NOMEM;
+
+    *out = NULL;
+    if (len > PATIENT_JWS_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    patient_seckey_pubkey(sk, &pk);
+    patient_keyid_hex(pk.id, kid);
+    if ((hdr = cJSON_CreateObject()) == NULL || !cJSON_AddStringToObject(hdr, "alg", "EdDSA") ||
+        !cJSON_AddStringToObject(hdr, "kid", kid) ||
+        (typ && !cJSON_AddStringToObject(hdr, "typ", typ)))
+        goto out;
+    if ((err = pt_json_print(hdr, &hjson)) ||
+        (err = pt_b64_encode((const uint8_t *)hjson, strlen(hjson), 1, &h64)) ||
+        (err = pt_b64_encode(payload, len, 1, &p64)))
+        goto out;
+    if ((err = pt_buf_appendf(&b, "%s.%s", h64, p64)))
+        goto out;
+    if ((err = patient_sign(sk, b.data, b.len, sig)))
+        goto out;
+    if ((err = pt_b64_encode(sig, sizeof sig, 1, &s64)) || (err = pt_buf_appendf(&b, ".%s", s64)))
+        goto out;
+    *out = (char *)b.data;
+    b.data = NULL;
+out:
+    cJSON_Delete(hdr);
+    free(hjson);
+    free(h64);
+    free(p64);
+    free(s64);
+    pt_buf_free(&b);
+    return err;
+}
+
+void
+patient_jws_free(patient_jws *jws)
+{
+    if (jws == NULL)
+        return;
+    free(jws->typ);
+    free(jws->payload);
+    free(jws->signing_input);
+    free(jws);
+}
+
+patient_err
+patient_jws_parse(const char *s, size_t len, patient_jws **out)
+{
+    const char *d1, *d2, *end;
+    uint8_t *hdr = NULL;
+    size_t hlen = 0;
+    cJSON *h = NULL;
+    const cJSON *item;
+    patient_jws *j = NULL;
+    patient_err err;
+    const char *alg, *kid, *typ;
+
+    *out = NULL;
+    while (len > 0 && (*s == ' ' || *s == '\t'))
+        s++, len--;
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
+                       s[len - 1] == '\n'))
+        len--;
+    if (len > PATIENT_JWS_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    end = s + len;
+    if ((d1 = memchr(s, '.', len)) == NULL ||
+        (d2 = memchr(d1 + 1, '.', (size_t)(end - d1 - 1))) == NULL ||
+        memchr(d2 + 1, '.', (size_t)(end - d2 - 1)) != NULL)
+        return PATIENT_ERR_PARSE;
+    if ((j = calloc(1, sizeof *j)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = pt_b64_decode(s, (size_t)(d1 - s), 1, &hdr, &hlen)) ||
+        (err = pt_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), 1, &j->payload, &j->payload_len)))
+        goto out;
+    if (pt_b64_decode_exact(d2 + 1, (size_t)(end - d2 - 1), 1, j->sig, sizeof j->sig)) {
+        err = PATIENT_ERR_BASE64;
+        goto out;
+    }
+    if ((err = pt_json_parse((const char *)hdr, hlen, &h)) != PATIENT_OK)
+        goto out;
+    if (!cJSON_IsObject(h)) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    alg = pt_json_str(h, "alg");
+    if (alg == NULL) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    /* Only EdDSA; "crit" names extensions we do not implement, so refuse. */
+    if (strcmp(alg, "EdDSA") != 0 || cJSON_GetObjectItemCaseSensitive(h, "crit") != NULL) {
+        err = PATIENT_ERR_UNSUPPORTED;
+        goto out;
+    }
+    if ((kid = pt_json_str(h, "kid")) == NULL || patient_keyid_parse(kid, j->kid) != PATIENT_OK) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    item = cJSON_GetObjectItemCaseSensitive(h, "typ");
+    if (item != NULL) {
+        if ((typ = pt_json_str(h, "typ")) == NULL) {
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+        if ((j->typ = strdup(typ)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+    }
+    j->signing_input_len = (size_t)(d2 - s);
+    if ((j->signing_input = malloc(j->signing_input_len + 1)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    memcpy(j->signing_input, s, j->signing_input_len);
+    j->signing_input[j->signing_input_len] = 0;
+    *out = j;
+    j = NULL;
+out:
+    cJSON_Delete(h);
+    free(hdr);
+    patient_jws_free(j);
+    return err;
+}
+
+patient_err
+patient_jws_verify(const patient_jws *jws, const patient_pubkey *pk)
+{
+    if (sodium_memcmp(jws->kid, pk->id, PATIENT_KEYID_BYTES) != 0)
+        return PATIENT_ERR_KEY_MISMATCH;
+    return patient_verify(pk, jws->signing_input, jws->signing_input_len, jws->sig);
+}

@@ -1,0 +1,30 @@
+# libpatient: all logic lives here. Objects are built once into a
+# convenience library (tests link it statically to reach internal helpers),
+# then exported as the shared libpatient with only PATIENT_EXPORT symbols.
+noinst_LTLIBRARIES = lib/libpatient_core.la
+lib_libpatient_core_la_SOURCES = \
+	lib/util.h lib/util.c \
+	lib/error.c \
+	lib/hash.c \
+	lib/key.c \
+	lib/jws.c
+lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
+	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ZLIB_CFLAGS)
+lib_libpatient_core_la_LIBADD = $(SODIUM_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ZLIB_LIBS)
+
+lib_LTLIBRARIES += lib/libpatient.la
+lib_libpatient_la_SOURCES =
+lib_libpatient_la_LIBADD = lib/libpatient_core.la
+lib_libpatient_la_LDFLAGS = -version-info 0:0:0 -no-undefined
+
+pkginclude_HEADERS += \
+	include/patient/patient.h \
+	include/patient/error.h \
+	include/patient/hash.h \
+	include/patient/key.h \
+	include/patient/jws.h
+
+# What tools link with.
+PT_LIBS = lib/libpatient.la $(SODIUM_LIBS) $(CJSON_LIBS)
+PT_CORE = lib/libpatient_core.la
+PT_DEP_CFLAGS = $(SODIUM_CFLAGS) $(CJSON_CFLAGS) $(CURL_CFLAGS)

@@ -1,0 +1,454 @@
+/* Internal helpers: buffers, safe file I/O, base64, time, capped JSON. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "util.h"
+
+patient_err
+pt_buf_reserve(pt_buf *b, size_t extra)
+{
+    size_t need, ncap;
+    uint8_t *p;
+
+    if (extra > SIZE_MAX - b->len - 1)
+        return PATIENT_ERR_TOO_LARGE;
+    need = b->len + extra + 1;
+    if (need <= b->cap)
+        return PATIENT_OK;
+    ncap = b->cap ? b->cap : 256;
+    while (ncap < need)
+        ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+    if ((p = realloc(b->data, ncap)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    b->data = p;
+    b->cap = ncap;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_buf_append(pt_buf *b, const void *p, size_t n)
+{
+    patient_err err;
+
+    if ((err = pt_buf_reserve(b, n)) != PATIENT_OK)
+        return err;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_buf_appendf(pt_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    patient_err err;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return PATIENT_ERR_ARG;
+    if ((err = pt_buf_reserve(b, (size_t)n)) != PATIENT_OK)
+        return err;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return PATIENT_OK;
+}
+
+void
+pt_buf_free(pt_buf *b)
+{
+    if (b == NULL)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+patient_err
+pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+    pt_buf b = {0};
+    struct stat st;
+    int fd = -1, own = 0;
+    patient_err err = PATIENT_OK;
+    uint8_t chunk[65536];
+    ssize_t n;
+
+    *out = NULL;
+    *len = 0;
+    if (strcmp(path, "-") == 0) {
+        fd = STDIN_FILENO;
+    } else {
+        if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
+            if (errno == ELOOP)
+                return PATIENT_ERR_UNSAFE_PATH;
+            return errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
+        }
+        own = 1;
+        if (fstat(fd, &st) != 0) {
+            err = PATIENT_ERR_IO;
+            goto out;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            err = PATIENT_ERR_UNSAFE_PATH;
+            goto out;
+        }
+        if ((uintmax_t)st.st_size > max) {
+            err = PATIENT_ERR_TOO_LARGE;
+            goto out;
+        }
+        /* Regular file: blocking reads are fine again. */
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    }
+    if ((err = pt_buf_reserve(&b, 0)) != PATIENT_OK)
+        goto out;
+    for (;;) {
+        n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = PATIENT_ERR_IO;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (b.len + (size_t)n > max) {
+            err = PATIENT_ERR_TOO_LARGE;
+            goto out;
+        }
+        if ((err = pt_buf_append(&b, chunk, (size_t)n)) != PATIENT_OK)
+            goto out;
+    }
+    *out = b.data;
+    *len = b.len;
+    b.data = NULL;
+out:
+    if (own)
+        close(fd);
+    pt_buf_free(&b);
+    return err;
+}
+
+static patient_err
+fsync_dir_of(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int fd;
+
+    if (slash == NULL) {
+        strcpy(dir, ".");
+    } else if (slash == path) {
+        strcpy(dir, "/");
+    } else {
+        if ((size_t)(slash - path) >= sizeof dir)
+            return PATIENT_ERR_ARG;
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = 0;
+    }
+    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return PATIENT_ERR_IO;
+    fsync(fd);
+    close(fd);
+    return PATIENT_OK;
+}
+
+patient_err
+pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, int flags)
+{
+    char tmp[PATH_MAX];
+    const uint8_t *p = data;
+    int fd = -1, n;
+    patient_err err = PATIENT_OK;
+    struct stat st;
+
+    if (strcmp(path, "-") == 0) {
+        while (len > 0) {
+            ssize_t w = write(STDOUT_FILENO, p, len);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return PATIENT_ERR_IO;
+            p += w;
+            len -= (size_t)w;
+        }
+        return PATIENT_OK;
+    }
+    if (lstat(path, &st) == 0) {
+        if (flags & PT_WRITE_EXCL)
+            return PATIENT_ERR_EXISTS;
+        if (!S_ISREG(st.st_mode))
+            return PATIENT_ERR_UNSAFE_PATH;
+    }
+    n = snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return PATIENT_ERR_ARG;
+    if ((fd = mkstemp(tmp)) < 0)
+        return PATIENT_ERR_IO;
+    if (fchmod(fd, mode) != 0) {
+        err = PATIENT_ERR_IO;
+        goto fail;
+    }
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            err = PATIENT_ERR_IO;
+            goto fail;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        fd = -1;
+        err = PATIENT_ERR_IO;
+        goto fail;
+    }
+    fd = -1;
+    if (flags & PT_WRITE_EXCL) {
+        /* link() fails if the target appeared meanwhile: never clobber. */
+        if (link(tmp, path) != 0) {
+            err = errno == EEXIST ? PATIENT_ERR_EXISTS : PATIENT_ERR_IO;
+            goto fail;
+        }
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        err = PATIENT_ERR_IO;
+        goto fail;
+    }
+    return fsync_dir_of(path);
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return err;
+}
+
+patient_err
+pt_b64_encode(const uint8_t *in, size_t len, int url, char **out)
+{
+    int v = url ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL;
+    size_t n;
+
+    if (len > (SIZE_MAX / 4) * 3 - 4)
+        return PATIENT_ERR_TOO_LARGE;
+    n = sodium_base64_encoded_len(len, v);
+    if ((*out = malloc(n)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    sodium_bin2base64(*out, n, in, len, v);
+    return PATIENT_OK;
+}
+
+patient_err
+pt_b64_decode(const char *in, size_t inlen, int url, uint8_t **out, size_t *outlen)
+{
+    int v = url ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL;
+    size_t cap = inlen / 4 * 3 + 3;
+    const char *end = NULL;
+
+    *out = NULL;
+    *outlen = 0;
+    if ((*out = malloc(cap + 1)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if (sodium_base642bin(*out, cap, in, inlen, NULL, outlen, &end, v) != 0 ||
+        end != in + inlen) {
+        free(*out);
+        *out = NULL;
+        *outlen = 0;
+        return PATIENT_ERR_BASE64;
+    }
+    (*out)[*outlen] = 0;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_b64_decode_exact(const char *in, size_t inlen, int url, uint8_t *out, size_t want)
+{
+    int v = url ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL;
+    size_t got = 0;
+    const char *end = NULL;
+
+    if (sodium_base642bin(out, want, in, inlen, NULL, &got, &end, v) != 0 ||
+        end != in + inlen || got != want)
+        return PATIENT_ERR_BASE64;
+    return PATIENT_OK;
+}
+
+void
+pt_time_format(time_t t, char out[21])
+{
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+patient_err
+pt_time_parse(const char *s, time_t *t)
+{
+    struct tm tm = {0};
+    const char *p;
+    char *end;
+
+    if (s == NULL)
+        return PATIENT_ERR_ARG;
+    if (s[0] == '@') {
+        long long v;
+        errno = 0;
+        v = strtoll(s + 1, &end, 10);
+        if (errno || end == s + 1 || *end)
+            return PATIENT_ERR_PARSE;
+        *t = (time_t)v;
+        return PATIENT_OK;
+    }
+    p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (p == NULL)
+        return PATIENT_ERR_PARSE;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
+        return PATIENT_ERR_PARSE;
+    *t = timegm(&tm);
+    return PATIENT_OK;
+}
+
+patient_err
+pt_duration_parse(const char *s, long long *seconds)
+{
+    char *end;
+    long long v, mul = 1;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0)
+        return PATIENT_ERR_PARSE;
+    switch (*end) {
+    case 0: case 's': mul = 1; break;
+    case 'm': mul = 60; break;
+    case 'h': mul = 3600; break;
+    case 'd': mul = 86400; break;
+    case 'w': mul = 7 * 86400; break;
+    default: return PATIENT_ERR_PARSE;
+    }
+    if (*end && end[1])
+        return PATIENT_ERR_PARSE;
+    if (v > (1LL << 40) / mul)
+        return PATIENT_ERR_TOO_LARGE;
+    *seconds = v * mul;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_json_parse(const char *s, size_t len, cJSON **out)
+{
+    size_t i;
+    int depth = 0, instr = 0;
+    const char *end = NULL;
+
+    *out = NULL;
+    if (len > PT_JSON_MAX_BYTES)
+        return PATIENT_ERR_TOO_LARGE;
+    for (i = 0; i < len; i++) {
+        char c = s[i];
+        if (instr) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                instr = 0;
+        } else if (c == '"') {
+            instr = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > PT_JSON_MAX_DEPTH)
+                return PATIENT_ERR_JSON;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == 0) {
+            return PATIENT_ERR_JSON;
+        }
+    }
+    *out = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+    if (*out == NULL)
+        return PATIENT_ERR_JSON;
+    /* Only trailing whitespace may follow the value. */
+    while (end < s + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+        end++;
+    if (end != s + len) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return PATIENT_ERR_JSON;
+    }
+    return PATIENT_OK;
+}
+
+const char *
+pt_json_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int
+pt_json_int(const cJSON *o, const char *key, long long *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    double d;
+
+    if (!cJSON_IsNumber(v))
+        return -1;
+    d = v->valuedouble;
+    if (d != d || d < -9007199254740991.0 || d > 9007199254740991.0 || d != (double)(long long)d)
+        return -1;
+    *out = (long long)d;
+    return 0;
+}
+
+patient_err
+pt_json_print(const cJSON *o, char **out)
+{
+    *out = cJSON_PrintUnformatted(o);
+    return *out ? PATIENT_OK : PATIENT_ERR_NOMEM;
+}
+
+void
+pt_hex(const uint8_t *in, size_t len, char *out)
+{
+    sodium_bin2hex(out, 2 * len + 1, in, len);
+}
+
+patient_err
+pt_unhex(const char *in, uint8_t *out, size_t len)
+{
+    size_t got = 0;
+    const char *end = NULL;
+
+    if (strlen(in) != 2 * len ||
+        sodium_hex2bin(out, len, in, 2 * len, NULL, &got, &end) != 0 || got != len)
+        return PATIENT_ERR_PARSE;
+    return PATIENT_OK;
+}
+
+int
+pt_memeq(const void *a, const void *b, size_t n)
+{
+    return sodium_memcmp(a, b, n) == 0;
+}

@@ -1,0 +1,68 @@
+/* Internal helpers shared by the library modules. Not installed. */
+#ifndef PATIENT_UTIL_H
+#define PATIENT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+#include <patient/error.h>
+
+/* Caps on anything that comes from outside. */
+#define PT_JSON_MAX_DEPTH 32
+#define PT_JSON_MAX_BYTES (64u * 1024 * 1024)
+
+/* Growable byte buffer. Free with pt_buf_free (accepts NULL contents). */
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} pt_buf;
+
+patient_err pt_buf_reserve(pt_buf *b, size_t extra);
+patient_err pt_buf_append(pt_buf *b, const void *p, size_t n);
+patient_err pt_buf_appendf(pt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pt_buf_free(pt_buf *b);
+
+/* Read a whole regular file (refusing symlinks, devices and FIFOs) of at
+ * most max bytes. *out is malloc'd and NUL-terminated (not counted in *len).
+ * path "-" reads stdin. */
+patient_err pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+
+/* Write atomically: temp file in the same folder, fsync, rename, fsync the
+ * folder. With PT_WRITE_EXCL an existing file is never replaced
+ * (PATIENT_ERR_EXISTS). mode applies to the new file (e.g. 0600). */
+#define PT_WRITE_EXCL 1
+patient_err pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, int flags);
+
+/* base64 (standard, padded) and base64url (no padding). out is malloc'd,
+ * NUL-terminated. Decoders reject whitespace and trailing garbage. */
+patient_err pt_b64_encode(const uint8_t *in, size_t len, int url, char **out);
+patient_err pt_b64_decode(const char *in, size_t inlen, int url, uint8_t **out, size_t *outlen);
+/* Decode into a fixed buffer; fails unless exactly want bytes result. */
+patient_err pt_b64_decode_exact(const char *in, size_t inlen, int url, uint8_t *out, size_t want);
+
+/* RFC 3339 UTC timestamps "2026-11-27T07:54:19Z". out needs 21 bytes. */
+void pt_time_format(time_t t, char out[21]);
+/* Accepts "YYYY-MM-DDTHH:MM:SSZ" (also with fractional seconds or +00:00)
+ * and "@EPOCH". */
+patient_err pt_time_parse(const char *s, time_t *t);
+/* Durations: "90s", "15m", "12h", "7d", "2w"; a bare number is seconds. */
+patient_err pt_duration_parse(const char *s, long long *seconds);
+
+/* Parse JSON with a byte cap and a nesting cap (checked before cJSON sees
+ * it, so hostile nesting cannot exhaust the stack). */
+patient_err pt_json_parse(const char *s, size_t len, cJSON **out);
+/* Typed getters: return NULL/-1 when absent or of another type. */
+const char *pt_json_str(const cJSON *o, const char *key);
+int pt_json_int(const cJSON *o, const char *key, long long *out);
+/* Print compactly into a malloc'd string. */
+patient_err pt_json_print(const cJSON *o, char **out);
+
+/* Lower-case hex. out needs 2*len+1 bytes. */
+void pt_hex(const uint8_t *in, size_t len, char *out);
+patient_err pt_unhex(const char *in, uint8_t *out, size_t len);
+
+/* Constant-time equality. */
+int pt_memeq(const void *a, const void *b, size_t n);
+
+#endif

@@ -1,0 +1,161 @@
+// state.js — the per-tab state machine of the patient extension.
+//
+// Pure: no browser APIs, no clock, no I/O.  Every function takes the previous
+// tab state (a plain JSON-serialisable object, so it can live in
+// storage.session across service-worker restarts) and returns a new one; the
+// input is never mutated.  The service worker owns the side effects.
+//
+// A tab state:
+//   { tabId, loadId, url, state, report, error, resources: {URL: entry}, checks }
+//   loadId     increases with every top-level navigation of the tab; results
+//              carry the loadId they were requested for, so a late answer for
+//              the previous page is dropped instead of painting the new one.
+//   state      the main document's state (one of STATES).
+//   report     the verifier's JSON report for the main document, or null.
+//   error      {code, message} when the verifier could not run, or null.
+//   resources  the page's scripts and styles, when that option is on:
+//              URL -> {state, report, error}.
+//   checks     how many results arrived for this load (for the popup).
+//
+// Rule: within one page load, `invalid` is never replaced by a later, weaker
+// result (a re-check that says verified, an error, an unverifiable fetch).  Only
+// a new navigation (navigate()) starts from scratch.
+
+export const STATES = Object.freeze([
+  'idle', // not a web page, or nothing checked yet
+  'pending', // asked the verifier, no answer yet
+  'verified', // the origin's bytes, untouched
+  'modified', // changed only by middleboxes the policy trusts, every change signed
+  'invalid', // tampered, forged, unauthorised, expired, rolled back
+  'unverifiable', // could not be checked (network, unknown origin, ...)
+  'none', // the site does not use patient (no manifest)
+  'error', // the verifier itself is missing or failed
+]);
+
+// Result codes by which the verifier says "this origin publishes no manifest":
+// an `unverifiable` report carrying one of them means "not covered by patient"
+// rather than "could not check".
+export const NOT_COVERED_CODES = Object.freeze([
+  'manifest.missing',
+  'manifest.not_found',
+  'manifest.absent',
+]);
+
+export const ICON_SIZES = Object.freeze([16, 32, 48, 128]);
+
+// Badge text (at most 4 characters), colour, icon glyph and tooltip per state.
+export const STATE_STYLE = Object.freeze({
+  idle: { color: '#9aa0a6', badge: '', glyph: 'ring', title: 'patient: not checked' },
+  pending: { color: '#80868b', badge: '…', glyph: 'dots', title: 'patient: checking…' },
+  verified: { color: '#188038', badge: 'OK', glyph: 'check', title: 'patient: verified — exactly what the origin signed' },
+  modified: { color: '#1a73e8', badge: 'MOD', glyph: 'delta', title: 'patient: modified by middleboxes you trust' },
+  invalid: { color: '#d93025', badge: 'BAD', glyph: 'cross', title: 'patient: INVALID — tampered or failed a check' },
+  unverifiable: { color: '#e37400', badge: '?', glyph: 'question', title: 'patient: could not be verified' },
+  none: { color: '#9aa0a6', badge: '', glyph: 'dash', title: 'patient: this site does not use patient' },
+  error: { color: '#9334e6', badge: 'ERR', glyph: 'bang', title: 'patient: the verifier failed' },
+});
+
+const MAX_RESOURCES = 64;
+
+export function isWebUrl(url) {
+  return typeof url === 'string' && /^https?:\/\//i.test(url);
+}
+
+export function initial(tabId) {
+  return {
+    tabId,
+    loadId: 0,
+    url: null,
+    state: 'idle',
+    report: null,
+    error: null,
+    resources: {},
+    checks: 0,
+  };
+}
+
+// A top-level navigation committed: forget everything about the previous page.
+export function navigate(prev, tabId, url) {
+  const base = prev || initial(tabId);
+  return {
+    ...initial(tabId),
+    loadId: (base.loadId || 0) + 1,
+    url: typeof url === 'string' ? url : null,
+    state: isWebUrl(url) ? 'pending' : 'idle',
+  };
+}
+
+// Map a verifier report to a state.
+export function verdictState(report) {
+  if (!report || typeof report !== 'object') return 'error';
+  switch (report.verdict) {
+    case 'verified':
+    case 'modified':
+    case 'invalid':
+      return report.verdict;
+    case 'unverifiable': {
+      const results = Array.isArray(report.results) ? report.results : [];
+      const notCovered = results.some((r) => r && NOT_COVERED_CODES.includes(r.code));
+      return notCovered ? 'none' : 'unverifiable';
+    }
+    default:
+      return 'error';
+  }
+}
+
+function sameLoad(prev, loadId) {
+  return prev && prev.loadId === loadId && prev.state !== 'idle';
+}
+
+// Apply an outcome for the main document: {report} or {error}.
+function settle(prev, loadId, report, error) {
+  if (!sameLoad(prev, loadId)) return prev; // stale answer: drop it
+  const next = { ...prev, checks: (prev.checks || 0) + 1 };
+  if (prev.state === 'invalid') return next; // never downgraded
+  if (error) return { ...next, state: 'error', error, report: null };
+  return { ...next, state: verdictState(report), report, error: null };
+}
+
+export function applyReport(prev, loadId, report) {
+  return settle(prev, loadId, report, null);
+}
+
+export function applyError(prev, loadId, error) {
+  const e = {
+    code: (error && typeof error.code === 'string' && error.code) || 'host.failed',
+    message: (error && typeof error.message === 'string' && error.message) || 'the verifier failed',
+  };
+  return settle(prev, loadId, null, e);
+}
+
+// A result for one of the page's scripts or styles.
+export function applyResource(prev, loadId, url, outcome) {
+  if (!sameLoad(prev, loadId) || typeof url !== 'string') return prev;
+  const resources = { ...(prev.resources || {}) };
+  const old = resources[url];
+  if (!old && Object.keys(resources).length >= MAX_RESOURCES) return prev;
+  let entry;
+  if (old && old.state === 'invalid') entry = old; // never downgraded either
+  else if (outcome && outcome.report) entry = { state: verdictState(outcome.report), report: outcome.report, error: null };
+  else entry = { state: 'error', report: null, error: (outcome && outcome.error) || { code: 'host.failed', message: 'the verifier failed' } };
+  resources[url] = entry;
+  return { ...prev, resources };
+}
+
+// What the toolbar shows: the main document's state, made worse by any
+// subresource that is invalid (the whole page is then invalid) or modified
+// (a verified page with a modified script is modified).
+export function effectiveState(ts) {
+  if (!ts) return 'idle';
+  const subs = Object.values(ts.resources || {}).map((r) => r.state);
+  if (ts.state === 'invalid' || subs.includes('invalid')) return 'invalid';
+  if (ts.state === 'verified' && subs.includes('modified')) return 'modified';
+  return ts.state;
+}
+
+export function badge(state) {
+  const s = STATE_STYLE[state] || STATE_STYLE.error;
+  const path = {};
+  for (const size of ICON_SIZES) path[size] = `icons/${state in STATE_STYLE ? state : 'error'}-${size}.png`;
+  return { text: s.badge, color: s.color, title: s.title, path };
+}

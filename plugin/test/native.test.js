@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request, checkReply, classifyError, call, HOST, MAX_REQUEST } from '../extension/native.js';
+import { fixture } from './helpers.js';
+
+test('requests carry type, id and url; only http(s)', () => {
+  const r = request('verify', 'https://a.example/', 'id1');
+  assert.deepEqual(r, { type: 'verify', id: 'id1', url: 'https://a.example/' });
+  assert.deepEqual(request('ping', undefined, 'p'), { type: 'ping', id: 'p' });
+  assert.throws(() => request('verify', 'file:///etc/passwd'));
+  assert.throws(() => request('bundle', 'javascript:1'));
+  assert.throws(() => request('verify', `https://a.example/${'x'.repeat(MAX_REQUEST)}`), /too large/);
+  assert.notEqual(request('verify', 'https://a.example/').id, request('verify', 'https://a.example/').id);
+});
+
+test('a matching report is accepted', () => {
+  const req = request('verify', 'https://a.example/', 'q');
+  assert.deepEqual(checkReply(req, { id: 'q', report: fixture('modified') }), { report: fixture('modified') });
+});
+
+test('mismatched id, missing report, or wrong shapes are host.bad_reply', () => {
+  const req = request('verify', 'https://a.example/', 'q');
+  for (const reply of [null, [], 'x', { id: 'other', report: fixture('verified') }, { id: 'q' },
+    { id: 'q', report: { verdict: 'verified' } }, { id: 'q', report: { ...fixture('verified'), patient: 2 } }])
+    assert.equal(checkReply(req, reply).error.code, 'host.bad_reply', JSON.stringify(reply));
+});
+
+test('host errors are passed on with their code', () => {
+  const req = request('verify', 'https://a.example/', 'q');
+  assert.deepEqual(checkReply(req, { id: 'q', error: { code: 'fetch.failed', message: 'refused' } }),
+    { error: { code: 'fetch.failed', message: 'refused' } });
+  assert.equal(checkReply(req, { id: 'q', error: { code: 5 } }).error.code, 'host.error');
+});
+
+test('bundle and ping replies', () => {
+  const b = request('bundle', 'https://a.example/', 'b');
+  assert.deepEqual(checkReply(b, { id: 'b', bundle: { patient: 1 } }), { bundle: { patient: 1 } });
+  assert.equal(checkReply(b, { id: 'b', bundle: 'x' }).error.code, 'host.bad_reply');
+  const p = request('ping', undefined, 'p');
+  assert.deepEqual(checkReply(p, { type: 'pong', version: '0.1' }), { pong: { version: '0.1' } });
+});
+
+test('browser errors map to dotted codes', () => {
+  assert.equal(classifyError(new Error('Specified native messaging host not found.')).code, 'host.missing');
+  assert.equal(classifyError(new Error('Access to the specified native messaging host is forbidden.')).code, 'host.forbidden');
+  assert.equal(classifyError(new Error('Native host has exited.')).code, 'host.exited');
+  assert.equal(classifyError(new Error('Error when communicating with the native messaging host.')).code, 'host.failed');
+});
+
+test('call() uses sendNativeMessage with the host name and never throws', async () => {
+  let seen;
+  const api = { runtime: { sendNativeMessage: async (host, msg) => { seen = [host, msg]; return { id: msg.id, report: fixture('verified') }; } } };
+  const out = await call(api, 'verify', 'https://a.example/');
+  assert.equal(seen[0], HOST);
+  assert.equal(seen[1].url, 'https://a.example/');
+  assert.equal(out.report.verdict, 'verified');
+  const broken = { runtime: { sendNativeMessage: async () => { throw new Error('Native host has exited.'); } } };
+  assert.equal((await call(broken, 'verify', 'https://a.example/')).error.code, 'host.exited');
+  assert.equal((await call(broken, 'verify', 'ftp://a.example/')).error.code, 'request.invalid');
+  const slow = { runtime: { sendNativeMessage: () => new Promise(() => {}) } };
+  assert.equal((await call(slow, 'verify', 'https://a.example/', 20)).error.code, 'host.timeout');
+});

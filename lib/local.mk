@@ -7,6 +7,8 @@ lib_libpatient_core_la_SOURCES = \
 	lib/error.c \
 	lib/hash.c \
 	lib/key.c \
+	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
+	lib/rules.c \
 	lib/jws.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
 	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ZLIB_CFLAGS)
@@ -22,6 +24,8 @@ pkginclude_HEADERS += \
 	include/patient/error.h \
 	include/patient/hash.h \
 	include/patient/key.h \
+	include/patient/change.h include/patient/gzip.h \
+	include/patient/rules.h \
 	include/patient/jws.h
 
 # What tools link with.

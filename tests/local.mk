@@ -9,3 +9,19 @@ tests_check_core_SOURCES = tests/check_core.c
 tests_check_core_CFLAGS = $(TEST_CFLAGS)
 tests_check_core_LDADD = $(TEST_LIBS)
 TESTS += tests/check_core
+
+check_PROGRAMS += tests/check_rules
+tests_check_rules_SOURCES = tests/check_rules.c
+tests_check_rules_CFLAGS = $(TEST_CFLAGS)
+tests_check_rules_LDADD = $(TEST_LIBS)
+TESTS += tests/check_rules
+EXTRA_DIST += tests/data/rules_page.html tests/data/rules_bad_regex.json \
+	tests/data/rules_bad_json.json tests/data/rules_unknown_action.json \
+	tests/data/rules_dup_id.json middlebox/rules/example.json middlebox/rules/trackers-only.json
+
+# change descriptors, edits, gzip (owner: change)
+check_PROGRAMS += tests/check_change
+tests_check_change_SOURCES = tests/check_change.c
+tests_check_change_CFLAGS = $(TEST_CFLAGS)
+tests_check_change_LDADD = $(TEST_LIBS) -lpthread
+TESTS += tests/check_change

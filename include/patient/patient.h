@@ -7,5 +7,8 @@
 #include <patient/hash.h>
 #include <patient/key.h>
 #include <patient/jws.h>
+#include <patient/change.h>
+#include <patient/gzip.h>
+#include <patient/rules.h>
 
 #endif

@@ -1,0 +1,259 @@
+/* Change descriptors: the signed record a middlebox attaches for every hop
+ * that changes a response body, and the primitives a verifier uses to read,
+ * check, chain and undo them.
+ *
+ * A descriptor is a JWS compact serialisation (patient/jws.h) with
+ * typ "patient-change+jws", carried as one "Patient-Change: <JWS>" response
+ * header per hop, in hop order. Payload, edit rules and caps are specified in
+ * docs/format/change.md (the contract).
+ *
+ * All hashes and offsets are over the decoded representation of the body
+ * (after removing any Content-Encoding; see patient/gzip.h). */
+#ifndef PATIENT_CHANGE_H
+#define PATIENT_CHANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <patient/error.h>
+#include <patient/hash.h>
+#include <patient/key.h>
+#include <patient/jws.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Caps. Anything larger is refused when issuing and when parsing. */
+#define PATIENT_MAX_EDITS 10000                 /* edits per hop (PATIENT_ERR_LIMIT) */
+#define PATIENT_MAX_HOPS 32                     /* hops per response (PATIENT_ERR_LIMIT) */
+#define PATIENT_MAX_BODY (64u * 1024 * 1024)    /* in/out body bytes (PATIENT_ERR_TOO_LARGE) */
+#define PATIENT_MAX_CODE 128                    /* reason, rule: [A-Za-z0-9._-]{1,128} */
+#define PATIENT_MAX_NOTE 1024                   /* note bytes (UTF-8, no control chars) */
+#define PATIENT_MAX_NAME 256                    /* by.name bytes (UTF-8, no control chars) */
+#define PATIENT_MAX_SERVICE 64                  /* by.service: [a-z0-9-]{1,64} */
+#define PATIENT_MAX_URL 8192                    /* url, by.disclosure bytes */
+#define PATIENT_MAX_TLS_FIELD 128               /* tls.version, tls.cipher bytes */
+/* One header value (compact JWS) is capped by PATIENT_JWS_MAX (patient/jws.h). */
+
+#define PATIENT_CHANGE_TYP "patient-change+jws"
+#define PATIENT_CHANGE_HEADER "Patient-Change"
+
+/* One edit, relative to its hop's input. Used read-only by parsed
+ * descriptors (pointers into the patient_change) and as input to
+ * patient_edits_apply (pointers owned by the caller). */
+typedef struct patient_edit {
+    size_t offset;                 /* input byte offset */
+    size_t delete_len;             /* input bytes deleted at offset */
+    int has_deleted_hash;          /* 1 when deleted_hash is set (always when delete_len > 0
+                                      in a parsed descriptor) */
+    uint8_t deleted_hash[PATIENT_SHA256_BYTES]; /* SHA-256 of the deleted bytes */
+    const uint8_t *deleted;        /* the deleted bytes (delete_len of them) when disclosed,
+                                      else NULL */
+    const uint8_t *insert;         /* inserted bytes (NULL when insert_len == 0) */
+    size_t insert_len;
+    const char *reason;            /* dotted code, e.g. "tracker.removed" */
+    const char *rule;              /* rule id */
+    const char *note;              /* free text, or NULL */
+} patient_edit;
+
+/* ---------------------------------------------------------------------
+ * Issuing (middlebox side)
+ *
+ * begin -> add_edit* -> [set_tls] -> finish -> free. A patient_hop is used by
+ * one thread at a time; different hops may be used concurrently from many
+ * threads with one shared patient_seckey (no hidden static state; the key is
+ * only read).
+ * --------------------------------------------------------------------- */
+typedef struct patient_hop patient_hop;
+
+/* Start a hop.
+ *  sk          signing key; borrowed, must outlive the hop.
+ *  name        middlebox name (1..PATIENT_MAX_NAME bytes UTF-8, no control chars).
+ *  service     "tracker-filter", "malware-filter", "ad-filter", "content-filter",
+ *              "other" or another token [a-z0-9-]{1,64}.
+ *  disclosure  URL of the operator's disclosure.json, or NULL.
+ *  url         absolute http(s) URL of the resource (<= PATIENT_MAX_URL).
+ *  in, in_len  the decoded input body (<= PATIENT_MAX_BODY, else TOO_LARGE).
+ *              BORROWED, not copied: it must stay valid and unchanged until
+ *              patient_hop_finish returns (or the hop is freed).
+ *  prev, nprev the Patient-Change values that arrived with the response, in
+ *              order (already split: see patient_change_header_split), each
+ *              NUL-terminated. Each must parse as a descriptor (its error code
+ *              otherwise); nprev >= PATIENT_MAX_HOPS gives PATIENT_ERR_LIMIT.
+ *              The hop number becomes nprev + 1 and "prev" the SHA-256 of the
+ *              last value (surrounding whitespace trimmed). Signatures of
+ *              earlier hops are not checked (that is the endpoint's job).
+ * Strings are copied. *hop: free with patient_hop_free. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_begin(
+    const patient_seckey *sk, const char *name, const char *service, const char *disclosure,
+    const char *url, const uint8_t *in, size_t in_len, const char *const *prev, size_t nprev,
+    patient_hop **hop);
+
+/* Add an edit: delete delete_len input bytes at offset and insert insert_len
+ * bytes there (a replace does both). Edits may be added in any order; finish
+ * sorts them. Checked now: offset + delete_len <= in_len (EDIT_RANGE), the
+ * edit changes something (ARG), reason and rule [A-Za-z0-9._-]{1,128} (ARG),
+ * note NULL or <= 1024 bytes UTF-8 without control characters (ARG), at most
+ * PATIENT_MAX_EDITS edits (LIMIT). Overlaps are checked by finish. A refused
+ * edit is not added; the hop stays usable.
+ * disclose_deleted: nonzero puts the deleted bytes themselves in the
+ * descriptor (so a verifier can undo the edit: "proven"); zero puts only
+ * their hash ("attested"). insert, reason, rule and note are copied. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_add_edit(patient_hop *hop, size_t offset,
+                                                            size_t delete_len,
+                                                            const uint8_t *insert,
+                                                            size_t insert_len, const char *reason,
+                                                            const char *rule, const char *note,
+                                                            int disclose_deleted);
+
+/* Record the upstream TLS the middlebox negotiated (optional; e.g. "TLSv1.3",
+ * "TLS_AES_256_GCM_SHA384", verified = certificate chain and name checked).
+ * Fields: printable ASCII without spaces, 1..128 bytes (ARG). Copied. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_set_tls(patient_hop *hop, const char *version,
+                                                           const char *cipher, int verified);
+
+/* Finish: sort and validate the edits (overlap or two edits at one offset:
+ * EDIT_ORDER), build the output body, hash input and output, sign.
+ *  at           the descriptor time ("at", RFC 3339 UTC).
+ *  *out, *out_len  malloc'd output body (caller frees with free()).
+ *  *value       malloc'd NUL-terminated header value (the compact JWS,
+ *               without "Patient-Change: "); caller frees with free().
+ * When no edit was added, there is NO descriptor: returns PATIENT_OK with
+ * *value = NULL and *out a copy of the input (nothing changed, nothing to
+ * sign; the arriving Patient-Change values pass on unchanged).
+ * Output over PATIENT_MAX_BODY: TOO_LARGE; a descriptor over PATIENT_JWS_MAX
+ * (e.g. too many disclosed bytes): TOO_LARGE. Finish is final: afterwards
+ * (success or not) every call but patient_hop_free gives PATIENT_ERR_STATE. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_finish(patient_hop *hop, time_t at,
+                                                          uint8_t **out, size_t *out_len,
+                                                          char **value);
+
+/* Free a hop (accepts NULL). Never frees the borrowed input body or key. */
+PATIENT_EXPORT void patient_hop_free(patient_hop *hop);
+
+/* ---------------------------------------------------------------------
+ * Reading (verifier side)
+ * --------------------------------------------------------------------- */
+
+/* A parsed, fully validated (but NOT signature-checked) descriptor. The
+ * struct is public and READ-ONLY: every pointer is owned by it and lives
+ * until patient_change_free. Safe to read from many threads at once. */
+typedef struct patient_change {
+    char *url;                                 /* "url" */
+    unsigned hop;                              /* "hop", 1..PATIENT_MAX_HOPS */
+    int has_prev;                              /* 1 iff hop > 1 */
+    uint8_t prev[PATIENT_SHA256_BYTES];        /* "prev": SHA-256 of previous value */
+    time_t at;                                 /* "at" */
+    struct {
+        char *name;
+        uint8_t kid[PATIENT_KEYID_BYTES];      /* equals the JWS header's kid */
+        char kid_hex[PATIENT_KEYID_HEX];       /* upper-case, as minisign prints it */
+        char *service;
+        char *disclosure;                      /* NULL when absent */
+    } by;
+    struct {
+        uint8_t hash[PATIENT_SHA256_BYTES];
+        size_t size;
+    } in, out;
+    patient_edit *edits;                       /* sorted, non-overlapping, in range */
+    size_t nedits;                             /* 1..PATIENT_MAX_EDITS */
+    int has_tls;                               /* 1 when "tls" is present */
+    struct {
+        char *version;
+        char *cipher;
+        int verified;
+    } tls;
+    int disclosed;                             /* 1 when every deleted region is disclosed
+                                                  (undo possible: "proven") */
+    patient_jws *jws;                          /* raw JWS, for patient_jws_verify */
+    char *value;                               /* the header value (trimmed), NUL-terminated */
+    size_t value_len;
+    uint8_t value_hash[PATIENT_SHA256_BYTES];  /* SHA-256(value): what the next hop's
+                                                  "prev" must be */
+} patient_change;
+
+/* Parse one header value (surrounding whitespace ignored). Checks: JWS
+ * syntax and typ "patient-change+jws" (PARSE), "patient" == 1
+ * (UNSUPPORTED), every field's presence, type and syntax (PARSE or JSON),
+ * duplicate JSON keys (PARSE), caps (TOO_LARGE for sizes over
+ * PATIENT_MAX_BODY, LIMIT for edits or hop over caps), by.kid == JWS kid
+ * (PARSE), edits in range (EDIT_RANGE), sorted and non-overlapping
+ * (EDIT_ORDER), base64 of insert/deleted (BASE64), disclosed bytes against
+ * deleted_hash (HASH), sizes adding up: out.size == in.size - deleted +
+ * inserted (PARSE). The signature is NOT verified here: call
+ * patient_change_verify. *c: free with patient_change_free. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_change_parse(const char *value, size_t len,
+                                                            patient_change **c);
+
+/* Verify the signature with pk: key id first (KEY_MISMATCH), then Ed25519
+ * (SIGNATURE). Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_change_verify(const patient_change *c,
+                                                             const patient_pubkey *pk);
+
+PATIENT_EXPORT void patient_change_free(patient_change *c);
+
+/* A slice of a caller's buffer. */
+typedef struct patient_span {
+    const char *p;
+    size_t len;
+} patient_span;
+
+/* Split one Patient-Change header field value into descriptor values:
+ * elements separated by ",", optional whitespace (SP, HTAB) around each,
+ * empty elements ignored (RFC 9110 list syntax). Spans point into text (no
+ * copies). *n is in/out: on entry the number of spans already in out (0 for
+ * the first header line; pass the same array for every Patient-Change line
+ * of a response, in order), on return the new total. More than
+ * min(cap, PATIENT_MAX_HOPS) values: LIMIT. An element with characters
+ * other than base64url and "." : PARSE. On error *n is unchanged.
+ * Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_change_header_split(const char *text, size_t len,
+                                                                   patient_span *out, size_t cap,
+                                                                   size_t *n);
+
+/* ---------------------------------------------------------------------
+ * Primitives
+ * --------------------------------------------------------------------- */
+
+/* Apply edits (sorted, non-overlapping; EDIT_ORDER / EDIT_RANGE otherwise;
+ * ARG for an edit that changes nothing) to in. Only offset, delete_len,
+ * insert and insert_len are used. *out: malloc'd (caller frees; never NULL
+ * on success, even for an empty result). Output over PATIENT_MAX_BODY:
+ * TOO_LARGE. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_edits_apply(const uint8_t *in, size_t len,
+                                                           const patient_edit *edits, size_t n,
+                                                           uint8_t **out, size_t *out_len);
+
+/* Check that body is this hop's output: size and SHA-256 equal "out"
+ * (HASH), and each edit's inserted bytes sit where the edits say (HASH).
+ * Works for undisclosed ("attested") hops too. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_change_check_output(const patient_change *c,
+                                                                   const uint8_t *body,
+                                                                   size_t len);
+
+/* Reconstruct this hop's input from its output. Order of checks:
+ * patient_change_check_output (HASH); every deleted region disclosed, else
+ * PATIENT_ERR_NOT_FOUND (the output was checked, but the input cannot be
+ * recovered: a verifier reports the hop "attested", not "proven");
+ * reconstructed input against in.size / in hash (HASH).
+ * *in: malloc'd (caller frees), never NULL on success. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_change_undo(const patient_change *c,
+                                                           const uint8_t *body, size_t len,
+                                                           uint8_t **in, size_t *in_len);
+
+/* Structural links of a whole chain (signatures are not checked here), in
+ * this order for each index k = 0..n-1: url equal (byte-exact) to the
+ * requested url (ORIGIN); hop == k + 1 (CHAIN); for k > 0, prev ==
+ * value_hash of changes[k-1] (CHAIN) and in == out of changes[k-1] (size
+ * and hash; CHAIN). n > PATIENT_MAX_HOPS: LIMIT. On failure *bad (if not
+ * NULL) gets the 0-based index of the failing descriptor (n for LIMIT);
+ * on success it is left alone. n == 0 is OK. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_chain_check(const patient_change *const *changes,
+                                                           size_t n, const char *url,
+                                                           size_t *bad);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,135 @@
+/* Rule engine for the reference middleboxes (srv_patient, patient-mbox):
+ * a JSON rule file says what to find in a response body (a literal or a
+ * POSIX extended regular expression) and what to do with it (remove,
+ * replace, insert before/after), with a reason code for the signed record.
+ * The file format is specified in docs/FORMAT.md ("Rule files").
+ *
+ * Matching is byte-exact and binary-safe (bodies may contain NUL bytes):
+ * literals use memmem, regexes use glibc's REG_STARTEND. Patterns are
+ * compiled and run in the "C" locale whatever the process locale is, so a
+ * pattern means the same bytes everywhere. */
+#ifndef PATIENT_RULES_H
+#define PATIENT_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <patient/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Caps (exceeding one fails the load; see each function for the code). */
+#define PATIENT_RULES_MAX_FILE (1024u * 1024)       /* rule file bytes */
+#define PATIENT_RULES_MAX_RULES 1000u               /* rules per file */
+#define PATIENT_RULES_MAX_PATTERN 4096u             /* literal or regex bytes */
+#define PATIENT_RULES_MAX_TEXT (64u * 1024)         /* replacement/inserted bytes */
+#define PATIENT_RULES_MAX_ID 128u                   /* id and reason bytes */
+#define PATIENT_RULES_MAX_NOTE 1024u                /* note bytes */
+#define PATIENT_RULES_MAX_TYPES 32u                 /* entries in "types" */
+#define PATIENT_RULES_MAX_MATCHES 100000u           /* highest "max_matches" */
+#define PATIENT_RULES_DEFAULT_MATCHES 1000u         /* "max_matches" when absent */
+#define PATIENT_RULES_MAX_CANDIDATES 1000000u       /* matches per apply, all rules */
+#define PATIENT_RULES_MAX_BODY (1024u * 1024 * 1024) /* body bytes per apply */
+
+typedef enum patient_rule_action {
+    PATIENT_RULE_REMOVE = 0,        /* delete the match */
+    PATIENT_RULE_REPLACE = 1,       /* delete the match, insert text there */
+    PATIENT_RULE_INSERT_BEFORE = 2, /* insert text at the match start */
+    PATIENT_RULE_INSERT_AFTER = 3   /* insert text at the match end */
+} patient_rule_action;
+
+/* A loaded rule set. Opaque; immutable after load. */
+typedef struct patient_rules patient_rules;
+
+/* One edit, relative to the ORIGINAL body passed to patient_rules_apply.
+ * All pointers point into the rule set (valid until patient_rules_free) and
+ * are never NULL except note. */
+typedef struct patient_rule_match {
+    size_t offset;         /* where the edit applies, 0..len */
+    size_t delete_len;     /* bytes deleted at offset (0 for inserts) */
+    const uint8_t *insert; /* bytes inserted at offset (not NUL-terminated) */
+    size_t insert_len;     /* 0 for remove */
+    const char *reason;    /* reason code, e.g. "tracker.removed" */
+    const char *rule_id;   /* the rule's "id" */
+    const char *note;      /* the rule's "note", or NULL */
+    int disclose;          /* 1: include deleted bytes in the record; 0: hash only */
+    patient_rule_action action;
+    size_t match_offset; /* the bytes the rule matched (for insert_after */
+    size_t match_len;    /* offset == match_offset + match_len, or later) */
+} patient_rule_match;
+
+/* Called once per edit, in strictly ascending offset order. Return
+ * PATIENT_OK to continue; any other code stops patient_rules_apply, which
+ * returns that code. */
+typedef patient_err (*patient_rules_cb)(void *ctx, const patient_rule_match *m);
+
+/* Parse a rule file held in memory (len bytes; need not be NUL-terminated).
+ * On success *out is a new rule set (free with patient_rules_free).
+ * detail, if not NULL, receives on failure a malloc'd NUL-terminated
+ * explanation naming the rule (index and id) and field, e.g.
+ * `rule 2 (id "x"): regex: Unmatched ( or \(` — caller frees; NULL on
+ * success or when out of memory. Errors:
+ *   PATIENT_ERR_TOO_LARGE  len over PATIENT_RULES_MAX_FILE, or a string
+ *                          over its cap (pattern, text, id, reason, note)
+ *   PATIENT_ERR_LIMIT      more than PATIENT_RULES_MAX_RULES rules, more
+ *                          than PATIENT_RULES_MAX_TYPES types, max_matches
+ *                          out of 1..PATIENT_RULES_MAX_MATCHES
+ *   PATIENT_ERR_JSON       not JSON, nested too deeply
+ *   PATIENT_ERR_UNSUPPORTED "patient" is not 1
+ *   PATIENT_ERR_PARSE      wrong "type", unknown/duplicate/missing field,
+ *                          wrong field type, unknown action, bad id/reason
+ *                          characters, duplicate rule id, empty literal,
+ *                          text missing/forbidden for the action, a \u0000
+ *                          escape anywhere, bad media-type pattern
+ *   PATIENT_ERR_REGEX      regcomp failed (detail has regerror's message),
+ *                          back-reference used, or the pattern's bounded
+ *                          repetitions expand too far
+ *   PATIENT_ERR_NOMEM
+ * Thread-safe (no shared state). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_rules_parse(const void *bytes, size_t len,
+                                                           patient_rules **out, char **detail);
+
+/* Read a rule file (regular file only, symlinks refused, "-" is stdin) and
+ * parse it. Adds PATIENT_ERR_NOT_FOUND, PATIENT_ERR_IO,
+ * PATIENT_ERR_UNSAFE_PATH, and PATIENT_ERR_TOO_LARGE for a file over
+ * PATIENT_RULES_MAX_FILE to the codes of patient_rules_parse. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_rules_load(const char *path, patient_rules **out,
+                                                          char **detail);
+
+/* Accepts NULL. Not while another thread is applying the same rules. */
+PATIENT_EXPORT void patient_rules_free(patient_rules *rules);
+
+/* Number of rules; 0 for NULL. */
+PATIENT_EXPORT size_t patient_rules_count(const patient_rules *rules);
+
+/* Find every match of every rule in body[0..len) and report the resulting
+ * edits through cb, in strictly ascending offset order (see FORMAT.md for
+ * the full semantics: rules see the original body; overlaps are resolved
+ * "earliest match start wins, then the rule listed first"; an insert_after
+ * that lands where a removal starts is moved past the removal, or dropped
+ * if a replace/insert_before starts there).
+ *
+ * media_type is the response's Content-Type, parameters allowed
+ * ("text/html; charset=utf-8"); NULL means unknown, and then only rules
+ * without a "types" filter run. body may be NULL when len is 0.
+ *
+ * Returns PATIENT_OK (also when nothing matched: cb is then never called),
+ * PATIENT_ERR_ARG (rules or cb NULL, body NULL with len > 0),
+ * PATIENT_ERR_TOO_LARGE (len over PATIENT_RULES_MAX_BODY),
+ * PATIENT_ERR_LIMIT (over PATIENT_RULES_MAX_CANDIDATES matches found; cb
+ * not called), PATIENT_ERR_NOMEM, or the first non-OK code cb returned.
+ *
+ * Thread-safe: any number of threads may apply the same rules at once
+ * (the rule set is read-only; glibc's regexec is thread-safe on a shared
+ * regex_t, but it serialises calls on the same pattern with an internal
+ * lock, so heavy regex rule sets scale less than linearly with threads). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_rules_apply(const patient_rules *rules,
+                                                           const void *body, size_t len,
+                                                           const char *media_type,
+                                                           patient_rules_cb cb, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

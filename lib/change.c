@@ -1,0 +1,853 @@
+/* Change descriptors: issuing (patient_hop_*) and parsing
+ * (patient_change_*). The payload is specified in docs/format/change.md. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sodium.h>
+
+#include <patient/change.h>
+#include "change_int.h"
+#include "util.h"
+
+/* Our objects have at most a dozen members; more is hostile, and the
+ * duplicate-key check is quadratic. */
+#define MAX_MEMBERS 64
+
+struct hop_edit {
+    patient_edit e; /* insert, reason, rule, note owned */
+    int disclose;
+};
+
+struct patient_hop {
+    const patient_seckey *sk;
+    char *name, *service, *disclosure, *url;
+    const uint8_t *in; /* borrowed */
+    size_t in_len;
+    unsigned hopno;
+    int has_prev;
+    uint8_t prev[PATIENT_SHA256_BYTES];
+    struct hop_edit *edits;
+    size_t n, cap;
+    int has_tls, tls_verified;
+    char *tls_version, *tls_cipher;
+    int finished;
+};
+
+/* ---- validators (shared by issuing and parsing) ---- */
+
+static int
+valid_code(const char *s)
+{
+    size_t n = 0;
+
+    if (s == NULL)
+        return 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= PATIENT_MAX_CODE ||
+            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+static int
+valid_service(const char *s)
+{
+    size_t n = 0;
+
+    if (s == NULL)
+        return 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= PATIENT_MAX_SERVICE || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+/* UTF-8 (no overlongs, surrogates or values past U+10FFFF), no control
+ * characters, 1..max bytes. */
+static int
+valid_text(const char *str, size_t max)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, len;
+
+    if (s == NULL || (len = strlen(str)) == 0 || len > max)
+        return 0;
+    while (i < len) {
+        unsigned c = s[i], need, cp;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return 0;
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            need = 1, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            need = 2, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            need = 3, cp = c & 0x07;
+        else
+            return 0;
+        if (len - i <= need)
+            return 0;
+        for (unsigned k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0x80 && cp <= 0x9f))
+            return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+/* Absolute http(s) URL of visible ASCII. */
+static int
+valid_url(const char *s)
+{
+    size_t n, skip;
+
+    if (s == NULL || (n = strlen(s)) > PATIENT_MAX_URL)
+        return 0;
+    if (strncmp(s, "https://", 8) == 0)
+        skip = 8;
+    else if (strncmp(s, "http://", 7) == 0)
+        skip = 7;
+    else
+        return 0;
+    if (n == skip || s[skip] == '/')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Visible ASCII, no spaces, no quotes or backslashes. */
+static int
+valid_token(const char *s, size_t max)
+{
+    size_t n = 0;
+
+    if (s == NULL)
+        return 0;
+    for (; s[n]; n++)
+        if (n >= max || (unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f ||
+            s[n] == '"' || s[n] == '\\')
+            return 0;
+    return n > 0;
+}
+
+static void
+trim(const char **s, size_t *len)
+{
+    while (*len > 0 && (**s == ' ' || **s == '\t' || **s == '\r' || **s == '\n'))
+        (*s)++, (*len)--;
+    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t' ||
+                        (*s)[*len - 1] == '\r' || (*s)[*len - 1] == '\n'))
+        (*len)--;
+}
+
+static void
+hop_edit_clear(struct hop_edit *h)
+{
+    free((void *)h->e.insert);
+    free((void *)h->e.reason);
+    free((void *)h->e.rule);
+    free((void *)h->e.note);
+}
+
+/* ---- issuing ---- */
+
+void
+patient_hop_free(patient_hop *hop)
+{
+    size_t i;
+
+    if (hop == NULL)
+        return;
+    for (i = 0; i < hop->n; i++)
+        hop_edit_clear(&hop->edits[i]);
+    free(hop->edits);
+    free(hop->name);
+    free(hop->service);
+    free(hop->disclosure);
+    free(hop->url);
+    free(hop->tls_version);
+    free(hop->tls_cipher);
+    free(hop);
+}
+
+patient_err
+patient_hop_begin(const patient_seckey *sk, const char *name, const char *service,
+                  const char *disclosure, const char *url, const uint8_t *in, size_t in_len,
+                  const char *const *prev, size_t nprev, patient_hop **out)
+{
+    patient_hop *h = NULL;
+    patient_change *c = NULL;
+    patient_err err = PATIENT_ERR_ARG;
+    size_t i;
+
+    if (out == NULL)
+        return PATIENT_ERR_ARG;
+    *out = NULL;
+    if (sk == NULL || !valid_text(name, PATIENT_MAX_NAME) || !valid_service(service) ||
+        (disclosure && !valid_url(disclosure)) || !valid_url(url) || (in == NULL && in_len) ||
+        (prev == NULL && nprev))
+        return PATIENT_ERR_ARG;
+    if (in_len > PATIENT_MAX_BODY)
+        return PATIENT_ERR_TOO_LARGE;
+    if (nprev >= PATIENT_MAX_HOPS)
+        return PATIENT_ERR_LIMIT;
+    if ((h = calloc(1, sizeof *h)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    h->sk = sk;
+    h->in = in;
+    h->in_len = in_len;
+    h->hopno = (unsigned)nprev + 1;
+    if ((h->name = strdup(name)) == NULL || (h->service = strdup(service)) == NULL ||
+        (h->url = strdup(url)) == NULL || (disclosure && (h->disclosure = strdup(disclosure)) == NULL)) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < nprev; i++) {
+        if (prev[i] == NULL) {
+            err = PATIENT_ERR_ARG;
+            goto out;
+        }
+        if ((err = patient_change_parse(prev[i], strlen(prev[i]), &c)))
+            goto out;
+        if (i + 1 == nprev) {
+            memcpy(h->prev, c->value_hash, sizeof h->prev);
+            h->has_prev = 1;
+        }
+        patient_change_free(c);
+        c = NULL;
+    }
+    *out = h;
+    h = NULL;
+    err = PATIENT_OK;
+out:
+    patient_change_free(c);
+    patient_hop_free(h);
+    return err;
+}
+
+patient_err
+patient_hop_add_edit(patient_hop *hop, size_t offset, size_t delete_len, const uint8_t *insert,
+                     size_t insert_len, const char *reason, const char *rule, const char *note,
+                     int disclose_deleted)
+{
+    struct hop_edit he = {0};
+
+    if (hop == NULL)
+        return PATIENT_ERR_ARG;
+    if (hop->finished)
+        return PATIENT_ERR_STATE;
+    if (offset > hop->in_len || delete_len > hop->in_len - offset)
+        return PATIENT_ERR_EDIT_RANGE;
+    if ((delete_len == 0 && insert_len == 0) || (insert == NULL && insert_len) ||
+        !valid_code(reason) || !valid_code(rule) || (note && !valid_text(note, PATIENT_MAX_NOTE)))
+        return PATIENT_ERR_ARG;
+    if (insert_len > PATIENT_MAX_BODY)
+        return PATIENT_ERR_TOO_LARGE;
+    if (hop->n >= PATIENT_MAX_EDITS)
+        return PATIENT_ERR_LIMIT;
+    if (hop->n == hop->cap) {
+        size_t ncap = hop->cap ? hop->cap * 2 : 8;
+        struct hop_edit *p;
+        if (ncap > PATIENT_MAX_EDITS)
+            ncap = PATIENT_MAX_EDITS;
+        if ((p = realloc(hop->edits, ncap * sizeof *p)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        hop->edits = p;
+        hop->cap = ncap;
+    }
+    he.e.offset = offset;
+    he.e.delete_len = delete_len;
+    he.e.insert_len = insert_len;
+    he.disclose = disclose_deleted != 0;
+    if ((insert_len && (he.e.insert = malloc(insert_len)) == NULL) ||
+        (he.e.reason = strdup(reason)) == NULL || (he.e.rule = strdup(rule)) == NULL ||
+        (note && (he.e.note = strdup(note)) == NULL)) {
+        hop_edit_clear(&he);
+        return PATIENT_ERR_NOMEM;
+    }
+    if (insert_len)
+        memcpy((void *)he.e.insert, insert, insert_len);
+    hop->edits[hop->n++] = he;
+    return PATIENT_OK;
+}
+
+patient_err
+patient_hop_set_tls(patient_hop *hop, const char *version, const char *cipher, int verified)
+{
+    char *v, *c;
+
+    if (hop == NULL)
+        return PATIENT_ERR_ARG;
+    if (hop->finished)
+        return PATIENT_ERR_STATE;
+    if (!valid_token(version, PATIENT_MAX_TLS_FIELD) || !valid_token(cipher, PATIENT_MAX_TLS_FIELD))
+        return PATIENT_ERR_ARG;
+    if ((v = strdup(version)) == NULL || (c = strdup(cipher)) == NULL) {
+        free(v);
+        return PATIENT_ERR_NOMEM;
+    }
+    free(hop->tls_version);
+    free(hop->tls_cipher);
+    hop->tls_version = v;
+    hop->tls_cipher = c;
+    hop->tls_verified = verified != 0;
+    hop->has_tls = 1;
+    return PATIENT_OK;
+}
+
+static int
+cmp_edit(const void *a, const void *b)
+{
+    const struct hop_edit *x = a, *y = b;
+    return x->e.offset < y->e.offset ? -1 : x->e.offset > y->e.offset;
+}
+
+/* cJSON helpers that report NOMEM. */
+static int
+add_str(cJSON *o, const char *k, const char *v)
+{
+    return cJSON_AddStringToObject(o, k, v) != NULL;
+}
+
+static int
+add_num(cJSON *o, const char *k, size_t v)
+{
+    return cJSON_AddNumberToObject(o, k, (double)v) != NULL;
+}
+
+static int
+add_sri(cJSON *o, const char *k, const uint8_t h[PATIENT_SHA256_BYTES])
+{
+    char sri[PATIENT_SRI_BYTES];
+
+    patient_sri_encode(h, sri);
+    return add_str(o, k, sri);
+}
+
+static int
+add_b64(cJSON *o, const char *k, const uint8_t *p, size_t n)
+{
+    char *s = NULL;
+    int ok;
+
+    if (pt_b64_encode(p, n, 0, &s) != PATIENT_OK)
+        return 0;
+    ok = add_str(o, k, s);
+    free(s);
+    return ok;
+}
+
+static int
+add_part(cJSON *root, const char *k, const uint8_t h[PATIENT_SHA256_BYTES], size_t size)
+{
+    cJSON *o = cJSON_AddObjectToObject(root, k);
+    return o && add_sri(o, "integrity", h) && add_num(o, "size", size);
+}
+
+patient_err
+patient_hop_finish(patient_hop *hop, time_t at, uint8_t **out, size_t *out_len, char **value)
+{
+    patient_edit *e = NULL;
+    uint8_t hin[PATIENT_SHA256_BYTES], hout[PATIENT_SHA256_BYTES], hdel[PATIENT_SHA256_BYTES];
+    uint8_t *body = NULL;
+    size_t olen = 0, i;
+    cJSON *root = NULL, *by, *arr, *o;
+    char *payload = NULL, *jws = NULL, kid[PATIENT_KEYID_HEX], when[21];
+    patient_pubkey pk;
+    patient_err err = PATIENT_ERR_NOMEM;
+
+    if (out == NULL || out_len == NULL || value == NULL)
+        return PATIENT_ERR_ARG;
+    *out = NULL;
+    *out_len = 0;
+    *value = NULL;
+    if (hop == NULL)
+        return PATIENT_ERR_ARG;
+    if (hop->finished)
+        return PATIENT_ERR_STATE;
+    hop->finished = 1;
+    if (hop->n == 0) {
+        /* Nothing changed: nothing to sign. */
+        if ((body = malloc(hop->in_len ? hop->in_len : 1)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        if (hop->in_len)
+            memcpy(body, hop->in, hop->in_len);
+        *out = body;
+        *out_len = hop->in_len;
+        return PATIENT_OK;
+    }
+    qsort(hop->edits, hop->n, sizeof *hop->edits, cmp_edit);
+    if ((e = malloc(hop->n * sizeof *e)) == NULL)
+        goto out;
+    for (i = 0; i < hop->n; i++)
+        e[i] = hop->edits[i].e;
+    if ((err = pt_edits_check(e, hop->n, hop->in_len, PATIENT_ERR_ARG, &olen)) ||
+        (err = pt_edits_build(hop->in, hop->in_len, e, hop->n, olen, &body, hin, hout)))
+        goto out;
+
+    err = PATIENT_ERR_NOMEM;
+    patient_seckey_pubkey(hop->sk, &pk);
+    patient_keyid_hex(pk.id, kid);
+    pt_time_format(at, when);
+    if ((root = cJSON_CreateObject()) == NULL || !add_num(root, "patient", 1) ||
+        !add_str(root, "type", "change") || !add_str(root, "url", hop->url) ||
+        !add_num(root, "hop", hop->hopno) || (hop->has_prev && !add_sri(root, "prev", hop->prev)) ||
+        !add_str(root, "at", when) || (by = cJSON_AddObjectToObject(root, "by")) == NULL ||
+        !add_str(by, "name", hop->name) || !add_str(by, "kid", kid) ||
+        !add_str(by, "service", hop->service) ||
+        (hop->disclosure && !add_str(by, "disclosure", hop->disclosure)) ||
+        !add_part(root, "in", hin, hop->in_len) || !add_part(root, "out", hout, olen) ||
+        (arr = cJSON_AddArrayToObject(root, "edits")) == NULL)
+        goto out;
+    for (i = 0; i < hop->n; i++) {
+        const patient_edit *x = &e[i];
+        if ((o = cJSON_CreateObject()) == NULL)
+            goto out;
+        cJSON_AddItemToArray(arr, o);
+        if (!add_num(o, "offset", x->offset) || !add_num(o, "delete", x->delete_len))
+            goto out;
+        if (x->delete_len) {
+            if ((err = patient_sha256(hop->in + x->offset, x->delete_len, hdel)))
+                goto out;
+            err = PATIENT_ERR_NOMEM;
+            if (!add_sri(o, "deleted_hash", hdel) ||
+                (hop->edits[i].disclose && !add_b64(o, "deleted", hop->in + x->offset, x->delete_len)))
+                goto out;
+        }
+        if ((x->insert_len && !add_b64(o, "insert", x->insert, x->insert_len)) ||
+            !add_str(o, "reason", x->reason) || !add_str(o, "rule", x->rule) ||
+            (x->note && !add_str(o, "note", x->note)))
+            goto out;
+    }
+    if (hop->has_tls) {
+        if ((o = cJSON_AddObjectToObject(root, "tls")) == NULL ||
+            !add_str(o, "version", hop->tls_version) || !add_str(o, "cipher", hop->tls_cipher) ||
+            cJSON_AddBoolToObject(o, "verified", hop->tls_verified) == NULL)
+            goto out;
+    }
+    if ((err = pt_json_print(root, &payload)) ||
+        (err = patient_jws_sign(hop->sk, PATIENT_CHANGE_TYP, payload, strlen(payload), &jws)))
+        goto out;
+    /* The next hop and the verifier must be able to parse it. */
+    if (strlen(jws) > PATIENT_JWS_MAX) {
+        err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    *out = body;
+    *out_len = olen;
+    *value = jws;
+    body = NULL;
+    jws = NULL;
+    err = PATIENT_OK;
+out:
+    cJSON_Delete(root);
+    free(payload);
+    free(jws);
+    free(body);
+    free(e);
+    return err;
+}
+
+/* ---- parsing ---- */
+
+void
+patient_change_free(patient_change *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    for (i = 0; c->edits && i < c->nedits; i++) {
+        free((void *)c->edits[i].deleted);
+        free((void *)c->edits[i].insert);
+        free((void *)c->edits[i].reason);
+        free((void *)c->edits[i].rule);
+        free((void *)c->edits[i].note);
+    }
+    free(c->edits);
+    free(c->url);
+    free(c->by.name);
+    free(c->by.service);
+    free(c->by.disclosure);
+    free(c->tls.version);
+    free(c->tls.cipher);
+    patient_jws_free(c->jws);
+    free(c->value);
+    free(c);
+}
+
+/* Duplicate keys would let two JSON parsers read two different
+ * descriptors from one signature: refuse them, everywhere. */
+static int
+no_dup_keys(const cJSON *o)
+{
+    const cJSON *a, *b;
+    size_t n = 0;
+
+    if (cJSON_IsObject(o)) {
+        for (a = o->child; a; a = a->next) {
+            if (++n > MAX_MEMBERS || a->string == NULL)
+                return 0;
+            for (b = a->next; b; b = b->next)
+                if (b->string && strcmp(a->string, b->string) == 0)
+                    return 0;
+        }
+    }
+    if (cJSON_IsObject(o) || cJSON_IsArray(o))
+        for (a = o->child; a; a = a->next)
+            if (!no_dup_keys(a))
+                return 0;
+    return 1;
+}
+
+/* cJSON cuts strings at an escaped NUL (\u0000); another parser would not.
+ * Refuse the escape outright. */
+static int
+no_escaped_nul(const char *s, size_t len)
+{
+    size_t i;
+    int instr = 0;
+
+    for (i = 0; i < len; i++) {
+        if (!instr) {
+            instr = s[i] == '"';
+        } else if (s[i] == '"') {
+            instr = 0;
+        } else if (s[i] == '\\' && i + 1 < len) {
+            if (s[i + 1] == 'u' && i + 5 < len && strncmp(s + i + 2, "0000", 4) == 0)
+                return 0;
+            i++;
+        }
+    }
+    return 1;
+}
+
+static patient_err
+dup_str(const char *s, char **out)
+{
+    return (*out = strdup(s)) ? PATIENT_OK : PATIENT_ERR_NOMEM;
+}
+
+/* A non-negative integer member; absent or ill-typed: PARSE. */
+static patient_err
+get_size(const cJSON *o, const char *k, long long *v)
+{
+    if (pt_json_int(o, k, v) != 0 || *v < 0)
+        return PATIENT_ERR_PARSE;
+    return PATIENT_OK;
+}
+
+static patient_err
+parse_part(const cJSON *root, const char *k, uint8_t h[PATIENT_SHA256_BYTES], size_t *size)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, k);
+    long long v;
+    patient_err err;
+
+    if (!cJSON_IsObject(o))
+        return PATIENT_ERR_PARSE;
+    if ((err = patient_sri_decode(pt_json_str(o, "integrity"), h)))
+        return err;
+    if ((err = get_size(o, "size", &v)))
+        return err;
+    if ((unsigned long long)v > PATIENT_MAX_BODY)
+        return PATIENT_ERR_TOO_LARGE;
+    *size = (size_t)v;
+    return PATIENT_OK;
+}
+
+static patient_err
+parse_edit(const cJSON *o, size_t in_size, patient_edit *e)
+{
+    const cJSON *it;
+    const char *s;
+    long long off, del;
+    uint8_t h[PATIENT_SHA256_BYTES];
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    patient_err err;
+
+    if (!cJSON_IsObject(o))
+        return PATIENT_ERR_PARSE;
+    if ((err = get_size(o, "offset", &off)) || (err = get_size(o, "delete", &del)))
+        return err;
+    /* Range before anything that depends on it (the disclosed bytes). */
+    if ((unsigned long long)off > in_size || (unsigned long long)del > in_size - (size_t)off)
+        return PATIENT_ERR_EDIT_RANGE;
+    e->offset = (size_t)off;
+    e->delete_len = (size_t)del;
+    if (!valid_code(pt_json_str(o, "reason")) || !valid_code(pt_json_str(o, "rule")))
+        return PATIENT_ERR_PARSE;
+    if ((err = dup_str(pt_json_str(o, "reason"), (char **)&e->reason)) ||
+        (err = dup_str(pt_json_str(o, "rule"), (char **)&e->rule)))
+        return err;
+    if ((it = cJSON_GetObjectItemCaseSensitive(o, "note")) != NULL) {
+        if (!cJSON_IsString(it) || !valid_text(it->valuestring, PATIENT_MAX_NOTE))
+            return PATIENT_ERR_PARSE;
+        if ((err = dup_str(it->valuestring, (char **)&e->note)))
+            return err;
+    }
+    /* deleted_hash iff something was deleted; deleted only with it. */
+    it = cJSON_GetObjectItemCaseSensitive(o, "deleted_hash");
+    if ((it != NULL) != (del > 0))
+        return PATIENT_ERR_PARSE;
+    if (it) {
+        if ((err = patient_sri_decode(cJSON_IsString(it) ? it->valuestring : NULL,
+                                      e->deleted_hash)))
+            return err;
+        e->has_deleted_hash = 1;
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(o, "deleted")) != NULL) {
+        if (!cJSON_IsString(it) || del == 0)
+            return PATIENT_ERR_PARSE;
+        s = it->valuestring;
+        if ((err = pt_b64_decode(s, strlen(s), 0, &bytes, &n)))
+            return err;
+        e->deleted = bytes;
+        if (n != e->delete_len)
+            return PATIENT_ERR_HASH;
+        if ((err = patient_sha256(bytes, n, h)))
+            return err;
+        if (!pt_memeq(h, e->deleted_hash, sizeof h))
+            return PATIENT_ERR_HASH;
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(o, "insert")) != NULL) {
+        if (!cJSON_IsString(it))
+            return PATIENT_ERR_PARSE;
+        s = it->valuestring;
+        if ((err = pt_b64_decode(s, strlen(s), 0, &bytes, &n)))
+            return err;
+        if (n == 0) {
+            free(bytes);
+        } else {
+            e->insert = bytes;
+            e->insert_len = n;
+        }
+    }
+    return PATIENT_OK;
+}
+
+patient_err
+patient_change_parse(const char *value, size_t len, patient_change **out)
+{
+    patient_change *c = NULL;
+    cJSON *root = NULL;
+    const cJSON *it, *by, *edits;
+    const char *s;
+    long long v;
+    size_t i, olen;
+    patient_err err;
+
+    if (out == NULL)
+        return PATIENT_ERR_ARG;
+    *out = NULL;
+    if (value == NULL)
+        return PATIENT_ERR_ARG;
+    trim(&value, &len);
+    if (len > PATIENT_JWS_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    if ((c = calloc(1, sizeof *c)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = patient_jws_parse(value, len, &c->jws)))
+        goto out;
+    if (c->jws->typ == NULL || strcasecmp(c->jws->typ, PATIENT_CHANGE_TYP) != 0) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    if ((c->value = malloc(len + 1)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    memcpy(c->value, value, len);
+    c->value[len] = 0;
+    c->value_len = len;
+    if ((err = patient_sha256(c->value, len, c->value_hash)))
+        goto out;
+
+    if ((err = pt_json_parse((const char *)c->jws->payload, c->jws->payload_len, &root)))
+        goto out;
+    /* Same code as pt_json_parse gives for these. */
+    err = PATIENT_ERR_JSON;
+    if (!no_dup_keys(root) ||
+        !no_escaped_nul((const char *)c->jws->payload, c->jws->payload_len))
+        goto out;
+    err = PATIENT_ERR_PARSE;
+    if (!cJSON_IsObject(root))
+        goto out;
+    if (pt_json_int(root, "patient", &v) != 0)
+        goto out;
+    if (v != 1) {
+        err = PATIENT_ERR_UNSUPPORTED;
+        goto out;
+    }
+    if ((s = pt_json_str(root, "type")) == NULL || strcmp(s, "change") != 0)
+        goto out;
+    if (!valid_url(s = pt_json_str(root, "url")) || (err = dup_str(s, &c->url)))
+        goto out;
+    err = PATIENT_ERR_PARSE;
+    if (pt_json_int(root, "hop", &v) != 0 || v < 1)
+        goto out;
+    if (v > PATIENT_MAX_HOPS) {
+        err = PATIENT_ERR_LIMIT;
+        goto out;
+    }
+    c->hop = (unsigned)v;
+    it = cJSON_GetObjectItemCaseSensitive(root, "prev");
+    if ((it != NULL) != (c->hop > 1))
+        goto out;
+    if (it) {
+        if ((err = patient_sri_decode(cJSON_IsString(it) ? it->valuestring : NULL, c->prev)))
+            goto out;
+        c->has_prev = 1;
+    }
+    err = PATIENT_ERR_PARSE;
+    if ((s = pt_json_str(root, "at")) == NULL || s[0] == '@' || pt_time_parse(s, &c->at))
+        goto out;
+
+    by = cJSON_GetObjectItemCaseSensitive(root, "by");
+    if (!cJSON_IsObject(by) || !valid_text(s = pt_json_str(by, "name"), PATIENT_MAX_NAME) ||
+        (err = dup_str(s, &c->by.name)))
+        goto out;
+    err = PATIENT_ERR_PARSE;
+    if (patient_keyid_parse(pt_json_str(by, "kid"), c->by.kid) ||
+        sodium_memcmp(c->by.kid, c->jws->kid, PATIENT_KEYID_BYTES) != 0)
+        goto out;
+    patient_keyid_hex(c->by.kid, c->by.kid_hex);
+    if (!valid_service(s = pt_json_str(by, "service")) || (err = dup_str(s, &c->by.service)))
+        goto out;
+    err = PATIENT_ERR_PARSE;
+    if ((it = cJSON_GetObjectItemCaseSensitive(by, "disclosure")) != NULL &&
+        (!cJSON_IsString(it) || !valid_url(it->valuestring) ||
+         (err = dup_str(it->valuestring, &c->by.disclosure))))
+        goto out;
+
+    if ((err = parse_part(root, "in", c->in.hash, &c->in.size)) ||
+        (err = parse_part(root, "out", c->out.hash, &c->out.size)))
+        goto out;
+
+    err = PATIENT_ERR_PARSE;
+    edits = cJSON_GetObjectItemCaseSensitive(root, "edits");
+    if (!cJSON_IsArray(edits) || edits->child == NULL)
+        goto out;
+    for (i = 0, it = edits->child; it; it = it->next)
+        if (++i > PATIENT_MAX_EDITS) {
+            err = PATIENT_ERR_LIMIT;
+            goto out;
+        }
+    if ((c->edits = calloc(i, sizeof *c->edits)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    c->nedits = i;
+    for (i = 0, it = edits->child; it; it = it->next, i++)
+        if ((err = parse_edit(it, c->in.size, &c->edits[i])))
+            goto out;
+    if ((err = pt_edits_check(c->edits, c->nedits, c->in.size, PATIENT_ERR_PARSE, &olen)))
+        goto out;
+    if (olen != c->out.size) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    c->disclosed = 1;
+    for (i = 0; i < c->nedits; i++)
+        if (c->edits[i].delete_len && c->edits[i].deleted == NULL)
+            c->disclosed = 0;
+
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "tls")) != NULL) {
+        const cJSON *ver;
+        err = PATIENT_ERR_PARSE;
+        if (!cJSON_IsObject(it) ||
+            !valid_token(s = pt_json_str(it, "version"), PATIENT_MAX_TLS_FIELD) ||
+            (err = dup_str(s, &c->tls.version)))
+            goto out;
+        err = PATIENT_ERR_PARSE;
+        if (!valid_token(s = pt_json_str(it, "cipher"), PATIENT_MAX_TLS_FIELD) ||
+            (err = dup_str(s, &c->tls.cipher)))
+            goto out;
+        ver = cJSON_GetObjectItemCaseSensitive(it, "verified");
+        if (!cJSON_IsBool(ver)) {
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+        c->tls.verified = cJSON_IsTrue(ver);
+        c->has_tls = 1;
+    }
+    *out = c;
+    c = NULL;
+    err = PATIENT_OK;
+out:
+    cJSON_Delete(root);
+    patient_change_free(c);
+    return err;
+}
+
+patient_err
+patient_change_verify(const patient_change *c, const patient_pubkey *pk)
+{
+    if (c == NULL || pk == NULL || c->jws == NULL)
+        return PATIENT_ERR_ARG;
+    return patient_jws_verify(c->jws, pk);
+}
+
+static int
+b64url_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_' || ch == '.';
+}
+
+patient_err
+patient_change_header_split(const char *text, size_t len, patient_span *spans, size_t cap,
+                            size_t *n)
+{
+    size_t i = 0, count, max;
+
+    if (n == NULL || (text == NULL && len) || (spans == NULL && cap))
+        return PATIENT_ERR_ARG;
+    count = *n;
+    max = cap < PATIENT_MAX_HOPS ? cap : PATIENT_MAX_HOPS;
+    if (count > max)
+        return PATIENT_ERR_ARG;
+    while (i < len) {
+        size_t start, end;
+        while (i < len && (text[i] == ' ' || text[i] == '\t'))
+            i++;
+        start = i;
+        while (i < len && text[i] != ',')
+            i++;
+        end = i;
+        while (end > start && (text[end - 1] == ' ' || text[end - 1] == '\t'))
+            end--;
+        if (i < len)
+            i++; /* the comma */
+        if (end == start)
+            continue; /* empty list element */
+        for (size_t k = start; k < end; k++)
+            if (!b64url_char(text[k]))
+                return PATIENT_ERR_PARSE;
+        if (count >= max)
+            return PATIENT_ERR_LIMIT;
+        spans[count].p = text + start;
+        spans[count].len = end - start;
+        count++;
+    }
+    *n = count;
+    return PATIENT_OK;
+}

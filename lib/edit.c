@@ -1,0 +1,274 @@
+/* Edit lists: validation, applying, checking an output, undoing a hop, and
+ * the structural checks of a descriptor chain. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include <patient/change.h>
+#include "change_int.h"
+#include "util.h"
+
+/* Hash in pieces this big, right after copying them, while they are still
+ * in cache. */
+#define CHUNK (64u * 1024)
+
+patient_err
+pt_edits_check(const patient_edit *e, size_t n, size_t in_len, patient_err noop_err,
+               size_t *out_len)
+{
+    size_t i, total = in_len;
+
+    if (n > PATIENT_MAX_EDITS)
+        return PATIENT_ERR_LIMIT;
+    if (in_len > PATIENT_MAX_BODY)
+        return PATIENT_ERR_TOO_LARGE;
+    for (i = 0; i < n; i++) {
+        if (e[i].offset > in_len || e[i].delete_len > in_len - e[i].offset)
+            return PATIENT_ERR_EDIT_RANGE;
+        if (e[i].delete_len == 0 && e[i].insert_len == 0)
+            return noop_err;
+        if (e[i].insert_len > 0 && e[i].insert == NULL)
+            return PATIENT_ERR_ARG;
+        /* Strictly after the previous edit's deleted region; an insertion
+         * right where a deletion ends is fine, two edits at one offset not. */
+        if (i > 0 && (e[i].offset < e[i - 1].offset + e[i - 1].delete_len ||
+                      e[i].offset == e[i - 1].offset))
+            return PATIENT_ERR_EDIT_ORDER;
+        total -= e[i].delete_len; /* cannot underflow: regions are disjoint */
+        if (e[i].insert_len > PATIENT_MAX_BODY || total > PATIENT_MAX_BODY - e[i].insert_len)
+            return PATIENT_ERR_TOO_LARGE;
+        total += e[i].insert_len;
+    }
+    if (out_len)
+        *out_len = total;
+    return PATIENT_OK;
+}
+
+static patient_err
+upd(patient_sha256_ctx *h, const void *p, size_t n)
+{
+    return h && n ? patient_sha256_update(h, p, n) : PATIENT_OK;
+}
+
+/* Copy n bytes, hashing the source into hin and the copy into hout. */
+static patient_err
+copy_hashed(uint8_t *dst, const uint8_t *src, size_t n, patient_sha256_ctx *hin,
+            patient_sha256_ctx *hout)
+{
+    patient_err err = PATIENT_OK;
+
+    while (n > 0 && err == PATIENT_OK) {
+        size_t k = n < CHUNK ? n : CHUNK;
+        memcpy(dst, src, k);
+        if ((err = upd(hin, src, k)) == PATIENT_OK)
+            err = upd(hout, dst, k);
+        dst += k, src += k, n -= k;
+    }
+    return err;
+}
+
+patient_err
+pt_edits_build(const uint8_t *in, size_t len, const patient_edit *e, size_t n, size_t out_len,
+               uint8_t **out, uint8_t hin[PATIENT_SHA256_BYTES],
+               uint8_t hout[PATIENT_SHA256_BYTES])
+{
+    patient_sha256_ctx *ci = NULL, *co = NULL;
+    uint8_t *o = NULL, *w;
+    size_t pos = 0, i;
+    patient_err err;
+
+    *out = NULL;
+    if ((o = malloc(out_len ? out_len : 1)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((hin && (err = patient_sha256_init(&ci))) || (hout && (err = patient_sha256_init(&co))))
+        goto out;
+    w = o;
+    for (i = 0; i < n; i++) {
+        if ((err = copy_hashed(w, in + pos, e[i].offset - pos, ci, co)))
+            goto out;
+        w += e[i].offset - pos;
+        if ((err = upd(ci, in + e[i].offset, e[i].delete_len)))
+            goto out;
+        if ((err = copy_hashed(w, e[i].insert, e[i].insert_len, NULL, co)))
+            goto out;
+        w += e[i].insert_len;
+        pos = e[i].offset + e[i].delete_len;
+    }
+    if ((err = copy_hashed(w, in + pos, len - pos, ci, co)))
+        goto out;
+    w += len - pos;
+    if ((size_t)(w - o) != out_len) {
+        err = PATIENT_ERR_ARG;
+        goto out;
+    }
+    if (ci) {
+        err = patient_sha256_final(ci, hin);
+        ci = NULL;
+        if (err)
+            goto out;
+    }
+    if (co) {
+        err = patient_sha256_final(co, hout);
+        co = NULL;
+        if (err)
+            goto out;
+    }
+    *out = o;
+    o = NULL;
+out:
+    patient_sha256_free(ci);
+    patient_sha256_free(co);
+    free(o);
+    return err;
+}
+
+patient_err
+patient_edits_apply(const uint8_t *in, size_t len, const patient_edit *edits, size_t n,
+                    uint8_t **out, size_t *out_len)
+{
+    size_t olen = 0;
+    patient_err err;
+
+    *out = NULL;
+    *out_len = 0;
+    if ((in == NULL && len > 0) || (edits == NULL && n > 0))
+        return PATIENT_ERR_ARG;
+    if ((err = pt_edits_check(edits, n, len, PATIENT_ERR_ARG, &olen)))
+        return err;
+    if ((err = pt_edits_build(in, len, edits, n, olen, out, NULL, NULL)))
+        return err;
+    *out_len = olen;
+    return PATIENT_OK;
+}
+
+patient_err
+patient_change_check_output(const patient_change *c, const uint8_t *body, size_t len)
+{
+    uint8_t h[PATIENT_SHA256_BYTES];
+    size_t i, opos;
+    ptrdiff_t shift = 0; /* output position minus input position so far */
+    patient_err err;
+
+    if (c == NULL || (body == NULL && len > 0))
+        return PATIENT_ERR_ARG;
+    if (len != c->out.size)
+        return PATIENT_ERR_HASH;
+    if ((err = patient_sha256(body ? (const void *)body : "", len, h)))
+        return err;
+    if (!pt_memeq(h, c->out.hash, sizeof h))
+        return PATIENT_ERR_HASH;
+    /* The signed out hash covers the body, but the descriptor must also tell
+     * the truth about what it inserted, or a report would show one text
+     * while the body carries another. */
+    for (i = 0; i < c->nedits; i++) {
+        const patient_edit *e = &c->edits[i];
+        opos = (size_t)((ptrdiff_t)e->offset + shift);
+        if (opos > len || e->insert_len > len - opos ||
+            (e->insert_len && memcmp(body + opos, e->insert, e->insert_len) != 0))
+            return PATIENT_ERR_HASH;
+        shift += (ptrdiff_t)e->insert_len - (ptrdiff_t)e->delete_len;
+    }
+    return PATIENT_OK;
+}
+
+patient_err
+patient_change_undo(const patient_change *c, const uint8_t *body, size_t len, uint8_t **in,
+                    size_t *in_len)
+{
+    patient_edit *rev = NULL;
+    uint8_t *o = NULL;
+    uint8_t h[PATIENT_SHA256_BYTES];
+    size_t i, olen = 0;
+    ptrdiff_t shift = 0;
+    patient_err err;
+
+    *in = NULL;
+    *in_len = 0;
+    if ((err = patient_change_check_output(c, body, len)))
+        return err;
+    for (i = 0; i < c->nedits; i++)
+        if (c->edits[i].delete_len > 0 && c->edits[i].deleted == NULL)
+            return PATIENT_ERR_NOT_FOUND;
+    /* The inverse edits, on the output: at each edit's output position,
+     * delete what was inserted and insert what was deleted. */
+    if ((rev = calloc(c->nedits ? c->nedits : 1, sizeof *rev)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (i = 0; i < c->nedits; i++) {
+        const patient_edit *e = &c->edits[i];
+        rev[i].offset = (size_t)((ptrdiff_t)e->offset + shift);
+        rev[i].delete_len = e->insert_len;
+        rev[i].insert = e->deleted;
+        rev[i].insert_len = e->delete_len;
+        shift += (ptrdiff_t)e->insert_len - (ptrdiff_t)e->delete_len;
+    }
+    /* Inverse edits of a valid list are sorted and disjoint, except that a
+     * pure insertion right after a pure deletion maps to the same output
+     * offset; build does not mind, so skip the distinct-offset rule by
+     * checking range only. */
+    for (i = 0; i < c->nedits; i++)
+        if (rev[i].offset > len || rev[i].delete_len > len - rev[i].offset) {
+            err = PATIENT_ERR_HASH;
+            goto out;
+        }
+    olen = len;
+    for (i = 0; i < c->nedits; i++)
+        olen = olen - c->edits[i].insert_len + c->edits[i].delete_len;
+    if (olen != c->in.size) {
+        err = PATIENT_ERR_HASH;
+        goto out;
+    }
+    if ((err = pt_edits_build(body, len, rev, c->nedits, olen, &o, NULL, h)) != PATIENT_OK) {
+        if (err == PATIENT_ERR_ARG) /* sizes did not add up */
+            err = PATIENT_ERR_HASH;
+        goto out;
+    }
+    if (!pt_memeq(h, c->in.hash, sizeof h)) {
+        err = PATIENT_ERR_HASH;
+        goto out;
+    }
+    *in = o;
+    *in_len = olen;
+    o = NULL;
+out:
+    free(o);
+    free(rev);
+    return err;
+}
+
+patient_err
+patient_chain_check(const patient_change *const *changes, size_t n, const char *url,
+                    size_t *bad)
+{
+    size_t k;
+    patient_err err = PATIENT_OK;
+
+    if ((changes == NULL && n > 0) || url == NULL)
+        return PATIENT_ERR_ARG;
+    if (n > PATIENT_MAX_HOPS) {
+        if (bad)
+            *bad = n;
+        return PATIENT_ERR_LIMIT;
+    }
+    for (k = 0; k < n; k++) {
+        const patient_change *c = changes[k], *p = k ? changes[k - 1] : NULL;
+        if (c == NULL)
+            err = PATIENT_ERR_ARG;
+        else if (strcmp(c->url, url) != 0)
+            err = PATIENT_ERR_ORIGIN;
+        else if (c->hop != k + 1)
+            err = PATIENT_ERR_CHAIN;
+        else if (p && (!c->has_prev || !pt_memeq(c->prev, p->value_hash, PATIENT_SHA256_BYTES)))
+            err = PATIENT_ERR_CHAIN;
+        else if (p && (c->in.size != p->out.size ||
+                       !pt_memeq(c->in.hash, p->out.hash, PATIENT_SHA256_BYTES)))
+            err = PATIENT_ERR_CHAIN;
+        if (err) {
+            if (bad)
+                *bad = k;
+            return err;
+        }
+    }
+    return PATIENT_OK;
+}

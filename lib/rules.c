@@ -1,0 +1,848 @@
+/* Rule engine for the reference middleboxes: load a JSON rule file, find
+ * matches in a body, resolve overlaps, report edits in offset order. */
+#include "config.h"
+
+#include <limits.h>
+#include <locale.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <patient/rules.h>
+#include "util.h"
+
+/* glibc's regoff_t is an int: bodies must fit. */
+#if PATIENT_RULES_MAX_BODY > INT_MAX
+#error "PATIENT_RULES_MAX_BODY must fit regoff_t"
+#endif
+
+/* Bounded repetitions ({m,n}) multiply a pattern's compiled size; nested
+ * ones explode (glibc copies the subexpression). Refuse patterns whose
+ * estimated expansion exceeds this many atoms. */
+#define PT_RE_MAX_WEIGHT 20000u
+#define PT_MEDIA_MAX 127u
+
+struct pt_rule {
+    char *id, *reason, *note;
+    patient_rule_action action;
+    int is_regex, icase, disclose;
+    uint8_t *literal;
+    size_t literal_len;
+    regex_t re;
+    int re_ok;
+    uint8_t *text;
+    size_t text_len;
+    char **types; /* canonical lower-case patterns (see media_pattern) */
+    size_t ntypes;
+    size_t max_matches;
+};
+
+struct patient_rules {
+    struct pt_rule *r;
+    size_t n;
+    locale_t cloc; /* "C" locale for regcomp/regexec */
+};
+
+typedef struct {
+    size_t start, end;
+    uint32_t rule;
+} pt_cand;
+
+static void
+set_detail(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+set_detail(char **detail, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int n;
+
+    if (detail == NULL)
+        return;
+    free(*detail);
+    *detail = NULL;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    *detail = s;
+}
+
+static void
+rule_clear(struct pt_rule *r)
+{
+    size_t i;
+
+    free(r->id);
+    free(r->reason);
+    free(r->note);
+    free(r->literal);
+    free(r->text);
+    if (r->re_ok)
+        regfree(&r->re);
+    for (i = 0; i < r->ntypes; i++)
+        free(r->types[i]);
+    free(r->types);
+}
+
+void
+patient_rules_free(patient_rules *rules)
+{
+    size_t i;
+
+    if (rules == NULL)
+        return;
+    for (i = 0; i < rules->n; i++)
+        rule_clear(&rules->r[i]);
+    free(rules->r);
+    if (rules->cloc != (locale_t)0)
+        freelocale(rules->cloc);
+    free(rules);
+}
+
+size_t
+patient_rules_count(const patient_rules *rules)
+{
+    return rules ? rules->n : 0;
+}
+
+/* cJSON turns a \u0000 escape into a NUL that silently truncates the
+ * string. pt_json_parse refuses it already; kept as a backstop. */
+static int
+has_nul_escape(const char *s, size_t len)
+{
+    size_t i;
+    int instr = 0;
+
+    for (i = 0; i < len; i++) {
+        if (!instr) {
+            if (s[i] == '"')
+                instr = 1;
+            continue;
+        }
+        if (s[i] == '"') {
+            instr = 0;
+        } else if (s[i] == '\\' && i + 1 < len) {
+            if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+                return 1;
+            i++;
+        }
+    }
+    return 0;
+}
+
+static int
+valid_id(const char *s, int lower_only)
+{
+    const char *p;
+
+    if (*s == '\0')
+        return 0;
+    for (p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')
+            continue;
+        if (!lower_only && c >= 'A' && c <= 'Z')
+            continue;
+        return 0;
+    }
+    return 1;
+}
+
+static int
+media_tchar(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("!#$&^_.+-", c) != NULL;
+}
+
+/* Lower-case and check a "types" entry: "type/subtype", "type/ *", "* / *"
+ * or "*" (spaces only to keep this comment closed). Returns a malloc'd canonical copy or NULL (sets *bad). */
+static char *
+media_pattern(const char *in, int *bad)
+{
+    size_t n = strlen(in), i, slash = 0, nslash = 0;
+    char *s;
+
+    *bad = 1;
+    if (n == 0 || n > PT_MEDIA_MAX)
+        return NULL;
+    if (strcmp(in, "*") == 0)
+        in = "*/*", n = 3;
+    if ((s = malloc(n + 1)) == NULL) {
+        *bad = 0;
+        return NULL;
+    }
+    for (i = 0; i <= n; i++)
+        s[i] = (in[i] >= 'A' && in[i] <= 'Z') ? (char)(in[i] - 'A' + 'a') : in[i];
+    for (i = 0; i < n; i++) {
+        if (s[i] == '/') {
+            slash = i;
+            nslash++;
+        } else if (s[i] != '*' && !media_tchar((unsigned char)s[i])) {
+            goto bad;
+        }
+    }
+    if (nslash != 1 || slash == 0 || slash == n - 1)
+        goto bad;
+    /* '*' only as a whole part; "*" + "/x" is meaningless. */
+    if (memchr(s, '*', slash) && !(slash == 1 && strcmp(s, "*/*") == 0))
+        goto bad;
+    if (memchr(s + slash + 1, '*', n - slash - 1) && strcmp(s + slash + 1, "*") != 0)
+        goto bad;
+    *bad = 0;
+    return s;
+bad:
+    free(s);
+    return NULL;
+}
+
+/* Reject back-references (they make matching exponential) and estimate
+ * how far bounded repetitions expand the pattern. 0 if acceptable. */
+static int
+regex_guard(const char *p, const char **why)
+{
+    /* weight[d]: atoms so far at nesting depth d; last[d]: weight of the
+     * last atom or group at that depth (what a following {m,n} repeats). */
+    unsigned long long weight[64], last[64];
+    size_t d = 0, i, n = strlen(p);
+
+    weight[0] = last[0] = 0;
+    for (i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\\') {
+            if (i + 1 < n && p[i + 1] >= '1' && p[i + 1] <= '9') {
+                *why = "back-references are not allowed";
+                return -1;
+            }
+            i++;
+            last[d] = 1;
+            weight[d] += 1;
+        } else if (c == '[') {
+            /* Skip a bracket expression: "]" first is literal; [: :], [. .], [= =]. */
+            i++;
+            if (i < n && p[i] == '^')
+                i++;
+            if (i < n && p[i] == ']')
+                i++;
+            while (i < n && p[i] != ']') {
+                if (p[i] == '[' && i + 1 < n && strchr(":.=", p[i + 1])) {
+                    char term = p[i + 1];
+                    i += 2;
+                    while (i + 1 < n && !(p[i] == term && p[i + 1] == ']'))
+                        i++;
+                    i += 2;
+                    continue;
+                }
+                i++;
+            }
+            last[d] = 1;
+            weight[d] += 1;
+        } else if (c == '(') {
+            if (d + 1 >= sizeof weight / sizeof weight[0]) {
+                *why = "groups nested too deeply";
+                return -1;
+            }
+            d++;
+            weight[d] = last[d] = 0;
+        } else if (c == ')' && d > 0) {
+            unsigned long long w = weight[d] ? weight[d] : 1;
+            d--;
+            last[d] = w;
+            weight[d] += w;
+        } else if (c == '{') {
+            unsigned long long m = 0, mx = 0;
+            size_t j = i + 1;
+            int comma = 0;
+            while (j < n && p[j] >= '0' && p[j] <= '9' && m < 100000)
+                m = m * 10 + (unsigned)(p[j++] - '0');
+            mx = m;
+            if (j < n && p[j] == ',') {
+                comma = 1;
+                j++;
+                mx = 0;
+                while (j < n && p[j] >= '0' && p[j] <= '9' && mx < 100000)
+                    mx = mx * 10 + (unsigned)(p[j++] - '0');
+            }
+            if (comma && mx < m)
+                mx = m + 1; /* "{m,}" repeats m copies plus a star */
+            if (mx == 0)
+                mx = 1;
+            /* The repeated item is expanded mx times in total. */
+            weight[d] += last[d] * (mx - 1);
+            last[d] *= mx;
+            i = (j < n && p[j] == '}') ? j : j - 1;
+        } else {
+            last[d] = 1;
+            weight[d] += 1;
+        }
+        if (weight[d] > PT_RE_MAX_WEIGHT || last[d] > PT_RE_MAX_WEIGHT) {
+            *why = "bounded repetitions expand the pattern too far";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const char *const rule_keys[] = {"id",   "match",    "action",   "text",       "reason",
+                                        "note", "types",    "disclose", "max_matches", NULL};
+static const char *const match_keys[] = {"literal", "regex", "icase", NULL};
+static const char *const top_keys[] = {"patient", "type", "rules", NULL};
+
+/* Every member of o is a known key (PATIENT_ERR_PARSE), and none appears
+ * twice (PATIENT_ERR_JSON). */
+static patient_err
+check_keys(const cJSON *o, const char *const *keys, const char **bad)
+{
+    const cJSON *c, *e;
+    size_t k;
+
+    for (c = o->child; c != NULL; c = c->next) {
+        for (k = 0; keys[k] != NULL; k++)
+            if (strcmp(c->string, keys[k]) == 0)
+                break;
+        if (keys[k] == NULL) {
+            *bad = c->string;
+            return PATIENT_ERR_PARSE;
+        }
+        /* pt_json_parse already refuses duplicate keys; kept as a backstop. */
+        for (e = o->child; e != c; e = e->next)
+            if (strcmp(e->string, c->string) == 0) {
+                *bad = c->string;
+                return PATIENT_ERR_JSON;
+            }
+    }
+    return PATIENT_OK;
+}
+
+/* A string member with a byte cap: 0 ok, 1 absent, -1 wrong type, -2 too long. */
+static int
+get_str(const cJSON *o, const char *key, size_t cap, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    *out = NULL;
+    if (v == NULL)
+        return 1;
+    if (!cJSON_IsString(v) || v->valuestring == NULL)
+        return -1;
+    if (strlen(v->valuestring) > cap)
+        return -2;
+    *out = v->valuestring;
+    return 0;
+}
+
+#define FAIL(code, ...)                                                                          \
+    do {                                                                                         \
+        err = (code);                                                                            \
+        set_detail(detail, __VA_ARGS__);                                                         \
+        goto out;                                                                                \
+    } while (0)
+
+static patient_err
+parse_rule(patient_rules *rs, size_t idx, const cJSON *o, char **detail)
+{
+    struct pt_rule *r = &rs->r[idx];
+    const cJSON *m, *v, *t;
+    const char *s, *bad = NULL, *act, *lit, *rx;
+    const char *rid = "?";
+    long long ll;
+    patient_err err = PATIENT_OK;
+    int rc, flags;
+    size_t i;
+    locale_t old;
+    char msg[256];
+
+    if (!cJSON_IsObject(o))
+        FAIL(PATIENT_ERR_PARSE, "rule %zu: not an object", idx);
+    if ((err = check_keys(o, rule_keys, &bad)) != PATIENT_OK)
+        FAIL(err, "rule %zu: unknown or duplicate field \"%s\"", idx, bad);
+
+    rc = get_str(o, "id", PATIENT_RULES_MAX_ID, &s);
+    if (rc == -2)
+        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu: id longer than %u bytes", idx, PATIENT_RULES_MAX_ID);
+    if (rc != 0 || !valid_id(s, 0))
+        FAIL(PATIENT_ERR_PARSE, "rule %zu: \"id\" missing or not [A-Za-z0-9._-]+", idx);
+    if ((r->id = strdup(s)) == NULL)
+        FAIL(PATIENT_ERR_NOMEM, "out of memory");
+    rid = r->id;
+    for (i = 0; i < idx; i++)
+        if (strcmp(rs->r[i].id, r->id) == 0)
+            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): duplicate id (also rule %zu)", idx, rid,
+                 i);
+
+    rc = get_str(o, "reason", PATIENT_RULES_MAX_ID, &s);
+    if (rc == -2)
+        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu (id \"%s\"): reason longer than %u bytes", idx, rid,
+             PATIENT_RULES_MAX_ID);
+    if (rc != 0 || !valid_id(s, 1) || s[0] == '.' || s[0] == '-' || s[0] == '_')
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"reason\" missing or not a code [a-z0-9._-]",
+             idx, rid);
+    if ((r->reason = strdup(s)) == NULL)
+        FAIL(PATIENT_ERR_NOMEM, "out of memory");
+
+    rc = get_str(o, "note", PATIENT_RULES_MAX_NOTE, &s);
+    if (rc == -2)
+        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu (id \"%s\"): note longer than %u bytes", idx, rid,
+             PATIENT_RULES_MAX_NOTE);
+    if (rc == -1)
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"note\" is not a string", idx, rid);
+    if (rc == 0 && (r->note = strdup(s)) == NULL)
+        FAIL(PATIENT_ERR_NOMEM, "out of memory");
+
+    if (get_str(o, "action", 32, &act) != 0)
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"action\" missing or not a string", idx,
+             rid);
+    if (strcmp(act, "remove") == 0)
+        r->action = PATIENT_RULE_REMOVE;
+    else if (strcmp(act, "replace") == 0)
+        r->action = PATIENT_RULE_REPLACE;
+    else if (strcmp(act, "insert_before") == 0)
+        r->action = PATIENT_RULE_INSERT_BEFORE;
+    else if (strcmp(act, "insert_after") == 0)
+        r->action = PATIENT_RULE_INSERT_AFTER;
+    else
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): unknown action \"%s\"", idx, rid, act);
+
+    rc = get_str(o, "text", PATIENT_RULES_MAX_TEXT, &s);
+    if (rc == -2)
+        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu (id \"%s\"): text longer than %u bytes", idx, rid,
+             PATIENT_RULES_MAX_TEXT);
+    if (rc == -1)
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"text\" is not a string", idx, rid);
+    if (r->action == PATIENT_RULE_REMOVE && rc == 0)
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"text\" not allowed with remove", idx, rid);
+    if (r->action != PATIENT_RULE_REMOVE && rc != 0)
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"text\" required with %s", idx, rid, act);
+    if ((r->action == PATIENT_RULE_INSERT_BEFORE || r->action == PATIENT_RULE_INSERT_AFTER) &&
+        *s == '\0')
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): empty \"text\" for %s", idx, rid, act);
+    if (rc == 0) {
+        r->text_len = strlen(s);
+        if ((r->text = malloc(r->text_len + 1)) == NULL)
+            FAIL(PATIENT_ERR_NOMEM, "out of memory");
+        memcpy(r->text, s, r->text_len + 1);
+    }
+
+    r->disclose = 1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "disclose")) != NULL) {
+        if (!cJSON_IsBool(v))
+            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"disclose\" is not true/false", idx,
+                 rid);
+        r->disclose = cJSON_IsTrue(v);
+    }
+
+    r->max_matches = PATIENT_RULES_DEFAULT_MATCHES;
+    if (cJSON_GetObjectItemCaseSensitive(o, "max_matches") != NULL) {
+        if (pt_json_int(o, "max_matches", &ll) != 0)
+            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"max_matches\" is not an integer", idx,
+                 rid);
+        if (ll < 1 || ll > (long long)PATIENT_RULES_MAX_MATCHES)
+            FAIL(PATIENT_ERR_LIMIT, "rule %zu (id \"%s\"): max_matches must be 1..%u", idx, rid,
+                 PATIENT_RULES_MAX_MATCHES);
+        r->max_matches = (size_t)ll;
+    }
+
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "types")) != NULL) {
+        int n = cJSON_GetArraySize(v);
+        if (!cJSON_IsArray(v) || n < 1)
+            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"types\" is not a non-empty array",
+                 idx, rid);
+        if ((size_t)n > PATIENT_RULES_MAX_TYPES)
+            FAIL(PATIENT_ERR_LIMIT, "rule %zu (id \"%s\"): more than %u types", idx, rid,
+                 PATIENT_RULES_MAX_TYPES);
+        if ((r->types = calloc((size_t)n, sizeof *r->types)) == NULL)
+            FAIL(PATIENT_ERR_NOMEM, "out of memory");
+        cJSON_ArrayForEach(t, v)
+        {
+            int isbad = 0;
+            if (!cJSON_IsString(t) || t->valuestring == NULL)
+                FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): a type is not a string", idx, rid);
+            if ((r->types[r->ntypes] = media_pattern(t->valuestring, &isbad)) == NULL) {
+                if (!isbad)
+                    FAIL(PATIENT_ERR_NOMEM, "out of memory");
+                FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): bad media type pattern \"%.64s\"",
+                     idx, rid, t->valuestring);
+            }
+            r->ntypes++;
+        }
+    }
+
+    m = cJSON_GetObjectItemCaseSensitive(o, "match");
+    if (!cJSON_IsObject(m))
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"match\" missing or not an object", idx,
+             rid);
+    if ((err = check_keys(m, match_keys, &bad)) != PATIENT_OK)
+        FAIL(err, "rule %zu (id \"%s\"): match: unknown or duplicate field \"%s\"",
+             idx, rid, bad);
+    v = cJSON_GetObjectItemCaseSensitive(m, "icase");
+    if (v != NULL && !cJSON_IsBool(v))
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): match: \"icase\" is not true/false", idx,
+             rid);
+    r->icase = v != NULL && cJSON_IsTrue(v);
+    rc = get_str(m, "literal", PATIENT_RULES_MAX_PATTERN, &lit);
+    if (rc == -2)
+        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu (id \"%s\"): literal longer than %u bytes", idx, rid,
+             PATIENT_RULES_MAX_PATTERN);
+    if (rc == -1)
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): match: \"literal\" is not a string", idx,
+             rid);
+    rc = get_str(m, "regex", PATIENT_RULES_MAX_PATTERN, &rx);
+    if (rc == -2)
+        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu (id \"%s\"): regex longer than %u bytes", idx, rid,
+             PATIENT_RULES_MAX_PATTERN);
+    if (rc == -1)
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): match: \"regex\" is not a string", idx,
+             rid);
+    if ((lit == NULL) == (rx == NULL))
+        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): match needs exactly one of literal, regex",
+             idx, rid);
+    if (lit != NULL) {
+        if (*lit == '\0')
+            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): empty literal", idx, rid);
+        if (r->icase)
+            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): icase applies to regex only", idx, rid);
+        r->literal_len = strlen(lit);
+        if ((r->literal = malloc(r->literal_len)) == NULL)
+            FAIL(PATIENT_ERR_NOMEM, "out of memory");
+        memcpy(r->literal, lit, r->literal_len);
+    } else {
+        const char *why = NULL;
+        if (*rx == '\0')
+            FAIL(PATIENT_ERR_REGEX, "rule %zu (id \"%s\"): regex: empty pattern", idx, rid);
+        if (regex_guard(rx, &why) != 0)
+            FAIL(PATIENT_ERR_REGEX, "rule %zu (id \"%s\"): regex: %s", idx, rid, why);
+        r->is_regex = 1;
+        flags = REG_EXTENDED | (r->icase ? REG_ICASE : 0);
+        old = uselocale(rs->cloc);
+        rc = regcomp(&r->re, rx, flags);
+        uselocale(old);
+        if (rc != 0) {
+            regerror(rc, &r->re, msg, sizeof msg);
+            if (rc == REG_ESPACE)
+                FAIL(PATIENT_ERR_NOMEM, "rule %zu (id \"%s\"): regex: %s", idx, rid, msg);
+            FAIL(PATIENT_ERR_REGEX, "rule %zu (id \"%s\"): regex: %s", idx, rid, msg);
+        }
+        r->re_ok = 1;
+    }
+out:
+    return err;
+}
+
+patient_err
+patient_rules_parse(const void *bytes, size_t len, patient_rules **out, char **detail)
+{
+    cJSON *root = NULL;
+    const cJSON *v, *item;
+    const char *s, *bad = NULL;
+    patient_rules *rs = NULL;
+    long long ver;
+    patient_err err = PATIENT_OK;
+    int n;
+
+    if (detail != NULL)
+        *detail = NULL;
+    if (out == NULL)
+        return PATIENT_ERR_ARG;
+    *out = NULL;
+    if (bytes == NULL && len > 0)
+        return PATIENT_ERR_ARG;
+    if (len > PATIENT_RULES_MAX_FILE)
+        FAIL(PATIENT_ERR_TOO_LARGE, "rule file larger than %u bytes", PATIENT_RULES_MAX_FILE);
+    if ((err = pt_json_parse(bytes ? bytes : "", len, &root)) != PATIENT_OK)
+        FAIL(err, "not valid JSON (or nested deeper than %d)", PT_JSON_MAX_DEPTH);
+    if (has_nul_escape(bytes, len))
+        FAIL(PATIENT_ERR_JSON, "\\u0000 is not allowed in rule files");
+    if (!cJSON_IsObject(root))
+        FAIL(PATIENT_ERR_PARSE, "top level is not an object");
+    if ((err = check_keys(root, top_keys, &bad)) != PATIENT_OK)
+        FAIL(err, "unknown or duplicate field \"%s\"", bad);
+    if (pt_json_int(root, "patient", &ver) != 0)
+        FAIL(PATIENT_ERR_PARSE, "\"patient\" (format version) missing or not an integer");
+    if (ver != 1)
+        FAIL(PATIENT_ERR_UNSUPPORTED, "format version %lld not supported (want 1)", ver);
+    if ((s = pt_json_str(root, "type")) == NULL || strcmp(s, "rules") != 0)
+        FAIL(PATIENT_ERR_PARSE, "\"type\" is not \"rules\"");
+    v = cJSON_GetObjectItemCaseSensitive(root, "rules");
+    if (!cJSON_IsArray(v))
+        FAIL(PATIENT_ERR_PARSE, "\"rules\" missing or not an array");
+    n = cJSON_GetArraySize(v);
+    if ((size_t)n > PATIENT_RULES_MAX_RULES)
+        FAIL(PATIENT_ERR_LIMIT, "more than %u rules", PATIENT_RULES_MAX_RULES);
+
+    if ((rs = calloc(1, sizeof *rs)) == NULL)
+        FAIL(PATIENT_ERR_NOMEM, "out of memory");
+    if ((rs->cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0)) == (locale_t)0)
+        FAIL(PATIENT_ERR_NOMEM, "out of memory");
+    if (n > 0 && (rs->r = calloc((size_t)n, sizeof *rs->r)) == NULL)
+        FAIL(PATIENT_ERR_NOMEM, "out of memory");
+    cJSON_ArrayForEach(item, v)
+    {
+        rs->n++; /* count it first so a partial rule is freed */
+        if ((err = parse_rule(rs, rs->n - 1, item, detail)) != PATIENT_OK)
+            goto out;
+    }
+    *out = rs;
+    rs = NULL;
+out:
+    if (err == PATIENT_ERR_NOMEM && detail != NULL) {
+        free(*detail);
+        *detail = NULL;
+    }
+    patient_rules_free(rs);
+    cJSON_Delete(root);
+    return err;
+}
+
+patient_err
+patient_rules_load(const char *path, patient_rules **out, char **detail)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    patient_err err;
+
+    if (detail != NULL)
+        *detail = NULL;
+    if (out == NULL || path == NULL)
+        return PATIENT_ERR_ARG;
+    *out = NULL;
+    if ((err = pt_read_file(path, PATIENT_RULES_MAX_FILE, &data, &len)) != PATIENT_OK) {
+        set_detail(detail, "%s: %s", path, patient_strerror(err));
+        goto out;
+    }
+    err = patient_rules_parse(data, len, out, detail);
+out:
+    free(data);
+    return err;
+}
+
+/* Canonical "type/subtype" of a Content-Type value: parameters and
+ * surrounding whitespace dropped, lower-cased. 0 if it looks like one. */
+static int
+media_canon(const char *in, char out[PT_MEDIA_MAX + 1])
+{
+    size_t n = 0;
+    const char *p = in;
+
+    while (*p == ' ' || *p == '\t')
+        p++;
+    while (*p && *p != ';' && *p != ' ' && *p != '\t') {
+        if (n >= PT_MEDIA_MAX)
+            return -1;
+        out[n++] = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+        p++;
+    }
+    out[n] = '\0';
+    return (n > 0 && strchr(out, '/') != NULL) ? 0 : -1;
+}
+
+static int
+rule_wants(const struct pt_rule *r, const char *mt)
+{
+    size_t i, tl;
+    const char *slash;
+
+    if (r->ntypes == 0)
+        return 1;
+    if (mt == NULL)
+        return 0;
+    for (i = 0; i < r->ntypes; i++) {
+        const char *t = r->types[i];
+        if (strcmp(t, "*/*") == 0 || strcmp(t, mt) == 0)
+            return 1;
+        slash = strchr(t, '/');
+        tl = (size_t)(slash - t);
+        if (strcmp(slash + 1, "*") == 0 && strncmp(t, mt, tl + 1) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static patient_err
+add_cand(pt_buf *c, size_t start, size_t end, uint32_t rule)
+{
+    pt_cand x = {start, end, rule};
+
+    if (c->len / sizeof x >= PATIENT_RULES_MAX_CANDIDATES)
+        return PATIENT_ERR_LIMIT;
+    return pt_buf_append(c, &x, sizeof x);
+}
+
+static patient_err
+find_literal(const struct pt_rule *r, uint32_t ri, const uint8_t *body, size_t len, pt_buf *c)
+{
+    size_t pos = 0, found = 0;
+    const uint8_t *hit;
+    patient_err err;
+
+    while (found < r->max_matches && pos + r->literal_len <= len) {
+        hit = memmem(body + pos, len - pos, r->literal, r->literal_len);
+        if (hit == NULL)
+            break;
+        pos = (size_t)(hit - body);
+        if ((err = add_cand(c, pos, pos + r->literal_len, ri)) != PATIENT_OK)
+            return err;
+        found++;
+        pos += r->literal_len;
+    }
+    return PATIENT_OK;
+}
+
+static patient_err
+find_regex(const patient_rules *rs, const struct pt_rule *r, uint32_t ri, const uint8_t *body,
+           size_t len, pt_buf *c)
+{
+    size_t pos = 0, found = 0;
+    regmatch_t pm[1];
+    locale_t old;
+    patient_err err = PATIENT_OK;
+    int rc;
+    /* regexec wants a char *; with REG_STARTEND it reads only [so, eo). */
+    static const char empty[1] = "";
+    const char *s = len ? (const char *)body : empty;
+
+    old = uselocale(rs->cloc);
+    while (found < r->max_matches && pos <= len) {
+        pm[0].rm_so = (regoff_t)pos;
+        pm[0].rm_eo = (regoff_t)len;
+        rc = regexec(&r->re, s, 1, pm, REG_STARTEND);
+        if (rc == REG_NOMATCH)
+            break;
+        if (rc != 0) {
+            err = rc == REG_ESPACE ? PATIENT_ERR_NOMEM : PATIENT_ERR_REGEX;
+            goto out;
+        }
+        if (pm[0].rm_so < (regoff_t)pos || pm[0].rm_eo < pm[0].rm_so ||
+            (size_t)pm[0].rm_eo > len) {
+            err = PATIENT_ERR_REGEX; /* cannot happen with glibc */
+            goto out;
+        }
+        if (pm[0].rm_eo == pm[0].rm_so) {
+            /* Empty match: skip it, move on by one byte. */
+            pos = (size_t)pm[0].rm_so + 1;
+            continue;
+        }
+        if ((err = add_cand(c, (size_t)pm[0].rm_so, (size_t)pm[0].rm_eo, ri)) != PATIENT_OK)
+            goto out;
+        found++;
+        pos = (size_t)pm[0].rm_eo;
+    }
+out:
+    uselocale(old);
+    return err;
+}
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+    const pt_cand *x = a, *y = b;
+
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->rule < y->rule ? -1 : (x->rule > y->rule);
+}
+
+static patient_err
+emit(const patient_rules *rs, const pt_cand *k, size_t offset, patient_rules_cb cb, void *ctx)
+{
+    const struct pt_rule *r = &rs->r[k->rule];
+    patient_rule_match m;
+    static const uint8_t none[1] = {0};
+
+    memset(&m, 0, sizeof m);
+    m.offset = offset;
+    m.action = r->action;
+    m.delete_len = (r->action == PATIENT_RULE_REMOVE || r->action == PATIENT_RULE_REPLACE)
+                       ? k->end - k->start
+                       : 0;
+    m.insert = r->text ? r->text : none;
+    m.insert_len = r->action == PATIENT_RULE_REMOVE ? 0 : r->text_len;
+    m.reason = r->reason;
+    m.rule_id = r->id;
+    m.note = r->note;
+    m.disclose = r->disclose;
+    m.match_offset = k->start;
+    m.match_len = k->end - k->start;
+    return cb(ctx, &m);
+}
+
+patient_err
+patient_rules_apply(const patient_rules *rules, const void *body, size_t len,
+                    const char *media_type, patient_rules_cb cb, void *ctx)
+{
+    pt_buf c = {0};
+    pt_cand *cand, *pend = NULL;
+    size_t nc, i, last_end = 0, pend_off = 0;
+    char mt[PT_MEDIA_MAX + 1];
+    const char *mtp = NULL;
+    patient_err err = PATIENT_OK;
+    uint32_t ri;
+    int any = 0;
+
+    if (rules == NULL || cb == NULL || (body == NULL && len > 0))
+        return PATIENT_ERR_ARG;
+    if (len > PATIENT_RULES_MAX_BODY)
+        return PATIENT_ERR_TOO_LARGE;
+    if (media_type != NULL && media_canon(media_type, mt) == 0)
+        mtp = mt;
+
+    /* 1. Every rule over the original body, non-overlapping within a rule. */
+    for (ri = 0; ri < rules->n; ri++) {
+        const struct pt_rule *r = &rules->r[ri];
+        if (!rule_wants(r, mtp))
+            continue;
+        err = r->is_regex ? find_regex(rules, r, ri, body, len, &c)
+                          : find_literal(r, ri, body, len, &c);
+        if (err != PATIENT_OK)
+            goto out;
+    }
+    nc = c.len / sizeof(pt_cand);
+    if (nc == 0)
+        goto out;
+    cand = (pt_cand *)c.data;
+    /* 2. Earliest start first; at equal start, the rule listed first. */
+    qsort(cand, nc, sizeof *cand, cand_cmp);
+
+    /* 3. Greedy: keep a match unless it overlaps one already kept. Then
+     * turn kept matches into edits. An insert_after is held back
+     * ("pending") because the next kept match may start exactly where it
+     * inserts: past a pure removal the insertion moves to the removal's
+     * end (same output bytes); a replace or insert_before there wins and
+     * the insertion is dropped. */
+    for (i = 0; i < nc; i++) {
+        pt_cand *k = &cand[i];
+        patient_rule_action a = rules->r[k->rule].action;
+        if (any && k->start < last_end)
+            continue; /* overlaps a kept match */
+        any = 1;
+        last_end = k->end;
+        if (pend != NULL) {
+            if (pend_off < k->start || a == PATIENT_RULE_INSERT_AFTER) {
+                if ((err = emit(rules, pend, pend_off, cb, ctx)) != PATIENT_OK)
+                    goto out;
+                pend = NULL;
+            } else if (a == PATIENT_RULE_REMOVE) {
+                pend_off = k->end; /* moved past the removal */
+            } else {
+                pend = NULL; /* dropped: replace/insert_before starts here */
+            }
+        }
+        if (a == PATIENT_RULE_INSERT_AFTER) {
+            pend = k;
+            pend_off = k->end;
+        } else if ((err = emit(rules, k, k->start, cb, ctx)) != PATIENT_OK) {
+            goto out;
+        }
+    }
+    if (pend != NULL)
+        err = emit(rules, pend, pend_off, cb, ctx);
+out:
+    pt_buf_free(&c);
+    return err;
+}

@@ -1,0 +1,1056 @@
+/* Change descriptors: issuing, parsing, verifying, chaining, undoing; edit
+ * validation; gzip. Every accepted case has a forged twin that must fail
+ * with one specific code. */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include <patient/patient.h>
+#include "util.h"
+
+#define URL "https://example.org/page.html"
+
+static patient_pubkey pk_a, pk_b;
+static patient_seckey *sk_a, *sk_b;
+
+static const char INPUT[] = "<html><body><script src=\"https://t.example/t.js\"></script>"
+                            "<p>Hello</p><div class=ad>BUY NOW</div></body></html>";
+
+static void
+setup(void)
+{
+    ck_assert_int_eq(patient_keypair_generate(&pk_a, &sk_a), PATIENT_OK);
+    ck_assert_int_eq(patient_keypair_generate(&pk_b, &sk_b), PATIENT_OK);
+}
+
+static void
+teardown(void)
+{
+    patient_seckey_free(sk_a);
+    patient_seckey_free(sk_b);
+    sk_a = sk_b = NULL;
+}
+
+static size_t
+pos_of(const char *hay, const char *needle)
+{
+    const char *p = strstr(hay, needle);
+    ck_assert_ptr_nonnull(p);
+    return (size_t)(p - hay);
+}
+
+/* Issue one hop over in with three edits: a disclosed deletion (the
+ * script), an insertion (a banner after <body>), a replacement (the ad). */
+static char *
+issue3(const patient_seckey *sk, const char *url, const uint8_t *in, size_t len,
+       const char *const *prev, size_t nprev, int disclose, uint8_t **out, size_t *out_len)
+{
+    patient_hop *hop = NULL;
+    char *value = NULL;
+    const char *s = (const char *)in;
+    size_t script = pos_of(s, "<script"), body = pos_of(s, "<p>Hello"), ad = pos_of(s, "BUY NOW");
+    size_t script_len = pos_of(s, "</script>") + 9 - script;
+
+    ck_assert_int_eq(patient_hop_begin(sk, "Example Filter", "tracker-filter",
+                                       "https://mbox.example/.well-known/patient/disclosure.json",
+                                       url, in, len, prev, nprev, &hop),
+                     PATIENT_OK);
+    /* Added out of order on purpose: finish sorts. */
+    ck_assert_int_eq(patient_hop_add_edit(hop, ad, 7, (const uint8_t *)"[ad removed]", 12,
+                                          "ads.removed", "ad-1", "ad block", 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, script, script_len, NULL, 0, "tracker.removed",
+                                          "trk-7", NULL, disclose),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, body, 0, (const uint8_t *)"<p>filtered</p>", 15,
+                                          "banner.inserted", "banner", "notice", 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_set_tls(hop, "TLSv1.3", "TLS_AES_256_GCM_SHA384", 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(hop, 1795000000, out, out_len, &value), PATIENT_OK);
+    ck_assert_ptr_nonnull(value);
+    patient_hop_free(hop);
+    return value;
+}
+
+static patient_change *
+parse_ok(const char *v)
+{
+    patient_change *c = NULL;
+    ck_assert_int_eq(patient_change_parse(v, strlen(v), &c), PATIENT_OK);
+    return c;
+}
+
+static patient_err
+parse_err(const char *v)
+{
+    patient_change *c = NULL;
+    patient_err err = patient_change_parse(v, strlen(v), &c);
+    if (err == PATIENT_OK)
+        ck_assert_ptr_nonnull(c);
+    else
+        ck_assert_ptr_null(c);
+    patient_change_free(c);
+    return err;
+}
+
+/* The decoded payload of a value (malloc'd). */
+static char *
+payload_of(const char *v)
+{
+    patient_change *c = parse_ok(v);
+    char *p = strdup((const char *)c->jws->payload);
+    patient_change_free(c);
+    return p;
+}
+
+/* s with the first occurrence of from replaced by to (malloc'd). */
+static char *
+replace1(const char *s, const char *from, const char *to)
+{
+    const char *p = strstr(s, from);
+    char *r;
+    ck_assert_msg(p != NULL, "'%s' not in payload", from);
+    r = malloc(strlen(s) - strlen(from) + strlen(to) + 1);
+    memcpy(r, s, (size_t)(p - s));
+    strcpy(r + (p - s), to);
+    strcat(r, p + strlen(from));
+    return r;
+}
+
+static char *
+sign_payload(const patient_seckey *sk, const char *typ, const char *payload)
+{
+    char *v = NULL;
+    ck_assert_int_eq(patient_jws_sign(sk, typ, payload, strlen(payload), &v), PATIENT_OK);
+    return v;
+}
+
+/* Replace from->to in v's payload and sign again with sk. */
+static char *
+forge(const char *v, const patient_seckey *sk, const char *from, const char *to)
+{
+    char *p = payload_of(v), *q = replace1(p, from, to), *r = sign_payload(sk, PATIENT_CHANGE_TYP, q);
+    free(p);
+    free(q);
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(one_hop_roundtrip)
+{
+    uint8_t *out = NULL, *back = NULL;
+    size_t out_len = 0, back_len = 0;
+    char *v = issue3(sk_a, URL, (const uint8_t *)INPUT, strlen(INPUT), NULL, 0, 1, &out, &out_len);
+    patient_change *c = parse_ok(v);
+    char kid[PATIENT_KEYID_HEX];
+    uint8_t h[PATIENT_SHA256_BYTES];
+
+    ck_assert(strstr((char *)out, "<body><p>filtered</p><p>Hello") != NULL);
+    ck_assert(strstr((char *)out, "script") == NULL);
+    ck_assert(strstr((char *)out, "[ad removed]") != NULL);
+    ck_assert_int_eq(patient_change_verify(c, &pk_a), PATIENT_OK);
+    ck_assert_str_eq(c->url, URL);
+    ck_assert_uint_eq(c->hop, 1);
+    ck_assert_int_eq(c->has_prev, 0);
+    ck_assert_int_eq((long long)c->at, 1795000000LL);
+    ck_assert_str_eq(c->by.name, "Example Filter");
+    patient_keyid_hex(pk_a.id, kid);
+    ck_assert_str_eq(c->by.kid_hex, kid);
+    ck_assert_str_eq(c->by.service, "tracker-filter");
+    ck_assert_str_eq(c->by.disclosure, "https://mbox.example/.well-known/patient/disclosure.json");
+    ck_assert_uint_eq(c->in.size, strlen(INPUT));
+    ck_assert_uint_eq(c->out.size, out_len);
+    ck_assert_int_eq(patient_sha256(INPUT, strlen(INPUT), h), PATIENT_OK);
+    ck_assert(memcmp(h, c->in.hash, sizeof h) == 0);
+    ck_assert_uint_eq(c->nedits, 3);
+    /* Sorted by offset: script, banner (where the script ended), ad. */
+    ck_assert_str_eq(c->edits[1].reason, "banner.inserted");
+    ck_assert_uint_eq(c->edits[1].delete_len, 0);
+    ck_assert_uint_eq(c->edits[1].insert_len, 15);
+    ck_assert_uint_eq(c->edits[1].offset, c->edits[0].offset + c->edits[0].delete_len);
+    ck_assert_str_eq(c->edits[0].reason, "tracker.removed");
+    ck_assert_ptr_nonnull(c->edits[0].deleted);
+    ck_assert(memcmp(c->edits[0].deleted, "<script", 7) == 0);
+    ck_assert_ptr_null(c->edits[0].insert);
+    ck_assert_ptr_null(c->edits[0].note);
+    ck_assert_str_eq(c->edits[2].rule, "ad-1");
+    ck_assert_str_eq(c->edits[2].note, "ad block");
+    ck_assert_int_eq(c->has_tls, 1);
+    ck_assert_str_eq(c->tls.version, "TLSv1.3");
+    ck_assert_int_eq(c->tls.verified, 1);
+    ck_assert_int_eq(c->disclosed, 1);
+    ck_assert_str_eq(c->value, v);
+    ck_assert_int_eq(patient_sha256(v, strlen(v), h), PATIENT_OK);
+    ck_assert(memcmp(h, c->value_hash, sizeof h) == 0);
+
+    ck_assert_int_eq(patient_change_check_output(c, out, out_len), PATIENT_OK);
+    ck_assert_int_eq(patient_change_undo(c, out, out_len, &back, &back_len), PATIENT_OK);
+    ck_assert_uint_eq(back_len, strlen(INPUT));
+    ck_assert(memcmp(back, INPUT, back_len) == 0);
+    free(back);
+    patient_change_free(c);
+    free(out);
+    free(v);
+}
+END_TEST
+
+START_TEST(no_edits_no_descriptor)
+{
+    patient_hop *hop = NULL;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    char *v = (char *)1;
+
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, (const uint8_t *)INPUT,
+                                       strlen(INPUT), NULL, 0, &hop),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_OK);
+    ck_assert_ptr_null(v);
+    ck_assert_uint_eq(out_len, strlen(INPUT));
+    ck_assert(memcmp(out, INPUT, out_len) == 0);
+    /* finish is final */
+    ck_assert_int_eq(patient_hop_add_edit(hop, 0, 1, NULL, 0, "a", "b", NULL, 0), PATIENT_ERR_STATE);
+    ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_ERR_STATE);
+    patient_hop_free(hop);
+    patient_hop_free(NULL);
+    patient_change_free(NULL);
+    free(out);
+}
+END_TEST
+
+START_TEST(empty_body_and_edges)
+{
+    patient_hop *hop = NULL;
+    uint8_t *out = NULL, *back = NULL;
+    size_t out_len = 0, back_len = 0;
+    char *v = NULL;
+    patient_change *c;
+
+    /* Insert into an empty body, and an append at the very end. */
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, NULL, 0, NULL, 0, &hop),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 0, 0, (const uint8_t *)"x", 1, "a.b", "r", NULL, 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_OK);
+    patient_hop_free(hop);
+    c = parse_ok(v);
+    ck_assert_int_eq(patient_change_undo(c, out, out_len, &back, &back_len), PATIENT_OK);
+    ck_assert_uint_eq(back_len, 0);
+    free(back);
+    patient_change_free(c);
+    free(out);
+    free(v);
+
+    /* Deletion immediately followed by an insertion where it ends. */
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, (const uint8_t *)"abcdef", 6,
+                                       NULL, 0, &hop),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 1, 2, NULL, 0, "a", "r", NULL, 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 3, 0, (const uint8_t *)"XY", 2, "a", "r", NULL, 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 6, 0, (const uint8_t *)"!", 1, "a", "r", NULL, 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_OK);
+    patient_hop_free(hop);
+    ck_assert_uint_eq(out_len, 7);
+    ck_assert(memcmp(out, "aXYdef!", 7) == 0);
+    c = parse_ok(v);
+    ck_assert_int_eq(patient_change_undo(c, out, out_len, &back, &back_len), PATIENT_OK);
+    ck_assert_uint_eq(back_len, 6);
+    ck_assert(memcmp(back, "abcdef", 6) == 0);
+    free(back);
+    patient_change_free(c);
+    free(out);
+    free(v);
+}
+END_TEST
+
+START_TEST(two_hop_chain)
+{
+    uint8_t *o1 = NULL, *o2 = NULL, *b1 = NULL, *b0 = NULL;
+    size_t l1, l2, lb1, lb0, bad = 99;
+    char *v1 = issue3(sk_a, URL, (const uint8_t *)INPUT, strlen(INPUT), NULL, 0, 1, &o1, &l1);
+    patient_hop *hop = NULL;
+    char *v2 = NULL;
+    const char *prev[1] = {v1};
+    patient_change *c[2];
+
+    ck_assert_int_eq(patient_hop_begin(sk_b, "Second", "content-filter", NULL, URL, o1, l1, prev,
+                                       1, &hop),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, pos_of((char *)o1, "Hello"), 5,
+                                          (const uint8_t *)"Howdy", 5, "text.replaced", "r2", NULL, 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(hop, 1795000100, &o2, &l2, &v2), PATIENT_OK);
+    patient_hop_free(hop);
+    c[0] = parse_ok(v1);
+    c[1] = parse_ok(v2);
+    ck_assert_uint_eq(c[1]->hop, 2);
+    ck_assert_int_eq(c[1]->has_prev, 1);
+    ck_assert(memcmp(c[1]->prev, c[0]->value_hash, PATIENT_SHA256_BYTES) == 0);
+    ck_assert_int_eq(patient_change_verify(c[0], &pk_a), PATIENT_OK);
+    ck_assert_int_eq(patient_change_verify(c[1], &pk_b), PATIENT_OK);
+    ck_assert_int_eq(patient_chain_check((const patient_change *const *)c, 2, URL, &bad), PATIENT_OK);
+    ck_assert_uint_eq(bad, 99);
+    /* Undo hop 2 then hop 1: the origin's bytes. */
+    ck_assert_int_eq(patient_change_undo(c[1], o2, l2, &b1, &lb1), PATIENT_OK);
+    ck_assert_int_eq(patient_change_undo(c[0], b1, lb1, &b0, &lb0), PATIENT_OK);
+    ck_assert_uint_eq(lb0, strlen(INPUT));
+    ck_assert(memcmp(b0, INPUT, lb0) == 0);
+
+    /* Forged twins of the chain. */
+    {
+        const patient_change *sw[2] = {c[1], c[0]}, *drop[1] = {c[1]};
+        ck_assert_int_eq(patient_chain_check(sw, 2, URL, &bad), PATIENT_ERR_CHAIN);
+        ck_assert_uint_eq(bad, 0);
+        ck_assert_int_eq(patient_chain_check(drop, 1, URL, &bad), PATIENT_ERR_CHAIN);
+        ck_assert_uint_eq(bad, 0);
+        ck_assert_int_eq(patient_chain_check((const patient_change *const *)c, 2,
+                                             "https://example.org/other.html", &bad),
+                         PATIENT_ERR_ORIGIN);
+        ck_assert_uint_eq(bad, 0);
+    }
+    /* The header as it travels: split, parse, chain. */
+    {
+        char joined[8192];
+        patient_span sp[PATIENT_MAX_HOPS];
+        size_t n = 0;
+        snprintf(joined, sizeof joined, " %s ,\t%s ", v1, v2);
+        ck_assert_int_eq(patient_change_header_split(joined, strlen(joined), sp, PATIENT_MAX_HOPS, &n),
+                         PATIENT_OK);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(sp[0].len, strlen(v1));
+        ck_assert(memcmp(sp[1].p, v2, strlen(v2)) == 0);
+    }
+    free(b0);
+    free(b1);
+    patient_change_free(c[0]);
+    patient_change_free(c[1]);
+    free(o1);
+    free(o2);
+    free(v1);
+    free(v2);
+}
+END_TEST
+
+/* prev naming another response's hop 1, and hop 2 issued over a body that is
+ * not hop 1's output. */
+START_TEST(chain_prev_and_in_wrong)
+{
+    uint8_t *o1, *o1b, *o2, *o3;
+    size_t l1, l1b, l2, l3, bad = 99;
+    static const char OTHER[] = "<html><body><script src=\"x\"></script><p>Hello</p>BUY NOW</body>";
+    char *v1 = issue3(sk_a, URL, (const uint8_t *)INPUT, strlen(INPUT), NULL, 0, 1, &o1, &l1);
+    char *v1b = issue3(sk_a, URL, (const uint8_t *)OTHER, strlen(OTHER), NULL, 0, 1, &o1b, &l1b);
+    const char *prev_b[1] = {v1b}, *prev[1] = {v1};
+    char *v2, *v3;
+    patient_hop *hop;
+    const patient_change *c[2];
+    patient_change *p1, *p2, *p3;
+
+    /* hop 2 over hop 1's real output, but linking to the other hop 1 */
+    ck_assert_int_eq(patient_hop_begin(sk_b, "B", "other", NULL, URL, o1, l1, prev_b, 1, &hop), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 0, 1, NULL, 0, "x", "y", NULL, 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(hop, 0, &o2, &l2, &v2), PATIENT_OK);
+    patient_hop_free(hop);
+    /* hop 2 linking to hop 1, but over a body that is not its output */
+    ck_assert_int_eq(patient_hop_begin(sk_b, "B", "other", NULL, URL, o1b, l1b, prev, 1, &hop), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 0, 1, NULL, 0, "x", "y", NULL, 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(hop, 0, &o3, &l3, &v3), PATIENT_OK);
+    patient_hop_free(hop);
+    p1 = parse_ok(v1);
+    p2 = parse_ok(v2);
+    p3 = parse_ok(v3);
+    c[0] = p1;
+    c[1] = p2;
+    ck_assert_int_eq(patient_chain_check(c, 2, URL, &bad), PATIENT_ERR_CHAIN);
+    ck_assert_uint_eq(bad, 1);
+    c[1] = p3;
+    bad = 99;
+    ck_assert_int_eq(patient_chain_check(c, 2, URL, &bad), PATIENT_ERR_CHAIN);
+    ck_assert_uint_eq(bad, 1);
+    patient_change_free(p1);
+    patient_change_free(p2);
+    patient_change_free(p3);
+    free(o1), free(o1b), free(o2), free(o3), free(v1), free(v1b), free(v2), free(v3);
+}
+END_TEST
+
+START_TEST(forged_signatures)
+{
+    uint8_t *out;
+    size_t out_len;
+    char *v = issue3(sk_a, URL, (const uint8_t *)INPUT, strlen(INPUT), NULL, 0, 1, &out, &out_len);
+    char *bad = strdup(v), *f;
+    char kid_a[PATIENT_KEYID_HEX], kid_b[PATIENT_KEYID_HEX];
+    patient_change *c;
+    size_t i = strlen(bad) - 20;
+
+    /* a signature byte flipped */
+    bad[i] = bad[i] == 'A' ? 'B' : 'A';
+    c = parse_ok(bad);
+    ck_assert_int_eq(patient_change_verify(c, &pk_a), PATIENT_ERR_SIGNATURE);
+    patient_change_free(c);
+    /* another key */
+    c = parse_ok(v);
+    ck_assert_int_eq(patient_change_verify(c, &pk_b), PATIENT_ERR_KEY_MISMATCH);
+    patient_change_free(c);
+    /* payload edited and re-signed by another key: payload kid still names A */
+    f = forge(v, sk_b, "Example Filter", "Evil Filter");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
+    free(f);
+    /* ... and with the kid changed too: parses, but it is not A's */
+    patient_keyid_hex(pk_a.id, kid_a);
+    patient_keyid_hex(pk_b.id, kid_b);
+    f = forge(v, sk_b, kid_a, kid_b);
+    c = parse_ok(f);
+    ck_assert_int_eq(patient_change_verify(c, &pk_a), PATIENT_ERR_KEY_MISMATCH);
+    ck_assert_int_eq(patient_change_verify(c, &pk_b), PATIENT_OK);
+    patient_change_free(c);
+    free(f);
+    /* payload swapped under A's signature: header/signature of one, payload of another */
+    {
+        char *g = forge(v, sk_b, "Example Filter", "Other Filter");
+        char *d1 = strchr(v, '.'), *d2 = strrchr(v, '.');
+        char *e1 = strchr(g, '.'), *e2 = strrchr(g, '.');
+        char mix[16384];
+        snprintf(mix, sizeof mix, "%.*s%.*s%s", (int)(d1 - v), v, (int)(e2 - e1), e1, d2);
+        c = parse_ok(mix);
+        ck_assert_int_eq(patient_change_verify(c, &pk_a), PATIENT_ERR_SIGNATURE);
+        patient_change_free(c);
+        free(g);
+    }
+    /* another typ (e.g. an origin signature) is not a change descriptor */
+    {
+        char *p = payload_of(v);
+        f = sign_payload(sk_a, "patient-origin+jws", p);
+        ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
+        free(f);
+        free(p);
+    }
+    free(bad);
+    free(out);
+    free(v);
+}
+END_TEST
+
+START_TEST(forged_bodies)
+{
+    uint8_t *out, *back = (uint8_t *)1;
+    size_t out_len, back_len = 1;
+    char *v = issue3(sk_a, URL, (const uint8_t *)INPUT, strlen(INPUT), NULL, 0, 1, &out, &out_len);
+    patient_change *c = parse_ok(v);
+    char *f;
+
+    /* out body altered */
+    out[out_len - 3] ^= 1;
+    ck_assert_int_eq(patient_change_check_output(c, out, out_len), PATIENT_ERR_HASH);
+    ck_assert_int_eq(patient_change_undo(c, out, out_len, &back, &back_len), PATIENT_ERR_HASH);
+    ck_assert_ptr_null(back);
+    out[out_len - 3] ^= 1;
+    /* truncated */
+    ck_assert_int_eq(patient_change_undo(c, out, out_len - 1, &back, &back_len), PATIENT_ERR_HASH);
+    patient_change_free(c);
+
+    /* The descriptor lies about what it inserted (same length, signed,
+     * out hash still right): the inserted bytes are checked against the body. */
+    {
+        char *b1 = NULL, *b2 = NULL;
+        ck_assert_int_eq(pt_b64_encode((const uint8_t *)"[ad removed]", 12, 0, &b1), PATIENT_OK);
+        ck_assert_int_eq(pt_b64_encode((const uint8_t *)"[ad-removed]", 12, 0, &b2), PATIENT_OK);
+        f = forge(v, sk_a, b1, b2);
+        c = parse_ok(f);
+        ck_assert_int_eq(patient_change_verify(c, &pk_a), PATIENT_OK);
+        ck_assert_int_eq(patient_change_check_output(c, out, out_len), PATIENT_ERR_HASH);
+        ck_assert_int_eq(patient_change_undo(c, out, out_len, &back, &back_len), PATIENT_ERR_HASH);
+        patient_change_free(c);
+        free(f);
+        free(b1);
+        free(b2);
+    }
+    /* in hash claims other bytes than the undo recovers */
+    {
+        uint8_t h[PATIENT_SHA256_BYTES];
+        char sri_real[PATIENT_SRI_BYTES], sri_other[PATIENT_SRI_BYTES];
+        ck_assert_int_eq(patient_sha256(INPUT, strlen(INPUT), h), PATIENT_OK);
+        patient_sri_encode(h, sri_real);
+        h[0] ^= 1;
+        patient_sri_encode(h, sri_other);
+        f = forge(v, sk_a, sri_real, sri_other);
+        c = parse_ok(f);
+        ck_assert_int_eq(patient_change_undo(c, out, out_len, &back, &back_len), PATIENT_ERR_HASH);
+        patient_change_free(c);
+        free(f);
+    }
+    free(out);
+    free(v);
+}
+END_TEST
+
+START_TEST(deleted_hash_mismatch)
+{
+    uint8_t *out;
+    size_t out_len;
+    char *v = issue3(sk_a, URL, (const uint8_t *)INPUT, strlen(INPUT), NULL, 0, 1, &out, &out_len);
+    patient_change *c = parse_ok(v);
+    char *b_real = NULL, *b_fake = NULL, *f;
+    uint8_t fake[64];
+
+    memcpy(fake, c->edits[0].deleted, c->edits[0].delete_len);
+    fake[1] = 'S'; /* "<Script ..." */
+    ck_assert_int_eq(pt_b64_encode(c->edits[0].deleted, c->edits[0].delete_len, 0, &b_real), PATIENT_OK);
+    ck_assert_int_eq(pt_b64_encode(fake, c->edits[0].delete_len, 0, &b_fake), PATIENT_OK);
+    f = forge(v, sk_a, b_real, b_fake);
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_HASH);
+    free(f);
+    /* disclosed bytes of another length */
+    free(b_fake);
+    ck_assert_int_eq(pt_b64_encode(fake, c->edits[0].delete_len - 1, 0, &b_fake), PATIENT_OK);
+    f = forge(v, sk_a, b_real, b_fake);
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_HASH);
+    free(f);
+    /* malformed base64 in insert (and in deleted) */
+    f = forge(v, sk_a, "\"insert\":\"", "\"insert\":\"*");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_BASE64);
+    free(f);
+    f = forge(v, sk_a, b_real, "not base64!");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_BASE64);
+    free(f);
+    patient_change_free(c);
+    free(b_real);
+    free(b_fake);
+    free(out);
+    free(v);
+}
+END_TEST
+
+START_TEST(undisclosed_deletion)
+{
+    uint8_t *out, *back = NULL;
+    size_t out_len, back_len;
+    char *v = issue3(sk_a, URL, (const uint8_t *)INPUT, strlen(INPUT), NULL, 0, 0, &out, &out_len);
+    patient_change *c = parse_ok(v);
+
+    ck_assert_int_eq(c->disclosed, 0);
+    ck_assert_ptr_null(c->edits[0].deleted);
+    ck_assert_int_eq(c->edits[0].has_deleted_hash, 1);
+    ck_assert_ptr_nonnull(c->edits[2].deleted); /* the ad was disclosed */
+    ck_assert_int_eq(patient_change_check_output(c, out, out_len), PATIENT_OK);
+    ck_assert_int_eq(patient_change_undo(c, out, out_len, &back, &back_len), PATIENT_ERR_NOT_FOUND);
+    ck_assert_ptr_null(back);
+    /* out is still checked first */
+    out[0] ^= 1;
+    ck_assert_int_eq(patient_change_undo(c, out, out_len, &back, &back_len), PATIENT_ERR_HASH);
+    patient_change_free(c);
+    free(out);
+    free(v);
+}
+END_TEST
+
+START_TEST(issue_time_validation)
+{
+    patient_hop *hop = NULL;
+    uint8_t *out = NULL;
+    size_t out_len;
+    char *v = NULL;
+    const uint8_t *in = (const uint8_t *)INPUT;
+    size_t len = strlen(INPUT);
+
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, NULL, 0, &hop), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, len, 1, NULL, 0, "r", "r", NULL, 1), PATIENT_ERR_EDIT_RANGE);
+    ck_assert_int_eq(patient_hop_add_edit(hop, len + 1, 0, (const uint8_t *)"x", 1, "r", "r", NULL, 1),
+                     PATIENT_ERR_EDIT_RANGE);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 3, (size_t)-1, NULL, 0, "r", "r", NULL, 1), PATIENT_ERR_EDIT_RANGE);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 3, 0, NULL, 0, "r", "r", NULL, 1), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 3, 1, NULL, 0, "bad reason", "r", NULL, 1), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 3, 1, NULL, 0, "r", "", NULL, 1), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 3, 1, NULL, 0, "r", "r", "bad\nnote", 1), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 3, 1, NULL, 0, "r", "r", "\xc3\x28", 1), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_set_tls(hop, "TLS v1.3", "x", 1), PATIENT_ERR_ARG);
+    /* overlapping: refused by finish, whatever the order added */
+    ck_assert_int_eq(patient_hop_add_edit(hop, 5, 5, NULL, 0, "r", "r", NULL, 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 2, 4, NULL, 0, "r", "r", "ünïcode ok", 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_ERR_EDIT_ORDER);
+    ck_assert_ptr_null(out);
+    ck_assert_ptr_null(v);
+    patient_hop_free(hop);
+    /* two edits at one offset */
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, NULL, 0, &hop), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 5, 0, (const uint8_t *)"a", 1, "r", "r", NULL, 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 5, 2, NULL, 0, "r", "r", NULL, 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_ERR_EDIT_ORDER);
+    patient_hop_free(hop);
+    /* begin's arguments */
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, "/relative", in, len, NULL, 0, &hop), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "Bad Service", NULL, URL, in, len, NULL, 0, &hop), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_begin(sk_a, "", "other", NULL, URL, in, len, NULL, 0, &hop), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", "ftp://x", URL, in, len, NULL, 0, &hop), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, (size_t)PATIENT_MAX_BODY + 1, NULL, 0, &hop),
+                     PATIENT_ERR_TOO_LARGE);
+    {
+        const char *junk[1] = {"not-a-jws"};
+        ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, junk, 1, &hop), PATIENT_ERR_PARSE);
+    }
+    ck_assert_ptr_null(hop);
+}
+END_TEST
+
+START_TEST(too_many_edits_and_hops)
+{
+    size_t len = 2 * PATIENT_MAX_EDITS + 2, i;
+    uint8_t *in = malloc(len), *out = NULL;
+    size_t out_len;
+    patient_hop *hop = NULL;
+    char *v = NULL;
+
+    memset(in, 'a', len);
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, NULL, 0, &hop), PATIENT_OK);
+    /* 1-byte insertions: the smallest edits, so 10000 of them still fit
+     * in one JWS (PATIENT_JWS_MAX) */
+    for (i = 0; i < PATIENT_MAX_EDITS; i++)
+        ck_assert_int_eq(patient_hop_add_edit(hop, 2 * i, 0, (const uint8_t *)"x", 1, "r", "r", NULL, 0),
+                         PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 2 * i, 1, NULL, 0, "r", "r", NULL, 0), PATIENT_ERR_LIMIT);
+    /* exactly the cap is fine, and parses */
+    ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_OK);
+    patient_hop_free(hop);
+    {
+        patient_change *c = parse_ok(v);
+        ck_assert_uint_eq(c->nedits, PATIENT_MAX_EDITS);
+        patient_change_free(c);
+    }
+    /* one more edit in a hand-crafted signed payload */
+    {
+        char *p = payload_of(v), *q, *f, extra[256];
+        snprintf(extra, sizeof extra,
+                 "},{\"offset\":%zu,\"delete\":0,\"insert\":\"eA==\",\"reason\":\"r\",\"rule\":\"r\"}]",
+                 2 * (size_t)PATIENT_MAX_EDITS);
+        /* the first "}]" closes the edits array */
+        q = replace1(p, "}]", extra);
+        f = sign_payload(sk_a, PATIENT_CHANGE_TYP, q);
+        ck_assert_int_eq(parse_err(f), PATIENT_ERR_LIMIT);
+        free(f);
+        free(q);
+        free(p);
+    }
+    free(out);
+    /* 32 and 33 arriving values: no room for another hop */
+    {
+        const char *prev[PATIENT_MAX_HOPS + 1];
+        for (i = 0; i <= PATIENT_MAX_HOPS; i++)
+            prev[i] = v;
+        ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, prev, PATIENT_MAX_HOPS + 1, &hop),
+                         PATIENT_ERR_LIMIT);
+        ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, prev, PATIENT_MAX_HOPS, &hop),
+                         PATIENT_ERR_LIMIT);
+        ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, prev, PATIENT_MAX_HOPS - 1, &hop),
+                         PATIENT_OK);
+        patient_hop_free(hop);
+    }
+    /* a header with 33 values */
+    {
+        pt_buf b = {0};
+        patient_span sp[PATIENT_MAX_HOPS + 1];
+        size_t n = 0;
+        for (i = 0; i <= PATIENT_MAX_HOPS; i++)
+            ck_assert_int_eq(pt_buf_appendf(&b, "%sa.b.c", i ? ", " : ""), PATIENT_OK);
+        ck_assert_int_eq(patient_change_header_split((char *)b.data, b.len, sp, PATIENT_MAX_HOPS + 1, &n),
+                         PATIENT_ERR_LIMIT);
+        ck_assert_uint_eq(n, 0);
+        pt_buf_free(&b);
+    }
+    free(v);
+    free(in);
+}
+END_TEST
+
+START_TEST(parse_time_validation)
+{
+    uint8_t *out;
+    size_t out_len;
+    char *v = issue3(sk_a, URL, (const uint8_t *)INPUT, strlen(INPUT), NULL, 0, 1, &out, &out_len);
+    patient_change *c = parse_ok(v);
+    char *f, from[64], to[64];
+    size_t o0 = c->edits[0].offset, o1 = c->edits[1].offset, d0 = c->edits[0].delete_len;
+
+    /* overlapping edits in a signed payload: move the insertion into the
+     * deleted script, then onto the script's offset */
+    snprintf(from, sizeof from, "\"offset\":%zu,", o1);
+    snprintf(to, sizeof to, "\"offset\":%zu,", o0 + 1);
+    f = forge(v, sk_a, from, to);
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_EDIT_ORDER);
+    free(f);
+    snprintf(from, sizeof from, "\"offset\":%zu,", o1);
+    snprintf(to, sizeof to, "\"offset\":%zu,", o0);
+    f = forge(v, sk_a, from, to);
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_EDIT_ORDER);
+    free(f);
+    /* out of range */
+    snprintf(from, sizeof from, "\"delete\":%zu,", d0);
+    snprintf(to, sizeof to, "\"delete\":%zu,", strlen(INPUT) * 2);
+    f = forge(v, sk_a, from, to);
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_EDIT_RANGE);
+    free(f);
+    /* sizes not adding up */
+    snprintf(from, sizeof from, "\"size\":%zu}", out_len);
+    snprintf(to, sizeof to, "\"size\":%zu}", out_len + 1);
+    f = forge(v, sk_a, from, to);
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
+    free(f);
+    /* other version, type, hop, prev, fields */
+    f = forge(v, sk_a, "\"patient\":1", "\"patient\":2");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_UNSUPPORTED);
+    free(f);
+    f = forge(v, sk_a, "\"type\":\"change\"", "\"type\":\"origin\"");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
+    free(f);
+    f = forge(v, sk_a, "\"hop\":1", "\"hop\":2");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE); /* hop 2 without prev */
+    free(f);
+    f = forge(v, sk_a, "\"hop\":1", "\"hop\":33");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_LIMIT);
+    free(f);
+    f = forge(v, sk_a, "\"hop\":1", "\"hop\":1.5");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
+    free(f);
+    f = forge(v, sk_a, "\"type\":\"change\"", "\"type\":\"change\",\"type\":\"change\"");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_JSON); /* duplicate key */
+    free(f);
+    f = forge(v, sk_a, "Example Filter", "Example\\u0000Filter");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_JSON);
+    free(f);
+    f = forge(v, sk_a, "\"reason\":\"ads.removed\"", "\"reason\":\"ads removed\"");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
+    free(f);
+    f = forge(v, sk_a, "\"verified\":true", "\"verified\":1");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
+    free(f);
+    f = forge(v, sk_a, "\"url\":\"https:", "\"url\":\"javascript:");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
+    free(f);
+    f = forge(v, sk_a, "\"at\":\"", "\"at\":\"x");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
+    free(f);
+    f = forge(v, sk_a, "\"edits\":[", "\"edits\":[],\"x\":[");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE); /* no edits */
+    free(f);
+    f = forge(v, sk_a, "\"delete\":0,", "\"delete\":0,\"deleted_hash\":\"sha256-ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\",");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE); /* hash of nothing deleted */
+    free(f);
+    f = forge(v, sk_a, "\"integrity\":\"sha256-", "\"integrity\":\"sha512-");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_UNSUPPORTED);
+    free(f);
+    f = forge(v, sk_a, "{\"patient\":1", "[{\"patient\":1");
+    ck_assert_int_eq(parse_err(f), PATIENT_ERR_JSON);
+    free(f);
+    /* not a JWS at all, and oversized */
+    ck_assert_int_eq(parse_err("a.b"), PATIENT_ERR_PARSE);
+    {
+        size_t big = PATIENT_JWS_MAX + 10;
+        char *s = malloc(big + 1);
+        memset(s, 'A', big);
+        s[big] = 0;
+        ck_assert_int_eq(parse_err(s), PATIENT_ERR_TOO_LARGE);
+        free(s);
+    }
+    patient_change_free(c);
+    free(out);
+    free(v);
+}
+END_TEST
+
+START_TEST(header_split)
+{
+    patient_span sp[PATIENT_MAX_HOPS];
+    size_t n = 0;
+    const char *h1 = "  a.b.c ,, d-_.e.f\t", *h2 = "g.h.i";
+
+    ck_assert_int_eq(patient_change_header_split(h1, strlen(h1), sp, PATIENT_MAX_HOPS, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(sp[0].len, 5);
+    ck_assert(memcmp(sp[0].p, "a.b.c", 5) == 0);
+    ck_assert_uint_eq(sp[1].len, 7);
+    ck_assert_int_eq(patient_change_header_split(h2, strlen(h2), sp, PATIENT_MAX_HOPS, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(patient_change_header_split("a.b c", 5, sp, PATIENT_MAX_HOPS, &n), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_change_header_split("a;b", 3, sp, PATIENT_MAX_HOPS, &n), PATIENT_ERR_PARSE);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(patient_change_header_split("x, y", 4, sp, 4, &n), PATIENT_ERR_LIMIT);
+    ck_assert_uint_eq(n, 3);
+    n = 0;
+    ck_assert_int_eq(patient_change_header_split("", 0, sp, PATIENT_MAX_HOPS, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(edits_apply)
+{
+    patient_edit e[3] = {{0}};
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+
+    e[0].offset = 0, e[0].insert = (const uint8_t *)">>", e[0].insert_len = 2;
+    e[1].offset = 2, e[1].delete_len = 3;
+    e[2].offset = 5, e[2].delete_len = 1, e[2].insert = (const uint8_t *)"Z", e[2].insert_len = 1;
+    ck_assert_int_eq(patient_edits_apply((const uint8_t *)"abcdefg", 7, e, 3, &out, &out_len), PATIENT_OK);
+    ck_assert_uint_eq(out_len, 6);
+    ck_assert(memcmp(out, ">>abZg", 6) == 0);
+    free(out);
+    ck_assert_int_eq(patient_edits_apply((const uint8_t *)"abcdefg", 7, e, 0, &out, &out_len), PATIENT_OK);
+    ck_assert_uint_eq(out_len, 7);
+    free(out);
+    e[1].delete_len = 4; /* 2+4 > 5 */
+    ck_assert_int_eq(patient_edits_apply((const uint8_t *)"abcdefg", 7, e, 3, &out, &out_len), PATIENT_ERR_EDIT_ORDER);
+    e[1].delete_len = 3;
+    e[2].offset = 7; /* 7+1 > 7 */
+    ck_assert_int_eq(patient_edits_apply((const uint8_t *)"abcdefg", 7, e, 3, &out, &out_len), PATIENT_ERR_EDIT_RANGE);
+    e[2].offset = 5;
+    e[1].offset = 0; /* unsorted: before edit 0's offset */
+    ck_assert_int_eq(patient_edits_apply((const uint8_t *)"abcdefg", 7, e, 3, &out, &out_len), PATIENT_ERR_EDIT_ORDER);
+    e[1].offset = 2, e[1].delete_len = 0;
+    ck_assert_int_eq(patient_edits_apply((const uint8_t *)"abcdefg", 7, e, 3, &out, &out_len), PATIENT_ERR_ARG);
+    ck_assert_ptr_null(out);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+static void
+gz_check_roundtrip(const uint8_t *in, size_t len)
+{
+    uint8_t *z = NULL, *back = NULL;
+    size_t zl = 0, bl = 0;
+
+    ck_assert_int_eq(patient_gzip_encode(in, len, &z, &zl), PATIENT_OK);
+    ck_assert(zl >= 18 && z[0] == 0x1f && z[1] == 0x8b);
+    ck_assert_int_eq(patient_gzip_decode(z, zl, 0, &back, &bl), PATIENT_OK);
+    ck_assert_uint_eq(bl, len);
+    ck_assert(len == 0 || memcmp(back, in, len) == 0);
+    free(back);
+    free(z);
+}
+
+START_TEST(gzip_roundtrip)
+{
+    uint8_t *z = NULL, *back = NULL, *two;
+    size_t zl = 0, bl = 0, i;
+    uint8_t big[200000];
+
+    for (i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7 + (i >> 9));
+    gz_check_roundtrip((const uint8_t *)INPUT, strlen(INPUT));
+    gz_check_roundtrip(big, sizeof big);
+    gz_check_roundtrip((const uint8_t *)"", 0);
+
+    /* zlib and raw deflate too (Content-Encoding: deflate, both readings) */
+    {
+        uLongf cl = compressBound(sizeof big);
+        uint8_t *zz = malloc(cl);
+        ck_assert_int_eq(compress(zz, &cl, big, sizeof big), Z_OK);
+        ck_assert_int_eq(patient_gzip_decode(zz, cl, 0, &back, &bl), PATIENT_OK);
+        ck_assert_uint_eq(bl, sizeof big);
+        ck_assert(memcmp(back, big, bl) == 0);
+        free(back);
+        /* raw: strip the 2-byte zlib header and 4-byte Adler trailer */
+        ck_assert_int_eq(patient_gzip_decode(zz + 2, cl - 6, 0, &back, &bl), PATIENT_OK);
+        ck_assert_uint_eq(bl, sizeof big);
+        free(back);
+        free(zz);
+    }
+    /* two gzip members */
+    ck_assert_int_eq(patient_gzip_encode((const uint8_t *)"hello ", 6, &z, &zl), PATIENT_OK);
+    two = malloc(2 * zl + 1);
+    memcpy(two, z, zl);
+    memcpy(two + zl, z, zl);
+    ck_assert_int_eq(patient_gzip_decode(two, 2 * zl, 0, &back, &bl), PATIENT_OK);
+    ck_assert_uint_eq(bl, 12);
+    ck_assert(memcmp(back, "hello hello ", 12) == 0);
+    free(back);
+    /* trailing garbage */
+    two[zl] = 'x';
+    ck_assert_int_eq(patient_gzip_decode(two, zl + 1, 0, &back, &bl), PATIENT_ERR_GZIP);
+    /* exactly at the cap is fine, one byte under is not */
+    ck_assert_int_eq(patient_gzip_decode(z, zl, 6, &back, &bl), PATIENT_OK);
+    free(back);
+    ck_assert_int_eq(patient_gzip_decode(z, zl, 5, &back, &bl), PATIENT_ERR_TOO_LARGE);
+    free(two);
+    free(z);
+}
+END_TEST
+
+START_TEST(gzip_corrupt)
+{
+    uint8_t *z = NULL, *back = (uint8_t *)1;
+    size_t zl = 0, bl = 1;
+    uint8_t big[50000];
+
+    memset(big, 'q', sizeof big);
+    ck_assert_int_eq(patient_gzip_encode(big, sizeof big, &z, &zl), PATIENT_OK);
+    /* truncated */
+    ck_assert_int_eq(patient_gzip_decode(z, zl - 5, 0, &back, &bl), PATIENT_ERR_GZIP);
+    ck_assert_ptr_null(back);
+    /* CRC damaged */
+    z[zl - 6] ^= 0xff;
+    ck_assert_int_eq(patient_gzip_decode(z, zl, 0, &back, &bl), PATIENT_ERR_GZIP);
+    /* garbage */
+    ck_assert_int_eq(patient_gzip_decode((const uint8_t *)"\x1f\x8bgarbage!", 10, 0, &back, &bl), PATIENT_ERR_GZIP);
+    ck_assert_int_eq(patient_gzip_decode((const uint8_t *)"plain text", 10, 0, &back, &bl), PATIENT_ERR_GZIP);
+    ck_assert_int_eq(patient_gzip_decode((const uint8_t *)"", 0, 0, &back, &bl), PATIENT_ERR_GZIP);
+    free(z);
+}
+END_TEST
+
+START_TEST(gzip_bomb)
+{
+    /* 100 MB of zeros as gzip (about 100 KB), decoded with a 10 MB cap. */
+    z_stream s;
+    static uint8_t zeros[1 << 20];
+    uint8_t *z = malloc(1 << 20), *back = (uint8_t *)1;
+    size_t bl = 1, i;
+
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(deflateInit2(&s, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    s.next_out = z;
+    s.avail_out = 1 << 20;
+    for (i = 0; i < 100; i++) {
+        s.next_in = zeros;
+        s.avail_in = sizeof zeros;
+        ck_assert_int_eq(deflate(&s, i == 99 ? Z_FINISH : Z_NO_FLUSH), i == 99 ? Z_STREAM_END : Z_OK);
+    }
+    ck_assert_uint_lt(s.total_out, 1 << 20);
+    ck_assert_int_eq(patient_gzip_decode(z, s.total_out, 10u << 20, &back, &bl), PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(back);
+    /* and with the default cap (64 MiB) */
+    ck_assert_int_eq(patient_gzip_decode(z, s.total_out, 0, &back, &bl), PATIENT_ERR_TOO_LARGE);
+    deflateEnd(&s);
+    free(z);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+#define THREADS 4
+#define PER_THREAD 25
+
+struct worker {
+    int id, failures;
+};
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    int i;
+
+    for (i = 0; i < PER_THREAD; i++) {
+        char body[256], url[128];
+        patient_hop *hop = NULL;
+        uint8_t *out = NULL, *back = NULL;
+        size_t out_len = 0, back_len = 0;
+        char *v = NULL;
+        patient_change *c = NULL;
+        int n = snprintf(body, sizeof body, "<p>thread %d request %d tracker here</p>", w->id, i);
+        snprintf(url, sizeof url, "https://example.org/t%d/r%d", w->id, i);
+        if (patient_hop_begin(sk_a, "T", "tracker-filter", NULL, url, (const uint8_t *)body, (size_t)n,
+                              NULL, 0, &hop) ||
+            patient_hop_add_edit(hop, (size_t)(strstr(body, "tracker") - body), 7,
+                                 (const uint8_t *)"-", 1, "tracker.removed", "t", NULL, 1) ||
+            patient_hop_finish(hop, 1795000000 + i, &out, &out_len, &v) ||
+            patient_change_parse(v, strlen(v), &c) || patient_change_verify(c, &pk_a) ||
+            strcmp(c->url, url) != 0 ||
+            patient_change_undo(c, out, out_len, &back, &back_len) || back_len != (size_t)n ||
+            memcmp(back, body, back_len) != 0)
+            w->failures++;
+        patient_hop_free(hop);
+        patient_change_free(c);
+        free(out);
+        free(back);
+        free(v);
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_issuers)
+{
+    pthread_t t[THREADS];
+    struct worker w[THREADS];
+    int i;
+
+    for (i = 0; i < THREADS; i++) {
+        w[i].id = i;
+        w[i].failures = 0;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+        ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+        ck_assert_int_eq(w[i].failures, 0);
+    }
+}
+END_TEST
+
+static Suite *
+change_suite(void)
+{
+    Suite *s = suite_create("change");
+    TCase *tc;
+
+    tc = tcase_create("issue");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, one_hop_roundtrip);
+    tcase_add_test(tc, no_edits_no_descriptor);
+    tcase_add_test(tc, empty_body_and_edges);
+    tcase_add_test(tc, issue_time_validation);
+    tcase_add_test(tc, too_many_edits_and_hops);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("chain");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, two_hop_chain);
+    tcase_add_test(tc, chain_prev_and_in_wrong);
+    tcase_add_test(tc, header_split);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("forged");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, forged_signatures);
+    tcase_add_test(tc, forged_bodies);
+    tcase_add_test(tc, deleted_hash_mismatch);
+    tcase_add_test(tc, undisclosed_deletion);
+    tcase_add_test(tc, parse_time_validation);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("primitives");
+    tcase_add_test(tc, edits_apply);
+    tcase_add_test(tc, gzip_roundtrip);
+    tcase_add_test(tc, gzip_corrupt);
+    tcase_add_test(tc, gzip_bomb);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("threads");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, concurrent_issuers);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(change_suite());
+    int failed;
+
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

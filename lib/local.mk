@@ -8,6 +8,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/hash.c \
 	lib/key.c \
 	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
+	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
 	lib/rules.c \
 	lib/jws.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
@@ -24,6 +25,7 @@ pkginclude_HEADERS += \
 	include/patient/error.h \
 	include/patient/hash.h \
 	include/patient/key.h \
+	include/patient/change.h include/patient/gzip.h \
 	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
 	include/patient/jws.h

@@ -9,6 +9,8 @@
 #include <patient/jws.h>
 #include <patient/change.h>
 #include <patient/gzip.h>
+#include <patient/change.h>
+#include <patient/gzip.h>
 #include <patient/rules.h>
 
 #endif

@@ -26,7 +26,6 @@ pkginclude_HEADERS += \
 	include/patient/hash.h \
 	include/patient/key.h \
 	include/patient/change.h include/patient/gzip.h \
-	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
 	include/patient/jws.h
 

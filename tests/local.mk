@@ -25,10 +25,3 @@ tests_check_change_SOURCES = tests/check_change.c
 tests_check_change_CFLAGS = $(TEST_CFLAGS)
 tests_check_change_LDADD = $(TEST_LIBS) -lpthread
 TESTS += tests/check_change
-
-# change descriptors, edits, gzip (owner: change)
-check_PROGRAMS += tests/check_change
-tests_check_change_SOURCES = tests/check_change.c
-tests_check_change_CFLAGS = $(TEST_CFLAGS)
-tests_check_change_LDADD = $(TEST_LIBS) -lpthread
-TESTS += tests/check_change

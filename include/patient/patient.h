@@ -9,8 +9,6 @@
 #include <patient/jws.h>
 #include <patient/change.h>
 #include <patient/gzip.h>
-#include <patient/change.h>
-#include <patient/gzip.h>
 #include <patient/rules.h>
 
 #endif

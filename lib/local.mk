@@ -8,7 +8,6 @@ lib_libpatient_core_la_SOURCES = \
 	lib/hash.c \
 	lib/key.c \
 	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
-	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
 	lib/rules.c \
 	lib/jws.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \

@@ -7,6 +7,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/error.c \
 	lib/hash.c \
 	lib/key.c \
+	lib/policy.c lib/fetch.c lib/disclosure.c \
 	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
 	lib/rules.c \
 	lib/jws.c
@@ -24,6 +25,7 @@ pkginclude_HEADERS += \
 	include/patient/error.h \
 	include/patient/hash.h \
 	include/patient/key.h \
+	include/patient/policy.h include/patient/fetch.h include/patient/disclosure.h \
 	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
 	include/patient/jws.h

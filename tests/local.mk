@@ -25,3 +25,10 @@ tests_check_change_SOURCES = tests/check_change.c
 tests_check_change_CFLAGS = $(TEST_CFLAGS)
 tests_check_change_LDADD = $(TEST_LIBS) -lpthread
 TESTS += tests/check_change
+
+# policy, fetch, disclosure (owner: policy)
+check_PROGRAMS += tests/check_policy
+tests_check_policy_SOURCES = tests/check_policy.c
+tests_check_policy_CFLAGS = $(TEST_CFLAGS)
+tests_check_policy_LDADD = $(TEST_LIBS)
+TESTS += tests/check_policy

@@ -7,6 +7,9 @@
 #include <patient/hash.h>
 #include <patient/key.h>
 #include <patient/jws.h>
+#include <patient/policy.h>
+#include <patient/fetch.h>
+#include <patient/disclosure.h>
 #include <patient/change.h>
 #include <patient/gzip.h>
 #include <patient/rules.h>

@@ -1,0 +1,115 @@
+/* Middlebox disclosure documents: who runs a middlebox, what it does,
+ * how long it keeps data, whom it shares with, and the weakest TLS it
+ * accepts towards origins. Published as /.well-known/patient/disclosure.json
+ * with a minisign signature (disclosure.json.minisig, prehashed) by the
+ * middlebox's own key. Format: docs/format/disclosure.md.
+ *
+ * Thread-safety: a parsed disclosure is read-only; share it freely. */
+#ifndef PATIENT_DISCLOSURE_H
+#define PATIENT_DISCLOSURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <patient/error.h>
+#include <patient/key.h>
+#include <patient/policy.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PATIENT_DISCLOSURE_MAX_BYTES (64u * 1024)
+#define PATIENT_DISCLOSURE_MAX_SERVICES 64
+#define PATIENT_DISCLOSURE_MAX_TEXT 256     /* operator, each service */
+#define PATIENT_DISCLOSURE_MAX_CONTACT 512
+#define PATIENT_DISCLOSURE_MAX_SHARING 4096
+#define PATIENT_DISCLOSURE_MAX_RETENTION 36500 /* days */
+/* Clock skew tolerated on "issued" (seconds). */
+#define PATIENT_DISCLOSURE_SKEW 300
+/* Prefix of the signature's trusted comment; checked on verify. */
+#define PATIENT_DISCLOSURE_COMMENT "patient-disclosure"
+
+/* What a middlebox discloses (input to build/sign). */
+typedef struct patient_disclosure_info {
+    const char *operator_name;      /* "Example Corp IT" */
+    const char *contact;            /* "mailto:..." or "https://..." */
+    const char *const *services;    /* service types, at least one */
+    size_t nservices;
+    long long retention_days;       /* 0..PATIENT_DISCLOSURE_MAX_RETENTION */
+    const char *sharing;            /* "none" or free text */
+    const char *upstream_tls_min;   /* "TLSv1.2" (patient_tls_version_rank != 0) */
+    time_t issued;
+    time_t expires;                 /* after issued */
+} patient_disclosure_info;
+
+typedef struct patient_disclosure patient_disclosure;
+
+/* Serialise info into the canonical JSON document (pretty, fields in the
+ * documented order, trailing newline), naming pk as the signing key.
+ * PATIENT_ERR_ARG when a field is missing or out of range. *json
+ * malloc'd, NUL-terminated (free()). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_disclosure_build(
+    const patient_disclosure_info *info, const patient_pubkey *pk, char **json, size_t *len);
+
+/* Build and sign with sk: *json as above, *minisig the signature file
+ * text (trusted comment "patient-disclosure operator=<...> expires=<...>").
+ * Both malloc'd (free()). Thread-safe for a shared sk. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_disclosure_sign(
+    const patient_disclosure_info *info, const patient_seckey *sk, char **json, size_t *len,
+    char **minisig);
+
+/* Verify the signature over the exact bytes first (PATIENT_ERR_KEY_MISMATCH
+ * if signed by another key, PATIENT_ERR_SIGNATURE if it does not verify or
+ * its trusted comment does not start with "patient-disclosure"), then
+ * parse strictly (PATIENT_ERR_PARSE / JSON / UNSUPPORTED / TOO_LARGE), then
+ * check that "key" equals pk (PATIENT_ERR_KEY_MISMATCH) and that now lies in
+ * [issued - PATIENT_DISCLOSURE_SKEW, expires) (PATIENT_ERR_EXPIRED). *d
+ * only on success; free with patient_disclosure_free. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_disclosure_verify(
+    const char *json, size_t len, const char *sig, size_t siglen, const patient_pubkey *pk,
+    time_t now, patient_disclosure **d);
+
+/* Parse without any signature or time check: for display only (patient
+ * inspect). Never base a decision on an unverified disclosure. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_disclosure_parse(const char *json, size_t len,
+                                                                patient_disclosure **d);
+
+/* Accepts NULL. */
+PATIENT_EXPORT void patient_disclosure_free(patient_disclosure *d);
+
+/* Accessors; strings point into d. */
+PATIENT_EXPORT const char *patient_disclosure_operator(const patient_disclosure *d);
+PATIENT_EXPORT const char *patient_disclosure_contact(const patient_disclosure *d);
+PATIENT_EXPORT size_t patient_disclosure_service_count(const patient_disclosure *d);
+PATIENT_EXPORT const char *patient_disclosure_service(const patient_disclosure *d, size_t i);
+PATIENT_EXPORT long long patient_disclosure_retention_days(const patient_disclosure *d);
+PATIENT_EXPORT const char *patient_disclosure_sharing(const patient_disclosure *d);
+PATIENT_EXPORT const char *patient_disclosure_upstream_tls_min(const patient_disclosure *d);
+PATIENT_EXPORT time_t patient_disclosure_issued(const patient_disclosure *d);
+PATIENT_EXPORT time_t patient_disclosure_expires(const patient_disclosure *d);
+PATIENT_EXPORT const patient_pubkey *patient_disclosure_key(const patient_disclosure *d);
+
+/* Why a disclosure fails the endpoint's requirements. */
+typedef enum patient_disclosure_deny {
+    PATIENT_DISCLOSURE_DENY_NONE = 0,
+    PATIENT_DISCLOSURE_DENY_RETENTION = 1,   /* "policy.disclosure.retention" */
+    PATIENT_DISCLOSURE_DENY_UPSTREAM_TLS = 2 /* "policy.disclosure.upstream_tls" */
+} patient_disclosure_deny;
+
+/* Stable dotted result code; "ok" for NONE. Static storage. */
+PATIENT_EXPORT const char *patient_disclosure_deny_name(patient_disclosure_deny why);
+
+/* Check a verified disclosure against the policy's require section:
+ * retention_days above require.max_retention_days, or upstream_tls_min
+ * older than require.min_upstream_tls, give PATIENT_ERR_POLICY and *why
+ * (may be NULL). Whether a disclosure is required at all is the caller's
+ * business (patient_policy_require_disclosure). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_disclosure_check(const patient_disclosure *d,
+                                                                const patient_policy *p,
+                                                                patient_disclosure_deny *why);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

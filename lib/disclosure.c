@@ -1,0 +1,423 @@
+/* Middlebox disclosure documents: build, sign, verify, check. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <patient/disclosure.h>
+
+#include "util.h"
+
+struct patient_disclosure {
+    char *operator_name;
+    char *contact;
+    char **services;
+    size_t nservices;
+    long long retention_days;
+    char *sharing;
+    char *upstream_tls_min;
+    time_t issued, expires;
+    patient_pubkey key;
+};
+
+void
+patient_disclosure_free(patient_disclosure *d)
+{
+    if (d == NULL)
+        return;
+    free(d->operator_name);
+    free(d->contact);
+    for (size_t i = 0; i < d->nservices; i++)
+        free(d->services[i]);
+    free(d->services);
+    free(d->sharing);
+    free(d->upstream_tls_min);
+    free(d);
+}
+
+/* Non-empty printable text of at most max bytes. */
+static int
+text_ok(const char *s, size_t max)
+{
+    size_t n;
+
+    if (s == NULL || (n = strlen(s)) == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int
+contact_ok(const char *s)
+{
+    return text_ok(s, PATIENT_DISCLOSURE_MAX_CONTACT) &&
+           ((strncmp(s, "mailto:", 7) == 0 && s[7]) || (strncmp(s, "https://", 8) == 0 && s[8]));
+}
+
+static patient_err
+check_info(const patient_disclosure_info *in)
+{
+    if (in == NULL || !text_ok(in->operator_name, PATIENT_DISCLOSURE_MAX_TEXT) ||
+        !contact_ok(in->contact) || in->nservices == 0 ||
+        in->nservices > PATIENT_DISCLOSURE_MAX_SERVICES || in->services == NULL ||
+        in->retention_days < 0 || in->retention_days > PATIENT_DISCLOSURE_MAX_RETENTION ||
+        !text_ok(in->sharing, PATIENT_DISCLOSURE_MAX_SHARING) ||
+        patient_tls_version_rank(in->upstream_tls_min) == 0 || in->expires <= in->issued)
+        return PATIENT_ERR_ARG;
+    for (size_t i = 0; i < in->nservices; i++)
+        if (!text_ok(in->services[i], PATIENT_DISCLOSURE_MAX_TEXT))
+            return PATIENT_ERR_ARG;
+    return PATIENT_OK;
+}
+
+static patient_err
+put_str(pt_buf *b, const char *s)
+{
+    patient_err err = pt_buf_append(b, "\"", 1);
+
+    for (; err == PATIENT_OK && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            err = pt_buf_appendf(b, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            err = pt_buf_appendf(b, "\\u%04x", c);
+        else
+            err = pt_buf_append(b, s, 1);
+    }
+    return err ? err : pt_buf_append(b, "\"", 1);
+}
+
+patient_err
+patient_disclosure_build(const patient_disclosure_info *in, const patient_pubkey *pk, char **json,
+                         size_t *len)
+{
+    pt_buf b = {0};
+    char is[21], ex[21], key[PATIENT_PUBKEY_B64];
+    patient_err err;
+
+    if (json)
+        *json = NULL;
+    if (json == NULL || pk == NULL)
+        return PATIENT_ERR_ARG;
+    if ((err = check_info(in)) != PATIENT_OK)
+        return err;
+    pt_time_format(in->issued, is);
+    pt_time_format(in->expires, ex);
+    patient_pubkey_encode(pk, key);
+    if ((err = pt_buf_appendf(&b, "{\n  \"patient\": 1,\n  \"type\": \"disclosure\",\n  \"operator\": ")) ||
+        (err = put_str(&b, in->operator_name)) ||
+        (err = pt_buf_appendf(&b, ",\n  \"contact\": ")) || (err = put_str(&b, in->contact)) ||
+        (err = pt_buf_appendf(&b, ",\n  \"services\": [")))
+        goto out;
+    for (size_t i = 0; i < in->nservices; i++)
+        if ((i && (err = pt_buf_append(&b, ", ", 2))) || (err = put_str(&b, in->services[i])))
+            goto out;
+    if ((err = pt_buf_appendf(&b, "],\n  \"retention_days\": %lld,\n  \"sharing\": ",
+                              in->retention_days)) ||
+        (err = put_str(&b, in->sharing)) ||
+        (err = pt_buf_appendf(&b,
+                              ",\n  \"upstream_tls_min\": \"%s\",\n  \"issued\": \"%s\",\n"
+                              "  \"expires\": \"%s\",\n  \"key\": \"%s\"\n}\n",
+                              in->upstream_tls_min, is, ex, key)))
+        goto out;
+    *json = (char *)b.data;
+    if (len)
+        *len = b.len;
+    b.data = NULL;
+out:
+    pt_buf_free(&b);
+    return err;
+}
+
+patient_err
+patient_disclosure_sign(const patient_disclosure_info *in, const patient_seckey *sk, char **json,
+                        size_t *len, char **minisig)
+{
+    patient_pubkey pk;
+    char *j = NULL, ex[21];
+    size_t jl = 0;
+    pt_buf tc = {0};
+    patient_err err;
+
+    if (json)
+        *json = NULL;
+    if (minisig)
+        *minisig = NULL;
+    if (sk == NULL || json == NULL || minisig == NULL)
+        return PATIENT_ERR_ARG;
+    patient_seckey_pubkey(sk, &pk);
+    if ((err = patient_disclosure_build(in, &pk, &j, &jl)) != PATIENT_OK)
+        goto out;
+    pt_time_format(in->expires, ex);
+    if ((err = pt_buf_appendf(&tc, PATIENT_DISCLOSURE_COMMENT " operator=%s expires=%s",
+                              in->operator_name, ex)))
+        goto out;
+    if ((err = patient_minisig_sign(sk, j, jl, "patient disclosure signature",
+                                    (const char *)tc.data, minisig)) != PATIENT_OK)
+        goto out;
+    *json = j;
+    if (len)
+        *len = jl;
+    j = NULL;
+out:
+    free(j);
+    pt_buf_free(&tc);
+    return err;
+}
+
+static patient_err
+dup_field(const cJSON *o, const char *name, size_t max, int contact, char **out)
+{
+    const char *s = pt_json_str(o, name);
+
+    if (s == NULL || !(contact ? contact_ok(s) : text_ok(s, max)))
+        return PATIENT_ERR_PARSE;
+    return (*out = strdup(s)) ? PATIENT_OK : PATIENT_ERR_NOMEM;
+}
+
+patient_err
+patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
+{
+    static const char *const known[] = {"patient", "type",     "operator",         "contact",
+                                        "services", "retention_days", "sharing",
+                                        "upstream_tls_min", "issued", "expires", "key", NULL};
+    cJSON *root = NULL;
+    const cJSON *c, *svc;
+    patient_disclosure *d = NULL;
+    patient_err err;
+    long long v;
+    const char *s;
+
+    if (out)
+        *out = NULL;
+    if (json == NULL || out == NULL)
+        return PATIENT_ERR_ARG;
+    if (len > PATIENT_DISCLOSURE_MAX_BYTES)
+        return PATIENT_ERR_TOO_LARGE;
+    if ((err = pt_json_parse(json, len, &root)) != PATIENT_OK)
+        goto out;
+    if (!cJSON_IsObject(root)) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    cJSON_ArrayForEach(c, root) {
+        size_t i;
+        for (i = 0; known[i] && strcmp(known[i], c->string) != 0; i++)
+            ;
+        if (known[i] == NULL) {
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+    }
+    if (pt_json_int(root, "patient", &v) != 0) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    if (v != 1) {
+        err = PATIENT_ERR_UNSUPPORTED;
+        goto out;
+    }
+    if ((s = pt_json_str(root, "type")) == NULL || strcmp(s, "disclosure") != 0) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    if ((d = calloc(1, sizeof *d)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    if ((err = dup_field(root, "operator", PATIENT_DISCLOSURE_MAX_TEXT, 0, &d->operator_name)) ||
+        (err = dup_field(root, "contact", 0, 1, &d->contact)) ||
+        (err = dup_field(root, "sharing", PATIENT_DISCLOSURE_MAX_SHARING, 0, &d->sharing)) ||
+        (err = dup_field(root, "upstream_tls_min", 16, 0, &d->upstream_tls_min)))
+        goto out;
+    if (patient_tls_version_rank(d->upstream_tls_min) == 0) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    svc = cJSON_GetObjectItemCaseSensitive(root, "services");
+    if (!cJSON_IsArray(svc) || cJSON_GetArraySize(svc) < 1) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    if (cJSON_GetArraySize(svc) > PATIENT_DISCLOSURE_MAX_SERVICES) {
+        err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    if ((d->services = calloc((size_t)cJSON_GetArraySize(svc), sizeof *d->services)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    cJSON_ArrayForEach(c, svc) {
+        if (!cJSON_IsString(c) || !text_ok(c->valuestring, PATIENT_DISCLOSURE_MAX_TEXT)) {
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+        if ((d->services[d->nservices] = strdup(c->valuestring)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+        d->nservices++;
+    }
+    if (pt_json_int(root, "retention_days", &v) != 0 || v < 0 ||
+        v > PATIENT_DISCLOSURE_MAX_RETENTION) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    d->retention_days = v;
+    if ((s = pt_json_str(root, "issued")) == NULL || s[0] == '@' ||
+        pt_time_parse(s, &d->issued) != PATIENT_OK ||
+        (s = pt_json_str(root, "expires")) == NULL || s[0] == '@' ||
+        pt_time_parse(s, &d->expires) != PATIENT_OK || d->expires <= d->issued) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    if ((s = pt_json_str(root, "key")) == NULL ||
+        patient_pubkey_parse(s, strlen(s), &d->key) != PATIENT_OK) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    *out = d;
+    d = NULL;
+out:
+    cJSON_Delete(root);
+    patient_disclosure_free(d);
+    return err;
+}
+
+patient_err
+patient_disclosure_verify(const char *json, size_t len, const char *sig, size_t siglen,
+                          const patient_pubkey *pk, time_t now, patient_disclosure **out)
+{
+    static const char pre[] = PATIENT_DISCLOSURE_COMMENT;
+    char *tc = NULL;
+    patient_disclosure *d = NULL;
+    patient_err err;
+
+    if (out)
+        *out = NULL;
+    if (json == NULL || sig == NULL || pk == NULL || out == NULL)
+        return PATIENT_ERR_ARG;
+    if (len > PATIENT_DISCLOSURE_MAX_BYTES)
+        return PATIENT_ERR_TOO_LARGE;
+    if ((err = patient_minisig_verify(pk, json, len, sig, siglen, &tc, NULL)) != PATIENT_OK)
+        goto out;
+    /* Domain separation: the same key also signs other things. */
+    if (strncmp(tc, pre, sizeof pre - 1) != 0 ||
+        (tc[sizeof pre - 1] != 0 && tc[sizeof pre - 1] != ' ')) {
+        err = PATIENT_ERR_SIGNATURE;
+        goto out;
+    }
+    if ((err = patient_disclosure_parse(json, len, &d)) != PATIENT_OK)
+        goto out;
+    if (!pt_memeq(d->key.id, pk->id, PATIENT_KEYID_BYTES) ||
+        !pt_memeq(d->key.pk, pk->pk, PATIENT_PUBKEY_BYTES)) {
+        err = PATIENT_ERR_KEY_MISMATCH;
+        goto out;
+    }
+    if (now >= d->expires || now < d->issued - PATIENT_DISCLOSURE_SKEW) {
+        err = PATIENT_ERR_EXPIRED;
+        goto out;
+    }
+    *out = d;
+    d = NULL;
+out:
+    free(tc);
+    patient_disclosure_free(d);
+    return err;
+}
+
+const char *
+patient_disclosure_operator(const patient_disclosure *d)
+{
+    return d ? d->operator_name : NULL;
+}
+
+const char *
+patient_disclosure_contact(const patient_disclosure *d)
+{
+    return d ? d->contact : NULL;
+}
+
+size_t
+patient_disclosure_service_count(const patient_disclosure *d)
+{
+    return d ? d->nservices : 0;
+}
+
+const char *
+patient_disclosure_service(const patient_disclosure *d, size_t i)
+{
+    return d && i < d->nservices ? d->services[i] : NULL;
+}
+
+long long
+patient_disclosure_retention_days(const patient_disclosure *d)
+{
+    return d ? d->retention_days : -1;
+}
+
+const char *
+patient_disclosure_sharing(const patient_disclosure *d)
+{
+    return d ? d->sharing : NULL;
+}
+
+const char *
+patient_disclosure_upstream_tls_min(const patient_disclosure *d)
+{
+    return d ? d->upstream_tls_min : NULL;
+}
+
+time_t
+patient_disclosure_issued(const patient_disclosure *d)
+{
+    return d ? d->issued : 0;
+}
+
+time_t
+patient_disclosure_expires(const patient_disclosure *d)
+{
+    return d ? d->expires : 0;
+}
+
+const patient_pubkey *
+patient_disclosure_key(const patient_disclosure *d)
+{
+    return d ? &d->key : NULL;
+}
+
+const char *
+patient_disclosure_deny_name(patient_disclosure_deny why)
+{
+    switch (why) {
+    case PATIENT_DISCLOSURE_DENY_RETENTION: return "policy.disclosure.retention";
+    case PATIENT_DISCLOSURE_DENY_UPSTREAM_TLS: return "policy.disclosure.upstream_tls";
+    default: return "ok";
+    }
+}
+
+patient_err
+patient_disclosure_check(const patient_disclosure *d, const patient_policy *p,
+                         patient_disclosure_deny *why)
+{
+    patient_disclosure_deny w = PATIENT_DISCLOSURE_DENY_NONE;
+    long long maxr;
+    const char *mint;
+
+    if (why)
+        *why = w;
+    if (d == NULL || p == NULL)
+        return PATIENT_ERR_ARG;
+    maxr = patient_policy_max_retention_days(p);
+    mint = patient_policy_min_upstream_tls(p);
+    if (maxr >= 0 && d->retention_days > maxr)
+        w = PATIENT_DISCLOSURE_DENY_RETENTION;
+    else if (mint && patient_tls_version_rank(d->upstream_tls_min) < patient_tls_version_rank(mint))
+        w = PATIENT_DISCLOSURE_DENY_UPSTREAM_TLS;
+    if (why)
+        *why = w;
+    return w == PATIENT_DISCLOSURE_DENY_NONE ? PATIENT_OK : PATIENT_ERR_POLICY;
+}

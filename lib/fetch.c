@@ -1,0 +1,680 @@
+/* HTTP(S) fetching with libcurl, and a small validator cache. */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <curl/curl.h>
+
+#include <patient/fetch.h>
+#include <patient/hash.h>
+
+#include "util.h"
+
+#define CACHE_META_MAX (64u * 1024)
+#define VALIDATOR_MAX 1024
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result = CURLE_FAILED_INIT;
+
+static void
+curl_init_once(void)
+{
+    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void
+patient_fetch_opts_init(patient_fetch_opts *o)
+{
+    if (o == NULL)
+        return;
+    memset(o, 0, sizeof *o);
+    o->connect_timeout_ms = 10000;
+    o->timeout_ms = 60000;
+    o->max_redirects = 5;
+    o->max_body = PATIENT_FETCH_MAX_BODY_DEFAULT;
+    o->max_headers = PATIENT_FETCH_MAX_HEADERS_DEFAULT;
+    o->max_header_line = PATIENT_FETCH_MAX_HEADER_LINE_DEFAULT;
+}
+
+void
+patient_response_free(patient_response *r)
+{
+    if (r == NULL)
+        return;
+    free(r->url);
+    free(r->body);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    free(r->content_type);
+    free(r->etag);
+    free(r->last_modified);
+    free(r->tls_version);
+    free(r->tls_cipher);
+    free(r);
+}
+
+const char *
+patient_response_header(const patient_response *r, const char *name)
+{
+    if (r == NULL || name == NULL)
+        return NULL;
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+typedef struct {
+    const patient_fetch_opts *o;
+    pt_buf body;
+    patient_header *h;
+    size_t nh;
+    size_t hbytes;
+    int too_large;
+    int nomem;
+    char tls_version[32];
+    char tls_cipher[128];
+} xfer;
+
+static void
+headers_clear(xfer *x)
+{
+    for (size_t i = 0; i < x->nh; i++) {
+        free(x->h[i].name);
+        free(x->h[i].value);
+    }
+    free(x->h);
+    x->h = NULL;
+    x->nh = 0;
+    x->hbytes = 0;
+}
+
+static size_t
+on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    xfer *x = ud;
+    size_t n = size * nmemb;
+
+    if (n > x->o->max_body - x->body.len) {
+        x->too_large = 1;
+        return 0; /* aborts the transfer now */
+    }
+    if (pt_buf_append(&x->body, ptr, n) != PATIENT_OK) {
+        x->nomem = 1;
+        return 0;
+    }
+    return n;
+}
+
+static char *
+dup_trimmed(const char *s, size_t n)
+{
+    char *r;
+
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        n--;
+    if ((r = malloc(n + 1)) == NULL)
+        return NULL;
+    memcpy(r, s, n);
+    r[n] = 0;
+    return r;
+}
+
+static size_t
+on_header(char *ptr, size_t size, size_t nitems, void *ud)
+{
+    xfer *x = ud;
+    size_t n = size * nitems;
+    const char *colon;
+    patient_header *nh;
+
+    if (n > x->o->max_header_line || n > x->o->max_headers - x->hbytes) {
+        x->too_large = 1;
+        return 0;
+    }
+    /* A status line starts a new response (redirect, 1xx, proxy CONNECT):
+     * keep only the final response's headers. */
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+        headers_clear(x);
+        x->hbytes = n;
+        return n;
+    }
+    x->hbytes += n;
+    if (n <= 2 && (ptr[0] == '\r' || ptr[0] == '\n'))
+        return n; /* end of the header block */
+    if ((ptr[0] == ' ' || ptr[0] == '\t') && x->nh > 0) {
+        /* obsolete line folding: append to the previous value */
+        patient_header *last = &x->h[x->nh - 1];
+        char *more = dup_trimmed(ptr, n), *joined;
+        size_t a, b;
+        if (more == NULL) {
+            x->nomem = 1;
+            return 0;
+        }
+        a = strlen(last->value);
+        b = strlen(more);
+        if ((joined = realloc(last->value, a + b + 2)) == NULL) {
+            free(more);
+            x->nomem = 1;
+            return 0;
+        }
+        joined[a] = ' ';
+        memcpy(joined + a + 1, more, b + 1);
+        last->value = joined;
+        free(more);
+        return n;
+    }
+    if ((colon = memchr(ptr, ':', n)) == NULL || colon == ptr)
+        return n; /* not a header line; ignore */
+    if (x->nh >= PATIENT_FETCH_MAX_HEADER_COUNT) {
+        x->too_large = 1;
+        return 0;
+    }
+    if ((nh = realloc(x->h, (x->nh + 1) * sizeof *nh)) == NULL) {
+        x->nomem = 1;
+        return 0;
+    }
+    x->h = nh;
+    nh[x->nh].name = dup_trimmed(ptr, (size_t)(colon - ptr));
+    nh[x->nh].value = dup_trimmed(colon + 1, n - (size_t)(colon - ptr) - 1);
+    x->nh++;
+    if (nh[x->nh - 1].name == NULL || nh[x->nh - 1].value == NULL) {
+        x->nomem = 1;
+        return 0;
+    }
+    return n;
+}
+
+/* curl reports the negotiated protocol and cipher only as informational
+ * text ("SSL connection using TLSv1.3 / TLS_AES_256_GCM_SHA384 / ..."); the
+ * last such line belongs to the final connection. Best effort. */
+static int
+on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *ud)
+{
+    static const char tag[] = "SSL connection using ";
+    xfer *x = ud;
+    const char *p, *end = data + size, *sep;
+    size_t n;
+
+    (void)h;
+    if (type != CURLINFO_TEXT || size < sizeof tag - 1 || memcmp(data, tag, sizeof tag - 1) != 0)
+        return 0;
+    p = data + sizeof tag - 1;
+    for (n = 0; p + n < end && p[n] != ' ' && p[n] != '\n' && p[n] != '\r'; n++)
+        ;
+    if (n == 0 || n >= sizeof x->tls_version)
+        return 0;
+    memcpy(x->tls_version, p, n);
+    x->tls_version[n] = 0;
+    x->tls_cipher[0] = 0;
+    p += n;
+    if (end - p > 3 && memcmp(p, " / ", 3) == 0) {
+        p += 3;
+        sep = p;
+        while (sep < end && *sep != ' ' && *sep != '\n' && *sep != '\r')
+            sep++;
+        n = (size_t)(sep - p);
+        if (n > 0 && n < sizeof x->tls_cipher) {
+            memcpy(x->tls_cipher, p, n);
+            x->tls_cipher[n] = 0;
+        }
+    }
+    return 0;
+}
+
+static void
+detail_set(char **detail, const char *msg)
+{
+    if (detail && *detail == NULL)
+        *detail = strdup(msg);
+}
+
+static int
+is_https(const char *url)
+{
+    return strncasecmp(url, "https://", 8) == 0;
+}
+
+static patient_err
+fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *extra,
+           patient_response **out, char **detail)
+{
+    patient_fetch_opts dflt;
+    CURL *h = NULL;
+    CURLcode rc;
+    xfer x = {0};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    patient_response *r = NULL;
+    patient_err err = PATIENT_OK;
+    const char *eff = NULL;
+    long status = 0, verify = -1;
+
+    if (out)
+        *out = NULL;
+    if (detail)
+        *detail = NULL;
+    if (url == NULL || out == NULL)
+        return PATIENT_ERR_ARG;
+    if (strncasecmp(url, "http://", 7) != 0 && !is_https(url)) {
+        detail_set(detail, "only http:// and https:// URLs are fetched");
+        return PATIENT_ERR_ARG;
+    }
+    if (opts == NULL) {
+        patient_fetch_opts_init(&dflt);
+        opts = &dflt;
+    }
+    x.o = opts;
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_result != CURLE_OK) {
+        detail_set(detail, curl_easy_strerror(curl_init_result));
+        return PATIENT_ERR_FETCH;
+    }
+    if ((h = curl_easy_init()) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    if ((err = pt_buf_reserve(&x.body, 0)) != PATIENT_OK)
+        goto out;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if ((rc = curl_easy_setopt(h, opt, val)) != CURLE_OK)                                      \
+            goto curl_fail;                                                                        \
+    } while (0)
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_ERRORBUFFER, errbuf);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    /* Never downgrade from https to http on a redirect. */
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, is_https(url) ? "https" : "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    SET(CURLOPT_REDIR_PROTOCOLS,
+        (long)(is_https(url) ? CURLPROTO_HTTPS : (CURLPROTO_HTTP | CURLPROTO_HTTPS)));
+#endif
+    SET(CURLOPT_FOLLOWLOCATION, opts->max_redirects > 0 ? 1L : 0L);
+    SET(CURLOPT_MAXREDIRS, opts->max_redirects > 0 ? opts->max_redirects : 0L);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+    if (opts->ca_file)
+        SET(CURLOPT_CAINFO, opts->ca_file);
+    /* An explicit proxy, or none: environment variables play no part. */
+    SET(CURLOPT_PROXY, opts->proxy ? opts->proxy : "");
+    SET(CURLOPT_NOPROXY, "");
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_USERAGENT, "patient/" PACKAGE_VERSION);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 10000L);
+    SET(CURLOPT_TIMEOUT_MS, opts->timeout_ms > 0 ? opts->timeout_ms : 0L);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opts->max_body);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, &x);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, &x);
+    SET(CURLOPT_DEBUGFUNCTION, on_debug);
+    SET(CURLOPT_DEBUGDATA, &x);
+    SET(CURLOPT_VERBOSE, 1L);
+    if (extra)
+        SET(CURLOPT_HTTPHEADER, extra);
+#undef SET
+    rc = curl_easy_perform(h);
+    if (x.nomem) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    if (x.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        detail_set(detail, "response larger than the configured limit");
+        err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    if (rc != CURLE_OK)
+        goto curl_fail;
+    if ((r = calloc(1, sizeof *r)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff);
+    r->status = status;
+    if ((r->url = strdup(eff ? eff : url)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    r->body = x.body.data;
+    r->body_len = x.body.len;
+    x.body.data = NULL;
+    r->headers = x.h;
+    r->nheaders = x.nh;
+    x.h = NULL;
+    x.nh = 0;
+    if (is_https(r->url)) {
+        r->tls = 1;
+        curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &verify);
+        /* Verification is mandatory, so a completed https transfer has a
+         * verified chain; keep the check explicit anyway. */
+        r->tls_verified = verify == 0;
+        if ((x.tls_version[0] && (r->tls_version = strdup(x.tls_version)) == NULL) ||
+            (x.tls_cipher[0] && (r->tls_cipher = strdup(x.tls_cipher)) == NULL)) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+    }
+    {
+        const char *ct = patient_response_header(r, "Content-Type");
+        const char *et = patient_response_header(r, "ETag");
+        const char *lm = patient_response_header(r, "Last-Modified");
+        if ((ct && (r->content_type = strdup(ct)) == NULL) ||
+            (et && (r->etag = strdup(et)) == NULL) ||
+            (lm && (r->last_modified = strdup(lm)) == NULL)) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+    }
+    *out = r;
+    r = NULL;
+    goto out;
+curl_fail:
+    detail_set(detail, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    err = rc == CURLE_OUT_OF_MEMORY ? PATIENT_ERR_NOMEM : PATIENT_ERR_FETCH;
+out:
+    if (h)
+        curl_easy_cleanup(h);
+    pt_buf_free(&x.body);
+    headers_clear(&x);
+    patient_response_free(r);
+    return err;
+}
+
+patient_err
+patient_fetch(const patient_fetch_opts *opts, const char *url, patient_response **resp,
+              char **detail)
+{
+    return fetch_with(opts, url, NULL, resp, detail);
+}
+
+/* ---- cache ------------------------------------------------------------------ */
+
+void
+patient_cache_name(const char *url, char out[65])
+{
+    uint8_t h[PATIENT_SHA256_BYTES];
+
+    if (url == NULL || patient_sha256(url, strlen(url), h) != PATIENT_OK) {
+        memset(out, '0', 64);
+        out[64] = 0;
+        return;
+    }
+    pt_hex(h, sizeof h, out);
+}
+
+patient_err
+patient_cache_dir_default(char **dir)
+{
+    const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    pt_buf b = {0};
+    patient_err err;
+
+    if (dir == NULL)
+        return PATIENT_ERR_ARG;
+    *dir = NULL;
+    if (x && x[0] == '/')
+        err = pt_buf_appendf(&b, "%s/patient", x);
+    else if (home && home[0] == '/')
+        err = pt_buf_appendf(&b, "%s/.cache/patient", home);
+    else
+        return PATIENT_ERR_NOT_FOUND;
+    if (err != PATIENT_OK) {
+        pt_buf_free(&b);
+        return err;
+    }
+    *dir = (char *)b.data;
+    return PATIENT_OK;
+}
+
+/* mkdir -p, new folders 0700; the last one must end up a folder we own
+ * that nobody else can write. */
+static patient_err
+cache_dir_ready(const char *dir)
+{
+    char tmp[4096];
+    size_t n = strlen(dir);
+    struct stat st;
+
+    if (n == 0 || n >= sizeof tmp)
+        return PATIENT_ERR_ARG;
+    memcpy(tmp, dir, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return PATIENT_ERR_IO;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return PATIENT_ERR_IO;
+    if (stat(tmp, &st) != 0)
+        return PATIENT_ERR_IO;
+    if (!S_ISDIR(st.st_mode))
+        return PATIENT_ERR_UNSAFE_PATH;
+    if (st.st_uid != geteuid() || (st.st_mode & 022))
+        return PATIENT_ERR_PERM;
+    return PATIENT_OK;
+}
+
+/* A validator we are willing to send back: printable ASCII, bounded. */
+static int
+validator_ok(const char *v)
+{
+    size_t n;
+
+    if (v == NULL || (n = strlen(v)) == 0 || n > VALIDATOR_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+typedef struct {
+    uint8_t *body;
+    size_t len;
+    char *etag, *last_modified, *content_type;
+} cache_entry;
+
+static void
+entry_clear(cache_entry *e)
+{
+    free(e->body);
+    free(e->etag);
+    free(e->last_modified);
+    free(e->content_type);
+    memset(e, 0, sizeof *e);
+}
+
+/* Load and check an entry; anything odd means "no entry". */
+static int
+entry_load(const char *stem, const char *url, size_t max_body, cache_entry *e)
+{
+    char path[4300], hex[65];
+    uint8_t *meta = NULL, h[PATIENT_SHA256_BYTES];
+    size_t mlen = 0;
+    cJSON *j = NULL;
+    const char *s;
+    long long size;
+    int ok = 0;
+
+    memset(e, 0, sizeof *e);
+    snprintf(path, sizeof path, "%s.meta", stem);
+    if (pt_read_file(path, CACHE_META_MAX, &meta, &mlen) != PATIENT_OK ||
+        pt_json_parse((const char *)meta, mlen, &j) != PATIENT_OK)
+        goto out;
+    if ((s = pt_json_str(j, "url")) == NULL || strcmp(s, url) != 0 ||
+        pt_json_int(j, "size", &size) != 0 || size < 0 || (unsigned long long)size > max_body ||
+        (s = pt_json_str(j, "sha256")) == NULL)
+        goto out;
+    snprintf(path, sizeof path, "%s.body", stem);
+    if (pt_read_file(path, max_body, &e->body, &e->len) != PATIENT_OK ||
+        e->len != (size_t)size || patient_sha256(e->body, e->len, h) != PATIENT_OK)
+        goto out;
+    pt_hex(h, sizeof h, hex);
+    if (strcmp(hex, s) != 0)
+        goto out;
+    if ((s = pt_json_str(j, "etag")) && validator_ok(s) && (e->etag = strdup(s)) == NULL)
+        goto out;
+    if ((s = pt_json_str(j, "last_modified")) && validator_ok(s) &&
+        (e->last_modified = strdup(s)) == NULL)
+        goto out;
+    if ((s = pt_json_str(j, "content_type")) && (e->content_type = strdup(s)) == NULL)
+        goto out;
+    ok = e->etag != NULL || e->last_modified != NULL;
+out:
+    if (!ok)
+        entry_clear(e);
+    cJSON_Delete(j);
+    free(meta);
+    return ok;
+}
+
+/* Body first, then meta (which names the body's hash): a crash between
+ * the two leaves a meta that no longer matches, which is ignored. */
+static void
+entry_store(const char *stem, const char *url, const patient_response *r)
+{
+    char path[4300], hex[65];
+    uint8_t h[PATIENT_SHA256_BYTES];
+    cJSON *j = NULL;
+    char *text = NULL;
+
+    if (!validator_ok(r->etag) && !validator_ok(r->last_modified))
+        return; /* nothing to revalidate with */
+    if (patient_sha256(r->body, r->body_len, h) != PATIENT_OK)
+        return;
+    pt_hex(h, sizeof h, hex);
+    snprintf(path, sizeof path, "%s.body", stem);
+    if (pt_write_atomic(path, r->body, r->body_len, 0600, 0) != PATIENT_OK)
+        return;
+    if ((j = cJSON_CreateObject()) == NULL || !cJSON_AddStringToObject(j, "url", url) ||
+        !cJSON_AddNumberToObject(j, "size", (double)r->body_len) ||
+        !cJSON_AddStringToObject(j, "sha256", hex) ||
+        (validator_ok(r->etag) && !cJSON_AddStringToObject(j, "etag", r->etag)) ||
+        (validator_ok(r->last_modified) &&
+         !cJSON_AddStringToObject(j, "last_modified", r->last_modified)) ||
+        (r->content_type && !cJSON_AddStringToObject(j, "content_type", r->content_type)) ||
+        pt_json_print(j, &text) != PATIENT_OK)
+        goto out;
+    snprintf(path, sizeof path, "%s.meta", stem);
+    (void)pt_write_atomic(path, text, strlen(text), 0600, 0);
+out:
+    free(text);
+    cJSON_Delete(j);
+}
+
+patient_err
+patient_fetch_cached(const patient_fetch_opts *opts, const char *url, const char *cache_dir,
+                     patient_response **resp, int *from_cache, char **detail)
+{
+    patient_fetch_opts dflt;
+    char *dir = NULL, name[65], stem[4200];
+    struct curl_slist *hdrs = NULL, *nl;
+    cache_entry e = {0};
+    pt_buf line = {0};
+    patient_response *r = NULL;
+    patient_err err;
+    int have = 0;
+
+    if (from_cache)
+        *from_cache = 0;
+    if (resp)
+        *resp = NULL;
+    if (detail)
+        *detail = NULL;
+    if (url == NULL || resp == NULL)
+        return PATIENT_ERR_ARG;
+    if (opts == NULL) {
+        patient_fetch_opts_init(&dflt);
+        opts = &dflt;
+    }
+    if (cache_dir == NULL) {
+        if ((err = patient_cache_dir_default(&dir)) != PATIENT_OK)
+            goto out;
+        cache_dir = dir;
+    }
+    if ((err = cache_dir_ready(cache_dir)) != PATIENT_OK) {
+        detail_set(detail, "cache folder missing, not ours, or writable by others");
+        goto out;
+    }
+    patient_cache_name(url, name);
+    if ((size_t)snprintf(stem, sizeof stem, "%s/%s", cache_dir, name) >= sizeof stem) {
+        err = PATIENT_ERR_ARG;
+        goto out;
+    }
+    have = entry_load(stem, url, opts->max_body, &e);
+    if (have && e.etag) {
+        if ((err = pt_buf_appendf(&line, "If-None-Match: %s", e.etag)))
+            goto out;
+        if ((nl = curl_slist_append(hdrs, (char *)line.data)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+        hdrs = nl;
+        pt_buf_free(&line);
+    }
+    if (have && e.last_modified) {
+        if ((err = pt_buf_appendf(&line, "If-Modified-Since: %s", e.last_modified)))
+            goto out;
+        if ((nl = curl_slist_append(hdrs, (char *)line.data)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+        hdrs = nl;
+    }
+    if ((err = fetch_with(opts, url, hdrs, &r, detail)) != PATIENT_OK)
+        goto out;
+    if (r->status == 304 && have) {
+        free(r->body);
+        r->body = e.body;
+        r->body_len = e.len;
+        e.body = NULL;
+        r->status = 200;
+        if (r->content_type == NULL) {
+            r->content_type = e.content_type;
+            e.content_type = NULL;
+        }
+        if (r->etag == NULL) {
+            r->etag = e.etag;
+            e.etag = NULL;
+        }
+        if (r->last_modified == NULL) {
+            r->last_modified = e.last_modified;
+            e.last_modified = NULL;
+        }
+        if (from_cache)
+            *from_cache = 1;
+    } else if (r->status == 200) {
+        entry_store(stem, url, r);
+    }
+    *resp = r;
+    r = NULL;
+out:
+    curl_slist_free_all(hdrs);
+    pt_buf_free(&line);
+    entry_clear(&e);
+    patient_response_free(r);
+    free(dir);
+    return err;
+}

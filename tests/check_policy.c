@@ -1,0 +1,588 @@
+/* Trust policy: strict loading, lookups, edit checks, building, lint. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <patient/policy.h>
+
+#include "util.h"
+
+#define DATA TEST_SRCDIR "/data/"
+#define KEY_PUB "RWTWFdLuFFg3zTYvYrA9uF4uM7JoYjIzVYsibIh01PsQVfR3iXVL88wL"
+#define KEY_MB1 "RWS9jPWcnhT8MZ3RKQM4NHYNK0vmSFVo2Y14zUOwvT2sraP4jjJqYFt5"
+#define KEY_MB2 "RWSkkKHshbSUD2Jf22PaIlk1p9TCRa/653EnjEN498mXh8lmBc/+hGR+"
+
+static patient_policy *
+load_example(void)
+{
+    patient_policy *p = NULL;
+    char *detail = NULL;
+    patient_err err = patient_policy_load(DATA "policy_example.json", &p, &detail);
+
+    ck_assert_msg(err == PATIENT_OK, "%s: %s", patient_strerror(err), detail ? detail : "");
+    free(detail);
+    return p;
+}
+
+static patient_err
+parse_str(const char *json, char **detail)
+{
+    patient_policy *p = NULL;
+    patient_err err = patient_policy_parse(json, strlen(json), &p, detail);
+
+    if (err == PATIENT_OK)
+        ck_assert_ptr_nonnull(p);
+    else
+        ck_assert_ptr_null(p);
+    patient_policy_free(p);
+    return err;
+}
+
+static const patient_policy_middlebox *
+mb(const patient_policy *p, const char *rw)
+{
+    patient_pubkey k;
+
+    ck_assert_int_eq(patient_pubkey_parse(rw, strlen(rw), &k), PATIENT_OK);
+    return patient_policy_middlebox_find(p, k.id);
+}
+
+/* ---- loading ---- */
+
+START_TEST(test_example_loads)
+{
+    patient_policy *p = load_example();
+    const patient_pubkey *keys;
+    size_t n;
+
+    ck_assert_int_eq(patient_policy_publisher_keys(p, "https://news.example", &keys, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(patient_policy_publisher_keys(p, "HTTPS://News.Example:443/", &keys, &n),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_policy_publisher_keys(p, "http://127.0.0.1:8080", &keys, &n),
+                     PATIENT_OK);
+    /* twins: another scheme, another port, another host */
+    ck_assert_int_eq(patient_policy_publisher_keys(p, "http://news.example", &keys, &n),
+                     PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_policy_publisher_keys(p, "https://news.example:8443", &keys, &n),
+                     PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_policy_publisher_keys(p, "https://evil.example", &keys, &n),
+                     PATIENT_ERR_NOT_FOUND);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(patient_policy_middlebox_count(p), 2);
+    ck_assert_int_eq(patient_policy_require_disclosure(p), 1);
+    ck_assert_int_eq(patient_policy_max_retention_days(p), 30);
+    ck_assert_str_eq(patient_policy_min_upstream_tls(p), "TLSv1.2");
+    ck_assert_int_eq(patient_policy_require_proof(p), PATIENT_PROOF_ATTESTED);
+    ck_assert_int_eq(patient_policy_unsigned(p), PATIENT_UNSIGNED_UNVERIFIABLE);
+    patient_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_middlebox_lookup)
+{
+    patient_policy *p = load_example();
+    const patient_policy_middlebox *m = mb(p, KEY_MB1), *m2 = mb(p, KEY_MB2);
+    uint8_t other[PATIENT_KEYID_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+    ck_assert_ptr_nonnull(m);
+    ck_assert_str_eq(patient_policy_middlebox_name(m), "corp-filter");
+    ck_assert_int_eq(patient_policy_middlebox_max_edits(m), 100);
+    ck_assert_int_eq(patient_policy_middlebox_insert_allowed(m), 0);
+    ck_assert_ptr_nonnull(m2);
+    ck_assert_int_eq(patient_policy_middlebox_insert_allowed(m2), 1);
+    /* the publisher's key is not a middlebox */
+    ck_assert_ptr_null(mb(p, KEY_PUB));
+    ck_assert_ptr_null(patient_policy_middlebox_find(p, other));
+    ck_assert_ptr_eq(patient_policy_middlebox_at(p, 1), m2);
+    ck_assert_ptr_null(patient_policy_middlebox_at(p, 2));
+    patient_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_check_edit)
+{
+    patient_policy *p = load_example();
+    const patient_policy_middlebox *m = mb(p, KEY_MB1), *m2 = mb(p, KEY_MB2);
+    patient_policy_deny why;
+
+    ck_assert_int_eq(patient_policy_check_edit(m, "https://a.example", "/x/y.html",
+                                               "tracker.script", 0, &why),
+                     PATIENT_OK);
+    ck_assert_int_eq(why, PATIENT_POLICY_DENY_NONE);
+    ck_assert_int_eq(patient_policy_check_edit(m, "https://a.example", "/", "malware.removed", 0,
+                                               &why),
+                     PATIENT_OK);
+    /* forged twins */
+    ck_assert_int_eq(patient_policy_check_edit(m, "https://a.example", "/", "ads.removed", 0, &why),
+                     PATIENT_ERR_POLICY);
+    ck_assert_int_eq(why, PATIENT_POLICY_DENY_REASON);
+    ck_assert_str_eq(patient_policy_deny_name(why), "policy.reason.denied");
+    ck_assert_int_eq(patient_policy_check_edit(m, "https://a.example", "/", "tracker", 0, &why),
+                     PATIENT_ERR_POLICY);
+    ck_assert_int_eq(why, PATIENT_POLICY_DENY_REASON);
+    ck_assert_int_eq(patient_policy_check_edit(m, "https://a.example", "/", "tracker.script", 1,
+                                               &why),
+                     PATIENT_ERR_POLICY);
+    ck_assert_int_eq(why, PATIENT_POLICY_DENY_INSERT);
+    ck_assert_str_eq(patient_policy_deny_name(why), "policy.insert.denied");
+
+    ck_assert_int_eq(patient_policy_check_edit(m2, "https://news.example", "/news/a/b.html",
+                                               "notice.banner", 1, &why),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_policy_check_edit(m2, "https://news.example", "/sports/a.html",
+                                               "notice.banner", 1, &why),
+                     PATIENT_ERR_POLICY);
+    ck_assert_int_eq(why, PATIENT_POLICY_DENY_PATH);
+    ck_assert_str_eq(patient_policy_deny_name(why), "policy.path.denied");
+    ck_assert_int_eq(patient_policy_check_edit(m2, "https://other.example", "/news/a.html",
+                                               "notice.banner", 1, &why),
+                     PATIENT_ERR_POLICY);
+    ck_assert_int_eq(why, PATIENT_POLICY_DENY_ORIGIN);
+    ck_assert_str_eq(patient_policy_deny_name(why), "policy.origin.denied");
+    ck_assert_int_eq(patient_policy_check_edit(NULL, "https://x", "/", "r", 0, &why),
+                     PATIENT_ERR_ARG);
+    patient_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_forged_files)
+{
+    patient_policy *p = NULL;
+    char *detail = NULL;
+
+    ck_assert_int_eq(patient_policy_load(DATA "policy_forged_unknown.json", &p, &detail),
+                     PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(p);
+    ck_assert_ptr_nonnull(strstr(detail, "allow_all"));
+    free(detail);
+    ck_assert_int_eq(patient_policy_load(DATA "policy_forged_nested_unknown.json", &p, &detail),
+                     PATIENT_ERR_PARSE);
+    ck_assert_ptr_nonnull(strstr(detail, "middleboxes[0].max_edit"));
+    free(detail);
+    ck_assert_int_eq(patient_policy_load(DATA "policy_forged_badkey.json", &p, &detail),
+                     PATIENT_ERR_PARSE);
+    ck_assert_ptr_nonnull(strstr(detail, "middleboxes[0].key"));
+    free(detail);
+    ck_assert_int_eq(patient_policy_load(DATA "policy_does_not_exist.json", &p, &detail),
+                     PATIENT_ERR_NOT_FOUND);
+    free(detail);
+}
+END_TEST
+
+START_TEST(test_parse_errors)
+{
+    char *d = NULL;
+    char big[128];
+
+#define BASE "\"patient\":1,\"type\":\"policy\""
+    ck_assert_int_eq(parse_str("{" BASE "}", NULL), PATIENT_OK);
+    ck_assert_int_eq(parse_str("{\"patient\":2,\"type\":\"policy\"}", &d), PATIENT_ERR_UNSUPPORTED);
+    free(d);
+    ck_assert_int_eq(parse_str("{\"patient\":\"1\",\"type\":\"policy\"}", NULL), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{\"patient\":1.5,\"type\":\"policy\"}", NULL), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{\"patient\":1,\"type\":\"manifest\"}", NULL), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{\"patient\":1}", &d), PATIENT_ERR_PARSE);
+    ck_assert_str_eq(d, "type: missing");
+    free(d);
+    ck_assert_int_eq(parse_str("[]", NULL), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"patient\":1}", NULL), PATIENT_ERR_JSON);
+    ck_assert_int_eq(parse_str("{" BASE "} x", NULL), PATIENT_ERR_JSON);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"proof\":\"maybe\"}}", NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"proof\":\"proven\"}}", NULL), PATIENT_OK);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"min_upstream_tls\":\"TLSv1.4\"}}", NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"min_upstream_tls\":null}}", NULL),
+                     PATIENT_OK);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"max_retention_days\":-1}}", NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"disclosure\":1}}", NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"strict\":true}}", &d), PATIENT_ERR_PARSE);
+    ck_assert_str_eq(d, "require.strict: unknown field");
+    free(d);
+    ck_assert_int_eq(parse_str("{" BASE ",\"unsigned\":\"ignore\"}", NULL), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"publishers\":{\"https://a.example/x\":[]}}", NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"publishers\":{\"ftp://a.example\":[]}}", NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"publishers\":{\"https://a.example\":[],"
+                               "\"https://A.example:443\":[]}}",
+                               &d),
+                     PATIENT_ERR_PARSE);
+    ck_assert_ptr_nonnull(strstr(d, "twice"));
+    free(d);
+    ck_assert_int_eq(parse_str("{" BASE ",\"publishers\":{\"https://a.example\":[\"" KEY_PUB
+                               "\",\"" KEY_PUB "\"]}}",
+                               NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"middleboxes\":[{\"name\":\"a\",\"key\":\"" KEY_MB1
+                               "\"},{\"name\":\"b\",\"key\":\"" KEY_MB1 "\"}]}",
+                               NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"middleboxes\":[{\"key\":\"" KEY_MB1 "\"}]}", &d),
+                     PATIENT_ERR_PARSE);
+    ck_assert_str_eq(d, "middleboxes[0].name: missing");
+    free(d);
+    ck_assert_int_eq(parse_str("{" BASE ",\"middleboxes\":[{\"name\":\"a\",\"key\":\"" KEY_MB1
+                               "\",\"max_edits\":-5}]}",
+                               NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"middleboxes\":[{\"name\":\"a\",\"key\":\"" KEY_MB1
+                               "\",\"reasons\":[\"a\",7]}]}",
+                               &d),
+                     PATIENT_ERR_PARSE);
+    ck_assert_ptr_nonnull(strstr(d, "middleboxes[0].reasons[1]"));
+    free(d);
+    ck_assert_int_eq(parse_str("{" BASE ",\"middleboxes\":[{\"name\":\"a\",\"key\":\"" KEY_MB1
+                               "\",\"insert\":\"yes\"}]}",
+                               NULL),
+                     PATIENT_ERR_PARSE);
+    /* depth cap */
+    memset(big, '[', 64);
+    memset(big + 64, ']', 63);
+    big[127] = 0;
+    ck_assert_int_eq(parse_str(big, NULL), PATIENT_ERR_JSON);
+#undef BASE
+}
+END_TEST
+
+START_TEST(test_middlebox_defaults)
+{
+    static const char json[] = "{\"patient\":1,\"type\":\"policy\",\"middleboxes\":"
+                               "[{\"name\":\"a\",\"key\":\"" KEY_MB1 "\"}]}";
+    patient_policy *p = NULL;
+    const patient_policy_middlebox *m;
+    patient_policy_deny why;
+
+    ck_assert_int_eq(patient_policy_parse(json, strlen(json), &p, NULL), PATIENT_OK);
+    m = mb(p, KEY_MB1);
+    ck_assert_int_eq(patient_policy_middlebox_max_edits(m), PATIENT_POLICY_DEFAULT_MAX_EDITS);
+    ck_assert_int_eq(patient_policy_middlebox_insert_allowed(m), 0);
+    /* no reasons listed: nothing allowed, whatever the path */
+    ck_assert_int_eq(patient_policy_check_edit(m, "https://a", "/", "x", 0, &why),
+                     PATIENT_ERR_POLICY);
+    ck_assert_int_eq(why, PATIENT_POLICY_DENY_REASON);
+    patient_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_too_large)
+{
+    size_t n = PATIENT_POLICY_MAX_BYTES + 1;
+    char *s = malloc(n);
+    patient_policy *p = NULL;
+
+    memset(s, ' ', n);
+    ck_assert_int_eq(patient_policy_parse(s, n, &p, NULL), PATIENT_ERR_TOO_LARGE);
+    free(s);
+}
+END_TEST
+
+/* ---- URLs ---- */
+
+START_TEST(test_split_url)
+{
+    char *o = NULL, *path = NULL;
+
+    ck_assert_int_eq(patient_policy_split_url("HTTPS://WWW.Example.com:443/A/b?q=1#f", &o, &path),
+                     PATIENT_OK);
+    ck_assert_str_eq(o, "https://www.example.com");
+    ck_assert_str_eq(path, "/A/b");
+    free(o);
+    free(path);
+    ck_assert_int_eq(patient_policy_split_url("http://127.0.0.1:8080", &o, &path), PATIENT_OK);
+    ck_assert_str_eq(o, "http://127.0.0.1:8080");
+    ck_assert_str_eq(path, "/");
+    free(o);
+    free(path);
+    ck_assert_int_eq(patient_policy_split_url("http://[::1]:80/x", &o, NULL), PATIENT_OK);
+    ck_assert_str_eq(o, "http://[::1]");
+    free(o);
+    ck_assert_int_eq(patient_policy_split_url("file:///etc/passwd", &o, &path), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_policy_split_url("https:///x", &o, &path), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_policy_split_url("https://user@evil/x", &o, &path), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_policy_split_url("https://a:99999/", &o, &path), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_policy_split_url("https://a:/", &o, &path), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_policy_split_url("https://a b/", &o, &path), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(o);
+    ck_assert_ptr_null(path);
+}
+END_TEST
+
+START_TEST(test_tls_rank)
+{
+    ck_assert_int_gt(patient_tls_version_rank("TLSv1.3"), patient_tls_version_rank("TLSv1.2"));
+    ck_assert_int_gt(patient_tls_version_rank("TLSv1.2"), patient_tls_version_rank("TLSv1.1"));
+    ck_assert_int_eq(patient_tls_version_rank("TLSv1"), patient_tls_version_rank("TLSv1.0"));
+    ck_assert_int_eq(patient_tls_version_rank("tlsv1.2"), 0);
+    ck_assert_int_eq(patient_tls_version_rank(NULL), 0);
+}
+END_TEST
+
+/* ---- building, saving ---- */
+
+static char tmpdir[64];
+
+static void
+mk_tmp(void)
+{
+    strcpy(tmpdir, "/tmp/check_policy.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void
+rm_tmp(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_build_save_roundtrip)
+{
+    patient_policy *p = NULL, *q = NULL;
+    patient_pubkey k1, k2;
+    char path[128], *a = NULL, *b = NULL;
+    uint8_t *file = NULL;
+    size_t flen = 0, alen = 0, blen = 0;
+    struct stat st;
+    static const char *const reasons[] = {"tracker.*", NULL};
+    static const char *const paths[] = {"/app/*", NULL};
+
+    ck_assert_int_eq(patient_pubkey_parse(KEY_MB1, strlen(KEY_MB1), &k1), PATIENT_OK);
+    ck_assert_int_eq(patient_pubkey_parse(KEY_PUB, strlen(KEY_PUB), &k2), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_new(&p), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_add_publisher(p, "https://Site.example/", &k2), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_add_publisher(p, "https://site.example", &k2),
+                     PATIENT_ERR_EXISTS);
+    ck_assert_int_eq(patient_policy_add_publisher(p, "https://site.example/page", &k2),
+                     PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_policy_add_publisher(p, "file:///x", &k2), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_policy_add_middlebox(p, "filter \"one\"", &k1, reasons, paths, NULL,
+                                                  -1, 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_policy_add_middlebox(p, "again", &k1, NULL, NULL, NULL, 5, 0),
+                     PATIENT_ERR_EXISTS);
+    ck_assert_int_eq(patient_policy_add_middlebox(p, "", &k2, NULL, NULL, NULL, 5, 0),
+                     PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_policy_add_middlebox(p, "x", &k2, NULL, NULL, NULL, -2, 0),
+                     PATIENT_ERR_ARG);
+
+    mk_tmp();
+    snprintf(path, sizeof path, "%s/policy.json", tmpdir);
+    ck_assert_int_eq(patient_policy_save(p, path, 0), PATIENT_OK);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    ck_assert_int_eq(patient_policy_save(p, path, 0), PATIENT_ERR_EXISTS);
+    ck_assert_int_eq(patient_policy_save(p, path, 1), PATIENT_OK);
+
+    /* load back: the same policy, and byte-identical serialisation */
+    ck_assert_int_eq(patient_policy_load(path, &q, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_serialize(p, &a, &alen), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_serialize(q, &b, &blen), PATIENT_OK);
+    ck_assert_uint_eq(alen, blen);
+    ck_assert_str_eq(a, b);
+    ck_assert_int_eq(pt_read_file(path, 1 << 20, &file, &flen), PATIENT_OK);
+    ck_assert_str_eq((char *)file, a);
+    ck_assert_int_eq(patient_policy_middlebox_max_edits(mb(q, KEY_MB1)), -1);
+    ck_assert_str_eq(patient_policy_middlebox_name(mb(q, KEY_MB1)), "filter \"one\"");
+    ck_assert_int_eq(patient_policy_check_edit(mb(q, KEY_MB1), "https://x", "/app/a",
+                                               "tracker.pixel", 1, NULL),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_policy_check_edit(mb(q, KEY_MB1), "https://x", "/other",
+                                               "tracker.pixel", 1, NULL),
+                     PATIENT_ERR_POLICY);
+    free(a);
+    free(b);
+    free(file);
+    patient_policy_free(p);
+    patient_policy_free(q);
+    rm_tmp();
+}
+END_TEST
+
+START_TEST(test_defaults_serialise)
+{
+    patient_policy *p = NULL, *q = NULL;
+    char *a = NULL;
+    size_t alen;
+
+    ck_assert_int_eq(patient_policy_new(&p), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_require_disclosure(p), 0);
+    ck_assert_int_eq(patient_policy_max_retention_days(p), -1);
+    ck_assert_str_eq(patient_policy_min_upstream_tls(p), "TLSv1.2");
+    ck_assert_int_eq(patient_policy_require_proof(p), PATIENT_PROOF_ATTESTED);
+    ck_assert_int_eq(patient_policy_unsigned(p), PATIENT_UNSIGNED_UNVERIFIABLE);
+    ck_assert_int_eq(patient_policy_serialize(p, &a, &alen), PATIENT_OK);
+    ck_assert_str_eq(a, "{\n"
+                        "  \"patient\": 1,\n"
+                        "  \"type\": \"policy\",\n"
+                        "  \"publishers\": {},\n"
+                        "  \"middleboxes\": [],\n"
+                        "  \"require\": {\n"
+                        "    \"disclosure\": false,\n"
+                        "    \"max_retention_days\": null,\n"
+                        "    \"min_upstream_tls\": \"TLSv1.2\",\n"
+                        "    \"proof\": \"attested\"\n"
+                        "  },\n"
+                        "  \"unsigned\": \"unverifiable\"\n"
+                        "}\n");
+    ck_assert_int_eq(patient_policy_parse(a, alen, &q, NULL), PATIENT_OK);
+    free(a);
+    patient_policy_free(p);
+    patient_policy_free(q);
+}
+END_TEST
+
+START_TEST(test_default_path)
+{
+    char *path = NULL;
+
+    setenv("XDG_CONFIG_HOME", "/cfg", 1);
+    ck_assert_int_eq(patient_policy_default_path(&path), PATIENT_OK);
+    ck_assert_str_eq(path, "/cfg/patient/policy.json");
+    free(path);
+    setenv("XDG_CONFIG_HOME", "relative", 1);
+    setenv("HOME", "/home/u", 1);
+    ck_assert_int_eq(patient_policy_default_path(&path), PATIENT_OK);
+    ck_assert_str_eq(path, "/home/u/.config/patient/policy.json");
+    free(path);
+    unsetenv("XDG_CONFIG_HOME");
+    unsetenv("HOME");
+    ck_assert_int_eq(patient_policy_default_path(&path), PATIENT_ERR_NOT_FOUND);
+}
+END_TEST
+
+/* ---- lint ---- */
+
+typedef struct {
+    char codes[1024];
+    int errors, warnings, notes;
+} lint_acc;
+
+static void
+lint_cb(void *ctx, patient_lint_severity sev, const char *code, const char *where, const char *msg)
+{
+    lint_acc *a = ctx;
+
+    ck_assert_ptr_nonnull(where);
+    ck_assert_ptr_nonnull(msg);
+    strncat(a->codes, code, sizeof a->codes - strlen(a->codes) - 2);
+    strcat(a->codes, " ");
+    if (sev == PATIENT_LINT_ERROR)
+        a->errors++;
+    else if (sev == PATIENT_LINT_WARNING)
+        a->warnings++;
+    else
+        a->notes++;
+}
+
+START_TEST(test_lint_defaults)
+{
+    patient_policy *p = NULL;
+    lint_acc a = {0};
+
+    ck_assert_int_eq(patient_policy_new(&p), PATIENT_OK);
+    ck_assert_uint_eq(patient_policy_lint(p, lint_cb, &a), 1);
+    ck_assert_str_eq(a.codes, "publishers.none require.proof.attested ");
+    ck_assert_int_eq(a.warnings, 1);
+    ck_assert_int_eq(a.notes, 1);
+    patient_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_lint_findings)
+{
+    static const char json[] =
+        "{\"patient\":1,\"type\":\"policy\","
+        "\"publishers\":{\"https://a.example\":[]},"
+        "\"middleboxes\":["
+        "{\"name\":\"any\",\"key\":\"" KEY_MB1 "\",\"reasons\":[\"*\"],\"max_edits\":null,"
+        "\"insert\":true},"
+        "{\"name\":\"never\",\"key\":\"" KEY_MB2 "\",\"reasons\":[],\"paths\":[\"app/*\"],"
+        "\"origins\":[],\"max_edits\":0}],"
+        "\"require\":{\"proof\":\"proven\",\"min_upstream_tls\":\"TLSv1.1\"}}";
+    patient_policy *p = NULL;
+    lint_acc a = {0};
+
+    ck_assert_int_eq(patient_policy_parse(json, strlen(json), &p, NULL), PATIENT_OK);
+    ck_assert_uint_eq(patient_policy_lint(p, lint_cb, &a), 8);
+    ck_assert_str_eq(a.codes, "publisher.keys.empty middlebox.reasons.any "
+                              "middlebox.insert.unlimited middlebox.reasons.empty "
+                              "middlebox.paths.never middlebox.origins.empty "
+                              "middlebox.max_edits.zero require.upstream_tls.weak ");
+    ck_assert_int_eq(a.errors, 5);
+    ck_assert_int_eq(a.warnings, 3);
+    patient_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_lint_unknown_fields)
+{
+    patient_policy *p = NULL;
+    lint_acc a = {0};
+    char *detail = NULL;
+
+    ck_assert_int_eq(patient_policy_load_ex(DATA "policy_forged_nested_unknown.json",
+                                            PATIENT_POLICY_KEEP_UNKNOWN, &p, &detail),
+                     PATIENT_OK);
+    ck_assert_ptr_null(detail);
+    ck_assert_uint_eq(patient_policy_lint(p, lint_cb, &a), 2);
+    ck_assert_str_eq(a.codes, "field.unknown require.proof.attested ");
+    /* a lint-mode policy never gets written back */
+    ck_assert_int_eq(patient_policy_save(p, "/nonexistent/x.json", 1), PATIENT_ERR_STATE);
+    patient_policy_free(p);
+}
+END_TEST
+
+static Suite *
+policy_suite(void)
+{
+    Suite *s = suite_create("policy");
+    TCase *tc;
+
+    tc = tcase_create("load");
+    tcase_add_test(tc, test_example_loads);
+    tcase_add_test(tc, test_middlebox_lookup);
+    tcase_add_test(tc, test_forged_files);
+    tcase_add_test(tc, test_parse_errors);
+    tcase_add_test(tc, test_middlebox_defaults);
+    tcase_add_test(tc, test_too_large);
+    tcase_add_test(tc, test_default_path);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("check");
+    tcase_add_test(tc, test_check_edit);
+    tcase_add_test(tc, test_split_url);
+    tcase_add_test(tc, test_tls_rank);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("build");
+    tcase_add_test(tc, test_build_save_roundtrip);
+    tcase_add_test(tc, test_defaults_serialise);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("lint");
+    tcase_add_test(tc, test_lint_defaults);
+    tcase_add_test(tc, test_lint_findings);
+    tcase_add_test(tc, test_lint_unknown_fields);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(policy_suite());
+    int failed;
+
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

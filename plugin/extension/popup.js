@@ -22,7 +22,7 @@ function show(ts) {
   $('report').replaceChildren(build(document, m));
   document.body.dataset.state = m.state;
   $('save').disabled = !m.canSaveEvidence;
-  $('recheck').disabled = !/^https?:/i.test(ts.url || '');
+  $('recheck').disabled = !/^https?:/i.test(ts.url || '') || m.state === 'pending';
 }
 
 function status(msg) {

@@ -1,0 +1,20 @@
+# plugin: the browser extension, its native host installer and its tests.
+# Listed file by file (not the whole folder) so that plugin/test/node_modules,
+# installed for the browser test, never ends up in a tarball.
+EXTRA_DIST += plugin/extension plugin/hosts plugin/tools plugin/test/fixtures \
+	plugin/install.sh plugin/patient-native-host plugin/local.mk plugin/package.json \
+	plugin/test/run.sh plugin/test/helpers.js plugin/test/state.test.js \
+	plugin/test/render.test.js plugin/test/view.test.js plugin/test/native.test.js \
+	plugin/test/icons.test.js plugin/test/package.json plugin/test/package-lock.json \
+	plugin/test/e2e.js plugin/test/standin-host.py
+
+# make install-plugin [PLUGIN_SCOPE=--system] [PLUGIN_BROWSER=all]
+PLUGIN_SCOPE = --user
+PLUGIN_BROWSER = chromium
+install-plugin:
+	$(SHELL) $(top_srcdir)/plugin/install.sh $(PLUGIN_SCOPE) --browser $(PLUGIN_BROWSER) \
+	  --prefix "$(prefix)" --host-path "$(bindir)/patient-verify" --destdir "$(DESTDIR)"
+uninstall-plugin:
+	$(SHELL) $(top_srcdir)/plugin/install.sh $(PLUGIN_SCOPE) --browser $(PLUGIN_BROWSER) \
+	  --prefix "$(prefix)" --uninstall --destdir "$(DESTDIR)"
+.PHONY: install-plugin uninstall-plugin

@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+// e2e.js — drive the system Chromium with the patient extension loaded and
+// check, page by page, what the extension shows: the tab's state (as kept by
+// the service worker), its badge, and the popup's content; optionally take a
+// screenshot of the popup, save the evidence bundle, or re-check the page.
+//
+//   node plugin/test/e2e.js --extension DIR --user-data-dir DIR --cases FILE
+//        [--shots DIR] [--chromium /usr/bin/chromium] [--proxy URL]
+//
+// FILE is JSON: {"cases": [{
+//     "name": "modified",                 label in the output
+//     "url": "http://127.0.0.1:8080/x",   page to open in a new tab
+//     "expect": "modified",               state the extension must reach
+//     "contains": ["Acme", "tracker removed"],  text the popup must show
+//     "shot": "popup-modified.png",       screenshot of the popup (in --shots)
+//     "evidence": true,                   click "Save evidence", check the download
+//     "recheck": "invalid"                click "Check again", state must stay this
+// }]}
+// The native host must already be installed for --user-data-dir (plugin/install.sh
+// --user-data-dir DIR).  Exit 0 when every case passed, 1 otherwise.
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { STATE_STYLE } from '../extension/state.js';
+
+const { values: opt } = parseArgs({
+  options: {
+    extension: { type: 'string' },
+    'user-data-dir': { type: 'string' },
+    cases: { type: 'string' },
+    shots: { type: 'string' },
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+    proxy: { type: 'string' },
+    timeout: { type: 'string', default: '60' },
+  },
+});
+for (const k of ['extension', 'user-data-dir', 'cases']) if (!opt[k]) { console.error(`e2e.js: --${k} is required`); process.exit(2); }
+
+const EXT = resolve(opt.extension);
+const TIMEOUT = Number(opt.timeout) * 1000;
+const { cases } = JSON.parse(readFileSync(opt.cases, 'utf8'));
+if (opt.shots) mkdirSync(opt.shots, { recursive: true });
+
+let failures = 0;
+const fail = (name, msg) => { failures++; console.log(`not ok - ${name}: ${msg}`); };
+const ok = (name, msg) => console.log(`ok - ${name}${msg ? `: ${msg}` : ''}`);
+
+async function poll(fn, what, ms = TIMEOUT) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const args = [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--no-default-browser-check',
+  `--disable-extensions-except=${EXT}`, `--load-extension=${EXT}`,
+];
+if (opt.proxy) args.push(`--proxy-server=${opt.proxy}`, '--proxy-bypass-list=<-loopback>');
+
+const ctx = await chromium.launchPersistentContext(resolve(opt['user-data-dir']), {
+  executablePath: opt.chromium,
+  headless: false, // --headless=new is in args: extensions need the new headless mode
+  args,
+  ignoreDefaultArgs: ['--disable-extensions', '--disable-component-extensions-with-background-pages'],
+  acceptDownloads: true,
+  viewport: { width: 440, height: 700 },
+});
+
+try {
+  const sw = ctx.serviceWorkers().find((w) => w.url().startsWith('chrome-extension://'))
+    || await ctx.waitForEvent('serviceworker', { timeout: TIMEOUT });
+  const extId = new URL(sw.url()).host;
+  console.log(`# extension ${extId}, ${await sw.evaluate(() => navigator.userAgent)}`);
+  const manifestKeyId = await sw.evaluate(() => chrome.runtime.id);
+  if (manifestKeyId !== extId) fail('extension id', `${manifestKeyId} != ${extId}`);
+
+  const tabStateFor = (url) => sw.evaluate(async (u) => {
+    const all = await chrome.storage.session.get(null);
+    return Object.values(all).find((t) => t && t.url === u) || null;
+  }, url);
+
+  for (const c of cases) {
+    const name = c.name || c.url;
+    try {
+      const page = await ctx.newPage();
+      await page.goto(c.url, { waitUntil: 'load', timeout: TIMEOUT }).catch((e) => {
+        // a page the browser cannot load still gets verified; say so and go on
+        console.log(`# ${name}: page load: ${e.message.split('\n')[0]}`);
+      });
+      const ts = await poll(async () => {
+        const t = await tabStateFor(c.url);
+        if (!t) return null;
+        if (c.expect === 'pending') return t.state === 'pending' ? t : null;
+        return t.state !== 'pending' ? t : null;
+      }, `a verdict for ${c.url}`);
+      if (ts.state !== c.expect) {
+        const why = ts.error ? `${ts.error.code}: ${ts.error.message}` : JSON.stringify((ts.report && ts.report.results) || []).slice(0, 400);
+        fail(name, `state ${ts.state}, expected ${c.expect} (${why})`);
+      } else ok(name, `state ${ts.state}`);
+
+      const badge = await sw.evaluate((tabId) => Promise.all([chrome.action.getBadgeText({ tabId }), chrome.action.getTitle({ tabId })]), ts.tabId);
+      const want = STATE_STYLE[c.expect];
+      if (badge[0] !== want.badge || badge[1] !== want.title) fail(`${name} badge`, `badge ${JSON.stringify(badge)}, expected ${JSON.stringify([want.badge, want.title])}`);
+      else ok(`${name} badge`, JSON.stringify(badge[0]));
+
+      const popup = await ctx.newPage();
+      await popup.goto(`chrome-extension://${extId}/popup.html?tab=${ts.tabId}`);
+      await popup.waitForSelector(`main[data-state="${c.expect}"]`, { timeout: TIMEOUT });
+      const text = await popup.locator('main').textContent();
+      const missing = (c.contains || []).filter((s) => !text.includes(s));
+      if (missing.length) fail(`${name} popup`, `missing ${JSON.stringify(missing)} in:\n${text}`);
+      else ok(`${name} popup`, `${(c.contains || []).length} expected strings shown`);
+      // report strings must never become markup
+      const injected = await popup.evaluate(() => document.querySelectorAll('main script, main iframe, main svg, main img:not(header img), main [onerror], main [onload]').length);
+      if (injected) fail(`${name} popup`, `${injected} elements injected from report strings`);
+      if (opt.shots && c.shot) {
+        await popup.screenshot({ path: join(opt.shots, c.shot), fullPage: true });
+        ok(`${name} screenshot`, c.shot);
+      }
+
+      if (c.evidence) {
+        const [dl] = await Promise.all([popup.waitForEvent('download', { timeout: TIMEOUT }), popup.click('#save')]);
+        const path = await dl.path();
+        const bundle = JSON.parse(readFileSync(path, 'utf8'));
+        if (!bundle || typeof bundle !== 'object' || bundle.patient !== 1) fail(`${name} evidence`, `bad bundle ${JSON.stringify(bundle).slice(0, 200)}`);
+        else ok(`${name} evidence`, `${dl.suggestedFilename()} (${readFileSync(path).length} bytes)`);
+      }
+
+      if (c.recheck) {
+        const before = ts.checks;
+        await popup.click('#recheck');
+        const after = await poll(async () => {
+          const t = await tabStateFor(c.url);
+          return t && t.checks > before ? t : null;
+        }, 'the re-check');
+        if (after.state !== c.recheck) fail(`${name} recheck`, `state ${after.state} after re-check, expected ${c.recheck}`);
+        else ok(`${name} recheck`, `still ${after.state} after a later answer`);
+      }
+      await popup.close();
+      await page.close();
+    } catch (e) {
+      fail(name, e.message.split('\n')[0]);
+    }
+  }
+} finally {
+  await ctx.close();
+}
+console.log(failures ? `# ${failures} failure(s)` : '# all passed');
+process.exit(failures ? 1 : 0);

@@ -1,1 +1,9 @@
-# cli
+# cli: the `patient` tool. Links the shared libpatient, so only the public
+# (PATIENT_EXPORT) API is available here.
+bin_PROGRAMS += cli/patient
+cli_patient_SOURCES = \
+	cli/patient.c cli/cmd.h \
+	cli/cli.h cli/util.c \
+	cli/cmd_keygen.c
+cli_patient_CFLAGS = $(AM_CFLAGS) $(PT_DEP_CFLAGS)
+cli_patient_LDADD = $(PT_LIBS)

@@ -21,8 +21,14 @@ patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload,
     patient_err err = PATIENT_ERR_NOMEM;
 
     *out = NULL;
-    if (len > PATIENT_JWS_MAX)
+    if (sk == NULL || (payload == NULL && len > 0))
+        return PATIENT_ERR_ARG;
+    /* Our output must pass our own parser: base64url grows by 4/3, and the
+     * header plus signature take well under 1 KiB. */
+    if (len > PATIENT_JWS_PAYLOAD_MAX)
         return PATIENT_ERR_TOO_LARGE;
+    if (typ != NULL && strlen(typ) > 256)
+        return PATIENT_ERR_ARG;
     patient_seckey_pubkey(sk, &pk);
     patient_keyid_hex(pk.id, kid);
     if ((hdr = cJSON_CreateObject()) == NULL || !cJSON_AddStringToObject(hdr, "alg", "EdDSA") ||
@@ -75,6 +81,8 @@ patient_jws_parse(const char *s, size_t len, patient_jws **out)
     const char *alg, *kid, *typ;
 
     *out = NULL;
+    if (s == NULL)
+        return PATIENT_ERR_ARG;
     while (len > 0 && (*s == ' ' || *s == '\t'))
         s++, len--;
     while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||

@@ -235,9 +235,11 @@ seckey_xor(seckey_file *f, const char *password)
     patient_err err = PATIENT_OK;
     uint64_t ops = le64_load(f->kdf_opslimit_le), mem = le64_load(f->kdf_memlimit_le);
 
-    /* Refuse absurd parameters before allocating: a hostile key file must
-     * not make us burn gigabytes. minisign uses 2^25 / 2^30. */
-    if (ops > (1ULL << 32) || mem > (1ULL << 31))
+    /* Refuse parameters above minisign's own (2^25 ops, 2^30 bytes) before
+     * deriving: a hostile key file must not make us burn gigabytes or
+     * minutes. */
+    if (ops > crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE ||
+        mem > crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_SENSITIVE)
         return PATIENT_ERR_TOO_LARGE;
     if ((stream = sodium_malloc(sizeof f->ks)) == NULL)
         return PATIENT_ERR_NOMEM;
@@ -348,19 +350,19 @@ patient_seckey_load(const char *path, const char *password, patient_seckey **out
     int fd;
 
     *out = NULL;
-    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-        return errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH
-                              : errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
-    if (fstat(fd, &st) != 0) {
+    if (encrypted)
+        *encrypted = 0;
+    /* One descriptor for the checks and the read: no window to swap the
+     * file between them. */
+    if ((err = pt_open_regular(path, KEYFILE_MAX, &fd, &st)) != PATIENT_OK)
+        return err;
+    if (st.st_mode & 077) {
         close(fd);
-        return PATIENT_ERR_IO;
-    }
-    close(fd);
-    if (!S_ISREG(st.st_mode))
-        return PATIENT_ERR_UNSAFE_PATH;
-    if (st.st_mode & 077)
         return PATIENT_ERR_PERM;
-    if ((err = pt_read_file(path, KEYFILE_MAX, &data, &len)) != PATIENT_OK)
+    }
+    err = pt_read_fd(fd, KEYFILE_MAX, &data, &len);
+    close(fd);
+    if (err != PATIENT_OK)
         return err;
     err = patient_seckey_parse((const char *)data, len, password, out, encrypted);
     sodium_memzero(data, len);
@@ -371,15 +373,27 @@ patient_seckey_load(const char *path, const char *password, patient_seckey **out
 patient_err
 patient_seckey_save(const char *path, const patient_seckey *sk, const char *password, int force)
 {
-    seckey_file *f;
+    return patient_seckey_save_commented(path, sk, password, NULL, force);
+}
+
+patient_err
+patient_seckey_save_commented(const char *path, const patient_seckey *sk, const char *password,
+                              const char *comment, int force)
+{
+    seckey_file *f = NULL;
     char *b64 = NULL, *text = NULL;
     size_t b64len, textlen;
     patient_err err = PATIENT_OK;
     int enc = password != NULL && password[0] != 0;
-    static const char comment_enc[] = COMMENT_PREFIX "minisign encrypted secret key\n";
-    static const char comment_plain[] = COMMENT_PREFIX "minisign secret key (unencrypted)\n";
-    const char *comment = enc ? comment_enc : comment_plain;
 
+    if (path == NULL || sk == NULL)
+        return PATIENT_ERR_ARG;
+    if (comment == NULL)
+        comment = enc ? "minisign encrypted secret key" : "minisign secret key (unencrypted)";
+    if (strpbrk(comment, "\r\n") != NULL || strlen(comment) > PATIENT_COMMENT_MAX)
+        return PATIENT_ERR_ARG;
+    if (sodium_init() < 0)
+        return PATIENT_ERR_CRYPTO;
     if ((f = sodium_malloc(sizeof *f)) == NULL)
         return PATIENT_ERR_NOMEM;
     memset(f, 0, sizeof *f);
@@ -387,6 +401,9 @@ patient_seckey_save(const char *path, const patient_seckey *sk, const char *pass
     memcpy(f->chk_alg, CHKALG, 2);
     memcpy(f->ks.keynum, sk->id, sizeof sk->id);
     memcpy(f->ks.sk, sk->sk, sizeof sk->sk);
+    /* The real checksum even when unencrypted (minisign writes zeros there
+     * and ignores the field for unencrypted keys; minisign 0.11 signs with
+     * ours). It lets us detect a damaged key file. */
     seckey_chk(f->ks.chk, f);
     if (enc) {
         memcpy(f->kdf_alg, KDFALG, 2);
@@ -397,13 +414,13 @@ patient_seckey_save(const char *path, const patient_seckey *sk, const char *pass
             goto out;
     }
     b64len = sodium_base64_encoded_len(sizeof *f, sodium_base64_VARIANT_ORIGINAL);
-    textlen = strlen(comment) + b64len + 1;
+    textlen = sizeof COMMENT_PREFIX - 1 + strlen(comment) + 1 + b64len + 1;
     if ((b64 = sodium_malloc(b64len)) == NULL || (text = sodium_malloc(textlen)) == NULL) {
         err = PATIENT_ERR_NOMEM;
         goto out;
     }
     sodium_bin2base64(b64, b64len, (const uint8_t *)f, sizeof *f, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(text, textlen, "%s%s\n", comment, b64);
+    snprintf(text, textlen, COMMENT_PREFIX "%s\n%s\n", comment, b64);
     err = pt_write_atomic(path, text, strlen(text), 0600, force ? 0 : PT_WRITE_EXCL);
 out:
     sodium_free(text);
@@ -420,15 +437,22 @@ patient_password_from_file(const char *path, char **password)
     struct stat st;
     patient_err err;
     char *pw;
+    int fd;
 
     *password = NULL;
+    if (sodium_init() < 0) /* sodium_malloc needs it */
+        return PATIENT_ERR_CRYPTO;
     if (path == NULL && (path = getenv("PATIENT_PASSWORD_FILE")) == NULL)
         return PATIENT_ERR_NOT_FOUND;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
-    if (S_ISREG(st.st_mode) && (st.st_mode & 077))
+    if ((err = pt_open_regular(path, PATIENT_PASSWORD_MAX, &fd, &st)) != PATIENT_OK)
+        return err;
+    if (st.st_mode & 077) {
+        close(fd);
         return PATIENT_ERR_PERM;
-    if ((err = pt_read_file(path, PATIENT_PASSWORD_MAX, &data, &len)) != PATIENT_OK)
+    }
+    err = pt_read_fd(fd, PATIENT_PASSWORD_MAX, &data, &len);
+    close(fd);
+    if (err != PATIENT_OK)
         return err;
     for (n = 0; n < len && data[n] != '\n' && data[n] != '\r'; n++)
         ;
@@ -461,6 +485,8 @@ patient_err
 patient_verify(const patient_pubkey *pk, const void *m, size_t len,
                const uint8_t sig[PATIENT_SIG_BYTES])
 {
+    if (sodium_init() < 0) /* idempotent; a verifier may hold no secret key */
+        return PATIENT_ERR_CRYPTO;
     return crypto_sign_verify_detached(sig, m, len, pk->pk) == 0 ? PATIENT_OK
                                                                   : PATIENT_ERR_SIGNATURE;
 }
@@ -478,6 +504,8 @@ patient_minisig_sign(const patient_seckey *sk, const void *m, size_t len,
     size_t tclen;
 
     *out = NULL;
+    if (sk == NULL || (m == NULL && len > 0) || trusted_comment == NULL)
+        return PATIENT_ERR_ARG;
     if (untrusted_comment == NULL)
         untrusted_comment = "signature from patient secret key";
     tclen = strlen(trusted_comment);

@@ -81,42 +81,23 @@ pt_buf_free(pt_buf *b)
 }
 
 patient_err
-pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len)
 {
     pt_buf b = {0};
     struct stat st;
-    int fd = -1, own = 0;
     patient_err err = PATIENT_OK;
     uint8_t chunk[65536];
     ssize_t n;
 
     *out = NULL;
     *len = 0;
-    if (strcmp(path, "-") == 0) {
-        fd = STDIN_FILENO;
-    } else {
-        if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
-            if (errno == ELOOP)
-                return PATIENT_ERR_UNSAFE_PATH;
-            return errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
-        }
-        own = 1;
-        if (fstat(fd, &st) != 0) {
-            err = PATIENT_ERR_IO;
-            goto out;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            err = PATIENT_ERR_UNSAFE_PATH;
-            goto out;
-        }
-        if ((uintmax_t)st.st_size > max) {
-            err = PATIENT_ERR_TOO_LARGE;
-            goto out;
-        }
-        /* Regular file: blocking reads are fine again. */
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    }
-    if ((err = pt_buf_reserve(&b, 0)) != PATIENT_OK)
+    /* Size the buffer once for regular files so no realloc leaves stray
+     * copies of (possibly secret) contents in freed memory. */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t)st.st_size <= max)
+        err = pt_buf_reserve(&b, (size_t)st.st_size);
+    else
+        err = pt_buf_reserve(&b, 0);
+    if (err != PATIENT_OK)
         goto out;
     for (;;) {
         n = read(fd, chunk, sizeof chunk);
@@ -128,7 +109,7 @@ pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
         }
         if (n == 0)
             break;
-        if (b.len + (size_t)n > max) {
+        if ((size_t)n > max - b.len) {
             err = PATIENT_ERR_TOO_LARGE;
             goto out;
         }
@@ -139,9 +120,62 @@ pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
     *len = b.len;
     b.data = NULL;
 out:
-    if (own)
-        close(fd);
+    sodium_memzero(chunk, sizeof chunk);
+    if (b.data != NULL)
+        sodium_memzero(b.data, b.cap);
     pt_buf_free(&b);
+    return err;
+}
+
+patient_err
+pt_open_regular(const char *path, size_t max, int *fdp, struct stat *stp)
+{
+    struct stat st;
+    int fd;
+
+    *fdp = -1;
+    if (path == NULL)
+        return PATIENT_ERR_ARG;
+    /* O_NONBLOCK so opening a FIFO cannot hang before we can refuse it. */
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
+        return errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH
+                              : errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return PATIENT_ERR_IO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return PATIENT_ERR_UNSAFE_PATH;
+    }
+    if ((uintmax_t)st.st_size > max) {
+        close(fd);
+        return PATIENT_ERR_TOO_LARGE;
+    }
+    /* Regular file: blocking reads are fine again. */
+    (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (stp)
+        *stp = st;
+    *fdp = fd;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+    patient_err err;
+    int fd;
+
+    *out = NULL;
+    *len = 0;
+    if (path == NULL)
+        return PATIENT_ERR_ARG;
+    if (strcmp(path, "-") == 0)
+        return pt_read_fd(STDIN_FILENO, max, out, len);
+    if ((err = pt_open_regular(path, max, &fd, NULL)) != PATIENT_OK)
+        return err;
+    err = pt_read_fd(fd, max, out, len);
+    close(fd);
     return err;
 }
 
@@ -216,12 +250,16 @@ pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, i
         p += w;
         len -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fd = -1;
+    if (fsync(fd) != 0) {
         err = PATIENT_ERR_IO;
         goto fail;
     }
+    n = close(fd);
     fd = -1;
+    if (n != 0) {
+        err = PATIENT_ERR_IO;
+        goto fail;
+    }
     if (flags & PT_WRITE_EXCL) {
         /* link() fails if the target appeared meanwhile: never clobber. */
         if (link(tmp, path) != 0) {
@@ -296,39 +334,83 @@ pt_time_format(time_t t, char out[21])
 {
     struct tm tm;
 
-    gmtime_r(&t, &tm);
-    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* Clamp to years 0000..9999 so the output always fits 20 characters. */
+    if (t < (time_t)-62167219200LL)
+        t = (time_t)-62167219200LL; /* 0000-01-01T00:00:00Z */
+    if (t > (time_t)253402300799LL)
+        t = (time_t)253402300799LL; /* 9999-12-31T23:59:59Z */
+    if (gmtime_r(&t, &tm) == NULL ||
+        snprintf(out, 21, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) != 20)
+        memcpy(out, "0000-01-01T00:00:00Z", 21);
+}
+
+/* Exactly n decimal digits. */
+static int
+digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 0;
 }
 
 patient_err
 pt_time_parse(const char *s, time_t *t)
 {
-    struct tm tm = {0};
+    struct tm tm = {0}, chk;
     const char *p;
-    char *end;
+    int y, mo, d, h, mi, se;
+    time_t r;
 
-    if (s == NULL)
+    if (s == NULL || t == NULL)
         return PATIENT_ERR_ARG;
     if (s[0] == '@') {
         long long v;
+        char *end;
+        p = s + 1;
+        if (*p == '-')
+            p++;
+        if (*p < '0' || *p > '9')
+            return PATIENT_ERR_PARSE;
         errno = 0;
         v = strtoll(s + 1, &end, 10);
-        if (errno || end == s + 1 || *end)
+        if (errno || *end)
             return PATIENT_ERR_PARSE;
         *t = (time_t)v;
         return PATIENT_OK;
     }
-    p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (p == NULL)
+    /* Fixed layout "YYYY-MM-DDTHH:MM:SS": strptime is too lenient
+     * (single digits, leading blanks, out-of-range days). */
+    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
+        s[7] != '-' || digits(s + 8, 2, &d) || s[10] != 'T' || digits(s + 11, 2, &h) ||
+        s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
         return PATIENT_ERR_PARSE;
+    p = s + 19;
     if (*p == '.') {
         p++;
+        if (*p < '0' || *p > '9')
+            return PATIENT_ERR_PARSE;
         while (*p >= '0' && *p <= '9')
             p++;
     }
     if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
         return PATIENT_ERR_PARSE;
-    *t = timegm(&tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    r = timegm(&tm);
+    /* Reject fields timegm had to normalise (2026-02-30, 25:00:00, :60). */
+    if (gmtime_r(&r, &chk) == NULL || chk.tm_year != y - 1900 || chk.tm_mon != mo - 1 ||
+        chk.tm_mday != d || chk.tm_hour != h || chk.tm_min != mi || chk.tm_sec != se)
+        return PATIENT_ERR_PARSE;
+    *t = r;
     return PATIENT_OK;
 }
 
@@ -338,8 +420,12 @@ pt_duration_parse(const char *s, long long *seconds)
     char *end;
     long long v, mul = 1;
 
+    if (s == NULL || *s < '0' || *s > '9')
+        return PATIENT_ERR_PARSE;
     errno = 0;
     v = strtoll(s, &end, 10);
+    if (errno == ERANGE)
+        return PATIENT_ERR_TOO_LARGE;
     if (errno || end == s || v < 0)
         return PATIENT_ERR_PARSE;
     switch (*end) {
@@ -358,23 +444,70 @@ pt_duration_parse(const char *s, long long *seconds)
     return PATIENT_OK;
 }
 
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Refuse duplicate member names anywhere: JOSE libraries disagree on which
+ * duplicate wins (RFC 7515 section 4), so accepting them invites parser
+ * confusion over what was signed. Sort-and-compare keeps it O(n log n). */
+static patient_err
+json_no_dups(const cJSON *o)
+{
+    const cJSON *c;
+    size_t n = 0, i;
+    char **names;
+    patient_err err = PATIENT_OK;
+
+    for (c = o ? o->child : NULL; c; c = c->next) {
+        if ((err = json_no_dups(c)) != PATIENT_OK)
+            return err;
+        n++;
+    }
+    if (!cJSON_IsObject(o) || n < 2)
+        return PATIENT_OK;
+    if ((names = malloc(n * sizeof *names)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (i = 0, c = o->child; c; c = c->next)
+        names[i++] = c->string;
+    qsort(names, n, sizeof *names, name_cmp);
+    for (i = 1; i < n; i++)
+        if (strcmp(names[i - 1], names[i]) == 0) {
+            err = PATIENT_ERR_JSON;
+            break;
+        }
+    free(names);
+    return err;
+}
+
 patient_err
 pt_json_parse(const char *s, size_t len, cJSON **out)
 {
     size_t i;
     int depth = 0, instr = 0;
     const char *end = NULL;
+    patient_err err;
 
     *out = NULL;
+    if (s == NULL)
+        return PATIENT_ERR_ARG;
     if (len > PT_JSON_MAX_BYTES)
         return PATIENT_ERR_TOO_LARGE;
     for (i = 0; i < len; i++) {
         char c = s[i];
         if (instr) {
-            if (c == '\\')
+            if ((unsigned char)c < 0x20)
+                return PATIENT_ERR_JSON; /* raw control bytes must be escaped */
+            if (c == '\\') {
+                /* \u0000 would silently truncate the C string cJSON returns. */
+                if (len - i >= 6 && memcmp(s + i + 1, "u0000", 5) == 0)
+                    return PATIENT_ERR_JSON;
                 i++;
-            else if (c == '"')
+            } else if (c == '"') {
                 instr = 0;
+            }
         } else if (c == '"') {
             instr = 1;
         } else if (c == '{' || c == '[') {
@@ -396,6 +529,11 @@ pt_json_parse(const char *s, size_t len, cJSON **out)
         cJSON_Delete(*out);
         *out = NULL;
         return PATIENT_ERR_JSON;
+    }
+    if ((err = json_no_dups(*out)) != PATIENT_OK) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return err;
     }
     return PATIENT_OK;
 }

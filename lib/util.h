@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include <patient/error.h>
 
@@ -27,6 +28,13 @@ void pt_buf_free(pt_buf *b);
  * most max bytes. *out is malloc'd and NUL-terminated (not counted in *len).
  * path "-" reads stdin. */
 patient_err pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+/* Open path read-only for a regular file of at most max bytes, refusing
+ * symlinks (UNSAFE_PATH), devices/FIFOs (UNSAFE_PATH). *st (may be NULL)
+ * gets its fstat. Caller closes *fd. */
+patient_err pt_open_regular(const char *path, size_t max, int *fd, struct stat *st);
+/* Read fd to EOF, at most max bytes (TOO_LARGE). The stack buffer and any
+ * partial result are wiped, so it is fit for key files. */
+patient_err pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len);
 
 /* Write atomically: temp file in the same folder, fsync, rename, fsync the
  * folder. With PT_WRITE_EXCL an existing file is never replaced
@@ -43,14 +51,19 @@ patient_err pt_b64_decode_exact(const char *in, size_t inlen, int url, uint8_t *
 
 /* RFC 3339 UTC timestamps "2026-11-27T07:54:19Z". out needs 21 bytes. */
 void pt_time_format(time_t t, char out[21]);
-/* Accepts "YYYY-MM-DDTHH:MM:SSZ" (also with fractional seconds or +00:00)
- * and "@EPOCH". */
+/* Accepts exactly "YYYY-MM-DDTHH:MM:SSZ" (also with fractional seconds,
+ * which are dropped, or "+00:00"), and "@EPOCH". Out-of-range fields
+ * (Feb 30, hour 24, leap second 60) are PATIENT_ERR_PARSE. Formatting
+ * clamps to years 0000..9999. */
 patient_err pt_time_parse(const char *s, time_t *t);
-/* Durations: "90s", "15m", "12h", "7d", "2w"; a bare number is seconds. */
+/* Durations: "90s", "15m", "12h", "7d", "2w"; a bare number is seconds.
+ * No sign or blanks; more than 2^40 seconds is PATIENT_ERR_TOO_LARGE. */
 patient_err pt_duration_parse(const char *s, long long *seconds);
 
-/* Parse JSON with a byte cap and a nesting cap (checked before cJSON sees
- * it, so hostile nesting cannot exhaust the stack). */
+/* Parse JSON with a byte cap (TOO_LARGE) and a nesting cap (JSON; checked
+ * before cJSON sees it, so hostile nesting cannot exhaust the stack).
+ * Also PATIENT_ERR_JSON: trailing non-blank bytes, raw control bytes or
+ * \u0000 in strings, a NUL outside strings, duplicate member names. */
 patient_err pt_json_parse(const char *s, size_t len, cJSON **out);
 /* Typed getters: return NULL/-1 when absent or of another type. */
 const char *pt_json_str(const cJSON *o, const char *key);

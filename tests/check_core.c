@@ -1,2 +1,544 @@
+/* Unit tests: internal helpers (util), SHA-256 and SRI (hash), errors. */
+#include "config.h"
+
 #include <check.h>
-int main(void){return 0;}
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <patient/patient.h>
+#include "util.h"
+
+static char tmpdir[256];
+
+static void
+tmp_setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_core.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void
+tmp_teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static const char *
+tpath(const char *name)
+{
+    static char buf[4][512];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", tmpdir, name);
+    return buf[i];
+}
+
+static void
+write_file(const char *path, const char *s)
+{
+    FILE *fp = fopen(path, "wb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_int_eq(fwrite(s, 1, strlen(s), fp), strlen(s));
+    ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* ---- base64 ---- */
+
+START_TEST(b64_roundtrip)
+{
+    const uint8_t in[] = {0xfb, 0xff, 0x00, 0x41, 0x42};
+    char *e = NULL;
+    uint8_t *d = NULL;
+    size_t n = 0;
+
+    ck_assert_int_eq(pt_b64_encode(in, sizeof in, 0, &e), PATIENT_OK);
+    ck_assert_str_eq(e, "+/8AQUI=");
+    ck_assert_int_eq(pt_b64_decode(e, strlen(e), 0, &d, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, sizeof in);
+    ck_assert_mem_eq(d, in, n);
+    free(e);
+    free(d);
+    ck_assert_int_eq(pt_b64_encode(in, sizeof in, 1, &e), PATIENT_OK);
+    ck_assert_str_eq(e, "-_8AQUI");
+    ck_assert_int_eq(pt_b64_decode(e, strlen(e), 1, &d, &n), PATIENT_OK);
+    ck_assert_mem_eq(d, in, sizeof in);
+    free(e);
+    free(d);
+    ck_assert_int_eq(pt_b64_decode("", 0, 1, &d, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, 0);
+    free(d);
+}
+END_TEST
+
+START_TEST(b64_strict)
+{
+    static const struct {
+        const char *s;
+        int url;
+    } bad[] = {
+        {"QUJD\n", 0},   /* whitespace */
+        {"QU JD", 0},    /* inner blank */
+        {"QUJDx", 0},    /* trailing garbage */
+        {"QUI", 0},      /* standard needs padding */
+        {"QUI==", 0},    /* too much padding */
+        {"QR==", 0},     /* non-zero leftover bits (non-canonical) */
+        {"+/8A", 1},     /* standard alphabet in base64url */
+        {"-_8A", 0},     /* base64url alphabet in standard */
+        {"QUI=", 1},     /* padding in base64url */
+        {"QUJD!", 1},
+    };
+    uint8_t *d = NULL, fixed[3];
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(pt_b64_decode(bad[i].s, strlen(bad[i].s), bad[i].url, &d, &n) ==
+                          PATIENT_ERR_BASE64,
+                      "accepted %s", bad[i].s);
+        ck_assert_ptr_null(d);
+    }
+    ck_assert_int_eq(pt_b64_decode_exact("QUJD", 4, 0, fixed, 3), PATIENT_OK);
+    ck_assert_mem_eq(fixed, "ABC", 3);
+    ck_assert_int_eq(pt_b64_decode_exact("QUI=", 4, 0, fixed, 3), PATIENT_ERR_BASE64);
+    ck_assert_int_eq(pt_b64_decode_exact("QUJDRA==", 8, 0, fixed, 3), PATIENT_ERR_BASE64);
+}
+END_TEST
+
+START_TEST(hex_roundtrip)
+{
+    const uint8_t in[] = {0x00, 0xab, 0xff};
+    char out[7];
+    uint8_t back[3];
+
+    pt_hex(in, 3, out);
+    ck_assert_str_eq(out, "00abff");
+    ck_assert_int_eq(pt_unhex("00ABff", back, 3), PATIENT_OK);
+    ck_assert_mem_eq(back, in, 3);
+    ck_assert_int_eq(pt_unhex("00abf", back, 3), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(pt_unhex("00abfg", back, 3), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(pt_memeq("abc", "abc", 3), 1);
+    ck_assert_int_eq(pt_memeq("abc", "abd", 3), 0);
+}
+END_TEST
+
+/* ---- time ---- */
+
+START_TEST(time_parse_ok)
+{
+    time_t t = 0;
+    char out[21];
+
+    ck_assert_int_eq(pt_time_parse("2026-11-27T07:54:19Z", &t), PATIENT_OK);
+    ck_assert_int_eq((long long)t, 1795766059LL);
+    pt_time_format(t, out);
+    ck_assert_str_eq(out, "2026-11-27T07:54:19Z");
+    ck_assert_int_eq(pt_time_parse("2026-11-27T07:54:19.999Z", &t), PATIENT_OK);
+    ck_assert_int_eq((long long)t, 1795766059LL);
+    ck_assert_int_eq(pt_time_parse("2026-11-27T07:54:19+00:00", &t), PATIENT_OK);
+    ck_assert_int_eq((long long)t, 1795766059LL);
+    ck_assert_int_eq(pt_time_parse("2024-02-29T00:00:00Z", &t), PATIENT_OK);
+    ck_assert_int_eq(pt_time_parse("@0", &t), PATIENT_OK);
+    ck_assert_int_eq((long long)t, 0);
+    ck_assert_int_eq(pt_time_parse("@1795766059", &t), PATIENT_OK);
+    ck_assert_int_eq((long long)t, 1795766059LL);
+    ck_assert_int_eq(pt_time_parse("@-1", &t), PATIENT_OK);
+    ck_assert_int_eq((long long)t, -1);
+    pt_time_format(0, out);
+    ck_assert_str_eq(out, "1970-01-01T00:00:00Z");
+    /* Clamped, never overflowing the 21-byte buffer. */
+    pt_time_format((time_t)(1LL << 50), out);
+    ck_assert_str_eq(out, "9999-12-31T23:59:59Z");
+}
+END_TEST
+
+START_TEST(time_parse_bad)
+{
+    static const char *bad[] = {
+        "", "2026-11-27", "2026-11-27T07:54:19", "2026-11-27T07:54:19z",
+        "2026-11-27 07:54:19Z", " 2026-11-27T07:54:19Z", "2026-1-27T07:54:19Z",
+        "2026-11-27T07:54:19+01:00", "2026-11-27T07:54:19Zjunk", "2026-02-30T00:00:00Z",
+        "2025-02-29T00:00:00Z", "2026-11-27T24:00:00Z", "2026-11-27T07:60:00Z",
+        "2026-11-27T07:54:60Z", "2026-13-01T00:00:00Z", "2026-11-27T07:54:19.Z", "@",
+        "@ 5", "@5x", "@+5", "@99999999999999999999",
+    };
+    time_t t = 42;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(pt_time_parse(bad[i], &t) == PATIENT_ERR_PARSE, "accepted '%s'", bad[i]);
+    ck_assert_int_eq((long long)t, 42);
+    ck_assert_int_eq(pt_time_parse(NULL, &t), PATIENT_ERR_ARG);
+}
+END_TEST
+
+START_TEST(duration)
+{
+    static const struct {
+        const char *s;
+        long long v;
+    } ok[] = {{"0", 0}, {"42", 42}, {"90s", 90}, {"15m", 900}, {"12h", 43200},
+              {"7d", 604800}, {"2w", 1209600}};
+    static const char *bad[] = {"", "s", "-5", " 5", "+5", "5x", "5mm", "5 m", "1.5h", "h5"};
+    long long v = -1;
+
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        ck_assert_int_eq(pt_duration_parse(ok[i].s, &v), PATIENT_OK);
+        ck_assert_int_eq(v, ok[i].v);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(pt_duration_parse(bad[i], &v) == PATIENT_ERR_PARSE, "accepted '%s'",
+                      bad[i]);
+    ck_assert_int_eq(pt_duration_parse("99999999999999999999", &v), PATIENT_ERR_TOO_LARGE);
+    ck_assert_int_eq(pt_duration_parse("2000000000w", &v), PATIENT_ERR_TOO_LARGE);
+}
+END_TEST
+
+/* ---- JSON ---- */
+
+static char *
+nested(int depth)
+{
+    char *s = malloc((size_t)depth * 2 + 1);
+    for (int i = 0; i < depth; i++) {
+        s[i] = '[';
+        s[depth * 2 - 1 - i] = ']';
+    }
+    s[depth * 2] = 0;
+    return s;
+}
+
+START_TEST(json_depth)
+{
+    cJSON *j = NULL;
+    char *s = nested(PT_JSON_MAX_DEPTH);
+
+    ck_assert_int_eq(pt_json_parse(s, strlen(s), &j), PATIENT_OK);
+    cJSON_Delete(j);
+    free(s);
+    s = nested(PT_JSON_MAX_DEPTH + 1);
+    ck_assert_int_eq(pt_json_parse(s, strlen(s), &j), PATIENT_ERR_JSON);
+    ck_assert_ptr_null(j);
+    free(s);
+    /* Brackets inside strings do not count. */
+    {
+        const char *t = "{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"{{{{\"}";
+        ck_assert_int_eq(pt_json_parse(t, strlen(t), &j), PATIENT_OK);
+        cJSON_Delete(j);
+    }
+}
+END_TEST
+
+START_TEST(json_strict)
+{
+    static const char *bad[] = {
+        "{\"a\":1} x", "{\"a\":1}{}", "{\"a\":1,}", "", "{\"a\":\"x\ny\"}",
+        "{\"a\":\"x\\u0000y\"}", "{\"a\":1,\"a\":2}", "{\"o\":{\"k\":1,\"b\":2,\"k\":3}}",
+        "[{\"x\":1,\"x\":1}]",
+    };
+    cJSON *j = NULL;
+    char withnul[] = "{\"a\":1}\0 ";
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(pt_json_parse(bad[i], strlen(bad[i]), &j) == PATIENT_ERR_JSON,
+                      "accepted %s", bad[i]);
+        ck_assert_ptr_null(j);
+    }
+    ck_assert_int_eq(pt_json_parse(withnul, sizeof withnul - 1, &j), PATIENT_ERR_JSON);
+    ck_assert_int_eq(pt_json_parse("{\"a\":1} \r\n\t", 11, &j), PATIENT_OK);
+    cJSON_Delete(j);
+    ck_assert_int_eq(pt_json_parse("{\"a\":\"\\u00e9\",\"b\":{\"a\":2}}", 26, &j), PATIENT_OK);
+    ck_assert_str_eq(pt_json_str(j, "a"), "\xc3\xa9");
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(json_size_cap)
+{
+    cJSON *j = NULL;
+    /* The cap is checked before a byte is read. */
+    ck_assert_int_eq(pt_json_parse("{}", (size_t)PT_JSON_MAX_BYTES + 1, &j),
+                     PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(j);
+}
+END_TEST
+
+START_TEST(json_getters)
+{
+    cJSON *j = NULL;
+    long long v = 0;
+    const char *s = "{\"s\":\"x\",\"i\":9007199254740991,\"f\":1.5,\"big\":1e300,\"n\":\"1\"}";
+
+    ck_assert_int_eq(pt_json_parse(s, strlen(s), &j), PATIENT_OK);
+    ck_assert_str_eq(pt_json_str(j, "s"), "x");
+    ck_assert_ptr_null(pt_json_str(j, "i"));
+    ck_assert_ptr_null(pt_json_str(j, "missing"));
+    ck_assert_int_eq(pt_json_int(j, "i", &v), 0);
+    ck_assert_int_eq(v, 9007199254740991LL);
+    ck_assert_int_eq(pt_json_int(j, "f", &v), -1);
+    ck_assert_int_eq(pt_json_int(j, "big", &v), -1);
+    ck_assert_int_eq(pt_json_int(j, "n", &v), -1);
+    cJSON_Delete(j);
+}
+END_TEST
+
+/* ---- files ---- */
+
+START_TEST(write_atomic_excl)
+{
+    const char *p = tpath("f");
+    uint8_t *d = NULL;
+    size_t n = 0;
+    struct stat st;
+
+    ck_assert_int_eq(pt_write_atomic(p, "first", 5, 0600, PT_WRITE_EXCL), PATIENT_OK);
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    ck_assert_int_eq(pt_write_atomic(p, "second", 6, 0600, PT_WRITE_EXCL), PATIENT_ERR_EXISTS);
+    ck_assert_int_eq(pt_read_file(p, 100, &d, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_mem_eq(d, "first", 5);
+    free(d);
+    ck_assert_int_eq(pt_write_atomic(p, "second", 6, 0644, 0), PATIENT_OK);
+    ck_assert_int_eq(pt_read_file(p, 100, &d, &n), PATIENT_OK);
+    ck_assert_str_eq((char *)d, "second");
+    free(d);
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    /* Never replaces a symlink (or what it points to). */
+    ck_assert_int_eq(symlink(p, tpath("link")), 0);
+    ck_assert_int_eq(pt_write_atomic(tpath("link"), "x", 1, 0600, 0), PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(pt_write_atomic(tpath("link"), "x", 1, 0600, PT_WRITE_EXCL),
+                     PATIENT_ERR_EXISTS);
+    ck_assert_int_eq(pt_read_file(p, 100, &d, &n), PATIENT_OK);
+    ck_assert_str_eq((char *)d, "second");
+    free(d);
+    /* No temp files left behind. */
+    {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep tmp)\"", tmpdir);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+END_TEST
+
+START_TEST(read_file_refusals)
+{
+    uint8_t *d = (uint8_t *)"x";
+    size_t n = 7;
+
+    write_file(tpath("ok"), "0123456789");
+    ck_assert_int_eq(pt_read_file(tpath("ok"), 10, &d, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, 10);
+    ck_assert_int_eq(d[10], 0);
+    free(d);
+    ck_assert_int_eq(pt_read_file(tpath("ok"), 9, &d, &n), PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(d);
+    ck_assert_int_eq(symlink(tpath("ok"), tpath("sym")), 0);
+    ck_assert_int_eq(pt_read_file(tpath("sym"), 100, &d, &n), PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(mkfifo(tpath("fifo"), 0600), 0);
+    ck_assert_int_eq(pt_read_file(tpath("fifo"), 100, &d, &n), PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(pt_read_file(tmpdir, 100, &d, &n), PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(pt_read_file("/dev/null", 100, &d, &n), PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(pt_read_file(tpath("missing"), 100, &d, &n), PATIENT_ERR_NOT_FOUND);
+    ck_assert_ptr_null(d);
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(buf_append)
+{
+    pt_buf b = {0};
+
+    ck_assert_int_eq(pt_buf_append(&b, "ab", 2), PATIENT_OK);
+    ck_assert_int_eq(pt_buf_appendf(&b, "%d-%s", 42, "x"), PATIENT_OK);
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(pt_buf_append(&b, "z", 1), PATIENT_OK);
+    ck_assert_uint_eq(b.len, 1006);
+    ck_assert_mem_eq(b.data, "ab42-xz", 7);
+    ck_assert_int_eq(b.data[b.len], 0);
+    ck_assert_int_eq(pt_buf_reserve(&b, SIZE_MAX), PATIENT_ERR_TOO_LARGE);
+    pt_buf_free(&b);
+    pt_buf_free(&b);
+}
+END_TEST
+
+/* ---- hash ---- */
+
+static void
+hexeq(const uint8_t h[32], const char *want)
+{
+    char got[65];
+    pt_hex(h, 32, got);
+    ck_assert_str_eq(got, want);
+}
+
+START_TEST(sha256_vectors)
+{
+    uint8_t h[32];
+    char *a = malloc(1000000);
+
+    ck_assert_int_eq(patient_sha256("", 0, h), PATIENT_OK);
+    hexeq(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    ck_assert_int_eq(patient_sha256("abc", 3, h), PATIENT_OK);
+    hexeq(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    memset(a, 'a', 1000000);
+    ck_assert_int_eq(patient_sha256(a, 1000000, h), PATIENT_OK);
+    hexeq(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    free(a);
+}
+END_TEST
+
+START_TEST(sha256_incremental)
+{
+    uint8_t one[32], inc[32];
+    uint8_t *data = malloc(300001);
+    patient_sha256_ctx *c = NULL;
+    size_t cuts[] = {0, 1, 63, 64, 65, 1000, 299999, 300001};
+    size_t prev = 0;
+
+    for (size_t i = 0; i < 300001; i++)
+        data[i] = (uint8_t)(i * 131 + 7);
+    ck_assert_int_eq(patient_sha256(data, 300001, one), PATIENT_OK);
+    ck_assert_int_eq(patient_sha256_init(&c), PATIENT_OK);
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        ck_assert_int_eq(patient_sha256_update(c, data + prev, cuts[i] - prev), PATIENT_OK);
+        prev = cuts[i];
+    }
+    ck_assert_int_eq(patient_sha256_final(c, inc), PATIENT_OK);
+    ck_assert_mem_eq(one, inc, 32);
+    /* Abandoned contexts free cleanly. */
+    ck_assert_int_eq(patient_sha256_init(&c), PATIENT_OK);
+    patient_sha256_free(c);
+    patient_sha256_free(NULL);
+    free(data);
+}
+END_TEST
+
+START_TEST(sha256_file)
+{
+    uint8_t h[32], want[32];
+    uint64_t size = 0;
+
+    write_file(tpath("f"), "abc");
+    ck_assert_int_eq(patient_sha256_file(tpath("f"), h, &size), PATIENT_OK);
+    ck_assert_int_eq(size, 3);
+    ck_assert_int_eq(patient_sha256("abc", 3, want), PATIENT_OK);
+    ck_assert_mem_eq(h, want, 32);
+    write_file(tpath("e"), "");
+    ck_assert_int_eq(patient_sha256_file(tpath("e"), h, &size), PATIENT_OK);
+    ck_assert_int_eq(size, 0);
+    hexeq(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    ck_assert_int_eq(symlink(tpath("f"), tpath("s")), 0);
+    ck_assert_int_eq(patient_sha256_file(tpath("s"), h, &size), PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(patient_sha256_file(tpath("none"), h, &size), PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_sha256_file(tmpdir, h, &size), PATIENT_ERR_UNSAFE_PATH);
+}
+END_TEST
+
+START_TEST(sri)
+{
+    uint8_t h[32], back[32];
+    char s[PATIENT_SRI_BYTES];
+
+    ck_assert_int_eq(patient_sha256("", 0, h), PATIENT_OK);
+    patient_sri_encode(h, s);
+    ck_assert_str_eq(s, "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    ck_assert_int_eq(patient_sri_decode(s, back), PATIENT_OK);
+    ck_assert_mem_eq(h, back, 32);
+    ck_assert_int_eq(patient_sri_decode("sha384-OLBgp1GsljhM2TJ+sbHjaiH9txEUvgdDTAzHv2P24donTt6/"
+                                        "529l+9Ua0vFImLlb",
+                                        back),
+                     PATIENT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(patient_sri_decode("sha512-abc", back), PATIENT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(patient_sri_decode("sha256-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU",
+                                        back),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_sri_decode("sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU= ",
+                                        back),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_sri_decode("sha256-", back), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_sri_decode("sha256-YWJj", back), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_sri_decode("47DEQpj8HBSa", back), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_sri_decode(NULL, back), PATIENT_ERR_PARSE);
+}
+END_TEST
+
+/* ---- errors ---- */
+
+START_TEST(error_table)
+{
+    for (int i = 0; i <= PATIENT_ERR_MAX_; i++) {
+        ck_assert_str_ne(patient_strerror((patient_err)i), "unknown error");
+        ck_assert_str_ne(patient_errname((patient_err)i), "unknown");
+        for (int k = 0; k < i; k++)
+            ck_assert_str_ne(patient_errname((patient_err)i), patient_errname((patient_err)k));
+    }
+    ck_assert_str_eq(patient_strerror((patient_err)(PATIENT_ERR_MAX_ + 1)), "unknown error");
+    ck_assert_str_eq(patient_errname((patient_err)-1), "unknown");
+    ck_assert_str_eq(patient_errname(PATIENT_ERR_SIGNATURE), "signature.invalid");
+}
+END_TEST
+
+static Suite *
+core_suite(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc;
+
+    tc = tcase_create("base64");
+    tcase_add_test(tc, b64_roundtrip);
+    tcase_add_test(tc, b64_strict);
+    tcase_add_test(tc, hex_roundtrip);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("time");
+    tcase_add_test(tc, time_parse_ok);
+    tcase_add_test(tc, time_parse_bad);
+    tcase_add_test(tc, duration);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("json");
+    tcase_add_test(tc, json_depth);
+    tcase_add_test(tc, json_strict);
+    tcase_add_test(tc, json_size_cap);
+    tcase_add_test(tc, json_getters);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("files");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, write_atomic_excl);
+    tcase_add_test(tc, read_file_refusals);
+    tcase_add_test(tc, buf_append);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("hash");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, sha256_vectors);
+    tcase_add_test(tc, sha256_incremental);
+    tcase_add_test(tc, sha256_file);
+    tcase_add_test(tc, sri);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_test(tc, error_table);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(core_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

@@ -10,6 +10,23 @@ tests_check_core_CFLAGS = $(TEST_CFLAGS)
 tests_check_core_LDADD = $(TEST_LIBS)
 TESTS += tests/check_core
 
+# core: keys, minisign signatures, JWS (owner: core)
+check_PROGRAMS += tests/check_key tests/check_jws tests/jws_tool
+tests_check_key_SOURCES = tests/check_key.c
+tests_check_key_CFLAGS = $(TEST_CFLAGS)
+tests_check_key_LDADD = $(TEST_LIBS)
+tests_check_jws_SOURCES = tests/check_jws.c
+tests_check_jws_CFLAGS = $(TEST_CFLAGS)
+tests_check_jws_LDADD = $(TEST_LIBS)
+# Interop helper: public API only, links the shared library like the tools.
+tests_jws_tool_SOURCES = tests/jws_tool.c
+tests_jws_tool_CFLAGS = $(AM_CFLAGS) $(PT_DEP_CFLAGS)
+tests_jws_tool_LDADD = $(PT_LIBS)
+TESTS += tests/check_key tests/check_jws tests/cli_patient.sh tests/interop_minisign.sh tests/interop_jose.sh
+dist_noinst_SCRIPTS += tests/cli_patient.sh tests/interop_minisign.sh tests/interop_jose.sh tests/interop_jose.py
+EXTRA_DIST += tests/data/key_test.pub tests/data/key_test.key tests/data/key_test.txt \
+	tests/data/key_test.txt.minisig tests/data/jws_test.json tests/data/jws_test.jws
+
 check_PROGRAMS += tests/check_rules
 tests_check_rules_SOURCES = tests/check_rules.c
 tests_check_rules_CFLAGS = $(TEST_CFLAGS)

@@ -19,8 +19,13 @@ extern "C" {
 /* Hard cap on a compact JWS we will parse (header + payload + signature). */
 #define PATIENT_JWS_MAX (1024u * 1024)
 
-/* Sign payload; typ (e.g. "patient-change+jws") may be NULL. *out is a
- * malloc'd NUL-terminated compact JWS. Thread-safe for a shared sk. */
+/* Largest payload patient_jws_sign accepts (so the compact form stays
+ * under PATIENT_JWS_MAX): PATIENT_ERR_TOO_LARGE above it. */
+#define PATIENT_JWS_PAYLOAD_MAX ((PATIENT_JWS_MAX - 1024) / 4 * 3)
+
+/* Sign payload; typ (e.g. "patient-change+jws", at most 256 bytes) may be
+ * NULL. *out is a malloc'd NUL-terminated compact JWS (caller frees with
+ * free()). Thread-safe for a shared sk. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_jws_sign(const patient_seckey *sk,
                                                         const char *typ, const void *payload,
                                                         size_t len, char **out);

@@ -63,7 +63,11 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_seckey_load(const char *path,
                                                            const char *password,
                                                            patient_seckey **sk,
                                                            int *encrypted);
-/* Parse the contents of a secret key file (no permission checks). */
+/* Parse the contents of a secret key file (no permission checks).
+ * Encrypted keys whose scrypt parameters exceed minisign's (opslimit 2^25,
+ * memlimit 2^30) are PATIENT_ERR_TOO_LARGE; a wrong password is
+ * PATIENT_ERR_KEY_PASSWORD; an unencrypted key's checksum may be all zero
+ * (as minisign writes it) or the real BLAKE2b checksum. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_seckey_parse(const char *text, size_t len,
                                                             const char *password,
                                                             patient_seckey **sk,
@@ -74,6 +78,15 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_seckey_parse(const char *text, si
 PATIENT_EXPORT PATIENT_WUR patient_err patient_seckey_save(const char *path,
                                                            const patient_seckey *sk,
                                                            const char *password, int force);
+/* Same, with the file's untrusted comment line set to comment (one line,
+ * at most PATIENT_COMMENT_MAX bytes, PATIENT_ERR_ARG otherwise); NULL gives
+ * minisign's default ("minisign encrypted secret key" / "minisign secret
+ * key (unencrypted)"). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_seckey_save_commented(const char *path,
+                                                                     const patient_seckey *sk,
+                                                                     const char *password,
+                                                                     const char *comment,
+                                                                     int force);
 /* Public half of a secret key. */
 PATIENT_EXPORT void patient_seckey_pubkey(const patient_seckey *sk, patient_pubkey *pk);
 /* Wipe and free; accepts NULL. */
@@ -96,7 +109,7 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_verify(const patient_pubkey *pk, 
                                                       const uint8_t sig[PATIENT_SIG_BYTES]);
 
 /* minisign signature file (prehashed "ED" form) over exact bytes m.
- * trusted_comment: one line, no newline (PATIENT_ERR_ARG otherwise).
+ * trusted_comment: one line, no newline, not NULL (PATIENT_ERR_ARG otherwise).
  * untrusted_comment may be NULL. *out is malloc'd, NUL-terminated. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_minisig_sign(const patient_seckey *sk,
                                                             const void *m, size_t len,

@@ -1,0 +1,55 @@
+/* Helpers shared by the verbs of the `patient` tool. Only the public
+ * libpatient API (PATIENT_EXPORT) is available here: tools link the shared
+ * library. Not thread-safe (one tool, one thread). */
+#ifndef PATIENT_CLI_H
+#define PATIENT_CLI_H
+
+#include <stdarg.h>
+#include <patient/patient.h>
+
+/* Exit codes of every patient tool. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1  /* verification failed / refused */
+#define CLI_EXIT_USAGE 2 /* usage, local I/O or other local error */
+
+/* Name used in messages: "patient" or "patient VERB". */
+void cli_set_verb(const char *verb);
+const char *cli_name(void);
+
+/* "patient VERB: message\n" on stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Warn, then exit with code. */
+__attribute__((noreturn)) void cli_die(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Print usage text: on stdout with exit 0 when reason is NULL (--help),
+ * otherwise "reason" and the usage on stderr with exit 2. */
+__attribute__((noreturn)) void cli_usage(const char *usage, const char *reason, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Exit code for a library error: 1 for verification failures (signature,
+ * key mismatch, hash, chain, expiry, rollback, origin, policy, edits),
+ * 2 for everything else. */
+int cli_exit_code(patient_err err);
+/* Print "patient VERB: what: <strerror> [errname]" and return
+ * cli_exit_code(err). what may be NULL. */
+int cli_report(patient_err err, const char *what);
+
+/* Get a password: from file (if not NULL), else from the file named by
+ * PATIENT_PASSWORD_FILE, else by asking on the terminal (/dev/tty, echo
+ * off) with prompt; with confirm, asks twice and insists they match.
+ * *out is in guarded memory; free with cli_password_free. */
+patient_err cli_password_get(const char *file, const char *prompt, int confirm, char **out);
+void cli_password_free(char *pw);
+
+/* Load a secret key; when it is encrypted get the password as
+ * cli_password_get does (three tries on a terminal). Prints its own
+ * messages; returns an exit code (0 on success). */
+int cli_seckey_load(const char *path, const char *password_file, patient_seckey **sk);
+
+/* Does path exist (without following a final symlink)? */
+int cli_exists(const char *path);
+
+/* Is stderr a terminal (progress messages go there only then)? */
+int cli_stderr_tty(void);
+
+#endif

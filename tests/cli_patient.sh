@@ -1,0 +1,50 @@
+#!/bin/sh
+# The `patient` tool's skeleton: verb dispatch, help, exit codes, keygen's
+# refusals. Needs no external tools.
+set -eu
+: "${top_builddir:=.}"
+B=$(cd "$top_builddir" && pwd)
+P="$B/cli/patient"
+W=$(mktemp -d "${TMPDIR:-/tmp}/cli_patient.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+fail() { echo "not ok - $*"; exit 1; }
+rc() { set +e; "$@" >out 2>err; r=$?; set -e; echo $r; }
+
+[ "$(rc "$P" --help)" = 0 ] && grep -q '^  keygen ' out || fail "--help lists verbs"
+[ "$(rc "$P" --version)" = 0 ] && grep -q '^patient ' out || fail "--version"
+[ "$(rc "$P" help keygen)" = 0 ] && grep -q 'usage: patient keygen' out || fail "help VERB"
+[ "$(rc "$P" keygen --help)" = 0 ] && grep -q 'usage: patient keygen' out || fail "VERB --help"
+ok "help and version"
+[ "$(rc "$P")" = 2 ] && grep -q usage err || fail "no verb: usage, exit 2"
+[ "$(rc "$P" frobnicate)" = 2 ] && grep -q 'usage' err && [ ! -s out ] || fail "unknown verb: exit 2"
+[ "$(rc "$P" help frobnicate)" = 2 ] || fail "help unknown verb: exit 2"
+[ "$(rc "$P" keygen -W -p a.pub)" = 2 ] && grep -q 'required' err || fail "missing -s: exit 2"
+[ "$(rc "$P" keygen -W --bogus -p a.pub -s a.key)" = 2 ] || fail "bad option: exit 2"
+[ "$(rc "$P" keygen -W -p a.pub -s a.key extra)" = 2 ] || fail "extra argument: exit 2"
+ok "usage errors exit 2"
+[ "$(rc "$P" keygen -W -p a.pub -s a.key -c 'test key')" = 0 ] || fail "keygen -W"
+head -n 1 a.key | grep -qx 'untrusted comment: test key' || fail "-c sets the comment"
+grep -q '^minisign -Vm <file> -P RW' out || fail "prints the verify command"
+cp a.key a.key.orig && cp a.pub a.pub.orig
+[ "$(rc "$P" keygen -W -p a.pub -s a.key)" = 2 ] && grep -q 'a.key already exists' err ||
+    fail "refuses to overwrite, naming the file"
+cmp -s a.key a.key.orig && cmp -s a.pub a.pub.orig || fail "files unchanged after refusal"
+[ "$(rc "$P" keygen -W -p a.pub -s new.key)" = 2 ] && grep -q 'a.pub already exists' err &&
+    [ ! -e new.key ] || fail "refuses before writing either file"
+[ "$(rc "$P" keygen -W -f -p a.pub -s a.key)" = 0 ] && ! cmp -s a.key a.key.orig || fail "-f replaces"
+ok "keygen refuses to overwrite without -f"
+# No terminal and no password file: a clear error, not a hang.
+[ "$(rc setsid "$P" keygen -p b.pub -s b.key </dev/null)" = 2 ] && grep -q 'password-file' err &&
+    [ ! -e b.key ] || fail "no terminal: exit 2"
+: > empty && chmod 600 empty
+[ "$(rc "$P" keygen -p b.pub -s b.key --password-file empty)" = 2 ] && grep -q 'empty password' err ||
+    fail "empty password refused"
+printf 'pw\n' > loose && chmod 644 loose
+[ "$(rc "$P" keygen -p b.pub -s b.key --password-file loose)" = 2 ] && [ ! -e b.key ] ||
+    fail "group/world-readable password file refused"
+[ "$(rc "$P" keygen -W -p b.pub -s b.key --password-file empty)" = 2 ] || fail "-W with a password file"
+ok "password sources"
+echo "1..$n"

@@ -49,3 +49,9 @@ tests_check_policy_SOURCES = tests/check_policy.c
 tests_check_policy_CFLAGS = $(TEST_CFLAGS)
 tests_check_policy_LDADD = $(TEST_LIBS)
 TESTS += tests/check_policy
+
+check_PROGRAMS += tests/check_log
+tests_check_log_SOURCES = tests/check_log.c
+tests_check_log_CFLAGS = $(TEST_CFLAGS)
+tests_check_log_LDADD = $(TEST_LIBS)
+TESTS += tests/check_log

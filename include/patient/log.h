@@ -1,0 +1,238 @@
+/* The middlebox audit log: append-only JSON Lines, hash-chained, with signed
+ * RFC 9162 Merkle checkpoints. Format contract: docs/format/log.md.
+ *
+ * Writers: patient_log_open / _append_change / _append_event /
+ * _checkpoint / _close. Several threads may share one handle, and several
+ * processes may append to the same file: every append takes a mutex and an
+ * exclusive flock(2), first reads any lines other processes appended, then
+ * writes the whole line with one write(2). An entry is committed when the
+ * append call returns PATIENT_OK (by default after fdatasync).
+ *
+ * Readers work on a path and stream in bounded memory: patient_log_verify,
+ * the iterator, patient_log_proof; patient_log_proof_verify needs no log. */
+#ifndef PATIENT_LOG_H
+#define PATIENT_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <patient/error.h>
+#include <patient/hash.h>
+#include <patient/key.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest line accepted (a change entry carries a whole JWS). */
+#define PATIENT_LOG_LINE_MAX (1024u * 1024 + 64u * 1024)
+#define PATIENT_LOG_CHECKPOINT_EVERY 1000u
+/* Caps on what append_event accepts. */
+#define PATIENT_LOG_EVENT_MAX 64
+#define PATIENT_LOG_DETAIL_MAX 4096
+#define PATIENT_LOG_URL_MAX 8192
+/* Most edits (reasons) denormalised from one change. */
+#define PATIENT_LOG_EDITS_MAX 4096
+
+typedef struct patient_log patient_log;
+
+/* Open (creating, mode 0600) the log at path for appending; refuses
+ * symlinks and non-regular files (PATIENT_ERR_UNSAFE_PATH). Scans the file
+ * once (streaming) to learn the last seq, the last line's hash and the
+ * Merkle frontier. A torn tail (the one append that was in flight when a
+ * writer died: a last line without "\n", or a last line that is not JSON)
+ * is cut off and a "log.repaired" event is appended; any other damage fails
+ * with the verify error codes (PATIENT_ERR_CHAIN, PATIENT_ERR_LOG_CORRUPT)
+ * and the file is left untouched.
+ *
+ * sk signs checkpoints; it is borrowed and must outlive the handle. With sk
+ * NULL the log is opened read-only: nothing is repaired and every append
+ * returns PATIENT_ERR_STATE. checkpoint_every: 0 means
+ * PATIENT_LOG_CHECKPOINT_EVERY. Free with patient_log_close. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_open(const char *path,
+                                                        const patient_seckey *sk,
+                                                        unsigned checkpoint_every,
+                                                        patient_log **out);
+
+/* Durability. PATIENT_LOG_SYNC_EACH (default): fdatasync before every
+ * append returns. PATIENT_LOG_SYNC_CHECKPOINT: fdatasync only after each
+ * checkpoint and at close (a power loss may lose acknowledged entries
+ * since the last checkpoint; a process crash loses nothing, since write(2)
+ * has handed the line to the kernel). PATIENT_LOG_SYNC_NONE: never (tests). */
+#define PATIENT_LOG_SYNC_EACH 0
+#define PATIENT_LOG_SYNC_CHECKPOINT 1
+#define PATIENT_LOG_SYNC_NONE 2
+PATIENT_EXPORT patient_err patient_log_set_sync(patient_log *log, int mode);
+
+/* Append the change descriptor jws (a compact "Patient-Change" JWS) as a
+ * "change" entry; the denormalised fields (url, hop, time, by, reasons,
+ * rules, deleted, inserted) are taken from its payload. The JWS signature
+ * is not checked here (the caller just made it). *seq (may be NULL) gets
+ * the entry's seq. May also write an automatic checkpoint. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_append_change(patient_log *log,
+                                                                 const char *jws,
+                                                                 uint64_t *seq);
+/* Append an "event" entry (e.g. "body.too_large": the body passed
+ * unchanged). event: 1..64 of [a-z0-9._-]; url, detail may be NULL.
+ * Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_append_event(patient_log *log,
+                                                                const char *event,
+                                                                const char *url,
+                                                                const char *detail,
+                                                                uint64_t *seq);
+/* Append a signed checkpoint over every entry before it (even when the last
+ * entry already is one). *seq (may be NULL) gets its seq. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_checkpoint(patient_log *log, uint64_t *seq);
+/* Entries in the log as this handle last saw it (= next seq). */
+PATIENT_EXPORT uint64_t patient_log_size(patient_log *log);
+/* Bytes cut off as a torn tail when opening (0 if none). */
+PATIENT_EXPORT uint64_t patient_log_repaired_bytes(const patient_log *log);
+/* Write a final checkpoint if the log does not already end with one (and
+ * the handle is writable and the log non-empty), sync, close, free.
+ * Accepts NULL. Returns the error of that last checkpoint, if any; the
+ * handle is freed either way. Not concurrently with other calls. */
+PATIENT_EXPORT patient_err patient_log_close(patient_log *log);
+
+/* ---- Verification ---------------------------------------------------- */
+
+typedef enum patient_log_tamper {
+    PATIENT_LOG_INTACT = 0,
+    PATIENT_LOG_EDITED = 1,    /* a line's bytes changed (chain or fields)  */
+    PATIENT_LOG_REMOVED = 2,   /* a seq is missing                          */
+    PATIENT_LOG_REORDERED = 3, /* the missing seq appears later             */
+    PATIENT_LOG_INSERTED = 4,  /* a seq appears again (duplicate/extra line)*/
+    PATIENT_LOG_TRUNCATED = 5, /* torn last line, or shorter than a trusted
+                                  checkpoint / without a final checkpoint   */
+    PATIENT_LOG_REWRITTEN = 6, /* chain intact but a checkpoint root differs:
+                                  entries were changed and re-chained       */
+    PATIENT_LOG_FORGED = 7,    /* a signature does not verify / wrong key   */
+    PATIENT_LOG_MALFORMED = 8  /* not a log entry we understand             */
+} patient_log_tamper;
+
+/* "intact", "edited", "removed", ... Never NULL. */
+PATIENT_EXPORT const char *patient_log_tamper_name(patient_log_tamper t);
+
+typedef struct patient_log_verify_opts {
+    /* Pinned log/middlebox key. NULL: signatures are not checked (the
+     * report says so) but everything else is. */
+    const patient_pubkey *pub;
+    /* Also verify every change entry's JWS (about 36 µs each) and, for all
+     * entries, nothing less. Default: checkpoint signatures only. */
+    int deep;
+    /* A checkpoint obtained elsewhere (e.g. from a central auditor): the
+     * log must have at least trusted_size entries and the MTH of the first
+     * trusted_size must equal trusted_root. */
+    int have_trusted;
+    uint64_t trusted_size;
+    uint8_t trusted_root[PATIENT_SHA256_BYTES];
+    /* Treat a log that does not end with a checkpoint as truncated. */
+    int require_final_checkpoint;
+} patient_log_verify_opts;
+
+typedef struct patient_log_report {
+    patient_err result;        /* also the return value of verify */
+    patient_log_tamper tamper; /* PATIENT_LOG_INTACT when result is OK */
+    uint64_t line;             /* 1-based line of the first bad entry (0: n/a) */
+    uint64_t seq;              /* seq of that entry (valid when has_seq) */
+    int has_seq;
+    char message[256];         /* what is wrong, one sentence */
+    char expected[160], found[160]; /* may be "" */
+    /* Counts over the lines read (up to the first problem). */
+    uint64_t entries, changes, events, checkpoints;
+    uint64_t last_checkpoint_seq;  /* its tree_size; valid if checkpoints */
+    uint8_t last_checkpoint_root[PATIENT_SHA256_BYTES];
+    uint64_t unsigned_tail;        /* entries after the last checkpoint */
+    int signatures_checked;        /* checkpoint signatures (pub given) */
+    int entry_signatures_checked;  /* every change JWS (deep) */
+    char log_id[65];               /* hex SHA-256 of line 0, "" if empty */
+} patient_log_report;
+
+/* Verify the log at path, streaming, in bounded memory. opts may be NULL
+ * (no key, not deep). Always fills *report; returns report->result:
+ * PATIENT_OK, or for tampering: PATIENT_ERR_CHAIN (edited, removed,
+ * reordered, inserted), PATIENT_ERR_LOG_CORRUPT (truncated, rewritten,
+ * malformed), PATIENT_ERR_SIGNATURE / PATIENT_ERR_KEY_MISMATCH (forged);
+ * PATIENT_ERR_IO / NOT_FOUND / UNSAFE_PATH for the file itself.
+ * Thread-safe. */
+PATIENT_EXPORT patient_err patient_log_verify(const char *path,
+                                              const patient_log_verify_opts *opts,
+                                              patient_log_report *report);
+
+/* ---- Iteration (no verification; see patient_log_verify) ------------- */
+
+typedef enum patient_log_kind {
+    PATIENT_LOG_KIND_CHANGE = 1,
+    PATIENT_LOG_KIND_CHECKPOINT = 2,
+    PATIENT_LOG_KIND_EVENT = 3
+} patient_log_kind;
+
+/* One entry. Every pointer stays valid until the next _next or _close.
+ * Strings are NUL-terminated; fields that do not apply to the kind are
+ * NULL / 0. */
+typedef struct patient_log_entry {
+    uint64_t line_no; /* 1-based */
+    uint64_t seq;
+    patient_log_kind kind;
+    time_t time;
+    const char *time_str;
+    const char *url;           /* change; event (may be NULL) */
+    long long hop;             /* change */
+    const char *by_name;       /* change */
+    const char *by_kid;        /* change: 16 hex digits */
+    const char *const *reasons;/* change: one per edit, in edit order */
+    const char *const *rules;  /* change: rule id per edit ("" if none) */
+    size_t n_edits;
+    uint64_t deleted, inserted;/* change: byte totals over the edits */
+    const char *jws;           /* change: the signed descriptor */
+    const char *event;         /* event */
+    const char *detail;        /* event (may be NULL) */
+    uint64_t tree_size;        /* checkpoint */
+    const char *root;          /* checkpoint: base64 MTH */
+    const char *sig;           /* checkpoint: JWS */
+    const char *raw;           /* the exact line, without "\n" */
+    size_t raw_len;
+} patient_log_entry;
+
+typedef struct patient_log_iter patient_log_iter;
+
+/* Open path for reading (refuses symlinks). Free with _close. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_iter_open(const char *path,
+                                                             patient_log_iter **out);
+/* Next entry in file order; *entry = NULL at the end. A last line without
+ * "\n" (a torn, uncommitted append) is not returned. A line that is not a
+ * well-formed entry gives PATIENT_ERR_LOG_CORRUPT (patient_log_iter_line
+ * says where). One thread per iterator. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_iter_next(patient_log_iter *it,
+                                                             const patient_log_entry **entry);
+/* Line number of the last line read. */
+PATIENT_EXPORT uint64_t patient_log_iter_line(const patient_log_iter *it);
+PATIENT_EXPORT void patient_log_iter_close(patient_log_iter *it);
+
+/* ---- Inclusion proofs (RFC 9162 §2.1.3) ------------------------------ */
+
+/* Inclusion proof for the entry with this seq against the latest checkpoint
+ * that covers it, as one compact JSON object (format in docs/format/log.md;
+ * caller frees with free()). Streams the log twice, O(log^2 n) memory.
+ * PATIENT_ERR_NOT_FOUND when no checkpoint covers seq yet;
+ * PATIENT_ERR_LOG_CORRUPT when the entries do not hash to that checkpoint's
+ * root. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof(const char *path, uint64_t seq,
+                                                         char **proof_json);
+/* Check a proof on its own: leaf_line is the entry's exact line (a trailing
+ * "\n" is ignored) and must carry the proof's leaf_index as its seq
+ * (PATIENT_ERR_ARG otherwise); the audit path must lead to the root
+ * (PATIENT_ERR_HASH otherwise); the checkpoint JWS must name the same
+ * log_id, tree_size and root (PATIENT_ERR_LOG_CORRUPT) and verify under pub
+ * (PATIENT_ERR_KEY_MISMATCH, PATIENT_ERR_SIGNATURE). pub NULL skips only
+ * that last signature check; a tool must then say so. Malformed proof:
+ * PATIENT_ERR_PARSE. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_verify(const char *proof_json,
+                                                                size_t proof_len,
+                                                                const char *leaf_line,
+                                                                size_t leaf_len,
+                                                                const patient_pubkey *pub);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,217 @@
+/* RFC 9162 Merkle tree hashes, frontier and inclusion proofs. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "merkle.h"
+
+patient_err
+pt_merkle_leaf(const void *data, size_t len, uint8_t *scratch, uint8_t out[PATIENT_SHA256_BYTES])
+{
+    uint8_t *buf = scratch;
+    patient_err err;
+
+    if (len == SIZE_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    if (buf == NULL && (buf = malloc(len + 1)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    buf[0] = 0x00;
+    if (len)
+        memcpy(buf + 1, data, len);
+    err = patient_sha256(buf, len + 1, out);
+    if (buf != scratch)
+        free(buf);
+    return err;
+}
+
+patient_err
+pt_merkle_node(const uint8_t l[PATIENT_SHA256_BYTES], const uint8_t r[PATIENT_SHA256_BYTES],
+               uint8_t out[PATIENT_SHA256_BYTES])
+{
+    uint8_t buf[1 + 2 * PATIENT_SHA256_BYTES];
+
+    buf[0] = 0x01;
+    memcpy(buf + 1, l, PATIENT_SHA256_BYTES);
+    memcpy(buf + 1 + PATIENT_SHA256_BYTES, r, PATIENT_SHA256_BYTES);
+    return patient_sha256(buf, sizeof buf, out);
+}
+
+void
+pt_merkle_frontier_init(pt_merkle_frontier *f)
+{
+    memset(f, 0, sizeof *f);
+}
+
+static unsigned
+popcount64(uint64_t x)
+{
+    return (unsigned)__builtin_popcountll(x);
+}
+
+patient_err
+pt_merkle_frontier_add(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_SHA256_BYTES])
+{
+    uint8_t h[PATIENT_SHA256_BYTES];
+    unsigned top = popcount64(f->size);
+    uint64_t s = f->size;
+    patient_err err;
+
+    if (f->size == UINT64_MAX)
+        return PATIENT_ERR_LIMIT;
+    memcpy(h, leaf, sizeof h);
+    /* Each trailing 1 bit is a perfect subtree of the same size as the one
+     * being carried: merge them, as in binary addition. */
+    while (s & 1) {
+        if ((err = pt_merkle_node(f->node[top - 1], h, h)) != PATIENT_OK)
+            return err;
+        top--;
+        s >>= 1;
+    }
+    memcpy(f->node[top], h, sizeof h);
+    f->size++;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_merkle_frontier_root(const pt_merkle_frontier *f, uint8_t out[PATIENT_SHA256_BYTES])
+{
+    unsigned k = popcount64(f->size);
+    uint8_t r[PATIENT_SHA256_BYTES];
+    patient_err err;
+
+    if (k == 0)
+        return patient_sha256("", 0, out);
+    memcpy(r, f->node[k - 1], sizeof r);
+    /* RFC 9162 splits at the largest power of two below n, so the smaller
+     * subtrees nest on the right: fold right to left. */
+    while (k-- > 1)
+        if ((err = pt_merkle_node(f->node[k - 1], r, r)) != PATIENT_OK)
+            return err;
+    memcpy(out, r, sizeof r);
+    return PATIENT_OK;
+}
+
+/* Largest power of two strictly below n (n >= 2). */
+static uint64_t
+split_point(uint64_t n)
+{
+    uint64_t k = 1;
+
+    while (k < n - k)
+        k <<= 1;
+    return k;
+}
+
+patient_err
+pt_merkle_root(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n,
+               uint8_t out[PATIENT_SHA256_BYTES])
+{
+    uint8_t l[PATIENT_SHA256_BYTES], r[PATIENT_SHA256_BYTES];
+    uint64_t k;
+    patient_err err;
+
+    if (n == 0)
+        return patient_sha256("", 0, out);
+    if (n == 1) {
+        memcpy(out, leaves[0], PATIENT_SHA256_BYTES);
+        return PATIENT_OK;
+    }
+    k = split_point(n);
+    if ((err = pt_merkle_root(leaves, k, l)) || (err = pt_merkle_root(leaves + k, n - k, r)))
+        return err;
+    return pt_merkle_node(l, r, out);
+}
+
+patient_err
+pt_merkle_path_ranges(uint64_t m, uint64_t n, uint64_t lo[PT_MERKLE_MAX_DEPTH],
+                      uint64_t hi[PT_MERKLE_MAX_DEPTH], size_t *count)
+{
+    uint64_t base = 0, k;
+    size_t c = 0, i;
+
+    *count = 0;
+    if (m >= n)
+        return PATIENT_ERR_ARG;
+    /* Walk from the root down; the sibling found at each level is appended,
+     * so the list comes out root-first and is reversed at the end. */
+    while (n > 1) {
+        k = split_point(n);
+        if (m < k) {
+            lo[c] = base + k;
+            hi[c] = base + n;
+            n = k;
+        } else {
+            lo[c] = base;
+            hi[c] = base + k;
+            base += k;
+            m -= k;
+            n -= k;
+        }
+        c++;
+    }
+    for (i = 0; i < c / 2; i++) {
+        uint64_t t = lo[i];
+        lo[i] = lo[c - 1 - i];
+        lo[c - 1 - i] = t;
+        t = hi[i];
+        hi[i] = hi[c - 1 - i];
+        hi[c - 1 - i] = t;
+    }
+    *count = c;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_merkle_path(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n, uint64_t m,
+               uint8_t path[PT_MERKLE_MAX_DEPTH][PATIENT_SHA256_BYTES], size_t *count)
+{
+    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH];
+    size_t i;
+    patient_err err;
+
+    if ((err = pt_merkle_path_ranges(m, n, lo, hi, count)) != PATIENT_OK)
+        return err;
+    for (i = 0; i < *count; i++)
+        if ((err = pt_merkle_root(leaves + lo[i], hi[i] - lo[i], path[i])) != PATIENT_OK)
+            return err;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_merkle_path_verify(uint64_t m, uint64_t n, const uint8_t leaf[PATIENT_SHA256_BYTES],
+                      const uint8_t (*path)[PATIENT_SHA256_BYTES], size_t count,
+                      const uint8_t root[PATIENT_SHA256_BYTES])
+{
+    uint64_t fn, sn;
+    uint8_t r[PATIENT_SHA256_BYTES];
+    size_t i;
+    patient_err err;
+
+    if (m >= n)
+        return PATIENT_ERR_HASH;
+    fn = m;
+    sn = n - 1;
+    memcpy(r, leaf, sizeof r);
+    for (i = 0; i < count; i++) {
+        if (sn == 0)
+            return PATIENT_ERR_HASH;
+        if ((fn & 1) || fn == sn) {
+            if ((err = pt_merkle_node(path[i], r, r)) != PATIENT_OK)
+                return err;
+            while (!(fn & 1) && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            if ((err = pt_merkle_node(r, path[i], r)) != PATIENT_OK)
+                return err;
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    if (sn != 0 || sodium_memcmp(r, root, sizeof r) != 0)
+        return PATIENT_ERR_HASH;
+    return PATIENT_OK;
+}

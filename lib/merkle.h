@@ -1,0 +1,62 @@
+/* RFC 9162 §2.1 Merkle trees over SHA-256, used by the audit log.
+ * Internal to libpatient (not installed).
+ *
+ *   leaf hash  = SHA-256(0x00 || leaf bytes)
+ *   node hash  = SHA-256(0x01 || left || right)
+ *   MTH({})    = SHA-256("")
+ *
+ * The frontier (a "compact range" from index 0) holds the roots of the
+ * perfect subtrees that make up a tree of `size` leaves, largest first: one
+ * per set bit of size, so O(log n) memory for any log. */
+#ifndef PATIENT_MERKLE_H
+#define PATIENT_MERKLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <patient/error.h>
+#include <patient/hash.h>
+
+#define PT_MERKLE_MAX_DEPTH 64
+
+typedef struct pt_merkle_frontier {
+    uint64_t size;
+    uint8_t node[PT_MERKLE_MAX_DEPTH][PATIENT_SHA256_BYTES];
+} pt_merkle_frontier;
+
+/* SHA-256(0x00 || data). scratch, if not NULL, is a buffer of at least
+ * len + 1 bytes that saves an allocation (its contents are clobbered). */
+patient_err pt_merkle_leaf(const void *data, size_t len, uint8_t *scratch,
+                           uint8_t out[PATIENT_SHA256_BYTES]);
+/* SHA-256(0x01 || l || r). */
+patient_err pt_merkle_node(const uint8_t l[PATIENT_SHA256_BYTES],
+                           const uint8_t r[PATIENT_SHA256_BYTES],
+                           uint8_t out[PATIENT_SHA256_BYTES]);
+
+void pt_merkle_frontier_init(pt_merkle_frontier *f);
+/* Append one leaf hash: amortised one node hash. */
+patient_err pt_merkle_frontier_add(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_SHA256_BYTES]);
+/* MTH of the size leaves added so far. */
+patient_err pt_merkle_frontier_root(const pt_merkle_frontier *f,
+                                    uint8_t out[PATIENT_SHA256_BYTES]);
+
+/* Reference MTH over an array of n leaf hashes (recursive, RFC 9162 §2.1.1). */
+patient_err pt_merkle_root(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n,
+                           uint8_t out[PATIENT_SHA256_BYTES]);
+
+/* The audit path of leaf m in a tree of n leaves is the list of MTHs of the
+ * leaf ranges [lo[i], hi[i]), deepest first (RFC 9162 §2.1.3.1). *count gets
+ * the path length (<= 64). PATIENT_ERR_ARG unless m < n. */
+patient_err pt_merkle_path_ranges(uint64_t m, uint64_t n, uint64_t lo[PT_MERKLE_MAX_DEPTH],
+                                  uint64_t hi[PT_MERKLE_MAX_DEPTH], size_t *count);
+/* Audit path from an array of leaf hashes (tests, small trees). */
+patient_err pt_merkle_path(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n, uint64_t m,
+                           uint8_t path[PT_MERKLE_MAX_DEPTH][PATIENT_SHA256_BYTES],
+                           size_t *count);
+/* RFC 9162 §2.1.3.2: PATIENT_OK when path proves leaf at index m in the
+ * tree of size n with this root; PATIENT_ERR_HASH otherwise (also for a
+ * path of the wrong length or m >= n). */
+patient_err pt_merkle_path_verify(uint64_t m, uint64_t n, const uint8_t leaf[PATIENT_SHA256_BYTES],
+                                  const uint8_t (*path)[PATIENT_SHA256_BYTES], size_t count,
+                                  const uint8_t root[PATIENT_SHA256_BYTES]);
+
+#endif

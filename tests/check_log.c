@@ -1,0 +1,1045 @@
+/* Audit log: Merkle trees (RFC 9162 vectors), chain, checkpoints, torn
+ * tails, tamper classification, inclusion proofs, concurrent appenders. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include <patient/patient.h>
+#include "merkle.h"
+#include "util.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static char tmpdir[64];
+static patient_seckey *sk, *sk2;
+static patient_pubkey pk, pk2;
+
+static void
+setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_log.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
+    ck_assert_int_eq(patient_keypair_generate(&pk2, &sk2), PATIENT_OK);
+}
+
+static void
+teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        perror("rm");
+    patient_seckey_free(sk);
+    patient_seckey_free(sk2);
+}
+
+static char *
+tpath(const char *name)
+{
+    static char p[4][128];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(p[i], sizeof p[i], "%s/%s", tmpdir, name);
+    return p[i];
+}
+
+/* A change descriptor payload as lib/change.c writes it (fields the log
+ * reads: url, hop, at, by, edits[].reason/rule/delete/insert). */
+static char *
+make_jws(const patient_seckey *key, unsigned i)
+{
+    patient_pubkey p;
+    char kid[PATIENT_KEYID_HEX], payload[1024], *out = NULL;
+
+    patient_seckey_pubkey(key, &p);
+    patient_keyid_hex(p.id, kid);
+    snprintf(payload, sizeof payload,
+             "{\"url\":\"https://example.test/page%u.html\",\"hop\":1,"
+             "\"at\":\"2026-11-27T10:%02u:%02uZ\",\"by\":{\"name\":\"mbox \\\"test\\\"\","
+             "\"kid\":\"%s\"},\"edits\":[{\"offset\":10,\"delete\":%u,\"reason\":\"%s\","
+             "\"rule\":\"r%u\"},{\"offset\":90,\"delete\":0,\"insert\":\"aGVsbG8=\","
+             "\"reason\":\"banner.inserted\",\"rule\":\"notice\"}]}",
+             i, (i / 60) % 60, i % 60, kid, 100 + i % 7,
+             i % 3 == 0 ? "tracker.removed" : "ads.removed", i % 5);
+    ck_assert_int_eq(patient_jws_sign(key, "patient-change+jws", payload, strlen(payload), &out),
+                     PATIENT_OK);
+    return out;
+}
+
+static void
+append_n(patient_log *log, unsigned from, unsigned n)
+{
+    for (unsigned i = from; i < from + n; i++) {
+        char *j = make_jws(sk, i);
+        ck_assert_int_eq(patient_log_append_change(log, j, NULL), PATIENT_OK);
+        free(j);
+    }
+}
+
+static void
+build_log(const char *path, unsigned n, unsigned every)
+{
+    patient_log *log;
+    ck_assert_int_eq(patient_log_open(path, sk, every, &log), PATIENT_OK);
+    ck_assert_int_eq(patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE), PATIENT_OK);
+    append_n(log, 0, n);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+}
+
+/* Lines of a file (with their "\n"), for tampering. */
+typedef struct {
+    char **l;
+    size_t n;
+} lines;
+
+static lines
+read_lines(const char *path)
+{
+    uint8_t *data;
+    size_t len;
+    lines ls = {0};
+    char *p, *e;
+
+    ck_assert_int_eq(pt_read_file(path, 1u << 30, &data, &len), PATIENT_OK);
+    ls.l = calloc(len + 1, sizeof *ls.l);
+    for (p = (char *)data; p < (char *)data + len; p = e + 1) {
+        e = memchr(p, '\n', (size_t)((char *)data + len - p));
+        if (e == NULL)
+            e = (char *)data + len - 1;
+        ls.l[ls.n++] = strndup(p, (size_t)(e - p + 1));
+    }
+    free(data);
+    return ls;
+}
+
+static void
+write_lines(const char *path, const lines *ls)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < ls->n; i++)
+        if (ls->l[i])
+            fputs(ls->l[i], f);
+    fclose(f);
+}
+
+static void
+free_lines(lines *ls)
+{
+    for (size_t i = 0; i < ls->n; i++)
+        free(ls->l[i]);
+    free(ls->l);
+}
+
+/* What an attacker without the key can do: recompute every prev. */
+static void
+rechain(lines *ls)
+{
+    uint8_t h[32];
+    char hex[65];
+    for (size_t i = 1; i < ls->n; i++) {
+        char *p = strstr(ls->l[i], "\"prev\":\"");
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(patient_sha256(ls->l[i - 1], strlen(ls->l[i - 1]) - 1, h), PATIENT_OK);
+        pt_hex(h, 32, hex);
+        memcpy(p + 8, hex, 64);
+    }
+}
+
+static patient_log_report
+verify(const char *path, const patient_pubkey *pub, int deep)
+{
+    patient_log_verify_opts o = {0};
+    patient_log_report r;
+    o.pub = pub;
+    o.deep = deep;
+    patient_err err = patient_log_verify(path, &o, &r);
+    ck_assert_int_eq(err, r.result);
+    return r;
+}
+
+#define ASSERT_TAMPER(r, code, kind, sq)                                                      \
+    do {                                                                                       \
+        ck_assert_msg((r).result == (code), "result %s, want %s (%s)",                       \
+                      patient_errname((r).result), patient_errname(code), (r).message);       \
+        ck_assert_str_eq(patient_log_tamper_name((r).tamper), patient_log_tamper_name(kind)); \
+        ck_assert_int_eq((r).has_seq, 1);                                                      \
+        ck_assert_uint_eq((r).seq, (sq));                                                      \
+    } while (0)
+
+/* ---- Merkle ------------------------------------------------------------ */
+
+static void
+hexeq(const uint8_t h[32], const char *want)
+{
+    char hex[65];
+    pt_hex(h, 32, hex);
+    ck_assert_str_eq(hex, want);
+}
+
+/* The RFC 6962/9162 test vectors used by Certificate Transparency, and our
+ * own leaves "leaf0".."leaf16"; computed with Python hashlib. */
+START_TEST(merkle_known_roots)
+{
+    static const char *ct_hex[8] = {"", "00", "10", "2021", "3031", "40414243",
+                                    "5051525354555657", "606162636465666768696a6b6c6d6e6f"};
+    static const char *ct_root[9] = {
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
+    static const struct {
+        unsigned n;
+        const char *root;
+    } own[] = {{1, "e6c410a9745b0151d82d1a9f007b81f378a1588c3fb63dc634a2ab001379c3d2"},
+               {3, "f1aed069e1b79c5f12193e715059c468eff1559a5c989c6d7c46bc29f4f84f6c"},
+               {5, "2f4e0d79b7e066069be4d391a858023d0acd245505ab6913a8fd69726b65741d"},
+               {7, "4b6939132387c5bf27ebaf5ac122810ce866eb0c7bf44082364b35c06f713aa6"},
+               {8, "d12334b61aa2f244f11754c40896641551d64cd5c79fa0f9760d2ec3079d1834"},
+               {16, "feed2ecf3a4d9d6f917bc7f529e741b709431a478b8b1726ddf29854fc754fb8"},
+               {17, "fbf271f1fd75c1073a18587da0ffef4a7745efec84e640d0893888be0091201d"}};
+    uint8_t leaves[17][32], root[32], raw[16];
+    pt_merkle_frontier f;
+
+    pt_merkle_frontier_init(&f);
+    ck_assert_int_eq(pt_merkle_frontier_root(&f, root), PATIENT_OK);
+    hexeq(root, ct_root[0]);
+    for (unsigned i = 0; i < 8; i++) {
+        size_t n = strlen(ct_hex[i]) / 2;
+        if (n)
+            ck_assert_int_eq(pt_unhex(ct_hex[i], raw, n), PATIENT_OK);
+        ck_assert_int_eq(pt_merkle_leaf(raw, n, NULL, leaves[i]), PATIENT_OK);
+        ck_assert_int_eq(pt_merkle_frontier_add(&f, leaves[i]), PATIENT_OK);
+        ck_assert_int_eq(pt_merkle_frontier_root(&f, root), PATIENT_OK);
+        hexeq(root, ct_root[i + 1]);
+        ck_assert_int_eq(pt_merkle_root((const uint8_t(*)[32])leaves, i + 1, root), PATIENT_OK);
+        hexeq(root, ct_root[i + 1]);
+    }
+    /* Forged twin: one flipped bit in a leaf changes the root. */
+    leaves[3][0] ^= 1;
+    ck_assert_int_eq(pt_merkle_root((const uint8_t(*)[32])leaves, 8, root), PATIENT_OK);
+    ck_assert(memcmp(root, "\x5d\xc9", 2) != 0);
+
+    pt_merkle_frontier_init(&f);
+    for (unsigned i = 0; i < 17; i++) {
+        char s[16];
+        snprintf(s, sizeof s, "leaf%u", i);
+        ck_assert_int_eq(pt_merkle_leaf(s, strlen(s), NULL, leaves[i]), PATIENT_OK);
+    }
+    for (unsigned k = 0; k < sizeof own / sizeof *own; k++) {
+        ck_assert_int_eq(pt_merkle_root((const uint8_t(*)[32])leaves, own[k].n, root),
+                         PATIENT_OK);
+        hexeq(root, own[k].root);
+    }
+}
+END_TEST
+
+START_TEST(merkle_frontier_matches_reference)
+{
+    uint8_t leaves[70][32], a[32], b[32];
+    pt_merkle_frontier f;
+
+    pt_merkle_frontier_init(&f);
+    for (unsigned n = 0; n < 70; n++) {
+        ck_assert_int_eq(pt_merkle_frontier_root(&f, a), PATIENT_OK);
+        ck_assert_int_eq(pt_merkle_root((const uint8_t(*)[32])leaves, n, b), PATIENT_OK);
+        ck_assert_mem_eq(a, b, 32);
+        ck_assert_int_eq(pt_merkle_leaf(&n, sizeof n, NULL, leaves[n]), PATIENT_OK);
+        ck_assert_int_eq(pt_merkle_frontier_add(&f, leaves[n]), PATIENT_OK);
+    }
+}
+END_TEST
+
+START_TEST(merkle_inclusion_all_sizes)
+{
+    uint8_t leaves[18][32], root[32], big[32], path[PT_MERKLE_MAX_DEPTH][32], other[32];
+    size_t count;
+
+    for (unsigned i = 0; i < 18; i++)
+        ck_assert_int_eq(pt_merkle_leaf(&i, sizeof i, NULL, leaves[i]), PATIENT_OK);
+    ck_assert_int_eq(pt_merkle_leaf("x", 1, NULL, other), PATIENT_OK);
+    for (uint64_t n = 1; n <= 17; n++) {
+        ck_assert_int_eq(pt_merkle_root((const uint8_t(*)[32])leaves, n, root), PATIENT_OK);
+        for (uint64_t m = 0; m < n; m++) {
+            ck_assert_int_eq(pt_merkle_path((const uint8_t(*)[32])leaves, n, m, path, &count),
+                             PATIENT_OK);
+            ck_assert_int_eq(pt_merkle_path_verify(m, n, leaves[m], (const uint8_t(*)[32])path,
+                                                   count, root),
+                             PATIENT_OK);
+            /* Forged twins: wrong leaf, wrong index, wrong size, short path. */
+            ck_assert_int_eq(pt_merkle_path_verify(m, n, other, (const uint8_t(*)[32])path,
+                                                   count, root),
+                             PATIENT_ERR_HASH);
+            if (n > 1)
+                ck_assert_int_eq(pt_merkle_path_verify((m + 1) % n, n, leaves[m],
+                                                       (const uint8_t(*)[32])path, count, root),
+                                 PATIENT_ERR_HASH);
+            ck_assert_int_eq(pt_merkle_root((const uint8_t(*)[32])leaves, n + 1, big),
+                             PATIENT_OK);
+            ck_assert_int_eq(pt_merkle_path_verify(m, n + 1, leaves[m],
+                                                   (const uint8_t(*)[32])path, count, big),
+                             PATIENT_ERR_HASH);
+            if (count)
+                ck_assert_int_eq(pt_merkle_path_verify(m, n, leaves[m],
+                                                       (const uint8_t(*)[32])path, count - 1,
+                                                       root),
+                                 PATIENT_ERR_HASH);
+            ck_assert_int_eq(pt_merkle_path_verify(n, n, leaves[m], (const uint8_t(*)[32])path,
+                                                   count, root),
+                             PATIENT_ERR_HASH);
+        }
+    }
+}
+END_TEST
+
+/* ---- chain and checkpoints -------------------------------------------- */
+
+START_TEST(log_chain_2500)
+{
+    const char *p = tpath("a.log");
+    patient_log_report r;
+
+    build_log(p, 2500, 1000);
+    r = verify(p, &pk, 0);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 2500);
+    ck_assert_uint_eq(r.checkpoints, 3); /* at 1000, 2001 and close (2502) */
+    ck_assert_uint_eq(r.entries, 2503);
+    ck_assert_uint_eq(r.last_checkpoint_seq, 2502);
+    ck_assert_uint_eq(r.unsigned_tail, 0);
+    ck_assert_int_eq(r.signatures_checked, 1);
+    ck_assert_int_eq(strlen(r.log_id), 64);
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_int_eq(r.entry_signatures_checked, 1);
+    r = verify(p, NULL, 0);
+    ck_assert_int_eq(r.result, PATIENT_OK);
+    ck_assert_int_eq(r.signatures_checked, 0);
+    /* Forged twin: another pinned key. */
+    r = verify(p, &pk2, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_KEY_MISMATCH, PATIENT_LOG_FORGED, 1000);
+}
+END_TEST
+
+START_TEST(log_reopen_continues_chain)
+{
+    const char *p = tpath("b.log");
+    patient_log *log;
+    uint64_t seq;
+    patient_log_report r;
+
+    build_log(p, 10, 1000); /* 10 + close checkpoint */
+    ck_assert_int_eq(patient_log_open(p, sk, 1000, &log), PATIENT_OK);
+    ck_assert_uint_eq(patient_log_size(log), 11);
+    ck_assert_uint_eq(patient_log_repaired_bytes(log), 0);
+    ck_assert_int_eq(patient_log_append_event(log, "body.too_large", "https://x.test/big",
+                                              "12345678 bytes > cap", &seq),
+                     PATIENT_OK);
+    ck_assert_uint_eq(seq, 11);
+    ck_assert_int_eq(patient_log_append_event(log, "Bad Event", NULL, NULL, NULL),
+                     PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_log_checkpoint(log, &seq), PATIENT_OK);
+    ck_assert_uint_eq(seq, 12);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK); /* ends in a checkpoint: none added */
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.entries, 13);
+    ck_assert_uint_eq(r.events, 1);
+    /* Read-only handles cannot append. */
+    ck_assert_int_eq(patient_log_open(p, NULL, 0, &log), PATIENT_OK);
+    ck_assert_uint_eq(patient_log_size(log), 13);
+    ck_assert_int_eq(patient_log_append_event(log, "x", NULL, NULL, NULL), PATIENT_ERR_STATE);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+}
+END_TEST
+
+START_TEST(log_refuses_symlink)
+{
+    patient_log *log;
+    ck_assert_int_eq(symlink("/etc/passwd", tpath("link.log")), 0);
+    ck_assert_int_eq(patient_log_open(tpath("link.log"), sk, 0, &log), PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(patient_log_iter_open(tpath("link.log"), &(patient_log_iter *){0}),
+                     PATIENT_ERR_UNSAFE_PATH);
+}
+END_TEST
+
+START_TEST(log_file_mode_0600)
+{
+    struct stat st;
+    build_log(tpath("m.log"), 1, 0);
+    ck_assert_int_eq(stat(tpath("m.log"), &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+}
+END_TEST
+
+/* ---- tampering --------------------------------------------------------- */
+
+START_TEST(tamper_edit_byte)
+{
+    const char *p = tpath("e.log");
+    lines ls;
+    patient_log_report r;
+    char *u;
+
+    build_log(p, 2500, 1000);
+    ls = read_lines(p);
+    u = strstr(ls.l[17], "page17");
+    ck_assert_ptr_nonnull(u);
+    u[4] = 'X'; /* still valid JSON */
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_EDITED, 17);
+    ck_assert_uint_eq(r.line, 18);
+    /* Edit that breaks the JSON. */
+    u[4] = '1';
+    ls.l[17][0] = '[';
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_EDITED, 17);
+    /* Edit a denormalised field consistently, then re-chain: the field no
+     * longer matches the signed descriptor. */
+    ls.l[17][0] = '{';
+    u = strstr(ls.l[17], "\"hop\":1");
+    u[6] = '2';
+    rechain(&ls);
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_EDITED, 17);
+    ck_assert_str_eq(r.found, "hop");
+    free_lines(&ls);
+}
+END_TEST
+
+START_TEST(tamper_edit_prev_field)
+{
+    const char *p = tpath("e2.log");
+    lines ls;
+    patient_log_report r;
+
+    build_log(p, 50, 1000);
+    ls = read_lines(p);
+    strstr(ls.l[20], "\"prev\":\"")[8] ^= 1;
+    write_lines(p, &ls);
+    r = verify(p, NULL, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_EDITED, 20);
+    free_lines(&ls);
+}
+END_TEST
+
+START_TEST(tamper_rewritten_and_rechained)
+{
+    const char *p = tpath("rw.log");
+    lines ls;
+    patient_log_report r;
+    char *u;
+
+    build_log(p, 2500, 1000);
+    ls = read_lines(p);
+    /* Replace entry 17 by another well-formed entry (entry 18's payload
+     * under seq 17) and fix the chain: only the checkpoint catches it. */
+    free(ls.l[17]);
+    ls.l[17] = strdup(ls.l[18]);
+    u = strstr(ls.l[17], "\"seq\":18");
+    u[7] = '7';
+    rechain(&ls);
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_LOG_CORRUPT, PATIENT_LOG_REWRITTEN, 1000);
+    free_lines(&ls);
+}
+END_TEST
+
+START_TEST(tamper_remove_line)
+{
+    const char *p = tpath("d.log");
+    lines ls;
+    patient_log_report r;
+
+    build_log(p, 2500, 1000);
+    ls = read_lines(p);
+    free(ls.l[17]);
+    ls.l[17] = NULL;
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_REMOVED, 17);
+    ck_assert_str_eq(r.expected, "17");
+    ck_assert_str_eq(r.found, "18");
+    free_lines(&ls);
+}
+END_TEST
+
+START_TEST(tamper_swap_lines)
+{
+    const char *p = tpath("s.log");
+    lines ls;
+    patient_log_report r;
+    char *t;
+
+    build_log(p, 2500, 1000);
+    ls = read_lines(p);
+    t = ls.l[17];
+    ls.l[17] = ls.l[18];
+    ls.l[18] = t;
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_REORDERED, 17);
+    /* A line moved far ahead is reordered too, not removed. */
+    t = ls.l[18];
+    ls.l[18] = ls.l[17];
+    ls.l[17] = t; /* restore */
+    t = ls.l[17];
+    memmove(&ls.l[17], &ls.l[18], 100 * sizeof *ls.l);
+    ls.l[117] = t;
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_REORDERED, 17);
+    free_lines(&ls);
+}
+END_TEST
+
+START_TEST(tamper_insert_duplicate)
+{
+    const char *p = tpath("i.log");
+    lines ls;
+    patient_log_report r;
+
+    build_log(p, 2500, 1000);
+    ls = read_lines(p);
+    ls.l = realloc(ls.l, (ls.n + 1) * sizeof *ls.l);
+    memmove(&ls.l[18], &ls.l[17], (ls.n - 17) * sizeof *ls.l);
+    ls.l[18] = strdup(ls.l[17]);
+    ls.n++;
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_INSERTED, 17);
+    ck_assert_uint_eq(r.line, 19);
+    free_lines(&ls);
+}
+END_TEST
+
+START_TEST(tamper_forged_checkpoint_signature)
+{
+    const char *p = tpath("f.log");
+    lines ls;
+    patient_log_report r;
+    char *s;
+
+    build_log(p, 2500, 1000);
+    ls = read_lines(p);
+    s = strstr(ls.l[1000], "\"sig\":\"");
+    s = strrchr(s, '.') + 10; /* inside the signature part */
+    *s = *s == 'A' ? 'B' : 'A';
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_SIGNATURE, PATIENT_LOG_FORGED, 1000);
+    /* Without a key that is not detectable at the checkpoint itself, but
+     * the next entry's prev no longer matches. */
+    r = verify(p, NULL, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_EDITED, 1000);
+    free_lines(&ls);
+}
+END_TEST
+
+START_TEST(tamper_checkpoint_root_wrong)
+{
+    const char *p = tpath("cr.log");
+    lines ls;
+    patient_log_report r;
+    cJSON *o;
+    char payload[512], *sig = NULL, *line;
+    const char *root = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    uint8_t h[32];
+    char log_id[65];
+
+    build_log(p, 2500, 1000);
+    ls = read_lines(p);
+    ck_assert_int_eq(patient_sha256(ls.l[0], strlen(ls.l[0]) - 1, h), PATIENT_OK);
+    pt_hex(h, 32, log_id);
+    /* A correctly signed checkpoint over a wrong root (a lying or buggy
+     * writer, or a rewrite by someone holding the key). */
+    ck_assert_int_eq(pt_json_parse(ls.l[1000], strlen(ls.l[1000]), &o), PATIENT_OK);
+    snprintf(payload, sizeof payload,
+             "{\"log_id\":\"%s\",\"tree_size\":1000,\"root\":\"%s\",\"time\":\"%s\"}", log_id,
+             root, pt_json_str(o, "time"));
+    ck_assert_int_eq(patient_jws_sign(sk, "patient-checkpoint+jws", payload, strlen(payload),
+                                      &sig),
+                     PATIENT_OK);
+    cJSON_ReplaceItemInObject(o, "root", cJSON_CreateString(root));
+    cJSON_ReplaceItemInObject(o, "sig", cJSON_CreateString(sig));
+    line = cJSON_PrintUnformatted(o);
+    free(ls.l[1000]);
+    ck_assert_int_ge(asprintf(&ls.l[1000], "%s\n", line), 0);
+    rechain(&ls);
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_LOG_CORRUPT, PATIENT_LOG_REWRITTEN, 1000);
+    free(line);
+    free(sig);
+    cJSON_Delete(o);
+    free_lines(&ls);
+}
+END_TEST
+
+START_TEST(tamper_truncate_trailing)
+{
+    const char *p = tpath("t.log");
+    lines ls;
+    patient_log_report r;
+    patient_log_verify_opts o = {0};
+
+    build_log(p, 2500, 1000);
+    r = verify(p, &pk, 0);
+    ck_assert_int_eq(r.result, PATIENT_OK);
+    o.pub = &pk;
+    o.have_trusted = 1;
+    o.trusted_size = r.last_checkpoint_seq;
+    memcpy(o.trusted_root, r.last_checkpoint_root, 32);
+    ck_assert_int_eq(patient_log_verify(p, &o, &r), PATIENT_OK);
+    /* Cut cleanly after the checkpoint at seq 2001: by itself this log
+     * looks complete... */
+    ls = read_lines(p);
+    ls.n = 2002;
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ck_assert_int_eq(r.result, PATIENT_OK);
+    /* ...but not against the checkpoint an auditor kept. */
+    ck_assert_int_eq(patient_log_verify(p, &o, &r), PATIENT_ERR_LOG_CORRUPT);
+    ck_assert_int_eq(r.tamper, PATIENT_LOG_TRUNCATED);
+    /* Cut after a change entry: visible with require_final_checkpoint. */
+    ls.n = 1900;
+    write_lines(p, &ls);
+    memset(&o, 0, sizeof o);
+    o.pub = &pk;
+    ck_assert_int_eq(patient_log_verify(p, &o, &r), PATIENT_OK);
+    ck_assert_uint_eq(r.unsigned_tail, 899);
+    o.require_final_checkpoint = 1;
+    ck_assert_int_eq(patient_log_verify(p, &o, &r), PATIENT_ERR_LOG_CORRUPT);
+    ck_assert_int_eq(r.tamper, PATIENT_LOG_TRUNCATED);
+    /* A trusted root that differs: rewritten. */
+    memset(&o, 0, sizeof o);
+    o.have_trusted = 1;
+    o.trusted_size = 1000;
+    ck_assert_int_eq(patient_log_verify(p, &o, &r), PATIENT_ERR_LOG_CORRUPT);
+    ck_assert_int_eq(r.tamper, PATIENT_LOG_REWRITTEN);
+    free_lines(&ls);
+}
+END_TEST
+
+START_TEST(torn_tail_repaired)
+{
+    const char *p = tpath("torn.log");
+    patient_log *log;
+    patient_log_report r;
+    struct stat st;
+    uint64_t seq;
+    char *j;
+
+    /* 30 changes, then the writer "crashes" mid-append of entry 29. */
+    ck_assert_int_eq(patient_log_open(p, sk, 1000, &log), PATIENT_OK);
+    patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE);
+    append_n(log, 0, 30);
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(truncate(p, st.st_size - 200), 0);
+    /* Verify on the raw file: truncated tail at seq 29, line 30. */
+    r = verify(p, &pk, 1);
+    ASSERT_TAMPER(r, PATIENT_ERR_LOG_CORRUPT, PATIENT_LOG_TRUNCATED, 29);
+    ck_assert_uint_eq(r.line, 30);
+    /* Forged twin: a handle that saw entry 29 committed refuses to go on
+     * (the file lost an entry it had acknowledged). */
+    j = make_jws(sk, 99);
+    ck_assert_int_eq(patient_log_append_change(log, j, &seq), PATIENT_ERR_LOG_CORRUPT);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_ERR_LOG_CORRUPT);
+    /* The restarted writer repairs: 0..28 intact, seq 29 records the repair. */
+    ck_assert_int_eq(patient_log_open(p, sk, 1000, &log), PATIENT_OK);
+    ck_assert_uint_ge(patient_log_repaired_bytes(log), 100);
+    ck_assert_uint_eq(patient_log_size(log), 30);
+    ck_assert_int_eq(patient_log_append_change(log, j, &seq), PATIENT_OK);
+    ck_assert_uint_eq(seq, 30);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    free(j);
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 30);
+    ck_assert_uint_eq(r.events, 1);
+    ck_assert_uint_eq(r.checkpoints, 1);
+    /* A last line missing only its "\n" was not committed either. */
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(truncate(p, st.st_size - 1), 0);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_LOG_CORRUPT, PATIENT_LOG_TRUNCATED, 31);
+    ck_assert_int_eq(patient_log_open(p, sk, 1000, &log), PATIENT_OK);
+    ck_assert_uint_eq(patient_log_size(log), 32); /* checkpoint cut, repair event added */
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.events, 2);
+}
+END_TEST
+
+START_TEST(torn_tail_garbage_line)
+{
+    const char *p = tpath("g.log");
+    patient_log *log;
+    FILE *f;
+    patient_log_report r;
+
+    build_log(p, 5, 0);
+    f = fopen(p, "a");
+    fputs("{\"seq\":6,\"prev\":\"00\n", f); /* a complete but broken last line */
+    fclose(f);
+    ck_assert_int_eq(patient_log_open(p, sk, 0, &log), PATIENT_OK);
+    ck_assert_uint_eq(patient_log_repaired_bytes(log), 20);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    r = verify(p, &pk, 0);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    /* Forged twin: damage that is not a torn tail is refused, file kept. */
+    f = fopen(p, "a");
+    fputs("not json\n", f);
+    fclose(f);
+    {
+        lines ls = read_lines(p);
+        char *t = ls.l[2];
+        ls.l[2] = ls.l[3];
+        ls.l[3] = t;
+        write_lines(p, &ls);
+        free_lines(&ls);
+    }
+    ck_assert_int_eq(patient_log_open(p, sk, 0, &log), PATIENT_ERR_CHAIN);
+}
+END_TEST
+
+START_TEST(deep_checks_entry_signatures)
+{
+    const char *p = tpath("deep.log");
+    patient_log *log;
+    patient_log_report r;
+    char *j;
+
+    ck_assert_int_eq(patient_log_open(p, sk, 0, &log), PATIENT_OK);
+    patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE);
+    append_n(log, 0, 3);
+    j = make_jws(sk2, 3); /* a descriptor by another key */
+    ck_assert_int_eq(patient_log_append_change(log, j, NULL), PATIENT_OK);
+    free(j);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    r = verify(p, &pk, 0);
+    ck_assert_int_eq(r.result, PATIENT_OK);
+    r = verify(p, &pk, 1);
+    ASSERT_TAMPER(r, PATIENT_ERR_KEY_MISMATCH, PATIENT_LOG_FORGED, 3);
+}
+END_TEST
+
+/* ---- iterator ---------------------------------------------------------- */
+
+START_TEST(iter_fields)
+{
+    const char *p = tpath("it.log");
+    patient_log *log;
+    patient_log_iter *it;
+    const patient_log_entry *e;
+    char kid[PATIENT_KEYID_HEX];
+    unsigned n = 0;
+    FILE *f;
+
+    patient_keyid_hex(pk.id, kid);
+    ck_assert_int_eq(patient_log_open(p, sk, 0, &log), PATIENT_OK);
+    patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE);
+    append_n(log, 0, 3);
+    ck_assert_int_eq(patient_log_append_event(log, "body.too_large", "https://x.test/\"q\"", NULL,
+                                              NULL),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    f = fopen(p, "a");
+    fputs("{\"seq\":5,", f); /* torn tail: not returned */
+    fclose(f);
+    ck_assert_int_eq(patient_log_iter_open(p, &it), PATIENT_OK);
+    for (;;) {
+        ck_assert_int_eq(patient_log_iter_next(it, &e), PATIENT_OK);
+        if (e == NULL)
+            break;
+        ck_assert_uint_eq(e->seq, n);
+        ck_assert_uint_eq(e->line_no, n + 1);
+        ck_assert_int_eq(e->raw[e->raw_len], 0);
+        if (n < 3) {
+            ck_assert_int_eq(e->kind, PATIENT_LOG_KIND_CHANGE);
+            ck_assert_str_eq(e->by_name, "mbox \"test\"");
+            ck_assert_str_eq(e->by_kid, kid);
+            ck_assert_int_eq(e->hop, 1);
+            ck_assert_uint_eq(e->n_edits, 2);
+            ck_assert_str_eq(e->reasons[0], n == 0 ? "tracker.removed" : "ads.removed");
+            ck_assert_str_eq(e->reasons[1], "banner.inserted");
+            ck_assert_str_eq(e->rules[1], "notice");
+            ck_assert_uint_eq(e->deleted, 100 + n);
+            ck_assert_uint_eq(e->inserted, 5);
+            ck_assert_int_eq((long long)e->time, 1795773600LL + n);
+            ck_assert_ptr_nonnull(strstr(e->url, "page"));
+        } else if (n == 3) {
+            ck_assert_int_eq(e->kind, PATIENT_LOG_KIND_EVENT);
+            ck_assert_str_eq(e->event, "body.too_large");
+            ck_assert_str_eq(e->url, "https://x.test/\"q\"");
+            ck_assert_ptr_null(e->detail);
+        } else {
+            ck_assert_int_eq(e->kind, PATIENT_LOG_KIND_CHECKPOINT);
+            ck_assert_uint_eq(e->tree_size, 4);
+        }
+        n++;
+    }
+    ck_assert_uint_eq(n, 5);
+    patient_log_iter_close(it);
+    /* Forged twin: a malformed line in the middle. */
+    {
+        lines ls = read_lines(p);
+        free(ls.l[1]);
+        ls.l[1] = strdup("{\"seq\":1}\n");
+        write_lines(p, &ls);
+        free_lines(&ls);
+    }
+    ck_assert_int_eq(patient_log_iter_open(p, &it), PATIENT_OK);
+    ck_assert_int_eq(patient_log_iter_next(it, &e), PATIENT_OK);
+    ck_assert_int_eq(patient_log_iter_next(it, &e), PATIENT_ERR_LOG_CORRUPT);
+    ck_assert_uint_eq(patient_log_iter_line(it), 2);
+    patient_log_iter_close(it);
+}
+END_TEST
+
+/* ---- inclusion proofs from a log -------------------------------------- */
+
+START_TEST(log_proofs)
+{
+    const char *p = tpath("pr.log");
+    char *proof;
+    lines ls;
+    uint64_t seqs[] = {0, 1, 17, 999, 1000, 1001, 2001, 2499, 2501};
+    patient_log *log;
+
+    build_log(p, 2500, 1000);
+    ls = read_lines(p);
+    for (size_t k = 0; k < sizeof seqs / sizeof *seqs; k++) {
+        uint64_t s = seqs[k];
+        ck_assert_int_eq(patient_log_proof(p, s, &proof), PATIENT_OK);
+        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s],
+                                                  strlen(ls.l[s]), &pk),
+                         PATIENT_OK);
+        /* Forged twins: another entry's line, an edited line, wrong key. */
+        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s + 1],
+                                                  strlen(ls.l[s + 1]), &pk),
+                         PATIENT_ERR_ARG);
+        {
+            char *edited = strdup(ls.l[s]);
+            char *q = strstr(edited, "\"time\":\"2");
+            q[8] = '3';
+            ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), edited,
+                                                      strlen(edited), &pk),
+                             PATIENT_ERR_HASH);
+            free(edited);
+        }
+        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s],
+                                                  strlen(ls.l[s]), &pk2),
+                         PATIENT_ERR_KEY_MISMATCH);
+        free(proof);
+    }
+    /* Not yet covered by a checkpoint. */
+    ck_assert_int_eq(patient_log_open(p, sk, 1000, &log), PATIENT_OK);
+    patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE);
+    append_n(log, 0, 1);
+    ck_assert_int_eq(patient_log_proof(p, 2503, &proof), PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof(p, 2503, &proof), PATIENT_OK);
+    free(proof);
+    free_lines(&ls);
+}
+END_TEST
+
+START_TEST(log_proof_path_tampered)
+{
+    const char *p = tpath("pt.log");
+    char *proof, *q;
+    lines ls;
+
+    build_log(p, 17, 0);
+    ls = read_lines(p);
+    for (uint64_t s = 0; s < 17; s++) {
+        ck_assert_int_eq(patient_log_proof(p, s, &proof), PATIENT_OK);
+        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s],
+                                                  strlen(ls.l[s]), &pk),
+                         PATIENT_OK);
+        q = strstr(proof, "\"path\":[\"") + 9;
+        *q = *q == 'A' ? 'B' : 'A';
+        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s],
+                                                  strlen(ls.l[s]), &pk),
+                         PATIENT_ERR_HASH);
+        free(proof);
+    }
+    free_lines(&ls);
+}
+END_TEST
+
+/* ---- concurrency ------------------------------------------------------- */
+
+struct th {
+    const char *path;
+    patient_log *log;
+    unsigned base;
+};
+
+static void *
+thread_appender(void *arg)
+{
+    struct th *t = arg;
+    for (unsigned i = 0; i < 500; i++) {
+        char *j = make_jws(sk, t->base + i);
+        if (patient_log_append_change(t->log, j, NULL) != PATIENT_OK)
+            abort();
+        free(j);
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_threads_and_process)
+{
+    const char *p = tpath("c.log");
+    patient_log *log;
+    pthread_t a, b;
+    struct th ta = {p, NULL, 0}, tb = {p, NULL, 1000};
+    pid_t pid;
+    int status;
+    patient_log_report r;
+
+    build_log(p, 0, 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        patient_log *cl;
+        if (patient_log_open(p, sk, 100, &cl) != PATIENT_OK)
+            _exit(2);
+        patient_log_set_sync(cl, PATIENT_LOG_SYNC_NONE);
+        for (unsigned i = 0; i < 500; i++) {
+            char *j = make_jws(sk, 5000 + i);
+            if (patient_log_append_change(cl, j, NULL) != PATIENT_OK)
+                _exit(3);
+            free(j);
+        }
+        _exit(patient_log_close(cl) == PATIENT_OK ? 0 : 4);
+    }
+    ck_assert_int_eq(patient_log_open(p, sk, 100, &log), PATIENT_OK);
+    patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE);
+    ta.log = tb.log = log;
+    pthread_create(&a, NULL, thread_appender, &ta);
+    pthread_create(&b, NULL, thread_appender, &tb);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(WIFEXITED(status) && WEXITSTATUS(status) == 0, 1);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 1500);
+    ck_assert_uint_ge(r.checkpoints, 15);
+    ck_assert_uint_eq(r.unsigned_tail, 0);
+}
+END_TEST
+
+START_TEST(sync_each_default)
+{
+    const char *p = tpath("sync.log");
+    patient_log *log;
+    patient_log_report r;
+
+    ck_assert_int_eq(patient_log_open(p, sk, 3, &log), PATIENT_OK);
+    append_n(log, 0, 7);
+    ck_assert_int_eq(patient_log_set_sync(log, 9), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.checkpoints, 3); /* after 3, 6 and close */
+}
+END_TEST
+
+static Suite *
+log_suite(void)
+{
+    Suite *s = suite_create("log");
+    TCase *tc;
+
+    tc = tcase_create("merkle");
+    tcase_add_test(tc, merkle_known_roots);
+    tcase_add_test(tc, merkle_frontier_matches_reference);
+    tcase_add_test(tc, merkle_inclusion_all_sizes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("chain");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, log_chain_2500);
+    tcase_add_test(tc, log_reopen_continues_chain);
+    tcase_add_test(tc, log_refuses_symlink);
+    tcase_add_test(tc, log_file_mode_0600);
+    tcase_add_test(tc, sync_each_default);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("tamper");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, tamper_edit_byte);
+    tcase_add_test(tc, tamper_edit_prev_field);
+    tcase_add_test(tc, tamper_rewritten_and_rechained);
+    tcase_add_test(tc, tamper_remove_line);
+    tcase_add_test(tc, tamper_swap_lines);
+    tcase_add_test(tc, tamper_insert_duplicate);
+    tcase_add_test(tc, tamper_forged_checkpoint_signature);
+    tcase_add_test(tc, tamper_checkpoint_root_wrong);
+    tcase_add_test(tc, tamper_truncate_trailing);
+    tcase_add_test(tc, deep_checks_entry_signatures);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("torn");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, torn_tail_repaired);
+    tcase_add_test(tc, torn_tail_garbage_line);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("read");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, iter_fields);
+    tcase_add_test(tc, log_proofs);
+    tcase_add_test(tc, log_proof_path_tampered);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("concurrency");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, concurrent_threads_and_process);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(log_suite());
+    int failed;
+
+    if (sodium_init() < 0)
+        return 1;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

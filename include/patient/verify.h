@@ -1,0 +1,166 @@
+/* Verification at the endpoint: given what a response carried (body,
+ * Patient-Change and Patient-Origin headers), the origin's signed manifest,
+ * the middleboxes' disclosures and the endpoint's trust policy, decide a
+ * verdict and explain it.
+ *
+ *   verified      the body is exactly what the origin signed, untouched
+ *   modified      changed only by middleboxes the policy trusts, each change
+ *                 signed and chained (proof "proven" when every hop could be
+ *                 undone back to the origin bytes, "attested" when a hop
+ *                 withheld deleted bytes)
+ *   invalid       tampered, forged, unauthorised, expired, rolled back
+ *   unverifiable  nothing to check against (no manifest, fetch failed,
+ *                 origin unknown to the policy, resource not listed)
+ *
+ * The report is a stable JSON document (docs/FORMAT.md, "Verification
+ * report") with dotted result codes; patient_report_text renders it for
+ * people. */
+#ifndef PATIENT_VERIFY_H
+#define PATIENT_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <patient/error.h>
+#include <patient/fetch.h>
+#include <patient/policy.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum patient_verdict {
+    PATIENT_VERDICT_VERIFIED = 0,
+    PATIENT_VERDICT_MODIFIED = 1,
+    PATIENT_VERDICT_INVALID = 2,
+    PATIENT_VERDICT_UNVERIFIABLE = 3
+} patient_verdict;
+
+/* "verified", "modified", "invalid", "unverifiable". Static storage. */
+PATIENT_EXPORT const char *patient_verdict_name(patient_verdict v);
+
+/* A middlebox disclosure document as fetched (bytes borrowed). */
+typedef struct patient_evidence_disclosure {
+    const char *url;          /* the by.disclosure URL it was fetched from */
+    const uint8_t *json;      /* NULL when it could not be fetched */
+    size_t json_len;
+    const char *sig;          /* .minisig text, NULL when missing */
+    size_t sig_len;
+    const char *error;        /* why it is missing (free text) or NULL */
+} patient_evidence_disclosure;
+
+/* Everything one verification looks at. All pointers are borrowed. */
+typedef struct patient_evidence {
+    const char *url;              /* the URL requested */
+    long status;                  /* HTTP status (0 when unknown) */
+    const uint8_t *body;          /* decoded body as received */
+    size_t body_len;
+    const char *const *changes;   /* Patient-Change values, in order (split) */
+    size_t nchanges;
+    const char *origin_sig;       /* Patient-Origin value, or NULL */
+    const uint8_t *manifest;      /* manifest.json bytes, or NULL */
+    size_t manifest_len;
+    const char *manifest_sig;     /* manifest.json.minisig text, or NULL */
+    size_t manifest_sig_len;
+    const char *manifest_error;   /* why the manifest is missing, or NULL */
+    const patient_evidence_disclosure *disclosures;
+    size_t ndisclosures;
+} patient_evidence;
+
+typedef struct patient_report patient_report;
+
+/* Options for a verification. Zero-initialise, then set what you need. */
+typedef struct patient_verify_opts {
+    time_t now;               /* the time to check against; 0 = time(NULL) at start */
+    const char *state_file;   /* highest manifest version seen per origin (rollback
+                                 protection); NULL = do not remember; see
+                                 patient_state_file_default */
+    int no_state_update;      /* check against the state file but do not write it */
+    int strict;               /* (tools) treat modified as failure */
+} patient_verify_opts;
+
+/* Verify evidence offline against a policy. Never fails for bad evidence:
+ * every problem becomes a result in the report. Errors are only local
+ * (NOMEM, IO writing the state file). *report: free with
+ * patient_report_free. Thread-safe if state_file is not shared. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_evidence(const patient_policy *policy,
+                                                               const patient_evidence *ev,
+                                                               const patient_verify_opts *opts,
+                                                               patient_report **report);
+
+/* Fetch url (through fetch->proxy if set), its origin's manifest and
+ * signature (cached, conditional requests, through the same proxy unless
+ * manifest_direct), the disclosures named by the descriptors, then verify.
+ * body_override: when not NULL, verify these bytes (e.g. what a browser
+ * received) instead of the fetched body, with the fetched headers.
+ * cache_dir NULL = the XDG default. bundle_out: when not NULL gets a
+ * malloc'd self-contained evidence bundle (JSON) that
+ * patient_verify_bundle re-verifies offline. */
+typedef struct patient_verify_fetch_opts {
+    const patient_fetch_opts *fetch; /* may be NULL */
+    const char *cache_dir;
+    int manifest_direct;             /* fetch manifest and disclosures without the proxy */
+    const uint8_t *body_override;
+    size_t body_override_len;
+} patient_verify_fetch_opts;
+
+PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_url(const patient_policy *policy,
+                                                          const char *url,
+                                                          const patient_verify_fetch_opts *fopts,
+                                                          const patient_verify_opts *opts,
+                                                          patient_report **report,
+                                                          char **bundle_out);
+
+/* Re-verify an evidence bundle offline. The bundle carries the policy and
+ * the time it was made; policy (when not NULL) overrides the bundled one and
+ * opts->now (when not 0) the bundled time. Malformed bundle: PATIENT_ERR_JSON,
+ * PATIENT_ERR_PARSE, PATIENT_ERR_TOO_LARGE (over 256 MiB). */
+#define PATIENT_BUNDLE_MAX (256u * 1024 * 1024)
+PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_bundle(const char *json, size_t len,
+                                                             const patient_policy *policy,
+                                                             const patient_verify_opts *opts,
+                                                             patient_report **report);
+
+/* Write evidence (+ the policy's JSON text and time) as a bundle. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_bundle_build(const patient_evidence *ev,
+                                                            const char *policy_json,
+                                                            time_t at, char **out);
+
+PATIENT_EXPORT patient_verdict patient_report_verdict(const patient_report *r);
+/* Number of results and the first result's code ("ok" when none). */
+PATIENT_EXPORT size_t patient_report_result_count(const patient_report *r);
+PATIENT_EXPORT const char *patient_report_result_code(const patient_report *r, size_t i);
+/* The stable JSON report, pretty (indent) or compact. *out malloc'd. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_report_json(const patient_report *r, int pretty,
+                                                           char **out);
+/* The human report: verdict line, then per hop who, when, each edit's
+ * where/what/why, then failed checks. color: use ANSI colours. verbose:
+ * include info results. *out malloc'd. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_report_text(const patient_report *r, int color,
+                                                           int verbose, char **out);
+PATIENT_EXPORT void patient_report_free(patient_report *r);
+
+/* $XDG_STATE_HOME/patient/versions.json or ~/.local/state/patient/... */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_state_file_default(char **path);
+
+/* Native messaging (browser <-> native host): one framed message is a
+ * 4-byte native-order length + UTF-8 JSON. Reads one message from fd into a
+ * malloc'd NUL-terminated buffer; PATIENT_ERR_NOT_FOUND on clean EOF,
+ * TOO_LARGE over max bytes (the rest is not read: the stream is then out
+ * of sync and the host must stop). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_native_read(int fd, size_t max, char **msg,
+                                                           size_t *len);
+PATIENT_EXPORT PATIENT_WUR patient_err patient_native_write(int fd, const char *msg, size_t len);
+/* Handle one request message (see docs/FORMAT.md, "Native messaging") and
+ * produce the response message. Never fails for a bad request: the answer
+ * then carries an "error" object. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_native_handle(const patient_policy *policy,
+                                                             const patient_verify_fetch_opts *f,
+                                                             const patient_verify_opts *o,
+                                                             const char *msg, size_t len,
+                                                             char **answer);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,665 @@
+/* Verification core: evidence + policy -> report. Every failed check becomes
+ * a result with a stable dotted code; nothing here touches the network. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <patient/change.h>
+#include <patient/disclosure.h>
+#include <patient/hash.h>
+#include <patient/manifest.h>
+#include <patient/verify.h>
+#include "report_int.h"
+#include "util.h"
+
+#define STATE_MAX (4u * 1024 * 1024)
+#define EXCERPT 80
+
+/* ---- rollback state: highest manifest version seen per origin ---------- */
+
+patient_err
+patient_state_file_default(char **path)
+{
+    const char *x = getenv("XDG_STATE_HOME"), *h = getenv("HOME");
+    pt_buf b = {0};
+
+    *path = NULL;
+    if (x && x[0] == '/')
+        pt_buf_appendf(&b, "%s/patient/versions.json", x);
+    else if (h && h[0] == '/')
+        pt_buf_appendf(&b, "%s/.local/state/patient/versions.json", h);
+    else
+        return PATIENT_ERR_NOT_FOUND;
+    if (b.data == NULL)
+        return PATIENT_ERR_NOMEM;
+    *path = (char *)b.data;
+    return PATIENT_OK;
+}
+
+static void
+mkdir_parents(const char *path)
+{
+    char tmp[PATH_MAX];
+    size_t n = strlen(path);
+
+    if (n >= sizeof tmp)
+        return;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0700);
+            *p = '/';
+        }
+    }
+}
+
+/* Check the version against the state file and (unless readonly) record
+ * it. *seen gets the highest version seen before (0 when none). The file
+ * is locked so concurrent verifiers do not lose updates. */
+static patient_err
+state_check(const char *path, const char *origin, uint64_t version, int readonly, uint64_t *seen)
+{
+    char lockpath[PATH_MAX];
+    int lfd = -1;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    cJSON *doc = NULL, *item;
+    patient_err err = PATIENT_OK;
+    char *text = NULL;
+
+    *seen = 0;
+    if (snprintf(lockpath, sizeof lockpath, "%s.lock", path) >= (int)sizeof lockpath)
+        return PATIENT_ERR_ARG;
+    mkdir_parents(path);
+    if (!readonly) {
+        if ((lfd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+            return PATIENT_ERR_IO;
+        flock(lfd, LOCK_EX);
+    }
+    err = pt_read_file(path, STATE_MAX, &data, &len);
+    if (err == PATIENT_ERR_NOT_FOUND) {
+        doc = cJSON_CreateObject();
+        err = PATIENT_OK;
+    } else if (err == PATIENT_OK) {
+        if (pt_json_parse((const char *)data, len, &doc) != PATIENT_OK || !cJSON_IsObject(doc)) {
+            /* A damaged state file must not silently disable rollback
+             * protection: report it. */
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+    } else {
+        goto out;
+    }
+    if (doc == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    item = cJSON_GetObjectItemCaseSensitive(doc, origin);
+    if (cJSON_IsNumber(item) && item->valuedouble > 0)
+        *seen = (uint64_t)item->valuedouble;
+    if (!readonly && version > *seen) {
+        cJSON_DeleteItemFromObjectCaseSensitive(doc, origin);
+        cJSON_AddNumberToObject(doc, origin, (double)version);
+        if ((text = cJSON_Print(doc)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+        err = pt_write_atomic(path, text, strlen(text), 0600, 0);
+    }
+out:
+    free(text);
+    free(data);
+    cJSON_Delete(doc);
+    if (lfd >= 0)
+        close(lfd);
+    return err;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void
+line_col(const uint8_t *body, size_t len, size_t off, long long *line, long long *column)
+{
+    long long l = 1, c = 1;
+    for (size_t i = 0; i < off && i < len; i++) {
+        if (body[i] == '\n') {
+            l++;
+            c = 1;
+        } else if ((body[i] & 0xC0) != 0x80) {
+            c++; /* count UTF-8 characters, not continuation bytes */
+        }
+    }
+    *line = l;
+    *column = c;
+}
+
+static int
+looks_text(const uint8_t *p, size_t len)
+{
+    size_t n = len < 4096 ? len : 4096;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == 0)
+            return 0;
+    return 1;
+}
+
+static cJSON *
+add_str_or_null(cJSON *o, const char *k, const char *v)
+{
+    return v ? cJSON_AddStringToObject(o, k, v) : cJSON_AddNullToObject(o, k);
+}
+
+/* Verify a manifest with whichever trusted publisher key it names. */
+static patient_err
+manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubkey *keys,
+               size_t nkeys, patient_manifest **m, char kid_hex[PATIENT_KEYID_HEX])
+{
+    patient_err err = PATIENT_ERR_KEY_MISMATCH, e;
+    uint8_t sigkid[PATIENT_KEYID_BYTES];
+    char *tc = NULL;
+    int named = 0;
+
+    *m = NULL;
+    kid_hex[0] = 0;
+    /* Find the key id the signature names, to pick the key and to say which
+     * key was expected when none matches. */
+    e = patient_minisig_verify(&keys[0], ev->manifest, ev->manifest_len, ev->manifest_sig,
+                               ev->manifest_sig_len, &tc, sigkid);
+    free(tc);
+    if (e == PATIENT_ERR_PARSE || e == PATIENT_ERR_TOO_LARGE || e == PATIENT_ERR_UNSUPPORTED) {
+        rep_result(r, REP_INVALID, "manifest.signature.malformed", "manifest.json.minisig",
+                   "the manifest signature file is malformed (%s)", patient_strerror(e));
+        return e;
+    }
+    patient_keyid_hex(sigkid, kid_hex);
+    for (size_t i = 0; i < nkeys; i++) {
+        if (memcmp(keys[i].id, sigkid, PATIENT_KEYID_BYTES) != 0)
+            continue;
+        named = 1;
+        err = patient_manifest_verify(ev->manifest, ev->manifest_len, ev->manifest_sig,
+                                      ev->manifest_sig_len, &keys[i], m);
+        break;
+    }
+    if (!named) {
+        char want[PATIENT_KEYID_HEX];
+        patient_keyid_hex(keys[0].id, want);
+        rep_result(r, REP_INVALID, "manifest.key.unknown", "manifest.json.minisig",
+                   "the manifest is signed by key %s, which your policy does not trust for this "
+                   "origin (trusted: %s%s)",
+                   kid_hex, want, nkeys > 1 ? " and others" : "");
+        return PATIENT_ERR_KEY_MISMATCH;
+    }
+    switch (err) {
+    case PATIENT_OK:
+        break;
+    case PATIENT_ERR_SIGNATURE:
+        rep_result(r, REP_INVALID, "manifest.signature.invalid", "manifest.json",
+                   "the manifest signature does not verify with key %s: the manifest was "
+                   "altered or forged",
+                   kid_hex);
+        break;
+    default:
+        rep_result(r, REP_INVALID, "manifest.malformed", "manifest.json",
+                   "the signed manifest is not valid (%s)", patient_strerror(err));
+        break;
+    }
+    return err;
+}
+
+/* Describe one hop in the report; returns the hop's JSON object. */
+static cJSON *
+hop_json(patient_report *r, const patient_change *c, int trusted)
+{
+    cJSON *h = cJSON_CreateObject(), *by, *edits, *tls;
+    char ts[21];
+
+    if (h == NULL)
+        return NULL;
+    pt_time_format(c->at, ts);
+    cJSON_AddNumberToObject(h, "hop", c->hop);
+    by = cJSON_AddObjectToObject(h, "by");
+    cJSON_AddStringToObject(by, "name", c->by.name);
+    cJSON_AddStringToObject(by, "kid", c->by.kid_hex);
+    cJSON_AddStringToObject(by, "service", c->by.service);
+    add_str_or_null(by, "disclosure", c->by.disclosure);
+    cJSON_AddStringToObject(h, "at", ts);
+    cJSON_AddStringToObject(h, "proof", c->disclosed ? "proven" : "attested");
+    cJSON_AddBoolToObject(h, "trusted", trusted);
+    edits = cJSON_AddArrayToObject(h, "edits");
+    for (size_t j = 0; j < c->nedits; j++) {
+        const patient_edit *e = &c->edits[j];
+        cJSON *o = cJSON_CreateObject();
+        char *ex;
+        cJSON_AddNumberToObject(o, "offset", (double)e->offset);
+        cJSON_AddNumberToObject(o, "deleted", (double)e->delete_len);
+        cJSON_AddNumberToObject(o, "inserted", (double)e->insert_len);
+        cJSON_AddStringToObject(o, "reason", e->reason);
+        cJSON_AddStringToObject(o, "rule", e->rule);
+        add_str_or_null(o, "note", e->note);
+        cJSON_AddNullToObject(o, "line");
+        cJSON_AddNullToObject(o, "column");
+        ex = e->deleted ? rep_excerpt(e->deleted, e->delete_len, EXCERPT) : NULL;
+        add_str_or_null(o, "deleted_text", ex);
+        free(ex);
+        ex = e->insert_len ? rep_excerpt(e->insert, e->insert_len, EXCERPT) : NULL;
+        add_str_or_null(o, "inserted_text", ex);
+        free(ex);
+        cJSON_AddItemToArray(edits, o);
+    }
+    if (c->has_tls) {
+        tls = cJSON_AddObjectToObject(h, "tls");
+        cJSON_AddStringToObject(tls, "version", c->tls.version);
+        cJSON_AddStringToObject(tls, "cipher", c->tls.cipher);
+        cJSON_AddBoolToObject(tls, "verified", c->tls.verified);
+    } else {
+        cJSON_AddNullToObject(h, "tls");
+    }
+    cJSON_AddItemToArray(r->changes, h);
+    return h;
+}
+
+/* Fill line/column of a hop's edits from its (reconstructed) input. */
+static void
+hop_positions(cJSON *h, const patient_change *c, const uint8_t *in, size_t len)
+{
+    cJSON *edits = cJSON_GetObjectItemCaseSensitive(h, "edits"), *o;
+    size_t j = 0;
+
+    if (!looks_text(in, len))
+        return;
+    cJSON_ArrayForEach(o, edits)
+    {
+        long long l, col;
+        if (j >= c->nedits)
+            break;
+        line_col(in, len, c->edits[j++].offset, &l, &col);
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "line", cJSON_CreateNumber((double)l));
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "column", cJSON_CreateNumber((double)col));
+    }
+}
+
+static void
+hop_set_proof(cJSON *h, const char *proof)
+{
+    if (h)
+        cJSON_ReplaceItemInObjectCaseSensitive(h, "proof", cJSON_CreateString(proof));
+}
+
+static const patient_evidence_disclosure *
+find_disclosure(const patient_evidence *ev, const char *url)
+{
+    for (size_t i = 0; i < ev->ndisclosures; i++)
+        if (ev->disclosures[i].url && strcmp(ev->disclosures[i].url, url) == 0)
+            return &ev->disclosures[i];
+    return NULL;
+}
+
+/* Disclosure of hop k's middlebox: present, signed by its key, fresh, and
+ * within the policy's requirements. */
+static void
+check_disclosure(patient_report *r, const patient_policy *policy, const patient_evidence *ev,
+                 const patient_change *c, const patient_pubkey *key, time_t now,
+                 const char *where)
+{
+    int required = patient_policy_require_disclosure(policy);
+    enum rep_effect eff = required ? REP_INVALID : REP_WARNING;
+    const patient_evidence_disclosure *d;
+    patient_disclosure *doc = NULL;
+    patient_disclosure_deny why = PATIENT_DISCLOSURE_DENY_NONE;
+    patient_err err;
+
+    if (c->by.disclosure == NULL) {
+        if (required)
+            rep_result(r, REP_INVALID, "disclosure.missing", where,
+                       "%s names no disclosure document, and your policy requires one",
+                       c->by.name);
+        return;
+    }
+    d = find_disclosure(ev, c->by.disclosure);
+    if (d == NULL || d->json == NULL || d->sig == NULL) {
+        rep_result(r, eff, "disclosure.missing", where, "the disclosure %s could not be read%s%s",
+                   c->by.disclosure, d && d->error ? ": " : "", d && d->error ? d->error : "");
+        return;
+    }
+    err = patient_disclosure_verify((const char *)d->json, d->json_len, d->sig, d->sig_len, key, now, &doc);
+    if (err != PATIENT_OK) {
+        rep_result(r, eff, err == PATIENT_ERR_EXPIRED ? "disclosure.expired" : "disclosure.invalid",
+                   where, "the disclosure of %s does not verify with its key (%s)", c->by.name,
+                   patient_strerror(err));
+        return;
+    }
+    err = patient_disclosure_check(doc, policy, &why);
+    if (err != PATIENT_OK)
+        rep_result(r, REP_INVALID, patient_disclosure_deny_name(why), where,
+                   "the disclosure of %s does not meet your policy (retention %lld days, "
+                   "upstream TLS minimum %s)",
+                   c->by.name, patient_disclosure_retention_days(doc),
+                   patient_disclosure_upstream_tls_min(doc) ? patient_disclosure_upstream_tls_min(doc) : "none");
+    else
+        rep_result(r, REP_INFO, "disclosure.ok", where, "%s's disclosure is signed and acceptable",
+                   c->by.name);
+    patient_disclosure_free(doc);
+}
+
+patient_err
+patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
+                        const patient_verify_opts *opts, patient_report **report)
+{
+    patient_report *r = NULL;
+    patient_change *changes[PATIENT_MAX_HOPS] = {0};
+    cJSON *hops[PATIENT_MAX_HOPS] = {0};
+    size_t n = 0, bad = 0;
+    char *origin = NULL, *path = NULL, where[64], kid_hex[PATIENT_KEYID_HEX];
+    const patient_pubkey *keys = NULL;
+    size_t nkeys = 0;
+    patient_manifest *m = NULL;
+    patient_resource res;
+    int have_ref = 0, chain_ok = 1;
+    uint8_t ref_hash[PATIENT_SHA256_BYTES], h[PATIENT_SHA256_BYTES];
+    uint64_t ref_size = 0;
+    uint8_t *owned = NULL;
+    const uint8_t *cur;
+    size_t curlen;
+    int proven = 1;
+    time_t now = opts && opts->now ? opts->now : time(NULL);
+    patient_err err = PATIENT_OK;
+
+    *report = NULL;
+    if ((err = rep_new(&r, ev->url, now)) != PATIENT_OK)
+        return err;
+    if (ev->url == NULL || patient_policy_split_url(ev->url, &origin, &path) != PATIENT_OK) {
+        rep_result(r, REP_UNVERIFIABLE, "url.invalid", NULL,
+                   "the URL is not an http(s) URL patient can check");
+        goto done;
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "origin", cJSON_CreateString(origin));
+
+    /* 1. Descriptors: parse, link, authorise. */
+    if (ev->nchanges > PATIENT_MAX_HOPS) {
+        rep_result(r, REP_INVALID, "change.limit", NULL,
+                   "%zu Patient-Change headers: more than the %d hops patient accepts",
+                   ev->nchanges, PATIENT_MAX_HOPS);
+        chain_ok = 0;
+        goto manifest;
+    }
+    for (n = 0; n < ev->nchanges; n++) {
+        snprintf(where, sizeof where, "hop %zu", n + 1);
+        err = patient_change_parse(ev->changes[n], strlen(ev->changes[n]), &changes[n]);
+        if (err != PATIENT_OK) {
+            rep_result(r, REP_INVALID, "change.malformed", where,
+                       "Patient-Change header %zu is not a valid descriptor (%s: %s)", n + 1,
+                       patient_errname(err), patient_strerror(err));
+            chain_ok = 0;
+        }
+    }
+    err = PATIENT_OK;
+    if (chain_ok && n > 0) {
+        err = patient_chain_check((const patient_change *const *)changes, n, ev->url, &bad);
+        snprintf(where, sizeof where, "hop %zu", bad + 1);
+        if (err == PATIENT_ERR_ORIGIN)
+            rep_result(r, REP_INVALID, "change.url.mismatch", where,
+                       "the descriptor was issued for %s, not for this URL (replayed from "
+                       "another response?)",
+                       changes[bad]->url);
+        else if (err != PATIENT_OK)
+            rep_result(r, REP_INVALID, "change.chain.broken", where,
+                       "the hops do not link up (hop numbers, previous-descriptor hashes and "
+                       "in/out hashes must chain): a hop was dropped, reordered or replaced");
+        if (err != PATIENT_OK)
+            chain_ok = 0;
+        err = PATIENT_OK;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const patient_change *c = changes[k];
+        const patient_policy_middlebox *mb;
+        long long max;
+
+        if (c == NULL)
+            continue;
+        snprintf(where, sizeof where, "hop %zu", k + 1);
+        mb = patient_policy_middlebox_find(policy, c->by.kid);
+        hops[k] = hop_json(r, c, mb != NULL);
+        if (mb == NULL) {
+            rep_result(r, REP_INVALID, "policy.middlebox.unknown", where,
+                       "middlebox \"%s\" (key %s) is not in your policy, so it may not change "
+                       "content",
+                       c->by.name, c->by.kid_hex);
+            continue;
+        }
+        if ((err = patient_change_verify(c, patient_policy_middlebox_key(mb))) != PATIENT_OK) {
+            rep_result(r, REP_INVALID, "change.signature.invalid", where,
+                       "the descriptor's signature does not verify with %s's key %s: forged or "
+                       "altered",
+                       patient_policy_middlebox_name(mb), c->by.kid_hex);
+            err = PATIENT_OK;
+            continue;
+        }
+        max = patient_policy_middlebox_max_edits(mb);
+        if (max >= 0 && (long long)c->nedits > max)
+            rep_result(r, REP_INVALID, "policy.edits.exceeded", where,
+                       "%zu edits, but your policy allows %s at most %lld", c->nedits,
+                       patient_policy_middlebox_name(mb), max);
+        for (size_t j = 0; j < c->nedits; j++) {
+            patient_policy_deny why = PATIENT_POLICY_DENY_NONE;
+            char w2[96];
+            snprintf(w2, sizeof w2, "hop %zu, edit %zu", k + 1, j + 1);
+            if (patient_policy_check_edit(mb, origin, path, c->edits[j].reason,
+                                          c->edits[j].insert_len > 0, &why) != PATIENT_OK)
+                rep_result(r, REP_INVALID, patient_policy_deny_name(why), w2,
+                           "%s may not make this change (reason %s, rule %s) on %s%s under your "
+                           "policy",
+                           patient_policy_middlebox_name(mb), c->edits[j].reason,
+                           c->edits[j].rule, origin, path);
+        }
+        {
+            const char *min = patient_policy_min_upstream_tls(policy);
+            if (c->has_tls && !c->tls.verified)
+                rep_result(r, min ? REP_INVALID : REP_WARNING, "change.tls.unverified", where,
+                           "%s did not verify the upstream server's certificate", c->by.name);
+            if (min && c->has_tls &&
+                patient_tls_version_rank(c->tls.version) < patient_tls_version_rank(min))
+                rep_result(r, REP_INVALID, "policy.tls.weak", where,
+                           "%s fetched upstream over %s, weaker than the %s your policy requires",
+                           c->by.name, c->tls.version, min);
+            if (min && !c->has_tls && strncmp(ev->url, "https:", 6) == 0)
+                rep_result(r, REP_WARNING, "change.tls.unknown", where,
+                           "%s did not record its upstream TLS", c->by.name);
+        }
+        check_disclosure(r, policy, ev, c, patient_policy_middlebox_key(mb), now, where);
+    }
+
+manifest:
+    /* 2. What did the origin publish for this path? */
+    if (patient_policy_publisher_keys(policy, origin, &keys, &nkeys) != PATIENT_OK || nkeys == 0) {
+        rep_result(r, REP_UNVERIFIABLE, "policy.publisher.unknown", NULL,
+                   "your policy names no publisher key for %s", origin);
+        goto done;
+    }
+    if (ev->manifest != NULL && ev->manifest_sig != NULL) {
+        if (manifest_check(r, ev, keys, nkeys, &m, kid_hex) != PATIENT_OK)
+            goto done;
+        {
+            cJSON *mj = cJSON_CreateObject();
+            char ts[21];
+            cJSON_AddNumberToObject(mj, "version", (double)patient_manifest_version(m));
+            pt_time_format(patient_manifest_issued(m), ts);
+            cJSON_AddStringToObject(mj, "issued", ts);
+            pt_time_format(patient_manifest_expires(m), ts);
+            cJSON_AddStringToObject(mj, "expires", ts);
+            cJSON_AddStringToObject(mj, "kid", kid_hex);
+            cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "manifest", mj);
+        }
+        if (strcmp(patient_manifest_origin(m), origin) != 0)
+            rep_result(r, REP_INVALID, "manifest.origin.mismatch", "manifest.json",
+                       "the manifest is for %s, not %s", patient_manifest_origin(m), origin);
+        if (patient_manifest_check_fresh(m, now) != PATIENT_OK) {
+            char ts[21];
+            pt_time_format(patient_manifest_expires(m), ts);
+            rep_result(r, REP_INVALID, "manifest.expired", "manifest.json",
+                       "the manifest expired at %s (or is dated in the future)", ts);
+        }
+        if (opts && opts->state_file) {
+            uint64_t seen = 0;
+            patient_err se = state_check(opts->state_file, origin, patient_manifest_version(m),
+                                         opts->no_state_update || r->worst >= REP_INVALID, &seen);
+            if (se != PATIENT_OK)
+                rep_result(r, REP_WARNING, "state.unavailable", opts->state_file,
+                           "could not use the rollback state file (%s): rollback not checked",
+                           patient_strerror(se));
+            else if (patient_manifest_version(m) < seen)
+                rep_result(r, REP_INVALID, "manifest.rollback", "manifest.json",
+                           "manifest version %llu is older than version %llu seen before: an "
+                           "old manifest is being replayed",
+                           (unsigned long long)patient_manifest_version(m),
+                           (unsigned long long)seen);
+        }
+        err = patient_manifest_lookup(m, path, &res);
+        if (err == PATIENT_OK) {
+            memcpy(ref_hash, res.hash, sizeof ref_hash);
+            ref_size = res.size;
+            have_ref = 1;
+        } else if (ev->origin_sig == NULL) {
+            rep_result(r, REP_UNVERIFIABLE, "manifest.resource.missing", path,
+                       "the origin's manifest does not list %s", path);
+        }
+        err = PATIENT_OK;
+    } else if (ev->origin_sig == NULL) {
+        rep_result(r,
+                   patient_policy_unsigned(policy) == PATIENT_UNSIGNED_INVALID ? REP_INVALID
+                                                                                : REP_UNVERIFIABLE,
+                   "manifest.missing", "/.well-known/patient/manifest.json",
+                   "no signed manifest from %s%s%s", origin, ev->manifest_error ? ": " : "",
+                   ev->manifest_error ? ev->manifest_error : "");
+        goto done;
+    }
+
+    /* 3. Undo the hops, last first, back to the origin's bytes. */
+    cur = ev->body;
+    curlen = ev->body_len;
+    if (!chain_ok) {
+        proven = 0;
+        goto done;
+    }
+    for (size_t k = n; k-- > 0;) {
+        uint8_t *in = NULL;
+        size_t inlen = 0;
+        snprintf(where, sizeof where, "hop %zu", k + 1);
+        err = patient_change_undo(changes[k], cur, curlen, &in, &inlen);
+        if (err == PATIENT_OK) {
+            hop_positions(hops[k], changes[k], in, inlen);
+            hop_set_proof(hops[k], "proven");
+            free(owned);
+            owned = in;
+            cur = in;
+            curlen = inlen;
+            continue;
+        }
+        err = PATIENT_OK;
+        if (patient_change_check_output(changes[k], cur, curlen) == PATIENT_OK) {
+            /* Output checked, deleted bytes withheld: the rest is attested. */
+            proven = 0;
+            for (size_t i = 0; i <= k; i++)
+                hop_set_proof(hops[i], "attested");
+            rep_result(r, REP_INFO, "change.attested", where,
+                       "%s withheld the bytes it deleted; its claims are signed and the hashes "
+                       "link up, but the origin bytes cannot be rebuilt",
+                       changes[k]->by.name);
+            break;
+        }
+        rep_result(r, REP_INVALID, "body.mismatch", where,
+                   k + 1 == n ? "the body received is not what the last hop (%s) says it "
+                                "produced: changed in transit without a descriptor"
+                              : "the body is not what hop %s produced",
+                   k + 1 == n ? changes[k]->by.name : where);
+        goto done;
+    }
+    if (n > 0 && !proven) {
+        if (patient_policy_require_proof(policy) == PATIENT_PROOF_PROVEN)
+            rep_result(r, REP_INVALID, "policy.proof.required", NULL,
+                       "a middlebox withheld deleted bytes, and your policy requires every "
+                       "change to be proven");
+        if (have_ref && (changes[0]->in.size != ref_size ||
+                         memcmp(changes[0]->in.hash, ref_hash, sizeof ref_hash) != 0))
+            rep_result(r, REP_INVALID, "body.mismatch", "hop 1",
+                       "hop 1 (%s) says it received bytes that differ from what the origin "
+                       "signed",
+                       changes[0]->by.name);
+        else if (ev->origin_sig && !have_ref)
+            rep_result(r, REP_UNVERIFIABLE, "origin.attested", NULL,
+                       "a signed dynamic response (Patient-Origin) can only be checked when "
+                       "every change is proven");
+    } else if (have_ref) {
+        if (patient_sha256(cur, curlen, h) != PATIENT_OK) {
+            err = PATIENT_ERR_CRYPTO;
+            goto done;
+        }
+        if (curlen != ref_size || memcmp(h, ref_hash, sizeof h) != 0)
+            rep_result(r, REP_INVALID, "body.mismatch", path,
+                       n ? "after undoing every declared change, the bytes (%zu) are not what "
+                           "the origin signed (%llu bytes): changed without a descriptor"
+                         : "the body (%zu bytes) is not what the origin signed (%llu bytes): "
+                           "changed in transit without a descriptor",
+                       curlen, (unsigned long long)ref_size);
+    } else if (ev->origin_sig) {
+        patient_err oe = PATIENT_ERR_KEY_MISMATCH;
+        patient_origin_info info;
+        for (size_t i = 0; i < nkeys && oe == PATIENT_ERR_KEY_MISMATCH; i++)
+            oe = patient_origin_verify(ev->origin_sig, &keys[i], ev->url, cur, curlen, now, &info);
+        switch (oe) {
+        case PATIENT_OK:
+            rep_result(r, REP_INFO, "origin.ok", "Patient-Origin",
+                       "the origin signed this dynamic response");
+            break;
+        case PATIENT_ERR_HASH:
+            rep_result(r, REP_INVALID, "body.mismatch", "Patient-Origin",
+                       "the body is not what the origin signed in Patient-Origin");
+            break;
+        case PATIENT_ERR_EXPIRED:
+            rep_result(r, REP_INVALID, "origin.expired", "Patient-Origin",
+                       "the origin's signature on this response has expired");
+            break;
+        case PATIENT_ERR_ORIGIN:
+            rep_result(r, REP_INVALID, "origin.url.mismatch", "Patient-Origin",
+                       "the origin signed this response for another URL");
+            break;
+        case PATIENT_ERR_KEY_MISMATCH:
+            rep_result(r, REP_INVALID, "origin.key.unknown", "Patient-Origin",
+                       "Patient-Origin is signed by a key your policy does not trust for %s",
+                       origin);
+            break;
+        default:
+            rep_result(r, REP_INVALID, "origin.signature.invalid", "Patient-Origin",
+                       "Patient-Origin does not verify (%s)", patient_strerror(oe));
+            break;
+        }
+    }
+
+done:
+    if (n > 0)
+        cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "proof",
+                                               cJSON_CreateString(proven ? "proven" : "attested"));
+    else if (have_ref)
+        cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "proof", cJSON_CreateString("proven"));
+    rep_finish(r, ev->nchanges);
+    for (size_t k = 0; k < PATIENT_MAX_HOPS; k++)
+        patient_change_free(changes[k]);
+    patient_manifest_free(m);
+    free(owned);
+    free(origin);
+    free(path);
+    if (err != PATIENT_OK) {
+        patient_report_free(r);
+        return err;
+    }
+    *report = r;
+    return PATIENT_OK;
+}

@@ -1,0 +1,643 @@
+/* Verification with the network: fetch a URL, its origin's manifest and the
+ * middleboxes' disclosures, then hand everything to patient_verify_evidence.
+ * Also: evidence bundles (offline re-verification) and the browser's native
+ * messaging host. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <patient/change.h>
+#include <patient/hash.h>
+#include <patient/verify.h>
+#include "report_int.h"
+#include "util.h"
+
+#define NATIVE_MAX (1024u * 1024)
+#define WELL_KNOWN "/.well-known/patient/manifest.json"
+
+/* Everything fetched, owned here, pointed to by the evidence. */
+typedef struct {
+    patient_evidence ev;
+    char *url;
+    char *values[PATIENT_MAX_HOPS + 1];
+    size_t nvalues;
+    char *origin_sig;
+    patient_response *page, *man, *sig;
+    char *man_error;
+    patient_evidence_disclosure disc[PATIENT_MAX_HOPS];
+    patient_response *dresp[PATIENT_MAX_HOPS][2];
+    char *derr[PATIENT_MAX_HOPS];
+    size_t ndisc;
+} gathered;
+
+static void
+gathered_free(gathered *g)
+{
+    for (size_t i = 0; i < g->nvalues; i++)
+        free(g->values[i]);
+    for (size_t i = 0; i < g->ndisc; i++) {
+        patient_response_free(g->dresp[i][0]);
+        patient_response_free(g->dresp[i][1]);
+        free(g->derr[i]);
+        free((char *)g->disc[i].url);
+    }
+    free(g->url);
+    free(g->origin_sig);
+    free(g->man_error);
+    patient_response_free(g->page);
+    patient_response_free(g->man);
+    patient_response_free(g->sig);
+}
+
+static char *
+xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Collect every Patient-Change value of the response, in order. Values that
+ * do not split are kept whole so the verifier reports them as malformed. */
+static patient_err
+collect_changes(gathered *g, const patient_response *resp)
+{
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        const patient_header *hd = &resp->headers[i];
+        patient_span spans[PATIENT_MAX_HOPS + 1];
+        size_t ns = 0;
+
+        if (strcasecmp(hd->name, PATIENT_CHANGE_HEADER) == 0) {
+            if (patient_change_header_split(hd->value, strlen(hd->value), spans,
+                                            PATIENT_MAX_HOPS + 1, &ns) != PATIENT_OK) {
+                spans[0].p = hd->value;
+                spans[0].len = strlen(hd->value);
+                ns = 1;
+            }
+            for (size_t j = 0; j < ns; j++) {
+                if (g->nvalues > PATIENT_MAX_HOPS)
+                    return PATIENT_OK; /* the verifier reports the excess */
+                if ((g->values[g->nvalues] = strndup(spans[j].p, spans[j].len)) == NULL)
+                    return PATIENT_ERR_NOMEM;
+                g->nvalues++;
+            }
+        } else if (strcasecmp(hd->name, "Patient-Origin") == 0 && g->origin_sig == NULL) {
+            if ((g->origin_sig = strdup(hd->value)) == NULL)
+                return PATIENT_ERR_NOMEM;
+        }
+    }
+    return PATIENT_OK;
+}
+
+static patient_err
+get(const patient_fetch_opts *fo, const char *cache_dir, const char *url, patient_response **r,
+    char **why)
+{
+    int from_cache = 0;
+    char *detail = NULL;
+    patient_err err = patient_fetch_cached(fo, url, cache_dir, r, &from_cache, &detail);
+    pt_buf b = {0};
+
+    *why = NULL;
+    if (err != PATIENT_OK) {
+        pt_buf_appendf(&b, "%s (%s)", detail ? detail : patient_strerror(err), url);
+        *why = (char *)b.data;
+        free(detail);
+        return err;
+    }
+    if ((*r)->status != 200) {
+        pt_buf_appendf(&b, "HTTP %ld for %s", (*r)->status, url);
+        *why = (char *)b.data;
+        patient_response_free(*r);
+        *r = NULL;
+        return PATIENT_ERR_NOT_FOUND;
+    }
+    return PATIENT_OK;
+}
+
+static patient_err
+gather(gathered *g, const char *url, const patient_verify_fetch_opts *f, patient_report **fail,
+       time_t now)
+{
+    patient_fetch_opts direct, *mfo;
+    const patient_fetch_opts *fo = f ? f->fetch : NULL;
+    const char *cache = f ? f->cache_dir : NULL;
+    char *detail = NULL, *origin = NULL, *why = NULL;
+    pt_buf murl = {0};
+    patient_err err;
+
+    *fail = NULL;
+    err = patient_fetch(fo, url, &g->page, &detail);
+    if (err != PATIENT_OK || g->page->status != 200) {
+        if (err == PATIENT_ERR_NOMEM)
+            return err;
+        if ((err = rep_new(fail, url, now)) != PATIENT_OK)
+            return err;
+        if (g->page)
+            rep_result(*fail, REP_UNVERIFIABLE, "fetch.status", url,
+                       "the server answered HTTP %ld", g->page->status);
+        else
+            rep_result(*fail, REP_UNVERIFIABLE, "fetch.failed", url, "could not fetch: %s",
+                       detail ? detail : "network error");
+        rep_finish(*fail, 0);
+        free(detail);
+        return PATIENT_OK;
+    }
+    free(detail);
+    if ((g->url = strdup(g->page->url ? g->page->url : url)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = collect_changes(g, g->page)) != PATIENT_OK)
+        return err;
+
+    /* Manifest and signature, cached, through the proxy unless told not to. */
+    mfo = NULL;
+    if (fo) {
+        direct = *fo;
+        mfo = &direct;
+        if (f->manifest_direct)
+            direct.proxy = NULL;
+    }
+    if (patient_policy_split_url(g->url, &origin, NULL) == PATIENT_OK) {
+        pt_buf_appendf(&murl, "%s" WELL_KNOWN, origin);
+        if (get(mfo, cache, (char *)murl.data, &g->man, &why) == PATIENT_OK) {
+            pt_buf_appendf(&murl, ".minisig");
+            if (get(mfo, cache, (char *)murl.data, &g->sig, &why) != PATIENT_OK) {
+                patient_response_free(g->man);
+                g->man = NULL;
+            }
+        }
+        g->man_error = why;
+    }
+    free(origin);
+    pt_buf_free(&murl);
+
+    /* Disclosures named by the descriptors (each URL once). */
+    for (size_t i = 0; i < g->nvalues && g->ndisc < PATIENT_MAX_HOPS; i++) {
+        patient_change *c = NULL;
+        int seen = 0;
+        if (patient_change_parse(g->values[i], strlen(g->values[i]), &c) != PATIENT_OK ||
+            c->by.disclosure == NULL ||
+            (strncmp(c->by.disclosure, "http://", 7) && strncmp(c->by.disclosure, "https://", 8))) {
+            patient_change_free(c);
+            continue;
+        }
+        for (size_t j = 0; j < g->ndisc; j++)
+            seen |= strcmp(g->disc[j].url, c->by.disclosure) == 0;
+        if (!seen) {
+            size_t d = g->ndisc++;
+            pt_buf su = {0};
+            g->disc[d].url = xstrdup(c->by.disclosure);
+            if (get(mfo, cache, c->by.disclosure, &g->dresp[d][0], &g->derr[d]) == PATIENT_OK) {
+                pt_buf_appendf(&su, "%s.minisig", c->by.disclosure);
+                get(mfo, cache, (char *)su.data, &g->dresp[d][1], &g->derr[d]);
+                pt_buf_free(&su);
+            }
+            if (g->dresp[d][0]) {
+                g->disc[d].json = g->dresp[d][0]->body;
+                g->disc[d].json_len = g->dresp[d][0]->body_len;
+            }
+            if (g->dresp[d][1]) {
+                g->disc[d].sig = (const char *)g->dresp[d][1]->body;
+                g->disc[d].sig_len = g->dresp[d][1]->body_len;
+            }
+            g->disc[d].error = g->derr[d];
+        }
+        patient_change_free(c);
+    }
+
+    g->ev.url = g->url;
+    g->ev.status = g->page->status;
+    g->ev.body = g->page->body;
+    g->ev.body_len = g->page->body_len;
+    if (f && f->body_override) {
+        g->ev.body = f->body_override;
+        g->ev.body_len = f->body_override_len;
+    }
+    g->ev.changes = (const char *const *)g->values;
+    g->ev.nchanges = g->nvalues;
+    g->ev.origin_sig = g->origin_sig;
+    if (g->man && g->sig) {
+        g->ev.manifest = g->man->body;
+        g->ev.manifest_len = g->man->body_len;
+        g->ev.manifest_sig = (const char *)g->sig->body;
+        g->ev.manifest_sig_len = g->sig->body_len;
+    }
+    g->ev.manifest_error = g->man_error;
+    g->ev.disclosures = g->disc;
+    g->ev.ndisclosures = g->ndisc;
+    return PATIENT_OK;
+}
+
+patient_err
+patient_verify_url(const patient_policy *policy, const char *url,
+                   const patient_verify_fetch_opts *fopts, const patient_verify_opts *opts,
+                   patient_report **report, char **bundle_out)
+{
+    gathered g;
+    patient_verify_opts o = {0};
+    char *pj = NULL;
+    size_t pjlen = 0;
+    patient_err err;
+
+    *report = NULL;
+    if (bundle_out)
+        *bundle_out = NULL;
+    memset(&g, 0, sizeof g);
+    if (opts)
+        o = *opts;
+    if (o.now == 0)
+        o.now = time(NULL);
+    if ((err = gather(&g, url, fopts, report, o.now)) != PATIENT_OK || *report != NULL)
+        goto out;
+    if ((err = patient_verify_evidence(policy, &g.ev, &o, report)) != PATIENT_OK)
+        goto out;
+    if (bundle_out) {
+        if ((err = patient_policy_serialize(policy, &pj, &pjlen)) != PATIENT_OK ||
+            (err = patient_bundle_build(&g.ev, pj, o.now, bundle_out)) != PATIENT_OK) {
+            patient_report_free(*report);
+            *report = NULL;
+        }
+    }
+out:
+    free(pj);
+    gathered_free(&g);
+    return err;
+}
+
+/* ---- evidence bundles ---------------------------------------------------- */
+
+static cJSON *
+b64_item(const uint8_t *p, size_t len)
+{
+    char *s = NULL;
+    cJSON *o;
+
+    if (p == NULL)
+        return cJSON_CreateNull();
+    if (pt_b64_encode(p, len, 0, &s) != PATIENT_OK)
+        return NULL;
+    o = cJSON_CreateString(s);
+    free(s);
+    return o;
+}
+
+static cJSON *
+text_item(const char *p, size_t len)
+{
+    char *s;
+    cJSON *o;
+
+    if (p == NULL)
+        return cJSON_CreateNull();
+    if ((s = strndup(p, len)) == NULL)
+        return NULL;
+    o = cJSON_CreateString(s);
+    free(s);
+    return o;
+}
+
+patient_err
+patient_bundle_build(const patient_evidence *ev, const char *policy_json, time_t at, char **out)
+{
+    cJSON *b = cJSON_CreateObject(), *arr, *pol = NULL;
+    char ts[21], sri[PATIENT_SRI_BYTES];
+    uint8_t h[PATIENT_SHA256_BYTES];
+    patient_err err = PATIENT_ERR_NOMEM;
+
+    *out = NULL;
+    if (b == NULL)
+        return err;
+    pt_time_format(at, ts);
+    patient_sha256(ev->body, ev->body_len, h);
+    patient_sri_encode(h, sri);
+    if (policy_json && (err = pt_json_parse(policy_json, strlen(policy_json), &pol)) != PATIENT_OK)
+        goto out;
+    err = PATIENT_ERR_NOMEM;
+    cJSON_AddNumberToObject(b, "patient", 1);
+    cJSON_AddStringToObject(b, "type", "bundle");
+    cJSON_AddStringToObject(b, "created", ts);
+    cJSON_AddStringToObject(b, "url", ev->url);
+    cJSON_AddNumberToObject(b, "status", (double)ev->status);
+    cJSON_AddStringToObject(b, "body_integrity", sri);
+    cJSON_AddNumberToObject(b, "body_size", (double)ev->body_len);
+    cJSON_AddItemToObject(b, "body", b64_item(ev->body, ev->body_len));
+    arr = cJSON_AddArrayToObject(b, "changes");
+    for (size_t i = 0; i < ev->nchanges; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(ev->changes[i]));
+    cJSON_AddItemToObject(b, "origin_sig", text_item(ev->origin_sig, ev->origin_sig ? strlen(ev->origin_sig) : 0));
+    cJSON_AddItemToObject(b, "manifest", b64_item(ev->manifest, ev->manifest_len));
+    cJSON_AddItemToObject(b, "manifest_sig", text_item(ev->manifest_sig, ev->manifest_sig_len));
+    cJSON_AddItemToObject(b, "manifest_error",
+                          text_item(ev->manifest_error,
+                                    ev->manifest_error ? strlen(ev->manifest_error) : 0));
+    arr = cJSON_AddArrayToObject(b, "disclosures");
+    for (size_t i = 0; i < ev->ndisclosures; i++) {
+        const patient_evidence_disclosure *d = &ev->disclosures[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "url", d->url ? d->url : "");
+        cJSON_AddItemToObject(o, "json", b64_item(d->json, d->json_len));
+        cJSON_AddItemToObject(o, "sig", text_item(d->sig, d->sig_len));
+        cJSON_AddItemToObject(o, "error", text_item(d->error, d->error ? strlen(d->error) : 0));
+        cJSON_AddItemToArray(arr, o);
+    }
+    if (pol) {
+        cJSON_AddItemToObject(b, "policy", pol);
+        pol = NULL;
+    } else {
+        cJSON_AddNullToObject(b, "policy");
+    }
+    if ((*out = cJSON_Print(b)) != NULL)
+        err = PATIENT_OK;
+out:
+    cJSON_Delete(pol);
+    cJSON_Delete(b);
+    return err;
+}
+
+/* Decode an optional base64 member; absent or null gives NULL. */
+static patient_err
+b64_member(const cJSON *o, const char *k, uint8_t **p, size_t *len)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+    *p = NULL;
+    *len = 0;
+    if (v == NULL || cJSON_IsNull(v))
+        return PATIENT_OK;
+    if (!cJSON_IsString(v))
+        return PATIENT_ERR_PARSE;
+    return pt_b64_decode(v->valuestring, strlen(v->valuestring), 0, p, len);
+}
+
+static const char *
+opt_str(const cJSON *o, const char *k, int *bad)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (v == NULL || cJSON_IsNull(v))
+        return NULL;
+    if (!cJSON_IsString(v)) {
+        *bad = 1;
+        return NULL;
+    }
+    return v->valuestring;
+}
+
+patient_err
+patient_verify_bundle(const char *json, size_t len, const patient_policy *policy,
+                      const patient_verify_opts *opts, patient_report **report)
+{
+    cJSON *b = NULL, *arr, *it;
+    patient_evidence ev;
+    patient_evidence_disclosure disc[PATIENT_MAX_HOPS];
+    const char *values[PATIENT_MAX_HOPS + 1];
+    uint8_t *body = NULL, *man = NULL, *dj[PATIENT_MAX_HOPS] = {0};
+    size_t bodylen = 0, manlen = 0;
+    patient_policy *own = NULL;
+    patient_verify_opts o = {0};
+    char *ptext = NULL, *detail = NULL;
+    uint8_t h[PATIENT_SHA256_BYTES], want[PATIENT_SHA256_BYTES];
+    patient_err err;
+    int bad = 0;
+    const char *created, *sri;
+
+    *report = NULL;
+    memset(&ev, 0, sizeof ev);
+    memset(disc, 0, sizeof disc);
+    if (len > PATIENT_BUNDLE_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    if ((err = pt_json_parse(json, len, &b)) != PATIENT_OK)
+        return err;
+    err = PATIENT_ERR_PARSE;
+    if (!cJSON_IsObject(b) || pt_json_str(b, "type") == NULL ||
+        strcmp(pt_json_str(b, "type"), "bundle") != 0 ||
+        (ev.url = pt_json_str(b, "url")) == NULL || (created = pt_json_str(b, "created")) == NULL ||
+        (sri = pt_json_str(b, "body_integrity")) == NULL)
+        goto out;
+    if ((err = b64_member(b, "body", &body, &bodylen)) || body == NULL ||
+        (err = b64_member(b, "manifest", &man, &manlen))) {
+        err = err ? err : PATIENT_ERR_PARSE;
+        goto out;
+    }
+    /* The bundle's own integrity: the body must match its recorded hash. */
+    if (patient_sri_decode(sri, want) != PATIENT_OK ||
+        patient_sha256(body, bodylen, h) != PATIENT_OK || memcmp(h, want, sizeof h) != 0) {
+        err = PATIENT_ERR_HASH;
+        goto out;
+    }
+    ev.body = body;
+    ev.body_len = bodylen;
+    arr = cJSON_GetObjectItemCaseSensitive(b, "changes");
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > PATIENT_MAX_HOPS + 1)
+        goto out;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!cJSON_IsString(it))
+            goto out;
+        values[ev.nchanges++] = it->valuestring;
+    }
+    ev.changes = values;
+    ev.origin_sig = opt_str(b, "origin_sig", &bad);
+    ev.manifest = man;
+    ev.manifest_len = manlen;
+    ev.manifest_sig = opt_str(b, "manifest_sig", &bad);
+    ev.manifest_sig_len = ev.manifest_sig ? strlen(ev.manifest_sig) : 0;
+    ev.manifest_error = opt_str(b, "manifest_error", &bad);
+    arr = cJSON_GetObjectItemCaseSensitive(b, "disclosures");
+    if (arr && (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > PATIENT_MAX_HOPS))
+        goto out;
+    cJSON_ArrayForEach(it, arr)
+    {
+        patient_evidence_disclosure *d = &disc[ev.ndisclosures];
+        if ((err = b64_member(it, "json", &dj[ev.ndisclosures], &d->json_len)) != PATIENT_OK)
+            goto out;
+        err = PATIENT_ERR_PARSE;
+        d->json = dj[ev.ndisclosures];
+        d->url = opt_str(it, "url", &bad);
+        d->sig = opt_str(it, "sig", &bad);
+        d->sig_len = d->sig ? strlen(d->sig) : 0;
+        d->error = opt_str(it, "error", &bad);
+        ev.ndisclosures++;
+    }
+    ev.disclosures = disc;
+    if (bad)
+        goto out;
+    if (opts)
+        o = *opts;
+    o.state_file = NULL; /* offline: never touch rollback state */
+    if (o.now == 0 && (err = pt_time_parse(created, &o.now)) != PATIENT_OK)
+        goto out;
+    if (policy == NULL) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "policy");
+        if (!cJSON_IsObject(p) || (ptext = cJSON_PrintUnformatted(p)) == NULL) {
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+        if ((err = patient_policy_parse(ptext, strlen(ptext), &own, &detail)) != PATIENT_OK)
+            goto out;
+        policy = own;
+    }
+    err = patient_verify_evidence(policy, &ev, &o, report);
+out:
+    for (size_t i = 0; i < PATIENT_MAX_HOPS; i++)
+        free(dj[i]);
+    free(detail);
+    free(ptext);
+    free(body);
+    free(man);
+    patient_policy_free(own);
+    cJSON_Delete(b);
+    return err;
+}
+
+/* ---- native messaging ------------------------------------------------------ */
+
+static patient_err
+read_full(int fd, void *p, size_t n, int *eof)
+{
+    uint8_t *q = p;
+    size_t got = 0;
+
+    *eof = 0;
+    while (got < n) {
+        ssize_t r = read(fd, q + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return PATIENT_ERR_IO;
+        if (r == 0) {
+            *eof = got == 0;
+            return got == 0 ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_PARSE;
+        }
+        got += (size_t)r;
+    }
+    return PATIENT_OK;
+}
+
+patient_err
+patient_native_read(int fd, size_t max, char **msg, size_t *len)
+{
+    uint32_t n;
+    int eof;
+    patient_err err;
+
+    *msg = NULL;
+    *len = 0;
+    if ((err = read_full(fd, &n, sizeof n, &eof)) != PATIENT_OK)
+        return err;
+    if (n > max || n > NATIVE_MAX * 64)
+        return PATIENT_ERR_TOO_LARGE;
+    if ((*msg = malloc((size_t)n + 1)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = read_full(fd, *msg, n, &eof)) != PATIENT_OK) {
+        free(*msg);
+        *msg = NULL;
+        return err == PATIENT_ERR_NOT_FOUND ? PATIENT_ERR_PARSE : err;
+    }
+    (*msg)[n] = 0;
+    *len = n;
+    return PATIENT_OK;
+}
+
+patient_err
+patient_native_write(int fd, const char *msg, size_t len)
+{
+    uint32_t n = (uint32_t)len;
+    const char *parts[2] = {(const char *)&n, msg};
+    size_t lens[2] = {sizeof n, len};
+
+    if (len > UINT32_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    for (int i = 0; i < 2; i++) {
+        size_t off = 0;
+        while (off < lens[i]) {
+            ssize_t w = write(fd, parts[i] + off, lens[i] - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return PATIENT_ERR_IO;
+            off += (size_t)w;
+        }
+    }
+    return PATIENT_OK;
+}
+
+static patient_err
+native_error(cJSON *ans, const char *code, const char *msg)
+{
+    cJSON *e = cJSON_AddObjectToObject(ans, "error");
+    if (e == NULL || !cJSON_AddStringToObject(e, "code", code) ||
+        !cJSON_AddStringToObject(e, "message", msg))
+        return PATIENT_ERR_NOMEM;
+    return PATIENT_OK;
+}
+
+patient_err
+patient_native_handle(const patient_policy *policy, const patient_verify_fetch_opts *f,
+                      const patient_verify_opts *o, const char *msg, size_t len, char **answer)
+{
+    cJSON *req = NULL, *ans = cJSON_CreateObject(), *id;
+    const char *type, *url, *body64;
+    patient_verify_fetch_opts fo = {0};
+    patient_report *rep = NULL;
+    char *bundle = NULL;
+    uint8_t *body = NULL;
+    size_t bodylen = 0;
+    patient_err err = PATIENT_OK;
+
+    *answer = NULL;
+    if (ans == NULL)
+        return PATIENT_ERR_NOMEM;
+    if (len > NATIVE_MAX || pt_json_parse(msg, len, &req) != PATIENT_OK || !cJSON_IsObject(req)) {
+        native_error(ans, "request.malformed", "the request is not a JSON object (max 1 MiB)");
+        goto reply;
+    }
+    if ((id = cJSON_GetObjectItemCaseSensitive(req, "id")) != NULL)
+        cJSON_AddItemToObject(ans, "id", cJSON_Duplicate(id, 1));
+    type = pt_json_str(req, "type");
+    if (type && strcmp(type, "ping") == 0) {
+        cJSON_AddStringToObject(ans, "type", "pong");
+        cJSON_AddStringToObject(ans, "version", PACKAGE_VERSION);
+        goto reply;
+    }
+    url = pt_json_str(req, "url");
+    if (type == NULL || (strcmp(type, "verify") && strcmp(type, "bundle")) || url == NULL ||
+        (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
+        native_error(ans, "request.malformed",
+                     "expected {\"type\":\"verify\"|\"bundle\"|\"ping\",\"url\":\"http(s)://...\"}");
+        goto reply;
+    }
+    if (f)
+        fo = *f;
+    if ((body64 = pt_json_str(req, "body")) != NULL) {
+        if (pt_b64_decode(body64, strlen(body64), 0, &body, &bodylen) != PATIENT_OK) {
+            native_error(ans, "request.malformed", "\"body\" is not valid base64");
+            goto reply;
+        }
+        fo.body_override = body;
+        fo.body_override_len = bodylen;
+    }
+    err = patient_verify_url(policy, url, &fo, o, &rep,
+                             strcmp(type, "bundle") == 0 ? &bundle : NULL);
+    if (err != PATIENT_OK) {
+        native_error(ans, patient_errname(err), patient_strerror(err));
+        err = PATIENT_OK;
+        goto reply;
+    }
+    cJSON_AddItemToObject(ans, "report", cJSON_Duplicate(rep->doc, 1));
+    if (bundle) {
+        cJSON *bj = NULL;
+        if (pt_json_parse(bundle, strlen(bundle), &bj) == PATIENT_OK)
+            cJSON_AddItemToObject(ans, "bundle", bj);
+    }
+reply:
+    if ((*answer = cJSON_PrintUnformatted(ans)) == NULL)
+        err = PATIENT_ERR_NOMEM;
+    free(body);
+    free(bundle);
+    patient_report_free(rep);
+    cJSON_Delete(req);
+    cJSON_Delete(ans);
+    return err;
+}

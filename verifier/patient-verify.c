@@ -1,0 +1,377 @@
+/* patient-verify: fetch a URL and tell whether its content is what the
+ * origin signed, changed only by middleboxes the endpoint trusts (and how),
+ * or tampered with. Thin: arguments in, libpatient, report out. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <patient/patient.h>
+
+#define EXIT_OK 0
+#define EXIT_INVALID 1
+#define EXIT_USAGE 2
+#define EXIT_UNVERIFIABLE 3
+
+static const char usage_text[] =
+    "usage: patient-verify [options] URL\n"
+    "       patient-verify --offline BUNDLE [options]\n"
+    "       patient-verify --native-host\n"
+    "\n"
+    "Fetch URL, its origin's signed manifest and the disclosures of any middlebox\n"
+    "that changed it, check everything against your trust policy, and report who\n"
+    "changed what, where, when and why.\n"
+    "\n"
+    "  --policy FILE       trust policy (default $XDG_CONFIG_HOME/patient/policy.json;\n"
+    "                      create one with `patient policy init`)\n"
+    "  -x, --proxy URL     fetch through this HTTP proxy (e.g. a middlebox)\n"
+    "  --manifest-direct   fetch the manifest and disclosures without the proxy\n"
+    "  --json              print the stable JSON report (docs/FORMAT.md)\n"
+    "  --strict            exit 1 for `modified` too\n"
+    "  --at TIME           check expiry against TIME (RFC 3339 or @EPOCH), e.g. for audits\n"
+    "  --bundle FILE       also save a self-contained evidence bundle\n"
+    "  --offline BUNDLE    re-verify a saved bundle, no network (its policy and time,\n"
+    "                      unless --policy / --at are given)\n"
+    "  --native-host       speak the browser native-messaging protocol on stdin/stdout\n"
+    "  --cache-dir DIR     manifest cache (default $XDG_CACHE_HOME/patient)\n"
+    "  --state FILE        highest manifest version seen per origin, for rollback\n"
+    "                      protection (default $XDG_STATE_HOME/patient/versions.json)\n"
+    "  --no-state          do not check or record versions (disables rollback checks)\n"
+    "  --ca-file FILE      extra CA bundle (TLS verification is always on)\n"
+    "  --timeout SECONDS   whole-transfer timeout (default 60)\n"
+    "  --max-body BYTES    refuse larger bodies (default 64 MiB)\n"
+    "  --color WHEN        auto, always or never (default auto)\n"
+    "  -v, --verbose       also show informational checks\n"
+    "  -q, --quiet         print nothing; the exit code says it all\n"
+    "  -h, --help          this help;  --version  the version\n"
+    "\n"
+    "Verdicts and exit codes:\n"
+    "  verified      0  the body is exactly what the origin signed\n"
+    "  modified      0  changed only by middleboxes your policy trusts (1 with --strict)\n"
+    "  invalid       1  tampered, forged, unauthorised, expired or rolled back\n"
+    "  (error)       2  usage error or local I/O error\n"
+    "  unverifiable  3  no manifest, network failure, or origin unknown to your policy\n";
+
+static void __attribute__((noreturn))
+usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (fmt == NULL) {
+        fputs(usage_text, stdout);
+        exit(EXIT_OK);
+    }
+    fputs("patient-verify: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'patient-verify --help'.\n", stderr);
+    exit(EXIT_USAGE);
+}
+
+static void __attribute__((noreturn))
+die(const char *what, patient_err err, const char *detail)
+{
+    fprintf(stderr, "patient-verify: %s: %s%s%s\n", what, patient_strerror(err),
+            detail ? ": " : "", detail ? detail : "");
+    exit(EXIT_USAGE);
+}
+
+static patient_err
+read_all(const char *path, size_t max, char **out, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    size_t cap = 65536, n = 0;
+    char *buf;
+
+    *out = NULL;
+    if (f == NULL)
+        return errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
+    if ((buf = malloc(cap + 1)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (;;) {
+        size_t r;
+        if (n == cap) {
+            char *nb;
+            if (cap >= max) {
+                free(buf);
+                if (f != stdin)
+                    fclose(f);
+                return PATIENT_ERR_TOO_LARGE;
+            }
+            cap *= 2;
+            if ((nb = realloc(buf, cap + 1)) == NULL) {
+                free(buf);
+                return PATIENT_ERR_NOMEM;
+            }
+            buf = nb;
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (f != stdin)
+        fclose(f);
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return PATIENT_OK;
+}
+
+/* Write the bundle atomically next to its final name. */
+static patient_err
+save_file(const char *path, const char *data)
+{
+    char tmp[4096];
+    FILE *f;
+    int fd;
+
+    if (strcmp(path, "-") == 0) {
+        fputs(data, stdout);
+        return PATIENT_OK;
+    }
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
+        return PATIENT_ERR_ARG;
+    if ((fd = mkstemp(tmp)) < 0)
+        return PATIENT_ERR_IO;
+    if ((f = fdopen(fd, "w")) == NULL) {
+        close(fd);
+        unlink(tmp);
+        return PATIENT_ERR_IO;
+    }
+    if (fputs(data, f) < 0 || fflush(f) != 0 || fsync(fd) != 0 || fclose(f) != 0) {
+        unlink(tmp);
+        return PATIENT_ERR_IO;
+    }
+    if (rename(tmp, path) != 0) {
+        unlink(tmp);
+        return PATIENT_ERR_IO;
+    }
+    return PATIENT_OK;
+}
+
+static int
+native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
+            const patient_verify_opts *vo)
+{
+    for (;;) {
+        char *msg = NULL, *answer = NULL;
+        size_t len = 0;
+        patient_err err = patient_native_read(STDIN_FILENO, 1024 * 1024, &msg, &len);
+
+        if (err == PATIENT_ERR_NOT_FOUND)
+            return EXIT_OK; /* the browser closed the port */
+        if (err != PATIENT_OK) {
+            static const char bad[] =
+                "{\"error\":{\"code\":\"request.too_large\",\"message\":\"message over 1 MiB or "
+                "truncated\"}}";
+            if (patient_native_write(STDOUT_FILENO, bad, sizeof bad - 1) != PATIENT_OK)
+                fputs("patient-verify: could not answer the browser\n", stderr);
+            free(msg);
+            return EXIT_USAGE; /* the stream is out of sync: stop */
+        }
+        err = patient_native_handle(policy, fo, vo, msg, len, &answer);
+        free(msg);
+        if (err != PATIENT_OK)
+            return EXIT_USAGE;
+        err = patient_native_write(STDOUT_FILENO, answer, strlen(answer));
+        free(answer);
+        if (err != PATIENT_OK)
+            return EXIT_USAGE;
+    }
+}
+
+enum {
+    OPT_POLICY = 256, OPT_JSON, OPT_STRICT, OPT_AT, OPT_BUNDLE, OPT_OFFLINE, OPT_NATIVE,
+    OPT_CACHE, OPT_STATE, OPT_NOSTATE, OPT_CA, OPT_TIMEOUT, OPT_MAXBODY, OPT_COLOR,
+    OPT_MDIRECT, OPT_VERSION
+};
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"proxy", required_argument, NULL, 'x'},
+        {"manifest-direct", no_argument, NULL, OPT_MDIRECT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"strict", no_argument, NULL, OPT_STRICT},
+        {"at", required_argument, NULL, OPT_AT},
+        {"bundle", required_argument, NULL, OPT_BUNDLE},
+        {"offline", required_argument, NULL, OPT_OFFLINE},
+        {"native-host", no_argument, NULL, OPT_NATIVE},
+        {"cache-dir", required_argument, NULL, OPT_CACHE},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"no-state", no_argument, NULL, OPT_NOSTATE},
+        {"ca-file", required_argument, NULL, OPT_CA},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"max-body", required_argument, NULL, OPT_MAXBODY},
+        {"color", required_argument, NULL, OPT_COLOR},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
+    const char *policy_path = NULL, *bundle_path = NULL, *offline = NULL, *state = NULL;
+    char *policy_default = NULL, *state_default = NULL, *detail = NULL, *out = NULL;
+    char *bundle = NULL;
+    int json = 0, strict = 0, native = 0, nostate = 0, verbose = 0, quiet = 0, color = -1;
+    patient_fetch_opts fetch;
+    patient_verify_fetch_opts fo = {0};
+    patient_verify_opts vo = {0};
+    patient_policy *policy = NULL;
+    patient_report *report = NULL;
+    patient_err err;
+    int c, code;
+
+    patient_fetch_opts_init(&fetch);
+    fo.fetch = &fetch;
+    while ((c = getopt_long(argc, argv, "x:vqh", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_POLICY: policy_path = optarg; break;
+        case 'x': fetch.proxy = optarg; break;
+        case OPT_MDIRECT: fo.manifest_direct = 1; break;
+        case OPT_JSON: json = 1; break;
+        case OPT_STRICT: strict = 1; break;
+        case OPT_AT: {
+            char *end;
+            struct tm tm = {0};
+            (void)end;
+            (void)tm;
+            if (optarg[0] == '@') {
+                vo.now = (time_t)strtoll(optarg + 1, &end, 10);
+                if (*end || end == optarg + 1)
+                    usage("--at: '%s' is not a time (RFC 3339 like 2026-11-27T08:00:00Z, or @EPOCH)", optarg);
+            } else {
+                end = strptime(optarg, "%Y-%m-%dT%H:%M:%S", &tm);
+                if (end == NULL || (strcmp(end, "Z") && strcmp(end, "+00:00")))
+                    usage("--at: '%s' is not a time (RFC 3339 like 2026-11-27T08:00:00Z, or @EPOCH)", optarg);
+                vo.now = timegm(&tm);
+            }
+            break;
+        }
+        case OPT_BUNDLE: bundle_path = optarg; break;
+        case OPT_OFFLINE: offline = optarg; break;
+        case OPT_NATIVE: native = 1; break;
+        case OPT_CACHE: fo.cache_dir = optarg; break;
+        case OPT_STATE: state = optarg; break;
+        case OPT_NOSTATE: nostate = 1; break;
+        case OPT_CA: fetch.ca_file = optarg; break;
+        case OPT_TIMEOUT: {
+            char *end;
+            long s = strtol(optarg, &end, 10);
+            if (*end || s <= 0 || s > 3600)
+                usage("--timeout: expected 1..3600 seconds, got '%s'", optarg);
+            fetch.timeout_ms = s * 1000;
+            break;
+        }
+        case OPT_MAXBODY: {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (*end || v == 0 || v > 1024ULL * 1024 * 1024)
+                usage("--max-body: expected 1..1073741824 bytes, got '%s'", optarg);
+            fetch.max_body = (size_t)v;
+            break;
+        }
+        case OPT_COLOR:
+            if (strcmp(optarg, "auto") == 0) color = -1;
+            else if (strcmp(optarg, "always") == 0) color = 1;
+            else if (strcmp(optarg, "never") == 0) color = 0;
+            else usage("--color: expected auto, always or never");
+            break;
+        case 'v': verbose = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(NULL);
+        case OPT_VERSION: printf("patient-verify %s\n", PACKAGE_VERSION); return EXIT_OK;
+        default: usage("unknown option");
+        }
+    }
+    if (native) {
+        /* Browsers pass the caller's origin (and on some systems a window
+         * handle) as arguments: ignore them. */
+    } else if (offline) {
+        if (optind != argc)
+            usage("--offline takes no URL");
+    } else if (optind + 1 != argc) {
+        usage(optind == argc ? "missing URL" : "one URL at a time");
+    }
+    if (color < 0)
+        color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+
+    /* The policy: explicit, or the default file; a bundle brings its own. */
+    if (policy_path == NULL && !(offline && policy_path == NULL)) {
+        if (patient_policy_default_path(&policy_default) != PATIENT_OK)
+            usage("no --policy given and no default policy location (set HOME or XDG_CONFIG_HOME)");
+        policy_path = policy_default;
+    }
+    if (policy_path) {
+        err = patient_policy_load(policy_path, &policy, &detail);
+        if (err == PATIENT_ERR_NOT_FOUND)
+            usage("no policy at %s: create one with `patient policy init %s` and add the "
+                  "publishers and middleboxes you trust",
+                  policy_path, policy_path);
+        if (err != PATIENT_OK)
+            die(policy_path, err, detail);
+    }
+    if (!nostate && !offline) {
+        if (state == NULL && patient_state_file_default(&state_default) == PATIENT_OK)
+            state = state_default;
+        vo.state_file = state;
+    }
+    vo.strict = strict;
+
+    if (native) {
+        code = native_host(policy, &fo, &vo);
+        goto out;
+    }
+    if (offline) {
+        char *text = NULL;
+        size_t len = 0;
+        if ((err = read_all(offline, PATIENT_BUNDLE_MAX, &text, &len)) != PATIENT_OK)
+            die(offline, err, NULL);
+        err = patient_verify_bundle(text, len, policy, &vo, &report);
+        free(text);
+        if (err != PATIENT_OK)
+            die(offline, err, "not a valid evidence bundle");
+    } else {
+        err = patient_verify_url(policy, argv[optind], &fo, &vo, &report,
+                                 bundle_path ? &bundle : NULL);
+        if (err != PATIENT_OK)
+            die(argv[optind], err, NULL);
+        if (bundle && (err = save_file(bundle_path, bundle)) != PATIENT_OK)
+            die(bundle_path, err, "could not write the bundle");
+    }
+    if (!quiet) {
+        err = json ? patient_report_json(report, 1, &out)
+                   : patient_report_text(report, color, verbose, &out);
+        if (err != PATIENT_OK)
+            die("report", err, NULL);
+        fputs(out, stdout);
+        if (json)
+            fputc('\n', stdout);
+    }
+    switch (patient_report_verdict(report)) {
+    case PATIENT_VERDICT_VERIFIED: code = EXIT_OK; break;
+    case PATIENT_VERDICT_MODIFIED: code = strict ? EXIT_INVALID : EXIT_OK; break;
+    case PATIENT_VERDICT_UNVERIFIABLE: code = EXIT_UNVERIFIABLE; break;
+    default: code = EXIT_INVALID; break;
+    }
+out:
+    if (fflush(stdout) != 0 && code == EXIT_OK)
+        code = EXIT_USAGE;
+    free(out);
+    free(bundle);
+    free(detail);
+    free(policy_default);
+    free(state_default);
+    patient_report_free(report);
+    patient_policy_free(policy);
+    return code;
+}

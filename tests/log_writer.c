@@ -1,0 +1,129 @@
+/* Helper for tests/log_crash.sh.
+ *   log_writer write KEY LOG TAG   append changes forever; after each append
+ *                                  returns, print "SEQ URL" (committed)
+ *   log_writer check KEY LOG FILE  reopen (repairing a torn tail), close,
+ *                                  verify deep with the key, and check every
+ *                                  "SEQ URL" line of FILE is in the log
+ * KEY is created (unencrypted) if missing. Exit 0 ok, 1 check failed, 2 error. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include <patient/patient.h>
+
+static patient_seckey *
+key(const char *path)
+{
+    patient_seckey *sk = NULL;
+    patient_pubkey pk;
+
+    if (access(path, F_OK) != 0) {
+        if (patient_keypair_generate(&pk, &sk) || patient_seckey_save(path, sk, NULL, 0))
+            exit(2);
+        return sk;
+    }
+    if (patient_seckey_load(path, NULL, &sk, NULL))
+        exit(2);
+    return sk;
+}
+
+static int
+do_write(patient_seckey *sk, const char *log_path, const char *tag)
+{
+    patient_log *log;
+    patient_pubkey pk;
+    char kid[PATIENT_KEYID_HEX], payload[512], *jws;
+    uint64_t seq;
+    unsigned long i;
+
+    patient_seckey_pubkey(sk, &pk);
+    patient_keyid_hex(pk.id, kid);
+    if (patient_log_open(log_path, sk, 50, &log) != PATIENT_OK)
+        return 2;
+    for (i = 0;; i++) {
+        snprintf(payload, sizeof payload,
+                 "{\"url\":\"https://crash.test/%s/%lu\",\"hop\":1,\"at\":\"2026-11-27T10:00:00Z\","
+                 "\"by\":{\"name\":\"crash\",\"kid\":\"%s\"},\"edits\":[{\"offset\":0,"
+                 "\"delete\":3,\"reason\":\"ads.removed\",\"rule\":\"r\"}]}",
+                 tag, i, kid);
+        if (patient_jws_sign(sk, "patient-change+jws", payload, strlen(payload), &jws))
+            return 2;
+        if (patient_log_append_change(log, jws, &seq) != PATIENT_OK)
+            return 2;
+        free(jws);
+        printf("%llu https://crash.test/%s/%lu\n", (unsigned long long)seq, tag, i);
+        fflush(stdout);
+    }
+}
+
+static int
+do_check(patient_seckey *sk, const char *log_path, const char *committed)
+{
+    patient_log *log;
+    patient_pubkey pk;
+    patient_log_verify_opts o = {0};
+    patient_log_report r;
+    patient_log_iter *it;
+    const patient_log_entry *e;
+    FILE *f;
+    char url[256], **urls = NULL;
+    unsigned long long seq, n = 0, cap = 0, checked = 0;
+    patient_err err;
+
+    if ((err = patient_log_open(log_path, sk, 50, &log)) != PATIENT_OK) {
+        fprintf(stderr, "open: %s\n", patient_strerror(err));
+        return 1;
+    }
+    if (patient_log_close(log) != PATIENT_OK)
+        return 1;
+    patient_seckey_pubkey(sk, &pk);
+    o.pub = &pk;
+    o.deep = 1;
+    o.require_final_checkpoint = 1;
+    if (patient_log_verify(log_path, &o, &r) != PATIENT_OK) {
+        fprintf(stderr, "verify: line %llu: %s\n", (unsigned long long)r.line, r.message);
+        return 1;
+    }
+    /* Index the log's urls by seq. */
+    if (patient_log_iter_open(log_path, &it))
+        return 2;
+    while (patient_log_iter_next(it, &e) == PATIENT_OK && e) {
+        if (e->seq >= cap) {
+            unsigned long long nc = (e->seq + 1) * 2;
+            urls = realloc(urls, nc * sizeof *urls);
+            memset(urls + cap, 0, (nc - cap) * sizeof *urls);
+            cap = nc;
+        }
+        urls[e->seq] = e->kind == PATIENT_LOG_KIND_CHANGE ? strdup(e->url) : NULL;
+        n = e->seq + 1;
+    }
+    patient_log_iter_close(it);
+    if ((f = fopen(committed, "r")) == NULL)
+        return 2;
+    while (fscanf(f, "%llu %255s", &seq, url) == 2) {
+        if (seq >= n || urls[seq] == NULL || strcmp(urls[seq], url) != 0) {
+            fprintf(stderr, "committed entry %llu %s is missing\n", seq, url);
+            return 1;
+        }
+        checked++;
+    }
+    fclose(f);
+    printf("%llu entries, %llu committed entries checked\n", n, checked);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (sodium_init() < 0 || argc != 5)
+        return 2;
+    if (strcmp(argv[1], "write") == 0)
+        return do_write(key(argv[2]), argv[3], argv[4]);
+    if (strcmp(argv[1], "check") == 0)
+        return do_check(key(argv[2]), argv[3], argv[4]);
+    return 2;
+}

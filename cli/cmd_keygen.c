@@ -73,9 +73,9 @@ cmd_keygen(int argc, char **argv)
     /* Refuse before asking for a password, and before writing either file. */
     if (!force) {
         if (cli_exists(sec))
-            cli_die(CLI_EXIT_USAGE, "%s already exists; use -f to overwrite it", sec);
+            cli_die(CLI_EXIT_USAGE, "%s already exists; use -f to overwrite it [file.exists]", sec);
         if (cli_exists(pub))
-            cli_die(CLI_EXIT_USAGE, "%s already exists; use -f to overwrite it", pub);
+            cli_die(CLI_EXIT_USAGE, "%s already exists; use -f to overwrite it [file.exists]", pub);
     }
     if (!nopw) {
         if (cli_password_get(pwfile, "Password: ", 1, &pw) != PATIENT_OK)
@@ -95,7 +95,7 @@ cmd_keygen(int argc, char **argv)
     if (pw != NULL && cli_stderr_tty())
         fprintf(stderr, err == PATIENT_OK ? "done\n" : "failed\n");
     if (err == PATIENT_ERR_EXISTS) {
-        cli_warn("%s already exists; use -f to overwrite it", sec);
+        cli_warn("%s already exists; use -f to overwrite it [file.exists]", sec);
         goto out;
     }
     if (err != PATIENT_OK) {
@@ -104,7 +104,7 @@ cmd_keygen(int argc, char **argv)
     }
     if ((err = patient_pubkey_save(pub, &pk, force)) != PATIENT_OK) {
         if (err == PATIENT_ERR_EXISTS)
-            cli_warn("%s already exists; use -f to overwrite it", pub);
+            cli_warn("%s already exists; use -f to overwrite it [file.exists]", pub);
         else
             cli_report(err, pub);
         goto out;

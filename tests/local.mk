@@ -49,6 +49,15 @@ tests_check_policy_SOURCES = tests/check_policy.c
 tests_check_policy_CFLAGS = $(TEST_CFLAGS)
 tests_check_policy_LDADD = $(TEST_LIBS)
 TESTS += tests/check_policy
+check_PROGRAMS += tests/check_fetch tests/check_disclosure
+tests_check_fetch_SOURCES = tests/check_fetch.c
+tests_check_fetch_CFLAGS = $(TEST_CFLAGS)
+tests_check_fetch_LDADD = $(TEST_LIBS)
+TESTS += tests/check_fetch
+tests_check_disclosure_SOURCES = tests/check_disclosure.c
+tests_check_disclosure_CFLAGS = $(TEST_CFLAGS)
+tests_check_disclosure_LDADD = $(TEST_LIBS)
+TESTS += tests/check_disclosure
 
 check_PROGRAMS += tests/check_log
 tests_check_log_SOURCES = tests/check_log.c

@@ -1,0 +1,468 @@
+/* Disclosure documents: golden fixture (made by patient, checked with
+ * stock minisign), sign/verify round trips, and forged twins. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include <patient/disclosure.h>
+#include <patient/policy.h>
+
+#include "util.h"
+
+#define DATA TEST_SRCDIR "/data/"
+
+static char *
+slurp(const char *name, size_t *len)
+{
+    uint8_t *d = NULL;
+    char path[512];
+    size_t n = 0;
+
+    snprintf(path, sizeof path, DATA "%s", name);
+    ck_assert_int_eq(pt_read_file(path, 1 << 20, &d, &n), PATIENT_OK);
+    if (len)
+        *len = n;
+    return (char *)d;
+}
+
+static time_t
+at(const char *s)
+{
+    time_t t;
+    ck_assert_int_eq(pt_time_parse(s, &t), PATIENT_OK);
+    return t;
+}
+
+static patient_seckey *
+fixture_key(patient_pubkey *pk)
+{
+    size_t n;
+    char *text = slurp("disclosure_key.key", &n);
+    patient_seckey *sk = NULL;
+
+    /* git does not keep 0600, so parse rather than load */
+    ck_assert_int_eq(patient_seckey_parse(text, n, NULL, &sk, NULL), PATIENT_OK);
+    sodium_memzero(text, n);
+    free(text);
+    if (pk)
+        patient_seckey_pubkey(sk, pk);
+    return sk;
+}
+
+static patient_pubkey
+fixture_pub(void)
+{
+    patient_pubkey pk;
+    ck_assert_int_eq(patient_pubkey_load(DATA "disclosure_key.pub", &pk), PATIENT_OK);
+    return pk;
+}
+
+static patient_err
+verify_files(const char *json_name, const patient_pubkey *pk, time_t now, patient_disclosure **d)
+{
+    char signame[256], *json, *sig;
+    size_t jl, sl;
+    patient_err err;
+
+    snprintf(signame, sizeof signame, "%s.minisig", json_name);
+    json = slurp(json_name, &jl);
+    sig = slurp(signame, &sl);
+    err = patient_disclosure_verify(json, jl, sig, sl, pk, now, d);
+    free(json);
+    free(sig);
+    return err;
+}
+
+/* Sign arbitrary bytes as a disclosure would be signed. */
+static patient_err
+verify_raw(patient_seckey *sk, const char *json, const char *comment, time_t now)
+{
+    patient_pubkey pk;
+    patient_disclosure *d = NULL;
+    char *sig = NULL;
+    patient_err err;
+
+    patient_seckey_pubkey(sk, &pk);
+    ck_assert_int_eq(patient_minisig_sign(sk, json, strlen(json), NULL, comment, &sig), PATIENT_OK);
+    err = patient_disclosure_verify(json, strlen(json), sig, strlen(sig), &pk, now, &d);
+    if (err == PATIENT_OK)
+        ck_assert_ptr_nonnull(d);
+    else
+        ck_assert_ptr_null(d);
+    patient_disclosure_free(d);
+    free(sig);
+    return err;
+}
+
+static const char *const SVC[] = {"tracker-filter", "malware-filter"};
+
+static patient_disclosure_info
+info(void)
+{
+    patient_disclosure_info in = {"Example Corp IT", "mailto:netops@corp.example", SVC, 2, 30,
+                                  "none", "TLSv1.2", 0, 0};
+    in.issued = at("2026-11-27T00:00:00Z");
+    in.expires = at("2099-01-01T00:00:00Z");
+    return in;
+}
+
+START_TEST(test_golden)
+{
+    patient_pubkey pk = fixture_pub();
+    patient_disclosure *d = NULL;
+    char ts[21];
+
+    ck_assert_int_eq(verify_files("disclosure_example.json", &pk, at("2027-01-01T00:00:00Z"), &d),
+                     PATIENT_OK);
+    ck_assert_str_eq(patient_disclosure_operator(d), "Example Corp IT");
+    ck_assert_str_eq(patient_disclosure_contact(d), "mailto:netops@corp.example");
+    ck_assert_uint_eq(patient_disclosure_service_count(d), 2);
+    ck_assert_str_eq(patient_disclosure_service(d, 1), "malware-filter");
+    ck_assert_ptr_null(patient_disclosure_service(d, 2));
+    ck_assert_int_eq(patient_disclosure_retention_days(d), 30);
+    ck_assert_str_eq(patient_disclosure_sharing(d), "none");
+    ck_assert_str_eq(patient_disclosure_upstream_tls_min(d), "TLSv1.2");
+    pt_time_format(patient_disclosure_expires(d), ts);
+    ck_assert_str_eq(ts, "2099-01-01T00:00:00Z");
+    ck_assert_int_eq(memcmp(patient_disclosure_key(d), &pk, sizeof pk), 0);
+    patient_disclosure_free(d);
+}
+END_TEST
+
+START_TEST(test_golden_rebuilds_identically)
+{
+    patient_seckey *sk = fixture_key(NULL);
+    patient_disclosure_info in = info();
+    char *json = NULL, *sig = NULL, *want;
+    size_t len, wl;
+
+    ck_assert_int_eq(patient_disclosure_sign(&in, sk, &json, &len, &sig), PATIENT_OK);
+    want = slurp("disclosure_example.json", &wl);
+    ck_assert_uint_eq(len, wl);
+    ck_assert_str_eq(json, want);
+    ck_assert_ptr_nonnull(strstr(sig, "\ntrusted comment: patient-disclosure operator=Example "
+                                      "Corp IT expires=2099-01-01T00:00:00Z\n"));
+    free(want);
+    free(json);
+    free(sig);
+    patient_seckey_free(sk);
+}
+END_TEST
+
+START_TEST(test_forged_file)
+{
+    patient_pubkey pk = fixture_pub();
+    patient_disclosure *d = NULL;
+
+    ck_assert_int_eq(verify_files("disclosure_forged_retention.json", &pk,
+                                  at("2027-01-01T00:00:00Z"), &d),
+                     PATIENT_ERR_SIGNATURE);
+    ck_assert_ptr_null(d);
+}
+END_TEST
+
+START_TEST(test_wrong_key)
+{
+    patient_pubkey other;
+    patient_seckey *osk = NULL;
+    patient_disclosure *d = NULL;
+
+    ck_assert_int_eq(patient_keypair_generate(&other, &osk), PATIENT_OK);
+    ck_assert_int_eq(verify_files("disclosure_example.json", &other, at("2027-01-01T00:00:00Z"), &d),
+                     PATIENT_ERR_KEY_MISMATCH);
+    ck_assert_ptr_null(d);
+    patient_seckey_free(osk);
+}
+END_TEST
+
+START_TEST(test_validity_window)
+{
+    patient_pubkey pk = fixture_pub();
+    patient_disclosure *d = NULL;
+
+    ck_assert_int_eq(verify_files("disclosure_example.json", &pk, at("2099-01-01T00:00:00Z"), &d),
+                     PATIENT_ERR_EXPIRED);
+    ck_assert_int_eq(verify_files("disclosure_example.json", &pk, at("2098-12-31T23:59:59Z"), &d),
+                     PATIENT_OK);
+    patient_disclosure_free(d);
+    ck_assert_int_eq(verify_files("disclosure_example.json", &pk, at("2026-11-26T23:54:59Z"), &d),
+                     PATIENT_ERR_EXPIRED);
+    ck_assert_int_eq(verify_files("disclosure_example.json", &pk, at("2026-11-26T23:55:00Z"), &d),
+                     PATIENT_OK);
+    patient_disclosure_free(d);
+}
+END_TEST
+
+START_TEST(test_key_field_mismatch)
+{
+    patient_pubkey pk1, pk2;
+    patient_seckey *sk1 = NULL, *sk2 = NULL;
+    patient_disclosure_info in = info();
+    char *json = NULL;
+
+    ck_assert_int_eq(patient_keypair_generate(&pk1, &sk1), PATIENT_OK);
+    ck_assert_int_eq(patient_keypair_generate(&pk2, &sk2), PATIENT_OK);
+    /* signed by key 1, but the document names key 2 */
+    ck_assert_int_eq(patient_disclosure_build(&in, &pk2, &json, NULL), PATIENT_OK);
+    ck_assert_int_eq(verify_raw(sk1, json, "patient-disclosure operator=x", at("2027-01-01T00:00:00Z")),
+                     PATIENT_ERR_KEY_MISMATCH);
+    free(json);
+    ck_assert_int_eq(patient_disclosure_build(&in, &pk1, &json, NULL), PATIENT_OK);
+    ck_assert_int_eq(verify_raw(sk1, json, "patient-disclosure operator=x", at("2027-01-01T00:00:00Z")),
+                     PATIENT_OK);
+    ck_assert_int_eq(verify_raw(sk1, json, "patient-disclosure", at("2027-01-01T00:00:00Z")),
+                     PATIENT_OK);
+    /* same key and bytes, but a signature made for another purpose */
+    ck_assert_int_eq(verify_raw(sk1, json, "patient-manifest version=3", at("2027-01-01T00:00:00Z")),
+                     PATIENT_ERR_SIGNATURE);
+    ck_assert_int_eq(verify_raw(sk1, json, "patient-disclosures", at("2027-01-01T00:00:00Z")),
+                     PATIENT_ERR_SIGNATURE);
+    free(json);
+    patient_seckey_free(sk1);
+    patient_seckey_free(sk2);
+}
+END_TEST
+
+/* Replace the first occurrence of from with to in a built document. */
+static char *
+edited(const char *json, const char *from, const char *to)
+{
+    const char *p = strstr(json, from);
+    char *out;
+    size_t a, b, c;
+
+    ck_assert_ptr_nonnull(p);
+    a = (size_t)(p - json);
+    b = strlen(to);
+    c = strlen(p + strlen(from));
+    out = malloc(a + b + c + 1);
+    memcpy(out, json, a);
+    memcpy(out + a, to, b);
+    memcpy(out + a + b, p + strlen(from), c + 1);
+    return out;
+}
+
+START_TEST(test_signed_but_malformed)
+{
+    static const struct {
+        const char *from, *to;
+        patient_err want;
+    } cases[] = {
+        {"\"patient\": 1", "\"patient\": 2", PATIENT_ERR_UNSUPPORTED},
+        {"\"patient\": 1", "\"patient\": \"1\"", PATIENT_ERR_PARSE},
+        {"\"type\": \"disclosure\"", "\"type\": \"policy\"", PATIENT_ERR_PARSE},
+        {"\"sharing\": \"none\"", "\"sharing\": \"none\", \"sells_data\": false", PATIENT_ERR_PARSE},
+        {"\"contact\": \"mailto:", "\"contact\": \"http://", PATIENT_ERR_PARSE},
+        {"\"operator\": \"Example Corp IT\"", "\"operator\": \"\"", PATIENT_ERR_PARSE},
+        {"[\"tracker-filter\", \"malware-filter\"]", "[]", PATIENT_ERR_PARSE},
+        {"[\"tracker-filter\", \"malware-filter\"]", "[\"a\", 3]", PATIENT_ERR_PARSE},
+        {"\"retention_days\": 30", "\"retention_days\": -1", PATIENT_ERR_PARSE},
+        {"\"retention_days\": 30", "\"retention_days\": 1.5", PATIENT_ERR_PARSE},
+        {"\"upstream_tls_min\": \"TLSv1.2\"", "\"upstream_tls_min\": \"TLSv2\"", PATIENT_ERR_PARSE},
+        {"\"expires\": \"2099-01-01T00:00:00Z\"", "\"expires\": \"2026-11-27T00:00:00Z\"",
+         PATIENT_ERR_PARSE},
+        {"\"expires\": \"2099-01-01T00:00:00Z\"", "\"expires\": \"@4070908800\"", PATIENT_ERR_PARSE},
+        {"\"issued\": \"2026-11-27T00:00:00Z\"", "\"issued\": \"yesterday\"", PATIENT_ERR_PARSE},
+        {"\"patient\": 1,", "\"patient\": 1, \"patient\": 1,", PATIENT_ERR_JSON},
+        {"\n}\n", "\n}\n}", PATIENT_ERR_JSON},
+        {"{\n", "[\n", PATIENT_ERR_JSON},
+    };
+    patient_pubkey pk;
+    patient_seckey *sk = NULL;
+    patient_disclosure_info in = info();
+    char *json = NULL;
+
+    ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
+    ck_assert_int_eq(patient_disclosure_build(&in, &pk, &json, NULL), PATIENT_OK);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *j = edited(json, cases[i].from, cases[i].to);
+        patient_err got = verify_raw(sk, j, "patient-disclosure", at("2027-01-01T00:00:00Z"));
+        ck_assert_msg(got == cases[i].want, "case %zu: got %s, want %s", i, patient_errname(got),
+                      patient_errname(cases[i].want));
+        free(j);
+    }
+    free(json);
+    patient_seckey_free(sk);
+}
+END_TEST
+
+START_TEST(test_bad_signature_files)
+{
+    patient_pubkey pk = fixture_pub();
+    patient_disclosure *d = NULL;
+    size_t jl;
+    char *json = slurp("disclosure_example.json", &jl);
+
+    ck_assert_int_eq(patient_disclosure_verify(json, jl, "garbage", 7, &pk, 0, &d),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_disclosure_verify(json, jl, "", 0, &pk, 0, &d), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_disclosure_verify(NULL, 0, "", 0, &pk, 0, &d), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_disclosure_verify(json, PATIENT_DISCLOSURE_MAX_BYTES + 1, "", 0, &pk,
+                                               0, &d),
+                     PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(d);
+    free(json);
+}
+END_TEST
+
+START_TEST(test_build_rejects)
+{
+    patient_pubkey pk;
+    patient_seckey *sk = NULL;
+    patient_disclosure_info in;
+    static const char *const bad_svc[] = {"ok", ""};
+    char *json = NULL, *sig = NULL;
+
+    ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
+#define REJECT(field, value)                                                                       \
+    do {                                                                                           \
+        in = info();                                                                               \
+        in.field = value;                                                                          \
+        ck_assert_int_eq(patient_disclosure_sign(&in, sk, &json, NULL, &sig), PATIENT_ERR_ARG);     \
+        ck_assert_ptr_null(json);                                                                  \
+        ck_assert_ptr_null(sig);                                                                   \
+    } while (0)
+    REJECT(operator_name, NULL);
+    REJECT(operator_name, "two\nlines");
+    REJECT(contact, "http://corp.example");
+    REJECT(contact, "mailto:");
+    REJECT(nservices, 0);
+    REJECT(services, bad_svc);
+    REJECT(retention_days, -1);
+    REJECT(retention_days, PATIENT_DISCLOSURE_MAX_RETENTION + 1);
+    REJECT(sharing, "");
+    REJECT(upstream_tls_min, "TLS1.2");
+    REJECT(expires, at("2026-11-27T00:00:00Z"));
+#undef REJECT
+    in = info();
+    ck_assert_int_eq(patient_disclosure_sign(&in, sk, &json, NULL, &sig), PATIENT_OK);
+    free(json);
+    free(sig);
+    patient_seckey_free(sk);
+}
+END_TEST
+
+START_TEST(test_escaping_roundtrip)
+{
+    patient_pubkey pk;
+    patient_seckey *sk = NULL;
+    patient_disclosure_info in = info();
+    patient_disclosure *d = NULL;
+    char *json = NULL, *sig = NULL;
+    size_t len;
+
+    in.operator_name = "Q \"quoted\" \\ café";
+    in.sharing = "aggregated statistics with \"Vendor\"";
+    ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
+    ck_assert_int_eq(patient_disclosure_sign(&in, sk, &json, &len, &sig), PATIENT_OK);
+    ck_assert_int_eq(patient_disclosure_verify(json, len, sig, strlen(sig), &pk,
+                                               at("2030-01-01T00:00:00Z"), &d),
+                     PATIENT_OK);
+    ck_assert_str_eq(patient_disclosure_operator(d), in.operator_name);
+    ck_assert_str_eq(patient_disclosure_sharing(d), in.sharing);
+    patient_disclosure_free(d);
+    free(json);
+    free(sig);
+    patient_seckey_free(sk);
+}
+END_TEST
+
+START_TEST(test_policy_check)
+{
+    patient_pubkey pk = fixture_pub();
+    patient_disclosure *d = NULL;
+    patient_policy *p = NULL;
+    patient_disclosure_deny why;
+    static const char strict[] = "{\"patient\":1,\"type\":\"policy\",\"require\":"
+                                 "{\"max_retention_days\":7}}";
+    static const char tls13[] = "{\"patient\":1,\"type\":\"policy\",\"require\":"
+                                "{\"min_upstream_tls\":\"TLSv1.3\",\"max_retention_days\":30}}";
+    static const char lax[] = "{\"patient\":1,\"type\":\"policy\",\"require\":"
+                              "{\"min_upstream_tls\":null}}";
+
+    ck_assert_int_eq(verify_files("disclosure_example.json", &pk, at("2027-01-01T00:00:00Z"), &d),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_policy_new(&p), PATIENT_OK);
+    ck_assert_int_eq(patient_disclosure_check(d, p, &why), PATIENT_OK);
+    ck_assert_int_eq(why, PATIENT_DISCLOSURE_DENY_NONE);
+    patient_policy_free(p);
+
+    ck_assert_int_eq(patient_policy_parse(strict, strlen(strict), &p, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_disclosure_check(d, p, &why), PATIENT_ERR_POLICY);
+    ck_assert_int_eq(why, PATIENT_DISCLOSURE_DENY_RETENTION);
+    ck_assert_str_eq(patient_disclosure_deny_name(why), "policy.disclosure.retention");
+    patient_policy_free(p);
+
+    ck_assert_int_eq(patient_policy_parse(tls13, strlen(tls13), &p, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_disclosure_check(d, p, &why), PATIENT_ERR_POLICY);
+    ck_assert_int_eq(why, PATIENT_DISCLOSURE_DENY_UPSTREAM_TLS);
+    ck_assert_str_eq(patient_disclosure_deny_name(why), "policy.disclosure.upstream_tls");
+    patient_policy_free(p);
+
+    ck_assert_int_eq(patient_policy_parse(lax, strlen(lax), &p, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_disclosure_check(d, p, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_disclosure_check(NULL, p, NULL), PATIENT_ERR_ARG);
+    patient_policy_free(p);
+    patient_disclosure_free(d);
+}
+END_TEST
+
+START_TEST(test_parse_unverified)
+{
+    size_t jl;
+    char *json = slurp("disclosure_forged_retention.json", &jl);
+    patient_disclosure *d = NULL;
+
+    /* parse alone does not check signatures: display only */
+    ck_assert_int_eq(patient_disclosure_parse(json, jl, &d), PATIENT_OK);
+    ck_assert_int_eq(patient_disclosure_retention_days(d), 3);
+    patient_disclosure_free(d);
+    free(json);
+}
+END_TEST
+
+static Suite *
+disclosure_suite(void)
+{
+    Suite *s = suite_create("disclosure");
+    TCase *tc;
+
+    tc = tcase_create("golden");
+    tcase_add_test(tc, test_golden);
+    tcase_add_test(tc, test_golden_rebuilds_identically);
+    tcase_add_test(tc, test_forged_file);
+    tcase_add_test(tc, test_wrong_key);
+    tcase_add_test(tc, test_validity_window);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("forged");
+    tcase_add_test(tc, test_key_field_mismatch);
+    tcase_add_test(tc, test_signed_but_malformed);
+    tcase_add_test(tc, test_bad_signature_files);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("build");
+    tcase_add_test(tc, test_build_rejects);
+    tcase_add_test(tc, test_escaping_roundtrip);
+    tcase_add_test(tc, test_parse_unverified);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("policy");
+    tcase_add_test(tc, test_policy_check);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(disclosure_suite());
+    int failed;
+
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

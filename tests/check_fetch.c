@@ -1,0 +1,512 @@
+/* Fetching with libcurl against a small HTTP server on loopback (python3's
+ * http.server with a few extra routes), started once per test case. The
+ * server binds port 0 and prints its port, so nothing depends on timing. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <patient/fetch.h>
+#include <patient/hash.h>
+
+#include "util.h"
+
+static const char SERVER[] =
+    "import gzip, http.server, os, sys\n"
+    "root, log = sys.argv[1], sys.argv[2]\n"
+    "os.chdir(root)\n"
+    "class H(http.server.SimpleHTTPRequestHandler):\n"
+    "    def log_request(self, code='-', size='-'):\n"
+    "        with open(log, 'a') as f:\n"
+    "            f.write('%s %s ims=%s inm=%s ua=%s\\n' % (self.path, code,\n"
+    "                    self.headers.get('If-Modified-Since') is not None,\n"
+    "                    self.headers.get('If-None-Match') is not None,\n"
+    "                    self.headers.get('User-Agent')))\n"
+    "    def log_message(self, *a):\n"
+    "        pass\n"
+    "    def plain(self, code, body, headers=()):\n"
+    "        self.send_response(code)\n"
+    "        for k, v in headers:\n"
+    "            self.send_header(k, v)\n"
+    "        self.send_header('Content-Length', str(len(body)))\n"
+    "        self.end_headers()\n"
+    "        self.wfile.write(body)\n"
+    "    def do_GET(self):\n"
+    "        p = self.path\n"
+    "        if p.startswith('http://proxied.invalid/'):\n"
+    "            return self.plain(200, b'via proxy ' + p.encode())\n"
+    "        if p == '/gzip':\n"
+    "            return self.plain(200, gzip.compress(b'hello gzip world\\n' * 100),\n"
+    "                              [('Content-Encoding', 'gzip'), ('Content-Type', 'text/plain')])\n"
+    "        if p == '/multi':\n"
+    "            return self.plain(200, b'multi', [('Patient-Change', 'first'), ('X-Other', '1'),\n"
+    "                                              ('Patient-Change', 'second')])\n"
+    "        if p == '/bighdr':\n"
+    "            return self.plain(200, b'big', [('X-Big', 'x' * 5000)])\n"
+    "        if p.startswith('/redir/'):\n"
+    "            n = int(p[7:])\n"
+    "            if n == 0:\n"
+    "                return self.plain(200, b'end')\n"
+    "            return self.plain(302, b'', [('Location', '/redir/%d' % (n - 1))])\n"
+    "        if p == '/tofile':\n"
+    "            return self.plain(302, b'', [('Location', 'file:///etc/passwd')])\n"
+    "        return super().do_GET()\n"
+    "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
+    "print(s.server_address[1], flush=True)\n"
+    "s.serve_forever()\n";
+
+static char tmpdir[64];
+static char base[64];
+static pid_t server_pid = -1;
+
+static void
+write_file(const char *rel, const void *data, size_t len)
+{
+    char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/%s", tmpdir, rel);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+static void
+server_start(void)
+{
+    int fds[2];
+    char root[128], log[128], line[32] = "";
+    char *big;
+    FILE *f;
+
+    strcpy(tmpdir, "/tmp/check_fetch.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(root, sizeof root, "%s/www", tmpdir);
+    snprintf(log, sizeof log, "%s/requests.log", tmpdir);
+    ck_assert_int_eq(mkdir(root, 0755), 0);
+    snprintf(line, sizeof line, "www/dir");
+    {
+        char d[160];
+        snprintf(d, sizeof d, "%s/dir", root);
+        ck_assert_int_eq(mkdir(d, 0755), 0);
+    }
+    write_file("www/small.txt", "hello\n", 6);
+    write_file("www/dir/index.html", "<p>index</p>\n", 13);
+    big = malloc(100000);
+    memset(big, 'B', 100000);
+    write_file("www/big.bin", big, 100000);
+    free(big);
+
+    ck_assert_int_eq(pipe(fds), 0);
+    server_pid = fork();
+    ck_assert_int_ge(server_pid, 0);
+    if (server_pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl("/usr/bin/python3", "python3", "-c", SERVER, root, log, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_msg(fgets(line, sizeof line, f) != NULL, "test server did not start");
+    fclose(f);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", atoi(line));
+}
+
+static void
+server_stop(void)
+{
+    char cmd[128];
+
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        waitpid(server_pid, NULL, 0);
+        server_pid = -1;
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static char *
+url(const char *path)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s%s", base, path);
+    return buf;
+}
+
+static patient_fetch_opts
+opts(void)
+{
+    patient_fetch_opts o;
+    patient_fetch_opts_init(&o);
+    o.timeout_ms = 30000; /* a safety net only */
+    return o;
+}
+
+static char *
+read_log(void)
+{
+    char path[128];
+    uint8_t *data = NULL;
+    size_t len = 0;
+
+    snprintf(path, sizeof path, "%s/requests.log", tmpdir);
+    if (pt_read_file(path, 1 << 20, &data, &len) != PATIENT_OK)
+        return strdup("");
+    return (char *)data;
+}
+
+START_TEST(test_ok)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+    char *detail = NULL, *log;
+
+    ck_assert_int_eq(patient_fetch(&o, url("/small.txt"), &r, &detail), PATIENT_OK);
+    ck_assert_ptr_null(detail);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_uint_eq(r->body_len, 6);
+    ck_assert_str_eq((char *)r->body, "hello\n");
+    ck_assert_str_eq(r->url, url("/small.txt"));
+    ck_assert_str_eq(r->content_type, "text/plain");
+    ck_assert_ptr_nonnull(r->last_modified);
+    ck_assert_ptr_nonnull(patient_response_header(r, "content-length"));
+    ck_assert_int_eq(r->tls, 0);
+    ck_assert_ptr_null(r->tls_version);
+    patient_response_free(r);
+    log = read_log();
+    ck_assert_ptr_nonnull(strstr(log, "/small.txt 200 ims=False inm=False ua=patient/" PACKAGE_VERSION));
+    free(log);
+}
+END_TEST
+
+START_TEST(test_status_404)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+
+    ck_assert_int_eq(patient_fetch(&o, url("/nope.txt"), &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 404);
+    patient_response_free(r);
+    /* defaults when opts is NULL */
+    ck_assert_int_eq(patient_fetch(NULL, url("/small.txt"), &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 200);
+    patient_response_free(r);
+}
+END_TEST
+
+START_TEST(test_body_cap)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+    char *detail = NULL;
+
+    o.max_body = 100000;
+    ck_assert_int_eq(patient_fetch(&o, url("/big.bin"), &r, NULL), PATIENT_OK);
+    ck_assert_uint_eq(r->body_len, 100000);
+    patient_response_free(r);
+    r = NULL;
+    o.max_body = 99999;
+    ck_assert_int_eq(patient_fetch(&o, url("/big.bin"), &r, &detail), PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(r);
+    ck_assert_ptr_nonnull(detail);
+    free(detail);
+    /* the cap applies to the decoded body: 1700 bytes from a small gzip */
+    o.max_body = 1000;
+    ck_assert_int_eq(patient_fetch(&o, url("/gzip"), &r, NULL), PATIENT_ERR_TOO_LARGE);
+}
+END_TEST
+
+START_TEST(test_header_caps)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+
+    ck_assert_int_eq(patient_fetch(&o, url("/bighdr"), &r, NULL), PATIENT_OK);
+    ck_assert_uint_eq(strlen(patient_response_header(r, "X-Big")), 5000);
+    patient_response_free(r);
+    r = NULL;
+    o.max_header_line = 4096;
+    ck_assert_int_eq(patient_fetch(&o, url("/bighdr"), &r, NULL), PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(r);
+    o = opts();
+    o.max_headers = 2048;
+    ck_assert_int_eq(patient_fetch(&o, url("/bighdr"), &r, NULL), PATIENT_ERR_TOO_LARGE);
+    ck_assert_int_eq(patient_fetch(&o, url("/small.txt"), &r, NULL), PATIENT_OK);
+    patient_response_free(r);
+}
+END_TEST
+
+START_TEST(test_decoding_and_headers)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+    size_t seen = 0;
+
+    ck_assert_int_eq(patient_fetch(&o, url("/gzip"), &r, NULL), PATIENT_OK);
+    ck_assert_uint_eq(r->body_len, 1700);
+    ck_assert_int_eq(memcmp(r->body, "hello gzip world\nhello", 22), 0);
+    ck_assert_str_eq(patient_response_header(r, "Content-Encoding"), "gzip");
+    patient_response_free(r);
+
+    ck_assert_int_eq(patient_fetch(&o, url("/multi"), &r, NULL), PATIENT_OK);
+    ck_assert_str_eq(patient_response_header(r, "patient-change"), "first");
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (strcasecmp(r->headers[i].name, "Patient-Change") != 0)
+            continue;
+        ck_assert_str_eq(r->headers[i].value, seen == 0 ? "first" : "second");
+        seen++;
+    }
+    ck_assert_uint_eq(seen, 2);
+    patient_response_free(r);
+}
+END_TEST
+
+START_TEST(test_redirects)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+    char *detail = NULL;
+
+    o.max_redirects = 3;
+    ck_assert_int_eq(patient_fetch(&o, url("/redir/3"), &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq((char *)r->body, "end");
+    ck_assert_str_eq(r->url, url("/redir/0"));
+    ck_assert_ptr_null(patient_response_header(r, "Location")); /* final response only */
+    patient_response_free(r);
+    r = NULL;
+    o.max_redirects = 2;
+    ck_assert_int_eq(patient_fetch(&o, url("/redir/3"), &r, &detail), PATIENT_ERR_FETCH);
+    ck_assert_ptr_null(r);
+    ck_assert_ptr_nonnull(detail);
+    free(detail);
+    /* 0: do not follow, report the redirect itself */
+    o.max_redirects = 0;
+    ck_assert_int_eq(patient_fetch(&o, url("/redir/1"), &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 302);
+    ck_assert_str_eq(patient_response_header(r, "Location"), "/redir/0");
+    patient_response_free(r);
+    /* directory redirect from http.server itself, default limit */
+    ck_assert_int_eq(patient_fetch(NULL, url("/dir"), &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq((char *)r->body, "<p>index</p>\n");
+    patient_response_free(r);
+}
+END_TEST
+
+START_TEST(test_refused_schemes)
+{
+    patient_response *r = NULL;
+    char *detail = NULL;
+
+    ck_assert_int_eq(patient_fetch(NULL, "file:///etc/passwd", &r, &detail), PATIENT_ERR_ARG);
+    ck_assert_ptr_null(r);
+    free(detail);
+    ck_assert_int_eq(patient_fetch(NULL, "ftp://127.0.0.1/x", &r, NULL), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_fetch(NULL, "gopher://127.0.0.1/x", &r, NULL), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_fetch(NULL, url("/tofile"), &r, &detail), PATIENT_ERR_FETCH);
+    ck_assert_ptr_null(r);
+    free(detail);
+    ck_assert_int_eq(patient_fetch(NULL, NULL, &r, NULL), PATIENT_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_unreachable)
+{
+    struct sockaddr_in sa = {0};
+    socklen_t sl = sizeof sa;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    char u[64], *detail = NULL;
+    patient_response *r = NULL;
+
+    /* bound but not listening: connections are refused, no race */
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+    ck_assert_int_eq(patient_fetch(NULL, u, &r, &detail), PATIENT_ERR_FETCH);
+    ck_assert_ptr_null(r);
+    ck_assert_ptr_nonnull(detail);
+    free(detail);
+    /* the same refused port as a proxy */
+    {
+        patient_fetch_opts o = opts();
+        o.proxy = u;
+        ck_assert_int_eq(patient_fetch(&o, url("/small.txt"), &r, NULL), PATIENT_ERR_FETCH);
+    }
+    close(s);
+}
+END_TEST
+
+START_TEST(test_proxy)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+
+    o.proxy = base;
+    ck_assert_int_eq(patient_fetch(&o, "http://proxied.invalid/a?b=1", &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq((char *)r->body, "via proxy http://proxied.invalid/a?b=1");
+    patient_response_free(r);
+}
+END_TEST
+
+START_TEST(test_cache_name)
+{
+    char name[65];
+
+    patient_cache_name("abc", name);
+    ck_assert_str_eq(name, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+END_TEST
+
+START_TEST(test_cached)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+    char cache[128], path[256], name[65], *log;
+    int from = -1;
+    struct stat st;
+
+    snprintf(cache, sizeof cache, "%s/cache/patient", tmpdir);
+    ck_assert_int_eq(patient_fetch_cached(&o, url("/small.txt"), cache, &r, &from, NULL),
+                     PATIENT_OK);
+    ck_assert_int_eq(from, 0);
+    ck_assert_str_eq((char *)r->body, "hello\n");
+    patient_response_free(r);
+    ck_assert_int_eq(stat(cache, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0700);
+    patient_cache_name(url("/small.txt"), name);
+    snprintf(path, sizeof path, "%s/%s.body", cache, name);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    snprintf(path, sizeof path, "%s/%s.meta", cache, name);
+    ck_assert_int_eq(stat(path, &st), 0);
+
+    /* second fetch: conditional request, 304, body from the cache */
+    ck_assert_int_eq(patient_fetch_cached(&o, url("/small.txt"), cache, &r, &from, NULL),
+                     PATIENT_OK);
+    ck_assert_int_eq(from, 1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq((char *)r->body, "hello\n");
+    ck_assert_ptr_nonnull(r->content_type);
+    patient_response_free(r);
+    log = read_log();
+    ck_assert_ptr_nonnull(strstr(log, "/small.txt 200 ims=False"));
+    ck_assert_ptr_nonnull(strstr(log, "/small.txt 304 ims=True"));
+    free(log);
+
+    /* forged twin: a cache body that no longer matches its meta is not used */
+    snprintf(path, sizeof path, "%s/%s.body", cache, name);
+    {
+        FILE *f = fopen(path, "wb");
+        ck_assert_ptr_nonnull(f);
+        fputs("HELLO\n", f);
+        fclose(f);
+    }
+    ck_assert_int_eq(patient_fetch_cached(&o, url("/small.txt"), cache, &r, &from, NULL),
+                     PATIENT_OK);
+    ck_assert_int_eq(from, 0);
+    ck_assert_str_eq((char *)r->body, "hello\n");
+    patient_response_free(r);
+
+    /* a 404 is not cached */
+    ck_assert_int_eq(patient_fetch_cached(&o, url("/nope"), cache, &r, &from, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 404);
+    patient_response_free(r);
+    patient_cache_name(url("/nope"), name);
+    snprintf(path, sizeof path, "%s/%s.meta", cache, name);
+    ck_assert_int_ne(stat(path, &st), 0);
+}
+END_TEST
+
+START_TEST(test_cache_dir_unsafe)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+    char cache[128];
+
+    snprintf(cache, sizeof cache, "%s/shared", tmpdir);
+    ck_assert_int_eq(mkdir(cache, 0777), 0);
+    ck_assert_int_eq(chmod(cache, 0777), 0);
+    ck_assert_int_eq(patient_fetch_cached(&o, url("/small.txt"), cache, &r, NULL, NULL),
+                     PATIENT_ERR_PERM);
+    ck_assert_ptr_null(r);
+}
+END_TEST
+
+START_TEST(test_cache_dir_default)
+{
+    char *d = NULL;
+
+    setenv("XDG_CACHE_HOME", "/c", 1);
+    ck_assert_int_eq(patient_cache_dir_default(&d), PATIENT_OK);
+    ck_assert_str_eq(d, "/c/patient");
+    free(d);
+    unsetenv("XDG_CACHE_HOME");
+    setenv("HOME", "/h", 1);
+    ck_assert_int_eq(patient_cache_dir_default(&d), PATIENT_OK);
+    ck_assert_str_eq(d, "/h/.cache/patient");
+    free(d);
+    unsetenv("HOME");
+    ck_assert_int_eq(patient_cache_dir_default(&d), PATIENT_ERR_NOT_FOUND);
+}
+END_TEST
+
+static Suite *
+fetch_suite(void)
+{
+    Suite *s = suite_create("fetch");
+    TCase *tc;
+
+    tc = tcase_create("http");
+    tcase_add_unchecked_fixture(tc, server_start, server_stop);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_ok);
+    tcase_add_test(tc, test_status_404);
+    tcase_add_test(tc, test_body_cap);
+    tcase_add_test(tc, test_header_caps);
+    tcase_add_test(tc, test_decoding_and_headers);
+    tcase_add_test(tc, test_redirects);
+    tcase_add_test(tc, test_refused_schemes);
+    tcase_add_test(tc, test_unreachable);
+    tcase_add_test(tc, test_proxy);
+    tcase_add_test(tc, test_cached);
+    tcase_add_test(tc, test_cache_dir_unsafe);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cache");
+    tcase_add_test(tc, test_cache_name);
+    tcase_add_test(tc, test_cache_dir_default);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(fetch_suite());
+    int failed;
+
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

@@ -7,6 +7,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/error.c \
 	lib/hash.c \
 	lib/key.c \
+	lib/manifest.c lib/mediatype.c lib/origin.c \
 	lib/merkle.h lib/merkle.c lib/log.c \
 	lib/policy.c lib/fetch.c lib/disclosure.c \
 	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
@@ -26,6 +27,7 @@ pkginclude_HEADERS += \
 	include/patient/error.h \
 	include/patient/hash.h \
 	include/patient/key.h \
+	include/patient/manifest.h \
 	include/patient/log.h \
 	include/patient/policy.h include/patient/fetch.h include/patient/disclosure.h \
 	include/patient/change.h include/patient/gzip.h \

@@ -8,7 +8,8 @@
 #
 # usage: plugin/install.sh [--user | --system] [--browser chromium|chrome|firefox|all]
 #                          [--host-path PATIENT_VERIFY] [--prefix DIR]
-#                          [--user-data-dir DIR] [--destdir DIR] [--uninstall] [-n]
+#                          [--user-data-dir DIR] [--extension-id ID] [--destdir DIR]
+#                          [--uninstall] [-n]
 #
 #   --user            per user, under $HOME (default)
 #   --system          for everyone (run as root)
@@ -19,6 +20,8 @@
 #                     (default /usr/local)
 #   --user-data-dir D Chromium started with --user-data-dir=D: put the host
 #                     manifest in D/NativeMessagingHosts (used by the browser test)
+#   --extension-id ID allow this Chromium extension id as well (e.g. a store build
+#                     signed with another key; repeatable)
 #   --destdir DIR     stage every file under DIR (packaging); paths written
 #                     inside files stay the final ones
 #   --uninstall       remove what an install with the same options wrote
@@ -36,7 +39,7 @@ die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 2; }
 say() { printf '%s\n' "$*" >&2; }
 usage() { sed -n '/^# usage:/,/^# The extension id/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-scope=user browser=chromium host_path= prefix=/usr/local udd= destdir= uninstall=0 dry=0
+scope=user browser=chromium extra_ids= host_path= prefix=/usr/local udd= destdir= uninstall=0 dry=0
 while [ $# -gt 0 ]; do
     case $1 in
     --user) scope=user ;;
@@ -49,6 +52,8 @@ while [ $# -gt 0 ]; do
     --prefix=*) prefix=${1#*=} ;;
     --user-data-dir) [ $# -ge 2 ] || usage; udd=$2; shift ;;
     --user-data-dir=*) udd=${1#*=} ;;
+    --extension-id) [ $# -ge 2 ] || usage; extra_ids="$extra_ids $2"; shift ;;
+    --extension-id=*) extra_ids="$extra_ids ${1#*=}" ;;
     --destdir) [ $# -ge 2 ] || usage; destdir=$2; shift ;;
     --destdir=*) destdir=${1#*=} ;;
     --uninstall) uninstall=1 ;;
@@ -84,6 +89,12 @@ key=$(sed -n 's/^ *"key": *"\([A-Za-z0-9+/=]*\)",\{0,1\} *$/\1/p' "$manifest")
 ext_id=$(printf '%s' "$key" | base64 -d | sha256sum | cut -c1-32 | tr 0-9a-f a-p)
 gecko_id=$(sed -n 's/.*"gecko": *{ *"id": *"\([^"]*\)".*/\1/p' "$manifest")
 [ -n "$gecko_id" ] || die "no gecko id in $manifest"
+
+origins="\"chrome-extension://$ext_id/\""
+for id in $extra_ids; do
+    printf '%s' "$id" | grep -Eq '^[a-p]{32}$' || die "not a Chromium extension id: $id"
+    origins="$origins, \"chrome-extension://$id/\""
+done
 
 # ------------------------------------------------------------ where things go
 if [ "$scope" = user ]; then
@@ -170,7 +181,7 @@ fi
 for b in $browsers; do
     dir=$(manifest_dirs "$b")
     case $b in firefox) tpl=firefox ;; *) tpl=chromium ;; esac
-    sed -e "s|@HOST_PATH@|$wrapper|" -e "s|@EXTENSION_ID@|$ext_id|" -e "s|@GECKO_ID@|$gecko_id|" \
+    sed -e "s|@HOST_PATH@|$wrapper|" -e "s|\"chrome-extension://@EXTENSION_ID@/\"|$origins|" -e "s|@GECKO_ID@|$gecko_id|" \
         "$HERE/hosts/$tpl.json.in" | write_file "$destdir$dir/$NAME.json" 644
     say "$b: host manifest $dir/$NAME.json"
 done

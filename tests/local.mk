@@ -70,3 +70,18 @@ tests_log_writer_CFLAGS = $(TEST_CFLAGS)
 tests_log_writer_LDADD = $(TEST_LIBS)
 TESTS += tests/log_crash.sh
 EXTRA_DIST += tests/log_crash.sh
+
+# manifests, Patient-Origin, patient-publish (owner: manifest)
+check_PROGRAMS += tests/check_manifest
+tests_check_manifest_SOURCES = tests/check_manifest.c
+tests_check_manifest_CFLAGS = $(TEST_CFLAGS)
+tests_check_manifest_LDADD = $(TEST_LIBS)
+TESTS += tests/check_manifest tests/publish.sh
+EXTRA_DIST += tests/publish.sh tests/data/manifest_golden.json \
+	tests/data/manifest_golden.json.minisig tests/data/manifest_key.pub tests/data/manifest_key.key
+check_PROGRAMS += tests/log_writer
+tests_log_writer_SOURCES = tests/log_writer.c
+tests_log_writer_CFLAGS = $(TEST_CFLAGS)
+tests_log_writer_LDADD = $(TEST_LIBS)
+TESTS += tests/log_crash.sh
+EXTRA_DIST += tests/log_crash.sh

@@ -7,6 +7,7 @@
 #include <patient/hash.h>
 #include <patient/key.h>
 #include <patient/jws.h>
+#include <patient/manifest.h>
 #include <patient/log.h>
 #include <patient/policy.h>
 #include <patient/fetch.h>

@@ -22,7 +22,7 @@ done
 python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$tmp/www" >"$tmp/http.log" 2>&1 &
 srv=$!
 i=0
-until port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$tmp/http.log") && [ -n "$port" ]; do
+until port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$tmp/http.log" 2>/dev/null) && [ -n "$port" ]; do
     i=$((i + 1)); [ $i -lt 100 ] || { echo "http server did not start"; exit 1; }; sleep 0.1
 done
 base=http://127.0.0.1:$port

@@ -1,0 +1,136 @@
+/* Patient-Origin: an origin's signature over one dynamic response, as a
+ * JWS (typ "patient-origin+jws") over {url, integrity, size, date,
+ * expires}. Format: docs/format/manifest.md. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include <patient/jws.h>
+#include <patient/manifest.h>
+#include "util.h"
+
+#define URL_MAX 8192
+
+patient_err
+patient_origin_sign(const patient_seckey *sk, const char *url, const void *body, size_t len,
+                    time_t date, time_t expires, char **jws)
+{
+    uint8_t h[PATIENT_SHA256_BYTES];
+    char sri[PATIENT_SRI_BYTES], d[21], e[21];
+    cJSON *p = NULL;
+    char *payload = NULL;
+    patient_err err = PATIENT_ERR_NOMEM;
+
+    *jws = NULL;
+    if (sk == NULL || url == NULL || (body == NULL && len))
+        return PATIENT_ERR_ARG;
+    if (strlen(url) == 0 || strlen(url) > URL_MAX || expires <= date)
+        return PATIENT_ERR_ARG;
+    if ((err = patient_sha256(body ? body : "", len, h)))
+        return err;
+    patient_sri_encode(h, sri);
+    pt_time_format(date, d);
+    pt_time_format(expires, e);
+    err = PATIENT_ERR_NOMEM;
+    /* Keys added in sorted order: cJSON prints in insertion order. */
+    if ((p = cJSON_CreateObject()) == NULL || !cJSON_AddStringToObject(p, "date", d) ||
+        !cJSON_AddStringToObject(p, "expires", e) ||
+        !cJSON_AddStringToObject(p, "integrity", sri) ||
+        !cJSON_AddNumberToObject(p, "patient", 1) ||
+        !cJSON_AddNumberToObject(p, "size", (double)len) ||
+        !cJSON_AddStringToObject(p, "type", "origin") || !cJSON_AddStringToObject(p, "url", url))
+        goto out;
+    if ((err = pt_json_print(p, &payload)))
+        goto out;
+    err = patient_jws_sign(sk, PATIENT_ORIGIN_TYP, payload, strlen(payload), jws);
+out:
+    cJSON_Delete(p);
+    free(payload);
+    return err;
+}
+
+static patient_err
+time_field(const cJSON *o, const char *key, time_t *t)
+{
+    const char *s = pt_json_str(o, key);
+    char back[21];
+
+    if (s == NULL || strlen(s) != 20 || pt_time_parse(s, t) != PATIENT_OK)
+        return PATIENT_ERR_PARSE;
+    pt_time_format(*t, back);
+    return strcmp(back, s) == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;
+}
+
+patient_err
+patient_origin_verify(const char *jws, const patient_pubkey *pk, const char *url,
+                      const void *body, size_t len, time_t now, patient_origin_info *info)
+{
+    patient_jws *j = NULL;
+    cJSON *p = NULL;
+    const char *s;
+    long long v, size;
+    uint8_t h[PATIENT_SHA256_BYTES], want[PATIENT_SHA256_BYTES];
+    time_t date, expires;
+    patient_err err;
+
+    if (info)
+        memset(info, 0, sizeof *info);
+    if (jws == NULL || pk == NULL || url == NULL || (body == NULL && len))
+        return PATIENT_ERR_ARG;
+    if ((err = patient_jws_parse(jws, strlen(jws), &j)))
+        goto out;
+    /* Signature before anything the signer claims. */
+    if ((err = patient_jws_verify(j, pk)))
+        goto out;
+    err = PATIENT_ERR_PARSE;
+    if (j->typ == NULL || strcmp(j->typ, PATIENT_ORIGIN_TYP) != 0)
+        goto out;
+    if ((err = pt_json_parse((const char *)j->payload, j->payload_len, &p)))
+        goto out;
+    err = PATIENT_ERR_PARSE;
+    if (!cJSON_IsObject(p) || pt_json_int(p, "patient", &v) != 0)
+        goto out;
+    if (v != 1) {
+        err = PATIENT_ERR_UNSUPPORTED;
+        goto out;
+    }
+    if ((s = pt_json_str(p, "type")) == NULL || strcmp(s, "origin") != 0)
+        goto out;
+    if (patient_sri_decode(pt_json_str(p, "integrity"), want) != PATIENT_OK ||
+        pt_json_int(p, "size", &size) != 0 || size < 0 || time_field(p, "date", &date) ||
+        time_field(p, "expires", &expires) || expires < date ||
+        (s = pt_json_str(p, "url")) == NULL)
+        goto out;
+    if (strcmp(s, url) != 0) {
+        err = PATIENT_ERR_ORIGIN;
+        goto out;
+    }
+    if ((uint64_t)size != (uint64_t)len) {
+        err = PATIENT_ERR_HASH;
+        goto out;
+    }
+    if ((err = patient_sha256(body ? body : "", len, h)))
+        goto out;
+    if (sodium_memcmp(h, want, sizeof h) != 0) {
+        err = PATIENT_ERR_HASH;
+        goto out;
+    }
+    if (now > expires || date > now + PATIENT_CLOCK_SKEW) {
+        err = PATIENT_ERR_EXPIRED;
+        goto out;
+    }
+    if (info) {
+        memcpy(info->kid, j->kid, sizeof info->kid);
+        memcpy(info->hash, want, sizeof info->hash);
+        info->size = (uint64_t)size;
+        info->date = date;
+        info->expires = expires;
+    }
+    err = PATIENT_OK;
+out:
+    cJSON_Delete(p);
+    patient_jws_free(j);
+    return err;
+}

@@ -1,0 +1,143 @@
+#!/bin/sh
+# tests/plugin_e2e.sh — the patient extension in real Chromium, with the real
+# native host (`patient-verify --native-host`), against the loopback stack
+# (nginx origin, Squid + c-icap running srv_patient as the middlebox).
+#
+#   run A, direct, policy trusts the publisher and the middlebox:
+#       published page            -> verified
+#       page changed after publishing -> invalid
+#   run B, through the middlebox (browser and verifier both use the proxy):
+#       page with tracker scripts -> modified, the popup lists who/where/what/why
+#   run C, through the middlebox, policy does NOT trust the middlebox:
+#       same page                 -> invalid
+#
+# Skips (exit 77) when chromium, node, playwright-core, the stack's servers or a
+# verifier with --native-host are missing.  PLUGIN_SHOTS=DIR keeps the popup
+# screenshots (docs/img is where the README's come from).
+set -eu
+
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+plugin=$top_srcdir/plugin
+VERIFY=${PATIENT_VERIFY:-$top_builddir/verifier/patient-verify}
+PUBLISH=${PATIENT_PUBLISH:-$top_builddir/publisher/patient-publish}
+CLI=${PATIENT_BIN:-$top_builddir/cli/patient}
+export PATIENT_BIN=$CLI
+export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
+
+skip() { echo "SKIP: $*"; exit 77; }
+die() { echo "FAIL: $*"; exit 1; }
+
+command -v chromium >/dev/null 2>&1 || skip "chromium not installed (apt-get install chromium)"
+command -v node >/dev/null 2>&1 || skip "node not installed"
+for b in nginx squid c-icap; do
+    command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || skip "$b not installed"
+done
+[ -x "$VERIFY" ] || skip "no verifier at $VERIFY"
+"$VERIFY" --help 2>&1 | grep -q -- '--native-host' || skip "$VERIFY has no --native-host"
+[ -x "$PUBLISH" ] || skip "no patient-publish at $PUBLISH"
+[ -x "$CLI" ] || skip "no patient CLI at $CLI"
+[ -f "$PATIENT_SRV_MODULE" ] || skip "no srv_patient module at $PATIENT_SRV_MODULE"
+if [ ! -d "$plugin/test/node_modules/playwright-core" ]; then
+    npm install --prefix "$plugin/test" --no-audit --no-fund >/dev/null 2>&1 ||
+        skip "playwright-core not installed and npm install failed (offline?)"
+fi
+
+tmp=$(mktemp -d /tmp/patient-plugin-e2e.XXXXXX)
+stack_up=0
+cleanup() {
+    [ "$stack_up" = 0 ] || "$top_srcdir/scripts/stack" stop "$tmp/stack" >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# Everything the verifier keeps (manifest cache, highest versions seen) stays
+# in $tmp: Chromium and the native host inherit this environment.
+export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/config XDG_CACHE_HOME=$tmp/cache \
+    XDG_DATA_HOME=$tmp/data XDG_STATE_HOME=$tmp/state
+mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$XDG_DATA_HOME" "$XDG_STATE_HOME"
+
+# ---- the site, the stack, the publisher's signature
+cp -R "$top_srcdir/tests/site" "$tmp/site"
+cp "$tmp/site/index.html" "$tmp/site/tampered.html"
+"$CLI" keygen -W -p "$tmp/pub.pub" -s "$tmp/pub.key" >/dev/null || die "keygen"
+
+stack_out=$("$top_srcdir/scripts/stack" start "$tmp/stack" "$tmp/site" \
+    --rules "$top_srcdir/middlebox/rules/trackers-only.json" --name patient-e2e) || die "stack start"
+stack_up=1
+eval "$stack_out"
+origin=${ORIGIN_URL%/}
+"$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin" "$tmp/site" || die "publish"
+# changed after publishing, behind the publisher's back
+printf '<p>injected after signing</p>\n' >>"$tmp/site/tampered.html"
+
+pubkey() { # minisign public key file or key string -> the RW... key
+    if [ -f "$1" ]; then sed -n 2p "$1"; else printf '%s\n' "$1"; fi
+}
+pk=$(pubkey "$tmp/pub.pub")
+mk=$(pubkey "$MBOX_PUB")
+cat >"$tmp/trusted.json" <<EOF
+{
+  "patient": 1,
+  "type": "policy",
+  "publishers": { "$origin": ["$pk"] },
+  "middleboxes": [
+    { "name": "patient-e2e", "key": "$mk", "reasons": ["tracker.*"], "paths": ["/*"],
+      "origins": ["*"], "max_edits": 100, "insert": false }
+  ],
+  "require": { "disclosure": false, "proof": "attested" },
+  "unsigned": "unverifiable"
+}
+EOF
+cat >"$tmp/untrusted.json" <<EOF
+{
+  "patient": 1,
+  "type": "policy",
+  "publishers": { "$origin": ["$pk"] },
+  "middleboxes": [],
+  "require": { "disclosure": false, "proof": "attested" },
+  "unsigned": "unverifiable"
+}
+EOF
+
+shots=${PLUGIN_SHOTS:-}
+fails=0
+run() { # run NAME POLICY PROXY(or -) CASES_JSON
+    name=$1 policy=$2 proxy=$3 cases=$4
+    printf '%s\n' "$cases" >"$tmp/$name.json"
+    "$plugin/install.sh" --user --browser chromium --user-data-dir "$tmp/profile-$name" \
+        --host-path "$VERIFY" 2>/dev/null || die "install.sh"
+    echo "# run $name (policy $(basename "$policy"), proxy $proxy)"
+    if [ "$proxy" = - ]; then
+        PATIENT_POLICY=$policy node "$plugin/test/e2e.js" --extension "$plugin/extension" \
+            --user-data-dir "$tmp/profile-$name" --cases "$tmp/$name.json" ${shots:+--shots "$shots"} || fails=$((fails + 1))
+    else
+        PATIENT_POLICY=$policy PATIENT_PROXY=$proxy node "$plugin/test/e2e.js" --extension "$plugin/extension" \
+            --user-data-dir "$tmp/profile-$name" --cases "$tmp/$name.json" --proxy "$proxy" \
+            ${shots:+--shots "$shots"} || fails=$((fails + 1))
+    fi
+}
+
+run direct "$tmp/trusted.json" - "{\"cases\": [
+  {\"name\": \"direct page is verified\", \"url\": \"$origin/index.html\", \"expect\": \"verified\",
+   \"contains\": [\"Verified\", \"$origin\"], \"shot\": \"popup-verified.png\", \"evidence\": true},
+  {\"name\": \"page changed after publishing is invalid\", \"url\": \"$origin/tampered.html\", \"expect\": \"invalid\",
+   \"contains\": [\"Do not trust this page\", \"Failed checks\"], \"shot\": \"popup-invalid.png\", \"evidence\": true}
+]}"
+
+run proxy "$tmp/trusted.json" "$PROXY_URL" "{\"cases\": [
+  {\"name\": \"page through the trusted middlebox is modified\", \"url\": \"$origin/index.html\", \"expect\": \"modified\",
+   \"contains\": [\"Modified by middleboxes you trust\", \"patient-e2e\", \"tracker removed\", \"tracker-script\",
+                \"tracker.example/collect.js\", \"yes, by your policy\", \"line \"],
+   \"shot\": \"popup-modified.png\", \"evidence\": true}
+]}"
+
+run untrusted "$tmp/untrusted.json" "$PROXY_URL" "{\"cases\": [
+  {\"name\": \"page through an untrusted middlebox is invalid\", \"url\": \"$origin/index.html\", \"expect\": \"invalid\",
+   \"contains\": [\"Do not trust this page\", \"patient-e2e\", \"NO — not allowed by your policy\"],
+   \"shot\": \"popup-untrusted.png\"}
+]}"
+
+[ "$fails" = 0 ] || die "$fails browser run(s) failed"
+echo "PASS: plugin e2e"

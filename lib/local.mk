@@ -7,11 +7,12 @@ lib_libpatient_core_la_SOURCES = \
 	lib/error.c \
 	lib/hash.c \
 	lib/key.c \
-	lib/manifest.c lib/mediatype.c lib/origin.c \
 	lib/merkle.h lib/merkle.c lib/log.c \
+	lib/manifest.c lib/mediatype.c lib/origin.c \
 	lib/policy.c lib/fetch.c lib/disclosure.c \
 	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
 	lib/rules.c \
+	lib/report_int.h lib/report.c lib/verify.c lib/verify_net.c lib/mbox.c \
 	lib/jws.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
 	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ZLIB_CFLAGS)
@@ -27,11 +28,12 @@ pkginclude_HEADERS += \
 	include/patient/error.h \
 	include/patient/hash.h \
 	include/patient/key.h \
-	include/patient/manifest.h \
 	include/patient/log.h \
+	include/patient/manifest.h \
 	include/patient/policy.h include/patient/fetch.h include/patient/disclosure.h \
 	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
+	include/patient/verify.h include/patient/mbox.h \
 	include/patient/jws.h
 
 # What tools link with.

@@ -7,13 +7,15 @@
 #include <patient/hash.h>
 #include <patient/key.h>
 #include <patient/jws.h>
-#include <patient/manifest.h>
 #include <patient/log.h>
+#include <patient/manifest.h>
 #include <patient/policy.h>
 #include <patient/fetch.h>
 #include <patient/disclosure.h>
 #include <patient/change.h>
 #include <patient/gzip.h>
 #include <patient/rules.h>
+#include <patient/verify.h>
+#include <patient/mbox.h>
 
 #endif

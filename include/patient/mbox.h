@@ -1,0 +1,69 @@
+/* The reference middlebox pipeline, shared by the c-icap service
+ * (srv_patient) and the filter CLI (patient-mbox): decode the body, apply
+ * the rules, issue a signed change descriptor for the hop, append it to the
+ * audit log, re-encode.
+ *
+ * A middlebox vendor with its own matching logic uses patient/change.h
+ * directly; this is the glue for rule-driven middleboxes. */
+#ifndef PATIENT_MBOX_H
+#define PATIENT_MBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <patient/error.h>
+#include <patient/key.h>
+#include <patient/log.h>
+#include <patient/rules.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct patient_mbox patient_mbox;
+
+/* Configure a middlebox. sk, rules and log are BORROWED (must outlive the
+ * mbox); log may be NULL (no audit log). name, service, disclosure
+ * (NULL allowed) are copied. max_body: bodies larger than this (decoded)
+ * pass unchanged and, with a log, an event "body.too_large" is logged;
+ * 0 = PATIENT_MAX_BODY. Free with patient_mbox_free. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_new(const patient_seckey *sk, const char *name,
+                                                        const char *service,
+                                                        const char *disclosure,
+                                                        const patient_rules *rules,
+                                                        patient_log *log, size_t max_body,
+                                                        patient_mbox **out);
+PATIENT_EXPORT void patient_mbox_free(patient_mbox *mb);
+
+typedef struct patient_mbox_result {
+    int changed;        /* 1 when the body was edited and a descriptor issued */
+    uint8_t *body;      /* output body (encoded like the input); malloc'd */
+    size_t len;
+    char *value;        /* the new Patient-Change value (malloc'd), NULL if unchanged */
+    size_t nedits;      /* edits in this hop */
+    uint64_t log_seq;   /* audit log entry of the descriptor (when logged) */
+    const char *skipped; /* why the body passed untouched without looking
+                            (static string: "body.too_large", "encoding.unsupported",
+                            "patient.well_known", "no.rules.matched"), else NULL */
+} patient_mbox_result;
+
+/* Process one response body. url: the absolute URL requested; media_type:
+ * Content-Type (may be NULL); content_encoding: Content-Encoding (NULL,
+ * "identity", "gzip", "x-gzip" or "deflate" are handled; others pass the body
+ * unchanged); prev/nprev: the Patient-Change values that arrived, split, in
+ * order. Responses under /.well-known/patient/ are never changed (they are
+ * the signatures endpoints check against). When the log append fails the
+ * descriptor is NOT released: the call fails with the log's error and the
+ * caller must pass the original body unchanged (every change is logged, or
+ * none is made). Thread-safe: many threads may process through one mbox. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_process(
+    patient_mbox *mb, const char *url, const char *media_type, const char *content_encoding,
+    const uint8_t *body, size_t len, const char *const *prev, size_t nprev, time_t now,
+    patient_mbox_result *res);
+/* Free the result's buffers (not the struct). Accepts NULL. */
+PATIENT_EXPORT void patient_mbox_result_free(patient_mbox_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,310 @@
+/* patient-mbox: a rule-driven middlebox as a stdin -> stdout filter, for
+ * proxies with external filter hooks. Every change it makes is signed
+ * (Patient-Change) and, with --log, appended to a tamper-evident audit log. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <patient/patient.h>
+#include <patient/mbox.h>
+
+static const char usage_text[] =
+    "usage: patient-mbox -s SECKEY --name NAME --rules RULES --url URL\n"
+    "                    [--type MEDIA_TYPE] [--encoding gzip] [--in-header FILE]\n"
+    "                    [--header-out FILE] [--log LOG] [options] < body > new_body\n"
+    "\n"
+    "Apply RULES to the response body on stdin and write the (possibly edited)\n"
+    "body to stdout. When a rule changes the body, a signed change descriptor is\n"
+    "issued for this hop; all Patient-Change header lines (the ones that arrived,\n"
+    "then ours) are written to --header-out, and the descriptor is appended to the\n"
+    "audit log. When nothing matches, the body passes unchanged and no descriptor\n"
+    "is added.\n"
+    "\n"
+    "  -s, --seckey FILE      middlebox secret key (minisign format; `patient keygen`)\n"
+    "  --password-file FILE   password of an encrypted key (or PATIENT_PASSWORD_FILE)\n"
+    "  --name NAME            middlebox name shown to endpoints\n"
+    "  --service TYPE         tracker-filter, malware-filter, ad-filter, content-filter\n"
+    "                         (default), other\n"
+    "  --disclosure URL       URL of the operator's signed disclosure.json\n"
+    "  --rules FILE           rule file (docs/FORMAT.md, \"Rules\")\n"
+    "  --url URL              absolute URL of the resource (signed into the record)\n"
+    "  --type MEDIA_TYPE      Content-Type of the body (rules may filter on it)\n"
+    "  --encoding ENC         Content-Encoding of the body (identity, gzip, deflate)\n"
+    "  --in-header FILE       Patient-Change header lines that arrived with the\n"
+    "                         response (\"Patient-Change: ...\" lines or bare values)\n"
+    "  --header-out FILE      where to write the Patient-Change lines (default: stderr\n"
+    "                         is NOT used; without this option they are not written)\n"
+    "  --log LOG              append every descriptor to this audit log\n"
+    "  --checkpoint-every N   signed checkpoint every N log entries (default 1000)\n"
+    "  --max-body BYTES       larger bodies pass unchanged (default 64 MiB)\n"
+    "  --at TIME              descriptor time (RFC 3339 or @EPOCH; default now)\n"
+    "  -q, --quiet            no summary on stderr\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "Exit codes: 0 ok (changed or not), 2 usage, key, rule or I/O error.\n";
+
+static void __attribute__((noreturn))
+usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (fmt == NULL) {
+        fputs(usage_text, stdout);
+        exit(0);
+    }
+    fputs("patient-mbox: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'patient-mbox --help'.\n", stderr);
+    exit(2);
+}
+
+static void __attribute__((noreturn))
+die(const char *what, patient_err err, const char *detail)
+{
+    fprintf(stderr, "patient-mbox: %s: %s%s%s\n", what, patient_strerror(err),
+            detail ? ": " : "", detail ? detail : "");
+    exit(2);
+}
+
+static uint8_t *
+read_stream(FILE *f, size_t max, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    uint8_t *buf = malloc(cap);
+
+    while (buf) {
+        size_t r;
+        if (n == cap) {
+            uint8_t *nb;
+            if (cap > max) {
+                free(buf);
+                errno = EFBIG;
+                return NULL;
+            }
+            nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (buf && ferror(f)) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static int
+write_all(int fd, const void *p, size_t len)
+{
+    const uint8_t *q = p;
+    while (len > 0) {
+        ssize_t w = write(fd, q, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        q += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"seckey", required_argument, NULL, 's'},
+        {"password-file", required_argument, NULL, 'P'},
+        {"name", required_argument, NULL, 'n'},
+        {"service", required_argument, NULL, 'S'},
+        {"disclosure", required_argument, NULL, 'D'},
+        {"rules", required_argument, NULL, 'r'},
+        {"url", required_argument, NULL, 'u'},
+        {"type", required_argument, NULL, 't'},
+        {"encoding", required_argument, NULL, 'e'},
+        {"in-header", required_argument, NULL, 'i'},
+        {"header-out", required_argument, NULL, 'o'},
+        {"log", required_argument, NULL, 'l'},
+        {"checkpoint-every", required_argument, NULL, 'c'},
+        {"max-body", required_argument, NULL, 'm'},
+        {"at", required_argument, NULL, 'a'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *seckey = NULL, *pwfile = NULL, *name = NULL, *service = NULL, *disclosure = NULL;
+    const char *rules_path = NULL, *url = NULL, *type = NULL, *enc = NULL, *in_header = NULL;
+    const char *header_out = NULL, *log_path = NULL;
+    unsigned long every = 0;
+    size_t max_body = 0;
+    time_t at = 0;
+    int quiet = 0, c, encrypted = 0;
+    patient_seckey *sk = NULL;
+    patient_rules *rules = NULL;
+    patient_log *log = NULL;
+    patient_mbox *mb = NULL;
+    patient_mbox_result res;
+    char *detail = NULL, *password = NULL;
+    uint8_t *body = NULL, *hdr = NULL;
+    size_t len = 0, hdrlen = 0, nprev = 0;
+    patient_span spans[PATIENT_MAX_HOPS + 1];
+    char *prev[PATIENT_MAX_HOPS + 1];
+    patient_err err;
+    FILE *hf;
+
+    while ((c = getopt_long(argc, argv, "s:qh", longopts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 's': seckey = optarg; break;
+        case 'P': pwfile = optarg; break;
+        case 'n': name = optarg; break;
+        case 'S': service = optarg; break;
+        case 'D': disclosure = optarg; break;
+        case 'r': rules_path = optarg; break;
+        case 'u': url = optarg; break;
+        case 't': type = optarg; break;
+        case 'e': enc = optarg; break;
+        case 'i': in_header = optarg; break;
+        case 'o': header_out = optarg; break;
+        case 'l': log_path = optarg; break;
+        case 'c':
+            every = strtoul(optarg, &end, 10);
+            if (*end || every == 0 || every > 1000000)
+                usage("--checkpoint-every: expected 1..1000000");
+            break;
+        case 'm':
+            max_body = strtoull(optarg, &end, 10);
+            if (*end || max_body == 0)
+                usage("--max-body: expected a positive number of bytes");
+            break;
+        case 'a':
+            if (optarg[0] == '@') {
+                at = (time_t)strtoll(optarg + 1, &end, 10);
+                if (*end)
+                    usage("--at: expected RFC 3339 or @EPOCH");
+            } else {
+                struct tm tm = {0};
+                end = strptime(optarg, "%Y-%m-%dT%H:%M:%S", &tm);
+                if (end == NULL || strcmp(end, "Z"))
+                    usage("--at: expected RFC 3339 (2026-11-27T08:00:00Z) or @EPOCH");
+                at = timegm(&tm);
+            }
+            break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(NULL);
+        default: usage("unknown option");
+        }
+    }
+    if (optind != argc)
+        usage("unexpected argument '%s' (the body comes on stdin)", argv[optind]);
+    if (!seckey || !name || !rules_path || !url)
+        usage("-s SECKEY, --name, --rules and --url are required");
+    if (at == 0)
+        at = time(NULL);
+
+    err = patient_seckey_load(seckey, NULL, &sk, &encrypted);
+    if (err == PATIENT_ERR_KEY_PASSWORD && encrypted) {
+        if ((err = patient_password_from_file(pwfile, &password)) != PATIENT_OK)
+            die(seckey, PATIENT_ERR_KEY_PASSWORD,
+                "the key is encrypted: give --password-file FILE or set PATIENT_PASSWORD_FILE");
+        err = patient_seckey_load(seckey, password, &sk, NULL);
+        patient_password_free(password);
+    }
+    if (err == PATIENT_ERR_PERM)
+        die(seckey, err, "the key file must not be readable by others: chmod 600 it");
+    if (err != PATIENT_OK)
+        die(seckey, err, NULL);
+    if ((err = patient_rules_load(rules_path, &rules, &detail)) != PATIENT_OK)
+        die(rules_path, err, detail);
+    if (log_path && (err = patient_log_open(log_path, sk, (unsigned)every, &log)) != PATIENT_OK)
+        die(log_path, err, NULL);
+    if ((err = patient_mbox_new(sk, name, service, disclosure, rules, log, max_body, &mb)) != PATIENT_OK)
+        die("middlebox", err, NULL);
+
+    /* Arriving Patient-Change lines: "Patient-Change: v" or bare values. */
+    if (in_header) {
+        FILE *f = strcmp(in_header, "-") == 0 ? NULL : fopen(in_header, "rb");
+        char *line, *save = NULL;
+        if (f == NULL)
+            die(in_header, PATIENT_ERR_IO, strerror(errno));
+        hdr = read_stream(f, 4u * 1024 * 1024, &hdrlen);
+        fclose(f);
+        if (hdr == NULL)
+            die(in_header, PATIENT_ERR_TOO_LARGE, "header file over 4 MiB");
+        hdr = realloc(hdr, hdrlen + 1);
+        hdr[hdrlen] = 0;
+        for (line = strtok_r((char *)hdr, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+            const char *v = line;
+            size_t n0 = nprev;
+            if (strncasecmp(v, "Patient-Change:", 15) == 0)
+                v += 15;
+            else if (strchr(v, ':'))
+                continue; /* another header */
+            if ((err = patient_change_header_split(v, strlen(v), spans, PATIENT_MAX_HOPS + 1,
+                                                   &nprev)) != PATIENT_OK)
+                die(in_header, err, "could not split the Patient-Change values");
+            for (size_t i = n0; i < nprev; i++)
+                if ((prev[i] = strndup(spans[i].p, spans[i].len)) == NULL)
+                    die("memory", PATIENT_ERR_NOMEM, NULL);
+        }
+    }
+
+    if ((body = read_stream(stdin, PATIENT_MAX_BODY, &len)) == NULL)
+        die("stdin", errno == EFBIG ? PATIENT_ERR_TOO_LARGE : PATIENT_ERR_IO, NULL);
+    err = patient_mbox_process(mb, url, type, enc, body, len, (const char *const *)prev, nprev,
+                               at, &res);
+    if (err != PATIENT_OK)
+        die("processing", err, "the body was not changed");
+    if (header_out) {
+        int fd = strcmp(header_out, "-") == 0 ? STDOUT_FILENO
+                                                : open(header_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 || (hf = fdopen(fd, "w")) == NULL)
+            die(header_out, PATIENT_ERR_IO, strerror(errno));
+        for (size_t i = 0; i < nprev; i++)
+            fprintf(hf, "Patient-Change: %s\n", prev[i]);
+        if (res.value)
+            fprintf(hf, "Patient-Change: %s\n", res.value);
+        if (fclose(hf) != 0)
+            die(header_out, PATIENT_ERR_IO, strerror(errno));
+    }
+    if (write_all(STDOUT_FILENO, res.body, res.len) != 0)
+        die("stdout", PATIENT_ERR_IO, strerror(errno));
+    if (!quiet) {
+        if (res.changed)
+            fprintf(stderr, "patient-mbox: hop %zu: %zu edit%s signed%s\n", nprev + 1, res.nedits,
+                    res.nedits == 1 ? "" : "s", log ? ", logged" : "");
+        else
+            fprintf(stderr, "patient-mbox: unchanged (%s)\n", res.skipped ? res.skipped : "no match");
+    }
+    patient_mbox_result_free(&res);
+    for (size_t i = 0; i < nprev; i++)
+        free(prev[i]);
+    free(hdr);
+    free(body);
+    free(detail);
+    patient_mbox_free(mb);
+    err = patient_log_close(log);
+    patient_rules_free(rules);
+    patient_seckey_free(sk);
+    if (err != PATIENT_OK)
+        die(log_path, err, "closing the audit log");
+    return 0;
+}

@@ -9,5 +9,7 @@
 #define PATIENT_CLI_CMD_H
 
 int cmd_keygen(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_disclose(int argc, char **argv);
 
 #endif

@@ -1,0 +1,379 @@
+/* patient disclose: write and sign a middlebox's disclosure document. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "cmd.h"
+
+static const char usage[] =
+    "usage: patient disclose -s SECKEY --out DIR|FILE [--from FILE.json]\n"
+    "                        [--operator NAME] [--contact mailto:...|https://...]\n"
+    "                        [--service S[,S...]] [--retention-days N]\n"
+    "                        [--sharing TEXT] [--upstream-tls-min TLSv1.2]\n"
+    "                        [--expires 30d] [--password-file FILE] [-f]\n"
+    "\n"
+    "Write a middlebox's disclosure document and sign it with the middlebox's\n"
+    "key (minisign, prehashed). Serve both files as\n"
+    "/.well-known/patient/disclosure.json and disclosure.json.minisig.\n"
+    "\n"
+    "  -s, --secret-key FILE     the middlebox's secret key\n"
+    "  -o, --out DIR|FILE        a folder (writes DIR/disclosure.json) or a file\n"
+    "                            name; the signature goes to FILE.minisig\n"
+    "      --from FILE.json      take fields from a JSON file (e.g. the previous\n"
+    "                            disclosure); flags override it; its issued,\n"
+    "                            expires and key are ignored\n"
+    "      --operator NAME       who runs the middlebox\n"
+    "      --contact URI         mailto: or https: contact\n"
+    "      --service S[,S...]    service types (e.g. tracker-filter,malware-filter)\n"
+    "      --retention-days N    days data about users is kept (0: none)\n"
+    "      --sharing TEXT        with whom data is shared (\"none\" or free text)\n"
+    "      --upstream-tls-min V  weakest TLS it accepts towards origins\n"
+    "                            (TLSv1.2 or TLSv1.3 ...)\n"
+    "      --expires DURATION    validity from now: 90s, 15m, 12h, 30d, 2w\n"
+    "                            (default 30d, at most 3650d)\n"
+    "      --password-file FILE  password for an encrypted key\n"
+    "  -f, --force               replace existing files\n"
+    "  -h, --help                show this help\n";
+
+#define FROM_MAX (64 * 1024)
+#define EXPIRES_MAX (3650LL * 86400)
+
+enum {
+    OPT_FROM = 256,
+    OPT_OPERATOR,
+    OPT_CONTACT,
+    OPT_SERVICE,
+    OPT_RETENTION,
+    OPT_SHARING,
+    OPT_TLS,
+    OPT_EXPIRES,
+    OPT_PASSWORD_FILE
+};
+
+static long long
+parse_duration(const char *s)
+{
+    char *end;
+    long long v, mul = 1;
+
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || v <= 0)
+        return -1;
+    switch (*end) {
+    case 0: case 's': mul = 1; break;
+    case 'm': mul = 60; break;
+    case 'h': mul = 3600; break;
+    case 'd': mul = 86400; break;
+    case 'w': mul = 7 * 86400; break;
+    default: return -1;
+    }
+    if (*end && end[1])
+        return -1;
+    if (v > EXPIRES_MAX / mul)
+        return -1;
+    return v * mul;
+}
+
+static char *
+read_small(const char *path, size_t *len)
+{
+    int fd;
+    char *buf;
+    size_t n = 0;
+    ssize_t r;
+
+    if (strcmp(path, "-") == 0)
+        fd = STDIN_FILENO;
+    else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return NULL;
+    if ((buf = malloc(FROM_MAX + 1)) == NULL) {
+        if (fd != STDIN_FILENO)
+            close(fd);
+        return NULL;
+    }
+    while ((r = read(fd, buf + n, FROM_MAX + 1 - n)) > 0 && n <= FROM_MAX)
+        n += (size_t)r;
+    if (fd != STDIN_FILENO)
+        close(fd);
+    if (r < 0 || n > FROM_MAX) {
+        free(buf);
+        errno = r < 0 ? errno : EFBIG;
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+/* Atomic write: temp file beside path, fsync, then rename (or link when
+ * we must not replace an existing file). */
+static int
+write_atomic(const char *path, const char *data, size_t len, int force)
+{
+    char tmp[PATH_MAX];
+    int fd, ok = 0;
+    size_t off = 0;
+
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
+        return -1;
+    if ((fd = mkstemp(tmp)) < 0)
+        return -1;
+    if (fchmod(fd, 0644) == 0) {
+        ok = 1;
+        while (ok && off < len) {
+            ssize_t w = write(fd, data + off, len - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                ok = 0;
+            else
+                off += (size_t)w;
+        }
+    }
+    if (ok && fsync(fd) != 0)
+        ok = 0;
+    if (close(fd) != 0)
+        ok = 0;
+    if (ok) {
+        if (force)
+            ok = rename(tmp, path) == 0;
+        else
+            ok = link(tmp, path) == 0;
+    }
+    if (!ok || !force) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
+    }
+    return ok ? 0 : -1;
+}
+
+static const char *
+from_str(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int
+cmd_disclose(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"secret-key", required_argument, NULL, 's'},
+        {"out", required_argument, NULL, 'o'},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"operator", required_argument, NULL, OPT_OPERATOR},
+        {"contact", required_argument, NULL, OPT_CONTACT},
+        {"service", required_argument, NULL, OPT_SERVICE},
+        {"services", required_argument, NULL, OPT_SERVICE},
+        {"retention-days", required_argument, NULL, OPT_RETENTION},
+        {"sharing", required_argument, NULL, OPT_SHARING},
+        {"upstream-tls-min", required_argument, NULL, OPT_TLS},
+        {"expires", required_argument, NULL, OPT_EXPIRES},
+        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const from_known[] = {"patient", "type", "operator", "contact", "services",
+                                             "retention_days", "sharing", "upstream_tls_min",
+                                             "issued", "expires", "key", NULL};
+    const char *sec = NULL, *out = NULL, *from = NULL, *pwfile = NULL, *service_arg = NULL;
+    const char *retention_arg = NULL, *expires_arg = "30d";
+    patient_disclosure_info in = {0};
+    char *services_buf = NULL, *from_text = NULL, *json = NULL, *sig = NULL, *end;
+    const char **services = NULL;
+    size_t nservices = 0, from_len = 0, jlen = 0;
+    cJSON *fj = NULL;
+    patient_seckey *sk = NULL;
+    patient_pubkey pk;
+    long long secs;
+    int c, force = 0, rc = CLI_EXIT_USAGE;
+    char jpath[PATH_MAX], spath[PATH_MAX + 16], id[PATIENT_KEYID_HEX], exp[32];
+    struct stat st;
+    struct tm tm;
+    patient_err err;
+
+    in.retention_days = -1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:o:fh", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': sec = optarg; break;
+        case 'o': out = optarg; break;
+        case 'f': force = 1; break;
+        case OPT_FROM: from = optarg; break;
+        case OPT_OPERATOR: in.operator_name = optarg; break;
+        case OPT_CONTACT: in.contact = optarg; break;
+        case OPT_SERVICE: service_arg = optarg; break;
+        case OPT_RETENTION: retention_arg = optarg; break;
+        case OPT_SHARING: in.sharing = optarg; break;
+        case OPT_TLS: in.upstream_tls_min = optarg; break;
+        case OPT_EXPIRES: expires_arg = optarg; break;
+        case OPT_PASSWORD_FILE: pwfile = optarg; break;
+        case 'h': cli_usage(usage, NULL);
+        default: cli_usage(usage, "invalid option");
+        }
+    }
+    if (optind != argc)
+        cli_usage(usage, "unexpected argument: %s", argv[optind]);
+    if (sec == NULL || out == NULL)
+        cli_usage(usage, "-s SECKEY and --out DIR|FILE are required");
+    if ((secs = parse_duration(expires_arg)) < 0)
+        cli_usage(usage, "--expires: not a duration like 30d (at most 3650d)");
+
+    /* Fields from --from first; flags override. */
+    if (from) {
+        const cJSON *f, *svc;
+        if ((from_text = read_small(from, &from_len)) == NULL) {
+            cli_warn("%s: %s", from, strerror(errno));
+            goto out;
+        }
+        if ((fj = cJSON_ParseWithLength(from_text, from_len)) == NULL || !cJSON_IsObject(fj)) {
+            cli_warn("%s: not a JSON object [json]", from);
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+        cJSON_ArrayForEach(f, fj) {
+            size_t i;
+            for (i = 0; from_known[i] && strcmp(from_known[i], f->string) != 0; i++)
+                ;
+            if (from_known[i] == NULL) {
+                cli_warn("%s: unknown field \"%s\" [parse]", from, f->string);
+                goto out;
+            }
+        }
+        if (in.operator_name == NULL)
+            in.operator_name = from_str(fj, "operator");
+        if (in.contact == NULL)
+            in.contact = from_str(fj, "contact");
+        if (in.sharing == NULL)
+            in.sharing = from_str(fj, "sharing");
+        if (in.upstream_tls_min == NULL)
+            in.upstream_tls_min = from_str(fj, "upstream_tls_min");
+        if (retention_arg == NULL) {
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(fj, "retention_days");
+            if (cJSON_IsNumber(r) && r->valuedouble >= 0 && r->valuedouble <= 36500 &&
+                r->valuedouble == (double)(long long)r->valuedouble)
+                in.retention_days = (long long)r->valuedouble;
+            else if (r != NULL)
+                cli_usage(usage, "%s: retention_days is not an integer 0..36500", from);
+        }
+        svc = cJSON_GetObjectItemCaseSensitive(fj, "services");
+        if (service_arg == NULL && cJSON_IsArray(svc)) {
+            const cJSON *s;
+            int n = cJSON_GetArraySize(svc);
+            if (n > PATIENT_DISCLOSURE_MAX_SERVICES)
+                cli_usage(usage, "%s: more than %d services", from, PATIENT_DISCLOSURE_MAX_SERVICES);
+            if ((services = calloc((size_t)n + 1, sizeof *services)) == NULL)
+                cli_die(CLI_EXIT_USAGE, "out of memory");
+            cJSON_ArrayForEach(s, svc) {
+                if (!cJSON_IsString(s))
+                    cli_usage(usage, "%s: services must be strings", from);
+                services[nservices++] = s->valuestring;
+            }
+        }
+    }
+    if (service_arg) {
+        char *p;
+        size_t n = 1;
+        if ((services_buf = strdup(service_arg)) == NULL)
+            cli_die(CLI_EXIT_USAGE, "out of memory");
+        for (p = services_buf; *p; p++)
+            n += *p == ',';
+        if ((services = calloc(n + 1, sizeof *services)) == NULL)
+            cli_die(CLI_EXIT_USAGE, "out of memory");
+        for (p = strtok(services_buf, ","); p; p = strtok(NULL, ","))
+            services[nservices++] = p;
+    }
+    if (retention_arg) {
+        errno = 0;
+        in.retention_days = strtoll(retention_arg, &end, 10);
+        if (errno || *end || end == retention_arg || in.retention_days < 0 ||
+            in.retention_days > PATIENT_DISCLOSURE_MAX_RETENTION)
+            cli_usage(usage, "--retention-days: not an integer 0..%d",
+                      PATIENT_DISCLOSURE_MAX_RETENTION);
+    }
+    in.services = services;
+    in.nservices = nservices;
+    if (in.operator_name == NULL)
+        cli_usage(usage, "--operator is required (or \"operator\" in --from)");
+    if (in.contact == NULL)
+        cli_usage(usage, "--contact is required (or \"contact\" in --from)");
+    if (nservices == 0)
+        cli_usage(usage, "--service is required (or \"services\" in --from)");
+    if (in.retention_days < 0)
+        cli_usage(usage, "--retention-days is required (or \"retention_days\" in --from)");
+    if (in.sharing == NULL)
+        cli_usage(usage, "--sharing is required (\"none\" or who receives data)");
+    if (in.upstream_tls_min == NULL)
+        cli_usage(usage, "--upstream-tls-min is required (e.g. TLSv1.2)");
+    if (patient_tls_version_rank(in.upstream_tls_min) == 0)
+        cli_usage(usage, "--upstream-tls-min: one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3");
+    in.issued = time(NULL);
+    in.expires = in.issued + (time_t)secs;
+
+    if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (snprintf(jpath, sizeof jpath, "%s/disclosure.json", out) >= (int)sizeof jpath)
+            cli_usage(usage, "--out: path too long");
+    } else if (snprintf(jpath, sizeof jpath, "%s", out) >= (int)sizeof jpath) {
+        cli_usage(usage, "--out: path too long");
+    }
+    snprintf(spath, sizeof spath, "%s.minisig", jpath);
+    if (!force && (cli_exists(jpath) || cli_exists(spath))) {
+        cli_warn("%s or %s already exists; use -f to overwrite [file.exists]", jpath, spath);
+        goto out;
+    }
+
+    if ((rc = cli_seckey_load(sec, pwfile, &sk)) != CLI_EXIT_OK)
+        goto out;
+    err = patient_disclosure_sign(&in, sk, &json, &jlen, &sig);
+    if (err == PATIENT_ERR_ARG) {
+        cli_warn("invalid field: operator and services must be printable (at most %d bytes), "
+                 "contact mailto: or https://, sharing non-empty [argument]",
+                 PATIENT_DISCLOSURE_MAX_TEXT);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if ((rc = cli_report(err, "signing")) != CLI_EXIT_OK)
+        goto out;
+    /* Document first, then its signature. */
+    if (write_atomic(jpath, json, jlen, force) != 0) {
+        cli_warn("%s: %s [io]", jpath, errno == EEXIST ? "exists" : strerror(errno));
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if (write_atomic(spath, sig, strlen(sig), force) != 0) {
+        cli_warn("%s: %s [io]", spath, errno == EEXIST ? "exists" : strerror(errno));
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    patient_seckey_pubkey(sk, &pk);
+    patient_keyid_hex(pk.id, id);
+    gmtime_r(&in.expires, &tm);
+    strftime(exp, sizeof exp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("wrote %s and %s (key %s, expires %s)\n", jpath, spath, id, exp);
+    rc = CLI_EXIT_OK;
+out:
+    patient_seckey_free(sk);
+    cJSON_Delete(fj);
+    free(from_text);
+    free(services_buf);
+    free(services);
+    free(json);
+    free(sig);
+    return rc;
+}

@@ -6,6 +6,7 @@
 #   run A, direct, policy trusts the publisher and the middlebox:
 #       published page            -> verified
 #       page changed after publishing -> invalid
+#       a site outside the policy, without a manifest -> not covered (none)
 #   run B, through the middlebox (browser and verifier both use the proxy):
 #       page with tracker scripts -> modified, the popup lists who/where/what/why
 #   run C, through the middlebox, policy does NOT trust the middlebox:
@@ -44,9 +45,10 @@ if [ ! -d "$plugin/test/node_modules/playwright-core" ]; then
 fi
 
 tmp=$(mktemp -d /tmp/patient-plugin-e2e.XXXXXX)
-stack_up=0
+stack_up=0 plain_pid=
 cleanup() {
     [ "$stack_up" = 0 ] || "$top_srcdir/scripts/stack" stop "$tmp/stack" >/dev/null 2>&1 || true
+    [ -z "$plain_pid" ] || kill "$plain_pid" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -71,6 +73,16 @@ origin=${ORIGIN_URL%/}
 "$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin" "$tmp/site" || die "publish"
 # changed after publishing, behind the publisher's back
 printf '<p>injected after signing</p>\n' >>"$tmp/site/tampered.html"
+
+# a plain site: no manifest, not in the policy
+mkdir -p "$tmp/plain"
+printf '<!doctype html><title>plain</title><p>no patient here</p>\n' >"$tmp/plain/index.html"
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$tmp/plain" >"$tmp/plain.log" 2>&1 &
+plain_pid=$!
+i=0
+until plain_port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$tmp/plain.log" 2>/dev/null) && [ -n "$plain_port" ]; do
+    i=$((i + 1)); [ $i -lt 100 ] || die "python http.server did not start"; sleep 0.1
+done
 
 pubkey() { # minisign public key file or key string -> the RW... key
     if [ -f "$1" ]; then sed -n 2p "$1"; else printf '%s\n' "$1"; fi
@@ -123,7 +135,9 @@ run direct "$tmp/trusted.json" - "{\"cases\": [
   {\"name\": \"direct page is verified\", \"url\": \"$origin/index.html\", \"expect\": \"verified\",
    \"contains\": [\"Verified\", \"$origin\"], \"shot\": \"popup-verified.png\", \"evidence\": true},
   {\"name\": \"page changed after publishing is invalid\", \"url\": \"$origin/tampered.html\", \"expect\": \"invalid\",
-   \"contains\": [\"Do not trust this page\", \"Failed checks\"], \"shot\": \"popup-invalid.png\", \"evidence\": true}
+   \"contains\": [\"Do not trust this page\", \"Failed checks\", \"body.mismatch\"], \"shot\": \"popup-invalid.png\", \"evidence\": true},
+  {\"name\": \"site without patient is not covered\", \"url\": \"http://127.0.0.1:$plain_port/index.html\", \"expect\": \"none\",
+   \"contains\": [\"Not covered by patient\"], \"shot\": \"popup-none.png\"}
 ]}"
 
 run proxy "$tmp/trusted.json" "$PROXY_URL" "{\"cases\": [

@@ -22,7 +22,7 @@ const HEADLINES = {
   modified: ['Modified by middleboxes you trust', 'This page was changed on the way, only by middleboxes your policy trusts, and every change is signed. The changes are listed below.'],
   invalid: ['Do not trust this page', 'This page was tampered with, or a signature or policy check failed. See the failed checks below.'],
   unverifiable: ['Could not verify', 'The verifier could not check this page (see why below). It may be fine, or not.'],
-  none: ['Not covered by patient', 'This site does not publish a patient manifest, so there is nothing to check against.'],
+  none: ['Not covered by patient', 'This site publishes no patient manifest, or your trust policy names no publisher key for it, so there is nothing to check against.'],
   error: ['Verifier not working', 'The extension could not run the patient verifier.'],
 };
 
@@ -93,6 +93,15 @@ function proofText(p) {
   if (p === 'attested') return 'attested: signed by the middlebox, but the removed bytes were withheld, so not checked byte for byte';
   if (p === 'none') return 'not proven';
   return text(p, 40);
+}
+
+// The report-level proof, worded for the page; only meaningful when it passed.
+function pageProofText(state, p) {
+  if (state === 'verified' && p === 'proven') return 'proven: the bytes are exactly what the origin signed';
+  if (state === 'modified' && p === 'proven') return 'proven: undoing the listed changes gives back exactly the signed bytes';
+  if ((state === 'verified' || state === 'modified') && p === 'attested')
+    return 'attested: every change is signed, but some removed bytes were withheld, so not all were checked byte for byte';
+  return null;
 }
 
 function tlsText(t) {
@@ -190,7 +199,7 @@ export function model(ts) {
     origin: text(rep && rep.origin, 200),
     checkedAt: text(rep && rep.checked_at, 40),
     manifest: m ? { version: int(m.version), expires: text(m.expires, 40), kid: text(m.kid, 40) } : null,
-    proof: rep ? proofText(rep.proof) : null,
+    proof: rep ? pageProofText(state, rep.proof) : null,
     changes,
     results,
     failed: results.filter((r) => r.severity === 'error'),

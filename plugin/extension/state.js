@@ -32,11 +32,14 @@ export const STATES = Object.freeze([
   'error', // the verifier itself is missing or failed
 ]);
 
-// Result codes by which the verifier says "this origin publishes no manifest":
-// an `unverifiable` report carrying one of them means "not covered by patient"
-// rather than "could not check".
+// Result codes by which the verifier says "patient does not cover this site":
+// it publishes no manifest, or the trust policy names no publisher for it (the
+// verifier checks the policy first).  An `unverifiable` report carrying one of
+// them is shown as "not covered" (grey) rather than "could not check" (amber),
+// so that the many sites outside patient do not look alarming.
 export const NOT_COVERED_CODES = Object.freeze([
   'manifest.missing',
+  'policy.publisher.unknown',
   'manifest.not_found',
   'manifest.absent',
 ]);

@@ -93,7 +93,7 @@ export function build(doc, m) {
   }
   if (m.failed.length) {
     root.appendChild(el(doc, 'section', { class: 'failed' },
-      el(doc, 'h2', {}, m.state === 'invalid' ? 'Failed checks' : 'Problems'),
+      el(doc, 'h2', {}, { invalid: 'Failed checks', none: 'Why', unverifiable: 'Why it could not be checked' }[m.state] || 'Problems'),
       el(doc, 'ul', {}, ...m.failed.map((r) => resultNode(doc, r)))));
   }
   if (m.changes.length) {

@@ -17,7 +17,7 @@ test('verified: headline, origin, manifest, no changes', () => {
   assert.deepEqual(m.manifest, { version: 42, expires: '2026-12-04T00:00:00Z', kid: 'A1B2C3D4E5F60718' });
   assert.equal(m.changes.length, 0);
   assert.equal(m.failed.length, 0);
-  assert.match(m.proof, /^proven/);
+  assert.equal(m.proof, 'proven: the bytes are exactly what the origin signed');
   assert.equal(m.canSaveEvidence, true);
   assert.equal(m.icon, 'icons/verified-48.png');
 });
@@ -26,6 +26,7 @@ test('modified: who, when, where, what, why for each of the 3 edits', () => {
   const m = model(tab('modified'));
   assert.equal(m.state, 'modified');
   assert.equal(m.summary, '3 changes by 1 middlebox');
+  assert.match(m.proof, /^proven: undoing the listed changes/);
   assert.equal(m.changes.length, 1);
   const c = m.changes[0];
   assert.equal(c.hop, 1);
@@ -68,6 +69,8 @@ test('invalid: failed checks listed, untrusted hop flagged, weak TLS shown', () 
   assert.match(m.changes[0].tls, /TLSv1\.0.*NOT verified/);
   assert.match(m.changes[0].proof, /^attested/);
   assert.equal(m.results.length, 4);
+  // a page-level "proven" means nothing on a page that failed: not shown
+  assert.equal(model(S.applyReport(S.navigate(undefined, 1, 'https://a.example/'), 1, { ...fixture('invalid'), proof: 'proven' })).proof, null);
 });
 
 test('unverifiable and not covered read differently', () => {

@@ -49,5 +49,5 @@ cat >"$tmp/cases.json" <<JSON
  {"name": "invalid is not downgraded", "url": "$base/flip.html", "expect": "invalid", "recheck": "invalid"}
 ]}
 JSON
-STANDIN_DIR=$tmp/state node "$here/e2e.js" --extension "$here/../extension" --user-data-dir "$tmp/profile" \
+HOME=$tmp XDG_CONFIG_HOME=$tmp/config STANDIN_DIR=$tmp/state node "$here/e2e.js" --extension "$here/../extension" --user-data-dir "$tmp/profile" \
     --cases "$tmp/cases.json" ${shots:+--shots "$shots"}

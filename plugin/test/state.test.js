@@ -35,8 +35,9 @@ test('an unknown verdict or a non-object report is an error state, not a pass', 
   assert.equal(S.verdictState('verified'), 'error');
 });
 
-test('unverifiable is "none" only for a missing manifest', () => {
+test('unverifiable is "none" only for a missing manifest or a publisher unknown to the policy', () => {
   assert.equal(S.verdictState(fixture('none')), 'none');
+  assert.equal(S.verdictState({ verdict: 'unverifiable', results: [{ code: 'policy.publisher.unknown', severity: 'error' }] }), 'none');
   assert.equal(S.verdictState(fixture('unverifiable')), 'unverifiable');
   assert.equal(S.verdictState({ verdict: 'invalid', results: [{ code: 'manifest.missing' }] }), 'invalid');
 });

@@ -80,6 +80,27 @@ try {
   const manifestKeyId = await sw.evaluate(() => chrome.runtime.id);
   if (manifestKeyId !== extId) fail('extension id', `${manifestKeyId} != ${extId}`);
 
+  // the host is installed and answers
+  const pong = await sw.evaluate(() => chrome.runtime.sendNativeMessage('org.patient.verify', { type: 'ping', id: 'e2e' })
+    .catch((e) => ({ error: String(e.message || e) })));
+  if (!pong || pong.type !== 'pong') fail('native host ping', JSON.stringify(pong));
+  else ok('native host ping', `version ${pong.version}`);
+
+  // the options page loads under the CSP and reaches the host too
+  {
+    const o = await ctx.newPage();
+    const errs = [];
+    o.on('pageerror', (e) => errs.push(e.message));
+    o.on('console', (m) => { if (m.type() === 'error') errs.push(m.text()); });
+    await o.goto(`chrome-extension://${extId}/options.html`);
+    await o.click('#ping');
+    await o.waitForFunction(() => document.getElementById('ping-result').textContent.length > 1, null, { timeout: TIMEOUT });
+    const r = await o.textContent('#ping-result');
+    if (!r.startsWith('OK') || errs.length) fail('options page', `${r} ${errs.join(' | ')}`);
+    else ok('options page', r);
+    await o.close();
+  }
+
   const tabStateFor = (url) => sw.evaluate(async (u) => {
     const all = await chrome.storage.session.get(null);
     return Object.values(all).find((t) => t && t.url === u) || null;
@@ -110,6 +131,9 @@ try {
       else ok(`${name} badge`, JSON.stringify(badge[0]));
 
       const popup = await ctx.newPage();
+      const pageErrors = [];
+      popup.on('pageerror', (e) => pageErrors.push(e.message));
+      popup.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
       await popup.goto(`chrome-extension://${extId}/popup.html?tab=${ts.tabId}`);
       await popup.waitForSelector(`main[data-state="${c.expect}"]`, { timeout: TIMEOUT });
       const text = await popup.locator('main').textContent();
@@ -142,6 +166,7 @@ try {
         if (after.state !== c.recheck) fail(`${name} recheck`, `state ${after.state} after re-check, expected ${c.recheck}`);
         else ok(`${name} recheck`, `still ${after.state} after a later answer`);
       }
+      if (pageErrors.length) fail(`${name} popup errors`, pageErrors.join(' | '));
       await popup.close();
       await page.close();
     } catch (e) {

@@ -284,6 +284,33 @@ hop_positions(cJSON *h, const patient_change *c, const uint8_t *in, size_t len)
         line_col(in, len, c->edits[j++].offset, &l, &col);
         cJSON_ReplaceItemInObjectCaseSensitive(o, "line", cJSON_CreateNumber((double)l));
         cJSON_ReplaceItemInObjectCaseSensitive(o, "column", cJSON_CreateNumber((double)col));
+        cJSON_AddStringToObject(o, "position_in", "input");
+    }
+}
+
+/* For a hop whose input cannot be rebuilt, place its edits in its output
+ * (for the last hop: the body the endpoint received). */
+static void
+hop_positions_out(cJSON *h, const patient_change *c, const uint8_t *out, size_t len)
+{
+    cJSON *edits = cJSON_GetObjectItemCaseSensitive(h, "edits"), *o;
+    long long shift = 0;
+    size_t j = 0;
+
+    if (!looks_text(out, len))
+        return;
+    cJSON_ArrayForEach(o, edits)
+    {
+        long long l, col;
+        const patient_edit *e;
+        if (j >= c->nedits)
+            break;
+        e = &c->edits[j++];
+        line_col(out, len, (size_t)((long long)e->offset + shift), &l, &col);
+        shift += (long long)e->insert_len - (long long)e->delete_len;
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "line", cJSON_CreateNumber((double)l));
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "column", cJSON_CreateNumber((double)col));
+        cJSON_AddStringToObject(o, "position_in", "output");
     }
 }
 
@@ -566,6 +593,7 @@ manifest:
         err = PATIENT_OK;
         if (patient_change_check_output(changes[k], cur, curlen) == PATIENT_OK) {
             /* Output checked, deleted bytes withheld: the rest is attested. */
+            hop_positions_out(hops[k], changes[k], cur, curlen);
             proven = 0;
             for (size_t i = 0; i <= k; i++)
                 hop_set_proof(hops[i], "attested");

@@ -62,6 +62,13 @@ static const char SERVER[] =
     "            return self.plain(302, b'', [('Location', 'file:///etc/passwd')])\n"
     "        return super().do_GET()\n"
     "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
+    "if len(sys.argv) > 3:\n"
+    "    import ssl\n"
+    "    c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+    "    c.minimum_version = ssl.TLSVersion.TLSv1_3\n"
+    "    c.load_cert_chain(sys.argv[3], sys.argv[4])\n"
+    "    s.socket = c.wrap_socket(s.socket, server_side=True)\n"
+    "s.handle_error = lambda *a: None  # clients that abort early are expected\n"
     "print(s.server_address[1], flush=True)\n"
     "s.serve_forever()\n";
 
@@ -81,6 +88,8 @@ write_file(const char *rel, const void *data, size_t len)
     ck_assert_uint_eq(fwrite(data, 1, len, f), len);
     fclose(f);
 }
+
+static int use_tls;
 
 static void
 server_start(void)
@@ -108,6 +117,16 @@ server_start(void)
     write_file("www/big.bin", big, 100000);
     free(big);
 
+    if (use_tls) {
+        char cmd[1024];
+        /* A throw-away CA-less self-signed certificate for 127.0.0.1. */
+        snprintf(cmd, sizeof cmd,
+                 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                 "-keyout '%s/key.pem' -out '%s/cert.pem' -days 2 -subj /CN=127.0.0.1 "
+                 "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+                 tmpdir, tmpdir);
+        ck_assert_int_eq(system(cmd), 0);
+    }
     ck_assert_int_eq(pipe(fds), 0);
     server_pid = fork();
     ck_assert_int_ge(server_pid, 0);
@@ -115,7 +134,13 @@ server_start(void)
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
-        execl("/usr/bin/python3", "python3", "-c", SERVER, root, log, (char *)NULL);
+        char cert[128], key[128];
+        snprintf(cert, sizeof cert, "%s/cert.pem", tmpdir);
+        snprintf(key, sizeof key, "%s/key.pem", tmpdir);
+        if (use_tls)
+            execl("/usr/bin/python3", "python3", "-c", SERVER, root, log, cert, key, (char *)NULL);
+        else
+            execl("/usr/bin/python3", "python3", "-c", SERVER, root, log, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -123,7 +148,7 @@ server_start(void)
     ck_assert_ptr_nonnull(f);
     ck_assert_msg(fgets(line, sizeof line, f) != NULL, "test server did not start");
     fclose(f);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", atoi(line));
+    snprintf(base, sizeof base, "%s://127.0.0.1:%d", use_tls ? "https" : "http", atoi(line));
 }
 
 static void
@@ -470,6 +495,50 @@ START_TEST(test_cache_dir_default)
 }
 END_TEST
 
+static void
+tls_server_start(void)
+{
+    use_tls = 1;
+    server_start();
+}
+
+START_TEST(test_tls)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+    char ca[128], *detail = NULL;
+
+    /* not signed by a CA we trust: refused, and there is no way around it */
+    ck_assert_int_eq(patient_fetch(&o, url("/small.txt"), &r, &detail), PATIENT_ERR_FETCH);
+    ck_assert_ptr_null(r);
+    ck_assert_ptr_nonnull(detail);
+    free(detail);
+    snprintf(ca, sizeof ca, "%s/cert.pem", tmpdir);
+    o.ca_file = ca;
+    ck_assert_int_eq(patient_fetch(&o, url("/small.txt"), &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq((char *)r->body, "hello\n");
+    ck_assert_int_eq(r->tls, 1);
+    ck_assert_int_eq(r->tls_verified, 1);
+    ck_assert_ptr_nonnull(r->tls_version);
+    ck_assert_str_eq(r->tls_version, "TLSv1.3");
+    ck_assert_ptr_nonnull(r->tls_cipher);
+    ck_assert_int_eq(strncmp(r->tls_cipher, "TLS_", 4), 0);
+    patient_response_free(r);
+    /* the right CA but another name: refused */
+    {
+        char u[128];
+        snprintf(u, sizeof u, "https://localhost:%s/small.txt", strrchr(base, ':') + 1);
+        ck_assert_int_eq(patient_fetch(&o, u, &r, NULL), PATIENT_ERR_FETCH);
+    }
+    /* never downgraded to http by a redirect: /redir is relative, so stays https */
+    o.max_redirects = 2;
+    ck_assert_int_eq(patient_fetch(&o, url("/redir/2"), &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(strncmp(r->url, "https://", 8), 0);
+    patient_response_free(r);
+}
+END_TEST
+
 static Suite *
 fetch_suite(void)
 {
@@ -490,6 +559,11 @@ fetch_suite(void)
     tcase_add_test(tc, test_proxy);
     tcase_add_test(tc, test_cached);
     tcase_add_test(tc, test_cache_dir_unsafe);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("https");
+    tcase_add_unchecked_fixture(tc, tls_server_start, server_stop);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_tls);
     suite_add_tcase(s, tc);
     tc = tcase_create("cache");
     tcase_add_test(tc, test_cache_name);

@@ -300,20 +300,29 @@ chfields_from_jws(const patient_jws *j, chfields *f)
 
 /* ---- Parsed entry lines ------------------------------------------------ */
 
+/* Entry lines are parsed by a small strict JSON scanner instead of cJSON:
+ * listing and verifying a million entries must not build a tree and copy
+ * a kilobyte-long JWS string per line. It works on a private copy of the
+ * line, unescaping strings in place, and accepts exactly RFC 8259 JSON
+ * (nesting capped, no raw control bytes, no \u0000, no duplicate names
+ * among the members it knows). */
+
 typedef struct {
-    cJSON *root;
+    /* owned, reused from line to line */
+    char *copy;
+    size_t copy_cap;
+    const char **reasons, **rules;
+    size_t reasons_cap, rules_cap;
+    /* fields of the current line (pointers into copy) */
+    size_t n_reasons, n_rules;
     uint64_t seq;
-    const char *prev, *time;
+    const char *prev, *time, *kind_s;
     patient_log_kind kind;
-    /* change */
     const char *url, *by_name, *by_kid, *jws;
     long long hop;
-    const cJSON *reasons, *rules;
     uint64_t deleted, inserted;
-    /* checkpoint */
     uint64_t tree_size;
     const char *root_b64, *sig;
-    /* event */
     const char *event, *detail;
     const char *why; /* what is malformed */
 } pentry;
@@ -321,72 +330,471 @@ typedef struct {
 static void
 pentry_free(pentry *e)
 {
-    cJSON_Delete(e->root);
-    e->root = NULL;
+    free(e->copy);
+    free(e->reasons);
+    free(e->rules);
+    memset(e, 0, sizeof *e);
+}
+
+typedef struct {
+    char *p, *end;
+} jscan;
+
+static void
+js_ws(jscan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
+        s->p++;
 }
 
 static int
-str_array_ok(const cJSON *a)
+js_lit(jscan *s, char c)
 {
-    const cJSON *x;
-
-    if (!cJSON_IsArray(a))
-        return 0;
-    cJSON_ArrayForEach(x, a) if (!cJSON_IsString(x)) return 0;
-    return 1;
+    js_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return 1;
+    }
+    return 0;
 }
 
-/* Parse and check the shape of one line. LOG_CORRUPT (with e->why) for a
- * line that is JSON but not an entry, JSON errors as they come. */
+static int
+hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static int
+js_u4(const char *p, unsigned *v)
+{
+    int i, h;
+
+    *v = 0;
+    for (i = 0; i < 4; i++) {
+        if ((h = hexval(p[i])) < 0)
+            return -1;
+        *v = *v << 4 | (unsigned)h;
+    }
+    return 0;
+}
+
+/* String at s->p (after blanks): unescaped in place, NUL-terminated. */
+static int
+js_string(jscan *s, const char **out)
+{
+    char *r, *w, *start;
+
+    js_ws(s);
+    if (s->p >= s->end || *s->p != '"')
+        return -1;
+    start = r = w = ++s->p;
+    /* Fast path, 8 bytes at a time: stop at the first word holding a
+     * quote, a backslash or a control byte (a kilobyte-long JWS has none). */
+    while (s->end - r >= 8) {
+        uint64_t x, q, b, c;
+        memcpy(&x, r, 8);
+        q = x ^ 0x2222222222222222ULL;
+        b = x ^ 0x5C5C5C5C5C5C5C5CULL;
+        q = (q - 0x0101010101010101ULL) & ~q;
+        b = (b - 0x0101010101010101ULL) & ~b;
+        c = (x - 0x2020202020202020ULL) & ~x;
+        if ((q | b | c) & 0x8080808080808080ULL)
+            break;
+        r += 8;
+    }
+    while (r < s->end && *r != '"' && *r != '\\') {
+        if ((unsigned char)*r < 0x20)
+            return -1;
+        r++;
+    }
+    w = r;
+    while (r < s->end && *r != '"') {
+        unsigned char c = (unsigned char)*r;
+        if (c < 0x20)
+            return -1;
+        if (c != '\\') {
+            *w++ = *r++;
+            continue;
+        }
+        if (++r >= s->end)
+            return -1;
+        switch (*r) {
+        case '"': case '\\': case '/': *w++ = *r++; break;
+        case 'b': *w++ = '\b'; r++; break;
+        case 'f': *w++ = '\f'; r++; break;
+        case 'n': *w++ = '\n'; r++; break;
+        case 'r': *w++ = '\r'; r++; break;
+        case 't': *w++ = '\t'; r++; break;
+        case 'u': {
+            unsigned v, lo;
+            if (s->end - r < 5 || js_u4(r + 1, &v) != 0 || v == 0)
+                return -1;
+            r += 5;
+            if (v >= 0xD800 && v <= 0xDBFF) {
+                if (s->end - r < 6 || r[0] != '\\' || r[1] != 'u' || js_u4(r + 2, &lo) != 0 ||
+                    lo < 0xDC00 || lo > 0xDFFF)
+                    return -1;
+                r += 6;
+                v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (v >= 0xDC00 && v <= 0xDFFF) {
+                return -1;
+            }
+            /* UTF-8 is never longer than the escape it replaces. */
+            if (v < 0x80) {
+                *w++ = (char)v;
+            } else if (v < 0x800) {
+                *w++ = (char)(0xC0 | v >> 6);
+                *w++ = (char)(0x80 | (v & 0x3F));
+            } else if (v < 0x10000) {
+                *w++ = (char)(0xE0 | v >> 12);
+                *w++ = (char)(0x80 | ((v >> 6) & 0x3F));
+                *w++ = (char)(0x80 | (v & 0x3F));
+            } else {
+                *w++ = (char)(0xF0 | v >> 18);
+                *w++ = (char)(0x80 | ((v >> 12) & 0x3F));
+                *w++ = (char)(0x80 | ((v >> 6) & 0x3F));
+                *w++ = (char)(0x80 | (v & 0x3F));
+            }
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    if (r >= s->end)
+        return -1;
+    *w = 0;
+    s->p = r + 1;
+    *out = start;
+    return 0;
+}
+
+/* Integer (JSON number without fraction or exponent). */
+static int
+js_int(jscan *s, long long *out)
+{
+    int neg = 0;
+    unsigned long long v = 0;
+    char *q;
+
+    js_ws(s);
+    q = s->p;
+    if (q < s->end && *q == '-')
+        neg = 1, q++;
+    if (q >= s->end || *q < '0' || *q > '9' || (*q == '0' && q + 1 < s->end && q[1] >= '0' &&
+                                                   q[1] <= '9'))
+        return -1;
+    while (q < s->end && *q >= '0' && *q <= '9') {
+        v = v * 10 + (unsigned)(*q++ - '0');
+        if (v > 9007199254740991ULL)
+            return -1;
+    }
+    if (q < s->end && (*q == '.' || *q == 'e' || *q == 'E'))
+        return -1;
+    s->p = q;
+    *out = neg ? -(long long)v : (long long)v;
+    return 0;
+}
+
+static int
+js_uint(jscan *s, uint64_t *out)
+{
+    long long v;
+
+    if (js_int(s, &v) != 0 || v < 0)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Any value, for members we do not know (forward compatibility). */
+static int
+js_skip(jscan *s, int depth)
+{
+    const char *str;
+
+    if (depth > PT_JSON_MAX_DEPTH)
+        return -1;
+    js_ws(s);
+    if (s->p >= s->end)
+        return -1;
+    switch (*s->p) {
+    case '"':
+        return js_string(s, &str);
+    case '{':
+        s->p++;
+        if (js_lit(s, '}'))
+            return 0;
+        do {
+            if (js_string(s, &str) != 0 || !js_lit(s, ':') || js_skip(s, depth + 1) != 0)
+                return -1;
+        } while (js_lit(s, ','));
+        return js_lit(s, '}') ? 0 : -1;
+    case '[':
+        s->p++;
+        if (js_lit(s, ']'))
+            return 0;
+        do {
+            if (js_skip(s, depth + 1) != 0)
+                return -1;
+        } while (js_lit(s, ','));
+        return js_lit(s, ']') ? 0 : -1;
+    case 't':
+        if (s->end - s->p >= 4 && memcmp(s->p, "true", 4) == 0)
+            return s->p += 4, 0;
+        return -1;
+    case 'f':
+        if (s->end - s->p >= 5 && memcmp(s->p, "false", 5) == 0)
+            return s->p += 5, 0;
+        return -1;
+    case 'n':
+        if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0)
+            return s->p += 4, 0;
+        return -1;
+    default: {
+        /* number: -?int frac? exp? */
+        char *q = s->p;
+        if (q < s->end && *q == '-')
+            q++;
+        if (q >= s->end || *q < '0' || *q > '9')
+            return -1;
+        if (*q == '0')
+            q++;
+        else
+            while (q < s->end && *q >= '0' && *q <= '9')
+                q++;
+        if (q < s->end && *q == '.') {
+            if (++q >= s->end || *q < '0' || *q > '9')
+                return -1;
+            while (q < s->end && *q >= '0' && *q <= '9')
+                q++;
+        }
+        if (q < s->end && (*q == 'e' || *q == 'E')) {
+            q++;
+            if (q < s->end && (*q == '+' || *q == '-'))
+                q++;
+            if (q >= s->end || *q < '0' || *q > '9')
+                return -1;
+            while (q < s->end && *q >= '0' && *q <= '9')
+                q++;
+        }
+        s->p = q;
+        return 0;
+    }
+    }
+}
+
+static int
+js_str_array(jscan *s, const char ***arr, size_t *cap, size_t *n)
+{
+    const char *str;
+
+    *n = 0;
+    if (!js_lit(s, '['))
+        return -1;
+    if (js_lit(s, ']'))
+        return 0;
+    do {
+        if (js_string(s, &str) != 0)
+            return -1;
+        if (*n == PATIENT_LOG_EDITS_MAX)
+            return -1;
+        if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 8;
+            const char **na = realloc(*arr, nc * sizeof *na);
+            if (na == NULL)
+                return -1;
+            *arr = na;
+            *cap = nc;
+        }
+        (*arr)[(*n)++] = str;
+    } while (js_lit(s, ','));
+    return js_lit(s, ']') ? 0 : -1;
+}
+
+enum {
+    F_SEQ = 1 << 0, F_PREV = 1 << 1, F_KIND = 1 << 2, F_TIME = 1 << 3, F_URL = 1 << 4,
+    F_HOP = 1 << 5, F_BY = 1 << 6, F_REASONS = 1 << 7, F_RULES = 1 << 8, F_DEL = 1 << 9,
+    F_INS = 1 << 10, F_JWS = 1 << 11, F_TREE = 1 << 12, F_ROOT = 1 << 13, F_SIG = 1 << 14,
+    F_EVENT = 1 << 15, F_DETAIL = 1 << 16
+};
+
+/* Parse and check the shape of one line. PATIENT_ERR_JSON for a line that
+ * is not JSON, PATIENT_ERR_LOG_CORRUPT (with e->why) for JSON that is not
+ * an entry, PATIENT_ERR_UNSUPPORTED for an unknown kind. */
 static patient_err
 pentry_parse(const uint8_t *line, size_t len, pentry *e)
 {
-    const char *kind;
-    const cJSON *by;
-    patient_err err;
+    jscan s;
+    const char *key, *v;
+    unsigned seen = 0, bit;
+    size_t voff;
+    int ok;
 
-    memset(e, 0, sizeof *e);
-    if ((err = pt_json_parse((const char *)line, len, &e->root))) {
-        e->why = "not valid JSON";
-        return err;
+    e->n_reasons = e->n_rules = 0;
+    e->seq = 0;
+    e->prev = e->time = e->kind_s = e->url = e->by_name = e->by_kid = e->jws = NULL;
+    e->root_b64 = e->sig = e->event = e->detail = NULL;
+    e->hop = 0;
+    e->deleted = e->inserted = e->tree_size = 0;
+    e->kind = 0;
+    e->why = "not valid JSON";
+    if (len > PATIENT_LOG_LINE_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    if (e->copy_cap < len + 1) {
+        char *n = realloc(e->copy, len + 1);
+        if (n == NULL)
+            return PATIENT_ERR_NOMEM;
+        e->copy = n;
+        e->copy_cap = len + 1;
     }
+    memcpy(e->copy, line, len);
+    e->copy[len] = 0;
+    s.p = e->copy;
+    s.end = e->copy + len;
+    if (!js_lit(&s, '{'))
+        return PATIENT_ERR_JSON;
+    if (!js_lit(&s, '}')) {
+        do {
+            if (js_string(&s, &key) != 0 || !js_lit(&s, ':'))
+                return PATIENT_ERR_JSON;
+            bit = 0;
+            ok = 0;
+            js_ws(&s);
+            voff = (size_t)(s.p - e->copy);
+            switch (key[0]) {
+            case 's':
+                if (strcmp(key, "seq") == 0)
+                    bit = F_SEQ, ok = js_uint(&s, &e->seq) == 0;
+                else if (strcmp(key, "sig") == 0)
+                    bit = F_SIG, ok = js_string(&s, &e->sig) == 0;
+                break;
+            case 'p':
+                if (strcmp(key, "prev") == 0)
+                    bit = F_PREV, ok = js_string(&s, &e->prev) == 0;
+                break;
+            case 'k':
+                if (strcmp(key, "kind") == 0)
+                    bit = F_KIND, ok = js_string(&s, &e->kind_s) == 0;
+                break;
+            case 't':
+                if (strcmp(key, "time") == 0)
+                    bit = F_TIME, ok = js_string(&s, &e->time) == 0;
+                else if (strcmp(key, "tree_size") == 0)
+                    bit = F_TREE, ok = js_uint(&s, &e->tree_size) == 0;
+                break;
+            case 'u':
+                if (strcmp(key, "url") == 0)
+                    bit = F_URL, ok = js_string(&s, &e->url) == 0;
+                break;
+            case 'h':
+                if (strcmp(key, "hop") == 0)
+                    bit = F_HOP, ok = js_int(&s, &e->hop) == 0;
+                break;
+            case 'b':
+                if (strcmp(key, "by") == 0) {
+                    bit = F_BY;
+                    ok = js_lit(&s, '{');
+                    if (ok && !js_lit(&s, '}')) {
+                        do {
+                            const char *k2;
+                            if (js_string(&s, &k2) != 0 || !js_lit(&s, ':')) {
+                                ok = 0;
+                                break;
+                            }
+                            if (strcmp(k2, "name") == 0 && e->by_name == NULL)
+                                ok = js_string(&s, &e->by_name) == 0;
+                            else if (strcmp(k2, "kid") == 0 && e->by_kid == NULL)
+                                ok = js_string(&s, &e->by_kid) == 0;
+                            else if (strcmp(k2, "name") == 0 || strcmp(k2, "kid") == 0)
+                                ok = 0;
+                            else
+                                ok = js_skip(&s, 2) == 0;
+                        } while (ok && js_lit(&s, ','));
+                        ok = ok && js_lit(&s, '}');
+                    }
+                }
+                break;
+            case 'r':
+                if (strcmp(key, "reasons") == 0)
+                    bit = F_REASONS,
+                    ok = js_str_array(&s, &e->reasons, &e->reasons_cap, &e->n_reasons) == 0;
+                else if (strcmp(key, "rules") == 0)
+                    bit = F_RULES,
+                    ok = js_str_array(&s, &e->rules, &e->rules_cap, &e->n_rules) == 0;
+                else if (strcmp(key, "root") == 0)
+                    bit = F_ROOT, ok = js_string(&s, &e->root_b64) == 0;
+                break;
+            case 'd':
+                if (strcmp(key, "deleted") == 0)
+                    bit = F_DEL, ok = js_uint(&s, &e->deleted) == 0;
+                else if (strcmp(key, "detail") == 0)
+                    bit = F_DETAIL, ok = js_string(&s, &e->detail) == 0;
+                break;
+            case 'i':
+                if (strcmp(key, "inserted") == 0)
+                    bit = F_INS, ok = js_uint(&s, &e->inserted) == 0;
+                break;
+            case 'j':
+                if (strcmp(key, "jws") == 0)
+                    bit = F_JWS, ok = js_string(&s, &e->jws) == 0;
+                break;
+            case 'e':
+                if (strcmp(key, "event") == 0)
+                    bit = F_EVENT, ok = js_string(&s, &e->event) == 0;
+                break;
+            }
+            if (bit == 0) {
+                if (js_skip(&s, 1) != 0)
+                    return PATIENT_ERR_JSON;
+                continue;
+            }
+            if (seen & bit) {
+                e->why = "a member appears twice";
+                return PATIENT_ERR_JSON;
+            }
+            seen |= bit;
+            if (!ok) {
+                /* Wrong type, or a syntax error inside the value: tell
+                 * them apart by rescanning the original bytes. */
+                memcpy(e->copy + voff, line + voff, len - voff);
+                s.p = e->copy + voff;
+                if (js_skip(&s, 1) != 0)
+                    return PATIENT_ERR_JSON;
+                e->why = "a member has the wrong type";
+                return PATIENT_ERR_LOG_CORRUPT;
+            }
+        } while (js_lit(&s, ','));
+        if (!js_lit(&s, '}'))
+            return PATIENT_ERR_JSON;
+    }
+    js_ws(&s);
+    if (s.p != s.end)
+        return PATIENT_ERR_JSON;
     e->why = "missing or mistyped seq, prev, kind or time";
-    if (!cJSON_IsObject(e->root) || get_u64(e->root, "seq", &e->seq) != 0 ||
-        (e->prev = pt_json_str(e->root, "prev")) == NULL || strlen(e->prev) != HEX_LEN ||
-        (kind = pt_json_str(e->root, "kind")) == NULL ||
-        (e->time = pt_json_str(e->root, "time")) == NULL)
+    if ((seen & (F_SEQ | F_PREV | F_KIND | F_TIME)) != (F_SEQ | F_PREV | F_KIND | F_TIME) ||
+        strlen(e->prev) != HEX_LEN)
         return PATIENT_ERR_LOG_CORRUPT;
-    if (strcmp(kind, "change") == 0) {
+    v = e->kind_s;
+    if (strcmp(v, "change") == 0) {
         e->kind = PATIENT_LOG_KIND_CHANGE;
-        by = cJSON_GetObjectItemCaseSensitive(e->root, "by");
-        e->why = "change entry missing or mistyped url, hop, by, reasons, rules, "
-                 "deleted, inserted or jws";
-        if ((e->url = pt_json_str(e->root, "url")) == NULL ||
-            pt_json_int(e->root, "hop", &e->hop) != 0 || !cJSON_IsObject(by) ||
-            (e->by_name = pt_json_str(by, "name")) == NULL ||
-            (e->by_kid = pt_json_str(by, "kid")) == NULL ||
-            !str_array_ok(e->reasons = cJSON_GetObjectItemCaseSensitive(e->root, "reasons")) ||
-            !str_array_ok(e->rules = cJSON_GetObjectItemCaseSensitive(e->root, "rules")) ||
-            cJSON_GetArraySize(e->reasons) != cJSON_GetArraySize(e->rules) ||
-            get_u64(e->root, "deleted", &e->deleted) != 0 ||
-            get_u64(e->root, "inserted", &e->inserted) != 0 ||
-            (e->jws = pt_json_str(e->root, "jws")) == NULL)
+        e->why = "change entry missing url, hop, by, reasons, rules, deleted, inserted or jws";
+        if ((seen & (F_URL | F_HOP | F_BY | F_REASONS | F_RULES | F_DEL | F_INS | F_JWS)) !=
+                (F_URL | F_HOP | F_BY | F_REASONS | F_RULES | F_DEL | F_INS | F_JWS) ||
+            e->by_name == NULL || e->by_kid == NULL || e->n_reasons != e->n_rules)
             return PATIENT_ERR_LOG_CORRUPT;
-    } else if (strcmp(kind, "checkpoint") == 0) {
+    } else if (strcmp(v, "checkpoint") == 0) {
         e->kind = PATIENT_LOG_KIND_CHECKPOINT;
-        e->why = "checkpoint missing or mistyped tree_size, root or sig";
-        if (get_u64(e->root, "tree_size", &e->tree_size) != 0 ||
-            (e->root_b64 = pt_json_str(e->root, "root")) == NULL ||
-            (e->sig = pt_json_str(e->root, "sig")) == NULL)
+        e->why = "checkpoint missing tree_size, root or sig";
+        if ((seen & (F_TREE | F_ROOT | F_SIG)) != (F_TREE | F_ROOT | F_SIG))
             return PATIENT_ERR_LOG_CORRUPT;
-    } else if (strcmp(kind, "event") == 0) {
+    } else if (strcmp(v, "event") == 0) {
         e->kind = PATIENT_LOG_KIND_EVENT;
-        e->why = "event missing or mistyped event, url or detail";
-        e->url = pt_json_str(e->root, "url");
-        e->detail = pt_json_str(e->root, "detail");
-        if ((e->event = pt_json_str(e->root, "event")) == NULL ||
-            (cJSON_GetObjectItemCaseSensitive(e->root, "url") && !e->url) ||
-            (cJSON_GetObjectItemCaseSensitive(e->root, "detail") && !e->detail))
+        e->why = "event missing its event name";
+        if (!(seen & F_EVENT))
             return PATIENT_ERR_LOG_CORRUPT;
     } else {
         e->why = "unknown kind";
@@ -398,15 +806,14 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
 
 /* Compare a change entry's denormalised fields with its JWS payload.
  * Returns NULL when they agree, else the name of the first field that
- * differs. Parse errors of the JWS are reported as "jws". */
+ * differs ("jws" when the JWS or its payload does not parse). */
 static const char *
 change_mismatch(const pentry *e, patient_jws **jws_out)
 {
     patient_jws *j = NULL;
     chfields f;
     const char *bad = NULL;
-    const cJSON *x;
-    size_t i = 0;
+    size_t i;
 
     memset(&f, 0, sizeof f);
     if (patient_jws_parse(e->jws, strlen(e->jws), &j) != PATIENT_OK ||
@@ -428,22 +835,13 @@ change_mismatch(const pentry *e, patient_jws **jws_out)
         bad = "deleted";
     else if (f.inserted != e->inserted)
         bad = "inserted";
-    else if ((size_t)cJSON_GetArraySize(e->reasons) != f.n)
+    else if (e->n_reasons != f.n)
         bad = "reasons";
-    if (bad)
-        goto out;
-    cJSON_ArrayForEach(x, e->reasons) {
-        if (strcmp(x->valuestring, f.reasons[i++]) != 0) {
+    for (i = 0; bad == NULL && i < f.n; i++) {
+        if (strcmp(e->reasons[i], f.reasons[i]) != 0)
             bad = "reasons";
-            goto out;
-        }
-    }
-    i = 0;
-    cJSON_ArrayForEach(x, e->rules) {
-        if (strcmp(x->valuestring, f.rules[i++]) != 0) {
+        else if (strcmp(e->rules[i], f.rules[i]) != 0)
             bad = "rules";
-            goto out;
-        }
     }
 out:
     chfields_free(&f);
@@ -543,7 +941,6 @@ sync_tail(patient_log *log, int repair)
             err = PATIENT_OK;
             goto torn;
         }
-        pentry_free(&e);
         if ((err = pentry_parse(line, len, &e)) != PATIENT_OK) {
             /* Only the very last line may be a torn (never acknowledged)
              * append; anything else is damage for verify to explain. */
@@ -604,8 +1001,10 @@ lock_log(patient_log *log)
         err = PATIENT_ERR_IO;
     else if ((uint64_t)st.st_size < log->off)
         err = PATIENT_ERR_LOG_CORRUPT;
-    else
+    else if ((uint64_t)st.st_size > log->off) /* others appended, or a torn tail */
         err = sync_tail(log, !log->ro);
+    else
+        err = PATIENT_OK;
     if (err != PATIENT_OK) {
         if (!log->ro)
             flock(log->fd, LOCK_UN);
@@ -1152,11 +1551,10 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
                         len);
             goto out;
         }
-        pentry_free(&e);
         if ((err = pentry_parse(line, len, &e)) != PATIENT_OK) {
             if (err == PATIENT_ERR_UNSUPPORTED)
                 err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_UNSUPPORTED, line_no, 1, next,
-                            NULL, pt_json_str(e.root, "kind"), "entry of an unknown kind");
+                            NULL, e.kind_s, "entry of an unknown kind");
             else
                 err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next, NULL,
                             NULL, "line is not a log entry (%s): it was edited", e.why);
@@ -1234,7 +1632,7 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
         } else {
             if (e.kind == PATIENT_LOG_KIND_CHANGE) {
                 patient_jws *j = NULL;
-                const char *bad = change_mismatch(&e, o->deep && o->pub ? &j : NULL);
+                const char *bad = o->deep ? change_mismatch(&e, o->pub ? &j : NULL) : NULL;
                 if (bad) {
                     err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, e.seq, NULL,
                                 bad,
@@ -1318,6 +1716,47 @@ out:
     return err;
 }
 
+/* "YYYY-MM-DDTHH:MM:SSZ", the form the log writes, without strptime and
+ * the time-zone machinery (listing parses a million of them); anything
+ * else goes to pt_time_parse. */
+static patient_err
+log_time_parse(const char *t, time_t *out)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int v[6], i, k;
+    static const int pos[6] = {0, 5, 8, 11, 14, 17}, len[6] = {4, 2, 2, 2, 2, 2};
+    long long y, m, d, era, yoe, doy, doe, days;
+
+    if (strlen(t) != 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' ||
+        t[16] != ':' || t[19] != 'Z')
+        return pt_time_parse(t, out);
+    for (i = 0; i < 6; i++) {
+        v[i] = 0;
+        for (k = 0; k < len[i]; k++) {
+            char c = t[pos[i] + k];
+            if (c < '0' || c > '9')
+                return PATIENT_ERR_PARSE;
+            v[i] = v[i] * 10 + (c - '0');
+        }
+    }
+    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[3] > 23 || v[4] > 59 || v[5] > 59)
+        return PATIENT_ERR_PARSE;
+    k = mdays[v[1] - 1] + (v[1] == 2 && (v[0] % 4 == 0 && (v[0] % 100 != 0 || v[0] % 400 == 0)));
+    if (v[2] > k)
+        return PATIENT_ERR_PARSE;
+    /* days from 1970-01-01 (H. Hinnant's days_from_civil) */
+    y = v[0] - (v[1] <= 2);
+    m = v[1];
+    d = v[2];
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    days = era * 146097 + doe - 719468;
+    *out = (time_t)(days * 86400 + v[3] * 3600 + v[4] * 60 + v[5]);
+    return PATIENT_OK;
+}
+
 /* ---- Iterator ---------------------------------------------------------- */
 
 struct patient_log_iter {
@@ -1326,8 +1765,6 @@ struct patient_log_iter {
     uint64_t line_no;
     pentry e;
     patient_log_entry out;
-    const char **arr; /* reasons then rules */
-    size_t arr_cap;
 };
 
 patient_err
@@ -1364,15 +1801,13 @@ patient_err
 patient_log_iter_next(patient_log_iter *it, const patient_log_entry **entry)
 {
     uint8_t *line;
-    size_t len, n = 0, i;
+    size_t len;
     int nl;
     uint64_t off;
     patient_log_entry *o = &it->out;
-    const cJSON *x;
     patient_err err;
 
     *entry = NULL;
-    pentry_free(&it->e);
     if ((err = lr_next(&it->rd, &line, &len, &nl, &off)))
         return err == PATIENT_ERR_TOO_LARGE ? PATIENT_ERR_LOG_CORRUPT : err;
     if (line == NULL || !nl)
@@ -1386,7 +1821,7 @@ patient_log_iter_next(patient_log_iter *it, const patient_log_entry **entry)
     o->seq = it->e.seq;
     o->kind = it->e.kind;
     o->time_str = it->e.time;
-    if (pt_time_parse(it->e.time, &o->time) != PATIENT_OK)
+    if (log_time_parse(it->e.time, &o->time) != PATIENT_OK)
         return PATIENT_ERR_LOG_CORRUPT;
     o->raw = (const char *)line;
     o->raw_len = len;
@@ -1399,20 +1834,9 @@ patient_log_iter_next(patient_log_iter *it, const patient_log_entry **entry)
         o->deleted = it->e.deleted;
         o->inserted = it->e.inserted;
         o->jws = it->e.jws;
-        n = (size_t)cJSON_GetArraySize(it->e.reasons);
-        if (2 * n > it->arr_cap) {
-            const char **na = realloc(it->arr, 2 * n * sizeof *na);
-            if (na == NULL)
-                return PATIENT_ERR_NOMEM;
-            it->arr = na;
-            it->arr_cap = 2 * n;
-        }
-        i = 0;
-        cJSON_ArrayForEach(x, it->e.reasons) it->arr[i++] = x->valuestring;
-        cJSON_ArrayForEach(x, it->e.rules) it->arr[i++] = x->valuestring;
-        o->n_edits = n;
-        o->reasons = (const char *const *)it->arr;
-        o->rules = (const char *const *)(it->arr ? it->arr + n : NULL);
+        o->n_edits = it->e.n_reasons;
+        o->reasons = (const char *const *)it->e.reasons;
+        o->rules = (const char *const *)it->e.rules;
         break;
     case PATIENT_LOG_KIND_CHECKPOINT:
         o->tree_size = it->e.tree_size;
@@ -1436,7 +1860,6 @@ patient_log_iter_close(patient_log_iter *it)
     pentry_free(&it->e);
     lr_free(&it->rd);
     close(it->fd);
-    free(it->arr);
     free(it);
 }
 
@@ -1482,7 +1905,6 @@ patient_log_proof(const char *path, uint64_t seq, char **proof_json)
         }
         if (memmem(line, len, "\"kind\":\"checkpoint\"", 19) == NULL)
             continue;
-        pentry_free(&e);
         if (pentry_parse(line, len, &e) != PATIENT_OK) {
             err = PATIENT_ERR_LOG_CORRUPT;
             goto out;

@@ -420,6 +420,8 @@ START_TEST(tamper_edit_byte)
     rechain(&ls);
     write_lines(p, &ls);
     r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_LOG_CORRUPT, PATIENT_LOG_REWRITTEN, 1000);
+    r = verify(p, &pk, 1); /* deep names the entry and the field */
     ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_EDITED, 17);
     ck_assert_str_eq(r.found, "hop");
     free_lines(&ls);
@@ -818,6 +820,70 @@ START_TEST(iter_fields)
 }
 END_TEST
 
+
+/* The entry scanner: escapes, unknown members, and strict refusals. */
+static patient_err
+iter_one(const char *path, const char *line, const patient_log_entry **e, patient_log_iter **it)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(line, f);
+    fputc('\n', f);
+    fclose(f);
+    ck_assert_int_eq(patient_log_iter_open(path, it), PATIENT_OK);
+    return patient_log_iter_next(*it, e);
+}
+
+START_TEST(iter_scanner)
+{
+    const char *p = tpath("scan.log");
+    const patient_log_entry *e;
+    patient_log_iter *it;
+    static const char *bad[] = {
+        /* lone surrogate, \u0000, raw control byte in a long string,
+         * duplicate member, trailing garbage, leading zero, bad escape */
+        "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\\ud800\"}",
+        "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\\u0000b\"}",
+        "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"abcdefghijklmnop\x01qrstuvwxyz\"}",
+        "{\"seq\":0,\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"}",
+        "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"} x",
+        "{\"seq\":01,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"}",
+        "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\\x\"}",
+        "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-02-30T00:00:00Z\",\"event\":\"a\"}",
+        "{\"seq\":\"0\",\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"}",
+    };
+    char line[512];
+    const char *zeros = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    snprintf(line, sizeof line,
+             "{ \"x\" : [1, -2.5e3, true, null, {\"y\": \"z\"}], \"seq\":0,\"prev\":\"%s\","
+             "\"kind\":\"event\",\"time\":\"2024-02-29T23:59:59Z\",\"event\":\"e\","
+             "\"url\":\"https:\\/\\/x.test\\/caf\\u00e9\\ud83d\\ude00 \\\"long string here\\\"\","
+             "\"detail\":null}",
+             zeros);
+    /* detail must be a string when present */
+    ck_assert_int_eq(iter_one(p, line, &e, &it), PATIENT_ERR_LOG_CORRUPT);
+    patient_log_iter_close(it);
+    {
+        char *q = strstr(line, ",\"detail\":null");
+        q[0] = '}';
+        q[1] = 0;
+    }
+    ck_assert_int_eq(iter_one(p, line, &e, &it), PATIENT_OK);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e->url, "https://x.test/caf\xc3\xa9\xf0\x9f\x98\x80 \"long string here\"");
+    ck_assert_int_eq((long long)e->time, 1709251199LL);
+    ck_assert_int_eq(e->raw_len, strlen(line));
+    patient_log_iter_close(it);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *pct = strstr(bad[i], "%s");
+        snprintf(line, sizeof line, "%.*s%s%s", (int)(pct - bad[i]), bad[i], zeros, pct + 2);
+        ck_assert_msg(iter_one(p, line, &e, &it) == PATIENT_ERR_LOG_CORRUPT, "bad[%zu]", i);
+        patient_log_iter_close(it);
+    }
+}
+END_TEST
+
 /* ---- inclusion proofs from a log -------------------------------------- */
 
 START_TEST(log_proofs)
@@ -1018,6 +1084,7 @@ log_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, iter_fields);
+    tcase_add_test(tc, iter_scanner);
     tcase_add_test(tc, log_proofs);
     tcase_add_test(tc, log_proof_path_tampered);
     suite_add_tcase(s, tc);

@@ -64,12 +64,6 @@ tests_check_log_SOURCES = tests/check_log.c
 tests_check_log_CFLAGS = $(TEST_CFLAGS)
 tests_check_log_LDADD = $(TEST_LIBS)
 TESTS += tests/check_log
-check_PROGRAMS += tests/log_writer
-tests_log_writer_SOURCES = tests/log_writer.c
-tests_log_writer_CFLAGS = $(TEST_CFLAGS)
-tests_log_writer_LDADD = $(TEST_LIBS)
-TESTS += tests/log_crash.sh
-EXTRA_DIST += tests/log_crash.sh
 
 # manifests, Patient-Origin, patient-publish (owner: manifest)
 check_PROGRAMS += tests/check_manifest

@@ -282,7 +282,7 @@ END_TEST
 
 START_TEST(test_build_many_files_threads)
 {
-    char root[512], name[64], *a = NULL, *b = NULL;
+    char root[512], name[64] = {0}, *a = NULL, *b = NULL;
     size_t la, lb;
     patient_manifest_opts o = golden_opts(NULL);
     patient_manifest *m = NULL;

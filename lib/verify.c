@@ -164,7 +164,7 @@ manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubk
                size_t nkeys, patient_manifest **m, char kid_hex[PATIENT_KEYID_HEX])
 {
     patient_err err = PATIENT_ERR_KEY_MISMATCH, e;
-    uint8_t sigkid[PATIENT_KEYID_BYTES];
+    uint8_t sigkid[PATIENT_KEYID_BYTES] = {0};
     char *tc = NULL;
     int named = 0;
 

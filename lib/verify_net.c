@@ -428,6 +428,7 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
     }
     ev.body = body;
     ev.body_len = bodylen;
+    err = PATIENT_ERR_PARSE; /* every structural failure below */
     arr = cJSON_GetObjectItemCaseSensitive(b, "changes");
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > PATIENT_MAX_HOPS + 1)
         goto out;

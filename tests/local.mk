@@ -79,3 +79,10 @@ tests_log_writer_CFLAGS = $(TEST_CFLAGS)
 tests_log_writer_LDADD = $(TEST_LIBS)
 TESTS += tests/log_crash.sh
 EXTRA_DIST += tests/log_crash.sh
+
+# verifier: verification core, bundles, native messaging (owner: verify)
+check_PROGRAMS += tests/check_verify
+tests_check_verify_SOURCES = tests/check_verify.c
+tests_check_verify_CFLAGS = $(TEST_CFLAGS)
+tests_check_verify_LDADD = $(TEST_LIBS)
+TESTS += tests/check_verify

@@ -1,0 +1,1501 @@
+/* Verification core (evidence + policy -> report), evidence bundles and the
+ * native-messaging layer. An adversarial suite: each case builds its
+ * evidence from fixed keys (tests/data/key_test.key is the publisher) and
+ * freshly issued descriptors, then asserts the EXACT verdict and the EXACT
+ * first error result code. Every accept case has a forged twin. */
+#include "config.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <patient/patient.h>
+#include "report_int.h"
+#include "util.h"
+
+#define ORIGIN "https://site.example"
+#define URL ORIGIN "/page.html"
+#define URL_OTHER ORIGIN "/other.html"
+#define URL_DYN ORIGIN "/api/data"
+#define DISC "https://mbox.example/.well-known/patient/disclosure.json"
+#define NOW ((time_t)1795000000) /* 2026-11-19 */
+
+static const char BODY[] =
+    "<html><head><script src=\"https://t.example/t.js\"></script></head>\n"
+    "<body><p>Hello world</p>\n<div class=ad>BUY NOW</div></body></html>\n";
+static const char OTHER_BODY[] = "<html><body><p>Other page</p><script>evil()</script></body></html>\n";
+
+static char tmpdir[] = "/tmp/check_verify.XXXXXX";
+static char sitedir[512], keypath[512], statepath[512];
+static patient_seckey *sk_pub, *sk_m1, *sk_m2, *sk_x;
+static patient_pubkey pk_pub, pk_m1, pk_m2, pk_x;
+static char *man_json, *man_sig;
+static size_t man_len;
+static patient_policy *pol;
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static void
+write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+    close(fd);
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+    uint8_t *d = NULL;
+    ck_assert_int_eq(pt_read_file(path, 1u << 20, &d, len), PATIENT_OK);
+    return (char *)d;
+}
+
+/* A manifest over the temp site, signed by sk. */
+static void
+make_manifest(const patient_seckey *sk, const char *origin, uint64_t version, time_t issued,
+              time_t expires, char **json, size_t *len, char **sig)
+{
+    patient_manifest_opts o;
+    char *detail = NULL;
+
+    memset(&o, 0, sizeof o);
+    o.origin = origin;
+    o.version = version;
+    o.issued = issued;
+    o.expires = expires;
+    o.threads = 1;
+    ck_assert_int_eq(patient_manifest_build(sitedir, &o, json, len, &detail), PATIENT_OK);
+    ck_assert_int_eq(patient_manifest_sign(sk, *json, *len, sig), PATIENT_OK);
+    free(detail);
+}
+
+static void
+add_mbox(patient_policy *p, const char *name, const patient_pubkey *pk, long long max, int insert)
+{
+    static const char *const reasons[] = {"tracker.*", "ads.*", "malware.removed", NULL};
+    ck_assert_int_eq(patient_policy_add_middlebox(p, name, pk, reasons, NULL, NULL, max, insert),
+                     PATIENT_OK);
+}
+
+static void
+setup(void)
+{
+    char path[600];
+    size_t n;
+    char *k;
+
+    ck_assert_ptr_nonnull(mkdtemp(strcpy(tmpdir, "/tmp/check_verify.XXXXXX")));
+    snprintf(sitedir, sizeof sitedir, "%s/site", tmpdir);
+    snprintf(keypath, sizeof keypath, "%s/pub.key", tmpdir);
+    snprintf(statepath, sizeof statepath, "%s/state/versions.json", tmpdir);
+    ck_assert_int_eq(mkdir(sitedir, 0755), 0);
+    snprintf(path, sizeof path, "%s/page.html", sitedir);
+    write_file(path, BODY, strlen(BODY), 0644);
+    snprintf(path, sizeof path, "%s/other.html", sitedir);
+    write_file(path, OTHER_BODY, strlen(OTHER_BODY), 0644);
+    /* The fixed publisher key: copied to a 0600 file (the loader refuses
+     * group-readable secret keys). */
+    k = slurp(TEST_SRCDIR "/data/key_test.key", &n);
+    write_file(keypath, k, n, 0600);
+    free(k);
+    ck_assert_int_eq(patient_seckey_load(keypath, NULL, &sk_pub, NULL), PATIENT_OK);
+    patient_seckey_pubkey(sk_pub, &pk_pub);
+    ck_assert_int_eq(patient_keypair_generate(&pk_m1, &sk_m1), PATIENT_OK);
+    ck_assert_int_eq(patient_keypair_generate(&pk_m2, &sk_m2), PATIENT_OK);
+    ck_assert_int_eq(patient_keypair_generate(&pk_x, &sk_x), PATIENT_OK);
+    make_manifest(sk_pub, ORIGIN, 3, NOW - 3600, NOW + 7 * 86400, &man_json, &man_len, &man_sig);
+    ck_assert_int_eq(patient_policy_new(&pol), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_add_publisher(pol, ORIGIN, &pk_pub), PATIENT_OK);
+    add_mbox(pol, "filter-one", &pk_m1, 5, 1);
+    add_mbox(pol, "filter-two", &pk_m2, 5, 1);
+}
+
+static void
+teardown(void)
+{
+    char cmd[600];
+    patient_seckey_free(sk_pub);
+    patient_seckey_free(sk_m1);
+    patient_seckey_free(sk_m2);
+    patient_seckey_free(sk_x);
+    sk_pub = sk_m1 = sk_m2 = sk_x = NULL;
+    free(man_json);
+    free(man_sig);
+    man_json = man_sig = NULL;
+    patient_policy_free(pol);
+    pol = NULL;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+/* Evidence for url with body and the default manifest. */
+static patient_evidence
+ev_make(const char *url, const void *body, size_t len, const char *const *changes, size_t n)
+{
+    patient_evidence ev;
+    memset(&ev, 0, sizeof ev);
+    ev.url = url;
+    ev.status = 200;
+    ev.body = body;
+    ev.body_len = len;
+    ev.changes = changes;
+    ev.nchanges = n;
+    ev.manifest = (const uint8_t *)man_json;
+    ev.manifest_len = man_len;
+    ev.manifest_sig = man_sig;
+    ev.manifest_sig_len = strlen(man_sig);
+    return ev;
+}
+
+static patient_report *
+run_at(const patient_policy *p, const patient_evidence *ev, time_t now, const char *state)
+{
+    patient_verify_opts o;
+    patient_report *r = NULL;
+    memset(&o, 0, sizeof o);
+    o.now = now;
+    o.state_file = state;
+    ck_assert_int_eq(patient_verify_evidence(p, ev, &o, &r), PATIENT_OK);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+static patient_report *
+run(const patient_policy *p, const patient_evidence *ev)
+{
+    return run_at(p, ev, NOW, NULL);
+}
+
+static const char *
+first_error(const patient_report *r)
+{
+    const cJSON *o;
+    cJSON_ArrayForEach(o, r->results)
+    {
+        const char *sev = pt_json_str(o, "severity");
+        if (sev && strcmp(sev, "error") == 0)
+            return pt_json_str(o, "code");
+    }
+    return NULL;
+}
+
+static int
+has_code(const patient_report *r, const char *code)
+{
+    for (size_t i = 0; i < patient_report_result_count(r); i++)
+        if (strcmp(patient_report_result_code(r, i), code) == 0)
+            return 1;
+    return 0;
+}
+
+static void
+dump(const patient_report *r)
+{
+    char *j = NULL;
+    if (patient_report_json(r, 1, &j) == PATIENT_OK)
+        fprintf(stderr, "%s\n", j);
+    free(j);
+}
+
+/* Assert verdict and first error code (NULL: no error at all); frees r. */
+static void
+expect(patient_report *r, patient_verdict v, const char *code)
+{
+    const char *fe = first_error(r);
+    if (patient_report_verdict(r) != v || (code == NULL) != (fe == NULL) ||
+        (code && strcmp(code, fe) != 0))
+        dump(r);
+    ck_assert_str_eq(patient_verdict_name(patient_report_verdict(r)), patient_verdict_name(v));
+    if (code == NULL) {
+        ck_assert_ptr_null(fe);
+    } else {
+        ck_assert_ptr_nonnull(fe);
+        ck_assert_str_eq(fe, code);
+        ck_assert(has_code(r, code));
+    }
+    patient_report_free(r);
+}
+
+/* ---- descriptor helpers ---------------------------------------------------- */
+
+static size_t
+pos_of(const char *hay, size_t len, const char *needle)
+{
+    const char *p = memmem(hay, len, needle, strlen(needle));
+    ck_assert_msg(p != NULL, "'%s' not found", needle);
+    return (size_t)(p - hay);
+}
+
+/* Hop: remove the tracker script (tracker.removed). */
+static char *
+hop_tracker(const patient_seckey *sk, const char *url, const uint8_t *in, size_t len,
+            const char *const *prev, size_t nprev, int disclose, const char *tls,
+            uint8_t **out, size_t *outlen)
+{
+    patient_hop *h = NULL;
+    char *v = NULL;
+    size_t a = pos_of((const char *)in, len, "<script"), b = pos_of((const char *)in, len, "</script>") + 9;
+
+    ck_assert_int_eq(patient_hop_begin(sk, "Tracker Filter", "tracker-filter", NULL, url, in, len,
+                                       prev, nprev, &h),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(h, a, b - a, NULL, 0, "tracker.removed", "trk-1",
+                                          "third-party tracker", disclose),
+                     PATIENT_OK);
+    if (tls)
+        ck_assert_int_eq(patient_hop_set_tls(h, tls, "TLS_AES_128_GCM_SHA256", 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(h, NOW - 60, out, outlen, &v), PATIENT_OK);
+    ck_assert_ptr_nonnull(v);
+    patient_hop_free(h);
+    return v;
+}
+
+/* Hop: replace the ad with a placeholder (ads.removed; inserts bytes).
+ * extra: also delete the word "Hello " (a second edit). */
+static char *
+hop_ad(const patient_seckey *sk, const char *url, const uint8_t *in, size_t len,
+       const char *const *prev, size_t nprev, int extra, uint8_t **out, size_t *outlen)
+{
+    patient_hop *h = NULL;
+    char *v = NULL;
+    size_t a = pos_of((const char *)in, len, "BUY NOW");
+
+    ck_assert_int_eq(patient_hop_begin(sk, "Ad Filter", "ad-filter", NULL, url, in, len, prev,
+                                       nprev, &h),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(h, a, 7, (const uint8_t *)"[ad]", 4, "ads.removed",
+                                          "ad-1", NULL, 1),
+                     PATIENT_OK);
+    if (extra)
+        ck_assert_int_eq(patient_hop_add_edit(h, pos_of((const char *)in, len, "Hello "), 6, NULL,
+                                              0, "ads.removed", "ad-2", NULL, 1),
+                         PATIENT_OK);
+    ck_assert_int_eq(patient_hop_set_tls(h, "TLSv1.3", "TLS_AES_128_GCM_SHA256", 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(h, NOW - 30, out, outlen, &v), PATIENT_OK);
+    patient_hop_free(h);
+    return v;
+}
+
+/* The decoded payload of a descriptor value, as cJSON. */
+static cJSON *
+payload_json(const char *v)
+{
+    patient_jws *j = NULL;
+    cJSON *o = NULL;
+    ck_assert_int_eq(patient_jws_parse(v, strlen(v), &j), PATIENT_OK);
+    o = cJSON_Parse((const char *)j->payload);
+    ck_assert_ptr_nonnull(o);
+    patient_jws_free(j);
+    return o;
+}
+
+/* Sign a (hand-crafted) payload as a change descriptor with sk. */
+static char *
+sign_json(const patient_seckey *sk, const cJSON *payload)
+{
+    char *p = cJSON_PrintUnformatted(payload), *v = NULL;
+    ck_assert_int_eq(patient_jws_sign(sk, PATIENT_CHANGE_TYP, p, strlen(p), &v), PATIENT_OK);
+    free(p);
+    return v;
+}
+
+/* Flip one base64url character inside the signature (not the last, whose
+ * low bits may not count). */
+static char *
+flip_sig(const char *v)
+{
+    char *f = strdup(v);
+    size_t i = strlen(f) - 10;
+    f[i] = f[i] == 'A' ? 'B' : 'A';
+    return f;
+}
+
+static char *
+b64(const void *p, size_t len)
+{
+    char *s = NULL;
+    ck_assert_int_eq(pt_b64_encode(p, len, 0, &s), PATIENT_OK);
+    return s;
+}
+
+/* ---- verified / modified and their twins ------------------------------------ */
+
+START_TEST(untouched_verified)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    patient_report *r = run(pol, &ev);
+    char *j = NULL;
+    ck_assert_int_eq(patient_report_json(r, 0, &j), PATIENT_OK);
+    ck_assert(strstr(j, "\"verdict\":\"verified\"") != NULL);
+    ck_assert(strstr(j, "\"proof\":\"proven\"") != NULL);
+    ck_assert(strstr(j, "\"version\":3") != NULL);
+    free(j);
+    expect(r, PATIENT_VERDICT_VERIFIED, NULL);
+}
+END_TEST
+
+START_TEST(body_changed_no_descriptor)
+{
+    char *b = strdup(BODY);
+    b[pos_of(b, strlen(b), "Hello")] = 'J';
+    patient_evidence ev = ev_make(URL, b, strlen(b), NULL, 0);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
+    free(b);
+}
+END_TEST
+
+START_TEST(truncated_body)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY) - 10, NULL, 0);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
+}
+END_TEST
+
+START_TEST(one_hop_proven)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3",
+                          &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    patient_report *r = run(pol, &ev);
+    char *j = NULL, *t = NULL;
+    ck_assert_int_eq(patient_report_json(r, 0, &j), PATIENT_OK);
+    ck_assert(strstr(j, "\"proof\":\"proven\"") != NULL);
+    ck_assert(strstr(j, "\"reason\":\"tracker.removed\"") != NULL);
+    ck_assert(strstr(j, "\"line\":1") != NULL);
+    ck_assert_int_eq(patient_report_text(r, 0, 1, &t), PATIENT_OK);
+    ck_assert(strstr(t, "modified") == t);
+    ck_assert(strstr(t, "tracker.removed") != NULL);
+    free(j);
+    free(t);
+    expect(r, PATIENT_VERDICT_MODIFIED, NULL);
+    free(v);
+    free(out);
+}
+END_TEST
+
+START_TEST(one_hop_attested)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 0, "TLSv1.3",
+                          &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    patient_report *r = run(pol, &ev);
+    char *j = NULL;
+    ck_assert(has_code(r, "change.attested"));
+    ck_assert_int_eq(patient_report_json(r, 0, &j), PATIENT_OK);
+    ck_assert(strstr(j, "\"proof\":\"attested\"") != NULL);
+    free(j);
+    expect(r, PATIENT_VERDICT_MODIFIED, NULL);
+    free(v);
+    free(out);
+}
+END_TEST
+
+START_TEST(attested_but_proof_required)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    patient_policy *p = NULL;
+    char *txt = NULL, *pj = NULL, *detail = NULL;
+    size_t pl;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 0, "TLSv1.3",
+                          &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+
+    ck_assert_int_eq(patient_policy_serialize(pol, &pj, &pl), PATIENT_OK);
+    txt = strdup(pj);
+    {
+        char *q = strstr(txt, "\"attested\"");
+        ck_assert_ptr_nonnull(q);
+        memcpy(q, "\"proven\"  ", 10);
+    }
+    ck_assert_int_eq(patient_policy_parse(txt, strlen(txt), &p, &detail), PATIENT_OK);
+    expect(run(p, &ev), PATIENT_VERDICT_INVALID, "policy.proof.required");
+    patient_policy_free(p);
+    free(txt);
+    free(pj);
+    free(v);
+    free(out);
+}
+END_TEST
+
+/* Hop 1 withheld its deleted bytes and claims an input the origin never
+ * signed: the attested chain must not end at the manifest. */
+START_TEST(attested_wrong_origin_bytes)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *b = strdup(BODY), *v;
+    b[pos_of(b, strlen(b), "world")] = 'W';
+    v = hop_tracker(sk_m1, URL, (const uint8_t *)b, strlen(b), NULL, 0, 0, "TLSv1.3", &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
+    free(b);
+    free(v);
+    free(out);
+}
+END_TEST
+
+START_TEST(two_hops_two_middleboxes)
+{
+    uint8_t *o1 = NULL, *o2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3",
+                           &o1, &l1);
+    const char *p1[] = {v1};
+    char *v2 = hop_ad(sk_m2, URL, o1, l1, p1, 1, 0, &o2, &l2);
+    const char *ch[] = {v1, v2};
+    patient_evidence ev = ev_make(URL, o2, l2, ch, 2);
+    patient_report *r = run(pol, &ev);
+    ck_assert_int_eq(cJSON_GetArraySize(r->changes), 2);
+    expect(r, PATIENT_VERDICT_MODIFIED, NULL);
+    free(v1);
+    free(v2);
+    free(o1);
+    free(o2);
+}
+END_TEST
+
+START_TEST(two_hops_reordered)
+{
+    uint8_t *o1 = NULL, *o2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &o1, &l1);
+    const char *p1[] = {v1};
+    char *v2 = hop_ad(sk_m2, URL, o1, l1, p1, 1, 0, &o2, &l2);
+    const char *ch[] = {v2, v1};
+    patient_evidence ev = ev_make(URL, o2, l2, ch, 2);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.chain.broken");
+    free(v1);
+    free(v2);
+    free(o1);
+    free(o2);
+}
+END_TEST
+
+START_TEST(hop_dropped)
+{
+    uint8_t *o1 = NULL, *o2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &o1, &l1);
+    const char *p1[] = {v1};
+    char *v2 = hop_ad(sk_m2, URL, o1, l1, p1, 1, 0, &o2, &l2);
+    const char *ch[] = {v2};
+    patient_evidence ev = ev_make(URL, o2, l2, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.chain.broken");
+    free(v1);
+    free(v2);
+    free(o1);
+    free(o2);
+}
+END_TEST
+
+/* The last hop's descriptor stripped: its edits are undeclared. */
+START_TEST(last_hop_dropped)
+{
+    uint8_t *o1 = NULL, *o2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &o1, &l1);
+    const char *p1[] = {v1};
+    char *v2 = hop_ad(sk_m2, URL, o1, l1, p1, 1, 0, &o2, &l2);
+    const char *ch[] = {v1};
+    patient_evidence ev = ev_make(URL, o2, l2, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
+    free(v1);
+    free(v2);
+    free(o1);
+    free(o2);
+}
+END_TEST
+
+START_TEST(forged_descriptor_signature)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    char *f = flip_sig(v);
+    const char *ch[] = {f};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.signature.invalid");
+    free(f);
+    free(v);
+    free(out);
+}
+END_TEST
+
+/* The payload altered (the note rewritten) under the original header and
+ * signature. */
+START_TEST(forged_descriptor_payload)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    cJSON *p = payload_json(v);
+    char *txt, *enc = NULL, *mix;
+    const char *dot1 = strchr(v, '.'), *dot2 = strrchr(v, '.');
+
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(p, "edits"), 0), "note",
+                              cJSON_CreateString("removed at the user's request"));
+    txt = cJSON_PrintUnformatted(p);
+    ck_assert_int_eq(pt_b64_encode((const uint8_t *)txt, strlen(txt), 1, &enc), PATIENT_OK);
+    ck_assert_int_ge(asprintf(&mix, "%.*s.%s%s", (int)(dot1 - v), v, enc, dot2), 0);
+    const char *ch[] = {mix};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.signature.invalid");
+    cJSON_Delete(p);
+    free(txt);
+    free(enc);
+    free(mix);
+    free(v);
+    free(out);
+}
+END_TEST
+
+START_TEST(unknown_middlebox)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_x, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    patient_report *r = run(pol, &ev);
+    char *j = cJSON_PrintUnformatted(r->changes);
+    ck_assert(strstr(j, "\"trusted\":false") != NULL);
+    free(j);
+    expect(r, PATIENT_VERDICT_INVALID, "policy.middlebox.unknown");
+    free(v);
+    free(out);
+}
+END_TEST
+
+START_TEST(replayed_other_url)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    /* Issued for other.html over exactly the same bytes, then attached here. */
+    char *v = hop_tracker(sk_m1, URL_OTHER, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL,
+                          &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.url.mismatch");
+    free(v);
+    free(out);
+}
+END_TEST
+
+START_TEST(replayed_other_response)
+{
+    uint8_t *out = NULL, *o2 = NULL;
+    size_t ol = 0, l2 = 0;
+    static const char B2[] = "<html><script>x</script><p>another day, same URL</p></html>";
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    char *v2 = hop_tracker(sk_m1, URL, (const uint8_t *)B2, strlen(B2), NULL, 0, 1, NULL, &o2, &l2);
+    const char *ch[] = {v2};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
+    free(v);
+    free(v2);
+    free(out);
+    free(o2);
+}
+END_TEST
+
+/* Hand-crafted payloads, correctly signed by a trusted key. */
+static void
+crafted(const char *mutation, const char *code)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    cJSON *p = payload_json(v), *edits = cJSON_GetObjectItem(p, "edits"),
+          *e0 = cJSON_GetArrayItem(edits, 0);
+    char *f;
+
+    if (strcmp(mutation, "overlap") == 0) {
+        cJSON *e1 = cJSON_Duplicate(e0, 1);
+        cJSON_ReplaceItemInObject(e1, "offset",
+                                  cJSON_CreateNumber(cJSON_GetObjectItem(e0, "offset")->valuedouble + 1));
+        cJSON_AddItemToArray(edits, e1);
+    } else if (strcmp(mutation, "range") == 0) {
+        cJSON_ReplaceItemInObject(e0, "offset", cJSON_CreateNumber((double)strlen(BODY) - 3));
+    } else if (strcmp(mutation, "deleted") == 0) {
+        /* Same length, other bytes: no longer the deleted_hash. */
+        const char *d = cJSON_GetObjectItem(e0, "deleted")->valuestring;
+        uint8_t *raw = NULL;
+        size_t rl = 0;
+        char *s;
+        ck_assert_int_eq(pt_b64_decode(d, strlen(d), 0, &raw, &rl), PATIENT_OK);
+        raw[1] ^= 0x20;
+        s = b64(raw, rl);
+        cJSON_ReplaceItemInObject(e0, "deleted", cJSON_CreateString(s));
+        free(s);
+        free(raw);
+    } else if (strcmp(mutation, "sizes") == 0) {
+        cJSON *o = cJSON_GetObjectItem(p, "out");
+        cJSON_ReplaceItemInObject(o, "size", cJSON_CreateNumber((double)ol + 1));
+    } else if (strcmp(mutation, "noedits") == 0) {
+        cJSON_ReplaceItemInObject(p, "edits", cJSON_CreateArray());
+    } else if (strcmp(mutation, "version") == 0) {
+        cJSON_ReplaceItemInObject(p, "patient", cJSON_CreateNumber(2));
+    } else {
+        ck_abort_msg("unknown mutation");
+    }
+    f = sign_json(sk_m1, p);
+    const char *ch[] = {f};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, code);
+    cJSON_Delete(p);
+    free(f);
+    free(v);
+    free(out);
+}
+
+START_TEST(edits_overlapping) { crafted("overlap", "change.malformed"); }
+END_TEST
+START_TEST(edit_out_of_range) { crafted("range", "change.malformed"); }
+END_TEST
+START_TEST(deleted_bytes_wrong_hash) { crafted("deleted", "change.malformed"); }
+END_TEST
+START_TEST(sizes_do_not_add_up) { crafted("sizes", "change.malformed"); }
+END_TEST
+START_TEST(no_edits) { crafted("noedits", "change.malformed"); }
+END_TEST
+START_TEST(future_format_version) { crafted("version", "change.malformed"); }
+END_TEST
+
+START_TEST(malformed_values)
+{
+    static const char *const bad[] = {
+        "!!!", "", "a.b.c", "eyJhbGciOiJFZERTQSJ9.bm90IGpzb24.AAAA",
+        "eyJhbGciOiJFZERTQSJ9.e30.*&^%",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *ch[] = {bad[i]};
+        patient_evidence ev = ev_make(URL, BODY, strlen(BODY), ch, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.malformed");
+    }
+}
+END_TEST
+
+/* Signed payload that is not JSON, and one with bad base64 in "insert". */
+START_TEST(malformed_json_and_base64_signed)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    char *f = NULL;
+    cJSON *p = payload_json(v);
+    ck_assert_int_eq(patient_jws_sign(sk_m1, PATIENT_CHANGE_TYP, "{\"patient\":1,", 13, &f), PATIENT_OK);
+    {
+        const char *ch[] = {f};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.malformed");
+    }
+    free(f);
+    cJSON_AddStringToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(p, "edits"), 0), "insert", "%%%not base64");
+    f = sign_json(sk_m1, p);
+    {
+        const char *ch[] = {f};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.malformed");
+    }
+    free(f);
+    cJSON_Delete(p);
+    free(v);
+    free(out);
+}
+END_TEST
+
+/* A header value over the 1 MiB JWS cap. */
+START_TEST(oversized_header_value)
+{
+    size_t n = PATIENT_JWS_MAX + 16;
+    char *big = malloc(n + 1);
+    memset(big, 'A', n);
+    big[100] = '.';
+    big[200] = '.';
+    big[n] = 0;
+    const char *ch[] = {big};
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.malformed");
+    free(big);
+}
+END_TEST
+
+START_TEST(too_many_hops)
+{
+    const char *ch[PATIENT_MAX_HOPS + 1];
+    for (size_t i = 0; i < PATIENT_MAX_HOPS + 1; i++)
+        ch[i] = "x.y.z";
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), ch, PATIENT_MAX_HOPS + 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.limit");
+}
+END_TEST
+
+/* ---- policy denials ------------------------------------------------------------ */
+
+/* A policy trusting the publisher and one middlebox with key mk; mbox_rest
+ * is the rest of the middlebox object after its "key". */
+static patient_policy *
+policy_json(const char *mbox_rest, const patient_pubkey *mk)
+{
+    char pub[PATIENT_PUBKEY_B64], mb[PATIENT_PUBKEY_B64], *txt, *detail = NULL;
+    patient_policy *p = NULL;
+    patient_pubkey_encode(&pk_pub, pub);
+    patient_pubkey_encode(mk, mb);
+    ck_assert_int_ge(asprintf(&txt,
+                              "{\"patient\":1,\"type\":\"policy\",\"publishers\":{\"%s\":[\"%s\"]},"
+                              "\"middleboxes\":[{\"name\":\"m\",\"key\":\"%s\",%s}]}",
+                              ORIGIN, pub, mb, mbox_rest),
+                     0);
+    ck_assert_msg(patient_policy_parse(txt, strlen(txt), &p, &detail) == PATIENT_OK, "%s: %s", txt,
+                  detail ? detail : "");
+    free(txt);
+    return p;
+}
+
+static void
+denied(const char *mbox_fmt, int ad_hop, int extra, const char *code)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    patient_policy *p = policy_json(mbox_fmt, &pk_m1);
+    char *v = ad_hop ? hop_ad(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, extra, &out, &ol)
+                     : hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1,
+                                   "TLSv1.3", &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    expect(run(p, &ev), code ? PATIENT_VERDICT_INVALID : PATIENT_VERDICT_MODIFIED, code);
+    patient_policy_free(p);
+    free(v);
+    free(out);
+}
+
+START_TEST(policy_json_allows)
+{
+    denied("\"reasons\":[\"tracker.*\"],\"paths\":[\"/page.html\"],"
+           "\"insert\":false",
+           0, 0, NULL);
+}
+END_TEST
+START_TEST(reason_denied)
+{
+    denied("\"reasons\":[\"ads.*\"]", 0, 0, "policy.reason.denied");
+}
+END_TEST
+START_TEST(path_denied)
+{
+    denied("\"reasons\":[\"tracker.*\"],\"paths\":[\"/news/*\"]", 0,
+           0, "policy.path.denied");
+}
+END_TEST
+START_TEST(origin_denied)
+{
+    denied("\"reasons\":[\"tracker.*\"],\"origins\":[\"https://"
+           "other.example\"]",
+           0, 0, "policy.origin.denied");
+}
+END_TEST
+START_TEST(insert_denied)
+{
+    denied("\"reasons\":[\"ads.*\"],\"insert\":false", 1, 0,
+           "policy.insert.denied");
+}
+END_TEST
+START_TEST(insert_allowed)
+{
+    denied("\"reasons\":[\"ads.*\"],\"insert\":true", 1, 1, NULL);
+}
+END_TEST
+START_TEST(edits_exceeded)
+{
+    denied("\"reasons\":[\"ads.*\"],\"insert\":true,\"max_edits\":1",
+           1, 1, "policy.edits.exceeded");
+}
+END_TEST
+
+START_TEST(weak_upstream_tls)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.1",
+                          &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "policy.tls.weak");
+    free(v);
+    free(out);
+}
+END_TEST
+
+START_TEST(disclosure_required_missing)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    patient_policy *p = NULL;
+    char pub[PATIENT_PUBKEY_B64], mb[PATIENT_PUBKEY_B64], *txt, *detail = NULL;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3",
+                          &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    patient_pubkey_encode(&pk_pub, pub);
+    patient_pubkey_encode(&pk_m1, mb);
+    ck_assert_int_ge(asprintf(&txt,
+                              "{\"patient\":1,\"type\":\"policy\",\"publishers\":{\"%s\":[\"%s\"]},"
+                              "\"middleboxes\":[{\"name\":\"m\",\"key\":\"%s\",\"reasons\":[\"*\"]}],"
+                              "\"require\":{\"disclosure\":true}}",
+                              ORIGIN, pub, mb),
+                     0);
+    ck_assert_int_eq(patient_policy_parse(txt, strlen(txt), &p, &detail), PATIENT_OK);
+    expect(run(p, &ev), PATIENT_VERDICT_INVALID, "disclosure.missing");
+    patient_policy_free(p);
+    free(txt);
+    free(v);
+    free(out);
+}
+END_TEST
+
+/* ---- manifest ------------------------------------------------------------------ */
+
+START_TEST(manifest_forged)
+{
+    char *m = strdup(man_json);
+    m[pos_of(m, man_len, "\"version\": 3")+11] = '4';
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    ev.manifest = (const uint8_t *)m;
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "manifest.signature.invalid");
+    free(m);
+}
+END_TEST
+
+START_TEST(manifest_signature_malformed)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    ev.manifest_sig = "untrusted comment: x\nnot a signature\n";
+    ev.manifest_sig_len = strlen(ev.manifest_sig);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "manifest.signature.malformed");
+}
+END_TEST
+
+START_TEST(manifest_unknown_key)
+{
+    char *j = NULL, *s = NULL;
+    size_t l = 0;
+    make_manifest(sk_x, ORIGIN, 3, NOW - 3600, NOW + 86400, &j, &l, &s);
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    ev.manifest = (const uint8_t *)j;
+    ev.manifest_len = l;
+    ev.manifest_sig = s;
+    ev.manifest_sig_len = strlen(s);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "manifest.key.unknown");
+    free(j);
+    free(s);
+}
+END_TEST
+
+START_TEST(manifest_expired)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    expect(run_at(pol, &ev, NOW + 8 * 86400, NULL), PATIENT_VERDICT_INVALID, "manifest.expired");
+    /* Twin: an audit at a time inside the validity window. */
+    expect(run_at(pol, &ev, NOW + 6 * 86400, NULL), PATIENT_VERDICT_VERIFIED, NULL);
+}
+END_TEST
+
+START_TEST(manifest_not_yet_valid)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    expect(run_at(pol, &ev, NOW - 2 * 3600, NULL), PATIENT_VERDICT_INVALID, "manifest.expired");
+}
+END_TEST
+
+START_TEST(manifest_rollback)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/state", tmpdir);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    write_file(statepath, "{\"" ORIGIN "\": 5}", strlen("{\"" ORIGIN "\": 5}"), 0600);
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    expect(run_at(pol, &ev, NOW, statepath), PATIENT_VERDICT_INVALID, "manifest.rollback");
+}
+END_TEST
+
+/* Twin of rollback: versions recorded, then an older one refused. */
+START_TEST(manifest_state_records)
+{
+    char *j = NULL, *s = NULL, *st;
+    size_t l = 0, sl = 0;
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    expect(run_at(pol, &ev, NOW, statepath), PATIENT_VERDICT_VERIFIED, NULL);
+    st = slurp(statepath, &sl);
+    ck_assert(strstr(st, ORIGIN) != NULL);
+    free(st);
+    make_manifest(sk_pub, ORIGIN, 2, NOW - 3600, NOW + 86400, &j, &l, &s);
+    ev.manifest = (const uint8_t *)j;
+    ev.manifest_len = l;
+    ev.manifest_sig = s;
+    ev.manifest_sig_len = strlen(s);
+    expect(run_at(pol, &ev, NOW, statepath), PATIENT_VERDICT_INVALID, "manifest.rollback");
+    free(j);
+    free(s);
+}
+END_TEST
+
+START_TEST(manifest_other_origin)
+{
+    char *j = NULL, *s = NULL;
+    size_t l = 0;
+    make_manifest(sk_pub, "https://evil.example", 3, NOW - 3600, NOW + 86400, &j, &l, &s);
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    ev.manifest = (const uint8_t *)j;
+    ev.manifest_len = l;
+    ev.manifest_sig = s;
+    ev.manifest_sig_len = strlen(s);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "manifest.origin.mismatch");
+    free(j);
+    free(s);
+}
+END_TEST
+
+START_TEST(resource_not_listed)
+{
+    patient_evidence ev = ev_make(ORIGIN "/missing.html", BODY, strlen(BODY), NULL, 0);
+    expect(run(pol, &ev), PATIENT_VERDICT_UNVERIFIABLE, "manifest.resource.missing");
+}
+END_TEST
+
+START_TEST(other_listed_resource_verified)
+{
+    patient_evidence ev = ev_make(URL_OTHER, OTHER_BODY, strlen(OTHER_BODY), NULL, 0);
+    expect(run(pol, &ev), PATIENT_VERDICT_VERIFIED, NULL);
+    /* Twin: page.html served for other.html. */
+    ev = ev_make(URL_OTHER, BODY, strlen(BODY), NULL, 0);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
+}
+END_TEST
+
+START_TEST(no_manifest)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    patient_policy *p;
+    ev.manifest = NULL;
+    ev.manifest_sig = NULL;
+    ev.manifest_error = "HTTP 404";
+    expect(run(pol, &ev), PATIENT_VERDICT_UNVERIFIABLE, "manifest.missing");
+    {
+        char pub[PATIENT_PUBKEY_B64], *txt, *detail = NULL;
+        patient_pubkey_encode(&pk_pub, pub);
+        ck_assert_int_ge(asprintf(&txt,
+                                  "{\"patient\":1,\"type\":\"policy\",\"publishers\":{\"%s\":[\"%s\"]},"
+                                  "\"unsigned\":\"invalid\"}",
+                                  ORIGIN, pub),
+                         0);
+        ck_assert_int_eq(patient_policy_parse(txt, strlen(txt), &p, &detail), PATIENT_OK);
+        free(txt);
+    }
+    expect(run(p, &ev), PATIENT_VERDICT_INVALID, "manifest.missing");
+    patient_policy_free(p);
+}
+END_TEST
+
+START_TEST(origin_not_in_policy)
+{
+    patient_evidence ev = ev_make("https://unknown.example/page.html", BODY, strlen(BODY), NULL, 0);
+    expect(run(pol, &ev), PATIENT_VERDICT_UNVERIFIABLE, "policy.publisher.unknown");
+}
+END_TEST
+
+START_TEST(url_not_http)
+{
+    patient_evidence ev = ev_make("ftp://site.example/page.html", BODY, strlen(BODY), NULL, 0);
+    expect(run(pol, &ev), PATIENT_VERDICT_UNVERIFIABLE, "url.invalid");
+}
+END_TEST
+
+/* ---- Patient-Origin (dynamic responses) ------------------------------------------ */
+
+static const char DYN[] = "{\"temperature\": 21, \"city\": \"Paris\"}\n";
+
+static patient_evidence
+ev_dyn(const char *sig, const void *body, size_t len)
+{
+    patient_evidence ev = ev_make(URL_DYN, body, len, NULL, 0);
+    ev.origin_sig = sig;
+    return ev;
+}
+
+START_TEST(dynamic_verified)
+{
+    char *s = NULL;
+    ck_assert_int_eq(patient_origin_sign(sk_pub, URL_DYN, DYN, strlen(DYN), NOW - 10, NOW + 600, &s),
+                     PATIENT_OK);
+    patient_evidence ev = ev_dyn(s, DYN, strlen(DYN));
+    expect(run(pol, &ev), PATIENT_VERDICT_VERIFIED, NULL);
+    /* No manifest at all: the response signature is enough. */
+    ev.manifest = NULL;
+    ev.manifest_sig = NULL;
+    expect(run(pol, &ev), PATIENT_VERDICT_VERIFIED, NULL);
+    free(s);
+}
+END_TEST
+
+START_TEST(dynamic_body_changed)
+{
+    char *s = NULL, *b = strdup(DYN);
+    ck_assert_int_eq(patient_origin_sign(sk_pub, URL_DYN, DYN, strlen(DYN), NOW - 10, NOW + 600, &s),
+                     PATIENT_OK);
+    b[17] = '9';
+    patient_evidence ev = ev_dyn(s, b, strlen(b));
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
+    free(s);
+    free(b);
+}
+END_TEST
+
+START_TEST(dynamic_expired)
+{
+    char *s = NULL;
+    ck_assert_int_eq(patient_origin_sign(sk_pub, URL_DYN, DYN, strlen(DYN), NOW - 10, NOW + 600, &s),
+                     PATIENT_OK);
+    patient_evidence ev = ev_dyn(s, DYN, strlen(DYN));
+    expect(run_at(pol, &ev, NOW + 601, NULL), PATIENT_VERDICT_INVALID, "origin.expired");
+    free(s);
+}
+END_TEST
+
+START_TEST(dynamic_other_url)
+{
+    char *s = NULL;
+    ck_assert_int_eq(patient_origin_sign(sk_pub, ORIGIN "/api/other", DYN, strlen(DYN), NOW - 10,
+                                         NOW + 600, &s),
+                     PATIENT_OK);
+    patient_evidence ev = ev_dyn(s, DYN, strlen(DYN));
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "origin.url.mismatch");
+    free(s);
+}
+END_TEST
+
+START_TEST(dynamic_unknown_key)
+{
+    char *s = NULL;
+    ck_assert_int_eq(patient_origin_sign(sk_x, URL_DYN, DYN, strlen(DYN), NOW - 10, NOW + 600, &s),
+                     PATIENT_OK);
+    patient_evidence ev = ev_dyn(s, DYN, strlen(DYN));
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "origin.key.unknown");
+    free(s);
+}
+END_TEST
+
+START_TEST(dynamic_forged_signature)
+{
+    char *s = NULL, *f;
+    ck_assert_int_eq(patient_origin_sign(sk_pub, URL_DYN, DYN, strlen(DYN), NOW - 10, NOW + 600, &s),
+                     PATIENT_OK);
+    f = flip_sig(s);
+    patient_evidence ev = ev_dyn(f, DYN, strlen(DYN));
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "origin.signature.invalid");
+    free(s);
+    free(f);
+}
+END_TEST
+
+/* A dynamic response changed by a trusted hop that disclosed everything:
+ * undone, then checked against Patient-Origin. */
+START_TEST(dynamic_modified_proven)
+{
+    static const char D[] = "<p>dyn</p><script src=x></script><p>end</p>";
+    char *s = NULL, *v;
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    ck_assert_int_eq(patient_origin_sign(sk_pub, URL_DYN, D, strlen(D), NOW - 10, NOW + 600, &s),
+                     PATIENT_OK);
+    v = hop_tracker(sk_m1, URL_DYN, (const uint8_t *)D, strlen(D), NULL, 0, 1, "TLSv1.3", &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_dyn(s, out, ol);
+    ev.changes = ch;
+    ev.nchanges = 1;
+    expect(run(pol, &ev), PATIENT_VERDICT_MODIFIED, NULL);
+    free(v);
+    free(out);
+    /* Twin: the same hop withheld the bytes: cannot be checked. */
+    v = hop_tracker(sk_m1, URL_DYN, (const uint8_t *)D, strlen(D), NULL, 0, 0, "TLSv1.3", &out, &ol);
+    ch[0] = v;
+    ev.body = out;
+    ev.body_len = ol;
+    expect(run(pol, &ev), PATIENT_VERDICT_UNVERIFIABLE, "origin.attested");
+    free(v);
+    free(out);
+    free(s);
+}
+END_TEST
+
+/* ---- bundles ---------------------------------------------------------------------- */
+
+static char *
+bundle_of(const patient_evidence *ev)
+{
+    char *pj = NULL, *b = NULL;
+    size_t pl;
+    ck_assert_int_eq(patient_policy_serialize(pol, &pj, &pl), PATIENT_OK);
+    ck_assert_int_eq(patient_bundle_build(ev, pj, NOW, &b), PATIENT_OK);
+    free(pj);
+    return b;
+}
+
+START_TEST(bundle_round_trip)
+{
+    uint8_t *o1 = NULL, *o2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3",
+                           &o1, &l1);
+    const char *p1[] = {v1};
+    char *v2 = hop_ad(sk_m2, URL, o1, l1, p1, 1, 0, &o2, &l2);
+    const char *ch[] = {v1, v2};
+    patient_evidence ev = ev_make(URL, o2, l2, ch, 2);
+    char *b = bundle_of(&ev), *j1 = NULL, *j2 = NULL;
+    patient_report *r1 = run(pol, &ev), *r2 = NULL;
+
+    ck_assert_int_eq(patient_verify_bundle(b, strlen(b), NULL, NULL, &r2), PATIENT_OK);
+    ck_assert_int_eq(patient_report_verdict(r2), PATIENT_VERDICT_MODIFIED);
+    ck_assert_int_eq(patient_report_json(r1, 0, &j1), PATIENT_OK);
+    ck_assert_int_eq(patient_report_json(r2, 0, &j2), PATIENT_OK);
+    ck_assert_str_eq(j1, j2); /* same time, same policy: the same report */
+    free(j1);
+    free(j2);
+    patient_report_free(r1);
+    patient_report_free(r2);
+    /* Re-verified later: the manifest has expired by then. */
+    {
+        patient_verify_opts o = {0};
+        o.now = NOW + 30 * 86400;
+        ck_assert_int_eq(patient_verify_bundle(b, strlen(b), pol, &o, &r2), PATIENT_OK);
+        expect(r2, PATIENT_VERDICT_INVALID, "manifest.expired");
+    }
+    free(b);
+    free(v1);
+    free(v2);
+    free(o1);
+    free(o2);
+}
+END_TEST
+
+START_TEST(bundle_body_edited)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    char *b = bundle_of(&ev), *s, *e64;
+    cJSON *j = cJSON_Parse(b);
+    patient_report *r = NULL;
+    char *evil = strdup(BODY);
+    evil[0] = 'X';
+    e64 = b64(evil, strlen(evil));
+    cJSON_ReplaceItemInObject(j, "body", cJSON_CreateString(e64));
+    s = cJSON_Print(j);
+    ck_assert_int_eq(patient_verify_bundle(s, strlen(s), NULL, NULL, &r), PATIENT_ERR_HASH);
+    ck_assert_ptr_null(r);
+    /* And with body_integrity recomputed too: the verdict catches it. */
+    {
+        uint8_t h[PATIENT_SHA256_BYTES];
+        char sri[PATIENT_SRI_BYTES];
+        ck_assert_int_eq(patient_sha256(evil, strlen(evil), h), PATIENT_OK);
+        patient_sri_encode(h, sri);
+        cJSON_ReplaceItemInObject(j, "body_integrity", cJSON_CreateString(sri));
+        free(s);
+        s = cJSON_Print(j);
+        ck_assert_int_eq(patient_verify_bundle(s, strlen(s), NULL, NULL, &r), PATIENT_OK);
+        expect(r, PATIENT_VERDICT_INVALID, "body.mismatch");
+    }
+    cJSON_Delete(j);
+    free(s);
+    free(e64);
+    free(evil);
+    free(b);
+}
+END_TEST
+
+/* Structurally broken bundles: an error code, never a NULL report with OK. */
+START_TEST(bundle_malformed)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    char *b = bundle_of(&ev);
+    static const char *const drop[] = {"changes", "url", "created", "body", "policy", "body_integrity"};
+    patient_report *r = NULL;
+
+    ck_assert_int_eq(patient_verify_bundle("{", 1, NULL, NULL, &r), PATIENT_ERR_JSON);
+    ck_assert_int_eq(patient_verify_bundle("[]", 2, NULL, NULL, &r), PATIENT_ERR_PARSE);
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) {
+        cJSON *j = cJSON_Parse(b);
+        char *s;
+        patient_err err;
+        cJSON_DeleteItemFromObject(j, drop[i]);
+        s = cJSON_Print(j);
+        err = patient_verify_bundle(s, strlen(s), NULL, NULL, &r);
+        ck_assert_msg(err != PATIENT_OK, "bundle without %s accepted", drop[i]);
+        ck_assert_ptr_null(r);
+        free(s);
+        cJSON_Delete(j);
+    }
+    {
+        static const char *const bad[][2] = {
+            {"changes", "[1]"}, {"disclosures", "{}"}, {"manifest_sig", "7"},
+            {"body", "\"%%%\""}, {"origin_sig", "[]"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            cJSON *j = cJSON_Parse(b);
+            char *s;
+            patient_err err;
+            cJSON_ReplaceItemInObject(j, bad[i][0], cJSON_Parse(bad[i][1]));
+            s = cJSON_Print(j);
+            err = patient_verify_bundle(s, strlen(s), NULL, NULL, &r);
+            ck_assert_msg(err != PATIENT_OK, "bundle with %s=%s accepted", bad[i][0], bad[i][1]);
+            ck_assert_ptr_null(r);
+            free(s);
+            cJSON_Delete(j);
+        }
+    }
+    free(b);
+}
+END_TEST
+
+/* ---- native messaging ------------------------------------------------------------------ */
+
+START_TEST(native_too_large)
+{
+    int fds[2];
+    uint32_t n = 2u * 1024 * 1024;
+    char *msg = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(write(fds[1], &n, 4), 4);
+    close(fds[1]);
+    ck_assert_int_eq(patient_native_read(fds[0], 1024 * 1024, &msg, &len), PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(msg);
+    close(fds[0]);
+}
+END_TEST
+
+START_TEST(native_eof_and_roundtrip)
+{
+    int fds[2];
+    char *msg = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(patient_native_write(fds[1], "{\"type\":\"ping\"}", 15), PATIENT_OK);
+    /* A truncated second frame: length says 10, 3 bytes follow. */
+    {
+        uint32_t n = 10;
+        ck_assert_int_eq(write(fds[1], &n, 4), 4);
+        ck_assert_int_eq(write(fds[1], "abc", 3), 3);
+    }
+    close(fds[1]);
+    ck_assert_int_eq(patient_native_read(fds[0], 1024, &msg, &len), PATIENT_OK);
+    ck_assert_uint_eq(len, 15);
+    ck_assert_str_eq(msg, "{\"type\":\"ping\"}");
+    free(msg);
+    ck_assert_int_eq(patient_native_read(fds[0], 1024, &msg, &len), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(msg);
+    ck_assert_int_eq(patient_native_read(fds[0], 1024, &msg, &len), PATIENT_ERR_NOT_FOUND);
+    close(fds[0]);
+    /* A clean EOF before any frame. */
+    ck_assert_int_eq(pipe(fds), 0);
+    close(fds[1]);
+    ck_assert_int_eq(patient_native_read(fds[0], 1024, &msg, &len), PATIENT_ERR_NOT_FOUND);
+    close(fds[0]);
+}
+END_TEST
+
+static cJSON *
+native(const char *req)
+{
+    char *a = NULL;
+    cJSON *j;
+    patient_fetch_opts fo;
+    patient_verify_fetch_opts f = {0};
+    patient_verify_opts o = {0};
+    patient_fetch_opts_init(&fo);
+    fo.connect_timeout_ms = 2000;
+    fo.timeout_ms = 2000;
+    f.fetch = &fo;
+    f.cache_dir = tmpdir;
+    o.now = NOW;
+    ck_assert_int_eq(patient_native_handle(pol, &f, &o, req, strlen(req), &a), PATIENT_OK);
+    j = cJSON_Parse(a);
+    ck_assert_ptr_nonnull(j);
+    free(a);
+    return j;
+}
+
+static const char *
+err_code(const cJSON *a)
+{
+    const cJSON *e = cJSON_GetObjectItem(a, "error");
+    return e ? pt_json_str(e, "code") : NULL;
+}
+
+START_TEST(native_handle_requests)
+{
+    static const char *const bad[] = {
+        "not json", "[1,2]", "{}", "{\"type\":\"verify\"}",
+        "{\"type\":\"verify\",\"url\":\"file:///etc/passwd\"}",
+        "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"body\":\"%%%\"}",
+        "{\"type\":\"unknown\",\"url\":\"http://127.0.0.1:1/\"}",
+        "{\"type\":\"ping\",\"type\":\"verify\"}",
+    };
+    cJSON *a;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        a = native(bad[i]);
+        ck_assert_msg(err_code(a) && strcmp(err_code(a), "request.malformed") == 0, "%s", bad[i]);
+        cJSON_Delete(a);
+    }
+    a = native("{\"type\":\"ping\",\"id\":7}");
+    ck_assert_str_eq(pt_json_str(a, "type"), "pong");
+    ck_assert_int_eq(cJSON_GetObjectItem(a, "id")->valueint, 7);
+    ck_assert_ptr_null(err_code(a));
+    cJSON_Delete(a);
+    /* A verify whose fetch fails fast: an unverifiable report, not an error. */
+    a = native("{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/x\",\"id\":\"a\"}");
+    ck_assert_ptr_null(err_code(a));
+    ck_assert_str_eq(pt_json_str(cJSON_GetObjectItem(a, "report"), "verdict"), "unverifiable");
+    cJSON_Delete(a);
+}
+END_TEST
+
+START_TEST(native_request_over_cap)
+{
+    size_t n = 1024 * 1024 + 10;
+    char *big = malloc(n + 1);
+    cJSON *a;
+    memset(big, ' ', n);
+    memcpy(big, "{\"type\":\"ping\"}", 15);
+    big[n] = 0;
+    a = native(big);
+    ck_assert_str_eq(err_code(a), "request.malformed");
+    cJSON_Delete(a);
+    free(big);
+}
+END_TEST
+
+static Suite *
+verify_suite(void)
+{
+    Suite *s = suite_create("verify");
+    TCase *tc;
+
+    tc = tcase_create("body");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, untouched_verified);
+    tcase_add_test(tc, body_changed_no_descriptor);
+    tcase_add_test(tc, truncated_body);
+    tcase_add_test(tc, other_listed_resource_verified);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("chain");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, one_hop_proven);
+    tcase_add_test(tc, one_hop_attested);
+    tcase_add_test(tc, attested_but_proof_required);
+    tcase_add_test(tc, attested_wrong_origin_bytes);
+    tcase_add_test(tc, two_hops_two_middleboxes);
+    tcase_add_test(tc, two_hops_reordered);
+    tcase_add_test(tc, hop_dropped);
+    tcase_add_test(tc, last_hop_dropped);
+    tcase_add_test(tc, forged_descriptor_signature);
+    tcase_add_test(tc, forged_descriptor_payload);
+    tcase_add_test(tc, unknown_middlebox);
+    tcase_add_test(tc, replayed_other_url);
+    tcase_add_test(tc, replayed_other_response);
+    tcase_add_test(tc, edits_overlapping);
+    tcase_add_test(tc, edit_out_of_range);
+    tcase_add_test(tc, deleted_bytes_wrong_hash);
+    tcase_add_test(tc, sizes_do_not_add_up);
+    tcase_add_test(tc, no_edits);
+    tcase_add_test(tc, future_format_version);
+    tcase_add_test(tc, malformed_values);
+    tcase_add_test(tc, malformed_json_and_base64_signed);
+    tcase_add_test(tc, oversized_header_value);
+    tcase_add_test(tc, too_many_hops);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("policy");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, policy_json_allows);
+    tcase_add_test(tc, reason_denied);
+    tcase_add_test(tc, path_denied);
+    tcase_add_test(tc, origin_denied);
+    tcase_add_test(tc, insert_denied);
+    tcase_add_test(tc, insert_allowed);
+    tcase_add_test(tc, edits_exceeded);
+    tcase_add_test(tc, weak_upstream_tls);
+    tcase_add_test(tc, disclosure_required_missing);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("manifest");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, manifest_forged);
+    tcase_add_test(tc, manifest_signature_malformed);
+    tcase_add_test(tc, manifest_unknown_key);
+    tcase_add_test(tc, manifest_expired);
+    tcase_add_test(tc, manifest_not_yet_valid);
+    tcase_add_test(tc, manifest_rollback);
+    tcase_add_test(tc, manifest_state_records);
+    tcase_add_test(tc, manifest_other_origin);
+    tcase_add_test(tc, resource_not_listed);
+    tcase_add_test(tc, no_manifest);
+    tcase_add_test(tc, origin_not_in_policy);
+    tcase_add_test(tc, url_not_http);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("dynamic");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, dynamic_verified);
+    tcase_add_test(tc, dynamic_body_changed);
+    tcase_add_test(tc, dynamic_expired);
+    tcase_add_test(tc, dynamic_other_url);
+    tcase_add_test(tc, dynamic_unknown_key);
+    tcase_add_test(tc, dynamic_forged_signature);
+    tcase_add_test(tc, dynamic_modified_proven);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bundle");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, bundle_round_trip);
+    tcase_add_test(tc, bundle_body_edited);
+    tcase_add_test(tc, bundle_malformed);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("native");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, native_too_large);
+    tcase_add_test(tc, native_eof_and_roundtrip);
+    tcase_add_test(tc, native_handle_requests);
+    tcase_add_test(tc, native_request_over_cap);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(verify_suite());
+    int failed;
+
+    /* fork by default; CK_FORK=no in the environment for valgrind/gdb */
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

@@ -86,3 +86,5 @@ tests_check_verify_SOURCES = tests/check_verify.c
 tests_check_verify_CFLAGS = $(TEST_CFLAGS)
 tests_check_verify_LDADD = $(TEST_LIBS)
 TESTS += tests/check_verify
+TESTS += tests/verify_cli.sh
+dist_noinst_SCRIPTS += tests/verify_cli.sh tests/verify_cli_server.py

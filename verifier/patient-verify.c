@@ -169,10 +169,18 @@ native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
         if (err == PATIENT_ERR_NOT_FOUND)
             return EXIT_OK; /* the browser closed the port */
         if (err != PATIENT_OK) {
-            static const char bad[] =
-                "{\"error\":{\"code\":\"request.too_large\",\"message\":\"message over 1 MiB or "
-                "truncated\"}}";
-            if (patient_native_write(STDOUT_FILENO, bad, sizeof bad - 1) != PATIENT_OK)
+            static const char big[] =
+                "{\"error\":{\"code\":\"request.too_large\",\"message\":\"message over 1 MiB\"}}";
+            static const char cut[] =
+                "{\"error\":{\"code\":\"request.truncated\",\"message\":\"the input ended inside "
+                "a message\"}}";
+            const char *bad = err == PATIENT_ERR_TOO_LARGE ? big : cut;
+            if (err != PATIENT_ERR_TOO_LARGE && err != PATIENT_ERR_PARSE) {
+                fprintf(stderr, "patient-verify: reading from the browser: %s\n",
+                        patient_strerror(err));
+                return EXIT_USAGE;
+            }
+            if (patient_native_write(STDOUT_FILENO, bad, strlen(bad)) != PATIENT_OK)
                 fputs("patient-verify: could not answer the browser\n", stderr);
             free(msg);
             return EXIT_USAGE; /* the stream is out of sync: stop */

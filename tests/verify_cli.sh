@@ -1,0 +1,214 @@
+#!/bin/sh
+# patient-verify end to end on loopback: a published site served by a small
+# python3 server (tests/verify_cli_server.py), a middlebox hop made with
+# patient-mbox, and every exit code of the tool (0 verified/modified, 1
+# invalid or --strict modified, 2 usage/I-O, 3 unverifiable), --json,
+# --bundle/--offline, --at and --native-host framing.
+set -u
+top_builddir=${top_builddir:-.}
+top_srcdir=${top_srcdir:-.}
+B="$top_builddir"
+VERIFY="$B/verifier/patient-verify"
+PUBLISH="$B/publisher/patient-publish"
+MBOX="$B/middlebox/patient-mbox"
+PATIENT="$B/cli/patient"
+PY=/usr/bin/python3
+
+[ -x "$PY" ] || { echo "SKIP: $PY not installed"; exit 77; }
+for t in "$VERIFY" "$PUBLISH" "$MBOX" "$PATIENT"; do
+    [ -x "$t" ] || { echo "FAIL: $t not built"; exit 1; }
+done
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/verify_cli.XXXXXX") || exit 1
+SRV=
+cleanup() {
+    [ -n "$SRV" ] && kill "$SRV" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+
+# Never touch the user's config, cache or state.
+export XDG_CONFIG_HOME="$T/config" XDG_CACHE_HOME="$T/cache" XDG_STATE_HOME="$T/state" HOME="$T/home"
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_COLOR
+mkdir -p "$HOME"
+
+# expect CODE NAME CMD...: run CMD, compare its exit code.
+expect() {
+    want=$1 name=$2
+    shift 2
+    "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    if [ "$rc" -eq "$want" ]; then ok "$name (exit $rc)"; else
+        fail "$name: exit $rc, wanted $want"
+        sed 's/^/    /' "$T/out" "$T/err" | head -30
+    fi
+}
+json_field() { # FILE KEY -> value of a top-level string field
+    "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+}
+
+# ---- keys, site, server --------------------------------------------------
+"$PATIENT" keygen -W -p "$T/pub.pub" -s "$T/pub.key" >/dev/null 2>&1 &&
+    "$PATIENT" keygen -W -p "$T/mb.pub" -s "$T/mb.key" >/dev/null 2>&1 ||
+    { echo "FAIL: keygen"; exit 1; }
+mkdir -p "$T/www/site" "$T/www/mbox" "$T/www/tamper"
+cat >"$T/www/site/page.html" <<'EOF'
+<!doctype html>
+<html><head><title>news</title>
+<script src="https://tracker.example/t.js"></script>
+</head><body><p>Today's news.</p></body></html>
+EOF
+printf '<!doctype html><p>home</p>\n' >"$T/www/site/index.html"
+
+"$PY" "$top_srcdir/tests/verify_cli_server.py" "$T/www" "$T/port" &
+SRV=$!
+i=0
+while [ ! -s "$T/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s "$T/port" ] || { echo "FAIL: server did not start"; exit 1; }
+PORT=$(cat "$T/port")
+O="http://127.0.0.1:$PORT"
+URL="$O/page.html"
+
+"$PUBLISH" -q -s "$T/pub.key" --origin "$O" "$T/www/site" || { echo "FAIL: publish"; exit 1; }
+
+# The middlebox hop, as served through it (?via=mbox).
+MURL="$URL?via=mbox"
+"$MBOX" -q -s "$T/mb.key" --name "Test Filter" --service tracker-filter \
+    --rules "$top_srcdir/middlebox/rules/trackers-only.json" --url "$MURL" --type text/html \
+    --header-out "$T/www/mbox/page.html.headers" <"$T/www/site/page.html" >"$T/www/mbox/page.html" ||
+    { echo "FAIL: patient-mbox"; exit 1; }
+grep -q '^Patient-Change: ' "$T/www/mbox/page.html.headers" || { echo "FAIL: no descriptor issued"; exit 1; }
+# Tampered in transit: a genuine hop, then the body changed after it.
+TURL="$URL?via=tamper"
+"$MBOX" -q -s "$T/mb.key" --name "Test Filter" --service tracker-filter \
+    --rules "$top_srcdir/middlebox/rules/trackers-only.json" --url "$TURL" --type text/html \
+    --header-out "$T/www/tamper/page.html.headers" <"$T/www/site/page.html" >"$T/tamper.html" ||
+    { echo "FAIL: patient-mbox"; exit 1; }
+sed 's/news\./NEWS!/' "$T/tamper.html" >"$T/www/tamper/page.html"
+
+# Policies: trusted middlebox; no middlebox; unknown origin.
+P="$T/policy.json"
+"$PATIENT" policy init "$P" >/dev/null &&
+    "$PATIENT" policy add-publisher "$P" "$O" "$T/pub.pub" >/dev/null &&
+    cp "$P" "$T/policy-nombox.json" &&
+    "$PATIENT" policy add-middlebox "$P" "Test Filter" "$T/mb.pub" --reasons 'tracker.*' >/dev/null ||
+    { echo "FAIL: policy"; exit 1; }
+"$PATIENT" policy init "$T/policy-empty.json" >/dev/null
+V="$VERIFY --policy $P --state $T/versions.json --cache-dir $T/cache --color never"
+
+# ---- exit codes ------------------------------------------------------------
+expect 0 "untouched page: verified" $V "$URL"
+grep -q '^verified ' "$T/out" || fail "human report does not start with the verdict"
+expect 0 "--json verified" $V --json "$URL"
+"$PY" -m json.tool "$T/out" >/dev/null 2>&1 && ok "--json parses" || fail "--json is not JSON"
+[ "$(json_field "$T/out" verdict)" = verified ] && ok "json verdict verified" || fail "json verdict"
+expect 0 "index via /: verified" $V -q "$O/"
+expect 0 "trusted middlebox: modified" $V "$MURL"
+grep -q '^modified ' "$T/out" && grep -q 'tracker.removed' "$T/out" &&
+    ok "human report names the hop's reason" || fail "human report lacks the edit"
+expect 0 "--json modified" $V --json "$MURL"
+[ "$(json_field "$T/out" verdict)" = modified ] && ok "json verdict modified" || fail "json verdict not modified"
+"$PY" - "$T/out" <<'EOF' && ok "json changes[0] has by/edits/proof" || fail "json changes incomplete"
+import json, sys
+r = json.load(open(sys.argv[1]))
+h = r["changes"][0]
+assert h["hop"] == 1 and h["by"]["name"] == "Test Filter" and h["proof"] == "proven"
+assert h["edits"][0]["reason"] == "tracker.removed" and h["edits"][0]["deleted"] > 0
+assert all(x["severity"] != "error" for x in r["results"])
+EOF
+expect 1 "--strict modified" $V --strict "$MURL"
+expect 0 "--strict verified" $V --strict "$URL"
+expect 1 "untrusted middlebox: invalid" $VERIFY --policy "$T/policy-nombox.json" --no-state \
+    --cache-dir "$T/cache" --json "$MURL"
+grep -q '"policy.middlebox.unknown"' "$T/out" && ok "code policy.middlebox.unknown" || fail "no policy.middlebox.unknown"
+expect 1 "tampered after the hop: invalid" $V --json "$TURL"
+grep -q '"body.mismatch"' "$T/out" && ok "code body.mismatch" || fail "no body.mismatch"
+expect 3 "origin not in policy: unverifiable" $VERIFY --policy "$T/policy-empty.json" --no-state \
+    --cache-dir "$T/cache" "$URL"
+expect 3 "not listed: unverifiable" $V "$O/missing.html"
+expect 3 "connection refused: unverifiable" $V --timeout 5 "http://127.0.0.1:1/x"
+expect 1 "--at after expiry: invalid" $V --no-state --json --at 2099-01-01T00:00:00Z "$URL"
+grep -q '"manifest.expired"' "$T/out" && ok "code manifest.expired" || fail "no manifest.expired"
+expect 0 "--at @EPOCH now" $V --no-state --at "@$(date +%s)" "$URL"
+
+# ---- native messaging host ------------------------------------------------------
+# One ping, one verify (of the middlebox's response), then EOF.
+"$PY" - "$MURL" "$T/req" <<'EOF'
+import json, struct, sys
+url = sys.argv[1]
+with open(sys.argv[2], "wb") as f:
+    for m in ({"type": "ping", "id": 1}, {"type": "verify", "id": 2, "url": url}):
+        b = json.dumps(m).encode()
+        f.write(struct.pack("=I", len(b)) + b)
+EOF
+"$VERIFY" --native-host --policy "$P" --no-state --cache-dir "$T/cache" chrome-extension://x/ \
+    <"$T/req" >"$T/resp" 2>"$T/err"
+rc=$?
+[ $rc -eq 0 ] && ok "native host exits 0 at EOF" || fail "native host exit $rc"
+"$PY" - "$T/resp" <<'EOF' && ok "native: pong, then a report (modified)" || fail "native answers"
+import json, struct, sys
+d = open(sys.argv[1], "rb").read()
+out = []
+while d:
+    n, = struct.unpack("=I", d[:4])
+    out.append(json.loads(d[4:4 + n]))
+    d = d[4 + n:]
+assert len(out) == 2, out
+assert out[0]["type"] == "pong" and out[0]["id"] == 1, out[0]
+assert out[1]["id"] == 2 and "report" in out[1], out[1]
+assert out[1]["report"]["verdict"] == "modified", out[1]["report"]["verdict"]
+EOF
+# Oversized frame: an error answer, then the host stops (exit 2).
+"$PY" -c 'import struct,sys; sys.stdout.buffer.write(struct.pack("=I", 2*1024*1024))' >"$T/req2"
+"$VERIFY" --native-host --policy "$P" --no-state <"$T/req2" >"$T/resp2" 2>/dev/null
+rc=$?
+[ $rc -eq 2 ] && ok "native host: oversized frame exits 2" || fail "native oversized: exit $rc"
+"$PY" -c '
+import json,struct,sys
+d=open(sys.argv[1],"rb").read(); n,=struct.unpack("=I",d[:4])
+assert json.loads(d[4:4+n])["error"]["code"]=="request.too_large"' "$T/resp2" &&
+    ok "native host: request.too_large answer" || fail "native oversized answer"
+
+# ---- bundles ----------------------------------------------------------------
+expect 0 "--bundle written" $V -q --bundle "$T/b.json" "$MURL"
+"$PY" -m json.tool "$T/b.json" >/dev/null 2>&1 && ok "bundle is JSON" || fail "bundle is not JSON"
+kill "$SRV" 2>/dev/null
+wait "$SRV" 2>/dev/null
+SRV=
+expect 0 "--offline BUNDLE (server gone): modified" $VERIFY --offline "$T/b.json" --json
+[ "$(json_field "$T/out" verdict)" = modified ] && ok "offline verdict modified" || fail "offline verdict"
+expect 1 "--offline --strict" $VERIFY --offline "$T/b.json" --strict -q
+expect 1 "--offline --at after expiry" $VERIFY --offline "$T/b.json" --at 2099-01-01T00:00:00Z -q
+expect 1 "--offline with a policy that does not trust the hop" $VERIFY --offline "$T/b.json" \
+    --policy "$T/policy-nombox.json" -q
+"$PY" - "$T/b.json" "$T/b-edited.json" <<'EOF'
+import base64, json, sys
+b = json.load(open(sys.argv[1]))
+body = bytearray(base64.b64decode(b["body"]))
+body[0] ^= 1
+b["body"] = base64.b64encode(bytes(body)).decode()
+json.dump(b, open(sys.argv[2], "w"))
+EOF
+expect 2 "--offline edited bundle: error" $VERIFY --offline "$T/b-edited.json"
+grep -qi 'bundle' "$T/err" && ok "edited bundle message" || fail "no message for the edited bundle"
+expect 2 "--offline missing file" $VERIFY --offline "$T/nope.json"
+
+# ---- usage -------------------------------------------------------------------
+expect 2 "no URL" $V
+grep -q 'missing URL' "$T/err" && grep -q -- '--help' "$T/err" && ok "message: missing URL" || fail "no helpful message"
+expect 2 "two URLs" $V "$URL" "$URL"
+expect 2 "unknown option" $V --frobnicate "$URL"
+expect 2 "bad --at" $V --at yesterday "$URL"
+grep -q 'not a time' "$T/err" && ok "message: --at" || fail "no --at message"
+expect 2 "bad --timeout" $V --timeout 0 "$URL"
+expect 2 "--offline with a URL" $VERIFY --offline "$T/b.json" "$URL"
+expect 2 "no policy file" $VERIFY --policy "$T/none.json" "$URL"
+grep -q 'patient policy init' "$T/err" && ok "message: how to make a policy" || fail "no policy hint"
+expect 0 "--help" $VERIFY --help
+grep -q 'Verdicts and exit codes' "$T/out" && ok "--help lists exit codes" || fail "--help"
+
+echo "$fails failure(s)"
+[ $fails -eq 0 ]

@@ -139,10 +139,29 @@ patient_report_result_code(const patient_report *r, size_t i)
     return c ? c : "ok";
 }
 
+/* cJSON indents with tabs; JSON strings never hold a raw tab (it is
+ * escaped), so every tab is layout: make it two spaces, and ":<tab>" ": ". */
+static char *
+untab(char *s)
+{
+    pt_buf b = {0};
+
+    if (s == NULL)
+        return NULL;
+    for (const char *p = s; *p; p++) {
+        if (*p == '\t')
+            pt_buf_append(&b, p > s && p[-1] == ':' ? " " : "  ", p > s && p[-1] == ':' ? 1 : 2);
+        else
+            pt_buf_append(&b, p, 1);
+    }
+    free(s);
+    return (char *)b.data;
+}
+
 patient_err
 patient_report_json(const patient_report *r, int pretty, char **out)
 {
-    *out = pretty ? cJSON_Print(r->doc) : cJSON_PrintUnformatted(r->doc);
+    *out = pretty ? untab(cJSON_Print(r->doc)) : cJSON_PrintUnformatted(r->doc);
     return *out ? PATIENT_OK : PATIENT_ERR_NOMEM;
 }
 

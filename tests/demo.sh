@@ -1,0 +1,26 @@
+#!/bin/sh
+# The README's main command, end to end: run scripts/demo against this build
+# and check that its story says what happened.
+set -eu
+: "${top_srcdir:?}" "${top_builddir:?}"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+if ! PATIENT_BUILD_DIR="$top_builddir" PATIENT_DEMO_NO_BUILD=1 "$top_srcdir/scripts/demo" >"$out" 2>&1; then
+    cat "$out"
+    echo "not ok - scripts/demo failed"
+    exit 1
+fi
+fail=0
+expect() {
+    if grep -qF -- "$1" "$out"; then echo "ok - $2"; else echo "not ok - $2 (missing: $1)"; fail=1; fi
+}
+expect "Signature and comment signature verified" "stock minisign verifies the manifest"
+expect "verified $(sed -n 's/^origin: \([^ ]*\).*/\1/p' "$out")/index.html" "direct fetch is verified"
+expect "modified " "a page through the middlebox is modified"
+expect "banner.inserted" "the banner insertion is reported"
+expect "tracker.removed" "the tracker removal is reported"
+expect "policy.reason.denied" "Alice's policy refuses malware removal"
+expect "withheld by the middlebox" "withheld malware bytes are reported"
+expect "proof: attested" "Bob's verdict is attested"
+expect "body.mismatch" "a file changed at the origin is invalid"
+[ "$fail" -eq 0 ] || { cat "$out"; exit 1; }

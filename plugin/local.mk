@@ -9,12 +9,12 @@ EXTRA_DIST += plugin/extension plugin/hosts plugin/tools plugin/test/fixtures \
 	plugin/test/e2e.js plugin/test/standin-host.py plugin/test/standin-e2e.sh \
 	plugin/.gitignore docs/PLUGIN.md docs/img/popup-verified.png docs/img/popup-modified.png \
 	docs/img/popup-invalid.png docs/img/popup-unverifiable.png docs/img/popup-none.png \
-	docs/img/popup-error.png docs/img/popup-pending.png
+	docs/img/popup-error.png docs/img/popup-pending.png docs/img/popup-untrusted.png
 
-# Unit tests of the extension (node --test; skip, 77, without node >= 18).
-# tests/plugin_e2e.sh (real Chromium + real native host + loopback stack) is
-# listed in tests/local.mk once patient-verify --native-host exists.
-TESTS += plugin/test/run.sh
+# Unit tests of the extension (node --test; skip, 77, without node >= 18), and
+# the browser test: real Chromium + patient-verify --native-host + the loopback
+# stack (skips, 77, without chromium, node, playwright-core or the servers).
+TESTS += plugin/test/run.sh tests/plugin_e2e.sh
 EXTRA_DIST += tests/plugin_e2e.sh
 
 # make install-plugin [PLUGIN_SCOPE=--system] [PLUGIN_BROWSER=all]

@@ -40,7 +40,7 @@ done
 [ -x "$CLI" ] || skip "no patient CLI at $CLI"
 [ -f "$PATIENT_SRV_MODULE" ] || skip "no srv_patient module at $PATIENT_SRV_MODULE"
 if [ ! -d "$plugin/test/node_modules/playwright-core" ]; then
-    npm install --prefix "$plugin/test" --no-audit --no-fund >/dev/null 2>&1 ||
+    timeout 180 npm install --prefix "$plugin/test" --no-audit --no-fund >/dev/null 2>&1 ||
         skip "playwright-core not installed and npm install failed (offline?)"
 fi
 
@@ -49,7 +49,7 @@ stack_up=0 plain_pid=
 cleanup() {
     [ "$stack_up" = 0 ] || "$top_srcdir/scripts/stack" stop "$tmp/stack" >/dev/null 2>&1 || true
     [ -z "$plain_pid" ] || kill "$plain_pid" 2>/dev/null || true
-    rm -rf "$tmp"
+    if [ -n "${PLUGIN_E2E_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -113,20 +113,35 @@ cat >"$tmp/untrusted.json" <<EOF
 }
 EOF
 
+# ping_host POLICY — the installed wrapper answers a framed ping by itself
+# (so that a host failure shows its own message, not just "Native host has exited")
+ping_host() {
+    PATIENT_POLICY=$1 python3 -c '
+import json, struct, subprocess, sys
+m = json.dumps({"type": "ping", "id": "sh"}).encode()
+p = subprocess.run([sys.argv[1]], input=struct.pack("<I", len(m)) + m, capture_output=True, timeout=30)
+out = p.stdout
+ok = len(out) >= 4 and json.loads(out[4:4 + struct.unpack("<I", out[:4])[0]]).get("type") == "pong"
+if not ok:
+    sys.stderr.write("native host did not answer a ping (exit %d): %s\n" % (p.returncode, p.stderr.decode(errors="replace")[-800:]))
+sys.exit(0 if ok else 1)' "$XDG_DATA_HOME/patient/native-host/patient-native-host"
+}
+
 shots=${PLUGIN_SHOTS:-}
 fails=0
 run() { # run NAME POLICY PROXY(or -) CASES_JSON
     name=$1 policy=$2 proxy=$3 cases=$4
-    printf '%s\n' "$cases" >"$tmp/$name.json"
+    printf '%s\n' "$cases" >"$tmp/cases-$name.json"
     "$plugin/install.sh" --user --browser chromium --user-data-dir "$tmp/profile-$name" \
         --host-path "$VERIFY" 2>/dev/null || die "install.sh"
     echo "# run $name (policy $(basename "$policy"), proxy $proxy)"
+    ping_host "$policy" || { fails=$((fails + 1)); return; }
     if [ "$proxy" = - ]; then
         PATIENT_POLICY=$policy node "$plugin/test/e2e.js" --extension "$plugin/extension" \
-            --user-data-dir "$tmp/profile-$name" --cases "$tmp/$name.json" ${shots:+--shots "$shots"} || fails=$((fails + 1))
+            --user-data-dir "$tmp/profile-$name" --cases "$tmp/cases-$name.json" ${shots:+--shots "$shots"} || fails=$((fails + 1))
     else
         PATIENT_POLICY=$policy PATIENT_PROXY=$proxy node "$plugin/test/e2e.js" --extension "$plugin/extension" \
-            --user-data-dir "$tmp/profile-$name" --cases "$tmp/$name.json" --proxy "$proxy" \
+            --user-data-dir "$tmp/profile-$name" --cases "$tmp/cases-$name.json" --proxy "$proxy" \
             ${shots:+--shots "$shots"} || fails=$((fails + 1))
     fi
 }

@@ -22,7 +22,9 @@ import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { STATE_STYLE } from '../extension/state.js';
+import * as S from '../extension/state.js';
+
+const { STATE_STYLE } = S;
 
 const { values: opt } = parseArgs({
   options: {
@@ -135,7 +137,8 @@ try {
       popup.on('pageerror', (e) => pageErrors.push(e.message));
       popup.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
       await popup.goto(`chrome-extension://${extId}/popup.html?tab=${ts.tabId}`);
-      await popup.waitForSelector(`main[data-state="${c.expect}"]`, { timeout: TIMEOUT });
+      // the popup shows what the tab has (a wrong state was reported above)
+      await popup.waitForSelector(`main[data-state="${S.effectiveState(ts)}"]`, { timeout: TIMEOUT });
       const text = await popup.locator('main').textContent();
       const missing = (c.contains || []).filter((s) => !text.includes(s));
       if (missing.length) fail(`${name} popup`, `missing ${JSON.stringify(missing)} in:\n${text}`);

@@ -88,3 +88,14 @@ tests_check_verify_LDADD = $(TEST_LIBS)
 TESTS += tests/check_verify
 TESTS += tests/verify_cli.sh
 dist_noinst_SCRIPTS += tests/verify_cli.sh tests/verify_cli_server.py
+
+# srv_patient on the real stack: nginx + Squid + c-icap (owner: icap)
+check_PROGRAMS += tests/stack_logcheck tests/check_mbox
+tests_stack_logcheck_SOURCES = tests/stack_logcheck.c
+tests_stack_logcheck_CFLAGS = $(TEST_CFLAGS)
+tests_stack_logcheck_LDADD = $(TEST_LIBS)
+tests_check_mbox_SOURCES = tests/check_mbox.c
+tests_check_mbox_CFLAGS = $(TEST_CFLAGS)
+tests_check_mbox_LDADD = $(TEST_LIBS)
+TESTS += tests/check_mbox tests/stack_e2e.sh tests/stack_load.sh
+dist_noinst_SCRIPTS += tests/stack_e2e.sh tests/stack_load.sh

@@ -1,0 +1,749 @@
+/* srv_patient: a c-icap RESPMOD service that runs the patient middlebox
+ * pipeline (patient/mbox.h) on HTTP responses, so Squid -- or any ICAP
+ * client -- releases only signed, audit-logged changes.
+ *
+ * Per response: buffer the body (up to patient.MaxBody), then
+ * patient_mbox_process() decodes it, applies the rules, signs a change
+ * descriptor, appends it to the audit log and re-encodes. A changed body
+ * goes back with a fixed Content-Length and one new Patient-Change header
+ * after the ones that arrived; anything else (no match, no body, too large,
+ * error) passes unchanged, with a 204 when the client allows it.
+ *
+ * Processes and threads: c-icap calls post_init in the main process, then
+ * forks children that run many worker threads. Key, rules and configuration
+ * are loaded once in post_init and are read-only afterwards. The audit log
+ * and the mbox are opened lazily in each child (a handle inherited over
+ * fork would share one open file description, and with it the flock(2)
+ * that keeps concurrent appenders apart); patient_log and patient_mbox are
+ * thread-safe. Everything per request lives in struct srv_req.
+ * Administrator's guide: docs/MIDDLEBOX.md. */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#pragma GCC diagnostic ignored "-Wshadow"
+#include "c-icap.h"
+#include "service.h"
+#include "header.h"
+#include "body.h"
+#include "simple_api.h"
+#include "debug.h"
+#include "cfg_param.h"
+#pragma GCC diagnostic pop
+
+#include <patient/patient.h>
+#include <patient/mbox.h>
+
+#define SRV_DEFAULT_MAX_BODY (10u * 1024 * 1024)
+#define SRV_PREVIEW 1024
+#define SRV_MAX_CONF_STR 4096
+
+/* ---- configuration (set while c-icap reads its config; read-only later) */
+
+static char *cfg_keyfile, *cfg_pwfile, *cfg_name, *cfg_service, *cfg_disclosure, *cfg_rules,
+    *cfg_auditlog;
+static unsigned long cfg_every;                /* 0: library default */
+static size_t cfg_max_body = SRV_DEFAULT_MAX_BODY;
+static int cfg_sync = PATIENT_LOG_SYNC_EACH;
+static int cfg_honor_no_transform = 1;
+
+/* ---- shared state ------------------------------------------------------ */
+
+static patient_seckey *g_sk;                   /* from post_init; immutable */
+static patient_rules *g_rules;                 /* from post_init; immutable */
+static pid_t g_init_pid;                       /* process that ran post_init */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t g_log_pid;                        /* process that owns g_log/g_mb */
+static patient_log *g_log;
+static patient_mbox *g_mb;
+
+/* ---- per request ------------------------------------------------------- */
+
+enum srv_mode {
+    MODE_BUFFER, /* collecting the body; nothing sent yet, data locked */
+    MODE_STREAM, /* passing through unchanged as it arrives (unlocked) */
+    MODE_SEND    /* end of data reached: sending out/outlen */
+};
+
+struct srv_req {
+    enum srv_mode mode;
+    uint8_t *buf;          /* BUFFER: the body so far; STREAM: pending output */
+    size_t len, cap, rpos; /* rpos: STREAM bytes already handed to c-icap */
+    const uint8_t *out;    /* SEND: what to send (buf or res.body) */
+    size_t outlen, outpos;
+    int eof;
+    char *url;             /* absolute request URL, NULL if not derivable */
+    patient_mbox_result res;
+};
+
+/* ---- configuration handlers (c-icap convention: non-zero = ok) --------- */
+
+static int
+set_str(const char *directive, const char **argv, void *setdata)
+{
+    char **slot = setdata, *v;
+
+    if (argv == NULL || argv[0] == NULL || argv[1] != NULL || argv[0][0] == 0 ||
+        strlen(argv[0]) > SRV_MAX_CONF_STR) {
+        ci_debug_printf(1, "srv_patient: %s expects exactly one non-empty argument\n", directive);
+        return 0;
+    }
+    if ((v = strdup(argv[0])) == NULL)
+        return 0;
+    free(*slot);
+    *slot = v;
+    return 1;
+}
+
+static int
+set_size(const char *directive, const char **argv, void *setdata)
+{
+    char *end;
+    unsigned long long v;
+
+    if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
+        goto bad;
+    errno = 0;
+    v = strtoull(argv[0], &end, 10);
+    if (errno || end == argv[0])
+        goto bad;
+    switch (*end) {
+    case 'k': case 'K': v *= 1024; end++; break;
+    case 'm': case 'M': v *= 1024 * 1024; end++; break;
+    case 'g': case 'G': v *= 1024ull * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end || v == 0 || v > PATIENT_MAX_BODY)
+        goto bad;
+    *(size_t *)setdata = (size_t)v;
+    return 1;
+bad:
+    ci_debug_printf(1, "srv_patient: %s expects a size from 1 to %u bytes (suffix K, M allowed)\n",
+                    directive, PATIENT_MAX_BODY);
+    return 0;
+}
+
+static int
+set_every(const char *directive, const char **argv, void *setdata)
+{
+    char *end;
+    unsigned long v;
+
+    if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
+        goto bad;
+    errno = 0;
+    v = strtoul(argv[0], &end, 10);
+    if (errno || *end || end == argv[0] || v == 0 || v > 1000000)
+        goto bad;
+    *(unsigned long *)setdata = v;
+    return 1;
+bad:
+    ci_debug_printf(1, "srv_patient: %s expects a number from 1 to 1000000\n", directive);
+    return 0;
+}
+
+static int
+set_sync(const char *directive, const char **argv, void *setdata)
+{
+    int *mode = setdata;
+
+    if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
+        goto bad;
+    if (strcasecmp(argv[0], "each") == 0)
+        *mode = PATIENT_LOG_SYNC_EACH;
+    else if (strcasecmp(argv[0], "checkpoint") == 0)
+        *mode = PATIENT_LOG_SYNC_CHECKPOINT;
+    else if (strcasecmp(argv[0], "none") == 0)
+        *mode = PATIENT_LOG_SYNC_NONE;
+    else
+        goto bad;
+    return 1;
+bad:
+    ci_debug_printf(1, "srv_patient: %s expects each, checkpoint or none\n", directive);
+    return 0;
+}
+
+static int
+set_onoff(const char *directive, const char **argv, void *setdata)
+{
+    if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
+        goto bad;
+    if (strcasecmp(argv[0], "on") == 0)
+        *(int *)setdata = 1;
+    else if (strcasecmp(argv[0], "off") == 0)
+        *(int *)setdata = 0;
+    else
+        goto bad;
+    return 1;
+bad:
+    ci_debug_printf(1, "srv_patient: %s expects on or off\n", directive);
+    return 0;
+}
+
+static struct ci_conf_entry srv_conf[] = {
+    {"KeyFile", &cfg_keyfile, set_str, "middlebox secret key (minisign format, mode 0600)"},
+    {"PasswordFile", &cfg_pwfile, set_str, "password of an encrypted key (first line)"},
+    {"Name", &cfg_name, set_str, "middlebox name signed into every descriptor"},
+    {"Service", &cfg_service, set_str, "service type (content-filter, tracker-filter, ...)"},
+    {"Disclosure", &cfg_disclosure, set_str, "URL of the operator's signed disclosure.json"},
+    {"Rules", &cfg_rules, set_str, "rule file (JSON)"},
+    {"AuditLog", &cfg_auditlog, set_str, "audit log path (JSON Lines, created 0600)"},
+    {"CheckpointEvery", &cfg_every, set_every, "signed checkpoint every N log entries"},
+    {"LogSync", &cfg_sync, set_sync, "fdatasync the audit log: each (default), checkpoint, none"},
+    {"MaxBody", &cfg_max_body, set_size, "largest body buffered and processed (bytes)"},
+    {"HonorNoTransform", &cfg_honor_no_transform, set_onoff,
+     "pass responses with Cache-Control: no-transform unchanged (default on)"},
+    {NULL, NULL, NULL, NULL}};
+
+/* ---- shared state helpers --------------------------------------------- */
+
+static void
+free_config(void)
+{
+    char **s[] = {&cfg_keyfile, &cfg_pwfile, &cfg_name, &cfg_service,
+                  &cfg_disclosure, &cfg_rules, &cfg_auditlog};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        free(*s[i]);
+        *s[i] = NULL;
+    }
+}
+
+/* The log and mbox of this process, opened on first use. NULL on failure
+ * (already reported). */
+static patient_mbox *
+process_mbox(patient_log **logp)
+{
+    patient_mbox *mb = NULL;
+    patient_err err;
+    pid_t me = getpid();
+
+    pthread_mutex_lock(&g_lock);
+    if (g_log_pid != me) {
+        /* Inherited over fork from a parent that had opened them: drop
+         * without closing (closing would write a checkpoint from a stale
+         * view; the parent still owns them). */
+        g_log = NULL;
+        g_mb = NULL;
+        g_log_pid = me;
+    }
+    if (g_mb == NULL && g_sk && g_rules) {
+        patient_log *log = NULL;
+        if ((err = patient_log_open(cfg_auditlog, g_sk, (unsigned)cfg_every, &log)) != PATIENT_OK) {
+            ci_debug_printf(1, "srv_patient: cannot open audit log %s: %s; responses pass unchanged\n",
+                            cfg_auditlog, patient_strerror(err));
+            goto out;
+        }
+        (void)patient_log_set_sync(log, cfg_sync);
+        if ((err = patient_mbox_new(g_sk, cfg_name, cfg_service, cfg_disclosure, g_rules, log,
+                                    cfg_max_body, &g_mb)) != PATIENT_OK) {
+            ci_debug_printf(1, "srv_patient: middlebox setup failed: %s\n", patient_strerror(err));
+            (void)patient_log_close(log);
+            goto out;
+        }
+        g_log = log;
+        ci_debug_printf(3, "srv_patient: pid %ld opened audit log %s (%llu entries)\n", (long)me,
+                        cfg_auditlog, (unsigned long long)patient_log_size(log));
+    }
+out:
+    mb = g_mb;
+    if (logp)
+        *logp = g_log;
+    pthread_mutex_unlock(&g_lock);
+    return mb;
+}
+
+static void
+log_event(const char *event, const char *url, const char *detail)
+{
+    patient_log *log = NULL;
+    patient_err err;
+
+    if (process_mbox(&log) == NULL || log == NULL)
+        return;
+    if ((err = patient_log_append_event(log, event, url, detail, NULL)) != PATIENT_OK)
+        ci_debug_printf(1, "srv_patient: cannot log event %s: %s\n", event, patient_strerror(err));
+}
+
+/* ---- service callbacks ------------------------------------------------- */
+
+static int
+srv_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
+{
+    (void)server_conf;
+    ci_service_set_preview(srv_xdata, SRV_PREVIEW);
+    ci_service_enable_204(srv_xdata);
+    ci_service_set_transfer_preview(srv_xdata, "*");
+    return CI_OK;
+}
+
+static int
+srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
+{
+    patient_err err;
+    char *password = NULL, *detail = NULL;
+    int encrypted = 0, ret = CI_ERROR;
+    patient_log *log = NULL;
+    uint8_t h[PATIENT_SHA256_BYTES];
+    char istag[CI_SERVICE_ISTAG_SIZE + 1];
+    static const char hx[] = "0123456789abcdef";
+
+    (void)server_conf;
+    if (cfg_keyfile == NULL || cfg_rules == NULL || cfg_auditlog == NULL) {
+        ci_debug_printf(1, "srv_patient: NOT STARTED: patient.KeyFile, patient.Rules and "
+                           "patient.AuditLog must all be set in c-icap.conf\n");
+        return CI_ERROR;
+    }
+    if (cfg_name == NULL && (cfg_name = strdup("srv_patient")) == NULL)
+        return CI_ERROR;
+
+    err = patient_seckey_load(cfg_keyfile, NULL, &g_sk, &encrypted);
+    if (err == PATIENT_ERR_KEY_PASSWORD && encrypted) {
+        if ((err = patient_password_from_file(cfg_pwfile, &password)) != PATIENT_OK) {
+            ci_debug_printf(1, "srv_patient: NOT STARTED: key %s is encrypted and no readable, "
+                               "owner-only patient.PasswordFile is set (%s)\n",
+                            cfg_keyfile, patient_strerror(err));
+            goto out;
+        }
+        err = patient_seckey_load(cfg_keyfile, password, &g_sk, NULL);
+        patient_password_free(password);
+    }
+    if (err == PATIENT_ERR_PERM) {
+        ci_debug_printf(1, "srv_patient: NOT STARTED: key %s is readable by group or others; "
+                           "chmod 600 it\n", cfg_keyfile);
+        goto out;
+    }
+    if (err != PATIENT_OK) {
+        ci_debug_printf(1, "srv_patient: NOT STARTED: cannot load key %s: %s\n", cfg_keyfile,
+                        patient_strerror(err));
+        goto out;
+    }
+    if ((err = patient_rules_load(cfg_rules, &g_rules, &detail)) != PATIENT_OK) {
+        ci_debug_printf(1, "srv_patient: NOT STARTED: rules %s: %s%s%s\n", cfg_rules,
+                        patient_strerror(err), detail ? ": " : "", detail ? detail : "");
+        goto out;
+    }
+    /* Open (repairing a torn tail) and close now, so a bad path or a
+     * damaged log stops the service at start, not at the first change.
+     * Each child opens its own handle later (see process_mbox). */
+    if ((err = patient_log_open(cfg_auditlog, g_sk, (unsigned)cfg_every, &log)) != PATIENT_OK) {
+        ci_debug_printf(1, "srv_patient: NOT STARTED: audit log %s: %s\n", cfg_auditlog,
+                        patient_strerror(err));
+        goto out;
+    }
+    if (patient_log_repaired_bytes(log))
+        ci_debug_printf(1, "srv_patient: audit log %s: cut a torn tail of %llu bytes\n",
+                        cfg_auditlog, (unsigned long long)patient_log_repaired_bytes(log));
+    if ((err = patient_log_close(log)) != PATIENT_OK) {
+        ci_debug_printf(1, "srv_patient: NOT STARTED: audit log %s: %s\n", cfg_auditlog,
+                        patient_strerror(err));
+        goto out;
+    }
+    /* ISTag changes with the rules and the middlebox identity, so caches
+     * in front of us do not keep responses adapted under other rules. */
+    {
+        patient_pubkey pk;
+        patient_sha256_ctx *ctx = NULL;
+        uint64_t rsize = 0;
+        if (patient_sha256_init(&ctx) != PATIENT_OK)
+            goto out;
+        patient_seckey_pubkey(g_sk, &pk);
+        (void)patient_sha256_update(ctx, &pk, sizeof pk);
+        (void)patient_sha256_update(ctx, cfg_name, strlen(cfg_name) + 1);
+        if (patient_sha256_file(cfg_rules, h, &rsize) == PATIENT_OK)
+            (void)patient_sha256_update(ctx, h, sizeof h);
+        err = patient_sha256_final(ctx, h); /* frees ctx */
+        if (err != PATIENT_OK)
+            goto out;
+        memcpy(istag, "pt1-", 4);
+        for (size_t i = 0; i < 10; i++) {
+            istag[4 + 2 * i] = hx[h[i] >> 4];
+            istag[5 + 2 * i] = hx[h[i] & 15];
+        }
+        istag[24] = 0;
+        ci_service_set_istag(srv_xdata, istag);
+    }
+    g_init_pid = getpid();
+    ci_debug_printf(1, "srv_patient: ready: name \"%s\", %zu rules from %s, audit log %s, "
+                       "MaxBody %zu\n",
+                    cfg_name, patient_rules_count(g_rules), cfg_rules, cfg_auditlog, cfg_max_body);
+    ret = CI_OK;
+out:
+    free(detail);
+    if (ret != CI_OK) {
+        patient_rules_free(g_rules);
+        g_rules = NULL;
+        patient_seckey_free(g_sk);
+        g_sk = NULL;
+    }
+    return ret;
+}
+
+static void
+srv_close(void)
+{
+    patient_err err = PATIENT_OK;
+
+    pthread_mutex_lock(&g_lock);
+    if (g_log_pid == getpid() && g_mb) {
+        patient_mbox_free(g_mb);
+        err = patient_log_close(g_log); /* final checkpoint */
+    } else if (g_sk && g_init_pid == getpid() && cfg_auditlog) {
+        /* The main process: seal what the children appended. */
+        patient_log *log = NULL;
+        if ((err = patient_log_open(cfg_auditlog, g_sk, (unsigned)cfg_every, &log)) == PATIENT_OK)
+            err = patient_log_close(log);
+    }
+    if (err != PATIENT_OK)
+        ci_debug_printf(1, "srv_patient: closing the audit log: %s\n", patient_strerror(err));
+    g_mb = NULL;
+    g_log = NULL;
+    g_log_pid = 0;
+    pthread_mutex_unlock(&g_lock);
+    patient_rules_free(g_rules);
+    g_rules = NULL;
+    patient_seckey_free(g_sk);
+    g_sk = NULL;
+    free_config();
+}
+
+/* The absolute URL of the request: the request target when it is in
+ * absolute form (a proxy's request), else http://Host + target.
+ * NULL when there is none (no request headers, CONNECT, '*'). */
+static char *
+request_url(ci_request_t *req)
+{
+    const char *line = ci_http_request(req), *t, *e, *host;
+    size_t tlen;
+    char *url;
+
+    if (line == NULL || (t = strchr(line, ' ')) == NULL)
+        return NULL;
+    t++;
+    e = strchr(t, ' ');
+    tlen = e ? (size_t)(e - t) : strlen(t);
+    if (tlen == 0 || tlen > PATIENT_MAX_URL)
+        return NULL;
+    if ((tlen > 7 && strncasecmp(t, "http://", 7) == 0) ||
+        (tlen > 8 && strncasecmp(t, "https://", 8) == 0))
+        return strndup(t, tlen);
+    if (t[0] != '/' || (host = ci_http_request_get_header(req, "Host")) == NULL || *host == 0 ||
+        strlen(host) + tlen + 8 > PATIENT_MAX_URL || strpbrk(host, "/ \t") != NULL)
+        return NULL;
+    if ((url = malloc(7 + strlen(host) + tlen + 1)) == NULL)
+        return NULL;
+    sprintf(url, "http://%s%.*s", host, (int)tlen, t);
+    return url;
+}
+
+static int
+http_status(ci_request_t *req)
+{
+    ci_headers_list_t *h = ci_http_response_headers(req);
+    const char *l, *p;
+
+    if (h == NULL || h->used < 1 || (l = h->headers[0]) == NULL || (p = strchr(l, ' ')) == NULL)
+        return 0;
+    return atoi(p + 1);
+}
+
+static int
+has_token(const char *value, const char *token)
+{
+    size_t n = strlen(token);
+    for (const char *p = value; p && (p = strcasestr(p, token)) != NULL; p += n) {
+        int left = p == value || strchr(" \t,", p[-1]);
+        int right = p[n] == 0 || strchr(" \t,;=", p[n]);
+        if (left && right)
+            return 1;
+    }
+    return 0;
+}
+
+static int
+append(struct srv_req *d, const char *p, size_t n)
+{
+    if (d->len + n > d->cap) {
+        size_t cap = d->cap ? d->cap : 16384;
+        uint8_t *nb;
+        while (cap < d->len + n)
+            cap *= 2;
+        if ((nb = realloc(d->buf, cap)) == NULL)
+            return -1;
+        d->buf = nb;
+        d->cap = cap;
+    }
+    memcpy(d->buf + d->len, p, n);
+    d->len += n;
+    return 0;
+}
+
+static void *
+srv_init_request(ci_request_t *req)
+{
+    struct srv_req *d;
+
+    if (ci_req_type(req) != ICAP_RESPMOD)
+        return NULL;
+    if ((d = calloc(1, sizeof *d)) == NULL)
+        return NULL;
+    d->mode = MODE_BUFFER;
+    return d;
+}
+
+static void
+srv_release_request(void *data)
+{
+    struct srv_req *d = data;
+    if (d == NULL)
+        return;
+    patient_mbox_result_free(&d->res);
+    free(d->buf);
+    free(d->url);
+    free(d);
+}
+
+/* Decline the response: 204 when allowed, else stream it unchanged. */
+static int
+decline(struct srv_req *d, ci_request_t *req, int in_preview, const char *why)
+{
+    ci_debug_printf(5, "srv_patient: pass %s: %s\n", d->url ? d->url : "(no url)", why);
+    if (in_preview || ci_req_allow204(req))
+        return CI_MOD_ALLOW204;
+    d->mode = MODE_STREAM;
+    ci_req_unlock_data(req);
+    return CI_MOD_CONTINUE;
+}
+
+static int
+srv_preview(char *preview_data, int preview_data_len, ci_request_t *req)
+{
+    struct srv_req *d = ci_service_data(req);
+    int in_preview = ci_req_hasbody(req) && ci_req_preview_size(req) >= 0;
+    const char *cc;
+    ci_off_t clen;
+
+    if (d == NULL)
+        return CI_ERROR;
+    if (!ci_req_hasbody(req))
+        return in_preview || ci_req_allow204(req) ? CI_MOD_ALLOW204 : CI_MOD_CONTINUE;
+    if (g_sk == NULL || g_rules == NULL)
+        return decline(d, req, in_preview, "service not configured");
+    d->url = request_url(req);
+    if (d->url == NULL)
+        return decline(d, req, in_preview, "no absolute request URL");
+    if (http_status(req) == 206)
+        return decline(d, req, in_preview, "partial content");
+    if (cfg_honor_no_transform && (cc = ci_http_response_get_header(req, "Cache-Control")) &&
+        has_token(cc, "no-transform"))
+        return decline(d, req, in_preview, "Cache-Control: no-transform");
+    clen = ci_http_content_length(req);
+    if (clen > 0 && (uint64_t)clen > cfg_max_body) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "Content-Length %lld over patient.MaxBody %zu",
+                 (long long)clen, cfg_max_body);
+        log_event("body.too_large", d->url, detail);
+        return decline(d, req, in_preview, "Content-Length over MaxBody");
+    }
+    if (preview_data_len > 0 && append(d, preview_data, (size_t)preview_data_len) != 0)
+        return CI_ERROR;
+    return CI_MOD_CONTINUE;
+}
+
+/* Body bytes from the client (rbuf) and to the client (wbuf). */
+static int
+srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *req)
+{
+    struct srv_req *d = ci_service_data(req);
+
+    if (d == NULL)
+        return CI_ERROR;
+    if (rbuf && rlen && *rlen > 0) {
+        if (d->mode == MODE_BUFFER && d->len + (size_t)*rlen > cfg_max_body) {
+            char detail[96];
+            snprintf(detail, sizeof detail, "body over patient.MaxBody %zu, passed unchanged",
+                     cfg_max_body);
+            log_event("body.too_large", d->url, detail);
+            ci_debug_printf(3, "srv_patient: %s: %s\n", d->url ? d->url : "?", detail);
+            d->mode = MODE_STREAM;
+            ci_req_unlock_data(req);
+        }
+        if (d->mode == MODE_SEND) {
+            *rlen = 0; /* cannot happen: no input after end of data */
+        } else {
+            if (d->mode == MODE_STREAM && d->rpos > 0 && d->rpos == d->len)
+                d->rpos = d->len = 0;
+            if (append(d, rbuf, (size_t)*rlen) != 0)
+                return CI_ERROR;
+        }
+    }
+    if (iseof)
+        d->eof = 1;
+    if (wbuf && wlen) {
+        const uint8_t *src = NULL;
+        size_t avail = 0, *pos = NULL;
+        if (d->mode == MODE_STREAM) {
+            src = d->buf;
+            avail = d->len - d->rpos;
+            pos = &d->rpos;
+        } else if (d->mode == MODE_SEND) {
+            src = d->out;
+            avail = d->outlen - d->outpos;
+            pos = &d->outpos;
+        }
+        if (pos == NULL) {
+            *wlen = 0;
+        } else if (avail == 0) {
+            *wlen = d->eof || d->mode == MODE_SEND ? CI_EOF : 0;
+        } else {
+            size_t n = avail < (size_t)*wlen ? avail : (size_t)*wlen;
+            memcpy(wbuf, src + *pos, n);
+            *pos += n;
+            *wlen = (int)n;
+        }
+    }
+    return CI_OK;
+}
+
+static void
+remove_all(ci_request_t *req, const char *name)
+{
+    for (int i = 0; i < 64 && ci_http_response_remove_header(req, name); i++)
+        ;
+}
+
+/* Collect the Patient-Change values of the response, in order, split.
+ * Returns the count, or -1 (malformed or too many; reported). */
+static int
+arrived_values(ci_request_t *req, char **prev, size_t cap)
+{
+    ci_headers_list_t *h = ci_http_response_headers(req);
+    patient_span spans[PATIENT_MAX_HOPS + 1];
+    size_t n = 0;
+    patient_err err;
+
+    if (h == NULL)
+        return 0;
+    for (int i = 1; i < h->used; i++) {
+        const char *s = h->headers[i];
+        if (s == NULL || strncasecmp(s, "Patient-Change:", 15) != 0)
+            continue;
+        s += 15;
+        if ((err = patient_change_header_split(s, strlen(s), spans, cap, &n)) != PATIENT_OK) {
+            ci_debug_printf(1, "srv_patient: unusable Patient-Change header (%s); response "
+                               "passed unchanged\n", patient_strerror(err));
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((prev[i] = strndup(spans[i].p, spans[i].len)) == NULL) {
+            while (i > 0)
+                free(prev[--i]);
+            return -1;
+        }
+    }
+    return (int)n;
+}
+
+static int
+srv_end_of_data(ci_request_t *req)
+{
+    struct srv_req *d = ci_service_data(req);
+    char *prev[PATIENT_MAX_HOPS + 1];
+    int nprev;
+    patient_mbox *mb;
+    patient_err err;
+    char *hdr = NULL;
+
+    if (d == NULL)
+        return CI_ERROR;
+    if (d->mode != MODE_BUFFER)
+        return CI_MOD_DONE; /* streaming: the rest flows through srv_io */
+    /* From here on, nothing was sent: unchanged means 204 if allowed. */
+    d->mode = MODE_SEND;
+    d->out = d->buf;
+    d->outlen = d->len;
+    d->eof = 1;
+    if (d->len == 0 || d->url == NULL || (mb = process_mbox(NULL)) == NULL)
+        goto unchanged;
+    if ((nprev = arrived_values(req, prev, PATIENT_MAX_HOPS + 1)) < 0)
+        goto unchanged;
+    err = patient_mbox_process(mb, d->url, ci_http_response_get_header(req, "Content-Type"),
+                               ci_http_response_get_header(req, "Content-Encoding"), d->buf,
+                               d->len, (const char *const *)prev, (size_t)nprev, time(NULL),
+                               &d->res);
+    for (int i = 0; i < nprev; i++)
+        free(prev[i]);
+    if (err != PATIENT_OK) {
+        ci_debug_printf(1, "srv_patient: %s: not changed: %s\n", d->url, patient_strerror(err));
+        goto unchanged;
+    }
+    if (!d->res.changed) {
+        ci_debug_printf(5, "srv_patient: %s: unchanged (%s)\n", d->url,
+                        d->res.skipped ? d->res.skipped : "no match");
+        goto unchanged;
+    }
+    /* The change is signed and logged: release it. */
+    {
+        char cl[48];
+        size_t vlen = strlen(d->res.value);
+        if ((hdr = malloc(vlen + sizeof "Patient-Change: ")) == NULL)
+            goto fail;
+        memcpy(hdr, "Patient-Change: ", 16);
+        memcpy(hdr + 16, d->res.value, vlen + 1);
+        remove_all(req, "Content-Length");
+        /* Validators and digests describe the origin's bytes, which this
+         * response no longer carries; the origin's hash stays in the
+         * descriptor ("in"). */
+        remove_all(req, "ETag");
+        remove_all(req, "Content-MD5");
+        remove_all(req, "Digest");
+        remove_all(req, "Content-Digest");
+        remove_all(req, "Repr-Digest");
+        remove_all(req, "Unencoded-Digest");
+        remove_all(req, "Accept-Ranges");
+        snprintf(cl, sizeof cl, "Content-Length: %zu", d->res.len);
+        if (ci_http_response_add_header(req, cl) == NULL ||
+            ci_http_response_add_header(req, hdr) == NULL)
+            goto fail;
+        free(hdr);
+    }
+    d->out = d->res.body;
+    d->outlen = d->res.len;
+    ci_debug_printf(3, "srv_patient: %s: %zu edit%s, log seq %llu\n", d->url, d->res.nedits,
+                    d->res.nedits == 1 ? "" : "s", (unsigned long long)d->res.log_seq);
+    return CI_MOD_DONE;
+fail:
+    /* Headers may be half rewritten and the change is already logged;
+     * failing the ICAP request is the only honest answer. */
+    free(hdr);
+    ci_debug_printf(1, "srv_patient: %s: out of memory rewriting headers\n", d->url);
+    return CI_ERROR;
+unchanged:
+    return ci_req_allow204(req) ? CI_MOD_ALLOW204 : CI_MOD_DONE;
+}
+
+CI_DECLARE_MOD_DATA ci_service_module_t service = {
+    "patient",                                   /* mod_name: directive prefix */
+    "patient signed-change middlebox",           /* mod_short_descr */
+    ICAP_RESPMOD,                                /* mod_type */
+    srv_init,                                    /* mod_init_service */
+    srv_post_init,                               /* mod_post_init_service */
+    srv_close,                                   /* mod_close_service */
+    srv_init_request,                            /* mod_init_request_data */
+    srv_release_request,                         /* mod_release_request_data */
+    srv_preview,                                 /* mod_check_preview_handler */
+    srv_end_of_data,                             /* mod_end_of_data_handler */
+    srv_io,                                      /* mod_service_io */
+    srv_conf,                                    /* mod_conf_table */
+    NULL                                         /* mod_data */
+};

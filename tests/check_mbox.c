@@ -1,0 +1,258 @@
+/* Check tests for the middlebox pipeline (patient/mbox.h) as srv_patient
+ * drives it: gzip in -> gzip out with the descriptor over the decoded
+ * bytes, logged before release; pass-through cases; forged twins (corrupt
+ * gzip, unusable earlier hop) fail with specific codes and log nothing. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <patient/patient.h>
+#include <patient/mbox.h>
+
+static const char rules_json[] =
+    "{\"patient\":1,\"type\":\"rules\",\"rules\":["
+    "{\"id\":\"trk\",\"match\":{\"literal\":\"<script src=\\\"https://tracker.example/t.js\\\"></script>\"},"
+    "\"action\":\"remove\",\"reason\":\"tracker.removed\",\"disclose\":true},"
+    "{\"id\":\"ban\",\"match\":{\"literal\":\"<body>\"},\"action\":\"insert_after\","
+    "\"text\":\"<p>notice</p>\",\"reason\":\"banner.inserted\"}]}";
+
+static const char page[] =
+    "<html><head><script src=\"https://tracker.example/t.js\"></script></head>"
+    "<body><h1>Hello</h1></body></html>\n";
+static const char edited[] = "<html><head></head><body><p>notice</p><h1>Hello</h1></body></html>\n";
+static const char url[] = "http://127.0.0.1:8080/index.html";
+
+static patient_seckey *sk;
+static patient_rules *rules;
+static patient_log *alog;
+static patient_mbox *mb;
+static char dir[64], logpath[128];
+
+static void
+setup(void)
+{
+    patient_pubkey pk;
+    char *detail = NULL;
+
+    strcpy(dir, "/tmp/check_mbox.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(logpath, sizeof logpath, "%s/audit.log", dir);
+    ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
+    ck_assert_int_eq(patient_rules_parse(rules_json, strlen(rules_json), &rules, &detail), PATIENT_OK);
+    free(detail);
+    ck_assert_int_eq(patient_log_open(logpath, sk, 0, &alog), PATIENT_OK);
+    ck_assert_int_eq(patient_log_set_sync(alog, PATIENT_LOG_SYNC_NONE), PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_new(sk, "check", "content-filter", NULL, rules, alog, 0, &mb),
+                     PATIENT_OK);
+}
+
+static void
+teardown(void)
+{
+    patient_mbox_free(mb);
+    (void)patient_log_close(alog);
+    patient_rules_free(rules);
+    patient_seckey_free(sk);
+    unlink(logpath);
+    rmdir(dir);
+}
+
+static void
+sha(const void *p, size_t n, uint8_t out[PATIENT_SHA256_BYTES])
+{
+    ck_assert_int_eq(patient_sha256(p, n, out), PATIENT_OK);
+}
+
+START_TEST(gzip_in_gzip_out)
+{
+    uint8_t *gz = NULL, *dec = NULL, h[PATIENT_SHA256_BYTES];
+    size_t gzlen = 0, declen = 0;
+    patient_mbox_result res;
+    patient_change *c = NULL;
+    uint64_t before = patient_log_size(alog);
+
+    ck_assert_int_eq(patient_gzip_encode((const uint8_t *)page, strlen(page), &gz, &gzlen), PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", "gzip", gz, gzlen, NULL, 0,
+                                          1795000000, &res),
+                     PATIENT_OK);
+    ck_assert_int_eq(res.changed, 1);
+    ck_assert_ptr_nonnull(res.value);
+    ck_assert_uint_eq(res.nedits, 2);
+    /* gzip out: decodes to the edited page */
+    ck_assert(res.len >= 2 && res.body[0] == 0x1f && res.body[1] == 0x8b);
+    ck_assert_int_eq(patient_gzip_decode(res.body, res.len, 0, &dec, &declen), PATIENT_OK);
+    ck_assert_uint_eq(declen, strlen(edited));
+    ck_assert(memcmp(dec, edited, declen) == 0);
+    /* the descriptor is over the decoded bytes, not the gzip bytes */
+    ck_assert_int_eq(patient_change_parse(res.value, strlen(res.value), &c), PATIENT_OK);
+    sha(page, strlen(page), h);
+    ck_assert(memcmp(c->in.hash, h, sizeof h) == 0);
+    ck_assert_uint_eq(c->in.size, strlen(page));
+    sha(edited, strlen(edited), h);
+    ck_assert(memcmp(c->out.hash, h, sizeof h) == 0);
+    ck_assert_uint_eq(c->out.size, strlen(edited));
+    ck_assert_str_eq(c->url, url);
+    ck_assert_uint_eq(c->hop, 1);
+    /* logged before release: exactly one new entry, the change */
+    ck_assert_uint_eq(patient_log_size(alog), before + 1);
+    ck_assert_uint_eq(res.log_seq, before);
+    patient_change_free(c);
+    patient_mbox_result_free(&res);
+    free(dec);
+    free(gz);
+}
+END_TEST
+
+/* Forged twin: a corrupt gzip body is refused with GZIP and nothing is
+ * logged (the caller passes the original body unchanged). */
+START_TEST(gzip_corrupt)
+{
+    uint8_t *gz = NULL;
+    size_t gzlen = 0;
+    patient_mbox_result res;
+    uint64_t before = patient_log_size(alog);
+
+    ck_assert_int_eq(patient_gzip_encode((const uint8_t *)page, strlen(page), &gz, &gzlen), PATIENT_OK);
+    gz[gzlen / 2] ^= 0x55;
+    gz[gzlen - 6] ^= 0xff; /* CRC/size trailer */
+    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", "gzip", gz, gzlen, NULL, 0,
+                                          1795000000, &res),
+                     PATIENT_ERR_GZIP);
+    ck_assert_ptr_null(res.body);
+    ck_assert_ptr_null(res.value);
+    ck_assert_uint_eq(patient_log_size(alog), before);
+    free(gz);
+}
+END_TEST
+
+START_TEST(identity_chain_two_hops)
+{
+    patient_mbox_result r1, r2;
+    const char *prev[1];
+    patient_change *c = NULL;
+    uint8_t h[PATIENT_SHA256_BYTES];
+
+    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", NULL, (const uint8_t *)page,
+                                          strlen(page), NULL, 0, 1795000000, &r1),
+                     PATIENT_OK);
+    ck_assert_int_eq(r1.changed, 1);
+    ck_assert_uint_eq(r1.len, strlen(edited));
+    ck_assert(memcmp(r1.body, edited, r1.len) == 0);
+    /* a second middlebox downstream: its hop links to ours; nothing matches
+     * any more except <body>, so it inserts a second notice */
+    prev[0] = r1.value;
+    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", "identity", r1.body, r1.len, prev,
+                                          1, 1795000000, &r2),
+                     PATIENT_OK);
+    ck_assert_int_eq(r2.changed, 1);
+    ck_assert_int_eq(patient_change_parse(r2.value, strlen(r2.value), &c), PATIENT_OK);
+    ck_assert_uint_eq(c->hop, 2);
+    ck_assert_int_eq(c->has_prev, 1);
+    sha(r1.value, strlen(r1.value), h);
+    ck_assert(memcmp(c->prev, h, sizeof h) == 0);
+    patient_change_free(c);
+    patient_mbox_result_free(&r1);
+    patient_mbox_result_free(&r2);
+}
+END_TEST
+
+/* Forged twin: an arriving Patient-Change value that is not a descriptor
+ * stops the hop (no change issued, nothing logged). */
+START_TEST(bad_prev_refused)
+{
+    patient_mbox_result res;
+    const char *prev[1] = {"eyJhbGciOiJub25lIn0.e30.AAAA"};
+    uint64_t before = patient_log_size(alog);
+    patient_err err = patient_mbox_process(mb, url, "text/html", NULL, (const uint8_t *)page,
+                                           strlen(page), prev, 1, 1795000000, &res);
+
+    ck_assert_int_ne(err, PATIENT_OK);
+    ck_assert_ptr_null(res.value);
+    ck_assert_uint_eq(patient_log_size(alog), before);
+}
+END_TEST
+
+START_TEST(pass_through)
+{
+    patient_mbox_result res;
+    static const char css[] = "body { color: black }\n";
+    static const char wk[] = "http://127.0.0.1:8080/.well-known/patient/manifest.json";
+    uint64_t before = patient_log_size(alog);
+
+    ck_assert_int_eq(patient_mbox_process(mb, url, "text/css", NULL, (const uint8_t *)css,
+                                          strlen(css), NULL, 0, 1795000000, &res),
+                     PATIENT_OK);
+    ck_assert_int_eq(res.changed, 0);
+    ck_assert_ptr_null(res.value);
+    ck_assert_uint_eq(res.len, strlen(css));
+    ck_assert(memcmp(res.body, css, res.len) == 0);
+    patient_mbox_result_free(&res);
+    /* the signatures endpoints check against are never changed */
+    ck_assert_int_eq(patient_mbox_process(mb, wk, "text/html", NULL, (const uint8_t *)page,
+                                          strlen(page), NULL, 0, 1795000000, &res),
+                     PATIENT_OK);
+    ck_assert_int_eq(res.changed, 0);
+    ck_assert_str_eq(res.skipped, "patient.well_known");
+    patient_mbox_result_free(&res);
+    /* an encoding we cannot decode passes */
+    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", "br", (const uint8_t *)page,
+                                          strlen(page), NULL, 0, 1795000000, &res),
+                     PATIENT_OK);
+    ck_assert_int_eq(res.changed, 0);
+    ck_assert_str_eq(res.skipped, "encoding.unsupported");
+    patient_mbox_result_free(&res);
+    ck_assert_uint_eq(patient_log_size(alog), before);
+}
+END_TEST
+
+START_TEST(too_large_logged)
+{
+    patient_mbox *small = NULL;
+    patient_mbox_result res;
+    uint64_t before = patient_log_size(alog);
+
+    ck_assert_int_eq(patient_mbox_new(sk, "check", NULL, NULL, rules, alog, 16, &small), PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_process(small, url, "text/html", NULL, (const uint8_t *)page,
+                                          strlen(page), NULL, 0, 1795000000, &res),
+                     PATIENT_OK);
+    ck_assert_int_eq(res.changed, 0);
+    ck_assert_str_eq(res.skipped, "body.too_large");
+    ck_assert_uint_eq(res.len, strlen(page));
+    ck_assert_uint_eq(patient_log_size(alog), before + 1); /* the event */
+    patient_mbox_result_free(&res);
+    patient_mbox_free(small);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("mbox");
+    TCase *tc = tcase_create("gzip");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, gzip_in_gzip_out);
+    tcase_add_test(tc, gzip_corrupt);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("chain");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, identity_chain_two_hops);
+    tcase_add_test(tc, bad_prev_refused);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pass");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, pass_through);
+    tcase_add_test(tc, too_large_logged);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

@@ -9,6 +9,8 @@
 #define PATIENT_CLI_CMD_H
 
 int cmd_keygen(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_disclose(int argc, char **argv);
 

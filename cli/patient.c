@@ -16,6 +16,8 @@ static const struct verb {
 } verbs[] = {
     /* One line per verb, in the order `patient --help` lists them. */
     { "keygen", cmd_keygen, "make a key pair" },
+    { "audit", cmd_audit, "verify, list, count and prove middlebox audit log entries" },
+    { "inspect", cmd_inspect, "show what an artefact is and says (without verifying)" },
     { "policy", cmd_policy, "write, extend and check the endpoint's trust policy" },
     { "disclose", cmd_disclose, "write and sign a middlebox's disclosure document" },
 };

@@ -99,3 +99,8 @@ tests_check_mbox_CFLAGS = $(TEST_CFLAGS)
 tests_check_mbox_LDADD = $(TEST_LIBS)
 TESTS += tests/check_mbox tests/stack_e2e.sh tests/stack_load.sh
 dist_noinst_SCRIPTS += tests/stack_e2e.sh tests/stack_load.sh
+
+# patient audit / patient inspect (owner: audit)
+TESTS += tests/cli_audit.sh tests/cli_inspect.sh
+dist_noinst_SCRIPTS += tests/cli_audit.sh tests/cli_inspect.sh
+EXTRA_DIST += tests/data/inspect_bundle.json tests/data/inspect_report.json

@@ -1,0 +1,1218 @@
+/* patient audit: verify a middlebox audit log, list and count its changes,
+ * make and check RFC 9162 inclusion proofs. Everything streams through the
+ * library's reader (patient_log_verify / patient_log_iter_*), so a log of
+ * any length is read in bounded memory. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cJSON.h>
+#include <sodium.h>
+
+#include "cli.h"
+#include "cmd.h"
+
+static const char usage[] =
+    "usage: patient audit verify LOG... [--pub PUB] [--deep] [--require-checkpoint] [--json]\n"
+    "       patient audit list LOG... [FILTERS] [--json]\n"
+    "       patient audit stats LOG... [--by reason|middlebox|url|day] [FILTERS] [--json]\n"
+    "       patient audit proof LOG SEQ [--out FILE] [--leaf-out FILE] [-f]\n"
+    "       patient audit verify-proof PROOF LINE_FILE|- --pub PUB [--json]\n"
+    "\n"
+    "Audit a middlebox's log (JSON Lines, hash-chained, signed Merkle checkpoints).\n"
+    "\n"
+    "verify        check the hash chain, every checkpoint's Merkle root and, with\n"
+    "              --pub, its signature; --deep also checks every change's JWS.\n"
+    "              Reports the first bad entry (line, seq, expected, found) and the\n"
+    "              kind of tampering: edited, removed, reordered, inserted,\n"
+    "              truncated, rewritten, forged, malformed.\n"
+    "list          one row per change: time, seq, middlebox, bytes deleted and\n"
+    "              inserted, reason(s), rule(s), URL. Does not verify the log.\n"
+    "stats         changes, edits and bytes per group (default --by reason).\n"
+    "proof         inclusion proof (JSON) for the entry with seq SEQ against the\n"
+    "              latest checkpoint covering it; --leaf-out writes that entry's line.\n"
+    "verify-proof  check a proof against the entry's line (a file, or - for stdin)\n"
+    "              and the middlebox key, without the log.\n"
+    "\n"
+    "Filters (list, stats; all given must hold):\n"
+    "  --middlebox NAME|KID  middlebox name (exact) or key id (16 hex digits)\n"
+    "  --reason GLOB         some edit's reason matches GLOB (fnmatch, e.g. 'tracker.*')\n"
+    "  --url PREFIX          URL starts with PREFIX\n"
+    "  --since TIME          change time >= TIME\n"
+    "  --until TIME          change time <= TIME\n"
+    "TIME: RFC 3339 (2026-11-27T10:00:00Z, or a date 2026-11-27 = its midnight UTC),\n"
+    "@EPOCH seconds, or an age such as 90s, 30m, 12h, 7d, 2w (that long ago).\n"
+    "\n"
+    "  --pub PUB             middlebox public key: a .pub file or an RW... string\n"
+    "  --deep                verify every change entry's signature too (needs --pub)\n"
+    "  --require-checkpoint  a log that does not end with a checkpoint is truncated\n"
+    "  --json                machine output (verify: one object; list: JSON Lines)\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Exit: 0 ok, 1 tampered / proof invalid / damaged log, 2 usage or I/O error.\n";
+
+enum {
+    OPT_PUB = 256,
+    OPT_DEEP,
+    OPT_JSON,
+    OPT_MBOX,
+    OPT_REASON,
+    OPT_URL,
+    OPT_SINCE,
+    OPT_UNTIL,
+    OPT_BY,
+    OPT_OUT,
+    OPT_LEAF_OUT,
+    OPT_LINE,
+    OPT_REQ_CKPT,
+};
+
+#define PROOF_MAX (1024u * 1024)
+#define STATS_GROUPS_MAX 100000u
+#define STATS_KEY_BYTES_MAX (64u * 1024 * 1024)
+
+typedef struct {
+    const char *pub_spec;
+    int deep, json, req_ckpt, force;
+    const char *mbox, *reason, *url;
+    int have_since, have_until;
+    time_t since, until;
+    const char *by;
+    const char *out, *leaf_out;
+    const char *line;
+} aopts;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void
+fmt_time(time_t t, char out[32])
+{
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "@%lld", (long long)t);
+}
+
+static int
+digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 0;
+}
+
+/* RFC 3339 (optionally fractional seconds, Z or +hh:mm), a date alone,
+ * @EPOCH, or an age "N[smhdw]" before now. */
+static int
+parse_time(const char *s, time_t now, time_t *out)
+{
+    struct tm tm;
+    int y, mo, d, h = 0, mi = 0, se = 0, oh, om;
+    long long off = 0;
+    const char *p;
+    char *end;
+    size_t n = strlen(s);
+
+    if (s[0] == '@') {
+        long long v;
+        errno = 0;
+        v = strtoll(s + 1, &end, 10);
+        if (errno || end == s + 1 || *end)
+            return -1;
+        *out = (time_t)v;
+        return 0;
+    }
+    if (n >= 2 && n <= 12 && isdigit((unsigned char)s[0]) && strchr("smhdw", s[n - 1])) {
+        unsigned long long v;
+        static const struct { char u; long long sec; } units[] = {
+            {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || end != s + n - 1 || v > 100ULL * 366 * 86400)
+            return -1;
+        for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+            if (units[i].u == s[n - 1])
+                *out = now - (time_t)(v * (unsigned long long)units[i].sec);
+        return 0;
+    }
+    if (n < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+        digits(s + 8, 2, &d))
+        return -1;
+    p = s + 10;
+    if (*p) {
+        if ((*p != 'T' && *p != 't' && *p != ' ') || digits(p + 1, 2, &h) || p[3] != ':' ||
+            digits(p + 4, 2, &mi) || p[6] != ':' || digits(p + 7, 2, &se))
+            return -1;
+        p += 9;
+        if (*p == '.') {
+            p++;
+            if (!isdigit((unsigned char)*p))
+                return -1;
+            while (isdigit((unsigned char)*p))
+                p++;
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if ((*p == '+' || *p == '-') && !digits(p + 1, 2, &oh) && p[3] == ':' &&
+                   !digits(p + 4, 2, &om) && oh < 24 && om < 60) {
+            off = (oh * 3600LL + om * 60LL) * (*p == '+' ? 1 : -1);
+            p += 6;
+        } else {
+            return -1;
+        }
+        if (*p)
+            return -1;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+        return -1;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    *out = timegm(&tm) - (time_t)off;
+    {
+        struct tm back;
+        time_t t = *out + (time_t)off;
+        /* Refuse dates that timegm normalised (Feb 30). */
+        if (gmtime_r(&t, &back) == NULL || back.tm_mday != d || back.tm_mon != mo - 1)
+            return -1;
+    }
+    return 0;
+}
+
+static void
+b64(const uint8_t *bin, size_t len, char *out, size_t outlen)
+{
+    sodium_bin2base64(out, outlen, bin, len, sodium_base64_VARIANT_ORIGINAL);
+}
+
+/* Read a whole small file (or stdin for "-") with a cap. */
+static patient_err
+read_capped(const char *path, size_t cap, char **data, size_t *len)
+{
+    int fd = -1;
+    char *buf = NULL, *nb;
+    size_t n = 0, size = 0;
+    ssize_t r;
+    struct stat st;
+    patient_err err = PATIENT_ERR_IO;
+
+    *data = NULL;
+    *len = 0;
+    if (strcmp(path, "-") == 0) {
+        fd = STDIN_FILENO;
+    } else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
+        err = errno == ENOENT ? PATIENT_ERR_NOT_FOUND
+              : errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH
+                               : PATIENT_ERR_IO;
+        return err;
+    } else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        err = PATIENT_ERR_UNSAFE_PATH;
+        goto out;
+    } else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        goto out;
+    }
+    for (;;) {
+        if (n == size) {
+            size = size ? size * 2 : 65536;
+            if (size > cap + 1)
+                size = cap + 1;
+            if ((nb = realloc(buf, size + 1)) == NULL) {
+                err = PATIENT_ERR_NOMEM;
+                goto out;
+            }
+            buf = nb;
+        }
+        r = read(fd, buf + n, size - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            goto out;
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > cap) {
+            err = PATIENT_ERR_TOO_LARGE;
+            goto out;
+        }
+    }
+    if (buf == NULL && (buf = malloc(1)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
+    buf = NULL;
+    err = PATIENT_OK;
+out:
+    free(buf);
+    if (fd > STDIN_FILENO)
+        close(fd);
+    return err;
+}
+
+/* Write data to path (new file, 0644; replaced only with force). */
+static int
+write_out(const char *path, const char *data, size_t len, int force)
+{
+    int fd, flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
+    size_t off = 0;
+    ssize_t w;
+
+    if (strcmp(path, "-") == 0)
+        return fwrite(data, 1, len, stdout) == len ? 0 : -1;
+    if ((fd = open(path, flags, 0644)) < 0) {
+        if (errno == EEXIST)
+            cli_warn("%s already exists; use -f to overwrite it [file.exists]", path);
+        else
+            cli_warn("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (off < len) {
+        w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            cli_warn("%s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    if (close(fd) != 0) {
+        cli_warn("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+load_pub(const char *spec, patient_pubkey *pk)
+{
+    patient_err err = patient_pubkey_load(spec, pk);
+    if (err != PATIENT_OK) {
+        cli_warn("--pub %s: %s [%s]", spec, patient_strerror(err), patient_errname(err));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- verify ------------------------------------------------------------- */
+
+static const char *
+verify_status(const patient_log_report *r)
+{
+    if (r->result == PATIENT_OK)
+        return "ok";
+    return r->tamper != PATIENT_LOG_INTACT ? "tampered" : "error";
+}
+
+static cJSON *
+verify_json(const char *path, const patient_log_report *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    char root[64] = "";
+
+    cJSON_AddStringToObject(o, "log", path);
+    cJSON_AddStringToObject(o, "result", verify_status(r));
+    if (r->result == PATIENT_OK)
+        cJSON_AddNullToObject(o, "error");
+    else
+        cJSON_AddStringToObject(o, "error", patient_errname(r->result));
+    cJSON_AddStringToObject(o, "tamper", patient_log_tamper_name(r->tamper));
+    if (r->line)
+        cJSON_AddNumberToObject(o, "line", (double)r->line);
+    else
+        cJSON_AddNullToObject(o, "line");
+    if (r->has_seq)
+        cJSON_AddNumberToObject(o, "seq", (double)r->seq);
+    else
+        cJSON_AddNullToObject(o, "seq");
+    cJSON_AddStringToObject(o, "message", r->message);
+    cJSON_AddStringToObject(o, "expected", r->expected);
+    cJSON_AddStringToObject(o, "found", r->found);
+    cJSON_AddNumberToObject(o, "entries", (double)r->entries);
+    cJSON_AddNumberToObject(o, "changes", (double)r->changes);
+    cJSON_AddNumberToObject(o, "events", (double)r->events);
+    cJSON_AddNumberToObject(o, "checkpoints", (double)r->checkpoints);
+    if (r->checkpoints) {
+        cJSON *c = cJSON_AddObjectToObject(o, "last_checkpoint");
+        b64(r->last_checkpoint_root, sizeof r->last_checkpoint_root, root, sizeof root);
+        cJSON_AddNumberToObject(c, "tree_size", (double)r->last_checkpoint_seq);
+        cJSON_AddStringToObject(c, "root", root);
+    } else {
+        cJSON_AddNullToObject(o, "last_checkpoint");
+    }
+    cJSON_AddNumberToObject(o, "unsigned_tail", (double)r->unsigned_tail);
+    cJSON_AddBoolToObject(o, "signatures_checked", r->signatures_checked != 0);
+    cJSON_AddBoolToObject(o, "entry_signatures_checked", r->entry_signatures_checked != 0);
+    cJSON_AddStringToObject(o, "log_id", r->log_id);
+    return o;
+}
+
+static void
+verify_text(const char *path, const patient_log_report *r, const patient_pubkey *pk)
+{
+    char root[64], kid[PATIENT_KEYID_HEX];
+
+    if (r->result == PATIENT_OK) {
+        printf("%s: intact. %" PRIu64 " entries (%" PRIu64 " changes, %" PRIu64 " events, %" PRIu64
+               " checkpoints).",
+               path, r->entries, r->changes, r->events, r->checkpoints);
+        if (r->checkpoints) {
+            b64(r->last_checkpoint_root, sizeof r->last_checkpoint_root, root, sizeof root);
+            printf(" The last checkpoint covers the first %" PRIu64 " entries (root %s)",
+                   r->last_checkpoint_seq, root);
+            if (r->unsigned_tail)
+                printf("; %" PRIu64 " entries after it are not signed yet (a cut there would "
+                       "not show)",
+                       r->unsigned_tail);
+            printf(".");
+        } else if (r->entries) {
+            printf(" No checkpoint yet: nothing in this log is signed.");
+        }
+        if (pk != NULL) {
+            patient_keyid_hex(pk->id, kid);
+            printf(" Checkpoint signatures checked with key %s", kid);
+            printf(r->entry_signatures_checked ? "; every change signature checked too.\n"
+                                               : "; change signatures not checked (use --deep).\n");
+        } else {
+            printf(" Signatures NOT checked: no --pub key given.\n");
+        }
+        return;
+    }
+    if (r->tamper == PATIENT_LOG_INTACT) {
+        printf("%s: cannot verify: %s [%s]\n", path,
+               r->message[0] ? r->message : patient_strerror(r->result),
+               patient_errname(r->result));
+        return;
+    }
+    printf("%s: TAMPERED (%s)", path, patient_log_tamper_name(r->tamper));
+    if (r->line)
+        printf(" at line %" PRIu64, r->line);
+    if (r->has_seq)
+        printf(", seq %" PRIu64, r->seq);
+    printf(": %s.", r->message[0] ? r->message : patient_strerror(r->result));
+    if (r->expected[0] || r->found[0])
+        printf(" Expected: %s; found: %s.", r->expected[0] ? r->expected : "-",
+               r->found[0] ? r->found : "-");
+    printf(" %" PRIu64 " entries before it check out. [%s]\n", r->entries,
+           patient_errname(r->result));
+}
+
+static int
+do_verify(int n, char **logs, const aopts *o)
+{
+    patient_pubkey pk;
+    patient_log_verify_opts vo;
+    patient_log_report r;
+    cJSON *doc = NULL, *arr = NULL;
+    int rc = CLI_EXIT_OK, any_tamper = 0, any_error = 0;
+
+    memset(&vo, 0, sizeof vo);
+    if (o->pub_spec != NULL) {
+        if (load_pub(o->pub_spec, &pk) != 0)
+            return CLI_EXIT_USAGE;
+        vo.pub = &pk;
+    }
+    if (o->deep && vo.pub == NULL)
+        cli_usage(usage, "--deep needs --pub PUB (the key that signed the changes)");
+    vo.deep = o->deep;
+    vo.require_final_checkpoint = o->req_ckpt;
+    if (o->json) {
+        doc = cJSON_CreateObject();
+        cJSON_AddNumberToObject(doc, "patient", 1);
+        cJSON_AddStringToObject(doc, "type", "audit-verify");
+        cJSON_AddStringToObject(doc, "result", "ok");
+        arr = cJSON_AddArrayToObject(doc, "logs");
+    }
+    for (int i = 0; i < n; i++) {
+        memset(&r, 0, sizeof r);
+        (void)patient_log_verify(logs[i], &vo, &r);
+        if (r.result != PATIENT_OK) {
+            if (r.tamper != PATIENT_LOG_INTACT)
+                any_tamper = 1;
+            else
+                any_error = 1;
+        }
+        if (o->json)
+            cJSON_AddItemToArray(arr, verify_json(logs[i], &r));
+        else
+            verify_text(logs[i], &r, vo.pub);
+    }
+    rc = any_error ? CLI_EXIT_USAGE : any_tamper ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    if (o->json) {
+        char *s;
+        cJSON_ReplaceItemInObject(doc, "result",
+                                  cJSON_CreateString(any_error    ? "error"
+                                                     : any_tamper ? "tampered"
+                                                                  : "ok"));
+        if ((s = cJSON_Print(doc)) != NULL)
+            puts(s);
+        free(s);
+        cJSON_Delete(doc);
+    }
+    return rc;
+}
+
+/* ---- filters shared by list and stats ----------------------------------- */
+
+static int
+match(const patient_log_entry *e, const aopts *o)
+{
+    if (e->kind != PATIENT_LOG_KIND_CHANGE)
+        return 0;
+    if (o->have_since && e->time < o->since)
+        return 0;
+    if (o->have_until && e->time > o->until)
+        return 0;
+    if (o->url && (e->url == NULL || strncmp(e->url, o->url, strlen(o->url)) != 0))
+        return 0;
+    if (o->mbox && !((e->by_name && strcmp(e->by_name, o->mbox) == 0) ||
+                     (e->by_kid && strcasecmp(e->by_kid, o->mbox) == 0)))
+        return 0;
+    if (o->reason) {
+        size_t i;
+        for (i = 0; i < e->n_edits; i++)
+            if (e->reasons[i] && fnmatch(o->reason, e->reasons[i], 0) == 0)
+                break;
+        if (i == e->n_edits)
+            return 0;
+    }
+    return 1;
+}
+
+/* Distinct values of a per-edit array, joined with ",". */
+static void
+join_unique(const char *const *v, size_t n, char *out, size_t cap)
+{
+    size_t len = 0;
+
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j, l;
+        if (v[i] == NULL || v[i][0] == 0)
+            continue;
+        for (j = 0; j < i; j++)
+            if (v[j] && strcmp(v[j], v[i]) == 0)
+                break;
+        if (j < i)
+            continue;
+        l = strlen(v[i]);
+        if (len + l + 2 >= cap) {
+            if (len + 4 < cap)
+                memcpy(out + len, ",..", 4);
+            return;
+        }
+        if (len)
+            out[len++] = ',';
+        memcpy(out + len, v[i], l + 1);
+        len += l;
+    }
+}
+
+/* Terminal-safe: control characters in log strings become '?'. */
+static void
+print_safe(const char *s)
+{
+    for (; *s; s++)
+        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+typedef patient_err (*entry_fn)(const char *log, const patient_log_entry *e, void *ctx);
+
+/* Iterate one log, calling fn on matching changes. Returns an exit code. */
+static int
+each_change(const char *log, const aopts *o, entry_fn fn, void *ctx, uint64_t *seen)
+{
+    patient_log_iter *it = NULL;
+    const patient_log_entry *e;
+    patient_err err;
+    int rc = CLI_EXIT_OK;
+
+    if ((err = patient_log_iter_open(log, &it)) != PATIENT_OK)
+        return cli_report(err, log);
+    for (;;) {
+        if ((err = patient_log_iter_next(it, &e)) != PATIENT_OK) {
+            cli_warn("%s: line %" PRIu64 ": %s [%s]; `patient audit verify` tells more", log,
+                     patient_log_iter_line(it), patient_strerror(err), patient_errname(err));
+            rc = cli_exit_code(err);
+            break;
+        }
+        if (e == NULL)
+            break;
+        (*seen)++;
+        if (match(e, o) && (err = fn(log, e, ctx)) != PATIENT_OK) {
+            rc = cli_report(err, log);
+            break;
+        }
+    }
+    patient_log_iter_close(it);
+    return rc;
+}
+
+/* ---- list --------------------------------------------------------------- */
+
+struct list_ctx {
+    int json;
+    uint64_t rows;
+};
+
+static patient_err
+list_row(const char *log, const patient_log_entry *e, void *vctx)
+{
+    struct list_ctx *c = vctx;
+    char ts[32], reasons[512], rules[512];
+
+    c->rows++;
+    if (c->json) {
+        cJSON *o = cJSON_CreateObject(), *a;
+        char *s;
+        if (o == NULL)
+            return PATIENT_ERR_NOMEM;
+        cJSON_AddStringToObject(o, "log", log);
+        cJSON_AddNumberToObject(o, "line", (double)e->line_no);
+        cJSON_AddNumberToObject(o, "seq", (double)e->seq);
+        cJSON_AddStringToObject(o, "time", e->time_str ? e->time_str : "");
+        cJSON_AddStringToObject(o, "url", e->url ? e->url : "");
+        cJSON_AddNumberToObject(o, "hop", (double)e->hop);
+        a = cJSON_AddObjectToObject(o, "middlebox");
+        cJSON_AddStringToObject(a, "name", e->by_name ? e->by_name : "");
+        cJSON_AddStringToObject(a, "kid", e->by_kid ? e->by_kid : "");
+        a = cJSON_AddArrayToObject(o, "reasons");
+        for (size_t i = 0; i < e->n_edits; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(e->reasons[i] ? e->reasons[i] : ""));
+        a = cJSON_AddArrayToObject(o, "rules");
+        for (size_t i = 0; i < e->n_edits; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(e->rules && e->rules[i] ? e->rules[i] : ""));
+        cJSON_AddNumberToObject(o, "edits", (double)e->n_edits);
+        cJSON_AddNumberToObject(o, "deleted", (double)e->deleted);
+        cJSON_AddNumberToObject(o, "inserted", (double)e->inserted);
+        s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (s == NULL)
+            return PATIENT_ERR_NOMEM;
+        puts(s);
+        free(s);
+        return PATIENT_OK;
+    }
+    if (e->time_str)
+        snprintf(ts, sizeof ts, "%s", e->time_str);
+    else
+        fmt_time(e->time, ts);
+    join_unique(e->reasons, e->n_edits, reasons, sizeof reasons);
+    if (e->rules)
+        join_unique(e->rules, e->n_edits, rules, sizeof rules);
+    else
+        rules[0] = 0;
+    printf("%-20s %7" PRIu64 "  ", ts, e->seq);
+    print_safe(e->by_name ? e->by_name : "-");
+    printf("%*s", (int)(e->by_name && strlen(e->by_name) < 16 ? 16 - strlen(e->by_name) : 0), "");
+    printf(" %8" PRIu64 " %8" PRIu64 "  %-24s %-24s ", e->deleted, e->inserted,
+           reasons[0] ? reasons : "-", rules[0] ? rules : "-");
+    print_safe(e->url ? e->url : "-");
+    putchar('\n');
+    return PATIENT_OK;
+}
+
+static int
+do_list(int n, char **logs, const aopts *o)
+{
+    struct list_ctx c = {o->json, 0};
+    uint64_t seen = 0;
+    int rc = CLI_EXIT_OK, r;
+
+    if (!o->json)
+        printf("%-20s %7s  %-16s %8s %8s  %-24s %-24s %s\n", "TIME", "SEQ", "MIDDLEBOX",
+               "DELETED", "INSERTED", "REASON", "RULE", "URL");
+    for (int i = 0; i < n; i++) {
+        r = each_change(logs[i], o, list_row, &c, &seen);
+        if (r > rc)
+            rc = r;
+    }
+    if (!o->json)
+        printf("%" PRIu64 " change%s listed (%" PRIu64 " entries read; list does not verify: "
+               "see `patient audit verify`).\n",
+               c.rows, c.rows == 1 ? "" : "s", seen);
+    return rc;
+}
+
+/* ---- stats -------------------------------------------------------------- */
+
+typedef struct {
+    char *key;
+    uint64_t changes, edits, deleted, inserted;
+} group;
+
+struct stats_ctx {
+    int by; /* 0 reason, 1 middlebox, 2 url, 3 day */
+    group *tab;
+    size_t cap, n;
+    size_t key_bytes;
+    int overflow;
+    group other, total;
+};
+
+static uint64_t
+fnv(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static group *
+stats_group(struct stats_ctx *c, const char *key)
+{
+    size_t i;
+
+    if (c->cap == 0 || (c->n + 1) * 4 > c->cap * 3) {
+        size_t ncap = c->cap ? c->cap * 2 : 1024;
+        group *nt = calloc(ncap, sizeof *nt);
+        if (nt == NULL)
+            return NULL;
+        for (size_t j = 0; j < c->cap; j++) {
+            if (c->tab[j].key == NULL)
+                continue;
+            for (i = fnv(c->tab[j].key) & (ncap - 1); nt[i].key; i = (i + 1) & (ncap - 1))
+                ;
+            nt[i] = c->tab[j];
+        }
+        free(c->tab);
+        c->tab = nt;
+        c->cap = ncap;
+    }
+    for (i = fnv(key) & (c->cap - 1); c->tab[i].key; i = (i + 1) & (c->cap - 1))
+        if (strcmp(c->tab[i].key, key) == 0)
+            return &c->tab[i];
+    if (c->n >= STATS_GROUPS_MAX || c->key_bytes + strlen(key) > STATS_KEY_BYTES_MAX) {
+        c->overflow = 1;
+        return &c->other;
+    }
+    if ((c->tab[i].key = strdup(key)) == NULL)
+        return NULL;
+    c->key_bytes += strlen(key) + 1;
+    c->n++;
+    return &c->tab[i];
+}
+
+/* Bytes per edit from the signed payload (only needed when one change
+ * mixes reasons). Not verified: list and stats never verify. */
+static patient_err
+edit_bytes(const char *jws, size_t n, uint64_t *del, uint64_t *ins)
+{
+    patient_jws *j = NULL;
+    cJSON *root = NULL, *edits, *ed;
+    patient_err err;
+    size_t i = 0;
+
+    if ((err = patient_jws_parse(jws, strlen(jws), &j)) != PATIENT_OK)
+        return err;
+    err = PATIENT_ERR_PARSE;
+    if ((root = cJSON_ParseWithLength((const char *)j->payload, j->payload_len)) == NULL ||
+        !cJSON_IsArray(edits = cJSON_GetObjectItemCaseSensitive(root, "edits")))
+        goto out;
+    cJSON_ArrayForEach(ed, edits) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(ed, "delete");
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(ed, "insert");
+        if (i >= n)
+            goto out;
+        del[i] = cJSON_IsNumber(d) && d->valuedouble > 0 ? (uint64_t)d->valuedouble : 0;
+        ins[i] = 0;
+        if (cJSON_IsString(s)) {
+            size_t l = strlen(s->valuestring), pad = 0;
+            if (l >= 1 && s->valuestring[l - 1] == '=')
+                pad++;
+            if (l >= 2 && s->valuestring[l - 2] == '=')
+                pad++;
+            ins[i] = l / 4 * 3 - pad;
+        }
+        i++;
+    }
+    err = i == n ? PATIENT_OK : PATIENT_ERR_PARSE;
+out:
+    cJSON_Delete(root);
+    patient_jws_free(j);
+    return err;
+}
+
+static void
+add_to(group *g, uint64_t edits, uint64_t del, uint64_t ins)
+{
+    g->changes++;
+    g->edits += edits;
+    g->deleted += del;
+    g->inserted += ins;
+}
+
+static patient_err
+stats_row(const char *log, const patient_log_entry *e, void *vctx)
+{
+    struct stats_ctx *c = vctx;
+    char key[64];
+    group *g;
+    int mixed = 0;
+
+    add_to(&c->total, e->n_edits, e->deleted, e->inserted);
+    switch (c->by) {
+    case 1: {
+        char *k;
+        if (asprintf(&k, "%s (%s)", e->by_name ? e->by_name : "-", e->by_kid ? e->by_kid : "-") <
+            0)
+            return PATIENT_ERR_NOMEM;
+        g = stats_group(c, k);
+        free(k);
+        if (g == NULL)
+            return PATIENT_ERR_NOMEM;
+        add_to(g, e->n_edits, e->deleted, e->inserted);
+        return PATIENT_OK;
+    }
+    case 2:
+        if ((g = stats_group(c, e->url ? e->url : "-")) == NULL)
+            return PATIENT_ERR_NOMEM;
+        add_to(g, e->n_edits, e->deleted, e->inserted);
+        return PATIENT_OK;
+    case 3:
+        fmt_time(e->time, key);
+        key[10] = 0;
+        if ((g = stats_group(c, key)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        add_to(g, e->n_edits, e->deleted, e->inserted);
+        return PATIENT_OK;
+    default:
+        break;
+    }
+    /* By reason: a change counts once per distinct reason; its edits and
+     * bytes go to each edit's own reason. */
+    for (size_t i = 1; i < e->n_edits; i++)
+        if (strcmp(e->reasons[i], e->reasons[0]) != 0)
+            mixed = 1;
+    if (!mixed) {
+        if ((g = stats_group(c, e->n_edits ? e->reasons[0] : "-")) == NULL)
+            return PATIENT_ERR_NOMEM;
+        add_to(g, e->n_edits, e->deleted, e->inserted);
+        return PATIENT_OK;
+    } else {
+        uint64_t *del = calloc(e->n_edits, sizeof *del), *ins = calloc(e->n_edits, sizeof *ins);
+        patient_err err = PATIENT_ERR_NOMEM;
+        if (del == NULL || ins == NULL)
+            goto out;
+        if (e->jws == NULL || edit_bytes(e->jws, e->n_edits, del, ins) != PATIENT_OK) {
+            /* Undecodable descriptor: count edits, no per-reason bytes. */
+            memset(del, 0, e->n_edits * sizeof *del);
+            memset(ins, 0, e->n_edits * sizeof *ins);
+        }
+        for (size_t i = 0; i < e->n_edits; i++) {
+            size_t j;
+            if ((g = stats_group(c, e->reasons[i])) == NULL)
+                goto out;
+            for (j = 0; j < i; j++)
+                if (strcmp(e->reasons[j], e->reasons[i]) == 0)
+                    break;
+            if (j == i)
+                g->changes++;
+            g->edits++;
+            g->deleted += del[i];
+            g->inserted += ins[i];
+        }
+        err = PATIENT_OK;
+    out:
+        free(del);
+        free(ins);
+        return err;
+    }
+    (void)log;
+}
+
+static int
+group_cmp(const void *a, const void *b)
+{
+    const group *x = a, *y = b;
+    if (x->changes != y->changes)
+        return x->changes < y->changes ? 1 : -1;
+    if (x->edits != y->edits)
+        return x->edits < y->edits ? 1 : -1;
+    return strcmp(x->key, y->key);
+}
+
+static cJSON *
+group_json(const char *key, const group *g)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (key)
+        cJSON_AddStringToObject(o, "key", key);
+    cJSON_AddNumberToObject(o, "changes", (double)g->changes);
+    cJSON_AddNumberToObject(o, "edits", (double)g->edits);
+    cJSON_AddNumberToObject(o, "deleted", (double)g->deleted);
+    cJSON_AddNumberToObject(o, "inserted", (double)g->inserted);
+    return o;
+}
+
+static int
+do_stats(int n, char **logs, const aopts *o)
+{
+    static const char *const bys[] = {"reason", "middlebox", "url", "day"};
+    struct stats_ctx c;
+    uint64_t seen = 0;
+    int rc = CLI_EXIT_OK, r;
+    size_t m = 0;
+
+    memset(&c, 0, sizeof c);
+    c.other.key = (char *)"(other)";
+    c.by = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(o->by ? o->by : "reason", bys[i]) == 0)
+            c.by = i;
+    if (c.by < 0)
+        cli_usage(usage, "--by must be reason, middlebox, url or day");
+    for (int i = 0; i < n; i++) {
+        r = each_change(logs[i], o, stats_row, &c, &seen);
+        if (r > rc)
+            rc = r;
+    }
+    /* Compact the table, then sort. */
+    for (size_t i = 0; i < c.cap; i++)
+        if (c.tab[i].key)
+            c.tab[m++] = c.tab[i];
+    if (m)
+        qsort(c.tab, m, sizeof *c.tab, group_cmp);
+    if (c.overflow)
+        cli_warn("more than %u distinct groups: the rest are counted under \"(other)\"",
+                 STATS_GROUPS_MAX);
+    if (o->json) {
+        cJSON *doc = cJSON_CreateObject(), *arr;
+        char *s;
+        cJSON_AddNumberToObject(doc, "patient", 1);
+        cJSON_AddStringToObject(doc, "type", "audit-stats");
+        cJSON_AddStringToObject(doc, "by", bys[c.by]);
+        cJSON_AddNumberToObject(doc, "entries", (double)seen);
+        arr = cJSON_AddArrayToObject(doc, "groups");
+        for (size_t i = 0; i < m; i++)
+            cJSON_AddItemToArray(arr, group_json(c.tab[i].key, &c.tab[i]));
+        if (c.overflow)
+            cJSON_AddItemToObject(doc, "other", group_json(NULL, &c.other));
+        else
+            cJSON_AddNullToObject(doc, "other");
+        cJSON_AddBoolToObject(doc, "truncated", c.overflow);
+        cJSON_AddItemToObject(doc, "total", group_json(NULL, &c.total));
+        if ((s = cJSON_Print(doc)) != NULL)
+            puts(s);
+        free(s);
+        cJSON_Delete(doc);
+    } else {
+        printf("%-32s %8s %8s %10s %10s\n", bys[c.by] == bys[3] ? "DAY" : c.by == 0 ? "REASON"
+                                            : c.by == 1                     ? "MIDDLEBOX"
+                                                                            : "URL",
+               "CHANGES", "EDITS", "DELETED", "INSERTED");
+        for (size_t i = 0; i < m; i++) {
+            size_t l = strlen(c.tab[i].key);
+            print_safe(c.tab[i].key);
+            printf("%*s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
+                   (int)(l < 32 ? 32 - l : 0), "", c.tab[i].changes, c.tab[i].edits,
+                   c.tab[i].deleted, c.tab[i].inserted);
+        }
+        if (c.overflow)
+            printf("%-32s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", "(other)",
+                   c.other.changes, c.other.edits, c.other.deleted, c.other.inserted);
+        printf("%-32s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", "TOTAL",
+               c.total.changes, c.total.edits, c.total.deleted, c.total.inserted);
+        if (c.by == 0)
+            printf("(a change with several reasons counts once under each)\n");
+    }
+    for (size_t i = 0; i < m; i++)
+        free(c.tab[i].key);
+    free(c.tab);
+    return rc;
+}
+
+/* ---- proof / verify-proof ----------------------------------------------- */
+
+static int
+parse_seq(const char *s, uint64_t *v)
+{
+    char *end;
+    unsigned long long x;
+
+    if (!isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    x = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+static int
+do_proof(int n, char **args, const aopts *o)
+{
+    uint64_t seq;
+    char *proof = NULL, *line = NULL;
+    size_t line_len = 0;
+    patient_err err;
+    int rc = CLI_EXIT_USAGE;
+
+    if (n != 2)
+        cli_usage(usage, "proof takes LOG and SEQ");
+    if (parse_seq(args[1], &seq) != 0)
+        cli_usage(usage, "SEQ must be a non-negative integer: %s", args[1]);
+    if ((err = patient_log_proof(args[0], seq, &proof)) != PATIENT_OK) {
+        if (err == PATIENT_ERR_NOT_FOUND)
+            cli_warn("%s: no entry %" PRIu64 " covered by a checkpoint (the entry does not exist, "
+                     "or no checkpoint signs it yet) [%s]",
+                     args[0], seq, patient_errname(err));
+        else
+            cli_report(err, args[0]);
+        rc = cli_exit_code(err);
+        goto out;
+    }
+    if (o->leaf_out) {
+        patient_log_iter *it = NULL;
+        const patient_log_entry *e = NULL;
+        if ((err = patient_log_iter_open(args[0], &it)) != PATIENT_OK) {
+            rc = cli_report(err, args[0]);
+            goto out;
+        }
+        while ((err = patient_log_iter_next(it, &e)) == PATIENT_OK && e != NULL && e->seq != seq)
+            ;
+        if (err == PATIENT_OK && e != NULL && asprintf(&line, "%.*s\n", (int)e->raw_len, e->raw) >= 0)
+            line_len = e->raw_len + 1;
+        patient_log_iter_close(it);
+        if (line == NULL) {
+            rc = cli_report(err != PATIENT_OK ? err : PATIENT_ERR_NOT_FOUND, args[0]);
+            goto out;
+        }
+        if (write_out(o->leaf_out, line, line_len, o->force) != 0)
+            goto out;
+    }
+    {
+        size_t l = strlen(proof);
+        char *withnl = malloc(l + 2);
+        if (withnl == NULL)
+            goto out;
+        memcpy(withnl, proof, l);
+        memcpy(withnl + l, "\n", 2);
+        if (write_out(o->out ? o->out : "-", withnl, l + 1, o->force) != 0) {
+            free(withnl);
+            goto out;
+        }
+        free(withnl);
+    }
+    rc = CLI_EXIT_OK;
+out:
+    free(proof);
+    free(line);
+    return rc;
+}
+
+static int
+do_verify_proof(int n, char **args, const aopts *o)
+{
+    patient_pubkey pk;
+    char *proof = NULL, *line = NULL, kid[PATIENT_KEYID_HEX];
+    size_t plen, llen;
+    const char *line_path;
+    patient_err err;
+    cJSON *pj = NULL;
+    int rc = CLI_EXIT_USAGE;
+    double leaf = -1, size = -1;
+    const char *root = "", *log_id = "";
+
+    if (n == 1 && o->line)
+        line_path = o->line;
+    else if (n == 2 && o->line == NULL)
+        line_path = args[1];
+    else
+        cli_usage(usage, "verify-proof takes PROOF and LINE_FILE (or --line FILE|-)");
+    if (o->pub_spec == NULL)
+        cli_usage(usage, "verify-proof needs --pub PUB: a proof is only as good as the "
+                         "checkpoint signature");
+    if (load_pub(o->pub_spec, &pk) != 0)
+        return CLI_EXIT_USAGE;
+    if ((err = read_capped(args[0], PROOF_MAX, &proof, &plen)) != PATIENT_OK) {
+        cli_report(err, args[0]);
+        goto out;
+    }
+    if ((err = read_capped(line_path, PATIENT_LOG_LINE_MAX + 1, &line, &llen)) != PATIENT_OK) {
+        cli_report(err, line_path);
+        goto out;
+    }
+    /* Only for the message; the library checks the proof itself. */
+    if ((pj = cJSON_ParseWithLength(proof, plen)) != NULL) {
+        const cJSON *x;
+        if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(pj, "leaf_index")))
+            leaf = x->valuedouble;
+        if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(pj, "tree_size")))
+            size = x->valuedouble;
+        if (cJSON_IsString(x = cJSON_GetObjectItemCaseSensitive(pj, "root")))
+            root = x->valuestring;
+        if (cJSON_IsString(x = cJSON_GetObjectItemCaseSensitive(pj, "log_id")))
+            log_id = x->valuestring;
+    }
+    err = patient_log_proof_verify(proof, plen, line, llen, &pk);
+    patient_keyid_hex(pk.id, kid);
+    rc = err == PATIENT_OK ? CLI_EXIT_OK
+         : err == PATIENT_ERR_PARSE || err == PATIENT_ERR_ARG || err == PATIENT_ERR_HASH
+             ? CLI_EXIT_FAIL
+             : cli_exit_code(err);
+    if (o->json) {
+        cJSON *d = cJSON_CreateObject();
+        char *s;
+        cJSON_AddNumberToObject(d, "patient", 1);
+        cJSON_AddStringToObject(d, "type", "audit-proof-check");
+        cJSON_AddStringToObject(d, "result", err == PATIENT_OK ? "ok" : "invalid");
+        if (err == PATIENT_OK)
+            cJSON_AddNullToObject(d, "error");
+        else
+            cJSON_AddStringToObject(d, "error", patient_errname(err));
+        cJSON_AddNumberToObject(d, "leaf_index", leaf);
+        cJSON_AddNumberToObject(d, "tree_size", size);
+        cJSON_AddStringToObject(d, "root", root);
+        cJSON_AddStringToObject(d, "log_id", log_id);
+        cJSON_AddStringToObject(d, "key", kid);
+        if ((s = cJSON_Print(d)) != NULL)
+            puts(s);
+        free(s);
+        cJSON_Delete(d);
+    } else if (err == PATIENT_OK) {
+        printf("proof ok: entry seq %.0f is included in log %.16s... at tree size %.0f (root %s); "
+               "the checkpoint is signed by key %s.\n",
+               leaf, log_id, size, root, kid);
+    } else {
+        const char *why = err == PATIENT_ERR_ARG ? "the line is not the entry the proof is for"
+                          : err == PATIENT_ERR_HASH
+                              ? "the line and audit path do not lead to the signed root"
+                          : err == PATIENT_ERR_PARSE ? "the proof is malformed"
+                          : err == PATIENT_ERR_LOG_CORRUPT
+                              ? "the checkpoint does not match the proof's log_id, size or root"
+                          : err == PATIENT_ERR_KEY_MISMATCH ? "the checkpoint is signed by another key"
+                          : err == PATIENT_ERR_SIGNATURE    ? "the checkpoint signature is invalid"
+                                                            : patient_strerror(err);
+        printf("proof INVALID: %s [%s]\n", why, patient_errname(err));
+    }
+out:
+    cJSON_Delete(pj);
+    free(proof);
+    free(line);
+    return rc;
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+int
+cmd_audit(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"pub", required_argument, NULL, OPT_PUB},
+        {"deep", no_argument, NULL, OPT_DEEP},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"middlebox", required_argument, NULL, OPT_MBOX},
+        {"reason", required_argument, NULL, OPT_REASON},
+        {"url", required_argument, NULL, OPT_URL},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"by", required_argument, NULL, OPT_BY},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"leaf-out", required_argument, NULL, OPT_LEAF_OUT},
+        {"line", required_argument, NULL, OPT_LINE},
+        {"require-checkpoint", no_argument, NULL, OPT_REQ_CKPT},
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    aopts o;
+    const char *sub;
+    time_t now = time(NULL);
+    int c;
+
+    memset(&o, 0, sizeof o);
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+        cli_usage(usage, NULL);
+    if (argc < 2)
+        cli_usage(usage, "which audit command? verify, list, stats, proof or verify-proof");
+    sub = argv[1];
+    optind = 1;
+    /* Options may come before or after the arguments (GNU getopt permutes). */
+    while ((c = getopt_long(argc - 1, argv + 1, "fh", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_PUB: o.pub_spec = optarg; break;
+        case OPT_DEEP: o.deep = 1; break;
+        case OPT_JSON: o.json = 1; break;
+        case OPT_MBOX: o.mbox = optarg; break;
+        case OPT_REASON: o.reason = optarg; break;
+        case OPT_URL: o.url = optarg; break;
+        case OPT_SINCE:
+            if (parse_time(optarg, now, &o.since) != 0)
+                cli_usage(usage, "--since: not a time: %s", optarg);
+            o.have_since = 1;
+            break;
+        case OPT_UNTIL:
+            if (parse_time(optarg, now, &o.until) != 0)
+                cli_usage(usage, "--until: not a time: %s", optarg);
+            o.have_until = 1;
+            break;
+        case OPT_BY: o.by = optarg; break;
+        case OPT_OUT: o.out = optarg; break;
+        case OPT_LEAF_OUT: o.leaf_out = optarg; break;
+        case OPT_LINE: o.line = optarg; break;
+        case OPT_REQ_CKPT: o.req_ckpt = 1; break;
+        case 'f': o.force = 1; break;
+        case 'h': cli_usage(usage, NULL);
+        default: cli_usage(usage, "invalid option");
+        }
+    }
+    argc -= optind + 1;
+    argv += optind + 1;
+    {
+        int filters = o.mbox || o.reason || o.url || o.have_since || o.have_until;
+        int is_list = strcmp(sub, "list") == 0, is_stats = strcmp(sub, "stats") == 0;
+        if (filters && !is_list && !is_stats)
+            cli_usage(usage, "filters apply to list and stats only");
+        if (o.by && !is_stats)
+            cli_usage(usage, "--by applies to stats only");
+        if ((o.deep || o.req_ckpt) && strcmp(sub, "verify") != 0)
+            cli_usage(usage, "--deep and --require-checkpoint apply to verify only");
+        if ((o.out || o.leaf_out || o.force) && strcmp(sub, "proof") != 0)
+            cli_usage(usage, "--out, --leaf-out and -f apply to proof only");
+        if (o.line && strcmp(sub, "verify-proof") != 0)
+            cli_usage(usage, "--line applies to verify-proof only");
+        if (o.pub_spec && strcmp(sub, "verify") != 0 && strcmp(sub, "verify-proof") != 0)
+            cli_usage(usage, "--pub applies to verify and verify-proof only");
+        if (o.json && strcmp(sub, "proof") == 0)
+            cli_usage(usage, "a proof is JSON already; --json does not apply");
+        if (o.have_since && o.have_until && o.since > o.until)
+            cli_usage(usage, "--since is after --until");
+        if ((is_list || is_stats || strcmp(sub, "verify") == 0) && argc < 1)
+            cli_usage(usage, "no LOG given");
+        if (strcmp(sub, "verify") == 0)
+            return do_verify(argc, argv, &o);
+        if (is_list)
+            return do_list(argc, argv, &o);
+        if (is_stats)
+            return do_stats(argc, argv, &o);
+        if (strcmp(sub, "proof") == 0)
+            return do_proof(argc, argv, &o);
+        if (strcmp(sub, "verify-proof") == 0)
+            return do_verify_proof(argc, argv, &o);
+    }
+    cli_usage(usage, "unknown audit command: %s", sub);
+}

@@ -1,0 +1,1089 @@
+/* patient inspect: say what an artefact is and what it claims, without
+ * trusting it. Detection is by content, never by file name. Nothing here
+ * verifies a signature; signed artefacts always say so. Secret key files
+ * show only public facts (encrypted or not, key id, public key). */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cJSON.h>
+#include <sodium.h>
+
+#include "cli.h"
+#include "cmd.h"
+
+static const char usage[] =
+    "usage: patient inspect FILE|- [--json]\n"
+    "\n"
+    "Recognise a PATIENT artefact by its content and show what it says, without\n"
+    "verifying anything: public and secret key files, RW... key strings, minisign\n"
+    "signatures, manifests, Patient-Change and Patient-Origin values or whole header\n"
+    "lines, checkpoint JWS, disclosures, trust policies, rule files, evidence\n"
+    "bundles, verification reports, audit log lines and whole audit logs.\n"
+    "Secret keys: only whether encrypted, the key id and public key when readable.\n"
+    "Input is capped at 64 MiB (an audit log FILE of any size is streamed).\n"
+    "\n"
+    "  --json      machine output: {\"kind\", \"signed\", \"verified\": false, \"details\"}\n"
+    "  -h, --help  show this help\n"
+    "\n"
+    "Exit: 0 recognised, 2 unparseable / unknown input or I/O error.\n";
+
+#define INSPECT_MAX (64u * 1024 * 1024)
+#define SHOW_FIRST 5
+#define NOT_VERIFIED "not verified: inspect does not check signatures"
+
+enum { OPT_JSON = 256 };
+
+typedef struct {
+    const char *kind;  /* "public-key", ... */
+    const char *title; /* one line for people */
+    int is_signed;
+    cJSON *details;
+    char why[512]; /* when not recognised */
+} result;
+
+static int
+fail(result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(result *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->why, sizeof r->why, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+static patient_err
+read_input(const char *path, char **data, size_t *len, int *truncated, int *is_file)
+{
+    int fd;
+    char *buf = NULL, *nb;
+    size_t n = 0, size = 0;
+    ssize_t r;
+    struct stat st;
+    patient_err err = PATIENT_ERR_IO;
+
+    *data = NULL;
+    *len = 0;
+    *truncated = 0;
+    *is_file = 0;
+    if (strcmp(path, "-") == 0) {
+        fd = STDIN_FILENO;
+    } else {
+        if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0)
+            return errno == ENOENT ? PATIENT_ERR_NOT_FOUND
+                   : errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH
+                                    : PATIENT_ERR_IO;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            return PATIENT_ERR_UNSAFE_PATH;
+        }
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+            close(fd);
+            return PATIENT_ERR_IO;
+        }
+        *is_file = 1;
+    }
+    for (;;) {
+        if (n == size) {
+            if (size >= INSPECT_MAX) {
+                *truncated = 1; /* read only the head; the caller decides */
+                break;
+            }
+            size = size ? size * 2 : 65536;
+            if (size > INSPECT_MAX)
+                size = INSPECT_MAX;
+            if ((nb = realloc(buf, size + 1)) == NULL) {
+                err = PATIENT_ERR_NOMEM;
+                goto out;
+            }
+            buf = nb;
+        }
+        r = read(fd, buf + n, size - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            goto out;
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (buf == NULL && (buf = malloc(1)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
+    buf = NULL;
+    err = PATIENT_OK;
+out:
+    free(buf);
+    if (fd > STDIN_FILENO)
+        close(fd);
+    return err;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void
+keyid_from(const uint8_t id[PATIENT_KEYID_BYTES], char out[PATIENT_KEYID_HEX])
+{
+    patient_keyid_hex(id, out);
+}
+
+/* Next line of text (without \r\n); returns NULL at end. */
+static const char *
+next_line(const char **p, const char *end, size_t *len)
+{
+    const char *s = *p, *e;
+
+    if (s >= end)
+        return NULL;
+    e = memchr(s, '\n', (size_t)(end - s));
+    if (e == NULL)
+        e = end;
+    *p = e < end ? e + 1 : end;
+    *len = (size_t)(e - s);
+    if (*len && s[*len - 1] == '\r')
+        (*len)--;
+    return s;
+}
+
+static int
+b64_decode(const char *s, size_t len, uint8_t *out, size_t cap, size_t *outlen, int variant)
+{
+    const char *end;
+    return sodium_base642bin(out, cap, s, len, NULL, outlen, &end, variant) != 0 ||
+                   end != s + len
+               ? -1
+               : 0;
+}
+
+static int
+is_b64url(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+            return 0;
+    return 1;
+}
+
+/* Three base64url parts separated by two dots. */
+static int
+looks_jws(const char *s, size_t len)
+{
+    const char *d1 = memchr(s, '.', len), *d2;
+    if (d1 == NULL || d1 == s)
+        return 0;
+    d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - s));
+    if (d2 == NULL || d2 == d1 + 1 || d2 + 1 == s + len)
+        return 0;
+    return is_b64url(s, (size_t)(d1 - s)) && is_b64url(d1 + 1, (size_t)(d2 - d1 - 1)) &&
+           is_b64url(d2 + 1, len - (size_t)(d2 + 1 - s));
+}
+
+static const char *
+json_str(const cJSON *o, const char *k)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
+static void
+copy_field(cJSON *dst, const cJSON *src, const char *k)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(src, k);
+    if (x != NULL)
+        cJSON_AddItemToObject(dst, k, cJSON_Duplicate(x, 1));
+}
+
+static void
+copy_fields(cJSON *dst, const cJSON *src, const char *const *keys)
+{
+    for (; *keys; keys++)
+        copy_field(dst, src, *keys);
+}
+
+/* Base64 length in bytes without decoding. */
+static double
+b64_bytes(const char *s)
+{
+    size_t l = strlen(s), pad = 0;
+    if (l >= 1 && s[l - 1] == '=')
+        pad++;
+    if (l >= 2 && s[l - 2] == '=')
+        pad++;
+    return (double)(l / 4 * 3 + (l % 4 ? l % 4 - 1 : 0) - pad);
+}
+
+/* ---- minisign family ---------------------------------------------------- */
+
+static int
+add_pubkey(cJSON *d, const uint8_t id[8], const uint8_t pk[32])
+{
+    patient_pubkey p;
+    char b[PATIENT_PUBKEY_B64], kid[PATIENT_KEYID_HEX];
+
+    memcpy(p.id, id, 8);
+    memcpy(p.pk, pk, 32);
+    patient_pubkey_encode(&p, b);
+    keyid_from(id, kid);
+    cJSON_AddStringToObject(d, "key_id", kid);
+    cJSON_AddStringToObject(d, "public_key", b);
+    return 0;
+}
+
+static int
+inspect_minisign(const char *text, size_t len, result *r)
+{
+    const char *p = text, *end = text + len, *l, *comment = NULL, *keyline = NULL;
+    size_t ll, clen = 0, klen = 0;
+    uint8_t *bin = NULL;
+    size_t blen = 0;
+    int rc = -1;
+
+    while ((l = next_line(&p, end, &ll)) != NULL) {
+        if (ll >= 19 && strncmp(l, "untrusted comment: ", 19) == 0) {
+            if (comment == NULL) {
+                comment = l + 19;
+                clen = ll - 19;
+            }
+            continue;
+        }
+        if (ll == 0)
+            continue;
+        keyline = l;
+        klen = ll;
+        break;
+    }
+    if (keyline == NULL)
+        return fail(r, "minisign-style file with a comment line but no key or signature line "
+                       "(truncated?)");
+    if ((bin = sodium_malloc(512)) == NULL)
+        return fail(r, "out of memory");
+    if (klen > 400 || b64_decode(keyline, klen, bin, 512, &blen, sodium_base64_VARIANT_ORIGINAL)) {
+        fail(r, "the line after the comment is not base64 (%zu characters)", klen);
+        goto out;
+    }
+    r->details = cJSON_CreateObject();
+    if (comment) {
+        char *t = strndup(comment, clen);
+        cJSON_AddStringToObject(r->details, "untrusted_comment", t ? t : "");
+        free(t);
+    }
+    if (blen == 42 && bin[0] == 'E' && bin[1] == 'd') {
+        r->kind = "public-key";
+        r->title = "minisign public key (Ed25519)";
+        add_pubkey(r->details, bin + 2, bin + 10);
+        rc = 0;
+    } else if (blen == 158 && bin[0] == 'E' && bin[1] == 'd') {
+        int enc = bin[2] == 'S' && bin[3] == 'c';
+        uint64_t ops = 0, mem = 0;
+        r->kind = "secret-key";
+        r->title = "minisign SECRET key (Ed25519): keep it secret";
+        if (!enc && !(bin[2] == 0 && bin[3] == 0)) {
+            fail(r, "secret key with an unknown KDF algorithm (0x%02x%02x)", bin[2], bin[3]);
+            goto out;
+        }
+        cJSON_AddBoolToObject(r->details, "encrypted", enc);
+        if (enc) {
+            for (int i = 7; i >= 0; i--) {
+                ops = ops << 8 | bin[38 + i];
+                mem = mem << 8 | bin[46 + i];
+            }
+            cJSON_AddStringToObject(r->details, "kdf", "scrypt");
+            cJSON_AddNumberToObject(r->details, "kdf_opslimit", (double)ops);
+            cJSON_AddNumberToObject(r->details, "kdf_memlimit", (double)mem);
+            cJSON_AddStringToObject(r->details, "key_id",
+                                    "unknown (encrypted with the key; `patient keygen` prints it)");
+        } else {
+            /* Key number at 54, public half of the secret key at 94: both
+             * public facts. The seed (62..93) is never looked at. */
+            add_pubkey(r->details, bin + 54, bin + 94);
+        }
+        rc = 0;
+    } else if (blen == 74 && (bin[0] == 'E' || bin[0] == 'e') &&
+               (bin[1] == 'D' || bin[1] == 'd')) {
+        const char *tc = NULL, *gs = NULL;
+        size_t tlen = 0, glen = 0;
+        char kid[PATIENT_KEYID_HEX];
+        if ((l = next_line(&p, end, &ll)) != NULL && ll >= 17 &&
+            strncmp(l, "trusted comment: ", 17) == 0) {
+            tc = l + 17;
+            tlen = ll - 17;
+            gs = next_line(&p, end, &glen);
+        }
+        if (tc == NULL || gs == NULL || glen == 0) {
+            fail(r, "minisign signature without its trusted comment and global signature lines "
+                    "(truncated?)");
+            goto out;
+        }
+        r->kind = "minisign-signature";
+        r->title = "minisign signature";
+        r->is_signed = 1;
+        keyid_from(bin + 2, kid);
+        cJSON_AddStringToObject(r->details, "algorithm", bin[1] == 'D' ? "ED" : "Ed");
+        cJSON_AddBoolToObject(r->details, "prehashed", bin[1] == 'D');
+        cJSON_AddStringToObject(r->details, "key_id", kid);
+        {
+            char *t = strndup(tc, tlen);
+            cJSON_AddStringToObject(r->details, "trusted_comment", t ? t : "");
+            free(t);
+        }
+        rc = 0;
+    } else {
+        fail(r, "base64 line of %zu bytes: not a minisign public key (42), secret key (158) or "
+                "signature (74)",
+             blen);
+    }
+out:
+    sodium_free(bin); /* wipes the secret key bytes */
+    if (rc != 0) {
+        cJSON_Delete(r->details);
+        r->details = NULL;
+    }
+    return rc;
+}
+
+/* ---- JWS ---------------------------------------------------------------- */
+
+/* Replace base64 byte strings in a change payload by their lengths. */
+static void
+summarise_edits(cJSON *payload)
+{
+    cJSON *edits = cJSON_GetObjectItemCaseSensitive(payload, "edits"), *e;
+    cJSON_ArrayForEach(e, edits) {
+        const char *s;
+        if ((s = json_str(e, "insert")) != NULL) {
+            double n = b64_bytes(s);
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "insert");
+            cJSON_AddNumberToObject(e, "insert_bytes", n);
+        }
+        if ((s = json_str(e, "deleted")) != NULL) {
+            double n = b64_bytes(s);
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "deleted");
+            cJSON_AddNumberToObject(e, "deleted_bytes_disclosed", n);
+        }
+    }
+}
+
+static cJSON *
+decode_jws(const char *s, size_t len, char *why, size_t whylen, const char **typ_out)
+{
+    patient_jws *j = NULL;
+    cJSON *o = NULL, *payload;
+    char kid[PATIENT_KEYID_HEX];
+    patient_err err;
+    const char *typ;
+
+    if ((err = patient_jws_parse(s, len, &j)) != PATIENT_OK) {
+        snprintf(why, whylen, "not a JWS we understand: %s [%s]", patient_strerror(err),
+                 patient_errname(err));
+        return NULL;
+    }
+    if ((payload = cJSON_ParseWithLength((const char *)j->payload, j->payload_len)) == NULL) {
+        snprintf(why, whylen, "JWS payload is not JSON");
+        goto out;
+    }
+    o = cJSON_CreateObject();
+    typ = j->typ ? j->typ : "";
+    keyid_from(j->kid, kid);
+    cJSON_AddStringToObject(o, "typ", typ);
+    cJSON_AddStringToObject(o, "kid", kid);
+    if (strcasecmp(typ, "patient-change+jws") == 0) {
+        *typ_out = "change";
+        summarise_edits(payload);
+    } else if (strcasecmp(typ, "patient-origin+jws") == 0) {
+        *typ_out = "origin";
+    } else if (strcasecmp(typ, "patient-checkpoint+jws") == 0) {
+        *typ_out = "checkpoint";
+    } else {
+        *typ_out = "jws";
+    }
+    cJSON_AddItemToObject(o, "payload", payload);
+out:
+    patient_jws_free(j);
+    return o;
+}
+
+/* Patient-Change / Patient-Origin header lines, bare values, or a list. */
+static int
+inspect_headers(const char *text, size_t len, result *r)
+{
+    const char *p = text, *end = text + len, *l, *name = NULL;
+    size_t ll;
+    cJSON *vals = cJSON_CreateArray();
+    const char *kind = NULL;
+    int n = 0;
+
+    while ((l = next_line(&p, end, &ll)) != NULL) {
+        const char *v = l, *ve = l + ll, *c;
+        if (ll == 0)
+            continue;
+        if ((c = memchr(l, ':', ll)) != NULL) {
+            size_t nl = (size_t)(c - l);
+            if (nl == 14 && strncasecmp(l, "Patient-Change", 14) == 0)
+                name = "Patient-Change";
+            else if (nl == 14 && strncasecmp(l, "Patient-Origin", 14) == 0)
+                name = "Patient-Origin";
+            else {
+                fail(r, "header line \"%.*s\" is not Patient-Change or Patient-Origin",
+                     (int)(nl > 64 ? 64 : nl), l);
+                goto bad;
+            }
+            v = c + 1;
+        }
+        /* Comma-separated list (RFC 9110); a compact JWS has no comma. */
+        while (v < ve) {
+            const char *ce = memchr(v, ',', (size_t)(ve - v)), *a, *b;
+            const char *typ = NULL;
+            cJSON *one;
+            if (ce == NULL)
+                ce = ve;
+            for (a = v; a < ce && (*a == ' ' || *a == '\t'); a++)
+                ;
+            for (b = ce; b > a && (b[-1] == ' ' || b[-1] == '\t'); b--)
+                ;
+            v = ce + 1;
+            if (a == b)
+                continue;
+            if (!looks_jws(a, (size_t)(b - a))) {
+                fail(r, "value %d is not a compact JWS (three base64url parts separated by dots)",
+                     n + 1);
+                goto bad;
+            }
+            if ((one = decode_jws(a, (size_t)(b - a), r->why, sizeof r->why, &typ)) == NULL)
+                goto bad;
+            if (++n > 64) {
+                cJSON_Delete(one);
+                fail(r, "more than 64 values");
+                goto bad;
+            }
+            cJSON_AddItemToArray(vals, one);
+            if (kind == NULL)
+                kind = typ;
+            else if (strcmp(kind, typ) != 0)
+                kind = "mixed";
+        }
+    }
+    if (n == 0) {
+        fail(r, "no value");
+        goto bad;
+    }
+    r->is_signed = 1;
+    r->details = cJSON_CreateObject();
+    if (name)
+        cJSON_AddStringToObject(r->details, "header", name);
+    if (strcmp(kind, "change") == 0) {
+        r->kind = "change";
+        r->title = n > 1 ? "Patient-Change values (change descriptors, one per hop)"
+                         : "Patient-Change value (change descriptor)";
+    } else if (strcmp(kind, "origin") == 0) {
+        r->kind = "origin";
+        r->title = "Patient-Origin value (origin-signed response)";
+    } else if (strcmp(kind, "checkpoint") == 0) {
+        r->kind = "checkpoint";
+        r->title = "audit log checkpoint signature (JWS)";
+    } else {
+        r->kind = "jws";
+        r->title = "JWS (EdDSA) of a type PATIENT does not define";
+    }
+    cJSON_AddNumberToObject(r->details, "count", n);
+    cJSON_AddItemToObject(r->details, "values", vals);
+    return 0;
+bad:
+    cJSON_Delete(vals);
+    return -1;
+}
+
+/* ---- audit logs --------------------------------------------------------- */
+
+static cJSON *
+log_line_summary(const char *line, size_t len)
+{
+    static const char *const keys[] = {"seq",     "kind",      "time",  "url",   "hop",
+                                       "by",      "reasons",   "rules", "deleted", "inserted",
+                                       "event",   "detail",    "tree_size", "root", NULL};
+    cJSON *o = cJSON_ParseWithLength(line, len), *s;
+    if (o == NULL)
+        return NULL;
+    s = cJSON_CreateObject();
+    copy_fields(s, o, keys);
+    cJSON_Delete(o);
+    return s;
+}
+
+static int
+is_log_line(const cJSON *o)
+{
+    return cJSON_IsObject(o) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "seq")) &&
+           json_str(o, "prev") && json_str(o, "kind");
+}
+
+static void
+log_details(result *r, uint64_t entries, uint64_t ch, uint64_t ev, uint64_t ck, cJSON *first,
+            cJSON *last, int streamed)
+{
+    r->kind = "audit-log";
+    r->title = entries == 1 ? "audit log line" : "audit log (JSON Lines)";
+    r->is_signed = 1;
+    r->details = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r->details, "entries", (double)entries);
+    cJSON_AddNumberToObject(r->details, "changes", (double)ch);
+    cJSON_AddNumberToObject(r->details, "events", (double)ev);
+    cJSON_AddNumberToObject(r->details, "checkpoints", (double)ck);
+    cJSON_AddBoolToObject(r->details, "streamed", streamed);
+    cJSON_AddItemToObject(r->details, "first", first ? first : cJSON_CreateNull());
+    if (entries > 1)
+        cJSON_AddItemToObject(r->details, "last", last ? last : cJSON_CreateNull());
+    else
+        cJSON_Delete(last);
+    cJSON_AddStringToObject(r->details, "check_with", "patient audit verify LOG --pub PUB");
+}
+
+static int
+keep_last(char **buf, size_t *cap, size_t *len, const char *raw, size_t n)
+{
+    if (n > *cap) {
+        char *nb = realloc(*buf, n);
+        if (nb == NULL)
+            return -1;
+        *buf = nb;
+        *cap = n;
+    }
+    memcpy(*buf, raw, n);
+    *len = n;
+    return 0;
+}
+
+/* A log file on disk of any size: the library's streaming reader. */
+static int
+inspect_log_file(const char *path, result *r)
+{
+    patient_log_iter *it = NULL;
+    const patient_log_entry *e;
+    uint64_t n = 0, ch = 0, ev = 0, ck = 0;
+    cJSON *first = NULL, *last = NULL;
+    char *lastbuf = NULL;
+    size_t lastcap = 0, lastlen = 0;
+    patient_err err;
+
+    if ((err = patient_log_iter_open(path, &it)) != PATIENT_OK)
+        return fail(r, "cannot read as a log: %s", patient_strerror(err));
+    for (;;) {
+        if ((err = patient_log_iter_next(it, &e)) != PATIENT_OK) {
+            fail(r, "audit log, but line %" PRIu64 " is not a log entry: %s [%s]",
+                 patient_log_iter_line(it), patient_strerror(err), patient_errname(err));
+            cJSON_Delete(first);
+            free(lastbuf);
+            patient_log_iter_close(it);
+            return -1;
+        }
+        if (e == NULL)
+            break;
+        n++;
+        ch += e->kind == PATIENT_LOG_KIND_CHANGE;
+        ev += e->kind == PATIENT_LOG_KIND_EVENT;
+        ck += e->kind == PATIENT_LOG_KIND_CHECKPOINT;
+        if (first == NULL)
+            first = log_line_summary(e->raw, e->raw_len);
+        else if (keep_last(&lastbuf, &lastcap, &lastlen, e->raw, e->raw_len) != 0) {
+            fail(r, "out of memory");
+            cJSON_Delete(first);
+            free(lastbuf);
+            patient_log_iter_close(it);
+            return -1;
+        }
+
+    }
+    patient_log_iter_close(it);
+    if (lastbuf != NULL)
+        last = log_line_summary(lastbuf, lastlen);
+    free(lastbuf);
+    if (n == 0) {
+        cJSON_Delete(first);
+        return fail(r, "audit log without a complete entry");
+    }
+    log_details(r, n, ch, ev, ck, first, last, 1);
+    return 0;
+}
+
+/* Log lines held in memory (stdin). */
+static int
+inspect_log_text(const char *text, size_t len, result *r)
+{
+    const char *p = text, *end = text + len, *l;
+    size_t ll;
+    uint64_t n = 0, ch = 0, ev = 0, ck = 0, lineno = 0;
+    cJSON *first = NULL, *last = NULL, *o;
+
+    while ((l = next_line(&p, end, &ll)) != NULL) {
+        const char *k;
+        lineno++;
+        if (ll == 0)
+            continue;
+        if ((o = cJSON_ParseWithLength(l, ll)) == NULL || !is_log_line(o)) {
+            cJSON_Delete(o);
+            cJSON_Delete(first);
+            cJSON_Delete(last);
+            return fail(r, "audit log, but line %" PRIu64 " is not a log entry%s", lineno,
+                        p == end && text[len - 1] != '\n' ? " (a torn last line?)" : "");
+        }
+        k = json_str(o, "kind");
+        ch += strcmp(k, "change") == 0;
+        ev += strcmp(k, "event") == 0;
+        ck += strcmp(k, "checkpoint") == 0;
+        cJSON_Delete(o);
+        n++;
+        if (first == NULL) {
+            first = log_line_summary(l, ll);
+        } else {
+            cJSON_Delete(last);
+            last = log_line_summary(l, ll);
+        }
+    }
+    log_details(r, n, ch, ev, ck, first, last, 0);
+    return 0;
+}
+
+/* ---- JSON documents ----------------------------------------------------- */
+
+static void
+add_first_keys(cJSON *d, const cJSON *obj, const char *name, int n)
+{
+    cJSON *a = cJSON_AddObjectToObject(d, name), *x;
+    int i = 0;
+    cJSON_ArrayForEach(x, obj) {
+        if (i++ >= n || x->string == NULL)
+            break;
+        cJSON_AddItemToObject(a, x->string, cJSON_Duplicate(x, 1));
+    }
+}
+
+static int
+inspect_json_doc(cJSON *doc, result *r)
+{
+    const char *type = json_str(doc, "type");
+    cJSON *d = cJSON_CreateObject(), *x;
+
+    r->details = d;
+    if (type == NULL && cJSON_GetObjectItemCaseSensitive(doc, "resources") && json_str(doc, "origin"))
+        type = "manifest";
+    if (type == NULL) {
+        fail(r, "JSON object without a \"type\" member: not a PATIENT document");
+        goto bad;
+    }
+    if (strcmp(type, "manifest") == 0) {
+        static const char *const k[] = {"patient", "origin", "version", "issued", "expires", NULL};
+        r->kind = "manifest";
+        r->title = "origin manifest";
+        r->is_signed = 1;
+        copy_fields(d, doc, k);
+        x = cJSON_GetObjectItemCaseSensitive(doc, "resources");
+        cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x));
+        add_first_keys(d, x, "first_resources", SHOW_FIRST);
+        if ((x = cJSON_GetObjectItemCaseSensitive(doc, "next_keys")) != NULL)
+            cJSON_AddItemToObject(d, "next_keys", cJSON_Duplicate(x, 1));
+        if ((x = cJSON_GetObjectItemCaseSensitive(doc, "delegations")) != NULL)
+            cJSON_AddItemToObject(d, "delegations", cJSON_Duplicate(x, 1));
+        if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL)
+            cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x));
+        cJSON_AddStringToObject(d, "signature", "detached: manifest.json.minisig");
+    } else if (strcmp(type, "disclosure") == 0) {
+        static const char *const k[] = {"patient", "operator", "contact", "services",
+                                        "retention_days", "sharing", "upstream_tls_min",
+                                        "issued", "expires", "key", NULL};
+        patient_pubkey pk;
+        r->kind = "disclosure";
+        r->title = "middlebox disclosure";
+        r->is_signed = 1;
+        copy_fields(d, doc, k);
+        if (json_str(doc, "key") && patient_pubkey_parse(json_str(doc, "key"),
+                                                         strlen(json_str(doc, "key")),
+                                                         &pk) == PATIENT_OK) {
+            char kid[PATIENT_KEYID_HEX];
+            keyid_from(pk.id, kid);
+            cJSON_AddStringToObject(d, "key_id", kid);
+        }
+        cJSON_AddStringToObject(d, "signature", "detached: disclosure.json.minisig");
+    } else if (strcmp(type, "policy") == 0) {
+        static const char *const k[] = {"patient", "require", "unsigned", NULL};
+        cJSON *mb, *m, *arr;
+        r->kind = "policy";
+        r->title = "endpoint trust policy";
+        copy_fields(d, doc, k);
+        x = cJSON_GetObjectItemCaseSensitive(doc, "publishers");
+        arr = cJSON_AddArrayToObject(d, "publishers");
+        cJSON_ArrayForEach(m, x) {
+            if (m->string)
+                cJSON_AddItemToArray(arr, cJSON_CreateString(m->string));
+        }
+        mb = cJSON_GetObjectItemCaseSensitive(doc, "middleboxes");
+        arr = cJSON_AddArrayToObject(d, "middleboxes");
+        cJSON_ArrayForEach(m, mb) {
+            static const char *const mk[] = {"name", "reasons", "paths", "origins",
+                                             "max_edits", "insert", NULL};
+            cJSON *o = cJSON_CreateObject();
+            patient_pubkey pk;
+            const char *key = json_str(m, "key");
+            copy_fields(o, m, mk);
+            if (key && patient_pubkey_parse(key, strlen(key), &pk) == PATIENT_OK) {
+                char kid[PATIENT_KEYID_HEX];
+                keyid_from(pk.id, kid);
+                cJSON_AddStringToObject(o, "key_id", kid);
+            } else {
+                cJSON_AddStringToObject(o, "key_id", "(not a valid public key)");
+            }
+            cJSON_AddItemToArray(arr, o);
+        }
+    } else if (strcmp(type, "rules") == 0) {
+        cJSON *rules = cJSON_GetObjectItemCaseSensitive(doc, "rules"), *rl, *arr;
+        int i = 0;
+        r->kind = "rules";
+        r->title = "middlebox rule file";
+        copy_field(d, doc, "patient");
+        cJSON_AddNumberToObject(d, "rules", cJSON_GetArraySize(rules));
+        arr = cJSON_AddArrayToObject(d, "first_rules");
+        cJSON_ArrayForEach(rl, rules) {
+            static const char *const rk[] = {"id", "action", "reason", "types", "max_matches",
+                                             "disclose", NULL};
+            cJSON *o;
+            if (i++ >= 20)
+                break;
+            o = cJSON_CreateObject();
+            copy_fields(o, rl, rk);
+            cJSON_AddItemToArray(arr, o);
+        }
+    } else if (strcmp(type, "bundle") == 0) {
+        static const char *const k[] = {"patient", "created", "url", "status", "body_integrity",
+                                        "body_size", "manifest_error", NULL};
+        cJSON *chs = cJSON_GetObjectItemCaseSensitive(doc, "changes"), *c, *arr;
+        r->kind = "bundle";
+        r->title = "evidence bundle (re-verify offline with patient-verify)";
+        r->is_signed = 1;
+        copy_fields(d, doc, k);
+        cJSON_AddBoolToObject(d, "manifest", json_str(doc, "manifest") != NULL);
+        cJSON_AddBoolToObject(d, "origin_sig", json_str(doc, "origin_sig") != NULL);
+        cJSON_AddNumberToObject(d, "disclosures",
+                                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "disclosures")));
+        cJSON_AddBoolToObject(d, "policy", cJSON_GetObjectItemCaseSensitive(doc, "policy") != NULL);
+        arr = cJSON_AddArrayToObject(d, "changes");
+        cJSON_ArrayForEach(c, chs) {
+            char why[256];
+            const char *typ = NULL;
+            cJSON *one = cJSON_IsString(c)
+                             ? decode_jws(c->valuestring, strlen(c->valuestring), why, sizeof why, &typ)
+                             : NULL;
+            cJSON_AddItemToArray(arr, one ? one : cJSON_CreateString("(undecodable)"));
+        }
+    } else if (strcmp(type, "report") == 0) {
+        static const char *const k[] = {"patient", "verdict", "url", "checked_at", "origin",
+                                        "proof", "manifest", NULL};
+        cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "results"), *e, *arr;
+        r->kind = "report";
+        r->title = "verification report (as written by patient-verify; not re-checked)";
+        copy_fields(d, doc, k);
+        cJSON_AddNumberToObject(d, "changes",
+                                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "changes")));
+        arr = cJSON_AddArrayToObject(d, "results");
+        cJSON_ArrayForEach(e, res) {
+            const char *code = json_str(e, "code"), *sev = json_str(e, "severity");
+            char buf[300];
+            snprintf(buf, sizeof buf, "%s%s%s%s", sev ? sev : "", sev ? ": " : "",
+                     code ? code : "?", "");
+            cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
+        }
+    } else if (strcmp(type, "change") == 0 || strcmp(type, "origin") == 0) {
+        /* A decoded payload on its own (e.g. jws_tool output). */
+        cJSON *cp = cJSON_Duplicate(doc, 1);
+        if (strcmp(type, "change") == 0)
+            summarise_edits(cp);
+        r->kind = strcmp(type, "change") == 0 ? "change-payload" : "origin-payload";
+        r->title = "decoded descriptor payload (the signature is not here)";
+        cJSON_Delete(d);
+        r->details = cp;
+    } else {
+        fail(r, "JSON document of type \"%.64s\", which PATIENT does not define", type);
+        goto bad;
+    }
+    return 0;
+bad:
+    cJSON_Delete(d);
+    r->details = NULL;
+    return -1;
+}
+
+/* Does JSON text end with an open string, object or array? */
+static int
+json_unclosed(const char *s, size_t n)
+{
+    long depth = 0;
+    int str = 0, esc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                str = 0;
+        } else if (c == '"') {
+            str = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return str || depth > 0;
+}
+
+/* ---- detection ---------------------------------------------------------- */
+
+static int
+detect(const char *path, const char *data, size_t len, int head_only, int is_file, result *r)
+{
+    const char *s = data, *e = data + len, *nl;
+    size_t n;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (c == 0 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f)
+            return fail(r, "binary data (byte 0x%02x at offset %zu): not a text artefact", c, i);
+    }
+    while (s < e && isspace((unsigned char)*s))
+        s++;
+    while (e > s && isspace((unsigned char)e[-1]))
+        e--;
+    n = (size_t)(e - s);
+    if (n == 0)
+        return fail(r, "empty input");
+    if (n >= 18 && strncmp(s, "untrusted comment:", 18) == 0)
+        return inspect_minisign(s, n, r);
+    if (n == 56 && strncmp(s, "RW", 2) == 0) {
+        uint8_t bin[64];
+        size_t bl;
+        if (b64_decode(s, n, bin, sizeof bin, &bl, sodium_base64_VARIANT_ORIGINAL) || bl != 42)
+            return fail(r, "starts like a public key string (RW...) but is not valid base64 of "
+                           "42 bytes");
+        r->kind = "public-key";
+        r->title = "minisign public key string (Ed25519)";
+        r->details = cJSON_CreateObject();
+        add_pubkey(r->details, bin + 2, bin + 10);
+        return 0;
+    }
+    if (*s == '{' || *s == '[') {
+        cJSON *doc;
+        const char *pe = NULL;
+        int rc;
+        /* JSON Lines: an audit log if its first line is an entry. */
+        nl = memchr(s, '\n', n);
+        doc = cJSON_ParseWithLength(s, nl ? (size_t)(nl - s) : n);
+        rc = is_log_line(doc);
+        cJSON_Delete(doc);
+        if (rc)
+            return is_file ? inspect_log_file(path, r) : inspect_log_text(s, n, r);
+        if (head_only)
+            return fail(r, "over %u MiB and not an audit log: refusing to read it all",
+                        INSPECT_MAX >> 20);
+        /* One JSON document, nothing after it. */
+        if ((doc = cJSON_ParseWithOpts(s, &pe, 1)) == NULL) {
+            size_t off = pe && pe >= s && pe <= e ? (size_t)(pe - s) : n;
+            return fail(r, "starts like JSON but does not parse (error near byte %zu of %zu%s)",
+                        off, n, json_unclosed(s, n) ? "; it ends inside an open value: truncated?" : "");
+        }
+        if (!cJSON_IsObject(doc)) {
+            cJSON_Delete(doc);
+            return fail(r, "JSON, but not an object");
+        }
+        rc = inspect_json_doc(doc, r);
+        cJSON_Delete(doc);
+        return rc;
+    }
+    if (head_only)
+        return fail(r, "over %u MiB: refusing to read it", INSPECT_MAX >> 20);
+    {
+        /* "Header-Name: value": a header line (inspect_headers names it). */
+        size_t t = 0;
+        while (t < n && t < 64 && (isalnum((unsigned char)s[t]) || s[t] == '-'))
+            t++;
+        if (t > 0 && t + 1 < n && s[t] == ':' && (s[t + 1] == ' ' || s[t + 1] == '\t'))
+            return inspect_headers(s, n, r);
+    }
+    {
+        /* A bare value: its first element (up to a newline or comma). */
+        size_t t = 0;
+        while (t < n && s[t] != '\n' && s[t] != ',' && s[t] != '\r' && s[t] != ' ')
+            t++;
+        if (looks_jws(s, t))
+            return inspect_headers(s, n, r);
+    }
+    if (memchr(s, '.', n) && is_b64url(s, (size_t)((const char *)memchr(s, '.', n) - s)))
+        return fail(r, "looks like a JWS but is not three non-empty base64url parts separated by "
+                       "dots (truncated?)");
+    return fail(r, "not a PATIENT artefact (no JSON object, key, signature, JWS or header line "
+                   "recognised)");
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static void
+print_safe(const char *s)
+{
+    for (; *s; s++)
+        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+static int
+scalar_array(const cJSON *a)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a) {
+        if (cJSON_IsObject(x) || cJSON_IsArray(x))
+            return 0;
+    }
+    return 1;
+}
+
+static void
+print_scalar(const cJSON *x)
+{
+    if (cJSON_IsString(x))
+        print_safe(x->valuestring);
+    else if (cJSON_IsNumber(x)) {
+        if (x->valuedouble == (double)(long long)x->valuedouble)
+            printf("%lld", (long long)x->valuedouble);
+        else
+            printf("%g", x->valuedouble);
+    } else if (cJSON_IsBool(x))
+        fputs(cJSON_IsTrue(x) ? "yes" : "no", stdout);
+    else if (cJSON_IsNull(x))
+        fputs("-", stdout);
+}
+
+static void
+print_tree(const cJSON *o, int indent)
+{
+    const cJSON *x;
+    int i = 0;
+
+    cJSON_ArrayForEach(x, o) {
+        printf("%*s", indent, "");
+        if (x->string) {
+            print_safe(x->string);
+            fputs(":", stdout);
+        } else {
+            printf("[%d]", i);
+        }
+        i++;
+        if (cJSON_IsArray(x) && scalar_array(x)) {
+            const cJSON *y;
+            int first = 1;
+            putchar(' ');
+            if (cJSON_GetArraySize(x) == 0)
+                fputs("(none)", stdout);
+            cJSON_ArrayForEach(y, x) {
+                if (!first)
+                    fputs(", ", stdout);
+                print_scalar(y);
+                first = 0;
+            }
+            putchar('\n');
+        } else if (cJSON_IsArray(x) || cJSON_IsObject(x)) {
+            putchar('\n');
+            print_tree(x, indent + 2);
+        } else {
+            putchar(' ');
+            print_scalar(x);
+            putchar('\n');
+        }
+    }
+}
+
+int
+cmd_inspect(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int json = 0, c, rc = CLI_EXIT_USAGE, head_only, is_file;
+    const char *path;
+    char *data = NULL;
+    size_t len;
+    result r;
+    patient_err err;
+
+    memset(&r, 0, sizeof r);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON: json = 1; break;
+        case 'h': cli_usage(usage, NULL);
+        default: cli_usage(usage, "invalid option");
+        }
+    }
+    if (optind != argc - 1)
+        cli_usage(usage, optind >= argc ? "no FILE given (use - for stdin)"
+                                        : "one FILE at a time");
+    path = argv[optind];
+    if ((err = read_input(path, &data, &len, &head_only, &is_file)) != PATIENT_OK) {
+        fail(&r, "cannot read: %s [%s]", patient_strerror(err), patient_errname(err));
+    } else if (detect(path, data, len, head_only, is_file, &r) == 0) {
+        rc = CLI_EXIT_OK;
+    }
+    if (json) {
+        cJSON *doc = cJSON_CreateObject();
+        char *s;
+        cJSON_AddNumberToObject(doc, "patient", 1);
+        cJSON_AddStringToObject(doc, "type", "inspect");
+        cJSON_AddStringToObject(doc, "input", path);
+        if (rc == CLI_EXIT_OK) {
+            cJSON_AddStringToObject(doc, "kind", r.kind);
+            cJSON_AddStringToObject(doc, "title", r.title);
+            cJSON_AddBoolToObject(doc, "signed", r.is_signed);
+            cJSON_AddBoolToObject(doc, "verified", 0);
+            if (r.is_signed)
+                cJSON_AddStringToObject(doc, "note", NOT_VERIFIED);
+            cJSON_AddItemToObject(doc, "details", r.details);
+            r.details = NULL;
+            cJSON_AddNullToObject(doc, "error");
+        } else {
+            cJSON_AddNullToObject(doc, "kind");
+            cJSON_AddStringToObject(doc, "error", r.why);
+        }
+        if ((s = cJSON_Print(doc)) != NULL)
+            puts(s);
+        free(s);
+        cJSON_Delete(doc);
+    } else if (rc == CLI_EXIT_OK) {
+        fputs(strcmp(path, "-") == 0 ? "(stdin)" : path, stdout);
+        printf(": %s\n", r.title);
+        if (r.is_signed)
+            printf("  " NOT_VERIFIED "\n");
+        print_tree(r.details, 2);
+    }
+    if (rc != CLI_EXIT_OK)
+        cli_warn("%s: cannot inspect: %s", strcmp(path, "-") == 0 ? "(stdin)" : path, r.why);
+    cJSON_Delete(r.details);
+    free(data);
+    return rc;
+}

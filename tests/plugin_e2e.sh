@@ -11,6 +11,8 @@
 #       page with tracker scripts -> modified, the popup lists who/where/what/why
 #   run C, through the middlebox, policy does NOT trust the middlebox:
 #       same page                 -> invalid
+#   run D, direct, "verify scripts and styles" on: the page's script and style
+#       are verified as well
 #
 # Skips (exit 77) when chromium, node, playwright-core, the stack's servers or a
 # verifier with --native-host are missing.  PLUGIN_SHOTS=DIR keeps the popup
@@ -129,8 +131,9 @@ sys.exit(0 if ok else 1)' "$XDG_DATA_HOME/patient/native-host/patient-native-hos
 
 shots=${PLUGIN_SHOTS:-}
 fails=0
-run() { # run NAME POLICY PROXY(or -) CASES_JSON
+run() { # run NAME POLICY PROXY(or -) CASES_JSON [e2e.js options...]
     name=$1 policy=$2 proxy=$3 cases=$4
+    shift 4
     printf '%s\n' "$cases" >"$tmp/cases-$name.json"
     "$plugin/install.sh" --user --browser chromium --user-data-dir "$tmp/profile-$name" \
         --host-path "$VERIFY" 2>/dev/null || die "install.sh"
@@ -138,11 +141,12 @@ run() { # run NAME POLICY PROXY(or -) CASES_JSON
     ping_host "$policy" || { fails=$((fails + 1)); return; }
     if [ "$proxy" = - ]; then
         PATIENT_POLICY=$policy node "$plugin/test/e2e.js" --extension "$plugin/extension" \
-            --user-data-dir "$tmp/profile-$name" --cases "$tmp/cases-$name.json" ${shots:+--shots "$shots"} || fails=$((fails + 1))
+            --user-data-dir "$tmp/profile-$name" --cases "$tmp/cases-$name.json" ${shots:+--shots "$shots"} "$@" ||
+            fails=$((fails + 1))
     else
         PATIENT_POLICY=$policy PATIENT_PROXY=$proxy node "$plugin/test/e2e.js" --extension "$plugin/extension" \
             --user-data-dir "$tmp/profile-$name" --cases "$tmp/cases-$name.json" --proxy "$proxy" \
-            ${shots:+--shots "$shots"} || fails=$((fails + 1))
+            ${shots:+--shots "$shots"} "$@" || fails=$((fails + 1))
     fi
 }
 
@@ -167,6 +171,14 @@ run untrusted "$tmp/untrusted.json" "$PROXY_URL" "{\"cases\": [
    \"contains\": [\"Do not trust this page\", \"patient-e2e\", \"NO — not allowed by your policy\"],
    \"shot\": \"popup-untrusted.png\"}
 ]}"
+
+# the "verify scripts and styles" option, with the real verifier: the page's own
+# script and style are verified too (the tracker scripts it names are not in the
+# policy: listed, without changing the page's state)
+run subresources "$tmp/trusted.json" - "{\"cases\": [
+  {\"name\": \"page and its script and style are verified\", \"url\": \"$origin/index.html\", \"expect\": \"verified\",
+   \"effective\": \"verified\", \"resources\": {\"/js/app.js\": \"verified\", \"/css/site.css\": \"verified\"}}
+]}" --subresources
 
 [ "$fails" = 0 ] || die "$fails browser run(s) failed"
 echo "PASS: plugin e2e"

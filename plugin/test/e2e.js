@@ -15,11 +15,19 @@
 //     "shot": "popup-modified.png",       screenshot of the popup (in --shots)
 //     "evidence": true,                   click "Save evidence", check the download
 //     "recheck": "invalid"                click "Check again", state must stay this
+//     "resources": {"/js/app.js": "verified"}  with --subresources: scripts/styles
+//                                         whose URL ends so, and their state
+//     "effective": "modified"             with "resources": the page's state once
+//                                         its scripts and styles are in (badge too)
 // }]}
+// --subresources turns the "verify scripts and styles" option on.  The browser
+// asks the user before granting its optional permissions, which a test cannot
+// answer, so the test loads a copy of the extension in which they are required
+// (same key, same id) and sets the option in storage.local.
 // The native host must already be installed for --user-data-dir (plugin/install.sh
 // --user-data-dir DIR).  Exit 0 when every case passed, 1 otherwise.
 import { chromium } from 'playwright-core';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as S from '../extension/state.js';
@@ -35,11 +43,23 @@ const { values: opt } = parseArgs({
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     proxy: { type: 'string' },
     timeout: { type: 'string', default: '60' },
+    subresources: { type: 'boolean', default: false },
   },
 });
 for (const k of ['extension', 'user-data-dir', 'cases']) if (!opt[k]) { console.error(`e2e.js: --${k} is required`); process.exit(2); }
 
-const EXT = resolve(opt.extension);
+let EXT = resolve(opt.extension);
+if (opt.subresources) {
+  const copy = join(resolve(opt['user-data-dir']), '..', `${opt['user-data-dir'].split('/').pop()}-extension`);
+  cpSync(EXT, copy, { recursive: true });
+  const m = JSON.parse(readFileSync(join(copy, 'manifest.json'), 'utf8'));
+  m.permissions = [...m.permissions, ...m.optional_permissions];
+  m.host_permissions = m.optional_host_permissions;
+  delete m.optional_permissions;
+  delete m.optional_host_permissions;
+  writeFileSync(join(copy, 'manifest.json'), JSON.stringify(m, null, 2));
+  EXT = copy;
+}
 const TIMEOUT = Number(opt.timeout) * 1000;
 const { cases } = JSON.parse(readFileSync(opt.cases, 'utf8'));
 if (opt.shots) mkdirSync(opt.shots, { recursive: true });
@@ -103,6 +123,8 @@ try {
     await o.close();
   }
 
+  if (opt.subresources) await sw.evaluate(() => chrome.storage.local.set({ subresources: true }));
+
   const tabStateFor = (url) => sw.evaluate(async (u) => {
     const all = await chrome.storage.session.get(null);
     return Object.values(all).find((t) => t && t.url === u) || null;
@@ -127,10 +149,12 @@ try {
         fail(name, `state ${ts.state}, expected ${c.expect} (${why})`);
       } else ok(name, `state ${ts.state}`);
 
+      if (!c.effective) { // with resources, the badge is checked once they are in
       const badge = await sw.evaluate((tabId) => Promise.all([chrome.action.getBadgeText({ tabId }), chrome.action.getTitle({ tabId })]), ts.tabId);
       const want = STATE_STYLE[c.expect];
       if (badge[0] !== want.badge || badge[1] !== want.title) fail(`${name} badge`, `badge ${JSON.stringify(badge)}, expected ${JSON.stringify([want.badge, want.title])}`);
       else ok(`${name} badge`, JSON.stringify(badge[0]));
+      }
 
       const popup = await ctx.newPage();
       const pageErrors = [];
@@ -138,7 +162,7 @@ try {
       popup.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
       await popup.goto(`chrome-extension://${extId}/popup.html?tab=${ts.tabId}`);
       // the popup shows what the tab has (a wrong state was reported above)
-      await popup.waitForSelector(`main[data-state="${S.effectiveState(ts)}"]`, { timeout: TIMEOUT });
+      await popup.waitForSelector('main[data-state]', { timeout: TIMEOUT });
       const text = await popup.locator('main').textContent();
       const missing = (c.contains || []).filter((s) => !text.includes(s));
       if (missing.length) fail(`${name} popup`, `missing ${JSON.stringify(missing)} in:\n${text}`);
@@ -157,6 +181,35 @@ try {
         const bundle = JSON.parse(readFileSync(path, 'utf8'));
         if (!bundle || typeof bundle !== 'object' || bundle.patient !== 1) fail(`${name} evidence`, `bad bundle ${JSON.stringify(bundle).slice(0, 200)}`);
         else ok(`${name} evidence`, `${dl.suggestedFilename()} (${readFileSync(path).length} bytes)`);
+      }
+
+      if (c.resources) {
+        const want = Object.entries(c.resources);
+        const t = await poll(async () => {
+          const x = await tabStateFor(c.url);
+          const urls = Object.keys((x && x.resources) || {});
+          return want.every(([suffix]) => urls.some((u) => u.endsWith(suffix))) ? x : null;
+        }, `results for ${want.map(([k]) => k).join(', ')}`).catch((e) => { fail(`${name} resources`, e.message); return null; });
+        if (t) {
+          if (c.effective) {
+            const eff = S.effectiveState(t);
+            const b = await sw.evaluate((tabId) => chrome.action.getBadgeText({ tabId }), t.tabId);
+            if (eff !== c.effective || b !== STATE_STYLE[c.effective].badge) fail(`${name} page with its resources`, `state ${eff}, badge ${b}, expected ${c.effective}`);
+            else ok(`${name} page with its resources`, `${eff}, badge ${JSON.stringify(b)}`);
+          }
+          for (const [suffix, st] of want) {
+            const [u, r] = Object.entries(t.resources).find(([k]) => k.endsWith(suffix));
+            if (r.state !== st) fail(`${name} resource ${suffix}`, `state ${r.state}, expected ${st}`);
+            else ok(`${name} resource ${suffix}`, r.state);
+          }
+          await popup.reload();
+          await popup.waitForSelector('section.resources', { timeout: TIMEOUT });
+          const listed = await popup.locator('section.resources').textContent();
+          const missing = want.filter(([suffix]) => !listed.includes(suffix)).map(([k]) => k);
+          if (missing.length) fail(`${name} resources popup`, `not listed: ${missing.join(', ')}`);
+          else ok(`${name} resources popup`, `${Object.keys(t.resources).length} listed`);
+          if (opt.shots && c.resourcesShot) await popup.screenshot({ path: join(opt.shots, c.resourcesShot), fullPage: true });
+        }
       }
 
       if (c.recheck) {

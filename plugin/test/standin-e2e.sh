@@ -19,6 +19,10 @@ mkdir -p "$tmp/www" "$tmp/state"
 for p in verified modified invalid unverifiable none hostile crash slow flip; do
     printf '<!doctype html><title>%s</title><h1>%s page</h1>\n' "$p" "$p" >"$tmp/www/$p.html"
 done
+mkdir -p "$tmp/www/sub1" "$tmp/www/sub2"
+printf '<!doctype html><link rel="stylesheet" href="verified.css"><script src="modified.js"></script><p>sub1</p>\n' >"$tmp/www/sub1/verified.html"
+printf '<!doctype html><script src="invalid.js"></script><script src="verified.js"></script><p>sub2</p>\n' >"$tmp/www/sub2/verified.html"
+for f in sub1/verified.css sub1/modified.js sub2/invalid.js sub2/verified.js; do echo '/* x */' >"$tmp/www/$f"; done
 python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$tmp/www" >"$tmp/http.log" 2>&1 &
 srv=$!
 i=0
@@ -26,6 +30,7 @@ until port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$tmp/http.log" 2>/dev/null) &&
     i=$((i + 1)); [ $i -lt 100 ] || { echo "http server did not start"; exit 1; }; sleep 0.1
 done
 base=http://127.0.0.1:$port
+rc=0
 
 XDG_DATA_HOME=$tmp/data HOME=$tmp "$here/../install.sh" --user --browser chromium \
     --user-data-dir "$tmp/profile" --host-path "$here/standin-host.py" 2>/dev/null
@@ -50,4 +55,20 @@ cat >"$tmp/cases.json" <<JSON
 ]}
 JSON
 HOME=$tmp XDG_CONFIG_HOME=$tmp/config STANDIN_DIR=$tmp/state node "$here/e2e.js" --extension "$here/../extension" --user-data-dir "$tmp/profile" \
-    --cases "$tmp/cases.json" ${shots:+--shots "$shots"}
+    --cases "$tmp/cases.json" ${shots:+--shots "$shots"} || rc=1
+
+# the "verify scripts and styles" option: a modified script makes a verified
+# page modified, an invalid one makes it invalid
+XDG_DATA_HOME=$tmp/data HOME=$tmp "$here/../install.sh" --user --browser chromium \
+    --user-data-dir "$tmp/profile-sub" --host-path "$here/standin-host.py" 2>/dev/null
+cat >"$tmp/cases-sub.json" <<JSON
+{"cases": [
+ {"name": "page with a modified script", "url": "$base/sub1/verified.html", "expect": "verified", "effective": "modified",
+  "resources": {"/sub1/modified.js": "modified", "/sub1/verified.css": "verified"}},
+ {"name": "page with an invalid script", "url": "$base/sub2/verified.html", "expect": "verified", "effective": "invalid",
+  "resources": {"/sub2/invalid.js": "invalid", "/sub2/verified.js": "verified"}}
+]}
+JSON
+HOME=$tmp XDG_CONFIG_HOME=$tmp/config STANDIN_DIR=$tmp/state node "$here/e2e.js" --extension "$here/../extension" --user-data-dir "$tmp/profile-sub" \
+    --cases "$tmp/cases-sub.json" --subresources || rc=1
+exit $rc

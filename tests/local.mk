@@ -101,6 +101,10 @@ TESTS += tests/check_mbox tests/stack_e2e.sh tests/stack_load.sh
 dist_noinst_SCRIPTS += tests/stack_e2e.sh tests/stack_load.sh
 
 # patient audit / patient inspect (owner: audit)
-TESTS += tests/cli_audit.sh tests/cli_inspect.sh
+check_PROGRAMS += tests/check_audit
+tests_check_audit_SOURCES = tests/check_audit.c
+tests_check_audit_CFLAGS = $(TEST_CFLAGS)
+tests_check_audit_LDADD = $(TEST_LIBS)
+TESTS += tests/check_audit tests/cli_audit.sh tests/cli_inspect.sh
 dist_noinst_SCRIPTS += tests/cli_audit.sh tests/cli_inspect.sh
 EXTRA_DIST += tests/data/inspect_bundle.json tests/data/inspect_report.json

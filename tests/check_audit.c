@@ -1,0 +1,243 @@
+/* What `patient audit` relies on from the public log API, beyond
+ * tests/check_log.c: report fields of an intact log, I/O errors that are
+ * not tampering, tamper class names, per-edit rules and times from the
+ * iterator, and inclusion-proof edge cases. Public API only, as the CLI. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include <patient/patient.h>
+
+static char dir[64];
+static patient_seckey *sk, *sk2;
+static patient_pubkey pk, pk2;
+
+static void
+setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/check_audit.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
+    ck_assert_int_eq(patient_keypair_generate(&pk2, &sk2), PATIENT_OK);
+}
+
+static void
+teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        perror("rm");
+    patient_seckey_free(sk);
+    patient_seckey_free(sk2);
+}
+
+static char *
+path(const char *name)
+{
+    static char p[128];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return p;
+}
+
+/* n changes (two edits each: "tracker.removed"/rule "t<i>" deleting 10+i
+ * bytes, "banner.inserted"/rule "" inserting 3 bytes), checkpoint every 4. */
+static void
+build(const char *p, unsigned n)
+{
+    patient_log *log;
+    char kid[PATIENT_KEYID_HEX], payload[1024], *jws;
+
+    patient_keyid_hex(pk.id, kid);
+    ck_assert_int_eq(patient_log_open(p, sk, 4, &log), PATIENT_OK);
+    ck_assert_int_eq(patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE), PATIENT_OK);
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(payload, sizeof payload,
+                 "{\"patient\":1,\"type\":\"change\",\"url\":\"https://a.test/%u\",\"hop\":1,"
+                 "\"at\":\"2026-11-2%uT10:00:00Z\",\"by\":{\"name\":\"m\",\"kid\":\"%s\"},"
+                 "\"edits\":[{\"offset\":1,\"delete\":%u,\"reason\":\"tracker.removed\","
+                 "\"rule\":\"t%u\"},{\"offset\":50,\"delete\":0,\"insert\":\"YWJj\","
+                 "\"reason\":\"banner.inserted\"}]}",
+                 i, i % 10, kid, 10 + i, i);
+        ck_assert_int_eq(patient_jws_sign(sk, "patient-change+jws", payload, strlen(payload), &jws),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_log_append_change(log, jws, NULL), PATIENT_OK);
+        free(jws);
+    }
+    ck_assert_int_eq(patient_log_append_event(log, "body.too_large", NULL, "x", NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+}
+
+static char *
+line_of(const char *p, unsigned want, size_t *len)
+{
+    FILE *f = fopen(p, "r");
+    char *l = NULL;
+    size_t cap = 0;
+    ssize_t r = -1;
+
+    ck_assert_ptr_nonnull(f);
+    for (unsigned i = 0; i <= want; i++)
+        ck_assert_int_gt(r = getline(&l, &cap, f), 0);
+    fclose(f);
+    *len = (size_t)r;
+    return l;
+}
+
+START_TEST(report_fields_intact)
+{
+    const char *p = path("a.log");
+    patient_log_verify_opts o = {0};
+    patient_log_report r;
+    size_t len;
+    char *l0, hex[65];
+    uint8_t h[32];
+
+    build(p, 6); /* 0..3 changes, 4 ckpt, 5 change, 6 change, 7 event, 8 ckpt (close) */
+    ck_assert_int_eq(patient_log_verify(p, NULL, &r), PATIENT_OK);
+    ck_assert_int_eq(r.tamper, PATIENT_LOG_INTACT);
+    ck_assert_int_eq(r.signatures_checked, 0);
+    ck_assert_uint_eq(r.entries, 9);
+    ck_assert_uint_eq(r.changes, 6);
+    ck_assert_uint_eq(r.events, 1);
+    ck_assert_uint_eq(r.checkpoints, 2);
+    ck_assert_uint_eq(r.last_checkpoint_seq, 8);
+    ck_assert_uint_eq(r.unsigned_tail, 0);
+    l0 = line_of(p, 0, &len);
+    ck_assert_int_eq(patient_sha256(l0, len - 1, h), PATIENT_OK);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    ck_assert_str_eq(r.log_id, hex);
+    free(l0);
+    o.pub = &pk;
+    o.deep = 1;
+    ck_assert_int_eq(patient_log_verify(p, &o, &r), PATIENT_OK);
+    ck_assert_int_eq(r.signatures_checked, 1);
+    ck_assert_int_eq(r.entry_signatures_checked, 1);
+    /* Forged twin: the wrong pinned key is forgery at the first checkpoint. */
+    o.pub = &pk2;
+    o.deep = 0;
+    ck_assert_int_eq(patient_log_verify(p, &o, &r), PATIENT_ERR_KEY_MISMATCH);
+    ck_assert_int_eq(r.tamper, PATIENT_LOG_FORGED);
+    ck_assert_uint_eq(r.seq, 4);
+    ck_assert_uint_eq(r.line, 5);
+}
+END_TEST
+
+START_TEST(io_errors_are_not_tampering)
+{
+    patient_log_report r;
+
+    /* The CLI exits 2 (not 1) for these: tamper stays INTACT. */
+    ck_assert_int_eq(patient_log_verify(path("missing.log"), NULL, &r), PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(r.tamper, PATIENT_LOG_INTACT);
+    build(path("real.log"), 1);
+    ck_assert_int_eq(symlink("real.log", path("link.log")), 0);
+    ck_assert_int_eq(patient_log_verify(path("link.log"), NULL, &r), PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(r.tamper, PATIENT_LOG_INTACT);
+}
+END_TEST
+
+START_TEST(tamper_names)
+{
+    static const char *const want[] = {"intact",   "edited",    "removed", "reordered", "inserted",
+                                       "truncated", "rewritten", "forged",  "malformed"};
+    for (int i = 0; i <= PATIENT_LOG_MALFORMED; i++)
+        ck_assert_str_eq(patient_log_tamper_name((patient_log_tamper)i), want[i]);
+    ck_assert_ptr_nonnull(patient_log_tamper_name((patient_log_tamper)99));
+}
+END_TEST
+
+START_TEST(iter_rules_and_times)
+{
+    const char *p = path("i.log");
+    patient_log_iter *it;
+    const patient_log_entry *e;
+    unsigned changes = 0;
+
+    build(p, 3);
+    ck_assert_int_eq(patient_log_iter_open(p, &it), PATIENT_OK);
+    while (patient_log_iter_next(it, &e) == PATIENT_OK && e != NULL) {
+        char want[32];
+        if (e->kind != PATIENT_LOG_KIND_CHANGE)
+            continue;
+        ck_assert_uint_eq(e->n_edits, 2);
+        snprintf(want, sizeof want, "t%u", changes);
+        ck_assert_str_eq(e->rules[0], want);
+        ck_assert_str_eq(e->rules[1], ""); /* no rule: "" */
+        ck_assert_uint_eq(e->deleted, 10 + changes);
+        ck_assert_uint_eq(e->inserted, 3);
+        snprintf(want, sizeof want, "2026-11-2%uT10:00:00Z", changes);
+        ck_assert_str_eq(e->time_str, want);
+        ck_assert_int_eq((long long)e->time, 1795168800LL + 86400LL * changes);
+        changes++;
+    }
+    patient_log_iter_close(it);
+    ck_assert_uint_eq(changes, 3);
+    /* Forged twin: a missing file is NOT_FOUND, not an empty log. */
+    ck_assert_int_eq(patient_log_iter_open(path("none.log"), &it), PATIENT_ERR_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(proof_edges)
+{
+    const char *p = path("p.log");
+    char *proof = NULL, *l;
+    size_t len;
+
+    build(p, 6);
+    ck_assert_int_eq(patient_log_proof(p, 5, &proof), PATIENT_OK);
+    l = line_of(p, 5, &len);
+    /* pub NULL skips only the signature (the CLI insists on --pub). */
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), l, len, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), l, len, &pk), PATIENT_OK);
+    /* Forged twins. */
+    ck_assert_int_eq(patient_log_proof_verify("{", 1, l, len, &pk), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof) - 1, l, len, &pk),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), l, len, &pk2),
+                     PATIENT_ERR_KEY_MISMATCH);
+    free(l);
+    free(proof);
+    proof = NULL;
+    /* No such entry. */
+    ck_assert_int_eq(patient_log_proof(p, 999, &proof), PATIENT_ERR_NOT_FOUND);
+    ck_assert_ptr_null(proof);
+}
+END_TEST
+
+static Suite *
+audit_suite(void)
+{
+    Suite *s = suite_create("audit");
+    TCase *tc = tcase_create("api");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, report_fields_intact);
+    tcase_add_test(tc, io_errors_are_not_tampering);
+    tcase_add_test(tc, tamper_names);
+    tcase_add_test(tc, iter_rules_and_times);
+    tcase_add_test(tc, proof_edges);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr;
+    int failed;
+
+    if (sodium_init() < 0)
+        return 1;
+    sr = srunner_create(audit_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

@@ -44,7 +44,12 @@
 #include <patient/patient.h>
 #include <patient/mbox.h>
 
-#define SRV_DEFAULT_MAX_BODY (10u * 1024 * 1024)
+/* Squid 5.7 (Debian 12) stalls a RESPMOD transaction whose service holds
+ * back a body of 64 KiB or more (Squid bug 5352, fixed upstream later): the
+ * largest body we can hold until its descriptor is signed is 65535 bytes.
+ * Larger bodies pass unchanged (204) and the event is logged. Raise
+ * patient.MaxBody for ICAP clients without that bug. */
+#define SRV_DEFAULT_MAX_BODY 65535u
 #define SRV_PREVIEW 1024
 #define SRV_MAX_CONF_STR 4096
 

@@ -119,8 +119,9 @@ patient_mbox_process(patient_mbox *mb, const char *url, const char *media_type,
     if (is_well_known(url))
         return pass(res, body, len, "patient.well_known");
     if (content_encoding && *content_encoding && strcasecmp(content_encoding, "identity") != 0) {
-        if (strcasecmp(content_encoding, "gzip") != 0 && strcasecmp(content_encoding, "x-gzip") &&
-            strcasecmp(content_encoding, "deflate") != 0)
+        /* gzip only: we re-encode what we decoded, and patient_gzip_encode
+         * writes gzip; "deflate" bodies pass unchanged. */
+        if (strcasecmp(content_encoding, "gzip") != 0 && strcasecmp(content_encoding, "x-gzip"))
             return pass(res, body, len, "encoding.unsupported");
         err = patient_gzip_decode(body, len, mb->max_body, &decoded, &inlen);
         if (err == PATIENT_ERR_TOO_LARGE)

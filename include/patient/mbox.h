@@ -49,8 +49,8 @@ typedef struct patient_mbox_result {
 
 /* Process one response body. url: the absolute URL requested; media_type:
  * Content-Type (may be NULL); content_encoding: Content-Encoding (NULL,
- * "identity", "gzip", "x-gzip" or "deflate" are handled; others pass the body
- * unchanged); prev/nprev: the Patient-Change values that arrived, split, in
+ * "identity", "gzip" and "x-gzip" are handled; others, "deflate" included,
+ * pass the body unchanged with skipped = "encoding.unsupported"); prev/nprev: the Patient-Change values that arrived, split, in
  * order. Responses under /.well-known/patient/ are never changed (they are
  * the signatures endpoints check against). When the log append fails the
  * descriptor is NOT released: the call fails with the log's error and the

@@ -37,7 +37,7 @@ static const char usage_text[] =
     "  --rules FILE           rule file (docs/FORMAT.md, \"Rules\")\n"
     "  --url URL              absolute URL of the resource (signed into the record)\n"
     "  --type MEDIA_TYPE      Content-Type of the body (rules may filter on it)\n"
-    "  --encoding ENC         Content-Encoding of the body (identity, gzip, deflate)\n"
+    "  --encoding ENC         Content-Encoding of the body (identity or gzip; others pass unchanged)\n"
     "  --in-header FILE       Patient-Change header lines that arrived with the\n"
     "                         response (\"Patient-Change: ...\" lines or bare values)\n"
     "  --header-out FILE      where to write the Patient-Change lines (default: stderr\n"

@@ -108,3 +108,7 @@ tests_check_audit_LDADD = $(TEST_LIBS)
 TESTS += tests/check_audit tests/cli_audit.sh tests/cli_inspect.sh
 dist_noinst_SCRIPTS += tests/cli_audit.sh tests/cli_inspect.sh
 EXTRA_DIST += tests/data/inspect_bundle.json tests/data/inspect_report.json
+
+# The README's main command, end to end (real nginx, Squid, c-icap, srv_patient).
+TESTS += tests/demo.sh
+EXTRA_DIST += tests/demo.sh

@@ -1,2 +1,3 @@
 # docs
 dist_man_MANS += docs/patient.1
+dist_man_MANS += docs/patient-formats.5

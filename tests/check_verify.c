@@ -450,6 +450,24 @@ START_TEST(attested_wrong_origin_bytes)
 }
 END_TEST
 
+/* The same with the deleted bytes disclosed: undone, and the rebuilt
+ * bytes are not what the origin signed. */
+START_TEST(proven_wrong_origin_bytes)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *b = strdup(BODY), *v;
+    b[pos_of(b, strlen(b), "world")] = 'W';
+    v = hop_tracker(sk_m1, URL, (const uint8_t *)b, strlen(b), NULL, 0, 1, "TLSv1.3", &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
+    free(b);
+    free(v);
+    free(out);
+}
+END_TEST
+
 START_TEST(two_hops_two_middleboxes)
 {
     uint8_t *o1 = NULL, *o2 = NULL;
@@ -1408,6 +1426,7 @@ verify_suite(void)
     tcase_add_test(tc, one_hop_attested);
     tcase_add_test(tc, attested_but_proof_required);
     tcase_add_test(tc, attested_wrong_origin_bytes);
+    tcase_add_test(tc, proven_wrong_origin_bytes);
     tcase_add_test(tc, two_hops_two_middleboxes);
     tcase_add_test(tc, two_hops_reordered);
     tcase_add_test(tc, hop_dropped);

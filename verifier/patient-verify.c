@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <patient/patient.h>
 
 #define EXIT_OK 0
@@ -157,6 +158,28 @@ save_file(const char *path, const char *data)
     return PATIENT_OK;
 }
 
+/* Without a usable policy the host still answers, so the browser can tell
+ * the user what to fix instead of seeing the host exit. */
+static char *
+native_policy_error(const char *msg, size_t len, const char *code, const char *why)
+{
+    cJSON *req = cJSON_ParseWithLength(msg, len), *ans = cJSON_CreateObject(), *err;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
+    char *out;
+
+    if (id)
+        cJSON_AddItemToObject(ans, "id", cJSON_Duplicate(id, 1));
+    err = cJSON_AddObjectToObject(ans, "error");
+    cJSON_AddStringToObject(err, "code", code);
+    cJSON_AddStringToObject(err, "message", why);
+    out = cJSON_PrintUnformatted(ans);
+    cJSON_Delete(req);
+    cJSON_Delete(ans);
+    return out;
+}
+
+static const char *native_error_code, *native_error_text;
+
 static int
 native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
             const patient_verify_opts *vo)
@@ -185,7 +208,12 @@ native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
             free(msg);
             return EXIT_USAGE; /* the stream is out of sync: stop */
         }
-        err = patient_native_handle(policy, fo, vo, msg, len, &answer);
+        if (policy == NULL) {
+            answer = native_policy_error(msg, len, native_error_code, native_error_text);
+            err = answer ? PATIENT_OK : PATIENT_ERR_NOMEM;
+        } else {
+            err = patient_native_handle(policy, fo, vo, msg, len, &answer);
+        }
         free(msg);
         if (err != PATIENT_OK)
             return EXIT_USAGE;
@@ -321,6 +349,19 @@ main(int argc, char **argv)
     }
     if (policy_path) {
         err = patient_policy_load(policy_path, &policy, &detail);
+        if (native && err != PATIENT_OK) {
+            static char why[1024];
+            if (err == PATIENT_ERR_NOT_FOUND)
+                snprintf(why, sizeof why, "no trust policy at %s", policy_path);
+            else
+                snprintf(why, sizeof why, "cannot use the trust policy %s: %s", policy_path,
+                         detail ? detail : patient_strerror(err));
+            if (err == PATIENT_ERR_NOT_FOUND)
+                strncat(why, " (create one with `patient policy init`)", sizeof why - strlen(why) - 1);
+            native_error_code = err == PATIENT_ERR_NOT_FOUND ? "policy.missing" : "policy.invalid";
+            native_error_text = why;
+            err = PATIENT_OK;
+        }
         if (err == PATIENT_ERR_NOT_FOUND)
             usage("no policy at %s: create one with `patient policy init %s` and add the "
                   "publishers and middleboxes you trust",

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -562,6 +563,18 @@ entry_store(const char *stem, const char *url, const patient_response *r)
 
     if (!validator_ok(r->etag) && !validator_ok(r->last_modified))
         return; /* nothing to revalidate with */
+    {
+        /* A Last-Modified within a second or so of the response's Date is a
+         * weak validator (RFC 9110, 8.8.2.2): the file may change again in
+         * the same second with the same date (and, with nginx, the same
+         * mtime-based ETag). A manifest re-published that quickly must not
+         * be answered from a stale cache, so do not keep such a copy. */
+        const char *date = patient_response_header(r, "Date");
+        time_t lm = r->last_modified ? curl_getdate(r->last_modified, NULL) : -1;
+        time_t now = date ? curl_getdate(date, NULL) : time(NULL);
+        if (lm != -1 && now != -1 && now - lm < 2)
+            return;
+    }
     if (patient_sha256(r->body, r->body_len, h) != PATIENT_OK)
         return;
     pt_hex(h, sizeof h, hex);

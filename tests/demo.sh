@@ -23,4 +23,6 @@ expect "policy.reason.denied" "Alice's policy refuses malware removal"
 expect "withheld by the middlebox" "withheld malware bytes are reported"
 expect "proof: attested" "Bob's verdict is attested"
 expect "body.mismatch" "a file changed at the origin is invalid"
+expect "manifest.rollback" "a replayed old manifest is refused"
+expect "TAMPERED (edited)" "an edited audit log fails verification"
 [ "$fail" -eq 0 ] || { cat "$out"; exit 1; }

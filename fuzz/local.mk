@@ -8,6 +8,7 @@
 CLANG = clang
 FUZZ_TARGETS =
 FUZZ_TARGETS += fuzz/fuzz_rules
+FUZZ_TARGETS += fuzz/fuzz_verify fuzz/fuzz_native
 # hardening (issue 6): one harness per parser; fuzz/common.h holds the test key
 FUZZ_TARGETS += fuzz/fuzz_pubkey fuzz/fuzz_seckey fuzz/fuzz_minisig fuzz/fuzz_jws \
 	fuzz/fuzz_manifest fuzz/fuzz_change fuzz/fuzz_origin fuzz/fuzz_disclosure \
@@ -39,4 +40,5 @@ fuzz: config.h
 
 CLEANFILES += $(FUZZ_TARGETS) fuzz/lib/*.o
 EXTRA_DIST += fuzz/fuzz_rules.c fuzz/corpus
+EXTRA_DIST += fuzz/fuzz_verify.c fuzz/fuzz_native.c
 EXTRA_DIST += $(FUZZ_TARGETS:=.c) fuzz/common.h fuzz/regressions scripts/fuzz

@@ -635,6 +635,28 @@ patient_native_handle(const patient_policy *policy, const patient_verify_fetch_o
 reply:
     if ((*answer = cJSON_PrintUnformatted(ans)) == NULL)
         err = PATIENT_ERR_NOMEM;
+    /* Chrome refuses host-to-browser messages over 1 MB (and then closes
+     * the port): drop the bundle, then the report's detail, to stay under. */
+    if (*answer && strlen(*answer) > NATIVE_MAX && cJSON_HasObjectItem(ans, "bundle")) {
+        free(*answer);
+        cJSON_DeleteItemFromObjectCaseSensitive(ans, "bundle");
+        native_error(ans, "bundle.too_large",
+                     "the evidence bundle is over the 1 MiB native-messaging limit; use "
+                     "patient-verify --bundle FILE");
+        if ((*answer = cJSON_PrintUnformatted(ans)) == NULL)
+            err = PATIENT_ERR_NOMEM;
+    }
+    if (*answer && strlen(*answer) > NATIVE_MAX && rep) {
+        free(*answer);
+        cJSON_DeleteItemFromObjectCaseSensitive(ans, "report");
+        cJSON_DeleteItemFromObjectCaseSensitive(ans, "error");
+        cJSON_AddStringToObject(ans, "verdict", patient_verdict_name(rep->verdict));
+        native_error(ans, "report.too_large",
+                     "the report is over the 1 MiB native-messaging limit; run patient-verify "
+                     "on the URL for the details");
+        if ((*answer = cJSON_PrintUnformatted(ans)) == NULL)
+            err = PATIENT_ERR_NOMEM;
+    }
     free(body);
     free(bundle);
     patient_report_free(rep);

@@ -3,3 +3,4 @@ bin_PROGRAMS += verifier/patient-verify
 verifier_patient_verify_SOURCES = verifier/patient-verify.c
 verifier_patient_verify_CFLAGS = $(AM_CFLAGS) $(PT_DEP_CFLAGS)
 verifier_patient_verify_LDADD = $(PT_LIBS)
+dist_man_MANS += docs/patient-verify.1

@@ -186,7 +186,8 @@ load_key(const char *path, const char *pwfile, patient_seckey **sk)
     if (pwfile || getenv("PATIENT_PASSWORD_FILE")) {
         if ((err = patient_password_from_file(pwfile, &pw))) {
             const char *f = pwfile ? pwfile : getenv("PATIENT_PASSWORD_FILE");
-            fprintf(stderr, "%s: password file %s: %s\n", progname, f, patient_strerror(err));
+            fprintf(stderr, "%s: password file %s: %s%s%s\n", progname, f, patient_strerror(err),
+                    err == PATIENT_ERR_PERM ? ": chmod 600 " : "", err == PATIENT_ERR_PERM ? f : "");
             return err;
         }
     }
@@ -205,7 +206,10 @@ load_key(const char *path, const char *pwfile, patient_seckey **sk)
         sodium_free(pw);
     else
         patient_password_free(pw);
-    if (err)
+    if (err == PATIENT_ERR_PERM)
+        fprintf(stderr, "%s: secret key %s: %s: it must not be readable by others: chmod 600 %s\n",
+                progname, path, patient_strerror(err), path);
+    else if (err)
         fprintf(stderr, "%s: secret key %s: %s\n", progname, path, patient_strerror(err));
     return err;
 }

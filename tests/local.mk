@@ -112,3 +112,6 @@ EXTRA_DIST += tests/data/inspect_bundle.json tests/data/inspect_report.json
 # The README's main command, end to end (real nginx, Squid, c-icap, srv_patient).
 TESTS += tests/demo.sh
 EXTRA_DIST += tests/demo.sh
+
+# Whole fixture folders (nothing is generated there; tests copy them to mktemp dirs).
+EXTRA_DIST += tests/data tests/site

@@ -41,10 +41,6 @@ done
 [ -x "$PUBLISH" ] || skip "no patient-publish at $PUBLISH"
 [ -x "$CLI" ] || skip "no patient CLI at $CLI"
 [ -f "$PATIENT_SRV_MODULE" ] || skip "no srv_patient module at $PATIENT_SRV_MODULE"
-if [ ! -d "$plugin/test/node_modules/playwright-core" ]; then
-    timeout 180 npm install --prefix "$plugin/test" --no-audit --no-fund >/dev/null 2>&1 ||
-        skip "playwright-core not installed and npm install failed (offline?)"
-fi
 
 tmp=$(mktemp -d /tmp/patient-plugin-e2e.XXXXXX)
 stack_up=0 plain_pid=
@@ -56,6 +52,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
+# playwright-core: the one in plugin/test/node_modules (`npm install --prefix
+# plugin/test` once in a checkout), else installed (from npm's cache when it is
+# there) into a copy of the test in $tmp: the source tree is never written to
+# (it is read-only under `make distcheck`, and has no node_modules there).
+e2e=$plugin/test/e2e.js ext=$plugin/extension
+if [ ! -d "$plugin/test/node_modules/playwright-core" ]; then
+    mkdir -p "$tmp/e2e/test"
+    cp "$plugin/test/e2e.js" "$plugin/test/package.json" "$plugin/test/package-lock.json" "$tmp/e2e/test/"
+    cp -R "$plugin/extension" "$tmp/e2e/extension"
+    chmod -R u+w "$tmp/e2e"
+    timeout 180 npm install --prefix "$tmp/e2e/test" --no-audit --no-fund >/dev/null 2>&1 ||
+        skip "playwright-core not installed and npm install failed (offline?)"
+    e2e=$tmp/e2e/test/e2e.js ext=$tmp/e2e/extension
+fi
+
 # Everything the verifier keeps (manifest cache, highest versions seen) stays
 # in $tmp: Chromium and the native host inherit this environment.
 export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/config XDG_CACHE_HOME=$tmp/cache \
@@ -64,6 +75,7 @@ mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$XDG_DATA_HOME" "$XDG_STA
 
 # ---- the site, the stack, the publisher's signature
 cp -R "$top_srcdir/tests/site" "$tmp/site"
+chmod -R u+w "$tmp/site"    # the source tree may be read-only (make distcheck)
 cp "$tmp/site/index.html" "$tmp/site/tampered.html"
 "$CLI" keygen -W -p "$tmp/pub.pub" -s "$tmp/pub.key" >/dev/null || die "keygen"
 
@@ -140,11 +152,11 @@ run() { # run NAME POLICY PROXY(or -) CASES_JSON [e2e.js options...]
     echo "# run $name (policy $(basename "$policy"), proxy $proxy)"
     ping_host "$policy" || { fails=$((fails + 1)); return; }
     if [ "$proxy" = - ]; then
-        PATIENT_POLICY=$policy node "$plugin/test/e2e.js" --extension "$plugin/extension" \
+        PATIENT_POLICY=$policy node "$e2e" --extension "$ext" \
             --user-data-dir "$tmp/profile-$name" --cases "$tmp/cases-$name.json" ${shots:+--shots "$shots"} "$@" ||
             fails=$((fails + 1))
     else
-        PATIENT_POLICY=$policy PATIENT_PROXY=$proxy node "$plugin/test/e2e.js" --extension "$plugin/extension" \
+        PATIENT_POLICY=$policy PATIENT_PROXY=$proxy node "$e2e" --extension "$ext" \
             --user-data-dir "$tmp/profile-$name" --cases "$tmp/cases-$name.json" --proxy "$proxy" \
             ${shots:+--shots "$shots"} "$@" || fails=$((fails + 1))
     fi

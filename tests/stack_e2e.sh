@@ -48,6 +48,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cp -r "$top_srcdir/tests/site" "$work/site"
+chmod -R u+w "$work/site"    # the source tree may be read-only (make distcheck)
 chmod -R u+w "$work/site"
 # A body over the stack's patient.MaxBody (10 MiB) with a <body> tag the
 # banner rule would match: it must pass unchanged, with an event logged.

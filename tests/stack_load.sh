@@ -41,6 +41,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cp -r "$top_srcdir/tests/site" "$work/site"
+chmod -R u+w "$work/site"    # the source tree may be read-only (make distcheck)
 eval "$("$STACK" start "$work/stack" "$work/site" 2>"$work/stack-start.log")" || {
     cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
 host=${ORIGIN_URL#http://}

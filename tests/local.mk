@@ -115,3 +115,10 @@ EXTRA_DIST += tests/demo.sh
 
 # Whole fixture folders (nothing is generated there; tests copy them to mktemp dirs).
 EXTRA_DIST += tests/data tests/site
+
+# hardening (issue 6; owner: harden): valgrind over the tools, kill -9 of
+# patient-publish, secrets never in any output, resource limits.
+# tests/sanitize.sh (ASan/UBSan build) runs from scripts/test, not here.
+TESTS += tests/valgrind.sh tests/crash_publish.sh tests/secrets.sh
+dist_noinst_SCRIPTS += tests/valgrind.sh tests/crash_publish.sh tests/secrets.sh tests/sanitize.sh
+EXTRA_DIST += tests/lsan.supp

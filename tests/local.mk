@@ -119,6 +119,6 @@ EXTRA_DIST += tests/data tests/site
 # hardening (issue 6; owner: harden): valgrind over the tools, kill -9 of
 # patient-publish, secrets never in any output, resource limits.
 # tests/sanitize.sh (ASan/UBSan build) runs from scripts/test, not here.
-TESTS += tests/valgrind.sh tests/crash_publish.sh tests/secrets.sh
-dist_noinst_SCRIPTS += tests/valgrind.sh tests/crash_publish.sh tests/secrets.sh tests/sanitize.sh
+TESTS += tests/valgrind.sh tests/crash_publish.sh tests/secrets.sh tests/limits.sh
+dist_noinst_SCRIPTS += tests/valgrind.sh tests/crash_publish.sh tests/secrets.sh tests/limits.sh tests/sanitize.sh
 EXTRA_DIST += tests/lsan.supp

@@ -18,4 +18,15 @@ patient_err pt_edits_build(const uint8_t *in, size_t len, const patient_edit *e,
                            size_t out_len, uint8_t **out, uint8_t hin[PATIENT_SHA256_BYTES],
                            uint8_t hout[PATIENT_SHA256_BYTES]);
 
+/* patient_change_undo with control over which hashes are computed. A
+ * verifier undoing a whole chain hashes the received body once (against the
+ * last hop's "out") and the rebuilt origin bytes once (against the manifest
+ * and hop 1's "in"); the bytes in between are fixed by the signed edits, so
+ * hashing them again proves nothing more. Sizes and the position of every
+ * inserted byte are always checked. */
+#define PT_UNDO_HASH_OUT 1u
+#define PT_UNDO_HASH_IN 2u
+patient_err pt_change_undo(const patient_change *c, const uint8_t *body, size_t len,
+                           unsigned flags, uint8_t **in, size_t *in_len);
+
 #endif

@@ -143,8 +143,8 @@ patient_edits_apply(const uint8_t *in, size_t len, const patient_edit *edits, si
     return PATIENT_OK;
 }
 
-patient_err
-patient_change_check_output(const patient_change *c, const uint8_t *body, size_t len)
+static patient_err
+check_output(const patient_change *c, const uint8_t *body, size_t len, int hash)
 {
     uint8_t h[PATIENT_SHA256_BYTES];
     size_t i, opos;
@@ -155,10 +155,12 @@ patient_change_check_output(const patient_change *c, const uint8_t *body, size_t
         return PATIENT_ERR_ARG;
     if (len != c->out.size)
         return PATIENT_ERR_HASH;
-    if ((err = patient_sha256(body ? (const void *)body : "", len, h)))
-        return err;
-    if (!pt_memeq(h, c->out.hash, sizeof h))
-        return PATIENT_ERR_HASH;
+    if (hash) {
+        if ((err = patient_sha256(body ? (const void *)body : "", len, h)))
+            return err;
+        if (!pt_memeq(h, c->out.hash, sizeof h))
+            return PATIENT_ERR_HASH;
+    }
     /* The signed out hash covers the body, but the descriptor must also tell
      * the truth about what it inserted, or a report would show one text
      * while the body carries another. */
@@ -174,8 +176,21 @@ patient_change_check_output(const patient_change *c, const uint8_t *body, size_t
 }
 
 patient_err
+patient_change_check_output(const patient_change *c, const uint8_t *body, size_t len)
+{
+    return check_output(c, body, len, 1);
+}
+
+patient_err
 patient_change_undo(const patient_change *c, const uint8_t *body, size_t len, uint8_t **in,
                     size_t *in_len)
+{
+    return pt_change_undo(c, body, len, PT_UNDO_HASH_OUT | PT_UNDO_HASH_IN, in, in_len);
+}
+
+patient_err
+pt_change_undo(const patient_change *c, const uint8_t *body, size_t len, unsigned flags,
+               uint8_t **in, size_t *in_len)
 {
     patient_edit *rev = NULL;
     uint8_t *o = NULL;
@@ -186,7 +201,7 @@ patient_change_undo(const patient_change *c, const uint8_t *body, size_t len, ui
 
     *in = NULL;
     *in_len = 0;
-    if ((err = patient_change_check_output(c, body, len)))
+    if ((err = check_output(c, body, len, (flags & PT_UNDO_HASH_OUT) != 0)))
         return err;
     for (i = 0; i < c->nedits; i++)
         if (c->edits[i].delete_len > 0 && c->edits[i].deleted == NULL)
@@ -219,12 +234,13 @@ patient_change_undo(const patient_change *c, const uint8_t *body, size_t len, ui
         err = PATIENT_ERR_HASH;
         goto out;
     }
-    if ((err = pt_edits_build(body, len, rev, c->nedits, olen, &o, NULL, h)) != PATIENT_OK) {
+    if ((err = pt_edits_build(body, len, rev, c->nedits, olen, &o, NULL,
+                              (flags & PT_UNDO_HASH_IN) ? h : NULL)) != PATIENT_OK) {
         if (err == PATIENT_ERR_ARG) /* sizes did not add up */
             err = PATIENT_ERR_HASH;
         goto out;
     }
-    if (!pt_memeq(h, c->in.hash, sizeof h)) {
+    if ((flags & PT_UNDO_HASH_IN) && !pt_memeq(h, c->in.hash, sizeof h)) {
         err = PATIENT_ERR_HASH;
         goto out;
     }

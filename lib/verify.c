@@ -17,6 +17,7 @@
 #include <patient/hash.h>
 #include <patient/manifest.h>
 #include <patient/verify.h>
+#include "change_int.h"
 #include "report_int.h"
 #include "util.h"
 
@@ -126,19 +127,38 @@ out:
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* Line and column (1-based, columns in UTF-8 characters) of byte offset
+ * off, continuing from a previous position *pos (offsets must not go
+ * backwards), so placing every edit of a hop costs one pass over the body.
+ * memchr finds the newlines (fast); characters are counted only on the last
+ * line. */
+typedef struct {
+    size_t off, line_start;
+    long long line;
+} lc_pos;
+
 static void
-line_col(const uint8_t *body, size_t len, size_t off, long long *line, long long *column)
+line_col(const uint8_t *body, size_t len, size_t off, lc_pos *pos, long long *line,
+         long long *column)
 {
-    long long l = 1, c = 1;
-    for (size_t i = 0; i < off && i < len; i++) {
-        if (body[i] == '\n') {
-            l++;
-            c = 1;
-        } else if ((body[i] & 0xC0) != 0x80) {
-            c++; /* count UTF-8 characters, not continuation bytes */
-        }
+    const uint8_t *nl;
+    long long c = 1;
+
+    if (off > len)
+        off = len;
+    if (off < pos->off)
+        *pos = (lc_pos){0, 0, 1};
+    while (pos->off < off &&
+           (nl = memchr(body + pos->off, '\n', off - pos->off)) != NULL) {
+        pos->line++;
+        pos->off = (size_t)(nl - body) + 1;
+        pos->line_start = pos->off;
     }
-    *line = l;
+    pos->off = off;
+    for (size_t i = pos->line_start; i < off; i++)
+        if ((body[i] & 0xC0) != 0x80)
+            c++; /* count UTF-8 characters, not continuation bytes */
+    *line = pos->line;
     *column = c;
 }
 
@@ -276,12 +296,14 @@ hop_positions(cJSON *h, const patient_change *c, const uint8_t *in, size_t len)
 
     if (!looks_text(in, len))
         return;
+    lc_pos pos = {0, 0, 1};
+
     cJSON_ArrayForEach(o, edits)
     {
         long long l, col;
         if (j >= c->nedits)
             break;
-        line_col(in, len, c->edits[j++].offset, &l, &col);
+        line_col(in, len, c->edits[j++].offset, &pos, &l, &col);
         cJSON_ReplaceItemInObjectCaseSensitive(o, "line", cJSON_CreateNumber((double)l));
         cJSON_ReplaceItemInObjectCaseSensitive(o, "column", cJSON_CreateNumber((double)col));
         cJSON_AddStringToObject(o, "position_in", "input");
@@ -296,6 +318,7 @@ hop_positions_out(cJSON *h, const patient_change *c, const uint8_t *out, size_t 
     cJSON *edits = cJSON_GetObjectItemCaseSensitive(h, "edits"), *o;
     long long shift = 0;
     size_t j = 0;
+    lc_pos pos = {0, 0, 1};
 
     if (!looks_text(out, len))
         return;
@@ -306,7 +329,7 @@ hop_positions_out(cJSON *h, const patient_change *c, const uint8_t *out, size_t 
         if (j >= c->nedits)
             break;
         e = &c->edits[j++];
-        line_col(out, len, (size_t)((long long)e->offset + shift), &l, &col);
+        line_col(out, len, (size_t)((long long)e->offset + shift), &pos, &l, &col);
         shift += (long long)e->insert_len - (long long)e->delete_len;
         cJSON_ReplaceItemInObjectCaseSensitive(o, "line", cJSON_CreateNumber((double)l));
         cJSON_ReplaceItemInObjectCaseSensitive(o, "column", cJSON_CreateNumber((double)col));
@@ -580,7 +603,11 @@ manifest:
         uint8_t *in = NULL;
         size_t inlen = 0;
         snprintf(where, sizeof where, "hop %zu", k + 1);
-        err = patient_change_undo(changes[k], cur, curlen, &in, &inlen);
+        /* Hash the received body once, against the last hop's "out"; the
+         * bytes in between are fixed by the signed edits, and the rebuilt
+         * origin bytes are hashed once below. */
+        err = pt_change_undo(changes[k], cur, curlen, k + 1 == n ? PT_UNDO_HASH_OUT : 0, &in,
+                             &inlen);
         if (err == PATIENT_OK) {
             hop_positions(hops[k], changes[k], in, inlen);
             hop_set_proof(hops[k], "proven");
@@ -625,12 +652,19 @@ manifest:
             rep_result(r, REP_UNVERIFIABLE, "origin.attested", NULL,
                        "a signed dynamic response (Patient-Origin) can only be checked when "
                        "every change is proven");
-    } else if (have_ref && n > 0) {
-        /* Every hop was undone: patient_change_undo checked the rebuilt
-         * bytes against hop 1's signed "in" (size and SHA-256), so compare
-         * that with the manifest instead of hashing the body once more. */
-        if (curlen != ref_size || changes[0]->in.size != curlen ||
-            memcmp(changes[0]->in.hash, ref_hash, sizeof ref_hash) != 0)
+    } else if (n > 0 && (have_ref || ev->origin_sig == NULL)) {
+        /* Every hop was undone: the rebuilt bytes must be what hop 1 signed
+         * as its input, and what the origin signed. */
+        if (patient_sha256(cur, curlen, h) != PATIENT_OK) {
+            err = PATIENT_ERR_CRYPTO;
+            goto done;
+        }
+        if (curlen != changes[0]->in.size || memcmp(h, changes[0]->in.hash, sizeof h) != 0)
+            rep_result(r, REP_INVALID, "body.mismatch", "hop 1",
+                       "undoing the declared changes does not give back the bytes hop 1 (%s) "
+                       "says it received: the body was changed without a descriptor",
+                       changes[0]->by.name);
+        else if (have_ref && (curlen != ref_size || memcmp(h, ref_hash, sizeof h) != 0))
             rep_result(r, REP_INVALID, "body.mismatch", path,
                        "after undoing every declared change, the bytes (%zu) are not what "
                        "the origin signed (%llu bytes): changed without a descriptor",

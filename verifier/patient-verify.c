@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +268,11 @@ main(int argc, char **argv)
     patient_err err;
     int c, code;
 
+    /* One short-lived process working on a few big buffers: keep freed
+     * memory in the heap for reuse instead of returning it to the kernel
+     * and faulting fresh zeroed pages in for every body copy. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
     patient_fetch_opts_init(&fetch);
     fo.fetch = &fetch;
     while ((c = getopt_long(argc, argv, "x:vqh", longopts, NULL)) != -1) {

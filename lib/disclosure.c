@@ -73,22 +73,6 @@ check_info(const patient_disclosure_info *in)
     return PATIENT_OK;
 }
 
-static patient_err
-put_str(pt_buf *b, const char *s)
-{
-    patient_err err = pt_buf_append(b, "\"", 1);
-
-    for (; err == PATIENT_OK && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            err = pt_buf_appendf(b, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            err = pt_buf_appendf(b, "\\u%04x", c);
-        else
-            err = pt_buf_append(b, s, 1);
-    }
-    return err ? err : pt_buf_append(b, "\"", 1);
-}
 
 patient_err
 patient_disclosure_build(const patient_disclosure_info *in, const patient_pubkey *pk, char **json,
@@ -108,16 +92,16 @@ patient_disclosure_build(const patient_disclosure_info *in, const patient_pubkey
     pt_time_format(in->expires, ex);
     patient_pubkey_encode(pk, key);
     if ((err = pt_buf_appendf(&b, "{\n  \"patient\": 1,\n  \"type\": \"disclosure\",\n  \"operator\": ")) ||
-        (err = put_str(&b, in->operator_name)) ||
-        (err = pt_buf_appendf(&b, ",\n  \"contact\": ")) || (err = put_str(&b, in->contact)) ||
+        (err = pt_buf_put_json_str(&b, in->operator_name)) ||
+        (err = pt_buf_appendf(&b, ",\n  \"contact\": ")) || (err = pt_buf_put_json_str(&b, in->contact)) ||
         (err = pt_buf_appendf(&b, ",\n  \"services\": [")))
         goto out;
     for (size_t i = 0; i < in->nservices; i++)
-        if ((i && (err = pt_buf_append(&b, ", ", 2))) || (err = put_str(&b, in->services[i])))
+        if ((i && (err = pt_buf_append(&b, ", ", 2))) || (err = pt_buf_put_json_str(&b, in->services[i])))
             goto out;
     if ((err = pt_buf_appendf(&b, "],\n  \"retention_days\": %lld,\n  \"sharing\": ",
                               in->retention_days)) ||
-        (err = put_str(&b, in->sharing)) ||
+        (err = pt_buf_put_json_str(&b, in->sharing)) ||
         (err = pt_buf_appendf(&b,
                               ",\n  \"upstream_tls_min\": \"%s\",\n  \"issued\": \"%s\",\n"
                               "  \"expires\": \"%s\",\n  \"key\": \"%s\"\n}\n",

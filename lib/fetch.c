@@ -441,25 +441,7 @@ patient_cache_name(const char *url, char out[65])
 patient_err
 patient_cache_dir_default(char **dir)
 {
-    const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    pt_buf b = {0};
-    patient_err err;
-
-    if (dir == NULL)
-        return PATIENT_ERR_ARG;
-    *dir = NULL;
-    if (x && x[0] == '/')
-        err = pt_buf_appendf(&b, "%s/patient", x);
-    else if (home && home[0] == '/')
-        err = pt_buf_appendf(&b, "%s/.cache/patient", home);
-    else
-        return PATIENT_ERR_NOT_FOUND;
-    if (err != PATIENT_OK) {
-        pt_buf_free(&b);
-        return err;
-    }
-    *dir = (char *)b.data;
-    return PATIENT_OK;
+    return pt_xdg_path("XDG_CACHE_HOME", ".cache", "patient", dir);
 }
 
 /* mkdir -p, new folders 0700; the last one must end up a folder we own

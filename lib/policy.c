@@ -711,25 +711,7 @@ patient_policy_load(const char *path, patient_policy **p, char **detail)
 patient_err
 patient_policy_default_path(char **path)
 {
-    const char *x = getenv("XDG_CONFIG_HOME"), *h = getenv("HOME");
-    pt_buf b = {0};
-    patient_err err;
-
-    if (path == NULL)
-        return PATIENT_ERR_ARG;
-    *path = NULL;
-    if (x && x[0] == '/')
-        err = pt_buf_appendf(&b, "%s/patient/policy.json", x);
-    else if (h && h[0] == '/')
-        err = pt_buf_appendf(&b, "%s/.config/patient/policy.json", h);
-    else
-        return PATIENT_ERR_NOT_FOUND;
-    if (err != PATIENT_OK) {
-        pt_buf_free(&b);
-        return err;
-    }
-    *path = (char *)b.data;
-    return PATIENT_OK;
+    return pt_xdg_path("XDG_CONFIG_HOME", ".config", "patient/policy.json", path);
 }
 
 /* ---- lookups ---------------------------------------------------------------- */
@@ -979,22 +961,6 @@ fail:
 
 /* ---- serialising ---------------------------------------------------------------- */
 
-static patient_err
-put_str(pt_buf *b, const char *s)
-{
-    patient_err err = pt_buf_append(b, "\"", 1);
-
-    for (; err == PATIENT_OK && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            err = pt_buf_appendf(b, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            err = pt_buf_appendf(b, "\\u%04x", c);
-        else
-            err = pt_buf_append(b, s, 1);
-    }
-    return err ? err : pt_buf_append(b, "\"", 1);
-}
 
 static patient_err
 put_strlist(pt_buf *b, const strlist *l)
@@ -1004,7 +970,7 @@ put_strlist(pt_buf *b, const strlist *l)
     for (size_t i = 0; err == PATIENT_OK && i < l->n; i++) {
         if (i && (err = pt_buf_append(b, ", ", 2)))
             break;
-        err = put_str(b, l->v[i]);
+        err = pt_buf_put_json_str(b, l->v[i]);
     }
     return err ? err : pt_buf_append(b, "]", 1);
 }
@@ -1024,7 +990,7 @@ patient_policy_serialize(const patient_policy *p, char **out, size_t *len)
         goto out;
     for (size_t i = 0; i < p->npubs; i++) {
         if ((err = pt_buf_appendf(&b, "%s\n    ", i ? "," : "")) ||
-            (err = put_str(&b, p->pubs[i].origin)) || (err = pt_buf_appendf(&b, ": [")))
+            (err = pt_buf_put_json_str(&b, p->pubs[i].origin)) || (err = pt_buf_appendf(&b, ": [")))
             goto out;
         for (size_t j = 0; j < p->pubs[i].nkeys; j++) {
             patient_pubkey_encode(&p->pubs[i].keys[j], key);
@@ -1040,7 +1006,7 @@ patient_policy_serialize(const patient_policy *p, char **out, size_t *len)
         const patient_policy_middlebox *m = &p->mbs[i];
         patient_pubkey_encode(&m->key, key);
         if ((err = pt_buf_appendf(&b, "%s\n    {\n      \"name\": ", i ? "," : "")) ||
-            (err = put_str(&b, m->name)) ||
+            (err = pt_buf_put_json_str(&b, m->name)) ||
             (err = pt_buf_appendf(&b, ",\n      \"key\": \"%s\",\n      \"reasons\": ", key)) ||
             (err = put_strlist(&b, &m->reasons)) ||
             (err = pt_buf_appendf(&b, ",\n      \"paths\": ")) || (err = put_strlist(&b, &m->paths)) ||

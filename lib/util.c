@@ -567,6 +567,47 @@ pt_json_print(const cJSON *o, char **out)
     return *out ? PATIENT_OK : PATIENT_ERR_NOMEM;
 }
 
+patient_err
+pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out)
+{
+    const char *x = getenv(env), *home = getenv("HOME");
+    pt_buf b = {0};
+    patient_err err;
+
+    if (out == NULL)
+        return PATIENT_ERR_ARG;
+    *out = NULL;
+    if (x && x[0] == '/')
+        err = pt_buf_appendf(&b, "%s/%s", x, tail);
+    else if (home && home[0] == '/')
+        err = pt_buf_appendf(&b, "%s/%s/%s", home, home_rel, tail);
+    else
+        return PATIENT_ERR_NOT_FOUND;
+    if (err != PATIENT_OK) {
+        pt_buf_free(&b);
+        return err;
+    }
+    *out = (char *)b.data;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_buf_put_json_str(pt_buf *b, const char *s)
+{
+    patient_err err = pt_buf_append(b, "\"", 1);
+
+    for (; err == PATIENT_OK && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            err = pt_buf_appendf(b, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            err = pt_buf_appendf(b, "\\u%04x", c);
+        else
+            err = pt_buf_append(b, s, 1);
+    }
+    return err ? err : pt_buf_append(b, "\"", 1);
+}
+
 void
 pt_hex(const uint8_t *in, size_t len, char *out)
 {

@@ -71,6 +71,15 @@ int pt_json_int(const cJSON *o, const char *key, long long *out);
 /* Print compactly into a malloc'd string. */
 patient_err pt_json_print(const cJSON *o, char **out);
 
+/* $<env>/<tail> when the variable holds an absolute path, else
+ * $HOME/<home_rel>/<tail> (XDG base directories). *out malloc'd;
+ * NOT_FOUND when neither is usable. */
+patient_err pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out);
+
+/* Append s as a JSON string literal (quotes, escapes for '"', '\\' and
+ * control characters; other bytes as they are). */
+patient_err pt_buf_put_json_str(pt_buf *b, const char *s);
+
 /* Lower-case hex. out needs 2*len+1 bytes. */
 void pt_hex(const uint8_t *in, size_t len, char *out);
 patient_err pt_unhex(const char *in, uint8_t *out, size_t len);

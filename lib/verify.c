@@ -29,20 +29,7 @@
 patient_err
 patient_state_file_default(char **path)
 {
-    const char *x = getenv("XDG_STATE_HOME"), *h = getenv("HOME");
-    pt_buf b = {0};
-
-    *path = NULL;
-    if (x && x[0] == '/')
-        pt_buf_appendf(&b, "%s/patient/versions.json", x);
-    else if (h && h[0] == '/')
-        pt_buf_appendf(&b, "%s/.local/state/patient/versions.json", h);
-    else
-        return PATIENT_ERR_NOT_FOUND;
-    if (b.data == NULL)
-        return PATIENT_ERR_NOMEM;
-    *path = (char *)b.data;
-    return PATIENT_OK;
+    return pt_xdg_path("XDG_STATE_HOME", ".local/state", "patient/versions.json", path);
 }
 
 static void

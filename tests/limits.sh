@@ -54,6 +54,7 @@ measure() {
     $RUN timeout 120 /usr/bin/time -f '%e %M' -o "$T/time" "$B/$tool" "$@" <"${IN:-/dev/null}" \
         >"$T/out" 2>"$T/err"
     rc=$?
+    # shellcheck disable=SC2046
     set -- $(tail -1 "$T/time")
     secs=${1:-?} rss=${2:-0}
     msg=$(grep -E -h -o "$pat" "$T/out" "$T/err" | head -1)

@@ -39,8 +39,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 export XDG_CONFIG_HOME="$T/config" XDG_CACHE_HOME="$T/cache" XDG_STATE_HOME="$T/state" HOME="$T/home"
 mkdir -p "$HOME" "$T/out" "$T/keys"
-umask 022
-SECRETS_DEBUG=1 # a careless umask: key files must still come out 0600
+umask 022 # a careless umask: key files must still come out 0600
 
 K="$T/keys"
 PW="correct horse battery staple 6f1d"

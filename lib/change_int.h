@@ -18,15 +18,37 @@ patient_err pt_edits_build(const uint8_t *in, size_t len, const patient_edit *e,
                            size_t out_len, uint8_t **out, uint8_t hin[PATIENT_SHA256_BYTES],
                            uint8_t hout[PATIENT_SHA256_BYTES]);
 
-/* patient_change_undo with control over which hashes are computed. A
- * verifier undoing a whole chain hashes the received body once (against the
- * last hop's "out") and the rebuilt origin bytes once (against the manifest
- * and hop 1's "in"); the bytes in between are fixed by the signed edits, so
- * hashing them again proves nothing more. Sizes and the position of every
- * inserted byte are always checked. */
+/* A scratch buffer for big bodies. Buffers of 2 MiB and more are mapped on
+ * their own with transparent huge pages asked for (far fewer page faults);
+ * smaller ones come from malloc. Not for memory handed to callers who free(). */
+typedef struct pt_bigbuf {
+    uint8_t *p;
+    size_t cap;
+    int mapped; /* p came from mmap: release with munmap */
+} pt_bigbuf;
+
+/* Room for n bytes (at most PATIENT_MAX_BODY, else TOO_LARGE); the old
+ * contents are dropped, never copied. */
+patient_err pt_bigbuf_reserve(pt_bigbuf *b, size_t n);
+/* Release b's memory and zero it; accepts NULL. */
+void pt_bigbuf_free(pt_bigbuf *b);
+
+/* patient_change_undo into a reusable buffer, with control over which
+ * hashes are computed. A verifier undoing a whole chain hashes the received
+ * body once (against the last hop's "out") and the rebuilt origin bytes once
+ * (against the manifest and hop 1's "in"); the bytes in between are fixed by
+ * the signed edits, so hashing them again proves nothing more. Sizes and the
+ * position of every inserted byte are always checked. The hashes are taken
+ * in the same pass as the copy.
+ *   PT_UNDO_HASH_OUT: body against c->out (HASH);
+ *   PT_UNDO_HASH_IN: rebuilt input against c->in (HASH);
+ *   hin (may be NULL): gets the rebuilt input's hash, not compared.
+ * The input goes to dst->p (reserved as needed), *in_len bytes. On error
+ * dst's contents are undefined, but dst stays valid for pt_bigbuf_free. */
 #define PT_UNDO_HASH_OUT 1u
 #define PT_UNDO_HASH_IN 2u
 patient_err pt_change_undo(const patient_change *c, const uint8_t *body, size_t len,
-                           unsigned flags, uint8_t **in, size_t *in_len);
+                           unsigned flags, pt_bigbuf *dst, size_t *in_len,
+                           uint8_t hin[PATIENT_SHA256_BYTES]);
 
 #endif

@@ -403,7 +403,9 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
     int have_ref = 0, chain_ok = 1;
     uint8_t ref_hash[PATIENT_SHA256_BYTES], h[PATIENT_SHA256_BYTES];
     uint64_t ref_size = 0;
-    uint8_t *owned = NULL;
+    pt_bigbuf undo[2] = {{0}}; /* hop inputs, ping-pong */
+    uint8_t origin_hash[PATIENT_SHA256_BYTES];
+    int have_origin_hash = 0;
     const uint8_t *cur;
     size_t curlen;
     int proven = 1;
@@ -587,21 +589,20 @@ manifest:
         goto done;
     }
     for (size_t k = n; k-- > 0;) {
-        uint8_t *in = NULL;
+        pt_bigbuf *in = &undo[k & 1]; /* never the buffer cur points into */
         size_t inlen = 0;
         snprintf(where, sizeof where, "hop %zu", k + 1);
-        /* Hash the received body once, against the last hop's "out"; the
-         * bytes in between are fixed by the signed edits, and the rebuilt
-         * origin bytes are hashed once below. */
-        err = pt_change_undo(changes[k], cur, curlen, k + 1 == n ? PT_UNDO_HASH_OUT : 0, &in,
-                             &inlen);
+        /* Hash the received body once, against the last hop's "out", and
+         * the rebuilt origin bytes once, while writing them (compared
+         * below); the bytes in between are fixed by the signed edits. */
+        err = pt_change_undo(changes[k], cur, curlen, k + 1 == n ? PT_UNDO_HASH_OUT : 0, in,
+                             &inlen, k == 0 ? origin_hash : NULL);
         if (err == PATIENT_OK) {
-            hop_positions(hops[k], changes[k], in, inlen);
+            hop_positions(hops[k], changes[k], in->p, inlen);
             hop_set_proof(hops[k], "proven");
-            free(owned);
-            owned = in;
-            cur = in;
+            cur = in->p;
             curlen = inlen;
+            have_origin_hash = k == 0;
             continue;
         }
         err = PATIENT_OK;
@@ -642,7 +643,9 @@ manifest:
     } else if (n > 0 && (have_ref || ev->origin_sig == NULL)) {
         /* Every hop was undone: the rebuilt bytes must be what hop 1 signed
          * as its input, and what the origin signed. */
-        if (patient_sha256(cur, curlen, h) != PATIENT_OK) {
+        if (have_origin_hash)
+            memcpy(h, origin_hash, sizeof h);
+        else if (patient_sha256(cur, curlen, h) != PATIENT_OK) {
             err = PATIENT_ERR_CRYPTO;
             goto done;
         }
@@ -710,7 +713,8 @@ done:
     for (size_t k = 0; k < PATIENT_MAX_HOPS; k++)
         patient_change_free(changes[k]);
     patient_manifest_free(m);
-    free(owned);
+    pt_bigbuf_free(&undo[0]);
+    pt_bigbuf_free(&undo[1]);
     free(origin);
     free(path);
     if (err != PATIENT_OK) {

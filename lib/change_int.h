@@ -51,4 +51,15 @@ patient_err pt_change_undo(const patient_change *c, const uint8_t *body, size_t 
                            unsigned flags, pt_bigbuf *dst, size_t *in_len,
                            uint8_t hin[PATIENT_SHA256_BYTES]);
 
+/* pt_change_undo where the hop's output is the first len bytes of buf
+ * itself: the input is rebuilt in place (no new buffer, no page faults),
+ * or, when it does not fit in buf->cap, in a new buffer that replaces buf.
+ * Flags and hin as for pt_change_undo (the out hash is taken first, in a
+ * pass of its own). Every check that can refuse the undo (HASH, NOT_FOUND)
+ * runs before the bytes change, so on those errors buf is as it was; on
+ * HASH from PT_UNDO_HASH_IN, or NOMEM/CRYPTO, its contents are undefined. */
+patient_err pt_change_undo_inplace(const patient_change *c, pt_bigbuf *buf, size_t len,
+                                   unsigned flags, size_t *in_len,
+                                   uint8_t hin[PATIENT_SHA256_BYTES]);
+
 #endif

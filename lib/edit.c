@@ -294,19 +294,19 @@ patient_change_undo(const patient_change *c, const uint8_t *body, size_t len, ui
     return err;
 }
 
-patient_err
-pt_change_undo(const patient_change *c, const uint8_t *body, size_t len, unsigned flags,
-               pt_bigbuf *dst, size_t *in_len, uint8_t hin[PATIENT_SHA256_BYTES])
+/* The checks of an undo that need no hashing, and the inverse edits: on
+ * the output, at each edit's output position, delete what was inserted and
+ * insert what was deleted. *rev (malloc'd) and *olen on success. */
+static patient_err
+undo_prepare(const patient_change *c, const uint8_t *body, size_t len, unsigned flags,
+             patient_edit **rev, size_t *olen)
 {
-    patient_edit *rev = NULL;
-    uint8_t hb[PATIENT_SHA256_BYTES], hi[PATIENT_SHA256_BYTES];
-    size_t i, olen = 0;
+    patient_edit *r;
+    size_t i, end = 0, o = len;
     ptrdiff_t shift = 0;
-    int want_in = hin != NULL || (flags & PT_UNDO_HASH_IN);
     patient_err err;
 
-    *in_len = 0;
-    /* Sizes and inserted bytes now; the out hash is taken while copying. */
+    *rev = NULL;
     if ((err = check_output(c, body, len, 0)))
         return err;
     for (i = 0; i < c->nedits; i++)
@@ -316,33 +316,48 @@ pt_change_undo(const patient_change *c, const uint8_t *body, size_t len, unsigne
                 return err;
             return PATIENT_ERR_NOT_FOUND;
         }
-    /* The inverse edits, on the output: at each edit's output position,
-     * delete what was inserted and insert what was deleted. */
-    if ((rev = calloc(c->nedits ? c->nedits : 1, sizeof *rev)) == NULL)
+    if ((r = calloc(c->nedits ? c->nedits : 1, sizeof *r)) == NULL)
         return PATIENT_ERR_NOMEM;
     for (i = 0; i < c->nedits; i++) {
         const patient_edit *e = &c->edits[i];
-        rev[i].offset = (size_t)((ptrdiff_t)e->offset + shift);
-        rev[i].delete_len = e->insert_len;
-        rev[i].insert = e->deleted;
-        rev[i].insert_len = e->delete_len;
+        r[i].offset = (size_t)((ptrdiff_t)e->offset + shift);
+        r[i].delete_len = e->insert_len;
+        r[i].insert = e->deleted;
+        r[i].insert_len = e->delete_len;
         shift += (ptrdiff_t)e->insert_len - (ptrdiff_t)e->delete_len;
-    }
-    /* Inverse edits of a valid list are sorted and disjoint, except that a
-     * pure insertion right after a pure deletion maps to the same output
-     * offset; the writer does not mind, so check range only. */
-    for (i = 0; i < c->nedits; i++)
-        if (rev[i].offset > len || rev[i].delete_len > len - rev[i].offset) {
-            err = PATIENT_ERR_HASH;
-            goto out;
+        /* Inverse edits of a valid list are in range, sorted and disjoint
+         * (a pure insertion right after a pure deletion maps to the same
+         * output offset, which the writers accept). */
+        if (r[i].offset < end || r[i].offset > len || r[i].delete_len > len - r[i].offset) {
+            free(r);
+            return PATIENT_ERR_HASH;
         }
-    olen = len;
-    for (i = 0; i < c->nedits; i++)
-        olen = olen - c->edits[i].insert_len + c->edits[i].delete_len;
-    if (olen != c->in.size) {
-        err = PATIENT_ERR_HASH;
-        goto out;
+        end = r[i].offset + r[i].delete_len;
+        o = o - e->insert_len + e->delete_len;
     }
+    if (o != c->in.size) {
+        free(r);
+        return PATIENT_ERR_HASH;
+    }
+    *rev = r;
+    *olen = o;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_change_undo(const patient_change *c, const uint8_t *body, size_t len, unsigned flags,
+               pt_bigbuf *dst, size_t *in_len, uint8_t hin[PATIENT_SHA256_BYTES])
+{
+    patient_edit *rev = NULL;
+    uint8_t hb[PATIENT_SHA256_BYTES], hi[PATIENT_SHA256_BYTES];
+    size_t olen = 0;
+    int want_in = hin != NULL || (flags & PT_UNDO_HASH_IN);
+    patient_err err;
+
+    *in_len = 0;
+    /* Sizes and inserted bytes now; the out hash is taken while copying. */
+    if ((err = undo_prepare(c, body, len, flags, &rev, &olen)))
+        return err;
     if ((err = pt_bigbuf_reserve(dst, olen)))
         goto out;
     /* One pass: copy, hashing the body (as this hop's out) and the rebuilt
@@ -366,6 +381,104 @@ pt_change_undo(const patient_change *c, const uint8_t *body, size_t len, unsigne
         memcpy(hin, hi, sizeof hi);
     *in_len = olen;
 out:
+    free(rev);
+    return err;
+}
+
+/* Apply edits (sorted, disjoint, in range of len; output fits in p) in
+ * place. Kept bytes that move left are moved first, left to right, then
+ * those that move right, right to left, then the inserted bytes are written:
+ * no move overwrites bytes still to be moved, since the output keeps the
+ * order of the kept pieces. */
+static void
+edits_apply_inplace(uint8_t *p, size_t len, const patient_edit *e, size_t n)
+{
+    size_t j, start, end;
+    ptrdiff_t shift = 0; /* of piece j: output position minus input position */
+
+#define PIECE_START(j) ((j) > 0 ? e[(j)-1].offset + e[(j)-1].delete_len : 0)
+#define PIECE_END(j) ((j) < n ? e[(j)].offset : len)
+#define DELTA(j) ((ptrdiff_t)e[(j)].insert_len - (ptrdiff_t)e[(j)].delete_len)
+    for (j = 0; j <= n; j++) {
+        start = PIECE_START(j);
+        end = PIECE_END(j);
+        if (shift < 0 && end > start)
+            memmove(p + (size_t)((ptrdiff_t)start + shift), p + start, end - start);
+        if (j < n)
+            shift += DELTA(j);
+    }
+    for (j = n + 1; j-- > 0;) {
+        if (j < n)
+            shift -= DELTA(j);
+        start = PIECE_START(j);
+        end = PIECE_END(j);
+        if (shift > 0 && end > start)
+            memmove(p + (size_t)((ptrdiff_t)start + shift), p + start, end - start);
+    }
+    /* shift is 0 again: piece 0 never moves. */
+    for (j = 0; j < n; j++) {
+        if (e[j].insert_len)
+            memcpy(p + (size_t)((ptrdiff_t)e[j].offset + shift), e[j].insert, e[j].insert_len);
+        shift += DELTA(j);
+    }
+#undef PIECE_START
+#undef PIECE_END
+#undef DELTA
+}
+
+patient_err
+pt_change_undo_inplace(const patient_change *c, pt_bigbuf *buf, size_t len, unsigned flags,
+                       size_t *in_len, uint8_t hin[PATIENT_SHA256_BYTES])
+{
+    patient_edit *rev = NULL;
+    patient_sha256_ctx *ci = NULL;
+    pt_bigbuf other = {0};
+    uint8_t hi[PATIENT_SHA256_BYTES];
+    size_t olen = 0;
+    int want_in = hin != NULL || (flags & PT_UNDO_HASH_IN);
+    patient_err err;
+
+    *in_len = 0;
+    if (c == NULL || buf == NULL || (buf->p == NULL && len > 0) || len > buf->cap)
+        return PATIENT_ERR_ARG;
+    /* Everything that can fail before the bytes change, so that a refused
+     * undo leaves them as they were. */
+    if ((flags & PT_UNDO_HASH_OUT) && (err = check_output(c, buf->p, len, 1)))
+        return err;
+    if ((err = undo_prepare(c, buf->p, len, flags & ~PT_UNDO_HASH_OUT, &rev, &olen)))
+        return err;
+    if (olen > buf->cap) {
+        /* No room: copy into a new buffer instead. */
+        free(rev);
+        if ((err = pt_change_undo(c, buf->p, len, flags & ~PT_UNDO_HASH_OUT, &other, in_len,
+                                  hin)) != PATIENT_OK) {
+            pt_bigbuf_free(&other);
+            return err;
+        }
+        pt_bigbuf_free(buf);
+        *buf = other;
+        return PATIENT_OK;
+    }
+    if (want_in && (err = patient_sha256_init(&ci)))
+        goto out;
+    edits_apply_inplace(buf->p, len, rev, c->nedits);
+    if (ci) {
+        if ((err = upd(ci, buf->p, olen)))
+            goto out;
+        err = patient_sha256_final(ci, hi);
+        ci = NULL;
+        if (err)
+            goto out;
+    }
+    if ((flags & PT_UNDO_HASH_IN) && !pt_memeq(hi, c->in.hash, sizeof hi)) {
+        err = PATIENT_ERR_HASH;
+        goto out;
+    }
+    if (hin)
+        memcpy(hin, hi, sizeof hi);
+    *in_len = olen;
+out:
+    patient_sha256_free(ci);
     free(rev);
     return err;
 }

@@ -403,7 +403,7 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
     int have_ref = 0, chain_ok = 1;
     uint8_t ref_hash[PATIENT_SHA256_BYTES], h[PATIENT_SHA256_BYTES];
     uint64_t ref_size = 0;
-    pt_bigbuf undo[2] = {{0}}; /* hop inputs, ping-pong */
+    pt_bigbuf undo = {0}; /* hop inputs, rebuilt in place after the first */
     uint8_t origin_hash[PATIENT_SHA256_BYTES];
     int have_origin_hash = 0;
     const uint8_t *cur;
@@ -589,22 +589,29 @@ manifest:
         goto done;
     }
     for (size_t k = n; k-- > 0;) {
-        pt_bigbuf *in = &undo[k & 1]; /* never the buffer cur points into */
         size_t inlen = 0;
         snprintf(where, sizeof where, "hop %zu", k + 1);
         /* Hash the received body once, against the last hop's "out", and
-         * the rebuilt origin bytes once, while writing them (compared
-         * below); the bytes in between are fixed by the signed edits. */
-        err = pt_change_undo(changes[k], cur, curlen, k + 1 == n ? PT_UNDO_HASH_OUT : 0, in,
-                             &inlen, k == 0 ? origin_hash : NULL);
+         * the rebuilt origin bytes once (compared below); the bytes in
+         * between are fixed by the signed edits. The last hop's input is
+         * copied out of the body; the hops before it are undone in that
+         * copy. */
+        if (k + 1 == n)
+            err = pt_change_undo(changes[k], cur, curlen, PT_UNDO_HASH_OUT, &undo, &inlen,
+                                 k == 0 ? origin_hash : NULL);
+        else
+            err = pt_change_undo_inplace(changes[k], &undo, curlen, 0, &inlen,
+                                         k == 0 ? origin_hash : NULL);
         if (err == PATIENT_OK) {
-            hop_positions(hops[k], changes[k], in->p, inlen);
+            hop_positions(hops[k], changes[k], undo.p, inlen);
             hop_set_proof(hops[k], "proven");
-            cur = in->p;
+            cur = undo.p;
             curlen = inlen;
             have_origin_hash = k == 0;
             continue;
         }
+        if (err != PATIENT_ERR_HASH && err != PATIENT_ERR_NOT_FOUND)
+            goto done; /* out of memory or a crypto failure: no verdict */
         err = PATIENT_OK;
         if (patient_change_check_output(changes[k], cur, curlen) == PATIENT_OK) {
             /* Output checked, deleted bytes withheld: the rest is attested. */
@@ -713,8 +720,7 @@ done:
     for (size_t k = 0; k < PATIENT_MAX_HOPS; k++)
         patient_change_free(changes[k]);
     patient_manifest_free(m);
-    pt_bigbuf_free(&undo[0]);
-    pt_bigbuf_free(&undo[1]);
+    pt_bigbuf_free(&undo);
     free(origin);
     free(path);
     if (err != PATIENT_OK) {

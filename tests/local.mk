@@ -122,3 +122,10 @@ EXTRA_DIST += tests/data tests/site
 TESTS += tests/valgrind.sh tests/crash_publish.sh tests/secrets.sh tests/limits.sh
 dist_noinst_SCRIPTS += tests/valgrind.sh tests/crash_publish.sh tests/secrets.sh tests/limits.sh tests/sanitize.sh
 EXTRA_DIST += tests/lsan.supp
+
+# undo into reused buffers and in place (lib/edit.c internals; owner: perf)
+check_PROGRAMS += tests/check_undo
+tests_check_undo_SOURCES = tests/check_undo.c
+tests_check_undo_CFLAGS = $(TEST_CFLAGS)
+tests_check_undo_LDADD = $(TEST_LIBS)
+TESTS += tests/check_undo

@@ -1,0 +1,287 @@
+/* Undoing a hop into a reused buffer and in place (lib/edit.c internals the
+ * verifier uses): the same bytes as patient_change_undo for random edit
+ * lists, and every refusal leaves the buffer as it was. */
+#include "config.h"
+
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <patient/change.h>
+#include <patient/hash.h>
+#include "../lib/change_int.h"
+
+static uint64_t rng_state;
+
+static uint32_t
+rnd(uint32_t n) /* 0..n-1, fixed sequence (xorshift64) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return n ? (uint32_t)(rng_state % n) : 0;
+}
+
+/* A hop made by hand: random sorted edits on in, its output, sizes and
+ * hashes. The descriptor's pointers point into in and ins. */
+typedef struct {
+    uint8_t *in, *out, ins[64][8];
+    size_t in_len, out_len;
+    patient_edit e[64];
+    patient_change c;
+} hop_case;
+
+static void
+make_case(hop_case *h, size_t in_len)
+{
+    size_t i, pos = 0, n;
+
+    memset(h, 0, sizeof *h);
+    h->in = malloc(in_len ? in_len : 1);
+    ck_assert_ptr_nonnull(h->in);
+    for (i = 0; i < in_len; i++)
+        h->in[i] = (uint8_t)('a' + rnd(26));
+    h->in_len = in_len;
+    for (;;) {
+        n = 0;
+        pos = 0;
+        while (n < 64 && rnd(4) != 0) {
+            patient_edit *e = &h->e[n];
+            size_t gap = rnd(3) == 0 ? 0 : rnd(in_len / 4 + 2);
+            if (pos + gap > in_len)
+                break;
+            e->offset = pos + gap;
+            e->delete_len = rnd(9);
+            if (e->delete_len > in_len - e->offset)
+                e->delete_len = in_len - e->offset;
+            e->insert_len = rnd(9);
+            for (i = 0; i < e->insert_len; i++)
+                h->ins[n][i] = (uint8_t)('A' + rnd(26));
+            e->insert = e->insert_len ? h->ins[n] : NULL;
+            e->deleted = e->delete_len ? h->in + e->offset : NULL;
+            pos = e->offset + e->delete_len;
+            n++;
+        }
+        if (patient_edits_apply(h->in, in_len, h->e, n, &h->out, &h->out_len) == PATIENT_OK)
+            break;
+    }
+    h->c.edits = h->e;
+    h->c.nedits = n;
+    h->c.in.size = in_len;
+    h->c.out.size = h->out_len;
+    ck_assert_int_eq(patient_sha256(h->in, in_len, h->c.in.hash), PATIENT_OK);
+    ck_assert_int_eq(patient_sha256(h->out, h->out_len, h->c.out.hash), PATIENT_OK);
+}
+
+static void
+free_case(hop_case *h)
+{
+    free(h->in);
+    free(h->out);
+}
+
+/* Copy the case's output into b, with room for cap bytes. */
+static void
+load(pt_bigbuf *b, const hop_case *h, size_t cap)
+{
+    ck_assert_int_eq(pt_bigbuf_reserve(b, cap), PATIENT_OK);
+    ck_assert_uint_ge(b->cap, cap);
+    if (h->out_len)
+        memcpy(b->p, h->out, h->out_len);
+}
+
+static void
+check_undo_ways(hop_case *h)
+{
+    pt_bigbuf b = {0};
+    uint8_t *back = NULL, hin[PATIENT_SHA256_BYTES];
+    size_t back_len = 0, l = 0, room;
+
+    ck_assert_int_eq(patient_change_undo(&h->c, h->out, h->out_len, &back, &back_len),
+                     PATIENT_OK);
+    ck_assert_uint_eq(back_len, h->in_len);
+    ck_assert_int_eq(memcmp(back, h->in, h->in_len), 0);
+    free(back);
+
+    ck_assert_int_eq(pt_change_undo(&h->c, h->out, h->out_len,
+                                    PT_UNDO_HASH_OUT | PT_UNDO_HASH_IN, &b, &l, hin),
+                     PATIENT_OK);
+    ck_assert_uint_eq(l, h->in_len);
+    ck_assert_int_eq(memcmp(b.p, h->in, l), 0);
+    ck_assert_int_eq(memcmp(hin, h->c.in.hash, sizeof hin), 0);
+
+    /* In place with room to spare, and with room for the output only (a
+     * growing undo then moves to a new buffer). */
+    room = h->in_len > h->out_len ? h->in_len : h->out_len;
+    for (int tight = 0; tight < 2; tight++) {
+        pt_bigbuf_free(&b);
+        load(&b, h, tight ? h->out_len : room);
+        memset(hin, 0, sizeof hin);
+        ck_assert_int_eq(pt_change_undo_inplace(&h->c, &b, h->out_len,
+                                                PT_UNDO_HASH_OUT | PT_UNDO_HASH_IN, &l, hin),
+                         PATIENT_OK);
+        ck_assert_uint_eq(l, h->in_len);
+        ck_assert_int_eq(memcmp(b.p, h->in, l), 0);
+        ck_assert_int_eq(memcmp(hin, h->c.in.hash, sizeof hin), 0);
+    }
+    pt_bigbuf_free(&b);
+}
+
+START_TEST(random_edits_same_bytes)
+{
+    rng_state = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 3000; i++) {
+        hop_case h;
+        make_case(&h, rnd(5) == 0 ? rnd(8) : rnd(400));
+        check_undo_ways(&h);
+        free_case(&h);
+    }
+}
+END_TEST
+
+START_TEST(big_body_in_place)
+{
+    hop_case h;
+
+    rng_state = 42;
+    make_case(&h, 3u * 1024 * 1024 + 17); /* a mapped (huge-page) buffer */
+    check_undo_ways(&h);
+    free_case(&h);
+}
+END_TEST
+
+/* Each refusal: the given error, and the buffer still holds the output. */
+static void
+refused(hop_case *h, unsigned flags, patient_err want)
+{
+    pt_bigbuf b = {0};
+    size_t l = 99;
+
+    load(&b, h, h->in_len + h->out_len);
+    ck_assert_int_eq(pt_change_undo_inplace(&h->c, &b, h->out_len, flags, &l, NULL), want);
+    ck_assert_uint_eq(l, 0);
+    ck_assert_int_eq(memcmp(b.p, h->out, h->out_len), 0);
+    pt_bigbuf_free(&b);
+}
+
+START_TEST(forged_in_place)
+{
+    hop_case h;
+    size_t k = 0, saved;
+
+    memset(&h, 0, sizeof h);
+    rng_state = 7;
+    do {
+        free_case(&h);
+        make_case(&h, 200);
+        for (k = 0; k < h.c.nedits && !(h.e[k].delete_len && h.e[k].insert_len); k++)
+            ;
+    } while (k == h.c.nedits); /* one edit that deletes and inserts */
+
+    /* Output hash wrong: refused only when the out hash is asked for. */
+    h.c.out.hash[0] ^= 1;
+    refused(&h, PT_UNDO_HASH_OUT, PATIENT_ERR_HASH);
+    h.c.out.hash[0] ^= 1;
+    /* Sizes that do not add up. */
+    h.c.in.size++;
+    refused(&h, 0, PATIENT_ERR_HASH);
+    h.c.in.size--;
+    h.c.out.size++;
+    refused(&h, 0, PATIENT_ERR_HASH);
+    h.c.out.size--;
+    /* Inserted bytes not where the edit says. */
+    h.ins[k][0] ^= 0x20;
+    refused(&h, 0, PATIENT_ERR_HASH);
+    h.ins[k][0] ^= 0x20;
+    /* Edits out of order on the output. */
+    if (h.c.nedits > 1) {
+        patient_edit t = h.e[0];
+        h.e[0] = h.e[h.c.nedits - 1];
+        h.e[h.c.nedits - 1] = t;
+        refused(&h, 0, PATIENT_ERR_HASH);
+        h.e[h.c.nedits - 1] = h.e[0];
+        h.e[0] = t;
+    }
+    /* Deleted bytes withheld: NOT_FOUND, or HASH first when the body is
+     * not the output. */
+    h.e[k].deleted = NULL;
+    refused(&h, PT_UNDO_HASH_OUT, PATIENT_ERR_NOT_FOUND);
+    h.c.out.hash[1] ^= 1;
+    refused(&h, PT_UNDO_HASH_OUT, PATIENT_ERR_HASH);
+    h.c.out.hash[1] ^= 1;
+    h.e[k].deleted = h.in + h.e[k].offset;
+    /* Buffer smaller than the length given. */
+    {
+        pt_bigbuf b = {0};
+        size_t l;
+        load(&b, &h, h.out_len);
+        saved = b.cap;
+        b.cap = h.out_len - 1;
+        ck_assert_int_eq(pt_change_undo_inplace(&h.c, &b, h.out_len, 0, &l, NULL),
+                         PATIENT_ERR_ARG);
+        b.cap = saved;
+        pt_bigbuf_free(&b);
+    }
+    /* Rebuilt input not what the hop says it received (only checked with
+     * PT_UNDO_HASH_IN; the buffer then holds the rebuilt bytes). */
+    {
+        pt_bigbuf b = {0};
+        size_t l;
+        load(&b, &h, h.in_len + h.out_len);
+        h.c.in.hash[5] ^= 1;
+        ck_assert_int_eq(pt_change_undo_inplace(&h.c, &b, h.out_len, PT_UNDO_HASH_IN, &l, NULL),
+                         PATIENT_ERR_HASH);
+        h.c.in.hash[5] ^= 1;
+        pt_bigbuf_free(&b);
+    }
+    free_case(&h);
+}
+END_TEST
+
+START_TEST(bigbuf_sizes)
+{
+    pt_bigbuf b = {0};
+    uint8_t *p;
+
+    pt_bigbuf_free(NULL);
+    pt_bigbuf_free(&b);
+    ck_assert_int_eq(pt_bigbuf_reserve(&b, 0), PATIENT_OK);
+    ck_assert_ptr_nonnull(b.p);
+    ck_assert_int_eq(pt_bigbuf_reserve(&b, 100), PATIENT_OK);
+    ck_assert_int_eq(b.mapped, 0);
+    ck_assert_int_eq(pt_bigbuf_reserve(&b, 3u * 1024 * 1024), PATIENT_OK);
+    ck_assert_int_eq(b.mapped, 1);
+    ck_assert_uint_eq(b.cap % (2u * 1024 * 1024), 0);
+    ck_assert_uint_eq((uintptr_t)b.p % (2u * 1024 * 1024), 0);
+    memset(b.p, 0xAB, b.cap);
+    p = b.p;
+    ck_assert_int_eq(pt_bigbuf_reserve(&b, 1000), PATIENT_OK); /* kept, not remapped */
+    ck_assert_ptr_eq(b.p, p);
+    ck_assert_int_eq(pt_bigbuf_reserve(&b, (size_t)PATIENT_MAX_BODY + 1), PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(b.p);
+    ck_assert_uint_eq(b.cap, 0);
+    pt_bigbuf_free(&b);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("undo");
+    TCase *tc = tcase_create("undo");
+    SRunner *sr;
+    int failed;
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, random_edits_same_bytes);
+    tcase_add_test(tc, big_body_in_place);
+    tcase_add_test(tc, forged_in_place);
+    tcase_add_test(tc, bigbuf_sizes);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

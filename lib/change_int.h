@@ -18,9 +18,9 @@ patient_err pt_edits_build(const uint8_t *in, size_t len, const patient_edit *e,
                            size_t out_len, uint8_t **out, uint8_t hin[PATIENT_SHA256_BYTES],
                            uint8_t hout[PATIENT_SHA256_BYTES]);
 
-/* A scratch buffer for big bodies. Buffers of 2 MiB and more are mapped on
- * their own with transparent huge pages asked for (far fewer page faults);
- * smaller ones come from malloc. Not for memory handed to callers who free(). */
+/* A scratch buffer for big bodies. Buffers of 512 KiB and more are mapped
+ * on their own, in whole 2 MiB pages, with transparent huge pages asked for
+ * (far fewer page faults); smaller ones come from malloc. Not for memory handed to callers who free(). */
 typedef struct pt_bigbuf {
     uint8_t *p;
     size_t cap;

@@ -367,6 +367,10 @@ patient_seckey_load(const char *path, const char *password, patient_seckey **out
     err = patient_seckey_parse((const char *)data, len, password, out, encrypted);
     sodium_memzero(data, len);
     free(data);
+    /* Parsing left key bytes in callees' stack frames (base64 decoding,
+     * scrypt, checksum): wipe the stack below us so no core dump or later
+     * stack read finds them. */
+    sodium_stackzero(16384);
     return err;
 }
 

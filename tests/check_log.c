@@ -616,6 +616,7 @@ START_TEST(tamper_truncate_trailing)
     /* Cut cleanly after the checkpoint at seq 2001: by itself this log
      * looks complete... */
     ls = read_lines(p);
+    size_t all = ls.n; /* restored before free_lines: the cut lines are still owned */
     ls.n = 2002;
     write_lines(p, &ls);
     r = verify(p, &pk, 0);
@@ -639,6 +640,7 @@ START_TEST(tamper_truncate_trailing)
     o.trusted_size = 1000;
     ck_assert_int_eq(patient_log_verify(p, &o, &r), PATIENT_ERR_LOG_CORRUPT);
     ck_assert_int_eq(r.tamper, PATIENT_LOG_REWRITTEN);
+    ls.n = all;
     free_lines(&ls);
 }
 END_TEST

@@ -83,7 +83,7 @@ typedef struct {
     patient_header *h;
     size_t nh;
     size_t hbytes;
-    int too_large;
+    int too_large; /* 1: body over max_body; 2: headers over their caps */
     int nomem;
     char tls_version[32];
     char tls_cipher[128];
@@ -167,7 +167,7 @@ on_header(char *ptr, size_t size, size_t nitems, void *ud)
     patient_header *nh;
 
     if (n > x->o->max_header_line || n > x->o->max_headers - x->hbytes) {
-        x->too_large = 1;
+        x->too_large = 2;
         return 0;
     }
     /* A status line starts a new response (redirect, 1xx, proxy CONNECT):
@@ -205,7 +205,7 @@ on_header(char *ptr, size_t size, size_t nitems, void *ud)
     if ((colon = memchr(ptr, ':', n)) == NULL || colon == ptr)
         return n; /* not a header line; ignore */
     if (x->nh >= PATIENT_FETCH_MAX_HEADER_COUNT) {
-        x->too_large = 1;
+        x->too_large = 2;
         return 0;
     }
     if ((nh = realloc(x->h, (x->nh + 1) * sizeof *nh)) == NULL) {
@@ -363,7 +363,9 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
         goto out;
     }
     if (x.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-        detail_set(detail, "response larger than the configured limit");
+        detail_set(detail, x.too_large == 2
+                               ? "response headers larger than the configured limit"
+                               : "response body larger than the configured limit");
         err = PATIENT_ERR_TOO_LARGE;
         goto out;
     }

@@ -212,11 +212,31 @@ regex_guard(const char *p, const char **why)
      * last atom or group at that depth (what a following {m,n} repeats). */
     unsigned long long weight[64], last[64];
     size_t d = 0, i, n = strlen(p);
+    int quant = 0; /* the previous token was a repetition operator */
 
     weight[0] = last[0] = 0;
     for (i = 0; i < n; i++) {
         char c = p[i];
-        if (c == '\\') {
+        int was_quant = quant;
+        quant = 0;
+        if ((c == '*' || c == '+' || c == '?' || c == '{') && was_quant) {
+            /* POSIX leaves "a++" or "a*{2}" undefined; glibc accepts them
+             * and copies the operand once per stacked "+" or "{m,n}", so a
+             * run of them compiles to an exponentially large automaton
+             * (found by fuzz_rules: 100 "+" in a row took gigabytes). */
+            *why = "a repetition of a repetition (like \"a++\" or \"a*{2}\") is not allowed";
+            return -1;
+        }
+        if (c == '*' || c == '?') {
+            quant = 1;
+            continue;
+        }
+        if (c == '+') {
+            /* glibc compiles "x+" as "xx*": the operand is copied once. */
+            weight[d] += last[d];
+            last[d] *= 2;
+            quant = 1;
+        } else if (c == '\\') {
             if (i + 1 < n && p[i + 1] >= '1' && p[i + 1] <= '9') {
                 *why = "back-references are not allowed";
                 return -1;
@@ -278,6 +298,7 @@ regex_guard(const char *p, const char **why)
             weight[d] += last[d] * (mx - 1);
             last[d] *= mx;
             i = (j < n && p[j] == '}') ? j : j - 1;
+            quant = 1;
         } else {
             last[d] = 1;
             weight[d] += 1;

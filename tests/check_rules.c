@@ -663,8 +663,15 @@ START_TEST(err_regex)
     free(parse_fail(ONE("\"action\":\"remove\"", "{\"regex\":\"((a{200}){200}){200}\"}"),
                     PATIENT_ERR_REGEX));
     free(parse_fail(ONE("\"action\":\"remove\"", "{\"regex\":\"\"}"), PATIENT_ERR_REGEX));
+    /* Stacked repetitions: glibc copies the operand per "+", exponentially
+     * (fuzz_rules found a pattern that took gigabytes to compile). */
+    free(parse_fail(ONE("\"action\":\"remove\"", "{\"regex\":\"a++\"}"), PATIENT_ERR_REGEX));
+    free(parse_fail(ONE("\"action\":\"remove\"", "{\"regex\":\"[^>]*{2}\"}"),
+                    PATIENT_ERR_REGEX));
+    free(parse_fail(ONE("\"action\":\"remove\"", "{\"regex\":\"x{2}?\"}"), PATIENT_ERR_REGEX));
     /* Twin: a fine bounded repetition and an escaped digit class load. */
     patient_rules_free(parse_ok(ONE("\"action\":\"remove\"", "{\"regex\":\"(ab){3,5}[0-9]\"}")));
+    patient_rules_free(parse_ok(ONE("\"action\":\"remove\"", "{\"regex\":\"(a+)+b*c?\"}")));
 }
 END_TEST
 

@@ -33,7 +33,7 @@ pkginclude_HEADERS += \
 	include/patient/policy.h include/patient/fetch.h include/patient/disclosure.h \
 	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
-	include/patient/verify.h include/patient/mbox.h \
+	include/patient/verify.h include/patient/mbox.h include/patient/time.h \
 	include/patient/jws.h
 
 # What tools link with.

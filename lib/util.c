@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include <patient/time.h>
 #include "util.h"
 
 patient_err
@@ -630,4 +631,17 @@ int
 pt_memeq(const void *a, const void *b, size_t n)
 {
     return sodium_memcmp(a, b, n) == 0;
+}
+
+/* The public face of the time helpers, for the tools. */
+patient_err
+patient_time_parse(const char *s, time_t *t)
+{
+    return pt_time_parse(s, t);
+}
+
+void
+patient_time_format(time_t t, char out[21])
+{
+    pt_time_format(t, out);
 }

@@ -197,17 +197,8 @@ main(int argc, char **argv)
                 usage("--max-body: expected a positive number of bytes");
             break;
         case 'a':
-            if (optarg[0] == '@') {
-                at = (time_t)strtoll(optarg + 1, &end, 10);
-                if (*end)
-                    usage("--at: expected RFC 3339 or @EPOCH");
-            } else {
-                struct tm tm = {0};
-                end = strptime(optarg, "%Y-%m-%dT%H:%M:%S", &tm);
-                if (end == NULL || strcmp(end, "Z"))
-                    usage("--at: expected RFC 3339 (2026-11-27T08:00:00Z) or @EPOCH");
-                at = timegm(&tm);
-            }
+            if (patient_time_parse(optarg, &at) != PATIENT_OK)
+                usage("--at: expected RFC 3339 (2026-11-27T08:00:00Z) or @EPOCH");
             break;
         case 'q': quiet = 1; break;
         case 'h': usage(NULL);

@@ -92,27 +92,11 @@ fail(patient_err err, const char *what, const char *detail)
         fprintf(stderr, "%s: %s: %s\n", progname, what, patient_strerror(err));
 }
 
+/* The library's RFC 3339 parser; publishing refuses times before 1970. */
 static int
 parse_time(const char *s, time_t *t)
 {
-    struct tm tm;
-    const char *p;
-    char *end;
-
-    if (s[0] == '@') {
-        long long v;
-        errno = 0;
-        v = strtoll(s + 1, &end, 10);
-        if (errno || end == s + 1 || *end || v < 0)
-            return -1;
-        *t = (time_t)v;
-        return 0;
-    }
-    memset(&tm, 0, sizeof tm);
-    if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL || strcmp(p, "Z") != 0)
-        return -1;
-    *t = timegm(&tm);
-    return 0;
+    return patient_time_parse(s, t) == PATIENT_OK && *t >= 0 ? 0 : -1;
 }
 
 static int

@@ -282,23 +282,10 @@ main(int argc, char **argv)
         case OPT_MDIRECT: fo.manifest_direct = 1; break;
         case OPT_JSON: json = 1; break;
         case OPT_STRICT: strict = 1; break;
-        case OPT_AT: {
-            char *end;
-            struct tm tm = {0};
-            (void)end;
-            (void)tm;
-            if (optarg[0] == '@') {
-                vo.now = (time_t)strtoll(optarg + 1, &end, 10);
-                if (*end || end == optarg + 1)
-                    usage("--at: '%s' is not a time (RFC 3339 like 2026-11-27T08:00:00Z, or @EPOCH)", optarg);
-            } else {
-                end = strptime(optarg, "%Y-%m-%dT%H:%M:%S", &tm);
-                if (end == NULL || (strcmp(end, "Z") && strcmp(end, "+00:00")))
-                    usage("--at: '%s' is not a time (RFC 3339 like 2026-11-27T08:00:00Z, or @EPOCH)", optarg);
-                vo.now = timegm(&tm);
-            }
+        case OPT_AT:
+            if (patient_time_parse(optarg, &vo.now) != PATIENT_OK)
+                usage("--at: '%s' is not a time (RFC 3339 like 2026-11-27T08:00:00Z, or @EPOCH)", optarg);
             break;
-        }
         case OPT_BUNDLE: bundle_path = optarg; break;
         case OPT_OFFLINE: offline = optarg; break;
         case OPT_NATIVE: native = 1; break;

@@ -17,5 +17,6 @@
 #include <patient/rules.h>
 #include <patient/verify.h>
 #include <patient/mbox.h>
+#include <patient/time.h>
 
 #endif

@@ -1,0 +1,24 @@
+/* Times as every patient artefact writes them: RFC 3339 UTC
+ * ("2026-11-27T08:00:00Z"). Tools parse --at and similar options with the
+ * same parser the library uses for signed documents. */
+#ifndef PATIENT_TIME_H
+#define PATIENT_TIME_H
+
+#include <time.h>
+#include <patient/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Parse "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+00:00)" (fixed layout, fields
+ * in range: 2026-02-30 and 24:00:00 are refused) or "@EPOCH" seconds.
+ * PATIENT_ERR_PARSE otherwise. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_time_parse(const char *s, time_t *t);
+/* Format as "YYYY-MM-DDTHH:MM:SSZ"; out needs 21 bytes. Thread-safe. */
+PATIENT_EXPORT void patient_time_format(time_t t, char out[21]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -455,36 +455,6 @@ patient_cache_dir_default(char **dir)
     return pt_xdg_path("XDG_CACHE_HOME", ".cache", "patient", dir);
 }
 
-/* mkdir -p, new folders 0700; the last one must end up a folder we own
- * that nobody else can write. */
-static patient_err
-cache_dir_ready(const char *dir)
-{
-    char tmp[4096];
-    size_t n = strlen(dir);
-    struct stat st;
-
-    if (n == 0 || n >= sizeof tmp)
-        return PATIENT_ERR_ARG;
-    memcpy(tmp, dir, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-            return PATIENT_ERR_IO;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-        return PATIENT_ERR_IO;
-    if (stat(tmp, &st) != 0)
-        return PATIENT_ERR_IO;
-    if (!S_ISDIR(st.st_mode))
-        return PATIENT_ERR_UNSAFE_PATH;
-    if (st.st_uid != geteuid() || (st.st_mode & 022))
-        return PATIENT_ERR_PERM;
-    return PATIENT_OK;
-}
 
 /* A validator we are willing to send back: printable ASCII, bounded. */
 static int
@@ -636,7 +606,7 @@ patient_fetch_cached(const patient_fetch_opts *opts, const char *url, const char
             goto out;
         cache_dir = dir;
     }
-    if ((err = cache_dir_ready(cache_dir)) != PATIENT_OK) {
+    if ((err = pt_mkdir_private(cache_dir)) != PATIENT_OK) {
         detail_set(detail, "cache folder missing, not ours, or writable by others");
         goto out;
     }

@@ -568,6 +568,37 @@ pt_json_print(const cJSON *o, char **out)
     return *out ? PATIENT_OK : PATIENT_ERR_NOMEM;
 }
 
+/* mkdir -p, new folders 0700; the last one must end up a folder we own
+ * that nobody else can write. */
+patient_err
+pt_mkdir_private(const char *dir)
+{
+    char tmp[4096];
+    size_t n = strlen(dir);
+    struct stat st;
+
+    if (n == 0 || n >= sizeof tmp)
+        return PATIENT_ERR_ARG;
+    memcpy(tmp, dir, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return PATIENT_ERR_IO;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return PATIENT_ERR_IO;
+    if (stat(tmp, &st) != 0)
+        return PATIENT_ERR_IO;
+    if (!S_ISDIR(st.st_mode))
+        return PATIENT_ERR_UNSAFE_PATH;
+    if (st.st_uid != geteuid() || (st.st_mode & 022))
+        return PATIENT_ERR_PERM;
+    return PATIENT_OK;
+}
+
 patient_err
 pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out)
 {

@@ -71,6 +71,10 @@ int pt_json_int(const cJSON *o, const char *key, long long *out);
 /* Print compactly into a malloc'd string. */
 patient_err pt_json_print(const cJSON *o, char **out);
 
+/* mkdir -p with new folders 0700; the last one must end up a folder owned
+ * by us that nobody else can write (PATIENT_ERR_PERM, UNSAFE_PATH). */
+patient_err pt_mkdir_private(const char *dir);
+
 /* $<env>/<tail> when the variable holds an absolute path, else
  * $HOME/<home_rel>/<tail> (XDG base directories). *out malloc'd;
  * NOT_FOUND when neither is usable. */

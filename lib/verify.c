@@ -32,23 +32,6 @@ patient_state_file_default(char **path)
     return pt_xdg_path("XDG_STATE_HOME", ".local/state", "patient/versions.json", path);
 }
 
-static void
-mkdir_parents(const char *path)
-{
-    char tmp[PATH_MAX];
-    size_t n = strlen(path);
-
-    if (n >= sizeof tmp)
-        return;
-    memcpy(tmp, path, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0700);
-            *p = '/';
-        }
-    }
-}
 
 /* Check the version against the state file and (unless readonly) record
  * it. *seen gets the highest version seen before (0 when none). The file
@@ -67,7 +50,19 @@ state_check(const char *path, const char *origin, uint64_t version, int readonly
     *seen = 0;
     if (snprintf(lockpath, sizeof lockpath, "%s.lock", path) >= (int)sizeof lockpath)
         return PATIENT_ERR_ARG;
-    mkdir_parents(path);
+    {
+        /* The state file's folder: created 0700, ours, not writable by others. */
+        char dir[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        if (slash != NULL && slash != path) {
+            if ((size_t)(slash - path) >= sizeof dir)
+                return PATIENT_ERR_ARG;
+            memcpy(dir, path, (size_t)(slash - path));
+            dir[slash - path] = 0;
+            if ((err = pt_mkdir_private(dir)) != PATIENT_OK)
+                return err;
+        }
+    }
     if (!readonly) {
         if ((lfd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
             return PATIENT_ERR_IO;

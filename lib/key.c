@@ -560,21 +560,17 @@ next_line(const char **p, const char *end, const char **line, size_t *n)
     return 0;
 }
 
-patient_err
-patient_minisig_verify(const patient_pubkey *pk, const void *m, size_t len, const char *sig,
-                       size_t siglen, char **trusted_comment,
-                       uint8_t sig_keyid[PATIENT_KEYID_BYTES])
+/* Split and decode a minisign signature file: the file signature block
+ * (algorithm, key number, signature), the global signature and the trusted
+ * comment (without its prefix). No cryptography. */
+static patient_err
+minisig_parse(const char *sig, size_t siglen,
+              uint8_t sigs[2 + PATIENT_KEYID_BYTES + PATIENT_SIG_BYTES],
+              uint8_t global[PATIENT_SIG_BYTES], const char **tc, size_t *tclen, int *hashed)
 {
     const char *p = sig, *end = sig + siglen, *l1, *l2, *l3, *l4;
     size_t n1, n2, n3, n4;
-    uint8_t sigs[2 + PATIENT_KEYID_BYTES + PATIENT_SIG_BYTES], global[PATIENT_SIG_BYTES];
-    uint8_t hash[crypto_generichash_BYTES_MAX];
-    pt_buf tc = {0};
-    patient_err err = PATIENT_OK;
-    int hashed;
 
-    if (trusted_comment)
-        *trusted_comment = NULL;
     if (siglen > SIGFILE_MAX)
         return PATIENT_ERR_TOO_LARGE;
     if (next_line(&p, end, &l1, &n1) || next_line(&p, end, &l2, &n2) ||
@@ -583,15 +579,52 @@ patient_minisig_verify(const patient_pubkey *pk, const void *m, size_t len, cons
     if (n1 < sizeof COMMENT_PREFIX - 1 || memcmp(l1, COMMENT_PREFIX, sizeof COMMENT_PREFIX - 1) ||
         n3 < sizeof TRUSTED_PREFIX - 1 || memcmp(l3, TRUSTED_PREFIX, sizeof TRUSTED_PREFIX - 1))
         return PATIENT_ERR_PARSE;
-    if (pt_b64_decode_exact(l2, n2, 0, sigs, sizeof sigs) != PATIENT_OK ||
-        pt_b64_decode_exact(l4, n4, 0, global, sizeof global) != PATIENT_OK)
+    if (pt_b64_decode_exact(l2, n2, 0, sigs, 2 + PATIENT_KEYID_BYTES + PATIENT_SIG_BYTES) !=
+            PATIENT_OK ||
+        pt_b64_decode_exact(l4, n4, 0, global, PATIENT_SIG_BYTES) != PATIENT_OK)
         return PATIENT_ERR_PARSE;
     if (memcmp(sigs, SIGALG_HASHED, 2) == 0)
-        hashed = 1;
+        *hashed = 1;
     else if (memcmp(sigs, SIGALG, 2) == 0)
-        hashed = 0;
+        *hashed = 0;
     else
         return PATIENT_ERR_UNSUPPORTED;
+    *tc = l3 + sizeof TRUSTED_PREFIX - 1;
+    *tclen = n3 - (sizeof TRUSTED_PREFIX - 1);
+    return PATIENT_OK;
+}
+
+patient_err
+patient_minisig_keyid(const char *sig, size_t siglen, uint8_t keyid[PATIENT_KEYID_BYTES])
+{
+    uint8_t sigs[2 + PATIENT_KEYID_BYTES + PATIENT_SIG_BYTES], global[PATIENT_SIG_BYTES];
+    const char *tc;
+    size_t tclen;
+    int hashed;
+    patient_err err = minisig_parse(sig, siglen, sigs, global, &tc, &tclen, &hashed);
+
+    if (err == PATIENT_OK)
+        memcpy(keyid, sigs + 2, PATIENT_KEYID_BYTES);
+    return err;
+}
+
+patient_err
+patient_minisig_verify(const patient_pubkey *pk, const void *m, size_t len, const char *sig,
+                       size_t siglen, char **trusted_comment,
+                       uint8_t sig_keyid[PATIENT_KEYID_BYTES])
+{
+    const char *l3;
+    size_t n3;
+    uint8_t sigs[2 + PATIENT_KEYID_BYTES + PATIENT_SIG_BYTES], global[PATIENT_SIG_BYTES];
+    uint8_t hash[crypto_generichash_BYTES_MAX];
+    pt_buf tc = {0};
+    patient_err err = PATIENT_OK;
+    int hashed;
+
+    if (trusted_comment)
+        *trusted_comment = NULL;
+    if ((err = minisig_parse(sig, siglen, sigs, global, &l3, &n3, &hashed)) != PATIENT_OK)
+        return err;
     if (sig_keyid)
         memcpy(sig_keyid, sigs + 2, PATIENT_KEYID_BYTES);
     if (sodium_memcmp(sigs + 2, pk->id, PATIENT_KEYID_BYTES) != 0)
@@ -604,8 +637,6 @@ patient_minisig_verify(const patient_pubkey *pk, const void *m, size_t len, cons
     }
     if (err != PATIENT_OK)
         return PATIENT_ERR_SIGNATURE;
-    l3 += sizeof TRUSTED_PREFIX - 1;
-    n3 -= sizeof TRUSTED_PREFIX - 1;
     if ((err = pt_buf_append(&tc, sigs + 2 + PATIENT_KEYID_BYTES, PATIENT_SIG_BYTES)) ||
         (err = pt_buf_append(&tc, l3, n3)))
         goto out;

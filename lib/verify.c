@@ -167,17 +167,14 @@ manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubk
 {
     patient_err err = PATIENT_ERR_KEY_MISMATCH, e;
     uint8_t sigkid[PATIENT_KEYID_BYTES] = {0};
-    char *tc = NULL;
     int named = 0;
 
     *m = NULL;
     kid_hex[0] = 0;
     /* Find the key id the signature names, to pick the key and to say which
      * key was expected when none matches. */
-    e = patient_minisig_verify(&keys[0], ev->manifest, ev->manifest_len, ev->manifest_sig,
-                               ev->manifest_sig_len, &tc, sigkid);
-    free(tc);
-    if (e == PATIENT_ERR_PARSE || e == PATIENT_ERR_TOO_LARGE || e == PATIENT_ERR_UNSUPPORTED) {
+    e = patient_minisig_keyid(ev->manifest_sig, ev->manifest_sig_len, sigkid);
+    if (e != PATIENT_OK) {
         rep_result(r, REP_INVALID, "manifest.signature.malformed", "manifest.json.minisig",
                    "the manifest signature file is malformed (%s)", patient_strerror(e));
         return e;

@@ -116,6 +116,11 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_minisig_sign(const patient_seckey
                                                             const char *untrusted_comment,
                                                             const char *trusted_comment,
                                                             char **out);
+/* The key id a minisign signature file names, without checking anything
+ * else (to pick the key to verify with, or to say which key was expected).
+ * PATIENT_ERR_PARSE / UNSUPPORTED / TOO_LARGE as patient_minisig_verify. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_minisig_keyid(const char *sig, size_t siglen,
+                                                             uint8_t keyid[PATIENT_KEYID_BYTES]);
 /* Verify a minisign signature file (prehashed "ED" or legacy "Ed") over m.
  * Checks the key id first (PATIENT_ERR_KEY_MISMATCH; *sig_keyid, when not
  * NULL, gets the id the signature names either way), then the signature and

@@ -67,14 +67,23 @@ patient_mbox_result_free(patient_mbox_result *res)
     res->value = NULL;
 }
 
+/* Rule matches become edits of the hop, counted for the caller. */
+typedef struct {
+    patient_hop *hop;
+    size_t nedits;
+} match_ctx;
+
 static patient_err
 add_match(void *ctx, const patient_rule_match *m)
 {
-    patient_hop *hop = ctx;
-    patient_err err = patient_hop_add_edit(hop, m->offset, m->delete_len, m->insert, m->insert_len,
-                                           m->reason, m->rule_id, m->note, m->disclose);
+    match_ctx *mc = ctx;
     /* The rule engine promises sorted, distinct, non-overlapping matches;
      * anything else is a bug worth surfacing, not silently skipping. */
+    patient_err err = patient_hop_add_edit(mc->hop, m->offset, m->delete_len, m->insert,
+                                           m->insert_len, m->reason, m->rule_id, m->note,
+                                           m->disclose);
+    if (err == PATIENT_OK)
+        mc->nedits++;
     return err;
 }
 
@@ -109,6 +118,7 @@ patient_mbox_process(patient_mbox *mb, const char *url, const char *media_type,
     const uint8_t *in = body;
     size_t inlen = len, outlen = 0;
     patient_hop *hop = NULL;
+    match_ctx mc = {0};
     char *value = NULL;
     int gz = 0;
     patient_err err;
@@ -136,7 +146,8 @@ patient_mbox_process(patient_mbox *mb, const char *url, const char *media_type,
     if ((err = patient_hop_begin(mb->sk, mb->name, mb->service, mb->disclosure, url, in, inlen,
                                  prev, nprev, &hop)) != PATIENT_OK)
         goto out;
-    if ((err = patient_rules_apply(mb->rules, in, inlen, media_type, add_match, hop)) != PATIENT_OK)
+    mc.hop = hop;
+    if ((err = patient_rules_apply(mb->rules, in, inlen, media_type, add_match, &mc)) != PATIENT_OK)
         goto out;
     if ((err = patient_hop_finish(hop, now, &out, &outlen, &value)) != PATIENT_OK)
         goto out;
@@ -161,14 +172,7 @@ patient_mbox_process(patient_mbox *mb, const char *url, const char *media_type,
     res->body = out;
     res->len = outlen;
     res->value = value;
-    res->nedits = 0;
-    {
-        /* Count edits from the descriptor for the caller's logs. */
-        patient_change *c = NULL;
-        if (patient_change_parse(value, strlen(value), &c) == PATIENT_OK)
-            res->nedits = c->nedits;
-        patient_change_free(c);
-    }
+    res->nedits = mc.nedits;
     out = NULL;
     value = NULL;
     err = PATIENT_OK;

@@ -1,0 +1,87 @@
+/* Private to the audit log files (log_read.c, log_write.c, log_verify.c,
+ * log_proof.c): the line reader, the entry scanner and the helpers they
+ * share. Format contract: docs/format/log.md. Never installed. */
+#ifndef PATIENT_LOG_INT_H
+#define PATIENT_LOG_INT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include <patient/jws.h>
+#include <patient/log.h>
+#include "merkle.h"
+#include "util.h"
+
+#define HASH_LEN PATIENT_SHA256_BYTES
+#define HEX_LEN (2 * HASH_LEN)
+#define CKPT_TYP "patient-checkpoint+jws"
+#define READ_CHUNK (1u << 20)
+
+/* seq 0's "prev": 64 zeros. */
+extern const char zero_prev[HEX_LEN + 1];
+
+/* Streaming line reader (pread, so it shares an O_APPEND fd). */
+typedef struct {
+    int fd;
+    uint8_t *buf;
+    size_t cap, start, end;
+    uint64_t buf_off; /* file offset of buf[0] */
+    int eof;
+} lreader;
+
+patient_err lr_init(lreader *r, int fd, uint64_t off);
+void lr_free(lreader *r);
+/* Next line (without its newline) or *line NULL at the end; *nl 0 for a
+ * last line without a newline (torn append); *off its file offset. */
+patient_err lr_next(lreader *r, uint8_t **line, size_t *len, int *nl, uint64_t *off);
+/* Open a regular file for reading, refusing symlinks. */
+patient_err open_read(const char *path, int *fd);
+
+/* Append s as a JSON string. */
+patient_err json_str(pt_buf *b, const char *s);
+/* A non-negative integer member; -1 when absent or not one. */
+int get_u64(const cJSON *o, const char *key, uint64_t *out);
+
+/* The fields a change entry denormalises from its descriptor payload. */
+typedef struct {
+    cJSON *payload;
+    const char *url, *at, *by_name;
+    char kid[PATIENT_KEYID_HEX];
+    long long hop;
+    size_t n;
+    const char **reasons, **rules;
+    uint64_t deleted, inserted;
+} chfields;
+
+void chfields_free(chfields *f);
+patient_err chfields_from_jws(const patient_jws *j, chfields *f);
+
+/* One parsed entry line (see pentry_parse in log_read.c). */
+typedef struct {
+    /* owned, reused from line to line */
+    char *copy;
+    size_t copy_cap;
+    const char **reasons, **rules;
+    size_t reasons_cap, rules_cap;
+    /* fields of the current line (pointers into copy) */
+    size_t n_reasons, n_rules;
+    uint64_t seq;
+    const char *prev, *time, *kind_s;
+    patient_log_kind kind;
+    const char *url, *by_name, *by_kid, *jws;
+    long long hop;
+    uint64_t deleted, inserted;
+    uint64_t tree_size;
+    const char *root_b64, *sig;
+    const char *event, *detail;
+    const char *why; /* what is malformed */
+} pentry;
+
+void pentry_free(pentry *e);
+patient_err pentry_parse(const uint8_t *line, size_t len, pentry *e);
+
+/* RFC 9162 leaf hash of one line, through a reusable scratch buffer. */
+patient_err scratch_leaf(uint8_t **scratch, size_t *cap, const uint8_t *line, size_t len,
+                         uint8_t out[HASH_LEN]);
+
+#endif

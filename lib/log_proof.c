@@ -1,0 +1,250 @@
+/* The audit log, inclusion proofs: build one for an entry against the
+ * latest checkpoint, and check one. Format contract: docs/format/log.md. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "log_int.h"
+
+/* ---- Inclusion proofs -------------------------------------------------- */
+
+#define PROOF_MAX (64u * 1024)
+
+patient_err
+patient_log_proof(const char *path, uint64_t seq, char **proof_json)
+{
+    int fd = -1, nl;
+    lreader rd;
+    int have_rd = 0;
+    uint8_t *line, *scratch = NULL, leaf[HASH_LEN], mleaf[HASH_LEN], root[HASH_LEN],
+                   want[HASH_LEN];
+    uint8_t path_h[PT_MERKLE_MAX_DEPTH][HASH_LEN];
+    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH], off, i = 0, T = 0;
+    size_t len, scap = 0, count = 0, k, cur = 0;
+    size_t order[PT_MERKLE_MAX_DEPTH];
+    pt_merkle_frontier fr, sub;
+    char *ck_sig = NULL, *ck_root = NULL, log_id[HEX_LEN + 1] = "", *b64 = NULL;
+    pentry e;
+    pt_buf b = {0};
+    patient_err err;
+
+    *proof_json = NULL;
+    memset(&e, 0, sizeof e);
+    if ((err = open_read(path, &fd)))
+        return err;
+    /* Pass 1: the latest checkpoint. */
+    if ((err = lr_init(&rd, fd, 0)))
+        goto out;
+    have_rd = 1;
+    for (;;) {
+        if ((err = lr_next(&rd, &line, &len, &nl, &off)))
+            goto out;
+        if (line == NULL || !nl)
+            break;
+        if (i++ == 0) {
+            if ((err = patient_sha256(line, len, leaf)))
+                goto out;
+            pt_hex(leaf, HASH_LEN, log_id);
+        }
+        /* Cheap pre-filter; the parse below decides. */
+        if (memmem(line, len, "checkpoint", 10) == NULL && memmem(line, len, "\\u", 2) == NULL)
+            continue;
+        if (pentry_parse(line, len, &e) != PATIENT_OK) {
+            err = PATIENT_ERR_LOG_CORRUPT;
+            goto out;
+        }
+        if (e.kind != PATIENT_LOG_KIND_CHECKPOINT)
+            continue;
+        free(ck_sig);
+        free(ck_root);
+        ck_root = NULL;
+        if ((ck_sig = strdup(e.sig)) == NULL || (ck_root = strdup(e.root_b64)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+        T = e.tree_size;
+    }
+    if (ck_sig == NULL || seq >= T) {
+        err = PATIENT_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (pt_b64_decode_exact(ck_root, strlen(ck_root), 0, want, HASH_LEN) != PATIENT_OK) {
+        err = PATIENT_ERR_LOG_CORRUPT;
+        goto out;
+    }
+    /* Pass 2: stream the T leaves; each path element is the MTH of one
+     * contiguous range, so one sub-frontier at a time suffices. */
+    if ((err = pt_merkle_path_ranges(seq, T, lo, hi, &count)))
+        goto out;
+    for (k = 0; k < count; k++)
+        order[k] = k;
+    for (k = 1; k < count; k++) /* insertion sort by lo; count <= 64 */
+        for (size_t j = k; j > 0 && lo[order[j - 1]] > lo[order[j]]; j--) {
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    lr_free(&rd);
+    have_rd = 0;
+    if ((err = lr_init(&rd, fd, 0)))
+        goto out;
+    have_rd = 1;
+    pt_merkle_frontier_init(&fr);
+    pt_merkle_frontier_init(&sub);
+    for (i = 0; i < T; i++) {
+        if ((err = lr_next(&rd, &line, &len, &nl, &off)))
+            goto out;
+        if (line == NULL || !nl) {
+            err = PATIENT_ERR_LOG_CORRUPT;
+            goto out;
+        }
+        if ((err = scratch_leaf(&scratch, &scap, line, len, leaf)) ||
+            (err = pt_merkle_frontier_add(&fr, leaf)))
+            goto out;
+        if (i == seq) {
+            memcpy(mleaf, leaf, HASH_LEN);
+            continue;
+        }
+        while (cur < count && hi[order[cur]] <= i)
+            cur++;
+        if (cur < count && lo[order[cur]] <= i) {
+            if ((err = pt_merkle_frontier_add(&sub, leaf)))
+                goto out;
+            if (i == hi[order[cur]] - 1) {
+                if ((err = pt_merkle_frontier_root(&sub, path_h[order[cur]])))
+                    goto out;
+                pt_merkle_frontier_init(&sub);
+            }
+        }
+    }
+    if ((err = pt_merkle_frontier_root(&fr, root)))
+        goto out;
+    if (sodium_memcmp(root, want, HASH_LEN) != 0) {
+        err = PATIENT_ERR_LOG_CORRUPT;
+        goto out;
+    }
+    if ((err = pt_b64_encode(mleaf, HASH_LEN, 0, &b64)))
+        goto out;
+    if ((err = pt_buf_appendf(&b,
+                              "{\"version\":1,\"log_id\":\"%s\",\"leaf_index\":%llu,\"tree_size\":%llu,"
+                              "\"leaf_hash\":\"%s\",\"path\":[",
+                              log_id, (unsigned long long)seq, (unsigned long long)T, b64)))
+        goto out;
+    for (k = 0; k < count; k++) {
+        free(b64);
+        b64 = NULL;
+        if ((err = pt_b64_encode(path_h[k], HASH_LEN, 0, &b64)) ||
+            (err = pt_buf_appendf(&b, "%s\"%s\"", k ? "," : "", b64)))
+            goto out;
+    }
+    if ((err = pt_buf_appendf(&b, "],\"root\":\"%s\",\"checkpoint\":\"%s\"}", ck_root, ck_sig)) ||
+        (err = pt_buf_append(&b, "", 1)))
+        goto out;
+    *proof_json = (char *)b.data;
+    b.data = NULL;
+out:
+    pentry_free(&e);
+    if (have_rd)
+        lr_free(&rd);
+    free(scratch);
+    free(ck_sig);
+    free(ck_root);
+    free(b64);
+    pt_buf_free(&b);
+    close(fd);
+    return err;
+}
+
+patient_err
+patient_log_proof_verify(const char *proof_json, size_t proof_len, const char *leaf_line,
+                         size_t leaf_len, const patient_pubkey *pub)
+{
+    cJSON *p = NULL, *cp = NULL, *ln = NULL;
+    const cJSON *arr, *x;
+    patient_jws *j = NULL;
+    uint8_t root[HASH_LEN], leaf[HASH_LEN], claimed[HASH_LEN];
+    uint8_t (*path)[HASH_LEN] = NULL;
+    uint64_t m, n, seq, ts;
+    size_t count = 0, i = 0;
+    const char *log_id, *root64, *ck, *leaf64, *s;
+    patient_err err;
+
+    if (proof_json == NULL || leaf_line == NULL)
+        return PATIENT_ERR_ARG;
+    if (proof_len > PROOF_MAX + 2 * PATIENT_JWS_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    if (leaf_len > 0 && leaf_line[leaf_len - 1] == '\n')
+        leaf_len--;
+    if (pt_json_parse(proof_json, proof_len, &p) != PATIENT_OK || !cJSON_IsObject(p) ||
+        get_u64(p, "leaf_index", &m) != 0 || get_u64(p, "tree_size", &n) != 0 ||
+        (log_id = pt_json_str(p, "log_id")) == NULL || (root64 = pt_json_str(p, "root")) == NULL ||
+        (ck = pt_json_str(p, "checkpoint")) == NULL ||
+        !cJSON_IsArray(arr = cJSON_GetObjectItemCaseSensitive(p, "path")) ||
+        pt_b64_decode_exact(root64, strlen(root64), 0, root, HASH_LEN) != PATIENT_OK) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    count = (size_t)cJSON_GetArraySize(arr);
+    if (count > PT_MERKLE_MAX_DEPTH) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    if (count && (path = calloc(count, HASH_LEN)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    cJSON_ArrayForEach(x, arr) {
+        if (!cJSON_IsString(x) ||
+            pt_b64_decode_exact(x->valuestring, strlen(x->valuestring), 0, path[i++], HASH_LEN)) {
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+    }
+    /* The line must be the entry the proof is about. */
+    if (pt_json_parse(leaf_line, leaf_len, &ln) != PATIENT_OK || get_u64(ln, "seq", &seq) != 0 ||
+        seq != m) {
+        err = PATIENT_ERR_ARG;
+        goto out;
+    }
+    if ((err = pt_merkle_leaf(leaf_line, leaf_len, NULL, leaf)))
+        goto out;
+    if ((leaf64 = pt_json_str(p, "leaf_hash")) != NULL &&
+        (pt_b64_decode_exact(leaf64, strlen(leaf64), 0, claimed, HASH_LEN) != PATIENT_OK ||
+         sodium_memcmp(claimed, leaf, HASH_LEN) != 0)) {
+        err = PATIENT_ERR_HASH;
+        goto out;
+    }
+    if ((err = pt_merkle_path_verify(m, n, leaf, (const uint8_t(*)[HASH_LEN])path, count, root)))
+        goto out;
+    /* The checkpoint signs exactly this tree head. */
+    if (patient_jws_parse(ck, strlen(ck), &j) != PATIENT_OK || j->typ == NULL ||
+        strcmp(j->typ, CKPT_TYP) != 0 ||
+        pt_json_parse((const char *)j->payload, j->payload_len, &cp) != PATIENT_OK) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    if (get_u64(cp, "tree_size", &ts) != 0 || ts != n || (s = pt_json_str(cp, "root")) == NULL ||
+        strcmp(s, root64) != 0 || (s = pt_json_str(cp, "log_id")) == NULL ||
+        strcmp(s, log_id) != 0) {
+        err = PATIENT_ERR_LOG_CORRUPT;
+        goto out;
+    }
+    err = pub ? patient_jws_verify(j, pub) : PATIENT_OK;
+out:
+    cJSON_Delete(p);
+    cJSON_Delete(cp);
+    cJSON_Delete(ln);
+    patient_jws_free(j);
+    free(path);
+    return err;
+}

@@ -1,0 +1,921 @@
+/* The audit log, read side: the streaming line reader, the strict entry
+ * scanner, the descriptor fields an entry repeats, and the iterator.
+ * Format contract: docs/format/log.md. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "log_int.h"
+
+const char zero_prev[HEX_LEN + 1] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+/* ---- Streaming line reader (pread, so it shares an O_APPEND fd) ------- */
+
+patient_err
+lr_init(lreader *r, int fd, uint64_t off)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = fd;
+    r->buf_off = off;
+    r->cap = READ_CHUNK;
+    if ((r->buf = malloc(r->cap)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    return PATIENT_OK;
+}
+
+void
+lr_free(lreader *r)
+{
+    free(r->buf);
+    r->buf = NULL;
+}
+
+/* Next line: *line (NULL at end of file) points into the buffer until the
+ * next call; *len excludes the "\n"; *nl says whether it had one; *off is
+ * the file offset of its first byte. */
+patient_err
+lr_next(lreader *r, uint8_t **line, size_t *len, int *nl, uint64_t *off)
+{
+    uint8_t *p;
+
+    *line = NULL;
+    for (;;) {
+        if (r->start < r->end &&
+            (p = memchr(r->buf + r->start, '\n', r->end - r->start)) != NULL) {
+            *line = r->buf + r->start;
+            *len = (size_t)(p - *line);
+            *nl = 1;
+            *off = r->buf_off + r->start;
+            r->start += *len + 1;
+            if (*len > PATIENT_LOG_LINE_MAX)
+                return PATIENT_ERR_TOO_LARGE;
+            return PATIENT_OK;
+        }
+        if (r->eof) {
+            if (r->start < r->end) {
+                *line = r->buf + r->start;
+                *len = r->end - r->start;
+                *nl = 0;
+                *off = r->buf_off + r->start;
+                r->start = r->end;
+            }
+            return PATIENT_OK;
+        }
+        if (r->start > 0) {
+            memmove(r->buf, r->buf + r->start, r->end - r->start);
+            r->buf_off += r->start;
+            r->end -= r->start;
+            r->start = 0;
+        }
+        if (r->end == r->cap) {
+            uint8_t *nb;
+            if (r->cap > PATIENT_LOG_LINE_MAX)
+                return PATIENT_ERR_TOO_LARGE;
+            if ((nb = realloc(r->buf, r->cap * 2)) == NULL)
+                return PATIENT_ERR_NOMEM;
+            r->buf = nb;
+            r->cap *= 2;
+        }
+        {
+            ssize_t n = pread(r->fd, r->buf + r->end, r->cap - r->end,
+                              (off_t)(r->buf_off + r->end));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return PATIENT_ERR_IO;
+            if (n == 0)
+                r->eof = 1;
+            r->end += (size_t)n;
+        }
+    }
+}
+
+patient_err
+open_read(const char *path, int *fd)
+{
+    struct stat st;
+
+    if ((*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0)
+        return errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH
+               : errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(*fd);
+        *fd = -1;
+        return PATIENT_ERR_UNSAFE_PATH;
+    }
+    return PATIENT_OK;
+}
+
+/* ---- JSON helpers ------------------------------------------------------ */
+
+patient_err
+json_str(pt_buf *b, const char *s)
+{
+    static const char hexd[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    patient_err err;
+
+    if ((err = pt_buf_append(b, "\"", 1)))
+        return err;
+    for (; *p; p++) {
+        char esc[7];
+        size_t n = 0;
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            n = 2;
+        } else if (*p < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hexd[*p >> 4];
+            esc[5] = hexd[*p & 15];
+            n = 6;
+        } else {
+            continue;
+        }
+        if ((err = pt_buf_append(b, run, (size_t)(p - run))) || (err = pt_buf_append(b, esc, n)))
+            return err;
+        run = p + 1;
+    }
+    if ((err = pt_buf_append(b, run, (size_t)(p - run))))
+        return err;
+    return pt_buf_append(b, "\"", 1);
+}
+
+int
+get_u64(const cJSON *o, const char *key, uint64_t *out)
+{
+    long long v;
+
+    if (pt_json_int(o, key, &v) != 0 || v < 0)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Byte count of an edit's delete/insert member: a number (count), a
+ * base64 string (the bytes themselves), or an object with len/size/length
+ * (or base64 "bytes"/"data"). Absent: 0. */
+static int
+edit_bytes(const cJSON *edit, const char *key, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(edit, key);
+    static const char *const lens[] = {"len", "length", "size"};
+    static const char *const datas[] = {"bytes", "data", "b64"};
+    size_t i;
+
+    *out = 0;
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    if (cJSON_IsNumber(v)) {
+        if (v->valuedouble < 0 || v->valuedouble > 9007199254740991.0)
+            return -1;
+        *out = (uint64_t)v->valuedouble;
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        size_t n = strlen(v->valuestring);
+        while (n > 0 && v->valuestring[n - 1] == '=')
+            n--;
+        *out = (uint64_t)n * 3 / 4;
+        return 0;
+    }
+    if (cJSON_IsObject(v)) {
+        for (i = 0; i < sizeof lens / sizeof *lens; i++)
+            if (get_u64(v, lens[i], out) == 0)
+                return 0;
+        for (i = 0; i < sizeof datas / sizeof *datas; i++) {
+            const char *s = pt_json_str(v, datas[i]);
+            if (s) {
+                size_t n = strlen(s);
+                while (n > 0 && s[n - 1] == '=')
+                    n--;
+                *out = (uint64_t)n * 3 / 4;
+                return 0;
+            }
+        }
+        return 0;
+    }
+    return -1;
+}
+
+void
+chfields_free(chfields *f)
+{
+    cJSON_Delete(f->payload);
+    free(f->reasons);
+    free(f->rules);
+    memset(f, 0, sizeof *f);
+}
+
+patient_err
+chfields_from_jws(const patient_jws *j, chfields *f)
+{
+    const cJSON *by, *edits, *e;
+    const char *pkid;
+    size_t i = 0;
+    patient_err err;
+
+    memset(f, 0, sizeof *f);
+    if ((err = pt_json_parse((const char *)j->payload, j->payload_len, &f->payload)))
+        return err;
+    if (!cJSON_IsObject(f->payload))
+        return PATIENT_ERR_PARSE;
+    patient_keyid_hex(j->kid, f->kid);
+    f->url = pt_json_str(f->payload, "url");
+    if ((f->at = pt_json_str(f->payload, "at")) == NULL)
+        f->at = pt_json_str(f->payload, "time");
+    by = cJSON_GetObjectItemCaseSensitive(f->payload, "by");
+    f->by_name = by ? pt_json_str(by, "name") : NULL;
+    if (f->url == NULL || f->at == NULL || f->by_name == NULL ||
+        pt_json_int(f->payload, "hop", &f->hop) != 0)
+        return PATIENT_ERR_PARSE;
+    if (strlen(f->url) > PATIENT_LOG_URL_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    /* The kid that signed is the one in the JWS header; a payload that
+     * names another is inconsistent. */
+    if ((pkid = pt_json_str(by, "kid")) != NULL && strcasecmp(pkid, f->kid) != 0)
+        return PATIENT_ERR_KEY_MISMATCH;
+    edits = cJSON_GetObjectItemCaseSensitive(f->payload, "edits");
+    if (edits != NULL && !cJSON_IsArray(edits))
+        return PATIENT_ERR_PARSE;
+    f->n = edits ? (size_t)cJSON_GetArraySize(edits) : 0;
+    if (f->n > PATIENT_LOG_EDITS_MAX)
+        return PATIENT_ERR_LIMIT;
+    if (f->n && ((f->reasons = calloc(f->n, sizeof *f->reasons)) == NULL ||
+                 (f->rules = calloc(f->n, sizeof *f->rules)) == NULL))
+        return PATIENT_ERR_NOMEM;
+    cJSON_ArrayForEach(e, edits) {
+        uint64_t d, ins;
+        const char *reason = pt_json_str(e, "reason"), *rule = pt_json_str(e, "rule");
+        if (rule == NULL)
+            rule = pt_json_str(e, "rule_id");
+        if (!cJSON_IsObject(e) || reason == NULL || edit_bytes(e, "delete", &d) != 0 ||
+            edit_bytes(e, "insert", &ins) != 0)
+            return PATIENT_ERR_PARSE;
+        f->reasons[i] = reason;
+        f->rules[i] = rule ? rule : "";
+        f->deleted += d;
+        f->inserted += ins;
+        i++;
+    }
+    return PATIENT_OK;
+}
+
+/* ---- Parsed entry lines ------------------------------------------------ */
+
+/* Entry lines are parsed by a small strict JSON scanner instead of cJSON:
+ * listing and verifying a million entries must not build a tree and copy
+ * a kilobyte-long JWS string per line. It works on a private copy of the
+ * line, unescaping strings in place, and accepts exactly RFC 8259 JSON
+ * (nesting capped, no raw control bytes, no \u0000, no duplicate names
+ * among the members it knows). */
+
+void
+pentry_free(pentry *e)
+{
+    free(e->copy);
+    free(e->reasons);
+    free(e->rules);
+    memset(e, 0, sizeof *e);
+}
+
+typedef struct {
+    char *p, *end;
+} jscan;
+
+static void
+js_ws(jscan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
+        s->p++;
+}
+
+static int
+js_lit(jscan *s, char c)
+{
+    js_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return 1;
+    }
+    return 0;
+}
+
+static int
+hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static int
+js_u4(const char *p, unsigned *v)
+{
+    int i, h;
+
+    *v = 0;
+    for (i = 0; i < 4; i++) {
+        if ((h = hexval(p[i])) < 0)
+            return -1;
+        *v = *v << 4 | (unsigned)h;
+    }
+    return 0;
+}
+
+/* String at s->p (after blanks): unescaped in place, NUL-terminated. */
+static int
+js_string(jscan *s, const char **out)
+{
+    char *r, *w, *start;
+
+    js_ws(s);
+    if (s->p >= s->end || *s->p != '"')
+        return -1;
+    start = r = w = ++s->p;
+    /* Fast path, 8 bytes at a time: stop at the first word holding a
+     * quote, a backslash or a control byte (a kilobyte-long JWS has none). */
+    while (s->end - r >= 8) {
+        uint64_t x, q, b, c;
+        memcpy(&x, r, 8);
+        q = x ^ 0x2222222222222222ULL;
+        b = x ^ 0x5C5C5C5C5C5C5C5CULL;
+        q = (q - 0x0101010101010101ULL) & ~q;
+        b = (b - 0x0101010101010101ULL) & ~b;
+        c = (x - 0x2020202020202020ULL) & ~x;
+        if ((q | b | c) & 0x8080808080808080ULL)
+            break;
+        r += 8;
+    }
+    while (r < s->end && *r != '"' && *r != '\\') {
+        if ((unsigned char)*r < 0x20)
+            return -1;
+        r++;
+    }
+    w = r;
+    while (r < s->end && *r != '"') {
+        unsigned char c = (unsigned char)*r;
+        if (c < 0x20)
+            return -1;
+        if (c != '\\') {
+            *w++ = *r++;
+            continue;
+        }
+        if (++r >= s->end)
+            return -1;
+        switch (*r) {
+        case '"': case '\\': case '/': *w++ = *r++; break;
+        case 'b': *w++ = '\b'; r++; break;
+        case 'f': *w++ = '\f'; r++; break;
+        case 'n': *w++ = '\n'; r++; break;
+        case 'r': *w++ = '\r'; r++; break;
+        case 't': *w++ = '\t'; r++; break;
+        case 'u': {
+            unsigned v, lo;
+            if (s->end - r < 5 || js_u4(r + 1, &v) != 0 || v == 0)
+                return -1;
+            r += 5;
+            if (v >= 0xD800 && v <= 0xDBFF) {
+                if (s->end - r < 6 || r[0] != '\\' || r[1] != 'u' || js_u4(r + 2, &lo) != 0 ||
+                    lo < 0xDC00 || lo > 0xDFFF)
+                    return -1;
+                r += 6;
+                v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (v >= 0xDC00 && v <= 0xDFFF) {
+                return -1;
+            }
+            /* UTF-8 is never longer than the escape it replaces. */
+            if (v < 0x80) {
+                *w++ = (char)v;
+            } else if (v < 0x800) {
+                *w++ = (char)(0xC0 | v >> 6);
+                *w++ = (char)(0x80 | (v & 0x3F));
+            } else if (v < 0x10000) {
+                *w++ = (char)(0xE0 | v >> 12);
+                *w++ = (char)(0x80 | ((v >> 6) & 0x3F));
+                *w++ = (char)(0x80 | (v & 0x3F));
+            } else {
+                *w++ = (char)(0xF0 | v >> 18);
+                *w++ = (char)(0x80 | ((v >> 12) & 0x3F));
+                *w++ = (char)(0x80 | ((v >> 6) & 0x3F));
+                *w++ = (char)(0x80 | (v & 0x3F));
+            }
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    if (r >= s->end)
+        return -1;
+    *w = 0;
+    s->p = r + 1;
+    *out = start;
+    return 0;
+}
+
+/* Integer (JSON number without fraction or exponent). */
+static int
+js_int(jscan *s, long long *out)
+{
+    int neg = 0;
+    unsigned long long v = 0;
+    char *q;
+
+    js_ws(s);
+    q = s->p;
+    if (q < s->end && *q == '-')
+        neg = 1, q++;
+    if (q >= s->end || *q < '0' || *q > '9' || (*q == '0' && q + 1 < s->end && q[1] >= '0' &&
+                                                   q[1] <= '9'))
+        return -1;
+    while (q < s->end && *q >= '0' && *q <= '9') {
+        v = v * 10 + (unsigned)(*q++ - '0');
+        if (v > 9007199254740991ULL)
+            return -1;
+    }
+    if (q < s->end && (*q == '.' || *q == 'e' || *q == 'E'))
+        return -1;
+    s->p = q;
+    *out = neg ? -(long long)v : (long long)v;
+    return 0;
+}
+
+static int
+js_uint(jscan *s, uint64_t *out)
+{
+    long long v;
+
+    if (js_int(s, &v) != 0 || v < 0)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Any value, for members we do not know (forward compatibility). */
+static int
+js_skip(jscan *s, int depth)
+{
+    const char *str;
+
+    if (depth > PT_JSON_MAX_DEPTH)
+        return -1;
+    js_ws(s);
+    if (s->p >= s->end)
+        return -1;
+    switch (*s->p) {
+    case '"':
+        return js_string(s, &str);
+    case '{':
+        s->p++;
+        if (js_lit(s, '}'))
+            return 0;
+        do {
+            if (js_string(s, &str) != 0 || !js_lit(s, ':') || js_skip(s, depth + 1) != 0)
+                return -1;
+        } while (js_lit(s, ','));
+        return js_lit(s, '}') ? 0 : -1;
+    case '[':
+        s->p++;
+        if (js_lit(s, ']'))
+            return 0;
+        do {
+            if (js_skip(s, depth + 1) != 0)
+                return -1;
+        } while (js_lit(s, ','));
+        return js_lit(s, ']') ? 0 : -1;
+    case 't':
+        if (s->end - s->p >= 4 && memcmp(s->p, "true", 4) == 0)
+            return s->p += 4, 0;
+        return -1;
+    case 'f':
+        if (s->end - s->p >= 5 && memcmp(s->p, "false", 5) == 0)
+            return s->p += 5, 0;
+        return -1;
+    case 'n':
+        if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0)
+            return s->p += 4, 0;
+        return -1;
+    default: {
+        /* number: -?int frac? exp? */
+        char *q = s->p;
+        if (q < s->end && *q == '-')
+            q++;
+        if (q >= s->end || *q < '0' || *q > '9')
+            return -1;
+        if (*q == '0')
+            q++;
+        else
+            while (q < s->end && *q >= '0' && *q <= '9')
+                q++;
+        if (q < s->end && *q == '.') {
+            if (++q >= s->end || *q < '0' || *q > '9')
+                return -1;
+            while (q < s->end && *q >= '0' && *q <= '9')
+                q++;
+        }
+        if (q < s->end && (*q == 'e' || *q == 'E')) {
+            q++;
+            if (q < s->end && (*q == '+' || *q == '-'))
+                q++;
+            if (q >= s->end || *q < '0' || *q > '9')
+                return -1;
+            while (q < s->end && *q >= '0' && *q <= '9')
+                q++;
+        }
+        s->p = q;
+        return 0;
+    }
+    }
+}
+
+static int
+js_str_array(jscan *s, const char ***arr, size_t *cap, size_t *n)
+{
+    const char *str;
+
+    *n = 0;
+    if (!js_lit(s, '['))
+        return -1;
+    if (js_lit(s, ']'))
+        return 0;
+    do {
+        if (js_string(s, &str) != 0)
+            return -1;
+        if (*n == PATIENT_LOG_EDITS_MAX)
+            return -1;
+        if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 8;
+            const char **na = realloc(*arr, nc * sizeof *na);
+            if (na == NULL)
+                return -1;
+            *arr = na;
+            *cap = nc;
+        }
+        (*arr)[(*n)++] = str;
+    } while (js_lit(s, ','));
+    return js_lit(s, ']') ? 0 : -1;
+}
+
+enum {
+    F_SEQ = 1 << 0, F_PREV = 1 << 1, F_KIND = 1 << 2, F_TIME = 1 << 3, F_URL = 1 << 4,
+    F_HOP = 1 << 5, F_BY = 1 << 6, F_REASONS = 1 << 7, F_RULES = 1 << 8, F_DEL = 1 << 9,
+    F_INS = 1 << 10, F_JWS = 1 << 11, F_TREE = 1 << 12, F_ROOT = 1 << 13, F_SIG = 1 << 14,
+    F_EVENT = 1 << 15, F_DETAIL = 1 << 16
+};
+
+/* Parse and check the shape of one line. PATIENT_ERR_JSON for a line that
+ * is not JSON, PATIENT_ERR_LOG_CORRUPT (with e->why) for JSON that is not
+ * an entry, PATIENT_ERR_UNSUPPORTED for an unknown kind. */
+patient_err
+pentry_parse(const uint8_t *line, size_t len, pentry *e)
+{
+    jscan s;
+    const char *key, *v;
+    unsigned seen = 0, bit;
+    size_t voff;
+    int ok;
+
+    e->n_reasons = e->n_rules = 0;
+    e->seq = 0;
+    e->prev = e->time = e->kind_s = e->url = e->by_name = e->by_kid = e->jws = NULL;
+    e->root_b64 = e->sig = e->event = e->detail = NULL;
+    e->hop = 0;
+    e->deleted = e->inserted = e->tree_size = 0;
+    e->kind = 0;
+    e->why = "not valid JSON";
+    if (len > PATIENT_LOG_LINE_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    if (e->copy_cap < len + 1) {
+        char *n = realloc(e->copy, len + 1);
+        if (n == NULL)
+            return PATIENT_ERR_NOMEM;
+        e->copy = n;
+        e->copy_cap = len + 1;
+    }
+    memcpy(e->copy, line, len);
+    e->copy[len] = 0;
+    s.p = e->copy;
+    s.end = e->copy + len;
+    if (!js_lit(&s, '{'))
+        return PATIENT_ERR_JSON;
+    if (!js_lit(&s, '}')) {
+        do {
+            if (js_string(&s, &key) != 0 || !js_lit(&s, ':'))
+                return PATIENT_ERR_JSON;
+            bit = 0;
+            ok = 0;
+            js_ws(&s);
+            voff = (size_t)(s.p - e->copy);
+            switch (key[0]) {
+            case 's':
+                if (strcmp(key, "seq") == 0)
+                    bit = F_SEQ, ok = js_uint(&s, &e->seq) == 0;
+                else if (strcmp(key, "sig") == 0)
+                    bit = F_SIG, ok = js_string(&s, &e->sig) == 0;
+                break;
+            case 'p':
+                if (strcmp(key, "prev") == 0)
+                    bit = F_PREV, ok = js_string(&s, &e->prev) == 0;
+                break;
+            case 'k':
+                if (strcmp(key, "kind") == 0)
+                    bit = F_KIND, ok = js_string(&s, &e->kind_s) == 0;
+                break;
+            case 't':
+                if (strcmp(key, "time") == 0)
+                    bit = F_TIME, ok = js_string(&s, &e->time) == 0;
+                else if (strcmp(key, "tree_size") == 0)
+                    bit = F_TREE, ok = js_uint(&s, &e->tree_size) == 0;
+                break;
+            case 'u':
+                if (strcmp(key, "url") == 0)
+                    bit = F_URL, ok = js_string(&s, &e->url) == 0;
+                break;
+            case 'h':
+                if (strcmp(key, "hop") == 0)
+                    bit = F_HOP, ok = js_int(&s, &e->hop) == 0;
+                break;
+            case 'b':
+                if (strcmp(key, "by") == 0) {
+                    bit = F_BY;
+                    ok = js_lit(&s, '{');
+                    if (ok && !js_lit(&s, '}')) {
+                        do {
+                            const char *k2;
+                            if (js_string(&s, &k2) != 0 || !js_lit(&s, ':')) {
+                                ok = 0;
+                                break;
+                            }
+                            if (strcmp(k2, "name") == 0 && e->by_name == NULL)
+                                ok = js_string(&s, &e->by_name) == 0;
+                            else if (strcmp(k2, "kid") == 0 && e->by_kid == NULL)
+                                ok = js_string(&s, &e->by_kid) == 0;
+                            else if (strcmp(k2, "name") == 0 || strcmp(k2, "kid") == 0)
+                                ok = 0;
+                            else
+                                ok = js_skip(&s, 2) == 0;
+                        } while (ok && js_lit(&s, ','));
+                        ok = ok && js_lit(&s, '}');
+                    }
+                }
+                break;
+            case 'r':
+                if (strcmp(key, "reasons") == 0)
+                    bit = F_REASONS,
+                    ok = js_str_array(&s, &e->reasons, &e->reasons_cap, &e->n_reasons) == 0;
+                else if (strcmp(key, "rules") == 0)
+                    bit = F_RULES,
+                    ok = js_str_array(&s, &e->rules, &e->rules_cap, &e->n_rules) == 0;
+                else if (strcmp(key, "root") == 0)
+                    bit = F_ROOT, ok = js_string(&s, &e->root_b64) == 0;
+                break;
+            case 'd':
+                if (strcmp(key, "deleted") == 0)
+                    bit = F_DEL, ok = js_uint(&s, &e->deleted) == 0;
+                else if (strcmp(key, "detail") == 0)
+                    bit = F_DETAIL, ok = js_string(&s, &e->detail) == 0;
+                break;
+            case 'i':
+                if (strcmp(key, "inserted") == 0)
+                    bit = F_INS, ok = js_uint(&s, &e->inserted) == 0;
+                break;
+            case 'j':
+                if (strcmp(key, "jws") == 0)
+                    bit = F_JWS, ok = js_string(&s, &e->jws) == 0;
+                break;
+            case 'e':
+                if (strcmp(key, "event") == 0)
+                    bit = F_EVENT, ok = js_string(&s, &e->event) == 0;
+                break;
+            }
+            if (bit == 0) {
+                if (js_skip(&s, 1) != 0)
+                    return PATIENT_ERR_JSON;
+                continue;
+            }
+            if (seen & bit) {
+                e->why = "a member appears twice";
+                return PATIENT_ERR_JSON;
+            }
+            seen |= bit;
+            if (!ok) {
+                /* Wrong type, or a syntax error inside the value: tell
+                 * them apart by rescanning the original bytes. */
+                memcpy(e->copy + voff, line + voff, len - voff);
+                s.p = e->copy + voff;
+                if (js_skip(&s, 1) != 0)
+                    return PATIENT_ERR_JSON;
+                e->why = "a member has the wrong type";
+                return PATIENT_ERR_LOG_CORRUPT;
+            }
+        } while (js_lit(&s, ','));
+        if (!js_lit(&s, '}'))
+            return PATIENT_ERR_JSON;
+    }
+    js_ws(&s);
+    if (s.p != s.end)
+        return PATIENT_ERR_JSON;
+    e->why = "missing or mistyped seq, prev, kind or time";
+    if ((seen & (F_SEQ | F_PREV | F_KIND | F_TIME)) != (F_SEQ | F_PREV | F_KIND | F_TIME) ||
+        strlen(e->prev) != HEX_LEN)
+        return PATIENT_ERR_LOG_CORRUPT;
+    v = e->kind_s;
+    if (strcmp(v, "change") == 0) {
+        e->kind = PATIENT_LOG_KIND_CHANGE;
+        e->why = "change entry missing url, hop, by, reasons, rules, deleted, inserted or jws";
+        if ((seen & (F_URL | F_HOP | F_BY | F_REASONS | F_RULES | F_DEL | F_INS | F_JWS)) !=
+                (F_URL | F_HOP | F_BY | F_REASONS | F_RULES | F_DEL | F_INS | F_JWS) ||
+            e->by_name == NULL || e->by_kid == NULL || e->n_reasons != e->n_rules)
+            return PATIENT_ERR_LOG_CORRUPT;
+    } else if (strcmp(v, "checkpoint") == 0) {
+        e->kind = PATIENT_LOG_KIND_CHECKPOINT;
+        e->why = "checkpoint missing tree_size, root or sig";
+        if ((seen & (F_TREE | F_ROOT | F_SIG)) != (F_TREE | F_ROOT | F_SIG))
+            return PATIENT_ERR_LOG_CORRUPT;
+    } else if (strcmp(v, "event") == 0) {
+        e->kind = PATIENT_LOG_KIND_EVENT;
+        e->why = "event missing its event name";
+        if (!(seen & F_EVENT))
+            return PATIENT_ERR_LOG_CORRUPT;
+    } else {
+        e->why = "unknown kind";
+        return PATIENT_ERR_UNSUPPORTED;
+    }
+    e->why = NULL;
+    return PATIENT_OK;
+}
+
+patient_err
+scratch_leaf(uint8_t **scratch, size_t *cap, const uint8_t *line, size_t len,
+             uint8_t out[HASH_LEN])
+{
+    if (*cap < len + 1) {
+        size_t nc = len + 1 > 4096 ? len + 1 : 4096;
+        uint8_t *n = realloc(*scratch, nc);
+        if (n == NULL)
+            return PATIENT_ERR_NOMEM;
+        *scratch = n;
+        *cap = nc;
+    }
+    return pt_merkle_leaf(line, len, *scratch, out);
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ", the form the log writes, without strptime and
+ * the time-zone machinery (listing parses a million of them); anything
+ * else goes to pt_time_parse. */
+static patient_err
+log_time_parse(const char *t, time_t *out)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int v[6], i, k;
+    static const int pos[6] = {0, 5, 8, 11, 14, 17}, len[6] = {4, 2, 2, 2, 2, 2};
+    long long y, m, d, era, yoe, doy, doe, days;
+
+    if (strlen(t) != 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' ||
+        t[16] != ':' || t[19] != 'Z')
+        return pt_time_parse(t, out);
+    for (i = 0; i < 6; i++) {
+        v[i] = 0;
+        for (k = 0; k < len[i]; k++) {
+            char c = t[pos[i] + k];
+            if (c < '0' || c > '9')
+                return PATIENT_ERR_PARSE;
+            v[i] = v[i] * 10 + (c - '0');
+        }
+    }
+    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[3] > 23 || v[4] > 59 || v[5] > 59)
+        return PATIENT_ERR_PARSE;
+    k = mdays[v[1] - 1] + (v[1] == 2 && (v[0] % 4 == 0 && (v[0] % 100 != 0 || v[0] % 400 == 0)));
+    if (v[2] > k)
+        return PATIENT_ERR_PARSE;
+    /* days from 1970-01-01 (H. Hinnant's days_from_civil) */
+    y = v[0] - (v[1] <= 2);
+    m = v[1];
+    d = v[2];
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    days = era * 146097 + doe - 719468;
+    *out = (time_t)(days * 86400 + v[3] * 3600 + v[4] * 60 + v[5]);
+    return PATIENT_OK;
+}
+
+/* ---- Iterator ---------------------------------------------------------- */
+
+struct patient_log_iter {
+    int fd;
+    lreader rd;
+    uint64_t line_no;
+    pentry e;
+    patient_log_entry out;
+};
+
+patient_err
+patient_log_iter_open(const char *path, patient_log_iter **out)
+{
+    patient_log_iter *it;
+    patient_err err;
+
+    *out = NULL;
+    if (path == NULL)
+        return PATIENT_ERR_ARG;
+    if ((it = calloc(1, sizeof *it)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = open_read(path, &it->fd))) {
+        free(it);
+        return err;
+    }
+    if ((err = lr_init(&it->rd, it->fd, 0))) {
+        close(it->fd);
+        free(it);
+        return err;
+    }
+    *out = it;
+    return PATIENT_OK;
+}
+
+uint64_t
+patient_log_iter_line(const patient_log_iter *it)
+{
+    return it->line_no;
+}
+
+patient_err
+patient_log_iter_next(patient_log_iter *it, const patient_log_entry **entry)
+{
+    uint8_t *line;
+    size_t len;
+    int nl;
+    uint64_t off;
+    patient_log_entry *o = &it->out;
+    patient_err err;
+
+    *entry = NULL;
+    if ((err = lr_next(&it->rd, &line, &len, &nl, &off)))
+        return err == PATIENT_ERR_TOO_LARGE ? PATIENT_ERR_LOG_CORRUPT : err;
+    if (line == NULL || !nl)
+        return PATIENT_OK; /* end, or a torn (uncommitted) last line */
+    it->line_no++;
+    line[len] = 0;
+    if ((err = pentry_parse(line, len, &it->e)))
+        return PATIENT_ERR_LOG_CORRUPT;
+    memset(o, 0, sizeof *o);
+    o->line_no = it->line_no;
+    o->seq = it->e.seq;
+    o->kind = it->e.kind;
+    o->time_str = it->e.time;
+    if (log_time_parse(it->e.time, &o->time) != PATIENT_OK)
+        return PATIENT_ERR_LOG_CORRUPT;
+    o->raw = (const char *)line;
+    o->raw_len = len;
+    o->url = it->e.url;
+    switch (it->e.kind) {
+    case PATIENT_LOG_KIND_CHANGE:
+        o->hop = it->e.hop;
+        o->by_name = it->e.by_name;
+        o->by_kid = it->e.by_kid;
+        o->deleted = it->e.deleted;
+        o->inserted = it->e.inserted;
+        o->jws = it->e.jws;
+        o->n_edits = it->e.n_reasons;
+        o->reasons = (const char *const *)it->e.reasons;
+        o->rules = (const char *const *)it->e.rules;
+        break;
+    case PATIENT_LOG_KIND_CHECKPOINT:
+        o->tree_size = it->e.tree_size;
+        o->root = it->e.root_b64;
+        o->sig = it->e.sig;
+        break;
+    case PATIENT_LOG_KIND_EVENT:
+        o->event = it->e.event;
+        o->detail = it->e.detail;
+        break;
+    }
+    *entry = o;
+    return PATIENT_OK;
+}
+
+void
+patient_log_iter_close(patient_log_iter *it)
+{
+    if (it == NULL)
+        return;
+    pentry_free(&it->e);
+    lr_free(&it->rd);
+    close(it->fd);
+    free(it);
+}

@@ -1,0 +1,431 @@
+/* The audit log, verification: recompute the hash chain and the Merkle
+ * tree, check every checkpoint and every change entry against its
+ * descriptor, and say how a damaged log was tampered with.
+ * Format contract: docs/format/log.md. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "log_int.h"
+
+/* ---- Entries against their descriptors --------------------------------- */
+
+/* Compare a change entry's denormalised fields with its JWS payload.
+ * Returns NULL when they agree, else the name of the first field that
+ * differs ("jws" when the JWS or its payload does not parse). */
+static const char *
+change_mismatch(const pentry *e, patient_jws **jws_out)
+{
+    patient_jws *j = NULL;
+    chfields f;
+    const char *bad = NULL;
+    size_t i;
+
+    memset(&f, 0, sizeof f);
+    if (patient_jws_parse(e->jws, strlen(e->jws), &j) != PATIENT_OK ||
+        chfields_from_jws(j, &f) != PATIENT_OK) {
+        bad = "jws";
+        goto out;
+    }
+    if (strcmp(f.url, e->url) != 0)
+        bad = "url";
+    else if (f.hop != e->hop)
+        bad = "hop";
+    else if (strcmp(f.at, e->time) != 0)
+        bad = "time";
+    else if (strcmp(f.by_name, e->by_name) != 0)
+        bad = "by.name";
+    else if (strcmp(f.kid, e->by_kid) != 0)
+        bad = "by.kid";
+    else if (f.deleted != e->deleted)
+        bad = "deleted";
+    else if (f.inserted != e->inserted)
+        bad = "inserted";
+    else if (e->n_reasons != f.n)
+        bad = "reasons";
+    for (i = 0; bad == NULL && i < f.n; i++) {
+        if (strcmp(e->reasons[i], f.reasons[i]) != 0)
+            bad = "reasons";
+        else if (strcmp(e->rules[i], f.rules[i]) != 0)
+            bad = "rules";
+    }
+out:
+    chfields_free(&f);
+    if (bad == NULL && jws_out) {
+        *jws_out = j;
+        j = NULL;
+    }
+    patient_jws_free(j);
+    return bad;
+}
+
+/* ---- Verification ------------------------------------------------------ */
+
+const char *
+patient_log_tamper_name(patient_log_tamper t)
+{
+    switch (t) {
+    case PATIENT_LOG_INTACT: return "intact";
+    case PATIENT_LOG_EDITED: return "edited";
+    case PATIENT_LOG_REMOVED: return "removed";
+    case PATIENT_LOG_REORDERED: return "reordered";
+    case PATIENT_LOG_INSERTED: return "inserted";
+    case PATIENT_LOG_TRUNCATED: return "truncated";
+    case PATIENT_LOG_REWRITTEN: return "rewritten";
+    case PATIENT_LOG_FORGED: return "forged";
+    case PATIENT_LOG_MALFORMED: return "malformed";
+    }
+    return "unknown";
+}
+
+static patient_err
+vfail(patient_log_report *r, patient_log_tamper t, patient_err err, uint64_t line, int has_seq,
+      uint64_t seq, const char *expected, const char *found, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+
+static patient_err
+vfail(patient_log_report *r, patient_log_tamper t, patient_err err, uint64_t line, int has_seq,
+      uint64_t seq, const char *expected, const char *found, const char *fmt, ...)
+{
+    va_list ap;
+
+    r->result = err;
+    r->tamper = t;
+    r->line = line;
+    r->has_seq = has_seq;
+    r->seq = seq;
+    snprintf(r->expected, sizeof r->expected, "%s", expected ? expected : "");
+    snprintf(r->found, sizeof r->found, "%s", found ? found : "");
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof r->message, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+/* After a seq jump to a later value: does the missing seq come later in the
+ * file (reordered) or never (removed)? Reads to the end; error path only. */
+static int
+seq_appears_later(lreader *rd, uint64_t want)
+{
+    uint8_t *line;
+    size_t len;
+    int nl;
+    uint64_t off, seq;
+    cJSON *o = NULL;
+
+    for (;;) {
+        if (lr_next(rd, &line, &len, &nl, &off) != PATIENT_OK || line == NULL)
+            return 0;
+        if (pt_json_parse((const char *)line, len, &o) != PATIENT_OK)
+            continue;
+        if (get_u64(o, "seq", &seq) == 0 && seq == want) {
+            cJSON_Delete(o);
+            return 1;
+        }
+        cJSON_Delete(o);
+        o = NULL;
+    }
+}
+
+/* Checks one checkpoint line against the recomputed state. */
+static patient_err
+verify_checkpoint(const pentry *e, uint64_t line_no, const pt_merkle_frontier *fr,
+                  const char *log_id, const patient_log_verify_opts *o, patient_log_report *r)
+{
+    patient_jws *j = NULL;
+    cJSON *p = NULL;
+    uint8_t root[HASH_LEN], want[HASH_LEN];
+    char want64[45], kid[PATIENT_KEYID_HEX], pinned[PATIENT_KEYID_HEX];
+    uint64_t ts;
+    const char *s;
+    patient_err err;
+
+    if (e->tree_size != e->seq) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%llu", (unsigned long long)e->seq);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)e->tree_size);
+        err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_LOG_CORRUPT, line_no, 1, e->seq, a, b,
+                    "checkpoint tree_size must equal its seq");
+        goto out;
+    }
+    if (pt_b64_decode_exact(e->root_b64, strlen(e->root_b64), 0, root, HASH_LEN) != PATIENT_OK) {
+        err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_LOG_CORRUPT, line_no, 1, e->seq, NULL,
+                    e->root_b64, "checkpoint root is not base64 of 32 bytes");
+        goto out;
+    }
+    /* The signed payload must say exactly what the line says. */
+    if (patient_jws_parse(e->sig, strlen(e->sig), &j) != PATIENT_OK || j->typ == NULL ||
+        strcmp(j->typ, CKPT_TYP) != 0 ||
+        pt_json_parse((const char *)j->payload, j->payload_len, &p) != PATIENT_OK) {
+        err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_LOG_CORRUPT, line_no, 1, e->seq, NULL,
+                    NULL, "checkpoint sig is not a " CKPT_TYP " JWS");
+        goto out;
+    }
+    if (get_u64(p, "tree_size", &ts) != 0 || ts != e->tree_size ||
+        (s = pt_json_str(p, "root")) == NULL || strcmp(s, e->root_b64) != 0 ||
+        (s = pt_json_str(p, "time")) == NULL || strcmp(s, e->time) != 0 ||
+        (s = pt_json_str(p, "log_id")) == NULL || strcmp(s, log_id) != 0) {
+        err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, e->seq, NULL, NULL,
+                    "checkpoint fields differ from its signed payload (log_id, tree_size, "
+                    "root, time)");
+        goto out;
+    }
+    if ((err = pt_merkle_frontier_root(fr, want)))
+        goto out;
+    if (sodium_memcmp(want, root, HASH_LEN) != 0) {
+        sodium_bin2base64(want64, sizeof want64, want, HASH_LEN, sodium_base64_VARIANT_ORIGINAL);
+        err = vfail(r, PATIENT_LOG_REWRITTEN, PATIENT_ERR_LOG_CORRUPT, line_no, 1, e->seq,
+                    want64, e->root_b64,
+                    "checkpoint root differs from the Merkle root of the %llu entries before it",
+                    (unsigned long long)e->tree_size);
+        goto out;
+    }
+    if (o->pub) {
+        if ((err = patient_jws_verify(j, o->pub)) != PATIENT_OK) {
+            patient_keyid_hex(j->kid, kid);
+            patient_keyid_hex(o->pub->id, pinned);
+            err = vfail(r, PATIENT_LOG_FORGED, err, line_no, 1, e->seq, pinned, kid,
+                        err == PATIENT_ERR_KEY_MISMATCH
+                            ? "checkpoint signed by another key than the pinned one"
+                            : "checkpoint signature does not verify");
+            goto out;
+        }
+    }
+    err = PATIENT_OK;
+out:
+    cJSON_Delete(p);
+    patient_jws_free(j);
+    return err;
+}
+
+patient_err
+patient_log_verify(const char *path, const patient_log_verify_opts *opts,
+                   patient_log_report *r)
+{
+    static const patient_log_verify_opts none = {0};
+    const patient_log_verify_opts *o = opts ? opts : &none;
+    lreader rd;
+    int fd = -1, nl, have_rd = 0;
+    uint8_t *line, *scratch = NULL, last[HASH_LEN], leaf[HASH_LEN], h[HASH_LEN];
+    size_t len, scap = 0;
+    uint64_t off, line_no = 0, next = 0;
+    char prev_hex[HEX_LEN + 1], log_id[HEX_LEN + 1] = "";
+    pt_merkle_frontier fr;
+    pentry e;
+    patient_err err;
+
+    memset(r, 0, sizeof *r);
+    memset(&e, 0, sizeof e);
+    pt_merkle_frontier_init(&fr);
+    r->signatures_checked = o->pub != NULL;
+    r->entry_signatures_checked = o->pub != NULL && o->deep;
+    if ((err = open_read(path, &fd))) {
+        r->result = err;
+        snprintf(r->message, sizeof r->message, "cannot open the log: %s", patient_strerror(err));
+        return err;
+    }
+    if ((err = lr_init(&rd, fd, 0)))
+        goto fail_plain;
+    have_rd = 1;
+    memcpy(prev_hex, zero_prev, sizeof prev_hex);
+    if (o->have_trusted && o->trusted_size == 0) {
+        uint8_t empty[HASH_LEN];
+        if ((err = pt_merkle_frontier_root(&fr, empty)))
+            goto fail_plain;
+        if (sodium_memcmp(empty, o->trusted_root, HASH_LEN) != 0) {
+            err = vfail(r, PATIENT_LOG_REWRITTEN, PATIENT_ERR_LOG_CORRUPT, 0, 0, 0, NULL, NULL,
+                        "trusted checkpoint of size 0 has a root other than the empty tree's");
+            goto out;
+        }
+    }
+    for (;;) {
+        if ((err = lr_next(&rd, &line, &len, &nl, &off))) {
+            err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_LOG_CORRUPT, line_no + 1, 1, next,
+                        NULL, NULL, "line longer than %u bytes", PATIENT_LOG_LINE_MAX);
+            goto out;
+        }
+        if (line == NULL)
+            break;
+        line_no++;
+        if (!nl) {
+            err = vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, line_no, 1, next,
+                        "\\n", NULL,
+                        "torn tail: the last %zu bytes are an incomplete line (an append that "
+                        "never completed; opening the log for writing cuts it off)",
+                        len);
+            goto out;
+        }
+        if ((err = pentry_parse(line, len, &e)) != PATIENT_OK) {
+            if (err == PATIENT_ERR_UNSUPPORTED)
+                err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_UNSUPPORTED, line_no, 1, next,
+                            NULL, e.kind_s, "entry of an unknown kind");
+            else
+                err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next, NULL,
+                            NULL, "line is not a log entry (%s): it was edited", e.why);
+            goto out;
+        }
+        if (e.seq > next) {
+            char a[32], b[32];
+            int later = seq_appears_later(&rd, next);
+            snprintf(a, sizeof a, "%llu", (unsigned long long)next);
+            snprintf(b, sizeof b, "%llu", (unsigned long long)e.seq);
+            err = later ? vfail(r, PATIENT_LOG_REORDERED, PATIENT_ERR_CHAIN, line_no, 1, next, a, b,
+                                "seq %llu appears later in the file: entries were reordered",
+                                (unsigned long long)next)
+                        : vfail(r, PATIENT_LOG_REMOVED, PATIENT_ERR_CHAIN, line_no, 1, next, a, b,
+                                "seq %llu is missing: entries were removed",
+                                (unsigned long long)next);
+            goto out;
+        }
+        if (e.seq < next) {
+            char a[32], b[32];
+            snprintf(a, sizeof a, "%llu", (unsigned long long)next);
+            snprintf(b, sizeof b, "%llu", (unsigned long long)e.seq);
+            err = vfail(r, PATIENT_LOG_INSERTED, PATIENT_ERR_CHAIN, line_no, 1, e.seq, a, b,
+                        "seq %llu appears a second time: a line was inserted",
+                        (unsigned long long)e.seq);
+            goto out;
+        }
+        if (strcmp(e.prev, prev_hex) != 0) {
+            /* Either the line before changed, or this line's prev did. If
+             * the next line chains to this one, it was the line before. */
+            uint8_t *l2, here[HASH_LEN];
+            size_t len2;
+            int nl2, this_one = 0;
+            uint64_t off2;
+            char here_hex[HEX_LEN + 1];
+            cJSON *n2 = NULL;
+            if (next == 0) {
+                this_one = 1;
+            } else if ((err = patient_sha256(line, len, here)) == PATIENT_OK) {
+                pt_hex(here, HASH_LEN, here_hex);
+                char saved_prev[HEX_LEN + 1], saved_found[HEX_LEN + 1];
+                memcpy(saved_prev, prev_hex, sizeof saved_prev);
+                snprintf(saved_found, sizeof saved_found, "%s", e.prev);
+                if (lr_next(&rd, &l2, &len2, &nl2, &off2) == PATIENT_OK && l2 != NULL &&
+                    pt_json_parse((const char *)l2, len2, &n2) == PATIENT_OK) {
+                    const char *p2 = pt_json_str(n2, "prev");
+                    this_one = p2 == NULL || strcmp(p2, here_hex) != 0;
+                }
+                cJSON_Delete(n2);
+                if (this_one)
+                    err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next,
+                                saved_prev, saved_found,
+                                "the prev of seq %llu was edited", (unsigned long long)next);
+                else
+                    err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no - 1, 1,
+                                next - 1, saved_found, saved_prev,
+                                "seq %llu was edited: its hash no longer matches the prev of "
+                                "seq %llu",
+                                (unsigned long long)(next - 1), (unsigned long long)next);
+                goto out;
+            }
+            if (this_one)
+                err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next, prev_hex,
+                            e.prev, "the prev of seq 0 must be 64 zeros");
+            goto out;
+        }
+        /* Kind-specific checks, against the state before this entry. */
+        if (e.kind == PATIENT_LOG_KIND_CHECKPOINT) {
+            if ((err = verify_checkpoint(&e, line_no, &fr, log_id, o, r)))
+                goto out;
+            r->checkpoints++;
+            r->last_checkpoint_seq = e.seq;
+            (void)pt_merkle_frontier_root(&fr, r->last_checkpoint_root);
+            r->unsigned_tail = 0;
+        } else {
+            if (e.kind == PATIENT_LOG_KIND_CHANGE) {
+                patient_jws *j = NULL;
+                const char *bad = o->deep ? change_mismatch(&e, o->pub ? &j : NULL) : NULL;
+                if (bad) {
+                    err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, e.seq, NULL,
+                                bad,
+                                "seq %llu was edited: its %s differs from the signed "
+                                "descriptor",
+                                (unsigned long long)e.seq, bad);
+                    goto out;
+                }
+                if (j) {
+                    err = patient_jws_verify(j, o->pub);
+                    patient_jws_free(j);
+                    if (err) {
+                        err = vfail(r, PATIENT_LOG_FORGED, err, line_no, 1, e.seq, NULL, NULL,
+                                    "seq %llu: the change descriptor's signature does not "
+                                    "verify with the pinned key",
+                                    (unsigned long long)e.seq);
+                        goto out;
+                    }
+                }
+                r->changes++;
+            } else {
+                r->events++;
+            }
+            r->unsigned_tail++;
+        }
+        if ((err = patient_sha256(line, len, last)) ||
+            (err = scratch_leaf(&scratch, &scap, line, len, leaf)) ||
+            (err = pt_merkle_frontier_add(&fr, leaf)))
+            goto fail_plain;
+        pt_hex(last, HASH_LEN, prev_hex);
+        if (next == 0)
+            memcpy(log_id, prev_hex, sizeof log_id);
+        next++;
+        r->entries++;
+        if (o->have_trusted && fr.size == o->trusted_size) {
+            if ((err = pt_merkle_frontier_root(&fr, h)))
+                goto fail_plain;
+            if (sodium_memcmp(h, o->trusted_root, HASH_LEN) != 0) {
+                err = vfail(r, PATIENT_LOG_REWRITTEN, PATIENT_ERR_LOG_CORRUPT, line_no, 1, e.seq,
+                            NULL, NULL,
+                            "the first %llu entries do not hash to the trusted checkpoint's root",
+                            (unsigned long long)o->trusted_size);
+                goto out;
+            }
+        }
+    }
+    if (o->have_trusted && next < o->trusted_size) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%llu", (unsigned long long)o->trusted_size);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)next);
+        err = vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, line_no, 1, next, a, b,
+                    "log ends after %llu entries but the trusted checkpoint covers %llu",
+                    (unsigned long long)next, (unsigned long long)o->trusted_size);
+        goto out;
+    }
+    if (o->require_final_checkpoint && r->unsigned_tail > 0) {
+        err = vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, line_no, 1,
+                    next ? next - 1 : 0, "checkpoint", NULL,
+                    "log does not end with a checkpoint (%llu entries after the last one): "
+                    "it may have been truncated",
+                    (unsigned long long)r->unsigned_tail);
+        goto out;
+    }
+    memcpy(r->log_id, log_id, sizeof r->log_id);
+    r->result = PATIENT_OK;
+    snprintf(r->message, sizeof r->message, "%llu entries, %llu checkpoints verified%s",
+             (unsigned long long)r->entries, (unsigned long long)r->checkpoints,
+             o->pub ? "" : " (signatures not checked: no key given)");
+    err = PATIENT_OK;
+    goto out;
+fail_plain:
+    r->result = err;
+    snprintf(r->message, sizeof r->message, "%s", patient_strerror(err));
+out:
+    memcpy(r->log_id, log_id, sizeof r->log_id);
+    pentry_free(&e);
+    if (have_rd)
+        lr_free(&rd);
+    free(scratch);
+    close(fd);
+    return err;
+}

@@ -1,0 +1,505 @@
+/* The audit log, write side: open (catch up, repair a torn tail), append
+ * changes and events under the lock, signed Merkle checkpoints.
+ * Format contract: docs/format/log.md. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "log_int.h"
+
+/* ---- Writer ------------------------------------------------------------ */
+
+struct patient_log {
+    pthread_mutex_t mu;
+    int fd;
+    int ro;
+    int sync;
+    const patient_seckey *sk;
+    unsigned every;
+    uint64_t next_seq;
+    uint8_t last_hash[HASH_LEN];
+    pt_merkle_frontier fr;
+    uint64_t off;        /* end of the last committed line we know */
+    uint64_t since_ckpt; /* entries after the last checkpoint */
+    int last_is_ckpt;
+    char log_id[HEX_LEN + 1];
+    uint64_t repaired;
+    uint8_t *scratch;
+    size_t scratch_cap;
+};
+
+/* Account one committed line in the writer state. */
+static patient_err
+state_add(patient_log *log, const uint8_t *line, size_t len, patient_log_kind kind)
+{
+    uint8_t leaf[HASH_LEN];
+    patient_err err;
+
+    if ((err = patient_sha256(line, len, log->last_hash)) ||
+        (err = scratch_leaf(&log->scratch, &log->scratch_cap, line, len, leaf)) ||
+        (err = pt_merkle_frontier_add(&log->fr, leaf)))
+        return err;
+    if (log->next_seq == 0)
+        pt_hex(log->last_hash, HASH_LEN, log->log_id);
+    log->next_seq++;
+    log->off += len + 1;
+    if (kind == PATIENT_LOG_KIND_CHECKPOINT) {
+        log->since_ckpt = 0;
+        log->last_is_ckpt = 1;
+    } else {
+        log->since_ckpt++;
+        log->last_is_ckpt = 0;
+    }
+    return PATIENT_OK;
+}
+
+/* Read the lines after log->off (written by us before, or by other
+ * processes) into the state. With repair (caller holds the flock and the
+ * handle is writable) a torn tail is cut off; without, reading stops there. */
+static patient_err
+sync_tail(patient_log *log, int repair)
+{
+    lreader r;
+    uint8_t *line, *l2;
+    size_t len, len2;
+    int nl, nl2;
+    uint64_t off, off2;
+    char prev[HEX_LEN + 1];
+    pentry e;
+    patient_err err;
+
+    memset(&e, 0, sizeof e);
+    if ((err = lr_init(&r, log->fd, log->off)))
+        return err;
+    for (;;) {
+        if ((err = lr_next(&r, &line, &len, &nl, &off)))
+            goto out;
+        if (line == NULL)
+            break;
+        if (!nl) {
+            err = PATIENT_OK;
+            goto torn;
+        }
+        if ((err = pentry_parse(line, len, &e)) != PATIENT_OK) {
+            /* Only the very last line may be a torn (never acknowledged)
+             * append; anything else is damage for verify to explain. */
+            if (err == PATIENT_ERR_JSON) {
+                if ((err = lr_next(&r, &l2, &len2, &nl2, &off2)))
+                    goto out;
+                if (l2 == NULL)
+                    goto torn;
+            }
+            err = err == PATIENT_ERR_UNSUPPORTED ? err : PATIENT_ERR_LOG_CORRUPT;
+            goto out;
+        }
+        if (log->next_seq == 0)
+            memcpy(prev, zero_prev, sizeof prev);
+        else
+            pt_hex(log->last_hash, HASH_LEN, prev);
+        if (e.seq != log->next_seq || strcmp(e.prev, prev) != 0) {
+            err = PATIENT_ERR_CHAIN;
+            goto out;
+        }
+        if ((err = state_add(log, line, len, e.kind)))
+            goto out;
+    }
+    err = PATIENT_OK;
+    goto out;
+torn:
+    if (repair) {
+        if (ftruncate(log->fd, (off_t)off) != 0 || fdatasync(log->fd) != 0) {
+            err = PATIENT_ERR_IO;
+            goto out;
+        }
+        log->repaired += r.buf_off + r.end - off;
+    }
+out:
+    pentry_free(&e);
+    lr_free(&r);
+    return err;
+}
+
+static patient_err
+lock_log(patient_log *log)
+{
+    struct stat st;
+    patient_err err;
+
+    pthread_mutex_lock(&log->mu);
+    if (!log->ro) {
+        while (flock(log->fd, LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                pthread_mutex_unlock(&log->mu);
+                return PATIENT_ERR_IO;
+            }
+        }
+    }
+    /* A file shorter than what this handle already saw lost committed
+     * entries: never append after that (it would fork the chain). */
+    if (fstat(log->fd, &st) != 0)
+        err = PATIENT_ERR_IO;
+    else if ((uint64_t)st.st_size < log->off)
+        err = PATIENT_ERR_LOG_CORRUPT;
+    else if ((uint64_t)st.st_size > log->off) /* others appended, or a torn tail */
+        err = sync_tail(log, !log->ro);
+    else
+        err = PATIENT_OK;
+    if (err != PATIENT_OK) {
+        if (!log->ro)
+            flock(log->fd, LOCK_UN);
+        pthread_mutex_unlock(&log->mu);
+    }
+    return err;
+}
+
+static void
+unlock_log(patient_log *log)
+{
+    if (!log->ro)
+        flock(log->fd, LOCK_UN);
+    pthread_mutex_unlock(&log->mu);
+}
+
+static patient_err write_checkpoint(patient_log *log, uint64_t *seq);
+
+/* Write one entry: rest is the JSON text after "kind" (",\"time\":...").
+ * Caller holds the lock. */
+static patient_err
+write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *seq)
+{
+    pt_buf b = {0};
+    char prev[HEX_LEN + 1];
+    patient_log_kind k;
+    size_t done = 0;
+    patient_err err;
+
+    if (log->next_seq == 0)
+        memcpy(prev, zero_prev, sizeof prev);
+    else
+        pt_hex(log->last_hash, HASH_LEN, prev);
+    if ((err = pt_buf_appendf(&b, "{\"seq\":%llu,\"prev\":\"%s\",\"kind\":\"%s\"",
+                              (unsigned long long)log->next_seq, prev, kind)) ||
+        (err = pt_buf_append(&b, rest->data, rest->len)) || (err = pt_buf_append(&b, "}\n", 2)))
+        goto out;
+    if (b.len - 1 > PATIENT_LOG_LINE_MAX) {
+        err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    /* One write(2) of the whole line: with O_APPEND and the flock held no
+     * other writer can interleave. A short write (disk full) is undone. */
+    while (done < b.len) {
+        ssize_t n = write(log->fd, b.data + done, b.len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (done > 0 && ftruncate(log->fd, (off_t)log->off) != 0)
+                err = PATIENT_ERR_LOG_CORRUPT;
+            else
+                err = PATIENT_ERR_IO;
+            goto out;
+        }
+        if (done == 0 && (size_t)n < b.len) {
+            /* Never leave half a line: undo and fail. */
+            if (ftruncate(log->fd, (off_t)log->off) != 0)
+                err = PATIENT_ERR_LOG_CORRUPT;
+            else
+                err = PATIENT_ERR_IO;
+            goto out;
+        }
+        done += (size_t)n;
+    }
+    k = strcmp(kind, "checkpoint") == 0 ? PATIENT_LOG_KIND_CHECKPOINT
+        : strcmp(kind, "event") == 0    ? PATIENT_LOG_KIND_EVENT
+                                        : PATIENT_LOG_KIND_CHANGE;
+    if (log->sync == PATIENT_LOG_SYNC_EACH ||
+        (log->sync == PATIENT_LOG_SYNC_CHECKPOINT && k == PATIENT_LOG_KIND_CHECKPOINT)) {
+        if (fdatasync(log->fd) != 0) {
+            err = PATIENT_ERR_IO;
+            goto out;
+        }
+    }
+    if (seq)
+        *seq = log->next_seq;
+    if ((err = state_add(log, b.data, b.len - 1, k)))
+        goto out;
+    if (k != PATIENT_LOG_KIND_CHECKPOINT && log->since_ckpt >= log->every)
+        err = write_checkpoint(log, NULL);
+out:
+    pt_buf_free(&b);
+    return err;
+}
+
+static patient_err
+write_checkpoint(patient_log *log, uint64_t *seq)
+{
+    uint8_t root[HASH_LEN];
+    char *root64 = NULL, *sig = NULL, now[21];
+    pt_buf payload = {0}, rest = {0};
+    patient_err err;
+
+    if (log->sk == NULL)
+        return PATIENT_ERR_STATE;
+    if (log->next_seq == 0)
+        return PATIENT_ERR_STATE;
+    pt_time_format(time(NULL), now);
+    if ((err = pt_merkle_frontier_root(&log->fr, root)) ||
+        (err = pt_b64_encode(root, HASH_LEN, 0, &root64)))
+        goto out;
+    if ((err = pt_buf_appendf(&payload,
+                              "{\"log_id\":\"%s\",\"tree_size\":%llu,\"root\":\"%s\",\"time\":\"%s\"}",
+                              log->log_id, (unsigned long long)log->next_seq, root64, now)))
+        goto out;
+    if ((err = patient_jws_sign(log->sk, CKPT_TYP, payload.data, payload.len, &sig)))
+        goto out;
+    if ((err = pt_buf_appendf(&rest, ",\"time\":\"%s\",\"tree_size\":%llu,\"root\":\"%s\",\"sig\":\"%s\"",
+                              now, (unsigned long long)log->next_seq, root64, sig)))
+        goto out;
+    err = write_entry(log, "checkpoint", &rest, seq);
+out:
+    free(root64);
+    free(sig);
+    pt_buf_free(&payload);
+    pt_buf_free(&rest);
+    return err;
+}
+
+patient_err
+patient_log_open(const char *path, const patient_seckey *sk, unsigned checkpoint_every,
+                 patient_log **out)
+{
+    patient_log *log = NULL;
+    struct stat st;
+    int locked = 0;
+    patient_err err;
+
+    *out = NULL;
+    if (path == NULL)
+        return PATIENT_ERR_ARG;
+    if ((log = calloc(1, sizeof *log)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    log->fd = -1;
+    log->sk = sk;
+    log->ro = sk == NULL;
+    log->every = checkpoint_every ? checkpoint_every : PATIENT_LOG_CHECKPOINT_EVERY;
+    pt_merkle_frontier_init(&log->fr);
+    if (pthread_mutex_init(&log->mu, NULL) != 0) {
+        free(log);
+        return PATIENT_ERR_NOMEM;
+    }
+    if (log->ro)
+        err = open_read(path, &log->fd);
+    else {
+        log->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+                       0600);
+        err = log->fd < 0 ? (errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH : PATIENT_ERR_IO)
+                          : PATIENT_OK;
+        if (err == PATIENT_OK && (fstat(log->fd, &st) != 0 || !S_ISREG(st.st_mode)))
+            err = PATIENT_ERR_UNSAFE_PATH;
+    }
+    if (err)
+        goto out;
+    /* Scan the bulk without the lock (other processes keep appending),
+     * then catch up and repair under it. */
+    if ((err = sync_tail(log, 0)))
+        goto out;
+    if ((err = lock_log(log)))
+        goto out;
+    locked = 1;
+    if (log->repaired && !log->ro) {
+        char detail[128];
+        pt_buf rest = {0};
+        char now[21];
+        pt_time_format(time(NULL), now);
+        snprintf(detail, sizeof detail,
+                 "cut %llu bytes of an append that never completed",
+                 (unsigned long long)log->repaired);
+        if (!(err = pt_buf_appendf(&rest, ",\"time\":\"%s\",\"event\":\"log.repaired\",\"detail\":",
+                                   now)) &&
+            !(err = json_str(&rest, detail)))
+            err = write_entry(log, "event", &rest, NULL);
+        pt_buf_free(&rest);
+        if (err)
+            goto out;
+    }
+    *out = log;
+    log = NULL;
+out:
+    if (locked)
+        unlock_log(*out ? *out : log);
+    if (log) {
+        if (log->fd >= 0)
+            close(log->fd);
+        pthread_mutex_destroy(&log->mu);
+        free(log->scratch);
+        free(log);
+    }
+    return err;
+}
+
+patient_err
+patient_log_set_sync(patient_log *log, int mode)
+{
+    if (log == NULL || mode < PATIENT_LOG_SYNC_EACH || mode > PATIENT_LOG_SYNC_NONE)
+        return PATIENT_ERR_ARG;
+    pthread_mutex_lock(&log->mu);
+    log->sync = mode;
+    pthread_mutex_unlock(&log->mu);
+    return PATIENT_OK;
+}
+
+uint64_t
+patient_log_size(patient_log *log)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&log->mu);
+    n = log->next_seq;
+    pthread_mutex_unlock(&log->mu);
+    return n;
+}
+
+uint64_t
+patient_log_repaired_bytes(const patient_log *log)
+{
+    return log->repaired;
+}
+
+patient_err
+patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
+{
+    patient_jws *j = NULL;
+    chfields f;
+    pt_buf rest = {0};
+    size_t i;
+    int locked = 0;
+    patient_err err;
+
+    memset(&f, 0, sizeof f);
+    if (log == NULL || jws == NULL)
+        return PATIENT_ERR_ARG;
+    if (log->ro)
+        return PATIENT_ERR_STATE;
+    if ((err = patient_jws_parse(jws, strlen(jws), &j)) || (err = chfields_from_jws(j, &f)))
+        goto out;
+    /* The JWS is stored as received but trimmed (jws_parse trims blanks). */
+    if (strspn(jws, " \t") || strcspn(jws, " \t\r\n") != strlen(jws)) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    if ((err = pt_buf_appendf(&rest, ",\"time\":")) || (err = json_str(&rest, f.at)) ||
+        (err = pt_buf_appendf(&rest, ",\"url\":")) || (err = json_str(&rest, f.url)) ||
+        (err = pt_buf_appendf(&rest, ",\"hop\":%lld,\"by\":{\"name\":", f.hop)) ||
+        (err = json_str(&rest, f.by_name)) ||
+        (err = pt_buf_appendf(&rest, ",\"kid\":\"%s\"},\"reasons\":[", f.kid)))
+        goto out;
+    for (i = 0; i < f.n; i++)
+        if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f.reasons[i])))
+            goto out;
+    if ((err = pt_buf_appendf(&rest, "],\"rules\":[")))
+        goto out;
+    for (i = 0; i < f.n; i++)
+        if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f.rules[i])))
+            goto out;
+    if ((err = pt_buf_appendf(&rest, "],\"deleted\":%llu,\"inserted\":%llu,\"jws\":",
+                              (unsigned long long)f.deleted, (unsigned long long)f.inserted)) ||
+        (err = json_str(&rest, jws)))
+        goto out;
+    if ((err = lock_log(log)))
+        goto out;
+    locked = 1;
+    err = write_entry(log, "change", &rest, seq);
+out:
+    if (locked)
+        unlock_log(log);
+    chfields_free(&f);
+    patient_jws_free(j);
+    pt_buf_free(&rest);
+    return err;
+}
+
+patient_err
+patient_log_append_event(patient_log *log, const char *event, const char *url,
+                         const char *detail, uint64_t *seq)
+{
+    pt_buf rest = {0};
+    char now[21];
+    size_t n;
+    int locked = 0;
+    patient_err err;
+
+    if (log == NULL || event == NULL)
+        return PATIENT_ERR_ARG;
+    if (log->ro)
+        return PATIENT_ERR_STATE;
+    n = strlen(event);
+    if (n == 0 || n > PATIENT_LOG_EVENT_MAX ||
+        strspn(event, "abcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+        return PATIENT_ERR_ARG;
+    if ((url && strlen(url) > PATIENT_LOG_URL_MAX) ||
+        (detail && strlen(detail) > PATIENT_LOG_DETAIL_MAX))
+        return PATIENT_ERR_TOO_LARGE;
+    pt_time_format(time(NULL), now);
+    if ((err = pt_buf_appendf(&rest, ",\"time\":\"%s\",\"event\":\"%s\"", now, event)))
+        goto out;
+    if (url && ((err = pt_buf_appendf(&rest, ",\"url\":")) || (err = json_str(&rest, url))))
+        goto out;
+    if (detail &&
+        ((err = pt_buf_appendf(&rest, ",\"detail\":")) || (err = json_str(&rest, detail))))
+        goto out;
+    if ((err = lock_log(log)))
+        goto out;
+    locked = 1;
+    err = write_entry(log, "event", &rest, seq);
+out:
+    if (locked)
+        unlock_log(log);
+    pt_buf_free(&rest);
+    return err;
+}
+
+patient_err
+patient_log_checkpoint(patient_log *log, uint64_t *seq)
+{
+    patient_err err;
+
+    if (log == NULL)
+        return PATIENT_ERR_ARG;
+    if (log->ro)
+        return PATIENT_ERR_STATE;
+    if ((err = lock_log(log)))
+        return err;
+    err = write_checkpoint(log, seq);
+    unlock_log(log);
+    return err;
+}
+
+patient_err
+patient_log_close(patient_log *log)
+{
+    patient_err err = PATIENT_OK;
+
+    if (log == NULL)
+        return PATIENT_OK;
+    if (!log->ro && (err = lock_log(log)) == PATIENT_OK) {
+        if (log->next_seq > 0 && !log->last_is_ckpt)
+            err = write_checkpoint(log, NULL);
+        if (err == PATIENT_OK && log->sync != PATIENT_LOG_SYNC_NONE && fdatasync(log->fd) != 0)
+            err = PATIENT_ERR_IO;
+        unlock_log(log);
+    }
+    close(log->fd);
+    pthread_mutex_destroy(&log->mu);
+    free(log->scratch);
+    free(log);
+    return err;
+}

@@ -20,7 +20,7 @@
 #define COMMENT_PREFIX "untrusted comment: "
 #define TRUSTED_PREFIX "trusted comment: "
 #define KEYFILE_MAX 4096
-#define SIGFILE_MAX (2 * PATIENT_TRUSTED_COMMENT_MAX + 4096)
+#define SIGFILE_MAX PATIENT_MINISIG_MAX_BYTES
 
 /* minisign's secret key layout, byte for byte. */
 typedef struct {

@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <patient/change.h>
+#include <patient/disclosure.h>
+#include <patient/key.h>
+#include <patient/manifest.h>
 #include <patient/hash.h>
 #include <patient/verify.h>
 #include "report_int.h"
@@ -117,14 +120,41 @@ get(const patient_fetch_opts *fo, const char *cache_dir, const char *url, patien
     return PATIENT_OK;
 }
 
+/* Fetch disclosure d and its signature, each capped at what the parsers
+ * accept, so one signed URL costs at most two small requests. */
+static void
+fetch_disclosure(gathered *g, size_t d, const patient_fetch_opts *fo,
+                 const patient_verify_fetch_opts *f, const char *cache)
+{
+    patient_fetch_opts o;
+    pt_buf su = {0};
+
+    if (fo)
+        o = *fo;
+    else
+        patient_fetch_opts_init(&o);
+    if (f && f->manifest_direct)
+        o.proxy = NULL;
+    o.max_body = PATIENT_DISCLOSURE_MAX_BYTES;
+    if (get(&o, cache, g->disc[d].url, &g->dresp[d][0], &g->derr[d]) == PATIENT_OK) {
+        o.max_body = PATIENT_MINISIG_MAX_BYTES;
+        pt_buf_appendf(&su, "%s.minisig", g->disc[d].url);
+        if (su.data)
+            (void)get(&o, cache, (char *)su.data, &g->dresp[d][1], &g->derr[d]);
+        pt_buf_free(&su);
+    }
+}
+
 static patient_err
-gather(gathered *g, const char *url, const patient_verify_fetch_opts *f, patient_report **fail,
-       time_t now)
+gather(gathered *g, const patient_policy *policy, const char *url,
+       const patient_verify_fetch_opts *f, patient_report **fail, time_t now)
 {
     patient_fetch_opts direct, *mfo;
     const patient_fetch_opts *fo = f ? f->fetch : NULL;
     const char *cache = f ? f->cache_dir : NULL;
     char *detail = NULL, *origin = NULL, *why = NULL;
+    const patient_pubkey *pkeys = NULL;
+    size_t npkeys = 0;
     pt_buf murl = {0};
     patient_err err;
 
@@ -152,17 +182,25 @@ gather(gathered *g, const char *url, const patient_verify_fetch_opts *f, patient
         return err;
 
     /* Manifest and signature, cached, through the proxy unless told not to. */
-    mfo = NULL;
-    if (fo) {
+    if (fo)
         direct = *fo;
-        mfo = &direct;
-        if (f->manifest_direct)
-            direct.proxy = NULL;
-    }
-    if (patient_policy_split_url(g->url, &origin, NULL) == PATIENT_OK) {
+    else
+        patient_fetch_opts_init(&direct);
+    mfo = &direct;
+    if (f && f->manifest_direct)
+        direct.proxy = NULL;
+    if (direct.max_body > PATIENT_MANIFEST_MAX_BYTES)
+        direct.max_body = PATIENT_MANIFEST_MAX_BYTES;
+    /* Only for an origin the policy has publisher keys for: any other
+     * manifest could not be checked, and the page (or a redirect it sent)
+     * must not choose where the verifier goes next or what it caches. */
+    if (patient_policy_split_url(g->url, &origin, NULL) == PATIENT_OK &&
+        patient_policy_publisher_keys(policy, origin, &pkeys, &npkeys) == PATIENT_OK &&
+        npkeys > 0) {
         pt_buf_appendf(&murl, "%s" WELL_KNOWN, origin);
         if (get(mfo, cache, (char *)murl.data, &g->man, &why) == PATIENT_OK) {
             pt_buf_appendf(&murl, ".minisig");
+            direct.max_body = PATIENT_MINISIG_MAX_BYTES;
             if (get(mfo, cache, (char *)murl.data, &g->sig, &why) != PATIENT_OK) {
                 patient_response_free(g->man);
                 g->man = NULL;
@@ -173,13 +211,21 @@ gather(gathered *g, const char *url, const patient_verify_fetch_opts *f, patient
     free(origin);
     pt_buf_free(&murl);
 
-    /* Disclosures named by the descriptors (each URL once). */
+    /* Disclosures named by the descriptors, each URL once. A value is data
+     * anyone on the path can add, so a URL in it is followed only when the
+     * hop's key is one the policy trusts and its signature verifies: an
+     * unsigned or untrusted value never makes the endpoint send a request
+     * (to an internal host, a tracker) or store anything in its cache. The
+     * signed ones are bounded too, in number and in bytes per page. */
     for (size_t i = 0; i < g->nvalues && g->ndisc < PATIENT_MAX_HOPS; i++) {
         patient_change *c = NULL;
+        const patient_policy_middlebox *mb;
         int seen = 0;
         if (patient_change_parse(g->values[i], strlen(g->values[i]), &c) != PATIENT_OK ||
             c->by.disclosure == NULL ||
-            (strncmp(c->by.disclosure, "http://", 7) && strncmp(c->by.disclosure, "https://", 8))) {
+            (strncmp(c->by.disclosure, "http://", 7) && strncmp(c->by.disclosure, "https://", 8)) ||
+            (mb = patient_policy_middlebox_find(policy, c->by.kid)) == NULL ||
+            patient_change_verify(c, patient_policy_middlebox_key(mb)) != PATIENT_OK) {
             patient_change_free(c);
             continue;
         }
@@ -187,12 +233,18 @@ gather(gathered *g, const char *url, const patient_verify_fetch_opts *f, patient
             seen |= strcmp(g->disc[j].url, c->by.disclosure) == 0;
         if (!seen) {
             size_t d = g->ndisc++;
-            pt_buf su = {0};
             g->disc[d].url = xstrdup(c->by.disclosure);
-            if (get(mfo, cache, c->by.disclosure, &g->dresp[d][0], &g->derr[d]) == PATIENT_OK) {
-                pt_buf_appendf(&su, "%s.minisig", c->by.disclosure);
-                get(mfo, cache, (char *)su.data, &g->dresp[d][1], &g->derr[d]);
-                pt_buf_free(&su);
+            if (g->disc[d].url == NULL) {
+                patient_change_free(c);
+                return PATIENT_ERR_NOMEM;
+            }
+            if (d >= PATIENT_VERIFY_MAX_DISCLOSURES) {
+                pt_buf eb = {0};
+                pt_buf_appendf(&eb, "not fetched: more than %d disclosures on one page",
+                               PATIENT_VERIFY_MAX_DISCLOSURES);
+                g->derr[d] = (char *)eb.data;
+            } else {
+                fetch_disclosure(g, d, fo, f, cache);
             }
             if (g->dresp[d][0]) {
                 g->disc[d].json = g->dresp[d][0]->body;
@@ -249,7 +301,7 @@ patient_verify_url(const patient_policy *policy, const char *url,
         o = *opts;
     if (o.now == 0)
         o.now = time(NULL);
-    if ((err = gather(&g, url, fopts, report, o.now)) != PATIENT_OK || *report != NULL)
+    if ((err = gather(&g, policy, url, fopts, report, o.now)) != PATIENT_OK || *report != NULL)
         goto out;
     if ((err = patient_verify_evidence(policy, &g.ev, &o, report)) != PATIENT_OK)
         goto out;

@@ -89,6 +89,30 @@ TURL="$URL?via=tamper"
     { echo "FAIL: patient-mbox"; exit 1; }
 sed 's/news\./NEWS!/' "$T/tamper.html" >"$T/www/tamper/page.html"
 
+# Hops naming disclosure URLs on this server: one by a key the policy does
+# not trust, one by the trusted key with its signature broken, one genuine.
+# Only the genuine one may make the verifier request anything.
+"$PATIENT" keygen -W -p "$T/evil.pub" -s "$T/evil.key" >/dev/null 2>&1 || { echo "FAIL: keygen"; exit 1; }
+mkdir -p "$T/www/untrusted" "$T/www/forged" "$T/www/signed"
+for v in untrusted forged signed; do
+    k="$T/mb.key"
+    [ $v = untrusted ] && k="$T/evil.key"
+    "$MBOX" -q -s "$k" --name "Test Filter" --service tracker-filter \
+        --disclosure "$O/$v-disclosure.json" \
+        --rules "$top_srcdir/middlebox/rules/trackers-only.json" --url "$URL?via=$v" --type text/html \
+        --header-out "$T/www/$v/page.html.headers" <"$T/www/site/page.html" >"$T/www/$v/page.html" ||
+        { echo "FAIL: patient-mbox"; exit 1; }
+done
+# Change the signature's first character: still a well-formed JWS.
+"$PY" - "$T/www/forged/page.html.headers" <<'EOF'
+import sys
+p = sys.argv[1]
+k, v = open(p).read().strip().split(": ", 1)
+h, pl, sig = v.split(".")
+sig = ("A" if sig[0] != "A" else "B") + sig[1:]
+open(p, "w").write("%s: %s.%s.%s\n" % (k, h, pl, sig))
+EOF
+
 # Policies: trusted middlebox; no middlebox; unknown origin.
 P="$T/policy.json"
 "$PATIENT" policy init "$P" >/dev/null &&
@@ -133,6 +157,38 @@ expect 3 "connection refused: unverifiable" $V --timeout 5 "http://127.0.0.1:1/x
 expect 1 "--at after expiry: invalid" $V --no-state --json --at 2099-01-01T00:00:00Z "$URL"
 grep -q '"manifest.expired"' "$T/out" && ok "code manifest.expired" || fail "no manifest.expired"
 expect 0 "--at @EPOCH now" $V --no-state --at "@$(date +%s)" "$URL"
+
+# ---- nothing named by unauthenticated data is fetched ------------------------
+: >"$T/www/requests.log"
+expect 1 "hop by an untrusted key naming a disclosure: invalid" $V --json "$URL?via=untrusted"
+grep -q '"code": *"policy.middlebox.unknown"' "$T/out" && ok "code policy.middlebox.unknown" ||
+    fail "untrusted hop: no policy.middlebox.unknown"
+expect 1 "trusted key, broken signature, naming a disclosure: invalid" $V --json "$URL?via=forged"
+grep -q '"code": *"change.signature.invalid"' "$T/out" && ok "code change.signature.invalid" ||
+    fail "forged hop: no change.signature.invalid"
+if grep -q 'disclosure' "$T/www/requests.log"; then
+    fail "the verifier requested a URL named by an unauthenticated hop:"
+    sed 's/^/    /' "$T/www/requests.log"
+else
+    ok "the server saw no request for either disclosure"
+fi
+grep -q '/page.html?via=forged' "$T/www/requests.log" && ok "(the pages themselves were requested)" ||
+    fail "request log missing the page"
+# Twin: the genuine hop's disclosure is requested (it is absent: a warning).
+expect 0 "trusted, signed hop: its disclosure is fetched" $V --json "$URL?via=signed"
+grep -q '"code": *"disclosure.missing"' "$T/out" && ok "code disclosure.missing (404)" ||
+    fail "signed hop: no disclosure.missing"
+grep -q '^/signed-disclosure.json$' "$T/www/requests.log" && ok "server saw the signed hop's disclosure request" ||
+    fail "signed hop's disclosure was not requested"
+# No publisher key for the origin: the page is fetched, its manifest is not.
+: >"$T/www/requests.log"
+expect 3 "origin not in policy: no manifest request" $VERIFY --policy "$T/policy-empty.json" \
+    --no-state --cache-dir "$T/cache-empty" --json "$URL"
+grep -q '"code": *"policy.publisher.unknown"' "$T/out" && ok "code policy.publisher.unknown" ||
+    fail "no policy.publisher.unknown"
+grep -q 'well-known' "$T/www/requests.log" && fail "manifest requested for an origin the policy does not name" ||
+    ok "no manifest request for an unknown origin"
+[ -z "$(ls -A "$T/cache-empty" 2>/dev/null)" ] && ok "cache not grown" || fail "cache grew: $(ls "$T/cache-empty")"
 
 # ---- native messaging host ------------------------------------------------------
 # One ping, one verify (of the middlebox's response), then EOF.

@@ -5,7 +5,8 @@ Serves ROOT/site. A request whose query is "via=NAME" gets the body from
 ROOT/NAME/<path> instead, with every "Name: value" line of
 ROOT/NAME/<path>.headers added as a response header (a response that went
 through a middlebox, or was tampered with). Writes the port it bound to
-PORTFILE. Only ever binds 127.0.0.1.
+PORTFILE. Every request's path is appended to ROOT/requests.log, so a test
+can show that a request was never made. Only ever binds 127.0.0.1.
 """
 import http.server
 import os
@@ -24,10 +25,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        with open(os.path.join(ROOT, "requests.log"), "a") as f:
+            f.write(self.path + "\n")
         u = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(u.query)
         base = q.get("via", ["site"])[0]
-        if base not in ("site", "mbox", "mbox2", "tamper"):
+        if base not in ("site", "mbox", "mbox2", "tamper", "untrusted", "forged", "signed"):
             base = "site"
         rel = urllib.parse.unquote(u.path).lstrip("/")
         if rel == "" or rel.endswith("/"):

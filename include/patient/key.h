@@ -23,6 +23,8 @@ extern "C" {
 #define PATIENT_PASSWORD_MAX 1024
 #define PATIENT_COMMENT_MAX 1024
 #define PATIENT_TRUSTED_COMMENT_MAX 8192
+/* A .minisig file: two comment lines and two base64 lines. */
+#define PATIENT_MINISIG_MAX_BYTES (2 * PATIENT_TRUSTED_COMMENT_MAX + 4096)
 
 typedef struct patient_pubkey {
     uint8_t id[PATIENT_KEYID_BYTES];

@@ -90,12 +90,23 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_evidence(const patient_pol
 
 /* Fetch url (through fetch->proxy if set), its origin's manifest and
  * signature (cached, conditional requests, through the same proxy unless
- * manifest_direct), the disclosures named by the descriptors, then verify.
+ * manifest_direct; only when the policy names publisher keys for the
+ * origin), the disclosures named by descriptors that verify with a key the
+ * policy trusts (see PATIENT_VERIFY_MAX_DISCLOSURES), then verify. Nothing
+ * named only by unauthenticated response data is ever requested.
  * body_override: when not NULL, verify these bytes (e.g. what a browser
  * received) instead of the fetched body, with the fetched headers.
  * cache_dir NULL = the XDG default. bundle_out: when not NULL gets a
  * malloc'd self-contained evidence bundle (JSON) that
  * patient_verify_bundle re-verifies offline. */
+/* What one page may make the verifier fetch besides itself: the manifest
+ * and its signature (only for an origin the policy names publisher keys
+ * for), and the disclosure + signature of at most this many distinct
+ * middleboxes, each only after its descriptor verified with a key the
+ * policy trusts. A disclosure is capped at PATIENT_DISCLOSURE_MAX_BYTES and
+ * a signature at PATIENT_MINISIG_MAX_BYTES. */
+#define PATIENT_VERIFY_MAX_DISCLOSURES 8
+
 typedef struct patient_verify_fetch_opts {
     const patient_fetch_opts *fetch; /* may be NULL */
     const char *cache_dir;

@@ -486,6 +486,12 @@ json_no_dups(const cJSON *o)
 patient_err
 pt_json_parse(const char *s, size_t len, cJSON **out)
 {
+    return pt_json_parse_max(s, len, PT_JSON_MAX_BYTES, out);
+}
+
+patient_err
+pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out)
+{
     size_t i;
     int depth = 0, instr = 0;
     const char *end = NULL;
@@ -494,7 +500,7 @@ pt_json_parse(const char *s, size_t len, cJSON **out)
     *out = NULL;
     if (s == NULL)
         return PATIENT_ERR_ARG;
-    if (len > PT_JSON_MAX_BYTES)
+    if (len > max)
         return PATIENT_ERR_TOO_LARGE;
     for (i = 0; i < len; i++) {
         char c = s[i];

@@ -65,6 +65,8 @@ patient_err pt_duration_parse(const char *s, long long *seconds);
  * Also PATIENT_ERR_JSON: trailing non-blank bytes, raw control bytes or
  * \u0000 in strings, a NUL outside strings, duplicate member names. */
 patient_err pt_json_parse(const char *s, size_t len, cJSON **out);
+/* The same with another size cap (a native request carries a whole body). */
+patient_err pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out);
 /* Typed getters: return NULL/-1 when absent or of another type. */
 const char *pt_json_str(const cJSON *o, const char *key);
 int pt_json_int(const cJSON *o, const char *key, long long *out);

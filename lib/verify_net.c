@@ -156,18 +156,24 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     const patient_pubkey *pkeys = NULL;
     size_t npkeys = 0;
     pt_buf murl = {0};
-    patient_err err;
+    const patient_response *page = NULL;
+    patient_err err = PATIENT_OK;
 
     *fail = NULL;
-    err = patient_fetch(fo, url, &g->page, &detail);
-    if (err != PATIENT_OK || g->page->status != 200) {
+    /* What the browser received is verified as it is: no second fetch that
+     * a split-view server could answer differently. */
+    if (f && f->received)
+        page = f->received;
+    else if ((err = patient_fetch(fo, url, &g->page, &detail)) == PATIENT_OK)
+        page = g->page;
+    if (page == NULL || page->status != 200) {
         if (err == PATIENT_ERR_NOMEM)
             return err;
         if ((err = rep_new(fail, url, now)) != PATIENT_OK)
             return err;
-        if (g->page)
+        if (page)
             rep_result(*fail, REP_UNVERIFIABLE, "fetch.status", url,
-                       "the server answered HTTP %ld", g->page->status);
+                       "the server answered HTTP %ld", page->status);
         else
             rep_result(*fail, REP_UNVERIFIABLE, "fetch.failed", url, "could not fetch: %s",
                        detail ? detail : "network error");
@@ -176,9 +182,9 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         return PATIENT_OK;
     }
     free(detail);
-    if ((g->url = strdup(g->page->url ? g->page->url : url)) == NULL)
+    if ((g->url = strdup(page->url ? page->url : url)) == NULL)
         return PATIENT_ERR_NOMEM;
-    if ((err = collect_changes(g, g->page)) != PATIENT_OK)
+    if ((err = collect_changes(g, page)) != PATIENT_OK)
         return err;
 
     /* Manifest and signature, cached, through the proxy unless told not to. */
@@ -260,10 +266,10 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     }
 
     g->ev.url = g->url;
-    g->ev.status = g->page->status;
-    g->ev.body = g->page->body;
-    g->ev.body_len = g->page->body_len;
-    if (f && f->body_override) {
+    g->ev.status = page->status;
+    g->ev.body = page->body;
+    g->ev.body_len = page->body_len;
+    if (f && f->body_override && !f->received) {
         g->ev.body = f->body_override;
         g->ev.body_len = f->body_override_len;
     }
@@ -579,8 +585,19 @@ patient_native_read(int fd, size_t max, char **msg, size_t *len)
     *len = 0;
     if ((err = read_full(fd, &n, sizeof n, &eof)) != PATIENT_OK)
         return err;
-    if (n > max || n > NATIVE_MAX * 64)
+    if (n > max) {
+        /* Skip it in small pieces: the sender gets a clear answer instead
+         * of a broken pipe, and the next frame is read in sync. */
+        uint8_t junk[64 * 1024];
+        *len = n;
+        for (size_t left = n; left > 0;) {
+            size_t k = left < sizeof junk ? left : sizeof junk;
+            if ((err = read_full(fd, junk, k, &eof)) != PATIENT_OK)
+                return err == PATIENT_ERR_NOT_FOUND ? PATIENT_ERR_PARSE : err;
+            left -= k;
+        }
         return PATIENT_ERR_TOO_LARGE;
+    }
     if ((*msg = malloc((size_t)n + 1)) == NULL)
         return PATIENT_ERR_NOMEM;
     if ((err = read_full(fd, *msg, n, &eof)) != PATIENT_OK) {
@@ -626,12 +643,118 @@ native_error(cJSON *ans, const char *code, const char *msg)
     return PATIENT_OK;
 }
 
+size_t
+patient_native_request_max(size_t max_body)
+{
+    if (max_body == 0)
+        max_body = PATIENT_FETCH_MAX_BODY_DEFAULT;
+    if (max_body > (SIZE_MAX - PATIENT_NATIVE_ENVELOPE) / 4 * 3 - 3)
+        return SIZE_MAX;
+    return (max_body + 2) / 3 * 4 + PATIENT_NATIVE_ENVELOPE;
+}
+
+/* "received": {"status": 200, "headers": [{"name","value"}...], "body":
+ * base64} -> a response as if fetched. Every size is capped like a fetch's:
+ * the body by max_body, the headers by their count and total bytes. On a
+ * bad member *code and *why say which. */
+static patient_err
+native_received(const cJSON *rj, const char *url, const patient_fetch_opts *fo, patient_response **out,
+                const char **code, char **why)
+{
+    size_t max_body = fo ? fo->max_body : PATIENT_FETCH_MAX_BODY_DEFAULT;
+    size_t max_headers = fo ? fo->max_headers : PATIENT_FETCH_MAX_HEADERS_DEFAULT;
+    const cJSON *hs = cJSON_GetObjectItemCaseSensitive(rj, "headers"), *h;
+    const char *b64 = pt_json_str(rj, "body");
+    patient_response *r = calloc(1, sizeof *r);
+    size_t total = 0, nh;
+    long long status;
+    pt_buf b = {0};
+    patient_err err = PATIENT_ERR_PARSE;
+
+    *out = NULL;
+    *code = "request.malformed";
+    *why = NULL;
+    if (r == NULL)
+        return PATIENT_ERR_NOMEM;
+    nh = cJSON_IsArray(hs) ? (size_t)cJSON_GetArraySize(hs) : 0;
+    if (!cJSON_IsObject(rj) || pt_json_int(rj, "status", &status) != 0 || status < 100 ||
+        status > 599 || (hs && !cJSON_IsArray(hs)) || b64 == NULL) {
+        pt_buf_appendf(&b, "\"received\" needs \"status\" (100..599), \"body\" (base64) and "
+                           "optionally \"headers\" ([{\"name\",\"value\"}])");
+        goto out;
+    }
+    r->status = (long)status;
+    /* base64 is 4 bytes per 3: refuse before decoding anything */
+    if (strlen(b64) / 4 * 3 > max_body + 2) {
+        *code = "body.too_large";
+        pt_buf_appendf(&b, "the body is about %zu bytes, over the verifier's cap of %zu bytes "
+                           "(patient-verify --max-body)", strlen(b64) / 4 * 3, max_body);
+        err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    if (pt_b64_decode(b64, strlen(b64), 0, &r->body, &r->body_len) != PATIENT_OK) {
+        pt_buf_appendf(&b, "\"received.body\" is not valid base64");
+        goto out;
+    }
+    if (r->body_len > max_body) {
+        *code = "body.too_large";
+        pt_buf_appendf(&b, "the body is %zu bytes, over the verifier's cap of %zu bytes "
+                           "(patient-verify --max-body)", r->body_len, max_body);
+        err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    if (nh > PATIENT_FETCH_MAX_HEADER_COUNT ||
+        (nh && (r->headers = calloc(nh, sizeof *r->headers)) == NULL)) {
+        err = nh > PATIENT_FETCH_MAX_HEADER_COUNT ? PATIENT_ERR_TOO_LARGE : PATIENT_ERR_NOMEM;
+        *code = "headers.too_large";
+        pt_buf_appendf(&b, "more than %u headers", PATIENT_FETCH_MAX_HEADER_COUNT);
+        goto out;
+    }
+    cJSON_ArrayForEach(h, hs) {
+        const char *name = pt_json_str(h, "name"), *value = pt_json_str(h, "value");
+        if (name == NULL || value == NULL || !*name) {
+            pt_buf_appendf(&b, "a received header is not {\"name\":\"…\",\"value\":\"…\"}");
+            goto out;
+        }
+        total += strlen(name) + strlen(value) + 4;
+        if (total > max_headers) {
+            *code = "headers.too_large";
+            pt_buf_appendf(&b, "the received headers are over %zu bytes", max_headers);
+            err = PATIENT_ERR_TOO_LARGE;
+            goto out;
+        }
+        if ((r->headers[r->nheaders].name = strdup(name)) == NULL ||
+            (r->headers[r->nheaders].value = strdup(value)) == NULL) {
+            r->nheaders++;
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+        r->nheaders++;
+    }
+    if ((r->url = strdup(url)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    err = PATIENT_OK;
+out:
+    if (err != PATIENT_OK && err != PATIENT_ERR_NOMEM)
+        *why = (char *)b.data;
+    else
+        pt_buf_free(&b);
+    patient_response_free(r);
+    return err;
+}
+
 patient_err
 patient_native_handle(const patient_policy *policy, const patient_verify_fetch_opts *f,
                       const patient_verify_opts *o, const char *msg, size_t len, char **answer)
 {
-    cJSON *req = NULL, *ans = cJSON_CreateObject(), *id;
+    cJSON *req = NULL, *ans = cJSON_CreateObject(), *id, *rj;
     const char *type, *url, *body64;
+    patient_response *received = NULL;
+    size_t max;
     patient_verify_fetch_opts fo = {0};
     patient_report *rep = NULL;
     char *bundle = NULL;
@@ -642,8 +765,12 @@ patient_native_handle(const patient_policy *policy, const patient_verify_fetch_o
     *answer = NULL;
     if (ans == NULL)
         return PATIENT_ERR_NOMEM;
-    if (len > NATIVE_MAX || pt_json_parse(msg, len, &req) != PATIENT_OK || !cJSON_IsObject(req)) {
-        native_error(ans, "request.malformed", "the request is not a JSON object (max 1 MiB)");
+    if (f)
+        fo = *f;
+    max = patient_native_request_max(fo.fetch ? fo.fetch->max_body : 0);
+    if (len > max || pt_json_parse_max(msg, len, max, &req) != PATIENT_OK || !cJSON_IsObject(req)) {
+        native_error(ans, len > max ? "request.too_large" : "request.malformed",
+                     "the request is not a JSON object within the size cap");
         goto reply;
     }
     if ((id = cJSON_GetObjectItemCaseSensitive(req, "id")) != NULL)
@@ -661,9 +788,19 @@ patient_native_handle(const patient_policy *policy, const patient_verify_fetch_o
                      "expected {\"type\":\"verify\"|\"bundle\"|\"ping\",\"url\":\"http(s)://...\"}");
         goto reply;
     }
-    if (f)
-        fo = *f;
-    if ((body64 = pt_json_str(req, "body")) != NULL) {
+    if ((rj = cJSON_GetObjectItemCaseSensitive(req, "received")) != NULL) {
+        const char *code;
+        char *why = NULL;
+        if ((err = native_received(rj, url, fo.fetch, &received, &code, &why)) != PATIENT_OK) {
+            if (err == PATIENT_ERR_NOMEM)
+                goto reply;
+            native_error(ans, code, why ? why : patient_strerror(err));
+            free(why);
+            err = PATIENT_OK;
+            goto reply;
+        }
+        fo.received = received;
+    } else if ((body64 = pt_json_str(req, "body")) != NULL) {
         if (pt_b64_decode(body64, strlen(body64), 0, &body, &bodylen) != PATIENT_OK) {
             native_error(ans, "request.malformed", "\"body\" is not valid base64");
             goto reply;
@@ -711,6 +848,7 @@ reply:
     }
     free(body);
     free(bundle);
+    patient_response_free(received);
     patient_report_free(rep);
     cJSON_Delete(req);
     cJSON_Delete(ans);

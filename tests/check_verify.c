@@ -1293,15 +1293,33 @@ END_TEST
 START_TEST(native_too_large)
 {
     int fds[2];
-    uint32_t n = 2u * 1024 * 1024;
-    char *msg = NULL;
+    uint32_t n = 100, m = 2;
+    char big[100], *msg = NULL;
     size_t len = 0;
+    memset(big, ' ', sizeof big);
     ck_assert_int_eq(pipe(fds), 0);
+    /* over the cap: skipped whole, so the next frame still reads */
     ck_assert_int_eq(write(fds[1], &n, 4), 4);
+    ck_assert_int_eq(write(fds[1], big, sizeof big), (ssize_t)sizeof big);
+    ck_assert_int_eq(write(fds[1], &m, 4), 4);
+    ck_assert_int_eq(write(fds[1], "{}", 2), 2);
+    /* over the cap and cut short: the input ended inside the frame */
+    ck_assert_int_eq(write(fds[1], &n, 4), 4);
+    ck_assert_int_eq(write(fds[1], big, 10), 10);
     close(fds[1]);
-    ck_assert_int_eq(patient_native_read(fds[0], 1024 * 1024, &msg, &len), PATIENT_ERR_TOO_LARGE);
+    ck_assert_int_eq(patient_native_read(fds[0], 50, &msg, &len), PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(msg);
+    ck_assert_uint_eq(len, 100);
+    ck_assert_int_eq(patient_native_read(fds[0], 50, &msg, &len), PATIENT_OK);
+    ck_assert_str_eq(msg, "{}");
+    free(msg);
+    ck_assert_int_eq(patient_native_read(fds[0], 50, &msg, &len), PATIENT_ERR_PARSE);
     ck_assert_ptr_null(msg);
     close(fds[0]);
+    /* a whole 64 MiB body in base64 fits, with 1 MiB for the rest */
+    ck_assert_uint_eq(patient_native_request_max(0),
+                      (PATIENT_FETCH_MAX_BODY_DEFAULT + 2) / 3 * 4 + PATIENT_NATIVE_ENVELOPE);
+    ck_assert_uint_eq(patient_native_request_max(3), 4 + PATIENT_NATIVE_ENVELOPE);
 }
 END_TEST
 
@@ -1336,7 +1354,7 @@ START_TEST(native_eof_and_roundtrip)
 END_TEST
 
 static cJSON *
-native(const char *req)
+native_mb(const char *req, size_t max_body)
 {
     char *a = NULL;
     cJSON *j;
@@ -1344,6 +1362,8 @@ native(const char *req)
     patient_verify_fetch_opts f = {0};
     patient_verify_opts o = {0};
     patient_fetch_opts_init(&fo);
+    if (max_body)
+        fo.max_body = max_body;
     fo.connect_timeout_ms = 2000;
     fo.timeout_ms = 2000;
     f.fetch = &fo;
@@ -1356,6 +1376,12 @@ native(const char *req)
     return j;
 }
 
+static cJSON *
+native(const char *req)
+{
+    return native_mb(req, 0);
+}
+
 static const char *
 err_code(const cJSON *a)
 {
@@ -1365,12 +1391,24 @@ err_code(const cJSON *a)
 
 START_TEST(native_handle_requests)
 {
+    char *txt;
     static const char *const bad[] = {
         "not json", "[1,2]", "{}", "{\"type\":\"verify\"}",
         "{\"type\":\"verify\",\"url\":\"file:///etc/passwd\"}",
         "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"body\":\"%%%\"}",
         "{\"type\":\"unknown\",\"url\":\"http://127.0.0.1:1/\"}",
         "{\"type\":\"ping\",\"type\":\"verify\"}",
+        /* what the browser received: status a strict integer in 100..599,
+         * body base64, headers a list of {name, value} strings */
+        "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":[]}",
+        "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":200}}",
+        "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":\"200\",\"body\":\"\"}}",
+        "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":99,\"body\":\"\"}}",
+        "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":200,\"body\":\"%%\"}}",
+        "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":200,\"body\":\"\","
+        "\"headers\":{\"Patient-Change\":\"x\"}}}",
+        "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":200,\"body\":\"\","
+        "\"headers\":[{\"name\":\"\",\"value\":\"x\"}]}}",
     };
     cJSON *a;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1387,21 +1425,50 @@ START_TEST(native_handle_requests)
     a = native("{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/x\",\"id\":\"a\"}");
     ck_assert_ptr_null(err_code(a));
     ck_assert_str_eq(pt_json_str(cJSON_GetObjectItem(a, "report"), "verdict"), "unverifiable");
+    /* A received response is not fetched again: only the manifest is, and
+     * its failure makes the report unverifiable (not fetch.failed). */
+    a = native("{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/x\",\"id\":\"r\","
+               "\"received\":{\"status\":200,\"body\":\"aGk=\",\"headers\":[]}}");
+    ck_assert_ptr_null(err_code(a));
+    ck_assert_str_eq(pt_json_str(cJSON_GetObjectItem(a, "report"), "verdict"), "unverifiable");
+    txt = cJSON_PrintUnformatted(a);
+    ck_assert_ptr_null(strstr(txt, "fetch.failed"));
+    free(txt);
+    cJSON_Delete(a);
+    a = native("{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/x\","
+               "\"received\":{\"status\":503,\"body\":\"\"}}");
+    txt = cJSON_PrintUnformatted(a);
+    ck_assert_ptr_nonnull(strstr(txt, "fetch.status"));
+    free(txt);
     cJSON_Delete(a);
 }
 END_TEST
 
 START_TEST(native_request_over_cap)
 {
-    size_t n = 1024 * 1024 + 10;
-    char *big = malloc(n + 1);
+    /* with bodies up to 3000 bytes the cap is their base64 + 1 MiB */
+    size_t n = 4000 + PATIENT_NATIVE_ENVELOPE + 1;
+    char *big = malloc(n + 1), *b64 = malloc(8000);
     cJSON *a;
     memset(big, ' ', n);
     memcpy(big, "{\"type\":\"ping\"}", 15);
     big[n] = 0;
-    a = native(big);
-    ck_assert_str_eq(err_code(a), "request.malformed");
+    a = native_mb(big, 3000);
+    ck_assert_str_eq(err_code(a), "request.too_large");
     cJSON_Delete(a);
+    big[n - 1] = 0; /* at the cap: answered */
+    a = native_mb(big, 3000);
+    ck_assert_str_eq(pt_json_str(a, "type"), "pong");
+    cJSON_Delete(a);
+    /* a body over the cap inside the frame cap: refused by name, undecoded */
+    memset(b64, 'A', 4004);
+    b64[4004] = 0;
+    snprintf(big, n, "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":"
+                     "{\"status\":200,\"body\":\"%s\"}}", b64);
+    a = native_mb(big, 3000);
+    ck_assert_str_eq(err_code(a), "body.too_large");
+    cJSON_Delete(a);
+    free(b64);
     free(big);
 }
 END_TEST

@@ -185,29 +185,41 @@ static int
 native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
             const patient_verify_opts *vo)
 {
+    size_t max_body = fo->fetch ? fo->fetch->max_body : 0;
+    size_t max = patient_native_request_max(max_body);
+
     for (;;) {
         char *msg = NULL, *answer = NULL;
         size_t len = 0;
-        patient_err err = patient_native_read(STDIN_FILENO, 1024 * 1024, &msg, &len);
+        patient_err err = patient_native_read(STDIN_FILENO, max, &msg, &len);
 
         if (err == PATIENT_ERR_NOT_FOUND)
             return EXIT_OK; /* the browser closed the port */
+        if (err == PATIENT_ERR_TOO_LARGE) {
+            /* The frame was skipped, so the stream is still in sync: say
+             * why and go on (the sender is not left waiting). */
+            char big[256];
+            snprintf(big, sizeof big,
+                     "{\"error\":{\"code\":\"request.too_large\",\"message\":\"the request is "
+                     "%zu bytes, over the %zu-byte cap (bodies up to %zu bytes, --max-body)\"}}",
+                     len, max, max_body ? max_body : (size_t)PATIENT_FETCH_MAX_BODY_DEFAULT);
+            if (patient_native_write(STDOUT_FILENO, big, strlen(big)) != PATIENT_OK)
+                return EXIT_USAGE;
+            continue;
+        }
         if (err != PATIENT_OK) {
-            static const char big[] =
-                "{\"error\":{\"code\":\"request.too_large\",\"message\":\"message over 1 MiB\"}}";
             static const char cut[] =
                 "{\"error\":{\"code\":\"request.truncated\",\"message\":\"the input ended inside "
                 "a message\"}}";
-            const char *bad = err == PATIENT_ERR_TOO_LARGE ? big : cut;
-            if (err != PATIENT_ERR_TOO_LARGE && err != PATIENT_ERR_PARSE) {
+            if (err != PATIENT_ERR_PARSE) {
                 fprintf(stderr, "patient-verify: reading from the browser: %s\n",
                         patient_strerror(err));
                 return EXIT_USAGE;
             }
-            if (patient_native_write(STDOUT_FILENO, bad, strlen(bad)) != PATIENT_OK)
+            if (patient_native_write(STDOUT_FILENO, cut, strlen(cut)) != PATIENT_OK)
                 fputs("patient-verify: could not answer the browser\n", stderr);
             free(msg);
-            return EXIT_USAGE; /* the stream is out of sync: stop */
+            return EXIT_USAGE; /* nothing follows a cut frame */
         }
         if (policy == NULL) {
             answer = native_policy_error(msg, len, native_error_code, native_error_text);

@@ -96,6 +96,12 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_evidence(const patient_pol
  * named only by unauthenticated response data is ever requested.
  * body_override: when not NULL, verify these bytes (e.g. what a browser
  * received) instead of the fetched body, with the fetched headers.
+ * received: when not NULL, the page is NOT fetched: its status, headers
+ * (Patient-Change, Patient-Origin) and body are the ones given, e.g. what
+ * a browser received; received->url (or url) names it. BORROWED for the
+ * call; body_override is then ignored. The manifest and disclosures are
+ * still fetched (they are signed, so where they come from does not
+ * matter).
  * cache_dir NULL = the XDG default. bundle_out: when not NULL gets a
  * malloc'd self-contained evidence bundle (JSON) that
  * patient_verify_bundle re-verifies offline. */
@@ -113,6 +119,7 @@ typedef struct patient_verify_fetch_opts {
     int manifest_direct;             /* fetch manifest and disclosures without the proxy */
     const uint8_t *body_override;
     size_t body_override_len;
+    const patient_response *received;
 } patient_verify_fetch_opts;
 
 PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_url(const patient_policy *policy,
@@ -157,11 +164,17 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_state_file_default(char **path);
 /* Native messaging (browser <-> native host): one framed message is a
  * 4-byte native-order length + UTF-8 JSON. Reads one message from fd into a
  * malloc'd NUL-terminated buffer; PATIENT_ERR_NOT_FOUND on clean EOF,
- * TOO_LARGE over max bytes (the rest is not read: the stream is then out
- * of sync and the host must stop). */
+ * PATIENT_ERR_PARSE when the input ends inside a frame, TOO_LARGE over max
+ * bytes: the message is then read and discarded in small pieces (never
+ * held), so the stream stays in sync and *len says how long it was. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_native_read(int fd, size_t max, char **msg,
                                                            size_t *len);
 PATIENT_EXPORT PATIENT_WUR patient_err patient_native_write(int fd, const char *msg, size_t len);
+/* The largest request patient_native_handle accepts when bodies may have
+ * up to max_body bytes (0: PATIENT_FETCH_MAX_BODY_DEFAULT): the body's
+ * base64 plus PATIENT_NATIVE_ENVELOPE for the URL, headers and the rest. */
+#define PATIENT_NATIVE_ENVELOPE (1024u * 1024)
+PATIENT_EXPORT size_t patient_native_request_max(size_t max_body);
 /* Handle one request message (see docs/FORMAT.md, "Native messaging") and
  * produce the response message. Never fails for a bad request: the answer
  * then carries an "error" object. */

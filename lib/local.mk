@@ -10,6 +10,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/merkle.h lib/merkle.c \
 	lib/log_int.h lib/log_read.c lib/log_write.c lib/log_verify.c lib/log_proof.c \
 	lib/manifest.c lib/mediatype.c lib/origin.c \
+	lib/url_int.h lib/url.c \
 	lib/policy.c lib/fetch.c lib/disclosure.c \
 	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
 	lib/rules.c \
@@ -35,7 +36,7 @@ pkginclude_HEADERS += \
 	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
 	include/patient/verify.h include/patient/mbox.h include/patient/time.h \
-	include/patient/jws.h
+	include/patient/jws.h include/patient/url.h
 
 # What tools link with.
 PT_LIBS = lib/libpatient.la $(SODIUM_LIBS) $(CJSON_LIBS)

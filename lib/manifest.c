@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include <patient/manifest.h>
+#include "url_int.h"
 #include "util.h"
 
 #define MAX_THREADS 64
@@ -67,179 +68,6 @@ set_detail(char **detail, const char *fmt, ...)
     va_end(ap);
     if (pt_buf_append(&b, tmp, strlen(tmp)) == PATIENT_OK)
         *detail = (char *)b.data;
-}
-
-/* ---- URL paths ---- */
-
-static int
-unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-static patient_err
-path_encode(pt_buf *b, const char *raw, size_t len)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    patient_err err;
-
-    if ((err = pt_buf_reserve(b, 3 * len)) != PATIENT_OK)
-        return err;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)raw[i];
-        if (unreserved(c) || c == '/') {
-            b->data[b->len++] = c;
-        } else {
-            b->data[b->len++] = '%';
-            b->data[b->len++] = (uint8_t)hex[c >> 4];
-            b->data[b->len++] = (uint8_t)hex[c & 15];
-        }
-    }
-    b->data[b->len] = 0;
-    return PATIENT_OK;
-}
-
-patient_err
-patient_url_path_encode(const char *raw, size_t len, char **out)
-{
-    pt_buf b = {0};
-    patient_err err;
-
-    *out = NULL;
-    if ((err = path_encode(&b, raw, len)) != PATIENT_OK || (err = pt_buf_reserve(&b, 0))) {
-        pt_buf_free(&b);
-        return err;
-    }
-    *out = (char *)b.data;
-    return PATIENT_OK;
-}
-
-static int
-hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decode %XX escapes (refusing malformed escapes and NUL), then re-encode. */
-static patient_err
-path_canonical(const char *in, pt_buf *out)
-{
-    pt_buf raw = {0};
-    size_t n = strlen(in);
-    patient_err err = PATIENT_OK;
-
-    if (n == 0 || in[0] != '/' || n > PATIENT_MANIFEST_MAX_PATH * 3)
-        return n > PATIENT_MANIFEST_MAX_PATH * 3 ? PATIENT_ERR_TOO_LARGE : PATIENT_ERR_PARSE;
-    if ((err = pt_buf_reserve(&raw, n)) != PATIENT_OK)
-        return err;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = (uint8_t)in[i];
-        if (c == '%') {
-            int h, l;
-            if (i + 2 >= n) {
-                err = PATIENT_ERR_PARSE;
-                goto out;
-            }
-            if ((h = hexval(in[i + 1])) < 0 || (l = hexval(in[i + 2])) < 0) {
-                err = PATIENT_ERR_PARSE;
-                goto out;
-            }
-            c = (uint8_t)(h << 4 | l);
-            i += 2;
-        }
-        if (c == 0) {
-            err = PATIENT_ERR_PARSE;
-            goto out;
-        }
-        raw.data[raw.len++] = c;
-    }
-    err = path_encode(out, (const char *)raw.data, raw.len);
-out:
-    pt_buf_free(&raw);
-    return err;
-}
-
-/* A path as the builder writes it: canonical, "/"-rooted, no empty, "."
- * or ".." segments (a trailing "/" is a folder index). */
-static patient_err
-path_check(const char *p)
-{
-    pt_buf c = {0};
-    size_t n = strlen(p);
-    patient_err err;
-
-    if (n > PATIENT_MANIFEST_MAX_PATH)
-        return PATIENT_ERR_TOO_LARGE;
-    if ((err = path_canonical(p, &c)) != PATIENT_OK)
-        return err == PATIENT_ERR_TOO_LARGE ? err : PATIENT_ERR_PARSE;
-    err = c.len == n && memcmp(c.data, p, n) == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;
-    pt_buf_free(&c);
-    if (err)
-        return err;
-    for (const char *s = p; *s; ) {
-        const char *seg = s + 1, *e = strchr(seg, '/');
-        size_t sl = e ? (size_t)(e - seg) : strlen(seg);
-        if (sl == 0 && e != NULL)
-            return PATIENT_ERR_PARSE; /* "//" */
-        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
-            return PATIENT_ERR_PARSE;
-        if (e == NULL)
-            break;
-        s = e;
-    }
-    return PATIENT_OK;
-}
-
-/* ---- origins ---- */
-
-static patient_err
-origin_check(const char *o)
-{
-    const char *h, *p;
-    size_t n;
-
-    if (o == NULL || (n = strlen(o)) == 0 || n > PATIENT_MANIFEST_MAX_ORIGIN)
-        return PATIENT_ERR_PARSE;
-    if (strncmp(o, "https://", 8) == 0)
-        h = o + 8;
-    else if (strncmp(o, "http://", 7) == 0)
-        h = o + 7;
-    else
-        return PATIENT_ERR_PARSE;
-    if (*h == '[') { /* IPv6 literal */
-        p = h + 1;
-        while (*p && (strchr("0123456789abcdef:.", *p) != NULL))
-            p++;
-        if (*p != ']' || p == h + 1)
-            return PATIENT_ERR_PARSE;
-        p++;
-    } else {
-        char prev = '.';
-        p = h;
-        while (*p && *p != ':') {
-            char c = *p;
-            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-                return PATIENT_ERR_PARSE; /* upper case, path, userinfo, query... */
-            if ((c == '.' && (prev == '.' || prev == '-')) || (c == '-' && prev == '.'))
-                return PATIENT_ERR_PARSE;
-            prev = c;
-            p++;
-        }
-        if (p == h || prev == '.' || prev == '-')
-            return PATIENT_ERR_PARSE;
-    }
-    if (*p == ':') {
-        unsigned long port = 0;
-        const char *d = ++p;
-        while (*p >= '0' && *p <= '9' && p - d < 6)
-            port = port * 10 + (unsigned long)(*p++ - '0');
-        if (p == d || *d == '0' || port > 65535)
-            return PATIENT_ERR_PARSE;
-    }
-    return *p == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;
 }
 
 /* ---- JSON output (Python json.dumps(indent=2, sort_keys=True,
@@ -477,7 +305,7 @@ add_entry(walker *w, const char *rel, const char *fspath, uint64_t size, size_t 
         w->e = p;
         w->cap = nc;
     }
-    if ((err = pt_buf_append(&u, "/", 1)) || (err = path_encode(&u, rel, strlen(rel))) ||
+    if ((err = pt_buf_append(&u, "/", 1)) || (err = pt_path_encode(&u, rel, strlen(rel))) ||
         (folder && *rel && (err = pt_buf_append(&u, "/", 1)))) {
         pt_buf_free(&u);
         return err;
@@ -840,7 +668,7 @@ check_opts(const patient_manifest_opts *o, char **detail)
 {
     if (o == NULL)
         return PATIENT_ERR_ARG;
-    if (origin_check(o->origin) != PATIENT_OK) {
+    if (pt_origin_check(o->origin) != PATIENT_OK) {
         set_detail(detail, "%s: not an origin (scheme://host[:port], lower case, no path)",
                    o->origin ? o->origin : "(null)");
         return PATIENT_ERR_ARG;
@@ -1044,7 +872,7 @@ patient_manifest_parse(const void *json, size_t len, patient_manifest **out)
     }
     if (pt_json_str(m->root, "type") == NULL || strcmp(pt_json_str(m->root, "type"), "manifest"))
         goto out;
-    if ((m->origin = pt_json_str(m->root, "origin")) == NULL || origin_check(m->origin))
+    if ((m->origin = pt_json_str(m->root, "origin")) == NULL || pt_origin_check(m->origin))
         goto out;
     if (pt_json_int(m->root, "version", &v) != 0 || v < 1)
         goto out;
@@ -1071,7 +899,7 @@ patient_manifest_parse(const void *json, size_t len, patient_manifest **out)
         patient_err pe;
         if (!cJSON_IsObject(it))
             goto out;
-        if ((pe = path_check(it->string)) != PATIENT_OK) {
+        if ((pe = pt_path_check(it->string)) != PATIENT_OK) {
             err = pe;
             goto out;
         }
@@ -1232,7 +1060,7 @@ patient_manifest_lookup(const patient_manifest *m, const char *path, patient_res
 
     if (m == NULL || path == NULL || out == NULL)
         return PATIENT_ERR_ARG;
-    if ((err = path_canonical(path, &c)))
+    if ((err = pt_path_canonical(path, &c)))
         return err;
     key.path = (const char *)c.data;
     hit = m->n ? bsearch(&key, m->res, m->n, sizeof *m->res, cmp_res) : NULL;

@@ -16,6 +16,7 @@
 #include <patient/error.h>
 #include <patient/hash.h>
 #include <patient/key.h>
+#include <patient/url.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -203,11 +204,7 @@ PATIENT_EXPORT size_t patient_manifest_delegation_count(const patient_manifest *
 PATIENT_EXPORT const patient_delegation *patient_manifest_delegation(const patient_manifest *m,
                                                                      size_t i);
 
-/* Canonical encoded URL path for a raw path (bytes; '/'-separated): every
- * byte outside RFC 3986 unreserved and '/' becomes %XX (upper-case hex).
- * *out malloc'd; caller frees. */
-PATIENT_EXPORT PATIENT_WUR patient_err patient_url_path_encode(const char *raw, size_t len,
-                                                               char **out);
+/* patient_url_path_encode: see <patient/url.h>. */
 
 /* Media type for a file name by its extension (case-insensitive);
  * "application/octet-stream" when unknown. Static storage; thread-safe. */

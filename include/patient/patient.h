@@ -18,5 +18,6 @@
 #include <patient/verify.h>
 #include <patient/mbox.h>
 #include <patient/time.h>
+#include <patient/url.h>
 
 #endif

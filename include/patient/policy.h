@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <patient/error.h>
 #include <patient/key.h>
+#include <patient/url.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -92,13 +93,7 @@ PATIENT_EXPORT void patient_policy_free(patient_policy *p);
 
 /* ---- URLs and origins --------------------------------------------------- */
 
-/* Split an http(s) URL into its serialised origin ("https://host[:port]",
- * scheme and host lower-cased, default port dropped) and its path (without
- * query or fragment, "/" when empty). Either output may be NULL; both are
- * malloc'd (free()). PATIENT_ERR_ARG for other schemes or no host;
- * PATIENT_ERR_PARSE for userinfo ("user@host") or a malformed port. */
-PATIENT_EXPORT PATIENT_WUR patient_err patient_policy_split_url(const char *url, char **origin,
-                                                                char **path);
+/* patient_policy_split_url (URL -> origin + path): see <patient/url.h>. */
 
 /* ---- lookups (read-only, thread-safe) ------------------------------------ */
 

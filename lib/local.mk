@@ -3,7 +3,7 @@
 # then exported as the shared libpatient with only PATIENT_EXPORT symbols.
 noinst_LTLIBRARIES = lib/libpatient_core.la
 lib_libpatient_core_la_SOURCES = \
-	lib/util.h lib/util.c \
+	lib/util.h lib/util.c lib/time.c \
 	lib/error.c \
 	lib/hash.c \
 	lib/key.c \

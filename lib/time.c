@@ -1,0 +1,141 @@
+/* Time: RFC 3339 UTC timestamps as every artefact writes them, their one
+ * parser, and durations ("90s", "15m", "12h", "7d", "2w"). Public face:
+ * <patient/time.h>; internal: util.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <patient/time.h>
+#include "util.h"
+
+void
+pt_time_format(time_t t, char out[21])
+{
+    struct tm tm;
+
+    /* Clamp to years 0000..9999 so the output always fits 20 characters. */
+    if (t < (time_t)-62167219200LL)
+        t = (time_t)-62167219200LL; /* 0000-01-01T00:00:00Z */
+    if (t > (time_t)253402300799LL)
+        t = (time_t)253402300799LL; /* 9999-12-31T23:59:59Z */
+    if (gmtime_r(&t, &tm) == NULL ||
+        snprintf(out, 21, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) != 20)
+        memcpy(out, "0000-01-01T00:00:00Z", 21);
+}
+
+/* Exactly n decimal digits. */
+static int
+digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 0;
+}
+
+patient_err
+pt_time_parse(const char *s, time_t *t)
+{
+    struct tm tm = {0}, chk;
+    const char *p;
+    int y, mo, d, h, mi, se;
+    time_t r;
+
+    if (s == NULL || t == NULL)
+        return PATIENT_ERR_ARG;
+    if (s[0] == '@') {
+        long long v;
+        char *end;
+        p = s + 1;
+        if (*p == '-')
+            p++;
+        if (*p < '0' || *p > '9')
+            return PATIENT_ERR_PARSE;
+        errno = 0;
+        v = strtoll(s + 1, &end, 10);
+        if (errno || *end)
+            return PATIENT_ERR_PARSE;
+        *t = (time_t)v;
+        return PATIENT_OK;
+    }
+    /* Fixed layout "YYYY-MM-DDTHH:MM:SS": strptime is too lenient
+     * (single digits, leading blanks, out-of-range days). */
+    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
+        s[7] != '-' || digits(s + 8, 2, &d) || s[10] != 'T' || digits(s + 11, 2, &h) ||
+        s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
+        return PATIENT_ERR_PARSE;
+    p = s + 19;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return PATIENT_ERR_PARSE;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
+        return PATIENT_ERR_PARSE;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    r = timegm(&tm);
+    /* Reject fields timegm had to normalise (2026-02-30, 25:00:00, :60). */
+    if (gmtime_r(&r, &chk) == NULL || chk.tm_year != y - 1900 || chk.tm_mon != mo - 1 ||
+        chk.tm_mday != d || chk.tm_hour != h || chk.tm_min != mi || chk.tm_sec != se)
+        return PATIENT_ERR_PARSE;
+    *t = r;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_duration_parse(const char *s, long long *seconds)
+{
+    char *end;
+    long long v, mul = 1;
+
+    if (s == NULL || *s < '0' || *s > '9')
+        return PATIENT_ERR_PARSE;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno == ERANGE)
+        return PATIENT_ERR_TOO_LARGE;
+    if (errno || end == s || v < 0)
+        return PATIENT_ERR_PARSE;
+    switch (*end) {
+    case 0: case 's': mul = 1; break;
+    case 'm': mul = 60; break;
+    case 'h': mul = 3600; break;
+    case 'd': mul = 86400; break;
+    case 'w': mul = 7 * 86400; break;
+    default: return PATIENT_ERR_PARSE;
+    }
+    if (*end && end[1])
+        return PATIENT_ERR_PARSE;
+    if (v > (1LL << 40) / mul)
+        return PATIENT_ERR_TOO_LARGE;
+    *seconds = v * mul;
+    return PATIENT_OK;
+}
+
+/* The public face of the time helpers, for the tools. */
+patient_err
+patient_time_parse(const char *s, time_t *t)
+{
+    return pt_time_parse(s, t);
+}
+
+void
+patient_time_format(time_t t, char out[21])
+{
+    pt_time_format(t, out);
+}

@@ -9,7 +9,8 @@ lib_libpatient_core_la_SOURCES = \
 	lib/key.c \
 	lib/merkle.h lib/merkle.c \
 	lib/log_int.h lib/log_read.c lib/log_write.c lib/log_verify.c lib/log_proof.c \
-	lib/manifest.c lib/mediatype.c lib/origin.c \
+	lib/manifest_int.h lib/manifest_build.c lib/manifest_parse.c lib/manifest_publish.c \
+	lib/mediatype.c lib/origin.c \
 	lib/url_int.h lib/url.c \
 	lib/policy.c lib/fetch.c lib/disclosure.c \
 	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \

@@ -1,0 +1,639 @@
+/* Building a manifest: walk the site tree, hash every file on all cores,
+ * write the JSON byte for byte as docs/format/manifest.md pins it. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <sodium.h>
+
+#include <patient/manifest.h>
+#include "url_int.h"
+#include "util.h"
+#include "manifest_int.h"
+
+/* ---- detail messages ---- */
+
+void
+set_detail(char **detail, const char *fmt, ...)
+{
+    va_list ap;
+    pt_buf b = {0};
+    char tmp[1024];
+
+    if (detail == NULL || *detail != NULL)
+        return; /* keep the first message */
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (pt_buf_append(&b, tmp, strlen(tmp)) == PATIENT_OK)
+        *detail = (char *)b.data;
+}
+
+/* ---- JSON output (Python json.dumps(indent=2, sort_keys=True,
+ * ensure_ascii=False) byte for byte) ---- */
+
+static patient_err
+json_str(pt_buf *b, const char *s)
+{
+    patient_err err;
+
+    if ((err = pt_buf_append(b, "\"", 1)))
+        return err;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        const char *esc = NULL;
+        char u[8];
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        default:
+            if (c < 0x20) {
+                snprintf(u, sizeof u, "\\u%04x", c);
+                esc = u;
+            }
+        }
+        if ((err = esc ? pt_buf_append(b, esc, strlen(esc)) : pt_buf_append(b, p, 1)))
+            return err;
+    }
+    return pt_buf_append(b, "\"", 1);
+}
+
+/* A list of strings at the given indent (of its key). */
+static patient_err
+json_strlist(pt_buf *b, const char *const *v, size_t n, const char *ind)
+{
+    patient_err err;
+
+    if (n == 0)
+        return pt_buf_append(b, "[]", 2);
+    if ((err = pt_buf_append(b, "[\n", 2)))
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        if ((err = pt_buf_appendf(b, "%s  ", ind)) || (err = json_str(b, v[i])) ||
+            (err = pt_buf_append(b, i + 1 < n ? ",\n" : "\n", i + 1 < n ? 2 : 1)))
+            return err;
+    }
+    return pt_buf_appendf(b, "%s]", ind);
+}
+
+static patient_err
+dels_emit(pt_buf *b, const patient_delegation *d, size_t n)
+{
+    patient_err err;
+    char key[PATIENT_PUBKEY_B64];
+
+    if ((err = pt_buf_append(b, "  \"delegations\": ", 17)))
+        return err;
+    if (n == 0)
+        return pt_buf_append(b, "[],\n", 4);
+    if ((err = pt_buf_append(b, "[\n", 2)))
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        patient_pubkey_encode(&d[i].key, key);
+        if ((err = pt_buf_appendf(b, "    {\n      \"key\": \"%s\",\n      \"name\": ", key)) ||
+            (err = json_str(b, d[i].name)) ||
+            (err = pt_buf_append(b, ",\n      \"paths\": ", 17)) ||
+            (err = json_strlist(b, d[i].paths, d[i].n_paths, "      ")) ||
+            (err = pt_buf_append(b, ",\n      \"reasons\": ", 19)) ||
+            (err = json_strlist(b, d[i].reasons, d[i].n_reasons, "      ")) ||
+            (err = pt_buf_appendf(b, "\n    }%s\n", i + 1 < n ? "," : "")))
+            return err;
+    }
+    return pt_buf_append(b, "  ],\n", 5);
+}
+
+/* ---- building: walk ---- */
+
+typedef struct {
+    char *url;        /* encoded URL path */
+    char *fspath;     /* file to hash; NULL for a folder alias */
+    const char *type; /* static */
+    uint64_t size;
+    uint8_t hash[PATIENT_SHA256_BYTES];
+    size_t alias; /* index of the index.html entry, or SIZE_MAX */
+} bent;
+
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+} dirid;
+
+typedef struct {
+    const patient_manifest_opts *o;
+    char *root; /* realpath of site_dir */
+    size_t root_len;
+    bent *e;
+    size_t n, cap;
+    dirid stack[PATIENT_MANIFEST_MAX_PATH / 2 + 2];
+    size_t depth;
+    char **detail;
+} walker;
+
+static int
+excluded(const walker *w, const char *rel)
+{
+    static const char wk[] = ".well-known/patient";
+    size_t l = sizeof wk - 1;
+
+    if (strncmp(rel, wk, l) == 0 && (rel[l] == 0 || rel[l] == '/'))
+        return 1;
+    for (size_t i = 0; i < w->o->n_exclude; i++) {
+        const char *x = w->o->exclude[i];
+        size_t xl = strlen(x);
+        if (xl && strncmp(rel, x, xl) == 0 && (rel[xl] == 0 || rel[xl] == '.'))
+            return 1;
+    }
+    return 0;
+}
+
+static patient_err
+add_entry(walker *w, const char *rel, const char *fspath, uint64_t size, size_t alias,
+          int folder)
+{
+    bent *x;
+    pt_buf u = {0};
+    patient_err err;
+
+    if (w->n >= PATIENT_MANIFEST_MAX_RESOURCES) {
+        set_detail(w->detail, "more than %u resources", PATIENT_MANIFEST_MAX_RESOURCES);
+        return PATIENT_ERR_LIMIT;
+    }
+    if (w->n == w->cap) {
+        size_t nc = w->cap ? w->cap * 2 : 256;
+        bent *p = realloc(w->e, nc * sizeof *p);
+        if (p == NULL)
+            return PATIENT_ERR_NOMEM;
+        w->e = p;
+        w->cap = nc;
+    }
+    if ((err = pt_buf_append(&u, "/", 1)) || (err = pt_path_encode(&u, rel, strlen(rel))) ||
+        (folder && *rel && (err = pt_buf_append(&u, "/", 1)))) {
+        pt_buf_free(&u);
+        return err;
+    }
+    if (u.len > PATIENT_MANIFEST_MAX_PATH) {
+        set_detail(w->detail, "%s: URL path longer than %u bytes", rel,
+                   PATIENT_MANIFEST_MAX_PATH);
+        pt_buf_free(&u);
+        return PATIENT_ERR_TOO_LARGE;
+    }
+    x = &w->e[w->n];
+    memset(x, 0, sizeof *x);
+    x->url = (char *)u.data;
+    x->alias = alias;
+    x->size = size;
+    x->type = patient_mediatype(folder ? "index.html" : rel);
+    if (fspath && (x->fspath = strdup(fspath)) == NULL) {
+        free(x->url);
+        return PATIENT_ERR_NOMEM;
+    }
+    w->n++;
+    return PATIENT_OK;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static patient_err walk(walker *w, const char *fsdir, const char *rel);
+
+/* One directory entry. */
+static patient_err
+visit(walker *w, const char *fsdir, const char *rel, const char *name, size_t *index_entry)
+{
+    pt_buf full = {0}, r = {0};
+    struct stat st;
+    char *real = NULL;
+    const char *hashpath;
+    patient_err err = PATIENT_OK;
+
+    if ((err = pt_buf_appendf(&full, "%s/%s", fsdir, name)) ||
+        (err = pt_buf_appendf(&r, "%s%s%s", rel, *rel ? "/" : "", name)))
+        goto out;
+    if (r.len > PATIENT_MANIFEST_MAX_PATH) {
+        set_detail(w->detail, "%s: path longer than %u bytes", (char *)r.data,
+                   PATIENT_MANIFEST_MAX_PATH);
+        err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    if (excluded(w, (char *)r.data))
+        goto out;
+    if (lstat((char *)full.data, &st) != 0) {
+        set_detail(w->detail, "%s: %s", (char *)full.data, strerror(errno));
+        err = errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
+        goto out;
+    }
+    hashpath = (char *)full.data;
+    if (S_ISLNK(st.st_mode)) {
+        if ((real = realpath((char *)full.data, NULL)) == NULL) {
+            set_detail(w->detail, "%s: %s", (char *)full.data,
+                       errno == ENOENT ? "dangling symlink" : strerror(errno));
+            err = errno == ENOENT ? PATIENT_ERR_NOT_FOUND
+                  : errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH : PATIENT_ERR_IO;
+            goto out;
+        }
+        if (strcmp(real, w->root) == 0) {
+            set_detail(w->detail, "%s: symlink loop (-> the site folder)", (char *)full.data);
+            err = PATIENT_ERR_UNSAFE_PATH;
+            goto out;
+        }
+        if (!(strncmp(real, w->root, w->root_len) == 0 &&
+              (real[w->root_len] == '/' || (w->root_len == 1 && real[1] != 0)))) {
+            set_detail(w->detail, "%s: symlink leaves the site folder (-> %s)",
+                       (char *)full.data, real);
+            err = PATIENT_ERR_UNSAFE_PATH;
+            goto out;
+        }
+        /* A link to something never listed (the manifest itself) is skipped. */
+        if (excluded(w, real + w->root_len + (w->root_len > 1)))
+            goto out;
+        if (stat(real, &st) != 0) {
+            set_detail(w->detail, "%s: %s", real, strerror(errno));
+            err = PATIENT_ERR_IO;
+            goto out;
+        }
+        hashpath = real;
+    }
+    if (S_ISREG(st.st_mode)) {
+        if ((err = add_entry(w, (char *)r.data, hashpath, (uint64_t)st.st_size, SIZE_MAX, 0)))
+            goto out;
+        if (strcmp(name, "index.html") == 0)
+            *index_entry = w->n - 1;
+    } else if (S_ISDIR(st.st_mode)) {
+        for (size_t i = 0; i < w->depth; i++) {
+            if (w->stack[i].dev == st.st_dev && w->stack[i].ino == st.st_ino) {
+                set_detail(w->detail, "%s: symlink loop", (char *)full.data);
+                err = PATIENT_ERR_UNSAFE_PATH;
+                goto out;
+            }
+        }
+        if (w->depth >= sizeof w->stack / sizeof w->stack[0]) {
+            set_detail(w->detail, "%s: folders nested too deeply", (char *)full.data);
+            err = PATIENT_ERR_TOO_LARGE;
+            goto out;
+        }
+        w->stack[w->depth].dev = st.st_dev;
+        w->stack[w->depth].ino = st.st_ino;
+        w->depth++;
+        err = walk(w, (char *)full.data, (char *)r.data);
+        w->depth--;
+    } else {
+        set_detail(w->detail, "%s: not a regular file or folder (%s)", (char *)full.data,
+                   S_ISFIFO(st.st_mode)   ? "FIFO"
+                   : S_ISSOCK(st.st_mode) ? "socket"
+                   : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device"
+                                                                : "special file");
+        err = PATIENT_ERR_UNSAFE_PATH;
+    }
+out:
+    free(real);
+    pt_buf_free(&full);
+    pt_buf_free(&r);
+    return err;
+}
+
+static patient_err
+walk(walker *w, const char *fsdir, const char *rel)
+{
+    DIR *d;
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0, cap = 0, index_entry = SIZE_MAX;
+    patient_err err = PATIENT_OK;
+
+    /* Read the whole folder first so open folders never pile up. */
+    if ((d = opendir(fsdir)) == NULL) {
+        set_detail(w->detail, "%s: %s", fsdir, strerror(errno));
+        return PATIENT_ERR_IO;
+    }
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (n >= PATIENT_MANIFEST_MAX_RESOURCES) {
+            set_detail(w->detail, "%s: more than %u entries", fsdir,
+                       PATIENT_MANIFEST_MAX_RESOURCES);
+            err = PATIENT_ERR_LIMIT;
+            break;
+        }
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 32;
+            char **p = realloc(names, nc * sizeof *p);
+            if (p == NULL) {
+                err = PATIENT_ERR_NOMEM;
+                break;
+            }
+            names = p;
+            cap = nc;
+        }
+        if ((names[n] = strdup(de->d_name)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            break;
+        }
+        n++;
+        errno = 0;
+    }
+    if (err == PATIENT_OK && errno != 0) {
+        set_detail(w->detail, "%s: %s", fsdir, strerror(errno));
+        err = PATIENT_ERR_IO;
+    }
+    closedir(d);
+    if (err)
+        goto out;
+    /* Sorted, so the first error reported does not depend on readdir order. */
+    qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++)
+        if ((err = visit(w, fsdir, rel, names[i], &index_entry)))
+            goto out;
+    if (index_entry != SIZE_MAX)
+        err = add_entry(w, rel, NULL, w->e[index_entry].size, index_entry, 1);
+out:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return err;
+}
+
+/* ---- building: hash on all cores ---- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    bent *e;
+    size_t *order, n, next;
+    int stop;
+    patient_err err;
+    size_t err_idx;
+    uint64_t files_done, bytes_done, bytes_total;
+    const patient_manifest_opts *o;
+} hashq;
+
+static void *
+hash_worker(void *arg)
+{
+    hashq *q = arg;
+
+    for (;;) {
+        size_t i;
+        uint64_t size = 0;
+        patient_err err;
+
+        pthread_mutex_lock(&q->mu);
+        if (q->stop || q->next >= q->n) {
+            pthread_mutex_unlock(&q->mu);
+            break;
+        }
+        i = q->order[q->next++];
+        pthread_mutex_unlock(&q->mu);
+
+        err = patient_sha256_file(q->e[i].fspath, q->e[i].hash, &size);
+
+        pthread_mutex_lock(&q->mu);
+        if (err == PATIENT_OK) {
+            q->e[i].size = size;
+            q->files_done++;
+            q->bytes_done += size;
+            if (q->o->progress &&
+                q->o->progress(q->o->progress_arg, q->files_done, q->n, q->bytes_done,
+                               q->bytes_total) != 0) {
+                err = PATIENT_ERR_INTERRUPTED;
+                i = SIZE_MAX;
+            }
+        }
+        if (err != PATIENT_OK) {
+            if (q->err == PATIENT_OK || i < q->err_idx) {
+                q->err = err;
+                q->err_idx = i;
+            }
+            q->stop = 1;
+        }
+        pthread_mutex_unlock(&q->mu);
+    }
+    return NULL;
+}
+
+static int
+cmp_size_desc(const void *a, const void *b, void *base)
+{
+    const bent *e = base;
+    const bent *x = &e[*(const size_t *)a], *y = &e[*(const size_t *)b];
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return strcmp(x->url, y->url);
+}
+
+static int
+cmp_url(const void *a, const void *b)
+{
+    return strcmp(((const bent *)a)->url, ((const bent *)b)->url);
+}
+
+static patient_err
+hash_all(walker *w, unsigned threads)
+{
+    hashq q;
+    pthread_t tid[MAX_THREADS];
+    size_t started = 0;
+    patient_err err = PATIENT_OK;
+
+    memset(&q, 0, sizeof q);
+    q.e = w->e;
+    q.o = w->o;
+    if ((q.order = malloc((w->n ? w->n : 1) * sizeof *q.order)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->e[i].fspath) {
+            q.order[q.n++] = i;
+            q.bytes_total += w->e[i].size;
+        }
+    }
+    /* Largest first: the threads finish together. */
+    qsort_r(q.order, q.n, sizeof *q.order, cmp_size_desc, w->e);
+    if (threads == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = c > 0 ? (unsigned)c : 1;
+    }
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    if (threads > q.n)
+        threads = q.n ? (unsigned)q.n : 1;
+    pthread_mutex_init(&q.mu, NULL);
+    for (unsigned t = 1; t < threads; t++) {
+        if (pthread_create(&tid[started], NULL, hash_worker, &q) != 0)
+            break; /* fewer threads is still correct */
+        started++;
+    }
+    hash_worker(&q);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    pthread_mutex_destroy(&q.mu);
+    if (q.err != PATIENT_OK) {
+        err = q.err;
+        if (q.err_idx != SIZE_MAX)
+            set_detail(w->detail, "%s: %s", w->e[q.err_idx].fspath, patient_strerror(err));
+    }
+    free(q.order);
+    return err;
+}
+
+static patient_err
+emit(pt_buf *b, const patient_manifest_opts *o, const bent *e, size_t n,
+     const patient_delegation *dels, size_t n_dels)
+{
+    char is[21], ex[21], sri[PATIENT_SRI_BYTES], key[PATIENT_PUBKEY_B64];
+    patient_err err;
+
+    pt_time_format(o->issued, is);
+    pt_time_format(o->expires, ex);
+    if ((err = pt_buf_append(b, "{\n", 2)))
+        return err;
+    if (o->delegations_json && (err = dels_emit(b, dels, n_dels)))
+        return err;
+    if ((err = pt_buf_appendf(b, "  \"expires\": \"%s\",\n  \"issued\": \"%s\",\n", ex, is)))
+        return err;
+    if (o->n_next_keys) {
+        if ((err = pt_buf_append(b, "  \"next_keys\": [\n", 17)))
+            return err;
+        for (size_t i = 0; i < o->n_next_keys; i++) {
+            patient_pubkey_encode(&o->next_keys[i], key);
+            if ((err = pt_buf_appendf(b, "    \"%s\"%s\n", key,
+                                      i + 1 < o->n_next_keys ? "," : "")))
+                return err;
+        }
+        if ((err = pt_buf_append(b, "  ],\n", 5)))
+            return err;
+    }
+    if ((err = pt_buf_appendf(b, "  \"origin\": \"%s\",\n  \"patient\": %d,\n  \"resources\": %s",
+                              o->origin, PATIENT_MANIFEST_FORMAT, n ? "{\n" : "{}")))
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        patient_sri_encode(e[i].hash, sri);
+        if ((err = pt_buf_appendf(b,
+                                  "    \"%s\": {\n      \"integrity\": \"%s\",\n"
+                                  "      \"size\": %llu,\n      \"type\": \"%s\"\n    }%s\n",
+                                  e[i].url, sri, (unsigned long long)e[i].size, e[i].type,
+                                  i + 1 < n ? "," : "")))
+            return err;
+        if (b->len > PATIENT_MANIFEST_MAX_BYTES)
+            return PATIENT_ERR_TOO_LARGE;
+    }
+    if ((err = pt_buf_appendf(b, "%s,\n  \"type\": \"manifest\",\n  \"version\": %llu\n}\n",
+                              n ? "  }" : "", (unsigned long long)o->version)))
+        return err;
+    return b->len > PATIENT_MANIFEST_MAX_BYTES ? PATIENT_ERR_TOO_LARGE : PATIENT_OK;
+}
+
+patient_err
+check_opts(const patient_manifest_opts *o, char **detail)
+{
+    if (o == NULL)
+        return PATIENT_ERR_ARG;
+    if (pt_origin_check(o->origin) != PATIENT_OK) {
+        set_detail(detail, "%s: not an origin (scheme://host[:port], lower case, no path)",
+                   o->origin ? o->origin : "(null)");
+        return PATIENT_ERR_ARG;
+    }
+    if (o->expires <= o->issued) {
+        set_detail(detail, "expiry is not after the issue time");
+        return PATIENT_ERR_ARG;
+    }
+    if (o->n_next_keys > PATIENT_MANIFEST_MAX_NEXT_KEYS ||
+        (o->n_next_keys && o->next_keys == NULL)) {
+        set_detail(detail, "at most %u next keys", PATIENT_MANIFEST_MAX_NEXT_KEYS);
+        return PATIENT_ERR_LIMIT;
+    }
+    return PATIENT_OK;
+}
+
+patient_err
+patient_manifest_build(const char *site_dir, const patient_manifest_opts *o, char **json,
+                       size_t *len, char **detail)
+{
+    walker w;
+    struct stat st;
+    pt_buf b = {0};
+    cJSON *dj = NULL;
+    patient_delegation *dels = NULL;
+    size_t n_dels = 0;
+    patient_err err;
+
+    *json = NULL;
+    *len = 0;
+    if (detail)
+        *detail = NULL;
+    memset(&w, 0, sizeof w);
+    w.o = o;
+    w.detail = detail;
+    if (site_dir == NULL)
+        return PATIENT_ERR_ARG;
+    if ((err = check_opts(o, detail)))
+        return err;
+    if (o->version < 1 || o->version > 9007199254740991ULL) {
+        set_detail(detail, "version must be at least 1");
+        return PATIENT_ERR_ARG;
+    }
+    if (o->delegations_json) {
+        if ((err = pt_json_parse(o->delegations_json, strlen(o->delegations_json), &dj)) ||
+            (err = dels_parse(dj, &dels, &n_dels))) {
+            set_detail(detail, "delegations: %s", patient_strerror(err));
+            goto out;
+        }
+    }
+    if ((w.root = realpath(site_dir, NULL)) == NULL || stat(w.root, &st) != 0) {
+        set_detail(detail, "%s: %s", site_dir, strerror(errno));
+        err = errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
+        goto out;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        set_detail(detail, "%s: not a folder", site_dir);
+        err = PATIENT_ERR_ARG;
+        goto out;
+    }
+    w.root_len = strlen(w.root);
+    w.stack[0].dev = st.st_dev;
+    w.stack[0].ino = st.st_ino;
+    w.depth = 1;
+    if ((err = walk(&w, w.root, "")) || (err = hash_all(&w, o->threads)))
+        goto out;
+    for (size_t i = 0; i < w.n; i++) {
+        if (w.e[i].alias != SIZE_MAX) {
+            memcpy(w.e[i].hash, w.e[w.e[i].alias].hash, PATIENT_SHA256_BYTES);
+            w.e[i].size = w.e[w.e[i].alias].size;
+        }
+    }
+    qsort(w.e, w.n, sizeof *w.e, cmp_url);
+    if ((err = emit(&b, o, w.e, w.n, dels, n_dels))) {
+        if (err == PATIENT_ERR_TOO_LARGE)
+            set_detail(detail, "manifest larger than %u bytes", PATIENT_MANIFEST_MAX_BYTES);
+        goto out;
+    }
+    *json = (char *)b.data;
+    *len = b.len;
+    b.data = NULL;
+out:
+    for (size_t i = 0; i < w.n; i++) {
+        free(w.e[i].url);
+        free(w.e[i].fspath);
+    }
+    free(w.e);
+    free(w.root);
+    pt_buf_free(&b);
+    dels_free(dels, n_dels);
+    cJSON_Delete(dj);
+    return err;
+}

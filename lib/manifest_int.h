@@ -1,0 +1,49 @@
+/* Private to the manifest files (manifest_build.c, manifest_parse.c,
+ * manifest_publish.c): limits, the parsed manifest, and the helpers they
+ * share. Format: docs/format/manifest.md. Never installed. */
+#ifndef PATIENT_MANIFEST_INT_H
+#define PATIENT_MANIFEST_INT_H
+
+#include <time.h>
+#include <patient/manifest.h>
+#include "util.h"
+
+#define MAX_THREADS 64
+#define MAX_TOP_KEYS 64
+#define MAX_NAME 256
+#define MAX_GLOB 4096
+#define MAX_REASON 128
+#define MAX_TYPE 255
+/* cJSON items a manifest may hold: 4 per resource plus headroom. Checked
+ * before parsing so hostile input cannot make cJSON allocate without bound. */
+#define MAX_ITEMS (4u * PATIENT_MANIFEST_MAX_RESOURCES + 4096u)
+
+struct res {
+    const char *path; /* points into root */
+    uint8_t hash[PATIENT_SHA256_BYTES];
+    uint64_t size;
+    const char *type;
+};
+
+struct patient_manifest {
+    cJSON *root; /* owns every string below */
+    const char *origin;
+    uint64_t version;
+    time_t issued, expires;
+    struct res *res;
+    size_t n;
+    patient_pubkey *next_keys;
+    size_t n_next;
+    patient_delegation *dels;
+    size_t n_dels;
+};
+
+/* First message wins: a later call leaves *detail alone. detail may be NULL. */
+void set_detail(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Builder options as build and publish both require them. */
+patient_err check_opts(const patient_manifest_opts *o, char **detail);
+/* Delegations (shared by build, which checks its input by parsing it, and parse). */
+void dels_free(patient_delegation *d, size_t n);
+patient_err dels_parse(const cJSON *a, patient_delegation **out, size_t *n);
+
+#endif

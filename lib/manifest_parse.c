@@ -1,0 +1,462 @@
+/* Reading a manifest: the strict parser, signing and verifying its
+ * detached minisign signature, and the accessors and lookups.
+ * Format: docs/format/manifest.md. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <sodium.h>
+
+#include <patient/manifest.h>
+#include "url_int.h"
+#include "util.h"
+#include "manifest_int.h"
+
+/* ---- delegations and next keys (shared by build and parse) ---- */
+
+static patient_err
+glob_list(const cJSON *o, const char *key, size_t maxlen, int path, const char ***out,
+          size_t *n)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key), *it;
+    size_t i = 0, cnt;
+
+    *out = NULL;
+    *n = 0;
+    if (!cJSON_IsArray(a))
+        return PATIENT_ERR_PARSE;
+    cnt = (size_t)cJSON_GetArraySize(a);
+    if (cnt == 0)
+        return PATIENT_ERR_PARSE;
+    if (cnt > PATIENT_MANIFEST_MAX_GLOBS)
+        return PATIENT_ERR_LIMIT;
+    if ((*out = calloc(cnt, sizeof **out)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    cJSON_ArrayForEach(it, a)
+    {
+        const char *s = cJSON_IsString(it) ? it->valuestring : NULL;
+        size_t sl = s ? strlen(s) : 0;
+        if (s == NULL || sl == 0 || sl > maxlen || (path && s[0] != '/'))
+            return PATIENT_ERR_PARSE;
+        for (size_t k = 0; k < sl; k++)
+            if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f)
+                return PATIENT_ERR_PARSE;
+        (*out)[i++] = s;
+    }
+    *n = i;
+    return PATIENT_OK;
+}
+
+void
+dels_free(patient_delegation *d, size_t n)
+{
+    for (size_t i = 0; d && i < n; i++) {
+        free((void *)d[i].reasons);
+        free((void *)d[i].paths);
+    }
+    free(d);
+}
+
+/* Validate a delegations array; strings point into a. */
+patient_err
+dels_parse(const cJSON *a, patient_delegation **out, size_t *n)
+{
+    const cJSON *it;
+    patient_delegation *d = NULL;
+    size_t cnt, i = 0;
+    patient_err err = PATIENT_OK;
+
+    *out = NULL;
+    *n = 0;
+    if (!cJSON_IsArray(a))
+        return PATIENT_ERR_PARSE;
+    cnt = (size_t)cJSON_GetArraySize(a);
+    if (cnt > PATIENT_MANIFEST_MAX_DELEGATIONS)
+        return PATIENT_ERR_LIMIT;
+    if (cnt && (d = calloc(cnt, sizeof *d)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    cJSON_ArrayForEach(it, a)
+    {
+        const char *name, *key;
+        patient_delegation *x = &d[i++];
+        if (!cJSON_IsObject(it)) {
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+        name = pt_json_str(it, "name");
+        key = pt_json_str(it, "key");
+        if (name == NULL || key == NULL || name[0] == 0 ||
+            strlen(name) > MAX_NAME || strlen(key) != PATIENT_PUBKEY_B64 - 1 ||
+            strncmp(key, "RW", 2) != 0 || patient_pubkey_parse(key, strlen(key), &x->key)) {
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+        x->name = name;
+        if ((err = glob_list(it, "reasons", MAX_REASON, 0, (const char ***)&x->reasons,
+                             &x->n_reasons)) ||
+            (err = glob_list(it, "paths", MAX_GLOB, 1, (const char ***)&x->paths, &x->n_paths)))
+            goto out;
+    }
+    *out = d;
+    *n = i;
+    d = NULL;
+out:
+    dels_free(d, i);
+    return err;
+}
+
+/* ---- parsing ---- */
+
+void
+patient_manifest_free(patient_manifest *m)
+{
+    if (m == NULL)
+        return;
+    free(m->res);
+    free(m->next_keys);
+    dels_free(m->dels, m->n_dels);
+    cJSON_Delete(m->root);
+    free(m);
+}
+
+/* Count would-be cJSON items ('{', '[' and ',' outside strings). */
+static size_t
+count_items(const char *s, size_t len)
+{
+    size_t n = 0;
+    int instr = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (instr) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                instr = 0;
+        } else if (c == '"') {
+            instr = 1;
+        } else if (c == '{' || c == '[' || c == ',') {
+            n++;
+        }
+    }
+    return n;
+}
+
+static patient_err
+time_field(const cJSON *o, const char *key, time_t *t)
+{
+    const char *s = pt_json_str(o, key);
+    char back[21];
+
+    if (s == NULL || strlen(s) != 20 || pt_time_parse(s, t) != PATIENT_OK)
+        return PATIENT_ERR_PARSE;
+    pt_time_format(*t, back);
+    return strcmp(back, s) == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;
+}
+
+static int
+cmp_res(const void *a, const void *b)
+{
+    return strcmp(((const struct res *)a)->path, ((const struct res *)b)->path);
+}
+
+static patient_err
+type_check(const char *t)
+{
+    size_t n = t ? strlen(t) : 0;
+
+    if (n == 0 || n > MAX_TYPE || strchr(t, '/') == NULL)
+        return PATIENT_ERR_PARSE;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)t[i] < 0x20 || (unsigned char)t[i] >= 0x7f)
+            return PATIENT_ERR_PARSE;
+    return PATIENT_OK;
+}
+
+patient_err
+patient_manifest_parse(const void *json, size_t len, patient_manifest **out)
+{
+    patient_manifest *m = NULL;
+    const cJSON *it, *res, *nk, *dl;
+    long long v;
+    size_t cnt, i;
+    patient_err err;
+
+    *out = NULL;
+    if (json == NULL)
+        return PATIENT_ERR_ARG;
+    if (len > PATIENT_MANIFEST_MAX_BYTES)
+        return PATIENT_ERR_TOO_LARGE;
+    if (count_items(json, len) > MAX_ITEMS)
+        return PATIENT_ERR_LIMIT;
+    if ((m = calloc(1, sizeof *m)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = pt_json_parse(json, len, &m->root)))
+        goto out;
+    err = PATIENT_ERR_PARSE;
+    if (!cJSON_IsObject(m->root))
+        goto out;
+    /* Duplicate keys would let two readers see two manifests. */
+    i = 0;
+    cJSON_ArrayForEach(it, m->root)
+    {
+        if (++i > MAX_TOP_KEYS)
+            goto out;
+        for (const cJSON *p = m->root->child; p != it; p = p->next)
+            if (strcmp(p->string, it->string) == 0)
+                goto out;
+    }
+    if (pt_json_int(m->root, "patient", &v) != 0)
+        goto out;
+    if (v != PATIENT_MANIFEST_FORMAT) {
+        err = PATIENT_ERR_UNSUPPORTED;
+        goto out;
+    }
+    if (pt_json_str(m->root, "type") == NULL || strcmp(pt_json_str(m->root, "type"), "manifest"))
+        goto out;
+    if ((m->origin = pt_json_str(m->root, "origin")) == NULL || pt_origin_check(m->origin))
+        goto out;
+    if (pt_json_int(m->root, "version", &v) != 0 || v < 1)
+        goto out;
+    m->version = (uint64_t)v;
+    if (time_field(m->root, "issued", &m->issued) || time_field(m->root, "expires", &m->expires) ||
+        m->expires < m->issued)
+        goto out;
+    res = cJSON_GetObjectItemCaseSensitive(m->root, "resources");
+    if (!cJSON_IsObject(res))
+        goto out;
+    cnt = (size_t)cJSON_GetArraySize(res);
+    if (cnt > PATIENT_MANIFEST_MAX_RESOURCES) {
+        err = PATIENT_ERR_LIMIT;
+        goto out;
+    }
+    if (cnt && (m->res = calloc(cnt, sizeof *m->res)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    cJSON_ArrayForEach(it, res)
+    {
+        struct res *r = &m->res[m->n];
+        long long size;
+        patient_err pe;
+        if (!cJSON_IsObject(it))
+            goto out;
+        if ((pe = pt_path_check(it->string)) != PATIENT_OK) {
+            err = pe;
+            goto out;
+        }
+        r->path = it->string;
+        if (patient_sri_decode(pt_json_str(it, "integrity"), r->hash) != PATIENT_OK ||
+            pt_json_int(it, "size", &size) != 0 || size < 0 ||
+            type_check(r->type = pt_json_str(it, "type")))
+            goto out;
+        r->size = (uint64_t)size;
+        m->n++;
+    }
+    if (m->n)
+        qsort(m->res, m->n, sizeof *m->res, cmp_res);
+    for (i = 1; i < m->n; i++)
+        if (strcmp(m->res[i - 1].path, m->res[i].path) == 0)
+            goto out;
+    if ((nk = cJSON_GetObjectItemCaseSensitive(m->root, "next_keys")) != NULL) {
+        if (!cJSON_IsArray(nk))
+            goto out;
+        cnt = (size_t)cJSON_GetArraySize(nk);
+        if (cnt > PATIENT_MANIFEST_MAX_NEXT_KEYS) {
+            err = PATIENT_ERR_LIMIT;
+            goto out;
+        }
+        if (cnt && (m->next_keys = calloc(cnt, sizeof *m->next_keys)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+        cJSON_ArrayForEach(it, nk)
+        {
+            if (!cJSON_IsString(it) || strlen(it->valuestring) != PATIENT_PUBKEY_B64 - 1 ||
+                strncmp(it->valuestring, "RW", 2) != 0 ||
+                patient_pubkey_parse(it->valuestring, strlen(it->valuestring),
+                                     &m->next_keys[m->n_next]))
+                goto out;
+            m->n_next++;
+        }
+    }
+    if ((dl = cJSON_GetObjectItemCaseSensitive(m->root, "delegations")) != NULL &&
+        (err = dels_parse(dl, &m->dels, &m->n_dels)))
+        goto out;
+    err = PATIENT_OK;
+    *out = m;
+    m = NULL;
+out:
+    patient_manifest_free(m);
+    return err;
+}
+
+static patient_err
+comment_for(const patient_manifest *m, char out[PATIENT_MANIFEST_COMMENT_MAX])
+{
+    char ex[21];
+    int n;
+
+    pt_time_format(m->expires, ex);
+    n = snprintf(out, PATIENT_MANIFEST_COMMENT_MAX,
+                 "patient-manifest origin=%s version=%llu expires=%s", m->origin,
+                 (unsigned long long)m->version, ex);
+    return n > 0 && n < (int)PATIENT_MANIFEST_COMMENT_MAX ? PATIENT_OK : PATIENT_ERR_TOO_LARGE;
+}
+
+patient_err
+patient_manifest_sign(const patient_seckey *sk, const void *json, size_t len, char **sig)
+{
+    patient_manifest *m = NULL;
+    char tc[PATIENT_MANIFEST_COMMENT_MAX];
+    patient_err err;
+
+    *sig = NULL;
+    if ((err = patient_manifest_parse(json, len, &m)) || (err = comment_for(m, tc)))
+        goto out;
+    err = patient_minisig_sign(sk, json, len, "patient manifest signature", tc, sig);
+out:
+    patient_manifest_free(m);
+    return err;
+}
+
+patient_err
+patient_manifest_verify(const void *json, size_t len, const char *sig, size_t siglen,
+                        const patient_pubkey *pk, patient_manifest **out)
+{
+    char *tc = NULL;
+    char want[PATIENT_MANIFEST_COMMENT_MAX];
+    patient_manifest *m = NULL;
+    patient_err err;
+
+    *out = NULL;
+    if (json == NULL || sig == NULL || pk == NULL)
+        return PATIENT_ERR_ARG;
+    if (len > PATIENT_MANIFEST_MAX_BYTES)
+        return PATIENT_ERR_TOO_LARGE;
+    if ((err = patient_minisig_verify(pk, json, len, sig, siglen, &tc, NULL)))
+        goto out;
+    if ((err = patient_manifest_parse(json, len, &m)) || (err = comment_for(m, want)))
+        goto out;
+    if (strcmp(tc, want) != 0) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    *out = m;
+    m = NULL;
+out:
+    free(tc);
+    patient_manifest_free(m);
+    return err;
+}
+
+/* ---- accessors ---- */
+
+const char *
+patient_manifest_origin(const patient_manifest *m)
+{
+    return m->origin;
+}
+
+uint64_t
+patient_manifest_version(const patient_manifest *m)
+{
+    return m->version;
+}
+
+time_t
+patient_manifest_issued(const patient_manifest *m)
+{
+    return m->issued;
+}
+
+time_t
+patient_manifest_expires(const patient_manifest *m)
+{
+    return m->expires;
+}
+
+patient_err
+patient_manifest_check_fresh(const patient_manifest *m, time_t now)
+{
+    if (now > m->expires || m->issued > now + PATIENT_CLOCK_SKEW)
+        return PATIENT_ERR_EXPIRED;
+    return PATIENT_OK;
+}
+
+static void
+res_out(const struct res *r, patient_resource *out)
+{
+    out->path = r->path;
+    memcpy(out->hash, r->hash, sizeof out->hash);
+    out->size = r->size;
+    out->type = r->type;
+}
+
+patient_err
+patient_manifest_lookup(const patient_manifest *m, const char *path, patient_resource *out)
+{
+    pt_buf c = {0};
+    struct res key, *hit;
+    patient_err err;
+
+    if (m == NULL || path == NULL || out == NULL)
+        return PATIENT_ERR_ARG;
+    if ((err = pt_path_canonical(path, &c)))
+        return err;
+    key.path = (const char *)c.data;
+    hit = m->n ? bsearch(&key, m->res, m->n, sizeof *m->res, cmp_res) : NULL;
+    pt_buf_free(&c);
+    if (hit == NULL)
+        return PATIENT_ERR_NOT_FOUND;
+    res_out(hit, out);
+    return PATIENT_OK;
+}
+
+size_t
+patient_manifest_count(const patient_manifest *m)
+{
+    return m->n;
+}
+
+patient_err
+patient_manifest_resource(const patient_manifest *m, size_t i, patient_resource *out)
+{
+    if (i >= m->n)
+        return PATIENT_ERR_NOT_FOUND;
+    res_out(&m->res[i], out);
+    return PATIENT_OK;
+}
+
+size_t
+patient_manifest_next_key_count(const patient_manifest *m)
+{
+    return m->n_next;
+}
+
+const patient_pubkey *
+patient_manifest_next_key(const patient_manifest *m, size_t i)
+{
+    return i < m->n_next ? &m->next_keys[i] : NULL;
+}
+
+size_t
+patient_manifest_delegation_count(const patient_manifest *m)
+{
+    return m->n_dels;
+}
+
+const patient_delegation *
+patient_manifest_delegation(const patient_manifest *m, size_t i)
+{
+    return i < m->n_dels ? &m->dels[i] : NULL;
+}

@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include <patient/change.h>
+#include <patient/policy.h>
 #include "change_int.h"
 #include "util.h"
 
@@ -288,6 +289,16 @@ patient_hop_add_edit(patient_hop *hop, size_t offset, size_t delete_len, const u
     return PATIENT_OK;
 }
 
+/* Upstream TLS facts: a version the verifier can rank with a cipher, or
+ * "none" (plain HTTP upstream) without a cipher and never verified. */
+static int
+valid_tls(const char *version, const char *cipher, int verified)
+{
+    if (version && strcmp(version, PATIENT_TLS_NONE) == 0)
+        return cipher == NULL && !verified;
+    return patient_tls_version_rank(version) != 0 && valid_token(cipher, PATIENT_MAX_TLS_FIELD);
+}
+
 patient_err
 patient_hop_set_tls(patient_hop *hop, const char *version, const char *cipher, int verified)
 {
@@ -297,9 +308,10 @@ patient_hop_set_tls(patient_hop *hop, const char *version, const char *cipher, i
         return PATIENT_ERR_ARG;
     if (hop->finished)
         return PATIENT_ERR_STATE;
-    if (!valid_token(version, PATIENT_MAX_TLS_FIELD) || !valid_token(cipher, PATIENT_MAX_TLS_FIELD))
+    if (!valid_tls(version, cipher, verified))
         return PATIENT_ERR_ARG;
-    if ((v = strdup(version)) == NULL || (c = strdup(cipher)) == NULL) {
+    c = NULL;
+    if ((v = strdup(version)) == NULL || (cipher && (c = strdup(cipher)) == NULL)) {
         free(v);
         return PATIENT_ERR_NOMEM;
     }
@@ -438,7 +450,8 @@ patient_hop_finish(patient_hop *hop, time_t at, uint8_t **out, size_t *out_len, 
     }
     if (hop->has_tls) {
         if ((o = cJSON_AddObjectToObject(root, "tls")) == NULL ||
-            !add_str(o, "version", hop->tls_version) || !add_str(o, "cipher", hop->tls_cipher) ||
+            !add_str(o, "version", hop->tls_version) ||
+            (hop->tls_cipher && !add_str(o, "cipher", hop->tls_cipher)) ||
             cJSON_AddBoolToObject(o, "verified", hop->tls_verified) == NULL)
             goto out;
     }
@@ -771,22 +784,28 @@ patient_change_parse(const char *value, size_t len, patient_change **out)
             c->disclosed = 0;
 
     if ((it = cJSON_GetObjectItemCaseSensitive(root, "tls")) != NULL) {
-        const cJSON *ver;
+        const cJSON *ver, *ci, *m;
+        const char *cs = NULL;
         err = PATIENT_ERR_PARSE;
-        if (!cJSON_IsObject(it) ||
-            !valid_token(s = pt_json_str(it, "version"), PATIENT_MAX_TLS_FIELD) ||
-            (err = dup_str(s, &c->tls.version)))
+        if (!cJSON_IsObject(it))
             goto out;
-        err = PATIENT_ERR_PARSE;
-        if (!valid_token(s = pt_json_str(it, "cipher"), PATIENT_MAX_TLS_FIELD) ||
-            (err = dup_str(s, &c->tls.cipher)))
+        /* Only the three members: a fact this verifier does not know how to
+         * judge must not ride along unread in a signed claim. */
+        cJSON_ArrayForEach(m, it)
+            if (strcmp(m->string, "version") && strcmp(m->string, "cipher") &&
+                strcmp(m->string, "verified"))
+                goto out;
+        s = pt_json_str(it, "version");
+        ci = cJSON_GetObjectItemCaseSensitive(it, "cipher");
+        if (ci && (cs = pt_json_str(it, "cipher")) == NULL)
             goto out;
         ver = cJSON_GetObjectItemCaseSensitive(it, "verified");
-        if (!cJSON_IsBool(ver)) {
-            err = PATIENT_ERR_PARSE;
+        if (!cJSON_IsBool(ver) || !valid_tls(s, cs, cJSON_IsTrue(ver)))
             goto out;
-        }
+        if ((err = dup_str(s, &c->tls.version)) || (cs && (err = dup_str(cs, &c->tls.cipher))))
+            goto out;
         c->tls.verified = cJSON_IsTrue(ver);
+        c->tls.plaintext = strcmp(s, PATIENT_TLS_NONE) == 0;
         c->has_tls = 1;
     }
     *out = c;

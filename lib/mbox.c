@@ -110,9 +110,59 @@ pass(patient_mbox_result *res, const uint8_t *body, size_t len, const char *why)
 }
 
 patient_err
+patient_tls_facts_from_squid(const char *url, const char *version, const char *cipher,
+                             const char *cert_errors, patient_tls_facts *out)
+{
+    static const char *const squid[] = {"SSL/3.0", "TLS/1.0", "TLS/1.1", "TLS/1.2", "TLS/1.3"};
+    static const char *const ours[] = {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
+    size_t i, n;
+
+    if (out == NULL || url == NULL)
+        return PATIENT_ERR_ARG;
+    memset(out, 0, sizeof *out);
+    if (version == NULL || cipher == NULL || cert_errors == NULL)
+        return PATIENT_ERR_NOT_FOUND;
+    if (strcmp(version, "-") == 0) {
+        if (strncasecmp(url, "http://", 7) != 0)
+            return PATIENT_ERR_NOT_FOUND;
+        strcpy(out->version, PATIENT_TLS_NONE);
+        return PATIENT_OK;
+    }
+    for (i = 0; i < sizeof squid / sizeof squid[0]; i++)
+        if (strcmp(version, squid[i]) == 0)
+            break;
+    if (i == sizeof squid / sizeof squid[0])
+        return PATIENT_ERR_PARSE;
+    n = strlen(cipher);
+    if (n == 0 || n > PATIENT_MAX_TLS_FIELD || strcmp(cipher, "-") == 0 ||
+        strlen(cert_errors) > 4096 || *cert_errors == 0)
+        return PATIENT_ERR_PARSE;
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)cipher[k] <= 0x20 || (unsigned char)cipher[k] >= 0x7f ||
+            cipher[k] == '"' || cipher[k] == '\\')
+            return PATIENT_ERR_PARSE;
+    strcpy(out->version, ours[i]);
+    memcpy(out->cipher, cipher, n + 1);
+    /* Squid lists every validation error it saw (and let through with
+     * sslproxy_cert_error); "-" is the only value that means none. */
+    out->verified = strcmp(cert_errors, "-") == 0;
+    return PATIENT_OK;
+}
+
+patient_err
 patient_mbox_process(patient_mbox *mb, const char *url, const char *media_type,
                      const char *content_encoding, const uint8_t *body, size_t len,
                      const char *const *prev, size_t nprev, time_t now, patient_mbox_result *res)
+{
+    return patient_mbox_process_tls(mb, url, media_type, content_encoding, body, len, prev, nprev,
+                                    NULL, now, res);
+}
+
+patient_err
+patient_mbox_process_tls(patient_mbox *mb, const char *url, const char *media_type,
+                         const char *content_encoding, const uint8_t *body, size_t len,
+                         const char *const *prev, size_t nprev, const patient_tls_facts *tls,
+                         time_t now, patient_mbox_result *res)
 {
     uint8_t *decoded = NULL, *out = NULL;
     const uint8_t *in = body;
@@ -147,6 +197,9 @@ patient_mbox_process(patient_mbox *mb, const char *url, const char *media_type,
                                  prev, nprev, &hop)) != PATIENT_OK)
         goto out;
     mc.hop = hop;
+    if (tls && (err = patient_hop_set_tls(hop, tls->version, tls->cipher[0] ? tls->cipher : NULL,
+                                          tls->verified)) != PATIENT_OK)
+        goto out;
     if ((err = patient_rules_apply(mb->rules, in, inlen, media_type, add_match, &mc)) != PATIENT_OK)
         goto out;
     if ((err = patient_hop_finish(hop, now, &out, &outlen, &value)) != PATIENT_OK)

@@ -23,6 +23,7 @@ struct patient_policy_middlebox {
     strlist reasons, paths, origins;
     long long max_edits; /* -1 unlimited */
     int insert;
+    int may_decrypt; /* may intercept the endpoint's TLS (its disclosed CA) */
 };
 
 typedef struct {
@@ -39,6 +40,7 @@ struct patient_policy {
     int require_disclosure;
     long long max_retention; /* -1 none */
     char *min_tls;           /* NULL none */
+    int upstream_verified;   /* hops must have verified an https origin's certificate */
     patient_proof proof;
     patient_unsigned_action unsig;
     strlist unknown; /* KEEP_UNKNOWN only: field paths */
@@ -140,6 +142,7 @@ patient_policy_new(patient_policy **pp)
     /* Safe defaults: see docs/format/policy.md for the reasoning. */
     p->require_disclosure = 0;
     p->max_retention = -1;
+    p->upstream_verified = 1;
     if ((p->min_tls = strdup("TLSv1.2")) == NULL) {
         free(p);
         return PATIENT_ERR_NOMEM;
@@ -384,6 +387,12 @@ parse_middlebox(patient_policy *p, const cJSON *o, size_t idx, char **detail)
                 return PATIENT_ERR_PARSE;
             }
             m->insert = cJSON_IsTrue(c);
+        } else if (strcmp(f, "may_decrypt") == 0) {
+            if (!cJSON_IsBool(c)) {
+                set_detail(detail, "%s: not true or false", w2);
+                return PATIENT_ERR_PARSE;
+            }
+            m->may_decrypt = cJSON_IsTrue(c);
         } else if ((err = unknown_field(p, where, f, detail)) != PATIENT_OK) {
             return err;
         }
@@ -444,6 +453,12 @@ parse_require(patient_policy *p, const cJSON *o, char **detail)
             }
             if ((p->min_tls = strdup(c->valuestring)) == NULL)
                 return PATIENT_ERR_NOMEM;
+        } else if (strcmp(f, "upstream_verified") == 0) {
+            if (!cJSON_IsBool(c)) {
+                set_detail(detail, "require.upstream_verified: not true or false");
+                return PATIENT_ERR_PARSE;
+            }
+            p->upstream_verified = cJSON_IsTrue(c);
         } else if (strcmp(f, "proof") == 0) {
             const char *s = cJSON_IsString(c) ? c->valuestring : "";
             if (strcmp(s, "attested") == 0) {
@@ -739,6 +754,31 @@ patient_policy_min_upstream_tls(const patient_policy *p)
     return p ? p->min_tls : NULL;
 }
 
+int
+patient_policy_upstream_verified(const patient_policy *p)
+{
+    return p ? p->upstream_verified : 1;
+}
+
+int
+patient_policy_middlebox_may_decrypt(const patient_policy_middlebox *m)
+{
+    return m ? m->may_decrypt : 0;
+}
+
+patient_err
+patient_policy_set_may_decrypt(patient_policy *p, const uint8_t kid[PATIENT_KEYID_BYTES], int may)
+{
+    if (p == NULL || kid == NULL)
+        return PATIENT_ERR_ARG;
+    for (size_t i = 0; i < p->nmbs; i++)
+        if (memcmp(p->mbs[i].key.id, kid, PATIENT_KEYID_BYTES) == 0) {
+            p->mbs[i].may_decrypt = may != 0;
+            return PATIENT_OK;
+        }
+    return PATIENT_ERR_NOT_FOUND;
+}
+
 patient_proof
 patient_policy_require_proof(const patient_policy *p)
 {
@@ -917,8 +957,9 @@ patient_policy_serialize(const patient_policy *p, char **out, size_t *len)
             err = pt_buf_appendf(&b, ",\n      \"max_edits\": null");
         else
             err = pt_buf_appendf(&b, ",\n      \"max_edits\": %lld", m->max_edits);
-        if (err || (err = pt_buf_appendf(&b, ",\n      \"insert\": %s\n    }",
-                                         m->insert ? "true" : "false")))
+        if (err || (err = pt_buf_appendf(&b, ",\n      \"insert\": %s", m->insert ? "true" : "false")) ||
+            (m->may_decrypt && (err = pt_buf_appendf(&b, ",\n      \"may_decrypt\": true"))) ||
+            (err = pt_buf_appendf(&b, "\n    }")))
             goto out;
     }
     if ((err = pt_buf_appendf(&b, "%s],\n  \"require\": {\n    \"disclosure\": %s,\n",
@@ -934,7 +975,9 @@ patient_policy_serialize(const patient_policy *p, char **out, size_t *len)
         err = pt_buf_appendf(&b, "    \"min_upstream_tls\": \"%s\",\n", p->min_tls);
     else
         err = pt_buf_appendf(&b, "    \"min_upstream_tls\": null,\n");
-    if (err || (err = pt_buf_appendf(&b, "    \"proof\": \"%s\"\n  },\n  \"unsigned\": \"%s\"\n}\n",
+    if (err || (err = pt_buf_appendf(&b, "    \"upstream_verified\": %s,\n",
+                                     p->upstream_verified ? "true" : "false")) ||
+        (err = pt_buf_appendf(&b, "    \"proof\": \"%s\"\n  },\n  \"unsigned\": \"%s\"\n}\n",
                                      p->proof == PATIENT_PROOF_PROVEN ? "proven" : "attested",
                                      p->unsig == PATIENT_UNSIGNED_INVALID ? "invalid"
                                                                           : "unverifiable")))

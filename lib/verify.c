@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -257,7 +258,7 @@ hop_json(patient_report *r, const patient_change *c, int trusted)
     if (c->has_tls) {
         tls = cJSON_AddObjectToObject(h, "tls");
         cJSON_AddStringToObject(tls, "version", c->tls.version);
-        cJSON_AddStringToObject(tls, "cipher", c->tls.cipher);
+        add_str_or_null(tls, "cipher", c->tls.cipher);
         cJSON_AddBoolToObject(tls, "verified", c->tls.verified);
     } else {
         cJSON_AddNullToObject(h, "tls");
@@ -334,6 +335,42 @@ find_disclosure(const patient_evidence *ev, const char *url)
 
 /* Disclosure of hop k's middlebox: present, signed by its key, fresh, and
  * within the policy's requirements. */
+/* What a hop says about its own upstream TLS, for an https origin: it must
+ * say something, it must be TLS, at least the policy's minimum, and (by
+ * default) with the origin's certificate verified. A plain-HTTP origin
+ * offers the endpoint nothing TLS could weaken. */
+static void
+check_upstream_tls(patient_report *r, const patient_policy *policy, const char *url,
+                   const patient_change *c, const char *where)
+{
+    const char *min = patient_policy_min_upstream_tls(policy);
+    int https = strncasecmp(url, "https:", 6) == 0;
+
+    if (!c->has_tls) {
+        if (https)
+            rep_result(r, REP_INVALID, "change.tls.unknown", where,
+                       "%s says nothing about the TLS it used towards this https origin",
+                       c->by.name);
+        return;
+    }
+    if (c->tls.plaintext) {
+        if (https)
+            rep_result(r, REP_INVALID, "change.tls.plaintext", where,
+                       "%s fetched this https resource from the origin over plain HTTP",
+                       c->by.name);
+        return;
+    }
+    if (!c->tls.verified)
+        rep_result(r, https && patient_policy_upstream_verified(policy) ? REP_INVALID : REP_WARNING,
+                   "change.tls.unverified", where,
+                   "%s did not verify the origin's certificate (it accepted one it could not "
+                   "check)", c->by.name);
+    if (min && patient_tls_version_rank(c->tls.version) < patient_tls_version_rank(min))
+        rep_result(r, REP_INVALID, "policy.tls.weak", where,
+                   "%s fetched upstream over %s, weaker than the %s your policy requires",
+                   c->by.name, c->tls.version, min);
+}
+
 static void
 check_disclosure(patient_report *r, const patient_policy *policy, const patient_evidence *ev,
                  const patient_change *c, const patient_pubkey *key, time_t now,
@@ -491,20 +528,7 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
                            patient_policy_middlebox_name(mb), c->edits[j].reason,
                            c->edits[j].rule, origin, path);
         }
-        {
-            const char *min = patient_policy_min_upstream_tls(policy);
-            if (c->has_tls && !c->tls.verified)
-                rep_result(r, min ? REP_INVALID : REP_WARNING, "change.tls.unverified", where,
-                           "%s did not verify the upstream server's certificate", c->by.name);
-            if (min && c->has_tls &&
-                patient_tls_version_rank(c->tls.version) < patient_tls_version_rank(min))
-                rep_result(r, REP_INVALID, "policy.tls.weak", where,
-                           "%s fetched upstream over %s, weaker than the %s your policy requires",
-                           c->by.name, c->tls.version, min);
-            if (min && !c->has_tls && strncmp(ev->url, "https:", 6) == 0)
-                rep_result(r, REP_WARNING, "change.tls.unknown", where,
-                           "%s did not record its upstream TLS", c->by.name);
-        }
+        check_upstream_tls(r, policy, ev->url, c, where);
         check_disclosure(r, policy, ev, c, patient_policy_middlebox_key(mb), now, where);
     }
 

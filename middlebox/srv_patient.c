@@ -659,6 +659,31 @@ arrived_values(ci_request_t *req, char **prev, size_t cap)
     return (int)n;
 }
 
+/* The upstream TLS of THIS transaction, from the ICAP request headers
+ * Squid fills per request (adaptation_meta X-Upstream-TLS-Version
+ * "%ssl::<negotiated_version", X-Upstream-TLS-Cipher, X-Upstream-Cert-Errors;
+ * docs/MIDDLEBOX.md). Never from configuration: without them the
+ * descriptor claims nothing, and a verifier fails an https hop. NULL when
+ * nothing can be claimed. */
+static const patient_tls_facts *
+upstream_tls(ci_request_t *req, const char *url, patient_tls_facts *t)
+{
+    patient_err err = patient_tls_facts_from_squid(
+        url, ci_headers_value(req->request_header, "X-Upstream-TLS-Version"),
+        ci_headers_value(req->request_header, "X-Upstream-TLS-Cipher"),
+        ci_headers_value(req->request_header, "X-Upstream-Cert-Errors"), t);
+    if (err == PATIENT_OK)
+        return t;
+    /* (braces: ci_debug_printf is an unbraced if) */
+    if (err == PATIENT_ERR_NOT_FOUND) {
+        ci_debug_printf(5, "srv_patient: %s: Squid passed no upstream TLS\n", url);
+    } else {
+        ci_debug_printf(1, "srv_patient: %s: upstream TLS not recorded: %s\n", url,
+                        patient_strerror(err));
+    }
+    return NULL;
+}
+
 static int
 srv_end_of_data(ci_request_t *req)
 {
@@ -667,6 +692,7 @@ srv_end_of_data(ci_request_t *req)
     int nprev;
     patient_mbox *mb;
     patient_err err;
+    patient_tls_facts tls;
     char *hdr = NULL;
 
     if (d == NULL)
@@ -682,10 +708,10 @@ srv_end_of_data(ci_request_t *req)
         goto unchanged;
     if ((nprev = arrived_values(req, prev, PATIENT_MAX_HOPS + 1)) < 0)
         goto unchanged;
-    err = patient_mbox_process(mb, d->url, ci_http_response_get_header(req, "Content-Type"),
-                               ci_http_response_get_header(req, "Content-Encoding"), d->buf,
-                               d->len, (const char *const *)prev, (size_t)nprev, time(NULL),
-                               &d->res);
+    err = patient_mbox_process_tls(mb, d->url, ci_http_response_get_header(req, "Content-Type"),
+                                   ci_http_response_get_header(req, "Content-Encoding"), d->buf,
+                                   d->len, (const char *const *)prev, (size_t)nprev,
+                                   upstream_tls(req, d->url, &tls), time(NULL), &d->res);
     for (int i = 0; i < nprev; i++)
         free(prev[i]);
     if (err != PATIENT_OK) {

@@ -680,6 +680,59 @@ START_TEST(too_many_edits_and_hops)
 }
 END_TEST
 
+/* Malformed upstream TLS facts in a signed descriptor: each refused with
+ * PATIENT_ERR_PARSE, nothing accepted; the plaintext form parses. */
+START_TEST(tls_facts_malformed)
+{
+    static const char tls[] = "\"tls\":{\"version\":\"TLSv1.3\",\"cipher\":\"TLS_AES_256_GCM_SHA384\","
+                              "\"verified\":true}";
+    static const char *const bad[] = {
+        "\"tls\":{\"version\":\"TLSv9\",\"cipher\":\"X\",\"verified\":true}",
+        "\"tls\":{\"version\":\"TLS/1.3\",\"cipher\":\"X\",\"verified\":true}",
+        "\"tls\":{\"version\":\"TLSv1.3\",\"verified\":true}",
+        "\"tls\":{\"version\":\"TLSv1.3\",\"cipher\":\"A B\",\"verified\":true}",
+        "\"tls\":{\"version\":\"TLSv1.3\",\"cipher\":\"X\",\"verified\":1}",
+        "\"tls\":{\"version\":\"TLSv1.3\",\"cipher\":\"X\"}",
+        "\"tls\":{\"version\":\"TLSv1.3\",\"cipher\":\"X\",\"verified\":true,\"pin\":\"x\"}",
+        "\"tls\":{\"version\":\"none\",\"cipher\":\"X\",\"verified\":false}",
+        "\"tls\":{\"version\":\"none\",\"verified\":true}",
+        "\"tls\":\"TLSv1.3\"",
+        "\"tls\":null",
+    };
+    uint8_t *out;
+    size_t out_len;
+    char *v = issue3(sk_a, URL, (const uint8_t *)INPUT, strlen(INPUT), NULL, 0, 1, &out, &out_len);
+    char *f;
+    patient_change *c;
+    patient_hop *hop = NULL;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f = forge(v, sk_a, tls, bad[i]);
+        ck_assert_msg(parse_err(f) == PATIENT_ERR_PARSE, "accepted %s", bad[i]);
+        free(f);
+    }
+    f = forge(v, sk_a, tls, "\"tls\":{\"version\":\"none\",\"verified\":false}");
+    c = parse_ok(f);
+    ck_assert_int_eq(c->has_tls, 1);
+    ck_assert_int_eq(c->tls.plaintext, 1);
+    ck_assert_ptr_null(c->tls.cipher);
+    patient_change_free(c);
+    free(f);
+    /* the issuing side refuses the same shapes */
+    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, (const uint8_t *)INPUT,
+                                       strlen(INPUT), NULL, 0, &hop),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_set_tls(hop, "TLSv9", "X", 1), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_set_tls(hop, "TLSv1.3", NULL, 1), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_set_tls(hop, PATIENT_TLS_NONE, "X", 0), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_set_tls(hop, PATIENT_TLS_NONE, NULL, 1), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_hop_set_tls(hop, PATIENT_TLS_NONE, NULL, 0), PATIENT_OK);
+    patient_hop_free(hop);
+    free(v);
+    free(out);
+}
+END_TEST
+
 START_TEST(parse_time_validation)
 {
     uint8_t *out;
@@ -1034,6 +1087,7 @@ change_suite(void)
     tcase_add_test(tc, deleted_hash_mismatch);
     tcase_add_test(tc, undisclosed_deletion);
     tcase_add_test(tc, parse_time_validation);
+    tcase_add_test(tc, tls_facts_malformed);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("primitives");

@@ -228,6 +228,60 @@ START_TEST(too_large_logged)
 }
 END_TEST
 
+/* What Squid passes with adaptation_meta, as the descriptor will say it;
+ * malformed values are refused, and "-" means plain HTTP only for http://. */
+START_TEST(tls_from_squid)
+{
+    patient_tls_facts t;
+    patient_mbox_result res;
+    patient_change *c = NULL;
+
+    ck_assert_int_eq(patient_tls_facts_from_squid("https://a.example/", "TLS/1.3",
+                                                  "TLS_AES_256_GCM_SHA384", "-", &t),
+                     PATIENT_OK);
+    ck_assert_str_eq(t.version, "TLSv1.3");
+    ck_assert_str_eq(t.cipher, "TLS_AES_256_GCM_SHA384");
+    ck_assert_int_eq(t.verified, 1);
+    ck_assert_int_eq(patient_tls_facts_from_squid(
+                         "https://a.example/", "TLS/1.2", "AES128-SHA",
+                         "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY@depth=0", &t),
+                     PATIENT_OK);
+    ck_assert_str_eq(t.version, "TLSv1.2");
+    ck_assert_int_eq(t.verified, 0);
+    ck_assert_int_eq(patient_tls_facts_from_squid("http://a.example/", "-", "-", "-", &t), PATIENT_OK);
+    ck_assert_str_eq(t.version, PATIENT_TLS_NONE);
+    ck_assert_str_eq(t.cipher, "");
+    ck_assert_int_eq(t.verified, 0);
+    ck_assert_int_eq(patient_tls_facts_from_squid("https://a.example/", "-", "-", "-", &t),
+                     PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_tls_facts_from_squid("https://a.example/", NULL, "X", "-", &t),
+                     PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_tls_facts_from_squid("https://a.example/", "TLS/9", "X", "-", &t),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_tls_facts_from_squid("https://a.example/", "TLS/1.3", "A B", "-", &t),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_tls_facts_from_squid("https://a.example/", "TLS/1.3", "-", "-", &t),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_tls_facts_from_squid("https://a.example/", "TLS/1.3", "X", "", &t),
+                     PATIENT_ERR_PARSE);
+    /* and into the descriptor */
+    ck_assert_int_eq(patient_tls_facts_from_squid(url, "TLS/1.2", "ECDHE-ECDSA-AES128-GCM-SHA256",
+                                                  "-", &t),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_process_tls(mb, url, "text/html", NULL, (const uint8_t *)page,
+                                              strlen(page), NULL, 0, &t, 1795000000, &res),
+                     PATIENT_OK);
+    ck_assert_int_eq(res.changed, 1);
+    ck_assert_int_eq(patient_change_parse(res.value, strlen(res.value), &c), PATIENT_OK);
+    ck_assert_int_eq(c->has_tls, 1);
+    ck_assert_str_eq(c->tls.version, "TLSv1.2");
+    ck_assert_str_eq(c->tls.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256");
+    ck_assert_int_eq(c->tls.verified, 1);
+    patient_change_free(c);
+    patient_mbox_result_free(&res);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -249,6 +303,7 @@ main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, pass_through);
     tcase_add_test(tc, too_large_logged);
+    tcase_add_test(tc, tls_from_squid);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -430,6 +430,7 @@ START_TEST(test_defaults_serialise)
                         "    \"disclosure\": false,\n"
                         "    \"max_retention_days\": null,\n"
                         "    \"min_upstream_tls\": \"TLSv1.2\",\n"
+                        "    \"upstream_verified\": true,\n"
                         "    \"proof\": \"attested\"\n"
                         "  },\n"
                         "  \"unsigned\": \"unverifiable\"\n"

@@ -492,7 +492,7 @@ START_TEST(two_hops_reordered)
 {
     uint8_t *o1 = NULL, *o2 = NULL;
     size_t l1 = 0, l2 = 0;
-    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &o1, &l1);
+    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3", &o1, &l1);
     const char *p1[] = {v1};
     char *v2 = hop_ad(sk_m2, URL, o1, l1, p1, 1, 0, &o2, &l2);
     const char *ch[] = {v2, v1};
@@ -509,7 +509,7 @@ START_TEST(hop_dropped)
 {
     uint8_t *o1 = NULL, *o2 = NULL;
     size_t l1 = 0, l2 = 0;
-    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &o1, &l1);
+    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3", &o1, &l1);
     const char *p1[] = {v1};
     char *v2 = hop_ad(sk_m2, URL, o1, l1, p1, 1, 0, &o2, &l2);
     const char *ch[] = {v2};
@@ -527,7 +527,7 @@ START_TEST(last_hop_dropped)
 {
     uint8_t *o1 = NULL, *o2 = NULL;
     size_t l1 = 0, l2 = 0;
-    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &o1, &l1);
+    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3", &o1, &l1);
     const char *p1[] = {v1};
     char *v2 = hop_ad(sk_m2, URL, o1, l1, p1, 1, 0, &o2, &l2);
     const char *ch[] = {v1};
@@ -544,7 +544,7 @@ START_TEST(forged_descriptor_signature)
 {
     uint8_t *out = NULL;
     size_t ol = 0;
-    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3", &out, &ol);
     char *f = flip_sig(v);
     const char *ch[] = {f};
     patient_evidence ev = ev_make(URL, out, ol, ch, 1);
@@ -561,7 +561,7 @@ START_TEST(forged_descriptor_payload)
 {
     uint8_t *out = NULL;
     size_t ol = 0;
-    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3", &out, &ol);
     cJSON *p = payload_json(v);
     char *txt, *enc = NULL, *mix;
     const char *dot1 = strchr(v, '.'), *dot2 = strrchr(v, '.');
@@ -587,7 +587,7 @@ START_TEST(unknown_middlebox)
 {
     uint8_t *out = NULL;
     size_t ol = 0;
-    char *v = hop_tracker(sk_x, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    char *v = hop_tracker(sk_x, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3", &out, &ol);
     const char *ch[] = {v};
     patient_evidence ev = ev_make(URL, out, ol, ch, 1);
     patient_report *r = run(pol, &ev);
@@ -605,7 +605,7 @@ START_TEST(replayed_other_url)
     uint8_t *out = NULL;
     size_t ol = 0;
     /* Issued for other.html over exactly the same bytes, then attached here. */
-    char *v = hop_tracker(sk_m1, URL_OTHER, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL,
+    char *v = hop_tracker(sk_m1, URL_OTHER, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3",
                           &out, &ol);
     const char *ch[] = {v};
     patient_evidence ev = ev_make(URL, out, ol, ch, 1);
@@ -620,8 +620,8 @@ START_TEST(replayed_other_response)
     uint8_t *out = NULL, *o2 = NULL;
     size_t ol = 0, l2 = 0;
     static const char B2[] = "<html><script>x</script><p>another day, same URL</p></html>";
-    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
-    char *v2 = hop_tracker(sk_m1, URL, (const uint8_t *)B2, strlen(B2), NULL, 0, 1, NULL, &o2, &l2);
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3", &out, &ol);
+    char *v2 = hop_tracker(sk_m1, URL, (const uint8_t *)B2, strlen(B2), NULL, 0, 1, "TLSv1.3", &o2, &l2);
     const char *ch[] = {v2};
     patient_evidence ev = ev_make(URL, out, ol, ch, 1);
     expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
@@ -638,7 +638,7 @@ crafted(const char *mutation, const char *code)
 {
     uint8_t *out = NULL;
     size_t ol = 0;
-    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3", &out, &ol);
     cJSON *p = payload_json(v), *edits = cJSON_GetObjectItem(p, "edits"),
           *e0 = cJSON_GetArrayItem(edits, 0);
     char *f;
@@ -714,7 +714,7 @@ START_TEST(malformed_json_and_base64_signed)
 {
     uint8_t *out = NULL;
     size_t ol = 0;
-    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, NULL, &out, &ol);
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3", &out, &ol);
     char *f = NULL;
     cJSON *p = payload_json(v);
     ck_assert_int_eq(patient_jws_sign(sk_m1, PATIENT_CHANGE_TYP, "{\"patient\":1,", 13, &f), PATIENT_OK);
@@ -857,6 +857,45 @@ START_TEST(weak_upstream_tls)
     expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "policy.tls.weak");
     free(v);
     free(out);
+}
+END_TEST
+
+/* A hop towards an https origin that says nothing about its upstream TLS,
+ * fetched it over plain HTTP, or did not verify its certificate: invalid
+ * under the default policy (each twin of the verified hop above). */
+static void
+upstream_tls_case(const char *version, const char *cipher, int verified, const char *code)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    patient_hop *h = NULL;
+    char *v = NULL;
+    size_t a = pos_of(BODY, strlen(BODY), "<script"), b = pos_of(BODY, strlen(BODY), "</script>") + 9;
+
+    ck_assert_int_eq(patient_hop_begin(sk_m1, "Tracker Filter", "tracker-filter", NULL, URL,
+                                       (const uint8_t *)BODY, strlen(BODY), NULL, 0, &h),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(h, a, b - a, NULL, 0, "tracker.removed", "trk-1", NULL, 1),
+                     PATIENT_OK);
+    if (version)
+        ck_assert_int_eq(patient_hop_set_tls(h, version, cipher, verified), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(h, NOW - 60, &out, &ol, &v), PATIENT_OK);
+    patient_hop_free(h);
+    {
+        const char *ch[] = {v};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        expect(run(pol, &ev), code ? PATIENT_VERDICT_INVALID : PATIENT_VERDICT_MODIFIED, code);
+    }
+    free(v);
+    free(out);
+}
+
+START_TEST(upstream_tls_required)
+{
+    upstream_tls_case("TLSv1.3", "TLS_AES_256_GCM_SHA384", 1, NULL);
+    upstream_tls_case(NULL, NULL, 0, "change.tls.unknown");
+    upstream_tls_case(PATIENT_TLS_NONE, NULL, 0, "change.tls.plaintext");
+    upstream_tls_case("TLSv1.3", "TLS_AES_256_GCM_SHA384", 0, "change.tls.unverified");
 }
 END_TEST
 
@@ -1525,6 +1564,7 @@ verify_suite(void)
     tcase_add_test(tc, insert_allowed);
     tcase_add_test(tc, edits_exceeded);
     tcase_add_test(tc, weak_upstream_tls);
+    tcase_add_test(tc, upstream_tls_required);
     tcase_add_test(tc, disclosure_required_missing);
     suite_add_tcase(s, tc);
 

@@ -107,9 +107,15 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_add_edit(patient_hop *hop, si
                                                             const char *rule, const char *note,
                                                             int disclose_deleted);
 
-/* Record the upstream TLS the middlebox negotiated (optional; e.g. "TLSv1.3",
- * "TLS_AES_256_GCM_SHA384", verified = certificate chain and name checked).
- * Fields: printable ASCII without spaces, 1..128 bytes (ARG). Copied. */
+/* "tls.version" of a hop whose upstream was plain HTTP. */
+#define PATIENT_TLS_NONE "none"
+
+/* Record the upstream TLS the middlebox negotiated for THIS transaction
+ * (optional; e.g. "TLSv1.3", "TLS_AES_256_GCM_SHA384", verified = the
+ * origin's certificate chain and name checked without error). version:
+ * one patient_tls_version_rank knows, with cipher printable ASCII without
+ * spaces, 1..128 bytes; or PATIENT_TLS_NONE with cipher NULL and verified
+ * 0 (plain HTTP upstream). Anything else: ARG. Copied. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_set_tls(patient_hop *hop, const char *version,
                                                            const char *cipher, int verified);
 
@@ -160,9 +166,10 @@ typedef struct patient_change {
     size_t nedits;                             /* 1..PATIENT_MAX_EDITS */
     int has_tls;                               /* 1 when "tls" is present */
     struct {
-        char *version;
-        char *cipher;
+        char *version;                         /* ranked version or "none" */
+        char *cipher;                          /* NULL when plaintext */
         int verified;
+        int plaintext;                         /* 1: version "none" (plain HTTP upstream) */
     } tls;
     int disclosed;                             /* 1 when every deleted region is disclosed
                                                   (undo possible: "proven") */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <patient/error.h>
+#include <patient/change.h>
 #include <patient/key.h>
 #include <patient/log.h>
 #include <patient/rules.h>
@@ -60,6 +61,37 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_process(
     patient_mbox *mb, const char *url, const char *media_type, const char *content_encoding,
     const uint8_t *body, size_t len, const char *const *prev, size_t nprev, time_t now,
     patient_mbox_result *res);
+/* The upstream TLS of one transaction, as the proxy negotiated it. */
+typedef struct patient_tls_facts {
+    char version[PATIENT_MAX_TLS_FIELD + 1]; /* "TLSv1.3", or PATIENT_TLS_NONE */
+    char cipher[PATIENT_MAX_TLS_FIELD + 1];  /* "" when plaintext */
+    int verified;                            /* chain and name checked, no error */
+} patient_tls_facts;
+
+/* Read the facts Squid passes per transaction with adaptation_meta
+ * (%ssl::<negotiated_version, %ssl::<negotiated_cipher,
+ * %ssl::<cert_errors; Squid sends "-" for "none"): version "TLS/1.3" ->
+ * "TLSv1.3" (TLS/1.0 -> "TLSv1", SSL/3.0 -> "SSLv3"); verified only when the
+ * error list is "-". url decides what "-" means: for http:// the upstream
+ * was plain (PATIENT_TLS_NONE); for https:// Squid did not say, and nothing
+ * is claimed. Returns PATIENT_OK (*out filled), PATIENT_ERR_NOT_FOUND (a
+ * value missing, or https:// without a version: record no "tls" member),
+ * PATIENT_ERR_PARSE (a version other than those, a cipher that is not a
+ * token, an error list over 4096 bytes). Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_tls_facts_from_squid(const char *url,
+                                                                    const char *version,
+                                                                    const char *cipher,
+                                                                    const char *cert_errors,
+                                                                    patient_tls_facts *out);
+
+/* patient_mbox_process, recording tls (NULL: nothing known, no "tls"
+ * member) in the descriptor: the TLS the proxy negotiated upstream for
+ * this very transaction, never a configured value. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_process_tls(
+    patient_mbox *mb, const char *url, const char *media_type, const char *content_encoding,
+    const uint8_t *body, size_t len, const char *const *prev, size_t nprev,
+    const patient_tls_facts *tls, time_t now, patient_mbox_result *res);
+
 /* Free the result's buffers (not the struct). Accepts NULL. */
 PATIENT_EXPORT void patient_mbox_result_free(patient_mbox_result *res);
 

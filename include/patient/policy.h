@@ -120,6 +120,14 @@ PATIENT_EXPORT const patient_pubkey *patient_policy_middlebox_key(const patient_
 PATIENT_EXPORT long long patient_policy_middlebox_max_edits(const patient_policy_middlebox *m);
 /* 1 when the middlebox may insert bytes (edits with inserted bytes). */
 PATIENT_EXPORT int patient_policy_middlebox_insert_allowed(const patient_policy_middlebox *m);
+/* 1 when the middlebox may decrypt the endpoint's TLS ("may_decrypt"): a
+ * connection whose certificate chain holds the interception CA its signed
+ * disclosure declares is then "intercepted by" it, not by an unknown party. */
+PATIENT_EXPORT int patient_policy_middlebox_may_decrypt(const patient_policy_middlebox *m);
+/* Set "may_decrypt" of the listed middlebox with this key id
+ * (PATIENT_ERR_NOT_FOUND when none is listed). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_policy_set_may_decrypt(
+    patient_policy *p, const uint8_t kid[PATIENT_KEYID_BYTES], int may);
 
 /* May middlebox m make one edit with this reason code at origin+path?
  * origin as from patient_policy_split_url; path without query. is_insert:
@@ -139,6 +147,9 @@ PATIENT_EXPORT int patient_policy_require_disclosure(const patient_policy *p);
 PATIENT_EXPORT long long patient_policy_max_retention_days(const patient_policy *p);
 /* "TLSv1.2" etc., or NULL when there is no requirement. */
 PATIENT_EXPORT const char *patient_policy_min_upstream_tls(const patient_policy *p);
+/* "upstream_verified" (default 1): a hop towards an https origin must
+ * record that it verified the origin's certificate chain and name. */
+PATIENT_EXPORT int patient_policy_upstream_verified(const patient_policy *p);
 PATIENT_EXPORT patient_proof patient_policy_require_proof(const patient_policy *p);
 PATIENT_EXPORT patient_unsigned_action patient_policy_unsigned(const patient_policy *p);
 

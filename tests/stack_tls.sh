@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# HTTPS end to end on the real loopback stack (scripts/stack): nginx over TLS
+# with a throw-away origin CA, Squid (squid-openssl) bumping with its own
+# interception CA and passing the upstream TLS of each transaction to
+# srv_patient over ICAP. Each case asserts patient-verify's exact verdict and
+# the exact set of invalid result codes:
+#   direct                           -> verified
+#   through the bumping middlebox    -> modified, the hop's TLS facts equal
+#                                       what nginx logged for Squid's request
+#   nginx TLS 1.2 only, policy 1.3   -> invalid, policy.tls.weak (1.2 policy: modified)
+#   middlebox accepts an origin certificate it cannot verify
+#                                    -> invalid, change.tls.unverified
+# Needs: nginx, squid-openssl, c-icap, curl, openssl, /usr/bin/python3.
+# Exit 77 (skip) only when the module was not built or a server is missing.
+set -euo pipefail
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+STACK=$top_srcdir/scripts/stack
+export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
+export PATIENT_BIN=${PATIENT_BIN:-$top_builddir/cli/patient}
+PUBLISH=$top_builddir/publisher/patient-publish
+VERIFY=$top_builddir/verifier/patient-verify
+PY=/usr/bin/python3
+
+n=0 fails=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+skip() { echo "SKIP: $*"; exit 77; }
+
+[[ -r "$PATIENT_SRV_MODULE" ]] || skip "srv_patient not built ($PATIENT_SRV_MODULE)"
+for b in nginx squid c-icap curl openssl; do
+    command -v "$b" >/dev/null 2>&1 || skip "$b not installed (scripts/deps)"
+done
+[[ -x /usr/lib/squid/security_file_certgen ]] || skip "squid-openssl not installed (scripts/deps)"
+
+work=$(mktemp -d /tmp/patient-tls.XXXXXX)
+stacks=()
+cleanup() {
+    local rc=$? s
+    for s in "${stacks[@]}"; do "$STACK" stop "$s" >/dev/null 2>&1 || true; done
+    if (( rc != 0 )); then
+        for s in "${stacks[@]}"; do
+            for f in c-icap-server.log squid/cache.log; do
+                [[ -s "$s/$f" ]] && { echo "---- $s/$f"; tail -n 15 "$s/$f"; }
+            done
+        done
+    fi
+    [[ -n "${KEEP:-}" ]] || rm -rf "$work"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cp -r "$top_srcdir/tests/site" "$work/site"
+chmod -R u+w "$work/site"
+"$PATIENT_BIN" keygen -W -p "$work/pub.pub" -s "$work/pub.key" >/dev/null
+PUBKEY=$(sed -n 2p "$work/pub.pub")
+
+# start NAME [ENV=VALUE...] — a stack in $work/NAME; its variables become NAME_*
+start() {
+    local name=$1 out; shift
+    stacks+=("$work/$name")
+    # one middlebox key for every stack: one policy entry names them all
+    if [[ -n "${MBKEY:-}" ]]; then
+        mkdir -p "$work/$name"
+        cp "$work/a/mbox.key" "$work/a/mbox.pub" "$work/$name/"
+    fi
+    out=$(env "$@" "$STACK" start "$work/$name" "$work/site" 2>"$work/$name-start.log") || {
+        cat "$work/$name-start.log"; echo "stack $name failed to start"; exit 1; }
+    eval "$out"
+    MBKEY=$(sed -n 2p "$MBOX_PUB")
+}
+policy() { # policy FILE PUBLISHER-ORIGIN [MIN-TLS]
+    cat >"$1" <<EOF
+{ "patient": 1, "type": "policy",
+  "publishers": { "$2": ["$PUBKEY"] },
+  "middleboxes": [
+    { "name": "corp-proxy", "key": "$MBKEY", "reasons": ["tracker.*", "malware.*", "banner.*"],
+      "max_edits": 100, "insert": true } ],
+  "require": { "proof": "attested"${3:+, \"min_upstream_tls\": \"$3\"} } }
+EOF
+}
+pverify() { # pverify OUT POLICY [args...] — sets rc
+    local out=$1 pol=$2; shift 2
+    rc=0
+    "$VERIFY" --json --policy "$pol" --no-state --cache-dir "$work/cache" --timeout 30 "$@" \
+        >"$work/$out.json" 2>"$work/$out.err" || rc=$?
+}
+verdict() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$1" 2>/dev/null || echo "?"; }
+# the invalid result codes, sorted, space separated ("" when none)
+invalid_codes() {
+    "$PY" -c 'import json,sys
+r=json.load(open(sys.argv[1]))["results"]
+print(" ".join(sorted(x["code"] for x in r if x["effect"]=="invalid")))' "$1" 2>/dev/null || echo "?"
+}
+hop_tls() { # the first hop's tls member as "version cipher verified"
+    "$PY" -c 'import json,sys
+t=json.load(open(sys.argv[1]))["changes"][0]["tls"]
+print(t["version"], t.get("cipher"), str(t["verified"]).lower())' "$1" 2>/dev/null || echo "?"
+}
+expect() { # expect OUT EXIT VERDICT "CODES" WHAT
+    check "$5: exit $2 (got $rc)" test "$rc" = "$2"
+    check "$5: $3 (got $(verdict "$work/$1.json"))" test "$(verdict "$work/$1.json")" = "$3"
+    check "$5: invalid codes '$4' (got '$(invalid_codes "$work/$1.json")')" \
+        test "$(invalid_codes "$work/$1.json")" = "$4"
+}
+
+# ---- A: the default stack (nginx TLS 1.2 + 1.3, Squid verifies the origin)
+start a
+A_DIR=$STACK_DIR A_PROXY=$PROXY_URL A_HTTPS=$ORIGIN_HTTPS_URL A_ORIGIN_CA=$ORIGIN_CA A_BUMP_CA=$BUMP_CA
+"$PUBLISH" -q -s "$work/pub.key" --origin "$A_HTTPS" "$work/site" >/dev/null
+policy "$work/pol.json" "$A_HTTPS"
+
+pverify direct "$work/pol.json" --ca-file "$A_ORIGIN_CA" "$A_HTTPS/index.html"
+expect direct 0 verified "" "https direct"
+
+pverify via "$work/pol.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" "$A_HTTPS/index.html"
+expect via 0 modified "" "https through the bumping middlebox"
+# what nginx negotiated with Squid for that request (the last GET /index.html)
+ng=$(grep '"GET /index.html ' "$A_DIR/nginx-access.log" | tail -n 1 |
+     sed -n 's/.* tls=\([^ ]*\) cipher=\([^ ]*\)$/\1 \2 true/p')
+check "hop TLS facts equal nginx's ($ng; got $(hop_tls "$work/via.json"))" \
+    test -n "$ng" -a "$(hop_tls "$work/via.json")" = "$ng"
+
+# ---- B: nginx speaks TLS 1.2 only
+start b STACK_ORIGIN_TLS=TLSv1.2
+B_PROXY=$PROXY_URL B_HTTPS=$ORIGIN_HTTPS_URL B_BUMP_CA=$BUMP_CA
+"$PUBLISH" -q -s "$work/pub.key" --origin "$B_HTTPS" "$work/site" >/dev/null
+policy "$work/pol-b13.json" "$B_HTTPS" TLSv1.3
+policy "$work/pol-b12.json" "$B_HTTPS" TLSv1.2
+pverify b13 "$work/pol-b13.json" --ca-file "$B_BUMP_CA" --proxy "$B_PROXY" "$B_HTTPS/index.html"
+expect b13 1 invalid "policy.tls.weak" "origin TLS 1.2, policy minimum TLS 1.3"
+check "origin TLS 1.2: the hop says TLSv1.2 ($(hop_tls "$work/b13.json"))" \
+    bash -c "[[ '$(hop_tls "$work/b13.json")' == 'TLSv1.2 '*' true' ]]"
+pverify b12 "$work/pol-b12.json" --ca-file "$B_BUMP_CA" --proxy "$B_PROXY" "$B_HTTPS/index.html"
+expect b12 0 modified "" "origin TLS 1.2, policy minimum TLS 1.2"
+
+# ---- C: the middlebox accepts an origin certificate it cannot verify
+start c STACK_UPSTREAM_UNVERIFIED=1
+C_PROXY=$PROXY_URL C_HTTPS=$ORIGIN_HTTPS_URL C_BUMP_CA=$BUMP_CA
+"$PUBLISH" -q -s "$work/pub.key" --origin "$C_HTTPS" "$work/site" >/dev/null
+policy "$work/pol-c.json" "$C_HTTPS"
+pverify c "$work/pol-c.json" --ca-file "$C_BUMP_CA" --proxy "$C_PROXY" "$C_HTTPS/index.html"
+expect c 1 invalid "change.tls.unverified" "middlebox did not verify the origin"
+
+if (( fails )); then
+    for f in "$work"/*.json; do echo "---- $f"; head -c 3000 "$f"; echo; done
+    echo "$fails of $n checks failed"
+    exit 1
+fi
+echo "all $n checks passed"

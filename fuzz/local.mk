@@ -13,6 +13,8 @@ FUZZ_TARGETS += fuzz/fuzz_verify fuzz/fuzz_native
 FUZZ_TARGETS += fuzz/fuzz_pubkey fuzz/fuzz_seckey fuzz/fuzz_minisig fuzz/fuzz_jws \
 	fuzz/fuzz_manifest fuzz/fuzz_change fuzz/fuzz_origin fuzz/fuzz_disclosure \
 	fuzz/fuzz_policy fuzz/fuzz_log fuzz/fuzz_gzip fuzz/fuzz_edits
+# the strict JSON reader and its integer literals
+FUZZ_TARGETS += fuzz/fuzz_json
 FUZZ_CFLAGS = -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir)/include -I$(top_srcdir)/lib -I$(top_builddir) \
 	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ZLIB_CFLAGS)

@@ -329,6 +329,112 @@ pt_b64_decode_exact(const char *in, size_t inlen, int url, uint8_t *out, size_t 
     return PATIENT_OK;
 }
 
+/* cJSON keeps only a double, so whether the text said 48 or 48.0 is lost
+ * after parsing. pt_json_parse marks every number item whose literal is
+ * not an integer with this bit of cJSON's type field (cJSON itself looks
+ * only at the low byte and at bits 8 and 9). */
+#define PT_JSON_NOT_INT (1 << 12)
+
+static int
+is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+int
+pt_json_number_token(const char *s, size_t len, size_t *toklen, int *is_int)
+{
+    size_t i = 0;
+    int integer = 1, neg = 0;
+
+    if (i < len && s[i] == '-') {
+        neg = 1;
+        i++;
+    }
+    if (i >= len || !is_digit(s[i]))
+        return -1;
+    if (s[i] == '0') {
+        i++;
+        if (i < len && is_digit(s[i]))
+            return -1; /* leading zero */
+        if (neg && (i >= len || (s[i] != '.' && s[i] != 'e' && s[i] != 'E')))
+            integer = 0; /* -0 */
+    } else {
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    if (i < len && s[i] == '.') {
+        integer = 0;
+        if (++i >= len || !is_digit(s[i]))
+            return -1;
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        integer = 0;
+        if (++i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= len || !is_digit(s[i]))
+            return -1;
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    /* A number ends at a delimiter; "1x" or "1-2" is not a number. */
+    if (i < len && (is_digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E' ||
+                    s[i] == '+' || s[i] == '-'))
+        return -1;
+    *toklen = i;
+    *is_int = integer;
+    return 0;
+}
+
+/* Next number token outside strings at or after *pos; 0 and its kind, or -1
+ * when there is none or it is not a valid number. */
+static int
+next_number(const char *s, size_t len, size_t *pos, int *is_int)
+{
+    size_t i = *pos, n;
+    int instr = 0;
+
+    for (; i < len; i++) {
+        char c = s[i];
+        if (instr) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                instr = 0;
+        } else if (c == '"') {
+            instr = 1;
+        } else if (c == '-' || is_digit(c)) {
+            if (pt_json_number_token(s + i, len - i, &n, is_int) != 0)
+                return -1;
+            *pos = i + n;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Walk the parsed tree in document order (the order cJSON read it), pairing
+ * each number item with the next number token in the text. */
+static patient_err
+mark_numbers(cJSON *o, const char *s, size_t len, size_t *pos)
+{
+    for (; o; o = o->next) {
+        if (cJSON_IsNumber(o)) {
+            int is_int = 0;
+            if (next_number(s, len, pos, &is_int) != 0)
+                return PATIENT_ERR_JSON;
+            if (!is_int)
+                o->type |= PT_JSON_NOT_INT;
+        } else if ((cJSON_IsObject(o) || cJSON_IsArray(o)) &&
+                   mark_numbers(o->child, s, len, pos) != PATIENT_OK) {
+            return PATIENT_ERR_JSON;
+        }
+    }
+    return PATIENT_OK;
+}
+
 static int
 name_cmp(const void *a, const void *b)
 {
@@ -386,6 +492,10 @@ pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out)
         return PATIENT_ERR_ARG;
     if (len > max)
         return PATIENT_ERR_TOO_LARGE;
+    /* A byte-order mark is not JSON text (RFC 8259 section 8.1), and a
+     * signed document must mean one thing: refused, not skipped. */
+    if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+        return PATIENT_ERR_JSON;
     for (i = 0; i < len; i++) {
         char c = s[i];
         if (instr) {
@@ -406,7 +516,8 @@ pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out)
                 return PATIENT_ERR_JSON;
         } else if (c == '}' || c == ']') {
             depth--;
-        } else if (c == 0) {
+        } else if ((unsigned char)c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            /* cJSON skips every byte up to 0x20 as blank; JSON allows four. */
             return PATIENT_ERR_JSON;
         }
     }
@@ -426,6 +537,17 @@ pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out)
         *out = NULL;
         return err;
     }
+    {
+        /* Numbers: valid JSON grammar only (cJSON takes what strtod takes:
+         * 01, 1., .5), and remember which were not integer literals. */
+        size_t pos = 0;
+        int dummy;
+        if (mark_numbers(*out, s, len, &pos) != PATIENT_OK || next_number(s, len, &pos, &dummy) == 0) {
+            cJSON_Delete(*out);
+            *out = NULL;
+            return PATIENT_ERR_JSON;
+        }
+    }
     return PATIENT_OK;
 }
 
@@ -439,10 +561,15 @@ pt_json_str(const cJSON *o, const char *key)
 int
 pt_json_int(const cJSON *o, const char *key, long long *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return pt_json_item_int(cJSON_GetObjectItemCaseSensitive(o, key), out);
+}
+
+int
+pt_json_item_int(const cJSON *v, long long *out)
+{
     double d;
 
-    if (!cJSON_IsNumber(v))
+    if (!cJSON_IsNumber(v) || (v->type & PT_JSON_NOT_INT))
         return -1;
     d = v->valuedouble;
     if (d != d || d < -9007199254740991.0 || d > 9007199254740991.0 || d != (double)(long long)d)

@@ -69,7 +69,22 @@ patient_err pt_json_parse(const char *s, size_t len, cJSON **out);
 patient_err pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out);
 /* Typed getters: return NULL/-1 when absent or of another type. */
 const char *pt_json_str(const cJSON *o, const char *key);
+/* Integer member: 0 and *out set only when the member is a JSON number
+ * written as an integer literal in the text pt_json_parse read (no
+ * fraction, no exponent, not -0) within +-(2^53 - 1); -1 otherwise. Every
+ * format that says "integer" reads it through here, so 48.0, 48e0 and
+ * 47.99999999999999999 are refused as they are by strict readers
+ * elsewhere. Numbers made in memory (cJSON_CreateNumber) count as
+ * integers when integral. */
 int pt_json_int(const cJSON *o, const char *key, long long *out);
+/* The same test for one item (the member's value, an array element). */
+int pt_json_item_int(const cJSON *v, long long *out);
+
+/* The number token (RFC 8259 grammar) at s[0..len): its length, and
+ * whether it is an integer literal (-?(0|[1-9][0-9]*), not "-0"). Returns 0
+ * and sets *toklen and *is_int, or -1 when s does not start with a valid
+ * number (leading zeros, "1.", ".5", "1e", "+1"). Exposed for the fuzzer. */
+int pt_json_number_token(const char *s, size_t len, size_t *toklen, int *is_int);
 /* Print compactly into a malloc'd string. */
 patient_err pt_json_print(const cJSON *o, char **out);
 

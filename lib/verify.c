@@ -88,8 +88,15 @@ state_check(const char *path, const char *origin, uint64_t version, int readonly
         goto out;
     }
     item = cJSON_GetObjectItemCaseSensitive(doc, origin);
-    if (cJSON_IsNumber(item) && item->valuedouble > 0)
-        *seen = (uint64_t)item->valuedouble;
+    {
+        long long v;
+        if (item != NULL && (pt_json_item_int(item, &v) != 0 || v < 0)) {
+            err = PATIENT_ERR_PARSE; /* as damaged as unparsable JSON */
+            goto out;
+        }
+        if (item != NULL)
+            *seen = (uint64_t)v;
+    }
     if (!readonly && version > *seen) {
         cJSON_DeleteItemFromObjectCaseSensitive(doc, origin);
         cJSON_AddNumberToObject(doc, origin, (double)version);

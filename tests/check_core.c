@@ -287,6 +287,51 @@ START_TEST(json_getters)
 }
 END_TEST
 
+/* Integers: only an integer literal in the text, whatever double it makes. */
+START_TEST(json_int_strict)
+{
+    static const char *notint[] = {"48.0", "48e0", "48E+0", "4.8e1", "47.99999999999999999",
+                                   "-0", "-0.0", "0e0", "9007199254740992"};
+    static const char *badjson[] = {"01", "1.", ".5", "+1", "1e", "1e+", "--1", "-",
+                                    "0x10", "1.e3", "00", "-01"};
+    char doc[96];
+    cJSON *j = NULL;
+    long long v = 0;
+
+    for (size_t i = 0; i < sizeof notint / sizeof notint[0]; i++) {
+        snprintf(doc, sizeof doc, "{\"a\":[%s],\"n\":%s}", notint[i], notint[i]);
+        ck_assert_int_eq(pt_json_parse(doc, strlen(doc), &j), PATIENT_OK);
+        ck_assert_msg(pt_json_int(j, "n", &v) == -1, "integer from %s", notint[i]);
+        ck_assert_int_eq(pt_json_item_int(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "a"), 0), &v), -1);
+        cJSON_Delete(j);
+    }
+    for (size_t i = 0; i < sizeof badjson / sizeof badjson[0]; i++) {
+        snprintf(doc, sizeof doc, "{\"n\":%s}", badjson[i]);
+        ck_assert_msg(pt_json_parse(doc, strlen(doc), &j) == PATIENT_ERR_JSON, "accepted %s", doc);
+        ck_assert_ptr_null(j);
+    }
+    /* Twins: the same values as integer literals; strings with number-like
+     * text and keys do not confuse the pairing of tokens and items. */
+    snprintf(doc, sizeof doc, "{\"1.5\":\"2e3\",\"x\":[0,-7,1.5,{\"n\":48}],\"m\":-0.5}");
+    ck_assert_int_eq(pt_json_parse(doc, strlen(doc), &j), PATIENT_OK);
+    ck_assert_int_eq(pt_json_int(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "x"), 3), "n", &v), 0);
+    ck_assert_int_eq(v, 48);
+    ck_assert_int_eq(pt_json_item_int(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "x"), 0), &v), 0);
+    ck_assert_int_eq(v, 0);
+    ck_assert_int_eq(pt_json_item_int(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "x"), 1), &v), 0);
+    ck_assert_int_eq(v, -7);
+    ck_assert_int_eq(pt_json_item_int(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "x"), 2), &v), -1);
+    cJSON_Delete(j);
+    /* Only space, tab, LF and CR are blanks (cJSON skips any byte <= 0x20). */
+    ck_assert_int_eq(pt_json_parse("[\x0e" "0]", 4, &j), PATIENT_ERR_JSON);
+    ck_assert_int_eq(pt_json_parse("{\"a\":\f1}", 7, &j), PATIENT_ERR_JSON);
+    ck_assert_ptr_null(j);
+    /* A byte-order mark is refused, not skipped. */
+    ck_assert_int_eq(pt_json_parse("\xEF\xBB\xBF{}", 5, &j), PATIENT_ERR_JSON);
+    ck_assert_ptr_null(j);
+}
+END_TEST
+
 /* ---- files ---- */
 
 START_TEST(write_atomic_excl)
@@ -508,6 +553,7 @@ core_suite(void)
     tcase_add_test(tc, json_strict);
     tcase_add_test(tc, json_size_cap);
     tcase_add_test(tc, json_getters);
+    tcase_add_test(tc, json_int_strict);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("files");

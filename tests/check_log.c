@@ -428,6 +428,43 @@ START_TEST(tamper_edit_byte)
 }
 END_TEST
 
+/* A log line's integers are integer literals: seq 17.0 (the same double)
+ * in an entry re-chained around it is malformed, not entry 17. */
+START_TEST(tamper_seq_not_integer_literal)
+{
+    const char *p = tpath("int.log");
+    lines ls;
+    patient_log_report r;
+    const char *u;
+    pt_buf b = {0};
+
+    build_log(p, 50, 1000);
+    ls = read_lines(p);
+    u = strstr(ls.l[17], "\"seq\":17,");
+    ck_assert_ptr_nonnull(u);
+    pt_buf_append(&b, ls.l[17], (size_t)(u - ls.l[17]));
+    pt_buf_appendf(&b, "\"seq\":17.0,%s", u + 9);
+    free(ls.l[17]);
+    ls.l[17] = (char *)b.data;
+    rechain(&ls);
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ck_assert_msg(r.result == PATIENT_ERR_CHAIN, "%s", r.message);
+    ck_assert_str_eq(patient_log_tamper_name(r.tamper), patient_log_tamper_name(PATIENT_LOG_EDITED));
+    ck_assert_uint_eq(r.line, 18);
+    free_lines(&ls);
+    /* Twin: the same re-chaining with the literal left as it was. */
+    build_log(tpath("int2.log"), 50, 1000);
+    p = tpath("int2.log");
+    ls = read_lines(p);
+    rechain(&ls);
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    free_lines(&ls);
+}
+END_TEST
+
 START_TEST(tamper_edit_prev_field)
 {
     const char *p = tpath("e2.log");
@@ -1066,6 +1103,7 @@ log_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, tamper_edit_byte);
     tcase_add_test(tc, tamper_edit_prev_field);
+    tcase_add_test(tc, tamper_seq_not_integer_literal);
     tcase_add_test(tc, tamper_rewritten_and_rechained);
     tcase_add_test(tc, tamper_remove_line);
     tcase_add_test(tc, tamper_swap_lines);

@@ -782,6 +782,16 @@ START_TEST(test_forged_content)
         {"\"/css/site.css\"", "\"/index.html\"", PATIENT_ERR_JSON},
         {"\"version\": 1\n", "\"version\": 1,\n  \"version\": 2\n", PATIENT_ERR_JSON},
         {"\"size\": 38", "\"size\": -38", PATIENT_ERR_PARSE},
+        /* integers only as integer literals, whatever double they make */
+        {"\"version\": 1\n", "\"version\": 1.0\n", PATIENT_ERR_PARSE},
+        {"\"version\": 1\n", "\"version\": 1e0\n", PATIENT_ERR_PARSE},
+        {"\"version\": 1\n", "\"version\": 0.99999999999999999\n", PATIENT_ERR_PARSE},
+        {"\"patient\": 1", "\"patient\": 1.0", PATIENT_ERR_PARSE},
+        {"\"size\": 38", "\"size\": 38.0", PATIENT_ERR_PARSE},
+        {"\"size\": 38", "\"size\": 3.8e1", PATIENT_ERR_PARSE},
+        {"\"size\": 38", "\"size\": 37.99999999999999999", PATIENT_ERR_PARSE},
+        {"\"size\": 38", "\"size\": 038", PATIENT_ERR_JSON}, /* not JSON at all */
+        {"{", "\xEF\xBB\xBF{", PATIENT_ERR_JSON},                 /* byte-order mark */
         {"\"integrity\": \"sha256-", "\"integrity\": \"sha512-", PATIENT_ERR_PARSE},
         {"\"type\": \"text/css\"", "\"type\": \"\"", PATIENT_ERR_PARSE},
         {"\"next_keys\": [\n    \"RW", "\"next_keys\": [\n    \"XX", PATIENT_ERR_PARSE},

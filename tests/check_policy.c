@@ -186,6 +186,26 @@ START_TEST(test_parse_errors)
     free(d);
     ck_assert_int_eq(parse_str("{\"patient\":\"1\",\"type\":\"policy\"}", NULL), PATIENT_ERR_PARSE);
     ck_assert_int_eq(parse_str("{\"patient\":1.5,\"type\":\"policy\"}", NULL), PATIENT_ERR_PARSE);
+    /* integers only as integer literals */
+    ck_assert_int_eq(parse_str("{\"patient\":1.0,\"type\":\"policy\"}", NULL), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{\"patient\":1e0,\"type\":\"policy\"}", NULL), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"max_retention_days\":30.0}}", NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"max_retention_days\":30}}", NULL),
+                     PATIENT_OK);
+    ck_assert_int_eq(parse_str("{" BASE ",\"middleboxes\":[{\"name\":\"a\",\"key\":\"" KEY_MB1
+                               "\",\"max_edits\":4.99999999999999999}]}",
+                               NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"middleboxes\":[{\"name\":\"a\",\"key\":\"" KEY_MB1
+                               "\",\"max_edits\":-0}]}",
+                               NULL),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(parse_str("{" BASE ",\"middleboxes\":[{\"name\":\"a\",\"key\":\"" KEY_MB1
+                               "\",\"max_edits\":5}]}",
+                               NULL),
+                     PATIENT_OK);
+    ck_assert_int_eq(parse_str("\xEF\xBB\xBF{" BASE "}", NULL), PATIENT_ERR_JSON);
     ck_assert_int_eq(parse_str("{\"patient\":1,\"type\":\"manifest\"}", NULL), PATIENT_ERR_PARSE);
     ck_assert_int_eq(parse_str("{\"patient\":1}", &d), PATIENT_ERR_PARSE);
     ck_assert_str_eq(d, "type: missing");

@@ -738,6 +738,95 @@ START_TEST(malformed_json_and_base64_signed)
 }
 END_TEST
 
+/* Re-sign the genuine payload's exact text with one substring replaced. */
+static char *
+resign_replacing(const char *v, const char *from, const char *to)
+{
+    patient_jws *j = NULL;
+    pt_buf b = {0};
+    const char *p, *at;
+    char *out = NULL;
+
+    ck_assert_int_eq(patient_jws_parse(v, strlen(v), &j), PATIENT_OK);
+    p = (const char *)j->payload;
+    at = strstr(p, from);
+    ck_assert_msg(at != NULL, "'%s' not in the payload", from);
+    pt_buf_append(&b, p, (size_t)(at - p));
+    pt_buf_append(&b, to, strlen(to));
+    pt_buf_append(&b, at + strlen(from), strlen(at + strlen(from)));
+    ck_assert_int_eq(patient_jws_sign(sk_m1, PATIENT_CHANGE_TYP, (const char *)b.data, b.len, &out),
+                     PATIENT_OK);
+    pt_buf_free(&b);
+    patient_jws_free(j);
+    return out;
+}
+
+/* Integers only as integer literals: 1.0, 1e0, -0 and 47.999... (a double
+ * that rounds to the integer) in a validly signed descriptor are
+ * change.malformed; the same payload re-signed unchanged is modified. */
+START_TEST(descriptor_integers_strict)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3", &out,
+                          &ol);
+    patient_jws *j = NULL;
+    char from[64], to[64], *f;
+    long long off = 0, del = 0;
+    cJSON *p = payload_json(v), *e0 = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "edits"), 0);
+
+    off = (long long)cJSON_GetObjectItem(e0, "offset")->valuedouble;
+    del = (long long)cJSON_GetObjectItem(e0, "delete")->valuedouble;
+    struct {
+        const char *from, *to;
+    } cases[8];
+    char buf[8][2][64];
+    size_t n = 0;
+#define CASE(F, T)                                                                                 \
+    do {                                                                                           \
+        snprintf(buf[n][0], 64, "%s", F);                                                          \
+        snprintf(buf[n][1], 64, "%s", T);                                                          \
+        cases[n].from = buf[n][0];                                                                 \
+        cases[n].to = buf[n][1];                                                                   \
+        n++;                                                                                       \
+    } while (0)
+    CASE("\"patient\":1,", "\"patient\":1.0,");
+    CASE("\"hop\":1,", "\"hop\":1e0,");
+    snprintf(from, sizeof from, "\"offset\":%lld,", off);
+    snprintf(to, sizeof to, "\"offset\":%lld.0,", off);
+    CASE(from, to);
+    snprintf(from, sizeof from, "\"delete\":%lld,", del);
+    snprintf(to, sizeof to, "\"delete\":%lld.99999999999999999,", del - 1);
+    CASE(from, to);
+    snprintf(from, sizeof from, "\"size\":%zu}", strlen(BODY));
+    snprintf(to, sizeof to, "\"size\":%zue0}", strlen(BODY));
+    CASE(from, to);
+#undef CASE
+    ck_assert_int_eq(patient_jws_parse(v, strlen(v), &j), PATIENT_OK);
+    for (size_t i = 0; i < n; i++) {
+        f = resign_replacing(v, cases[i].from, cases[i].to);
+        const char *ch[] = {f};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        patient_report *r = run(pol, &ev);
+        ck_assert_msg(patient_report_verdict(r) == PATIENT_VERDICT_INVALID, "accepted %s", cases[i].to);
+        expect(r, PATIENT_VERDICT_INVALID, "change.malformed");
+        free(f);
+    }
+    /* Twin: the untouched text, signed again the same way. */
+    f = resign_replacing(v, "\"hop\":1,", "\"hop\":1,");
+    {
+        const char *ch[] = {f};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_MODIFIED, NULL);
+    }
+    free(f);
+    patient_jws_free(j);
+    cJSON_Delete(p);
+    free(v);
+    free(out);
+}
+END_TEST
+
 /* A header value over the 1 MiB JWS cap. */
 START_TEST(oversized_header_value)
 {
@@ -1551,6 +1640,7 @@ verify_suite(void)
     tcase_add_test(tc, malformed_values);
     tcase_add_test(tc, malformed_json_and_base64_signed);
     tcase_add_test(tc, oversized_header_value);
+    tcase_add_test(tc, descriptor_integers_strict);
     tcase_add_test(tc, too_many_hops);
     suite_add_tcase(s, tc);
 

@@ -79,6 +79,8 @@ enum {
 };
 
 #define PROOF_MAX (1024u * 1024)
+/* --since/--until ages: at most a century back. */
+#define AGE_MAX (100LL * 366 * 86400)
 #define STATS_GROUPS_MAX 100000u
 #define STATS_KEY_BYTES_MAX (64u * 1024 * 1024)
 
@@ -137,16 +139,10 @@ parse_time(const char *s, time_t now, time_t *out)
         return 0;
     }
     if (n >= 2 && n <= 12 && isdigit((unsigned char)s[0]) && strchr("smhdw", s[n - 1])) {
-        unsigned long long v;
-        static const struct { char u; long long sec; } units[] = {
-            {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno || end != s + n - 1 || v > 100ULL * 366 * 86400)
+        long long age;
+        if (patient_duration_parse(s, AGE_MAX, &age) != PATIENT_OK)
             return -1;
-        for (size_t i = 0; i < sizeof units / sizeof *units; i++)
-            if (units[i].u == s[n - 1])
-                *out = now - (time_t)(v * (unsigned long long)units[i].sec);
+        *out = now - (time_t)age;
         return 0;
     }
     if (n < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
@@ -203,105 +199,17 @@ b64(const uint8_t *bin, size_t len, char *out, size_t outlen)
     sodium_bin2base64(out, outlen, bin, len, sodium_base64_VARIANT_ORIGINAL);
 }
 
-/* Read a whole small file (or stdin for "-") with a cap. */
-static patient_err
-read_capped(const char *path, size_t cap, char **data, size_t *len)
-{
-    int fd = -1;
-    char *buf = NULL, *nb;
-    size_t n = 0, size = 0;
-    ssize_t r;
-    struct stat st;
-    patient_err err = PATIENT_ERR_IO;
-
-    *data = NULL;
-    *len = 0;
-    if (strcmp(path, "-") == 0) {
-        fd = STDIN_FILENO;
-    } else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
-        err = errno == ENOENT ? PATIENT_ERR_NOT_FOUND
-              : errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH
-                               : PATIENT_ERR_IO;
-        return err;
-    } else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        err = PATIENT_ERR_UNSAFE_PATH;
-        goto out;
-    } else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
-        goto out;
-    }
-    for (;;) {
-        if (n == size) {
-            size = size ? size * 2 : 65536;
-            if (size > cap + 1)
-                size = cap + 1;
-            if ((nb = realloc(buf, size + 1)) == NULL) {
-                err = PATIENT_ERR_NOMEM;
-                goto out;
-            }
-            buf = nb;
-        }
-        r = read(fd, buf + n, size - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            goto out;
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n > cap) {
-            err = PATIENT_ERR_TOO_LARGE;
-            goto out;
-        }
-    }
-    if (buf == NULL && (buf = malloc(1)) == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-    buf[n] = 0;
-    *data = buf;
-    *len = n;
-    buf = NULL;
-    err = PATIENT_OK;
-out:
-    free(buf);
-    if (fd > STDIN_FILENO)
-        close(fd);
-    return err;
-}
-
-/* Write data to path (new file, 0644; replaced only with force). */
+/* Write data to path atomically (new file, 0644; replaced only with force). */
 static int
 write_out(const char *path, const char *data, size_t len, int force)
 {
-    int fd, flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-    size_t off = 0;
-    ssize_t w;
-
-    if (strcmp(path, "-") == 0)
-        return fwrite(data, 1, len, stdout) == len ? 0 : -1;
-    if ((fd = open(path, flags, 0644)) < 0) {
-        if (errno == EEXIST)
-            cli_warn("%s already exists; use -f to overwrite it [file.exists]", path);
-        else
-            cli_warn("%s: %s", path, strerror(errno));
-        return -1;
-    }
-    while (off < len) {
-        w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            cli_warn("%s: %s", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    if (close(fd) != 0) {
+    if (cli_write_atomic(path, data, len, 0644, force) == 0)
+        return 0;
+    if (errno == EEXIST)
+        cli_warn("%s already exists; use -f to overwrite it [file.exists]", path);
+    else
         cli_warn("%s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return -1;
 }
 
 static int
@@ -1048,11 +956,11 @@ do_verify_proof(int n, char **args, const aopts *o)
                          "checkpoint signature");
     if (load_pub(o->pub_spec, &pk) != 0)
         return CLI_EXIT_USAGE;
-    if ((err = read_capped(args[0], PROOF_MAX, &proof, &plen)) != PATIENT_OK) {
+    if ((err = cli_read_file(args[0], PROOF_MAX, 0, &proof, &plen, NULL)) != PATIENT_OK) {
         cli_report(err, args[0]);
         goto out;
     }
-    if ((err = read_capped(line_path, PATIENT_LOG_LINE_MAX + 1, &line, &llen)) != PATIENT_OK) {
+    if ((err = cli_read_file(line_path, PATIENT_LOG_LINE_MAX + 1, 0, &line, &llen, NULL)) != PATIENT_OK) {
         cli_report(err, line_path);
         goto out;
     }

@@ -61,107 +61,6 @@ enum {
     OPT_PASSWORD_FILE
 };
 
-static long long
-parse_duration(const char *s)
-{
-    char *end;
-    long long v, mul = 1;
-
-    if (s == NULL || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || v <= 0)
-        return -1;
-    switch (*end) {
-    case 0: case 's': mul = 1; break;
-    case 'm': mul = 60; break;
-    case 'h': mul = 3600; break;
-    case 'd': mul = 86400; break;
-    case 'w': mul = 7 * 86400; break;
-    default: return -1;
-    }
-    if (*end && end[1])
-        return -1;
-    if (v > EXPIRES_MAX / mul)
-        return -1;
-    return v * mul;
-}
-
-static char *
-read_small(const char *path, size_t *len)
-{
-    int fd;
-    char *buf;
-    size_t n = 0;
-    ssize_t r;
-
-    if (strcmp(path, "-") == 0)
-        fd = STDIN_FILENO;
-    else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-        return NULL;
-    if ((buf = malloc(FROM_MAX + 1)) == NULL) {
-        if (fd != STDIN_FILENO)
-            close(fd);
-        return NULL;
-    }
-    while ((r = read(fd, buf + n, FROM_MAX + 1 - n)) > 0 && n <= FROM_MAX)
-        n += (size_t)r;
-    if (fd != STDIN_FILENO)
-        close(fd);
-    if (r < 0 || n > FROM_MAX) {
-        free(buf);
-        errno = r < 0 ? errno : EFBIG;
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
-/* Atomic write: temp file beside path, fsync, then rename (or link when
- * we must not replace an existing file). */
-static int
-write_atomic(const char *path, const char *data, size_t len, int force)
-{
-    char tmp[PATH_MAX];
-    int fd, ok = 0;
-    size_t off = 0;
-
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
-        return -1;
-    if ((fd = mkstemp(tmp)) < 0)
-        return -1;
-    if (fchmod(fd, 0644) == 0) {
-        ok = 1;
-        while (ok && off < len) {
-            ssize_t w = write(fd, data + off, len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                ok = 0;
-            else
-                off += (size_t)w;
-        }
-    }
-    if (ok && fsync(fd) != 0)
-        ok = 0;
-    if (close(fd) != 0)
-        ok = 0;
-    if (ok) {
-        if (force)
-            ok = rename(tmp, path) == 0;
-        else
-            ok = link(tmp, path) == 0;
-    }
-    if (!ok || !force) {
-        int saved = errno;
-        unlink(tmp);
-        errno = saved;
-    }
-    return ok ? 0 : -1;
-}
-
 static const char *
 from_str(const cJSON *o, const char *name)
 {
@@ -232,14 +131,14 @@ cmd_disclose(int argc, char **argv)
         cli_usage(usage, "unexpected argument: %s", argv[optind]);
     if (sec == NULL || out == NULL)
         cli_usage(usage, "-s SECKEY and --out DIR|FILE are required");
-    if ((secs = parse_duration(expires_arg)) < 0)
+    if (patient_duration_parse(expires_arg, EXPIRES_MAX, &secs) != PATIENT_OK || secs <= 0)
         cli_usage(usage, "--expires: not a duration like 30d (at most 3650d)");
 
     /* Fields from --from first; flags override. */
     if (from) {
         const cJSON *f, *svc;
-        if ((from_text = read_small(from, &from_len)) == NULL) {
-            cli_warn("%s: %s", from, strerror(errno));
+        if ((err = cli_read_file(from, FROM_MAX, 0, &from_text, &from_len, NULL)) != PATIENT_OK) {
+            cli_warn("%s: %s [%s]", from, patient_strerror(err), patient_errname(err));
             goto out;
         }
         if ((fj = cJSON_ParseWithLength(from_text, from_len)) == NULL || !cJSON_IsObject(fj)) {
@@ -351,12 +250,12 @@ cmd_disclose(int argc, char **argv)
     if ((rc = cli_report(err, "signing")) != CLI_EXIT_OK)
         goto out;
     /* Document first, then its signature. */
-    if (write_atomic(jpath, json, jlen, force) != 0) {
+    if (cli_write_atomic(jpath, json, jlen, 0644, force) != 0) {
         cli_warn("%s: %s [io]", jpath, errno == EEXIST ? "exists" : strerror(errno));
         rc = CLI_EXIT_USAGE;
         goto out;
     }
-    if (write_atomic(spath, sig, strlen(sig), force) != 0) {
+    if (cli_write_atomic(spath, sig, strlen(sig), 0644, force) != 0) {
         cli_warn("%s: %s [io]", spath, errno == EEXIST ? "exists" : strerror(errno));
         rc = CLI_EXIT_USAGE;
         goto out;

@@ -65,79 +65,6 @@ fail(result *r, const char *fmt, ...)
     return -1;
 }
 
-/* ---- input -------------------------------------------------------------- */
-
-static patient_err
-read_input(const char *path, char **data, size_t *len, int *truncated, int *is_file)
-{
-    int fd;
-    char *buf = NULL, *nb;
-    size_t n = 0, size = 0;
-    ssize_t r;
-    struct stat st;
-    patient_err err = PATIENT_ERR_IO;
-
-    *data = NULL;
-    *len = 0;
-    *truncated = 0;
-    *is_file = 0;
-    if (strcmp(path, "-") == 0) {
-        fd = STDIN_FILENO;
-    } else {
-        if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0)
-            return errno == ENOENT ? PATIENT_ERR_NOT_FOUND
-                   : errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH
-                                    : PATIENT_ERR_IO;
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-            close(fd);
-            return PATIENT_ERR_UNSAFE_PATH;
-        }
-        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
-            close(fd);
-            return PATIENT_ERR_IO;
-        }
-        *is_file = 1;
-    }
-    for (;;) {
-        if (n == size) {
-            if (size >= INSPECT_MAX) {
-                *truncated = 1; /* read only the head; the caller decides */
-                break;
-            }
-            size = size ? size * 2 : 65536;
-            if (size > INSPECT_MAX)
-                size = INSPECT_MAX;
-            if ((nb = realloc(buf, size + 1)) == NULL) {
-                err = PATIENT_ERR_NOMEM;
-                goto out;
-            }
-            buf = nb;
-        }
-        r = read(fd, buf + n, size - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            goto out;
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    if (buf == NULL && (buf = malloc(1)) == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-    buf[n] = 0;
-    *data = buf;
-    *len = n;
-    buf = NULL;
-    err = PATIENT_OK;
-out:
-    free(buf);
-    if (fd > STDIN_FILENO)
-        close(fd);
-    return err;
-}
-
 /* ---- small helpers ------------------------------------------------------ */
 
 static void
@@ -1045,7 +972,10 @@ cmd_inspect(int argc, char **argv)
         cli_usage(usage, optind >= argc ? "no FILE given (use - for stdin)"
                                         : "one FILE at a time");
     path = argv[optind];
-    if ((err = read_input(path, &data, &len, &head_only, &is_file)) != PATIENT_OK) {
+    /* Over INSPECT_MAX only the head is read: enough to say what it is. */
+    is_file = strcmp(path, "-") != 0;
+    if ((err = cli_read_file(path, INSPECT_MAX, CLI_READ_HEAD, &data, &len, &head_only)) !=
+        PATIENT_OK) {
         fail(&r, "cannot read: %s [%s]", patient_strerror(err), patient_errname(err));
     } else if (detect(path, data, len, head_only, is_file, &r) == 0) {
         rc = CLI_EXIT_OK;

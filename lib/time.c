@@ -98,12 +98,13 @@ pt_time_parse(const char *s, time_t *t)
 }
 
 patient_err
-pt_duration_parse(const char *s, long long *seconds)
+patient_duration_parse(const char *s, long long max, long long *seconds)
 {
     char *end;
     long long v, mul = 1;
 
-    if (s == NULL || *s < '0' || *s > '9')
+    /* strtoll alone would take blanks and a sign: refuse them first. */
+    if (s == NULL || seconds == NULL || *s < '0' || *s > '9')
         return PATIENT_ERR_PARSE;
     errno = 0;
     v = strtoll(s, &end, 10);
@@ -121,10 +122,16 @@ pt_duration_parse(const char *s, long long *seconds)
     }
     if (*end && end[1])
         return PATIENT_ERR_PARSE;
-    if (v > (1LL << 40) / mul)
+    if (v > max / mul)
         return PATIENT_ERR_TOO_LARGE;
     *seconds = v * mul;
     return PATIENT_OK;
+}
+
+patient_err
+pt_duration_parse(const char *s, long long *seconds)
+{
+    return patient_duration_parse(s, 1LL << 40, seconds);
 }
 
 /* The public face of the time helpers, for the tools. */

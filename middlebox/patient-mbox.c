@@ -15,6 +15,7 @@
 
 #include <patient/patient.h>
 #include <patient/mbox.h>
+#include "cli.h"
 
 static const char usage_text[] =
     "usage: patient-mbox -s SECKEY --name NAME --rules RULES --url URL\n"
@@ -52,83 +53,6 @@ static const char usage_text[] =
     "\n"
     "Exit codes: 0 ok (changed or not), 2 usage, key, rule or I/O error.\n";
 
-static void __attribute__((noreturn))
-usage(const char *fmt, ...)
-{
-    va_list ap;
-
-    if (fmt == NULL) {
-        fputs(usage_text, stdout);
-        exit(0);
-    }
-    fputs("patient-mbox: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'patient-mbox --help'.\n", stderr);
-    exit(2);
-}
-
-static void __attribute__((noreturn))
-die(const char *what, patient_err err, const char *detail)
-{
-    fprintf(stderr, "patient-mbox: %s: %s%s%s\n", what, patient_strerror(err),
-            detail ? ": " : "", detail ? detail : "");
-    exit(2);
-}
-
-static uint8_t *
-read_stream(FILE *f, size_t max, size_t *len)
-{
-    size_t cap = 65536, n = 0;
-    uint8_t *buf = malloc(cap);
-
-    while (buf) {
-        size_t r;
-        if (n == cap) {
-            uint8_t *nb;
-            if (cap > max) {
-                free(buf);
-                errno = EFBIG;
-                return NULL;
-            }
-            nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (buf && ferror(f)) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
-static int
-write_all(int fd, const void *p, size_t len)
-{
-    const uint8_t *q = p;
-    while (len > 0) {
-        ssize_t w = write(fd, q, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        q += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -157,20 +81,20 @@ main(int argc, char **argv)
     unsigned long every = 0;
     size_t max_body = 0;
     time_t at = 0;
-    int quiet = 0, c, encrypted = 0;
+    int quiet = 0, c;
     patient_seckey *sk = NULL;
     patient_rules *rules = NULL;
     patient_log *log = NULL;
     patient_mbox *mb = NULL;
     patient_mbox_result res;
-    char *detail = NULL, *password = NULL;
-    uint8_t *body = NULL, *hdr = NULL;
+    char *detail = NULL, *body = NULL, *hdr = NULL;
     size_t len = 0, hdrlen = 0, nprev = 0;
     patient_span spans[PATIENT_MAX_HOPS + 1];
     char *prev[PATIENT_MAX_HOPS + 1];
     patient_err err;
     FILE *hf;
 
+    cli_set_name("patient-mbox");
     while ((c = getopt_long(argc, argv, "s:qh", longopts, NULL)) != -1) {
         char *end;
         switch (c) {
@@ -189,61 +113,47 @@ main(int argc, char **argv)
         case 'c':
             every = strtoul(optarg, &end, 10);
             if (*end || every == 0 || every > 1000000)
-                usage("--checkpoint-every: expected 1..1000000");
+                cli_usage_short(usage_text, "--checkpoint-every: expected 1..1000000");
             break;
         case 'm':
             max_body = strtoull(optarg, &end, 10);
             if (*end || max_body == 0)
-                usage("--max-body: expected a positive number of bytes");
+                cli_usage_short(usage_text, "--max-body: expected a positive number of bytes");
             break;
         case 'a':
             if (patient_time_parse(optarg, &at) != PATIENT_OK)
-                usage("--at: expected RFC 3339 (2026-11-27T08:00:00Z) or @EPOCH");
+                cli_usage_short(usage_text, "--at: expected RFC 3339 (2026-11-27T08:00:00Z) or @EPOCH");
             break;
         case 'q': quiet = 1; break;
-        case 'h': usage(NULL);
-        default: usage("unknown option");
+        case 'h': cli_usage_short(usage_text, NULL);
+        default: cli_usage_short(usage_text, "unknown option");
         }
     }
     if (optind != argc)
-        usage("unexpected argument '%s' (the body comes on stdin)", argv[optind]);
+        cli_usage_short(usage_text, "unexpected argument '%s' (the body comes on stdin)", argv[optind]);
     if (!seckey || !name || !rules_path || !url)
-        usage("-s SECKEY, --name, --rules and --url are required");
+        cli_usage_short(usage_text, "-s SECKEY, --name, --rules and --url are required");
     if (at == 0)
         at = time(NULL);
 
-    err = patient_seckey_load(seckey, NULL, &sk, &encrypted);
-    if (err == PATIENT_ERR_KEY_PASSWORD && encrypted) {
-        if ((err = patient_password_from_file(pwfile, &password)) != PATIENT_OK)
-            die(seckey, PATIENT_ERR_KEY_PASSWORD,
-                "the key is encrypted: give --password-file FILE or set PATIENT_PASSWORD_FILE");
-        err = patient_seckey_load(seckey, password, &sk, NULL);
-        patient_password_free(password);
-    }
-    if (err == PATIENT_ERR_PERM)
-        die(seckey, err, "the key file must not be readable by others: chmod 600 it");
-    if (err != PATIENT_OK)
-        die(seckey, err, NULL);
+    if (cli_seckey_load(seckey, pwfile, &sk) != CLI_EXIT_OK)
+        exit(CLI_EXIT_USAGE);
     if ((err = patient_rules_load(rules_path, &rules, &detail)) != PATIENT_OK)
-        die(rules_path, err, detail);
+        cli_fatal(rules_path, err, detail);
     if (log_path && (err = patient_log_open(log_path, sk, (unsigned)every, &log)) != PATIENT_OK)
-        die(log_path, err, NULL);
+        cli_fatal(log_path, err, NULL);
     if ((err = patient_mbox_new(sk, name, service, disclosure, rules, log, max_body, &mb)) != PATIENT_OK)
-        die("middlebox", err, NULL);
+        cli_fatal("middlebox", err, NULL);
 
     /* Arriving Patient-Change lines: "Patient-Change: v" or bare values. */
     if (in_header) {
-        FILE *f = strcmp(in_header, "-") == 0 ? NULL : fopen(in_header, "rb");
         char *line, *save = NULL;
-        if (f == NULL)
-            die(in_header, PATIENT_ERR_IO, strerror(errno));
-        hdr = read_stream(f, 4u * 1024 * 1024, &hdrlen);
-        fclose(f);
-        if (hdr == NULL)
-            die(in_header, PATIENT_ERR_TOO_LARGE, "header file over 4 MiB");
-        hdr = realloc(hdr, hdrlen + 1);
-        hdr[hdrlen] = 0;
-        for (line = strtok_r((char *)hdr, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+        /* stdin carries the body */
+        if (strcmp(in_header, "-") == 0)
+            cli_usage_short(usage_text, "--in-header: a file, not '-' (the body comes on stdin)");
+        if ((err = cli_read_file(in_header, 4u * 1024 * 1024, 0, &hdr, &hdrlen, NULL)) != PATIENT_OK)
+            cli_fatal(in_header, err, err == PATIENT_ERR_TOO_LARGE ? "header file over 4 MiB" : NULL);
+        for (line = strtok_r(hdr, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
             const char *v = line;
             size_t n0 = nprev;
             if (strncasecmp(v, "Patient-Change:", 15) == 0)
@@ -252,33 +162,34 @@ main(int argc, char **argv)
                 continue; /* another header */
             if ((err = patient_change_header_split(v, strlen(v), spans, PATIENT_MAX_HOPS + 1,
                                                    &nprev)) != PATIENT_OK)
-                die(in_header, err, "could not split the Patient-Change values");
+                cli_fatal(in_header, err, "could not split the Patient-Change values");
             for (size_t i = n0; i < nprev; i++)
                 if ((prev[i] = strndup(spans[i].p, spans[i].len)) == NULL)
-                    die("memory", PATIENT_ERR_NOMEM, NULL);
+                    cli_fatal("memory", PATIENT_ERR_NOMEM, NULL);
         }
     }
 
-    if ((body = read_stream(stdin, PATIENT_MAX_BODY, &len)) == NULL)
-        die("stdin", errno == EFBIG ? PATIENT_ERR_TOO_LARGE : PATIENT_ERR_IO, NULL);
-    err = patient_mbox_process(mb, url, type, enc, body, len, (const char *const *)prev, nprev,
+    if ((err = cli_read_file("-", PATIENT_MAX_BODY, 0, &body, &len, NULL)) != PATIENT_OK)
+        cli_fatal("stdin", err, NULL);
+    err = patient_mbox_process(mb, url, type, enc, (const uint8_t *)body, len,
+                               (const char *const *)prev, nprev,
                                at, &res);
     if (err != PATIENT_OK)
-        die("processing", err, "the body was not changed");
+        cli_fatal("processing", err, "the body was not changed");
     if (header_out) {
         int fd = strcmp(header_out, "-") == 0 ? STDOUT_FILENO
                                                 : open(header_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0 || (hf = fdopen(fd, "w")) == NULL)
-            die(header_out, PATIENT_ERR_IO, strerror(errno));
+            cli_fatal(header_out, PATIENT_ERR_IO, strerror(errno));
         for (size_t i = 0; i < nprev; i++)
             fprintf(hf, "Patient-Change: %s\n", prev[i]);
         if (res.value)
             fprintf(hf, "Patient-Change: %s\n", res.value);
         if (fclose(hf) != 0)
-            die(header_out, PATIENT_ERR_IO, strerror(errno));
+            cli_fatal(header_out, PATIENT_ERR_IO, strerror(errno));
     }
-    if (write_all(STDOUT_FILENO, res.body, res.len) != 0)
-        die("stdout", PATIENT_ERR_IO, strerror(errno));
+    if (cli_write_all(STDOUT_FILENO, res.body, res.len) != 0)
+        cli_fatal("stdout", PATIENT_ERR_IO, strerror(errno));
     if (!quiet) {
         if (res.changed)
             fprintf(stderr, "patient-mbox: hop %zu: %zu edit%s signed%s\n", nprev + 1, res.nedits,
@@ -297,6 +208,6 @@ main(int argc, char **argv)
     patient_rules_free(rules);
     patient_seckey_free(sk);
     if (err != PATIENT_OK)
-        die(log_path, err, "closing the audit log");
+        cli_fatal(log_path, err, "closing the audit log");
     return 0;
 }

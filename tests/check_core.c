@@ -196,6 +196,15 @@ START_TEST(duration)
                       bad[i]);
     ck_assert_int_eq(pt_duration_parse("99999999999999999999", &v), PATIENT_ERR_TOO_LARGE);
     ck_assert_int_eq(pt_duration_parse("2000000000w", &v), PATIENT_ERR_TOO_LARGE);
+    /* The public form the tools use takes its bound per option: exactly
+     * max passes, one second (or one unit) more does not. */
+    ck_assert_int_eq(patient_duration_parse("3650d", 3650LL * 86400, &v), PATIENT_OK);
+    ck_assert_int_eq(v, 3650LL * 86400);
+    ck_assert_int_eq(patient_duration_parse("3651d", 3650LL * 86400, &v), PATIENT_ERR_TOO_LARGE);
+    ck_assert_int_eq(patient_duration_parse("315360001", 3650LL * 86400, &v),
+                     PATIENT_ERR_TOO_LARGE);
+    ck_assert_int_eq(patient_duration_parse("+5d", 3650LL * 86400, &v), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_duration_parse(NULL, 1, &v), PATIENT_ERR_PARSE);
 }
 END_TEST
 

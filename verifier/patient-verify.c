@@ -15,11 +15,7 @@
 
 #include <cjson/cJSON.h>
 #include <patient/patient.h>
-
-#define EXIT_OK 0
-#define EXIT_INVALID 1
-#define EXIT_USAGE 2
-#define EXIT_UNVERIFIABLE 3
+#include "cli.h"
 
 static const char usage_text[] =
     "usage: patient-verify [options] URL\n"
@@ -60,105 +56,6 @@ static const char usage_text[] =
     "  (error)       2  usage error or local I/O error\n"
     "  unverifiable  3  no manifest, network failure, or origin unknown to your policy\n";
 
-static void __attribute__((noreturn))
-usage(const char *fmt, ...)
-{
-    va_list ap;
-
-    if (fmt == NULL) {
-        fputs(usage_text, stdout);
-        exit(EXIT_OK);
-    }
-    fputs("patient-verify: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'patient-verify --help'.\n", stderr);
-    exit(EXIT_USAGE);
-}
-
-static void __attribute__((noreturn))
-die(const char *what, patient_err err, const char *detail)
-{
-    fprintf(stderr, "patient-verify: %s: %s%s%s\n", what, patient_strerror(err),
-            detail ? ": " : "", detail ? detail : "");
-    exit(EXIT_USAGE);
-}
-
-static patient_err
-read_all(const char *path, size_t max, char **out, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    size_t cap = 65536, n = 0;
-    char *buf;
-
-    *out = NULL;
-    if (f == NULL)
-        return errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
-    if ((buf = malloc(cap + 1)) == NULL)
-        return PATIENT_ERR_NOMEM;
-    for (;;) {
-        size_t r;
-        if (n == cap) {
-            char *nb;
-            if (cap >= max) {
-                free(buf);
-                if (f != stdin)
-                    fclose(f);
-                return PATIENT_ERR_TOO_LARGE;
-            }
-            cap *= 2;
-            if ((nb = realloc(buf, cap + 1)) == NULL) {
-                free(buf);
-                return PATIENT_ERR_NOMEM;
-            }
-            buf = nb;
-        }
-        r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (f != stdin)
-        fclose(f);
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return PATIENT_OK;
-}
-
-/* Write the bundle atomically next to its final name. */
-static patient_err
-save_file(const char *path, const char *data)
-{
-    char tmp[4096];
-    FILE *f;
-    int fd;
-
-    if (strcmp(path, "-") == 0) {
-        fputs(data, stdout);
-        return PATIENT_OK;
-    }
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
-        return PATIENT_ERR_ARG;
-    if ((fd = mkstemp(tmp)) < 0)
-        return PATIENT_ERR_IO;
-    if ((f = fdopen(fd, "w")) == NULL) {
-        close(fd);
-        unlink(tmp);
-        return PATIENT_ERR_IO;
-    }
-    if (fputs(data, f) < 0 || fflush(f) != 0 || fsync(fd) != 0 || fclose(f) != 0) {
-        unlink(tmp);
-        return PATIENT_ERR_IO;
-    }
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return PATIENT_ERR_IO;
-    }
-    return PATIENT_OK;
-}
-
 /* Without a usable policy the host still answers, so the browser can tell
  * the user what to fix instead of seeing the host exit. */
 static char *
@@ -194,7 +91,7 @@ native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
         patient_err err = patient_native_read(STDIN_FILENO, max, &msg, &len);
 
         if (err == PATIENT_ERR_NOT_FOUND)
-            return EXIT_OK; /* the browser closed the port */
+            return CLI_EXIT_OK; /* the browser closed the port */
         if (err == PATIENT_ERR_TOO_LARGE) {
             /* The frame was skipped, so the stream is still in sync: say
              * why and go on (the sender is not left waiting). */
@@ -204,7 +101,7 @@ native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
                      "%zu bytes, over the %zu-byte cap (bodies up to %zu bytes, --max-body)\"}}",
                      len, max, max_body ? max_body : (size_t)PATIENT_FETCH_MAX_BODY_DEFAULT);
             if (patient_native_write(STDOUT_FILENO, big, strlen(big)) != PATIENT_OK)
-                return EXIT_USAGE;
+                return CLI_EXIT_USAGE;
             continue;
         }
         if (err != PATIENT_OK) {
@@ -214,12 +111,12 @@ native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
             if (err != PATIENT_ERR_PARSE) {
                 fprintf(stderr, "patient-verify: reading from the browser: %s\n",
                         patient_strerror(err));
-                return EXIT_USAGE;
+                return CLI_EXIT_USAGE;
             }
             if (patient_native_write(STDOUT_FILENO, cut, strlen(cut)) != PATIENT_OK)
                 fputs("patient-verify: could not answer the browser\n", stderr);
             free(msg);
-            return EXIT_USAGE; /* nothing follows a cut frame */
+            return CLI_EXIT_USAGE; /* nothing follows a cut frame */
         }
         if (policy == NULL) {
             answer = native_policy_error(msg, len, native_error_code, native_error_text);
@@ -229,11 +126,11 @@ native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
         }
         free(msg);
         if (err != PATIENT_OK)
-            return EXIT_USAGE;
+            return CLI_EXIT_USAGE;
         err = patient_native_write(STDOUT_FILENO, answer, strlen(answer));
         free(answer);
         if (err != PATIENT_OK)
-            return EXIT_USAGE;
+            return CLI_EXIT_USAGE;
     }
 }
 
@@ -285,6 +182,7 @@ main(int argc, char **argv)
      * and faulting fresh zeroed pages in for every body copy. */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+    cli_set_name("patient-verify");
     patient_fetch_opts_init(&fetch);
     fo.fetch = &fetch;
     while ((c = getopt_long(argc, argv, "x:vqh", longopts, NULL)) != -1) {
@@ -296,7 +194,7 @@ main(int argc, char **argv)
         case OPT_STRICT: strict = 1; break;
         case OPT_AT:
             if (patient_time_parse(optarg, &vo.now) != PATIENT_OK)
-                usage("--at: '%s' is not a time (RFC 3339 like 2026-11-27T08:00:00Z, or @EPOCH)", optarg);
+                cli_usage_short(usage_text, "--at: '%s' is not a time (RFC 3339 like 2026-11-27T08:00:00Z, or @EPOCH)", optarg);
             break;
         case OPT_BUNDLE: bundle_path = optarg; break;
         case OPT_OFFLINE: offline = optarg; break;
@@ -309,7 +207,7 @@ main(int argc, char **argv)
             char *end;
             long s = strtol(optarg, &end, 10);
             if (*end || s <= 0 || s > 3600)
-                usage("--timeout: expected 1..3600 seconds, got '%s'", optarg);
+                cli_usage_short(usage_text, "--timeout: expected 1..3600 seconds, got '%s'", optarg);
             fetch.timeout_ms = s * 1000;
             break;
         }
@@ -317,7 +215,7 @@ main(int argc, char **argv)
             char *end;
             unsigned long long v = strtoull(optarg, &end, 10);
             if (*end || v == 0 || v > 1024ULL * 1024 * 1024)
-                usage("--max-body: expected 1..1073741824 bytes, got '%s'", optarg);
+                cli_usage_short(usage_text, "--max-body: expected 1..1073741824 bytes, got '%s'", optarg);
             fetch.max_body = (size_t)v;
             break;
         }
@@ -325,13 +223,13 @@ main(int argc, char **argv)
             if (strcmp(optarg, "auto") == 0) color = -1;
             else if (strcmp(optarg, "always") == 0) color = 1;
             else if (strcmp(optarg, "never") == 0) color = 0;
-            else usage("--color: expected auto, always or never");
+            else cli_usage_short(usage_text, "--color: expected auto, always or never");
             break;
         case 'v': verbose = 1; break;
         case 'q': quiet = 1; break;
-        case 'h': usage(NULL);
-        case OPT_VERSION: printf("patient-verify %s\n", PACKAGE_VERSION); return EXIT_OK;
-        default: usage("unknown option");
+        case 'h': cli_usage_short(usage_text, NULL);
+        case OPT_VERSION: printf("patient-verify %s\n", PACKAGE_VERSION); return CLI_EXIT_OK;
+        default: cli_usage_short(usage_text, "unknown option");
         }
     }
     if (native) {
@@ -339,9 +237,9 @@ main(int argc, char **argv)
          * handle) as arguments: ignore them. */
     } else if (offline) {
         if (optind != argc)
-            usage("--offline takes no URL");
+            cli_usage_short(usage_text, "--offline takes no URL");
     } else if (optind + 1 != argc) {
-        usage(optind == argc ? "missing URL" : "one URL at a time");
+        cli_usage_short(usage_text, optind == argc ? "missing URL" : "one URL at a time");
     }
     if (color < 0)
         color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
@@ -349,7 +247,7 @@ main(int argc, char **argv)
     /* The policy: explicit, or the default file; a bundle brings its own. */
     if (policy_path == NULL && !(offline && policy_path == NULL)) {
         if (patient_policy_default_path(&policy_default) != PATIENT_OK)
-            usage("no --policy given and no default policy location (set HOME or XDG_CONFIG_HOME)");
+            cli_usage_short(usage_text, "no --policy given and no default policy location (set HOME or XDG_CONFIG_HOME)");
         policy_path = policy_default;
     }
     if (policy_path) {
@@ -368,11 +266,11 @@ main(int argc, char **argv)
             err = PATIENT_OK;
         }
         if (err == PATIENT_ERR_NOT_FOUND)
-            usage("no policy at %s: create one with `patient policy init %s` and add the "
+            cli_usage_short(usage_text, "no policy at %s: create one with `patient policy init %s` and add the "
                   "publishers and middleboxes you trust",
                   policy_path, policy_path);
         if (err != PATIENT_OK)
-            die(policy_path, err, detail);
+            cli_fatal(policy_path, err, detail);
     }
     if (!nostate && !offline) {
         if (state == NULL && patient_state_file_default(&state_default) == PATIENT_OK)
@@ -388,38 +286,38 @@ main(int argc, char **argv)
     if (offline) {
         char *text = NULL;
         size_t len = 0;
-        if ((err = read_all(offline, PATIENT_BUNDLE_MAX, &text, &len)) != PATIENT_OK)
-            die(offline, err, NULL);
+        if ((err = cli_read_file(offline, PATIENT_BUNDLE_MAX, 0, &text, &len, NULL)) != PATIENT_OK)
+            cli_fatal(offline, err, NULL);
         err = patient_verify_bundle(text, len, policy, &vo, &report);
         free(text);
         if (err != PATIENT_OK)
-            die(offline, err, "not a valid evidence bundle");
+            cli_fatal(offline, err, "not a valid evidence bundle");
     } else {
         err = patient_verify_url(policy, argv[optind], &fo, &vo, &report,
                                  bundle_path ? &bundle : NULL);
         if (err != PATIENT_OK)
-            die(argv[optind], err, NULL);
-        if (bundle && (err = save_file(bundle_path, bundle)) != PATIENT_OK)
-            die(bundle_path, err, "could not write the bundle");
+            cli_fatal(argv[optind], err, NULL);
+        if (bundle && cli_write_atomic(bundle_path, bundle, strlen(bundle), 0600, 1) != 0)
+            cli_fatal(bundle_path, PATIENT_ERR_IO, "could not write the bundle");
     }
     if (!quiet) {
         err = json ? patient_report_json(report, 1, &out)
                    : patient_report_text(report, color, verbose, &out);
         if (err != PATIENT_OK)
-            die("report", err, NULL);
+            cli_fatal("report", err, NULL);
         fputs(out, stdout);
         if (json)
             fputc('\n', stdout);
     }
     switch (patient_report_verdict(report)) {
-    case PATIENT_VERDICT_VERIFIED: code = EXIT_OK; break;
-    case PATIENT_VERDICT_MODIFIED: code = strict ? EXIT_INVALID : EXIT_OK; break;
-    case PATIENT_VERDICT_UNVERIFIABLE: code = EXIT_UNVERIFIABLE; break;
-    default: code = EXIT_INVALID; break;
+    case PATIENT_VERDICT_VERIFIED: code = CLI_EXIT_OK; break;
+    case PATIENT_VERDICT_MODIFIED: code = strict ? CLI_EXIT_FAIL : CLI_EXIT_OK; break;
+    case PATIENT_VERDICT_UNVERIFIABLE: code = CLI_EXIT_UNVERIFIABLE; break;
+    default: code = CLI_EXIT_FAIL; break;
     }
 out:
-    if (fflush(stdout) != 0 && code == EXIT_OK)
-        code = EXIT_USAGE;
+    if (fflush(stdout) != 0 && code == CLI_EXIT_OK)
+        code = CLI_EXIT_USAGE;
     free(out);
     free(bundle);
     free(detail);

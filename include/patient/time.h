@@ -17,6 +17,13 @@ extern "C" {
 PATIENT_EXPORT PATIENT_WUR patient_err patient_time_parse(const char *s, time_t *t);
 /* Format as "YYYY-MM-DDTHH:MM:SSZ"; out needs 21 bytes. Thread-safe. */
 PATIENT_EXPORT void patient_time_format(time_t t, char out[21]);
+/* Parse a duration: digits, then optionally one of s, m, h, d, w (bare
+ * digits are seconds), e.g. "90s", "15m", "12h", "7d", "2w"; no sign or
+ * blanks. Zero is accepted (callers that need more check). More than max
+ * seconds is PATIENT_ERR_TOO_LARGE, anything else malformed
+ * PATIENT_ERR_PARSE. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_duration_parse(const char *s, long long max,
+                                                              long long *seconds);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,8 @@
-/* Helpers shared by the verbs of the `patient` tool. Only the public
+/* What every command-line tool needs (patient, patient-verify,
+ * patient-publish, patient-mbox): messages, usage and exit codes, capped
+ * reads, atomic writes, passwords and secret keys (durations and times come
+ * from <patient/time.h>). A convenience library linked into each tool,
+ * never installed. Only the public
  * libpatient API (PATIENT_EXPORT) is available here: tools link the shared
  * library. Not thread-safe (one tool, one thread). */
 #ifndef PATIENT_CLI_H
@@ -11,9 +15,12 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1  /* verification failed / refused */
 #define CLI_EXIT_USAGE 2 /* usage, local I/O or other local error */
+#define CLI_EXIT_UNVERIFIABLE 3 /* patient-verify: nothing to check against */
 
-/* Name used in messages: "patient" or "patient VERB". */
+/* Name used in messages: "patient" (the default) or "patient VERB"; other
+ * tools set their own ("patient-verify") first thing in main. */
 void cli_set_verb(const char *verb);
+void cli_set_name(const char *name);
 const char *cli_name(void);
 
 /* "patient VERB: message\n" on stderr. */
@@ -25,6 +32,12 @@ __attribute__((noreturn)) void cli_die(int code, const char *fmt, ...)
  * otherwise "reason" and the usage on stderr with exit 2. */
 __attribute__((noreturn)) void cli_usage(const char *usage, const char *reason, ...)
     __attribute__((format(printf, 2, 3)));
+/* The same with a short error: "NAME: reason" and "Try 'NAME --help'." on
+ * stderr, exit 2 (patient-verify, patient-publish, patient-mbox). */
+__attribute__((noreturn)) void cli_usage_short(const char *usage, const char *reason, ...)
+    __attribute__((format(printf, 2, 3)));
+/* "NAME: what: <strerror>[: detail]" on stderr, then exit 2. */
+__attribute__((noreturn)) void cli_fatal(const char *what, patient_err err, const char *detail);
 
 /* Exit code for a library error: 1 for verification failures (signature,
  * key mismatch, hash, chain, expiry, rollback, origin, policy, edits),
@@ -45,6 +58,22 @@ void cli_password_free(char *pw);
  * cli_password_get does (three tries on a terminal). Prints its own
  * messages; returns an exit code (0 on success). */
 int cli_seckey_load(const char *path, const char *password_file, patient_seckey **sk);
+
+/* Read a whole file, or stdin for "-", NUL-terminated (*len excludes the
+ * NUL; *data malloc'd, caller frees). A named file must be a regular file
+ * and not a symlink (PATIENT_ERR_UNSAFE_PATH); a missing one is
+ * PATIENT_ERR_NOT_FOUND. More than cap bytes is PATIENT_ERR_TOO_LARGE,
+ * unless flags has CLI_READ_HEAD: then the first cap bytes are returned and
+ * *truncated (may be NULL otherwise) is set to 1. */
+#define CLI_READ_HEAD 1u
+patient_err cli_read_file(const char *path, size_t cap, unsigned flags, char **data, size_t *len,
+                          int *truncated);
+/* Write all of p to fd (retrying short writes and EINTR); 0 or -1/errno. */
+int cli_write_all(int fd, const void *p, size_t len);
+/* Write data to path atomically: a temporary file beside it with the given
+ * mode, fsync, then rename (replace) or link (no replace: an existing path
+ * fails with EEXIST). "-" writes to stdout. 0, or -1 with errno set. */
+int cli_write_atomic(const char *path, const void *data, size_t len, unsigned mode, int replace);
 
 /* Does path exist (without following a final symlink)? */
 int cli_exists(const char *path);

@@ -1,5 +1,7 @@
-/* Shared helpers of the `patient` tool: messages, exit codes, passwords,
- * loading secret keys. */
+/* Passwords and secret keys for every tool: from a file (--password-file or
+ * PATIENT_PASSWORD_FILE) or from the terminal with echo off, into guarded
+ * memory; a password longer than PATIENT_PASSWORD_MAX is refused, never
+ * cut short. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,118 +16,6 @@
 #include <sodium.h>
 
 #include "cli.h"
-
-static char name_buf[64] = "patient";
-
-void
-cli_set_verb(const char *verb)
-{
-    if (verb == NULL)
-        snprintf(name_buf, sizeof name_buf, "patient");
-    else
-        snprintf(name_buf, sizeof name_buf, "patient %s", verb);
-}
-
-const char *
-cli_name(void)
-{
-    return name_buf;
-}
-
-static void
-vwarn(const char *fmt, va_list ap)
-{
-    fflush(stdout);
-    fprintf(stderr, "%s: ", name_buf);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-}
-
-void
-cli_warn(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vwarn(fmt, ap);
-    va_end(ap);
-}
-
-void
-cli_die(int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vwarn(fmt, ap);
-    va_end(ap);
-    exit(code);
-}
-
-void
-cli_usage(const char *usage, const char *reason, ...)
-{
-    va_list ap;
-
-    if (reason == NULL) {
-        fputs(usage, stdout);
-        exit(CLI_EXIT_OK);
-    }
-    va_start(ap, reason);
-    vwarn(reason, ap);
-    va_end(ap);
-    fputs(usage, stderr);
-    exit(CLI_EXIT_USAGE);
-}
-
-int
-cli_exit_code(patient_err err)
-{
-    switch (err) {
-    case PATIENT_OK:
-        return CLI_EXIT_OK;
-    case PATIENT_ERR_KEY_MISMATCH:
-    case PATIENT_ERR_SIGNATURE:
-    case PATIENT_ERR_EXPIRED:
-    case PATIENT_ERR_ROLLBACK:
-    case PATIENT_ERR_ORIGIN:
-    case PATIENT_ERR_EDIT_RANGE:
-    case PATIENT_ERR_EDIT_ORDER:
-    case PATIENT_ERR_HASH:
-    case PATIENT_ERR_CHAIN:
-    case PATIENT_ERR_POLICY:
-    case PATIENT_ERR_LOG_CORRUPT:
-        return CLI_EXIT_FAIL;
-    default:
-        return CLI_EXIT_USAGE;
-    }
-}
-
-int
-cli_report(patient_err err, const char *what)
-{
-    if (err == PATIENT_OK)
-        return CLI_EXIT_OK;
-    if (what != NULL)
-        cli_warn("%s: %s [%s]", what, patient_strerror(err), patient_errname(err));
-    else
-        cli_warn("%s [%s]", patient_strerror(err), patient_errname(err));
-    return cli_exit_code(err);
-}
-
-int
-cli_exists(const char *path)
-{
-    struct stat st;
-
-    return lstat(path, &st) == 0;
-}
-
-int
-cli_stderr_tty(void)
-{
-    return isatty(STDERR_FILENO);
-}
 
 void
 cli_password_free(char *pw)
@@ -203,11 +93,13 @@ cli_password_get(const char *file, const char *prompt, int confirm, char **out)
 
     *out = NULL;
     if (file != NULL || getenv("PATIENT_PASSWORD_FILE") != NULL) {
+        const char *f = file ? file : getenv("PATIENT_PASSWORD_FILE");
         err = patient_password_from_file(file, out);
-        if (err != PATIENT_OK)
-            cli_warn("password file %s: %s [%s]",
-                     file ? file : getenv("PATIENT_PASSWORD_FILE"), patient_strerror(err),
-                     patient_errname(err));
+        if (err == PATIENT_ERR_PERM)
+            cli_warn("password file %s: %s [%s]: it must not be readable by others: chmod 600 %s",
+                     f, patient_strerror(err), patient_errname(err), f);
+        else if (err != PATIENT_OK)
+            cli_warn("password file %s: %s [%s]", f, patient_strerror(err), patient_errname(err));
         return err;
     }
     if ((err = tty_read(prompt, out)) != PATIENT_OK) {

@@ -26,7 +26,7 @@
 static const char usage[] =
     "usage: patient audit verify LOG... [--pub PUB] [--deep] [--require-checkpoint] [--json]\n"
     "       patient audit list LOG... [FILTERS] [--json]\n"
-    "       patient audit stats LOG... [--by reason|middlebox|url|day] [FILTERS] [--json]\n"
+    "       patient audit stats LOG... [--by reason|middlebox|url|day|tls] [FILTERS] [--json]\n"
     "       patient audit proof LOG SEQ [--out FILE] [--leaf-out FILE] [-f]\n"
     "       patient audit verify-proof PROOF LINE_FILE|- --pub PUB [--json]\n"
     "\n"
@@ -38,8 +38,10 @@ static const char usage[] =
     "              kind of tampering: edited, removed, reordered, inserted,\n"
     "              truncated, rewritten, forged, malformed.\n"
     "list          one row per change: time, seq, middlebox, bytes deleted and\n"
-    "              inserted, reason(s), rule(s), URL. Does not verify the log.\n"
-    "stats         changes, edits and bytes per group (default --by reason).\n"
+    "              inserted, reason(s), rule(s), upstream TLS (as the descriptor\n"
+    "              signed it), URL. Does not verify the log.\n"
+    "stats         changes, edits and bytes per group (default --by reason;\n"
+    "              --by tls: per upstream TLS version, cipher and verification).\n"
     "proof         inclusion proof (JSON) for the entry with seq SEQ against the\n"
     "              latest checkpoint covering it; --leaf-out writes that entry's line.\n"
     "verify-proof  check a proof against the entry's line (a file, or - for stdin)\n"
@@ -484,11 +486,31 @@ struct list_ctx {
     uint64_t rows;
 };
 
+/* The upstream TLS column: "TLSv1.3 verified", "TLSv1.2 UNVERIFIED",
+ * "plain" (plain HTTP upstream), "-" (not recorded). */
+static const char *
+tls_short(const patient_log_entry *e, char *out, size_t cap)
+{
+    const char *sp, *last;
+
+    if (e->tls == NULL)
+        return "-";
+    if (strcmp(e->tls, "none") == 0)
+        return "plain";
+    sp = strchr(e->tls, ' ');
+    last = strrchr(e->tls, ' ');
+    if (sp == NULL || last == NULL)
+        return e->tls;
+    snprintf(out, cap, "%.*s %s", (int)(sp - e->tls), e->tls,
+             strcmp(last + 1, "verified") == 0 ? "verified" : "UNVERIFIED");
+    return out;
+}
+
 static patient_err
 list_row(const char *log, const patient_log_entry *e, void *vctx)
 {
     struct list_ctx *c = vctx;
-    char ts[32], reasons[512], rules[512];
+    char ts[32], reasons[512], rules[512], tls[160];
 
     c->rows++;
     if (c->json) {
@@ -514,6 +536,10 @@ list_row(const char *log, const patient_log_entry *e, void *vctx)
         cJSON_AddNumberToObject(o, "edits", (double)e->n_edits);
         cJSON_AddNumberToObject(o, "deleted", (double)e->deleted);
         cJSON_AddNumberToObject(o, "inserted", (double)e->inserted);
+        if (e->tls)
+            cJSON_AddStringToObject(o, "tls", e->tls);
+        else
+            cJSON_AddNullToObject(o, "tls");
         s = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (s == NULL)
@@ -534,8 +560,8 @@ list_row(const char *log, const patient_log_entry *e, void *vctx)
     printf("%-20s %7" PRIu64 "  ", ts, e->seq);
     print_safe(e->by_name ? e->by_name : "-");
     printf("%*s", (int)(e->by_name && strlen(e->by_name) < 16 ? 16 - strlen(e->by_name) : 0), "");
-    printf(" %8" PRIu64 " %8" PRIu64 "  %-24s %-24s ", e->deleted, e->inserted,
-           reasons[0] ? reasons : "-", rules[0] ? rules : "-");
+    printf(" %8" PRIu64 " %8" PRIu64 "  %-24s %-24s %-18s ", e->deleted, e->inserted,
+           reasons[0] ? reasons : "-", rules[0] ? rules : "-", tls_short(e, tls, sizeof tls));
     print_safe(e->url ? e->url : "-");
     putchar('\n');
     return PATIENT_OK;
@@ -549,8 +575,8 @@ do_list(int n, char **logs, const aopts *o)
     int rc = CLI_EXIT_OK, r;
 
     if (!o->json)
-        printf("%-20s %7s  %-16s %8s %8s  %-24s %-24s %s\n", "TIME", "SEQ", "MIDDLEBOX",
-               "DELETED", "INSERTED", "REASON", "RULE", "URL");
+        printf("%-20s %7s  %-16s %8s %8s  %-24s %-24s %-18s %s\n", "TIME", "SEQ", "MIDDLEBOX",
+               "DELETED", "INSERTED", "REASON", "RULE", "UPSTREAM TLS", "URL");
     for (int i = 0; i < n; i++) {
         r = each_change(logs[i], o, list_row, &c, &seen);
         if (r > rc)
@@ -699,6 +725,11 @@ stats_row(const char *log, const patient_log_entry *e, void *vctx)
             return PATIENT_ERR_NOMEM;
         add_to(g, e->n_edits, e->deleted, e->inserted);
         return PATIENT_OK;
+    case 4:
+        if ((g = stats_group(c, e->tls ? e->tls : "-")) == NULL)
+            return PATIENT_ERR_NOMEM;
+        add_to(g, e->n_edits, e->deleted, e->inserted);
+        return PATIENT_OK;
     case 3:
         fmt_time(e->time, key);
         key[10] = 0;
@@ -778,7 +809,7 @@ group_json(const char *key, const group *g)
 static int
 do_stats(int n, char **logs, const aopts *o)
 {
-    static const char *const bys[] = {"reason", "middlebox", "url", "day"};
+    static const char *const bys[] = {"reason", "middlebox", "url", "day", "tls"};
     struct stats_ctx c;
     uint64_t seen = 0;
     int rc = CLI_EXIT_OK, r;
@@ -787,11 +818,11 @@ do_stats(int n, char **logs, const aopts *o)
     memset(&c, 0, sizeof c);
     c.other.key = (char *)"(other)";
     c.by = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (strcmp(o->by ? o->by : "reason", bys[i]) == 0)
             c.by = i;
     if (c.by < 0)
-        cli_usage(usage, "--by must be reason, middlebox, url or day");
+        cli_usage(usage, "--by must be reason, middlebox, url, day or tls");
     for (int i = 0; i < n; i++) {
         r = each_change(logs[i], o, stats_row, &c, &seen);
         if (r > rc)
@@ -829,6 +860,7 @@ do_stats(int n, char **logs, const aopts *o)
     } else {
         printf("%-32s %8s %8s %10s %10s\n", bys[c.by] == bys[3] ? "DAY" : c.by == 0 ? "REASON"
                                             : c.by == 1                     ? "MIDDLEBOX"
+                                            : c.by == 4                     ? "UPSTREAM TLS"
                                                                             : "URL",
                "CHANGES", "EDITS", "DELETED", "INSERTED");
         for (size_t i = 0; i < m; i++) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include <patient/change.h>
 #include <patient/jws.h>
 #include <patient/log.h>
 #include "merkle.h"
@@ -51,6 +52,9 @@ typedef struct {
     size_t n;
     const char **reasons, **rules;
     uint64_t deleted, inserted;
+    /* the descriptor's upstream TLS as one string: "TLSv1.3 CIPHER verified"
+     * (or "unverified"), "none" (plain HTTP upstream); "" when not recorded */
+    char tls[2 * PATIENT_MAX_TLS_FIELD + 16];
 } chfields;
 
 void chfields_free(chfields *f);
@@ -69,6 +73,7 @@ typedef struct {
     const char *prev, *time, *kind_s;
     patient_log_kind kind;
     const char *url, *by_name, *by_kid, *jws;
+    const char *tls; /* change: NULL when the line has no "tls" */
     long long hop;
     uint64_t deleted, inserted;
     uint64_t tree_size;

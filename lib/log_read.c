@@ -218,6 +218,30 @@ chfields_free(chfields *f)
     memset(f, 0, sizeof *f);
 }
 
+/* The descriptor's "tls" member in the entry's one-string form. Its
+ * syntax is patient_change_parse's to judge; here only shape and size. */
+static patient_err
+chfields_tls(chfields *f)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(f->payload, "tls"), *ver;
+    const char *v, *c;
+
+    f->tls[0] = 0;
+    if (t == NULL)
+        return PATIENT_OK;
+    ver = cJSON_GetObjectItemCaseSensitive(t, "verified");
+    v = pt_json_str(t, "version");
+    c = pt_json_str(t, "cipher");
+    if (!cJSON_IsObject(t) || v == NULL || !cJSON_IsBool(ver) || strlen(v) > PATIENT_MAX_TLS_FIELD ||
+        (c && strlen(c) > PATIENT_MAX_TLS_FIELD))
+        return PATIENT_ERR_PARSE;
+    if (c == NULL)
+        snprintf(f->tls, sizeof f->tls, "%s", v);
+    else
+        snprintf(f->tls, sizeof f->tls, "%s %s %s", v, c, cJSON_IsTrue(ver) ? "verified" : "unverified");
+    return PATIENT_OK;
+}
+
 patient_err
 chfields_from_jws(const patient_jws *j, chfields *f)
 {
@@ -269,7 +293,7 @@ chfields_from_jws(const patient_jws *j, chfields *f)
         f->inserted += ins;
         i++;
     }
-    return PATIENT_OK;
+    return chfields_tls(f);
 }
 
 /* ---- Parsed entry lines ------------------------------------------------ */
@@ -573,7 +597,7 @@ enum {
     F_SEQ = 1 << 0, F_PREV = 1 << 1, F_KIND = 1 << 2, F_TIME = 1 << 3, F_URL = 1 << 4,
     F_HOP = 1 << 5, F_BY = 1 << 6, F_REASONS = 1 << 7, F_RULES = 1 << 8, F_DEL = 1 << 9,
     F_INS = 1 << 10, F_JWS = 1 << 11, F_TREE = 1 << 12, F_ROOT = 1 << 13, F_SIG = 1 << 14,
-    F_EVENT = 1 << 15, F_DETAIL = 1 << 16
+    F_EVENT = 1 << 15, F_DETAIL = 1 << 16, F_TLS = 1 << 17
 };
 
 /* Parse and check the shape of one line. PATIENT_ERR_JSON for a line that
@@ -591,7 +615,7 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
     e->n_reasons = e->n_rules = 0;
     e->seq = 0;
     e->prev = e->time = e->kind_s = e->url = e->by_name = e->by_kid = e->jws = NULL;
-    e->root_b64 = e->sig = e->event = e->detail = NULL;
+    e->root_b64 = e->sig = e->event = e->detail = e->tls = NULL;
     e->hop = 0;
     e->deleted = e->inserted = e->tree_size = 0;
     e->kind = 0;
@@ -639,6 +663,8 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
                     bit = F_TIME, ok = js_string(&s, &e->time) == 0;
                 else if (strcmp(key, "tree_size") == 0)
                     bit = F_TREE, ok = js_uint(&s, &e->tree_size) == 0;
+                else if (strcmp(key, "tls") == 0)
+                    bit = F_TLS, ok = js_string(&s, &e->tls) == 0;
                 break;
             case 'u':
                 if (strcmp(key, "url") == 0)
@@ -891,6 +917,7 @@ patient_log_iter_next(patient_log_iter *it, const patient_log_entry **entry)
         o->deleted = it->e.deleted;
         o->inserted = it->e.inserted;
         o->jws = it->e.jws;
+        o->tls = it->e.tls;
         o->n_edits = it->e.n_reasons;
         o->reasons = (const char *const *)it->e.reasons;
         o->rules = (const char *const *)it->e.rules;

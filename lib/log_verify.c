@@ -53,6 +53,8 @@ change_mismatch(const pentry *e, patient_jws **jws_out)
         bad = "inserted";
     else if (e->n_reasons != f.n)
         bad = "reasons";
+    else if (strcmp(e->tls ? e->tls : "", f.tls) != 0 || (e->tls && *e->tls == 0))
+        bad = "tls";
     for (i = 0; bad == NULL && i < f.n; i++) {
         if (strcmp(e->reasons[i], f.reasons[i]) != 0)
             bad = "reasons";

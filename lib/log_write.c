@@ -410,8 +410,11 @@ patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
     for (i = 0; i < f.n; i++)
         if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f.rules[i])))
             goto out;
-    if ((err = pt_buf_appendf(&rest, "],\"deleted\":%llu,\"inserted\":%llu,\"jws\":",
+    if ((err = pt_buf_appendf(&rest, "],\"deleted\":%llu,\"inserted\":%llu,",
                               (unsigned long long)f.deleted, (unsigned long long)f.inserted)) ||
+        (f.tls[0] && ((err = pt_buf_appendf(&rest, "\"tls\":")) || (err = json_str(&rest, f.tls)) ||
+                      (err = pt_buf_append(&rest, ",", 1)))) ||
+        (err = pt_buf_appendf(&rest, "\"jws\":")) ||
         (err = json_str(&rest, jws)))
         goto out;
     if ((err = lock_log(log)))

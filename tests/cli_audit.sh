@@ -127,7 +127,7 @@ kid=$(py -c 'import json; print(json.loads(open("good.log").readline())["by"]["k
 [ "$(count --reason 'nothing.*')" = "" ] || fail "list: no match"
 ok "list filters: reason, url, middlebox name/kid, since/until, combined"
 [ "$(rc "$P" audit list good.log --reason 'tracker.*')" = 0 ] || fail "list table"
-head -n 1 out | grep -q '^TIME  *SEQ  MIDDLEBOX  *DELETED INSERTED  REASON  *RULE  *URL$' ||
+head -n 1 out | grep -q '^TIME  *SEQ  MIDDLEBOX  *DELETED INSERTED  REASON  *RULE  *UPSTREAM TLS  *URL$' ||
     fail "list: table header"
 grep -q '^2026-11-22T09:30:00Z .* edge .*tracker.removed .*tracker-script .*https://b.example/index.html$' out ||
     fail "list: row"

@@ -124,6 +124,14 @@ ng=$(grep '"GET /index.html ' "$A_DIR/nginx-access.log" | tail -n 1 |
 check "hop TLS facts equal nginx's ($ng; got $(hop_tls "$work/via.json"))" \
     test -n "$ng" -a "$(hop_tls "$work/via.json")" = "$ng"
 
+# the audit log says the same, and still verifies (the "tls" member is
+# checked against the signed descriptor)
+"$PATIENT_BIN" audit list "$A_DIR/audit.log" --json >"$work/audit-a.jsonl" 2>&1 || true
+check "audit list: the hop's upstream TLS" \
+    grep -q "\"tls\":\"${ng% true} verified\"" "$work/audit-a.jsonl"
+check "audit stats --by tls" bash -c "'$PATIENT_BIN' audit stats '$A_DIR/audit.log' --by tls | grep -q '^${ng% true} verified '"
+check "audit verify --deep" bash -c "'$PATIENT_BIN' audit verify '$A_DIR/audit.log' --pub '$A_DIR/mbox.pub' --deep >/dev/null"
+
 # ---- B: nginx speaks TLS 1.2 only
 start b STACK_ORIGIN_TLS=TLSv1.2
 B_PROXY=$PROXY_URL B_HTTPS=$ORIGIN_HTTPS_URL B_BUMP_CA=$BUMP_CA
@@ -144,6 +152,8 @@ C_PROXY=$PROXY_URL C_HTTPS=$ORIGIN_HTTPS_URL C_BUMP_CA=$BUMP_CA
 policy "$work/pol-c.json" "$C_HTTPS"
 pverify c "$work/pol-c.json" --ca-file "$C_BUMP_CA" --proxy "$C_PROXY" "$C_HTTPS/index.html"
 expect c 1 invalid "change.tls.unverified" "middlebox did not verify the origin"
+"$PATIENT_BIN" audit list "$work/c/audit.log" --json >"$work/audit-c.jsonl" 2>&1 || true
+check "audit list: the unverified upstream" grep -q '"tls":"TLSv1.3 [^ ]* unverified"' "$work/audit-c.jsonl"
 
 if (( fails )); then
     for f in "$work"/*.json; do echo "---- $f"; head -c 3000 "$f"; echo; done

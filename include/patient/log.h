@@ -185,6 +185,9 @@ typedef struct patient_log_entry {
     size_t n_edits;
     uint64_t deleted, inserted;/* change: byte totals over the edits */
     const char *jws;           /* change: the signed descriptor */
+    const char *tls;           /* change: the descriptor's upstream TLS, "TLSv1.3 CIPHER
+                                  verified" / "... unverified", or "none" (plain HTTP
+                                  upstream); NULL when the descriptor records none */
     const char *event;         /* event */
     const char *detail;        /* event (may be NULL) */
     uint64_t tree_size;        /* checkpoint */

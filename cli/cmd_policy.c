@@ -30,7 +30,7 @@ static const char usage[] =
     "                          \"tracker.*\"); none given: it may change nothing\n"
     "      --paths GLOB,...    URL paths (default \"/*\": all; '*' matches '/')\n"
     "      --origins GLOB,...  origins (default \"*\": all)\n"
-    "      --max-edits N       edits per response (default 100; \"unlimited\")\n"
+    "      --max-edits N       edits per response, all its hops (default 100; \"unlimited\")\n"
     "      --no-insert         deletions only: no inserted bytes\n"
     "  check          lint: unknown fields, rules that never match, weak settings;\n"
     "                 exit 0 clean, 1 findings (or an invalid policy), 2 I/O error\n"

@@ -518,11 +518,28 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
             err = PATIENT_OK;
             continue;
         }
+        /* max_edits bounds what one middlebox does to the response, so it
+         * cannot chain hops of its own to multiply it: count every edit of
+         * every hop signed with this key, and report once, at the hop that
+         * went over. */
         max = patient_policy_middlebox_max_edits(mb);
-        if (max >= 0 && (long long)c->nedits > max)
-            rep_result(r, REP_INVALID, "policy.edits.exceeded", where,
-                       "%zu edits, but your policy allows %s at most %lld", c->nedits,
-                       patient_policy_middlebox_name(mb), max);
+        {
+            size_t total = 0;
+            int over_before = 0;
+            for (size_t i = 0; i <= k; i++) {
+                if (changes[i] == NULL ||
+                    memcmp(changes[i]->by.kid, c->by.kid, PATIENT_KEYID_BYTES) != 0)
+                    continue;
+                if (i < k && max >= 0 && (long long)(total + changes[i]->nedits) > max)
+                    over_before = 1;
+                total += changes[i]->nedits;
+            }
+            if (max >= 0 && (long long)total > max && !over_before)
+                rep_result(r, REP_INVALID, "policy.edits.exceeded", where,
+                           "%zu edits to this response by %s (all its hops), but your policy "
+                           "allows it at most %lld",
+                           total, patient_policy_middlebox_name(mb), max);
+        }
         for (size_t j = 0; j < c->nedits; j++) {
             patient_policy_deny why = PATIENT_POLICY_DENY_NONE;
             char w2[96];

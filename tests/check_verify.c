@@ -935,6 +935,41 @@ START_TEST(edits_exceeded)
 }
 END_TEST
 
+/* max_edits holds per response: one middlebox chaining two hops of one edit
+ * each is over a bound of 1 (at hop 2); the twin with a bound of 2 and the
+ * same chain is modified. */
+START_TEST(edits_exceeded_across_own_hops)
+{
+    uint8_t *o1 = NULL, *o2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    char *v1 = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3",
+                           &o1, &l1);
+    const char *p1[] = {v1};
+    char *v2 = hop_ad(sk_m1, URL, o1, l1, p1, 1, 0, &o2, &l2);
+    const char *ch[] = {v1, v2};
+    patient_evidence ev = ev_make(URL, o2, l2, ch, 2);
+    patient_policy *p = policy_json("\"reasons\":[\"*\"],\"insert\":true,\"max_edits\":1", &pk_m1);
+    patient_report *r = run(p, &ev);
+    const cJSON *res;
+    int at_hop2 = 0;
+    cJSON_ArrayForEach(res, r->results)
+    {
+        if (strcmp(pt_json_str(res, "code"), "policy.edits.exceeded") == 0)
+            at_hop2 += strcmp(pt_json_str(res, "where"), "hop 2") == 0 ? 1 : 100;
+    }
+    ck_assert_int_eq(at_hop2, 1); /* once, at hop 2 */
+    expect(r, PATIENT_VERDICT_INVALID, "policy.edits.exceeded");
+    patient_policy_free(p);
+    p = policy_json("\"reasons\":[\"*\"],\"insert\":true,\"max_edits\":2", &pk_m1);
+    expect(run(p, &ev), PATIENT_VERDICT_MODIFIED, NULL);
+    patient_policy_free(p);
+    free(v1);
+    free(v2);
+    free(o1);
+    free(o2);
+}
+END_TEST
+
 START_TEST(weak_upstream_tls)
 {
     uint8_t *out = NULL;
@@ -1653,6 +1688,7 @@ verify_suite(void)
     tcase_add_test(tc, insert_denied);
     tcase_add_test(tc, insert_allowed);
     tcase_add_test(tc, edits_exceeded);
+    tcase_add_test(tc, edits_exceeded_across_own_hops);
     tcase_add_test(tc, weak_upstream_tls);
     tcase_add_test(tc, upstream_tls_required);
     tcase_add_test(tc, disclosure_required_missing);

@@ -442,6 +442,7 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
     pt_bigbuf undo = {0}; /* hop inputs, rebuilt in place after the first */
     uint8_t origin_hash[PATIENT_SHA256_BYTES];
     int have_origin_hash = 0;
+    int origin_checked = 0; /* bytes compared with a verified Patient-Origin */
     const uint8_t *cur;
     size_t curlen;
     int proven = 1;
@@ -721,6 +722,9 @@ manifest:
         patient_origin_info info;
         for (size_t i = 0; i < nkeys && oe == PATIENT_ERR_KEY_MISMATCH; i++)
             oe = patient_origin_verify(ev->origin_sig, &keys[i], ev->url, cur, curlen, now, &info);
+        /* The bytes were compared with what the origin signed: as checked
+         * as a manifest entry would have made them. */
+        origin_checked = oe == PATIENT_OK || oe == PATIENT_ERR_HASH;
         switch (oe) {
         case PATIENT_OK:
             rep_result(r, REP_INFO, "origin.ok", "Patient-Origin",
@@ -754,7 +758,7 @@ done:
     if (n > 0)
         cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "proof",
                                                cJSON_CreateString(proven ? "proven" : "attested"));
-    else if (have_ref)
+    else if (have_ref || origin_checked)
         cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "proof", cJSON_CreateString("proven"));
     rep_finish(r, ev->nchanges);
     for (size_t k = 0; k < PATIENT_MAX_HOPS; k++)

@@ -1225,11 +1225,16 @@ START_TEST(dynamic_verified)
     ck_assert_int_eq(patient_origin_sign(sk_pub, URL_DYN, DYN, strlen(DYN), NOW - 10, NOW + 600, &s),
                      PATIENT_OK);
     patient_evidence ev = ev_dyn(s, DYN, strlen(DYN));
-    expect(run(pol, &ev), PATIENT_VERDICT_VERIFIED, NULL);
+    patient_report *r = run(pol, &ev);
+    /* The bytes were checked against the origin's signature: proven. */
+    ck_assert_str_eq(pt_json_str(r->doc, "proof"), "proven");
+    expect(r, PATIENT_VERDICT_VERIFIED, NULL);
     /* No manifest at all: the response signature is enough. */
     ev.manifest = NULL;
     ev.manifest_sig = NULL;
-    expect(run(pol, &ev), PATIENT_VERDICT_VERIFIED, NULL);
+    r = run(pol, &ev);
+    ck_assert_str_eq(pt_json_str(r->doc, "proof"), "proven");
+    expect(r, PATIENT_VERDICT_VERIFIED, NULL);
     free(s);
 }
 END_TEST
@@ -1266,6 +1271,23 @@ START_TEST(dynamic_other_url)
                      PATIENT_OK);
     patient_evidence ev = ev_dyn(s, DYN, strlen(DYN));
     expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "origin.url.mismatch");
+    free(s);
+}
+END_TEST
+
+/* Twin of dynamic_verified: a Patient-Origin that does not verify checked
+ * nothing, so the report says proof none. */
+START_TEST(dynamic_forged_proof_none)
+{
+    char *s = NULL;
+    ck_assert_int_eq(patient_origin_sign(sk_x, URL_DYN, DYN, strlen(DYN), NOW - 10, NOW + 600, &s),
+                     PATIENT_OK);
+    patient_evidence ev = ev_dyn(s, DYN, strlen(DYN));
+    ev.manifest = NULL;
+    ev.manifest_sig = NULL;
+    patient_report *r = run(pol, &ev);
+    ck_assert_str_eq(pt_json_str(r->doc, "proof"), "none");
+    expect(r, PATIENT_VERDICT_INVALID, "origin.key.unknown");
     free(s);
 }
 END_TEST
@@ -1717,6 +1739,7 @@ verify_suite(void)
     tcase_add_test(tc, dynamic_expired);
     tcase_add_test(tc, dynamic_other_url);
     tcase_add_test(tc, dynamic_unknown_key);
+    tcase_add_test(tc, dynamic_forged_proof_none);
     tcase_add_test(tc, dynamic_forged_signature);
     tcase_add_test(tc, dynamic_modified_proven);
     suite_add_tcase(s, tc);

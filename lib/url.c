@@ -285,3 +285,16 @@ out:
     pt_buf_free(&o);
     return err;
 }
+
+patient_err
+pt_url_drop_fragment(const char *url, char **out)
+{
+    const char *hash;
+
+    *out = NULL;
+    if (url == NULL)
+        return PATIENT_OK;
+    hash = strchr(url, '#');
+    *out = hash ? strndup(url, (size_t)(hash - url)) : strdup(url);
+    return *out ? PATIENT_OK : PATIENT_ERR_NOMEM;
+}

@@ -18,5 +18,8 @@ patient_err pt_path_check(const char *p);
 /* An origin as manifests carry it: "http(s)://host[:port]", lower case,
  * no path, no userinfo. PATIENT_ERR_PARSE otherwise. */
 patient_err pt_origin_check(const char *o);
+/* url without its fragment ("#..." is never sent: RFC 9110 section 4.2.4),
+ * malloc'd into *out (free()). NULL url gives NULL. PATIENT_ERR_NOMEM. */
+patient_err pt_url_drop_fragment(const char *url, char **out);
 
 #endif

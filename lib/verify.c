@@ -20,6 +20,7 @@
 #include <patient/verify.h>
 #include "change_int.h"
 #include "report_int.h"
+#include "url_int.h"
 #include "util.h"
 
 #define STATE_MAX (4u * 1024 * 1024)
@@ -443,6 +444,8 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
     uint8_t origin_hash[PATIENT_SHA256_BYTES];
     int have_origin_hash = 0;
     int origin_checked = 0; /* bytes compared with a verified Patient-Origin */
+    patient_evidence ev_nf;
+    char *url_nf = NULL;
     const uint8_t *cur;
     size_t curlen;
     int proven = 1;
@@ -450,8 +453,17 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
     patient_err err = PATIENT_OK;
 
     *report = NULL;
-    if ((err = rep_new(&r, ev->url, now)) != PATIENT_OK)
+    /* The fragment is not part of the request, and no descriptor or
+     * signature names one: a browser's #anchor must not make a page fail. */
+    if ((err = pt_url_drop_fragment(ev->url, &url_nf)) != PATIENT_OK)
         return err;
+    ev_nf = *ev;
+    ev_nf.url = url_nf;
+    ev = &ev_nf;
+    if ((err = rep_new(&r, ev->url, now)) != PATIENT_OK) {
+        free(url_nf);
+        return err;
+    }
     if (ev->url == NULL || patient_policy_split_url(ev->url, &origin, &path) != PATIENT_OK) {
         rep_result(r, REP_UNVERIFIABLE, "url.invalid", NULL,
                    "the URL is not an http(s) URL patient can check");
@@ -767,6 +779,7 @@ done:
     pt_bigbuf_free(&undo);
     free(origin);
     free(path);
+    free(url_nf);
     if (err != PATIENT_OK) {
         patient_report_free(r);
         return err;

@@ -17,6 +17,7 @@
 #include <patient/hash.h>
 #include <patient/verify.h>
 #include "report_int.h"
+#include "url_int.h"
 #include "util.h"
 
 #define NATIVE_MAX (1024u * 1024)
@@ -295,7 +296,7 @@ patient_verify_url(const patient_policy *policy, const char *url,
 {
     gathered g;
     patient_verify_opts o = {0};
-    char *pj = NULL;
+    char *pj = NULL, *url_nf = NULL;
     size_t pjlen = 0;
     patient_err err;
 
@@ -307,7 +308,11 @@ patient_verify_url(const patient_policy *policy, const char *url,
         o = *opts;
     if (o.now == 0)
         o.now = time(NULL);
-    if ((err = gather(&g, policy, url, fopts, report, o.now)) != PATIENT_OK || *report != NULL)
+    /* Fetch and compare without the fragment (a navigation URL from the
+     * browser carries it; the server never sees it). */
+    if ((err = pt_url_drop_fragment(url, &url_nf)) != PATIENT_OK)
+        goto out;
+    if ((err = gather(&g, policy, url_nf, fopts, report, o.now)) != PATIENT_OK || *report != NULL)
         goto out;
     if ((err = patient_verify_evidence(policy, &g.ev, &o, report)) != PATIENT_OK)
         goto out;
@@ -319,6 +324,7 @@ patient_verify_url(const patient_policy *policy, const char *url,
         }
     }
 out:
+    free(url_nf);
     free(pj);
     gathered_free(&g);
     return err;

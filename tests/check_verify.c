@@ -600,6 +600,30 @@ START_TEST(unknown_middlebox)
 }
 END_TEST
 
+/* A URL with a fragment (a browser's #anchor) is the same resource: the
+ * hop signed for the URL without it verifies. */
+START_TEST(url_fragment_dropped)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3",
+                          &out, &ol);
+    const char *ch[] = {v};
+    patient_evidence ev = ev_make(URL "#section-2", out, ol, ch, 1);
+    patient_report *r = run(pol, &ev);
+    ck_assert_str_eq(pt_json_str(r->doc, "url"), URL);
+    expect(r, PATIENT_VERDICT_MODIFIED, NULL);
+    /* Untouched page with a fragment: verified. */
+    ev = ev_make(URL "#", BODY, strlen(BODY), NULL, 0);
+    expect(run(pol, &ev), PATIENT_VERDICT_VERIFIED, NULL);
+    /* Twin: a query is part of the request, so it still does not match. */
+    ev = ev_make(URL "?x=1#section-2", out, ol, ch, 1);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.url.mismatch");
+    free(v);
+    free(out);
+}
+END_TEST
+
 START_TEST(replayed_other_url)
 {
     uint8_t *out = NULL;
@@ -1687,6 +1711,7 @@ verify_suite(void)
     tcase_add_test(tc, forged_descriptor_payload);
     tcase_add_test(tc, unknown_middlebox);
     tcase_add_test(tc, replayed_other_url);
+    tcase_add_test(tc, url_fragment_dropped);
     tcase_add_test(tc, replayed_other_response);
     tcase_add_test(tc, edits_overlapping);
     tcase_add_test(tc, edit_out_of_range);

@@ -143,6 +143,9 @@ assert h["hop"] == 1 and h["by"]["name"] == "Test Filter" and h["proof"] == "pro
 assert h["edits"][0]["reason"] == "tracker.removed" and h["edits"][0]["deleted"] > 0
 assert all(x["severity"] != "error" for x in r["results"])
 EOF
+expect 0 "URL with a #fragment: modified, not change.url.mismatch" $V --json "$MURL#top"
+[ "$(json_field "$T/out" verdict)" = modified ] && ok "fragment: json verdict modified" ||
+    fail "fragment: verdict $(json_field "$T/out" verdict)"
 expect 1 "--strict modified" $V --strict "$MURL"
 expect 0 "--strict verified" $V --strict "$URL"
 expect 1 "untrusted middlebox: invalid" $VERIFY --policy "$T/policy-nombox.json" --no-state \

@@ -416,8 +416,25 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
     r = NULL;
     goto out;
 curl_fail:
+    /* What the server sent must never look like a local failure. libcurl
+     * refuses a header line over its own 100 KiB limit with a bare
+     * CURLE_OUT_OF_MEMORY and no message; our own allocations did not fail
+     * (x.nomem is 0), so that is the response being too large for it (a
+     * true out-of-memory inside libcurl then fails closed the same way),
+     * and names a body that does not decode CURLE_BAD_CONTENT_ENCODING. */
+    if (rc == CURLE_OUT_OF_MEMORY) {
+        detail_set(detail, "libcurl refused the response: a header line over its 100 KiB limit");
+        err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    if (rc == CURLE_BAD_CONTENT_ENCODING) {
+        detail_set(detail, "the body does not decode as its Content-Encoding says (corrupt or "
+                           "truncated compressed data)");
+        err = PATIENT_ERR_GZIP;
+        goto out;
+    }
     detail_set(detail, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-    err = rc == CURLE_OUT_OF_MEMORY ? PATIENT_ERR_NOMEM : PATIENT_ERR_FETCH;
+    err = PATIENT_ERR_FETCH;
 out:
     if (h)
         curl_easy_cleanup(h);

@@ -168,6 +168,7 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     else if ((err = patient_fetch(fo, url, &g->page, &detail)) == PATIENT_OK)
         page = g->page;
     if (page == NULL || page->status != 200) {
+        patient_err ferr = err;
         if (err == PATIENT_ERR_NOMEM)
             return err;
         if ((err = rep_new(fail, url, now)) != PATIENT_OK)
@@ -175,6 +176,13 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         if (page)
             rep_result(*fail, REP_UNVERIFIABLE, "fetch.status", url,
                        "the server answered HTTP %ld", page->status);
+        else if (ferr == PATIENT_ERR_GZIP)
+            rep_result(*fail, REP_UNVERIFIABLE, "fetch.encoding", url,
+                       "the server sent a compressed body that does not decode: %s",
+                       detail ? detail : "corrupt data");
+        else if (ferr == PATIENT_ERR_TOO_LARGE)
+            rep_result(*fail, REP_UNVERIFIABLE, "fetch.too_large", url, "%s",
+                       detail ? detail : "the response is over a size limit");
         else
             rep_result(*fail, REP_UNVERIFIABLE, "fetch.failed", url, "could not fetch: %s",
                        detail ? detail : "network error");

@@ -193,6 +193,19 @@ grep -q 'well-known' "$T/www/requests.log" && fail "manifest requested for an or
     ok "no manifest request for an unknown origin"
 [ -z "$(ls -A "$T/cache-empty" 2>/dev/null)" ] && ok "cache not grown" || fail "cache grew: $(ls "$T/cache-empty")"
 
+# ---- what a hostile server sends is never a local error ----------------------
+# A body that says gzip and is not; a header line over libcurl's 100 KiB.
+printf 'this is not gzip data\n' >"$T/www/site/badgz.html"
+echo "Content-Encoding: gzip" >"$T/www/site/badgz.html.headers"
+printf '<p>x</p>\n' >"$T/www/site/bighdr.html"
+"$PY" -c 'print("X-Big: " + "a" * 200000)' >"$T/www/site/bighdr.html.headers"
+expect 3 "corrupt gzip body: unverifiable" $V --json "$O/badgz.html"
+grep -q '"code": *"fetch.encoding"' "$T/out" && ok "code fetch.encoding" || fail "no fetch.encoding"
+expect 3 "header line over libcurl's limit: unverifiable, not exit 2" $V --json "$O/bighdr.html"
+grep -q '"code": *"fetch.too_large"' "$T/out" && ok "code fetch.too_large" || fail "no fetch.too_large"
+grep -qi 'out of memory' "$T/out" "$T/err" && fail "a server's header reported as out of memory" ||
+    ok "no 'out of memory'"
+
 # ---- native messaging host ------------------------------------------------------
 # One ping, one verify (of the middlebox's response), then EOF.
 "$PY" - "$MURL" "$T/req" <<'EOF'

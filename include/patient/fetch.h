@@ -67,7 +67,9 @@ typedef struct patient_response {
  * opts may be NULL for the defaults. An HTTP error status is not an error:
  * read resp->status. Errors: PATIENT_ERR_FETCH (DNS, connect, TLS, too
  * many redirects, timeout...), PATIENT_ERR_TOO_LARGE (body or headers over
- * their caps; the transfer is aborted early). On error *detail (when detail
+ * their caps, or a header line over libcurl's own 100 KiB limit; the
+ * transfer is aborted early), PATIENT_ERR_GZIP (the body does not decode as
+ * its Content-Encoding says). Nothing a server sends gives PATIENT_ERR_NOMEM. On error *detail (when detail
  * is not NULL) is a malloc'd message (curl's), caller frees with free().
  * *resp: free with patient_response_free. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_fetch(const patient_fetch_opts *opts,

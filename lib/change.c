@@ -10,6 +10,7 @@
 #include <patient/change.h>
 #include <patient/policy.h>
 #include "change_int.h"
+#include "chunk.h"
 #include "util.h"
 
 /* Our objects have at most a dozen members; more is hostile, and the
@@ -34,6 +35,10 @@ struct patient_hop {
     int has_tls, tls_verified;
     char *tls_version, *tls_cipher;
     int finished;
+    /* The descriptors that arrived, parsed: a hop that withholds bytes maps
+     * its deletions back through them to the origin's chunks. */
+    patient_change *prevc[PATIENT_MAX_HOPS];
+    size_t nprev;
 };
 
 /* ---- validators (shared by issuing and parsing) ---- */
@@ -185,6 +190,8 @@ patient_hop_free(patient_hop *hop)
     free(hop->url);
     free(hop->tls_version);
     free(hop->tls_cipher);
+    for (size_t k = 0; k < hop->nprev; k++)
+        patient_change_free(hop->prevc[k]);
     free(hop);
 }
 
@@ -231,7 +238,7 @@ patient_hop_begin(const patient_seckey *sk, const char *name, const char *servic
             memcpy(h->prev, c->value_hash, sizeof h->prev);
             h->has_prev = 1;
         }
-        patient_change_free(c);
+        h->prevc[h->nprev++] = c;
         c = NULL;
     }
     *out = h;
@@ -373,6 +380,59 @@ add_part(cJSON *root, const char *k, const uint8_t h[PATIENT_SHA256_BYTES], size
     return o && add_sri(o, "integrity", h) && add_num(o, "size", size);
 }
 
+/* "chunks": when the hop withholds deleted bytes, the leaves of the origin
+ * chunks those deletions touch, so that a verifier can check every other
+ * byte against the origin's chunk root. When the arriving chain cannot be
+ * mapped back to the origin (an earlier hop withheld bytes without chunks),
+ * there is nothing sound to sign: the member is left out and the hop is
+ * only attested. */
+static patient_err
+add_chunks(const patient_hop *hop, const patient_edit *e, cJSON *root)
+{
+    patient_edit *del = NULL;
+    size_t nd = 0, n = 0;
+    uint64_t *idx = NULL;
+    uint8_t (*val)[PATIENT_SHA256_BYTES] = NULL;
+    cJSON *arr, *o;
+    patient_err err = PATIENT_ERR_NOMEM;
+
+    for (size_t i = 0; i < hop->n; i++)
+        nd += e[i].delete_len && !hop->edits[i].disclose;
+    if (nd == 0)
+        return PATIENT_OK;
+    if ((del = malloc(nd * sizeof *del)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    nd = 0;
+    for (size_t i = 0; i < hop->n; i++)
+        if (e[i].delete_len && !hop->edits[i].disclose)
+            del[nd++] = e[i];
+    err = pt_chunk_leaves_for_hop(hop->in, hop->in_len,
+                                  (const patient_change *const *)hop->prevc, hop->nprev, del, nd,
+                                  &idx, &val, &n);
+    if (err == PATIENT_ERR_NOT_FOUND || err == PATIENT_ERR_HASH) {
+        err = PATIENT_OK;
+        goto out;
+    }
+    if (err != PATIENT_OK || n == 0)
+        goto out;
+    err = PATIENT_ERR_NOMEM;
+    if ((arr = cJSON_AddArrayToObject(root, "chunks")) == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if ((o = cJSON_CreateObject()) == NULL)
+            goto out;
+        cJSON_AddItemToArray(arr, o);
+        if (!add_num(o, "index", (size_t)idx[i]) || !add_b64(o, "leaf", val[i], sizeof val[i]))
+            goto out;
+    }
+    err = PATIENT_OK;
+out:
+    free(del);
+    free(idx);
+    free(val);
+    return err;
+}
+
 patient_err
 patient_hop_finish(patient_hop *hop, time_t at, uint8_t **out, size_t *out_len, char **value)
 {
@@ -448,6 +508,9 @@ patient_hop_finish(patient_hop *hop, time_t at, uint8_t **out, size_t *out_len, 
             (x->note && !add_str(o, "note", x->note)))
             goto out;
     }
+    if ((err = add_chunks(hop, e, root)) != PATIENT_OK)
+        goto out;
+    err = PATIENT_ERR_NOMEM;
     if (hop->has_tls) {
         if ((o = cJSON_AddObjectToObject(root, "tls")) == NULL ||
             !add_str(o, "version", hop->tls_version) ||
@@ -503,6 +566,8 @@ patient_change_free(patient_change *c)
     free(c->tls.cipher);
     patient_jws_free(c->jws);
     free(c->value);
+    free(c->chunk_idx);
+    free(c->chunk_val);
     free(c);
 }
 
@@ -657,6 +722,43 @@ parse_edit(const cJSON *o, size_t in_size, patient_edit *e)
     return PATIENT_OK;
 }
 
+/* "chunks": optional; only with a withheld deletion (a leaf for a hop that
+ * withheld nothing could only be an extra, unchecked claim); non-empty,
+ * indices strictly increasing and within a 64 MiB body, leaves exactly 32
+ * bytes of standard base64. */
+static patient_err
+parse_chunks(const cJSON *root, patient_change *c)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "chunks"), *it;
+    size_t n = 0, i = 0;
+
+    if (arr == NULL)
+        return PATIENT_OK;
+    if (!cJSON_IsArray(arr) || arr->child == NULL || c->disclosed)
+        return PATIENT_ERR_PARSE;
+    for (it = arr->child; it; it = it->next)
+        if (++n > PATIENT_MAX_CHUNKS)
+            return PATIENT_ERR_LIMIT;
+    if ((c->chunk_idx = calloc(n, sizeof *c->chunk_idx)) == NULL ||
+        (c->chunk_val = calloc(n, sizeof *c->chunk_val)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (it = arr->child; it; it = it->next, i++) {
+        const char *leaf;
+        long long v;
+        patient_err err;
+        if (!cJSON_IsObject(it) || pt_json_int(it, "index", &v) != 0 || v < 0 ||
+            (unsigned long long)v >= PATIENT_MAX_CHUNKS ||
+            (i && (uint64_t)v <= c->chunk_idx[i - 1]) || (leaf = pt_json_str(it, "leaf")) == NULL)
+            return PATIENT_ERR_PARSE;
+        if ((err = pt_b64_decode_exact(leaf, strlen(leaf), 0, c->chunk_val[i],
+                                       PATIENT_SHA256_BYTES)) != PATIENT_OK)
+            return err;
+        c->chunk_idx[i] = (uint64_t)v;
+    }
+    c->nchunks = n;
+    return PATIENT_OK;
+}
+
 patient_err
 patient_change_parse(const char *value, size_t len, patient_change **out)
 {
@@ -782,6 +884,9 @@ patient_change_parse(const char *value, size_t len, patient_change **out)
     for (i = 0; i < c->nedits; i++)
         if (c->edits[i].delete_len && c->edits[i].deleted == NULL)
             c->disclosed = 0;
+
+    if ((err = parse_chunks(root, c)) != PATIENT_OK)
+        goto out;
 
     if ((it = cJSON_GetObjectItemCaseSensitive(root, "tls")) != NULL) {
         const cJSON *ver, *ci, *m;

@@ -7,7 +7,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/error.c \
 	lib/hash.c \
 	lib/key.c \
-	lib/merkle.h lib/merkle.c \
+	lib/merkle.h lib/merkle.c lib/chunk.h lib/chunk.c \
 	lib/log_int.h lib/log_read.c lib/log_write.c lib/log_verify.c lib/log_proof.c \
 	lib/manifest_int.h lib/manifest_build.c lib/manifest_parse.c lib/manifest_publish.c \
 	lib/mediatype.c lib/origin.c \
@@ -15,7 +15,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/policy.c lib/fetch.c lib/disclosure.c \
 	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
 	lib/rules.c \
-	lib/report_int.h lib/report.c lib/verify.c lib/verify_net.c lib/mbox.c \
+	lib/report_int.h lib/report.c lib/verify_int.h lib/verify.c lib/verify_confine.c lib/verify_net.c lib/mbox.c \
 	lib/jws.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
 	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ZLIB_CFLAGS)

@@ -19,6 +19,7 @@
 #include "url_int.h"
 #include "util.h"
 #include "manifest_int.h"
+#include "chunk.h"
 
 /* ---- detail messages ---- */
 
@@ -124,6 +125,7 @@ typedef struct {
     const char *type; /* static */
     uint64_t size;
     uint8_t hash[PATIENT_SHA256_BYTES];
+    uint8_t root[PATIENT_SHA256_BYTES]; /* chunk root, same pass as hash */
     size_t alias; /* index of the index.html entry, or SIZE_MAX */
 } bent;
 
@@ -401,7 +403,7 @@ hash_worker(void *arg)
         i = q->order[q->next++];
         pthread_mutex_unlock(&q->mu);
 
-        err = patient_sha256_file(q->e[i].fspath, q->e[i].hash, &size);
+        err = pt_chunk_file(q->e[i].fspath, q->e[i].hash, q->e[i].root, &size);
 
         pthread_mutex_lock(&q->mu);
         if (err == PATIENT_OK) {
@@ -522,11 +524,14 @@ emit(pt_buf *b, const patient_manifest_opts *o, const bent *e, size_t n,
                               o->origin, PATIENT_MANIFEST_FORMAT, n ? "{\n" : "{}")))
         return err;
     for (size_t i = 0; i < n; i++) {
+        char root[PATIENT_SRI_BYTES];
         patient_sri_encode(e[i].hash, sri);
+        patient_sri_encode(e[i].root, root);
         if ((err = pt_buf_appendf(b,
-                                  "    \"%s\": {\n      \"integrity\": \"%s\",\n"
+                                  "    \"%s\": {\n      \"chunk_root\": \"%s\",\n"
+                                  "      \"integrity\": \"%s\",\n"
                                   "      \"size\": %llu,\n      \"type\": \"%s\"\n    }%s\n",
-                                  e[i].url, sri, (unsigned long long)e[i].size, e[i].type,
+                                  e[i].url, root, sri, (unsigned long long)e[i].size, e[i].type,
                                   i + 1 < n ? "," : "")))
             return err;
         if (b->len > PATIENT_MANIFEST_MAX_BYTES)
@@ -613,6 +618,7 @@ patient_manifest_build(const char *site_dir, const patient_manifest_opts *o, cha
     for (size_t i = 0; i < w.n; i++) {
         if (w.e[i].alias != SIZE_MAX) {
             memcpy(w.e[i].hash, w.e[w.e[i].alias].hash, PATIENT_SHA256_BYTES);
+            memcpy(w.e[i].root, w.e[w.e[i].alias].root, PATIENT_SHA256_BYTES);
             w.e[i].size = w.e[w.e[i].alias].size;
         }
     }

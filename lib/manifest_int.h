@@ -14,15 +14,17 @@
 #define MAX_GLOB 4096
 #define MAX_REASON 128
 #define MAX_TYPE 255
-/* cJSON items a manifest may hold: 4 per resource plus headroom. Checked
+/* cJSON items a manifest may hold: 5 per resource plus headroom. Checked
  * before parsing so hostile input cannot make cJSON allocate without bound. */
-#define MAX_ITEMS (4u * PATIENT_MANIFEST_MAX_RESOURCES + 4096u)
+#define MAX_ITEMS (5u * PATIENT_MANIFEST_MAX_RESOURCES + 4096u)
 
 struct res {
     const char *path; /* points into root */
     uint8_t hash[PATIENT_SHA256_BYTES];
     uint64_t size;
     const char *type;
+    int has_root; /* "chunk_root" present */
+    uint8_t root[PATIENT_SHA256_BYTES];
 };
 
 struct patient_manifest {

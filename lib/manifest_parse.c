@@ -260,6 +260,14 @@ patient_manifest_parse(const void *json, size_t len, patient_manifest **out)
             type_check(r->type = pt_json_str(it, "type")))
             goto out;
         r->size = (uint64_t)size;
+        /* Optional (manifests from before chunk roots have none); when
+         * present it must be well-formed: a verifier would otherwise fall
+         * back to the weaker attested check without saying why. */
+        if (cJSON_GetObjectItemCaseSensitive(it, "chunk_root") != NULL) {
+            if (patient_sri_decode(pt_json_str(it, "chunk_root"), r->root) != PATIENT_OK)
+                goto out;
+            r->has_root = 1;
+        }
         m->n++;
     }
     if (m->n)
@@ -399,6 +407,8 @@ res_out(const struct res *r, patient_resource *out)
     out->path = r->path;
     memcpy(out->hash, r->hash, sizeof out->hash);
     out->size = r->size;
+    out->has_chunk_root = r->has_root;
+    memcpy(out->chunk_root, r->root, sizeof out->chunk_root);
     out->type = r->type;
 }
 

@@ -147,7 +147,7 @@ patient_policy_new(patient_policy **pp)
         free(p);
         return PATIENT_ERR_NOMEM;
     }
-    p->proof = PATIENT_PROOF_ATTESTED;
+    p->proof = PATIENT_PROOF_AUTO;
     p->unsig = PATIENT_UNSIGNED_UNVERIFIABLE;
     *pp = p;
     return PATIENT_OK;
@@ -465,8 +465,13 @@ parse_require(patient_policy *p, const cJSON *o, char **detail)
                 p->proof = PATIENT_PROOF_ATTESTED;
             } else if (strcmp(s, "proven") == 0) {
                 p->proof = PATIENT_PROOF_PROVEN;
+            } else if (strcmp(s, "confined") == 0) {
+                p->proof = PATIENT_PROOF_CONFINED;
+            } else if (strcmp(s, "auto") == 0) {
+                p->proof = PATIENT_PROOF_AUTO;
             } else {
-                set_detail(detail, "require.proof: not \"attested\" or \"proven\"");
+                set_detail(detail,
+                           "require.proof: not \"auto\", \"confined\", \"attested\" or \"proven\"");
                 return PATIENT_ERR_PARSE;
             }
         } else if ((err = unknown_field(p, "require", f, detail)) != PATIENT_OK) {
@@ -779,6 +784,18 @@ patient_policy_set_may_decrypt(patient_policy *p, const uint8_t kid[PATIENT_KEYI
     return PATIENT_ERR_NOT_FOUND;
 }
 
+const char *
+patient_proof_name(patient_proof p)
+{
+    switch (p) {
+    case PATIENT_PROOF_ATTESTED: return "attested";
+    case PATIENT_PROOF_PROVEN: return "proven";
+    case PATIENT_PROOF_CONFINED: return "confined";
+    case PATIENT_PROOF_AUTO: return "auto";
+    }
+    return "auto";
+}
+
 patient_proof
 patient_policy_require_proof(const patient_policy *p)
 {
@@ -978,7 +995,7 @@ patient_policy_serialize(const patient_policy *p, char **out, size_t *len)
     if (err || (err = pt_buf_appendf(&b, "    \"upstream_verified\": %s,\n",
                                      p->upstream_verified ? "true" : "false")) ||
         (err = pt_buf_appendf(&b, "    \"proof\": \"%s\"\n  },\n  \"unsigned\": \"%s\"\n}\n",
-                                     p->proof == PATIENT_PROOF_PROVEN ? "proven" : "attested",
+                                     patient_proof_name(p->proof),
                                      p->unsig == PATIENT_UNSIGNED_INVALID ? "invalid"
                                                                           : "unverifiable")))
         goto out;
@@ -1112,7 +1129,11 @@ patient_policy_lint(const patient_policy *p, patient_policy_lint_cb cb, void *ct
     if (p->proof == PATIENT_PROOF_ATTESTED)
         FIND(PATIENT_LINT_WARNING, "require.proof.attested", "require.proof",
              "changes whose removed bytes were withheld are accepted on the middlebox's signed "
-             "word; use \"proven\" unless a middlebox removes malware");
+             "word, even where the origin commits chunk roots; use \"auto\" or \"confined\"");
+    if (p->proof == PATIENT_PROOF_AUTO)
+        FIND(PATIENT_LINT_NOTE, "require.proof.auto", "require.proof",
+             "withheld deletions must be confined where the origin commits chunk roots, and are "
+             "accepted on the middlebox's signed word where it does not (older manifests)");
     if (p->min_tls == NULL || patient_tls_version_rank(p->min_tls) < patient_tls_version_rank("TLSv1.2"))
         FIND(PATIENT_LINT_WARNING, "require.upstream_tls.weak", "require.min_upstream_tls",
              "middleboxes may fetch from origins with %s", p->min_tls ? p->min_tls : "any TLS or none");

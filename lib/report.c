@@ -41,6 +41,7 @@ rep_new(patient_report **out, const char *url, time_t now)
         !cJSON_AddStringToObject(r->doc, "checked_at", ts) ||
         !cJSON_AddNullToObject(r->doc, "manifest") ||
         !cJSON_AddStringToObject(r->doc, "proof", "none") ||
+        !cJSON_AddNullToObject(r->doc, "unchecked") ||
         (r->changes = cJSON_AddArrayToObject(r->doc, "changes")) == NULL ||
         (r->results = cJSON_AddArrayToObject(r->doc, "results")) == NULL) {
         patient_report_free(r);
@@ -214,6 +215,27 @@ patient_report_text(const patient_report *r, int color, int verbose, char **out)
                        cJSON_GetArraySize(r->changes),
                        cJSON_GetArraySize(r->changes) == 1 ? "" : "s",
                        jstr(r->doc, "proof", "none"));
+    {
+        /* Confined chains: the kept bytes nobody could check, exactly. */
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(r->doc, "unchecked"), *rg;
+        long long ub = 0;
+        if (cJSON_IsObject(u) && pt_json_int(u, "bytes", &ub) == 0) {
+            int shown = 0;
+            pt_buf_appendf(&b, "  unchecked: %lld kept byte%s beside the withheld deletions%s",
+                           ub, ub == 1 ? "" : "s", ub ? ", body bytes" : "");
+            cJSON_ArrayForEach(rg, cJSON_GetObjectItemCaseSensitive(u, "ranges"))
+            {
+                long long o = 0, l = 0;
+                pt_json_int(rg, "offset", &o);
+                pt_json_int(rg, "length", &l);
+                if (shown++ < 8)
+                    pt_buf_appendf(&b, "%s %lld-%lld", shown > 1 ? "," : "", o, o + l);
+                else if (shown == 9)
+                    pt_buf_appendf(&b, ", ...");
+            }
+            pt_buf_appendf(&b, "\n");
+        }
+    }
     cJSON_ArrayForEach(hop, r->changes)
     {
         const cJSON *by = cJSON_GetObjectItemCaseSensitive(hop, "by");

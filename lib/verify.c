@@ -21,6 +21,7 @@
 #include "change_int.h"
 #include "report_int.h"
 #include "url_int.h"
+#include "verify_int.h"
 #include "util.h"
 
 #define STATE_MAX (4u * 1024 * 1024)
@@ -449,6 +450,8 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
     const uint8_t *cur;
     size_t curlen;
     int proven = 1;
+    const char *level = NULL; /* the report's proof when not proven/attested */
+    unsigned hash_out;
     time_t now = opts && opts->now ? opts->now : time(NULL);
     patient_err err = PATIENT_OK;
 
@@ -641,6 +644,35 @@ manifest:
         proven = 0;
         goto done;
     }
+    if (n > 0 && have_ref && res.has_chunk_root && pt_chain_withholds(changes, n)) {
+        int outcome = PT_CONFINE_NONE;
+        err = pt_verify_confined(r, (const patient_change *const *)changes, n, hops, ev->body,
+                                 ev->body_len, res.chunk_root, ref_size, ref_hash, &outcome);
+        if (err != PATIENT_OK)
+            goto done;
+        if (outcome != PT_CONFINE_NONE) {
+            proven = 0;
+            level = outcome == PT_CONFINE_OK ? "confined" : "attested";
+            if (outcome == PT_CONFINE_OK &&
+                patient_policy_require_proof(policy) == PATIENT_PROOF_PROVEN)
+                rep_result(r, REP_INVALID, "policy.proof.required", NULL,
+                           "a middlebox withheld deleted bytes (confined to the chunks they "
+                           "touch), and your policy requires every change to be proven");
+            goto done;
+        }
+        /* A hop withheld origin bytes without signing their chunks: it is
+         * only attested, judged as before chunk roots (and the policy
+         * decides below whether that is enough). */
+    }
+    /* Every deletion disclosed and the rebuilt bytes checked against what
+     * the origin signed: the body is then fixed by those bytes and the
+     * signed edits (inserted bytes are compared in place), so hashing it
+     * against the last hop's "out" too proves nothing more
+     * (docs/SECURITY.md). Otherwise that hash is what binds the bytes
+     * nobody can rebuild to the middlebox's signature. */
+    hash_out = pt_chain_withholds(changes, n) || (!have_ref && ev->origin_sig == NULL)
+                   ? PT_UNDO_HASH_OUT
+                   : 0;
     for (size_t k = n; k-- > 0;) {
         size_t inlen = 0;
         snprintf(where, sizeof where, "hop %zu", k + 1);
@@ -650,7 +682,7 @@ manifest:
          * copied out of the body; the hops before it are undone in that
          * copy. */
         if (k + 1 == n)
-            err = pt_change_undo(changes[k], cur, curlen, PT_UNDO_HASH_OUT, &undo, &inlen,
+            err = pt_change_undo(changes[k], cur, curlen, hash_out, &undo, &inlen,
                                  k == 0 ? origin_hash : NULL);
         else
             err = pt_change_undo_inplace(changes[k], &undo, curlen, 0, &inlen,
@@ -686,10 +718,13 @@ manifest:
         goto done;
     }
     if (n > 0 && !proven) {
-        if (patient_policy_require_proof(policy) == PATIENT_PROOF_PROVEN)
+        if (!pt_attested_allowed(policy, have_ref && res.has_chunk_root))
             rep_result(r, REP_INVALID, "policy.proof.required", NULL,
-                       "a middlebox withheld deleted bytes, and your policy requires every "
-                       "change to be proven");
+                       "a middlebox withheld deleted bytes without confining them to the "
+                       "chunks they touch, and your policy requires %s",
+                       patient_policy_require_proof(policy) == PATIENT_PROOF_PROVEN
+                           ? "every change to be proven"
+                           : "withheld deletions to be confined");
         if (have_ref && (changes[0]->in.size != ref_size ||
                          memcmp(changes[0]->in.hash, ref_hash, sizeof ref_hash) != 0))
             rep_result(r, REP_INVALID, "body.mismatch", "hop 1",
@@ -768,8 +803,8 @@ manifest:
 
 done:
     if (n > 0)
-        cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "proof",
-                                               cJSON_CreateString(proven ? "proven" : "attested"));
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            r->doc, "proof", cJSON_CreateString(level ? level : proven ? "proven" : "attested"));
     else if (have_ref || origin_checked)
         cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "proof", cJSON_CreateString("proven"));
     rep_finish(r, ev->nchanges);

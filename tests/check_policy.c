@@ -216,6 +216,10 @@ START_TEST(test_parse_errors)
     ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"proof\":\"maybe\"}}", NULL),
                      PATIENT_ERR_PARSE);
     ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"proof\":\"proven\"}}", NULL), PATIENT_OK);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"proof\":\"confined\"}}", NULL), PATIENT_OK);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"proof\":\"auto\"}}", NULL), PATIENT_OK);
+    ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"proof\":\"Confined\"}}", NULL),
+                     PATIENT_ERR_PARSE);
     ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"min_upstream_tls\":\"TLSv1.4\"}}", NULL),
                      PATIENT_ERR_PARSE);
     ck_assert_int_eq(parse_str("{" BASE ",\"require\":{\"min_upstream_tls\":null}}", NULL),
@@ -438,7 +442,7 @@ START_TEST(test_defaults_serialise)
     ck_assert_int_eq(patient_policy_require_disclosure(p), 0);
     ck_assert_int_eq(patient_policy_max_retention_days(p), -1);
     ck_assert_str_eq(patient_policy_min_upstream_tls(p), "TLSv1.2");
-    ck_assert_int_eq(patient_policy_require_proof(p), PATIENT_PROOF_ATTESTED);
+    ck_assert_int_eq(patient_policy_require_proof(p), PATIENT_PROOF_AUTO);
     ck_assert_int_eq(patient_policy_unsigned(p), PATIENT_UNSIGNED_UNVERIFIABLE);
     ck_assert_int_eq(patient_policy_serialize(p, &a, &alen), PATIENT_OK);
     ck_assert_str_eq(a, "{\n"
@@ -451,7 +455,7 @@ START_TEST(test_defaults_serialise)
                         "    \"max_retention_days\": null,\n"
                         "    \"min_upstream_tls\": \"TLSv1.2\",\n"
                         "    \"upstream_verified\": true,\n"
-                        "    \"proof\": \"attested\"\n"
+                        "    \"proof\": \"auto\"\n"
                         "  },\n"
                         "  \"unsigned\": \"unverifiable\"\n"
                         "}\n");
@@ -511,10 +515,10 @@ START_TEST(test_lint_defaults)
     lint_acc a = {0};
 
     ck_assert_int_eq(patient_policy_new(&p), PATIENT_OK);
-    ck_assert_uint_eq(patient_policy_lint(p, lint_cb, &a), 1);
-    ck_assert_str_eq(a.codes, "publishers.none require.proof.attested ");
-    ck_assert_int_eq(a.warnings, 1);
-    ck_assert_int_eq(a.notes, 1);
+    ck_assert_uint_eq(patient_policy_lint(p, lint_cb, &a), 0);
+    ck_assert_str_eq(a.codes, "publishers.none require.proof.auto ");
+    ck_assert_int_eq(a.warnings, 0);
+    ck_assert_int_eq(a.notes, 2);
     patient_policy_free(p);
 }
 END_TEST

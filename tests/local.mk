@@ -72,7 +72,7 @@ tests_check_manifest_CFLAGS = $(TEST_CFLAGS)
 tests_check_manifest_LDADD = $(TEST_LIBS)
 TESTS += tests/check_manifest tests/publish.sh
 EXTRA_DIST += tests/publish.sh tests/data/manifest_golden.json \
-	tests/data/manifest_golden.json.minisig tests/data/manifest_key.pub tests/data/manifest_key.key
+	tests/data/manifest_golden.json.minisig tests/data/manifest_noroots.json tests/data/manifest_noroots.json.minisig tests/data/manifest_key.pub tests/data/manifest_key.key
 check_PROGRAMS += tests/log_writer
 tests_log_writer_SOURCES = tests/log_writer.c
 tests_log_writer_CFLAGS = $(TEST_CFLAGS)
@@ -81,6 +81,12 @@ TESTS += tests/log_crash.sh
 EXTRA_DIST += tests/log_crash.sh
 
 # verifier: verification core, bundles, native messaging (owner: verify)
+check_PROGRAMS += tests/check_confine
+tests_check_confine_SOURCES = tests/check_confine.c
+tests_check_confine_CFLAGS = $(TEST_CFLAGS)
+tests_check_confine_LDADD = $(TEST_LIBS)
+TESTS += tests/check_confine
+
 check_PROGRAMS += tests/check_verify
 tests_check_verify_SOURCES = tests/check_verify.c
 tests_check_verify_CFLAGS = $(TEST_CFLAGS)

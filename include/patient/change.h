@@ -178,7 +178,18 @@ typedef struct patient_change {
     size_t value_len;
     uint8_t value_hash[PATIENT_SHA256_BYTES];  /* SHA-256(value): what the next hop's
                                                   "prev" must be */
+    /* "chunks": the leaves of the origin's chunk tree that this hop's
+     * withheld deletions touch (docs/format/change.md). Indices sorted,
+     * distinct; NULL and 0 when absent. */
+    uint64_t *chunk_idx;
+    uint8_t (*chunk_val)[PATIENT_SHA256_BYTES];
+    size_t nchunks;
 } patient_change;
+
+/* Chunk size of the origin chunk trees (bytes): see docs/format/manifest.md. */
+#define PATIENT_CHUNK_BYTES 4096u
+/* Most "chunks" entries in one descriptor: every chunk of a 64 MiB body. */
+#define PATIENT_MAX_CHUNKS (PATIENT_MAX_BODY / PATIENT_CHUNK_BYTES + 1)
 
 /* Parse one header value (surrounding whitespace ignored). Checks: JWS
  * syntax and typ "patient-change+jws" (PARSE), "patient" == 1

@@ -169,6 +169,11 @@ typedef struct patient_resource {
     uint8_t hash[PATIENT_SHA256_BYTES];
     uint64_t size;
     const char *type; /* media type; lives as long as m */
+    /* "chunk_root": Merkle root over the resource's 4 KiB chunks
+     * (docs/format/manifest.md), or has_chunk_root == 0 for a manifest
+     * from before chunk roots. */
+    int has_chunk_root;
+    uint8_t chunk_root[PATIENT_SHA256_BYTES];
 } patient_resource;
 
 /* Look up a URL path (without query or fragment). The path is put in

@@ -52,7 +52,11 @@ PATIENT_EXPORT const char *patient_policy_deny_name(patient_policy_deny why);
 
 typedef enum patient_proof {
     PATIENT_PROOF_ATTESTED = 0, /* hashes link up, claims signed; withheld bytes accepted */
-    PATIENT_PROOF_PROVEN = 1    /* origin bytes reconstructed and checked */
+    PATIENT_PROOF_PROVEN = 1,   /* origin bytes reconstructed and checked */
+    PATIENT_PROOF_CONFINED = 2, /* withheld bytes accepted only when confined: every other
+                                   byte checked against the origin's chunk root */
+    PATIENT_PROOF_AUTO = 3      /* the default: CONFINED for resources whose origin commits a
+                                   chunk root, ATTESTED for the others */
 } patient_proof;
 
 typedef enum patient_unsigned_action {
@@ -151,6 +155,8 @@ PATIENT_EXPORT const char *patient_policy_min_upstream_tls(const patient_policy 
  * record that it verified the origin's certificate chain and name. */
 PATIENT_EXPORT int patient_policy_upstream_verified(const patient_policy *p);
 PATIENT_EXPORT patient_proof patient_policy_require_proof(const patient_policy *p);
+/* "attested", "proven", "confined", "auto" (the policy file's spelling). */
+PATIENT_EXPORT const char *patient_proof_name(patient_proof p);
 PATIENT_EXPORT patient_unsigned_action patient_policy_unsigned(const patient_policy *p);
 
 /* TLS protocol versions as curl, OpenSSL and our descriptors spell them

@@ -1,0 +1,592 @@
+/* Chunk roots over SHA-256 chaining values; bytes with holes. See chunk.h. */
+#include "config.h"
+
+/* The chaining value is the whole point (chunk.h), and only the low-level
+ * SHA-256 interface exposes it; it runs the same SHA-NI code as EVP. */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "change_int.h"
+
+struct pt_chunker {
+    SHA256_CTX sha;
+    uint64_t pos;      /* bytes fed */
+    int pending;       /* a full chunk ended at pos: its leaf is not added yet
+                          (it is the last leaf if nothing follows) */
+    uint8_t pend[PATIENT_SHA256_BYTES];
+    pt_merkle_frontier f;
+};
+
+uint64_t
+pt_chunk_count(uint64_t len)
+{
+    return len == 0 ? 1 : (len + PT_CHUNK_SIZE - 1) / PT_CHUNK_SIZE;
+}
+
+static void
+state_get(const SHA256_CTX *s, uint8_t out[PATIENT_SHA256_BYTES])
+{
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(s->h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)s->h[i];
+    }
+}
+
+/* Continue SHA-256 from a chaining value at byte position pos (a multiple
+ * of 64): the state words and the running bit count. */
+static void
+state_set(SHA256_CTX *s, const uint8_t v[PATIENT_SHA256_BYTES], uint64_t pos)
+{
+    SHA256_Init(s);
+    for (int i = 0; i < 8; i++)
+        s->h[i] = (SHA_LONG)v[4 * i] << 24 | (SHA_LONG)v[4 * i + 1] << 16 |
+                  (SHA_LONG)v[4 * i + 2] << 8 | (SHA_LONG)v[4 * i + 3];
+    s->Nl = (SHA_LONG)(pos << 3);
+    s->Nh = (SHA_LONG)(pos >> 29);
+}
+
+static patient_err
+add_leaf(pt_merkle_frontier *f, const uint8_t v[PATIENT_SHA256_BYTES])
+{
+    uint8_t buf[1 + PATIENT_SHA256_BYTES], lh[PATIENT_SHA256_BYTES];
+    patient_err err = pt_merkle_leaf(v, PATIENT_SHA256_BYTES, buf, lh);
+    return err != PATIENT_OK ? err : pt_merkle_frontier_add(f, lh);
+}
+
+patient_err
+pt_chunker_new(pt_chunker **c)
+{
+    if ((*c = calloc(1, sizeof **c)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    SHA256_Init(&(*c)->sha);
+    pt_merkle_frontier_init(&(*c)->f);
+    return PATIENT_OK;
+}
+
+patient_err
+pt_chunker_update(pt_chunker *c, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    patient_err err;
+
+    while (len) {
+        size_t room = PT_CHUNK_SIZE - (size_t)(c->pos % PT_CHUNK_SIZE), take;
+        if (c->pending) {
+            if ((err = add_leaf(&c->f, c->pend)) != PATIENT_OK)
+                return err;
+            c->pending = 0;
+        }
+        take = len < room ? len : room;
+        if (SHA256_Update(&c->sha, p, take) != 1)
+            return PATIENT_ERR_CRYPTO;
+        c->pos += take;
+        p += take;
+        len -= take;
+        if (c->pos % PT_CHUNK_SIZE == 0) {
+            state_get(&c->sha, c->pend);
+            c->pending = 1;
+        }
+    }
+    return PATIENT_OK;
+}
+
+patient_err
+pt_chunker_final(pt_chunker *c, uint8_t digest[PATIENT_SHA256_BYTES],
+                 uint8_t root[PATIENT_SHA256_BYTES])
+{
+    uint8_t d[PATIENT_SHA256_BYTES];
+    patient_err err = PATIENT_ERR_CRYPTO;
+
+    /* A pending full chunk is the last one: its leaf is the digest. */
+    if (SHA256_Final(d, &c->sha) != 1)
+        goto out;
+    if ((err = add_leaf(&c->f, d)) != PATIENT_OK ||
+        (err = pt_merkle_frontier_root(&c->f, root)) != PATIENT_OK)
+        goto out;
+    if (digest)
+        memcpy(digest, d, sizeof d);
+out:
+    pt_chunker_free(c);
+    return err;
+}
+
+void
+pt_chunker_free(pt_chunker *c)
+{
+    if (c) {
+        OPENSSL_cleanse(c, sizeof *c);
+        free(c);
+    }
+}
+
+patient_err
+pt_chunk_root(const void *data, size_t len, uint8_t digest[PATIENT_SHA256_BYTES],
+              uint8_t root[PATIENT_SHA256_BYTES])
+{
+    pt_chunker *c;
+    patient_err err;
+
+    if ((err = pt_chunker_new(&c)) != PATIENT_OK)
+        return err;
+    if ((err = pt_chunker_update(c, data, len)) != PATIENT_OK) {
+        pt_chunker_free(c);
+        return err;
+    }
+    return pt_chunker_final(c, digest, root);
+}
+
+patient_err
+pt_chunk_file(const char *path, uint8_t digest[PATIENT_SHA256_BYTES],
+              uint8_t root[PATIENT_SHA256_BYTES], uint64_t *size)
+{
+    static const size_t bufsz = 1 << 20;
+    struct stat st;
+    pt_chunker *c = NULL;
+    uint8_t *buf = NULL;
+    uint64_t total = 0;
+    ssize_t n;
+    int fd;
+    patient_err err;
+
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0)
+        return errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH
+                              : errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
+    err = PATIENT_ERR_IO;
+    if (fstat(fd, &st) != 0)
+        goto out;
+    err = PATIENT_ERR_UNSAFE_PATH;
+    if (!S_ISREG(st.st_mode))
+        goto out;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    err = PATIENT_ERR_NOMEM;
+    if ((buf = malloc(bufsz)) == NULL || (err = pt_chunker_new(&c)) != PATIENT_OK)
+        goto out;
+    /* read(), not mmap(): a file truncated under us must give an error,
+     * not SIGBUS. */
+    while ((n = read(fd, buf, bufsz)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = PATIENT_ERR_IO;
+            goto out;
+        }
+        total += (uint64_t)n;
+        if ((err = pt_chunker_update(c, buf, (size_t)n)) != PATIENT_OK)
+            goto out;
+    }
+    err = pt_chunker_final(c, digest, root);
+    c = NULL;
+    *size = total;
+out:
+    pt_chunker_free(c);
+    free(buf);
+    close(fd);
+    return err;
+}
+
+static int
+sorted_distinct(const uint64_t *v, size_t n, uint64_t limit)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] >= limit || (i && v[i] <= v[i - 1]))
+            return 0;
+    return 1;
+}
+
+patient_err
+pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known,
+              const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
+              const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES], size_t nwant,
+              uint8_t root[PATIENT_SHA256_BYTES])
+{
+    uint64_t n = pt_chunk_count(len), j, last_needed;
+    size_t ki = 0, wi = 0;
+    SHA256_CTX s;
+    int live = 0; /* s holds the state at the start of chunk j */
+    pt_merkle_frontier f;
+    uint8_t leaf[PATIENT_SHA256_BYTES];
+    patient_err err;
+
+    if (!sorted_distinct(known, nknown, n) || !sorted_distinct(want, nwant, n))
+        return PATIENT_ERR_ARG;
+    /* Without a root, stop after the last leaf anyone asked for. */
+    last_needed = root ? n - 1 : nwant ? want[nwant - 1] : 0;
+    if (!root && nwant == 0)
+        return PATIENT_OK;
+    pt_merkle_frontier_init(&f);
+    SHA256_Init(&s);
+    live = 1;
+    for (j = 0; j <= last_needed; j++) {
+        uint64_t start = j * PT_CHUNK_SIZE;
+        size_t clen = (size_t)(len - start < PT_CHUNK_SIZE ? len - start : PT_CHUNK_SIZE);
+        if (ki < nknown && known[ki] == j) {
+            memcpy(leaf, known_val[ki++], sizeof leaf);
+            live = 0;
+        } else {
+            if (!live)
+                state_set(&s, leaf, start); /* leaf still holds chunk j-1's */
+            live = 1;
+            if (clen && SHA256_Update(&s, data + start, clen) != 1)
+                return PATIENT_ERR_CRYPTO;
+            if (j + 1 == n) {
+                if (SHA256_Final(leaf, &s) != 1)
+                    return PATIENT_ERR_CRYPTO;
+            } else {
+                state_get(&s, leaf);
+            }
+        }
+        if (wi < nwant && want[wi] == j)
+            memcpy(want_val[wi++], leaf, sizeof leaf);
+        if (root && (err = add_leaf(&f, leaf)) != PATIENT_OK)
+            return err;
+    }
+    OPENSSL_cleanse(&s, sizeof s);
+    return root ? pt_merkle_frontier_root(&f, root) : PATIENT_OK;
+}
+
+/* ---- holes ---- */
+
+void
+pt_holes_free(pt_holes *h)
+{
+    if (h) {
+        free(h->h);
+        *h = (pt_holes){0};
+    }
+}
+
+/* Append [off, off+len) owned by owner, merging with the last hole when
+ * adjacent and of the same owner. */
+static patient_err
+holes_add(pt_holes *h, size_t off, size_t len, unsigned owner)
+{
+    if (len == 0)
+        return PATIENT_OK;
+    if (h->n && h->h[h->n - 1].owner == owner && h->h[h->n - 1].off + h->h[h->n - 1].len == off) {
+        h->h[h->n - 1].len += len;
+        return PATIENT_OK;
+    }
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? 2 * h->cap : 8;
+        pt_hole *p = realloc(h->h, nc * sizeof *p);
+        if (p == NULL)
+            return PATIENT_ERR_NOMEM;
+        h->h = p;
+        h->cap = nc;
+    }
+    h->h[h->n++] = (pt_hole){off, len, owner};
+    return PATIENT_OK;
+}
+
+/* Holes of src intersecting the output range [o, o+len), moved by shift
+ * (output position -> input position) into dst. *hi walks src. */
+static patient_err
+holes_move(const pt_holes *src, size_t *hi, size_t o, size_t len, size_t to, pt_holes *dst)
+{
+    size_t end = o + len;
+    patient_err err;
+
+    while (src && *hi < src->n && src->h[*hi].off + src->h[*hi].len <= o)
+        (*hi)++;
+    for (size_t i = src ? *hi : 0; src && i < src->n && src->h[i].off < end; i++) {
+        size_t a = src->h[i].off > o ? src->h[i].off : o;
+        size_t b = src->h[i].off + src->h[i].len < end ? src->h[i].off + src->h[i].len : end;
+        if ((err = holes_add(dst, to + (a - o), b - a, src->h[i].owner)) != PATIENT_OK)
+            return err;
+    }
+    return PATIENT_OK;
+}
+
+/* 1 when [o, o+len) meets a hole of h. */
+static int
+holes_meet(const pt_holes *h, size_t o, size_t len)
+{
+    for (size_t i = 0; h && i < h->n; i++)
+        if (h->h[i].off < o + len && o < h->h[i].off + h->h[i].len)
+            return 1;
+    return 0;
+}
+
+patient_err
+pt_undo_holes(const patient_change *c, unsigned owner, const uint8_t *out, size_t out_len,
+              const pt_holes *oh, int check_insert, uint8_t **in, pt_holes *ih)
+{
+    uint8_t *buf = NULL;
+    size_t ip = 0, op = 0, hi = 0;
+    patient_err err = PATIENT_ERR_HASH;
+
+    *in = NULL;
+    *ih = (pt_holes){0};
+    if (out_len != c->out.size)
+        return PATIENT_ERR_HASH;
+    if ((buf = calloc(1, c->in.size ? c->in.size : 1)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (size_t k = 0; k <= c->nedits; k++) {
+        const patient_edit *e = k < c->nedits ? &c->edits[k] : NULL;
+        size_t keep = (e ? e->offset : c->in.size) - ip;
+        if (op + keep > out_len)
+            goto out;
+        memcpy(buf + ip, out + op, keep);
+        if ((err = holes_move(oh, &hi, op, keep, ip, ih)) != PATIENT_OK)
+            goto out;
+        err = PATIENT_ERR_HASH;
+        ip += keep;
+        op += keep;
+        if (e == NULL)
+            break;
+        if (op + e->insert_len > out_len)
+            goto out;
+        if (check_insert && e->insert_len) {
+            /* Compare outside holes only: bytes a later hop withheld are gone. */
+            if (!holes_meet(oh, op, e->insert_len)) {
+                if (memcmp(out + op, e->insert, e->insert_len) != 0)
+                    goto out;
+            } else {
+                for (size_t b = 0; b < e->insert_len; b++)
+                    if (!holes_meet(oh, op + b, 1) && out[op + b] != e->insert[b])
+                        goto out;
+            }
+        }
+        op += e->insert_len;
+        if (e->delete_len) {
+            if (e->deleted)
+                memcpy(buf + ip, e->deleted, e->delete_len);
+            else if ((err = holes_add(ih, ip, e->delete_len, owner)) != PATIENT_OK)
+                goto out;
+            err = PATIENT_ERR_HASH;
+            ip += e->delete_len;
+        }
+    }
+    if (ip != c->in.size || op != out_len)
+        goto out;
+    *in = buf;
+    buf = NULL;
+    err = PATIENT_OK;
+out:
+    free(buf);
+    if (err != PATIENT_OK)
+        pt_holes_free(ih);
+    return err;
+}
+
+patient_err
+pt_map_forward(const patient_change *c, const pt_holes *in, pt_holes *out)
+{
+    size_t ip = 0, op = 0, hi = 0;
+    patient_err err;
+
+    *out = (pt_holes){0};
+    for (size_t k = 0; k <= c->nedits; k++) {
+        const patient_edit *e = k < c->nedits ? &c->edits[k] : NULL;
+        size_t keep = (e ? e->offset : c->in.size) - ip;
+        /* holes_move maps [ip, ip+keep) of the input to op in the output. */
+        if ((err = holes_move(in, &hi, ip, keep, op, out)) != PATIENT_OK)
+            goto fail;
+        ip += keep;
+        op += keep;
+        if (e == NULL)
+            break;
+        op += e->insert_len;
+        ip += e->delete_len;
+    }
+    return PATIENT_OK;
+fail:
+    pt_holes_free(out);
+    return err;
+}
+
+patient_err
+pt_holes_chunks(const pt_holes *h, unsigned owner, uint64_t **idx, size_t *n)
+{
+    uint64_t *v = NULL;
+    size_t cnt = 0, cap = 0;
+
+    *idx = NULL;
+    *n = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        uint64_t a, b;
+        if (h->h[i].owner != owner)
+            continue;
+        a = h->h[i].off / PT_CHUNK_SIZE;
+        b = (h->h[i].off + h->h[i].len - 1) / PT_CHUNK_SIZE;
+        for (uint64_t j = a; j <= b; j++) {
+            if (cnt && v[cnt - 1] >= j)
+                continue; /* holes are sorted: only the last can repeat */
+            if (cnt == cap) {
+                size_t nc = cap ? 2 * cap : 16;
+                uint64_t *p = realloc(v, nc * sizeof *p);
+                if (p == NULL) {
+                    free(v);
+                    return PATIENT_ERR_NOMEM;
+                }
+                v = p;
+                cap = nc;
+            }
+            v[cnt++] = j;
+        }
+    }
+    *idx = v;
+    *n = cnt;
+    return PATIENT_OK;
+}
+
+/* All chunks touched by any hole, with each leaf taken from the hop that
+ * owns a hole there (the first such hop when several do). */
+static patient_err
+known_from_chunks(const pt_holes *h, const patient_change *const *hops, size_t nhops,
+                  uint64_t **idx, uint8_t (**val)[PATIENT_SHA256_BYTES], size_t *n)
+{
+    uint64_t *all = NULL;
+    uint8_t (*v)[PATIENT_SHA256_BYTES] = NULL;
+    size_t cnt = 0;
+    patient_err err = PATIENT_OK;
+
+    *idx = NULL;
+    *val = NULL;
+    *n = 0;
+    if (h->n == 0)
+        return PATIENT_OK;
+    /* At most one chunk per hole plus one per 4 KiB of hole. */
+    {
+        size_t cap = 0;
+        for (size_t i = 0; i < h->n; i++)
+            cap += h->h[i].len / PT_CHUNK_SIZE + 2;
+        if ((all = malloc(cap * sizeof *all)) == NULL || (v = malloc(cap * sizeof *v)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < h->n; i++) {
+        const patient_change *c = h->h[i].owner < nhops ? hops[h->h[i].owner] : NULL;
+        uint64_t a = h->h[i].off / PT_CHUNK_SIZE, b = (h->h[i].off + h->h[i].len - 1) / PT_CHUNK_SIZE;
+        for (uint64_t j = a; j <= b; j++) {
+            size_t lo = 0, hi;
+            if (cnt && all[cnt - 1] >= j)
+                continue;
+            if (c == NULL) {
+                err = PATIENT_ERR_NOT_FOUND;
+                goto out;
+            }
+            hi = c->nchunks;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (c->chunk_idx[mid] < j)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo == c->nchunks || c->chunk_idx[lo] != j) {
+                err = PATIENT_ERR_NOT_FOUND;
+                goto out;
+            }
+            all[cnt] = j;
+            memcpy(v[cnt++], c->chunk_val[lo], PATIENT_SHA256_BYTES);
+        }
+    }
+    *idx = all;
+    *val = v;
+    *n = cnt;
+    all = NULL;
+    v = NULL;
+out:
+    free(all);
+    free(v);
+    return err;
+}
+
+patient_err
+pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len, const patient_change *const *prev,
+                        size_t nprev, const patient_edit *del, size_t ndel, uint64_t **idx,
+                        uint8_t (**val)[PATIENT_SHA256_BYTES], size_t *n)
+{
+    pt_holes cur = {0}, next = {0};
+    uint8_t *buf = NULL, *nb = NULL;
+    const uint8_t *data = in;
+    size_t len = in_len;
+    uint64_t *kidx = NULL, *widx = NULL;
+    uint8_t (*kval)[PATIENT_SHA256_BYTES] = NULL, (*wval)[PATIENT_SHA256_BYTES] = NULL;
+    size_t nk = 0, nw = 0;
+    patient_err err;
+
+    *idx = NULL;
+    *val = NULL;
+    *n = 0;
+    /* The new hop's own withheld bytes are marked (owner nprev) but kept:
+     * it has them, and needs them to compute its leaves. */
+    for (size_t i = 0; i < ndel; i++)
+        if ((err = holes_add(&cur, del[i].offset, del[i].delete_len, (unsigned)nprev)))
+            goto out;
+    for (size_t k = nprev; k-- > 0;) {
+        if (len != prev[k]->out.size) {
+            err = PATIENT_ERR_NOT_FOUND;
+            goto out;
+        }
+        if ((err = pt_undo_holes(prev[k], (unsigned)k, data, len, &cur, 0, &nb, &next)))
+            goto out;
+        /* pt_undo_holes copies kept bytes, own-hole bytes included. */
+        free(buf);
+        buf = nb;
+        nb = NULL;
+        data = buf;
+        len = prev[k]->in.size;
+        pt_holes_free(&cur);
+        cur = next;
+        next = (pt_holes){0};
+    }
+    if ((err = pt_holes_chunks(&cur, (unsigned)nprev, &widx, &nw)) || nw == 0)
+        goto out;
+    {
+        /* Earlier hops' holes: their leaves, as they signed them. */
+        pt_holes others = {0};
+        for (size_t i = 0; i < cur.n; i++)
+            if (cur.h[i].owner != nprev &&
+                (err = holes_add(&others, cur.h[i].off, cur.h[i].len, cur.h[i].owner))) {
+                pt_holes_free(&others);
+                goto out;
+            }
+        err = known_from_chunks(&others, prev, nprev, &kidx, &kval, &nk);
+        pt_holes_free(&others);
+        if (err)
+            goto out;
+    }
+    if ((wval = malloc(nw * sizeof *wval)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    if ((err = pt_chunk_walk(data, len, kidx, (const uint8_t (*)[PATIENT_SHA256_BYTES])kval, nk,
+                             widx, wval, nw, NULL)))
+        goto out;
+    *idx = widx;
+    *val = wval;
+    *n = nw;
+    widx = NULL;
+    wval = NULL;
+out:
+    pt_holes_free(&cur);
+    pt_holes_free(&next);
+    free(buf);
+    free(nb);
+    free(kidx);
+    free(kval);
+    free(widx);
+    free(wval);
+    return err;
+}
+
+patient_err
+pt_chunk_known(const pt_holes *h, const patient_change *const *hops, size_t nhops, uint64_t **idx,
+               uint8_t (**val)[PATIENT_SHA256_BYTES], size_t *n)
+{
+    return known_from_chunks(h, hops, nhops, idx, val, n);
+}

@@ -1,0 +1,124 @@
+/* Chunk roots: how an origin commits to every 4 KiB of a resource, and how
+ * a hop that withholds deleted bytes stays confined to the chunks it
+ * touched. Internal to libpatient (not installed). Specified in
+ * docs/format/manifest.md ("Chunk roots") and docs/format/change.md
+ * ("chunks").
+ *
+ * Leaves are SHA-256 chaining values, not hashes of each chunk on its own:
+ * leaf j (all but the last) is the SHA-256 state after the first (j+1)*C
+ * bytes, the last leaf is the resource's ordinary SHA-256 digest. So the
+ * chunk tree costs the publisher one SHA-256 pass plus one 33-byte and one
+ * 65-byte hash per chunk (about 5% at 4 KiB), instead of a second pass.
+ * The root is the RFC 9162 Merkle tree hash over the 32-byte leaves.
+ *
+ * Why a chaining value pins a chunk: with the state s_j before chunk j
+ * known, another chunk giving the same s_{j+1} is a SHA-256 collision
+ * (both messages share the prefix that led to s_j, and any common suffix
+ * keeps them colliding). docs/SECURITY.md has the argument. */
+#ifndef PATIENT_CHUNK_H
+#define PATIENT_CHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <patient/change.h>
+#include <patient/error.h>
+#include <patient/hash.h>
+#include "merkle.h"
+
+/* Chunk size, bytes. A multiple of the SHA-256 block (64) so that chunk
+ * boundaries are block boundaries. Chosen by measurement
+ * (docs/BENCHMARKS.md, "Chunk size"). */
+#define PT_CHUNK_SIZE PATIENT_CHUNK_BYTES
+
+/* Number of chunks (leaves) of a resource of len bytes: at least 1. */
+uint64_t pt_chunk_count(uint64_t len);
+
+/* Streaming: feed the resource's bytes in any pieces, get its SHA-256 and
+ * its chunk root in the same pass. Not thread-safe per object. */
+typedef struct pt_chunker pt_chunker;
+patient_err pt_chunker_new(pt_chunker **c);
+patient_err pt_chunker_update(pt_chunker *c, const void *data, size_t len);
+/* Finish: digest (may be NULL) and root. Frees c (also on error). */
+patient_err pt_chunker_final(pt_chunker *c, uint8_t digest[PATIENT_SHA256_BYTES],
+                             uint8_t root[PATIENT_SHA256_BYTES]);
+void pt_chunker_free(pt_chunker *c);
+
+/* SHA-256, chunk root and size of the regular file at path in one read
+ * pass (refuses symlinks: PATIENT_ERR_UNSAFE_PATH, as patient_sha256_file).
+ * Thread-safe. */
+patient_err pt_chunk_file(const char *path, uint8_t digest[PATIENT_SHA256_BYTES],
+                          uint8_t root[PATIENT_SHA256_BYTES], uint64_t *size);
+
+/* Root (and digest) of a whole buffer. */
+patient_err pt_chunk_root(const void *data, size_t len, uint8_t digest[PATIENT_SHA256_BYTES],
+                          uint8_t root[PATIENT_SHA256_BYTES]);
+
+/* Walk the chunks of a resource of len bytes whose bytes are data, except
+ * that the leaves of the chunks listed in known (sorted, distinct
+ * indices) are taken from known_val instead of being computed (their bytes
+ * are not read, so they may be unknown). For each index in want (sorted,
+ * distinct) the leaf is copied to want_val. root (may be NULL) gets the
+ * Merkle tree hash. Indices >= pt_chunk_count(len): PATIENT_ERR_ARG. */
+patient_err pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known,
+                          const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
+                          const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES],
+                          size_t nwant, uint8_t root[PATIENT_SHA256_BYTES]);
+
+/* ---- bytes with holes ---------------------------------------------------
+ * A hole is a run of bytes whose value is not known (a hop withheld them).
+ * owner: 0-based index of the hop that withheld them. */
+typedef struct pt_hole {
+    size_t off, len;
+    unsigned owner;
+} pt_hole;
+
+typedef struct pt_holes {
+    pt_hole *h; /* sorted by off, disjoint, len > 0 */
+    size_t n, cap;
+} pt_holes;
+
+void pt_holes_free(pt_holes *h);
+
+/* Rebuild a hop's input from its output when bytes may be missing: out
+ * (out_len == c->out.size) has the holes oh (in output coordinates);
+ * every disclosed deletion is put back, every withheld one becomes a hole
+ * owned by `owner`, holes in kept bytes move with them, holes in inserted
+ * bytes vanish with those bytes. With check_insert, inserted bytes outside
+ * holes must be where the edits say (PATIENT_ERR_HASH). *in: malloc'd,
+ * c->in.size bytes (holes zero-filled), caller frees; ih gets the input's
+ * holes (caller frees with pt_holes_free). */
+patient_err pt_undo_holes(const patient_change *c, unsigned owner, const uint8_t *out,
+                          size_t out_len, const pt_holes *oh, int check_insert, uint8_t **in,
+                          pt_holes *ih);
+
+/* Map byte ranges of a hop's input (sorted, disjoint; only off/len used)
+ * to its output: kept bytes move, deleted bytes drop out. Adjacent output
+ * ranges are merged. */
+patient_err pt_map_forward(const patient_change *c, const pt_holes *in, pt_holes *out);
+
+/* The chunk indices a list of holes touches, per owner: for owner o,
+ * *idx gets the sorted distinct chunks any hole of o touches. *idx
+ * malloc'd (NULL when none), caller frees. */
+patient_err pt_holes_chunks(const pt_holes *h, unsigned owner, uint64_t **idx, size_t *n);
+
+/* Every chunk any hole of h touches, sorted, with its leaf taken from the
+ * "chunks" of the hop owning a hole there (hops[owner]). A touched chunk
+ * that hop did not supply: PATIENT_ERR_NOT_FOUND. *idx, *val malloc'd
+ * (NULL when none), caller frees. */
+patient_err pt_chunk_known(const pt_holes *h, const patient_change *const *hops, size_t nhops,
+                           uint64_t **idx, uint8_t (**val)[PATIENT_SHA256_BYTES], size_t *n);
+
+/* Issuing: the leaves a new hop must sign. in/in_len: the hop's input;
+ * prev/nprev: the parsed descriptors that arrived (their withheld bytes
+ * are holes of the origin, filled by their own "chunks"); del: the new
+ * hop's withheld deletions (offset/delete_len in its input, sorted).
+ * idx and val: the touched origin chunks and their leaves (malloc'd, NULL
+ * and 0 when none), caller frees. PATIENT_ERR_NOT_FOUND when an earlier
+ * hop's holes are not all covered by its chunks, or the arriving chain does
+ * not undo to sizes that add up: no leaves can be computed. */
+patient_err pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len,
+                                    const patient_change *const *prev, size_t nprev,
+                                    const patient_edit *del, size_t ndel, uint64_t **idx,
+                                    uint8_t (**val)[PATIENT_SHA256_BYTES], size_t *n);
+
+#endif

@@ -1,0 +1,296 @@
+/* Confined hops: a chain in which a hop withheld deleted bytes, checked
+ * against the origin's chunk root. Kept apart from verify.c: this is the
+ * only place that rebuilds a hop's input with holes. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include <patient/change.h>
+#include "chunk.h"
+#include "report_int.h"
+#include "verify_int.h"
+
+static int
+idx_has(const uint64_t *v, size_t n, uint64_t j, size_t *at)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < j)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (at)
+        *at = lo;
+    return lo < n && v[lo] == j;
+}
+
+/* Each hop's "chunks" must name exactly the origin chunks its own withheld
+ * deletions touch, and hops naming the same chunk must agree. Returns
+ * CONFINE_OK, CONFINE_NONE (a hop withheld origin bytes and claims no
+ * chunks at all: it is only attested) or CONFINE_INVALID (result added). */
+static patient_err
+check_claims(patient_report *r, const patient_change *const *ch, size_t n, const pt_holes *holes,
+             int *outcome)
+{
+    char where[64];
+    patient_err err;
+
+    *outcome = PT_CONFINE_OK;
+    for (size_t k = 0; k < n; k++) {
+        const patient_change *c = ch[k];
+        uint64_t *t = NULL;
+        size_t nt = 0;
+        snprintf(where, sizeof where, "hop %zu", k + 1);
+        if ((err = pt_holes_chunks(holes, (unsigned)k, &t, &nt)) != PATIENT_OK)
+            return err;
+        if (nt && c->nchunks == 0) {
+            free(t);
+            if (*outcome == PT_CONFINE_OK)
+                *outcome = PT_CONFINE_NONE;
+            continue;
+        }
+        for (size_t i = 0; i < nt; i++)
+            if (!idx_has(c->chunk_idx, c->nchunks, t[i], NULL)) {
+                rep_result(r, REP_INVALID, "change.chunks.missing", where,
+                           "%s withheld bytes of origin chunk %llu but did not sign its leaf: "
+                           "the withheld deletion is not confined",
+                           c->by.name, (unsigned long long)t[i]);
+                *outcome = PT_CONFINE_INVALID;
+                break;
+            }
+        for (size_t i = 0; i < c->nchunks; i++)
+            if (!idx_has(t, nt, c->chunk_idx[i], NULL)) {
+                rep_result(r, REP_INVALID, "change.chunks.extra", where,
+                           "%s signed a leaf for origin chunk %llu, which none of its withheld "
+                           "deletions touches: an unchecked claim about bytes it kept",
+                           c->by.name, (unsigned long long)c->chunk_idx[i]);
+                *outcome = PT_CONFINE_INVALID;
+                break;
+            }
+        /* Two hops with holes in one chunk both sign its leaf. */
+        for (size_t i = 0; i < c->nchunks && *outcome != PT_CONFINE_INVALID; i++)
+            for (size_t q = 0; q < k; q++) {
+                size_t at;
+                if (idx_has(ch[q]->chunk_idx, ch[q]->nchunks, c->chunk_idx[i], &at) &&
+                    sodium_memcmp(ch[q]->chunk_val[at], c->chunk_val[i], PATIENT_SHA256_BYTES)) {
+                    rep_result(r, REP_INVALID, "change.confined.mismatch", where,
+                               "%s and hop %zu sign different leaves for origin chunk %llu",
+                               c->by.name, q + 1, (unsigned long long)c->chunk_idx[i]);
+                    *outcome = PT_CONFINE_INVALID;
+                    break;
+                }
+            }
+        free(t);
+    }
+    return PATIENT_OK;
+}
+
+/* Unchecked bytes: the kept bytes of touched chunks, carried forward to
+ * the body the endpoint received. */
+static patient_err
+report_unchecked(patient_report *r, const patient_change *const *ch, size_t n,
+                 const pt_holes *holes, size_t origin_len, uint64_t *total)
+{
+    pt_holes cur = {0}, next = {0};
+    uint64_t *t = NULL;
+    size_t nt = 0;
+    cJSON *u, *arr;
+    patient_err err = PATIENT_OK;
+
+    *total = 0;
+    for (unsigned k = 0; k < n; k++) {
+        uint64_t *tk = NULL, *m;
+        size_t ntk = 0, a = 0, b = 0, nm = 0;
+        if ((err = pt_holes_chunks(holes, k, &tk, &ntk)) != PATIENT_OK)
+            goto out;
+        if ((m = malloc((nt + ntk + 1) * sizeof *m)) == NULL) {
+            free(tk);
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+        while (a < nt || b < ntk) {
+            uint64_t v = b >= ntk || (a < nt && t[a] < tk[b]) ? t[a++] : tk[b++];
+            if (nm == 0 || m[nm - 1] != v)
+                m[nm++] = v;
+        }
+        free(t);
+        free(tk);
+        t = m;
+        nt = nm;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        size_t off = (size_t)t[i] * PT_CHUNK_SIZE;
+        size_t len = origin_len - off < PT_CHUNK_SIZE ? origin_len - off : PT_CHUNK_SIZE;
+        if (cur.n && cur.h[cur.n - 1].off + cur.h[cur.n - 1].len == off) {
+            cur.h[cur.n - 1].len += len;
+            continue;
+        }
+        if (cur.n == cur.cap) {
+            size_t nc = cur.cap ? 2 * cur.cap : 8;
+            pt_hole *p = realloc(cur.h, nc * sizeof *p);
+            if (p == NULL) {
+                err = PATIENT_ERR_NOMEM;
+                goto out;
+            }
+            cur.h = p;
+            cur.cap = nc;
+        }
+        cur.h[cur.n++] = (pt_hole){off, len, 0};
+    }
+    for (size_t k = 0; k < n; k++) {
+        if ((err = pt_map_forward(ch[k], &cur, &next)) != PATIENT_OK)
+            goto out;
+        pt_holes_free(&cur);
+        cur = next;
+        next = (pt_holes){0};
+    }
+    u = cJSON_CreateObject();
+    arr = u ? cJSON_AddArrayToObject(u, "ranges") : NULL;
+    if (arr == NULL) {
+        cJSON_Delete(u);
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < cur.n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (o == NULL) {
+            cJSON_Delete(u);
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+        cJSON_AddNumberToObject(o, "offset", (double)cur.h[i].off);
+        cJSON_AddNumberToObject(o, "length", (double)cur.h[i].len);
+        cJSON_AddItemToArray(arr, o);
+        *total += cur.h[i].len;
+    }
+    cJSON_AddNumberToObject(u, "bytes", (double)*total);
+    cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "unchecked", u);
+out:
+    free(t);
+    pt_holes_free(&cur);
+    pt_holes_free(&next);
+    return err;
+}
+
+int
+pt_chain_withholds(patient_change *const *ch, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (ch[k] && !ch[k]->disclosed)
+            return 1;
+    return 0;
+}
+
+int
+pt_attested_allowed(const patient_policy *p, int has_chunk_root)
+{
+    switch (patient_policy_require_proof(p)) {
+    case PATIENT_PROOF_ATTESTED: return 1;
+    case PATIENT_PROOF_AUTO: return !has_chunk_root;
+    default: return 0;
+    }
+}
+
+patient_err
+pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n, cJSON *const *hops,
+                   const uint8_t *body, size_t len, const uint8_t root[PATIENT_SHA256_BYTES],
+                   uint64_t ref_size, const uint8_t ref_hash[PATIENT_SHA256_BYTES], int *outcome)
+{
+    pt_holes holes = {0}, in_holes = {0};
+    uint8_t *buf = NULL, *in = NULL, got[PATIENT_SHA256_BYTES];
+    const uint8_t *cur = body;
+    size_t curlen = len;
+    uint64_t *kidx = NULL, unchecked = 0;
+    uint8_t (*kval)[PATIENT_SHA256_BYTES] = NULL;
+    size_t nk = 0, withheld = 0;
+    char where[64];
+    patient_err err;
+
+    *outcome = PT_CONFINE_INVALID;
+    /* The received body is hashed against the last hop's signed output:
+     * that pins the unchecked bytes (kept bytes of touched chunks) to the
+     * middlebox's signature. */
+    if (patient_change_check_output(ch[n - 1], body, len) != PATIENT_OK) {
+        snprintf(where, sizeof where, "hop %zu", n);
+        rep_result(r, REP_INVALID, "body.mismatch", where,
+                   "the body received is not what the last hop (%s) says it produced: "
+                   "changed in transit without a descriptor",
+                   ch[n - 1]->by.name);
+        return PATIENT_OK;
+    }
+    for (size_t k = n; k-- > 0;) {
+        err = pt_undo_holes(ch[k], (unsigned)k, cur, curlen, &holes, k + 1 < n, &in, &in_holes);
+        if (err == PATIENT_ERR_HASH) {
+            snprintf(where, sizeof where, "hop %zu", k + 1);
+            rep_result(r, REP_INVALID, "body.mismatch", where,
+                       "the body is not what hop %zu produced", k + 1);
+            err = PATIENT_OK;
+            goto out;
+        }
+        if (err != PATIENT_OK)
+            goto out;
+        free(buf);
+        buf = in;
+        in = NULL;
+        cur = buf;
+        curlen = ch[k]->in.size;
+        pt_holes_free(&holes);
+        holes = in_holes;
+        in_holes = (pt_holes){0};
+        /* A hop's input with holes is checked through the chunk root only. */
+        if (holes.n)
+            cJSON_ReplaceItemInObjectCaseSensitive(hops[k], "proof", cJSON_CreateString("confined"));
+        else
+            cJSON_ReplaceItemInObjectCaseSensitive(hops[k], "proof", cJSON_CreateString("proven"));
+    }
+    if (ch[0]->in.size != ref_size || sodium_memcmp(ch[0]->in.hash, ref_hash, PATIENT_SHA256_BYTES)) {
+        rep_result(r, REP_INVALID, "body.mismatch", "hop 1",
+                   "hop 1 (%s) says it received bytes that differ from what the origin signed",
+                   ch[0]->by.name);
+        goto out;
+    }
+    if ((err = check_claims(r, ch, n, &holes, outcome)) != PATIENT_OK ||
+        *outcome != PT_CONFINE_OK)
+        goto out;
+    *outcome = PT_CONFINE_INVALID;
+    err = pt_chunk_known(&holes, ch, n, &kidx, &kval, &nk);
+    if (err == PATIENT_ERR_NOT_FOUND) {
+        /* check_claims saw every touched chunk signed; cannot happen. */
+        err = PATIENT_ERR_STATE;
+        goto out;
+    }
+    if (err != PATIENT_OK ||
+        (err = pt_chunk_walk(cur, curlen, kidx, (const uint8_t (*)[PATIENT_SHA256_BYTES])kval, nk,
+                             NULL, NULL, 0, got)) != PATIENT_OK)
+        goto out;
+    if (sodium_memcmp(got, root, sizeof got) != 0) {
+        rep_result(r, REP_INVALID, "change.confined.mismatch", NULL,
+                   "the bytes the hops kept and the chunk leaves they signed do not give the "
+                   "origin's chunk root: a byte outside the withheld deletions' chunks was "
+                   "changed without a descriptor, or a signed leaf lies");
+        goto out;
+    }
+    for (size_t i = 0; i < holes.n; i++)
+        withheld += holes.h[i].len;
+    if ((err = report_unchecked(r, ch, n, &holes, curlen, &unchecked)) != PATIENT_OK)
+        goto out;
+    rep_result(r, REP_INFO, "change.confined", NULL,
+               "%zu withheld byte%s pinned by hash; every other byte received is checked against "
+               "the origin's chunk root, except %llu kept byte%s in the %zu chunk%s the "
+               "withheld deletions touch (signed by the middlebox, not checked)",
+               withheld, withheld == 1 ? "" : "s", (unsigned long long)unchecked,
+               unchecked == 1 ? "" : "s", nk, nk == 1 ? "" : "s");
+    *outcome = PT_CONFINE_OK;
+out:
+    free(buf);
+    free(in);
+    free(kidx);
+    free(kval);
+    pt_holes_free(&holes);
+    pt_holes_free(&in_holes);
+    return err;
+}

@@ -1,0 +1,32 @@
+/* Internal to the verifier (lib/verify*.c). */
+#ifndef PATIENT_VERIFY_INT_H
+#define PATIENT_VERIFY_INT_H
+
+#include <cjson/cJSON.h>
+#include <patient/change.h>
+#include <patient/policy.h>
+#include "report_int.h"
+
+enum { PT_CONFINE_OK = 0, PT_CONFINE_NONE = 1, PT_CONFINE_INVALID = 2 };
+
+/* Check a chain in which some hop withheld deleted bytes against the
+ * origin's chunk root (root, with the resource's signed size and hash).
+ * Rebuilds every hop's input with holes, checks each hop's "chunks" names
+ * exactly the origin chunks its withheld deletions touch, and the root.
+ * *outcome: PT_CONFINE_OK (results "change.confined", report "unchecked"
+ * and per-hop "proof" filled), PT_CONFINE_NONE (a hop that withheld origin
+ * bytes signed no chunks: attested only, nothing reported), or
+ * PT_CONFINE_INVALID (an invalid result was added). Returns an error only
+ * for NOMEM / CRYPTO (no verdict). hops[k]: the report's object for hop k. */
+patient_err pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
+                               cJSON *const *hops, const uint8_t *body, size_t len,
+                               const uint8_t root[32], uint64_t ref_size,
+                               const uint8_t ref_hash[32], int *outcome);
+
+/* 1 when some hop withheld deleted bytes. */
+int pt_chain_withholds(patient_change *const *ch, size_t n);
+/* Whether the policy accepts an attested (unconfined) chain for a resource
+ * with or without a chunk root. */
+int pt_attested_allowed(const patient_policy *p, int has_chunk_root);
+
+#endif

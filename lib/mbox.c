@@ -71,15 +71,38 @@ patient_mbox_result_free(patient_mbox_result *res)
 typedef struct {
     patient_hop *hop;
     size_t nedits;
+    /* for patient_hop_begin on the first match */
+    patient_mbox *mb;
+    const char *url;
+    const uint8_t *in;
+    size_t inlen;
+    const char *const *prev;
+    size_t nprev;
+    const patient_tls_facts *tls;
 } match_ctx;
 
 static patient_err
 add_match(void *ctx, const patient_rule_match *m)
 {
     match_ctx *mc = ctx;
+    const patient_tls_facts *tls = mc->tls;
+    patient_err err;
+
+    /* The hop (which hashes the whole input) starts at the first match:
+     * a body no rule touches costs the scan and nothing else. */
+    if (mc->hop == NULL) {
+        if ((err = patient_hop_begin(mc->mb->sk, mc->mb->name, mc->mb->service,
+                                     mc->mb->disclosure, mc->url, mc->in, mc->inlen, mc->prev,
+                                     mc->nprev, &mc->hop)) != PATIENT_OK)
+            return err;
+        if (tls && (err = patient_hop_set_tls(mc->hop, tls->version,
+                                              tls->cipher[0] ? tls->cipher : NULL,
+                                              tls->verified)) != PATIENT_OK)
+            return err;
+    }
     /* The rule engine promises sorted, distinct, non-overlapping matches;
      * anything else is a bug worth surfacing, not silently skipping. */
-    patient_err err = patient_hop_add_edit(mc->hop, m->offset, m->delete_len, m->insert,
+    err = patient_hop_add_edit(mc->hop, m->offset, m->delete_len, m->insert,
                                            m->insert_len, m->reason, m->rule_id, m->note,
                                            m->disclose);
     if (err == PATIENT_OK)
@@ -97,14 +120,12 @@ is_well_known(const char *url)
     return p && strncmp(p, "/.well-known/patient/", 21) == 0;
 }
 
+/* Unchanged: no copy; the caller sends the body it passed in. */
 static patient_err
-pass(patient_mbox_result *res, const uint8_t *body, size_t len, const char *why)
+pass(patient_mbox_result *res, const char *why)
 {
-    if ((res->body = malloc(len ? len : 1)) == NULL)
-        return PATIENT_ERR_NOMEM;
-    if (len)
-        memcpy(res->body, body, len);
-    res->len = len;
+    res->body = NULL;
+    res->len = 0;
     res->skipped = why;
     return PATIENT_OK;
 }
@@ -177,12 +198,12 @@ patient_mbox_process_tls(patient_mbox *mb, const char *url, const char *media_ty
     if (url == NULL || (body == NULL && len > 0))
         return PATIENT_ERR_ARG;
     if (is_well_known(url))
-        return pass(res, body, len, "patient.well_known");
+        return pass(res, "patient.well_known");
     if (content_encoding && *content_encoding && strcasecmp(content_encoding, "identity") != 0) {
         /* gzip only: we re-encode what we decoded, and patient_gzip_encode
          * writes gzip; "deflate" bodies pass unchanged. */
         if (strcasecmp(content_encoding, "gzip") != 0 && strcasecmp(content_encoding, "x-gzip"))
-            return pass(res, body, len, "encoding.unsupported");
+            return pass(res, "encoding.unsupported");
         err = patient_gzip_decode(body, len, mb->max_body, &decoded, &inlen);
         if (err == PATIENT_ERR_TOO_LARGE)
             goto too_large;
@@ -193,19 +214,39 @@ patient_mbox_process_tls(patient_mbox *mb, const char *url, const char *media_ty
     }
     if (inlen > mb->max_body)
         goto too_large;
-    if ((err = patient_hop_begin(mb->sk, mb->name, mb->service, mb->disclosure, url, in, inlen,
-                                 prev, nprev, &hop)) != PATIENT_OK)
+    mc.mb = mb;
+    mc.url = url;
+    mc.in = in;
+    mc.inlen = inlen;
+    mc.prev = prev;
+    mc.nprev = nprev;
+    mc.tls = tls;
+    err = patient_rules_apply(mb->rules, in, inlen, media_type, add_match, &mc);
+    hop = mc.hop;
+    if (err == PATIENT_ERR_LIMIT) {
+        /* Matching ran into its work limit: no rule is half applied, the
+         * response passes as it came (still origin-verifiable), and the
+         * operator learns which URL did it. */
+        if (mb->log) {
+            uint64_t seq;
+            (void)!patient_log_append_event(mb->log, "rules.limit", url,
+                                            "rule matching stopped at its work limit; "
+                                            "response passed unchanged",
+                                            &seq);
+        }
+        err = pass(res, "rules.limit");
         goto out;
-    mc.hop = hop;
-    if (tls && (err = patient_hop_set_tls(hop, tls->version, tls->cipher[0] ? tls->cipher : NULL,
-                                          tls->verified)) != PATIENT_OK)
+    }
+    if (err != PATIENT_OK)
         goto out;
-    if ((err = patient_rules_apply(mb->rules, in, inlen, media_type, add_match, &mc)) != PATIENT_OK)
+    if (hop == NULL) {
+        err = pass(res, "no.rules.matched");
         goto out;
+    }
     if ((err = patient_hop_finish(hop, now, &out, &outlen, &value)) != PATIENT_OK)
         goto out;
     if (value == NULL) {
-        err = pass(res, body, len, "no.rules.matched");
+        err = pass(res, "no.rules.matched");
         goto out;
     }
     /* Log before release: a change that is not in the audit log never
@@ -237,7 +278,7 @@ too_large:
         snprintf(detail, sizeof detail, "%zu bytes over the %zu-byte cap", len, mb->max_body);
         (void)!patient_log_append_event(mb->log, "body.too_large", url, detail, &seq);
     }
-    err = pass(res, body, len, "body.too_large");
+    err = pass(res, "body.too_large");
 out:
     if (err != PATIENT_OK)
         patient_mbox_result_free(res);

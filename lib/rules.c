@@ -3,20 +3,16 @@
 #include "config.h"
 
 #include <limits.h>
-#include <locale.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <patient/rules.h>
 #include "util.h"
-
-/* glibc's regoff_t is an int: bodies must fit. */
-#if PATIENT_RULES_MAX_BODY > INT_MAX
-#error "PATIENT_RULES_MAX_BODY must fit regoff_t"
-#endif
 
 /* Bounded repetitions ({m,n}) multiply a pattern's compiled size; nested
  * ones explode (glibc copies the subexpression). Refuse patterns whose
@@ -24,14 +20,33 @@
 #define PT_RE_MAX_WEIGHT 20000u
 #define PT_MEDIA_MAX 127u
 
+/* The matcher's own bounds, per anchored attempt: nested invocations
+ * (lookaround assertions, recursion) and their depth, and the DFA
+ * workspace (ints, on the stack; a pattern needing more fails the same
+ * way as one that hits a limit). */
+#define PT_DFA_CALLS 1000u
+#define PT_DFA_DEPTH 100u
+#define PT_DFA_WS 2048
+/* The first window an attempt gets; it doubles while the automaton is
+ * still alive at the window's end, up to the rule set's match window. */
+#define PT_WIN0 16u
+/* Backtracking steps an attempt gets first, and at most (doubling). */
+#define PT_BT0 32u
+#define PT_BT_MAX 100000u
+
 struct pt_rule {
     char *id, *reason, *note;
     patient_rule_action action;
     int is_regex, icase, disclose;
     uint8_t *literal;
     size_t literal_len;
-    regex_t re;
-    int re_ok;
+    pcre2_code *re;
+    uint8_t first[256]; /* bytes a match can start with */
+    int first_one;      /* exactly one such byte: first_byte (memchr) */
+    uint8_t first_byte;
+    int start_only;     /* anchored at the start of the body ("^...") */
+    uint8_t prefix[32]; /* literal bytes every match starts with (icase: lower) */
+    size_t prefix_len;
     uint8_t *text;
     size_t text_len;
     char **types; /* canonical lower-case patterns (see media_pattern) */
@@ -42,7 +57,9 @@ struct pt_rule {
 struct patient_rules {
     struct pt_rule *r;
     size_t n;
-    locale_t cloc; /* "C" locale for regcomp/regexec */
+    size_t window;        /* longest regex match, bytes ("limits.match_window") */
+    size_t work_per_byte; /* matcher work allowed per body byte ("limits.work_per_byte") */
+    pcre2_match_context *mctx; /* limits above; read-only after parse */
 };
 
 typedef struct {
@@ -85,8 +102,7 @@ rule_clear(struct pt_rule *r)
     free(r->note);
     free(r->literal);
     free(r->text);
-    if (r->re_ok)
-        regfree(&r->re);
+    pcre2_code_free(r->re);
     for (i = 0; i < r->ntypes; i++)
         free(r->types[i]);
     free(r->types);
@@ -102,8 +118,7 @@ patient_rules_free(patient_rules *rules)
     for (i = 0; i < rules->n; i++)
         rule_clear(&rules->r[i]);
     free(rules->r);
-    if (rules->cloc != (locale_t)0)
-        freelocale(rules->cloc);
+    pcre2_match_context_free(rules->mctx);
     free(rules);
 }
 
@@ -264,6 +279,12 @@ regex_guard(const char *p, const char **why)
             }
             last[d] = 1;
             weight[d] += 1;
+        } else if (c == '(' && i + 1 < n && p[i + 1] == '*') {
+            /* PCRE2 verbs and start-of-pattern options ("(*PRUNE)",
+             * "(*LIMIT_MATCH=...)") are not ERE and the DFA matcher does
+             * not run the verbs. */
+            *why = "\"(*\" (PCRE2 verbs and options) is not allowed";
+            return -1;
         } else if (c == '(') {
             if (d + 1 >= sizeof weight / sizeof weight[0]) {
                 *why = "groups nested too deeply";
@@ -311,10 +332,119 @@ regex_guard(const char *p, const char **why)
     return 0;
 }
 
+/* The plain bytes a pattern starts with ("<script" in "<script[^>]..."),
+ * so candidates are checked with a memcmp before the matcher runs. Not
+ * for patterns with a top-level alternative; a byte followed by a
+ * repetition is not part of it. */
+static void
+literal_prefix(struct pt_rule *r, const char *rx)
+{
+    size_t i, n = 0, depth = 0;
+    int inbr = 0;
+
+    for (i = 0; rx[i]; i++) {
+        char c = rx[i];
+        if (inbr) {
+            if (c == ']' && inbr > 1)
+                inbr = 0;
+            else
+                inbr++;
+            continue;
+        }
+        if (c == '\\') {
+            if (rx[i + 1] == '\0')
+                break;
+            i++;
+        } else if (c == '[') {
+            inbr = 1;
+            if (rx[i + 1] == '^')
+                i++;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')' && depth > 0) {
+            depth--;
+        } else if (c == '|' && depth == 0) {
+            return;
+        }
+    }
+    for (i = 0; rx[i] && n < sizeof r->prefix; i++) {
+        unsigned char c = (unsigned char)rx[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c != 0 && strchr("<>/!=\"'_:;,-# &%@~`", c) != NULL)))
+            break;
+        r->prefix[n++] = (uint8_t)((r->icase && c >= 'A' && c <= 'Z') ? c + 32 : c);
+    }
+    if (n > 0 && (rx[i] == '*' || rx[i] == '?' || rx[i] == '{' || rx[i] == '+'))
+        n--;
+    r->prefix_len = n;
+}
+
+/* Compile an ERE-style pattern with PCRE2 so that it means what POSIX ERE
+ * means for the constructs rule files use: "." matches newlines, "$"
+ * only at the very end, bytes not characters (ASCII case folding, ASCII
+ * classes). Then record which bytes a match can start with, so the scan
+ * only tries plausible starts. *why gets a static or PCRE2 message. */
+static patient_err
+regex_compile(struct pt_rule *r, const char *rx, const char **why)
+{
+    static __thread char msg[160];
+    uint32_t opts = PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP |
+                    PCRE2_NEVER_BACKSLASH_C | PCRE2_NO_AUTO_CAPTURE;
+    uint32_t type = 0, unit = 0, all = 0, backref = 0;
+    const uint8_t *bitmap = NULL;
+    PCRE2_SIZE eoff;
+    int ec, c, nfirst = 0;
+
+    if (r->icase)
+        opts |= PCRE2_CASELESS;
+    r->re = pcre2_compile((PCRE2_SPTR)rx, PCRE2_ZERO_TERMINATED, opts, &ec, &eoff, NULL);
+    if (r->re == NULL) {
+        if (ec == PCRE2_ERROR_HEAPLIMIT || ec == PCRE2_ERROR_NOMEMORY) {
+            *why = "out of memory";
+            return PATIENT_ERR_NOMEM;
+        }
+        pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
+        *why = msg;
+        return PATIENT_ERR_REGEX;
+    }
+    /* Named or relative back-references slip past regex_guard's "\1";
+     * the DFA matcher cannot run any of them. */
+    if (pcre2_pattern_info(r->re, PCRE2_INFO_BACKREFMAX, &backref) != 0 || backref > 0) {
+        *why = "back-references are not allowed";
+        return PATIENT_ERR_REGEX;
+    }
+    /* Where PCRE2 has a JIT for this machine; without, pcre2_match
+     * interprets the same code under the same limits. */
+    (void)pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD);
+    (void)pcre2_pattern_info(r->re, PCRE2_INFO_ALLOPTIONS, &all);
+    r->start_only = (all & PCRE2_ANCHORED) != 0;
+    (void)pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTCODETYPE, &type);
+    if (type == 1 && pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTCODEUNIT, &unit) == 0) {
+        r->first[unit & 0xff] = 1;
+        if (r->icase && unit < 128 && ((unit | 0x20) >= 'a' && (unit | 0x20) <= 'z'))
+            r->first[(unit ^ 0x20) & 0xff] = 1;
+    } else if (type == 0 && pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTBITMAP, &bitmap) == 0 &&
+               bitmap != NULL) {
+        for (c = 0; c < 256; c++)
+            r->first[c] = (bitmap[c / 8] >> (c % 8)) & 1;
+    } else {
+        memset(r->first, 1, sizeof r->first); /* any byte, or "start of line" */
+    }
+    for (c = 0; c < 256; c++)
+        if (r->first[c]) {
+            nfirst++;
+            r->first_byte = (uint8_t)c;
+        }
+    r->first_one = nfirst == 1;
+    literal_prefix(r, rx);
+    return PATIENT_OK;
+}
+
 static const char *const rule_keys[] = {"id",   "match",    "action",   "text",       "reason",
                                         "note", "types",    "disclose", "max_matches", NULL};
 static const char *const match_keys[] = {"literal", "regex", "icase", NULL};
-static const char *const top_keys[] = {"patient", "type", "rules", NULL};
+static const char *const top_keys[] = {"patient", "type", "rules", "limits", NULL};
+static const char *const limit_keys[] = {"match_window", "work_per_byte", NULL};
 
 /* Every member of o is a known key (PATIENT_ERR_PARSE), and none appears
  * twice (PATIENT_ERR_JSON). */
@@ -366,6 +496,43 @@ get_str(const cJSON *o, const char *key, size_t cap, const char **out)
         goto out;                                                                                \
     } while (0)
 
+/* Optional "limits": {"match_window": bytes, "work_per_byte": n}. */
+static patient_err
+parse_limits(patient_rules *rs, const cJSON *o, char **detail)
+{
+    const char *bad = NULL;
+    patient_err err = PATIENT_OK;
+    long long ll;
+
+    if (o != NULL) {
+        if (!cJSON_IsObject(o))
+            FAIL(PATIENT_ERR_PARSE, "\"limits\" is not an object");
+        if ((err = check_keys(o, limit_keys, &bad)) != PATIENT_OK)
+            FAIL(err, "limits: unknown or duplicate field \"%s\"", bad);
+        if (cJSON_GetObjectItemCaseSensitive(o, "match_window") != NULL) {
+            if (pt_json_int(o, "match_window", &ll) != 0)
+                FAIL(PATIENT_ERR_PARSE, "limits: \"match_window\" is not an integer");
+            if (ll < PATIENT_RULES_MIN_WINDOW || ll > PATIENT_RULES_MAX_WINDOW)
+                FAIL(PATIENT_ERR_LIMIT, "limits: match_window must be %u..%u", PATIENT_RULES_MIN_WINDOW,
+                     PATIENT_RULES_MAX_WINDOW);
+            rs->window = (size_t)ll;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(o, "work_per_byte") != NULL) {
+            if (pt_json_int(o, "work_per_byte", &ll) != 0)
+                FAIL(PATIENT_ERR_PARSE, "limits: \"work_per_byte\" is not an integer");
+            if (ll < 1 || ll > PATIENT_RULES_MAX_WORK)
+                FAIL(PATIENT_ERR_LIMIT, "limits: work_per_byte must be 1..%u", PATIENT_RULES_MAX_WORK);
+            rs->work_per_byte = (size_t)ll;
+        }
+    }
+    if ((rs->mctx = pcre2_match_context_create(NULL)) == NULL)
+        FAIL(PATIENT_ERR_NOMEM, "out of memory");
+    pcre2_set_match_limit(rs->mctx, PT_DFA_CALLS);
+    pcre2_set_depth_limit(rs->mctx, PT_DFA_DEPTH);
+out:
+    return err;
+}
+
 static patient_err
 parse_rule(patient_rules *rs, size_t idx, const cJSON *o, char **detail)
 {
@@ -375,10 +542,8 @@ parse_rule(patient_rules *rs, size_t idx, const cJSON *o, char **detail)
     const char *rid = "?";
     long long ll;
     patient_err err = PATIENT_OK;
-    int rc, flags;
+    int rc;
     size_t i;
-    locale_t old;
-    char msg[256];
 
     if (!cJSON_IsObject(o))
         FAIL(PATIENT_ERR_PARSE, "rule %zu: not an object", idx);
@@ -540,17 +705,8 @@ parse_rule(patient_rules *rs, size_t idx, const cJSON *o, char **detail)
         if (regex_guard(rx, &why) != 0)
             FAIL(PATIENT_ERR_REGEX, "rule %zu (id \"%s\"): regex: %s", idx, rid, why);
         r->is_regex = 1;
-        flags = REG_EXTENDED | (r->icase ? REG_ICASE : 0);
-        old = uselocale(rs->cloc);
-        rc = regcomp(&r->re, rx, flags);
-        uselocale(old);
-        if (rc != 0) {
-            regerror(rc, &r->re, msg, sizeof msg);
-            if (rc == REG_ESPACE)
-                FAIL(PATIENT_ERR_NOMEM, "rule %zu (id \"%s\"): regex: %s", idx, rid, msg);
-            FAIL(PATIENT_ERR_REGEX, "rule %zu (id \"%s\"): regex: %s", idx, rid, msg);
-        }
-        r->re_ok = 1;
+        if ((err = regex_compile(r, rx, &why)) != PATIENT_OK)
+            FAIL(err, "rule %zu (id \"%s\"): regex: %s", idx, rid, why);
     }
 out:
     return err;
@@ -599,8 +755,11 @@ patient_rules_parse(const void *bytes, size_t len, patient_rules **out, char **d
 
     if ((rs = calloc(1, sizeof *rs)) == NULL)
         FAIL(PATIENT_ERR_NOMEM, "out of memory");
-    if ((rs->cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0)) == (locale_t)0)
-        FAIL(PATIENT_ERR_NOMEM, "out of memory");
+    rs->window = PATIENT_RULES_DEFAULT_WINDOW;
+    rs->work_per_byte = PATIENT_RULES_DEFAULT_WORK;
+    if ((err = parse_limits(rs, cJSON_GetObjectItemCaseSensitive(root, "limits"), detail)) !=
+        PATIENT_OK)
+        goto out;
     if (n > 0 && (rs->r = calloc((size_t)n, sizeof *rs->r)) == NULL)
         FAIL(PATIENT_ERR_NOMEM, "out of memory");
     cJSON_ArrayForEach(item, v)
@@ -715,48 +874,237 @@ find_literal(const struct pt_rule *r, uint32_t ri, const uint8_t *body, size_t l
     return PATIENT_OK;
 }
 
-static patient_err
-find_regex(const patient_rules *rs, const struct pt_rule *r, uint32_t ri, const uint8_t *body,
-           size_t len, pt_buf *c)
-{
-    size_t pos = 0, found = 0;
-    regmatch_t pm[1];
-    locale_t old;
-    patient_err err = PATIENT_OK;
-    int rc;
-    /* regexec wants a char *; with REG_STARTEND it reads only [so, eo). */
-    static const char empty[1] = "";
-    const char *s = len ? (const char *)body : empty;
+/* Work accounting shared by the regex rules of one apply: every byte a
+ * window hands the matcher is charged, and the apply stops with
+ * PATIENT_ERR_LIMIT once the charge passes the budget. */
+typedef struct {
+    size_t used, budget;
+    const char *hit;            /* which limit stopped the scan, for the caller */
+    pcre2_match_context *mctx;  /* this apply's copy: the limits change per run */
+} pt_work;
 
-    old = uselocale(rs->cloc);
-    while (found < r->max_matches && pos <= len) {
-        pm[0].rm_so = (regoff_t)pos;
-        pm[0].rm_eo = (regoff_t)len;
-        rc = regexec(&r->re, s, 1, pm, REG_STARTEND);
-        if (rc == REG_NOMATCH)
-            break;
-        if (rc != 0) {
-            err = rc == REG_ESPACE ? PATIENT_ERR_NOMEM : PATIENT_ERR_REGEX;
-            goto out;
+/* Next offset >= pos where r can start a match, or len + 1 for none. */
+static int
+prefix_at(const struct pt_rule *r, const uint8_t *body, size_t len, size_t s)
+{
+    size_t i;
+
+    if (len - s < r->prefix_len)
+        return 0;
+    if (!r->icase)
+        return memcmp(body + s, r->prefix, r->prefix_len) == 0;
+    for (i = 0; i < r->prefix_len; i++) {
+        uint8_t c = body[s + i];
+        if (c >= 'A' && c <= 'Z')
+            c = (uint8_t)(c + 32);
+        if (c != r->prefix[i])
+            return 0;
+    }
+    return 1;
+}
+
+static size_t
+next_start(const struct pt_rule *r, const uint8_t *body, size_t len, size_t pos)
+{
+    const uint8_t *hit;
+
+    if (r->start_only)
+        return pos == 0 ? 0 : len + 1;
+    for (;;) {
+        if (r->first_one) {
+            if (pos >= len)
+                return len + 1;
+            hit = memchr(body + pos, r->first_byte, len - pos);
+            if (hit == NULL)
+                return len + 1;
+            pos = (size_t)(hit - body);
+        } else {
+            while (pos < len && !r->first[body[pos]])
+                pos++;
+            /* An empty match at the very end is skipped anyway. */
+            if (pos >= len)
+                return len + 1;
         }
-        if (pm[0].rm_so < (regoff_t)pos || pm[0].rm_eo < pm[0].rm_so ||
-            (size_t)pm[0].rm_eo > len) {
-            err = PATIENT_ERR_REGEX; /* cannot happen with glibc */
-            goto out;
+        if (prefix_at(r, body, len, pos))
+            return pos;
+        pos++;
+    }
+}
+
+/* Charge n units of work; PATIENT_ERR_LIMIT past the budget. */
+static int
+charge(pt_work *w, size_t n, const char *what, patient_err *err)
+{
+    w->used += n;
+    if (w->used <= w->budget)
+        return 0;
+    w->hit = what;
+    *err = PATIENT_ERR_LIMIT;
+    return -1;
+}
+
+static patient_err
+pcre_err(int rc, pt_work *w)
+{
+    switch (rc) {
+    case PCRE2_ERROR_MATCHLIMIT:
+    case PCRE2_ERROR_DEPTHLIMIT:
+    case PCRE2_ERROR_DFA_RECURSE:
+    case PCRE2_ERROR_JIT_STACKLIMIT:
+        w->hit = "depth";
+        return PATIENT_ERR_LIMIT;
+    case PCRE2_ERROR_DFA_WSSIZE:
+        w->hit = "states";
+        return PATIENT_ERR_LIMIT;
+    case PCRE2_ERROR_NOMEMORY:
+    case PCRE2_ERROR_HEAPLIMIT:
+        return PATIENT_ERR_NOMEM;
+    default:
+        return PATIENT_ERR_REGEX; /* e.g. an item the DFA matcher cannot run */
+    }
+}
+
+/* Is there a match starting exactly at s, at most rs->window bytes long?
+ * A backtracking run (JIT-compiled where PCRE2 has a JIT) anchored at s:
+ * fast, and the leftmost start where any match exists is the same for
+ * POSIX and Perl semantics. Its window starts at PT_WIN0 bytes and
+ * doubles while the attempt is still alive at the window's end
+ * (PCRE2_PARTIAL_HARD says so); its backtracking limit starts at
+ * PT_BT0 and doubles while it is hit, up to PT_BT_MAX. Every run is
+ * charged its window plus its limit, so the work charged is within a
+ * factor of two of what the attempt needed. 1 (with *win the window that
+ * decided), 0, or -1 with *err. */
+static int
+exists_at(const patient_rules *rs, const struct pt_rule *r, const uint8_t *body, size_t len,
+          size_t s, pcre2_match_data *md, pt_work *w, size_t *win_out, patient_err *err)
+{
+    size_t win = PT_WIN0, end;
+    uint32_t lim = PT_BT0, opts;
+    int rc, last = 0;
+
+    for (;;) {
+        if (win >= rs->window) {
+            win = rs->window;
+            last = 1;
         }
-        if (pm[0].rm_eo == pm[0].rm_so) {
-            /* Empty match: skip it, move on by one byte. */
-            pos = (size_t)pm[0].rm_so + 1;
+        end = len - s > win ? s + win : len;
+        if (end == len)
+            last = 1;
+        if (charge(w, end - s + 1 + lim, "work", err) != 0)
+            return -1;
+        /* A window that stops short of the body is not its end: "$" must
+         * not match there. */
+        opts = PCRE2_ANCHORED | (end < len ? PCRE2_NOTEOL : 0) | (last ? 0 : PCRE2_PARTIAL_HARD);
+        pcre2_set_match_limit(w->mctx, lim);
+        rc = pcre2_match(r->re, body, end, s, opts, md, w->mctx);
+        if (rc == PCRE2_ERROR_PARTIAL && !last) {
+            win *= 2;
             continue;
         }
-        if ((err = add_cand(c, (size_t)pm[0].rm_so, (size_t)pm[0].rm_eo, ri)) != PATIENT_OK)
-            goto out;
-        found++;
-        pos = (size_t)pm[0].rm_eo;
+        if (rc == PCRE2_ERROR_MATCHLIMIT && lim < PT_BT_MAX) {
+            lim *= 2;
+            continue;
+        }
+        break;
     }
-out:
-    uselocale(old);
-    return err;
+    *win_out = win;
+    if (rc >= 0)
+        return 1;
+    if (rc == PCRE2_ERROR_NOMATCH || rc == PCRE2_ERROR_PARTIAL)
+        return 0;
+    *err = pcre_err(rc, w);
+    return -1;
+}
+
+/* The longest match starting exactly at s and at most rs->window bytes
+ * long (POSIX's rule), once exists_at found one: an anchored DFA run (no
+ * backtracking), its window doubling from win as above. 1 with [s, *e),
+ * 0 (only the empty match), -1 with *err. */
+static int
+longest_at(const patient_rules *rs, const struct pt_rule *r, const uint8_t *body, size_t len,
+           size_t s, size_t win, pcre2_match_data *md, pt_work *w, size_t *e, patient_err *err)
+{
+    int ws[PT_DFA_WS];
+    size_t end;
+    uint32_t opts;
+    PCRE2_SIZE *ov;
+    int rc, last = 0;
+
+    pcre2_set_match_limit(w->mctx, PT_DFA_CALLS);
+    for (;;) {
+        if (win >= rs->window) {
+            win = rs->window;
+            last = 1;
+        }
+        end = len - s > win ? s + win : len;
+        if (end == len)
+            last = 1;
+        if (charge(w, end - s + 1, "work", err) != 0)
+            return -1;
+        /* Only the last window runs without PARTIAL_HARD, to take the
+         * longest complete match inside it. */
+        opts = PCRE2_ANCHORED | (end < len ? PCRE2_NOTEOL : 0) | (last ? 0 : PCRE2_PARTIAL_HARD);
+        rc = pcre2_dfa_match(r->re, body, end, s, opts, md, w->mctx, ws, PT_DFA_WS);
+        if (rc == PCRE2_ERROR_PARTIAL && !last) {
+            win *= 2;
+            continue;
+        }
+        break;
+    }
+    if (rc == PCRE2_ERROR_NOMATCH || rc == PCRE2_ERROR_PARTIAL)
+        return 0;
+    if (rc < 0) {
+        *err = pcre_err(rc, w);
+        return -1;
+    }
+    ov = pcre2_get_ovector_pointer(md);
+    if (ov[0] != s || ov[1] < ov[0] || ov[1] > end) {
+        *err = PATIENT_ERR_REGEX; /* cannot happen: anchored at s */
+        return -1;
+    }
+    *e = ov[1];
+    return 1;
+}
+
+static int
+match_at(const patient_rules *rs, const struct pt_rule *r, const uint8_t *body, size_t len,
+         size_t s, pcre2_match_data *md, pt_work *w, size_t *e, patient_err *err)
+{
+    size_t win = PT_WIN0;
+    int rc = exists_at(rs, r, body, len, s, md, w, &win, err);
+
+    if (rc <= 0)
+        return rc;
+    return longest_at(rs, r, body, len, s, win, md, w, e, err);
+}
+
+/* Leftmost-longest, non-overlapping matches of one regex rule, as POSIX
+ * regexec found them: the earliest start that has a match (of at most
+ * the window), the longest match there, then on from its end. */
+static patient_err
+find_regex(const patient_rules *rs, const struct pt_rule *r, uint32_t ri, const uint8_t *body,
+           size_t len, pcre2_match_data *md, pt_work *w, pt_buf *c)
+{
+    size_t pos = 0, found = 0, s, e = 0;
+    patient_err err = PATIENT_OK;
+    int rc;
+
+    while (found < r->max_matches && pos < len) {
+        if ((s = next_start(r, body, len, pos)) > len)
+            break;
+        rc = match_at(rs, r, body, len, s, md, w, &e, &err);
+        if (rc < 0)
+            return err;
+        if (rc == 0 || e == s) {
+            pos = s + 1; /* no match here, or an empty one: skipped */
+            continue;
+        }
+        if ((err = add_cand(c, s, e, ri)) != PATIENT_OK)
+            return err;
+        found++;
+        pos = e;
+    }
+    return PATIENT_OK;
 }
 
 static int
@@ -798,6 +1146,8 @@ patient_rules_apply(const patient_rules *rules, const void *body, size_t len,
                     const char *media_type, patient_rules_cb cb, void *ctx)
 {
     pt_buf c = {0};
+    pt_work w = {0, 0, NULL, NULL};
+    pcre2_match_data *md = NULL;
     pt_cand *cand, *pend = NULL;
     size_t nc, i, last_end = 0, pend_off = 0;
     char mt[PT_MEDIA_MAX + 1];
@@ -818,7 +1168,18 @@ patient_rules_apply(const patient_rules *rules, const void *body, size_t len,
         const struct pt_rule *r = &rules->r[ri];
         if (!rule_wants(r, mtp))
             continue;
-        err = r->is_regex ? find_regex(rules, r, ri, body, len, &c)
+        if (r->is_regex && md == NULL) {
+            /* One ovector pair: the DFA matcher puts the longest match first. */
+            if ((md = pcre2_match_data_create(1, NULL)) == NULL ||
+                (w.mctx = pcre2_match_context_copy(rules->mctx)) == NULL) {
+                err = PATIENT_ERR_NOMEM;
+                goto out;
+            }
+            w.budget = len > (SIZE_MAX - PATIENT_RULES_WORK_BASE) / rules->work_per_byte
+                           ? SIZE_MAX
+                           : len * rules->work_per_byte + PATIENT_RULES_WORK_BASE;
+        }
+        err = r->is_regex ? find_regex(rules, r, ri, body, len, md, &w, &c)
                           : find_literal(r, ri, body, len, &c);
         if (err != PATIENT_OK)
             goto out;
@@ -864,6 +1225,8 @@ patient_rules_apply(const patient_rules *rules, const void *body, size_t len,
     if (pend != NULL)
         err = emit(rules, pend, pend_off, cb, ctx);
 out:
+    pcre2_match_context_free(w.mctx);
+    pcre2_match_data_free(md);
     pt_buf_free(&c);
     return err;
 }

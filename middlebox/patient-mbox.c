@@ -188,7 +188,9 @@ main(int argc, char **argv)
         if (fclose(hf) != 0)
             cli_fatal(header_out, PATIENT_ERR_IO, strerror(errno));
     }
-    if (cli_write_all(STDOUT_FILENO, res.body, res.len) != 0)
+    /* unchanged: the library did not copy the body; send ours */
+    if (cli_write_all(STDOUT_FILENO, res.changed ? (const void *)res.body : body,
+                      res.changed ? res.len : len) != 0)
         cli_fatal("stdout", PATIENT_ERR_IO, strerror(errno));
     if (!quiet) {
         if (res.changed)

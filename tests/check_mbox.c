@@ -188,8 +188,10 @@ START_TEST(pass_through)
                      PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_ptr_null(res.value);
-    ck_assert_uint_eq(res.len, strlen(css));
-    ck_assert(memcmp(res.body, css, res.len) == 0);
+    /* unchanged bodies are not copied: the caller sends its own */
+    ck_assert_ptr_null(res.body);
+    ck_assert_uint_eq(res.len, 0);
+    ck_assert_str_eq(res.skipped, "no.rules.matched");
     patient_mbox_result_free(&res);
     /* the signatures endpoints check against are never changed */
     ck_assert_int_eq(patient_mbox_process(mb, wk, "text/html", NULL, (const uint8_t *)page,
@@ -221,7 +223,7 @@ START_TEST(too_large_logged)
                      PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_str_eq(res.skipped, "body.too_large");
-    ck_assert_uint_eq(res.len, strlen(page));
+    ck_assert_ptr_null(res.body);
     ck_assert_uint_eq(patient_log_size(alog), before + 1); /* the event */
     patient_mbox_result_free(&res);
     patient_mbox_free(small);
@@ -282,6 +284,64 @@ START_TEST(tls_from_squid)
 }
 END_TEST
 
+/* A regex rule meeting a hostile 5 MB body stops at the rule set's work
+ * limit: nothing half applied, the body passes as it came, an event is
+ * logged. Its twin, an ordinary page through the same rules, is changed. */
+START_TEST(rule_limit_passes_logged)
+{
+    static const char lim_json[] =
+        "{\"patient\":1,\"type\":\"rules\",\"limits\":{\"work_per_byte\":2},\"rules\":["
+        "{\"id\":\"ban\",\"match\":{\"literal\":\"<body>\"},\"action\":\"insert_after\","
+        "\"text\":\"<p>notice</p>\",\"reason\":\"banner.inserted\"},"
+        "{\"id\":\"trk\",\"match\":{\"regex\":\"<script[^>]*src=[^>]*tracker[^>]*>\"},"
+        "\"action\":\"remove\",\"reason\":\"tracker.removed\"}]}";
+    patient_rules *lr = NULL;
+    patient_mbox *lm = NULL;
+    patient_mbox_result res;
+    size_t n = 5u * 1000 * 1000, i;
+    uint8_t *body = malloc(n);
+    uint64_t before = patient_log_size(alog);
+
+    ck_assert_ptr_nonnull(body);
+    memcpy(body, "<body>", 6);
+    for (i = 6; i < n; i++)
+        body[i] = (uint8_t)"<script "[i % 8];
+    ck_assert_int_eq(patient_rules_parse(lim_json, strlen(lim_json), &lr, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_new(sk, "check", NULL, NULL, lr, alog, n, &lm), PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_process(lm, url, "text/html", NULL, body, n, NULL, 0,
+                                          1795000000, &res),
+                     PATIENT_OK);
+    ck_assert_int_eq(res.changed, 0);
+    ck_assert_str_eq(res.skipped, "rules.limit");
+    ck_assert_ptr_null(res.value);
+    ck_assert_ptr_null(res.body);
+    ck_assert_uint_eq(patient_log_size(alog), before + 1);
+    {
+        patient_log_iter *it = NULL;
+        const patient_log_entry *x = NULL, *last = NULL;
+        ck_assert_int_eq(patient_log_iter_open(logpath, &it), PATIENT_OK);
+        while (patient_log_iter_next(it, &x) == PATIENT_OK && x != NULL)
+            if (x->kind == PATIENT_LOG_KIND_EVENT) {
+                ck_assert_str_eq(x->event, "rules.limit");
+                last = x;
+            }
+        ck_assert_ptr_nonnull(last);
+        patient_log_iter_close(it);
+    }
+    patient_mbox_result_free(&res);
+    /* twin: an ordinary page through the same rules is changed */
+    ck_assert_int_eq(patient_mbox_process(lm, url, "text/html", NULL, (const uint8_t *)page,
+                                          strlen(page), NULL, 0, 1795000000, &res),
+                     PATIENT_OK);
+    ck_assert_int_eq(res.changed, 1);
+    ck_assert_uint_eq(res.nedits, 2);
+    patient_mbox_result_free(&res);
+    patient_mbox_free(lm);
+    patient_rules_free(lr);
+    free(body);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -304,6 +364,7 @@ main(void)
     tcase_add_test(tc, pass_through);
     tcase_add_test(tc, too_large_logged);
     tcase_add_test(tc, tls_from_squid);
+    tcase_add_test(tc, rule_limit_passes_logged);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -918,6 +918,125 @@ START_TEST(err_symlink)
 }
 END_TEST
 
+/* ---- bounded matching (PCRE2) ---------------------------------------- */
+
+#define LIM(limits, regex)                                                                       \
+    "{\"patient\":1,\"type\":\"rules\"" limits ",\"rules\":[{\"id\":\"r\",\"match\":{\"regex\":" \
+    "\"" regex "\"},\"action\":\"remove\",\"reason\":\"x.removed\"}]}"
+
+static patient_err
+count_cb(void *ctx, const patient_rule_match *m)
+{
+    (void)m;
+    (*(size_t *)ctx)++;
+    return PATIENT_OK;
+}
+
+/* The worst case glibc made quadratic (an hour on 5 MB): an unbounded run
+ * kept alive at every start. It now stops at the configured work limit,
+ * with no edit reported (nothing half applied). Its twin, the same rule
+ * over an ordinary 5 MB page, completes and finds its match. */
+START_TEST(crafted_5mb_hits_work_limit)
+{
+    patient_rules *r = parse_ok(LIM("", "<script[^>]*src=[^>]*tracker[^>]*>"));
+    size_t n = 5u * 1000 * 1000, i, calls = 0;
+    char *b = malloc(n);
+
+    ck_assert_ptr_nonnull(b);
+    for (i = 0; i < n; i++)
+        b[i] = "<script "[i % 8];
+    ck_assert_int_eq(patient_rules_apply(r, b, n, NULL, count_cb, &calls), PATIENT_ERR_LIMIT);
+    ck_assert_uint_eq(calls, 0);
+    /* twin: an ordinary page of the same size, one tracker near the end */
+    for (i = 0; i < n; i++)
+        b[i] = "<p>some text, <a href=\"/x\">a link</a> and more.</p>\n"[i % 52];
+    memcpy(b + n - 100, "<script src=\"https://tracker.example/t.js\">", 43);
+    ck_assert_int_eq(patient_rules_apply(r, b, n, NULL, count_cb, &calls), PATIENT_OK);
+    ck_assert_uint_eq(calls, 1);
+    patient_rules_free(r);
+    free(b);
+}
+END_TEST
+
+/* Exponential backtracking is cut by the per-attempt backtracking cap. */
+START_TEST(backtracking_capped)
+{
+    patient_rules *r = parse_ok(LIM("", "(a|aa)+b"));
+    char body[64];
+    size_t calls = 0;
+
+    memset(body, 'a', 60);
+    memcpy(body + 60, "cab", 3);
+    body[63] = '\0';
+    ck_assert_int_eq(patient_rules_apply(r, body, 63, NULL, count_cb, &calls), PATIENT_ERR_LIMIT);
+    ck_assert_uint_eq(calls, 0);
+    patient_rules_free(r);
+}
+END_TEST
+
+/* POSIX semantics kept: the longest match at the leftmost start, also
+ * past the first windows (which double). */
+START_TEST(leftmost_longest_kept)
+{
+    patient_rules *r = parse_ok(LIM("", "a|ab|abcd"));
+    edits es;
+    char big[300];
+
+    apply(r, "xxabcdx", 7, NULL, &es);
+    ck_assert_uint_eq(es.n, 1);
+    ck_assert_uint_eq(es.e[0].off, 2);
+    ck_assert_uint_eq(es.e[0].del, 4);
+    patient_rules_free(r);
+    r = parse_ok(LIM("", "x[a-z]*$"));
+    memset(big, 'a', sizeof big);
+    big[0] = 'x';
+    apply(r, big, sizeof big, NULL, &es); /* "$" only at the body's end */
+    ck_assert_uint_eq(es.n, 1);
+    ck_assert_uint_eq(es.e[0].del, sizeof big);
+    big[sizeof big - 1] = '!';
+    apply(r, big, sizeof big, NULL, &es); /* not at a window's end */
+    ck_assert_uint_eq(es.n, 0);
+    patient_rules_free(r);
+}
+END_TEST
+
+/* A match is at most match_window bytes. */
+START_TEST(match_window)
+{
+    patient_rules *r = parse_ok(LIM(",\"limits\":{\"match_window\":64}", "a[^b]*b"));
+    char body[202];
+    edits es;
+
+    memset(body, 'c', sizeof body);
+    body[0] = 'a';
+    body[100] = 'b';
+    apply(r, body, sizeof body, NULL, &es);
+    ck_assert_uint_eq(es.n, 0);
+    patient_rules_free(r);
+    r = parse_ok(LIM(",\"limits\":{\"match_window\":128,\"work_per_byte\":1}", "a[^b]*b"));
+    apply(r, body, sizeof body, NULL, &es);
+    ck_assert_uint_eq(es.n, 1);
+    ck_assert_uint_eq(es.e[0].del, 101);
+    patient_rules_free(r);
+}
+END_TEST
+
+START_TEST(err_limits)
+{
+    free(parse_fail(LIM(",\"limits\":{\"work_per_byte\":0}", "a"), PATIENT_ERR_LIMIT));
+    free(parse_fail(LIM(",\"limits\":{\"work_per_byte\":4097}", "a"), PATIENT_ERR_LIMIT));
+    free(parse_fail(LIM(",\"limits\":{\"match_window\":63}", "a"), PATIENT_ERR_LIMIT));
+    free(parse_fail(LIM(",\"limits\":{\"match_window\":1048577}", "a"), PATIENT_ERR_LIMIT));
+    free(parse_fail(LIM(",\"limits\":{\"window\":100}", "a"), PATIENT_ERR_PARSE));
+    free(parse_fail(LIM(",\"limits\":{\"match_window\":\"100\"}", "a"), PATIENT_ERR_PARSE));
+    free(parse_fail(LIM(",\"limits\":[]", "a"), PATIENT_ERR_PARSE));
+    /* PCRE2 verbs and named back-references are not ERE and not run */
+    free(parse_fail(LIM("", "a(*PRUNE)b"), PATIENT_ERR_REGEX));
+    free(parse_fail(LIM("", "(*LIMIT_MATCH=99999999)a"), PATIENT_ERR_REGEX));
+    free(parse_fail(LIM("", "(?<n>a)\\\\k<n>"), PATIENT_ERR_REGEX));
+}
+END_TEST
+
 static Suite *
 rules_suite(void)
 {
@@ -965,6 +1084,15 @@ rules_suite(void)
     tcase_add_test(tc, err_caps);
     tcase_add_test(tc, err_candidates_limit);
     tcase_add_test(tc, err_symlink);
+    tcase_add_test(tc, err_limits);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bounded");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, crafted_5mb_hits_work_limit);
+    tcase_add_test(tc, backtracking_capped);
+    tcase_add_test(tc, leftmost_longest_kept);
+    tcase_add_test(tc, match_window);
     suite_add_tcase(s, tc);
     return s;
 }

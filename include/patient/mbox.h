@@ -38,14 +38,17 @@ PATIENT_EXPORT void patient_mbox_free(patient_mbox *mb);
 
 typedef struct patient_mbox_result {
     int changed;        /* 1 when the body was edited and a descriptor issued */
-    uint8_t *body;      /* output body (encoded like the input); malloc'd */
-    size_t len;
+    uint8_t *body;      /* changed body (encoded like the input), malloc'd; NULL
+                           when unchanged: the caller sends the body it passed
+                           in (an unchanged body is never copied) */
+    size_t len;         /* of body; 0 when unchanged */
     char *value;        /* the new Patient-Change value (malloc'd), NULL if unchanged */
     size_t nedits;      /* edits in this hop */
     uint64_t log_seq;   /* audit log entry of the descriptor (when logged) */
     const char *skipped; /* why the body passed untouched without looking
                             (static string: "body.too_large", "encoding.unsupported",
-                            "patient.well_known", "no.rules.matched"), else NULL */
+                            "patient.well_known", "no.rules.matched", "rules.limit"),
+                            else NULL */
 } patient_mbox_result;
 
 /* Process one response body. url: the absolute URL requested; media_type:
@@ -53,7 +56,10 @@ typedef struct patient_mbox_result {
  * "identity", "gzip" and "x-gzip" are handled; others, "deflate" included,
  * pass the body unchanged with skipped = "encoding.unsupported"); prev/nprev: the Patient-Change values that arrived, split, in
  * order. Responses under /.well-known/patient/ are never changed (they are
- * the signatures endpoints check against). When the log append fails the
+ * the signatures endpoints check against). When rule matching reaches its
+ * work limit (patient/rules.h, "limits") the body passes unchanged with
+ * skipped = "rules.limit" and, with a log, an event "rules.limit" is
+ * logged: no rule is ever half applied. When the log append fails the
  * descriptor is NOT released: the call fails with the log's error and the
  * caller must pass the original body unchanged (every change is logged, or
  * none is made). Thread-safe: many threads may process through one mbox. */

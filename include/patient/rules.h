@@ -5,9 +5,10 @@
  * The file format is specified in docs/FORMAT.md ("Rule files").
  *
  * Matching is byte-exact and binary-safe (bodies may contain NUL bytes):
- * literals use memmem, regexes use glibc's REG_STARTEND. Patterns are
- * compiled and run in the "C" locale whatever the process locale is, so a
- * pattern means the same bytes everywhere. */
+ * literals use memmem, regexes are compiled and run by PCRE2 on bytes
+ * (no UTF, ASCII classes), whatever the process locale is, so a pattern
+ * means the same bytes everywhere. Regex matching is bounded: work linear
+ * in the body (see the limits below and docs/format/rules.md). */
 #ifndef PATIENT_RULES_H
 #define PATIENT_RULES_H
 
@@ -31,6 +32,17 @@ extern "C" {
 #define PATIENT_RULES_DEFAULT_MATCHES 1000u         /* "max_matches" when absent */
 #define PATIENT_RULES_MAX_CANDIDATES 1000000u       /* matches per apply, all rules */
 #define PATIENT_RULES_MAX_BODY (1024u * 1024 * 1024) /* body bytes per apply */
+/* Bounded matching ("limits" in the rule file, docs/format/rules.md). A
+ * regex match is at most match_window bytes long; the matcher may look
+ * at work_per_byte x body length + PATIENT_RULES_WORK_BASE bytes in all
+ * for one apply (all regex rules together), then the apply stops with
+ * PATIENT_ERR_LIMIT: linear in the body whatever the pattern. */
+#define PATIENT_RULES_DEFAULT_WINDOW 4096u   /* "match_window" when absent */
+#define PATIENT_RULES_MIN_WINDOW 64u
+#define PATIENT_RULES_MAX_WINDOW (1024u * 1024)
+#define PATIENT_RULES_DEFAULT_WORK 16u       /* "work_per_byte" when absent */
+#define PATIENT_RULES_MAX_WORK 4096u
+#define PATIENT_RULES_WORK_BASE (1024u * 1024) /* work every body gets */
 
 typedef enum patient_rule_action {
     PATIENT_RULE_REMOVE = 0,        /* delete the match */
@@ -82,7 +94,8 @@ typedef patient_err (*patient_rules_cb)(void *ctx, const patient_rule_match *m);
  *                          characters, duplicate rule id, empty literal,
  *                          text missing/forbidden for the action, a \u0000
  *                          escape anywhere, bad media-type pattern
- *   PATIENT_ERR_REGEX      regcomp failed (detail has regerror's message),
+ *   PATIENT_ERR_REGEX      PCRE2 refused the pattern (detail has its message),
+ *                          a PCRE2 verb "(*...)",
  *                          back-reference used, or the pattern's bounded
  *                          repetitions expand too far
  *   PATIENT_ERR_NOMEM
@@ -117,13 +130,13 @@ PATIENT_EXPORT size_t patient_rules_count(const patient_rules *rules);
  * Returns PATIENT_OK (also when nothing matched: cb is then never called),
  * PATIENT_ERR_ARG (rules or cb NULL, body NULL with len > 0),
  * PATIENT_ERR_TOO_LARGE (len over PATIENT_RULES_MAX_BODY),
- * PATIENT_ERR_LIMIT (over PATIENT_RULES_MAX_CANDIDATES matches found; cb
- * not called), PATIENT_ERR_NOMEM, or the first non-OK code cb returned.
+ * PATIENT_ERR_LIMIT (over PATIENT_RULES_MAX_CANDIDATES matches found, or
+ * regex matching reached the rule set's work limit or a per-attempt cap;
+ * cb not called: nothing is half applied), PATIENT_ERR_NOMEM, or the first
+ * non-OK code cb returned.
  *
  * Thread-safe: any number of threads may apply the same rules at once
- * (the rule set is read-only; glibc's regexec is thread-safe on a shared
- * regex_t, but it serialises calls on the same pattern with an internal
- * lock, so heavy regex rule sets scale less than linearly with threads). */
+ * (the rule set is read-only; each call has its own PCRE2 match state). */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_rules_apply(const patient_rules *rules,
                                                            const void *body, size_t len,
                                                            const char *media_type,

@@ -492,6 +492,17 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
         err = err ? err : PATIENT_ERR_PARSE;
         goto out;
     }
+    /* The recorded HTTP status is evidence too: a 404 page whose body
+     * happens to be listed must not verify offline when it would not
+     * online. An integer literal, required. */
+    {
+        long long st;
+        if (pt_json_int(b, "status", &st) != 0 || st < 100 || st > 599) {
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+        ev.status = (long)st;
+    }
     /* The bundle's own integrity: the body must match its recorded hash. */
     if (patient_sri_decode(sri, want) != PATIENT_OK ||
         patient_sha256(body, bodylen, h) != PATIENT_OK || memcmp(h, want, sizeof h) != 0) {
@@ -550,6 +561,15 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
         if ((err = patient_policy_parse(ptext, strlen(ptext), &own, &detail)) != PATIENT_OK)
             goto out;
         policy = own;
+    }
+    if (ev.status != 200) {
+        /* As patient_verify_url reports a page that was not 200. */
+        if ((err = rep_new(report, ev.url, o.now)) != PATIENT_OK)
+            goto out;
+        rep_result(*report, REP_UNVERIFIABLE, "fetch.status", ev.url,
+                   "the server answered HTTP %ld", ev.status);
+        rep_finish(*report, 0);
+        goto out;
     }
     err = patient_verify_evidence(policy, &ev, &o, report);
 out:

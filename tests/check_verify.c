@@ -1460,6 +1460,50 @@ START_TEST(bundle_round_trip)
 }
 END_TEST
 
+/* s with the first from replaced by to (malloc'd). */
+static char *
+str_replace(const char *s, const char *from, const char *to)
+{
+    const char *at = strstr(s, from);
+    char *out = NULL;
+    ck_assert_ptr_nonnull(at);
+    ck_assert_int_ge(asprintf(&out, "%.*s%s%s", (int)(at - s), s, to, at + strlen(from)), 0);
+    return out;
+}
+
+/* The recorded status counts: a 404 bundle is unverifiable offline as the
+ * page would be online (fetch.status); a status that is not an integer
+ * literal, or missing, makes the bundle malformed. Twin: 200 verifies. */
+START_TEST(bundle_status_honoured)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    char *b = bundle_of(&ev), *f;
+    patient_report *r = NULL;
+    static const struct {
+        const char *to;
+        patient_err want;
+    } bad[] = {{"\"status\": 200.0", PATIENT_ERR_PARSE}, {"\"status\": 2e2", PATIENT_ERR_PARSE},
+               {"\"status\": \"200\"", PATIENT_ERR_PARSE}, {"\"status\": 99", PATIENT_ERR_PARSE},
+               {"\"nostatus\": 200", PATIENT_ERR_PARSE}};
+
+    ck_assert_ptr_nonnull(strstr(b, "\"status\":\t200"));
+    ck_assert_int_eq(patient_verify_bundle(b, strlen(b), pol, NULL, &r), PATIENT_OK);
+    expect(r, PATIENT_VERDICT_VERIFIED, NULL);
+    f = str_replace(b, "\"status\":\t200", "\"status\": 404");
+    ck_assert_int_eq(patient_verify_bundle(f, strlen(f), pol, NULL, &r), PATIENT_OK);
+    expect(r, PATIENT_VERDICT_UNVERIFIABLE, "fetch.status");
+    free(f);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f = str_replace(b, "\"status\":\t200", bad[i].to);
+        r = NULL;
+        ck_assert_int_eq(patient_verify_bundle(f, strlen(f), pol, NULL, &r), bad[i].want);
+        ck_assert_ptr_null(r);
+        free(f);
+    }
+    free(b);
+}
+END_TEST
+
 START_TEST(bundle_body_edited)
 {
     patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
@@ -1812,6 +1856,7 @@ verify_suite(void)
     tc = tcase_create("bundle");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, bundle_round_trip);
+    tcase_add_test(tc, bundle_status_honoured);
     tcase_add_test(tc, bundle_body_edited);
     tcase_add_test(tc, bundle_malformed);
     suite_add_tcase(s, tc);

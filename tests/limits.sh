@@ -233,7 +233,7 @@ measure "patient-verify --policy (JSON nested 100,000 deep)" 2 '.*(nested|JSON).
 measure "patient policy check (JSON nested 100,000 deep)" 1 '.*(nested|JSON).*' "$MEM_BOUND_KB" \
     cli/patient policy check "$T/nested-policy.json"
 measure "patient-verify --offline (bundle nested 100,000 deep)" 2 '.*(nested|JSON).*' \
-    "$MEM_BOUND_KB" verifier/patient-verify --offline "$T/nested-bundle.json"
+    "$MEM_BOUND_KB" verifier/patient-verify --offline --bundle-policy "$T/nested-bundle.json"
 measure "patient inspect (bundle nested 100,000 deep)" 2 '.*(nested|JSON|recognise|unknown).*' \
     "$MEM_BOUND_KB" cli/patient inspect "$T/nested-bundle.json"
 

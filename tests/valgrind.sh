@@ -129,7 +129,7 @@ vg 0 "patient-verify (modified, --json, --bundle)" verifier/patient-verify $V --
     --bundle "$T/bundle.json" "$O/page.html?via=mbox"
 # shellcheck disable=SC2086
 vg 3 "patient-verify (not listed: unverifiable)" verifier/patient-verify $V "$O/missing.html"
-vg 0 "patient-verify --offline BUNDLE" verifier/patient-verify --offline "$T/bundle.json" --json
+vg 0 "patient-verify --offline BUNDLE" verifier/patient-verify --offline "$T/bundle.json" --bundle-policy --json
 # Forged: the body changed after the hop (integrity and size made to match).
 "$PY" - "$T/bundle.json" "$T/bundle-forged.json" <<'EOF' || fail "could not forge the bundle"
 import base64, hashlib, json, sys
@@ -140,7 +140,7 @@ b["body_size"] = len(body)
 b["body_integrity"] = "sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode()
 json.dump(b, open(sys.argv[2], "w"))
 EOF
-vg 1 "patient-verify --offline forged bundle (invalid)" verifier/patient-verify --offline \
+vg 1 "patient-verify --offline forged bundle (invalid)" verifier/patient-verify --offline --bundle-policy \
     "$T/bundle-forged.json"
 vg 0 "patient inspect (bundle)" cli/patient inspect "$T/bundle.json"
 

@@ -304,12 +304,34 @@ expect 0 "--bundle written" $V -q --bundle "$T/b.json" "$MURL"
 kill "$SRV" 2>/dev/null
 wait "$SRV" 2>/dev/null
 SRV=
-expect 0 "--offline BUNDLE (server gone): modified" $VERIFY --offline "$T/b.json" --json
+expect 0 "--offline BUNDLE --policy (server gone): modified" $VERIFY --offline "$T/b.json" --policy "$P" --json
 [ "$(json_field "$T/out" verdict)" = modified ] && ok "offline verdict modified" || fail "offline verdict"
-expect 1 "--offline --strict" $VERIFY --offline "$T/b.json" --strict -q
-expect 1 "--offline --at after expiry" $VERIFY --offline "$T/b.json" --at 2099-01-01T00:00:00Z -q
+expect 1 "--offline --strict" $VERIFY --offline "$T/b.json" --policy "$P" --strict -q
+expect 1 "--offline --at after expiry" $VERIFY --offline "$T/b.json" --policy "$P" --at 2099-01-01T00:00:00Z -q
 expect 1 "--offline with a policy that does not trust the hop" $VERIFY --offline "$T/b.json" \
     --policy "$T/policy-nombox.json" -q
+# The bundle's own policy (chosen by whoever made the bundle, here one that
+# trusts the hop) is not used unless asked for: by default the user's.
+expect 2 "--offline without --policy and no policy of yours: error" $VERIFY --offline "$T/b.json"
+grep -q 'patient policy init' "$T/err" && ok "message: make a policy" || fail "no policy hint offline"
+mkdir -p "$XDG_CONFIG_HOME/patient" && cp "$T/policy-nombox.json" "$XDG_CONFIG_HOME/patient/policy.json"
+expect 1 "--offline uses your default policy, not the bundle's" $VERIFY --offline "$T/b.json" --json
+grep -q '"code": *"policy.middlebox.unknown"' "$T/out" && ok "code policy.middlebox.unknown (your policy)" ||
+    fail "offline default: not the user's policy"
+expect 0 "--offline --bundle-policy: the bundle's own policy, on request" $VERIFY --offline "$T/b.json" \
+    --bundle-policy --json
+[ "$(json_field "$T/out" verdict)" = modified ] && ok "bundle policy verdict modified" || fail "bundle policy verdict"
+rm -f "$XDG_CONFIG_HOME/patient/policy.json"
+expect 2 "--bundle-policy with --policy: usage" $VERIFY --offline "$T/b.json" --bundle-policy --policy "$P"
+# The recorded HTTP status counts: the same bundle saying 404 is unverifiable.
+"$PY" - "$T/b.json" "$T/b-404.json" <<'EOF'
+import json, sys
+b = json.load(open(sys.argv[1]))
+b["status"] = 404
+json.dump(b, open(sys.argv[2], "w"))
+EOF
+expect 3 "--offline bundle recorded HTTP 404: unverifiable" $VERIFY --offline "$T/b-404.json" --policy "$P" --json
+grep -q '"code": *"fetch.status"' "$T/out" && ok "code fetch.status (offline)" || fail "404 bundle: no fetch.status"
 "$PY" - "$T/b.json" "$T/b-edited.json" <<'EOF'
 import base64, json, sys
 b = json.load(open(sys.argv[1]))
@@ -318,9 +340,9 @@ body[0] ^= 1
 b["body"] = base64.b64encode(bytes(body)).decode()
 json.dump(b, open(sys.argv[2], "w"))
 EOF
-expect 2 "--offline edited bundle: error" $VERIFY --offline "$T/b-edited.json"
+expect 2 "--offline edited bundle: error" $VERIFY --offline "$T/b-edited.json" --policy "$P"
 grep -qi 'bundle' "$T/err" && ok "edited bundle message" || fail "no message for the edited bundle"
-expect 2 "--offline missing file" $VERIFY --offline "$T/nope.json"
+expect 2 "--offline missing file" $VERIFY --offline "$T/nope.json" --policy "$P"
 
 # ---- usage -------------------------------------------------------------------
 expect 2 "no URL" $V

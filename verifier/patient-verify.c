@@ -34,8 +34,10 @@ static const char usage_text[] =
     "  --strict            exit 1 for `modified` too\n"
     "  --at TIME           check expiry against TIME (RFC 3339 or @EPOCH), e.g. for audits\n"
     "  --bundle FILE       also save a self-contained evidence bundle\n"
-    "  --offline BUNDLE    re-verify a saved bundle, no network (its policy and time,\n"
-    "                      unless --policy / --at are given)\n"
+    "  --offline BUNDLE    re-verify a saved bundle, no network, with your policy\n"
+    "                      (--policy or the default) and the bundle's time (or --at)\n"
+    "  --bundle-policy     with --offline: use the policy recorded in the bundle\n"
+    "                      instead (whoever made the bundle chose it)\n"
     "  --native-host       speak the browser native-messaging protocol on stdin/stdout\n"
     "  --cache-dir DIR     manifest cache (default $XDG_CACHE_HOME/patient)\n"
     "  --state FILE        highest manifest version seen per origin, for rollback\n"
@@ -137,7 +139,7 @@ native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
 enum {
     OPT_POLICY = 256, OPT_JSON, OPT_STRICT, OPT_AT, OPT_BUNDLE, OPT_OFFLINE, OPT_NATIVE,
     OPT_CACHE, OPT_STATE, OPT_NOSTATE, OPT_CA, OPT_TIMEOUT, OPT_MAXBODY, OPT_COLOR,
-    OPT_MDIRECT, OPT_VERSION
+    OPT_MDIRECT, OPT_VERSION, OPT_BUNDLE_POLICY
 };
 
 int
@@ -152,6 +154,7 @@ main(int argc, char **argv)
         {"at", required_argument, NULL, OPT_AT},
         {"bundle", required_argument, NULL, OPT_BUNDLE},
         {"offline", required_argument, NULL, OPT_OFFLINE},
+        {"bundle-policy", no_argument, NULL, OPT_BUNDLE_POLICY},
         {"native-host", no_argument, NULL, OPT_NATIVE},
         {"cache-dir", required_argument, NULL, OPT_CACHE},
         {"state", required_argument, NULL, OPT_STATE},
@@ -169,6 +172,7 @@ main(int argc, char **argv)
     char *policy_default = NULL, *state_default = NULL, *detail = NULL, *out = NULL;
     char *bundle = NULL;
     int json = 0, strict = 0, native = 0, nostate = 0, verbose = 0, quiet = 0, color = -1;
+    int bundle_policy = 0;
     patient_fetch_opts fetch;
     patient_verify_fetch_opts fo = {0};
     patient_verify_opts vo = {0};
@@ -198,6 +202,7 @@ main(int argc, char **argv)
             break;
         case OPT_BUNDLE: bundle_path = optarg; break;
         case OPT_OFFLINE: offline = optarg; break;
+        case OPT_BUNDLE_POLICY: bundle_policy = 1; break;
         case OPT_NATIVE: native = 1; break;
         case OPT_CACHE: fo.cache_dir = optarg; break;
         case OPT_STATE: state = optarg; break;
@@ -244,8 +249,12 @@ main(int argc, char **argv)
     if (color < 0)
         color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
 
-    /* The policy: explicit, or the default file; a bundle brings its own. */
-    if (policy_path == NULL && !(offline && policy_path == NULL)) {
+    if (bundle_policy && (!offline || policy_path))
+        cli_usage_short(usage_text, "--bundle-policy goes with --offline and without --policy");
+    /* The policy: explicit, or the default file, offline too: a bundle's own
+     * policy was chosen by whoever made the bundle, so it is used only when
+     * asked for (--bundle-policy). */
+    if (policy_path == NULL && !bundle_policy) {
         if (patient_policy_default_path(&policy_default) != PATIENT_OK)
             cli_usage_short(usage_text, "no --policy given and no default policy location (set HOME or XDG_CONFIG_HOME)");
         policy_path = policy_default;

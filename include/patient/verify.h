@@ -131,8 +131,13 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_url(const patient_policy *
 
 /* Re-verify an evidence bundle offline. The bundle carries the policy and
  * the time it was made; policy (when not NULL) overrides the bundled one and
- * opts->now (when not 0) the bundled time. Malformed bundle: PATIENT_ERR_JSON,
- * PATIENT_ERR_PARSE, PATIENT_ERR_TOO_LARGE (over 256 MiB). */
+ * opts->now (when not 0) the bundled time. policy NULL trusts the policy
+ * chosen by whoever made the bundle: tools pass the user's own policy
+ * unless told otherwise (patient-verify --bundle-policy). A recorded HTTP
+ * status other than 200 gives an unverifiable report (fetch.status), as
+ * online. Malformed bundle (status missing or not an integer in 100..599
+ * included): PATIENT_ERR_JSON, PATIENT_ERR_PARSE, PATIENT_ERR_TOO_LARGE
+ * (over 256 MiB). */
 #define PATIENT_BUNDLE_MAX (256u * 1024 * 1024)
 PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_bundle(const char *json, size_t len,
                                                              const patient_policy *policy,

@@ -178,12 +178,12 @@ measure "patient-verify, 1 GiB body" 3 'larger than the configured limit' "$MEM_
     verifier/patient-verify $V "$O/big.html"
 # ---- 2. a 100 MB header block -------------------------------------------------------------
 # shellcheck disable=SC2086
-measure "patient-verify, 100 MB of response headers" 3 'fetch.failed.*' "$MEM_BOUND_KB" \
+measure "patient-verify, 100 MB of response headers" 3 'fetch.too_large.*' "$MEM_BOUND_KB" \
     verifier/patient-verify $V "$O/headers.html"
 # ---- 3. a 10,000-hop chain -------------------------------------------------------------
 # shellcheck disable=SC2086
 measure "patient-verify, 10,000 Patient-Change header lines" 3 \
-    'fetch.failed.*|change\.[a-z_.]*.*' "$MEM_BOUND_KB" verifier/patient-verify $V "$O/hops.html"
+    'fetch.too_large.*|change\.[a-z_.]*.*' "$MEM_BOUND_KB" verifier/patient-verify $V "$O/hops.html"
 
 # ---- 4. manifests with many entries ---------------------------------------------------------
 # Compact JSON (readers accept any layout); one real entry for index.html,
@@ -233,7 +233,7 @@ measure "patient-verify --policy (JSON nested 100,000 deep)" 2 '.*(nested|JSON).
 measure "patient policy check (JSON nested 100,000 deep)" 1 '.*(nested|JSON).*' "$MEM_BOUND_KB" \
     cli/patient policy check "$T/nested-policy.json"
 measure "patient-verify --offline (bundle nested 100,000 deep)" 2 '.*(nested|JSON).*' \
-    "$MEM_BOUND_KB" verifier/patient-verify --offline --bundle-policy "$T/nested-bundle.json"
+    "$MEM_BOUND_KB" verifier/patient-verify --bundle-policy --offline "$T/nested-bundle.json"
 measure "patient inspect (bundle nested 100,000 deep)" 2 '.*(nested|JSON|recognise|unknown).*' \
     "$MEM_BOUND_KB" cli/patient inspect "$T/nested-bundle.json"
 

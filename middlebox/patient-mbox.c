@@ -48,6 +48,10 @@ static const char usage_text[] =
     "  --max-body BYTES       larger bodies pass unchanged and the event is logged\n"
     "                         (default and ceiling 64 MiB; stdin over 64 MiB is refused)\n"
     "  --at TIME              descriptor time (RFC 3339 or @EPOCH; default now)\n"
+    "  --status CODE          the response's HTTP status (default 200); 206 passes unchanged\n"
+    "  --cache-control VALUE  the response's Cache-Control; no-transform passes unchanged\n"
+    "  --drop-out FILE        when the body changed, the response headers the proxy must\n"
+    "                         remove (Content-Length, validators, digests), one per line\n"
     "  -q, --quiet            no summary on stderr\n"
     "  -h, --help             this help\n"
     "\n"
@@ -72,12 +76,17 @@ main(int argc, char **argv)
         {"checkpoint-every", required_argument, NULL, 'c'},
         {"max-body", required_argument, NULL, 'm'},
         {"at", required_argument, NULL, 'a'},
+        {"status", required_argument, NULL, 'H'},
+        {"cache-control", required_argument, NULL, 'C'},
+        {"drop-out", required_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *seckey = NULL, *pwfile = NULL, *name = NULL, *service = NULL, *disclosure = NULL;
     const char *rules_path = NULL, *url = NULL, *type = NULL, *enc = NULL, *in_header = NULL;
-    const char *header_out = NULL, *log_path = NULL;
+    const char *header_out = NULL, *log_path = NULL, *cache_control = NULL, *drop_out = NULL;
+    const char *why;
+    long status = 200;
     unsigned long every = 0;
     size_t max_body = 0;
     time_t at = 0;
@@ -124,6 +133,13 @@ main(int argc, char **argv)
             if (patient_time_parse(optarg, &at) != PATIENT_OK)
                 cli_usage_short(usage_text, "--at: expected RFC 3339 (2026-11-27T08:00:00Z) or @EPOCH");
             break;
+        case 'H':
+            status = strtol(optarg, &end, 10);
+            if (*end || end == optarg || status < 100 || status > 599)
+                cli_usage_short(usage_text, "--status: expected an HTTP status code 100..599");
+            break;
+        case 'C': cache_control = optarg; break;
+        case 'd': drop_out = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': cli_usage_short(usage_text, NULL);
         default: cli_usage_short(usage_text, "unknown option");
@@ -171,11 +187,15 @@ main(int argc, char **argv)
 
     if ((err = cli_read_file("-", PATIENT_MAX_BODY, 0, &body, &len, NULL)) != PATIENT_OK)
         cli_fatal("stdin", err, NULL);
-    err = patient_mbox_process(mb, url, type, enc, (const uint8_t *)body, len,
-                               (const char *const *)prev, nprev,
-                               at, &res);
-    if (err != PATIENT_OK)
+    /* The same rule as srv_patient: some responses are never touched. */
+    if ((why = patient_mbox_may_change((int)status, cache_control, 0)) != NULL) {
+        memset(&res, 0, sizeof res);
+        res.skipped = why;
+    } else if ((err = patient_mbox_process(mb, url, type, enc, (const uint8_t *)body, len,
+                                           (const char *const *)prev, nprev, at, &res)) !=
+               PATIENT_OK) {
         cli_fatal("processing", err, "the body was not changed");
+    }
     if (header_out) {
         int fd = strcmp(header_out, "-") == 0 ? STDOUT_FILENO
                                                 : open(header_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -187,6 +207,17 @@ main(int argc, char **argv)
             fprintf(hf, "Patient-Change: %s\n", res.value);
         if (fclose(hf) != 0)
             cli_fatal(header_out, PATIENT_ERR_IO, strerror(errno));
+    }
+    if (drop_out) {
+        /* What the proxy must remove before releasing the changed body. */
+        FILE *df;
+        int fd = open(drop_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 || (df = fdopen(fd, "w")) == NULL)
+            cli_fatal(drop_out, PATIENT_ERR_IO, strerror(errno));
+        for (const char *const *h = patient_mbox_drop_headers(); res.changed && *h; h++)
+            fprintf(df, "%s\n", *h);
+        if (fclose(df) != 0)
+            cli_fatal(drop_out, PATIENT_ERR_IO, strerror(errno));
     }
     /* unchanged: the library did not copy the body; send ours */
     if (cli_write_all(STDOUT_FILENO, res.changed ? (const void *)res.body : body,

@@ -462,19 +462,6 @@ http_status(ci_request_t *req)
 }
 
 static int
-has_token(const char *value, const char *token)
-{
-    size_t n = strlen(token);
-    for (const char *p = value; p && (p = strcasestr(p, token)) != NULL; p += n) {
-        int left = p == value || strchr(" \t,", p[-1]);
-        int right = p[n] == 0 || strchr(" \t,;=", p[n]);
-        if (left && right)
-            return 1;
-    }
-    return 0;
-}
-
-static int
 append(struct srv_req *d, const char *p, size_t n)
 {
     if (d->len + n > d->cap) {
@@ -534,7 +521,7 @@ srv_preview(char *preview_data, int preview_data_len, ci_request_t *req)
 {
     struct srv_req *d = ci_service_data(req);
     int in_preview = ci_req_hasbody(req) && ci_req_preview_size(req) >= 0;
-    const char *cc;
+    const char *why;
     ci_off_t clen;
 
     if (d == NULL)
@@ -546,11 +533,11 @@ srv_preview(char *preview_data, int preview_data_len, ci_request_t *req)
     d->url = request_url(req);
     if (d->url == NULL)
         return decline(d, req, in_preview, "no absolute request URL");
-    if (http_status(req) == 206)
-        return decline(d, req, in_preview, "partial content");
-    if (cfg_honor_no_transform && (cc = ci_http_response_get_header(req, "Cache-Control")) &&
-        has_token(cc, "no-transform"))
-        return decline(d, req, in_preview, "Cache-Control: no-transform");
+    if ((why = patient_mbox_may_change(http_status(req),
+                                       ci_http_response_get_header(req, "Cache-Control"),
+                                       cfg_honor_no_transform ? 0
+                                                              : PATIENT_MBOX_IGNORE_NO_TRANSFORM)))
+        return decline(d, req, in_preview, why);
     clen = ci_http_content_length(req);
     if (clen > 0 && (uint64_t)clen > cfg_max_body) {
         char detail[96];
@@ -731,17 +718,8 @@ srv_end_of_data(ci_request_t *req)
             goto fail;
         memcpy(hdr, "Patient-Change: ", 16);
         memcpy(hdr + 16, d->res.value, vlen + 1);
-        remove_all(req, "Content-Length");
-        /* Validators and digests describe the origin's bytes, which this
-         * response no longer carries; the origin's hash stays in the
-         * descriptor ("in"). */
-        remove_all(req, "ETag");
-        remove_all(req, "Content-MD5");
-        remove_all(req, "Digest");
-        remove_all(req, "Content-Digest");
-        remove_all(req, "Repr-Digest");
-        remove_all(req, "Unencoded-Digest");
-        remove_all(req, "Accept-Ranges");
+        for (const char *const *h = patient_mbox_drop_headers(); *h; h++)
+            remove_all(req, *h);
         snprintf(cl, sizeof cl, "Content-Length: %zu", d->res.len);
         if (ci_http_response_add_header(req, cl) == NULL ||
             ci_http_response_add_header(req, hdr) == NULL)

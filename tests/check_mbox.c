@@ -342,6 +342,52 @@ START_TEST(rule_limit_passes_logged)
 }
 END_TEST
 
+/* When a response may be changed at all: each accepted case has a refused
+ * twin that differs in one thing. */
+START_TEST(http_may_change)
+{
+    static const char *const no_transform[] = {
+        "no-transform", "No-Transform", "public, no-transform", "no-transform, max-age=60",
+        "max-age=0,no-transform", "\tno-transform;x", "no-transform=1",
+    };
+    static const char *const other[] = {
+        "public, max-age=60", "no-transformer", "x-no-transform", "private,no-store", "",
+    };
+
+    ck_assert_ptr_null(patient_mbox_may_change(200, NULL, 0));
+    ck_assert_str_eq(patient_mbox_may_change(206, NULL, 0), "partial content");
+    ck_assert_str_eq(patient_mbox_may_change(206, NULL, PATIENT_MBOX_IGNORE_NO_TRANSFORM),
+                     "partial content");
+    for (size_t i = 0; i < sizeof no_transform / sizeof *no_transform; i++) {
+        ck_assert_msg(patient_mbox_may_change(200, no_transform[i], 0) != NULL &&
+                          strcmp(patient_mbox_may_change(200, no_transform[i], 0),
+                                 "Cache-Control: no-transform") == 0,
+                      "'%s' not honoured", no_transform[i]);
+        ck_assert_ptr_null(
+            patient_mbox_may_change(200, no_transform[i], PATIENT_MBOX_IGNORE_NO_TRANSFORM));
+    }
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++)
+        ck_assert_msg(patient_mbox_may_change(200, other[i], 0) == NULL, "'%s' refused",
+                      other[i]);
+}
+END_TEST
+
+START_TEST(http_drop_headers)
+{
+    static const char *const want[] = {"Content-Length", "ETag", "Content-MD5", "Digest",
+                                       "Content-Digest", "Repr-Digest", "Unencoded-Digest",
+                                       "Accept-Ranges"};
+    const char *const *h = patient_mbox_drop_headers();
+    size_t n = 0;
+
+    while (h[n])
+        n++;
+    ck_assert_uint_eq(n, sizeof want / sizeof *want);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_str_eq(h[i], want[i]);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -365,6 +411,10 @@ main(void)
     tcase_add_test(tc, too_large_logged);
     tcase_add_test(tc, tls_from_squid);
     tcase_add_test(tc, rule_limit_passes_logged);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("http");
+    tcase_add_test(tc, http_may_change);
+    tcase_add_test(tc, http_drop_headers);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

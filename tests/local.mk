@@ -111,8 +111,8 @@ check_PROGRAMS += tests/check_audit
 tests_check_audit_SOURCES = tests/check_audit.c
 tests_check_audit_CFLAGS = $(TEST_CFLAGS)
 tests_check_audit_LDADD = $(TEST_LIBS)
-TESTS += tests/check_audit tests/cli_audit.sh tests/cli_inspect.sh
-dist_noinst_SCRIPTS += tests/cli_audit.sh tests/cli_inspect.sh
+TESTS += tests/check_audit tests/cli_audit.sh tests/cli_inspect.sh tests/cli_mbox.sh
+dist_noinst_SCRIPTS += tests/cli_audit.sh tests/cli_inspect.sh tests/cli_mbox.sh
 EXTRA_DIST += tests/data/inspect_bundle.json tests/data/inspect_report.json
 
 # The README's main command, end to end (real nginx, Squid, c-icap, srv_patient).

@@ -101,6 +101,33 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_process_tls(
 /* Free the result's buffers (not the struct). Accepts NULL. */
 PATIENT_EXPORT void patient_mbox_result_free(patient_mbox_result *res);
 
+/* ---- The HTTP response around the body (lib/mbox_http.c) ----------------
+ * What every middlebox must know whatever proxy it runs in, so that
+ * srv_patient, patient-mbox and other vendors' middleboxes agree. */
+
+/* Change a response marked Cache-Control: no-transform anyway (an
+ * operator's explicit choice; the default honours RFC 9111 5.2.2.6). */
+#define PATIENT_MBOX_IGNORE_NO_TRANSFORM 1u
+
+/* May a middlebox change this response at all? status: its HTTP status
+ * code; cache_control: its Cache-Control value (NULL when absent); flags:
+ * 0 or PATIENT_MBOX_IGNORE_NO_TRANSFORM. Returns NULL when it may, else why
+ * not, as a static string: "partial content" (206: the body is a byte
+ * range of a representation the middlebox never saw whole) or
+ * "Cache-Control: no-transform" (the token, case-insensitive, as one
+ * directive of the list). Thread-safe. */
+PATIENT_EXPORT const char *patient_mbox_may_change(int status, const char *cache_control,
+                                                   unsigned flags);
+
+/* The response headers a middlebox must remove (every instance) before it
+ * releases a changed body: Content-Length (the caller sets the new length),
+ * the validators and digests of the origin's bytes, which the response no
+ * longer carries (ETag, Content-MD5, Digest, Content-Digest, Repr-Digest,
+ * Unencoded-Digest; the origin's hash stays in the descriptor's "in"), and
+ * Accept-Ranges (ranges of the changed body are not ranges of the origin's).
+ * A NULL-terminated static array, Content-Length first. Thread-safe. */
+PATIENT_EXPORT const char *const *patient_mbox_drop_headers(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,48 @@
+#!/bin/sh
+# patient-mbox as a filter: the HTTP rules it shares with srv_patient (a 206
+# or a no-transform response passes unchanged, each with a changed twin),
+# the headers a proxy must drop from a changed response, and its input
+# files (--in-header refuses '-' and symlinks).
+set -eu
+: "${top_builddir:=.}"
+: "${top_srcdir:=.}"
+B=$(cd "$top_builddir" && pwd)
+S=$(cd "$top_srcdir" && pwd)
+P="$B/cli/patient"
+M="$B/middlebox/patient-mbox"
+W=$(mktemp -d "${TMPDIR:-/tmp}/cli_mbox.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+fail() { echo "not ok - $*"; echo "--- err"; cat err 2>/dev/null; exit 1; }
+rc() { set +e; "$@" <"$S/tests/site/index.html" >out 2>err; r=$?; set -e; echo $r; }
+
+"$P" keygen -W -p k.pub -s k.sec >/dev/null
+mbox() { rc "$M" -s k.sec --name t --type text/html --rules "$S/middlebox/rules/example.json" \
+    --url https://a.example/index.html --at 2026-11-27T10:00:00Z --header-out hdr.txt \
+    --drop-out drop.txt "$@"; }
+
+[ "$(mbox)" = 0 ] && ! cmp -s out "$S/tests/site/index.html" && grep -q '^Patient-Change: ' hdr.txt ||
+    fail "a 200 response is changed"
+printf 'Content-Length\nETag\nContent-MD5\nDigest\nContent-Digest\nRepr-Digest\nUnencoded-Digest\nAccept-Ranges\n' >want
+cmp -s drop.txt want || fail "--drop-out names the headers to drop"
+ok "changed: body edited, Patient-Change written, headers to drop listed"
+
+[ "$(mbox --status 206)" = 0 ] && cmp -s out "$S/tests/site/index.html" && [ ! -s drop.txt ] &&
+    ! grep -q Patient-Change hdr.txt && grep -q 'unchanged (partial content)' err ||
+    fail "206 passes unchanged"
+[ "$(mbox --status 200 --cache-control 'public, No-Transform')" = 0 ] &&
+    cmp -s out "$S/tests/site/index.html" && grep -q 'unchanged (Cache-Control: no-transform)' err ||
+    fail "no-transform passes unchanged"
+[ "$(mbox --cache-control 'no-transformer, max-age=60')" = 0 ] && grep -q '^Patient-Change: ' hdr.txt ||
+    fail "another directive does not stop the change"
+[ "$(mbox --status 2000)" = 2 ] && grep -q -- '--status' err || fail "--status out of range: usage"
+ok "206 and no-transform pass unchanged; their twins are changed"
+
+[ "$(mbox --in-header -)" = 2 ] && grep -q 'in-header' err || fail "--in-header - is a usage error"
+: >empty.hdr
+ln -s empty.hdr link.hdr
+[ "$(mbox --in-header link.hdr)" = 2 ] && grep -q 'link.hdr' err || fail "--in-header symlink refused"
+[ "$(mbox --in-header empty.hdr)" = 0 ] || fail "--in-header regular file accepted"
+ok "--in-header: '-' and symlinks refused, a regular file read"

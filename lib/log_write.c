@@ -36,6 +36,16 @@ struct patient_log {
     uint64_t repaired;
     uint8_t *scratch;
     size_t scratch_cap;
+    /* Group commit (PATIENT_LOG_SYNC_EACH), under mu: the file is durable
+     * up to durable_off; one thread at a time (syncing) runs fdatasync
+     * for everyone whose line is written by then, the others wait on cv.
+     * sync_failed is sticky: after a failed fdatasync nothing written
+     * since can be trusted to be on disk, so every append fails. */
+    pthread_cond_t cv;
+    int syncing;
+    int sync_failed;
+    uint64_t durable_off;
+    uint64_t n_appends, n_syncs; /* for patient_log_stats */
 };
 
 /* Account one committed line in the writer state. */
@@ -146,7 +156,9 @@ lock_log(patient_log *log)
     }
     /* A file shorter than what this handle already saw lost committed
      * entries: never append after that (it would fork the chain). */
-    if (fstat(log->fd, &st) != 0)
+    if (log->sync_failed)
+        err = PATIENT_ERR_IO;
+    else if (fstat(log->fd, &st) != 0)
         err = PATIENT_ERR_IO;
     else if ((uint64_t)st.st_size < log->off)
         err = PATIENT_ERR_LOG_CORRUPT;
@@ -168,6 +180,60 @@ unlock_log(patient_log *log)
     if (!log->ro)
         flock(log->fd, LOCK_UN);
     pthread_mutex_unlock(&log->mu);
+}
+
+/* Group commit: return once everything up to target (the end of the
+ * caller's line) is on disk. The first thread to find no fdatasync
+ * running becomes the leader: it notes how far the file is written,
+ * syncs without holding the mutex (so others keep appending), publishes
+ * the new durable offset and wakes the waiters; a line written while a
+ * sync runs is covered by the next one, led by one of its waiters. No
+ * timer: a lone request syncs at once, as before. fdatasync covers what
+ * other processes wrote too; each process leads its own syncs. */
+static patient_err
+wait_durable(patient_log *log, uint64_t target)
+{
+    patient_err err = PATIENT_OK;
+    uint64_t upto;
+    int rc;
+
+    pthread_mutex_lock(&log->mu);
+    while (log->durable_off < target && !log->sync_failed) {
+        if (log->syncing) {
+            pthread_cond_wait(&log->cv, &log->mu);
+            continue;
+        }
+        log->syncing = 1;
+        upto = log->off;
+        pthread_mutex_unlock(&log->mu);
+        rc = fdatasync(log->fd);
+        pthread_mutex_lock(&log->mu);
+        log->n_syncs++;
+        log->syncing = 0;
+        if (rc != 0)
+            log->sync_failed = 1;
+        else if (upto > log->durable_off)
+            log->durable_off = upto;
+        pthread_cond_broadcast(&log->cv);
+    }
+    if (log->durable_off < target)
+        err = PATIENT_ERR_IO;
+    pthread_mutex_unlock(&log->mu);
+    return err;
+}
+
+/* After write_entry under the lock: unlock, then (SYNC_EACH) wait until
+ * the line is durable. Only then may the caller acknowledge it. */
+static patient_err
+unlock_commit(patient_log *log, patient_err err)
+{
+    uint64_t end = log->off;
+    int each = log->sync == PATIENT_LOG_SYNC_EACH;
+
+    unlock_log(log);
+    if (err == PATIENT_OK && each)
+        err = wait_durable(log, end);
+    return err;
 }
 
 static patient_err write_checkpoint(patient_log *log, uint64_t *seq);
@@ -221,8 +287,9 @@ write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *se
     k = strcmp(kind, "checkpoint") == 0 ? PATIENT_LOG_KIND_CHECKPOINT
         : strcmp(kind, "event") == 0    ? PATIENT_LOG_KIND_EVENT
                                         : PATIENT_LOG_KIND_CHANGE;
-    if (log->sync == PATIENT_LOG_SYNC_EACH ||
-        (log->sync == PATIENT_LOG_SYNC_CHECKPOINT && k == PATIENT_LOG_KIND_CHECKPOINT)) {
+    /* SYNC_EACH: the caller waits for the group commit after unlocking
+     * (wait_durable); the line is not acknowledged before that. */
+    if (log->sync == PATIENT_LOG_SYNC_CHECKPOINT && k == PATIENT_LOG_KIND_CHECKPOINT) {
         if (fdatasync(log->fd) != 0) {
             err = PATIENT_ERR_IO;
             goto out;
@@ -232,6 +299,7 @@ write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *se
         *seq = log->next_seq;
     if ((err = state_add(log, b.data, b.len - 1, k)))
         goto out;
+    log->n_appends++;
     if (k != PATIENT_LOG_KIND_CHECKPOINT && log->since_ckpt >= log->every)
         err = write_checkpoint(log, NULL);
 out:
@@ -296,6 +364,11 @@ patient_log_open(const char *path, const patient_seckey *sk, unsigned checkpoint
         free(log);
         return PATIENT_ERR_NOMEM;
     }
+    if (pthread_cond_init(&log->cv, NULL) != 0) {
+        pthread_mutex_destroy(&log->mu);
+        free(log);
+        return PATIENT_ERR_NOMEM;
+    }
     if (log->ro)
         err = open_read(path, &log->fd);
     else {
@@ -328,9 +401,14 @@ patient_log_open(const char *path, const patient_seckey *sk, unsigned checkpoint
             !(err = json_str(&rest, detail)))
             err = write_entry(log, "event", &rest, NULL);
         pt_buf_free(&rest);
+        if (err == PATIENT_OK && fdatasync(log->fd) != 0)
+            err = PATIENT_ERR_IO;
         if (err)
             goto out;
     }
+    /* What is in the file now was acknowledged by its writers (durable
+     * by their syncs) or just repaired and synced above. */
+    log->durable_off = log->off;
     *out = log;
     log = NULL;
 out:
@@ -339,6 +417,7 @@ out:
     if (log) {
         if (log->fd >= 0)
             close(log->fd);
+        pthread_cond_destroy(&log->cv);
         pthread_mutex_destroy(&log->mu);
         free(log->scratch);
         free(log);
@@ -368,6 +447,17 @@ patient_log_size(patient_log *log)
     return n;
 }
 
+void
+patient_log_stats(patient_log *log, uint64_t *appends, uint64_t *syncs)
+{
+    pthread_mutex_lock(&log->mu);
+    if (appends)
+        *appends = log->n_appends;
+    if (syncs)
+        *syncs = log->n_syncs;
+    pthread_mutex_unlock(&log->mu);
+}
+
 uint64_t
 patient_log_repaired_bytes(const patient_log *log)
 {
@@ -381,7 +471,6 @@ patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
     chfields f;
     pt_buf rest = {0};
     size_t i;
-    int locked = 0;
     patient_err err;
 
     memset(&f, 0, sizeof f);
@@ -419,11 +508,8 @@ patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
         goto out;
     if ((err = lock_log(log)))
         goto out;
-    locked = 1;
-    err = write_entry(log, "change", &rest, seq);
+    err = unlock_commit(log, write_entry(log, "change", &rest, seq));
 out:
-    if (locked)
-        unlock_log(log);
     chfields_free(&f);
     patient_jws_free(j);
     pt_buf_free(&rest);
@@ -437,7 +523,6 @@ patient_log_append_event(patient_log *log, const char *event, const char *url,
     pt_buf rest = {0};
     char now[21];
     size_t n;
-    int locked = 0;
     patient_err err;
 
     if (log == NULL || event == NULL)
@@ -461,11 +546,8 @@ patient_log_append_event(patient_log *log, const char *event, const char *url,
         goto out;
     if ((err = lock_log(log)))
         goto out;
-    locked = 1;
-    err = write_entry(log, "event", &rest, seq);
+    err = unlock_commit(log, write_entry(log, "event", &rest, seq));
 out:
-    if (locked)
-        unlock_log(log);
     pt_buf_free(&rest);
     return err;
 }
@@ -481,9 +563,7 @@ patient_log_checkpoint(patient_log *log, uint64_t *seq)
         return PATIENT_ERR_STATE;
     if ((err = lock_log(log)))
         return err;
-    err = write_checkpoint(log, seq);
-    unlock_log(log);
-    return err;
+    return unlock_commit(log, write_checkpoint(log, seq));
 }
 
 patient_err
@@ -501,6 +581,7 @@ patient_log_close(patient_log *log)
         unlock_log(log);
     }
     close(log->fd);
+    pthread_cond_destroy(&log->cv);
     pthread_mutex_destroy(&log->mu);
     free(log->scratch);
     free(log);

@@ -1,5 +1,8 @@
 /* Helper for tests/log_crash.sh.
- *   log_writer write KEY LOG TAG   append changes forever; after each append
+ *   log_writer write KEY LOG TAG [THREADS]
+ *                                  append changes forever (from THREADS
+ *                                  threads on one handle, default 1: group
+ *                                  commit batches); after each append
  *                                  returns, print "SEQ URL" (committed)
  *   log_writer check KEY LOG FILE  reopen (repairing a torn tail), close,
  *                                  verify deep with the key, and check every
@@ -7,6 +10,7 @@
  * KEY is created (unencrypted) if missing. Exit 0 ok, 1 check failed, 2 error. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,33 +35,65 @@ key(const char *path)
     return sk;
 }
 
-static int
-do_write(patient_seckey *sk, const char *log_path, const char *tag)
-{
+struct writer {
+    patient_seckey *sk;
     patient_log *log;
+    const char *tag;
+    int id;
+};
+
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *
+write_loop(void *arg)
+{
+    struct writer *w = arg;
     patient_pubkey pk;
     char kid[PATIENT_KEYID_HEX], payload[512], *jws;
     uint64_t seq;
     unsigned long i;
 
-    patient_seckey_pubkey(sk, &pk);
+    patient_seckey_pubkey(w->sk, &pk);
     patient_keyid_hex(pk.id, kid);
-    if (patient_log_open(log_path, sk, 50, &log) != PATIENT_OK)
-        return 2;
     for (i = 0;; i++) {
         snprintf(payload, sizeof payload,
-                 "{\"url\":\"https://crash.test/%s/%lu\",\"hop\":1,\"at\":\"2026-11-27T10:00:00Z\","
-                 "\"by\":{\"name\":\"crash\",\"kid\":\"%s\"},\"edits\":[{\"offset\":0,"
-                 "\"delete\":3,\"reason\":\"ads.removed\",\"rule\":\"r\"}]}",
-                 tag, i, kid);
-        if (patient_jws_sign(sk, "patient-change+jws", payload, strlen(payload), &jws))
-            return 2;
-        if (patient_log_append_change(log, jws, &seq) != PATIENT_OK)
-            return 2;
+                 "{\"url\":\"https://crash.test/%s/%d/%lu\",\"hop\":1,"
+                 "\"at\":\"2026-11-27T10:00:00Z\",\"by\":{\"name\":\"crash\",\"kid\":\"%s\"},"
+                 "\"edits\":[{\"offset\":0,\"delete\":3,\"reason\":\"ads.removed\",\"rule\":\"r\"}]}",
+                 w->tag, w->id, i, kid);
+        if (patient_jws_sign(w->sk, "patient-change+jws", payload, strlen(payload), &jws))
+            exit(2);
+        if (patient_log_append_change(w->log, jws, &seq) != PATIENT_OK)
+            exit(2);
         free(jws);
-        printf("%llu https://crash.test/%s/%lu\n", (unsigned long long)seq, tag, i);
+        /* Acknowledged: only now may it be reported as committed. */
+        pthread_mutex_lock(&out_mu);
+        printf("%llu https://crash.test/%s/%d/%lu\n", (unsigned long long)seq, w->tag, w->id, i);
         fflush(stdout);
+        pthread_mutex_unlock(&out_mu);
     }
+    return NULL;
+}
+
+static int
+do_write(patient_seckey *sk, const char *log_path, const char *tag, int threads)
+{
+    patient_log *log;
+    struct writer w[16];
+    pthread_t t[16];
+    int i;
+
+    if (threads < 1 || threads > 16)
+        return 2;
+    if (patient_log_open(log_path, sk, 50, &log) != PATIENT_OK)
+        return 2;
+    for (i = 0; i < threads; i++) {
+        w[i] = (struct writer){sk, log, tag, i};
+        if (i > 0 && pthread_create(&t[i], NULL, write_loop, &w[i]) != 0)
+            return 2;
+    }
+    write_loop(&w[0]);
+    return 2;
 }
 
 static int
@@ -119,10 +155,10 @@ do_check(patient_seckey *sk, const char *log_path, const char *committed)
 int
 main(int argc, char **argv)
 {
-    if (sodium_init() < 0 || argc != 5)
+    if (sodium_init() < 0 || argc < 5 || argc > 6)
         return 2;
     if (strcmp(argv[1], "write") == 0)
-        return do_write(key(argv[2]), argv[3], argv[4]);
+        return do_write(key(argv[2]), argv[3], argv[4], argc == 6 ? atoi(argv[5]) : 1);
     if (strcmp(argv[1], "check") == 0)
         return do_check(key(argv[2]), argv[3], argv[4]);
     return 2;

@@ -54,8 +54,12 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_open(const char *path,
                                                         unsigned checkpoint_every,
                                                         patient_log **out);
 
-/* Durability. PATIENT_LOG_SYNC_EACH (default): fdatasync before every
- * append returns. PATIENT_LOG_SYNC_CHECKPOINT: fdatasync only after each
+/* Durability. PATIENT_LOG_SYNC_EACH (default): an append returns only
+ * after its line is on disk (fdatasync), with group commit: concurrent
+ * appenders on one handle share one fdatasync (the first to find none
+ * running syncs for everyone written by then; the rest wait for it, never
+ * for a timer), so N threads appending at once cost about one sync per
+ * batch, not N. PATIENT_LOG_SYNC_CHECKPOINT: fdatasync only after each
  * checkpoint and at close (a power loss may lose acknowledged entries
  * since the last checkpoint; a process crash loses nothing, since write(2)
  * has handed the line to the kernel). PATIENT_LOG_SYNC_NONE: never (tests). */
@@ -63,6 +67,11 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_open(const char *path,
 #define PATIENT_LOG_SYNC_CHECKPOINT 1
 #define PATIENT_LOG_SYNC_NONE 2
 PATIENT_EXPORT patient_err patient_log_set_sync(patient_log *log, int mode);
+/* Entries this handle appended (checkpoints included) and fdatasync calls
+ * its group commit made, since open; either pointer may be NULL. With
+ * concurrent appenders, syncs < appends is group commit at work.
+ * Thread-safe. */
+PATIENT_EXPORT void patient_log_stats(patient_log *log, uint64_t *appends, uint64_t *syncs);
 
 /* Append the change descriptor jws (a compact "Patient-Change" JWS) as a
  * "change" entry; the denormalised fields (url, hop, time, by, reasons,

@@ -649,46 +649,6 @@ stats_group(struct stats_ctx *c, const char *key)
     return &c->tab[i];
 }
 
-/* Bytes per edit from the signed payload (only needed when one change
- * mixes reasons). Not verified: list and stats never verify. */
-static patient_err
-edit_bytes(const char *jws, size_t n, uint64_t *del, uint64_t *ins)
-{
-    patient_jws *j = NULL;
-    cJSON *root = NULL, *edits, *ed;
-    patient_err err;
-    size_t i = 0;
-
-    if ((err = patient_jws_parse(jws, strlen(jws), &j)) != PATIENT_OK)
-        return err;
-    err = PATIENT_ERR_PARSE;
-    if ((root = cJSON_ParseWithLength((const char *)j->payload, j->payload_len)) == NULL ||
-        !cJSON_IsArray(edits = cJSON_GetObjectItemCaseSensitive(root, "edits")))
-        goto out;
-    cJSON_ArrayForEach(ed, edits) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(ed, "delete");
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(ed, "insert");
-        if (i >= n)
-            goto out;
-        del[i] = cJSON_IsNumber(d) && d->valuedouble > 0 ? (uint64_t)d->valuedouble : 0;
-        ins[i] = 0;
-        if (cJSON_IsString(s)) {
-            size_t l = strlen(s->valuestring), pad = 0;
-            if (l >= 1 && s->valuestring[l - 1] == '=')
-                pad++;
-            if (l >= 2 && s->valuestring[l - 2] == '=')
-                pad++;
-            ins[i] = l / 4 * 3 - pad;
-        }
-        i++;
-    }
-    err = i == n ? PATIENT_OK : PATIENT_ERR_PARSE;
-out:
-    cJSON_Delete(root);
-    patient_jws_free(j);
-    return err;
-}
-
 static void
 add_to(group *g, uint64_t edits, uint64_t del, uint64_t ins)
 {
@@ -755,10 +715,12 @@ stats_row(const char *log, const patient_log_entry *e, void *vctx)
         patient_err err = PATIENT_ERR_NOMEM;
         if (del == NULL || ins == NULL)
             goto out;
-        if (e->jws == NULL || edit_bytes(e->jws, e->n_edits, del, ins) != PATIENT_OK) {
-            /* Undecodable descriptor: count edits, no per-reason bytes. */
-            memset(del, 0, e->n_edits * sizeof *del);
-            memset(ins, 0, e->n_edits * sizeof *ins);
+        /* Bytes per edit (only needed when one change mixes reasons), not
+         * verified: list and stats never verify. An undecodable descriptor
+         * counts its edits with no per-reason bytes (the library zeroes
+         * both arrays). */
+        if (patient_log_entry_edit_bytes(e, del, ins) != PATIENT_OK) {
+            /* counted below with zero bytes */
         }
         for (size_t i = 0; i < e->n_edits; i++) {
             size_t j;

@@ -296,6 +296,43 @@ chfields_from_jws(const patient_jws *j, chfields *f)
     return chfields_tls(f);
 }
 
+patient_err
+patient_log_entry_edit_bytes(const patient_log_entry *e, uint64_t *deleted, uint64_t *inserted)
+{
+    patient_jws *j = NULL;
+    chfields f;
+    const cJSON *edits, *x;
+    size_t i = 0;
+    patient_err err;
+
+    memset(&f, 0, sizeof f);
+    if (e == NULL || e->kind != PATIENT_LOG_KIND_CHANGE || e->jws == NULL ||
+        (e->n_edits && (deleted == NULL || inserted == NULL)))
+        return PATIENT_ERR_ARG;
+    /* The same reading of the descriptor that gave the entry its totals. */
+    if ((err = patient_jws_parse(e->jws, strlen(e->jws), &j)) ||
+        (err = chfields_from_jws(j, &f)))
+        goto out;
+    err = PATIENT_ERR_PARSE;
+    if (f.n != e->n_edits)
+        goto out;
+    edits = cJSON_GetObjectItemCaseSensitive(f.payload, "edits");
+    cJSON_ArrayForEach(x, edits) {
+        if (edit_bytes(x, "delete", &deleted[i]) != 0 || edit_bytes(x, "insert", &inserted[i]) != 0)
+            goto out;
+        i++;
+    }
+    err = PATIENT_OK;
+out:
+    if (err != PATIENT_OK && e->n_edits && deleted && inserted) {
+        memset(deleted, 0, e->n_edits * sizeof *deleted);
+        memset(inserted, 0, e->n_edits * sizeof *inserted);
+    }
+    chfields_free(&f);
+    patient_jws_free(j);
+    return err;
+}
+
 /* ---- Parsed entry lines ------------------------------------------------ */
 
 /* Entry lines are parsed by a small strict JSON scanner instead of cJSON:

@@ -184,6 +184,47 @@ START_TEST(iter_rules_and_times)
 }
 END_TEST
 
+/* Per-edit bytes come from the library, summing to the entry's totals;
+ * twins: an entry whose descriptor does not decode gives an error and
+ * zeros, an event is not a change. */
+START_TEST(iter_edit_bytes)
+{
+    const char *p = path("b.log");
+    patient_log_iter *it;
+    const patient_log_entry *e;
+    unsigned changes = 0, events = 0;
+
+    build(p, 3);
+    ck_assert_int_eq(patient_log_iter_open(p, &it), PATIENT_OK);
+    while (patient_log_iter_next(it, &e) == PATIENT_OK && e != NULL) {
+        uint64_t del[2] = {7, 7}, ins[2] = {7, 7};
+        patient_log_entry forged;
+        if (e->kind == PATIENT_LOG_KIND_EVENT) {
+            ck_assert_int_eq(patient_log_entry_edit_bytes(e, del, ins), PATIENT_ERR_ARG);
+            events++;
+            continue;
+        }
+        if (e->kind != PATIENT_LOG_KIND_CHANGE)
+            continue;
+        ck_assert_int_eq(patient_log_entry_edit_bytes(e, del, ins), PATIENT_OK);
+        ck_assert_uint_eq(del[0], 10 + changes);
+        ck_assert_uint_eq(ins[0], 0);
+        ck_assert_uint_eq(del[1], 0);
+        ck_assert_uint_eq(ins[1], 3);
+        ck_assert_uint_eq(del[0] + del[1], e->deleted);
+        ck_assert_uint_eq(ins[0] + ins[1], e->inserted);
+        forged = *e;
+        forged.jws = "eyJhbGciOiJFZERTQSJ9.bm90IGpzb24.c2ln";
+        ck_assert_int_ne(patient_log_entry_edit_bytes(&forged, del, ins), PATIENT_OK);
+        ck_assert_uint_eq(del[0] + del[1] + ins[0] + ins[1], 0);
+        changes++;
+    }
+    patient_log_iter_close(it);
+    ck_assert_uint_eq(changes, 3);
+    ck_assert_uint_eq(events, 1);
+}
+END_TEST
+
 START_TEST(proof_edges)
 {
     const char *p = path("p.log");
@@ -222,6 +263,7 @@ audit_suite(void)
     tcase_add_test(tc, io_errors_are_not_tampering);
     tcase_add_test(tc, tamper_names);
     tcase_add_test(tc, iter_rules_and_times);
+    tcase_add_test(tc, iter_edit_bytes);
     tcase_add_test(tc, proof_edges);
     suite_add_tcase(s, tc);
     return s;

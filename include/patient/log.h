@@ -217,6 +217,16 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_iter_open(const char *path,
  * says where). One thread per iterator. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_iter_next(patient_log_iter *it,
                                                              const patient_log_entry **entry);
+/* Byte counts of each edit of a change entry, in edit order, read from its
+ * descriptor exactly as the writer and the verifier read it (so they sum to
+ * the entry's deleted/inserted totals). deleted and inserted have room for
+ * e->n_edits values each. PATIENT_ERR_ARG for another kind of entry;
+ * PATIENT_ERR_PARSE (or the descriptor's error) when the descriptor does not
+ * read so, with both arrays zeroed: such an entry does not verify either.
+ * Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_entry_edit_bytes(const patient_log_entry *e,
+                                                                    uint64_t *deleted,
+                                                                    uint64_t *inserted);
 /* Line number of the last line read. */
 PATIENT_EXPORT uint64_t patient_log_iter_line(const patient_log_iter *it);
 PATIENT_EXPORT void patient_log_iter_close(patient_log_iter *it);

@@ -108,6 +108,11 @@ fi
 check_path "install directory" "$data"
 wrapper=$host_dir/patient-native-host
 ext_copy=$data/extension
+ff_copy=$data/extension-firefox
+# Firefox looks for add-ons dropped in here by file name = add-on id (the
+# application id is Firefox's); Debian's firefox-esr also reads the system one.
+FF_APP='{ec8030f7-c20a-464f-9b0e-13a3a9e97384}'
+if [ "$scope" = user ]; then ff_ext_dir=$HOME/.mozilla/extensions/$FF_APP; else ff_ext_dir=/usr/share/mozilla/extensions/$FF_APP; fi
 
 if [ -z "$host_path" ]; then
     if [ "$scope" = system ]; then
@@ -159,7 +164,8 @@ if [ "$uninstall" = 1 ]; then
         run rm -f "$destdir$(manifest_dirs "$b")/$NAME.json"
     done
     run rm -f "$destdir$wrapper"
-    run rm -rf "$destdir$ext_copy"
+    run rm -rf "$destdir$ext_copy" "$destdir$ff_copy"
+    run rm -f "$destdir$ff_ext_dir/$gecko_id.xpi"
     say "removed the patient native host for: $browsers"
     exit 0
 fi
@@ -178,6 +184,38 @@ else
     chmod -R u=rwX,go=rX "$destdir$ext_copy"
 fi
 
+# Firefox gets its own copy: its manifest (manifest.firefox.json) asks for the
+# StreamFilter permissions and host access Chromium's does not need, and the
+# same copy zipped as an .xpi in Firefox's add-on folder (loaded when unsigned
+# add-ons are allowed: docs/PLUGIN.md).
+case " $browsers " in
+*" firefox "*)
+    if [ "$dry" = 1 ]; then
+        printf '+ copy %s -> %s (manifest.firefox.json as manifest.json)\n' "$HERE/extension" "$destdir$ff_copy"
+        printf '+ zip %s -> %s\n' "$destdir$ff_copy" "$destdir$ff_ext_dir/$gecko_id.xpi"
+    else
+        rm -rf "$destdir$ff_copy.new"
+        cp -R "$HERE/extension" "$destdir$ff_copy.new"
+        mv -f "$destdir$ff_copy.new/manifest.firefox.json" "$destdir$ff_copy.new/manifest.json"
+        rm -rf "$destdir$ff_copy"
+        mv "$destdir$ff_copy.new" "$destdir$ff_copy"
+        chmod -R u=rwX,go=rX "$destdir$ff_copy"
+        mkdir -p "$destdir$ff_ext_dir"
+        xpi=$(mktemp "$destdir$ff_ext_dir/.xpi.XXXXXX")
+        (cd "$destdir$ff_copy" && python3 -c '
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    for d, _, fs in sorted(os.walk(".")):
+        for f in sorted(fs):
+            p = os.path.join(d, f)[2:]
+            z.write(p, p)' "$xpi") || { rm -f "$xpi"; die "could not zip the Firefox add-on (python3 missing?)"; }
+        chmod 644 "$xpi"
+        mv -f "$xpi" "$destdir$ff_ext_dir/$gecko_id.xpi"
+    fi
+    say "firefox: add-on $ff_ext_dir/$gecko_id.xpi (unpacked: $ff_copy)"
+    ;;
+esac
+
 for b in $browsers; do
     dir=$(manifest_dirs "$b")
     case $b in firefox) tpl=firefox ;; *) tpl=chromium ;; esac
@@ -189,3 +227,4 @@ done
 say "native host: $wrapper -> $host_path --native-host"
 say "extension:   $ext_copy (id $ext_id; Firefox: $gecko_id)"
 say "Load it: chromium --load-extension=$ext_copy, or chrome://extensions > Developer mode > Load unpacked."
+case " $browsers " in *" firefox "*) say "Firefox: about:config xpinstall.signatures.required=false, then enable it in about:addons (docs/PLUGIN.md)." ;; esac

@@ -5,19 +5,23 @@ EXTRA_DIST += plugin/extension plugin/hosts plugin/tools plugin/test/fixtures \
 	plugin/install.sh plugin/patient-native-host plugin/local.mk plugin/package.json \
 	plugin/test/run.sh plugin/test/helpers.js plugin/test/state.test.js \
 	plugin/test/render.test.js plugin/test/view.test.js plugin/test/native.test.js \
-	plugin/test/icons.test.js plugin/test/package.json plugin/test/package-lock.json \
-	plugin/test/e2e.js plugin/test/standin-host.py plugin/test/standin-e2e.sh \
+	plugin/test/icons.test.js plugin/test/capture.test.js plugin/test/package.json \
+	plugin/test/package-lock.json plugin/test/e2e.js plugin/test/e2e-firefox.js \
+	plugin/test/standin-host.py plugin/test/standin-e2e.sh tests/split_server.py \
 	plugin/.gitignore docs/PLUGIN.md docs/img/popup-verified.png docs/img/popup-modified.png \
 	docs/img/popup-invalid.png docs/img/popup-unverifiable.png docs/img/popup-none.png \
-	docs/img/popup-error.png docs/img/popup-pending.png docs/img/popup-untrusted.png
+	docs/img/popup-error.png docs/img/popup-pending.png docs/img/popup-untrusted.png \
+	docs/img/firefox-popup-verified.png docs/img/firefox-popup-modified.png \
+	docs/img/firefox-popup-split.png docs/img/firefox-interstitial.png
 
 # Unit tests of the extension (node --test; skip, 77, without node >= 18), and
-# the browser test: real Chromium + patient-verify --native-host + the loopback
-# stack (skips, 77, without chromium, node, playwright-core or the servers).
-TESTS += plugin/test/run.sh tests/plugin_e2e.sh
-EXTRA_DIST += tests/plugin_e2e.sh
+# the browser tests: real Chromium / Firefox ESR + patient-verify --native-host
+# + the loopback stack (skip, 77, without the browser, node, playwright-core /
+# puppeteer-core or the servers).
+TESTS += plugin/test/run.sh tests/plugin_e2e.sh tests/plugin_firefox.sh
+EXTRA_DIST += tests/plugin_e2e.sh tests/plugin_firefox.sh
 
-# make install-plugin [PLUGIN_SCOPE=--system] [PLUGIN_BROWSER=all]
+# make install-plugin [PLUGIN_SCOPE=--system] [PLUGIN_BROWSER=firefox|chrome|all]
 PLUGIN_SCOPE = --user
 PLUGIN_BROWSER = chromium
 install-plugin:

@@ -7,15 +7,58 @@
 // (request, checkReply, classifyError) take no browser API and are unit-tested.
 
 export const HOST = 'org.patient.verify';
-export const MAX_REQUEST = 1024 * 1024; // what Chromium accepts from an extension
+// The browsers accept up to 4 GB towards a host, but patient-verify takes
+// requests up to the base64 of its body cap plus 1 MiB (docs/format/report.md).
+export const MAX_BODY = 64 * 1024 * 1024; // patient-verify's default --max-body
+export const MAX_REQUEST = Math.ceil(MAX_BODY / 3) * 4 + 1024 * 1024;
 export const TIMEOUT_MS = 60000;
+// Only these response headers matter to the verifier; the others (cookies!)
+// never leave the browser.
+export const RECEIVED_HEADERS = Object.freeze(['patient-change', 'patient-origin']);
 
 let seq = 0;
 
-export function request(type, url, id = `${Date.now().toString(36)}-${++seq}`) {
+// Standard base64 of a Uint8Array (Uint8Array.prototype.toBase64 where the
+// browser has it; else btoa over pieces small enough for fromCharCode).
+export function base64(bytes) {
+  if (typeof bytes.toBase64 === 'function') return bytes.toBase64();
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+// The headers the verifier needs, from webRequest's / CDP's shapes
+// ([{name, value}] or {name: value}), in order.
+export function pickHeaders(headers) {
+  const list = Array.isArray(headers)
+    ? headers
+    : Object.entries(headers && typeof headers === 'object' ? headers : {}).map(([name, value]) => ({ name, value }));
+  const out = [];
+  for (const h of list) {
+    if (!h || typeof h.name !== 'string' || typeof h.value !== 'string') continue;
+    if (!RECEIVED_HEADERS.includes(h.name.toLowerCase())) continue;
+    // CDP joins repeated headers with "\n"; each is its own header here
+    for (const v of h.value.split('\n')) out.push({ name: h.name, value: v });
+  }
+  return out;
+}
+
+// request(type, url[, id][, received]) — received: {status, headers, body: Uint8Array}
+// as the browser got them; the host then verifies those bytes without a re-fetch.
+export function request(type, url, id = `${Date.now().toString(36)}-${++seq}`, received = null) {
   const msg = type === 'ping' ? { type, id } : { type, id, url };
   if (type !== 'ping' && !/^https?:\/\//i.test(url || '')) throw new Error('only http and https URLs are verified');
-  if (JSON.stringify(msg).length > MAX_REQUEST) throw new Error('request too large for native messaging');
+  if (received) {
+    if (!(received.body instanceof Uint8Array)) throw new Error('the received body is not bytes');
+    if (received.body.length > MAX_BODY) {
+      const e = new Error(`the page is ${received.body.length} bytes, over the verifier's ${MAX_BODY}-byte cap`);
+      e.code = 'body.too_large';
+      throw e;
+    }
+    msg.received = { status: received.status, headers: pickHeaders(received.headers), body: base64(received.body) };
+  }
+  if ((msg.url || '').length + (msg.received ? msg.received.body.length + JSON.stringify(msg.received.headers).length : 0) > MAX_REQUEST)
+    throw new Error('request too large for native messaging');
   return msg;
 }
 
@@ -33,6 +76,9 @@ export function checkReply(req, reply) {
   if (req.type === 'ping') {
     return reply.type === 'pong' ? { pong: { version: typeof reply.version === 'string' ? reply.version : null } } : bad('no pong');
   }
+  // An over-cap request is answered without an id (the host skipped it unread).
+  if (reply.id === undefined && reply.error && reply.error.code === 'request.too_large')
+    return { error: { code: 'request.too_large', message: typeof reply.error.message === 'string' ? reply.error.message : 'request too large' } };
   if (reply.id !== req.id) return bad('the answer belongs to another request');
   if (reply.error && typeof reply.error === 'object') {
     return {
@@ -59,13 +105,13 @@ export function classifyError(err) {
   return { code: 'host.failed', message: m || 'the native host failed' };
 }
 
-// call(api, type, url) -> same shape as checkReply; never throws.
-export async function call(api, type, url, timeoutMs = TIMEOUT_MS) {
+// call(api, type, url[, timeoutMs][, received]) -> same shape as checkReply; never throws.
+export async function call(api, type, url, timeoutMs = TIMEOUT_MS, received = null) {
   let req;
   try {
-    req = request(type, url);
+    req = request(type, url, undefined, received);
   } catch (e) {
-    return { error: { code: 'request.invalid', message: String(e.message || e) } };
+    return { error: { code: e.code || 'request.invalid', message: String(e.message || e) } };
   }
   let timer;
   const timeout = new Promise((_, reject) => {

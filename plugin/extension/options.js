@@ -1,24 +1,42 @@
-// options.js — the one option (verify scripts and styles too), and a check
-// that the native host answers.  The extra permissions are requested here,
-// from the click, and dropped again when the option is turned off.
+// options.js — the options (verify scripts and styles too; Firefox: enforce;
+// Chromium: exact bytes through the debugger), and a check that the native
+// host answers.  Chromium's extra permissions are requested here, from the
+// click, and dropped again when the option is turned off; Firefox's manifest
+// already holds what its options need (host access for the StreamFilter).
 import { api } from './compat.js';
 import { call } from './native.js';
 
-const EXTRA = { permissions: ['scripting'], origins: ['http://*/*', 'https://*/*'] };
+const FIREFOX = typeof (api.webRequest && api.webRequest.filterResponseData) === 'function';
+const EXTRA = {
+  subresources: FIREFOX ? null : { permissions: ['scripting'], origins: ['http://*/*', 'https://*/*'] },
+  enforce: null,
+  exactChromium: { permissions: ['debugger'] },
+};
+const SAID = {
+  subresources: ['Scripts and styles will be verified from the next page load.', 'Only pages are verified.'],
+  enforce: ['Pages are held until verified; invalid ones are stopped.', 'Pages are shown at once and verified alongside.'],
+  exactChromium: ['Pages are verified as Chromium received them (debugger attached).', 'The verifier fetches each page again.'],
+};
 const $ = (id) => document.getElementById(id);
 
 async function main() {
-  const { subresources } = await api.storage.local.get({ subresources: false });
-  const have = await api.permissions.contains(EXTRA);
-  $('subresources').checked = subresources && have;
-  $('subresources').addEventListener('change', async (ev) => {
-    let on = ev.target.checked;
-    if (on) on = await api.permissions.request(EXTRA);
-    else await api.permissions.remove(EXTRA);
-    ev.target.checked = on;
-    await api.storage.local.set({ subresources: on });
-    $('status').textContent = on ? 'Scripts and styles will be verified from the next page load.' : 'Only pages are verified.';
-  });
+  for (const n of document.querySelectorAll(FIREFOX ? '.chromium' : '.firefox')) n.hidden = true;
+  const o = await api.storage.local.get({ subresources: false, enforce: false, exactChromium: false });
+  for (const name of Object.keys(EXTRA)) {
+    if ((name === 'enforce' && !FIREFOX) || (name === 'exactChromium' && FIREFOX)) continue;
+    const box = $(name);
+    box.checked = o[name] && (!EXTRA[name] || await api.permissions.contains(EXTRA[name]));
+    box.addEventListener('change', async (ev) => {
+      let on = ev.target.checked;
+      if (EXTRA[name]) {
+        if (on) on = await api.permissions.request(EXTRA[name]);
+        else await api.permissions.remove(EXTRA[name]);
+      }
+      ev.target.checked = on;
+      await api.storage.local.set({ [name]: on });
+      $('status').textContent = SAID[name][on ? 0 : 1];
+    });
+  }
   $('ping').addEventListener('click', async () => {
     $('ping-result').textContent = '…';
     const out = await call(api, 'ping');

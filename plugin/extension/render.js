@@ -174,6 +174,14 @@ function resourceRows(ts) {
   }));
 }
 
+// What the verdict is about, in words (state.js `source`).
+export function sourceText(ts) {
+  if (!ts || !ts.source) return null;
+  if (ts.source === 'received') return 'the exact bytes your browser received';
+  const why = text(ts.sourceNote, 300);
+  return `a copy the verifier fetched again, not necessarily the bytes your browser shows${why ? ` — ${why}` : ''}`;
+}
+
 // model(tabState) -> everything the popup shows, as plain data.
 export function model(ts) {
   const state = effectiveState(ts);
@@ -200,6 +208,9 @@ export function model(ts) {
     checkedAt: text(rep && rep.checked_at, 40),
     manifest: m ? { version: int(m.version), expires: text(m.expires, 40), kid: text(m.kid, 40) } : null,
     proof: rep ? pageProofText(state, rep.proof) : null,
+    source: sourceText(ts),
+    received: !!(ts && ts.source === 'received'),
+    blocked: !!(ts && ts.blocked),
     changes,
     results,
     failed: results.filter((r) => r.severity === 'error'),

@@ -16,6 +16,12 @@
 //   resources  the page's scripts and styles, when that option is on:
 //              URL -> {state, report, error}.
 //   checks     how many results arrived for this load (for the popup).
+//   source     what the main document's verdict is about: 'received' (the
+//              exact bytes this browser received: Firefox's StreamFilter, or
+//              Chromium's debugger when opted in) or 'refetch' (a copy the
+//              verifier fetched again), or null before any result.
+//   sourceNote why the exact bytes were not available, when 'refetch'.
+//   blocked    enforce mode replaced this page by the interstitial.
 //
 // Rule: within one page load, `invalid` is never replaced by a later, weaker
 // result (a re-check that says verified, an error, an unverifiable fetch).  Only
@@ -74,6 +80,9 @@ export function initial(tabId) {
     error: null,
     resources: {},
     checks: 0,
+    source: null,
+    sourceNote: null,
+    blocked: false,
   };
 }
 
@@ -110,25 +119,49 @@ function sameLoad(prev, loadId) {
   return prev && prev.loadId === loadId && prev.state !== 'idle';
 }
 
-// Apply an outcome for the main document: {report} or {error}.
-function settle(prev, loadId, report, error) {
+export const SOURCES = Object.freeze(['received', 'refetch']);
+
+// Apply an outcome for the main document: {report} or {error}.  `via` is
+// {source, note}: which bytes the verdict is about (see `source` above).
+function settle(prev, loadId, report, error, via) {
   if (!sameLoad(prev, loadId)) return prev; // stale answer: drop it
   const next = { ...prev, checks: (prev.checks || 0) + 1 };
-  if (prev.state === 'invalid') return next; // never downgraded
-  if (error) return { ...next, state: 'error', error, report: null };
-  return { ...next, state: verdictState(report), report, error: null };
+  if (prev.state === 'invalid') return next; // never downgraded (nor what it was about)
+  const source = via && SOURCES.includes(via.source) ? via.source : 'refetch';
+  const sourceNote = source === 'refetch' && via && typeof via.note === 'string' ? via.note : null;
+  if (error) return { ...next, state: 'error', error, report: null, source, sourceNote };
+  return { ...next, state: verdictState(report), report, error: null, source, sourceNote };
 }
 
-export function applyReport(prev, loadId, report) {
-  return settle(prev, loadId, report, null);
+export function applyReport(prev, loadId, report, via) {
+  return settle(prev, loadId, report, null, via);
 }
 
-export function applyError(prev, loadId, error) {
+export function applyError(prev, loadId, error, via) {
   const e = {
     code: (error && typeof error.code === 'string' && error.code) || 'host.failed',
     message: (error && typeof error.message === 'string' && error.message) || 'the verifier failed',
   };
-  return settle(prev, loadId, null, e);
+  return settle(prev, loadId, null, e, via);
+}
+
+// applyOutcome(prev, loadId, {report}|{error}, via): either of the above.
+export function applyOutcome(prev, loadId, out, via) {
+  return out && out.report ? applyReport(prev, loadId, out.report, via) : applyError(prev, loadId, out && out.error, via);
+}
+
+// Enforce mode: what to do with a held document once its verdict is in.
+// Only a page the verifier found `invalid` is stopped; a verifier that is
+// missing, slow or cannot check lets the page through (and says so on the
+// badge): enforce must not turn every broken install into a blank web.
+export function enforceAction(out) {
+  return out && out.report && verdictState(out.report) === 'invalid' ? 'block' : 'release';
+}
+
+// The held document was replaced by the interstitial.
+export function markBlocked(prev, loadId) {
+  if (!sameLoad(prev, loadId)) return prev;
+  return { ...prev, blocked: true };
 }
 
 // A result for one of the page's scripts or styles.

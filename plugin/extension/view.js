@@ -82,6 +82,8 @@ export function build(doc, m) {
     m.manifest ? row(doc, 'Manifest', `version ${m.manifest.version ?? '?'}, expires ${m.manifest.expires ?? '?'}`) : null,
     m.manifest ? row(doc, 'Signed by', m.manifest.kid) : null,
     row(doc, 'Proof', m.proof),
+    row(doc, 'Bytes', m.source, m.received ? 'source received' : 'source refetch'),
+    m.blocked ? row(doc, 'Enforce', 'this page was stopped before it was shown', 'bad') : null,
     row(doc, 'Checked', m.checkedAt));
   root.appendChild(facts);
 

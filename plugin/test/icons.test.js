@@ -27,4 +27,20 @@ test('manifest: minimal permissions, strict CSP, pinned key, no remote code', ()
   assert.doesNotMatch(m.content_security_policy.extension_pages, /unsafe|http|\*/);
   assert.match(m.key, /^MIIB/);
   assert.ok(m.browser_specific_settings.gecko.id);
+  // the debugger (exact bytes) and scripting are opt-in, never granted at install
+  assert.deepEqual(m.optional_permissions.sort(), ['debugger', 'scripting']);
+});
+
+test('Firefox manifest: the StreamFilter permissions, event page, same CSP and id', () => {
+  const m = JSON.parse(readFileSync(join(HERE, '..', 'extension', 'manifest.firefox.json'), 'utf8'));
+  const c = JSON.parse(readFileSync(join(HERE, '..', 'extension', 'manifest.json'), 'utf8'));
+  assert.equal(m.manifest_version, 3);
+  assert.deepEqual(m.permissions.sort(), ['nativeMessaging', 'storage', 'webNavigation', 'webRequest', 'webRequestBlocking', 'webRequestFilterResponse']);
+  assert.deepEqual(m.host_permissions, ['http://*/*', 'https://*/*']);
+  assert.deepEqual(m.background, { scripts: ['background.js'], type: 'module' });
+  assert.equal(m.content_scripts, undefined);
+  assert.equal(m.content_security_policy.extension_pages, c.content_security_policy.extension_pages);
+  assert.equal(m.browser_specific_settings.gecko.id, c.browser_specific_settings.gecko.id);
+  assert.equal(m.version, c.version);
+  assert.equal(m.incognito, 'not_allowed');
 });

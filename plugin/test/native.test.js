@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request, checkReply, classifyError, call, HOST, MAX_REQUEST } from '../extension/native.js';
+import { request, checkReply, classifyError, call, HOST, MAX_REQUEST, MAX_BODY, pickHeaders, base64 } from '../extension/native.js';
 import { fixture } from './helpers.js';
 
 test('requests carry type, id and url; only http(s)', () => {
@@ -59,4 +59,49 @@ test('call() uses sendNativeMessage with the host name and never throws', async 
   assert.equal((await call(broken, 'verify', 'ftp://a.example/')).error.code, 'request.invalid');
   const slow = { runtime: { sendNativeMessage: () => new Promise(() => {}) } };
   assert.equal((await call(slow, 'verify', 'https://a.example/', 20)).error.code, 'host.timeout');
+});
+
+test('a received response: status, only the Patient-* headers, the body as base64', () => {
+  const body = new Uint8Array([0, 255, 60, 112, 62, 0xe9]);
+  const r = request('verify', 'https://a.example/', 'q', {
+    status: 200,
+    headers: [{ name: 'Set-Cookie', value: 'secret=1' }, { name: 'patient-change', value: 'a.b.c' },
+      { name: 'Patient-Change', value: 'd.e.f' }, { name: 'Patient-Origin', value: 'o.r.g' }, { name: 'X', value: 'y' }],
+    body,
+  });
+  assert.deepEqual(r.received, {
+    status: 200,
+    headers: [{ name: 'patient-change', value: 'a.b.c' }, { name: 'Patient-Change', value: 'd.e.f' }, { name: 'Patient-Origin', value: 'o.r.g' }],
+    body: Buffer.from(body).toString('base64'),
+  });
+  assert.doesNotMatch(JSON.stringify(r), /secret/);
+});
+
+test('base64 of large bodies matches node, piece by piece', () => {
+  const b = new Uint8Array(200000);
+  for (let i = 0; i < b.length; i++) b[i] = (i * 7919) & 255;
+  assert.equal(base64(b), Buffer.from(b).toString('base64'));
+});
+
+test('CDP\'s header object (repeats joined by newlines) becomes one header each', () => {
+  assert.deepEqual(pickHeaders({ 'Patient-Change': 'a.b.c\nd.e.f', 'content-type': 'text/html' }),
+    [{ name: 'Patient-Change', value: 'a.b.c' }, { name: 'Patient-Change', value: 'd.e.f' }]);
+  assert.deepEqual(pickHeaders(null), []);
+  assert.deepEqual(pickHeaders([{ name: 'Patient-Origin', value: 3 }, null]), []);
+});
+
+test('a body over the verifier\'s cap is refused before it is sent, with body.too_large', async () => {
+  let sent = false;
+  const api = { runtime: { sendNativeMessage: async () => { sent = true; return {}; } } };
+  const out = await call(api, 'verify', 'https://a.example/', 1000, { status: 200, headers: [], body: new Uint8Array(MAX_BODY + 1) });
+  assert.equal(out.error.code, 'body.too_large');
+  assert.match(out.error.message, /67108864/);
+  assert.equal(sent, false);
+});
+
+test('the host\'s answer to an over-cap request has no id and is passed on', () => {
+  const req = request('verify', 'https://a.example/', 'q');
+  assert.deepEqual(checkReply(req, { error: { code: 'request.too_large', message: 'over the cap' } }),
+    { error: { code: 'request.too_large', message: 'over the cap' } });
+  assert.equal(checkReply(req, { error: { code: 'fetch.failed', message: 'm' } }).error.code, 'host.bad_reply');
 });

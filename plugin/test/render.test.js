@@ -171,3 +171,14 @@ test('subresources appear in the model with their first problem', () => {
   assert.equal(m.resources[1].state, 'error');
   assert.equal(m.resources[1].firstProblem.code, 'host.timeout');
 });
+
+test('the popup says which bytes the verdict is about', async () => {
+  const { model, sourceText } = await import('../extension/render.js');
+  const S = await import('../extension/state.js');
+  const t = S.navigate(undefined, 1, 'https://a.example/');
+  assert.equal(model(S.applyReport(t, 1, fixture('verified'), { source: 'received' })).source, 'the exact bytes your browser received');
+  const r = model(S.applyReport(t, 1, fixture('verified'), { source: 'refetch', note: 'debugger off' }));
+  assert.match(r.source, /^a copy the verifier fetched again, not necessarily the bytes your browser shows — debugger off$/);
+  assert.equal(sourceText(t), null, 'nothing before a verdict');
+  assert.equal(model(S.markBlocked(S.applyReport(t, 1, fixture('invalid'), { source: 'received' }), 1)).blocked, true);
+});

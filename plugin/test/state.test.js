@@ -152,3 +152,49 @@ test('tab states survive JSON (storage.session) unchanged', () => {
   t = S.applyResource(t, 1, 'https://news.example/a.js', { report: fixture('verified') });
   assert.deepEqual(JSON.parse(JSON.stringify(t)), t);
 });
+
+test('a verdict records which bytes it is about; re-fetch carries why', () => {
+  const a = S.applyReport(loaded(), 1, fixture('verified'), { source: 'received' });
+  assert.equal(a.source, 'received');
+  assert.equal(a.sourceNote, null);
+  const b = S.applyReport(loaded(), 1, fixture('verified'), { source: 'refetch', note: 'from the cache' });
+  assert.equal(b.source, 'refetch');
+  assert.equal(b.sourceNote, 'from the cache');
+  // anything else is a re-fetch: never claim exact bytes by default
+  assert.equal(S.applyReport(loaded(), 1, fixture('verified')).source, 'refetch');
+  assert.equal(S.applyReport(loaded(), 1, fixture('verified'), { source: 'exact!' }).source, 'refetch');
+  assert.equal(S.applyError(loaded(), 1, { code: 'body.too_large', message: 'big' }, { source: 'received' }).source, 'received');
+  assert.equal(S.navigate(a, 7, URL1).source, null, 'a new page starts without');
+});
+
+test('invalid on the received bytes stays invalid, and about them, after a re-fetch says verified', () => {
+  let t = S.applyReport(loaded(), 1, fixture('invalid'), { source: 'received' });
+  t = S.applyReport(t, 1, fixture('verified'), { source: 'refetch', note: 'x' });
+  assert.equal(t.state, 'invalid');
+  assert.equal(t.source, 'received');
+  assert.equal(t.sourceNote, null);
+});
+
+test('applyOutcome takes either shape and drops a stale one', () => {
+  const t = loaded();
+  assert.equal(S.applyOutcome(t, 1, { report: fixture('modified') }, { source: 'received' }).state, 'modified');
+  assert.equal(S.applyOutcome(t, 1, { error: { code: 'host.missing', message: 'm' } }).state, 'error');
+  assert.equal(S.applyOutcome(t, 1, null).state, 'error');
+  assert.equal(S.applyOutcome(t, 0, { report: fixture('invalid') }), t, 'another load: unchanged');
+});
+
+test('enforce stops only an invalid verdict; errors and unverifiable pages go through', () => {
+  assert.equal(S.enforceAction({ report: fixture('invalid') }), 'block');
+  for (const f of ['verified', 'modified', 'unverifiable', 'none']) assert.equal(S.enforceAction({ report: fixture(f) }), 'release', f);
+  assert.equal(S.enforceAction({ error: { code: 'host.timeout' } }), 'release');
+  assert.equal(S.enforceAction({ report: { verdict: 'weird' } }), 'release');
+  assert.equal(S.enforceAction(null), 'release');
+});
+
+test('markBlocked marks the current load only; a new navigation clears it', () => {
+  const t = S.applyReport(loaded(), 1, fixture('invalid'), { source: 'received' });
+  const b = S.markBlocked(t, 1);
+  assert.equal(b.blocked, true);
+  assert.equal(S.markBlocked(t, 2), t);
+  assert.equal(S.navigate(b, 7, URL1).blocked, false);
+});

@@ -193,6 +193,20 @@ grep -q 'well-known' "$T/www/requests.log" && fail "manifest requested for an or
     ok "no manifest request for an unknown origin"
 [ -z "$(ls -A "$T/cache-empty" 2>/dev/null)" ] && ok "cache not grown" || fail "cache grew: $(ls "$T/cache-empty")"
 
+# ---- manifest hashes cover the decoded body ---------------------------------
+# The same page served gzip-compressed verifies against the manifest entry of
+# the file (hashes are over the decoded representation); twin: the
+# compressed bytes of another content are body.mismatch.
+mkdir -p "$T/www/gz"
+gzip -9 -n -c "$T/www/site/page.html" >"$T/www/gz/page.html"
+echo "Content-Encoding: gzip" >"$T/www/gz/page.html.headers"
+expect 0 "Content-Encoding: gzip page: verified against the decoded file" $V --json "$URL?via=gz"
+[ "$(json_field "$T/out" verdict)" = verified ] && ok "gzip: verdict verified" || fail "gzip: not verified"
+sed 's/news/NEWS/' "$T/www/site/page.html" | gzip -n -c >"$T/www/gz/index.html"
+echo "Content-Encoding: gzip" >"$T/www/gz/index.html.headers"
+expect 1 "gzip body of other bytes: invalid" $V --json "$O/index.html?via=gz"
+grep -q '"code": *"body.mismatch"' "$T/out" && ok "gzip twin: body.mismatch" || fail "gzip twin: no body.mismatch"
+
 # ---- what a hostile server sends is never a local error ----------------------
 # A body that says gzip and is not; a header line over libcurl's 100 KiB.
 printf 'this is not gzip data\n' >"$T/www/site/badgz.html"

@@ -77,10 +77,19 @@ static patient_err
 edits_write(const uint8_t *in, size_t len, const patient_edit *e, size_t n, size_t out_len,
             uint8_t *o, patient_sha256_ctx *ci, patient_sha256_ctx *co)
 {
-    uint8_t *w = o;
+    static uint8_t none[1]; /* stands in for a NULL buffer of 0 bytes */
+    uint8_t *w;
     size_t pos = 0, i;
     patient_err err;
 
+    /* An empty body or output may come as NULL; NULL + 0 is undefined
+     * (C11 6.5.6), and clang's UBSan says so. Nothing is read or written
+     * through these when their length is 0. */
+    if (in == NULL)
+        in = none;
+    if (o == NULL)
+        o = none;
+    w = o;
     for (i = 0; i < n; i++) {
         if (e[i].offset - pos > out_len - (size_t)(w - o))
             return PATIENT_ERR_ARG;

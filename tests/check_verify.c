@@ -1718,6 +1718,7 @@ START_TEST(native_handle_requests)
     a = native("{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/x\",\"id\":\"a\"}");
     ck_assert_ptr_null(err_code(a));
     ck_assert_str_eq(pt_json_str(cJSON_GetObjectItem(a, "report"), "verdict"), "unverifiable");
+    cJSON_Delete(a);
     /* A received response is not fetched again: only the manifest is, and
      * its failure makes the report unverifiable (not fetch.failed). */
     a = native("{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/x\",\"id\":\"r\","

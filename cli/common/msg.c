@@ -33,6 +33,10 @@ cli_name(void)
     return name_buf;
 }
 
+/* format(printf, 1, 0): callers' formats are checked at their cli_warn
+ * etc. call; clang's -Wformat-nonliteral wants the attribute here too. */
+static void vwarn(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 static void
 vwarn(const char *fmt, va_list ap)
 {
@@ -65,7 +69,10 @@ cli_die(int code, const char *fmt, ...)
 
 /* --help: the usage on stdout, exit 0. An error: the reason, then either
  * the whole usage or a pointer to --help, on stderr, exit 2. */
-static void __attribute__((noreturn))
+static void __attribute__((noreturn, format(printf, 3, 0)))
+usage_exit(const char *usage, int hint, const char *reason, va_list ap);
+
+static void
 usage_exit(const char *usage, int hint, const char *reason, va_list ap)
 {
     if (reason == NULL) {

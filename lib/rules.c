@@ -854,23 +854,31 @@ add_cand(pt_buf *c, size_t start, size_t end, uint32_t rule)
     return pt_buf_append(c, &x, sizeof x);
 }
 
+/* Literal matches starting in [*pos, lim), non-overlapping, memmem over
+ * the bytes that are there. */
 static patient_err
-find_literal(const struct pt_rule *r, uint32_t ri, const uint8_t *body, size_t len, pt_buf *c)
+find_literal(const struct pt_rule *r, uint32_t ri, const uint8_t *body, size_t len, size_t lim,
+             size_t *pos, size_t *found, pt_buf *c)
 {
-    size_t pos = 0, found = 0;
     const uint8_t *hit;
+    size_t p = *pos;
     patient_err err;
 
-    while (found < r->max_matches && pos + r->literal_len <= len) {
-        hit = memmem(body + pos, len - pos, r->literal, r->literal_len);
-        if (hit == NULL)
+    while (*found < r->max_matches && p < lim && p + r->literal_len <= len) {
+        hit = memmem(body + p, len - p, r->literal, r->literal_len);
+        if (hit == NULL || (size_t)(hit - body) >= lim) {
+            p = lim;
             break;
-        pos = (size_t)(hit - body);
-        if ((err = add_cand(c, pos, pos + r->literal_len, ri)) != PATIENT_OK)
+        }
+        p = (size_t)(hit - body);
+        if ((err = add_cand(c, p, p + r->literal_len, ri)) != PATIENT_OK)
             return err;
-        found++;
-        pos += r->literal_len;
+        (*found)++;
+        p += r->literal_len;
     }
+    if (p < lim && *found < r->max_matches)
+        p = lim; /* no room for another match before lim */
+    *pos = p;
     return PATIENT_OK;
 }
 
@@ -903,27 +911,28 @@ prefix_at(const struct pt_rule *r, const uint8_t *body, size_t len, size_t s)
     return 1;
 }
 
+/* Next plausible start in [pos, lim) (lim <= len), or lim for none. */
 static size_t
-next_start(const struct pt_rule *r, const uint8_t *body, size_t len, size_t pos)
+next_start(const struct pt_rule *r, const uint8_t *body, size_t len, size_t pos, size_t lim)
 {
     const uint8_t *hit;
 
     if (r->start_only)
-        return pos == 0 ? 0 : len + 1;
+        return pos == 0 && lim > 0 ? 0 : lim;
     for (;;) {
         if (r->first_one) {
-            if (pos >= len)
-                return len + 1;
-            hit = memchr(body + pos, r->first_byte, len - pos);
+            if (pos >= lim)
+                return lim;
+            hit = memchr(body + pos, r->first_byte, lim - pos);
             if (hit == NULL)
-                return len + 1;
+                return lim;
             pos = (size_t)(hit - body);
         } else {
-            while (pos < len && !r->first[body[pos]])
+            while (pos < lim && !r->first[body[pos]])
                 pos++;
             /* An empty match at the very end is skipped anyway. */
-            if (pos >= len)
-                return len + 1;
+            if (pos >= lim)
+                return lim;
         }
         if (prefix_at(r, body, len, pos))
             return pos;
@@ -1080,30 +1089,36 @@ match_at(const patient_rules *rs, const struct pt_rule *r, const uint8_t *body, 
 
 /* Leftmost-longest, non-overlapping matches of one regex rule, as POSIX
  * regexec found them: the earliest start that has a match (of at most
- * the window), the longest match there, then on from its end. */
+ * the window), the longest match there, then on from its end. Only starts
+ * in [*pos, lim): the caller keeps lim a window short of the bytes that
+ * have arrived, so every window of those starts is complete. */
 static patient_err
 find_regex(const patient_rules *rs, const struct pt_rule *r, uint32_t ri, const uint8_t *body,
-           size_t len, pcre2_match_data *md, pt_work *w, pt_buf *c)
+           size_t len, size_t lim, size_t *pos, size_t *found, pcre2_match_data *md,
+           pt_work *w, pt_buf *c)
 {
-    size_t pos = 0, found = 0, s, e = 0;
+    size_t p = *pos, st, e = 0;
     patient_err err = PATIENT_OK;
     int rc;
 
-    while (found < r->max_matches && pos < len) {
-        if ((s = next_start(r, body, len, pos)) > len)
+    while (*found < r->max_matches && p < lim) {
+        if ((st = next_start(r, body, len, p, lim)) >= lim) {
+            p = lim;
             break;
-        rc = match_at(rs, r, body, len, s, md, w, &e, &err);
+        }
+        rc = match_at(rs, r, body, len, st, md, w, &e, &err);
         if (rc < 0)
             return err;
-        if (rc == 0 || e == s) {
-            pos = s + 1; /* no match here, or an empty one: skipped */
+        if (rc == 0 || e == st) {
+            p = st + 1; /* no match here, or an empty one: skipped */
             continue;
         }
-        if ((err = add_cand(c, s, e, ri)) != PATIENT_OK)
+        if ((err = add_cand(c, st, e, ri)) != PATIENT_OK)
             return err;
-        found++;
-        pos = e;
+        (*found)++;
+        p = e;
     }
+    *pos = p;
     return PATIENT_OK;
 }
 
@@ -1141,55 +1156,147 @@ emit(const patient_rules *rs, const pt_cand *k, size_t offset, patient_rules_cb 
     return cb(ctx, &m);
 }
 
-patient_err
-patient_rules_apply(const patient_rules *rules, const void *body, size_t len,
-                    const char *media_type, patient_rules_cb cb, void *ctx)
-{
-    pt_buf c = {0};
-    pt_work w = {0, 0, NULL, NULL};
-    pcre2_match_data *md = NULL;
-    pt_cand *cand, *pend = NULL;
-    size_t nc, i, last_end = 0, pend_off = 0;
+struct patient_rules_stream {
+    const patient_rules *rs;
     char mt[PT_MEDIA_MAX + 1];
-    const char *mtp = NULL;
+    const char *mtp;
+    size_t *pos, *found; /* per rule: next start to try, matches so far */
+    uint8_t *on;         /* per rule: wants this media type, not exhausted */
+    pt_buf cand;         /* matches not resolved yet */
+    size_t ncand_total;
+    pcre2_match_data *md;
+    pt_work w;
+    /* greedy resolution, carried from feed to feed */
+    int any, has_pend;
+    size_t last_end, pend_off;
+    pt_cand pend;
+    patient_err err; /* sticky */
+    int done;
+};
+
+patient_err
+patient_rules_stream_new(const patient_rules *rules, const char *media_type,
+                         patient_rules_stream **out)
+{
+    patient_rules_stream *st;
+    size_t i;
+
+    if (out == NULL)
+        return PATIENT_ERR_ARG;
+    *out = NULL;
+    if (rules == NULL)
+        return PATIENT_ERR_ARG;
+    if ((st = calloc(1, sizeof *st)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    st->rs = rules;
+    if (media_type != NULL && media_canon(media_type, st->mt) == 0)
+        st->mtp = st->mt;
+    if (rules->n > 0 &&
+        ((st->pos = calloc(rules->n, sizeof *st->pos)) == NULL ||
+         (st->found = calloc(rules->n, sizeof *st->found)) == NULL ||
+         (st->on = calloc(rules->n, 1)) == NULL)) {
+        patient_rules_stream_free(st);
+        return PATIENT_ERR_NOMEM;
+    }
+    for (i = 0; i < rules->n; i++) {
+        st->on[i] = (uint8_t)rule_wants(&rules->r[i], st->mtp);
+        if (st->on[i] && rules->r[i].is_regex && st->md == NULL) {
+            /* One ovector pair: the DFA matcher puts the longest match first. */
+            if ((st->md = pcre2_match_data_create(1, NULL)) == NULL ||
+                (st->w.mctx = pcre2_match_context_copy(rules->mctx)) == NULL) {
+                patient_rules_stream_free(st);
+                return PATIENT_ERR_NOMEM;
+            }
+        }
+    }
+    *out = st;
+    return PATIENT_OK;
+}
+
+void
+patient_rules_stream_free(patient_rules_stream *st)
+{
+    if (st == NULL)
+        return;
+    pcre2_match_context_free(st->w.mctx);
+    pcre2_match_data_free(st->md);
+    pt_buf_free(&st->cand);
+    free(st->pos);
+    free(st->found);
+    free(st->on);
+    free(st);
+}
+
+/* How far a rule must see past a start before its match there is
+ * decided: the match window (regex) or the literal. */
+static size_t
+rule_reach(const patient_rules *rs, const struct pt_rule *r)
+{
+    return r->is_regex ? rs->window : r->literal_len;
+}
+
+patient_err
+patient_rules_stream_feed(patient_rules_stream *st, const void *bytes, size_t len, int eof,
+                          patient_rules_cb cb, void *ctx, size_t *safe)
+{
+    const patient_rules *rs;
+    const uint8_t *body = bytes;
+    size_t i, nc, nproc, frontier = SIZE_MAX, lim, reach;
+    pt_cand *cand;
     patient_err err = PATIENT_OK;
     uint32_t ri;
-    int any = 0;
 
-    if (rules == NULL || cb == NULL || (body == NULL && len > 0))
+    if (st == NULL || cb == NULL || (body == NULL && len > 0))
         return PATIENT_ERR_ARG;
-    if (len > PATIENT_RULES_MAX_BODY)
-        return PATIENT_ERR_TOO_LARGE;
-    if (media_type != NULL && media_canon(media_type, mt) == 0)
-        mtp = mt;
+    if (st->err != PATIENT_OK)
+        return st->err;
+    if (st->done)
+        return PATIENT_ERR_STATE;
+    rs = st->rs;
+    if (len > PATIENT_RULES_MAX_BODY) {
+        err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    st->w.budget = len > (SIZE_MAX - PATIENT_RULES_WORK_BASE) / rs->work_per_byte
+                       ? SIZE_MAX
+                       : len * rs->work_per_byte + PATIENT_RULES_WORK_BASE;
 
-    /* 1. Every rule over the original body, non-overlapping within a rule. */
-    for (ri = 0; ri < rules->n; ri++) {
-        const struct pt_rule *r = &rules->r[ri];
-        if (!rule_wants(r, mtp))
+    /* 1. Every rule, over the starts whose matches the bytes so far decide. */
+    for (ri = 0; ri < rs->n; ri++) {
+        const struct pt_rule *r = &rs->r[ri];
+        size_t before = st->cand.len;
+        if (!st->on[ri])
             continue;
-        if (r->is_regex && md == NULL) {
-            /* One ovector pair: the DFA matcher puts the longest match first. */
-            if ((md = pcre2_match_data_create(1, NULL)) == NULL ||
-                (w.mctx = pcre2_match_context_copy(rules->mctx)) == NULL) {
-                err = PATIENT_ERR_NOMEM;
-                goto out;
-            }
-            w.budget = len > (SIZE_MAX - PATIENT_RULES_WORK_BASE) / rules->work_per_byte
-                           ? SIZE_MAX
-                           : len * rules->work_per_byte + PATIENT_RULES_WORK_BASE;
-        }
-        err = r->is_regex ? find_regex(rules, r, ri, body, len, md, &w, &c)
-                          : find_literal(r, ri, body, len, &c);
+        reach = rule_reach(rs, r);
+        lim = eof ? len : (len > reach ? len - reach : 0);
+        if (lim > st->pos[ri])
+            err = r->is_regex ? find_regex(rs, r, ri, body, len, lim, &st->pos[ri],
+                                           &st->found[ri], st->md, &st->w, &st->cand)
+                              : find_literal(r, ri, body, len, lim, &st->pos[ri],
+                                             &st->found[ri], &st->cand);
         if (err != PATIENT_OK)
             goto out;
+        st->ncand_total += (st->cand.len - before) / sizeof(pt_cand);
+        if (st->ncand_total > PATIENT_RULES_MAX_CANDIDATES) {
+            err = PATIENT_ERR_LIMIT;
+            goto out;
+        }
+        if (eof || st->found[ri] >= r->max_matches)
+            st->on[ri] = 0; /* nothing more from this rule */
+        else if (st->pos[ri] > lim ? st->pos[ri] < frontier : lim < frontier)
+            frontier = st->pos[ri] > lim ? st->pos[ri] : lim;
     }
-    nc = c.len / sizeof(pt_cand);
-    if (nc == 0)
-        goto out;
-    cand = (pt_cand *)c.data;
+    /* Every match starting before frontier is known now. */
+    if (eof)
+        frontier = SIZE_MAX;
+
     /* 2. Earliest start first; at equal start, the rule listed first. */
-    qsort(cand, nc, sizeof *cand, cand_cmp);
+    nc = st->cand.len / sizeof(pt_cand);
+    cand = (pt_cand *)st->cand.data;
+    if (nc > 1)
+        qsort(cand, nc, sizeof *cand, cand_cmp);
+    for (nproc = 0; nproc < nc && cand[nproc].start < frontier; nproc++)
+        ;
 
     /* 3. Greedy: keep a match unless it overlaps one already kept. Then
      * turn kept matches into edits. An insert_after is held back
@@ -1197,36 +1304,70 @@ patient_rules_apply(const patient_rules *rules, const void *body, size_t len,
      * inserts: past a pure removal the insertion moves to the removal's
      * end (same output bytes); a replace or insert_before there wins and
      * the insertion is dropped. */
-    for (i = 0; i < nc; i++) {
+    for (i = 0; i < nproc; i++) {
         pt_cand *k = &cand[i];
-        patient_rule_action a = rules->r[k->rule].action;
-        if (any && k->start < last_end)
+        patient_rule_action a = rs->r[k->rule].action;
+        if (st->any && k->start < st->last_end)
             continue; /* overlaps a kept match */
-        any = 1;
-        last_end = k->end;
-        if (pend != NULL) {
-            if (pend_off < k->start || a == PATIENT_RULE_INSERT_AFTER) {
-                if ((err = emit(rules, pend, pend_off, cb, ctx)) != PATIENT_OK)
+        st->any = 1;
+        st->last_end = k->end;
+        if (st->has_pend) {
+            if (st->pend_off < k->start || a == PATIENT_RULE_INSERT_AFTER) {
+                if ((err = emit(rs, &st->pend, st->pend_off, cb, ctx)) != PATIENT_OK)
                     goto out;
-                pend = NULL;
+                st->has_pend = 0;
             } else if (a == PATIENT_RULE_REMOVE) {
-                pend_off = k->end; /* moved past the removal */
+                st->pend_off = k->end; /* moved past the removal */
             } else {
-                pend = NULL; /* dropped: replace/insert_before starts here */
+                st->has_pend = 0; /* dropped: replace/insert_before starts here */
             }
         }
         if (a == PATIENT_RULE_INSERT_AFTER) {
-            pend = k;
-            pend_off = k->end;
-        } else if ((err = emit(rules, k, k->start, cb, ctx)) != PATIENT_OK) {
+            st->pend = *k;
+            st->has_pend = 1;
+            st->pend_off = k->end;
+        } else if ((err = emit(rs, k, k->start, cb, ctx)) != PATIENT_OK) {
             goto out;
         }
     }
-    if (pend != NULL)
-        err = emit(rules, pend, pend_off, cb, ctx);
+    memmove(cand, cand + nproc, (nc - nproc) * sizeof *cand);
+    st->cand.len = (nc - nproc) * sizeof *cand;
+    if (eof) {
+        if (st->has_pend && (err = emit(rs, &st->pend, st->pend_off, cb, ctx)) != PATIENT_OK)
+            goto out;
+        st->has_pend = 0;
+        st->done = 1;
+    }
+    if (safe) {
+        /* Output for input before *safe is final: every edit there has been
+         * reported, and none still to come lands before it. */
+        size_t sf = eof ? len : (frontier < len ? frontier : len);
+        if (st->has_pend && st->pend_off < sf)
+            sf = st->pend_off;
+        *safe = sf;
+    }
 out:
-    pcre2_match_context_free(w.mctx);
-    pcre2_match_data_free(md);
-    pt_buf_free(&c);
+    if (err != PATIENT_OK)
+        st->err = err;
+    return err;
+}
+
+patient_err
+patient_rules_apply(const patient_rules *rules, const void *body, size_t len,
+                    const char *media_type, patient_rules_cb cb, void *ctx)
+{
+    patient_rules_stream *st = NULL;
+    patient_err err;
+
+    if (rules == NULL || cb == NULL || (body == NULL && len > 0))
+        return PATIENT_ERR_ARG;
+    if (len > PATIENT_RULES_MAX_BODY)
+        return PATIENT_ERR_TOO_LARGE;
+    /* One feed with the whole body: every match is found before the first
+     * edit is reported, so a limit stops the apply with no callback. */
+    if ((err = patient_rules_stream_new(rules, media_type, &st)) != PATIENT_OK)
+        return err;
+    err = patient_rules_stream_feed(st, body, len, 1, cb, ctx, NULL);
+    patient_rules_stream_free(st);
     return err;
 }

@@ -1037,6 +1037,91 @@ START_TEST(err_limits)
 }
 END_TEST
 
+/* Streaming gives exactly the batch edits, whatever the chunking, and
+ * never reports an edit before an offset it already declared safe. */
+typedef struct {
+    edits *es;
+    size_t safe;
+} stream_ctx;
+
+static patient_err
+collect_stream(void *ctx, const patient_rule_match *m)
+{
+    stream_ctx *sc = ctx;
+    ck_assert_uint_ge(m->offset, sc->safe);
+    return collect(sc->es, m);
+}
+
+static void
+stream_same_as_batch(const patient_rules *r, const char *body, size_t len, const char *mt,
+                     unsigned seed)
+{
+    edits batch, es;
+    stream_ctx sc = {&es, 0};
+    patient_rules_stream *st = NULL;
+    size_t have = 0, safe = 0;
+
+    apply(r, body, len, mt, &batch);
+    memset(&es, 0, sizeof es);
+    ck_assert_int_eq(patient_rules_stream_new(r, mt, &st), PATIENT_OK);
+    while (have < len) {
+        seed = seed * 1103515245u + 12345u;
+        have += 1 + (seed >> 16) % 700;
+        if (have > len)
+            have = len;
+        ck_assert_int_eq(patient_rules_stream_feed(st, body, have, 0, collect_stream, &sc, &safe),
+                         PATIENT_OK);
+        ck_assert_uint_le(safe, have);
+        ck_assert_uint_ge(safe, sc.safe);
+        sc.safe = safe;
+    }
+    ck_assert_int_eq(patient_rules_stream_feed(st, body, len, 1, collect_stream, &sc, &safe),
+                     PATIENT_OK);
+    ck_assert_uint_eq(safe, len);
+    ck_assert_int_eq(patient_rules_stream_feed(st, body, len, 1, collect_stream, &sc, &safe),
+                     PATIENT_ERR_STATE);
+    patient_rules_stream_free(st);
+    ck_assert_uint_eq(es.n, batch.n);
+    for (size_t i = 0; i < es.n; i++) {
+        ck_assert_uint_eq(es.e[i].off, batch.e[i].off);
+        ck_assert_uint_eq(es.e[i].del, batch.e[i].del);
+        ck_assert_str_eq(es.e[i].id, batch.e[i].id);
+        ck_assert_str_eq(es.e[i].ins, batch.e[i].ins);
+    }
+}
+
+START_TEST(stream_matches_batch)
+{
+    patient_rules *r = NULL;
+    char *detail = NULL, *page, *big;
+    size_t len, n = 0;
+
+    ck_assert_int_eq(patient_rules_load(EXAMPLE, &r, &detail), PATIENT_OK);
+    page = sample_page(&len);
+    /* the sample page 20 times over: 20 tracker scripts, the banner once */
+    big = malloc(len * 20);
+    ck_assert_ptr_nonnull(big);
+    for (int i = 0; i < 20; i++, n += len)
+        memcpy(big + n, page, len);
+    for (unsigned seed = 1; seed < 6; seed++)
+        stream_same_as_batch(r, big, n, "text/html", seed);
+    patient_rules_free(r);
+    /* adjacent insert_after / remove / replace (the pending rule) */
+    r = parse_ok(RULES(R("ia", "{\"literal\":\"ab\"}", "\"action\":\"insert_after\",\"text\":\"[\"")
+                       "," R("rm", "{\"literal\":\"cd\"}", "\"action\":\"remove\"")
+                       "," R("rp", "{\"regex\":\"x+y\"}", "\"action\":\"replace\",\"text\":\"Z\"")));
+    {
+        static const char adj[] = "abcdcdab..abxxxy..xxxxy abcd";
+        for (unsigned seed = 1; seed < 20; seed++)
+            stream_same_as_batch(r, adj, sizeof adj - 1, NULL, seed);
+    }
+    patient_rules_free(r);
+    free(big);
+    free(page);
+    free(detail);
+}
+END_TEST
+
 static Suite *
 rules_suite(void)
 {
@@ -1093,6 +1178,7 @@ rules_suite(void)
     tcase_add_test(tc, backtracking_capped);
     tcase_add_test(tc, leftmost_longest_kept);
     tcase_add_test(tc, match_window);
+    tcase_add_test(tc, stream_matches_batch);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -142,6 +142,38 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_rules_apply(const patient_rules *
                                                            const char *media_type,
                                                            patient_rules_cb cb, void *ctx);
 
+/* ---- Streaming: the same edits, as the body arrives -------------------
+ *
+ * For a proxy that must pass a body on before it has all of it: feed the
+ * bytes received so far (always the whole prefix, in one buffer that only
+ * grows) and get every edit that is decided by them, in the same strictly
+ * ascending order patient_rules_apply reports them, plus *safe: the input
+ * offset before which the output is final (every edit that touches it has
+ * been reported, and none still to come lands before it). The last feed
+ * has eof = 1 and reports the rest. Fed once with eof, this is exactly
+ * patient_rules_apply. A match is decided once the rule's reach (its
+ * match_window, or the literal's length) past its start has arrived, so
+ * *safe trails the input by at most that (plus a pending insert_after).
+ * Errors are sticky; unlike patient_rules_apply, edits reported by earlier
+ * feeds stand when a later feed fails (PATIENT_ERR_LIMIT): a caller that
+ * already released them must abandon the response, not complete it.
+ * One thread per stream; many streams may share one rule set. */
+typedef struct patient_rules_stream patient_rules_stream;
+
+PATIENT_EXPORT PATIENT_WUR patient_err patient_rules_stream_new(const patient_rules *rules,
+                                                                const char *media_type,
+                                                                patient_rules_stream **out);
+/* body[0..len) is everything received so far (len never shrinks; earlier
+ * bytes unchanged). cb as for patient_rules_apply. Returns PATIENT_OK,
+ * PATIENT_ERR_ARG, PATIENT_ERR_STATE (fed after eof), PATIENT_ERR_LIMIT,
+ * PATIENT_ERR_TOO_LARGE, PATIENT_ERR_NOMEM, or cb's code. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_rules_stream_feed(patient_rules_stream *st,
+                                                                 const void *body, size_t len,
+                                                                 int eof, patient_rules_cb cb,
+                                                                 void *ctx, size_t *safe);
+/* Accepts NULL. */
+PATIENT_EXPORT void patient_rules_stream_free(patient_rules_stream *st);
+
 #ifdef __cplusplus
 }
 #endif

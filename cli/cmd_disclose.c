@@ -101,6 +101,7 @@ cmd_disclose(int argc, char **argv)
     patient_seckey *sk = NULL;
     patient_pubkey pk;
     long long secs;
+    const char *bad = NULL;
     int c, force = 0, rc = CLI_EXIT_USAGE;
     char jpath[PATH_MAX], spath[PATH_MAX + 16], id[PATIENT_KEYID_HEX], exp[32];
     struct stat st;
@@ -165,11 +166,13 @@ cmd_disclose(int argc, char **argv)
             in.upstream_tls_min = from_str(fj, "upstream_tls_min");
         if (retention_arg == NULL) {
             const cJSON *r = cJSON_GetObjectItemCaseSensitive(fj, "retention_days");
-            if (cJSON_IsNumber(r) && r->valuedouble >= 0 && r->valuedouble <= 36500 &&
+            if (cJSON_IsNumber(r) && r->valuedouble >= 0 &&
+                r->valuedouble <= PATIENT_DISCLOSURE_MAX_RETENTION &&
                 r->valuedouble == (double)(long long)r->valuedouble)
                 in.retention_days = (long long)r->valuedouble;
             else if (r != NULL)
-                cli_usage(usage, "%s: retention_days is not an integer 0..36500", from);
+                cli_usage(usage, "%s: retention_days is not an integer 0..%d", from,
+                          PATIENT_DISCLOSURE_MAX_RETENTION);
         }
         svc = cJSON_GetObjectItemCaseSensitive(fj, "services");
         if (service_arg == NULL && cJSON_IsArray(svc)) {
@@ -224,6 +227,12 @@ cmd_disclose(int argc, char **argv)
         cli_usage(usage, "--upstream-tls-min: one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3");
     in.issued = time(NULL);
     in.expires = in.issued + (time_t)secs;
+    /* The library's field rules, before asking for the key's password. */
+    if (patient_disclosure_info_check(&in, &bad) != PATIENT_OK)
+        cli_usage(usage, "invalid %s: operator, services and sharing must be printable text "
+                         "(operator and each service at most %d bytes), contact mailto: or "
+                         "https://",
+                  bad, PATIENT_DISCLOSURE_MAX_TEXT);
 
     if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
         if (snprintf(jpath, sizeof jpath, "%s/disclosure.json", out) >= (int)sizeof jpath)

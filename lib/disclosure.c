@@ -57,22 +57,35 @@ contact_ok(const char *s)
            ((strncmp(s, "mailto:", 7) == 0 && s[7]) || (strncmp(s, "https://", 8) == 0 && s[8]));
 }
 
-static patient_err
-check_info(const patient_disclosure_info *in)
+patient_err
+patient_disclosure_info_check(const patient_disclosure_info *in, const char **field)
 {
-    if (in == NULL || !text_ok(in->operator_name, PATIENT_DISCLOSURE_MAX_TEXT) ||
-        !contact_ok(in->contact) || in->nservices == 0 ||
-        in->nservices > PATIENT_DISCLOSURE_MAX_SERVICES || in->services == NULL ||
-        in->retention_days < 0 || in->retention_days > PATIENT_DISCLOSURE_MAX_RETENTION ||
-        !text_ok(in->sharing, PATIENT_DISCLOSURE_MAX_SHARING) ||
-        patient_tls_version_rank(in->upstream_tls_min) == 0 || in->expires <= in->issued)
-        return PATIENT_ERR_ARG;
-    for (size_t i = 0; i < in->nservices; i++)
-        if (!text_ok(in->services[i], PATIENT_DISCLOSURE_MAX_TEXT))
-            return PATIENT_ERR_ARG;
-    return PATIENT_OK;
-}
+    const char *bad = NULL;
 
+    if (in == NULL)
+        bad = "info";
+    else if (!text_ok(in->operator_name, PATIENT_DISCLOSURE_MAX_TEXT))
+        bad = "operator";
+    else if (!contact_ok(in->contact))
+        bad = "contact";
+    else if (in->nservices == 0 || in->nservices > PATIENT_DISCLOSURE_MAX_SERVICES ||
+             in->services == NULL)
+        bad = "services";
+    else if (in->retention_days < 0 || in->retention_days > PATIENT_DISCLOSURE_MAX_RETENTION)
+        bad = "retention_days";
+    else if (!text_ok(in->sharing, PATIENT_DISCLOSURE_MAX_SHARING))
+        bad = "sharing";
+    else if (patient_tls_version_rank(in->upstream_tls_min) == 0)
+        bad = "upstream_tls_min";
+    else if (in->expires <= in->issued)
+        bad = "expires";
+    for (size_t i = 0; bad == NULL && i < in->nservices; i++)
+        if (!text_ok(in->services[i], PATIENT_DISCLOSURE_MAX_TEXT))
+            bad = "services";
+    if (field)
+        *field = bad;
+    return bad ? PATIENT_ERR_ARG : PATIENT_OK;
+}
 
 patient_err
 patient_disclosure_build(const patient_disclosure_info *in, const patient_pubkey *pk, char **json,
@@ -86,7 +99,7 @@ patient_disclosure_build(const patient_disclosure_info *in, const patient_pubkey
         *json = NULL;
     if (json == NULL || pk == NULL)
         return PATIENT_ERR_ARG;
-    if ((err = check_info(in)) != PATIENT_OK)
+    if ((err = patient_disclosure_info_check(in, NULL)) != PATIENT_OK)
         return err;
     pt_time_format(in->issued, is);
     pt_time_format(in->expires, ex);

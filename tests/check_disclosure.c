@@ -323,26 +323,37 @@ START_TEST(test_build_rejects)
     char *json = NULL, *sig = NULL;
 
     ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
-#define REJECT(field, value)                                                                       \
+    const char *field = "unset";
+
+    /* sign refuses, and patient_disclosure_info_check names the field */
+#define REJECT(member, value, name)                                                                \
     do {                                                                                           \
         in = info();                                                                               \
-        in.field = value;                                                                          \
+        in.member = value;                                                                         \
         ck_assert_int_eq(patient_disclosure_sign(&in, sk, &json, NULL, &sig), PATIENT_ERR_ARG);     \
         ck_assert_ptr_null(json);                                                                  \
         ck_assert_ptr_null(sig);                                                                   \
+        ck_assert_int_eq(patient_disclosure_info_check(&in, &field), PATIENT_ERR_ARG);             \
+        ck_assert_str_eq(field, name);                                                             \
     } while (0)
-    REJECT(operator_name, NULL);
-    REJECT(operator_name, "two\nlines");
-    REJECT(contact, "http://corp.example");
-    REJECT(contact, "mailto:");
-    REJECT(nservices, 0);
-    REJECT(services, bad_svc);
-    REJECT(retention_days, -1);
-    REJECT(retention_days, PATIENT_DISCLOSURE_MAX_RETENTION + 1);
-    REJECT(sharing, "");
-    REJECT(upstream_tls_min, "TLS1.2");
-    REJECT(expires, at("2026-11-27T00:00:00Z"));
+    REJECT(operator_name, NULL, "operator");
+    REJECT(operator_name, "two\nlines", "operator");
+    REJECT(contact, "http://corp.example", "contact");
+    REJECT(contact, "mailto:", "contact");
+    REJECT(nservices, 0, "services");
+    REJECT(services, bad_svc, "services");
+    REJECT(retention_days, -1, "retention_days");
+    REJECT(retention_days, PATIENT_DISCLOSURE_MAX_RETENTION + 1, "retention_days");
+    REJECT(sharing, "", "sharing");
+    REJECT(upstream_tls_min, "TLS1.2", "upstream_tls_min");
+    REJECT(expires, at("2026-11-27T00:00:00Z"), "expires");
 #undef REJECT
+    ck_assert_int_eq(patient_disclosure_info_check(NULL, &field), PATIENT_ERR_ARG);
+    ck_assert_str_eq(field, "info");
+    in = info();
+    in.retention_days = PATIENT_DISCLOSURE_MAX_RETENTION; /* the bound itself passes */
+    ck_assert_int_eq(patient_disclosure_info_check(&in, &field), PATIENT_OK);
+    ck_assert_ptr_null(field);
     in = info();
     ck_assert_int_eq(patient_disclosure_sign(&in, sk, &json, NULL, &sig), PATIENT_OK);
     free(json);

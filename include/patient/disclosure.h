@@ -45,6 +45,20 @@ typedef struct patient_disclosure_info {
 
 typedef struct patient_disclosure patient_disclosure;
 
+/* The field rules build and sign apply, for tools that want to say which
+ * field is wrong before asking for a key's password: operator (printable,
+ * 1..PATIENT_DISCLOSURE_MAX_TEXT bytes), contact ("mailto:" or "https://"
+ * and more, at most PATIENT_DISCLOSURE_MAX_CONTACT), services (1..
+ * PATIENT_DISCLOSURE_MAX_SERVICES, each like operator), retention_days
+ * (0..PATIENT_DISCLOSURE_MAX_RETENTION), sharing (printable, 1..
+ * PATIENT_DISCLOSURE_MAX_SHARING), upstream_tls_min (a TLS version
+ * patient_tls_version_rank knows), expires after issued. PATIENT_OK, or
+ * PATIENT_ERR_ARG with *field (if field is not NULL; NULL on success) the
+ * static name of the first bad field in that order ("info" for NULL in).
+ * Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_disclosure_info_check(
+    const patient_disclosure_info *info, const char **field);
+
 /* Serialise info into the canonical JSON document (pretty, fields in the
  * documented order, trailing newline), naming pk as the signing key.
  * PATIENT_ERR_ARG when a field is missing or out of range. *json

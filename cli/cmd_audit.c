@@ -356,8 +356,8 @@ do_verify(int n, char **logs, const aopts *o)
     }
     for (int i = 0; i < n; i++) {
         memset(&r, 0, sizeof r);
-        (void)patient_log_verify(logs[i], &vo, &r);
-        if (r.result != PATIENT_OK) {
+        /* returns r.result; the report says the rest */
+        if (patient_log_verify(logs[i], &vo, &r) != PATIENT_OK) {
             if (r.tamper != PATIENT_LOG_INTACT)
                 any_tamper = 1;
             else

@@ -164,9 +164,9 @@ typedef struct patient_log_report {
  * malformed), PATIENT_ERR_SIGNATURE / PATIENT_ERR_KEY_MISMATCH (forged);
  * PATIENT_ERR_IO / NOT_FOUND / UNSAFE_PATH for the file itself.
  * Thread-safe. */
-PATIENT_EXPORT patient_err patient_log_verify(const char *path,
-                                              const patient_log_verify_opts *opts,
-                                              patient_log_report *report);
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_verify(const char *path,
+                                                          const patient_log_verify_opts *opts,
+                                                          patient_log_report *report);
 
 /* ---- Iteration (no verification; see patient_log_verify) ------------- */
 

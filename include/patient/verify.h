@@ -149,7 +149,7 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_bundle_build(const patient_eviden
                                                             const char *policy_json,
                                                             time_t at, char **out);
 
-PATIENT_EXPORT patient_verdict patient_report_verdict(const patient_report *r);
+PATIENT_EXPORT PATIENT_WUR patient_verdict patient_report_verdict(const patient_report *r);
 /* Number of results and the first result's code ("ok" when none). */
 PATIENT_EXPORT size_t patient_report_result_count(const patient_report *r);
 PATIENT_EXPORT const char *patient_report_result_code(const patient_report *r, size_t i);

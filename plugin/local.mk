@@ -12,7 +12,8 @@ EXTRA_DIST += plugin/extension plugin/hosts plugin/tools plugin/test/fixtures \
 	docs/img/popup-invalid.png docs/img/popup-unverifiable.png docs/img/popup-none.png \
 	docs/img/popup-error.png docs/img/popup-pending.png docs/img/popup-untrusted.png \
 	docs/img/firefox-popup-verified.png docs/img/firefox-popup-modified.png \
-	docs/img/firefox-popup-split.png docs/img/firefox-interstitial.png
+	docs/img/firefox-popup-split.png docs/img/firefox-interstitial.png \
+	docs/img/popup-exact-split.png
 
 # Unit tests of the extension (node --test; skip, 77, without node >= 18), and
 # the browser tests: real Chromium / Firefox ESR + patient-verify --native-host

@@ -13,6 +13,11 @@
 #       same page                 -> invalid
 #   run D, direct, "verify scripts and styles" on: the page's script and style
 #       are verified as well
+#   a split-view server (tampered page for browsers, the signed one for the
+#       verifier): in run A, re-fetched by default -> verified, and the popup
+#       says the verdict is about a re-fetched copy (what re-fetching cannot
+#       catch); run E, "exact bytes" on (debugger + CDP Fetch) -> invalid on
+#       the bytes Chromium received, and a published page verified on them
 #
 # Skips (exit 77) when chromium, node, playwright-core, the stack's servers or a
 # verifier with --native-host are missing.  PLUGIN_SHOTS=DIR keeps the popup
@@ -43,10 +48,11 @@ done
 [ -f "$PATIENT_SRV_MODULE" ] || skip "no srv_patient module at $PATIENT_SRV_MODULE"
 
 tmp=$(mktemp -d /tmp/patient-plugin-e2e.XXXXXX)
-stack_up=0 plain_pid=
+stack_up=0 plain_pid= split_pid=
 cleanup() {
     [ "$stack_up" = 0 ] || "$top_srcdir/scripts/stack" stop "$tmp/stack" >/dev/null 2>&1 || true
     [ -z "$plain_pid" ] || kill "$plain_pid" 2>/dev/null || true
+    [ -z "$split_pid" ] || kill "$split_pid" 2>/dev/null || true
     if [ -n "${PLUGIN_E2E_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -98,6 +104,18 @@ until plain_port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$tmp/plain.log" 2>/dev/n
     i=$((i + 1)); [ $i -lt 100 ] || die "python http.server did not start"; sleep 0.1
 done
 
+# the split-view origin (tests/split_server.py): signed for the verifier,
+# tampered for browsers
+mkdir -p "$tmp/split"
+printf '<!doctype html><title>split</title><p>the signed page</p>\n' >"$tmp/split/page.html"
+/usr/bin/python3 "$top_srcdir/tests/split_server.py" "$tmp/split" "$tmp/split.port" &
+split_pid=$!
+i=0
+until [ -s "$tmp/split.port" ]; do i=$((i + 1)); [ $i -lt 300 ] || die "split_server.py did not start"; sleep 0.1; done
+split=http://127.0.0.1:$(cat "$tmp/split.port")
+"$PUBLISH" -q -s "$tmp/pub.key" --origin "$split" "$tmp/split" || die "publish split"
+printf '<!doctype html><title>split</title><p>the signed page</p><p>SWAPPED FOR THE BROWSER</p>\n' >"$tmp/split/page.html.browser"
+
 pubkey() { # minisign public key file or key string -> the RW... key
     if [ -f "$1" ]; then sed -n 2p "$1"; else printf '%s\n' "$1"; fi
 }
@@ -107,7 +125,7 @@ cat >"$tmp/trusted.json" <<EOF
 {
   "patient": 1,
   "type": "policy",
-  "publishers": { "$origin": ["$pk"] },
+  "publishers": { "$origin": ["$pk"], "$split": ["$pk"] },
   "middleboxes": [
     { "name": "patient-e2e", "key": "$mk", "reasons": ["tracker.*"], "paths": ["/*"],
       "origins": ["*"], "max_edits": 100, "insert": false }
@@ -167,6 +185,8 @@ run direct "$tmp/trusted.json" - "{\"cases\": [
    \"contains\": [\"Verified\", \"$origin\"], \"shot\": \"popup-verified.png\", \"evidence\": true},
   {\"name\": \"page changed after publishing is invalid\", \"url\": \"$origin/tampered.html\", \"expect\": \"invalid\",
    \"contains\": [\"Do not trust this page\", \"Failed checks\", \"body.mismatch\"], \"shot\": \"popup-invalid.png\", \"evidence\": true},
+  {\"name\": \"split view, re-fetched: fooled (verified), and the popup says it is a re-fetched copy\", \"url\": \"$split/page.html\",
+   \"expect\": \"verified\", \"source\": \"refetch\", \"contains\": [\"a copy the verifier fetched again\"]},
   {\"name\": \"site without patient is not covered\", \"url\": \"http://127.0.0.1:$plain_port/index.html\", \"expect\": \"none\",
    \"contains\": [\"Not covered by patient\"], \"shot\": \"popup-none.png\"}
 ]}"
@@ -191,6 +211,13 @@ run subresources "$tmp/trusted.json" - "{\"cases\": [
   {\"name\": \"page and its script and style are verified\", \"url\": \"$origin/index.html\", \"expect\": \"verified\",
    \"effective\": \"verified\", \"resources\": {\"/js/app.js\": \"verified\", \"/css/site.css\": \"verified\"}}
 ]}" --subresources
+
+run exact "$tmp/trusted.json" - "{\"cases\": [
+  {\"name\": \"exact bytes (debugger): the split-view page is invalid\", \"url\": \"$split/page.html\", \"expect\": \"invalid\",
+   \"source\": \"received\", \"contains\": [\"body.mismatch\", \"the exact bytes your browser received\"], \"shot\": \"popup-exact-split.png\"},
+  {\"name\": \"exact bytes (debugger): a published page is verified\", \"url\": \"$origin/index.html\", \"expect\": \"verified\",
+   \"source\": \"received\"}
+]}" --exact
 
 [ "$fails" = 0 ] || die "$fails browser run(s) failed"
 echo "PASS: plugin e2e"

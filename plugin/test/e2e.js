@@ -20,6 +20,9 @@
 //     "effective": "modified"             with "resources": the page's state once
 //                                         its scripts and styles are in (badge too)
 // }]}
+// "source": "received" | "refetch"       which bytes the verdict must be about
+// --exact turns "verify the exact bytes Chromium received" on (the debugger),
+// and each page is opened only once the debugger is attached to every tab.
 // --subresources turns the "verify scripts and styles" option on.  The browser
 // asks the user before granting its optional permissions, which a test cannot
 // answer, so the test loads a copy of the extension in which they are required
@@ -44,12 +47,13 @@ const { values: opt } = parseArgs({
     proxy: { type: 'string' },
     timeout: { type: 'string', default: '60' },
     subresources: { type: 'boolean', default: false },
+    exact: { type: 'boolean', default: false },
   },
 });
 for (const k of ['extension', 'user-data-dir', 'cases']) if (!opt[k]) { console.error(`e2e.js: --${k} is required`); process.exit(2); }
 
 let EXT = resolve(opt.extension);
-if (opt.subresources) {
+if (opt.subresources || opt.exact) {
   const copy = join(resolve(opt['user-data-dir']), '..', `${opt['user-data-dir'].split('/').pop()}-extension`);
   cpSync(EXT, copy, { recursive: true });
   const m = JSON.parse(readFileSync(join(copy, 'manifest.json'), 'utf8'));
@@ -124,6 +128,12 @@ try {
   }
 
   if (opt.subresources) await sw.evaluate(() => chrome.storage.local.set({ subresources: true }));
+  if (opt.exact) await sw.evaluate(() => chrome.storage.local.set({ exactChromium: true }));
+  // every open tab has the debugger attached (debugger.js notes it in storage.session)
+  const allAttached = () => sw.evaluate(async () => {
+    const [tabs, all] = await Promise.all([chrome.tabs.query({}), chrome.storage.session.get(null)]);
+    return tabs.every((t) => all[`debugger:${t.id}`] === true);
+  });
 
   const tabStateFor = (url) => sw.evaluate(async (u) => {
     const all = await chrome.storage.session.get(null);
@@ -134,6 +144,7 @@ try {
     const name = c.name || c.url;
     try {
       const page = await ctx.newPage();
+      if (opt.exact) await poll(allAttached, 'the debugger on the new tab');
       await page.goto(c.url, { waitUntil: 'load', timeout: TIMEOUT }).catch((e) => {
         // a page the browser cannot load still gets verified; say so and go on
         console.log(`# ${name}: page load: ${e.message.split('\n')[0]}`);
@@ -148,6 +159,8 @@ try {
         const why = ts.error ? `${ts.error.code}: ${ts.error.message}` : JSON.stringify((ts.report && ts.report.results) || []).slice(0, 400);
         fail(name, `state ${ts.state}, expected ${c.expect} (${why})`);
       } else ok(name, `state ${ts.state}`);
+      if (c.source && ts.source !== c.source) fail(`${name} source`, `verdict about ${ts.source} (${ts.sourceNote}), expected ${c.source}`);
+      else if (c.source) ok(`${name} source`, ts.source);
 
       if (!c.effective) { // with resources, the badge is checked once they are in
       const badge = await sw.evaluate((tabId) => Promise.all([chrome.action.getBadgeText({ tabId }), chrome.action.getTitle({ tabId })]), ts.tabId);

@@ -24,11 +24,14 @@
 #include "cmd.h"
 
 static const char usage[] =
-    "usage: patient audit verify LOG... [--pub PUB] [--deep] [--require-checkpoint] [--json]\n"
+    "usage: patient audit verify LOG... [--pub PUB] [--deep] [--require-checkpoint]\n"
+    "                                   [--checkpoint SIZE:ROOT] [--json]\n"
     "       patient audit list LOG... [FILTERS] [--json]\n"
     "       patient audit stats LOG... [--by reason|middlebox|url|day|tls] [FILTERS] [--json]\n"
     "       patient audit proof LOG SEQ [--out FILE] [--leaf-out FILE] [-f]\n"
     "       patient audit verify-proof PROOF LINE_FILE|- --pub PUB [--json]\n"
+    "       patient audit consistency|verify-consistency|publish|note-key|monitor|included ...\n"
+    "                     (transparency log; see patient audit consistency --help)\n"
     "\n"
     "Audit a middlebox's log (JSON Lines, hash-chained, signed Merkle checkpoints).\n"
     "\n"
@@ -59,6 +62,8 @@ static const char usage[] =
     "  --pub PUB             middlebox public key: a .pub file or an RW... string\n"
     "  --deep                verify every change entry's signature too (needs --pub)\n"
     "  --require-checkpoint  a log that does not end with a checkpoint is truncated\n"
+    "  --checkpoint SIZE:ROOT  a tree head kept from an earlier audit (ROOT: hex or\n"
+    "                        base64): the log's first SIZE entries must hash to it\n"
     "  --json                machine output (verify: one object; list: JSON Lines)\n"
     "  -h, --help            show this help\n"
     "\n"
@@ -78,6 +83,7 @@ enum {
     OPT_LEAF_OUT,
     OPT_LINE,
     OPT_REQ_CKPT,
+    OPT_CKPT,
 };
 
 #define PROOF_MAX (1024u * 1024)
@@ -95,6 +101,7 @@ typedef struct {
     const char *by;
     const char *out, *leaf_out;
     const char *line;
+    const char *ckpt;
 } aopts;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -347,6 +354,11 @@ do_verify(int n, char **logs, const aopts *o)
         cli_usage(usage, "--deep needs --pub PUB (the key that signed the changes)");
     vo.deep = o->deep;
     vo.require_final_checkpoint = o->req_ckpt;
+    if (o->ckpt) {
+        if (cli_tree_head_parse(o->ckpt, &vo.trusted_size, vo.trusted_root) != 0)
+            cli_usage(usage, "--checkpoint must be SIZE:ROOT (ROOT: 64 hex digits or base64)");
+        vo.have_trusted = 1;
+    }
     if (o->json) {
         doc = cJSON_CreateObject();
         cJSON_AddNumberToObject(doc, "patient", 1);
@@ -1037,6 +1049,7 @@ cmd_audit(int argc, char **argv)
         {"leaf-out", required_argument, NULL, OPT_LEAF_OUT},
         {"line", required_argument, NULL, OPT_LINE},
         {"require-checkpoint", no_argument, NULL, OPT_REQ_CKPT},
+        {"checkpoint", required_argument, NULL, OPT_CKPT},
         {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1052,6 +1065,10 @@ cmd_audit(int argc, char **argv)
     if (argc < 2)
         cli_usage(usage, "which audit command? verify, list, stats, proof or verify-proof");
     sub = argv[1];
+    if (strcmp(sub, "consistency") == 0 || strcmp(sub, "verify-consistency") == 0 ||
+        strcmp(sub, "publish") == 0 || strcmp(sub, "note-key") == 0 ||
+        strcmp(sub, "monitor") == 0 || strcmp(sub, "included") == 0)
+        return cmd_audit_tlog(argc, argv);
     optind = 1;
     /* Options may come before or after the arguments (GNU getopt permutes). */
     while ((c = getopt_long(argc - 1, argv + 1, "fh", opts, NULL)) != -1) {
@@ -1077,6 +1094,7 @@ cmd_audit(int argc, char **argv)
         case OPT_LEAF_OUT: o.leaf_out = optarg; break;
         case OPT_LINE: o.line = optarg; break;
         case OPT_REQ_CKPT: o.req_ckpt = 1; break;
+        case OPT_CKPT: o.ckpt = optarg; break;
         case 'f': o.force = 1; break;
         case 'h': cli_usage(usage, NULL);
         default: cli_usage(usage, "invalid option");
@@ -1091,8 +1109,8 @@ cmd_audit(int argc, char **argv)
             cli_usage(usage, "filters apply to list and stats only");
         if (o.by && !is_stats)
             cli_usage(usage, "--by applies to stats only");
-        if ((o.deep || o.req_ckpt) && strcmp(sub, "verify") != 0)
-            cli_usage(usage, "--deep and --require-checkpoint apply to verify only");
+        if ((o.deep || o.req_ckpt || o.ckpt) && strcmp(sub, "verify") != 0)
+            cli_usage(usage, "--deep, --require-checkpoint and --checkpoint apply to verify only");
         if ((o.out || o.leaf_out || o.force) && strcmp(sub, "proof") != 0)
             cli_usage(usage, "--out, --leaf-out and -f apply to proof only");
         if (o.line && strcmp(sub, "verify-proof") != 0)

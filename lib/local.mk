@@ -9,6 +9,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/key.c \
 	lib/merkle.h lib/merkle.c lib/chunk.h lib/chunk.c \
 	lib/log_int.h lib/log_read.c lib/log_write.c lib/log_verify.c lib/log_proof.c \
+	lib/tlog_int.h lib/log_consist.c lib/log_tiles.c lib/note.c \
 	lib/manifest_int.h lib/manifest_build.c lib/manifest_parse.c lib/manifest_publish.c \
 	lib/mediatype.c lib/origin.c \
 	lib/url_int.h lib/url.c \
@@ -31,7 +32,7 @@ pkginclude_HEADERS += \
 	include/patient/error.h \
 	include/patient/hash.h \
 	include/patient/key.h \
-	include/patient/log.h \
+	include/patient/log.h include/patient/tlog.h \
 	include/patient/manifest.h \
 	include/patient/policy.h include/patient/fetch.h include/patient/disclosure.h \
 	include/patient/change.h include/patient/gzip.h \

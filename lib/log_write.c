@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "log_int.h"
+#include "tlog_int.h"
 
 /* ---- Writer ------------------------------------------------------------ */
 
@@ -46,6 +47,8 @@ struct patient_log {
     int sync_failed;
     uint64_t durable_off;
     uint64_t n_appends, n_syncs; /* for patient_log_stats */
+    pt_pub *pub;         /* publishing the tree (patient_log_set_publish) */
+    patient_err pub_err; /* its last failure, for patient_log_publish_error */
 };
 
 /* Account one committed line in the writer state. */
@@ -53,12 +56,15 @@ static patient_err
 state_add(patient_log *log, const uint8_t *line, size_t len, patient_log_kind kind)
 {
     uint8_t leaf[HASH_LEN];
-    patient_err err;
+    patient_err err, perr;
 
     if ((err = patient_sha256(line, len, log->last_hash)) ||
         (err = scratch_leaf(&log->scratch, &log->scratch_cap, line, len, leaf)) ||
         (err = pt_merkle_frontier_add(&log->fr, leaf)))
         return err;
+    /* Publishing never fails a committed append: the error is kept. */
+    if (log->pub && (perr = pt_pub_add(log->pub, leaf, log->off, len)) != PATIENT_OK)
+        log->pub_err = perr;
     if (log->next_seq == 0)
         pt_hex(log->last_hash, HASH_LEN, log->log_id);
     log->next_seq++;
@@ -297,6 +303,20 @@ write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *se
     }
     if (seq)
         *seq = log->next_seq;
+    /* Publish the tree the checkpoint signs (the lines before it) while
+     * the lock keeps other writers out, but only once it is on disk: a
+     * published checkpoint lost to a power cut would look like a rollback
+     * to every monitor. (SYNC_EACH syncs after unlocking, for the group;
+     * one more fdatasync per checkpoint is the price.) */
+    if (log->pub && k == PATIENT_LOG_KIND_CHECKPOINT) {
+        patient_err perr = PATIENT_OK;
+        if (log->sync == PATIENT_LOG_SYNC_EACH && fdatasync(log->fd) != 0)
+            perr = PATIENT_ERR_IO;
+        if (perr == PATIENT_OK)
+            perr = pt_pub_publish(log->pub, log->log_id);
+        if (perr != PATIENT_OK)
+            log->pub_err = perr;
+    }
     if ((err = state_add(log, b.data, b.len - 1, k)))
         goto out;
     log->n_appends++;
@@ -583,7 +603,62 @@ patient_log_close(patient_log *log)
     close(log->fd);
     pthread_cond_destroy(&log->cv);
     pthread_mutex_destroy(&log->mu);
+    pt_pub_free(log->pub);
     free(log->scratch);
     free(log);
+    return err;
+}
+
+patient_err
+patient_log_set_publish(patient_log *log, const char *dir, const char *origin)
+{
+    pt_pub *p = NULL;
+    uint64_t size = 0, end = 0;
+    patient_err err;
+
+    if (log == NULL)
+        return PATIENT_ERR_ARG;
+    if (log->ro)
+        return PATIENT_ERR_STATE;
+    if ((err = lock_log(log)))
+        return err;
+    if (dir == NULL) {
+        pt_pub_free(log->pub);
+        log->pub = NULL;
+        goto out;
+    }
+    /* Rebuild the tiles from the file (the folder is a cache of the log:
+     * nothing in it is trusted), publish the last checkpoint's tree, then
+     * follow every line this handle accounts. */
+    if ((err = pt_pub_new(dir, origin, log->log_id, log->sk, log->fd, &p)))
+        goto out;
+    err = pt_pub_scan(p, &size, &end);
+    if (err == PATIENT_ERR_NOT_FOUND)
+        err = PATIENT_OK; /* no checkpoint yet: the first one publishes */
+    if (err == PATIENT_OK && (size != log->next_seq || end != log->off))
+        err = PATIENT_ERR_LOG_CORRUPT;
+    if (err)
+        goto out;
+    pt_pub_free(log->pub);
+    log->pub = p;
+    p = NULL;
+    log->pub_err = PATIENT_OK;
+out:
+    pt_pub_free(p);
+    unlock_log(log);
+    return err;
+}
+
+patient_err
+patient_log_publish_error(patient_log *log)
+{
+    patient_err err;
+
+    if (log == NULL)
+        return PATIENT_ERR_ARG;
+    pthread_mutex_lock(&log->mu);
+    err = log->pub_err;
+    log->pub_err = PATIENT_OK;
+    pthread_mutex_unlock(&log->mu);
     return err;
 }

@@ -215,3 +215,172 @@ pt_merkle_path_verify(uint64_t m, uint64_t n, const uint8_t leaf[PATIENT_SHA256_
         return PATIENT_ERR_HASH;
     return PATIENT_OK;
 }
+
+static void
+reverse_ranges(uint64_t *lo, uint64_t *hi, size_t c)
+{
+    size_t i;
+
+    for (i = 0; i < c / 2; i++) {
+        uint64_t t = lo[i];
+        lo[i] = lo[c - 1 - i];
+        lo[c - 1 - i] = t;
+        t = hi[i];
+        hi[i] = hi[c - 1 - i];
+        hi[c - 1 - i] = t;
+    }
+}
+
+patient_err
+pt_merkle_consistency_ranges(uint64_t m, uint64_t n, uint64_t lo[PT_MERKLE_MAX_DEPTH],
+                             uint64_t hi[PT_MERKLE_MAX_DEPTH], size_t *count)
+{
+    uint64_t base = 0, k;
+    size_t c = 0;
+    int whole = 1; /* SUBPROOF's b: still on the path of the old root itself */
+
+    *count = 0;
+    if (m > n)
+        return PATIENT_ERR_ARG;
+    if (m == 0 || m == n)
+        return PATIENT_OK;
+    /* SUBPROOF(m, D[n], b) unrolled: each level contributes the sibling it
+     * does not descend into; the recursion's own result comes first, so the
+     * list is built root-first and reversed. */
+    for (;;) {
+        if (m == n) {
+            if (!whole) {
+                lo[c] = base;
+                hi[c] = base + n;
+                c++;
+            }
+            break;
+        }
+        k = split_point(n);
+        if (m <= k) {
+            lo[c] = base + k;
+            hi[c] = base + n;
+            n = k;
+        } else {
+            lo[c] = base;
+            hi[c] = base + k;
+            base += k;
+            m -= k;
+            n -= k;
+            whole = 0;
+        }
+        c++;
+    }
+    reverse_ranges(lo, hi, c);
+    *count = c;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_merkle_consistency(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n, uint64_t m,
+                      uint8_t proof[PT_MERKLE_MAX_DEPTH][PATIENT_SHA256_BYTES], size_t *count)
+{
+    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH];
+    size_t i;
+    patient_err err;
+
+    if ((err = pt_merkle_consistency_ranges(m, n, lo, hi, count)) != PATIENT_OK)
+        return err;
+    for (i = 0; i < *count; i++)
+        if ((err = pt_merkle_root(leaves + lo[i], hi[i] - lo[i], proof[i])) != PATIENT_OK)
+            return err;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_merkle_consistency_verify(uint64_t m, uint64_t n, const uint8_t root1[PATIENT_SHA256_BYTES],
+                             const uint8_t root2[PATIENT_SHA256_BYTES],
+                             const uint8_t (*proof)[PATIENT_SHA256_BYTES], size_t count)
+{
+    uint8_t fr[PATIENT_SHA256_BYTES], sr[PATIENT_SHA256_BYTES];
+    uint64_t fn, sn;
+    size_t i = 0;
+    patient_err err;
+
+    if (m > n)
+        return PATIENT_ERR_HASH;
+    if (m == 0)
+        return count == 0 ? PATIENT_OK : PATIENT_ERR_HASH;
+    if (m == n) {
+        if (count != 0 || sodium_memcmp(root1, root2, PATIENT_SHA256_BYTES) != 0)
+            return PATIENT_ERR_HASH;
+        return PATIENT_OK;
+    }
+    if (count == 0)
+        return PATIENT_ERR_HASH;
+    /* A power-of-two old tree is itself a node of the new one: its root is
+     * the implicit first element of the proof. */
+    if ((m & (m - 1)) == 0) {
+        memcpy(fr, root1, sizeof fr);
+    } else {
+        memcpy(fr, proof[0], sizeof fr);
+        i = 1;
+    }
+    memcpy(sr, fr, sizeof sr);
+    fn = m - 1;
+    sn = n - 1;
+    while (fn & 1) {
+        fn >>= 1;
+        sn >>= 1;
+    }
+    for (; i < count; i++) {
+        if (sn == 0)
+            return PATIENT_ERR_HASH;
+        if ((fn & 1) || fn == sn) {
+            if ((err = pt_merkle_node(proof[i], fr, fr)) || (err = pt_merkle_node(proof[i], sr, sr)))
+                return err;
+            while (!(fn & 1) && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            if ((err = pt_merkle_node(sr, proof[i], sr)))
+                return err;
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    if (sn != 0 || sodium_memcmp(fr, root1, PATIENT_SHA256_BYTES) != 0 ||
+        sodium_memcmp(sr, root2, PATIENT_SHA256_BYTES) != 0)
+        return PATIENT_ERR_HASH;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_merkle_range_hash(uint64_t lo, uint64_t hi, pt_merkle_node_fn get, void *ctx,
+                     uint8_t out[PATIENT_SHA256_BYTES])
+{
+    uint8_t parts[PT_MERKLE_MAX_DEPTH][PATIENT_SHA256_BYTES];
+    unsigned lvl;
+    size_t c = 0;
+    patient_err err;
+
+    if (lo >= hi)
+        return PATIENT_ERR_ARG;
+    /* Greedy decomposition from the left: the largest aligned perfect
+     * subtree that starts at lo and fits. */
+    while (lo < hi) {
+        lvl = 0;
+        while (lvl < 63 && (lo & ((UINT64_C(1) << (lvl + 1)) - 1)) == 0 &&
+               lo + (UINT64_C(1) << (lvl + 1)) <= hi)
+            lvl++;
+        if (c == PT_MERKLE_MAX_DEPTH)
+            return PATIENT_ERR_ARG;
+        if ((err = get(lvl, lo >> lvl, ctx, parts[c++])))
+            return err;
+        lo += UINT64_C(1) << lvl;
+    }
+    /* RFC 9162 nests the smaller subtrees on the right: fold right to left. */
+    while (c > 1) {
+        if ((err = pt_merkle_node(parts[c - 2], parts[c - 1], parts[c - 2])))
+            return err;
+        c--;
+    }
+    memcpy(out, parts[0], PATIENT_SHA256_BYTES);
+    return PATIENT_OK;
+}

@@ -59,4 +59,34 @@ patient_err pt_merkle_path_verify(uint64_t m, uint64_t n, const uint8_t leaf[PAT
                                   const uint8_t (*path)[PATIENT_SHA256_BYTES], size_t count,
                                   const uint8_t root[PATIENT_SHA256_BYTES]);
 
+/* RFC 9162 §2.1.4.1: the consistency proof between tree sizes m and n
+ * (0 < m < n) is the list of MTHs of the leaf ranges [lo[i], hi[i]),
+ * deepest first; the ranges are disjoint. m == n or m == 0: an empty
+ * proof. *count <= 64. PATIENT_ERR_ARG when m > n. */
+patient_err pt_merkle_consistency_ranges(uint64_t m, uint64_t n, uint64_t lo[PT_MERKLE_MAX_DEPTH],
+                                         uint64_t hi[PT_MERKLE_MAX_DEPTH], size_t *count);
+/* Consistency proof from an array of leaf hashes (tests, small trees). */
+patient_err pt_merkle_consistency(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n,
+                                  uint64_t m,
+                                  uint8_t proof[PT_MERKLE_MAX_DEPTH][PATIENT_SHA256_BYTES],
+                                  size_t *count);
+/* RFC 9162 §2.1.4.2: PATIENT_OK when proof shows that the tree of size m
+ * with root1 is a prefix of the tree of size n with root2; PATIENT_ERR_HASH
+ * otherwise (also for m > n, a proof of the wrong length, or m == n with
+ * different roots). m == 0 is consistent with anything (empty proof). */
+patient_err pt_merkle_consistency_verify(uint64_t m, uint64_t n,
+                                         const uint8_t root1[PATIENT_SHA256_BYTES],
+                                         const uint8_t root2[PATIENT_SHA256_BYTES],
+                                         const uint8_t (*proof)[PATIENT_SHA256_BYTES],
+                                         size_t count);
+/* MTH of the leaf range [lo, hi) of any tree, from the hashes of the
+ * aligned perfect subtrees it is made of: get(level, index, ctx) must give
+ * the hash of the subtree of 2^level leaves starting at index << level.
+ * The ranges proofs use (pt_merkle_path_ranges, _consistency_ranges) are
+ * always unions of such subtrees. */
+typedef patient_err (*pt_merkle_node_fn)(unsigned level, uint64_t index, void *ctx,
+                                         uint8_t out[PATIENT_SHA256_BYTES]);
+patient_err pt_merkle_range_hash(uint64_t lo, uint64_t hi, pt_merkle_node_fn get, void *ctx,
+                                 uint8_t out[PATIENT_SHA256_BYTES]);
+
 #endif

@@ -56,7 +56,7 @@
 /* ---- configuration (set while c-icap reads its config; read-only later) */
 
 static char *cfg_keyfile, *cfg_pwfile, *cfg_name, *cfg_service, *cfg_disclosure, *cfg_rules,
-    *cfg_auditlog;
+    *cfg_auditlog, *cfg_pubdir, *cfg_puborigin;
 static unsigned long cfg_every;                /* 0: library default */
 static size_t cfg_max_body = SRV_DEFAULT_MAX_BODY;
 static int cfg_sync = PATIENT_LOG_SYNC_EACH;
@@ -205,6 +205,8 @@ static struct ci_conf_entry srv_conf[] = {
     {"AuditLog", &cfg_auditlog, set_str, "audit log path (JSON Lines, created 0600)"},
     {"CheckpointEvery", &cfg_every, set_every, "signed checkpoint every N log entries"},
     {"LogSync", &cfg_sync, set_sync, "fdatasync the audit log: each (default), checkpoint, none"},
+    {"PublishDir", &cfg_pubdir, set_str, "publish the log (C2SP tiles, signed checkpoint) here"},
+    {"PublishOrigin", &cfg_puborigin, set_str, "checkpoint origin (default patient.log/<log id>)"},
     {"MaxBody", &cfg_max_body, set_size, "largest body buffered and processed (bytes)"},
     {"HonorNoTransform", &cfg_honor_no_transform, set_onoff,
      "pass responses with Cache-Control: no-transform unchanged (default on)"},
@@ -216,7 +218,7 @@ static void
 free_config(void)
 {
     char **s[] = {&cfg_keyfile, &cfg_pwfile, &cfg_name, &cfg_service,
-                  &cfg_disclosure, &cfg_rules, &cfg_auditlog};
+                  &cfg_disclosure, &cfg_rules, &cfg_auditlog, &cfg_pubdir, &cfg_puborigin};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
         free(*s[i]);
         *s[i] = NULL;
@@ -249,6 +251,9 @@ process_mbox(patient_log **logp)
             goto out;
         }
         (void)patient_log_set_sync(log, cfg_sync);
+        if (cfg_pubdir && (err = patient_log_set_publish(log, cfg_pubdir, cfg_puborigin)))
+            ci_debug_printf(1, "srv_patient: cannot publish the log in %s: %s\n", cfg_pubdir,
+                            patient_strerror(err));
         if ((err = patient_mbox_new(g_sk, cfg_name, cfg_service, cfg_disclosure, g_rules, log,
                                     cfg_max_body, &g_mb)) != PATIENT_OK) {
             ci_debug_printf(1, "srv_patient: middlebox setup failed: %s\n", patient_strerror(err));
@@ -348,6 +353,12 @@ srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
     if (patient_log_repaired_bytes(log))
         ci_debug_printf(1, "srv_patient: audit log %s: cut a torn tail of %llu bytes\n",
                         cfg_auditlog, (unsigned long long)patient_log_repaired_bytes(log));
+    if (cfg_pubdir && (err = patient_log_set_publish(log, cfg_pubdir, cfg_puborigin))) {
+        ci_debug_printf(1, "srv_patient: NOT STARTED: publish %s: %s\n", cfg_pubdir,
+                        patient_strerror(err));
+        (void)patient_log_close(log);
+        goto out;
+    }
     if ((err = patient_log_close(log)) != PATIENT_OK) {
         ci_debug_printf(1, "srv_patient: NOT STARTED: audit log %s: %s\n", cfg_auditlog,
                         patient_strerror(err));

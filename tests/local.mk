@@ -135,3 +135,16 @@ tests_check_undo_SOURCES = tests/check_undo.c
 tests_check_undo_CFLAGS = $(TEST_CFLAGS)
 tests_check_undo_LDADD = $(TEST_LIBS)
 TESTS += tests/check_undo
+
+# transparency log: consistency proofs, signed notes, tiles, publishing,
+# monitor (owner: tlog)
+check_PROGRAMS += tests/check_tlog tests/tlog_tool
+tests_check_tlog_SOURCES = tests/check_tlog.c
+tests_check_tlog_CFLAGS = $(TEST_CFLAGS)
+tests_check_tlog_LDADD = $(TEST_LIBS)
+tests_tlog_tool_SOURCES = tests/tlog_tool.c
+tests_tlog_tool_CFLAGS = $(AM_CFLAGS) $(PT_DEP_CFLAGS)
+tests_tlog_tool_LDADD = $(PT_LIBS)
+TESTS += tests/check_tlog tests/tlog_go.sh
+dist_noinst_SCRIPTS += tests/tlog_go.sh
+EXTRA_DIST += tests/go/tlog_interop.go

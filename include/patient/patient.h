@@ -8,6 +8,7 @@
 #include <patient/key.h>
 #include <patient/jws.h>
 #include <patient/log.h>
+#include <patient/tlog.h>
 #include <patient/manifest.h>
 #include <patient/policy.h>
 #include <patient/fetch.h>

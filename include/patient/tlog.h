@@ -1,0 +1,145 @@
+/* The audit log as a transparency log others can watch: RFC 9162
+ * consistency proofs, checkpoints as C2SP tlog-checkpoint signed notes
+ * (C2SP signed-note, Ed25519), the tree published as C2SP tlog-tiles, and a
+ * client that reads a published log over HTTP(S).
+ * Format contract: docs/format/log.md ("Transparency log").
+ *
+ * Every function here is thread-safe unless it says otherwise. */
+#ifndef PATIENT_TLOG_H
+#define PATIENT_TLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <patient/error.h>
+#include <patient/fetch.h>
+#include <patient/hash.h>
+#include <patient/key.h>
+#include <patient/log.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Consistency proofs (RFC 9162 §2.1.4) ----------------------------- */
+
+#define PATIENT_TLOG_PROOF_MAX 64
+
+typedef struct patient_consistency {
+    uint64_t old_size, new_size;
+    uint8_t old_root[PATIENT_SHA256_BYTES], new_root[PATIENT_SHA256_BYTES];
+    size_t count; /* hashes in proof, deepest first */
+    uint8_t proof[PATIENT_TLOG_PROOF_MAX][PATIENT_SHA256_BYTES];
+} patient_consistency;
+
+/* Consistency proof between the trees of the first old_size and the first
+ * new_size lines of the log at path (0 <= old_size <= new_size <= lines),
+ * with both roots, in one streaming pass and O(log n) memory. Any two sizes
+ * work, not only those of checkpoints. PATIENT_ERR_ARG when old_size >
+ * new_size; PATIENT_ERR_NOT_FOUND when the log has fewer than new_size
+ * lines; file errors as patient_log_verify. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_consistency(const char *path, uint64_t old_size,
+                                                               uint64_t new_size,
+                                                               patient_consistency *out);
+/* RFC 9162 §2.1.4.2: PATIENT_OK when p->proof shows the tree of old_size
+ * with old_root is a prefix of the tree of new_size with new_root;
+ * PATIENT_ERR_HASH otherwise. The roots must come from somewhere trusted
+ * (signed checkpoints): a proof only relates them. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_consistency_verify(const patient_consistency *p);
+/* {"version":1,"old_size":M,"new_size":N,"old_root":"<b64>","new_root":"<b64>",
+ *  "proof":["<b64>",...]}; caller frees *json with free(). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_consistency_json(const patient_consistency *p,
+                                                                char **json);
+/* Strict reader of that JSON (PATIENT_ERR_PARSE). Does not verify. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_consistency_parse(const char *json, size_t len,
+                                                                 patient_consistency *out);
+
+/* ---- Signed notes and checkpoints (C2SP signed-note, tlog-checkpoint) - */
+
+#define PATIENT_NOTE_MAX (16u * 1024)
+#define PATIENT_ORIGIN_MAX 255
+
+/* The signed-note verifier key for (name, pub):
+ * "<name>+<8 hex key id>+<base64(0x01 || 32-byte Ed25519 key)>", what
+ * golang.org/x/mod/sumdb/note's NewVerifier reads. The key id is the first
+ * 4 bytes of SHA-256(name || "\n" || 0x01 || key). name: 1..255 bytes, no
+ * blanks or '+' (PATIENT_ERR_ARG). Caller frees *vkey with free(). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_note_vkey(const char *name,
+                                                         const patient_pubkey *pub, char **vkey);
+
+/* A checkpoint: origin, tree size, root hash (and nothing else: patient
+ * writes no extension lines and readers ignore them). */
+typedef struct patient_checkpoint {
+    char origin[PATIENT_ORIGIN_MAX + 1];
+    uint64_t size;
+    uint8_t root[PATIENT_SHA256_BYTES];
+} patient_checkpoint;
+
+/* The checkpoint as a signed note, signed by sk under the key name origin:
+ * "<origin>\n<size>\n<base64 root>\n\n— <origin> <base64(id || sig)>\n".
+ * Caller frees *note with free(). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_checkpoint_sign(const patient_checkpoint *c,
+                                                               const patient_seckey *sk,
+                                                               char **note);
+/* Read a signed checkpoint note (at most PATIENT_NOTE_MAX bytes) and check
+ * it: well formed (PATIENT_ERR_PARSE), a signature line whose key name is
+ * the origin and whose key id is that of (origin, pub)
+ * (PATIENT_ERR_KEY_MISMATCH when none is), a valid Ed25519 signature over
+ * the text (PATIENT_ERR_SIGNATURE). Signature lines of other keys
+ * (witnesses) are skipped. origin, when not NULL, must equal the note's
+ * (PATIENT_ERR_KEY_MISMATCH). pub NULL: parse only, no signature check
+ * (fuzzers, tools that say so). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_checkpoint_open(const char *note, size_t len,
+                                                               const char *origin,
+                                                               const patient_pubkey *pub,
+                                                               patient_checkpoint *out);
+/* The origin a log publishes under when none is configured:
+ * "patient.log/<log_id>", log_id the 64 hex digits of docs/format/log.md.
+ * out has room for PATIENT_ORIGIN_MAX + 1 bytes. */
+PATIENT_EXPORT void patient_tlog_default_origin(const char *log_id,
+                                                char out[PATIENT_ORIGIN_MAX + 1]);
+
+/* ---- Tiles (C2SP tlog-tiles, height 8) -------------------------------- */
+
+#define PATIENT_TILE_WIDTH 256
+#define PATIENT_TILE_BYTES (PATIENT_TILE_WIDTH * PATIENT_SHA256_BYTES)
+/* A published entry bundle holds up to 256 log lines; its size cap. */
+#define PATIENT_TLOG_BUNDLE_MAX (PATIENT_TILE_WIDTH * (size_t)(PATIENT_LOG_LINE_MAX + 1))
+
+/* The tile path relative to the published folder: "tile/<L>/<N>" or, for a
+ * partial tile of width w (1..255), "tile/<L>/<N>.p/<w>"; N in groups of
+ * three digits, all but the last prefixed with "x" (C2SP tlog-tiles).
+ * level < 0 names the entry bundle "entries/<N>[.p/<w>]". w 0 or 256: a
+ * full tile. out has room for 96 bytes. */
+PATIENT_EXPORT void patient_tile_path(int level, uint64_t index, unsigned w, char out[96]);
+
+/* Publish the tree of the log at path into dir (created 0755 when
+ * missing): every hash tile and entry bundle of the tree of the log's
+ * latest checkpoint and a "checkpoint" note for it, signed by sk under
+ * origin (NULL: patient_tlog_default_origin). Full tiles already present
+ * with the right bytes are not rewritten; every file is written beside
+ * then renamed, so a reader never sees a partial one, and the checkpoint
+ * goes last, so every tile it names is there. PATIENT_ERR_NOT_FOUND when
+ * the log has no checkpoint yet. One pass over the log. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_publish(const char *path, const char *dir,
+                                                           const patient_seckey *sk,
+                                                           const char *origin);
+
+/* Keep dir published by the writer from now on: the tree and checkpoint
+ * of patient_log_publish are written now (from this handle's state and the
+ * file, under the log's lock) and again after every checkpoint this handle
+ * writes, incrementally (only new tiles and bundles). dir NULL stops.
+ * Needs a writable handle (PATIENT_ERR_STATE). Several processes may
+ * publish the same log into the same dir: they do so under the log's
+ * flock. A publishing failure after a checkpoint does not fail the append
+ * (the entry is committed); it is returned by the next call of
+ * patient_log_publish_error and retried at the next checkpoint. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_set_publish(patient_log *log, const char *dir,
+                                                               const char *origin);
+/* The last publishing error of this handle (PATIENT_OK if none), cleared by
+ * the call. */
+PATIENT_EXPORT patient_err patient_log_publish_error(patient_log *log);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,459 @@
+/* The audit log as C2SP tlog-tiles: the incremental tile builder, and the
+ * publisher that keeps a folder of tiles, entry bundles and a signed
+ * checkpoint note current (for any web server to serve).
+ * Format contract: docs/format/log.md ("Published log"). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log_int.h"
+#include "tlog_int.h"
+
+void
+patient_tile_path(int level, uint64_t index, unsigned w, char out[96])
+{
+    char dec[24], *o = out;
+    size_t n, i, first;
+
+    n = (size_t)snprintf(dec, sizeof dec, "%llu", (unsigned long long)index);
+    if (level < 0)
+        o += sprintf(o, "entries/");
+    else
+        o += sprintf(o, "tile/%d/", level);
+    /* Groups of three digits, the first zero-padded; every group but the
+     * last is a folder named "x<ddd>". */
+    first = n % 3 ? n % 3 : 3;
+    for (i = 0; i < n;) {
+        size_t g = i == 0 ? first : 3;
+        if (i + g < n)
+            *o++ = 'x';
+        if (i == 0)
+            for (size_t z = g; z < 3; z++)
+                *o++ = '0';
+        memcpy(o, dec + i, g);
+        o += g;
+        i += g;
+        if (i < n)
+            *o++ = '/';
+    }
+    *o = '\0';
+    if (w > 0 && w < PATIENT_TILE_WIDTH)
+        sprintf(o, ".p/%u", w);
+}
+
+void
+pt_tiles_init(pt_tiles *t)
+{
+    memset(t, 0, sizeof *t);
+    pt_merkle_frontier_init(&t->fr);
+}
+
+patient_err
+pt_tile_root(const uint8_t *data, unsigned w, uint8_t out[PATIENT_SHA256_BYTES])
+{
+    return pt_merkle_root((const uint8_t(*)[PATIENT_SHA256_BYTES])data, w, out);
+}
+
+patient_err
+pt_tiles_add(pt_tiles *t, const uint8_t leaf[PATIENT_SHA256_BYTES], pt_tile_full_fn on_full,
+             void *ctx)
+{
+    uint8_t h[PATIENT_SHA256_BYTES];
+    unsigned L = 0;
+    patient_err err;
+
+    if ((err = pt_merkle_frontier_add(&t->fr, leaf)))
+        return err;
+    memcpy(h, leaf, sizeof h);
+    for (;;) {
+        memcpy(t->part[L][t->w[L]++], h, sizeof h);
+        if (t->w[L] < PATIENT_TILE_WIDTH)
+            break;
+        /* A full tile: hand it out, and its root is one hash more in the
+         * tile above. */
+        if (on_full && (err = on_full(ctx, L, t->full[L], &t->part[L][0][0])))
+            return err;
+        if ((err = pt_tile_root(&t->part[L][0][0], PATIENT_TILE_WIDTH, h)))
+            return err;
+        t->full[L]++;
+        t->w[L] = 0;
+        if (++L == PT_TILE_LEVELS)
+            return PATIENT_ERR_LIMIT;
+    }
+    t->size++;
+    return PATIENT_OK;
+}
+
+/* ---- Publisher --------------------------------------------------------- */
+
+struct pt_pub {
+    char *dir;
+    char origin[PATIENT_ORIGIN_MAX + 1];
+    const patient_seckey *sk;
+    int fd;
+    pt_tiles t;
+    uint64_t bundle_start; /* file offset of the partial bundle's first line */
+    uint64_t end_off;      /* end of the last line added */
+    unsigned seqno;        /* temp file names */
+    uint8_t *buf;          /* bundle and compare buffer */
+    size_t buf_cap;
+};
+
+static patient_err
+grow(pt_pub *p, size_t n)
+{
+    uint8_t *b;
+
+    if (n <= p->buf_cap)
+        return PATIENT_OK;
+    if ((b = realloc(p->buf, n)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    p->buf = b;
+    p->buf_cap = n;
+    return PATIENT_OK;
+}
+
+/* mkdir -p of every folder in rel before its last '/'. */
+static patient_err
+mkparents(const char *dir, const char *rel)
+{
+    char path[PATH_MAX];
+    size_t dl = strlen(dir);
+    const char *s;
+
+    if (dl + 1 + strlen(rel) >= sizeof path)
+        return PATIENT_ERR_ARG;
+    memcpy(path, dir, dl);
+    path[dl] = '/';
+    for (s = rel; (s = strchr(s, '/')) != NULL; s++) {
+        memcpy(path + dl + 1, rel, (size_t)(s - rel));
+        path[dl + 1 + (s - rel)] = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return PATIENT_ERR_IO;
+    }
+    return PATIENT_OK;
+}
+
+/* Is path already a regular file holding exactly data? */
+static int
+same_file(pt_pub *p, const char *path, const void *data, size_t len)
+{
+    struct stat st;
+    int fd, same = 0;
+    size_t got = 0;
+
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
+        return 0;
+    if (grow(p, len) != PATIENT_OK || (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return 0;
+    while (got < len) {
+        ssize_t n = read(fd, p->buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    same = got == len && memcmp(p->buf, data, len) == 0;
+    return same;
+}
+
+/* Write dir/rel atomically for readers: a temp file beside it, renamed
+ * over. Not fsynced: the log is the durable copy and the folder is
+ * rebuilt from it when publishing starts. */
+static patient_err
+put_file(pt_pub *p, const char *rel, const void *data, size_t len, int immutable)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 32];
+    const uint8_t *d = data;
+    int fd, n;
+    patient_err err;
+
+    n = snprintf(path, sizeof path, "%s/%s", p->dir, rel);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return PATIENT_ERR_ARG;
+    if ((err = mkparents(p->dir, rel)))
+        return err;
+    /* Full tiles and bundles never change: leave a correct one alone. */
+    if (immutable && same_file(p, path, data, len))
+        return PATIENT_OK;
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), p->seqno++);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0)
+        return PATIENT_ERR_IO;
+    while (len > 0) {
+        ssize_t w = write(fd, d, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            unlink(tmp);
+            return PATIENT_ERR_IO;
+        }
+        d += w;
+        len -= (size_t)w;
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return PATIENT_ERR_IO;
+    }
+    return PATIENT_OK;
+}
+
+static patient_err
+read_range(pt_pub *p, uint64_t from, uint64_t to)
+{
+    size_t len = (size_t)(to - from), got = 0;
+    patient_err err;
+
+    if (to < from || to - from > PATIENT_TLOG_BUNDLE_MAX)
+        return PATIENT_ERR_LIMIT;
+    if ((err = grow(p, len ? len : 1)))
+        return err;
+    while (got < len) {
+        ssize_t n = pread(p->fd, p->buf + got, len - got, (off_t)(from + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return PATIENT_ERR_IO;
+        got += (size_t)n;
+    }
+    return PATIENT_OK;
+}
+
+static patient_err
+put_bundle(pt_pub *p, uint64_t index, unsigned w, uint64_t from, uint64_t to)
+{
+    char rel[96];
+    uint8_t *copy;
+    patient_err err;
+
+    patient_tile_path(-1, index, w, rel);
+    if ((err = read_range(p, from, to)))
+        return err;
+    /* same_file reuses p->buf: compare against a copy. */
+    if ((copy = malloc(to - from + 1)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    memcpy(copy, p->buf, to - from);
+    err = put_file(p, rel, copy, to - from, w == PATIENT_TILE_WIDTH);
+    free(copy);
+    return err;
+}
+
+static patient_err
+on_full(void *ctx, unsigned level, uint64_t index, const uint8_t *data)
+{
+    pt_pub *p = ctx;
+    char rel[96];
+
+    patient_tile_path((int)level, index, PATIENT_TILE_WIDTH, rel);
+    return put_file(p, rel, data, PATIENT_TILE_BYTES, 1);
+}
+
+patient_err
+pt_pub_new(const char *dir, const char *origin, const char *log_id, const patient_seckey *sk,
+           int fd, pt_pub **out)
+{
+    pt_pub *p;
+
+    *out = NULL;
+    if (dir == NULL || *dir == '\0' || sk == NULL)
+        return PATIENT_ERR_ARG;
+    if (origin && (strlen(origin) > PATIENT_ORIGIN_MAX || *origin == '\0'))
+        return PATIENT_ERR_ARG;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return PATIENT_ERR_IO;
+    if ((p = calloc(1, sizeof *p)) == NULL || (p->dir = strdup(dir)) == NULL) {
+        free(p);
+        return PATIENT_ERR_NOMEM;
+    }
+    if (origin)
+        snprintf(p->origin, sizeof p->origin, "%s", origin);
+    else if (log_id && *log_id)
+        patient_tlog_default_origin(log_id, p->origin);
+    p->sk = sk;
+    p->fd = fd;
+    pt_tiles_init(&p->t);
+    *out = p;
+    return PATIENT_OK;
+}
+
+void
+pt_pub_free(pt_pub *p)
+{
+    if (p == NULL)
+        return;
+    free(p->dir);
+    free(p->buf);
+    free(p);
+}
+
+uint64_t
+pt_pub_size(const pt_pub *p)
+{
+    return p->t.size;
+}
+
+patient_err
+pt_pub_add(pt_pub *p, const uint8_t leaf[PATIENT_SHA256_BYTES], uint64_t off, size_t len)
+{
+    patient_err err;
+
+    if (p->t.w[0] == 0)
+        p->bundle_start = off;
+    p->end_off = off + len + 1;
+    if (p->t.w[0] == PATIENT_TILE_WIDTH - 1 &&
+        (err = put_bundle(p, p->t.full[0], PATIENT_TILE_WIDTH, p->bundle_start, p->end_off)))
+        return err;
+    return pt_tiles_add(&p->t, leaf, on_full, p);
+}
+
+/* The partial tiles, the partial bundle, then the checkpoint note: a
+ * reader that sees the new checkpoint finds every file it names. */
+static patient_err
+publish_state(pt_pub *p, const pt_tiles *t, uint64_t bstart, uint64_t end)
+{
+    patient_checkpoint c;
+    char rel[96], *note = NULL;
+    unsigned L;
+    patient_err err;
+
+    if (t->size == 0)
+        return PATIENT_ERR_NOT_FOUND;
+    if (p->origin[0] == '\0')
+        return PATIENT_ERR_STATE;
+    for (L = 0; L < PT_TILE_LEVELS; L++) {
+        if (t->w[L] == 0)
+            continue;
+        patient_tile_path((int)L, t->full[L], t->w[L], rel);
+        if ((err = put_file(p, rel, &t->part[L][0][0], (size_t)t->w[L] * PATIENT_SHA256_BYTES, 0)))
+            return err;
+    }
+    if (t->w[0] && (err = put_bundle(p, t->full[0], t->w[0], bstart, end)))
+        return err;
+    memset(&c, 0, sizeof c);
+    memcpy(c.origin, p->origin, sizeof c.origin);
+    c.size = t->size;
+    if ((err = pt_merkle_frontier_root(&t->fr, c.root)) ||
+        (err = patient_checkpoint_sign(&c, p->sk, &note)))
+        return err;
+    err = put_file(p, "checkpoint", note, strlen(note), 0);
+    free(note);
+    return err;
+}
+
+patient_err
+pt_pub_publish(pt_pub *p, const char *log_id)
+{
+    if (p->origin[0] == '\0' && log_id && *log_id)
+        patient_tlog_default_origin(log_id, p->origin);
+    return publish_state(p, &p->t, p->bundle_start, p->end_off);
+}
+
+patient_err
+pt_pub_scan(pt_pub *p, uint64_t *end_size, uint64_t *end_off)
+{
+    lreader rd;
+    uint8_t *line, *scratch = NULL, leaf[HASH_LEN];
+    size_t len, scap = 0;
+    uint64_t off, snap_bstart = 0, snap_end = 0;
+    pt_tiles *snap = NULL;
+    int nl, have_snap = 0;
+    pentry e;
+    patient_err err;
+
+    memset(&e, 0, sizeof e);
+    pt_tiles_init(&p->t);
+    p->bundle_start = p->end_off = 0;
+    if ((snap = malloc(sizeof *snap)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = lr_init(&rd, p->fd, 0))) {
+        free(snap);
+        return err;
+    }
+    for (;;) {
+        if ((err = lr_next(&rd, &line, &len, &nl, &off)))
+            goto out;
+        if (line == NULL || !nl)
+            break;
+        /* The tree of a checkpoint is every line before it: keep the
+         * state as it was then, to publish the last one at the end. */
+        if (memmem(line, len, "checkpoint", 10) != NULL || memmem(line, len, "\\u", 2) != NULL) {
+            if ((err = pentry_parse(line, len, &e)) != PATIENT_OK) {
+                err = PATIENT_ERR_LOG_CORRUPT;
+                goto out;
+            }
+            if (e.kind == PATIENT_LOG_KIND_CHECKPOINT) {
+                if (e.tree_size != p->t.size) {
+                    err = PATIENT_ERR_LOG_CORRUPT;
+                    goto out;
+                }
+                memcpy(snap, &p->t, sizeof *snap);
+                snap_bstart = p->bundle_start;
+                snap_end = p->end_off;
+                have_snap = 1;
+            }
+        }
+        if ((err = scratch_leaf(&scratch, &scap, line, len, leaf)) ||
+            (err = pt_pub_add(p, leaf, off, len)))
+            goto out;
+    }
+    if (end_size)
+        *end_size = p->t.size;
+    if (end_off)
+        *end_off = p->end_off;
+    err = have_snap ? publish_state(p, snap, snap_bstart, snap_end) : PATIENT_ERR_NOT_FOUND;
+out:
+    pentry_free(&e);
+    lr_free(&rd);
+    free(scratch);
+    free(snap);
+    return err;
+}
+
+patient_err
+patient_log_publish(const char *path, const char *dir, const patient_seckey *sk,
+                    const char *origin)
+{
+    uint8_t first[HASH_LEN];
+    char log_id[HEX_LEN + 1] = "";
+    pt_pub *p = NULL;
+    lreader rd;
+    uint8_t *line;
+    size_t len;
+    int fd = -1, nl;
+    uint64_t off;
+    patient_err err;
+
+    if (path == NULL || dir == NULL || sk == NULL)
+        return PATIENT_ERR_ARG;
+    if ((err = open_read(path, &fd)))
+        return err;
+    /* The log id (SHA-256 of line 0) names the default origin. */
+    if ((err = lr_init(&rd, fd, 0)))
+        goto out;
+    err = lr_next(&rd, &line, &len, &nl, &off);
+    if (err == PATIENT_OK && line && nl && (err = patient_sha256(line, len, first)) == PATIENT_OK)
+        pt_hex(first, HASH_LEN, log_id);
+    lr_free(&rd);
+    if (err)
+        goto out;
+    if (log_id[0] == '\0') {
+        err = PATIENT_ERR_NOT_FOUND;
+        goto out;
+    }
+    if ((err = pt_pub_new(dir, origin, log_id, sk, fd, &p)))
+        goto out;
+    err = pt_pub_scan(p, NULL, NULL);
+out:
+    pt_pub_free(p);
+    close(fd);
+    return err;
+}

@@ -1,0 +1,57 @@
+/* Private to the transparency-log files (log_tiles.c, log_write.c's
+ * publishing hook, tlog_client.c): the incremental tile builder and the
+ * publisher. Format contract: docs/format/log.md. Never installed. */
+#ifndef PATIENT_TLOG_INT_H
+#define PATIENT_TLOG_INT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include <patient/tlog.h>
+#include "merkle.h"
+
+/* Tile levels: 8 of height 8 cover 2^64 leaves. */
+#define PT_TILE_LEVELS 8
+
+/* The right edge of the tiled tree: at each level the hashes of the
+ * partial tile (level-8L nodes), and how many full tiles came before. */
+typedef struct pt_tiles {
+    uint64_t size;                 /* leaves added */
+    unsigned w[PT_TILE_LEVELS];    /* hashes in the partial tile, 0..255 */
+    uint64_t full[PT_TILE_LEVELS]; /* full tiles so far at this level */
+    uint8_t part[PT_TILE_LEVELS][PATIENT_TILE_WIDTH][PATIENT_SHA256_BYTES];
+    pt_merkle_frontier fr;
+} pt_tiles;
+
+/* Called for every tile that becomes full (level, index, 8 KiB of hashes). */
+typedef patient_err (*pt_tile_full_fn)(void *ctx, unsigned level, uint64_t index,
+                                       const uint8_t *data);
+
+void pt_tiles_init(pt_tiles *t);
+patient_err pt_tiles_add(pt_tiles *t, const uint8_t leaf[PATIENT_SHA256_BYTES],
+                         pt_tile_full_fn on_full, void *ctx);
+/* MTH of a full tile's 256 hashes (the node 8 levels up). */
+patient_err pt_tile_root(const uint8_t *data, unsigned w, uint8_t out[PATIENT_SHA256_BYTES]);
+
+/* A publisher: the tiles of one log being kept published in one folder. */
+typedef struct pt_pub pt_pub;
+
+/* fd: the log, read with pread (borrowed, must outlive the publisher).
+ * sk borrowed likewise. */
+patient_err pt_pub_new(const char *dir, const char *origin, const char *log_id,
+                       const patient_seckey *sk, int fd, pt_pub **out);
+void pt_pub_free(pt_pub *p);
+/* Scan the log from the start into the tiles and publish the tree of its
+ * last checkpoint (if any). Afterwards the publisher is at end_size leaves
+ * at file offset end_off. */
+patient_err pt_pub_scan(pt_pub *p, uint64_t *end_size, uint64_t *end_off);
+/* One more committed line (at file offset off, len bytes without "\n"). */
+patient_err pt_pub_add(pt_pub *p, const uint8_t leaf[PATIENT_SHA256_BYTES], uint64_t off,
+                       size_t len);
+/* Publish the tree as it stands (partial tiles, bundle, checkpoint).
+ * log_id names the default origin if none was set and the log was empty
+ * when the publisher was made. */
+patient_err pt_pub_publish(pt_pub *p, const char *log_id);
+uint64_t pt_pub_size(const pt_pub *p);
+
+#endif

@@ -676,7 +676,9 @@ parse_edit(const cJSON *o, size_t in_size, patient_edit *e)
     if ((err = dup_str(pt_json_str(o, "reason"), (char **)&e->reason)) ||
         (err = dup_str(pt_json_str(o, "rule"), (char **)&e->rule)))
         return err;
-    if ((it = cJSON_GetObjectItemCaseSensitive(o, "note")) != NULL) {
+    /* note is optional: absent and null both mean none (a writer that
+     * emits every member may write null). */
+    if ((it = cJSON_GetObjectItemCaseSensitive(o, "note")) != NULL && !cJSON_IsNull(it)) {
         if (!cJSON_IsString(it) || !valid_text(it->valuestring, PATIENT_MAX_NOTE))
             return PATIENT_ERR_PARSE;
         if ((err = dup_str(it->valuestring, (char **)&e->note)))
@@ -841,7 +843,7 @@ patient_change_parse(const char *value, size_t len, patient_change **out)
         (err = dup_str(s, &c->by.name)))
         goto out;
     err = PATIENT_ERR_PARSE;
-    if (patient_keyid_parse(pt_json_str(by, "kid"), c->by.kid) ||
+    if (pt_keyid_parse_signed(pt_json_str(by, "kid"), c->by.kid) ||
         sodium_memcmp(c->by.kid, c->jws->kid, PATIENT_KEYID_BYTES) != 0)
         goto out;
     patient_keyid_hex(c->by.kid, c->by.kid_hex);

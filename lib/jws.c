@@ -120,7 +120,7 @@ patient_jws_parse(const char *s, size_t len, patient_jws **out)
         err = PATIENT_ERR_UNSUPPORTED;
         goto out;
     }
-    if ((kid = pt_json_str(h, "kid")) == NULL || patient_keyid_parse(kid, j->kid) != PATIENT_OK) {
+    if ((kid = pt_json_str(h, "kid")) == NULL || pt_keyid_parse_signed(kid, j->kid) != PATIENT_OK) {
         err = PATIENT_ERR_PARSE;
         goto out;
     }

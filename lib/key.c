@@ -87,6 +87,17 @@ patient_keyid_parse(const char *hex, uint8_t id[PATIENT_KEYID_BYTES])
 }
 
 patient_err
+pt_keyid_parse_signed(const char *hex, uint8_t id[PATIENT_KEYID_BYTES])
+{
+    char again[PATIENT_KEYID_HEX];
+
+    if (patient_keyid_parse(hex, id) != PATIENT_OK)
+        return PATIENT_ERR_PARSE;
+    patient_keyid_hex(id, again);
+    return strcmp(again, hex) == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;
+}
+
+patient_err
 patient_keypair_generate(patient_pubkey *pk, patient_seckey **out)
 {
     patient_seckey *sk;

@@ -80,6 +80,12 @@ int pt_json_int(const cJSON *o, const char *key, long long *out);
 /* The same test for one item (the member's value, an array element). */
 int pt_json_item_int(const cJSON *v, long long *out);
 
+/* A key id inside a signed document (JWS kid, a descriptor's by.kid): 16
+ * hex digits in upper case exactly as minisign prints them, so two
+ * spellings of one id never appear in signed bytes. PATIENT_ERR_PARSE.
+ * (patient_keyid_parse, for what people type, takes either case.) */
+patient_err pt_keyid_parse_signed(const char *hex, uint8_t id[8]);
+
 /* The number token (RFC 8259 grammar) at s[0..len): its length, and
  * whether it is an integer literal (-?(0|[1-9][0-9]*), not "-0"). Returns 0
  * and sets *toklen and *is_int, or -1 when s does not start with a valid

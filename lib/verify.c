@@ -534,6 +534,19 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
             err = PATIENT_OK;
             continue;
         }
+        /* When: not in the future of the check (beyond clock skew), and not
+         * before the hop it followed. A time before the manifest was issued
+         * is fine: a cache may hold a changed response across a publish. */
+        if (c->at > now + PATIENT_VERIFY_CLOCK_SKEW) {
+            char ts[21];
+            pt_time_format(c->at, ts);
+            rep_result(r, REP_INVALID, "change.time.future", where,
+                       "%s dated its change %s, in the future of this check", c->by.name, ts);
+        } else if (k > 0 && changes[k - 1] != NULL &&
+                   c->at + PATIENT_VERIFY_CLOCK_SKEW < changes[k - 1]->at) {
+            rep_result(r, REP_INVALID, "change.time.order", where,
+                       "%s dated its change before the hop it changed (hop %zu)", c->by.name, k);
+        }
         /* max_edits bounds what one middlebox does to the response, so it
          * cannot chain hops of its own to multiply it: count every edit of
          * every hop signed with this key, and report once, at the hop that

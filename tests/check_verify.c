@@ -8,6 +8,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -802,6 +803,8 @@ START_TEST(malformed_json_and_base64_signed)
 }
 END_TEST
 
+static char *str_replace(const char *s, const char *from, const char *to);
+
 /* Re-sign the genuine payload's exact text with one substring replaced. */
 static char *
 resign_replacing(const char *v, const char *from, const char *to)
@@ -888,6 +891,143 @@ START_TEST(descriptor_integers_strict)
     cJSON_Delete(p);
     free(v);
     free(out);
+}
+END_TEST
+
+/* A JWS over payload with a header of our own making (e.g. a kid spelt
+ * in lower case), signed with sk. */
+static char *
+jws_with_header(const patient_seckey *sk, const char *header, const char *payload)
+{
+    char *h = NULL, *p = NULL, *sg = NULL, *out = NULL, *input = NULL;
+    uint8_t sig[PATIENT_SIG_BYTES];
+
+    ck_assert_int_eq(pt_b64_encode((const uint8_t *)header, strlen(header), 1, &h), PATIENT_OK);
+    ck_assert_int_eq(pt_b64_encode((const uint8_t *)payload, strlen(payload), 1, &p), PATIENT_OK);
+    ck_assert_int_ge(asprintf(&input, "%s.%s", h, p), 0);
+    ck_assert_int_eq(patient_sign(sk, input, strlen(input), sig), PATIENT_OK);
+    ck_assert_int_eq(pt_b64_encode(sig, sizeof sig, 1, &sg), PATIENT_OK);
+    ck_assert_int_ge(asprintf(&out, "%s.%s", input, sg), 0);
+    free(h);
+    free(p);
+    free(sg);
+    free(input);
+    return out;
+}
+
+/* Spec rules a second implementation could read either way, each with the
+ * exact verdict and code: a key id in lower case (JWS header or by.kid) is
+ * malformed; "note": null is no note (modified); a hop dated in the future
+ * (year 9999) or before the hop it followed is invalid. */
+START_TEST(descriptor_spec_rules)
+{
+    uint8_t *out = NULL, *o2 = NULL;
+    size_t ol = 0, l2 = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3",
+                          &out, &ol);
+    char kid[PATIENT_KEYID_HEX], lower[PATIENT_KEYID_HEX], from[64], to[64], hdr[160], *f;
+    patient_jws *j = NULL;
+    patient_pubkey pk;
+
+    patient_seckey_pubkey(sk_m1, &pk);
+    patient_keyid_hex(pk.id, kid);
+    for (size_t i = 0; i < sizeof kid; i++)
+        lower[i] = (char)tolower((unsigned char)kid[i]);
+    ck_assert_str_ne(kid, lower); /* the test key's id has letters */
+    ck_assert_int_eq(patient_jws_parse(v, strlen(v), &j), PATIENT_OK);
+    /* JWS header kid in lower case, payload untouched. */
+    snprintf(hdr, sizeof hdr, "{\"alg\":\"EdDSA\",\"kid\":\"%s\",\"typ\":\"" PATIENT_CHANGE_TYP "\"}",
+             lower);
+    f = jws_with_header(sk_m1, hdr, (const char *)j->payload);
+    {
+        const char *ch[] = {f};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.malformed");
+    }
+    free(f);
+    /* Twin: the same header with the id in upper case verifies. */
+    snprintf(hdr, sizeof hdr, "{\"alg\":\"EdDSA\",\"kid\":\"%s\",\"typ\":\"" PATIENT_CHANGE_TYP "\"}",
+             kid);
+    f = jws_with_header(sk_m1, hdr, (const char *)j->payload);
+    {
+        const char *ch[] = {f};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_MODIFIED, NULL);
+    }
+    free(f);
+    /* by.kid in lower case. */
+    snprintf(from, sizeof from, "\"kid\":\"%s\"", kid);
+    snprintf(to, sizeof to, "\"kid\":\"%s\"", lower);
+    f = resign_replacing(v, from, to);
+    {
+        const char *ch[] = {f};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.malformed");
+    }
+    free(f);
+    /* "note": null is the same as no note; "note": 5 is not a note. */
+    f = resign_replacing(v, "\"note\":\"third-party tracker\"", "\"note\":null");
+    {
+        const char *ch[] = {f};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_MODIFIED, NULL);
+    }
+    free(f);
+    f = resign_replacing(v, "\"note\":\"third-party tracker\"", "\"note\":5");
+    {
+        const char *ch[] = {f};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.malformed");
+    }
+    free(f);
+    /* Dated in year 9999: in the future of the check. */
+    {
+        char ts[21];
+        pt_time_format(NOW - 60, ts);
+        snprintf(from, sizeof from, "\"at\":\"%s\"", ts);
+        f = resign_replacing(v, from, "\"at\":\"9999-12-31T23:59:59Z\"");
+        const char *ch[] = {f};
+        patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.time.future");
+        free(f);
+        /* Within the allowed clock skew: fine. */
+        pt_time_format(NOW + PATIENT_VERIFY_CLOCK_SKEW, ts);
+        snprintf(to, sizeof to, "\"at\":\"%s\"", ts);
+        f = resign_replacing(v, from, to);
+        const char *ch2[] = {f};
+        ev = ev_make(URL, out, ol, ch2, 1);
+        expect(run(pol, &ev), PATIENT_VERDICT_MODIFIED, NULL);
+        free(f);
+    }
+    /* Hop 2 re-signed to say it came more than the skew before hop 1. */
+    {
+        const char *p1[] = {v};
+        char *v2 = hop_ad(sk_m2, URL, out, ol, p1, 1, 0, &o2, &l2), ts[21], *f2;
+        pt_time_format(NOW - 30, ts);
+        snprintf(from, sizeof from, "\"at\":\"%s\"", ts);
+        pt_time_format(NOW - 60 - PATIENT_VERIFY_CLOCK_SKEW - 1, ts);
+        snprintf(to, sizeof to, "\"at\":\"%s\"", ts);
+        /* re-sign hop 2 with its own key */
+        patient_jws *j2 = NULL;
+        ck_assert_int_eq(patient_jws_parse(v2, strlen(v2), &j2), PATIENT_OK);
+        char *pl = str_replace((const char *)j2->payload, from, to);
+        ck_assert_int_eq(patient_jws_sign(sk_m2, PATIENT_CHANGE_TYP, pl, strlen(pl), &f2), PATIENT_OK);
+        const char *ch[] = {v, f2};
+        patient_evidence ev = ev_make(URL, o2, l2, ch, 2);
+        expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.time.order");
+        /* Twin: the genuine hop 2 (30 s after hop 1). */
+        const char *ch2[] = {v, v2};
+        ev = ev_make(URL, o2, l2, ch2, 2);
+        expect(run(pol, &ev), PATIENT_VERDICT_MODIFIED, NULL);
+        free(pl);
+        free(f2);
+        free(v2);
+        patient_jws_free(j2);
+    }
+    patient_jws_free(j);
+    free(v);
+    free(out);
+    free(o2);
 }
 END_TEST
 
@@ -1808,6 +1948,7 @@ verify_suite(void)
     tcase_add_test(tc, malformed_json_and_base64_signed);
     tcase_add_test(tc, oversized_header_value);
     tcase_add_test(tc, descriptor_integers_strict);
+    tcase_add_test(tc, descriptor_spec_rules);
     tcase_add_test(tc, too_many_hops);
     suite_add_tcase(s, tc);
 

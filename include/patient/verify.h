@@ -67,6 +67,12 @@ typedef struct patient_evidence {
     size_t ndisclosures;
 } patient_evidence;
 
+/* Clock skew allowed between the verifier and a middlebox, and between
+ * two middleboxes: a hop dated more than this after the check's time is
+ * change.time.future; one dated more than this before the hop it followed
+ * is change.time.order. Seconds. */
+#define PATIENT_VERIFY_CLOCK_SKEW 300
+
 typedef struct patient_report patient_report;
 
 /* Options for a verification. Zero-initialise, then set what you need. */

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include <patient/patient.h>
+#include "testutil.h"
 
 static char dir[64];
 static patient_seckey *sk, *sk2;
@@ -20,8 +21,7 @@ static patient_pubkey pk, pk2;
 static void
 setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/check_audit.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tu_mkdtemp(dir, sizeof dir, "check_audit");
     ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
     ck_assert_int_eq(patient_keypair_generate(&pk2, &sk2), PATIENT_OK);
 }
@@ -29,20 +29,15 @@ setup(void)
 static void
 teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        perror("rm");
+    tu_rmtree(dir);
     patient_seckey_free(sk);
     patient_seckey_free(sk2);
 }
 
-static char *
+static const char *
 path(const char *name)
 {
-    static char p[128];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return p;
+    return tu_path(dir, name);
 }
 
 /* n changes (two edits each: "tracker.removed"/rule "t<i>" deleting 10+i

@@ -12,6 +12,7 @@
 
 #include <patient/patient.h>
 #include "util.h"
+#include "testutil.h"
 
 #define URL "https://example.org/page.html"
 

@@ -16,6 +16,7 @@
 #include "chunk.h"
 #include "report_int.h"
 #include "util.h"
+#include "testutil.h"
 
 #define ORIGIN "https://site.example"
 #define URL ORIGIN "/page.html"
@@ -122,8 +123,7 @@ setup(void)
     patient_manifest_opts o;
     char *detail = NULL;
 
-    strcpy(tmpdir, "/tmp/check_confine.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tu_mkdtemp(tmpdir, sizeof tmpdir, "check_confine");
     snprintf(sitedir, sizeof sitedir, "%s/site", tmpdir);
     ck_assert_int_eq(mkdir(sitedir, 0755), 0);
     make_page();
@@ -156,7 +156,6 @@ setup(void)
 static void
 teardown(void)
 {
-    char cmd[128];
     patient_seckey_free(sk_pub);
     patient_seckey_free(sk_m1);
     patient_seckey_free(sk_m2);
@@ -166,9 +165,7 @@ teardown(void)
     free(old_sig);
     free(page);
     patient_policy_free(pol);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    tu_rmtree(tmpdir);
 }
 
 /* ---- hops ---- */

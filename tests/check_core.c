@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,33 +13,26 @@
 
 #include <patient/patient.h>
 #include "util.h"
+#include "testutil.h"
 
 static char tmpdir[256];
 
 static void
 tmp_setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_core.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tu_mkdtemp(tmpdir, sizeof tmpdir, "check_core");
 }
 
 static void
 tmp_teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    tu_rmtree(tmpdir);
 }
 
 static const char *
 tpath(const char *name)
 {
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", tmpdir, name);
-    return buf[i];
+    return tu_path(tmpdir, name);
 }
 
 static void
@@ -374,9 +368,12 @@ START_TEST(write_atomic_excl)
     free(d);
     /* No temp files left behind. */
     {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep tmp)\"", tmpdir);
-        ck_assert_int_eq(system(cmd), 0);
+        DIR *dp = opendir(tmpdir);
+        struct dirent *de;
+        ck_assert_ptr_nonnull(dp);
+        while ((de = readdir(dp)) != NULL)
+            ck_assert_msg(strstr(de->d_name, "tmp") == NULL, "left behind: %s", de->d_name);
+        closedir(dp);
     }
 }
 END_TEST

@@ -12,22 +12,9 @@
 #include <patient/policy.h>
 
 #include "util.h"
+#include "testutil.h"
 
 #define DATA TEST_SRCDIR "/data/"
-
-static char *
-slurp(const char *name, size_t *len)
-{
-    uint8_t *d = NULL;
-    char path[512];
-    size_t n = 0;
-
-    snprintf(path, sizeof path, DATA "%s", name);
-    ck_assert_int_eq(pt_read_file(path, 1 << 20, &d, &n), PATIENT_OK);
-    if (len)
-        *len = n;
-    return (char *)d;
-}
 
 static time_t
 at(const char *s)
@@ -41,7 +28,7 @@ static patient_seckey *
 fixture_key(patient_pubkey *pk)
 {
     size_t n;
-    char *text = slurp("disclosure_key.key", &n);
+    char *text = tu_fixture("disclosure_key.key", &n);
     patient_seckey *sk = NULL;
 
     /* git does not keep 0600, so parse rather than load */
@@ -69,8 +56,8 @@ verify_files(const char *json_name, const patient_pubkey *pk, time_t now, patien
     patient_err err;
 
     snprintf(signame, sizeof signame, "%s.minisig", json_name);
-    json = slurp(json_name, &jl);
-    sig = slurp(signame, &sl);
+    json = tu_fixture(json_name, &jl);
+    sig = tu_fixture(signame, &sl);
     err = patient_disclosure_verify(json, jl, sig, sl, pk, now, d);
     free(json);
     free(sig);
@@ -141,7 +128,7 @@ START_TEST(test_golden_rebuilds_identically)
     size_t len, wl;
 
     ck_assert_int_eq(patient_disclosure_sign(&in, sk, &json, &len, &sig), PATIENT_OK);
-    want = slurp("disclosure_example.json", &wl);
+    want = tu_fixture("disclosure_example.json", &wl);
     ck_assert_uint_eq(len, wl);
     ck_assert_str_eq(json, want);
     ck_assert_ptr_nonnull(strstr(sig, "\ntrusted comment: patient-disclosure operator=Example "
@@ -300,7 +287,7 @@ START_TEST(test_bad_signature_files)
     patient_pubkey pk = fixture_pub();
     patient_disclosure *d = NULL;
     size_t jl;
-    char *json = slurp("disclosure_example.json", &jl);
+    char *json = tu_fixture("disclosure_example.json", &jl);
 
     ck_assert_int_eq(patient_disclosure_verify(json, jl, "garbage", 7, &pk, 0, &d),
                      PATIENT_ERR_PARSE);
@@ -430,7 +417,7 @@ END_TEST
 START_TEST(test_parse_unverified)
 {
     size_t jl;
-    char *json = slurp("disclosure_forged_retention.json", &jl);
+    char *json = tu_fixture("disclosure_forged_retention.json", &jl);
     patient_disclosure *d = NULL;
 
     /* parse alone does not check signatures: display only */

@@ -21,6 +21,7 @@
 #include <patient/hash.h>
 
 #include "util.h"
+#include "testutil.h"
 
 static const char SERVER[] =
     "import gzip, http.server, os, sys\n"
@@ -106,8 +107,7 @@ server_start(void)
     char *big;
     FILE *f;
 
-    strcpy(tmpdir, "/tmp/check_fetch.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tu_mkdtemp(tmpdir, sizeof tmpdir, "check_fetch");
     snprintf(root, sizeof root, "%s/www", tmpdir);
     snprintf(log, sizeof log, "%s/requests.log", tmpdir);
     ck_assert_int_eq(mkdir(root, 0755), 0);
@@ -161,16 +161,12 @@ server_start(void)
 static void
 server_stop(void)
 {
-    char cmd[128];
-
     if (server_pid > 0) {
         kill(server_pid, SIGTERM);
         waitpid(server_pid, NULL, 0);
         server_pid = -1;
     }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    tu_rmtree(tmpdir);
 }
 
 static char *

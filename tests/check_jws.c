@@ -13,21 +13,9 @@
 
 #include <patient/patient.h>
 #include "util.h"
+#include "testutil.h"
 
 #define GOLDEN_TYP "patient-test+jws"
-
-static char *
-data_slurp(const char *name, size_t *len)
-{
-    char p[512];
-    uint8_t *d = NULL;
-    size_t n = 0;
-    snprintf(p, sizeof p, "%s/data/%s", TEST_SRCDIR, name);
-    ck_assert_int_eq(pt_read_file(p, 1 << 20, &d, &n), PATIENT_OK);
-    if (len)
-        *len = n;
-    return (char *)d;
-}
 
 static void
 fixture_pubkey(patient_pubkey *pk)
@@ -42,7 +30,7 @@ static patient_seckey *
 fixture_seckey(void)
 {
     size_t n;
-    char *t = data_slurp("key_test.key", &n);
+    char *t = tu_fixture("key_test.key", &n);
     patient_seckey *sk = NULL;
     ck_assert_int_eq(patient_seckey_parse(t, n, NULL, &sk, NULL), PATIENT_OK);
     free(t);
@@ -150,7 +138,7 @@ START_TEST(golden)
     patient_seckey *sk = fixture_seckey();
     patient_jws *j = NULL;
     size_t n, pn;
-    char *g = data_slurp("jws_test.jws", &n), *payload = data_slurp("jws_test.json", &pn);
+    char *g = tu_fixture("jws_test.jws", &n), *payload = tu_fixture("jws_test.json", &pn);
     char *ours = NULL;
 
     fixture_pubkey(&pk);
@@ -176,7 +164,7 @@ START_TEST(forged)
 {
     patient_pubkey pk;
     size_t n;
-    char *g = data_slurp("jws_test.jws", &n);
+    char *g = tu_fixture("jws_test.jws", &n);
     char *d1, *d2, *f, *sigpart, *hjson;
     uint8_t *hdr = NULL;
     size_t hlen = 0;

@@ -14,6 +14,7 @@
 
 #include <patient/patient.h>
 #include "util.h"
+#include "testutil.h"
 
 #define FIXTURE_KEYID "91FA9E6F4D58FE7E"
 #define FIXTURE_TC "patient golden fixture"
@@ -23,46 +24,19 @@ static char tmpdir[256];
 static void
 tmp_setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_key.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tu_mkdtemp(tmpdir, sizeof tmpdir, "check_key");
 }
 
 static void
 tmp_teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    tu_rmtree(tmpdir);
 }
 
 static const char *
 tpath(const char *name)
 {
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", tmpdir, name);
-    return buf[i];
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-    uint8_t *d = NULL;
-    size_t n = 0;
-    ck_assert_int_eq(pt_read_file(path, 1 << 20, &d, &n), PATIENT_OK);
-    if (len)
-        *len = n;
-    return (char *)d;
-}
-
-static char *
-data_slurp(const char *name, size_t *len)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s/data/%s", TEST_SRCDIR, name);
-    return slurp(p, len);
+    return tu_path(tmpdir, name);
 }
 
 static void
@@ -80,7 +54,7 @@ static const char *
 fixture_seckey(void)
 {
     size_t n;
-    char *k = data_slurp("key_test.key", &n);
+    char *k = tu_fixture("key_test.key", &n);
     const char *p = tpath("key_test.key");
     put(p, k, n, 0600);
     free(k);
@@ -128,7 +102,7 @@ START_TEST(pubkey_forms)
     patient_pubkey a, b;
     char b64[PATIENT_PUBKEY_B64];
     size_t n;
-    char *text = data_slurp("key_test.pub", &n);
+    char *text = tu_fixture("key_test.pub", &n);
 
     ck_assert_int_eq(patient_pubkey_parse(text, n, &a), PATIENT_OK);
     patient_pubkey_encode(&a, b64);
@@ -199,7 +173,7 @@ START_TEST(roundtrip_encrypted)
 
     ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
     ck_assert_int_eq(patient_seckey_save(tpath("e.key"), sk, "correct horse", 0), PATIENT_OK);
-    text = slurp(tpath("e.key"), &n);
+    text = tu_slurp(tpath("e.key"), &n);
     ck_assert_ptr_nonnull(strstr(text, "untrusted comment: minisign encrypted secret key\n"));
     free(text);
     /* No password: refused cheaply, and we learn it is encrypted. */
@@ -246,9 +220,9 @@ START_TEST(seckey_no_overwrite)
     ck_assert_int_eq(patient_keypair_generate(&pk, &a), PATIENT_OK);
     ck_assert_int_eq(patient_keypair_generate(&pk, &b), PATIENT_OK);
     ck_assert_int_eq(patient_seckey_save(tpath("k"), a, NULL, 0), PATIENT_OK);
-    before = slurp(tpath("k"), &n1);
+    before = tu_slurp(tpath("k"), &n1);
     ck_assert_int_eq(patient_seckey_save(tpath("k"), b, NULL, 0), PATIENT_ERR_EXISTS);
-    after = slurp(tpath("k"), &n2);
+    after = tu_slurp(tpath("k"), &n2);
     ck_assert_uint_eq(n1, n2);
     ck_assert_mem_eq(before, after, n1);
     free(after);
@@ -256,7 +230,7 @@ START_TEST(seckey_no_overwrite)
     ck_assert_int_eq(patient_pubkey_save(tpath("p"), &pk, 0), PATIENT_ERR_EXISTS);
     /* With force it is replaced. */
     ck_assert_int_eq(patient_seckey_save(tpath("k"), b, NULL, 1), PATIENT_OK);
-    after = slurp(tpath("k"), &n2);
+    after = tu_slurp(tpath("k"), &n2);
     ck_assert(n1 != n2 || memcmp(before, after, n1) != 0);
     free(before);
     free(after);
@@ -287,7 +261,7 @@ static patient_err
 parse_edited(void (*f)(uint8_t *raw), int *enc)
 {
     size_t n, rawlen = 0;
-    char *text = data_slurp("key_test.key", &n), *nl, *e = NULL;
+    char *text = tu_fixture("key_test.key", &n), *nl, *e = NULL;
     uint8_t *raw = NULL;
     patient_seckey *sk = NULL;
     patient_err err;
@@ -334,7 +308,7 @@ START_TEST(seckey_format)
 {
     int enc = -1;
     size_t n;
-    char *text = data_slurp("key_test.key", &n);
+    char *text = tu_fixture("key_test.key", &n);
     patient_seckey *sk = NULL;
 
     /* The fixture carries minisign's all-zero checksum; a real one is fine
@@ -370,7 +344,7 @@ START_TEST(seckey_written_checksum)
                      PATIENT_OK);
     ck_assert_int_eq(patient_seckey_save_commented(tpath("d.key"), sk, NULL, "two\nlines", 0),
                      PATIENT_ERR_ARG);
-    text = slurp(tpath("c.key"), &n);
+    text = tu_slurp(tpath("c.key"), &n);
     ck_assert_int_eq(strncmp(text, "untrusted comment: my key\n", 26), 0);
     nl = strchr(text, '\n');
     ck_assert_int_eq(pt_b64_decode(nl + 1, strcspn(nl + 1, "\n"), 0, &raw, &rawlen), PATIENT_OK);
@@ -411,8 +385,8 @@ START_TEST(minisig_golden)
 {
     patient_pubkey pk;
     size_t mlen, slen;
-    char *m = data_slurp("key_test.txt", &mlen);
-    char *sig = data_slurp("key_test.txt.minisig", &slen);
+    char *m = tu_fixture("key_test.txt", &mlen);
+    char *sig = tu_fixture("key_test.txt.minisig", &slen);
     char *tc = NULL;
     uint8_t id[8];
 
@@ -432,8 +406,8 @@ START_TEST(minisig_same_bytes_as_minisign)
 {
     patient_seckey *sk = NULL;
     size_t mlen, slen;
-    char *m = data_slurp("key_test.txt", &mlen);
-    char *sig = data_slurp("key_test.txt.minisig", &slen);
+    char *m = tu_fixture("key_test.txt", &mlen);
+    char *sig = tu_fixture("key_test.txt.minisig", &slen);
     char *ours = NULL;
 
     ck_assert_int_eq(patient_seckey_load(fixture_seckey(), NULL, &sk, NULL), PATIENT_OK);
@@ -477,8 +451,8 @@ START_TEST(minisig_forged)
     patient_pubkey pk, other;
     patient_seckey *osk = NULL;
     size_t mlen, slen;
-    char *m = data_slurp("key_test.txt", &mlen);
-    char *sig = data_slurp("key_test.txt.minisig", &slen);
+    char *m = tu_fixture("key_test.txt", &mlen);
+    char *sig = tu_fixture("key_test.txt.minisig", &slen);
     char *f;
     uint8_t id[8];
 

@@ -17,6 +17,7 @@
 #include <patient/patient.h>
 #include "merkle.h"
 #include "util.h"
+#include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -27,8 +28,7 @@ static patient_pubkey pk, pk2;
 static void
 setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_log.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tu_mkdtemp(tmpdir, sizeof tmpdir, "check_log");
     ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
     ck_assert_int_eq(patient_keypair_generate(&pk2, &sk2), PATIENT_OK);
 }
@@ -36,10 +36,7 @@ setup(void)
 static void
 teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        perror("rm");
+    tu_rmtree(tmpdir);
     patient_seckey_free(sk);
     patient_seckey_free(sk2);
 }

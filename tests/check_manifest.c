@@ -13,6 +13,7 @@
 
 #include <patient/patient.h>
 #include "util.h"
+#include "testutil.h"
 
 #define DATA TEST_SRCDIR "/data/"
 #define GOLDEN_ISSUED ((time_t)1767225600) /* 2026-01-01T00:00:00Z */
@@ -83,18 +84,13 @@ mktree_clean(void)
 static void
 setup(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/check_manifest.XXXXXX", t ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tu_mkdtemp(tmpdir, sizeof tmpdir, "check_manifest");
 }
 
 static void
 teardown(void)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup of %s failed\n", tmpdir);
+    tu_rmtree(tmpdir);
 }
 
 static patient_seckey *
@@ -606,12 +602,11 @@ END_TEST
 
 START_TEST(test_publish_refuses_symlinked_wellknown)
 {
-    char *root = mktree(), p[600], target[600], *detail = NULL, cmd[700];
+    char *root = mktree(), p[600], target[600], *detail = NULL;
     patient_seckey *sk = test_key();
     patient_manifest_opts o = golden_opts(NULL);
 
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/.well-known'", root);
-    ck_assert_int_eq(system(cmd), 0);
+    tu_rmtree(tu_path(root, ".well-known"));
     snprintf(target, sizeof target, "%s/elsewhere", tmpdir);
     mkdir(target, 0755);
     snprintf(p, sizeof p, "%s/.well-known", root);

@@ -12,6 +12,7 @@
 #include <check.h>
 #include <patient/patient.h>
 #include <patient/mbox.h>
+#include "testutil.h"
 
 static const char rules_json[] =
     "{\"patient\":1,\"type\":\"rules\",\"rules\":["
@@ -38,8 +39,7 @@ setup(void)
     patient_pubkey pk;
     char *detail = NULL;
 
-    strcpy(dir, "/tmp/check_mbox.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tu_mkdtemp(dir, sizeof dir, "check_mbox");
     snprintf(logpath, sizeof logpath, "%s/audit.log", dir);
     ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
     ck_assert_int_eq(patient_rules_parse(rules_json, strlen(rules_json), &rules, &detail), PATIENT_OK);

@@ -11,6 +11,7 @@
 #include <patient/policy.h>
 
 #include "util.h"
+#include "testutil.h"
 
 #define DATA TEST_SRCDIR "/data/"
 #define KEY_PUB "RWTWFdLuFFg3zTYvYrA9uF4uM7JoYjIzVYsibIh01PsQVfR3iXVL88wL"
@@ -357,16 +358,13 @@ static char tmpdir[64];
 static void
 mk_tmp(void)
 {
-    strcpy(tmpdir, "/tmp/check_policy.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tu_mkdtemp(tmpdir, sizeof tmpdir, "check_policy");
 }
 
 static void
 rm_tmp(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    tu_rmtree(tmpdir);
 }
 
 START_TEST(test_build_save_roundtrip)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <patient/rules.h>
+#include "testutil.h"
 
 #define DATA TEST_SRCDIR "/data/"
 #define EXAMPLE TEST_SRCDIR "/../middlebox/rules/example.json"
@@ -776,7 +777,7 @@ START_TEST(err_caps)
     patient_rules *r = NULL;
     char *d = NULL;
     size_t i;
-    char path[] = "/tmp/check_rules_XXXXXX";
+    char path[4096];
     int fd;
 
     /* pattern: 4096 ok, 4097 too large */
@@ -861,6 +862,7 @@ START_TEST(err_caps)
     free(d);
     ck_assert_int_eq(patient_rules_parse(x, PATIENT_RULES_MAX_FILE, &r, &d), PATIENT_OK);
     patient_rules_free(r);
+    snprintf(path, sizeof path, "%s/check_rules_XXXXXX", tu_tmp());
     fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(write(fd, x, PATIENT_RULES_MAX_FILE + 1), (ssize_t)PATIENT_RULES_MAX_FILE + 1);
@@ -900,10 +902,10 @@ END_TEST
 
 START_TEST(err_symlink)
 {
-    char dir[] = "/tmp/check_rules_dXXXXXX", link[64];
+    char dir[4096], link[4200];
     char *d = NULL;
 
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tu_mkdtemp(dir, sizeof dir, "check_rules");
     snprintf(link, sizeof link, "%s/l.json", dir);
     ck_assert_int_eq(symlink(EXAMPLE, link), 0);
     ck_assert_int_eq(load_code(link, &d), PATIENT_ERR_UNSAFE_PATH);

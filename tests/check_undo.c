@@ -11,6 +11,7 @@
 #include <patient/change.h>
 #include <patient/hash.h>
 #include "../lib/change_int.h"
+#include "testutil.h"
 
 static uint64_t rng_state;
 

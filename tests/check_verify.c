@@ -17,6 +17,7 @@
 #include <patient/patient.h>
 #include "report_int.h"
 #include "util.h"
+#include "testutil.h"
 
 #define ORIGIN "https://site.example"
 #define URL ORIGIN "/page.html"
@@ -30,7 +31,7 @@ static const char BODY[] =
     "<body><p>Hello world</p>\n<div class=ad>BUY NOW</div></body></html>\n";
 static const char OTHER_BODY[] = "<html><body><p>Other page</p><script>evil()</script></body></html>\n";
 
-static char tmpdir[] = "/tmp/check_verify.XXXXXX";
+static char tmpdir[256];
 static char sitedir[512], keypath[512], statepath[512];
 static patient_seckey *sk_pub, *sk_m1, *sk_m2, *sk_x;
 static patient_pubkey pk_pub, pk_m1, pk_m2, pk_x;
@@ -114,7 +115,7 @@ setup(void)
     size_t n;
     char *k;
 
-    ck_assert_ptr_nonnull(mkdtemp(strcpy(tmpdir, "/tmp/check_verify.XXXXXX")));
+    tu_mkdtemp(tmpdir, sizeof tmpdir, "check_verify");
     snprintf(sitedir, sizeof sitedir, "%s/site", tmpdir);
     snprintf(keypath, sizeof keypath, "%s/pub.key", tmpdir);
     snprintf(statepath, sizeof statepath, "%s/state/versions.json", tmpdir);
@@ -144,7 +145,6 @@ setup(void)
 static void
 teardown(void)
 {
-    char cmd[600];
     patient_seckey_free(sk_pub);
     patient_seckey_free(sk_m1);
     patient_seckey_free(sk_m2);
@@ -158,9 +158,7 @@ teardown(void)
     old_json = old_sig = NULL;
     patient_policy_free(pol);
     pol = NULL;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    tu_rmtree(tmpdir);
 }
 
 /* Evidence for url with body and the default manifest. */

@@ -2,20 +2,22 @@
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(SODIUM_CFLAGS) $(CJSON_CFLAGS) \
 	-DTEST_SRCDIR='"$(abs_top_srcdir)/tests"' -DTOP_BUILDDIR='"$(abs_top_builddir)"'
 TEST_LIBS = $(PT_CORE) $(CHECK_LIBS)
+# Temp folders, fixtures, slurp: shared by every Check file.
+TEST_UTIL = tests/testutil.h tests/testutil.c
 AM_TESTS_ENVIRONMENT = top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)'; export top_srcdir top_builddir;
 
 check_PROGRAMS += tests/check_core
-tests_check_core_SOURCES = tests/check_core.c
+tests_check_core_SOURCES = tests/check_core.c $(TEST_UTIL)
 tests_check_core_CFLAGS = $(TEST_CFLAGS)
 tests_check_core_LDADD = $(TEST_LIBS)
 TESTS += tests/check_core
 
 # core: keys, minisign signatures, JWS (owner: core)
 check_PROGRAMS += tests/check_key tests/check_jws tests/jws_tool
-tests_check_key_SOURCES = tests/check_key.c
+tests_check_key_SOURCES = tests/check_key.c $(TEST_UTIL)
 tests_check_key_CFLAGS = $(TEST_CFLAGS)
 tests_check_key_LDADD = $(TEST_LIBS)
-tests_check_jws_SOURCES = tests/check_jws.c
+tests_check_jws_SOURCES = tests/check_jws.c $(TEST_UTIL)
 tests_check_jws_CFLAGS = $(TEST_CFLAGS)
 tests_check_jws_LDADD = $(TEST_LIBS)
 # Interop helper: public API only, links the shared library like the tools.
@@ -28,7 +30,7 @@ EXTRA_DIST += tests/data/key_test.pub tests/data/key_test.key tests/data/key_tes
 	tests/data/key_test.txt.minisig tests/data/jws_test.json tests/data/jws_test.jws
 
 check_PROGRAMS += tests/check_rules
-tests_check_rules_SOURCES = tests/check_rules.c
+tests_check_rules_SOURCES = tests/check_rules.c $(TEST_UTIL)
 tests_check_rules_CFLAGS = $(TEST_CFLAGS)
 tests_check_rules_LDADD = $(TEST_LIBS)
 TESTS += tests/check_rules
@@ -38,36 +40,36 @@ EXTRA_DIST += tests/data/rules_page.html tests/data/rules_bad_regex.json \
 
 # change descriptors, edits, gzip (owner: change)
 check_PROGRAMS += tests/check_change
-tests_check_change_SOURCES = tests/check_change.c
+tests_check_change_SOURCES = tests/check_change.c $(TEST_UTIL)
 tests_check_change_CFLAGS = $(TEST_CFLAGS)
 tests_check_change_LDADD = $(TEST_LIBS) -lpthread
 TESTS += tests/check_change
 
 # policy, fetch, disclosure (owner: policy)
 check_PROGRAMS += tests/check_policy
-tests_check_policy_SOURCES = tests/check_policy.c
+tests_check_policy_SOURCES = tests/check_policy.c $(TEST_UTIL)
 tests_check_policy_CFLAGS = $(TEST_CFLAGS)
 tests_check_policy_LDADD = $(TEST_LIBS)
 TESTS += tests/check_policy
 check_PROGRAMS += tests/check_fetch tests/check_disclosure
-tests_check_fetch_SOURCES = tests/check_fetch.c
+tests_check_fetch_SOURCES = tests/check_fetch.c $(TEST_UTIL)
 tests_check_fetch_CFLAGS = $(TEST_CFLAGS)
 tests_check_fetch_LDADD = $(TEST_LIBS)
 TESTS += tests/check_fetch
-tests_check_disclosure_SOURCES = tests/check_disclosure.c
+tests_check_disclosure_SOURCES = tests/check_disclosure.c $(TEST_UTIL)
 tests_check_disclosure_CFLAGS = $(TEST_CFLAGS)
 tests_check_disclosure_LDADD = $(TEST_LIBS)
 TESTS += tests/check_disclosure
 
 check_PROGRAMS += tests/check_log
-tests_check_log_SOURCES = tests/check_log.c
+tests_check_log_SOURCES = tests/check_log.c $(TEST_UTIL)
 tests_check_log_CFLAGS = $(TEST_CFLAGS)
 tests_check_log_LDADD = $(TEST_LIBS)
 TESTS += tests/check_log
 
 # manifests, Patient-Origin, patient-publish (owner: manifest)
 check_PROGRAMS += tests/check_manifest
-tests_check_manifest_SOURCES = tests/check_manifest.c
+tests_check_manifest_SOURCES = tests/check_manifest.c $(TEST_UTIL)
 tests_check_manifest_CFLAGS = $(TEST_CFLAGS)
 tests_check_manifest_LDADD = $(TEST_LIBS)
 TESTS += tests/check_manifest tests/publish.sh
@@ -82,13 +84,13 @@ EXTRA_DIST += tests/log_crash.sh
 
 # verifier: verification core, bundles, native messaging (owner: verify)
 check_PROGRAMS += tests/check_confine
-tests_check_confine_SOURCES = tests/check_confine.c
+tests_check_confine_SOURCES = tests/check_confine.c $(TEST_UTIL)
 tests_check_confine_CFLAGS = $(TEST_CFLAGS)
 tests_check_confine_LDADD = $(TEST_LIBS)
 TESTS += tests/check_confine
 
 check_PROGRAMS += tests/check_verify
-tests_check_verify_SOURCES = tests/check_verify.c
+tests_check_verify_SOURCES = tests/check_verify.c $(TEST_UTIL)
 tests_check_verify_CFLAGS = $(TEST_CFLAGS)
 tests_check_verify_LDADD = $(TEST_LIBS)
 TESTS += tests/check_verify
@@ -100,7 +102,7 @@ check_PROGRAMS += tests/stack_logcheck tests/check_mbox
 tests_stack_logcheck_SOURCES = tests/stack_logcheck.c
 tests_stack_logcheck_CFLAGS = $(TEST_CFLAGS)
 tests_stack_logcheck_LDADD = $(TEST_LIBS)
-tests_check_mbox_SOURCES = tests/check_mbox.c
+tests_check_mbox_SOURCES = tests/check_mbox.c $(TEST_UTIL)
 tests_check_mbox_CFLAGS = $(TEST_CFLAGS)
 tests_check_mbox_LDADD = $(TEST_LIBS)
 TESTS += tests/check_mbox tests/stack_e2e.sh tests/stack_load.sh tests/stack_tls.sh
@@ -108,7 +110,7 @@ dist_noinst_SCRIPTS += tests/stack_e2e.sh tests/stack_load.sh tests/stack_tls.sh
 
 # patient audit / patient inspect (owner: audit)
 check_PROGRAMS += tests/check_audit
-tests_check_audit_SOURCES = tests/check_audit.c
+tests_check_audit_SOURCES = tests/check_audit.c $(TEST_UTIL)
 tests_check_audit_CFLAGS = $(TEST_CFLAGS)
 tests_check_audit_LDADD = $(TEST_LIBS)
 TESTS += tests/check_audit tests/cli_audit.sh tests/cli_inspect.sh tests/cli_mbox.sh
@@ -131,7 +133,7 @@ EXTRA_DIST += tests/lsan.supp
 
 # undo into reused buffers and in place (lib/edit.c internals; owner: perf)
 check_PROGRAMS += tests/check_undo
-tests_check_undo_SOURCES = tests/check_undo.c
+tests_check_undo_SOURCES = tests/check_undo.c $(TEST_UTIL)
 tests_check_undo_CFLAGS = $(TEST_CFLAGS)
 tests_check_undo_LDADD = $(TEST_LIBS)
 TESTS += tests/check_undo

@@ -1,0 +1,93 @@
+/* Shared test helpers; see testutil.h. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define SLURP_MAX (256u * 1024 * 1024)
+
+const char *
+tu_tmp(void)
+{
+    const char *t = getenv("TMPDIR");
+
+    return t && *t ? t : "/tmp";
+}
+
+void
+tu_mkdtemp(char *dir, size_t cap, const char *name)
+{
+    ck_assert_msg(snprintf(dir, cap, "%s/%s.XXXXXX", tu_tmp(), name) < (int)cap,
+                  "temp path too long");
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s: %s", dir, strerror(errno));
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT)
+        fprintf(stderr, "tu_rmtree: %s: %s\n", path, strerror(errno));
+    return 0; /* keep going: remove what can be removed */
+}
+
+void
+tu_rmtree(const char *path)
+{
+    /* FTW_DEPTH: children before their folder; FTW_PHYS: never follow a
+     * symlink out of the tree. */
+    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+        fprintf(stderr, "tu_rmtree: %s: %s\n", path, strerror(errno));
+}
+
+const char *
+tu_path(const char *dir, const char *name)
+{
+    static char buf[8][4096];
+    static unsigned next;
+    char *p = buf[next++ % 8];
+
+    ck_assert_msg(snprintf(p, sizeof buf[0], "%s/%s", dir, name) < (int)sizeof buf[0],
+                  "path too long");
+    return p;
+}
+
+char *
+tu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *d = NULL;
+    size_t n = 0, cap = 0, r;
+
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    do {
+        if (cap - n < 65536) {
+            cap = cap ? cap * 2 : 65536;
+            ck_assert_msg(cap <= SLURP_MAX, "%s: over %u bytes", path, SLURP_MAX);
+            d = realloc(d, cap + 1);
+            ck_assert_ptr_nonnull(d);
+        }
+        r = fread(d + n, 1, cap - n, f);
+        n += r;
+    } while (r > 0);
+    ck_assert_msg(!ferror(f), "%s: read error", path);
+    fclose(f);
+    d[n] = 0;
+    if (len)
+        *len = n;
+    return d;
+}
+
+char *
+tu_fixture(const char *name, size_t *len)
+{
+    return tu_slurp(tu_path(TEST_SRCDIR "/data", name), len);
+}

@@ -1,0 +1,27 @@
+/* What the Check files share: private temporary folders (under $TMPDIR,
+ * made with mkdtemp, removed without a shell), paths in them, and whole
+ * files and committed fixtures read into memory. Each helper fails the
+ * running test (ck_abort) instead of returning an error. */
+#ifndef PATIENT_TESTUTIL_H
+#define PATIENT_TESTUTIL_H
+
+#include <stddef.h>
+
+/* The folder for temporary files: $TMPDIR, or /tmp when it is unset. */
+const char *tu_tmp(void);
+/* Make a fresh folder "<$TMPDIR or /tmp>/<name>.XXXXXX" (mode 0700) into
+ * dir, which has room for cap bytes. */
+void tu_mkdtemp(char *dir, size_t cap, const char *name);
+/* Remove path and everything below it; symlinks are removed, never
+ * followed. A missing path is fine. */
+void tu_rmtree(const char *path);
+/* dir + "/" + name, in one of 8 rotating static buffers (so a few may be
+ * used in one expression). */
+const char *tu_path(const char *dir, const char *name);
+/* The whole file, NUL-terminated (*len without the NUL; len may be NULL).
+ * Caller frees. */
+char *tu_slurp(const char *path, size_t *len);
+/* A committed fixture: tests/data/<name>. */
+char *tu_fixture(const char *name, size_t *len);
+
+#endif

@@ -743,76 +743,70 @@ START_TEST(parse_time_validation)
     char *f, from[64], to[64];
     size_t o0 = c->edits[0].offset, o1 = c->edits[1].offset, d0 = c->edits[0].delete_len;
 
-    /* overlapping edits in a signed payload: move the insertion into the
-     * deleted script, then onto the script's offset */
-    snprintf(from, sizeof from, "\"offset\":%zu,", o1);
-    snprintf(to, sizeof to, "\"offset\":%zu,", o0 + 1);
-    f = forge(v, sk_a, from, to);
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_EDIT_ORDER);
-    free(f);
-    snprintf(from, sizeof from, "\"offset\":%zu,", o1);
-    snprintf(to, sizeof to, "\"offset\":%zu,", o0);
-    f = forge(v, sk_a, from, to);
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_EDIT_ORDER);
-    free(f);
-    /* out of range */
-    snprintf(from, sizeof from, "\"delete\":%zu,", d0);
-    snprintf(to, sizeof to, "\"delete\":%zu,", strlen(INPUT) * 2);
-    f = forge(v, sk_a, from, to);
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_EDIT_RANGE);
-    free(f);
-    /* sizes not adding up */
-    snprintf(from, sizeof from, "\"size\":%zu}", out_len);
-    snprintf(to, sizeof to, "\"size\":%zu}", out_len + 1);
-    f = forge(v, sk_a, from, to);
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
-    free(f);
+    /* Each forgery re-signs the descriptor with one substring replaced, so
+     * only the parser's checks can refuse it. */
+    const struct {
+        const char *member; /* "member":<from> then end, replaced by <to> */
+        size_t from_v, to_v;
+        char end;
+        patient_err want;
+        const char *what;
+    } numeric[] = {
+        /* overlapping edits in a signed payload: move the insertion into
+         * the deleted script, then onto the script's offset */
+        {"offset", o1, o0 + 1, ',', PATIENT_ERR_EDIT_ORDER, "overlap"},
+        {"offset", o1, o0, ',', PATIENT_ERR_EDIT_ORDER, "same offset"},
+        {"delete", d0, strlen(INPUT) * 2, ',', PATIENT_ERR_EDIT_RANGE, "out of range"},
+        {"size", out_len, out_len + 1, '}', PATIENT_ERR_PARSE, "sizes not adding up"},
+    };
     /* other version, type, hop, prev, fields */
-    f = forge(v, sk_a, "\"patient\":1", "\"patient\":2");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_UNSUPPORTED);
-    free(f);
-    f = forge(v, sk_a, "\"type\":\"change\"", "\"type\":\"origin\"");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
-    free(f);
-    f = forge(v, sk_a, "\"hop\":1", "\"hop\":2");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE); /* hop 2 without prev */
-    free(f);
-    f = forge(v, sk_a, "\"hop\":1", "\"hop\":33");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_LIMIT);
-    free(f);
-    f = forge(v, sk_a, "\"hop\":1", "\"hop\":1.5");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
-    free(f);
-    f = forge(v, sk_a, "\"type\":\"change\"", "\"type\":\"change\",\"type\":\"change\"");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_JSON); /* duplicate key */
-    free(f);
-    f = forge(v, sk_a, "Example Filter", "Example\\u0000Filter");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_JSON);
-    free(f);
-    f = forge(v, sk_a, "\"reason\":\"ads.removed\"", "\"reason\":\"ads removed\"");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
-    free(f);
-    f = forge(v, sk_a, "\"verified\":true", "\"verified\":1");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
-    free(f);
-    f = forge(v, sk_a, "\"url\":\"https:", "\"url\":\"javascript:");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
-    free(f);
-    f = forge(v, sk_a, "\"at\":\"", "\"at\":\"x");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE);
-    free(f);
-    f = forge(v, sk_a, "\"edits\":[", "\"edits\":[],\"x\":[");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE); /* no edits */
-    free(f);
-    f = forge(v, sk_a, "\"delete\":0,", "\"delete\":0,\"deleted_hash\":\"sha256-ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\",");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_PARSE); /* hash of nothing deleted */
-    free(f);
-    f = forge(v, sk_a, "\"integrity\":\"sha256-", "\"integrity\":\"sha512-");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_UNSUPPORTED);
-    free(f);
-    f = forge(v, sk_a, "{\"patient\":1", "[{\"patient\":1");
-    ck_assert_int_eq(parse_err(f), PATIENT_ERR_JSON);
-    free(f);
+    static const struct {
+        const char *from, *to;
+        patient_err want;
+        const char *what;
+    } literal[] = {
+        {"\"patient\":1", "\"patient\":2", PATIENT_ERR_UNSUPPORTED, "version"},
+        {"\"type\":\"change\"", "\"type\":\"origin\"", PATIENT_ERR_PARSE, "type"},
+        {"\"hop\":1", "\"hop\":2", PATIENT_ERR_PARSE, "hop 2 without prev"},
+        {"\"hop\":1", "\"hop\":33", PATIENT_ERR_LIMIT, "hop over the limit"},
+        {"\"hop\":1", "\"hop\":1.5", PATIENT_ERR_PARSE, "fractional hop"},
+        {"\"type\":\"change\"", "\"type\":\"change\",\"type\":\"change\"", PATIENT_ERR_JSON,
+         "duplicate key"},
+        {"Example Filter", "Example\\u0000Filter", PATIENT_ERR_JSON, "NUL in a string"},
+        {"\"reason\":\"ads.removed\"", "\"reason\":\"ads removed\"", PATIENT_ERR_PARSE,
+         "reason syntax"},
+        {"\"verified\":true", "\"verified\":1", PATIENT_ERR_PARSE, "verified not a boolean"},
+        {"\"url\":\"https:", "\"url\":\"javascript:", PATIENT_ERR_PARSE, "url scheme"},
+        {"\"at\":\"", "\"at\":\"x", PATIENT_ERR_PARSE, "time"},
+        {"\"edits\":[", "\"edits\":[],\"x\":[", PATIENT_ERR_PARSE, "no edits"},
+        {"\"delete\":0,",
+         "\"delete\":0,\"deleted_hash\":\"sha256-ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\",",
+         PATIENT_ERR_PARSE, "hash of nothing deleted"},
+        {"\"integrity\":\"sha256-", "\"integrity\":\"sha512-", PATIENT_ERR_UNSUPPORTED,
+         "hash algorithm"},
+        {"{\"patient\":1", "[{\"patient\":1", PATIENT_ERR_JSON, "not an object"},
+    };
+
+    for (size_t i = 0; i < sizeof numeric / sizeof *numeric; i++) {
+        patient_err got;
+        snprintf(from, sizeof from, "\"%s\":%zu%c", numeric[i].member, numeric[i].from_v,
+                 numeric[i].end);
+        snprintf(to, sizeof to, "\"%s\":%zu%c", numeric[i].member, numeric[i].to_v,
+                 numeric[i].end);
+        f = forge(v, sk_a, from, to);
+        got = parse_err(f);
+        ck_assert_msg(got == numeric[i].want, "%s: %s, want %s", numeric[i].what,
+                      patient_errname(got), patient_errname(numeric[i].want));
+        free(f);
+    }
+    for (size_t i = 0; i < sizeof literal / sizeof *literal; i++) {
+        patient_err got;
+        f = forge(v, sk_a, literal[i].from, literal[i].to);
+        got = parse_err(f);
+        ck_assert_msg(got == literal[i].want, "%s: %s, want %s", literal[i].what,
+                      patient_errname(got), patient_errname(literal[i].want));
+        free(f);
+    }
     /* not a JWS at all, and oversized */
     ck_assert_int_eq(parse_err("a.b"), PATIENT_ERR_PARSE);
     {

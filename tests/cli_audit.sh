@@ -2,19 +2,11 @@
 # `patient audit`: a real log written by patient-mbox, then verify (and each
 # kind of tampering, with its class and seq), list filters, stats, proofs.
 set -eu
-: "${top_builddir:=.}"
-: "${top_srcdir:=.}"
-B=$(cd "$top_builddir" && pwd)
-S=$(cd "$top_srcdir" && pwd)
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
+workdir cli_audit
 P="$B/cli/patient"
 M="$B/middlebox/patient-mbox"
-W=$(mktemp -d "${TMPDIR:-/tmp}/cli_audit.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { echo "not ok - $*"; echo "--- out"; cat out 2>/dev/null; echo "--- err"; cat err 2>/dev/null; exit 1; }
-rc() { set +e; "$@" >out 2>err; r=$?; set -e; echo $r; }
 py() { /usr/bin/python3 "$@"; }
 
 "$P" keygen -W -p k.pub -s k.sec >/dev/null

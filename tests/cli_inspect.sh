@@ -3,19 +3,10 @@
 # committed fixtures), its --json form, secret keys never shown, and garbage
 # input refused with exit 2.
 set -eu
-: "${top_builddir:=.}"
-: "${top_srcdir:=.}"
-B=$(cd "$top_builddir" && pwd)
-S=$(cd "$top_srcdir" && pwd)
-D="$S/tests/data"
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
+workdir cli_inspect
 P="$B/cli/patient"
-W=$(mktemp -d "${TMPDIR:-/tmp}/cli_inspect.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { echo "not ok - $*"; echo "--- out"; cat out 2>/dev/null; echo "--- err"; cat err 2>/dev/null; exit 1; }
-rc() { set +e; "$@" >out 2>err; r=$?; set -e; echo $r; }
 NV='not verified: inspect does not check signatures'
 
 # check FILE KIND PHRASE [signed]: human output has PHRASE, --json parses

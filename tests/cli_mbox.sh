@@ -4,18 +4,12 @@
 # the headers a proxy must drop from a changed response, and its input
 # files (--in-header refuses '-' and symlinks).
 set -eu
-: "${top_builddir:=.}"
-: "${top_srcdir:=.}"
-B=$(cd "$top_builddir" && pwd)
-S=$(cd "$top_srcdir" && pwd)
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
+workdir cli_mbox
 P="$B/cli/patient"
 M="$B/middlebox/patient-mbox"
-W=$(mktemp -d "${TMPDIR:-/tmp}/cli_mbox.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { echo "not ok - $*"; echo "--- err"; cat err 2>/dev/null; exit 1; }
+# The prelude's rc, with a page on stdin.
 rc() { set +e; "$@" <"$S/tests/site/index.html" >out 2>err; r=$?; set -e; echo $r; }
 
 "$P" keygen -W -p k.pub -s k.sec >/dev/null

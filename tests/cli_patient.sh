@@ -2,16 +2,10 @@
 # The `patient` tool's skeleton: verb dispatch, help, exit codes, keygen's
 # refusals. Needs no external tools.
 set -eu
-: "${top_builddir:=.}"
-B=$(cd "$top_builddir" && pwd)
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
+workdir cli_patient
 P="$B/cli/patient"
-W=$(mktemp -d "${TMPDIR:-/tmp}/cli_patient.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { echo "not ok - $*"; exit 1; }
-rc() { set +e; "$@" >out 2>err; r=$?; set -e; echo $r; }
 
 [ "$(rc "$P" --help)" = 0 ] && grep -q '^  keygen ' out || fail "--help lists verbs"
 [ "$(rc "$P" --version)" = 0 ] && grep -q '^patient ' out || fail "--version"

@@ -6,10 +6,8 @@ set -eu
 : "${top_builddir:=.}" "${top_srcdir:=.}"
 PY=/usr/bin/python3
 "$PY" -c 'import jwcrypto.jws' 2>/dev/null || { echo "SKIP: python3-jwcrypto not installed"; exit 77; }
-B=$(cd "$top_builddir" && pwd)
-S=$(cd "$top_srcdir" && pwd)
-W=$(mktemp -d "${TMPDIR:-/tmp}/interop_jose.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-cd "$W"
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
+workdir interop_jose
 "$B/cli/patient" keygen -W -p k.pub -s k.key >/dev/null
 exec "$PY" "$S/tests/interop_jose.py" "$B/tests/jws_tool" k.pub k.key

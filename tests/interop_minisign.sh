@@ -4,15 +4,11 @@
 set -eu
 : "${top_builddir:=.}" "${top_srcdir:=.}"
 command -v minisign >/dev/null 2>&1 || { echo "SKIP: minisign not installed"; exit 77; }
-B=$(cd "$top_builddir" && pwd)
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
+workdir interop_minisign
 P="$B/cli/patient"
 T="$B/tests/jws_tool"
-W=$(mktemp -d "${TMPDIR:-/tmp}/interop_minisign.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { echo "not ok - $*"; exit 1; }
 # Expect exit code $1 from the rest of the command line.
 expect() { want=$1; shift; set +e; "$@" >/dev/null 2>&1; got=$?; set -e; [ "$got" -eq "$want" ]; }
 

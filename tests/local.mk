@@ -25,7 +25,7 @@ tests_jws_tool_SOURCES = tests/jws_tool.c
 tests_jws_tool_CFLAGS = $(AM_CFLAGS) $(PT_DEP_CFLAGS)
 tests_jws_tool_LDADD = $(PT_LIBS)
 TESTS += tests/check_key tests/check_jws tests/cli_patient.sh tests/interop_minisign.sh tests/interop_jose.sh
-dist_noinst_SCRIPTS += tests/cli_patient.sh tests/interop_minisign.sh tests/interop_jose.sh tests/interop_jose.py
+dist_noinst_SCRIPTS += tests/prelude.sh tests/cli_patient.sh tests/interop_minisign.sh tests/interop_jose.sh tests/interop_jose.py
 EXTRA_DIST += tests/data/key_test.pub tests/data/key_test.key tests/data/key_test.txt \
 	tests/data/key_test.txt.minisig tests/data/jws_test.json tests/data/jws_test.jws
 

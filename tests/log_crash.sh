@@ -7,7 +7,7 @@
 # with lines written but not yet acknowledged).
 set -eu
 W="${top_builddir:-.}/tests/log_writer"
-dir=$(mktemp -d /tmp/log_crash.XXXXXX)
+dir=$(mktemp -d "${TMPDIR:-/tmp}/log_crash.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 key="$dir/test.key"
 log="$dir/audit.log"

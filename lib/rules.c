@@ -1330,6 +1330,14 @@ patient_rules_stream_feed(patient_rules_stream *st, const void *bytes, size_t le
             goto out;
         }
     }
+    /* A pending insert_after is decided once no match still to come can
+     * start at its offset: every candidate starting before frontier has
+     * been seen. */
+    if (st->has_pend && !eof && st->pend_off < frontier) {
+        if ((err = emit(rs, &st->pend, st->pend_off, cb, ctx)) != PATIENT_OK)
+            goto out;
+        st->has_pend = 0;
+    }
     memmove(cand, cand + nproc, (nc - nproc) * sizeof *cand);
     st->cand.len = (nc - nproc) * sizeof *cand;
     if (eof) {

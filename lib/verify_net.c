@@ -30,6 +30,7 @@ typedef struct {
     char *values[PATIENT_MAX_HOPS + 1];
     size_t nvalues;
     char *origin_sig;
+    char *ref;                 /* Patient-Change-Ref, the first one */
     patient_response *page, *man, *sig;
     char *man_error;
     patient_evidence_disclosure disc[PATIENT_MAX_HOPS];
@@ -50,6 +51,7 @@ gathered_free(gathered *g)
         free((char *)g->disc[i].url);
     }
     free(g->url);
+    free(g->ref);
     free(g->origin_sig);
     free(g->man_error);
     patient_response_free(g->page);
@@ -87,12 +89,80 @@ collect_changes(gathered *g, const patient_response *resp)
                     return PATIENT_ERR_NOMEM;
                 g->nvalues++;
             }
+        } else if (strcasecmp(hd->name, PATIENT_CHANGE_REF_HEADER) == 0 && g->ref == NULL) {
+            if ((g->ref = strdup(hd->value)) == NULL)
+                return PATIENT_ERR_NOMEM;
         } else if (strcasecmp(hd->name, "Patient-Origin") == 0 && g->origin_sig == NULL) {
             if ((g->origin_sig = strdup(hd->value)) == NULL)
                 return PATIENT_ERR_NOMEM;
         }
     }
     return PATIENT_OK;
+}
+
+/* A descriptor delivered by reference (a middlebox that streamed the body
+ * could not put it in the headers; docs/format/change.md). The header is
+ * data anyone on the path can add, so it is followed only in a shape
+ * that cannot send the endpoint anywhere: http, a host under .invalid
+ * (RFC 6761: it never resolves, so only a proxy on the path answers),
+ * the fixed path with a 32-hex-digit name, through the proxy the page came
+ * through (never direct: no DNS query leaves), no redirects, no cache,
+ * at most PATIENT_CHANGE_REF_MAX bytes, one per page. What comes back is
+ * then only a candidate value: it must verify like an inline one (key in
+ * the policy, signature, URL, the body's hash), else the verdict is that
+ * of a missing descriptor. */
+static int
+change_ref_ok(const char *ref)
+{
+    const char *h, *slash, *name;
+    size_t hl;
+
+    if (ref == NULL || strncmp(ref, "http://", 7) != 0)
+        return 0;
+    h = ref + 7;
+    if ((slash = strchr(h, '/')) == NULL)
+        return 0;
+    hl = (size_t)(slash - h);
+    if (hl < 9 || hl > 253 || strncmp(slash - 8, ".invalid", 8) != 0 ||
+        strspn(h, "abcdefghijklmnopqrstuvwxyz0123456789.-") != hl)
+        return 0;
+    if (strncmp(slash, PATIENT_CHANGE_REF_PATH, strlen(PATIENT_CHANGE_REF_PATH)) != 0)
+        return 0;
+    name = slash + strlen(PATIENT_CHANGE_REF_PATH);
+    return strlen(name) == 32 && strspn(name, "0123456789abcdef") == 32;
+}
+
+static patient_err
+follow_ref(gathered *g, const patient_fetch_opts *fo)
+{
+    patient_fetch_opts o;
+    patient_response *r = NULL;
+    char *detail = NULL;
+    size_t b, e;
+    patient_err err;
+
+    if (g->ref == NULL || fo == NULL || fo->proxy == NULL || !change_ref_ok(g->ref) ||
+        g->nvalues > PATIENT_MAX_HOPS)
+        return PATIENT_OK;
+    o = *fo;
+    o.max_redirects = 0;
+    o.max_body = PATIENT_CHANGE_REF_MAX;
+    err = patient_fetch(&o, g->ref, &r, &detail);
+    free(detail);
+    if (err == PATIENT_ERR_NOMEM)
+        return err;
+    if (err == PATIENT_OK && r->status == 200) {
+        for (b = 0; b < r->body_len && strchr(" \t\r\n", r->body[b]); b++)
+            ;
+        for (e = r->body_len; e > b && strchr(" \t\r\n", r->body[e - 1]); e--)
+            ;
+        if (e > b && (g->values[g->nvalues] = strndup((char *)r->body + b, e - b)) == NULL)
+            err = PATIENT_ERR_NOMEM;
+        else if (e > b)
+            g->nvalues++;
+    }
+    patient_response_free(r);
+    return err == PATIENT_ERR_NOMEM ? err : PATIENT_OK;
 }
 
 static patient_err
@@ -194,6 +264,11 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     if ((g->url = strdup(page->url ? page->url : url)) == NULL)
         return PATIENT_ERR_NOMEM;
     if ((err = collect_changes(g, page)) != PATIENT_OK)
+        return err;
+    /* The descriptor of a streamed change, after the inline ones (it is
+     * the last hop's). Not for a page the browser handed us: the same
+     * proxy is not ours to ask. */
+    if (!(f && f->received) && (err = follow_ref(g, fo)) != PATIENT_OK)
         return err;
 
     /* Manifest and signature, cached, through the proxy unless told not to. */

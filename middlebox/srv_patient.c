@@ -2,12 +2,23 @@
  * pipeline (patient/mbox.h) on HTTP responses, so Squid -- or any ICAP
  * client -- releases only signed, audit-logged changes.
  *
- * Per response: buffer the body (up to patient.MaxBody), then
- * patient_mbox_process() decodes it, applies the rules, signs a change
- * descriptor, appends it to the audit log and re-encodes. A changed body
- * goes back with a fixed Content-Length and one new Patient-Change header
- * after the ones that arrived; anything else (no match, no body, too large,
- * error) passes unchanged, with a 204 when the client allows it.
+ * Per response, two deliveries (docs/MIDDLEBOX.md, "Bodies of any size"):
+ *  - held: a body known to fit patient.HoldMax (65535 by default: what
+ *    Squid 5.7 lets a service hold) is buffered, then patient_mbox_process()
+ *    decodes it, applies the rules, signs a change descriptor, appends it to
+ *    the audit log and re-encodes. A changed body goes back with a fixed
+ *    Content-Length and one new Patient-Change header after the ones that
+ *    arrived.
+ *  - streamed: a larger (or unknown-length) identity body, up to
+ *    patient.MaxBody, gets its headers at once with a Patient-Change-Ref
+ *    (where this middlebox will serve the descriptor) and flows through the
+ *    streaming rule matcher, holding back only what pending matches need.
+ *    At the end the hop is signed and logged (durably) and the descriptor
+ *    stored; only then do the last bytes and the end of the body go out.
+ *    The descriptor is served by this same module answering REQMOD for the
+ *    reserved host patient.ReferenceHost.
+ * Anything else (no match, no body, too large, error) passes unchanged,
+ * with a 204 when the client allows it.
  *
  * Processes and threads: c-icap calls post_init in the main process, then
  * forks children that run many worker threads. Key, rules and configuration
@@ -26,6 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,11 +59,19 @@
 #include <patient/mbox.h>
 
 /* Squid 5.7 (Debian 12) stalls a RESPMOD transaction whose service holds
- * back a body of 64 KiB or more (Squid bug 5352, fixed upstream later): the
- * largest body we can hold until its descriptor is signed is 65535 bytes.
- * Larger bodies pass unchanged (204) and the event is logged. Raise
- * patient.MaxBody for ICAP clients without that bug. */
-#define SRV_DEFAULT_MAX_BODY 65535u
+ * back 64 KiB or more (Squid bug 5352, fixed in 6.14 / 7.0.2): the largest
+ * body we may hold until its descriptor is signed is 65535 bytes; larger
+ * ones stream (descriptor by reference). With a fixed Squid, set
+ * patient.HoldMax to patient.MaxBody and every change goes inline. */
+#define SRV_DEFAULT_HOLD_MAX 65535u
+#define SRV_DEFAULT_MAX_BODY (16u * 1024 * 1024)
+/* Streamed output held back until the descriptor is durable: the end of
+ * a changed body never leaves before its log entry. */
+#define SRV_TAIL_HOLD 1024u
+#define SRV_REF_PATH "/.well-known/patient/change/"
+#define SRV_REF_ID_HEX 32
+#define SRV_DEFAULT_REF_HOST "patient-mbox.invalid"
+#define SRV_MAX_DESCRIPTOR (1024u * 1024)
 #define SRV_PREVIEW 1024
 #define SRV_MAX_CONF_STR 4096
 
@@ -59,6 +81,8 @@ static char *cfg_keyfile, *cfg_pwfile, *cfg_name, *cfg_service, *cfg_disclosure,
     *cfg_auditlog, *cfg_pubdir, *cfg_puborigin;
 static unsigned long cfg_every;                /* 0: library default */
 static size_t cfg_max_body = SRV_DEFAULT_MAX_BODY;
+static size_t cfg_hold_max = SRV_DEFAULT_HOLD_MAX;
+static char *cfg_ref_dir, *cfg_ref_host;
 static int cfg_sync = PATIENT_LOG_SYNC_EACH;
 static int cfg_honor_no_transform = 1;
 
@@ -77,7 +101,17 @@ static patient_mbox *g_mb;
 enum srv_mode {
     MODE_BUFFER, /* collecting the body; nothing sent yet, data locked */
     MODE_STREAM, /* passing through unchanged as it arrives (unlocked) */
-    MODE_SEND    /* end of data reached: sending out/outlen */
+    MODE_SEND,   /* end of data reached: sending out/outlen */
+    MODE_EDIT    /* streamed with edits; headers sent, descriptor by reference */
+};
+
+/* One edit of a streamed body, as the rule matcher reported it (the
+ * strings and insert bytes live in the rule set). */
+struct srv_edit {
+    size_t off, del, ins_len;
+    const uint8_t *ins;
+    const char *reason, *rule, *note;
+    int disclose;
 };
 
 struct srv_req {
@@ -89,6 +123,19 @@ struct srv_req {
     int eof;
     char *url;             /* absolute request URL, NULL if not derivable */
     patient_mbox_result res;
+    /* MODE_EDIT: buf/len is all the input; obuf/olen the output so far
+     * (input before in_pos with edits[0..applied) applied), opos sent. */
+    patient_rules_stream *rs;
+    struct srv_edit *edits;
+    size_t nedits, edits_cap, applied, in_pos;
+    uint8_t *obuf;
+    size_t olen, ocap, opos;
+    int passthru;          /* no edit made and none will be: output = input */
+    size_t buf_base;       /* passthru: input bytes already dropped from buf */
+    int final;             /* descriptor durable (or none): send everything */
+    char ref_id[SRV_REF_ID_HEX + 1];
+    int reqmod;            /* a REQMOD: maybe a descriptor request */
+    char *ref_body;        /* REQMOD: the descriptor or error text we answer */
 };
 
 /* ---- configuration handlers (c-icap convention: non-zero = ok) --------- */
@@ -207,7 +254,13 @@ static struct ci_conf_entry srv_conf[] = {
     {"LogSync", &cfg_sync, set_sync, "fdatasync the audit log: each (default), checkpoint, none"},
     {"PublishDir", &cfg_pubdir, set_str, "publish the log (C2SP tiles, signed checkpoint) here"},
     {"PublishOrigin", &cfg_puborigin, set_str, "checkpoint origin (default patient.log/<log id>)"},
-    {"MaxBody", &cfg_max_body, set_size, "largest body buffered and processed (bytes)"},
+    {"MaxBody", &cfg_max_body, set_size, "largest body changed, held or streamed (bytes)"},
+    {"HoldMax", &cfg_hold_max, set_size,
+     "largest body held for an inline Patient-Change header (bytes; 65535 for Squid 5.7)"},
+    {"DescriptorDir", &cfg_ref_dir, set_str,
+     "where descriptors of streamed changes are kept for patient.ReferenceHost"},
+    {"ReferenceHost", &cfg_ref_host, set_str,
+     "reserved host (.invalid) under which this service serves those descriptors"},
     {"HonorNoTransform", &cfg_honor_no_transform, set_onoff,
      "pass responses with Cache-Control: no-transform unchanged (default on)"},
     {NULL, NULL, NULL, NULL}};
@@ -217,8 +270,9 @@ static struct ci_conf_entry srv_conf[] = {
 static void
 free_config(void)
 {
-    char **s[] = {&cfg_keyfile, &cfg_pwfile, &cfg_name, &cfg_service,
-                  &cfg_disclosure, &cfg_rules, &cfg_auditlog, &cfg_pubdir, &cfg_puborigin};
+    char **s[] = {&cfg_keyfile, &cfg_pwfile,   &cfg_name,      &cfg_service,
+                  &cfg_disclosure, &cfg_rules, &cfg_auditlog, &cfg_pubdir,
+                  &cfg_puborigin, &cfg_ref_dir, &cfg_ref_host};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
         free(*s[i]);
         *s[i] = NULL;
@@ -286,6 +340,11 @@ log_event(const char *event, const char *url, const char *detail)
 
 /* ---- service callbacks ------------------------------------------------- */
 
+struct srv_req;
+static int stream_start(struct srv_req *d, ci_request_t *req);
+static int stream_feed(struct srv_req *d, int eof);
+static int serve_ref(struct srv_req *d, ci_request_t *req);
+
 static int
 srv_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
 {
@@ -315,6 +374,41 @@ srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
     }
     if (cfg_name == NULL && (cfg_name = strdup("srv_patient")) == NULL)
         return CI_ERROR;
+    if (cfg_hold_max > cfg_max_body)
+        cfg_hold_max = cfg_max_body;
+    if (cfg_ref_host == NULL && (cfg_ref_host = strdup(SRV_DEFAULT_REF_HOST)) == NULL)
+        return CI_ERROR;
+    {
+        /* RFC 6761: .invalid never resolves, so only a proxy on the path
+         * (this one, by REQMOD) can answer for it; verifiers follow a
+         * reference only there. */
+        size_t hl = strlen(cfg_ref_host);
+        if (hl < 9 || hl > 253 || strcmp(cfg_ref_host + hl - 8, ".invalid") != 0 ||
+            strspn(cfg_ref_host, "abcdefghijklmnopqrstuvwxyz0123456789.-") != hl) {
+            ci_debug_printf(1, "srv_patient: NOT STARTED: patient.ReferenceHost must be a "
+                               "lower-case name under .invalid\n");
+            return CI_ERROR;
+        }
+    }
+    if (cfg_ref_dir == NULL) {
+        size_t n = strlen(cfg_auditlog) + sizeof ".descriptors";
+        if ((cfg_ref_dir = malloc(n)) == NULL)
+            return CI_ERROR;
+        snprintf(cfg_ref_dir, n, "%s.descriptors", cfg_auditlog);
+    }
+    if (cfg_hold_max < cfg_max_body) {
+        struct stat st;
+        if (mkdir(cfg_ref_dir, 0700) != 0 && errno != EEXIST) {
+            ci_debug_printf(1, "srv_patient: NOT STARTED: cannot create patient.DescriptorDir "
+                               "%s: %s\n", cfg_ref_dir, strerror(errno));
+            return CI_ERROR;
+        }
+        if (lstat(cfg_ref_dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+            ci_debug_printf(1, "srv_patient: NOT STARTED: patient.DescriptorDir %s is not a "
+                               "directory owned by this user\n", cfg_ref_dir);
+            return CI_ERROR;
+        }
+    }
 
     err = patient_seckey_load(cfg_keyfile, NULL, &g_sk, &encrypted);
     if (err == PATIENT_ERR_KEY_PASSWORD && encrypted) {
@@ -390,8 +484,9 @@ srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
     }
     g_init_pid = getpid();
     ci_debug_printf(1, "srv_patient: ready: name \"%s\", %zu rules from %s, audit log %s, "
-                       "MaxBody %zu\n",
-                    cfg_name, patient_rules_count(g_rules), cfg_rules, cfg_auditlog, cfg_max_body);
+                       "MaxBody %zu, HoldMax %zu, descriptors by reference in %s as %s\n",
+                    cfg_name, patient_rules_count(g_rules), cfg_rules, cfg_auditlog, cfg_max_body,
+                    cfg_hold_max, cfg_ref_dir, cfg_ref_host);
     ret = CI_OK;
 out:
     free(detail);
@@ -430,6 +525,8 @@ srv_close(void)
     patient_seckey_free(g_sk);
     g_sk = NULL;
     free_config();
+    cfg_max_body = SRV_DEFAULT_MAX_BODY;
+    cfg_hold_max = SRV_DEFAULT_HOLD_MAX;
 }
 
 /* The absolute URL of the request: the request target when it is in
@@ -495,11 +592,12 @@ srv_init_request(ci_request_t *req)
 {
     struct srv_req *d;
 
-    if (ci_req_type(req) != ICAP_RESPMOD)
+    if (ci_req_type(req) != ICAP_RESPMOD && ci_req_type(req) != ICAP_REQMOD)
         return NULL;
     if ((d = calloc(1, sizeof *d)) == NULL)
         return NULL;
     d->mode = MODE_BUFFER;
+    d->reqmod = ci_req_type(req) == ICAP_REQMOD;
     return d;
 }
 
@@ -510,6 +608,10 @@ srv_release_request(void *data)
     if (d == NULL)
         return;
     patient_mbox_result_free(&d->res);
+    patient_rules_stream_free(d->rs);
+    free(d->edits);
+    free(d->obuf);
+    free(d->ref_body);
     free(d->buf);
     free(d->url);
     free(d);
@@ -537,6 +639,8 @@ srv_preview(char *preview_data, int preview_data_len, ci_request_t *req)
 
     if (d == NULL)
         return CI_ERROR;
+    if (d->reqmod)
+        return serve_ref(d, req);
     if (!ci_req_hasbody(req))
         return in_preview || ci_req_allow204(req) ? CI_MOD_ALLOW204 : CI_MOD_CONTINUE;
     if (g_sk == NULL || g_rules == NULL)
@@ -557,7 +661,14 @@ srv_preview(char *preview_data, int preview_data_len, ci_request_t *req)
         log_event("body.too_large", d->url, detail);
         return decline(d, req, in_preview, "Content-Length over MaxBody");
     }
+    /* Too large to hold (or of unknown length): stream, descriptor by
+     * reference. A body known to fit is held: inline header. */
+    if ((clen < 0 || (uint64_t)clen > cfg_hold_max) && cfg_hold_max < cfg_max_body &&
+        stream_start(d, req) != 0)
+        return decline(d, req, in_preview, "cannot stream this body with changes");
     if (preview_data_len > 0 && append(d, preview_data, (size_t)preview_data_len) != 0)
+        return CI_ERROR;
+    if (d->mode == MODE_EDIT && stream_feed(d, 0) != 0)
         return CI_ERROR;
     return CI_MOD_CONTINUE;
 }
@@ -570,7 +681,30 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
 
     if (d == NULL)
         return CI_ERROR;
-    if (rbuf && rlen && *rlen > 0) {
+    if (rbuf && rlen && *rlen > 0 && d->mode == MODE_EDIT) {
+        if (d->len + (size_t)*rlen > cfg_max_body) {
+            char detail[96];
+            snprintf(detail, sizeof detail, "streamed body over patient.MaxBody %zu", cfg_max_body);
+            if (d->nedits > 0) {
+                /* part of it went out changed; it cannot be signed now */
+                log_event("body.too_large", d->url, "streamed body abandoned after a change");
+                return CI_ERROR;
+            }
+            if (!d->passthru)
+                log_event("body.too_large", d->url, detail);
+            d->passthru = 1;
+            /* from here on input is only relayed: keep just what is unsent */
+        }
+        if (append(d, rbuf, (size_t)*rlen) != 0 || stream_feed(d, 0) != 0)
+            return CI_ERROR;
+        if (d->passthru && d->opos == d->olen && d->olen > 0) {
+            /* everything relayed: drop it, so a body over MaxBody costs no
+             * more memory than one read */
+            d->buf_base += d->len;
+            d->len = d->in_pos = 0;
+            d->olen = d->opos = 0;
+        }
+    } else if (rbuf && rlen && *rlen > 0) {
         if (d->mode == MODE_BUFFER && d->len + (size_t)*rlen > cfg_max_body) {
             char detail[96];
             snprintf(detail, sizeof detail, "body over patient.MaxBody %zu, passed unchanged",
@@ -594,7 +728,16 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
     if (wbuf && wlen) {
         const uint8_t *src = NULL;
         size_t avail = 0, *pos = NULL;
-        if (d->mode == MODE_STREAM) {
+        if (d->mode == MODE_EDIT) {
+            size_t hold = d->final ? 0 : SRV_TAIL_HOLD;
+            src = d->obuf;
+            avail = d->olen - d->opos > hold ? d->olen - d->opos - hold : 0;
+            pos = &d->opos;
+            if (avail == 0 && !d->final) {
+                *wlen = 0;
+                return CI_OK;
+            }
+        } else if (d->mode == MODE_STREAM) {
             src = d->buf;
             avail = d->len - d->rpos;
             pos = &d->rpos;
@@ -606,7 +749,8 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
         if (pos == NULL) {
             *wlen = 0;
         } else if (avail == 0) {
-            *wlen = d->eof || d->mode == MODE_SEND ? CI_EOF : 0;
+            *wlen = d->eof || d->mode == MODE_SEND || (d->mode == MODE_EDIT && d->final) ? CI_EOF
+                                                                                          : 0;
         } else {
             size_t n = avail < (size_t)*wlen ? avail : (size_t)*wlen;
             memcpy(wbuf, src + *pos, n);
@@ -682,6 +826,303 @@ upstream_tls(ci_request_t *req, const char *url, patient_tls_facts *t)
     return NULL;
 }
 
+/* ---- streamed changes (descriptor by reference) ------------------------ */
+
+static int
+obuf_append(struct srv_req *d, const uint8_t *p, size_t n)
+{
+    if (d->olen + n > d->ocap) {
+        size_t cap = d->ocap ? d->ocap : 65536;
+        uint8_t *nb;
+        while (cap < d->olen + n)
+            cap *= 2;
+        if ((nb = realloc(d->obuf, cap)) == NULL)
+            return -1;
+        d->obuf = nb;
+        d->ocap = cap;
+    }
+    memcpy(d->obuf + d->olen, p, n);
+    d->olen += n;
+    return 0;
+}
+
+static patient_err
+stream_edit(void *ctx, const patient_rule_match *m)
+{
+    struct srv_req *d = ctx;
+
+    if (d->nedits == d->edits_cap) {
+        size_t cap = d->edits_cap ? d->edits_cap * 2 : 16;
+        struct srv_edit *ne;
+        if (cap > PATIENT_MAX_EDITS)
+            return PATIENT_ERR_LIMIT;
+        if ((ne = realloc(d->edits, cap * sizeof *ne)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        d->edits = ne;
+        d->edits_cap = cap;
+    }
+    d->edits[d->nedits++] = (struct srv_edit){m->offset, m->delete_len, m->insert_len, m->insert,
+                                              m->reason,  m->rule_id,    m->note,       m->disclose};
+    return PATIENT_OK;
+}
+
+/* Output for the input before upto: the bytes between edits, and each
+ * reported edit's insertion in place of what it deletes. */
+static int
+stream_generate(struct srv_req *d, size_t upto)
+{
+    while (d->applied < d->nedits && d->edits[d->applied].off < upto) {
+        const struct srv_edit *e = &d->edits[d->applied];
+        if (e->off > d->in_pos && obuf_append(d, d->buf + d->in_pos, e->off - d->in_pos) != 0)
+            return -1;
+        if (e->ins_len && obuf_append(d, e->ins, e->ins_len) != 0)
+            return -1;
+        d->in_pos = e->off + e->del;
+        d->applied++;
+    }
+    if (upto > d->in_pos) {
+        if (obuf_append(d, d->buf + d->in_pos, upto - d->in_pos) != 0)
+            return -1;
+        d->in_pos = upto;
+    }
+    return 0;
+}
+
+/* Feed what has arrived to the matcher and extend the output. A limit
+ * before any edit: the rest passes as it came (logged). After an edit was
+ * released: the response cannot be completed honestly (part of it is
+ * changed, and the change could not be finished), so it is abandoned. */
+static int
+stream_feed(struct srv_req *d, int eof)
+{
+    size_t safe = 0;
+    patient_err err;
+
+    if (!d->passthru) {
+        err = patient_rules_stream_feed(d->rs, d->buf, d->len, eof, stream_edit, d, &safe);
+        if (err != PATIENT_OK) {
+            if (d->nedits == 0 && d->in_pos == d->olen) {
+                d->passthru = 1;
+                log_event(err == PATIENT_ERR_LIMIT ? "rules.limit" : "rules.failed", d->url,
+                          "streamed response passed unchanged");
+            } else {
+                log_event(err == PATIENT_ERR_LIMIT ? "rules.limit" : "rules.failed", d->url,
+                          "streamed response abandoned after a change was released");
+                return -1;
+            }
+        }
+    }
+    return stream_generate(d, d->passthru ? d->len : safe);
+}
+
+/* Preview of a body too large to hold: send the headers now, with the
+ * reference to the descriptor, and stream. 0 when streaming, -1 to decline. */
+static int
+stream_start(struct srv_req *d, ci_request_t *req)
+{
+    const char *enc = ci_http_response_get_header(req, "Content-Encoding");
+    uint8_t rnd[SRV_REF_ID_HEX / 2];
+    static const char hx[] = "0123456789abcdef";
+    char *hdr;
+    size_t n;
+
+    if (enc && *enc && strcasecmp(enc, "identity") != 0) {
+        log_event("encoding.stream_unsupported", d->url,
+                  "an encoded body over patient.HoldMax passes unchanged");
+        return -1;
+    }
+    if (ci_http_response_get_header(req, "Patient-Change-Ref") != NULL)
+        return -1; /* an earlier hop's descriptor is not here to chain to */
+    if (strstr(d->url, "/.well-known/patient/") != NULL)
+        return -1;
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return -1;
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        d->ref_id[2 * i] = hx[rnd[i] >> 4];
+        d->ref_id[2 * i + 1] = hx[rnd[i] & 15];
+    }
+    d->ref_id[SRV_REF_ID_HEX] = 0;
+    if (patient_rules_stream_new(g_rules, ci_http_response_get_header(req, "Content-Type"),
+                                 &d->rs) != PATIENT_OK)
+        return -1;
+    n = strlen(cfg_ref_host) + sizeof "Patient-Change-Ref: http://" SRV_REF_PATH + SRV_REF_ID_HEX;
+    if ((hdr = malloc(n)) == NULL)
+        return -1;
+    snprintf(hdr, n, "Patient-Change-Ref: http://%s" SRV_REF_PATH "%s", cfg_ref_host, d->ref_id);
+    /* The length may change and validators describe the origin's bytes;
+     * both go before we know whether anything changes (unchanged bodies
+     * then travel chunked and without ETag). */
+    remove_all(req, "Content-Length");
+    for (const char *const *h = patient_mbox_drop_headers(); *h; h++)
+        remove_all(req, *h);
+    if (ci_http_response_add_header(req, hdr) == NULL) {
+        free(hdr);
+        return -1;
+    }
+    free(hdr);
+    d->mode = MODE_EDIT;
+    ci_req_unlock_data(req);
+    return 0;
+}
+
+/* Store the descriptor where every c-icap child can serve it: temporary
+ * file, fsync, rename (so a reader never sees half of one). */
+static int
+store_descriptor(const char *id, const char *value)
+{
+    char path[4096], tmp[4200];
+    size_t n = strlen(value);
+    int fd, ok;
+
+    if (snprintf(path, sizeof path, "%s/%s", cfg_ref_dir, id) >= (int)sizeof path)
+        return -1;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+        return -1;
+    ok = write(fd, value, n) == (ssize_t)n && fdatasync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* End of a streamed body: the last edits, then (if anything changed) the
+ * hop over the whole input, signed; its output must be the bytes already
+ * streamed. Log (durable) and store the descriptor, and only then let the
+ * held tail and the end of the body go. */
+static int
+stream_finish(struct srv_req *d, ci_request_t *req)
+{
+    char *prev[PATIENT_MAX_HOPS + 1];
+    int nprev = 0;
+    patient_hop *hop = NULL;
+    patient_log *log = NULL;
+    patient_tls_facts tls;
+    const patient_tls_facts *t;
+    uint8_t *out = NULL;
+    size_t outlen = 0;
+    char *value = NULL;
+    uint64_t seq = 0;
+    patient_err err = PATIENT_ERR_STATE;
+    int ret = -1;
+
+    if (stream_feed(d, 1) != 0)
+        return -1;
+    if (d->nedits == 0) {
+        d->final = 1; /* unchanged: no descriptor, the reference answers 404 */
+        return 0;
+    }
+    if (process_mbox(&log) == NULL || log == NULL)
+        goto out;
+    if ((nprev = arrived_values(req, prev, PATIENT_MAX_HOPS + 1)) < 0) {
+        nprev = 0;
+        goto out;
+    }
+    /* the same identity patient_mbox_new gives held changes */
+    if ((err = patient_hop_begin(g_sk, cfg_name, cfg_service ? cfg_service : "content-filter",
+                                 cfg_disclosure, d->url, d->buf,
+                                 d->len, (const char *const *)prev, (size_t)nprev, &hop)) !=
+        PATIENT_OK)
+        goto out;
+    if ((t = upstream_tls(req, d->url, &tls)) != NULL &&
+        (err = patient_hop_set_tls(hop, t->version, t->cipher[0] ? t->cipher : NULL,
+                                   t->verified)) != PATIENT_OK)
+        goto out;
+    for (size_t i = 0; i < d->nedits; i++) {
+        const struct srv_edit *e = &d->edits[i];
+        if ((err = patient_hop_add_edit(hop, e->off, e->del, e->ins, e->ins_len, e->reason,
+                                        e->rule, e->note, e->disclose)) != PATIENT_OK)
+            goto out;
+    }
+    if ((err = patient_hop_finish(hop, time(NULL), &out, &outlen, &value)) != PATIENT_OK)
+        goto out;
+    err = PATIENT_ERR_HASH;
+    if (value == NULL || outlen != d->olen || memcmp(out, d->obuf, outlen) != 0)
+        goto out; /* cannot happen: the stream and the hop apply the same edits */
+    /* Log before release, as for held bodies: the end of the body leaves
+     * only once the descriptor is durable in the audit log. */
+    if ((err = patient_log_append_change(log, value, &seq)) != PATIENT_OK)
+        goto out;
+    err = PATIENT_ERR_IO;
+    if (store_descriptor(d->ref_id, value) != 0)
+        goto out;
+    d->final = 1;
+    ci_debug_printf(3, "srv_patient: %s: streamed, %zu edit%s, log seq %llu, descriptor %s\n",
+                    d->url, d->nedits, d->nedits == 1 ? "" : "s", (unsigned long long)seq,
+                    d->ref_id);
+    ret = 0;
+out:
+    if (ret != 0)
+        ci_debug_printf(1, "srv_patient: %s: streamed change abandoned: %s\n",
+                        d->url ? d->url : "?", patient_strerror(err));
+    for (int i = 0; i < nprev; i++)
+        free(prev[i]);
+    patient_hop_free(hop);
+    free(out);
+    free(value);
+    return ret;
+}
+
+/* REQMOD: a GET for http://ReferenceHost/.well-known/patient/change/ID is
+ * answered here with the stored descriptor (200) or 404; anything else
+ * goes on untouched (204). */
+static int
+serve_ref(struct srv_req *d, ci_request_t *req)
+{
+    char *url = request_url(req), path[4096], cl[48];
+    const char *id;
+    size_t pre = strlen("http://") + strlen(cfg_ref_host ? cfg_ref_host : "");
+    int found = 0, fd;
+
+    if (url == NULL || cfg_ref_host == NULL || strncasecmp(url, "http://", 7) != 0 ||
+        strncasecmp(url + 7, cfg_ref_host, strlen(cfg_ref_host)) != 0 ||
+        url[pre] != '/') {
+        free(url);
+        return CI_MOD_ALLOW204;
+    }
+    id = url + pre;
+    if (strncmp(id, SRV_REF_PATH, strlen(SRV_REF_PATH)) == 0 &&
+        strlen(id + strlen(SRV_REF_PATH)) == SRV_REF_ID_HEX &&
+        strspn(id + strlen(SRV_REF_PATH), "0123456789abcdef") == SRV_REF_ID_HEX) {
+        id += strlen(SRV_REF_PATH);
+        snprintf(path, sizeof path, "%s/%s", cfg_ref_dir, id);
+        if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+            struct stat st;
+            if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+                (size_t)st.st_size <= SRV_MAX_DESCRIPTOR &&
+                (d->ref_body = malloc((size_t)st.st_size + 1)) != NULL &&
+                read(fd, d->ref_body, (size_t)st.st_size) == (ssize_t)st.st_size) {
+                d->ref_body[st.st_size] = 0;
+                found = 1;
+            }
+            close(fd);
+        }
+    }
+    free(url);
+    if (!found) {
+        free(d->ref_body);
+        d->ref_body = strdup("no descriptor here (the response was not changed, or this is not "
+                             "a reference this middlebox issued)\n");
+        if (d->ref_body == NULL)
+            return CI_ERROR;
+    }
+    ci_http_response_create(req, 1, 1);
+    ci_http_response_add_header(req, found ? "HTTP/1.1 200 OK" : "HTTP/1.1 404 Not Found");
+    ci_http_response_add_header(req, found ? "Content-Type: application/jose"
+                                           : "Content-Type: text/plain");
+    ci_http_response_add_header(req, "Cache-Control: no-store");
+    snprintf(cl, sizeof cl, "Content-Length: %zu", strlen(d->ref_body));
+    ci_http_response_add_header(req, cl);
+    d->out = (const uint8_t *)d->ref_body;
+    d->outlen = strlen(d->ref_body);
+    d->mode = MODE_SEND;
+    d->eof = 1;
+    ci_req_unlock_data(req);
+    return CI_MOD_CONTINUE;
+}
+
 static int
 srv_end_of_data(ci_request_t *req)
 {
@@ -695,6 +1136,8 @@ srv_end_of_data(ci_request_t *req)
 
     if (d == NULL)
         return CI_ERROR;
+    if (d->mode == MODE_EDIT)
+        return stream_finish(d, req) == 0 ? CI_MOD_DONE : CI_ERROR;
     if (d->mode != MODE_BUFFER)
         return CI_MOD_DONE; /* streaming: the rest flows through srv_io */
     /* From here on, nothing was sent: unchanged means 204 if allowed. */
@@ -755,7 +1198,7 @@ unchanged:
 CI_DECLARE_MOD_DATA ci_service_module_t service = {
     "patient",                                   /* mod_name: directive prefix */
     "patient signed-change middlebox",           /* mod_short_descr */
-    ICAP_RESPMOD,                                /* mod_type */
+    ICAP_RESPMOD | ICAP_REQMOD,                  /* mod_type: REQMOD serves descriptors */
     srv_init,                                    /* mod_init_service */
     srv_post_init,                               /* mod_post_init_service */
     srv_close,                                   /* mod_close_service */

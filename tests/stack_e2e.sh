@@ -50,9 +50,9 @@ trap 'exit 130' INT TERM
 cp -r "$top_srcdir/tests/site" "$work/site"
 chmod -R u+w "$work/site"    # the source tree may be read-only (make distcheck)
 chmod -R u+w "$work/site"
-# A body over the stack's patient.MaxBody (10 MiB) with a <body> tag the
+# A body over the stack's patient.MaxBody (16 MiB) with a <body> tag the
 # banner rule would match: it must pass unchanged, with an event logged.
-{ printf '<html><body>\n'; head -c $((11 * 1024 * 1024)) /dev/zero | tr '\0' 'a'; printf '\n</body></html>\n'; } >"$work/site/big.html"
+{ printf '<html><body>\n'; head -c $((17 * 1024 * 1024)) /dev/zero | tr '\0' 'a'; printf '\n</body></html>\n'; } >"$work/site/big.html"
 
 eval "$("$STACK" start "$work/stack" "$work/site" 2>"$work/stack-start.log")" || {
     cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }

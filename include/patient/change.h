@@ -38,6 +38,13 @@ extern "C" {
 
 #define PATIENT_CHANGE_TYP "patient-change+jws"
 #define PATIENT_CHANGE_HEADER "Patient-Change"
+/* A hop that streamed the body (it could not sign before the body left)
+ * sends instead one header "Patient-Change-Ref: http://HOST.invalid" +
+ * PATIENT_CHANGE_REF_PATH + 32 hex digits, where it serves the descriptor
+ * itself (docs/format/change.md, "Delivery by reference"). */
+#define PATIENT_CHANGE_REF_HEADER "Patient-Change-Ref"
+#define PATIENT_CHANGE_REF_PATH "/.well-known/patient/change/"
+#define PATIENT_CHANGE_REF_MAX (1024u * 1024) /* bytes of a referenced descriptor */
 
 /* One edit, relative to its hop's input. Used read-only by parsed
  * descriptors (pointers into the patient_change) and as input to

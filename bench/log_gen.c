@@ -67,34 +67,35 @@ static const char *reasons[] = {"tracker.removed", "ads.removed", "malware.remov
 static int
 gen(patient_seckey *sk, const char *path, unsigned long n)
 {
-    char *jws[16], payload[2048], kid[PATIENT_KEYID_HEX], pad[401];
-    patient_pubkey pk;
+    char *jws[16];
     patient_log *log;
     unsigned long i;
     double t0;
 
-    patient_seckey_pubkey(sk, &pk);
-    patient_keyid_hex(pk.id, kid);
-    memset(pad, 'A', 160);
-    pad[160] = 0;
-    /* Realistic size: in/out integrity, three edits, one with bytes. */
+    /* Realistic size: a 10 KiB body, three edits (one withholding its
+     * bytes, one disclosing 300, one inserting), upstream TLS: real
+     * descriptors, as the log reads them with the verifier's parser. */
     for (i = 0; i < 16; i++) {
-        snprintf(payload, sizeof payload,
-                 "{\"v\":1,\"url\":\"https://site%lu.example/path/page%lu.html\",\"hop\":1,"
-                 "\"at\":\"2026-11-%02luT10:00:00Z\",\"by\":{\"name\":\"corp-filter\",\"kid\":\"%s\","
-                 "\"service\":\"filter\",\"disclosure\":\"https://mbox.example/.well-known/patient/"
-                 "disclosure.json\"},\"in\":{\"integrity\":\"sha256-47DEQpj8HBSa+/"
-                 "TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"size\":10240},\"out\":{\"integrity\":"
-                 "\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"size\":10100},"
-                 "\"edits\":[{\"offset\":100,\"delete\":40,\"deleted_hash\":\"sha256-47DEQpj8HBSa+/"
-                 "TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"reason\":\"%s\",\"rule\":\"r%lu\"},"
-                 "{\"offset\":900,\"delete\":300,\"deleted\":\"%s\",\"reason\":\"%s\",\"rule\":\"r2\"},"
-                 "{\"offset\":5000,\"delete\":0,\"insert\":\"PGRpdj5ub3RpY2U8L2Rpdj4=\","
-                 "\"reason\":\"banner.inserted\",\"rule\":\"notice\"}],"
-                 "\"tls\":{\"version\":\"TLSv1.3\",\"cipher\":\"TLS_AES_128_GCM_SHA256\",\"verified\":true}}",
-                 i % 5, i, 1 + i % 28, kid, reasons[i % 3], i, pad, reasons[(i + 1) % 3]);
-        if (patient_jws_sign(sk, "patient-change+jws", payload, strlen(payload), &jws[i]))
+        static uint8_t body[10240];
+        char url[128], rule[16];
+        patient_hop *h = NULL;
+        uint8_t *nb = NULL;
+        size_t nl = 0;
+        memset(body, 'a', sizeof body);
+        snprintf(url, sizeof url, "https://site%lu.example/path/page%lu.html", i % 5, i);
+        snprintf(rule, sizeof rule, "r%lu", i);
+        if (patient_hop_begin(sk, "corp-filter", "content-filter",
+                              "https://mbox.example/.well-known/patient/disclosure.json", url, body,
+                              sizeof body, NULL, 0, &h) ||
+            patient_hop_add_edit(h, 100, 40, NULL, 0, reasons[i % 3], rule, NULL, 0) ||
+            patient_hop_add_edit(h, 900, 300, NULL, 0, reasons[(i + 1) % 3], "r2", NULL, 1) ||
+            patient_hop_add_edit(h, 5000, 0, (const uint8_t *)"<div>notice</div>", 17,
+                                 "banner.inserted", "notice", NULL, 1) ||
+            patient_hop_set_tls(h, "TLSv1.3", "TLS_AES_128_GCM_SHA256", 1) ||
+            patient_hop_finish(h, (time_t)1795082400 + 86400 * (time_t)(i % 28), &nb, &nl, &jws[i]))
             return 2;
+        patient_hop_free(h);
+        free(nb);
     }
     unlink(path);
     if (patient_log_open(path, sk, 1000, &log) || patient_log_set_sync(log, PATIENT_LOG_SYNC_CHECKPOINT))

@@ -29,16 +29,20 @@ main(int argc, char **argv)
     int nt = argc == 3 ? atoi(argv[2]) : 0;
     if (nt < 1 || nt > 64 || patient_keypair_generate(&pk, &sk))
         return 2;
-    char kid[PATIENT_KEYID_HEX];
-    patient_keyid_hex(pk.id, kid);
-    char pl[512];
-    snprintf(pl, sizeof pl,
-             "{\"url\":\"https://x.test/"
-             "a\",\"hop\":1,\"at\":\"2026-11-27T10:00:00Z\",\"by\":{\"name\":\"b\",\"kid\":\"%s\"},"
-             "\"edits\":[{\"offset\":0,\"delete\":3,\"reason\":\"ads.removed\",\"rule\":\"r\"}]}",
-             kid);
-    if (patient_jws_sign(sk, "patient-change+jws", pl, strlen(pl), &jws))
-        return 2;
+    /* A real descriptor: the log reads descriptors with the verifier's parser. */
+    {
+        static const uint8_t body[] = "abcdef";
+        patient_hop *h = NULL;
+        uint8_t *nb = NULL;
+        size_t nl = 0;
+        if (patient_hop_begin(sk, "b", "content-filter", NULL, "https://x.test/a", body,
+                              sizeof body - 1, NULL, 0, &h) ||
+            patient_hop_add_edit(h, 0, 3, NULL, 0, "ads.removed", "r", NULL, 1) ||
+            patient_hop_finish(h, (time_t)1795773600, &nb, &nl, &jws))
+            return 2;
+        patient_hop_free(h);
+        free(nb);
+    }
     if (patient_log_open(argv[1], sk, 1000, &lg))
         return 2;
     pthread_t t[64];

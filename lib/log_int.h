@@ -43,10 +43,13 @@ patient_err json_str(pt_buf *b, const char *s);
 /* A non-negative integer member; -1 when absent or not one. */
 int get_u64(const cJSON *o, const char *key, uint64_t *out);
 
-/* The fields a change entry denormalises from its descriptor payload. */
+/* The fields a change entry denormalises from its descriptor, read by the
+ * one descriptor parser (patient_change_parse): a log accepts exactly the
+ * descriptors a verifier does. Pointers borrow from c. */
 typedef struct {
-    cJSON *payload;
-    const char *url, *at, *by_name;
+    patient_change *c;
+    const char *url, *by_name;
+    char at[21]; /* the descriptor's "at" in the canonical form */
     char kid[PATIENT_KEYID_HEX];
     long long hop;
     size_t n;
@@ -58,7 +61,10 @@ typedef struct {
 } chfields;
 
 void chfields_free(chfields *f);
-patient_err chfields_from_jws(const patient_jws *j, chfields *f);
+/* Parse a descriptor value (compact JWS) into f. The errors of
+ * patient_change_parse, and PATIENT_ERR_LIMIT over PATIENT_LOG_EDITS_MAX
+ * edits or PATIENT_ERR_TOO_LARGE for a URL over PATIENT_LOG_URL_MAX. */
+patient_err chfields_from_value(const char *value, chfields *f);
 
 /* One parsed entry line (see pentry_parse in log_read.c). */
 typedef struct {

@@ -163,146 +163,61 @@ get_u64(const cJSON *o, const char *key, uint64_t *out)
     return 0;
 }
 
-/* Byte count of an edit's delete/insert member: a number (count), a
- * base64 string (the bytes themselves), or an object with len/size/length
- * (or base64 "bytes"/"data"). Absent: 0. */
-static int
-edit_bytes(const cJSON *edit, const char *key, uint64_t *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(edit, key);
-    static const char *const lens[] = {"len", "length", "size"};
-    static const char *const datas[] = {"bytes", "data", "b64"};
-    size_t i;
-
-    *out = 0;
-    if (v == NULL || cJSON_IsNull(v))
-        return 0;
-    if (cJSON_IsNumber(v)) {
-        if (v->valuedouble < 0 || v->valuedouble > 9007199254740991.0)
-            return -1;
-        *out = (uint64_t)v->valuedouble;
-        return 0;
-    }
-    if (cJSON_IsString(v)) {
-        size_t n = strlen(v->valuestring);
-        while (n > 0 && v->valuestring[n - 1] == '=')
-            n--;
-        *out = (uint64_t)n * 3 / 4;
-        return 0;
-    }
-    if (cJSON_IsObject(v)) {
-        for (i = 0; i < sizeof lens / sizeof *lens; i++)
-            if (get_u64(v, lens[i], out) == 0)
-                return 0;
-        for (i = 0; i < sizeof datas / sizeof *datas; i++) {
-            const char *s = pt_json_str(v, datas[i]);
-            if (s) {
-                size_t n = strlen(s);
-                while (n > 0 && s[n - 1] == '=')
-                    n--;
-                *out = (uint64_t)n * 3 / 4;
-                return 0;
-            }
-        }
-        return 0;
-    }
-    return -1;
-}
-
 void
 chfields_free(chfields *f)
 {
-    cJSON_Delete(f->payload);
+    patient_change_free(f->c);
     free(f->reasons);
     free(f->rules);
     memset(f, 0, sizeof *f);
 }
 
-/* The descriptor's "tls" member in the entry's one-string form. Its
- * syntax is patient_change_parse's to judge; here only shape and size. */
-static patient_err
-chfields_tls(chfields *f)
-{
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(f->payload, "tls"), *ver;
-    const char *v, *c;
-
-    f->tls[0] = 0;
-    if (t == NULL)
-        return PATIENT_OK;
-    ver = cJSON_GetObjectItemCaseSensitive(t, "verified");
-    v = pt_json_str(t, "version");
-    c = pt_json_str(t, "cipher");
-    if (!cJSON_IsObject(t) || v == NULL || !cJSON_IsBool(ver) || strlen(v) > PATIENT_MAX_TLS_FIELD ||
-        (c && strlen(c) > PATIENT_MAX_TLS_FIELD))
-        return PATIENT_ERR_PARSE;
-    if (c == NULL)
-        snprintf(f->tls, sizeof f->tls, "%s", v);
-    else
-        snprintf(f->tls, sizeof f->tls, "%s %s %s", v, c, cJSON_IsTrue(ver) ? "verified" : "unverified");
-    return PATIENT_OK;
-}
-
 patient_err
-chfields_from_jws(const patient_jws *j, chfields *f)
+chfields_from_value(const char *value, chfields *f)
 {
-    const cJSON *by, *edits, *e;
-    const char *pkid;
-    size_t i = 0;
+    const patient_change *c;
     patient_err err;
 
     memset(f, 0, sizeof *f);
-    if ((err = pt_json_parse((const char *)j->payload, j->payload_len, &f->payload)))
+    if (value == NULL)
+        return PATIENT_ERR_ARG;
+    if ((err = patient_change_parse(value, strlen(value), &f->c)) != PATIENT_OK)
         return err;
-    if (!cJSON_IsObject(f->payload))
-        return PATIENT_ERR_PARSE;
-    patient_keyid_hex(j->kid, f->kid);
-    f->url = pt_json_str(f->payload, "url");
-    if ((f->at = pt_json_str(f->payload, "at")) == NULL)
-        f->at = pt_json_str(f->payload, "time");
-    by = cJSON_GetObjectItemCaseSensitive(f->payload, "by");
-    f->by_name = by ? pt_json_str(by, "name") : NULL;
-    if (f->url == NULL || f->at == NULL || f->by_name == NULL ||
-        pt_json_int(f->payload, "hop", &f->hop) != 0)
-        return PATIENT_ERR_PARSE;
-    if (strlen(f->url) > PATIENT_LOG_URL_MAX)
+    c = f->c;
+    if (strlen(c->url) > PATIENT_LOG_URL_MAX)
         return PATIENT_ERR_TOO_LARGE;
-    /* The kid that signed is the one in the JWS header; a payload that
-     * names another is inconsistent. */
-    if ((pkid = pt_json_str(by, "kid")) != NULL && strcasecmp(pkid, f->kid) != 0)
-        return PATIENT_ERR_KEY_MISMATCH;
-    edits = cJSON_GetObjectItemCaseSensitive(f->payload, "edits");
-    if (edits != NULL && !cJSON_IsArray(edits))
-        return PATIENT_ERR_PARSE;
-    f->n = edits ? (size_t)cJSON_GetArraySize(edits) : 0;
-    if (f->n > PATIENT_LOG_EDITS_MAX)
+    if (c->nedits > PATIENT_LOG_EDITS_MAX)
         return PATIENT_ERR_LIMIT;
-    if (f->n && ((f->reasons = calloc(f->n, sizeof *f->reasons)) == NULL ||
-                 (f->rules = calloc(f->n, sizeof *f->rules)) == NULL))
+    f->url = c->url;
+    f->by_name = c->by.name;
+    f->hop = c->hop;
+    pt_time_format(c->at, f->at);
+    memcpy(f->kid, c->by.kid_hex, sizeof f->kid);
+    f->n = c->nedits;
+    if ((f->reasons = calloc(f->n, sizeof *f->reasons)) == NULL ||
+        (f->rules = calloc(f->n, sizeof *f->rules)) == NULL)
         return PATIENT_ERR_NOMEM;
-    cJSON_ArrayForEach(e, edits) {
-        uint64_t d, ins;
-        const char *reason = pt_json_str(e, "reason"), *rule = pt_json_str(e, "rule");
-        if (rule == NULL)
-            rule = pt_json_str(e, "rule_id");
-        if (!cJSON_IsObject(e) || reason == NULL || edit_bytes(e, "delete", &d) != 0 ||
-            edit_bytes(e, "insert", &ins) != 0)
-            return PATIENT_ERR_PARSE;
-        f->reasons[i] = reason;
-        f->rules[i] = rule ? rule : "";
-        f->deleted += d;
-        f->inserted += ins;
-        i++;
+    for (size_t i = 0; i < f->n; i++) {
+        f->reasons[i] = c->edits[i].reason;
+        f->rules[i] = c->edits[i].rule;
+        f->deleted += c->edits[i].delete_len;
+        f->inserted += c->edits[i].insert_len;
     }
-    return chfields_tls(f);
+    /* The upstream TLS in the entry's one-string form. */
+    if (!c->has_tls)
+        f->tls[0] = 0;
+    else if (c->tls.cipher == NULL)
+        snprintf(f->tls, sizeof f->tls, "%s", c->tls.version);
+    else
+        snprintf(f->tls, sizeof f->tls, "%s %s %s", c->tls.version, c->tls.cipher,
+                 c->tls.verified ? "verified" : "unverified");
+    return PATIENT_OK;
 }
 
 patient_err
 patient_log_entry_edit_bytes(const patient_log_entry *e, uint64_t *deleted, uint64_t *inserted)
 {
-    patient_jws *j = NULL;
     chfields f;
-    const cJSON *edits, *x;
-    size_t i = 0;
     patient_err err;
 
     memset(&f, 0, sizeof f);
@@ -310,17 +225,14 @@ patient_log_entry_edit_bytes(const patient_log_entry *e, uint64_t *deleted, uint
         (e->n_edits && (deleted == NULL || inserted == NULL)))
         return PATIENT_ERR_ARG;
     /* The same reading of the descriptor that gave the entry its totals. */
-    if ((err = patient_jws_parse(e->jws, strlen(e->jws), &j)) ||
-        (err = chfields_from_jws(j, &f)))
+    if ((err = chfields_from_value(e->jws, &f)))
         goto out;
     err = PATIENT_ERR_PARSE;
     if (f.n != e->n_edits)
         goto out;
-    edits = cJSON_GetObjectItemCaseSensitive(f.payload, "edits");
-    cJSON_ArrayForEach(x, edits) {
-        if (edit_bytes(x, "delete", &deleted[i]) != 0 || edit_bytes(x, "insert", &inserted[i]) != 0)
-            goto out;
-        i++;
+    for (size_t i = 0; i < f.n; i++) {
+        deleted[i] = f.c->edits[i].delete_len;
+        inserted[i] = f.c->edits[i].insert_len;
     }
     err = PATIENT_OK;
 out:
@@ -329,7 +241,6 @@ out:
         memset(inserted, 0, e->n_edits * sizeof *inserted);
     }
     chfields_free(&f);
-    patient_jws_free(j);
     return err;
 }
 

@@ -33,7 +33,7 @@ change_mismatch(const pentry *e, patient_jws **jws_out)
 
     memset(&f, 0, sizeof f);
     if (patient_jws_parse(e->jws, strlen(e->jws), &j) != PATIENT_OK ||
-        chfields_from_jws(j, &f) != PATIENT_OK) {
+        chfields_from_value(e->jws, &f) != PATIENT_OK) {
         bad = "jws";
         goto out;
     }

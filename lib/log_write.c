@@ -487,7 +487,6 @@ patient_log_repaired_bytes(const patient_log *log)
 patient_err
 patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
 {
-    patient_jws *j = NULL;
     chfields f;
     pt_buf rest = {0};
     size_t i;
@@ -498,7 +497,7 @@ patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
         return PATIENT_ERR_ARG;
     if (log->ro)
         return PATIENT_ERR_STATE;
-    if ((err = patient_jws_parse(jws, strlen(jws), &j)) || (err = chfields_from_jws(j, &f)))
+    if ((err = chfields_from_value(jws, &f)))
         goto out;
     /* The JWS is stored as received but trimmed (jws_parse trims blanks). */
     if (strspn(jws, " \t") || strcspn(jws, " \t\r\n") != strlen(jws)) {
@@ -531,7 +530,6 @@ patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
     err = unlock_commit(log, write_entry(log, "change", &rest, seq));
 out:
     chfields_free(&f);
-    patient_jws_free(j);
     pt_buf_free(&rest);
     return err;
 }

@@ -51,26 +51,38 @@ tpath(const char *name)
     return p[i];
 }
 
-/* A change descriptor payload as lib/change.c writes it (fields the log
- * reads: url, hop, at, by, edits[].reason/rule/delete/insert). */
+/* A real change descriptor (the log reads descriptors with the verifier's
+ * parser): by "mbox \"test\"", url .../page<i>.html, at
+ * 2026-11-27T10:MM:SSZ, two edits: delete 100 + i % 7 bytes at 10
+ * (tracker.removed or ads.removed, rule r<i%5>), insert "hello" at 200
+ * (banner.inserted, rule notice). */
 static char *
 make_jws(const patient_seckey *key, unsigned i)
 {
-    patient_pubkey p;
-    char kid[PATIENT_KEYID_HEX], payload[1024], *out = NULL;
+    static uint8_t body[256];
+    char url[64], rule[16], *out = NULL;
+    patient_hop *h = NULL;
+    uint8_t *nb = NULL;
+    size_t nl = 0;
 
-    patient_seckey_pubkey(key, &p);
-    patient_keyid_hex(p.id, kid);
-    snprintf(payload, sizeof payload,
-             "{\"url\":\"https://example.test/page%u.html\",\"hop\":1,"
-             "\"at\":\"2026-11-27T10:%02u:%02uZ\",\"by\":{\"name\":\"mbox \\\"test\\\"\","
-             "\"kid\":\"%s\"},\"edits\":[{\"offset\":10,\"delete\":%u,\"reason\":\"%s\","
-             "\"rule\":\"r%u\"},{\"offset\":90,\"delete\":0,\"insert\":\"aGVsbG8=\","
-             "\"reason\":\"banner.inserted\",\"rule\":\"notice\"}]}",
-             i, (i / 60) % 60, i % 60, kid, 100 + i % 7,
-             i % 3 == 0 ? "tracker.removed" : "ads.removed", i % 5);
-    ck_assert_int_eq(patient_jws_sign(key, "patient-change+jws", payload, strlen(payload), &out),
+    memset(body, 'x', sizeof body);
+    snprintf(url, sizeof url, "https://example.test/page%u.html", i);
+    snprintf(rule, sizeof rule, "r%u", i % 5);
+    ck_assert_int_eq(patient_hop_begin(key, "mbox \"test\"", "content-filter", NULL, url, body,
+                                       sizeof body, NULL, 0, &h),
                      PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(h, 10, 100 + i % 7, NULL, 0,
+                                          i % 3 == 0 ? "tracker.removed" : "ads.removed", rule,
+                                          NULL, 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(h, 200, 0, (const uint8_t *)"hello", 5,
+                                          "banner.inserted", "notice", NULL, 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(h, (time_t)1795773600 + (i / 60) % 60 * 60 + i % 60, &nb,
+                                        &nl, &out),
+                     PATIENT_OK);
+    patient_hop_free(h);
+    free(nb);
     return out;
 }
 

@@ -48,21 +48,25 @@ static void *
 write_loop(void *arg)
 {
     struct writer *w = arg;
-    patient_pubkey pk;
-    char kid[PATIENT_KEYID_HEX], payload[512], *jws;
+    static const uint8_t body[] = "xxx a crash-test body";
+    char url[256], *jws;
     uint64_t seq;
     unsigned long i;
 
-    patient_seckey_pubkey(w->sk, &pk);
-    patient_keyid_hex(pk.id, kid);
     for (i = 0;; i++) {
-        snprintf(payload, sizeof payload,
-                 "{\"url\":\"https://crash.test/%s/%d/%lu\",\"hop\":1,"
-                 "\"at\":\"2026-11-27T10:00:00Z\",\"by\":{\"name\":\"crash\",\"kid\":\"%s\"},"
-                 "\"edits\":[{\"offset\":0,\"delete\":3,\"reason\":\"ads.removed\",\"rule\":\"r\"}]}",
-                 w->tag, w->id, i, kid);
-        if (patient_jws_sign(w->sk, "patient-change+jws", payload, strlen(payload), &jws))
+        /* A real descriptor: the log reads descriptors with the verifier's
+         * parser. 2026-11-27T10:00:00Z, 3 bytes deleted. */
+        patient_hop *h = NULL;
+        uint8_t *nb = NULL;
+        size_t nl = 0;
+        snprintf(url, sizeof url, "https://crash.test/%s/%d/%lu", w->tag, w->id, i);
+        if (patient_hop_begin(w->sk, "crash", "content-filter", NULL, url, body, sizeof body - 1,
+                              NULL, 0, &h) ||
+            patient_hop_add_edit(h, 0, 3, NULL, 0, "ads.removed", "r", NULL, 1) ||
+            patient_hop_finish(h, (time_t)1795773600, &nb, &nl, &jws))
             exit(2);
+        patient_hop_free(h);
+        free(nb);
         if (patient_log_append_change(w->log, jws, &seq) != PATIENT_OK)
             exit(2);
         free(jws);

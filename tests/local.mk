@@ -67,6 +67,14 @@ tests_check_log_CFLAGS = $(TEST_CFLAGS)
 tests_check_log_LDADD = $(TEST_LIBS)
 TESTS += tests/check_log
 
+# golden descriptor chain and audit log, with forged twins
+check_PROGRAMS += tests/check_golden
+tests_check_golden_SOURCES = tests/check_golden.c
+tests_check_golden_CFLAGS = $(TEST_CFLAGS)
+tests_check_golden_LDADD = $(TEST_LIBS)
+TESTS += tests/check_golden
+EXTRA_DIST += tests/data/golden
+
 # manifests, Patient-Origin, patient-publish (owner: manifest)
 check_PROGRAMS += tests/check_manifest
 tests_check_manifest_SOURCES = tests/check_manifest.c $(TEST_UTIL)

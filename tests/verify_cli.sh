@@ -183,6 +183,23 @@ grep -q '"code": *"disclosure.missing"' "$T/out" && ok "code disclosure.missing 
     fail "signed hop: no disclosure.missing"
 grep -q '^/signed-disclosure.json$' "$T/www/requests.log" && ok "server saw the signed hop's disclosure request" ||
     fail "signed hop's disclosure was not requested"
+# Signed hops by a trusted key still cost a bounded number of requests: nine
+# descriptors naming nine disclosures make the verifier ask for eight.
+mkdir -p "$T/www/many"
+cp "$T/www/site/page.html" "$T/www/many/page.html"
+: >"$T/www/many/page.html.headers"
+for i in 1 2 3 4 5 6 7 8 9; do
+    "$MBOX" -q -s "$T/mb.key" --name "Test Filter" --service tracker-filter \
+        --disclosure "$O/d$i-disclosure.json" \
+        --rules "$top_srcdir/middlebox/rules/trackers-only.json" --url "$URL?via=many" --type text/html \
+        --header-out "$T/h$i" <"$T/www/site/page.html" >/dev/null || { echo "FAIL: patient-mbox"; exit 1; }
+    cat "$T/h$i" >>"$T/www/many/page.html.headers"
+done
+: >"$T/www/requests.log"
+expect 1 "nine signed hop-1 descriptors: invalid (the chain does not link)" $V --json "$URL?via=many"
+grep -q '"code": *"change.chain.broken"' "$T/out" && ok "code change.chain.broken" || fail "many: no change.chain.broken"
+n=$(grep -c '^/d[0-9]-disclosure.json$' "$T/www/requests.log")
+[ "$n" -eq 8 ] && ok "disclosure requests bounded: 8 of 9" || fail "disclosure requests: $n, wanted 8"
 # No publisher key for the origin: the page is fetched, its manifest is not.
 : >"$T/www/requests.log"
 expect 3 "origin not in policy: no manifest request" $VERIFY --policy "$T/policy-empty.json" \

@@ -30,7 +30,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(u.query)
         base = q.get("via", ["site"])[0]
-        if base not in ("site", "mbox", "mbox2", "tamper", "untrusted", "forged", "signed", "gz"):
+        if base not in ("site", "mbox", "mbox2", "tamper", "untrusted", "forged", "signed", "gz", "many"):
             base = "site"
         rel = urllib.parse.unquote(u.path).lstrip("/")
         if rel == "" or rel.endswith("/"):

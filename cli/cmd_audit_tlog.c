@@ -11,7 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <fnmatch.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
+#include <cJSON.h>
 #include <sodium.h>
 
 #include "cli.h"
@@ -22,6 +27,11 @@ static const char usage[] =
     "       patient audit verify-consistency PROOF [--old SIZE:ROOT] [--new SIZE:ROOT]\n"
     "       patient audit publish LOG DIR --key SECKEY [--password-file F] [--log-origin NAME]\n"
     "       patient audit note-key --pub PUB (--log-origin NAME | --log LOG)\n"
+    "       patient audit monitor URL --pub PUB --state FILE [--deep] [--reason GLOB]\n"
+    "                     [--origin ORIGIN] [--loop SECONDS] [--log-origin NAME] [--ca FILE]\n"
+    "                     [--json] [-q]\n"
+    "       patient audit included BUNDLE --log URL --pub PUB [--state FILE]\n"
+    "                     [--log-origin NAME] [--ca FILE] [--json]\n"
     "\n"
     "consistency         RFC 9162 consistency proof (JSON) between the trees of the\n"
     "                    first OLD and the first NEW lines of LOG, with both roots.\n"
@@ -32,18 +42,51 @@ static const char usage[] =
     "                    for any web server to serve.\n"
     "note-key            print the signed-note verifier key of a published log\n"
     "                    (what golang.org/x/mod/sumdb/note reads).\n"
+    "monitor             watch a published log (URL: the folder publish writes): check\n"
+    "                    the signed checkpoint, that it extends the one kept in FILE\n"
+    "                    (else FORK or ROLLBACK), every new entry (seq, hash chain, the\n"
+    "                    log's checkpoints; --deep: every descriptor's signature) and\n"
+    "                    the served tiles; prints the new changes (--reason, --origin\n"
+    "                    filter them) and updates FILE atomically only when all holds.\n"
+    "                    --loop repeats every SECONDS (progress on a terminal).\n"
+    "included            prove each descriptor of an evidence bundle is in the log\n"
+    "                    published at URL (inclusion proof against its signed\n"
+    "                    checkpoint, consistent with the monitor's FILE if given).\n"
     "\n"
     "ROOT: 64 hex digits or base64 (as in the log's checkpoints).\n"
     "--log-origin NAME: the checkpoint origin and key name; default\n"
     "\"patient.log/<log id>\".\n"
     "\n"
-    "Exit: 0 ok, 1 proof invalid / log damaged, 2 usage or I/O error.\n";
+    "Exit: 0 ok, 1 proof invalid / log damaged / monitor alarm (fork, rollback,\n"
+    "bad signature, corrupted tile or entry) / descriptor not logged, 2 usage or\n"
+    "I/O error (or a damaged state file), 3 log unreachable (state unchanged).\n";
 
-enum { OPT_OUT = 256, OPT_OLD, OPT_NEW, OPT_KEY, OPT_PWFILE, OPT_LORIGIN, OPT_PUB, OPT_LOG };
+enum {
+    OPT_OUT = 256,
+    OPT_OLD,
+    OPT_NEW,
+    OPT_KEY,
+    OPT_PWFILE,
+    OPT_LORIGIN,
+    OPT_PUB,
+    OPT_LOG,
+    OPT_STATE,
+    OPT_DEEP,
+    OPT_REASON,
+    OPT_ORIGIN,
+    OPT_LOOP,
+    OPT_CA,
+    OPT_JSON,
+};
+
+#define EXIT_UNREACHABLE 3
+#define BUNDLE_MAX (256u * 1024 * 1024)
 
 typedef struct {
     const char *out, *old_head, *new_head, *key, *pwfile, *lorigin, *pub, *log;
-    int force;
+    const char *state, *reason, *origin, *ca;
+    long loop;
+    int force, deep, json, quiet;
 } topts;
 
 static int
@@ -260,6 +303,272 @@ do_note_key(int n, char **a, const topts *o)
     return CLI_EXIT_OK;
 }
 
+/* ---- monitor / included ------------------------------------------------- */
+
+typedef struct {
+    const topts *o;
+    uint64_t shown;
+    int tty;
+} monctx;
+
+static int
+reason_match(const patient_log_entry *e, const char *glob)
+{
+    for (size_t i = 0; i < e->n_edits; i++)
+        if (fnmatch(glob, e->reasons[i], 0) == 0)
+            return 1;
+    return 0;
+}
+
+/* --origin https://a.example: the change's URL is on that origin. */
+static int
+origin_match(const char *url, const char *origin)
+{
+    size_t n = strlen(origin);
+
+    while (n > 0 && origin[n - 1] == '/')
+        n--;
+    return url && strncasecmp(url, origin, n) == 0 &&
+           (url[n] == '\0' || url[n] == '/' || url[n] == '?' || url[n] == '#');
+}
+
+static void
+print_safe(const char *s)
+{
+    for (; s && *s; s++)
+        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+static int
+on_entry(const patient_log_entry *e, void *vctx)
+{
+    monctx *m = vctx;
+
+    if (e->kind != PATIENT_LOG_KIND_CHANGE)
+        return 0;
+    if (m->o->reason && !reason_match(e, m->o->reason))
+        return 0;
+    if (m->o->origin && !origin_match(e->url, m->o->origin))
+        return 0;
+    m->shown++;
+    if (m->tty)
+        fputs("\r\033[K", stderr);
+    if (m->o->json) {
+        cJSON *j = cJSON_CreateObject(), *rs;
+        char *t;
+        cJSON_AddNumberToObject(j, "seq", (double)e->seq);
+        cJSON_AddStringToObject(j, "time", e->time_str ? e->time_str : "");
+        cJSON_AddStringToObject(j, "url", e->url ? e->url : "");
+        cJSON_AddStringToObject(j, "middlebox", e->by_name ? e->by_name : "");
+        rs = cJSON_AddArrayToObject(j, "reasons");
+        for (size_t i = 0; i < e->n_edits; i++)
+            cJSON_AddItemToArray(rs, cJSON_CreateString(e->reasons[i]));
+        cJSON_AddNumberToObject(j, "deleted", (double)e->deleted);
+        cJSON_AddNumberToObject(j, "inserted", (double)e->inserted);
+        if ((t = cJSON_PrintUnformatted(j)) != NULL)
+            puts(t);
+        free(t);
+        cJSON_Delete(j);
+    } else if (!m->o->quiet) {
+        printf("%s  seq %" PRIu64 "  ", e->time_str ? e->time_str : "?", e->seq);
+        print_safe(e->by_name);
+        printf("  -%" PRIu64 " +%" PRIu64 "  ", e->deleted, e->inserted);
+        for (size_t i = 0; i < e->n_edits; i++) {
+            if (i)
+                putchar(',');
+            print_safe(e->reasons[i]);
+        }
+        putchar(' ');
+        print_safe(e->url);
+        putchar('\n');
+    }
+    return 0;
+}
+
+static void
+on_progress(uint64_t done, uint64_t total, void *vctx)
+{
+    monctx *m = vctx;
+
+    if (m->tty)
+        fprintf(stderr, "\r\033[K%" PRIu64 " / %" PRIu64 " new entries checked", done, total);
+}
+
+static int
+alarm_exit(const patient_monitor_report *r)
+{
+    if (r->alarm == PATIENT_MONITOR_UNREACHABLE)
+        return EXIT_UNREACHABLE;
+    if (r->alarm == PATIENT_MONITOR_STATE)
+        return CLI_EXIT_USAGE;
+    return CLI_EXIT_FAIL;
+}
+
+static void
+report_alarm(const char *url, const patient_monitor_report *r)
+{
+    if (r->alarm == PATIENT_MONITOR_UNREACHABLE || r->alarm == PATIENT_MONITOR_STATE)
+        cli_warn("%s: %s [%s]", url, r->message, patient_errname(r->result));
+    else
+        cli_warn("%s: ALARM (%s): %s [%s]", url, patient_monitor_alarm_name(r->alarm), r->message,
+                 patient_errname(r->result));
+}
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static int
+do_monitor(int n, char **a, const topts *o)
+{
+    patient_pubkey pk;
+    patient_fetch_opts fo;
+    patient_monitor_opts mo;
+    patient_monitor_report r;
+    monctx m;
+    patient_err err;
+
+    if (n != 1)
+        cli_usage(usage, "monitor takes one URL");
+    if (o->pub == NULL || o->state == NULL)
+        cli_usage(usage, "monitor needs --pub PUB and --state FILE");
+    if ((err = patient_pubkey_load(o->pub, &pk)) != PATIENT_OK) {
+        cli_warn("--pub %s: %s [%s]", o->pub, patient_strerror(err), patient_errname(err));
+        return CLI_EXIT_USAGE;
+    }
+    patient_fetch_opts_init(&fo);
+    fo.ca_file = o->ca;
+    memset(&mo, 0, sizeof mo);
+    memset(&m, 0, sizeof m);
+    m.o = o;
+    m.tty = cli_stderr_tty() && !o->quiet;
+    mo.fetch = &fo;
+    mo.pub = &pk;
+    mo.origin = o->lorigin;
+    mo.deep = o->deep;
+    mo.on_entry = on_entry;
+    mo.on_progress = on_progress;
+    mo.ctx = &m;
+    if (o->loop > 0) {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+    }
+    for (;;) {
+        err = patient_monitor_run(a[0], o->state, &mo, &r);
+        if (m.tty)
+            fputs("\r\033[K", stderr);
+        fflush(stdout);
+        if (err != PATIENT_OK) {
+            report_alarm(a[0], &r);
+            /* In a loop an outage is waited out; anything else stops it. */
+            if (!(o->loop > 0 && r.alarm == PATIENT_MONITOR_UNREACHABLE))
+                return alarm_exit(&r);
+        } else if (!o->quiet && !o->json) {
+            fprintf(o->loop > 0 ? stderr : stdout, "%s: %s (origin %s)\n", a[0], r.message,
+                    r.origin);
+        }
+        if (o->loop <= 0)
+            return CLI_EXIT_OK;
+        for (long s = 0; s < o->loop && !stop; s++)
+            sleep(1);
+        if (stop)
+            return CLI_EXIT_OK;
+    }
+}
+
+static int
+do_included(int n, char **a, const topts *o)
+{
+    patient_pubkey pk;
+    patient_fetch_opts fo;
+    patient_monitor_opts mo;
+    patient_monitor_report r;
+    patient_included *res = NULL;
+    const char **jws = NULL;
+    cJSON *doc = NULL;
+    const cJSON *arr, *x;
+    char *text = NULL;
+    size_t len, k = 0, nj, missing = 0;
+    patient_err err;
+    int rc = CLI_EXIT_USAGE;
+
+    if (n != 1)
+        cli_usage(usage, "included takes one BUNDLE");
+    if (o->log == NULL || o->pub == NULL)
+        cli_usage(usage, "included needs --log URL and --pub PUB");
+    if ((err = patient_pubkey_load(o->pub, &pk)) != PATIENT_OK) {
+        cli_warn("--pub %s: %s [%s]", o->pub, patient_strerror(err), patient_errname(err));
+        return CLI_EXIT_USAGE;
+    }
+    if ((err = cli_read_file(a[0], BUNDLE_MAX, 0, &text, &len, NULL)) != PATIENT_OK)
+        return cli_report(err, a[0]);
+    /* The bundle's descriptors: its "changes" (docs/format/report.md). */
+    if ((doc = cJSON_ParseWithLength(text, len)) == NULL ||
+        !cJSON_IsArray(arr = cJSON_GetObjectItemCaseSensitive(doc, "changes")) ||
+        (nj = (size_t)cJSON_GetArraySize(arr)) > 64) {
+        cli_warn("%s: not an evidence bundle (no \"changes\" array of at most 64) [parse]", a[0]);
+        goto out;
+    }
+    if (nj == 0) {
+        printf("%s: no change descriptors: nothing was changed on the way\n", a[0]);
+        rc = CLI_EXIT_OK;
+        goto out;
+    }
+    if ((jws = calloc(nj, sizeof *jws)) == NULL || (res = calloc(nj, sizeof *res)) == NULL)
+        goto out;
+    cJSON_ArrayForEach(x, arr) {
+        if (!cJSON_IsString(x)) {
+            cli_warn("%s: changes[%zu] is not a string [parse]", a[0], k);
+            goto out;
+        }
+        jws[k++] = x->valuestring;
+    }
+    patient_fetch_opts_init(&fo);
+    fo.ca_file = o->ca;
+    memset(&mo, 0, sizeof mo);
+    mo.fetch = &fo;
+    mo.pub = &pk;
+    mo.origin = o->lorigin;
+    err = patient_tlog_included(o->log, o->state, &mo, jws, nj, res, &r);
+    if (err != PATIENT_OK) {
+        report_alarm(o->log, &r);
+        rc = alarm_exit(&r);
+        goto out;
+    }
+    for (k = 0; k < nj; k++) {
+        if (o->json) {
+            printf("{\"change\":%zu,\"logged\":%s", k, res[k].found ? "true" : "false");
+            if (res[k].found)
+                printf(",\"seq\":%" PRIu64, res[k].seq);
+            printf(",\"tree_size\":%" PRIu64 "}\n", r.new_size);
+        } else if (res[k].found) {
+            printf("change %zu: logged as entry %" PRIu64
+                   ", proven into the signed tree of %" PRIu64 " (origin %s)\n",
+                   k, res[k].seq, res[k].tree_size, r.origin);
+        } else {
+            printf("change %zu: NOT LOGGED: no entry of the signed tree of %" PRIu64
+                   " (origin %s) holds this descriptor\n",
+                   k, r.new_size, r.origin);
+        }
+        if (!res[k].found)
+            missing++;
+    }
+    if (o->state == NULL && !o->json)
+        printf("(checkpoint not compared with a monitor's state: pass --state FILE)\n");
+    rc = missing ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+out:
+    cJSON_Delete(doc);
+    free(text);
+    free(jws);
+    free(res);
+    return rc;
+}
+
 int
 cmd_audit_tlog(int argc, char **argv)
 {
@@ -272,6 +581,14 @@ cmd_audit_tlog(int argc, char **argv)
         {"log-origin", required_argument, NULL, OPT_LORIGIN},
         {"pub", required_argument, NULL, OPT_PUB},
         {"log", required_argument, NULL, OPT_LOG},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"deep", no_argument, NULL, OPT_DEEP},
+        {"reason", required_argument, NULL, OPT_REASON},
+        {"origin", required_argument, NULL, OPT_ORIGIN},
+        {"loop", required_argument, NULL, OPT_LOOP},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"quiet", no_argument, NULL, 'q'},
         {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -282,7 +599,7 @@ cmd_audit_tlog(int argc, char **argv)
 
     memset(&o, 0, sizeof o);
     optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "fh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, "fhq", opts, NULL)) != -1) {
         switch (c) {
         case OPT_OUT: o.out = optarg; break;
         case OPT_OLD: o.old_head = optarg; break;
@@ -292,6 +609,20 @@ cmd_audit_tlog(int argc, char **argv)
         case OPT_LORIGIN: o.lorigin = optarg; break;
         case OPT_PUB: o.pub = optarg; break;
         case OPT_LOG: o.log = optarg; break;
+        case OPT_STATE: o.state = optarg; break;
+        case OPT_DEEP: o.deep = 1; break;
+        case OPT_REASON: o.reason = optarg; break;
+        case OPT_ORIGIN: o.origin = optarg; break;
+        case OPT_LOOP: {
+            uint64_t v;
+            if (parse_u64(optarg, &v) != 0 || v == 0 || v > 86400)
+                cli_usage(usage, "--loop takes 1..86400 seconds");
+            o.loop = (long)v;
+            break;
+        }
+        case OPT_CA: o.ca = optarg; break;
+        case OPT_JSON: o.json = 1; break;
+        case 'q': o.quiet = 1; break;
         case 'f': o.force = 1; break;
         case 'h': cli_usage(usage, NULL);
         default: cli_usage(usage, "invalid option");
@@ -307,5 +638,9 @@ cmd_audit_tlog(int argc, char **argv)
         return do_publish(argc, argv, &o);
     if (strcmp(sub, "note-key") == 0)
         return do_note_key(argc, argv, &o);
+    if (strcmp(sub, "monitor") == 0)
+        return do_monitor(argc, argv, &o);
+    if (strcmp(sub, "included") == 0)
+        return do_included(argc, argv, &o);
     cli_usage(usage, "unknown audit command: %s", sub);
 }

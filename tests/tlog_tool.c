@@ -1,6 +1,7 @@
 /* Test helper for the transparency-log tests (public API only):
- *   tlog_tool gen SECKEY LOG N EVERY [DIR]  append N events (checkpoint every
- *                                          EVERY; with DIR, published there)
+ *   tlog_tool gen SECKEY LOG N EVERY [DIR [TAG]]  append N events (checkpoint
+ *                                          every EVERY; with DIR, published
+ *                                          there; TAG goes into each detail)
  *   tlog_tool pairs LOG MAX                every consistency proof between
  *                                          sizes 1 <= m <= n <= MAX, one line
  *                                          each: "m n oldroot newroot h1 h2 ..."
@@ -35,17 +36,19 @@ main(int argc, char **argv)
         patient_seckey *sk = NULL;
         patient_log *log = NULL;
         unsigned long n = strtoul(argv[4], NULL, 10), every = strtoul(argv[5], NULL, 10);
-        char detail[64];
+        char detail[128];
+        const char *tag = argc >= 8 ? argv[7] : "entry";
 
         if ((err = patient_seckey_load(argv[2], NULL, &sk, NULL)))
             return die(argv[2], err);
         if ((err = patient_log_open(argv[3], sk, (unsigned)every, &log)))
             return die(argv[3], err);
         (void)patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE);
-        if (argc >= 7 && (err = patient_log_set_publish(log, argv[6], NULL)))
+        if (argc >= 7 && strcmp(argv[6], "-") != 0 &&
+            (err = patient_log_set_publish(log, argv[6], NULL)))
             return die(argv[6], err);
         for (unsigned long i = 0; i < n; i++) {
-            snprintf(detail, sizeof detail, "entry %lu", i);
+            snprintf(detail, sizeof detail, "%s %lu", tag, i);
             if ((err = patient_log_append_event(log, "test.entry", NULL, detail, NULL)))
                 return die("append", err);
         }

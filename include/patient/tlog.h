@@ -139,6 +139,107 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_set_publish(patient_log *log,
  * the call. */
 PATIENT_EXPORT patient_err patient_log_publish_error(patient_log *log);
 
+/* ---- Watching a published log: monitor, inclusion ------------------- */
+
+/* What a monitor run found. Numbers are stable. */
+typedef enum patient_monitor_alarm {
+    PATIENT_MONITOR_OK = 0,
+    PATIENT_MONITOR_UNREACHABLE = 1, /* checkpoint, tile or bundle not served (fetch error,
+                                        HTTP status): nothing learnt, state unchanged */
+    PATIENT_MONITOR_SIGNATURE = 2,   /* checkpoint note: bad signature, other key, other
+                                        origin, malformed */
+    PATIENT_MONITOR_ROLLBACK = 3,    /* a smaller tree than one seen before */
+    PATIENT_MONITOR_FORK = 4,        /* a signed tree that does not extend the one seen
+                                        before (same size other root, or no consistency) */
+    PATIENT_MONITOR_TILE = 5,        /* a served hash tile differs from the entries' hashes */
+    PATIENT_MONITOR_ENTRY = 6,       /* an entry is bad: not an entry, seq, hash chain,
+                                        checkpoint line, descriptor signature; or the
+                                        entries do not hash to the signed root */
+    PATIENT_MONITOR_STATE = 7        /* the state file is unreadable or damaged */
+} patient_monitor_alarm;
+
+/* "ok", "unreachable", "signature", "rollback", "fork", "tile", "entry",
+ * "state". Never NULL. */
+PATIENT_EXPORT const char *patient_monitor_alarm_name(patient_monitor_alarm a);
+
+typedef struct patient_monitor_report {
+    patient_err result;          /* also the return value */
+    patient_monitor_alarm alarm; /* PATIENT_MONITOR_OK when result is OK */
+    char message[512];           /* one sentence: what is wrong, or what was seen */
+    char origin[PATIENT_ORIGIN_MAX + 1];
+    uint64_t old_size;           /* tree size in the state before the run (0: none) */
+    uint64_t new_size;           /* the checkpoint's tree size */
+    uint8_t new_root[PATIENT_SHA256_BYTES];
+    uint64_t entries, changes;   /* new entries checked, of which changes */
+    uint64_t seq;                /* the entry concerned (alarm ENTRY), when has_seq */
+    int has_seq;
+} patient_monitor_report;
+
+/* Called for every new entry once its line checked out; a non-zero return
+ * stops the run (PATIENT_ERR_INTERRUPTED, state unchanged). */
+typedef int (*patient_monitor_entry_fn)(const patient_log_entry *e, void *ctx);
+/* Called every 256 entries: entries checked so far of total new ones. */
+typedef void (*patient_monitor_progress_fn)(uint64_t done, uint64_t total, void *ctx);
+
+typedef struct patient_monitor_opts {
+    const patient_fetch_opts *fetch; /* NULL: defaults */
+    const patient_pubkey *pub;       /* the middlebox key (required) */
+    const char *origin;              /* expected checkpoint origin; NULL: the state's, or
+                                        (first run) whatever the log names */
+    int deep;                        /* also verify every change descriptor's JWS */
+    patient_monitor_entry_fn on_entry;
+    patient_monitor_progress_fn on_progress;
+    void *ctx;
+} patient_monitor_opts;
+
+/* One monitor run against the log published at url (the folder
+ * patient_log_publish writes, over http:// or https://): fetch
+ * url/checkpoint, check its note under opts->pub, then, against the tree
+ * head kept in state_path (none on a first run): refuse a smaller tree
+ * (ROLLBACK) or another root for the same size (FORK); download the
+ * entry bundles of every new entry and check each line (seq, hash chain to
+ * the last seen entry, log checkpoints' JWS under pub, with deep every
+ * descriptor's signature), check the entries before the old size in the
+ * first bundle still hash as seen (FORK), extend the kept tree with the new
+ * leaves and require the signed root (consistency by construction; when it
+ * fails, an RFC 9162 consistency proof from the served tiles tells a FORK
+ * from bad entries), and compare every hash tile the new tree touches
+ * with the recomputed one (TILE). Only when all of that holds is the new
+ * head written to state_path (atomically: temp file, fsync, rename; mode
+ * 0600). Returns PATIENT_OK, or the error behind report->alarm:
+ * UNREACHABLE PATIENT_ERR_FETCH; SIGNATURE PATIENT_ERR_SIGNATURE /
+ * KEY_MISMATCH / PARSE; ROLLBACK PATIENT_ERR_ROLLBACK; FORK, TILE
+ * PATIENT_ERR_HASH; ENTRY PATIENT_ERR_CHAIN / SIGNATURE / LOG_CORRUPT;
+ * STATE PATIENT_ERR_PARSE / IO. Not thread-safe on the same state file. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_monitor_run(const char *url, const char *state_path,
+                                                           const patient_monitor_opts *opts,
+                                                           patient_monitor_report *report);
+
+/* Per descriptor asked about. */
+typedef struct patient_included {
+    int found;         /* 1: logged, and proven into the signed tree */
+    uint64_t seq;      /* its log entry (found) */
+    uint64_t tree_size;/* of the checkpoint it was proven against */
+} patient_included;
+
+/* Prove that each of the n descriptors (compact Patient-Change JWS, as a
+ * bundle keeps them) is in the log published at url: fetch and check the
+ * checkpoint as patient_monitor_run does, and when state_path is given
+ * require it to be consistent with the head kept there (an RFC 9162
+ * consistency proof built from the served tiles; ROLLBACK / FORK
+ * otherwise); then look for each descriptor in the entry bundles (a change
+ * entry whose jws is exactly it) and check an inclusion proof of that line,
+ * built from the served tiles, against the signed root (TILE on failure).
+ * out[i].found 0: not in the log's first new_size entries (never logged, or
+ * not yet covered by a checkpoint). Reads every entry bundle: the
+ * published log has no index by descriptor. The state file is only read. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_tlog_included(const char *url,
+                                                             const char *state_path,
+                                                             const patient_monitor_opts *opts,
+                                                             const char *const *jws, size_t n,
+                                                             patient_included *out,
+                                                             patient_monitor_report *report);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,919 @@
+/* Watching a published log over HTTP(S): the monitor (checkpoint note,
+ * rollback and fork detection, every new entry checked, served tiles
+ * compared with the recomputed tree, state kept atomically) and inclusion
+ * of a bundle's descriptors. Format contract: docs/format/log.md
+ * ("Monitoring a published log"). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "log_int.h"
+#include "tlog_int.h"
+
+#define STATE_MAX (1024u * 1024)
+#define TILE_CACHE 24
+
+const char *
+patient_monitor_alarm_name(patient_monitor_alarm a)
+{
+    static const char *const names[] = {"ok",       "unreachable", "signature", "rollback",
+                                        "fork",     "tile",        "entry",     "state"};
+    return (unsigned)a < sizeof names / sizeof *names ? names[a] : "unknown";
+}
+
+/* ---- alarms ------------------------------------------------------------ */
+
+static patient_err
+raise_alarm(patient_monitor_report *r, patient_monitor_alarm a, patient_err err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static patient_err
+raise_alarm(patient_monitor_report *r, patient_monitor_alarm a, patient_err err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (r->result != PATIENT_OK) /* keep the first */
+        return r->result;
+    r->alarm = a;
+    r->result = err;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof r->message, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+/* ---- fetching ------------------------------------------------------------ */
+
+typedef struct {
+    int level;
+    uint64_t index;
+    unsigned w;
+    uint8_t *data;
+} ctile;
+
+typedef struct {
+    char base[2048];
+    patient_fetch_opts fo;
+    patient_monitor_report *r;
+    uint64_t tree_size; /* the tree tiles are read for */
+    ctile cache[TILE_CACHE];
+    unsigned next_slot;
+} client;
+
+static patient_err
+client_init(client *c, const char *url, const patient_fetch_opts *fo, patient_monitor_report *r)
+{
+    size_t n;
+
+    memset(c, 0, sizeof c[0]);
+    c->r = r;
+    if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+        return PATIENT_ERR_ARG;
+    n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        n--;
+    if (n + 1 > sizeof c->base - 128)
+        return PATIENT_ERR_ARG;
+    memcpy(c->base, url, n);
+    c->base[n] = '\0';
+    if (fo)
+        c->fo = *fo;
+    else
+        patient_fetch_opts_init(&c->fo);
+    return PATIENT_OK;
+}
+
+static void
+client_free(client *c)
+{
+    for (unsigned i = 0; i < TILE_CACHE; i++)
+        free(c->cache[i].data);
+}
+
+/* GET base/rel, at most max bytes: a 200 answer or an UNREACHABLE alarm
+ * (what = what it is, for the message). */
+static patient_err
+get(client *c, const char *rel, size_t max, const char *what, patient_response **out)
+{
+    patient_fetch_opts fo = c->fo;
+    char url[2304], *detail = NULL;
+    patient_response *resp = NULL;
+    patient_err err;
+
+    *out = NULL;
+    snprintf(url, sizeof url, "%s/%s", c->base, rel);
+    fo.max_body = max;
+    fo.max_redirects = 0; /* the log's files live where its checkpoint is */
+    err = patient_fetch(&fo, url, &resp, &detail);
+    if (err == PATIENT_ERR_TOO_LARGE) {
+        free(detail);
+        return raise_alarm(c->r, strcmp(what, "hash tile") == 0 ? PATIENT_MONITOR_TILE
+                                                          : PATIENT_MONITOR_ENTRY,
+                     PATIENT_ERR_HASH, "%s %s is larger than it can be", what, url);
+    }
+    if (err != PATIENT_OK) {
+        raise_alarm(c->r, PATIENT_MONITOR_UNREACHABLE, PATIENT_ERR_FETCH, "log unreachable: %s %s: %s",
+              what, url, detail ? detail : patient_strerror(err));
+        free(detail);
+        return PATIENT_ERR_FETCH;
+    }
+    if (resp->status != 200) {
+        raise_alarm(c->r, PATIENT_MONITOR_UNREACHABLE, PATIENT_ERR_FETCH,
+              "log unreachable: %s %s: HTTP status %ld", what, url, resp->status);
+        patient_response_free(resp);
+        return PATIENT_ERR_FETCH;
+    }
+    *out = resp;
+    return PATIENT_OK;
+}
+
+/* Width of tile (level, index) in a tree of n leaves (0: none). */
+static unsigned
+tile_width(uint64_t n, unsigned level, uint64_t index)
+{
+    uint64_t count = level * 8 >= 64 ? 0 : n >> (8 * level);
+
+    if (count <= index * PATIENT_TILE_WIDTH)
+        return 0;
+    count -= index * PATIENT_TILE_WIDTH;
+    return count >= PATIENT_TILE_WIDTH ? PATIENT_TILE_WIDTH : (unsigned)count;
+}
+
+static patient_err
+get_tile(client *c, unsigned level, uint64_t index, const uint8_t **data, unsigned *w)
+{
+    patient_response *resp = NULL;
+    char rel[96];
+    ctile *slot;
+    unsigned width = tile_width(c->tree_size, level, index), i;
+    patient_err err;
+
+    for (i = 0; i < TILE_CACHE; i++)
+        if (c->cache[i].data && c->cache[i].level == (int)level && c->cache[i].index == index &&
+            c->cache[i].w == width) {
+            *data = c->cache[i].data;
+            *w = width;
+            return PATIENT_OK;
+        }
+    if (width == 0)
+        return raise_alarm(c->r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
+                     "no tile %u/%llu in a tree of %llu", level, (unsigned long long)index,
+                     (unsigned long long)c->tree_size);
+    patient_tile_path((int)level, index, width, rel);
+    if ((err = get(c, rel, PATIENT_TILE_BYTES, "hash tile", &resp)))
+        return err;
+    if (resp->body_len != (size_t)width * HASH_LEN) {
+        size_t got = resp->body_len;
+        patient_response_free(resp);
+        return raise_alarm(c->r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
+                     "corrupted tile: %s/%s has %zu bytes, not %u", c->base, rel, got,
+                     width * HASH_LEN);
+    }
+    slot = &c->cache[c->next_slot++ % TILE_CACHE];
+    free(slot->data);
+    slot->data = resp->body; /* take the body over */
+    resp->body = NULL;
+    resp->body_len = 0;
+    patient_response_free(resp);
+    slot->level = (int)level;
+    slot->index = index;
+    slot->w = width;
+    *data = slot->data;
+    *w = width;
+    return PATIENT_OK;
+}
+
+/* pt_merkle_node_fn over the served tiles of c->tree_size. */
+static patient_err
+tile_node(unsigned level, uint64_t index, void *ctx, uint8_t out[HASH_LEN])
+{
+    client *c = ctx;
+    unsigned L = level / 8, r = level % 8, w;
+    uint64_t first = index << r;
+    const uint8_t *data;
+    patient_err err;
+
+    if ((err = get_tile(c, L, first / PATIENT_TILE_WIDTH, &data, &w)))
+        return err;
+    if (first % PATIENT_TILE_WIDTH + (1u << r) > w)
+        return raise_alarm(c->r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
+                     "corrupted tile: level %u tile %llu is too short", L,
+                     (unsigned long long)(first / PATIENT_TILE_WIDTH));
+    return pt_merkle_root((const uint8_t(*)[HASH_LEN])(data + (first % PATIENT_TILE_WIDTH) * HASH_LEN),
+                          1u << r, out);
+}
+
+/* Consistency of (m, root_m) with the signed (n, root_n), by an RFC 9162
+ * proof built from the served tiles of tree n. */
+static patient_err
+tiles_consistent(client *c, uint64_t m, const uint8_t root_m[HASH_LEN], uint64_t n,
+                 const uint8_t root_n[HASH_LEN])
+{
+    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH];
+    uint8_t proof[PT_MERKLE_MAX_DEPTH][HASH_LEN];
+    size_t count, i;
+    patient_err err;
+
+    c->tree_size = n;
+    if ((err = pt_merkle_consistency_ranges(m, n, lo, hi, &count)))
+        return err;
+    for (i = 0; i < count; i++)
+        if ((err = pt_merkle_range_hash(lo[i], hi[i], tile_node, c, proof[i])))
+            return err;
+    return pt_merkle_consistency_verify(m, n, root_m, root_n, (const uint8_t(*)[HASH_LEN])proof,
+                                        count);
+}
+
+/* ---- state file ---------------------------------------------------------- */
+
+typedef struct {
+    int have;
+    char origin[PATIENT_ORIGIN_MAX + 1];
+    char log_id[HEX_LEN + 1];
+    uint8_t root[HASH_LEN], last[HASH_LEN];
+    pt_tiles t; /* size, partial tiles, frontier */
+} mstate;
+
+static int
+hex_field(const char *s, size_t n, uint8_t *out, size_t want)
+{
+    char buf[2 * HASH_LEN + 1];
+
+    if (n != 2 * want || want > HASH_LEN)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return pt_unhex(buf, out, want) == PATIENT_OK ? 0 : -1;
+}
+
+static int
+parse_u64_exact(const char *s, size_t n, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    if (n == 0 || n > 19 || (n > 1 && s[0] == '0'))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        x = x * 10 + (uint64_t)(s[i] - '0');
+    }
+    *v = x;
+    return 0;
+}
+
+/* Lines "key value": patient-monitor 1, origin, log_id, size, root,
+ * last, frontier (hex hashes, one per set bit of size), and one
+ * "tile L <hex>" per level with a partial tile. */
+static patient_err
+state_load(const char *path, mstate *st, patient_monitor_report *r)
+{
+    uint8_t *data = NULL;
+    size_t len = 0, nf = 0;
+    const char *p, *e, *nl, *sp;
+    unsigned seen = 0;
+    uint64_t size = 0;
+    patient_err err;
+
+    memset(st, 0, sizeof *st);
+    pt_tiles_init(&st->t);
+    err = pt_read_file(path, STATE_MAX, &data, &len);
+    if (err == PATIENT_ERR_NOT_FOUND)
+        return PATIENT_OK; /* first run */
+    if (err)
+        return raise_alarm(r, PATIENT_MONITOR_STATE, err, "state file %s: %s", path,
+                     patient_strerror(err));
+    for (p = (const char *)data, e = p + len; p < e; p = nl + 1) {
+        size_t kl, vl;
+        const char *v;
+        if ((nl = memchr(p, '\n', (size_t)(e - p))) == NULL ||
+            (sp = memchr(p, ' ', (size_t)(nl - p))) == NULL)
+            goto bad;
+        kl = (size_t)(sp - p);
+        v = sp + 1;
+        vl = (size_t)(nl - v);
+#define KEY(k) (kl == sizeof k - 1 && memcmp(p, k, kl) == 0)
+        if (KEY("patient-monitor")) {
+            if (vl != 1 || v[0] != '1' || seen)
+                goto bad;
+            seen |= 1;
+        } else if (KEY("origin")) {
+            if (vl == 0 || vl > PATIENT_ORIGIN_MAX)
+                goto bad;
+            memcpy(st->origin, v, vl);
+            st->origin[vl] = '\0';
+            seen |= 2;
+        } else if (KEY("log_id")) {
+            uint8_t tmp[HASH_LEN];
+            if (hex_field(v, vl, tmp, HASH_LEN))
+                goto bad;
+            memcpy(st->log_id, v, HEX_LEN);
+            seen |= 4;
+        } else if (KEY("size")) {
+            if (parse_u64_exact(v, vl, &size))
+                goto bad;
+            seen |= 8;
+        } else if (KEY("root")) {
+            if (hex_field(v, vl, st->root, HASH_LEN))
+                goto bad;
+            seen |= 16;
+        } else if (KEY("last")) {
+            if (hex_field(v, vl, st->last, HASH_LEN))
+                goto bad;
+            seen |= 32;
+        } else if (KEY("frontier")) {
+            if (!(seen & 8) || vl % (HEX_LEN + 1) != HEX_LEN || (seen & 64))
+                goto bad;
+            for (nf = 0; nf * (HEX_LEN + 1) < vl + 1; nf++)
+                if (nf >= PT_MERKLE_MAX_DEPTH ||
+                    hex_field(v + nf * (HEX_LEN + 1), HEX_LEN, st->t.fr.node[nf], HASH_LEN))
+                    goto bad;
+            seen |= 64;
+        } else if (KEY("tile")) {
+            unsigned L;
+            uint64_t w;
+            if (!(seen & 8) || vl < 3 || v[0] < '0' || v[0] > '7' || v[1] != ' ')
+                goto bad;
+            L = (unsigned)(v[0] - '0');
+            w = (size >> (8 * L)) % PATIENT_TILE_WIDTH;
+            if (w == 0 || st->t.w[L] || (vl - 2) != w * 2 * HASH_LEN)
+                goto bad;
+            for (uint64_t k = 0; k < w; k++)
+                if (hex_field(v + 2 + k * HEX_LEN, HEX_LEN, st->t.part[L][k], HASH_LEN))
+                    goto bad;
+            st->t.w[L] = (unsigned)w;
+        } else {
+            goto bad;
+        }
+#undef KEY
+    }
+    if (seen != 127 || nf != (size_t)__builtin_popcountll(size))
+        goto bad;
+    st->t.size = size;
+    st->t.fr.size = size;
+    for (unsigned L = 0; L < PT_TILE_LEVELS; L++) {
+        uint64_t count = 8 * L >= 64 ? 0 : size >> (8 * L);
+        st->t.full[L] = count / PATIENT_TILE_WIDTH;
+        if (count % PATIENT_TILE_WIDTH != st->t.w[L])
+            goto bad;
+    }
+    {
+        uint8_t root[HASH_LEN];
+        if (pt_merkle_frontier_root(&st->t.fr, root) || sodium_memcmp(root, st->root, HASH_LEN))
+            goto bad;
+    }
+    st->have = 1;
+    free(data);
+    return PATIENT_OK;
+bad:
+    free(data);
+    memset(st, 0, sizeof *st);
+    return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_PARSE,
+                 "state file %s is damaged (not a patient monitor state); not touched", path);
+}
+
+static patient_err
+state_save(const char *path, const mstate *st)
+{
+    pt_buf b = {0};
+    char hex[HEX_LEN + 1];
+    unsigned k = (unsigned)__builtin_popcountll(st->t.size);
+    patient_err err;
+
+    if ((err = pt_buf_appendf(&b, "patient-monitor 1\norigin %s\nlog_id %s\nsize %llu\n", st->origin,
+                              st->log_id, (unsigned long long)st->t.size)))
+        goto out;
+    pt_hex(st->root, HASH_LEN, hex);
+    if ((err = pt_buf_appendf(&b, "root %s\n", hex)))
+        goto out;
+    pt_hex(st->last, HASH_LEN, hex);
+    if ((err = pt_buf_appendf(&b, "last %s\nfrontier", hex)))
+        goto out;
+    for (unsigned i = 0; i < k; i++) {
+        pt_hex(st->t.fr.node[i], HASH_LEN, hex);
+        if ((err = pt_buf_appendf(&b, " %s", hex)))
+            goto out;
+    }
+    if ((err = pt_buf_append(&b, "\n", 1)))
+        goto out;
+    for (unsigned L = 0; L < PT_TILE_LEVELS; L++) {
+        if (st->t.w[L] == 0)
+            continue;
+        if ((err = pt_buf_appendf(&b, "tile %u ", L)))
+            goto out;
+        for (unsigned i = 0; i < st->t.w[L]; i++) {
+            pt_hex(st->t.part[L][i], HASH_LEN, hex);
+            if ((err = pt_buf_append(&b, hex, HEX_LEN)))
+                goto out;
+        }
+        if ((err = pt_buf_append(&b, "\n", 1)))
+            goto out;
+    }
+    err = pt_write_atomic(path, b.data, b.len, 0600, 0);
+out:
+    pt_buf_free(&b);
+    return err;
+}
+
+/* ---- the checkpoint -------------------------------------------------------- */
+
+static patient_err
+get_checkpoint(client *c, const char *origin, const patient_pubkey *pub, patient_checkpoint *ck)
+{
+    patient_response *resp = NULL;
+    patient_err err;
+
+    if ((err = get(c, "checkpoint", PATIENT_NOTE_MAX, "checkpoint", &resp)))
+        return err;
+    err = patient_checkpoint_open((const char *)resp->body, resp->body_len, origin, pub, ck);
+    patient_response_free(resp);
+    if (err == PATIENT_ERR_SIGNATURE)
+        return raise_alarm(c->r, PATIENT_MONITOR_SIGNATURE, err,
+                     "bad signature: the checkpoint at %s/checkpoint does not verify under the "
+                     "middlebox key",
+                     c->base);
+    if (err == PATIENT_ERR_KEY_MISMATCH)
+        return raise_alarm(c->r, PATIENT_MONITOR_SIGNATURE, err,
+                     "bad signature: the checkpoint at %s/checkpoint is not signed by the "
+                     "middlebox key%s%s",
+                     c->base, origin ? " for origin " : "", origin ? origin : "");
+    if (err)
+        return raise_alarm(c->r, PATIENT_MONITOR_SIGNATURE, err,
+                     "the checkpoint at %s/checkpoint is not a signed checkpoint note", c->base);
+    memcpy(c->r->origin, ck->origin, sizeof ck->origin);
+    c->r->new_size = ck->size;
+    memcpy(c->r->new_root, ck->root, HASH_LEN);
+    return PATIENT_OK;
+}
+
+/* ---- entries --------------------------------------------------------------- */
+
+/* Fetch bundle b of tree n: lines[] and lens[] index its w lines (pointers into
+ * *resp's body, NUL-terminated in place). */
+static patient_err
+get_bundle(client *c, uint64_t b, uint64_t n, patient_response **resp, char **lines,
+           size_t *lens, unsigned *w_out)
+{
+    char rel[96];
+    unsigned w = tile_width(n, 0, b), k = 0;
+    char *p, *e, *nl;
+    patient_err err;
+
+    *resp = NULL;
+    *w_out = w;
+    patient_tile_path(-1, b, w, rel);
+    if ((err = get(c, rel, (size_t)w * (PATIENT_LOG_LINE_MAX + 1), "entry bundle", resp)))
+        return err;
+    p = (char *)(*resp)->body;
+    e = p + (*resp)->body_len;
+    for (; p < e && k < w; p = nl + 1) {
+        if ((nl = memchr(p, '\n', (size_t)(e - p))) == NULL)
+            break;
+        *nl = '\0';
+        lines[k] = p;
+        lens[k++] = (size_t)(nl - p);
+    }
+    if (k != w || p != e) {
+        patient_response_free(*resp);
+        *resp = NULL;
+        return raise_alarm(c->r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
+                     "corrupted entry bundle %s/%s: not %u lines", c->base, rel, w);
+    }
+    return PATIENT_OK;
+}
+
+static void
+to_entry(const pentry *pe, const char *line, size_t len, patient_log_entry *o)
+{
+    memset(o, 0, sizeof *o);
+    o->seq = pe->seq;
+    o->line_no = pe->seq + 1;
+    o->kind = pe->kind;
+    o->time_str = pe->time;
+    if (pt_time_parse(pe->time, &o->time) != PATIENT_OK)
+        o->time = 0;
+    o->raw = line;
+    o->raw_len = len;
+    o->url = pe->url;
+    o->hop = pe->hop;
+    o->by_name = pe->by_name;
+    o->by_kid = pe->by_kid;
+    o->deleted = pe->deleted;
+    o->inserted = pe->inserted;
+    o->jws = pe->jws;
+    o->tls = pe->tls;
+    o->n_edits = pe->n_reasons;
+    o->reasons = (const char *const *)pe->reasons;
+    o->rules = (const char *const *)pe->rules;
+    o->tree_size = pe->tree_size;
+    o->root = pe->root_b64;
+    o->sig = pe->sig;
+    o->event = pe->event;
+    o->detail = pe->detail;
+}
+
+/* A checkpoint line inside the log: what verify checks, against the tree
+ * recomputed so far. */
+static patient_err
+check_log_checkpoint(const pentry *e, const pt_tiles *t, const char *log_id,
+                     const patient_pubkey *pub)
+{
+    patient_jws *j = NULL;
+    cJSON *p = NULL;
+    uint8_t root[HASH_LEN], want[HASH_LEN];
+    uint64_t ts;
+    const char *s;
+    patient_err err = PATIENT_ERR_LOG_CORRUPT;
+
+    if (e->tree_size != e->seq ||
+        pt_b64_decode_exact(e->root_b64, strlen(e->root_b64), 0, root, HASH_LEN) != PATIENT_OK ||
+        patient_jws_parse(e->sig, strlen(e->sig), &j) != PATIENT_OK || j->typ == NULL ||
+        strcmp(j->typ, CKPT_TYP) != 0 ||
+        pt_json_parse((const char *)j->payload, j->payload_len, &p) != PATIENT_OK ||
+        get_u64(p, "tree_size", &ts) != 0 || ts != e->tree_size ||
+        (s = pt_json_str(p, "root")) == NULL || strcmp(s, e->root_b64) != 0 ||
+        (s = pt_json_str(p, "log_id")) == NULL || strcmp(s, log_id) != 0)
+        goto out;
+    if ((err = pt_merkle_frontier_root(&t->fr, want)))
+        goto out;
+    if (sodium_memcmp(want, root, HASH_LEN) != 0) {
+        err = PATIENT_ERR_HASH;
+        goto out;
+    }
+    err = patient_jws_verify(j, pub);
+out:
+    cJSON_Delete(p);
+    patient_jws_free(j);
+    return err;
+}
+
+/* Every tile the new leaves fill: the served one must be the same. */
+static patient_err
+compare_full(void *ctx, unsigned level, uint64_t index, const uint8_t *data)
+{
+    client *c = ctx;
+    const uint8_t *served;
+    unsigned w;
+    patient_err err;
+
+    if ((err = get_tile(c, level, index, &served, &w)))
+        return err;
+    if (w != PATIENT_TILE_WIDTH || memcmp(served, data, PATIENT_TILE_BYTES) != 0) {
+        char rel[96];
+        patient_tile_path((int)level, index, PATIENT_TILE_WIDTH, rel);
+        return raise_alarm(c->r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
+                     "corrupted tile: %s/%s differs from the hashes of the entries", c->base, rel);
+    }
+    return PATIENT_OK;
+}
+
+patient_err
+patient_monitor_run(const char *url, const char *state_path, const patient_monitor_opts *o,
+                    patient_monitor_report *r)
+{
+    client c;
+    mstate *st = NULL;
+    patient_checkpoint ck;
+    patient_response *bundle = NULL;
+    char **lines = NULL;
+    size_t *lens = NULL;
+    uint8_t leaf[HASH_LEN], root[HASH_LEN], *scratch = NULL;
+    size_t scap = 0;
+    uint64_t old, b, i;
+    char prev[HEX_LEN + 1];
+    pentry e;
+    patient_log_entry ent;
+    patient_err err;
+
+    memset(r, 0, sizeof *r);
+    memset(&e, 0, sizeof e);
+    if (o == NULL || o->pub == NULL || state_path == NULL)
+        return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key or state file given");
+    if ((err = client_init(&c, url, o->fetch, r)))
+        return raise_alarm(r, PATIENT_MONITOR_UNREACHABLE, err, "not an http(s) URL: %s",
+                     url ? url : "(null)");
+    if ((st = malloc(sizeof *st)) == NULL || (lines = calloc(PATIENT_TILE_WIDTH, sizeof *lines)) == NULL ||
+        (lens = calloc(PATIENT_TILE_WIDTH, sizeof *lens)) == NULL) {
+        err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((err = state_load(state_path, st, r)))
+        goto out;
+    old = st->have ? st->t.size : 0;
+    r->old_size = old;
+    if (o->origin && st->have && strcmp(o->origin, st->origin) != 0) {
+        err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG,
+                    "state file %s watches origin %s, not %s", state_path, st->origin, o->origin);
+        goto out;
+    }
+    if ((err = get_checkpoint(&c, o->origin ? o->origin : st->have ? st->origin : NULL, o->pub,
+                              &ck)))
+        goto out;
+    if (st->have && ck.size < old) {
+        err = raise_alarm(r, PATIENT_MONITOR_ROLLBACK, PATIENT_ERR_ROLLBACK,
+                    "ROLLBACK: the log now signs a tree of %llu entries; %llu were seen before",
+                    (unsigned long long)ck.size, (unsigned long long)old);
+        goto out;
+    }
+    if (st->have && ck.size == old) {
+        if (sodium_memcmp(ck.root, st->root, HASH_LEN) != 0)
+            err = raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
+                        "FORK: the log signs another root for the %llu entries seen before",
+                        (unsigned long long)old);
+        else
+            snprintf(r->message, sizeof r->message, "no new entries (tree of %llu)",
+                     (unsigned long long)old);
+        goto out;
+    }
+    if (!st->have)
+        memcpy(st->origin, ck.origin, sizeof st->origin);
+    c.tree_size = ck.size;
+    for (b = old / PATIENT_TILE_WIDTH; b * PATIENT_TILE_WIDTH < ck.size; b++) {
+        unsigned w, j;
+        patient_response_free(bundle);
+        if ((err = get_bundle(&c, b, ck.size, &bundle, lines, lens, &w)))
+            goto out;
+        for (j = 0; j < w; j++) {
+            i = b * PATIENT_TILE_WIDTH + j;
+            if ((err = scratch_leaf(&scratch, &scap, (const uint8_t *)lines[j], lens[j], leaf)))
+                goto out;
+            if (i < old) {
+                /* Seen before: the same line must still be there. */
+                if (sodium_memcmp(leaf, st->t.part[0][j], HASH_LEN) != 0) {
+                    err = raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
+                                "FORK: entry %llu differs from the one seen before (tree of "
+                                "%llu)",
+                                (unsigned long long)i, (unsigned long long)old);
+                    r->seq = i;
+                    r->has_seq = 1;
+                    goto out;
+                }
+                continue;
+            }
+            r->seq = i;
+            r->has_seq = 1;
+            if (pentry_parse((const uint8_t *)lines[j], lens[j], &e) != PATIENT_OK) {
+                err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
+                            "entry %llu is not a log entry (%s)", (unsigned long long)i,
+                            e.why ? e.why : "malformed");
+                goto out;
+            }
+            if (i == 0)
+                memcpy(prev, zero_prev, sizeof prev);
+            else
+                pt_hex(st->last, HASH_LEN, prev);
+            if (e.seq != i || strcmp(e.prev, prev) != 0) {
+                err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_CHAIN,
+                            e.seq != i ? "entry %llu carries seq %llu"
+                                       : "entry %llu does not chain to the one before it (prev)",
+                            (unsigned long long)i, (unsigned long long)e.seq);
+                goto out;
+            }
+            if (i == 0) {
+                uint8_t id[HASH_LEN];
+                if ((err = patient_sha256(lines[j], lens[j], id)))
+                    goto out;
+                pt_hex(id, HASH_LEN, st->log_id);
+            }
+            if (e.kind == PATIENT_LOG_KIND_CHECKPOINT &&
+                (err = check_log_checkpoint(&e, &st->t, st->log_id, o->pub)) != PATIENT_OK) {
+                err = raise_alarm(r, PATIENT_MONITOR_ENTRY, err,
+                            "entry %llu: the log's own checkpoint %s", (unsigned long long)i,
+                            err == PATIENT_ERR_HASH ? "signs another root than its entries'"
+                            : err == PATIENT_ERR_LOG_CORRUPT ? "is malformed"
+                                                             : "has a bad signature");
+                goto out;
+            }
+            if (e.kind == PATIENT_LOG_KIND_CHANGE) {
+                r->changes++;
+                if (o->deep) {
+                    patient_jws *jw = NULL;
+                    err = patient_jws_parse(e.jws, strlen(e.jws), &jw);
+                    if (err == PATIENT_OK)
+                        err = patient_jws_verify(jw, o->pub);
+                    patient_jws_free(jw);
+                    if (err) {
+                        err = raise_alarm(r, PATIENT_MONITOR_ENTRY, err,
+                                    "entry %llu: the change descriptor's signature does not "
+                                    "verify under the middlebox key [%s]",
+                                    (unsigned long long)i, patient_errname(err));
+                        goto out;
+                    }
+                }
+            }
+            if ((err = patient_sha256(lines[j], lens[j], st->last)))
+                goto out;
+            if ((err = pt_tiles_add(&st->t, leaf, compare_full, &c)))
+                goto out;
+            r->entries++;
+            if (o->on_entry) {
+                to_entry(&e, lines[j], lens[j], &ent);
+                if (o->on_entry(&ent, o->ctx) != 0) {
+                    err = raise_alarm(r, PATIENT_MONITOR_OK, PATIENT_ERR_INTERRUPTED, "stopped");
+                    goto out;
+                }
+            }
+        }
+        if (o->on_progress)
+            o->on_progress(r->entries, ck.size - old, o->ctx);
+    }
+    r->has_seq = 0;
+    if ((err = pt_merkle_frontier_root(&st->t.fr, root)))
+        goto out;
+    if (sodium_memcmp(root, ck.root, HASH_LEN) != 0) {
+        /* Either the signed tree does not extend the one seen (a fork), or
+         * the served entries are not the signed ones. The tiles tell. */
+        patient_err ce = st->have ? tiles_consistent(&c, old, st->root, ck.size, ck.root)
+                                  : PATIENT_OK;
+        r->result = PATIENT_OK; /* what the tiles said is only the diagnosis */
+        r->alarm = PATIENT_MONITOR_OK;
+        if (ce != PATIENT_OK)
+            err = raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
+                        "FORK: the signed tree of %llu entries is not consistent with the tree "
+                        "of %llu seen before",
+                        (unsigned long long)ck.size, (unsigned long long)old);
+        else
+            err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_HASH,
+                        "the entries served do not hash to the signed root of %llu entries",
+                        (unsigned long long)ck.size);
+        goto out;
+    }
+    /* The right edge too: every partial tile of the new tree. */
+    for (unsigned L = 0; L < PT_TILE_LEVELS; L++) {
+        const uint8_t *served;
+        unsigned w;
+        if (st->t.w[L] == 0)
+            continue;
+        if ((err = get_tile(&c, L, st->t.full[L], &served, &w)))
+            goto out;
+        if (w != st->t.w[L] || memcmp(served, st->t.part[L], (size_t)w * HASH_LEN) != 0) {
+            char rel[96];
+            patient_tile_path((int)L, st->t.full[L], st->t.w[L], rel);
+            err = raise_alarm(r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
+                        "corrupted tile: %s/%s differs from the hashes of the entries", c.base,
+                        rel);
+            goto out;
+        }
+    }
+    memcpy(st->root, ck.root, HASH_LEN);
+    if ((err = state_save(state_path, st))) {
+        err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "cannot write the state file %s: %s",
+                    state_path, patient_strerror(err));
+        goto out;
+    }
+    snprintf(r->message, sizeof r->message,
+             "consistent: tree of %llu entries extends the %llu seen before; %llu new entries "
+             "checked",
+             (unsigned long long)ck.size, (unsigned long long)old, (unsigned long long)r->entries);
+    err = PATIENT_OK;
+out:
+    pentry_free(&e);
+    patient_response_free(bundle);
+    free(scratch);
+    free(lines);
+    free(lens);
+    free(st);
+    client_free(&c);
+    return err;
+}
+
+patient_err
+patient_tlog_included(const char *url, const char *state_path, const patient_monitor_opts *o,
+                      const char *const *jws, size_t n, patient_included *out,
+                      patient_monitor_report *r)
+{
+    client c;
+    mstate *st = NULL;
+    patient_checkpoint ck;
+    patient_response *bundle = NULL;
+    char **lines = NULL;
+    size_t *lens = NULL, left = n, k, scap = 0;
+    uint8_t leaf[HASH_LEN], path[PT_MERKLE_MAX_DEPTH][HASH_LEN], *scratch = NULL;
+    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH], b;
+    size_t count;
+    pentry e;
+    patient_err err;
+
+    memset(r, 0, sizeof *r);
+    memset(&e, 0, sizeof e);
+    if (o == NULL || o->pub == NULL || (n && (jws == NULL || out == NULL)))
+        return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key given");
+    memset(out, 0, n * sizeof *out);
+    if ((err = client_init(&c, url, o->fetch, r)))
+        return raise_alarm(r, PATIENT_MONITOR_UNREACHABLE, err, "not an http(s) URL: %s",
+                     url ? url : "(null)");
+    if ((st = malloc(sizeof *st)) == NULL || (lines = calloc(PATIENT_TILE_WIDTH, sizeof *lines)) == NULL ||
+        (lens = calloc(PATIENT_TILE_WIDTH, sizeof *lens)) == NULL) {
+        err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    memset(st, 0, sizeof *st);
+    if (state_path && (err = state_load(state_path, st, r)))
+        goto out;
+    if (state_path && !st->have) {
+        err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_NOT_FOUND,
+                    "state file %s does not exist: run the monitor first", state_path);
+        goto out;
+    }
+    r->old_size = st->have ? st->t.size : 0;
+    if ((err = get_checkpoint(&c, o->origin ? o->origin : st->have ? st->origin : NULL, o->pub,
+                              &ck)))
+        goto out;
+    if (st->have) {
+        if (ck.size < st->t.size) {
+            err = raise_alarm(r, PATIENT_MONITOR_ROLLBACK, PATIENT_ERR_ROLLBACK,
+                        "ROLLBACK: the log now signs a tree of %llu entries; the monitor saw %llu",
+                        (unsigned long long)ck.size, (unsigned long long)st->t.size);
+            goto out;
+        }
+        int forked = ck.size == st->t.size
+                         ? sodium_memcmp(ck.root, st->root, HASH_LEN) != 0
+                         : tiles_consistent(&c, st->t.size, st->root, ck.size, ck.root) != PATIENT_OK;
+        if (forked && r->alarm != PATIENT_MONITOR_UNREACHABLE) {
+            r->result = PATIENT_OK;
+            r->alarm = PATIENT_MONITOR_OK;
+            err = raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
+                        "FORK: the signed tree of %llu entries is not consistent with the "
+                        "tree of %llu the monitor saw",
+                        (unsigned long long)ck.size, (unsigned long long)st->t.size);
+            goto out;
+        }
+        if (forked) {
+            err = r->result;
+            goto out;
+        }
+    }
+    c.tree_size = ck.size;
+    for (b = 0; left > 0 && b * PATIENT_TILE_WIDTH < ck.size; b++) {
+        unsigned w, j;
+        patient_response_free(bundle);
+        if ((err = get_bundle(&c, b, ck.size, &bundle, lines, lens, &w)))
+            goto out;
+        for (j = 0; j < w && left > 0; j++) {
+            uint64_t seq = b * PATIENT_TILE_WIDTH + j;
+            int parsed = 0;
+            for (k = 0; k < n; k++) {
+                if (out[k].found || memmem(lines[j], lens[j], jws[k], strlen(jws[k])) == NULL)
+                    continue;
+                if (!parsed) {
+                    if (pentry_parse((const uint8_t *)lines[j], lens[j], &e) != PATIENT_OK) {
+                        err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
+                                    "entry %llu is not a log entry", (unsigned long long)seq);
+                        goto out;
+                    }
+                    parsed = 1;
+                }
+                if (e.kind != PATIENT_LOG_KIND_CHANGE || strcmp(e.jws, jws[k]) != 0)
+                    continue;
+                if (e.seq != seq) {
+                    err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_CHAIN,
+                                "entry %llu carries seq %llu", (unsigned long long)seq,
+                                (unsigned long long)e.seq);
+                    goto out;
+                }
+                /* Proven, not just found: the audit path from the tiles
+                 * must lead from this very line to the signed root. */
+                if ((err = scratch_leaf(&scratch, &scap, (const uint8_t *)lines[j], lens[j], leaf)))
+                    goto out;
+                if ((err = pt_merkle_path_ranges(seq, ck.size, lo, hi, &count)))
+                    goto out;
+                for (size_t q = 0; q < count; q++)
+                    if ((err = pt_merkle_range_hash(lo[q], hi[q], tile_node, &c, path[q])))
+                        goto out;
+                if (pt_merkle_path_verify(seq, ck.size, leaf, (const uint8_t(*)[HASH_LEN])path,
+                                          count, ck.root) != PATIENT_OK) {
+                    err = raise_alarm(r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
+                                "corrupted tiles: no inclusion proof of entry %llu leads to the "
+                                "signed root",
+                                (unsigned long long)seq);
+                    goto out;
+                }
+                out[k].found = 1;
+                out[k].seq = seq;
+                out[k].tree_size = ck.size;
+                left--;
+            }
+        }
+    }
+    snprintf(r->message, sizeof r->message, "%zu of %zu descriptors logged in the tree of %llu",
+             n - left, n, (unsigned long long)ck.size);
+    err = PATIENT_OK;
+out:
+    pentry_free(&e);
+    patient_response_free(bundle);
+    free(scratch);
+    free(lines);
+    free(lens);
+    free(st);
+    client_free(&c);
+    return err;
+}

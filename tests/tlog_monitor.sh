@@ -1,0 +1,178 @@
+#!/bin/sh
+# `patient audit monitor` and `included` against a log published into a
+# folder that a real nginx serves on loopback: first run, append ->
+# consistent, filters; fork (truncated and regrown), rollback (an older
+# checkpoint served again), forged checkpoint signature, corrupted tile,
+# server down (its own exit code, state file unchanged each time); a bundle's
+# change found, a never-logged descriptor reported as such.
+set -eu
+: "${top_builddir:=.}"
+: "${top_srcdir:=.}"
+B=$(cd "$top_builddir" && pwd)
+S=$(cd "$top_srcdir" && pwd)
+P="$B/cli/patient"
+M="$B/middlebox/patient-mbox"
+T="$B/tests/tlog_tool"
+command -v nginx >/dev/null 2>&1 || { echo "SKIP: nginx not installed (scripts/deps)"; exit 77; }
+W=$(mktemp -d "${TMPDIR:-/tmp}/tlog_monitor.XXXXXX")
+stop_nginx() { [ -f "$W/nginx.pid" ] && kill "$(cat "$W/nginx.pid")" 2>/dev/null; rm -f "$W/nginx.pid"; sleep 0.3; }
+trap 'stop_nginx; rm -rf "$W"' EXIT
+cd "$W"
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+fail() { echo "not ok - $*"; echo "--- out"; cat out 2>/dev/null; echo "--- err"; cat err 2>/dev/null; exit 1; }
+rc() { set +e; "$@" >out 2>err; r=$?; set -e; echo $r; }
+
+start_nginx() {
+    for try in 1 2 3 4 5; do
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        mkdir -p "$W/ngx"
+        user=""
+        [ "$(id -u)" = 0 ] && user="user root;"   # workers must read $W
+        cat >"$W/nginx.conf" <<NGX
+$user
+daemon on;
+worker_processes 1;
+pid $W/nginx.pid;
+error_log $W/nginx-error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $W/ngx/body; proxy_temp_path $W/ngx/proxy;
+    fastcgi_temp_path $W/ngx/fcgi; uwsgi_temp_path $W/ngx/uwsgi; scgi_temp_path $W/ngx/scgi;
+    server { listen 127.0.0.1:$port; location /log/ { alias $W/pub/; } }
+}
+NGX
+        if nginx -p "$W/" -c "$W/nginx.conf" -e "$W/nginx-error.log" >ngx.out 2>&1; then
+            URL="http://127.0.0.1:$port/log"
+            return 0
+        fi
+        grep -q 'in use' ngx.out "$W/nginx-error.log" 2>/dev/null || { cat ngx.out; return 1; }
+    done
+    return 1
+}
+
+"$P" keygen -W -p k.pub -s k.sec >/dev/null
+"$P" keygen -W -p other.pub -s other.sec >/dev/null
+mbox() { # URL AT RULES
+    "$M" -q -s k.sec --name corp --type text/html --at "$2" --rules "$S/middlebox/rules/$3" \
+        --url "$1" --log audit.log --checkpoint-every 50 <"$S/tests/site/index.html" >/dev/null
+}
+mbox https://a.example/index.html 2026-11-20T10:00:00Z example.json
+mbox https://b.example/index.html 2026-11-21T10:00:00Z trackers-only.json
+"$T" gen k.sec audit.log 300 50 - first
+mbox https://a.example/news/1.html 2026-11-22T10:00:00Z example.json
+"$P" audit publish audit.log pub --key k.sec >out 2>err || fail "publish"
+start_nginx || fail "nginx"
+ok "log of 3 changes and 300 events published; nginx serves it at $URL"
+
+# ---- first run, then appends ------------------------------------------------
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st --deep)" = 0 ] || fail "first run"
+grep -q 'consistent: tree of [0-9]* entries extends the 0 seen before' out &&
+    [ "$(grep -c 'seq [0-9]*  corp' out)" = 3 ] || fail "first run output"
+grep -q '^size ' st && [ "$(stat -c %a st)" = 600 ] || fail "state file 0600"
+old=$(sed -n 's/^size //p' st)
+cp pub/checkpoint old.checkpoint
+ok "first run: every entry checked (deep), 3 changes shown, state 0600"
+
+"$T" gen k.sec audit.log 200 50 pub second
+mbox https://c.example/x.html 2026-11-23T10:00:00Z example.json
+mbox https://a.example/y.html 2026-11-23T11:00:00Z trackers-only.json
+"$P" audit publish audit.log pub --key k.sec >/dev/null 2>&1 || fail "republish"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st --reason 'tracker*' --origin https://c.example)" = 0 ] ||
+    fail "second run"
+grep -q "extends the $old seen before" out && [ "$(grep -c 'seq [0-9]*  corp' out)" = 1 ] &&
+    grep -q 'c.example/x.html' out || fail "second run: only new entries, filtered"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 0 ] && grep -q 'no new entries' out ||
+    fail "third run: nothing new"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st --json)" = 0 ] || fail "json run"
+ok "append -> consistent; --reason/--origin filter; no new entries"
+
+cp st st.good
+unchanged() { cmp -s st st.good || fail "$1: state file changed"; }
+
+# ---- server down: its own exit code ------------------------------------------
+stop_nginx
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 3 ] && grep -q 'log unreachable' err ||
+    fail "server down: exit 3"
+unchanged "server down"
+start_nginx || fail "nginx again"
+ok "server down: exit 3, 'log unreachable', state unchanged"
+
+# ---- forged checkpoint signature -----------------------------------------------
+cp pub/checkpoint good.checkpoint
+python3 - <<'PY'
+import base64
+t = open("pub/checkpoint", "rb").read()
+i = t.rindex(b" ") + 1
+sig = bytearray(base64.b64decode(t[i:].strip()))
+sig[10] ^= 1
+open("pub/checkpoint", "wb").write(t[:i] + base64.b64encode(bytes(sig)) + b"\n")
+PY
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 1 ] &&
+    grep -q 'ALARM (signature): bad signature' err || fail "forged signature: alarm"
+unchanged "forged signature"
+[ "$(rc "$P" audit monitor "$URL" --pub other.pub --state st)" = 1 ] &&
+    grep -q 'ALARM (signature)' err || fail "other key: alarm"
+cp good.checkpoint pub/checkpoint
+ok "forged checkpoint signature and another key: ALARM (signature), exit 1"
+
+# ---- rollback: an older checkpoint served again ---------------------------------
+cp old.checkpoint pub/checkpoint
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 1 ] &&
+    grep -q 'ALARM (rollback): ROLLBACK' err || fail "rollback: alarm"
+unchanged "rollback"
+cp good.checkpoint pub/checkpoint
+ok "rollback: ALARM (rollback), exit 1, state unchanged"
+
+# ---- corrupted tile ---------------------------------------------------------------
+"$T" gen k.sec audit.log 300 50 pub third
+cp -r pub pub.good
+size=$(sed -n 2p pub/checkpoint)
+t=pub/tile/0/$(printf %03d $((size / 256))).p/$((size % 256))
+[ -f "$t" ] || fail "partial tile $t of the tree of $size"
+# (the right edge of the new tree: the monitor compares it with its own)
+printf 'X' | dd of="$t" bs=1 seek=7 conv=notrunc 2>/dev/null
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 1 ] &&
+    grep -q 'ALARM (tile): corrupted tile' err || fail "corrupted tile: alarm"
+unchanged "corrupted tile"
+rm -rf pub && mv pub.good pub
+ok "corrupted tile: ALARM (tile), exit 1, state unchanged"
+
+# ---- included: a logged change and a never-logged one ---------------------------------
+python3 - <<'PY'
+import json
+lines = [json.loads(l) for l in open("audit.log")]
+jws = [l["jws"] for l in lines if l["kind"] == "change"]
+json.dump({"type": "bundle", "changes": [jws[2]]}, open("bundle.json", "w"))
+PY
+"$M" -q -s k.sec --name corp --type text/html --rules "$S/middlebox/rules/example.json" \
+    --url https://never.example/ --log elsewhere.log --header-out hdr.txt \
+    <"$S/tests/site/index.html" >/dev/null
+python3 - <<'PY'
+import json
+lines = [json.loads(l) for l in open("audit.log")]
+jws = [l["jws"] for l in lines if l["kind"] == "change"]
+never = [l["jws"] for l in map(json.loads, open("elsewhere.log")) if l["kind"] == "change"][0]
+json.dump({"type": "bundle", "changes": [jws[0], never]}, open("mixed.json", "w"))
+PY
+[ "$(rc "$P" audit included bundle.json --log "$URL" --pub k.pub --state st)" = 0 ] &&
+    grep -q 'change 0: logged as entry [0-9]*, proven into the signed tree' out ||
+    fail "included: found"
+[ "$(rc "$P" audit included mixed.json --log "$URL" --pub k.pub --state st)" = 1 ] &&
+    grep -q 'change 0: logged as entry 0' out && grep -q 'change 1: NOT LOGGED' out ||
+    fail "included: never logged"
+unchanged "included"
+ok "included: a bundle's change proven; a never-logged descriptor NOT LOGGED, exit 1"
+
+# ---- fork: the log truncated and regrown -------------------------------------------------
+head -n 100 audit.log >forked.log
+"$T" gen k.sec forked.log 900 50 - forked
+rm -rf pub
+"$P" audit publish forked.log pub --key k.sec >/dev/null 2>&1 || fail "publish the fork"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st --log-origin "$(sed -n 's/^origin //p' st)")" = 1 ] &&
+    grep -q 'ALARM (fork): FORK' err || fail "fork: alarm"
+unchanged "fork"
+[ "$(rc "$P" audit included bundle.json --log "$URL" --pub k.pub --state st)" = 1 ] &&
+    grep -q 'ALARM (fork)' err || fail "included against a fork: alarm"
+ok "fork: ALARM (fork) from monitor and included, exit 1, state unchanged"

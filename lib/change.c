@@ -392,7 +392,7 @@ add_chunks(const patient_hop *hop, const patient_edit *e, cJSON *root)
     patient_edit *del = NULL;
     size_t nd = 0, n = 0;
     uint64_t *idx = NULL;
-    uint8_t (*val)[PATIENT_SHA256_BYTES] = NULL;
+    uint8_t (*val)[PATIENT_SHA256_BYTES] = NULL, (*kept)[PATIENT_SHA256_BYTES] = NULL;
     cJSON *arr, *o;
     patient_err err = PATIENT_ERR_NOMEM;
 
@@ -408,7 +408,7 @@ add_chunks(const patient_hop *hop, const patient_edit *e, cJSON *root)
             del[nd++] = e[i];
     err = pt_chunk_leaves_for_hop(hop->in, hop->in_len,
                                   (const patient_change *const *)hop->prevc, hop->nprev, del, nd,
-                                  &idx, &val, &n);
+                                  &idx, &val, &kept, &n);
     if (err == PATIENT_ERR_NOT_FOUND || err == PATIENT_ERR_HASH) {
         err = PATIENT_OK;
         goto out;
@@ -422,7 +422,8 @@ add_chunks(const patient_hop *hop, const patient_edit *e, cJSON *root)
         if ((o = cJSON_CreateObject()) == NULL)
             goto out;
         cJSON_AddItemToArray(arr, o);
-        if (!add_num(o, "index", (size_t)idx[i]) || !add_b64(o, "leaf", val[i], sizeof val[i]))
+        if (!add_num(o, "index", (size_t)idx[i]) || !add_sri(o, "kept", kept[i]) ||
+            !add_b64(o, "leaf", val[i], sizeof val[i]))
             goto out;
     }
     err = PATIENT_OK;
@@ -430,6 +431,7 @@ out:
     free(del);
     free(idx);
     free(val);
+    free(kept);
     return err;
 }
 
@@ -568,6 +570,7 @@ patient_change_free(patient_change *c)
     free(c->value);
     free(c->chunk_idx);
     free(c->chunk_val);
+    free(c->chunk_kept);
     free(c);
 }
 
@@ -742,7 +745,8 @@ parse_chunks(const cJSON *root, patient_change *c)
         if (++n > PATIENT_MAX_CHUNKS)
             return PATIENT_ERR_LIMIT;
     if ((c->chunk_idx = calloc(n, sizeof *c->chunk_idx)) == NULL ||
-        (c->chunk_val = calloc(n, sizeof *c->chunk_val)) == NULL)
+        (c->chunk_val = calloc(n, sizeof *c->chunk_val)) == NULL ||
+        (c->chunk_kept = calloc(n, sizeof *c->chunk_kept)) == NULL)
         return PATIENT_ERR_NOMEM;
     for (it = arr->child; it; it = it->next, i++) {
         const char *leaf;
@@ -753,7 +757,8 @@ parse_chunks(const cJSON *root, patient_change *c)
             (i && (uint64_t)v <= c->chunk_idx[i - 1]) || (leaf = pt_json_str(it, "leaf")) == NULL)
             return PATIENT_ERR_PARSE;
         if ((err = pt_b64_decode_exact(leaf, strlen(leaf), 0, c->chunk_val[i],
-                                       PATIENT_SHA256_BYTES)) != PATIENT_OK)
+                                       PATIENT_SHA256_BYTES)) != PATIENT_OK ||
+            (err = patient_sri_decode(pt_json_str(it, "kept"), c->chunk_kept[i])) != PATIENT_OK)
             return err;
         c->chunk_idx[i] = (uint64_t)v;
     }

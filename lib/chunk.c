@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "chunk.h"
-#include "change_int.h"
 
 struct pt_chunker {
     SHA256_CTX sha;
@@ -56,12 +55,60 @@ state_set(SHA256_CTX *s, const uint8_t v[PATIENT_SHA256_BYTES], uint64_t pos)
     s->Nh = (SHA_LONG)(pos >> 29);
 }
 
+/* The RFC 9162 tree over the leaves, built as they come (the same compact
+ * range as merkle.c's frontier), with the low-level SHA-256: two tiny hashes
+ * per 4 KiB chunk through EVP_Digest cost more than the chunk's own
+ * hashing (an EVP fetch and context per call), measured 6x slower publish. */
+static void
+node_hash(const uint8_t l[PATIENT_SHA256_BYTES], const uint8_t r[PATIENT_SHA256_BYTES],
+          uint8_t out[PATIENT_SHA256_BYTES])
+{
+    uint8_t b[1 + 2 * PATIENT_SHA256_BYTES];
+    b[0] = 0x01;
+    memcpy(b + 1, l, PATIENT_SHA256_BYTES);
+    memcpy(b + 1 + PATIENT_SHA256_BYTES, r, PATIENT_SHA256_BYTES);
+    SHA256(b, sizeof b, out);
+}
+
 static patient_err
 add_leaf(pt_merkle_frontier *f, const uint8_t v[PATIENT_SHA256_BYTES])
 {
-    uint8_t buf[1 + PATIENT_SHA256_BYTES], lh[PATIENT_SHA256_BYTES];
-    patient_err err = pt_merkle_leaf(v, PATIENT_SHA256_BYTES, buf, lh);
-    return err != PATIENT_OK ? err : pt_merkle_frontier_add(f, lh);
+    uint8_t b[1 + PATIENT_SHA256_BYTES], cur[PATIENT_SHA256_BYTES];
+    unsigned k = (unsigned)__builtin_popcountll(f->size);
+    uint64_t s = f->size;
+
+    if (f->size == UINT64_MAX)
+        return PATIENT_ERR_LIMIT;
+    b[0] = 0x00;
+    memcpy(b + 1, v, PATIENT_SHA256_BYTES);
+    SHA256(b, sizeof b, cur);
+    /* Merge with every perfect subtree of the same height: one per
+     * trailing 1 bit of size. */
+    while (s & 1) {
+        k--;
+        node_hash(f->node[k], cur, cur);
+        s >>= 1;
+    }
+    memcpy(f->node[k], cur, PATIENT_SHA256_BYTES);
+    f->size++;
+    return PATIENT_OK;
+}
+
+static patient_err
+tree_root(const pt_merkle_frontier *f, uint8_t out[PATIENT_SHA256_BYTES])
+{
+    unsigned top = (unsigned)__builtin_popcountll(f->size);
+    uint8_t cur[PATIENT_SHA256_BYTES];
+
+    if (top == 0) {
+        SHA256((const uint8_t *)"", 0, out);
+        return PATIENT_OK;
+    }
+    memcpy(cur, f->node[top - 1], sizeof cur);
+    for (unsigned i = top - 1; i-- > 0;)
+        node_hash(f->node[i], cur, cur);
+    memcpy(out, cur, sizeof cur);
+    return PATIENT_OK;
 }
 
 patient_err
@@ -112,7 +159,7 @@ pt_chunker_final(pt_chunker *c, uint8_t digest[PATIENT_SHA256_BYTES],
     if (SHA256_Final(d, &c->sha) != 1)
         goto out;
     if ((err = add_leaf(&c->f, d)) != PATIENT_OK ||
-        (err = pt_merkle_frontier_root(&c->f, root)) != PATIENT_OK)
+        (err = tree_root(&c->f, root)) != PATIENT_OK)
         goto out;
     if (digest)
         memcpy(digest, d, sizeof d);
@@ -252,7 +299,7 @@ pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known,
             return err;
     }
     OPENSSL_cleanse(&s, sizeof s);
-    return root ? pt_merkle_frontier_root(&f, root) : PATIENT_OK;
+    return root ? tree_root(&f, root) : PATIENT_OK;
 }
 
 /* ---- holes ---- */
@@ -320,18 +367,19 @@ holes_meet(const pt_holes *h, size_t o, size_t len)
 
 patient_err
 pt_undo_holes(const patient_change *c, unsigned owner, const uint8_t *out, size_t out_len,
-              const pt_holes *oh, int check_insert, uint8_t **in, pt_holes *ih)
+              const pt_holes *oh, int check_insert, pt_bigbuf *dst, pt_holes *ih)
 {
-    uint8_t *buf = NULL;
+    uint8_t *buf;
     size_t ip = 0, op = 0, hi = 0;
     patient_err err = PATIENT_ERR_HASH;
 
-    *in = NULL;
     *ih = (pt_holes){0};
     if (out_len != c->out.size)
         return PATIENT_ERR_HASH;
-    if ((buf = calloc(1, c->in.size ? c->in.size : 1)) == NULL)
-        return PATIENT_ERR_NOMEM;
+    if ((err = pt_bigbuf_reserve(dst, c->in.size ? c->in.size : 1)) != PATIENT_OK)
+        return err;
+    err = PATIENT_ERR_HASH;
+    buf = dst->p;
     for (size_t k = 0; k <= c->nedits; k++) {
         const patient_edit *e = k < c->nedits ? &c->edits[k] : NULL;
         size_t keep = (e ? e->offset : c->in.size) - ip;
@@ -364,20 +412,45 @@ pt_undo_holes(const patient_change *c, unsigned owner, const uint8_t *out, size_
                 memcpy(buf + ip, e->deleted, e->delete_len);
             else if ((err = holes_add(ih, ip, e->delete_len, owner)) != PATIENT_OK)
                 goto out;
+            else
+                memset(buf + ip, 0, e->delete_len); /* never read; kept defined */
             err = PATIENT_ERR_HASH;
             ip += e->delete_len;
         }
     }
     if (ip != c->in.size || op != out_len)
         goto out;
-    *in = buf;
-    buf = NULL;
     err = PATIENT_OK;
 out:
-    free(buf);
     if (err != PATIENT_OK)
         pt_holes_free(ih);
     return err;
+}
+
+patient_err
+pt_chunk_kept(const uint8_t *data, size_t len, uint64_t j, const pt_holes *h,
+              uint8_t out[PATIENT_SHA256_BYTES])
+{
+    size_t a = (size_t)j * PT_CHUNK_SIZE, b = a + PT_CHUNK_SIZE < len ? a + PT_CHUNK_SIZE : len;
+    SHA256_CTX s;
+
+    if (a > len)
+        return PATIENT_ERR_ARG;
+    SHA256_Init(&s);
+    for (size_t i = 0; a < b && h && i < h->n; i++) {
+        size_t ho = h->h[i].off, he = ho + h->h[i].len;
+        if (he <= a)
+            continue;
+        if (ho >= b)
+            break;
+        if (ho > a)
+            SHA256_Update(&s, data + a, ho - a);
+        a = he;
+    }
+    if (a < b)
+        SHA256_Update(&s, data + a, b - a);
+    SHA256_Final(out, &s);
+    return PATIENT_OK;
 }
 
 patient_err
@@ -508,10 +581,13 @@ out:
 patient_err
 pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len, const patient_change *const *prev,
                         size_t nprev, const patient_edit *del, size_t ndel, uint64_t **idx,
-                        uint8_t (**val)[PATIENT_SHA256_BYTES], size_t *n)
+                        uint8_t (**val)[PATIENT_SHA256_BYTES],
+                        uint8_t (**kept)[PATIENT_SHA256_BYTES], size_t *n)
 {
     pt_holes cur = {0}, next = {0};
-    uint8_t *buf = NULL, *nb = NULL;
+    pt_bigbuf bufs[2] = {{0}, {0}};
+    int which = 0;
+    uint8_t (*kv)[PATIENT_SHA256_BYTES] = NULL;
     const uint8_t *data = in;
     size_t len = in_len;
     uint64_t *kidx = NULL, *widx = NULL;
@@ -521,6 +597,7 @@ pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len, const patient_change *
 
     *idx = NULL;
     *val = NULL;
+    *kept = NULL;
     *n = 0;
     /* The new hop's own withheld bytes are marked (owner nprev) but kept:
      * it has them, and needs them to compute its leaves. */
@@ -532,13 +609,12 @@ pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len, const patient_change *
             err = PATIENT_ERR_NOT_FOUND;
             goto out;
         }
-        if ((err = pt_undo_holes(prev[k], (unsigned)k, data, len, &cur, 0, &nb, &next)))
+        if ((err = pt_undo_holes(prev[k], (unsigned)k, data, len, &cur, 0, &bufs[which],
+                                 &next)))
             goto out;
         /* pt_undo_holes copies kept bytes, own-hole bytes included. */
-        free(buf);
-        buf = nb;
-        nb = NULL;
-        data = buf;
+        data = bufs[which].p;
+        which ^= 1;
         len = prev[k]->in.size;
         pt_holes_free(&cur);
         cur = next;
@@ -567,16 +643,26 @@ pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len, const patient_change *
     if ((err = pt_chunk_walk(data, len, kidx, (const uint8_t (*)[PATIENT_SHA256_BYTES])kval, nk,
                              widx, wval, nw, NULL)))
         goto out;
+    if ((kv = malloc(nw * sizeof *kv)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < nw; i++)
+        if ((err = pt_chunk_kept(data, len, widx[i], &cur, kv[i])))
+            goto out;
     *idx = widx;
     *val = wval;
+    *kept = kv;
     *n = nw;
     widx = NULL;
     wval = NULL;
+    kv = NULL;
 out:
     pt_holes_free(&cur);
     pt_holes_free(&next);
-    free(buf);
-    free(nb);
+    pt_bigbuf_free(&bufs[0]);
+    pt_bigbuf_free(&bufs[1]);
+    free(kv);
     free(kidx);
     free(kval);
     free(widx);

@@ -24,6 +24,7 @@
 #include <patient/error.h>
 #include <patient/hash.h>
 #include "merkle.h"
+#include "change_int.h"
 
 /* Chunk size, bytes. A multiple of the SHA-256 block (64) so that chunk
  * boundaries are block boundaries. Chosen by measurement
@@ -84,12 +85,18 @@ void pt_holes_free(pt_holes *h);
  * every disclosed deletion is put back, every withheld one becomes a hole
  * owned by `owner`, holes in kept bytes move with them, holes in inserted
  * bytes vanish with those bytes. With check_insert, inserted bytes outside
- * holes must be where the edits say (PATIENT_ERR_HASH). *in: malloc'd,
- * c->in.size bytes (holes zero-filled), caller frees; ih gets the input's
- * holes (caller frees with pt_holes_free). */
+ * holes must be where the edits say (PATIENT_ERR_HASH). The
+ * input goes to dst->p (reserved as needed; must not overlap out),
+ * c->in.size bytes, holes zero-filled; ih gets the input's holes (caller
+ * frees with pt_holes_free). */
 patient_err pt_undo_holes(const patient_change *c, unsigned owner, const uint8_t *out,
-                          size_t out_len, const pt_holes *oh, int check_insert, uint8_t **in,
+                          size_t out_len, const pt_holes *oh, int check_insert, pt_bigbuf *dst,
                           pt_holes *ih);
+
+/* SHA-256 of the bytes of chunk j of data (len bytes) outside the holes
+ * h: a hop's "kept" hash of a touched chunk. */
+patient_err pt_chunk_kept(const uint8_t *data, size_t len, uint64_t j, const pt_holes *h,
+                          uint8_t out[PATIENT_SHA256_BYTES]);
 
 /* Map byte ranges of a hop's input (sorted, disjoint; only off/len used)
  * to its output: kept bytes move, deleted bytes drop out. Adjacent output
@@ -112,13 +119,16 @@ patient_err pt_chunk_known(const pt_holes *h, const patient_change *const *hops,
  * prev/nprev: the parsed descriptors that arrived (their withheld bytes
  * are holes of the origin, filled by their own "chunks"); del: the new
  * hop's withheld deletions (offset/delete_len in its input, sorted).
- * idx and val: the touched origin chunks and their leaves (malloc'd, NULL
- * and 0 when none), caller frees. PATIENT_ERR_NOT_FOUND when an earlier
+ * idx, val and kept: the touched origin chunks, their leaves and kept
+ * hashes (pt_chunk_kept over the origin as this hop sees it: every
+ * withheld byte so far, its own included, left out); malloc'd, NULL and 0
+ * when none, caller frees. PATIENT_ERR_NOT_FOUND when an earlier
  * hop's holes are not all covered by its chunks, or the arriving chain does
  * not undo to sizes that add up: no leaves can be computed. */
 patient_err pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len,
                                     const patient_change *const *prev, size_t nprev,
                                     const patient_edit *del, size_t ndel, uint64_t **idx,
-                                    uint8_t (**val)[PATIENT_SHA256_BYTES], size_t *n);
+                                    uint8_t (**val)[PATIENT_SHA256_BYTES],
+                                    uint8_t (**kept)[PATIENT_SHA256_BYTES], size_t *n);
 
 #endif

@@ -385,6 +385,25 @@ START_TEST(tree_shapes)
             ck_assert_int_eq(pt_chunker_update(c, d + o, n - o < 777 ? n - o : 777), PATIENT_OK);
         ck_assert_int_eq(pt_chunker_final(c, NULL, root2), PATIENT_OK);
         ck_assert_mem_eq(root, root2, 32);
+        /* The RFC 9162 reference tree over the leaves gives it too. */
+        {
+            uint64_t nl = pt_chunk_count(n), *all = malloc(nl * sizeof *all);
+            uint8_t (*lv)[32] = malloc(nl * sizeof *lv), (*lh)[32] = malloc(nl * sizeof *lh);
+            for (uint64_t j = 0; j < nl; j++)
+                all[j] = j;
+            ck_assert_int_eq(pt_chunk_walk(d, n, NULL, NULL, 0, all, lv, nl, NULL), PATIENT_OK);
+            for (uint64_t j = 0; j < nl; j++) {
+                uint8_t lb[33];
+                lb[0] = 0;
+                memcpy(lb + 1, lv[j], 32);
+                ck_assert_int_eq(patient_sha256(lb, 33, lh[j]), PATIENT_OK);
+            }
+            ck_assert_int_eq(pt_merkle_root((const uint8_t (*)[32])lh, nl, root2), PATIENT_OK);
+            ck_assert_mem_eq(root, root2, 32);
+            free(all);
+            free(lv);
+            free(lh);
+        }
         /* Walking without known leaves gives it too. */
         ck_assert_int_eq(pt_chunk_walk(d, n, NULL, NULL, 0, NULL, NULL, 0, root2), PATIENT_OK);
         ck_assert_mem_eq(root, root2, 32);
@@ -554,12 +573,29 @@ START_TEST(kept_byte_next_to_deletion)
     expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.confined.mismatch", "attested");
     free(f);
     out[i] ^= 0x20;
-    /* Inside chunk 2, just before the deletion (output = input there). */
+    /* Inside chunk 2, just before the deletion (output = input there),
+     * changed in transit: the hop's "kept" hash of chunk 2 catches it. */
     out[at - 1] ^= 0x20;
+    ch[0] = v;
+    ev = ev_make(out, ol, ch, 1, 0);
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch", "attested");
+    /* The same change made and signed by the middlebox itself: confined,
+     * and the byte is inside the reported unchecked range. */
     {
         cJSON *p = payload(v);
+        char *mod = malloc(page_len), sri[PATIENT_SRI_BYTES];
+        pt_hole hole = {at, 6, 0};
+        pt_holes hs = {&hole, 1, 1};
+        uint8_t kh[32];
+        memcpy(mod, page, page_len);
+        mod[at - 1] ^= 0x20;
+        ck_assert_int_eq(pt_chunk_kept((uint8_t *)mod, page_len, 2, &hs, kh), PATIENT_OK);
+        patient_sri_encode(kh, sri);
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(p, "chunks")->child, "kept", cJSON_CreateString(sri));
         set_out(p, out, ol);
         f = resign(sk_m1, p);
+        free(mod);
     }
     ch[0] = f;
     ev = ev_make(out, ol, ch, 1, 0);
@@ -604,6 +640,7 @@ mutate_chunks(const char *v, int what)
         ck_assert_int_eq(pt_b64_encode(lv[0], 32, 0, &b), PATIENT_OK);
         o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "index", 4);
+        cJSON_AddStringToObject(o, "kept", pt_json_str(arr->child, "kept"));
         cJSON_AddStringToObject(o, "leaf", b);
         cJSON_AddItemToArray(arr, o);
         free(b);
@@ -666,14 +703,33 @@ START_TEST(descriptor_chunks_malformed)
     size_t ol;
     char *v = hop_eicar(&out, &ol), *f;
     patient_change *c = NULL;
+    /* %s: a valid leaf, %k: a valid kept hash; each entry is wrong in one
+     * way only. */
     static const char *const bad[] = {
-        "[]", "{}", "[{\"index\":2}]", "[{\"index\":-1,\"leaf\":\"%s\"}]",
-        "[{\"index\":2.5,\"leaf\":\"%s\"}]", "[{\"index\":2,\"leaf\":\"AAAA\"}]",
-        "[{\"index\":2,\"leaf\":\"%s\"},{\"index\":2,\"leaf\":\"%s\"}]",
-        "[{\"index\":99999999,\"leaf\":\"%s\"}]", NULL};
-    const char *leaf;
+        "[]", "{}", "[{\"index\":2,\"kept\":\"%k\"}]",
+        "[{\"index\":2,\"leaf\":\"%s\"}]",
+        "[{\"index\":-1,\"kept\":\"%k\",\"leaf\":\"%s\"}]",
+        "[{\"index\":2.5,\"kept\":\"%k\",\"leaf\":\"%s\"}]",
+        "[{\"index\":2,\"kept\":\"%k\",\"leaf\":\"AAAA\"}]",
+        "[{\"index\":2,\"kept\":\"sha256-AAAA\",\"leaf\":\"%s\"}]",
+        "[{\"index\":2,\"kept\":\"%k\",\"leaf\":\"%s\"},{\"index\":2,\"kept\":\"%k\",\"leaf\":\"%s\"}]",
+        "[{\"index\":99999999,\"kept\":\"%k\",\"leaf\":\"%s\"}]", NULL};
+    const char *leaf, *kept;
     cJSON *p0 = payload(v);
     leaf = pt_json_str(cJSON_GetObjectItemCaseSensitive(p0, "chunks")->child, "leaf");
+    kept = pt_json_str(cJSON_GetObjectItemCaseSensitive(p0, "chunks")->child, "kept");
+    /* The template filler is sound: the valid entry parses. */
+    {
+        char txt[512];
+        cJSON *p = payload(v);
+        snprintf(txt, sizeof txt, "[{\"index\":2,\"kept\":\"%s\",\"leaf\":\"%s\"}]", kept, leaf);
+        cJSON_ReplaceItemInObjectCaseSensitive(p, "chunks", cJSON_Parse(txt));
+        f = resign(sk_m1, p);
+        ck_assert_int_eq(patient_change_parse(f, strlen(f), &c), PATIENT_OK);
+        patient_change_free(c);
+        c = NULL;
+        free(f);
+    }
     for (size_t i = 0; bad[i]; i++) {
         char txt[512];
         cJSON *p = payload(v);
@@ -682,8 +738,8 @@ START_TEST(descriptor_chunks_malformed)
             const char *q = bad[i];
             size_t o = 0;
             while (*q && o + 64 < sizeof txt) {
-                if (q[0] == '%' && q[1] == 's') {
-                    o += (size_t)snprintf(txt + o, sizeof txt - o, "%s", leaf);
+                if (q[0] == '%' && (q[1] == 's' || q[1] == 'k')) {
+                    o += (size_t)snprintf(txt + o, sizeof txt - o, "%s", q[1] == 's' ? leaf : kept);
                     q += 2;
                 } else {
                     txt[o++] = *q++;
@@ -775,8 +831,13 @@ START_TEST(confined_then_disclosed)
         snprintf(want, sizeof want, "%zu+%zu ", 2 * C - (b - a), C - strlen(EICAR));
         ck_assert_str_eq(ranges, want);
         patient_report_free(r);
-        /* Twin: the body changed in chunk 4 after both hops. */
+        /* Twins: the body changed in chunk 4 after both hops (checked
+         * through the root), and inside the unchecked range (checked
+         * against hop 1's "kept" hash of chunk 2). */
         o2[pos_of("BUY NOW") - (b - a) - strlen(EICAR)] = 'b';
+        expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.confined.mismatch", "attested");
+        o2[pos_of("BUY NOW") - (b - a) - strlen(EICAR)] = 'B';
+        o2[2 * C - (b - a) + 3] ^= 1;
         expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch", "attested");
     }
     free(v1);

@@ -189,7 +189,9 @@ typedef struct patient_change {
      * withheld deletions touch (docs/format/change.md). Indices sorted,
      * distinct; NULL and 0 when absent. */
     uint64_t *chunk_idx;
-    uint8_t (*chunk_val)[PATIENT_SHA256_BYTES];
+    uint8_t (*chunk_val)[PATIENT_SHA256_BYTES];  /* "leaf" */
+    uint8_t (*chunk_kept)[PATIENT_SHA256_BYTES]; /* "kept": SHA-256 of the chunk's bytes
+                                                    this hop kept (docs/format/change.md) */
     size_t nchunks;
 } patient_change;
 

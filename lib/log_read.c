@@ -402,24 +402,24 @@ js_string(jscan *s, const char **out)
 static int
 js_int(jscan *s, long long *out)
 {
-    int neg = 0;
+    int neg = 0, is_int = 0;
     unsigned long long v = 0;
+    size_t tl = 0;
     char *q;
 
     js_ws(s);
     q = s->p;
-    if (q < s->end && *q == '-')
-        neg = 1, q++;
-    if (q >= s->end || *q < '0' || *q > '9' || (*q == '0' && q + 1 < s->end && q[1] >= '0' &&
-                                                   q[1] <= '9'))
+    /* The one number reader (pt_json_number_token): an integer literal,
+     * not -0, no fraction or exponent, as everywhere else. */
+    if (pt_json_number_token(q, (size_t)(s->end - q), &tl, &is_int) != 0 || !is_int)
         return -1;
-    while (q < s->end && *q >= '0' && *q <= '9') {
+    if (*q == '-')
+        neg = 1, q++;
+    while (q < s->p + tl) {
         v = v * 10 + (unsigned)(*q++ - '0');
         if (v > 9007199254740991ULL)
             return -1;
     }
-    if (q < s->end && (*q == '.' || *q == 'e' || *q == 'E'))
-        return -1;
     s->p = q;
     *out = neg ? -(long long)v : (long long)v;
     return 0;

@@ -899,6 +899,10 @@ START_TEST(iter_scanner)
         "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\\x\"}",
         "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-02-30T00:00:00Z\",\"event\":\"a\"}",
         "{\"seq\":\"0\",\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"}",
+        /* integers are integer literals: not -0, 0.0 or 0e0 */
+        "{\"seq\":-0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"}",
+        "{\"seq\":0.0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"}",
+        "{\"seq\":0e0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"}",
     };
     char line[512];
     const char *zeros = "0000000000000000000000000000000000000000000000000000000000000000";

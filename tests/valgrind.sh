@@ -114,7 +114,11 @@ vg 0 "patient policy init" cli/patient policy init "$P"
 vg 0 "patient policy add-publisher" cli/patient policy add-publisher "$P" "$O" "$T/pub.pub"
 vg 0 "patient policy add-middlebox" cli/patient policy add-middlebox "$P" "Test Filter" \
     "$T/mb.pub" --reasons 'tracker.*'
-vg 1 "patient policy check (findings: exit 1)" cli/patient policy check "$P"
+vg 0 "patient policy check (clean: exit 0)" cli/patient policy check "$P"
+cp "$P" "$T/policy-weak.json"
+vg 0 "patient policy add-middlebox (any reason)" cli/patient policy add-middlebox \
+    "$T/policy-weak.json" "Any Filter" "$T/pub.pub" --reasons '*'
+vg 1 "patient policy check (findings: exit 1)" cli/patient policy check "$T/policy-weak.json"
 vg 0 "patient disclose" cli/patient disclose -s "$T/mb.key" --password-file "$T/pw" \
     --out "$T/disclosure.json" --operator "Test Operator" --contact mailto:ops@example.org \
     --service tracker-filter --retention-days 0 --sharing none --upstream-tls-min TLSv1.2
@@ -129,7 +133,7 @@ vg 0 "patient-verify (modified, --json, --bundle)" verifier/patient-verify $V --
     --bundle "$T/bundle.json" "$O/page.html?via=mbox"
 # shellcheck disable=SC2086
 vg 3 "patient-verify (not listed: unverifiable)" verifier/patient-verify $V "$O/missing.html"
-vg 0 "patient-verify --offline BUNDLE" verifier/patient-verify --offline "$T/bundle.json" --bundle-policy --json
+vg 0 "patient-verify --offline BUNDLE" verifier/patient-verify --bundle-policy --offline "$T/bundle.json" --json
 # Forged: the body changed after the hop (integrity and size made to match).
 "$PY" - "$T/bundle.json" "$T/bundle-forged.json" <<'EOF' || fail "could not forge the bundle"
 import base64, hashlib, json, sys
@@ -140,7 +144,7 @@ b["body_size"] = len(body)
 b["body_integrity"] = "sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode()
 json.dump(b, open(sys.argv[2], "w"))
 EOF
-vg 1 "patient-verify --offline forged bundle (invalid)" verifier/patient-verify --offline --bundle-policy \
+vg 1 "patient-verify --offline forged bundle (invalid)" verifier/patient-verify --bundle-policy --offline \
     "$T/bundle-forged.json"
 vg 0 "patient inspect (bundle)" cli/patient inspect "$T/bundle.json"
 

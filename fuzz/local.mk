@@ -17,6 +17,8 @@ FUZZ_TARGETS += fuzz/fuzz_pubkey fuzz/fuzz_seckey fuzz/fuzz_minisig fuzz/fuzz_jw
 FUZZ_TARGETS += fuzz/fuzz_json
 # chunk roots: the "chunks" member, holes and the confinement check
 FUZZ_TARGETS += fuzz/fuzz_confine
+# transparency log: checkpoint notes; state file, entry bundles, proofs, tiles
+FUZZ_TARGETS += fuzz/fuzz_note fuzz/fuzz_tlog
 FUZZ_CFLAGS = -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir)/include -I$(top_srcdir)/lib -I$(top_builddir) \
 	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ZLIB_CFLAGS) $(PCRE2_CFLAGS)

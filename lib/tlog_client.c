@@ -235,13 +235,7 @@ tiles_consistent(client *c, uint64_t m, const uint8_t root_m[HASH_LEN], uint64_t
 
 /* ---- state file ---------------------------------------------------------- */
 
-typedef struct {
-    int have;
-    char origin[PATIENT_ORIGIN_MAX + 1];
-    char log_id[HEX_LEN + 1];
-    uint8_t root[HASH_LEN], last[HASH_LEN];
-    pt_tiles t; /* size, partial tiles, frontier */
-} mstate;
+typedef pt_mstate mstate;
 
 static int
 hex_field(const char *s, size_t n, uint8_t *out, size_t want)
@@ -274,24 +268,18 @@ parse_u64_exact(const char *s, size_t n, uint64_t *v)
 /* Lines "key value": patient-monitor 1, origin, log_id, size, root,
  * last, frontier (hex hashes, one per set bit of size), and one
  * "tile L <hex>" per level with a partial tile. */
-static patient_err
-state_load(const char *path, mstate *st, patient_monitor_report *r)
+int
+pt_mstate_parse(const uint8_t *data, size_t len, pt_mstate *st)
 {
-    uint8_t *data = NULL;
-    size_t len = 0, nf = 0;
+    size_t nf = 0;
     const char *p, *e, *nl, *sp;
     unsigned seen = 0;
     uint64_t size = 0;
-    patient_err err;
 
     memset(st, 0, sizeof *st);
     pt_tiles_init(&st->t);
-    err = pt_read_file(path, STATE_MAX, &data, &len);
-    if (err == PATIENT_ERR_NOT_FOUND)
-        return PATIENT_OK; /* first run */
-    if (err)
-        return raise_alarm(r, PATIENT_MONITOR_STATE, err, "state file %s: %s", path,
-                     patient_strerror(err));
+    if (len > STATE_MAX)
+        goto bad;
     for (p = (const char *)data, e = p + len; p < e; p = nl + 1) {
         size_t kl, vl;
         const char *v;
@@ -372,13 +360,34 @@ state_load(const char *path, mstate *st, patient_monitor_report *r)
             goto bad;
     }
     st->have = 1;
-    free(data);
-    return PATIENT_OK;
+    return 0;
 bad:
-    free(data);
     memset(st, 0, sizeof *st);
-    return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_PARSE,
-                 "state file %s is damaged (not a patient monitor state); not touched", path);
+    return -1;
+}
+
+static patient_err
+state_load(const char *path, mstate *st, patient_monitor_report *r)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    patient_err err;
+    int bad;
+
+    memset(st, 0, sizeof *st);
+    err = pt_read_file(path, STATE_MAX, &data, &len);
+    if (err == PATIENT_ERR_NOT_FOUND)
+        return PATIENT_OK; /* first run */
+    if (err)
+        return raise_alarm(r, PATIENT_MONITOR_STATE, err, "state file %s: %s", path,
+                           patient_strerror(err));
+    bad = pt_mstate_parse(data, len, st);
+    free(data);
+    if (bad)
+        return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_PARSE,
+                           "state file %s is damaged (not a patient monitor state); not touched",
+                           path);
+    return PATIENT_OK;
 }
 
 static patient_err
@@ -457,24 +466,12 @@ get_checkpoint(client *c, const char *origin, const patient_pubkey *pub, patient
 
 /* ---- entries --------------------------------------------------------------- */
 
-/* Fetch bundle b of tree n: lines[] and lens[] index its w lines (pointers into
- * *resp's body, NUL-terminated in place). */
-static patient_err
-get_bundle(client *c, uint64_t b, uint64_t n, patient_response **resp, char **lines,
-           size_t *lens, unsigned *w_out)
+int
+pt_bundle_split(char *body, size_t len, unsigned w, char **lines, size_t *lens)
 {
-    char rel[96];
-    unsigned w = tile_width(n, 0, b), k = 0;
-    char *p, *e, *nl;
-    patient_err err;
+    char *p = body, *e = body + len, *nl;
+    unsigned k = 0;
 
-    *resp = NULL;
-    *w_out = w;
-    patient_tile_path(-1, b, w, rel);
-    if ((err = get(c, rel, (size_t)w * (PATIENT_LOG_LINE_MAX + 1), "entry bundle", resp)))
-        return err;
-    p = (char *)(*resp)->body;
-    e = p + (*resp)->body_len;
     for (; p < e && k < w; p = nl + 1) {
         if ((nl = memchr(p, '\n', (size_t)(e - p))) == NULL)
             break;
@@ -482,7 +479,25 @@ get_bundle(client *c, uint64_t b, uint64_t n, patient_response **resp, char **li
         lines[k] = p;
         lens[k++] = (size_t)(nl - p);
     }
-    if (k != w || p != e) {
+    return k == w && p == e ? 0 : -1;
+}
+
+/* Fetch bundle b of tree n: lines[] and lens[] index its w lines (pointers into
+ * *resp's body, NUL-terminated in place). */
+static patient_err
+get_bundle(client *c, uint64_t b, uint64_t n, patient_response **resp, char **lines,
+           size_t *lens, unsigned *w_out)
+{
+    char rel[96];
+    unsigned w = tile_width(n, 0, b);
+    patient_err err;
+
+    *resp = NULL;
+    *w_out = w;
+    patient_tile_path(-1, b, w, rel);
+    if ((err = get(c, rel, (size_t)w * (PATIENT_LOG_LINE_MAX + 1), "entry bundle", resp)))
+        return err;
+    if (pt_bundle_split((char *)(*resp)->body, (*resp)->body_len, w, lines, lens) != 0) {
         patient_response_free(*resp);
         *resp = NULL;
         return raise_alarm(c->r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,

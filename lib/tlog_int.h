@@ -54,4 +54,19 @@ patient_err pt_pub_add(pt_pub *p, const uint8_t leaf[PATIENT_SHA256_BYTES], uint
 patient_err pt_pub_publish(pt_pub *p, const char *log_id);
 uint64_t pt_pub_size(const pt_pub *p);
 
+/* A monitor's kept tree head (the state file, docs/format/log.md). */
+typedef struct pt_mstate {
+    int have;
+    char origin[PATIENT_ORIGIN_MAX + 1];
+    char log_id[2 * PATIENT_SHA256_BYTES + 1];
+    uint8_t root[PATIENT_SHA256_BYTES], last[PATIENT_SHA256_BYTES];
+    pt_tiles t; /* size, partial tiles, frontier */
+} pt_mstate;
+
+/* Strict reader of a state file's bytes: 0, or -1 (st zeroed). */
+int pt_mstate_parse(const uint8_t *data, size_t len, pt_mstate *st);
+/* Split an entry bundle of w lines in place (each "\n" becomes NUL):
+ * 0, or -1 unless it is exactly w newline-terminated lines. */
+int pt_bundle_split(char *body, size_t len, unsigned w, char **lines, size_t *lens);
+
 #endif

@@ -960,13 +960,30 @@ stream_start(struct srv_req *d, ci_request_t *req)
         return -1;
     }
     free(hdr);
+    /* Room for the whole body when its length is known: no reallocation
+     * (and copy) of megabytes while it streams. */
+    {
+        ci_off_t clen = ci_http_content_length(req);
+        if (clen > 0 && (uint64_t)clen <= cfg_max_body) {
+            uint8_t *nb = realloc(d->buf, (size_t)clen);
+            uint8_t *ob = malloc((size_t)clen + 65536);
+            if (nb != NULL) {
+                d->buf = nb;
+                d->cap = (size_t)clen;
+            }
+            if (ob != NULL) {
+                d->obuf = ob;
+                d->ocap = (size_t)clen + 65536;
+            }
+        }
+    }
     d->mode = MODE_EDIT;
     ci_req_unlock_data(req);
     return 0;
 }
 
 /* Store the descriptor where every c-icap child can serve it: temporary
- * file, fsync, rename (so a reader never sees half of one). */
+ * file, rename (so a reader never sees half of one). */
 static int
 store_descriptor(const char *id, const char *value)
 {
@@ -979,7 +996,10 @@ store_descriptor(const char *id, const char *value)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
         return -1;
-    ok = write(fd, value, n) == (ssize_t)n && fdatasync(fd) == 0;
+    /* No fsync: the audit log, synced before this, is the durable record
+     * of the descriptor; this file only serves it (a power cut before the
+     * page cache reaches disk loses the copy, not the record). */
+    ok = write(fd, value, n) == (ssize_t)n;
     ok = close(fd) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
         unlink(tmp);

@@ -571,7 +571,15 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
      * happens to be listed must not verify offline when it would not
      * online. An integer literal, required. */
     {
-        long long st;
+        long long st, ver;
+        if (pt_json_int(b, "patient", &ver) != 0) {
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+        if (ver != 1) {
+            err = PATIENT_ERR_UNSUPPORTED;
+            goto out;
+        }
         if (pt_json_int(b, "status", &st) != 0 || st < 100 || st > 599) {
             err = PATIENT_ERR_PARSE;
             goto out;

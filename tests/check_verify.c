@@ -1623,6 +1623,11 @@ START_TEST(bundle_status_honoured)
     } bad[] = {{"\"status\": 200.0", PATIENT_ERR_PARSE}, {"\"status\": 2e2", PATIENT_ERR_PARSE},
                {"\"status\": \"200\"", PATIENT_ERR_PARSE}, {"\"status\": 99", PATIENT_ERR_PARSE},
                {"\"nostatus\": 200", PATIENT_ERR_PARSE}};
+    static const struct {
+        const char *to;
+        patient_err want;
+    } badver[] = {{"\"patient\": 1.0", PATIENT_ERR_PARSE}, {"\"patient\": 2", PATIENT_ERR_UNSUPPORTED},
+                  {"\"nopatient\": 1", PATIENT_ERR_PARSE}};
 
     ck_assert_ptr_nonnull(strstr(b, "\"status\":\t200"));
     ck_assert_int_eq(patient_verify_bundle(b, strlen(b), pol, NULL, &r), PATIENT_OK);
@@ -1631,6 +1636,13 @@ START_TEST(bundle_status_honoured)
     ck_assert_int_eq(patient_verify_bundle(f, strlen(f), pol, NULL, &r), PATIENT_OK);
     expect(r, PATIENT_VERDICT_UNVERIFIABLE, "fetch.status");
     free(f);
+    for (size_t i = 0; i < sizeof badver / sizeof badver[0]; i++) {
+        f = str_replace(b, "\"patient\":\t1", badver[i].to);
+        r = NULL;
+        ck_assert_int_eq(patient_verify_bundle(f, strlen(f), pol, NULL, &r), badver[i].want);
+        ck_assert_ptr_null(r);
+        free(f);
+    }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         f = str_replace(b, "\"status\":\t200", bad[i].to);
         r = NULL;

@@ -92,16 +92,6 @@ next_line(const char **p, const char *end, size_t *len)
 }
 
 static int
-b64_decode(const char *s, size_t len, uint8_t *out, size_t cap, size_t *outlen, int variant)
-{
-    const char *end;
-    return sodium_base642bin(out, cap, s, len, NULL, outlen, &end, variant) != 0 ||
-                   end != s + len
-               ? -1
-               : 0;
-}
-
-static int
 is_b64url(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -178,113 +168,72 @@ add_pubkey(cJSON *d, const uint8_t id[8], const uint8_t pk[32])
 static int
 inspect_minisign(const char *text, size_t len, result *r)
 {
-    const char *p = text, *end = text + len, *l, *comment = NULL, *keyline = NULL;
-    size_t ll, clen = 0, klen = 0;
-    uint8_t *bin = NULL;
-    size_t blen = 0;
-    int rc = -1;
+    patient_minisign_info mi;
+    patient_err err = patient_minisign_inspect(text, len, &mi);
+    char kid[PATIENT_KEYID_HEX];
 
-    while ((l = next_line(&p, end, &ll)) != NULL) {
-        if (ll >= 19 && strncmp(l, "untrusted comment: ", 19) == 0) {
-            if (comment == NULL) {
-                comment = l + 19;
-                clen = ll - 19;
-            }
-            continue;
-        }
-        if (ll == 0)
-            continue;
-        keyline = l;
-        klen = ll;
+    switch (err) {
+    case PATIENT_OK:
         break;
-    }
-    if (keyline == NULL)
+    case PATIENT_ERR_KEY_FORMAT:
         return fail(r, "minisign-style file with a comment line but no key or signature line "
                        "(truncated?)");
-    if ((bin = sodium_malloc(512)) == NULL)
-        return fail(r, "out of memory");
-    if (klen > 400 || b64_decode(keyline, klen, bin, 512, &blen, sodium_base64_VARIANT_ORIGINAL)) {
-        fail(r, "the line after the comment is not base64 (%zu characters)", klen);
-        goto out;
+    case PATIENT_ERR_BASE64:
+        return fail(r, "the line after the comment is not base64 (%zu characters)", mi.line_len);
+    case PATIENT_ERR_UNSUPPORTED:
+        return fail(r, "secret key with an unknown KDF algorithm (0x%02x%02x)", mi.alg[2],
+                    mi.alg[3]);
+    case PATIENT_ERR_PARSE:
+        if (mi.kind == PATIENT_MINISIGN_SIGNATURE)
+            return fail(r, "minisign signature without its trusted comment and global signature "
+                           "lines (truncated?)");
+        return fail(r, "base64 line of %zu bytes: not a minisign public key (42), secret key "
+                       "(158) or signature (74)",
+                    mi.decoded_len);
+    default:
+        return fail(r, "%s [%s]", patient_strerror(err), patient_errname(err));
     }
     r->details = cJSON_CreateObject();
-    if (comment) {
-        char *t = strndup(comment, clen);
+    if (mi.untrusted_comment) {
+        char *t = strndup(mi.untrusted_comment, mi.untrusted_comment_len);
         cJSON_AddStringToObject(r->details, "untrusted_comment", t ? t : "");
         free(t);
     }
-    if (blen == 42 && bin[0] == 'E' && bin[1] == 'd') {
+    switch (mi.kind) {
+    case PATIENT_MINISIGN_PUBKEY:
         r->kind = "public-key";
         r->title = "minisign public key (Ed25519)";
-        add_pubkey(r->details, bin + 2, bin + 10);
-        rc = 0;
-    } else if (blen == 158 && bin[0] == 'E' && bin[1] == 'd') {
-        int enc = bin[2] == 'S' && bin[3] == 'c';
-        uint64_t ops = 0, mem = 0;
+        add_pubkey(r->details, mi.pubkey.id, mi.pubkey.pk);
+        break;
+    case PATIENT_MINISIGN_SECKEY:
         r->kind = "secret-key";
         r->title = "minisign SECRET key (Ed25519): keep it secret";
-        if (!enc && !(bin[2] == 0 && bin[3] == 0)) {
-            fail(r, "secret key with an unknown KDF algorithm (0x%02x%02x)", bin[2], bin[3]);
-            goto out;
-        }
-        cJSON_AddBoolToObject(r->details, "encrypted", enc);
-        if (enc) {
-            for (int i = 7; i >= 0; i--) {
-                ops = ops << 8 | bin[38 + i];
-                mem = mem << 8 | bin[46 + i];
-            }
+        cJSON_AddBoolToObject(r->details, "encrypted", mi.encrypted);
+        if (mi.encrypted) {
             cJSON_AddStringToObject(r->details, "kdf", "scrypt");
-            cJSON_AddNumberToObject(r->details, "kdf_opslimit", (double)ops);
-            cJSON_AddNumberToObject(r->details, "kdf_memlimit", (double)mem);
+            cJSON_AddNumberToObject(r->details, "kdf_opslimit", (double)mi.kdf_opslimit);
+            cJSON_AddNumberToObject(r->details, "kdf_memlimit", (double)mi.kdf_memlimit);
             cJSON_AddStringToObject(r->details, "key_id",
                                     "unknown (encrypted with the key; `patient keygen` prints it)");
         } else {
-            /* Key number at 54, public half of the secret key at 94: both
-             * public facts. The seed (62..93) is never looked at. */
-            add_pubkey(r->details, bin + 54, bin + 94);
+            add_pubkey(r->details, mi.pubkey.id, mi.pubkey.pk);
         }
-        rc = 0;
-    } else if (blen == 74 && (bin[0] == 'E' || bin[0] == 'e') &&
-               (bin[1] == 'D' || bin[1] == 'd')) {
-        const char *tc = NULL, *gs = NULL;
-        size_t tlen = 0, glen = 0;
-        char kid[PATIENT_KEYID_HEX];
-        if ((l = next_line(&p, end, &ll)) != NULL && ll >= 17 &&
-            strncmp(l, "trusted comment: ", 17) == 0) {
-            tc = l + 17;
-            tlen = ll - 17;
-            gs = next_line(&p, end, &glen);
-        }
-        if (tc == NULL || gs == NULL || glen == 0) {
-            fail(r, "minisign signature without its trusted comment and global signature lines "
-                    "(truncated?)");
-            goto out;
-        }
+        break;
+    default: { /* PATIENT_MINISIGN_SIGNATURE */
+        char *t = strndup(mi.trusted_comment, mi.trusted_comment_len);
         r->kind = "minisign-signature";
         r->title = "minisign signature";
         r->is_signed = 1;
-        keyid_from(bin + 2, kid);
-        cJSON_AddStringToObject(r->details, "algorithm", bin[1] == 'D' ? "ED" : "Ed");
-        cJSON_AddBoolToObject(r->details, "prehashed", bin[1] == 'D');
+        keyid_from(mi.keyid, kid);
+        cJSON_AddStringToObject(r->details, "algorithm", mi.prehashed ? "ED" : "Ed");
+        cJSON_AddBoolToObject(r->details, "prehashed", mi.prehashed);
         cJSON_AddStringToObject(r->details, "key_id", kid);
-        {
-            char *t = strndup(tc, tlen);
-            cJSON_AddStringToObject(r->details, "trusted_comment", t ? t : "");
-            free(t);
-        }
-        rc = 0;
-    } else {
-        fail(r, "base64 line of %zu bytes: not a minisign public key (42), secret key (158) or "
-                "signature (74)",
-             blen);
+        cJSON_AddStringToObject(r->details, "trusted_comment", t ? t : "");
+        free(t);
+        break;
     }
-out:
-    sodium_free(bin); /* wipes the secret key bytes */
-    if (rc != 0) {
-        cJSON_Delete(r->details);
-        r->details = NULL;
     }
-    return rc;
+    return 0;
 }
 
 /* ---- JWS ---------------------------------------------------------------- */
@@ -805,15 +754,14 @@ detect(const char *path, const char *data, size_t len, int head_only, int is_fil
     if (n >= 18 && strncmp(s, "untrusted comment:", 18) == 0)
         return inspect_minisign(s, n, r);
     if (n == 56 && strncmp(s, "RW", 2) == 0) {
-        uint8_t bin[64];
-        size_t bl;
-        if (b64_decode(s, n, bin, sizeof bin, &bl, sodium_base64_VARIANT_ORIGINAL) || bl != 42)
+        patient_pubkey pk;
+        if (patient_pubkey_parse(s, n, &pk) != PATIENT_OK)
             return fail(r, "starts like a public key string (RW...) but is not valid base64 of "
                            "42 bytes");
         r->kind = "public-key";
         r->title = "minisign public key string (Ed25519)";
         r->details = cJSON_CreateObject();
-        add_pubkey(r->details, bin + 2, bin + 10);
+        add_pubkey(r->details, pk.id, pk.pk);
         return 0;
     }
     if (*s == '{' || *s == '[') {

@@ -30,5 +30,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The same bytes as a signature over the empty message. */
     err = patient_minisig_verify(fz_pubkey(), "", 0, (const char *)data, size, NULL, NULL);
     (void)err;
+    /* And as any minisign file read for display: pointers stay inside the
+     * input, a signature it accepts names its trusted comment. */
+    {
+        patient_minisign_info mi;
+        const char *in = (const char *)data;
+        err = patient_minisign_inspect(in, size, &mi);
+        const char *uc = mi.untrusted_comment, *tcm = mi.trusted_comment;
+        if ((uc && (uc < in || uc + mi.untrusted_comment_len > in + size)) ||
+            (tcm && (tcm < in || tcm + mi.trusted_comment_len > in + size)) ||
+            (err == PATIENT_OK && mi.kind == PATIENT_MINISIGN_SIGNATURE && tcm == NULL) ||
+            (err == PATIENT_OK && mi.kind == PATIENT_MINISIGN_UNKNOWN))
+            abort();
+    }
     return 0;
 }

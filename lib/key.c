@@ -667,3 +667,96 @@ out:
     pt_buf_free(&tc);
     return err;
 }
+
+patient_err
+patient_minisign_inspect(const char *text, size_t len, patient_minisign_info *out)
+{
+    const char *p = text, *end = text + len, *l, *keyline = NULL;
+    size_t ll, klen = 0;
+    uint8_t *bin = NULL;
+    size_t blen = 0;
+    const char *b64end;
+    patient_err err = PATIENT_ERR_PARSE;
+
+    memset(out, 0, sizeof *out);
+    if (len > SIGFILE_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    while (next_line(&p, end, &l, &ll) == 0) {
+        if (ll >= sizeof COMMENT_PREFIX - 1 &&
+            memcmp(l, COMMENT_PREFIX, sizeof COMMENT_PREFIX - 1) == 0) {
+            if (out->untrusted_comment == NULL) {
+                out->untrusted_comment = l + sizeof COMMENT_PREFIX - 1;
+                out->untrusted_comment_len = ll - (sizeof COMMENT_PREFIX - 1);
+            }
+            continue;
+        }
+        if (ll == 0)
+            continue;
+        keyline = l;
+        klen = ll;
+        break;
+    }
+    if (keyline == NULL)
+        return PATIENT_ERR_KEY_FORMAT;
+    out->line_len = klen;
+    /* Guarded memory: for a secret key these are the seed's bytes. */
+    if (sodium_init() < 0) /* sodium_malloc needs it */
+        return PATIENT_ERR_CRYPTO;
+    if ((bin = sodium_malloc(512)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if (klen > 400 || sodium_base642bin(bin, 512, keyline, klen, NULL, &blen, &b64end,
+                                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        b64end != keyline + klen) {
+        err = PATIENT_ERR_BASE64;
+        goto out;
+    }
+    out->decoded_len = blen;
+    memcpy(out->alg, bin, blen < 4 ? blen : 4);
+    if (blen == 2 + PATIENT_KEYID_BYTES + PATIENT_PUBKEY_BYTES && memcmp(bin, SIGALG, 2) == 0) {
+        out->kind = PATIENT_MINISIGN_PUBKEY;
+        memcpy(out->pubkey.id, bin + 2, PATIENT_KEYID_BYTES);
+        memcpy(out->pubkey.pk, bin + 2 + PATIENT_KEYID_BYTES, PATIENT_PUBKEY_BYTES);
+        memcpy(out->keyid, out->pubkey.id, PATIENT_KEYID_BYTES);
+        out->has_pubkey = 1;
+        err = PATIENT_OK;
+    } else if (blen == sizeof(seckey_file) && memcmp(bin, SIGALG, 2) == 0) {
+        const seckey_file *f = (const seckey_file *)(const void *)bin;
+        out->kind = PATIENT_MINISIGN_SECKEY;
+        out->encrypted = memcmp(f->kdf_alg, KDFALG, 2) == 0;
+        if (!out->encrypted && !(f->kdf_alg[0] == 0 && f->kdf_alg[1] == 0)) {
+            err = PATIENT_ERR_UNSUPPORTED;
+            goto out;
+        }
+        if (out->encrypted) {
+            out->kdf_opslimit = le64_load(f->kdf_opslimit_le);
+            out->kdf_memlimit = le64_load(f->kdf_memlimit_le);
+        } else {
+            /* Key number and the public half of the secret key: both public
+             * facts. The seed is never looked at. */
+            memcpy(out->pubkey.id, f->ks.keynum, PATIENT_KEYID_BYTES);
+            memcpy(out->pubkey.pk, f->ks.sk + crypto_sign_SEEDBYTES, PATIENT_PUBKEY_BYTES);
+            memcpy(out->keyid, out->pubkey.id, PATIENT_KEYID_BYTES);
+            out->has_pubkey = 1;
+        }
+        err = PATIENT_OK;
+    } else if (blen == 2 + PATIENT_KEYID_BYTES + PATIENT_SIG_BYTES &&
+               (bin[0] == 'E' || bin[0] == 'e') && (bin[1] == 'D' || bin[1] == 'd')) {
+        const char *gs = NULL;
+        size_t glen = 0;
+        out->kind = PATIENT_MINISIGN_SIGNATURE;
+        out->prehashed = bin[1] == 'D';
+        memcpy(out->keyid, bin + 2, PATIENT_KEYID_BYTES);
+        if (next_line(&p, end, &l, &ll) == 0 && ll >= sizeof TRUSTED_PREFIX - 1 &&
+            memcmp(l, TRUSTED_PREFIX, sizeof TRUSTED_PREFIX - 1) == 0) {
+            out->trusted_comment = l + sizeof TRUSTED_PREFIX - 1;
+            out->trusted_comment_len = ll - (sizeof TRUSTED_PREFIX - 1);
+            if (next_line(&p, end, &gs, &glen) != 0)
+                gs = NULL;
+        }
+        err = out->trusted_comment == NULL || gs == NULL || glen == 0 ? PATIENT_ERR_PARSE
+                                                                      : PATIENT_OK;
+    }
+out:
+    sodium_free(bin); /* wipes the secret key bytes */
+    return err;
+}

@@ -504,6 +504,65 @@ START_TEST(minisig_forged)
 }
 END_TEST
 
+/* patient_minisign_inspect on the committed fixtures, each with a broken
+ * twin that must be refused with its own code. */
+START_TEST(minisign_inspect)
+{
+    patient_minisign_info mi;
+    patient_pubkey pk;
+    size_t n, ln;
+    char *pub = tu_fixture("key_test.pub", &n), *sig, *sec, *t;
+
+    ck_assert_int_eq(patient_pubkey_parse(pub, n, &pk), PATIENT_OK);
+    ck_assert_int_eq(patient_minisign_inspect(pub, n, &mi), PATIENT_OK);
+    ck_assert_int_eq(mi.kind, PATIENT_MINISIGN_PUBKEY);
+    ck_assert_int_eq(mi.has_pubkey, 1);
+    ck_assert_mem_eq(mi.pubkey.pk, pk.pk, sizeof pk.pk);
+    ck_assert_mem_eq(mi.pubkey.id, pk.id, sizeof pk.id);
+    ck_assert_ptr_nonnull(mi.untrusted_comment);
+    free(pub);
+
+    sec = tu_fixture("key_test.key", &n);
+    ck_assert_int_eq(patient_minisign_inspect(sec, n, &mi), PATIENT_OK);
+    ck_assert_int_eq(mi.kind, PATIENT_MINISIGN_SECKEY);
+    ck_assert_int_eq(mi.encrypted, 0);
+    ck_assert_int_eq(mi.has_pubkey, 1);
+    ck_assert_mem_eq(mi.pubkey.pk, pk.pk, sizeof pk.pk); /* the fixture pair */
+    /* twin: another KDF id ("Ed" + 0x0101 instead of "Ed" + 0x0000): the
+     * base64 of bytes 2..3 sits in characters 2..5 ("AAAA" -> "AQEA") */
+    t = strstr(sec, "\nRWQAAE");
+    ck_assert_ptr_nonnull(t);
+    memcpy(t + 3, "QBAQ", 4);
+    ck_assert_int_eq(patient_minisign_inspect(sec, n, &mi), PATIENT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(mi.kind, PATIENT_MINISIGN_SECKEY);
+    free(sec);
+
+    sig = tu_fixture("key_test.txt.minisig", &n);
+    ck_assert_int_eq(patient_minisign_inspect(sig, n, &mi), PATIENT_OK);
+    ck_assert_int_eq(mi.kind, PATIENT_MINISIGN_SIGNATURE);
+    ck_assert_int_eq(mi.prehashed, 1);
+    ck_assert_mem_eq(mi.keyid, pk.id, sizeof pk.id);
+    ck_assert_uint_eq(mi.trusted_comment_len, strlen("patient golden fixture"));
+    ck_assert_mem_eq(mi.trusted_comment, "patient golden fixture", mi.trusted_comment_len);
+    /* twins: cut after the signature line; the signature line not base64 */
+    ln = (size_t)(strstr(sig, "\ntrusted comment:") + 1 - sig);
+    ck_assert_int_eq(patient_minisign_inspect(sig, ln, &mi), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(mi.kind, PATIENT_MINISIGN_SIGNATURE);
+    t = strchr(sig, '\n') + 1;
+    t[5] = '*';
+    ck_assert_int_eq(patient_minisign_inspect(sig, n, &mi), PATIENT_ERR_BASE64);
+    free(sig);
+
+    /* no base64 line; a base64 line of another length */
+    ck_assert_int_eq(patient_minisign_inspect("untrusted comment: x\n", 21, &mi),
+                     PATIENT_ERR_KEY_FORMAT);
+    ck_assert_int_eq(patient_minisign_inspect("untrusted comment: x\nRWQ=\n", 26, &mi),
+                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(mi.kind, PATIENT_MINISIGN_UNKNOWN);
+    ck_assert_uint_eq(mi.decoded_len, 2);
+}
+END_TEST
+
 START_TEST(minisig_roundtrip)
 {
     patient_pubkey pk;
@@ -560,6 +619,7 @@ key_suite(void)
     tcase_add_test(tc, minisig_same_bytes_as_minisign);
     tcase_add_test(tc, minisig_forged);
     tcase_add_test(tc, minisig_roundtrip);
+    tcase_add_test(tc, minisign_inspect);
     suite_add_tcase(s, tc);
     return s;
 }

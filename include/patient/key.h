@@ -132,6 +132,50 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_minisig_verify(
     const patient_pubkey *pk, const void *m, size_t len, const char *sig, size_t siglen,
     char **trusted_comment, uint8_t sig_keyid[PATIENT_KEYID_BYTES]);
 
+/* ---- Reading a minisign file without verifying it (for display) ------- */
+
+typedef enum patient_minisign_kind {
+    PATIENT_MINISIGN_UNKNOWN = 0,
+    PATIENT_MINISIGN_PUBKEY = 1,
+    PATIENT_MINISIGN_SECKEY = 2,
+    PATIENT_MINISIGN_SIGNATURE = 3
+} patient_minisign_kind;
+
+/* What a minisign-format file says. Pointers point into the caller's text. */
+typedef struct patient_minisign_info {
+    patient_minisign_kind kind;
+    const char *untrusted_comment; /* first "untrusted comment: " text, NULL if none */
+    size_t untrusted_comment_len;
+    const char *trusted_comment;   /* signature: its trusted comment */
+    size_t trusted_comment_len;
+    int has_pubkey;                /* public key, or unencrypted secret key: pubkey set */
+    patient_pubkey pubkey;         /* key id and public key (public facts only) */
+    uint8_t keyid[PATIENT_KEYID_BYTES]; /* signature: the key id it names */
+    int prehashed;                 /* signature: "ED" (1) or legacy "Ed" (0) */
+    int encrypted;                 /* secret key: scrypt-encrypted */
+    uint64_t kdf_opslimit, kdf_memlimit; /* secret key, when encrypted */
+    size_t line_len;               /* the base64 line's length */
+    size_t decoded_len;            /* its decoded length (0 when not base64) */
+    uint8_t alg[4];                /* its first four bytes: signature and KDF algorithms */
+} patient_minisign_info;
+
+/* Say what a minisign public key, secret key or signature file (text, len)
+ * is, checking nothing cryptographic. The file is comment lines
+ * ("untrusted comment: ..."), then one base64 line: 42 bytes "Ed" + key id
+ * + key is a public key, 158 bytes "Ed" + KDF (none or "Sc") a secret key,
+ * 74 bytes "ED"/"Ed" + key id + signature a signature, which must be
+ * followed by its "trusted comment: " and global signature lines. The
+ * secret seed is never copied out (decoding happens in guarded memory,
+ * wiped). Returns PATIENT_OK with *out filled, or, with as much of *out as
+ * was read: PATIENT_ERR_KEY_FORMAT (no base64 line), PATIENT_ERR_BASE64
+ * (the line is not base64, or over 400 characters), PATIENT_ERR_UNSUPPORTED
+ * (a secret key with another KDF), PATIENT_ERR_PARSE (another length or
+ * algorithm; kind is PATIENT_MINISIGN_SIGNATURE when only the trusted
+ * comment and global signature lines are missing), PATIENT_ERR_TOO_LARGE
+ * over PATIENT_MINISIG_MAX_BYTES. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_minisign_inspect(const char *text, size_t len,
+                                                                patient_minisign_info *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -59,6 +59,17 @@ state_set(SHA256_CTX *s, const uint8_t v[PATIENT_SHA256_BYTES], uint64_t pos)
  * range as merkle.c's frontier), with the low-level SHA-256: two tiny hashes
  * per 4 KiB chunk through EVP_Digest cost more than the chunk's own
  * hashing (an EVP fetch and context per call), measured 6x slower publish. */
+/* SHA256() itself goes through EVP_Q_digest (a fetch under a lock) in
+ * OpenSSL 3; the context functions do not. */
+static void
+sha_small(const uint8_t *p, size_t n, uint8_t out[PATIENT_SHA256_BYTES])
+{
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, p, n);
+    SHA256_Final(out, &c);
+}
+
 static void
 node_hash(const uint8_t l[PATIENT_SHA256_BYTES], const uint8_t r[PATIENT_SHA256_BYTES],
           uint8_t out[PATIENT_SHA256_BYTES])
@@ -67,7 +78,7 @@ node_hash(const uint8_t l[PATIENT_SHA256_BYTES], const uint8_t r[PATIENT_SHA256_
     b[0] = 0x01;
     memcpy(b + 1, l, PATIENT_SHA256_BYTES);
     memcpy(b + 1 + PATIENT_SHA256_BYTES, r, PATIENT_SHA256_BYTES);
-    SHA256(b, sizeof b, out);
+    sha_small(b, sizeof b, out);
 }
 
 static patient_err
@@ -81,7 +92,7 @@ add_leaf(pt_merkle_frontier *f, const uint8_t v[PATIENT_SHA256_BYTES])
         return PATIENT_ERR_LIMIT;
     b[0] = 0x00;
     memcpy(b + 1, v, PATIENT_SHA256_BYTES);
-    SHA256(b, sizeof b, cur);
+    sha_small(b, sizeof b, cur);
     /* Merge with every perfect subtree of the same height: one per
      * trailing 1 bit of size. */
     while (s & 1) {
@@ -101,7 +112,7 @@ tree_root(const pt_merkle_frontier *f, uint8_t out[PATIENT_SHA256_BYTES])
     uint8_t cur[PATIENT_SHA256_BYTES];
 
     if (top == 0) {
-        SHA256((const uint8_t *)"", 0, out);
+        sha_small((const uint8_t *)"", 0, out);
         return PATIENT_OK;
     }
     memcpy(cur, f->node[top - 1], sizeof cur);
@@ -315,8 +326,8 @@ pt_holes_free(pt_holes *h)
 
 /* Append [off, off+len) owned by owner, merging with the last hole when
  * adjacent and of the same owner. */
-static patient_err
-holes_add(pt_holes *h, size_t off, size_t len, unsigned owner)
+patient_err
+pt_holes_add(pt_holes *h, size_t off, size_t len, unsigned owner)
 {
     if (len == 0)
         return PATIENT_OK;
@@ -349,7 +360,7 @@ holes_move(const pt_holes *src, size_t *hi, size_t o, size_t len, size_t to, pt_
     for (size_t i = src ? *hi : 0; src && i < src->n && src->h[i].off < end; i++) {
         size_t a = src->h[i].off > o ? src->h[i].off : o;
         size_t b = src->h[i].off + src->h[i].len < end ? src->h[i].off + src->h[i].len : end;
-        if ((err = holes_add(dst, to + (a - o), b - a, src->h[i].owner)) != PATIENT_OK)
+        if ((err = pt_holes_add(dst, to + (a - o), b - a, src->h[i].owner)) != PATIENT_OK)
             return err;
     }
     return PATIENT_OK;
@@ -410,7 +421,7 @@ pt_undo_holes(const patient_change *c, unsigned owner, const uint8_t *out, size_
         if (e->delete_len) {
             if (e->deleted)
                 memcpy(buf + ip, e->deleted, e->delete_len);
-            else if ((err = holes_add(ih, ip, e->delete_len, owner)) != PATIENT_OK)
+            else if ((err = pt_holes_add(ih, ip, e->delete_len, owner)) != PATIENT_OK)
                 goto out;
             else
                 memset(buf + ip, 0, e->delete_len); /* never read; kept defined */
@@ -602,7 +613,7 @@ pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len, const patient_change *
     /* The new hop's own withheld bytes are marked (owner nprev) but kept:
      * it has them, and needs them to compute its leaves. */
     for (size_t i = 0; i < ndel; i++)
-        if ((err = holes_add(&cur, del[i].offset, del[i].delete_len, (unsigned)nprev)))
+        if ((err = pt_holes_add(&cur, del[i].offset, del[i].delete_len, (unsigned)nprev)))
             goto out;
     for (size_t k = nprev; k-- > 0;) {
         if (len != prev[k]->out.size) {
@@ -627,7 +638,7 @@ pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len, const patient_change *
         pt_holes others = {0};
         for (size_t i = 0; i < cur.n; i++)
             if (cur.h[i].owner != nprev &&
-                (err = holes_add(&others, cur.h[i].off, cur.h[i].len, cur.h[i].owner))) {
+                (err = pt_holes_add(&others, cur.h[i].off, cur.h[i].len, cur.h[i].owner))) {
                 pt_holes_free(&others);
                 goto out;
             }

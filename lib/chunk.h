@@ -79,6 +79,9 @@ typedef struct pt_holes {
 } pt_holes;
 
 void pt_holes_free(pt_holes *h);
+/* Append the hole [off, off+len) owned by owner (after every hole already
+ * there; merged with the last one when adjacent and of the same owner). */
+patient_err pt_holes_add(pt_holes *h, size_t off, size_t len, unsigned owner);
 
 /* Rebuild a hop's input from its output when bytes may be missing: out
  * (out_len == c->out.size) has the holes oh (in output coordinates);

@@ -912,6 +912,55 @@ START_TEST(two_confined_hops)
 }
 END_TEST
 
+/* A later hop withholds bytes an earlier hop inserted: they touch no
+ * origin chunk, so it signs no chunks, and every origin byte is checked. */
+START_TEST(withheld_inserted_bytes)
+{
+    uint8_t *o1 = NULL, *o2 = NULL;
+    size_t l1, l2, at = pos_of("paragraph 0100");
+    espec e1 = {at, 0, "<b>EVIL</b>", "ads.inserted", 1};
+    char *v1, *v2, ranges[64];
+    long long total;
+    patient_change *c = NULL;
+    patient_report *r;
+    v1 = hop(sk_m2, (const uint8_t *)page, page_len, NULL, 0, &e1, 1, &o1, &l1);
+    {
+        const char *prev[] = {v1};
+        espec e2 = {at, 11, NULL, NULL, 0};
+        v2 = hop(sk_m1, o1, l1, prev, 1, &e2, 1, &o2, &l2);
+    }
+    ck_assert_int_eq(patient_change_parse(v2, strlen(v2), &c), PATIENT_OK);
+    ck_assert_uint_eq(c->nchunks, 0);
+    patient_change_free(c);
+    {
+        const char *ch[] = {v1, v2};
+        patient_evidence ev = ev_make(o2, l2, ch, 2, 0);
+        patient_policy *p = NULL;
+        static const char *const reasons[] = {"ads.*", "malware.removed", NULL};
+        ck_assert_int_eq(patient_policy_new(&p), PATIENT_OK);
+        ck_assert_int_eq(patient_policy_add_publisher(p, ORIGIN, &pk_pub), PATIENT_OK);
+        ck_assert_int_eq(patient_policy_add_middlebox(p, "ins", &pk_m2, reasons, NULL, NULL, 10, 1),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_policy_add_middlebox(p, "gw", &pk_m1, reasons, NULL, NULL, 10, 0),
+                         PATIENT_OK);
+        r = run(p, &ev);
+        check(r, PATIENT_VERDICT_MODIFIED, NULL, "confined");
+        unchecked(r, ranges, sizeof ranges, &total);
+        ck_assert_int_eq(total, 0);
+        ck_assert_str_eq(ranges, "");
+        patient_report_free(r);
+        /* Twin: a byte changed after both hops. */
+        o2[10] ^= 1;
+        expect(run(p, &ev), PATIENT_VERDICT_INVALID, "change.confined.mismatch", "attested");
+        patient_policy_free(p);
+    }
+    free(v1);
+    free(v2);
+    free(o1);
+    free(o2);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -933,6 +982,7 @@ suite(void)
     tcase_add_test(tc, confined_policy_limits);
     tcase_add_test(tc, confined_then_disclosed);
     tcase_add_test(tc, two_confined_hops);
+    tcase_add_test(tc, withheld_inserted_bytes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -171,6 +171,8 @@ run direct "$tmp/policy.json" - "{\"cases\": [
   {\"name\": \"split view: tampered for the browser, signed for a re-fetch: invalid\", \"url\": \"$split/page.html\",
    \"expect\": \"invalid\", \"source\": \"received\", \"contains\": [\"body.mismatch\", \"the exact bytes your browser received\"],
    \"shot\": \"firefox-popup-split.png\"},
+  {\"name\": \"a redirected split-view page: invalid on the bytes received after the redirect\", \"url\": \"$split/go/page.html\",
+   \"finalUrl\": \"$split/page.html\", \"expect\": \"invalid\", \"source\": \"received\"},
   {\"name\": \"page and its script and style are verified as received\", \"url\": \"$origin/index.html\", \"expect\": \"verified\",
    \"options\": {\"subresources\": true}, \"source\": \"received\",
    \"resources\": {\"/js/app.js\": \"verified\", \"/css/site.css\": \"verified\"}},
@@ -178,7 +180,10 @@ run direct "$tmp/policy.json" - "{\"cases\": [
    \"options\": {\"subresources\": false, \"enforce\": true}},
   {\"name\": \"enforce: the split-view page is stopped\", \"url\": \"$split/page.html\", \"expect\": \"invalid\", \"source\": \"received\",
    \"interstitial\": {\"contains\": [\"patient stopped this page\", \"$split/page.html\", \"body.mismatch\", \"Show anyway\"],
-                    \"shot\": \"firefox-interstitial.png\", \"beacons\": \"$split/beacons\"}}
+                    \"shot\": \"firefox-interstitial.png\", \"beacons\": \"$split/beacons\"}},
+  {\"name\": \"enforce: a redirected split-view page is stopped too\", \"url\": \"$split/go/page.html\", \"finalUrl\": \"$split/page.html\",
+   \"expect\": \"invalid\", \"source\": \"received\",
+   \"interstitial\": {\"contains\": [\"patient stopped this page\", \"body.mismatch\"], \"beacons\": \"$split/beacons\"}}
 ]}"
 
 cp "$tmp/trusted.json" "$tmp/policy.json"

@@ -4,7 +4,8 @@ request from a browser (User-Agent with "Mozilla/") for a file that has a
 ROOT/FILE.browser twin gets the twin. The verifier (User-Agent patient/...)
 gets the file the origin signed, so re-fetching sees a clean page while the
 browser renders a tampered one. Any GET of /beacon* is counted (a rendered
-tampered page loads one) and the count is served at /beacons.
+tampered page loads one) and the count is served at /beacons; /go/PATH
+redirects (302) to /PATH.
 
 usage: split_server.py ROOT PORTFILE
 """
@@ -37,6 +38,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         global beacons
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        if path.startswith("/go/"):
+            # a redirect to the rest of the path (browsers follow it)
+            self.send_response(302)
+            self.send_header("Location", path[3:])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if path == "/beacons":
             with lock:
                 return self.send(200, str(beacons).encode(), "text/plain")

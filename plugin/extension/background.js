@@ -103,6 +103,9 @@ async function options() {
 // whole is re-fetched, and the popup says why; a body over the cap is an error
 // of its own (the verifier would refuse the re-fetch for the same reason).
 async function verdictOf(c, res) {
+  // A redirect restarts the request under the same id with a new capture:
+  // the old one has nothing to verify.
+  if (c.superseded) return { out: { error: { code: 'request.redirected', message: 'redirected' } }, via: { source: 'refetch' } };
   if (res.received) {
     return { out: await call(api, 'verify', c.url, TIMEOUT_MS, res.received), via: { source: 'received' }, received: res.received };
   }
@@ -118,7 +121,7 @@ const bypass = new Map(); // tabId -> URL the user chose to "show anyway" (once)
 const resCount = new Map(); // `${tabId}:${loadId}` -> scripts/styles captured
 
 function forget(c) {
-  byRequest.delete(c.requestId);
+  if (byRequest.get(c.requestId) === c) byRequest.delete(c.requestId);
 }
 
 async function onBeforeRequest(d) {
@@ -127,6 +130,8 @@ async function onBeforeRequest(d) {
   if (d.type === 'main_frame') {
     const skip = bypass.get(d.tabId) === noFragment(d.url);
     if (skip) bypass.delete(d.tabId);
+    const old = byRequest.get(d.requestId);
+    if (old) old.superseded = true;
     const c = capture(api, d, { hold: o.enforce && !skip });
     byRequest.set(d.requestId, c);
     mainByTab.set(d.tabId, c);

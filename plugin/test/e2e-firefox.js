@@ -13,6 +13,7 @@
 // {"options": {"enforce": true, ...},   storage.local before the first case
 //  "cases": [{
 //     "name": "...", "url": "http://...",
+//     "finalUrl": "http://...",          where "url" redirects to (the tab's URL)
 //     "options": {"enforce": true},      storage.local before this case
 //     "policy": "FILE",                  copied over $PATIENT_POLICY before this case
 //     "expect": "invalid",               state the extension must reach
@@ -169,7 +170,7 @@ try {
         console.log(`# ${name}: page load: ${e.message.split('\n')[0]}`);
       });
       const ts = await poll(async () => {
-        const t = await tabStateFor(c.url);
+        const t = await tabStateFor(c.finalUrl || c.url);
         return t && t.state !== 'pending' ? t : null;
       }, `a verdict for ${c.url}`);
       if (ts.state !== c.expect) {
@@ -197,7 +198,7 @@ try {
         const missing = (i.contains || []).filter((s) => !text.includes(s));
         if (missing.length) fail(`${name} interstitial`, `missing ${JSON.stringify(missing)} in:\n${text}`);
         else ok(`${name} interstitial`, `${(i.contains || []).length} expected strings shown`);
-        const t = await tabStateFor(c.url);
+        const t = await tabStateFor(c.finalUrl || c.url);
         await poll(async () => (await ctl.evaluate((tabId) => browser.action.getBadgeText({ tabId }), ts.tabId)) === STATE_STYLE.invalid.badge,
           'the badge on the interstitial').catch(() => {});
         await checkBadge();
@@ -215,7 +216,7 @@ try {
           await page.click('#show');
           await poll(async () => (await beacons()) > before, 'the shown page\'s beacon');
           const after = await poll(async () => {
-            const x = await tabStateFor(c.url);
+            const x = await tabStateFor(c.finalUrl || c.url);
             return x && x.state !== 'pending' && !x.blocked && x.checks > 0 ? x : null;
           }, 'the verdict of the page shown anyway');
           if (after.state !== 'invalid' || after.source !== 'received') fail(`${name} show anyway`, `state ${after.state}, source ${after.source}`);
@@ -226,7 +227,7 @@ try {
       if (c.resources) {
         const want = Object.entries(c.resources);
         const t = await poll(async () => {
-          const x = await tabStateFor(c.url);
+          const x = await tabStateFor(c.finalUrl || c.url);
           const got = Object.entries((x && x.resources) || {});
           return want.every(([suffix]) => got.some(([u, e]) => u.endsWith(suffix) && e.state !== 'pending')) ? x : null;
         }, `results for ${want.map(([k]) => k).join(', ')}`).catch((e) => { fail(`${name} resources`, e.message); return null; });

@@ -214,7 +214,8 @@ run subresources "$tmp/trusted.json" - "{\"cases\": [
 
 run exact "$tmp/trusted.json" - "{\"cases\": [
   {\"name\": \"exact bytes (debugger): the split-view page is invalid\", \"url\": \"$split/page.html\", \"expect\": \"invalid\",
-   \"source\": \"received\", \"contains\": [\"body.mismatch\", \"the exact bytes your browser received\"], \"shot\": \"popup-exact-split.png\"},
+   \"source\": \"received\", \"contains\": [\"body.mismatch\", \"the exact bytes your browser received\"], \"shot\": \"popup-exact-split.png\",
+   \"evidence\": true, \"bundleContains\": \"SWAPPED FOR THE BROWSER\"},
   {\"name\": \"exact bytes (debugger): a published page is verified\", \"url\": \"$origin/index.html\", \"expect\": \"verified\",
    \"source\": \"received\"}
 ]}" --exact

@@ -14,6 +14,7 @@
 //     "contains": ["Acme", "tracker removed"],  text the popup must show
 //     "shot": "popup-modified.png",       screenshot of the popup (in --shots)
 //     "evidence": true,                   click "Save evidence", check the download
+//     "bundleContains": "text",           ... and that its body holds this text
 //     "recheck": "invalid"                click "Check again", state must stay this
 //     "resources": {"/js/app.js": "verified"}  with --subresources: scripts/styles
 //                                         whose URL ends so, and their state
@@ -194,6 +195,10 @@ try {
         const bundle = JSON.parse(readFileSync(path, 'utf8'));
         if (!bundle || typeof bundle !== 'object' || bundle.patient !== 1) fail(`${name} evidence`, `bad bundle ${JSON.stringify(bundle).slice(0, 200)}`);
         else ok(`${name} evidence`, `${dl.suggestedFilename()} (${readFileSync(path).length} bytes)`);
+        // the evidence holds the body the verdict was about
+        const body = bundle && typeof bundle.body === 'string' ? Buffer.from(bundle.body, 'base64').toString('utf8') : '';
+        if (c.bundleContains && !body.includes(c.bundleContains)) fail(`${name} evidence body`, `no ${JSON.stringify(c.bundleContains)} in the bundled body`);
+        else if (c.bundleContains) ok(`${name} evidence body`, `holds ${JSON.stringify(c.bundleContains)}`);
       }
 
       if (c.resources) {

@@ -21,6 +21,7 @@ static const char usage[] =
     "                        [--operator NAME] [--contact mailto:...|https://...]\n"
     "                        [--service S[,S...]] [--retention-days N]\n"
     "                        [--sharing TEXT] [--upstream-tls-min TLSv1.2]\n"
+    "                        [--interception-ca PIN|CERT.pem]...\n"
     "                        [--expires 30d] [--password-file FILE] [-f]\n"
     "\n"
     "Write a middlebox's disclosure document and sign it with the middlebox's\n"
@@ -40,6 +41,9 @@ static const char usage[] =
     "      --sharing TEXT        with whom data is shared (\"none\" or free text)\n"
     "      --upstream-tls-min V  weakest TLS it accepts towards origins\n"
     "                            (TLSv1.2 or TLSv1.3 ...)\n"
+    "      --interception-ca PIN|PEM  the CA this middlebox intercepts endpoints'\n"
+    "                            TLS with (sha256-<base64> of its SPKI, or its PEM\n"
+    "                            certificate; repeatable, at most 8)\n"
     "      --expires DURATION    validity from now: 90s, 15m, 12h, 30d, 2w\n"
     "                            (default 30d, at most 3650d)\n"
     "      --password-file FILE  password for an encrypted key\n"
@@ -57,6 +61,7 @@ enum {
     OPT_RETENTION,
     OPT_SHARING,
     OPT_TLS,
+    OPT_ICA,
     OPT_EXPIRES,
     OPT_PASSWORD_FILE
 };
@@ -82,6 +87,7 @@ cmd_disclose(int argc, char **argv)
         {"retention-days", required_argument, NULL, OPT_RETENTION},
         {"sharing", required_argument, NULL, OPT_SHARING},
         {"upstream-tls-min", required_argument, NULL, OPT_TLS},
+        {"interception-ca", required_argument, NULL, OPT_ICA},
         {"expires", required_argument, NULL, OPT_EXPIRES},
         {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
         {"force", no_argument, NULL, 'f'},
@@ -90,10 +96,12 @@ cmd_disclose(int argc, char **argv)
     };
     static const char *const from_known[] = {"patient", "type", "operator", "contact", "services",
                                              "retention_days", "sharing", "upstream_tls_min",
-                                             "issued", "expires", "key", NULL};
+                                             "interception_ca", "issued", "expires", "key", NULL};
     const char *sec = NULL, *out = NULL, *from = NULL, *pwfile = NULL, *service_arg = NULL;
     const char *retention_arg = NULL, *expires_arg = "30d";
     patient_disclosure_info in = {0};
+    uint8_t ica[PATIENT_MAX_TLS_PINS][32];
+    size_t nica = 0;
     char *services_buf = NULL, *from_text = NULL, *json = NULL, *sig = NULL, *end;
     const char **services = NULL;
     size_t nservices = 0, from_len = 0, jlen = 0;
@@ -122,6 +130,13 @@ cmd_disclose(int argc, char **argv)
         case OPT_RETENTION: retention_arg = optarg; break;
         case OPT_SHARING: in.sharing = optarg; break;
         case OPT_TLS: in.upstream_tls_min = optarg; break;
+        case OPT_ICA:
+            if (nica == PATIENT_MAX_TLS_PINS)
+                cli_usage(usage, "at most %d --interception-ca", PATIENT_MAX_TLS_PINS);
+            if (cli_tls_pin("--interception-ca", optarg, ica[nica]) != 0)
+                return CLI_EXIT_USAGE;
+            nica++;
+            break;
         case OPT_EXPIRES: expires_arg = optarg; break;
         case OPT_PASSWORD_FILE: pwfile = optarg; break;
         case 'h': cli_usage(usage, NULL);
@@ -221,6 +236,8 @@ cmd_disclose(int argc, char **argv)
         cli_usage(usage, "--retention-days is required (or \"retention_days\" in --from)");
     if (in.sharing == NULL)
         cli_usage(usage, "--sharing is required (\"none\" or who receives data)");
+    in.interception_ca = (const uint8_t(*)[32])ica;
+    in.ninterception_ca = nica;
     if (in.upstream_tls_min == NULL)
         cli_usage(usage, "--upstream-tls-min is required (e.g. TLSv1.2)");
     if (patient_tls_version_rank(in.upstream_tls_min) == 0)

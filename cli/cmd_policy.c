@@ -15,7 +15,7 @@ static const char usage[] =
     "       patient policy add-publisher FILE ORIGIN PUB\n"
     "       patient policy add-middlebox FILE NAME PUB [--reasons GLOB,...]\n"
     "                     [--paths GLOB,...] [--origins GLOB,...]\n"
-    "                     [--max-edits N|unlimited] [--no-insert]\n"
+    "                     [--max-edits N|unlimited] [--no-insert] [--may-decrypt]\n"
     "       patient policy check FILE\n"
     "       patient policy show FILE\n"
     "\n"
@@ -32,6 +32,9 @@ static const char usage[] =
     "      --origins GLOB,...  origins (default \"*\": all)\n"
     "      --max-edits N       edits per response, all its hops (default 100; \"unlimited\")\n"
     "      --no-insert         deletions only: no inserted bytes\n"
+    "      --may-decrypt       it may intercept (decrypt) your TLS: a chain that\n"
+    "                          holds the CA its signed disclosure declares is\n"
+    "                          then \"decrypted by NAME\", not an unknown party\n"
     "  check          lint: unknown fields, rules that never match, weak settings;\n"
     "                 exit 0 clean, 1 findings (or an invalid policy), 2 I/O error\n"
     "  show           print a summary of the policy\n"
@@ -157,7 +160,8 @@ do_add_publisher(int argc, char **argv)
     return rc;
 }
 
-enum { OPT_REASONS = 256, OPT_PATHS, OPT_ORIGINS, OPT_MAX_EDITS, OPT_NO_INSERT, OPT_INSERT };
+enum { OPT_REASONS = 256, OPT_PATHS, OPT_ORIGINS, OPT_MAX_EDITS, OPT_NO_INSERT, OPT_INSERT,
+       OPT_MAY_DECRYPT };
 
 static int
 do_add_middlebox(int argc, char **argv)
@@ -169,12 +173,13 @@ do_add_middlebox(int argc, char **argv)
         {"max-edits", required_argument, NULL, OPT_MAX_EDITS},
         {"no-insert", no_argument, NULL, OPT_NO_INSERT},
         {"insert", no_argument, NULL, OPT_INSERT},
+        {"may-decrypt", no_argument, NULL, OPT_MAY_DECRYPT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char **reasons = NULL, **paths = NULL, **origins = NULL, *end;
     long long max_edits = PATIENT_POLICY_DEFAULT_MAX_EDITS;
-    int insert = 1, c, rc;
+    int insert = 1, may_decrypt = 0, c, rc;
     patient_policy *p = NULL;
     patient_pubkey pk;
     char id[PATIENT_KEYID_HEX];
@@ -200,6 +205,7 @@ do_add_middlebox(int argc, char **argv)
             break;
         case OPT_NO_INSERT: insert = 0; break;
         case OPT_INSERT: insert = 1; break;
+        case OPT_MAY_DECRYPT: may_decrypt = 1; break;
         case 'h': cli_usage(usage, NULL);
         default: cli_usage(usage, "invalid option");
         }
@@ -226,6 +232,8 @@ do_add_middlebox(int argc, char **argv)
         rc = CLI_EXIT_USAGE;
         goto out;
     }
+    if (err == PATIENT_OK && may_decrypt)
+        err = patient_policy_set_may_decrypt(p, pk.id, 1);
     if (err == PATIENT_OK)
         err = patient_policy_save(p, argv[optind], 1);
     if ((rc = cli_report(err, argv[optind])) != CLI_EXIT_OK)

@@ -21,8 +21,8 @@ FUZZ_TARGETS += fuzz/fuzz_confine
 FUZZ_TARGETS += fuzz/fuzz_note fuzz/fuzz_tlog
 FUZZ_CFLAGS = -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir)/include -I$(top_srcdir)/lib -I$(top_builddir) \
-	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ZLIB_CFLAGS) $(PCRE2_CFLAGS)
-FUZZ_LIBS = $(SODIUM_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ZLIB_LIBS) $(PCRE2_LIBS) -lpthread
+	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(SSL_CFLAGS) $(ZLIB_CFLAGS) $(PCRE2_CFLAGS)
+FUZZ_LIBS = $(SODIUM_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(SSL_LIBS) $(ZLIB_LIBS) $(PCRE2_LIBS) -lpthread
 
 fuzz: config.h
 	@$(MKDIR_P) fuzz/lib

@@ -7,6 +7,7 @@
 
 #include <patient/disclosure.h>
 
+#include <patient/hash.h>
 #include "util.h"
 
 struct patient_disclosure {
@@ -17,6 +18,8 @@ struct patient_disclosure {
     long long retention_days;
     char *sharing;
     char *upstream_tls_min;
+    uint8_t (*ica)[32];
+    size_t nica;
     time_t issued, expires;
     patient_pubkey key;
 };
@@ -33,6 +36,7 @@ patient_disclosure_free(patient_disclosure *d)
     free(d->services);
     free(d->sharing);
     free(d->upstream_tls_min);
+    free(d->ica);
     free(d);
 }
 
@@ -79,6 +83,9 @@ patient_disclosure_info_check(const patient_disclosure_info *in, const char **fi
         bad = "upstream_tls_min";
     else if (in->expires <= in->issued)
         bad = "expires";
+    else if (in->ninterception_ca > PATIENT_MAX_TLS_PINS ||
+             (in->ninterception_ca && in->interception_ca == NULL))
+        bad = "interception_ca";
     for (size_t i = 0; bad == NULL && i < in->nservices; i++)
         if (!text_ok(in->services[i], PATIENT_DISCLOSURE_MAX_TEXT))
             bad = "services";
@@ -115,10 +122,22 @@ patient_disclosure_build(const patient_disclosure_info *in, const patient_pubkey
     if ((err = pt_buf_appendf(&b, "],\n  \"retention_days\": %lld,\n  \"sharing\": ",
                               in->retention_days)) ||
         (err = pt_buf_put_json_str(&b, in->sharing)) ||
-        (err = pt_buf_appendf(&b,
-                              ",\n  \"upstream_tls_min\": \"%s\",\n  \"issued\": \"%s\",\n"
-                              "  \"expires\": \"%s\",\n  \"key\": \"%s\"\n}\n",
-                              in->upstream_tls_min, is, ex, key)))
+        (err = pt_buf_appendf(&b, ",\n  \"upstream_tls_min\": \"%s\",\n", in->upstream_tls_min)))
+        goto out;
+    if (in->ninterception_ca) {
+        char sri[PATIENT_SRI_BYTES];
+        if ((err = pt_buf_appendf(&b, "  \"interception_ca\": [")))
+            goto out;
+        for (size_t i = 0; i < in->ninterception_ca; i++) {
+            patient_sri_encode(in->interception_ca[i], sri);
+            if ((err = pt_buf_appendf(&b, "%s\"%s\"", i ? ", " : "", sri)))
+                goto out;
+        }
+        if ((err = pt_buf_appendf(&b, "],\n")))
+            goto out;
+    }
+    if ((err = pt_buf_appendf(&b, "  \"issued\": \"%s\",\n  \"expires\": \"%s\",\n  \"key\": \"%s\"\n}\n",
+                              is, ex, key)))
         goto out;
     *json = (char *)b.data;
     if (len)
@@ -180,7 +199,8 @@ patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
 {
     static const char *const known[] = {"patient", "type",     "operator",         "contact",
                                         "services", "retention_days", "sharing",
-                                        "upstream_tls_min", "issued", "expires", "key", NULL};
+                                        "upstream_tls_min", "interception_ca", "issued",
+                                        "expires", "key", NULL};
     cJSON *root = NULL;
     const cJSON *c, *svc;
     patient_disclosure *d = NULL;
@@ -234,6 +254,9 @@ patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
         err = PATIENT_ERR_PARSE;
         goto out;
     }
+    if ((c = cJSON_GetObjectItemCaseSensitive(root, "interception_ca")) != NULL &&
+        (err = pt_pins_parse(c, &d->ica, &d->nica)))
+        goto out;
     svc = cJSON_GetObjectItemCaseSensitive(root, "services");
     if (!cJSON_IsArray(svc) || cJSON_GetArraySize(svc) < 1) {
         err = PATIENT_ERR_PARSE;
@@ -360,6 +383,18 @@ const char *
 patient_disclosure_sharing(const patient_disclosure *d)
 {
     return d ? d->sharing : NULL;
+}
+
+size_t
+patient_disclosure_interception_ca_count(const patient_disclosure *d)
+{
+    return d ? d->nica : 0;
+}
+
+const uint8_t *
+patient_disclosure_interception_ca(const patient_disclosure *d, size_t i)
+{
+    return d && i < d->nica ? d->ica[i] : NULL;
 }
 
 const char *

@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <patient/fetch.h>
 #include <patient/hash.h>
@@ -87,6 +90,8 @@ typedef struct {
     int nomem;
     char tls_version[32];
     char tls_cipher[128];
+    size_t chain_n;
+    uint8_t chain[PATIENT_FETCH_MAX_CHAIN][32];
 } xfer;
 
 static void
@@ -158,6 +163,42 @@ dup_trimmed(const char *s, size_t n)
     return r;
 }
 
+/* The chain OpenSSL verified for the connection this response arrives on
+ * (during the transfer curl hands out its SSL handle), as SPKI hashes:
+ * with the trust anchor it is who really holds the other end of the TLS,
+ * an origin or an interceptor. */
+static void
+record_chain(xfer *x)
+{
+    struct curl_tlssessioninfo *ti = NULL;
+    STACK_OF(X509) *ch;
+    int n;
+
+    x->chain_n = 0;
+    if (curl_easy_getinfo(x->curl, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK || ti == NULL ||
+        ti->backend != CURLSSLBACKEND_OPENSSL || ti->internals == NULL ||
+        (ch = SSL_get0_verified_chain((SSL *)ti->internals)) == NULL)
+        return;
+    n = sk_X509_num(ch);
+    for (int i = 0; i < n; i++) {
+        /* keep the anchor when a chain is longer than the cap */
+        int k = (i < PATIENT_FETCH_MAX_CHAIN - 1 || i == n - 1) ? i : -1;
+        unsigned char *der = NULL;
+        int len;
+        if (k < 0)
+            continue;
+        len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(sk_X509_value(ch, i)), &der);
+        if (len <= 0 || EVP_Digest(der, (size_t)len, x->chain[x->chain_n], NULL, EVP_sha256(),
+                                   NULL) != 1) {
+            OPENSSL_free(der);
+            x->chain_n = 0;
+            return;
+        }
+        OPENSSL_free(der);
+        x->chain_n++;
+    }
+}
+
 static size_t
 on_header(char *ptr, size_t size, size_t nitems, void *ud)
 {
@@ -174,6 +215,7 @@ on_header(char *ptr, size_t size, size_t nitems, void *ud)
      * keep only the final response's headers. */
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
         headers_clear(x);
+        record_chain(x);
         x->hbytes = n;
         return n;
     }
@@ -395,6 +437,8 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
         /* Verification is mandatory, so a completed https transfer has a
          * verified chain; keep the check explicit anyway. */
         r->tls_verified = verify == 0;
+        r->tls_chain_n = x.chain_n;
+        memcpy(r->tls_chain, x.chain, sizeof r->tls_chain);
         if ((x.tls_version[0] && (r->tls_version = strdup(x.tls_version)) == NULL) ||
             (x.tls_cipher[0] && (r->tls_cipher = strdup(x.tls_cipher)) == NULL)) {
             err = PATIENT_ERR_NOMEM;

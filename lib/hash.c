@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 
 #include <patient/hash.h>
@@ -157,4 +159,44 @@ patient_sri_decode(const char *sri, uint8_t out[PATIENT_SHA256_BYTES])
                    PATIENT_OK
                ? PATIENT_OK
                : PATIENT_ERR_PARSE;
+}
+
+patient_err
+patient_tls_pin_parse(const char *text, size_t len, uint8_t out[PATIENT_SHA256_BYTES])
+{
+    BIO *bio = NULL;
+    X509 *cert = NULL;
+    EVP_PKEY *pk = NULL;
+    unsigned char *der = NULL;
+    int dlen = -1;
+    patient_err err = PATIENT_ERR_PARSE;
+
+    if (text == NULL || out == NULL || len > 65536)
+        return PATIENT_ERR_ARG;
+    if (len > 7 && strncmp(text, "sha256-", 7) == 0) {
+        char buf[PATIENT_SRI_BYTES + 2];
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+            len--;
+        if (len >= sizeof buf)
+            return PATIENT_ERR_PARSE;
+        memcpy(buf, text, len);
+        buf[len] = 0;
+        return patient_sri_decode(buf, out) == PATIENT_OK ? PATIENT_OK : PATIENT_ERR_PARSE;
+    }
+    if ((bio = BIO_new_mem_buf(text, (int)len)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        dlen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+    } else {
+        (void)BIO_reset(bio);
+        if ((pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) != NULL)
+            dlen = i2d_PUBKEY(pk, &der);
+    }
+    if (dlen > 0 && EVP_Digest(der, (size_t)dlen, out, NULL, EVP_sha256(), NULL) == 1)
+        err = PATIENT_OK;
+    OPENSSL_free(der);
+    EVP_PKEY_free(pk);
+    X509_free(cert);
+    BIO_free(bio);
+    return err;
 }

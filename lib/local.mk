@@ -19,8 +19,8 @@ lib_libpatient_core_la_SOURCES = \
 	lib/report_int.h lib/report.c lib/verify_int.h lib/verify.c lib/verify_confine.c lib/verify_net.c lib/mbox.c lib/mbox_http.c \
 	lib/jws.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
-	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ZLIB_CFLAGS) $(PCRE2_CFLAGS)
-lib_libpatient_core_la_LIBADD = $(SODIUM_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ZLIB_LIBS) $(PCRE2_LIBS)
+	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(SSL_CFLAGS) $(ZLIB_CFLAGS) $(PCRE2_CFLAGS)
+lib_libpatient_core_la_LIBADD = $(SODIUM_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(SSL_LIBS) $(ZLIB_LIBS) $(PCRE2_LIBS)
 
 lib_LTLIBRARIES += lib/libpatient.la
 lib_libpatient_la_SOURCES =

@@ -537,8 +537,21 @@ emit(pt_buf *b, const patient_manifest_opts *o, const bent *e, size_t n,
         if (b->len > PATIENT_MANIFEST_MAX_BYTES)
             return PATIENT_ERR_TOO_LARGE;
     }
-    if ((err = pt_buf_appendf(b, "%s,\n  \"type\": \"manifest\",\n  \"version\": %llu\n}\n",
-                              n ? "  }" : "", (unsigned long long)o->version)))
+    if ((err = pt_buf_appendf(b, "%s,\n", n ? "  }" : "")))
+        return err;
+    if (o->n_tls_keys) {
+        if ((err = pt_buf_append(b, "  \"tls_keys\": [\n", 16)))
+            return err;
+        for (size_t i = 0; i < o->n_tls_keys; i++) {
+            patient_sri_encode(o->tls_keys[i], sri);
+            if ((err = pt_buf_appendf(b, "    \"%s\"%s\n", sri, i + 1 < o->n_tls_keys ? "," : "")))
+                return err;
+        }
+        if ((err = pt_buf_append(b, "  ],\n", 5)))
+            return err;
+    }
+    if ((err = pt_buf_appendf(b, "  \"type\": \"manifest\",\n  \"version\": %llu\n}\n",
+                              (unsigned long long)o->version)))
         return err;
     return b->len > PATIENT_MANIFEST_MAX_BYTES ? PATIENT_ERR_TOO_LARGE : PATIENT_OK;
 }
@@ -560,6 +573,10 @@ check_opts(const patient_manifest_opts *o, char **detail)
     if (o->n_next_keys > PATIENT_MANIFEST_MAX_NEXT_KEYS ||
         (o->n_next_keys && o->next_keys == NULL)) {
         set_detail(detail, "at most %u next keys", PATIENT_MANIFEST_MAX_NEXT_KEYS);
+        return PATIENT_ERR_LIMIT;
+    }
+    if (o->n_tls_keys > PATIENT_MAX_TLS_PINS || (o->n_tls_keys && o->tls_keys == NULL)) {
+        set_detail(detail, "at most %u TLS keys", PATIENT_MAX_TLS_PINS);
         return PATIENT_ERR_LIMIT;
     }
     return PATIENT_OK;

@@ -38,6 +38,8 @@ struct patient_manifest {
     size_t n_next;
     patient_delegation *dels;
     size_t n_dels;
+    uint8_t (*tls_keys)[32];
+    size_t n_tls_keys;
 };
 
 /* First message wins: a later call leaves *detail alone. detail may be NULL. */

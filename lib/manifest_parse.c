@@ -123,6 +123,7 @@ patient_manifest_free(patient_manifest *m)
         return;
     free(m->res);
     free(m->next_keys);
+    free(m->tls_keys);
     dels_free(m->dels, m->n_dels);
     cJSON_Delete(m->root);
     free(m);
@@ -300,6 +301,9 @@ patient_manifest_parse(const void *json, size_t len, patient_manifest **out)
     if ((dl = cJSON_GetObjectItemCaseSensitive(m->root, "delegations")) != NULL &&
         (err = dels_parse(dl, &m->dels, &m->n_dels)))
         goto out;
+    if ((dl = cJSON_GetObjectItemCaseSensitive(m->root, "tls_keys")) != NULL &&
+        (err = pt_pins_parse(dl, &m->tls_keys, &m->n_tls_keys)))
+        goto out;
     err = PATIENT_OK;
     *out = m;
     m = NULL;
@@ -445,6 +449,18 @@ patient_manifest_resource(const patient_manifest *m, size_t i, patient_resource 
         return PATIENT_ERR_NOT_FOUND;
     res_out(&m->res[i], out);
     return PATIENT_OK;
+}
+
+size_t
+patient_manifest_tls_key_count(const patient_manifest *m)
+{
+    return m ? m->n_tls_keys : 0;
+}
+
+const uint8_t *
+patient_manifest_tls_key(const patient_manifest *m, size_t i)
+{
+    return m && i < m->n_tls_keys ? m->tls_keys[i] : NULL;
 }
 
 size_t

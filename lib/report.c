@@ -42,6 +42,7 @@ rep_new(patient_report **out, const char *url, time_t now)
         !cJSON_AddNullToObject(r->doc, "manifest") ||
         !cJSON_AddStringToObject(r->doc, "proof", "none") ||
         !cJSON_AddNullToObject(r->doc, "unchecked") ||
+        !cJSON_AddNullToObject(r->doc, "interception") ||
         (r->changes = cJSON_AddArrayToObject(r->doc, "changes")) == NULL ||
         (r->results = cJSON_AddArrayToObject(r->doc, "results")) == NULL) {
         patient_report_free(r);
@@ -209,6 +210,23 @@ patient_report_text(const patient_report *r, int color, int verbose, char **out)
         pt_buf_appendf(&b, "  origin %s, manifest version %lld signed by key %s, expires %s\n",
                        jstr(r->doc, "origin", "?"), v, jstr(man, "kid", "?"),
                        jstr(man, "expires", "?"));
+    }
+    {
+        const cJSON *ic = cJSON_GetObjectItemCaseSensitive(r->doc, "interception");
+        const char *st = cJSON_IsObject(ic) ? jstr(ic, "status", "") : NULL;
+        if (st && strcmp(st, "none") == 0)
+            pt_buf_appendf(&b, "  TLS: not intercepted (the chain holds a key the origin announced)\n");
+        else if (st && strcmp(st, "allowed") == 0)
+            pt_buf_appendf(&b, "  TLS: decrypted by %s%s%s, allowed by your policy (interception CA %s)\n",
+                           bold, jstr(ic, "by", "?"), reset, jstr(ic, "ca", "?"));
+        else if (st && strcmp(st, "denied") == 0)
+            pt_buf_appendf(&b, "  TLS: decrypted by %s, which your policy does NOT allow to decrypt\n",
+                           jstr(ic, "by", "?"));
+        else if (st && strcmp(st, "unknown") == 0)
+            pt_buf_appendf(&b, "  TLS: INTERCEPTED by a party no signed disclosure accounts for "
+                               "(trust anchor %s)\n", jstr(ic, "anchor", "?"));
+        else if (st)
+            pt_buf_appendf(&b, "  TLS: not known whether intercepted (the origin announces no TLS keys)\n");
     }
     if (cJSON_GetArraySize(r->changes) > 0)
         pt_buf_appendf(&b, "  %d change%s in transit, proof: %s\n",

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <patient/change.h>
 #include <patient/disclosure.h>
 #include <patient/hash.h>
@@ -425,6 +426,103 @@ check_disclosure(patient_report *r, const patient_policy *policy, const patient_
     patient_disclosure_free(doc);
 }
 
+static int
+chain_has(const patient_evidence *ev, const uint8_t *pin)
+{
+    for (size_t i = 0; i < ev->tls_chain_n; i++)
+        if (sodium_memcmp(ev->tls_chain[i], pin, 32) == 0)
+            return 1;
+    return 0;
+}
+
+static void
+set_interception(patient_report *r, const char *status, const char *by, const uint8_t *ca,
+                 const patient_evidence *ev)
+{
+    cJSON *o = cJSON_CreateObject();
+    char sri[PATIENT_SRI_BYTES];
+
+    cJSON_AddStringToObject(o, "status", status);
+    add_str_or_null(o, "by", by);
+    if (ca)
+        patient_sri_encode(ca, sri);
+    add_str_or_null(o, "ca", ca ? sri : NULL);
+    patient_sri_encode(ev->tls_chain[ev->tls_chain_n - 1], sri);
+    cJSON_AddStringToObject(o, "anchor", sri);
+    cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "interception", o);
+}
+
+/* Who decrypted the endpoint's own TLS? The chain it verified is compared
+ * with what signed documents say: the origin's manifest announces its own
+ * TLS keys ("tls_keys"), each trusted middlebox's disclosure its
+ * interception CA ("interception_ca"). A key of the origin in the chain:
+ * not intercepted. A disclosed CA in the chain: that middlebox decrypted
+ * (allowed only with "may_decrypt"). Neither, while the origin announced
+ * its keys: somebody nobody accounts for holds the other end of the TLS. */
+static void
+check_interception(patient_report *r, const patient_policy *policy, const patient_evidence *ev,
+                   patient_change *const *changes, size_t n, const patient_manifest *m,
+                   time_t now)
+{
+    size_t nkeys = patient_manifest_tls_key_count(m);
+
+    for (size_t i = 0; i < nkeys; i++)
+        if (chain_has(ev, patient_manifest_tls_key(m, i))) {
+            set_interception(r, "none", NULL, NULL, ev);
+            rep_result(r, REP_INFO, "tls.intercepted.none", NULL,
+                       "not intercepted: the certificate chain holds a TLS key the origin "
+                       "announced in its signed manifest");
+            return;
+        }
+    for (size_t k = 0; k < n; k++) {
+        const patient_policy_middlebox *mb = patient_policy_middlebox_find(policy, changes[k]->by.kid);
+        const patient_evidence_disclosure *d;
+        patient_disclosure *doc = NULL;
+        char where[32];
+
+        if (mb == NULL || changes[k]->by.disclosure == NULL ||
+            (d = find_disclosure(ev, changes[k]->by.disclosure)) == NULL || d->json == NULL ||
+            d->sig == NULL ||
+            patient_disclosure_verify((const char *)d->json, d->json_len, d->sig, d->sig_len,
+                                      patient_policy_middlebox_key(mb), now, &doc) != PATIENT_OK)
+            continue;
+        snprintf(where, sizeof where, "hop %zu", k + 1);
+        for (size_t i = 0; i < patient_disclosure_interception_ca_count(doc); i++) {
+            const uint8_t *ca = patient_disclosure_interception_ca(doc, i);
+            if (!chain_has(ev, ca))
+                continue;
+            if (patient_policy_middlebox_may_decrypt(mb)) {
+                set_interception(r, "allowed", patient_policy_middlebox_name(mb), ca, ev);
+                rep_result(r, REP_INFO, "tls.intercepted.allowed", where,
+                           "decrypted by %s with the interception CA its signed disclosure "
+                           "declares; your policy allows it to decrypt",
+                           patient_policy_middlebox_name(mb));
+            } else {
+                set_interception(r, "denied", patient_policy_middlebox_name(mb), ca, ev);
+                rep_result(r, REP_INVALID, "tls.intercepted.denied", where,
+                           "decrypted by %s (its disclosed interception CA is in the chain), "
+                           "but your policy does not allow it to decrypt (may_decrypt)",
+                           patient_policy_middlebox_name(mb));
+            }
+            patient_disclosure_free(doc);
+            return;
+        }
+        patient_disclosure_free(doc);
+    }
+    if (nkeys) {
+        set_interception(r, "unknown", NULL, NULL, ev);
+        rep_result(r, REP_INVALID, "tls.intercepted.unknown", NULL,
+                   "intercepted by an unknown party: the certificate chain holds none of the TLS "
+                   "keys the origin announced, and no trusted middlebox's signed disclosure "
+                   "declares its CA");
+        return;
+    }
+    set_interception(r, "unchecked", NULL, NULL, ev);
+    rep_result(r, REP_WARNING, "tls.interception.unchecked", NULL,
+               "the origin announces no TLS keys in its manifest, so whether this connection "
+               "was intercepted cannot be told");
+}
+
 patient_err
 patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
                         const patient_verify_opts *opts, patient_report **report)
@@ -630,6 +728,8 @@ manifest:
                            (unsigned long long)patient_manifest_version(m),
                            (unsigned long long)seen);
         }
+        if (ev->tls_chain_n > 0 && ev->tls_chain != NULL && strncasecmp(ev->url, "https:", 6) == 0)
+            check_interception(r, policy, ev, changes, n, m, now);
         err = patient_manifest_lookup(m, path, &res);
         if (err == PATIENT_OK) {
             memcpy(ref_hash, res.hash, sizeof ref_hash);

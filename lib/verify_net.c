@@ -367,6 +367,8 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         g->ev.manifest_sig_len = g->sig->body_len;
     }
     g->ev.manifest_error = g->man_error;
+    g->ev.tls_chain = (const uint8_t(*)[32])page->tls_chain;
+    g->ev.tls_chain_n = page->tls_chain_n;
     g->ev.disclosures = g->disc;
     g->ev.ndisclosures = g->ndisc;
     return PATIENT_OK;

@@ -21,6 +21,6 @@ middlebox_srv_patient_la_CFLAGS = $(AM_CFLAGS) $(PT_DEP_CFLAGS) $(ICAP_CFLAGS)
 middlebox_srv_patient_la_LDFLAGS = -module -avoid-version -shared -no-undefined \
 	-export-symbols-regex '^service$$'
 middlebox_srv_patient_la_LIBADD = $(PT_CORE) $(SODIUM_LIBS) $(CJSON_LIBS) $(CURL_LIBS) \
-	$(CRYPTO_LIBS) $(ZLIB_LIBS) $(PCRE2_LIBS) $(ICAP_LIBS) -lpthread
+	$(CRYPTO_LIBS) $(SSL_LIBS) $(ZLIB_LIBS) $(PCRE2_LIBS) $(ICAP_LIBS) -lpthread
 endif
 dist_man_MANS += docs/patient-mbox.1

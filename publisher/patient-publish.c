@@ -60,6 +60,10 @@ static const char usage_text[] =
     "      --version N          publish as version N (must exceed the previous one;\n"
     "                           also replaces an unreadable previous manifest)\n"
     "      --next-key PUBKEY    announce a next key for rotation (repeatable)\n"
+    "      --tls-key PIN|PEM    announce a public key of the origin's own TLS\n"
+    "                           certificates (sha256-<base64> of its SPKI, or a\n"
+    "                           PEM certificate; repeatable, at most 8): lets\n"
+    "                           endpoints detect who intercepts their TLS\n"
     "      --delegations FILE   JSON array of publisher delegations to embed\n"
     "      --password-file FILE read the key password from FILE's first line\n"
     "                           (also: PATIENT_PASSWORD_FILE); else prompt on the tty\n"
@@ -120,7 +124,7 @@ progress(void *arg, uint64_t files, uint64_t files_total, uint64_t bytes, uint64
 }
 
 enum { OPT_ORIGIN = 256, OPT_URL, OPT_RESPONSE, OPT_AT, OPT_VERSION, OPT_NEXT_KEY,
-       OPT_DELEGATIONS, OPT_PASSWORD_FILE };
+       OPT_DELEGATIONS, OPT_PASSWORD_FILE, OPT_TLS_KEY };
 
 int
 main(int argc, char **argv)
@@ -136,6 +140,7 @@ main(int argc, char **argv)
         {"threads", required_argument, NULL, 'j'},
         {"version", required_argument, NULL, OPT_VERSION},
         {"next-key", required_argument, NULL, OPT_NEXT_KEY},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"delegations", required_argument, NULL, OPT_DELEGATIONS},
         {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
         {"quiet", no_argument, NULL, 'q'},
@@ -145,6 +150,8 @@ main(int argc, char **argv)
     const char *pwfile = NULL, *delegations = NULL;
     patient_pubkey next_keys[PATIENT_MANIFEST_MAX_NEXT_KEYS];
     size_t n_next = 0;
+    uint8_t tls_keys[PATIENT_MAX_TLS_PINS][32];
+    size_t n_tls = 0;
     int response = 0, quiet = 0, c, rc = CLI_EXIT_USAGE;
     unsigned threads = 0;
     unsigned long long version = 0;
@@ -193,6 +200,13 @@ main(int argc, char **argv)
             }
             n_next++;
             break;
+        case OPT_TLS_KEY:
+            if (n_tls == PATIENT_MAX_TLS_PINS)
+                cli_usage_short(usage_text, "too many --tls-key");
+            if (cli_tls_pin("--tls-key", optarg, tls_keys[n_tls]) != 0)
+                return CLI_EXIT_USAGE;
+            n_tls++;
+            break;
         case OPT_DELEGATIONS: delegations = optarg; break;
         case OPT_PASSWORD_FILE: pwfile = optarg; break;
         case 'q': quiet = 1; break;
@@ -208,7 +222,7 @@ main(int argc, char **argv)
     if (response ? (url == NULL || origin != NULL) : (origin == NULL || url != NULL))
         cli_usage_short(usage_text, response ? "--response needs --url URL (and no --origin)"
                        : "--origin ORIGIN is required (--url is for --response)");
-    if (response && (out || version || n_next || delegations))
+    if (response && (out || version || n_next || delegations || n_tls))
         cli_usage_short(usage_text, "--out, --version, --next-key and --delegations are for site mode");
     if (expires_s == NULL)
         expires_s = response ? DEFAULT_RESPONSE_EXPIRES : DEFAULT_EXPIRES;
@@ -268,6 +282,8 @@ main(int argc, char **argv)
         o.threads = threads;
         o.next_keys = next_keys;
         o.n_next_keys = n_next;
+        o.tls_keys = (const uint8_t(*)[32])tls_keys;
+        o.n_tls_keys = n_tls;
         o.delegations_json = dtext;
         if (!quiet && isatty(STDERR_FILENO)) {
             o.progress = progress;

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include <patient/disclosure.h>
+#include <patient/hash.h>
 #include <patient/policy.h>
 
 #include "util.h"
@@ -262,6 +263,14 @@ START_TEST(test_signed_but_malformed)
         {"\"patient\": 1,", "\"patient\": 1, \"patient\": 1,", PATIENT_ERR_JSON},
         {"\n}\n", "\n}\n}", PATIENT_ERR_JSON},
         {"{\n", "[\n", PATIENT_ERR_JSON},
+        /* interception CA pins: malformed, refused */
+        {"\"upstream_tls_min\": \"TLSv1.2\",", "\"upstream_tls_min\": \"TLSv1.2\", \"interception_ca\": [\"sha256-AAAA\"],", PATIENT_ERR_PARSE},
+        {"\"upstream_tls_min\": \"TLSv1.2\",", "\"upstream_tls_min\": \"TLSv1.2\", \"interception_ca\": [],", PATIENT_ERR_PARSE},
+        {"\"upstream_tls_min\": \"TLSv1.2\",", "\"upstream_tls_min\": \"TLSv1.2\", \"interception_ca\": \"sha256-fRE2u1cjrv0khv2kozvSmLaPyJv8whbtKTmrI5ViwqQ=\",", PATIENT_ERR_PARSE},
+        {"\"upstream_tls_min\": \"TLSv1.2\",", "\"upstream_tls_min\": \"TLSv1.2\", \"interception_ca\": [\"sha256-fRE2u1cjrv0khv2kozvSmLaPyJv8whbtKTmrI5ViwqQ=\", \"sha256-fRE2u1cjrv0khv2kozvSmLaPyJv8whbtKTmrI5ViwqQ=\"],", PATIENT_ERR_PARSE},
+        {"\"upstream_tls_min\": \"TLSv1.2\",", "\"upstream_tls_min\": \"TLSv1.2\", \"interception_ca\": [\"sha512-AAAA\"],", PATIENT_ERR_PARSE},
+        {"\"upstream_tls_min\": \"TLSv1.2\",", "\"upstream_tls_min\": \"TLSv1.2\", \"interception_ca\": [1],", PATIENT_ERR_PARSE},
+        {"\"upstream_tls_min\": \"TLSv1.2\",", "\"upstream_tls_min\": \"TLSv1.2\", \"interception_ca\": [\"sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\", \"sha256-BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=\", \"sha256-CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC=\", \"sha256-DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD=\", \"sha256-EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE=\", \"sha256-FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF=\", \"sha256-GGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGG=\", \"sha256-HHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHH=\", \"sha256-IIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIII=\"],", PATIENT_ERR_LIMIT},
     };
     patient_pubkey pk;
     patient_seckey *sk = NULL;
@@ -278,6 +287,40 @@ START_TEST(test_signed_but_malformed)
         free(j);
     }
     free(json);
+    patient_seckey_free(sk);
+}
+END_TEST
+
+/* A declared interception CA survives build, sign and verify; the accessors
+ * give its 32 bytes. */
+START_TEST(test_interception_ca)
+{
+    patient_pubkey pk;
+    patient_seckey *sk = NULL;
+    patient_disclosure_info in = info();
+    patient_disclosure *d = NULL;
+    uint8_t ca[2][32];
+    char *json = NULL, *sig = NULL;
+    size_t len = 0;
+
+    memset(ca[0], 0x11, 32);
+    memset(ca[1], 0x22, 32);
+    in.interception_ca = (const uint8_t(*)[32])ca;
+    in.ninterception_ca = 2;
+    ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
+    ck_assert_int_eq(patient_disclosure_sign(&in, sk, &json, &len, &sig), PATIENT_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"interception_ca\": [\"sha256-ERERERER"));
+    ck_assert_int_eq(patient_disclosure_verify(json, len, sig, strlen(sig), &pk,
+                                               at("2027-01-01T00:00:00Z"), &d),
+                     PATIENT_OK);
+    ck_assert_uint_eq(patient_disclosure_interception_ca_count(d), 2);
+    ck_assert_mem_eq(patient_disclosure_interception_ca(d, 1), ca[1], 32);
+    ck_assert_ptr_null(patient_disclosure_interception_ca(d, 2));
+    patient_disclosure_free(d);
+    free(json);
+    free(sig);
+    in.ninterception_ca = PATIENT_MAX_TLS_PINS + 1;
+    ck_assert_int_eq(patient_disclosure_build(&in, &pk, &json, NULL), PATIENT_ERR_ARG);
     patient_seckey_free(sk);
 }
 END_TEST
@@ -450,6 +493,7 @@ disclosure_suite(void)
     tcase_add_test(tc, test_build_rejects);
     tcase_add_test(tc, test_escaping_roundtrip);
     tcase_add_test(tc, test_parse_unverified);
+    tcase_add_test(tc, test_interception_ca);
     suite_add_tcase(s, tc);
     tc = tcase_create("policy");
     tcase_add_test(tc, test_policy_check);

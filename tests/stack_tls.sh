@@ -10,6 +10,14 @@
 #   nginx TLS 1.2 only, policy 1.3   -> invalid, policy.tls.weak (1.2 policy: modified)
 #   middlebox accepts an origin certificate it cannot verify
 #                                    -> invalid, change.tls.unverified
+# and who decrypted (the origin announces its TLS key in the manifest, the
+# middlebox its interception CA in its signed disclosure):
+#   direct                           -> tls.intercepted.none
+#   the bumping middlebox, may_decrypt -> tls.intercepted.allowed, by corp-proxy
+#   the same without may_decrypt     -> invalid, tls.intercepted.denied
+#   a second bumping proxy (echo, nobody names its CA), body untouched
+#                                    -> invalid, tls.intercepted.unknown
+#   malformed pins                   -> refused by disclose and publish
 # Needs: nginx, squid-openssl, c-icap, curl, openssl, /usr/bin/python3.
 # Exit 77 (skip) only when the module was not built or a server is missing.
 set -euo pipefail
@@ -58,27 +66,32 @@ chmod -R u+w "$work/site"
 "$PATIENT_BIN" keygen -W -p "$work/pub.pub" -s "$work/pub.key" >/dev/null
 PUBKEY=$(sed -n 2p "$work/pub.pub")
 
-# start NAME [ENV=VALUE...] — a stack in $work/NAME; its variables become NAME_*
+# start NAME [ENV=VALUE...] [STACK-OPTION...] — a stack in $work/NAME
 start() {
-    local name=$1 out; shift
+    local name=$1 out envs=() args=(); shift
+    while (( $# )); do
+        if [[ "$1" == *=* && "$1" != -* ]]; then envs+=("$1"); else args+=("$1"); fi
+        shift
+    done
     stacks+=("$work/$name")
     # one middlebox key for every stack: one policy entry names them all
     if [[ -n "${MBKEY:-}" ]]; then
         mkdir -p "$work/$name"
         cp "$work/a/mbox.key" "$work/a/mbox.pub" "$work/$name/"
     fi
-    out=$(env "$@" "$STACK" start "$work/$name" "$work/site" 2>"$work/$name-start.log") || {
+    out=$(env ${envs[@]+"${envs[@]}"} "$STACK" start "$work/$name" "$work/site" ${args[@]+"${args[@]}"} \
+        2>"$work/$name-start.log") || {
         cat "$work/$name-start.log"; echo "stack $name failed to start"; exit 1; }
     eval "$out"
     MBKEY=$(sed -n 2p "$MBOX_PUB")
 }
-policy() { # policy FILE PUBLISHER-ORIGIN [MIN-TLS]
+policy() { # policy FILE PUBLISHER-ORIGIN [MIN-TLS [MAY-DECRYPT]]
     cat >"$1" <<EOF
 { "patient": 1, "type": "policy",
   "publishers": { "$2": ["$PUBKEY"] },
   "middleboxes": [
     { "name": "corp-proxy", "key": "$MBKEY", "reasons": ["tracker.*", "malware.*", "banner.*"],
-      "max_edits": 100, "insert": true } ],
+      "max_edits": 100, "insert": true, "may_decrypt": ${4:-false} } ],
   "require": { "proof": "attested"${3:+, \"min_upstream_tls\": \"$3\"} } }
 EOF
 }
@@ -100,6 +113,12 @@ hop_tls() { # the first hop's tls member as "version cipher verified"
 t=json.load(open(sys.argv[1]))["changes"][0]["tls"]
 print(t["version"], t.get("cipher"), str(t["verified"]).lower())' "$1" 2>/dev/null || echo "?"
 }
+# the interception outcome as "status by" ("-" for none)
+interception() {
+    "$PY" -c 'import json,sys
+i=json.load(open(sys.argv[1]))["interception"]
+print("-" if i is None else "%s %s" % (i["status"], i["by"] or "-"))' "$1" 2>/dev/null || echo "?"
+}
 expect() { # expect OUT EXIT VERDICT "CODES" WHAT
     check "$5: exit $2 (got $rc)" test "$rc" = "$2"
     check "$5: $3 (got $(verdict "$work/$1.json"))" test "$(verdict "$work/$1.json")" = "$3"
@@ -110,14 +129,28 @@ expect() { # expect OUT EXIT VERDICT "CODES" WHAT
 # ---- A: the default stack (nginx TLS 1.2 + 1.3, Squid verifies the origin)
 start a
 A_DIR=$STACK_DIR A_PROXY=$PROXY_URL A_HTTPS=$ORIGIN_HTTPS_URL A_ORIGIN_CA=$ORIGIN_CA A_BUMP_CA=$BUMP_CA
-"$PUBLISH" -q -s "$work/pub.key" --origin "$A_HTTPS" "$work/site" >/dev/null
-policy "$work/pol.json" "$A_HTTPS"
+A_ORIGIN_SPKI=$ORIGIN_SPKI
+# the origin announces its TLS key; the middlebox declares its interception CA
+"$PUBLISH" -q -s "$work/pub.key" --origin "$A_HTTPS" --tls-key "$A_DIR/pki/origin.crt" "$work/site" >/dev/null
+check "manifest announces the origin's TLS key" grep -q "\"$A_ORIGIN_SPKI\"" "$work/site/.well-known/patient/manifest.json"
+"$PATIENT_BIN" disclose -s "$A_DIR/mbox.key" --out "$MBOX_WWW" --operator "Example Corp IT" \
+    --contact mailto:it@example.test --service content-filter --retention-days 0 --sharing none \
+    --upstream-tls-min TLSv1.2 --interception-ca "$A_BUMP_CA" >/dev/null
+check "disclosure declares the interception CA" grep -q "\"$BUMP_CA_SPKI\"" "$MBOX_WWW/disclosure.json"
+policy "$work/pol.json" "$A_HTTPS" "" true
+policy "$work/pol-nodecrypt.json" "$A_HTTPS"
 
 pverify direct "$work/pol.json" --ca-file "$A_ORIGIN_CA" "$A_HTTPS/index.html"
 expect direct 0 verified "" "https direct"
+check "https direct: not intercepted ($(interception "$work/direct.json"))" \
+    test "$(interception "$work/direct.json")" = "none -"
 
 pverify via "$work/pol.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" "$A_HTTPS/index.html"
 expect via 0 modified "" "https through the bumping middlebox"
+check "through the middlebox: decrypted by corp-proxy ($(interception "$work/via.json"))" \
+    test "$(interception "$work/via.json")" = "allowed corp-proxy"
+pverify nodecrypt "$work/pol-nodecrypt.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" "$A_HTTPS/index.html"
+expect nodecrypt 1 invalid "tls.intercepted.denied" "the middlebox decrypts, policy without may_decrypt"
 # what nginx negotiated with Squid for that request (the last GET /index.html)
 ng=$(grep '"GET /index.html ' "$A_DIR/nginx-access.log" | tail -n 1 |
      sed -n 's/.* tls=\([^ ]*\) cipher=\([^ ]*\)$/\1 \2 true/p')
@@ -154,6 +187,29 @@ pverify c "$work/pol-c.json" --ca-file "$C_BUMP_CA" --proxy "$C_PROXY" "$C_HTTPS
 expect c 1 invalid "change.tls.unverified" "middlebox did not verify the origin"
 "$PATIENT_BIN" audit list "$work/c/audit.log" --json >"$work/audit-c.jsonl" 2>&1 || true
 check "audit list: the unverified upstream" grep -q '"tls":"TLSv1.3 [^ ]* unverified"' "$work/audit-c.jsonl"
+
+# ---- D: a second bumping proxy (c-icap echo: the body passes untouched)
+# whose interception CA no policy or disclosure names
+start d --service echo
+"$PUBLISH" -q -s "$work/pub.key" --origin "$ORIGIN_HTTPS_URL" --tls-key "$ORIGIN_SPKI" "$work/site" >/dev/null
+policy "$work/pol-d.json" "$ORIGIN_HTTPS_URL" "" true
+pverify d "$work/pol-d.json" --ca-file "$BUMP_CA" --proxy "$PROXY_URL" "$ORIGIN_HTTPS_URL/index.html"
+expect d 1 invalid "tls.intercepted.unknown" "an unknown interceptor, body untouched"
+check "unknown interceptor: reported as such ($(interception "$work/d.json"))" \
+    test "$(interception "$work/d.json")" = "unknown -"
+pverify d2 "$work/pol-d.json" --ca-file "$ORIGIN_CA" "$ORIGIN_HTTPS_URL/index.html"
+expect d2 0 verified "" "the same origin direct"
+
+# ---- malformed pins are refused before anything is written
+rc=0; "$PATIENT_BIN" disclose -s "$A_DIR/mbox.key" --out "$work/bad-disc" --operator x \
+    --contact mailto:x@example.test --service other --retention-days 0 --sharing none \
+    --upstream-tls-min TLSv1.2 --interception-ca sha256-AAAA 2>"$work/bad.err" >/dev/null || rc=$?
+check "disclose --interception-ca sha256-AAAA: usage error (rc $rc)" test "$rc" = 2
+check "disclose: says why" grep -q "not a sha256-<base64> SPKI pin" "$work/bad.err"
+check "disclose: nothing written" test ! -e "$work/bad-disc/disclosure.json"
+rc=0; "$PUBLISH" -q -s "$work/pub.key" --origin "$A_HTTPS" --tls-key "$work/site/index.html" \
+    "$work/site" 2>"$work/bad2.err" >/dev/null || rc=$?
+check "publish --tls-key NOT-A-CERT: usage error (rc $rc)" test "$rc" = 2
 
 if (( fails )); then
     for f in "$work"/*.json; do echo "---- $f"; head -c 3000 "$f"; echo; done

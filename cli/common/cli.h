@@ -75,6 +75,11 @@ int cli_write_all(int fd, const void *p, size_t len);
  * fails with EEXIST). "-" writes to stdout. 0, or -1 with errno set. */
 int cli_write_atomic(const char *path, const void *data, size_t len, unsigned mode, int replace);
 
+/* A TLS key pin from a command-line argument: "sha256-<base64>", or a file
+ * holding a PEM certificate or public key (patient_tls_pin_parse). 0, or
+ * -1 after printing "OPT ARG: why". */
+int cli_tls_pin(const char *opt, const char *arg, uint8_t out[32]);
+
 /* Does path exist (without following a final symlink)? */
 int cli_exists(const char *path);
 

@@ -134,3 +134,27 @@ cli_write_atomic(const char *path, const void *data, size_t len, unsigned mode, 
     }
     return ok ? 0 : -1;
 }
+
+int
+cli_tls_pin(const char *opt, const char *arg, uint8_t out[32])
+{
+    char *data = NULL;
+    size_t len = 0;
+    patient_err err;
+
+    if (strncmp(arg, "sha256-", 7) == 0)
+        err = patient_tls_pin_parse(arg, strlen(arg), out);
+    else if ((err = cli_read_file(arg, 65536, 0, &data, &len, NULL)) == PATIENT_OK)
+        err = patient_tls_pin_parse(data, len, out);
+    free(data);
+    if (err == PATIENT_ERR_PARSE) {
+        cli_warn("%s %s: not a sha256-<base64> SPKI pin (32 bytes) or a PEM certificate or "
+                 "public key", opt, arg);
+        return -1;
+    }
+    if (err != PATIENT_OK) {
+        cli_warn("%s %s: %s", opt, arg, patient_strerror(err));
+        return -1;
+    }
+    return 0;
+}

@@ -41,6 +41,10 @@ typedef struct patient_disclosure_info {
     const char *upstream_tls_min;   /* "TLSv1.2" (patient_tls_version_rank != 0) */
     time_t issued;
     time_t expires;                 /* after issued */
+    /* Optional: the CA(s) this middlebox intercepts the endpoint's TLS with
+     * (SHA-256 of each SubjectPublicKeyInfo; patient/hash.h), 0..8. */
+    const uint8_t (*interception_ca)[32];
+    size_t ninterception_ca;
 } patient_disclosure_info;
 
 typedef struct patient_disclosure patient_disclosure;
@@ -103,6 +107,12 @@ PATIENT_EXPORT const char *patient_disclosure_upstream_tls_min(const patient_dis
 PATIENT_EXPORT time_t patient_disclosure_issued(const patient_disclosure *d);
 PATIENT_EXPORT time_t patient_disclosure_expires(const patient_disclosure *d);
 PATIENT_EXPORT const patient_pubkey *patient_disclosure_key(const patient_disclosure *d);
+/* The declared interception CAs ("interception_ca"): count, and the i-th
+ * SPKI SHA-256 (32 bytes, NULL past the end). A disclosure without them
+ * declares that the middlebox does not decrypt the endpoint's TLS. */
+PATIENT_EXPORT size_t patient_disclosure_interception_ca_count(const patient_disclosure *d);
+PATIENT_EXPORT const uint8_t *patient_disclosure_interception_ca(const patient_disclosure *d,
+                                                                 size_t i);
 
 /* Why a disclosure fails the endpoint's requirements. */
 typedef enum patient_disclosure_deny {

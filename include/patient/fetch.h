@@ -23,6 +23,7 @@ extern "C" {
 #define PATIENT_FETCH_MAX_HEADERS_DEFAULT (256u * 1024)
 #define PATIENT_FETCH_MAX_HEADER_LINE_DEFAULT (64u * 1024)
 #define PATIENT_FETCH_MAX_HEADER_COUNT 1000
+#define PATIENT_FETCH_MAX_CHAIN 16 /* certificates of a chain kept (tls_chain) */
 
 typedef struct patient_fetch_opts {
     const char *proxy;        /* "http://host:port" etc.; NULL = no proxy (the
@@ -61,6 +62,14 @@ typedef struct patient_response {
     int tls_verified;      /* 1 when the certificate chain and name verified */
     char *tls_version;     /* "TLSv1.3" etc., NULL when unknown or not https */
     char *tls_cipher;      /* e.g. "TLS_AES_256_GCM_SHA384", NULL when unknown */
+    /* The certificate chain the TLS library verified for the final
+     * connection, leaf first and trust anchor last, as SHA-256 of each
+     * certificate's DER SubjectPublicKeyInfo (patient/hash.h pins). An
+     * interceptor's CA shows up here. tls_chain_n == 0: not https, or the
+     * TLS library is not OpenSSL. At most PATIENT_FETCH_MAX_CHAIN (longer
+     * chains: the first 15 and the anchor). */
+    size_t tls_chain_n;
+    uint8_t tls_chain[PATIENT_FETCH_MAX_CHAIN][32];
 } patient_response;
 
 /* GET url (http:// or https:// only: anything else is PATIENT_ERR_ARG).

@@ -44,6 +44,18 @@ PATIENT_EXPORT void patient_sri_encode(const uint8_t h[PATIENT_SHA256_BYTES],
 PATIENT_EXPORT PATIENT_WUR patient_err patient_sri_decode(const char *sri,
                                                           uint8_t out[PATIENT_SHA256_BYTES]);
 
+/* TLS public-key pins: SHA-256 of a certificate's DER SubjectPublicKeyInfo,
+ * written in SRI syntax ("sha256-<base64>"), as `openssl x509 -pubkey |
+ * openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary` gives.
+ * A manifest's "tls_keys" and a disclosure's "interception_ca" hold 1..8. */
+#define PATIENT_MAX_TLS_PINS 8
+
+/* A pin from text: "sha256-<base64>" (exactly 32 bytes), or the first PEM
+ * certificate or public key in text (its SPKI hashed). len <= 64 KiB.
+ * PATIENT_ERR_PARSE otherwise. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_tls_pin_parse(const char *text, size_t len,
+                                                             uint8_t out[PATIENT_SHA256_BYTES]);
+
 #ifdef __cplusplus
 }
 #endif

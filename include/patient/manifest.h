@@ -61,6 +61,12 @@ typedef struct patient_manifest_opts {
      * "<path>.*" name beside them). .well-known/patient/ is always skipped. */
     const char *const *exclude;
     size_t n_exclude;
+    /* Optional: the public keys of the origin's own TLS certificates (SHA-256
+     * of a SubjectPublicKeyInfo of the leaf or of a CA in its chain;
+     * patient/hash.h), 0..8, written as "tls_keys". A verifier that finds
+     * none of them in the chain it received knows its TLS was intercepted. */
+    const uint8_t (*tls_keys)[32];
+    size_t n_tls_keys;
 } patient_manifest_opts;
 
 /* Walk site_dir and produce the manifest JSON for it (unsigned).
@@ -192,6 +198,10 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_manifest_resource(const patient_m
 
 /* Announced next keys (rotation). */
 PATIENT_EXPORT size_t patient_manifest_next_key_count(const patient_manifest *m);
+/* The origin's announced TLS keys ("tls_keys"): count, and the i-th SPKI
+ * SHA-256 (32 bytes; NULL past the end). */
+PATIENT_EXPORT size_t patient_manifest_tls_key_count(const patient_manifest *m);
+PATIENT_EXPORT const uint8_t *patient_manifest_tls_key(const patient_manifest *m, size_t i);
 PATIENT_EXPORT const patient_pubkey *patient_manifest_next_key(const patient_manifest *m,
                                                                size_t i);
 

@@ -65,6 +65,12 @@ typedef struct patient_evidence {
     const char *manifest_error;   /* why the manifest is missing, or NULL */
     const patient_evidence_disclosure *disclosures;
     size_t ndisclosures;
+    /* The certificate chain of the page's own TLS connection as the
+     * endpoint verified it (patient_response.tls_chain: SPKI SHA-256, leaf
+     * first, trust anchor last). tls_chain_n == 0: not known (plain http,
+     * an offline bundle): who decrypted is then not judged. */
+    const uint8_t (*tls_chain)[32];
+    size_t tls_chain_n;
 } patient_evidence;
 
 /* Clock skew allowed between the verifier and a middlebox, and between

@@ -2,7 +2,7 @@
  * hashing input and output, for 1 KB, 100 KB and 5 MB bodies. Not a test:
  * prints microseconds per operation and the ratio.
  *   cc -O2 -I include -I lib -I BUILD bench/change_bench.c BUILD/lib/.libs/libpatient_core.a \
- *      $(pkg-config --libs libsodium libcjson libcrypto zlib libcurl libpcre2-8) -o change_bench */
+ *      $(pkg-config --libs libsodium libcjson libcrypto libssl zlib libcurl libpcre2-8) -o change_bench */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>

@@ -112,6 +112,36 @@ function tlsText(t) {
   return `upstream ${v}${c ? ` (${c})` : ''}, ${ok}`;
 }
 
+// "TLSv1.3" -> "TLS 1.3" for people.
+function tlsVersion(v) {
+  const s = text(v, 40);
+  return s ? s.replace(/^TLSv/, 'TLS ') : null;
+}
+
+// Who decrypted the page's TLS (report "interception"), with the upstream
+// TLS the decrypting hop (the last one, next to the browser) signed:
+// "decrypted by corp-proxy, TLS 1.3 to the origin, certificate verified".
+export function decryptionText(rep) {
+  const i = rep && rep.interception && typeof rep.interception === 'object' ? rep.interception : null;
+  if (!i) return null;
+  const by = text(i.by, 120) || 'a middlebox';
+  const hops = Array.isArray(rep.changes) ? rep.changes : [];
+  const t = hops.length && hops[hops.length - 1] && typeof hops[hops.length - 1].tls === 'object'
+    ? hops[hops.length - 1].tls : null;
+  const up = t
+    ? (t.version === 'none' ? ', plain HTTP to the origin'
+      : `, ${tlsVersion(t.version) || 'unknown TLS'} to the origin, certificate ${t.verified === true ? 'verified' : 'NOT verified'}`)
+    : '';
+  switch (i.status) {
+    case 'none': return 'not intercepted: the connection ends at the origin';
+    case 'allowed': return `decrypted by ${by}${up}`;
+    case 'denied': return `decrypted by ${by}, which your policy does not allow to decrypt${up}`;
+    case 'unknown': return 'intercepted by an unknown party';
+    case 'unchecked': return 'not known whether intercepted (the origin announces no TLS keys)';
+    default: return null;
+  }
+}
+
 function edit(e, i) {
   e = e && typeof e === 'object' ? e : {};
   return {
@@ -208,6 +238,7 @@ export function model(ts) {
     checkedAt: text(rep && rep.checked_at, 40),
     manifest: m ? { version: int(m.version), expires: text(m.expires, 40), kid: text(m.kid, 40) } : null,
     proof: rep ? pageProofText(state, rep.proof) : null,
+    decryption: decryptionText(rep),
     source: sourceText(ts),
     received: !!(ts && ts.source === 'received'),
     blocked: !!(ts && ts.blocked),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as S from '../extension/state.js';
-import { model, text, safeHref, reasonLabel, evidenceFileName, MAX_TEXT, MAX_EDITS } from '../extension/render.js';
+import { model, text, safeHref, reasonLabel, evidenceFileName, decryptionText, MAX_TEXT, MAX_EDITS } from '../extension/render.js';
 import { fixture } from './helpers.js';
 
 function tab(name) {
@@ -181,4 +181,22 @@ test('the popup says which bytes the verdict is about', async () => {
   assert.match(r.source, /^a copy the verifier fetched again, not necessarily the bytes your browser shows — debugger off$/);
   assert.equal(sourceText(t), null, 'nothing before a verdict');
   assert.equal(model(S.markBlocked(S.applyReport(t, 1, fixture('invalid'), { source: 'received' }), 1)).blocked, true);
+});
+
+test('who decrypted: the popup line for each interception outcome', () => {
+  const tls = { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', verified: true };
+  const rep = (status, by, t = tls) => ({ interception: { status, by, ca: null, anchor: 'sha256-x' }, changes: [{ tls: t }] });
+  assert.equal(decryptionText(rep('allowed', 'corp-proxy')),
+    'decrypted by corp-proxy, TLS 1.3 to the origin, certificate verified');
+  assert.equal(decryptionText(rep('allowed', 'corp-proxy', { version: 'TLSv1.2', cipher: 'X', verified: false })),
+    'decrypted by corp-proxy, TLS 1.2 to the origin, certificate NOT verified');
+  assert.equal(decryptionText(rep('denied', 'corp-proxy')),
+    'decrypted by corp-proxy, which your policy does not allow to decrypt, TLS 1.3 to the origin, certificate verified');
+  assert.equal(decryptionText(rep('unknown', null)), 'intercepted by an unknown party');
+  assert.equal(decryptionText(rep('none', null)), 'not intercepted: the connection ends at the origin');
+  assert.equal(decryptionText({ interception: null }), null);
+  assert.equal(decryptionText(rep('bogus', null)), null);
+  const t = S.navigate(undefined, 5, fixture('modified').url);
+  const m = model(S.applyReport(t, t.loadId, { ...fixture('modified'), interception: { status: 'allowed', by: 'corp-proxy' } }));
+  assert.equal(m.decryption, 'decrypted by corp-proxy, TLS 1.3 to the origin, certificate verified');
 });

@@ -16,6 +16,7 @@ static const char usage[] =
     "       patient policy add-middlebox FILE NAME PUB [--reasons GLOB,...]\n"
     "                     [--paths GLOB,...] [--origins GLOB,...]\n"
     "                     [--max-edits N|unlimited] [--no-insert] [--may-decrypt]\n"
+    "                     [--interception-ca PIN|CERT.pem]...\n"
     "       patient policy check FILE\n"
     "       patient policy show FILE\n"
     "\n"
@@ -35,6 +36,9 @@ static const char usage[] =
     "      --may-decrypt       it may intercept (decrypt) your TLS: a chain that\n"
     "                          holds the CA its signed disclosure declares is\n"
     "                          then \"decrypted by NAME\", not an unknown party\n"
+    "      --interception-ca PIN|PEM  the CA it intercepts with, as you installed\n"
+    "                          it (sha256-<base64> SPKI pin or PEM; repeatable):\n"
+    "                          names it on pages it did not change as well\n"
     "  check          lint: unknown fields, rules that never match, weak settings;\n"
     "                 exit 0 clean, 1 findings (or an invalid policy), 2 I/O error\n"
     "  show           print a summary of the policy\n"
@@ -161,7 +165,7 @@ do_add_publisher(int argc, char **argv)
 }
 
 enum { OPT_REASONS = 256, OPT_PATHS, OPT_ORIGINS, OPT_MAX_EDITS, OPT_NO_INSERT, OPT_INSERT,
-       OPT_MAY_DECRYPT };
+       OPT_MAY_DECRYPT, OPT_ICA };
 
 static int
 do_add_middlebox(int argc, char **argv)
@@ -174,12 +178,15 @@ do_add_middlebox(int argc, char **argv)
         {"no-insert", no_argument, NULL, OPT_NO_INSERT},
         {"insert", no_argument, NULL, OPT_INSERT},
         {"may-decrypt", no_argument, NULL, OPT_MAY_DECRYPT},
+        {"interception-ca", required_argument, NULL, OPT_ICA},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char **reasons = NULL, **paths = NULL, **origins = NULL, *end;
     long long max_edits = PATIENT_POLICY_DEFAULT_MAX_EDITS;
     int insert = 1, may_decrypt = 0, c, rc;
+    uint8_t ica[PATIENT_MAX_TLS_PINS][32];
+    size_t nica = 0;
     patient_policy *p = NULL;
     patient_pubkey pk;
     char id[PATIENT_KEYID_HEX];
@@ -206,6 +213,13 @@ do_add_middlebox(int argc, char **argv)
         case OPT_NO_INSERT: insert = 0; break;
         case OPT_INSERT: insert = 1; break;
         case OPT_MAY_DECRYPT: may_decrypt = 1; break;
+        case OPT_ICA:
+            if (nica == PATIENT_MAX_TLS_PINS)
+                cli_usage(usage, "at most %d --interception-ca", PATIENT_MAX_TLS_PINS);
+            if (cli_tls_pin("--interception-ca", optarg, ica[nica]) != 0)
+                return CLI_EXIT_USAGE;
+            nica++;
+            break;
         case 'h': cli_usage(usage, NULL);
         default: cli_usage(usage, "invalid option");
         }
@@ -234,6 +248,9 @@ do_add_middlebox(int argc, char **argv)
     }
     if (err == PATIENT_OK && may_decrypt)
         err = patient_policy_set_may_decrypt(p, pk.id, 1);
+    for (size_t i = 0; err == PATIENT_OK && i < nica; i++)
+        if ((err = patient_policy_add_interception_ca(p, pk.id, ica[i])) == PATIENT_ERR_EXISTS)
+            err = PATIENT_OK; /* the same pin given twice */
     if (err == PATIENT_OK)
         err = patient_policy_save(p, argv[optind], 1);
     if ((rc = cli_report(err, argv[optind])) != CLI_EXIT_OK)

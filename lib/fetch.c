@@ -27,10 +27,40 @@
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
 
+/* One connection cache for every transfer of the process: the page, its
+ * manifest, signature and disclosures usually share a host (or a proxy),
+ * and each new TLS connection through a bumping proxy costs a handshake on
+ * both sides of it. Only connections are shared, never TLS sessions: a
+ * resumed session skips chain verification, and the chain is what
+ * tls_chain reports. */
+static CURLSH *curl_share;
+static pthread_mutex_t share_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+share_lock_fn(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+    (void)h, (void)data, (void)access, (void)ud;
+    pthread_mutex_lock(&share_lock);
+}
+
+static void
+share_unlock_fn(CURL *h, curl_lock_data data, void *ud)
+{
+    (void)h, (void)data, (void)ud;
+    pthread_mutex_unlock(&share_lock);
+}
+
 static void
 curl_init_once(void)
 {
     curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_init_result == CURLE_OK && (curl_share = curl_share_init()) != NULL &&
+        (curl_share_setopt(curl_share, CURLSHOPT_LOCKFUNC, share_lock_fn) != CURLSHE_OK ||
+         curl_share_setopt(curl_share, CURLSHOPT_UNLOCKFUNC, share_unlock_fn) != CURLSHE_OK ||
+         curl_share_setopt(curl_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)) {
+        curl_share_cleanup(curl_share);
+        curl_share = NULL; /* no sharing: every transfer opens its own connection */
+    }
 }
 
 void
@@ -393,6 +423,8 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
     SET(CURLOPT_WRITEDATA, &x);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, &x);
+    if (curl_share)
+        SET(CURLOPT_SHARE, curl_share);
     SET(CURLOPT_DEBUGFUNCTION, on_debug);
     SET(CURLOPT_DEBUGDATA, &x);
     SET(CURLOPT_VERBOSE, 1L);

@@ -10,6 +10,7 @@
 
 #include <patient/policy.h>
 
+#include <patient/hash.h>
 #include "util.h"
 
 typedef struct {
@@ -24,6 +25,8 @@ struct patient_policy_middlebox {
     long long max_edits; /* -1 unlimited */
     int insert;
     int may_decrypt; /* may intercept the endpoint's TLS (its disclosed CA) */
+    uint8_t (*ica)[32]; /* interception CA pins the endpoint recorded itself */
+    size_t nica;
 };
 
 typedef struct {
@@ -109,6 +112,7 @@ mb_clear(patient_policy_middlebox *m)
     strlist_free(&m->reasons);
     strlist_free(&m->paths);
     strlist_free(&m->origins);
+    free(m->ica);
 }
 
 void
@@ -393,6 +397,14 @@ parse_middlebox(patient_policy *p, const cJSON *o, size_t idx, char **detail)
                 return PATIENT_ERR_PARSE;
             }
             m->may_decrypt = cJSON_IsTrue(c);
+        } else if (strcmp(f, "interception_ca") == 0) {
+            free(m->ica);
+            m->ica = NULL;
+            if ((err = pt_pins_parse(c, &m->ica, &m->nica)) != PATIENT_OK) {
+                set_detail(detail, "%s: not an array of 1 to %d distinct \"sha256-<base64>\" "
+                                   "SPKI pins", w2, PATIENT_MAX_TLS_PINS);
+                return err == PATIENT_ERR_NOMEM ? err : PATIENT_ERR_PARSE;
+            }
         } else if ((err = unknown_field(p, where, f, detail)) != PATIENT_OK) {
             return err;
         }
@@ -771,6 +783,45 @@ patient_policy_middlebox_may_decrypt(const patient_policy_middlebox *m)
     return m ? m->may_decrypt : 0;
 }
 
+size_t
+patient_policy_middlebox_interception_ca_count(const patient_policy_middlebox *m)
+{
+    return m ? m->nica : 0;
+}
+
+const uint8_t *
+patient_policy_middlebox_interception_ca(const patient_policy_middlebox *m, size_t i)
+{
+    return m && i < m->nica ? m->ica[i] : NULL;
+}
+
+patient_err
+patient_policy_add_interception_ca(patient_policy *p, const uint8_t kid[PATIENT_KEYID_BYTES],
+                                   const uint8_t pin[32])
+{
+    uint8_t(*n)[32];
+
+    if (p == NULL || kid == NULL || pin == NULL)
+        return PATIENT_ERR_ARG;
+    for (size_t i = 0; i < p->nmbs; i++) {
+        patient_policy_middlebox *m = &p->mbs[i];
+        if (memcmp(m->key.id, kid, PATIENT_KEYID_BYTES) != 0)
+            continue;
+        for (size_t j = 0; j < m->nica; j++)
+            if (memcmp(m->ica[j], pin, 32) == 0)
+                return PATIENT_ERR_EXISTS;
+        if (m->nica >= PATIENT_MAX_TLS_PINS)
+            return PATIENT_ERR_LIMIT;
+        if ((n = realloc(m->ica, (m->nica + 1) * sizeof *n)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        memcpy(n[m->nica], pin, 32);
+        m->ica = n;
+        m->nica++;
+        return PATIENT_OK;
+    }
+    return PATIENT_ERR_NOT_FOUND;
+}
+
 patient_err
 patient_policy_set_may_decrypt(patient_policy *p, const uint8_t kid[PATIENT_KEYID_BYTES], int may)
 {
@@ -932,6 +983,19 @@ put_strlist(pt_buf *b, const strlist *l)
     return err ? err : pt_buf_append(b, "]", 1);
 }
 
+static patient_err
+put_pins(pt_buf *b, uint8_t (*pins)[32], size_t n)
+{
+    char sri[PATIENT_SRI_BYTES];
+    patient_err err = pt_buf_appendf(b, ",\n      \"interception_ca\": [");
+
+    for (size_t i = 0; err == PATIENT_OK && i < n; i++) {
+        patient_sri_encode(pins[i], sri);
+        err = pt_buf_appendf(b, "%s\"%s\"", i ? ", " : "", sri);
+    }
+    return err ? err : pt_buf_appendf(b, "]");
+}
+
 patient_err
 patient_policy_serialize(const patient_policy *p, char **out, size_t *len)
 {
@@ -976,6 +1040,7 @@ patient_policy_serialize(const patient_policy *p, char **out, size_t *len)
             err = pt_buf_appendf(&b, ",\n      \"max_edits\": %lld", m->max_edits);
         if (err || (err = pt_buf_appendf(&b, ",\n      \"insert\": %s", m->insert ? "true" : "false")) ||
             (m->may_decrypt && (err = pt_buf_appendf(&b, ",\n      \"may_decrypt\": true"))) ||
+            (m->nica && (err = put_pins(&b, m->ica, m->nica))) ||
             (err = pt_buf_appendf(&b, "\n    }")))
             goto out;
     }

@@ -474,6 +474,30 @@ check_interception(patient_report *r, const patient_policy *policy, const patien
                        "announced in its signed manifest");
             return;
         }
+    /* The CAs the endpoint itself recorded for its middleboxes: they name
+     * the decrypter on responses it did not change (no descriptor). */
+    for (size_t k = 0; k < patient_policy_middlebox_count(policy); k++) {
+        const patient_policy_middlebox *mb = patient_policy_middlebox_at(policy, k);
+        for (size_t i = 0; i < patient_policy_middlebox_interception_ca_count(mb); i++) {
+            const uint8_t *ca = patient_policy_middlebox_interception_ca(mb, i);
+            if (!chain_has(ev, ca))
+                continue;
+            if (patient_policy_middlebox_may_decrypt(mb)) {
+                set_interception(r, "allowed", patient_policy_middlebox_name(mb), ca, ev);
+                rep_result(r, REP_INFO, "tls.intercepted.allowed", NULL,
+                           "decrypted by %s with the interception CA your policy records for "
+                           "it; your policy allows it to decrypt",
+                           patient_policy_middlebox_name(mb));
+            } else {
+                set_interception(r, "denied", patient_policy_middlebox_name(mb), ca, ev);
+                rep_result(r, REP_INVALID, "tls.intercepted.denied", NULL,
+                           "decrypted by %s (your policy records its interception CA), but your "
+                           "policy does not allow it to decrypt (may_decrypt)",
+                           patient_policy_middlebox_name(mb));
+            }
+            return;
+        }
+    }
     for (size_t k = 0; k < n; k++) {
         const patient_policy_middlebox *mb = patient_policy_middlebox_find(policy, changes[k]->by.kid);
         const patient_evidence_disclosure *d;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <patient/hash.h>
 #include <patient/policy.h>
 
 #include "util.h"
@@ -464,6 +465,51 @@ START_TEST(test_defaults_serialise)
 }
 END_TEST
 
+/* may_decrypt and interception_ca: parsed strictly, kept by serialise, set
+ * by the API the CLI uses. */
+START_TEST(test_may_decrypt)
+{
+#define MB "\"patient\":1,\"type\":\"policy\",\"middleboxes\":[{\"name\":\"corp\",\"key\":\"" KEY_MB1 "\","
+#define PIN "sha256-fRE2u1cjrv0khv2kozvSmLaPyJv8whbtKTmrI5ViwqQ="
+    static const char *const bad[] = {
+        "{" MB "\"may_decrypt\":1}]}",
+        "{" MB "\"interception_ca\":[]}]}",
+        "{" MB "\"interception_ca\":[\"sha256-AAAA\"]}]}",
+        "{" MB "\"interception_ca\":\"" PIN "\"}]}",
+        "{" MB "\"interception_ca\":[\"" PIN "\",\"" PIN "\"]}]}",
+    };
+    const char *good = "{" MB "\"may_decrypt\":true,\"interception_ca\":[\"" PIN "\"]}]}";
+    patient_policy *p = NULL, *q = NULL;
+    const patient_policy_middlebox *m;
+    uint8_t pin[32];
+    char *a = NULL, *d = NULL;
+    size_t alen;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(parse_str(bad[i], &d) == PATIENT_ERR_PARSE, "accepted %s", bad[i]);
+        free(d);
+        d = NULL;
+    }
+    ck_assert_int_eq(patient_policy_parse(good, strlen(good), &p, NULL), PATIENT_OK);
+    m = patient_policy_middlebox_at(p, 0);
+    ck_assert_int_eq(patient_policy_middlebox_may_decrypt(m), 1);
+    ck_assert_uint_eq(patient_policy_middlebox_interception_ca_count(m), 1);
+    ck_assert_int_eq(patient_tls_pin_parse(PIN, strlen(PIN), pin), PATIENT_OK);
+    ck_assert_mem_eq(patient_policy_middlebox_interception_ca(m, 0), pin, 32);
+    ck_assert_int_eq(patient_policy_add_interception_ca(p, patient_policy_middlebox_key(m)->id, pin),
+                     PATIENT_ERR_EXISTS);
+    ck_assert_int_eq(patient_policy_serialize(p, &a, &alen), PATIENT_OK);
+    ck_assert_ptr_nonnull(strstr(a, "\"may_decrypt\": true,\n      \"interception_ca\": [\"" PIN "\"]"));
+    ck_assert_int_eq(patient_policy_parse(a, alen, &q, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_middlebox_may_decrypt(patient_policy_middlebox_at(q, 0)), 1);
+    free(a);
+    patient_policy_free(p);
+    patient_policy_free(q);
+#undef MB
+#undef PIN
+}
+END_TEST
+
 START_TEST(test_default_path)
 {
     char *path = NULL;
@@ -588,6 +634,7 @@ policy_suite(void)
     tc = tcase_create("build");
     tcase_add_test(tc, test_build_save_roundtrip);
     tcase_add_test(tc, test_defaults_serialise);
+    tcase_add_test(tc, test_may_decrypt);
     suite_add_tcase(s, tc);
     tc = tcase_create("lint");
     tcase_add_test(tc, test_lint_defaults);

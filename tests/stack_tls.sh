@@ -85,13 +85,13 @@ start() {
     eval "$out"
     MBKEY=$(sed -n 2p "$MBOX_PUB")
 }
-policy() { # policy FILE PUBLISHER-ORIGIN [MIN-TLS [MAY-DECRYPT]]
+policy() { # policy FILE PUBLISHER-ORIGIN [MIN-TLS [MAY-DECRYPT [CA-PIN]]]
     cat >"$1" <<EOF
 { "patient": 1, "type": "policy",
   "publishers": { "$2": ["$PUBKEY"] },
   "middleboxes": [
     { "name": "corp-proxy", "key": "$MBKEY", "reasons": ["tracker.*", "malware.*", "banner.*"],
-      "max_edits": 100, "insert": true, "may_decrypt": ${4:-false} } ],
+      "max_edits": 100, "insert": true, "may_decrypt": ${4:-false}${5:+, \"interception_ca\": [\"$5\"]} } ],
   "require": { "proof": "attested"${3:+, \"min_upstream_tls\": \"$3\"} } }
 EOF
 }
@@ -149,6 +149,15 @@ pverify via "$work/pol.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" "$A_HTTPS
 expect via 0 modified "" "https through the bumping middlebox"
 check "through the middlebox: decrypted by corp-proxy ($(interception "$work/via.json"))" \
     test "$(interception "$work/via.json")" = "allowed corp-proxy"
+# a page the middlebox does not change carries no descriptor, so no
+# disclosure names the decrypter: the CA pin the endpoint recorded does
+pverify css "$work/pol.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" "$A_HTTPS/css/site.css"
+expect css 1 invalid "tls.intercepted.unknown" "an unchanged page, the CA only in the disclosure"
+policy "$work/pol-pin.json" "$A_HTTPS" "" true "$BUMP_CA_SPKI"
+pverify css2 "$work/pol-pin.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" "$A_HTTPS/css/site.css"
+expect css2 0 verified "" "an unchanged page, the CA pinned in the policy"
+check "unchanged page: decrypted by corp-proxy ($(interception "$work/css2.json"))" \
+    test "$(interception "$work/css2.json")" = "allowed corp-proxy"
 pverify nodecrypt "$work/pol-nodecrypt.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" "$A_HTTPS/index.html"
 expect nodecrypt 1 invalid "tls.intercepted.denied" "the middlebox decrypts, policy without may_decrypt"
 # what nginx negotiated with Squid for that request (the last GET /index.html)

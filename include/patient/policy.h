@@ -128,6 +128,18 @@ PATIENT_EXPORT int patient_policy_middlebox_insert_allowed(const patient_policy_
  * connection whose certificate chain holds the interception CA its signed
  * disclosure declares is then "intercepted by" it, not by an unknown party. */
 PATIENT_EXPORT int patient_policy_middlebox_may_decrypt(const patient_policy_middlebox *m);
+/* Interception CA pins the endpoint recorded for this middlebox itself
+ * ("interception_ca": the CA it installed; SPKI SHA-256, 32 bytes each):
+ * they name the decrypter even on a response the middlebox did not change
+ * (no descriptor, so no disclosure to read). */
+PATIENT_EXPORT size_t patient_policy_middlebox_interception_ca_count(
+    const patient_policy_middlebox *m);
+PATIENT_EXPORT const uint8_t *patient_policy_middlebox_interception_ca(
+    const patient_policy_middlebox *m, size_t i);
+/* Record one for the listed middlebox with this key id: NOT_FOUND (no such
+ * middlebox), EXISTS (already recorded), LIMIT (8 already). */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_policy_add_interception_ca(
+    patient_policy *p, const uint8_t kid[PATIENT_KEYID_BYTES], const uint8_t pin[32]);
 /* Set "may_decrypt" of the listed middlebox with this key id
  * (PATIENT_ERR_NOT_FOUND when none is listed). */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_policy_set_may_decrypt(

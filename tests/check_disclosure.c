@@ -92,7 +92,7 @@ static patient_disclosure_info
 info(void)
 {
     patient_disclosure_info in = {"Example Corp IT", "mailto:netops@corp.example", SVC, 2, 30,
-                                  "none", "TLSv1.2", 0, 0};
+                                  "none", "TLSv1.2", 0, 0, NULL, 0};
     in.issued = at("2026-11-27T00:00:00Z");
     in.expires = at("2099-01-01T00:00:00Z");
     return in;

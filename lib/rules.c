@@ -1338,7 +1338,8 @@ patient_rules_stream_feed(patient_rules_stream *st, const void *bytes, size_t le
             goto out;
         st->has_pend = 0;
     }
-    memmove(cand, cand + nproc, (nc - nproc) * sizeof *cand);
+    if (nproc > 0 && nc > nproc)
+        memmove(cand, cand + nproc, (nc - nproc) * sizeof *cand);
     st->cand.len = (nc - nproc) * sizeof *cand;
     if (eof) {
         if (st->has_pend && (err = emit(rs, &st->pend, st->pend_off, cb, ctx)) != PATIENT_OK)

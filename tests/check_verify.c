@@ -1847,6 +1847,8 @@ START_TEST(native_handle_requests)
         "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":200}}",
         "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":\"200\",\"body\":\"\"}}",
         "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":99,\"body\":\"\"}}",
+        "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":200.0,\"body\":\"\"}}",
+        "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":2e2,\"body\":\"\"}}",
         "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":200,\"body\":\"%%\"}}",
         "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":200,\"body\":\"\","
         "\"headers\":{\"Patient-Change\":\"x\"}}}",

@@ -4,6 +4,7 @@
  * Format contract: docs/format/log.md ("Published log"). */
 #include "config.h"
 
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -120,16 +121,28 @@ grow(pt_pub *p, size_t n)
     return PATIENT_OK;
 }
 
-/* mkdir -p of every folder in rel before its last '/'. */
+/* mkdir -p of every folder in rel before its last '/'. The last folder
+ * made is remembered: consecutive files mostly share it. */
+static __thread char last[PATH_MAX];
+
 static patient_err
 mkparents(const char *dir, const char *rel)
 {
     char path[PATH_MAX];
     size_t dl = strlen(dir);
-    const char *s;
+    const char *s, *slash = strrchr(rel, '/');
 
     if (dl + 1 + strlen(rel) >= sizeof path)
         return PATIENT_ERR_ARG;
+    if (slash == NULL)
+        return PATIENT_OK;
+    {
+        int k = snprintf(path, sizeof path, "%s/%.*s", dir, (int)(slash - rel), rel);
+        if (k < 0 || (size_t)k >= sizeof path)
+            return PATIENT_ERR_ARG;
+    }
+    if (strcmp(path, last) == 0)
+        return PATIENT_OK;
     memcpy(path, dir, dl);
     path[dl] = '/';
     for (s = rel; (s = strchr(s, '/')) != NULL; s++) {
@@ -138,7 +151,25 @@ mkparents(const char *dir, const char *rel)
         if (mkdir(path, 0755) != 0 && errno != EEXIST)
             return PATIENT_ERR_IO;
     }
+    memcpy(path + dl + 1, rel, (size_t)(slash - rel));
+    path[dl + 1 + (slash - rel)] = '\0';
+    memcpy(last, path, strlen(path) + 1);
     return PATIENT_OK;
+}
+
+/* Create the temp file; if its folder went away (someone emptied the
+ * published folder), make the folders again once. */
+static int
+open_new(pt_pub *p, const char *rel, const char *tmp)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+    if (fd < 0 && errno == ENOENT) {
+        last[0] = '\0';
+        if (mkparents(p->dir, rel) == PATIENT_OK)
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    }
+    return fd;
 }
 
 /* Is path already a regular file holding exactly data? */
@@ -186,7 +217,7 @@ put_file(pt_pub *p, const char *rel, const void *data, size_t len, int immutable
     if (immutable && same_file(p, path, data, len))
         return PATIENT_OK;
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), p->seqno++);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0)
+    if ((fd = open_new(p, rel, tmp)) < 0)
         return PATIENT_ERR_IO;
     while (len > 0) {
         ssize_t w = write(fd, d, len);
@@ -205,6 +236,21 @@ put_file(pt_pub *p, const char *rel, const void *data, size_t len, int immutable
         return PATIENT_ERR_IO;
     }
     return PATIENT_OK;
+}
+
+static int
+cli_write_all_fd(int fd, const uint8_t *d, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, d, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        d += w;
+        len -= (size_t)w;
+    }
+    return 0;
 }
 
 static patient_err
@@ -228,23 +274,78 @@ read_range(pt_pub *p, uint64_t from, uint64_t to)
     return PATIENT_OK;
 }
 
+/* Copy the byte range [from, to) of the log to dir/rel, beside then
+ * renamed, without passing it through user space (copy_file_range; a
+ * plain read/write loop where the kernel cannot). */
+static patient_err
+copy_range_to(pt_pub *p, const char *rel, uint64_t from, uint64_t to)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 32];
+    loff_t off = (loff_t)from;
+    uint64_t left = to - from;
+    int fd, n;
+    patient_err err = PATIENT_OK;
+
+    n = snprintf(path, sizeof path, "%s/%s", p->dir, rel);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return PATIENT_ERR_ARG;
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), p->seqno++);
+    if ((fd = open_new(p, rel, tmp)) < 0)
+        return PATIENT_ERR_IO;
+    while (left > 0) {
+        ssize_t c = copy_file_range(p->fd, &off, fd, NULL, (size_t)left, 0);
+        if (c < 0 && errno == EINTR)
+            continue;
+        if (c <= 0) {
+            /* EXDEV, ENOSYS, EINVAL on some file systems: copy by hand. */
+            size_t chunk = left > (1u << 20) ? (1u << 20) : (size_t)left;
+            if ((err = read_range(p, (uint64_t)off, (uint64_t)off + chunk)) ||
+                cli_write_all_fd(fd, p->buf, chunk) != 0) {
+                err = err ? err : PATIENT_ERR_IO;
+                break;
+            }
+            c = (ssize_t)chunk;
+            off += (loff_t)chunk;
+        }
+        left -= (uint64_t)c;
+    }
+    if (close(fd) != 0 && err == PATIENT_OK)
+        err = PATIENT_ERR_IO;
+    if (err == PATIENT_OK && rename(tmp, path) != 0)
+        err = PATIENT_ERR_IO;
+    if (err)
+        unlink(tmp);
+    return err;
+}
+
 static patient_err
 put_bundle(pt_pub *p, uint64_t index, unsigned w, uint64_t from, uint64_t to)
 {
-    char rel[96];
+    char rel[96], path[PATH_MAX];
+    struct stat st;
     uint8_t *copy;
     patient_err err;
 
+    if (to < from || to - from > PATIENT_TLOG_BUNDLE_MAX)
+        return PATIENT_ERR_LIMIT;
     patient_tile_path(-1, index, w, rel);
-    if ((err = read_range(p, from, to)))
+    if ((err = mkparents(p->dir, rel)))
         return err;
-    /* same_file reuses p->buf: compare against a copy. */
-    if ((copy = malloc(to - from + 1)) == NULL)
-        return PATIENT_ERR_NOMEM;
-    memcpy(copy, p->buf, to - from);
-    err = put_file(p, rel, copy, to - from, w == PATIENT_TILE_WIDTH);
-    free(copy);
-    return err;
+    snprintf(path, sizeof path, "%s/%s", p->dir, rel);
+    /* A full bundle already there (rebuilding after a restart) is left
+     * alone when it holds the right bytes. */
+    if (w == PATIENT_TILE_WIDTH && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size == to - from) {
+        if ((err = read_range(p, from, to)))
+            return err;
+        if ((copy = malloc(to - from + 1)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        memcpy(copy, p->buf, to - from);
+        err = put_file(p, rel, copy, to - from, 1);
+        free(copy);
+        return err;
+    }
+    return copy_range_to(p, rel, from, to);
 }
 
 static patient_err

@@ -23,8 +23,8 @@ typedef struct pt_merkle_frontier {
     uint8_t node[PT_MERKLE_MAX_DEPTH][PATIENT_SHA256_BYTES];
 } pt_merkle_frontier;
 
-/* SHA-256(0x00 || data). scratch, if not NULL, is a buffer of at least
- * len + 1 bytes that saves an allocation (its contents are clobbered). */
+/* SHA-256(0x00 || data). scratch is unused (kept for callers that pass a
+ * buffer): the prefix is hashed first, the data is never copied. */
 patient_err pt_merkle_leaf(const void *data, size_t len, uint8_t *scratch,
                            uint8_t out[PATIENT_SHA256_BYTES]);
 /* SHA-256(0x01 || l || r). */

@@ -567,6 +567,8 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
     uint8_t origin_hash[PATIENT_SHA256_BYTES];
     int have_origin_hash = 0;
     int origin_checked = 0; /* bytes compared with a verified Patient-Origin */
+    int origin_root = 0;    /* a verified Patient-Origin commits oroot (chunk root) */
+    uint8_t oroot[PATIENT_SHA256_BYTES];
     patient_evidence ev_nf;
     char *url_nf = NULL;
     const uint8_t *cur;
@@ -781,10 +783,21 @@ manifest:
         proven = 0;
         goto done;
     }
-    if (n > 0 && have_ref && res.has_chunk_root && pt_chain_withholds(changes, n)) {
+    if (n > 0 && !have_ref && ev->origin_sig && pt_chain_withholds(changes, n))
+        origin_root = pt_origin_root(ev->origin_sig, keys, nkeys, ev->url, now, &ref_size,
+                                     ref_hash, oroot);
+    if (n > 0 && ((have_ref && res.has_chunk_root) || origin_root) &&
+        pt_chain_withholds(changes, n)) {
         int outcome = PT_CONFINE_NONE;
         err = pt_verify_confined(r, (const patient_change *const *)changes, n, hops, ev->body,
-                                 ev->body_len, res.chunk_root, ref_size, ref_hash, &outcome);
+                                 ev->body_len, have_ref ? res.chunk_root : oroot, ref_size,
+                                 ref_hash, &outcome);
+        if (err == PATIENT_OK && outcome == PT_CONFINE_OK && origin_root) {
+            origin_checked = 1;
+            rep_result(r, REP_INFO, "origin.ok", "Patient-Origin",
+                       "the origin signed this dynamic response; its bytes are checked against "
+                       "the chunk root it signed");
+        }
         if (err != PATIENT_OK)
             goto done;
         if (outcome != PT_CONFINE_NONE) {
@@ -855,7 +868,7 @@ manifest:
         goto done;
     }
     if (n > 0 && !proven) {
-        if (!pt_attested_allowed(policy, have_ref && res.has_chunk_root))
+        if (!pt_attested_allowed(policy, (have_ref && res.has_chunk_root) || origin_root))
             rep_result(r, REP_INVALID, "policy.proof.required", NULL,
                        "a middlebox withheld deleted bytes without confining them to the "
                        "chunks they touch, and your policy requires %s",

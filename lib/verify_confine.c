@@ -256,6 +256,25 @@ out:
 }
 
 int
+pt_origin_root(const char *jws, const patient_pubkey *keys, size_t nkeys, const char *url,
+               time_t now, uint64_t *size, uint8_t hash[32], uint8_t root[32])
+{
+    for (size_t i = 0; i < nkeys; i++) {
+        patient_origin_info info;
+        patient_err e = patient_origin_check(jws, &keys[i], url, now, &info);
+        if (e == PATIENT_ERR_KEY_MISMATCH)
+            continue;
+        if (e != PATIENT_OK || !info.has_chunk_root)
+            return 0;
+        *size = info.size;
+        memcpy(hash, info.hash, 32);
+        memcpy(root, info.chunk_root, 32);
+        return 1;
+    }
+    return 0;
+}
+
+int
 pt_chain_withholds(patient_change *const *ch, size_t n)
 {
     for (size_t k = 0; k < n; k++)

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <patient/change.h>
+#include <patient/manifest.h>
 #include <patient/policy.h>
 #include "report_int.h"
 
@@ -22,6 +23,13 @@ patient_err pt_verify_confined(patient_report *r, const patient_change *const *c
                                cJSON *const *hops, const uint8_t *body, size_t len,
                                const uint8_t root[32], uint64_t ref_size,
                                const uint8_t ref_hash[32], int *outcome);
+
+/* For a chain with withheld bytes against a Patient-Origin: 1 when the
+ * value verifies (patient_origin_check, without the body) with one of keys
+ * for url at now and commits a chunk root; then *size, hash and root are
+ * what it signed. 0 otherwise (the caller judges the value as before). */
+int pt_origin_root(const char *jws, const patient_pubkey *keys, size_t nkeys, const char *url,
+                   time_t now, uint64_t *size, uint8_t hash[32], uint8_t root[32]);
 
 /* 1 when some hop withheld deleted bytes. */
 int pt_chain_withholds(patient_change *const *ch, size_t n);

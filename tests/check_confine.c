@@ -961,6 +961,78 @@ START_TEST(withheld_inserted_bytes)
 }
 END_TEST
 
+/* A dynamic response signed with Patient-Origin: its chunk root confines
+ * a withholding hop just as a manifest entry's does. */
+START_TEST(patient_origin_confined)
+{
+    const char *url = ORIGIN "/api/page";
+    uint8_t *out = NULL;
+    size_t ol;
+    char *osig = NULL, *v, *f;
+    patient_hop *h = NULL;
+    patient_origin_info info;
+    patient_evidence ev;
+    const char *ch[1];
+
+    ck_assert_int_eq(patient_origin_sign(sk_pub, url, page, page_len, NOW - 60, NOW + 3600, &osig),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_origin_check(osig, &pk_pub, url, NOW, &info), PATIENT_OK);
+    ck_assert_int_eq(info.has_chunk_root, 1);
+    ck_assert_int_eq(patient_origin_check(osig, &pk_pub, URL, NOW, &info), PATIENT_ERR_ORIGIN);
+    ck_assert_int_eq(patient_hop_begin(sk_m1, "gw", "malware-filter", NULL, url,
+                                       (const uint8_t *)page, page_len, NULL, 0, &h),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(h, pos_of("X5O!"), strlen(EICAR), NULL, 0,
+                                          "malware.removed", "r1", NULL, 0),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_set_tls(h, "TLSv1.3", "TLS_AES_128_GCM_SHA256", 1), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(h, NOW - 30, &out, &ol, &v), PATIENT_OK);
+    patient_hop_free(h);
+    ch[0] = v;
+    ev = ev_make(out, ol, ch, 1, 0);
+    ev.url = url;
+    ev.origin_sig = osig;
+    {
+        patient_report *r = run(pol, &ev);
+        check(r, PATIENT_VERDICT_MODIFIED, NULL, "confined");
+        ck_assert(has_code(r, "origin.ok"));
+        patient_report_free(r);
+    }
+    /* Twin: the page rewritten elsewhere, signed by the middlebox. */
+    out[pos_of("paragraph 0300")] ^= 0x20;
+    {
+        cJSON *p = payload(v);
+        set_out(p, out, ol);
+        f = resign(sk_m1, p);
+    }
+    ch[0] = f;
+    expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.confined.mismatch", "attested");
+    free(f);
+    out[pos_of("paragraph 0300")] ^= 0x20;
+    ch[0] = v;
+    /* Twin: a Patient-Origin from before chunk roots: only attested, and
+     * a dynamic response cannot be checked then (as before). */
+    {
+        cJSON *p = payload(osig);
+        char *s2, *o2 = NULL;
+        cJSON_DeleteItemFromObjectCaseSensitive(p, "chunk_root");
+        s2 = cJSON_PrintUnformatted(p);
+        ck_assert_int_eq(patient_jws_sign(sk_pub, PATIENT_ORIGIN_TYP, s2, strlen(s2), &o2),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_origin_check(o2, &pk_pub, url, NOW, &info), PATIENT_OK);
+        ck_assert_int_eq(info.has_chunk_root, 0);
+        ev.origin_sig = o2;
+        expect(run(pol, &ev), PATIENT_VERDICT_UNVERIFIABLE, "origin.attested", "attested");
+        free(s2);
+        free(o2);
+        cJSON_Delete(p);
+    }
+    free(v);
+    free(out);
+    free(osig);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -983,6 +1055,7 @@ suite(void)
     tcase_add_test(tc, confined_then_disclosed);
     tcase_add_test(tc, two_confined_hops);
     tcase_add_test(tc, withheld_inserted_bytes);
+    tcase_add_test(tc, patient_origin_confined);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -244,6 +244,10 @@ typedef struct patient_origin_info {
     uint8_t hash[PATIENT_SHA256_BYTES];
     uint64_t size;
     time_t date, expires;
+    /* "chunk_root" (as in a manifest resource), or has_chunk_root == 0 for
+     * a signature from before chunk roots. */
+    int has_chunk_root;
+    uint8_t chunk_root[PATIENT_SHA256_BYTES];
 } patient_origin_info;
 
 /* Verify a Patient-Origin value for (url, body) at time now: key id
@@ -257,6 +261,15 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_origin_verify(const char *jws,
                                                              const char *url, const void *body,
                                                              size_t len, time_t now,
                                                              patient_origin_info *info);
+
+/* Everything patient_origin_verify checks except the body (size and hash):
+ * for a response changed by a hop that withheld bytes, whose body the
+ * verifier can only check against info->chunk_root (a confined chain).
+ * Same errors, in the same order, without PATIENT_ERR_HASH. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_origin_check(const char *jws,
+                                                            const patient_pubkey *pk,
+                                                            const char *url, time_t now,
+                                                            patient_origin_info *info);
 
 #ifdef __cplusplus
 }

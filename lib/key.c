@@ -760,3 +760,14 @@ out:
     sodium_free(bin); /* wipes the secret key bytes */
     return err;
 }
+
+/* A 32-byte key for authenticating the publisher's private files (the
+ * incremental publish state): BLAKE2b keyed with the secret key over a
+ * context string. Whoever lacks the secret key cannot forge such a file,
+ * and the derived key cannot sign anything a verifier would accept. */
+void
+pt_seckey_derive(const patient_seckey *sk, const char *context, uint8_t out[32])
+{
+    crypto_generichash(out, 32, (const unsigned char *)context, strlen(context), sk->sk,
+                       sizeof sk->sk);
+}

@@ -127,6 +127,11 @@ typedef struct {
     uint8_t hash[PATIENT_SHA256_BYTES];
     uint8_t root[PATIENT_SHA256_BYTES]; /* chunk root, same pass as hash */
     size_t alias; /* index of the index.html entry, or SIZE_MAX */
+    /* The file's facts when the walk saw it (incremental publish). */
+    uint64_t dev, ino;
+    int64_t sec;
+    long nsec;
+    int reused; /* hash, root and size came from the previous manifest */
 } bent;
 
 typedef struct {
@@ -275,6 +280,10 @@ visit(walker *w, const char *fsdir, const char *rel, const char *name, size_t *i
     if (S_ISREG(st.st_mode)) {
         if ((err = add_entry(w, (char *)r.data, hashpath, (uint64_t)st.st_size, SIZE_MAX, 0)))
             goto out;
+        w->e[w->n - 1].dev = (uint64_t)st.st_dev;
+        w->e[w->n - 1].ino = (uint64_t)st.st_ino;
+        w->e[w->n - 1].sec = (int64_t)st.st_mtim.tv_sec;
+        w->e[w->n - 1].nsec = st.st_mtim.tv_nsec;
         if (strcmp(name, "index.html") == 0)
             *index_entry = w->n - 1;
     } else if (S_ISDIR(st.st_mode)) {
@@ -459,7 +468,7 @@ hash_all(walker *w, unsigned threads)
     if ((q.order = malloc((w->n ? w->n : 1) * sizeof *q.order)) == NULL)
         return PATIENT_ERR_NOMEM;
     for (size_t i = 0; i < w->n; i++) {
-        if (w->e[i].fspath) {
+        if (w->e[i].fspath && !w->e[i].reused) {
             q.order[q.n++] = i;
             q.bytes_total += w->e[i].size;
         }
@@ -582,10 +591,61 @@ check_opts(const patient_manifest_opts *o, char **detail)
     return PATIENT_OK;
 }
 
+static int
+cmp_prev(const void *a, const void *b)
+{
+    return strcmp(((const pt_prev_file *)a)->url, ((const pt_prev_file *)b)->url);
+}
+
+static int
+cmp_res_path(const void *a, const void *b)
+{
+    return strcmp(((const struct res *)a)->path, ((const struct res *)b)->path);
+}
+
+/* Take the previous hash of every file whose device, inode, size and
+ * mtime are what the state recorded, and whose previous entry has the
+ * same size and a chunk root (older manifests have none: hashed again). */
+static void
+reuse_hashes(walker *w, const pt_reuse *r)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        bent *x = &w->e[i];
+        pt_prev_file key;
+        const pt_prev_file *f;
+        struct res rk;
+        const struct res *p;
+
+        if (x->fspath == NULL)
+            continue;
+        key.url = x->url;
+        f = bsearch(&key, r->f, r->n, sizeof *r->f, cmp_prev);
+        if (f == NULL || f->dev != x->dev || f->ino != x->ino || f->size != x->size ||
+            f->sec != x->sec || f->nsec != x->nsec)
+            continue;
+        rk.path = x->url;
+        p = r->m->n ? bsearch(&rk, r->m->res, r->m->n, sizeof *r->m->res, cmp_res_path) : NULL;
+        if (p == NULL || !p->has_root || p->size != x->size)
+            continue;
+        memcpy(x->hash, p->hash, PATIENT_SHA256_BYTES);
+        memcpy(x->root, p->root, PATIENT_SHA256_BYTES);
+        x->reused = 1;
+    }
+}
+
 patient_err
 patient_manifest_build(const char *site_dir, const patient_manifest_opts *o, char **json,
                        size_t *len, char **detail)
 {
+    return pt_manifest_build(site_dir, o, NULL, NULL, NULL, json, len, detail);
+}
+
+patient_err
+pt_manifest_build(const char *site_dir, const patient_manifest_opts *o, const pt_reuse *reuse,
+                  pt_buf *state, pt_build_stats *stats, char **json, size_t *len,
+                  char **detail)
+{
+    struct timespec started;
     walker w;
     struct stat st;
     pt_buf b = {0};
@@ -630,8 +690,28 @@ patient_manifest_build(const char *site_dir, const patient_manifest_opts *o, cha
     w.stack[0].dev = st.st_dev;
     w.stack[0].ino = st.st_ino;
     w.depth = 1;
-    if ((err = walk(&w, w.root, "")) || (err = hash_all(&w, o->threads)))
+    /* Facts from before the walk: a file modified after this moment may
+     * have been hashed before the change within the same timestamp tick. */
+    clock_gettime(CLOCK_REALTIME, &started);
+    if ((err = walk(&w, w.root, "")))
         goto out;
+    if (reuse)
+        reuse_hashes(&w, reuse);
+    if ((err = hash_all(&w, o->threads)))
+        goto out;
+    if (stats) {
+        memset(stats, 0, sizeof *stats);
+        for (size_t i = 0; i < w.n; i++) {
+            if (w.e[i].fspath == NULL)
+                continue;
+            if (w.e[i].reused) {
+                stats->reused++;
+            } else {
+                stats->hashed++;
+                stats->bytes_hashed += w.e[i].size;
+            }
+        }
+    }
     for (size_t i = 0; i < w.n; i++) {
         if (w.e[i].alias != SIZE_MAX) {
             memcpy(w.e[i].hash, w.e[w.e[i].alias].hash, PATIENT_SHA256_BYTES);
@@ -644,6 +724,19 @@ patient_manifest_build(const char *site_dir, const patient_manifest_opts *o, cha
         if (err == PATIENT_ERR_TOO_LARGE)
             set_detail(detail, "manifest larger than %u bytes", PATIENT_MANIFEST_MAX_BYTES);
         goto out;
+    }
+    /* The state leaves out files whose mtime is within 2 s of the walk
+     * (coarse kernel clocks lag CLOCK_REALTIME by a tick): a write racing
+     * the hash in the same tick would otherwise keep a stale hash. */
+    for (size_t i = 0; state && i < w.n; i++) {
+        const bent *x = &w.e[i];
+        if (x->fspath == NULL || x->sec >= (int64_t)started.tv_sec - 2)
+            continue;
+        if ((err = pt_buf_appendf(state, "%llu %llu %llu %lld %ld %s\n",
+                                  (unsigned long long)x->dev, (unsigned long long)x->ino,
+                                  (unsigned long long)x->size, (long long)x->sec, x->nsec,
+                                  x->url)))
+            goto out;
     }
     *json = (char *)b.data;
     *len = b.len;

@@ -50,4 +50,35 @@ patient_err check_opts(const patient_manifest_opts *o, char **detail);
 void dels_free(patient_delegation *d, size_t n);
 patient_err dels_parse(const cJSON *a, patient_delegation **out, size_t *n);
 
+/* Incremental publish: one file as the previous publish recorded it in the
+ * publish state (docs/format/manifest.md, "Publish state"). */
+typedef struct pt_prev_file {
+    const char *url; /* points into the state text */
+    uint64_t dev, ino, size;
+    int64_t sec;
+    long nsec;
+} pt_prev_file;
+
+/* What a build may reuse: the previous manifest (its signature already
+ * verified) and the state that matches it, f sorted by url. */
+typedef struct pt_reuse {
+    const struct patient_manifest *m;
+    const pt_prev_file *f;
+    size_t n;
+} pt_reuse;
+
+typedef struct pt_build_stats {
+    size_t hashed, reused;
+    uint64_t bytes_hashed;
+} pt_build_stats;
+
+/* patient_manifest_build with reuse (may be NULL), statistics (may be
+ * NULL) and the state lines of this build appended to state (may be NULL):
+ * "<dev> <ino> <size> <mtime sec> <mtime nsec> <url>\n" sorted by url,
+ * leaving out files modified too recently to be sure their hash matches
+ * their facts. */
+patient_err pt_manifest_build(const char *site_dir, const patient_manifest_opts *o,
+                              const pt_reuse *reuse, pt_buf *state, pt_build_stats *stats,
+                              char **json, size_t *len, char **detail);
+
 #endif

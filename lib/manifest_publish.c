@@ -64,6 +64,162 @@ ensure_dir(const char *path, char **detail)
     return PATIENT_OK;
 }
 
+/* ---- publish state (docs/format/manifest.md, "Publish state") ---- */
+
+#define STATE_MAGIC "patient-publish-state 1\n"
+#define STATE_CONTEXT "patient-publish-state-v1"
+#define STATE_MAC_LINE (4 + 64 + 1) /* "mac " hex "\n" */
+/* A state line is far shorter than the manifest entry it describes. */
+#define STATE_MAX PATIENT_MANIFEST_MAX_BYTES
+
+static void
+state_mac(const patient_seckey *sk, const void *body, size_t len, char hex[65])
+{
+    uint8_t k[32], mac[32];
+
+    pt_seckey_derive(sk, STATE_CONTEXT, k);
+    crypto_generichash(mac, sizeof mac, body, len, k, sizeof k);
+    sodium_memzero(k, sizeof k);
+    pt_hex(mac, sizeof mac, hex);
+}
+
+/* Strict decimal (no sign, no leading zero, no overflow) up to sep. */
+static int
+state_u64(const char **p, const char *end, char sep, uint64_t *v)
+{
+    const char *s = *p;
+    uint64_t x = 0;
+
+    if (s >= end || *s < '0' || *s > '9' || (*s == '0' && s + 1 < end && s[1] != sep))
+        return -1;
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*s - '0');
+    }
+    if (s >= end || *s != sep)
+        return -1;
+    *p = s + 1;
+    *v = x;
+    return 0;
+}
+
+/* Read the state: authentic (MAC with sk's derived key), for exactly the
+ * previous manifest old (its SHA-256), every line well-formed and the URLs
+ * strictly increasing. Anything else gives a note and no reuse. The state
+ * text is kept in *text (the URLs point into it). */
+static const char *
+state_read(const char *path, const patient_seckey *sk, const uint8_t *old, size_t oldlen,
+           uint8_t **text, pt_prev_file **files, size_t *n)
+{
+    uint8_t *t = NULL, h[PATIENT_SHA256_BYTES];
+    size_t len = 0, cap = 0, cnt = 0;
+    char hex[65], sri[PATIENT_SRI_BYTES];
+    pt_prev_file *f = NULL;
+    const char *p, *end, *note = "publish state not authentic or not for this manifest";
+    patient_err err;
+
+    *text = NULL;
+    *files = NULL;
+    *n = 0;
+    err = pt_read_file(path, STATE_MAX, &t, &len);
+    if (err == PATIENT_ERR_NOT_FOUND)
+        return "no publish state yet";
+    if (err != PATIENT_OK)
+        return "publish state unreadable";
+    if (len < sizeof STATE_MAGIC - 1 + STATE_MAC_LINE || memchr(t, 0, len) != NULL)
+        goto bad;
+    end = (const char *)t + len - STATE_MAC_LINE;
+    state_mac(sk, t, (size_t)(end - (const char *)t), hex);
+    if (memcmp(end, "mac ", 4) != 0 || end[STATE_MAC_LINE - 1] != '\n' ||
+        sodium_memcmp(end + 4, hex, 64) != 0)
+        goto bad;
+    p = (const char *)t;
+    if (memcmp(p, STATE_MAGIC, sizeof STATE_MAGIC - 1) != 0)
+        goto bad;
+    p += sizeof STATE_MAGIC - 1;
+    if (patient_sha256(old, oldlen, h) != PATIENT_OK)
+        goto bad;
+    patient_sri_encode(h, sri);
+    if ((size_t)(end - p) < 9 + strlen(sri) + 1 || memcmp(p, "manifest ", 9) != 0 ||
+        memcmp(p + 9, sri, strlen(sri)) != 0 || p[9 + strlen(sri)] != '\n')
+        goto bad;
+    p += 9 + strlen(sri) + 1;
+    while (p < end) {
+        pt_prev_file x;
+        uint64_t sec, nsec;
+        int neg = 0;
+        char *nl;
+
+        if (cnt >= PATIENT_MANIFEST_MAX_RESOURCES)
+            goto bad;
+        if (state_u64(&p, end, ' ', &x.dev) || state_u64(&p, end, ' ', &x.ino) ||
+            state_u64(&p, end, ' ', &x.size))
+            goto bad;
+        if (p < end && *p == '-') {
+            neg = 1;
+            p++;
+        }
+        if (state_u64(&p, end, ' ', &sec) || sec > INT64_MAX || (neg && sec == 0) ||
+            state_u64(&p, end, ' ', &nsec) || nsec > 999999999)
+            goto bad;
+        x.sec = neg ? -(int64_t)sec : (int64_t)sec;
+        x.nsec = (long)nsec;
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL || *p != '/' || (size_t)(nl - p) > PATIENT_MANIFEST_MAX_PATH ||
+            memchr(p, ' ', (size_t)(nl - p)) != NULL)
+            goto bad;
+        *nl = 0;
+        x.url = p;
+        if (cnt && strcmp(f[cnt - 1].url, x.url) >= 0)
+            goto bad;
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 1024;
+            pt_prev_file *q = realloc(f, nc * sizeof *q);
+            if (q == NULL) {
+                note = "out of memory reading the publish state";
+                goto bad;
+            }
+            f = q;
+            cap = nc;
+        }
+        f[cnt++] = x;
+        p = nl + 1;
+    }
+    *text = t;
+    *files = f;
+    *n = cnt;
+    return NULL;
+bad:
+    free(t);
+    free(f);
+    return note;
+}
+
+static patient_err
+state_write(const char *path, const patient_seckey *sk, const char *json, size_t jlen,
+            const pt_buf *lines)
+{
+    pt_buf b = {0};
+    uint8_t h[PATIENT_SHA256_BYTES];
+    char hex[65], sri[PATIENT_SRI_BYTES];
+    patient_err err;
+
+    if ((err = patient_sha256(json, jlen, h)))
+        return err;
+    patient_sri_encode(h, sri);
+    if ((err = pt_buf_appendf(&b, STATE_MAGIC "manifest %s\n", sri)) ||
+        (lines->len && (err = pt_buf_append(&b, lines->data, lines->len))))
+        goto out;
+    state_mac(sk, b.data, b.len, hex);
+    if ((err = pt_buf_appendf(&b, "mac %s\n", hex)))
+        goto out;
+    err = pt_write_atomic(path, b.data, b.len, 0600, 0);
+out:
+    pt_buf_free(&b);
+    return err;
+}
+
 /* Finish or discard an interrupted publish (see the header). */
 static patient_err
 recover(const char *out, const char *sigp, const char *nextp, const patient_seckey *sk,
@@ -109,7 +265,13 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
     const char **excl = NULL;
     char *json = NULL, *sig = NULL, *root = NULL, *rel = NULL;
     uint8_t *old = NULL;
-    size_t jlen = 0, oldlen = 0;
+    size_t jlen = 0, oldlen = 0, psiglen = 0, npfiles = 0;
+    uint8_t *psig = NULL, *stext = NULL;
+    pt_prev_file *pfiles = NULL;
+    pt_reuse reuse, *reusep = NULL;
+    pt_build_stats stats = {0};
+    pt_buf lines = {0};
+    const char *note = NULL;
     int recovered = 0;
     patient_err err;
 
@@ -206,7 +368,34 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
         }
     }
 
-    if ((err = patient_manifest_build(site_dir, &o, &json, &jlen, detail)) ||
+    /* Incremental: reuse only what this key signed (the previous manifest's
+     * signature verifies with sk's public half) and what the matching,
+     * authentic state says is unchanged. Anything else hashes every file. */
+    if (o.state_path) {
+        if (o.rehash) {
+            note = "--rehash";
+        } else if (prev == NULL) {
+            note = "no previous manifest";
+        } else {
+            patient_pubkey pk;
+            patient_seckey_pubkey(sk, &pk);
+            if (pt_read_file((char *)sigp.data, 64 * 1024, &psig, &psiglen) != PATIENT_OK ||
+                patient_minisig_verify(&pk, old, oldlen, (const char *)psig, psiglen, NULL,
+                                       NULL) != PATIENT_OK)
+                note = "previous manifest signature does not verify with this key";
+            else if ((note = state_read(o.state_path, sk, old, oldlen, &stext, &pfiles,
+                                        &npfiles)) == NULL) {
+                reuse.m = prev;
+                reuse.f = pfiles;
+                reuse.n = npfiles;
+                reusep = &reuse;
+            }
+        }
+    } else {
+        note = "no publish state kept";
+    }
+    if ((err = pt_manifest_build(site_dir, &o, reusep, o.state_path ? &lines : NULL, &stats,
+                                 &json, &jlen, detail)) ||
         (err = patient_manifest_parse(json, jlen, &m)))
         goto out;
     if ((err = patient_manifest_sign(sk, json, jlen, &sig)))
@@ -236,8 +425,27 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
         for (size_t i = 0; i < m->n; i++)
             if (m->res[i].path[strlen(m->res[i].path) - 1] != '/')
                 result->bytes += m->res[i].size;
+        result->files_hashed = stats.hashed;
+        result->files_reused = stats.reused;
+        result->bytes_hashed = stats.bytes_hashed;
+        result->reuse_note = stats.reused ? NULL
+                             : note      ? note
+                             : stats.hashed ? "no file unchanged since the last publish"
+                                            : NULL;
+    }
+    /* After the manifest is in place: a crash before this leaves the old
+     * state, which no longer matches the manifest and so is not used. */
+    if (o.state_path && (err = state_write(o.state_path, sk, json, jlen, &lines))) {
+        set_detail(detail, "version %llu published, but the publish state %s was not written "
+                   "(%s); the next publish hashes every file", (unsigned long long)o.version,
+                   o.state_path, strerror(errno));
+        goto out;
     }
 out:
+    pt_buf_free(&lines);
+    free(psig);
+    free(stext);
+    free(pfiles);
     pt_buf_free(&outp);
     pt_buf_free(&sigp);
     pt_buf_free(&nextp);

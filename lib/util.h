@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include <patient/error.h>
+#include <patient/key.h>
 
 /* Caps on anything that comes from outside. */
 #define PT_JSON_MAX_DEPTH 32
@@ -35,6 +36,10 @@ patient_err pt_open_regular(const char *path, size_t max, int *fd, struct stat *
 /* Read fd to EOF, at most max bytes (TOO_LARGE). The stack buffer and any
  * partial result are wiped, so it is fit for key files. */
 patient_err pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len);
+
+/* A 32-byte key derived from sk for context (lib/key.c): authenticates
+ * files only the key holder writes, such as the publish state. */
+void pt_seckey_derive(const patient_seckey *sk, const char *context, uint8_t out[32]);
 
 /* Write atomically: temp file in the same folder, fsync, rename, fsync the
  * folder. With PT_WRITE_EXCL an existing file is never replaced

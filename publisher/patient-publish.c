@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,10 @@ static const char usage_text[] =
     "is not. Symlinks are followed only when they stay inside SITE_DIR; symlinks\n"
     "leaving it, loops, FIFOs, sockets and devices stop the publish (exit 2).\n"
     "The version is the previous manifest's version + 1 (1 for the first).\n"
+    "Incremental: a file whose device, inode, size and mtime (ns) are as the last\n"
+    "publish recorded in its private state keeps the previous manifest's hash,\n"
+    "once that manifest's signature verifies with this key. A file changed in\n"
+    "place with the same size and its mtime set back is only caught by --rehash.\n"
     "Check the result with stock minisign:\n"
     "  minisign -Vm SITE_DIR/.well-known/patient/manifest.json -p KEY.pub\n"
     "\n"
@@ -65,6 +70,12 @@ static const char usage_text[] =
     "                           PEM certificate; repeatable, at most 8): lets\n"
     "                           endpoints detect who intercepts their TLS\n"
     "      --delegations FILE   JSON array of publisher delegations to embed\n"
+    "      --rehash             read and hash every file (then record fresh state)\n"
+    "      --state FILE         publish state file (default: $XDG_CACHE_HOME or\n"
+    "                           ~/.cache, patient-publish/<site hash>.state); keep\n"
+    "                           it out of what the web server serves\n"
+    "      --no-state           neither read nor write state: hash every file\n"
+    "      --stats              also print files hashed, reused and bytes read\n"
     "      --password-file FILE read the key password from FILE's first line\n"
     "                           (also: PATIENT_PASSWORD_FILE); else prompt on the tty\n"
     "  -q, --quiet              print nothing on success\n"
@@ -124,7 +135,70 @@ progress(void *arg, uint64_t files, uint64_t files_total, uint64_t bytes, uint64
 }
 
 enum { OPT_ORIGIN = 256, OPT_URL, OPT_RESPONSE, OPT_AT, OPT_VERSION, OPT_NEXT_KEY,
-       OPT_DELEGATIONS, OPT_PASSWORD_FILE, OPT_TLS_KEY };
+       OPT_DELEGATIONS, OPT_PASSWORD_FILE, OPT_TLS_KEY, OPT_REHASH, OPT_STATE,
+       OPT_NO_STATE, OPT_STATS };
+
+/* mkdir one level for the cache, private to the user. */
+static int
+private_dir(const char *path)
+{
+    struct stat st;
+
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+/* The default state file: one per site folder and output path, in the
+ * user's cache (never inside the served tree). *path is malloc'd; NULL
+ * with no cache folder to be had (then every file is hashed). */
+static char *
+default_state(const char *site, const char *out)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char *real = realpath(site, NULL), *dir = NULL, *path = NULL;
+    char hex[33];
+    uint8_t h[PATIENT_SHA256_BYTES];
+    patient_sha256_ctx *c = NULL;
+    patient_err err;
+    size_t n;
+
+    if (real == NULL)
+        return NULL;
+    /* The output path as given, plus the site's real path: two sites or
+     * two --out files never share a state. */
+    if (patient_sha256_init(&c) || patient_sha256_update(c, real, strlen(real) + 1) ||
+        (out && patient_sha256_update(c, out, strlen(out))))
+        goto out;
+    err = patient_sha256_final(c, h); /* frees c */
+    c = NULL;
+    if (err)
+        goto out;
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    n = (xdg && *xdg == '/' ? strlen(xdg) : home && *home ? strlen(home) + 7 : 0);
+    if (n == 0 || (dir = malloc(n + 40)) == NULL || (path = malloc(n + 80)) == NULL)
+        goto out;
+    if (xdg && *xdg == '/')
+        snprintf(dir, n + 40, "%s", xdg);
+    else
+        snprintf(dir, n + 40, "%s/.cache", home);
+    if (private_dir(dir) != 0)
+        goto fail;
+    strcat(dir, "/patient-publish");
+    if (private_dir(dir) != 0)
+        goto fail;
+    snprintf(path, n + 80, "%s/%s.state", dir, hex);
+    goto out;
+fail:
+    free(path);
+    path = NULL;
+out:
+    patient_sha256_free(c);
+    free(dir);
+    free(real);
+    return path;
+}
 
 int
 main(int argc, char **argv)
@@ -143,11 +217,17 @@ main(int argc, char **argv)
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"delegations", required_argument, NULL, OPT_DELEGATIONS},
         {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+        {"rehash", no_argument, NULL, OPT_REHASH},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"no-state", no_argument, NULL, OPT_NO_STATE},
+        {"stats", no_argument, NULL, OPT_STATS},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *seckey = NULL, *origin = NULL, *url = NULL, *expires_s = NULL, *out = NULL;
-    const char *pwfile = NULL, *delegations = NULL;
+    const char *pwfile = NULL, *delegations = NULL, *state = NULL;
+    char *state_default = NULL;
+    int rehash = 0, no_state = 0, stats = 0;
     patient_pubkey next_keys[PATIENT_MANIFEST_MAX_NEXT_KEYS];
     size_t n_next = 0;
     uint8_t tls_keys[PATIENT_MAX_TLS_PINS][32];
@@ -209,6 +289,10 @@ main(int argc, char **argv)
             break;
         case OPT_DELEGATIONS: delegations = optarg; break;
         case OPT_PASSWORD_FILE: pwfile = optarg; break;
+        case OPT_REHASH: rehash = 1; break;
+        case OPT_STATE: state = optarg; break;
+        case OPT_NO_STATE: no_state = 1; break;
+        case OPT_STATS: stats = 1; break;
         case 'q': quiet = 1; break;
         case 'h': cli_usage_short(usage_text, NULL);
         default: cli_usage_short(usage_text, "unknown option");
@@ -222,8 +306,12 @@ main(int argc, char **argv)
     if (response ? (url == NULL || origin != NULL) : (origin == NULL || url != NULL))
         cli_usage_short(usage_text, response ? "--response needs --url URL (and no --origin)"
                        : "--origin ORIGIN is required (--url is for --response)");
-    if (response && (out || version || n_next || delegations || n_tls))
-        cli_usage_short(usage_text, "--out, --version, --next-key and --delegations are for site mode");
+    if (response && (out || version || n_next || delegations || n_tls || rehash || state ||
+                     no_state || stats))
+        cli_usage_short(usage_text, "--out, --version, --next-key, --delegations, --rehash, "
+                                    "--state and --stats are for site mode");
+    if (state && no_state)
+        cli_usage_short(usage_text, "--state and --no-state exclude each other");
     if (expires_s == NULL)
         expires_s = response ? DEFAULT_RESPONSE_EXPIRES : DEFAULT_EXPIRES;
     if (patient_duration_parse(expires_s, EXPIRES_MAX, &expires_in) != PATIENT_OK ||
@@ -285,6 +373,10 @@ main(int argc, char **argv)
         o.tls_keys = (const uint8_t(*)[32])tls_keys;
         o.n_tls_keys = n_tls;
         o.delegations_json = dtext;
+        if (!no_state && state == NULL)
+            state = state_default = default_state(argv[optind], out);
+        o.state_path = no_state ? NULL : state;
+        o.rehash = rehash;
         if (!quiet && isatty(STDERR_FILENO)) {
             o.progress = progress;
             o.progress_arg = &ps;
@@ -301,6 +393,11 @@ main(int argc, char **argv)
                 printf("completed an interrupted earlier publish first\n");
             printf("published %s version %llu: %zu resources, %.1f MB\n", origin,
                    (unsigned long long)res.version, res.resources, res.bytes / 1e6);
+            if (stats)
+                printf("hashed %zu files (%.1f MB), reused %zu unchanged%s%s%s\n",
+                       res.files_hashed, res.bytes_hashed / 1e6, res.files_reused,
+                       res.reuse_note ? " (" : "", res.reuse_note ? res.reuse_note : "",
+                       res.reuse_note ? ")" : "");
             if (out)
                 printf("  %s\n  %s.minisig\n", out, out);
             else
@@ -313,6 +410,7 @@ out:
     patient_seckey_free(sk);
     free(detail);
     free(dtext);
+    free(state_default);
     free(jws);
     free(body);
     return rc;

@@ -4,7 +4,9 @@ TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(SODIUM_CFLAGS) $(CJSON_CFLAGS) \
 TEST_LIBS = $(PT_CORE) $(CHECK_LIBS)
 # Temp folders, fixtures, slurp: shared by every Check file.
 TEST_UTIL = tests/testutil.h tests/testutil.c
-AM_TESTS_ENVIRONMENT = top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)'; export top_srcdir top_builddir;
+# patient-publish keeps its incremental state in the user's cache: tests
+# keep theirs in the build tree, not in the home of whoever runs them.
+AM_TESTS_ENVIRONMENT = top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)'; export top_srcdir top_builddir; XDG_CACHE_HOME='$(abs_top_builddir)/tests/cache'; export XDG_CACHE_HOME;
 
 check_PROGRAMS += tests/check_core
 tests_check_core_SOURCES = tests/check_core.c $(TEST_UTIL)
@@ -80,8 +82,8 @@ check_PROGRAMS += tests/check_manifest
 tests_check_manifest_SOURCES = tests/check_manifest.c $(TEST_UTIL)
 tests_check_manifest_CFLAGS = $(TEST_CFLAGS)
 tests_check_manifest_LDADD = $(TEST_LIBS)
-TESTS += tests/check_manifest tests/publish.sh
-EXTRA_DIST += tests/publish.sh tests/data/manifest_golden.json \
+TESTS += tests/check_manifest tests/publish.sh tests/publish_incremental.sh
+EXTRA_DIST += tests/publish.sh tests/publish_incremental.sh tests/data/manifest_golden.json \
 	tests/data/manifest_golden.json.minisig tests/data/manifest_noroots.json tests/data/manifest_noroots.json.minisig tests/data/manifest_key.pub tests/data/manifest_key.key
 check_PROGRAMS += tests/log_writer
 tests_log_writer_SOURCES = tests/log_writer.c

@@ -67,6 +67,20 @@ typedef struct patient_manifest_opts {
      * none of them in the chain it received knows its TLS was intercepted. */
     const uint8_t (*tls_keys)[32];
     size_t n_tls_keys;
+    /* Incremental publish (patient_manifest_publish only): a private file
+     * that records, for every file hashed, its device, inode, size and
+     * modification time (nanoseconds), bound to the manifest it went into
+     * and authenticated with a key derived from the secret key. When it
+     * matches the previous manifest, and that manifest's signature verifies
+     * with the secret key's public half, files whose facts are unchanged
+     * keep the previous manifest's integrity, size and chunk root instead
+     * of being read again. NULL = no state (every file is hashed). Keep it
+     * where the web server does not serve it and only the publisher
+     * writes. A file changed without changing its size, whose mtime is set
+     * back, keeps its old hash: rehash = 1 forces a full pass (and writes
+     * fresh state). docs/format/manifest.md, "Publish state". */
+    const char *state_path;
+    int rehash;
 } patient_manifest_opts;
 
 /* Walk site_dir and produce the manifest JSON for it (unsigned).
@@ -99,6 +113,12 @@ typedef struct patient_publish_result {
     size_t resources;   /* entries in the manifest */
     uint64_t bytes;     /* sum of the listed files' sizes (aliases not counted) */
     int recovered;      /* 1 if an interrupted earlier publish was completed first */
+    /* Incremental publish: files read and hashed, files whose hashes came
+     * from the previous manifest, bytes read, and why nothing was reused
+     * when files_reused is 0 (a static string, NULL when some were). */
+    size_t files_hashed, files_reused;
+    uint64_t bytes_hashed;
+    const char *reuse_note;
 } patient_publish_result;
 
 /* Build, sign and write a manifest.

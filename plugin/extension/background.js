@@ -45,6 +45,12 @@ async function load(tabId) {
   return o[key(tabId)] || S.initial(tabId);
 }
 
+// The tab's state once every update queued before this call is stored (a
+// page's load end or its first script can overtake its commit's update).
+function settled(tabId) {
+  return serial(tabId, () => load(tabId));
+}
+
 async function paint(ts) {
   const b = S.badge(S.effectiveState(ts));
   const tabId = ts.tabId;
@@ -152,7 +158,7 @@ async function onBeforeRequest(d) {
     return {};
   }
   if (!o.subresources) return {};
-  const ts = await load(d.tabId);
+  const ts = await settled(d.tabId);
   if (!ts.url || noFragment(ts.url) !== noFragment(d.documentUrl)) return {};
   const k = `${d.tabId}:${ts.loadId}`;
   const n = resCount.get(k) || 0;
@@ -252,7 +258,7 @@ api.webNavigation.onCommitted.addListener((d) => {
 
 api.webNavigation.onCompleted.addListener((d) => {
   if (FIREFOX || d.frameId !== 0 || d.tabId < 0 || !S.isWebUrl(d.url)) return;
-  load(d.tabId).then((ts) => {
+  settled(d.tabId).then((ts) => {
     if (ts.url === d.url) verifySubresources(d.tabId, ts.loadId, d.url);
   });
 });

@@ -20,6 +20,14 @@ const SAID = {
 const $ = (id) => document.getElementById(id);
 
 async function main() {
+  // first, before any await: a click must never find the button dead
+  $('ping').addEventListener('click', async () => {
+    $('ping-result').textContent = '…';
+    const out = await call(api, 'ping');
+    $('ping-result').textContent = out.pong
+      ? `OK, patient-verify ${out.pong.version || '(unknown version)'}`
+      : `${out.error.code}: ${out.error.message}`;
+  });
   for (const n of document.querySelectorAll(FIREFOX ? '.chromium' : '.firefox')) n.hidden = true;
   const o = await api.storage.local.get({ subresources: false, enforce: false, exactChromium: false });
   for (const name of Object.keys(EXTRA)) {
@@ -37,13 +45,6 @@ async function main() {
       $('status').textContent = SAID[name][on ? 0 : 1];
     });
   }
-  $('ping').addEventListener('click', async () => {
-    $('ping-result').textContent = '…';
-    const out = await call(api, 'ping');
-    $('ping-result').textContent = out.pong
-      ? `OK, patient-verify ${out.pong.version || '(unknown version)'}`
-      : `${out.error.code}: ${out.error.message}`;
-  });
 }
 
 main();

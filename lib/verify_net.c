@@ -266,9 +266,12 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     if ((err = collect_changes(g, page)) != PATIENT_OK)
         return err;
     /* The descriptor of a streamed change, after the inline ones (it is
-     * the last hop's). Not for a page the browser handed us: the same
-     * proxy is not ours to ask. */
-    if (!(f && f->received) && (err = follow_ref(g, fo)) != PATIENT_OK)
+     * the last hop's). Also for a page the browser handed us: the
+     * reference's host is under .invalid, so only the proxy the verifier
+     * was given can answer it, and what comes back is checked like an
+     * inline value. Without a proxy it is not followed (follow_ref), and
+     * the page's verdict is that of a missing descriptor. */
+    if ((err = follow_ref(g, fo)) != PATIENT_OK)
         return err;
 
     /* Manifest and signature, cached, through the proxy unless told not to. */

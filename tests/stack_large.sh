@@ -145,6 +145,54 @@ for s in $sizes; do
     done
 done
 
+# What a browser received for a streamed page, handed to the native host
+# (the plug-in's exact-bytes path): the host follows the reference through
+# its proxy. Twins: the same bytes with a kept byte changed; the same
+# request to a host without a proxy (the reference is not followed).
+"$PY" - "$ORIGIN_URL/m1000000.html" "$work/m1000000.hdr" "$work/m1000000.body" "$work/nreq" <<'PY2'
+import base64, json, struct, sys
+url, hdr, body, out = sys.argv[1:]
+hs = [l.split(":", 1) for l in open(hdr, encoding="latin-1").read().splitlines()[1:] if ":" in l]
+hs = [{"name": k.strip(), "value": v.strip()} for k, v in hs if k.lower().startswith("patient-")]
+b = open(body, "rb").read()
+i = len(b) // 2
+bad = b[:i] + (b"Y" if b[i:i + 1] != b"Y" else b"Z") + b[i + 1:]
+with open(out, "wb") as f:
+    for rid, data in (("ok", b), ("bad", bad)):
+        m = json.dumps({"type": "verify", "id": rid, "url": url,
+                        "received": {"status": 200, "headers": hs,
+                                     "body": base64.b64encode(data).decode()}}).encode()
+        f.write(struct.pack("=I", len(m)) + m)
+PY2
+native() { # native OUT [args]
+    local out=$1; shift
+    rc=0
+    "$VERIFY" --native-host --policy "$work/policy.json" --no-state --cache-dir "$work/cache" \
+        --timeout 60 "$@" chrome-extension://x/ <"$work/nreq" >"$work/$out" 2>"$work/$out.err" || rc=$?
+}
+nverdicts() {
+    "$PY" - "$1" <<'PY2' 2>/dev/null || echo "?"
+import json, struct, sys
+d = open(sys.argv[1], "rb").read()
+r = {}
+while d:
+    n, = struct.unpack("=I", d[:4])
+    o = json.loads(d[4:4 + n]); d = d[4 + n:]
+    rep = o.get("report") or {}
+    codes = sorted({x["code"] for x in rep.get("results", []) if x.get("effect") == "invalid"})
+    r[o.get("id")] = rep.get("verdict", "error") + ("(" + ",".join(codes) + ")" if codes else "")
+print(r.get("ok"), r.get("bad"))
+PY2
+}
+native nat --proxy "$PROXY_URL"
+got=$(nverdicts "$work/nat")
+check "native host, received streamed page via the proxy: modified; kept byte changed: invalid (got $got, exit $rc)" \
+    bash -c "[[ '$got' == 'modified invalid('*body.mismatch* && $rc == 0 ]]"
+native natnp
+got=$(nverdicts "$work/natnp")
+check "native host without a proxy: the reference is not followed, invalid (got $got, exit $rc)" \
+    bash -c "[[ '$got' == 'invalid('*' invalid('* && $rc == 0 ]]"
+
 # Forged twin 1: the evidence bundle of a streamed 1 MB page, with its
 # referenced descriptor swapped for the 5 MB page's (genuine, signed by the
 # trusted middlebox, for another URL and body): invalid.

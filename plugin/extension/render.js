@@ -239,6 +239,7 @@ export function model(ts) {
     manifest: m ? { version: int(m.version), expires: text(m.expires, 40), kid: text(m.kid, 40) } : null,
     proof: rep ? pageProofText(state, rep.proof) : null,
     decryption: decryptionText(rep),
+    decryptionBad: !!(rep && rep.interception && ['denied', 'unknown'].includes(rep.interception.status)),
     source: sourceText(ts),
     received: !!(ts && ts.source === 'received'),
     blocked: !!(ts && ts.blocked),

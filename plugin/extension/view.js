@@ -83,6 +83,9 @@ export function build(doc, m) {
     m.manifest ? row(doc, 'Signed by', m.manifest.kid) : null,
     row(doc, 'Proof', m.proof),
     row(doc, 'Bytes', m.source, m.received ? 'source received' : 'source refetch'),
+    // Who holds the other end of the page's TLS; denied and unknown
+    // interceptors are failures and look like one.
+    row(doc, 'TLS', m.decryption, m.decryptionBad ? 'tls bad' : 'tls'),
     m.blocked ? row(doc, 'Enforce', 'this page was stopped before it was shown', 'bad') : null,
     row(doc, 'Checked', m.checkedAt));
   root.appendChild(facts);

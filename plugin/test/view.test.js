@@ -65,3 +65,23 @@ test('error view explains the failure', () => {
   assert.equal(root.getAttribute('data-state'), 'error');
   assert.ok(root.textContent.includes('host.missing'));
 });
+
+test('the TLS row says who decrypted, and marks an unknown interceptor', () => {
+  const withTls = (status, by) => {
+    const rep = JSON.parse(JSON.stringify(fixture('modified')));
+    rep.interception = { status, by, ca: by ? 'sha256-AAAA' : null, anchor: 'sha256-BBBB' };
+    rep.changes[rep.changes.length - 1].tls = { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', verified: true };
+    const t = S.navigate(undefined, 5, rep.url);
+    return build(fakeDocument(), model(S.applyReport(t, t.loadId, rep)));
+  };
+  const tlsRow = (root) => root.find((e) => e.tagName === 'DIV' && e.hasClass('tls'));
+  let row = tlsRow(withTls('allowed', 'corp-proxy'));
+  assert.ok(row, 'TLS row shown');
+  assert.equal(row.textContent, 'TLSdecrypted by corp-proxy, TLS 1.3 to the origin, certificate verified');
+  assert.ok(!row.hasClass('bad'));
+  row = tlsRow(withTls('unknown', null));
+  assert.equal(row.textContent, 'TLSintercepted by an unknown party');
+  assert.ok(row.hasClass('bad'), 'an unknown interceptor is shown as a failure');
+  // no interception judged (plain http, offline): no row at all
+  assert.equal(tlsRow(view('verified')), null);
+});

@@ -72,6 +72,11 @@ typedef struct pt_build_stats {
     uint64_t bytes_hashed;
 } pt_build_stats;
 
+/* patient_manifest_sign for bytes the caller has just parsed into m (one
+ * parse of a large manifest instead of two). */
+patient_err pt_manifest_sign_parsed(const patient_seckey *sk, const struct patient_manifest *m,
+                                    const void *json, size_t len, char **sig);
+
 /* patient_manifest_build with reuse (may be NULL), statistics (may be
  * NULL) and the state lines of this build appended to state (may be NULL):
  * "<dev> <ino> <size> <mtime sec> <mtime nsec> <url>\n" sorted by url,

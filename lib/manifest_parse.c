@@ -326,17 +326,28 @@ comment_for(const patient_manifest *m, char out[PATIENT_MANIFEST_COMMENT_MAX])
 }
 
 patient_err
-patient_manifest_sign(const patient_seckey *sk, const void *json, size_t len, char **sig)
+pt_manifest_sign_parsed(const patient_seckey *sk, const patient_manifest *m, const void *json,
+                        size_t len, char **sig)
 {
-    patient_manifest *m = NULL;
     char tc[PATIENT_MANIFEST_COMMENT_MAX];
     patient_err err;
 
     *sig = NULL;
-    if ((err = patient_manifest_parse(json, len, &m)) || (err = comment_for(m, tc)))
-        goto out;
-    err = patient_minisig_sign(sk, json, len, "patient manifest signature", tc, sig);
-out:
+    if ((err = comment_for(m, tc)))
+        return err;
+    return patient_minisig_sign(sk, json, len, "patient manifest signature", tc, sig);
+}
+
+patient_err
+patient_manifest_sign(const patient_seckey *sk, const void *json, size_t len, char **sig)
+{
+    patient_manifest *m = NULL;
+    patient_err err;
+
+    *sig = NULL;
+    if ((err = patient_manifest_parse(json, len, &m)))
+        return err;
+    err = pt_manifest_sign_parsed(sk, m, json, len, sig);
     patient_manifest_free(m);
     return err;
 }

@@ -398,7 +398,7 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
                                  &json, &jlen, detail)) ||
         (err = patient_manifest_parse(json, jlen, &m)))
         goto out;
-    if ((err = patient_manifest_sign(sk, json, jlen, &sig)))
+    if ((err = pt_manifest_sign_parsed(sk, m, json, jlen, &sig)))
         goto out;
     /* Signature first to a side file, then the manifest, then the
      * signature into place: see the header for why. */

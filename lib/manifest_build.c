@@ -619,7 +619,8 @@ reuse_hashes(walker *w, const pt_reuse *r)
         if (x->fspath == NULL)
             continue;
         key.url = x->url;
-        f = bsearch(&key, r->f, r->n, sizeof *r->f, cmp_prev);
+        /* A state may list no file (all modified just before it was written). */
+        f = r->n ? bsearch(&key, r->f, r->n, sizeof *r->f, cmp_prev) : NULL;
         if (f == NULL || f->dev != x->dev || f->ino != x->ino || f->size != x->size ||
             f->sec != x->sec || f->nsec != x->nsec)
             continue;

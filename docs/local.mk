@@ -16,5 +16,5 @@ dist_docimg_DATA = docs/img/popup-verified.png docs/img/popup-modified.png \
 	docs/img/popup-invalid.png docs/img/popup-unverifiable.png docs/img/popup-none.png \
 	docs/img/popup-error.png docs/img/popup-pending.png docs/img/popup-untrusted.png
 EXTRA_DIST += docs/notes-cicap.md
-# hardening (issue 6): threat model and what was tested how
+# hardening: threat model and what was tested how
 dist_doc_DATA += docs/SECURITY.md docs/QUALITY.md

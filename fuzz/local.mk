@@ -9,7 +9,7 @@ CLANG = clang
 FUZZ_TARGETS =
 FUZZ_TARGETS += fuzz/fuzz_rules
 FUZZ_TARGETS += fuzz/fuzz_verify fuzz/fuzz_native
-# hardening (issue 6): one harness per parser; fuzz/common.h holds the test key
+# hardening: one harness per parser; fuzz/common.h holds the test key
 FUZZ_TARGETS += fuzz/fuzz_pubkey fuzz/fuzz_seckey fuzz/fuzz_minisig fuzz/fuzz_jws \
 	fuzz/fuzz_manifest fuzz/fuzz_change fuzz/fuzz_origin fuzz/fuzz_disclosure \
 	fuzz/fuzz_policy fuzz/fuzz_log fuzz/fuzz_gzip fuzz/fuzz_edits

@@ -14,7 +14,7 @@ tests_check_core_CFLAGS = $(TEST_CFLAGS)
 tests_check_core_LDADD = $(TEST_LIBS)
 TESTS += tests/check_core
 
-# core: keys, minisign signatures, JWS (owner: core)
+# core: keys, minisign signatures, JWS
 check_PROGRAMS += tests/check_key tests/check_jws tests/jws_tool
 tests_check_key_SOURCES = tests/check_key.c $(TEST_UTIL)
 tests_check_key_CFLAGS = $(TEST_CFLAGS)
@@ -40,14 +40,14 @@ EXTRA_DIST += tests/data/rules_page.html tests/data/rules_bad_regex.json \
 	tests/data/rules_bad_json.json tests/data/rules_unknown_action.json \
 	tests/data/rules_dup_id.json middlebox/rules/example.json middlebox/rules/trackers-only.json
 
-# change descriptors, edits, gzip (owner: change)
+# change descriptors, edits, gzip
 check_PROGRAMS += tests/check_change
 tests_check_change_SOURCES = tests/check_change.c $(TEST_UTIL)
 tests_check_change_CFLAGS = $(TEST_CFLAGS)
 tests_check_change_LDADD = $(TEST_LIBS) -lpthread
 TESTS += tests/check_change
 
-# policy, fetch, disclosure (owner: policy)
+# policy, fetch, disclosure
 check_PROGRAMS += tests/check_policy
 tests_check_policy_SOURCES = tests/check_policy.c $(TEST_UTIL)
 tests_check_policy_CFLAGS = $(TEST_CFLAGS)
@@ -77,7 +77,7 @@ tests_check_golden_LDADD = $(TEST_LIBS)
 TESTS += tests/check_golden
 EXTRA_DIST += tests/data/golden
 
-# manifests, Patient-Origin, patient-publish (owner: manifest)
+# manifests, Patient-Origin, patient-publish
 check_PROGRAMS += tests/check_manifest
 tests_check_manifest_SOURCES = tests/check_manifest.c $(TEST_UTIL)
 tests_check_manifest_CFLAGS = $(TEST_CFLAGS)
@@ -92,7 +92,7 @@ tests_log_writer_LDADD = $(TEST_LIBS)
 TESTS += tests/log_crash.sh
 EXTRA_DIST += tests/log_crash.sh
 
-# verifier: verification core, bundles, native messaging (owner: verify)
+# verifier: verification core, bundles, native messaging
 check_PROGRAMS += tests/check_confine
 tests_check_confine_SOURCES = tests/check_confine.c $(TEST_UTIL)
 tests_check_confine_CFLAGS = $(TEST_CFLAGS)
@@ -107,7 +107,7 @@ TESTS += tests/check_verify
 TESTS += tests/verify_cli.sh
 dist_noinst_SCRIPTS += tests/verify_cli.sh tests/verify_cli_server.py
 
-# srv_patient on the real stack: nginx + Squid + c-icap (owner: icap)
+# srv_patient on the real stack: nginx + Squid + c-icap
 check_PROGRAMS += tests/stack_logcheck tests/check_mbox
 tests_stack_logcheck_SOURCES = tests/stack_logcheck.c
 tests_stack_logcheck_CFLAGS = $(TEST_CFLAGS)
@@ -118,7 +118,7 @@ tests_check_mbox_LDADD = $(TEST_LIBS)
 TESTS += tests/check_mbox tests/stack_e2e.sh tests/stack_load.sh tests/stack_large.sh tests/stack_tls.sh
 dist_noinst_SCRIPTS += tests/stack_e2e.sh tests/stack_load.sh tests/stack_large.sh tests/stack_tls.sh
 
-# patient audit / patient inspect (owner: audit)
+# patient audit / patient inspect
 check_PROGRAMS += tests/check_audit
 tests_check_audit_SOURCES = tests/check_audit.c $(TEST_UTIL)
 tests_check_audit_CFLAGS = $(TEST_CFLAGS)
@@ -134,14 +134,14 @@ EXTRA_DIST += tests/demo.sh
 # Whole fixture folders (nothing is generated there; tests copy them to mktemp dirs).
 EXTRA_DIST += tests/data tests/site
 
-# hardening (issue 6; owner: harden): valgrind over the tools, kill -9 of
+# hardening: valgrind over the tools, kill -9 of
 # patient-publish, secrets never in any output, resource limits.
 # tests/sanitize.sh (ASan/UBSan build) runs from scripts/test, not here.
 TESTS += tests/valgrind.sh tests/crash_publish.sh tests/secrets.sh tests/limits.sh
 dist_noinst_SCRIPTS += tests/valgrind.sh tests/crash_publish.sh tests/secrets.sh tests/limits.sh tests/sanitize.sh
 EXTRA_DIST += tests/lsan.supp
 
-# undo into reused buffers and in place (lib/edit.c internals; owner: perf)
+# undo into reused buffers and in place (lib/edit.c internals)
 check_PROGRAMS += tests/check_undo
 tests_check_undo_SOURCES = tests/check_undo.c $(TEST_UTIL)
 tests_check_undo_CFLAGS = $(TEST_CFLAGS)
@@ -149,7 +149,7 @@ tests_check_undo_LDADD = $(TEST_LIBS)
 TESTS += tests/check_undo
 
 # transparency log: consistency proofs, signed notes, tiles, publishing,
-# monitor (owner: tlog)
+# monitor
 check_PROGRAMS += tests/check_tlog tests/tlog_tool
 tests_check_tlog_SOURCES = tests/check_tlog.c
 tests_check_tlog_CFLAGS = $(TEST_CFLAGS)

@@ -67,7 +67,7 @@ patient_err pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known
 
 /* ---- bytes with holes ---------------------------------------------------
  * A hole is a run of bytes whose value is not known (a hop withheld them).
- * owner: 0-based index of the hop that withheld them. */
+ * Its owner is the 0-based index of the hop that withheld them. */
 typedef struct pt_hole {
     size_t off, len;
     unsigned owner;

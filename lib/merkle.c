@@ -162,20 +162,30 @@ pt_merkle_path_ranges(uint64_t m, uint64_t n, uint64_t lo[PT_MERKLE_MAX_DEPTH],
     return PATIENT_OK;
 }
 
+/* The root of each leaf range [lo[i], hi[i]): the hashes an inclusion or a
+ * consistency proof is made of, once its ranges are known. */
+static patient_err
+subtree_roots(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], const uint64_t *lo,
+              const uint64_t *hi, size_t count, uint8_t out[][PATIENT_SHA256_BYTES])
+{
+    patient_err err;
+
+    for (size_t i = 0; i < count; i++)
+        if ((err = pt_merkle_root(leaves + lo[i], hi[i] - lo[i], out[i])) != PATIENT_OK)
+            return err;
+    return PATIENT_OK;
+}
+
 patient_err
 pt_merkle_path(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n, uint64_t m,
                uint8_t path[PT_MERKLE_MAX_DEPTH][PATIENT_SHA256_BYTES], size_t *count)
 {
     uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH];
-    size_t i;
     patient_err err;
 
     if ((err = pt_merkle_path_ranges(m, n, lo, hi, count)) != PATIENT_OK)
         return err;
-    for (i = 0; i < *count; i++)
-        if ((err = pt_merkle_root(leaves + lo[i], hi[i] - lo[i], path[i])) != PATIENT_OK)
-            return err;
-    return PATIENT_OK;
+    return subtree_roots(leaves, lo, hi, *count, path);
 }
 
 patient_err
@@ -280,15 +290,11 @@ pt_merkle_consistency(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n,
                       uint8_t proof[PT_MERKLE_MAX_DEPTH][PATIENT_SHA256_BYTES], size_t *count)
 {
     uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH];
-    size_t i;
     patient_err err;
 
     if ((err = pt_merkle_consistency_ranges(m, n, lo, hi, count)) != PATIENT_OK)
         return err;
-    for (i = 0; i < *count; i++)
-        if ((err = pt_merkle_root(leaves + lo[i], hi[i] - lo[i], proof[i])) != PATIENT_OK)
-            return err;
-    return PATIENT_OK;
+    return subtree_roots(leaves, lo, hi, *count, proof);
 }
 
 patient_err

@@ -775,6 +775,42 @@ patient_native_request_max(size_t max_body)
     return (max_body + 2) / 3 * 4 + PATIENT_NATIVE_ENVELOPE;
 }
 
+/* "received.tls_chain": the certificate chain the browser verified for the
+ * connection it received the page over, leaf first, as SPKI pins
+ * ("sha256-<base64>"), the same shape patient_fetch fills in from its own
+ * connection. It is the browser's word, as the bytes are: the host and the
+ * browser are one endpoint. Absent: interception is not judged. Every
+ * element must be a pin; over PATIENT_FETCH_MAX_CHAIN is refused, not cut,
+ * so the trust anchor (last) is never lost. */
+static patient_err
+native_chain(const cJSON *rj, patient_response *r, pt_buf *why)
+{
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(rj, "tls_chain"), *c;
+    size_t n;
+
+    if (ch == NULL)
+        return PATIENT_OK;
+    n = cJSON_IsArray(ch) ? (size_t)cJSON_GetArraySize(ch) : 0;
+    if (n == 0 || n > PATIENT_FETCH_MAX_CHAIN) {
+        pt_buf_appendf(why, "\"received.tls_chain\" must be a list of 1 to %d "
+                            "\"sha256-<base64>\" SPKI pins, leaf first",
+                       PATIENT_FETCH_MAX_CHAIN);
+        return PATIENT_ERR_PARSE;
+    }
+    cJSON_ArrayForEach(c, ch) {
+        if (!cJSON_IsString(c) ||
+            patient_sri_decode(c->valuestring, r->tls_chain[r->tls_chain_n]) != PATIENT_OK) {
+            pt_buf_appendf(why, "\"received.tls_chain\" element %zu is not a "
+                                "\"sha256-<base64>\" SPKI pin",
+                           r->tls_chain_n + 1);
+            r->tls_chain_n = 0;
+            return PATIENT_ERR_PARSE;
+        }
+        r->tls_chain_n++;
+    }
+    return PATIENT_OK;
+}
+
 /* "received": {"status": 200, "headers": [{"name","value"}...], "body":
  * base64} -> a response as if fetched. Every size is capped like a fetch's:
  * the body by max_body, the headers by their count and total bytes. On a
@@ -853,6 +889,8 @@ native_received(const cJSON *rj, const char *url, const patient_fetch_opts *fo, 
         }
         r->nheaders++;
     }
+    if ((err = native_chain(rj, r, &b)) != PATIENT_OK)
+        goto out;
     if ((r->url = strdup(url)) == NULL) {
         err = PATIENT_ERR_NOMEM;
         goto out;

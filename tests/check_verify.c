@@ -1856,6 +1856,15 @@ START_TEST(native_handle_requests)
         "\"headers\":{\"Patient-Change\":\"x\"}}}",
         "{\"type\":\"verify\",\"url\":\"http://127.0.0.1:1/\",\"received\":{\"status\":200,\"body\":\"\","
         "\"headers\":[{\"name\":\"\",\"value\":\"x\"}]}}",
+        /* the chain the browser verified: 1..16 SPKI pins, nothing else */
+        "{\"type\":\"verify\",\"url\":\"https://127.0.0.1:1/\",\"received\":{\"status\":200,\"body\":\"\","
+        "\"tls_chain\":[]}}",
+        "{\"type\":\"verify\",\"url\":\"https://127.0.0.1:1/\",\"received\":{\"status\":200,\"body\":\"\","
+        "\"tls_chain\":\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"}}",
+        "{\"type\":\"verify\",\"url\":\"https://127.0.0.1:1/\",\"received\":{\"status\":200,\"body\":\"\","
+        "\"tls_chain\":[\"sha256-AAAA\"]}}",
+        "{\"type\":\"verify\",\"url\":\"https://127.0.0.1:1/\",\"received\":{\"status\":200,\"body\":\"\","
+        "\"tls_chain\":[\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",7]}}",
     };
     cJSON *a;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -16,10 +16,17 @@
 #       renders (no beacon request), "Show anyway" renders it (beacon seen)
 #       and it stays invalid
 #   run proxy: through the trusted middlebox -> modified, changes listed;
-#       the same with a policy that does not trust it -> invalid
+#       the same with a policy that does not trust it -> invalid; over HTTPS
+#       through the bumping middlebox (the profile's cert9.db trusts its
+#       interception CA, as an enterprise endpoint does; the native host gets
+#       it as PATIENT_CA_FILE; verification stays on) -> modified, the TLS row
+#       "decrypted by patient-e2e, TLS 1.3 to the origin, certificate
+#       verified" judged on the chain Firefox verified; its twins: the policy
+#       without may_decrypt -> invalid tls.intercepted.denied, a page changed
+#       after publishing -> invalid body.mismatch
 #
-# Skips (77) without firefox-esr, node, puppeteer-core (npm), the stack's
-# servers or the verifier.  PLUGIN_SHOTS=DIR keeps the popup and interstitial
+# Skips (77) without firefox-esr, node, puppeteer-core (npm), certutil
+# (libnss3-tools), the stack's servers or the verifier.  PLUGIN_SHOTS=DIR keeps the popup and interstitial
 # screenshots (docs/img); PLUGIN_E2E_KEEP=1 keeps the temporary directory.
 set -eu
 
@@ -37,6 +44,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 die() { echo "FAIL: $*"; exit 1; }
 
 [ -n "$FIREFOX" ] || skip "firefox-esr not installed"
+command -v certutil >/dev/null 2>&1 || skip "certutil not installed (libnss3-tools)"
 command -v node >/dev/null 2>&1 || skip "node not installed"
 for b in nginx squid c-icap; do
     command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || skip "$b not installed"
@@ -77,14 +85,30 @@ mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$XDG_DATA_HOME" "$XDG_STA
 cp -R "$top_srcdir/tests/site" "$tmp/site"
 chmod -R u+w "$tmp/site"
 cp "$tmp/site/index.html" "$tmp/site/tampered.html"
+# the same site over HTTPS: its own copy, published for the https origin
+cp -R "$tmp/site" "$tmp/site-https"
 "$CLI" keygen -W -p "$tmp/pub.pub" -s "$tmp/pub.key" >/dev/null || die "keygen"
-stack_out=$("$top_srcdir/scripts/stack" start "$tmp/stack" "$tmp/site" \
+stack_out=$(STACK_HTTPS_SITE=$tmp/site-https "$top_srcdir/scripts/stack" start "$tmp/stack" "$tmp/site" \
     --rules "$top_srcdir/middlebox/rules/trackers-only.json" --name patient-e2e) || die "stack start"
 stack_up=1
 eval "$stack_out"
 origin=${ORIGIN_URL%/}
+origin_s=${ORIGIN_HTTPS_URL%/}
 "$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin" "$tmp/site" || die "publish"
+"$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin_s" --tls-key "$STACK_DIR/pki/origin.crt" "$tmp/site-https" ||
+    die "publish https"
 printf '<p>injected after signing</p>\n' >>"$tmp/site/tampered.html"
+printf '<p>injected after signing</p>\n' >>"$tmp/site-https/tampered.html"
+# the middlebox declares the CA it decrypts with, signed
+"$CLI" disclose -s "$STACK_DIR/mbox.key" --out "$MBOX_WWW" --operator "Example Corp IT" \
+    --contact mailto:it@example.test --service content-filter --retention-days 0 --sharing none \
+    --upstream-tls-min TLSv1.2 --interception-ca "$BUMP_CA" >/dev/null || die "disclose"
+# an enterprise endpoint's browser: a profile whose NSS store trusts the
+# interception CA (nothing else changes; the system store is not touched)
+mkdir -p "$tmp/ff-profile"
+certutil -N -d "sql:$tmp/ff-profile" --empty-password || die "certutil -N"
+certutil -A -d "sql:$tmp/ff-profile" -n "patient stack interception CA" -t C,, -i "$BUMP_CA" ||
+    die "certutil -A"
 
 wait_file() { # wait_file FILE WHAT
     i=0
@@ -121,15 +145,19 @@ policy() { # policy FILE MIDDLEBOXES_JSON
 {
   "patient": 1,
   "type": "policy",
-  "publishers": { "$origin": ["$pk"], "$split": ["$pk"] },
+  "publishers": { "$origin": ["$pk"], "$origin_s": ["$pk"], "$split": ["$pk"] },
   "middleboxes": [$2],
   "require": { "disclosure": false, "proof": "attested" },
   "unsigned": "unverifiable"
 }
 JSON
 }
-policy "$tmp/trusted.json" "{ \"name\": \"patient-e2e\", \"key\": \"$mk\", \"reasons\": [\"tracker.*\"], \"paths\": [\"/*\"],
-      \"origins\": [\"*\"], \"max_edits\": 100, \"insert\": false }"
+mbox() { # mbox MAY_DECRYPT — the policy's entry for the stack's middlebox
+    printf '{ "name": "patient-e2e", "key": "%s", "reasons": ["tracker.*"], "paths": ["/*"],
+      "origins": ["*"], "max_edits": 100, "insert": false, "may_decrypt": %s }' "$mk" "$1"
+}
+policy "$tmp/trusted.json" "$(mbox true)"
+policy "$tmp/nodecrypt.json" "$(mbox false)"
 policy "$tmp/untrusted.json" ""
 
 # The peer of the split-view case: re-fetching (what Chromium does by default)
@@ -153,8 +181,10 @@ run() { # run NAME POLICY PROXY(or -) CASES_JSON
         PATIENT_POLICY=$pol node "$e2e" --firefox "$FIREFOX" --extension "$ext" --cases "$tmp/cases-$name.json" \
             ${shots:+--shots "$shots"} || fails=$((fails + 1))
     else
-        PATIENT_POLICY=$pol PATIENT_PROXY=$proxy node "$e2e" --firefox "$FIREFOX" --extension "$ext" \
-            --cases "$tmp/cases-$name.json" --proxy "$proxy" ${shots:+--shots "$shots"} || fails=$((fails + 1))
+        # the host trusts what the browser trusts: the interception CA
+        PATIENT_POLICY=$pol PATIENT_PROXY=$proxy PATIENT_CA_FILE=$BUMP_CA node "$e2e" --firefox "$FIREFOX" \
+            --extension "$ext" --cases "$tmp/cases-$name.json" --proxy "$proxy" --profile "$tmp/ff-profile" \
+            ${shots:+--shots "$shots"} || fails=$((fails + 1))
     fi
 }
 
@@ -193,7 +223,17 @@ run proxy "$tmp/policy.json" "$PROXY_URL" "{\"cases\": [
    \"tracker.example/collect.js\", \"yes, by your policy\"], \"shot\": \"firefox-popup-modified.png\"},
   {\"name\": \"page through an untrusted middlebox is invalid\", \"url\": \"$origin/index.html\", \"expect\": \"invalid\",
    \"policy\": \"$tmp/untrusted.json\", \"source\": \"received\",
-   \"contains\": [\"Do not trust this page\", \"patient-e2e\", \"NO — not allowed by your policy\"]}
+   \"contains\": [\"Do not trust this page\", \"patient-e2e\", \"NO — not allowed by your policy\"]},
+  {\"name\": \"https through the bumping middlebox: modified, decrypted by it\", \"url\": \"$origin_s/index.html\",
+   \"expect\": \"modified\", \"policy\": \"$tmp/trusted.json\", \"source\": \"received\",
+   \"contains\": [\"Modified by middleboxes you trust\", \"tracker removed\",
+   \"decrypted by patient-e2e, TLS 1.3 to the origin, certificate verified\"], \"shot\": \"firefox-popup-https.png\"},
+  {\"name\": \"https, the middlebox may not decrypt: invalid\", \"url\": \"$origin_s/index.html\", \"expect\": \"invalid\",
+   \"policy\": \"$tmp/nodecrypt.json\", \"source\": \"received\",
+   \"contains\": [\"Do not trust this page\", \"tls.intercepted.denied\",
+   \"decrypted by patient-e2e, which your policy does not allow to decrypt\"]},
+  {\"name\": \"https, a page changed after publishing: invalid\", \"url\": \"$origin_s/tampered.html\", \"expect\": \"invalid\",
+   \"policy\": \"$tmp/trusted.json\", \"source\": \"received\", \"contains\": [\"Do not trust this page\", \"body.mismatch\"]}
 ]}"
 
 [ "$fails" = 0 ] || die "$fails browser run(s) failed"

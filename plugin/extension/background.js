@@ -22,7 +22,7 @@
 import { api } from './compat.js';
 import * as S from './state.js';
 import { call, TIMEOUT_MS } from './native.js';
-import { capture, placeholder } from './capture.js';
+import { capture, placeholder, tlsChain } from './capture.js';
 import * as D from './debugger.js';
 
 const MAX_SUBRESOURCES = 32;
@@ -177,10 +177,13 @@ async function onBeforeRequest(d) {
 if (FIREFOX) {
   const filter = { urls: ['http://*/*', 'https://*/*'], types: ['main_frame', 'script', 'stylesheet'] };
   api.webRequest.onBeforeRequest.addListener(onBeforeRequest, filter, ['blocking']);
-  api.webRequest.onHeadersReceived.addListener((d) => {
+  // blocking: Firefox gives the certificate chain only from inside a
+  // blocking listener; the chain is read before the body may finish
+  api.webRequest.onHeadersReceived.addListener(async (d) => {
     const c = byRequest.get(d.requestId);
-    if (c) c.headers(d);
-  }, filter, ['responseHeaders']);
+    if (c) c.headers(d, await tlsChain(api, d));
+    return {};
+  }, filter, ['blocking', 'responseHeaders']);
   api.webRequest.onErrorOccurred.addListener((d) => byRequest.delete(d.requestId), filter);
 }
 

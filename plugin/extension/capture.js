@@ -19,12 +19,12 @@ const HEADERS_WAIT_MS = 30000;
 
 // capture(api, details, {hold}) -> {
 //   requestId, tabId, type, url (updated to the final URL after redirects),
-//   done: Promise<{received: {status, headers, body}} | {unavailable: why}>,
+//   done: Promise<{received: {status, headers, body[, tlsChain]}} | {unavailable: why}>,
 //   release(), block(html) — only when hold: what the held document becomes.
 // }
 export function capture(api, details, { hold = false } = {}) {
   const chunks = [];
-  let size = 0, over = false, settled = false, status = 0, headers = [];
+  let size = 0, over = false, settled = false, status = 0, headers = [], tlsChain = null;
   let resolve, gotHeaders;
   const done = new Promise((r) => { resolve = r; });
   // The filter's data travels apart from the webRequest events: the body
@@ -91,17 +91,20 @@ export function capture(api, details, { hold = false } = {}) {
     const have = await Promise.race([headersIn.then(() => true), late]);
     clearTimeout(timer);
     if (!have) return finish({ unavailable: 'the browser never reported the response headers' });
-    finish({ received: { status, headers, body } });
+    finish({ received: tlsChain ? { status, headers, body, tlsChain } : { status, headers, body } });
   };
   filter.onerror = () => {
     finish({ unavailable: `the response could not be read (${filter.error || 'filter error'})` });
     if (hold) c.release();
   };
 
-  c.headers = (d) => {
+  // chain: the SPKI pins of the certificate chain Firefox verified for this
+  // response (tlsChain below), null for plain http or when not known
+  c.headers = (d, chain = null) => {
     // the last response of the request wins (redirects come first)
     status = d.statusCode;
     headers = d.responseHeaders || [];
+    tlsChain = chain;
     c.url = d.url;
     // a redirect's headers are not the page's: wait for the final response
     if (status < 300 || status >= 400) gotHeaders();
@@ -117,4 +120,21 @@ export function placeholder(url, code) {
   return `<!doctype html><meta charset="utf-8"><title>Blocked by patient</title>` +
     `<h1>patient stopped this page</h1><p>${esc(url)} failed verification (${esc(code)}). ` +
     `Open the patient toolbar button for details.</p>`;
+}
+
+// The certificate chain Firefox verified for an https response, as SPKI pins
+// ("sha256-<base64>", leaf first, trust anchor last): what tells the verifier
+// who holds the other end of the page's TLS (an interception CA shows up here).
+// Only from a blocking onHeadersReceived listener (Firefox's rule).  null when
+// the API is missing, the connection is not secure, or a digest is missing.
+export async function tlsChain(api, details) {
+  if (!/^https:/i.test(details.url || '') || typeof (api.webRequest && api.webRequest.getSecurityInfo) !== 'function') return null;
+  try {
+    const si = await api.webRequest.getSecurityInfo(details.requestId, { certificateChain: true });
+    if (!si || si.state !== 'secure' || !Array.isArray(si.certificates) || !si.certificates.length) return null;
+    const pins = si.certificates.map((c) => c && c.subjectPublicKeyInfoDigest && c.subjectPublicKeyInfoDigest.sha256);
+    return pins.every((p) => typeof p === 'string' && p.length) ? pins.map((p) => `sha256-${p}`) : null;
+  } catch {
+    return null;
+  }
 }

@@ -43,8 +43,14 @@ export function pickHeaders(headers) {
   return out;
 }
 
-// request(type, url[, id][, received]) — received: {status, headers, body: Uint8Array}
-// as the browser got them; the host then verifies those bytes without a re-fetch.
+// The verifier takes at most this many certificates of a chain (leaf first).
+export const MAX_CHAIN = 16;
+const PIN = /^sha256-[A-Za-z0-9+/]{43}=$/;
+
+// request(type, url[, id][, received]) — received: {status, headers, body: Uint8Array,
+// tlsChain: ["sha256-<base64>" SPKI pins, leaf first]} as the browser got them; the
+// host then verifies those bytes without a re-fetch, and judges who decrypted the
+// page from the chain the browser verified (no chain: not judged).
 export function request(type, url, id = `${Date.now().toString(36)}-${++seq}`, received = null) {
   const msg = type === 'ping' ? { type, id } : { type, id, url };
   if (type !== 'ping' && !/^https?:\/\//i.test(url || '')) throw new Error('only http and https URLs are verified');
@@ -56,6 +62,11 @@ export function request(type, url, id = `${Date.now().toString(36)}-${++seq}`, r
       throw e;
     }
     msg.received = { status: received.status, headers: pickHeaders(received.headers), body: base64(received.body) };
+    const chain = Array.isArray(received.tlsChain) ? received.tlsChain : [];
+    if (chain.length && chain.every((p) => typeof p === 'string' && PIN.test(p))) {
+      // a longer chain keeps its first certificates and its trust anchor, as the verifier's own fetch does
+      msg.received.tls_chain = chain.length > MAX_CHAIN ? [...chain.slice(0, MAX_CHAIN - 1), chain[chain.length - 1]] : chain.slice();
+    }
   }
   if ((msg.url || '').length + (msg.received ? msg.received.body.length + JSON.stringify(msg.received.headers).length : 0) > MAX_REQUEST)
     throw new Error('request too large for native messaging');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { capture, placeholder } from '../extension/capture.js';
+import { capture, placeholder, tlsChain } from '../extension/capture.js';
 import { MAX_BODY } from '../extension/native.js';
 
 // A StreamFilter stand-in: records what the extension passes on to the page.
@@ -98,4 +98,23 @@ test('over the body cap: the page gets every byte, held or not, and the capture 
   assert.equal(r.tooLarge, true);
   assert.equal(api.filter.written.reduce((n, b) => n + b.length, 0), MAX_BODY + 2);
   assert.ok(api.filter.closed);
+});
+
+test('the chain Firefox verified goes with the bytes, as SPKI pins leaf first; only a secure https one', async () => {
+  const digest = (b) => ({ subjectPublicKeyInfoDigest: { sha256: Buffer.alloc(32, b).toString('base64') } });
+  const pin = (b) => `sha256-${Buffer.alloc(32, b).toString('base64')}`;
+  const sec = (si) => ({ webRequest: { getSecurityInfo: async (id, o) => (id === 'r1' && o.certificateChain ? si : null) } });
+  assert.deepEqual(await tlsChain(sec({ state: 'secure', certificates: [digest(1), digest(2)] }), D), [pin(1), pin(2)]);
+  assert.equal(await tlsChain(sec({ state: 'broken', certificates: [digest(1)] }), D), null);
+  assert.equal(await tlsChain(sec({ state: 'secure', certificates: [digest(1), {}] }), D), null);
+  assert.equal(await tlsChain(sec({ state: 'secure', certificates: [digest(1)] }), { ...D, url: 'http://a.example/' }), null);
+  assert.equal(await tlsChain({ webRequest: {} }, D), null);
+  assert.equal(await tlsChain({ webRequest: { getSecurityInfo: async () => { throw new Error('gone'); } } }, D), null);
+
+  const api = fakeApi();
+  const c = capture(api, D);
+  c.headers(H, [pin(1), pin(2)]);
+  api.filter.ondata({ data: enc('x').buffer });
+  api.filter.onstop();
+  assert.deepEqual((await c.done).received.tlsChain, [pin(1), pin(2)]);
 });

@@ -7,6 +7,12 @@
 //
 //   node plugin/test/e2e-firefox.js --extension DIR --cases FILE
 //        [--shots DIR] [--firefox /usr/bin/firefox-esr] [--proxy http://H:P]
+//        [--profile DIR]
+//
+// --proxy takes http and https (CONNECT) through H:P.  --profile: start from
+// this Firefox profile (e.g. one whose cert9.db trusts an interception CA, as
+// an enterprise endpoint does; puppeteer adds its preferences and restores
+// the profile's own afterwards).
 //
 // DIR is the Firefox copy of the extension (plugin/install.sh --browser
 // firefox writes it: manifest.firefox.json as manifest.json).  FILE is JSON:
@@ -48,6 +54,7 @@ const { values: opt } = parseArgs({
     shots: { type: 'string' },
     firefox: { type: 'string', default: '/usr/bin/firefox-esr' },
     proxy: { type: 'string' },
+    profile: { type: 'string' },
     timeout: { type: 'string', default: '90' },
   },
 });
@@ -84,6 +91,8 @@ if (opt.proxy) {
     'network.proxy.type': 1,
     'network.proxy.http': u.hostname,
     'network.proxy.http_port': Number(u.port),
+    'network.proxy.ssl': u.hostname,
+    'network.proxy.ssl_port': Number(u.port),
     'network.proxy.no_proxies_on': '',
     'network.proxy.allow_hijacking_localhost': true,
   });
@@ -94,6 +103,7 @@ const browser = await puppeteer.launch({
   executablePath: opt.firefox,
   headless: true,
   extraPrefsFirefox: prefs,
+  ...(opt.profile ? { userDataDir: resolve(opt.profile) } : {}),
   protocolTimeout: TIMEOUT * 2,
   defaultViewport: { width: 440, height: 700 },
 });

@@ -77,6 +77,17 @@ test('a received response: status, only the Patient-* headers, the body as base6
   assert.doesNotMatch(JSON.stringify(r), /secret/);
 });
 
+test('a received chain goes as SPKI pins, leaf first; anything else is not sent', () => {
+  const pin = (i) => `sha256-${Buffer.alloc(32, i).toString('base64')}`;
+  const rec = (tlsChain) => request('verify', 'https://a.example/', 'q', { status: 200, headers: [], body: new Uint8Array(1), tlsChain }).received;
+  assert.deepEqual(rec([pin(1), pin(2)]).tls_chain, [pin(1), pin(2)]);
+  const long = Array.from({ length: 20 }, (_, i) => pin(i));
+  assert.deepEqual(rec(long).tls_chain, [...long.slice(0, 15), long[19]]);
+  assert.equal(rec([]).tls_chain, undefined);
+  assert.equal(rec(undefined).tls_chain, undefined);
+  assert.equal(rec([pin(1), 'sha256-AAAA']).tls_chain, undefined);
+});
+
 test('base64 of large bodies matches node, piece by piece', () => {
   const b = new Uint8Array(200000);
   for (let i = 0; i < b.length; i++) b[i] = (i * 7919) & 255;

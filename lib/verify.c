@@ -26,7 +26,6 @@
 #include "util.h"
 
 #define STATE_MAX (4u * 1024 * 1024)
-#define EXCERPT 80
 
 /* ---- rollback state: highest manifest version seen per origin ---------- */
 
@@ -165,12 +164,6 @@ looks_text(const uint8_t *p, size_t len)
     return 1;
 }
 
-static cJSON *
-add_str_or_null(cJSON *o, const char *k, const char *v)
-{
-    return v ? cJSON_AddStringToObject(o, k, v) : cJSON_AddNullToObject(o, k);
-}
-
 /* Verify a manifest with whichever trusted publisher key it names. */
 static patient_err
 manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubkey *keys,
@@ -225,113 +218,44 @@ manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubk
     return err;
 }
 
-/* Describe one hop in the report; returns the hop's JSON object. */
-static cJSON *
-hop_json(patient_report *r, const patient_change *c, int trusted)
-{
-    cJSON *h = cJSON_CreateObject(), *by, *edits, *tls;
-    char ts[21];
-
-    if (h == NULL)
-        return NULL;
-    pt_time_format(c->at, ts);
-    cJSON_AddNumberToObject(h, "hop", c->hop);
-    by = cJSON_AddObjectToObject(h, "by");
-    cJSON_AddStringToObject(by, "name", c->by.name);
-    cJSON_AddStringToObject(by, "kid", c->by.kid_hex);
-    cJSON_AddStringToObject(by, "service", c->by.service);
-    add_str_or_null(by, "disclosure", c->by.disclosure);
-    cJSON_AddStringToObject(h, "at", ts);
-    cJSON_AddStringToObject(h, "proof", c->disclosed ? "proven" : "attested");
-    cJSON_AddBoolToObject(h, "trusted", trusted);
-    edits = cJSON_AddArrayToObject(h, "edits");
-    for (size_t j = 0; j < c->nedits; j++) {
-        const patient_edit *e = &c->edits[j];
-        cJSON *o = cJSON_CreateObject();
-        char *ex;
-        cJSON_AddNumberToObject(o, "offset", (double)e->offset);
-        cJSON_AddNumberToObject(o, "deleted", (double)e->delete_len);
-        cJSON_AddNumberToObject(o, "inserted", (double)e->insert_len);
-        cJSON_AddStringToObject(o, "reason", e->reason);
-        cJSON_AddStringToObject(o, "rule", e->rule);
-        add_str_or_null(o, "note", e->note);
-        cJSON_AddNullToObject(o, "line");
-        cJSON_AddNullToObject(o, "column");
-        ex = e->deleted ? rep_excerpt(e->deleted, e->delete_len, EXCERPT) : NULL;
-        add_str_or_null(o, "deleted_text", ex);
-        free(ex);
-        ex = e->insert_len ? rep_excerpt(e->insert, e->insert_len, EXCERPT) : NULL;
-        add_str_or_null(o, "inserted_text", ex);
-        free(ex);
-        cJSON_AddItemToArray(edits, o);
-    }
-    if (c->has_tls) {
-        tls = cJSON_AddObjectToObject(h, "tls");
-        cJSON_AddStringToObject(tls, "version", c->tls.version);
-        add_str_or_null(tls, "cipher", c->tls.cipher);
-        cJSON_AddBoolToObject(tls, "verified", c->tls.verified);
-    } else {
-        cJSON_AddNullToObject(h, "tls");
-    }
-    cJSON_AddItemToArray(r->changes, h);
-    return h;
-}
-
-/* Fill line/column of a hop's edits from its (reconstructed) input. */
+/* Place a hop's edits in its (reconstructed) input: line and column. */
 static void
-hop_positions(cJSON *h, const patient_change *c, const uint8_t *in, size_t len)
+hop_positions(rep_hop *h, const uint8_t *in, size_t len)
 {
-    cJSON *edits = cJSON_GetObjectItemCaseSensitive(h, "edits"), *o;
-    size_t j = 0;
-
-    if (!looks_text(in, len))
-        return;
     lc_pos pos = {0, 0, 1};
 
-    cJSON_ArrayForEach(o, edits)
-    {
-        long long l, col;
-        if (j >= c->nedits)
-            break;
-        line_col(in, len, c->edits[j++].offset, &pos, &l, &col);
-        cJSON_ReplaceItemInObjectCaseSensitive(o, "line", cJSON_CreateNumber((double)l));
-        cJSON_ReplaceItemInObjectCaseSensitive(o, "column", cJSON_CreateNumber((double)col));
-        cJSON_AddStringToObject(o, "position_in", "input");
+    if (h == NULL || !looks_text(in, len))
+        return;
+    for (size_t j = 0; j < h->nedits; j++) {
+        rep_edit *e = &h->edits[j];
+        line_col(in, len, e->offset, &pos, &e->line, &e->column);
+        e->position_in = "input";
     }
 }
 
 /* For a hop whose input cannot be rebuilt, place its edits in its output
  * (for the last hop: the body the endpoint received). */
 static void
-hop_positions_out(cJSON *h, const patient_change *c, const uint8_t *out, size_t len)
+hop_positions_out(rep_hop *h, const uint8_t *out, size_t len)
 {
-    cJSON *edits = cJSON_GetObjectItemCaseSensitive(h, "edits"), *o;
     long long shift = 0;
-    size_t j = 0;
     lc_pos pos = {0, 0, 1};
 
-    if (!looks_text(out, len))
+    if (h == NULL || !looks_text(out, len))
         return;
-    cJSON_ArrayForEach(o, edits)
-    {
-        long long l, col;
-        const patient_edit *e;
-        if (j >= c->nedits)
-            break;
-        e = &c->edits[j++];
-        line_col(out, len, (size_t)((long long)e->offset + shift), &pos, &l, &col);
-        shift += (long long)e->insert_len - (long long)e->delete_len;
-        cJSON_ReplaceItemInObjectCaseSensitive(o, "line", cJSON_CreateNumber((double)l));
-        cJSON_ReplaceItemInObjectCaseSensitive(o, "column", cJSON_CreateNumber((double)col));
-        cJSON_AddStringToObject(o, "position_in", "output");
+    for (size_t j = 0; j < h->nedits; j++) {
+        rep_edit *e = &h->edits[j];
+        line_col(out, len, (size_t)((long long)e->offset + shift), &pos, &e->line, &e->column);
+        shift += (long long)e->inserted - (long long)e->deleted;
+        e->position_in = "output";
     }
 }
 
 static void
-hop_set_proof(cJSON *h, const char *proof)
+hop_set_proof(rep_hop *h, const char *proof)
 {
     if (h)
-        cJSON_ReplaceItemInObjectCaseSensitive(h, "proof", cJSON_CreateString(proof));
+        h->proof = proof;
 }
 
 static const patient_evidence_disclosure *
@@ -439,17 +363,7 @@ static void
 set_interception(patient_report *r, const char *status, const char *by, const uint8_t *ca,
                  const patient_evidence *ev)
 {
-    cJSON *o = cJSON_CreateObject();
-    char sri[PATIENT_SRI_BYTES];
-
-    cJSON_AddStringToObject(o, "status", status);
-    add_str_or_null(o, "by", by);
-    if (ca)
-        patient_sri_encode(ca, sri);
-    add_str_or_null(o, "ca", ca ? sri : NULL);
-    patient_sri_encode(ev->tls_chain[ev->tls_chain_n - 1], sri);
-    cJSON_AddStringToObject(o, "anchor", sri);
-    cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "interception", o);
+    rep_set_interception(r, status, by, ca, ev->tls_chain[ev->tls_chain_n - 1]);
 }
 
 /* Who decrypted the endpoint's own TLS? The chain it verified is compared
@@ -547,64 +461,69 @@ check_interception(patient_report *r, const patient_policy *policy, const patien
                "was intercepted cannot be told");
 }
 
-patient_err
-patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
-                        const patient_verify_opts *opts, patient_report **report)
-{
-    patient_report *r = NULL;
-    patient_change *changes[PATIENT_MAX_HOPS] = {0};
-    cJSON *hops[PATIENT_MAX_HOPS] = {0};
-    size_t n = 0, bad = 0;
-    char *origin = NULL, *path = NULL, where[64], kid_hex[PATIENT_KEYID_HEX];
-    const patient_pubkey *keys = NULL;
-    size_t nkeys = 0;
-    patient_manifest *m = NULL;
+/* ---- the phases ---------------------------------------------------------
+ *
+ * patient_verify_evidence runs, in order: check (the descriptors, then the
+ * manifest), undo (the hops, last first, back to the origin's bytes), judge
+ * (the rebuilt or received bytes against what the origin signed), report
+ * (the proof level and verdict, and the JSON rendered once). Each phase
+ * adds results to the typed report and leaves what the next one needs in
+ * the context; a phase that settles the outcome sets done, and the rest
+ * are skipped up to the report. A phase returns an error only for local
+ * failures (NOMEM, CRYPTO, IO): there is then no verdict. */
+
+typedef struct vctx {
+    const patient_policy *policy;
+    const patient_evidence *ev;
+    const patient_verify_opts *opts;
+    time_t now;
+    patient_report *r;
+    int done;                   /* the outcome is settled: go to the report */
+    char *origin, *path;
+    /* check: the descriptors, parsed once, and their hops in the report */
+    patient_change *changes[PATIENT_MAX_HOPS];
+    rep_hop *hops[PATIENT_MAX_HOPS];
+    size_t n;
+    int chain_ok;
+    /* check: what the origin signed for this path */
+    const patient_pubkey *keys;
+    size_t nkeys;
+    patient_manifest *m;
     patient_resource res;
-    int have_ref = 0, chain_ok = 1;
-    uint8_t ref_hash[PATIENT_SHA256_BYTES], h[PATIENT_SHA256_BYTES];
-    uint64_t ref_size = 0;
-    pt_bigbuf undo = {0}; /* hop inputs, rebuilt in place after the first */
-    uint8_t origin_hash[PATIENT_SHA256_BYTES];
-    int have_origin_hash = 0;
-    int origin_checked = 0; /* bytes compared with a verified Patient-Origin */
-    int origin_root = 0;    /* a verified Patient-Origin commits oroot (chunk root) */
+    int have_ref;               /* res is the signed entry for the path */
+    uint8_t ref_hash[PATIENT_SHA256_BYTES];
+    uint64_t ref_size;
+    int origin_root;            /* a verified Patient-Origin commits oroot (chunk root) */
     uint8_t oroot[PATIENT_SHA256_BYTES];
-    patient_evidence ev_nf;
-    char *url_nf = NULL;
+    /* undo: the bytes reached so far */
+    pt_bigbuf undo;             /* hop inputs, rebuilt in place after the first */
     const uint8_t *cur;
     size_t curlen;
-    int proven = 1;
-    const char *level = NULL; /* the report's proof when not proven/attested */
-    unsigned hash_out;
-    time_t now = opts && opts->now ? opts->now : time(NULL);
-    patient_err err = PATIENT_OK;
+    uint8_t origin_hash[PATIENT_SHA256_BYTES];
+    int have_origin_hash;
+    int proven;
+    const char *level;          /* the report's proof when not proven/attested */
+    int origin_checked;         /* bytes compared with a verified Patient-Origin */
+} vctx;
 
-    *report = NULL;
-    /* The fragment is not part of the request, and no descriptor or
-     * signature names one: a browser's #anchor must not make a page fail. */
-    if ((err = pt_url_drop_fragment(ev->url, &url_nf)) != PATIENT_OK)
-        return err;
-    ev_nf = *ev;
-    ev_nf.url = url_nf;
-    ev = &ev_nf;
-    if ((err = rep_new(&r, ev->url, now)) != PATIENT_OK) {
-        free(url_nf);
-        return err;
-    }
-    if (ev->url == NULL || patient_policy_split_url(ev->url, &origin, &path) != PATIENT_OK) {
-        rep_result(r, REP_UNVERIFIABLE, "url.invalid", NULL,
-                   "the URL is not an http(s) URL patient can check");
-        goto done;
-    }
-    cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "origin", cJSON_CreateString(origin));
+/* Check 1: the descriptors: parse, link, authorise. */
+static patient_err
+check_descriptors(vctx *v)
+{
+    patient_report *r = v->r;
+    const patient_evidence *ev = v->ev;
+    const patient_policy *policy = v->policy;
+    patient_change **changes = v->changes;
+    char where[64];
+    size_t n, bad = 0;
+    patient_err err;
 
-    /* 1. Descriptors: parse, link, authorise. */
     if (ev->nchanges > PATIENT_MAX_HOPS) {
         rep_result(r, REP_INVALID, "change.limit", NULL,
                    "%zu Patient-Change headers: more than the %d hops patient accepts",
                    ev->nchanges, PATIENT_MAX_HOPS);
-        chain_ok = 0;
-        goto manifest;
+        v->chain_ok = 0;
+        return PATIENT_OK;
     }
     for (n = 0; n < ev->nchanges; n++) {
         snprintf(where, sizeof where, "hop %zu", n + 1);
@@ -613,11 +532,11 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
             rep_result(r, REP_INVALID, "change.malformed", where,
                        "Patient-Change header %zu is not a valid descriptor (%s: %s)", n + 1,
                        patient_errname(err), patient_strerror(err));
-            chain_ok = 0;
+            v->chain_ok = 0;
         }
     }
-    err = PATIENT_OK;
-    if (chain_ok && n > 0) {
+    v->n = n;
+    if (v->chain_ok && n > 0) {
         err = patient_chain_check((const patient_change *const *)changes, n, ev->url, &bad);
         snprintf(where, sizeof where, "hop %zu", bad + 1);
         if (err == PATIENT_ERR_ORIGIN)
@@ -630,8 +549,7 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
                        "the hops do not link up (hop numbers, previous-descriptor hashes and "
                        "in/out hashes must chain): a hop was dropped, reordered or replaced");
         if (err != PATIENT_OK)
-            chain_ok = 0;
-        err = PATIENT_OK;
+            v->chain_ok = 0;
     }
     for (size_t k = 0; k < n; k++) {
         const patient_change *c = changes[k];
@@ -642,7 +560,7 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
             continue;
         snprintf(where, sizeof where, "hop %zu", k + 1);
         mb = patient_policy_middlebox_find(policy, c->by.kid);
-        hops[k] = hop_json(r, c, mb != NULL);
+        v->hops[k] = rep_hop_add(r, c, mb != NULL);
         if (mb == NULL) {
             rep_result(r, REP_INVALID, "policy.middlebox.unknown", where,
                        "middlebox \"%s\" (key %s) is not in your policy, so it may not change "
@@ -650,18 +568,17 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
                        c->by.name, c->by.kid_hex);
             continue;
         }
-        if ((err = patient_change_verify(c, patient_policy_middlebox_key(mb))) != PATIENT_OK) {
+        if (patient_change_verify(c, patient_policy_middlebox_key(mb)) != PATIENT_OK) {
             rep_result(r, REP_INVALID, "change.signature.invalid", where,
                        "the descriptor's signature does not verify with %s's key %s: forged or "
                        "altered",
                        patient_policy_middlebox_name(mb), c->by.kid_hex);
-            err = PATIENT_OK;
             continue;
         }
         /* When: not in the future of the check (beyond clock skew), and not
          * before the hop it followed. A time before the manifest was issued
          * is fine: a cache may hold a changed response across a publish. */
-        if (c->at > now + PATIENT_VERIFY_CLOCK_SKEW) {
+        if (c->at > v->now + PATIENT_VERIFY_CLOCK_SKEW) {
             char ts[21];
             pt_time_format(c->at, ts);
             rep_result(r, REP_INVALID, "change.time.future", where,
@@ -697,118 +614,142 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
             patient_policy_deny why = PATIENT_POLICY_DENY_NONE;
             char w2[96];
             snprintf(w2, sizeof w2, "hop %zu, edit %zu", k + 1, j + 1);
-            if (patient_policy_check_edit(mb, origin, path, c->edits[j].reason,
+            if (patient_policy_check_edit(mb, v->origin, v->path, c->edits[j].reason,
                                           c->edits[j].insert_len > 0, &why) != PATIENT_OK)
                 rep_result(r, REP_INVALID, patient_policy_deny_name(why), w2,
                            "%s may not make this change (reason %s, rule %s) on %s%s under your "
                            "policy",
                            patient_policy_middlebox_name(mb), c->edits[j].reason,
-                           c->edits[j].rule, origin, path);
+                           c->edits[j].rule, v->origin, v->path);
         }
         check_upstream_tls(r, policy, ev->url, c, where);
-        check_disclosure(r, policy, ev, c, patient_policy_middlebox_key(mb), now, where);
+        check_disclosure(r, policy, ev, c, patient_policy_middlebox_key(mb), v->now, where);
     }
+    return PATIENT_OK;
+}
 
-manifest:
-    /* 2. What did the origin publish for this path? */
-    if (patient_policy_publisher_keys(policy, origin, &keys, &nkeys) != PATIENT_OK || nkeys == 0) {
+/* Check 2: what did the origin publish for this path? */
+static patient_err
+check_manifest(vctx *v)
+{
+    patient_report *r = v->r;
+    const patient_evidence *ev = v->ev;
+    const patient_policy *policy = v->policy;
+    const patient_verify_opts *opts = v->opts;
+    char kid_hex[PATIENT_KEYID_HEX];
+    patient_manifest *m;
+
+    if (patient_policy_publisher_keys(policy, v->origin, &v->keys, &v->nkeys) != PATIENT_OK ||
+        v->nkeys == 0) {
         rep_result(r, REP_UNVERIFIABLE, "policy.publisher.unknown", NULL,
-                   "your policy names no publisher key for %s", origin);
-        goto done;
+                   "your policy names no publisher key for %s", v->origin);
+        v->done = 1;
+        return PATIENT_OK;
     }
-    if (ev->manifest != NULL && ev->manifest_sig != NULL) {
-        if (manifest_check(r, ev, keys, nkeys, &m, kid_hex) != PATIENT_OK)
-            goto done;
-        {
-            cJSON *mj = cJSON_CreateObject();
-            char ts[21];
-            cJSON_AddNumberToObject(mj, "version", (double)patient_manifest_version(m));
-            pt_time_format(patient_manifest_issued(m), ts);
-            cJSON_AddStringToObject(mj, "issued", ts);
-            pt_time_format(patient_manifest_expires(m), ts);
-            cJSON_AddStringToObject(mj, "expires", ts);
-            cJSON_AddStringToObject(mj, "kid", kid_hex);
-            cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "manifest", mj);
+    if (ev->manifest == NULL || ev->manifest_sig == NULL) {
+        if (ev->origin_sig == NULL) {
+            rep_result(r,
+                       patient_policy_unsigned(policy) == PATIENT_UNSIGNED_INVALID
+                           ? REP_INVALID
+                           : REP_UNVERIFIABLE,
+                       "manifest.missing", "/.well-known/patient/manifest.json",
+                       "no signed manifest from %s%s%s", v->origin, ev->manifest_error ? ": " : "",
+                       ev->manifest_error ? ev->manifest_error : "");
+            v->done = 1;
         }
-        if (strcmp(patient_manifest_origin(m), origin) != 0)
-            rep_result(r, REP_INVALID, "manifest.origin.mismatch", "manifest.json",
-                       "the manifest is for %s, not %s", patient_manifest_origin(m), origin);
-        if (patient_manifest_check_fresh(m, now) != PATIENT_OK) {
-            char ts[21];
-            pt_time_format(patient_manifest_expires(m), ts);
-            rep_result(r, REP_INVALID, "manifest.expired", "manifest.json",
-                       "the manifest expired at %s (or is dated in the future)", ts);
-        }
-        if (opts && opts->state_file) {
-            uint64_t seen = 0;
-            patient_err se = state_check(opts->state_file, origin, patient_manifest_version(m),
-                                         opts->no_state_update || r->worst >= REP_INVALID, &seen);
-            if (se != PATIENT_OK)
-                rep_result(r, REP_WARNING, "state.unavailable", opts->state_file,
-                           "could not use the rollback state file (%s): rollback not checked",
-                           patient_strerror(se));
-            else if (patient_manifest_version(m) < seen)
-                rep_result(r, REP_INVALID, "manifest.rollback", "manifest.json",
-                           "manifest version %llu is older than version %llu seen before: an "
-                           "old manifest is being replayed",
-                           (unsigned long long)patient_manifest_version(m),
-                           (unsigned long long)seen);
-        }
-        if (ev->tls_chain_n > 0 && ev->tls_chain != NULL && strncasecmp(ev->url, "https:", 6) == 0)
-            check_interception(r, policy, ev, changes, n, m, now);
-        err = patient_manifest_lookup(m, path, &res);
-        if (err == PATIENT_OK) {
-            memcpy(ref_hash, res.hash, sizeof ref_hash);
-            ref_size = res.size;
-            have_ref = 1;
-        } else if (ev->origin_sig == NULL) {
-            rep_result(r, REP_UNVERIFIABLE, "manifest.resource.missing", path,
-                       "the origin's manifest does not list %s", path);
-        }
-        err = PATIENT_OK;
+        return PATIENT_OK;
+    }
+    if (manifest_check(r, ev, v->keys, v->nkeys, &v->m, kid_hex) != PATIENT_OK) {
+        v->done = 1;
+        return PATIENT_OK;
+    }
+    m = v->m;
+    r->has_manifest = 1;
+    r->manifest.version = patient_manifest_version(m);
+    pt_time_format(patient_manifest_issued(m), r->manifest.issued);
+    pt_time_format(patient_manifest_expires(m), r->manifest.expires);
+    memcpy(r->manifest.kid, kid_hex, sizeof kid_hex);
+    if (strcmp(patient_manifest_origin(m), v->origin) != 0)
+        rep_result(r, REP_INVALID, "manifest.origin.mismatch", "manifest.json",
+                   "the manifest is for %s, not %s", patient_manifest_origin(m), v->origin);
+    if (patient_manifest_check_fresh(m, v->now) != PATIENT_OK)
+        rep_result(r, REP_INVALID, "manifest.expired", "manifest.json",
+                   "the manifest expired at %s (or is dated in the future)", r->manifest.expires);
+    if (opts && opts->state_file) {
+        uint64_t seen = 0;
+        patient_err se = state_check(opts->state_file, v->origin, patient_manifest_version(m),
+                                     opts->no_state_update || r->worst >= REP_INVALID, &seen);
+        if (se != PATIENT_OK)
+            rep_result(r, REP_WARNING, "state.unavailable", opts->state_file,
+                       "could not use the rollback state file (%s): rollback not checked",
+                       patient_strerror(se));
+        else if (patient_manifest_version(m) < seen)
+            rep_result(r, REP_INVALID, "manifest.rollback", "manifest.json",
+                       "manifest version %llu is older than version %llu seen before: an "
+                       "old manifest is being replayed",
+                       (unsigned long long)patient_manifest_version(m), (unsigned long long)seen);
+    }
+    if (ev->tls_chain_n > 0 && ev->tls_chain != NULL && strncasecmp(ev->url, "https:", 6) == 0)
+        check_interception(r, policy, ev, v->changes, v->n, m, v->now);
+    if (patient_manifest_lookup(m, v->path, &v->res) == PATIENT_OK) {
+        memcpy(v->ref_hash, v->res.hash, sizeof v->ref_hash);
+        v->ref_size = v->res.size;
+        v->have_ref = 1;
     } else if (ev->origin_sig == NULL) {
-        rep_result(r,
-                   patient_policy_unsigned(policy) == PATIENT_UNSIGNED_INVALID ? REP_INVALID
-                                                                                : REP_UNVERIFIABLE,
-                   "manifest.missing", "/.well-known/patient/manifest.json",
-                   "no signed manifest from %s%s%s", origin, ev->manifest_error ? ": " : "",
-                   ev->manifest_error ? ev->manifest_error : "");
-        goto done;
+        rep_result(r, REP_UNVERIFIABLE, "manifest.resource.missing", v->path,
+                   "the origin's manifest does not list %s", v->path);
     }
+    return PATIENT_OK;
+}
 
-    /* 3. Undo the hops, last first, back to the origin's bytes. */
-    cur = ev->body;
-    curlen = ev->body_len;
-    if (!chain_ok) {
-        proven = 0;
-        goto done;
+/* Undo: the hops, last first, back to the origin's bytes (or, where a hop
+ * withheld deleted bytes, as far as the chunk roots confine them). */
+static patient_err
+undo_hops(vctx *v)
+{
+    patient_report *r = v->r;
+    const patient_evidence *ev = v->ev;
+    patient_change *const *changes = v->changes;
+    size_t n = v->n;
+    char where[64];
+    unsigned hash_out;
+    patient_err err;
+
+    v->cur = ev->body;
+    v->curlen = ev->body_len;
+    if (!v->chain_ok) {
+        v->proven = 0;
+        v->done = 1;
+        return PATIENT_OK;
     }
-    if (n > 0 && !have_ref && ev->origin_sig && pt_chain_withholds(changes, n))
-        origin_root = pt_origin_root(ev->origin_sig, keys, nkeys, ev->url, now, &ref_size,
-                                     ref_hash, oroot);
-    if (n > 0 && ((have_ref && res.has_chunk_root) || origin_root) &&
+    if (n > 0 && !v->have_ref && ev->origin_sig && pt_chain_withholds(changes, n))
+        v->origin_root = pt_origin_root(ev->origin_sig, v->keys, v->nkeys, ev->url, v->now,
+                                        &v->ref_size, v->ref_hash, v->oroot);
+    if (n > 0 && ((v->have_ref && v->res.has_chunk_root) || v->origin_root) &&
         pt_chain_withholds(changes, n)) {
         int outcome = PT_CONFINE_NONE;
-        err = pt_verify_confined(r, (const patient_change *const *)changes, n, hops, ev->body,
-                                 ev->body_len, have_ref ? res.chunk_root : oroot, ref_size,
-                                 ref_hash, &outcome);
-        if (err == PATIENT_OK && outcome == PT_CONFINE_OK && origin_root) {
-            origin_checked = 1;
+        err = pt_verify_confined(r, (const patient_change *const *)changes, n, v->hops,
+                                 ev->body, ev->body_len,
+                                 v->have_ref ? v->res.chunk_root : v->oroot, v->ref_size,
+                                 v->ref_hash, &outcome);
+        if (err == PATIENT_OK && outcome == PT_CONFINE_OK && v->origin_root) {
+            v->origin_checked = 1;
             rep_result(r, REP_INFO, "origin.ok", "Patient-Origin",
                        "the origin signed this dynamic response; its bytes are checked against "
                        "the chunk root it signed");
         }
         if (err != PATIENT_OK)
-            goto done;
+            return err;
         if (outcome != PT_CONFINE_NONE) {
-            proven = 0;
-            level = outcome == PT_CONFINE_OK ? "confined" : "attested";
+            v->proven = 0;
+            v->level = outcome == PT_CONFINE_OK ? "confined" : "attested";
             if (outcome == PT_CONFINE_OK &&
-                patient_policy_require_proof(policy) == PATIENT_PROOF_PROVEN)
+                patient_policy_require_proof(v->policy) == PATIENT_PROOF_PROVEN)
                 rep_result(r, REP_INVALID, "policy.proof.required", NULL,
                            "a middlebox withheld deleted bytes (confined to the chunks they "
                            "touch), and your policy requires every change to be proven");
-            goto done;
+            v->done = 1;
+            return PATIENT_OK;
         }
         /* A hop withheld origin bytes without signing their chunks: it is
          * only attested, judged as before chunk roots (and the policy
@@ -820,7 +761,7 @@ manifest:
      * against the last hop's "out" too proves nothing more
      * (docs/SECURITY.md). Otherwise that hash is what binds the bytes
      * nobody can rebuild to the middlebox's signature. */
-    hash_out = pt_chain_withholds(changes, n) || (!have_ref && ev->origin_sig == NULL)
+    hash_out = pt_chain_withholds(changes, n) || (!v->have_ref && ev->origin_sig == NULL)
                    ? PT_UNDO_HASH_OUT
                    : 0;
     for (size_t k = n; k-- > 0;) {
@@ -832,28 +773,27 @@ manifest:
          * copied out of the body; the hops before it are undone in that
          * copy. */
         if (k + 1 == n)
-            err = pt_change_undo(changes[k], cur, curlen, hash_out, &undo, &inlen,
-                                 k == 0 ? origin_hash : NULL);
+            err = pt_change_undo(changes[k], v->cur, v->curlen, hash_out, &v->undo, &inlen,
+                                 k == 0 ? v->origin_hash : NULL);
         else
-            err = pt_change_undo_inplace(changes[k], &undo, curlen, 0, &inlen,
-                                         k == 0 ? origin_hash : NULL);
+            err = pt_change_undo_inplace(changes[k], &v->undo, v->curlen, 0, &inlen,
+                                         k == 0 ? v->origin_hash : NULL);
         if (err == PATIENT_OK) {
-            hop_positions(hops[k], changes[k], undo.p, inlen);
-            hop_set_proof(hops[k], "proven");
-            cur = undo.p;
-            curlen = inlen;
-            have_origin_hash = k == 0;
+            hop_positions(v->hops[k], v->undo.p, inlen);
+            hop_set_proof(v->hops[k], "proven");
+            v->cur = v->undo.p;
+            v->curlen = inlen;
+            v->have_origin_hash = k == 0;
             continue;
         }
         if (err != PATIENT_ERR_HASH && err != PATIENT_ERR_NOT_FOUND)
-            goto done; /* out of memory or a crypto failure: no verdict */
-        err = PATIENT_OK;
-        if (patient_change_check_output(changes[k], cur, curlen) == PATIENT_OK) {
+            return err; /* out of memory or a crypto failure: no verdict */
+        if (patient_change_check_output(changes[k], v->cur, v->curlen) == PATIENT_OK) {
             /* Output checked, deleted bytes withheld: the rest is attested. */
-            hop_positions_out(hops[k], changes[k], cur, curlen);
-            proven = 0;
+            hop_positions_out(v->hops[k], v->cur, v->curlen);
+            v->proven = 0;
             for (size_t i = 0; i <= k; i++)
-                hop_set_proof(hops[i], "attested");
+                hop_set_proof(v->hops[i], "attested");
             rep_result(r, REP_INFO, "change.attested", where,
                        "%s withheld the bytes it deleted; its claims are signed and the hashes "
                        "link up, but the origin bytes cannot be rebuilt",
@@ -865,110 +805,179 @@ manifest:
                                 "produced: changed in transit without a descriptor"
                               : "the body is not what hop %s produced",
                    k + 1 == n ? changes[k]->by.name : where);
-        goto done;
+        v->done = 1;
+        return PATIENT_OK;
     }
-    if (n > 0 && !proven) {
-        if (!pt_attested_allowed(policy, (have_ref && res.has_chunk_root) || origin_root))
+    return PATIENT_OK;
+}
+
+/* Judge Patient-Origin: the bytes against what the origin signed in it. */
+static void
+judge_origin_sig(vctx *v)
+{
+    patient_report *r = v->r;
+    const patient_evidence *ev = v->ev;
+    patient_err oe = PATIENT_ERR_KEY_MISMATCH;
+    patient_origin_info info;
+
+    for (size_t i = 0; i < v->nkeys && oe == PATIENT_ERR_KEY_MISMATCH; i++)
+        oe = patient_origin_verify(ev->origin_sig, &v->keys[i], ev->url, v->cur, v->curlen,
+                                   v->now, &info);
+    /* The bytes were compared with what the origin signed: as checked
+     * as a manifest entry would have made them. */
+    v->origin_checked = oe == PATIENT_OK || oe == PATIENT_ERR_HASH;
+    switch (oe) {
+    case PATIENT_OK:
+        rep_result(r, REP_INFO, "origin.ok", "Patient-Origin",
+                   "the origin signed this dynamic response");
+        break;
+    case PATIENT_ERR_HASH:
+        rep_result(r, REP_INVALID, "body.mismatch", "Patient-Origin",
+                   "the body is not what the origin signed in Patient-Origin");
+        break;
+    case PATIENT_ERR_EXPIRED:
+        rep_result(r, REP_INVALID, "origin.expired", "Patient-Origin",
+                   "the origin's signature on this response has expired");
+        break;
+    case PATIENT_ERR_ORIGIN:
+        rep_result(r, REP_INVALID, "origin.url.mismatch", "Patient-Origin",
+                   "the origin signed this response for another URL");
+        break;
+    case PATIENT_ERR_KEY_MISMATCH:
+        rep_result(r, REP_INVALID, "origin.key.unknown", "Patient-Origin",
+                   "Patient-Origin is signed by a key your policy does not trust for %s",
+                   v->origin);
+        break;
+    default:
+        rep_result(r, REP_INVALID, "origin.signature.invalid", "Patient-Origin",
+                   "Patient-Origin does not verify (%s)", patient_strerror(oe));
+        break;
+    }
+}
+
+/* Judge: the bytes undo reached against what hop 1 and the origin signed,
+ * and an attested chain against the policy. */
+static patient_err
+judge_body(vctx *v)
+{
+    patient_report *r = v->r;
+    const patient_evidence *ev = v->ev;
+    patient_change *const *changes = v->changes;
+    size_t n = v->n;
+    uint8_t h[PATIENT_SHA256_BYTES];
+
+    if (n > 0 && !v->proven) {
+        if (!pt_attested_allowed(v->policy, (v->have_ref && v->res.has_chunk_root) ||
+                                                v->origin_root))
             rep_result(r, REP_INVALID, "policy.proof.required", NULL,
                        "a middlebox withheld deleted bytes without confining them to the "
                        "chunks they touch, and your policy requires %s",
-                       patient_policy_require_proof(policy) == PATIENT_PROOF_PROVEN
+                       patient_policy_require_proof(v->policy) == PATIENT_PROOF_PROVEN
                            ? "every change to be proven"
                            : "withheld deletions to be confined");
-        if (have_ref && (changes[0]->in.size != ref_size ||
-                         memcmp(changes[0]->in.hash, ref_hash, sizeof ref_hash) != 0))
+        if (v->have_ref && (changes[0]->in.size != v->ref_size ||
+                            memcmp(changes[0]->in.hash, v->ref_hash, sizeof v->ref_hash) != 0))
             rep_result(r, REP_INVALID, "body.mismatch", "hop 1",
                        "hop 1 (%s) says it received bytes that differ from what the origin "
                        "signed",
                        changes[0]->by.name);
-        else if (ev->origin_sig && !have_ref)
+        else if (ev->origin_sig && !v->have_ref)
             rep_result(r, REP_UNVERIFIABLE, "origin.attested", NULL,
                        "a signed dynamic response (Patient-Origin) can only be checked when "
                        "every change is proven");
-    } else if (n > 0 && (have_ref || ev->origin_sig == NULL)) {
+    } else if (n > 0 && (v->have_ref || ev->origin_sig == NULL)) {
         /* Every hop was undone: the rebuilt bytes must be what hop 1 signed
          * as its input, and what the origin signed. */
-        if (have_origin_hash)
-            memcpy(h, origin_hash, sizeof h);
-        else if (patient_sha256(cur, curlen, h) != PATIENT_OK) {
-            err = PATIENT_ERR_CRYPTO;
-            goto done;
-        }
-        if (curlen != changes[0]->in.size || memcmp(h, changes[0]->in.hash, sizeof h) != 0)
+        if (v->have_origin_hash)
+            memcpy(h, v->origin_hash, sizeof h);
+        else if (patient_sha256(v->cur, v->curlen, h) != PATIENT_OK)
+            return PATIENT_ERR_CRYPTO;
+        if (v->curlen != changes[0]->in.size || memcmp(h, changes[0]->in.hash, sizeof h) != 0)
             rep_result(r, REP_INVALID, "body.mismatch", "hop 1",
                        "undoing the declared changes does not give back the bytes hop 1 (%s) "
                        "says it received: the body was changed without a descriptor",
                        changes[0]->by.name);
-        else if (have_ref && (curlen != ref_size || memcmp(h, ref_hash, sizeof h) != 0))
-            rep_result(r, REP_INVALID, "body.mismatch", path,
+        else if (v->have_ref && (v->curlen != v->ref_size || memcmp(h, v->ref_hash, sizeof h) != 0))
+            rep_result(r, REP_INVALID, "body.mismatch", v->path,
                        "after undoing every declared change, the bytes (%zu) are not what "
                        "the origin signed (%llu bytes): changed without a descriptor",
-                       curlen, (unsigned long long)ref_size);
-    } else if (have_ref) {
-        if (patient_sha256(cur, curlen, h) != PATIENT_OK) {
-            err = PATIENT_ERR_CRYPTO;
-            goto done;
-        }
-        if (curlen != ref_size || memcmp(h, ref_hash, sizeof h) != 0)
-            rep_result(r, REP_INVALID, "body.mismatch", path,
+                       v->curlen, (unsigned long long)v->ref_size);
+    } else if (v->have_ref) {
+        if (patient_sha256(v->cur, v->curlen, h) != PATIENT_OK)
+            return PATIENT_ERR_CRYPTO;
+        if (v->curlen != v->ref_size || memcmp(h, v->ref_hash, sizeof h) != 0)
+            rep_result(r, REP_INVALID, "body.mismatch", v->path,
                        "the body (%zu bytes) is not what the origin signed (%llu bytes): "
                        "changed in transit without a descriptor",
-                       curlen, (unsigned long long)ref_size);
+                       v->curlen, (unsigned long long)v->ref_size);
     } else if (ev->origin_sig) {
-        patient_err oe = PATIENT_ERR_KEY_MISMATCH;
-        patient_origin_info info;
-        for (size_t i = 0; i < nkeys && oe == PATIENT_ERR_KEY_MISMATCH; i++)
-            oe = patient_origin_verify(ev->origin_sig, &keys[i], ev->url, cur, curlen, now, &info);
-        /* The bytes were compared with what the origin signed: as checked
-         * as a manifest entry would have made them. */
-        origin_checked = oe == PATIENT_OK || oe == PATIENT_ERR_HASH;
-        switch (oe) {
-        case PATIENT_OK:
-            rep_result(r, REP_INFO, "origin.ok", "Patient-Origin",
-                       "the origin signed this dynamic response");
-            break;
-        case PATIENT_ERR_HASH:
-            rep_result(r, REP_INVALID, "body.mismatch", "Patient-Origin",
-                       "the body is not what the origin signed in Patient-Origin");
-            break;
-        case PATIENT_ERR_EXPIRED:
-            rep_result(r, REP_INVALID, "origin.expired", "Patient-Origin",
-                       "the origin's signature on this response has expired");
-            break;
-        case PATIENT_ERR_ORIGIN:
-            rep_result(r, REP_INVALID, "origin.url.mismatch", "Patient-Origin",
-                       "the origin signed this response for another URL");
-            break;
-        case PATIENT_ERR_KEY_MISMATCH:
-            rep_result(r, REP_INVALID, "origin.key.unknown", "Patient-Origin",
-                       "Patient-Origin is signed by a key your policy does not trust for %s",
-                       origin);
-            break;
-        default:
-            rep_result(r, REP_INVALID, "origin.signature.invalid", "Patient-Origin",
-                       "Patient-Origin does not verify (%s)", patient_strerror(oe));
-            break;
-        }
+        judge_origin_sig(v);
     }
+    return PATIENT_OK;
+}
 
-done:
-    if (n > 0)
-        cJSON_ReplaceItemInObjectCaseSensitive(
-            r->doc, "proof", cJSON_CreateString(level ? level : proven ? "proven" : "attested"));
-    else if (have_ref || origin_checked)
-        cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "proof", cJSON_CreateString("proven"));
-    rep_finish(r, ev->nchanges);
-    for (size_t k = 0; k < PATIENT_MAX_HOPS; k++)
-        patient_change_free(changes[k]);
-    patient_manifest_free(m);
-    pt_bigbuf_free(&undo);
-    free(origin);
-    free(path);
-    free(url_nf);
-    if (err != PATIENT_OK) {
-        patient_report_free(r);
+/* Report: how far the bytes are proven, then the verdict and the JSON. */
+static patient_err
+report_settle(vctx *v)
+{
+    if (v->n > 0)
+        v->r->proof = v->level ? v->level : v->proven ? "proven" : "attested";
+    else if (v->have_ref || v->origin_checked)
+        v->r->proof = "proven";
+    return rep_finish(v->r, v->ev->nchanges);
+}
+
+patient_err
+patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
+                        const patient_verify_opts *opts, patient_report **report)
+{
+    vctx v = {.policy = policy, .opts = opts, .chain_ok = 1, .proven = 1};
+    patient_evidence ev_nf;
+    char *url_nf = NULL;
+    patient_err err = PATIENT_OK;
+
+    *report = NULL;
+    v.now = opts && opts->now ? opts->now : time(NULL);
+    /* The fragment is not part of the request, and no descriptor or
+     * signature names one: a browser's #anchor must not make a page fail. */
+    if ((err = pt_url_drop_fragment(ev->url, &url_nf)) != PATIENT_OK)
+        return err;
+    ev_nf = *ev;
+    ev_nf.url = url_nf;
+    v.ev = &ev_nf;
+    if ((err = rep_new(&v.r, ev_nf.url, v.now)) != PATIENT_OK) {
+        free(url_nf);
         return err;
     }
-    *report = r;
+    if (ev_nf.url == NULL ||
+        patient_policy_split_url(ev_nf.url, &v.origin, &v.path) != PATIENT_OK) {
+        rep_result(v.r, REP_UNVERIFIABLE, "url.invalid", NULL,
+                   "the URL is not an http(s) URL patient can check");
+        v.done = 1;
+    } else {
+        rep_set_origin(v.r, v.origin);
+    }
+    if (!v.done)
+        err = check_descriptors(&v);
+    if (err == PATIENT_OK && !v.done)
+        err = check_manifest(&v);
+    if (err == PATIENT_OK && !v.done)
+        err = undo_hops(&v);
+    if (err == PATIENT_OK && !v.done)
+        err = judge_body(&v);
+    if (err == PATIENT_OK)
+        err = report_settle(&v);
+    for (size_t k = 0; k < PATIENT_MAX_HOPS; k++)
+        patient_change_free(v.changes[k]);
+    patient_manifest_free(v.m);
+    pt_bigbuf_free(&v.undo);
+    free(v.origin);
+    free(v.path);
+    free(url_nf);
+    if (err != PATIENT_OK) {
+        patient_report_free(v.r);
+        return err;
+    }
+    *report = v.r;
     return PATIENT_OK;
 }

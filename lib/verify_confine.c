@@ -177,7 +177,6 @@ report_unchecked(patient_report *r, const patient_change *const *ch, size_t n,
     pt_holes cur = {0}, next = {0};
     uint64_t *t = NULL;
     size_t nt = 0;
-    cJSON *u, *arr;
     patient_err err = PATIENT_OK;
 
     *total = 0;
@@ -227,27 +226,20 @@ report_unchecked(patient_report *r, const patient_change *const *ch, size_t n,
         cur = next;
         next = (pt_holes){0};
     }
-    u = cJSON_CreateObject();
-    arr = u ? cJSON_AddArrayToObject(u, "ranges") : NULL;
-    if (arr == NULL) {
-        cJSON_Delete(u);
+    free(r->unchecked.ranges);
+    r->unchecked.ranges = NULL;
+    r->unchecked.nranges = 0;
+    if (cur.n > 0 && (r->unchecked.ranges = calloc(cur.n, sizeof *r->unchecked.ranges)) == NULL) {
         err = PATIENT_ERR_NOMEM;
         goto out;
     }
     for (size_t i = 0; i < cur.n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        if (o == NULL) {
-            cJSON_Delete(u);
-            err = PATIENT_ERR_NOMEM;
-            goto out;
-        }
-        cJSON_AddNumberToObject(o, "offset", (double)cur.h[i].off);
-        cJSON_AddNumberToObject(o, "length", (double)cur.h[i].len);
-        cJSON_AddItemToArray(arr, o);
+        r->unchecked.ranges[i] = (rep_range){cur.h[i].off, cur.h[i].len};
         *total += cur.h[i].len;
     }
-    cJSON_AddNumberToObject(u, "bytes", (double)*total);
-    cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "unchecked", u);
+    r->unchecked.nranges = cur.n;
+    r->unchecked.bytes = *total;
+    r->has_unchecked = 1;
 out:
     free(t);
     pt_holes_free(&cur);
@@ -294,7 +286,8 @@ pt_attested_allowed(const patient_policy *p, int has_chunk_root)
 }
 
 patient_err
-pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n, cJSON *const *hops,
+pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
+                   rep_hop *const *hops,
                    const uint8_t *body, size_t len, const uint8_t root[PATIENT_SHA256_BYTES],
                    uint64_t ref_size, const uint8_t ref_hash[PATIENT_SHA256_BYTES], int *outcome)
 {
@@ -366,10 +359,8 @@ pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
         holes = in_holes;
         in_holes = (pt_holes){0};
         /* A hop's input with holes is checked through the chunk root only. */
-        if (holes.n)
-            cJSON_ReplaceItemInObjectCaseSensitive(hops[k], "proof", cJSON_CreateString("confined"));
-        else
-            cJSON_ReplaceItemInObjectCaseSensitive(hops[k], "proof", cJSON_CreateString("proven"));
+        if (hops[k])
+            hops[k]->proof = holes.n ? "confined" : "proven";
     }
     if (ch[0]->in.size != ref_size || sodium_memcmp(ch[0]->in.hash, ref_hash, PATIENT_SHA256_BYTES)) {
         rep_result(r, REP_INVALID, "body.mismatch", "hop 1",

@@ -2,7 +2,6 @@
 #ifndef PATIENT_VERIFY_INT_H
 #define PATIENT_VERIFY_INT_H
 
-#include <cjson/cJSON.h>
 #include <patient/change.h>
 #include <patient/manifest.h>
 #include <patient/policy.h>
@@ -18,9 +17,9 @@ enum { PT_CONFINE_OK = 0, PT_CONFINE_NONE = 1, PT_CONFINE_INVALID = 2 };
  * and per-hop "proof" filled), PT_CONFINE_NONE (a hop that withheld origin
  * bytes signed no chunks: attested only, nothing reported), or
  * PT_CONFINE_INVALID (an invalid result was added). Returns an error only
- * for NOMEM / CRYPTO (no verdict). hops[k]: the report's object for hop k. */
+ * for NOMEM / CRYPTO (no verdict). hops[k]: the report's hop k (NULL: not described). */
 patient_err pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
-                               cJSON *const *hops, const uint8_t *body, size_t len,
+                               rep_hop *const *hops, const uint8_t *body, size_t len,
                                const uint8_t root[32], uint64_t ref_size,
                                const uint8_t ref_hash[32], int *outcome);
 

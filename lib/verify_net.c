@@ -256,9 +256,13 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         else
             rep_result(*fail, REP_UNVERIFIABLE, "fetch.failed", url, "could not fetch: %s",
                        detail ? detail : "network error");
-        rep_finish(*fail, 0);
+        err = rep_finish(*fail, 0);
         free(detail);
-        return PATIENT_OK;
+        if (err != PATIENT_OK) {
+            patient_report_free(*fail);
+            *fail = NULL;
+        }
+        return err;
     }
     free(detail);
     if ((g->url = strdup(page->url ? page->url : url)) == NULL)
@@ -656,7 +660,10 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
             goto out;
         rep_result(*report, REP_UNVERIFIABLE, "fetch.status", ev.url,
                    "the server answered HTTP %ld", ev.status);
-        rep_finish(*report, 0);
+        if ((err = rep_finish(*report, 0)) != PATIENT_OK) {
+            patient_report_free(*report);
+            *report = NULL;
+        }
         goto out;
     }
     err = patient_verify_evidence(policy, &ev, &o, report);

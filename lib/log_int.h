@@ -95,4 +95,47 @@ patient_err pentry_parse(const uint8_t *line, size_t len, pentry *e);
 patient_err scratch_leaf(uint8_t **scratch, size_t *cap, const uint8_t *line, size_t len,
                          uint8_t out[HASH_LEN]);
 
+/* ---- Bulk reading (log_scan.c) ---------------------------------------- */
+
+/* What a line needs from its neighbours' point of view, computed away from
+ * them (on any core). parsed: pentry_parse accepted the line and it is a
+ * change or an event (checkpoints and bad lines are left to the caller). */
+typedef struct {
+    uint8_t chain[HASH_LEN]; /* SHA-256 of the line: the next line's prev */
+    uint8_t leaf[HASH_LEN];  /* its RFC 9162 leaf hash */
+    uint64_t seq;
+    char prev[HEX_LEN + 1];
+    patient_log_kind kind;
+    int parsed, hash_err;
+} lineinfo;
+
+/* Whole lines read with one pread loop: line[i] (len[i] bytes, without the
+ * newline) points into buf until the next lb_read. */
+typedef struct {
+    uint8_t *buf;
+    size_t cap;
+    const uint8_t **line;
+    size_t *len;
+    lineinfo *info;
+    size_t n, ncap;
+    uint64_t off, next_off; /* file offset of buf[0]; where the next batch starts */
+    int torn;     /* the last line has no newline: the file ends in it */
+    int too_long; /* a line over PATIENT_LOG_LINE_MAX follows the n lines */
+    int eof;      /* nothing after these lines */
+} lbatch;
+
+patient_err lb_init(lbatch *b, size_t cap);
+void lb_free(lbatch *b);
+patient_err lb_read(lbatch *b, int fd, uint64_t off);
+uint64_t lb_line_off(const lbatch *b, size_t i);
+
+/* Workers that fill a batch's info[] (with parse, the entry scan too). One
+ * job at a time: lpool_start returns at once (or, on a one-core machine,
+ * after doing the work itself), lpool_wait until it is done. */
+typedef struct lpool lpool;
+patient_err lpool_new(lpool **out);
+void lpool_start(lpool *p, lbatch *b, int parse);
+void lpool_wait(lpool *p);
+void lpool_free(lpool *p);
+
 #endif

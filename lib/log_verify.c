@@ -217,10 +217,13 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
     static const patient_log_verify_opts none = {0};
     const patient_log_verify_opts *o = opts ? opts : &none;
     lreader rd;
-    int fd = -1, nl, have_rd = 0;
-    uint8_t *line, *scratch = NULL, last[HASH_LEN], leaf[HASH_LEN], h[HASH_LEN];
-    size_t len, scap = 0;
-    uint64_t off, line_no = 0, next = 0;
+    lbatch bt[2];
+    lpool *pool = NULL;
+    int fd = -1, have_rd = 0, cur = 0, more = 1;
+    const uint8_t *line;
+    uint8_t last[HASH_LEN], h[HASH_LEN];
+    size_t len, bi;
+    uint64_t line_no = 0, next = 0;
     char prev_hex[HEX_LEN + 1], log_id[HEX_LEN + 1] = "";
     pt_merkle_frontier fr;
     pentry e;
@@ -228,6 +231,7 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
 
     memset(r, 0, sizeof *r);
     memset(&e, 0, sizeof e);
+    memset(bt, 0, sizeof bt);
     pt_merkle_frontier_init(&fr);
     r->signatures_checked = o->pub != NULL;
     r->entry_signatures_checked = o->pub != NULL && o->deep;
@@ -236,9 +240,14 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
         snprintf(r->message, sizeof r->message, "cannot open the log: %s", patient_strerror(err));
         return err;
     }
-    if ((err = lr_init(&rd, fd, 0)))
+    /* Batches of 8 MiB, two of them: while the workers hash and scan one,
+     * this thread reads the next, then chains the lines of the first in
+     * order. Deep checks need every change entry whole here, so the
+     * workers only hash then. */
+    if ((err = lb_init(&bt[0], 8u << 20)) || (err = lb_init(&bt[1], 8u << 20)) ||
+        (err = lpool_new(&pool)) || (err = lb_read(&bt[0], fd, 0)))
         goto fail_plain;
-    have_rd = 1;
+    lpool_start(pool, &bt[0], !o->deep);
     memcpy(prev_hex, zero_prev, sizeof prev_hex);
     if (o->have_trusted && o->trusted_size == 0) {
         uint8_t empty[HASH_LEN];
@@ -250,149 +259,181 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
             goto out;
         }
     }
-    for (;;) {
-        if ((err = lr_next(&rd, &line, &len, &nl, &off))) {
+    while (more) {
+        lbatch *bat = &bt[cur], *nb = &bt[cur ^ 1];
+        more = !bat->eof && !bat->too_long;
+        if (more && (err = lb_read(nb, fd, bat->next_off))) {
+            lpool_wait(pool);
+            goto fail_plain;
+        }
+        lpool_wait(pool);
+        if (more)
+            lpool_start(pool, nb, !o->deep);
+        cur ^= 1;
+        for (bi = 0; bi < bat->n; bi++) {
+            const lineinfo *li = &bat->info[bi];
+            line = bat->line[bi];
+            len = bat->len[bi];
+            line_no++;
+            if (bat->torn && bi + 1 == bat->n) {
+                err = vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, line_no, 1, next,
+                            "\\n", NULL,
+                            "torn tail: the last %zu bytes are an incomplete line (an append that "
+                            "never completed; opening the log for writing cuts it off)",
+                            len);
+                goto out;
+            }
+            if (li->hash_err) {
+                err = PATIENT_ERR_CRYPTO;
+                goto fail_plain;
+            }
+            /* The diagnosis of a bad line reads on from just after it. */
+            if (have_rd)
+                lr_free(&rd);
+            have_rd = 0;
+            if (li->parsed) {
+                /* A change or event the workers scanned: all that the checks
+                 * below read of it without deep (which scans here). */
+                e.seq = li->seq;
+                e.kind = li->kind;
+                e.prev = li->prev;
+            } else if ((err = pentry_parse(line, len, &e)) != PATIENT_OK) {
+                if (err == PATIENT_ERR_UNSUPPORTED)
+                    err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_UNSUPPORTED, line_no, 1, next,
+                                NULL, e.kind_s, "entry of an unknown kind");
+                else
+                    err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next, NULL,
+                                NULL, "line is not a log entry (%s): it was edited", e.why);
+                goto out;
+            }
+            if ((e.seq != next || strcmp(e.prev, prev_hex) != 0) &&
+                (err = lr_init(&rd, fd, lb_line_off(bat, bi) + len + 1)) == PATIENT_OK)
+                have_rd = 1;
+            else if (err)
+                goto fail_plain;
+            if (e.seq > next) {
+                char a[32], b[32];
+                int later = seq_appears_later(&rd, next);
+                snprintf(a, sizeof a, "%llu", (unsigned long long)next);
+                snprintf(b, sizeof b, "%llu", (unsigned long long)e.seq);
+                err = later
+                          ? vfail(r, PATIENT_LOG_REORDERED, PATIENT_ERR_CHAIN, line_no, 1, next, a,
+                                  b, "seq %llu appears later in the file: entries were reordered",
+                                  (unsigned long long)next)
+                          : vfail(r, PATIENT_LOG_REMOVED, PATIENT_ERR_CHAIN, line_no, 1, next, a, b,
+                                  "seq %llu is missing: entries were removed",
+                                  (unsigned long long)next);
+                goto out;
+            }
+            if (e.seq < next) {
+                char a[32], b[32];
+                snprintf(a, sizeof a, "%llu", (unsigned long long)next);
+                snprintf(b, sizeof b, "%llu", (unsigned long long)e.seq);
+                err = vfail(r, PATIENT_LOG_INSERTED, PATIENT_ERR_CHAIN, line_no, 1, e.seq, a, b,
+                            "seq %llu appears a second time: a line was inserted",
+                            (unsigned long long)e.seq);
+                goto out;
+            }
+            if (strcmp(e.prev, prev_hex) != 0) {
+                /* Either the line before changed, or this line's prev did. If
+                 * the next line chains to this one, it was the line before. */
+                uint8_t *l2, here[HASH_LEN];
+                size_t len2;
+                int nl2, this_one = 0;
+                uint64_t off2;
+                char here_hex[HEX_LEN + 1];
+                cJSON *n2 = NULL;
+                if (next == 0) {
+                    this_one = 1;
+                } else if ((err = patient_sha256(line, len, here)) == PATIENT_OK) {
+                    pt_hex(here, HASH_LEN, here_hex);
+                    char saved_prev[HEX_LEN + 1], saved_found[HEX_LEN + 1];
+                    memcpy(saved_prev, prev_hex, sizeof saved_prev);
+                    snprintf(saved_found, sizeof saved_found, "%s", e.prev);
+                    if (lr_next(&rd, &l2, &len2, &nl2, &off2) == PATIENT_OK && l2 != NULL &&
+                        pt_json_parse((const char *)l2, len2, &n2) == PATIENT_OK) {
+                        const char *p2 = pt_json_str(n2, "prev");
+                        this_one = p2 == NULL || strcmp(p2, here_hex) != 0;
+                    }
+                    cJSON_Delete(n2);
+                    if (this_one)
+                        err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next,
+                                    saved_prev, saved_found, "the prev of seq %llu was edited",
+                                    (unsigned long long)next);
+                    else
+                        err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no - 1, 1,
+                                    next - 1, saved_found, saved_prev,
+                                    "seq %llu was edited: its hash no longer matches the prev of "
+                                    "seq %llu",
+                                    (unsigned long long)(next - 1), (unsigned long long)next);
+                    goto out;
+                }
+                if (this_one)
+                    err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next,
+                                prev_hex, e.prev, "the prev of seq 0 must be 64 zeros");
+                goto out;
+            }
+            /* Kind-specific checks, against the state before this entry. */
+            if (e.kind == PATIENT_LOG_KIND_CHECKPOINT) {
+                if ((err = verify_checkpoint(&e, line_no, &fr, log_id, o, r)))
+                    goto out;
+                r->checkpoints++;
+                r->last_checkpoint_seq = e.seq;
+                (void)pt_merkle_frontier_root(&fr, r->last_checkpoint_root);
+                r->unsigned_tail = 0;
+            } else {
+                if (e.kind == PATIENT_LOG_KIND_CHANGE) {
+                    patient_jws *j = NULL;
+                    const char *bad = o->deep ? change_mismatch(&e, o->pub ? &j : NULL) : NULL;
+                    if (bad) {
+                        err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, e.seq,
+                                    NULL, bad,
+                                    "seq %llu was edited: its %s differs from the signed "
+                                    "descriptor",
+                                    (unsigned long long)e.seq, bad);
+                        goto out;
+                    }
+                    if (j) {
+                        err = patient_jws_verify(j, o->pub);
+                        patient_jws_free(j);
+                        if (err) {
+                            err = vfail(r, PATIENT_LOG_FORGED, err, line_no, 1, e.seq, NULL, NULL,
+                                        "seq %llu: the change descriptor's signature does not "
+                                        "verify with the pinned key",
+                                        (unsigned long long)e.seq);
+                            goto out;
+                        }
+                    }
+                    r->changes++;
+                } else {
+                    r->events++;
+                }
+                r->unsigned_tail++;
+            }
+            memcpy(last, li->chain, HASH_LEN);
+            if ((err = pt_merkle_frontier_add(&fr, li->leaf)))
+                goto fail_plain;
+            pt_hex(last, HASH_LEN, prev_hex);
+            if (next == 0)
+                memcpy(log_id, prev_hex, sizeof log_id);
+            next++;
+            r->entries++;
+            if (o->have_trusted && fr.size == o->trusted_size) {
+                if ((err = pt_merkle_frontier_root(&fr, h)))
+                    goto fail_plain;
+                if (sodium_memcmp(h, o->trusted_root, HASH_LEN) != 0) {
+                    err = vfail(
+                        r, PATIENT_LOG_REWRITTEN, PATIENT_ERR_LOG_CORRUPT, line_no, 1, e.seq, NULL,
+                        NULL, "the first %llu entries do not hash to the trusted checkpoint's root",
+                        (unsigned long long)o->trusted_size);
+                    goto out;
+                }
+            }
+        }
+        if (bat->too_long) {
             err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_LOG_CORRUPT, line_no + 1, 1, next,
                         NULL, NULL, "line longer than %u bytes", PATIENT_LOG_LINE_MAX);
             goto out;
-        }
-        if (line == NULL)
-            break;
-        line_no++;
-        if (!nl) {
-            err = vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, line_no, 1, next,
-                        "\\n", NULL,
-                        "torn tail: the last %zu bytes are an incomplete line (an append that "
-                        "never completed; opening the log for writing cuts it off)",
-                        len);
-            goto out;
-        }
-        if ((err = pentry_parse(line, len, &e)) != PATIENT_OK) {
-            if (err == PATIENT_ERR_UNSUPPORTED)
-                err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_UNSUPPORTED, line_no, 1, next,
-                            NULL, e.kind_s, "entry of an unknown kind");
-            else
-                err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next, NULL,
-                            NULL, "line is not a log entry (%s): it was edited", e.why);
-            goto out;
-        }
-        if (e.seq > next) {
-            char a[32], b[32];
-            int later = seq_appears_later(&rd, next);
-            snprintf(a, sizeof a, "%llu", (unsigned long long)next);
-            snprintf(b, sizeof b, "%llu", (unsigned long long)e.seq);
-            err = later ? vfail(r, PATIENT_LOG_REORDERED, PATIENT_ERR_CHAIN, line_no, 1, next, a, b,
-                                "seq %llu appears later in the file: entries were reordered",
-                                (unsigned long long)next)
-                        : vfail(r, PATIENT_LOG_REMOVED, PATIENT_ERR_CHAIN, line_no, 1, next, a, b,
-                                "seq %llu is missing: entries were removed",
-                                (unsigned long long)next);
-            goto out;
-        }
-        if (e.seq < next) {
-            char a[32], b[32];
-            snprintf(a, sizeof a, "%llu", (unsigned long long)next);
-            snprintf(b, sizeof b, "%llu", (unsigned long long)e.seq);
-            err = vfail(r, PATIENT_LOG_INSERTED, PATIENT_ERR_CHAIN, line_no, 1, e.seq, a, b,
-                        "seq %llu appears a second time: a line was inserted",
-                        (unsigned long long)e.seq);
-            goto out;
-        }
-        if (strcmp(e.prev, prev_hex) != 0) {
-            /* Either the line before changed, or this line's prev did. If
-             * the next line chains to this one, it was the line before. */
-            uint8_t *l2, here[HASH_LEN];
-            size_t len2;
-            int nl2, this_one = 0;
-            uint64_t off2;
-            char here_hex[HEX_LEN + 1];
-            cJSON *n2 = NULL;
-            if (next == 0) {
-                this_one = 1;
-            } else if ((err = patient_sha256(line, len, here)) == PATIENT_OK) {
-                pt_hex(here, HASH_LEN, here_hex);
-                char saved_prev[HEX_LEN + 1], saved_found[HEX_LEN + 1];
-                memcpy(saved_prev, prev_hex, sizeof saved_prev);
-                snprintf(saved_found, sizeof saved_found, "%s", e.prev);
-                if (lr_next(&rd, &l2, &len2, &nl2, &off2) == PATIENT_OK && l2 != NULL &&
-                    pt_json_parse((const char *)l2, len2, &n2) == PATIENT_OK) {
-                    const char *p2 = pt_json_str(n2, "prev");
-                    this_one = p2 == NULL || strcmp(p2, here_hex) != 0;
-                }
-                cJSON_Delete(n2);
-                if (this_one)
-                    err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next,
-                                saved_prev, saved_found,
-                                "the prev of seq %llu was edited", (unsigned long long)next);
-                else
-                    err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no - 1, 1,
-                                next - 1, saved_found, saved_prev,
-                                "seq %llu was edited: its hash no longer matches the prev of "
-                                "seq %llu",
-                                (unsigned long long)(next - 1), (unsigned long long)next);
-                goto out;
-            }
-            if (this_one)
-                err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next, prev_hex,
-                            e.prev, "the prev of seq 0 must be 64 zeros");
-            goto out;
-        }
-        /* Kind-specific checks, against the state before this entry. */
-        if (e.kind == PATIENT_LOG_KIND_CHECKPOINT) {
-            if ((err = verify_checkpoint(&e, line_no, &fr, log_id, o, r)))
-                goto out;
-            r->checkpoints++;
-            r->last_checkpoint_seq = e.seq;
-            (void)pt_merkle_frontier_root(&fr, r->last_checkpoint_root);
-            r->unsigned_tail = 0;
-        } else {
-            if (e.kind == PATIENT_LOG_KIND_CHANGE) {
-                patient_jws *j = NULL;
-                const char *bad = o->deep ? change_mismatch(&e, o->pub ? &j : NULL) : NULL;
-                if (bad) {
-                    err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, e.seq, NULL,
-                                bad,
-                                "seq %llu was edited: its %s differs from the signed "
-                                "descriptor",
-                                (unsigned long long)e.seq, bad);
-                    goto out;
-                }
-                if (j) {
-                    err = patient_jws_verify(j, o->pub);
-                    patient_jws_free(j);
-                    if (err) {
-                        err = vfail(r, PATIENT_LOG_FORGED, err, line_no, 1, e.seq, NULL, NULL,
-                                    "seq %llu: the change descriptor's signature does not "
-                                    "verify with the pinned key",
-                                    (unsigned long long)e.seq);
-                        goto out;
-                    }
-                }
-                r->changes++;
-            } else {
-                r->events++;
-            }
-            r->unsigned_tail++;
-        }
-        if ((err = patient_sha256(line, len, last)) ||
-            (err = scratch_leaf(&scratch, &scap, line, len, leaf)) ||
-            (err = pt_merkle_frontier_add(&fr, leaf)))
-            goto fail_plain;
-        pt_hex(last, HASH_LEN, prev_hex);
-        if (next == 0)
-            memcpy(log_id, prev_hex, sizeof log_id);
-        next++;
-        r->entries++;
-        if (o->have_trusted && fr.size == o->trusted_size) {
-            if ((err = pt_merkle_frontier_root(&fr, h)))
-                goto fail_plain;
-            if (sodium_memcmp(h, o->trusted_root, HASH_LEN) != 0) {
-                err = vfail(r, PATIENT_LOG_REWRITTEN, PATIENT_ERR_LOG_CORRUPT, line_no, 1, e.seq,
-                            NULL, NULL,
-                            "the first %llu entries do not hash to the trusted checkpoint's root",
-                            (unsigned long long)o->trusted_size);
-                goto out;
-            }
         }
     }
     if (o->have_trusted && next < o->trusted_size) {
@@ -427,7 +468,9 @@ out:
     pentry_free(&e);
     if (have_rd)
         lr_free(&rd);
-    free(scratch);
+    lpool_free(pool); /* waits for the batch in flight before it goes */
+    lb_free(&bt[0]);
+    lb_free(&bt[1]);
     close(fd);
     return err;
 }

@@ -34,7 +34,7 @@ pt_merkle_node(const uint8_t l[PATIENT_SHA256_BYTES], const uint8_t r[PATIENT_SH
     buf[0] = 0x01;
     memcpy(buf + 1, l, PATIENT_SHA256_BYTES);
     memcpy(buf + 1 + PATIENT_SHA256_BYTES, r, PATIENT_SHA256_BYTES);
-    return SHA256(buf, sizeof buf, out) ? PATIENT_OK : PATIENT_ERR_CRYPTO;
+    return patient_sha256(buf, sizeof buf, out);
 }
 
 void

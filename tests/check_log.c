@@ -437,6 +437,74 @@ START_TEST(tamper_edit_byte)
 }
 END_TEST
 
+/* Verification reads the file in batches of 8 MiB and checks lines on
+ * several threads: a log of ~10 MB has its lines cut by a batch edge, and
+ * damage after the edge is reported exactly as before it. */
+START_TEST(tamper_across_batches)
+{
+    const char *p = tpath("big.log");
+    lines ls;
+    patient_log_report r;
+    size_t i, off = 0, edge = 0;
+    char *u, *saved;
+
+    build_log(p, 9000, 1000);
+    r = verify(p, &pk, 0);
+    ck_assert_int_eq(r.result, PATIENT_OK);
+    ck_assert_uint_eq(r.entries, 9009);
+    ck_assert_uint_eq(r.checkpoints, 9);
+    ls = read_lines(p);
+    for (i = 0; i < ls.n; i++) {
+        off += strlen(ls.l[i]);
+        if (off > (8u << 20)) {
+            edge = i; /* the line the first batch cuts */
+            break;
+        }
+    }
+    ck_assert_uint_gt(edge, 1000);
+    ck_assert_uint_lt(edge + 2, ls.n);
+    /* An edit in the line on the edge and in the one after it. */
+    for (i = edge; i <= edge + 1; i++) {
+        u = strstr(ls.l[i], "\"hop\":1");
+        ck_assert_ptr_nonnull(u);
+        u[6] = '2';
+        write_lines(p, &ls);
+        r = verify(p, &pk, 0);
+        ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_EDITED, i);
+        ck_assert_uint_eq(r.line, i + 1);
+        u[6] = '1';
+    }
+    /* A line removed after the edge. */
+    saved = ls.l[edge + 1];
+    ls.l[edge + 1] = NULL;
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_REMOVED, edge + 1);
+    ls.l[edge + 1] = saved;
+    /* Re-chained after an edit: the next checkpoint's root, in the second
+     * batch, says rewritten. */
+    u = strstr(ls.l[edge + 1], "\"hop\":1");
+    u[6] = '2';
+    rechain(&ls);
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_LOG_CORRUPT, PATIENT_LOG_REWRITTEN,
+                  (edge + 1) / 1001 * 1001 + 1000);
+    /* Deep still names the entry and the field. */
+    r = verify(p, &pk, 1);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_EDITED, edge + 1);
+    ck_assert_str_eq(r.found, "hop");
+    u[6] = '1';
+    rechain(&ls);
+    /* A torn tail in the second batch. */
+    ls.l[ls.n - 1][strlen(ls.l[ls.n - 1]) - 1] = 0;
+    write_lines(p, &ls);
+    r = verify(p, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_LOG_CORRUPT, PATIENT_LOG_TRUNCATED, ls.n - 1);
+    free_lines(&ls);
+}
+END_TEST
+
 /* A log line's integers are integer literals: seq 17.0 (the same double)
  * in an entry re-chained around it is malformed, not entry 17. */
 START_TEST(tamper_seq_not_integer_literal)
@@ -1180,6 +1248,7 @@ log_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, tamper_edit_byte);
+    tcase_add_test(tc, tamper_across_batches);
     tcase_add_test(tc, tamper_edit_prev_field);
     tcase_add_test(tc, tamper_seq_not_integer_literal);
     tcase_add_test(tc, tamper_rewritten_and_rechained);

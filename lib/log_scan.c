@@ -1,0 +1,290 @@
+/* The audit log, bulk reading: big batches of whole lines, and the
+ * per-line work that does not depend on the line before (the two SHA-256
+ * of every line, the strict entry scan) spread over the machine's cores.
+ * Only what chains one line to the next (prev, seq, the Merkle frontier,
+ * checkpoints) stays sequential, in the caller. Format: docs/format/log.md. */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log_int.h"
+
+/* ---- Batches of lines -------------------------------------------------- */
+
+patient_err
+lb_init(lbatch *b, size_t cap)
+{
+    memset(b, 0, sizeof *b);
+    /* Room for the longest line and its newline, whatever the caller asks. */
+    if (cap < 2 * ((size_t)PATIENT_LOG_LINE_MAX + 1))
+        cap = 2 * ((size_t)PATIENT_LOG_LINE_MAX + 1);
+    b->cap = cap;
+    if ((b->buf = malloc(cap)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    return PATIENT_OK;
+}
+
+void
+lb_free(lbatch *b)
+{
+    free(b->buf);
+    free(b->line);
+    free(b->len);
+    free(b->info);
+    memset(b, 0, sizeof *b);
+}
+
+static patient_err
+lb_push(lbatch *b, const uint8_t *p, size_t len)
+{
+    if (b->n == b->ncap) {
+        size_t nc = b->ncap ? b->ncap * 2 : 1024;
+        const uint8_t **nl = realloc(b->line, nc * sizeof *nl);
+        size_t *nn;
+        lineinfo *ni;
+        if (nl == NULL)
+            return PATIENT_ERR_NOMEM;
+        b->line = nl;
+        if ((nn = realloc(b->len, nc * sizeof *nn)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        b->len = nn;
+        if ((ni = realloc(b->info, nc * sizeof *ni)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        b->info = ni;
+        b->ncap = nc;
+    }
+    b->line[b->n] = p;
+    b->len[b->n] = len;
+    b->n++;
+    return PATIENT_OK;
+}
+
+/* Reads from file offset off as many whole lines as the buffer holds. A
+ * line cut by the end of the buffer is read again by the next batch (from
+ * b->next_off), so batches never copy between each other. */
+patient_err
+lb_read(lbatch *b, int fd, uint64_t off)
+{
+    size_t got = 0;
+    uint8_t *p, *end, *nl;
+    patient_err err;
+
+    b->n = 0;
+    b->off = off;
+    b->torn = b->too_long = b->eof = 0;
+    while (got < b->cap) {
+        ssize_t r = pread(fd, b->buf + got, b->cap - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return PATIENT_ERR_IO;
+        if (r == 0) {
+            b->eof = 1;
+            break;
+        }
+        got += (size_t)r;
+    }
+    p = b->buf;
+    end = b->buf + got;
+    while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        if ((size_t)(nl - p) > PATIENT_LOG_LINE_MAX) {
+            b->too_long = 1;
+            break;
+        }
+        if ((err = lb_push(b, p, (size_t)(nl - p))))
+            return err;
+        p = nl + 1;
+    }
+    if (!b->too_long && p < end) {
+        if (b->eof) {
+            /* The file ends inside this line: a torn append. */
+            if ((err = lb_push(b, p, (size_t)(end - p))))
+                return err;
+            b->torn = 1;
+            p = end;
+        } else if ((size_t)(end - p) > PATIENT_LOG_LINE_MAX) {
+            b->too_long = 1;
+        }
+    }
+    b->next_off = off + (uint64_t)(p - b->buf);
+    /* The end of the file only once every byte read was handed out. */
+    if (p < end)
+        b->eof = 0;
+    return PATIENT_OK;
+}
+
+uint64_t
+lb_line_off(const lbatch *b, size_t i)
+{
+    return b->off + (uint64_t)(b->line[i] - b->buf);
+}
+
+/* ---- The per-line work ------------------------------------------------- */
+
+static void
+line_work(const uint8_t *line, size_t len, int parse, pentry *e, lineinfo *li)
+{
+    li->parsed = 0;
+    li->hash_err = patient_sha256(line, len, li->chain) != PATIENT_OK ||
+                   pt_merkle_leaf(line, len, NULL, li->leaf) != PATIENT_OK;
+    if (!parse || pentry_parse(line, len, e) != PATIENT_OK)
+        return;
+    /* Checkpoints and anything that failed are looked at again by the
+     * caller, in order, with the whole entry: they are rare. */
+    if (e->kind != PATIENT_LOG_KIND_CHANGE && e->kind != PATIENT_LOG_KIND_EVENT)
+        return;
+    li->seq = e->seq;
+    li->kind = e->kind;
+    memcpy(li->prev, e->prev, HEX_LEN + 1);
+    li->parsed = 1;
+}
+
+/* Lines are handed out in slices: few enough lock rounds, small enough
+ * that a busy neighbour's core does not hold up the end of a batch. */
+#define SLICE 64
+
+struct lpool {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    pthread_t *th;
+    unsigned nth;
+    int stop;
+    /* the job */
+    lbatch *job;
+    int parse;
+    size_t next, active; /* next line to hand out; workers still busy */
+    unsigned long gen;
+};
+
+static int
+take(lpool *p, size_t *lo, size_t *hi)
+{
+    if (p->job == NULL || p->next >= p->job->n)
+        return 0;
+    *lo = p->next;
+    *hi = *lo + SLICE < p->job->n ? *lo + SLICE : p->job->n;
+    p->next = *hi;
+    return 1;
+}
+
+static void *
+worker(void *arg)
+{
+    lpool *p = arg;
+    pentry e;
+    unsigned long seen = 0;
+    size_t lo, hi, i;
+
+    memset(&e, 0, sizeof e);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->gen == seen)
+            pthread_cond_wait(&p->go, &p->mu);
+        if (p->stop)
+            break;
+        seen = p->gen;
+        while (take(p, &lo, &hi)) {
+            lbatch *b = p->job;
+            int parse = p->parse;
+            pthread_mutex_unlock(&p->mu);
+            for (i = lo; i < hi; i++)
+                line_work(b->line[i], b->len[i], parse, &e, &b->info[i]);
+            pthread_mutex_lock(&p->mu);
+        }
+        if (--p->active == 0)
+            pthread_cond_broadcast(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    pentry_free(&e);
+    return NULL;
+}
+
+patient_err
+lpool_new(lpool **out)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    lpool *p;
+    unsigned i;
+
+    *out = NULL;
+    if ((p = calloc(1, sizeof *p)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    /* One worker per core, capped: the sequential part in the caller is
+     * what limits beyond a few. On one core, no thread at all. */
+    p->nth = ncpu > 1 ? (ncpu > 8 ? 8 : (unsigned)ncpu) : 0;
+    if (p->nth && (p->th = calloc(p->nth, sizeof *p->th)) == NULL) {
+        free(p);
+        return PATIENT_ERR_NOMEM;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    for (i = 0; i < p->nth; i++)
+        if (pthread_create(&p->th[i], NULL, worker, p) != 0)
+            break;
+    /* Fewer threads than asked is still correct, only slower. */
+    p->nth = i;
+    *out = p;
+    return PATIENT_OK;
+}
+
+void
+lpool_wait(lpool *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    while (p->active > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    p->job = NULL;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void
+lpool_start(lpool *p, lbatch *b, int parse)
+{
+    pentry e;
+    size_t i;
+
+    if (p->nth == 0) {
+        /* No workers: do it now, in the caller. */
+        memset(&e, 0, sizeof e);
+        for (i = 0; i < b->n; i++)
+            line_work(b->line[i], b->len[i], parse, &e, &b->info[i]);
+        pentry_free(&e);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->job = b;
+    p->parse = parse;
+    p->next = 0;
+    p->active = p->nth;
+    p->gen++;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void
+lpool_free(lpool *p)
+{
+    unsigned i;
+
+    if (p == NULL)
+        return;
+    lpool_wait(p);
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < p->nth; i++)
+        pthread_join(p->th[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done);
+    free(p->th);
+    free(p);
+}

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -132,37 +133,50 @@ change_ref_ok(const char *ref)
     return strlen(name) == 32 && strspn(name, "0123456789abcdef") == 32;
 }
 
-static patient_err
-follow_ref(gathered *g, const patient_fetch_opts *fo)
-{
+/* One reference to follow, on a thread of its own: the reference's request
+ * goes to the proxy over a connection of its own (plain http), so it runs
+ * while the manifest and its signature are revalidated over the page's
+ * connection instead of adding its round trip through the proxy and its
+ * ICAP service to theirs. The job owns value; nothing else is shared but
+ * the fetch options, which are only read. */
+typedef struct {
+    const char *ref;
     patient_fetch_opts o;
+    char *value; /* the candidate descriptor, NULL when none came back */
+    patient_err err;
+} ref_job;
+
+static int
+ref_wanted(const gathered *g, const patient_fetch_opts *fo)
+{
+    return g->ref != NULL && fo != NULL && fo->proxy != NULL && change_ref_ok(g->ref) &&
+           g->nvalues <= PATIENT_MAX_HOPS;
+}
+
+static void *
+follow_ref(void *arg)
+{
+    ref_job *j = arg;
     patient_response *r = NULL;
     char *detail = NULL;
     size_t b, e;
-    patient_err err;
 
-    if (g->ref == NULL || fo == NULL || fo->proxy == NULL || !change_ref_ok(g->ref) ||
-        g->nvalues > PATIENT_MAX_HOPS)
-        return PATIENT_OK;
-    o = *fo;
-    o.max_redirects = 0;
-    o.max_body = PATIENT_CHANGE_REF_MAX;
-    err = patient_fetch(&o, g->ref, &r, &detail);
+    j->o.max_redirects = 0;
+    j->o.max_body = PATIENT_CHANGE_REF_MAX;
+    j->err = patient_fetch(&j->o, j->ref, &r, &detail);
     free(detail);
-    if (err == PATIENT_ERR_NOMEM)
-        return err;
-    if (err == PATIENT_OK && r->status == 200) {
+    if (j->err == PATIENT_OK && r->status == 200) {
         for (b = 0; b < r->body_len && strchr(" \t\r\n", r->body[b]); b++)
             ;
         for (e = r->body_len; e > b && strchr(" \t\r\n", r->body[e - 1]); e--)
             ;
-        if (e > b && (g->values[g->nvalues] = strndup((char *)r->body + b, e - b)) == NULL)
-            err = PATIENT_ERR_NOMEM;
-        else if (e > b)
-            g->nvalues++;
+        if (e > b && (j->value = strndup((char *)r->body + b, e - b)) == NULL)
+            j->err = PATIENT_ERR_NOMEM;
     }
     patient_response_free(r);
-    return err == PATIENT_ERR_NOMEM ? err : PATIENT_OK;
+    if (j->err != PATIENT_ERR_NOMEM)
+        j->err = PATIENT_OK; /* no descriptor: judged as a missing one */
+    return NULL;
 }
 
 static patient_err
@@ -228,6 +242,9 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     size_t npkeys = 0;
     pt_buf murl = {0};
     const patient_response *page = NULL;
+    ref_job job = {0};
+    pthread_t ref_thread;
+    int want_ref = 0, threaded = 0;
     patient_err err = PATIENT_OK;
 
     *fail = NULL;
@@ -273,10 +290,15 @@ gather(gathered *g, const patient_policy *policy, const char *url,
      * the last hop's). Also for a page the browser handed us: the
      * reference's host is under .invalid, so only the proxy the verifier
      * was given can answer it, and what comes back is checked like an
-     * inline value. Without a proxy it is not followed (follow_ref), and
-     * the page's verdict is that of a missing descriptor. */
-    if ((err = follow_ref(g, fo)) != PATIENT_OK)
-        return err;
+     * inline value. Without a proxy it is not followed (ref_wanted), and
+     * the page's verdict is that of a missing descriptor. It is fetched
+     * while the manifest is (follow_ref); where no thread can be started,
+     * after it. */
+    if ((want_ref = ref_wanted(g, fo)) != 0) {
+        job.ref = g->ref;
+        job.o = *fo;
+        threaded = pthread_create(&ref_thread, NULL, follow_ref, &job) == 0;
+    }
 
     /* Manifest and signature, cached, through the proxy unless told not to. */
     if (fo)
@@ -307,6 +329,14 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     }
     free(origin);
     pt_buf_free(&murl);
+    if (threaded)
+        pthread_join(ref_thread, NULL);
+    else if (want_ref)
+        follow_ref(&job);
+    if (job.err != PATIENT_OK)
+        return job.err;
+    if (job.value)
+        g->values[g->nvalues++] = job.value;
 
     /* Disclosures named by the descriptors, each URL once. A value is data
      * anyone on the path can add, so a URL in it is followed only when the

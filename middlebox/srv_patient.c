@@ -9,7 +9,7 @@
  *    the audit log and re-encodes. A changed body goes back with a fixed
  *    Content-Length and one new Patient-Change header after the ones that
  *    arrived.
- *  - streamed: a larger (or unknown-length) identity body, up to
+ *  - streamed: a larger (or unknown-length) identity or gzip body, up to
  *    patient.MaxBody, gets its headers at once with a Patient-Change-Ref
  *    (where this middlebox will serve the descriptor) and flows through the
  *    streaming rule matcher, holding back only what pending matches need.
@@ -73,6 +73,16 @@
 #define SRV_DEFAULT_REF_HOST "patient-mbox.invalid"
 #define SRV_MAX_DESCRIPTOR (1024u * 1024)
 #define SRV_PREVIEW 1024
+/* Streamed gzip is re-encoded at zlib's fastest level (nginx's default
+ * gzip_comp_level): the middlebox pays for compression per response, and
+ * level 6 costs about three times the CPU for a few per cent on text. */
+#define SRV_GZIP_LEVEL 1
+/* Re-encoded output is flushed (Z_SYNC_FLUSH) after this much input, so
+ * the client is never kept waiting behind zlib's buffer for long. */
+#define SRV_GZIP_FLUSH (32u * 1024)
+/* Decompression-bomb cap (decoded bytes per encoded byte, once 1 MiB is
+ * decoded); Apache's mod_deflate uses the same limit for inflating. */
+#define SRV_DEFAULT_INFLATE_RATIO 200u
 #define SRV_MAX_CONF_STR 4096
 
 /* ---- configuration (set while c-icap reads its config; read-only later) */
@@ -85,6 +95,7 @@ static size_t cfg_hold_max = SRV_DEFAULT_HOLD_MAX;
 static char *cfg_ref_dir, *cfg_ref_host;
 static int cfg_sync = PATIENT_LOG_SYNC_EACH;
 static int cfg_honor_no_transform = 1;
+static unsigned long cfg_inflate_ratio = SRV_DEFAULT_INFLATE_RATIO;
 
 /* ---- shared state ------------------------------------------------------ */
 
@@ -134,6 +145,14 @@ struct srv_req {
     size_t buf_base;       /* passthru: input bytes already dropped from buf */
     int final;             /* descriptor durable (or none): send everything */
     char ref_id[SRV_REF_ID_HEX + 1];
+    /* gzip streamed: what arrives is decoded into buf (the hop's input
+     * is the decoded body, as for held gzip); obuf[0..efed) went to the
+     * encoder, whose output zbuf[zpos..zlen) waits to be sent. */
+    patient_gzip_dec *zdec;
+    patient_gzip_enc *zenc;
+    uint8_t *zbuf;
+    size_t zlen, zcap, zpos, efed, unflushed;
+    int zfinished, sink_failed;
     int reqmod;            /* a REQMOD: maybe a descriptor request */
     char *ref_body;        /* REQMOD: the descriptor or error text we answer */
 };
@@ -261,6 +280,8 @@ static struct ci_conf_entry srv_conf[] = {
      "where descriptors of streamed changes are kept for patient.ReferenceHost"},
     {"ReferenceHost", &cfg_ref_host, set_str,
      "reserved host (.invalid) under which this service serves those descriptors"},
+    {"InflateRatio", &cfg_inflate_ratio, set_every,
+     "largest decoded/encoded ratio of a streamed gzip body (decompression bombs)"},
     {"HonorNoTransform", &cfg_honor_no_transform, set_onoff,
      "pass responses with Cache-Control: no-transform unchanged (default on)"},
     {NULL, NULL, NULL, NULL}};
@@ -343,6 +364,8 @@ log_event(const char *event, const char *url, const char *detail)
 struct srv_req;
 static int stream_start(struct srv_req *d, ci_request_t *req);
 static int stream_feed(struct srv_req *d, int eof);
+static int stream_input(struct srv_req *d, const uint8_t *p, size_t n, int eof);
+static int stream_encode(struct srv_req *d);
 static int serve_ref(struct srv_req *d, ci_request_t *req);
 
 static int
@@ -527,6 +550,7 @@ srv_close(void)
     free_config();
     cfg_max_body = SRV_DEFAULT_MAX_BODY;
     cfg_hold_max = SRV_DEFAULT_HOLD_MAX;
+    cfg_inflate_ratio = SRV_DEFAULT_INFLATE_RATIO;
 }
 
 /* The absolute URL of the request: the request target when it is in
@@ -609,6 +633,9 @@ srv_release_request(void *data)
         return;
     patient_mbox_result_free(&d->res);
     patient_rules_stream_free(d->rs);
+    patient_gzip_dec_free(d->zdec);
+    patient_gzip_enc_free(d->zenc);
+    free(d->zbuf);
     free(d->edits);
     free(d->obuf);
     free(d->ref_body);
@@ -666,10 +693,14 @@ srv_preview(char *preview_data, int preview_data_len, ci_request_t *req)
     if ((clen < 0 || (uint64_t)clen > cfg_hold_max) && cfg_hold_max < cfg_max_body &&
         stream_start(d, req) != 0)
         return decline(d, req, in_preview, "cannot stream this body with changes");
-    if (preview_data_len > 0 && append(d, preview_data, (size_t)preview_data_len) != 0)
+    if (d->mode == MODE_EDIT) {
+        if (stream_input(d, (const uint8_t *)preview_data,
+                         preview_data_len > 0 ? (size_t)preview_data_len : 0, 0) != 0 ||
+            stream_feed(d, 0) != 0 || stream_encode(d) != 0)
+            return CI_ERROR;
+    } else if (preview_data_len > 0 && append(d, preview_data, (size_t)preview_data_len) != 0) {
         return CI_ERROR;
-    if (d->mode == MODE_EDIT && stream_feed(d, 0) != 0)
-        return CI_ERROR;
+    }
     return CI_MOD_CONTINUE;
 }
 
@@ -682,28 +713,18 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
     if (d == NULL)
         return CI_ERROR;
     if (rbuf && rlen && *rlen > 0 && d->mode == MODE_EDIT) {
-        if (d->len + (size_t)*rlen > cfg_max_body) {
-            char detail[96];
-            snprintf(detail, sizeof detail, "streamed body over patient.MaxBody %zu", cfg_max_body);
-            if (d->nedits > 0) {
-                /* part of it went out changed; it cannot be signed now */
-                log_event("body.too_large", d->url, "streamed body abandoned after a change");
-                return CI_ERROR;
-            }
-            if (!d->passthru)
-                log_event("body.too_large", d->url, detail);
-            d->passthru = 1;
-            /* from here on input is only relayed: keep just what is unsent */
-        }
-        if (append(d, rbuf, (size_t)*rlen) != 0 || stream_feed(d, 0) != 0)
+        if (stream_input(d, (const uint8_t *)rbuf, (size_t)*rlen, 0) != 0 ||
+            stream_feed(d, 0) != 0 || stream_encode(d) != 0)
             return CI_ERROR;
-        if (d->passthru && d->opos == d->olen && d->olen > 0) {
-            /* everything relayed: drop it, so a body over MaxBody costs no
-             * more memory than one read */
+        if (d->passthru && (d->zenc ? d->efed : d->opos) == d->olen && d->olen > 0) {
+            /* everything relayed (or handed to the encoder): drop it, so a
+             * body over MaxBody costs no more memory than one read */
             d->buf_base += d->len;
             d->len = d->in_pos = 0;
-            d->olen = d->opos = 0;
+            d->olen = d->opos = d->efed = 0;
         }
+        if (d->zpos > 0 && d->zpos == d->zlen)
+            d->zpos = d->zlen = 0;
     } else if (rbuf && rlen && *rlen > 0) {
         if (d->mode == MODE_BUFFER && d->len + (size_t)*rlen > cfg_max_body) {
             char detail[96];
@@ -728,8 +749,18 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
     if (wbuf && wlen) {
         const uint8_t *src = NULL;
         size_t avail = 0, *pos = NULL;
-        if (d->mode == MODE_EDIT) {
-            size_t hold = d->final ? 0 : SRV_TAIL_HOLD;
+        if (d->mode == MODE_EDIT && d->zenc) {
+            /* the tail is held back before the encoder (stream_encode) */
+            src = d->zbuf;
+            avail = d->zlen - d->zpos;
+            pos = &d->zpos;
+            if (avail == 0 && !d->final) {
+                *wlen = 0;
+                return CI_OK;
+            }
+        } else if (d->mode == MODE_EDIT) {
+            /* passthru: no descriptor will be made, nothing to hold */
+            size_t hold = d->final || d->passthru ? 0 : SRV_TAIL_HOLD;
             src = d->obuf;
             avail = d->olen - d->opos > hold ? d->olen - d->opos - hold : 0;
             pos = &d->opos;
@@ -915,6 +946,113 @@ stream_feed(struct srv_req *d, int eof)
     return stream_generate(d, d->passthru ? d->len : safe);
 }
 
+/* Arrived input (decoded, for gzip) counted against MaxBody: over it
+ * before any change, the rest is only relayed (logged); after a change
+ * went out, the response cannot be signed and is abandoned. */
+static patient_err
+stream_take(void *ctx, const uint8_t *p, size_t n)
+{
+    struct srv_req *d = ctx;
+
+    if (!d->passthru && d->len + n > cfg_max_body) {
+        char detail[96];
+        if (d->nedits > 0) {
+            log_event("body.too_large", d->url, "streamed body abandoned after a change");
+            d->sink_failed = 1;
+            return PATIENT_ERR_TOO_LARGE;
+        }
+        snprintf(detail, sizeof detail, "streamed body over patient.MaxBody %zu", cfg_max_body);
+        log_event("body.too_large", d->url, detail);
+        d->passthru = 1;
+    }
+    if (append(d, (const char *)p, n) != 0) {
+        d->sink_failed = 1;
+        return PATIENT_ERR_NOMEM;
+    }
+    return PATIENT_OK;
+}
+
+/* Input of a streamed body: identity as it came, gzip decoded on the way
+ * (eof: the stream must be complete). A gzip body that does not decode,
+ * or decodes past patient.InflateRatio, is abandoned: part of it may have
+ * gone out re-encoded, and the origin's bytes cannot follow those. */
+static int
+stream_input(struct srv_req *d, const uint8_t *p, size_t n, int eof)
+{
+    patient_err err;
+
+    if (d->zdec == NULL)
+        return n == 0 || stream_take(d, p, n) == PATIENT_OK ? 0 : -1;
+    d->sink_failed = 0;
+    if ((err = patient_gzip_dec_feed(d->zdec, p, n, eof, stream_take, d)) == PATIENT_OK)
+        return 0;
+    if (!d->sink_failed) {
+        char detail[128];
+        if (err == PATIENT_ERR_TOO_LARGE)
+            snprintf(detail, sizeof detail,
+                     "gzip body decodes to over %lu bytes per byte; streamed response abandoned",
+                     cfg_inflate_ratio);
+        else
+            snprintf(detail, sizeof detail, "gzip body does not decode (%s); streamed response "
+                     "abandoned", patient_strerror(err));
+        log_event(err == PATIENT_ERR_TOO_LARGE ? "encoding.ratio" : "encoding.corrupt", d->url,
+                  detail);
+    }
+    return -1;
+}
+
+static patient_err
+zbuf_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    struct srv_req *d = ctx;
+
+    if (d->zlen + n > d->zcap) {
+        size_t cap = d->zcap ? d->zcap : 65536;
+        uint8_t *nb;
+        while (cap < d->zlen + n)
+            cap *= 2;
+        if ((nb = realloc(d->zbuf, cap)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        d->zbuf = nb;
+        d->zcap = cap;
+    }
+    memcpy(d->zbuf + d->zlen, p, n);
+    d->zlen += n;
+    return PATIENT_OK;
+}
+
+/* gzip: hand the encoder the output that may leave -- all of it, and the
+ * end of the member, once final; before that all but the held tail, so a
+ * client can never finish decoding a changed body whose descriptor is
+ * not durable yet. */
+static int
+stream_encode(struct srv_req *d)
+{
+    size_t hold = d->final || d->passthru ? 0 : SRV_TAIL_HOLD;
+    size_t upto = d->olen > hold ? d->olen - hold : 0, n;
+    int flush = PATIENT_GZIP_MORE;
+
+    if (d->zenc == NULL || d->zfinished)
+        return 0;
+    n = upto > d->efed ? upto - d->efed : 0;
+    if (d->final) {
+        flush = PATIENT_GZIP_FINISH;
+    } else {
+        if (n == 0)
+            return 0;
+        d->unflushed += n;
+        if (d->unflushed >= SRV_GZIP_FLUSH) {
+            flush = PATIENT_GZIP_SYNC;
+            d->unflushed = 0;
+        }
+    }
+    if (patient_gzip_enc_feed(d->zenc, d->obuf + d->efed, n, flush, zbuf_sink, d) != PATIENT_OK)
+        return -1;
+    d->efed += n;
+    d->zfinished = d->final;
+    return 0;
+}
+
 /* Preview of a body too large to hold: send the headers now, with the
  * reference to the descriptor, and stream. 0 when streaming, -1 to decline. */
 static int
@@ -926,10 +1064,18 @@ stream_start(struct srv_req *d, ci_request_t *req)
     char *hdr;
     size_t n;
 
+    int gz = 0;
+
     if (enc && *enc && strcasecmp(enc, "identity") != 0) {
-        log_event("encoding.stream_unsupported", d->url,
-                  "an encoded body over patient.HoldMax passes unchanged");
-        return -1;
+        /* gzip is decoded as it streams and re-encoded (the held path
+         * does the same at once); other encodings are not decoded */
+        if (strcasecmp(enc, "gzip") != 0 && strcasecmp(enc, "x-gzip") != 0) {
+            log_event("encoding.stream_unsupported", d->url,
+                      "a body over patient.HoldMax in an encoding other than gzip passes "
+                      "unchanged");
+            return -1;
+        }
+        gz = 1;
     }
     if (ci_http_response_get_header(req, "Patient-Change-Ref") != NULL)
         return -1; /* an earlier hop's descriptor is not here to chain to */
@@ -944,6 +1090,9 @@ stream_start(struct srv_req *d, ci_request_t *req)
     d->ref_id[SRV_REF_ID_HEX] = 0;
     if (patient_rules_stream_new(g_rules, ci_http_response_get_header(req, "Content-Type"),
                                  &d->rs) != PATIENT_OK)
+        return -1;
+    if (gz && (patient_gzip_dec_new((unsigned)cfg_inflate_ratio, &d->zdec) != PATIENT_OK ||
+               patient_gzip_enc_new(SRV_GZIP_LEVEL, &d->zenc) != PATIENT_OK))
         return -1;
     n = strlen(cfg_ref_host) + sizeof "Patient-Change-Ref: http://" SRV_REF_PATH + SRV_REF_ID_HEX;
     if ((hdr = malloc(n)) == NULL)
@@ -961,20 +1110,27 @@ stream_start(struct srv_req *d, ci_request_t *req)
     }
     free(hdr);
     /* Room for the whole body when its length is known: no reallocation
-     * (and copy) of megabytes while it streams. */
+     * (and copy) of megabytes while it streams. A gzip body's decoded
+     * length is not known: guess a typical ratio for text. */
     {
         ci_off_t clen = ci_http_content_length(req);
         if (clen > 0 && (uint64_t)clen <= cfg_max_body) {
-            uint8_t *nb = realloc(d->buf, (size_t)clen);
-            uint8_t *ob = malloc((size_t)clen + 65536);
+            size_t want = (size_t)clen;
+            uint8_t *nb, *ob;
+            if (gz)
+                want = want > cfg_max_body / 4 ? cfg_max_body : want * 4;
+            nb = realloc(d->buf, want);
+            ob = malloc(want + 65536);
             if (nb != NULL) {
                 d->buf = nb;
-                d->cap = (size_t)clen;
+                d->cap = want;
             }
             if (ob != NULL) {
                 d->obuf = ob;
-                d->ocap = (size_t)clen + 65536;
+                d->ocap = want + 65536;
             }
+            if (gz && (d->zbuf = malloc((size_t)clen + 65536)) != NULL)
+                d->zcap = (size_t)clen + 65536;
         }
     }
     d->mode = MODE_EDIT;
@@ -1028,11 +1184,11 @@ stream_finish(struct srv_req *d, ci_request_t *req)
     patient_err err = PATIENT_ERR_STATE;
     int ret = -1;
 
-    if (stream_feed(d, 1) != 0)
+    if (stream_input(d, NULL, 0, 1) != 0 || stream_feed(d, 1) != 0)
         return -1;
     if (d->nedits == 0) {
         d->final = 1; /* unchanged: no descriptor, the reference answers 404 */
-        return 0;
+        return stream_encode(d);
     }
     if (process_mbox(&log) == NULL || log == NULL)
         goto out;
@@ -1069,6 +1225,8 @@ stream_finish(struct srv_req *d, ci_request_t *req)
     if (store_descriptor(d->ref_id, value) != 0)
         goto out;
     d->final = 1;
+    if (stream_encode(d) != 0)
+        goto out;
     ci_debug_printf(3, "srv_patient: %s: streamed, %zu edit%s, log seq %llu, descriptor %s\n",
                     d->url, d->nedits, d->nedits == 1 ? "" : "s", (unsigned long long)seq,
                     d->ref_id);

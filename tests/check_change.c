@@ -991,6 +991,146 @@ START_TEST(gzip_bomb)
 }
 END_TEST
 
+/* The streaming codec, fed in pieces of every awkward size, gives what
+ * the whole-body one gives, and fails where it fails. */
+struct gz_acc {
+    uint8_t *p;
+    size_t len, cap, calls, max_piece;
+};
+
+static patient_err
+gz_acc_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    struct gz_acc *a = ctx;
+
+    ck_assert_uint_gt(n, 0);
+    ck_assert_uint_le(n, PATIENT_GZIP_PIECE);
+    if (a->len + n > a->cap) {
+        a->cap = (a->len + n) * 2;
+        a->p = realloc(a->p, a->cap);
+        ck_assert_ptr_nonnull(a->p);
+    }
+    memcpy(a->p + a->len, p, n);
+    a->len += n;
+    a->calls++;
+    return PATIENT_OK;
+}
+
+static patient_err
+gz_feed_pieces(const uint8_t *in, size_t len, size_t piece, unsigned ratio, struct gz_acc *a)
+{
+    patient_gzip_dec *d = NULL;
+    patient_err err = PATIENT_OK;
+
+    ck_assert_int_eq(patient_gzip_dec_new(ratio, &d), PATIENT_OK);
+    for (size_t off = 0; off < len && err == PATIENT_OK; off += piece)
+        err = patient_gzip_dec_feed(d, in + off, len - off < piece ? len - off : piece, 0,
+                                    gz_acc_sink, a);
+    if (err == PATIENT_OK)
+        err = patient_gzip_dec_feed(d, NULL, 0, 1, gz_acc_sink, a);
+    if (err != PATIENT_OK) /* sticky */
+        ck_assert_int_eq(patient_gzip_dec_feed(d, (const uint8_t *)"x", 1, 1, gz_acc_sink, a), err);
+    patient_gzip_dec_free(d);
+    return err;
+}
+
+START_TEST(gzip_stream)
+{
+    static uint8_t big[300000];
+    static const size_t pieces[] = {1, 2, 3, 7, 4096, 65536, 1u << 20};
+    uint8_t *z = NULL, *two;
+    size_t zl = 0, i;
+    struct gz_acc a = {0};
+    patient_gzip_enc *e = NULL;
+
+    for (i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7 + (i >> 9));
+    ck_assert_int_eq(patient_gzip_encode(big, sizeof big, &z, &zl), PATIENT_OK);
+    two = malloc(2 * zl);
+    memcpy(two, z, zl);
+    memcpy(two + zl, z, zl);
+    for (i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+        if (pieces[i] < 7 && i > 0)
+            continue; /* byte-wise once is enough (slow under sanitizers) */
+        a.len = 0;
+        ck_assert_int_eq(gz_feed_pieces(two, 2 * zl, pieces[i], 200, &a), PATIENT_OK);
+        ck_assert_uint_eq(a.len, 2 * sizeof big);
+        ck_assert(memcmp(a.p, big, sizeof big) == 0 && memcmp(a.p + sizeof big, big, sizeof big) == 0);
+        /* truncated anywhere, even between members: GZIP */
+        ck_assert_int_eq(gz_feed_pieces(two, zl - 1, pieces[i], 200, &a), PATIENT_ERR_GZIP);
+        ck_assert_int_eq(gz_feed_pieces(two, zl + 1, pieces[i], 200, &a), PATIENT_ERR_GZIP);
+    }
+    /* trailing garbage after a member, a damaged CRC, no stream at all */
+    two[zl] = 'x';
+    ck_assert_int_eq(gz_feed_pieces(two, 2 * zl, 4096, 200, &a), PATIENT_ERR_GZIP);
+    z[zl - 6] ^= 0xff;
+    ck_assert_int_eq(gz_feed_pieces(z, zl, 4096, 200, &a), PATIENT_ERR_GZIP);
+    ck_assert_int_eq(gz_feed_pieces((const uint8_t *)"", 0, 1, 200, &a), PATIENT_ERR_GZIP);
+    ck_assert_int_eq(gz_feed_pieces((const uint8_t *)"plain text", 10, 3, 200, &a),
+                     PATIENT_ERR_GZIP);
+    free(z);
+    free(two);
+
+    /* The encoder: synced pieces decode as they are (a receiver can
+     * render them before the end), finished it is one member. */
+    {
+        struct gz_acc enc = {0};
+        size_t synced;
+        ck_assert_int_eq(patient_gzip_enc_new(1, &e), PATIENT_OK);
+        ck_assert_int_eq(patient_gzip_enc_feed(e, big, 100000, PATIENT_GZIP_MORE, gz_acc_sink, &enc),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_gzip_enc_feed(e, big + 100000, 100000, PATIENT_GZIP_SYNC,
+                                               gz_acc_sink, &enc),
+                         PATIENT_OK);
+        synced = enc.len;
+        {
+            /* everything fed so far decodes from what was emitted */
+            patient_gzip_dec *d = NULL;
+            a.len = 0;
+            ck_assert_int_eq(patient_gzip_dec_new(0, &d), PATIENT_OK);
+            ck_assert_int_eq(patient_gzip_dec_feed(d, enc.p, synced, 0, gz_acc_sink, &a), PATIENT_OK);
+            ck_assert_uint_eq(a.len, 200000);
+            ck_assert(memcmp(a.p, big, 200000) == 0);
+            patient_gzip_dec_free(d);
+        }
+        ck_assert_int_eq(patient_gzip_enc_feed(e, big + 200000, sizeof big - 200000,
+                                               PATIENT_GZIP_FINISH, gz_acc_sink, &enc),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_gzip_enc_feed(e, NULL, 0, PATIENT_GZIP_FINISH, gz_acc_sink, &enc),
+                         PATIENT_ERR_STATE);
+        patient_gzip_enc_free(e);
+        a.len = 0;
+        ck_assert_int_eq(gz_feed_pieces(enc.p, enc.len, 65536, 0, &a), PATIENT_OK);
+        ck_assert_uint_eq(a.len, sizeof big);
+        ck_assert(memcmp(a.p, big, sizeof big) == 0);
+        free(enc.p);
+        ck_assert_int_eq(patient_gzip_enc_new(10, &e), PATIENT_ERR_ARG);
+    }
+
+    /* The bomb cap: 64 MB of zeros (about 64 KB of gzip) stops soon
+     * after the 1 MiB floor at ratio 200; without a cap it decodes. */
+    {
+        static uint8_t zeros[1 << 20];
+        struct gz_acc bomb = {0};
+        ck_assert_int_eq(patient_gzip_enc_new(9, &e), PATIENT_OK);
+        for (i = 0; i < 64; i++)
+            ck_assert_int_eq(patient_gzip_enc_feed(e, zeros, sizeof zeros,
+                                                   i == 63 ? PATIENT_GZIP_FINISH : PATIENT_GZIP_MORE,
+                                                   gz_acc_sink, &bomb),
+                             PATIENT_OK);
+        patient_gzip_enc_free(e);
+        a.len = 0;
+        ck_assert_int_eq(gz_feed_pieces(bomb.p, bomb.len, 4096, 200, &a), PATIENT_ERR_TOO_LARGE);
+        ck_assert_uint_le(a.len, 2u << 20); /* stopped early, not at the end */
+        a.len = 0;
+        ck_assert_int_eq(gz_feed_pieces(bomb.p, bomb.len, 65536, 0, &a), PATIENT_OK);
+        ck_assert_uint_eq(a.len, 64u << 20);
+        free(bomb.p);
+    }
+    free(a.p);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 #define THREADS 4
@@ -1090,6 +1230,7 @@ change_suite(void)
     tcase_add_test(tc, gzip_roundtrip);
     tcase_add_test(tc, gzip_corrupt);
     tcase_add_test(tc, gzip_bomb);
+    tcase_add_test(tc, gzip_stream);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
 

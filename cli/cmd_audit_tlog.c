@@ -451,7 +451,10 @@ do_monitor(int n, char **a, const topts *o)
     mo.pub = &pk;
     mo.origin = o->lorigin;
     mo.deep = o->deep;
-    mo.on_entry = on_entry;
+    /* Quiet, without --json, shows no entry: no callback, so the library
+     * need not hand each one over whole (its fast path scans lines on
+     * worker threads and keeps only what the checks need). */
+    mo.on_entry = o->quiet && !o->json ? NULL : on_entry;
     mo.on_progress = on_progress;
     mo.ctx = &m;
     if (o->loop > 0) {

@@ -124,7 +124,9 @@ typedef struct {
     int eof;      /* nothing after these lines */
 } lbatch;
 
+/* cap 0: no buffer, for lines that live elsewhere (lb_add). */
 patient_err lb_init(lbatch *b, size_t cap);
+patient_err lb_add(lbatch *b, const uint8_t *line, size_t len);
 void lb_free(lbatch *b);
 patient_err lb_read(lbatch *b, int fd, uint64_t off);
 uint64_t lb_line_off(const lbatch *b, size_t i);

@@ -19,6 +19,8 @@ patient_err
 lb_init(lbatch *b, size_t cap)
 {
     memset(b, 0, sizeof *b);
+    if (cap == 0)
+        return PATIENT_OK;
     /* Room for the longest line and its newline, whatever the caller asks. */
     if (cap < 2 * ((size_t)PATIENT_LOG_LINE_MAX + 1))
         cap = 2 * ((size_t)PATIENT_LOG_LINE_MAX + 1);
@@ -38,8 +40,8 @@ lb_free(lbatch *b)
     memset(b, 0, sizeof *b);
 }
 
-static patient_err
-lb_push(lbatch *b, const uint8_t *p, size_t len)
+patient_err
+lb_add(lbatch *b, const uint8_t *p, size_t len)
 {
     if (b->n == b->ncap) {
         size_t nc = b->ncap ? b->ncap * 2 : 1024;
@@ -95,14 +97,14 @@ lb_read(lbatch *b, int fd, uint64_t off)
             b->too_long = 1;
             break;
         }
-        if ((err = lb_push(b, p, (size_t)(nl - p))))
+        if ((err = lb_add(b, p, (size_t)(nl - p))))
             return err;
         p = nl + 1;
     }
     if (!b->too_long && p < end) {
         if (b->eof) {
             /* The file ends inside this line: a torn append. */
-            if ((err = lb_push(b, p, (size_t)(end - p))))
+            if ((err = lb_add(b, p, (size_t)(end - p))))
                 return err;
             b->torn = 1;
             p = end;

@@ -506,6 +506,19 @@ get_bundle(client *c, uint64_t b, uint64_t n, patient_response **resp, char **li
     return PATIENT_OK;
 }
 
+/* A bundle's lines as a batch for the workers. */
+static patient_err
+bundle_batch(lbatch *bt, char **lines, size_t *lens, unsigned w)
+{
+    patient_err err;
+
+    bt->n = 0;
+    for (unsigned j = 0; j < w; j++)
+        if ((err = lb_add(bt, (const uint8_t *)lines[j], lens[j])))
+            return err;
+    return PATIENT_OK;
+}
+
 static void
 to_entry(const pentry *pe, const char *line, size_t len, patient_log_entry *o)
 {
@@ -598,26 +611,38 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     client c;
     mstate *st = NULL;
     patient_checkpoint ck;
-    patient_response *bundle = NULL;
-    char **lines = NULL;
-    size_t *lens = NULL;
-    uint8_t leaf[HASH_LEN], root[HASH_LEN], *scratch = NULL;
-    size_t scap = 0;
-    uint64_t old, b, i;
+    /* Two bundles: the workers hash and scan one while the next is fetched */
+    patient_response *bundle[2] = {NULL, NULL};
+    char **lines[2] = {NULL, NULL};
+    size_t *lens[2] = {NULL, NULL};
+    unsigned bw[2] = {0, 0};
+    lbatch bt[2];
+    lpool *pool = NULL;
+    patient_monitor_alarm pend_alarm = PATIENT_MONITOR_OK;
+    patient_err pend = PATIENT_OK;
+    char pend_msg[sizeof r->message];
+    uint8_t root[HASH_LEN];
+    uint64_t old, b, i, end_b;
     char prev[HEX_LEN + 1];
     pentry e;
     patient_log_entry ent;
     patient_err err;
+    int cur = 0;
 
     memset(r, 0, sizeof *r);
     memset(&e, 0, sizeof e);
+    memset(bt, 0, sizeof bt);
     if (o == NULL || o->pub == NULL || state_path == NULL)
         return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key or state file given");
     if ((err = client_init(&c, url, o->fetch, r)))
         return raise_alarm(r, PATIENT_MONITOR_UNREACHABLE, err, "not an http(s) URL: %s",
-                     url ? url : "(null)");
-    if ((st = malloc(sizeof *st)) == NULL || (lines = calloc(PATIENT_TILE_WIDTH, sizeof *lines)) == NULL ||
-        (lens = calloc(PATIENT_TILE_WIDTH, sizeof *lens)) == NULL) {
+                           url ? url : "(null)");
+    if ((st = malloc(sizeof *st)) == NULL ||
+        (lines[0] = calloc(PATIENT_TILE_WIDTH, sizeof **lines)) == NULL ||
+        (lines[1] = calloc(PATIENT_TILE_WIDTH, sizeof **lines)) == NULL ||
+        (lens[0] = calloc(PATIENT_TILE_WIDTH, sizeof **lens)) == NULL ||
+        (lens[1] = calloc(PATIENT_TILE_WIDTH, sizeof **lens)) == NULL ||
+        lpool_new(&pool) != PATIENT_OK) {
         err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -627,23 +652,28 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     r->old_size = old;
     if (o->origin && st->have && strcmp(o->origin, st->origin) != 0) {
         err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG,
-                    "state file %s watches origin %s, not %s", state_path, st->origin, o->origin);
+                          "state file %s watches origin %s, not %s", state_path, st->origin,
+                          o->origin);
         goto out;
     }
-    if ((err = get_checkpoint(&c, o->origin ? o->origin : st->have ? st->origin : NULL, o->pub,
-                              &ck)))
+    if ((err = get_checkpoint(&c,
+                              o->origin  ? o->origin
+                              : st->have ? st->origin
+                                         : NULL,
+                              o->pub, &ck)))
         goto out;
     if (st->have && ck.size < old) {
-        err = raise_alarm(r, PATIENT_MONITOR_ROLLBACK, PATIENT_ERR_ROLLBACK,
-                    "ROLLBACK: the log now signs a tree of %llu entries; %llu were seen before",
-                    (unsigned long long)ck.size, (unsigned long long)old);
+        err =
+            raise_alarm(r, PATIENT_MONITOR_ROLLBACK, PATIENT_ERR_ROLLBACK,
+                        "ROLLBACK: the log now signs a tree of %llu entries; %llu were seen before",
+                        (unsigned long long)ck.size, (unsigned long long)old);
         goto out;
     }
     if (st->have && ck.size == old) {
         if (sodium_memcmp(ck.root, st->root, HASH_LEN) != 0)
             err = raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
-                        "FORK: the log signs another root for the %llu entries seen before",
-                        (unsigned long long)old);
+                              "FORK: the log signs another root for the %llu entries seen before",
+                              (unsigned long long)old);
         else
             snprintf(r->message, sizeof r->message, "no new entries (tree of %llu)",
                      (unsigned long long)old);
@@ -652,22 +682,54 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     if (!st->have)
         memcpy(st->origin, ck.origin, sizeof st->origin);
     c.tree_size = ck.size;
-    for (b = old / PATIENT_TILE_WIDTH; b * PATIENT_TILE_WIDTH < ck.size; b++) {
-        unsigned w, j;
-        patient_response_free(bundle);
-        if ((err = get_bundle(&c, b, ck.size, &bundle, lines, lens, &w)))
-            goto out;
+    b = old / PATIENT_TILE_WIDTH;
+    end_b = (ck.size + PATIENT_TILE_WIDTH - 1) / PATIENT_TILE_WIDTH;
+    if (b < end_b && ((err = get_bundle(&c, b, ck.size, &bundle[0], lines[0], lens[0], &bw[0])) ||
+                      (err = bundle_batch(&bt[0], lines[0], lens[0], bw[0]))))
+        goto out;
+    if (b < end_b)
+        lpool_start(pool, &bt[0], 1);
+    for (; b < end_b; b++) {
+        unsigned w = bw[cur], j;
+        lbatch *bat = &bt[cur];
+        int nx = cur ^ 1;
+        /* Fetch the next bundle meanwhile. Its failure is reported after
+         * this bundle's entries are checked, as if fetched in turn. */
+        patient_response_free(bundle[nx]);
+        bundle[nx] = NULL;
+        if (b + 1 < end_b) {
+            pend = get_bundle(&c, b + 1, ck.size, &bundle[nx], lines[nx], lens[nx], &bw[nx]);
+            if (pend == PATIENT_OK)
+                pend = bundle_batch(&bt[nx], lines[nx], lens[nx], bw[nx]);
+            if (pend != PATIENT_OK) {
+                pend_alarm = r->alarm;
+                memcpy(pend_msg, r->message, sizeof pend_msg);
+                if (r->result == PATIENT_OK) { /* out of memory: no alarm raised yet */
+                    pend_alarm = PATIENT_MONITOR_STATE;
+                    snprintf(pend_msg, sizeof pend_msg, "out of memory");
+                }
+                r->result = PATIENT_OK;
+                r->alarm = PATIENT_MONITOR_OK;
+                r->message[0] = '\0';
+            }
+        }
+        lpool_wait(pool);
+        if (b + 1 < end_b && pend == PATIENT_OK)
+            lpool_start(pool, &bt[nx], 1);
         for (j = 0; j < w; j++) {
+            const lineinfo *li = &bat->info[j];
             i = b * PATIENT_TILE_WIDTH + j;
-            if ((err = scratch_leaf(&scratch, &scap, (const uint8_t *)lines[j], lens[j], leaf)))
+            if (li->hash_err) {
+                err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_CRYPTO, "SHA-256 failed");
                 goto out;
+            }
             if (i < old) {
                 /* Seen before: the same line must still be there. */
-                if (sodium_memcmp(leaf, st->t.part[0][j], HASH_LEN) != 0) {
+                if (sodium_memcmp(li->leaf, st->t.part[0][j], HASH_LEN) != 0) {
                     err = raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
-                                "FORK: entry %llu differs from the one seen before (tree of "
-                                "%llu)",
-                                (unsigned long long)i, (unsigned long long)old);
+                                      "FORK: entry %llu differs from the one seen before (tree of "
+                                      "%llu)",
+                                      (unsigned long long)i, (unsigned long long)old);
                     r->seq = i;
                     r->has_seq = 1;
                     goto out;
@@ -676,10 +738,16 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
             }
             r->seq = i;
             r->has_seq = 1;
-            if (pentry_parse((const uint8_t *)lines[j], lens[j], &e) != PATIENT_OK) {
+            if (li->parsed && !o->deep && !o->on_entry) {
+                /* A change or event the workers scanned: all the checks
+                 * below read of it (deep and the callback read it whole). */
+                e.seq = li->seq;
+                e.kind = li->kind;
+                e.prev = li->prev;
+            } else if (pentry_parse(bat->line[j], bat->len[j], &e) != PATIENT_OK) {
                 err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
-                            "entry %llu is not a log entry (%s)", (unsigned long long)i,
-                            e.why ? e.why : "malformed");
+                                  "entry %llu is not a log entry (%s)", (unsigned long long)i,
+                                  e.why ? e.why : "malformed");
                 goto out;
             }
             if (i == 0)
@@ -688,24 +756,21 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
                 pt_hex(st->last, HASH_LEN, prev);
             if (e.seq != i || strcmp(e.prev, prev) != 0) {
                 err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_CHAIN,
-                            e.seq != i ? "entry %llu carries seq %llu"
-                                       : "entry %llu does not chain to the one before it (prev)",
-                            (unsigned long long)i, (unsigned long long)e.seq);
+                                  e.seq != i
+                                      ? "entry %llu carries seq %llu"
+                                      : "entry %llu does not chain to the one before it (prev)",
+                                  (unsigned long long)i, (unsigned long long)e.seq);
                 goto out;
             }
-            if (i == 0) {
-                uint8_t id[HASH_LEN];
-                if ((err = patient_sha256(lines[j], lens[j], id)))
-                    goto out;
-                pt_hex(id, HASH_LEN, st->log_id);
-            }
+            if (i == 0)
+                pt_hex(li->chain, HASH_LEN, st->log_id);
             if (e.kind == PATIENT_LOG_KIND_CHECKPOINT &&
                 (err = check_log_checkpoint(&e, &st->t, st->log_id, o->pub)) != PATIENT_OK) {
                 err = raise_alarm(r, PATIENT_MONITOR_ENTRY, err,
-                            "entry %llu: the log's own checkpoint %s", (unsigned long long)i,
-                            err == PATIENT_ERR_HASH ? "signs another root than its entries'"
-                            : err == PATIENT_ERR_LOG_CORRUPT ? "is malformed"
-                                                             : "has a bad signature");
+                                  "entry %llu: the log's own checkpoint %s", (unsigned long long)i,
+                                  err == PATIENT_ERR_HASH ? "signs another root than its entries'"
+                                  : err == PATIENT_ERR_LOG_CORRUPT ? "is malformed"
+                                                                   : "has a bad signature");
                 goto out;
             }
             if (e.kind == PATIENT_LOG_KIND_CHANGE) {
@@ -718,20 +783,19 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
                     patient_jws_free(jw);
                     if (err) {
                         err = raise_alarm(r, PATIENT_MONITOR_ENTRY, err,
-                                    "entry %llu: the change descriptor's signature does not "
-                                    "verify under the middlebox key [%s]",
-                                    (unsigned long long)i, patient_errname(err));
+                                          "entry %llu: the change descriptor's signature does not "
+                                          "verify under the middlebox key [%s]",
+                                          (unsigned long long)i, patient_errname(err));
                         goto out;
                     }
                 }
             }
-            if ((err = patient_sha256(lines[j], lens[j], st->last)))
-                goto out;
-            if ((err = pt_tiles_add(&st->t, leaf, compare_full, &c)))
+            memcpy(st->last, li->chain, HASH_LEN);
+            if ((err = pt_tiles_add(&st->t, li->leaf, compare_full, &c)))
                 goto out;
             r->entries++;
             if (o->on_entry) {
-                to_entry(&e, lines[j], lens[j], &ent);
+                to_entry(&e, lines[cur][j], lens[cur][j], &ent);
                 if (o->on_entry(&ent, o->ctx) != 0) {
                     err = raise_alarm(r, PATIENT_MONITOR_OK, PATIENT_ERR_INTERRUPTED, "stopped");
                     goto out;
@@ -740,6 +804,14 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
         }
         if (o->on_progress)
             o->on_progress(r->entries, ck.size - old, o->ctx);
+        if (pend != PATIENT_OK) {
+            r->result = pend;
+            r->alarm = pend_alarm;
+            memcpy(r->message, pend_msg, sizeof r->message);
+            err = r->result;
+            goto out;
+        }
+        cur = nx;
     }
     r->has_seq = 0;
     if ((err = pt_merkle_frontier_root(&st->t.fr, root)))
@@ -747,19 +819,20 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     if (sodium_memcmp(root, ck.root, HASH_LEN) != 0) {
         /* Either the signed tree does not extend the one seen (a fork), or
          * the served entries are not the signed ones. The tiles tell. */
-        patient_err ce = st->have ? tiles_consistent(&c, old, st->root, ck.size, ck.root)
-                                  : PATIENT_OK;
+        patient_err ce =
+            st->have ? tiles_consistent(&c, old, st->root, ck.size, ck.root) : PATIENT_OK;
         r->result = PATIENT_OK; /* what the tiles said is only the diagnosis */
         r->alarm = PATIENT_MONITOR_OK;
         if (ce != PATIENT_OK)
-            err = raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
-                        "FORK: the signed tree of %llu entries is not consistent with the tree "
-                        "of %llu seen before",
-                        (unsigned long long)ck.size, (unsigned long long)old);
+            err =
+                raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
+                            "FORK: the signed tree of %llu entries is not consistent with the tree "
+                            "of %llu seen before",
+                            (unsigned long long)ck.size, (unsigned long long)old);
         else
             err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_HASH,
-                        "the entries served do not hash to the signed root of %llu entries",
-                        (unsigned long long)ck.size);
+                              "the entries served do not hash to the signed root of %llu entries",
+                              (unsigned long long)ck.size);
         goto out;
     }
     /* The right edge too: every partial tile of the new tree. */
@@ -774,15 +847,15 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
             char rel[96];
             patient_tile_path((int)L, st->t.full[L], st->t.w[L], rel);
             err = raise_alarm(r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
-                        "corrupted tile: %s/%s differs from the hashes of the entries", c.base,
-                        rel);
+                              "corrupted tile: %s/%s differs from the hashes of the entries",
+                              c.base, rel);
             goto out;
         }
     }
     memcpy(st->root, ck.root, HASH_LEN);
     if ((err = state_save(state_path, st))) {
         err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "cannot write the state file %s: %s",
-                    state_path, patient_strerror(err));
+                          state_path, patient_strerror(err));
         goto out;
     }
     snprintf(r->message, sizeof r->message,
@@ -791,11 +864,14 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
              (unsigned long long)ck.size, (unsigned long long)old, (unsigned long long)r->entries);
     err = PATIENT_OK;
 out:
+    lpool_free(pool); /* waits for the bundle in flight */
     pentry_free(&e);
-    patient_response_free(bundle);
-    free(scratch);
-    free(lines);
-    free(lens);
+    for (int k = 0; k < 2; k++) {
+        patient_response_free(bundle[k]);
+        free(lines[k]);
+        free(lens[k]);
+        lb_free(&bt[k]);
+    }
     free(st);
     client_free(&c);
     return err;

@@ -3,7 +3,8 @@
 # folder that a real nginx serves on loopback: first run, append ->
 # consistent, filters; fork (truncated and regrown), rollback (an older
 # checkpoint served again), forged checkpoint signature, corrupted tile,
-# server down (its own exit code, state file unchanged each time); a bundle's
+# server down (its own exit code, state file unchanged each time), a bundle
+# missing after an edited one (the edit is reported); a bundle's
 # change found, a never-logged descriptor reported as such.
 set -eu
 : "${top_builddir:=.}"
@@ -138,6 +139,22 @@ printf 'X' | dd of="$t" bs=1 seek=7 conv=notrunc 2>/dev/null
 unchanged "corrupted tile"
 rm -rf pub && mv pub.good pub
 ok "corrupted tile: ALARM (tile), exit 1, state unchanged"
+
+# ---- catching up: a later bundle missing, an earlier one edited --------------------------
+# (the monitor fetches the next bundle while the one before is checked: the
+# first problem in log order is still the one reported)
+cp -r pub pub.good
+rm pub/entries/001
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state fresh)" = 3 ] &&
+    grep -q 'log unreachable: entry bundle .*/entries/001' err || fail "bundle 1 missing: exit 3"
+[ ! -e fresh ] || fail "bundle 1 missing: no state written"
+sed -i '10s/"seq":9,/"seq":9 ,/' pub/entries/000
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state fresh)" = 1 ] &&
+    grep -q 'ALARM (entry): entry 10 does not chain to the one before it' err ||
+    fail "bundle 0 edited, bundle 1 missing: the entry alarm"
+[ ! -e fresh ] || fail "bundle 0 edited: no state written"
+rm -rf pub && mv pub.good pub
+ok "catching up: a missing later bundle is exit 3, an edit before it is reported first"
 
 # ---- included: a logged change and a never-logged one ---------------------------------
 python3 - <<'PY'

@@ -484,6 +484,33 @@ text_item(const char *p, size_t len)
     return o;
 }
 
+/* A certificate chain in JSON, as bundles and the native host carry it: a
+ * list of 1..PATIENT_FETCH_MAX_CHAIN SPKI pins ("sha256-<base64>"), leaf
+ * first and trust anchor last, the shape patient_fetch fills in from its
+ * own connection. A longer list is refused, not cut, so the anchor (last)
+ * is never lost. -1 on anything else, with *bad the 1-based element at
+ * fault (0: not a list, empty or too long). */
+static int
+chain_from_json(const cJSON *ch, uint8_t (*out)[32], size_t *n, size_t *bad)
+{
+    const cJSON *c;
+    size_t k = cJSON_IsArray(ch) ? (size_t)cJSON_GetArraySize(ch) : 0;
+
+    *n = 0;
+    *bad = 0;
+    if (k == 0 || k > PATIENT_FETCH_MAX_CHAIN)
+        return -1;
+    cJSON_ArrayForEach(c, ch) {
+        if (!cJSON_IsString(c) || patient_sri_decode(c->valuestring, out[*n]) != PATIENT_OK) {
+            *bad = *n + 1;
+            *n = 0;
+            return -1;
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
 patient_err
 patient_bundle_build(const patient_evidence *ev, const char *policy_json, time_t at, char **out)
 {
@@ -518,6 +545,18 @@ patient_bundle_build(const patient_evidence *ev, const char *policy_json, time_t
     cJSON_AddItemToObject(b, "manifest_error",
                           text_item(ev->manifest_error,
                                     ev->manifest_error ? strlen(ev->manifest_error) : 0));
+    /* The chain the verifier saw, so that an offline check judges who
+     * decrypted as the online one did (it is this record, not a new
+     * observation: docs/SECURITY.md). */
+    if (ev->tls_chain_n > 0 && ev->tls_chain != NULL) {
+        arr = cJSON_AddArrayToObject(b, "tls_chain");
+        for (size_t i = 0; i < ev->tls_chain_n && i < PATIENT_FETCH_MAX_CHAIN; i++) {
+            patient_sri_encode(ev->tls_chain[i], sri);
+            cJSON_AddItemToArray(arr, cJSON_CreateString(sri));
+        }
+    } else {
+        cJSON_AddNullToObject(b, "tls_chain");
+    }
     arr = cJSON_AddArrayToObject(b, "disclosures");
     for (size_t i = 0; i < ev->ndisclosures; i++) {
         const patient_evidence_disclosure *d = &ev->disclosures[i];
@@ -584,6 +623,7 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
     patient_verify_opts o = {0};
     char *ptext = NULL, *detail = NULL;
     uint8_t h[PATIENT_SHA256_BYTES], want[PATIENT_SHA256_BYTES];
+    uint8_t chain[PATIENT_FETCH_MAX_CHAIN][32];
     patient_err err;
     int bad = 0;
     const char *created, *sri;
@@ -650,6 +690,13 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
     ev.manifest_sig = opt_str(b, "manifest_sig", &bad);
     ev.manifest_sig_len = ev.manifest_sig ? strlen(ev.manifest_sig) : 0;
     ev.manifest_error = opt_str(b, "manifest_error", &bad);
+    arr = cJSON_GetObjectItemCaseSensitive(b, "tls_chain");
+    if (arr && !cJSON_IsNull(arr)) {
+        size_t at;
+        if (chain_from_json(arr, chain, &ev.tls_chain_n, &at) != 0)
+            goto out;
+        ev.tls_chain = (const uint8_t(*)[32])chain;
+    }
     arr = cJSON_GetObjectItemCaseSensitive(b, "disclosures");
     if (arr && (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > PATIENT_MAX_HOPS))
         goto out;
@@ -812,40 +859,26 @@ patient_native_request_max(size_t max_body)
     return (max_body + 2) / 3 * 4 + PATIENT_NATIVE_ENVELOPE;
 }
 
-/* "received.tls_chain": the certificate chain the browser verified for the
- * connection it received the page over, leaf first, as SPKI pins
- * ("sha256-<base64>"), the same shape patient_fetch fills in from its own
- * connection. It is the browser's word, as the bytes are: the host and the
- * browser are one endpoint. Absent: interception is not judged. Every
- * element must be a pin; over PATIENT_FETCH_MAX_CHAIN is refused, not cut,
- * so the trust anchor (last) is never lost. */
+/* "received.tls_chain": the chain the browser verified for the connection
+ * it received the page over. It is the browser's word, as the bytes are:
+ * the host and the browser are one endpoint. Absent: interception is not
+ * judged. */
 static patient_err
 native_chain(const cJSON *rj, patient_response *r, pt_buf *why)
 {
-    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(rj, "tls_chain"), *c;
-    size_t n;
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(rj, "tls_chain");
+    size_t bad;
 
-    if (ch == NULL)
+    if (ch == NULL || chain_from_json(ch, r->tls_chain, &r->tls_chain_n, &bad) == 0)
         return PATIENT_OK;
-    n = cJSON_IsArray(ch) ? (size_t)cJSON_GetArraySize(ch) : 0;
-    if (n == 0 || n > PATIENT_FETCH_MAX_CHAIN) {
+    if (bad)
+        pt_buf_appendf(why, "\"received.tls_chain\" element %zu is not a "
+                            "\"sha256-<base64>\" SPKI pin", bad);
+    else
         pt_buf_appendf(why, "\"received.tls_chain\" must be a list of 1 to %d "
                             "\"sha256-<base64>\" SPKI pins, leaf first",
                        PATIENT_FETCH_MAX_CHAIN);
-        return PATIENT_ERR_PARSE;
-    }
-    cJSON_ArrayForEach(c, ch) {
-        if (!cJSON_IsString(c) ||
-            patient_sri_decode(c->valuestring, r->tls_chain[r->tls_chain_n]) != PATIENT_OK) {
-            pt_buf_appendf(why, "\"received.tls_chain\" element %zu is not a "
-                                "\"sha256-<base64>\" SPKI pin",
-                           r->tls_chain_n + 1);
-            r->tls_chain_n = 0;
-            return PATIENT_ERR_PARSE;
-        }
-        r->tls_chain_n++;
-    }
-    return PATIENT_OK;
+    return PATIENT_ERR_PARSE;
 }
 
 /* "received": {"status": 200, "headers": [{"name","value"}...], "body":

@@ -1576,6 +1576,7 @@ START_TEST(bundle_round_trip)
     char *b = bundle_of(&ev), *j1 = NULL, *j2 = NULL;
     patient_report *r1 = run(pol, &ev), *r2 = NULL;
 
+    ck_assert_ptr_nonnull(strstr(b, "\"tls_chain\":\tnull")); /* no chain known */
     ck_assert_int_eq(patient_verify_bundle(b, strlen(b), NULL, NULL, &r2), PATIENT_OK);
     ck_assert_int_eq(patient_report_verdict(r2), PATIENT_VERDICT_MODIFIED);
     ck_assert_int_eq(patient_report_json(r1, 0, &j1), PATIENT_OK);
@@ -1593,6 +1594,27 @@ START_TEST(bundle_round_trip)
         expect(r2, PATIENT_VERDICT_INVALID, "manifest.expired");
     }
     free(b);
+    /* The chain the verifier saw is recorded, and judged offline as it was
+     * online: the same report. */
+    {
+        static const uint8_t chain[2][32] = {{1}, {2}};
+        char sri[PATIENT_SRI_BYTES];
+        ev.tls_chain = chain;
+        ev.tls_chain_n = 2;
+        b = bundle_of(&ev);
+        patient_sri_encode(chain[1], sri);
+        ck_assert_ptr_nonnull(strstr(b, sri));
+        r1 = run(pol, &ev);
+        ck_assert_int_eq(patient_verify_bundle(b, strlen(b), NULL, NULL, &r2), PATIENT_OK);
+        ck_assert_int_eq(patient_report_json(r1, 0, &j1), PATIENT_OK);
+        ck_assert_int_eq(patient_report_json(r2, 0, &j2), PATIENT_OK);
+        ck_assert_str_eq(j1, j2);
+        free(j1);
+        free(j2);
+        patient_report_free(r1);
+        patient_report_free(r2);
+        free(b);
+    }
     free(v1);
     free(v2);
     free(o1);
@@ -1715,6 +1737,10 @@ START_TEST(bundle_malformed)
         static const char *const bad[][2] = {
             {"changes", "[1]"}, {"disclosures", "{}"}, {"manifest_sig", "7"},
             {"body", "\"%%%\""}, {"origin_sig", "[]"},
+            /* the recorded chain: 1..16 SPKI pins or null, nothing else */
+            {"tls_chain", "[]"}, {"tls_chain", "\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\""},
+            {"tls_chain", "[\"sha256-AAAA\"]"}, {"tls_chain", "[\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\", 1]"},
+            {"tls_chain", "[\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\",\"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"]"},
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             cJSON *j = cJSON_Parse(b);

@@ -18,6 +18,9 @@
 #   a second bumping proxy (echo, nobody names its CA), body untouched
 #                                    -> invalid, tls.intercepted.unknown
 #   malformed pins                   -> refused by disclose and publish
+# and the evidence bundle, offline: the recorded chain judged as online
+# (allowed, corp-proxy); swapped for an unknown CA -> invalid
+# tls.intercepted.unknown; malformed -> refused
 # Needs: nginx, squid-openssl, c-icap, curl, openssl, /usr/bin/python3.
 # Exit 77 (skip) only when the module was not built or a server is missing.
 set -euo pipefail
@@ -149,6 +152,34 @@ pverify via "$work/pol.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" "$A_HTTPS
 expect via 0 modified "" "https through the bumping middlebox"
 check "through the middlebox: decrypted by corp-proxy ($(interception "$work/via.json"))" \
     test "$(interception "$work/via.json")" = "allowed corp-proxy"
+# the evidence bundle records the chain the verifier saw: offline, who
+# decrypted is judged as it was online; its forged twin (the recorded chain
+# swapped for a CA nobody declares) is the unknown interceptor, and a
+# malformed chain is refused
+pverify viab "$work/pol.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" --bundle "$work/via.bundle" \
+    "$A_HTTPS/index.html"
+expect viab 0 modified "" "bundle of the page through the middlebox"
+poffline() { # poffline OUT BUNDLE — sets rc
+    rc=0
+    "$VERIFY" --json --policy "$work/pol.json" --no-state --offline "$2" >"$work/$1.json" 2>"$work/$1.err" || rc=$?
+}
+poffline off "$work/via.bundle"
+expect off 0 modified "" "the bundle offline"
+check "the bundle offline: decrypted by corp-proxy ($(interception "$work/off.json"))" \
+    test "$(interception "$work/off.json")" = "allowed corp-proxy"
+"$PY" - "$work/via.bundle" "$work/swap.bundle" "$work/badchain.bundle" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert len(b["tls_chain"]) >= 1, b["tls_chain"]
+b["tls_chain"] = ["sha256-" + "A" * 43 + "="]
+json.dump(b, open(sys.argv[2], "w"))
+b["tls_chain"] = ["sha256-AAAA"]
+json.dump(b, open(sys.argv[3], "w"))
+PY
+poffline swap "$work/swap.bundle"
+expect swap 1 invalid "tls.intercepted.unknown" "the bundle with its chain swapped, offline"
+poffline badchain "$work/badchain.bundle"
+check "a bundle whose chain is malformed: refused, exit 2 (got $rc)" test "$rc" = 2
 # a page the middlebox does not change carries no descriptor, so no
 # disclosure names the decrypter: the CA pin the endpoint recorded does
 pverify css "$work/pol.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" "$A_HTTPS/css/site.css"

@@ -68,7 +68,7 @@ typedef struct patient_evidence {
     /* The certificate chain of the page's own TLS connection as the
      * endpoint verified it (patient_response.tls_chain: SPKI SHA-256, leaf
      * first, trust anchor last). tls_chain_n == 0: not known (plain http,
-     * an offline bundle): who decrypted is then not judged. */
+     * a bundle that recorded none): who decrypted is then not judged. */
     const uint8_t (*tls_chain)[32];
     size_t tls_chain_n;
 } patient_evidence;
@@ -156,7 +156,8 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_bundle(const char *json, s
                                                              const patient_verify_opts *opts,
                                                              patient_report **report);
 
-/* Write evidence (+ the policy's JSON text and time) as a bundle. */
+/* Write evidence (+ the policy's JSON text and time) as a bundle, with the
+ * evidence's certificate chain (tls_chain) when it has one. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_bundle_build(const patient_evidence *ev,
                                                             const char *policy_json,
                                                             time_t at, char **out);

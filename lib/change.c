@@ -2,6 +2,7 @@
  * (patient_change_*). The payload is specified in docs/format/change.md. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,6 +12,7 @@
 #include <patient/policy.h>
 #include "change_int.h"
 #include "chunk.h"
+#include "log_int.h"
 #include "util.h"
 
 /* Our objects have at most a dozen members; more is hostile, and the
@@ -35,6 +37,12 @@ struct patient_hop {
     int has_tls, tls_verified;
     char *tls_version, *tls_cipher;
     int finished;
+    /* After a signing finish: the descriptor, and the fields an audit log
+     * entry repeats from it (patient_log_append_hop), so that the log need
+     * not parse what was just built. */
+    char *value;
+    char when[21];
+    char kid[PATIENT_KEYID_HEX];
     /* The descriptors that arrived, parsed: a hop that withholds bytes maps
      * its deletions back through them to the origin's chunks. */
     patient_change *prevc[PATIENT_MAX_HOPS];
@@ -190,6 +198,7 @@ patient_hop_free(patient_hop *hop)
     free(hop->url);
     free(hop->tls_version);
     free(hop->tls_cipher);
+    free(hop->value);
     for (size_t k = 0; k < hop->nprev; k++)
         patient_change_free(hop->prevc[k]);
     free(hop);
@@ -435,56 +444,43 @@ out:
     return err;
 }
 
-patient_err
-patient_hop_finish(patient_hop *hop, time_t at, uint8_t **out, size_t *out_len, char **value)
+/* Sort and check the edits of a hop that has some: *e gets them in
+ * order (malloc'd), *olen the output size. */
+static patient_err
+hop_edits(patient_hop *hop, patient_edit **e, size_t *olen)
 {
-    patient_edit *e = NULL;
-    uint8_t hin[PATIENT_SHA256_BYTES], hout[PATIENT_SHA256_BYTES], hdel[PATIENT_SHA256_BYTES];
-    uint8_t *body = NULL;
-    size_t olen = 0, i;
+    size_t i;
+
+    qsort(hop->edits, hop->n, sizeof *hop->edits, cmp_edit);
+    if ((*e = malloc(hop->n * sizeof **e)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (i = 0; i < hop->n; i++)
+        (*e)[i] = hop->edits[i].e;
+    return pt_edits_check(*e, hop->n, hop->in_len, PATIENT_ERR_ARG, olen);
+}
+
+/* Build and sign the descriptor of a hop whose input and output hash to
+ * hin and hout; keeps a copy of it in the hop. */
+static patient_err
+hop_sign(patient_hop *hop, time_t at, const patient_edit *e, size_t olen,
+         const uint8_t hin[PATIENT_SHA256_BYTES], const uint8_t hout[PATIENT_SHA256_BYTES],
+         char **value)
+{
+    uint8_t hdel[PATIENT_SHA256_BYTES];
+    size_t i;
     cJSON *root = NULL, *by, *arr, *o;
-    char *payload = NULL, *jws = NULL, kid[PATIENT_KEYID_HEX], when[21];
+    char *payload = NULL, *jws = NULL;
     patient_pubkey pk;
     patient_err err = PATIENT_ERR_NOMEM;
 
-    if (out == NULL || out_len == NULL || value == NULL)
-        return PATIENT_ERR_ARG;
-    *out = NULL;
-    *out_len = 0;
-    *value = NULL;
-    if (hop == NULL)
-        return PATIENT_ERR_ARG;
-    if (hop->finished)
-        return PATIENT_ERR_STATE;
-    hop->finished = 1;
-    if (hop->n == 0) {
-        /* Nothing changed: nothing to sign. */
-        if ((body = malloc(hop->in_len ? hop->in_len : 1)) == NULL)
-            return PATIENT_ERR_NOMEM;
-        if (hop->in_len)
-            memcpy(body, hop->in, hop->in_len);
-        *out = body;
-        *out_len = hop->in_len;
-        return PATIENT_OK;
-    }
-    qsort(hop->edits, hop->n, sizeof *hop->edits, cmp_edit);
-    if ((e = malloc(hop->n * sizeof *e)) == NULL)
-        goto out;
-    for (i = 0; i < hop->n; i++)
-        e[i] = hop->edits[i].e;
-    if ((err = pt_edits_check(e, hop->n, hop->in_len, PATIENT_ERR_ARG, &olen)) ||
-        (err = pt_edits_build(hop->in, hop->in_len, e, hop->n, olen, &body, hin, hout)))
-        goto out;
-
-    err = PATIENT_ERR_NOMEM;
     patient_seckey_pubkey(hop->sk, &pk);
-    patient_keyid_hex(pk.id, kid);
-    pt_time_format(at, when);
+    patient_keyid_hex(pk.id, hop->kid);
+    pt_time_format(at, hop->when);
     if ((root = cJSON_CreateObject()) == NULL || !add_num(root, "patient", 1) ||
         !add_str(root, "type", "change") || !add_str(root, "url", hop->url) ||
         !add_num(root, "hop", hop->hopno) || (hop->has_prev && !add_sri(root, "prev", hop->prev)) ||
-        !add_str(root, "at", when) || (by = cJSON_AddObjectToObject(root, "by")) == NULL ||
-        !add_str(by, "name", hop->name) || !add_str(by, "kid", kid) ||
+        !add_str(root, "at", hop->when) || (by = cJSON_AddObjectToObject(root, "by")) == NULL ||
+        !add_str(by, "name", hop->name) || !add_str(by, "kid", hop->kid) ||
         !add_str(by, "service", hop->service) ||
         (hop->disclosure && !add_str(by, "disclosure", hop->disclosure)) ||
         !add_part(root, "in", hin, hop->in_len) || !add_part(root, "out", hout, olen) ||
@@ -528,19 +524,231 @@ patient_hop_finish(patient_hop *hop, time_t at, uint8_t **out, size_t *out_len, 
         err = PATIENT_ERR_TOO_LARGE;
         goto out;
     }
-    *out = body;
-    *out_len = olen;
+    err = PATIENT_ERR_NOMEM;
+    if ((hop->value = strdup(jws)) == NULL)
+        goto out;
     *value = jws;
-    body = NULL;
     jws = NULL;
     err = PATIENT_OK;
 out:
     cJSON_Delete(root);
     free(payload);
     free(jws);
+    return err;
+}
+
+patient_err
+patient_hop_finish(patient_hop *hop, time_t at, uint8_t **out, size_t *out_len, char **value)
+{
+    patient_edit *e = NULL;
+    uint8_t hin[PATIENT_SHA256_BYTES], hout[PATIENT_SHA256_BYTES];
+    uint8_t *body = NULL;
+    size_t olen = 0;
+    patient_err err;
+
+    if (out == NULL || out_len == NULL || value == NULL)
+        return PATIENT_ERR_ARG;
+    *out = NULL;
+    *out_len = 0;
+    *value = NULL;
+    if (hop == NULL)
+        return PATIENT_ERR_ARG;
+    if (hop->finished)
+        return PATIENT_ERR_STATE;
+    hop->finished = 1;
+    if (hop->n == 0) {
+        /* Nothing changed: nothing to sign. */
+        if ((body = malloc(hop->in_len ? hop->in_len : 1)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        if (hop->in_len)
+            memcpy(body, hop->in, hop->in_len);
+        *out = body;
+        *out_len = hop->in_len;
+        return PATIENT_OK;
+    }
+    if ((err = hop_edits(hop, &e, &olen)) ||
+        (err = pt_edits_build(hop->in, hop->in_len, e, hop->n, olen, &body, hin, hout)) ||
+        (err = hop_sign(hop, at, e, olen, hin, hout, value)))
+        goto out;
+    *out = body;
+    *out_len = olen;
+    body = NULL;
+out:
     free(body);
     free(e);
     return err;
+}
+
+struct patient_hop_hashes {
+    patient_sha256_ctx *in, *out;
+    uint64_t in_len, out_len;
+    patient_err err; /* sticky: a failed update spoils the hashes */
+};
+
+patient_err
+patient_hop_hashes_new(patient_hop_hashes **out)
+{
+    patient_hop_hashes *hh;
+    patient_err err;
+
+    if (out == NULL)
+        return PATIENT_ERR_ARG;
+    *out = NULL;
+    if ((hh = calloc(1, sizeof *hh)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = patient_sha256_init(&hh->in)) || (err = patient_sha256_init(&hh->out))) {
+        patient_hop_hashes_free(hh);
+        return err;
+    }
+    *out = hh;
+    return PATIENT_OK;
+}
+
+static patient_err
+hashes_add(patient_hop_hashes *hh, patient_sha256_ctx *ctx, uint64_t *len, const void *p,
+           size_t n)
+{
+    if (hh == NULL || (p == NULL && n > 0))
+        return PATIENT_ERR_ARG;
+    if (hh->err != PATIENT_OK)
+        return hh->err;
+    if (ctx == NULL)
+        return PATIENT_ERR_STATE; /* already used by a finish */
+    if (n > PATIENT_MAX_BODY - *len)
+        return hh->err = PATIENT_ERR_TOO_LARGE;
+    if (n && (hh->err = patient_sha256_update(ctx, p, n)) != PATIENT_OK)
+        return hh->err;
+    *len += n;
+    return PATIENT_OK;
+}
+
+patient_err
+patient_hop_hashes_in(patient_hop_hashes *hh, const void *p, size_t n)
+{
+    return hashes_add(hh, hh ? hh->in : NULL, hh ? &hh->in_len : NULL, p, n);
+}
+
+patient_err
+patient_hop_hashes_out(patient_hop_hashes *hh, const void *p, size_t n)
+{
+    return hashes_add(hh, hh ? hh->out : NULL, hh ? &hh->out_len : NULL, p, n);
+}
+
+void
+patient_hop_hashes_free(patient_hop_hashes *hh)
+{
+    if (hh == NULL)
+        return;
+    patient_sha256_free(hh->in);
+    patient_sha256_free(hh->out);
+    free(hh);
+}
+
+/* The digests of hh, once its byte counts are the hop's sizes. */
+static patient_err
+hashes_final(patient_hop_hashes *hh, uint64_t in_len, uint64_t out_len,
+             uint8_t hin[PATIENT_SHA256_BYTES], uint8_t hout[PATIENT_SHA256_BYTES])
+{
+    patient_err err;
+
+    if (hh->err != PATIENT_OK)
+        return hh->err;
+    if (hh->in == NULL || hh->out == NULL)
+        return PATIENT_ERR_STATE;
+    if (hh->in_len != in_len || hh->out_len != out_len)
+        return PATIENT_ERR_HASH;
+    err = patient_sha256_final(hh->in, hin); /* frees the context */
+    hh->in = NULL;
+    if (err == PATIENT_OK)
+        err = patient_sha256_final(hh->out, hout);
+    hh->out = NULL;
+    return err;
+}
+
+patient_err
+patient_hop_finish_output(patient_hop *hop, time_t at, const uint8_t *out, size_t out_len,
+                          patient_hop_hashes *hh, char **value)
+{
+    patient_edit *e = NULL;
+    uint8_t hin[PATIENT_SHA256_BYTES], hout[PATIENT_SHA256_BYTES];
+    size_t olen = 0;
+    patient_err err;
+
+    if (value == NULL)
+        return PATIENT_ERR_ARG;
+    *value = NULL;
+    if (hop == NULL || (out == NULL && out_len > 0))
+        return PATIENT_ERR_ARG;
+    if (hop->finished)
+        return PATIENT_ERR_STATE;
+    hop->finished = 1;
+    if (hop->n == 0) {
+        /* Nothing changed: the output must be the input. */
+        if (out_len != hop->in_len || (out_len && memcmp(out, hop->in, out_len) != 0))
+            return PATIENT_ERR_HASH;
+        return PATIENT_OK;
+    }
+    if ((err = hop_edits(hop, &e, &olen)))
+        goto out;
+    if (olen != out_len) {
+        err = PATIENT_ERR_HASH;
+        goto out;
+    }
+    /* With hashes taken while the bytes streamed, this pass only
+     * compares; without, it hashes as it compares. */
+    if (hh) {
+        if ((err = pt_edits_match(hop->in, hop->in_len, e, hop->n, out, out_len, NULL, NULL)) ||
+            (err = hashes_final(hh, hop->in_len, out_len, hin, hout)))
+            goto out;
+    } else if ((err = pt_edits_match(hop->in, hop->in_len, e, hop->n, out, out_len, hin, hout))) {
+        goto out;
+    }
+    err = hop_sign(hop, at, e, olen, hin, hout, value);
+out:
+    free(e);
+    return err;
+}
+
+patient_err
+pt_hop_chfields(const patient_hop *hop, chfields *f, const char **value)
+{
+    size_t i;
+
+    memset(f, 0, sizeof *f);
+    if (hop == NULL || value == NULL)
+        return PATIENT_ERR_ARG;
+    if (hop->value == NULL)
+        return PATIENT_ERR_STATE;
+    /* The limits chfields_from_value applies to a parsed descriptor. */
+    if (strlen(hop->url) > PATIENT_LOG_URL_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    if (hop->n > PATIENT_LOG_EDITS_MAX)
+        return PATIENT_ERR_LIMIT;
+    f->url = hop->url;
+    f->by_name = hop->name;
+    f->hop = hop->hopno;
+    memcpy(f->at, hop->when, sizeof f->at);
+    memcpy(f->kid, hop->kid, sizeof f->kid);
+    f->n = hop->n;
+    if ((f->reasons = calloc(f->n, sizeof *f->reasons)) == NULL ||
+        (f->rules = calloc(f->n, sizeof *f->rules)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    /* hop->edits are in descriptor order: finish sorted them. */
+    for (i = 0; i < f->n; i++) {
+        f->reasons[i] = hop->edits[i].e.reason;
+        f->rules[i] = hop->edits[i].e.rule;
+        f->deleted += hop->edits[i].e.delete_len;
+        f->inserted += hop->edits[i].e.insert_len;
+    }
+    if (!hop->has_tls)
+        f->tls[0] = 0;
+    else if (hop->tls_cipher == NULL)
+        snprintf(f->tls, sizeof f->tls, "%s", hop->tls_version);
+    else
+        snprintf(f->tls, sizeof f->tls, "%s %s %s", hop->tls_version, hop->tls_cipher,
+                 hop->tls_verified ? "verified" : "unverified");
+    *value = hop->value;
+    return PATIENT_OK;
 }
 
 /* ---- parsing ---- */

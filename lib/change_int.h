@@ -18,6 +18,14 @@ patient_err pt_edits_build(const uint8_t *in, size_t len, const patient_edit *e,
                            size_t out_len, uint8_t **out, uint8_t hin[PATIENT_SHA256_BYTES],
                            uint8_t hout[PATIENT_SHA256_BYTES]);
 
+/* Check that out (out_len bytes) is exactly the output of edits (already
+ * checked) over in, hashing input and output in the same pass: for a
+ * caller that built the output itself, as a streaming middlebox does.
+ * PATIENT_ERR_HASH when a byte differs, ARG when the sizes do not add up. */
+patient_err pt_edits_match(const uint8_t *in, size_t len, const patient_edit *e, size_t n,
+                           const uint8_t *out, size_t out_len, uint8_t hin[PATIENT_SHA256_BYTES],
+                           uint8_t hout[PATIENT_SHA256_BYTES]);
+
 /* A scratch buffer for big bodies. Buffers of 512 KiB and more are mapped
  * on their own, in whole 2 MiB pages, with transparent huge pages asked for
  * (far fewer page faults); smaller ones come from malloc. Not for memory handed to callers who free(). */

@@ -54,32 +54,50 @@ upd(patient_sha256_ctx *h, const void *p, size_t n)
     return h && n ? patient_sha256_update(h, p, n) : PATIENT_OK;
 }
 
-/* Copy n bytes, hashing the source into hin and the copy into hout. */
+/* Copy n bytes (dst), or check that they are already there (expect, when
+ * dst is NULL: PATIENT_ERR_HASH if not), hashing the source into hin and
+ * the output bytes into hout. */
 static patient_err
-copy_hashed(uint8_t *dst, const uint8_t *src, size_t n, patient_sha256_ctx *hin,
-            patient_sha256_ctx *hout)
+copy_hashed(uint8_t *dst, const uint8_t *expect, const uint8_t *src, size_t n,
+            patient_sha256_ctx *hin, patient_sha256_ctx *hout)
 {
     patient_err err = PATIENT_OK;
 
     while (n > 0 && err == PATIENT_OK) {
         size_t k = n < CHUNK ? n : CHUNK;
-        memcpy(dst, src, k);
+        if (dst)
+            memcpy(dst, src, k);
+        else if (memcmp(expect, src, k) != 0)
+            return PATIENT_ERR_HASH;
         if ((err = upd(hin, src, k)) == PATIENT_OK)
-            err = upd(hout, dst, k);
-        dst += k, src += k, n -= k;
+            err = upd(hout, src, k);
+        if (dst)
+            dst += k;
+        else
+            expect += k;
+        src += k, n -= k;
     }
     return err;
 }
 
+/* copy_hashed at output offset w: into o, or checked against expect. */
+static patient_err
+out_at(uint8_t *o, const uint8_t *expect, size_t w, const uint8_t *src, size_t n,
+       patient_sha256_ctx *hin, patient_sha256_ctx *hout)
+{
+    return o ? copy_hashed(o + w, NULL, src, n, hin, hout)
+             : copy_hashed(NULL, expect + w, src, n, hin, hout);
+}
+
 /* Write the output of edits (already checked) to o, which has room for
- * out_len bytes; hash input and output on the way when ci/co are not NULL. */
+ * out_len bytes, or (o NULL) check that expect holds exactly that output;
+ * hash input and output on the way when ci/co are not NULL. */
 static patient_err
 edits_write(const uint8_t *in, size_t len, const patient_edit *e, size_t n, size_t out_len,
-            uint8_t *o, patient_sha256_ctx *ci, patient_sha256_ctx *co)
+            uint8_t *o, const uint8_t *expect, patient_sha256_ctx *ci, patient_sha256_ctx *co)
 {
     static uint8_t none[1]; /* stands in for a NULL buffer of 0 bytes */
-    uint8_t *w;
-    size_t pos = 0, i;
+    size_t pos = 0, w = 0, i;
     patient_err err;
 
     /* An empty body or output may come as NULL; NULL + 0 is undefined
@@ -87,41 +105,40 @@ edits_write(const uint8_t *in, size_t len, const patient_edit *e, size_t n, size
      * through these when their length is 0. */
     if (in == NULL)
         in = none;
-    if (o == NULL)
+    if (o == NULL && expect == NULL)
         o = none;
-    w = o;
     for (i = 0; i < n; i++) {
-        if (e[i].offset - pos > out_len - (size_t)(w - o))
+        if (e[i].offset - pos > out_len - w)
             return PATIENT_ERR_ARG;
-        if ((err = copy_hashed(w, in + pos, e[i].offset - pos, ci, co)))
+        if ((err = out_at(o, expect, w, in + pos, e[i].offset - pos, ci, co)))
             return err;
         w += e[i].offset - pos;
         if ((err = upd(ci, in + e[i].offset, e[i].delete_len)))
             return err;
-        if (e[i].insert_len > out_len - (size_t)(w - o))
+        if (e[i].insert_len > out_len - w)
             return PATIENT_ERR_ARG;
-        if ((err = copy_hashed(w, e[i].insert, e[i].insert_len, NULL, co)))
+        if ((err = out_at(o, expect, w, e[i].insert, e[i].insert_len, NULL, co)))
             return err;
         w += e[i].insert_len;
         pos = e[i].offset + e[i].delete_len;
     }
-    if (len - pos != out_len - (size_t)(w - o))
+    if (len - pos != out_len - w)
         return PATIENT_ERR_ARG; /* sizes do not add up */
-    return copy_hashed(w, in + pos, len - pos, ci, co);
+    return out_at(o, expect, w, in + pos, len - pos, ci, co);
 }
 
 /* Run edits_write with fresh hash contexts for the hashes asked for. */
 static patient_err
 edits_write_hashed(const uint8_t *in, size_t len, const patient_edit *e, size_t n,
-                   size_t out_len, uint8_t *o, uint8_t hin[PATIENT_SHA256_BYTES],
-                   uint8_t hout[PATIENT_SHA256_BYTES])
+                   size_t out_len, uint8_t *o, const uint8_t *expect,
+                   uint8_t hin[PATIENT_SHA256_BYTES], uint8_t hout[PATIENT_SHA256_BYTES])
 {
     patient_sha256_ctx *ci = NULL, *co = NULL;
     patient_err err;
 
     if ((hin && (err = patient_sha256_init(&ci))) || (hout && (err = patient_sha256_init(&co))))
         goto out;
-    if ((err = edits_write(in, len, e, n, out_len, o, ci, co)))
+    if ((err = edits_write(in, len, e, n, out_len, o, expect, ci, co)))
         goto out;
     if (ci) {
         err = patient_sha256_final(ci, hin);
@@ -140,6 +157,16 @@ out:
 }
 
 patient_err
+pt_edits_match(const uint8_t *in, size_t len, const patient_edit *e, size_t n,
+               const uint8_t *out, size_t out_len, uint8_t hin[PATIENT_SHA256_BYTES],
+               uint8_t hout[PATIENT_SHA256_BYTES])
+{
+    static const uint8_t none[1];
+
+    return edits_write_hashed(in, len, e, n, out_len, NULL, out ? out : none, hin, hout);
+}
+
+patient_err
 pt_edits_build(const uint8_t *in, size_t len, const patient_edit *e, size_t n, size_t out_len,
                uint8_t **out, uint8_t hin[PATIENT_SHA256_BYTES],
                uint8_t hout[PATIENT_SHA256_BYTES])
@@ -150,7 +177,7 @@ pt_edits_build(const uint8_t *in, size_t len, const patient_edit *e, size_t n, s
     *out = NULL;
     if ((o = malloc(out_len ? out_len : 1)) == NULL)
         return PATIENT_ERR_NOMEM;
-    if ((err = edits_write_hashed(in, len, e, n, out_len, o, hin, hout)) != PATIENT_OK) {
+    if ((err = edits_write_hashed(in, len, e, n, out_len, o, NULL, hin, hout)) != PATIENT_OK) {
         free(o);
         return err;
     }
@@ -372,7 +399,7 @@ pt_change_undo(const patient_change *c, const uint8_t *body, size_t len, unsigne
         goto out;
     /* One pass: copy, hashing the body (as this hop's out) and the rebuilt
      * input as asked. */
-    if ((err = edits_write_hashed(body, len, rev, c->nedits, olen, dst->p,
+    if ((err = edits_write_hashed(body, len, rev, c->nedits, olen, dst->p, NULL,
                                   (flags & PT_UNDO_HASH_OUT) ? hb : NULL,
                                   want_in ? hi : NULL)) != PATIENT_OK) {
         if (err == PATIENT_ERR_ARG) /* sizes did not add up */

@@ -66,6 +66,13 @@ void chfields_free(chfields *f);
  * edits or PATIENT_ERR_TOO_LARGE for a URL over PATIENT_LOG_URL_MAX. */
 patient_err chfields_from_value(const char *value, chfields *f);
 
+/* The same fields of the descriptor a hop just signed (patient_hop_finish
+ * or _finish_output), from the hop itself: a writer that built the
+ * descriptor need not parse it again. The same limits as
+ * chfields_from_value; STATE when the hop signed nothing. Pointers borrow
+ * from the hop; *value is the descriptor. Defined in change.c. */
+patient_err pt_hop_chfields(const patient_hop *hop, chfields *f, const char **value);
+
 /* One parsed entry line (see pentry_parse in log_read.c). */
 typedef struct {
     /* owned, reused from line to line */

@@ -484,44 +484,37 @@ patient_log_repaired_bytes(const patient_log *log)
     return log->repaired;
 }
 
-patient_err
-patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
+/* Append a change entry for the descriptor jws, whose fields f holds. */
+static patient_err
+append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *seq)
 {
-    chfields f;
     pt_buf rest = {0};
     size_t i;
     patient_err err;
 
-    memset(&f, 0, sizeof f);
-    if (log == NULL || jws == NULL)
-        return PATIENT_ERR_ARG;
-    if (log->ro)
-        return PATIENT_ERR_STATE;
-    if ((err = chfields_from_value(jws, &f)))
-        goto out;
     /* The JWS is stored as received but trimmed (jws_parse trims blanks). */
     if (strspn(jws, " \t") || strcspn(jws, " \t\r\n") != strlen(jws)) {
         err = PATIENT_ERR_PARSE;
         goto out;
     }
-    if ((err = pt_buf_appendf(&rest, ",\"time\":")) || (err = json_str(&rest, f.at)) ||
-        (err = pt_buf_appendf(&rest, ",\"url\":")) || (err = json_str(&rest, f.url)) ||
-        (err = pt_buf_appendf(&rest, ",\"hop\":%lld,\"by\":{\"name\":", f.hop)) ||
-        (err = json_str(&rest, f.by_name)) ||
-        (err = pt_buf_appendf(&rest, ",\"kid\":\"%s\"},\"reasons\":[", f.kid)))
+    if ((err = pt_buf_appendf(&rest, ",\"time\":")) || (err = json_str(&rest, f->at)) ||
+        (err = pt_buf_appendf(&rest, ",\"url\":")) || (err = json_str(&rest, f->url)) ||
+        (err = pt_buf_appendf(&rest, ",\"hop\":%lld,\"by\":{\"name\":", f->hop)) ||
+        (err = json_str(&rest, f->by_name)) ||
+        (err = pt_buf_appendf(&rest, ",\"kid\":\"%s\"},\"reasons\":[", f->kid)))
         goto out;
-    for (i = 0; i < f.n; i++)
-        if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f.reasons[i])))
+    for (i = 0; i < f->n; i++)
+        if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f->reasons[i])))
             goto out;
     if ((err = pt_buf_appendf(&rest, "],\"rules\":[")))
         goto out;
-    for (i = 0; i < f.n; i++)
-        if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f.rules[i])))
+    for (i = 0; i < f->n; i++)
+        if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f->rules[i])))
             goto out;
     if ((err = pt_buf_appendf(&rest, "],\"deleted\":%llu,\"inserted\":%llu,",
-                              (unsigned long long)f.deleted, (unsigned long long)f.inserted)) ||
-        (f.tls[0] && ((err = pt_buf_appendf(&rest, "\"tls\":")) || (err = json_str(&rest, f.tls)) ||
-                      (err = pt_buf_append(&rest, ",", 1)))) ||
+                              (unsigned long long)f->deleted, (unsigned long long)f->inserted)) ||
+        (f->tls[0] && ((err = pt_buf_appendf(&rest, "\"tls\":")) || (err = json_str(&rest, f->tls)) ||
+                       (err = pt_buf_append(&rest, ",", 1)))) ||
         (err = pt_buf_appendf(&rest, "\"jws\":")) ||
         (err = json_str(&rest, jws)))
         goto out;
@@ -529,8 +522,44 @@ patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
         goto out;
     err = unlock_commit(log, write_entry(log, "change", &rest, seq));
 out:
-    chfields_free(&f);
     pt_buf_free(&rest);
+    return err;
+}
+
+patient_err
+patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
+{
+    chfields f;
+    patient_err err;
+
+    memset(&f, 0, sizeof f);
+    if (log == NULL || jws == NULL)
+        return PATIENT_ERR_ARG;
+    if (log->ro)
+        return PATIENT_ERR_STATE;
+    if ((err = chfields_from_value(jws, &f)) == PATIENT_OK)
+        err = append_change(log, jws, &f, seq);
+    chfields_free(&f);
+    return err;
+}
+
+patient_err
+patient_log_append_hop(patient_log *log, const patient_hop *hop, uint64_t *seq)
+{
+    chfields f;
+    const char *jws = NULL;
+    patient_err err;
+
+    memset(&f, 0, sizeof f);
+    if (log == NULL || hop == NULL)
+        return PATIENT_ERR_ARG;
+    if (log->ro)
+        return PATIENT_ERR_STATE;
+    /* The hop built the descriptor: its fields come from the hop, not from
+     * parsing the JWS again (the same entry, byte for byte). */
+    if ((err = pt_hop_chfields(hop, &f, &jws)) == PATIENT_OK)
+        err = append_change(log, jws, &f, seq);
+    chfields_free(&f);
     return err;
 }
 

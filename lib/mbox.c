@@ -251,7 +251,7 @@ patient_mbox_process_tls(patient_mbox *mb, const char *url, const char *media_ty
     }
     /* Log before release: a change that is not in the audit log never
      * leaves the middlebox. */
-    if (mb->log && (err = patient_log_append_change(mb->log, value, &res->log_seq)) != PATIENT_OK)
+    if (mb->log && (err = patient_log_append_hop(mb->log, hop, &res->log_seq)) != PATIENT_OK)
         goto out;
     if (gz) {
         uint8_t *enc = NULL;

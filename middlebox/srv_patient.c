@@ -144,6 +144,8 @@ struct srv_req {
     int passthru;          /* no edit made and none will be: output = input */
     size_t buf_base;       /* passthru: input bytes already dropped from buf */
     int final;             /* descriptor durable (or none): send everything */
+    patient_hop_hashes *hh; /* input and output hashed as they stream */
+    size_t in_hashed, out_hashed;
     char ref_id[SRV_REF_ID_HEX + 1];
     /* gzip streamed: what arrives is decoded into buf (the hop's input
      * is the decoded body, as for held gzip); obuf[0..efed) went to the
@@ -636,6 +638,7 @@ srv_release_request(void *data)
     patient_gzip_dec_free(d->zdec);
     patient_gzip_enc_free(d->zenc);
     free(d->zbuf);
+    patient_hop_hashes_free(d->hh);
     free(d->edits);
     free(d->obuf);
     free(d->ref_body);
@@ -919,6 +922,27 @@ stream_generate(struct srv_req *d, size_t upto)
     return 0;
 }
 
+/* Hash what arrived and what was generated since the last call: now,
+ * while the rest of the body is still on its way, not at its end, when
+ * the client waits for the last bytes. Nothing is signed once the stream
+ * passes through unchanged, so nothing is hashed then. */
+static int
+stream_hash(struct srv_req *d)
+{
+    if (d->passthru || d->hh == NULL)
+        return 0;
+    if (d->len > d->in_hashed &&
+        patient_hop_hashes_in(d->hh, d->buf + d->in_hashed, d->len - d->in_hashed) != PATIENT_OK)
+        return -1;
+    if (d->olen > d->out_hashed &&
+        patient_hop_hashes_out(d->hh, d->obuf + d->out_hashed, d->olen - d->out_hashed) !=
+            PATIENT_OK)
+        return -1;
+    d->in_hashed = d->len;
+    d->out_hashed = d->olen;
+    return 0;
+}
+
 /* Feed what has arrived to the matcher and extend the output. A limit
  * before any edit: the rest passes as it came (logged). After an edit was
  * released: the response cannot be completed honestly (part of it is
@@ -943,7 +967,9 @@ stream_feed(struct srv_req *d, int eof)
             }
         }
     }
-    return stream_generate(d, d->passthru ? d->len : safe);
+    if (stream_generate(d, d->passthru ? d->len : safe) != 0)
+        return -1;
+    return stream_hash(d);
 }
 
 /* Arrived input (decoded, for gzip) counted against MaxBody: over it
@@ -1063,7 +1089,8 @@ stream_start(struct srv_req *d, ci_request_t *req)
     static const char hx[] = "0123456789abcdef";
     char *hdr;
     size_t n;
-
+    /* Read before Content-Length is removed below. */
+    ci_off_t clen = ci_http_content_length(req);
     int gz = 0;
 
     if (enc && *enc && strcasecmp(enc, "identity") != 0) {
@@ -1089,7 +1116,8 @@ stream_start(struct srv_req *d, ci_request_t *req)
     }
     d->ref_id[SRV_REF_ID_HEX] = 0;
     if (patient_rules_stream_new(g_rules, ci_http_response_get_header(req, "Content-Type"),
-                                 &d->rs) != PATIENT_OK)
+                                 &d->rs) != PATIENT_OK ||
+        patient_hop_hashes_new(&d->hh) != PATIENT_OK)
         return -1;
     if (gz && (patient_gzip_dec_new((unsigned)cfg_inflate_ratio, &d->zdec) != PATIENT_OK ||
                patient_gzip_enc_new(SRV_GZIP_LEVEL, &d->zenc) != PATIENT_OK))
@@ -1113,7 +1141,6 @@ stream_start(struct srv_req *d, ci_request_t *req)
      * (and copy) of megabytes while it streams. A gzip body's decoded
      * length is not known: guess a typical ratio for text. */
     {
-        ci_off_t clen = ci_http_content_length(req);
         if (clen > 0 && (uint64_t)clen <= cfg_max_body) {
             size_t want = (size_t)clen;
             uint8_t *nb, *ob;
@@ -1177,8 +1204,6 @@ stream_finish(struct srv_req *d, ci_request_t *req)
     patient_log *log = NULL;
     patient_tls_facts tls;
     const patient_tls_facts *t;
-    uint8_t *out = NULL;
-    size_t outlen = 0;
     char *value = NULL;
     uint64_t seq = 0;
     patient_err err = PATIENT_ERR_STATE;
@@ -1212,14 +1237,19 @@ stream_finish(struct srv_req *d, ci_request_t *req)
                                         e->rule, e->note, e->disclose)) != PATIENT_OK)
             goto out;
     }
-    if ((err = patient_hop_finish(hop, time(NULL), &out, &outlen, &value)) != PATIENT_OK)
+    /* The output is already built (and mostly sent) and hashed on the
+     * way: the hop checks it is exactly what its edits give and signs.
+     * A mismatch cannot happen (the stream and the hop apply the same
+     * edits). */
+    if ((err = patient_hop_finish_output(hop, time(NULL), d->obuf, d->olen, d->hh, &value)) !=
+        PATIENT_OK)
         goto out;
     err = PATIENT_ERR_HASH;
-    if (value == NULL || outlen != d->olen || memcmp(out, d->obuf, outlen) != 0)
-        goto out; /* cannot happen: the stream and the hop apply the same edits */
+    if (value == NULL)
+        goto out;
     /* Log before release, as for held bodies: the end of the body leaves
      * only once the descriptor is durable in the audit log. */
-    if ((err = patient_log_append_change(log, value, &seq)) != PATIENT_OK)
+    if ((err = patient_log_append_hop(log, hop, &seq)) != PATIENT_OK)
         goto out;
     err = PATIENT_ERR_IO;
     if (store_descriptor(d->ref_id, value) != 0)
@@ -1238,7 +1268,6 @@ out:
     for (int i = 0; i < nprev; i++)
         free(prev[i]);
     patient_hop_free(hop);
-    free(out);
     free(value);
     return ret;
 }

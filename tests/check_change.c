@@ -45,14 +45,13 @@ pos_of(const char *hay, const char *needle)
     return (size_t)(p - hay);
 }
 
-/* Issue one hop over in with three edits: a disclosed deletion (the
+/* Begin one hop over in with three edits: a disclosed deletion (the
  * script), an insertion (a banner after <body>), a replacement (the ad). */
-static char *
-issue3(const patient_seckey *sk, const char *url, const uint8_t *in, size_t len,
-       const char *const *prev, size_t nprev, int disclose, uint8_t **out, size_t *out_len)
+static patient_hop *
+begin3(const patient_seckey *sk, const char *url, const uint8_t *in, size_t len,
+       const char *const *prev, size_t nprev, int disclose)
 {
     patient_hop *hop = NULL;
-    char *value = NULL;
     const char *s = (const char *)in;
     size_t script = pos_of(s, "<script"), body = pos_of(s, "<p>Hello"), ad = pos_of(s, "BUY NOW");
     size_t script_len = pos_of(s, "</script>") + 9 - script;
@@ -72,6 +71,17 @@ issue3(const patient_seckey *sk, const char *url, const uint8_t *in, size_t len,
                                           "banner.inserted", "banner", "notice", 1),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_set_tls(hop, "TLSv1.3", "TLS_AES_256_GCM_SHA384", 1), PATIENT_OK);
+    return hop;
+}
+
+/* Issue that hop: the descriptor, and the output in *out. */
+static char *
+issue3(const patient_seckey *sk, const char *url, const uint8_t *in, size_t len,
+       const char *const *prev, size_t nprev, int disclose, uint8_t **out, size_t *out_len)
+{
+    patient_hop *hop = begin3(sk, url, in, len, prev, nprev, disclose);
+    char *value = NULL;
+
     ck_assert_int_eq(patient_hop_finish(hop, 1795000000, out, out_len, &value), PATIENT_OK);
     ck_assert_ptr_nonnull(value);
     patient_hop_free(hop);
@@ -1174,6 +1184,153 @@ worker_main(void *arg)
     return NULL;
 }
 
+/* A middlebox that streamed the output signs it with
+ * patient_hop_finish_output: the same descriptor, byte for byte, as
+ * patient_hop_finish gives (Ed25519 is deterministic). Its forged twins:
+ * an output one byte off (kept bytes, inserted bytes), one byte short or
+ * long, and an unchanged body that is not the input sign nothing. */
+START_TEST(finish_output_same_descriptor)
+{
+    const char *url = "https://news.example/a.html";
+    const uint8_t *in = (const uint8_t *)INPUT;
+    size_t len = strlen(INPUT), out_len = 0, ins;
+    uint8_t *out = NULL, *bad;
+    char *v1 = issue3(sk_a, url, in, len, NULL, 0, 1, &out, &out_len), *v2 = NULL;
+    patient_hop *hop = begin3(sk_a, url, in, len, NULL, 0, 1);
+    size_t flips[2];
+
+    ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, out, out_len, NULL, &v2), PATIENT_OK);
+    ck_assert_ptr_nonnull(v2);
+    ck_assert_str_eq(v1, v2);
+    ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, out, out_len, NULL, &v2),
+                     PATIENT_ERR_STATE);
+    ck_assert_ptr_null(v2);
+    patient_hop_free(hop);
+
+    ins = pos_of((const char *)out, "<p>filtered</p>");
+    flips[0] = 0;       /* a kept byte */
+    flips[1] = ins + 4; /* an inserted byte */
+    bad = malloc(out_len + 1);
+    for (size_t k = 0; k < 2; k++) {
+        memcpy(bad, out, out_len);
+        bad[flips[k]] ^= 1;
+        hop = begin3(sk_a, url, in, len, NULL, 0, 1);
+        ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, bad, out_len, NULL, &v2),
+                         PATIENT_ERR_HASH);
+        ck_assert_ptr_null(v2);
+        patient_hop_free(hop);
+    }
+    memcpy(bad, out, out_len);
+    bad[out_len] = 'x';
+    for (int d = -1; d <= 1; d += 2) {
+        hop = begin3(sk_a, url, in, len, NULL, 0, 1);
+        ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, bad, out_len + (size_t)d, NULL, &v2),
+                         PATIENT_ERR_HASH);
+        ck_assert_ptr_null(v2);
+        patient_hop_free(hop);
+    }
+
+    /* No edit: nothing to sign, and the output must be the input. */
+    ck_assert_int_eq(patient_hop_begin(sk_a, "Example Filter", "content-filter", NULL, url, in, len, NULL, 0,
+                                       &hop),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish_output(hop, 0, in, len, NULL, &v2), PATIENT_OK);
+    ck_assert_ptr_null(v2);
+    patient_hop_free(hop);
+    ck_assert_int_eq(patient_hop_begin(sk_a, "Example Filter", "content-filter", NULL, url, in, len, NULL, 0,
+                                       &hop),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish_output(hop, 0, out, out_len, NULL, &v2), PATIENT_ERR_HASH);
+    ck_assert_ptr_null(v2);
+    patient_hop_free(hop);
+
+    free(bad);
+    free(out);
+    free(v1);
+}
+END_TEST
+
+/* Hashes taken while streaming (fed in pieces) sign the same descriptor.
+ * Twins: counts that are not the hop's sizes sign nothing; hashes fed
+ * bytes that are not the output sign a descriptor the output check
+ * refuses (the caller's word fails at the verifier, never the reverse). */
+static patient_hop_hashes *
+hashes_of(const uint8_t *in, size_t len, const uint8_t *out, size_t out_len, size_t piece)
+{
+    patient_hop_hashes *hh = NULL;
+
+    ck_assert_int_eq(patient_hop_hashes_new(&hh), PATIENT_OK);
+    for (size_t o = 0; o < len; o += piece)
+        ck_assert_int_eq(patient_hop_hashes_in(hh, in + o, len - o < piece ? len - o : piece),
+                         PATIENT_OK);
+    for (size_t o = 0; o < out_len; o += piece)
+        ck_assert_int_eq(
+            patient_hop_hashes_out(hh, out + o, out_len - o < piece ? out_len - o : piece),
+            PATIENT_OK);
+    return hh;
+}
+
+START_TEST(finish_output_streamed_hashes)
+{
+    const char *url = "https://news.example/a.html";
+    const uint8_t *in = (const uint8_t *)INPUT;
+    size_t len = strlen(INPUT), out_len = 0;
+    uint8_t *out = NULL, *bad;
+    char *v1 = issue3(sk_a, url, in, len, NULL, 0, 1, &out, &out_len), *v2 = NULL;
+    patient_hop *hop;
+    patient_hop_hashes *hh;
+    patient_change *c;
+
+    hop = begin3(sk_a, url, in, len, NULL, 0, 1);
+    hh = hashes_of(in, len, out, out_len, 7);
+    ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, out, out_len, hh, &v2), PATIENT_OK);
+    ck_assert_str_eq(v1, v2);
+    free(v2);
+    v2 = NULL;
+    /* used up */
+    ck_assert_int_eq(patient_hop_hashes_in(hh, in, 1), PATIENT_ERR_STATE);
+    patient_hop_hashes_free(hh);
+    patient_hop_free(hop);
+
+    /* one output byte not fed */
+    hop = begin3(sk_a, url, in, len, NULL, 0, 1);
+    hh = hashes_of(in, len, out, out_len - 1, 5);
+    ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, out, out_len, hh, &v2),
+                     PATIENT_ERR_HASH);
+    ck_assert_ptr_null(v2);
+    patient_hop_hashes_free(hh);
+    patient_hop_free(hop);
+
+    /* fed an output with one byte changed: signed, and refused */
+    bad = malloc(out_len);
+    memcpy(bad, out, out_len);
+    bad[1] ^= 1;
+    hop = begin3(sk_a, url, in, len, NULL, 0, 1);
+    hh = hashes_of(in, len, bad, out_len, 64);
+    ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, out, out_len, hh, &v2), PATIENT_OK);
+    c = parse_ok(v2);
+    ck_assert_int_eq(patient_change_check_output(c, out, out_len), PATIENT_ERR_HASH);
+    patient_change_free(c);
+    free(v2);
+    v2 = NULL;
+    patient_hop_hashes_free(hh);
+    patient_hop_free(hop);
+
+    /* the output itself one byte off: nothing signed, hashes or not */
+    hop = begin3(sk_a, url, in, len, NULL, 0, 1);
+    hh = hashes_of(in, len, bad, out_len, 64);
+    ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, bad, out_len, hh, &v2),
+                     PATIENT_ERR_HASH);
+    ck_assert_ptr_null(v2);
+    patient_hop_hashes_free(hh);
+    patient_hop_free(hop);
+
+    free(bad);
+    free(out);
+    free(v1);
+}
+END_TEST
+
 START_TEST(concurrent_issuers)
 {
     pthread_t t[THREADS];
@@ -1202,6 +1359,8 @@ change_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, one_hop_roundtrip);
     tcase_add_test(tc, no_edits_no_descriptor);
+    tcase_add_test(tc, finish_output_same_descriptor);
+    tcase_add_test(tc, finish_output_streamed_hashes);
     tcase_add_test(tc, empty_body_and_edges);
     tcase_add_test(tc, issue_time_validation);
     tcase_add_test(tc, too_many_edits_and_hops);

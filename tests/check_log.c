@@ -346,6 +346,82 @@ START_TEST(log_chain_2500)
 }
 END_TEST
 
+/* patient_log_append_hop writes the entry patient_log_append_change
+ * writes for the same descriptor, byte for byte (with and without TLS, one
+ * and two hops), without parsing it; and the log verifies deeply. A hop
+ * that signed nothing (not finished, or no edit) appends nothing. */
+START_TEST(append_hop_same_entry)
+{
+    const char *pa = tpath("hop.log"), *pb = tpath("parsed.log");
+    patient_log *la, *lb;
+    patient_log_report r;
+    char *ta, *tb;
+    size_t na = 0, nb = 0;
+    uint8_t body[300], *out = NULL;
+    size_t olen = 0;
+
+    memset(body, 'y', sizeof body);
+    ck_assert_int_eq(patient_log_open(pa, sk, 0, &la), PATIENT_OK);
+    ck_assert_int_eq(patient_log_open(pb, sk, 0, &lb), PATIENT_OK);
+    for (unsigned i = 0; i < 6; i++) {
+        patient_hop *h = NULL;
+        char *v = NULL, *prev = i >= 3 ? make_jws(sk2, i) : NULL;
+        const char *pv[1] = {prev};
+        uint64_t sa = 0, sb = 0;
+        ck_assert_int_eq(patient_hop_begin(sk, "hop \"\u00e9\"", "tracker-filter", NULL,
+                                           "https://example.test/a?b=\"c\"", body, sizeof body,
+                                           pv, prev ? 1 : 0, &h),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_hop_add_edit(h, 20, 5 + i, NULL, 0, "tracker.removed", "t1",
+                                              NULL, i % 2),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_hop_add_edit(h, 3, 0, (const uint8_t *)"ab", 2,
+                                              "banner.inserted", "b2", "n", 1),
+                         PATIENT_OK);
+        if (i % 3 == 1)
+            ck_assert_int_eq(patient_hop_set_tls(h, "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", i % 2),
+                             PATIENT_OK);
+        else if (i % 3 == 2)
+            ck_assert_int_eq(patient_hop_set_tls(h, PATIENT_TLS_NONE, NULL, 0), PATIENT_OK);
+        ck_assert_int_eq(patient_log_append_hop(la, h, &sa), PATIENT_ERR_STATE);
+        ck_assert_int_eq(patient_hop_finish(h, (time_t)1795773600 + i, &out, &olen, &v),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_log_append_hop(la, h, &sa), PATIENT_OK);
+        ck_assert_int_eq(patient_log_append_change(lb, v, &sb), PATIENT_OK);
+        ck_assert_uint_eq(sa, sb);
+        patient_hop_free(h);
+        free(out);
+        free(v);
+        free(prev);
+    }
+    {
+        /* no edit: finish signs nothing */
+        patient_hop *h = NULL;
+        char *v = NULL;
+        ck_assert_int_eq(patient_hop_begin(sk, "m", "content-filter", NULL, "https://example.test/",
+                                           body, sizeof body, NULL, 0, &h),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_hop_finish(h, 1795773600, &out, &olen, &v), PATIENT_OK);
+        ck_assert_ptr_null(v);
+        ck_assert_int_eq(patient_log_append_hop(la, h, NULL), PATIENT_ERR_STATE);
+        patient_hop_free(h);
+        free(out);
+    }
+    ta = tu_slurp(pa, &na);
+    tb = tu_slurp(pb, &nb);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_int_eq(memcmp(ta, tb, na), 0);
+    free(ta);
+    free(tb);
+    ck_assert_uint_eq(patient_log_size(la), 6);
+    ck_assert_int_eq(patient_log_close(la), PATIENT_OK);
+    ck_assert_int_eq(patient_log_close(lb), PATIENT_OK);
+    r = verify(pa, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 6);
+}
+END_TEST
+
 START_TEST(log_reopen_continues_chain)
 {
     const char *p = tpath("b.log");
@@ -1239,6 +1315,7 @@ log_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, log_chain_2500);
     tcase_add_test(tc, log_reopen_continues_chain);
+    tcase_add_test(tc, append_hop_same_entry);
     tcase_add_test(tc, log_refuses_symlink);
     tcase_add_test(tc, log_file_mode_0600);
     tcase_add_test(tc, sync_each_default);

@@ -142,6 +142,37 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_finish(patient_hop *hop, time
                                                           uint8_t **out, size_t *out_len,
                                                           char **value);
 
+/* Hashes of a hop's input and output taken while they stream, for
+ * patient_hop_finish_output: a middlebox that relays the output as the
+ * input arrives hashes both on the way (while it waits for the network)
+ * instead of in one pass at the end, when the client is waiting. Feed
+ * every input byte (_in) and every output byte (_out), each in order.
+ * The hashes are the caller's word for its bytes: fed anything else, the
+ * descriptor it signs fails at every verifier (body.mismatch), never the
+ * other way round. Not thread-safe (one per response). */
+typedef struct patient_hop_hashes patient_hop_hashes;
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_hashes_new(patient_hop_hashes **hh);
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_hashes_in(patient_hop_hashes *hh,
+                                                             const void *bytes, size_t len);
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_hashes_out(patient_hop_hashes *hh,
+                                                              const void *bytes, size_t len);
+PATIENT_EXPORT void patient_hop_hashes_free(patient_hop_hashes *hh);
+
+/* Finish for a caller that built the output itself (a middlebox that
+ * streamed it while the rules ran): as patient_hop_finish, but instead of
+ * building the output it checks that out (out_len bytes, borrowed) is
+ * exactly the edits' output and signs. hh NULL: input and output are
+ * hashed in that same pass. hh given: its hashes are signed (it must have
+ * been fed exactly in_len input and out_len output bytes, else HASH; it
+ * is used up) and the pass only compares. A byte or size that differs:
+ * PATIENT_ERR_HASH, nothing signed. No edit: PATIENT_OK with *value NULL
+ * (out must then equal the input, else HASH). Saves a copy of the body. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_finish_output(patient_hop *hop, time_t at,
+                                                                 const uint8_t *out,
+                                                                 size_t out_len,
+                                                                 patient_hop_hashes *hh,
+                                                                 char **value);
+
 /* Free a hop (accepts NULL). Never frees the borrowed input body or key. */
 PATIENT_EXPORT void patient_hop_free(patient_hop *hop);
 

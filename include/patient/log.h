@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <patient/change.h>
 #include <patient/error.h>
 #include <patient/hash.h>
 #include <patient/key.h>
@@ -81,6 +82,14 @@ PATIENT_EXPORT void patient_log_stats(patient_log *log, uint64_t *appends, uint6
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_append_change(patient_log *log,
                                                                  const char *jws,
                                                                  uint64_t *seq);
+/* The same entry for the descriptor hop just signed (patient_hop_finish or
+ * patient_hop_finish_output returned it as *value), with the fields taken
+ * from the hop instead of parsing the JWS again: what a middlebox that
+ * built the descriptor calls. PATIENT_ERR_STATE when the hop signed
+ * nothing. The hop is only read. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_append_hop(patient_log *log,
+                                                              const patient_hop *hop,
+                                                              uint64_t *seq);
 /* Append an "event" entry (e.g. "body.too_large": the body passed
  * unchanged). event: 1..64 of [a-z0-9._-]; url, detail may be NULL.
  * Thread-safe. */

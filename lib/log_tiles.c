@@ -5,6 +5,7 @@
 #include "config.h"
 
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,10 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log_int.h"
 #include "tlog_int.h"
+
+/* How long the partial tiles and bundles of an index stay after its full
+ * one was written (docs/format/log.md, "Publishing"). */
+long pt_prune_grace = PT_PRUNE_GRACE;
 
 void
 patient_tile_path(int level, uint64_t index, unsigned w, char out[96])
@@ -105,7 +111,91 @@ struct pt_pub {
     unsigned seqno;        /* temp file names */
     uint8_t *buf;          /* bundle and compare buffer */
     size_t buf_cap;
+    /* Indexes whose full tile (level >= 0) or bundle (-1) exists while
+     * their partial folder "<N>.p" is still there, oldest first: removed
+     * pt_prune_grace seconds after the full one was written. */
+    struct prune {
+        int level;
+        uint64_t index;
+        time_t at;
+    } *prune;
+    size_t prune_head, prune_n, prune_cap;
 };
+
+/* "<dir>/<tile path of (level, index)>.p": the folder of its partials. */
+static int
+partial_dir(const pt_pub *p, int level, uint64_t index, char out[PATH_MAX])
+{
+    char rel[96];
+    int n;
+
+    patient_tile_path(level, index, 1, rel);
+    rel[strlen(rel) - 2] = '\0'; /* "…<N>.p/1" -> "…<N>.p" */
+    n = snprintf(out, PATH_MAX, "%s/%s", p->dir, rel);
+    return n > 0 && n < PATH_MAX ? 0 : -1;
+}
+
+/* The full file at path was just written (or found right): queue its
+ * partials, if any, for removal. */
+static void
+prune_later(pt_pub *p, int level, uint64_t index, const char *path)
+{
+    char d[PATH_MAX];
+    struct stat st, full;
+
+    if (partial_dir(p, level, index, d) != 0 || lstat(d, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        lstat(path, &full) != 0)
+        return;
+    if (p->prune_head + p->prune_n == p->prune_cap) {
+        struct prune *np;
+        if (p->prune_head > 0) {
+            memmove(p->prune, p->prune + p->prune_head, p->prune_n * sizeof *p->prune);
+            p->prune_head = 0;
+        } else {
+            size_t nc = p->prune_cap ? p->prune_cap * 2 : 64;
+            if ((np = realloc(p->prune, nc * sizeof *np)) == NULL)
+                return; /* only disk space: a later rebuild queues it again */
+            p->prune = np;
+            p->prune_cap = nc;
+        }
+    }
+    /* From the full file's own time: a full tile left from an earlier run
+     * has been there that long already. */
+    p->prune[p->prune_head + p->prune_n++] =
+        (struct prune){.level = level, .index = index, .at = full.st_mtime};
+}
+
+/* Remove the partial folders whose grace is over: only the files a
+ * publisher names there (decimal widths 1-255), then the folder. Runs
+ * under the log's lock like every other write to the folder. */
+static void
+prune_due(pt_pub *p)
+{
+    time_t now = time(NULL);
+
+    while (p->prune_n > 0) {
+        const struct prune *q = &p->prune[p->prune_head];
+        char d[PATH_MAX];
+        DIR *dh;
+        struct dirent *de;
+
+        if (q->at + pt_prune_grace > now)
+            break;
+        if (partial_dir(p, q->level, q->index, d) == 0 && (dh = opendir(d)) != NULL) {
+            while ((de = readdir(dh)) != NULL) {
+                char *end;
+                unsigned long w = strtoul(de->d_name, &end, 10);
+                if (*end || de->d_name[0] < '1' || de->d_name[0] > '9' || w >= PATIENT_TILE_WIDTH)
+                    continue;
+                unlinkat(dirfd(dh), de->d_name, 0);
+            }
+            closedir(dh);
+            rmdir(d);
+        }
+        p->prune_head++;
+        p->prune_n--;
+    }
+}
 
 static patient_err
 grow(pt_pub *p, size_t n)
@@ -343,9 +433,12 @@ put_bundle(pt_pub *p, uint64_t index, unsigned w, uint64_t from, uint64_t to)
         memcpy(copy, p->buf, to - from);
         err = put_file(p, rel, copy, to - from, 1);
         free(copy);
-        return err;
+    } else {
+        err = copy_range_to(p, rel, from, to);
     }
-    return copy_range_to(p, rel, from, to);
+    if (err == PATIENT_OK && w == PATIENT_TILE_WIDTH)
+        prune_later(p, -1, index, path);
+    return err;
 }
 
 static patient_err
@@ -354,8 +447,15 @@ on_full(void *ctx, unsigned level, uint64_t index, const uint8_t *data)
     pt_pub *p = ctx;
     char rel[96];
 
+    char path[PATH_MAX];
+    patient_err err;
+
     patient_tile_path((int)level, index, PATIENT_TILE_WIDTH, rel);
-    return put_file(p, rel, data, PATIENT_TILE_BYTES, 1);
+    if ((err = put_file(p, rel, data, PATIENT_TILE_BYTES, 1)))
+        return err;
+    if (snprintf(path, sizeof path, "%s/%s", p->dir, rel) < (int)sizeof path)
+        prune_later(p, (int)level, index, path);
+    return PATIENT_OK;
 }
 
 patient_err
@@ -393,6 +493,7 @@ pt_pub_free(pt_pub *p)
         return;
     free(p->dir);
     free(p->buf);
+    free(p->prune);
     free(p);
 }
 
@@ -430,6 +531,7 @@ publish_state(pt_pub *p, const pt_tiles *t, uint64_t bstart, uint64_t end)
         return PATIENT_ERR_NOT_FOUND;
     if (p->origin[0] == '\0')
         return PATIENT_ERR_STATE;
+    prune_due(p);
     for (L = 0; L < PT_TILE_LEVELS; L++) {
         if (t->w[L] == 0)
             continue;

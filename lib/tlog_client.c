@@ -101,8 +101,20 @@ client_free(client *c)
 
 /* GET base/rel, at most max bytes: a 200 answer or an UNREACHABLE alarm
  * (what = what it is, for the message). */
+static patient_err get_opt(client *c, const char *rel, size_t max, const char *what,
+                           patient_response **out, int missing_ok);
+
 static patient_err
 get(client *c, const char *rel, size_t max, const char *what, patient_response **out)
+{
+    return get_opt(c, rel, max, what, out, 0);
+}
+
+/* missing_ok: a 404 is PATIENT_ERR_NOT_FOUND without an alarm (a partial
+ * tile a log may have removed since its full tile exists). */
+static patient_err
+get_opt(client *c, const char *rel, size_t max, const char *what, patient_response **out,
+        int missing_ok)
 {
     patient_fetch_opts fo = c->fo;
     char url[2304], *detail = NULL;
@@ -125,6 +137,10 @@ get(client *c, const char *rel, size_t max, const char *what, patient_response *
               what, url, detail ? detail : patient_strerror(err));
         free(detail);
         return PATIENT_ERR_FETCH;
+    }
+    if (resp->status == 404 && missing_ok) {
+        patient_response_free(resp);
+        return PATIENT_ERR_NOT_FOUND;
     }
     if (resp->status != 200) {
         raise_alarm(c->r, PATIENT_MONITOR_UNREACHABLE, PATIENT_ERR_FETCH,
@@ -169,7 +185,18 @@ get_tile(client *c, unsigned level, uint64_t index, const uint8_t **data, unsign
                      "no tile %u/%llu in a tree of %llu", level, (unsigned long long)index,
                      (unsigned long long)c->tree_size);
     patient_tile_path((int)level, index, width, rel);
-    if ((err = get(c, rel, PATIENT_TILE_BYTES, "hash tile", &resp)))
+    err = get_opt(c, rel, PATIENT_TILE_BYTES, "hash tile", &resp, width < PATIENT_TILE_WIDTH);
+    if (err == PATIENT_ERR_NOT_FOUND) {
+        /* The log grew past this partial tile and removed it (C2SP allows
+         * that once the full tile exists): the full tile starts with the
+         * same hashes. */
+        patient_tile_path((int)level, index, PATIENT_TILE_WIDTH, rel);
+        if ((err = get(c, rel, PATIENT_TILE_BYTES, "hash tile", &resp)))
+            return err;
+        if (resp->body_len == PATIENT_TILE_BYTES)
+            resp->body_len = (size_t)width * HASH_LEN;
+    }
+    if (err)
         return err;
     if (resp->body_len != (size_t)width * HASH_LEN) {
         size_t got = resp->body_len;
@@ -495,7 +522,24 @@ get_bundle(client *c, uint64_t b, uint64_t n, patient_response **resp, char **li
     *resp = NULL;
     *w_out = w;
     patient_tile_path(-1, b, w, rel);
-    if ((err = get(c, rel, (size_t)w * (PATIENT_LOG_LINE_MAX + 1), "entry bundle", resp)))
+    err = get_opt(c, rel, (size_t)w * (PATIENT_LOG_LINE_MAX + 1), "entry bundle", resp,
+                  w < PATIENT_TILE_WIDTH);
+    if (err == PATIENT_ERR_NOT_FOUND) {
+        /* Removed since the full bundle exists: its first w lines. */
+        patient_tile_path(-1, b, PATIENT_TILE_WIDTH, rel);
+        if ((err = get(c, rel, (size_t)PATIENT_TILE_WIDTH * (PATIENT_LOG_LINE_MAX + 1),
+                       "entry bundle", resp)))
+            return err;
+        if (pt_bundle_split((char *)(*resp)->body, (*resp)->body_len, PATIENT_TILE_WIDTH, lines,
+                            lens) == 0)
+            return PATIENT_OK;
+        patient_response_free(*resp);
+        *resp = NULL;
+        return raise_alarm(c->r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
+                           "corrupted entry bundle %s/%s: not %u lines", c->base, rel,
+                           PATIENT_TILE_WIDTH);
+    }
+    if (err)
         return err;
     if (pt_bundle_split((char *)(*resp)->body, (*resp)->body_len, w, lines, lens) != 0) {
         patient_response_free(*resp);

@@ -35,6 +35,11 @@ patient_err pt_tile_root(const uint8_t *data, unsigned w, uint8_t out[PATIENT_SH
 
 /* A publisher: the tiles of one log being kept published in one folder. */
 typedef struct pt_pub pt_pub;
+/* Seconds a partial tile or bundle stays once its full one exists: a
+ * client that read the checkpoint naming it has that long to fetch it
+ * (C2SP lets it fall back to the full one after). Tests lower it. */
+#define PT_PRUNE_GRACE 600
+extern long pt_prune_grace;
 
 /* fd: the log, read with pread (borrowed, must outlive the publisher).
  * sk borrowed likewise. */

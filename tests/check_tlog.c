@@ -14,6 +14,7 @@
 
 #include <patient/patient.h>
 #include "merkle.h"
+#include "tlog_int.h"
 #include "util.h"
 
 static char tmpdir[64];
@@ -315,6 +316,55 @@ START_TEST(publish_writer_equals_file)
 }
 END_TEST
 
+static int
+exists(const char *rel)
+{
+    struct stat st;
+    return lstat(tpath(rel), &st) == 0;
+}
+
+/* Partial tiles and bundles go once their full one has existed for the
+ * grace time; those of the published tree's right edge stay. */
+START_TEST(publish_prunes_partials)
+{
+    long saved = pt_prune_grace;
+    patient_checkpoint c;
+    char *a, rel[128];
+    size_t la;
+
+    /* Default grace: every partial the checkpoints named is still there. */
+    gen_log(tpath("k.log"), 580, 50, tpath("pk"));
+    ck_assert(exists("pk/tile/0/000.p"));
+    ck_assert(exists("pk/entries/000.p"));
+    ck_assert(exists("pk/tile/0/001.p"));
+    /* No grace: gone at the next checkpoint after the full one. */
+    pt_prune_grace = 0;
+    gen_log(tpath("g.log"), 580, 50, tpath("pg"));
+    pt_prune_grace = saved;
+    ck_assert(!exists("pg/tile/0/000.p"));
+    ck_assert(!exists("pg/entries/000.p"));
+    ck_assert(!exists("pg/tile/0/001.p"));
+    ck_assert(!exists("pg/entries/001.p"));
+    ck_assert(exists("pg/tile/0/000") && exists("pg/entries/001"));
+    /* The right edge of the checkpoint's tree is whole. */
+    a = slurp(tpath("pg/checkpoint"), &la);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(patient_checkpoint_open(a, la, NULL, &pk, &c), PATIENT_OK);
+    free(a);
+    snprintf(rel, sizeof rel, "pg/tile/0/002.p/%u", (unsigned)(c.size % 256));
+    ck_assert(exists(rel));
+    snprintf(rel, sizeof rel, "pg/entries/002.p/%u", (unsigned)(c.size % 256));
+    ck_assert(exists(rel));
+    snprintf(rel, sizeof rel, "pg/tile/1/000.p/%u", (unsigned)(c.size / 256));
+    ck_assert(exists(rel));
+    /* A one-shot publish of a folder whose full tiles are old prunes too. */
+    pt_prune_grace = 0;
+    ck_assert_int_eq(patient_log_publish(tpath("k.log"), tpath("pk"), sk, NULL), PATIENT_OK);
+    pt_prune_grace = saved;
+    ck_assert(!exists("pk/tile/0/000.p") && !exists("pk/entries/000.p"));
+}
+END_TEST
+
 static Suite *
 tlog_suite(void)
 {
@@ -333,6 +383,7 @@ tlog_suite(void)
     tcase_add_test(tc, log_consistency_file);
     tcase_add_test(tc, note_sign_open);
     tcase_add_test(tc, publish_writer_equals_file);
+    tcase_add_test(tc, publish_prunes_partials);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -156,6 +156,22 @@ sed -i '10s/"seq":9,/"seq":9 ,/' pub/entries/000
 rm -rf pub && mv pub.good pub
 ok "catching up: a missing later bundle is exit 3, an edit before it is reported first"
 
+# ---- partials removed once the full tile exists (C2SP allows it) --------------------------
+# A client that read an older checkpoint falls back to the full tile and
+# bundle, whose first hashes and lines are the partial ones.
+cp -r pub pub.good
+cp old.checkpoint pub/checkpoint
+size=$(sed -n 2p old.checkpoint)
+i=$(printf %03d $((size / 256)))
+[ -f "pub/tile/0/$i" ] && [ -f "pub/entries/$i" ] && [ -f "pub/tile/0/$i.p/$((size % 256))" ] ||
+    fail "full and partial tiles of index $i"
+rm -r "pub/tile/0/$i.p" "pub/entries/$i.p"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state fresh)" = 0 ] &&
+    grep -q "consistent: tree of $size entries extends the 0 seen before" out ||
+    fail "partials removed: the monitor reads the full tile and bundle"
+rm -rf pub fresh && mv pub.good pub
+ok "partial tile and bundle removed: the monitor falls back to the full ones"
+
 # ---- included: a logged change and a never-logged one ---------------------------------
 python3 - <<'PY'
 import json

@@ -210,32 +210,271 @@ out:
     return err;
 }
 
+/* ---- The phases --------------------------------------------------------
+ *
+ * patient_log_verify reads the log in batches (workers hash and scan one
+ * while the next is read) and runs, for each line in file order: frame (a
+ * whole line), parse (a log entry of a known kind), order (seq and prev
+ * chain to the line before), kind (checkpoint, change or event against the
+ * state so far), then fold (the line into the hash chain and the Merkle
+ * tree, and against a trusted checkpoint). After the last line, end
+ * (trusted size reached, final checkpoint). Every phase fills the typed
+ * patient_log_report: vfail for tampering, plain for a local error; the
+ * first failure ends the walk, and its return value is the report's
+ * result. */
+
+typedef struct lvctx {
+    const patient_log_verify_opts *o;
+    patient_log_report *r;
+    int fd;
+    lreader rd;                 /* reads on after a bad line, to classify it */
+    int have_rd;
+    pentry e;
+    const uint8_t *line;
+    size_t len;
+    const lineinfo *li;         /* what the workers computed for the line */
+    uint64_t line_no, next;     /* lines read; the seq the next entry must have */
+    char prev_hex[HEX_LEN + 1]; /* hash of the line before (zeros before seq 0) */
+    char log_id[HEX_LEN + 1];
+    pt_merkle_frontier fr;
+} lvctx;
+
+/* A local failure (I/O, memory, crypto): no tamper class. */
+static patient_err
+plain(patient_log_report *r, patient_err err)
+{
+    r->result = err;
+    snprintf(r->message, sizeof r->message, "%s", patient_strerror(err));
+    return err;
+}
+
+/* Order: the seq must be the next one and prev the hash of the line
+ * before; a mismatch is classified (removed, reordered, inserted, which
+ * line was edited) by reading on from just after the line. */
+static patient_err
+lv_order(lvctx *v, uint64_t line_off)
+{
+    patient_log_report *r = v->r;
+    const pentry *e = &v->e;
+    uint64_t next = v->next, line_no = v->line_no;
+    char a[32], b[32];
+    patient_err err;
+
+    if (e->seq == next && strcmp(e->prev, v->prev_hex) == 0)
+        return PATIENT_OK;
+    if ((err = lr_init(&v->rd, v->fd, line_off + v->len + 1)) != PATIENT_OK)
+        return plain(r, err);
+    v->have_rd = 1;
+    if (e->seq > next) {
+        int later = seq_appears_later(&v->rd, next);
+        snprintf(a, sizeof a, "%llu", (unsigned long long)next);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)e->seq);
+        return later ? vfail(r, PATIENT_LOG_REORDERED, PATIENT_ERR_CHAIN, line_no, 1, next, a, b,
+                             "seq %llu appears later in the file: entries were reordered",
+                             (unsigned long long)next)
+                     : vfail(r, PATIENT_LOG_REMOVED, PATIENT_ERR_CHAIN, line_no, 1, next, a, b,
+                             "seq %llu is missing: entries were removed",
+                             (unsigned long long)next);
+    }
+    if (e->seq < next) {
+        snprintf(a, sizeof a, "%llu", (unsigned long long)next);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)e->seq);
+        return vfail(r, PATIENT_LOG_INSERTED, PATIENT_ERR_CHAIN, line_no, 1, e->seq, a, b,
+                     "seq %llu appears a second time: a line was inserted",
+                     (unsigned long long)e->seq);
+    }
+    {
+        /* Either the line before changed, or this line's prev did. If the
+         * next line chains to this one, it was the line before; with no
+         * next line, it is blamed. */
+        uint8_t *l2, here[HASH_LEN];
+        size_t len2;
+        int nl2, this_one = 0;
+        uint64_t off2;
+        char here_hex[HEX_LEN + 1], found[HEX_LEN + 1];
+        cJSON *n2 = NULL;
+
+        if (next == 0)
+            return vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next, v->prev_hex,
+                         e->prev, "the prev of seq 0 must be 64 zeros");
+        if ((err = patient_sha256(v->line, v->len, here)) != PATIENT_OK)
+            return plain(r, err);
+        pt_hex(here, HASH_LEN, here_hex);
+        snprintf(found, sizeof found, "%s", e->prev);
+        if (lr_next(&v->rd, &l2, &len2, &nl2, &off2) == PATIENT_OK && l2 != NULL &&
+            pt_json_parse((const char *)l2, len2, &n2) == PATIENT_OK) {
+            const char *p2 = pt_json_str(n2, "prev");
+            this_one = p2 == NULL || strcmp(p2, here_hex) != 0;
+        }
+        cJSON_Delete(n2);
+        if (this_one)
+            return vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next, v->prev_hex,
+                         found, "the prev of seq %llu was edited", (unsigned long long)next);
+        return vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no - 1, 1, next - 1, found,
+                     v->prev_hex,
+                     "seq %llu was edited: its hash no longer matches the prev of seq %llu",
+                     (unsigned long long)(next - 1), (unsigned long long)next);
+    }
+}
+
+/* Kind: a checkpoint against the tree so far; a change entry (deep)
+ * against its descriptor and (with a key) the descriptor's signature. */
+static patient_err
+lv_kind(lvctx *v)
+{
+    patient_log_report *r = v->r;
+    const patient_log_verify_opts *o = v->o;
+    const pentry *e = &v->e;
+    patient_err err;
+
+    if (e->kind == PATIENT_LOG_KIND_CHECKPOINT) {
+        if ((err = verify_checkpoint(e, v->line_no, &v->fr, v->log_id, o, r)))
+            return err;
+        r->checkpoints++;
+        r->last_checkpoint_seq = e->seq;
+        (void)pt_merkle_frontier_root(&v->fr, r->last_checkpoint_root);
+        r->unsigned_tail = 0;
+        return PATIENT_OK;
+    }
+    if (e->kind == PATIENT_LOG_KIND_CHANGE) {
+        patient_jws *j = NULL;
+        const char *bad = o->deep ? change_mismatch(e, o->pub ? &j : NULL) : NULL;
+        if (bad)
+            return vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, v->line_no, 1, e->seq, NULL,
+                         bad, "seq %llu was edited: its %s differs from the signed descriptor",
+                         (unsigned long long)e->seq, bad);
+        if (j) {
+            err = patient_jws_verify(j, o->pub);
+            patient_jws_free(j);
+            if (err)
+                return vfail(r, PATIENT_LOG_FORGED, err, v->line_no, 1, e->seq, NULL, NULL,
+                             "seq %llu: the change descriptor's signature does not verify with "
+                             "the pinned key",
+                             (unsigned long long)e->seq);
+        }
+        r->changes++;
+    } else {
+        r->events++;
+    }
+    r->unsigned_tail++;
+    return PATIENT_OK;
+}
+
+/* Fold: the line (hashed by the workers) into the hash chain and the
+ * Merkle tree; at the trusted checkpoint's size, the tree must have its
+ * root. */
+static patient_err
+lv_fold(lvctx *v)
+{
+    patient_log_report *r = v->r;
+    const patient_log_verify_opts *o = v->o;
+    uint8_t h[HASH_LEN];
+    patient_err err;
+
+    if ((err = pt_merkle_frontier_add(&v->fr, v->li->leaf)))
+        return plain(r, err);
+    pt_hex(v->li->chain, HASH_LEN, v->prev_hex);
+    if (v->next == 0)
+        memcpy(v->log_id, v->prev_hex, sizeof v->log_id);
+    v->next++;
+    r->entries++;
+    if (o->have_trusted && v->fr.size == o->trusted_size) {
+        if ((err = pt_merkle_frontier_root(&v->fr, h)))
+            return plain(r, err);
+        if (sodium_memcmp(h, o->trusted_root, HASH_LEN) != 0)
+            return vfail(r, PATIENT_LOG_REWRITTEN, PATIENT_ERR_LOG_CORRUPT, v->line_no, 1,
+                         v->e.seq, NULL, NULL,
+                         "the first %llu entries do not hash to the trusted checkpoint's root",
+                         (unsigned long long)o->trusted_size);
+    }
+    return PATIENT_OK;
+}
+
+/* Line bi of a batch: frame, parse, order, kind, fold. */
+static patient_err
+lv_line(lvctx *v, const lbatch *bat, size_t bi)
+{
+    patient_log_report *r = v->r;
+    patient_err err;
+
+    v->line = bat->line[bi];
+    v->len = bat->len[bi];
+    v->li = &bat->info[bi];
+    v->line_no++;
+    if (bat->torn && bi + 1 == bat->n)
+        return vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, v->line_no, 1, v->next,
+                     "\\n", NULL,
+                     "torn tail: the last %zu bytes are an incomplete line (an append that "
+                     "never completed; opening the log for writing cuts it off)",
+                     v->len);
+    if (v->li->hash_err)
+        return plain(r, PATIENT_ERR_CRYPTO);
+    if (v->li->parsed) {
+        /* A change or event the workers scanned: all that the checks below
+         * read of it without deep (which scans here). */
+        v->e.seq = v->li->seq;
+        v->e.kind = v->li->kind;
+        v->e.prev = v->li->prev;
+    } else if ((err = pentry_parse(v->line, v->len, &v->e)) != PATIENT_OK) {
+        if (err == PATIENT_ERR_UNSUPPORTED)
+            return vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_UNSUPPORTED, v->line_no, 1,
+                         v->next, NULL, v->e.kind_s, "entry of an unknown kind");
+        return vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, v->line_no, 1, v->next, NULL, NULL,
+                     "line is not a log entry (%s): it was edited", v->e.why);
+    }
+    if ((err = lv_order(v, lb_line_off(bat, bi))) || (err = lv_kind(v)))
+        return err;
+    return lv_fold(v);
+}
+
+/* End: the log covers the trusted checkpoint and, when asked, ends with a
+ * checkpoint of its own. */
+static patient_err
+lv_end(lvctx *v)
+{
+    patient_log_report *r = v->r;
+    const patient_log_verify_opts *o = v->o;
+    uint64_t next = v->next;
+
+    if (o->have_trusted && next < o->trusted_size) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%llu", (unsigned long long)o->trusted_size);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)next);
+        return vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, v->line_no, 1, next, a, b,
+                     "log ends after %llu entries but the trusted checkpoint covers %llu",
+                     (unsigned long long)next, (unsigned long long)o->trusted_size);
+    }
+    if (o->require_final_checkpoint && r->unsigned_tail > 0)
+        return vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, v->line_no, 1,
+                     next ? next - 1 : 0, "checkpoint", NULL,
+                     "log does not end with a checkpoint (%llu entries after the last one): "
+                     "it may have been truncated",
+                     (unsigned long long)r->unsigned_tail);
+    r->result = PATIENT_OK;
+    snprintf(r->message, sizeof r->message, "%llu entries, %llu checkpoints verified%s",
+             (unsigned long long)r->entries, (unsigned long long)r->checkpoints,
+             o->pub ? "" : " (signatures not checked: no key given)");
+    return PATIENT_OK;
+}
+
 patient_err
 patient_log_verify(const char *path, const patient_log_verify_opts *opts,
                    patient_log_report *r)
 {
     static const patient_log_verify_opts none = {0};
-    const patient_log_verify_opts *o = opts ? opts : &none;
-    lreader rd;
+    lvctx v = {.o = opts ? opts : &none, .r = r, .fd = -1};
     lbatch bt[2];
     lpool *pool = NULL;
-    int fd = -1, have_rd = 0, cur = 0, more = 1;
-    const uint8_t *line;
-    uint8_t last[HASH_LEN], h[HASH_LEN];
-    size_t len, bi;
-    uint64_t line_no = 0, next = 0;
-    char prev_hex[HEX_LEN + 1], log_id[HEX_LEN + 1] = "";
-    pt_merkle_frontier fr;
-    pentry e;
+    int cur = 0, more = 1;
     patient_err err;
 
     memset(r, 0, sizeof *r);
-    memset(&e, 0, sizeof e);
     memset(bt, 0, sizeof bt);
-    pt_merkle_frontier_init(&fr);
-    r->signatures_checked = o->pub != NULL;
-    r->entry_signatures_checked = o->pub != NULL && o->deep;
-    if ((err = open_read(path, &fd))) {
+    pt_merkle_frontier_init(&v.fr);
+    memcpy(v.prev_hex, zero_prev, sizeof v.prev_hex);
+    r->signatures_checked = v.o->pub != NULL;
+    r->entry_signatures_checked = v.o->pub != NULL && v.o->deep;
+    if ((err = open_read(path, &v.fd))) {
         r->result = err;
         snprintf(r->message, sizeof r->message, "cannot open the log: %s", patient_strerror(err));
         return err;
@@ -245,232 +484,52 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
      * order. Deep checks need every change entry whole here, so the
      * workers only hash then. */
     if ((err = lb_init(&bt[0], 8u << 20)) || (err = lb_init(&bt[1], 8u << 20)) ||
-        (err = lpool_new(&pool)) || (err = lb_read(&bt[0], fd, 0)))
-        goto fail_plain;
-    lpool_start(pool, &bt[0], !o->deep);
-    memcpy(prev_hex, zero_prev, sizeof prev_hex);
-    if (o->have_trusted && o->trusted_size == 0) {
+        (err = lpool_new(&pool)) || (err = lb_read(&bt[0], v.fd, 0))) {
+        plain(r, err);
+        goto out;
+    }
+    lpool_start(pool, &bt[0], !v.o->deep);
+    if (v.o->have_trusted && v.o->trusted_size == 0) {
         uint8_t empty[HASH_LEN];
-        if ((err = pt_merkle_frontier_root(&fr, empty)))
-            goto fail_plain;
-        if (sodium_memcmp(empty, o->trusted_root, HASH_LEN) != 0) {
+        if ((err = pt_merkle_frontier_root(&v.fr, empty)))
+            plain(r, err);
+        else if (sodium_memcmp(empty, v.o->trusted_root, HASH_LEN) != 0)
             err = vfail(r, PATIENT_LOG_REWRITTEN, PATIENT_ERR_LOG_CORRUPT, 0, 0, 0, NULL, NULL,
                         "trusted checkpoint of size 0 has a root other than the empty tree's");
-            goto out;
-        }
     }
-    while (more) {
+    while (err == PATIENT_OK && more) {
         lbatch *bat = &bt[cur], *nb = &bt[cur ^ 1];
         more = !bat->eof && !bat->too_long;
-        if (more && (err = lb_read(nb, fd, bat->next_off))) {
+        if (more && (err = lb_read(nb, v.fd, bat->next_off))) {
             lpool_wait(pool);
-            goto fail_plain;
+            plain(r, err);
+            break;
         }
         lpool_wait(pool);
         if (more)
-            lpool_start(pool, nb, !o->deep);
+            lpool_start(pool, nb, !v.o->deep);
         cur ^= 1;
-        for (bi = 0; bi < bat->n; bi++) {
-            const lineinfo *li = &bat->info[bi];
-            line = bat->line[bi];
-            len = bat->len[bi];
-            line_no++;
-            if (bat->torn && bi + 1 == bat->n) {
-                err = vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, line_no, 1, next,
-                            "\\n", NULL,
-                            "torn tail: the last %zu bytes are an incomplete line (an append that "
-                            "never completed; opening the log for writing cuts it off)",
-                            len);
-                goto out;
-            }
-            if (li->hash_err) {
-                err = PATIENT_ERR_CRYPTO;
-                goto fail_plain;
-            }
+        for (size_t bi = 0; err == PATIENT_OK && bi < bat->n; bi++) {
             /* The diagnosis of a bad line reads on from just after it. */
-            if (have_rd)
-                lr_free(&rd);
-            have_rd = 0;
-            if (li->parsed) {
-                /* A change or event the workers scanned: all that the checks
-                 * below read of it without deep (which scans here). */
-                e.seq = li->seq;
-                e.kind = li->kind;
-                e.prev = li->prev;
-            } else if ((err = pentry_parse(line, len, &e)) != PATIENT_OK) {
-                if (err == PATIENT_ERR_UNSUPPORTED)
-                    err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_UNSUPPORTED, line_no, 1, next,
-                                NULL, e.kind_s, "entry of an unknown kind");
-                else
-                    err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next, NULL,
-                                NULL, "line is not a log entry (%s): it was edited", e.why);
-                goto out;
-            }
-            if ((e.seq != next || strcmp(e.prev, prev_hex) != 0) &&
-                (err = lr_init(&rd, fd, lb_line_off(bat, bi) + len + 1)) == PATIENT_OK)
-                have_rd = 1;
-            else if (err)
-                goto fail_plain;
-            if (e.seq > next) {
-                char a[32], b[32];
-                int later = seq_appears_later(&rd, next);
-                snprintf(a, sizeof a, "%llu", (unsigned long long)next);
-                snprintf(b, sizeof b, "%llu", (unsigned long long)e.seq);
-                err = later
-                          ? vfail(r, PATIENT_LOG_REORDERED, PATIENT_ERR_CHAIN, line_no, 1, next, a,
-                                  b, "seq %llu appears later in the file: entries were reordered",
-                                  (unsigned long long)next)
-                          : vfail(r, PATIENT_LOG_REMOVED, PATIENT_ERR_CHAIN, line_no, 1, next, a, b,
-                                  "seq %llu is missing: entries were removed",
-                                  (unsigned long long)next);
-                goto out;
-            }
-            if (e.seq < next) {
-                char a[32], b[32];
-                snprintf(a, sizeof a, "%llu", (unsigned long long)next);
-                snprintf(b, sizeof b, "%llu", (unsigned long long)e.seq);
-                err = vfail(r, PATIENT_LOG_INSERTED, PATIENT_ERR_CHAIN, line_no, 1, e.seq, a, b,
-                            "seq %llu appears a second time: a line was inserted",
-                            (unsigned long long)e.seq);
-                goto out;
-            }
-            if (strcmp(e.prev, prev_hex) != 0) {
-                /* Either the line before changed, or this line's prev did. If
-                 * the next line chains to this one, it was the line before. */
-                uint8_t *l2, here[HASH_LEN];
-                size_t len2;
-                int nl2, this_one = 0;
-                uint64_t off2;
-                char here_hex[HEX_LEN + 1];
-                cJSON *n2 = NULL;
-                if (next == 0) {
-                    this_one = 1;
-                } else if ((err = patient_sha256(line, len, here)) == PATIENT_OK) {
-                    pt_hex(here, HASH_LEN, here_hex);
-                    char saved_prev[HEX_LEN + 1], saved_found[HEX_LEN + 1];
-                    memcpy(saved_prev, prev_hex, sizeof saved_prev);
-                    snprintf(saved_found, sizeof saved_found, "%s", e.prev);
-                    if (lr_next(&rd, &l2, &len2, &nl2, &off2) == PATIENT_OK && l2 != NULL &&
-                        pt_json_parse((const char *)l2, len2, &n2) == PATIENT_OK) {
-                        const char *p2 = pt_json_str(n2, "prev");
-                        this_one = p2 == NULL || strcmp(p2, here_hex) != 0;
-                    }
-                    cJSON_Delete(n2);
-                    if (this_one)
-                        err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next,
-                                    saved_prev, saved_found, "the prev of seq %llu was edited",
-                                    (unsigned long long)next);
-                    else
-                        err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no - 1, 1,
-                                    next - 1, saved_found, saved_prev,
-                                    "seq %llu was edited: its hash no longer matches the prev of "
-                                    "seq %llu",
-                                    (unsigned long long)(next - 1), (unsigned long long)next);
-                    goto out;
-                }
-                if (this_one)
-                    err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, next,
-                                prev_hex, e.prev, "the prev of seq 0 must be 64 zeros");
-                goto out;
-            }
-            /* Kind-specific checks, against the state before this entry. */
-            if (e.kind == PATIENT_LOG_KIND_CHECKPOINT) {
-                if ((err = verify_checkpoint(&e, line_no, &fr, log_id, o, r)))
-                    goto out;
-                r->checkpoints++;
-                r->last_checkpoint_seq = e.seq;
-                (void)pt_merkle_frontier_root(&fr, r->last_checkpoint_root);
-                r->unsigned_tail = 0;
-            } else {
-                if (e.kind == PATIENT_LOG_KIND_CHANGE) {
-                    patient_jws *j = NULL;
-                    const char *bad = o->deep ? change_mismatch(&e, o->pub ? &j : NULL) : NULL;
-                    if (bad) {
-                        err = vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, line_no, 1, e.seq,
-                                    NULL, bad,
-                                    "seq %llu was edited: its %s differs from the signed "
-                                    "descriptor",
-                                    (unsigned long long)e.seq, bad);
-                        goto out;
-                    }
-                    if (j) {
-                        err = patient_jws_verify(j, o->pub);
-                        patient_jws_free(j);
-                        if (err) {
-                            err = vfail(r, PATIENT_LOG_FORGED, err, line_no, 1, e.seq, NULL, NULL,
-                                        "seq %llu: the change descriptor's signature does not "
-                                        "verify with the pinned key",
-                                        (unsigned long long)e.seq);
-                            goto out;
-                        }
-                    }
-                    r->changes++;
-                } else {
-                    r->events++;
-                }
-                r->unsigned_tail++;
-            }
-            memcpy(last, li->chain, HASH_LEN);
-            if ((err = pt_merkle_frontier_add(&fr, li->leaf)))
-                goto fail_plain;
-            pt_hex(last, HASH_LEN, prev_hex);
-            if (next == 0)
-                memcpy(log_id, prev_hex, sizeof log_id);
-            next++;
-            r->entries++;
-            if (o->have_trusted && fr.size == o->trusted_size) {
-                if ((err = pt_merkle_frontier_root(&fr, h)))
-                    goto fail_plain;
-                if (sodium_memcmp(h, o->trusted_root, HASH_LEN) != 0) {
-                    err = vfail(
-                        r, PATIENT_LOG_REWRITTEN, PATIENT_ERR_LOG_CORRUPT, line_no, 1, e.seq, NULL,
-                        NULL, "the first %llu entries do not hash to the trusted checkpoint's root",
-                        (unsigned long long)o->trusted_size);
-                    goto out;
-                }
-            }
+            if (v.have_rd)
+                lr_free(&v.rd);
+            v.have_rd = 0;
+            err = lv_line(&v, bat, bi);
         }
-        if (bat->too_long) {
-            err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_LOG_CORRUPT, line_no + 1, 1, next,
-                        NULL, NULL, "line longer than %u bytes", PATIENT_LOG_LINE_MAX);
-            goto out;
-        }
+        if (err == PATIENT_OK && bat->too_long)
+            err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_LOG_CORRUPT, v.line_no + 1, 1,
+                        v.next, NULL, NULL, "line longer than %u bytes", PATIENT_LOG_LINE_MAX);
     }
-    if (o->have_trusted && next < o->trusted_size) {
-        char a[32], b[32];
-        snprintf(a, sizeof a, "%llu", (unsigned long long)o->trusted_size);
-        snprintf(b, sizeof b, "%llu", (unsigned long long)next);
-        err = vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, line_no, 1, next, a, b,
-                    "log ends after %llu entries but the trusted checkpoint covers %llu",
-                    (unsigned long long)next, (unsigned long long)o->trusted_size);
-        goto out;
-    }
-    if (o->require_final_checkpoint && r->unsigned_tail > 0) {
-        err = vfail(r, PATIENT_LOG_TRUNCATED, PATIENT_ERR_LOG_CORRUPT, line_no, 1,
-                    next ? next - 1 : 0, "checkpoint", NULL,
-                    "log does not end with a checkpoint (%llu entries after the last one): "
-                    "it may have been truncated",
-                    (unsigned long long)r->unsigned_tail);
-        goto out;
-    }
-    memcpy(r->log_id, log_id, sizeof r->log_id);
-    r->result = PATIENT_OK;
-    snprintf(r->message, sizeof r->message, "%llu entries, %llu checkpoints verified%s",
-             (unsigned long long)r->entries, (unsigned long long)r->checkpoints,
-             o->pub ? "" : " (signatures not checked: no key given)");
-    err = PATIENT_OK;
-    goto out;
-fail_plain:
-    r->result = err;
-    snprintf(r->message, sizeof r->message, "%s", patient_strerror(err));
+    if (err == PATIENT_OK)
+        err = lv_end(&v);
 out:
-    memcpy(r->log_id, log_id, sizeof r->log_id);
-    pentry_free(&e);
-    if (have_rd)
-        lr_free(&rd);
+    memcpy(r->log_id, v.log_id, sizeof r->log_id);
+    pentry_free(&v.e);
+    if (v.have_rd)
+        lr_free(&v.rd);
     lpool_free(pool); /* waits for the batch in flight before it goes */
     lb_free(&bt[0]);
     lb_free(&bt[1]);
-    close(fd);
+    close(v.fd);
     return err;
 }

@@ -16,7 +16,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/policy.c lib/fetch.c lib/disclosure.c \
 	lib/change_int.h lib/change.c lib/edit.c lib/gzip.c \
 	lib/rules.c \
-	lib/report_int.h lib/report.c lib/verify_int.h lib/verify.c lib/verify_confine.c lib/verify_net.c lib/mbox.c lib/mbox_http.c \
+	lib/report_int.h lib/report.c lib/verify_int.h lib/verify.c lib/verify_confine.c lib/verify_net.c lib/native.c lib/mbox.c lib/mbox_http.c \
 	lib/jws.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
 	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(SSL_CFLAGS) $(ZLIB_CFLAGS) $(PCRE2_CFLAGS)
@@ -37,7 +37,7 @@ pkginclude_HEADERS += \
 	include/patient/policy.h include/patient/fetch.h include/patient/disclosure.h \
 	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
-	include/patient/verify.h include/patient/mbox.h include/patient/time.h \
+	include/patient/verify.h include/patient/native.h include/patient/mbox.h include/patient/time.h \
 	include/patient/jws.h include/patient/url.h
 
 # What tools link with.

@@ -2,6 +2,7 @@
 #ifndef PATIENT_VERIFY_INT_H
 #define PATIENT_VERIFY_INT_H
 
+#include <cjson/cJSON.h>
 #include <patient/change.h>
 #include <patient/manifest.h>
 #include <patient/policy.h>
@@ -35,5 +36,13 @@ int pt_chain_withholds(patient_change *const *ch, size_t n);
 /* Whether the policy accepts an attested (unconfined) chain for a resource
  * with or without a chunk root. */
 int pt_attested_allowed(const patient_policy *p, int has_chunk_root);
+
+/* A certificate chain in JSON, as bundles and the native host carry it: a
+ * list of 1..PATIENT_FETCH_MAX_CHAIN SPKI pins ("sha256-<base64>"), leaf
+ * first and trust anchor last, the shape patient_fetch fills in from its
+ * own connection. A longer list is refused, not cut, so the anchor (last)
+ * is never lost. -1 on anything else, with *bad the 1-based element at
+ * fault (0: not a list, empty or too long). */
+int pt_chain_from_json(const cJSON *ch, uint8_t (*out)[32], size_t *n, size_t *bad);
 
 #endif

@@ -92,7 +92,7 @@ tests_log_writer_LDADD = $(TEST_LIBS)
 TESTS += tests/log_crash.sh
 EXTRA_DIST += tests/log_crash.sh
 
-# verifier: verification core, bundles, native messaging
+# verifier: verification core, bundles; native messaging
 check_PROGRAMS += tests/check_confine
 tests_check_confine_SOURCES = tests/check_confine.c $(TEST_UTIL)
 tests_check_confine_CFLAGS = $(TEST_CFLAGS)
@@ -104,6 +104,12 @@ tests_check_verify_SOURCES = tests/check_verify.c $(TEST_UTIL)
 tests_check_verify_CFLAGS = $(TEST_CFLAGS)
 tests_check_verify_LDADD = $(TEST_LIBS)
 TESTS += tests/check_verify
+
+check_PROGRAMS += tests/check_native
+tests_check_native_SOURCES = tests/check_native.c $(TEST_UTIL)
+tests_check_native_CFLAGS = $(TEST_CFLAGS)
+tests_check_native_LDADD = $(TEST_LIBS)
+TESTS += tests/check_native
 TESTS += tests/verify_cli.sh
 dist_noinst_SCRIPTS += tests/verify_cli.sh tests/verify_cli_server.py
 

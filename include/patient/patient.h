@@ -17,6 +17,7 @@
 #include <patient/gzip.h>
 #include <patient/rules.h>
 #include <patient/verify.h>
+#include <patient/native.h>
 #include <patient/mbox.h>
 #include <patient/time.h>
 #include <patient/url.h>

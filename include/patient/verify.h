@@ -179,29 +179,6 @@ PATIENT_EXPORT void patient_report_free(patient_report *r);
 /* $XDG_STATE_HOME/patient/versions.json or ~/.local/state/patient/... */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_state_file_default(char **path);
 
-/* Native messaging (browser <-> native host): one framed message is a
- * 4-byte native-order length + UTF-8 JSON. Reads one message from fd into a
- * malloc'd NUL-terminated buffer; PATIENT_ERR_NOT_FOUND on clean EOF,
- * PATIENT_ERR_PARSE when the input ends inside a frame, TOO_LARGE over max
- * bytes: the message is then read and discarded in small pieces (never
- * held), so the stream stays in sync and *len says how long it was. */
-PATIENT_EXPORT PATIENT_WUR patient_err patient_native_read(int fd, size_t max, char **msg,
-                                                           size_t *len);
-PATIENT_EXPORT PATIENT_WUR patient_err patient_native_write(int fd, const char *msg, size_t len);
-/* The largest request patient_native_handle accepts when bodies may have
- * up to max_body bytes (0: PATIENT_FETCH_MAX_BODY_DEFAULT): the body's
- * base64 plus PATIENT_NATIVE_ENVELOPE for the URL, headers and the rest. */
-#define PATIENT_NATIVE_ENVELOPE (1024u * 1024)
-PATIENT_EXPORT size_t patient_native_request_max(size_t max_body);
-/* Handle one request message (see docs/FORMAT.md, "Native messaging") and
- * produce the response message. Never fails for a bad request: the answer
- * then carries an "error" object. */
-PATIENT_EXPORT PATIENT_WUR patient_err patient_native_handle(const patient_policy *policy,
-                                                             const patient_verify_fetch_opts *f,
-                                                             const patient_verify_opts *o,
-                                                             const char *msg, size_t len,
-                                                             char **answer);
-
 #ifdef __cplusplus
 }
 #endif

@@ -2,16 +2,10 @@
  * a result with a stable dotted code; nothing here touches the network. */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <sodium.h>
 #include <patient/change.h>
@@ -24,98 +18,6 @@
 #include "url_int.h"
 #include "verify_int.h"
 #include "util.h"
-
-#define STATE_MAX (4u * 1024 * 1024)
-
-/* ---- rollback state: highest manifest version seen per origin ---------- */
-
-patient_err
-patient_state_file_default(char **path)
-{
-    return pt_xdg_path("XDG_STATE_HOME", ".local/state", "patient/versions.json", path);
-}
-
-
-/* Check the version against the state file and (unless readonly) record
- * it. *seen gets the highest version seen before (0 when none). The file
- * is locked so concurrent verifiers do not lose updates. */
-static patient_err
-state_check(const char *path, const char *origin, uint64_t version, int readonly, uint64_t *seen)
-{
-    char lockpath[PATH_MAX];
-    int lfd = -1;
-    uint8_t *data = NULL;
-    size_t len = 0;
-    cJSON *doc = NULL, *item;
-    patient_err err = PATIENT_OK;
-    char *text = NULL;
-
-    *seen = 0;
-    if (snprintf(lockpath, sizeof lockpath, "%s.lock", path) >= (int)sizeof lockpath)
-        return PATIENT_ERR_ARG;
-    {
-        /* The state file's folder: created 0700, ours, not writable by others. */
-        char dir[PATH_MAX];
-        const char *slash = strrchr(path, '/');
-        if (slash != NULL && slash != path) {
-            if ((size_t)(slash - path) >= sizeof dir)
-                return PATIENT_ERR_ARG;
-            memcpy(dir, path, (size_t)(slash - path));
-            dir[slash - path] = 0;
-            if ((err = pt_mkdir_private(dir)) != PATIENT_OK)
-                return err;
-        }
-    }
-    if (!readonly) {
-        if ((lfd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
-            return PATIENT_ERR_IO;
-        flock(lfd, LOCK_EX);
-    }
-    err = pt_read_file(path, STATE_MAX, &data, &len);
-    if (err == PATIENT_ERR_NOT_FOUND) {
-        doc = cJSON_CreateObject();
-        err = PATIENT_OK;
-    } else if (err == PATIENT_OK) {
-        if (pt_json_parse((const char *)data, len, &doc) != PATIENT_OK || !cJSON_IsObject(doc)) {
-            /* A damaged state file must not silently disable rollback
-             * protection: report it. */
-            err = PATIENT_ERR_PARSE;
-            goto out;
-        }
-    } else {
-        goto out;
-    }
-    if (doc == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-    item = cJSON_GetObjectItemCaseSensitive(doc, origin);
-    {
-        long long v;
-        if (item != NULL && (pt_json_item_int(item, &v) != 0 || v < 0)) {
-            err = PATIENT_ERR_PARSE; /* as damaged as unparsable JSON */
-            goto out;
-        }
-        if (item != NULL)
-            *seen = (uint64_t)v;
-    }
-    if (!readonly && version > *seen) {
-        cJSON_DeleteItemFromObjectCaseSensitive(doc, origin);
-        cJSON_AddNumberToObject(doc, origin, (double)version);
-        if ((text = cJSON_Print(doc)) == NULL) {
-            err = PATIENT_ERR_NOMEM;
-            goto out;
-        }
-        err = pt_write_atomic(path, text, strlen(text), 0600, 0);
-    }
-out:
-    free(text);
-    free(data);
-    cJSON_Delete(doc);
-    if (lfd >= 0)
-        close(lfd);
-    return err;
-}
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -675,20 +577,8 @@ check_manifest(vctx *v)
     if (patient_manifest_check_fresh(m, v->now) != PATIENT_OK)
         rep_result(r, REP_INVALID, "manifest.expired", "manifest.json",
                    "the manifest expired at %s (or is dated in the future)", r->manifest.expires);
-    if (opts && opts->state_file) {
-        uint64_t seen = 0;
-        patient_err se = state_check(opts->state_file, v->origin, patient_manifest_version(m),
-                                     opts->no_state_update || r->worst >= REP_INVALID, &seen);
-        if (se != PATIENT_OK)
-            rep_result(r, REP_WARNING, "state.unavailable", opts->state_file,
-                       "could not use the rollback state file (%s): rollback not checked",
-                       patient_strerror(se));
-        else if (patient_manifest_version(m) < seen)
-            rep_result(r, REP_INVALID, "manifest.rollback", "manifest.json",
-                       "manifest version %llu is older than version %llu seen before: an "
-                       "old manifest is being replayed",
-                       (unsigned long long)patient_manifest_version(m), (unsigned long long)seen);
-    }
+    if (opts && opts->state_file)
+        pt_rollback_check(r, opts, v->origin, patient_manifest_version(m));
     if (ev->tls_chain_n > 0 && ev->tls_chain != NULL && strncasecmp(ev->url, "https:", 6) == 0)
         check_interception(r, policy, ev, v->changes, v->n, m, v->now);
     if (patient_manifest_lookup(m, v->path, &v->res) == PATIENT_OK) {

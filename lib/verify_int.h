@@ -31,6 +31,13 @@ patient_err pt_verify_confined(patient_report *r, const patient_change *const *c
 int pt_origin_root(const char *jws, const patient_pubkey *keys, size_t nkeys, const char *url,
                    time_t now, uint64_t *size, uint8_t hash[32], uint8_t root[32]);
 
+/* Rollback (rollback.c): check version against the highest one seen for
+ * origin in opts->state_file and record it (unless opts->no_state_update,
+ * or the report is already invalid: a rejected manifest must not raise the
+ * bar). Adds manifest.rollback or state.unavailable to r. */
+void pt_rollback_check(patient_report *r, const patient_verify_opts *opts, const char *origin,
+                       uint64_t version);
+
 /* 1 when some hop withheld deleted bytes. */
 int pt_chain_withholds(patient_change *const *ch, size_t n);
 /* Whether the policy accepts an attested (unconfined) chain for a resource

@@ -176,7 +176,8 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_report_text(const patient_report 
                                                            int verbose, char **out);
 PATIENT_EXPORT void patient_report_free(patient_report *r);
 
-/* $XDG_STATE_HOME/patient/versions.json or ~/.local/state/patient/... */
+/* The rollback state file (lib/rollback.c):
+ * $XDG_STATE_HOME/patient/versions.json or ~/.local/state/patient/... */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_state_file_default(char **path);
 
 #ifdef __cplusplus

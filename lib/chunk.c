@@ -262,14 +262,57 @@ sorted_distinct(const uint64_t *v, size_t n, uint64_t limit)
     return 1;
 }
 
+/* Feed the next n bytes at the cursor (i, at) of s to h: with holes_too
+ * every byte, bytes nobody has (withheld) as zeros, as when holes were
+ * zero-filled (a chunk with such bytes takes its leaf from a hop's
+ * "chunks", so they never count); without, only the bytes outside holes.
+ * h NULL: step over them. -1 on a hash failure. */
+static int
+feed(const pt_pieces *s, size_t *i, size_t *at, size_t n, SHA256_CTX *h, int holes_too)
+{
+    static const uint8_t zeros[PT_CHUNK_SIZE];
+
+    while (n) {
+        const pt_piece *q = &s->v[*i];
+        size_t k = q->len - *at < n ? q->len - *at : n;
+        if (h && (holes_too || q->owner < 0)) {
+            for (size_t done = 0; done < k;) {
+                size_t z = k - done < sizeof zeros ? k - done : sizeof zeros;
+                if (SHA256_Update(h, q->p ? q->p + *at + done : zeros, q->p ? k - done : z) != 1)
+                    return -1;
+                done += q->p ? k - done : z;
+            }
+        }
+        n -= k;
+        if ((*at += k) == q->len) {
+            (*i)++;
+            *at = 0;
+        }
+    }
+    return 0;
+}
+
 patient_err
 pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known,
               const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
               const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES], size_t nwant,
               uint8_t root[PATIENT_SHA256_BYTES])
 {
+    pt_piece one;
+    pt_pieces s = pt_pieces_one(&one, data, len);
+
+    return pt_chunk_walk_pieces(&s, known, known_val, nknown, want, want_val, nwant, root);
+}
+
+patient_err
+pt_chunk_walk_pieces(const pt_pieces *data, const uint64_t *known,
+                     const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
+                     const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES],
+                     size_t nwant, uint8_t root[PATIENT_SHA256_BYTES])
+{
+    size_t len = data->len;
     uint64_t n = pt_chunk_count(len), j, last_needed;
-    size_t ki = 0, wi = 0;
+    size_t ki = 0, wi = 0, pi = 0, pat = 0;
     SHA256_CTX s;
     int live = 0; /* s holds the state at the start of chunk j */
     pt_merkle_frontier f;
@@ -291,11 +334,12 @@ pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known,
         if (ki < nknown && known[ki] == j) {
             memcpy(leaf, known_val[ki++], sizeof leaf);
             live = 0;
+            feed(data, &pi, &pat, clen, NULL, 0); /* not read */
         } else {
             if (!live)
                 state_set(&s, leaf, start); /* leaf still holds chunk j-1's */
             live = 1;
-            if (clen && SHA256_Update(&s, data + start, clen) != 1)
+            if (feed(data, &pi, &pat, clen, &s, 1) != 0)
                 return PATIENT_ERR_CRYPTO;
             if (j + 1 == n) {
                 if (SHA256_Final(leaf, &s) != 1)
@@ -366,75 +410,49 @@ holes_move(const pt_holes *src, size_t *hi, size_t o, size_t len, size_t to, pt_
     return PATIENT_OK;
 }
 
-/* 1 when [o, o+len) meets a hole of h. */
-static int
-holes_meet(const pt_holes *h, size_t o, size_t len)
+/* data[0, len) as pieces, the holes h marked (their bytes kept, for a
+ * hop's own withheld bytes). */
+static patient_err
+pieces_marked(const uint8_t *data, size_t len, const pt_holes *h, pt_pieces *s)
 {
-    for (size_t i = 0; h && i < h->n; i++)
-        if (h->h[i].off < o + len && o < h->h[i].off + h->h[i].len)
-            return 1;
-    return 0;
+    size_t at = 0;
+    patient_err err = PATIENT_OK;
+
+    for (size_t i = 0; h && i < h->n && err == PATIENT_OK; i++) {
+        if (h->h[i].off < at || h->h[i].off > len || h->h[i].len > len - h->h[i].off)
+            err = PATIENT_ERR_ARG;
+        else if ((err = pt_pieces_add(s, data + at, h->h[i].off - at, -1)) == PATIENT_OK)
+            err = pt_pieces_add(s, data + h->h[i].off, h->h[i].len, (int)h->h[i].owner);
+        if (err == PATIENT_OK)
+            at = h->h[i].off + h->h[i].len;
+    }
+    if (err == PATIENT_OK && data != NULL) /* NULL + 0 is undefined */
+        err = pt_pieces_add(s, data + at, len - at, -1);
+    if (err != PATIENT_OK)
+        pt_pieces_free(s);
+    return err;
 }
 
 patient_err
 pt_undo_holes(const patient_change *c, unsigned owner, const uint8_t *out, size_t out_len,
               const pt_holes *oh, int check_insert, pt_bigbuf *dst, pt_holes *ih)
 {
-    uint8_t *buf;
-    size_t ip = 0, op = 0, hi = 0;
-    patient_err err = PATIENT_ERR_HASH;
+    pt_pieces po = {0}, pi = {0};
+    patient_err err;
 
     *ih = (pt_holes){0};
-    if (out_len != c->out.size)
-        return PATIENT_ERR_HASH;
-    if ((err = pt_bigbuf_reserve(dst, c->in.size ? c->in.size : 1)) != PATIENT_OK)
-        return err;
-    err = PATIENT_ERR_HASH;
-    buf = dst->p;
-    for (size_t k = 0; k <= c->nedits; k++) {
-        const patient_edit *e = k < c->nedits ? &c->edits[k] : NULL;
-        size_t keep = (e ? e->offset : c->in.size) - ip;
-        if (op + keep > out_len)
-            goto out;
-        memcpy(buf + ip, out + op, keep);
-        if ((err = holes_move(oh, &hi, op, keep, ip, ih)) != PATIENT_OK)
-            goto out;
-        err = PATIENT_ERR_HASH;
-        ip += keep;
-        op += keep;
-        if (e == NULL)
-            break;
-        if (op + e->insert_len > out_len)
-            goto out;
-        if (check_insert && e->insert_len) {
-            /* Compare outside holes only: bytes a later hop withheld are gone. */
-            if (!holes_meet(oh, op, e->insert_len)) {
-                if (memcmp(out + op, e->insert, e->insert_len) != 0)
-                    goto out;
-            } else {
-                for (size_t b = 0; b < e->insert_len; b++)
-                    if (!holes_meet(oh, op + b, 1) && out[op + b] != e->insert[b])
-                        goto out;
-            }
-        }
-        op += e->insert_len;
-        if (e->delete_len) {
-            if (e->deleted)
-                memcpy(buf + ip, e->deleted, e->delete_len);
-            else if ((err = pt_holes_add(ih, ip, e->delete_len, owner)) != PATIENT_OK)
-                goto out;
-            else
-                memset(buf + ip, 0, e->delete_len); /* never read; kept defined */
-            err = PATIENT_ERR_HASH;
-            ip += e->delete_len;
-        }
+    /* Marked holes keep their bytes: the copy carries them, as a hop's
+     * own withheld bytes must be. */
+    if ((err = pieces_marked(out, out_len, oh, &po)) == PATIENT_OK)
+        err = pt_pieces_undo(c, owner, &po, check_insert, &pi);
+    if (err == PATIENT_OK)
+        err = pt_bigbuf_reserve(dst, pi.len ? pi.len : 1);
+    if (err == PATIENT_OK) {
+        pt_pieces_copy(&pi, dst->p);
+        err = pt_pieces_holes(&pi, ih);
     }
-    if (ip != c->in.size || op != out_len)
-        goto out;
-    err = PATIENT_OK;
-out:
-    if (err != PATIENT_OK)
-        pt_holes_free(ih);
+    pt_pieces_free(&po);
+    pt_pieces_free(&pi);
     return err;
 }
 
@@ -442,25 +460,54 @@ patient_err
 pt_chunk_kept(const uint8_t *data, size_t len, uint64_t j, const pt_holes *h,
               uint8_t out[PATIENT_SHA256_BYTES])
 {
-    size_t a = (size_t)j * PT_CHUNK_SIZE, b = a + PT_CHUNK_SIZE < len ? a + PT_CHUNK_SIZE : len;
-    SHA256_CTX s;
+    pt_pieces s = {0};
+    patient_err err;
 
-    if (a > len)
+    if (j > len / PT_CHUNK_SIZE)
         return PATIENT_ERR_ARG;
-    SHA256_Init(&s);
-    for (size_t i = 0; a < b && h && i < h->n; i++) {
-        size_t ho = h->h[i].off, he = ho + h->h[i].len;
-        if (he <= a)
-            continue;
-        if (ho >= b)
-            break;
-        if (ho > a)
-            SHA256_Update(&s, data + a, ho - a);
-        a = he;
+    if ((err = pieces_marked(data, len, h, &s)) == PATIENT_OK)
+        err = pt_chunk_kept_pieces(&s, &j, 1, (uint8_t (*)[PATIENT_SHA256_BYTES])out);
+    pt_pieces_free(&s);
+    return err;
+}
+
+patient_err
+pt_chunk_kept_pieces(const pt_pieces *data, const uint64_t *idx, size_t n,
+                     uint8_t (*out)[PATIENT_SHA256_BYTES])
+{
+    size_t pi = 0, pat = 0;
+    uint64_t pos = 0;
+    SHA256_CTX s;
+    patient_err err = PATIENT_OK;
+
+    if (!sorted_distinct(idx, n, pt_chunk_count(data->len)))
+        return PATIENT_ERR_ARG;
+    for (size_t i = 0; i < n && err == PATIENT_OK; i++) {
+        uint64_t a = idx[i] * PT_CHUNK_SIZE;
+        size_t clen = (size_t)(data->len - a < PT_CHUNK_SIZE ? data->len - a : PT_CHUNK_SIZE);
+        feed(data, &pi, &pat, (size_t)(a - pos), NULL, 0);
+        if (SHA256_Init(&s) != 1 || feed(data, &pi, &pat, clen, &s, 0) != 0 ||
+            SHA256_Final(out[i], &s) != 1)
+            err = PATIENT_ERR_CRYPTO;
+        pos = a + clen;
     }
-    if (a < b)
-        SHA256_Update(&s, data + a, b - a);
-    SHA256_Final(out, &s);
+    OPENSSL_cleanse(&s, sizeof s);
+    return err;
+}
+
+patient_err
+pt_pieces_holes(const pt_pieces *s, pt_holes *h)
+{
+    size_t off = 0;
+    patient_err err;
+
+    *h = (pt_holes){0};
+    for (size_t i = 0; i < s->n; off += s->v[i++].len)
+        if (s->v[i].owner >= 0 &&
+            (err = pt_holes_add(h, off, s->v[i].len, (unsigned)s->v[i].owner)) != PATIENT_OK) {
+            pt_holes_free(h);
+            return err;
+        }
     return PATIENT_OK;
 }
 

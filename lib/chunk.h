@@ -25,6 +25,7 @@
 #include <patient/hash.h>
 #include "merkle.h"
 #include "change_int.h"
+#include "pieces.h"
 
 /* Chunk size, bytes. A multiple of the SHA-256 block (64) so that chunk
  * boundaries are block boundaries. Chosen by measurement
@@ -65,6 +66,13 @@ patient_err pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known
                           const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES],
                           size_t nwant, uint8_t root[PATIENT_SHA256_BYTES]);
 
+/* pt_chunk_walk over bytes in pieces (pieces.h): a withheld piece's bytes
+ * count as zeros (they are in known chunks where it matters). */
+patient_err pt_chunk_walk_pieces(const pt_pieces *data, const uint64_t *known,
+                                 const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
+                                 const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES],
+                                 size_t nwant, uint8_t root[PATIENT_SHA256_BYTES]);
+
 /* ---- bytes with holes ---------------------------------------------------
  * A hole is a run of bytes whose value is not known (a hop withheld them).
  * Its owner is the 0-based index of the hop that withheld them. */
@@ -100,6 +108,15 @@ patient_err pt_undo_holes(const patient_change *c, unsigned owner, const uint8_t
  * h: a hop's "kept" hash of a touched chunk. */
 patient_err pt_chunk_kept(const uint8_t *data, size_t len, uint64_t j, const pt_holes *h,
                           uint8_t out[PATIENT_SHA256_BYTES]);
+
+/* pt_chunk_kept of each chunk in idx (sorted, distinct, in range: else
+ * ARG) over bytes in pieces, the holes being the pieces a hop withheld
+ * or marked (owner >= 0): out[i] for idx[i], in one pass. */
+patient_err pt_chunk_kept_pieces(const pt_pieces *data, const uint64_t *idx, size_t n,
+                                 uint8_t (*out)[PATIENT_SHA256_BYTES]);
+
+/* The holes of bytes in pieces: every piece with an owner, at its offset. */
+patient_err pt_pieces_holes(const pt_pieces *s, pt_holes *h);
 
 /* Map byte ranges of a hop's input (sorted, disjoint; only off/len used)
  * to its output: kept bytes move, deleted bytes drop out. Adjacent output

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -155,17 +154,9 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
         x->sized = 1;
         if (curl_easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
             cl > 0 && (uint64_t)cl <= x->o->max_body && x->body.len == 0 &&
-            pt_buf_reserve(&x->body, (size_t)cl) != PATIENT_OK) {
+            pt_buf_reserve_big(&x->body, (size_t)cl) != PATIENT_OK) {
             x->nomem = 1;
             return 0;
-        }
-        if (cl >= 4 * 1024 * 1024 && x->body.cap >= (size_t)cl) {
-            /* Big bodies: ask for transparent huge pages on the 2 MiB-aligned
-             * middle of the buffer (a hint; ~1,000 fewer page faults at 5 MB). */
-            uintptr_t lo = ((uintptr_t)x->body.data + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1);
-            uintptr_t hi = ((uintptr_t)x->body.data + x->body.cap) & ~(uintptr_t)((2u << 20) - 1);
-            if (hi > lo)
-                (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
         }
     }
     if (pt_buf_append(&x->body, ptr, n) != PATIENT_OK) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -33,6 +34,27 @@ pt_buf_reserve(pt_buf *b, size_t extra)
         return PATIENT_ERR_NOMEM;
     b->data = p;
     b->cap = ncap;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_buf_reserve_big(pt_buf *b, size_t n)
+{
+    const size_t huge = (size_t)2 << 20;
+    size_t cap;
+    void *p;
+
+    if (b->len != 0 || n < huge / 4 || n > SIZE_MAX - huge || n < b->cap)
+        return pt_buf_reserve(b, n);
+    cap = (n + 1 + huge - 1) & ~(huge - 1); /* + 1: pt_buf's terminating NUL */
+    if (posix_memalign(&p, huge, cap) != 0)
+        return PATIENT_ERR_NOMEM;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, cap, MADV_HUGEPAGE); /* a hint: fine if refused */
+#endif
+    free(b->data); /* empty */
+    b->data = p;
+    b->cap = cap;
     return PATIENT_OK;
 }
 

@@ -89,44 +89,6 @@ check_claims(patient_report *r, const patient_change *const *ch, size_t n, const
     return PATIENT_OK;
 }
 
-/* Undo a hop whose output has no holes with the proven path's undo (one
- * copy out of the received body, then in place, no new buffer): withheld
- * bytes are put back as zeros (never read: their chunks' leaves come from
- * "chunks") and become holes owned by `owner`. from_body: out is the
- * received body (copied into buf); else out is buf->p itself. */
-static patient_err
-undo_whole(const patient_change *c, unsigned owner, const uint8_t *zeros, int from_body,
-           const uint8_t *out, size_t out_len, pt_bigbuf *buf, pt_holes *ih)
-{
-    patient_change fake = *c;
-    patient_edit *e = malloc((c->nedits ? c->nedits : 1) * sizeof *e);
-    size_t in_len = 0;
-    patient_err err = PATIENT_OK;
-
-    *ih = (pt_holes){0};
-    if (e == NULL)
-        return PATIENT_ERR_NOMEM;
-    for (size_t i = 0; i < c->nedits; i++) {
-        e[i] = c->edits[i];
-        if (e[i].delete_len && e[i].deleted == NULL) {
-            e[i].deleted = zeros;
-            if ((err = pt_holes_add(ih, e[i].offset, e[i].delete_len, owner)) != PATIENT_OK)
-                goto out;
-        }
-    }
-    fake.edits = e;
-    fake.disclosed = 1;
-    err = from_body ? pt_change_undo(&fake, out, out_len, 0, buf, &in_len, NULL)
-                    : pt_change_undo_inplace(&fake, buf, out_len, 0, &in_len, NULL);
-    if (err == PATIENT_OK && in_len != c->in.size)
-        err = PATIENT_ERR_HASH;
-out:
-    free(e);
-    if (err != PATIENT_OK)
-        pt_holes_free(ih);
-    return err;
-}
-
 /* The kept bytes of each touched chunk (those nobody can check against
  * the origin) must be what the last hop with a hole there signed as
  * "kept": that binds them to a middlebox's signature without hashing the
@@ -134,38 +96,46 @@ out:
  * withheld, so they cannot be checked and are not. */
 static patient_err
 check_kept(patient_report *r, const patient_change *const *ch, size_t n, const pt_holes *holes,
-           const uint8_t *data, size_t len, const uint64_t *idx, size_t nidx, int *outcome)
+           const pt_pieces *data, const uint64_t *idx, size_t nidx, int *outcome)
 {
     size_t hi = 0;
     char where[64];
+    uint8_t (*kept)[PATIENT_SHA256_BYTES] = NULL;
     patient_err err;
 
     *outcome = PT_CONFINE_OK;
+    if (nidx == 0)
+        return PATIENT_OK;
+    if ((kept = malloc(nidx * sizeof *kept)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = pt_chunk_kept_pieces(data, idx, nidx, kept)) != PATIENT_OK)
+        goto out;
     for (size_t i = 0; i < nidx; i++) {
         uint64_t a = idx[i] * PT_CHUNK_SIZE, b = a + PT_CHUNK_SIZE;
         unsigned last = 0;
         size_t at;
-        uint8_t h[PATIENT_SHA256_BYTES];
         while (hi < holes->n && holes->h[hi].off + holes->h[hi].len <= a)
             hi++;
         for (size_t q = hi; q < holes->n && holes->h[q].off < b; q++)
             if (holes->h[q].owner > last)
                 last = holes->h[q].owner;
-        if (last >= n || !idx_has(ch[last]->chunk_idx, ch[last]->nchunks, idx[i], &at))
-            return PATIENT_ERR_STATE; /* check_claims guarantees it */
-        if ((err = pt_chunk_kept(data, len, idx[i], holes, h)) != PATIENT_OK)
-            return err;
-        if (sodium_memcmp(h, ch[last]->chunk_kept[at], sizeof h) != 0) {
+        if (last >= n || !idx_has(ch[last]->chunk_idx, ch[last]->nchunks, idx[i], &at)) {
+            err = PATIENT_ERR_STATE; /* check_claims guarantees it */
+            goto out;
+        }
+        if (sodium_memcmp(kept[i], ch[last]->chunk_kept[at], sizeof kept[i]) != 0) {
             snprintf(where, sizeof where, "hop %u", last + 1);
             rep_result(r, REP_INVALID, "body.mismatch", where,
                        "the bytes kept beside a withheld deletion (origin chunk %llu) are not "
                        "what %s signed: changed after it",
                        (unsigned long long)idx[i], ch[last]->by.name);
             *outcome = PT_CONFINE_INVALID;
-            return PATIENT_OK;
+            break;
         }
     }
-    return PATIENT_OK;
+out:
+    free(kept);
+    return err;
 }
 
 /* Unchecked bytes: the kept bytes of touched chunks, carried forward to
@@ -291,13 +261,9 @@ pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
                    const uint8_t *body, size_t len, const uint8_t root[PATIENT_SHA256_BYTES],
                    uint64_t ref_size, const uint8_t ref_hash[PATIENT_SHA256_BYTES], int *outcome)
 {
-    pt_holes holes = {0}, in_holes = {0};
-    pt_bigbuf bufs[2] = {{0}, {0}};
-    int which = 0;
-    uint8_t *zeros = NULL;
+    pt_holes holes = {0};
+    pt_pieces cur = {0}, in = {0}, t;
     uint8_t got[PATIENT_SHA256_BYTES];
-    const uint8_t *cur = body;
-    size_t curlen = len;
     uint64_t *kidx = NULL, unchecked = 0;
     uint8_t (*kval)[PATIENT_SHA256_BYTES] = NULL;
     size_t nk = 0, withheld = 0;
@@ -308,34 +274,14 @@ pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
     /* No hash of the received body: every byte of it is checked below,
      * through the chunk root, against an inserted run, or against the
      * "kept" hash of the chunk it sits in (SECURITY.md). One SHA-256 pass
-     * over the rebuilt origin bytes instead of two. */
-    {
-        /* Zeros to stand in for withheld bytes in the fast undo. */
-        size_t zl = 1;
-        for (size_t k = 0; k < n; k++)
-            for (size_t j = 0; j < ch[k]->nedits; j++)
-                if (!ch[k]->edits[j].deleted && ch[k]->edits[j].delete_len > zl)
-                    zl = ch[k]->edits[j].delete_len;
-        if ((zeros = calloc(1, zl)) == NULL) {
-            err = PATIENT_ERR_NOMEM;
-            goto out;
-        }
-    }
+     * over the rebuilt origin bytes instead of two; and no byte copied:
+     * each hop's input is pieces of the body and of the disclosed deleted
+     * bytes, the withheld ones holes (pieces.h). */
+    if ((err = pt_pieces_add(&cur, body, len, -1)) != PATIENT_OK)
+        goto out;
     for (size_t k = n; k-- > 0;) {
-        if (holes.n == 0) {
-            /* Nothing missing in this hop's output (no later hop withheld
-             * bytes): undo it as a proven hop is undone, the last one out
-             * of the body into bufs[0], earlier ones in place there. */
-            /* (cur is the body, bufs[0] itself, or bufs[1] when the holes
-             * of a later hop vanished with the bytes an earlier one had
-             * inserted.) */
-            err = undo_whole(ch[k], (unsigned)k, zeros, cur != bufs[0].p, cur, curlen, &bufs[0],
-                             &in_holes);
-            which = 1;
-        } else {
-            err = pt_undo_holes(ch[k], (unsigned)k, cur, curlen, &holes, 1, &bufs[which],
-                                &in_holes);
-        }
+        int has_holes = 0;
+        err = pt_pieces_undo(ch[k], (unsigned)k, &cur, 1, &in);
         if (err == PATIENT_ERR_HASH) {
             snprintf(where, sizeof where, "hop %zu", k + 1);
             rep_result(r, REP_INVALID, "body.mismatch", where,
@@ -348,20 +294,15 @@ pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
         }
         if (err != PATIENT_OK)
             goto out;
-        if (holes.n == 0) {
-            cur = bufs[0].p;
-        } else {
-            cur = bufs[which].p;
-            which ^= 1;
-        }
-        curlen = ch[k]->in.size;
-        pt_holes_free(&holes);
-        holes = in_holes;
-        in_holes = (pt_holes){0};
+        t = cur, cur = in, in = t;
+        for (size_t i = 0; i < cur.n && !has_holes; i++)
+            has_holes = cur.v[i].owner >= 0;
         /* A hop's input with holes is checked through the chunk root only. */
         if (hops[k])
-            hops[k]->proof = holes.n ? "confined" : "proven";
+            hops[k]->proof = has_holes ? "confined" : "proven";
     }
+    if ((err = pt_pieces_holes(&cur, &holes)) != PATIENT_OK)
+        goto out;
     if (ch[0]->in.size != ref_size || sodium_memcmp(ch[0]->in.hash, ref_hash, PATIENT_SHA256_BYTES)) {
         rep_result(r, REP_INVALID, "body.mismatch", "hop 1",
                    "hop 1 (%s) says it received bytes that differ from what the origin signed",
@@ -379,8 +320,8 @@ pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
         goto out;
     }
     if (err != PATIENT_OK ||
-        (err = pt_chunk_walk(cur, curlen, kidx, (const uint8_t (*)[PATIENT_SHA256_BYTES])kval, nk,
-                             NULL, NULL, 0, got)) != PATIENT_OK)
+        (err = pt_chunk_walk_pieces(&cur, kidx, (const uint8_t (*)[PATIENT_SHA256_BYTES])kval,
+                                    nk, NULL, NULL, 0, got)) != PATIENT_OK)
         goto out;
     if (sodium_memcmp(got, root, sizeof got) != 0) {
         rep_result(r, REP_INVALID, "change.confined.mismatch", NULL,
@@ -389,13 +330,13 @@ pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
                    "changed without a descriptor, or a signed leaf lies");
         goto out;
     }
-    if ((err = check_kept(r, ch, n, &holes, cur, curlen, kidx, nk, outcome)) != PATIENT_OK ||
+    if ((err = check_kept(r, ch, n, &holes, &cur, kidx, nk, outcome)) != PATIENT_OK ||
         *outcome != PT_CONFINE_OK)
         goto out;
     *outcome = PT_CONFINE_INVALID;
     for (size_t i = 0; i < holes.n; i++)
         withheld += holes.h[i].len;
-    if ((err = report_unchecked(r, ch, n, &holes, curlen, &unchecked)) != PATIENT_OK)
+    if ((err = report_unchecked(r, ch, n, &holes, cur.len, &unchecked)) != PATIENT_OK)
         goto out;
     rep_result(r, REP_INFO, "change.confined", NULL,
                "%zu withheld byte%s pinned by hash; every other byte received is checked against "
@@ -405,12 +346,10 @@ pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
                unchecked == 1 ? "" : "s", nk, nk == 1 ? "" : "s");
     *outcome = PT_CONFINE_OK;
 out:
-    pt_bigbuf_free(&bufs[0]);
-    pt_bigbuf_free(&bufs[1]);
-    free(zeros);
+    pt_pieces_free(&cur);
+    pt_pieces_free(&in);
     free(kidx);
     free(kval);
     pt_holes_free(&holes);
-    pt_holes_free(&in_holes);
     return err;
 }

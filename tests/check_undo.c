@@ -1,6 +1,7 @@
-/* Undoing a hop into a reused buffer and in place (lib/edit.c internals the
- * verifier uses): the same bytes as patient_change_undo for random edit
- * lists, and every refusal leaves the buffer as it was. */
+/* Undoing a hop into a reused buffer, in place, and as pieces (lib/edit.c
+ * and lib/pieces.c internals the verifier uses): the same bytes as
+ * patient_change_undo for random edit lists, and every refusal leaves the
+ * buffer as it was; line and column over pieces as over one buffer. */
 #include "config.h"
 
 #include <check.h>
@@ -11,6 +12,7 @@
 #include <patient/change.h>
 #include <patient/hash.h>
 #include "../lib/change_int.h"
+#include "../lib/pieces.h"
 #include "testutil.h"
 
 static uint64_t rng_state;
@@ -92,6 +94,61 @@ load(pt_bigbuf *b, const hop_case *h, size_t cap)
         memcpy(b->p, h->out, h->out_len);
 }
 
+/* The output split at random points into pieces of their own (copies,
+ * so that they do not merge back into one), undone as pieces: the same
+ * input; an inserted byte changed (where there is one): HASH. */
+static void
+check_undo_pieces(const hop_case *h)
+{
+    pt_pieces out = {0}, in = {0};
+    uint8_t *copy = malloc(h->out_len + 1), *back = malloc(h->in_len + 1);
+    size_t pos = 0, opos = 0;
+    ptrdiff_t shift = 0;
+
+    ck_assert_ptr_nonnull(copy);
+    ck_assert_ptr_nonnull(back);
+    memcpy(copy, h->out, h->out_len);
+    while (pos < h->out_len) {
+        size_t k = 1 + rnd(17);
+        if (k > h->out_len - pos)
+            k = h->out_len - pos;
+        /* Skip a byte of address between pieces: they never merge. */
+        ck_assert_int_eq(pt_pieces_add(&out, copy + pos, k, -1), PATIENT_OK);
+        pos += k;
+        if (pos < h->out_len && rnd(2))
+            ck_assert_int_eq(pt_pieces_add(&out, copy + pos, 0, -1), PATIENT_OK);
+    }
+    ck_assert_uint_eq(out.len, h->out_len);
+    ck_assert_int_eq(pt_pieces_undo(&h->c, 0, &out, 1, &in), PATIENT_OK);
+    ck_assert_uint_eq(in.len, h->in_len);
+    pt_pieces_copy(&in, back);
+    ck_assert_int_eq(memcmp(back, h->in, h->in_len), 0);
+    for (size_t i = 0; i < h->c.nedits; i++) {
+        const patient_edit *e = &h->c.edits[i];
+        opos = (size_t)((ptrdiff_t)e->offset + shift);
+        if (e->insert_len) {
+            copy[opos] ^= 0x20;
+            ck_assert_int_eq(pt_pieces_undo(&h->c, 0, &out, 1, &in), PATIENT_ERR_HASH);
+            ck_assert_uint_eq(in.n, 0);
+            /* Without the insert check the bytes are not compared. */
+            ck_assert_int_eq(pt_pieces_undo(&h->c, 0, &out, 0, &in), PATIENT_OK);
+            copy[opos] ^= 0x20;
+            break;
+        }
+        shift += (ptrdiff_t)e->insert_len - (ptrdiff_t)e->delete_len;
+    }
+    /* An output one byte short: HASH. */
+    if (out.n && out.v[out.n - 1].len > 1) {
+        out.v[out.n - 1].len--;
+        out.len--;
+        ck_assert_int_eq(pt_pieces_undo(&h->c, 0, &out, 1, &in), PATIENT_ERR_HASH);
+    }
+    pt_pieces_free(&out);
+    pt_pieces_free(&in);
+    free(copy);
+    free(back);
+}
+
 static void
 check_undo_ways(hop_case *h)
 {
@@ -127,6 +184,7 @@ check_undo_ways(hop_case *h)
         ck_assert_int_eq(memcmp(hin, h->c.in.hash, sizeof hin), 0);
     }
     pt_bigbuf_free(&b);
+    check_undo_pieces(h);
 }
 
 START_TEST(random_edits_same_bytes)
@@ -240,6 +298,63 @@ START_TEST(forged_in_place)
 }
 END_TEST
 
+/* Line and column, the plain way. */
+static void
+naive_line_col(const uint8_t *p, size_t off, long long *line, long long *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (p[i] == '\n') {
+            ++*line;
+            *col = 1;
+        } else if ((p[i] & 0xC0) != 0x80) {
+            ++*col;
+        }
+    }
+}
+
+START_TEST(line_col_over_pieces)
+{
+    static const char *alphabet[] = {"a", "b", "\n", "\xc3\xa9", "\xe2\x82\xac", " "};
+    rng_state = 0x1234567887654321ull;
+    for (int round = 0; round < 300; round++) {
+        uint8_t text[2048];
+        size_t len = 0, want = rnd(sizeof text - 8), pos = 0;
+        pt_pieces s = {0};
+        pt_linecol lc = {0};
+        long long l, c, nl, nc;
+        while (len < want) {
+            /* Every third round has long lines: a newline in ~300 bytes. */
+            uint32_t r = rnd(round % 3 ? 40 : 600);
+            const char *a = alphabet[r < 3 ? 2 : r < 5 ? 3 : r < 7 ? 4 : r < 9 ? 5 : r % 2];
+            size_t k = strlen(a);
+            memcpy(text + len, a, k);
+            len += k;
+        }
+        while (pos < len) {
+            size_t k = 1 + rnd(rnd(4) ? 40 : 700);
+            if (k > len - pos)
+                k = len - pos;
+            ck_assert_int_eq(pt_pieces_add(&s, text + pos, k, -1), PATIENT_OK);
+            pos += k;
+        }
+        for (size_t off = 0; off <= len + 3; off += 1 + rnd(97)) {
+            pt_pieces_line_col(&s, &lc, off, &l, &c);
+            naive_line_col(text, off < len ? off : len, &nl, &nc);
+            ck_assert_int_eq(l, nl);
+            ck_assert_int_eq(c, nc);
+        }
+        /* An earlier offset starts again from the top. */
+        pt_pieces_line_col(&s, &lc, len / 2, &l, &c);
+        naive_line_col(text, len / 2, &nl, &nc);
+        ck_assert_int_eq(l, nl);
+        ck_assert_int_eq(c, nc);
+        pt_pieces_free(&s);
+    }
+}
+END_TEST
+
 START_TEST(bigbuf_sizes)
 {
     pt_bigbuf b = {0};
@@ -279,6 +394,7 @@ main(void)
     tcase_add_test(tc, big_body_in_place);
     tcase_add_test(tc, forged_in_place);
     tcase_add_test(tc, bigbuf_sizes);
+    tcase_add_test(tc, line_col_over_pieces);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

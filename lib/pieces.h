@@ -1,0 +1,77 @@
+/* Bytes as a list of borrowed pieces: a hop's input rebuilt from its
+ * output without copying a byte. Undoing a hop only rearranges pointers
+ * into the received body and into the descriptors' disclosed deleted
+ * bytes; the rebuilt origin bytes are then read once, by the hash. A 5 MB
+ * body otherwise costs a fresh 5 MB buffer (page faults and the kernel
+ * zeroing it), a copy, and an in-place move per earlier hop.
+ * Internal to libpatient (lib/verify*.c, lib/chunk.c). Not thread-safe per
+ * object; pieces borrow their bytes, which must outlive the list. */
+#ifndef PATIENT_PIECES_H
+#define PATIENT_PIECES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <patient/change.h>
+#include <patient/error.h>
+#include <patient/hash.h>
+
+typedef struct pt_piece {
+    const uint8_t *p; /* NULL: withheld bytes, whose value nobody has */
+    size_t len;       /* > 0 */
+    int owner;        /* -1: ordinary bytes; else a hole: the 0-based hop
+                         whose withheld deletion these bytes are (p may then
+                         still point at them, for the hop that withheld them) */
+} pt_piece;
+
+typedef struct pt_pieces {
+    pt_piece *v;
+    size_t n, cap;
+    size_t len; /* total bytes */
+} pt_pieces;
+
+/* A list of one piece, p[0, len), in *one (nothing to free). */
+static inline pt_pieces
+pt_pieces_one(pt_piece *one, const uint8_t *p, size_t len)
+{
+    *one = (pt_piece){p, len, -1};
+    return (pt_pieces){one, len > 0, 1, len};
+}
+
+void pt_pieces_free(pt_pieces *s);
+/* Append len bytes at p (NULL only for a hole: owner >= 0); merged with
+ * the last piece when they continue it. len 0: nothing. */
+patient_err pt_pieces_add(pt_pieces *s, const uint8_t *p, size_t len, int owner);
+
+/* Rebuild hop c's input from its output `out` (out->len must be
+ * c->out.size, else HASH): kept bytes are borrowed from out, disclosed
+ * deletions from the descriptor, a withheld deletion becomes a hole owned
+ * by `owner`; holes in kept bytes move with them, holes in inserted bytes
+ * vanish with those bytes. With check_insert, inserted bytes outside holes
+ * must be where the edits say (HASH). The input's size must be c->in.size
+ * (HASH). *in is emptied first; the caller frees it. */
+patient_err pt_pieces_undo(const patient_change *c, unsigned owner, const pt_pieces *out,
+                           int check_insert, pt_pieces *in);
+
+/* SHA-256 over the bytes (one pass). A piece without bytes: STATE. */
+patient_err pt_pieces_sha256(const pt_pieces *s, uint8_t out[PATIENT_SHA256_BYTES]);
+
+/* Copy the bytes to dst (room for s->len), zeros where there are none. */
+void pt_pieces_copy(const pt_pieces *s, uint8_t *dst);
+
+/* 1 when the first 4096 bytes (those there are) hold no NUL: text, worth
+ * placing by line and column. */
+int pt_pieces_looks_text(const pt_pieces *s);
+
+/* Line and column (1-based; columns count UTF-8 characters) of byte
+ * offsets, in one pass when they come in increasing order (an offset
+ * before the last one starts again from the top): start with *lc zeroed. A hole
+ * counts as bytes without newlines (one character per byte). off past the
+ * end: the end. */
+typedef struct pt_linecol {
+    size_t i, at, pos; /* piece i, offset in it, absolute position */
+    long long line, col;
+} pt_linecol;
+void pt_pieces_line_col(const pt_pieces *s, pt_linecol *lc, size_t off, long long *line,
+                        long long *column);
+
+#endif

@@ -8,7 +8,13 @@
 #       page changed after publishing -> invalid
 #       a site outside the policy, without a manifest -> not covered (none)
 #   run B, through the middlebox (browser and verifier both use the proxy):
-#       page with tracker scripts -> modified, the popup lists who/where/what/why
+#       page with tracker scripts -> modified, the popup lists who/where/what/why;
+#       the same over HTTPS through the bumping middlebox (Chromium trusts its
+#       interception CA from $HOME/.pki/nssdb, the native host from
+#       PATIENT_CA_FILE) -> modified, "decrypted by patient-e2e, TLS 1.3 to
+#       the origin, certificate verified" (judged on the verifier's re-fetch)
+#   run B2, the same HTTPS page, policy without may_decrypt -> invalid,
+#       tls.intercepted.denied
 #   run C, through the middlebox, policy does NOT trust the middlebox:
 #       same page                 -> invalid
 #   run D, direct, "verify scripts and styles" on: the page's script and style
@@ -19,8 +25,9 @@
 #       catch); run E, "exact bytes" on (debugger + CDP Fetch) -> invalid on
 #       the bytes Chromium received, and a published page verified on them
 #
-# Skips (exit 77) when chromium, node, playwright-core, the stack's servers or a
-# verifier with --native-host are missing.  PLUGIN_SHOTS=DIR keeps the popup
+# Skips (exit 77) when chromium, node, playwright-core, certutil
+# (libnss3-tools), the stack's servers or a verifier with --native-host are
+# missing.  PLUGIN_SHOTS=DIR keeps the popup
 # screenshots (docs/img is where the README's come from).
 set -eu
 
@@ -38,6 +45,7 @@ die() { echo "FAIL: $*"; exit 1; }
 
 command -v chromium >/dev/null 2>&1 || skip "chromium not installed (apt-get install chromium)"
 command -v node >/dev/null 2>&1 || skip "node not installed"
+command -v certutil >/dev/null 2>&1 || skip "certutil not installed (libnss3-tools)"
 for b in nginx squid c-icap; do
     command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || skip "$b not installed"
 done
@@ -83,14 +91,28 @@ mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$XDG_DATA_HOME" "$XDG_STA
 cp -R "$top_srcdir/tests/site" "$tmp/site"
 chmod -R u+w "$tmp/site"    # the source tree may be read-only (make distcheck)
 cp "$tmp/site/index.html" "$tmp/site/tampered.html"
+cp -R "$tmp/site" "$tmp/site-https"    # the https origin's own published copy
 "$CLI" keygen -W -p "$tmp/pub.pub" -s "$tmp/pub.key" >/dev/null || die "keygen"
 
-stack_out=$("$top_srcdir/scripts/stack" start "$tmp/stack" "$tmp/site" \
+stack_out=$(STACK_HTTPS_SITE=$tmp/site-https "$top_srcdir/scripts/stack" start "$tmp/stack" "$tmp/site" \
     --rules "$top_srcdir/middlebox/rules/trackers-only.json" --name patient-e2e) || die "stack start"
 stack_up=1
 eval "$stack_out"
 origin=${ORIGIN_URL%/}
+origin_s=${ORIGIN_HTTPS_URL%/}
 "$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin" "$tmp/site" || die "publish"
+"$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin_s" --tls-key "$STACK_DIR/pki/origin.crt" "$tmp/site-https" ||
+    die "publish https"
+# the middlebox declares the CA it decrypts with; Chromium trusts it from the
+# throw-away $HOME's NSS database, as an enterprise endpoint would (the
+# system store is not touched), the native host from PATIENT_CA_FILE
+"$CLI" disclose -s "$STACK_DIR/mbox.key" --out "$MBOX_WWW" --operator "Example Corp IT" \
+    --contact mailto:it@example.test --service content-filter --retention-days 0 --sharing none \
+    --upstream-tls-min TLSv1.2 --interception-ca "$BUMP_CA" >/dev/null || die "disclose"
+mkdir -p "$HOME/.pki/nssdb"
+certutil -N -d "sql:$HOME/.pki/nssdb" --empty-password || die "certutil -N"
+certutil -A -d "sql:$HOME/.pki/nssdb" -n "patient stack interception CA" -t C,, -i "$BUMP_CA" ||
+    die "certutil -A"
 # changed after publishing, behind the publisher's back
 printf '<p>injected after signing</p>\n' >>"$tmp/site/tampered.html"
 
@@ -125,15 +147,16 @@ cat >"$tmp/trusted.json" <<EOF
 {
   "patient": 1,
   "type": "policy",
-  "publishers": { "$origin": ["$pk"], "$split": ["$pk"] },
+  "publishers": { "$origin": ["$pk"], "$origin_s": ["$pk"], "$split": ["$pk"] },
   "middleboxes": [
     { "name": "patient-e2e", "key": "$mk", "reasons": ["tracker.*"], "paths": ["/*"],
-      "origins": ["*"], "max_edits": 100, "insert": false }
+      "origins": ["*"], "max_edits": 100, "insert": false, "may_decrypt": true }
   ],
   "require": { "disclosure": false, "proof": "attested" },
   "unsigned": "unverifiable"
 }
 EOF
+sed 's/"may_decrypt": true/"may_decrypt": false/' "$tmp/trusted.json" >"$tmp/nodecrypt.json"
 cat >"$tmp/untrusted.json" <<EOF
 {
   "patient": 1,
@@ -174,7 +197,7 @@ run() { # run NAME POLICY PROXY(or -) CASES_JSON [e2e.js options...]
             --user-data-dir "$tmp/profile-$name" --cases "$tmp/cases-$name.json" ${shots:+--shots "$shots"} "$@" ||
             fails=$((fails + 1))
     else
-        PATIENT_POLICY=$policy PATIENT_PROXY=$proxy node "$e2e" --extension "$ext" \
+        PATIENT_POLICY=$policy PATIENT_PROXY=$proxy PATIENT_CA_FILE=$BUMP_CA node "$e2e" --extension "$ext" \
             --user-data-dir "$tmp/profile-$name" --cases "$tmp/cases-$name.json" --proxy "$proxy" \
             ${shots:+--shots "$shots"} "$@" || fails=$((fails + 1))
     fi
@@ -195,7 +218,16 @@ run proxy "$tmp/trusted.json" "$PROXY_URL" "{\"cases\": [
   {\"name\": \"page through the trusted middlebox is modified\", \"url\": \"$origin/index.html\", \"expect\": \"modified\",
    \"contains\": [\"Modified by middleboxes you trust\", \"patient-e2e\", \"tracker removed\", \"tracker-script\",
                 \"tracker.example/collect.js\", \"yes, by your policy\", \"line \"],
-   \"shot\": \"popup-modified.png\", \"evidence\": true}
+   \"shot\": \"popup-modified.png\", \"evidence\": true},
+  {\"name\": \"https through the bumping middlebox: modified, decrypted by it\", \"url\": \"$origin_s/index.html\", \"loads\": true,
+   \"expect\": \"modified\", \"source\": \"refetch\",
+   \"contains\": [\"Modified by middleboxes you trust\", \"decrypted by patient-e2e, TLS 1.3 to the origin, certificate verified\"]}
+]}"
+
+run nodecrypt "$tmp/nodecrypt.json" "$PROXY_URL" "{\"cases\": [
+  {\"name\": \"https, the middlebox may not decrypt: invalid\", \"url\": \"$origin_s/index.html\", \"loads\": true, \"expect\": \"invalid\",
+   \"contains\": [\"Do not trust this page\", \"tls.intercepted.denied\",
+                \"decrypted by patient-e2e, which your policy does not allow to decrypt\"]}
 ]}"
 
 run untrusted "$tmp/untrusted.json" "$PROXY_URL" "{\"cases\": [

@@ -24,6 +24,8 @@
 //     "policy": "FILE",                  copied over $PATIENT_POLICY before this case
 //     "expect": "invalid",               state the extension must reach
 //     "source": "received",              what the verdict must be about
+//     "loads": true,                     the page itself must load (e.g. over HTTPS
+//                                        through an interception CA the profile trusts)
 //     "contains": ["..."],               text the popup must show
 //     "shot": "popup-x.png",             popup screenshot (in --shots)
 //     "resources": {"/js/app.js": "verified"}   scripts/styles and their state
@@ -176,8 +178,11 @@ try {
       const page = await browser.newPage();
       // The load may end elsewhere (enforce moves the tab to the interstitial):
       // what counts is the extension's state, polled below.
-      await page.goto(c.url, { waitUntil: 'load', timeout: TIMEOUT }).catch((e) => {
+      await page.goto(c.url, { waitUntil: 'load', timeout: TIMEOUT }).then(() => {
+        if (c.loads) ok(`${name} page loads`);
+      }, (e) => {
         console.log(`# ${name}: page load: ${e.message.split('\n')[0]}`);
+        if (c.loads) fail(`${name} page loads`, e.message.split('\n')[0]);
       });
       const ts = await poll(async () => {
         const t = await tabStateFor(c.finalUrl || c.url);

@@ -22,6 +22,8 @@
 //                                         its scripts and styles are in (badge too)
 // }]}
 // "source": "received" | "refetch"       which bytes the verdict must be about
+// "loads": true                          the page itself must load (e.g. over HTTPS
+//                                         through an interception CA the browser trusts)
 // --exact turns "verify the exact bytes Chromium received" on (the debugger),
 // and each page is opened only once the debugger is attached to every tab.
 // --subresources turns the "verify scripts and styles" option on.  The browser
@@ -146,9 +148,12 @@ try {
     try {
       const page = await ctx.newPage();
       if (opt.exact) await poll(allAttached, 'the debugger on the new tab');
-      await page.goto(c.url, { waitUntil: 'load', timeout: TIMEOUT }).catch((e) => {
+      await page.goto(c.url, { waitUntil: 'load', timeout: TIMEOUT }).then(() => {
+        if (c.loads) ok(`${name} page loads`);
+      }, (e) => {
         // a page the browser cannot load still gets verified; say so and go on
         console.log(`# ${name}: page load: ${e.message.split('\n')[0]}`);
+        if (c.loads) fail(`${name} page loads`, e.message.split('\n')[0]);
       });
       const ts = await poll(async () => {
         const t = await tabStateFor(c.url);

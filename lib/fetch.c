@@ -68,6 +68,7 @@ patient_fetch_opts_init(patient_fetch_opts *o)
     if (o == NULL)
         return;
     memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
     o->connect_timeout_ms = 10000;
     o->timeout_ms = 60000;
     o->max_redirects = 5;
@@ -360,10 +361,11 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
         detail_set(detail, "only http:// and https:// URLs are fetched");
         return PATIENT_ERR_ARG;
     }
-    if (opts == NULL) {
+    if (opts == NULL)
         patient_fetch_opts_init(&dflt);
-        opts = &dflt;
-    }
+    else if ((err = PT_OPTS_TAKE(&dflt, opts)) != PATIENT_OK)
+        return err;
+    opts = &dflt;
     x.o = opts;
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_result != CURLE_OK) {
@@ -681,10 +683,11 @@ patient_fetch_cached(const patient_fetch_opts *opts, const char *url, const char
         *detail = NULL;
     if (url == NULL || resp == NULL)
         return PATIENT_ERR_ARG;
-    if (opts == NULL) {
+    if (opts == NULL)
         patient_fetch_opts_init(&dflt);
-        opts = &dflt;
-    }
+    else if ((err = PT_OPTS_TAKE(&dflt, opts)) != PATIENT_OK)
+        return err;
+    opts = &dflt;
     if (cache_dir == NULL) {
         if ((err = patient_cache_dir_default(&dir)) != PATIENT_OK)
             goto out;

@@ -462,6 +462,7 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
                    patient_log_report *r)
 {
     static const patient_log_verify_opts none = {0};
+    patient_log_verify_opts ob;
     lvctx v = {.o = opts ? opts : &none, .r = r, .fd = -1};
     lbatch bt[2];
     lpool *pool = NULL;
@@ -470,6 +471,13 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
 
     memset(r, 0, sizeof *r);
     memset(bt, 0, sizeof bt);
+    if (opts && (err = PT_OPTS_TAKE(&ob, opts)) != PATIENT_OK) {
+        r->result = err;
+        snprintf(r->message, sizeof r->message, "options of an unknown size");
+        return err;
+    }
+    if (opts)
+        v.o = &ob;
     pt_merkle_frontier_init(&v.fr);
     memcpy(v.prev_hex, zero_prev, sizeof v.prev_hex);
     r->signatures_checked = v.o->pub != NULL;

@@ -638,7 +638,18 @@ patient_err
 patient_manifest_build(const char *site_dir, const patient_manifest_opts *o, char **json,
                        size_t *len, char **detail)
 {
-    return pt_manifest_build(site_dir, o, NULL, NULL, NULL, json, len, detail);
+    patient_manifest_opts mo;
+    patient_err err;
+
+    *json = NULL;
+    *len = 0;
+    if (detail)
+        *detail = NULL;
+    if (o == NULL)
+        return PATIENT_ERR_ARG;
+    if ((err = PT_OPTS_TAKE(&mo, o)) != PATIENT_OK)
+        return err;
+    return pt_manifest_build(site_dir, &mo, NULL, NULL, NULL, json, len, detail);
 }
 
 patient_err

@@ -281,9 +281,8 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
         memset(result, 0, sizeof *result);
     if (site_dir == NULL || sk == NULL || opts == NULL)
         return PATIENT_ERR_ARG;
-    if ((err = check_opts(opts, detail)))
+    if ((err = PT_OPTS_TAKE(&o, opts)) || (err = check_opts(&o, detail)))
         return err;
-    o = *opts;
     if (out_path == NULL) {
         if ((err = pt_buf_appendf(&outp, "%s/.well-known", site_dir)))
             goto out;

@@ -247,7 +247,9 @@ patient_native_handle(const patient_policy *policy, const patient_verify_fetch_o
     const char *type, *url, *body64;
     patient_response *received = NULL;
     size_t max;
-    patient_verify_fetch_opts fo = {0};
+    patient_verify_fetch_opts fo = {0}, fu;
+    patient_fetch_opts ff;
+    patient_verify_opts vo;
     patient_report *rep = NULL;
     char *bundle = NULL;
     uint8_t *body = NULL;
@@ -257,6 +259,10 @@ patient_native_handle(const patient_policy *policy, const patient_verify_fetch_o
     *answer = NULL;
     if (ans == NULL)
         return PATIENT_ERR_NOMEM;
+    if ((err = pt_verify_opts_take(&f, &o, &fu, &ff, &vo)) != PATIENT_OK) {
+        cJSON_Delete(ans);
+        return err;
+    }
     if (f)
         fo = *f;
     max = patient_native_request_max(fo.fetch ? fo.fetch->max_body : 0);

@@ -86,9 +86,8 @@ client_init(client *c, const char *url, const patient_fetch_opts *fo, patient_mo
     memcpy(c->base, url, n);
     c->base[n] = '\0';
     if (fo)
-        c->fo = *fo;
-    else
-        patient_fetch_opts_init(&c->fo);
+        return PT_OPTS_TAKE(&c->fo, fo);
+    patient_fetch_opts_init(&c->fo);
     return PATIENT_OK;
 }
 
@@ -652,6 +651,7 @@ patient_err
 patient_monitor_run(const char *url, const char *state_path, const patient_monitor_opts *o,
                     patient_monitor_report *r)
 {
+    patient_monitor_opts mo;
     client c;
     mstate *st = NULL;
     patient_checkpoint ck;
@@ -676,8 +676,9 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     memset(r, 0, sizeof *r);
     memset(&e, 0, sizeof e);
     memset(bt, 0, sizeof bt);
-    if (o == NULL || o->pub == NULL || state_path == NULL)
+    if (o == NULL || PT_OPTS_TAKE(&mo, o) != PATIENT_OK || o->pub == NULL || state_path == NULL)
         return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key or state file given");
+    o = &mo;
     if ((err = client_init(&c, url, o->fetch, r)))
         return raise_alarm(r, PATIENT_MONITOR_UNREACHABLE, err, "not an http(s) URL: %s",
                            url ? url : "(null)");
@@ -926,6 +927,7 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
                       const char *const *jws, size_t n, patient_included *out,
                       patient_monitor_report *r)
 {
+    patient_monitor_opts mo;
     client c;
     mstate *st = NULL;
     patient_checkpoint ck;
@@ -940,8 +942,10 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
 
     memset(r, 0, sizeof *r);
     memset(&e, 0, sizeof e);
-    if (o == NULL || o->pub == NULL || (n && (jws == NULL || out == NULL)))
+    if (o == NULL || PT_OPTS_TAKE(&mo, o) != PATIENT_OK || o->pub == NULL ||
+        (n && (jws == NULL || out == NULL)))
         return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key given");
+    o = &mo;
     memset(out, 0, n * sizeof *out);
     if ((err = client_init(&c, url, o->fetch, r)))
         return raise_alarm(r, PATIENT_MONITOR_UNREACHABLE, err, "not an http(s) URL: %s",

@@ -640,6 +640,24 @@ pt_mkdir_private(const char *dir)
 }
 
 patient_err
+pt_opts_take(void *dst, size_t dstsize, const void *src)
+{
+    size_t size;
+
+    memset(dst, 0, dstsize);
+    if (src != NULL) {
+        memcpy(&size, src, sizeof size);
+        if (size == 0)
+            size = dstsize;
+        if (size < sizeof size || size > dstsize)
+            return PATIENT_ERR_ARG;
+        memcpy(dst, src, size);
+    }
+    memcpy(dst, &dstsize, sizeof dstsize);
+    return PATIENT_OK;
+}
+
+patient_err
 pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out)
 {
     const char *x = getenv(env), *home = getenv("HOME");

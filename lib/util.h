@@ -118,6 +118,13 @@ patient_err pt_mkdir_private(const char *dir);
 /* $<env>/<tail> when the variable holds an absolute path, else
  * $HOME/<home_rel>/<tail> (XDG base directories). *out malloc'd;
  * NOT_FOUND when neither is usable. */
+/* A caller's options struct (error.h: size first) as this library's: dst
+ * (dstsize bytes) gets the caller's members and zero for the ones its
+ * header did not have; dst's size becomes dstsize. src NULL: dst is all
+ * zero (size dstsize). A size over dstsize, or too small to hold size
+ * itself: PATIENT_ERR_ARG. */
+patient_err pt_opts_take(void *dst, size_t dstsize, const void *src);
+#define PT_OPTS_TAKE(dst, src) pt_opts_take((dst), sizeof *(dst), (src))
 patient_err pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out);
 
 /* Append s as a JSON string literal (quotes, escapes for '"', '\\' and

@@ -834,11 +834,17 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
                         const patient_verify_opts *opts, patient_report **report)
 {
     vctx v = {.policy = policy, .opts = opts, .chain_ok = 1, .proven = 1};
+    patient_verify_opts ob;
     patient_evidence ev_nf;
     char *url_nf = NULL;
     patient_err err = PATIENT_OK;
 
     *report = NULL;
+    if (opts) {
+        if ((err = PT_OPTS_TAKE(&ob, opts)) != PATIENT_OK)
+            return err;
+        v.opts = opts = &ob;
+    }
     v.now = opts && opts->now ? opts->now : time(NULL);
     /* The fragment is not part of the request, and no descriptor or
      * signature names one: a browser's #anchor must not make a page fail. */

@@ -52,4 +52,12 @@ int pt_attested_allowed(const patient_policy *p, int has_chunk_root);
  * fault (0: not a list, empty or too long). */
 int pt_chain_from_json(const cJSON *ch, uint8_t (*out)[32], size_t *n, size_t *bad);
 
+/* The caller's verification options as this library's (util.h,
+ * pt_opts_take): *f (with its fetch options) and *o, when not NULL, are
+ * pointed at full-size copies in fbuf, fetchbuf and obuf. A size the
+ * library does not know: PATIENT_ERR_ARG. */
+patient_err pt_verify_opts_take(const patient_verify_fetch_opts **f, const patient_verify_opts **o,
+                                patient_verify_fetch_opts *fbuf, patient_fetch_opts *fetchbuf,
+                                patient_verify_opts *obuf);
+
 #endif

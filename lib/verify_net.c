@@ -411,12 +411,39 @@ gather(gathered *g, const patient_policy *policy, const char *url,
 }
 
 patient_err
+pt_verify_opts_take(const patient_verify_fetch_opts **f, const patient_verify_opts **o,
+                    patient_verify_fetch_opts *fbuf, patient_fetch_opts *fetchbuf,
+                    patient_verify_opts *obuf)
+{
+    patient_err err;
+
+    if (*o) {
+        if ((err = PT_OPTS_TAKE(obuf, *o)) != PATIENT_OK)
+            return err;
+        *o = obuf;
+    }
+    if (*f) {
+        if ((err = PT_OPTS_TAKE(fbuf, *f)) != PATIENT_OK)
+            return err;
+        if (fbuf->fetch) {
+            if ((err = PT_OPTS_TAKE(fetchbuf, fbuf->fetch)) != PATIENT_OK)
+                return err;
+            fbuf->fetch = fetchbuf;
+        }
+        *f = fbuf;
+    }
+    return PATIENT_OK;
+}
+
+patient_err
 patient_verify_url(const patient_policy *policy, const char *url,
                    const patient_verify_fetch_opts *fopts, const patient_verify_opts *opts,
                    patient_report **report, char **bundle_out)
 {
     gathered g;
-    patient_verify_opts o = {0};
+    patient_verify_opts o = {0}, ob;
+    patient_verify_fetch_opts fb;
+    patient_fetch_opts ffb;
     char *pj = NULL, *url_nf = NULL;
     size_t pjlen = 0;
     patient_err err;
@@ -425,6 +452,8 @@ patient_verify_url(const patient_policy *policy, const char *url,
     if (bundle_out)
         *bundle_out = NULL;
     memset(&g, 0, sizeof g);
+    if ((err = pt_verify_opts_take(&fopts, &opts, &fb, &ffb, &ob)) != PATIENT_OK)
+        return err;
     if (opts)
         o = *opts;
     if (o.now == 0)
@@ -710,8 +739,8 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
     ev.disclosures = disc;
     if (bad)
         goto out;
-    if (opts)
-        o = *opts;
+    if ((err = PT_OPTS_TAKE(&o, opts)) != PATIENT_OK)
+        goto out;
     o.state_file = NULL; /* offline: never touch rollback state */
     if (o.now == 0 && (err = pt_time_parse(created, &o.now)) != PATIENT_OK)
         goto out;

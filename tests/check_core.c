@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,6 +537,54 @@ START_TEST(error_table)
 }
 END_TEST
 
+/* Options structs grow at the end (error.h): an older caller's smaller
+ * struct reads as zero beyond its size, a newer caller's larger one is
+ * refused, and size 0 is this header's size. */
+START_TEST(opts_size)
+{
+    patient_verify_opts in, out;
+    patient_log_report r;
+    patient_log_verify_opts lo = PATIENT_OPTS_INIT(patient_log_verify_opts);
+    patient_fetch_opts fo;
+    patient_response *resp = NULL;
+    char *detail = NULL;
+
+    memset(&in, 0xAB, sizeof in);
+    in.size = offsetof(patient_verify_opts, state_file); /* size and now only */
+    in.now = 1234;
+    ck_assert_int_eq(PT_OPTS_TAKE(&out, &in), PATIENT_OK);
+    ck_assert_uint_eq(out.size, sizeof out);
+    ck_assert_int_eq(out.now, 1234);
+    ck_assert_ptr_null(out.state_file);
+    ck_assert_int_eq(out.no_state_update, 0);
+    ck_assert_int_eq(out.strict, 0);
+    in.size = 0; /* this header's: all of it */
+    ck_assert_int_eq(PT_OPTS_TAKE(&out, &in), PATIENT_OK);
+    ck_assert_uint_eq(out.size, sizeof out);
+    ck_assert_int_eq(memcmp((char *)&out + sizeof out.size, (char *)&in + sizeof in.size,
+                            sizeof out - sizeof out.size),
+                     0);
+    in.size = sizeof in + 8;
+    ck_assert_int_eq(PT_OPTS_TAKE(&out, &in), PATIENT_ERR_ARG);
+    in.size = 3;
+    ck_assert_int_eq(PT_OPTS_TAKE(&out, &in), PATIENT_ERR_ARG);
+    ck_assert_int_eq(PT_OPTS_TAKE(&out, NULL), PATIENT_OK);
+    ck_assert_uint_eq(out.size, sizeof out);
+    ck_assert_ptr_null(out.state_file);
+    /* Through the public API: a struct from a newer header is refused. */
+    ck_assert_uint_eq(lo.size, sizeof lo);
+    lo.size = sizeof lo + sizeof(void *);
+    ck_assert_int_eq(patient_log_verify("/nonexistent", &lo, &r), PATIENT_ERR_ARG);
+    ck_assert_int_eq(r.result, PATIENT_ERR_ARG);
+    patient_fetch_opts_init(&fo);
+    ck_assert_uint_eq(fo.size, sizeof fo);
+    fo.size = sizeof fo + 1;
+    ck_assert_int_eq(patient_fetch(&fo, "http://127.0.0.1:1/", &resp, &detail), PATIENT_ERR_ARG);
+    ck_assert_ptr_null(resp);
+    free(detail);
+}
+END_TEST
+
 static Suite *
 core_suite(void)
 {
@@ -579,6 +628,7 @@ core_suite(void)
 
     tc = tcase_create("errors");
     tcase_add_test(tc, error_table);
+    tcase_add_test(tc, opts_size);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,6 +10,19 @@
 extern "C" {
 #endif
 
+/* Options structs (patient_*_opts) begin with "size_t size": the size of
+ * the struct as the caller's header declared it, so that later versions
+ * can add members at the end without breaking programs built against an
+ * older header (the libsodium/curl way of growing an ABI). Set it with
+ * PATIENT_OPTS_INIT(type), or to sizeof the struct; members a caller's
+ * header did not have are read as zero, and zero is always their default.
+ * A size larger than this library's struct (a program built against a
+ * newer header) is refused with PATIENT_ERR_ARG, so an option the library
+ * does not know is never silently ignored. size 0 is read as this
+ * header's size: programs that zero-initialise and were built against
+ * this header keep working. */
+#define PATIENT_OPTS_INIT(type) {.size = sizeof(type)}
+
 #if defined(__GNUC__)
 #define PATIENT_EXPORT __attribute__((visibility("default")))
 #define PATIENT_WUR __attribute__((warn_unused_result))

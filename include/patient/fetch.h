@@ -26,6 +26,7 @@ extern "C" {
 #define PATIENT_FETCH_MAX_CHAIN 16 /* certificates of a chain kept (tls_chain) */
 
 typedef struct patient_fetch_opts {
+    size_t size;              /* sizeof(patient_fetch_opts) (error.h, PATIENT_OPTS_INIT) */
     const char *proxy;        /* "http://host:port" etc.; NULL = no proxy (the
                                  *_proxy environment variables are ignored) */
     const char *ca_file;      /* PEM bundle; NULL = the system CA store */
@@ -37,7 +38,7 @@ typedef struct patient_fetch_opts {
     size_t max_header_line;   /* bytes of one header line; 64 KiB */
 } patient_fetch_opts;
 
-/* Fill opts with the defaults above. */
+/* Fill opts with the defaults above (and size with this header's). */
 PATIENT_EXPORT void patient_fetch_opts_init(patient_fetch_opts *opts);
 
 typedef struct patient_header {

@@ -131,6 +131,7 @@ typedef enum patient_log_tamper {
 PATIENT_EXPORT const char *patient_log_tamper_name(patient_log_tamper t);
 
 typedef struct patient_log_verify_opts {
+    size_t size; /* sizeof(patient_log_verify_opts) (error.h, PATIENT_OPTS_INIT) */
     /* Pinned log/middlebox key. NULL: signatures are not checked (the
      * report says so) but everything else is. */
     const patient_pubkey *pub;

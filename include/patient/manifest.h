@@ -43,6 +43,7 @@ typedef int (*patient_progress_fn)(void *arg, uint64_t files_done, uint64_t file
                                    uint64_t bytes_done, uint64_t bytes_total);
 
 typedef struct patient_manifest_opts {
+    size_t size;         /* sizeof(patient_manifest_opts) (error.h, PATIENT_OPTS_INIT) */
     const char *origin;  /* required: "https://host[:port]", validated */
     uint64_t version;    /* build: >= 1; publish: 0 = previous version + 1 */
     time_t issued;       /* the "now" written into the manifest */

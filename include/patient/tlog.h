@@ -182,6 +182,7 @@ typedef int (*patient_monitor_entry_fn)(const patient_log_entry *e, void *ctx);
 typedef void (*patient_monitor_progress_fn)(uint64_t done, uint64_t total, void *ctx);
 
 typedef struct patient_monitor_opts {
+    size_t size;                     /* sizeof(patient_monitor_opts) (error.h) */
     const patient_fetch_opts *fetch; /* NULL: defaults */
     const patient_pubkey *pub;       /* the middlebox key (required) */
     const char *origin;              /* expected checkpoint origin; NULL: the state's, or

@@ -81,8 +81,10 @@ typedef struct patient_evidence {
 
 typedef struct patient_report patient_report;
 
-/* Options for a verification. Zero-initialise, then set what you need. */
+/* Options for a verification. PATIENT_OPTS_INIT (or zero-initialise),
+ * then set what you need. */
 typedef struct patient_verify_opts {
+    size_t size;              /* sizeof(patient_verify_opts) (error.h, PATIENT_OPTS_INIT) */
     time_t now;               /* the time to check against; 0 = time(NULL) at start */
     const char *state_file;   /* highest manifest version seen per origin (rollback
                                  protection); NULL = do not remember; see
@@ -126,6 +128,7 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_evidence(const patient_pol
 #define PATIENT_VERIFY_MAX_DISCLOSURES 8
 
 typedef struct patient_verify_fetch_opts {
+    size_t size;                     /* sizeof(patient_verify_fetch_opts) (error.h) */
     const patient_fetch_opts *fetch; /* may be NULL */
     const char *cache_dir;
     int manifest_direct;             /* fetch manifest and disclosures without the proxy */

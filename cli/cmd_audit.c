@@ -114,94 +114,6 @@ fmt_time(time_t t, char out[32])
         snprintf(out, 32, "@%lld", (long long)t);
 }
 
-static int
-digits(const char *s, int n, int *v)
-{
-    *v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
-        *v = *v * 10 + (s[i] - '0');
-    }
-    return 0;
-}
-
-/* RFC 3339 (optionally fractional seconds, Z or +hh:mm), a date alone,
- * @EPOCH, or an age "N[smhdw]" before now. */
-static int
-parse_time(const char *s, time_t now, time_t *out)
-{
-    struct tm tm;
-    int y, mo, d, h = 0, mi = 0, se = 0, oh, om;
-    long long off = 0;
-    const char *p;
-    char *end;
-    size_t n = strlen(s);
-
-    if (s[0] == '@') {
-        long long v;
-        errno = 0;
-        v = strtoll(s + 1, &end, 10);
-        if (errno || end == s + 1 || *end)
-            return -1;
-        *out = (time_t)v;
-        return 0;
-    }
-    if (n >= 2 && n <= 12 && isdigit((unsigned char)s[0]) && strchr("smhdw", s[n - 1])) {
-        long long age;
-        if (patient_duration_parse(s, AGE_MAX, &age) != PATIENT_OK)
-            return -1;
-        *out = now - (time_t)age;
-        return 0;
-    }
-    if (n < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-        digits(s + 8, 2, &d))
-        return -1;
-    p = s + 10;
-    if (*p) {
-        if ((*p != 'T' && *p != 't' && *p != ' ') || digits(p + 1, 2, &h) || p[3] != ':' ||
-            digits(p + 4, 2, &mi) || p[6] != ':' || digits(p + 7, 2, &se))
-            return -1;
-        p += 9;
-        if (*p == '.') {
-            p++;
-            if (!isdigit((unsigned char)*p))
-                return -1;
-            while (isdigit((unsigned char)*p))
-                p++;
-        }
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-        } else if ((*p == '+' || *p == '-') && !digits(p + 1, 2, &oh) && p[3] == ':' &&
-                   !digits(p + 4, 2, &om) && oh < 24 && om < 60) {
-            off = (oh * 3600LL + om * 60LL) * (*p == '+' ? 1 : -1);
-            p += 6;
-        } else {
-            return -1;
-        }
-        if (*p)
-            return -1;
-    }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-        return -1;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = se;
-    *out = timegm(&tm) - (time_t)off;
-    {
-        struct tm back;
-        time_t t = *out + (time_t)off;
-        /* Refuse dates that timegm normalised (Feb 30). */
-        if (gmtime_r(&t, &back) == NULL || back.tm_mday != d || back.tm_mon != mo - 1)
-            return -1;
-    }
-    return 0;
-}
-
 static void
 b64(const uint8_t *bin, size_t len, char *out, size_t outlen)
 {
@@ -1080,12 +992,12 @@ cmd_audit(int argc, char **argv)
         case OPT_REASON: o.reason = optarg; break;
         case OPT_URL: o.url = optarg; break;
         case OPT_SINCE:
-            if (parse_time(optarg, now, &o.since) != 0)
+            if (patient_time_parse_arg(optarg, now, AGE_MAX, &o.since) != PATIENT_OK)
                 cli_usage(usage, "--since: not a time: %s", optarg);
             o.have_since = 1;
             break;
         case OPT_UNTIL:
-            if (parse_time(optarg, now, &o.until) != 0)
+            if (patient_time_parse_arg(optarg, now, AGE_MAX, &o.until) != PATIENT_OK)
                 cli_usage(usage, "--until: not a time: %s", optarg);
             o.have_until = 1;
             break;

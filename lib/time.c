@@ -41,47 +41,46 @@ digits(const char *s, int n, int *v)
     return 0;
 }
 
-patient_err
-pt_time_parse(const char *s, time_t *t)
+/* "YYYY-MM-DDTHH:MM:SS[.fraction]" then "Z" or "+00:00" (strict: what
+ * every artefact writes), or (lax: what a person types, RFC 3339 section
+ * 5.6's note) also "t" or a blank for "T", "z", any "+hh:mm"/"-hh:mm"
+ * offset, and a date alone (its 00:00:00 UTC). Fixed layout either way:
+ * strptime is too lenient (single digits, leading blanks, out-of-range
+ * days). */
+static patient_err
+parse_stamp(const char *s, int lax, time_t *t)
 {
     struct tm tm = {0}, chk;
     const char *p;
-    int y, mo, d, h, mi, se;
+    int y, mo, d, h = 0, mi = 0, se = 0, oh, om;
+    long long off = 0;
     time_t r;
 
-    if (s == NULL || t == NULL)
-        return PATIENT_ERR_ARG;
-    if (s[0] == '@') {
-        long long v;
-        char *end;
-        p = s + 1;
-        if (*p == '-')
-            p++;
-        if (*p < '0' || *p > '9')
-            return PATIENT_ERR_PARSE;
-        errno = 0;
-        v = strtoll(s + 1, &end, 10);
-        if (errno || *end)
-            return PATIENT_ERR_PARSE;
-        *t = (time_t)v;
-        return PATIENT_OK;
-    }
-    /* Fixed layout "YYYY-MM-DDTHH:MM:SS": strptime is too lenient
-     * (single digits, leading blanks, out-of-range days). */
-    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
-        s[7] != '-' || digits(s + 8, 2, &d) || s[10] != 'T' || digits(s + 11, 2, &h) ||
-        s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
+    if (strlen(s) < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
+        s[7] != '-' || digits(s + 8, 2, &d))
         return PATIENT_ERR_PARSE;
-    p = s + 19;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
+    p = s + 10;
+    if (*p || !lax) {
+        if (!(*p == 'T' || (lax && (*p == 't' || *p == ' '))) || digits(p + 1, 2, &h) ||
+            p[3] != ':' || digits(p + 4, 2, &mi) || p[6] != ':' || digits(p + 7, 2, &se))
             return PATIENT_ERR_PARSE;
-        while (*p >= '0' && *p <= '9')
+        p += 9;
+        if (*p == '.') {
             p++;
+            if (*p < '0' || *p > '9')
+                return PATIENT_ERR_PARSE;
+            while (*p >= '0' && *p <= '9')
+                p++;
+        }
+        if (strcmp(p, "Z") == 0 || strcmp(p, "+00:00") == 0 || (lax && strcmp(p, "z") == 0)) {
+            off = 0;
+        } else if (lax && (*p == '+' || *p == '-') && !digits(p + 1, 2, &oh) && p[3] == ':' &&
+                   !digits(p + 4, 2, &om) && p[6] == 0 && oh < 24 && om < 60) {
+            off = (oh * 3600LL + om * 60LL) * (*p == '+' ? 1 : -1);
+        } else {
+            return PATIENT_ERR_PARSE;
+        }
     }
-    if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
-        return PATIENT_ERR_PARSE;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
     tm.tm_mday = d;
@@ -93,8 +92,60 @@ pt_time_parse(const char *s, time_t *t)
     if (gmtime_r(&r, &chk) == NULL || chk.tm_year != y - 1900 || chk.tm_mon != mo - 1 ||
         chk.tm_mday != d || chk.tm_hour != h || chk.tm_min != mi || chk.tm_sec != se)
         return PATIENT_ERR_PARSE;
-    *t = r;
+    *t = r - (time_t)off;
     return PATIENT_OK;
+}
+
+/* "@EPOCH": decimal seconds, optionally negative. */
+static patient_err
+parse_epoch(const char *s, time_t *t)
+{
+    const char *p = s + 1;
+    long long v;
+    char *end;
+
+    if (*p == '-')
+        p++;
+    if (*p < '0' || *p > '9')
+        return PATIENT_ERR_PARSE;
+    errno = 0;
+    v = strtoll(s + 1, &end, 10);
+    if (errno || *end)
+        return PATIENT_ERR_PARSE;
+    *t = (time_t)v;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_time_parse(const char *s, time_t *t)
+{
+    if (s == NULL || t == NULL)
+        return PATIENT_ERR_ARG;
+    if (s[0] == '@')
+        return parse_epoch(s, t);
+    return parse_stamp(s, 0, t);
+}
+
+patient_err
+patient_time_parse_arg(const char *s, time_t now, long long max_age, time_t *t)
+{
+    size_t n;
+
+    if (s == NULL || t == NULL)
+        return PATIENT_ERR_ARG;
+    if (s[0] == '@')
+        return parse_epoch(s, t);
+    /* An age has its unit: bare digits are neither an age nor a date. */
+    n = strlen(s);
+    if (n >= 2 && s[0] >= '0' && s[0] <= '9' && strchr("smhdw", s[n - 1]) != NULL) {
+        long long age;
+        patient_err err = patient_duration_parse(s, max_age, &age);
+        if (err != PATIENT_OK)
+            return err;
+        *t = now - (time_t)age;
+        return PATIENT_OK;
+    }
+    return parse_stamp(s, 1, t);
 }
 
 patient_err

@@ -172,6 +172,52 @@ START_TEST(time_parse_bad)
 }
 END_TEST
 
+/* What a person may type for a time (patient audit --since/--until): the
+ * artefact form and more, each with its exact value; the artefact parser
+ * still refuses the extra forms (time_parse_bad). */
+START_TEST(time_parse_arg)
+{
+    static const struct {
+        const char *s;
+        long long t;
+    } good[] = {
+        {"2026-11-27T07:54:19Z", 1795766059},
+        {"2026-11-27t07:54:19z", 1795766059},
+        {"2026-11-27 07:54:19Z", 1795766059},
+        {"2026-11-27T08:54:19+01:00", 1795766059},
+        {"2026-11-27T02:24:19-05:30", 1795766059},
+        {"2026-11-27T07:54:19.999Z", 1795766059},
+        {"2026-11-27", 1795737600},
+        {"@1795766059", 1795766059},
+        {"@-5", -5},
+        {"90s", 1795766059 - 90},
+        {"2w", 1795766059 - 14 * 86400},
+    };
+    static const char *bad[] = {
+        "", "yesterday", "1795766059", "2026-02-30", "2026-11-27T07:54:19",
+        "2026-11-27T07:54:60Z", "2026-11-27T24:00:00Z", "2026-11-27T07:54:19+24:00",
+        "2026-11-27T07:54:19+01:60", "2026-11-27T07:54:19+0100", "2026-11-27T07:54:19+01:00x",
+        " 2026-11-27", "2026-11-27 ", "@ 5", "@+5", "@", "5x", "-5s",
+    };
+    time_t t = 42;
+
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        ck_assert_msg(patient_time_parse_arg(good[i].s, 1795766059, 86400 * 365, &t) == PATIENT_OK,
+                      "refused '%s'", good[i].s);
+        ck_assert_msg((long long)t == good[i].t, "'%s' = %lld", good[i].s, (long long)t);
+    }
+    t = 42;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(patient_time_parse_arg(bad[i], 1795766059, 86400 * 365, &t) ==
+                          PATIENT_ERR_PARSE,
+                      "accepted '%s'", bad[i]);
+    ck_assert_int_eq((long long)t, 42);
+    ck_assert_int_eq(patient_time_parse_arg("366d", 1795766059, 86400 * 365, &t),
+                     PATIENT_ERR_TOO_LARGE);
+    ck_assert_int_eq(patient_time_parse_arg(NULL, 0, 0, &t), PATIENT_ERR_ARG);
+}
+END_TEST
+
 START_TEST(duration)
 {
     static const struct {
@@ -600,6 +646,7 @@ core_suite(void)
     tc = tcase_create("time");
     tcase_add_test(tc, time_parse_ok);
     tcase_add_test(tc, time_parse_bad);
+    tcase_add_test(tc, time_parse_arg);
     tcase_add_test(tc, duration);
     suite_add_tcase(s, tc);
 

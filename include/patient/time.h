@@ -15,6 +15,20 @@ extern "C" {
  * in range: 2026-02-30 and 24:00:00 are refused) or "@EPOCH" seconds.
  * PATIENT_ERR_PARSE otherwise. Thread-safe. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_time_parse(const char *s, time_t *t);
+/* A time as a person gives it on a command line (patient audit --since,
+ * --until), one of:
+ *   RFC 3339 with any offset: "2026-11-27T08:00:00Z",
+ *     "2026-11-27T09:00:00+01:00"; a fraction is dropped; "t", "z" and a
+ *     blank for "T" are taken (RFC 3339 section 5.6)
+ *   a date alone, "2026-11-27": 00:00:00 UTC of that day
+ *   "@EPOCH" seconds
+ *   an age before now: a duration with its unit (patient_duration_parse:
+ *     "90s", "15m", "12h", "7d", "2w") of at most max_age seconds
+ * Fields in range as for patient_time_parse (2026-02-30, 24:00, :60 are
+ * refused). PATIENT_ERR_PARSE otherwise, PATIENT_ERR_TOO_LARGE for an age
+ * over max_age. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_time_parse_arg(const char *s, time_t now,
+                                                              long long max_age, time_t *t);
 /* Format as "YYYY-MM-DDTHH:MM:SSZ"; out needs 21 bytes. Thread-safe. */
 PATIENT_EXPORT void patient_time_format(time_t t, char out[21]);
 /* Parse a duration: digits, then optionally one of s, m, h, d, w (bare

@@ -26,7 +26,7 @@
 static const char usage[] =
     "usage: patient audit verify LOG... [--pub PUB] [--deep] [--require-checkpoint]\n"
     "                                   [--checkpoint SIZE:ROOT] [--json]\n"
-    "       patient audit list LOG... [FILTERS] [--json]\n"
+    "       patient audit list LOG... [FILTERS] [--chunks] [--json]\n"
     "       patient audit stats LOG... [--by reason|middlebox|url|day|tls] [FILTERS] [--json]\n"
     "       patient audit proof LOG SEQ [--out FILE] [--leaf-out FILE] [-f]\n"
     "       patient audit verify-proof PROOF LINE_FILE|- --pub PUB [--json]\n"
@@ -42,7 +42,10 @@ static const char usage[] =
     "              truncated, rewritten, forged, malformed.\n"
     "list          one row per change: time, seq, middlebox, bytes deleted and\n"
     "              inserted, reason(s), rule(s), upstream TLS (as the descriptor\n"
-    "              signed it), URL. Does not verify the log.\n"
+    "              signed it), URL. Does not verify the log. --chunks adds what a\n"
+    "              hop that withheld deleted bytes left unchecked: how many origin\n"
+    "              chunks it touched and their byte ranges (reads each listed\n"
+    "              descriptor: slower on big logs).\n"
     "stats         changes, edits and bytes per group (default --by reason;\n"
     "              --by tls: per upstream TLS version, cipher and verification).\n"
     "proof         inclusion proof (JSON) for the entry with seq SEQ against the\n"
@@ -64,6 +67,7 @@ static const char usage[] =
     "  --require-checkpoint  a log that does not end with a checkpoint is truncated\n"
     "  --checkpoint SIZE:ROOT  a tree head kept from an earlier audit (ROOT: hex or\n"
     "                        base64): the log's first SIZE entries must hash to it\n"
+    "  --chunks              (list) the CHUNKS column, \"chunks\" with --json\n"
     "  --json                machine output (verify: one object; list: JSON Lines)\n"
     "  -h, --help            show this help\n"
     "\n"
@@ -84,6 +88,7 @@ enum {
     OPT_LINE,
     OPT_REQ_CKPT,
     OPT_CKPT,
+    OPT_CHUNKS,
 };
 
 #define PROOF_MAX (1024u * 1024)
@@ -94,7 +99,7 @@ enum {
 
 typedef struct {
     const char *pub_spec;
-    int deep, json, req_ckpt, force;
+    int deep, json, req_ckpt, force, chunks;
     const char *mbox, *reason, *url;
     int have_since, have_until;
     time_t since, until;
@@ -406,9 +411,91 @@ each_change(const char *log, const aopts *o, entry_fn fn, void *ctx, uint64_t *s
 /* ---- list --------------------------------------------------------------- */
 
 struct list_ctx {
-    int json;
+    int json, chunks;
     uint64_t rows;
 };
+
+/* What a hop that withheld deleted bytes left unchecked, read from its
+ * descriptor by the library: the origin chunks it touched, their ranges
+ * (*r, caller frees), the bytes it withheld. -1 when the descriptor does
+ * not read (list does not verify; `audit verify --deep` says why). */
+static int
+entry_chunks(const patient_log_entry *e, size_t *touched, uint64_t *withheld, patient_range **r,
+             size_t *nr)
+{
+    patient_change *c = NULL;
+    int rc = -1;
+
+    *r = NULL;
+    *nr = 0;
+    if (e->jws && patient_change_parse(e->jws, strlen(e->jws), &c) == PATIENT_OK &&
+        patient_change_chunk_ranges(c, r, nr, withheld) == PATIENT_OK) {
+        *touched = c->nchunks;
+        rc = 0;
+    }
+    patient_change_free(c);
+    return rc;
+}
+
+/* The CHUNKS column: "-" (nothing withheld), "unconfined" (withheld, no
+ * chunks signed), else "N:FIRST-LAST,..." (origin byte ranges, inclusive). */
+static const char *
+chunks_short(const patient_log_entry *e, char *out, size_t cap)
+{
+    size_t touched = 0, nr = 0, len;
+    uint64_t withheld = 0;
+    patient_range *r = NULL;
+
+    if (entry_chunks(e, &touched, &withheld, &r, &nr) != 0)
+        return "?";
+    if (touched == 0) {
+        free(r);
+        return withheld ? "unconfined" : "-";
+    }
+    len = (size_t)snprintf(out, cap, "%zu:", touched);
+    for (size_t i = 0; i < nr && len < cap; i++) {
+        int k = snprintf(out + len, cap - len, "%s%" PRIu64 "-%" PRIu64, i ? "," : "",
+                         r[i].offset, r[i].offset + r[i].length - 1);
+        if (k < 0 || (size_t)k >= cap - len) {
+            snprintf(out + (len < cap - 4 ? len : cap - 4), 4, ",..");
+            break;
+        }
+        len += (size_t)k;
+    }
+    free(r);
+    return out;
+}
+
+/* The same as JSON: null when nothing was withheld. */
+static void
+chunks_json(cJSON *o, const patient_log_entry *e)
+{
+    size_t touched = 0, nr = 0;
+    uint64_t withheld = 0;
+    patient_range *r = NULL;
+    cJSON *c, *a;
+
+    if (entry_chunks(e, &touched, &withheld, &r, &nr) != 0) {
+        cJSON_AddStringToObject(o, "chunks", "unreadable");
+        return;
+    }
+    if (withheld == 0) {
+        cJSON_AddNullToObject(o, "chunks");
+        free(r);
+        return;
+    }
+    c = cJSON_AddObjectToObject(o, "chunks");
+    cJSON_AddNumberToObject(c, "touched", (double)touched);
+    cJSON_AddNumberToObject(c, "withheld", (double)withheld);
+    a = cJSON_AddArrayToObject(c, "unchecked");
+    for (size_t i = 0; i < nr; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "offset", (double)r[i].offset);
+        cJSON_AddNumberToObject(x, "length", (double)r[i].length);
+        cJSON_AddItemToArray(a, x);
+    }
+    free(r);
+}
 
 /* The upstream TLS column: "TLSv1.3 verified", "TLSv1.2 UNVERIFIED",
  * "plain" (plain HTTP upstream), "-" (not recorded). */
@@ -434,7 +521,7 @@ static patient_err
 list_row(const char *log, const patient_log_entry *e, void *vctx)
 {
     struct list_ctx *c = vctx;
-    char ts[32], reasons[512], rules[512], tls[160];
+    char ts[32], reasons[512], rules[512], tls[160], chunks[48];
 
     c->rows++;
     if (c->json) {
@@ -464,6 +551,8 @@ list_row(const char *log, const patient_log_entry *e, void *vctx)
             cJSON_AddStringToObject(o, "tls", e->tls);
         else
             cJSON_AddNullToObject(o, "tls");
+        if (c->chunks)
+            chunks_json(o, e);
         s = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (s == NULL)
@@ -486,6 +575,8 @@ list_row(const char *log, const patient_log_entry *e, void *vctx)
     printf("%*s", (int)(e->by_name && strlen(e->by_name) < 16 ? 16 - strlen(e->by_name) : 0), "");
     printf(" %8" PRIu64 " %8" PRIu64 "  %-24s %-24s %-18s ", e->deleted, e->inserted,
            reasons[0] ? reasons : "-", rules[0] ? rules : "-", tls_short(e, tls, sizeof tls));
+    if (c->chunks)
+        printf("%-28s ", chunks_short(e, chunks, sizeof chunks));
     print_safe(e->url ? e->url : "-");
     putchar('\n');
     return PATIENT_OK;
@@ -494,11 +585,15 @@ list_row(const char *log, const patient_log_entry *e, void *vctx)
 static int
 do_list(int n, char **logs, const aopts *o)
 {
-    struct list_ctx c = {o->json, 0};
+    struct list_ctx c = {o->json, o->chunks, 0};
     uint64_t seen = 0;
     int rc = CLI_EXIT_OK, r;
 
-    if (!o->json)
+    if (!o->json && o->chunks)
+        printf("%-20s %7s  %-16s %8s %8s  %-24s %-24s %-18s %-28s %s\n", "TIME", "SEQ",
+               "MIDDLEBOX", "DELETED", "INSERTED", "REASON", "RULE", "UPSTREAM TLS", "CHUNKS",
+               "URL");
+    else if (!o->json)
         printf("%-20s %7s  %-16s %8s %8s  %-24s %-24s %-18s %s\n", "TIME", "SEQ", "MIDDLEBOX",
                "DELETED", "INSERTED", "REASON", "RULE", "UPSTREAM TLS", "URL");
     for (int i = 0; i < n; i++) {
@@ -962,6 +1057,7 @@ cmd_audit(int argc, char **argv)
         {"line", required_argument, NULL, OPT_LINE},
         {"require-checkpoint", no_argument, NULL, OPT_REQ_CKPT},
         {"checkpoint", required_argument, NULL, OPT_CKPT},
+        {"chunks", no_argument, NULL, OPT_CHUNKS},
         {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1007,6 +1103,7 @@ cmd_audit(int argc, char **argv)
         case OPT_LINE: o.line = optarg; break;
         case OPT_REQ_CKPT: o.req_ckpt = 1; break;
         case OPT_CKPT: o.ckpt = optarg; break;
+        case OPT_CHUNKS: o.chunks = 1; break;
         case 'f': o.force = 1; break;
         case 'h': cli_usage(usage, NULL);
         default: cli_usage(usage, "invalid option");
@@ -1021,6 +1118,8 @@ cmd_audit(int argc, char **argv)
             cli_usage(usage, "filters apply to list and stats only");
         if (o.by && !is_stats)
             cli_usage(usage, "--by applies to stats only");
+        if (o.chunks && !is_list)
+            cli_usage(usage, "--chunks applies to list only");
         if ((o.deep || o.req_ckpt || o.ckpt) && strcmp(sub, "verify") != 0)
             cli_usage(usage, "--deep, --require-checkpoint and --checkpoint apply to verify only");
         if ((o.out || o.leaf_out || o.force) && strcmp(sub, "proof") != 0)

@@ -238,6 +238,36 @@ inspect_minisign(const char *text, size_t len, result *r)
 
 /* ---- JWS ---------------------------------------------------------------- */
 
+/* Replace a change payload's "chunks" (base64 leaves and kept hashes) by
+ * what they mean: how many origin chunks the hop's withheld deletions
+ * touched, and, when the descriptor c is at hand, the bytes it withheld
+ * and the origin byte ranges it left unchecked (from the library). */
+static void
+summarise_chunks(cJSON *payload, const patient_change *c)
+{
+    cJSON *chunks = cJSON_DetachItemFromObjectCaseSensitive(payload, "chunks"), *o, *a;
+    patient_range *r = NULL;
+    size_t nr = 0;
+    uint64_t withheld = 0;
+
+    if (chunks == NULL)
+        return;
+    o = cJSON_AddObjectToObject(payload, "chunks");
+    cJSON_AddNumberToObject(o, "touched", cJSON_GetArraySize(chunks));
+    cJSON_Delete(chunks);
+    if (c == NULL || patient_change_chunk_ranges(c, &r, &nr, &withheld) != PATIENT_OK)
+        return;
+    cJSON_AddNumberToObject(o, "withheld_bytes", (double)withheld);
+    a = cJSON_AddArrayToObject(o, "unchecked_origin_ranges");
+    for (size_t i = 0; i < nr; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "offset", (double)r[i].offset);
+        cJSON_AddNumberToObject(x, "length", (double)r[i].length);
+        cJSON_AddItemToArray(a, x);
+    }
+    free(r);
+}
+
 /* Replace base64 byte strings in a change payload by their lengths. */
 static void
 summarise_edits(cJSON *payload)
@@ -282,8 +312,15 @@ decode_jws(const char *s, size_t len, char *why, size_t whylen, const char **typ
     cJSON_AddStringToObject(o, "typ", typ);
     cJSON_AddStringToObject(o, "kid", kid);
     if (strcasecmp(typ, "patient-change+jws") == 0) {
+        patient_change *c = NULL;
         *typ_out = "change";
         summarise_edits(payload);
+        /* The descriptor as the library reads it, for what its chunks
+         * leave unchecked; a value it refuses is still shown. */
+        if (patient_change_parse(s, len, &c) != PATIENT_OK)
+            c = NULL;
+        summarise_chunks(payload, c);
+        patient_change_free(c);
     } else if (strcasecmp(typ, "patient-origin+jws") == 0) {
         *typ_out = "origin";
     } else if (strcasecmp(typ, "patient-checkpoint+jws") == 0) {
@@ -687,8 +724,10 @@ inspect_json_doc(cJSON *doc, result *r)
     } else if (strcmp(type, "change") == 0 || strcmp(type, "origin") == 0) {
         /* A decoded payload on its own (e.g. jws_tool output). */
         cJSON *cp = cJSON_Duplicate(doc, 1);
-        if (strcmp(type, "change") == 0)
+        if (strcmp(type, "change") == 0) {
             summarise_edits(cp);
+            summarise_chunks(cp, NULL);
+        }
         r->kind = strcmp(type, "change") == 0 ? "change-payload" : "origin-payload";
         r->title = "decoded descriptor payload (the signature is not here)";
         cJSON_Delete(d);

@@ -753,6 +753,41 @@ pt_hop_chfields(const patient_hop *hop, chfields *f, const char **value)
 
 /* ---- parsing ---- */
 
+patient_err
+patient_change_chunk_ranges(const patient_change *c, patient_range **ranges, size_t *n,
+                            uint64_t *withheld)
+{
+    patient_range *r = NULL;
+    size_t nr = 0;
+
+    *ranges = NULL;
+    *n = 0;
+    if (withheld) {
+        *withheld = 0;
+        for (size_t i = 0; c && i < c->nedits; i++)
+            if (c->edits[i].deleted == NULL)
+                *withheld += c->edits[i].delete_len;
+    }
+    if (c == NULL || c->nchunks == 0)
+        return PATIENT_OK;
+    if ((r = malloc(c->nchunks * sizeof *r)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (size_t i = 0; i < c->nchunks; i++) {
+        uint64_t off = c->chunk_idx[i] * PATIENT_CHUNK_BYTES, len = PATIENT_CHUNK_BYTES;
+        if (c->hop == 1) /* hop 1's input is the origin: its size is known */
+            len = off >= c->in.size ? 0 : c->in.size - off < len ? c->in.size - off : len;
+        if (len == 0)
+            continue;
+        if (nr && r[nr - 1].offset + r[nr - 1].length == off)
+            r[nr - 1].length += len;
+        else
+            r[nr++] = (patient_range){off, len};
+    }
+    *ranges = r;
+    *n = nr;
+    return PATIENT_OK;
+}
+
 void
 patient_change_free(patient_change *c)
 {

@@ -1349,6 +1349,42 @@ START_TEST(concurrent_issuers)
 }
 END_TEST
 
+/* What a hop's chunks leave unchecked: touched origin chunks merged into
+ * ranges, hop 1's last one cut at the origin's size, a later hop's not;
+ * withheld bytes summed; no chunks, no ranges. */
+START_TEST(chunk_ranges)
+{
+    uint64_t idx[] = {2, 3, 7};
+    patient_edit e[] = {{.offset = 8200, .delete_len = 5, .deleted = NULL},
+                        {.offset = 9000, .delete_len = 3, .deleted = (const uint8_t *)"abc"},
+                        {.offset = 28700, .delete_len = 10, .deleted = NULL}};
+    patient_change c = {.hop = 1, .edits = e, .nedits = 3, .chunk_idx = idx, .nchunks = 3};
+    patient_range *r = NULL;
+    size_t n = 0;
+    uint64_t w = 0;
+
+    c.in.size = 7 * 4096 + 100;
+    ck_assert_int_eq(patient_change_chunk_ranges(&c, &r, &n, &w), PATIENT_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(r[0].offset, 8192);
+    ck_assert_uint_eq(r[0].length, 8192);
+    ck_assert_uint_eq(r[1].offset, 28672);
+    ck_assert_uint_eq(r[1].length, 100);
+    ck_assert_uint_eq(w, 15);
+    free(r);
+    c.hop = 2; /* its input is not the origin: whole chunks */
+    ck_assert_int_eq(patient_change_chunk_ranges(&c, &r, &n, NULL), PATIENT_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(r[1].length, 4096);
+    free(r);
+    c.nchunks = 0;
+    ck_assert_int_eq(patient_change_chunk_ranges(&c, &r, &n, &w), PATIENT_OK);
+    ck_assert_ptr_null(r);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(w, 15);
+}
+END_TEST
+
 static Suite *
 change_suite(void)
 {
@@ -1386,6 +1422,7 @@ change_suite(void)
 
     tc = tcase_create("primitives");
     tcase_add_test(tc, edits_apply);
+    tcase_add_test(tc, chunk_ranges);
     tcase_add_test(tc, gzip_roundtrip);
     tcase_add_test(tc, gzip_corrupt);
     tcase_add_test(tc, gzip_bomb);

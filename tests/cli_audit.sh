@@ -130,6 +130,21 @@ assert r["middlebox"]["name"]=="edge" and r["reasons"]==["tracker.removed"]*len(
 assert r["rules"][0]=="tracker-script" and r["deleted"]>0 and r["inserted"]==0 and r["hop"]==1
 assert r["time"]=="2026-11-22T09:30:00Z" and r["url"]=="https://b.example/index.html"' ||
     fail "list --json row fields"
+# --chunks: change 0 (example.json) withholds the EICAR string (68 bytes)
+# and signs the one origin chunk it touches; b.example's tracker removal
+# is disclosed (nothing unchecked).
+[ "$(rc "$P" audit list good.log --chunks --json)" = 0 ] &&
+    py -c 'import json; rows={r["seq"]: r for r in map(json.loads, open("out"))}
+a=rows['"$(s 0)"']["chunks"]; b=rows['"$(s 2)"']["chunks"]
+assert a=={"touched":1,"withheld":68,"unchecked":[{"offset":0,"length":966}]}, a
+assert b is None, b' || fail "list --chunks --json"
+[ "$(rc "$P" audit list good.log --chunks --url https://a.example/index.html)" = 0 ] &&
+    head -n 1 out | grep -q ' UPSTREAM TLS  *CHUNKS  *URL$' &&
+    grep -q ' 1:0-965  *https://a.example/index.html$' out || fail "list --chunks: column"
+[ "$(rc "$P" audit list good.log --chunks --url https://b.)" = 0 ] &&
+    grep -q ' -  *https://b.example/index.html$' out || fail "list --chunks: nothing withheld"
+[ "$(rc "$P" audit stats good.log --chunks)" = 2 ] || fail "stats --chunks: usage"
+ok "list --chunks: touched chunks, withheld bytes, unchecked origin ranges"
 [ "$(rc "$P" audit list good.log --since yesterday)" = 2 ] || fail "bad TIME: exit 2"
 [ "$(rc "$P" audit list good.log --since 2026-02-30)" = 2 ] || fail "Feb 30: exit 2"
 [ "$(rc "$P" audit list good.log --since 2026-11-23 --until 2026-11-22)" = 2 ] ||

@@ -75,6 +75,16 @@ check hdr.txt change "reason: tracker.removed" signed
 grep -q 'url: https://a.example/index.html' out && grep -q 'hop: 1' out && grep -q 'at: 2026-11-27T10:00:00Z' out &&
     grep -q 'rule: tracker-script' out && grep -q 'offset: ' out && grep -q 'insert_bytes: 142' out ||
     fail "change: hop, url, at, edits"
+# The EICAR removal withholds its bytes: what that leaves unchecked (one
+# origin chunk: the whole 966-byte page), not the base64 leaves.
+grep -q 'touched: 1' out && grep -q 'withheld_bytes: 68' out && grep -q 'offset: 0' out &&
+    grep -q 'length: 966' out && ! grep -q 'leaf:' out || fail "change: chunks summarised"
+"$P" inspect --json hdr.txt >o
+/usr/bin/python3 -c 'import json; d=json.load(open("o"))
+c=d["details"]["values"][0]["payload"]["chunks"]
+assert c=={"touched":1,"withheld_bytes":68,"unchecked_origin_ranges":[{"offset":0,"length":966}]}, c' ||
+    fail "change --json: chunks"
+ok "change: chunks touched, withheld bytes, unchecked origin ranges"
 sed 's/^[^:]*: //' hdr.txt >value.txt
 check value.txt change "name: inspect test" signed
 check audit.log audit-log "entries: 4" signed

@@ -251,6 +251,26 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_change_verify(const patient_chang
 
 PATIENT_EXPORT void patient_change_free(patient_change *c);
 
+/* A byte range [offset, offset + length). */
+typedef struct patient_range {
+    uint64_t offset, length;
+} patient_range;
+
+/* What a hop that withheld deleted bytes leaves unchecked: the origin
+ * chunks its withheld deletions touch ("chunks"), adjacent ones merged, as
+ * byte ranges of the origin (hop 1's input; for hop 1 the last range is
+ * cut at its in.size, for a later hop a range may run past the origin's
+ * end by less than a chunk). In these ranges the bytes the hop kept are
+ * vouched for by its signature alone ("kept"), the withheld ones by
+ * deleted_hash; every byte outside them can be checked against the
+ * origin's chunk root. *withheld (may be NULL) gets the bytes the hop
+ * withheld. *ranges malloc'd (NULL and 0 when the hop signed no chunks),
+ * caller frees. NOMEM only. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_change_chunk_ranges(const patient_change *c,
+                                                                   patient_range **ranges,
+                                                                   size_t *n,
+                                                                   uint64_t *withheld);
+
 /* A slice of a caller's buffer. */
 typedef struct patient_span {
     const char *p;

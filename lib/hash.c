@@ -3,7 +3,9 @@
  * the low-level SHA256_Init/Update/Final: EVP_Digest (and SHA256(), which
  * is EVP_Q_digest in OpenSSL 3) fetches the algorithm under a global
  * read-write lock and allocates a context on every call, which cost ~15%
- * of verifying a log (two hashes per line). Same assembly either way. */
+ * of verifying a log (two hashes per line), and so do incremental hashes
+ * (an EVP context's init was ~6% of a middlebox's CPU per 10 KB change).
+ * Same assembly either way. */
 #include "config.h"
 
 /* SHA256_Init & co. are "deprecated" in OpenSSL 3 in favour of EVP, not removed. */
@@ -25,7 +27,7 @@
 #include "util.h"
 
 struct patient_sha256_ctx {
-    EVP_MD_CTX *md;
+    SHA256_CTX c;
 };
 
 patient_err
@@ -48,9 +50,9 @@ patient_sha256_init(patient_sha256_ctx **ctx)
     patient_sha256_ctx *c;
 
     *ctx = NULL;
-    if ((c = calloc(1, sizeof *c)) == NULL)
+    if ((c = malloc(sizeof *c)) == NULL)
         return PATIENT_ERR_NOMEM;
-    if ((c->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+    if (SHA256_Init(&c->c) != 1) {
         patient_sha256_free(c);
         return PATIENT_ERR_CRYPTO;
     }
@@ -61,17 +63,14 @@ patient_sha256_init(patient_sha256_ctx **ctx)
 patient_err
 patient_sha256_update(patient_sha256_ctx *ctx, const void *data, size_t len)
 {
-    return EVP_DigestUpdate(ctx->md, data, len) == 1 ? PATIENT_OK : PATIENT_ERR_CRYPTO;
+    return SHA256_Update(&ctx->c, data, len) == 1 ? PATIENT_OK : PATIENT_ERR_CRYPTO;
 }
 
 patient_err
 patient_sha256_final(patient_sha256_ctx *ctx, uint8_t out[PATIENT_SHA256_BYTES])
 {
-    unsigned int n = 0;
-    patient_err err = PATIENT_OK;
+    patient_err err = SHA256_Final(out, &ctx->c) == 1 ? PATIENT_OK : PATIENT_ERR_CRYPTO;
 
-    if (EVP_DigestFinal_ex(ctx->md, out, &n) != 1 || n != PATIENT_SHA256_BYTES)
-        err = PATIENT_ERR_CRYPTO;
     patient_sha256_free(ctx);
     return err;
 }
@@ -81,7 +80,7 @@ patient_sha256_free(patient_sha256_ctx *ctx)
 {
     if (ctx == NULL)
         return;
-    EVP_MD_CTX_free(ctx->md);
+    OPENSSL_cleanse(ctx, sizeof *ctx);
     free(ctx);
 }
 

@@ -229,17 +229,28 @@ wait_durable(patient_log *log, uint64_t target)
 }
 
 /* After write_entry under the lock: unlock, then (SYNC_EACH) wait until
- * the line is durable. Only then may the caller acknowledge it. */
+ * the line is durable. Only then may the caller acknowledge it. With
+ * defer, the caller waits later (patient_log_wait_durable): *defer gets
+ * where the file must be durable up to, 0 when there is nothing to wait
+ * for (another sync mode, or an error). */
 static patient_err
-unlock_commit(patient_log *log, patient_err err)
+unlock_commit_defer(patient_log *log, patient_err err, uint64_t *defer)
 {
     uint64_t end = log->off;
     int each = log->sync == PATIENT_LOG_SYNC_EACH;
 
     unlock_log(log);
-    if (err == PATIENT_OK && each)
+    if (defer)
+        *defer = err == PATIENT_OK && each ? end : 0;
+    else if (err == PATIENT_OK && each)
         err = wait_durable(log, end);
     return err;
+}
+
+static patient_err
+unlock_commit(patient_log *log, patient_err err)
+{
+    return unlock_commit_defer(log, err, NULL);
 }
 
 static patient_err write_checkpoint(patient_log *log, uint64_t *seq);
@@ -484,9 +495,11 @@ patient_log_repaired_bytes(const patient_log *log)
     return log->repaired;
 }
 
-/* Append a change entry for the descriptor jws, whose fields f holds. */
+/* Append a change entry for the descriptor jws, whose fields f holds
+ * (defer: see unlock_commit_defer). */
 static patient_err
-append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *seq)
+append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *seq,
+              uint64_t *defer)
 {
     pt_buf rest = {0};
     size_t i;
@@ -520,7 +533,7 @@ append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *se
         goto out;
     if ((err = lock_log(log)))
         goto out;
-    err = unlock_commit(log, write_entry(log, "change", &rest, seq));
+    err = unlock_commit_defer(log, write_entry(log, "change", &rest, seq), defer);
 out:
     pt_buf_free(&rest);
     return err;
@@ -538,13 +551,13 @@ patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
     if (log->ro)
         return PATIENT_ERR_STATE;
     if ((err = chfields_from_value(jws, &f)) == PATIENT_OK)
-        err = append_change(log, jws, &f, seq);
+        err = append_change(log, jws, &f, seq, NULL);
     chfields_free(&f);
     return err;
 }
 
-patient_err
-patient_log_append_hop(patient_log *log, const patient_hop *hop, uint64_t *seq)
+static patient_err
+append_hop(patient_log *log, const patient_hop *hop, uint64_t *seq, uint64_t *defer)
 {
     chfields f;
     const char *jws = NULL;
@@ -558,9 +571,43 @@ patient_log_append_hop(patient_log *log, const patient_hop *hop, uint64_t *seq)
     /* The hop built the descriptor: its fields come from the hop, not from
      * parsing the JWS again (the same entry, byte for byte). */
     if ((err = pt_hop_chfields(hop, &f, &jws)) == PATIENT_OK)
-        err = append_change(log, jws, &f, seq);
+        err = append_change(log, jws, &f, seq, defer);
     chfields_free(&f);
     return err;
+}
+
+patient_err
+patient_log_append_hop(patient_log *log, const patient_hop *hop, uint64_t *seq)
+{
+    return append_hop(log, hop, seq, NULL);
+}
+
+patient_err
+patient_log_append_hop_deferred(patient_log *log, const patient_hop *hop, uint64_t *seq,
+                                uint64_t *durable_at)
+{
+    if (durable_at == NULL)
+        return PATIENT_ERR_ARG;
+    *durable_at = 0;
+    return append_hop(log, hop, seq, durable_at);
+}
+
+patient_err
+patient_log_wait_durable(patient_log *log, uint64_t durable_at)
+{
+    if (log == NULL)
+        return PATIENT_ERR_ARG;
+    /* 0: nothing to wait for. A mark this handle never gave cannot be
+     * waited for honestly. */
+    if (durable_at == 0)
+        return PATIENT_OK;
+    pthread_mutex_lock(&log->mu);
+    if (durable_at > log->off) {
+        pthread_mutex_unlock(&log->mu);
+        return PATIENT_ERR_ARG;
+    }
+    pthread_mutex_unlock(&log->mu);
+    return wait_durable(log, durable_at);
 }
 
 patient_err

@@ -17,6 +17,7 @@ struct patient_mbox {
     const patient_rules *rules;
     patient_log *log;
     size_t max_body;
+    int defer_sync; /* patient_mbox_set_deferred_sync */
 };
 
 patient_err
@@ -54,6 +55,23 @@ patient_mbox_free(patient_mbox *mb)
     free(mb->service);
     free(mb->disclosure);
     free(mb);
+}
+
+void
+patient_mbox_set_deferred_sync(patient_mbox *mb, int on)
+{
+    if (mb)
+        mb->defer_sync = on != 0;
+}
+
+patient_err
+patient_mbox_wait_durable(patient_mbox *mb, const patient_mbox_result *res)
+{
+    if (mb == NULL || res == NULL)
+        return PATIENT_ERR_ARG;
+    if (!res->changed || mb->log == NULL)
+        return PATIENT_OK;
+    return patient_log_wait_durable(mb->log, res->durable_at);
 }
 
 void
@@ -251,7 +269,11 @@ patient_mbox_process_tls(patient_mbox *mb, const char *url, const char *media_ty
     }
     /* Log before release: a change that is not in the audit log never
      * leaves the middlebox. */
-    if (mb->log && (err = patient_log_append_hop(mb->log, hop, &res->log_seq)) != PATIENT_OK)
+    if (mb->log && (err = mb->defer_sync ? patient_log_append_hop_deferred(mb->log, hop,
+                                                                           &res->log_seq,
+                                                                           &res->durable_at)
+                                         : patient_log_append_hop(mb->log, hop, &res->log_seq)) !=
+                       PATIENT_OK)
         goto out;
     if (gz) {
         uint8_t *enc = NULL;

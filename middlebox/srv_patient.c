@@ -8,7 +8,8 @@
  *    decodes it, applies the rules, signs a change descriptor, appends it to
  *    the audit log and re-encodes. A changed body goes back with a fixed
  *    Content-Length and one new Patient-Change header after the ones that
- *    arrived.
+ *    arrived; all but its last SRV_TAIL_HOLD bytes leave while the log's
+ *    fdatasync runs, the rest once the entry is durable.
  *  - streamed: a larger (or unknown-length) identity or gzip body, up to
  *    patient.MaxBody, gets its headers at once with a Patient-Change-Ref
  *    (where this middlebox will serve the descriptor) and flows through the
@@ -155,6 +156,8 @@ struct srv_req {
     uint8_t *zbuf;
     size_t zlen, zcap, zpos, efed, unflushed;
     int zfinished, sink_failed;
+    patient_mbox *mb;      /* SEND of a held change: whose log must be durable */
+    int sync_pending;      /* ... and is not known to be yet: hold the tail */
     int reqmod;            /* a REQMOD: maybe a descriptor request */
     char *ref_body;        /* REQMOD: the descriptor or error text we answer */
 };
@@ -337,6 +340,9 @@ process_mbox(patient_log **logp)
             (void)patient_log_close(log);
             goto out;
         }
+        /* Held changes go out while their entry's fdatasync runs; srv_io
+         * keeps the last bytes back until it is done. */
+        patient_mbox_set_deferred_sync(g_mb, 1);
         g_log = log;
         ci_debug_printf(3, "srv_patient: pid %ld opened audit log %s (%llu entries)\n", (long)me,
                         cfg_auditlog, (unsigned long long)patient_log_size(log));
@@ -776,9 +782,23 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
             avail = d->len - d->rpos;
             pos = &d->rpos;
         } else if (d->mode == MODE_SEND) {
+            /* A held change: all but its tail may leave before the log
+             * entry is durable, the tail (and so the end) only after. */
+            size_t hold = d->sync_pending ? SRV_TAIL_HOLD : 0;
             src = d->out;
-            avail = d->outlen - d->outpos;
+            avail = d->outlen - d->outpos > hold ? d->outlen - d->outpos - hold : 0;
             pos = &d->outpos;
+            if (avail == 0 && d->sync_pending) {
+                patient_err err = patient_mbox_wait_durable(d->mb, &d->res);
+                if (err != PATIENT_OK) {
+                    /* The change may not be on disk: it must not complete. */
+                    ci_debug_printf(1, "srv_patient: %s: audit log not durable (%s); response "
+                                       "aborted\n", d->url ? d->url : "?", patient_strerror(err));
+                    return CI_ERROR;
+                }
+                d->sync_pending = 0;
+                avail = d->outlen - d->outpos;
+            }
         }
         if (pos == NULL) {
             *wlen = 0;
@@ -1371,7 +1391,8 @@ srv_end_of_data(ci_request_t *req)
                         d->res.skipped ? d->res.skipped : "no match");
         goto unchanged;
     }
-    /* The change is signed and logged: release it. */
+    /* The change is signed and its entry written: release it (srv_io
+     * holds the tail until the entry is durable). */
     {
         char cl[48];
         size_t vlen = strlen(d->res.value);
@@ -1389,6 +1410,8 @@ srv_end_of_data(ci_request_t *req)
     }
     d->out = d->res.body;
     d->outlen = d->res.len;
+    d->mb = mb;
+    d->sync_pending = 1;
     ci_debug_printf(3, "srv_patient: %s: %zu edit%s, log seq %llu\n", d->url, d->res.nedits,
                     d->res.nedits == 1 ? "" : "s", (unsigned long long)d->res.log_seq);
     return CI_MOD_DONE;

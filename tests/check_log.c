@@ -422,6 +422,72 @@ START_TEST(append_hop_same_entry)
 }
 END_TEST
 
+/* Deferred durability: with LogSync each the entry is written and a mark
+ * returned; waiting for it runs (or joins) the fdatasync. A mark the
+ * handle never gave is refused; without LogSync each there is nothing to
+ * wait for. */
+static patient_hop *
+finished_hop(unsigned i, char **v)
+{
+    static uint8_t body[64];
+    patient_hop *h = NULL;
+    uint8_t *out = NULL;
+    size_t olen = 0;
+
+    memset(body, 'z', sizeof body);
+    ck_assert_int_eq(patient_hop_begin(sk, "m", "content-filter", NULL, "https://example.test/d",
+                                       body, sizeof body, NULL, 0, &h),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(h, i % 60, 1, NULL, 0, "x.removed", "r", NULL, 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(h, (time_t)1795773600 + i, &out, &olen, v), PATIENT_OK);
+    free(out);
+    return h;
+}
+
+START_TEST(append_hop_deferred_sync)
+{
+    const char *p = tpath("deferred.log");
+    patient_log *log;
+    patient_log_report r;
+    uint64_t seq = 9, mark = 0, appends = 0, syncs0 = 0, syncs1 = 0;
+    char *v = NULL;
+    patient_hop *h;
+
+    ck_assert_int_eq(patient_log_open(p, sk, 0, &log), PATIENT_OK);
+    h = finished_hop(1, &v);
+    ck_assert_int_eq(patient_log_append_hop_deferred(log, h, &seq, NULL), PATIENT_ERR_ARG);
+    patient_log_stats(log, &appends, &syncs0);
+    ck_assert_int_eq(patient_log_append_hop_deferred(log, h, &seq, &mark), PATIENT_OK);
+    ck_assert_uint_eq(seq, 0);
+    ck_assert_uint_gt(mark, 0);
+    ck_assert_int_eq(patient_log_wait_durable(log, mark + 1), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_log_wait_durable(log, mark), PATIENT_OK);
+    patient_log_stats(log, &appends, &syncs1);
+    ck_assert_uint_eq(appends, 1);
+    ck_assert_uint_eq(syncs1, syncs0 + 1);
+    /* durable already: no second sync */
+    ck_assert_int_eq(patient_log_wait_durable(log, mark), PATIENT_OK);
+    patient_log_stats(log, &appends, &syncs0);
+    ck_assert_uint_eq(syncs0, syncs1);
+    ck_assert_int_eq(patient_log_wait_durable(log, 0), PATIENT_OK);
+    patient_hop_free(h);
+    free(v);
+
+    ck_assert_int_eq(patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE), PATIENT_OK);
+    h = finished_hop(2, &v);
+    ck_assert_int_eq(patient_log_append_hop_deferred(log, h, &seq, &mark), PATIENT_OK);
+    ck_assert_uint_eq(seq, 1);
+    ck_assert_uint_eq(mark, 0);
+    patient_hop_free(h);
+    free(v);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 2);
+}
+END_TEST
+
 START_TEST(log_reopen_continues_chain)
 {
     const char *p = tpath("b.log");
@@ -1316,6 +1382,7 @@ log_suite(void)
     tcase_add_test(tc, log_chain_2500);
     tcase_add_test(tc, log_reopen_continues_chain);
     tcase_add_test(tc, append_hop_same_entry);
+    tcase_add_test(tc, append_hop_deferred_sync);
     tcase_add_test(tc, log_refuses_symlink);
     tcase_add_test(tc, log_file_mode_0600);
     tcase_add_test(tc, sync_each_default);

@@ -160,6 +160,52 @@ START_TEST(identity_chain_two_hops)
 }
 END_TEST
 
+/* Deferred durability with LogSync each: the change comes back with a
+ * mark, waiting on it is what makes it durable, and the entry is the one
+ * an undeferred process writes (same log, it verifies). An unchanged body
+ * has nothing to wait for. */
+START_TEST(deferred_sync)
+{
+    patient_mbox_result r1, r2;
+    uint64_t appends = 0, s0 = 0, s1 = 0;
+    patient_log_report rep;
+    patient_log_verify_opts o = {0};
+    patient_pubkey pk;
+
+    ck_assert_int_eq(patient_log_set_sync(alog, PATIENT_LOG_SYNC_EACH), PATIENT_OK);
+    patient_mbox_set_deferred_sync(mb, 1);
+    patient_log_stats(alog, &appends, &s0);
+    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", NULL, (const uint8_t *)page,
+                                          strlen(page), NULL, 0, 1795000000, &r1),
+                     PATIENT_OK);
+    ck_assert_int_eq(r1.changed, 1);
+    ck_assert_uint_gt(r1.durable_at, 0);
+    ck_assert_int_eq(patient_mbox_wait_durable(mb, &r1), PATIENT_OK);
+    patient_log_stats(alog, &appends, &s1);
+    ck_assert_uint_eq(appends, 1);
+    ck_assert_uint_eq(s1, s0 + 1);
+    ck_assert_int_eq(patient_mbox_process(mb, url, "text/plain", NULL, (const uint8_t *)"plain",
+                                          5, NULL, 0, 1795000000, &r2),
+                     PATIENT_OK);
+    ck_assert_int_eq(r2.changed, 0);
+    ck_assert_int_eq(patient_mbox_wait_durable(mb, &r2), PATIENT_OK);
+    patient_mbox_set_deferred_sync(mb, 0);
+    patient_mbox_result_free(&r2);
+    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", NULL, (const uint8_t *)page,
+                                          strlen(page), NULL, 0, 1795000000, &r2),
+                     PATIENT_OK);
+    ck_assert_uint_eq(r2.durable_at, 0);
+    ck_assert_uint_eq(r2.log_seq, r1.log_seq + 1);
+    patient_mbox_result_free(&r1);
+    patient_mbox_result_free(&r2);
+    patient_seckey_pubkey(sk, &pk);
+    o.pub = &pk;
+    o.deep = 1;
+    ck_assert_int_eq(patient_log_verify(logpath, &o, &rep), PATIENT_OK);
+    ck_assert_uint_eq(rep.changes, 2);
+}
+END_TEST
+
 /* Forged twin: an arriving Patient-Change value that is not a descriptor
  * stops the hop (no change issued, nothing logged). */
 START_TEST(bad_prev_refused)
@@ -403,6 +449,7 @@ main(void)
     tc = tcase_create("chain");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, identity_chain_two_hops);
+    tcase_add_test(tc, deferred_sync);
     tcase_add_test(tc, bad_prev_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("pass");

@@ -90,6 +90,23 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_append_change(patient_log *lo
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_append_hop(patient_log *log,
                                                               const patient_hop *hop,
                                                               uint64_t *seq);
+/* As patient_log_append_hop, but with LogSync each it returns once the
+ * entry is written, before it is durable: *durable_at gets the mark to
+ * pass to patient_log_wait_durable, which the caller MUST call, and see
+ * succeed, before the change may complete (its last byte leaves). Lets a
+ * middlebox send most of a changed response while the fdatasync runs
+ * (group commit as for every append). With the other sync modes, or on
+ * error, *durable_at is 0. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_append_hop_deferred(patient_log *log,
+                                                                       const patient_hop *hop,
+                                                                       uint64_t *seq,
+                                                                       uint64_t *durable_at);
+/* Return once the log is durable up to durable_at (from
+ * patient_log_append_hop_deferred; 0 returns at once): PATIENT_OK, or
+ * PATIENT_ERR_IO when an fdatasync failed (the entry may be lost: the
+ * change must not complete). Thread-safe; may block for one fdatasync. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_wait_durable(patient_log *log,
+                                                                uint64_t durable_at);
 /* Append an "event" entry (e.g. "body.too_large": the body passed
  * unchanged). event: 1..64 of [a-z0-9._-]; url, detail may be NULL.
  * Thread-safe. */

@@ -45,6 +45,7 @@ typedef struct patient_mbox_result {
     char *value;        /* the new Patient-Change value (malloc'd), NULL if unchanged */
     size_t nedits;      /* edits in this hop */
     uint64_t log_seq;   /* audit log entry of the descriptor (when logged) */
+    uint64_t durable_at; /* deferred sync: the mark for patient_mbox_wait_durable */
     const char *skipped; /* why the body passed untouched without looking
                             (static string: "body.too_large", "encoding.unsupported",
                             "patient.well_known", "no.rules.matched", "rules.limit"),
@@ -67,6 +68,17 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_process(
     patient_mbox *mb, const char *url, const char *media_type, const char *content_encoding,
     const uint8_t *body, size_t len, const char *const *prev, size_t nprev, time_t now,
     patient_mbox_result *res);
+/* Deferred durability (off by default; set before the mbox is shared):
+ * patient_mbox_process then returns a change once its log entry is
+ * written, before the log's fdatasync (LogSync each), and the caller MUST
+ * call patient_mbox_wait_durable, and see it succeed, before the last
+ * byte of the changed response leaves -- so that the sync runs while the
+ * headers and most of the body are on their way. A failed wait means the
+ * entry may be lost: the response must not complete (abort it). */
+PATIENT_EXPORT void patient_mbox_set_deferred_sync(patient_mbox *mb, int on);
+PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_wait_durable(patient_mbox *mb,
+                                                                 const patient_mbox_result *res);
+
 /* The upstream TLS of one transaction, as the proxy negotiated it. */
 typedef struct patient_tls_facts {
     char version[PATIENT_MAX_TLS_FIELD + 1]; /* "TLSv1.3", or PATIENT_TLS_NONE */

@@ -66,9 +66,22 @@
  * patient.HoldMax to patient.MaxBody and every change goes inline. */
 #define SRV_DEFAULT_HOLD_MAX 65535u
 #define SRV_DEFAULT_MAX_BODY (16u * 1024 * 1024)
-/* Streamed output held back until the descriptor is durable: the end of
- * a changed body never leaves before its log entry. */
-#define SRV_TAIL_HOLD 1024u
+/* The last bytes of a streamed response are held back until its end is
+ * settled (the descriptor durable, or none to make) and leave together
+ * with the end of the body, for two reasons: the end of a changed body
+ * never leaves before its log entry; and Squid 5.7 truncates an adapted
+ * response whose small last piece and end arrive after a pause (its
+ * Client::resumeBodyStorage can drain the adapted-body pipe and complete
+ * the forwarding before it is told the body ended, so the entry counts
+ * as truncated, "FwdState default": no last-chunk, the client connection
+ * closed). Upstream waits for that notice since 2025 (Squid PR #2052,
+ * checkAdaptationWithBodyCompletion). Ending with a burst of the size of
+ * Squid's adapted-body pipe (64 KiB) keeps the pipe full at the end, more
+ * than its store accepts at once, so the notice always comes first. */
+#define SRV_END_BURST 65536u
+/* Relayed bytes dropped from the front of a passthrough buffer once this
+ * many have gone (a body over MaxBody costs memory of this order). */
+#define SRV_COMPACT (256u * 1024)
 #define SRV_REF_PATH "/.well-known/patient/change/"
 #define SRV_REF_ID_HEX 32
 #define SRV_DEFAULT_REF_HOST "patient-mbox.invalid"
@@ -374,6 +387,7 @@ static int stream_start(struct srv_req *d, ci_request_t *req);
 static int stream_feed(struct srv_req *d, int eof);
 static int stream_input(struct srv_req *d, const uint8_t *p, size_t n, int eof);
 static int stream_encode(struct srv_req *d);
+static void stream_compact(struct srv_req *d);
 static int serve_ref(struct srv_req *d, ci_request_t *req);
 
 static int
@@ -725,15 +739,7 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
         if (stream_input(d, (const uint8_t *)rbuf, (size_t)*rlen, 0) != 0 ||
             stream_feed(d, 0) != 0 || stream_encode(d) != 0)
             return CI_ERROR;
-        if (d->passthru && (d->zenc ? d->efed : d->opos) == d->olen && d->olen > 0) {
-            /* everything relayed (or handed to the encoder): drop it, so a
-             * body over MaxBody costs no more memory than one read */
-            d->buf_base += d->len;
-            d->len = d->in_pos = 0;
-            d->olen = d->opos = d->efed = 0;
-        }
-        if (d->zpos > 0 && d->zpos == d->zlen)
-            d->zpos = d->zlen = 0;
+        stream_compact(d);
     } else if (rbuf && rlen && *rlen > 0) {
         if (d->mode == MODE_BUFFER && d->len + (size_t)*rlen > cfg_max_body) {
             char detail[96];
@@ -758,21 +764,13 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
     if (wbuf && wlen) {
         const uint8_t *src = NULL;
         size_t avail = 0, *pos = NULL;
-        if (d->mode == MODE_EDIT && d->zenc) {
-            /* the tail is held back before the encoder (stream_encode) */
-            src = d->zbuf;
-            avail = d->zlen - d->zpos;
-            pos = &d->zpos;
-            if (avail == 0 && !d->final) {
-                *wlen = 0;
-                return CI_OK;
-            }
-        } else if (d->mode == MODE_EDIT) {
-            /* passthru: no descriptor will be made, nothing to hold */
-            size_t hold = d->final || d->passthru ? 0 : SRV_TAIL_HOLD;
-            src = d->obuf;
-            avail = d->olen - d->opos > hold ? d->olen - d->opos - hold : 0;
-            pos = &d->opos;
+        if (d->mode == MODE_EDIT) {
+            /* the end burst waits for the end (SRV_END_BURST) */
+            size_t hold = d->final ? 0 : SRV_END_BURST, have;
+            src = d->zenc ? d->zbuf : d->obuf;
+            pos = d->zenc ? &d->zpos : &d->opos;
+            have = (d->zenc ? d->zlen : d->olen) - *pos;
+            avail = have > hold ? have - hold : 0;
             if (avail == 0 && !d->final) {
                 *wlen = 0;
                 return CI_OK;
@@ -1067,20 +1065,19 @@ zbuf_sink(void *ctx, const uint8_t *p, size_t n)
     return PATIENT_OK;
 }
 
-/* gzip: hand the encoder the output that may leave -- all of it, and the
- * end of the member, once final; before that all but the held tail, so a
- * client can never finish decoding a changed body whose descriptor is
- * not durable yet. */
+/* gzip: hand the encoder the output so far; the member is ended only
+ * once final, and its last SRV_END_BURST bytes wait in zbuf, so a client
+ * can never finish decoding a changed body whose descriptor is not
+ * durable yet. */
 static int
 stream_encode(struct srv_req *d)
 {
-    size_t hold = d->final || d->passthru ? 0 : SRV_TAIL_HOLD;
-    size_t upto = d->olen > hold ? d->olen - hold : 0, n;
+    size_t n;
     int flush = PATIENT_GZIP_MORE;
 
     if (d->zenc == NULL || d->zfinished)
         return 0;
-    n = upto > d->efed ? upto - d->efed : 0;
+    n = d->olen - d->efed;
     if (d->final) {
         flush = PATIENT_GZIP_FINISH;
     } else {
@@ -1097,6 +1094,31 @@ stream_encode(struct srv_req *d)
     d->efed += n;
     d->zfinished = d->final;
     return 0;
+}
+
+/* Drop what is no longer needed. A passthrough keeps no input (nothing
+ * will be signed) and only the unsent output; re-encoded gzip output is
+ * never needed once sent. Changed or pending bodies keep input and output
+ * whole for the hop. */
+static void
+stream_compact(struct srv_req *d)
+{
+    size_t *gone = d->zenc ? &d->efed : &d->opos;
+
+    if (d->passthru) {
+        d->buf_base += d->len;
+        d->len = d->in_pos = 0;
+        if (*gone >= SRV_COMPACT) {
+            memmove(d->obuf, d->obuf + *gone, d->olen - *gone);
+            d->olen -= *gone;
+            *gone = 0;
+        }
+    }
+    if (d->zpos >= SRV_COMPACT) {
+        memmove(d->zbuf, d->zbuf + d->zpos, d->zlen - d->zpos);
+        d->zlen -= d->zpos;
+        d->zpos = 0;
+    }
 }
 
 /* Preview of a body too large to hold: send the headers now, with the

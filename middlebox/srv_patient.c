@@ -69,15 +69,17 @@
 /* The last bytes of a streamed response are held back until its end is
  * settled (the descriptor durable, or none to make) and leave together
  * with the end of the body, for two reasons: the end of a changed body
- * never leaves before its log entry; and Squid 5.7 truncates an adapted
- * response whose small last piece and end arrive after a pause (its
- * Client::resumeBodyStorage can drain the adapted-body pipe and complete
- * the forwarding before it is told the body ended, so the entry counts
- * as truncated, "FwdState default": no last-chunk, the client connection
- * closed). Upstream waits for that notice since 2025 (Squid PR #2052,
- * checkAdaptationWithBodyCompletion). Ending with a burst of the size of
- * Squid's adapted-body pipe (64 KiB) keeps the pipe full at the end, more
- * than its store accepts at once, so the notice always comes first. */
+ * never leaves before its log entry; and Squid 5.7 may truncate an
+ * adapted response when its store, held back by read_ahead_gap for a slow
+ * client, resumes storing just before it is told the adapted body ended
+ * (Client::resumeBodyStorage drains the pipe and completes the forwarding
+ * without the reply marked whole, "FwdState default": no last-chunk, the
+ * client connection closed; upstream waits for that notice since 2025,
+ * Squid PR #2052). A small last piece after the pause of signing made
+ * that likely; a 64 KiB burst (the size of Squid's adapted-body pipe)
+ * leaves the store a gap ahead of the client when the end arrives, so it
+ * is not resumed then, unless the client takes the burst at once.
+ * Deterministic only with read_ahead_gap above the body (docs/MIDDLEBOX.md). */
 #define SRV_END_BURST 65536u
 /* Relayed bytes dropped from the front of a passthrough buffer once this
  * many have gone (a body over MaxBody costs memory of this order). */

@@ -132,6 +132,9 @@ typedef struct {
     int64_t sec;
     long nsec;
     int reused; /* hash, root and size came from the previous manifest */
+    int fm;     /* facts are the ones the publish state recorded */
+    int skip;   /* in a shard kept from the previous publish: not needed */
+    uint32_t leafno; /* sharded: the leaf's bin number */
 } bent;
 
 typedef struct {
@@ -468,7 +471,7 @@ hash_all(walker *w, unsigned threads)
     if ((q.order = malloc((w->n ? w->n : 1) * sizeof *q.order)) == NULL)
         return PATIENT_ERR_NOMEM;
     for (size_t i = 0; i < w->n; i++) {
-        if (w->e[i].fspath && !w->e[i].reused) {
+        if (w->e[i].fspath && !w->e[i].reused && !w->e[i].skip) {
             q.order[q.n++] = i;
             q.bytes_total += w->e[i].size;
         }
@@ -502,13 +505,55 @@ hash_all(walker *w, unsigned threads)
     return err;
 }
 
+/* "resources" (e[ord[i]], or e[i] when ord is NULL), through its ",\n". */
+static patient_err
+emit_res(pt_buf *b, const bent *e, const size_t *ord, size_t n)
+{
+    char sri[PATIENT_SRI_BYTES], root[PATIENT_SRI_BYTES];
+    patient_err err;
+
+    if ((err = pt_buf_appendf(b, "  \"resources\": %s", n ? "{\n" : "{}")))
+        return err;
+    for (size_t k = 0; k < n; k++) {
+        const bent *x = &e[ord ? ord[k] : k];
+        patient_sri_encode(x->hash, sri);
+        patient_sri_encode(x->root, root);
+        if ((err = pt_buf_appendf(b,
+                                  "    \"%s\": {\n      \"chunk_root\": \"%s\",\n"
+                                  "      \"integrity\": \"%s\",\n"
+                                  "      \"size\": %llu,\n      \"type\": \"%s\"\n    }%s\n",
+                                  x->url, root, sri, (unsigned long long)x->size, x->type,
+                                  k + 1 < n ? "," : "")))
+            return err;
+        if (b->len > PATIENT_MANIFEST_MAX_BYTES)
+            return PATIENT_ERR_TOO_LARGE;
+    }
+    return pt_buf_appendf(b, "%s,\n", n ? "  }" : "");
+}
+
+/* "shards": the child names, through its ",\n". */
+static patient_err
+emit_names(pt_buf *b, const char *const *names, size_t n)
+{
+    patient_err err;
+
+    if ((err = pt_buf_append(b, "  \"shards\": [\n", 14)))
+        return err;
+    for (size_t i = 0; i < n; i++)
+        if ((err = pt_buf_appendf(b, "    \"%s\"%s\n", names[i], i + 1 < n ? "," : "")))
+            return err;
+    return pt_buf_append(b, "  ],\n", 5);
+}
+
 static patient_err
 emit(pt_buf *b, const patient_manifest_opts *o, const bent *e, size_t n,
-     const patient_delegation *dels, size_t n_dels)
+     const patient_delegation *dels, size_t n_dels, const pt_shard_out *sh, char **top)
 {
     char is[21], ex[21], sri[PATIENT_SRI_BYTES], key[PATIENT_PUBKEY_B64];
     patient_err err;
 
+    if (sh && sh->nlevels == 0)
+        sh = NULL;
     pt_time_format(o->issued, is);
     pt_time_format(o->expires, ex);
     if ((err = pt_buf_append(b, "{\n", 2)))
@@ -529,25 +574,21 @@ emit(pt_buf *b, const patient_manifest_opts *o, const bent *e, size_t n,
         if ((err = pt_buf_append(b, "  ],\n", 5)))
             return err;
     }
-    if ((err = pt_buf_appendf(b, "  \"origin\": \"%s\",\n  \"patient\": %d,\n  \"resources\": %s",
-                              o->origin, PATIENT_MANIFEST_FORMAT, n ? "{\n" : "{}")))
+    if ((err = pt_buf_appendf(b, "  \"origin\": \"%s\",\n  \"patient\": %d,\n", o->origin,
+                              PATIENT_MANIFEST_FORMAT)))
         return err;
-    for (size_t i = 0; i < n; i++) {
-        char root[PATIENT_SRI_BYTES];
-        patient_sri_encode(e[i].hash, sri);
-        patient_sri_encode(e[i].root, root);
-        if ((err = pt_buf_appendf(b,
-                                  "    \"%s\": {\n      \"chunk_root\": \"%s\",\n"
-                                  "      \"integrity\": \"%s\",\n"
-                                  "      \"size\": %llu,\n      \"type\": \"%s\"\n    }%s\n",
-                                  e[i].url, root, sri, (unsigned long long)e[i].size, e[i].type,
-                                  i + 1 < n ? "," : "")))
+    if (sh) {
+        if ((err = pt_buf_append(b, "  \"shard_bits\": [\n", 18)))
             return err;
-        if (b->len > PATIENT_MANIFEST_MAX_BYTES)
-            return PATIENT_ERR_TOO_LARGE;
-    }
-    if ((err = pt_buf_appendf(b, "%s,\n", n ? "  }" : "")))
+        for (unsigned l = 0; l < sh->nlevels; l++)
+            if ((err = pt_buf_appendf(b, "    %u%s\n", sh->bits[l], l + 1 < sh->nlevels ? "," : "")))
+                return err;
+        if ((err = pt_buf_append(b, "  ],\n", 5)) ||
+            (err = emit_names(b, (const char *const *)top, (size_t)1 << sh->bits[0])))
+            return err;
+    } else if ((err = emit_res(b, e, NULL, n))) {
         return err;
+    }
     if (o->n_tls_keys) {
         if ((err = pt_buf_append(b, "  \"tls_keys\": [\n", 16)))
             return err;
@@ -624,6 +665,7 @@ reuse_hashes(walker *w, const pt_reuse *r)
         if (f == NULL || f->dev != x->dev || f->ino != x->ino || f->size != x->size ||
             f->sec != x->sec || f->nsec != x->nsec)
             continue;
+        x->fm = 1;
         rk.path = x->url;
         p = r->m->n ? bsearch(&rk, r->m->res, r->m->n, sizeof *r->m->res, cmp_res_path) : NULL;
         if (p == NULL || !p->has_root || p->size != x->size)
@@ -632,6 +674,318 @@ reuse_hashes(walker *w, const pt_reuse *r)
         memcpy(x->root, p->root, PATIENT_SHA256_BYTES);
         x->reused = 1;
     }
+}
+
+/* ---- shards (docs/format/manifest.md, "Shards") ---- */
+
+typedef struct {
+    unsigned nl, bits[PT_SHARD_MAX_LEVELS], total_bits;
+    uint32_t nleaves;
+    size_t *ord;              /* entries by (leaf, url) */
+    size_t *start;            /* leaf L holds ord[start[L] .. start[L+1]) */
+    uint8_t (*digest)[32];    /* per leaf */
+    char *clean;              /* per leaf: kept from the previous publish */
+} splan;
+
+static void
+splan_free(splan *p)
+{
+    free(p->ord);
+    free(p->start);
+    free(p->digest);
+    free(p->clean);
+}
+
+static int
+cmp_leaf(const void *a, const void *b, void *base)
+{
+    const bent *e = base;
+    const bent *x = &e[*(const size_t *)a], *y = &e[*(const size_t *)b];
+    if (x->leafno != y->leafno)
+        return x->leafno < y->leafno ? -1 : 1;
+    return strcmp(x->url, y->url);
+}
+
+static int
+cmp_node(const void *a, const void *b)
+{
+    const pt_prev_node *x = a, *y = b;
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static const pt_prev_node *
+prev_node(const pt_reuse *r, unsigned level, uint32_t index)
+{
+    pt_prev_node key;
+
+    if (r == NULL || r->n_nodes == 0)
+        return NULL;
+    key.level = level;
+    key.index = index;
+    return bsearch(&key, r->nodes, r->n_nodes, sizeof key, cmp_node);
+}
+
+static int
+shard_exists(const char *dir, const char *name)
+{
+    char p[PATH_MAX];
+    int n = snprintf(p, sizeof p, "%s/%s.json", dir, name);
+    return n > 0 && (size_t)n < sizeof p && access(p, F_OK) == 0;
+}
+
+/* Everything a shard's bytes depend on but the version: the layout, the
+ * origin, and the children's names or the entries with the facts of the
+ * files they were read from. Equal digests and recorded facts mean the
+ * previous shard's bytes are still right. */
+static void
+digest_begin(crypto_generichash_state *st, const char *kind, const patient_manifest_opts *o,
+             const splan *p)
+{
+    crypto_generichash_init(st, NULL, 0, 32);
+    crypto_generichash_update(st, (const uint8_t *)kind, strlen(kind) + 1);
+    crypto_generichash_update(st, (const uint8_t *)o->origin, strlen(o->origin) + 1);
+    for (unsigned l = 0; l < p->nl; l++) {
+        uint8_t v = (uint8_t)p->bits[l];
+        crypto_generichash_update(st, &v, 1);
+    }
+}
+
+static void
+digest_facts(crypto_generichash_state *st, const bent *x)
+{
+    uint64_t f[5] = {x->dev, x->ino, x->size, (uint64_t)x->sec, (uint64_t)x->nsec};
+    crypto_generichash_update(st, (const uint8_t *)x->url, strlen(x->url) + 1);
+    crypto_generichash_update(st, (const uint8_t *)f, sizeof f);
+}
+
+/* Bins, the order within each leaf, and which leaves the previous
+ * publish already wrote: those whose files all have the recorded facts
+ * and whose digest is the recorded one, with the file still there. Files
+ * of those leaves are not read at all. */
+static patient_err
+plan_shards(walker *w, const patient_manifest_opts *o, const pt_reuse *r, const char *dir,
+            splan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->nl = pt_shard_layout(w->n, p->bits);
+    for (unsigned l = 0; l < p->nl; l++)
+        p->total_bits += p->bits[l];
+    p->nleaves = (uint32_t)1 << p->total_bits;
+    if ((p->ord = malloc((w->n ? w->n : 1) * sizeof *p->ord)) == NULL ||
+        (p->start = calloc((size_t)p->nleaves + 1, sizeof *p->start)) == NULL ||
+        (p->digest = calloc(p->nleaves, sizeof *p->digest)) == NULL ||
+        (p->clean = calloc(p->nleaves, 1)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (size_t i = 0; i < w->n; i++) {
+        unsigned idx[PT_SHARD_MAX_LEVELS];
+        uint32_t leaf = 0;
+        pt_shard_bins(w->e[i].url, p->bits, p->nl, idx);
+        for (unsigned l = 0; l < p->nl; l++)
+            leaf = (leaf << p->bits[l]) | idx[l];
+        w->e[i].leafno = leaf;
+        p->ord[i] = i;
+        p->start[leaf + 1]++;
+    }
+    qsort_r(p->ord, w->n, sizeof *p->ord, cmp_leaf, w->e);
+    for (uint32_t L = 0; L < p->nleaves; L++)
+        p->start[L + 1] += p->start[L];
+    for (uint32_t L = 0; L < p->nleaves; L++) {
+        crypto_generichash_state st;
+        const pt_prev_node *pn;
+        int facts = 1;
+        digest_begin(&st, "patient-shard-leaf", o, p);
+        for (size_t k = p->start[L]; k < p->start[L + 1]; k++) {
+            const bent *x = &w->e[p->ord[k]];
+            const bent *f = x->alias != SIZE_MAX ? &w->e[x->alias] : x;
+            if (x->alias != SIZE_MAX)
+                crypto_generichash_update(&st, (const uint8_t *)x->url, strlen(x->url) + 1);
+            digest_facts(&st, f);
+            facts &= f->fm;
+        }
+        crypto_generichash_final(&st, p->digest[L], 32);
+        pn = prev_node(r, p->nl, L);
+        p->clean[L] = facts && pn && memcmp(pn->digest, p->digest[L], 32) == 0 &&
+                      shard_exists(dir, pn->name);
+    }
+    /* Files only in kept leaves are not needed; an alias in a leaf that
+     * is written again needs its index.html's hash wherever that lies. */
+    for (size_t i = 0; i < w->n; i++)
+        if (w->e[i].fspath && p->clean[w->e[i].leafno])
+            w->e[i].skip = 1;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->e[i].alias != SIZE_MAX && !p->clean[w->e[i].leafno])
+            w->e[w->e[i].alias].skip = 0;
+    return PATIENT_OK;
+}
+
+/* "i/j/k": the bin of node index within level (1-based). */
+static void
+bin_name(const splan *p, unsigned level, uint32_t index, char out[40])
+{
+    unsigned shift = 0;
+    size_t n = 0;
+
+    for (unsigned l = 0; l < level; l++)
+        shift += p->bits[l];
+    for (unsigned l = 0; l < level; l++) {
+        shift -= p->bits[l];
+        n += (size_t)snprintf(out + n, 40 - n, "%s%u", l ? "/" : "",
+                              (unsigned)((index >> shift) & ((1u << p->bits[l]) - 1)));
+    }
+    out[n] = 0;
+}
+
+/* Name a finished shard by its SHA-256 and write it unless a file of that
+ * name (so, of those bytes) is there already. */
+static patient_err
+put_shard(pt_shard_out *so, pt_buf *b, char name[65], char **detail)
+{
+    uint8_t h[PATIENT_SHA256_BYTES];
+    char path[PATH_MAX];
+    patient_err err;
+    int n;
+
+    if (b->len > PATIENT_MANIFEST_SHARD_MAX_BYTES) {
+        set_detail(detail, "a shard would be larger than %u bytes",
+                   PATIENT_MANIFEST_SHARD_MAX_BYTES);
+        return PATIENT_ERR_TOO_LARGE;
+    }
+    if ((err = patient_sha256(b->data, b->len, h)))
+        return err;
+    pt_hex(h, sizeof h, name);
+    n = snprintf(path, sizeof path, "%s/%s.json", so->dir, name);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return PATIENT_ERR_ARG;
+    so->bytes_total += b->len;
+    if (access(path, F_OK) == 0)
+        return PATIENT_OK;
+    if ((err = pt_write_atomic(path, b->data, b->len, 0644, PT_WRITE_NOSYNC))) {
+        set_detail(detail, "%s: %s", path, strerror(errno));
+        return err;
+    }
+    so->written++;
+    so->bytes_written += b->len;
+    return PATIENT_OK;
+}
+
+static patient_err
+shard_head(pt_buf *b, const char *bin, const patient_manifest_opts *o)
+{
+    return pt_buf_appendf(b, "{\n  \"bin\": \"%s\",\n  \"origin\": \"%s\",\n  \"patient\": %d,\n",
+                          bin, o->origin, PATIENT_MANIFEST_FORMAT);
+}
+
+static patient_err
+shard_tail(pt_buf *b, const patient_manifest_opts *o)
+{
+    return pt_buf_appendf(b, "  \"type\": \"manifest-shard\",\n  \"version\": %llu\n}\n",
+                          (unsigned long long)o->version);
+}
+
+/* Write the leaves that changed, then each inner level from the bottom:
+ * an inner shard is kept when all its children are and its digest is
+ * the recorded one. so->names gets every name, top-level's children
+ * first; *top points at those. */
+static patient_err
+write_shards(walker *w, const patient_manifest_opts *o, const pt_reuse *r, const splan *p,
+             pt_shard_out *so, char ***top, char **detail)
+{
+    char **names[PT_SHARD_MAX_LEVELS + 1] = {0};
+    char *kept[PT_SHARD_MAX_LEVELS + 1] = {0};
+    size_t count[PT_SHARD_MAX_LEVELS + 1] = {0};
+    pt_buf b = {0};
+    patient_err err = PATIENT_OK;
+    unsigned bits = 0;
+
+    *top = NULL;
+    so->nlevels = p->nl;
+    memcpy(so->bits, p->bits, sizeof so->bits);
+    for (unsigned l = 1; l <= p->nl; l++) {
+        bits += p->bits[l - 1];
+        count[l] = (size_t)1 << bits;
+        if ((names[l] = calloc(count[l], sizeof *names[l])) == NULL ||
+            (kept[l] = calloc(count[l], 1)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+    }
+    for (unsigned l = p->nl; l >= 1; l--) {
+        size_t fan = l < p->nl ? (size_t)1 << p->bits[l] : 0;
+        for (uint32_t k = 0; k < count[l]; k++) {
+            char bin[40], name[65], dhex[65];
+            uint8_t dg[32];
+            const pt_prev_node *pn = prev_node(r, l, k);
+            int keep;
+            if (l == p->nl) {
+                memcpy(dg, p->digest[k], 32);
+                keep = p->clean[k];
+            } else {
+                crypto_generichash_state st;
+                keep = 1;
+                digest_begin(&st, "patient-shard-inner", o, p);
+                for (size_t c = 0; c < fan; c++) {
+                    crypto_generichash_update(&st, (const uint8_t *)names[l + 1][k * fan + c], 64);
+                    keep &= kept[l + 1][k * fan + c];
+                }
+                crypto_generichash_final(&st, dg, 32);
+                keep = keep && pn && memcmp(pn->digest, dg, 32) == 0 &&
+                       shard_exists(so->dir, pn->name);
+            }
+            if (keep) {
+                memcpy(name, pn->name, 65);
+            } else {
+                b.len = 0;
+                bin_name(p, l, k, bin);
+                if ((err = shard_head(&b, bin, o)))
+                    goto out;
+                if (l == p->nl)
+                    err = emit_res(&b, w->e, p->ord + p->start[k], p->start[k + 1] - p->start[k]);
+                else
+                    err = emit_names(&b, (const char *const *)names[l + 1] + k * fan, fan);
+                if (err || (err = shard_tail(&b, o)) || (err = put_shard(so, &b, name, detail)))
+                    goto out;
+            }
+            kept[l][k] = (char)keep;
+            if ((names[l][k] = strdup(name)) == NULL) {
+                err = PATIENT_ERR_NOMEM;
+                goto out;
+            }
+            so->total++;
+            if (keep) {
+                struct stat kst;
+                char kp[PATH_MAX];
+                snprintf(kp, sizeof kp, "%s/%s.json", so->dir, name);
+                if (stat(kp, &kst) == 0)
+                    so->bytes_total += (uint64_t)kst.st_size;
+            }
+            pt_hex(dg, 32, dhex);
+            if (so->nodes && (err = pt_buf_appendf(so->nodes, "s %u %u %s %s\n", l, (unsigned)k,
+                                                   dhex, name)))
+                goto out;
+        }
+    }
+    /* All names, for the caller's clean-up of shards no longer named. */
+    if ((so->names = calloc(so->total ? so->total : 1, sizeof *so->names)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    for (unsigned l = 1; l <= p->nl; l++)
+        for (size_t k = 0; k < count[l]; k++) {
+            so->names[so->n_names++] = names[l][k];
+            names[l][k] = NULL;
+        }
+    *top = so->names;
+out:
+    for (unsigned l = 1; l <= p->nl; l++) {
+        for (size_t k = 0; names[l] && k < count[l]; k++)
+            free(names[l][k]);
+        free(names[l]);
+        free(kept[l]);
+    }
+    pt_buf_free(&b);
+    return err;
 }
 
 patient_err
@@ -649,14 +1003,16 @@ patient_manifest_build(const char *site_dir, const patient_manifest_opts *o, cha
         return PATIENT_ERR_ARG;
     if ((err = PT_OPTS_TAKE(&mo, o)) != PATIENT_OK)
         return err;
-    return pt_manifest_build(site_dir, &mo, NULL, NULL, NULL, json, len, detail);
+    return pt_manifest_build(site_dir, &mo, NULL, NULL, NULL, NULL, json, len, detail);
 }
 
 patient_err
 pt_manifest_build(const char *site_dir, const patient_manifest_opts *o, const pt_reuse *reuse,
-                  pt_buf *state, pt_build_stats *stats, char **json, size_t *len,
-                  char **detail)
+                  pt_buf *state, pt_build_stats *stats, pt_shard_out *so, char **json,
+                  size_t *len, char **detail)
 {
+    splan plan = {0};
+    char **top = NULL;
     struct timespec started;
     walker w;
     struct stat st;
@@ -709,14 +1065,19 @@ pt_manifest_build(const char *site_dir, const patient_manifest_opts *o, const pt
         goto out;
     if (reuse)
         reuse_hashes(&w, reuse);
+    if (so && pt_shard_layout(w.n, plan.bits) > 0 &&
+        (err = plan_shards(&w, o, reuse, so->dir, &plan)))
+        goto out;
     if ((err = hash_all(&w, o->threads)))
         goto out;
     if (stats) {
         memset(stats, 0, sizeof *stats);
+        stats->entries = w.n;
         for (size_t i = 0; i < w.n; i++) {
             if (w.e[i].fspath == NULL)
                 continue;
-            if (w.e[i].reused) {
+            stats->bytes += w.e[i].size;
+            if (w.e[i].reused || w.e[i].skip) {
                 stats->reused++;
             } else {
                 stats->hashed++;
@@ -731,8 +1092,10 @@ pt_manifest_build(const char *site_dir, const patient_manifest_opts *o, const pt
             w.e[i].size = w.e[w.e[i].alias].size;
         }
     }
+    if (plan.nl && (err = write_shards(&w, o, reuse, &plan, so, &top, detail)))
+        goto out;
     qsort(w.e, w.n, sizeof *w.e, cmp_url);
-    if ((err = emit(&b, o, w.e, w.n, dels, n_dels))) {
+    if ((err = emit(&b, o, w.e, w.n, dels, n_dels, plan.nl ? so : NULL, top))) {
         if (err == PATIENT_ERR_TOO_LARGE)
             set_detail(detail, "manifest larger than %u bytes", PATIENT_MANIFEST_MAX_BYTES);
         goto out;
@@ -760,6 +1123,7 @@ out:
     }
     free(w.e);
     free(w.root);
+    splan_free(&plan);
     pt_buf_free(&b);
     dels_free(dels, n_dels);
     cJSON_Delete(dj);

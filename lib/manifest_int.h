@@ -18,6 +18,14 @@
  * before parsing so hostile input cannot make cJSON allocate without bound. */
 #define MAX_ITEMS (5u * PATIENT_MANIFEST_MAX_RESOURCES + 4096u)
 
+/* Shards: more than PT_SHARD_MIN entries are split into bins of about
+ * PT_SHARD_TARGET entries, at most PT_SHARD_MAX_BITS bits (256 children)
+ * a level and PT_SHARD_MAX_LEVELS levels. */
+#define PT_SHARD_MIN 512u
+#define PT_SHARD_TARGET 64u
+#define PT_SHARD_MAX_BITS 8u
+#define PT_SHARD_MAX_LEVELS 3u
+
 struct res {
     const char *path; /* points into root */
     uint8_t hash[PATIENT_SHA256_BYTES];
@@ -40,7 +48,28 @@ struct patient_manifest {
     size_t n_dels;
     uint8_t (*tls_keys)[32];
     size_t n_tls_keys;
+    /* Sharded layout (docs/format/manifest.md, "Shards"). A top-level
+     * document with nlevels > 0 lists no resources but the SHA-256 of each
+     * child shard; a shard document (node = 1) is one bin: an inner shard
+     * lists the hashes of its children, a leaf (leaf = 1) its resources. */
+    unsigned nlevels;
+    unsigned bits[PT_SHARD_MAX_LEVELS];
+    uint8_t (*shards)[32];
+    size_t n_shards;
+    int node, leaf;
+    const char *bin; /* shard: "i/j/..." child indices from the top */
 };
+
+/* Parse a shard document (type "manifest-shard"); its place in the tree
+ * is checked by the lookup. Same error codes as the manifest parser. */
+patient_err pt_shard_parse(const void *json, size_t len, patient_manifest **out);
+/* The child index at each level for a canonical URL path: the first
+ * bits[0] bits of SHA-256(path), then the next bits[1], ... */
+void pt_shard_bins(const char *path, const unsigned *bits, unsigned nlevels, unsigned *idx);
+/* The layout for n entries: 0 levels (one file) up to PT_SHARD_MIN, else
+ * enough bits for about PT_SHARD_TARGET entries a leaf, in levels of at
+ * most PT_SHARD_MAX_BITS. Returns the number of levels. */
+unsigned pt_shard_layout(size_t n, unsigned bits[PT_SHARD_MAX_LEVELS]);
 
 /* First message wins: a later call leaves *detail alone. detail may be NULL. */
 void set_detail(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -59,17 +88,46 @@ typedef struct pt_prev_file {
     long nsec;
 } pt_prev_file;
 
+/* A shard of the previous publish as the state recorded it: its level
+ * (1 = child of the top-level), index among the bins of that level, the
+ * digest of what it was made from, and its name (SHA-256 hex). */
+typedef struct pt_prev_node {
+    unsigned level;
+    uint32_t index;
+    uint8_t digest[32];
+    char name[65];
+} pt_prev_node;
+
 /* What a build may reuse: the previous manifest (its signature already
- * verified) and the state that matches it, f sorted by url. */
+ * verified) and the state that matches it, f sorted by url, nodes by
+ * (level, index). */
 typedef struct pt_reuse {
     const struct patient_manifest *m;
     const pt_prev_file *f;
     size_t n;
+    const pt_prev_node *nodes;
+    size_t n_nodes;
 } pt_reuse;
+
+/* Sharded output of a build: dir is the shards folder (in); the build
+ * writes every new shard there (without fsync: the caller makes them
+ * durable with one syncfs before the top-level names them), appends the
+ * state's node lines to nodes, and counts. */
+typedef struct pt_shard_out {
+    const char *dir;
+    pt_buf *nodes;
+    unsigned nlevels, bits[PT_SHARD_MAX_LEVELS];
+    size_t total, written;        /* shards in the tree, shards written now */
+    uint64_t bytes_total, bytes_written;
+    char **names;                 /* every shard name of the new tree */
+    size_t n_names;
+} pt_shard_out;
 
 typedef struct pt_build_stats {
     size_t hashed, reused;
     uint64_t bytes_hashed;
+    size_t entries;     /* resources listed (aliases included) */
+    uint64_t bytes;     /* sum of the listed files' sizes */
 } pt_build_stats;
 
 /* patient_manifest_sign for bytes the caller has just parsed into m (one
@@ -81,9 +139,10 @@ patient_err pt_manifest_sign_parsed(const patient_seckey *sk, const struct patie
  * NULL) and the state lines of this build appended to state (may be NULL):
  * "<dev> <ino> <size> <mtime sec> <mtime nsec> <url>\n" sorted by url,
  * leaving out files modified too recently to be sure their hash matches
- * their facts. */
+ * their facts. shards NULL: one file whatever the size (patient_manifest_
+ * build); else sharded above PT_SHARD_MIN entries. */
 patient_err pt_manifest_build(const char *site_dir, const patient_manifest_opts *o,
                               const pt_reuse *reuse, pt_buf *state, pt_build_stats *stats,
-                              char **json, size_t *len, char **detail);
+                              pt_shard_out *shards, char **json, size_t *len, char **detail);
 
 #endif

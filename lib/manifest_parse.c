@@ -124,6 +124,7 @@ patient_manifest_free(patient_manifest *m)
     free(m->res);
     free(m->next_keys);
     free(m->tls_keys);
+    free(m->shards);
     dels_free(m->dels, m->n_dels);
     cJSON_Delete(m->root);
     free(m);
@@ -183,11 +184,102 @@ type_check(const char *t)
     return PATIENT_OK;
 }
 
-patient_err
-patient_manifest_parse(const void *json, size_t len, patient_manifest **out)
+/* "resources": every entry checked, sorted by path for the lookups. */
+static patient_err
+parse_resources(patient_manifest *m, const cJSON *res)
+{
+    const cJSON *it;
+    size_t cnt;
+
+    if (!cJSON_IsObject(res))
+        return PATIENT_ERR_PARSE;
+    cnt = (size_t)cJSON_GetArraySize(res);
+    if (cnt > PATIENT_MANIFEST_MAX_RESOURCES)
+        return PATIENT_ERR_LIMIT;
+    if (cnt && (m->res = calloc(cnt, sizeof *m->res)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    cJSON_ArrayForEach(it, res)
+    {
+        struct res *r = &m->res[m->n];
+        long long size;
+        patient_err pe;
+        if (!cJSON_IsObject(it))
+            return PATIENT_ERR_PARSE;
+        if ((pe = pt_path_check(it->string)) != PATIENT_OK)
+            return pe;
+        r->path = it->string;
+        if (patient_sri_decode(pt_json_str(it, "integrity"), r->hash) != PATIENT_OK ||
+            pt_json_int(it, "size", &size) != 0 || size < 0 ||
+            type_check(r->type = pt_json_str(it, "type")))
+            return PATIENT_ERR_PARSE;
+        r->size = (uint64_t)size;
+        /* Optional (manifests from before chunk roots have none); when
+         * present it must be well-formed: a verifier would otherwise fall
+         * back to the weaker attested check without saying why. */
+        if (cJSON_GetObjectItemCaseSensitive(it, "chunk_root") != NULL) {
+            if (patient_sri_decode(pt_json_str(it, "chunk_root"), r->root) != PATIENT_OK)
+                return PATIENT_ERR_PARSE;
+            r->has_root = 1;
+        }
+        m->n++;
+    }
+    if (m->n)
+        qsort(m->res, m->n, sizeof *m->res, cmp_res);
+    for (size_t i = 1; i < m->n; i++)
+        if (strcmp(m->res[i - 1].path, m->res[i].path) == 0)
+            return PATIENT_ERR_PARSE;
+    return PATIENT_OK;
+}
+
+/* A list of child shard hashes, 64 lower-case hex digits each. */
+static patient_err
+parse_shard_list(patient_manifest *m, const cJSON *a, size_t want)
+{
+    const cJSON *it;
+
+    if (!cJSON_IsArray(a))
+        return PATIENT_ERR_PARSE;
+    if ((size_t)cJSON_GetArraySize(a) != want)
+        return PATIENT_ERR_PARSE;
+    if ((m->shards = calloc(want, sizeof *m->shards)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    cJSON_ArrayForEach(it, a)
+    {
+        const char *h = cJSON_IsString(it) ? it->valuestring : NULL;
+        if (h == NULL || strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64 ||
+            pt_unhex(h, m->shards[m->n_shards], 32) != PATIENT_OK)
+            return PATIENT_ERR_PARSE;
+        m->n_shards++;
+    }
+    return PATIENT_OK;
+}
+
+/* "shard_bits": 1..3 integers of 1..8. */
+static patient_err
+parse_bits(patient_manifest *m, const cJSON *a)
+{
+    const cJSON *it;
+
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 ||
+        cJSON_GetArraySize(a) > (int)PT_SHARD_MAX_LEVELS)
+        return PATIENT_ERR_PARSE;
+    cJSON_ArrayForEach(it, a)
+    {
+        long long v;
+        if (pt_json_item_int(it, &v) != 0 || v < 1 || v > (long long)PT_SHARD_MAX_BITS)
+            return PATIENT_ERR_PARSE;
+        m->bits[m->nlevels++] = (unsigned)v;
+    }
+    return PATIENT_OK;
+}
+
+/* The top-level manifest (node = 0) or a shard document (node = 1). */
+static patient_err
+parse_doc(const void *json, size_t len, int node, patient_manifest **out)
 {
     patient_manifest *m = NULL;
-    const cJSON *it, *res, *nk, *dl;
+    const cJSON *it, *res, *sh, *nk, *dl;
+    const char *type;
     long long v;
     size_t cnt, i;
     patient_err err;
@@ -195,12 +287,13 @@ patient_manifest_parse(const void *json, size_t len, patient_manifest **out)
     *out = NULL;
     if (json == NULL)
         return PATIENT_ERR_ARG;
-    if (len > PATIENT_MANIFEST_MAX_BYTES)
+    if (len > (node ? PATIENT_MANIFEST_SHARD_MAX_BYTES : PATIENT_MANIFEST_MAX_BYTES))
         return PATIENT_ERR_TOO_LARGE;
     if (count_items(json, len) > MAX_ITEMS)
         return PATIENT_ERR_LIMIT;
     if ((m = calloc(1, sizeof *m)) == NULL)
         return PATIENT_ERR_NOMEM;
+    m->node = node;
     if ((err = pt_json_parse(json, len, &m->root)))
         goto out;
     err = PATIENT_ERR_PARSE;
@@ -222,60 +315,53 @@ patient_manifest_parse(const void *json, size_t len, patient_manifest **out)
         err = PATIENT_ERR_UNSUPPORTED;
         goto out;
     }
-    if (pt_json_str(m->root, "type") == NULL || strcmp(pt_json_str(m->root, "type"), "manifest"))
+    type = pt_json_str(m->root, "type");
+    if (type == NULL || strcmp(type, node ? "manifest-shard" : "manifest"))
         goto out;
     if ((m->origin = pt_json_str(m->root, "origin")) == NULL || pt_origin_check(m->origin))
         goto out;
     if (pt_json_int(m->root, "version", &v) != 0 || v < 1)
         goto out;
     m->version = (uint64_t)v;
+    res = cJSON_GetObjectItemCaseSensitive(m->root, "resources");
+    sh = cJSON_GetObjectItemCaseSensitive(m->root, "shards");
+    /* Exactly one of the two: a document listing both would let two
+     * readers see two different sites. */
+    if ((res == NULL) == (sh == NULL))
+        goto out;
+    if (node) {
+        /* Freshness and keys are the top-level's alone; a shard is only
+         * its bin's content. */
+        if ((m->bin = pt_json_str(m->root, "bin")) == NULL || strlen(m->bin) >= 40 ||
+            strspn(m->bin, "0123456789/") != strlen(m->bin))
+            goto out;
+        m->leaf = res != NULL;
+        if (res)
+            err = parse_resources(m, res);
+        else if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) < 2 ||
+                 cJSON_GetArraySize(sh) > (1 << PT_SHARD_MAX_BITS))
+            err = PATIENT_ERR_PARSE;
+        else
+            err = parse_shard_list(m, sh, (size_t)cJSON_GetArraySize(sh));
+        if (err)
+            goto out;
+        goto done;
+    }
     if (time_field(m->root, "issued", &m->issued) || time_field(m->root, "expires", &m->expires) ||
         m->expires < m->issued)
         goto out;
-    res = cJSON_GetObjectItemCaseSensitive(m->root, "resources");
-    if (!cJSON_IsObject(res))
-        goto out;
-    cnt = (size_t)cJSON_GetArraySize(res);
-    if (cnt > PATIENT_MANIFEST_MAX_RESOURCES) {
-        err = PATIENT_ERR_LIMIT;
-        goto out;
+    if (res) {
+        if ((err = parse_resources(m, res)))
+            goto out;
+        err = PATIENT_ERR_PARSE;
+        if (cJSON_GetObjectItemCaseSensitive(m->root, "shard_bits") != NULL)
+            goto out;
+    } else {
+        if ((err = parse_bits(m, cJSON_GetObjectItemCaseSensitive(m->root, "shard_bits"))) ||
+            (err = parse_shard_list(m, sh, (size_t)1 << m->bits[0])))
+            goto out;
+        err = PATIENT_ERR_PARSE;
     }
-    if (cnt && (m->res = calloc(cnt, sizeof *m->res)) == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-    cJSON_ArrayForEach(it, res)
-    {
-        struct res *r = &m->res[m->n];
-        long long size;
-        patient_err pe;
-        if (!cJSON_IsObject(it))
-            goto out;
-        if ((pe = pt_path_check(it->string)) != PATIENT_OK) {
-            err = pe;
-            goto out;
-        }
-        r->path = it->string;
-        if (patient_sri_decode(pt_json_str(it, "integrity"), r->hash) != PATIENT_OK ||
-            pt_json_int(it, "size", &size) != 0 || size < 0 ||
-            type_check(r->type = pt_json_str(it, "type")))
-            goto out;
-        r->size = (uint64_t)size;
-        /* Optional (manifests from before chunk roots have none); when
-         * present it must be well-formed: a verifier would otherwise fall
-         * back to the weaker attested check without saying why. */
-        if (cJSON_GetObjectItemCaseSensitive(it, "chunk_root") != NULL) {
-            if (patient_sri_decode(pt_json_str(it, "chunk_root"), r->root) != PATIENT_OK)
-                goto out;
-            r->has_root = 1;
-        }
-        m->n++;
-    }
-    if (m->n)
-        qsort(m->res, m->n, sizeof *m->res, cmp_res);
-    for (i = 1; i < m->n; i++)
-        if (strcmp(m->res[i - 1].path, m->res[i].path) == 0)
-            goto out;
     if ((nk = cJSON_GetObjectItemCaseSensitive(m->root, "next_keys")) != NULL) {
         if (!cJSON_IsArray(nk))
             goto out;
@@ -304,12 +390,25 @@ patient_manifest_parse(const void *json, size_t len, patient_manifest **out)
     if ((dl = cJSON_GetObjectItemCaseSensitive(m->root, "tls_keys")) != NULL &&
         (err = pt_pins_parse(dl, &m->tls_keys, &m->n_tls_keys)))
         goto out;
+done:
     err = PATIENT_OK;
     *out = m;
     m = NULL;
 out:
     patient_manifest_free(m);
     return err;
+}
+
+patient_err
+patient_manifest_parse(const void *json, size_t len, patient_manifest **out)
+{
+    return parse_doc(json, len, 0, out);
+}
+
+patient_err
+pt_shard_parse(const void *json, size_t len, patient_manifest **out)
+{
+    return parse_doc(json, len, 1, out);
 }
 
 static patient_err

@@ -66,11 +66,12 @@ ensure_dir(const char *path, char **detail)
 
 /* ---- publish state (docs/format/manifest.md, "Publish state") ---- */
 
-#define STATE_MAGIC "patient-publish-state 1\n"
+#define STATE_MAGIC "patient-publish-state 2\n"
 #define STATE_CONTEXT "patient-publish-state-v1"
 #define STATE_MAC_LINE (4 + 64 + 1) /* "mac " hex "\n" */
-/* A state line is far shorter than the manifest entry it describes. */
-#define STATE_MAX PATIENT_MANIFEST_MAX_BYTES
+/* About 60 bytes a file and 140 a shard: room for the 1,000,000 files
+ * a manifest may list. */
+#define STATE_MAX (256u * 1024 * 1024)
 
 static void
 state_mac(const patient_seckey *sk, const void *body, size_t len, char hex[65])
@@ -108,9 +109,59 @@ state_u64(const char **p, const char *end, char sep, uint64_t *v)
  * previous manifest old (its SHA-256), every line well-formed and the URLs
  * strictly increasing. Anything else gives a note and no reuse. The state
  * text is kept in *text (the URLs point into it). */
+static int
+cmp_pnode(const void *a, const void *b)
+{
+    const pt_prev_node *x = a, *y = b;
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* "s <level> <index> <digest hex> <name hex>\n" lines, before the files. */
+static int
+state_nodes(const char **pp, const char *end, pt_prev_node **nodes, size_t *nn)
+{
+    const char *p = *pp;
+    size_t cap = 0;
+
+    while (end - p > 2 && p[0] == 's' && p[1] == ' ') {
+        pt_prev_node x;
+        uint64_t lv, ix;
+        p += 2;
+        if (state_u64(&p, end, ' ', &lv) || lv < 1 || lv > PT_SHARD_MAX_LEVELS ||
+            state_u64(&p, end, ' ', &ix) || ix >= ((uint64_t)1 << 24) || end - p < 64 + 1 + 64 + 1 ||
+            strspn(p, "0123456789abcdef") < 64 || p[64] != ' ' ||
+            strspn(p + 65, "0123456789abcdef") < 64 || p[129] != '\n')
+            return -1;
+        x.level = (unsigned)lv;
+        x.index = (uint32_t)ix;
+        if (sodium_hex2bin(x.digest, 32, p, 64, NULL, NULL, NULL) != 0)
+            return -1;
+        memcpy(x.name, p + 65, 64);
+        x.name[64] = 0;
+        p += 130;
+        if (*nn >= ((size_t)1 << 25))
+            return -1;
+        if (*nn == cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            pt_prev_node *q = realloc(*nodes, nc * sizeof *q);
+            if (q == NULL)
+                return -1;
+            *nodes = q;
+            cap = nc;
+        }
+        (*nodes)[(*nn)++] = x;
+    }
+    if (*nn)
+        qsort(*nodes, *nn, sizeof **nodes, cmp_pnode);
+    *pp = p;
+    return 0;
+}
+
 static const char *
 state_read(const char *path, const patient_seckey *sk, const uint8_t *old, size_t oldlen,
-           uint8_t **text, pt_prev_file **files, size_t *n)
+           uint8_t **text, pt_prev_file **files, size_t *n, pt_prev_node **nodes, size_t *nn)
 {
     uint8_t *t = NULL, h[PATIENT_SHA256_BYTES];
     size_t len = 0, cap = 0, cnt = 0;
@@ -145,6 +196,8 @@ state_read(const char *path, const patient_seckey *sk, const uint8_t *old, size_
         memcmp(p + 9, sri, strlen(sri)) != 0 || p[9 + strlen(sri)] != '\n')
         goto bad;
     p += 9 + strlen(sri) + 1;
+    if (state_nodes(&p, end, nodes, nn) != 0)
+        goto bad;
     while (p < end) {
         pt_prev_file x;
         uint64_t sec, nsec;
@@ -193,12 +246,15 @@ state_read(const char *path, const patient_seckey *sk, const uint8_t *old, size_
 bad:
     free(t);
     free(f);
+    free(*nodes);
+    *nodes = NULL;
+    *nn = 0;
     return note;
 }
 
 static patient_err
 state_write(const char *path, const patient_seckey *sk, const char *json, size_t jlen,
-            const pt_buf *lines)
+            const pt_buf *nodes, const pt_buf *lines)
 {
     pt_buf b = {0};
     uint8_t h[PATIENT_SHA256_BYTES];
@@ -209,6 +265,7 @@ state_write(const char *path, const patient_seckey *sk, const char *json, size_t
         return err;
     patient_sri_encode(h, sri);
     if ((err = pt_buf_appendf(&b, STATE_MAGIC "manifest %s\n", sri)) ||
+        (nodes->len && (err = pt_buf_append(&b, nodes->data, nodes->len))) ||
         (lines->len && (err = pt_buf_append(&b, lines->data, lines->len))))
         goto out;
     state_mac(sk, b.data, b.len, hex);
@@ -254,6 +311,137 @@ out:
     return err;
 }
 
+/* ---- shard files ---- */
+
+static patient_err
+sync_folder(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return PATIENT_ERR_IO;
+    rc = syncfs(fd);
+    close(fd);
+    return rc == 0 ? PATIENT_OK : PATIENT_ERR_IO;
+}
+
+static int
+cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every shard name of a (previous) sharded manifest, from the top-level's
+ * list down through the inner shards on disk. Only for keeping files:
+ * an inner shard that is missing or does not parse just names nothing. */
+static patient_err
+shard_names(const char *dir, const patient_manifest *top, char ***out, size_t *n)
+{
+    char **v = NULL;
+    size_t cnt = 0, cap = 0, from = 0;
+    patient_err err = PATIENT_OK;
+
+    *out = NULL;
+    *n = 0;
+    for (unsigned l = 0; l < top->nlevels; l++) {
+        size_t upto = cnt;
+        for (size_t k = l ? from : 0; k < (l ? upto : 1); k++) {
+            patient_manifest *x = NULL;
+            const patient_manifest *src = top;
+            if (l) {
+                char p[PATH_MAX];
+                uint8_t *t = NULL;
+                size_t tl = 0;
+                snprintf(p, sizeof p, "%s/%s.json", dir, v[k]);
+                if (pt_read_file(p, PATIENT_MANIFEST_SHARD_MAX_BYTES, &t, &tl) != PATIENT_OK ||
+                    pt_shard_parse(t, tl, &x) != PATIENT_OK || x->leaf) {
+                    free(t);
+                    patient_manifest_free(x);
+                    continue;
+                }
+                free(t);
+                src = x;
+            }
+            for (size_t c = 0; c < src->n_shards; c++) {
+                if (cnt == cap) {
+                    size_t nc = cap ? cap * 2 : 256;
+                    char **q = realloc(v, nc * sizeof *q);
+                    if (q == NULL) {
+                        err = PATIENT_ERR_NOMEM;
+                        patient_manifest_free(x);
+                        goto out;
+                    }
+                    v = q;
+                    cap = nc;
+                }
+                if ((v[cnt] = malloc(65)) == NULL) {
+                    err = PATIENT_ERR_NOMEM;
+                    patient_manifest_free(x);
+                    goto out;
+                }
+                pt_hex(src->shards[c], 32, v[cnt++]);
+            }
+            patient_manifest_free(x);
+        }
+        from = upto;
+    }
+out:
+    if (err) {
+        for (size_t i = 0; i < cnt; i++)
+            free(v[i]);
+        free(v);
+        return err;
+    }
+    if (cnt)
+        qsort(v, cnt, sizeof *v, cmp_name);
+    *out = v;
+    *n = cnt;
+    return PATIENT_OK;
+}
+
+/* Remove "<hex>.json" files (and temporary files a crash left) that
+ * neither the new nor the previous manifest names. Best effort: a file
+ * left behind costs disk, not correctness. */
+static void
+prune_shards(const char *dir, char **now, size_t nnow, char **prev, size_t nprev)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char **keep;
+    size_t nk = 0;
+
+    if (d == NULL)
+        return;
+    if ((keep = malloc((nnow + nprev + 1) * sizeof *keep)) == NULL) {
+        closedir(d);
+        return;
+    }
+    for (size_t i = 0; i < nnow; i++)
+        keep[nk++] = now[i];
+    for (size_t i = 0; i < nprev; i++)
+        keep[nk++] = prev[i];
+    if (nk)
+        qsort(keep, nk, sizeof *keep, cmp_name);
+    while ((de = readdir(d)) != NULL) {
+        char nm[65], p[PATH_MAX];
+        const char *key = nm;
+        size_t l = strlen(de->d_name);
+        int ours = l >= 69 && strspn(de->d_name, "0123456789abcdef") == 64 &&
+                   strncmp(de->d_name + 64, ".json", 5) == 0;
+        if (!ours || (l != 69 && strncmp(de->d_name + 69, ".tmp.", 5) != 0))
+            continue;
+        memcpy(nm, de->d_name, 64);
+        nm[64] = 0;
+        if (l == 69 && nk && bsearch(&key, keep, nk, sizeof *keep, cmp_name) != NULL)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    free(keep);
+}
+
 patient_err
 patient_manifest_publish(const char *site_dir, const char *out_path, const patient_seckey *sk,
                          const patient_manifest_opts *opts, patient_publish_result *result,
@@ -263,14 +451,19 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
     patient_manifest_opts o;
     patient_manifest *prev = NULL, *m = NULL;
     const char **excl = NULL;
-    char *json = NULL, *sig = NULL, *root = NULL, *rel = NULL;
+    char *json = NULL, *sig = NULL, *root = NULL, *rel = NULL, *relsh = NULL;
     uint8_t *old = NULL;
     size_t jlen = 0, oldlen = 0, psiglen = 0, npfiles = 0;
     uint8_t *psig = NULL, *stext = NULL;
     pt_prev_file *pfiles = NULL;
+    pt_prev_node *pnodes = NULL;
+    size_t npnodes = 0;
     pt_reuse reuse, *reusep = NULL;
     pt_build_stats stats = {0};
-    pt_buf lines = {0};
+    pt_buf lines = {0}, nodes = {0}, shdir = {0};
+    pt_shard_out so;
+    char **prevnames = NULL;
+    size_t nprevnames = 0;
     const char *note = NULL;
     int recovered = 0;
     patient_err err;
@@ -300,6 +493,17 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
     if ((err = pt_buf_appendf(&sigp, "%s.minisig", (char *)outp.data)) ||
         (err = pt_buf_appendf(&nextp, "%s.minisig.next", (char *)outp.data)))
         goto out;
+    /* Shards beside the manifest: <folder>/shards/<sha256 hex>.json. */
+    {
+        const char *slash = strrchr((char *)outp.data, '/');
+        if ((err = slash ? pt_buf_append(&shdir, outp.data, (size_t)(slash - (char *)outp.data) + 1)
+                         : PATIENT_OK) ||
+            (err = pt_buf_appendf(&shdir, PATIENT_MANIFEST_SHARD_DIR)))
+            goto out;
+    }
+    memset(&so, 0, sizeof so);
+    so.dir = (char *)shdir.data;
+    so.nodes = o.state_path ? &nodes : NULL;
     if ((err = recover((char *)outp.data, (char *)sigp.data, (char *)nextp.data, sk, &recovered,
                        detail)))
         goto out;
@@ -355,15 +559,23 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
         }
         free(rd);
         if (rel) {
-            if ((excl = calloc(o.n_exclude + 1, sizeof *excl)) == NULL) {
+            /* The shards folder beside it too. */
+            const char *rs = strrchr(rel, '/');
+            pt_buf sb = {0};
+            if (pt_buf_appendf(&sb, "%.*s%s", rs ? (int)(rs - rel + 1) : 0, rel,
+                               PATIENT_MANIFEST_SHARD_DIR) != PATIENT_OK ||
+                (excl = calloc(o.n_exclude + 2, sizeof *excl)) == NULL) {
+                pt_buf_free(&sb);
                 err = PATIENT_ERR_NOMEM;
                 goto out;
             }
+            relsh = (char *)sb.data;
             for (size_t i = 0; i < o.n_exclude; i++)
                 excl[i] = o.exclude[i];
             excl[o.n_exclude] = rel;
+            excl[o.n_exclude + 1] = relsh;
             o.exclude = excl;
-            o.n_exclude++;
+            o.n_exclude += 2;
         }
     }
 
@@ -383,20 +595,34 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
                                        NULL) != PATIENT_OK)
                 note = "previous manifest signature does not verify with this key";
             else if ((note = state_read(o.state_path, sk, old, oldlen, &stext, &pfiles,
-                                        &npfiles)) == NULL) {
+                                        &npfiles, &pnodes, &npnodes)) == NULL) {
                 reuse.m = prev;
                 reuse.f = pfiles;
                 reuse.n = npfiles;
+                reuse.nodes = pnodes;
+                reuse.n_nodes = npnodes;
                 reusep = &reuse;
             }
         }
     } else {
         note = "no publish state kept";
     }
+    if ((err = ensure_dir(so.dir, detail)))
+        goto out;
+    /* The shards the previous manifest names stay until this one is in
+     * place (a verifier may be half way through the old tree). */
+    if (prev && prev->nlevels && (err = shard_names(so.dir, prev, &prevnames, &nprevnames)))
+        goto out;
     if ((err = pt_manifest_build(site_dir, &o, reusep, o.state_path ? &lines : NULL, &stats,
-                                 &json, &jlen, detail)) ||
+                                 &so, &json, &jlen, detail)) ||
         (err = patient_manifest_parse(json, jlen, &m)))
         goto out;
+    /* Every new shard durable before anything names it: one syncfs for
+     * them all instead of an fsync each. */
+    if (so.written && (err = sync_folder(so.dir))) {
+        set_detail(detail, "%s: %s", so.dir, strerror(errno));
+        goto out;
+    }
     if ((err = pt_manifest_sign_parsed(sk, m, json, jlen, &sig)))
         goto out;
     /* Signature first to a side file, then the manifest, then the
@@ -419,11 +645,13 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
         goto out;
     if (result) {
         result->version = o.version;
-        result->resources = m->n;
+        result->resources = stats.entries;
         result->recovered = recovered;
-        for (size_t i = 0; i < m->n; i++)
-            if (m->res[i].path[strlen(m->res[i].path) - 1] != '/')
-                result->bytes += m->res[i].size;
+        result->bytes = stats.bytes;
+        result->shards = so.total;
+        result->shards_written = so.written;
+        result->shard_bytes = so.bytes_total;
+        result->shard_bytes_written = so.bytes_written;
         result->files_hashed = stats.hashed;
         result->files_reused = stats.reused;
         result->bytes_hashed = stats.bytes_hashed;
@@ -434,13 +662,24 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
     }
     /* After the manifest is in place: a crash before this leaves the old
      * state, which no longer matches the manifest and so is not used. */
-    if (o.state_path && (err = state_write(o.state_path, sk, json, jlen, &lines))) {
+    if (o.state_path && (err = state_write(o.state_path, sk, json, jlen, &nodes, &lines))) {
         set_detail(detail, "version %llu published, but the publish state %s was not written "
                    "(%s); the next publish hashes every file", (unsigned long long)o.version,
                    o.state_path, strerror(errno));
         goto out;
     }
+    /* Shards neither this manifest nor the previous one names. */
+    prune_shards(so.dir, so.names, so.n_names, prevnames, nprevnames);
 out:
+    for (size_t i = 0; i < so.n_names; i++)
+        free(so.names[i]);
+    free(so.names);
+    for (size_t i = 0; i < nprevnames; i++)
+        free(prevnames[i]);
+    free(prevnames);
+    free(pnodes);
+    pt_buf_free(&nodes);
+    pt_buf_free(&shdir);
     pt_buf_free(&lines);
     free(psig);
     free(stext);
@@ -455,6 +694,7 @@ out:
     free(sig);
     free(root);
     free(rel);
+    free(relsh);
     free(old);
     return err;
 }

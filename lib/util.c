@@ -273,7 +273,7 @@ pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, i
         p += w;
         len -= (size_t)w;
     }
-    if (fsync(fd) != 0) {
+    if (!(flags & PT_WRITE_NOSYNC) && fsync(fd) != 0) {
         err = PATIENT_ERR_IO;
         goto fail;
     }
@@ -294,7 +294,7 @@ pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, i
         err = PATIENT_ERR_IO;
         goto fail;
     }
-    return fsync_dir_of(path);
+    return flags & PT_WRITE_NOSYNC ? PATIENT_OK : fsync_dir_of(path);
 fail:
     if (fd >= 0)
         close(fd);

@@ -52,6 +52,9 @@ void pt_seckey_derive(const patient_seckey *sk, const char *context, uint8_t out
  * folder. With PT_WRITE_EXCL an existing file is never replaced
  * (PATIENT_ERR_EXISTS). mode applies to the new file (e.g. 0600). */
 #define PT_WRITE_EXCL 1
+/* Without fsync of file and folder: for many files made durable together
+ * afterwards (syncfs) before anything names them. */
+#define PT_WRITE_NOSYNC 2
 patient_err pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, int flags);
 
 /* base64 (standard, padded) and base64url (no padding). out is malloc'd,

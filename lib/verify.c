@@ -22,6 +22,76 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* A shard of the evidence by name; absent or without bytes: withheld. */
+static patient_err
+evidence_shard(void *arg, const char *name, const uint8_t **p, size_t *len)
+{
+    const patient_evidence *ev = arg;
+
+    for (size_t i = 0; i < ev->nshards; i++) {
+        const patient_evidence_shard *s = &ev->shards[i];
+        if (s->name && strcmp(s->name, name) == 0 && s->bytes) {
+            *p = s->bytes;
+            *len = s->len;
+            return PATIENT_OK;
+        }
+    }
+    return PATIENT_ERR_NOT_FOUND;
+}
+
+static const char *
+evidence_shard_error(const patient_evidence *ev, const char *name)
+{
+    for (size_t i = 0; i < ev->nshards; i++)
+        if (ev->shards[i].name && strcmp(ev->shards[i].name, name) == 0)
+            return ev->shards[i].error;
+    return NULL;
+}
+
+/* The signed top-level names a shard for the page's bin that could not
+ * be had or is not what it names: the page's entry is neither found nor
+ * proven absent, and a replaced shard is an attempt to show another one. */
+static void
+shard_result(patient_report *r, const patient_evidence *ev, const patient_shard_info *si,
+             const patient_manifest *m)
+{
+    const char *why;
+    char where[128];
+
+    snprintf(where, sizeof where, "/.well-known/patient/shards/%s.json", si->name);
+    switch (si->problem) {
+    case PATIENT_SHARD_WITHHELD:
+        why = evidence_shard_error(ev, si->name);
+        rep_result(r, REP_UNVERIFIABLE, "manifest.shard.missing", where,
+                   "the signed manifest names shard %s for bin %s, which could not be had%s%s: "
+                   "whether the page is listed is unknown", si->name, si->bin, why ? ": " : "",
+                   why ? why : "");
+        break;
+    case PATIENT_SHARD_ROLLBACK:
+        rep_result(r, REP_INVALID, "manifest.shard.rollback", where,
+                   "the server answered for shard %s (bin %s) with that bin's shard from "
+                   "version %llu, older than the signed manifest's version %llu: an old shard "
+                   "is being replayed", si->name, si->bin, (unsigned long long)si->version,
+                   (unsigned long long)patient_manifest_version(m));
+        break;
+    case PATIENT_SHARD_MISPLACED:
+        rep_result(r, REP_INVALID, "manifest.shard.misplaced", where,
+                   "the server answered for shard %s (bin %s) with another bin's shard: shards "
+                   "were swapped", si->name, si->bin);
+        break;
+    case PATIENT_SHARD_MALFORMED:
+        rep_result(r, REP_INVALID, "manifest.shard.malformed", where,
+                   "shard %s (bin %s) has the hash the signed manifest names but is not a valid "
+                   "shard of that bin", si->name, si->bin);
+        break;
+    default:
+        rep_result(r, REP_INVALID, "manifest.shard.hash", where,
+                   "the bytes served for shard %s (bin %s) do not have the SHA-256 the signed "
+                   "manifest names", si->name, si->bin);
+        break;
+    }
+}
+
 /* Verify a manifest with whichever trusted publisher key it names. */
 static patient_err
 manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubkey *keys,
@@ -350,6 +420,7 @@ typedef struct vctx {
     const patient_pubkey *keys;
     size_t nkeys;
     patient_manifest *m;
+    patient_manifest *leaf;     /* sharded manifest: the path's leaf shard (owns res) */
     patient_resource res;
     int have_ref;               /* res is the signed entry for the path */
     uint8_t ref_hash[PATIENT_SHA256_BYTES];
@@ -499,6 +570,8 @@ check_manifest(vctx *v)
     const patient_verify_opts *opts = v->opts;
     char kid_hex[PATIENT_KEYID_HEX];
     patient_manifest *m;
+    patient_shard_info si;
+    patient_err err;
 
     if (patient_policy_publisher_keys(policy, v->origin, &v->keys, &v->nkeys) != PATIENT_OK ||
         v->nkeys == 0) {
@@ -540,10 +613,16 @@ check_manifest(vctx *v)
         pt_rollback_check(r, opts, v->origin, patient_manifest_version(m));
     if (ev->tls_chain_n > 0 && ev->tls_chain != NULL && strncasecmp(ev->url, "https:", 6) == 0)
         check_interception(r, policy, ev, v->changes, v->n, m, v->now);
-    if (patient_manifest_lookup(m, v->path, &v->res) == PATIENT_OK) {
+    err = patient_manifest_lookup_sharded(m, v->path, evidence_shard, (void *)ev, &v->leaf,
+                                          &v->res, &si);
+    if (err == PATIENT_OK) {
         memcpy(v->ref_hash, v->res.hash, sizeof v->ref_hash);
         v->ref_size = v->res.size;
         v->have_ref = 1;
+    } else if (err == PATIENT_ERR_HASH) {
+        shard_result(r, ev, &si, m);
+    } else if (err == PATIENT_ERR_NOMEM) {
+        return err;
     } else if (ev->origin_sig == NULL) {
         rep_result(r, REP_UNVERIFIABLE, "manifest.resource.missing", v->path,
                    "the origin's manifest does not list %s", v->path);
@@ -877,6 +956,7 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
         err = report_settle(&v);
     for (size_t k = 0; k < PATIENT_MAX_HOPS; k++)
         patient_change_free(v.changes[k]);
+    patient_manifest_free(v.leaf);
     patient_manifest_free(v.m);
     pt_bigbuf_free(&v.undo);
     free(v.origin);

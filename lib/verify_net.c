@@ -3,9 +3,14 @@
  * Also: evidence bundles (offline re-verification). */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -37,6 +42,12 @@ typedef struct {
     patient_response *dresp[PATIENT_MAX_HOPS][2];
     char *derr[PATIENT_MAX_HOPS];
     size_t ndisc;
+    /* Shards on the page's path (sharded manifests), bytes owned. */
+    patient_evidence_shard shards[3];
+    char shard_names[3][65];
+    uint8_t *shard_bytes[3];
+    char *shard_err[3];
+    size_t nshards;
 } gathered;
 
 static void
@@ -57,6 +68,10 @@ gathered_free(gathered *g)
     patient_response_free(g->page);
     patient_response_free(g->man);
     patient_response_free(g->sig);
+    for (size_t i = 0; i < g->nshards; i++) {
+        free(g->shard_bytes[i]);
+        free(g->shard_err[i]);
+    }
 }
 
 static char *
@@ -229,6 +244,219 @@ fetch_disclosure(gathered *g, size_t d, const patient_fetch_opts *fo,
     }
 }
 
+/* ---- shards: fetched by content hash, cached by it ----------------------
+ * The cache keeps shards as <cache>/shards/<sha256 hex>.json. A name is its
+ * content's hash, so an entry never goes stale and is checked on every
+ * read (a damaged file is fetched again). Bounded: after adding files the
+ * folder is trimmed to 3/4 of PATIENT_SHARD_CACHE_MAX_BYTES or _FILES
+ * when it exceeds either, least recently used first (a hit refreshes the
+ * file's mtime). docs/format/manifest.md, "Shards". */
+
+typedef struct {
+    gathered *g;
+    const patient_fetch_opts *fo;
+    const char *origin;
+    char *dir; /* cache folder for shards, NULL when none */
+    int added;
+} shard_ctx;
+
+static int
+hash_is(const uint8_t *p, size_t len, const char *name)
+{
+    uint8_t h[PATIENT_SHA256_BYTES];
+    char hex[65];
+
+    if (patient_sha256(p, len, h) != PATIENT_OK)
+        return 0;
+    pt_hex(h, sizeof h, hex);
+    return strcmp(hex, name) == 0;
+}
+
+typedef struct {
+    char *name;
+    time_t mtime;
+    off_t size;
+} centry;
+
+static int
+cmp_centry(const void *a, const void *b)
+{
+    const centry *x = a, *y = b;
+    return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+}
+
+static void
+shard_cache_trim(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    centry *v = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0;
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        char p[PATH_MAX];
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        if (lstat(p, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            centry *q = realloc(v, nc * sizeof *q);
+            if (q == NULL)
+                break;
+            v = q;
+            cap = nc;
+        }
+        if ((v[n].name = strdup(p)) == NULL)
+            break;
+        v[n].mtime = st.st_mtime;
+        v[n].size = st.st_size;
+        total += (uint64_t)st.st_size;
+        n++;
+    }
+    closedir(d);
+    if (total > PATIENT_SHARD_CACHE_MAX_BYTES || n > PATIENT_SHARD_CACHE_MAX_FILES) {
+        size_t keep_n = n;
+        qsort(v, n, sizeof *v, cmp_centry);
+        for (size_t i = 0; i < n && (total > PATIENT_SHARD_CACHE_MAX_BYTES / 4 * 3 ||
+                                     keep_n > PATIENT_SHARD_CACHE_MAX_FILES / 4 * 3); i++) {
+            if (unlink(v[i].name) == 0) {
+                total -= (uint64_t)v[i].size;
+                keep_n--;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(v[i].name);
+    free(v);
+}
+
+/* patient_shard_get_fn for the network: the cache, else one GET of
+ * <origin>/.well-known/patient/shards/<name>.json. Only names that a
+ * signed top-level (or a shard it pins) gives get here. */
+static patient_err
+shard_fetch(void *arg, const char *name, const uint8_t **p, size_t *len)
+{
+    shard_ctx *c = arg;
+    gathered *g = c->g;
+    size_t k = g->nshards;
+    pt_buf url = {0}, path = {0}, why = {0};
+    patient_fetch_opts o = *c->fo;
+    patient_response *r = NULL;
+    char *detail = NULL;
+    patient_err err;
+
+    if (k >= 3)
+        return PATIENT_ERR_LIMIT;
+    memcpy(g->shard_names[k], name, 65);
+    g->shards[k].name = g->shard_names[k];
+    g->nshards++;
+    if (c->dir && pt_buf_appendf(&path, "%s/%s.json", c->dir, name) == PATIENT_OK &&
+        pt_read_file((char *)path.data, PATIENT_MANIFEST_SHARD_MAX_BYTES, &g->shard_bytes[k],
+                     &g->shards[k].len) == PATIENT_OK) {
+        if (hash_is(g->shard_bytes[k], g->shards[k].len, name)) {
+            utimensat(AT_FDCWD, (char *)path.data, NULL, 0);
+            goto have;
+        }
+        free(g->shard_bytes[k]);
+        g->shard_bytes[k] = NULL;
+        unlink((char *)path.data);
+    }
+    o.max_body = PATIENT_MANIFEST_SHARD_MAX_BYTES;
+    o.max_redirects = 0;
+    if ((err = pt_buf_appendf(&url, "%s/.well-known/patient/" PATIENT_MANIFEST_SHARD_DIR "/%s.json",
+                              c->origin, name)))
+        goto out;
+    err = patient_fetch(&o, (char *)url.data, &r, &detail);
+    if (err == PATIENT_ERR_NOMEM)
+        goto out;
+    if (err != PATIENT_OK || r->status != 200) {
+        if (err != PATIENT_OK)
+            pt_buf_appendf(&why, "%s (%s)", detail ? detail : patient_strerror(err),
+                           (char *)url.data);
+        else
+            pt_buf_appendf(&why, "HTTP %ld for %s", r->status, (char *)url.data);
+        g->shard_err[k] = (char *)why.data;
+        g->shards[k].error = g->shard_err[k];
+        err = PATIENT_ERR_NOT_FOUND;
+        goto out;
+    }
+    g->shard_bytes[k] = r->body;
+    g->shards[k].len = r->body_len;
+    r->body = NULL;
+    r->body_len = 0;
+    /* Into the cache only what is the shard it is named after. */
+    if (c->dir && hash_is(g->shard_bytes[k], g->shards[k].len, name) &&
+        pt_write_atomic((char *)path.data, g->shard_bytes[k], g->shards[k].len, 0600,
+                        PT_WRITE_NOSYNC) == PATIENT_OK)
+        c->added = 1;
+have:
+    g->shards[k].bytes = g->shard_bytes[k];
+    *p = g->shards[k].bytes;
+    *len = g->shards[k].len;
+    err = PATIENT_OK;
+out:
+    free(detail);
+    patient_response_free(r);
+    pt_buf_free(&url);
+    pt_buf_free(&path);
+    return err;
+}
+
+/* For a sharded manifest whose signature verifies with a key the policy
+ * trusts for the origin: get the shards on the page's path (a manifest
+ * that does not verify names nothing to fetch). */
+static patient_err
+gather_shards(gathered *g, const patient_fetch_opts *mfo, const char *cache,
+              const char *origin, const patient_pubkey *keys, size_t nkeys)
+{
+    patient_manifest *m = NULL, *leaf = NULL;
+    patient_resource res;
+    shard_ctx c;
+    char *path = NULL, *cdir = NULL, *own = NULL;
+    patient_err err = PATIENT_OK;
+
+    for (size_t i = 0; i < nkeys && m == NULL; i++)
+        if (patient_manifest_verify(g->man->body, g->man->body_len, (const char *)g->sig->body,
+                                    g->sig->body_len, &keys[i], &m) != PATIENT_OK)
+            m = NULL;
+    if (m == NULL || patient_manifest_shard_levels(m, NULL) == 0 ||
+        patient_policy_split_url(g->url, NULL, &path) != PATIENT_OK)
+        goto out;
+    memset(&c, 0, sizeof c);
+    c.g = g;
+    c.fo = mfo;
+    c.origin = origin;
+    if (cache == NULL && patient_cache_dir_default(&own) == PATIENT_OK)
+        cache = own;
+    if (cache && pt_mkdir_private(cache) == PATIENT_OK) {
+        pt_buf d = {0};
+        if (pt_buf_appendf(&d, "%s/shards", cache) == PATIENT_OK &&
+            pt_mkdir_private((char *)d.data) == PATIENT_OK)
+            cdir = (char *)d.data;
+        else
+            pt_buf_free(&d);
+    }
+    c.dir = cdir;
+    err = patient_manifest_lookup_sharded(m, path, shard_fetch, &c, &leaf, &res, NULL);
+    if (err != PATIENT_ERR_NOMEM)
+        err = PATIENT_OK; /* the verification reports what went wrong */
+    if (c.added)
+        shard_cache_trim(cdir);
+out:
+    patient_manifest_free(leaf);
+    patient_manifest_free(m);
+    free(path);
+    free(cdir);
+    free(own);
+    return err;
+}
+
 static patient_err
 gather(gathered *g, const patient_policy *policy, const char *url,
        const patient_verify_fetch_opts *f, patient_report **fail, time_t now)
@@ -244,7 +472,7 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     ref_job job = {0};
     pthread_t ref_thread;
     int want_ref = 0, threaded = 0;
-    patient_err err = PATIENT_OK;
+    patient_err err = PATIENT_OK, serr = PATIENT_OK;
 
     *fail = NULL;
     /* What the browser received is verified as it is: no second fetch that
@@ -325,6 +553,8 @@ gather(gathered *g, const patient_policy *policy, const char *url,
             }
         }
         g->man_error = why;
+        if (g->man && g->sig)
+            serr = gather_shards(g, mfo, cache, origin, pkeys, npkeys);
     }
     free(origin);
     pt_buf_free(&murl);
@@ -334,6 +564,8 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         follow_ref(&job);
     if (job.err != PATIENT_OK)
         return job.err;
+    if (serr != PATIENT_OK)
+        return serr;
     if (job.value)
         g->values[g->nvalues++] = job.value;
 
@@ -407,6 +639,8 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     g->ev.tls_chain_n = page->tls_chain_n;
     g->ev.disclosures = g->disc;
     g->ev.ndisclosures = g->ndisc;
+    g->ev.shards = g->shards;
+    g->ev.nshards = g->nshards;
     return PATIENT_OK;
 }
 
@@ -580,6 +814,15 @@ patient_bundle_build(const patient_evidence *ev, const char *policy_json, time_t
     } else {
         cJSON_AddNullToObject(b, "tls_chain");
     }
+    arr = cJSON_AddArrayToObject(b, "shards");
+    for (size_t i = 0; i < ev->nshards; i++) {
+        const patient_evidence_shard *s = &ev->shards[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", s->name ? s->name : "");
+        cJSON_AddItemToObject(o, "bytes", b64_item(s->bytes, s->len));
+        cJSON_AddItemToObject(o, "error", text_item(s->error, s->error ? strlen(s->error) : 0));
+        cJSON_AddItemToArray(arr, o);
+    }
     arr = cJSON_AddArrayToObject(b, "disclosures");
     for (size_t i = 0; i < ev->ndisclosures; i++) {
         const patient_evidence_disclosure *d = &ev->disclosures[i];
@@ -640,7 +883,8 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
     patient_evidence ev;
     patient_evidence_disclosure disc[PATIENT_MAX_HOPS];
     const char *values[PATIENT_MAX_HOPS + 1];
-    uint8_t *body = NULL, *man = NULL, *dj[PATIENT_MAX_HOPS] = {0};
+    uint8_t *body = NULL, *man = NULL, *dj[PATIENT_MAX_HOPS] = {0}, *sb[3] = {0};
+    patient_evidence_shard shards[3];
     size_t bodylen = 0, manlen = 0;
     patient_policy *own = NULL;
     patient_verify_opts o = {0};
@@ -654,6 +898,7 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
     *report = NULL;
     memset(&ev, 0, sizeof ev);
     memset(disc, 0, sizeof disc);
+    memset(shards, 0, sizeof shards);
     if (len > PATIENT_BUNDLE_MAX)
         return PATIENT_ERR_TOO_LARGE;
     if ((err = pt_json_parse(json, len, &b)) != PATIENT_OK)
@@ -737,6 +982,23 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
         ev.ndisclosures++;
     }
     ev.disclosures = disc;
+    /* Optional (bundles from before shards have none), at most one shard
+     * a level. */
+    arr = cJSON_GetObjectItemCaseSensitive(b, "shards");
+    if (arr && (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > 3))
+        goto out;
+    cJSON_ArrayForEach(it, arr)
+    {
+        patient_evidence_shard *s = &shards[ev.nshards];
+        if ((err = b64_member(it, "bytes", &sb[ev.nshards], &s->len)) != PATIENT_OK)
+            goto out;
+        err = PATIENT_ERR_PARSE;
+        s->bytes = sb[ev.nshards];
+        s->name = opt_str(it, "name", &bad);
+        s->error = opt_str(it, "error", &bad);
+        ev.nshards++;
+    }
+    ev.shards = shards;
     if (bad)
         goto out;
     if ((err = PT_OPTS_TAKE(&o, opts)) != PATIENT_OK)
@@ -770,6 +1032,8 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
 out:
     for (size_t i = 0; i < PATIENT_MAX_HOPS; i++)
         free(dj[i]);
+    for (size_t i = 0; i < 3; i++)
+        free(sb[i]);
     free(detail);
     free(ptext);
     free(body);

@@ -75,7 +75,8 @@ static const char usage_text[] =
     "                           ~/.cache, patient-publish/<site hash>.state); keep\n"
     "                           it out of what the web server serves\n"
     "      --no-state           neither read nor write state: hash every file\n"
-    "      --stats              also print files hashed, reused and bytes read\n"
+    "      --stats              also print files hashed, reused and bytes read, and the\n"
+    "                           shards written and kept\n"
     "      --password-file FILE read the key password from FILE's first line\n"
     "                           (also: PATIENT_PASSWORD_FILE); else prompt on the tty\n"
     "  -q, --quiet              print nothing on success\n"
@@ -398,6 +399,12 @@ main(int argc, char **argv)
                        res.files_hashed, res.bytes_hashed / 1e6, res.files_reused,
                        res.reuse_note ? " (" : "", res.reuse_note ? res.reuse_note : "",
                        res.reuse_note ? ")" : "");
+            if (stats && res.shards)
+                printf("shards: %zu (%.1f MB), wrote %zu (%.1f MB), kept %zu unchanged\n",
+                       res.shards, res.shard_bytes / 1e6, res.shards_written,
+                       res.shard_bytes_written / 1e6, res.shards - res.shards_written);
+            else if (stats)
+                printf("shards: none (one file up to 512 resources)\n");
             if (out)
                 printf("  %s\n  %s.minisig\n", out, out);
             else

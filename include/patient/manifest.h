@@ -120,6 +120,10 @@ typedef struct patient_publish_result {
     size_t files_hashed, files_reused;
     uint64_t bytes_hashed;
     const char *reuse_note;
+    /* Sharded output (0 for a manifest in one file): shards in the tree,
+     * shards written by this publish (the others were kept), and bytes. */
+    size_t shards, shards_written;
+    uint64_t shard_bytes, shard_bytes_written;
 } patient_publish_result;
 
 /* Build, sign and write a manifest.
@@ -216,6 +220,64 @@ PATIENT_EXPORT size_t patient_manifest_count(const patient_manifest *m);
 PATIENT_EXPORT PATIENT_WUR patient_err patient_manifest_resource(const patient_manifest *m,
                                                                  size_t i,
                                                                  patient_resource *out);
+
+/* ---- shards (docs/format/manifest.md, "Shards") ----
+ * A site of more than 512 entries is published as a small signed top-level
+ * manifest that lists, instead of resources, the SHA-256 of one shard per
+ * bin of SHA-256(path) bits; a shard is served as
+ * /.well-known/patient/shards/<64 hex of its SHA-256>.json and is either
+ * an inner shard (hashes of its children) or a leaf (the resources of its
+ * bin). A path belongs to exactly one leaf, and every shard is pinned by
+ * its parent's hash, so a resource cannot be hidden by withholding or
+ * replacing a shard: that fails with its own problem. */
+#define PATIENT_MANIFEST_SHARD_MAX_BYTES (8u * 1024 * 1024)
+#define PATIENT_MANIFEST_SHARD_DIR "shards"
+
+/* Levels of the shard tree (0: one file, resources listed in m). bits may
+ * be NULL, else gets the bits of each level (at most 3). */
+PATIENT_EXPORT unsigned patient_manifest_shard_levels(const patient_manifest *m,
+                                                      unsigned bits[3]);
+/* The top-level's (or a shard's) list of child shard hashes. */
+PATIENT_EXPORT size_t patient_manifest_shard_count(const patient_manifest *m);
+PATIENT_EXPORT const uint8_t *patient_manifest_shard_hash(const patient_manifest *m, size_t i);
+
+/* Get the bytes of the shard named name (64 lower-case hex digits of the
+ * SHA-256 it should have): PATIENT_OK with *p, *len borrowed until the
+ * lookup returns, PATIENT_ERR_NOT_FOUND when it is not available (the
+ * server withheld it), any other error to stop. */
+typedef patient_err (*patient_shard_get_fn)(void *arg, const char *name, const uint8_t **p,
+                                            size_t *len);
+
+typedef enum patient_shard_problem {
+    PATIENT_SHARD_OK = 0,
+    PATIENT_SHARD_WITHHELD,  /* not available (HTTP 404, not in the evidence) */
+    PATIENT_SHARD_HASH,      /* bytes that are not the shard the parent names */
+    PATIENT_SHARD_MISPLACED, /* ... and are another bin's (or origin's) shard */
+    PATIENT_SHARD_ROLLBACK,  /* ... and are this bin's shard from an older version */
+    PATIENT_SHARD_MALFORMED  /* the named bytes do not parse as that shard */
+} patient_shard_problem;
+
+typedef struct patient_shard_info {
+    patient_shard_problem problem;
+    unsigned level;     /* 1 = child of the top-level */
+    char name[65];      /* the shard concerned */
+    char bin[40];       /* its bin, "i/j/k" */
+    uint64_t version;   /* ROLLBACK: the version the served bytes carry */
+    unsigned fetched;   /* shards obtained through get */
+} patient_shard_info;
+
+/* patient_manifest_lookup for a manifest that may be sharded: for a
+ * sharded m, gets the shards on path's way from the top-level through get
+ * (at most one per level), checks each against the hash its parent names
+ * and its place (origin, bin, level), then looks path up in the leaf.
+ * PATIENT_OK: *out is valid as long as m and *leaf (free with
+ * patient_manifest_free; NULL for a manifest in one file).
+ * PATIENT_ERR_NOT_FOUND: not listed (the leaf for path does not list it).
+ * PATIENT_ERR_HASH: a shard failed; info->problem says how. Other errors
+ * as patient_manifest_lookup, or get's. info may be NULL. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_manifest_lookup_sharded(
+    const patient_manifest *m, const char *path, patient_shard_get_fn get, void *arg,
+    patient_manifest **leaf, patient_resource *out, patient_shard_info *info);
 
 /* Announced next keys (rotation). */
 PATIENT_EXPORT size_t patient_manifest_next_key_count(const patient_manifest *m);

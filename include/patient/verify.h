@@ -49,6 +49,17 @@ typedef struct patient_evidence_disclosure {
     const char *error;        /* why it is missing (free text) or NULL */
 } patient_evidence_disclosure;
 
+/* One shard of a sharded manifest (docs/format/manifest.md, "Shards"),
+ * as the verifier obtained it: the name is the SHA-256 (64 lower-case hex)
+ * its parent names, bytes what came back (checked against the name by the
+ * verification, never trusted for it). */
+typedef struct patient_evidence_shard {
+    const char *name;
+    const uint8_t *bytes;     /* NULL when it could not be had */
+    size_t len;
+    const char *error;        /* why not (free text) or NULL */
+} patient_evidence_shard;
+
 /* Everything one verification looks at. All pointers are borrowed. */
 typedef struct patient_evidence {
     const char *url;              /* the URL requested */
@@ -71,6 +82,10 @@ typedef struct patient_evidence {
      * a bundle that recorded none): who decrypted is then not judged. */
     const uint8_t (*tls_chain)[32];
     size_t tls_chain_n;
+    /* Sharded manifest: the shards on the page's path, top first (at most
+     * 3). Empty for a manifest in one file. */
+    const patient_evidence_shard *shards;
+    size_t nshards;
 } patient_evidence;
 
 /* Clock skew allowed between the verifier and a middlebox, and between
@@ -126,6 +141,11 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_evidence(const patient_pol
  * policy trusts. A disclosure is capped at PATIENT_DISCLOSURE_MAX_BYTES and
  * a signature at PATIENT_MINISIG_MAX_BYTES. */
 #define PATIENT_VERIFY_MAX_DISCLOSURES 8
+/* The verifier's shard cache (<cache_dir>/shards/, by content hash): when
+ * it holds more than this many bytes or files after an addition, the
+ * least recently used files are removed down to 3/4 of both. */
+#define PATIENT_SHARD_CACHE_MAX_BYTES (32u * 1024 * 1024)
+#define PATIENT_SHARD_CACHE_MAX_FILES 4096u
 
 typedef struct patient_verify_fetch_opts {
     size_t size;                     /* sizeof(patient_verify_fetch_opts) (error.h) */

@@ -81,6 +81,10 @@
  * is not resumed then, unless the client takes the burst at once.
  * Deterministic only with read_ahead_gap above the body (docs/MIDDLEBOX.md). */
 #define SRV_END_BURST 65536u
+/* A held change's last bytes wait for its log entry's fdatasync (the
+ * rest may leave while it runs): its end never leaves before the entry
+ * is durable. */
+#define SRV_TAIL_HOLD 1024u
 /* Relayed bytes dropped from the front of a passthrough buffer once this
  * many have gone (a body over MaxBody costs memory of this order). */
 #define SRV_COMPACT (256u * 1024)

@@ -412,6 +412,10 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
     SET(CURLOPT_CONNECTTIMEOUT_MS, opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 10000L);
     SET(CURLOPT_TIMEOUT_MS, opts->timeout_ms > 0 ? opts->timeout_ms : 0L);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opts->max_body);
+    /* Receive in 256 KiB reads, not libcurl's 16 KiB: a 5 MB body took 330
+     * recvfrom and as many poll calls, about 0.5 ms of CPU (the curl tool
+     * reads 100 KiB at a time). Only the bytes that arrive touch the buffer. */
+    SET(CURLOPT_BUFFERSIZE, 256L * 1024);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, &x);
     SET(CURLOPT_HEADERFUNCTION, on_header);

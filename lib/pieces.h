@@ -54,6 +54,12 @@ patient_err pt_pieces_undo(const patient_change *c, unsigned owner, const pt_pie
 
 /* SHA-256 over the bytes (one pass). A piece without bytes: STATE. */
 patient_err pt_pieces_sha256(const pt_pieces *s, uint8_t out[PATIENT_SHA256_BYTES]);
+/* The same, calling each(ctx, pos) after every `step` bytes or so and once
+ * at the end with pos = s->len (pos: bytes hashed so far), to work on the
+ * bytes just hashed while they are still in cache. */
+patient_err pt_pieces_sha256_each(const pt_pieces *s, size_t step,
+                                  void (*each)(void *ctx, size_t pos), void *ctx,
+                                  uint8_t out[PATIENT_SHA256_BYTES]);
 
 /* Copy the bytes to dst (room for s->len), zeros where there are none. */
 void pt_pieces_copy(const pt_pieces *s, uint8_t *dst);

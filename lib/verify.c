@@ -146,19 +146,26 @@ manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubk
     return err;
 }
 
-/* Place a hop's edits in its (reconstructed) input: line and column. */
+/* Place a hop's edits from *next on whose offset is at most upto in its
+ * (reconstructed) input: line and column. */
+static void
+hop_place(rep_hop *h, const pt_pieces *in, pt_linecol *lc, size_t *next, uint64_t upto)
+{
+    for (; *next < h->nedits && h->edits[*next].offset <= upto; ++*next) {
+        rep_edit *e = &h->edits[*next];
+        pt_pieces_line_col(in, lc, e->offset, &e->line, &e->column);
+        e->position_in = "input";
+    }
+}
+
 static void
 hop_positions(rep_hop *h, const pt_pieces *in)
 {
     pt_linecol lc = {0};
+    size_t next = 0;
 
-    if (h == NULL || !pt_pieces_looks_text(in))
-        return;
-    for (size_t j = 0; j < h->nedits; j++) {
-        rep_edit *e = &h->edits[j];
-        pt_pieces_line_col(in, &lc, e->offset, &e->line, &e->column);
-        e->position_in = "input";
-    }
+    if (h != NULL && pt_pieces_looks_text(in))
+        hop_place(h, in, &lc, &next, UINT64_MAX);
 }
 
 /* For a hop whose input cannot be rebuilt, place its edits in its output
@@ -651,36 +658,74 @@ undo_mismatch(vctx *v, size_t k)
  * compared in place, and only the rebuilt origin bytes are read again, by
  * one SHA-256 pass (judge_body compares it). No byte is copied: a fresh
  * buffer for a 5 MB page (page faults, the kernel zeroing it), the copy and
- * the in-place moves cost about as much as the hash. */
+ * the in-place moves cost about as much as the hash. The edits are placed
+ * (line, column) in step with the hash, each hop's input read where the
+ * origin bytes were just hashed, mostly the same bytes of the body, still
+ * in cache: on their own, those scans are a second pass over memory. */
+typedef struct {
+    vctx *v;
+    pt_pieces in[PATIENT_MAX_HOPS]; /* in[k]: hop k's input */
+    pt_linecol lc[PATIENT_MAX_HOPS];
+    size_t next[PATIENT_MAX_HOPS];  /* hop k's next edit to place */
+    int text[PATIENT_MAX_HOPS];
+} placing;
+
+static void
+place_upto(void *ctx, size_t pos)
+{
+    placing *pl = ctx;
+
+    for (size_t k = 0; k < pl->v->n; k++) {
+        rep_hop *h = pl->v->hops[k];
+        long long l, c;
+        if (!pl->text[k])
+            continue;
+        hop_place(h, &pl->in[k], &pl->lc[k], &pl->next[k],
+                  pos == pl->in[0].len ? UINT64_MAX : pos);
+        /* Count lines up to here too, not only up to the edits: an edit
+         * far ahead would otherwise be reached by one cold scan. */
+        if (pl->next[k] < h->nedits)
+            pt_pieces_line_col(&pl->in[k], &pl->lc[k], pos, &l, &c);
+    }
+}
+
 static patient_err
 undo_disclosed(vctx *v)
 {
-    pt_pieces cur = {0}, in = {0}, t;
-    patient_err err;
+    placing *pl = calloc(1, sizeof *pl);
+    pt_pieces body = {0};
+    patient_err err = PATIENT_ERR_NOMEM;
 
-    if ((err = pt_pieces_add(&cur, v->ev->body, v->ev->body_len, -1)) != PATIENT_OK)
+    if (pl == NULL || (err = pt_pieces_add(&body, v->ev->body, v->ev->body_len, -1)))
         goto out;
+    pl->v = v;
     for (size_t k = v->n; k-- > 0;) {
-        err = pt_pieces_undo(v->changes[k], (unsigned)k, &cur, 1, &in);
+        err = pt_pieces_undo(v->changes[k], (unsigned)k, k + 1 == v->n ? &body : &pl->in[k + 1],
+                             1, &pl->in[k]);
         if (err == PATIENT_ERR_HASH) {
+            /* The hops undone so far are placed all the same. */
+            for (size_t q = k + 1; q < v->n; q++)
+                if (pl->text[q])
+                    hop_place(v->hops[q], &pl->in[q], &pl->lc[q], &pl->next[q], UINT64_MAX);
             undo_mismatch(v, k);
             err = PATIENT_OK;
             goto out;
         }
         if (err != PATIENT_OK)
             goto out;
-        t = cur, cur = in, in = t;
-        hop_positions(v->hops[k], &cur);
+        pl->text[k] = v->hops[k] != NULL && pt_pieces_looks_text(&pl->in[k]);
         hop_set_proof(v->hops[k], "proven");
     }
-    if ((err = pt_pieces_sha256(&cur, v->origin_hash)) != PATIENT_OK)
+    if ((err = pt_pieces_sha256_each(&pl->in[0], 64 * 1024, place_upto, pl, v->origin_hash)))
         goto out;
     v->have_origin_hash = 1;
     v->cur = NULL; /* judge_body needs only the hash and the size */
-    v->curlen = cur.len;
+    v->curlen = pl->in[0].len;
 out:
-    pt_pieces_free(&cur);
-    pt_pieces_free(&in);
+    for (size_t k = 0; pl && k < PATIENT_MAX_HOPS; k++)
+        pt_pieces_free(&pl->in[k]);
+    pt_pieces_free(&body);
+    free(pl);
     return err;
 }
 

@@ -422,10 +422,10 @@ put_bundle(pt_pub *p, uint64_t index, unsigned w, uint64_t from, uint64_t to)
     if ((err = mkparents(p->dir, rel)))
         return err;
     snprintf(path, sizeof path, "%s/%s", p->dir, rel);
-    /* A full bundle already there (rebuilding after a restart) is left
-     * alone when it holds the right bytes. */
-    if (w == PATIENT_TILE_WIDTH && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-        (uint64_t)st.st_size == to - from) {
+    /* A bundle already there (rebuilding after a restart, or a partial of
+     * a width published before: its lines never change) is left alone
+     * when it holds the right bytes. */
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == to - from) {
         if ((err = read_range(p, from, to)))
             return err;
         if ((copy = malloc(to - from + 1)) == NULL)
@@ -535,8 +535,12 @@ publish_state(pt_pub *p, const pt_tiles *t, uint64_t bstart, uint64_t end)
     for (L = 0; L < PT_TILE_LEVELS; L++) {
         if (t->w[L] == 0)
             continue;
+        /* A partial tile's bytes are fixed by its path too (the tree only
+         * grows): one published at an earlier checkpoint is kept, not
+         * replaced by a new file (creating files is most of what
+         * publishing costs: on ext4, allocating an inode). */
         patient_tile_path((int)L, t->full[L], t->w[L], rel);
-        if ((err = put_file(p, rel, &t->part[L][0][0], (size_t)t->w[L] * PATIENT_SHA256_BYTES, 0)))
+        if ((err = put_file(p, rel, &t->part[L][0][0], (size_t)t->w[L] * PATIENT_SHA256_BYTES, 1)))
             return err;
     }
     if (t->w[0] && (err = put_bundle(p, t->full[0], t->w[0], bstart, end)))

@@ -31,7 +31,8 @@ static const char usage[] =
     "                     [--origin ORIGIN] [--loop SECONDS] [--log-origin NAME] [--ca FILE]\n"
     "                     [--json] [-q]\n"
     "       patient audit included BUNDLE --log URL --pub PUB [--state FILE]\n"
-    "                     [--log-origin NAME] [--ca FILE] [--json]\n"
+    "                     [--log-origin NAME] [--ca FILE] [--json] [--out FILE [-f]]\n"
+    "       patient audit included BUNDLE --pub PUB [--json]\n"
     "\n"
     "consistency         RFC 9162 consistency proof (JSON) between the trees of the\n"
     "                    first OLD and the first NEW lines of LOG, with both roots.\n"
@@ -51,7 +52,9 @@ static const char usage[] =
     "                    --loop repeats every SECONDS (progress on a terminal).\n"
     "included            prove each descriptor of an evidence bundle is in the log\n"
     "                    published at URL (inclusion proof against its signed\n"
-    "                    checkpoint, consistent with the monitor's FILE if given).\n"
+    "                    checkpoint, consistent with the monitor's FILE if given);\n"
+    "                    --out writes the bundle with that evidence (\"log_proofs\").\n"
+    "                    Without --log: check the bundle's saved evidence offline.\n"
     "\n"
     "ROOT: 64 hex digits or base64 (as in the log's checkpoints).\n"
     "--log-origin NAME: the checkpoint origin and key name; default\n"
@@ -484,6 +487,84 @@ do_monitor(int n, char **a, const topts *o)
     }
 }
 
+/* The bundle with "log_proofs": one evidence object per change, null for
+ * those not logged (docs/format/report.md). */
+static int
+save_evidence(const char *path, cJSON *doc, const patient_included *res, size_t n, int force)
+{
+    cJSON *arr = cJSON_CreateArray();
+    char *json;
+    int rc;
+
+    if (arr == NULL)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        cJSON *ev = res[k].evidence ? cJSON_Parse(res[k].evidence) : cJSON_CreateNull();
+        if (ev == NULL) {
+            cJSON_Delete(arr);
+            return -1;
+        }
+        cJSON_AddItemToArray(arr, ev);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, "log_proofs");
+    cJSON_AddItemToObject(doc, "log_proofs", arr);
+    if ((json = cJSON_Print(doc)) == NULL)
+        return -1;
+    rc = cli_write_atomic(path, json, strlen(json), 0644, force);
+    free(json);
+    if (rc == 0)
+        printf("evidence written to %s (log_proofs)\n", path);
+    return rc;
+}
+
+/* Without --log: the evidence the bundle carries, checked here alone. */
+static int
+included_offline(const char *name, const cJSON *doc, const char *const *jws, size_t nj,
+                 const patient_pubkey *pk, const topts *o)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, "log_proofs");
+    size_t bad = 0;
+
+    if (arr != NULL && (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != nj)) {
+        cli_warn("%s: \"log_proofs\" is not an array with one element per change [parse]", name);
+        return CLI_EXIT_USAGE;
+    }
+    for (size_t k = 0; k < nj; k++) {
+        const cJSON *ev = arr ? cJSON_GetArrayItem(arr, (int)k) : NULL;
+        patient_log_evidence info;
+        patient_err err = PATIENT_ERR_NOT_FOUND;
+        char *text = NULL;
+        const char *code = "log.missing";
+
+        memset(&info, 0, sizeof info);
+        if (ev && !cJSON_IsNull(ev)) {
+            if ((text = cJSON_PrintUnformatted(ev)) == NULL)
+                return CLI_EXIT_USAGE;
+            err = patient_log_evidence_check(text, strlen(text), jws[k], pk, &info);
+            code = patient_log_evidence_code(err);
+            free(text);
+        }
+        if (err != PATIENT_OK)
+            bad++;
+        if (o->json)
+            printf("{\"change\":%zu,\"logged\":%s,\"code\":\"%s\"", k,
+                   err == PATIENT_OK ? "true" : "false", code);
+        if (o->json && err == PATIENT_OK)
+            printf(",\"seq\":%" PRIu64 ",\"tree_size\":%" PRIu64, info.seq, info.tree_size);
+        if (o->json)
+            printf("}\n");
+        else if (err == PATIENT_OK)
+            printf("change %zu: logged as entry %" PRIu64 ", proven offline into the tree of %" PRIu64
+                   " signed by the key (origin %s) [%s]\n",
+                   k, info.seq, info.tree_size, info.origin, code);
+        else if (ev == NULL || cJSON_IsNull(ev))
+            printf("change %zu: NO EVIDENCE that it was logged [%s]\n", k, code);
+        else
+            printf("change %zu: EVIDENCE INVALID: %s [%s]\n", k, info.why, code);
+    }
+    return bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
 static int
 do_included(int n, char **a, const topts *o)
 {
@@ -502,8 +583,10 @@ do_included(int n, char **a, const topts *o)
 
     if (n != 1)
         cli_usage(usage, "included takes one BUNDLE");
-    if (o->log == NULL || o->pub == NULL)
-        cli_usage(usage, "included needs --log URL and --pub PUB");
+    if (o->pub == NULL)
+        cli_usage(usage, "included needs --pub PUB");
+    if (o->log == NULL && (o->out || o->state))
+        cli_usage(usage, "--out and --state need --log URL");
     if ((err = patient_pubkey_load(o->pub, &pk)) != PATIENT_OK) {
         cli_warn("--pub %s: %s [%s]", o->pub, patient_strerror(err), patient_errname(err));
         return CLI_EXIT_USAGE;
@@ -530,6 +613,10 @@ do_included(int n, char **a, const topts *o)
             goto out;
         }
         jws[k++] = x->valuestring;
+    }
+    if (o->log == NULL) {
+        rc = included_offline(a[0], doc, jws, nj, &pk, o);
+        goto out;
     }
     patient_fetch_opts_init(&fo);
     fo.ca_file = o->ca;
@@ -564,7 +651,10 @@ do_included(int n, char **a, const topts *o)
     if (o->state == NULL && !o->json)
         printf("(checkpoint not compared with a monitor's state: pass --state FILE)\n");
     rc = missing ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    if (o->out && save_evidence(o->out, doc, res, nj, o->force) != 0)
+        rc = CLI_EXIT_USAGE;
 out:
+    patient_included_free(res, res ? nj : 0);
     cJSON_Delete(doc);
     free(text);
     free(jws);

@@ -6,7 +6,10 @@
  * parser), 2 a consistency proof (patient_consistency_parse then
  * _verify: only the documented codes), 3 hash tiles: the rest is a tile of
  * up to 256 hashes; every aligned subtree range of it hashes the same
- * through pt_merkle_range_hash as through pt_merkle_root. */
+ * through pt_merkle_range_hash as through pt_merkle_root; 4 logged-change
+ * evidence (patient_log_evidence_check): the descriptor up to the first
+ * NUL, the evidence object after it, checked under the test key; only the
+ * documented codes, and a code name for each. */
 #include "config.h"
 
 #include <patient/tlog.h>
@@ -37,7 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0:
         if (pt_mstate_parse(data + 1, size - 1, &st) == 0) {
             if (pt_merkle_frontier_root(&st.t.fr, root) != PATIENT_OK ||
@@ -103,6 +106,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     abort();
             }
         break;
+    case 4: {
+        const uint8_t *nul = memchr(data + 1, '\0', size - 1);
+        char *jws;
+        patient_log_evidence info;
+        patient_err err;
+        if (nul == NULL || (jws = strndup((const char *)data + 1, (size_t)(nul - data - 1))) == NULL)
+            return 0;
+        err = patient_log_evidence_check((const char *)nul + 1, size - (size_t)(nul + 1 - data),
+                                         jws, fz_pubkey(), &info);
+        if (err != PATIENT_OK && err != PATIENT_ERR_NOT_FOUND && err != PATIENT_ERR_SIGNATURE &&
+            err != PATIENT_ERR_KEY_MISMATCH && err != PATIENT_ERR_HASH &&
+            err != PATIENT_ERR_PARSE && err != PATIENT_ERR_JSON && err != PATIENT_ERR_TOO_LARGE)
+            abort();
+        if (memchr(info.why, '\0', sizeof info.why) == NULL ||
+            strncmp(patient_log_evidence_code(err), "log.", 4) != 0)
+            abort();
+        free(jws);
+        break;
+    }
     }
     return 0;
 }

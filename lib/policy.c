@@ -44,6 +44,7 @@ struct patient_policy {
     long long max_retention; /* -1 none */
     char *min_tls;           /* NULL none */
     int upstream_verified;   /* hops must have verified an https origin's certificate */
+    int require_logged;      /* offline: every change proven into its middlebox's log */
     patient_proof proof;
     patient_unsigned_action unsig;
     strlist unknown; /* KEEP_UNKNOWN only: field paths */
@@ -471,6 +472,12 @@ parse_require(patient_policy *p, const cJSON *o, char **detail)
                 return PATIENT_ERR_PARSE;
             }
             p->upstream_verified = cJSON_IsTrue(c);
+        } else if (strcmp(f, "logged") == 0) {
+            if (!cJSON_IsBool(c)) {
+                set_detail(detail, "require.logged: not true or false");
+                return PATIENT_ERR_PARSE;
+            }
+            p->require_logged = cJSON_IsTrue(c);
         } else if (strcmp(f, "proof") == 0) {
             const char *s = cJSON_IsString(c) ? c->valuestring : "";
             if (strcmp(s, "attested") == 0) {
@@ -778,6 +785,12 @@ patient_policy_upstream_verified(const patient_policy *p)
 }
 
 int
+patient_policy_require_logged(const patient_policy *p)
+{
+    return p ? p->require_logged : 0;
+}
+
+int
 patient_policy_middlebox_may_decrypt(const patient_policy_middlebox *m)
 {
     return m ? m->may_decrypt : 0;
@@ -1059,6 +1072,9 @@ patient_policy_serialize(const patient_policy *p, char **out, size_t *len)
         err = pt_buf_appendf(&b, "    \"min_upstream_tls\": null,\n");
     if (err || (err = pt_buf_appendf(&b, "    \"upstream_verified\": %s,\n",
                                      p->upstream_verified ? "true" : "false")) ||
+        /* Written only when set, as may_decrypt: older readers refuse
+         * fields they do not know. */
+        (p->require_logged && (err = pt_buf_appendf(&b, "    \"logged\": true,\n"))) ||
         (err = pt_buf_appendf(&b, "    \"proof\": \"%s\"\n  },\n  \"unsigned\": \"%s\"\n}\n",
                                      patient_proof_name(p->proof),
                                      p->unsig == PATIENT_UNSIGNED_INVALID ? "invalid"

@@ -67,6 +67,7 @@ typedef struct {
     uint64_t tree_size; /* the tree tiles are read for */
     ctile cache[TILE_CACHE];
     unsigned next_slot;
+    char *note; /* the checkpoint note text as served (verified) */
 } client;
 
 static patient_err
@@ -96,6 +97,7 @@ client_free(client *c)
 {
     for (unsigned i = 0; i < TILE_CACHE; i++)
         free(c->cache[i].data);
+    free(c->note);
 }
 
 /* GET base/rel, at most max bytes: a 200 answer or an UNREACHABLE alarm
@@ -470,7 +472,11 @@ get_checkpoint(client *c, const char *origin, const patient_pubkey *pub, patient
     if ((err = get(c, "checkpoint", PATIENT_NOTE_MAX, "checkpoint", &resp)))
         return err;
     err = patient_checkpoint_open((const char *)resp->body, resp->body_len, origin, pub, ck);
+    free(c->note);
+    c->note = err == PATIENT_OK ? strndup((const char *)resp->body, resp->body_len) : NULL;
     patient_response_free(resp);
+    if (err == PATIENT_OK && c->note == NULL)
+        return raise_alarm(c->r, PATIENT_MONITOR_STATE, PATIENT_ERR_NOMEM, "out of memory");
     if (err == PATIENT_ERR_SIGNATURE)
         return raise_alarm(c->r, PATIENT_MONITOR_SIGNATURE, err,
                      "bad signature: the checkpoint at %s/checkpoint does not verify under the "
@@ -1039,6 +1045,13 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
                 out[k].found = 1;
                 out[k].seq = seq;
                 out[k].tree_size = ck.size;
+                /* What proves it offline later, kept with the bundle. */
+                if ((err = pt_log_evidence_build(lines[j], lens[j], seq, ck.size,
+                                                 (const uint8_t(*)[HASH_LEN])path, count, c.note,
+                                                 &out[k].evidence))) {
+                    err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
+                    goto out;
+                }
                 left--;
             }
         }
@@ -1055,4 +1068,13 @@ out:
     free(st);
     client_free(&c);
     return err;
+}
+
+void
+patient_included_free(patient_included *out, size_t n)
+{
+    for (size_t i = 0; out && i < n; i++) {
+        free(out[i].evidence);
+        out[i].evidence = NULL;
+    }
 }

@@ -74,4 +74,10 @@ int pt_mstate_parse(const uint8_t *data, size_t len, pt_mstate *st);
  * 0, or -1 unless it is exactly w newline-terminated lines. */
 int pt_bundle_split(char *body, size_t len, unsigned w, char **lines, size_t *lens);
 
+/* The logged-change evidence of one entry (log_evidence.c): *out is the
+ * compact JSON object patient_log_evidence_check reads. */
+patient_err pt_log_evidence_build(const char *line, size_t len, uint64_t index,
+                                  uint64_t tree_size, const uint8_t (*path)[PATIENT_SHA256_BYTES],
+                                  size_t n, const char *note, char **out);
+
 #endif

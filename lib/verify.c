@@ -12,6 +12,7 @@
 #include <patient/disclosure.h>
 #include <patient/hash.h>
 #include <patient/manifest.h>
+#include <patient/tlog.h>
 #include <patient/verify.h>
 #include "change_int.h"
 #include "pieces.h"
@@ -943,6 +944,56 @@ judge_body(vctx *v)
 }
 
 /* Report: how far the bytes are proven, then the verdict and the JSON. */
+/* Logged-change evidence: every piece given is checked (a bad one is
+ * invalid whatever the policy); under require.logged an offline check
+ * also needs one for every change. The checkpoint must be signed by the
+ * key that signed the descriptor: the middlebox's own log. */
+static patient_err
+check_logged(vctx *v)
+{
+    const patient_evidence *ev = v->ev;
+    int required = ev->offline && patient_policy_require_logged(v->policy);
+    char where[64];
+
+    for (size_t k = 0; k < v->n; k++) {
+        const patient_change *c = v->changes[k];
+        const patient_policy_middlebox *mb;
+        const char *e = ev->log_evidence ? ev->log_evidence[k] : NULL;
+        patient_log_evidence info;
+        patient_err err;
+
+        /* A descriptor that did not parse, or whose middlebox the policy
+         * does not know, is invalid already: no key to check a log with. */
+        if (c == NULL || (mb = patient_policy_middlebox_find(v->policy, c->by.kid)) == NULL)
+            continue;
+        snprintf(where, sizeof where, "hop %zu", k + 1);
+        if (e == NULL) {
+            if (required)
+                rep_result(v->r, REP_INVALID, "log.missing", where,
+                           "the policy requires proof that every change is in its middlebox's "
+                           "log, and this bundle has none for %s's change (patient audit "
+                           "included --out adds it)",
+                           c->by.name);
+            continue;
+        }
+        err = patient_log_evidence_check(e, strlen(e), ev->changes[k],
+                                         patient_policy_middlebox_key(mb), &info);
+        if (err == PATIENT_ERR_NOMEM)
+            return err;
+        if (err == PATIENT_OK)
+            rep_result(v->r, REP_INFO, "log.proven", where,
+                       "%s's change is entry %llu of its log, proven into the tree of %llu "
+                       "its key signed (origin %s)",
+                       c->by.name, (unsigned long long)info.seq,
+                       (unsigned long long)info.tree_size, info.origin);
+        else
+            rep_result(v->r, REP_INVALID, patient_log_evidence_code(err), where,
+                       "the evidence that %s's change was logged does not hold: %s", c->by.name,
+                       info.why);
+    }
+    return PATIENT_OK;
+}
+
 static patient_err
 report_settle(vctx *v)
 {
@@ -997,6 +1048,8 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
         err = undo_hops(&v);
     if (err == PATIENT_OK && !v.done)
         err = judge_body(&v);
+    if (err == PATIENT_OK)
+        err = check_logged(&v);
     if (err == PATIENT_OK)
         err = report_settle(&v);
     for (size_t k = 0; k < PATIENT_MAX_HOPS; k++)

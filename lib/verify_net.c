@@ -883,6 +883,7 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
     patient_evidence ev;
     patient_evidence_disclosure disc[PATIENT_MAX_HOPS];
     const char *values[PATIENT_MAX_HOPS + 1];
+    char *logged[PATIENT_MAX_HOPS + 1] = {0};
     uint8_t *body = NULL, *man = NULL, *dj[PATIENT_MAX_HOPS] = {0}, *sb[3] = {0};
     patient_evidence_shard shards[3];
     size_t bodylen = 0, manlen = 0;
@@ -952,6 +953,26 @@ patient_verify_bundle(const char *json, size_t len, const patient_policy *policy
         values[ev.nchanges++] = it->valuestring;
     }
     ev.changes = values;
+    ev.offline = 1;
+    /* Logged-change evidence: one element per change, an object or null
+     * (docs/format/report.md); each is checked by the verifier. */
+    arr = cJSON_GetObjectItemCaseSensitive(b, "log_proofs");
+    if (arr && !cJSON_IsNull(arr)) {
+        size_t k = 0;
+        if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != ev.nchanges)
+            goto out;
+        cJSON_ArrayForEach(it, arr)
+        {
+            if (!cJSON_IsNull(it) && !cJSON_IsObject(it))
+                goto out;
+            if (cJSON_IsObject(it) && (logged[k] = cJSON_PrintUnformatted(it)) == NULL) {
+                err = PATIENT_ERR_NOMEM;
+                goto out;
+            }
+            k++;
+        }
+        ev.log_evidence = (const char *const *)logged;
+    }
     ev.origin_sig = opt_str(b, "origin_sig", &bad);
     ev.manifest = man;
     ev.manifest_len = manlen;
@@ -1034,6 +1055,8 @@ out:
         free(dj[i]);
     for (size_t i = 0; i < 3; i++)
         free(sb[i]);
+    for (size_t i = 0; i <= PATIENT_MAX_HOPS; i++)
+        free(logged[i]);
     free(detail);
     free(ptext);
     free(body);

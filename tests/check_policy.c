@@ -467,6 +467,38 @@ END_TEST
 
 /* may_decrypt and interception_ca: parsed strictly, kept by serialise, set
  * by the API the CLI uses. */
+/* require.logged: a boolean, default false, kept by serialise (written
+ * only when true). */
+START_TEST(test_require_logged)
+{
+    const char *good = "{\"patient\":1,\"type\":\"policy\",\"require\":{\"logged\":true}}";
+    const char *bad = "{\"patient\":1,\"type\":\"policy\",\"require\":{\"logged\":1}}";
+    patient_policy *p = NULL, *q = NULL;
+    char *a = NULL, *d = NULL;
+    size_t alen;
+
+    ck_assert_int_eq(parse_str(bad, &d), PATIENT_ERR_PARSE);
+    ck_assert_str_eq(d, "require.logged: not true or false");
+    free(d);
+    ck_assert_int_eq(patient_policy_require_logged(NULL), 0);
+    ck_assert_int_eq(patient_policy_parse(good, strlen(good), &p, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_require_logged(p), 1);
+    ck_assert_int_eq(patient_policy_serialize(p, &a, &alen), PATIENT_OK);
+    ck_assert_ptr_nonnull(strstr(a, "    \"logged\": true,\n"));
+    ck_assert_int_eq(patient_policy_parse(a, alen, &q, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_require_logged(q), 1);
+    free(a);
+    patient_policy_free(p);
+    patient_policy_free(q);
+    ck_assert_int_eq(patient_policy_new(&p), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_require_logged(p), 0);
+    ck_assert_int_eq(patient_policy_serialize(p, &a, &alen), PATIENT_OK);
+    ck_assert_ptr_null(strstr(a, "logged"));
+    free(a);
+    patient_policy_free(p);
+}
+END_TEST
+
 START_TEST(test_may_decrypt)
 {
 #define MB "\"patient\":1,\"type\":\"policy\",\"middleboxes\":[{\"name\":\"corp\",\"key\":\"" KEY_MB1 "\","
@@ -635,6 +667,7 @@ policy_suite(void)
     tcase_add_test(tc, test_build_save_roundtrip);
     tcase_add_test(tc, test_defaults_serialise);
     tcase_add_test(tc, test_may_decrypt);
+    tcase_add_test(tc, test_require_logged);
     suite_add_tcase(s, tc);
     tc = tcase_create("lint");
     tcase_add_test(tc, test_lint_defaults);

@@ -166,6 +166,10 @@ PATIENT_EXPORT const char *patient_policy_min_upstream_tls(const patient_policy 
 /* "upstream_verified" (default 1): a hop towards an https origin must
  * record that it verified the origin's certificate chain and name. */
 PATIENT_EXPORT int patient_policy_upstream_verified(const patient_policy *p);
+/* require.logged: an evidence bundle checked offline must prove every
+ * change is in its middlebox's log (docs/format/log.md, "Logged-change
+ * evidence"); 0 by default. */
+PATIENT_EXPORT int patient_policy_require_logged(const patient_policy *p);
 PATIENT_EXPORT patient_proof patient_policy_require_proof(const patient_policy *p);
 /* "attested", "proven", "confined", "auto" (the policy file's spelling). */
 PATIENT_EXPORT const char *patient_proof_name(patient_proof p);

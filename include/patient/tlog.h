@@ -221,7 +221,14 @@ typedef struct patient_included {
     int found;         /* 1: logged, and proven into the signed tree */
     uint64_t seq;      /* its log entry (found) */
     uint64_t tree_size;/* of the checkpoint it was proven against */
+    char *evidence;    /* found: the logged-change evidence (JSON object text,
+                          docs/format/log.md), for patient_log_evidence_check
+                          offline; free with patient_included_free,
+                          whatever patient_tlog_included returned */
 } patient_included;
+
+/* Free the evidence of out[0..n-1]. */
+PATIENT_EXPORT void patient_included_free(patient_included *out, size_t n);
 
 /* Prove that each of the n descriptors (compact Patient-Change JWS, as a
  * bundle keeps them) is in the log published at url: fetch and check the
@@ -240,6 +247,34 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_tlog_included(const char *url,
                                                              const char *const *jws, size_t n,
                                                              patient_included *out,
                                                              patient_monitor_report *report);
+
+/* ---- Logged-change evidence, checked offline ------------------------ */
+
+/* Cap on one evidence object: an escaped log line, a proof, a note. */
+#define PATIENT_LOG_EVIDENCE_MAX (2u * PATIENT_LOG_LINE_MAX + PATIENT_NOTE_MAX + 8192u)
+
+typedef struct patient_log_evidence {
+    uint64_t seq, tree_size;              /* the entry, the signed tree (when read) */
+    char origin[PATIENT_ORIGIN_MAX + 1];  /* the checkpoint's origin (when it verified) */
+    char why[200];                        /* what failed, for a message */
+} patient_log_evidence;
+
+/* Check, without the network, that evidence (a JSON object: the log line,
+ * its index, an inclusion proof, a checkpoint note) proves the change
+ * descriptor jws is in a tree signed by pub (the key that signed the
+ * descriptor). PATIENT_OK; PATIENT_ERR_NOT_FOUND: the line is not the
+ * change entry of jws at that index (evidence for another entry);
+ * PATIENT_ERR_SIGNATURE / KEY_MISMATCH: the note does not verify under
+ * pub; PATIENT_ERR_HASH: the proof does not lead to the signed root (or
+ * is for another tree size); PATIENT_ERR_PARSE / JSON / TOO_LARGE:
+ * malformed. patient_log_evidence_code names the result as reports do. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_evidence_check(const char *json, size_t len,
+                                                                  const char *jws,
+                                                                  const patient_pubkey *pub,
+                                                                  patient_log_evidence *out);
+/* "log.proven", "log.entry.mismatch", "log.checkpoint.signature",
+ * "log.proof.invalid" or "log.evidence.malformed". */
+PATIENT_EXPORT const char *patient_log_evidence_code(patient_err err);
 
 #ifdef __cplusplus
 }

@@ -86,6 +86,14 @@ typedef struct patient_evidence {
      * 3). Empty for a manifest in one file. */
     const patient_evidence_shard *shards;
     size_t nshards;
+    /* Logged-change evidence (patient audit included --out): log_evidence[k]
+     * is the JSON object that proves changes[k] is in its middlebox's log
+     * (patient_log_evidence_check), or NULL; a NULL array: none at all.
+     * offline: the evidence is a saved bundle checked later, the one case
+     * where the policy's require.logged applies (a response just received
+     * cannot be in a checkpoint yet). */
+    const char *const *log_evidence;
+    int offline;
 } patient_evidence;
 
 /* Clock skew allowed between the verifier and a middlebox, and between

@@ -1,6 +1,8 @@
 # docs
 dist_man_MANS += docs/patient.1
 dist_man_MANS += docs/patient-formats.5
+# the c-icap service module (middlebox/srv_patient.c)
+dist_man_MANS += docs/srv_patient.8
 
 # Installed documentation ($(docdir), i.e. share/doc/patient). The format
 # pages go to a format/ subfolder and the screenshots to img/ so that the

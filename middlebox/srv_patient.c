@@ -104,6 +104,11 @@
  * decoded); Apache's mod_deflate uses the same limit for inflating. */
 #define SRV_DEFAULT_INFLATE_RATIO 200u
 #define SRV_MAX_CONF_STR 4096
+/* DescriptorDir retention: a day, at most 100,000 files; pruned by each
+ * c-icap child at most once a minute, after a request that stored one. */
+#define SRV_DEFAULT_REF_KEEP (24u * 3600)
+#define SRV_DEFAULT_REF_MAX 100000u
+#define SRV_PRUNE_EVERY 60
 
 /* ---- configuration (set while c-icap reads its config; read-only later) */
 
@@ -116,6 +121,8 @@ static char *cfg_ref_dir, *cfg_ref_host;
 static int cfg_sync = PATIENT_LOG_SYNC_EACH;
 static int cfg_honor_no_transform = 1;
 static unsigned long cfg_inflate_ratio = SRV_DEFAULT_INFLATE_RATIO;
+static unsigned long cfg_ref_keep = SRV_DEFAULT_REF_KEEP; /* seconds; 0: no age limit */
+static unsigned long cfg_ref_max = SRV_DEFAULT_REF_MAX;   /* files; 0: no count limit */
 
 /* ---- shared state ------------------------------------------------------ */
 
@@ -177,6 +184,7 @@ struct srv_req {
     int zfinished, sink_failed;
     patient_mbox *mb;      /* SEND of a held change: whose log must be durable */
     int sync_pending;      /* ... and is not known to be yet: hold the tail */
+    int ref_fd;            /* stored descriptor, locked while in flight; -1 */
     int reqmod;            /* a REQMOD: maybe a descriptor request */
     char *ref_body;        /* REQMOD: the descriptor or error text we answer */
 };
@@ -247,6 +255,56 @@ bad:
     return 0;
 }
 
+/* A duration: seconds, or with suffix s, m, h, d; 0 means no limit. */
+static int
+set_duration(const char *directive, const char **argv, void *setdata)
+{
+    char *end;
+    unsigned long long v;
+
+    if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
+        goto bad;
+    errno = 0;
+    v = strtoull(argv[0], &end, 10);
+    if (errno || end == argv[0] || v > 100ull * 365 * 86400)
+        goto bad;
+    switch (*end) {
+    case 's': end++; break;
+    case 'm': v *= 60; end++; break;
+    case 'h': v *= 3600; end++; break;
+    case 'd': v *= 86400; end++; break;
+    default: break;
+    }
+    if (*end || v > 100ull * 365 * 86400)
+        goto bad;
+    *(unsigned long *)setdata = (unsigned long)v;
+    return 1;
+bad:
+    ci_debug_printf(1, "srv_patient: %s expects a duration (e.g. 3600, 90m, 24h, 7d; 0: no limit)\n",
+                    directive);
+    return 0;
+}
+
+static int
+set_count(const char *directive, const char **argv, void *setdata)
+{
+    char *end;
+    unsigned long v;
+
+    if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
+        goto bad;
+    errno = 0;
+    v = strtoul(argv[0], &end, 10);
+    if (errno || *end || end == argv[0] || v > 100000000ul)
+        goto bad;
+    *(unsigned long *)setdata = v;
+    return 1;
+bad:
+    ci_debug_printf(1, "srv_patient: %s expects a number from 0 (no limit) to 100000000\n",
+                    directive);
+    return 0;
+}
+
 static int
 set_sync(const char *directive, const char **argv, void *setdata)
 {
@@ -302,6 +360,10 @@ static struct ci_conf_entry srv_conf[] = {
      "largest body held for an inline Patient-Change header (bytes; 65535 for Squid 5.7)"},
     {"DescriptorDir", &cfg_ref_dir, set_str,
      "where descriptors of streamed changes are kept for patient.ReferenceHost"},
+    {"DescriptorKeep", &cfg_ref_keep, set_duration,
+     "how long DescriptorDir keeps a descriptor (default 24h; 0: no age limit)"},
+    {"DescriptorMax", &cfg_ref_max, set_count,
+     "most descriptors DescriptorDir keeps (default 100000; 0: no count limit)"},
     {"ReferenceHost", &cfg_ref_host, set_str,
      "reserved host (.invalid) under which this service serves those descriptors"},
     {"InflateRatio", &cfg_inflate_ratio, set_every,
@@ -384,6 +446,36 @@ log_event(const char *event, const char *url, const char *detail)
         return;
     if ((err = patient_log_append_event(log, event, url, detail, NULL)) != PATIENT_OK)
         ci_debug_printf(1, "srv_patient: cannot log event %s: %s\n", event, patient_strerror(err));
+}
+
+/* Retention of DescriptorDir: at most once a minute per process, after a
+ * request that stored a descriptor is done (never on a response's path).
+ * Files of responses still in flight are locked and stay. */
+static void
+prune_ref_dir(void)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static time_t last;
+    time_t now = time(NULL);
+    size_t removed = 0;
+    patient_err err;
+
+    if (cfg_ref_dir == NULL || (cfg_ref_keep == 0 && cfg_ref_max == 0) ||
+        pthread_mutex_trylock(&lock) != 0)
+        return;
+    if (now - last < SRV_PRUNE_EVERY && now >= last) {
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    last = now;
+    pthread_mutex_unlock(&lock);
+    if ((err = patient_refdir_prune(cfg_ref_dir, now, cfg_ref_keep, cfg_ref_max, &removed)) !=
+        PATIENT_OK) {
+        ci_debug_printf(1, "srv_patient: pruning %s: %s\n", cfg_ref_dir, patient_strerror(err));
+    } else if (removed) {
+        ci_debug_printf(3, "srv_patient: pruned %zu descriptor%s from %s\n", removed,
+                        removed == 1 ? "" : "s", cfg_ref_dir);
+    }
 }
 
 /* ---- service callbacks ------------------------------------------------- */
@@ -535,9 +627,10 @@ srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
     }
     g_init_pid = getpid();
     ci_debug_printf(1, "srv_patient: ready: name \"%s\", %zu rules from %s, audit log %s, "
-                       "MaxBody %zu, HoldMax %zu, descriptors by reference in %s as %s\n",
+                       "MaxBody %zu, HoldMax %zu, descriptors by reference in %s as %s "
+                       "(kept %lu s, at most %lu; 0: no limit)\n",
                     cfg_name, patient_rules_count(g_rules), cfg_rules, cfg_auditlog, cfg_max_body,
-                    cfg_hold_max, cfg_ref_dir, cfg_ref_host);
+                    cfg_hold_max, cfg_ref_dir, cfg_ref_host, cfg_ref_keep, cfg_ref_max);
     ret = CI_OK;
 out:
     free(detail);
@@ -579,6 +672,8 @@ srv_close(void)
     cfg_max_body = SRV_DEFAULT_MAX_BODY;
     cfg_hold_max = SRV_DEFAULT_HOLD_MAX;
     cfg_inflate_ratio = SRV_DEFAULT_INFLATE_RATIO;
+    cfg_ref_keep = SRV_DEFAULT_REF_KEEP;
+    cfg_ref_max = SRV_DEFAULT_REF_MAX;
 }
 
 /* The absolute URL of the request: the request target when it is in
@@ -649,6 +744,7 @@ srv_init_request(ci_request_t *req)
     if ((d = calloc(1, sizeof *d)) == NULL)
         return NULL;
     d->mode = MODE_BUFFER;
+    d->ref_fd = -1;
     d->reqmod = ci_req_type(req) == ICAP_REQMOD;
     return d;
 }
@@ -659,6 +755,10 @@ srv_release_request(void *data)
     struct srv_req *d = data;
     if (d == NULL)
         return;
+    if (d->ref_fd >= 0) {
+        close(d->ref_fd); /* no longer in flight: prunable */
+        prune_ref_dir();
+    }
     patient_mbox_result_free(&d->res);
     patient_rules_stream_free(d->rs);
     patient_gzip_dec_free(d->zdec);
@@ -1213,32 +1313,6 @@ stream_start(struct srv_req *d, ci_request_t *req)
     return 0;
 }
 
-/* Store the descriptor where every c-icap child can serve it: temporary
- * file, rename (so a reader never sees half of one). */
-static int
-store_descriptor(const char *id, const char *value)
-{
-    char path[4096], tmp[4200];
-    size_t n = strlen(value);
-    int fd, ok;
-
-    if (snprintf(path, sizeof path, "%s/%s", cfg_ref_dir, id) >= (int)sizeof path)
-        return -1;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
-        return -1;
-    /* No fsync: the audit log, synced before this, is the durable record
-     * of the descriptor; this file only serves it (a power cut before the
-     * page cache reaches disk loses the copy, not the record). */
-    ok = write(fd, value, n) == (ssize_t)n;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 /* End of a streamed body: the last edits, then (if anything changed) the
  * hop over the whole input, signed; its output must be the bytes already
  * streamed. Log (durable) and store the descriptor, and only then let the
@@ -1300,7 +1374,9 @@ stream_finish(struct srv_req *d, ci_request_t *req)
     if ((err = patient_log_append_hop(log, hop, &seq)) != PATIENT_OK)
         goto out;
     err = PATIENT_ERR_IO;
-    if (store_descriptor(d->ref_id, value) != 0)
+    /* Every c-icap child serves from the folder; the file stays locked
+     * (in flight, never pruned) until this request is released. */
+    if (patient_refdir_store(cfg_ref_dir, d->ref_id, value, &d->ref_fd) != PATIENT_OK)
         goto out;
     d->final = 1;
     if (stream_encode(d) != 0)

@@ -1,12 +1,18 @@
 /* Check tests for the middlebox pipeline (patient/mbox.h) as srv_patient
  * drives it: gzip in -> gzip out with the descriptor over the decoded
  * bytes, logged before release; pass-through cases; forged twins (corrupt
- * gzip, unusable earlier hop) fail with specific codes and log nothing. */
+ * gzip, unusable earlier hop) fail with specific codes and log nothing;
+ * the folder of descriptors served by reference (store, prune by age and
+ * count, never a locked one). */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -434,6 +440,110 @@ START_TEST(http_drop_headers)
 }
 END_TEST
 
+/* ---- descriptors by reference: store and prune ------------------------ */
+
+static char rdir[64];
+
+static void
+ref_put(const char *id, time_t age, time_t now)
+{
+    const char *p = tu_path(rdir, id);
+    struct timespec ts[2] = {{now - age, 0}, {now - age, 0}};
+    FILE *f = fopen(p, "w");
+
+    ck_assert_ptr_nonnull(f);
+    fputs("x.y.z", f);
+    fclose(f);
+    ck_assert_int_eq(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+static int
+ref_has(const char *id)
+{
+    return access(tu_path(rdir, id), F_OK) == 0;
+}
+
+START_TEST(refdir_store)
+{
+    int fd = -1, fd2 = -1;
+    struct stat st;
+    char *got;
+    size_t removed = 9;
+
+    tu_mkdtemp(rdir, sizeof rdir, "check_refdir");
+    ck_assert_int_eq(patient_refdir_store(rdir, "00ff", "a.b.c", &fd), PATIENT_OK);
+    ck_assert_int_ge(fd, 0);
+    got = tu_slurp(tu_path(rdir, "00ff"), NULL);
+    ck_assert_str_eq(got, "a.b.c");
+    free(got);
+    ck_assert_int_eq(stat(tu_path(rdir, "00ff"), &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    ck_assert(!ref_has("00ff.tmp"));
+    /* ids are hex only: no path of the caller's choosing */
+    ck_assert_int_eq(patient_refdir_store(rdir, "../x", "a", &fd2), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_refdir_store(rdir, "", "a", &fd2), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_refdir_store(rdir, "ABCD", "a", &fd2), PATIENT_ERR_ARG);
+    ck_assert_int_eq(fd2, -1);
+    /* in flight (its lock held): even a zero count keeps nothing but it */
+    ck_assert_int_eq(patient_refdir_prune(rdir, time(NULL) + 100000, 1, 1, &removed), PATIENT_OK);
+    ck_assert_uint_eq(removed, 0);
+    ck_assert(ref_has("00ff"));
+    /* done: the same prune removes it */
+    close(fd);
+    ck_assert_int_eq(patient_refdir_prune(rdir, time(NULL) + 100000, 1, 1, &removed), PATIENT_OK);
+    ck_assert_uint_eq(removed, 1);
+    ck_assert(!ref_has("00ff"));
+    tu_rmtree(rdir);
+}
+END_TEST
+
+START_TEST(refdir_prune)
+{
+    time_t now = time(NULL);
+    size_t removed = 0;
+    int lock;
+
+    tu_mkdtemp(rdir, sizeof rdir, "check_refdir");
+    ref_put("a1", 10, now);
+    ref_put("a2", 100, now);
+    ref_put("a3", 1000, now);
+    ref_put("a4", 5000, now);
+    ref_put("a5", 10000, now);
+    ref_put("README", 99999, now);     /* not a descriptor: never touched */
+    ref_put("b1.tmp", 30, now);        /* a store under way */
+    ref_put("b2.tmp", 7200, now);      /* a crash's leftover */
+    ck_assert_int_eq(symlink("/etc/passwd", tu_path(rdir, "c1")), 0);
+    /* a5 is still referred to by a response in flight */
+    lock = open(tu_path(rdir, "a5"), O_RDONLY);
+    ck_assert_int_ge(lock, 0);
+    ck_assert_int_eq(flock(lock, LOCK_SH), 0);
+
+    /* by age: older than 2000 s go, but not the locked one */
+    ck_assert_int_eq(patient_refdir_prune(rdir, now, 2000, 0, &removed), PATIENT_OK);
+    ck_assert_uint_eq(removed, 2); /* a4, b2.tmp */
+    ck_assert(ref_has("a1") && ref_has("a2") && ref_has("a3") && !ref_has("a4") && ref_has("a5"));
+    ck_assert(ref_has("README") && ref_has("b1.tmp") && !ref_has("b2.tmp"));
+    ck_assert_int_eq(lstat(tu_path(rdir, "c1"), &(struct stat){0}), 0);
+
+    /* by count: at most 2, the oldest first; the locked a5 stays and
+     * does not push out a newer one in its place */
+    ck_assert_int_eq(patient_refdir_prune(rdir, now, 0, 2, &removed), PATIENT_OK);
+    ck_assert_uint_eq(removed, 1); /* a3; a5 (oldest) is locked */
+    ck_assert(ref_has("a1") && ref_has("a2") && !ref_has("a3") && ref_has("a5"));
+
+    /* released: now it goes too */
+    close(lock);
+    ck_assert_int_eq(patient_refdir_prune(rdir, now, 0, 2, &removed), PATIENT_OK);
+    ck_assert_uint_eq(removed, 1);
+    ck_assert(ref_has("a1") && ref_has("a2") && !ref_has("a5"));
+    /* no limits: nothing goes */
+    ck_assert_int_eq(patient_refdir_prune(rdir, now, 0, 0, &removed), PATIENT_OK);
+    ck_assert_uint_eq(removed, 0);
+    ck_assert_int_eq(patient_refdir_prune(tu_path(rdir, "nope"), now, 1, 1, &removed), PATIENT_ERR_IO);
+    tu_rmtree(rdir);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -462,6 +572,10 @@ main(void)
     tc = tcase_create("http");
     tcase_add_test(tc, http_may_change);
     tcase_add_test(tc, http_drop_headers);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("refdir");
+    tcase_add_test(tc, refdir_store);
+    tcase_add_test(tc, refdir_prune);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

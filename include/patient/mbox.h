@@ -140,6 +140,35 @@ PATIENT_EXPORT const char *patient_mbox_may_change(int status, const char *cache
  * A NULL-terminated static array, Content-Length first. Thread-safe. */
 PATIENT_EXPORT const char *const *patient_mbox_drop_headers(void);
 
+/* ---- descriptors delivered by reference (docs/format/change.md) -------
+ * A middlebox that streams a changed body keeps each descriptor as a file
+ * named by its reference id in one folder, to serve it while endpoints
+ * fetch it; the audit log holds the same descriptor for good. A file is
+ * locked (flock, shared) by the response that refers to it for as long as
+ * that response is in flight: pruning never removes a locked file. */
+
+/* Store value (the compact JWS) as dir/id, atomically (temporary file,
+ * rename: a reader never sees half of one), mode 0600, no symlinks
+ * followed. id: 1-64 lower-case hex digits. *lock_fd: an open descriptor
+ * holding the shared lock, taken before the name appears; the caller
+ * closes it once the response is complete (or abandoned). No fsync: the
+ * audit log, synced before this, is the durable record. Errors: ARG (bad
+ * id), IO (errno kept). Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_refdir_store(const char *dir, const char *id,
+                                                            const char *value, int *lock_fd);
+
+/* Remove descriptors from dir that are older than max_age seconds (by
+ * mtime, against now; 0: no age limit) and, while more than max_count
+ * remain (0: no count limit), the oldest beyond it; files some response
+ * still holds locked stay. Temporary files left by a crash (id.tmp) go
+ * after an hour. Only names of 1-64 lower-case hex digits (and their .tmp)
+ * are touched; other entries, symlinks and non-regular files are left.
+ * *removed (may be NULL): how many went. Thread- and process-safe (several
+ * may prune one folder at once). Errors: IO when dir cannot be read. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_refdir_prune(const char *dir, time_t now,
+                                                            uint64_t max_age, size_t max_count,
+                                                            size_t *removed);
+
 #ifdef __cplusplus
 }
 #endif

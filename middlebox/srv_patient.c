@@ -208,101 +208,109 @@ set_str(const char *directive, const char **argv, void *setdata)
     return 1;
 }
 
+/* One letter after a number, and what it multiplies by. */
+struct srv_unit {
+    char c;
+    unsigned long long mul;
+};
+
+/* A whole number, optionally followed by one of units' letters, at most
+ * max once multiplied: 0 with *out set, else -1. */
 static int
-set_size(const char *directive, const char **argv, void *setdata)
+parse_scaled(const char **argv, const struct srv_unit *units, unsigned long long max,
+             unsigned long long *out)
 {
     char *end;
     unsigned long long v;
 
     if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
-        goto bad;
+        return -1;
     errno = 0;
     v = strtoull(argv[0], &end, 10);
-    if (errno || end == argv[0])
-        goto bad;
-    switch (*end) {
-    case 'k': case 'K': v *= 1024; end++; break;
-    case 'm': case 'M': v *= 1024 * 1024; end++; break;
-    case 'g': case 'G': v *= 1024ull * 1024 * 1024; end++; break;
-    default: break;
+    if (errno || end == argv[0] || v > max)
+        return -1;
+    for (; *end && units->c; units++) {
+        if (*end == units->c) {
+            if (v > max / units->mul)
+                return -1;
+            v *= units->mul;
+            end++;
+            break;
+        }
     }
-    if (*end || v == 0 || v > PATIENT_MAX_BODY)
-        goto bad;
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int
+set_size(const char *directive, const char **argv, void *setdata)
+{
+    static const struct srv_unit units[] = {{'k', 1024},        {'K', 1024},
+                                            {'m', 1024 * 1024}, {'M', 1024 * 1024},
+                                            {'g', 1u << 30},    {'G', 1u << 30},
+                                            {0, 0}};
+    unsigned long long v;
+
+    if (parse_scaled(argv, units, PATIENT_MAX_BODY, &v) != 0 || v == 0) {
+        ci_debug_printf(1, "srv_patient: %s expects a size from 1 to %u bytes (suffix K, M "
+                           "allowed)\n", directive, PATIENT_MAX_BODY);
+        return 0;
+    }
     *(size_t *)setdata = (size_t)v;
     return 1;
+}
+
+/* One whole number from lo to hi into *out; 1 when it is, else reported. */
+static int
+set_number(const char *directive, const char **argv, unsigned long lo, unsigned long hi,
+           unsigned long *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
+        goto bad;
+    errno = 0;
+    v = strtoul(argv[0], &end, 10);
+    if (errno || *end || end == argv[0] || v < lo || v > hi)
+        goto bad;
+    *out = v;
+    return 1;
 bad:
-    ci_debug_printf(1, "srv_patient: %s expects a size from 1 to %u bytes (suffix K, M allowed)\n",
-                    directive, PATIENT_MAX_BODY);
+    ci_debug_printf(1, "srv_patient: %s expects a number from %lu%s to %lu\n", directive, lo,
+                    lo == 0 ? " (no limit)" : "", hi);
     return 0;
 }
 
 static int
 set_every(const char *directive, const char **argv, void *setdata)
 {
-    char *end;
-    unsigned long v;
-
-    if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
-        goto bad;
-    errno = 0;
-    v = strtoul(argv[0], &end, 10);
-    if (errno || *end || end == argv[0] || v == 0 || v > 1000000)
-        goto bad;
-    *(unsigned long *)setdata = v;
-    return 1;
-bad:
-    ci_debug_printf(1, "srv_patient: %s expects a number from 1 to 1000000\n", directive);
-    return 0;
+    return set_number(directive, argv, 1, 1000000, setdata);
 }
 
 /* A duration: seconds, or with suffix s, m, h, d; 0 means no limit. */
 static int
 set_duration(const char *directive, const char **argv, void *setdata)
 {
-    char *end;
+    static const struct srv_unit units[] = {
+        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {0, 0}};
     unsigned long long v;
 
-    if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
-        goto bad;
-    errno = 0;
-    v = strtoull(argv[0], &end, 10);
-    if (errno || end == argv[0] || v > 100ull * 365 * 86400)
-        goto bad;
-    switch (*end) {
-    case 's': end++; break;
-    case 'm': v *= 60; end++; break;
-    case 'h': v *= 3600; end++; break;
-    case 'd': v *= 86400; end++; break;
-    default: break;
+    if (parse_scaled(argv, units, 100ull * 365 * 86400, &v) != 0) {
+        ci_debug_printf(1, "srv_patient: %s expects a duration (e.g. 3600, 90m, 24h, 7d; 0: no "
+                           "limit)\n", directive);
+        return 0;
     }
-    if (*end || v > 100ull * 365 * 86400)
-        goto bad;
     *(unsigned long *)setdata = (unsigned long)v;
     return 1;
-bad:
-    ci_debug_printf(1, "srv_patient: %s expects a duration (e.g. 3600, 90m, 24h, 7d; 0: no limit)\n",
-                    directive);
-    return 0;
 }
 
 static int
 set_count(const char *directive, const char **argv, void *setdata)
 {
-    char *end;
-    unsigned long v;
-
-    if (argv == NULL || argv[0] == NULL || argv[1] != NULL)
-        goto bad;
-    errno = 0;
-    v = strtoul(argv[0], &end, 10);
-    if (errno || *end || end == argv[0] || v > 100000000ul)
-        goto bad;
-    *(unsigned long *)setdata = v;
-    return 1;
-bad:
-    ci_debug_printf(1, "srv_patient: %s expects a number from 0 (no limit) to 100000000\n",
-                    directive);
-    return 0;
+    return set_number(directive, argv, 0, 100000000, setdata);
 }
 
 static int
@@ -716,22 +724,30 @@ http_status(ci_request_t *req)
     return atoi(p + 1);
 }
 
+/* Append p[0..n) to the growing buffer *buf (*len used of *cap; the first
+ * allocation is at least first, then doubling). 0, or -1 out of memory. */
+static int
+grow_append(uint8_t **buf, size_t *len, size_t *cap, size_t first, const void *p, size_t n)
+{
+    if (*len + n > *cap) {
+        size_t c = *cap ? *cap : first;
+        uint8_t *nb;
+        while (c < *len + n)
+            c *= 2;
+        if ((nb = realloc(*buf, c)) == NULL)
+            return -1;
+        *buf = nb;
+        *cap = c;
+    }
+    memcpy(*buf + *len, p, n);
+    *len += n;
+    return 0;
+}
+
 static int
 append(struct srv_req *d, const char *p, size_t n)
 {
-    if (d->len + n > d->cap) {
-        size_t cap = d->cap ? d->cap : 16384;
-        uint8_t *nb;
-        while (cap < d->len + n)
-            cap *= 2;
-        if ((nb = realloc(d->buf, cap)) == NULL)
-            return -1;
-        d->buf = nb;
-        d->cap = cap;
-    }
-    memcpy(d->buf + d->len, p, n);
-    d->len += n;
-    return 0;
+    return grow_append(&d->buf, &d->len, &d->cap, 16384, p, n);
 }
 
 static void *
@@ -989,19 +1005,7 @@ upstream_tls(ci_request_t *req, const char *url, patient_tls_facts *t)
 static int
 obuf_append(struct srv_req *d, const uint8_t *p, size_t n)
 {
-    if (d->olen + n > d->ocap) {
-        size_t cap = d->ocap ? d->ocap : 65536;
-        uint8_t *nb;
-        while (cap < d->olen + n)
-            cap *= 2;
-        if ((nb = realloc(d->obuf, cap)) == NULL)
-            return -1;
-        d->obuf = nb;
-        d->ocap = cap;
-    }
-    memcpy(d->obuf + d->olen, p, n);
-    d->olen += n;
-    return 0;
+    return grow_append(&d->obuf, &d->olen, &d->ocap, 65536, p, n);
 }
 
 static patient_err
@@ -1156,19 +1160,8 @@ zbuf_sink(void *ctx, const uint8_t *p, size_t n)
 {
     struct srv_req *d = ctx;
 
-    if (d->zlen + n > d->zcap) {
-        size_t cap = d->zcap ? d->zcap : 65536;
-        uint8_t *nb;
-        while (cap < d->zlen + n)
-            cap *= 2;
-        if ((nb = realloc(d->zbuf, cap)) == NULL)
-            return PATIENT_ERR_NOMEM;
-        d->zbuf = nb;
-        d->zcap = cap;
-    }
-    memcpy(d->zbuf + d->zlen, p, n);
-    d->zlen += n;
-    return PATIENT_OK;
+    return grow_append(&d->zbuf, &d->zlen, &d->zcap, 65536, p, n) == 0 ? PATIENT_OK
+                                                                        : PATIENT_ERR_NOMEM;
 }
 
 /* gzip: hand the encoder the output so far; the member is ended only

@@ -90,11 +90,19 @@ gzpage gover $((17 * 1024 * 1024)) 0
 # a decompression bomb over HoldMax (100 MB of zeros, ~100 KB of gzip)
 head -c 100000000 /dev/zero | gzip -9 -n >"$work/site/bomb.html.gz"
 
+# the retention and size directives as an operator writes them (the
+# defaults, spelled out; the ready line must show them parsed)
+export STACK_CICAP_EXTRA="patient.DescriptorKeep 1d
+patient.DescriptorMax 100000
+patient.InflateRatio 200
+patient.MaxBody 16M"
 eval "$("$STACK" start "$work/stack" "$work/site" 2>"$work/stack-start.log")" || {
     cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
 "$PATIENT_BIN" keygen -W -p "$work/pub.pub" -s "$work/pub.key" >/dev/null
 "$PUBLISH" -q -s "$work/pub.key" --origin "$ORIGIN_URL" "$work/site" >/dev/null 2>&1
 check "manifest published" test -s "$work/site/.well-known/patient/manifest.json"
+check "directives parsed: MaxBody 16M, DescriptorKeep 1d, DescriptorMax 100000" \
+    grep -q 'MaxBody 16777216, .*(kept 86400 s, at most 100000' "$STACK_DIR/c-icap-server.log"
 
 PUBKEY=$(sed -n 2p "$work/pub.pub")
 MBKEY=$(sed -n 2p "$MBOX_PUB")

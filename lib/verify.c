@@ -305,6 +305,32 @@ set_interception(patient_report *r, const char *status, const char *by, const ui
     rep_set_interception(r, status, by, ca, ev->tls_chain[ev->tls_chain_n - 1]);
 }
 
+/* Middlebox mb's interception CA ca is in the chain: it decrypted, which
+ * the policy allows only with may_decrypt. The CA was found in the policy
+ * (the endpoint's own record) or, disclosed, in its signed disclosure. */
+static void
+judge_decrypter(patient_report *r, const patient_policy_middlebox *mb, const uint8_t *ca,
+                const patient_evidence *ev, const char *where, int disclosed)
+{
+    const char *name = patient_policy_middlebox_name(mb);
+
+    if (patient_policy_middlebox_may_decrypt(mb)) {
+        set_interception(r, "allowed", name, ca, ev);
+        rep_result(r, REP_INFO, "tls.intercepted.allowed", where,
+                   "decrypted by %s with the interception CA %s; your policy allows it to "
+                   "decrypt",
+                   name, disclosed ? "its signed disclosure declares" : "your policy records for it");
+    } else {
+        set_interception(r, "denied", name, ca, ev);
+        rep_result(r, REP_INVALID, "tls.intercepted.denied", where,
+                   "decrypted by %s (%s), but your policy does not allow it to decrypt "
+                   "(may_decrypt)",
+                   name,
+                   disclosed ? "its disclosed interception CA is in the chain"
+                             : "your policy records its interception CA");
+    }
+}
+
 /* Who decrypted the endpoint's own TLS? The chain it verified is compared
  * with what signed documents say: the origin's manifest announces its own
  * TLS keys ("tls_keys"), each trusted middlebox's disclosure its
@@ -335,19 +361,7 @@ check_interception(patient_report *r, const patient_policy *policy, const patien
             const uint8_t *ca = patient_policy_middlebox_interception_ca(mb, i);
             if (!chain_has(ev, ca))
                 continue;
-            if (patient_policy_middlebox_may_decrypt(mb)) {
-                set_interception(r, "allowed", patient_policy_middlebox_name(mb), ca, ev);
-                rep_result(r, REP_INFO, "tls.intercepted.allowed", NULL,
-                           "decrypted by %s with the interception CA your policy records for "
-                           "it; your policy allows it to decrypt",
-                           patient_policy_middlebox_name(mb));
-            } else {
-                set_interception(r, "denied", patient_policy_middlebox_name(mb), ca, ev);
-                rep_result(r, REP_INVALID, "tls.intercepted.denied", NULL,
-                           "decrypted by %s (your policy records its interception CA), but your "
-                           "policy does not allow it to decrypt (may_decrypt)",
-                           patient_policy_middlebox_name(mb));
-            }
+            judge_decrypter(r, mb, ca, ev, NULL, 0);
             return;
         }
     }
@@ -368,19 +382,7 @@ check_interception(patient_report *r, const patient_policy *policy, const patien
             const uint8_t *ca = patient_disclosure_interception_ca(doc, i);
             if (!chain_has(ev, ca))
                 continue;
-            if (patient_policy_middlebox_may_decrypt(mb)) {
-                set_interception(r, "allowed", patient_policy_middlebox_name(mb), ca, ev);
-                rep_result(r, REP_INFO, "tls.intercepted.allowed", where,
-                           "decrypted by %s with the interception CA its signed disclosure "
-                           "declares; your policy allows it to decrypt",
-                           patient_policy_middlebox_name(mb));
-            } else {
-                set_interception(r, "denied", patient_policy_middlebox_name(mb), ca, ev);
-                rep_result(r, REP_INVALID, "tls.intercepted.denied", where,
-                           "decrypted by %s (its disclosed interception CA is in the chain), "
-                           "but your policy does not allow it to decrypt (may_decrypt)",
-                           patient_policy_middlebox_name(mb));
-            }
+            judge_decrypter(r, mb, ca, ev, where, 1);
             patient_disclosure_free(doc);
             return;
         }

@@ -138,17 +138,6 @@ write_out(const char *path, const char *data, size_t len, int force)
     return -1;
 }
 
-static int
-load_pub(const char *spec, patient_pubkey *pk)
-{
-    patient_err err = patient_pubkey_load(spec, pk);
-    if (err != PATIENT_OK) {
-        cli_warn("--pub %s: %s [%s]", spec, patient_strerror(err), patient_errname(err));
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- verify ------------------------------------------------------------- */
 
 static const char *
@@ -263,7 +252,7 @@ do_verify(int n, char **logs, const aopts *o)
 
     memset(&vo, 0, sizeof vo);
     if (o->pub_spec != NULL) {
-        if (load_pub(o->pub_spec, &pk) != 0)
+        if (cli_pubkey_load("--pub", o->pub_spec, &pk) != CLI_EXIT_OK)
             return CLI_EXIT_USAGE;
         vo.pub = &pk;
     }
@@ -967,7 +956,7 @@ do_verify_proof(int n, char **args, const aopts *o)
     if (o->pub_spec == NULL)
         cli_usage(usage, "verify-proof needs --pub PUB: a proof is only as good as the "
                          "checkpoint signature");
-    if (load_pub(o->pub_spec, &pk) != 0)
+    if (cli_pubkey_load("--pub", o->pub_spec, &pk) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
     if ((err = cli_read_file(args[0], PROOF_MAX, 0, &proof, &plen, NULL)) != PATIENT_OK) {
         cli_report(err, args[0]);

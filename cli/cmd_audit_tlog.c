@@ -282,10 +282,8 @@ do_note_key(int n, char **a, const topts *o)
         cli_usage(usage, "note-key takes no arguments");
     if (o->pub == NULL || (o->lorigin == NULL) == (o->log == NULL))
         cli_usage(usage, "note-key needs --pub and one of --log-origin or --log");
-    if ((err = patient_pubkey_load(o->pub, &pk)) != PATIENT_OK) {
-        cli_warn("--pub %s: %s [%s]", o->pub, patient_strerror(err), patient_errname(err));
+    if (cli_pubkey_load("--pub", o->pub, &pk) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
-    }
     if (o->log) {
         patient_log_verify_opts vo;
         memset(&vo, 0, sizeof vo);
@@ -440,10 +438,8 @@ do_monitor(int n, char **a, const topts *o)
         cli_usage(usage, "monitor takes one URL");
     if (o->pub == NULL || o->state == NULL)
         cli_usage(usage, "monitor needs --pub PUB and --state FILE");
-    if ((err = patient_pubkey_load(o->pub, &pk)) != PATIENT_OK) {
-        cli_warn("--pub %s: %s [%s]", o->pub, patient_strerror(err), patient_errname(err));
+    if (cli_pubkey_load("--pub", o->pub, &pk) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
-    }
     patient_fetch_opts_init(&fo);
     fo.ca_file = o->ca;
     memset(&mo, 0, sizeof mo);
@@ -587,10 +583,8 @@ do_included(int n, char **a, const topts *o)
         cli_usage(usage, "included needs --pub PUB");
     if (o->log == NULL && (o->out || o->state))
         cli_usage(usage, "--out and --state need --log URL");
-    if ((err = patient_pubkey_load(o->pub, &pk)) != PATIENT_OK) {
-        cli_warn("--pub %s: %s [%s]", o->pub, patient_strerror(err), patient_errname(err));
+    if (cli_pubkey_load("--pub", o->pub, &pk) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
-    }
     if ((err = cli_read_file(a[0], BUNDLE_MAX, 0, &text, &len, NULL)) != PATIENT_OK)
         return cli_report(err, a[0]);
     /* The bundle's descriptors: its "changes" (docs/format/report.md). */

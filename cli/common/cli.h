@@ -58,6 +58,9 @@ void cli_password_free(char *pw);
  * cli_password_get does (three tries on a terminal). Prints its own
  * messages; returns an exit code (0 on success). */
 int cli_seckey_load(const char *path, const char *password_file, patient_seckey **sk);
+/* Load a public key given to option opt (a .pub file or an RW... string);
+ * on failure print "OPT SPEC: why [name]" and return CLI_EXIT_USAGE. */
+int cli_pubkey_load(const char *opt, const char *spec, patient_pubkey *pk);
 
 /* Read a whole file, or stdin for "-", NUL-terminated (*len excludes the
  * NUL; *data malloc'd, caller frees). A named file must be a regular file

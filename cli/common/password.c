@@ -131,6 +131,18 @@ fail:
 }
 
 int
+cli_pubkey_load(const char *opt, const char *spec, patient_pubkey *pk)
+{
+    patient_err err = patient_pubkey_load(spec, pk);
+
+    if (err != PATIENT_OK) {
+        cli_warn("%s %s: %s [%s]", opt, spec, patient_strerror(err), patient_errname(err));
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+int
 cli_seckey_load(const char *path, const char *password_file, patient_seckey **sk)
 {
     patient_err err;

@@ -71,7 +71,7 @@ TESTS += tests/check_log
 
 # golden descriptor chain and audit log, with forged twins
 check_PROGRAMS += tests/check_golden
-tests_check_golden_SOURCES = tests/check_golden.c
+tests_check_golden_SOURCES = tests/check_golden.c $(TEST_UTIL)
 tests_check_golden_CFLAGS = $(TEST_CFLAGS)
 tests_check_golden_LDADD = $(TEST_LIBS)
 TESTS += tests/check_golden
@@ -122,7 +122,7 @@ tests_check_mbox_SOURCES = tests/check_mbox.c $(TEST_UTIL)
 tests_check_mbox_CFLAGS = $(TEST_CFLAGS)
 tests_check_mbox_LDADD = $(TEST_LIBS)
 TESTS += tests/check_mbox tests/stack_e2e.sh tests/stack_load.sh tests/stack_large.sh tests/stack_tls.sh tests/stack_shards.sh
-dist_noinst_SCRIPTS += tests/stack_e2e.sh tests/stack_load.sh tests/stack_large.sh tests/stack_tls.sh tests/stack_shards.sh tests/shard_path.py
+dist_noinst_SCRIPTS += tests/stack_prelude.sh tests/stack_e2e.sh tests/stack_load.sh tests/stack_large.sh tests/stack_tls.sh tests/stack_shards.sh tests/shard_path.py
 
 # patient audit / patient inspect
 check_PROGRAMS += tests/check_audit
@@ -157,7 +157,7 @@ TESTS += tests/check_undo
 # transparency log: consistency proofs, signed notes, tiles, publishing,
 # monitor
 check_PROGRAMS += tests/check_tlog tests/tlog_tool
-tests_check_tlog_SOURCES = tests/check_tlog.c
+tests_check_tlog_SOURCES = tests/check_tlog.c $(TEST_UTIL)
 tests_check_tlog_CFLAGS = $(TEST_CFLAGS)
 tests_check_tlog_LDADD = $(TEST_LIBS)
 tests_tlog_tool_SOURCES = tests/tlog_tool.c

@@ -10,42 +10,11 @@
 # (configure --without-icap) or a server binary is missing.
 set -euo pipefail
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
-STACK=$top_srcdir/scripts/stack
-export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
-export PATIENT_BIN=${PATIENT_BIN:-$top_builddir/cli/patient}
-PUBLISH=$top_builddir/publisher/patient-publish
-VERIFY=$top_builddir/verifier/patient-verify
-LOGCHECK=$top_builddir/tests/stack_logcheck
-PY=/usr/bin/python3
-
-n=0 fails=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
-skip() { echo "SKIP: $*"; exit 77; }
-
-[[ -r "$PATIENT_SRV_MODULE" ]] || skip "srv_patient not built ($PATIENT_SRV_MODULE)"
-for b in nginx squid c-icap curl; do
-    command -v "$b" >/dev/null 2>&1 || skip "$b not installed (scripts/deps)"
-done
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/stack_prelude.sh"
+stack_need
 "$PY" -c 'import jwcrypto' 2>/dev/null || { echo "python3-jwcrypto missing (scripts/deps)"; exit 1; }
-
-work=$(mktemp -d /tmp/patient-e2e.XXXXXX)
-cleanup() {
-    local rc=$?
-    "$STACK" stop "$work/stack" >/dev/null 2>&1 || true
-    if (( rc != 0 )) && [[ -d "$work/stack" ]]; then
-        for f in c-icap-server.log c-icap.out squid/cache.log; do
-            [[ -s "$work/stack/$f" ]] && { echo "---- $f"; tail -n 20 "$work/stack/$f"; }
-        done
-    fi
-    rm -rf "$work"
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stack_workdir patient-e2e
+stacks+=("$work/stack")
 
 cp -r "$top_srcdir/tests/site" "$work/site"
 chmod -R u+w "$work/site"    # the source tree may be read-only (make distcheck)

@@ -14,41 +14,10 @@
 # stall is a failure, not a hang).
 set -euo pipefail
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
-STACK=$top_srcdir/scripts/stack
-export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
-export PATIENT_BIN=${PATIENT_BIN:-$top_builddir/cli/patient}
-PUBLISH=$top_builddir/publisher/patient-publish
-VERIFY=$top_builddir/verifier/patient-verify
-LOGCHECK=$top_builddir/tests/stack_logcheck
-PY=/usr/bin/python3
-
-n=0 fails=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
-skip() { echo "SKIP: $*"; exit 77; }
-
-[[ -r "$PATIENT_SRV_MODULE" ]] || skip "srv_patient not built ($PATIENT_SRV_MODULE)"
-for b in nginx squid c-icap curl; do
-    command -v "$b" >/dev/null 2>&1 || skip "$b not installed (scripts/deps)"
-done
-
-work=$(mktemp -d /tmp/patient-large.XXXXXX)
-cleanup() {
-    local rc=$?
-    "$STACK" stop "$work/stack" >/dev/null 2>&1 || true
-    if (( rc != 0 )) && [[ -d "$work/stack" ]]; then
-        for f in c-icap-server.log squid/cache.log; do
-            [[ -s "$work/stack/$f" ]] && { echo "---- $f"; tail -n 20 "$work/stack/$f"; }
-        done
-    fi
-    rm -rf "$work"
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/stack_prelude.sh"
+stack_need
+stack_workdir patient-large
+stacks+=("$work/stack")
 
 # page NAME SIZE BODYTAG: exactly SIZE bytes of HTML; with BODYTAG=1 it has
 # the <body> the banner rule inserts after.

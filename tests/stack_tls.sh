@@ -25,44 +25,10 @@
 # Exit 77 (skip) only when the module was not built or a server is missing.
 set -euo pipefail
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
-STACK=$top_srcdir/scripts/stack
-export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
-export PATIENT_BIN=${PATIENT_BIN:-$top_builddir/cli/patient}
-PUBLISH=$top_builddir/publisher/patient-publish
-VERIFY=$top_builddir/verifier/patient-verify
-PY=/usr/bin/python3
-
-n=0 fails=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
-skip() { echo "SKIP: $*"; exit 77; }
-
-[[ -r "$PATIENT_SRV_MODULE" ]] || skip "srv_patient not built ($PATIENT_SRV_MODULE)"
-for b in nginx squid c-icap curl openssl; do
-    command -v "$b" >/dev/null 2>&1 || skip "$b not installed (scripts/deps)"
-done
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/stack_prelude.sh"
+stack_need openssl
 [[ -x /usr/lib/squid/security_file_certgen ]] || skip "squid-openssl not installed (scripts/deps)"
-
-work=$(mktemp -d /tmp/patient-tls.XXXXXX)
-stacks=()
-cleanup() {
-    local rc=$? s
-    for s in "${stacks[@]}"; do "$STACK" stop "$s" >/dev/null 2>&1 || true; done
-    if (( rc != 0 )); then
-        for s in "${stacks[@]}"; do
-            for f in c-icap-server.log squid/cache.log; do
-                [[ -s "$s/$f" ]] && { echo "---- $s/$f"; tail -n 15 "$s/$f"; }
-            done
-        done
-    fi
-    [[ -n "${KEEP:-}" ]] || rm -rf "$work"
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stack_workdir patient-tls
 
 cp -r "$top_srcdir/tests/site" "$work/site"
 chmod -R u+w "$work/site"

@@ -1,0 +1,56 @@
+# shellcheck shell=bash disable=SC2034
+# Sourced by the end-to-end scripts that run the real loopback stack
+# (scripts/stack: nginx, Squid, c-icap + srv_patient), after
+# `set -euo pipefail`:
+#     . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/stack_prelude.sh"
+#     stack_need [BINARY...]       skip (77) unless the module and servers are here
+#     stack_workdir NAME           $work, removed on exit (KEEP=1 keeps it)
+#     stacks+=("$work/stack")      stacks stopped on exit, their logs shown on failure
+# The paths of the tools under test, and TAP lines: ok, not_ok (counted in
+# $fails; the script ends with its own summary), check WHAT CMD..., skip.
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+STACK=$top_srcdir/scripts/stack
+export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
+export PATIENT_BIN=${PATIENT_BIN:-$top_builddir/cli/patient}
+PUBLISH=$top_builddir/publisher/patient-publish
+VERIFY=$top_builddir/verifier/patient-verify
+LOGCHECK=$top_builddir/tests/stack_logcheck
+PY=/usr/bin/python3
+# The logs shown from each stack when the script fails.
+STACK_LOGS=${STACK_LOGS:-"c-icap-server.log c-icap.out squid/cache.log"}
+
+n=0 fails=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+skip() { echo "SKIP: $*"; exit 77; }
+
+stack_need() {
+    local b
+    [[ -r "$PATIENT_SRV_MODULE" ]] || skip "srv_patient not built ($PATIENT_SRV_MODULE)"
+    for b in nginx squid c-icap curl "$@"; do
+        command -v "$b" >/dev/null 2>&1 || skip "$b not installed (scripts/deps)"
+    done
+}
+
+stacks=()
+stack_cleanup() {
+    local rc=$? s f
+    for s in "${stacks[@]}"; do "$STACK" stop "$s" >/dev/null 2>&1 || true; done
+    if (( rc != 0 )); then
+        for s in "${stacks[@]}"; do
+            for f in $STACK_LOGS; do
+                [[ -s "$s/$f" ]] && { echo "---- $s/$f"; tail -n 20 "$s/$f"; }
+            done
+        done
+    fi
+    [[ -n "${KEEP:-}" ]] || rm -rf "$work"
+    exit $rc
+}
+
+stack_workdir() {
+    work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    trap stack_cleanup EXIT
+    trap 'exit 130' INT TERM
+}

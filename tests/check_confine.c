@@ -270,33 +270,11 @@ run(const patient_policy *p, const patient_evidence *ev)
     return r;
 }
 
-static const char *
-first_error(const patient_report *r)
-{
-    const cJSON *o;
-    cJSON_ArrayForEach(o, r->results)
-    {
-        const char *sev = pt_json_str(o, "severity");
-        if (sev && strcmp(sev, "error") == 0)
-            return pt_json_str(o, "code");
-    }
-    return NULL;
-}
-
-static int
-has_code(const patient_report *r, const char *code)
-{
-    for (size_t i = 0; i < patient_report_result_count(r); i++)
-        if (strcmp(patient_report_result_code(r, i), code) == 0)
-            return 1;
-    return 0;
-}
-
 /* Assert verdict, first error (NULL: none) and the report's proof. Keeps r. */
 static void
 check(const patient_report *r, patient_verdict v, const char *code, const char *proof)
 {
-    const char *fe = first_error(r);
+    const char *fe = tu_report_first_error(r);
     if (patient_report_verdict(r) != v || (code == NULL) != (fe == NULL) ||
         (code && fe && strcmp(code, fe)) || strcmp(pt_json_str(r->doc, "proof"), proof)) {
         char *j = NULL;
@@ -495,7 +473,7 @@ START_TEST(eicar_confined)
     patient_evidence ev = ev_make(out, ol, ch, 1, 0);
     patient_report *r = run(pol, &ev);
     check(r, PATIENT_VERDICT_MODIFIED, NULL, "confined");
-    ck_assert(has_code(r, "change.confined"));
+    ck_assert(tu_report_has_code(r, "change.confined"));
     unchecked(r, ranges, sizeof ranges, &total);
     ck_assert_int_eq(total, C - (long long)strlen(EICAR));
     snprintf(want, sizeof want, "%u+%zu ", 2 * C, C - strlen(EICAR));
@@ -510,7 +488,7 @@ START_TEST(eicar_confined)
     ev = ev_make(out, ol, ch, 1, 1);
     r = run(pol, &ev);
     check(r, PATIENT_VERDICT_MODIFIED, NULL, "attested");
-    ck_assert(has_code(r, "change.attested"));
+    ck_assert(tu_report_has_code(r, "change.attested"));
     patient_report_free(r);
     free(v);
     free(out);
@@ -995,7 +973,7 @@ START_TEST(patient_origin_confined)
     {
         patient_report *r = run(pol, &ev);
         check(r, PATIENT_VERDICT_MODIFIED, NULL, "confined");
-        ck_assert(has_code(r, "origin.ok"));
+        ck_assert(tu_report_has_code(r, "origin.ok"));
         patient_report_free(r);
     }
     /* Twin: the page rewritten elsewhere, signed by the middlebox. */

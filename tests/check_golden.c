@@ -30,9 +30,9 @@
 
 #include <patient/patient.h>
 #include "util.h"
+#include "testutil.h"
 
 #define DATA TEST_SRCDIR "/data/"
-#define GOLD TEST_SRCDIR "/data/golden/"
 #define URL "https://news.example/page.html"
 #define ORIGIN "https://news.example"
 #define T_ORIGIN ((time_t)1767225600) /* 2026-01-01T00:00:00Z */
@@ -51,32 +51,25 @@ static const char ORIGIN_BODY[] =
 static patient_seckey *
 seckey(const char *name)
 {
-    uint8_t *t = NULL;
     size_t n = 0;
     patient_seckey *sk = NULL;
     int enc = 0;
-    char p[512];
-
-    snprintf(p, sizeof p, DATA "%s", name);
     /* Parse, not load: git does not keep the files' 0600 mode. */
-    ck_assert_int_eq(pt_read_file(p, 8192, &t, &n), PATIENT_OK);
-    ck_assert_int_eq(patient_seckey_parse((char *)t, n, NULL, &sk, &enc), PATIENT_OK);
+    char *t = tu_fixture(name, &n);
+
+    ck_assert_int_eq(patient_seckey_parse(t, n, NULL, &sk, &enc), PATIENT_OK);
     free(t);
     return sk;
 }
 
+/* A committed golden fixture (tests/data/golden/NAME). */
 static char *
-slurp(const char *name, size_t *len)
+gold(const char *name, size_t *len)
 {
-    uint8_t *t = NULL;
-    size_t n = 0;
-    char p[512];
+    char p[256];
 
-    snprintf(p, sizeof p, GOLD "%s", name);
-    ck_assert_msg(pt_read_file(p, 1u << 20, &t, &n) == PATIENT_OK, "cannot read %s", p);
-    if (len)
-        *len = n;
-    return (char *)t;
+    snprintf(p, sizeof p, "golden/%s", name);
+    return tu_fixture(p, len);
 }
 
 /* The chain, made with the hop API at fixed times. */
@@ -124,8 +117,8 @@ static patient_report *
 verify_files(const char *chain_file, const char *body_file)
 {
     size_t blen = 0, plen = 0;
-    char *chain = slurp(chain_file, NULL), *body = slurp(body_file, &blen),
-         *pol = slurp("policy.json", &plen), *osig = slurp("origin.jws", NULL), *detail = NULL;
+    char *chain = gold(chain_file, NULL), *body = gold(body_file, &blen),
+         *pol = gold("policy.json", &plen), *osig = gold("origin.jws", NULL), *detail = NULL;
     const char *vals[4];
     size_t n = 0;
     patient_policy *p = NULL;
@@ -192,19 +185,19 @@ expect(patient_report *r, patient_verdict v, const char *code)
 
 START_TEST(chain_rebuilds_byte_for_byte)
 {
-    char *v[2], *chain = slurp("chain.txt", NULL), *want = NULL, *fin;
+    char *v[2], *chain = gold("chain.txt", NULL), *want = NULL, *fin;
     uint8_t *final = NULL;
     size_t final_len = 0, fl = 0;
 
     make_chain(v, &final, &final_len);
     ck_assert_int_ge(asprintf(&want, "%s\n%s\n", v[0], v[1]), 0);
     ck_assert_str_eq(chain, want);
-    fin = slurp("final.html", &fl);
+    fin = gold("final.html", &fl);
     ck_assert_uint_eq(fl, final_len);
     ck_assert_mem_eq(fin, final, fl);
     {
         size_t ol = 0;
-        char *ob = slurp("origin.html", &ol);
+        char *ob = gold("origin.html", &ol);
         ck_assert_uint_eq(ol, strlen(ORIGIN_BODY));
         ck_assert_mem_eq(ob, ORIGIN_BODY, ol);
         free(ob);
@@ -250,7 +243,7 @@ verify_log(const char *name)
     patient_log_report r;
     patient_pubkey pk;
 
-    snprintf(p, sizeof p, GOLD "%s", name);
+    snprintf(p, sizeof p, DATA "golden/%s", name);
     ck_assert_int_eq(patient_pubkey_load(DATA "key_test.pub", &pk), PATIENT_OK);
     memset(&o, 0, sizeof o);
     o.pub = &pk;
@@ -263,7 +256,7 @@ verify_log(const char *name)
 START_TEST(log_golden)
 {
     size_t n = 0;
-    char *t = slurp("audit.log", &n), *chain = slurp("chain.txt", NULL), hex[65];
+    char *t = gold("audit.log", &n), *chain = gold("chain.txt", NULL), hex[65];
     uint8_t h[32];
     patient_log_report r = verify_log("audit.log");
     char *v0 = strtok(chain, "\n");

@@ -16,16 +16,16 @@
 #include "merkle.h"
 #include "tlog_int.h"
 #include "util.h"
+#include "testutil.h"
 
-static char tmpdir[64];
+static char tmpdir[256];
 static patient_seckey *sk, *sk2;
 static patient_pubkey pk, pk2;
 
 static void
 setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_tlog.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tu_mkdtemp(tmpdir, sizeof tmpdir, "check_tlog");
     ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
     ck_assert_int_eq(patient_keypair_generate(&pk2, &sk2), PATIENT_OK);
 }
@@ -33,22 +33,9 @@ setup(void)
 static void
 teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        perror("rm");
+    tu_rmtree(tmpdir);
     patient_seckey_free(sk);
     patient_seckey_free(sk2);
-}
-
-static char *
-tpath(const char *name)
-{
-    static char p[4][256];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", tmpdir, name);
-    return p[i];
 }
 
 #define NL 70
@@ -159,8 +146,8 @@ START_TEST(log_consistency_file)
     patient_log_verify_opts vo;
     char *json = NULL;
 
-    gen_log(tpath("a.log"), 40, 9, NULL);
-    ck_assert_int_eq(patient_log_consistency(tpath("a.log"), 13, 37, &p), PATIENT_OK);
+    gen_log(tu_path(tmpdir, "a.log"), 40, 9, NULL);
+    ck_assert_int_eq(patient_log_consistency(tu_path(tmpdir, "a.log"), 13, 37, &p), PATIENT_OK);
     ck_assert_uint_eq(p.old_size, 13);
     ck_assert_uint_eq(p.new_size, 37);
     ck_assert_int_eq(patient_consistency_verify(&p), PATIENT_OK);
@@ -169,9 +156,9 @@ START_TEST(log_consistency_file)
     vo.have_trusted = 1;
     vo.trusted_size = 13;
     memcpy(vo.trusted_root, p.old_root, 32);
-    ck_assert_int_eq(patient_log_verify(tpath("a.log"), &vo, &r), PATIENT_OK);
+    ck_assert_int_eq(patient_log_verify(tu_path(tmpdir, "a.log"), &vo, &r), PATIENT_OK);
     vo.trusted_root[5] ^= 1;
-    ck_assert_int_eq(patient_log_verify(tpath("a.log"), &vo, &r), PATIENT_ERR_LOG_CORRUPT);
+    ck_assert_int_eq(patient_log_verify(tu_path(tmpdir, "a.log"), &vo, &r), PATIENT_ERR_LOG_CORRUPT);
     ck_assert_int_eq(r.tamper, PATIENT_LOG_REWRITTEN);
     /* JSON round trip, then a forged twin. */
     ck_assert_int_eq(patient_consistency_json(&p, &json), PATIENT_OK);
@@ -181,9 +168,9 @@ START_TEST(log_consistency_file)
     ck_assert_int_eq(patient_consistency_verify(&q), PATIENT_ERR_HASH);
     ck_assert_int_eq(patient_consistency_parse("{\"version\":1}", 13, &q), PATIENT_ERR_PARSE);
     free(json);
-    ck_assert_int_eq(patient_log_consistency(tpath("a.log"), 3, 1000, &p), PATIENT_ERR_NOT_FOUND);
-    ck_assert_int_eq(patient_log_consistency(tpath("a.log"), 9, 3, &p), PATIENT_ERR_ARG);
-    ck_assert_int_eq(patient_log_consistency(tpath("a.log"), 0, 0, &p), PATIENT_OK);
+    ck_assert_int_eq(patient_log_consistency(tu_path(tmpdir, "a.log"), 3, 1000, &p), PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_log_consistency(tu_path(tmpdir, "a.log"), 9, 3, &p), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_log_consistency(tu_path(tmpdir, "a.log"), 0, 0, &p), PATIENT_OK);
     ck_assert_int_eq(patient_consistency_verify(&p), PATIENT_OK);
 }
 END_TEST
@@ -258,15 +245,6 @@ START_TEST(tile_paths)
 }
 END_TEST
 
-static char *
-slurp(const char *path, size_t *len)
-{
-    uint8_t *d = NULL;
-    if (pt_read_file(path, 64u << 20, &d, len) != PATIENT_OK)
-        return NULL;
-    return (char *)d;
-}
-
 /* The writer's incremental publishing and publishing from the file give
  * the same folder; the tiles hash to the checkpoint's root. */
 START_TEST(publish_writer_equals_file)
@@ -280,10 +258,10 @@ START_TEST(publish_writer_equals_file)
 
     /* 580 events + checkpoints every 50: 591 lines, the last a checkpoint
      * over 590 = 2 full tiles + 78... computed below from the note. */
-    gen_log(tpath("w.log"), 580, 50, tpath("pw"));
-    ck_assert_int_eq(patient_log_publish(tpath("w.log"), tpath("pf"), sk, NULL), PATIENT_OK);
-    ck_assert_int_eq(patient_log_verify(tpath("w.log"), NULL, &r), PATIENT_OK);
-    a = slurp(tpath("pw/checkpoint"), &la);
+    gen_log(tu_path(tmpdir, "w.log"), 580, 50, tu_path(tmpdir, "pw"));
+    ck_assert_int_eq(patient_log_publish(tu_path(tmpdir, "w.log"), tu_path(tmpdir, "pf"), sk, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_verify(tu_path(tmpdir, "w.log"), NULL, &r), PATIENT_OK);
+    a = tu_slurp(tu_path(tmpdir, "pw/checkpoint"), &la);
     ck_assert_ptr_nonnull(a);
     ck_assert_int_eq(patient_checkpoint_open(a, la, NULL, &pk, &c), PATIENT_OK);
     ck_assert_uint_eq(c.size, r.last_checkpoint_seq);
@@ -301,8 +279,8 @@ START_TEST(publish_writer_equals_file)
             snprintf(nm, sizeof nm, "tile/1/000.p/%u", (unsigned)(c.size / 256));
         snprintf(pa, sizeof pa, "pw/%s", nm);
         snprintf(pb, sizeof pb, "pf/%s", nm);
-        a = slurp(tpath(pa), &la);
-        b = slurp(tpath(pb), &lb);
+        a = tu_slurp(tu_path(tmpdir, pa), &la);
+        b = tu_slurp(tu_path(tmpdir, pb), &lb);
         ck_assert_msg(a && b, "%s published by both", nm);
         ck_assert_uint_eq(la, lb);
         ck_assert_mem_eq(a, b, la);
@@ -310,8 +288,8 @@ START_TEST(publish_writer_equals_file)
         free(b);
     }
     /* Republishing from the file leaves the same checkpoint tree. */
-    ck_assert_int_eq(patient_log_publish(tpath("w.log"), tpath("pw"), sk, NULL), PATIENT_OK);
-    ck_assert_int_eq(patient_log_publish(tpath("nolog"), tpath("px"), sk, NULL),
+    ck_assert_int_eq(patient_log_publish(tu_path(tmpdir, "w.log"), tu_path(tmpdir, "pw"), sk, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_publish(tu_path(tmpdir, "nolog"), tu_path(tmpdir, "px"), sk, NULL),
                      PATIENT_ERR_NOT_FOUND);
 }
 END_TEST
@@ -320,7 +298,7 @@ static int
 exists(const char *rel)
 {
     struct stat st;
-    return lstat(tpath(rel), &st) == 0;
+    return lstat(tu_path(tmpdir, rel), &st) == 0;
 }
 
 /* Partial tiles and bundles go once their full one has existed for the
@@ -333,13 +311,13 @@ START_TEST(publish_prunes_partials)
     size_t la;
 
     /* Default grace: every partial the checkpoints named is still there. */
-    gen_log(tpath("k.log"), 580, 50, tpath("pk"));
+    gen_log(tu_path(tmpdir, "k.log"), 580, 50, tu_path(tmpdir, "pk"));
     ck_assert(exists("pk/tile/0/000.p"));
     ck_assert(exists("pk/entries/000.p"));
     ck_assert(exists("pk/tile/0/001.p"));
     /* No grace: gone at the next checkpoint after the full one. */
     pt_prune_grace = 0;
-    gen_log(tpath("g.log"), 580, 50, tpath("pg"));
+    gen_log(tu_path(tmpdir, "g.log"), 580, 50, tu_path(tmpdir, "pg"));
     pt_prune_grace = saved;
     ck_assert(!exists("pg/tile/0/000.p"));
     ck_assert(!exists("pg/entries/000.p"));
@@ -347,7 +325,7 @@ START_TEST(publish_prunes_partials)
     ck_assert(!exists("pg/entries/001.p"));
     ck_assert(exists("pg/tile/0/000") && exists("pg/entries/001"));
     /* The right edge of the checkpoint's tree is whole. */
-    a = slurp(tpath("pg/checkpoint"), &la);
+    a = tu_slurp(tu_path(tmpdir, "pg/checkpoint"), &la);
     ck_assert_ptr_nonnull(a);
     ck_assert_int_eq(patient_checkpoint_open(a, la, NULL, &pk, &c), PATIENT_OK);
     free(a);
@@ -359,7 +337,7 @@ START_TEST(publish_prunes_partials)
     ck_assert(exists(rel));
     /* A one-shot publish of a folder whose full tiles are old prunes too. */
     pt_prune_grace = 0;
-    ck_assert_int_eq(patient_log_publish(tpath("k.log"), tpath("pk"), sk, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_publish(tu_path(tmpdir, "k.log"), tu_path(tmpdir, "pk"), sk, NULL), PATIENT_OK);
     pt_prune_grace = saved;
     ck_assert(!exists("pk/tile/0/000.p") && !exists("pk/entries/000.p"));
 }

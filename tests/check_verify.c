@@ -209,28 +209,6 @@ run(const patient_policy *p, const patient_evidence *ev)
     return run_at(p, ev, NOW, NULL);
 }
 
-static const char *
-first_error(const patient_report *r)
-{
-    const cJSON *o;
-    cJSON_ArrayForEach(o, r->results)
-    {
-        const char *sev = pt_json_str(o, "severity");
-        if (sev && strcmp(sev, "error") == 0)
-            return pt_json_str(o, "code");
-    }
-    return NULL;
-}
-
-static int
-has_code(const patient_report *r, const char *code)
-{
-    for (size_t i = 0; i < patient_report_result_count(r); i++)
-        if (strcmp(patient_report_result_code(r, i), code) == 0)
-            return 1;
-    return 0;
-}
-
 static void
 dump(const patient_report *r)
 {
@@ -244,7 +222,7 @@ dump(const patient_report *r)
 static void
 expect(patient_report *r, patient_verdict v, const char *code)
 {
-    const char *fe = first_error(r);
+    const char *fe = tu_report_first_error(r);
     if (patient_report_verdict(r) != v || (code == NULL) != (fe == NULL) ||
         (code && strcmp(code, fe) != 0))
         dump(r);
@@ -254,7 +232,7 @@ expect(patient_report *r, patient_verdict v, const char *code)
     } else {
         ck_assert_ptr_nonnull(fe);
         ck_assert_str_eq(fe, code);
-        ck_assert(has_code(r, code));
+        ck_assert(tu_report_has_code(r, code));
     }
     patient_report_free(r);
 }
@@ -430,7 +408,7 @@ START_TEST(one_hop_attested)
     ev_old(&ev); /* without chunk roots: attested, as before them */
     patient_report *r = run(pol, &ev);
     char *j = NULL;
-    ck_assert(has_code(r, "change.attested"));
+    ck_assert(tu_report_has_code(r, "change.attested"));
     ck_assert_int_eq(patient_report_json(r, 0, &j), PATIENT_OK);
     ck_assert(strstr(j, "\"proof\":\"attested\"") != NULL);
     free(j);

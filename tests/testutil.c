@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "report_int.h"
 #include "testutil.h"
 
 #define SLURP_MAX (256u * 1024 * 1024)
@@ -90,4 +91,22 @@ char *
 tu_fixture(const char *name, size_t *len)
 {
     return tu_slurp(tu_path(TEST_SRCDIR "/data", name), len);
+}
+
+const char *
+tu_report_first_error(const patient_report *r)
+{
+    for (size_t i = 0; i < r->nchecks; i++)
+        if (r->checks[i].effect >= REP_UNVERIFIABLE)
+            return r->checks[i].code;
+    return NULL;
+}
+
+int
+tu_report_has_code(const patient_report *r, const char *code)
+{
+    for (size_t i = 0; i < patient_report_result_count(r); i++)
+        if (strcmp(patient_report_result_code(r, i), code) == 0)
+            return 1;
+    return 0;
 }

@@ -6,6 +6,7 @@
 #define PATIENT_TESTUTIL_H
 
 #include <stddef.h>
+#include <patient/verify.h>
 
 /* The folder for temporary files: $TMPDIR, or /tmp when it is unset. */
 const char *tu_tmp(void);
@@ -23,5 +24,11 @@ const char *tu_path(const char *dir, const char *name);
 char *tu_slurp(const char *path, size_t *len);
 /* A committed fixture: tests/data/<name>. */
 char *tu_fixture(const char *name, size_t *len);
+
+/* The code of a report's first result with severity "error" (unverifiable
+ * or invalid), NULL when there is none; borrowed from the report. */
+const char *tu_report_first_error(const patient_report *r);
+/* 1 when some result of the report has this code. */
+int tu_report_has_code(const patient_report *r, const char *code);
 
 #endif

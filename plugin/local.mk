@@ -8,6 +8,7 @@ EXTRA_DIST += plugin/extension plugin/hosts plugin/tools plugin/test/fixtures \
 	plugin/test/icons.test.js plugin/test/capture.test.js plugin/test/package.json \
 	plugin/test/package-lock.json plugin/test/e2e.js plugin/test/e2e-firefox.js \
 	plugin/test/standin-host.py plugin/test/standin-e2e.sh tests/split_server.py \
+	tests/plugin_tls.sh \
 	plugin/.gitignore docs/PLUGIN.md docs/img/popup-verified.png docs/img/popup-modified.png \
 	docs/img/popup-invalid.png docs/img/popup-unverifiable.png docs/img/popup-none.png \
 	docs/img/popup-error.png docs/img/popup-pending.png docs/img/popup-untrusted.png \

@@ -1202,6 +1202,7 @@ START_TEST(finish_output_same_descriptor)
     ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, out, out_len, NULL, &v2), PATIENT_OK);
     ck_assert_ptr_nonnull(v2);
     ck_assert_str_eq(v1, v2);
+    free(v2);
     ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, out, out_len, NULL, &v2),
                      PATIENT_ERR_STATE);
     ck_assert_ptr_null(v2);

@@ -101,18 +101,11 @@ eval "$stack_out"
 origin=${ORIGIN_URL%/}
 origin_s=${ORIGIN_HTTPS_URL%/}
 "$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin" "$tmp/site" || die "publish"
-"$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin_s" --tls-key "$STACK_DIR/pki/origin.crt" "$tmp/site-https" ||
-    die "publish https"
 # the middlebox declares the CA it decrypts with; Chromium trusts it from the
-# throw-away $HOME's NSS database, as an enterprise endpoint would (the
-# system store is not touched), the native host from PATIENT_CA_FILE
-"$CLI" disclose -s "$STACK_DIR/mbox.key" --out "$MBOX_WWW" --operator "Example Corp IT" \
-    --contact mailto:it@example.test --service content-filter --retention-days 0 --sharing none \
-    --upstream-tls-min TLSv1.2 --interception-ca "$BUMP_CA" >/dev/null || die "disclose"
-mkdir -p "$HOME/.pki/nssdb"
-certutil -N -d "sql:$HOME/.pki/nssdb" --empty-password || die "certutil -N"
-certutil -A -d "sql:$HOME/.pki/nssdb" -n "patient stack interception CA" -t C,, -i "$BUMP_CA" ||
-    die "certutil -A"
+# throw-away $HOME's NSS database, the native host from PATIENT_CA_FILE
+. "$top_srcdir/tests/plugin_tls.sh"
+https_publish "$tmp/pub.key" "$tmp/site-https"
+nss_trust "$HOME/.pki/nssdb"
 # changed after publishing, behind the publisher's back
 printf '<p>injected after signing</p>\n' >>"$tmp/site/tampered.html"
 

@@ -95,20 +95,13 @@ eval "$stack_out"
 origin=${ORIGIN_URL%/}
 origin_s=${ORIGIN_HTTPS_URL%/}
 "$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin" "$tmp/site" || die "publish"
-"$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin_s" --tls-key "$STACK_DIR/pki/origin.crt" "$tmp/site-https" ||
-    die "publish https"
+# the middlebox declares the CA it decrypts with; the browser's profile
+# trusts it (its cert9.db), the native host from PATIENT_CA_FILE
+. "$top_srcdir/tests/plugin_tls.sh"
+https_publish "$tmp/pub.key" "$tmp/site-https"
+nss_trust "$tmp/ff-profile"
 printf '<p>injected after signing</p>\n' >>"$tmp/site/tampered.html"
 printf '<p>injected after signing</p>\n' >>"$tmp/site-https/tampered.html"
-# the middlebox declares the CA it decrypts with, signed
-"$CLI" disclose -s "$STACK_DIR/mbox.key" --out "$MBOX_WWW" --operator "Example Corp IT" \
-    --contact mailto:it@example.test --service content-filter --retention-days 0 --sharing none \
-    --upstream-tls-min TLSv1.2 --interception-ca "$BUMP_CA" >/dev/null || die "disclose"
-# an enterprise endpoint's browser: a profile whose NSS store trusts the
-# interception CA (nothing else changes; the system store is not touched)
-mkdir -p "$tmp/ff-profile"
-certutil -N -d "sql:$tmp/ff-profile" --empty-password || die "certutil -N"
-certutil -A -d "sql:$tmp/ff-profile" -n "patient stack interception CA" -t C,, -i "$BUMP_CA" ||
-    die "certutil -A"
 
 wait_file() { # wait_file FILE WHAT
     i=0

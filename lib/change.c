@@ -740,13 +740,7 @@ pt_hop_chfields(const patient_hop *hop, chfields *f, const char **value)
         f->deleted += hop->edits[i].e.delete_len;
         f->inserted += hop->edits[i].e.insert_len;
     }
-    if (!hop->has_tls)
-        f->tls[0] = 0;
-    else if (hop->tls_cipher == NULL)
-        snprintf(f->tls, sizeof f->tls, "%s", hop->tls_version);
-    else
-        snprintf(f->tls, sizeof f->tls, "%s %s %s", hop->tls_version, hop->tls_cipher,
-                 hop->tls_verified ? "verified" : "unverified");
+    chfields_tls(f, hop->has_tls ? hop->tls_version : NULL, hop->tls_cipher, hop->tls_verified);
     *value = hop->value;
     return PATIENT_OK;
 }

@@ -65,6 +65,9 @@ void chfields_free(chfields *f);
  * patient_change_parse, and PATIENT_ERR_LIMIT over PATIENT_LOG_EDITS_MAX
  * edits or PATIENT_ERR_TOO_LARGE for a URL over PATIENT_LOG_URL_MAX. */
 patient_err chfields_from_value(const char *value, chfields *f);
+/* f->tls, the upstream TLS in the entry's one-string form, from a
+ * descriptor's "tls" (version NULL: none recorded). */
+void chfields_tls(chfields *f, const char *version, const char *cipher, int verified);
 
 /* The same fields of the descriptor a hop just signed (patient_hop_finish
  * or _finish_output), from the hop itself: a writer that built the

@@ -203,15 +203,20 @@ chfields_from_value(const char *value, chfields *f)
         f->deleted += c->edits[i].delete_len;
         f->inserted += c->edits[i].insert_len;
     }
-    /* The upstream TLS in the entry's one-string form. */
-    if (!c->has_tls)
-        f->tls[0] = 0;
-    else if (c->tls.cipher == NULL)
-        snprintf(f->tls, sizeof f->tls, "%s", c->tls.version);
-    else
-        snprintf(f->tls, sizeof f->tls, "%s %s %s", c->tls.version, c->tls.cipher,
-                 c->tls.verified ? "verified" : "unverified");
+    chfields_tls(f, c->has_tls ? c->tls.version : NULL, c->tls.cipher, c->tls.verified);
     return PATIENT_OK;
+}
+
+void
+chfields_tls(chfields *f, const char *version, const char *cipher, int verified)
+{
+    if (version == NULL)
+        f->tls[0] = 0;
+    else if (cipher == NULL)
+        snprintf(f->tls, sizeof f->tls, "%s", version);
+    else
+        snprintf(f->tls, sizeof f->tls, "%s %s %s", version, cipher,
+                 verified ? "verified" : "unverified");
 }
 
 patient_err

@@ -4,7 +4,9 @@
 # every entry a writer reported as committed is in the log. From the tenth
 # round on, two processes with four threads each append at once (group
 # commit: several threads share one fdatasync, and a kill lands mid-batch,
-# with lines written but not yet acknowledged).
+# with lines written but not yet acknowledged; half the threads append
+# deferred, as srv_patient does for a held change, and report only after
+# waiting for durability).
 set -eu
 W="${top_builddir:-.}/tests/log_writer"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/log_crash.XXXXXX")

@@ -2,8 +2,10 @@
  *   log_writer write KEY LOG TAG [THREADS]
  *                                  append changes forever (from THREADS
  *                                  threads on one handle, default 1: group
- *                                  commit batches); after each append
- *                                  returns, print "SEQ URL" (committed)
+ *                                  commit batches; odd-numbered threads
+ *                                  append deferred and then wait); after
+ *                                  each append is durable, print "SEQ URL"
+ *                                  (committed)
  *   log_writer check KEY LOG FILE  reopen (repairing a torn tail), close,
  *                                  verify deep with the key, and check every
  *                                  "SEQ URL" line of FILE is in the log
@@ -65,10 +67,19 @@ write_loop(void *arg)
             patient_hop_add_edit(h, 0, 3, NULL, 0, "ads.removed", "r", NULL, 1) ||
             patient_hop_finish(h, (time_t)1795773600, &nb, &nl, &jws))
             exit(2);
-        patient_hop_free(h);
         free(nb);
-        if (patient_log_append_change(w->log, jws, &seq) != PATIENT_OK)
-            exit(2);
+        if (w->id % 2 == 0) {
+            if (patient_log_append_change(w->log, jws, &seq) != PATIENT_OK)
+                exit(2);
+        } else {
+            /* What srv_patient does for a held change: write, send most
+             * of the response, then wait for the group commit. */
+            uint64_t mark = 0;
+            if (patient_log_append_hop_deferred(w->log, h, &seq, &mark) != PATIENT_OK ||
+                patient_log_wait_durable(w->log, mark) != PATIENT_OK)
+                exit(2);
+        }
+        patient_hop_free(h);
         free(jws);
         /* Acknowledged: only now may it be reported as committed. */
         pthread_mutex_lock(&out_mu);

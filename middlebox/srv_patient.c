@@ -8,8 +8,9 @@
  *    decodes it, applies the rules, signs a change descriptor, appends it to
  *    the audit log and re-encodes. A changed body goes back with a fixed
  *    Content-Length and one new Patient-Change header after the ones that
- *    arrived; all but its last SRV_TAIL_HOLD bytes leave while the log's
- *    fdatasync runs, the rest once the entry is durable.
+ *    arrived; its first bytes (up to SRV_EARLY_MAX, never its last
+ *    SRV_TAIL_HOLD) leave while the log's fdatasync runs, the rest once
+ *    the entry is durable.
  *  - streamed: a larger (or unknown-length) identity or gzip body, up to
  *    patient.MaxBody, gets its headers at once with a Patient-Change-Ref
  *    (where this middlebox will serve the descriptor) and flows through the
@@ -83,8 +84,13 @@
 #define SRV_END_BURST 65536u
 /* A held change's last bytes wait for its log entry's fdatasync (the
  * rest may leave while it runs): its end never leaves before the entry
- * is durable. */
+ * is durable. At most SRV_EARLY_MAX bytes go before the sync, under
+ * Squid's default read_ahead_gap (16 KB): Squid is then never far enough
+ * ahead of the client to hold its store back during the pause, and the
+ * truncation race described at SRV_END_BURST cannot start there; the
+ * rest leaves with the end, as every held change did before. */
 #define SRV_TAIL_HOLD 1024u
+#define SRV_EARLY_MAX 8192u
 /* Relayed bytes dropped from the front of a passthrough buffer once this
  * many have gone (a body over MaxBody costs memory of this order). */
 #define SRV_COMPACT (256u * 1024)
@@ -902,11 +908,15 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
             avail = d->len - d->rpos;
             pos = &d->rpos;
         } else if (d->mode == MODE_SEND) {
-            /* A held change: all but its tail may leave before the log
-             * entry is durable, the tail (and so the end) only after. */
-            size_t hold = d->sync_pending ? SRV_TAIL_HOLD : 0;
+            /* A held change: its head may leave before the log entry is
+             * durable, the tail (and so the end) only after. */
+            size_t early = d->outlen > SRV_TAIL_HOLD ? d->outlen - SRV_TAIL_HOLD : 0;
+            if (early > SRV_EARLY_MAX)
+                early = SRV_EARLY_MAX;
             src = d->out;
-            avail = d->outlen - d->outpos > hold ? d->outlen - d->outpos - hold : 0;
+            avail = !d->sync_pending ? d->outlen - d->outpos
+                    : early > d->outpos ? early - d->outpos
+                                        : 0;
             pos = &d->outpos;
             if (avail == 0 && d->sync_pending) {
                 patient_err err = patient_mbox_wait_durable(d->mb, &d->res);

@@ -15,12 +15,13 @@ patient_err
 patient_log_consistency(const char *path, uint64_t old_size, uint64_t new_size,
                         patient_consistency *out)
 {
-    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH], off, i;
-    size_t order[PT_MERKLE_MAX_DEPTH], count = 0, cur = 0, k, j, len, scap = 0;
-    uint8_t *line, *scratch = NULL, leaf[HASH_LEN];
+    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH], i = 0;
+    size_t order[PT_MERKLE_MAX_DEPTH], count = 0, cur = 0, k, j;
     pt_merkle_frontier fr, sub;
-    lreader rd;
-    int fd = -1, nl, have_rd = 0;
+    lscan ls;
+    lbatch *b = NULL;
+    size_t bi = 0;
+    int fd = -1;
     patient_err err;
 
     if (path == NULL || out == NULL)
@@ -43,24 +44,37 @@ patient_log_consistency(const char *path, uint64_t old_size, uint64_t new_size,
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
+    memset(&ls, 0, sizeof ls);
     if ((err = open_read(path, &fd)))
         return err;
-    if ((err = lr_init(&rd, fd, 0)))
+    /* Only leaf hashes, computed by the workers a batch at a time. */
+    if ((err = ls_open(&ls, fd, 0)))
         goto out;
-    have_rd = 1;
     pt_merkle_frontier_init(&fr);
     pt_merkle_frontier_init(&sub);
     if (old_size == 0 && (err = pt_merkle_frontier_root(&fr, out->old_root)))
         goto out;
-    for (i = 0; i < new_size; i++) {
-        if ((err = lr_next(&rd, &line, &len, &nl, &off)))
-            goto out;
-        if (line == NULL || !nl) {
-            err = PATIENT_ERR_NOT_FOUND;
+    for (i = 0; i < new_size; i++, bi++) {
+        const uint8_t *leaf;
+        while (b == NULL || bi == b->n) {
+            if (b && b->too_long) {
+                err = PATIENT_ERR_TOO_LARGE;
+                goto out;
+            }
+            if ((err = ls_next(&ls, &b)))
+                goto out;
+            if (b == NULL) {
+                err = PATIENT_ERR_NOT_FOUND; /* fewer than new_size lines */
+                goto out;
+            }
+            bi = 0;
+        }
+        if ((b->torn && bi + 1 == b->n) || b->info[bi].hash_err) {
+            err = b->info[bi].hash_err ? PATIENT_ERR_CRYPTO : PATIENT_ERR_NOT_FOUND;
             goto out;
         }
-        if ((err = scratch_leaf(&scratch, &scap, line, len, leaf)) ||
-            (err = pt_merkle_frontier_add(&fr, leaf)))
+        leaf = b->info[bi].leaf;
+        if ((err = pt_merkle_frontier_add(&fr, leaf)))
             goto out;
         if (i + 1 == old_size && (err = pt_merkle_frontier_root(&fr, out->old_root)))
             goto out;
@@ -80,9 +94,7 @@ patient_log_consistency(const char *path, uint64_t old_size, uint64_t new_size,
 out:
     if (err)
         memset(out, 0, sizeof *out);
-    if (have_rd)
-        lr_free(&rd);
-    free(scratch);
+    ls_close(&ls);
     close(fd);
     return err;
 }

@@ -141,13 +141,37 @@ void lb_free(lbatch *b);
 patient_err lb_read(lbatch *b, int fd, uint64_t off);
 uint64_t lb_line_off(const lbatch *b, size_t i);
 
-/* Workers that fill a batch's info[] (with parse, the entry scan too). One
- * job at a time: lpool_start returns at once (or, on a one-core machine,
- * after doing the work itself), lpool_wait until it is done. */
+/* What the workers compute for each line: always the leaf hash; LS_CHAIN
+ * the line's own SHA-256 too, LS_SCAN the entry scan (lineinfo.parsed). */
+#define LS_CHAIN 1u
+#define LS_SCAN 2u
+
+/* Workers that fill a batch's info[]. One job at a time: lpool_start
+ * returns at once (or, on a one-core machine, after doing the work
+ * itself), lpool_wait until it is done. */
 typedef struct lpool lpool;
 patient_err lpool_new(lpool **out);
-void lpool_start(lpool *p, lbatch *b, int parse);
+void lpool_start(lpool *p, lbatch *b, unsigned what);
 void lpool_wait(lpool *p);
 void lpool_free(lpool *p);
+
+/* A log file in batches of LS_BATCH bytes, two of them: while the workers
+ * fill one, the caller's thread reads the next, then gets the first from
+ * ls_next to go through its lines in order. ls_close always (it waits for
+ * the workers). The size is the least that always holds a whole line:
+ * larger batches (8 MiB) measured ~7% more CPU for verify and 40% more for
+ * a consistency proof (the lines are out of the caches when hashed). */
+#define LS_BATCH (2u * (PATIENT_LOG_LINE_MAX + 1u))
+typedef struct {
+    lbatch bt[2];
+    lpool *pool;
+    int fd, cur, more;
+    unsigned what;
+} lscan;
+patient_err ls_open(lscan *s, int fd, unsigned what);
+/* The next batch with its info[], valid until the next call; *b NULL
+ * after the last. */
+patient_err ls_next(lscan *s, lbatch **b);
+void ls_close(lscan *s);
 
 #endif

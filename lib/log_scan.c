@@ -21,7 +21,8 @@ lb_init(lbatch *b, size_t cap)
     memset(b, 0, sizeof *b);
     if (cap == 0)
         return PATIENT_OK;
-    /* Room for the longest line and its newline, whatever the caller asks. */
+    /* Room for the longest line and its newline, whatever the caller asks
+     * (and a line cut by the end: it starts the next batch). */
     if (cap < 2 * ((size_t)PATIENT_LOG_LINE_MAX + 1))
         cap = 2 * ((size_t)PATIENT_LOG_LINE_MAX + 1);
     b->cap = cap;
@@ -128,12 +129,12 @@ lb_line_off(const lbatch *b, size_t i)
 /* ---- The per-line work ------------------------------------------------- */
 
 static void
-line_work(const uint8_t *line, size_t len, int parse, pentry *e, lineinfo *li)
+line_work(const uint8_t *line, size_t len, unsigned what, pentry *e, lineinfo *li)
 {
     li->parsed = 0;
-    li->hash_err = patient_sha256(line, len, li->chain) != PATIENT_OK ||
+    li->hash_err = ((what & LS_CHAIN) && patient_sha256(line, len, li->chain) != PATIENT_OK) ||
                    pt_merkle_leaf(line, len, NULL, li->leaf) != PATIENT_OK;
-    if (!parse || pentry_parse(line, len, e) != PATIENT_OK)
+    if (!(what & LS_SCAN) || pentry_parse(line, len, e) != PATIENT_OK)
         return;
     /* Checkpoints and anything that failed are looked at again by the
      * caller, in order, with the whole entry: they are rare. */
@@ -157,7 +158,7 @@ struct lpool {
     int stop;
     /* the job */
     lbatch *job;
-    int parse;
+    unsigned what;
     size_t next, active; /* next line to hand out; workers still busy */
     unsigned long gen;
 };
@@ -191,10 +192,10 @@ worker(void *arg)
         seen = p->gen;
         while (take(p, &lo, &hi)) {
             lbatch *b = p->job;
-            int parse = p->parse;
+            unsigned what = p->what;
             pthread_mutex_unlock(&p->mu);
             for (i = lo; i < hi; i++)
-                line_work(b->line[i], b->len[i], parse, &e, &b->info[i]);
+                line_work(b->line[i], b->len[i], what, &e, &b->info[i]);
             pthread_mutex_lock(&p->mu);
         }
         if (--p->active == 0)
@@ -247,7 +248,7 @@ lpool_wait(lpool *p)
 }
 
 void
-lpool_start(lpool *p, lbatch *b, int parse)
+lpool_start(lpool *p, lbatch *b, unsigned what)
 {
     pentry e;
     size_t i;
@@ -256,13 +257,13 @@ lpool_start(lpool *p, lbatch *b, int parse)
         /* No workers: do it now, in the caller. */
         memset(&e, 0, sizeof e);
         for (i = 0; i < b->n; i++)
-            line_work(b->line[i], b->len[i], parse, &e, &b->info[i]);
+            line_work(b->line[i], b->len[i], what, &e, &b->info[i]);
         pentry_free(&e);
         return;
     }
     pthread_mutex_lock(&p->mu);
     p->job = b;
-    p->parse = parse;
+    p->what = what;
     p->next = 0;
     p->active = p->nth;
     p->gen++;
@@ -289,4 +290,55 @@ lpool_free(lpool *p)
     pthread_cond_destroy(&p->done);
     free(p->th);
     free(p);
+}
+
+/* ---- A file in batches, read one ahead --------------------------------- */
+
+patient_err
+ls_open(lscan *s, int fd, unsigned what)
+{
+    patient_err err;
+
+    memset(s, 0, sizeof *s);
+    s->fd = fd;
+    s->what = what;
+    if ((err = lb_init(&s->bt[0], LS_BATCH)) || (err = lb_init(&s->bt[1], LS_BATCH)) ||
+        (err = lpool_new(&s->pool)) || (err = lb_read(&s->bt[0], fd, 0)))
+        return err;
+    lpool_start(s->pool, &s->bt[0], what);
+    s->more = 1;
+    return PATIENT_OK;
+}
+
+patient_err
+ls_next(lscan *s, lbatch **out)
+{
+    lbatch *b = &s->bt[s->cur], *nb = &s->bt[s->cur ^ 1];
+    patient_err err;
+
+    *out = NULL;
+    if (!s->more)
+        return PATIENT_OK;
+    /* Read the next batch while the workers finish this one. */
+    s->more = !b->eof && !b->too_long;
+    if (s->more && (err = lb_read(nb, s->fd, b->next_off))) {
+        lpool_wait(s->pool);
+        s->more = 0;
+        return err;
+    }
+    lpool_wait(s->pool);
+    if (s->more)
+        lpool_start(s->pool, nb, s->what);
+    s->cur ^= 1;
+    *out = b;
+    return PATIENT_OK;
+}
+
+void
+ls_close(lscan *s)
+{
+    lpool_free(s->pool); /* waits for the batch in flight before it goes */
+    s->pool = NULL;
+    lb_free(&s->bt[0]);
+    lb_free(&s->bt[1]);
 }

@@ -464,13 +464,12 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
     static const patient_log_verify_opts none = {0};
     patient_log_verify_opts ob;
     lvctx v = {.o = opts ? opts : &none, .r = r, .fd = -1};
-    lbatch bt[2];
-    lpool *pool = NULL;
-    int cur = 0, more = 1;
+    lscan ls;
+    lbatch *bat;
     patient_err err;
 
     memset(r, 0, sizeof *r);
-    memset(bt, 0, sizeof bt);
+    memset(&ls, 0, sizeof ls);
     if (opts && (err = PT_OPTS_TAKE(&ob, opts)) != PATIENT_OK) {
         r->result = err;
         snprintf(r->message, sizeof r->message, "options of an unknown size");
@@ -487,16 +486,13 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
         snprintf(r->message, sizeof r->message, "cannot open the log: %s", patient_strerror(err));
         return err;
     }
-    /* Batches of 8 MiB, two of them: while the workers hash and scan one,
-     * this thread reads the next, then chains the lines of the first in
-     * order. Deep checks need every change entry whole here, so the
-     * workers only hash then. */
-    if ((err = lb_init(&bt[0], 8u << 20)) || (err = lb_init(&bt[1], 8u << 20)) ||
-        (err = lpool_new(&pool)) || (err = lb_read(&bt[0], v.fd, 0))) {
+    /* While the workers hash and scan one batch, this thread reads the
+     * next, then chains the lines of the first in order. Deep checks need
+     * every change entry whole here, so the workers only hash then. */
+    if ((err = ls_open(&ls, v.fd, LS_CHAIN | (v.o->deep ? 0 : LS_SCAN)))) {
         plain(r, err);
         goto out;
     }
-    lpool_start(pool, &bt[0], !v.o->deep);
     if (v.o->have_trusted && v.o->trusted_size == 0) {
         uint8_t empty[HASH_LEN];
         if ((err = pt_merkle_frontier_root(&v.fr, empty)))
@@ -505,18 +501,13 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
             err = vfail(r, PATIENT_LOG_REWRITTEN, PATIENT_ERR_LOG_CORRUPT, 0, 0, 0, NULL, NULL,
                         "trusted checkpoint of size 0 has a root other than the empty tree's");
     }
-    while (err == PATIENT_OK && more) {
-        lbatch *bat = &bt[cur], *nb = &bt[cur ^ 1];
-        more = !bat->eof && !bat->too_long;
-        if (more && (err = lb_read(nb, v.fd, bat->next_off))) {
-            lpool_wait(pool);
+    while (err == PATIENT_OK) {
+        if ((err = ls_next(&ls, &bat))) {
             plain(r, err);
             break;
         }
-        lpool_wait(pool);
-        if (more)
-            lpool_start(pool, nb, !v.o->deep);
-        cur ^= 1;
+        if (bat == NULL)
+            break;
         for (size_t bi = 0; err == PATIENT_OK && bi < bat->n; bi++) {
             /* The diagnosis of a bad line reads on from just after it. */
             if (v.have_rd)
@@ -535,9 +526,7 @@ out:
     pentry_free(&v.e);
     if (v.have_rd)
         lr_free(&v.rd);
-    lpool_free(pool); /* waits for the batch in flight before it goes */
-    lb_free(&bt[0]);
-    lb_free(&bt[1]);
+    ls_close(&ls);
     close(v.fd);
     return err;
 }

@@ -739,7 +739,7 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
                       (err = bundle_batch(&bt[0], lines[0], lens[0], bw[0]))))
         goto out;
     if (b < end_b)
-        lpool_start(pool, &bt[0], 1);
+        lpool_start(pool, &bt[0], LS_CHAIN | LS_SCAN);
     for (; b < end_b; b++) {
         unsigned w = bw[cur], j;
         lbatch *bat = &bt[cur];
@@ -766,7 +766,7 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
         }
         lpool_wait(pool);
         if (b + 1 < end_b && pend == PATIENT_OK)
-            lpool_start(pool, &bt[nx], 1);
+            lpool_start(pool, &bt[nx], LS_CHAIN | LS_SCAN);
         for (j = 0; j < w; j++) {
             const lineinfo *li = &bat->info[j];
             i = b * PATIENT_TILE_WIDTH + j;

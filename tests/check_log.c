@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include <patient/patient.h>
+#include "log_int.h"
 #include "merkle.h"
 #include "util.h"
 #include "testutil.h"
@@ -579,9 +580,9 @@ START_TEST(tamper_edit_byte)
 }
 END_TEST
 
-/* Verification reads the file in batches of 8 MiB and checks lines on
- * several threads: a log of ~10 MB has its lines cut by a batch edge, and
- * damage after the edge is reported exactly as before it. */
+/* Verification reads the file in batches (LS_BATCH, ~2.1 MiB) and checks
+ * lines on several threads: a log of ~10 MB has lines cut by batch edges,
+ * and damage after an edge is reported exactly as before it. */
 START_TEST(tamper_across_batches)
 {
     const char *p = tpath("big.log");
@@ -598,7 +599,7 @@ START_TEST(tamper_across_batches)
     ls = read_lines(p);
     for (i = 0; i < ls.n; i++) {
         off += strlen(ls.l[i]);
-        if (off > (8u << 20)) {
+        if (off > LS_BATCH) {
             edge = i; /* the line the first batch cuts */
             break;
         }

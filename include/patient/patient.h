@@ -1,5 +1,7 @@
 /* patient — accountable changes to web content in transit.
- * Umbrella header: include this one. */
+ * Umbrella header: include this one. What may change between versions
+ * (opaque handles, *_opts that grow by their size member, value structs
+ * frozen at the first promised release): README, "Library versioning". */
 #ifndef PATIENT_PATIENT_H
 #define PATIENT_PATIENT_H
 

@@ -167,11 +167,16 @@ patient_err
 patient_gzip_dec_feed(patient_gzip_dec *d, const uint8_t *in, size_t len, int eof,
                       patient_gzip_sink sink, void *ctx)
 {
+    static const uint8_t none[1];
     patient_err err;
     size_t used;
 
     if (d == NULL || sink == NULL || (in == NULL && len))
         return PATIENT_ERR_ARG;
+    /* The end may come as (NULL, 0); NULL + 0 is undefined (C11 6.5.6,
+     * clang's UBSan says so), and the loop below steps in by what it took. */
+    if (in == NULL)
+        in = none;
     if (d->state == DEC_FAILED)
         return d->failed;
     while (len > 0 || (d->nhead > 0 && eof)) {

@@ -462,7 +462,7 @@ chunks_json(cJSON *o, const patient_log_entry *e)
     size_t touched = 0, nr = 0;
     uint64_t withheld = 0;
     patient_range *r = NULL;
-    cJSON *c, *a;
+    cJSON *c;
 
     if (entry_chunks(e, &touched, &withheld, &r, &nr) != 0) {
         cJSON_AddStringToObject(o, "chunks", "unreadable");
@@ -476,13 +476,7 @@ chunks_json(cJSON *o, const patient_log_entry *e)
     c = cJSON_AddObjectToObject(o, "chunks");
     cJSON_AddNumberToObject(c, "touched", (double)touched);
     cJSON_AddNumberToObject(c, "withheld", (double)withheld);
-    a = cJSON_AddArrayToObject(c, "unchecked");
-    for (size_t i = 0; i < nr; i++) {
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "offset", (double)r[i].offset);
-        cJSON_AddNumberToObject(x, "length", (double)r[i].length);
-        cJSON_AddItemToArray(a, x);
-    }
+    cJSON_AddItemToObject(c, "unchecked", cli_ranges_json(r, nr));
     free(r);
 }
 

@@ -245,7 +245,7 @@ inspect_minisign(const char *text, size_t len, result *r)
 static void
 summarise_chunks(cJSON *payload, const patient_change *c)
 {
-    cJSON *chunks = cJSON_DetachItemFromObjectCaseSensitive(payload, "chunks"), *o, *a;
+    cJSON *chunks = cJSON_DetachItemFromObjectCaseSensitive(payload, "chunks"), *o;
     patient_range *r = NULL;
     size_t nr = 0;
     uint64_t withheld = 0;
@@ -258,14 +258,22 @@ summarise_chunks(cJSON *payload, const patient_change *c)
     if (c == NULL || patient_change_chunk_ranges(c, &r, &nr, &withheld) != PATIENT_OK)
         return;
     cJSON_AddNumberToObject(o, "withheld_bytes", (double)withheld);
-    a = cJSON_AddArrayToObject(o, "unchecked_origin_ranges");
-    for (size_t i = 0; i < nr; i++) {
+    cJSON_AddItemToObject(o, "unchecked_origin_ranges", cli_ranges_json(r, nr));
+    free(r);
+}
+
+cJSON *
+cli_ranges_json(const patient_range *r, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+
+    for (size_t i = 0; a && i < n; i++) {
         cJSON *x = cJSON_CreateObject();
         cJSON_AddNumberToObject(x, "offset", (double)r[i].offset);
         cJSON_AddNumberToObject(x, "length", (double)r[i].length);
         cJSON_AddItemToArray(a, x);
     }
-    free(r);
+    return a;
 }
 
 /* Replace base64 byte strings in a change payload by their lengths. */

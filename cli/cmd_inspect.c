@@ -596,6 +596,18 @@ add_first_keys(cJSON *d, const cJSON *obj, const char *name, int n)
     }
 }
 
+static void
+add_first_items(cJSON *d, const cJSON *arr, const char *name, int n)
+{
+    cJSON *a = cJSON_AddArrayToObject(d, name), *x;
+    int i = 0;
+    cJSON_ArrayForEach(x, arr) {
+        if (i++ >= n)
+            break;
+        cJSON_AddItemToArray(a, cJSON_Duplicate(x, 1));
+    }
+}
+
 static int
 inspect_json_doc(cJSON *doc, result *r)
 {
@@ -622,9 +634,51 @@ inspect_json_doc(cJSON *doc, result *r)
             cJSON_AddItemToObject(d, "next_keys", cJSON_Duplicate(x, 1));
         if ((x = cJSON_GetObjectItemCaseSensitive(doc, "delegations")) != NULL)
             cJSON_AddItemToObject(d, "delegations", cJSON_Duplicate(x, 1));
-        if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL)
+        if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL) {
+            /* Sharded (docs/format/manifest.md, "Shards"): the layout, and
+             * where the resources are instead. */
+            const cJSON *bits = cJSON_GetObjectItemCaseSensitive(doc, "shard_bits"), *b;
+            char lay[128];
+            size_t ln = 0;
+            double leaves = 1;
+            cJSON_ArrayForEach(b, bits) {
+                if (cJSON_IsNumber(b) && b->valuedouble >= 1 && b->valuedouble <= 8) {
+                    ln += (size_t)snprintf(lay + ln, sizeof lay - ln, "%s%d", ln ? " x " : "",
+                                           1 << (int)b->valuedouble);
+                    leaves *= (double)(1 << (int)b->valuedouble);
+                }
+                if (ln >= sizeof lay - 16)
+                    break;
+            }
+            cJSON_DeleteItemFromObject(d, "resources");
+            cJSON_DeleteItemFromObject(d, "first_resources");
+            cJSON_AddItemToObject(d, "shard_bits", cJSON_Duplicate(bits, 1));
             cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x));
+            cJSON_AddNumberToObject(d, "leaves", leaves);
+            cJSON_AddStringToObject(d, "layout", ln ? lay : "?");
+            add_first_items(d, x, "first_shards", SHOW_FIRST);
+            cJSON_AddStringToObject(d, "shard_files",
+                                    "/.well-known/patient/shards/<name>.json, each "
+                                    "checked against its name (SHA-256)");
+        }
         cJSON_AddStringToObject(d, "signature", "detached: manifest.json.minisig");
+    } else if (strcmp(type, "manifest-shard") == 0) {
+        static const char *const k[] = {"patient", "origin", "version", "bin", NULL};
+        r->kind = "manifest-shard";
+        r->title = "origin manifest shard";
+        copy_fields(d, doc, k);
+        if ((x = cJSON_GetObjectItemCaseSensitive(doc, "resources")) != NULL) {
+            cJSON_AddStringToObject(d, "kind", "leaf");
+            cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x));
+            add_first_keys(d, x, "first_resources", SHOW_FIRST);
+        } else if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL) {
+            cJSON_AddStringToObject(d, "kind", "inner");
+            cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x));
+            add_first_items(d, x, "first_shards", SHOW_FIRST);
+        }
+        cJSON_AddStringToObject(d, "signature",
+                                "none of its own: pinned by SHA-256 in its parent, up to the "
+                                "signed manifest.json");
     } else if (strcmp(type, "disclosure") == 0) {
         static const char *const k[] = {"patient", "operator", "contact", "services",
                                         "retention_days", "sharing", "upstream_tls_min",

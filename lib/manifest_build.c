@@ -117,6 +117,24 @@ dels_emit(pt_buf *b, const patient_delegation *d, size_t n)
     return pt_buf_append(b, "  ],\n", 5);
 }
 
+/* Decimal without printf: a state line per file adds up on big sites. */
+static char *
+put_u64(char *p, uint64_t v)
+{
+    char t[20];
+    int n = 0;
+
+    do
+        t[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n)
+        *p++ = t[--n];
+    return p;
+}
+
+#define APPEND_LIT(b, lit) pt_buf_append((b), (lit), sizeof(lit) - 1)
+#define APPEND_STR(b, str) pt_buf_append((b), (str), strlen(str))
+
 /* ---- building: walk ---- */
 
 typedef struct {
@@ -522,14 +540,18 @@ emit_res(pt_buf *b, const bent *e, const size_t *ord, size_t n)
         return err;
     for (size_t k = 0; k < n; k++) {
         const bent *x = &e[ord ? ord[k] : k];
+        char num[21], *q = put_u64(num, x->size);
         patient_sri_encode(x->hash, sri);
         patient_sri_encode(x->root, root);
-        if ((err = pt_buf_appendf(b,
-                                  "    \"%s\": {\n      \"chunk_root\": \"%s\",\n"
-                                  "      \"integrity\": \"%s\",\n"
-                                  "      \"size\": %llu,\n      \"type\": \"%s\"\n    }%s\n",
-                                  x->url, root, sri, (unsigned long long)x->size, x->type,
-                                  k + 1 < n ? "," : "")))
+        /* Appends, not printf: this runs once per resource. */
+        if ((err = APPEND_LIT(b, "    \"")) || (err = APPEND_STR(b, x->url)) ||
+            (err = APPEND_LIT(b, "\": {\n      \"chunk_root\": \"")) ||
+            (err = APPEND_STR(b, root)) ||
+            (err = APPEND_LIT(b, "\",\n      \"integrity\": \"")) ||
+            (err = APPEND_STR(b, sri)) || (err = APPEND_LIT(b, "\",\n      \"size\": ")) ||
+            (err = pt_buf_append(b, num, (size_t)(q - num))) ||
+            (err = APPEND_LIT(b, ",\n      \"type\": \"")) || (err = APPEND_STR(b, x->type)) ||
+            (err = k + 1 < n ? APPEND_LIT(b, "\"\n    },\n") : APPEND_LIT(b, "\"\n    }\n")))
             return err;
         if (b->len > PATIENT_MANIFEST_MAX_BYTES)
             return PATIENT_ERR_TOO_LARGE;
@@ -675,21 +697,6 @@ sort_entries(walker *w)
     free(ord);
     free(inv);
     return PATIENT_OK;
-}
-
-/* Decimal without printf: a state line per file adds up on big sites. */
-static char *
-put_u64(char *p, uint64_t v)
-{
-    char t[20];
-    int n = 0;
-
-    do
-        t[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    while (n)
-        *p++ = t[--n];
-    return p;
 }
 
 static patient_err

@@ -535,6 +535,10 @@ patient_manifest_lookup(const patient_manifest *m, const char *path, patient_res
 
     if (m == NULL || path == NULL || out == NULL)
         return PATIENT_ERR_ARG;
+    /* A sharded top-level lists no resource itself: answering "not
+     * listed" would hide every page (patient_manifest_lookup_sharded). */
+    if (m->nlevels)
+        return PATIENT_ERR_UNSUPPORTED;
     if ((err = pt_path_canonical(path, &c)))
         return err;
     key.path = (const char *)c.data;

@@ -13,6 +13,7 @@
 
 #include <patient/patient.h>
 #include "util.h"
+#include "manifest_int.h"
 #include "testutil.h"
 
 #define DATA TEST_SRCDIR "/data/"
@@ -999,6 +1000,195 @@ START_TEST(test_mediatype_and_encode)
 }
 END_TEST
 
+/* ---- shards (docs/format/manifest.md, "Shards") ---- */
+
+START_TEST(test_shard_layout)
+{
+    unsigned b[3] = {0};
+
+    ck_assert_uint_eq(pt_shard_layout(1, b), 0);
+    ck_assert_uint_eq(pt_shard_layout(512, b), 0);
+    ck_assert_uint_eq(pt_shard_layout(513, b), 1);
+    ck_assert_uint_eq(b[0], 4);
+    ck_assert_uint_eq(pt_shard_layout(1000, b), 1);
+    ck_assert_uint_eq(b[0], 4);
+    ck_assert_uint_eq(pt_shard_layout(100000, b), 2);
+    ck_assert(b[0] == 6 && b[1] == 5);
+    ck_assert_uint_eq(pt_shard_layout(200000, b), 2);
+    ck_assert(b[0] == 6 && b[1] == 6);
+    ck_assert_uint_eq(pt_shard_layout(1000000, b), 2);
+    ck_assert(b[0] == 7 && b[1] == 7);
+}
+END_TEST
+
+#define TOP_HEAD "{\"expires\": \"2026-01-08T00:00:00Z\", \"issued\": \"2026-01-01T00:00:00Z\", " \
+                 "\"origin\": \"https://example.org\", \"patient\": 1, \"type\": \"manifest\", " \
+                 "\"version\": 1, "
+#define H64 "\"0000000000000000000000000000000000000000000000000000000000000000\""
+
+START_TEST(test_shard_parse)
+{
+    static const struct {
+        const char *json;
+        patient_err want;
+    } cases[] = {
+        {TOP_HEAD "\"shard_bits\": [1], \"shards\": [" H64 ", " H64 "]}", PATIENT_OK},
+        /* both resources and shards, or neither */
+        {TOP_HEAD "\"resources\": {}, \"shard_bits\": [1], \"shards\": [" H64 ", " H64 "]}",
+         PATIENT_ERR_PARSE},
+        {TOP_HEAD "\"shard_bits\": [1]}", PATIENT_ERR_PARSE},
+        /* one name short of 2^bits, bits out of range, names not hex */
+        {TOP_HEAD "\"shard_bits\": [1], \"shards\": [" H64 "]}", PATIENT_ERR_PARSE},
+        {TOP_HEAD "\"shard_bits\": [9], \"shards\": [" H64 ", " H64 "]}", PATIENT_ERR_PARSE},
+        {TOP_HEAD "\"shard_bits\": [1, 1, 1, 1], \"shards\": [" H64 ", " H64 "]}",
+         PATIENT_ERR_PARSE},
+        {TOP_HEAD "\"shard_bits\": [1], \"shards\": [\"00\", " H64 "]}", PATIENT_ERR_PARSE},
+        {TOP_HEAD "\"resources\": {}, \"shard_bits\": [1]}", PATIENT_ERR_PARSE},
+    };
+    patient_manifest *m = NULL;
+    uint8_t b[3] = {0};
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_msg(patient_manifest_parse(cases[i].json, strlen(cases[i].json), &m) ==
+                          cases[i].want, "case %zu", i);
+        if (m) {
+            unsigned bits[3];
+            ck_assert_uint_eq(patient_manifest_shard_levels(m, bits), 1);
+            ck_assert_uint_eq(bits[0], 1);
+            ck_assert_uint_eq(patient_manifest_shard_count(m), 2);
+            ck_assert_mem_eq(patient_manifest_shard_hash(m, 1), b, 3);
+            patient_manifest_free(m);
+            m = NULL;
+        }
+    }
+}
+END_TEST
+
+/* Shards from a folder, for the lookup; "forge" answers for one name. */
+typedef struct {
+    const char *dir;
+    uint8_t *buf;
+    const char *forge_name;
+    const uint8_t *forge;
+    size_t forge_len;
+} shard_src;
+
+static patient_err
+shard_get(void *arg, const char *name, const uint8_t **p, size_t *len)
+{
+    shard_src *s = arg;
+    char path[1024];
+
+    if (s->forge_name && strcmp(name, s->forge_name) == 0) {
+        if (s->forge == NULL)
+            return PATIENT_ERR_NOT_FOUND;
+        *p = s->forge;
+        *len = s->forge_len;
+        return PATIENT_OK;
+    }
+    free(s->buf);
+    s->buf = NULL;
+    snprintf(path, sizeof path, "%s/%s.json", s->dir, name);
+    if (pt_read_file(path, PATIENT_MANIFEST_SHARD_MAX_BYTES, &s->buf, len) != PATIENT_OK)
+        return PATIENT_ERR_NOT_FOUND;
+    *p = s->buf;
+    return PATIENT_OK;
+}
+
+START_TEST(test_shard_lookup)
+{
+    char root[512], p[700], *name;
+    patient_seckey *sk = test_key();
+    patient_manifest_opts o = golden_opts(NULL);
+    patient_publish_result res;
+    patient_manifest *m = NULL, *leaf = NULL;
+    patient_resource r;
+    patient_shard_info si;
+    shard_src src = {0};
+    uint8_t *top = NULL, *other = NULL;
+    size_t toplen = 0, otherlen = 0;
+    char leafname[65], othername[65];
+
+    snprintf(root, sizeof root, "%s/big", tmpdir);
+    mkdir(root, 0755);
+    for (int i = 0; i < 600; i++) {
+        char rel[64], body[64];
+        snprintf(rel, sizeof rel, "d%d/p%d.html", i % 7, i);
+        snprintf(body, sizeof body, "page %d\n", i);
+        WRITE(root, rel, body);
+    }
+    ck_assert_int_eq(patient_manifest_publish(root, NULL, sk, &o, &res, NULL), PATIENT_OK);
+    ck_assert_uint_eq(res.resources, 600);
+    ck_assert_uint_eq(res.shards, 16);
+    ck_assert_uint_eq(res.shards_written, 16);
+    snprintf(p, sizeof p, "%s/.well-known/patient/manifest.json", root);
+    ck_assert_int_eq(pt_read_file(p, PATIENT_MANIFEST_MAX_BYTES, &top, &toplen), PATIENT_OK);
+    ck_assert_int_eq(patient_manifest_parse(top, toplen, &m), PATIENT_OK);
+    snprintf(p, sizeof p, "%s/.well-known/patient/shards", root);
+    src.dir = p;
+    /* Listed: found in its leaf, with the hash of its bytes. */
+    ck_assert_int_eq(patient_manifest_lookup_sharded(m, "/d3/p17.html", shard_get, &src, &leaf,
+                                                     &r, &si),
+                     PATIENT_OK);
+    ck_assert_ptr_nonnull(leaf);
+    ck_assert_str_eq(r.path, "/d3/p17.html");
+    ck_assert_uint_eq(r.size, 8);
+    ck_assert_uint_eq(si.fetched, 1);
+    memcpy(leafname, si.name, 65);
+    patient_manifest_free(leaf);
+    leaf = NULL;
+    /* The old single-file lookup does not read a sharded manifest as empty. */
+    ck_assert_int_eq(patient_manifest_lookup(m, "/d3/p17.html", &r), PATIENT_ERR_UNSUPPORTED);
+    /* Not listed: its leaf does not list it. */
+    ck_assert_int_eq(patient_manifest_lookup_sharded(m, "/d3/nope.html", shard_get, &src, &leaf,
+                                                     &r, &si),
+                     PATIENT_ERR_NOT_FOUND);
+    patient_manifest_free(leaf);
+    leaf = NULL;
+    /* Withheld. */
+    src.forge_name = leafname;
+    ck_assert_int_eq(patient_manifest_lookup_sharded(m, "/d3/p17.html", shard_get, &src, &leaf,
+                                                     &r, &si),
+                     PATIENT_ERR_HASH);
+    ck_assert_int_eq(si.problem, PATIENT_SHARD_WITHHELD);
+    ck_assert_ptr_null(leaf);
+    /* Another bin's leaf in its place: misplaced. */
+    name = NULL;
+    for (size_t i = 0; i < patient_manifest_shard_count(m); i++) {
+        pt_hex(patient_manifest_shard_hash(m, i), 32, othername);
+        if (strcmp(othername, leafname) != 0) {
+            name = othername;
+            break;
+        }
+    }
+    ck_assert_ptr_nonnull(name);
+    {
+        char op[800];
+        snprintf(op, sizeof op, "%s/%s.json", p, othername);
+        ck_assert_int_eq(pt_read_file(op, PATIENT_MANIFEST_SHARD_MAX_BYTES, &other, &otherlen),
+                         PATIENT_OK);
+    }
+    src.forge = other;
+    src.forge_len = otherlen;
+    ck_assert_int_eq(patient_manifest_lookup_sharded(m, "/d3/p17.html", shard_get, &src, &leaf,
+                                                     &r, &si),
+                     PATIENT_ERR_HASH);
+    ck_assert_int_eq(si.problem, PATIENT_SHARD_MISPLACED);
+    /* Other bytes: hash. */
+    src.forge = (const uint8_t *)"{}";
+    src.forge_len = 2;
+    ck_assert_int_eq(patient_manifest_lookup_sharded(m, "/d3/p17.html", shard_get, &src, &leaf,
+                                                     &r, &si),
+                     PATIENT_ERR_HASH);
+    ck_assert_int_eq(si.problem, PATIENT_SHARD_HASH);
+    free(other);
+    free(src.buf);
+    free(top);
+    patient_manifest_free(m);
+    patient_seckey_free(sk);
+}
+END_TEST
+
 static Suite *
 manifest_suite(void)
 {
@@ -1037,6 +1227,14 @@ manifest_suite(void)
     tcase_add_test(tc, test_forged_content);
     tcase_add_test(tc, test_forged_comment);
     tcase_add_test(tc, test_limits);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("shards");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_shard_layout);
+    tcase_add_test(tc, test_shard_parse);
+    tcase_add_test(tc, test_shard_lookup);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("origin");

@@ -211,7 +211,8 @@ typedef struct patient_resource {
  * canonical form first (percent-escapes decoded, then re-encoded as the
  * manifest does), so "/a%20b" and "/a b" and "/%61%20b" find the same
  * entry. PATIENT_ERR_NOT_FOUND when absent, PATIENT_ERR_PARSE for a
- * malformed path. O(log n). */
+ * malformed path, PATIENT_ERR_UNSUPPORTED for a sharded manifest (its
+ * resources are in shards: patient_manifest_lookup_sharded). O(log n). */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_manifest_lookup(const patient_manifest *m,
                                                                const char *path,
                                                                patient_resource *out);

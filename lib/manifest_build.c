@@ -780,15 +780,6 @@ splan_free(splan *p)
     free(p->clean);
 }
 
-static int
-cmp_node(const void *a, const void *b)
-{
-    const pt_prev_node *x = a, *y = b;
-    if (x->level != y->level)
-        return x->level < y->level ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
 static const pt_prev_node *
 prev_node(const pt_reuse *r, unsigned level, uint32_t index)
 {
@@ -798,7 +789,7 @@ prev_node(const pt_reuse *r, unsigned level, uint32_t index)
         return NULL;
     key.level = level;
     key.index = index;
-    return bsearch(&key, r->nodes, r->n_nodes, sizeof key, cmp_node);
+    return bsearch(&key, r->nodes, r->n_nodes, sizeof key, pt_prev_node_cmp);
 }
 
 static int

@@ -98,6 +98,10 @@ typedef struct pt_prev_node {
     char name[65];
 } pt_prev_node;
 
+/* Order of pt_prev_node: by level, then index (the state's and the
+ * build's searches). */
+int pt_prev_node_cmp(const void *a, const void *b);
+
 /* What a build may reuse: the previous manifest (its signature already
  * verified) and the state that matches it, f sorted by url, nodes by
  * (level, index). */

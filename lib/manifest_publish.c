@@ -109,15 +109,6 @@ state_u64(const char **p, const char *end, char sep, uint64_t *v)
  * previous manifest old (its SHA-256), every line well-formed and the URLs
  * strictly increasing. Anything else gives a note and no reuse. The state
  * text is kept in *text (the URLs point into it). */
-static int
-cmp_pnode(const void *a, const void *b)
-{
-    const pt_prev_node *x = a, *y = b;
-    if (x->level != y->level)
-        return x->level < y->level ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
 /* "s <level> <index> <digest hex> <name hex>\n" lines, before the files. */
 static int
 state_nodes(const char **pp, const char *end, pt_prev_node **nodes, size_t *nn)
@@ -154,7 +145,7 @@ state_nodes(const char **pp, const char *end, pt_prev_node **nodes, size_t *nn)
         (*nodes)[(*nn)++] = x;
     }
     if (*nn)
-        qsort(*nodes, *nn, sizeof **nodes, cmp_pnode);
+        qsort(*nodes, *nn, sizeof **nodes, pt_prev_node_cmp);
     *pp = p;
     return 0;
 }

@@ -28,6 +28,15 @@ pt_shard_bins(const char *path, const unsigned *bits, unsigned nlevels, unsigned
     }
 }
 
+int
+pt_prev_node_cmp(const void *a, const void *b)
+{
+    const pt_prev_node *x = a, *y = b;
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
 unsigned
 pt_shard_layout(size_t n, unsigned bits[PT_SHARD_MAX_LEVELS])
 {

@@ -15,40 +15,14 @@
 # leaves a state stock minisign verifies and that verifies page by page.
 set -euo pipefail
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
-STACK=$top_srcdir/scripts/stack
-export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
-export PATIENT_BIN=${PATIENT_BIN:-$top_builddir/cli/patient}
-PUBLISH=$top_builddir/publisher/patient-publish
-VERIFY=$top_builddir/verifier/patient-verify
-PY=/usr/bin/python3
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/stack_prelude.sh"
 SHARD_PATH=$top_srcdir/tests/shard_path.py
-
-n=0 fails=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
-skip() { echo "SKIP: $*"; exit 77; }
-
-[[ -r "$PATIENT_SRV_MODULE" ]] || skip "srv_patient not built ($PATIENT_SRV_MODULE)"
-for b in nginx squid c-icap curl minisign; do
-    command -v "$b" >/dev/null 2>&1 || skip "$b not installed (scripts/deps)"
-done
-
-work=$(mktemp -d /tmp/patient-shards.XXXXXX)
-# The site in tmpfs when there is one: making 200,000 files on a disk
-# shared with other work costs a minute of I/O wait that tests nothing.
+stack_need minisign
+# All in tmpfs when there is one: making 200,000 files on a disk shared
+# with other work costs a minute of I/O wait that tests nothing.
+if [[ -d /dev/shm && -w /dev/shm ]]; then TMPDIR=/dev/shm stack_workdir patient-shards
+else stack_workdir patient-shards; fi
 sites=$work
-if [[ -d /dev/shm && -w /dev/shm ]]; then sites=$(mktemp -d /dev/shm/patient-shards.XXXXXX); fi
-cleanup() {
-    local rc=$?
-    "$STACK" stop "$work/stack" >/dev/null 2>&1 || true
-    rm -rf "$work" "$sites"
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # gen DIR N: N small pages in folders of 1,000, index.html at the top.
 gen() {
@@ -74,6 +48,7 @@ P
 
 www=$sites/www
 mkdir -p "$www"
+stacks+=("$work/stack")
 eval "$("$STACK" start "$work/stack" "$www" 2>"$work/stack-start.log")" || {
     cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
 "$PATIENT_BIN" keygen -W -p "$work/pub.pub" -s "$work/pub.key" >/dev/null

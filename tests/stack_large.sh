@@ -89,6 +89,11 @@ pverify() { # pverify OUT URL [args] — sets rc
     "$VERIFY" --json --policy "$work/policy.json" --no-state --cache-dir "$work/cache" \
         --timeout 60 --proxy "$PROXY_URL" "$@" "$url" >"$work/$out.json" 2>"$work/$out.err" || rc=$?
 }
+expect_page() { # expect_page NAME VERDICT [HOW]: verify NAME.html through the proxy, want VERDICT and exit 0
+    pverify "v$1" "$ORIGIN_URL/$1.html"
+    check "$1: patient-verify ${3:+$3 }$2, exit 0 (got $(verdict "$work/v$1.json"), $rc)" \
+        test "$(verdict "$work/v$1.json")/$rc" = "$2/0"
+}
 banner='class="patient-notice"'
 cat >"$work/expect.py" <<PY2
 import json, sys
@@ -129,9 +134,7 @@ for s in $sizes; do
                     test "$(cat "$work/$name.code")" = 200
                 check "$name: descriptor is in the audit log" grep -qF "$(cat "$work/$name.desc")" "$AUDIT_LOG"
             fi
-            pverify "v$name" "$ORIGIN_URL/$name.html"
-            check "$name: patient-verify modified, exit 0 (got $(verdict "$work/v$name.json"), $rc)" \
-                test "$(verdict "$work/v$name.json")/$rc" = modified/0
+            expect_page "$name" modified
         else
             check "$name: unchanged" cmp -s "$work/$name.body" "$work/site/$name.html"
             check "$name: no inline descriptor" test "$inline" = 0
@@ -139,9 +142,7 @@ for s in $sizes; do
                 code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -x "$PROXY_URL" "$ref" || true)
                 check "$name: nothing behind the reference (HTTP $code)" test "$code" = 404
             fi
-            pverify "v$name" "$ORIGIN_URL/$name.html"
-            check "$name: patient-verify verified, exit 0 (got $(verdict "$work/v$name.json"), $rc)" \
-                test "$(verdict "$work/v$name.json")/$rc" = verified/0
+            expect_page "$name" verified
         fi
     done
 done
@@ -178,16 +179,12 @@ p = open(sys.argv[1]).read().strip().split(".")[1]
 d = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
 sys.exit(0 if (d["in"]["size"], d["out"]["size"]) == (os.path.getsize(sys.argv[2]), os.path.getsize(sys.argv[3])) else 1)' \
                 "$work/$name.desc" "$work/site/$name.html" "$work/$name.body"
-            pverify "v$name" "$ORIGIN_URL/$name.html"
-            check "$name: patient-verify (gzip through the proxy) modified, exit 0 (got $(verdict "$work/v$name.json"), $rc)" \
-                test "$(verdict "$work/v$name.json")/$rc" = modified/0
+            expect_page "$name" modified "(gzip through the proxy)"
         else
             check "$name: decoded body unchanged" cmp -s "$work/$name.body" "$work/site/$name.html"
             code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -x "$PROXY_URL" "$ref" || true)
             check "$name: nothing behind the reference (HTTP $code)" test "$code" = 404
-            pverify "v$name" "$ORIGIN_URL/$name.html"
-            check "$name: patient-verify verified, exit 0 (got $(verdict "$work/v$name.json"), $rc)" \
-                test "$(verdict "$work/v$name.json")/$rc" = verified/0
+            expect_page "$name" verified
         fi
     done
 done

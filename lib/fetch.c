@@ -210,8 +210,7 @@ record_chain(xfer *x)
         if (k < 0)
             continue;
         len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(sk_X509_value(ch, i)), &der);
-        if (len <= 0 || EVP_Digest(der, (size_t)len, x->chain[x->chain_n], NULL, EVP_sha256(),
-                                   NULL) != 1) {
+        if (len <= 0 || patient_sha256(der, (size_t)len, x->chain[x->chain_n]) != PATIENT_OK) {
             OPENSSL_free(der);
             x->chain_n = 0;
             return;

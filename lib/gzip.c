@@ -187,10 +187,8 @@ patient_gzip_dec_feed(patient_gzip_dec *d, const uint8_t *in, size_t len, int eo
             size_t take = 0;
             while (d->nhead < 2 && take < len)
                 d->head[d->nhead++] = in[take++];
-            if (take) { /* in may be NULL at eof: NULL + 0 is undefined */
-                in += take;
-                len -= take;
-            }
+            in += take;
+            len -= take;
             if (d->nhead < 2 && !eof)
                 return PATIENT_OK;
             memcpy(h, d->head, d->nhead);

@@ -203,7 +203,7 @@ patient_tls_pin_parse(const char *text, size_t len, uint8_t out[PATIENT_SHA256_B
         if ((pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) != NULL)
             dlen = i2d_PUBKEY(pk, &der);
     }
-    if (dlen > 0 && EVP_Digest(der, (size_t)dlen, out, NULL, EVP_sha256(), NULL) == 1)
+    if (dlen > 0 && patient_sha256(der, (size_t)dlen, out) == PATIENT_OK)
         err = PATIENT_OK;
     OPENSSL_free(der);
     EVP_PKEY_free(pk);

@@ -495,7 +495,7 @@ prune_ref_dir(void)
 /* ---- service callbacks ------------------------------------------------- */
 
 struct srv_req;
-static int stream_start(struct srv_req *d, ci_request_t *req);
+static int stream_start(struct srv_req *d, ci_request_t *req, ci_off_t clen);
 static int stream_feed(struct srv_req *d, int eof);
 static int stream_input(struct srv_req *d, const uint8_t *p, size_t n, int eof);
 static int stream_encode(struct srv_req *d);
@@ -842,7 +842,7 @@ srv_preview(char *preview_data, int preview_data_len, ci_request_t *req)
     /* Too large to hold (or of unknown length): stream, descriptor by
      * reference. A body known to fit is held: inline header. */
     if ((clen < 0 || (uint64_t)clen > cfg_hold_max) && cfg_hold_max < cfg_max_body &&
-        stream_start(d, req) != 0)
+        stream_start(d, req, clen) != 0)
         return decline(d, req, in_preview, "cannot stream this body with changes");
     if (d->mode == MODE_EDIT) {
         if (stream_input(d, (const uint8_t *)preview_data,
@@ -1231,17 +1231,17 @@ stream_compact(struct srv_req *d)
 }
 
 /* Preview of a body too large to hold: send the headers now, with the
- * reference to the descriptor, and stream. 0 when streaming, -1 to decline. */
+ * reference to the descriptor, and stream. clen is the response's
+ * Content-Length as the preview read it (negative: unknown); the header
+ * itself is removed below. 0 when streaming, -1 to decline. */
 static int
-stream_start(struct srv_req *d, ci_request_t *req)
+stream_start(struct srv_req *d, ci_request_t *req, ci_off_t clen)
 {
     const char *enc = ci_http_response_get_header(req, "Content-Encoding");
     uint8_t rnd[SRV_REF_ID_HEX / 2];
     static const char hx[] = "0123456789abcdef";
     char *hdr;
     size_t n;
-    /* Read before Content-Length is removed below. */
-    ci_off_t clen = ci_http_content_length(req);
     int gz = 0;
 
     if (enc && *enc && strcasecmp(enc, "identity") != 0) {

@@ -705,9 +705,16 @@ pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len, const patient_change *
         err = PATIENT_ERR_NOMEM;
         goto out;
     }
-    for (size_t i = 0; i < nw; i++)
-        if ((err = pt_chunk_kept(data, len, widx[i], &cur, kv[i])))
+    /* One piece list and one walk for every chunk (widx is sorted and
+     * distinct), not a list and a walk from byte 0 per chunk. */
+    {
+        pt_pieces s = {0};
+        if ((err = pieces_marked(data, len, &cur, &s)) == PATIENT_OK)
+            err = pt_chunk_kept_pieces(&s, widx, nw, kv);
+        pt_pieces_free(&s);
+        if (err)
             goto out;
+    }
     *idx = widx;
     *val = wval;
     *kept = kv;

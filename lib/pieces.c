@@ -143,12 +143,6 @@ fail:
 }
 
 patient_err
-pt_pieces_sha256(const pt_pieces *s, uint8_t out[PATIENT_SHA256_BYTES])
-{
-    return pt_pieces_sha256_each(s, SIZE_MAX, NULL, NULL, out);
-}
-
-patient_err
 pt_pieces_sha256_each(const pt_pieces *s, size_t step, void (*each)(void *ctx, size_t pos),
                       void *ctx, uint8_t out[PATIENT_SHA256_BYTES])
 {

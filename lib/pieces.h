@@ -52,11 +52,10 @@ patient_err pt_pieces_add(pt_pieces *s, const uint8_t *p, size_t len, int owner)
 patient_err pt_pieces_undo(const patient_change *c, unsigned owner, const pt_pieces *out,
                            int check_insert, pt_pieces *in);
 
-/* SHA-256 over the bytes (one pass). A piece without bytes: STATE. */
-patient_err pt_pieces_sha256(const pt_pieces *s, uint8_t out[PATIENT_SHA256_BYTES]);
-/* The same, calling each(ctx, pos) after every `step` bytes or so and once
- * at the end with pos = s->len (pos: bytes hashed so far), to work on the
- * bytes just hashed while they are still in cache. */
+/* SHA-256 over the bytes (one pass; a piece without bytes: STATE),
+ * calling each(ctx, pos) after every `step` bytes or so and once at the
+ * end with pos = s->len (pos: bytes hashed so far), to work on the bytes
+ * just hashed while they are still in cache (each may be NULL). */
 patient_err pt_pieces_sha256_each(const pt_pieces *s, size_t step,
                                   void (*each)(void *ctx, size_t pos), void *ctx,
                                   uint8_t out[PATIENT_SHA256_BYTES]);

@@ -743,6 +743,7 @@ undo_hops(vctx *v)
     size_t n = v->n;
     char where[64];
     unsigned hash_out;
+    int withholds;
     patient_err err;
 
     v->cur = ev->body;
@@ -752,11 +753,11 @@ undo_hops(vctx *v)
         v->done = 1;
         return PATIENT_OK;
     }
-    if (n > 0 && !v->have_ref && ev->origin_sig && pt_chain_withholds(changes, n))
+    withholds = pt_chain_withholds(changes, n);
+    if (withholds && !v->have_ref && ev->origin_sig)
         v->origin_root = pt_origin_root(ev->origin_sig, v->keys, v->nkeys, ev->url, v->now,
                                         &v->ref_size, v->ref_hash, v->oroot);
-    if (n > 0 && ((v->have_ref && v->res.has_chunk_root) || v->origin_root) &&
-        pt_chain_withholds(changes, n)) {
+    if (withholds && ((v->have_ref && v->res.has_chunk_root) || v->origin_root)) {
         int outcome = PT_CONFINE_NONE;
         err = pt_verify_confined(r, (const patient_change *const *)changes, n, v->hops,
                                  ev->body, ev->body_len,
@@ -791,7 +792,7 @@ undo_hops(vctx *v)
      * against the last hop's "out" too proves nothing more
      * (docs/SECURITY.md). Otherwise that hash is what binds the bytes
      * nobody can rebuild to the middlebox's signature. */
-    hash_out = pt_chain_withholds(changes, n) || (!v->have_ref && ev->origin_sig == NULL)
+    hash_out = withholds || (!v->have_ref && ev->origin_sig == NULL)
                    ? PT_UNDO_HASH_OUT
                    : 0;
     if (n > 0 && !hash_out && v->have_ref)

@@ -294,7 +294,6 @@ static patient_err
 put_file(pt_pub *p, const char *rel, const void *data, size_t len, int immutable)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 32];
-    const uint8_t *d = data;
     int fd, n;
     patient_err err;
 
@@ -309,38 +308,16 @@ put_file(pt_pub *p, const char *rel, const void *data, size_t len, int immutable
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), p->seqno++);
     if ((fd = open_new(p, rel, tmp)) < 0)
         return PATIENT_ERR_IO;
-    while (len > 0) {
-        ssize_t w = write(fd, d, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            close(fd);
-            unlink(tmp);
-            return PATIENT_ERR_IO;
-        }
-        d += w;
-        len -= (size_t)w;
+    if (pt_write_all(fd, data, len) != PATIENT_OK) {
+        close(fd);
+        unlink(tmp);
+        return PATIENT_ERR_IO;
     }
     if (close(fd) != 0 || rename(tmp, path) != 0) {
         unlink(tmp);
         return PATIENT_ERR_IO;
     }
     return PATIENT_OK;
-}
-
-static int
-cli_write_all_fd(int fd, const uint8_t *d, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, d, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        d += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 static patient_err
@@ -390,7 +367,7 @@ copy_range_to(pt_pub *p, const char *rel, uint64_t from, uint64_t to)
             /* EXDEV, ENOSYS, EINVAL on some file systems: copy by hand. */
             size_t chunk = left > (1u << 20) ? (1u << 20) : (size_t)left;
             if ((err = read_range(p, (uint64_t)off, (uint64_t)off + chunk)) ||
-                cli_write_all_fd(fd, p->buf, chunk) != 0) {
+                pt_write_all(fd, p->buf, chunk) != PATIENT_OK) {
                 err = err ? err : PATIENT_ERR_IO;
                 break;
             }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <patient/mbox.h>
+#include "util.h"
 
 #define REF_ID_MAX 64
 /* A temporary file this old is a crash's leftover, not a store under way. */
@@ -31,7 +32,7 @@ patient_err
 patient_refdir_store(const char *dir, const char *id, const char *value, int *lock_fd)
 {
     char path[4200], tmp[4210];
-    size_t n, off = 0;
+    size_t n;
     int fd;
 
     if (lock_fd)
@@ -50,15 +51,8 @@ patient_refdir_store(const char *dir, const char *id, const char *value, int *lo
      * while the response that refers to it is in flight. */
     if (flock(fd, LOCK_SH) != 0)
         goto fail;
-    n = strlen(value);
-    while (off < n) {
-        ssize_t w = write(fd, value + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto fail;
-        off += (size_t)w;
-    }
+    if (pt_write_all(fd, value, strlen(value)) != PATIENT_OK)
+        goto fail;
     if (rename(tmp, path) != 0)
         goto fail;
     *lock_fd = fd;

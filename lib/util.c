@@ -227,6 +227,23 @@ fsync_dir_of(const char *path)
 }
 
 patient_err
+pt_write_all(int fd, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return PATIENT_ERR_IO;
+        p += w;
+        len -= (size_t)w;
+    }
+    return PATIENT_OK;
+}
+
+patient_err
 pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, int flags)
 {
     char tmp[PATH_MAX];
@@ -235,18 +252,8 @@ pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, i
     patient_err err = PATIENT_OK;
     struct stat st;
 
-    if (strcmp(path, "-") == 0) {
-        while (len > 0) {
-            ssize_t w = write(STDOUT_FILENO, p, len);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                return PATIENT_ERR_IO;
-            p += w;
-            len -= (size_t)w;
-        }
-        return PATIENT_OK;
-    }
+    if (strcmp(path, "-") == 0)
+        return pt_write_all(STDOUT_FILENO, p, len);
     if (lstat(path, &st) == 0) {
         if (flags & PT_WRITE_EXCL)
             return PATIENT_ERR_EXISTS;
@@ -262,17 +269,8 @@ pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, i
         err = PATIENT_ERR_IO;
         goto fail;
     }
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            err = PATIENT_ERR_IO;
-            goto fail;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
+    if ((err = pt_write_all(fd, p, len)) != PATIENT_OK)
+        goto fail;
     if (!(flags & PT_WRITE_NOSYNC) && fsync(fd) != 0) {
         err = PATIENT_ERR_IO;
         goto fail;

@@ -56,6 +56,9 @@ void pt_seckey_derive(const patient_seckey *sk, const char *context, uint8_t out
  * afterwards (syncfs) before anything names them. */
 #define PT_WRITE_NOSYNC 2
 patient_err pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, int flags);
+/* Write all len bytes to fd, retrying short writes and EINTR: OK, or IO
+ * with errno as write left it. */
+patient_err pt_write_all(int fd, const void *data, size_t len);
 
 /* base64 (standard, padded) and base64url (no padding). out is malloc'd,
  * NUL-terminated. Decoders reject whitespace and trailing garbage. */

@@ -508,13 +508,10 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
         }
         if (bat == NULL)
             break;
-        for (size_t bi = 0; err == PATIENT_OK && bi < bat->n; bi++) {
-            /* The diagnosis of a bad line reads on from just after it. */
-            if (v.have_rd)
-                lr_free(&v.rd);
-            v.have_rd = 0;
+        /* A bad line ends the walk; lv_order's reader, which diagnosed
+         * it, is freed below. */
+        for (size_t bi = 0; err == PATIENT_OK && bi < bat->n; bi++)
             err = lv_line(&v, bat, bi);
-        }
         if (err == PATIENT_OK && bat->too_long)
             err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_LOG_CORRUPT, v.line_no + 1, 1,
                         v.next, NULL, NULL, "line longer than %u bytes", PATIENT_LOG_LINE_MAX);

@@ -23,6 +23,48 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* What the phases ("the phases", below) share. */
+typedef struct vctx {
+    const patient_policy *policy;
+    const patient_evidence *ev;
+    const patient_verify_opts *opts;
+    pt_manifest_checked *pre;   /* the caller's check of the manifest, or NULL */
+    time_t now;
+    patient_report *r;
+    int done;                   /* the outcome is settled: go to the report */
+    char *origin, *path;
+    /* check: the descriptors, parsed once, and their hops in the report */
+    patient_change *changes[PATIENT_MAX_HOPS];
+    rep_hop *hops[PATIENT_MAX_HOPS];
+    size_t n;
+    int chain_ok;
+    /* check: each hop's disclosure, verified once (hop_disclosure) */
+    unsigned char disc_done[PATIENT_MAX_HOPS];
+    patient_err disc_err[PATIENT_MAX_HOPS];
+    const patient_evidence_disclosure *disc_ev[PATIENT_MAX_HOPS];
+    patient_disclosure *disc[PATIENT_MAX_HOPS];
+    /* check: what the origin signed for this path */
+    const patient_pubkey *keys;
+    size_t nkeys;
+    patient_manifest *m;
+    patient_manifest *leaf;     /* sharded manifest: the path's leaf shard (owns res) */
+    patient_resource res;
+    int have_ref;               /* res is the signed entry for the path */
+    uint8_t ref_hash[PATIENT_SHA256_BYTES];
+    uint64_t ref_size;
+    int origin_root;            /* a verified Patient-Origin commits oroot (chunk root) */
+    uint8_t oroot[PATIENT_SHA256_BYTES];
+    /* undo: the bytes reached so far */
+    pt_bigbuf undo;             /* hop inputs, rebuilt in place after the first */
+    const uint8_t *cur;
+    size_t curlen;
+    uint8_t origin_hash[PATIENT_SHA256_BYTES];
+    int have_origin_hash;
+    int proven;
+    const char *level;          /* the report's proof when not proven/attested */
+    int origin_checked;         /* bytes compared with a verified Patient-Origin */
+} vctx;
+
 /* A shard of the evidence by name; absent or without bytes: withheld. */
 static patient_err
 evidence_shard(void *arg, const char *name, const uint8_t **p, size_t *len)
@@ -93,35 +135,62 @@ shard_result(patient_report *r, const patient_evidence *ev, const patient_shard_
     }
 }
 
-/* Verify a manifest with whichever trusted publisher key it names. */
+/* The one rule for which key checks a manifest (verify_int.h). */
+void
+pt_manifest_check_keys(pt_manifest_checked *c, const uint8_t *json, size_t len, const char *sig,
+                       size_t siglen, const patient_pubkey *keys, size_t nkeys)
+{
+    memset(c, 0, sizeof *c);
+    c->json = json;
+    c->sig = sig;
+    c->keys = keys;
+    c->nkeys = nkeys;
+    c->err = patient_minisig_keyid(sig, siglen, c->sigkid);
+    if (c->err != PATIENT_OK) {
+        c->named = -1;
+        return;
+    }
+    c->err = PATIENT_ERR_KEY_MISMATCH;
+    for (size_t i = 0; i < nkeys; i++) {
+        if (memcmp(keys[i].id, c->sigkid, PATIENT_KEYID_BYTES) != 0)
+            continue;
+        c->named = 1;
+        c->err = patient_manifest_verify(json, len, sig, siglen, &keys[i], &c->m);
+        break;
+    }
+}
+
+/* Verify a manifest with whichever trusted publisher key it names, or take
+ * pre, the check the caller made of these very bytes with these very keys
+ * (its manifest is then v's to free). */
 static patient_err
 manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubkey *keys,
-               size_t nkeys, patient_manifest **m, char kid_hex[PATIENT_KEYID_HEX])
+               size_t nkeys, pt_manifest_checked *pre, patient_manifest **m,
+               char kid_hex[PATIENT_KEYID_HEX])
 {
-    patient_err err = PATIENT_ERR_KEY_MISMATCH, e;
-    uint8_t sigkid[PATIENT_KEYID_BYTES] = {0};
-    int named = 0;
+    pt_manifest_checked own, *c = &own;
+    patient_err err;
 
     *m = NULL;
     kid_hex[0] = 0;
-    /* Find the key id the signature names, to pick the key and to say which
-     * key was expected when none matches. */
-    e = patient_minisig_keyid(ev->manifest_sig, ev->manifest_sig_len, sigkid);
-    if (e != PATIENT_OK) {
+    if (pre && pre->json == ev->manifest && pre->sig == ev->manifest_sig && pre->keys == keys &&
+        pre->nkeys == nkeys)
+        c = pre;
+    else
+        pt_manifest_check_keys(&own, ev->manifest, ev->manifest_len, ev->manifest_sig,
+                               ev->manifest_sig_len, keys, nkeys);
+    *m = c->m;
+    c->m = NULL;
+    err = c->err;
+    /* The key id the signature names picks the key, and says which key was
+     * expected when none matches. */
+    if (c->named < 0) {
         rep_result(r, REP_INVALID, "manifest.signature.malformed", "manifest.json.minisig",
-                   "the manifest signature file is malformed (%s)", patient_strerror(e));
-        return e;
+                   "the manifest signature file is malformed (%s)", patient_strerror(err));
+        return err;
     }
-    patient_keyid_hex(sigkid, kid_hex);
-    for (size_t i = 0; i < nkeys; i++) {
-        if (memcmp(keys[i].id, sigkid, PATIENT_KEYID_BYTES) != 0)
-            continue;
-        named = 1;
-        err = patient_manifest_verify(ev->manifest, ev->manifest_len, ev->manifest_sig,
-                                      ev->manifest_sig_len, &keys[i], m);
-        break;
-    }
-    if (!named) {
+    patient_keyid_hex(c->sigkid, kid_hex);
+    if (!c->named) {
         char want[PATIENT_KEYID_HEX];
         patient_keyid_hex(keys[0].id, want);
         rep_result(r, REP_INVALID, "manifest.key.unknown", "manifest.json.minisig",
@@ -244,15 +313,43 @@ check_upstream_tls(patient_report *r, const patient_policy *policy, const char *
                    c->by.name, c->tls.version, min);
 }
 
-static void
-check_disclosure(patient_report *r, const patient_policy *policy, const patient_evidence *ev,
-                 const patient_change *c, const patient_pubkey *key, time_t now,
-                 const char *where)
+/* Hop k's disclosure, verified with key (its middlebox's) on the first
+ * ask and kept: check_disclosure judges it, check_interception reads the
+ * CAs it declares. *d: the evidence's copy (NULL: none fetched). Returns
+ * PATIENT_ERR_NOT_FOUND when the hop names none or its bytes could not be
+ * had (*d NULL or without json or sig), else what patient_disclosure_verify
+ * said (*doc set on PATIENT_OK, owned by v). */
+static patient_err
+hop_disclosure(vctx *v, size_t k, const patient_pubkey *key,
+               const patient_evidence_disclosure **d, const patient_disclosure **doc)
 {
-    int required = patient_policy_require_disclosure(policy);
+    const patient_change *c = v->changes[k];
+
+    if (!v->disc_done[k]) {
+        const patient_evidence_disclosure *e =
+            c->by.disclosure ? find_disclosure(v->ev, c->by.disclosure) : NULL;
+        v->disc_done[k] = 1;
+        v->disc_ev[k] = e;
+        v->disc_err[k] = e == NULL || e->json == NULL || e->sig == NULL
+                             ? PATIENT_ERR_NOT_FOUND
+                             : patient_disclosure_verify((const char *)e->json, e->json_len,
+                                                         e->sig, e->sig_len, key, v->now,
+                                                         &v->disc[k]);
+    }
+    *d = v->disc_ev[k];
+    *doc = v->disc[k];
+    return v->disc_err[k];
+}
+
+static void
+check_disclosure(vctx *v, size_t k, const patient_pubkey *key, const char *where)
+{
+    patient_report *r = v->r;
+    const patient_change *c = v->changes[k];
+    int required = patient_policy_require_disclosure(v->policy);
     enum rep_effect eff = required ? REP_INVALID : REP_WARNING;
     const patient_evidence_disclosure *d;
-    patient_disclosure *doc = NULL;
+    const patient_disclosure *doc;
     patient_disclosure_deny why = PATIENT_DISCLOSURE_DENY_NONE;
     patient_err err;
 
@@ -263,20 +360,19 @@ check_disclosure(patient_report *r, const patient_policy *policy, const patient_
                        c->by.name);
         return;
     }
-    d = find_disclosure(ev, c->by.disclosure);
+    err = hop_disclosure(v, k, key, &d, &doc);
     if (d == NULL || d->json == NULL || d->sig == NULL) {
         rep_result(r, eff, "disclosure.missing", where, "the disclosure %s could not be read%s%s",
                    c->by.disclosure, d && d->error ? ": " : "", d && d->error ? d->error : "");
         return;
     }
-    err = patient_disclosure_verify((const char *)d->json, d->json_len, d->sig, d->sig_len, key, now, &doc);
     if (err != PATIENT_OK) {
         rep_result(r, eff, err == PATIENT_ERR_EXPIRED ? "disclosure.expired" : "disclosure.invalid",
                    where, "the disclosure of %s does not verify with its key (%s)", c->by.name,
                    patient_strerror(err));
         return;
     }
-    err = patient_disclosure_check(doc, policy, &why);
+    err = patient_disclosure_check(doc, v->policy, &why);
     if (err != PATIENT_OK)
         rep_result(r, REP_INVALID, patient_disclosure_deny_name(why), where,
                    "the disclosure of %s does not meet your policy (retention %lld days, "
@@ -286,7 +382,6 @@ check_disclosure(patient_report *r, const patient_policy *policy, const patient_
     else
         rep_result(r, REP_INFO, "disclosure.ok", where, "%s's disclosure is signed and acceptable",
                    c->by.name);
-    patient_disclosure_free(doc);
 }
 
 static int
@@ -339,10 +434,11 @@ judge_decrypter(patient_report *r, const patient_policy_middlebox *mb, const uin
  * (allowed only with "may_decrypt"). Neither, while the origin announced
  * its keys: somebody nobody accounts for holds the other end of the TLS. */
 static void
-check_interception(patient_report *r, const patient_policy *policy, const patient_evidence *ev,
-                   patient_change *const *changes, size_t n, const patient_manifest *m,
-                   time_t now)
+check_interception(vctx *v, const patient_manifest *m)
 {
+    patient_report *r = v->r;
+    const patient_policy *policy = v->policy;
+    const patient_evidence *ev = v->ev;
     size_t nkeys = patient_manifest_tls_key_count(m);
 
     for (size_t i = 0; i < nkeys; i++)
@@ -365,17 +461,18 @@ check_interception(patient_report *r, const patient_policy *policy, const patien
             return;
         }
     }
-    for (size_t k = 0; k < n; k++) {
-        const patient_policy_middlebox *mb = patient_policy_middlebox_find(policy, changes[k]->by.kid);
+    /* The CAs the hops' signed disclosures declare. A hop that did not
+     * parse names no middlebox, and so no decrypter. */
+    for (size_t k = 0; k < v->n; k++) {
+        const patient_change *c = v->changes[k];
+        const patient_policy_middlebox *mb;
         const patient_evidence_disclosure *d;
-        patient_disclosure *doc = NULL;
+        const patient_disclosure *doc;
         char where[32];
 
-        if (mb == NULL || changes[k]->by.disclosure == NULL ||
-            (d = find_disclosure(ev, changes[k]->by.disclosure)) == NULL || d->json == NULL ||
-            d->sig == NULL ||
-            patient_disclosure_verify((const char *)d->json, d->json_len, d->sig, d->sig_len,
-                                      patient_policy_middlebox_key(mb), now, &doc) != PATIENT_OK)
+        if (c == NULL || (mb = patient_policy_middlebox_find(policy, c->by.kid)) == NULL ||
+            c->by.disclosure == NULL ||
+            hop_disclosure(v, k, patient_policy_middlebox_key(mb), &d, &doc) != PATIENT_OK)
             continue;
         snprintf(where, sizeof where, "hop %zu", k + 1);
         for (size_t i = 0; i < patient_disclosure_interception_ca_count(doc); i++) {
@@ -383,10 +480,8 @@ check_interception(patient_report *r, const patient_policy *policy, const patien
             if (!chain_has(ev, ca))
                 continue;
             judge_decrypter(r, mb, ca, ev, where, 1);
-            patient_disclosure_free(doc);
             return;
         }
-        patient_disclosure_free(doc);
     }
     if (nkeys) {
         set_interception(r, "unknown", NULL, NULL, ev);
@@ -411,42 +506,8 @@ check_interception(patient_report *r, const patient_policy *policy, const patien
  * adds results to the typed report and leaves what the next one needs in
  * the context; a phase that settles the outcome sets done, and the rest
  * are skipped up to the report. A phase returns an error only for local
- * failures (NOMEM, CRYPTO, IO): there is then no verdict. */
-
-typedef struct vctx {
-    const patient_policy *policy;
-    const patient_evidence *ev;
-    const patient_verify_opts *opts;
-    time_t now;
-    patient_report *r;
-    int done;                   /* the outcome is settled: go to the report */
-    char *origin, *path;
-    /* check: the descriptors, parsed once, and their hops in the report */
-    patient_change *changes[PATIENT_MAX_HOPS];
-    rep_hop *hops[PATIENT_MAX_HOPS];
-    size_t n;
-    int chain_ok;
-    /* check: what the origin signed for this path */
-    const patient_pubkey *keys;
-    size_t nkeys;
-    patient_manifest *m;
-    patient_manifest *leaf;     /* sharded manifest: the path's leaf shard (owns res) */
-    patient_resource res;
-    int have_ref;               /* res is the signed entry for the path */
-    uint8_t ref_hash[PATIENT_SHA256_BYTES];
-    uint64_t ref_size;
-    int origin_root;            /* a verified Patient-Origin commits oroot (chunk root) */
-    uint8_t oroot[PATIENT_SHA256_BYTES];
-    /* undo: the bytes reached so far */
-    pt_bigbuf undo;             /* hop inputs, rebuilt in place after the first */
-    const uint8_t *cur;
-    size_t curlen;
-    uint8_t origin_hash[PATIENT_SHA256_BYTES];
-    int have_origin_hash;
-    int proven;
-    const char *level;          /* the report's proof when not proven/attested */
-    int origin_checked;         /* bytes compared with a verified Patient-Origin */
-} vctx;
+ * failures (NOMEM, CRYPTO, IO): there is then no verdict. Their context,
+ * vctx, is at the top of this file. */
 
 /* Check 1: the descriptors: parse, link, authorise. */
 static patient_err
@@ -565,7 +626,7 @@ check_descriptors(vctx *v)
                            c->edits[j].rule, v->origin, v->path);
         }
         check_upstream_tls(r, policy, ev->url, c, where);
-        check_disclosure(r, policy, ev, c, patient_policy_middlebox_key(mb), v->now, where);
+        check_disclosure(v, k, patient_policy_middlebox_key(mb), where);
     }
     return PATIENT_OK;
 }
@@ -603,7 +664,7 @@ check_manifest(vctx *v)
         }
         return PATIENT_OK;
     }
-    if (manifest_check(r, ev, v->keys, v->nkeys, &v->m, kid_hex) != PATIENT_OK) {
+    if (manifest_check(r, ev, v->keys, v->nkeys, v->pre, &v->m, kid_hex) != PATIENT_OK) {
         v->done = 1;
         return PATIENT_OK;
     }
@@ -622,7 +683,7 @@ check_manifest(vctx *v)
     if (opts && opts->state_file)
         pt_rollback_check(r, opts, v->origin, patient_manifest_version(m));
     if (ev->tls_chain_n > 0 && ev->tls_chain != NULL && strncasecmp(ev->url, "https:", 6) == 0)
-        check_interception(r, policy, ev, v->changes, v->n, m, v->now);
+        check_interception(v, m);
     err = patient_manifest_lookup_sharded(m, v->path, evidence_shard, (void *)ev, &v->leaf,
                                           &v->res, &si);
     if (err == PATIENT_OK) {
@@ -1011,7 +1072,15 @@ patient_err
 patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
                         const patient_verify_opts *opts, patient_report **report)
 {
-    vctx v = {.policy = policy, .opts = opts, .chain_ok = 1, .proven = 1};
+    return pt_verify_evidence(policy, ev, opts, NULL, report);
+}
+
+patient_err
+pt_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
+                   const patient_verify_opts *opts, pt_manifest_checked *pre,
+                   patient_report **report)
+{
+    vctx v = {.policy = policy, .opts = opts, .pre = pre, .chain_ok = 1, .proven = 1};
     patient_verify_opts ob;
     patient_evidence ev_nf;
     char *url_nf = NULL;
@@ -1055,8 +1124,10 @@ patient_verify_evidence(const patient_policy *policy, const patient_evidence *ev
         err = check_logged(&v);
     if (err == PATIENT_OK)
         err = report_settle(&v);
-    for (size_t k = 0; k < PATIENT_MAX_HOPS; k++)
+    for (size_t k = 0; k < PATIENT_MAX_HOPS; k++) {
         patient_change_free(v.changes[k]);
+        patient_disclosure_free(v.disc[k]);
+    }
     patient_manifest_free(v.leaf);
     patient_manifest_free(v.m);
     pt_bigbuf_free(&v.undo);

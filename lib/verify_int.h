@@ -10,6 +10,36 @@
 
 enum { PT_CONFINE_OK = 0, PT_CONFINE_NONE = 1, PT_CONFINE_INVALID = 2 };
 
+/* A manifest's signature checked against the publisher keys a policy
+ * trusts for its origin: by the first of keys with the id the signature
+ * names. json, sig, keys and nkeys say what was checked (borrowed), so the
+ * result is taken only for those very bytes and keys. */
+typedef struct {
+    const uint8_t *json;
+    const char *sig;
+    const patient_pubkey *keys;
+    size_t nkeys;
+    int named;          /* -1: the signature does not parse; 0: no key has its id; 1: checked */
+    uint8_t sigkid[PATIENT_KEYID_BYTES];
+    patient_err err;    /* PATIENT_OK: m verified */
+    patient_manifest *m; /* owned until taken */
+} pt_manifest_checked;
+
+/* Fill *c (pt_manifest_checked above). The one rule for which key checks
+ * a manifest: the verifier's core, and patient_verify_url before it, which
+ * must know a verified manifest to fetch the shards a sharded one names. */
+void pt_manifest_check_keys(pt_manifest_checked *c, const uint8_t *json, size_t len,
+                            const char *sig, size_t siglen, const patient_pubkey *keys,
+                            size_t nkeys);
+
+/* patient_verify_evidence, taking pre's manifest (pre->m becomes NULL)
+ * when pre checked the evidence's own manifest bytes with the keys the
+ * policy trusts for the URL's origin, instead of verifying it again. pre
+ * may be NULL. */
+patient_err pt_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
+                               const patient_verify_opts *opts, pt_manifest_checked *pre,
+                               patient_report **report);
+
 /* Check a chain in which some hop withheld deleted bytes against the
  * origin's chunk root (root, with the resource's signed size and hash).
  * Rebuilds every hop's input with holes, checks each hop's "chunks" names

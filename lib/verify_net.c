@@ -38,6 +38,7 @@ typedef struct {
     char *ref;                 /* Patient-Change-Ref, the first one */
     patient_response *page, *man, *sig;
     char *man_error;
+    pt_manifest_checked checked; /* man and sig, against the policy's keys */
     patient_evidence_disclosure disc[PATIENT_MAX_HOPS];
     patient_response *dresp[PATIENT_MAX_HOPS][2];
     char *derr[PATIENT_MAX_HOPS];
@@ -68,6 +69,7 @@ gathered_free(gathered *g)
     patient_response_free(g->page);
     patient_response_free(g->man);
     patient_response_free(g->sig);
+    patient_manifest_free(g->checked.m);
     for (size_t i = 0; i < g->nshards; i++) {
         free(g->shard_bytes[i]);
         free(g->shard_err[i]);
@@ -408,23 +410,23 @@ out:
     return err;
 }
 
-/* For a sharded manifest whose signature verifies with a key the policy
- * trusts for the origin: get the shards on the page's path (a manifest
- * that does not verify names nothing to fetch). */
+/* Check the manifest's signature with the keys the policy trusts for the
+ * origin, once: the result goes on to the verification (g->checked). For
+ * a sharded manifest that verifies: get the shards on the page's path (a
+ * manifest that does not verify names nothing to fetch). */
 static patient_err
 gather_shards(gathered *g, const patient_fetch_opts *mfo, const char *cache,
               const char *origin, const patient_pubkey *keys, size_t nkeys)
 {
-    patient_manifest *m = NULL, *leaf = NULL;
+    patient_manifest *m, *leaf = NULL;
     patient_resource res;
     shard_ctx c;
     char *path = NULL, *cdir = NULL, *own = NULL;
     patient_err err = PATIENT_OK;
 
-    for (size_t i = 0; i < nkeys && m == NULL; i++)
-        if (patient_manifest_verify(g->man->body, g->man->body_len, (const char *)g->sig->body,
-                                    g->sig->body_len, &keys[i], &m) != PATIENT_OK)
-            m = NULL;
+    pt_manifest_check_keys(&g->checked, g->man->body, g->man->body_len,
+                           (const char *)g->sig->body, g->sig->body_len, keys, nkeys);
+    m = g->checked.m;
     if (m == NULL || patient_manifest_shard_levels(m, NULL) == 0 ||
         patient_policy_split_url(g->url, NULL, &path) != PATIENT_OK)
         goto out;
@@ -450,7 +452,6 @@ gather_shards(gathered *g, const patient_fetch_opts *mfo, const char *cache,
         shard_cache_trim(cdir);
 out:
     patient_manifest_free(leaf);
-    patient_manifest_free(m);
     free(path);
     free(cdir);
     free(own);
@@ -698,7 +699,7 @@ patient_verify_url(const patient_policy *policy, const char *url,
         goto out;
     if ((err = gather(&g, policy, url_nf, fopts, report, o.now)) != PATIENT_OK || *report != NULL)
         goto out;
-    if ((err = patient_verify_evidence(policy, &g.ev, &o, report)) != PATIENT_OK)
+    if ((err = pt_verify_evidence(policy, &g.ev, &o, &g.checked, report)) != PATIENT_OK)
         goto out;
     if (bundle_out) {
         if ((err = patient_policy_serialize(policy, &pj, &pjlen)) != PATIENT_OK ||

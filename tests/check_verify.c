@@ -746,6 +746,14 @@ START_TEST(malformed_values)
         const char *ch[] = {bad[i]};
         patient_evidence ev = ev_make(URL, BODY, strlen(BODY), ch, 1);
         expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.malformed");
+        /* With a certificate chain the endpoint saw (https), the hop that
+         * did not parse names no decrypter: the same verdict. */
+        {
+            static const uint8_t chain[2][32] = {{1}, {2}};
+            ev.tls_chain = chain;
+            ev.tls_chain_n = 2;
+            expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.malformed");
+        }
     }
 }
 END_TEST

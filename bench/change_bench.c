@@ -52,8 +52,11 @@ main(void)
             uint8_t *out = NULL;
             size_t out_len = 0;
             char *v = NULL;
-            if (patient_hop_begin(sk, "bench", "tracker-filter", NULL, "https://example.org/x",
-                                  in, len, NULL, 0, &hop) ||
+            if (patient_hop_begin(&(patient_hop_opts){.size = sizeof(patient_hop_opts), .sk = sk,
+                                                      .name = "bench", .service = "tracker-filter",
+                                                      .url = "https://example.org/x", .in = in,
+                                                      .in_len = len},
+                                  &hop) ||
                 patient_hop_add_edit(hop, len / 4, 40, NULL, 0, "tracker.removed", "r1", NULL, 1) ||
                 patient_hop_add_edit(hop, len / 2, 0, (const uint8_t *)"<p>banner</p>", 13,
                                      "banner.inserted", "r2", NULL, 1) ||
@@ -74,8 +77,11 @@ main(void)
             size_t l2, bl;
             char *v = NULL;
             int vi = iters < 500 ? iters : 500;
-            if (patient_hop_begin(sk, "bench", "other", NULL, "https://example.org/x", in, len,
-                                  NULL, 0, &h2) ||
+            if (patient_hop_begin(&(patient_hop_opts){.size = sizeof(patient_hop_opts), .sk = sk,
+                                                      .name = "bench", .service = "other",
+                                                      .url = "https://example.org/x", .in = in,
+                                                      .in_len = len},
+                                  &h2) ||
                 patient_hop_add_edit(h2, len / 4, 40, NULL, 0, "tracker.removed", "r1", NULL, 1) ||
                 patient_hop_finish(h2, 0, &o2, &l2, &v))
                 return 1;

@@ -86,9 +86,13 @@ gen(patient_seckey *sk, const char *path, unsigned long n, const char *pubdir)
         memset(body, 'a', sizeof body);
         snprintf(url, sizeof url, "https://site%lu.example/path/page%lu.html", i % 5, i);
         snprintf(rule, sizeof rule, "r%lu", i);
-        if (patient_hop_begin(sk, "corp-filter", "content-filter",
-                              "https://mbox.example/.well-known/patient/disclosure.json", url, body,
-                              sizeof body, NULL, 0, &h) ||
+        if (patient_hop_begin(
+                &(patient_hop_opts){
+                    .size = sizeof(patient_hop_opts), .sk = sk, .name = "corp-filter",
+                    .service = "content-filter",
+                    .disclosure = "https://mbox.example/.well-known/patient/disclosure.json",
+                    .url = url, .in = body, .in_len = sizeof body},
+                &h) ||
             patient_hop_add_edit(h, 100, 40, NULL, 0, reasons[i % 3], rule, NULL, 0) ||
             patient_hop_add_edit(h, 900, 24, NULL, 0, reasons[(i + 1) % 3], "r2", NULL, 1) ||
             patient_hop_set_tls(h, "TLSv1.3", "TLS_AES_128_GCM_SHA256", 1) ||

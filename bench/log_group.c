@@ -35,8 +35,11 @@ main(int argc, char **argv)
         patient_hop *h = NULL;
         uint8_t *nb = NULL;
         size_t nl = 0;
-        if (patient_hop_begin(sk, "b", "content-filter", NULL, "https://x.test/a", body,
-                              sizeof body - 1, NULL, 0, &h) ||
+        if (patient_hop_begin(&(patient_hop_opts){.size = sizeof(patient_hop_opts), .sk = sk,
+                                                  .name = "b", .service = "content-filter",
+                                                  .url = "https://x.test/a", .in = body,
+                                                  .in_len = sizeof body - 1},
+                              &h) ||
             patient_hop_add_edit(h, 0, 3, NULL, 0, "ads.removed", "r", NULL, 1) ||
             patient_hop_finish(h, (time_t)1795773600, &nb, &nl, &jws))
             return 2;

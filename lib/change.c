@@ -205,10 +205,9 @@ patient_hop_free(patient_hop *hop)
 }
 
 patient_err
-patient_hop_begin(const patient_seckey *sk, const char *name, const char *service,
-                  const char *disclosure, const char *url, const uint8_t *in, size_t in_len,
-                  const char *const *prev, size_t nprev, patient_hop **out)
+patient_hop_begin(const patient_hop_opts *opts, patient_hop **out)
 {
+    patient_hop_opts o;
     patient_hop *h = NULL;
     patient_change *c = NULL;
     patient_err err = PATIENT_ERR_ARG;
@@ -217,33 +216,36 @@ patient_hop_begin(const patient_seckey *sk, const char *name, const char *servic
     if (out == NULL)
         return PATIENT_ERR_ARG;
     *out = NULL;
-    if (sk == NULL || !valid_text(name, PATIENT_MAX_NAME) || !valid_service(service) ||
-        (disclosure && !valid_url(disclosure)) || !valid_url(url) || (in == NULL && in_len) ||
-        (prev == NULL && nprev))
+    if (opts == NULL || PT_OPTS_TAKE(&o, opts) != PATIENT_OK)
         return PATIENT_ERR_ARG;
-    if (in_len > PATIENT_MAX_BODY)
+    if (o.sk == NULL || !valid_text(o.name, PATIENT_MAX_NAME) || !valid_service(o.service) ||
+        (o.disclosure && !valid_url(o.disclosure)) || !valid_url(o.url) ||
+        (o.in == NULL && o.in_len) || (o.prev == NULL && o.nprev))
+        return PATIENT_ERR_ARG;
+    if (o.in_len > PATIENT_MAX_BODY)
         return PATIENT_ERR_TOO_LARGE;
-    if (nprev >= PATIENT_MAX_HOPS)
+    if (o.nprev >= PATIENT_MAX_HOPS)
         return PATIENT_ERR_LIMIT;
     if ((h = calloc(1, sizeof *h)) == NULL)
         return PATIENT_ERR_NOMEM;
-    h->sk = sk;
-    h->in = in;
-    h->in_len = in_len;
-    h->hopno = (unsigned)nprev + 1;
-    if ((h->name = strdup(name)) == NULL || (h->service = strdup(service)) == NULL ||
-        (h->url = strdup(url)) == NULL || (disclosure && (h->disclosure = strdup(disclosure)) == NULL)) {
+    h->sk = o.sk;
+    h->in = o.in;
+    h->in_len = o.in_len;
+    h->hopno = (unsigned)o.nprev + 1;
+    if ((h->name = strdup(o.name)) == NULL || (h->service = strdup(o.service)) == NULL ||
+        (h->url = strdup(o.url)) == NULL ||
+        (o.disclosure && (h->disclosure = strdup(o.disclosure)) == NULL)) {
         err = PATIENT_ERR_NOMEM;
         goto out;
     }
-    for (i = 0; i < nprev; i++) {
-        if (prev[i] == NULL) {
+    for (i = 0; i < o.nprev; i++) {
+        if (o.prev[i] == NULL) {
             err = PATIENT_ERR_ARG;
             goto out;
         }
-        if ((err = patient_change_parse(prev[i], strlen(prev[i]), &c)))
+        if ((err = patient_change_parse(o.prev[i], strlen(o.prev[i]), &c)))
             goto out;
-        if (i + 1 == nprev) {
+        if (i + 1 == o.nprev) {
             memcpy(h->prev, c->value_hash, sizeof h->prev);
             h->has_prev = 1;
         }

@@ -90,12 +90,7 @@ typedef struct {
     patient_hop *hop;
     size_t nedits;
     /* for patient_hop_begin on the first match */
-    patient_mbox *mb;
-    const char *url;
-    const uint8_t *in;
-    size_t inlen;
-    const char *const *prev;
-    size_t nprev;
+    patient_hop_opts ho;
     const patient_tls_facts *tls;
 } match_ctx;
 
@@ -109,9 +104,7 @@ add_match(void *ctx, const patient_rule_match *m)
     /* The hop (which hashes the whole input) starts at the first match:
      * a body no rule touches costs the scan and nothing else. */
     if (mc->hop == NULL) {
-        if ((err = patient_hop_begin(mc->mb->sk, mc->mb->name, mc->mb->service,
-                                     mc->mb->disclosure, mc->url, mc->in, mc->inlen, mc->prev,
-                                     mc->nprev, &mc->hop)) != PATIENT_OK)
+        if ((err = patient_hop_begin(&mc->ho, &mc->hop)) != PATIENT_OK)
             return err;
         if (tls && (err = patient_hop_set_tls(mc->hop, tls->version,
                                               tls->cipher[0] ? tls->cipher : NULL,
@@ -189,23 +182,14 @@ patient_tls_facts_from_squid(const char *url, const char *version, const char *c
 }
 
 patient_err
-patient_mbox_process(patient_mbox *mb, const char *url, const char *media_type,
-                     const char *content_encoding, const uint8_t *body, size_t len,
-                     const char *const *prev, size_t nprev, time_t now, patient_mbox_result *res)
+patient_mbox_process(patient_mbox *mb, const patient_mbox_input *input, patient_mbox_result *res)
 {
-    return patient_mbox_process_tls(mb, url, media_type, content_encoding, body, len, prev, nprev,
-                                    NULL, now, res);
-}
-
-patient_err
-patient_mbox_process_tls(patient_mbox *mb, const char *url, const char *media_type,
-                         const char *content_encoding, const uint8_t *body, size_t len,
-                         const char *const *prev, size_t nprev, const patient_tls_facts *tls,
-                         time_t now, patient_mbox_result *res)
-{
+    patient_mbox_input ia;
+    const char *url, *media_type, *content_encoding;
     uint8_t *decoded = NULL, *out = NULL;
-    const uint8_t *in = body;
-    size_t inlen = len, outlen = 0;
+    const uint8_t *body, *in;
+    size_t len, inlen, outlen = 0;
+    time_t now;
     patient_hop *hop = NULL;
     match_ctx mc = {0};
     char *value = NULL;
@@ -213,6 +197,14 @@ patient_mbox_process_tls(patient_mbox *mb, const char *url, const char *media_ty
     patient_err err;
 
     memset(res, 0, sizeof *res);
+    if (input == NULL || PT_OPTS_TAKE(&ia, input) != PATIENT_OK)
+        return PATIENT_ERR_ARG;
+    url = ia.url;
+    media_type = ia.media_type;
+    content_encoding = ia.content_encoding;
+    in = body = ia.body;
+    inlen = len = ia.len;
+    now = ia.now;
     if (url == NULL || (body == NULL && len > 0))
         return PATIENT_ERR_ARG;
     if (is_well_known(url))
@@ -232,13 +224,11 @@ patient_mbox_process_tls(patient_mbox *mb, const char *url, const char *media_ty
     }
     if (inlen > mb->max_body)
         goto too_large;
-    mc.mb = mb;
-    mc.url = url;
-    mc.in = in;
-    mc.inlen = inlen;
-    mc.prev = prev;
-    mc.nprev = nprev;
-    mc.tls = tls;
+    mc.ho = (patient_hop_opts){.size = sizeof mc.ho, .sk = mb->sk, .name = mb->name,
+                               .service = mb->service, .disclosure = mb->disclosure,
+                               .url = url, .in = in, .in_len = inlen, .prev = ia.prev,
+                               .nprev = ia.nprev};
+    mc.tls = ia.tls;
     err = patient_rules_apply(mb->rules, in, inlen, media_type, add_match, &mc);
     hop = mc.hop;
     if (err == PATIENT_ERR_LIMIT) {

@@ -191,9 +191,14 @@ main(int argc, char **argv)
     if ((why = patient_mbox_may_change((int)status, cache_control, 0)) != NULL) {
         memset(&res, 0, sizeof res);
         res.skipped = why;
-    } else if ((err = patient_mbox_process(mb, url, type, enc, (const uint8_t *)body, len,
-                                           (const char *const *)prev, nprev, at, &res)) !=
-               PATIENT_OK) {
+    } else if ((err = patient_mbox_process(
+                    mb,
+                    &(patient_mbox_input){.size = sizeof(patient_mbox_input), .url = url,
+                                          .media_type = type, .content_encoding = enc,
+                                          .body = (const uint8_t *)body, .len = len,
+                                          .prev = (const char *const *)prev, .nprev = nprev,
+                                          .now = at},
+                    &res)) != PATIENT_OK) {
         cli_fatal("processing", err, "the body was not changed");
     }
     if (header_out) {

@@ -1347,10 +1347,13 @@ stream_finish(struct srv_req *d, ci_request_t *req)
         goto out;
     }
     /* the same identity patient_mbox_new gives held changes */
-    if ((err = patient_hop_begin(g_sk, cfg_name, cfg_service ? cfg_service : "content-filter",
-                                 cfg_disclosure, d->url, d->buf,
-                                 d->len, (const char *const *)prev, (size_t)nprev, &hop)) !=
-        PATIENT_OK)
+    if ((err = patient_hop_begin(
+             &(patient_hop_opts){.size = sizeof(patient_hop_opts), .sk = g_sk, .name = cfg_name,
+                                 .service = cfg_service ? cfg_service : "content-filter",
+                                 .disclosure = cfg_disclosure, .url = d->url, .in = d->buf,
+                                 .in_len = d->len, .prev = (const char *const *)prev,
+                                 .nprev = (size_t)nprev},
+             &hop)) != PATIENT_OK)
         goto out;
     if ((t = upstream_tls(req, d->url, &tls)) != NULL &&
         (err = patient_hop_set_tls(hop, t->version, t->cipher[0] ? t->cipher : NULL,
@@ -1483,10 +1486,16 @@ srv_end_of_data(ci_request_t *req)
         goto unchanged;
     if ((nprev = arrived_values(req, prev, PATIENT_MAX_HOPS + 1)) < 0)
         goto unchanged;
-    err = patient_mbox_process_tls(mb, d->url, ci_http_response_get_header(req, "Content-Type"),
-                                   ci_http_response_get_header(req, "Content-Encoding"), d->buf,
-                                   d->len, (const char *const *)prev, (size_t)nprev,
-                                   upstream_tls(req, d->url, &tls), time(NULL), &d->res);
+    err = patient_mbox_process(
+        mb,
+        &(patient_mbox_input){.size = sizeof(patient_mbox_input), .url = d->url,
+                              .media_type = ci_http_response_get_header(req, "Content-Type"),
+                              .content_encoding =
+                                  ci_http_response_get_header(req, "Content-Encoding"),
+                              .body = d->buf, .len = d->len, .prev = (const char *const *)prev,
+                              .nprev = (size_t)nprev, .tls = upstream_tls(req, d->url, &tls),
+                              .now = time(NULL)},
+        &d->res);
     for (int i = 0; i < nprev; i++)
         free(prev[i]);
     if (err != PATIENT_OK) {

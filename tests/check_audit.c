@@ -59,8 +59,11 @@ build(const char *p, unsigned n)
         size_t nl = 0;
         snprintf(url, sizeof url, "https://a.test/%u", i);
         snprintf(rule, sizeof rule, "t%u", i);
-        ck_assert_int_eq(patient_hop_begin(sk, "m", "content-filter", NULL, url, body, sizeof body,
-                                           NULL, 0, &h),
+        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk, .name = "m",
+                                                               .service = "content-filter",
+                                                               .url = url, .in = body,
+                                                               .in_len = sizeof body},
+                                           &h),
                          PATIENT_OK);
         ck_assert_int_eq(patient_hop_add_edit(h, 1, 10 + i, NULL, 0, "tracker.removed", rule, NULL, 1),
                          PATIENT_OK);

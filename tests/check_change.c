@@ -56,9 +56,13 @@ begin3(const patient_seckey *sk, const char *url, const uint8_t *in, size_t len,
     size_t script = pos_of(s, "<script"), body = pos_of(s, "<p>Hello"), ad = pos_of(s, "BUY NOW");
     size_t script_len = pos_of(s, "</script>") + 9 - script;
 
-    ck_assert_int_eq(patient_hop_begin(sk, "Example Filter", "tracker-filter",
-                                       "https://mbox.example/.well-known/patient/disclosure.json",
-                                       url, in, len, prev, nprev, &hop),
+    ck_assert_int_eq(
+        patient_hop_begin(
+            &(patient_hop_opts){
+                .sk = sk, .name = "Example Filter", .service = "tracker-filter",
+                .disclosure = "https://mbox.example/.well-known/patient/disclosure.json",
+                .url = url, .in = in, .in_len = len, .prev = prev, .nprev = nprev},
+            &hop),
                      PATIENT_OK);
     /* Added out of order on purpose: finish sorts. */
     ck_assert_int_eq(patient_hop_add_edit(hop, ad, 7, (const uint8_t *)"[ad removed]", 12,
@@ -220,8 +224,11 @@ START_TEST(no_edits_no_descriptor)
     size_t out_len = 0;
     char *v = (char *)1;
 
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, (const uint8_t *)INPUT,
-                                       strlen(INPUT), NULL, 0, &hop),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
+                                                           .service = "other", .url = URL,
+                                                           .in = (const uint8_t *)INPUT,
+                                                           .in_len = strlen(INPUT)},
+                                       &hop),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_OK);
     ck_assert_ptr_null(v);
@@ -251,7 +258,10 @@ START_TEST(empty_body_and_edges)
     patient_change *c;
 
     /* Insert into an empty body, and an append at the very end. */
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, NULL, 0, NULL, 0, &hop),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
+                                                           .service = "other", .url = URL,
+                                                           .in = NULL, .in_len = 0},
+                                       &hop),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 0, 0, (const uint8_t *)"x", 1, "a.b", "r", NULL, 1),
                      PATIENT_OK);
@@ -266,8 +276,11 @@ START_TEST(empty_body_and_edges)
     free(v);
 
     /* Deletion immediately followed by an insertion where it ends. */
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, (const uint8_t *)"abcdef", 6,
-                                       NULL, 0, &hop),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
+                                                           .service = "other", .url = URL,
+                                                           .in = (const uint8_t *)"abcdef",
+                                                           .in_len = 6},
+                                       &hop),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 1, 2, NULL, 0, "a", "r", NULL, 1), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 3, 0, (const uint8_t *)"XY", 2, "a", "r", NULL, 1),
@@ -299,8 +312,11 @@ START_TEST(two_hop_chain)
     const char *prev[1] = {v1};
     patient_change *c[2];
 
-    ck_assert_int_eq(patient_hop_begin(sk_b, "Second", "content-filter", NULL, URL, o1, l1, prev,
-                                       1, &hop),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_b, .name = "Second",
+                                                           .service = "content-filter", .url = URL,
+                                                           .in = o1, .in_len = l1, .prev = prev,
+                                                           .nprev = 1},
+                                       &hop),
                      PATIENT_OK);
     char *o1s = strndup((const char *)o1, l1);
     size_t hello = pos_of(o1s, "Hello");
@@ -376,12 +392,20 @@ START_TEST(chain_prev_and_in_wrong)
     patient_change *p1, *p2, *p3;
 
     /* hop 2 over hop 1's real output, but linking to the other hop 1 */
-    ck_assert_int_eq(patient_hop_begin(sk_b, "B", "other", NULL, URL, o1, l1, prev_b, 1, &hop), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_b, .name = "B",
+                                                           .service = "other", .url = URL,
+                                                           .in = o1, .in_len = l1, .prev = prev_b,
+                                                           .nprev = 1},
+                                       &hop), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 0, 1, NULL, 0, "x", "y", NULL, 1), PATIENT_OK);
     ck_assert_int_eq(patient_hop_finish(hop, 0, &o2, &l2, &v2), PATIENT_OK);
     patient_hop_free(hop);
     /* hop 2 linking to hop 1, but over a body that is not its output */
-    ck_assert_int_eq(patient_hop_begin(sk_b, "B", "other", NULL, URL, o1b, l1b, prev, 1, &hop), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_b, .name = "B",
+                                                           .service = "other", .url = URL,
+                                                           .in = o1b, .in_len = l1b, .prev = prev,
+                                                           .nprev = 1},
+                                       &hop), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 0, 1, NULL, 0, "x", "y", NULL, 1), PATIENT_OK);
     ck_assert_int_eq(patient_hop_finish(hop, 0, &o3, &l3, &v3), PATIENT_OK);
     patient_hop_free(hop);
@@ -583,7 +607,10 @@ START_TEST(issue_time_validation)
     const uint8_t *in = (const uint8_t *)INPUT;
     size_t len = strlen(INPUT);
 
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, NULL, 0, &hop), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
+                                                           .service = "other", .url = URL,
+                                                           .in = in, .in_len = len},
+                                       &hop), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, len, 1, NULL, 0, "r", "r", NULL, 1), PATIENT_ERR_EDIT_RANGE);
     ck_assert_int_eq(patient_hop_add_edit(hop, len + 1, 0, (const uint8_t *)"x", 1, "r", "r", NULL, 1),
                      PATIENT_ERR_EDIT_RANGE);
@@ -602,21 +629,42 @@ START_TEST(issue_time_validation)
     ck_assert_ptr_null(v);
     patient_hop_free(hop);
     /* two edits at one offset */
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, NULL, 0, &hop), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
+                                                           .service = "other", .url = URL,
+                                                           .in = in, .in_len = len},
+                                       &hop), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 5, 0, (const uint8_t *)"a", 1, "r", "r", NULL, 1), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 5, 2, NULL, 0, "r", "r", NULL, 1), PATIENT_OK);
     ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_ERR_EDIT_ORDER);
     patient_hop_free(hop);
-    /* begin's arguments */
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, "/relative", in, len, NULL, 0, &hop), PATIENT_ERR_ARG);
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "Bad Service", NULL, URL, in, len, NULL, 0, &hop), PATIENT_ERR_ARG);
-    ck_assert_int_eq(patient_hop_begin(sk_a, "", "other", NULL, URL, in, len, NULL, 0, &hop), PATIENT_ERR_ARG);
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", "ftp://x", URL, in, len, NULL, 0, &hop), PATIENT_ERR_ARG);
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, (size_t)PATIENT_MAX_BODY + 1, NULL, 0, &hop),
-                     PATIENT_ERR_TOO_LARGE);
+    /* begin's arguments: a valid start, each time with one member wrong */
     {
+        const patient_hop_opts ok = {.sk = sk_a, .name = "m", .service = "other", .url = URL,
+                                     .in = in, .in_len = len};
         const char *junk[1] = {"not-a-jws"};
-        ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, junk, 1, &hop), PATIENT_ERR_PARSE);
+        patient_hop_opts o;
+
+        o = ok, o.url = "/relative";
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_ERR_ARG);
+        o = ok, o.service = "Bad Service";
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_ERR_ARG);
+        o = ok, o.name = "";
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_ERR_ARG);
+        o = ok, o.disclosure = "ftp://x";
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_ERR_ARG);
+        o = ok, o.in_len = (size_t)PATIENT_MAX_BODY + 1;
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_ERR_TOO_LARGE);
+        o = ok, o.prev = junk, o.nprev = 1;
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_ERR_PARSE);
+        /* no options, and options from a newer header than this library's */
+        ck_assert_int_eq(patient_hop_begin(NULL, &hop), PATIENT_ERR_ARG);
+        o = ok, o.size = sizeof o + 1;
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_ERR_ARG);
+        /* an older, shorter header: the members it lacks read as zero */
+        o = ok, o.size = offsetof(patient_hop_opts, prev);
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_OK);
+        patient_hop_free(hop);
+        hop = NULL;
     }
     ck_assert_ptr_null(hop);
 }
@@ -631,7 +679,10 @@ START_TEST(too_many_edits_and_hops)
     char *v = NULL;
 
     memset(in, 'a', len);
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, NULL, 0, &hop), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
+                                                           .service = "other", .url = URL,
+                                                           .in = in, .in_len = len},
+                                       &hop), PATIENT_OK);
     /* 1-byte insertions: the smallest edits, so 10000 of them still fit
      * in one JWS (PATIENT_JWS_MAX) */
     for (i = 0; i < PATIENT_MAX_EDITS; i++)
@@ -666,11 +717,26 @@ START_TEST(too_many_edits_and_hops)
         const char *prev[PATIENT_MAX_HOPS + 1];
         for (i = 0; i <= PATIENT_MAX_HOPS; i++)
             prev[i] = v;
-        ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, prev, PATIENT_MAX_HOPS + 1, &hop),
+        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
+                                                               .service = "other", .url = URL,
+                                                               .in = in, .in_len = len,
+                                                               .prev = prev,
+                                                               .nprev = PATIENT_MAX_HOPS + 1},
+                                           &hop),
                          PATIENT_ERR_LIMIT);
-        ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, prev, PATIENT_MAX_HOPS, &hop),
+        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
+                                                               .service = "other", .url = URL,
+                                                               .in = in, .in_len = len,
+                                                               .prev = prev,
+                                                               .nprev = PATIENT_MAX_HOPS},
+                                           &hop),
                          PATIENT_ERR_LIMIT);
-        ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, in, len, prev, PATIENT_MAX_HOPS - 1, &hop),
+        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
+                                                               .service = "other", .url = URL,
+                                                               .in = in, .in_len = len,
+                                                               .prev = prev,
+                                                               .nprev = PATIENT_MAX_HOPS - 1},
+                                           &hop),
                          PATIENT_OK);
         patient_hop_free(hop);
     }
@@ -730,8 +796,11 @@ START_TEST(tls_facts_malformed)
     patient_change_free(c);
     free(f);
     /* the issuing side refuses the same shapes */
-    ck_assert_int_eq(patient_hop_begin(sk_a, "m", "other", NULL, URL, (const uint8_t *)INPUT,
-                                       strlen(INPUT), NULL, 0, &hop),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
+                                                           .service = "other", .url = URL,
+                                                           .in = (const uint8_t *)INPUT,
+                                                           .in_len = strlen(INPUT)},
+                                       &hop),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_set_tls(hop, "TLSv9", "X", 1), PATIENT_ERR_ARG);
     ck_assert_int_eq(patient_hop_set_tls(hop, "TLSv1.3", NULL, 1), PATIENT_ERR_ARG);
@@ -1165,8 +1234,10 @@ worker_main(void *arg)
         patient_change *c = NULL;
         int n = snprintf(body, sizeof body, "<p>thread %d request %d tracker here</p>", w->id, i);
         snprintf(url, sizeof url, "https://example.org/t%d/r%d", w->id, i);
-        if (patient_hop_begin(sk_a, "T", "tracker-filter", NULL, url, (const uint8_t *)body, (size_t)n,
-                              NULL, 0, &hop) ||
+        if (patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "T",
+                                                  .service = "tracker-filter", .url = url,
+                                                  .in = (const uint8_t *)body, .in_len = (size_t)n},
+                              &hop) ||
             patient_hop_add_edit(hop, (size_t)(strstr(body, "tracker") - body), 7,
                                  (const uint8_t *)"-", 1, "tracker.removed", "t", NULL, 1) ||
             patient_hop_finish(hop, 1795000000 + i, &out, &out_len, &v) ||
@@ -1235,8 +1306,11 @@ START_TEST(finish_output_same_descriptor)
 
     /* No edit: nothing to sign, and the output must be the input. */
     for (int k = 0; k < 2; k++) {
-        ck_assert_int_eq(patient_hop_begin(sk_a, "Example Filter", "content-filter", NULL, url, in,
-                                           len, NULL, 0, &hop),
+        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a,
+                                                               .name = "Example Filter",
+                                                               .service = "content-filter",
+                                                               .url = url, .in = in, .in_len = len},
+                                           &hop),
                          PATIENT_OK);
         ck_assert_int_eq(patient_hop_finish_output(hop, 0, k ? out : in, k ? out_len : len, NULL,
                                                    &v2),

@@ -183,7 +183,10 @@ hop(const patient_seckey *sk, const uint8_t *in, size_t len, const char *const *
 {
     patient_hop *h = NULL;
     char *v = NULL;
-    ck_assert_int_eq(patient_hop_begin(sk, "gw", "malware-filter", NULL, URL, in, len, prev, nprev,
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk, .name = "gw",
+                                                           .service = "malware-filter", .url = URL,
+                                                           .in = in, .in_len = len, .prev = prev,
+                                                           .nprev = nprev},
                                        &h),
                      PATIENT_OK);
     for (size_t i = 0; i < ne; i++)
@@ -957,8 +960,11 @@ START_TEST(patient_origin_confined)
     ck_assert_int_eq(patient_origin_check(osig, &pk_pub, url, NOW, &info), PATIENT_OK);
     ck_assert_int_eq(info.has_chunk_root, 1);
     ck_assert_int_eq(patient_origin_check(osig, &pk_pub, URL, NOW, &info), PATIENT_ERR_ORIGIN);
-    ck_assert_int_eq(patient_hop_begin(sk_m1, "gw", "malware-filter", NULL, url,
-                                       (const uint8_t *)page, page_len, NULL, 0, &h),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_m1, .name = "gw",
+                                                           .service = "malware-filter", .url = url,
+                                                           .in = (const uint8_t *)page,
+                                                           .in_len = page_len},
+                                       &h),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(h, pos_of("X5O!"), strlen(EICAR), NULL, 0,
                                           "malware.removed", "r1", NULL, 0),

@@ -83,8 +83,11 @@ make_chain(char *v[2], uint8_t **final, size_t *final_len)
     const char *b = ORIGIN_BODY;
     size_t a = (size_t)(strstr(b, "<script") - b), z = (size_t)(strstr(b, "</script>") - b) + 9;
 
-    ck_assert_int_eq(patient_hop_begin(k1, "Tracker Filter", "tracker-filter", NULL, URL,
-                                       (const uint8_t *)b, strlen(b), NULL, 0, &h),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = k1, .name = "Tracker Filter",
+                                                           .service = "tracker-filter", .url = URL,
+                                                           .in = (const uint8_t *)b,
+                                                           .in_len = strlen(b)},
+                                       &h),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(h, a, z - a, NULL, 0, "tracker.removed", "trk-1",
                                           "third-party tracker", 1),
@@ -95,7 +98,10 @@ make_chain(char *v[2], uint8_t **final, size_t *final_len)
     {
         const char *prev[] = {v[0]};
         const char *s = strstr((const char *)o1, "BUY NOW");
-        ck_assert_int_eq(patient_hop_begin(k2, "Ad Filter", "ad-filter", NULL, URL, o1, l1, prev, 1,
+        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = k2, .name = "Ad Filter",
+                                                               .service = "ad-filter", .url = URL,
+                                                               .in = o1, .in_len = l1,
+                                                               .prev = prev, .nprev = 1},
                                            &h),
                          PATIENT_OK);
         ck_assert_int_eq(patient_hop_add_edit(h, (size_t)(s - (const char *)o1), 7,

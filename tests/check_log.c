@@ -69,8 +69,10 @@ make_jws(const patient_seckey *key, unsigned i)
     memset(body, 'x', sizeof body);
     snprintf(url, sizeof url, "https://example.test/page%u.html", i);
     snprintf(rule, sizeof rule, "r%u", i % 5);
-    ck_assert_int_eq(patient_hop_begin(key, "mbox \"test\"", "content-filter", NULL, url, body,
-                                       sizeof body, NULL, 0, &h),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = key, .name = "mbox \"test\"",
+                                                           .service = "content-filter", .url = url,
+                                                           .in = body, .in_len = sizeof body},
+                                       &h),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(h, 10, 100 + i % 7, NULL, 0,
                                           i % 3 == 0 ? "tracker.removed" : "ads.removed", rule,
@@ -369,9 +371,13 @@ START_TEST(append_hop_same_entry)
         char *v = NULL, *prev = i >= 3 ? make_jws(sk2, i) : NULL;
         const char *pv[1] = {prev};
         uint64_t sa = 0, sb = 0;
-        ck_assert_int_eq(patient_hop_begin(sk, "hop \"\u00e9\"", "tracker-filter", NULL,
-                                           "https://example.test/a?b=\"c\"", body, sizeof body,
-                                           pv, prev ? 1 : 0, &h),
+        ck_assert_int_eq(patient_hop_begin(
+                             &(patient_hop_opts){.sk = sk, .name = "hop \"\u00e9\"",
+                                                 .service = "tracker-filter",
+                                                 .url = "https://example.test/a?b=\"c\"",
+                                                 .in = body, .in_len = sizeof body, .prev = pv,
+                                                 .nprev = prev ? 1 : 0},
+                             &h),
                          PATIENT_OK);
         ck_assert_int_eq(patient_hop_add_edit(h, 20, 5 + i, NULL, 0, "tracker.removed", "t1",
                                               NULL, i % 2),
@@ -399,8 +405,11 @@ START_TEST(append_hop_same_entry)
         /* no edit: finish signs nothing */
         patient_hop *h = NULL;
         char *v = NULL;
-        ck_assert_int_eq(patient_hop_begin(sk, "m", "content-filter", NULL, "https://example.test/",
-                                           body, sizeof body, NULL, 0, &h),
+        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk, .name = "m",
+                                                               .service = "content-filter",
+                                                               .url = "https://example.test/",
+                                                               .in = body, .in_len = sizeof body},
+                                           &h),
                          PATIENT_OK);
         ck_assert_int_eq(patient_hop_finish(h, 1795773600, &out, &olen, &v), PATIENT_OK);
         ck_assert_ptr_null(v);
@@ -436,8 +445,11 @@ finished_hop(unsigned i, char **v)
     size_t olen = 0;
 
     memset(body, 'z', sizeof body);
-    ck_assert_int_eq(patient_hop_begin(sk, "m", "content-filter", NULL, "https://example.test/d",
-                                       body, sizeof body, NULL, 0, &h),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk, .name = "m",
+                                                           .service = "content-filter",
+                                                           .url = "https://example.test/d",
+                                                           .in = body, .in_len = sizeof body},
+                                       &h),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(h, i % 60, 1, NULL, 0, "x.removed", "r", NULL, 1),
                      PATIENT_OK);

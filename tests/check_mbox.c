@@ -82,8 +82,12 @@ START_TEST(gzip_in_gzip_out)
     uint64_t before = patient_log_size(alog);
 
     ck_assert_int_eq(patient_gzip_encode((const uint8_t *)page, strlen(page), &gz, &gzlen), PATIENT_OK);
-    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", "gzip", gz, gzlen, NULL, 0,
-                                          1795000000, &res),
+    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/html",
+                                                                    .content_encoding = "gzip",
+                                                                    .body = gz, .len = gzlen,
+                                                                    .now = 1795000000},
+                                          &res),
                      PATIENT_OK);
     ck_assert_int_eq(res.changed, 1);
     ck_assert_ptr_nonnull(res.value);
@@ -125,8 +129,12 @@ START_TEST(gzip_corrupt)
     ck_assert_int_eq(patient_gzip_encode((const uint8_t *)page, strlen(page), &gz, &gzlen), PATIENT_OK);
     gz[gzlen / 2] ^= 0x55;
     gz[gzlen - 6] ^= 0xff; /* CRC/size trailer */
-    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", "gzip", gz, gzlen, NULL, 0,
-                                          1795000000, &res),
+    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/html",
+                                                                    .content_encoding = "gzip",
+                                                                    .body = gz, .len = gzlen,
+                                                                    .now = 1795000000},
+                                          &res),
                      PATIENT_ERR_GZIP);
     ck_assert_ptr_null(res.body);
     ck_assert_ptr_null(res.value);
@@ -142,8 +150,12 @@ START_TEST(identity_chain_two_hops)
     patient_change *c = NULL;
     uint8_t h[PATIENT_SHA256_BYTES];
 
-    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", NULL, (const uint8_t *)page,
-                                          strlen(page), NULL, 0, 1795000000, &r1),
+    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/html",
+                                                                    .body = (const uint8_t *)page,
+                                                                    .len = strlen(page),
+                                                                    .now = 1795000000},
+                                          &r1),
                      PATIENT_OK);
     ck_assert_int_eq(r1.changed, 1);
     ck_assert_uint_eq(r1.len, strlen(edited));
@@ -151,8 +163,13 @@ START_TEST(identity_chain_two_hops)
     /* a second middlebox downstream: its hop links to ours; nothing matches
      * any more except <body>, so it inserts a second notice */
     prev[0] = r1.value;
-    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", "identity", r1.body, r1.len, prev,
-                                          1, 1795000000, &r2),
+    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/html",
+                                                                    .content_encoding = "identity",
+                                                                    .body = r1.body, .len = r1.len,
+                                                                    .prev = prev, .nprev = 1,
+                                                                    .now = 1795000000},
+                                          &r2),
                      PATIENT_OK);
     ck_assert_int_eq(r2.changed, 1);
     ck_assert_int_eq(patient_change_parse(r2.value, strlen(r2.value), &c), PATIENT_OK);
@@ -181,8 +198,12 @@ START_TEST(deferred_sync)
     ck_assert_int_eq(patient_log_set_sync(alog, PATIENT_LOG_SYNC_EACH), PATIENT_OK);
     patient_mbox_set_deferred_sync(mb, 1);
     patient_log_stats(alog, &appends, &s0);
-    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", NULL, (const uint8_t *)page,
-                                          strlen(page), NULL, 0, 1795000000, &r1),
+    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/html",
+                                                                    .body = (const uint8_t *)page,
+                                                                    .len = strlen(page),
+                                                                    .now = 1795000000},
+                                          &r1),
                      PATIENT_OK);
     ck_assert_int_eq(r1.changed, 1);
     ck_assert_uint_gt(r1.durable_at, 0);
@@ -190,15 +211,23 @@ START_TEST(deferred_sync)
     patient_log_stats(alog, &appends, &s1);
     ck_assert_uint_eq(appends, 1);
     ck_assert_uint_eq(s1, s0 + 1);
-    ck_assert_int_eq(patient_mbox_process(mb, url, "text/plain", NULL, (const uint8_t *)"plain",
-                                          5, NULL, 0, 1795000000, &r2),
+    ck_assert_int_eq(patient_mbox_process(mb,
+                                          &(patient_mbox_input){.url = url,
+                                                                .media_type = "text/plain",
+                                                                .body = (const uint8_t *)"plain",
+                                                                .len = 5, .now = 1795000000},
+                                          &r2),
                      PATIENT_OK);
     ck_assert_int_eq(r2.changed, 0);
     ck_assert_int_eq(patient_mbox_wait_durable(mb, &r2), PATIENT_OK);
     patient_mbox_set_deferred_sync(mb, 0);
     patient_mbox_result_free(&r2);
-    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", NULL, (const uint8_t *)page,
-                                          strlen(page), NULL, 0, 1795000000, &r2),
+    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/html",
+                                                                    .body = (const uint8_t *)page,
+                                                                    .len = strlen(page),
+                                                                    .now = 1795000000},
+                                          &r2),
                      PATIENT_OK);
     ck_assert_uint_eq(r2.durable_at, 0);
     ck_assert_uint_eq(r2.log_seq, r1.log_seq + 1);
@@ -219,11 +248,38 @@ START_TEST(bad_prev_refused)
     patient_mbox_result res;
     const char *prev[1] = {"eyJhbGciOiJub25lIn0.e30.AAAA"};
     uint64_t before = patient_log_size(alog);
-    patient_err err = patient_mbox_process(mb, url, "text/html", NULL, (const uint8_t *)page,
-                                           strlen(page), prev, 1, 1795000000, &res);
+    patient_err err = patient_mbox_process(mb, &(patient_mbox_input){.url = url,
+                                                                     .media_type = "text/html",
+                                                                     .body = (const uint8_t *)page,
+                                                                     .len = strlen(page),
+                                                                     .prev = prev, .nprev = 1,
+                                                                     .now = 1795000000},
+                                           &res);
 
     ck_assert_int_ne(err, PATIENT_OK);
     ck_assert_ptr_null(res.value);
+    ck_assert_uint_eq(patient_log_size(alog), before);
+}
+END_TEST
+
+/* The input struct: none, or one from a newer header (a size larger than
+ * this library's) is refused before anything is looked at or logged. */
+START_TEST(input_refused)
+{
+    patient_mbox_input in = {.url = url, .media_type = "text/html",
+                             .body = (const uint8_t *)page, .len = strlen(page),
+                             .now = 1795000000};
+    patient_mbox_result res;
+    uint64_t before = patient_log_size(alog);
+
+    ck_assert_int_eq(patient_mbox_process(mb, NULL, &res), PATIENT_ERR_ARG);
+    ck_assert_int_eq(res.changed, 0);
+    in.size = sizeof in + 1;
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &res), PATIENT_ERR_ARG);
+    ck_assert_ptr_null(res.value);
+    in.size = sizeof in;
+    in.url = NULL;
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &res), PATIENT_ERR_ARG);
     ck_assert_uint_eq(patient_log_size(alog), before);
 }
 END_TEST
@@ -235,8 +291,12 @@ START_TEST(pass_through)
     static const char wk[] = "http://127.0.0.1:8080/.well-known/patient/manifest.json";
     uint64_t before = patient_log_size(alog);
 
-    ck_assert_int_eq(patient_mbox_process(mb, url, "text/css", NULL, (const uint8_t *)css,
-                                          strlen(css), NULL, 0, 1795000000, &res),
+    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/css",
+                                                                    .body = (const uint8_t *)css,
+                                                                    .len = strlen(css),
+                                                                    .now = 1795000000},
+                                          &res),
                      PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_ptr_null(res.value);
@@ -246,15 +306,24 @@ START_TEST(pass_through)
     ck_assert_str_eq(res.skipped, "no.rules.matched");
     patient_mbox_result_free(&res);
     /* the signatures endpoints check against are never changed */
-    ck_assert_int_eq(patient_mbox_process(mb, wk, "text/html", NULL, (const uint8_t *)page,
-                                          strlen(page), NULL, 0, 1795000000, &res),
+    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = wk,
+                                                                    .media_type = "text/html",
+                                                                    .body = (const uint8_t *)page,
+                                                                    .len = strlen(page),
+                                                                    .now = 1795000000},
+                                          &res),
                      PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_str_eq(res.skipped, "patient.well_known");
     patient_mbox_result_free(&res);
     /* an encoding we cannot decode passes */
-    ck_assert_int_eq(patient_mbox_process(mb, url, "text/html", "br", (const uint8_t *)page,
-                                          strlen(page), NULL, 0, 1795000000, &res),
+    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/html",
+                                                                    .content_encoding = "br",
+                                                                    .body = (const uint8_t *)page,
+                                                                    .len = strlen(page),
+                                                                    .now = 1795000000},
+                                          &res),
                      PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_str_eq(res.skipped, "encoding.unsupported");
@@ -270,8 +339,11 @@ START_TEST(too_large_logged)
     uint64_t before = patient_log_size(alog);
 
     ck_assert_int_eq(patient_mbox_new(sk, "check", NULL, NULL, rules, alog, 16, &small), PATIENT_OK);
-    ck_assert_int_eq(patient_mbox_process(small, url, "text/html", NULL, (const uint8_t *)page,
-                                          strlen(page), NULL, 0, 1795000000, &res),
+    ck_assert_int_eq(patient_mbox_process(
+            small, &(patient_mbox_input){.url = url, .media_type = "text/html",
+                                         .body = (const uint8_t *)page, .len = strlen(page),
+                                         .now = 1795000000},
+            &res),
                      PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_str_eq(res.skipped, "body.too_large");
@@ -322,8 +394,12 @@ START_TEST(tls_from_squid)
     ck_assert_int_eq(patient_tls_facts_from_squid(url, "TLS/1.2", "ECDHE-ECDSA-AES128-GCM-SHA256",
                                                   "-", &t),
                      PATIENT_OK);
-    ck_assert_int_eq(patient_mbox_process_tls(mb, url, "text/html", NULL, (const uint8_t *)page,
-                                              strlen(page), NULL, 0, &t, 1795000000, &res),
+    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/html",
+                                                                    .body = (const uint8_t *)page,
+                                                                    .len = strlen(page), .tls = &t,
+                                                                    .now = 1795000000},
+                                          &res),
                      PATIENT_OK);
     ck_assert_int_eq(res.changed, 1);
     ck_assert_int_eq(patient_change_parse(res.value, strlen(res.value), &c), PATIENT_OK);
@@ -360,8 +436,11 @@ START_TEST(rule_limit_passes_logged)
         body[i] = (uint8_t)"<script "[i % 8];
     ck_assert_int_eq(patient_rules_parse(lim_json, strlen(lim_json), &lr, NULL), PATIENT_OK);
     ck_assert_int_eq(patient_mbox_new(sk, "check", NULL, NULL, lr, alog, n, &lm), PATIENT_OK);
-    ck_assert_int_eq(patient_mbox_process(lm, url, "text/html", NULL, body, n, NULL, 0,
-                                          1795000000, &res),
+    ck_assert_int_eq(patient_mbox_process(lm, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/html",
+                                                                    .body = body, .len = n,
+                                                                    .now = 1795000000},
+                                          &res),
                      PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_str_eq(res.skipped, "rules.limit");
@@ -382,8 +461,12 @@ START_TEST(rule_limit_passes_logged)
     }
     patient_mbox_result_free(&res);
     /* twin: an ordinary page through the same rules is changed */
-    ck_assert_int_eq(patient_mbox_process(lm, url, "text/html", NULL, (const uint8_t *)page,
-                                          strlen(page), NULL, 0, 1795000000, &res),
+    ck_assert_int_eq(patient_mbox_process(lm, &(patient_mbox_input){.url = url,
+                                                                    .media_type = "text/html",
+                                                                    .body = (const uint8_t *)page,
+                                                                    .len = strlen(page),
+                                                                    .now = 1795000000},
+                                          &res),
                      PATIENT_OK);
     ck_assert_int_eq(res.changed, 1);
     ck_assert_uint_eq(res.nedits, 2);
@@ -561,6 +644,7 @@ main(void)
     tcase_add_test(tc, identity_chain_two_hops);
     tcase_add_test(tc, deferred_sync);
     tcase_add_test(tc, bad_prev_refused);
+    tcase_add_test(tc, input_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("pass");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -257,8 +257,11 @@ hop_tracker(const patient_seckey *sk, const char *url, const uint8_t *in, size_t
     char *v = NULL;
     size_t a = pos_of((const char *)in, len, "<script"), b = pos_of((const char *)in, len, "</script>") + 9;
 
-    ck_assert_int_eq(patient_hop_begin(sk, "Tracker Filter", "tracker-filter", NULL, url, in, len,
-                                       prev, nprev, &h),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk, .name = "Tracker Filter",
+                                                           .service = "tracker-filter", .url = url,
+                                                           .in = in, .in_len = len, .prev = prev,
+                                                           .nprev = nprev},
+                                       &h),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(h, a, b - a, NULL, 0, "tracker.removed", "trk-1",
                                           "third-party tracker", disclose),
@@ -281,8 +284,11 @@ hop_ad(const patient_seckey *sk, const char *url, const uint8_t *in, size_t len,
     char *v = NULL;
     size_t a = pos_of((const char *)in, len, "BUY NOW");
 
-    ck_assert_int_eq(patient_hop_begin(sk, "Ad Filter", "ad-filter", NULL, url, in, len, prev,
-                                       nprev, &h),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk, .name = "Ad Filter",
+                                                           .service = "ad-filter", .url = url,
+                                                           .in = in, .in_len = len, .prev = prev,
+                                                           .nprev = nprev},
+                                       &h),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(h, a, 7, (const uint8_t *)"[ad]", 4, "ads.removed",
                                           "ad-1", NULL, 1),
@@ -1184,8 +1190,11 @@ upstream_tls_case(const char *version, const char *cipher, int verified, const c
     char *v = NULL;
     size_t a = pos_of(BODY, strlen(BODY), "<script"), b = pos_of(BODY, strlen(BODY), "</script>") + 9;
 
-    ck_assert_int_eq(patient_hop_begin(sk_m1, "Tracker Filter", "tracker-filter", NULL, URL,
-                                       (const uint8_t *)BODY, strlen(BODY), NULL, 0, &h),
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_m1, .name = "Tracker Filter",
+                                                           .service = "tracker-filter", .url = URL,
+                                                           .in = (const uint8_t *)BODY,
+                                                           .in_len = strlen(BODY)},
+                                       &h),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(h, a, b - a, NULL, 0, "tracker.removed", "trk-1", NULL, 1),
                      PATIENT_OK);

@@ -62,8 +62,10 @@ write_loop(void *arg)
         uint8_t *nb = NULL;
         size_t nl = 0;
         snprintf(url, sizeof url, "https://crash.test/%s/%d/%lu", w->tag, w->id, i);
-        if (patient_hop_begin(w->sk, "crash", "content-filter", NULL, url, body, sizeof body - 1,
-                              NULL, 0, &h) ||
+        if (patient_hop_begin(&(patient_hop_opts){.sk = w->sk, .name = "crash",
+                                                  .service = "content-filter", .url = url,
+                                                  .in = body, .in_len = sizeof body - 1},
+                              &h) ||
             patient_hop_add_edit(h, 0, 3, NULL, 0, "ads.removed", "r", NULL, 1) ||
             patient_hop_finish(h, (time_t)1795773600, &nb, &nl, &jws))
             exit(2);

@@ -74,28 +74,45 @@ typedef struct patient_edit {
  * --------------------------------------------------------------------- */
 typedef struct patient_hop patient_hop;
 
-/* Start a hop.
- *  sk          signing key; borrowed, must outlive the hop.
- *  name        middlebox name (1..PATIENT_MAX_NAME bytes UTF-8, no control chars).
- *  service     "tracker-filter", "malware-filter", "ad-filter", "content-filter",
- *              "other" or another token [a-z0-9-]{1,64}.
- *  disclosure  URL of the operator's disclosure.json, or NULL.
- *  url         absolute http(s) URL of the resource (<= PATIENT_MAX_URL).
- *  in, in_len  the decoded input body (<= PATIENT_MAX_BODY, else TOO_LARGE).
- *              BORROWED, not copied: it must stay valid and unchanged until
- *              patient_hop_finish returns (or the hop is freed).
- *  prev, nprev the Patient-Change values that arrived with the response, in
- *              order (already split: see patient_change_header_split), each
- *              NUL-terminated. Each must parse as a descriptor (its error code
- *              otherwise); nprev >= PATIENT_MAX_HOPS gives PATIENT_ERR_LIMIT.
- *              The hop number becomes nprev + 1 and "prev" the SHA-256 of the
- *              last value (surrounding whitespace trimmed). Signatures of
- *              earlier hops are not checked (that is the endpoint's job).
- * Strings are copied. *hop: free with patient_hop_free. Thread-safe. */
-PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_begin(
-    const patient_seckey *sk, const char *name, const char *service, const char *disclosure,
-    const char *url, const uint8_t *in, size_t in_len, const char *const *prev, size_t nprev,
-    patient_hop **hop);
+/* What a hop is started with: who signs it, and the response it changes.
+ * PATIENT_OPTS_INIT(patient_hop_opts) (or designated initialisers: size 0
+ * reads as this header's size, error.h), then set the members; the struct
+ * itself is read during patient_hop_begin only. */
+typedef struct patient_hop_opts {
+    size_t size;             /* sizeof(patient_hop_opts) (error.h, PATIENT_OPTS_INIT) */
+    /* signing key, required; BORROWED, must outlive the hop */
+    const patient_seckey *sk;
+    /* middlebox name, required: 1..PATIENT_MAX_NAME bytes UTF-8, no control chars */
+    const char *name;
+    /* required: "tracker-filter", "malware-filter", "ad-filter",
+     * "content-filter", "other" or another token [a-z0-9-]{1,64} */
+    const char *service;
+    /* URL of the operator's disclosure.json, or NULL */
+    const char *disclosure;
+    /* absolute http(s) URL of the resource, required (<= PATIENT_MAX_URL) */
+    const char *url;
+    /* the decoded input body (<= PATIENT_MAX_BODY, else TOO_LARGE).
+     * BORROWED, not copied: it must stay valid and unchanged until
+     * patient_hop_finish returns (or the hop is freed). */
+    const uint8_t *in;
+    size_t in_len;
+    /* the Patient-Change values that arrived with the response, in order
+     * (already split: see patient_change_header_split), each NUL-terminated.
+     * Each must parse as a descriptor (its error code otherwise); nprev >=
+     * PATIENT_MAX_HOPS gives PATIENT_ERR_LIMIT. The hop number becomes
+     * nprev + 1 and "prev" the SHA-256 of the last value (surrounding
+     * whitespace trimmed). Signatures of earlier hops are not checked
+     * (that is the endpoint's job). Read during the call only. */
+    const char *const *prev;
+    size_t nprev;
+} patient_hop_opts;
+
+/* Start a hop as opts says (anything missing or malformed: ARG; a size
+ * larger than this library's struct: ARG). Strings are copied; sk and in
+ * are borrowed as written above. *hop: free with patient_hop_free.
+ * Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_begin(const patient_hop_opts *opts,
+                                                         patient_hop **hop);
 
 /* Add an edit: delete delete_len input bytes at offset and insert insert_len
  * bytes there (a replace does both). Edits may be added in any order; finish

@@ -10,10 +10,10 @@
 extern "C" {
 #endif
 
-/* Options structs (patient_*_opts) begin with "size_t size": the size of
- * the struct as the caller's header declared it, so that later versions
- * can add members at the end without breaking programs built against an
- * older header (the libsodium/curl way of growing an ABI). Set it with
+/* Options structs (patient_*_opts, and patient_mbox_input) begin with
+ * "size_t size": the size of the struct as the caller's header declared
+ * it, so that later versions can add members at the end without breaking
+ * programs built against an older header (the libsodium/curl way of growing an ABI). Set it with
  * PATIENT_OPTS_INIT(type), or to sizeof the struct; members a caller's
  * header did not have are read as zero, and zero is always their default.
  * A size larger than this library's struct (a program built against a

@@ -52,11 +52,40 @@ typedef struct patient_mbox_result {
                             else NULL */
 } patient_mbox_result;
 
-/* Process one response body. url: the absolute URL requested; media_type:
- * Content-Type (may be NULL); content_encoding: Content-Encoding (NULL,
- * "identity", "gzip" and "x-gzip" are handled; others, "deflate" included,
- * pass the body unchanged with skipped = "encoding.unsupported"); prev/nprev: the Patient-Change values that arrived, split, in
- * order. Responses under /.well-known/patient/ are never changed (they are
+/* The upstream TLS of one transaction, as the proxy negotiated it. */
+typedef struct patient_tls_facts {
+    char version[PATIENT_MAX_TLS_FIELD + 1]; /* "TLSv1.3", or PATIENT_TLS_NONE */
+    char cipher[PATIENT_MAX_TLS_FIELD + 1];  /* "" when plaintext */
+    int verified;                            /* chain and name checked, no error */
+} patient_tls_facts;
+
+/* One response as it passes the middlebox. PATIENT_OPTS_INIT(patient_mbox_input)
+ * (or designated initialisers: size 0 reads as this header's size,
+ * error.h), then set the members. Everything is BORROWED for the call of
+ * patient_mbox_process only. */
+typedef struct patient_mbox_input {
+    size_t size;                  /* sizeof(patient_mbox_input) (error.h, PATIENT_OPTS_INIT) */
+    const char *url;              /* required: the absolute URL requested */
+    const char *media_type;       /* Content-Type, or NULL */
+    /* Content-Encoding: NULL, "identity", "gzip" and "x-gzip" are handled;
+     * others, "deflate" included, pass the body unchanged with skipped =
+     * "encoding.unsupported" */
+    const char *content_encoding;
+    const uint8_t *body;          /* the body as received (still encoded) */
+    size_t len;
+    /* the Patient-Change values that arrived, split, in order */
+    const char *const *prev;
+    size_t nprev;
+    /* the TLS the proxy negotiated upstream for this very transaction,
+     * never a configured value; recorded in the descriptor. NULL: nothing
+     * known, no "tls" member. */
+    const patient_tls_facts *tls;
+    time_t now;                   /* the descriptor's time ("at") */
+} patient_mbox_input;
+
+/* Process one response body (in: see above; NULL, a missing url, a body
+ * NULL with len > 0 or a size larger than this library's struct: ARG).
+ * Responses under /.well-known/patient/ are never changed (they are
  * the signatures endpoints check against). When rule matching reaches its
  * work limit (patient/rules.h, "limits") the body passes unchanged with
  * skipped = "rules.limit" and, with a log, an event "rules.limit" is
@@ -64,10 +93,10 @@ typedef struct patient_mbox_result {
  * descriptor is NOT released: the call fails with the log's error and the
  * caller must pass the original body unchanged (every change is logged, or
  * none is made). Thread-safe: many threads may process through one mbox. */
-PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_process(
-    patient_mbox *mb, const char *url, const char *media_type, const char *content_encoding,
-    const uint8_t *body, size_t len, const char *const *prev, size_t nprev, time_t now,
-    patient_mbox_result *res);
+PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_process(patient_mbox *mb,
+                                                            const patient_mbox_input *in,
+                                                            patient_mbox_result *res);
+
 /* Deferred durability (off by default; set before the mbox is shared):
  * patient_mbox_process then returns a change once its log entry is
  * written, before the log's fdatasync (LogSync each), and the caller MUST
@@ -78,13 +107,6 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_process(
 PATIENT_EXPORT void patient_mbox_set_deferred_sync(patient_mbox *mb, int on);
 PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_wait_durable(patient_mbox *mb,
                                                                  const patient_mbox_result *res);
-
-/* The upstream TLS of one transaction, as the proxy negotiated it. */
-typedef struct patient_tls_facts {
-    char version[PATIENT_MAX_TLS_FIELD + 1]; /* "TLSv1.3", or PATIENT_TLS_NONE */
-    char cipher[PATIENT_MAX_TLS_FIELD + 1];  /* "" when plaintext */
-    int verified;                            /* chain and name checked, no error */
-} patient_tls_facts;
 
 /* Read the facts Squid passes per transaction with adaptation_meta
  * (%ssl::<negotiated_version, %ssl::<negotiated_cipher,
@@ -101,14 +123,6 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_tls_facts_from_squid(const char *
                                                                     const char *cipher,
                                                                     const char *cert_errors,
                                                                     patient_tls_facts *out);
-
-/* patient_mbox_process, recording tls (NULL: nothing known, no "tls"
- * member) in the descriptor: the TLS the proxy negotiated upstream for
- * this very transaction, never a configured value. */
-PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_process_tls(
-    patient_mbox *mb, const char *url, const char *media_type, const char *content_encoding,
-    const uint8_t *body, size_t len, const char *const *prev, size_t nprev,
-    const patient_tls_facts *tls, time_t now, patient_mbox_result *res);
 
 /* Free the result's buffers (not the struct). Accepts NULL. */
 PATIENT_EXPORT void patient_mbox_result_free(patient_mbox_result *res);

@@ -714,34 +714,20 @@ out:
 patient_err
 pt_hop_chfields(const patient_hop *hop, chfields *f, const char **value)
 {
-    size_t i;
+    patient_err err;
 
     memset(f, 0, sizeof *f);
     if (hop == NULL || value == NULL)
         return PATIENT_ERR_ARG;
     if (hop->value == NULL)
         return PATIENT_ERR_STATE;
-    /* The limits chfields_from_value applies to a parsed descriptor. */
-    if (strlen(hop->url) > PATIENT_LOG_URL_MAX)
-        return PATIENT_ERR_TOO_LARGE;
-    if (hop->n > PATIENT_LOG_EDITS_MAX)
-        return PATIENT_ERR_LIMIT;
-    f->url = hop->url;
-    f->by_name = hop->name;
-    f->hop = hop->hopno;
+    if ((err = chfields_start(f, hop->url, hop->name, hop->hopno, hop->n)) != PATIENT_OK)
+        return err;
     memcpy(f->at, hop->when, sizeof f->at);
     memcpy(f->kid, hop->kid, sizeof f->kid);
-    f->n = hop->n;
-    if ((f->reasons = calloc(f->n, sizeof *f->reasons)) == NULL ||
-        (f->rules = calloc(f->n, sizeof *f->rules)) == NULL)
-        return PATIENT_ERR_NOMEM;
     /* hop->edits are in descriptor order: finish sorted them. */
-    for (i = 0; i < f->n; i++) {
-        f->reasons[i] = hop->edits[i].e.reason;
-        f->rules[i] = hop->edits[i].e.rule;
-        f->deleted += hop->edits[i].e.delete_len;
-        f->inserted += hop->edits[i].e.insert_len;
-    }
+    for (size_t i = 0; i < f->n; i++)
+        chfields_edit(f, i, &hop->edits[i].e);
     chfields_tls(f, hop->has_tls ? hop->tls_version : NULL, hop->tls_cipher, hop->tls_verified);
     *value = hop->value;
     return PATIENT_OK;

@@ -62,9 +62,17 @@ typedef struct {
 
 void chfields_free(chfields *f);
 /* Parse a descriptor value (compact JWS) into f. The errors of
- * patient_change_parse, and PATIENT_ERR_LIMIT over PATIENT_LOG_EDITS_MAX
- * edits or PATIENT_ERR_TOO_LARGE for a URL over PATIENT_LOG_URL_MAX. */
+ * patient_change_parse, and those of chfields_start. */
 patient_err chfields_from_value(const char *value, chfields *f);
+/* The one home of the limits a change entry puts on its descriptor, for
+ * whichever source fills f (a parsed descriptor, or the hop that signed
+ * it): PATIENT_ERR_TOO_LARGE for a URL over PATIENT_LOG_URL_MAX,
+ * PATIENT_ERR_LIMIT over PATIENT_LOG_EDITS_MAX edits. Sets url, by_name,
+ * hop and n, and the arrays for n edits (NOMEM), which chfields_edit then
+ * fills, edit i of the descriptor's order at a time. */
+patient_err chfields_start(chfields *f, const char *url, const char *by_name, long long hop,
+                           size_t n);
+void chfields_edit(chfields *f, size_t i, const patient_edit *e);
 /* f->tls, the upstream TLS in the entry's one-string form, from a
  * descriptor's "tls" (version NULL: none recorded). */
 void chfields_tls(chfields *f, const char *version, const char *cipher, int verified);

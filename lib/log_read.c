@@ -184,27 +184,40 @@ chfields_from_value(const char *value, chfields *f)
     if ((err = patient_change_parse(value, strlen(value), &f->c)) != PATIENT_OK)
         return err;
     c = f->c;
-    if (strlen(c->url) > PATIENT_LOG_URL_MAX)
-        return PATIENT_ERR_TOO_LARGE;
-    if (c->nedits > PATIENT_LOG_EDITS_MAX)
-        return PATIENT_ERR_LIMIT;
-    f->url = c->url;
-    f->by_name = c->by.name;
-    f->hop = c->hop;
+    if ((err = chfields_start(f, c->url, c->by.name, c->hop, c->nedits)) != PATIENT_OK)
+        return err;
     pt_time_format(c->at, f->at);
     memcpy(f->kid, c->by.kid_hex, sizeof f->kid);
-    f->n = c->nedits;
-    if ((f->reasons = calloc(f->n, sizeof *f->reasons)) == NULL ||
-        (f->rules = calloc(f->n, sizeof *f->rules)) == NULL)
-        return PATIENT_ERR_NOMEM;
-    for (size_t i = 0; i < f->n; i++) {
-        f->reasons[i] = c->edits[i].reason;
-        f->rules[i] = c->edits[i].rule;
-        f->deleted += c->edits[i].delete_len;
-        f->inserted += c->edits[i].insert_len;
-    }
+    for (size_t i = 0; i < f->n; i++)
+        chfields_edit(f, i, &c->edits[i]);
     chfields_tls(f, c->has_tls ? c->tls.version : NULL, c->tls.cipher, c->tls.verified);
     return PATIENT_OK;
+}
+
+patient_err
+chfields_start(chfields *f, const char *url, const char *by_name, long long hop, size_t n)
+{
+    if (strlen(url) > PATIENT_LOG_URL_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    if (n > PATIENT_LOG_EDITS_MAX)
+        return PATIENT_ERR_LIMIT;
+    f->url = url;
+    f->by_name = by_name;
+    f->hop = hop;
+    f->n = n;
+    if ((f->reasons = calloc(n, sizeof *f->reasons)) == NULL ||
+        (f->rules = calloc(n, sizeof *f->rules)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    return PATIENT_OK;
+}
+
+void
+chfields_edit(chfields *f, size_t i, const patient_edit *e)
+{
+    f->reasons[i] = e->reason;
+    f->rules[i] = e->rule;
+    f->deleted += e->delete_len;
+    f->inserted += e->insert_len;
 }
 
 void

@@ -495,6 +495,17 @@ patient_log_repaired_bytes(const patient_log *log)
     return log->repaired;
 }
 
+/* What every call that writes checks first: a handle and its required
+ * arguments (args_ok; ARG), opened with a key (STATE: a handle without
+ * one only reads). */
+static patient_err
+log_writable(const patient_log *log, int args_ok)
+{
+    if (log == NULL || !args_ok)
+        return PATIENT_ERR_ARG;
+    return log->ro ? PATIENT_ERR_STATE : PATIENT_OK;
+}
+
 /* Append a change entry for the descriptor jws, whose fields f holds
  * (defer: see unlock_commit_defer). */
 static patient_err
@@ -545,11 +556,8 @@ patient_log_append_change(patient_log *log, const char *jws, uint64_t *seq)
     chfields f;
     patient_err err;
 
-    memset(&f, 0, sizeof f);
-    if (log == NULL || jws == NULL)
-        return PATIENT_ERR_ARG;
-    if (log->ro)
-        return PATIENT_ERR_STATE;
+    if ((err = log_writable(log, jws != NULL)) != PATIENT_OK)
+        return err;
     if ((err = chfields_from_value(jws, &f)) == PATIENT_OK)
         err = append_change(log, jws, &f, seq, NULL);
     chfields_free(&f);
@@ -563,11 +571,8 @@ append_hop(patient_log *log, const patient_hop *hop, uint64_t *seq, uint64_t *de
     const char *jws = NULL;
     patient_err err;
 
-    memset(&f, 0, sizeof f);
-    if (log == NULL || hop == NULL)
-        return PATIENT_ERR_ARG;
-    if (log->ro)
-        return PATIENT_ERR_STATE;
+    if ((err = log_writable(log, hop != NULL)) != PATIENT_OK)
+        return err;
     /* The hop built the descriptor: its fields come from the hop, not from
      * parsing the JWS again (the same entry, byte for byte). */
     if ((err = pt_hop_chfields(hop, &f, &jws)) == PATIENT_OK)
@@ -619,10 +624,8 @@ patient_log_append_event(patient_log *log, const char *event, const char *url,
     size_t n;
     patient_err err;
 
-    if (log == NULL || event == NULL)
-        return PATIENT_ERR_ARG;
-    if (log->ro)
-        return PATIENT_ERR_STATE;
+    if ((err = log_writable(log, event != NULL)) != PATIENT_OK)
+        return err;
     n = strlen(event);
     if (n == 0 || n > PATIENT_LOG_EVENT_MAX ||
         strspn(event, "abcdefghijklmnopqrstuvwxyz0123456789._-") != n)
@@ -651,11 +654,7 @@ patient_log_checkpoint(patient_log *log, uint64_t *seq)
 {
     patient_err err;
 
-    if (log == NULL)
-        return PATIENT_ERR_ARG;
-    if (log->ro)
-        return PATIENT_ERR_STATE;
-    if ((err = lock_log(log)))
+    if ((err = log_writable(log, 1)) != PATIENT_OK || (err = lock_log(log)))
         return err;
     return unlock_commit(log, write_checkpoint(log, seq));
 }
@@ -690,11 +689,7 @@ patient_log_set_publish(patient_log *log, const char *dir, const char *origin)
     uint64_t size = 0, end = 0;
     patient_err err;
 
-    if (log == NULL)
-        return PATIENT_ERR_ARG;
-    if (log->ro)
-        return PATIENT_ERR_STATE;
-    if ((err = lock_log(log)))
+    if ((err = log_writable(log, 1)) != PATIENT_OK || (err = lock_log(log)))
         return err;
     if (dir == NULL) {
         pt_pub_free(log->pub);

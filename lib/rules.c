@@ -533,183 +533,286 @@ out:
     return err;
 }
 
+/* One rule being read: where it is, for the messages. Every message
+ * about it starts "rule N: ", or "rule N (id "ID"): " once its id is
+ * known. */
+typedef struct {
+    const patient_rules *rs;
+    size_t idx;
+    const char *rid; /* NULL until the id is read */
+    char **detail;
+} rule_ctx;
+
 static patient_err
-parse_rule(patient_rules *rs, size_t idx, const cJSON *o, char **detail)
+rule_fail(rule_ctx *c, patient_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static patient_err
+rule_fail(rule_ctx *c, patient_err code, const char *fmt, ...)
 {
-    struct pt_rule *r = &rs->r[idx];
-    const cJSON *m, *v, *t;
-    const char *s, *bad = NULL, *act, *lit, *rx;
-    const char *rid = "?";
-    long long ll;
-    patient_err err = PATIENT_OK;
-    int rc;
+    va_list ap;
+    char *what;
+    int n;
+
+    if (c->detail == NULL)
+        return code;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (what = malloc((size_t)n + 1)) == NULL) {
+        free(*c->detail);
+        *c->detail = NULL;
+        return code;
+    }
+    va_start(ap, fmt);
+    vsnprintf(what, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    if (c->rid == NULL)
+        set_detail(c->detail, "rule %zu: %s", c->idx, what);
+    else
+        set_detail(c->detail, "rule %zu (id \"%s\"): %s", c->idx, c->rid, what);
+    free(what);
+    return code;
+}
+
+static patient_err
+rule_nomem(rule_ctx *c)
+{
+    set_detail(c->detail, "out of memory");
+    return PATIENT_ERR_NOMEM;
+}
+
+/* An optional string member of at most cap bytes (*s NULL when absent);
+ * where ("" or "match: ") says which object holds it. */
+static patient_err
+rule_str(rule_ctx *c, const cJSON *o, const char *where, const char *key, unsigned cap,
+         const char **s)
+{
+    switch (get_str(o, key, cap, s)) {
+    case -2:
+        return rule_fail(c, PATIENT_ERR_TOO_LARGE, "%s longer than %u bytes", key, cap);
+    case -1:
+        return rule_fail(c, PATIENT_ERR_PARSE, "%s\"%s\" is not a string", where, key);
+    default:
+        return PATIENT_OK;
+    }
+}
+
+/* "id": required, [A-Za-z0-9._-]+, unique in the file. */
+static patient_err
+rule_id(rule_ctx *c, struct pt_rule *r, const cJSON *o)
+{
+    const char *s;
+    size_t i;
+    int rc = get_str(o, "id", PATIENT_RULES_MAX_ID, &s);
+
+    if (rc == -2)
+        return rule_fail(c, PATIENT_ERR_TOO_LARGE, "id longer than %u bytes",
+                         PATIENT_RULES_MAX_ID);
+    if (rc != 0 || !valid_id(s, 0))
+        return rule_fail(c, PATIENT_ERR_PARSE, "\"id\" missing or not [A-Za-z0-9._-]+");
+    if ((r->id = strdup(s)) == NULL)
+        return rule_nomem(c);
+    c->rid = r->id;
+    for (i = 0; i < c->idx; i++)
+        if (strcmp(c->rs->r[i].id, r->id) == 0)
+            return rule_fail(c, PATIENT_ERR_PARSE, "duplicate id (also rule %zu)", i);
+    return PATIENT_OK;
+}
+
+/* "reason": required, a code [a-z0-9._-] that starts with a letter or
+ * digit; "note": optional free text. */
+static patient_err
+rule_reason_note(rule_ctx *c, struct pt_rule *r, const cJSON *o)
+{
+    const char *s;
+    patient_err err;
+    int rc = get_str(o, "reason", PATIENT_RULES_MAX_ID, &s);
+
+    if (rc == -2)
+        return rule_fail(c, PATIENT_ERR_TOO_LARGE, "reason longer than %u bytes",
+                         PATIENT_RULES_MAX_ID);
+    if (rc != 0 || !valid_id(s, 1) || s[0] == '.' || s[0] == '-' || s[0] == '_')
+        return rule_fail(c, PATIENT_ERR_PARSE, "\"reason\" missing or not a code [a-z0-9._-]");
+    if ((r->reason = strdup(s)) == NULL)
+        return rule_nomem(c);
+    if ((err = rule_str(c, o, "", "note", PATIENT_RULES_MAX_NOTE, &s)) != PATIENT_OK)
+        return err;
+    if (s != NULL && (r->note = strdup(s)) == NULL)
+        return rule_nomem(c);
+    return PATIENT_OK;
+}
+
+static const struct {
+    const char *name;
+    patient_rule_action action;
+} rule_actions[] = {
+    {"remove", PATIENT_RULE_REMOVE},
+    {"replace", PATIENT_RULE_REPLACE},
+    {"insert_before", PATIENT_RULE_INSERT_BEFORE},
+    {"insert_after", PATIENT_RULE_INSERT_AFTER},
+};
+
+/* "action", and the "text" it needs: none for remove, some for replace,
+ * at least one byte for the inserts. */
+static patient_err
+rule_action_text(rule_ctx *c, struct pt_rule *r, const cJSON *o)
+{
+    const char *act, *s;
+    patient_err err;
     size_t i;
 
-    if (!cJSON_IsObject(o))
-        FAIL(PATIENT_ERR_PARSE, "rule %zu: not an object", idx);
-    if ((err = check_keys(o, rule_keys, &bad)) != PATIENT_OK)
-        FAIL(err, "rule %zu: unknown or duplicate field \"%s\"", idx, bad);
-
-    rc = get_str(o, "id", PATIENT_RULES_MAX_ID, &s);
-    if (rc == -2)
-        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu: id longer than %u bytes", idx, PATIENT_RULES_MAX_ID);
-    if (rc != 0 || !valid_id(s, 0))
-        FAIL(PATIENT_ERR_PARSE, "rule %zu: \"id\" missing or not [A-Za-z0-9._-]+", idx);
-    if ((r->id = strdup(s)) == NULL)
-        FAIL(PATIENT_ERR_NOMEM, "out of memory");
-    rid = r->id;
-    for (i = 0; i < idx; i++)
-        if (strcmp(rs->r[i].id, r->id) == 0)
-            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): duplicate id (also rule %zu)", idx, rid,
-                 i);
-
-    rc = get_str(o, "reason", PATIENT_RULES_MAX_ID, &s);
-    if (rc == -2)
-        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu (id \"%s\"): reason longer than %u bytes", idx, rid,
-             PATIENT_RULES_MAX_ID);
-    if (rc != 0 || !valid_id(s, 1) || s[0] == '.' || s[0] == '-' || s[0] == '_')
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"reason\" missing or not a code [a-z0-9._-]",
-             idx, rid);
-    if ((r->reason = strdup(s)) == NULL)
-        FAIL(PATIENT_ERR_NOMEM, "out of memory");
-
-    rc = get_str(o, "note", PATIENT_RULES_MAX_NOTE, &s);
-    if (rc == -2)
-        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu (id \"%s\"): note longer than %u bytes", idx, rid,
-             PATIENT_RULES_MAX_NOTE);
-    if (rc == -1)
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"note\" is not a string", idx, rid);
-    if (rc == 0 && (r->note = strdup(s)) == NULL)
-        FAIL(PATIENT_ERR_NOMEM, "out of memory");
-
     if (get_str(o, "action", 32, &act) != 0)
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"action\" missing or not a string", idx,
-             rid);
-    if (strcmp(act, "remove") == 0)
-        r->action = PATIENT_RULE_REMOVE;
-    else if (strcmp(act, "replace") == 0)
-        r->action = PATIENT_RULE_REPLACE;
-    else if (strcmp(act, "insert_before") == 0)
-        r->action = PATIENT_RULE_INSERT_BEFORE;
-    else if (strcmp(act, "insert_after") == 0)
-        r->action = PATIENT_RULE_INSERT_AFTER;
-    else
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): unknown action \"%s\"", idx, rid, act);
+        return rule_fail(c, PATIENT_ERR_PARSE, "\"action\" missing or not a string");
+    for (i = 0; i < sizeof rule_actions / sizeof rule_actions[0]; i++)
+        if (strcmp(act, rule_actions[i].name) == 0)
+            break;
+    if (i == sizeof rule_actions / sizeof rule_actions[0])
+        return rule_fail(c, PATIENT_ERR_PARSE, "unknown action \"%s\"", act);
+    r->action = rule_actions[i].action;
 
-    rc = get_str(o, "text", PATIENT_RULES_MAX_TEXT, &s);
-    if (rc == -2)
-        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu (id \"%s\"): text longer than %u bytes", idx, rid,
-             PATIENT_RULES_MAX_TEXT);
-    if (rc == -1)
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"text\" is not a string", idx, rid);
-    if (r->action == PATIENT_RULE_REMOVE && rc == 0)
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"text\" not allowed with remove", idx, rid);
-    if (r->action != PATIENT_RULE_REMOVE && rc != 0)
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"text\" required with %s", idx, rid, act);
+    if ((err = rule_str(c, o, "", "text", PATIENT_RULES_MAX_TEXT, &s)) != PATIENT_OK)
+        return err;
+    if (r->action == PATIENT_RULE_REMOVE && s != NULL)
+        return rule_fail(c, PATIENT_ERR_PARSE, "\"text\" not allowed with remove");
+    if (r->action != PATIENT_RULE_REMOVE && s == NULL)
+        return rule_fail(c, PATIENT_ERR_PARSE, "\"text\" required with %s", act);
     if ((r->action == PATIENT_RULE_INSERT_BEFORE || r->action == PATIENT_RULE_INSERT_AFTER) &&
         *s == '\0')
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): empty \"text\" for %s", idx, rid, act);
-    if (rc == 0) {
+        return rule_fail(c, PATIENT_ERR_PARSE, "empty \"text\" for %s", act);
+    if (s != NULL) {
         r->text_len = strlen(s);
         if ((r->text = malloc(r->text_len + 1)) == NULL)
-            FAIL(PATIENT_ERR_NOMEM, "out of memory");
+            return rule_nomem(c);
         memcpy(r->text, s, r->text_len + 1);
     }
+    return PATIENT_OK;
+}
+
+/* "disclose" (default true) and "max_matches" (default
+ * PATIENT_RULES_DEFAULT_MATCHES). */
+static patient_err
+rule_flags(rule_ctx *c, struct pt_rule *r, const cJSON *o)
+{
+    const cJSON *v;
+    long long ll;
 
     r->disclose = 1;
     if ((v = cJSON_GetObjectItemCaseSensitive(o, "disclose")) != NULL) {
         if (!cJSON_IsBool(v))
-            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"disclose\" is not true/false", idx,
-                 rid);
+            return rule_fail(c, PATIENT_ERR_PARSE, "\"disclose\" is not true/false");
         r->disclose = cJSON_IsTrue(v);
     }
-
     r->max_matches = PATIENT_RULES_DEFAULT_MATCHES;
     if (cJSON_GetObjectItemCaseSensitive(o, "max_matches") != NULL) {
         if (pt_json_int(o, "max_matches", &ll) != 0)
-            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"max_matches\" is not an integer", idx,
-                 rid);
+            return rule_fail(c, PATIENT_ERR_PARSE, "\"max_matches\" is not an integer");
         if (ll < 1 || ll > (long long)PATIENT_RULES_MAX_MATCHES)
-            FAIL(PATIENT_ERR_LIMIT, "rule %zu (id \"%s\"): max_matches must be 1..%u", idx, rid,
-                 PATIENT_RULES_MAX_MATCHES);
+            return rule_fail(c, PATIENT_ERR_LIMIT, "max_matches must be 1..%u",
+                             PATIENT_RULES_MAX_MATCHES);
         r->max_matches = (size_t)ll;
     }
+    return PATIENT_OK;
+}
 
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "types")) != NULL) {
-        int n = cJSON_GetArraySize(v);
-        if (!cJSON_IsArray(v) || n < 1)
-            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"types\" is not a non-empty array",
-                 idx, rid);
-        if ((size_t)n > PATIENT_RULES_MAX_TYPES)
-            FAIL(PATIENT_ERR_LIMIT, "rule %zu (id \"%s\"): more than %u types", idx, rid,
-                 PATIENT_RULES_MAX_TYPES);
-        if ((r->types = calloc((size_t)n, sizeof *r->types)) == NULL)
-            FAIL(PATIENT_ERR_NOMEM, "out of memory");
-        cJSON_ArrayForEach(t, v)
-        {
-            int isbad = 0;
-            if (!cJSON_IsString(t) || t->valuestring == NULL)
-                FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): a type is not a string", idx, rid);
-            if ((r->types[r->ntypes] = media_pattern(t->valuestring, &isbad)) == NULL) {
-                if (!isbad)
-                    FAIL(PATIENT_ERR_NOMEM, "out of memory");
-                FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): bad media type pattern \"%.64s\"",
-                     idx, rid, t->valuestring);
-            }
-            r->ntypes++;
+/* "types": optional, 1..PATIENT_RULES_MAX_TYPES media type patterns. */
+static patient_err
+rule_types(rule_ctx *c, struct pt_rule *r, const cJSON *o)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "types"), *t;
+    int n;
+
+    if (v == NULL)
+        return PATIENT_OK;
+    n = cJSON_GetArraySize(v);
+    if (!cJSON_IsArray(v) || n < 1)
+        return rule_fail(c, PATIENT_ERR_PARSE, "\"types\" is not a non-empty array");
+    if ((size_t)n > PATIENT_RULES_MAX_TYPES)
+        return rule_fail(c, PATIENT_ERR_LIMIT, "more than %u types", PATIENT_RULES_MAX_TYPES);
+    if ((r->types = calloc((size_t)n, sizeof *r->types)) == NULL)
+        return rule_nomem(c);
+    cJSON_ArrayForEach(t, v)
+    {
+        int isbad = 0;
+        if (!cJSON_IsString(t) || t->valuestring == NULL)
+            return rule_fail(c, PATIENT_ERR_PARSE, "a type is not a string");
+        if ((r->types[r->ntypes] = media_pattern(t->valuestring, &isbad)) == NULL) {
+            if (!isbad)
+                return rule_nomem(c);
+            return rule_fail(c, PATIENT_ERR_PARSE, "bad media type pattern \"%.64s\"",
+                             t->valuestring);
         }
+        r->ntypes++;
     }
+    return PATIENT_OK;
+}
 
-    m = cJSON_GetObjectItemCaseSensitive(o, "match");
+/* "match": exactly one of a non-empty "literal" or a "regex" that passes
+ * regex_guard and compiles; "icase" for a regex only. */
+static patient_err
+rule_match(rule_ctx *c, struct pt_rule *r, const cJSON *o)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "match"), *v;
+    const char *bad = NULL, *lit, *rx, *why = NULL;
+    patient_err err;
+
     if (!cJSON_IsObject(m))
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): \"match\" missing or not an object", idx,
-             rid);
+        return rule_fail(c, PATIENT_ERR_PARSE, "\"match\" missing or not an object");
     if ((err = check_keys(m, match_keys, &bad)) != PATIENT_OK)
-        FAIL(err, "rule %zu (id \"%s\"): match: unknown or duplicate field \"%s\"",
-             idx, rid, bad);
+        return rule_fail(c, err, "match: unknown or duplicate field \"%s\"", bad);
     v = cJSON_GetObjectItemCaseSensitive(m, "icase");
     if (v != NULL && !cJSON_IsBool(v))
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): match: \"icase\" is not true/false", idx,
-             rid);
+        return rule_fail(c, PATIENT_ERR_PARSE, "match: \"icase\" is not true/false");
     r->icase = v != NULL && cJSON_IsTrue(v);
-    rc = get_str(m, "literal", PATIENT_RULES_MAX_PATTERN, &lit);
-    if (rc == -2)
-        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu (id \"%s\"): literal longer than %u bytes", idx, rid,
-             PATIENT_RULES_MAX_PATTERN);
-    if (rc == -1)
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): match: \"literal\" is not a string", idx,
-             rid);
-    rc = get_str(m, "regex", PATIENT_RULES_MAX_PATTERN, &rx);
-    if (rc == -2)
-        FAIL(PATIENT_ERR_TOO_LARGE, "rule %zu (id \"%s\"): regex longer than %u bytes", idx, rid,
-             PATIENT_RULES_MAX_PATTERN);
-    if (rc == -1)
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): match: \"regex\" is not a string", idx,
-             rid);
+    if ((err = rule_str(c, m, "match: ", "literal", PATIENT_RULES_MAX_PATTERN, &lit)) !=
+            PATIENT_OK ||
+        (err = rule_str(c, m, "match: ", "regex", PATIENT_RULES_MAX_PATTERN, &rx)) != PATIENT_OK)
+        return err;
     if ((lit == NULL) == (rx == NULL))
-        FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): match needs exactly one of literal, regex",
-             idx, rid);
+        return rule_fail(c, PATIENT_ERR_PARSE, "match needs exactly one of literal, regex");
     if (lit != NULL) {
         if (*lit == '\0')
-            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): empty literal", idx, rid);
+            return rule_fail(c, PATIENT_ERR_PARSE, "empty literal");
         if (r->icase)
-            FAIL(PATIENT_ERR_PARSE, "rule %zu (id \"%s\"): icase applies to regex only", idx, rid);
+            return rule_fail(c, PATIENT_ERR_PARSE, "icase applies to regex only");
         r->literal_len = strlen(lit);
         if ((r->literal = malloc(r->literal_len)) == NULL)
-            FAIL(PATIENT_ERR_NOMEM, "out of memory");
+            return rule_nomem(c);
         memcpy(r->literal, lit, r->literal_len);
-    } else {
-        const char *why = NULL;
-        if (*rx == '\0')
-            FAIL(PATIENT_ERR_REGEX, "rule %zu (id \"%s\"): regex: empty pattern", idx, rid);
-        if (regex_guard(rx, &why) != 0)
-            FAIL(PATIENT_ERR_REGEX, "rule %zu (id \"%s\"): regex: %s", idx, rid, why);
-        r->is_regex = 1;
-        if ((err = regex_compile(r, rx, &why)) != PATIENT_OK)
-            FAIL(err, "rule %zu (id \"%s\"): regex: %s", idx, rid, why);
+        return PATIENT_OK;
     }
-out:
-    return err;
+    if (*rx == '\0')
+        return rule_fail(c, PATIENT_ERR_REGEX, "regex: empty pattern");
+    if (regex_guard(rx, &why) != 0)
+        return rule_fail(c, PATIENT_ERR_REGEX, "regex: %s", why);
+    r->is_regex = 1;
+    if ((err = regex_compile(r, rx, &why)) != PATIENT_OK)
+        return rule_fail(c, err, "regex: %s", why);
+    return PATIENT_OK;
+}
+
+/* One member of "rules", phase by phase in the order the messages have
+ * always come in (the first problem found is the one reported). A rule
+ * left half filled is freed with the rule set. */
+static patient_err
+parse_rule(patient_rules *rs, size_t idx, const cJSON *o, char **detail)
+{
+    static patient_err (*const phases[])(rule_ctx *, struct pt_rule *, const cJSON *) = {
+        rule_id, rule_reason_note, rule_action_text, rule_flags, rule_types, rule_match,
+    };
+    rule_ctx c = {.rs = rs, .idx = idx, .detail = detail};
+    const char *bad = NULL;
+    patient_err err;
+    size_t i;
+
+    if (!cJSON_IsObject(o))
+        return rule_fail(&c, PATIENT_ERR_PARSE, "not an object");
+    if ((err = check_keys(o, rule_keys, &bad)) != PATIENT_OK)
+        return rule_fail(&c, err, "unknown or duplicate field \"%s\"", bad);
+    for (i = 0; i < sizeof phases / sizeof phases[0]; i++)
+        if ((err = phases[i](&c, &rs->r[idx], o)) != PATIENT_OK)
+            return err;
+    return PATIENT_OK;
 }
 
 patient_err

@@ -131,11 +131,8 @@ cmd_disclose(int argc, char **argv)
         case OPT_SHARING: in.sharing = optarg; break;
         case OPT_TLS: in.upstream_tls_min = optarg; break;
         case OPT_ICA:
-            if (nica == PATIENT_MAX_TLS_PINS)
-                cli_usage(usage, "at most %d --interception-ca", PATIENT_MAX_TLS_PINS);
-            if (cli_tls_pin("--interception-ca", optarg, ica[nica]) != 0)
+            if (cli_tls_pin_add(usage, 0, "--interception-ca", optarg, ica, &nica) != 0)
                 return CLI_EXIT_USAGE;
-            nica++;
             break;
         case OPT_EXPIRES: expires_arg = optarg; break;
         case OPT_PASSWORD_FILE: pwfile = optarg; break;

@@ -214,11 +214,8 @@ do_add_middlebox(int argc, char **argv)
         case OPT_INSERT: insert = 1; break;
         case OPT_MAY_DECRYPT: may_decrypt = 1; break;
         case OPT_ICA:
-            if (nica == PATIENT_MAX_TLS_PINS)
-                cli_usage(usage, "at most %d --interception-ca", PATIENT_MAX_TLS_PINS);
-            if (cli_tls_pin("--interception-ca", optarg, ica[nica]) != 0)
+            if (cli_tls_pin_add(usage, 0, "--interception-ca", optarg, ica, &nica) != 0)
                 return CLI_EXIT_USAGE;
-            nica++;
             break;
         case 'h': cli_usage(usage, NULL);
         default: cli_usage(usage, "invalid option");

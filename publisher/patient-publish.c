@@ -282,11 +282,8 @@ main(int argc, char **argv)
             n_next++;
             break;
         case OPT_TLS_KEY:
-            if (n_tls == PATIENT_MAX_TLS_PINS)
-                cli_usage_short(usage_text, "too many --tls-key");
-            if (cli_tls_pin("--tls-key", optarg, tls_keys[n_tls]) != 0)
+            if (cli_tls_pin_add(usage_text, 1, "--tls-key", optarg, tls_keys, &n_tls) != 0)
                 return CLI_EXIT_USAGE;
-            n_tls++;
             break;
         case OPT_DELEGATIONS: delegations = optarg; break;
         case OPT_PASSWORD_FILE: pwfile = optarg; break;

@@ -216,6 +216,20 @@ check "disclose: nothing written" test ! -e "$work/bad-disc/disclosure.json"
 rc=0; "$PUBLISH" -q -s "$work/pub.key" --origin "$A_HTTPS" --tls-key "$work/site/index.html" \
     "$work/site" 2>"$work/bad2.err" >/dev/null || rc=$?
 check "publish --tls-key NOT-A-CERT: usage error (rc $rc)" test "$rc" = 2
+# A pin list holds at most 8 (PATIENT_MAX_TLS_PINS): a ninth is a usage error.
+pins=; for i in 1 2 3 4 5 6 7 8 9; do pins="$pins --tls-key $ORIGIN_SPKI"; done
+rc=0; "$PUBLISH" -q -s "$work/pub.key" --origin "$A_HTTPS" $pins "$work/site" \
+    2>"$work/bad3.err" >/dev/null || rc=$?
+check "publish with 9 --tls-key: usage error (rc $rc)" test "$rc" = 2
+check "publish with 9 --tls-key: says the cap" grep -q "at most 8 --tls-key" "$work/bad3.err"
+pins=; for i in 1 2 3 4 5 6 7 8 9; do pins="$pins --interception-ca $ORIGIN_SPKI"; done
+rc=0; "$PATIENT_BIN" disclose -s "$A_DIR/mbox.key" --out "$work/bad-disc" --operator x \
+    --contact mailto:x@example.test --service other --retention-days 0 --sharing none \
+    --upstream-tls-min TLSv1.2 $pins 2>"$work/bad4.err" >/dev/null || rc=$?
+check "disclose with 9 --interception-ca: usage error (rc $rc)" test "$rc" = 2
+check "disclose with 9 --interception-ca: says the cap" \
+    grep -q "at most 8 --interception-ca" "$work/bad4.err"
+check "disclose with 9 pins: nothing written" test ! -e "$work/bad-disc/disclosure.json"
 
 if (( fails )); then
     for f in "$work"/*.json; do echo "---- $f"; head -c 3000 "$f"; echo; done

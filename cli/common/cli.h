@@ -78,10 +78,15 @@ int cli_write_all(int fd, const void *p, size_t len);
  * fails with EEXIST). "-" writes to stdout. 0, or -1 with errno set. */
 int cli_write_atomic(const char *path, const void *data, size_t len, unsigned mode, int replace);
 
-/* A TLS key pin from a command-line argument: "sha256-<base64>", or a file
- * holding a PEM certificate or public key (patient_tls_pin_parse). 0, or
- * -1 after printing "OPT ARG: why". */
-int cli_tls_pin(const char *opt, const char *arg, uint8_t out[32]);
+/* A pin-list option (opt, e.g. --interception-ca, --tls-key) given once
+ * more: its argument, "sha256-<base64>" or a file holding a PEM
+ * certificate or public key (patient_tls_pin_parse), appended to pins, of
+ * which *n of PATIENT_MAX_TLS_PINS are used. A full list is a usage error,
+ * "at most N OPT" (with the whole usage, or with hint only the pointer to
+ * --help: cli_usage, cli_usage_short). 0, or -1 after printing
+ * "OPT ARG: why". */
+int cli_tls_pin_add(const char *usage, int hint, const char *opt, const char *arg,
+                    uint8_t (*pins)[32], size_t *n);
 
 /* Does path exist (without following a final symlink)? */
 int cli_exists(const char *path);

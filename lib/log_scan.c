@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log_int.h"
+#include "sha256_pair.h"
 
 /* ---- Batches of lines -------------------------------------------------- */
 
@@ -132,8 +133,8 @@ static void
 line_work(const uint8_t *line, size_t len, unsigned what, pentry *e, lineinfo *li)
 {
     li->parsed = 0;
-    li->hash_err = ((what & LS_CHAIN) && patient_sha256(line, len, li->chain) != PATIENT_OK) ||
-                   pt_merkle_leaf(line, len, NULL, li->leaf) != PATIENT_OK;
+    li->hash_err = (what & LS_CHAIN) ? pt_sha256_pair(line, len, li->chain, li->leaf) != PATIENT_OK
+                                     : pt_merkle_leaf(line, len, NULL, li->leaf) != PATIENT_OK;
     if (!(what & LS_SCAN) || pentry_parse(line, len, e) != PATIENT_OK)
         return;
     /* Checkpoints and anything that failed are looked at again by the

@@ -17,6 +17,7 @@
 #include <patient/patient.h>
 #include "log_int.h"
 #include "merkle.h"
+#include "sha256_pair.h"
 #include "util.h"
 #include "testutil.h"
 
@@ -1377,6 +1378,42 @@ START_TEST(group_commit_threads_and_process)
 }
 END_TEST
 
+/* Both hashes of a line at once: the same bytes as OpenSSL's two calls
+ * for every length across the first block boundaries and a few long
+ * lines, on the accelerated path (when the CPU has it) and the portable
+ * one; a changed byte changes both. */
+START_TEST(sha256_pair_matches_openssl)
+{
+    static uint8_t buf[4200];
+    uint8_t chain[32], leaf[32], want_c[32], want_l[32], c2[32], l2[32];
+    size_t lens[] = {1000, 1866, 1867, 2048, 4095, 4096, 4199};
+
+    randombytes_buf(buf, sizeof buf);
+    for (size_t n = 0; n < 300 + sizeof lens / sizeof *lens; n++) {
+        size_t len = n < 300 ? n : lens[n - 300];
+        /* the line at an odd address too: the blocks are read unaligned */
+        const uint8_t *line = buf + (n & 7);
+        ck_assert_int_eq(patient_sha256(line, len, want_c), PATIENT_OK);
+        ck_assert_int_eq(pt_merkle_leaf(line, len, NULL, want_l), PATIENT_OK);
+        ck_assert_int_eq(pt_sha256_pair(line, len, chain, leaf), PATIENT_OK);
+        ck_assert_mem_eq(chain, want_c, 32);
+        ck_assert_mem_eq(leaf, want_l, 32);
+        ck_assert_int_eq(pt_sha256_pair_impl(0, line, len, c2, l2), PATIENT_OK);
+        ck_assert_mem_eq(c2, want_c, 32);
+        ck_assert_mem_eq(l2, want_l, 32);
+    }
+    /* forged twin: one flipped bit in the last byte changes both */
+    ck_assert_int_eq(pt_sha256_pair(buf, 1867, chain, leaf), PATIENT_OK);
+    buf[1866] ^= 1;
+    ck_assert_int_eq(pt_sha256_pair(buf, 1867, c2, l2), PATIENT_OK);
+    ck_assert_mem_ne(chain, c2, 32);
+    ck_assert_mem_ne(leaf, l2, 32);
+    ck_assert_int_eq(pt_sha256_pair(NULL, 0, chain, leaf), PATIENT_OK);
+    ck_assert_int_eq(patient_sha256("", 0, want_c), PATIENT_OK);
+    ck_assert_mem_eq(chain, want_c, 32);
+}
+END_TEST
+
 static Suite *
 log_suite(void)
 {
@@ -1387,6 +1424,7 @@ log_suite(void)
     tcase_add_test(tc, merkle_known_roots);
     tcase_add_test(tc, merkle_frontier_matches_reference);
     tcase_add_test(tc, merkle_inclusion_all_sizes);
+    tcase_add_test(tc, sha256_pair_matches_openssl);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("chain");

@@ -24,22 +24,11 @@ pt_log_evidence_build(const char *line, size_t len, uint64_t index, uint64_t tre
     patient_err err;
 
     *out = NULL;
+    /* The line is compact JSON without raw controls: as a JSON string
+     * only its quotes and backslashes need escaping. */
     if ((err = pt_buf_reserve(&b, len + n * 48 + strlen(note) + 128)) ||
-        (err = pt_buf_append(&b, "{\"entry\":", 9)))
+        (err = pt_buf_append(&b, "{\"entry\":", 9)) || (err = json_strn(&b, line, len)))
         goto out;
-    {
-        /* The line is compact JSON without raw controls: as a JSON string
-         * only its quotes and backslashes need escaping. */
-        char *copy = strndup(line, len);
-        if (copy == NULL) {
-            err = PATIENT_ERR_NOMEM;
-            goto out;
-        }
-        err = json_str(&b, copy);
-        free(copy);
-        if (err)
-            goto out;
-    }
     if ((err = pt_buf_appendf(&b, ",\"index\":%llu,\"tree_size\":%llu,\"proof\":[",
                               (unsigned long long)index, (unsigned long long)tree_size)))
         goto out;

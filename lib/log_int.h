@@ -40,6 +40,9 @@ patient_err open_read(const char *path, int *fd);
 
 /* Append s as a JSON string. */
 patient_err json_str(pt_buf *b, const char *s);
+/* The same for the first len bytes of s, or up to its NUL if sooner (a
+ * line of the log, not NUL-terminated, quoted without a copy). */
+patient_err json_strn(pt_buf *b, const char *s, size_t len);
 /* A non-negative integer member; -1 when absent or not one. */
 int get_u64(const cJSON *o, const char *key, uint64_t *out);
 

@@ -122,13 +122,19 @@ open_read(const char *path, int *fd)
 patient_err
 json_str(pt_buf *b, const char *s)
 {
+    return json_strn(b, s, SIZE_MAX);
+}
+
+patient_err
+json_strn(pt_buf *b, const char *s, size_t len)
+{
     static const char hexd[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s, *run = p;
     patient_err err;
 
     if ((err = pt_buf_append(b, "\"", 1)))
         return err;
-    for (; *p; p++) {
+    for (; len && *p; p++, len--) {
         char esc[7];
         size_t n = 0;
         if (*p == '"' || *p == '\\') {

@@ -259,11 +259,11 @@ patient_mbox_process(patient_mbox *mb, const patient_mbox_input *input, patient_
     }
     /* Log before release: a change that is not in the audit log never
      * leaves the middlebox. */
-    if (mb->log && (err = mb->defer_sync ? patient_log_append_hop_deferred(mb->log, hop,
-                                                                           &res->log_seq,
-                                                                           &res->durable_at)
-                                         : patient_log_append_hop(mb->log, hop, &res->log_seq)) !=
-                       PATIENT_OK)
+    if (mb->log && mb->defer_sync)
+        err = patient_log_append_hop_deferred(mb->log, hop, &res->log_seq, &res->durable_at);
+    else if (mb->log)
+        err = patient_log_append_hop(mb->log, hop, &res->log_seq);
+    if (err != PATIENT_OK)
         goto out;
     if (gz) {
         uint8_t *enc = NULL;

@@ -65,30 +65,38 @@ typedef struct vctx {
     int origin_checked;         /* bytes compared with a verified Patient-Origin */
 } vctx;
 
+/* The evidence's first shard named name (with bytes, when with_bytes). */
+static const patient_evidence_shard *
+shard_named(const patient_evidence *ev, const char *name, int with_bytes)
+{
+    for (size_t i = 0; i < ev->nshards; i++) {
+        const patient_evidence_shard *s = &ev->shards[i];
+        if (s->name && strcmp(s->name, name) == 0 && (s->bytes || !with_bytes))
+            return s;
+    }
+    return NULL;
+}
+
 /* A shard of the evidence by name; absent or without bytes: withheld. */
 static patient_err
 evidence_shard(void *arg, const char *name, const uint8_t **p, size_t *len)
 {
-    const patient_evidence *ev = arg;
+    const patient_evidence_shard *s = shard_named(arg, name, 1);
 
-    for (size_t i = 0; i < ev->nshards; i++) {
-        const patient_evidence_shard *s = &ev->shards[i];
-        if (s->name && strcmp(s->name, name) == 0 && s->bytes) {
-            *p = s->bytes;
-            *len = s->len;
-            return PATIENT_OK;
-        }
-    }
-    return PATIENT_ERR_NOT_FOUND;
+    if (s == NULL)
+        return PATIENT_ERR_NOT_FOUND;
+    *p = s->bytes;
+    *len = s->len;
+    return PATIENT_OK;
 }
 
+/* Why a withheld shard could not be had, as the gatherer recorded it. */
 static const char *
 evidence_shard_error(const patient_evidence *ev, const char *name)
 {
-    for (size_t i = 0; i < ev->nshards; i++)
-        if (ev->shards[i].name && strcmp(ev->shards[i].name, name) == 0)
-            return ev->shards[i].error;
-    return NULL;
+    const patient_evidence_shard *s = shard_named(ev, name, 0);
+
+    return s ? s->error : NULL;
 }
 
 /* The signed top-level names a shard for the page's bin that could not

@@ -142,8 +142,19 @@ enum {
     OPT_MDIRECT, OPT_VERSION, OPT_BUNDLE_POLICY
 };
 
-int
-main(int argc, char **argv)
+/* What the command line asks for. */
+struct verify_args {
+    const char *policy_path, *bundle_path, *offline, *state, *url;
+    int json, strict, native, nostate, verbose, quiet, color, bundle_policy;
+    patient_fetch_opts fetch;
+    patient_verify_fetch_opts fo;
+    patient_verify_opts vo;
+};
+
+/* Read the options into *a; a usage error exits here (2), --help and
+ * --version too (0). */
+static void
+parse_args(int argc, char **argv, struct verify_args *a)
 {
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, OPT_POLICY},
@@ -168,52 +179,36 @@ main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
-    const char *policy_path = NULL, *bundle_path = NULL, *offline = NULL, *state = NULL;
-    char *policy_default = NULL, *state_default = NULL, *detail = NULL, *out = NULL;
-    char *bundle = NULL;
-    int json = 0, strict = 0, native = 0, nostate = 0, verbose = 0, quiet = 0, color = -1;
-    int bundle_policy = 0;
-    patient_fetch_opts fetch;
-    patient_verify_fetch_opts fo = {0};
-    patient_verify_opts vo = {0};
-    patient_policy *policy = NULL;
-    patient_report *report = NULL;
-    patient_err err;
-    int c, code;
+    int c;
 
-    /* One short-lived process working on a few big buffers: keep freed
-     * memory in the heap for reuse instead of returning it to the kernel
-     * and faulting fresh zeroed pages in for every body copy. */
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
-    cli_set_name("patient-verify");
-    patient_fetch_opts_init(&fetch);
-    fo.fetch = &fetch;
+    a->color = -1;
+    patient_fetch_opts_init(&a->fetch);
+    a->fo.fetch = &a->fetch;
     while ((c = getopt_long(argc, argv, "x:vqh", longopts, NULL)) != -1) {
         switch (c) {
-        case OPT_POLICY: policy_path = optarg; break;
-        case 'x': fetch.proxy = optarg; break;
-        case OPT_MDIRECT: fo.manifest_direct = 1; break;
-        case OPT_JSON: json = 1; break;
-        case OPT_STRICT: strict = 1; break;
+        case OPT_POLICY: a->policy_path = optarg; break;
+        case 'x': a->fetch.proxy = optarg; break;
+        case OPT_MDIRECT: a->fo.manifest_direct = 1; break;
+        case OPT_JSON: a->json = 1; break;
+        case OPT_STRICT: a->strict = 1; break;
         case OPT_AT:
-            if (patient_time_parse(optarg, &vo.now) != PATIENT_OK)
+            if (patient_time_parse(optarg, &a->vo.now) != PATIENT_OK)
                 cli_usage_short(usage_text, "--at: '%s' is not a time (RFC 3339 like 2026-11-27T08:00:00Z, or @EPOCH)", optarg);
             break;
-        case OPT_BUNDLE: bundle_path = optarg; break;
-        case OPT_OFFLINE: offline = optarg; break;
-        case OPT_BUNDLE_POLICY: bundle_policy = 1; break;
-        case OPT_NATIVE: native = 1; break;
-        case OPT_CACHE: fo.cache_dir = optarg; break;
-        case OPT_STATE: state = optarg; break;
-        case OPT_NOSTATE: nostate = 1; break;
-        case OPT_CA: fetch.ca_file = optarg; break;
+        case OPT_BUNDLE: a->bundle_path = optarg; break;
+        case OPT_OFFLINE: a->offline = optarg; break;
+        case OPT_BUNDLE_POLICY: a->bundle_policy = 1; break;
+        case OPT_NATIVE: a->native = 1; break;
+        case OPT_CACHE: a->fo.cache_dir = optarg; break;
+        case OPT_STATE: a->state = optarg; break;
+        case OPT_NOSTATE: a->nostate = 1; break;
+        case OPT_CA: a->fetch.ca_file = optarg; break;
         case OPT_TIMEOUT: {
             char *end;
             long s = strtol(optarg, &end, 10);
             if (*end || s <= 0 || s > 3600)
                 cli_usage_short(usage_text, "--timeout: expected 1..3600 seconds, got '%s'", optarg);
-            fetch.timeout_ms = s * 1000;
+            a->fetch.timeout_ms = s * 1000;
             break;
         }
         case OPT_MAXBODY: {
@@ -221,118 +216,156 @@ main(int argc, char **argv)
             unsigned long long v = strtoull(optarg, &end, 10);
             if (*end || v == 0 || v > 1024ULL * 1024 * 1024)
                 cli_usage_short(usage_text, "--max-body: expected 1..1073741824 bytes, got '%s'", optarg);
-            fetch.max_body = (size_t)v;
+            a->fetch.max_body = (size_t)v;
             break;
         }
         case OPT_COLOR:
-            if (strcmp(optarg, "auto") == 0) color = -1;
-            else if (strcmp(optarg, "always") == 0) color = 1;
-            else if (strcmp(optarg, "never") == 0) color = 0;
+            if (strcmp(optarg, "auto") == 0) a->color = -1;
+            else if (strcmp(optarg, "always") == 0) a->color = 1;
+            else if (strcmp(optarg, "never") == 0) a->color = 0;
             else cli_usage_short(usage_text, "--color: expected auto, always or never");
             break;
-        case 'v': verbose = 1; break;
-        case 'q': quiet = 1; break;
+        case 'v': a->verbose = 1; break;
+        case 'q': a->quiet = 1; break;
         case 'h': cli_usage_short(usage_text, NULL);
-        case OPT_VERSION: printf("patient-verify %s\n", PACKAGE_VERSION); return CLI_EXIT_OK;
+        case OPT_VERSION: printf("patient-verify %s\n", PACKAGE_VERSION); exit(CLI_EXIT_OK);
         default: cli_usage_short(usage_text, "unknown option");
         }
     }
-    if (native) {
+    if (a->native) {
         /* Browsers pass the caller's origin (and on some systems a window
          * handle) as arguments: ignore them. */
-    } else if (offline) {
+    } else if (a->offline) {
         if (optind != argc)
             cli_usage_short(usage_text, "--offline takes no URL");
     } else if (optind + 1 != argc) {
         cli_usage_short(usage_text, optind == argc ? "missing URL" : "one URL at a time");
+    } else {
+        a->url = argv[optind];
     }
-    if (color < 0)
-        color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
-
-    if (bundle_policy && (!offline || policy_path))
+    if (a->color < 0)
+        a->color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+    if (a->bundle_policy && (!a->offline || a->policy_path))
         cli_usage_short(usage_text, "--bundle-policy goes with --offline and without --policy");
-    /* The policy: explicit, or the default file, offline too: a bundle's own
-     * policy was chosen by whoever made the bundle, so it is used only when
-     * asked for (--bundle-policy). */
-    if (policy_path == NULL && !bundle_policy) {
-        if (patient_policy_default_path(&policy_default) != PATIENT_OK)
-            cli_usage_short(usage_text, "no --policy given and no default policy location (set HOME or XDG_CONFIG_HOME)");
-        policy_path = policy_default;
-    }
-    if (policy_path) {
-        err = patient_policy_load(policy_path, &policy, &detail);
-        if (native && err != PATIENT_OK) {
-            static char why[1024];
-            if (err == PATIENT_ERR_NOT_FOUND)
-                snprintf(why, sizeof why, "no trust policy at %s", policy_path);
-            else
-                snprintf(why, sizeof why, "cannot use the trust policy %s: %s", policy_path,
-                         detail ? detail : patient_strerror(err));
-            if (err == PATIENT_ERR_NOT_FOUND)
-                strncat(why, " (create one with `patient policy init`)", sizeof why - strlen(why) - 1);
-            native_error_code = err == PATIENT_ERR_NOT_FOUND ? "policy.missing" : "policy.invalid";
-            native_error_text = why;
-            err = PATIENT_OK;
-        }
-        if (err == PATIENT_ERR_NOT_FOUND)
-            cli_usage_short(usage_text, "no policy at %s: create one with `patient policy init %s` and add the "
-                  "publishers and middleboxes you trust",
-                  policy_path, policy_path);
-        if (err != PATIENT_OK)
-            cli_fatal(policy_path, err, detail);
-    }
-    if (!nostate && !offline) {
-        if (state == NULL && patient_state_file_default(&state_default) == PATIENT_OK)
-            state = state_default;
-        vo.state_file = state;
-    }
-    vo.strict = strict;
+}
 
-    if (native) {
-        code = native_host(policy, &fo, &vo);
-        goto out;
+/* The policy: explicit, or the default file, offline too: a bundle's own
+ * policy was chosen by whoever made the bundle, so it is used only when
+ * asked for (--bundle-policy; *policy stays NULL). The native host
+ * starts without a usable one and answers every request with why.
+ * *path_default and *detail: the caller frees. */
+static void
+load_policy(const struct verify_args *a, patient_policy **policy, char **path_default,
+            char **detail)
+{
+    const char *policy_path = a->policy_path;
+    patient_err err;
+
+    if (policy_path == NULL && !a->bundle_policy) {
+        if (patient_policy_default_path(path_default) != PATIENT_OK)
+            cli_usage_short(usage_text, "no --policy given and no default policy location (set HOME or XDG_CONFIG_HOME)");
+        policy_path = *path_default;
     }
-    if (offline) {
+    if (policy_path == NULL)
+        return;
+    err = patient_policy_load(policy_path, policy, detail);
+    if (a->native && err != PATIENT_OK) {
+        static char why[1024];
+        if (err == PATIENT_ERR_NOT_FOUND)
+            snprintf(why, sizeof why, "no trust policy at %s", policy_path);
+        else
+            snprintf(why, sizeof why, "cannot use the trust policy %s: %s", policy_path,
+                     *detail ? *detail : patient_strerror(err));
+        if (err == PATIENT_ERR_NOT_FOUND)
+            strncat(why, " (create one with `patient policy init`)", sizeof why - strlen(why) - 1);
+        native_error_code = err == PATIENT_ERR_NOT_FOUND ? "policy.missing" : "policy.invalid";
+        native_error_text = why;
+        err = PATIENT_OK;
+    }
+    if (err == PATIENT_ERR_NOT_FOUND)
+        cli_usage_short(usage_text, "no policy at %s: create one with `patient policy init %s` and add the "
+              "publishers and middleboxes you trust",
+              policy_path, policy_path);
+    if (err != PATIENT_OK)
+        cli_fatal(policy_path, err, *detail);
+}
+
+/* Verify the URL or the bundle, print the report, and give the exit code
+ * of its verdict. */
+static int
+verify_and_report(const struct verify_args *a, const patient_policy *policy)
+{
+    patient_report *report = NULL;
+    char *bundle = NULL, *out = NULL;
+    patient_err err;
+    int code;
+
+    if (a->offline) {
         char *text = NULL;
         size_t len = 0;
-        if ((err = cli_read_file(offline, PATIENT_BUNDLE_MAX, 0, &text, &len, NULL)) != PATIENT_OK)
-            cli_fatal(offline, err, NULL);
-        err = patient_verify_bundle(text, len, policy, &vo, &report);
+        if ((err = cli_read_file(a->offline, PATIENT_BUNDLE_MAX, 0, &text, &len, NULL)) != PATIENT_OK)
+            cli_fatal(a->offline, err, NULL);
+        err = patient_verify_bundle(text, len, policy, &a->vo, &report);
         free(text);
         if (err != PATIENT_OK)
-            cli_fatal(offline, err, "not a valid evidence bundle");
+            cli_fatal(a->offline, err, "not a valid evidence bundle");
     } else {
-        err = patient_verify_url(policy, argv[optind], &fo, &vo, &report,
-                                 bundle_path ? &bundle : NULL);
+        err = patient_verify_url(policy, a->url, &a->fo, &a->vo, &report,
+                                 a->bundle_path ? &bundle : NULL);
         if (err != PATIENT_OK)
-            cli_fatal(argv[optind], err, NULL);
-        if (bundle && cli_write_atomic(bundle_path, bundle, strlen(bundle), 0600, 1) != 0)
-            cli_fatal(bundle_path, PATIENT_ERR_IO, "could not write the bundle");
+            cli_fatal(a->url, err, NULL);
+        if (bundle && cli_write_atomic(a->bundle_path, bundle, strlen(bundle), 0600, 1) != 0)
+            cli_fatal(a->bundle_path, PATIENT_ERR_IO, "could not write the bundle");
     }
-    if (!quiet) {
-        err = json ? patient_report_json(report, 1, &out)
-                   : patient_report_text(report, color, verbose, &out);
+    if (!a->quiet) {
+        err = a->json ? patient_report_json(report, 1, &out)
+                      : patient_report_text(report, a->color, a->verbose, &out);
         if (err != PATIENT_OK)
             cli_fatal("report", err, NULL);
         fputs(out, stdout);
-        if (json)
+        if (a->json)
             fputc('\n', stdout);
     }
     switch (patient_report_verdict(report)) {
     case PATIENT_VERDICT_VERIFIED: code = CLI_EXIT_OK; break;
-    case PATIENT_VERDICT_MODIFIED: code = strict ? CLI_EXIT_FAIL : CLI_EXIT_OK; break;
+    case PATIENT_VERDICT_MODIFIED: code = a->strict ? CLI_EXIT_FAIL : CLI_EXIT_OK; break;
     case PATIENT_VERDICT_UNVERIFIABLE: code = CLI_EXIT_UNVERIFIABLE; break;
     default: code = CLI_EXIT_FAIL; break;
     }
-out:
-    if (fflush(stdout) != 0 && code == CLI_EXIT_OK)
-        code = CLI_EXIT_USAGE;
     free(out);
     free(bundle);
+    patient_report_free(report);
+    return code;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct verify_args a = {0};
+    char *policy_default = NULL, *state_default = NULL, *detail = NULL;
+    patient_policy *policy = NULL;
+    int code;
+
+    /* One short-lived process working on a few big buffers: keep freed
+     * memory in the heap for reuse instead of returning it to the kernel
+     * and faulting fresh zeroed pages in for every body copy. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+    cli_set_name("patient-verify");
+    parse_args(argc, argv, &a);
+    load_policy(&a, &policy, &policy_default, &detail);
+    if (!a.nostate && !a.offline) {
+        if (a.state == NULL && patient_state_file_default(&state_default) == PATIENT_OK)
+            a.state = state_default;
+        a.vo.state_file = a.state;
+    }
+    a.vo.strict = a.strict;
+    code = a.native ? native_host(policy, &a.fo, &a.vo) : verify_and_report(&a, policy);
+    if (fflush(stdout) != 0 && code == CLI_EXIT_OK)
+        code = CLI_EXIT_USAGE;
     free(detail);
     free(policy_default);
     free(state_default);
-    patient_report_free(report);
     patient_policy_free(policy);
     return code;
 }

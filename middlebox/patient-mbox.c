@@ -57,8 +57,20 @@ static const char usage_text[] =
     "\n"
     "Exit codes: 0 ok (changed or not), 2 usage, key, rule or I/O error.\n";
 
-int
-main(int argc, char **argv)
+/* What the command line asks for. */
+struct mbox_args {
+    const char *seckey, *pwfile, *name, *service, *disclosure, *rules_path, *url, *type, *enc;
+    const char *in_header, *header_out, *log_path, *cache_control, *drop_out;
+    long status;
+    unsigned long every;
+    size_t max_body;
+    time_t at;
+    int quiet;
+};
+
+/* Read the options into *a; a usage error exits here (2), --help too. */
+static void
+parse_args(int argc, char **argv, struct mbox_args *a)
 {
     static const struct option longopts[] = {
         {"seckey", required_argument, NULL, 's'},
@@ -82,153 +94,178 @@ main(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *seckey = NULL, *pwfile = NULL, *name = NULL, *service = NULL, *disclosure = NULL;
-    const char *rules_path = NULL, *url = NULL, *type = NULL, *enc = NULL, *in_header = NULL;
-    const char *header_out = NULL, *log_path = NULL, *cache_control = NULL, *drop_out = NULL;
-    const char *why;
-    long status = 200;
-    unsigned long every = 0;
-    size_t max_body = 0;
-    time_t at = 0;
-    int quiet = 0, c;
-    patient_seckey *sk = NULL;
-    patient_rules *rules = NULL;
-    patient_log *log = NULL;
-    patient_mbox *mb = NULL;
-    patient_mbox_result res;
-    char *detail = NULL, *body = NULL, *hdr = NULL;
-    size_t len = 0, hdrlen = 0, nprev = 0;
-    patient_span spans[PATIENT_MAX_HOPS + 1];
-    char *prev[PATIENT_MAX_HOPS + 1];
-    patient_err err;
-    FILE *hf;
+    int c;
 
-    cli_set_name("patient-mbox");
+    a->status = 200;
     while ((c = getopt_long(argc, argv, "s:qh", longopts, NULL)) != -1) {
         char *end;
         switch (c) {
-        case 's': seckey = optarg; break;
-        case 'P': pwfile = optarg; break;
-        case 'n': name = optarg; break;
-        case 'S': service = optarg; break;
-        case 'D': disclosure = optarg; break;
-        case 'r': rules_path = optarg; break;
-        case 'u': url = optarg; break;
-        case 't': type = optarg; break;
-        case 'e': enc = optarg; break;
-        case 'i': in_header = optarg; break;
-        case 'o': header_out = optarg; break;
-        case 'l': log_path = optarg; break;
+        case 's': a->seckey = optarg; break;
+        case 'P': a->pwfile = optarg; break;
+        case 'n': a->name = optarg; break;
+        case 'S': a->service = optarg; break;
+        case 'D': a->disclosure = optarg; break;
+        case 'r': a->rules_path = optarg; break;
+        case 'u': a->url = optarg; break;
+        case 't': a->type = optarg; break;
+        case 'e': a->enc = optarg; break;
+        case 'i': a->in_header = optarg; break;
+        case 'o': a->header_out = optarg; break;
+        case 'l': a->log_path = optarg; break;
         case 'c':
-            every = strtoul(optarg, &end, 10);
-            if (*end || every == 0 || every > 1000000)
+            a->every = strtoul(optarg, &end, 10);
+            if (*end || a->every == 0 || a->every > 1000000)
                 cli_usage_short(usage_text, "--checkpoint-every: expected 1..1000000");
             break;
         case 'm':
-            max_body = strtoull(optarg, &end, 10);
-            if (*end || max_body == 0)
+            a->max_body = strtoull(optarg, &end, 10);
+            if (*end || a->max_body == 0)
                 cli_usage_short(usage_text, "--max-body: expected a positive number of bytes");
             break;
         case 'a':
-            if (patient_time_parse(optarg, &at) != PATIENT_OK)
+            if (patient_time_parse(optarg, &a->at) != PATIENT_OK)
                 cli_usage_short(usage_text, "--at: expected RFC 3339 (2026-11-27T08:00:00Z) or @EPOCH");
             break;
         case 'H':
-            status = strtol(optarg, &end, 10);
-            if (*end || end == optarg || status < 100 || status > 599)
+            a->status = strtol(optarg, &end, 10);
+            if (*end || end == optarg || a->status < 100 || a->status > 599)
                 cli_usage_short(usage_text, "--status: expected an HTTP status code 100..599");
             break;
-        case 'C': cache_control = optarg; break;
-        case 'd': drop_out = optarg; break;
-        case 'q': quiet = 1; break;
+        case 'C': a->cache_control = optarg; break;
+        case 'd': a->drop_out = optarg; break;
+        case 'q': a->quiet = 1; break;
         case 'h': cli_usage_short(usage_text, NULL);
         default: cli_usage_short(usage_text, "unknown option");
         }
     }
     if (optind != argc)
         cli_usage_short(usage_text, "unexpected argument '%s' (the body comes on stdin)", argv[optind]);
-    if (!seckey || !name || !rules_path || !url)
+    if (!a->seckey || !a->name || !a->rules_path || !a->url)
         cli_usage_short(usage_text, "-s SECKEY, --name, --rules and --url are required");
-    if (at == 0)
-        at = time(NULL);
+    if (a->at == 0)
+        a->at = time(NULL);
+}
 
-    if (cli_seckey_load(seckey, pwfile, &sk) != CLI_EXIT_OK)
-        exit(CLI_EXIT_USAGE);
-    if ((err = patient_rules_load(rules_path, &rules, &detail)) != PATIENT_OK)
-        cli_fatal(rules_path, err, detail);
-    if (log_path && (err = patient_log_open(log_path, sk, (unsigned)every, &log)) != PATIENT_OK)
-        cli_fatal(log_path, err, NULL);
-    if ((err = patient_mbox_new(sk, name, service, disclosure, rules, log, max_body, &mb)) != PATIENT_OK)
-        cli_fatal("middlebox", err, NULL);
+/* Arriving Patient-Change lines: "Patient-Change: v" or bare values, split
+ * into prev[0..*nprev) (malloc'd each; *hdr holds the file, the caller
+ * frees both). */
+static void
+read_arriving(const char *in_header, char **hdr, char **prev, size_t *nprev)
+{
+    patient_span spans[PATIENT_MAX_HOPS + 1];
+    char *line, *save = NULL;
+    size_t hdrlen = 0;
+    patient_err err;
 
-    /* Arriving Patient-Change lines: "Patient-Change: v" or bare values. */
-    if (in_header) {
-        char *line, *save = NULL;
-        /* stdin carries the body */
-        if (strcmp(in_header, "-") == 0)
-            cli_usage_short(usage_text, "--in-header: a file, not '-' (the body comes on stdin)");
-        if ((err = cli_read_file(in_header, 4u * 1024 * 1024, 0, &hdr, &hdrlen, NULL)) != PATIENT_OK)
-            cli_fatal(in_header, err, err == PATIENT_ERR_TOO_LARGE ? "header file over 4 MiB" : NULL);
-        for (line = strtok_r(hdr, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
-            const char *v = line;
-            size_t n0 = nprev;
-            if (strncasecmp(v, "Patient-Change:", 15) == 0)
-                v += 15;
-            else if (strchr(v, ':'))
-                continue; /* another header */
-            if ((err = patient_change_header_split(v, strlen(v), spans, PATIENT_MAX_HOPS + 1,
-                                                   &nprev)) != PATIENT_OK)
-                cli_fatal(in_header, err, "could not split the Patient-Change values");
-            for (size_t i = n0; i < nprev; i++)
-                if ((prev[i] = strndup(spans[i].p, spans[i].len)) == NULL)
-                    cli_fatal("memory", PATIENT_ERR_NOMEM, NULL);
-        }
+    /* stdin carries the body */
+    if (strcmp(in_header, "-") == 0)
+        cli_usage_short(usage_text, "--in-header: a file, not '-' (the body comes on stdin)");
+    if ((err = cli_read_file(in_header, 4u * 1024 * 1024, 0, hdr, &hdrlen, NULL)) != PATIENT_OK)
+        cli_fatal(in_header, err, err == PATIENT_ERR_TOO_LARGE ? "header file over 4 MiB" : NULL);
+    for (line = strtok_r(*hdr, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+        const char *v = line;
+        size_t n0 = *nprev;
+        if (strncasecmp(v, "Patient-Change:", 15) == 0)
+            v += 15;
+        else if (strchr(v, ':'))
+            continue; /* another header */
+        if ((err = patient_change_header_split(v, strlen(v), spans, PATIENT_MAX_HOPS + 1,
+                                               nprev)) != PATIENT_OK)
+            cli_fatal(in_header, err, "could not split the Patient-Change values");
+        for (size_t i = n0; i < *nprev; i++)
+            if ((prev[i] = strndup(spans[i].p, spans[i].len)) == NULL)
+                cli_fatal("memory", PATIENT_ERR_NOMEM, NULL);
     }
+}
+
+/* --header-out: the values that arrived, then ours ("-": stdout). */
+static void
+write_header_out(const char *header_out, char *const *prev, size_t nprev,
+                 const patient_mbox_result *res)
+{
+    int fd = strcmp(header_out, "-") == 0 ? STDOUT_FILENO
+                                            : open(header_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    FILE *hf;
+
+    if (fd < 0 || (hf = fdopen(fd, "w")) == NULL)
+        cli_fatal(header_out, PATIENT_ERR_IO, strerror(errno));
+    for (size_t i = 0; i < nprev; i++)
+        fprintf(hf, "Patient-Change: %s\n", prev[i]);
+    if (res->value)
+        fprintf(hf, "Patient-Change: %s\n", res->value);
+    if (fclose(hf) != 0)
+        cli_fatal(header_out, PATIENT_ERR_IO, strerror(errno));
+}
+
+/* --drop-out: what the proxy must remove before releasing the changed
+ * body (nothing when unchanged). */
+static void
+write_drop_out(const char *drop_out, const patient_mbox_result *res)
+{
+    FILE *df;
+    int fd = open(drop_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+    if (fd < 0 || (df = fdopen(fd, "w")) == NULL)
+        cli_fatal(drop_out, PATIENT_ERR_IO, strerror(errno));
+    for (const char *const *h = patient_mbox_drop_headers(); res->changed && *h; h++)
+        fprintf(df, "%s\n", *h);
+    if (fclose(df) != 0)
+        cli_fatal(drop_out, PATIENT_ERR_IO, strerror(errno));
+}
+
+int
+main(int argc, char **argv)
+{
+    struct mbox_args a = {0};
+    const char *why;
+    patient_seckey *sk = NULL;
+    patient_rules *rules = NULL;
+    patient_log *log = NULL;
+    patient_mbox *mb = NULL;
+    patient_mbox_result res;
+    char *detail = NULL, *body = NULL, *hdr = NULL;
+    size_t len = 0, nprev = 0;
+    char *prev[PATIENT_MAX_HOPS + 1];
+    patient_err err;
+
+    cli_set_name("patient-mbox");
+    parse_args(argc, argv, &a);
+    if (cli_seckey_load(a.seckey, a.pwfile, &sk) != CLI_EXIT_OK)
+        exit(CLI_EXIT_USAGE);
+    if ((err = patient_rules_load(a.rules_path, &rules, &detail)) != PATIENT_OK)
+        cli_fatal(a.rules_path, err, detail);
+    if (a.log_path && (err = patient_log_open(a.log_path, sk, (unsigned)a.every, &log)) != PATIENT_OK)
+        cli_fatal(a.log_path, err, NULL);
+    if ((err = patient_mbox_new(sk, a.name, a.service, a.disclosure, rules, log, a.max_body, &mb)) != PATIENT_OK)
+        cli_fatal("middlebox", err, NULL);
+    if (a.in_header)
+        read_arriving(a.in_header, &hdr, prev, &nprev);
 
     if ((err = cli_read_file("-", PATIENT_MAX_BODY, 0, &body, &len, NULL)) != PATIENT_OK)
         cli_fatal("stdin", err, NULL);
     /* The same rule as srv_patient: some responses are never touched. */
-    if ((why = patient_mbox_may_change((int)status, cache_control, 0)) != NULL) {
+    if ((why = patient_mbox_may_change((int)a.status, a.cache_control, 0)) != NULL) {
         memset(&res, 0, sizeof res);
         res.skipped = why;
     } else if ((err = patient_mbox_process(
                     mb,
-                    &(patient_mbox_input){.size = sizeof(patient_mbox_input), .url = url,
-                                          .media_type = type, .content_encoding = enc,
+                    &(patient_mbox_input){.size = sizeof(patient_mbox_input), .url = a.url,
+                                          .media_type = a.type, .content_encoding = a.enc,
                                           .body = (const uint8_t *)body, .len = len,
                                           .prev = (const char *const *)prev, .nprev = nprev,
-                                          .now = at},
+                                          .now = a.at},
                     &res)) != PATIENT_OK) {
         cli_fatal("processing", err, "the body was not changed");
     }
-    if (header_out) {
-        int fd = strcmp(header_out, "-") == 0 ? STDOUT_FILENO
-                                                : open(header_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 || (hf = fdopen(fd, "w")) == NULL)
-            cli_fatal(header_out, PATIENT_ERR_IO, strerror(errno));
-        for (size_t i = 0; i < nprev; i++)
-            fprintf(hf, "Patient-Change: %s\n", prev[i]);
-        if (res.value)
-            fprintf(hf, "Patient-Change: %s\n", res.value);
-        if (fclose(hf) != 0)
-            cli_fatal(header_out, PATIENT_ERR_IO, strerror(errno));
-    }
-    if (drop_out) {
-        /* What the proxy must remove before releasing the changed body. */
-        FILE *df;
-        int fd = open(drop_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 || (df = fdopen(fd, "w")) == NULL)
-            cli_fatal(drop_out, PATIENT_ERR_IO, strerror(errno));
-        for (const char *const *h = patient_mbox_drop_headers(); res.changed && *h; h++)
-            fprintf(df, "%s\n", *h);
-        if (fclose(df) != 0)
-            cli_fatal(drop_out, PATIENT_ERR_IO, strerror(errno));
-    }
+    if (a.header_out)
+        write_header_out(a.header_out, prev, nprev, &res);
+    if (a.drop_out)
+        write_drop_out(a.drop_out, &res);
     /* unchanged: the library did not copy the body; send ours */
     if (cli_write_all(STDOUT_FILENO, res.changed ? (const void *)res.body : body,
                       res.changed ? res.len : len) != 0)
         cli_fatal("stdout", PATIENT_ERR_IO, strerror(errno));
-    if (!quiet) {
+    if (!a.quiet) {
         if (res.changed)
             fprintf(stderr, "patient-mbox: hop %zu: %zu edit%s signed%s\n", nprev + 1, res.nedits,
                     res.nedits == 1 ? "" : "s", log ? ", logged" : "");
@@ -246,6 +283,6 @@ main(int argc, char **argv)
     patient_rules_free(rules);
     patient_seckey_free(sk);
     if (err != PATIENT_OK)
-        cli_fatal(log_path, err, "closing the audit log");
+        cli_fatal(a.log_path, err, "closing the audit log");
     return 0;
 }

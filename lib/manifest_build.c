@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <sodium.h>
 
 #include <patient/manifest.h>
@@ -149,9 +151,11 @@ typedef struct {
     uint64_t dev, ino;
     int64_t sec;
     long nsec;
+    int hashed; /* hash, root and size read by the walk itself */
     int reused; /* hash, root and size came from the previous manifest */
     int fm;     /* facts are the ones the publish state recorded */
     int skip;   /* in a shard kept from the previous publish: not needed */
+    uint32_t pfx;    /* first 32 bits of SHA-256(url): the shard bins */
     uint32_t leafno; /* sharded: the leaf's bin number */
 } bent;
 
@@ -160,7 +164,101 @@ typedef struct {
     ino_t ino;
 } dirid;
 
+/* Strings that live as long as the build (URLs and paths of a million
+ * files): carved from large blocks instead of a malloc each. */
+typedef struct arena_blk {
+    struct arena_blk *next;
+    size_t used, cap;
+    char data[];
+} arena_blk;
+
+static char *
+arena_put(arena_blk **a, const char *s, size_t n)
+{
+    char *p;
+
+    if (*a == NULL || (*a)->cap - (*a)->used < n + 1) {
+        size_t cap = n + 1 > (1u << 20) ? n + 1 : (1u << 20);
+        arena_blk *b = malloc(sizeof *b + cap);
+        if (b == NULL)
+            return NULL;
+        b->next = *a;
+        b->used = 0;
+        b->cap = cap;
+        *a = b;
+    }
+    p = (*a)->data + (*a)->used;
+    memcpy(p, s, n);
+    p[n] = 0;
+    (*a)->used += n + 1;
+    return p;
+}
+
+static void
+arena_free(arena_blk *a)
+{
+    while (a) {
+        arena_blk *n = a->next;
+        free(a);
+        a = n;
+    }
+}
+
+/* Files up to this size are read and hashed by the walk itself, in one
+ * read into a buffer of the thread's; larger ones wait for hash_all,
+ * largest first, so that big files spread over the cores. */
+#define WALK_READ_MAX (256u * 1024)
+
+/* What one thread of the walk owns. */
 typedef struct {
+    arena_blk *arena;
+    pt_buf rel, full, url;
+    uint8_t *buf; /* WALK_READ_MAX + 1 bytes, made on first use */
+} wctx;
+
+/* One name of the folder being read, and what the threads found. */
+typedef struct {
+    const char *name; /* in the folder's name block */
+    unsigned char dtype;
+    char kind;  /* 0 excluded, 'f' file, 'd' folder, 'l' symlink, 'e' error */
+    char hashed;
+    const char *url, *rel, *full; /* arena; url ends in "/" for a folder */
+    uint64_t dev, ino, size;
+    int64_t sec;
+    long nsec;
+    uint8_t hash[PATIENT_SHA256_BYTES], root[PATIENT_SHA256_BYTES];
+    uint32_t pfx;
+    patient_err err;
+    char *detail;
+} ditem;
+
+typedef struct walker walker;
+
+/* The threads that stat (and for a full pass read) a folder's files. The
+ * walk itself stays on the calling thread, one folder after another in
+ * sorted order, so the entries, the errors and their order are the same
+ * whatever the threads do; only the per-file system calls are shared. */
+typedef struct wpool {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned nthreads, started, busy, gen;
+    int quit;
+    pthread_t tid[MAX_THREADS];
+    wctx ctx[MAX_THREADS];
+    struct wthr {
+        struct wpool *p;
+        wctx *c;
+    } thr[MAX_THREADS];
+    /* the folder in hand */
+    walker *w;
+    ditem *items;
+    size_t n;
+    int dfd;
+    const char *fsdir, *rel, *url;
+    atomic_size_t next;
+} wpool;
+
+struct walker {
     const patient_manifest_opts *o;
     char *root; /* realpath of site_dir */
     size_t root_len;
@@ -169,7 +267,10 @@ typedef struct {
     dirid stack[PATIENT_MANIFEST_MAX_PATH / 2 + 2];
     size_t depth;
     char **detail;
-} walker;
+    int read_files; /* a full pass: the walk reads small files itself */
+    uint64_t files_seen, files_read, bytes_seen, bytes_read;
+    wpool pool;
+};
 
 static int
 excluded(const walker *w, const char *rel)
@@ -188,173 +289,458 @@ excluded(const walker *w, const char *rel)
     return 0;
 }
 
-static patient_err
-add_entry(walker *w, const char *rel, const char *fspath, uint64_t size, size_t alias,
-          int folder)
+/* Room for one more entry, zeroed. */
+static bent *
+new_entry(walker *w)
 {
     bent *x;
-    pt_buf u = {0};
-    patient_err err;
 
     if (w->n >= PATIENT_MANIFEST_MAX_RESOURCES) {
         set_detail(w->detail, "more than %u resources", PATIENT_MANIFEST_MAX_RESOURCES);
-        return PATIENT_ERR_LIMIT;
+        return NULL;
     }
     if (w->n == w->cap) {
         size_t nc = w->cap ? w->cap * 2 : 256;
         bent *p = realloc(w->e, nc * sizeof *p);
         if (p == NULL)
-            return PATIENT_ERR_NOMEM;
+            return NULL;
         w->e = p;
         w->cap = nc;
     }
-    if ((err = pt_buf_append(&u, "/", 1)) || (err = pt_path_encode(&u, rel, strlen(rel))) ||
-        (folder && *rel && (err = pt_buf_append(&u, "/", 1)))) {
-        pt_buf_free(&u);
-        return err;
-    }
-    if (u.len > PATIENT_MANIFEST_MAX_PATH) {
-        set_detail(w->detail, "%s: URL path longer than %u bytes", rel,
-                   PATIENT_MANIFEST_MAX_PATH);
-        pt_buf_free(&u);
-        return PATIENT_ERR_TOO_LARGE;
-    }
-    x = &w->e[w->n];
+    x = &w->e[w->n++];
     memset(x, 0, sizeof *x);
-    x->url = (char *)u.data;
-    x->alias = alias;
-    x->size = size;
-    x->type = patient_mediatype(folder ? "index.html" : rel);
-    if (fspath && (x->fspath = strdup(fspath)) == NULL) {
-        free(x->url);
-        return PATIENT_ERR_NOMEM;
+    x->alias = SIZE_MAX;
+    return x;
+}
+
+static void
+item_fail(ditem *it, patient_err err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+item_fail(ditem *it, patient_err err, const char *fmt, ...)
+{
+    va_list ap;
+    char tmp[1024];
+
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    it->kind = 'e';
+    it->err = err;
+    if (it->detail == NULL)
+        it->detail = strdup(tmp);
+}
+
+static void
+item_facts(ditem *it, const struct stat *st)
+{
+    it->dev = (uint64_t)st->st_dev;
+    it->ino = (uint64_t)st->st_ino;
+    it->size = (uint64_t)st->st_size;
+    it->sec = (int64_t)st->st_mtim.tv_sec;
+    it->nsec = st->st_mtim.tv_nsec;
+}
+
+static void
+item_special(ditem *it, const struct stat *st)
+{
+    item_fail(it, PATIENT_ERR_UNSAFE_PATH, "%s: not a regular file or folder (%s)", it->full,
+              S_ISFIFO(st->st_mode)   ? "FIFO"
+              : S_ISSOCK(st->st_mode) ? "socket"
+              : S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? "device"
+                                                           : "special file");
+}
+
+/* Read a small regular file through fd: one read into the thread's
+ * buffer. A read shorter than asked is the end of a regular file at that
+ * moment (a file that grows after it is the same race as one growing
+ * after a read of 0). A file that fills the buffer is left to hash_all. */
+static void
+item_read(wctx *c, ditem *it, int fd)
+{
+    ssize_t n;
+
+    if (c->buf == NULL && (c->buf = malloc(WALK_READ_MAX + 1)) == NULL)
+        return; /* hash_all reads it */
+    do
+        n = read(fd, c->buf, WALK_READ_MAX + 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        item_fail(it, PATIENT_ERR_IO, "%s: %s", it->full, patient_strerror(PATIENT_ERR_IO));
+        return;
     }
-    w->n++;
+    if ((size_t)n > WALK_READ_MAX)
+        return;
+    if (pt_chunk_root(c->buf, (size_t)n, it->hash, it->root) == PATIENT_OK) {
+        it->size = (uint64_t)n;
+        it->hashed = 1;
+    }
+}
+
+/* A folder's URL ends in "/": that is also its sort key (cmp_item). */
+static void
+item_dir(wctx *c, ditem *it)
+{
+    const char *u;
+
+    c->url.len = 0;
+    if (pt_buf_append(&c->url, it->url, strlen(it->url)) != PATIENT_OK ||
+        pt_buf_append(&c->url, "/", 1) != PATIENT_OK ||
+        (u = arena_put(&c->arena, (char *)c->url.data, c->url.len)) == NULL) {
+        it->kind = 'e';
+        it->err = PATIENT_ERR_NOMEM;
+        return;
+    }
+    it->url = u;
+    it->kind = 'd';
+}
+
+/* Everything about one name that needs no other name: its paths, URL,
+ * type and facts, and for a full pass a small file's hash. Runs on any
+ * thread; failures are kept in the item and reported by the walk in
+ * order. */
+static void
+item_do(wpool *p, wctx *c, ditem *it)
+{
+    walker *w = p->w;
+    size_t nl = strlen(it->name);
+    struct stat st;
+    int fd = -1;
+    patient_err err;
+
+    c->rel.len = c->full.len = c->url.len = 0;
+    if ((err = pt_buf_append(&c->rel, p->rel, strlen(p->rel))) ||
+        (*p->rel && (err = pt_buf_append(&c->rel, "/", 1))) ||
+        (err = pt_buf_append(&c->rel, it->name, nl + 1)) ||
+        (err = pt_buf_append(&c->full, p->fsdir, strlen(p->fsdir))) ||
+        (err = pt_buf_append(&c->full, "/", 1)) ||
+        (err = pt_buf_append(&c->full, it->name, nl + 1)) ||
+        (err = pt_buf_append(&c->url, p->url, strlen(p->url))) ||
+        (err = pt_path_encode(&c->url, it->name, nl))) {
+        it->kind = 'e';
+        it->err = err;
+        it->url = "";
+        return;
+    }
+    if ((it->url = arena_put(&c->arena, (char *)c->url.data, c->url.len)) == NULL ||
+        (it->full = arena_put(&c->arena, (char *)c->full.data, c->full.len - 1)) == NULL ||
+        (it->rel = arena_put(&c->arena, (char *)c->rel.data, c->rel.len - 1)) == NULL) {
+        it->kind = 'e';
+        it->err = PATIENT_ERR_NOMEM;
+        it->url = it->url ? it->url : "";
+        return;
+    }
+    if (c->rel.len - 1 > PATIENT_MANIFEST_MAX_PATH) {
+        item_fail(it, PATIENT_ERR_TOO_LARGE, "%s: path longer than %u bytes", it->rel,
+                  PATIENT_MANIFEST_MAX_PATH);
+        return;
+    }
+    if (excluded(w, it->rel)) {
+        it->kind = 0;
+        return;
+    }
+    /* A full pass opens what readdir says is a regular file straight
+     * away (its fstat gives the facts a lstat would); anything else, and
+     * any surprise, is looked at without following links. */
+    if (w->read_files && it->dtype == DT_REG &&
+        (fd = openat(p->dfd, it->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                     O_CLOEXEC)) < 0 && errno != ELOOP) {
+        err = errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
+        item_fail(it, err, "%s: %s", it->full, patient_strerror(err));
+        return;
+    }
+    if (fd >= 0) {
+        if (fstat(fd, &st) != 0) {
+            item_fail(it, PATIENT_ERR_IO, "%s: %s", it->full, strerror(errno));
+            close(fd);
+            return;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (fd < 0 && fstatat(p->dfd, it->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        item_fail(it, errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO, "%s: %s",
+                  it->full, strerror(errno));
+        return;
+    }
+    item_facts(it, &st);
+    if (S_ISREG(st.st_mode)) {
+        it->kind = 'f';
+        if (c->url.len > PATIENT_MANIFEST_MAX_PATH)
+            item_fail(it, PATIENT_ERR_TOO_LARGE, "%s: URL path longer than %u bytes", it->rel,
+                      PATIENT_MANIFEST_MAX_PATH);
+        else if (fd >= 0)
+            item_read(c, it, fd);
+        it->pfx = pt_shard_prefix(it->url);
+    } else if (S_ISDIR(st.st_mode)) {
+        item_dir(c, it);
+    } else if (S_ISLNK(st.st_mode)) {
+        it->kind = 'l'; /* resolved by the walk: it needs the folder stack */
+    } else {
+        item_special(it, &st);
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+static void
+pool_run(wpool *p, wctx *c)
+{
+    size_t i;
+
+    while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
+        item_do(p, c, &p->items[i]);
+}
+
+static void *
+pool_thread(void *arg)
+{
+    const struct wthr *th = arg;
+    wpool *p = th->p;
+    wctx *c = th->c;
+    unsigned seen = 0;
+
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->quit && p->gen == seen)
+            pthread_cond_wait(&p->go, &p->mu);
+        if (p->quit) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        pool_run(p, c);
+        pthread_mutex_lock(&p->mu);
+        if (--p->busy == 0)
+            pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static void
+pool_start(wpool *p, walker *w, unsigned threads)
+{
+    memset(p, 0, sizeof *p);
+    atomic_init(&p->next, 0);
+    p->w = w;
+    p->nthreads = threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+}
+
+static void
+pool_stop(wpool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned t = 0; t < p->started; t++)
+        pthread_join(p->tid[t], NULL);
+    for (unsigned t = 0; t < p->nthreads && t < MAX_THREADS; t++) {
+        pt_buf_free(&p->ctx[t].rel);
+        pt_buf_free(&p->ctx[t].full);
+        pt_buf_free(&p->ctx[t].url);
+        free(p->ctx[t].buf);
+        arena_free(p->ctx[t].arena);
+    }
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+}
+
+/* Do every item of a folder on all threads; the helpers are started on
+ * the first folder big enough to share (fewer threads is still right). */
+static void
+pool_batch(wpool *p, ditem *items, size_t n, int dfd, const char *fsdir, const char *rel,
+           const char *url)
+{
+    p->items = items;
+    p->n = n;
+    p->dfd = dfd;
+    p->fsdir = fsdir;
+    p->rel = rel;
+    p->url = url;
+    atomic_store(&p->next, 0);
+    if (n >= 16 && p->nthreads > 1 && p->started == 0) {
+        for (unsigned t = 1; t < p->nthreads; t++) {
+            p->thr[t].p = p;
+            p->thr[t].c = &p->ctx[t];
+            if (pthread_create(&p->tid[p->started], NULL, pool_thread, &p->thr[t]) != 0)
+                break;
+            p->started++;
+        }
+    }
+    if (n < 16 || p->started == 0) {
+        pool_run(p, &p->ctx[0]);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->busy = p->started;
+    p->gen++;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    pool_run(p, &p->ctx[0]);
+    pthread_mutex_lock(&p->mu);
+    while (p->busy)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* A symlink: where it points must be inside the site and not a loop;
+ * then it is the file or folder it points at. On the walk's thread. */
+static void
+item_link(walker *w, ditem *it)
+{
+    struct stat st;
+    char *real;
+
+    if ((real = realpath(it->full, NULL)) == NULL) {
+        item_fail(it, errno == ENOENT ? PATIENT_ERR_NOT_FOUND
+                      : errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH : PATIENT_ERR_IO,
+                  "%s: %s", it->full, errno == ENOENT ? "dangling symlink" : strerror(errno));
+        return;
+    }
+    if (strcmp(real, w->root) == 0) {
+        item_fail(it, PATIENT_ERR_UNSAFE_PATH, "%s: symlink loop (-> the site folder)", it->full);
+    } else if (!(strncmp(real, w->root, w->root_len) == 0 &&
+                 (real[w->root_len] == '/' || (w->root_len == 1 && real[1] != 0)))) {
+        item_fail(it, PATIENT_ERR_UNSAFE_PATH, "%s: symlink leaves the site folder (-> %s)",
+                  it->full, real);
+    } else if (excluded(w, real + w->root_len + (w->root_len > 1))) {
+        /* A link to something never listed (the manifest itself) is skipped. */
+        it->kind = 0;
+    } else if (stat(real, &st) != 0) {
+        item_fail(it, PATIENT_ERR_IO, "%s: %s", real, strerror(errno));
+    } else if (S_ISREG(st.st_mode)) {
+        wctx *c = &w->pool.ctx[0];
+        item_facts(it, &st);
+        if (strlen(it->url) > PATIENT_MANIFEST_MAX_PATH)
+            item_fail(it, PATIENT_ERR_TOO_LARGE, "%s: URL path longer than %u bytes", it->rel,
+                      PATIENT_MANIFEST_MAX_PATH);
+        else if ((it->full = arena_put(&c->arena, real, strlen(real))) == NULL)
+            item_fail(it, PATIENT_ERR_NOMEM, "out of memory");
+        else
+            it->kind = 'f';
+        it->pfx = pt_shard_prefix(it->url);
+    } else if (S_ISDIR(st.st_mode)) {
+        item_facts(it, &st);
+        item_dir(&w->pool.ctx[0], it);
+    } else {
+        item_special(it, &st);
+    }
+    free(real);
+}
+
+/* Children in URL order: a folder's URLs all start with its name and
+ * "/", so ordering the names so (a file by its name, a folder by its
+ * name and "/") and walking depth first gives the entries sorted. */
+static int
+cmp_item(const void *a, const void *b)
+{
+    return strcmp(((const ditem *)a)->url, ((const ditem *)b)->url);
+}
+
+static patient_err walk(walker *w, const char *fsdir, const char *rel, const char *url);
+
+/* The items of a folder in order: entries, folders walked in turn. */
+static patient_err
+walk_items(walker *w, ditem *it, size_t n, const char *rel, const char *url)
+{
+    size_t alias = SIZE_MAX;
+    patient_err err;
+
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].kind == 'f' && strcmp(it[i].name, "index.html") == 0) {
+            /* The folder's own URL first: it sorts before its children. */
+            wctx *c = &w->pool.ctx[0];
+            bent *x;
+            if (strlen(url) > PATIENT_MANIFEST_MAX_PATH) {
+                set_detail(w->detail, "%s: URL path longer than %u bytes", rel,
+                           PATIENT_MANIFEST_MAX_PATH);
+                return PATIENT_ERR_TOO_LARGE;
+            }
+            if ((x = new_entry(w)) == NULL)
+                return w->n >= PATIENT_MANIFEST_MAX_RESOURCES ? PATIENT_ERR_LIMIT
+                                                              : PATIENT_ERR_NOMEM;
+            if ((x->url = arena_put(&c->arena, url, strlen(url))) == NULL)
+                return PATIENT_ERR_NOMEM;
+            x->type = patient_mediatype("index.html");
+            x->pfx = pt_shard_prefix(x->url);
+            alias = w->n - 1;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        ditem *t = &it[i];
+        if (t->kind == 'e') {
+            if (t->detail)
+                set_detail(w->detail, "%s", t->detail);
+            return t->err;
+        }
+        if (t->kind == 'f') {
+            bent *x = new_entry(w);
+            if (x == NULL)
+                return w->n >= PATIENT_MANIFEST_MAX_RESOURCES ? PATIENT_ERR_LIMIT
+                                                              : PATIENT_ERR_NOMEM;
+            x->url = (char *)t->url;
+            x->fspath = (char *)t->full;
+            x->type = patient_mediatype(t->rel);
+            x->size = t->size;
+            x->dev = t->dev;
+            x->ino = t->ino;
+            x->sec = t->sec;
+            x->nsec = t->nsec;
+            x->pfx = t->pfx;
+            if (t->hashed) {
+                x->hashed = 1;
+                memcpy(x->hash, t->hash, sizeof x->hash);
+                memcpy(x->root, t->root, sizeof x->root);
+            }
+            if (alias != SIZE_MAX && strcmp(t->name, "index.html") == 0)
+                w->e[alias].alias = w->n - 1;
+        } else if (t->kind == 'd') {
+            for (size_t k = 0; k < w->depth; k++) {
+                if (w->stack[k].dev == (dev_t)t->dev && w->stack[k].ino == (ino_t)t->ino) {
+                    set_detail(w->detail, "%s: symlink loop", t->full);
+                    return PATIENT_ERR_UNSAFE_PATH;
+                }
+            }
+            if (w->depth >= sizeof w->stack / sizeof w->stack[0]) {
+                set_detail(w->detail, "%s: folders nested too deeply", t->full);
+                return PATIENT_ERR_TOO_LARGE;
+            }
+            w->stack[w->depth].dev = (dev_t)t->dev;
+            w->stack[w->depth].ino = (ino_t)t->ino;
+            w->depth++;
+            err = walk(w, t->full, t->rel, t->url);
+            w->depth--;
+            if (err)
+                return err;
+        }
+    }
     return PATIENT_OK;
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static patient_err walk(walker *w, const char *fsdir, const char *rel);
-
-/* One directory entry. */
+/* One folder: read every name, close it, look at all names on all
+ * threads, then take them in order. url is the folder's, ending in "/". */
 static patient_err
-visit(walker *w, const char *fsdir, const char *rel, const char *name, size_t *index_entry)
-{
-    pt_buf full = {0}, r = {0};
-    struct stat st;
-    char *real = NULL;
-    const char *hashpath;
-    patient_err err = PATIENT_OK;
-
-    /* Plain appends: printf per file costs on sites of a million. */
-    if ((err = pt_buf_append(&full, fsdir, strlen(fsdir))) ||
-        (err = pt_buf_append(&full, "/", 1)) ||
-        (err = pt_buf_append(&full, name, strlen(name))) ||
-        (err = pt_buf_append(&r, rel, strlen(rel))) ||
-        (*rel && (err = pt_buf_append(&r, "/", 1))) ||
-        (err = pt_buf_append(&r, name, strlen(name))))
-        goto out;
-    if (r.len > PATIENT_MANIFEST_MAX_PATH) {
-        set_detail(w->detail, "%s: path longer than %u bytes", (char *)r.data,
-                   PATIENT_MANIFEST_MAX_PATH);
-        err = PATIENT_ERR_TOO_LARGE;
-        goto out;
-    }
-    if (excluded(w, (char *)r.data))
-        goto out;
-    if (lstat((char *)full.data, &st) != 0) {
-        set_detail(w->detail, "%s: %s", (char *)full.data, strerror(errno));
-        err = errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
-        goto out;
-    }
-    hashpath = (char *)full.data;
-    if (S_ISLNK(st.st_mode)) {
-        if ((real = realpath((char *)full.data, NULL)) == NULL) {
-            set_detail(w->detail, "%s: %s", (char *)full.data,
-                       errno == ENOENT ? "dangling symlink" : strerror(errno));
-            err = errno == ENOENT ? PATIENT_ERR_NOT_FOUND
-                  : errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH : PATIENT_ERR_IO;
-            goto out;
-        }
-        if (strcmp(real, w->root) == 0) {
-            set_detail(w->detail, "%s: symlink loop (-> the site folder)", (char *)full.data);
-            err = PATIENT_ERR_UNSAFE_PATH;
-            goto out;
-        }
-        if (!(strncmp(real, w->root, w->root_len) == 0 &&
-              (real[w->root_len] == '/' || (w->root_len == 1 && real[1] != 0)))) {
-            set_detail(w->detail, "%s: symlink leaves the site folder (-> %s)",
-                       (char *)full.data, real);
-            err = PATIENT_ERR_UNSAFE_PATH;
-            goto out;
-        }
-        /* A link to something never listed (the manifest itself) is skipped. */
-        if (excluded(w, real + w->root_len + (w->root_len > 1)))
-            goto out;
-        if (stat(real, &st) != 0) {
-            set_detail(w->detail, "%s: %s", real, strerror(errno));
-            err = PATIENT_ERR_IO;
-            goto out;
-        }
-        hashpath = real;
-    }
-    if (S_ISREG(st.st_mode)) {
-        if ((err = add_entry(w, (char *)r.data, hashpath, (uint64_t)st.st_size, SIZE_MAX, 0)))
-            goto out;
-        w->e[w->n - 1].dev = (uint64_t)st.st_dev;
-        w->e[w->n - 1].ino = (uint64_t)st.st_ino;
-        w->e[w->n - 1].sec = (int64_t)st.st_mtim.tv_sec;
-        w->e[w->n - 1].nsec = st.st_mtim.tv_nsec;
-        if (strcmp(name, "index.html") == 0)
-            *index_entry = w->n - 1;
-    } else if (S_ISDIR(st.st_mode)) {
-        for (size_t i = 0; i < w->depth; i++) {
-            if (w->stack[i].dev == st.st_dev && w->stack[i].ino == st.st_ino) {
-                set_detail(w->detail, "%s: symlink loop", (char *)full.data);
-                err = PATIENT_ERR_UNSAFE_PATH;
-                goto out;
-            }
-        }
-        if (w->depth >= sizeof w->stack / sizeof w->stack[0]) {
-            set_detail(w->detail, "%s: folders nested too deeply", (char *)full.data);
-            err = PATIENT_ERR_TOO_LARGE;
-            goto out;
-        }
-        w->stack[w->depth].dev = st.st_dev;
-        w->stack[w->depth].ino = st.st_ino;
-        w->depth++;
-        err = walk(w, (char *)full.data, (char *)r.data);
-        w->depth--;
-    } else {
-        set_detail(w->detail, "%s: not a regular file or folder (%s)", (char *)full.data,
-                   S_ISFIFO(st.st_mode)   ? "FIFO"
-                   : S_ISSOCK(st.st_mode) ? "socket"
-                   : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device"
-                                                                : "special file");
-        err = PATIENT_ERR_UNSAFE_PATH;
-    }
-out:
-    free(real);
-    pt_buf_free(&full);
-    pt_buf_free(&r);
-    return err;
-}
-
-static patient_err
-walk(walker *w, const char *fsdir, const char *rel)
+walk(walker *w, const char *fsdir, const char *rel, const char *url)
 {
     DIR *d;
     struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0, index_entry = SIZE_MAX;
+    pt_buf names = {0};
+    ditem *it = NULL;
+    size_t n = 0, m = 0, live = 0;
     patient_err err = PATIENT_OK;
 
-    /* Read the whole folder first so open folders never pile up. */
+    /* Names first, into one block; the folder stays open (its descriptor
+     * for the threads' *at calls) only until they are done with it, so
+     * open folders never pile up on the way down. */
     if ((d = opendir(fsdir)) == NULL) {
         set_detail(w->detail, "%s: %s", fsdir, strerror(errno));
         return PATIENT_ERR_IO;
@@ -369,20 +755,9 @@ walk(walker *w, const char *fsdir, const char *rel)
             err = PATIENT_ERR_LIMIT;
             break;
         }
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 32;
-            char **p = realloc(names, nc * sizeof *p);
-            if (p == NULL) {
-                err = PATIENT_ERR_NOMEM;
-                break;
-            }
-            names = p;
-            cap = nc;
-        }
-        if ((names[n] = strdup(de->d_name)) == NULL) {
-            err = PATIENT_ERR_NOMEM;
+        if ((err = pt_buf_append(&names, &de->d_type, 1)) ||
+            (err = pt_buf_append(&names, de->d_name, strlen(de->d_name) + 1)))
             break;
-        }
         n++;
         errno = 0;
     }
@@ -390,24 +765,65 @@ walk(walker *w, const char *fsdir, const char *rel)
         set_detail(w->detail, "%s: %s", fsdir, strerror(errno));
         err = PATIENT_ERR_IO;
     }
-    closedir(d);
-    if (err)
+    if (err == PATIENT_OK && n && (it = calloc(n, sizeof *it)) == NULL)
+        err = PATIENT_ERR_NOMEM;
+    if (err) {
+        closedir(d);
         goto out;
-    /* Sorted, so the first error reported does not depend on readdir order. */
-    qsort(names, n, sizeof *names, cmp_str);
-    for (size_t i = 0; i < n; i++)
-        if ((err = visit(w, fsdir, rel, names[i], &index_entry)))
-            goto out;
-    if (index_entry != SIZE_MAX)
-        err = add_entry(w, rel, NULL, w->e[index_entry].size, index_entry, 1);
+    }
+    for (size_t i = 0, off = 0; i < n; i++) {
+        it[i].dtype = names.data[off];
+        it[i].name = (char *)names.data + off + 1;
+        off += 1 + strlen(it[i].name) + 1;
+    }
+    pool_batch(&w->pool, it, n, dirfd(d), fsdir, rel, url);
+    closedir(d);
+    live = n;
+    for (size_t i = 0; i < n; i++) {
+        ditem *t = &it[i];
+        if (t->kind == 'l')
+            item_link(w, t);
+        if (t->kind == 'f') {
+            w->files_seen++;
+            w->bytes_seen += t->size;
+            if (t->hashed) {
+                w->files_read++;
+                w->bytes_read += t->size;
+            }
+        }
+        if (t->kind)
+            it[m++] = *t; /* excluded names have no detail */
+    }
+    live = m;
+    /* Excluded names are gone; the rest in URL order (see cmp_item). */
+    qsort(it, m, sizeof *it, cmp_item);
+    if (w->read_files && w->o->progress &&
+        w->o->progress(w->o->progress_arg, w->files_read, w->files_seen, w->bytes_read,
+                       w->bytes_seen) != 0) {
+        err = PATIENT_ERR_INTERRUPTED;
+        goto out;
+    }
+    err = walk_items(w, it, m, rel, url);
 out:
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    for (size_t i = 0; i < live; i++)
+        free(it[i].detail);
+    free(it);
+    pt_buf_free(&names);
     return err;
 }
 
 /* ---- building: hash on all cores ---- */
+
+/* Threads asked for, 0 = online CPUs, at most MAX_THREADS. */
+static unsigned
+walk_threads(unsigned threads)
+{
+    if (threads == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = c > 0 ? (unsigned)c : 1;
+    }
+    return threads > MAX_THREADS ? MAX_THREADS : threads;
+}
 
 typedef struct {
     pthread_mutex_t mu;
@@ -495,19 +911,14 @@ hash_all(walker *w, unsigned threads)
     if ((q.order = malloc((w->n ? w->n : 1) * sizeof *q.order)) == NULL)
         return PATIENT_ERR_NOMEM;
     for (size_t i = 0; i < w->n; i++) {
-        if (w->e[i].fspath && !w->e[i].reused && !w->e[i].skip) {
+        if (w->e[i].fspath && !w->e[i].hashed && !w->e[i].reused && !w->e[i].skip) {
             q.order[q.n++] = i;
             q.bytes_total += w->e[i].size;
         }
     }
     /* Largest first: the threads finish together. */
     qsort_r(q.order, q.n, sizeof *q.order, cmp_size_desc, w->e);
-    if (threads == 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = c > 0 ? (unsigned)c : 1;
-    }
-    if (threads > MAX_THREADS)
-        threads = MAX_THREADS;
+    threads = walk_threads(threads);
     if (threads > q.n)
         threads = q.n ? (unsigned)q.n : 1;
     pthread_mutex_init(&q.mu, NULL);
@@ -671,10 +1082,18 @@ cmp_res_path(const void *a, const void *b)
 static patient_err
 sort_entries(walker *w)
 {
-    size_t *ord = malloc((w->n ? w->n : 1) * sizeof *ord);
-    size_t *inv = malloc((w->n ? w->n : 1) * sizeof *inv);
-    bent *ne = malloc((w->n ? w->n : 1) * sizeof *ne);
+    size_t *ord, *inv;
+    bent *ne;
+    size_t run = 1;
 
+    /* The walk gives them in order (cmp_item): one look confirms it. */
+    while (run < w->n && strcmp(w->e[run - 1].url, w->e[run].url) < 0)
+        run++;
+    if (run >= w->n)
+        return PATIENT_OK;
+    ord = malloc((w->n ? w->n : 1) * sizeof *ord);
+    inv = malloc((w->n ? w->n : 1) * sizeof *inv);
+    ne = malloc((w->n ? w->n : 1) * sizeof *ne);
     if (ord == NULL || inv == NULL || ne == NULL) {
         free(ord);
         free(inv);
@@ -843,12 +1262,10 @@ plan_shards(walker *w, const patient_manifest_opts *o, const pt_reuse *r, const 
         (p->digest = calloc(p->nleaves, sizeof *p->digest)) == NULL ||
         (p->clean = calloc(p->nleaves, 1)) == NULL)
         return PATIENT_ERR_NOMEM;
+    /* The leaf's number is the first total_bits bits of the path's
+     * SHA-256 (pt_shard_bins), which the walk already took. */
     for (size_t i = 0; i < w->n; i++) {
-        unsigned idx[PT_SHARD_MAX_LEVELS];
-        uint32_t leaf = 0;
-        pt_shard_bins(w->e[i].url, p->bits, p->nl, idx);
-        for (unsigned l = 0; l < p->nl; l++)
-            leaf = (leaf << p->bits[l]) | idx[l];
+        uint32_t leaf = (uint32_t)(w->e[i].pfx >> (32 - p->total_bits));
         w->e[i].leafno = leaf;
         p->start[leaf + 1]++;
     }
@@ -1094,6 +1511,7 @@ pt_manifest_build(const char *site_dir, const patient_manifest_opts *o, const pt
     cJSON *dj = NULL;
     patient_delegation *dels = NULL;
     size_t n_dels = 0;
+    int pool_started = 0;
     patient_err err;
 
     *json = NULL;
@@ -1135,7 +1553,10 @@ pt_manifest_build(const char *site_dir, const patient_manifest_opts *o, const pt
     /* Facts from before the walk: a file modified after this moment may
      * have been hashed before the change within the same timestamp tick. */
     clock_gettime(CLOCK_REALTIME, &started);
-    if ((err = walk(&w, w.root, "")) || (err = sort_entries(&w)))
+    w.read_files = reuse == NULL;
+    pool_start(&w.pool, &w, walk_threads(o->threads));
+    pool_started = 1;
+    if ((err = walk(&w, w.root, "", "/")) || (err = sort_entries(&w)))
         goto out;
     if (reuse)
         reuse_hashes(&w, reuse);
@@ -1187,10 +1608,8 @@ pt_manifest_build(const char *site_dir, const patient_manifest_opts *o, const pt
     *len = b.len;
     b.data = NULL;
 out:
-    for (size_t i = 0; i < w.n; i++) {
-        free(w.e[i].url);
-        free(w.e[i].fspath);
-    }
+    if (pool_started)
+        pool_stop(&w.pool); /* the entries' strings go with it */
     free(w.e);
     free(w.root);
     splan_free(&plan);

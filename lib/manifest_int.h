@@ -66,6 +66,9 @@ patient_err pt_shard_parse(const void *json, size_t len, patient_manifest **out)
 /* The child index at each level for a canonical URL path: the first
  * bits[0] bits of SHA-256(path), then the next bits[1], ... */
 void pt_shard_bins(const char *path, const unsigned *bits, unsigned nlevels, unsigned *idx);
+/* The first 32 bits of SHA-256(path), most significant first: the bins
+ * of every level are read off them (the builder keeps them per entry). */
+uint32_t pt_shard_prefix(const char *path);
 /* The layout for n entries: 0 levels (one file) up to PT_SHARD_MIN, else
  * enough bits for about PT_SHARD_TARGET entries a leaf, in levels of at
  * most PT_SHARD_MAX_BITS. Returns the number of levels. */

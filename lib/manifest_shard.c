@@ -13,18 +13,25 @@
 #include "util.h"
 #include "manifest_int.h"
 
+uint32_t
+pt_shard_prefix(const char *path)
+{
+    uint8_t h[PATIENT_SHA256_BYTES];
+
+    (void)patient_sha256(path, strlen(path), h);
+    return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+}
+
 void
 pt_shard_bins(const char *path, const unsigned *bits, unsigned nlevels, unsigned *idx)
 {
-    uint8_t h[PATIENT_SHA256_BYTES];
+    uint32_t v = pt_shard_prefix(path);
     unsigned pos = 0;
 
-    (void)patient_sha256(path, strlen(path), h);
+    /* At most PT_SHARD_MAX_LEVELS * PT_SHARD_MAX_BITS = 24 bits in all. */
     for (unsigned l = 0; l < nlevels; l++) {
-        unsigned v = 0;
-        for (unsigned b = 0; b < bits[l]; b++, pos++)
-            v = (v << 1) | ((h[pos / 8] >> (7 - pos % 8)) & 1u);
-        idx[l] = v;
+        idx[l] = bits[l] ? (unsigned)(v << pos >> (32 - bits[l])) : 0;
+        pos += bits[l];
     }
 }
 

@@ -36,9 +36,11 @@ extern "C" {
 /* Default location of the manifest, relative to the site root. */
 #define PATIENT_MANIFEST_PATH ".well-known/patient/manifest.json"
 
-/* Progress: called during hashing after each file, serialised by a lock
- * (never concurrently) but from any worker thread. Return nonzero to cancel
- * (the build then fails with PATIENT_ERR_INTERRUPTED). */
+/* Progress: called during hashing, never concurrently: in a full pass
+ * after each folder the walk has read (totals so far: the walk reads the
+ * small files itself), then after each file hashed later, from any worker
+ * thread, serialised by a lock. Return nonzero to cancel (the build then
+ * fails with PATIENT_ERR_INTERRUPTED). */
 typedef int (*patient_progress_fn)(void *arg, uint64_t files_done, uint64_t files_total,
                                    uint64_t bytes_done, uint64_t bytes_total);
 

@@ -12,7 +12,6 @@
 #include <patient/policy.h>
 #include "change_int.h"
 #include "chunk.h"
-#include "log_int.h"
 #include "util.h"
 
 /* Our objects have at most a dozen members; more is hostile, and the
@@ -711,26 +710,26 @@ out:
     return err;
 }
 
-patient_err
-pt_hop_chfields(const patient_hop *hop, chfields *f, const char **value)
+void
+pt_hop_signed_get(const patient_hop *hop, pt_hop_signed *s)
 {
-    patient_err err;
+    s->value = hop->value;
+    s->url = hop->url;
+    s->name = hop->name;
+    s->hopno = hop->hopno;
+    s->when = hop->when;
+    s->kid = hop->kid;
+    s->nedits = hop->n;
+    s->tls_version = hop->has_tls ? hop->tls_version : NULL;
+    s->tls_cipher = hop->tls_cipher;
+    s->tls_verified = hop->tls_verified;
+}
 
-    memset(f, 0, sizeof *f);
-    if (hop == NULL || value == NULL)
-        return PATIENT_ERR_ARG;
-    if (hop->value == NULL)
-        return PATIENT_ERR_STATE;
-    if ((err = chfields_start(f, hop->url, hop->name, hop->hopno, hop->n)) != PATIENT_OK)
-        return err;
-    memcpy(f->at, hop->when, sizeof f->at);
-    memcpy(f->kid, hop->kid, sizeof f->kid);
+const patient_edit *
+pt_hop_signed_edit(const patient_hop *hop, size_t i)
+{
     /* hop->edits are in descriptor order: finish sorted them. */
-    for (size_t i = 0; i < f->n; i++)
-        chfields_edit(f, i, &hop->edits[i].e);
-    chfields_tls(f, hop->has_tls ? hop->tls_version : NULL, hop->tls_cipher, hop->tls_verified);
-    *value = hop->value;
-    return PATIENT_OK;
+    return &hop->edits[i].e;
 }
 
 /* ---- parsing ---- */

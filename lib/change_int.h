@@ -26,6 +26,26 @@ patient_err pt_edits_match(const uint8_t *in, size_t len, const patient_edit *e,
                            const uint8_t *out, size_t out_len, uint8_t hin[PATIENT_SHA256_BYTES],
                            uint8_t hout[PATIENT_SHA256_BYTES]);
 
+/* What a hop signed at its finish (patient_hop_finish or _finish_output),
+ * read from the hop itself, so that a writer that built the descriptor
+ * need not parse it again (the audit log's change entry). Borrowed from
+ * the hop. value NULL: it signed nothing. */
+typedef struct {
+    const char *value;              /* the descriptor */
+    const char *url, *name;
+    unsigned hopno;
+    const char *when;               /* its "at", canonical (20 characters) */
+    const char *kid;                /* the signing key's id, hex */
+    size_t nedits;
+    const char *tls_version;        /* NULL: no upstream TLS recorded */
+    const char *tls_cipher;         /* may be NULL */
+    int tls_verified;
+} pt_hop_signed;
+
+void pt_hop_signed_get(const patient_hop *hop, pt_hop_signed *s);
+/* Edit i (< nedits) of what the hop signed, in the descriptor's order. */
+const patient_edit *pt_hop_signed_edit(const patient_hop *hop, size_t i);
+
 /* A scratch buffer for big bodies. Buffers of 512 KiB and more are mapped
  * on their own, in whole 2 MiB pages, with transparent huge pages asked for
  * (far fewer page faults); smaller ones come from malloc. Not for memory handed to callers who free(). */

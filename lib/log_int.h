@@ -81,11 +81,11 @@ void chfields_edit(chfields *f, size_t i, const patient_edit *e);
 void chfields_tls(chfields *f, const char *version, const char *cipher, int verified);
 
 /* The same fields of the descriptor a hop just signed (patient_hop_finish
- * or _finish_output), from the hop itself: a writer that built the
- * descriptor need not parse it again. The same limits as
+ * or _finish_output), from the hop itself (pt_hop_signed_get): a writer
+ * that built the descriptor need not parse it again. The same limits as
  * chfields_from_value; STATE when the hop signed nothing. Pointers borrow
- * from the hop; *value is the descriptor. Defined in change.c. */
-patient_err pt_hop_chfields(const patient_hop *hop, chfields *f, const char **value);
+ * from the hop; *value is the descriptor. */
+patient_err chfields_from_hop(const patient_hop *hop, chfields *f, const char **value);
 
 /* One parsed entry line (see pentry_parse in log_read.c). */
 typedef struct {

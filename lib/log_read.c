@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "change_int.h"
 #include "log_int.h"
 
 const char zero_prev[HEX_LEN + 1] =
@@ -197,6 +198,29 @@ chfields_from_value(const char *value, chfields *f)
     for (size_t i = 0; i < f->n; i++)
         chfields_edit(f, i, &c->edits[i]);
     chfields_tls(f, c->has_tls ? c->tls.version : NULL, c->tls.cipher, c->tls.verified);
+    return PATIENT_OK;
+}
+
+patient_err
+chfields_from_hop(const patient_hop *hop, chfields *f, const char **value)
+{
+    pt_hop_signed s;
+    patient_err err;
+
+    memset(f, 0, sizeof *f);
+    if (hop == NULL || value == NULL)
+        return PATIENT_ERR_ARG;
+    pt_hop_signed_get(hop, &s);
+    if (s.value == NULL)
+        return PATIENT_ERR_STATE;
+    if ((err = chfields_start(f, s.url, s.name, s.hopno, s.nedits)) != PATIENT_OK)
+        return err;
+    memcpy(f->at, s.when, sizeof f->at);
+    memcpy(f->kid, s.kid, sizeof f->kid);
+    for (size_t i = 0; i < f->n; i++)
+        chfields_edit(f, i, pt_hop_signed_edit(hop, i));
+    chfields_tls(f, s.tls_version, s.tls_cipher, s.tls_verified);
+    *value = s.value;
     return PATIENT_OK;
 }
 

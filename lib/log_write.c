@@ -575,7 +575,7 @@ append_hop(patient_log *log, const patient_hop *hop, uint64_t *seq, uint64_t *de
         return err;
     /* The hop built the descriptor: its fields come from the hop, not from
      * parsing the JWS again (the same entry, byte for byte). */
-    if ((err = pt_hop_chfields(hop, &f, &jws)) == PATIENT_OK)
+    if ((err = chfields_from_hop(hop, &f, &jws)) == PATIENT_OK)
         err = append_change(log, jws, &f, seq, defer);
     chfields_free(&f);
     return err;

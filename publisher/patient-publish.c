@@ -201,8 +201,25 @@ out:
     return path;
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asks for. */
+struct publish_args {
+    const char *seckey, *origin, *url, *out, *pwfile, *delegations, *state;
+    const char *path; /* SITE_DIR, or the response FILE */
+    int response, quiet, rehash, no_state, stats;
+    unsigned threads;
+    unsigned long long version;
+    patient_pubkey next_keys[PATIENT_MANIFEST_MAX_NEXT_KEYS];
+    size_t n_next;
+    uint8_t tls_keys[PATIENT_MAX_TLS_PINS][32];
+    size_t n_tls;
+    time_t now;
+    long long expires_in;
+};
+
+/* Read and cross-check the options into *a; a usage error, an unreadable
+ * --next-key or a bad --tls-key exits here (2), --help too. */
+static void
+parse_args(int argc, char **argv, struct publish_args *a)
 {
     static const struct option longopts[] = {
         {"secret-key", required_argument, NULL, 's'},
@@ -225,197 +242,219 @@ main(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *seckey = NULL, *origin = NULL, *url = NULL, *expires_s = NULL, *out = NULL;
-    const char *pwfile = NULL, *delegations = NULL, *state = NULL;
-    char *state_default = NULL;
-    int rehash = 0, no_state = 0, stats = 0;
-    patient_pubkey next_keys[PATIENT_MANIFEST_MAX_NEXT_KEYS];
-    size_t n_next = 0;
-    uint8_t tls_keys[PATIENT_MAX_TLS_PINS][32];
-    size_t n_tls = 0;
-    int response = 0, quiet = 0, c, rc = CLI_EXIT_USAGE;
-    unsigned threads = 0;
-    unsigned long long version = 0;
-    long long expires_in;
-    time_t now = time(NULL);
-    patient_seckey *sk = NULL;
+    const char *expires_s = NULL;
     patient_err err;
-    char *detail = NULL, *dtext = NULL, *jws = NULL;
-    char *body = NULL;
-    size_t blen = 0;
+    int c;
 
-    cli_set_name("patient-publish");
+    a->now = time(NULL);
     while ((c = getopt_long(argc, argv, "s:e:o:j:qh", longopts, NULL)) != -1) {
         char *end;
         switch (c) {
-        case 's': seckey = optarg; break;
-        case OPT_ORIGIN: origin = optarg; break;
-        case OPT_URL: url = optarg; break;
-        case OPT_RESPONSE: response = 1; break;
+        case 's': a->seckey = optarg; break;
+        case OPT_ORIGIN: a->origin = optarg; break;
+        case OPT_URL: a->url = optarg; break;
+        case OPT_RESPONSE: a->response = 1; break;
         case 'e': expires_s = optarg; break;
-        case 'o': out = optarg; break;
+        case 'o': a->out = optarg; break;
         case OPT_AT:
-            if (parse_time(optarg, &now) != 0)
+            if (parse_time(optarg, &a->now) != 0)
                 cli_usage_short(usage_text, "--at wants 2026-01-01T00:00:00Z or @EPOCH");
             break;
         case 'j': {
             long v = strtol(optarg, &end, 10);
             if (*end || end == optarg || v < 1 || v > 64)
                 cli_usage_short(usage_text, "--threads wants a number from 1 to 64");
-            threads = (unsigned)v;
+            a->threads = (unsigned)v;
             break;
         }
         case OPT_VERSION:
             errno = 0;
-            version = strtoull(optarg, &end, 10);
-            if (errno || *end || end == optarg || version < 1 || optarg[0] == '-')
+            a->version = strtoull(optarg, &end, 10);
+            if (errno || *end || end == optarg || a->version < 1 || optarg[0] == '-')
                 cli_usage_short(usage_text, "--version wants a number >= 1");
             break;
         case OPT_NEXT_KEY:
-            if (n_next == PATIENT_MANIFEST_MAX_NEXT_KEYS)
+            if (a->n_next == PATIENT_MANIFEST_MAX_NEXT_KEYS)
                 cli_usage_short(usage_text, "too many --next-key");
-            if ((err = patient_pubkey_load(optarg, &next_keys[n_next]))) {
+            if ((err = patient_pubkey_load(optarg, &a->next_keys[a->n_next]))) {
                 cli_warn("--next-key %s: %s", optarg,
                         patient_strerror(err));
-                return CLI_EXIT_USAGE;
+                exit(CLI_EXIT_USAGE);
             }
-            n_next++;
+            a->n_next++;
             break;
         case OPT_TLS_KEY:
-            if (cli_tls_pin_add(usage_text, 1, "--tls-key", optarg, tls_keys, &n_tls) != 0)
-                return CLI_EXIT_USAGE;
+            if (cli_tls_pin_add(usage_text, 1, "--tls-key", optarg, a->tls_keys, &a->n_tls) != 0)
+                exit(CLI_EXIT_USAGE);
             break;
-        case OPT_DELEGATIONS: delegations = optarg; break;
-        case OPT_PASSWORD_FILE: pwfile = optarg; break;
-        case OPT_REHASH: rehash = 1; break;
-        case OPT_STATE: state = optarg; break;
-        case OPT_NO_STATE: no_state = 1; break;
-        case OPT_STATS: stats = 1; break;
-        case 'q': quiet = 1; break;
+        case OPT_DELEGATIONS: a->delegations = optarg; break;
+        case OPT_PASSWORD_FILE: a->pwfile = optarg; break;
+        case OPT_REHASH: a->rehash = 1; break;
+        case OPT_STATE: a->state = optarg; break;
+        case OPT_NO_STATE: a->no_state = 1; break;
+        case OPT_STATS: a->stats = 1; break;
+        case 'q': a->quiet = 1; break;
         case 'h': cli_usage_short(usage_text, NULL);
         default: cli_usage_short(usage_text, "unknown option");
         }
     }
     if (optind + 1 != argc)
-        cli_usage_short(usage_text, optind >= argc ? (response ? "FILE missing" : "SITE_DIR missing")
+        cli_usage_short(usage_text, optind >= argc ? (a->response ? "FILE missing" : "SITE_DIR missing")
                              : "too many arguments");
-    if (seckey == NULL)
+    a->path = argv[optind];
+    if (a->seckey == NULL)
         cli_usage_short(usage_text, "-s SECKEY is required");
-    if (response ? (url == NULL || origin != NULL) : (origin == NULL || url != NULL))
-        cli_usage_short(usage_text, response ? "--response needs --url URL (and no --origin)"
+    if (a->response ? (a->url == NULL || a->origin != NULL) : (a->origin == NULL || a->url != NULL))
+        cli_usage_short(usage_text, a->response ? "--response needs --url URL (and no --origin)"
                        : "--origin ORIGIN is required (--url is for --response)");
-    if (response && (out || version || n_next || delegations || n_tls || rehash || state ||
-                     no_state || stats))
+    if (a->response && (a->out || a->version || a->n_next || a->delegations || a->n_tls ||
+                        a->rehash || a->state || a->no_state || a->stats))
         cli_usage_short(usage_text, "--out, --version, --next-key, --delegations, --rehash, "
                                     "--state and --stats are for site mode");
-    if (state && no_state)
+    if (a->state && a->no_state)
         cli_usage_short(usage_text, "--state and --no-state exclude each other");
     if (expires_s == NULL)
-        expires_s = response ? DEFAULT_RESPONSE_EXPIRES : DEFAULT_EXPIRES;
-    if (patient_duration_parse(expires_s, EXPIRES_MAX, &expires_in) != PATIENT_OK ||
-        expires_in <= 0)
+        expires_s = a->response ? DEFAULT_RESPONSE_EXPIRES : DEFAULT_EXPIRES;
+    if (patient_duration_parse(expires_s, EXPIRES_MAX, &a->expires_in) != PATIENT_OK ||
+        a->expires_in <= 0)
         cli_usage_short(usage_text, "--expires wants a duration such as 90s, 15m, 12h, 7d, 2w");
-    if (sodium_init() < 0) {
-        cli_warn("libsodium failed to initialise");
-        return CLI_EXIT_USAGE;
-    }
-    if (response) {
-        if ((err = cli_read_file(argv[optind], RESPONSE_MAX, 0, &body, &blen, NULL))) {
-            cli_warn("%s: %s", argv[optind], patient_strerror(err));
-            goto out;
-        }
-        if (cli_seckey_load(seckey, pwfile, &sk) != CLI_EXIT_OK)
-            goto out;
-        if ((err = patient_origin_sign(sk, url, body, blen, now, now + (time_t)expires_in,
-                                       &jws))) {
-            fail(err, url, NULL);
-            goto out;
-        }
-        printf("Patient-Origin: %s\n", jws);
-        rc = fflush(stdout) == 0 ? 0 : CLI_EXIT_USAGE;
+}
+
+/* --response: print one Patient-Origin header line for the file. */
+static int
+sign_response(const struct publish_args *a)
+{
+    patient_seckey *sk = NULL;
+    char *body = NULL, *jws = NULL;
+    size_t blen = 0;
+    patient_err err;
+    int rc = CLI_EXIT_USAGE;
+
+    if ((err = cli_read_file(a->path, RESPONSE_MAX, 0, &body, &blen, NULL))) {
+        cli_warn("%s: %s", a->path, patient_strerror(err));
         goto out;
     }
-
-    {
-        patient_manifest_opts o;
-        patient_publish_result res;
-        progress_state ps;
-        struct sigaction sa;
-
-        memset(&o, 0, sizeof o);
-        memset(&ps, 0, sizeof ps);
-        if (delegations) {
-            size_t dl = 0;
-            if ((err = cli_read_file(delegations, DELEGATIONS_MAX, 0, &dtext, &dl, NULL)) ||
-                memchr(dtext, 0, dl) != NULL) {
-                cli_warn("%s: %s", delegations,
-                         err == PATIENT_ERR_TOO_LARGE || err == PATIENT_OK
-                             ? "not a JSON text under 1 MiB"
-                             : patient_strerror(err));
-                goto out;
-            }
-        }
-        if (cli_seckey_load(seckey, pwfile, &sk) != CLI_EXIT_OK)
-            goto out;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        o.origin = origin;
-        o.version = version;
-        o.issued = now;
-        o.expires = now + (time_t)expires_in;
-        o.threads = threads;
-        o.next_keys = next_keys;
-        o.n_next_keys = n_next;
-        o.tls_keys = (const uint8_t(*)[32])tls_keys;
-        o.n_tls_keys = n_tls;
-        o.delegations_json = dtext;
-        if (!no_state && state == NULL)
-            state = state_default = default_state(argv[optind], out);
-        o.state_path = no_state ? NULL : state;
-        o.rehash = rehash;
-        if (!quiet && isatty(STDERR_FILENO)) {
-            o.progress = progress;
-            o.progress_arg = &ps;
-        }
-        err = patient_manifest_publish(argv[optind], out, sk, &o, &res, &detail);
-        if (ps.shown)
-            fprintf(stderr, "\r\033[K");
-        if (err) {
-            fail(err, argv[optind], detail);
-            goto out;
-        }
-        if (!quiet) {
-            if (res.recovered)
-                printf("completed an interrupted earlier publish first\n");
-            printf("published %s version %llu: %zu resources, %.1f MB\n", origin,
-                   (unsigned long long)res.version, res.resources, res.bytes / 1e6);
-            if (stats)
-                printf("hashed %zu files (%.1f MB), reused %zu unchanged%s%s%s\n",
-                       res.files_hashed, res.bytes_hashed / 1e6, res.files_reused,
-                       res.reuse_note ? " (" : "", res.reuse_note ? res.reuse_note : "",
-                       res.reuse_note ? ")" : "");
-            if (stats && res.shards)
-                printf("shards: %zu (%.1f MB), wrote %zu (%.1f MB), kept %zu unchanged\n",
-                       res.shards, res.shard_bytes / 1e6, res.shards_written,
-                       res.shard_bytes_written / 1e6, res.shards - res.shards_written);
-            else if (stats)
-                printf("shards: none (one file up to 512 resources)\n");
-            if (out)
-                printf("  %s\n  %s.minisig\n", out, out);
-            else
-                printf("  %s/" PATIENT_MANIFEST_PATH "\n  %s/" PATIENT_MANIFEST_PATH ".minisig\n",
-                       argv[optind], argv[optind]);
-        }
-        rc = fflush(stdout) == 0 ? 0 : CLI_EXIT_USAGE;
+    if (cli_seckey_load(a->seckey, a->pwfile, &sk) != CLI_EXIT_OK)
+        goto out;
+    if ((err = patient_origin_sign(sk, a->url, body, blen, a->now, a->now + (time_t)a->expires_in,
+                                   &jws))) {
+        fail(err, a->url, NULL);
+        goto out;
     }
+    printf("Patient-Origin: %s\n", jws);
+    rc = fflush(stdout) == 0 ? 0 : CLI_EXIT_USAGE;
+out:
+    patient_seckey_free(sk);
+    free(jws);
+    free(body);
+    return rc;
+}
+
+/* What a site publish did, for people (nothing with --quiet). */
+static void
+print_published(const struct publish_args *a, const patient_publish_result *res)
+{
+    if (res->recovered)
+        printf("completed an interrupted earlier publish first\n");
+    printf("published %s version %llu: %zu resources, %.1f MB\n", a->origin,
+           (unsigned long long)res->version, res->resources, res->bytes / 1e6);
+    if (a->stats)
+        printf("hashed %zu files (%.1f MB), reused %zu unchanged%s%s%s\n",
+               res->files_hashed, res->bytes_hashed / 1e6, res->files_reused,
+               res->reuse_note ? " (" : "", res->reuse_note ? res->reuse_note : "",
+               res->reuse_note ? ")" : "");
+    if (a->stats && res->shards)
+        printf("shards: %zu (%.1f MB), wrote %zu (%.1f MB), kept %zu unchanged\n",
+               res->shards, res->shard_bytes / 1e6, res->shards_written,
+               res->shard_bytes_written / 1e6, res->shards - res->shards_written);
+    else if (a->stats)
+        printf("shards: none (one file up to 512 resources)\n");
+    if (a->out)
+        printf("  %s\n  %s.minisig\n", a->out, a->out);
+    else
+        printf("  %s/" PATIENT_MANIFEST_PATH "\n  %s/" PATIENT_MANIFEST_PATH ".minisig\n",
+               a->path, a->path);
+}
+
+/* Site mode: hash the tree, sign and write the manifest. */
+static int
+publish_site(const struct publish_args *a)
+{
+    patient_manifest_opts o;
+    patient_publish_result res;
+    progress_state ps;
+    struct sigaction sa;
+    patient_seckey *sk = NULL;
+    char *detail = NULL, *dtext = NULL, *state_default = NULL;
+    const char *state = a->state;
+    patient_err err;
+    int rc = CLI_EXIT_USAGE;
+
+    memset(&o, 0, sizeof o);
+    memset(&ps, 0, sizeof ps);
+    if (a->delegations) {
+        size_t dl = 0;
+        if ((err = cli_read_file(a->delegations, DELEGATIONS_MAX, 0, &dtext, &dl, NULL)) ||
+            memchr(dtext, 0, dl) != NULL) {
+            cli_warn("%s: %s", a->delegations,
+                     err == PATIENT_ERR_TOO_LARGE || err == PATIENT_OK
+                         ? "not a JSON text under 1 MiB"
+                         : patient_strerror(err));
+            goto out;
+        }
+    }
+    if (cli_seckey_load(a->seckey, a->pwfile, &sk) != CLI_EXIT_OK)
+        goto out;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    o.origin = a->origin;
+    o.version = a->version;
+    o.issued = a->now;
+    o.expires = a->now + (time_t)a->expires_in;
+    o.threads = a->threads;
+    o.next_keys = a->next_keys;
+    o.n_next_keys = a->n_next;
+    o.tls_keys = (const uint8_t(*)[32])a->tls_keys;
+    o.n_tls_keys = a->n_tls;
+    o.delegations_json = dtext;
+    if (!a->no_state && state == NULL)
+        state = state_default = default_state(a->path, a->out);
+    o.state_path = a->no_state ? NULL : state;
+    o.rehash = a->rehash;
+    if (!a->quiet && isatty(STDERR_FILENO)) {
+        o.progress = progress;
+        o.progress_arg = &ps;
+    }
+    err = patient_manifest_publish(a->path, a->out, sk, &o, &res, &detail);
+    if (ps.shown)
+        fprintf(stderr, "\r\033[K");
+    if (err) {
+        fail(err, a->path, detail);
+        goto out;
+    }
+    if (!a->quiet)
+        print_published(a, &res);
+    rc = fflush(stdout) == 0 ? 0 : CLI_EXIT_USAGE;
 out:
     patient_seckey_free(sk);
     free(detail);
     free(dtext);
     free(state_default);
-    free(jws);
-    free(body);
     return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct publish_args a = {0};
+
+    cli_set_name("patient-publish");
+    parse_args(argc, argv, &a);
+    if (sodium_init() < 0) {
+        cli_warn("libsodium failed to initialise");
+        return CLI_EXIT_USAGE;
+    }
+    return a.response ? sign_response(&a) : publish_site(&a);
 }

@@ -16,38 +16,17 @@
 # Exit 77 (skip) only when the module was not built or a tool is missing.
 set -euo pipefail
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
-STACK=$top_srcdir/scripts/stack
-export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
-export PATIENT_BIN=${PATIENT_BIN:-$top_builddir/cli/patient}
-LOGCHECK=$top_builddir/tests/stack_logcheck
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/stack_prelude.sh"
 secs=${PATIENT_LOAD_SECONDS:-30}
 mix=${PATIENT_LOAD_MIX:-1}
 [[ "$mix" == 0 || "$mix" == 1 ]] || { echo "PATIENT_LOAD_MIX: 0 or 1"; exit 2; }
 [[ "$secs" =~ ^[0-9]+$ ]] && (( secs >= 1 && secs <= 600 )) || { echo "PATIENT_LOAD_SECONDS: 1..600"; exit 2; }
-
-[[ -r "$PATIENT_SRV_MODULE" ]] || { echo "SKIP: srv_patient not built"; exit 77; }
-for b in nginx squid c-icap curl wrk; do
-    command -v "$b" >/dev/null 2>&1 || { echo "SKIP: $b not installed (scripts/deps)"; exit 77; }
-done
-
-work=$(mktemp -d /tmp/patient-load.XXXXXX)
+stack_need wrk
 wrk_pid=
-cleanup() {
-    local rc=$?
-    [[ -n "$wrk_pid" ]] && kill "$wrk_pid" 2>/dev/null || true
-    "$STACK" stop "$work/stack" >/dev/null 2>&1 || true
-    if (( rc != 0 )) && [[ -d "$work/stack" ]]; then
-        for f in c-icap-server.log c-icap.out squid/cache.log; do
-            [[ -s "$work/stack/$f" ]] && { echo "---- $f"; tail -n 20 "$work/stack/$f"; }
-        done
-    fi
-    rm -rf "$work"
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# wrk must not outlive the script (it runs in the background below).
+stack_before_stop() { [[ -n "$wrk_pid" ]] && kill "$wrk_pid" 2>/dev/null || true; }
+stack_workdir patient-load
+stacks+=("$work/stack")
 
 cp -r "$top_srcdir/tests/site" "$work/site"
 chmod -R u+w "$work/site"    # the source tree may be read-only (make distcheck)

@@ -6,6 +6,7 @@
 #     stack_need [BINARY...]       skip (77) unless the module and servers are here
 #     stack_workdir NAME           $work, removed on exit (KEEP=1 keeps it)
 #     stacks+=("$work/stack")      stacks stopped on exit, their logs shown on failure
+#     stack_before_stop() { ...; } optional: runs first on exit (stop a load generator)
 # The paths of the tools under test, and TAP lines: ok, not_ok (counted in
 # $fails; the script ends with its own summary), check WHAT CMD..., skip.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -37,6 +38,7 @@ stack_need() {
 stacks=()
 stack_cleanup() {
     local rc=$? s f
+    if declare -F stack_before_stop >/dev/null; then stack_before_stop; fi
     for s in "${stacks[@]}"; do "$STACK" stop "$s" >/dev/null 2>&1 || true; done
     if (( rc != 0 )); then
         for s in "${stacks[@]}"; do

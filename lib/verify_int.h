@@ -32,12 +32,26 @@ void pt_manifest_check_keys(pt_manifest_checked *c, const uint8_t *json, size_t 
                             const char *sig, size_t siglen, const patient_pubkey *keys,
                             size_t nkeys);
 
-/* patient_verify_evidence, taking pre's manifest (pre->m becomes NULL)
- * when pre checked the evidence's own manifest bytes with the keys the
- * policy trusts for the URL's origin, instead of verifying it again. pre
- * may be NULL. */
+/* What patient_verify_url checked while gathering the evidence, handed
+ * on so the core does not do it again: the manifest (above), and the
+ * descriptors it parsed to find their disclosures. */
+typedef struct {
+    pt_manifest_checked manifest;
+    size_t n;
+    const char *value[PATIENT_MAX_HOPS + 1];       /* the descriptor parsed (borrowed) */
+    patient_change *change[PATIENT_MAX_HOPS + 1];  /* it parsed (owned until taken) */
+    const patient_pubkey *key[PATIENT_MAX_HOPS + 1]; /* its signature verifies with this
+                                                        key; NULL: not checked */
+} pt_checked;
+
+/* patient_verify_evidence, taking from pre (which may be NULL) what was
+ * checked of this very evidence: its manifest (pre->manifest.m becomes
+ * NULL) when pre checked the evidence's own manifest bytes with the keys
+ * the policy trusts for the URL's origin; a descriptor parsed from the
+ * very value the evidence holds (pre->change[i] becomes NULL), and its
+ * signature when it was checked with the key the policy has for it. */
 patient_err pt_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
-                               const patient_verify_opts *opts, pt_manifest_checked *pre,
+                               const patient_verify_opts *opts, pt_checked *pre,
                                patient_report **report);
 
 /* Check a chain in which some hop withheld deleted bytes against the

@@ -38,7 +38,7 @@ typedef struct {
     char *ref;                 /* Patient-Change-Ref, the first one */
     patient_response *page, *man, *sig;
     char *man_error;
-    pt_manifest_checked checked; /* man and sig, against the policy's keys */
+    pt_checked checks;         /* man and sig, the values: what the core need not redo */
     patient_evidence_disclosure disc[PATIENT_MAX_HOPS];
     patient_response *dresp[PATIENT_MAX_HOPS][2];
     char *derr[PATIENT_MAX_HOPS];
@@ -69,7 +69,9 @@ gathered_free(gathered *g)
     patient_response_free(g->page);
     patient_response_free(g->man);
     patient_response_free(g->sig);
-    patient_manifest_free(g->checked.m);
+    patient_manifest_free(g->checks.manifest.m);
+    for (size_t i = 0; i < g->checks.n; i++)
+        patient_change_free(g->checks.change[i]);
     for (size_t i = 0; i < g->nshards; i++) {
         free(g->shard_bytes[i]);
         free(g->shard_err[i]);
@@ -411,7 +413,7 @@ out:
 }
 
 /* Check the manifest's signature with the keys the policy trusts for the
- * origin, once: the result goes on to the verification (g->checked). For
+ * origin, once: the result goes on to the verification (g->checks). For
  * a sharded manifest that verifies: get the shards on the page's path (a
  * manifest that does not verify names nothing to fetch). */
 static patient_err
@@ -424,9 +426,9 @@ gather_shards(gathered *g, const patient_fetch_opts *mfo, const char *cache,
     char *path = NULL, *cdir = NULL, *own = NULL;
     patient_err err = PATIENT_OK;
 
-    pt_manifest_check_keys(&g->checked, g->man->body, g->man->body_len,
+    pt_manifest_check_keys(&g->checks.manifest, g->man->body, g->man->body_len,
                            (const char *)g->sig->body, g->sig->body_len, keys, nkeys);
-    m = g->checked.m;
+    m = g->checks.manifest.m;
     if (m == NULL || patient_manifest_shard_levels(m, NULL) == 0 ||
         patient_policy_split_url(g->url, NULL, &path) != PATIENT_OK)
         goto out;
@@ -575,28 +577,32 @@ gather(gathered *g, const patient_policy *policy, const char *url,
      * hop's key is one the policy trusts and its signature verifies: an
      * unsigned or untrusted value never makes the endpoint send a request
      * (to an internal host, a tracker) or store anything in its cache. The
-     * signed ones are bounded too, in number and in bytes per page. */
+     * signed ones are bounded too, in number and in bytes per page. Each
+     * descriptor parsed, and each signature checked, goes on to the
+     * verification in g->checks. */
     for (size_t i = 0; i < g->nvalues && g->ndisc < PATIENT_MAX_HOPS; i++) {
         patient_change *c = NULL;
         const patient_policy_middlebox *mb;
         int seen = 0;
-        if (patient_change_parse(g->values[i], strlen(g->values[i]), &c) != PATIENT_OK ||
-            c->by.disclosure == NULL ||
-            (strncmp(c->by.disclosure, "http://", 7) && strncmp(c->by.disclosure, "https://", 8)) ||
-            (mb = patient_policy_middlebox_find(policy, c->by.kid)) == NULL ||
-            patient_change_verify(c, patient_policy_middlebox_key(mb)) != PATIENT_OK) {
+        if (patient_change_parse(g->values[i], strlen(g->values[i]), &c) != PATIENT_OK) {
             patient_change_free(c);
             continue;
         }
+        g->checks.value[i] = g->values[i];
+        g->checks.change[i] = c;
+        g->checks.n = i + 1;
+        if (c->by.disclosure == NULL ||
+            (strncmp(c->by.disclosure, "http://", 7) && strncmp(c->by.disclosure, "https://", 8)) ||
+            (mb = patient_policy_middlebox_find(policy, c->by.kid)) == NULL ||
+            patient_change_verify(c, patient_policy_middlebox_key(mb)) != PATIENT_OK)
+            continue;
+        g->checks.key[i] = patient_policy_middlebox_key(mb);
         for (size_t j = 0; j < g->ndisc; j++)
             seen |= strcmp(g->disc[j].url, c->by.disclosure) == 0;
         if (!seen) {
             size_t d = g->ndisc++;
-            g->disc[d].url = xstrdup(c->by.disclosure);
-            if (g->disc[d].url == NULL) {
-                patient_change_free(c);
+            if ((g->disc[d].url = xstrdup(c->by.disclosure)) == NULL)
                 return PATIENT_ERR_NOMEM;
-            }
             if (d >= PATIENT_VERIFY_MAX_DISCLOSURES) {
                 pt_buf eb = {0};
                 pt_buf_appendf(&eb, "not fetched: more than %d disclosures on one page",
@@ -615,7 +621,6 @@ gather(gathered *g, const patient_policy *policy, const char *url,
             }
             g->disc[d].error = g->derr[d];
         }
-        patient_change_free(c);
     }
 
     g->ev.url = g->url;
@@ -699,7 +704,7 @@ patient_verify_url(const patient_policy *policy, const char *url,
         goto out;
     if ((err = gather(&g, policy, url_nf, fopts, report, o.now)) != PATIENT_OK || *report != NULL)
         goto out;
-    if ((err = pt_verify_evidence(policy, &g.ev, &o, &g.checked, report)) != PATIENT_OK)
+    if ((err = pt_verify_evidence(policy, &g.ev, &o, &g.checks, report)) != PATIENT_OK)
         goto out;
     if (bundle_out) {
         if ((err = patient_policy_serialize(policy, &pj, &pjlen)) != PATIENT_OK ||

@@ -598,44 +598,42 @@ rule_str(rule_ctx *c, const cJSON *o, const char *where, const char *key, unsign
     }
 }
 
-/* "id": required, [A-Za-z0-9._-]+, unique in the file. */
+/* A required code member of at most PATIENT_RULES_MAX_ID bytes, copied to
+ * *out: [A-Za-z0-9._-]+, or with lower [a-z0-9._-]+ starting with a
+ * letter or digit; what ("[A-Za-z0-9._-]+", "a code ...") names it in the
+ * message. */
 static patient_err
-rule_id(rule_ctx *c, struct pt_rule *r, const cJSON *o)
+rule_code(rule_ctx *c, const cJSON *o, const char *key, int lower, const char *what, char **out)
 {
     const char *s;
-    size_t i;
-    int rc = get_str(o, "id", PATIENT_RULES_MAX_ID, &s);
+    int rc = get_str(o, key, PATIENT_RULES_MAX_ID, &s);
 
     if (rc == -2)
-        return rule_fail(c, PATIENT_ERR_TOO_LARGE, "id longer than %u bytes",
+        return rule_fail(c, PATIENT_ERR_TOO_LARGE, "%s longer than %u bytes", key,
                          PATIENT_RULES_MAX_ID);
-    if (rc != 0 || !valid_id(s, 0))
-        return rule_fail(c, PATIENT_ERR_PARSE, "\"id\" missing or not [A-Za-z0-9._-]+");
-    if ((r->id = strdup(s)) == NULL)
+    if (rc != 0 || !valid_id(s, lower) || (lower && (s[0] == '.' || s[0] == '-' || s[0] == '_')))
+        return rule_fail(c, PATIENT_ERR_PARSE, "\"%s\" missing or not %s", key, what);
+    if ((*out = strdup(s)) == NULL)
         return rule_nomem(c);
+    return PATIENT_OK;
+}
+
+/* "id", unique in the file; "reason"; "note": optional free text. */
+static patient_err
+rule_names(rule_ctx *c, struct pt_rule *r, const cJSON *o)
+{
+    const char *s;
+    patient_err err;
+    size_t i;
+
+    if ((err = rule_code(c, o, "id", 0, "[A-Za-z0-9._-]+", &r->id)) != PATIENT_OK)
+        return err;
     c->rid = r->id;
     for (i = 0; i < c->idx; i++)
         if (strcmp(c->rs->r[i].id, r->id) == 0)
             return rule_fail(c, PATIENT_ERR_PARSE, "duplicate id (also rule %zu)", i);
-    return PATIENT_OK;
-}
-
-/* "reason": required, a code [a-z0-9._-] that starts with a letter or
- * digit; "note": optional free text. */
-static patient_err
-rule_reason_note(rule_ctx *c, struct pt_rule *r, const cJSON *o)
-{
-    const char *s;
-    patient_err err;
-    int rc = get_str(o, "reason", PATIENT_RULES_MAX_ID, &s);
-
-    if (rc == -2)
-        return rule_fail(c, PATIENT_ERR_TOO_LARGE, "reason longer than %u bytes",
-                         PATIENT_RULES_MAX_ID);
-    if (rc != 0 || !valid_id(s, 1) || s[0] == '.' || s[0] == '-' || s[0] == '_')
-        return rule_fail(c, PATIENT_ERR_PARSE, "\"reason\" missing or not a code [a-z0-9._-]");
-    if ((r->reason = strdup(s)) == NULL)
-        return rule_nomem(c);
+    if ((err = rule_code(c, o, "reason", 1, "a code [a-z0-9._-]", &r->reason)) != PATIENT_OK)
+        return err;
     if ((err = rule_str(c, o, "", "note", PATIENT_RULES_MAX_NOTE, &s)) != PATIENT_OK)
         return err;
     if (s != NULL && (r->note = strdup(s)) == NULL)
@@ -798,7 +796,7 @@ static patient_err
 parse_rule(patient_rules *rs, size_t idx, const cJSON *o, char **detail)
 {
     static patient_err (*const phases[])(rule_ctx *, struct pt_rule *, const cJSON *) = {
-        rule_id, rule_reason_note, rule_action_text, rule_flags, rule_types, rule_match,
+        rule_names, rule_action_text, rule_flags, rule_types, rule_match,
     };
     rule_ctx c = {.rs = rs, .idx = idx, .detail = detail};
     const char *bad = NULL;

@@ -33,6 +33,15 @@ static const char page[] =
 static const char edited[] = "<html><head></head><body><p>notice</p><h1>Hello</h1></body></html>\n";
 static const char url[] = "http://127.0.0.1:8080/index.html";
 
+/* A response of url with this media type and body, at the tests' fixed
+ * time; a test sets what else it needs (encoding, prev, tls). */
+static patient_mbox_input
+response(const char *media_type, const void *body, size_t len)
+{
+    return (patient_mbox_input){.url = url, .media_type = media_type, .body = body, .len = len,
+                                .now = 1795000000};
+}
+
 static patient_seckey *sk;
 static patient_rules *rules;
 static patient_log *alog;
@@ -82,13 +91,9 @@ START_TEST(gzip_in_gzip_out)
     uint64_t before = patient_log_size(alog);
 
     ck_assert_int_eq(patient_gzip_encode((const uint8_t *)page, strlen(page), &gz, &gzlen), PATIENT_OK);
-    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/html",
-                                                                    .content_encoding = "gzip",
-                                                                    .body = gz, .len = gzlen,
-                                                                    .now = 1795000000},
-                                          &res),
-                     PATIENT_OK);
+    patient_mbox_input in = response("text/html", gz, gzlen);
+    in.content_encoding = "gzip";
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &res), PATIENT_OK);
     ck_assert_int_eq(res.changed, 1);
     ck_assert_ptr_nonnull(res.value);
     ck_assert_uint_eq(res.nedits, 2);
@@ -129,13 +134,9 @@ START_TEST(gzip_corrupt)
     ck_assert_int_eq(patient_gzip_encode((const uint8_t *)page, strlen(page), &gz, &gzlen), PATIENT_OK);
     gz[gzlen / 2] ^= 0x55;
     gz[gzlen - 6] ^= 0xff; /* CRC/size trailer */
-    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/html",
-                                                                    .content_encoding = "gzip",
-                                                                    .body = gz, .len = gzlen,
-                                                                    .now = 1795000000},
-                                          &res),
-                     PATIENT_ERR_GZIP);
+    patient_mbox_input in = response("text/html", gz, gzlen);
+    in.content_encoding = "gzip";
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &res), PATIENT_ERR_GZIP);
     ck_assert_ptr_null(res.body);
     ck_assert_ptr_null(res.value);
     ck_assert_uint_eq(patient_log_size(alog), before);
@@ -150,27 +151,19 @@ START_TEST(identity_chain_two_hops)
     patient_change *c = NULL;
     uint8_t h[PATIENT_SHA256_BYTES];
 
-    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/html",
-                                                                    .body = (const uint8_t *)page,
-                                                                    .len = strlen(page),
-                                                                    .now = 1795000000},
-                                          &r1),
-                     PATIENT_OK);
+    patient_mbox_input in = response("text/html", page, strlen(page));
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &r1), PATIENT_OK);
     ck_assert_int_eq(r1.changed, 1);
     ck_assert_uint_eq(r1.len, strlen(edited));
     ck_assert(memcmp(r1.body, edited, r1.len) == 0);
     /* a second middlebox downstream: its hop links to ours; nothing matches
      * any more except <body>, so it inserts a second notice */
     prev[0] = r1.value;
-    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/html",
-                                                                    .content_encoding = "identity",
-                                                                    .body = r1.body, .len = r1.len,
-                                                                    .prev = prev, .nprev = 1,
-                                                                    .now = 1795000000},
-                                          &r2),
-                     PATIENT_OK);
+    in = response("text/html", r1.body, r1.len);
+    in.content_encoding = "identity";
+    in.prev = prev;
+    in.nprev = 1;
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &r2), PATIENT_OK);
     ck_assert_int_eq(r2.changed, 1);
     ck_assert_int_eq(patient_change_parse(r2.value, strlen(r2.value), &c), PATIENT_OK);
     ck_assert_uint_eq(c->hop, 2);
@@ -198,37 +191,22 @@ START_TEST(deferred_sync)
     ck_assert_int_eq(patient_log_set_sync(alog, PATIENT_LOG_SYNC_EACH), PATIENT_OK);
     patient_mbox_set_deferred_sync(mb, 1);
     patient_log_stats(alog, &appends, &s0);
-    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/html",
-                                                                    .body = (const uint8_t *)page,
-                                                                    .len = strlen(page),
-                                                                    .now = 1795000000},
-                                          &r1),
-                     PATIENT_OK);
+    patient_mbox_input in = response("text/html", page, strlen(page));
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &r1), PATIENT_OK);
     ck_assert_int_eq(r1.changed, 1);
     ck_assert_uint_gt(r1.durable_at, 0);
     ck_assert_int_eq(patient_mbox_wait_durable(mb, &r1), PATIENT_OK);
     patient_log_stats(alog, &appends, &s1);
     ck_assert_uint_eq(appends, 1);
     ck_assert_uint_eq(s1, s0 + 1);
-    ck_assert_int_eq(patient_mbox_process(mb,
-                                          &(patient_mbox_input){.url = url,
-                                                                .media_type = "text/plain",
-                                                                .body = (const uint8_t *)"plain",
-                                                                .len = 5, .now = 1795000000},
-                                          &r2),
-                     PATIENT_OK);
+    in = response("text/plain", "plain", 5);
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &r2), PATIENT_OK);
     ck_assert_int_eq(r2.changed, 0);
     ck_assert_int_eq(patient_mbox_wait_durable(mb, &r2), PATIENT_OK);
     patient_mbox_set_deferred_sync(mb, 0);
     patient_mbox_result_free(&r2);
-    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/html",
-                                                                    .body = (const uint8_t *)page,
-                                                                    .len = strlen(page),
-                                                                    .now = 1795000000},
-                                          &r2),
-                     PATIENT_OK);
+    in = response("text/html", page, strlen(page));
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &r2), PATIENT_OK);
     ck_assert_uint_eq(r2.durable_at, 0);
     ck_assert_uint_eq(r2.log_seq, r1.log_seq + 1);
     patient_mbox_result_free(&r1);
@@ -248,13 +226,10 @@ START_TEST(bad_prev_refused)
     patient_mbox_result res;
     const char *prev[1] = {"eyJhbGciOiJub25lIn0.e30.AAAA"};
     uint64_t before = patient_log_size(alog);
-    patient_err err = patient_mbox_process(mb, &(patient_mbox_input){.url = url,
-                                                                     .media_type = "text/html",
-                                                                     .body = (const uint8_t *)page,
-                                                                     .len = strlen(page),
-                                                                     .prev = prev, .nprev = 1,
-                                                                     .now = 1795000000},
-                                           &res);
+    patient_mbox_input in = response("text/html", page, strlen(page));
+    in.prev = prev;
+    in.nprev = 1;
+    patient_err err = patient_mbox_process(mb, &in, &res);
 
     ck_assert_int_ne(err, PATIENT_OK);
     ck_assert_ptr_null(res.value);
@@ -266,9 +241,7 @@ END_TEST
  * this library's) is refused before anything is looked at or logged. */
 START_TEST(input_refused)
 {
-    patient_mbox_input in = {.url = url, .media_type = "text/html",
-                             .body = (const uint8_t *)page, .len = strlen(page),
-                             .now = 1795000000};
+    patient_mbox_input in = response("text/html", page, strlen(page));
     patient_mbox_result res;
     uint64_t before = patient_log_size(alog);
 
@@ -291,13 +264,8 @@ START_TEST(pass_through)
     static const char wk[] = "http://127.0.0.1:8080/.well-known/patient/manifest.json";
     uint64_t before = patient_log_size(alog);
 
-    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/css",
-                                                                    .body = (const uint8_t *)css,
-                                                                    .len = strlen(css),
-                                                                    .now = 1795000000},
-                                          &res),
-                     PATIENT_OK);
+    patient_mbox_input in = response("text/css", css, strlen(css));
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &res), PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_ptr_null(res.value);
     /* unchanged bodies are not copied: the caller sends its own */
@@ -306,25 +274,16 @@ START_TEST(pass_through)
     ck_assert_str_eq(res.skipped, "no.rules.matched");
     patient_mbox_result_free(&res);
     /* the signatures endpoints check against are never changed */
-    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = wk,
-                                                                    .media_type = "text/html",
-                                                                    .body = (const uint8_t *)page,
-                                                                    .len = strlen(page),
-                                                                    .now = 1795000000},
-                                          &res),
-                     PATIENT_OK);
+    in = response("text/html", page, strlen(page));
+    in.url = wk;
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &res), PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_str_eq(res.skipped, "patient.well_known");
     patient_mbox_result_free(&res);
     /* an encoding we cannot decode passes */
-    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/html",
-                                                                    .content_encoding = "br",
-                                                                    .body = (const uint8_t *)page,
-                                                                    .len = strlen(page),
-                                                                    .now = 1795000000},
-                                          &res),
-                     PATIENT_OK);
+    in = response("text/html", page, strlen(page));
+    in.content_encoding = "br";
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &res), PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_str_eq(res.skipped, "encoding.unsupported");
     patient_mbox_result_free(&res);
@@ -339,12 +298,8 @@ START_TEST(too_large_logged)
     uint64_t before = patient_log_size(alog);
 
     ck_assert_int_eq(patient_mbox_new(sk, "check", NULL, NULL, rules, alog, 16, &small), PATIENT_OK);
-    ck_assert_int_eq(patient_mbox_process(
-            small, &(patient_mbox_input){.url = url, .media_type = "text/html",
-                                         .body = (const uint8_t *)page, .len = strlen(page),
-                                         .now = 1795000000},
-            &res),
-                     PATIENT_OK);
+    patient_mbox_input in = response("text/html", page, strlen(page));
+    ck_assert_int_eq(patient_mbox_process(small, &in, &res), PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_str_eq(res.skipped, "body.too_large");
     ck_assert_ptr_null(res.body);
@@ -394,13 +349,9 @@ START_TEST(tls_from_squid)
     ck_assert_int_eq(patient_tls_facts_from_squid(url, "TLS/1.2", "ECDHE-ECDSA-AES128-GCM-SHA256",
                                                   "-", &t),
                      PATIENT_OK);
-    ck_assert_int_eq(patient_mbox_process(mb, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/html",
-                                                                    .body = (const uint8_t *)page,
-                                                                    .len = strlen(page), .tls = &t,
-                                                                    .now = 1795000000},
-                                          &res),
-                     PATIENT_OK);
+    patient_mbox_input in = response("text/html", page, strlen(page));
+    in.tls = &t;
+    ck_assert_int_eq(patient_mbox_process(mb, &in, &res), PATIENT_OK);
     ck_assert_int_eq(res.changed, 1);
     ck_assert_int_eq(patient_change_parse(res.value, strlen(res.value), &c), PATIENT_OK);
     ck_assert_int_eq(c->has_tls, 1);
@@ -436,12 +387,8 @@ START_TEST(rule_limit_passes_logged)
         body[i] = (uint8_t)"<script "[i % 8];
     ck_assert_int_eq(patient_rules_parse(lim_json, strlen(lim_json), &lr, NULL), PATIENT_OK);
     ck_assert_int_eq(patient_mbox_new(sk, "check", NULL, NULL, lr, alog, n, &lm), PATIENT_OK);
-    ck_assert_int_eq(patient_mbox_process(lm, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/html",
-                                                                    .body = body, .len = n,
-                                                                    .now = 1795000000},
-                                          &res),
-                     PATIENT_OK);
+    patient_mbox_input in = response("text/html", body, n);
+    ck_assert_int_eq(patient_mbox_process(lm, &in, &res), PATIENT_OK);
     ck_assert_int_eq(res.changed, 0);
     ck_assert_str_eq(res.skipped, "rules.limit");
     ck_assert_ptr_null(res.value);
@@ -461,13 +408,8 @@ START_TEST(rule_limit_passes_logged)
     }
     patient_mbox_result_free(&res);
     /* twin: an ordinary page through the same rules is changed */
-    ck_assert_int_eq(patient_mbox_process(lm, &(patient_mbox_input){.url = url,
-                                                                    .media_type = "text/html",
-                                                                    .body = (const uint8_t *)page,
-                                                                    .len = strlen(page),
-                                                                    .now = 1795000000},
-                                          &res),
-                     PATIENT_OK);
+    in = response("text/html", page, strlen(page));
+    ck_assert_int_eq(patient_mbox_process(lm, &in, &res), PATIENT_OK);
     ck_assert_int_eq(res.changed, 1);
     ck_assert_uint_eq(res.nedits, 2);
     patient_mbox_result_free(&res);

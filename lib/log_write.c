@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,16 +38,25 @@ struct patient_log {
     uint64_t repaired;
     uint8_t *scratch;
     size_t scratch_cap;
-    /* Group commit (PATIENT_LOG_SYNC_EACH), under mu: the file is durable
-     * up to durable_off; one thread at a time (syncing) runs fdatasync
-     * for everyone whose line is written by then, the others wait on cv.
-     * sync_failed is sticky: after a failed fdatasync nothing written
-     * since can be trusted to be on disk, so every append fails. */
+    /* Group commit (PATIENT_LOG_SYNC_EACH): the file is durable up to
+     * durable_off; one thread at a time (syncing) runs fdatasync for
+     * everyone whose line is written by then (written: the end of the
+     * lines write(2) has returned for), the others wait on cv. These have
+     * their own mutex, smu, held only to read or set them: the threads a
+     * finished sync wakes all take it at once, and they must not queue
+     * behind an append holding mu (and the file lock) through its write.
+     * durable_off and written are also read without it (atomics: set
+     * after what they promise is done). sync_failed is sticky: after a
+     * failed fdatasync nothing written since can be trusted to be on
+     * disk, so every append fails. */
+    pthread_mutex_t smu;
     pthread_cond_t cv;
     int syncing;
-    int sync_failed;
-    uint64_t durable_off;
-    uint64_t n_appends, n_syncs; /* for patient_log_stats */
+    atomic_int sync_failed;
+    _Atomic uint64_t durable_off;
+    _Atomic uint64_t written;
+    uint64_t n_appends;          /* under mu */
+    uint64_t n_syncs;            /* under smu */
     pt_pub *pub;         /* publishing the tree (patient_log_set_publish) */
     patient_err pub_err; /* its last failure, for patient_log_publish_error */
 };
@@ -69,6 +79,7 @@ state_add(patient_log *log, const uint8_t *line, size_t len, patient_log_kind ki
         pt_hex(log->last_hash, HASH_LEN, log->log_id);
     log->next_seq++;
     log->off += len + 1;
+    atomic_store_explicit(&log->written, log->off, memory_order_release);
     if (kind == PATIENT_LOG_KIND_CHECKPOINT) {
         log->since_ckpt = 0;
         log->last_is_ckpt = 1;
@@ -162,7 +173,7 @@ lock_log(patient_log *log)
     }
     /* A file shorter than what this handle already saw lost committed
      * entries: never append after that (it would fork the chain). */
-    if (log->sync_failed)
+    if (atomic_load(&log->sync_failed))
         err = PATIENT_ERR_IO;
     else if (fstat(log->fd, &st) != 0)
         err = PATIENT_ERR_IO;
@@ -191,11 +202,12 @@ unlock_log(patient_log *log)
 /* Group commit: return once everything up to target (the end of the
  * caller's line) is on disk. The first thread to find no fdatasync
  * running becomes the leader: it notes how far the file is written,
- * syncs without holding the mutex (so others keep appending), publishes
- * the new durable offset and wakes the waiters; a line written while a
- * sync runs is covered by the next one, led by one of its waiters. No
- * timer: a lone request syncs at once, as before. fdatasync covers what
- * other processes wrote too; each process leads its own syncs. */
+ * syncs holding no mutex (so others keep appending and queueing),
+ * publishes the new durable offset and wakes the waiters; a line written
+ * while a sync runs is covered by the next one, led by one of its
+ * waiters. No timer: a lone request syncs at once, as before. fdatasync
+ * covers what other processes wrote too; each process leads its own
+ * syncs. */
 static patient_err
 wait_durable(patient_log *log, uint64_t target)
 {
@@ -203,28 +215,37 @@ wait_durable(patient_log *log, uint64_t target)
     uint64_t upto;
     int rc;
 
-    pthread_mutex_lock(&log->mu);
-    while (log->durable_off < target && !log->sync_failed) {
+    /* Covered by a sync that already ended: no lock taken. */
+    if (atomic_load_explicit(&log->durable_off, memory_order_acquire) >= target)
+        return PATIENT_OK;
+    pthread_mutex_lock(&log->smu);
+    while (atomic_load_explicit(&log->durable_off, memory_order_relaxed) < target &&
+           !atomic_load(&log->sync_failed)) {
         if (log->syncing) {
-            pthread_cond_wait(&log->cv, &log->mu);
+            pthread_cond_wait(&log->cv, &log->smu);
             continue;
         }
         log->syncing = 1;
-        upto = log->off;
-        pthread_mutex_unlock(&log->mu);
+        pthread_mutex_unlock(&log->smu);
+        /* Read before the sync starts: every byte up to here was written
+         * by then, so this fdatasync covers it. */
+        upto = atomic_load_explicit(&log->written, memory_order_acquire);
         rc = fdatasync(log->fd);
-        pthread_mutex_lock(&log->mu);
+        pthread_mutex_lock(&log->smu);
         log->n_syncs++;
         log->syncing = 0;
         if (rc != 0)
-            log->sync_failed = 1;
-        else if (upto > log->durable_off)
-            log->durable_off = upto;
+            atomic_store(&log->sync_failed, 1);
+        else if (upto > atomic_load_explicit(&log->durable_off, memory_order_relaxed))
+            atomic_store_explicit(&log->durable_off, upto, memory_order_release);
+        /* Wake them with smu released: each takes it only to look. */
+        pthread_mutex_unlock(&log->smu);
         pthread_cond_broadcast(&log->cv);
+        pthread_mutex_lock(&log->smu);
     }
-    if (log->durable_off < target)
+    if (atomic_load_explicit(&log->durable_off, memory_order_relaxed) < target)
         err = PATIENT_ERR_IO;
-    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&log->smu);
     return err;
 }
 
@@ -395,7 +416,13 @@ patient_log_open(const char *path, const patient_seckey *sk, unsigned checkpoint
         free(log);
         return PATIENT_ERR_NOMEM;
     }
+    if (pthread_mutex_init(&log->smu, NULL) != 0) {
+        pthread_mutex_destroy(&log->mu);
+        free(log);
+        return PATIENT_ERR_NOMEM;
+    }
     if (pthread_cond_init(&log->cv, NULL) != 0) {
+        pthread_mutex_destroy(&log->smu);
         pthread_mutex_destroy(&log->mu);
         free(log);
         return PATIENT_ERR_NOMEM;
@@ -439,7 +466,7 @@ patient_log_open(const char *path, const patient_seckey *sk, unsigned checkpoint
     }
     /* What is in the file now was acknowledged by its writers (durable
      * by their syncs) or just repaired and synced above. */
-    log->durable_off = log->off;
+    atomic_store(&log->durable_off, log->off);
     *out = log;
     log = NULL;
 out:
@@ -449,6 +476,7 @@ out:
         if (log->fd >= 0)
             close(log->fd);
         pthread_cond_destroy(&log->cv);
+        pthread_mutex_destroy(&log->smu);
         pthread_mutex_destroy(&log->mu);
         free(log->scratch);
         free(log);
@@ -484,9 +512,11 @@ patient_log_stats(patient_log *log, uint64_t *appends, uint64_t *syncs)
     pthread_mutex_lock(&log->mu);
     if (appends)
         *appends = log->n_appends;
+    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_lock(&log->smu);
     if (syncs)
         *syncs = log->n_syncs;
-    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&log->smu);
 }
 
 uint64_t
@@ -606,12 +636,8 @@ patient_log_wait_durable(patient_log *log, uint64_t durable_at)
      * waited for honestly. */
     if (durable_at == 0)
         return PATIENT_OK;
-    pthread_mutex_lock(&log->mu);
-    if (durable_at > log->off) {
-        pthread_mutex_unlock(&log->mu);
+    if (durable_at > atomic_load_explicit(&log->written, memory_order_acquire))
         return PATIENT_ERR_ARG;
-    }
-    pthread_mutex_unlock(&log->mu);
     return wait_durable(log, durable_at);
 }
 
@@ -675,6 +701,7 @@ patient_log_close(patient_log *log)
     }
     close(log->fd);
     pthread_cond_destroy(&log->cv);
+    pthread_mutex_destroy(&log->smu);
     pthread_mutex_destroy(&log->mu);
     pt_pub_free(log->pub);
     free(log->scratch);

@@ -112,7 +112,7 @@ typedef struct {
     const patient_fetch_opts *o;
     CURL *curl;
     int sized; /* body buffer already sized from Content-Length */
-    pt_buf body;
+    pt_buf *body;
     patient_header *h;
     size_t nh;
     size_t hbytes;
@@ -143,7 +143,7 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     xfer *x = ud;
     size_t n = size * nmemb;
 
-    if (n > x->o->max_body - x->body.len) {
+    if (n > x->o->max_body - x->body->len) {
         x->too_large = 1;
         return 0; /* aborts the transfer now */
     }
@@ -154,13 +154,13 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
         curl_off_t cl = -1;
         x->sized = 1;
         if (curl_easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
-            cl > 0 && (uint64_t)cl <= x->o->max_body && x->body.len == 0 &&
-            pt_buf_reserve_big(&x->body, (size_t)cl) != PATIENT_OK) {
+            cl > 0 && (uint64_t)cl <= x->o->max_body && x->body->len == 0 &&
+            pt_buf_reserve_big(x->body, (size_t)cl) != PATIENT_OK) {
             x->nomem = 1;
             return 0;
         }
     }
-    if (pt_buf_append(&x->body, ptr, n) != PATIENT_OK) {
+    if (pt_buf_append(x->body, ptr, n) != PATIENT_OK) {
         x->nomem = 1;
         return 0;
     }
@@ -336,52 +336,17 @@ is_https(const char *url)
     return strncasecmp(url, "https://", 8) == 0;
 }
 
-static patient_err
-fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *extra,
-           patient_response **out, char **detail)
+/* Every option our transfers set, one-off or through a fetcher. */
+static CURLcode
+xfer_setup(CURL *h, const patient_fetch_opts *opts, const char *url, xfer *x, char *errbuf,
+           struct curl_slist *extra)
 {
-    patient_fetch_opts dflt;
-    CURL *h = NULL;
     CURLcode rc;
-    xfer x = {0};
-    char errbuf[CURL_ERROR_SIZE] = "";
-    patient_response *r = NULL;
-    patient_err err = PATIENT_OK;
-    const char *eff = NULL;
-    long status = 0, verify = -1;
 
-    if (out)
-        *out = NULL;
-    if (detail)
-        *detail = NULL;
-    if (url == NULL || out == NULL)
-        return PATIENT_ERR_ARG;
-    if (strncasecmp(url, "http://", 7) != 0 && !is_https(url)) {
-        detail_set(detail, "only http:// and https:// URLs are fetched");
-        return PATIENT_ERR_ARG;
-    }
-    if (opts == NULL)
-        patient_fetch_opts_init(&dflt);
-    else if ((err = PT_OPTS_TAKE(&dflt, opts)) != PATIENT_OK)
-        return err;
-    opts = &dflt;
-    x.o = opts;
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_result != CURLE_OK) {
-        detail_set(detail, curl_easy_strerror(curl_init_result));
-        return PATIENT_ERR_FETCH;
-    }
-    if ((h = curl_easy_init()) == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-    x.curl = h;
-    if ((err = pt_buf_reserve(&x.body, 0)) != PATIENT_OK)
-        goto out;
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if ((rc = curl_easy_setopt(h, opt, val)) != CURLE_OK)                                      \
-            goto curl_fail;                                                                        \
+            return rc;                                                                             \
     } while (0)
     SET(CURLOPT_URL, url);
     SET(CURLOPT_NOSIGNAL, 1L);
@@ -416,31 +381,111 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
      * reads 100 KiB at a time). Only the bytes that arrive touch the buffer. */
     SET(CURLOPT_BUFFERSIZE, 256L * 1024);
     SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, &x);
+    SET(CURLOPT_WRITEDATA, x);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, &x);
+    SET(CURLOPT_HEADERDATA, x);
     if (curl_share)
         SET(CURLOPT_SHARE, curl_share);
     SET(CURLOPT_DEBUGFUNCTION, on_debug);
-    SET(CURLOPT_DEBUGDATA, &x);
+    SET(CURLOPT_DEBUGDATA, x);
     SET(CURLOPT_VERBOSE, 1L);
-    if (extra)
-        SET(CURLOPT_HTTPHEADER, extra);
+    SET(CURLOPT_HTTPHEADER, extra);
 #undef SET
-    rc = curl_easy_perform(h);
-    if (x.nomem) {
+    return CURLE_OK;
+}
+
+/* What a failed transfer (rc, or our own callbacks' refusal) is. */
+static patient_err
+xfer_failure(CURLcode rc, const xfer *x, const char *errbuf, char **detail)
+{
+    if (x->nomem)
+        return PATIENT_ERR_NOMEM;
+    if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        detail_set(detail, x->too_large == 2
+                               ? "response headers larger than the configured limit"
+                               : "response body larger than the configured limit");
+        return PATIENT_ERR_TOO_LARGE;
+    }
+    /* What the server sent must never look like a local failure. libcurl
+     * refuses a header line over its own 100 KiB limit with a bare
+     * CURLE_OUT_OF_MEMORY and no message; our own allocations did not fail
+     * (x->nomem is 0), so that is the response being too large for it (a
+     * true out-of-memory inside libcurl then fails closed the same way),
+     * and names a body that does not decode CURLE_BAD_CONTENT_ENCODING. */
+    if (rc == CURLE_OUT_OF_MEMORY) {
+        detail_set(detail, "libcurl refused the response: a header line over its 100 KiB limit");
+        return PATIENT_ERR_TOO_LARGE;
+    }
+    if (rc == CURLE_BAD_CONTENT_ENCODING) {
+        detail_set(detail, "the body does not decode as its Content-Encoding says (corrupt or "
+                           "truncated compressed data)");
+        return PATIENT_ERR_GZIP;
+    }
+    detail_set(detail, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    return PATIENT_ERR_FETCH;
+}
+
+/* The checks every entry point makes before a transfer. */
+static patient_err
+fetch_prepare(const patient_fetch_opts *opts, const char *url, patient_fetch_opts *o, char **detail)
+{
+    patient_err err;
+
+    if (strncasecmp(url, "http://", 7) != 0 && !is_https(url)) {
+        detail_set(detail, "only http:// and https:// URLs are fetched");
+        return PATIENT_ERR_ARG;
+    }
+    if (opts == NULL)
+        patient_fetch_opts_init(o);
+    else if ((err = PT_OPTS_TAKE(o, opts)) != PATIENT_OK)
+        return err;
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_result != CURLE_OK) {
+        detail_set(detail, curl_easy_strerror(curl_init_result));
+        return PATIENT_ERR_FETCH;
+    }
+    return PATIENT_OK;
+}
+
+static patient_err
+fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *extra,
+           patient_response **out, char **detail)
+{
+    patient_fetch_opts dflt;
+    CURL *h = NULL;
+    CURLcode rc;
+    xfer x = {0};
+    pt_buf body = {0};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    patient_response *r = NULL;
+    patient_err err = PATIENT_OK;
+    const char *eff = NULL;
+    long status = 0, verify = -1;
+
+    if (out)
+        *out = NULL;
+    if (detail)
+        *detail = NULL;
+    if (url == NULL || out == NULL)
+        return PATIENT_ERR_ARG;
+    if ((err = fetch_prepare(opts, url, &dflt, detail)))
+        return err;
+    opts = &dflt;
+    x.o = opts;
+    x.body = &body;
+    if ((h = curl_easy_init()) == NULL) {
         err = PATIENT_ERR_NOMEM;
         goto out;
     }
-    if (x.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-        detail_set(detail, x.too_large == 2
-                               ? "response headers larger than the configured limit"
-                               : "response body larger than the configured limit");
-        err = PATIENT_ERR_TOO_LARGE;
+    x.curl = h;
+    if ((err = pt_buf_reserve(&body, 0)) != PATIENT_OK)
+        goto out;
+    if ((rc = xfer_setup(h, opts, url, &x, errbuf, extra)) == CURLE_OK)
+        rc = curl_easy_perform(h);
+    if (rc != CURLE_OK || x.nomem || x.too_large) {
+        err = xfer_failure(rc, &x, errbuf, detail);
         goto out;
     }
-    if (rc != CURLE_OK)
-        goto curl_fail;
     if ((r = calloc(1, sizeof *r)) == NULL) {
         err = PATIENT_ERR_NOMEM;
         goto out;
@@ -452,9 +497,9 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
         err = PATIENT_ERR_NOMEM;
         goto out;
     }
-    r->body = x.body.data;
-    r->body_len = x.body.len;
-    x.body.data = NULL;
+    r->body = body.data;
+    r->body_len = body.len;
+    body.data = NULL;
     r->headers = x.h;
     r->nheaders = x.nh;
     x.h = NULL;
@@ -486,34 +531,93 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
     }
     *out = r;
     r = NULL;
-    goto out;
-curl_fail:
-    /* What the server sent must never look like a local failure. libcurl
-     * refuses a header line over its own 100 KiB limit with a bare
-     * CURLE_OUT_OF_MEMORY and no message; our own allocations did not fail
-     * (x.nomem is 0), so that is the response being too large for it (a
-     * true out-of-memory inside libcurl then fails closed the same way),
-     * and names a body that does not decode CURLE_BAD_CONTENT_ENCODING. */
-    if (rc == CURLE_OUT_OF_MEMORY) {
-        detail_set(detail, "libcurl refused the response: a header line over its 100 KiB limit");
-        err = PATIENT_ERR_TOO_LARGE;
-        goto out;
-    }
-    if (rc == CURLE_BAD_CONTENT_ENCODING) {
-        detail_set(detail, "the body does not decode as its Content-Encoding says (corrupt or "
-                           "truncated compressed data)");
-        err = PATIENT_ERR_GZIP;
-        goto out;
-    }
-    detail_set(detail, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-    err = PATIENT_ERR_FETCH;
 out:
     if (h)
         curl_easy_cleanup(h);
-    pt_buf_free(&x.body);
+    pt_buf_free(&body);
     headers_clear(&x);
     patient_response_free(r);
     return err;
+}
+
+/* ---- a fetcher: many GETs on one handle --------------------------------- */
+
+struct pt_fetcher {
+    patient_fetch_opts o;
+    CURL *h;
+};
+
+patient_err
+pt_fetcher_new(const patient_fetch_opts *opts, pt_fetcher **out)
+{
+    pt_fetcher *f;
+    patient_err err;
+
+    *out = NULL;
+    if ((f = calloc(1, sizeof *f)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = fetch_prepare(opts, "http://", &f->o, NULL))) {
+        free(f);
+        return err;
+    }
+    if ((f->h = curl_easy_init()) == NULL) {
+        free(f);
+        return PATIENT_ERR_NOMEM;
+    }
+    *out = f;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_fetcher_get(pt_fetcher *f, const char *url, size_t max_body, pt_buf *body, long *status,
+               char **detail)
+{
+    xfer x = {0};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    patient_fetch_opts o = f->o;
+    CURLcode rc;
+    patient_err err = PATIENT_OK;
+
+    if (detail)
+        *detail = NULL;
+    *status = 0;
+    if (strncasecmp(url, "http://", 7) != 0 && !is_https(url)) {
+        detail_set(detail, "only http:// and https:// URLs are fetched");
+        return PATIENT_ERR_ARG;
+    }
+    if (max_body)
+        o.max_body = max_body;
+    body->len = 0;
+    x.o = &o;
+    x.body = body;
+    x.curl = f->h;
+    if ((err = pt_buf_reserve(body, 0)) != PATIENT_OK)
+        return err;
+    body->data[0] = 0;
+    /* The same handle again: its connection and libcurl's own buffers are
+     * kept, only this transfer's options change. */
+    if ((rc = xfer_setup(f->h, &o, url, &x, errbuf, NULL)) == CURLE_OK)
+        rc = curl_easy_perform(f->h);
+    if (rc != CURLE_OK || x.nomem || x.too_large)
+        err = xfer_failure(rc, &x, errbuf, detail);
+    else
+        curl_easy_getinfo(f->h, CURLINFO_RESPONSE_CODE, status);
+    /* Point the handle away from this stack frame's buffers: libcurl may
+     * still speak (a connection closing) before the next transfer. */
+    curl_easy_setopt(f->h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(f->h, CURLOPT_VERBOSE, 0L);
+    curl_easy_setopt(f->h, CURLOPT_DEBUGDATA, NULL);
+    headers_clear(&x);
+    return err;
+}
+
+void
+pt_fetcher_free(pt_fetcher *f)
+{
+    if (f == NULL)
+        return;
+    curl_easy_cleanup(f->h);
+    free(f);
 }
 
 patient_err

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,15 +55,16 @@ raise_alarm(patient_monitor_report *r, patient_monitor_alarm a, patient_err err,
 /* ---- fetching ------------------------------------------------------------ */
 
 typedef struct {
-    int level;
+    int level; /* -1: an empty slot */
     uint64_t index;
     unsigned w;
-    uint8_t *data;
+    pt_buf data;
 } ctile;
 
 typedef struct {
     char base[2048];
     patient_fetch_opts fo;
+    pt_fetcher *f; /* one connection for every file of the log */
     patient_monitor_report *r;
     uint64_t tree_size; /* the tree tiles are read for */
     ctile cache[TILE_CACHE];
@@ -74,8 +76,11 @@ static patient_err
 client_init(client *c, const char *url, const patient_fetch_opts *fo, patient_monitor_report *r)
 {
     size_t n;
+    patient_err err;
 
     memset(c, 0, sizeof c[0]);
+    for (unsigned i = 0; i < TILE_CACHE; i++)
+        c->cache[i].level = -1;
     c->r = r;
     if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
         return PATIENT_ERR_ARG;
@@ -87,69 +92,68 @@ client_init(client *c, const char *url, const patient_fetch_opts *fo, patient_mo
     memcpy(c->base, url, n);
     c->base[n] = '\0';
     if (fo)
-        return PT_OPTS_TAKE(&c->fo, fo);
-    patient_fetch_opts_init(&c->fo);
-    return PATIENT_OK;
+        err = PT_OPTS_TAKE(&c->fo, fo);
+    else {
+        patient_fetch_opts_init(&c->fo);
+        err = PATIENT_OK;
+    }
+    c->fo.max_redirects = 0; /* the log's files live where its checkpoint is */
+    return err ? err : pt_fetcher_new(&c->fo, &c->f);
 }
 
 static void
 client_free(client *c)
 {
     for (unsigned i = 0; i < TILE_CACHE; i++)
-        free(c->cache[i].data);
+        pt_buf_free(&c->cache[i].data);
+    pt_fetcher_free(c->f);
     free(c->note);
 }
 
-/* GET base/rel, at most max bytes: a 200 answer or an UNREACHABLE alarm
- * (what = what it is, for the message). */
-static patient_err get_opt(client *c, const char *rel, size_t max, const char *what,
-                           patient_response **out, int missing_ok);
+/* GET base/rel into *body (reused), at most max bytes: a 200 answer or an
+ * UNREACHABLE alarm (what = what it is, for the message). */
+static patient_err get_opt(client *c, const char *rel, size_t max, const char *what, pt_buf *body,
+                           int missing_ok);
 
 static patient_err
-get(client *c, const char *rel, size_t max, const char *what, patient_response **out)
+get(client *c, const char *rel, size_t max, const char *what, pt_buf *body)
 {
-    return get_opt(c, rel, max, what, out, 0);
+    return get_opt(c, rel, max, what, body, 0);
 }
 
 /* missing_ok: a 404 is PATIENT_ERR_NOT_FOUND without an alarm (a partial
  * tile a log may have removed since its full tile exists). */
 static patient_err
-get_opt(client *c, const char *rel, size_t max, const char *what, patient_response **out,
-        int missing_ok)
+get_opt(client *c, const char *rel, size_t max, const char *what, pt_buf *body, int missing_ok)
 {
-    patient_fetch_opts fo = c->fo;
     char url[2304], *detail = NULL;
-    patient_response *resp = NULL;
+    long status = 0;
     patient_err err;
 
-    *out = NULL;
     snprintf(url, sizeof url, "%s/%s", c->base, rel);
-    fo.max_body = max;
-    fo.max_redirects = 0; /* the log's files live where its checkpoint is */
-    err = patient_fetch(&fo, url, &resp, &detail);
+    err = pt_fetcher_get(c->f, url, max, body, &status, &detail);
     if (err == PATIENT_ERR_TOO_LARGE) {
         free(detail);
         return raise_alarm(c->r, strcmp(what, "hash tile") == 0 ? PATIENT_MONITOR_TILE
-                                                          : PATIENT_MONITOR_ENTRY,
-                     PATIENT_ERR_HASH, "%s %s is larger than it can be", what, url);
+                                                                : PATIENT_MONITOR_ENTRY,
+                           PATIENT_ERR_HASH, "%s %s is larger than it can be", what, url);
+    }
+    if (err == PATIENT_ERR_NOMEM) {
+        free(detail);
+        return raise_alarm(c->r, PATIENT_MONITOR_STATE, err, "out of memory");
     }
     if (err != PATIENT_OK) {
-        raise_alarm(c->r, PATIENT_MONITOR_UNREACHABLE, PATIENT_ERR_FETCH, "log unreachable: %s %s: %s",
-              what, url, detail ? detail : patient_strerror(err));
+        raise_alarm(c->r, PATIENT_MONITOR_UNREACHABLE, PATIENT_ERR_FETCH,
+                    "log unreachable: %s %s: %s", what, url,
+                    detail ? detail : patient_strerror(err));
         free(detail);
         return PATIENT_ERR_FETCH;
     }
-    if (resp->status == 404 && missing_ok) {
-        patient_response_free(resp);
+    if (status == 404 && missing_ok)
         return PATIENT_ERR_NOT_FOUND;
-    }
-    if (resp->status != 200) {
-        raise_alarm(c->r, PATIENT_MONITOR_UNREACHABLE, PATIENT_ERR_FETCH,
-              "log unreachable: %s %s: HTTP status %ld", what, url, resp->status);
-        patient_response_free(resp);
-        return PATIENT_ERR_FETCH;
-    }
-    *out = resp;
+    if (status != 200)
+        return raise_alarm(c->r, PATIENT_MONITOR_UNREACHABLE, PATIENT_ERR_FETCH,
+                           "log unreachable: %s %s: HTTP status %ld", what, url, status);
     return PATIENT_OK;
 }
 
@@ -165,57 +169,65 @@ tile_width(uint64_t n, unsigned level, uint64_t index)
     return count >= PATIENT_TILE_WIDTH ? PATIENT_TILE_WIDTH : (unsigned)count;
 }
 
+static ctile *
+tile_cached(client *c, unsigned level, uint64_t index, unsigned width)
+{
+    for (unsigned i = 0; i < TILE_CACHE; i++)
+        if (c->cache[i].level == (int)level && c->cache[i].index == index &&
+            c->cache[i].w == width)
+            return &c->cache[i];
+    return NULL;
+}
+
+static ctile *
+tile_slot(client *c)
+{
+    ctile *slot = &c->cache[c->next_slot++ % TILE_CACHE];
+
+    slot->level = -1;
+    return slot;
+}
+
 static patient_err
 get_tile(client *c, unsigned level, uint64_t index, const uint8_t **data, unsigned *w)
 {
-    patient_response *resp = NULL;
     char rel[96];
     ctile *slot;
-    unsigned width = tile_width(c->tree_size, level, index), i;
+    unsigned width = tile_width(c->tree_size, level, index);
     patient_err err;
 
-    for (i = 0; i < TILE_CACHE; i++)
-        if (c->cache[i].data && c->cache[i].level == (int)level && c->cache[i].index == index &&
-            c->cache[i].w == width) {
-            *data = c->cache[i].data;
-            *w = width;
-            return PATIENT_OK;
-        }
+    if ((slot = tile_cached(c, level, index, width)) != NULL) {
+        *data = slot->data.data;
+        *w = width;
+        return PATIENT_OK;
+    }
     if (width == 0)
         return raise_alarm(c->r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
                      "no tile %u/%llu in a tree of %llu", level, (unsigned long long)index,
                      (unsigned long long)c->tree_size);
+    slot = tile_slot(c);
     patient_tile_path((int)level, index, width, rel);
-    err = get_opt(c, rel, PATIENT_TILE_BYTES, "hash tile", &resp, width < PATIENT_TILE_WIDTH);
+    err = get_opt(c, rel, PATIENT_TILE_BYTES, "hash tile", &slot->data, width < PATIENT_TILE_WIDTH);
     if (err == PATIENT_ERR_NOT_FOUND) {
         /* The log grew past this partial tile and removed it (C2SP allows
          * that once the full tile exists): the full tile starts with the
          * same hashes. */
         patient_tile_path((int)level, index, PATIENT_TILE_WIDTH, rel);
-        if ((err = get(c, rel, PATIENT_TILE_BYTES, "hash tile", &resp)))
+        if ((err = get(c, rel, PATIENT_TILE_BYTES, "hash tile", &slot->data)))
             return err;
-        if (resp->body_len == PATIENT_TILE_BYTES)
-            resp->body_len = (size_t)width * HASH_LEN;
+        if (slot->data.len == PATIENT_TILE_BYTES)
+            slot->data.len = (size_t)width * HASH_LEN;
     }
     if (err)
         return err;
-    if (resp->body_len != (size_t)width * HASH_LEN) {
-        size_t got = resp->body_len;
-        patient_response_free(resp);
+    if (slot->data.len != (size_t)width * HASH_LEN)
         return raise_alarm(c->r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
-                     "corrupted tile: %s/%s has %zu bytes, not %u", c->base, rel, got,
-                     width * HASH_LEN);
-    }
-    slot = &c->cache[c->next_slot++ % TILE_CACHE];
-    free(slot->data);
-    slot->data = resp->body; /* take the body over */
-    resp->body = NULL;
-    resp->body_len = 0;
-    patient_response_free(resp);
+                     "corrupted tile: %s/%s has %zu bytes, not %u", c->base, rel,
+                     slot->data.len, width * HASH_LEN);
     slot->level = (int)level;
     slot->index = index;
     slot->w = width;
-    *data = slot->data;
+    *data = slot->data.data;
     *w = width;
     return PATIENT_OK;
 }
@@ -466,15 +478,17 @@ out:
 static patient_err
 get_checkpoint(client *c, const char *origin, const patient_pubkey *pub, patient_checkpoint *ck)
 {
-    patient_response *resp = NULL;
+    pt_buf body = {0};
     patient_err err;
 
-    if ((err = get(c, "checkpoint", PATIENT_NOTE_MAX, "checkpoint", &resp)))
+    if ((err = get(c, "checkpoint", PATIENT_NOTE_MAX, "checkpoint", &body))) {
+        pt_buf_free(&body);
         return err;
-    err = patient_checkpoint_open((const char *)resp->body, resp->body_len, origin, pub, ck);
+    }
+    err = patient_checkpoint_open((const char *)body.data, body.len, origin, pub, ck);
     free(c->note);
-    c->note = err == PATIENT_OK ? strndup((const char *)resp->body, resp->body_len) : NULL;
-    patient_response_free(resp);
+    c->note = err == PATIENT_OK ? strndup((const char *)body.data, body.len) : NULL;
+    pt_buf_free(&body);
     if (err == PATIENT_OK && c->note == NULL)
         return raise_alarm(c->r, PATIENT_MONITOR_STATE, PATIENT_ERR_NOMEM, "out of memory");
     if (err == PATIENT_ERR_SIGNATURE)
@@ -514,57 +528,35 @@ pt_bundle_split(char *body, size_t len, unsigned w, char **lines, size_t *lens)
     return k == w && p == e ? 0 : -1;
 }
 
-/* Fetch bundle b of tree n: lines[] and lens[] index its w lines (pointers into
- * *resp's body, NUL-terminated in place). */
+/* Fetch bundle b of tree n into *body and add its w lines to bt
+ * (pointers into the body, NUL-terminated in place); *w_out = w. */
 static patient_err
-get_bundle(client *c, uint64_t b, uint64_t n, patient_response **resp, char **lines,
-           size_t *lens, unsigned *w_out)
+get_bundle(client *c, uint64_t b, uint64_t n, pt_buf *body, lbatch *bt, unsigned *w_out)
 {
-    char rel[96];
-    unsigned w = tile_width(n, 0, b);
+    char rel[96], *lines[PATIENT_TILE_WIDTH];
+    size_t lens[PATIENT_TILE_WIDTH];
+    unsigned w = tile_width(n, 0, b), have = w;
     patient_err err;
 
-    *resp = NULL;
     *w_out = w;
     patient_tile_path(-1, b, w, rel);
-    err = get_opt(c, rel, (size_t)w * (PATIENT_LOG_LINE_MAX + 1), "entry bundle", resp,
+    err = get_opt(c, rel, (size_t)w * (PATIENT_LOG_LINE_MAX + 1), "entry bundle", body,
                   w < PATIENT_TILE_WIDTH);
     if (err == PATIENT_ERR_NOT_FOUND) {
         /* Removed since the full bundle exists: its first w lines. */
         patient_tile_path(-1, b, PATIENT_TILE_WIDTH, rel);
-        if ((err = get(c, rel, (size_t)PATIENT_TILE_WIDTH * (PATIENT_LOG_LINE_MAX + 1),
-                       "entry bundle", resp)))
-            return err;
-        if (pt_bundle_split((char *)(*resp)->body, (*resp)->body_len, PATIENT_TILE_WIDTH, lines,
-                            lens) == 0)
-            return PATIENT_OK;
-        patient_response_free(*resp);
-        *resp = NULL;
-        return raise_alarm(c->r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
-                           "corrupted entry bundle %s/%s: not %u lines", c->base, rel,
-                           PATIENT_TILE_WIDTH);
+        err = get(c, rel, (size_t)PATIENT_TILE_WIDTH * (PATIENT_LOG_LINE_MAX + 1), "entry bundle",
+                  body);
+        have = PATIENT_TILE_WIDTH;
     }
     if (err)
         return err;
-    if (pt_bundle_split((char *)(*resp)->body, (*resp)->body_len, w, lines, lens) != 0) {
-        patient_response_free(*resp);
-        *resp = NULL;
+    if (pt_bundle_split((char *)body->data, body->len, have, lines, lens) != 0)
         return raise_alarm(c->r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
-                     "corrupted entry bundle %s/%s: not %u lines", c->base, rel, w);
-    }
-    return PATIENT_OK;
-}
-
-/* A bundle's lines as a batch for the workers. */
-static patient_err
-bundle_batch(lbatch *bt, char **lines, size_t *lens, unsigned w)
-{
-    patient_err err;
-
-    bt->n = 0;
+                           "corrupted entry bundle %s/%s: not %u lines", c->base, rel, have);
     for (unsigned j = 0; j < w; j++)
         if ((err = lb_add(bt, (const uint8_t *)lines[j], lens[j])))
-            return err;
+            return raise_alarm(c->r, PATIENT_MONITOR_STATE, err, "out of memory");
     return PATIENT_OK;
 }
 
@@ -653,6 +645,184 @@ compare_full(void *ctx, unsigned level, uint64_t index, const uint8_t *data)
     return PATIENT_OK;
 }
 
+/* ---- reading ahead ----------------------------------------------------- */
+
+/* A monitor catching up reads the bundles ahead on a thread of its own,
+ * GROUP at a time with the level-0 tile each full bundle fills: while the
+ * caller checks one group in order and the workers hash and scan the next,
+ * the network brings the ones after. (Fetching in turn on the checking
+ * thread was half of that thread's time, and the workers waited for it.) */
+#define GROUP 4 /* bundles a batch: ~1.9 MB of 1.8 KB lines, like a file batch */
+#define AHEAD 4 /* batches: one checked, one hashed, two on their way */
+
+typedef struct {
+    uint64_t first; /* its first bundle */
+    unsigned nb;    /* bundles fetched whole */
+    pt_buf body[GROUP];
+    lbatch bt; /* their lines */
+    pt_buf tile[GROUP];
+    int tile_ok[GROUP];         /* the full bundle's level-0 tile came too */
+    patient_monitor_report rep; /* the alarm that ended the reading, if any */
+    int filled;
+} rslot;
+
+typedef struct {
+    client c; /* its own connection; alarms go to the slot's rep */
+    pthread_t th;
+    int inited, started, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rslot slot[AHEAD];
+    uint64_t next_b, end_b;
+} reader;
+
+static void
+reader_fill(reader *rd, rslot *sl)
+{
+    char rel[96], url[2304];
+    long status;
+
+    memset(&sl->rep, 0, sizeof sl->rep);
+    rd->c.r = &sl->rep;
+    sl->first = rd->next_b;
+    sl->nb = 0;
+    sl->bt.n = 0;
+    while (sl->nb < GROUP && rd->next_b < rd->end_b) {
+        unsigned w, k = sl->nb;
+        if (get_bundle(&rd->c, rd->next_b, rd->c.tree_size, &sl->body[k], &sl->bt, &w))
+            return; /* sl->rep says why, after the bundles before it */
+        sl->tile_ok[k] = 0;
+        if (w == PATIENT_TILE_WIDTH) {
+            /* Quietly: a tile that does not come is fetched again, with
+             * its alarm, when the checking thread needs it. */
+            patient_tile_path(0, rd->next_b, PATIENT_TILE_WIDTH, rel);
+            snprintf(url, sizeof url, "%s/%s", rd->c.base, rel);
+            sl->tile_ok[k] = pt_fetcher_get(rd->c.f, url, PATIENT_TILE_BYTES, &sl->tile[k],
+                                            &status, NULL) == PATIENT_OK &&
+                             status == 200 && sl->tile[k].len == PATIENT_TILE_BYTES;
+        }
+        sl->nb++;
+        rd->next_b++;
+    }
+}
+
+static void *
+reader_main(void *arg)
+{
+    reader *rd = arg;
+
+    for (unsigned k = 0; rd->next_b < rd->end_b; k++) {
+        rslot *sl = &rd->slot[k % AHEAD];
+        int stop;
+        pthread_mutex_lock(&rd->mu);
+        while (!rd->stop && sl->filled)
+            pthread_cond_wait(&rd->cv, &rd->mu);
+        stop = rd->stop;
+        pthread_mutex_unlock(&rd->mu);
+        if (stop)
+            break;
+        reader_fill(rd, sl);
+        pthread_mutex_lock(&rd->mu);
+        sl->filled = 1;
+        pthread_cond_broadcast(&rd->cv);
+        pthread_mutex_unlock(&rd->mu);
+        if (sl->rep.result != PATIENT_OK)
+            break;
+    }
+    return NULL;
+}
+
+static patient_err
+reader_start(reader *rd, const char *url, const patient_fetch_opts *fo, uint64_t tree_size,
+             uint64_t b, uint64_t end_b)
+{
+    patient_err err;
+
+    memset(rd, 0, sizeof *rd);
+    pthread_mutex_init(&rd->mu, NULL);
+    pthread_cond_init(&rd->cv, NULL);
+    rd->inited = 1;
+    for (unsigned k = 0; k < AHEAD; k++)
+        if ((err = lb_init(&rd->slot[k].bt, 0)))
+            return err;
+    if ((err = client_init(&rd->c, url, fo, NULL)))
+        return err;
+    rd->c.tree_size = tree_size;
+    rd->next_b = b;
+    rd->end_b = end_b;
+    if (pthread_create(&rd->th, NULL, reader_main, rd) != 0)
+        return PATIENT_ERR_NOMEM;
+    rd->started = 1;
+    return PATIENT_OK;
+}
+
+/* Batch k, once the reader has filled it. */
+static rslot *
+reader_take(reader *rd, uint64_t k)
+{
+    rslot *sl = &rd->slot[k % AHEAD];
+
+    pthread_mutex_lock(&rd->mu);
+    while (!sl->filled)
+        pthread_cond_wait(&rd->cv, &rd->mu);
+    pthread_mutex_unlock(&rd->mu);
+    return sl;
+}
+
+static void
+reader_release(reader *rd, rslot *sl)
+{
+    pthread_mutex_lock(&rd->mu);
+    sl->filled = 0;
+    pthread_cond_broadcast(&rd->cv);
+    pthread_mutex_unlock(&rd->mu);
+}
+
+/* The tiles the reader brought, into the checking thread's cache. */
+static void
+reader_tiles(client *c, rslot *sl)
+{
+    for (unsigned k = 0; k < sl->nb; k++) {
+        ctile *t;
+        pt_buf tmp;
+        if (!sl->tile_ok[k])
+            continue;
+        t = tile_slot(c);
+        tmp = t->data;
+        t->data = sl->tile[k];
+        sl->tile[k] = tmp;
+        t->level = 0;
+        t->index = sl->first + k;
+        t->w = PATIENT_TILE_WIDTH;
+        sl->tile_ok[k] = 0;
+    }
+}
+
+/* Only once the workers are done with the batches. */
+static void
+reader_free(reader *rd)
+{
+    if (!rd->inited)
+        return;
+    if (rd->started) {
+        pthread_mutex_lock(&rd->mu);
+        rd->stop = 1;
+        pthread_cond_broadcast(&rd->cv);
+        pthread_mutex_unlock(&rd->mu);
+        pthread_join(rd->th, NULL);
+    }
+    for (unsigned k = 0; k < AHEAD; k++) {
+        for (unsigned i = 0; i < GROUP; i++) {
+            pt_buf_free(&rd->slot[k].body[i]);
+            pt_buf_free(&rd->slot[k].tile[i]);
+        }
+        lb_free(&rd->slot[k].bt);
+    }
+    client_free(&rd->c);
+    pthread_mutex_destroy(&rd->mu);
+    pthread_cond_destroy(&rd->cv);
+}
+
 patient_err
 patient_monitor_run(const char *url, const char *state_path, const patient_monitor_opts *o,
                     patient_monitor_report *r)
@@ -661,38 +831,27 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     client c;
     mstate *st = NULL;
     patient_checkpoint ck;
-    /* Two bundles: the workers hash and scan one while the next is fetched */
-    patient_response *bundle[2] = {NULL, NULL};
-    char **lines[2] = {NULL, NULL};
-    size_t *lens[2] = {NULL, NULL};
-    unsigned bw[2] = {0, 0};
-    lbatch bt[2];
+    reader *rd = NULL;
+    rslot *sl = NULL, *nx = NULL;
     lpool *pool = NULL;
-    patient_monitor_alarm pend_alarm = PATIENT_MONITOR_OK;
-    patient_err pend = PATIENT_OK;
-    char pend_msg[sizeof r->message];
     uint8_t root[HASH_LEN];
-    uint64_t old, b, i, end_b;
+    uint64_t old, i, k, groups;
     char prev[HEX_LEN + 1];
     pentry e;
     patient_log_entry ent;
     patient_err err;
-    int cur = 0;
 
     memset(r, 0, sizeof *r);
     memset(&e, 0, sizeof e);
-    memset(bt, 0, sizeof bt);
     if (o == NULL || PT_OPTS_TAKE(&mo, o) != PATIENT_OK || o->pub == NULL || state_path == NULL)
         return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key or state file given");
     o = &mo;
-    if ((err = client_init(&c, url, o->fetch, r)))
+    if ((err = client_init(&c, url, o->fetch, r))) {
+        client_free(&c);
         return raise_alarm(r, PATIENT_MONITOR_UNREACHABLE, err, "not an http(s) URL: %s",
                            url ? url : "(null)");
-    if ((st = malloc(sizeof *st)) == NULL ||
-        (lines[0] = calloc(PATIENT_TILE_WIDTH, sizeof **lines)) == NULL ||
-        (lines[1] = calloc(PATIENT_TILE_WIDTH, sizeof **lines)) == NULL ||
-        (lens[0] = calloc(PATIENT_TILE_WIDTH, sizeof **lens)) == NULL ||
-        (lens[1] = calloc(PATIENT_TILE_WIDTH, sizeof **lens)) == NULL ||
+    }
+    if ((st = malloc(sizeof *st)) == NULL || (rd = calloc(1, sizeof *rd)) == NULL ||
         lpool_new(&pool) != PATIENT_OK) {
         err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_NOMEM, "out of memory");
         goto out;
@@ -733,50 +892,45 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     if (!st->have)
         memcpy(st->origin, ck.origin, sizeof st->origin);
     c.tree_size = ck.size;
-    b = old / PATIENT_TILE_WIDTH;
-    end_b = (ck.size + PATIENT_TILE_WIDTH - 1) / PATIENT_TILE_WIDTH;
-    if (b < end_b && ((err = get_bundle(&c, b, ck.size, &bundle[0], lines[0], lens[0], &bw[0])) ||
-                      (err = bundle_batch(&bt[0], lines[0], lens[0], bw[0]))))
-        goto out;
-    if (b < end_b)
-        lpool_start(pool, &bt[0], LS_CHAIN | LS_SCAN);
-    for (; b < end_b; b++) {
-        unsigned w = bw[cur], j;
-        lbatch *bat = &bt[cur];
-        int nx = cur ^ 1;
-        /* Fetch the next bundle meanwhile. Its failure is reported after
-         * this bundle's entries are checked, as if fetched in turn. */
-        patient_response_free(bundle[nx]);
-        bundle[nx] = NULL;
-        if (b + 1 < end_b) {
-            pend = get_bundle(&c, b + 1, ck.size, &bundle[nx], lines[nx], lens[nx], &bw[nx]);
-            if (pend == PATIENT_OK)
-                pend = bundle_batch(&bt[nx], lines[nx], lens[nx], bw[nx]);
-            if (pend != PATIENT_OK) {
-                pend_alarm = r->alarm;
-                memcpy(pend_msg, r->message, sizeof pend_msg);
-                if (r->result == PATIENT_OK) { /* out of memory: no alarm raised yet */
-                    pend_alarm = PATIENT_MONITOR_STATE;
-                    snprintf(pend_msg, sizeof pend_msg, "out of memory");
-                }
-                r->result = PATIENT_OK;
-                r->alarm = PATIENT_MONITOR_OK;
-                r->message[0] = '\0';
-            }
+    {
+        uint64_t b = old / PATIENT_TILE_WIDTH,
+                 end_b = (ck.size + PATIENT_TILE_WIDTH - 1) / PATIENT_TILE_WIDTH;
+        groups = (end_b - b + GROUP - 1) / GROUP;
+        if ((err = reader_start(rd, url, &c.fo, ck.size, b, end_b))) {
+            err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "cannot start reading: %s",
+                              patient_strerror(err));
+            goto out;
         }
+    }
+    if (groups > 0) {
+        nx = reader_take(rd, 0);
+        lpool_start(pool, &nx->bt, LS_CHAIN | LS_SCAN);
+    }
+    for (k = 0; k < groups; k++) {
+        lbatch *bat;
+        size_t j;
+        sl = nx;
+        nx = NULL;
+        bat = &sl->bt;
         lpool_wait(pool);
-        if (b + 1 < end_b && pend == PATIENT_OK)
-            lpool_start(pool, &bt[nx], LS_CHAIN | LS_SCAN);
-        for (j = 0; j < w; j++) {
+        /* The next batch to the workers meanwhile. What ended the reading
+         * is reported after the entries before it are checked, as if
+         * fetched in turn. */
+        if (sl->rep.result == PATIENT_OK && k + 1 < groups) {
+            nx = reader_take(rd, k + 1);
+            lpool_start(pool, &nx->bt, LS_CHAIN | LS_SCAN);
+        }
+        reader_tiles(&c, sl);
+        for (j = 0; j < bat->n; j++) {
             const lineinfo *li = &bat->info[j];
-            i = b * PATIENT_TILE_WIDTH + j;
+            i = sl->first * PATIENT_TILE_WIDTH + j;
             if (li->hash_err) {
                 err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_CRYPTO, "SHA-256 failed");
                 goto out;
             }
             if (i < old) {
                 /* Seen before: the same line must still be there. */
-                if (sodium_memcmp(li->leaf, st->t.part[0][j], HASH_LEN) != 0) {
+                if (sodium_memcmp(li->leaf, st->t.part[0][i % PATIENT_TILE_WIDTH], HASH_LEN) != 0) {
                     err = raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
                                       "FORK: entry %llu differs from the one seen before (tree of "
                                       "%llu)",
@@ -846,7 +1000,7 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
                 goto out;
             r->entries++;
             if (o->on_entry) {
-                to_entry(&e, lines[cur][j], lens[cur][j], &ent);
+                to_entry(&e, (const char *)bat->line[j], bat->len[j], &ent);
                 if (o->on_entry(&ent, o->ctx) != 0) {
                     err = raise_alarm(r, PATIENT_MONITOR_OK, PATIENT_ERR_INTERRUPTED, "stopped");
                     goto out;
@@ -855,14 +1009,14 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
         }
         if (o->on_progress)
             o->on_progress(r->entries, ck.size - old, o->ctx);
-        if (pend != PATIENT_OK) {
-            r->result = pend;
-            r->alarm = pend_alarm;
-            memcpy(r->message, pend_msg, sizeof r->message);
+        if (sl->rep.result != PATIENT_OK) {
+            r->result = sl->rep.result;
+            r->alarm = sl->rep.alarm;
+            memcpy(r->message, sl->rep.message, sizeof r->message);
             err = r->result;
             goto out;
         }
-        cur = nx;
+        reader_release(rd, sl);
     }
     r->has_seq = 0;
     if ((err = pt_merkle_frontier_root(&st->t.fr, root)))
@@ -915,14 +1069,12 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
              (unsigned long long)ck.size, (unsigned long long)old, (unsigned long long)r->entries);
     err = PATIENT_OK;
 out:
-    lpool_free(pool); /* waits for the bundle in flight */
-    pentry_free(&e);
-    for (int k = 0; k < 2; k++) {
-        patient_response_free(bundle[k]);
-        free(lines[k]);
-        free(lens[k]);
-        lb_free(&bt[k]);
+    lpool_free(pool); /* waits for the batch in flight */
+    if (rd) {
+        reader_free(rd);
+        free(rd);
     }
+    pentry_free(&e);
     free(st);
     client_free(&c);
     return err;
@@ -937,9 +1089,9 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
     client c;
     mstate *st = NULL;
     patient_checkpoint ck;
-    patient_response *bundle = NULL;
-    char **lines = NULL;
-    size_t *lens = NULL, left = n, k, scap = 0;
+    pt_buf body = {0};
+    lbatch bt;
+    size_t left = n, k, scap = 0;
     uint8_t leaf[HASH_LEN], path[PT_MERKLE_MAX_DEPTH][HASH_LEN], *scratch = NULL;
     uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH], b;
     size_t count;
@@ -948,16 +1100,18 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
 
     memset(r, 0, sizeof *r);
     memset(&e, 0, sizeof e);
+    memset(&bt, 0, sizeof bt);
     if (o == NULL || PT_OPTS_TAKE(&mo, o) != PATIENT_OK || o->pub == NULL ||
         (n && (jws == NULL || out == NULL)))
         return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key given");
     o = &mo;
     memset(out, 0, n * sizeof *out);
-    if ((err = client_init(&c, url, o->fetch, r)))
+    if ((err = client_init(&c, url, o->fetch, r))) {
+        client_free(&c);
         return raise_alarm(r, PATIENT_MONITOR_UNREACHABLE, err, "not an http(s) URL: %s",
-                     url ? url : "(null)");
-    if ((st = malloc(sizeof *st)) == NULL || (lines = calloc(PATIENT_TILE_WIDTH, sizeof *lines)) == NULL ||
-        (lens = calloc(PATIENT_TILE_WIDTH, sizeof *lens)) == NULL) {
+                           url ? url : "(null)");
+    }
+    if ((st = malloc(sizeof *st)) == NULL) {
         err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1000,17 +1154,17 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
     c.tree_size = ck.size;
     for (b = 0; left > 0 && b * PATIENT_TILE_WIDTH < ck.size; b++) {
         unsigned w, j;
-        patient_response_free(bundle);
-        if ((err = get_bundle(&c, b, ck.size, &bundle, lines, lens, &w)))
+        bt.n = 0;
+        if ((err = get_bundle(&c, b, ck.size, &body, &bt, &w)))
             goto out;
         for (j = 0; j < w && left > 0; j++) {
             uint64_t seq = b * PATIENT_TILE_WIDTH + j;
             int parsed = 0;
             for (k = 0; k < n; k++) {
-                if (out[k].found || memmem(lines[j], lens[j], jws[k], strlen(jws[k])) == NULL)
+                if (out[k].found || memmem(bt.line[j], bt.len[j], jws[k], strlen(jws[k])) == NULL)
                     continue;
                 if (!parsed) {
-                    if (pentry_parse((const uint8_t *)lines[j], lens[j], &e) != PATIENT_OK) {
+                    if (pentry_parse(bt.line[j], bt.len[j], &e) != PATIENT_OK) {
                         err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
                                     "entry %llu is not a log entry", (unsigned long long)seq);
                         goto out;
@@ -1027,7 +1181,7 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
                 }
                 /* Proven, not just found: the audit path from the tiles
                  * must lead from this very line to the signed root. */
-                if ((err = scratch_leaf(&scratch, &scap, (const uint8_t *)lines[j], lens[j], leaf)))
+                if ((err = scratch_leaf(&scratch, &scap, bt.line[j], bt.len[j], leaf)))
                     goto out;
                 if ((err = pt_merkle_path_ranges(seq, ck.size, lo, hi, &count)))
                     goto out;
@@ -1046,7 +1200,7 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
                 out[k].seq = seq;
                 out[k].tree_size = ck.size;
                 /* What proves it offline later, kept with the bundle. */
-                if ((err = pt_log_evidence_build(lines[j], lens[j], seq, ck.size,
+                if ((err = pt_log_evidence_build((const char *)bt.line[j], bt.len[j], seq, ck.size,
                                                  (const uint8_t(*)[HASH_LEN])path, count, c.note,
                                                  &out[k].evidence))) {
                     err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
@@ -1061,10 +1215,9 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
     err = PATIENT_OK;
 out:
     pentry_free(&e);
-    patient_response_free(bundle);
+    pt_buf_free(&body);
+    lb_free(&bt);
     free(scratch);
-    free(lines);
-    free(lens);
     free(st);
     client_free(&c);
     return err;

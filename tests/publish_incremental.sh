@@ -122,3 +122,48 @@ rc "$PUB" -q -s manifest_key.key --origin https://example.org site >/dev/null
 [ "$(rc "$PUB" -s manifest_key.key --origin https://example.org --stats --no-state site)" = 0 ] &&
     [ "$(stats)" = "hashed 42 files (0.0 MB), reused 0 unchanged (no publish state kept)" ] &&
     ok "--no-state hashes every file" || fail "--no-state"
+
+# A sharded site (more than 512 entries): a leaf written anew because one
+# of its files changed takes the other files' hashes from the previous leaf
+# of its bin (the file the state names), so only the changed file is read.
+mkdir -p big
+i=0
+while [ $i -lt 600 ]; do
+    printf 'p%03d\n' $i >"big/p$i.html"
+    i=$((i + 1))
+done
+find big -type f -exec touch -d '2020-01-01 00:00:00' {} +
+BM=big/.well-known/patient
+bpub() { rc "$PUB" -s manifest_key.key --origin https://example.org --at 2026-01-01T00:00:00Z \
+    --state "$W/bstate" --stats "$@" big; }
+leaf() { python3 "$S/tests/shard_path.py" "$BM" "$1" | tail -1; }
+blisted() { grep -A2 "\"$1\": {" "$BM/shards/$(leaf "$1").json" | sed -n 's/.*"integrity": "\(.*\)",/\1/p'; }
+[ "$(bpub)" = 0 ] && [ "$(stats)" = "hashed 600 files (0.0 MB), reused 0 unchanged (no previous manifest)" ] &&
+    grep -q '"shard_bits"' "$BM/manifest.json" || fail "sharded first publish"
+printf 'P007\n' >big/p7.html
+touch -d '2021-01-01 00:00:00' big/p7.html
+[ "$(bpub)" = 0 ] && [ "$(stats)" = "hashed 1 files (0.0 MB), reused 599 unchanged" ] &&
+    sed -n 3p out | grep -q ', wrote 1 (' && [ "$(blisted /p7.html)" = "$(sri big/p7.html)" ] &&
+    ok "sharded: one file changed, one file hashed, its leaf rewritten" || fail "sharded reuse"
+# Forged twin: the previous leaf edited on disk (a wrong hash for an
+# unchanged file) no longer hashes to its name: nothing is taken from it,
+# its whole bin is hashed again and lists the right hash.
+peer=$(python3 - "$BM/manifest.json" <<'PY'
+import hashlib, json, sys
+t = sum(json.load(open(sys.argv[1]))["shard_bits"])
+b = lambda p: int.from_bytes(hashlib.sha256(p.encode()).digest(), "big") >> (256 - t)
+print(next(i for i in range(600) if i != 8 and b("/p%d.html" % i) == b("/p8.html")))
+PY
+)
+lf="$BM/shards/$(leaf /p8.html).json"
+inbin=$(grep -c '"integrity"' "$lf")
+sed "s|$(blisted /p8.html)|$(sri big/p7.html)|" "$lf" >leaf.new && cat leaf.new >"$lf"
+[ "$(blisted /p8.html)" = "$(sri big/p7.html)" ] || fail "leaf edit"
+printf 'X%03d\n' "$peer" >"big/p$peer.html"
+touch -d '2021-01-01 00:00:00' "big/p$peer.html"
+[ "$(bpub)" = 0 ] && [ "$(stats)" = "hashed $inbin files (0.0 MB), reused $((600 - inbin)) unchanged" ] &&
+    [ "$(blisted /p8.html)" = "$(sri big/p8.html)" ] &&
+    ok "sharded: an edited previous leaf is not trusted, its bin hashed again" ||
+    fail "edited leaf trusted"
+[ "$(rc minisign -Vm "$BM/manifest.json" -p manifest_key.pub)" = 0 ] && ok "minisign verifies it" ||
+    fail "minisign sharded"

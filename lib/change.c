@@ -583,6 +583,7 @@ out:
 struct patient_hop_hashes {
     patient_sha256_ctx *in, *out;
     uint64_t in_len, out_len;
+    int forked;      /* out has its own state (set by the first _in or _out) */
     patient_err err; /* sticky: a failed update spoils the hashes */
 };
 
@@ -623,16 +624,45 @@ hashes_add(patient_hop_hashes *hh, patient_sha256_ctx *ctx, uint64_t *len, const
     return PATIENT_OK;
 }
 
+/* The end of the common prefix: from here on input and output are
+ * hashed apart, the output starting from the prefix's state. */
+static patient_err
+hashes_fork(patient_hop_hashes *hh)
+{
+    if (hh == NULL || hh->forked)
+        return PATIENT_OK;
+    hh->forked = 1;
+    if (hh->err == PATIENT_OK && hh->in && hh->out)
+        hh->err = pt_sha256_copy(hh->out, hh->in);
+    return hh->err;
+}
+
 patient_err
 patient_hop_hashes_in(patient_hop_hashes *hh, const void *p, size_t n)
 {
-    return hashes_add(hh, hh ? hh->in : NULL, hh ? &hh->in_len : NULL, p, n);
+    patient_err err = hashes_fork(hh);
+    return err ? err : hashes_add(hh, hh ? hh->in : NULL, hh ? &hh->in_len : NULL, p, n);
 }
 
 patient_err
 patient_hop_hashes_out(patient_hop_hashes *hh, const void *p, size_t n)
 {
-    return hashes_add(hh, hh ? hh->out : NULL, hh ? &hh->out_len : NULL, p, n);
+    patient_err err = hashes_fork(hh);
+    return err ? err : hashes_add(hh, hh ? hh->out : NULL, hh ? &hh->out_len : NULL, p, n);
+}
+
+patient_err
+patient_hop_hashes_both(patient_hop_hashes *hh, const void *p, size_t n)
+{
+    patient_err err;
+
+    if (hh == NULL)
+        return PATIENT_ERR_ARG;
+    if (hh->forked)
+        return hh->err ? hh->err : PATIENT_ERR_STATE;
+    if ((err = hashes_add(hh, hh->in, &hh->in_len, p, n)) == PATIENT_OK)
+        hh->out_len += n;
+    return err;
 }
 
 void
@@ -658,6 +688,8 @@ hashes_final(patient_hop_hashes *hh, uint64_t in_len, uint64_t out_len,
         return PATIENT_ERR_STATE;
     if (hh->in_len != in_len || hh->out_len != out_len)
         return PATIENT_ERR_HASH;
+    if ((err = hashes_fork(hh)) != PATIENT_OK) /* all shared: out = in */
+        return err;
     err = patient_sha256_final(hh->in, hin); /* frees the context */
     hh->in = NULL;
     if (err == PATIENT_OK)
@@ -666,26 +698,30 @@ hashes_final(patient_hop_hashes *hh, uint64_t in_len, uint64_t out_len,
     return err;
 }
 
-patient_err
-patient_hop_finish_output(patient_hop *hop, time_t at, const uint8_t *out, size_t out_len,
-                          patient_hop_hashes *hh, char **value)
+/* finish_output (out given, or no hh) and finish_hashed (out NULL, hh
+ * given: nothing to compare, the hashes are signed as they are). */
+static patient_err
+hop_finish_streamed(patient_hop *hop, time_t at, const uint8_t *out, size_t out_len,
+                    patient_hop_hashes *hh, char **value)
 {
     patient_edit *e = NULL;
     uint8_t hin[PATIENT_SHA256_BYTES], hout[PATIENT_SHA256_BYTES];
     size_t olen = 0;
     patient_err err;
 
-    if (value == NULL)
-        return PATIENT_ERR_ARG;
-    *value = NULL;
-    if (hop == NULL || (out == NULL && out_len > 0))
-        return PATIENT_ERR_ARG;
     if (hop->finished)
         return PATIENT_ERR_STATE;
     hop->finished = 1;
     if (hop->n == 0) {
         /* Nothing changed: the output must be the input. */
-        if (out_len != hop->in_len || (out_len && memcmp(out, hop->in, out_len) != 0))
+        if (out_len != hop->in_len)
+            return PATIENT_ERR_HASH;
+        if (out == NULL) {
+            if ((err = hashes_final(hh, hop->in_len, out_len, hin, hout)))
+                return err;
+            return sodium_memcmp(hin, hout, sizeof hin) == 0 ? PATIENT_OK : PATIENT_ERR_HASH;
+        }
+        if (out_len && memcmp(out, hop->in, out_len) != 0)
             return PATIENT_ERR_HASH;
         return PATIENT_OK;
     }
@@ -696,8 +732,12 @@ patient_hop_finish_output(patient_hop *hop, time_t at, const uint8_t *out, size_
         goto out;
     }
     /* With hashes taken while the bytes streamed, this pass only
-     * compares; without, it hashes as it compares. */
-    if (hh) {
+     * compares (and there is none without the bytes); without, it hashes
+     * as it compares. */
+    if (hh && out == NULL) {
+        if ((err = hashes_final(hh, hop->in_len, out_len, hin, hout)))
+            goto out;
+    } else if (hh) {
         if ((err = pt_edits_match(hop->in, hop->in_len, e, hop->n, out, out_len, NULL, NULL)) ||
             (err = hashes_final(hh, hop->in_len, out_len, hin, hout)))
             goto out;
@@ -708,6 +748,30 @@ patient_hop_finish_output(patient_hop *hop, time_t at, const uint8_t *out, size_
 out:
     free(e);
     return err;
+}
+
+patient_err
+patient_hop_finish_output(patient_hop *hop, time_t at, const uint8_t *out, size_t out_len,
+                          patient_hop_hashes *hh, char **value)
+{
+    if (value == NULL)
+        return PATIENT_ERR_ARG;
+    *value = NULL;
+    if (hop == NULL || (out == NULL && out_len > 0))
+        return PATIENT_ERR_ARG;
+    return hop_finish_streamed(hop, at, out ? out : (const uint8_t *)"", out_len, hh, value);
+}
+
+patient_err
+patient_hop_finish_hashed(patient_hop *hop, time_t at, size_t out_len, patient_hop_hashes *hh,
+                          char **value)
+{
+    if (value == NULL)
+        return PATIENT_ERR_ARG;
+    *value = NULL;
+    if (hop == NULL || hh == NULL)
+        return PATIENT_ERR_ARG;
+    return hop_finish_streamed(hop, at, NULL, out_len, hh, value);
 }
 
 void

@@ -75,6 +75,15 @@ patient_sha256_final(patient_sha256_ctx *ctx, uint8_t out[PATIENT_SHA256_BYTES])
     return err;
 }
 
+patient_err
+pt_sha256_copy(patient_sha256_ctx *dst, const patient_sha256_ctx *src)
+{
+    if (dst == NULL || src == NULL)
+        return PATIENT_ERR_ARG;
+    dst->c = src->c;
+    return PATIENT_OK;
+}
+
 void
 patient_sha256_free(patient_sha256_ctx *ctx)
 {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include <patient/error.h>
+#include <patient/hash.h>
 #include <patient/key.h>
 
 /* Caps on anything that comes from outside. */
@@ -71,6 +72,10 @@ patient_err pt_write_atomic(const char *path, const void *data, size_t len, unsi
 /* Write all len bytes to fd, retrying short writes and EINTR: OK, or IO
  * with errno as write left it. */
 patient_err pt_write_all(int fd, const void *data, size_t len);
+
+/* dst becomes a copy of src's state (both stay usable): one hash of a
+ * common prefix, continued two ways. */
+patient_err pt_sha256_copy(patient_sha256_ctx *dst, const patient_sha256_ctx *src);
 
 /* base64 (standard, padded) and base64url (no padding). out is malloc'd,
  * NUL-terminated. Decoders reject whitespace and trailing garbage. */

@@ -148,6 +148,15 @@ struct srv_edit {
     int disclose;
 };
 
+/* A place in a streamed body's output, which is never built: it is the
+ * input's unchanged spans, read where they arrived (buf), and the edits'
+ * insertions. in: the next input offset; edit: the next edit at or after
+ * it; ins: how much of that edit's insertion is behind; pos: output
+ * bytes behind. */
+struct srv_cur {
+    size_t in, edit, ins, pos;
+};
+
 struct srv_req {
     enum srv_mode mode;
     uint8_t *buf;          /* BUFFER: the body so far; STREAM: pending output */
@@ -157,26 +166,28 @@ struct srv_req {
     int eof;
     char *url;             /* absolute request URL, NULL if not derivable */
     patient_mbox_result res;
-    /* MODE_EDIT: buf/len is all the input; obuf/olen the output so far
-     * (input before in_pos with edits[0..applied) applied), opos sent. */
+    /* MODE_EDIT: buf/len is the input (all of it, unless passthru); the
+     * output so far is the input before in_pos with edits[0..applied)
+     * applied, olen bytes, walked (struct srv_cur) by the sender, the
+     * hasher and the gzip encoder, each at its own place. */
     patient_rules_stream *rs;
     struct srv_edit *edits;
-    size_t nedits, edits_cap, applied, in_pos;
-    uint8_t *obuf;
-    size_t olen, ocap, opos;
+    size_t nedits, edits_cap, applied, in_pos, olen;
+    struct srv_cur sent, hashed, encoded;
     int passthru;          /* no edit made and none will be: output = input */
     size_t buf_base;       /* passthru: input bytes already dropped from buf */
     int final;             /* descriptor durable (or none): send everything */
     patient_hop_hashes *hh; /* input and output hashed as they stream */
-    size_t in_hashed, out_hashed;
+    size_t in_hashed;
     char ref_id[SRV_REF_ID_HEX + 1];
     /* gzip streamed: what arrives is decoded into buf (the hop's input
-     * is the decoded body, as for held gzip); obuf[0..efed) went to the
-     * encoder, whose output zbuf[zpos..zlen) waits to be sent. */
+     * is the decoded body, as for held gzip); the output before
+     * encoded.pos went to the encoder, whose output zbuf[zpos..zlen)
+     * waits to be sent. */
     patient_gzip_dec *zdec;
     patient_gzip_enc *zenc;
     uint8_t *zbuf;
-    size_t zlen, zcap, zpos, efed, unflushed;
+    size_t zlen, zcap, zpos, unflushed;
     int zfinished, sink_failed;
     int ref_fd;            /* stored descriptor, locked while in flight; -1 */
     int reqmod;            /* a REQMOD: maybe a descriptor request */
@@ -484,7 +495,11 @@ prune_ref_dir(void)
 /* ---- service callbacks ------------------------------------------------- */
 
 struct srv_req;
+struct srv_cur;
 static int stream_start(struct srv_req *d, ci_request_t *req, ci_off_t clen);
+static int out_walk(struct srv_req *d, struct srv_cur *c, size_t upto,
+                    int (*fn)(struct srv_req *, const uint8_t *, size_t, void *), void *ctx);
+static int copy_span(struct srv_req *d, const uint8_t *p, size_t n, void *ctx);
 static int stream_feed(struct srv_req *d, int eof);
 static int stream_input(struct srv_req *d, const uint8_t *p, size_t n, int eof);
 static int stream_encode(struct srv_req *d);
@@ -777,7 +792,6 @@ srv_release_request(void *data)
     free(d->zbuf);
     patient_hop_hashes_free(d->hh);
     free(d->edits);
-    free(d->obuf);
     free(d->ref_body);
     free(d->buf);
     free(d->url);
@@ -884,14 +898,23 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
         if (d->mode == MODE_EDIT) {
             /* the end burst waits for the end (SRV_END_BURST) */
             size_t hold = d->final ? 0 : SRV_END_BURST, have;
-            src = d->zenc ? d->zbuf : d->obuf;
-            pos = d->zenc ? &d->zpos : &d->opos;
-            have = (d->zenc ? d->zlen : d->olen) - *pos;
+            have = d->zenc ? d->zlen - d->zpos : d->olen - d->sent.pos;
             avail = have > hold ? have - hold : 0;
-            if (avail == 0 && !d->final) {
-                *wlen = 0;
+            if (avail == 0) {
+                *wlen = d->final ? CI_EOF : 0;
                 return CI_OK;
             }
+            if (d->zenc == NULL) {
+                /* straight from the input buffer (and the insertions) */
+                uint8_t *w = (uint8_t *)wbuf;
+                size_t n = avail < (size_t)*wlen ? avail : (size_t)*wlen;
+                if (out_walk(d, &d->sent, d->sent.pos + n, copy_span, &w) != 0)
+                    return CI_ERROR;
+                *wlen = (int)n;
+                return CI_OK;
+            }
+            src = d->zbuf;
+            pos = &d->zpos;
         } else if (d->mode == MODE_STREAM) {
             src = d->buf;
             avail = d->len - d->rpos;
@@ -984,10 +1007,60 @@ upstream_tls(ci_request_t *req, const char *url, patient_tls_facts *t)
 
 /* ---- streamed changes (descriptor by reference) ------------------------ */
 
+/* Walk the output from c up to output offset upto (at most olen),
+ * handing fn each span in order: unchanged input where it lies in buf,
+ * or an edit's insertion. 0, or -1 (fn failed). */
 static int
-obuf_append(struct srv_req *d, const uint8_t *p, size_t n)
+out_walk(struct srv_req *d, struct srv_cur *c, size_t upto,
+         int (*fn)(struct srv_req *, const uint8_t *, size_t, void *), void *ctx)
 {
-    return grow_append(&d->obuf, &d->olen, &d->ocap, 65536, p, n);
+    while (c->pos < upto) {
+        const struct srv_edit *e = c->edit < d->applied ? &d->edits[c->edit] : NULL;
+        const uint8_t *p;
+        size_t k;
+        if (e && c->in == e->off) {
+            if (c->ins == e->ins_len) {
+                c->in = e->off + e->del;
+                c->edit++;
+                c->ins = 0;
+                continue;
+            }
+            p = e->ins + c->ins;
+            k = e->ins_len - c->ins;
+            if (k > upto - c->pos)
+                k = upto - c->pos;
+            c->ins += k;
+        } else {
+            p = d->buf + (c->in - d->buf_base);
+            k = (e ? e->off : d->in_pos) - c->in;
+            if (k > upto - c->pos)
+                k = upto - c->pos;
+            if (k == 0)
+                return -1; /* olen and the edits disagree: cannot happen */
+            c->in += k;
+        }
+        c->pos += k;
+        if (fn(d, p, k, ctx) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+copy_span(struct srv_req *d, const uint8_t *p, size_t n, void *ctx)
+{
+    uint8_t **w = ctx;
+    (void)d;
+    memcpy(*w, p, n);
+    *w += n;
+    return 0;
+}
+
+static int
+hash_span(struct srv_req *d, const uint8_t *p, size_t n, void *ctx)
+{
+    (void)ctx;
+    return patient_hop_hashes_out(d->hh, p, n) == PATIENT_OK ? 0 : -1;
 }
 
 static patient_err
@@ -1010,23 +1083,24 @@ stream_edit(void *ctx, const patient_rule_match *m)
     return PATIENT_OK;
 }
 
-/* Output for the input before upto: the bytes between edits, and each
- * reported edit's insertion in place of what it deletes. */
+/* Extend the output to the input before upto: the bytes between edits,
+ * and each reported edit's insertion in place of what it deletes. Only
+ * its length is counted here: nothing is copied (out_walk reads it). */
 static int
 stream_generate(struct srv_req *d, size_t upto)
 {
     while (d->applied < d->nedits && d->edits[d->applied].off < upto) {
         const struct srv_edit *e = &d->edits[d->applied];
-        if (e->off > d->in_pos && obuf_append(d, d->buf + d->in_pos, e->off - d->in_pos) != 0)
+        /* sorted, after what is out, within what arrived: the matcher's
+         * promise, checked since the walks rely on it */
+        if (e->off < d->in_pos || e->del > d->buf_base + d->len - e->off)
             return -1;
-        if (e->ins_len && obuf_append(d, e->ins, e->ins_len) != 0)
-            return -1;
+        d->olen += e->off - d->in_pos + e->ins_len;
         d->in_pos = e->off + e->del;
         d->applied++;
     }
     if (upto > d->in_pos) {
-        if (obuf_append(d, d->buf + d->in_pos, upto - d->in_pos) != 0)
-            return -1;
+        d->olen += upto - d->in_pos;
         d->in_pos = upto;
     }
     return 0;
@@ -1034,23 +1108,33 @@ stream_generate(struct srv_req *d, size_t upto)
 
 /* Hash what arrived and what was generated since the last call: now,
  * while the rest of the body is still on its way, not at its end, when
- * the client waits for the last bytes. Nothing is signed once the stream
- * passes through unchanged, so nothing is hashed then. */
+ * the client waits for the last bytes. Before the first edit the output
+ * is the input, hashed once for both; from the first edit on the input
+ * is hashed as it arrives and the output as it is generated. Nothing is
+ * signed once the stream passes through unchanged, so nothing is hashed
+ * then. */
 static int
 stream_hash(struct srv_req *d)
 {
     if (d->passthru || d->hh == NULL)
         return 0;
+    if (d->hashed.edit == 0 && d->hashed.ins == 0) {
+        /* the common prefix: up to the first edit, or all that is out */
+        size_t to = d->applied ? d->edits[0].off : d->in_pos;
+        if (to > d->in_hashed) {
+            if (patient_hop_hashes_both(d->hh, d->buf + d->in_hashed, to - d->in_hashed) !=
+                PATIENT_OK)
+                return -1;
+            d->hashed.in = d->hashed.pos = d->in_hashed = to;
+        }
+        if (d->applied == 0)
+            return 0;
+    }
     if (d->len > d->in_hashed &&
         patient_hop_hashes_in(d->hh, d->buf + d->in_hashed, d->len - d->in_hashed) != PATIENT_OK)
         return -1;
-    if (d->olen > d->out_hashed &&
-        patient_hop_hashes_out(d->hh, d->obuf + d->out_hashed, d->olen - d->out_hashed) !=
-            PATIENT_OK)
-        return -1;
     d->in_hashed = d->len;
-    d->out_hashed = d->olen;
-    return 0;
+    return out_walk(d, &d->hashed, d->olen, hash_span, NULL);
 }
 
 /* Feed what has arrived to the matcher and extend the output. A limit
@@ -1066,7 +1150,7 @@ stream_feed(struct srv_req *d, int eof)
     if (!d->passthru) {
         err = patient_rules_stream_feed(d->rs, d->buf, d->len, eof, stream_edit, d, &safe);
         if (err != PATIENT_OK) {
-            if (d->nedits == 0 && d->in_pos == d->olen) {
+            if (d->nedits == 0) {
                 d->passthru = 1;
                 log_event(err == PATIENT_ERR_LIMIT ? "rules.limit" : "rules.failed", d->url,
                           "streamed response passed unchanged");
@@ -1077,7 +1161,7 @@ stream_feed(struct srv_req *d, int eof)
             }
         }
     }
-    if (stream_generate(d, d->passthru ? d->len : safe) != 0)
+    if (stream_generate(d, d->passthru ? d->buf_base + d->len : safe) != 0)
         return -1;
     return stream_hash(d);
 }
@@ -1146,6 +1230,15 @@ zbuf_sink(void *ctx, const uint8_t *p, size_t n)
                                                                         : PATIENT_ERR_NOMEM;
 }
 
+static int
+encode_span(struct srv_req *d, const uint8_t *p, size_t n, void *ctx)
+{
+    (void)ctx;
+    return patient_gzip_enc_feed(d->zenc, p, n, PATIENT_GZIP_MORE, zbuf_sink, d) == PATIENT_OK
+               ? 0
+               : -1;
+}
+
 /* gzip: hand the encoder the output so far; the member is ended only
  * once final, and its last SRV_END_BURST bytes wait in zbuf, so a client
  * can never finish decoding a changed body whose descriptor is not
@@ -1158,7 +1251,7 @@ stream_encode(struct srv_req *d)
 
     if (d->zenc == NULL || d->zfinished)
         return 0;
-    n = d->olen - d->efed;
+    n = d->olen - d->encoded.pos;
     if (d->final) {
         flush = PATIENT_GZIP_FINISH;
     } else {
@@ -1170,29 +1263,27 @@ stream_encode(struct srv_req *d)
             d->unflushed = 0;
         }
     }
-    if (patient_gzip_enc_feed(d->zenc, d->obuf + d->efed, n, flush, zbuf_sink, d) != PATIENT_OK)
+    if (out_walk(d, &d->encoded, d->olen, encode_span, NULL) != 0 ||
+        (flush != PATIENT_GZIP_MORE &&
+         patient_gzip_enc_feed(d->zenc, NULL, 0, flush, zbuf_sink, d) != PATIENT_OK))
         return -1;
-    d->efed += n;
     d->zfinished = d->final;
     return 0;
 }
 
-/* Drop what is no longer needed. A passthrough keeps no input (nothing
- * will be signed) and only the unsent output; re-encoded gzip output is
- * never needed once sent. Changed or pending bodies keep input and output
- * whole for the hop. */
+/* Drop what is no longer needed. A passthrough keeps only the input not
+ * yet sent (nothing will be signed); re-encoded gzip output is never
+ * needed once sent. Changed or pending bodies keep their input whole for
+ * the hop. */
 static void
 stream_compact(struct srv_req *d)
 {
-    size_t *gone = d->zenc ? &d->efed : &d->opos;
-
     if (d->passthru) {
-        d->buf_base += d->len;
-        d->len = d->in_pos = 0;
-        if (*gone >= SRV_COMPACT) {
-            memmove(d->obuf, d->obuf + *gone, d->olen - *gone);
-            d->olen -= *gone;
-            *gone = 0;
+        size_t gone = (d->zenc ? d->encoded.in : d->sent.in) - d->buf_base;
+        if (gone == d->len || gone >= SRV_COMPACT) {
+            memmove(d->buf, d->buf + gone, d->len - gone);
+            d->len -= gone;
+            d->buf_base += gone;
         }
     }
     if (d->zpos >= SRV_COMPACT) {
@@ -1262,22 +1353,17 @@ stream_start(struct srv_req *d, ci_request_t *req, ci_off_t clen)
     free(hdr);
     /* Room for the whole body when its length is known: no reallocation
      * (and copy) of megabytes while it streams. A gzip body's decoded
-     * length is not known: guess a typical ratio for text. */
+     * length is not known: guess a typical ratio for text. (The output
+     * needs no buffer: it is read from this one.) */
     {
         if (clen > 0 && (uint64_t)clen <= cfg_max_body) {
             size_t want = (size_t)clen;
-            uint8_t *nb, *ob;
+            uint8_t *nb;
             if (gz)
                 want = want > cfg_max_body / 4 ? cfg_max_body : want * 4;
-            nb = realloc(d->buf, want);
-            ob = malloc(want + 65536);
-            if (nb != NULL) {
+            if ((nb = realloc(d->buf, want)) != NULL) {
                 d->buf = nb;
                 d->cap = want;
-            }
-            if (ob != NULL) {
-                d->obuf = ob;
-                d->ocap = want + 65536;
             }
             if (gz && (d->zbuf = malloc((size_t)clen + 65536)) != NULL)
                 d->zcap = (size_t)clen + 65536;
@@ -1337,12 +1423,11 @@ stream_finish(struct srv_req *d, ci_request_t *req)
                                         e->rule, e->note, e->disclose)) != PATIENT_OK)
             goto out;
     }
-    /* The output is already built (and mostly sent) and hashed on the
-     * way: the hop checks it is exactly what its edits give and signs.
-     * A mismatch cannot happen (the stream and the hop apply the same
-     * edits). */
-    if ((err = patient_hop_finish_output(hop, time(NULL), d->obuf, d->olen, d->hh, &value)) !=
-        PATIENT_OK)
+    /* The output was never built: it went out (mostly) and was hashed
+     * span by span, read from the input and the insertions by the same
+     * walk; the hop checks its length against the edits and signs the
+     * hashes. */
+    if ((err = patient_hop_finish_hashed(hop, time(NULL), d->olen, d->hh, &value)) != PATIENT_OK)
         goto out;
     err = PATIENT_ERR_HASH;
     if (value == NULL)

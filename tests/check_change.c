@@ -1408,6 +1408,101 @@ START_TEST(finish_output_streamed_hashes)
 }
 END_TEST
 
+/* A middlebox that never held its output in one buffer signs with
+ * patient_hop_finish_hashed, the common prefix hashed once
+ * (patient_hop_hashes_both): the same descriptor, byte for byte. Twins:
+ * a size that is not the edits' output, counts that are not the hop's
+ * sizes, and a prefix hashed for both after the split sign nothing;
+ * hashes fed a byte that is not the output sign a descriptor the output
+ * check refuses; an unchanged body whose output hashed otherwise is
+ * refused. */
+START_TEST(finish_hashed_shared_prefix)
+{
+    const char *url = "https://news.example/a.html";
+    const uint8_t *in = (const uint8_t *)INPUT;
+    size_t len = strlen(INPUT), out_len = 0, k = 0;
+    uint8_t *out = NULL, *bad;
+    char *v1 = issue3(sk_a, url, in, len, NULL, 0, 1, &out, &out_len), *v2 = NULL;
+    patient_hop *hop;
+    patient_hop_hashes *hh;
+    patient_change *c;
+
+    while (k < len && k < out_len && in[k] == out[k])
+        k++;
+    ck_assert_uint_gt(k, 0);
+    bad = malloc(out_len);
+    for (int twin = 0; twin < 2; twin++) {
+        const uint8_t *o = out;
+        if (twin) { /* a byte of the common prefix, fed wrong */
+            memcpy(bad, out, out_len);
+            bad[0] ^= 1;
+            o = bad;
+        }
+        hop = begin3(sk_a, url, in, len, NULL, 0, 1);
+        ck_assert_int_eq(patient_hop_hashes_new(&hh), PATIENT_OK);
+        ck_assert_int_eq(patient_hop_hashes_both(hh, o, k), PATIENT_OK);
+        ck_assert_int_eq(patient_hop_hashes_in(hh, in + k, len - k), PATIENT_OK);
+        ck_assert_int_eq(patient_hop_hashes_both(hh, in + k, 1), PATIENT_ERR_STATE);
+        ck_assert_int_eq(patient_hop_hashes_out(hh, o + k, out_len - k), PATIENT_OK);
+        ck_assert_int_eq(patient_hop_finish_hashed(hop, 1795000000, out_len, hh, &v2), PATIENT_OK);
+        ck_assert_ptr_nonnull(v2);
+        if (!twin) {
+            ck_assert_str_eq(v1, v2);
+        } else {
+            c = parse_ok(v2);
+            ck_assert_int_eq(patient_change_check_output(c, out, out_len), PATIENT_ERR_HASH);
+            patient_change_free(c);
+        }
+        free(v2);
+        v2 = NULL;
+        ck_assert_int_eq(patient_hop_finish_hashed(hop, 1795000000, out_len, hh, &v2),
+                         PATIENT_ERR_STATE);
+        patient_hop_hashes_free(hh);
+        patient_hop_free(hop);
+    }
+
+    /* a size that is not the edits' output; hashes one byte short */
+    for (int twin = 0; twin < 2; twin++) {
+        hop = begin3(sk_a, url, in, len, NULL, 0, 1);
+        hh = hashes_of(in, len, out, twin ? out_len - 1 : out_len, 9);
+        ck_assert_int_eq(
+            patient_hop_finish_hashed(hop, 1795000000, twin ? out_len : out_len + 1, hh, &v2),
+            PATIENT_ERR_HASH);
+        ck_assert_ptr_null(v2);
+        patient_hop_hashes_free(hh);
+        patient_hop_free(hop);
+    }
+
+    /* No edit: all of it shared signs nothing and passes; an output that
+     * hashed otherwise is refused. */
+    for (int twin = 0; twin < 2; twin++) {
+        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a,
+                                                               .name = "Example Filter",
+                                                               .service = "content-filter",
+                                                               .url = url, .in = in, .in_len = len},
+                                           &hop),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_hop_hashes_new(&hh), PATIENT_OK);
+        if (twin) {
+            ck_assert_int_eq(patient_hop_hashes_in(hh, in, len), PATIENT_OK);
+            ck_assert_int_eq(patient_hop_hashes_out(hh, out, len), PATIENT_OK);
+        } else {
+            ck_assert_int_eq(patient_hop_hashes_both(hh, in, len), PATIENT_OK);
+        }
+        ck_assert_int_eq(patient_hop_finish_hashed(hop, 0, len, hh, &v2),
+                         twin ? PATIENT_ERR_HASH : PATIENT_OK);
+        ck_assert_ptr_null(v2);
+        patient_hop_hashes_free(hh);
+        patient_hop_free(hop);
+    }
+    ck_assert_int_eq(patient_hop_finish_hashed(NULL, 0, 0, NULL, &v2), PATIENT_ERR_ARG);
+
+    free(bad);
+    free(out);
+    free(v1);
+}
+END_TEST
+
 START_TEST(concurrent_issuers)
 {
     pthread_t t[THREADS];
@@ -1474,6 +1569,7 @@ change_suite(void)
     tcase_add_test(tc, no_edits_no_descriptor);
     tcase_add_test(tc, finish_output_same_descriptor);
     tcase_add_test(tc, finish_output_streamed_hashes);
+    tcase_add_test(tc, finish_hashed_shared_prefix);
     tcase_add_test(tc, empty_body_and_edges);
     tcase_add_test(tc, issue_time_validation);
     tcase_add_test(tc, too_many_edits_and_hops);

@@ -173,6 +173,12 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_hashes_in(patient_hop_hashes 
                                                              const void *bytes, size_t len);
 PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_hashes_out(patient_hop_hashes *hh,
                                                               const void *bytes, size_t len);
+/* Bytes that are both the next input and the next output (what passes
+ * before the first edit): hashed once, counted for both. Only before the
+ * first _in or _out; after them PATIENT_ERR_STATE. A body no rule
+ * touches then costs one hash pass, not two. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_hashes_both(patient_hop_hashes *hh,
+                                                               const void *bytes, size_t len);
 PATIENT_EXPORT void patient_hop_hashes_free(patient_hop_hashes *hh);
 
 /* Finish for a caller that built the output itself (a middlebox that
@@ -186,6 +192,20 @@ PATIENT_EXPORT void patient_hop_hashes_free(patient_hop_hashes *hh);
  * (out must then equal the input, else HASH). Saves a copy of the body. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_finish_output(patient_hop *hop, time_t at,
                                                                  const uint8_t *out,
+                                                                 size_t out_len,
+                                                                 patient_hop_hashes *hh,
+                                                                 char **value);
+
+/* Finish for a caller that never held its output in one buffer (a
+ * middlebox that relays unchanged spans straight from its input buffer):
+ * as patient_hop_finish_output with hh given, but with no bytes to
+ * compare: out_len must be the edits' output size and hh must have been
+ * fed exactly in_len input and out_len output bytes (else HASH, nothing
+ * signed); hh's hashes are signed as they are (they are the caller's
+ * word for its bytes, see patient_hop_hashes) and hh is used up. No edit:
+ * PATIENT_OK with *value NULL when the output hashed as the input did,
+ * else HASH. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_finish_hashed(patient_hop *hop, time_t at,
                                                                  size_t out_len,
                                                                  patient_hop_hashes *hh,
                                                                  char **value);

@@ -232,30 +232,16 @@ native() { # native OUT [REQ [args]]
     "$VERIFY" --native-host --policy "$work/policy.json" --no-state --cache-dir "$work/cache" \
         --timeout 60 "$@" chrome-extension://x/ <"$work/$req" >"$work/$out" 2>"$work/$out.err" || rc=$?
 }
-nverdicts() {
-    "$PY" - "$1" <<'PY2' 2>/dev/null || echo "?"
-import json, struct, sys
-d = open(sys.argv[1], "rb").read()
-r = {}
-while d:
-    n, = struct.unpack("=I", d[:4])
-    o = json.loads(d[4:4 + n]); d = d[4 + n:]
-    rep = o.get("report") or {}
-    codes = sorted({x["code"] for x in rep.get("results", []) if x.get("effect") == "invalid"})
-    r[o.get("id")] = rep.get("verdict", "error") + ("(" + ",".join(codes) + ")" if codes else "")
-print(r.get("ok"), r.get("bad"))
-PY2
-}
 native nat nreq --proxy "$PROXY_URL"
-got=$(nverdicts "$work/nat")
+got=$(native_verdicts "$work/nat")
 check "native host, received streamed page via the proxy: modified; kept byte changed: invalid (got $got, exit $rc)" \
     bash -c "[[ '$got' == 'modified invalid('*body.mismatch* && $rc == 0 ]]"
 native gnat gnreq --proxy "$PROXY_URL"
-got=$(nverdicts "$work/gnat")
+got=$(native_verdicts "$work/gnat")
 check "native host, received (decoded) streamed gzip page: modified; kept byte changed: invalid (got $got, exit $rc)" \
     bash -c "[[ '$got' == 'modified invalid('*body.mismatch* && $rc == 0 ]]"
 native natnp
-got=$(nverdicts "$work/natnp")
+got=$(native_verdicts "$work/natnp")
 check "native host without a proxy: the reference is not followed, invalid (got $got, exit $rc)" \
     bash -c "[[ '$got' == 'invalid('*' invalid('* && $rc == 0 ]]"
 

@@ -6,6 +6,8 @@
 #     stack_need [BINARY...]       skip (77) unless the module and servers are here
 #     stack_workdir NAME           $work, removed on exit (KEEP=1 keeps it)
 #     stacks+=("$work/stack")      stacks stopped on exit, their logs shown on failure
+#     native_verdicts FILE         "OK BAD": the verdicts (with their invalid codes)
+#                                  of the native host's answers to requests "ok", "bad"
 #     stack_before_stop() { ...; } optional: runs first on exit (stop a load generator)
 # The paths of the tools under test, and TAP lines: ok, not_ok (counted in
 # $fails; the script ends with its own summary), check WHAT CMD..., skip.
@@ -55,4 +57,22 @@ stack_workdir() {
     work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
     trap stack_cleanup EXIT
     trap 'exit 130' INT TERM
+}
+
+# native_verdicts FILE: patient-verify --native-host's answers in FILE
+# (length-prefixed JSON) to the requests with ids "ok" and "bad", as
+# "VERDICT[(code,...)] VERDICT[(code,...)]" (the codes of invalid results)
+native_verdicts() {
+    "$PY" - "$1" <<'PY' 2>/dev/null || echo "?"
+import json, struct, sys
+d = open(sys.argv[1], "rb").read()
+r = {}
+while d:
+    n, = struct.unpack("=I", d[:4])
+    o = json.loads(d[4:4 + n]); d = d[4 + n:]
+    rep = o.get("report") or {}
+    codes = sorted({x["code"] for x in rep.get("results", []) if x.get("effect") == "invalid"})
+    r[o.get("id")] = rep.get("verdict", "error") + ("(" + ",".join(codes) + ")" if codes else "")
+print(r.get("ok"), r.get("bad"))
+PY
 }

@@ -1388,7 +1388,7 @@ stream_finish(struct srv_req *d, ci_request_t *req)
     patient_tls_facts tls;
     const patient_tls_facts *t;
     char *value = NULL;
-    uint64_t seq = 0;
+    uint64_t seq = 0, durable_at = 0;
     patient_err err = PATIENT_ERR_STATE;
     int ret = -1;
 
@@ -1433,8 +1433,10 @@ stream_finish(struct srv_req *d, ci_request_t *req)
     if (value == NULL)
         goto out;
     /* Log before release, as for held bodies: the end of the body leaves
-     * only once the descriptor is durable in the audit log. */
-    if ((err = patient_log_append_hop(log, hop, &seq)) != PATIENT_OK)
+     * only once the descriptor is durable in the audit log. The entry is
+     * written now and its fdatasync runs while the descriptor is stored
+     * and the gzip member ended; only then is it waited for. */
+    if ((err = patient_log_append_hop_deferred(log, hop, &seq, &durable_at)) != PATIENT_OK)
         goto out;
     err = PATIENT_ERR_IO;
     /* Every c-icap child serves from the folder; the file stays locked
@@ -1444,14 +1446,26 @@ stream_finish(struct srv_req *d, ci_request_t *req)
     d->final = 1;
     if (stream_encode(d) != 0)
         goto out;
+    if ((err = patient_log_wait_durable(log, durable_at)) != PATIENT_OK)
+        goto out;
     ci_debug_printf(3, "srv_patient: %s: streamed, %zu edit%s, log seq %llu, descriptor %s\n",
                     d->url, d->nedits, d->nedits == 1 ? "" : "s", (unsigned long long)seq,
                     d->ref_id);
     ret = 0;
 out:
-    if (ret != 0)
+    if (ret != 0) {
+        d->final = 0; /* the change may not be durable: its end never leaves */
+        if (d->ref_fd >= 0) {
+            /* nor is its descriptor served */
+            char path[4200];
+            if (snprintf(path, sizeof path, "%s/%s", cfg_ref_dir, d->ref_id) < (int)sizeof path)
+                unlink(path);
+            close(d->ref_fd);
+            d->ref_fd = -1;
+        }
         ci_debug_printf(1, "srv_patient: %s: streamed change abandoned: %s\n",
                         d->url ? d->url : "?", patient_strerror(err));
+    }
     for (int i = 0; i < nprev; i++)
         free(prev[i]);
     patient_hop_free(hop);

@@ -642,6 +642,8 @@ do_included(int n, char **a, const topts *o)
         if (!res[k].found)
             missing++;
     }
+    if (!o->json)
+        printf("%s\n", r.message);
     if (o->state == NULL && !o->json)
         printf("(checkpoint not compared with a monitor's state: pass --state FILE)\n");
     rc = missing ? CLI_EXIT_FAIL : CLI_EXIT_OK;

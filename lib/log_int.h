@@ -121,6 +121,9 @@ patient_err scratch_leaf(uint8_t **scratch, size_t *cap, const uint8_t *line, si
 /* What a line needs from its neighbours' point of view, computed away from
  * them (on any core). parsed: pentry_parse accepted the line and it is a
  * change or an event (checkpoints and bad lines are left to the caller). */
+/* Bytes of a descriptor's key in the monitor's index (tlog_index.c). */
+#define PT_INDEX_KEY 16
+
 typedef struct {
     uint8_t chain[HASH_LEN]; /* SHA-256 of the line: the next line's prev */
     uint8_t leaf[HASH_LEN];  /* its RFC 9162 leaf hash */
@@ -128,6 +131,7 @@ typedef struct {
     char prev[HEX_LEN + 1];
     patient_log_kind kind;
     int parsed, hash_err;
+    uint8_t key[PT_INDEX_KEY]; /* a change's pt_index_key */
 } lineinfo;
 
 /* Whole lines read with one pread loop: line[i] (len[i] bytes, without the

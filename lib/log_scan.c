@@ -13,6 +13,7 @@
 
 #include "log_int.h"
 #include "sha256_pair.h"
+#include "tlog_int.h"
 
 /* ---- Batches of lines -------------------------------------------------- */
 
@@ -144,6 +145,8 @@ line_work(const uint8_t *line, size_t len, unsigned what, pentry *e, lineinfo *l
     li->seq = e->seq;
     li->kind = e->kind;
     memcpy(li->prev, e->prev, HEX_LEN + 1);
+    if (e->kind == PATIENT_LOG_KIND_CHANGE && e->jws)
+        pt_index_key(e->jws, strlen(e->jws), li->key);
     li->parsed = 1;
 }
 

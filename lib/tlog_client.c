@@ -833,6 +833,8 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     patient_checkpoint ck;
     reader *rd = NULL;
     rslot *sl = NULL, *nx = NULL;
+    pt_buf recs = {0}; /* pt_irec of the new changes, for the index */
+    char ipath[PATH_MAX];
     lpool *pool = NULL;
     uint8_t root[HASH_LEN];
     uint64_t old, i, k, groups;
@@ -979,7 +981,17 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
                 goto out;
             }
             if (e.kind == PATIENT_LOG_KIND_CHANGE) {
+                pt_irec rec;
                 r->changes++;
+                if (li->parsed && !o->deep && !o->on_entry)
+                    memcpy(rec.key, li->key, PT_INDEX_KEY);
+                else
+                    pt_index_key(e.jws, strlen(e.jws), rec.key);
+                rec.seq = i;
+                if ((err = pt_buf_append(&recs, &rec, sizeof rec))) {
+                    err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
+                    goto out;
+                }
                 if (o->deep) {
                     patient_jws *jw = NULL;
                     err = patient_jws_parse(e.jws, strlen(e.jws), &jw);
@@ -1058,6 +1070,16 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
         }
     }
     memcpy(st->root, ck.root, HASH_LEN);
+    /* The index first: one that runs ahead of the state is rebuilt from
+     * the state's size next time; one that lags behind it is never used. */
+    if (snprintf(ipath, sizeof ipath, "%s.index", state_path) >= (int)sizeof ipath ||
+        (err = pt_index_append(ipath, st->log_id, old, ck.size, (const pt_irec *)recs.data,
+                               recs.len / sizeof(pt_irec)))) {
+        err = raise_alarm(r, PATIENT_MONITOR_STATE, err ? err : PATIENT_ERR_ARG,
+                          "cannot write the descriptor index %s.index: %s", state_path,
+                          patient_strerror(err ? err : PATIENT_ERR_ARG));
+        goto out;
+    }
     if ((err = state_save(state_path, st))) {
         err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "cannot write the state file %s: %s",
                           state_path, patient_strerror(err));
@@ -1069,6 +1091,7 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
              (unsigned long long)ck.size, (unsigned long long)old, (unsigned long long)r->entries);
     err = PATIENT_OK;
 out:
+    pt_buf_free(&recs);
     lpool_free(pool); /* waits for the batch in flight */
     if (rd) {
         reader_free(rd);
@@ -1080,6 +1103,113 @@ out:
     return err;
 }
 
+/* The search for descriptors in the published entries. */
+typedef struct {
+    client *c;
+    const patient_checkpoint *ck;
+    const char *const *jws;
+    size_t n, left;
+    patient_included *out;
+    pt_buf body;   /* the bundle read last */
+    lbatch bt;     /* its lines */
+    uint64_t have; /* its index + 1; 0: none */
+    uint64_t bundles; /* entry bundles read */
+    pentry e;
+    uint8_t *scratch;
+    size_t scap;
+} isearch;
+
+static patient_err
+is_bundle(isearch *x, uint64_t b)
+{
+    unsigned w;
+    patient_err err;
+
+    if (x->have == b + 1)
+        return PATIENT_OK;
+    x->have = 0;
+    x->bt.n = 0;
+    if ((err = get_bundle(x->c, b, x->ck->size, &x->body, &x->bt, &w)))
+        return err;
+    x->bundles++;
+    x->have = b + 1;
+    return PATIENT_OK;
+}
+
+/* Entry seq of the bundle last read: when it is the change entry of
+ * descriptor k (only, or any not found yet when k is n), prove it into the
+ * signed tree and keep its evidence. */
+static patient_err
+is_line(isearch *x, uint64_t seq, size_t only)
+{
+    const uint8_t *line = x->bt.line[seq % PATIENT_TILE_WIDTH];
+    size_t len = x->bt.len[seq % PATIENT_TILE_WIDTH], k;
+    patient_monitor_report *r = x->c->r;
+    uint8_t leaf[HASH_LEN], path[PT_MERKLE_MAX_DEPTH][HASH_LEN];
+    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH];
+    size_t count;
+    int parsed = 0;
+    patient_err err;
+
+    for (k = only < x->n ? only : 0; k < (only < x->n ? only + 1 : x->n); k++) {
+        if (x->out[k].found || memmem(line, len, x->jws[k], strlen(x->jws[k])) == NULL)
+            continue;
+        if (!parsed) {
+            if (pentry_parse(line, len, &x->e) != PATIENT_OK)
+                return raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
+                                   "entry %llu is not a log entry", (unsigned long long)seq);
+            parsed = 1;
+        }
+        if (x->e.kind != PATIENT_LOG_KIND_CHANGE || strcmp(x->e.jws, x->jws[k]) != 0)
+            continue;
+        if (x->e.seq != seq)
+            return raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_CHAIN,
+                               "entry %llu carries seq %llu", (unsigned long long)seq,
+                               (unsigned long long)x->e.seq);
+        /* Proven, not just found: the audit path from the tiles must lead
+         * from this very line to the signed root. */
+        if ((err = scratch_leaf(&x->scratch, &x->scap, line, len, leaf)) ||
+            (err = pt_merkle_path_ranges(seq, x->ck->size, lo, hi, &count)))
+            return err;
+        for (size_t q = 0; q < count; q++)
+            if ((err = pt_merkle_range_hash(lo[q], hi[q], tile_node, x->c, path[q])))
+                return err;
+        if (pt_merkle_path_verify(seq, x->ck->size, leaf, (const uint8_t(*)[HASH_LEN])path, count,
+                                  x->ck->root) != PATIENT_OK)
+            return raise_alarm(r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
+                               "corrupted tiles: no inclusion proof of entry %llu leads to the "
+                               "signed root",
+                               (unsigned long long)seq);
+        x->out[k].found = 1;
+        x->out[k].seq = seq;
+        x->out[k].tree_size = x->ck->size;
+        /* What proves it offline later, kept with the bundle. */
+        if ((err = pt_log_evidence_build((const char *)line, len, seq, x->ck->size,
+                                         (const uint8_t(*)[HASH_LEN])path, count, x->c->note,
+                                         &x->out[k].evidence)))
+            return raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
+        x->left--;
+    }
+    return PATIENT_OK;
+}
+
+/* Every entry in [from, to) of the signed tree, bundle by bundle. */
+static patient_err
+is_scan(isearch *x, uint64_t from, uint64_t to)
+{
+    patient_err err;
+
+    if (to > x->ck->size)
+        to = x->ck->size;
+    for (uint64_t seq = from; seq < to && x->left > 0; seq++) {
+        if ((err = is_bundle(x, seq / PATIENT_TILE_WIDTH)))
+            return err;
+        if ((err = is_line(x, seq, x->n)))
+            return err;
+    }
+    return PATIENT_OK;
+}
+
 patient_err
 patient_tlog_included(const char *url, const char *state_path, const patient_monitor_opts *o,
                       const char *const *jws, size_t n, patient_included *out,
@@ -1089,18 +1219,16 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
     client c;
     mstate *st = NULL;
     patient_checkpoint ck;
-    pt_buf body = {0};
-    lbatch bt;
-    size_t left = n, k, scap = 0;
-    uint8_t leaf[HASH_LEN], path[PT_MERKLE_MAX_DEPTH][HASH_LEN], *scratch = NULL;
-    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH], b;
-    size_t count;
-    pentry e;
+    isearch x;
+    pt_index idx;
+    char ipath[PATH_MAX];
+    int use_idx = 0;
+    size_t k, wrong = 0;
     patient_err err;
 
     memset(r, 0, sizeof *r);
-    memset(&e, 0, sizeof e);
-    memset(&bt, 0, sizeof bt);
+    memset(&x, 0, sizeof x);
+    memset(&idx, 0, sizeof idx);
     if (o == NULL || PT_OPTS_TAKE(&mo, o) != PATIENT_OK || o->pub == NULL ||
         (n && (jws == NULL || out == NULL)))
         return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key given");
@@ -1152,72 +1280,57 @@ patient_tlog_included(const char *url, const char *state_path, const patient_mon
         }
     }
     c.tree_size = ck.size;
-    for (b = 0; left > 0 && b * PATIENT_TILE_WIDTH < ck.size; b++) {
-        unsigned w, j;
-        bt.n = 0;
-        if ((err = get_bundle(&c, b, ck.size, &body, &bt, &w)))
-            goto out;
-        for (j = 0; j < w && left > 0; j++) {
-            uint64_t seq = b * PATIENT_TILE_WIDTH + j;
-            int parsed = 0;
-            for (k = 0; k < n; k++) {
-                if (out[k].found || memmem(bt.line[j], bt.len[j], jws[k], strlen(jws[k])) == NULL)
-                    continue;
-                if (!parsed) {
-                    if (pentry_parse(bt.line[j], bt.len[j], &e) != PATIENT_OK) {
-                        err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
-                                    "entry %llu is not a log entry", (unsigned long long)seq);
-                        goto out;
-                    }
-                    parsed = 1;
-                }
-                if (e.kind != PATIENT_LOG_KIND_CHANGE || strcmp(e.jws, jws[k]) != 0)
-                    continue;
-                if (e.seq != seq) {
-                    err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_CHAIN,
-                                "entry %llu carries seq %llu", (unsigned long long)seq,
-                                (unsigned long long)e.seq);
-                    goto out;
-                }
-                /* Proven, not just found: the audit path from the tiles
-                 * must lead from this very line to the signed root. */
-                if ((err = scratch_leaf(&scratch, &scap, bt.line[j], bt.len[j], leaf)))
-                    goto out;
-                if ((err = pt_merkle_path_ranges(seq, ck.size, lo, hi, &count)))
-                    goto out;
-                for (size_t q = 0; q < count; q++)
-                    if ((err = pt_merkle_range_hash(lo[q], hi[q], tile_node, &c, path[q])))
-                        goto out;
-                if (pt_merkle_path_verify(seq, ck.size, leaf, (const uint8_t(*)[HASH_LEN])path,
-                                          count, ck.root) != PATIENT_OK) {
-                    err = raise_alarm(r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
-                                "corrupted tiles: no inclusion proof of entry %llu leads to the "
-                                "signed root",
-                                (unsigned long long)seq);
-                    goto out;
-                }
-                out[k].found = 1;
-                out[k].seq = seq;
-                out[k].tree_size = ck.size;
-                /* What proves it offline later, kept with the bundle. */
-                if ((err = pt_log_evidence_build((const char *)bt.line[j], bt.len[j], seq, ck.size,
-                                                 (const uint8_t(*)[HASH_LEN])path, count, c.note,
-                                                 &out[k].evidence))) {
-                    err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
-                    goto out;
-                }
-                left--;
-            }
+    x.c = &c;
+    x.ck = &ck;
+    x.jws = jws;
+    x.n = x.left = n;
+    x.out = out;
+    /* The monitor's index names the entry of each descriptor it saw: read
+     * just that bundle, and the log only where the index does not reach.
+     * An entry that is not the descriptor it is said to be makes the whole
+     * log searched for it: a wrong index costs time, never a verdict. */
+    if (state_path && snprintf(ipath, sizeof ipath, "%s.index", state_path) < (int)sizeof ipath &&
+        pt_index_load(ipath, st->log_id, &idx) == PATIENT_OK)
+        use_idx = 1;
+    for (k = 0; use_idx && k < n; k++) {
+        uint8_t key[PT_INDEX_KEY];
+        size_t pos = 0;
+        uint64_t seq;
+        pt_index_key(jws[k], strlen(jws[k]), key);
+        while (!out[k].found && pt_index_next(&idx, key, &pos, &seq)) {
+            if (seq >= ck.size || (err = is_bundle(&x, seq / PATIENT_TILE_WIDTH)) ||
+                seq % PATIENT_TILE_WIDTH >= x.bt.n || (err = is_line(&x, seq, k)) || !out[k].found)
+                wrong++;
+            if (err)
+                goto out;
         }
     }
-    snprintf(r->message, sizeof r->message, "%zu of %zu descriptors logged in the tree of %llu",
-             n - left, n, (unsigned long long)ck.size);
+    if (!use_idx || wrong)
+        err = is_scan(&x, 0, ck.size);
+    else if ((err = is_scan(&x, 0, idx.from)) == PATIENT_OK)
+        err = is_scan(&x, idx.upto, ck.size);
+    if (err)
+        goto out;
+    if (!use_idx)
+        snprintf(r->message, sizeof r->message,
+                 "%zu of %zu descriptors logged in the tree of %llu (entry bundles read: %llu; no "
+                 "monitor's index)",
+                 n - x.left, n, (unsigned long long)ck.size, (unsigned long long)x.bundles);
+    else
+        snprintf(r->message, sizeof r->message,
+                 "%zu of %zu descriptors logged in the tree of %llu (entry bundles read: %llu; "
+                 "the monitor's index covers entries %llu-%llu%s)",
+                 n - x.left, n, (unsigned long long)ck.size, (unsigned long long)x.bundles,
+                 (unsigned long long)idx.from, (unsigned long long)(idx.upto - 1),
+                 wrong ? "; it named entries that are not the descriptor: every entry searched"
+                       : "");
     err = PATIENT_OK;
 out:
-    pentry_free(&e);
-    pt_buf_free(&body);
-    lb_free(&bt);
-    free(scratch);
+    pentry_free(&x.e);
+    pt_buf_free(&x.body);
+    lb_free(&x.bt);
+    free(x.scratch);
+    pt_index_free(&idx);
     free(st);
     client_free(&c);
     return err;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include <patient/tlog.h>
+#include "log_int.h"
 #include "merkle.h"
 
 /* Tile levels: 8 of height 8 cover 2^64 leaves. */
@@ -79,5 +80,32 @@ int pt_bundle_split(char *body, size_t len, unsigned w, char **lines, size_t *le
 patient_err pt_log_evidence_build(const char *line, size_t len, uint64_t index,
                                   uint64_t tree_size, const uint8_t (*path)[PATIENT_SHA256_BYTES],
                                   size_t n, const char *note, char **out);
+
+/* The monitor's descriptor index (tlog_index.c, docs/format/log.md);
+ * PT_INDEX_KEY is in log_int.h. */
+typedef struct {
+    uint8_t key[PT_INDEX_KEY];
+    uint64_t seq;
+} pt_irec;
+/* The key of a compact JWS of len bytes: its last 16 bytes. */
+void pt_index_key(const char *jws, size_t len, uint8_t key[PT_INDEX_KEY]);
+/* After a monitor run took the tree from old_size to new_size (> 0) for
+ * the log log_id (64 hex): add recs (its new changes) to the index at path,
+ * or start a new one covering from old_size if it does not cover exactly
+ * up to old_size. Durable (fdatasync, or pt_write_atomic) on return. */
+patient_err pt_index_append(const char *path, const char *log_id, uint64_t old_size,
+                            uint64_t new_size, const pt_irec *recs, size_t n);
+typedef struct {
+    uint8_t *data;
+    size_t len, n; /* n committed records */
+    uint64_t from, upto; /* the entries [from, upto) were all indexed */
+} pt_index;
+/* PATIENT_ERR_NOT_FOUND (none), PATIENT_ERR_PARSE (not one, or of another
+ * log: to be ignored), or loaded. */
+patient_err pt_index_load(const char *path, const char *log_id, pt_index *idx);
+/* The next record at or after *pos with key: 1 and *seq, or 0. */
+int pt_index_next(const pt_index *idx, const uint8_t key[PT_INDEX_KEY], size_t *pos,
+                  uint64_t *seq);
+void pt_index_free(pt_index *idx);
 
 #endif

@@ -198,6 +198,51 @@ PY
 unchanged "included"
 ok "included: a bundle's change proven; a never-logged descriptor NOT LOGGED, exit 1"
 
+# ---- the monitor's descriptor index: one bundle read; a wrong one never proves ----------
+[ -f st.index ] && [ "$(stat -c %a st.index)" = 600 ] || fail "index beside the state file, 0600"
+real=$(python3 -c '
+import json
+ls = [json.loads(l) for l in open("audit.log")]
+print([l["seq"] for l in ls if l["kind"] == "change"][2])')
+[ "$(rc "$P" audit included bundle.json --log "$URL" --pub k.pub --state st)" = 0 ] &&
+    grep -q "change 0: logged as entry $real," out &&
+    grep -q "(entry bundles read: 1; the monitor's index covers entries 0-" out ||
+    fail "included by the index: one bundle read"
+cp st.index st.index.good
+forge() { # JWS_PY SEQ: point the record of that descriptor's key (or a new one) at SEQ
+    python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+ls = [json.loads(l) for l in open("audit.log")]
+jws = [l["jws"] for l in ls if l["kind"] == "change"]
+never = [l["jws"] for l in map(json.loads, open("elsewhere.log")) if l["kind"] == "change"][0]
+key = eval(sys.argv[1])[-16:].encode()
+d = bytearray(open("st.index", "rb").read())
+hit = False
+for o in range(128, len(d) - 23, 24):
+    if d[o:o + 16] == key:
+        d[o + 16:o + 24] = struct.pack(">Q", int(sys.argv[2])); hit = True
+if not hit:  # a record before the last mark
+    d[-24:-24] = key + struct.pack(">Q", int(sys.argv[2]))
+open("st.index", "wb").write(bytes(d))
+PY
+}
+forge 'jws[2]' 0
+[ "$(rc "$P" audit included bundle.json --log "$URL" --pub k.pub --state st)" = 0 ] &&
+    grep -q "change 0: logged as entry $real," out && grep -q 'every entry searched' out ||
+    fail "a wrong index entry: the log searched, the real entry proven"
+cp st.index.good st.index
+forge 'never' "$real"
+[ "$(rc "$P" audit included mixed.json --log "$URL" --pub k.pub --state st)" = 1 ] &&
+    grep -q 'change 1: NOT LOGGED' out && grep -q 'every entry searched' out ||
+    fail "an index claiming a never-logged descriptor: NOT LOGGED"
+python3 -c 'd = bytearray(open("st.index.good", "rb").read()); d[30] ^= 1; open("st.index", "wb").write(d)'
+[ "$(rc "$P" audit included bundle.json --log "$URL" --pub k.pub --state st)" = 0 ] &&
+    grep -q "change 0: logged as entry $real," out && grep -q "no monitor's index" out ||
+    fail "an index of another log: not used"
+cp st.index.good st.index
+unchanged "index"
+ok "index: one bundle read; a wrong entry or a never-logged claim searched and refused; another log's index ignored"
+
 # ---- fork: the log truncated and regrown -------------------------------------------------
 head -n 100 audit.log >forked.log
 "$T" gen k.sec forked.log 900 50 - forked

@@ -1,0 +1,219 @@
+/* The monitor's descriptor index: which log entry holds which change
+ * descriptor, for `patient audit included` to look a descriptor up instead
+ * of reading every entry bundle of the published log. The monitor writes
+ * it beside its state file as it checks the entries; nothing in it is
+ * trusted: included proves the entry it names (the line must be that very
+ * descriptor, with an inclusion proof to the signed root), so a wrong or
+ * forged index costs a search of the log, never a false "logged".
+ * Format contract: docs/format/log.md ("The descriptor index"). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log_int.h"
+#include "tlog_int.h"
+
+#define MAGIC "patient-monitor-index 1 "
+/* header: MAGIC, 64 hex of the log id, " ", the first size covered in
+ * decimal, padded with spaces to HDR_LEN - 1, "\n" */
+#define HDR_LEN 128u
+#define REC_LEN (PT_INDEX_KEY + 8u)
+/* Beyond this an index is not read (the log is searched instead):
+ * 22 million changes. */
+#define INDEX_MAX (512u * 1024 * 1024)
+
+static const uint8_t mark_key[PT_INDEX_KEY] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+void
+pt_index_key(const char *jws, size_t len, uint8_t key[PT_INDEX_KEY])
+{
+    /* The end of a compact JWS is its signature's base64url: Ed25519 over
+     * the descriptor, different for every descriptor. Printable, so never
+     * the coverage mark's 0xff bytes. */
+    memset(key, 0, PT_INDEX_KEY);
+    if (len >= PT_INDEX_KEY)
+        memcpy(key, jws + len - PT_INDEX_KEY, PT_INDEX_KEY);
+    else if (len)
+        memcpy(key, jws, len);
+}
+
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t
+be_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The header's log id and first size; -1 when it is not one. */
+static int
+header_parse(const uint8_t *h, size_t len, char log_id[HEX_LEN + 1], uint64_t *from)
+{
+    const size_t m = sizeof MAGIC - 1;
+    uint64_t v = 0;
+    size_t i;
+
+    if (len < HDR_LEN || memcmp(h, MAGIC, m) != 0 || h[m + HEX_LEN] != ' ' ||
+        h[HDR_LEN - 1] != '\n')
+        return -1;
+    for (i = 0; i < HEX_LEN; i++)
+        if (!((h[m + i] >= '0' && h[m + i] <= '9') || (h[m + i] >= 'a' && h[m + i] <= 'f')))
+            return -1;
+    memcpy(log_id, h + m, HEX_LEN);
+    log_id[HEX_LEN] = '\0';
+    i = m + HEX_LEN + 1;
+    if (h[i] < '0' || h[i] > '9')
+        return -1;
+    for (; i < HDR_LEN - 1 && h[i] >= '0' && h[i] <= '9'; i++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(h[i] - '0');
+    }
+    for (; i < HDR_LEN - 1; i++)
+        if (h[i] != ' ')
+            return -1;
+    *from = v;
+    return 0;
+}
+
+/* Where the last coverage mark of data (whole records after the header)
+ * says the index ends, or 0 with none. */
+static uint64_t
+last_mark(const uint8_t *recs, size_t n)
+{
+    while (n-- > 0)
+        if (memcmp(recs + n * REC_LEN, mark_key, PT_INDEX_KEY) == 0)
+            return be_u64(recs + n * REC_LEN + PT_INDEX_KEY) + 1;
+    return 0;
+}
+
+patient_err
+pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_t new_size,
+                const pt_irec *recs, size_t n)
+{
+    uint8_t hdr[HDR_LEN], *cur = NULL, *buf = NULL;
+    char id[HEX_LEN + 1];
+    size_t len = 0, have = 0, i;
+    uint64_t from, upto;
+    int fd = -1, fresh = 1;
+    patient_err err;
+
+    /* Appended to only when it covers exactly [from, old_size): anything
+     * else (none yet, another log, a gap, damage) starts a new one at
+     * old_size. A crash mid-append leaves a torn record or records past
+     * the last mark; both are cut or written again here. */
+    err = pt_read_file(path, INDEX_MAX, &cur, &len);
+    if (err == PATIENT_OK && header_parse(cur, len, id, &from) == 0 && strcmp(id, log_id) == 0) {
+        have = (len - HDR_LEN) / REC_LEN;
+        upto = last_mark(cur + HDR_LEN, have);
+        if (upto != 0 && upto == old_size && from <= old_size) {
+            fresh = 0;
+            /* keep up to and with the last mark */
+            while (have > 0 &&
+                   memcmp(cur + HDR_LEN + (have - 1) * REC_LEN, mark_key, PT_INDEX_KEY) != 0)
+                have--;
+        }
+    }
+    free(cur);
+    if (err != PATIENT_OK && err != PATIENT_ERR_NOT_FOUND && err != PATIENT_ERR_TOO_LARGE &&
+        err != PATIENT_ERR_PARSE)
+        return err;
+    if ((buf = malloc((n + 1) * REC_LEN)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (i = 0; i < n; i++) {
+        memcpy(buf + i * REC_LEN, recs[i].key, PT_INDEX_KEY);
+        put_be64(buf + i * REC_LEN + PT_INDEX_KEY, recs[i].seq);
+    }
+    /* the mark holds the last seq covered: new_size - 1 (new_size > 0) */
+    memcpy(buf + n * REC_LEN, mark_key, PT_INDEX_KEY);
+    put_be64(buf + n * REC_LEN + PT_INDEX_KEY, new_size - 1);
+    if (fresh) {
+        memset(hdr, ' ', sizeof hdr);
+        i = (size_t)snprintf((char *)hdr, sizeof hdr, MAGIC "%s %llu", log_id,
+                             (unsigned long long)old_size);
+        hdr[i] = ' ';
+        hdr[HDR_LEN - 1] = '\n';
+        pt_buf out = {0};
+        if ((err = pt_buf_append(&out, hdr, HDR_LEN)) == PATIENT_OK &&
+            (err = pt_buf_append(&out, buf, (n + 1) * REC_LEN)) == PATIENT_OK)
+            err = pt_write_atomic(path, out.data, out.len, 0600, 0);
+        pt_buf_free(&out);
+        free(buf);
+        return err;
+    }
+    if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        ftruncate(fd, (off_t)(HDR_LEN + have * REC_LEN)) != 0 ||
+        lseek(fd, 0, SEEK_END) < 0)
+        err = PATIENT_ERR_IO;
+    else if ((err = pt_write_all(fd, buf, (n + 1) * REC_LEN)) == PATIENT_OK && fdatasync(fd) != 0)
+        err = PATIENT_ERR_IO;
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return err;
+}
+
+patient_err
+pt_index_load(const char *path, const char *log_id, pt_index *idx)
+{
+    char id[HEX_LEN + 1];
+    size_t have;
+    patient_err err;
+
+    memset(idx, 0, sizeof *idx);
+    if ((err = pt_read_file(path, INDEX_MAX, &idx->data, &idx->len)))
+        return err;
+    if (header_parse(idx->data, idx->len, id, &idx->from) != 0 || strcmp(id, log_id) != 0) {
+        pt_index_free(idx);
+        return PATIENT_ERR_PARSE;
+    }
+    have = (idx->len - HDR_LEN) / REC_LEN;
+    idx->upto = last_mark(idx->data + HDR_LEN, have);
+    if (idx->upto == 0) { /* nothing covered */
+        pt_index_free(idx);
+        return PATIENT_ERR_PARSE;
+    }
+    /* records past the last mark were never committed */
+    while (have > 0 &&
+           memcmp(idx->data + HDR_LEN + (have - 1) * REC_LEN, mark_key, PT_INDEX_KEY) != 0)
+        have--;
+    idx->n = have;
+    return PATIENT_OK;
+}
+
+int
+pt_index_next(const pt_index *idx, const uint8_t key[PT_INDEX_KEY], size_t *pos, uint64_t *seq)
+{
+    for (; *pos < idx->n; (*pos)++) {
+        const uint8_t *r = idx->data + HDR_LEN + *pos * REC_LEN;
+        if (memcmp(r, key, PT_INDEX_KEY) == 0) {
+            *seq = be_u64(r + PT_INDEX_KEY);
+            (*pos)++;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void
+pt_index_free(pt_index *idx)
+{
+    free(idx->data);
+    memset(idx, 0, sizeof *idx);
+}

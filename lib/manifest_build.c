@@ -250,6 +250,7 @@ typedef struct {
     char kind;  /* 0 excluded, 'f' file, 'd' folder, 'l' symlink, 'e' error */
     char hashed;
     const char *url, *rel, *full; /* arena; url ends in "/" for a folder */
+    const char *type;             /* a file's media type (static) */
     uint64_t dev, ino, size;
     int64_t sec;
     long nsec;
@@ -302,9 +303,21 @@ struct walker {
     size_t depth;
     char **detail;
     int read_files; /* a full pass: the walk reads small files itself */
+    int e_mapped;   /* e is the mapping new_entry made (else malloc'd) */
     uint64_t files_seen, files_read, bytes_seen, bytes_read;
     wpool pool;
 };
+
+static void
+entries_free(walker *w)
+{
+    if (w->e_mapped)
+        munmap(w->e, (size_t)PATIENT_MANIFEST_MAX_RESOURCES * sizeof *w->e);
+    else
+        free(w->e);
+    w->e = NULL;
+    w->e_mapped = 0;
+}
 
 static int
 excluded(const walker *w, const char *rel)
@@ -338,9 +351,21 @@ new_entry(walker *w)
         bent *p;
         if (nc * sizeof *p < 2 * BIG_PAGE) {
             p = realloc(w->e, nc * sizeof *p);
-        } else if ((p = big_alloc(nc * sizeof *p)) != NULL) {
+        } else {
+            /* A big site: room for the most entries a manifest may list,
+             * reserved once and filled as the walk goes (pages are only
+             * made when touched), instead of copies that double. */
+            nc = PATIENT_MANIFEST_MAX_RESOURCES;
+            p = mmap(NULL, nc * sizeof *p, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            if (p == MAP_FAILED)
+                return NULL;
+#ifdef MADV_HUGEPAGE
+            (void)madvise(p, nc * sizeof *p, MADV_HUGEPAGE);
+#endif
             memcpy(p, w->e, w->n * sizeof *p);
             free(w->e);
+            w->e_mapped = 1;
         }
         if (p == NULL)
             return NULL;
@@ -554,6 +579,7 @@ item_do(wpool *p, wctx *c, ditem *it)
     item_facts(it, &st);
     if (S_ISREG(st.st_mode)) {
         it->kind = 'f';
+        it->type = patient_mediatype(it->rel);
         if (c->url.len > PATIENT_MANIFEST_MAX_PATH)
             item_fail(it, PATIENT_ERR_TOO_LARGE, "%s: URL path longer than %u bytes", it->rel,
                       PATIENT_MANIFEST_MAX_PATH);
@@ -676,10 +702,22 @@ pool_for(wpool *p, size_t n, void (*fn)(wpool *, wctx *, size_t), void *arg)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Item n (one past the names) touches the entries the walk is about to
+ * fill from them: making and zeroing those pages is then shared with the
+ * other threads instead of falling on the walk's. */
 static void
 item_job(wpool *p, wctx *c, size_t i)
 {
-    item_do(p, c, &p->items[i]);
+    if (i < p->n - 1) {
+        item_do(p, c, &p->items[i]);
+    } else if (p->w->e_mapped) {
+        walker *w = p->w;
+        size_t upto = w->n + p->n; /* the names and an alias */
+        volatile char *q = (volatile char *)(w->e + w->n);
+        volatile char *end = (volatile char *)(w->e + (upto < w->cap ? upto : w->cap));
+        for (; q < end; q += 4096)
+            *q = 0; /* not yet written by anyone: the walk waits for the job */
+    }
 }
 
 /* Every name of a folder, on all threads. */
@@ -692,7 +730,7 @@ pool_batch(wpool *p, ditem *items, size_t n, int dfd, const char *fsdir, const c
     p->fsdir = fsdir;
     p->rel = rel;
     p->url = url;
-    pool_for(p, n, item_job, NULL);
+    pool_for(p, n + 1, item_job, NULL);
 }
 
 /* A symlink: where it points must be inside the site and not a loop;
@@ -730,6 +768,7 @@ item_link(walker *w, ditem *it)
             item_fail(it, PATIENT_ERR_NOMEM, "out of memory");
         else
             it->kind = 'f';
+        it->type = patient_mediatype(it->rel);
         it->pfx = pt_shard_prefix(it->url);
     } else if (S_ISDIR(st.st_mode)) {
         item_facts(it, &st);
@@ -796,7 +835,7 @@ walk_items(walker *w, ditem *it, size_t n, const char *rel, const char *url)
             x->url = (char *)t->url;
             x->ulen = (uint32_t)strlen(t->url);
             x->fspath = (char *)t->full;
-            x->type = patient_mediatype(t->rel);
+            x->type = t->type;
             x->size = t->size;
             x->dev = t->dev;
             x->ino = t->ino;
@@ -1220,7 +1259,7 @@ sort_entries(walker *w)
     for (size_t k = 0; k < w->n; k++)
         if (ne[k].alias != SIZE_MAX)
             ne[k].alias = inv[ne[k].alias];
-    free(w->e);
+    entries_free(w);
     w->e = ne;
     w->cap = w->n ? w->n : 1;
     free(ord);
@@ -1902,7 +1941,7 @@ pt_manifest_build(const char *site_dir, const patient_manifest_opts *o, const pt
 out:
     if (pool_started)
         pool_stop(&w.pool); /* the entries' strings go with it */
-    free(w.e);
+    entries_free(&w);
     free(w.root);
     splan_free(&plan);
     pt_buf_free(&b);

@@ -153,18 +153,6 @@ count_items(const char *s, size_t len)
     return n;
 }
 
-static patient_err
-time_field(const cJSON *o, const char *key, time_t *t)
-{
-    const char *s = pt_json_str(o, key);
-    char back[21];
-
-    if (s == NULL || strlen(s) != 20 || pt_time_parse(s, t) != PATIENT_OK)
-        return PATIENT_ERR_PARSE;
-    pt_time_format(*t, back);
-    return strcmp(back, s) == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;
-}
-
 static int
 cmp_res(const void *a, const void *b)
 {
@@ -347,8 +335,8 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out)
             goto out;
         goto done;
     }
-    if (time_field(m->root, "issued", &m->issued) || time_field(m->root, "expires", &m->expires) ||
-        m->expires < m->issued)
+    if (pt_json_time(m->root, "issued", &m->issued) ||
+        pt_json_time(m->root, "expires", &m->expires) || m->expires < m->issued)
         goto out;
     if (res) {
         if ((err = parse_resources(m, res)))

@@ -56,18 +56,6 @@ out:
     return err;
 }
 
-static patient_err
-time_field(const cJSON *o, const char *key, time_t *t)
-{
-    const char *s = pt_json_str(o, key);
-    char back[21];
-
-    if (s == NULL || strlen(s) != 20 || pt_time_parse(s, t) != PATIENT_OK)
-        return PATIENT_ERR_PARSE;
-    pt_time_format(*t, back);
-    return strcmp(back, s) == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;
-}
-
 /* check_body 0: everything but the body (patient_origin_check). */
 static patient_err
 origin_verify(const char *jws, const patient_pubkey *pk, const char *url, const void *body,
@@ -106,8 +94,8 @@ origin_verify(const char *jws, const patient_pubkey *pk, const char *url, const 
     if ((s = pt_json_str(p, "type")) == NULL || strcmp(s, "origin") != 0)
         goto out;
     if (patient_sri_decode(pt_json_str(p, "integrity"), want) != PATIENT_OK ||
-        pt_json_int(p, "size", &size) != 0 || size < 0 || time_field(p, "date", &date) ||
-        time_field(p, "expires", &expires) || expires < date ||
+        pt_json_int(p, "size", &size) != 0 || size < 0 || pt_json_time(p, "date", &date) ||
+        pt_json_time(p, "expires", &expires) || expires < date ||
         (s = pt_json_str(p, "url")) == NULL)
         goto out;
     /* Optional (older signatures have none); malformed: PARSE. */

@@ -119,6 +119,11 @@ const char *pt_json_str(const cJSON *o, const char *key);
 int pt_json_int(const cJSON *o, const char *key, long long *out);
 /* The same test for one item (the member's value, an array element). */
 int pt_json_item_int(const cJSON *v, long long *out);
+/* Time member in the canonical form only, "YYYY-MM-DDTHH:MM:SSZ", exactly
+ * what pt_time_format writes (so it reads back the same): the manifest's
+ * issued and expires, Patient-Origin's date and expires. PATIENT_ERR_PARSE
+ * for anything else (absent, not a string, fractions, offsets, @EPOCH). */
+patient_err pt_json_time(const cJSON *o, const char *key, time_t *t);
 
 /* A key id inside a signed document (JWS kid, a descriptor's by.kid): 16
  * hex digits in upper case exactly as minisign prints them, so two

@@ -9,7 +9,9 @@
  * through pt_merkle_range_hash as through pt_merkle_root; 4 logged-change
  * evidence (patient_log_evidence_check): the descriptor up to the first
  * NUL, the evidence object after it, checked under the test key; only the
- * documented codes, and a code name for each. */
+ * documented codes, and a code name for each. 255: the monitor's
+ * descriptor index (pt_index_parse): every record it yields lies between
+ * the header and the last coverage mark. */
 #include "config.h"
 
 #include <patient/tlog.h>
@@ -40,6 +42,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
+    if (data[0] == 0xff) {
+        uint8_t *copy = malloc(size - 1 + 1), key[PT_INDEX_KEY];
+        pt_index idx;
+        size_t pos = 0;
+        uint64_t seq;
+        if (copy == NULL)
+            return 0;
+        memcpy(copy, data + 1, size - 1);
+        if (pt_index_parse(copy, size - 1, NULL, &idx) != PATIENT_OK) {
+            free(copy);
+            return 0;
+        }
+        if (idx.upto <= idx.from || 128 + idx.n * 24 > idx.len)
+            abort();
+        memcpy(key, copy + 128, PT_INDEX_KEY); /* the first record's key, if any */
+        while (pt_index_next(&idx, key, &pos, &seq))
+            if (pos > idx.n)
+                abort();
+        pt_index_free(&idx);
+        return 0;
+    }
     switch (data[0] % 5) {
     case 0:
         if (pt_mstate_parse(data + 1, size - 1, &st) == 0) {

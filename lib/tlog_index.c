@@ -170,31 +170,40 @@ pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_
 }
 
 patient_err
-pt_index_load(const char *path, const char *log_id, pt_index *idx)
+pt_index_parse(uint8_t *data, size_t len, const char *log_id, pt_index *idx)
 {
     char id[HEX_LEN + 1];
     size_t have;
+
+    memset(idx, 0, sizeof *idx);
+    if (len > INDEX_MAX || header_parse(data, len, id, &idx->from) != 0 ||
+        (log_id && strcmp(id, log_id) != 0))
+        return PATIENT_ERR_PARSE;
+    have = (len - HDR_LEN) / REC_LEN;
+    if ((idx->upto = last_mark(data + HDR_LEN, have)) == 0 || idx->upto <= idx->from)
+        return PATIENT_ERR_PARSE; /* nothing covered */
+    /* records past the last mark were never committed */
+    while (have > 0 && memcmp(data + HDR_LEN + (have - 1) * REC_LEN, mark_key, PT_INDEX_KEY) != 0)
+        have--;
+    idx->data = data;
+    idx->len = len;
+    idx->n = have;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_index_load(const char *path, const char *log_id, pt_index *idx)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
     patient_err err;
 
     memset(idx, 0, sizeof *idx);
-    if ((err = pt_read_file(path, INDEX_MAX, &idx->data, &idx->len)))
+    if ((err = pt_read_file(path, INDEX_MAX, &data, &len)))
         return err;
-    if (header_parse(idx->data, idx->len, id, &idx->from) != 0 || strcmp(id, log_id) != 0) {
-        pt_index_free(idx);
-        return PATIENT_ERR_PARSE;
-    }
-    have = (idx->len - HDR_LEN) / REC_LEN;
-    idx->upto = last_mark(idx->data + HDR_LEN, have);
-    if (idx->upto == 0) { /* nothing covered */
-        pt_index_free(idx);
-        return PATIENT_ERR_PARSE;
-    }
-    /* records past the last mark were never committed */
-    while (have > 0 &&
-           memcmp(idx->data + HDR_LEN + (have - 1) * REC_LEN, mark_key, PT_INDEX_KEY) != 0)
-        have--;
-    idx->n = have;
-    return PATIENT_OK;
+    if ((err = pt_index_parse(data, len, log_id, idx)))
+        free(data);
+    return err;
 }
 
 int

@@ -103,6 +103,9 @@ typedef struct {
 /* PATIENT_ERR_NOT_FOUND (none), PATIENT_ERR_PARSE (not one, or of another
  * log: to be ignored), or loaded. */
 patient_err pt_index_load(const char *path, const char *log_id, pt_index *idx);
+/* The same over len bytes at data (malloc'd; idx owns them on success);
+ * log_id NULL: any log. */
+patient_err pt_index_parse(uint8_t *data, size_t len, const char *log_id, pt_index *idx);
 /* The next record at or after *pos with key: 1 and *seq, or 0. */
 int pt_index_next(const pt_index *idx, const uint8_t key[PT_INDEX_KEY], size_t *pos,
                   uint64_t *seq);

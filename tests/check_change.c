@@ -37,6 +37,15 @@ teardown(void)
     sk_a = sk_b = NULL;
 }
 
+/* The plain hop most tests start: key A, "m", service "other", over URL;
+ * a test sets what else it needs (prev). */
+static patient_hop_opts
+hop_a(const void *in, size_t len)
+{
+    return (patient_hop_opts){.sk = sk_a, .name = "m", .service = "other", .url = URL, .in = in,
+                              .in_len = len};
+}
+
 static size_t
 pos_of(const char *hay, const char *needle)
 {
@@ -224,12 +233,8 @@ START_TEST(no_edits_no_descriptor)
     size_t out_len = 0;
     char *v = (char *)1;
 
-    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
-                                                           .service = "other", .url = URL,
-                                                           .in = (const uint8_t *)INPUT,
-                                                           .in_len = strlen(INPUT)},
-                                       &hop),
-                     PATIENT_OK);
+    patient_hop_opts o = hop_a(INPUT, strlen(INPUT));
+    ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_OK);
     ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_OK);
     ck_assert_ptr_null(v);
     ck_assert_uint_eq(out_len, strlen(INPUT));
@@ -258,11 +263,8 @@ START_TEST(empty_body_and_edges)
     patient_change *c;
 
     /* Insert into an empty body, and an append at the very end. */
-    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
-                                                           .service = "other", .url = URL,
-                                                           .in = NULL, .in_len = 0},
-                                       &hop),
-                     PATIENT_OK);
+    patient_hop_opts o = hop_a(NULL, 0);
+    ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 0, 0, (const uint8_t *)"x", 1, "a.b", "r", NULL, 1),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_OK);
@@ -276,12 +278,8 @@ START_TEST(empty_body_and_edges)
     free(v);
 
     /* Deletion immediately followed by an insertion where it ends. */
-    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
-                                                           .service = "other", .url = URL,
-                                                           .in = (const uint8_t *)"abcdef",
-                                                           .in_len = 6},
-                                       &hop),
-                     PATIENT_OK);
+    o = hop_a("abcdef", 6);
+    ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 1, 2, NULL, 0, "a", "r", NULL, 1), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 3, 0, (const uint8_t *)"XY", 2, "a", "r", NULL, 1),
                      PATIENT_OK);
@@ -607,10 +605,8 @@ START_TEST(issue_time_validation)
     const uint8_t *in = (const uint8_t *)INPUT;
     size_t len = strlen(INPUT);
 
-    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
-                                                           .service = "other", .url = URL,
-                                                           .in = in, .in_len = len},
-                                       &hop), PATIENT_OK);
+    patient_hop_opts o = hop_a(in, len);
+    ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, len, 1, NULL, 0, "r", "r", NULL, 1), PATIENT_ERR_EDIT_RANGE);
     ck_assert_int_eq(patient_hop_add_edit(hop, len + 1, 0, (const uint8_t *)"x", 1, "r", "r", NULL, 1),
                      PATIENT_ERR_EDIT_RANGE);
@@ -629,20 +625,16 @@ START_TEST(issue_time_validation)
     ck_assert_ptr_null(v);
     patient_hop_free(hop);
     /* two edits at one offset */
-    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
-                                                           .service = "other", .url = URL,
-                                                           .in = in, .in_len = len},
-                                       &hop), PATIENT_OK);
+    o = hop_a(in, len);
+    ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 5, 0, (const uint8_t *)"a", 1, "r", "r", NULL, 1), PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(hop, 5, 2, NULL, 0, "r", "r", NULL, 1), PATIENT_OK);
     ck_assert_int_eq(patient_hop_finish(hop, 0, &out, &out_len, &v), PATIENT_ERR_EDIT_ORDER);
     patient_hop_free(hop);
     /* begin's arguments: a valid start, each time with one member wrong */
     {
-        const patient_hop_opts ok = {.sk = sk_a, .name = "m", .service = "other", .url = URL,
-                                     .in = in, .in_len = len};
+        const patient_hop_opts ok = hop_a(in, len);
         const char *junk[1] = {"not-a-jws"};
-        patient_hop_opts o;
 
         o = ok, o.url = "/relative";
         ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_ERR_ARG);
@@ -679,10 +671,8 @@ START_TEST(too_many_edits_and_hops)
     char *v = NULL;
 
     memset(in, 'a', len);
-    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
-                                                           .service = "other", .url = URL,
-                                                           .in = in, .in_len = len},
-                                       &hop), PATIENT_OK);
+    patient_hop_opts o = hop_a(in, len);
+    ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_OK);
     /* 1-byte insertions: the smallest edits, so 10000 of them still fit
      * in one JWS (PATIENT_JWS_MAX) */
     for (i = 0; i < PATIENT_MAX_EDITS; i++)
@@ -717,27 +707,14 @@ START_TEST(too_many_edits_and_hops)
         const char *prev[PATIENT_MAX_HOPS + 1];
         for (i = 0; i <= PATIENT_MAX_HOPS; i++)
             prev[i] = v;
-        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
-                                                               .service = "other", .url = URL,
-                                                               .in = in, .in_len = len,
-                                                               .prev = prev,
-                                                               .nprev = PATIENT_MAX_HOPS + 1},
-                                           &hop),
-                         PATIENT_ERR_LIMIT);
-        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
-                                                               .service = "other", .url = URL,
-                                                               .in = in, .in_len = len,
-                                                               .prev = prev,
-                                                               .nprev = PATIENT_MAX_HOPS},
-                                           &hop),
-                         PATIENT_ERR_LIMIT);
-        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
-                                                               .service = "other", .url = URL,
-                                                               .in = in, .in_len = len,
-                                                               .prev = prev,
-                                                               .nprev = PATIENT_MAX_HOPS - 1},
-                                           &hop),
-                         PATIENT_OK);
+        o = hop_a(in, len);
+        o.prev = prev;
+        o.nprev = PATIENT_MAX_HOPS + 1;
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_ERR_LIMIT);
+        o.nprev = PATIENT_MAX_HOPS;
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_ERR_LIMIT);
+        o.nprev = PATIENT_MAX_HOPS - 1;
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_OK);
         patient_hop_free(hop);
     }
     /* a header with 33 values */
@@ -796,12 +773,8 @@ START_TEST(tls_facts_malformed)
     patient_change_free(c);
     free(f);
     /* the issuing side refuses the same shapes */
-    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "m",
-                                                           .service = "other", .url = URL,
-                                                           .in = (const uint8_t *)INPUT,
-                                                           .in_len = strlen(INPUT)},
-                                       &hop),
-                     PATIENT_OK);
+    patient_hop_opts o = hop_a(INPUT, strlen(INPUT));
+    ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_OK);
     ck_assert_int_eq(patient_hop_set_tls(hop, "TLSv9", "X", 1), PATIENT_ERR_ARG);
     ck_assert_int_eq(patient_hop_set_tls(hop, "TLSv1.3", NULL, 1), PATIENT_ERR_ARG);
     ck_assert_int_eq(patient_hop_set_tls(hop, PATIENT_TLS_NONE, "X", 0), PATIENT_ERR_ARG);

@@ -1093,7 +1093,8 @@ stream_generate(struct srv_req *d, size_t upto)
         const struct srv_edit *e = &d->edits[d->applied];
         /* sorted, after what is out, within what arrived: the matcher's
          * promise, checked since the walks rely on it */
-        if (e->off < d->in_pos || e->del > d->buf_base + d->len - e->off)
+        if (e->off < d->in_pos || e->off > d->buf_base + d->len ||
+            e->del > d->buf_base + d->len - e->off)
             return -1;
         d->olen += e->off - d->in_pos + e->ins_len;
         d->in_pos = e->off + e->del;
@@ -1280,7 +1281,7 @@ stream_compact(struct srv_req *d)
 {
     if (d->passthru) {
         size_t gone = (d->zenc ? d->encoded.in : d->sent.in) - d->buf_base;
-        if (gone == d->len || gone >= SRV_COMPACT) {
+        if (gone > 0 && (gone == d->len || gone >= SRV_COMPACT)) {
             memmove(d->buf, d->buf + gone, d->len - gone);
             d->len -= gone;
             d->buf_base += gone;

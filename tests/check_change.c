@@ -1228,6 +1228,20 @@ worker_main(void *arg)
     return NULL;
 }
 
+/* A hop over in with no edit yet (as begin3 without the edits). */
+static patient_hop *
+begin0(const char *url, const uint8_t *in, size_t len)
+{
+    patient_hop *hop = NULL;
+
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a, .name = "Example Filter",
+                                                           .service = "content-filter",
+                                                           .url = url, .in = in, .in_len = len},
+                                       &hop),
+                     PATIENT_OK);
+    return hop;
+}
+
 /* A middlebox that streamed the output signs it with
  * patient_hop_finish_output: the same descriptor, byte for byte, as
  * patient_hop_finish gives (Ed25519 is deterministic). Its forged twins:
@@ -1279,12 +1293,7 @@ START_TEST(finish_output_same_descriptor)
 
     /* No edit: nothing to sign, and the output must be the input. */
     for (int k = 0; k < 2; k++) {
-        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a,
-                                                               .name = "Example Filter",
-                                                               .service = "content-filter",
-                                                               .url = url, .in = in, .in_len = len},
-                                           &hop),
-                         PATIENT_OK);
+        hop = begin0(url, in, len);
         ck_assert_int_eq(patient_hop_finish_output(hop, 0, k ? out : in, k ? out_len : len, NULL,
                                                    &v2),
                          k ? PATIENT_ERR_HASH : PATIENT_OK);
@@ -1449,12 +1458,7 @@ START_TEST(finish_hashed_shared_prefix)
     /* No edit: all of it shared signs nothing and passes; an output that
      * hashed otherwise is refused. */
     for (int twin = 0; twin < 2; twin++) {
-        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk_a,
-                                                               .name = "Example Filter",
-                                                               .service = "content-filter",
-                                                               .url = url, .in = in, .in_len = len},
-                                           &hop),
-                         PATIENT_OK);
+        hop = begin0(url, in, len);
         ck_assert_int_eq(patient_hop_hashes_new(&hh), PATIENT_OK);
         if (twin) {
             ck_assert_int_eq(patient_hop_hashes_in(hh, in, len), PATIENT_OK);

@@ -73,15 +73,7 @@ check "manifest published" test -s "$work/site/.well-known/patient/manifest.json
 check "directives parsed: MaxBody 16M, DescriptorKeep 1d, DescriptorMax 100000" \
     grep -q 'MaxBody 16777216, .*(kept 86400 s, at most 100000' "$STACK_DIR/c-icap-server.log"
 
-PUBKEY=$(sed -n 2p "$work/pub.pub")
-MBKEY=$(sed -n 2p "$MBOX_PUB")
-cat >"$work/policy.json" <<EOF
-{ "patient": 1, "type": "policy",
-  "publishers": { "$ORIGIN_URL": ["$PUBKEY"] },
-  "middleboxes": [ { "name": "stack", "key": "$MBKEY", "reasons": ["banner.*"],
-      "paths": ["/*"], "origins": ["*"], "max_edits": 10, "insert": true } ],
-  "require": { "disclosure": false, "proof": "proven" } }
-EOF
+banner_policy "$work/policy.json" "$work/pub.pub"
 verdict() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$1" 2>/dev/null || echo "?"; }
 pverify() { # pverify OUT URL [args] — sets rc
     local out=$1 url=$2; shift 2

@@ -6,6 +6,8 @@
 #     stack_need [BINARY...]       skip (77) unless the module and servers are here
 #     stack_workdir NAME           $work, removed on exit (KEEP=1 keeps it)
 #     stacks+=("$work/stack")      stacks stopped on exit, their logs shown on failure
+#     banner_policy FILE PUB       a policy trusting PUB for $ORIGIN_URL and the stack's
+#                                  middlebox ($MBOX_PUB) for the banner rule, proof proven
 #     native_verdicts FILE         "OK BAD": the verdicts (with their invalid codes)
 #                                  of the native host's answers to requests "ok", "bad"
 #     stack_before_stop() { ...; } optional: runs first on exit (stop a load generator)
@@ -75,4 +77,17 @@ while d:
     r[o.get("id")] = rep.get("verdict", "error") + ("(" + ",".join(codes) + ")" if codes else "")
 print(r.get("ok"), r.get("bad"))
 PY
+}
+
+banner_policy() {
+    local pub mb
+    pub=$(sed -n 2p "$2")
+    mb=$(sed -n 2p "$MBOX_PUB")
+    cat >"$1" <<EOF
+{ "patient": 1, "type": "policy",
+  "publishers": { "$ORIGIN_URL": ["$pub"] },
+  "middleboxes": [ { "name": "stack", "key": "$mb", "reasons": ["banner.*"],
+      "paths": ["/*"], "origins": ["*"], "max_edits": 10, "insert": true } ],
+  "require": { "disclosure": false, "proof": "proven" } }
+EOF
 }

@@ -162,15 +162,7 @@ check "pruned descriptor: not served (HTTP $code)" test "$code" = 404
 
 # A as its client received it, verified by the native host through the
 # proxy; the twin points its reference at the pruned descriptor.
-PUBKEY=$(sed -n 2p "$work/pub.pub")
-MBKEY=$(sed -n 2p "$MBOX_PUB")
-cat >"$work/policy.json" <<EOF
-{ "patient": 1, "type": "policy",
-  "publishers": { "$ORIGIN_URL": ["$PUBKEY"] },
-  "middleboxes": [ { "name": "stack", "key": "$MBKEY", "reasons": ["banner.*"],
-      "paths": ["/*"], "origins": ["*"], "max_edits": 10, "insert": true } ],
-  "require": { "disclosure": false, "proof": "proven" } }
-EOF
+banner_policy "$work/policy.json" "$work/pub.pub"
 "$PY" - "$ORIGIN_URL/m5000000.html" "$work/a.hdr" "$work/a.body" "$old" "$work/nreq" <<'PY'
 import base64, json, struct, sys
 url, hdr, body, old, out = sys.argv[1:]

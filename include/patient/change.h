@@ -160,10 +160,11 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_finish(patient_hop *hop, time
                                                           char **value);
 
 /* Hashes of a hop's input and output taken while they stream, for
- * patient_hop_finish_output: a middlebox that relays the output as the
- * input arrives hashes both on the way (while it waits for the network)
- * instead of in one pass at the end, when the client is waiting. Feed
- * every input byte (_in) and every output byte (_out), each in order.
+ * patient_hop_finish_output or patient_hop_finish_hashed (below): a
+ * middlebox that relays the output as the input arrives hashes both on
+ * the way (while it waits for the network) instead of in one pass at the
+ * end, when the client is waiting. Feed every input byte (_in) and every
+ * output byte (_out), each in order (or a common prefix once: _both).
  * The hashes are the caller's word for its bytes: fed anything else, the
  * descriptor it signs fails at every verifier (body.mismatch), never the
  * other way round. Not thread-safe (one per response). */

@@ -51,7 +51,8 @@ struct patient_log {
      * disk, so every append fails. */
     pthread_mutex_t smu;
     pthread_cond_t cv;
-    int syncing;
+    atomic_int syncing;
+    atomic_int waiters;          /* threads in wait_durable past its fast path */
     atomic_int sync_failed;
     _Atomic uint64_t durable_off;
     _Atomic uint64_t written;
@@ -218,14 +219,15 @@ wait_durable(patient_log *log, uint64_t target)
     /* Covered by a sync that already ended: no lock taken. */
     if (atomic_load_explicit(&log->durable_off, memory_order_acquire) >= target)
         return PATIENT_OK;
+    atomic_fetch_add_explicit(&log->waiters, 1, memory_order_relaxed);
     pthread_mutex_lock(&log->smu);
     while (atomic_load_explicit(&log->durable_off, memory_order_relaxed) < target &&
            !atomic_load(&log->sync_failed)) {
-        if (log->syncing) {
+        if (atomic_load_explicit(&log->syncing, memory_order_relaxed)) {
             pthread_cond_wait(&log->cv, &log->smu);
             continue;
         }
-        log->syncing = 1;
+        atomic_store_explicit(&log->syncing, 1, memory_order_relaxed);
         pthread_mutex_unlock(&log->smu);
         /* Read before the sync starts: every byte up to here was written
          * by then, so this fdatasync covers it. */
@@ -233,7 +235,7 @@ wait_durable(patient_log *log, uint64_t target)
         rc = fdatasync(log->fd);
         pthread_mutex_lock(&log->smu);
         log->n_syncs++;
-        log->syncing = 0;
+        atomic_store_explicit(&log->syncing, 0, memory_order_relaxed);
         if (rc != 0)
             atomic_store(&log->sync_failed, 1);
         else if (upto > atomic_load_explicit(&log->durable_off, memory_order_relaxed))
@@ -246,6 +248,7 @@ wait_durable(patient_log *log, uint64_t target)
     if (atomic_load_explicit(&log->durable_off, memory_order_relaxed) < target)
         err = PATIENT_ERR_IO;
     pthread_mutex_unlock(&log->smu);
+    atomic_fetch_sub_explicit(&log->waiters, 1, memory_order_relaxed);
     return err;
 }
 
@@ -504,6 +507,14 @@ patient_log_size(patient_log *log)
     n = log->next_seq;
     pthread_mutex_unlock(&log->mu);
     return n;
+}
+
+int
+patient_log_sync_busy(patient_log *log)
+{
+    /* A hint, read without smu: it may change the moment after. */
+    return log != NULL && (atomic_load_explicit(&log->syncing, memory_order_relaxed) ||
+                           atomic_load_explicit(&log->waiters, memory_order_relaxed) > 0);
 }
 
 void

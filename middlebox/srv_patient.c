@@ -8,8 +8,11 @@
  *    decodes it, applies the rules, signs a change descriptor, appends it to
  *    the audit log and re-encodes. A changed body goes back with a fixed
  *    Content-Length and one new Patient-Change header after the ones that
- *    arrived, all of it at once when the log entry is durable (see
- *    srv_end_of_data for why not earlier).
+ *    arrived. Nothing of it completes before the log entry is durable: a
+ *    lone change sends its first bytes (up to SRV_EARLY_MAX, never its
+ *    last SRV_TAIL_HOLD) while its fdatasync runs; one that finds the
+ *    group commit busy (under load) sends all of it at once after its
+ *    own (srv_end_of_data says why).
  *  - streamed: a larger (or unknown-length) identity or gzip body, up to
  *    patient.MaxBody, gets its headers at once with a Patient-Change-Ref
  *    (where this middlebox will serve the descriptor) and flows through the
@@ -81,6 +84,15 @@
  * is not resumed then, unless the client takes the burst at once.
  * Deterministic only with read_ahead_gap above the body (docs/MIDDLEBOX.md). */
 #define SRV_END_BURST 65536u
+/* A held change's last bytes wait for its log entry's fdatasync (the
+ * rest may leave while it runs): its end never leaves before the entry
+ * is durable. At most SRV_EARLY_MAX bytes go before the sync, under
+ * Squid's default read_ahead_gap (16 KB): Squid is then never far enough
+ * ahead of the client to hold its store back during the pause, and the
+ * truncation race described at SRV_END_BURST cannot start there; the
+ * rest leaves with the end, as every held change did before. */
+#define SRV_TAIL_HOLD 1024u
+#define SRV_EARLY_MAX 8192u
 /* Relayed bytes dropped from the front of a passthrough buffer once this
  * many have gone (a body over MaxBody costs memory of this order). */
 #define SRV_COMPACT (256u * 1024)
@@ -189,6 +201,8 @@ struct srv_req {
     uint8_t *zbuf;
     size_t zlen, zcap, zpos, unflushed;
     int zfinished, sink_failed;
+    patient_mbox *mb;      /* SEND of a held change: whose log must be durable */
+    int sync_pending;      /* ... and is not known to be yet: hold the tail */
     int ref_fd;            /* stored descriptor, locked while in flight; -1 */
     int reqmod;            /* a REQMOD: maybe a descriptor request */
     char *ref_body;        /* REQMOD: the descriptor or error text we answer */
@@ -435,8 +449,9 @@ process_mbox(patient_log **logp)
             goto out;
         }
         /* A held change waits for its entry's fdatasync itself, after
-         * processing returned (srv_end_of_data): a failed sync then aborts
-         * the response instead of passing the original. */
+         * processing returned (srv_end_of_data, srv_io): some of it may
+         * leave during the sync, and a failed sync aborts the response
+         * instead of passing the original. */
         patient_mbox_set_deferred_sync(g_mb, 1);
         g_log = log;
         ci_debug_printf(3, "srv_patient: pid %ld opened audit log %s (%llu entries)\n", (long)me,
@@ -920,10 +935,27 @@ srv_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *re
             avail = d->len - d->rpos;
             pos = &d->rpos;
         } else if (d->mode == MODE_SEND) {
-            /* a held change: durable before srv_end_of_data returned */
+            /* A held change: its head may leave before the log entry is
+             * durable, the tail (and so the end) only after. */
+            size_t early = d->outlen > SRV_TAIL_HOLD ? d->outlen - SRV_TAIL_HOLD : 0;
+            if (early > SRV_EARLY_MAX)
+                early = SRV_EARLY_MAX;
             src = d->out;
-            avail = d->outlen - d->outpos;
+            avail = !d->sync_pending ? d->outlen - d->outpos
+                    : early > d->outpos ? early - d->outpos
+                                        : 0;
             pos = &d->outpos;
+            if (avail == 0 && d->sync_pending) {
+                patient_err err = patient_mbox_wait_durable(d->mb, &d->res);
+                if (err != PATIENT_OK) {
+                    /* The change may not be on disk: it must not complete. */
+                    ci_debug_printf(1, "srv_patient: %s: audit log not durable (%s); response "
+                                       "aborted\n", d->url ? d->url : "?", patient_strerror(err));
+                    return CI_ERROR;
+                }
+                d->sync_pending = 0;
+                avail = d->outlen - d->outpos;
+            }
         }
         if (pos == NULL) {
             *wlen = 0;
@@ -1543,6 +1575,7 @@ srv_end_of_data(ci_request_t *req)
     char *prev[PATIENT_MAX_HOPS + 1];
     int nprev;
     patient_mbox *mb;
+    patient_log *log = NULL;
     patient_err err;
     patient_tls_facts tls;
     char *hdr = NULL;
@@ -1558,7 +1591,7 @@ srv_end_of_data(ci_request_t *req)
     d->out = d->buf;
     d->outlen = d->len;
     d->eof = 1;
-    if (d->len == 0 || d->url == NULL || (mb = process_mbox(NULL)) == NULL)
+    if (d->len == 0 || d->url == NULL || (mb = process_mbox(&log)) == NULL)
         goto unchanged;
     if ((nprev = arrived_values(req, prev, PATIENT_MAX_HOPS + 1)) < 0)
         goto unchanged;
@@ -1583,16 +1616,20 @@ srv_end_of_data(ci_request_t *req)
                         d->res.skipped ? d->res.skipped : "no match");
         goto unchanged;
     }
-    /* The change is signed and its entry written. Nothing of it leaves
-     * before the entry is durable: waiting here, before c-icap sends the
-     * headers, costs a small body nothing (its bytes would only reach
-     * Squid earlier, not the client: the end waits for the sync anyway),
-     * starts the sync as soon as the line is written, and gives Squid the
-     * whole answer at once. Sending the first bytes during the sync made
-     * Squid handle the answer in two bursts, 20-40 us more Squid CPU
-     * per 10 KB change under load, and the sync started only after those
-     * bytes were written. */
-    if ((err = patient_mbox_wait_durable(mb, &d->res)) != PATIENT_OK) {
+    /* The change is signed and its entry written; its end leaves only
+     * once the entry is durable. Alone (the group commit idle), its
+     * headers and first bytes go out first and srv_io then leads the
+     * sync: Squid relays them to the client while the disk works, and
+     * after the sync only the tail is left to relay. When the group
+     * commit is busy (a sync running, or changes waiting for one) this
+     * one waits for a later sync anyway, so it waits here and the whole
+     * answer goes out at once after: sent in two bursts it cost Squid
+     * 20-40 us more CPU per 10 KB change at 50 connections, and the early
+     * writes would only delay the next sync if this thread leads it. */
+    if (!patient_log_sync_busy(log)) {
+        d->mb = mb;
+        d->sync_pending = 1;
+    } else if ((err = patient_mbox_wait_durable(mb, &d->res)) != PATIENT_OK) {
         /* The change may not be on disk: it must not be released. The
          * request fails rather than passing the original: its entry is
          * in the log, and Squid (bypass=0) reports an error. */

@@ -469,6 +469,9 @@ START_TEST(append_hop_deferred_sync)
     patient_hop *h;
 
     ck_assert_int_eq(patient_log_open(p, sk, 0, &log), PATIENT_OK);
+    /* nobody syncs or waits: the group commit is idle */
+    ck_assert_int_eq(patient_log_sync_busy(NULL), 0);
+    ck_assert_int_eq(patient_log_sync_busy(log), 0);
     h = finished_hop(1, &v);
     ck_assert_int_eq(patient_log_append_hop_deferred(log, h, &seq, NULL), PATIENT_ERR_ARG);
     patient_log_stats(log, &appends, &syncs0);
@@ -477,6 +480,7 @@ START_TEST(append_hop_deferred_sync)
     ck_assert_uint_gt(mark, 0);
     ck_assert_int_eq(patient_log_wait_durable(log, mark + 1), PATIENT_ERR_ARG);
     ck_assert_int_eq(patient_log_wait_durable(log, mark), PATIENT_OK);
+    ck_assert_int_eq(patient_log_sync_busy(log), 0); /* the sync and the wait are over */
     patient_log_stats(log, &appends, &syncs1);
     ck_assert_uint_eq(appends, 1);
     ck_assert_uint_eq(syncs1, syncs0 + 1);

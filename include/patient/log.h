@@ -74,6 +74,13 @@ PATIENT_EXPORT patient_err patient_log_set_sync(patient_log *log, int mode);
  * Thread-safe. */
 PATIENT_EXPORT void patient_log_stats(patient_log *log, uint64_t *appends, uint64_t *syncs);
 
+/* 1 while this handle's group commit (PATIENT_LOG_SYNC_EACH) is busy: an
+ * fdatasync running or appenders of this handle waiting for one; else 0
+ * (also for NULL). A hint for scheduling, never for durability: it may
+ * change as soon as it is read. A line written while it is 1 most likely
+ * waits for a sync that starts after the running one. */
+PATIENT_EXPORT int patient_log_sync_busy(patient_log *log);
+
 /* Append the change descriptor jws (a compact "Patient-Change" JWS) as a
  * "change" entry; the denormalised fields (url, hop, time, by, reasons,
  * rules, deleted, inserted) are taken from its payload. The JWS signature

@@ -67,6 +67,29 @@ fail:
     return PATIENT_ERR_IO;
 }
 
+patient_err
+patient_refdir_remove(const char *dir, const char *id, int *lock_fd)
+{
+    char path[4200];
+    patient_err err = PATIENT_OK;
+    size_t n;
+
+    if (lock_fd && *lock_fd >= 0) {
+        close(*lock_fd);
+        *lock_fd = -1;
+    }
+    if (dir == NULL || id == NULL)
+        return PATIENT_ERR_ARG;
+    n = strlen(id);
+    if (n == 0 || hex_prefix(id) != n)
+        return PATIENT_ERR_ARG;
+    if (snprintf(path, sizeof path, "%s/%s", dir, id) >= (int)sizeof path)
+        return PATIENT_ERR_ARG;
+    if (unlink(path) != 0 && errno != ENOENT)
+        err = PATIENT_ERR_IO;
+    return err;
+}
+
 struct ref_ent {
     time_t mtime;
     char name[REF_ID_MAX + 1];

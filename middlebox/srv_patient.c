@@ -1424,7 +1424,7 @@ stream_finish(struct srv_req *d, ci_request_t *req)
     patient_tls_facts tls;
     const patient_tls_facts *t;
     char *value = NULL;
-    uint64_t seq = 0, durable_at = 0;
+    uint64_t seq = 0;
     patient_err err = PATIENT_ERR_STATE;
     int ret = -1;
 
@@ -1468,12 +1468,11 @@ stream_finish(struct srv_req *d, ci_request_t *req)
     err = PATIENT_ERR_HASH;
     if (value == NULL)
         goto out;
-    /* Log before release, as for held bodies: the end of the body leaves
-     * only once the descriptor is durable in the audit log. The entry is
-     * written now, the descriptor stored and a gzip member ended, and
-     * only then is the entry's fdatasync waited for (run here, or by a
-     * concurrent append whose sync covers it: group commit). */
-    if ((err = patient_log_append_hop_deferred(log, hop, &seq, &durable_at)) != PATIENT_OK)
+    /* Log before release, as for held bodies: the entry is durable
+     * (group commit: one fdatasync may cover concurrent appends) before
+     * the descriptor can be fetched from the folder and before the end of
+     * the body leaves. */
+    if ((err = patient_log_append_hop(log, hop, &seq)) != PATIENT_OK)
         goto out;
     err = PATIENT_ERR_IO;
     /* Every c-icap child serves from the folder; the file stays locked
@@ -1483,8 +1482,6 @@ stream_finish(struct srv_req *d, ci_request_t *req)
     d->final = 1;
     if (stream_encode(d) != 0)
         goto out;
-    if ((err = patient_log_wait_durable(log, durable_at)) != PATIENT_OK)
-        goto out;
     ci_debug_printf(3, "srv_patient: %s: streamed, %zu edit%s, log seq %llu, descriptor %s\n",
                     d->url, d->nedits, d->nedits == 1 ? "" : "s", (unsigned long long)seq,
                     d->ref_id);
@@ -1492,14 +1489,9 @@ stream_finish(struct srv_req *d, ci_request_t *req)
 out:
     if (ret != 0) {
         d->final = 0; /* the change may not be durable: its end never leaves */
-        if (d->ref_fd >= 0) {
-            /* nor is its descriptor served */
-            char path[4200];
-            if (snprintf(path, sizeof path, "%s/%s", cfg_ref_dir, d->ref_id) < (int)sizeof path)
-                unlink(path);
-            close(d->ref_fd);
-            d->ref_fd = -1;
-        }
+        if (d->ref_fd >= 0 && patient_refdir_remove(cfg_ref_dir, d->ref_id, &d->ref_fd) != PATIENT_OK)
+            ci_debug_printf(1, "srv_patient: %s: cannot remove descriptor %s: %s\n",
+                            d->url ? d->url : "?", d->ref_id, strerror(errno));
         ci_debug_printf(1, "srv_patient: %s: streamed change abandoned: %s\n",
                         d->url ? d->url : "?", patient_strerror(err));
     }

@@ -518,6 +518,15 @@ START_TEST(refdir_store)
     ck_assert_int_eq(patient_refdir_prune(rdir, time(NULL) + 100000, 1, 1, &removed), PATIENT_OK);
     ck_assert_uint_eq(removed, 1);
     ck_assert(!ref_has("00ff"));
+
+    /* an abandoned response withdraws its descriptor and lock */
+    ck_assert_int_eq(patient_refdir_store(rdir, "0abc", "a.b.c", &fd), PATIENT_OK);
+    ck_assert(ref_has("0abc"));
+    ck_assert_int_eq(patient_refdir_remove(rdir, "0abc", &fd), PATIENT_OK);
+    ck_assert_int_eq(fd, -1);
+    ck_assert(!ref_has("0abc"));
+    ck_assert_int_eq(patient_refdir_remove(rdir, "0abc", &fd), PATIENT_OK); /* already gone */
+    ck_assert_int_eq(patient_refdir_remove(rdir, "../x", &fd), PATIENT_ERR_ARG);
     tu_rmtree(rdir);
 }
 END_TEST

@@ -171,6 +171,13 @@ PATIENT_EXPORT const char *const *patient_mbox_drop_headers(void);
 PATIENT_EXPORT PATIENT_WUR patient_err patient_refdir_store(const char *dir, const char *id,
                                                             const char *value, int *lock_fd);
 
+/* Withdraw what patient_refdir_store stored as dir/id for a response that
+ * was abandoned: the name is removed and *lock_fd (if >= 0) closed and set
+ * to -1. A name that is already gone is not an error. Errors: ARG (bad
+ * id), IO (errno kept); *lock_fd is closed either way. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_refdir_remove(const char *dir, const char *id,
+                                                             int *lock_fd);
+
 /* Remove descriptors from dir that are older than max_age seconds (by
  * mtime, against now; 0: no age limit) and, while more than max_count
  * remain (0: no count limit), the oldest beyond it; files some response

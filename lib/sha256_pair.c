@@ -15,6 +15,7 @@
  * with OpenSSL over every length across the first block boundaries. */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <string.h>
 #include <patient/hash.h>
 
@@ -238,11 +239,15 @@ int
 pt_sha256_pair_accel(void)
 {
 #ifdef PAIR_NI
-    /* Asked once; a racing first call computes the same answer. */
-    static volatile int known = -1;
-    if (known < 0)
-        known = cpu_has_sha_ni();
-    return known;
+    /* Asked once; a racing first call computes the same answer (atomic:
+     * several scan workers may ask at once). */
+    static _Atomic int known = -1;
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k < 0) {
+        k = cpu_has_sha_ni();
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k;
 #else
     return 0;
 #endif

@@ -142,6 +142,12 @@ parse_args(int argc, char **argv, struct mbox_args *a)
         cli_usage_short(usage_text, "unexpected argument '%s' (the body comes on stdin)", argv[optind]);
     if (!a->seckey || !a->name || !a->rules_path || !a->url)
         cli_usage_short(usage_text, "-s SECKEY, --name, --rules and --url are required");
+    /* stdin carries the body and stdout the new one: refused here, before
+     * a password is asked for or the log is opened */
+    if (a->in_header && strcmp(a->in_header, "-") == 0)
+        cli_usage_short(usage_text, "--in-header: a file, not '-' (the body comes on stdin)");
+    if (a->header_out && strcmp(a->header_out, "-") == 0)
+        cli_usage_short(usage_text, "--header-out: a file, not '-' (the new body goes to stdout)");
     if (a->at == 0)
         a->at = time(NULL);
 }
@@ -157,9 +163,6 @@ read_arriving(const char *in_header, char **hdr, char **prev, size_t *nprev)
     size_t hdrlen = 0;
     patient_err err;
 
-    /* stdin carries the body */
-    if (strcmp(in_header, "-") == 0)
-        cli_usage_short(usage_text, "--in-header: a file, not '-' (the body comes on stdin)");
     if ((err = cli_read_file(in_header, 4u * 1024 * 1024, 0, hdr, &hdrlen, NULL)) != PATIENT_OK)
         cli_fatal(in_header, err, err == PATIENT_ERR_TOO_LARGE ? "header file over 4 MiB" : NULL);
     for (line = strtok_r(*hdr, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
@@ -178,13 +181,12 @@ read_arriving(const char *in_header, char **hdr, char **prev, size_t *nprev)
     }
 }
 
-/* --header-out: the values that arrived, then ours ("-": stdout). */
+/* --header-out: the values that arrived, then ours. */
 static void
 write_header_out(const char *header_out, char *const *prev, size_t nprev,
                  const patient_mbox_result *res)
 {
-    int fd = strcmp(header_out, "-") == 0 ? STDOUT_FILENO
-                                            : open(header_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = open(header_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     FILE *hf;
 
     if (fd < 0 || (hf = fdopen(fd, "w")) == NULL)

@@ -2,7 +2,7 @@
 # patient-mbox as a filter: the HTTP rules it shares with srv_patient (a 206
 # or a no-transform response passes unchanged, each with a changed twin),
 # the headers a proxy must drop from a changed response, and its input
-# files (--in-header refuses '-' and symlinks).
+# files (--in-header refuses '-' and symlinks, --header-out '-').
 set -eu
 # shellcheck source=tests/prelude.sh
 . "${top_srcdir:-.}/tests/prelude.sh"
@@ -35,8 +35,13 @@ ok "changed: body edited, Patient-Change written, headers to drop listed"
 ok "206 and no-transform pass unchanged; their twins are changed"
 
 [ "$(mbox --in-header -)" = 2 ] && grep -q 'in-header' err || fail "--in-header - is a usage error"
+# refused before the log is opened: no log file appears
+[ "$(mbox --in-header - --log early.log)" = 2 ] && [ ! -e early.log ] ||
+    fail "--in-header - refused before the log is created"
+[ "$(mbox --header-out - --log early.log)" = 2 ] && grep -q 'header-out' err && [ ! -e early.log ] ||
+    fail "--header-out - is a usage error (stdout carries the body)"
 : >empty.hdr
 ln -s empty.hdr link.hdr
 [ "$(mbox --in-header link.hdr)" = 2 ] && grep -q 'link.hdr' err || fail "--in-header symlink refused"
 [ "$(mbox --in-header empty.hdr)" = 0 ] || fail "--in-header regular file accepted"
-ok "--in-header: '-' and symlinks refused, a regular file read"
+ok "--in-header: '-' and symlinks refused, a regular file read; --header-out '-' refused"

@@ -28,21 +28,31 @@ hex_prefix(const char *name)
     return n <= REF_ID_MAX ? n : 0;
 }
 
+/* dir/id into path; -1 when an argument is missing, id is not 1-64
+ * lower-case hex digits (no path of the caller's choosing) or it does not
+ * fit. */
+static int
+ref_path(const char *dir, const char *id, char *path, size_t size)
+{
+    size_t n;
+
+    if (dir == NULL || id == NULL)
+        return -1;
+    n = strlen(id);
+    if (n == 0 || hex_prefix(id) != n)
+        return -1;
+    return snprintf(path, size, "%s/%s", dir, id) < (int)size ? 0 : -1;
+}
+
 patient_err
 patient_refdir_store(const char *dir, const char *id, const char *value, int *lock_fd)
 {
     char path[4200], tmp[4210];
-    size_t n;
     int fd;
 
     if (lock_fd)
         *lock_fd = -1;
-    if (dir == NULL || id == NULL || value == NULL || lock_fd == NULL)
-        return PATIENT_ERR_ARG;
-    n = strlen(id);
-    if (n == 0 || hex_prefix(id) != n)
-        return PATIENT_ERR_ARG;
-    if (snprintf(path, sizeof path, "%s/%s", dir, id) >= (int)sizeof path)
+    if (value == NULL || lock_fd == NULL || ref_path(dir, id, path, sizeof path) != 0)
         return PATIENT_ERR_ARG;
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
@@ -72,18 +82,12 @@ patient_refdir_remove(const char *dir, const char *id, int *lock_fd)
 {
     char path[4200];
     patient_err err = PATIENT_OK;
-    size_t n;
 
     if (lock_fd && *lock_fd >= 0) {
         close(*lock_fd);
         *lock_fd = -1;
     }
-    if (dir == NULL || id == NULL)
-        return PATIENT_ERR_ARG;
-    n = strlen(id);
-    if (n == 0 || hex_prefix(id) != n)
-        return PATIENT_ERR_ARG;
-    if (snprintf(path, sizeof path, "%s/%s", dir, id) >= (int)sizeof path)
+    if (ref_path(dir, id, path, sizeof path) != 0)
         return PATIENT_ERR_ARG;
     if (unlink(path) != 0 && errno != ENOENT)
         err = PATIENT_ERR_IO;

@@ -150,7 +150,9 @@ pt_manifest_check_keys(pt_manifest_checked *c, const uint8_t *json, size_t len, 
 {
     memset(c, 0, sizeof *c);
     c->json = json;
+    c->len = len;
     c->sig = sig;
+    c->siglen = siglen;
     c->keys = keys;
     c->nkeys = nkeys;
     c->err = patient_minisig_keyid(sig, siglen, c->sigkid);
@@ -170,21 +172,24 @@ pt_manifest_check_keys(pt_manifest_checked *c, const uint8_t *json, size_t len, 
 
 /* Verify a manifest with whichever trusted publisher key it names, or take
  * pre, the check the caller made of these very bytes with these very keys
- * (its manifest is then v's to free). */
+ * (its manifest is then v's to free, and *took is 1). */
 static patient_err
 manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubkey *keys,
                size_t nkeys, pt_manifest_checked *pre, patient_manifest **m,
-               char kid_hex[PATIENT_KEYID_HEX])
+               char kid_hex[PATIENT_KEYID_HEX], int *took)
 {
     pt_manifest_checked own, *c = &own;
     patient_err err;
 
     *m = NULL;
+    *took = 0;
     kid_hex[0] = 0;
-    if (pre && pre->json == ev->manifest && pre->sig == ev->manifest_sig && pre->keys == keys &&
-        pre->nkeys == nkeys)
+    if (pre && pre->json == ev->manifest && pre->len == ev->manifest_len &&
+        pre->sig == ev->manifest_sig && pre->siglen == ev->manifest_sig_len &&
+        pre->keys == keys && pre->nkeys == nkeys) {
         c = pre;
-    else
+        *took = 1;
+    } else
         pt_manifest_check_keys(&own, ev->manifest, ev->manifest_len, ev->manifest_sig,
                                ev->manifest_sig_len, keys, nkeys);
     *m = c->m;
@@ -667,6 +672,8 @@ check_manifest(vctx *v)
     char kid_hex[PATIENT_KEYID_HEX];
     patient_manifest *m;
     patient_shard_info si;
+    pt_lookup_checked *l = v->pre ? &v->pre->lookup : NULL;
+    int took = 0;
     patient_err err;
 
     if (patient_policy_publisher_keys(policy, v->origin, &v->keys, &v->nkeys) != PATIENT_OK ||
@@ -690,7 +697,7 @@ check_manifest(vctx *v)
         return PATIENT_OK;
     }
     if (manifest_check(r, ev, v->keys, v->nkeys, v->pre ? &v->pre->manifest : NULL, &v->m,
-                       kid_hex) != PATIENT_OK) {
+                       kid_hex, &took) != PATIENT_OK) {
         v->done = 1;
         return PATIENT_OK;
     }
@@ -710,8 +717,19 @@ check_manifest(vctx *v)
         pt_rollback_check(r, opts, v->origin, patient_manifest_version(m));
     if (ev->tls_chain_n > 0 && ev->tls_chain != NULL && strncasecmp(ev->url, "https:", 6) == 0)
         check_interception(v, m);
-    err = patient_manifest_lookup_sharded(m, v->path, evidence_shard, (void *)ev, &v->leaf,
-                                          &v->res, &si);
+    /* The caller's lookup of this path in this very manifest object asked
+     * the evidence's own shards: the shards on the path are not hashed and
+     * parsed a second time. */
+    if (took && l->m != NULL && l->m == m && l->path && strcmp(l->path, v->path) == 0) {
+        err = l->err;
+        v->leaf = l->leaf;
+        l->leaf = NULL;
+        v->res = l->res;
+        si = l->si;
+    } else {
+        err = patient_manifest_lookup_sharded(m, v->path, evidence_shard, (void *)ev, &v->leaf,
+                                              &v->res, &si);
+    }
     if (err == PATIENT_OK) {
         memcpy(v->ref_hash, v->res.hash, sizeof v->ref_hash);
         v->ref_size = v->res.size;

@@ -12,11 +12,14 @@ enum { PT_CONFINE_OK = 0, PT_CONFINE_NONE = 1, PT_CONFINE_INVALID = 2 };
 
 /* A manifest's signature checked against the publisher keys a policy
  * trusts for its origin: by the first of keys with the id the signature
- * names. json, sig, keys and nkeys say what was checked (borrowed), so the
- * result is taken only for those very bytes and keys. */
+ * names. json, len, sig, siglen, keys and nkeys say what was checked
+ * (borrowed), so the result is taken only for those very bytes and keys:
+ * the same pointer with another length is other bytes. */
 typedef struct {
     const uint8_t *json;
+    size_t len;
     const char *sig;
+    size_t siglen;
     const patient_pubkey *keys;
     size_t nkeys;
     int named;          /* -1: the signature does not parse; 0: no key has its id; 1: checked */
@@ -32,11 +35,28 @@ void pt_manifest_check_keys(pt_manifest_checked *c, const uint8_t *json, size_t 
                             const char *sig, size_t siglen, const patient_pubkey *keys,
                             size_t nkeys);
 
+/* A path looked up in a sharded manifest (patient_manifest_lookup_sharded
+ * over the shards the evidence then holds): what the core's own lookup
+ * would give, since it asks the same bytes for the same names. Taken only
+ * with the manifest it was looked up in (m, the object pt_checked's
+ * manifest holds, and only when the core takes that) and for the same
+ * path; otherwise the core looks the path up itself. */
+typedef struct {
+    const patient_manifest *m;  /* looked up in (borrowed); NULL: no lookup to take */
+    char *path;                 /* the path looked up (owned) */
+    patient_err err;            /* PATIENT_OK, PATIENT_ERR_NOT_FOUND or PATIENT_ERR_HASH */
+    patient_manifest *leaf;     /* owned until taken (NULL when none) */
+    patient_resource res;       /* PATIENT_OK: the entry, valid as long as leaf */
+    patient_shard_info si;      /* PATIENT_ERR_HASH: the shard that failed */
+} pt_lookup_checked;
+
 /* What patient_verify_url checked while gathering the evidence, handed
- * on so the core does not do it again: the manifest (above), and the
- * descriptors it parsed to find their disclosures. */
+ * on so the core does not do it again: the manifest (above), the page's
+ * lookup in a sharded one, and the descriptors it parsed to find their
+ * disclosures. */
 typedef struct {
     pt_manifest_checked manifest;
+    pt_lookup_checked lookup;
     size_t n;
     const char *value[PATIENT_MAX_HOPS + 1];       /* the descriptor parsed (borrowed) */
     patient_change *change[PATIENT_MAX_HOPS + 1];  /* it parsed (owned until taken) */
@@ -47,9 +67,11 @@ typedef struct {
 /* patient_verify_evidence, taking from pre (which may be NULL) what was
  * checked of this very evidence: its manifest (pre->manifest.m becomes
  * NULL) when pre checked the evidence's own manifest bytes with the keys
- * the policy trusts for the URL's origin; a descriptor parsed from the
- * very value the evidence holds (pre->change[i] becomes NULL), and its
- * signature when it was checked with the key the policy has for it. */
+ * the policy trusts for the URL's origin, and with it the lookup of the
+ * URL's path in that manifest (pre->lookup.leaf becomes NULL); a
+ * descriptor parsed from the very value the evidence holds
+ * (pre->change[i] becomes NULL), and its signature when it was checked
+ * with the key the policy has for it. */
 patient_err pt_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
                                const patient_verify_opts *opts, pt_checked *pre,
                                patient_report **report);

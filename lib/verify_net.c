@@ -70,6 +70,8 @@ gathered_free(gathered *g)
     patient_response_free(g->man);
     patient_response_free(g->sig);
     patient_manifest_free(g->checks.manifest.m);
+    patient_manifest_free(g->checks.lookup.leaf);
+    free(g->checks.lookup.path);
     for (size_t i = 0; i < g->checks.n; i++)
         patient_change_free(g->checks.change[i]);
     for (size_t i = 0; i < g->nshards; i++) {
@@ -415,13 +417,15 @@ out:
 /* Check the manifest's signature with the keys the policy trusts for the
  * origin, once: the result goes on to the verification (g->checks). For
  * a sharded manifest that verifies: get the shards on the page's path (a
- * manifest that does not verify names nothing to fetch). */
+ * manifest that does not verify names nothing to fetch), and hand on the
+ * lookup that got them (g->checks.lookup), which is the one the core
+ * would make over the same shards. */
 static patient_err
 gather_shards(gathered *g, const patient_fetch_opts *mfo, const char *cache,
               const char *origin, const patient_pubkey *keys, size_t nkeys)
 {
-    patient_manifest *m, *leaf = NULL;
-    patient_resource res;
+    pt_lookup_checked *l = &g->checks.lookup;
+    patient_manifest *m;
     shard_ctx c;
     char *path = NULL, *cdir = NULL, *own = NULL;
     patient_err err = PATIENT_OK;
@@ -447,13 +451,22 @@ gather_shards(gathered *g, const patient_fetch_opts *mfo, const char *cache,
             pt_buf_free(&d);
     }
     c.dir = cdir;
-    err = patient_manifest_lookup_sharded(m, path, shard_fetch, &c, &leaf, &res, NULL);
+    err = patient_manifest_lookup_sharded(m, path, shard_fetch, &c, &l->leaf, &l->res, &l->si);
+    if (err == PATIENT_OK || err == PATIENT_ERR_NOT_FOUND || err == PATIENT_ERR_HASH) {
+        /* The outcomes the core reports; any other, it meets again itself. */
+        l->m = m;
+        l->path = path;
+        l->err = err;
+        path = NULL;
+    } else {
+        patient_manifest_free(l->leaf);
+        l->leaf = NULL;
+    }
     if (err != PATIENT_ERR_NOMEM)
         err = PATIENT_OK; /* the verification reports what went wrong */
     if (c.added)
         shard_cache_trim(cdir);
 out:
-    patient_manifest_free(leaf);
     free(path);
     free(cdir);
     free(own);

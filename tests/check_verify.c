@@ -17,6 +17,7 @@
 #include <patient/patient.h>
 #include "report_int.h"
 #include "util.h"
+#include "verify_int.h"
 #include "testutil.h"
 
 #define ORIGIN "https://site.example"
@@ -1545,6 +1546,277 @@ START_TEST(dynamic_modified_proven)
 }
 END_TEST
 
+/* ---- what patient_verify_url hands on (pt_checked) ---------------------------
+ * The core takes a check the gatherer made only for the very bytes it was
+ * made of (the same pointers and lengths), with the same keys, and a
+ * lookup only in the manifest it takes and for the same path; each twin
+ * below hands it a check of something else that claims more than the
+ * evidence holds, which the core must not believe. */
+
+static patient_report *
+run_pre(const patient_policy *p, const patient_evidence *ev, pt_checked *pre)
+{
+    patient_verify_opts o;
+    patient_report *r = NULL;
+    memset(&o, 0, sizeof o);
+    o.now = NOW;
+    ck_assert_int_eq(pt_verify_evidence(p, ev, &o, pre, &r), PATIENT_OK);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+/* What the core did not take, freed as patient_verify_url frees it. */
+static void
+pre_free(pt_checked *pre)
+{
+    patient_manifest_free(pre->manifest.m);
+    patient_manifest_free(pre->lookup.leaf);
+    free(pre->lookup.path);
+    for (size_t i = 0; i < pre->n; i++)
+        patient_change_free(pre->change[i]);
+    memset(pre, 0, sizeof *pre);
+}
+
+static const patient_pubkey *
+publisher_keys(size_t *n)
+{
+    const patient_pubkey *k = NULL;
+    ck_assert_int_eq(patient_policy_publisher_keys(pol, ORIGIN, &k, n), PATIENT_OK);
+    ck_assert_uint_eq(*n, 1);
+    return k;
+}
+
+/* pre as the gatherer fills it for one descriptor value. */
+static void
+pre_change(pt_checked *pre, const char *value)
+{
+    const patient_policy_middlebox *mb = patient_policy_middlebox_find(pol, pk_m1.id);
+    ck_assert_ptr_nonnull(mb);
+    pre->n = 1;
+    pre->value[0] = value;
+    pre->key[0] = patient_policy_middlebox_key(mb);
+    ck_assert_int_eq(patient_change_parse(value, strlen(value), &pre->change[0]), PATIENT_OK);
+}
+
+START_TEST(pre_descriptor_other_pointer)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    char *v = hop_tracker(sk_m1, URL, (const uint8_t *)BODY, strlen(BODY), NULL, 0, 1, "TLSv1.3",
+                          &out, &ol);
+    char *f = flip_sig(v), *copy = strdup(f);
+    const char *ch[] = {v}, *fch[] = {f};
+    patient_evidence ev = ev_make(URL, out, ol, ch, 1);
+    pt_checked pre;
+
+    /* The very value, its signature checked with the policy's key: taken. */
+    memset(&pre, 0, sizeof pre);
+    pre_change(&pre, v);
+    expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_MODIFIED, NULL);
+    ck_assert_ptr_null(pre.change[0]);
+    pre_free(&pre);
+    /* Twin: a forged value; pre says a descriptor with the same bytes at
+     * another address verifies with that key. Not this value: checked. */
+    ev = ev_make(URL, out, ol, fch, 1);
+    pre_change(&pre, copy);
+    expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_INVALID, "change.signature.invalid");
+    ck_assert_ptr_nonnull(pre.change[0]);
+    pre_free(&pre);
+    free(copy);
+    free(f);
+    free(v);
+    free(out);
+}
+END_TEST
+
+START_TEST(pre_manifest_other_bytes_or_keys)
+{
+    size_t nkeys;
+    const patient_pubkey *keys = publisher_keys(&nkeys);
+    patient_pubkey other[1] = {keys[0]};
+    char *m = strdup(man_json);
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    pt_checked pre;
+
+    /* The evidence's own bytes with the policy's keys: taken. */
+    memset(&pre, 0, sizeof pre);
+    pt_manifest_check_keys(&pre.manifest, ev.manifest, ev.manifest_len, ev.manifest_sig,
+                           ev.manifest_sig_len, keys, nkeys);
+    ck_assert_int_eq(pre.manifest.err, PATIENT_OK);
+    expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_VERIFIED, NULL);
+    ck_assert_ptr_null(pre.manifest.m);
+    pre_free(&pre);
+    /* Twin: a forged manifest that pre claims verified, checked with
+     * another array of the same keys: checked again. */
+    m[pos_of(m, man_len, "\"version\": 3") + 11] = '4';
+    ev.manifest = (const uint8_t *)m;
+    pt_manifest_check_keys(&pre.manifest, (const uint8_t *)man_json, man_len, man_sig,
+                           strlen(man_sig), other, 1);
+    ck_assert_int_eq(pre.manifest.err, PATIENT_OK);
+    pre.manifest.json = ev.manifest;
+    expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_INVALID, "manifest.signature.invalid");
+    ck_assert_ptr_nonnull(pre.manifest.m);
+    pre_free(&pre);
+    /* Twin: the same pointers and keys, fewer bytes: other bytes. */
+    ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    ev.manifest_len = man_len - 2;
+    pt_manifest_check_keys(&pre.manifest, (const uint8_t *)man_json, man_len, man_sig,
+                           strlen(man_sig), keys, nkeys);
+    ck_assert_int_eq(pre.manifest.err, PATIENT_OK);
+    expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_INVALID, "manifest.signature.invalid");
+    ck_assert_ptr_nonnull(pre.manifest.m);
+    pre_free(&pre);
+    free(m);
+}
+END_TEST
+
+/* A sharded site (600 pages, one level of shards) published with the
+ * publisher key, and the shards lookups got, as the evidence carries them. */
+typedef struct {
+    char dir[600];
+    uint8_t *top, *sig;
+    size_t toplen, siglen;
+    patient_evidence_shard shards[3];
+    uint8_t *bytes[3];
+    char names[3][65];
+    size_t n;
+} sharded;
+
+static patient_err
+sharded_get(void *arg, const char *name, const uint8_t **p, size_t *len)
+{
+    sharded *s = arg;
+    char path[800];
+    size_t k = s->n;
+
+    if (k >= 3)
+        return PATIENT_ERR_LIMIT;
+    snprintf(path, sizeof path, "%s/.well-known/patient/shards/%s.json", s->dir, name);
+    if (pt_read_file(path, PATIENT_MANIFEST_SHARD_MAX_BYTES, &s->bytes[k], &s->shards[k].len) !=
+        PATIENT_OK)
+        return PATIENT_ERR_NOT_FOUND;
+    memcpy(s->names[k], name, 65);
+    s->shards[k].name = s->names[k];
+    s->shards[k].bytes = s->bytes[k];
+    s->n++;
+    *p = s->bytes[k];
+    *len = s->shards[k].len;
+    return PATIENT_OK;
+}
+
+static void
+sharded_make(sharded *s)
+{
+    patient_manifest_opts o;
+    patient_publish_result res;
+    char p[800];
+
+    memset(s, 0, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "%s/big", tmpdir);
+    ck_assert_int_eq(mkdir(s->dir, 0755), 0);
+    for (int i = 0; i < 600; i++) {
+        char body[32];
+        snprintf(p, sizeof p, "%s/p%d.html", s->dir, i);
+        snprintf(body, sizeof body, "page %d\n", i);
+        write_file(p, body, strlen(body), 0644);
+    }
+    memset(&o, 0, sizeof o);
+    o.origin = ORIGIN;
+    o.version = 3;
+    o.issued = NOW - 3600;
+    o.expires = NOW + 7 * 86400;
+    o.threads = 1;
+    ck_assert_int_eq(patient_manifest_publish(s->dir, NULL, sk_pub, &o, &res, NULL), PATIENT_OK);
+    ck_assert_uint_gt(res.shards, 0);
+    snprintf(p, sizeof p, "%s/.well-known/patient/manifest.json", s->dir);
+    ck_assert_int_eq(pt_read_file(p, PATIENT_MANIFEST_MAX_BYTES, &s->top, &s->toplen), PATIENT_OK);
+    snprintf(p, sizeof p, "%s/.well-known/patient/manifest.json.minisig", s->dir);
+    ck_assert_int_eq(pt_read_file(p, 4096, &s->sig, &s->siglen), PATIENT_OK);
+}
+
+static void
+sharded_free(sharded *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->bytes[i]);
+    free(s->top);
+    free(s->sig);
+}
+
+/* pre as the gatherer fills it: the manifest checked, and path looked up
+ * in it through the shards s collects. */
+static void
+pre_lookup(pt_checked *pre, sharded *s, const char *path, patient_err want)
+{
+    size_t nkeys;
+    const patient_pubkey *keys = publisher_keys(&nkeys);
+    pt_lookup_checked *l = &pre->lookup;
+
+    memset(pre, 0, sizeof *pre);
+    pt_manifest_check_keys(&pre->manifest, s->top, s->toplen, (const char *)s->sig, s->siglen,
+                           keys, nkeys);
+    ck_assert_int_eq(pre->manifest.err, PATIENT_OK);
+    ck_assert_uint_eq(patient_manifest_shard_levels(pre->manifest.m, NULL), 1);
+    ck_assert_int_eq(patient_manifest_lookup_sharded(pre->manifest.m, path, sharded_get, s,
+                                                     &l->leaf, &l->res, &l->si),
+                     want);
+    ck_assert_ptr_nonnull(l->leaf);
+    l->m = pre->manifest.m;
+    l->path = strdup(path);
+    l->err = want;
+}
+
+START_TEST(pre_lookup_other_path)
+{
+    static const char p17[] = "page 17\n", p1[] = "page 1\n";
+    sharded s;
+    pt_checked pre;
+    patient_evidence ev;
+
+    sharded_make(&s);
+    /* The page's own lookup in the manifest taken: taken with it. */
+    pre_lookup(&pre, &s, "/p17.html", PATIENT_OK);
+    ev = ev_make(ORIGIN "/p17.html", p17, strlen(p17), NULL, 0);
+    ev.manifest = s.top;
+    ev.manifest_len = s.toplen;
+    ev.manifest_sig = (const char *)s.sig;
+    ev.manifest_sig_len = s.siglen;
+    ev.shards = s.shards;
+    ev.nshards = s.n;
+    expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_VERIFIED, NULL);
+    ck_assert_ptr_null(pre.manifest.m);
+    ck_assert_ptr_null(pre.lookup.leaf);
+    pre_free(&pre);
+    /* Twin: page 1's bytes served for page 17, with a lookup of /p1.html
+     * (which lists those bytes) handed on: not this path, looked up again. */
+    pre_lookup(&pre, &s, "/p1.html", PATIENT_OK);
+    ev.body = (const uint8_t *)p1;
+    ev.body_len = strlen(p1);
+    ev.shards = s.shards;
+    ev.nshards = s.n;
+    expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_INVALID, "body.mismatch");
+    ck_assert_ptr_null(pre.manifest.m);
+    ck_assert_ptr_nonnull(pre.lookup.leaf);
+    pre_free(&pre);
+    /* Twin: the path's lookup, in a manifest checked with another array of
+     * keys: neither is taken (same verdict, from the core's own checks). */
+    pre_lookup(&pre, &s, "/p17.html", PATIENT_OK);
+    {
+        patient_pubkey other[1] = {pre.manifest.keys[0]};
+        pre.manifest.keys = other;
+        ev.body = (const uint8_t *)p17;
+        ev.body_len = strlen(p17);
+        ev.shards = s.shards;
+        ev.nshards = s.n;
+        expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_VERIFIED, NULL);
+        ck_assert_ptr_nonnull(pre.manifest.m);
+        ck_assert_ptr_nonnull(pre.lookup.leaf);
+    }
+    pre_free(&pre);
+    sharded_free(&s);
+}
+END_TEST
+
 /* ---- bundles ---------------------------------------------------------------------- */
 
 static char *
@@ -1828,6 +2100,9 @@ verify_suite(void)
     tcase_add_test(tc, no_manifest);
     tcase_add_test(tc, origin_not_in_policy);
     tcase_add_test(tc, url_not_http);
+    tcase_add_test(tc, pre_descriptor_other_pointer);
+    tcase_add_test(tc, pre_manifest_other_bytes_or_keys);
+    tcase_add_test(tc, pre_lookup_other_path);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("dynamic");

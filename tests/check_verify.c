@@ -1766,23 +1766,33 @@ pre_lookup(pt_checked *pre, sharded *s, const char *path, patient_err want)
     l->err = want;
 }
 
+/* Evidence for /p17.html of s's site served as body, with the manifest
+ * and the shards s has collected so far. */
+static patient_evidence
+sharded_ev(const sharded *s, const char *body)
+{
+    patient_evidence ev = ev_make(ORIGIN "/p17.html", body, strlen(body), NULL, 0);
+    ev.manifest = s->top;
+    ev.manifest_len = s->toplen;
+    ev.manifest_sig = (const char *)s->sig;
+    ev.manifest_sig_len = s->siglen;
+    ev.shards = s->shards;
+    ev.nshards = s->n;
+    return ev;
+}
+
 START_TEST(pre_lookup_other_path)
 {
     static const char p17[] = "page 17\n", p1[] = "page 1\n";
     sharded s;
     pt_checked pre;
     patient_evidence ev;
+    patient_pubkey other[1];
 
     sharded_make(&s);
     /* The page's own lookup in the manifest taken: taken with it. */
     pre_lookup(&pre, &s, "/p17.html", PATIENT_OK);
-    ev = ev_make(ORIGIN "/p17.html", p17, strlen(p17), NULL, 0);
-    ev.manifest = s.top;
-    ev.manifest_len = s.toplen;
-    ev.manifest_sig = (const char *)s.sig;
-    ev.manifest_sig_len = s.siglen;
-    ev.shards = s.shards;
-    ev.nshards = s.n;
+    ev = sharded_ev(&s, p17);
     expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_VERIFIED, NULL);
     ck_assert_ptr_null(pre.manifest.m);
     ck_assert_ptr_null(pre.lookup.leaf);
@@ -1790,10 +1800,7 @@ START_TEST(pre_lookup_other_path)
     /* Twin: page 1's bytes served for page 17, with a lookup of /p1.html
      * (which lists those bytes) handed on: not this path, looked up again. */
     pre_lookup(&pre, &s, "/p1.html", PATIENT_OK);
-    ev.body = (const uint8_t *)p1;
-    ev.body_len = strlen(p1);
-    ev.shards = s.shards;
-    ev.nshards = s.n;
+    ev = sharded_ev(&s, p1);
     expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_INVALID, "body.mismatch");
     ck_assert_ptr_null(pre.manifest.m);
     ck_assert_ptr_nonnull(pre.lookup.leaf);
@@ -1801,17 +1808,12 @@ START_TEST(pre_lookup_other_path)
     /* Twin: the path's lookup, in a manifest checked with another array of
      * keys: neither is taken (same verdict, from the core's own checks). */
     pre_lookup(&pre, &s, "/p17.html", PATIENT_OK);
-    {
-        patient_pubkey other[1] = {pre.manifest.keys[0]};
-        pre.manifest.keys = other;
-        ev.body = (const uint8_t *)p17;
-        ev.body_len = strlen(p17);
-        ev.shards = s.shards;
-        ev.nshards = s.n;
-        expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_VERIFIED, NULL);
-        ck_assert_ptr_nonnull(pre.manifest.m);
-        ck_assert_ptr_nonnull(pre.lookup.leaf);
-    }
+    other[0] = pre.manifest.keys[0];
+    pre.manifest.keys = other;
+    ev = sharded_ev(&s, p17);
+    expect(run_pre(pol, &ev, &pre), PATIENT_VERDICT_VERIFIED, NULL);
+    ck_assert_ptr_nonnull(pre.manifest.m);
+    ck_assert_ptr_nonnull(pre.lookup.leaf);
     pre_free(&pre);
     sharded_free(&s);
 }

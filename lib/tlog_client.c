@@ -654,6 +654,17 @@ compare_full(void *ctx, unsigned level, uint64_t index, const uint8_t *data)
  * thread was half of that thread's time, and the workers waited for it.) */
 #define GROUP 4 /* bundles a batch: ~1.9 MB of 1.8 KB lines, like a file batch */
 #define AHEAD 4 /* batches: one checked, one hashed, two on their way */
+/* A bundle may be 256 longest lines (PATIENT_TLOG_BUNDLE_MAX, ~272 MiB) on
+ * a hostile log, the very thing a monitor watches, and AHEAD batches are
+ * held at once: a batch closes early once its bodies pass GROUP_BYTES, so
+ * it holds less than GROUP_BYTES + one bundle, and the reading ahead less
+ * than AHEAD x (GROUP_BYTES + PATIENT_TLOG_BUNDLE_MAX), ~1.1 GiB, where
+ * AHEAD x GROUP whole bundles were ~4.3 GiB. Ordinary batches (~1.9 MB)
+ * never reach it. */
+#define GROUP_BYTES ((size_t)4 << 20)
+/* A body grown past this is freed when its batch is released: one huge
+ * bundle must not keep its memory for the rest of the run. */
+#define KEEP_BYTES ((size_t)8 << 20)
 
 typedef struct {
     uint64_t first; /* its first bundle */
@@ -676,23 +687,40 @@ typedef struct {
     uint64_t next_b, end_b;
 } reader;
 
+/* Once the caller stopped (an alarm, the end), nothing more is fetched:
+ * its join waits for the one fetch in flight, not for a batch of them
+ * (each up to the fetch timeout). */
+static int
+reader_stopped(reader *rd)
+{
+    int stop;
+
+    pthread_mutex_lock(&rd->mu);
+    stop = rd->stop;
+    pthread_mutex_unlock(&rd->mu);
+    return stop;
+}
+
 static void
 reader_fill(reader *rd, rslot *sl)
 {
     char rel[96], url[2304];
     long status;
+    size_t bytes = 0;
 
     memset(&sl->rep, 0, sizeof sl->rep);
     rd->c.r = &sl->rep;
     sl->first = rd->next_b;
     sl->nb = 0;
     sl->bt.n = 0;
-    while (sl->nb < GROUP && rd->next_b < rd->end_b) {
+    while (sl->nb < GROUP && bytes < GROUP_BYTES && rd->next_b < rd->end_b &&
+           !reader_stopped(rd)) {
         unsigned w, k = sl->nb;
         if (get_bundle(&rd->c, rd->next_b, rd->c.tree_size, &sl->body[k], &sl->bt, &w))
             return; /* sl->rep says why, after the bundles before it */
+        bytes += sl->body[k].len;
         sl->tile_ok[k] = 0;
-        if (w == PATIENT_TILE_WIDTH) {
+        if (w == PATIENT_TILE_WIDTH && !reader_stopped(rd)) {
             /* Quietly: a tile that does not come is fetched again, with
              * its alarm, when the checking thread needs it. */
             patient_tile_path(0, rd->next_b, PATIENT_TILE_WIDTH, rel);
@@ -772,6 +800,9 @@ reader_take(reader *rd, uint64_t k)
 static void
 reader_release(reader *rd, rslot *sl)
 {
+    for (unsigned i = 0; i < GROUP; i++)
+        if (sl->body[i].cap > KEEP_BYTES)
+            pt_buf_free(&sl->body[i]);
     pthread_mutex_lock(&rd->mu);
     sl->filled = 0;
     pthread_cond_broadcast(&rd->cv);
@@ -837,7 +868,7 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     char ipath[PATH_MAX];
     lpool *pool = NULL;
     uint8_t root[HASH_LEN];
-    uint64_t old, i, k, groups;
+    uint64_t old, i, k, end_b;
     char prev[HEX_LEN + 1];
     pentry e;
     patient_log_entry ent;
@@ -895,20 +926,21 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
         memcpy(st->origin, ck.origin, sizeof st->origin);
     c.tree_size = ck.size;
     {
-        uint64_t b = old / PATIENT_TILE_WIDTH,
-                 end_b = (ck.size + PATIENT_TILE_WIDTH - 1) / PATIENT_TILE_WIDTH;
-        groups = (end_b - b + GROUP - 1) / GROUP;
+        uint64_t b = old / PATIENT_TILE_WIDTH;
+        end_b = (ck.size + PATIENT_TILE_WIDTH - 1) / PATIENT_TILE_WIDTH;
         if ((err = reader_start(rd, url, &c.fo, ck.size, b, end_b))) {
             err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "cannot start reading: %s",
                               patient_strerror(err));
             goto out;
         }
+        if (b < end_b) {
+            nx = reader_take(rd, 0);
+            lpool_start(pool, &nx->bt, LS_CHAIN | LS_SCAN);
+        }
     }
-    if (groups > 0) {
-        nx = reader_take(rd, 0);
-        lpool_start(pool, &nx->bt, LS_CHAIN | LS_SCAN);
-    }
-    for (k = 0; k < groups; k++) {
+    /* Batches hold GROUP bundles or fewer (GROUP_BYTES): the last one is
+     * the one that reaches end_b. */
+    for (k = 0; nx != NULL; k++) {
         lbatch *bat;
         size_t j;
         sl = nx;
@@ -918,7 +950,7 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
         /* The next batch to the workers meanwhile. What ended the reading
          * is reported after the entries before it are checked, as if
          * fetched in turn. */
-        if (sl->rep.result == PATIENT_OK && k + 1 < groups) {
+        if (sl->rep.result == PATIENT_OK && sl->first + sl->nb < end_b) {
             nx = reader_take(rd, k + 1);
             lpool_start(pool, &nx->bt, LS_CHAIN | LS_SCAN);
         }

@@ -4,8 +4,9 @@
 # consistent, filters; fork (truncated and regrown), rollback (an older
 # checkpoint served again), forged checkpoint signature, corrupted tile,
 # server down (its own exit code, state file unchanged each time), a bundle
-# missing after an edited one (the edit is reported); a bundle's
-# change found, a never-logged descriptor reported as such.
+# missing after an edited one (the edit is reported); lines long enough
+# that the read-ahead's batches are cut short (an edit past them found); a
+# bundle's change found, a never-logged descriptor reported as such.
 set -eu
 : "${top_builddir:=.}"
 : "${top_srcdir:=.}"
@@ -242,6 +243,30 @@ python3 -c 'd = bytearray(open("st.index.good", "rb").read()); d[30] ^= 1; open(
 cp st.index.good st.index
 unchanged "index"
 ok "index: one bundle read; a wrong entry or a never-logged claim searched and refused; another log's index ignored"
+
+# ---- long lines: batches of fewer bundles -------------------------------------------------
+# Lines of ~12 KB make bundles of ~3 MiB: the reading ahead closes a batch
+# once its bundles pass 4 MiB (two here, not four), and every entry is
+# still checked in order; the twin's edit in a later batch is found there.
+mv pub pub.good
+"$T" gen k.sec long.log 760 50 - "$(printf 'd%.0s' $(seq 4000))" \
+    "https://long.example/$(printf 'p%.0s' $(seq 8000))"
+"$P" audit publish long.log pub --key k.sec >/dev/null 2>&1 || fail "publish the long lines"
+size=$(sed -n 2p pub/checkpoint)
+[ "$size" -gt 700 ] && [ "$(head -c 20000 pub/entries/000 | head -n 1 | wc -c)" -gt 12000 ] ||
+    fail "a log of long lines"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state long.st)" = 0 ] &&
+    grep -q "extends the 0 seen before; $size new entries checked" out ||
+    fail "long lines: every entry checked"
+b=pub/entries/002
+[ "$size" -ge 768 ] || b=pub/entries/002.p/$((size % 256))
+sed -i '89s/"seq":600,/"seq":600 ,/' "$b"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state long2.st)" = 1 ] &&
+    grep -q 'ALARM (entry): entry 601 does not chain to the one before it' err ||
+    fail "long lines: an edit in the third bundle"
+[ ! -e long2.st ] || fail "long lines edited: no state written"
+rm -rf pub && mv pub.good pub
+ok "long lines (bundles of ~3 MiB): batches cut at 4 MiB, every entry checked; an edit in bundle 2 found"
 
 # ---- fork: the log truncated and regrown -------------------------------------------------
 head -n 100 audit.log >forked.log

@@ -1,7 +1,9 @@
 /* Test helper for the transparency-log tests (public API only):
- *   tlog_tool gen SECKEY LOG N EVERY [DIR [TAG]]  append N events (checkpoint
- *                                          every EVERY; with DIR, published
- *                                          there; TAG goes into each detail)
+ *   tlog_tool gen SECKEY LOG N EVERY [DIR [TAG [URL]]]  append N events
+ *                                          (checkpoint every EVERY; with DIR
+ *                                          ("-": none), published there; TAG
+ *                                          goes into each detail, URL into
+ *                                          each url: long ones make long lines)
  *   tlog_tool pairs LOG MAX                every consistency proof between
  *                                          sizes 1 <= m <= n <= MAX, one line
  *                                          each: "m n oldroot newroot h1 h2 ..."
@@ -36,9 +38,12 @@ main(int argc, char **argv)
         patient_seckey *sk = NULL;
         patient_log *log = NULL;
         unsigned long n = strtoul(argv[4], NULL, 10), every = strtoul(argv[5], NULL, 10);
-        char detail[128];
-        const char *tag = argc >= 8 ? argv[7] : "entry";
+        const char *tag = argc >= 8 ? argv[7] : "entry", *url = argc >= 9 ? argv[8] : NULL;
+        size_t cap = strlen(tag) + 32;
+        char *detail = malloc(cap);
 
+        if (detail == NULL)
+            return die("detail", PATIENT_ERR_NOMEM);
         if ((err = patient_seckey_load(argv[2], NULL, &sk, NULL)))
             return die(argv[2], err);
         if ((err = patient_log_open(argv[3], sk, (unsigned)every, &log)))
@@ -48,8 +53,8 @@ main(int argc, char **argv)
             (err = patient_log_set_publish(log, argv[6], NULL)))
             return die(argv[6], err);
         for (unsigned long i = 0; i < n; i++) {
-            snprintf(detail, sizeof detail, "%s %lu", tag, i);
-            if ((err = patient_log_append_event(log, "test.entry", NULL, detail, NULL)))
+            snprintf(detail, cap, "%s %lu", tag, i);
+            if ((err = patient_log_append_event(log, "test.entry", url, detail, NULL)))
                 return die("append", err);
         }
         if (argc >= 7 && (err = patient_log_publish_error(log)))
@@ -57,6 +62,7 @@ main(int argc, char **argv)
         if ((err = patient_log_close(log)))
             return die("close", err);
         patient_seckey_free(sk);
+        free(detail);
         return 0;
     }
     if (argc == 4 && strcmp(argv[1], "pairs") == 0) {
@@ -81,6 +87,6 @@ main(int argc, char **argv)
             }
         return 0;
     }
-    fprintf(stderr, "usage: tlog_tool gen SECKEY LOG N EVERY [DIR] | pairs LOG MAX\n");
+    fprintf(stderr, "usage: tlog_tool gen SECKEY LOG N EVERY [DIR [TAG [URL]]] | pairs LOG MAX\n");
     return 2;
 }

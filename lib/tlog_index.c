@@ -92,47 +92,77 @@ header_parse(const uint8_t *h, size_t len, char log_id[HEX_LEN + 1], uint64_t *f
     return 0;
 }
 
-/* Where the last coverage mark of data (whole records after the header)
- * says the index ends, or 0 with none. */
+/* Where the last coverage mark of n whole records says the index ends
+ * (0 with none), and in *keep the records up to and with it (0: none):
+ * records past the last mark were never committed. */
 static uint64_t
-last_mark(const uint8_t *recs, size_t n)
+last_mark(const uint8_t *recs, size_t n, size_t *keep)
 {
     while (n-- > 0)
-        if (memcmp(recs + n * REC_LEN, mark_key, PT_INDEX_KEY) == 0)
+        if (memcmp(recs + n * REC_LEN, mark_key, PT_INDEX_KEY) == 0) {
+            *keep = n + 1;
             return be_u64(recs + n * REC_LEN + PT_INDEX_KEY) + 1;
+        }
+    *keep = 0;
     return 0;
+}
+
+/* last_mark over the records of the index open at fd (size bytes), read
+ * backwards a chunk at a time: only a crash leaves records past the last
+ * mark, so this reads the last chunk, not the whole index. */
+static patient_err
+file_last_mark(int fd, uint64_t size, uint64_t *upto, size_t *keep)
+{
+    uint8_t chunk[1024 * REC_LEN];
+    size_t have = (size_t)((size - HDR_LEN) / REC_LEN), k;
+
+    *upto = 0;
+    *keep = 0;
+    while (have > 0) {
+        size_t cnt = have < sizeof chunk / REC_LEN ? have : sizeof chunk / REC_LEN;
+        off_t at = (off_t)(HDR_LEN + (uint64_t)(have - cnt) * REC_LEN);
+        if (pread(fd, chunk, cnt * REC_LEN, at) != (ssize_t)(cnt * REC_LEN))
+            return PATIENT_ERR_IO;
+        have -= cnt;
+        *upto = last_mark(chunk, cnt, &k);
+        if (k != 0) {
+            *keep = have + k;
+            return PATIENT_OK;
+        }
+    }
+    return PATIENT_OK;
 }
 
 patient_err
 pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_t new_size,
                 const pt_irec *recs, size_t n)
 {
-    uint8_t hdr[HDR_LEN], *cur = NULL, *buf = NULL;
+    uint8_t hdr[HDR_LEN], *buf = NULL;
     char id[HEX_LEN + 1];
-    size_t len = 0, have = 0, i;
-    uint64_t from, upto;
+    struct stat sb;
+    size_t have = 0, i;
+    uint64_t from = 0, upto = 0;
     int fd = -1, fresh = 1;
     patient_err err;
 
     /* Appended to only when it covers exactly [from, old_size): anything
      * else (none yet, another log, a gap, damage) starts a new one at
      * old_size. A crash mid-append leaves a torn record or records past
-     * the last mark; both are cut or written again here. */
-    err = pt_read_file(path, INDEX_MAX, &cur, &len);
-    if (err == PATIENT_OK && header_parse(cur, len, id, &from) == 0 && strcmp(id, log_id) == 0) {
-        have = (len - HDR_LEN) / REC_LEN;
-        upto = last_mark(cur + HDR_LEN, have);
-        if (upto != 0 && upto == old_size && from <= old_size) {
+     * the last mark; both are cut or written again here. So does an index
+     * past INDEX_MAX, which included would not read: the new one covers
+     * from old_size, and included searches the log before it. Only the
+     * header and the records from the last mark on are read. */
+    err = pt_open_regular(path, INDEX_MAX, &fd, &sb);
+    if (err == PATIENT_OK) {
+        if ((uint64_t)sb.st_size >= HDR_LEN && pread(fd, hdr, HDR_LEN, 0) == (ssize_t)HDR_LEN &&
+            header_parse(hdr, HDR_LEN, id, &from) == 0 && strcmp(id, log_id) == 0 &&
+            (err = file_last_mark(fd, (uint64_t)sb.st_size, &upto, &have)) == PATIENT_OK &&
+            upto != 0 && upto == old_size && from <= old_size)
             fresh = 0;
-            /* keep up to and with the last mark */
-            while (have > 0 &&
-                   memcmp(cur + HDR_LEN + (have - 1) * REC_LEN, mark_key, PT_INDEX_KEY) != 0)
-                have--;
-        }
+        close(fd);
+        fd = -1;
     }
-    free(cur);
-    if (err != PATIENT_OK && err != PATIENT_ERR_NOT_FOUND && err != PATIENT_ERR_TOO_LARGE &&
-        err != PATIENT_ERR_PARSE)
+    if (err != PATIENT_OK && err != PATIENT_ERR_NOT_FOUND && err != PATIENT_ERR_TOO_LARGE)
         return err;
     if ((buf = malloc((n + 1) * REC_LEN)) == NULL)
         return PATIENT_ERR_NOMEM;
@@ -179,12 +209,9 @@ pt_index_parse(uint8_t *data, size_t len, const char *log_id, pt_index *idx)
     if (len > INDEX_MAX || header_parse(data, len, id, &idx->from) != 0 ||
         (log_id && strcmp(id, log_id) != 0))
         return PATIENT_ERR_PARSE;
-    have = (len - HDR_LEN) / REC_LEN;
-    if ((idx->upto = last_mark(data + HDR_LEN, have)) == 0 || idx->upto <= idx->from)
+    if ((idx->upto = last_mark(data + HDR_LEN, (len - HDR_LEN) / REC_LEN, &have)) == 0 ||
+        idx->upto <= idx->from)
         return PATIENT_ERR_PARSE; /* nothing covered */
-    /* records past the last mark were never committed */
-    while (have > 0 && memcmp(data + HDR_LEN + (have - 1) * REC_LEN, mark_key, PT_INDEX_KEY) != 0)
-        have--;
     idx->data = data;
     idx->len = len;
     idx->n = have;

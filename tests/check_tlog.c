@@ -343,6 +343,70 @@ START_TEST(publish_prunes_partials)
 }
 END_TEST
 
+/* The monitor's index is extended from its header and the records at its
+ * end only: records a crash left past the last mark (more than one read
+ * backwards holds) are cut, the new ones follow the mark; a gap or
+ * another log starts a new index at the size the run started from. */
+static size_t
+file_size(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return (size_t)st.st_size;
+}
+
+START_TEST(index_append_tail)
+{
+    const char *id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const char *other = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+    char path[512];
+    pt_irec r[3];
+    pt_index idx;
+    size_t pos = 0;
+    uint64_t seq;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s", tu_path(tmpdir, "st.index"));
+    for (unsigned i = 0; i < 3; i++) {
+        memset(r[i].key, 'a' + (int)i, PT_INDEX_KEY);
+        r[i].seq = 3 + i;
+    }
+    ck_assert_int_eq(pt_index_append(path, id, 0, 10, r, 2), PATIENT_OK);
+    ck_assert_int_eq(pt_index_append(path, id, 10, 20, r + 2, 1), PATIENT_OK);
+    ck_assert_uint_eq(file_size(path), 128 + 5 * 24);
+    /* a torn append: 1500 records and half of one past the last mark */
+    ck_assert_ptr_nonnull(f = fopen(path, "ab"));
+    for (unsigned i = 0; i < 1500 * 24 + 12; i++)
+        fputc('z', f);
+    fclose(f);
+    ck_assert_int_eq(pt_index_load(path, id, &idx), PATIENT_OK);
+    ck_assert_uint_eq(idx.n, 5);
+    pt_index_free(&idx);
+    r[0].seq = 25;
+    ck_assert_int_eq(pt_index_append(path, id, 20, 30, r, 1), PATIENT_OK);
+    ck_assert_uint_eq(file_size(path), 128 + 7 * 24);
+    ck_assert_int_eq(pt_index_load(path, id, &idx), PATIENT_OK);
+    ck_assert(idx.from == 0 && idx.upto == 30 && idx.n == 7);
+    ck_assert_int_eq(pt_index_next(&idx, r[0].key, &pos, &seq), 1);
+    ck_assert_uint_eq(seq, 3);
+    ck_assert_int_eq(pt_index_next(&idx, r[0].key, &pos, &seq), 1);
+    ck_assert_uint_eq(seq, 25);
+    ck_assert_int_eq(pt_index_next(&idx, r[0].key, &pos, &seq), 0);
+    pt_index_free(&idx);
+    /* its twins: a gap (the run starts at 35, the index ends at 30) and
+     * another log's index both start anew */
+    ck_assert_int_eq(pt_index_append(path, id, 35, 40, r + 1, 1), PATIENT_OK);
+    ck_assert_int_eq(pt_index_load(path, id, &idx), PATIENT_OK);
+    ck_assert(idx.from == 35 && idx.upto == 40 && idx.n == 2);
+    pt_index_free(&idx);
+    ck_assert_int_eq(pt_index_append(path, other, 40, 50, r, 1), PATIENT_OK);
+    ck_assert_int_eq(pt_index_load(path, id, &idx), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(pt_index_load(path, other, &idx), PATIENT_OK);
+    ck_assert(idx.from == 40 && idx.upto == 50 && idx.n == 2);
+    pt_index_free(&idx);
+}
+END_TEST
+
 static Suite *
 tlog_suite(void)
 {
@@ -362,6 +426,7 @@ tlog_suite(void)
     tcase_add_test(tc, note_sign_open);
     tcase_add_test(tc, publish_writer_equals_file);
     tcase_add_test(tc, publish_prunes_partials);
+    tcase_add_test(tc, index_append_tail);
     suite_add_tcase(s, tc);
     return s;
 }

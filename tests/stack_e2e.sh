@@ -23,8 +23,7 @@ chmod -R u+w "$work/site"
 # banner rule would match: it must pass unchanged, with an event logged.
 { printf '<html><body>\n'; head -c $((17 * 1024 * 1024)) /dev/zero | tr '\0' 'a'; printf '\n</body></html>\n'; } >"$work/site/big.html"
 
-eval "$("$STACK" start "$work/stack" "$work/site" 2>"$work/stack-start.log")" || {
-    cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
+stack_start "$work/site"
 echo "# origin $ORIGIN_URL proxy $PROXY_URL icap $ICAP_URL"
 
 # Publish the served site now that its origin (port) is known.

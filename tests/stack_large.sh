@@ -65,8 +65,7 @@ export STACK_CICAP_EXTRA="patient.DescriptorKeep 1d
 patient.DescriptorMax 100000
 patient.InflateRatio 200
 patient.MaxBody 16M"
-eval "$("$STACK" start "$work/stack" "$work/site" 2>"$work/stack-start.log")" || {
-    cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
+stack_start "$work/site"
 "$PATIENT_BIN" keygen -W -p "$work/pub.pub" -s "$work/pub.key" >/dev/null
 "$PUBLISH" -q -s "$work/pub.key" --origin "$ORIGIN_URL" "$work/site" >/dev/null 2>&1
 check "manifest published" test -s "$work/site/.well-known/patient/manifest.json"

@@ -39,8 +39,7 @@ page p10k 10000; page p1m 1000000; page p5m 5000000
 # children of 16 threads serve 50 connections (and append to one audit log
 # from three processes, as a production setup does).
 export STACK_CICAP_SERVERS=${STACK_CICAP_SERVERS:-3}
-eval "$("$STACK" start "$work/stack" "$work/site" 2>"$work/stack-start.log")" || {
-    cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
+stack_start "$work/site"
 host=${ORIGIN_URL#http://}
 proxy_hostport=${PROXY_URL#http://}
 

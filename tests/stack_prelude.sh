@@ -61,6 +61,14 @@ stack_workdir() {
     trap 'exit 130' INT TERM
 }
 
+# stack_start SITE: start the stack in $work/stack serving SITE and take
+# its variables (ORIGIN_URL, PROXY_URL, ...); on failure show its log and
+# exit. Settings come from the STACK_* environment, as scripts/stack reads.
+stack_start() {
+    eval "$("$STACK" start "$work/stack" "$1" 2>"$work/stack-start.log")" || {
+        cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
+}
+
 # native_verdicts FILE: patient-verify --native-host's answers in FILE
 # (length-prefixed JSON) to the requests with ids "ok" and "bad", as
 # "VERDICT[(code,...)] VERDICT[(code,...)]" (the codes of invalid results)

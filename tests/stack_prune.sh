@@ -35,8 +35,7 @@ for s in 1000000 5000000; do
 done
 export STACK_CICAP_EXTRA="patient.DescriptorKeep 1d
 patient.DescriptorMax 1"
-eval "$("$STACK" start "$work/stack" "$work/site" 2>"$work/stack-start.log")" || {
-    cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
+stack_start "$work/site"
 "$PATIENT_BIN" keygen -W -p "$work/pub.pub" -s "$work/pub.key" >/dev/null
 "$PUBLISH" -q -s "$work/pub.key" --origin "$ORIGIN_URL" "$work/site" >/dev/null 2>&1
 check "manifest published" test -s "$work/site/.well-known/patient/manifest.json"

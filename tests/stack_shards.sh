@@ -49,8 +49,7 @@ P
 www=$sites/www
 mkdir -p "$www"
 stacks+=("$work/stack")
-eval "$("$STACK" start "$work/stack" "$www" 2>"$work/stack-start.log")" || {
-    cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
+stack_start "$www"
 "$PATIENT_BIN" keygen -W -p "$work/pub.pub" -s "$work/pub.key" >/dev/null
 PUBKEY=$(sed -n 2p "$work/pub.pub")
 cat >"$work/policy.json" <<EOF

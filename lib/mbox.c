@@ -232,14 +232,19 @@ patient_mbox_process(patient_mbox *mb, const patient_mbox_input *input, patient_
     err = patient_rules_apply(mb->rules, in, inlen, media_type, add_match, &mc);
     hop = mc.hop;
     if (err == PATIENT_ERR_LIMIT) {
-        /* Matching ran into its work limit: no rule is half applied, the
-         * response passes as it came (still origin-verifiable), and the
-         * operator learns which URL did it. */
+        /* Matching ran into its work limit, or the rules matched more
+         * edits than one descriptor holds (the hop refused the one past
+         * PATIENT_MAX_EDITS, before anything was signed): no rule is half
+         * applied, the response passes as it came (still
+         * origin-verifiable), and the operator learns which URL did it. */
         if (mb->log) {
             uint64_t seq;
             (void)!patient_log_append_event(mb->log, "rules.limit", url,
-                                            "rule matching stopped at its work limit; "
-                                            "response passed unchanged",
+                                            mc.nedits == PATIENT_MAX_EDITS
+                                                ? "rules matched more edits than one descriptor "
+                                                  "holds; response passed unchanged"
+                                                : "rule matching stopped at its work limit; "
+                                                  "response passed unchanged",
                                             &seq);
         }
         err = pass(res, "rules.limit");

@@ -1103,8 +1103,12 @@ stream_edit(void *ctx, const patient_rule_match *m)
     if (d->nedits == d->edits_cap) {
         size_t cap = d->edits_cap ? d->edits_cap * 2 : 16;
         struct srv_edit *ne;
-        if (cap > PATIENT_MAX_EDITS)
+        /* The hop's own cap, not the next doubling past it: a stream may
+         * carry exactly as many edits as a held body. */
+        if (d->nedits == PATIENT_MAX_EDITS)
             return PATIENT_ERR_LIMIT;
+        if (cap > PATIENT_MAX_EDITS)
+            cap = PATIENT_MAX_EDITS;
         if ((ne = realloc(d->edits, cap * sizeof *ne)) == NULL)
             return PATIENT_ERR_NOMEM;
         d->edits = ne;

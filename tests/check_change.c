@@ -132,20 +132,6 @@ payload_of(const char *v)
     return p;
 }
 
-/* s with the first occurrence of from replaced by to (malloc'd). */
-static char *
-replace1(const char *s, const char *from, const char *to)
-{
-    const char *p = strstr(s, from);
-    char *r;
-    ck_assert_msg(p != NULL, "'%s' not in payload", from);
-    r = malloc(strlen(s) - strlen(from) + strlen(to) + 1);
-    memcpy(r, s, (size_t)(p - s));
-    strcpy(r + (p - s), to);
-    strcat(r, p + strlen(from));
-    return r;
-}
-
 static char *
 sign_payload(const patient_seckey *sk, const char *typ, const char *payload)
 {
@@ -158,7 +144,7 @@ sign_payload(const patient_seckey *sk, const char *typ, const char *payload)
 static char *
 forge(const char *v, const patient_seckey *sk, const char *from, const char *to)
 {
-    char *p = payload_of(v), *q = replace1(p, from, to), *r = sign_payload(sk, PATIENT_CHANGE_TYP, q);
+    char *p = payload_of(v), *q = tu_replace1(p, from, to), *r = sign_payload(sk, PATIENT_CHANGE_TYP, q);
     free(p);
     free(q);
     return r;
@@ -694,7 +680,7 @@ START_TEST(too_many_edits_and_hops)
                  "},{\"offset\":%zu,\"delete\":0,\"insert\":\"eA==\",\"reason\":\"r\",\"rule\":\"r\"}]",
                  2 * (size_t)PATIENT_MAX_EDITS);
         /* the first "}]" closes the edits array */
-        q = replace1(p, "}]", extra);
+        q = tu_replace1(p, "}]", extra);
         f = sign_payload(sk_a, PATIENT_CHANGE_TYP, q);
         ck_assert_int_eq(parse_err(f), PATIENT_ERR_LIMIT);
         free(f);

@@ -433,6 +433,77 @@ START_TEST(append_hop_same_entry)
 }
 END_TEST
 
+/* A hop with exactly PATIENT_MAX_EDITS edits (1-byte insertions, the
+ * smallest, so the descriptor fits one JWS) is signed, logged from the hop
+ * and from its value alike, and verified against its signature. Its twin,
+ * the same line with one reason and rule more (rechained), is not an entry
+ * to the log reader: one more than the descriptor cap. */
+START_TEST(edits_at_the_cap)
+{
+    const char *pa = tpath("cap.log"), *pb = tpath("cap_value.log"), *pc = tpath("cap1.log");
+    size_t len = 2 * (size_t)PATIENT_MAX_EDITS + 2, olen = 0, na = 0, nb = 0, i;
+    uint8_t *body = malloc(len), *out = NULL;
+    patient_hop *h = NULL;
+    patient_log *la, *lb;
+    patient_log_report r;
+    char *v = NULL, *ta, *tb;
+    lines ls;
+
+    ck_assert_ptr_nonnull(body);
+    memset(body, 'a', len);
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk, .name = "m",
+                                                           .service = "content-filter",
+                                                           .url = "https://example.test/cap",
+                                                           .in = body, .in_len = len},
+                                       &h),
+                     PATIENT_OK);
+    for (i = 0; i < PATIENT_MAX_EDITS; i++)
+        ck_assert_int_eq(patient_hop_add_edit(h, 2 * i, 0, (const uint8_t *)"x", 1, "r", "r",
+                                              NULL, 0),
+                         PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(h, 2 * i, 0, (const uint8_t *)"x", 1, "r", "r", NULL, 0),
+                     PATIENT_ERR_LIMIT);
+    ck_assert_int_eq(patient_hop_finish(h, 1795773600, &out, &olen, &v), PATIENT_OK);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(patient_log_open(pa, sk, 0, &la), PATIENT_OK);
+    ck_assert_int_eq(patient_log_open(pb, sk, 0, &lb), PATIENT_OK);
+    ck_assert_int_eq(patient_log_append_hop(la, h, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_append_change(lb, v, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_close(la), PATIENT_OK);
+    ck_assert_int_eq(patient_log_close(lb), PATIENT_OK);
+    ta = tu_slurp(pa, &na);
+    tb = tu_slurp(pb, &nb);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_int_eq(memcmp(ta, tb, na), 0);
+    free(ta);
+    free(tb);
+    r = verify(pa, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 1);
+    /* forged twin: one reason and one rule more than the cap */
+    ls = read_lines(pa);
+    for (i = 0; i < ls.n; i++) {
+        char *p;
+        if (strstr(ls.l[i], "\"kind\":\"change\"") == NULL)
+            continue;
+        p = tu_replace1(ls.l[i], "\"reasons\":[", "\"reasons\":[\"r\",");
+        free(ls.l[i]);
+        ls.l[i] = tu_replace1(p, "\"rules\":[", "\"rules\":[\"r\",");
+        free(p);
+    }
+    rechain(&ls);
+    write_lines(pc, &ls);
+    free_lines(&ls);
+    r = verify(pc, &pk, 0);
+    ASSERT_TAMPER(r, PATIENT_ERR_CHAIN, PATIENT_LOG_EDITED, 0);
+    ck_assert_ptr_nonnull(strstr(r.message, "a member has the wrong type"));
+    patient_hop_free(h);
+    free(out);
+    free(v);
+    free(body);
+}
+END_TEST
+
 /* Deferred durability: with LogSync each the entry is written and a mark
  * returned; waiting for it runs (or joins) the fdatasync. A mark the
  * handle never gave is refused; without LogSync each there is nothing to
@@ -1452,6 +1523,7 @@ log_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, log_chain_2500);
+    tcase_add_test(tc, edits_at_the_cap);
     tcase_add_test(tc, log_reopen_continues_chain);
     tcase_add_test(tc, append_hop_same_entry);
     tcase_add_test(tc, append_hop_deferred_sync);

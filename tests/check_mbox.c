@@ -48,15 +48,16 @@ static patient_log *alog;
 static patient_mbox *mb;
 static char dir[64], logpath[128];
 
+static patient_pubkey mpk;
+
 static void
 setup(void)
 {
-    patient_pubkey pk;
     char *detail = NULL;
 
     tu_mkdtemp(dir, sizeof dir, "check_mbox");
     snprintf(logpath, sizeof logpath, "%s/audit.log", dir);
-    ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
+    ck_assert_int_eq(patient_keypair_generate(&mpk, &sk), PATIENT_OK);
     ck_assert_int_eq(patient_rules_parse(rules_json, strlen(rules_json), &rules, &detail), PATIENT_OK);
     free(detail);
     ck_assert_int_eq(patient_log_open(logpath, sk, 0, &alog), PATIENT_OK);
@@ -419,6 +420,80 @@ START_TEST(rule_limit_passes_logged)
 }
 END_TEST
 
+/* Rules that match once per edit up to the descriptor cap: exactly
+ * PATIENT_MAX_EDITS edits are signed, logged and verifiable; one match more
+ * and the hop refuses the edit before anything is signed, so the response
+ * passes as it came with a "rules.limit" event instead of a change whose
+ * log entry is refused. */
+START_TEST(edit_cap_from_rules)
+{
+    static const char cap_json[] =
+        "{\"patient\":1,\"type\":\"rules\",\"rules\":["
+        "{\"id\":\"r\",\"match\":{\"literal\":\"a\"},\"action\":\"insert_after\","
+        "\"text\":\"x\",\"reason\":\"r\",\"max_matches\":100000}]}";
+    patient_rules *cr = NULL;
+    patient_mbox *cm = NULL;
+    patient_mbox_result res;
+    patient_log_verify_opts vo = {0};
+    patient_log_report rep;
+    size_t n = 2 * ((size_t)PATIENT_MAX_EDITS + 1), i;
+    uint8_t *body = malloc(n);
+    uint64_t before;
+
+    ck_assert_ptr_nonnull(body);
+    for (i = 0; i < n; i++)
+        body[i] = (uint8_t)"ab"[i % 2];
+    ck_assert_int_eq(patient_rules_parse(cap_json, strlen(cap_json), &cr, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_new(sk, "check", NULL, NULL, cr, alog, n, &cm), PATIENT_OK);
+    /* PATIENT_MAX_EDITS matches: changed and logged */
+    before = patient_log_size(alog);
+    patient_mbox_input in = response("text/html", body, n - 2);
+    ck_assert_int_eq(patient_mbox_process(cm, &in, &res), PATIENT_OK);
+    ck_assert_int_eq(res.changed, 1);
+    ck_assert_uint_eq(res.nedits, PATIENT_MAX_EDITS);
+    ck_assert_uint_eq(res.len, n - 2 + PATIENT_MAX_EDITS);
+    ck_assert_ptr_nonnull(res.value);
+    ck_assert_uint_eq(patient_log_size(alog), before + 1);
+    patient_mbox_result_free(&res);
+    /* one match more: passed unchanged, an event says why */
+    in = response("text/html", body, n);
+    ck_assert_int_eq(patient_mbox_process(cm, &in, &res), PATIENT_OK);
+    ck_assert_int_eq(res.changed, 0);
+    ck_assert_str_eq(res.skipped, "rules.limit");
+    ck_assert_ptr_null(res.value);
+    ck_assert_ptr_null(res.body);
+    ck_assert_uint_eq(patient_log_size(alog), before + 2);
+    patient_mbox_result_free(&res);
+    ck_assert_int_eq(patient_log_close(alog), PATIENT_OK);
+    alog = NULL;
+    {
+        patient_log_iter *it = NULL;
+        const patient_log_entry *x = NULL;
+        ck_assert_int_eq(patient_log_iter_open(logpath, &it), PATIENT_OK);
+        for (i = 0; patient_log_iter_next(it, &x) == PATIENT_OK && x != NULL; i++) {
+            if (i == before)
+                ck_assert_int_eq(x->kind, PATIENT_LOG_KIND_CHANGE);
+            if (i == before + 1) {
+                ck_assert_int_eq(x->kind, PATIENT_LOG_KIND_EVENT);
+                ck_assert_str_eq(x->event, "rules.limit");
+                ck_assert_str_eq(x->detail, "rules matched more edits than one descriptor holds; "
+                                            "response passed unchanged");
+            }
+        }
+        ck_assert_uint_ge(i, before + 2);
+        patient_log_iter_close(it);
+    }
+    /* the whole log, each entry's signature included */
+    vo.pub = &mpk;
+    vo.deep = 1;
+    ck_assert_int_eq(patient_log_verify(logpath, &vo, &rep), PATIENT_OK);
+    ck_assert_uint_eq(rep.changes, 1);
+    patient_mbox_free(cm);
+    patient_rules_free(cr);
+    free(body);
+}
+END_TEST
+
 /* When a response may be changed at all: each accepted case has a refused
  * twin that differs in one thing. */
 START_TEST(http_may_change)
@@ -589,6 +664,7 @@ main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, gzip_in_gzip_out);
     tcase_add_test(tc, gzip_corrupt);
+    tcase_add_test(tc, edit_cap_from_rules);
     suite_add_tcase(s, tc);
     tc = tcase_create("chain");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -93,6 +93,20 @@ tu_fixture(const char *name, size_t *len)
     return tu_slurp(tu_path(TEST_SRCDIR "/data", name), len);
 }
 
+char *
+tu_replace1(const char *s, const char *from, const char *to)
+{
+    const char *p = strstr(s, from);
+    char *r;
+    ck_assert_msg(p != NULL, "'%s' not in the text", from);
+    r = malloc(strlen(s) - strlen(from) + strlen(to) + 1);
+    ck_assert_ptr_nonnull(r);
+    memcpy(r, s, (size_t)(p - s));
+    strcpy(r + (p - s), to);
+    strcat(r, p + strlen(from));
+    return r;
+}
+
 const char *
 tu_report_first_error(const patient_report *r)
 {

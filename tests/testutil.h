@@ -24,6 +24,9 @@ const char *tu_path(const char *dir, const char *name);
 char *tu_slurp(const char *path, size_t *len);
 /* A committed fixture: tests/data/<name>. */
 char *tu_fixture(const char *name, size_t *len);
+/* s with the first occurrence of from replaced by to (malloc'd); from
+ * must occur. */
+char *tu_replace1(const char *s, const char *from, const char *to);
 
 /* The code of a report's first result with severity "error" (unverifiable
  * or invalid), NULL when there is none; borrowed from the report. */

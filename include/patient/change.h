@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Caps. Anything larger is refused when issuing and when parsing. */
-#define PATIENT_MAX_EDITS 10000                 /* edits per hop (PATIENT_ERR_LIMIT) */
+#define PATIENT_MAX_EDITS 10000                 /* edits per hop (PATIENT_ERR_LIMIT), and per log entry */
 #define PATIENT_MAX_HOPS 32                     /* hops per response (PATIENT_ERR_LIMIT) */
 #define PATIENT_MAX_BODY (64u * 1024 * 1024)    /* in/out body bytes (PATIENT_ERR_TOO_LARGE) */
 #define PATIENT_MAX_CODE 128                    /* reason, rule: [A-Za-z0-9._-]{1,128} */

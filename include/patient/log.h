@@ -32,8 +32,11 @@ extern "C" {
 #define PATIENT_LOG_EVENT_MAX 64
 #define PATIENT_LOG_DETAIL_MAX 4096
 #define PATIENT_LOG_URL_MAX 8192
-/* Most edits (reasons) denormalised from one change. */
-#define PATIENT_LOG_EDITS_MAX 4096
+/* Most edits (reasons) denormalised from one change: the descriptor's own
+ * cap. An entry copies one descriptor, so it must hold every descriptor a
+ * verifier accepts; a lower cap here let a hop be signed whose entry was
+ * then refused, after the change was made. */
+#define PATIENT_LOG_EDITS_MAX PATIENT_MAX_EDITS
 
 typedef struct patient_log patient_log;
 

@@ -144,13 +144,41 @@ sign_payload(const patient_seckey *sk, const char *typ, const char *payload)
 static char *
 forge(const char *v, const patient_seckey *sk, const char *from, const char *to)
 {
-    char *p = payload_of(v), *q = tu_replace1(p, from, to), *r = sign_payload(sk, PATIENT_CHANGE_TYP, q);
+    char *p = payload_of(v), *q = tu_replace1(p, from, to);
+    char *r = sign_payload(sk, PATIENT_CHANGE_TYP, q);
     free(p);
     free(q);
     return r;
 }
 
 /* ------------------------------------------------------------------ */
+
+/* A descriptor's "at": every input of the shared table, signed, parses
+ * to its value or is refused as the table says. */
+START_TEST(at_times)
+{
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    char *v = issue3(sk_a, URL, (const uint8_t *)INPUT, strlen(INPUT), NULL, 0, 1, &out, &out_len);
+
+    free(out);
+    for (size_t i = 0; i < tu_rfc3339_ncases; i++) {
+        char to[96];
+        const tu_time_case *k = &tu_rfc3339_cases[i];
+        snprintf(to, sizeof to, "\"at\":\"%s\"", k->s);
+        char *f = forge(v, sk_a, "\"at\":\"2026-11-18T11:06:40Z\"", to);
+        if (k->want == PATIENT_OK) {
+            patient_change *c = parse_ok(f);
+            ck_assert_msg((long long)c->at == k->t, "'%s': %lld", k->s, (long long)c->at);
+            patient_change_free(c);
+        } else {
+            ck_assert_msg(parse_err(f) == k->want, "'%s' accepted", k->s);
+        }
+        free(f);
+    }
+    free(v);
+}
+END_TEST
 
 START_TEST(one_hop_roundtrip)
 {
@@ -1534,6 +1562,7 @@ change_suite(void)
     tc = tcase_create("issue");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, one_hop_roundtrip);
+    tcase_add_test(tc, at_times);
     tcase_add_test(tc, no_edits_no_descriptor);
     tcase_add_test(tc, finish_output_same_descriptor);
     tcase_add_test(tc, finish_output_streamed_hashes);

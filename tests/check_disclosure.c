@@ -291,6 +291,39 @@ START_TEST(test_signed_but_malformed)
 }
 END_TEST
 
+/* A disclosure's issued and expires: every input of the shared table,
+ * signed, is accepted or refused as the table says (each value in it lies
+ * before the built expires, after the built issued). */
+START_TEST(test_times)
+{
+    patient_pubkey pk;
+    patient_seckey *sk = NULL;
+    patient_disclosure_info in = info();
+    char *json = NULL;
+
+    ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
+    in.issued = at("2000-01-01T00:00:00Z");
+    ck_assert_int_eq(patient_disclosure_build(&in, &pk, &json, NULL), PATIENT_OK);
+    for (size_t i = 0; i < tu_rfc3339_ncases; i++) {
+        const tu_time_case *k = &tu_rfc3339_cases[i];
+        char to[96], *j;
+        patient_err got;
+        snprintf(to, sizeof to, "\"issued\": \"%s\"", k->s);
+        j = tu_replace1(json, "\"issued\": \"2000-01-01T00:00:00Z\"", to);
+        got = verify_raw(sk, j, "patient-disclosure", at("2027-01-01T00:00:00Z"));
+        ck_assert_msg(got == k->want, "issued '%s': %s", k->s, patient_errname(got));
+        free(j);
+        snprintf(to, sizeof to, "\"expires\": \"%s\"", k->s);
+        j = tu_replace1(json, "\"expires\": \"2099-01-01T00:00:00Z\"", to);
+        got = verify_raw(sk, j, "patient-disclosure", at("2020-01-01T00:00:00Z"));
+        ck_assert_msg(got == k->want, "expires '%s': %s", k->s, patient_errname(got));
+        free(j);
+    }
+    free(json);
+    patient_seckey_free(sk);
+}
+END_TEST
+
 /* A declared interception CA survives build, sign and verify; the accessors
  * give its 32 bytes. */
 START_TEST(test_interception_ca)
@@ -487,6 +520,7 @@ disclosure_suite(void)
     tc = tcase_create("forged");
     tcase_add_test(tc, test_key_field_mismatch);
     tcase_add_test(tc, test_signed_but_malformed);
+    tcase_add_test(tc, test_times);
     tcase_add_test(tc, test_bad_signature_files);
     suite_add_tcase(s, tc);
     tc = tcase_create("build");

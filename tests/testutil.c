@@ -93,6 +93,39 @@ tu_fixture(const char *name, size_t *len)
     return tu_slurp(tu_path(TEST_SRCDIR "/data", name), len);
 }
 
+const tu_time_case tu_rfc3339_cases[] = {
+    {"2026-11-27T10:00:00Z", PATIENT_OK, 1795773600},
+    {"2026-11-27T10:00:00.5Z", PATIENT_OK, 1795773600}, /* a fraction is dropped */
+    {"2026-11-27T10:00:00.999999999Z", PATIENT_OK, 1795773600},
+    {"2026-11-27T10:00:00+00:00", PATIENT_OK, 1795773600},
+    {"2024-02-29T00:00:00Z", PATIENT_OK, 1709164800},
+    {"2026-01-01T00:00:00Z", PATIENT_OK, 1767225600},
+    {"@1795773600", PATIENT_ERR_PARSE, 0}, /* epoch seconds are for command lines */
+    {"@0", PATIENT_ERR_PARSE, 0},
+    {"@-1", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27t10:00:00Z", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27 10:00:00Z", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27T10:00:00z", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27T11:00:00+01:00", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27T10:00:00-00:00", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27T10:00:00", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27T10:00:00.Z", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27T10:00:00Z ", PATIENT_ERR_PARSE, 0},
+    {" 2026-11-27T10:00:00Z", PATIENT_ERR_PARSE, 0},
+    {"2026-02-30T00:00:00Z", PATIENT_ERR_PARSE, 0},
+    {"2025-02-29T00:00:00Z", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27T24:00:00Z", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27T10:60:00Z", PATIENT_ERR_PARSE, 0},
+    {"2026-11-27T10:00:60Z", PATIENT_ERR_PARSE, 0},
+    {"2026-13-01T00:00:00Z", PATIENT_ERR_PARSE, 0},
+    {"2026-1-27T10:00:00Z", PATIENT_ERR_PARSE, 0},
+    {"+2026-11-27T10:00:00Z", PATIENT_ERR_PARSE, 0},
+    {"yesterday", PATIENT_ERR_PARSE, 0},
+    {"", PATIENT_ERR_PARSE, 0},
+};
+const size_t tu_rfc3339_ncases = sizeof tu_rfc3339_cases / sizeof tu_rfc3339_cases[0];
+
 char *
 tu_replace1(const char *s, const char *from, const char *to)
 {

@@ -28,6 +28,17 @@ char *tu_fixture(const char *name, size_t *len);
  * must occur. */
 char *tu_replace1(const char *s, const char *from, const char *to);
 
+/* Times in signed documents (a descriptor's at, a disclosure's issued and
+ * expires): the inputs their one reader accepts, each with its value, and
+ * refuses (PATIENT_ERR_PARSE), for the files that check each document. */
+typedef struct {
+    const char *s;
+    patient_err want;
+    long long t; /* when want is PATIENT_OK */
+} tu_time_case;
+extern const tu_time_case tu_rfc3339_cases[];
+extern const size_t tu_rfc3339_ncases;
+
 /* The code of a report's first result with severity "error" (unverifiable
  * or invalid), NULL when there is none; borrowed from the report. */
 const char *tu_report_first_error(const patient_report *r);

@@ -1128,7 +1128,7 @@ patient_change_parse(const char *value, size_t len, patient_change **out)
         c->has_prev = 1;
     }
     err = PATIENT_ERR_PARSE;
-    if ((s = pt_json_str(root, "at")) == NULL || s[0] == '@' || pt_time_parse(s, &c->at))
+    if (pt_time_parse_rfc3339(pt_json_str(root, "at"), &c->at) != PATIENT_OK)
         goto out;
 
     by = cJSON_GetObjectItemCaseSensitive(root, "by");

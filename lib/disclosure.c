@@ -287,10 +287,9 @@ patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
         goto out;
     }
     d->retention_days = v;
-    if ((s = pt_json_str(root, "issued")) == NULL || s[0] == '@' ||
-        pt_time_parse(s, &d->issued) != PATIENT_OK ||
-        (s = pt_json_str(root, "expires")) == NULL || s[0] == '@' ||
-        pt_time_parse(s, &d->expires) != PATIENT_OK || d->expires <= d->issued) {
+    if (pt_time_parse_rfc3339(pt_json_str(root, "issued"), &d->issued) != PATIENT_OK ||
+        pt_time_parse_rfc3339(pt_json_str(root, "expires"), &d->expires) != PATIENT_OK ||
+        d->expires <= d->issued) {
         err = PATIENT_ERR_PARSE;
         goto out;
     }

@@ -127,6 +127,14 @@ pt_time_parse(const char *s, time_t *t)
 }
 
 patient_err
+pt_time_parse_rfc3339(const char *s, time_t *t)
+{
+    if (s == NULL)
+        return PATIENT_ERR_PARSE;
+    return parse_stamp(s, 0, t);
+}
+
+patient_err
 patient_time_parse_arg(const char *s, time_t now, long long max_age, time_t *t)
 {
     size_t n;

@@ -172,6 +172,22 @@ START_TEST(time_parse_bad)
 }
 END_TEST
 
+/* The reader of signed documents' times, over the table the descriptor
+ * and disclosure tests feed through their parsers. */
+START_TEST(time_parse_rfc3339)
+{
+    time_t t;
+
+    for (size_t i = 0; i < tu_rfc3339_ncases; i++) {
+        const tu_time_case *k = &tu_rfc3339_cases[i];
+        t = 42;
+        ck_assert_msg(pt_time_parse_rfc3339(k->s, &t) == k->want, "'%s'", k->s);
+        ck_assert_int_eq((long long)t, k->want == PATIENT_OK ? k->t : 42);
+    }
+    ck_assert_int_eq(pt_time_parse_rfc3339(NULL, &t), PATIENT_ERR_PARSE);
+}
+END_TEST
+
 /* What a person may type for a time (patient audit --since/--until): the
  * artefact form and more, each with its exact value; the artefact parser
  * still refuses the extra forms (time_parse_bad). */
@@ -646,6 +662,7 @@ core_suite(void)
     tc = tcase_create("time");
     tcase_add_test(tc, time_parse_ok);
     tcase_add_test(tc, time_parse_bad);
+    tcase_add_test(tc, time_parse_rfc3339);
     tcase_add_test(tc, time_parse_arg);
     tcase_add_test(tc, duration);
     suite_add_tcase(s, tc);

@@ -18,12 +18,6 @@ int cmd_audit_tlog(int argc, char **argv);
 #include <stdint.h>
 int cli_tree_head_parse(const char *s, uint64_t *size, uint8_t root[32]);
 int cmd_inspect(int argc, char **argv);
-/* What a hop's chunks leave unchecked (patient_change_chunk_ranges), as
- * inspect and audit list --chunks show it in JSON: a new array of
- * {offset, length}. */
-#include <cJSON.h>
-#include <patient/change.h>
-cJSON *cli_ranges_json(const patient_range *r, size_t n);
 int cmd_policy(int argc, char **argv);
 int cmd_disclose(int argc, char **argv);
 

@@ -455,6 +455,22 @@ chunks_short(const patient_log_entry *e, char *out, size_t cap)
     return out;
 }
 
+/* What a hop's chunks leave unchecked (patient_change_chunk_ranges): a
+ * new array of {offset, length}. */
+static cJSON *
+ranges_json(const patient_range *r, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+
+    for (size_t i = 0; a && i < n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "offset", (double)r[i].offset);
+        cJSON_AddNumberToObject(x, "length", (double)r[i].length);
+        cJSON_AddItemToArray(a, x);
+    }
+    return a;
+}
+
 /* The same as JSON: null when nothing was withheld. */
 static void
 chunks_json(cJSON *o, const patient_log_entry *e)
@@ -476,7 +492,7 @@ chunks_json(cJSON *o, const patient_log_entry *e)
     c = cJSON_AddObjectToObject(o, "chunks");
     cJSON_AddNumberToObject(c, "touched", (double)touched);
     cJSON_AddNumberToObject(c, "withheld", (double)withheld);
-    cJSON_AddItemToObject(c, "unchecked", cli_ranges_json(r, nr));
+    cJSON_AddItemToObject(c, "unchecked", ranges_json(r, nr));
     free(r);
 }
 

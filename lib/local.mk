@@ -17,7 +17,8 @@ lib_libpatient_core_la_SOURCES = \
 	lib/change_int.h lib/change.c lib/edit.c lib/pieces.h lib/pieces.c lib/gzip.c \
 	lib/rules.c \
 	lib/report_int.h lib/report.c lib/verify_int.h lib/verify.c lib/rollback.c lib/verify_confine.c lib/verify_net.c lib/native.c lib/mbox.c lib/mbox_http.c lib/mbox_ref.c \
-	lib/jws.c
+	lib/jws.c \
+	lib/inspect.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
 	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(SSL_CFLAGS) $(ZLIB_CFLAGS) $(PCRE2_CFLAGS)
 lib_libpatient_core_la_LIBADD = $(SODIUM_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(SSL_LIBS) $(ZLIB_LIBS) $(PCRE2_LIBS)
@@ -38,7 +39,7 @@ pkginclude_HEADERS += \
 	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
 	include/patient/verify.h include/patient/native.h include/patient/mbox.h include/patient/time.h \
-	include/patient/jws.h include/patient/url.h
+	include/patient/jws.h include/patient/url.h include/patient/inspect.h
 
 # What tools link with.
 PT_LIBS = lib/libpatient.la $(SODIUM_LIBS) $(CJSON_LIBS)

@@ -23,5 +23,6 @@
 #include <patient/mbox.h>
 #include <patient/time.h>
 #include <patient/url.h>
+#include <patient/inspect.h>
 
 #endif

@@ -357,6 +357,144 @@ pt_chunk_walk_pieces(const pt_pieces *data, const uint64_t *known,
     return root ? tree_root(&f, root) : PATIENT_OK;
 }
 
+/* ---- the walk, as bytes arrive ----------------------------------------
+ * pt_chunk_walk_pieces with a root and the kept hashes of the known chunks
+ * (pt_chunk_kept_pieces), in one pass over bytes fed in any pieces: the
+ * verifier's check of a confined chain while the body streams. */
+struct pt_chunk_stream {
+    uint64_t len, nchunks, j; /* resource length, chunks, current chunk */
+    size_t cpos, clen;        /* position in chunk j, its length */
+    const uint64_t *known;
+    const uint8_t (*known_val)[PATIENT_SHA256_BYTES];
+    size_t nknown, ki;
+    uint8_t (*kept)[PATIENT_SHA256_BYTES];
+    SHA256_CTX s, k;          /* the chain; the kept bytes of a known chunk */
+    int live;
+    uint8_t leaf[PATIENT_SHA256_BYTES];
+    pt_merkle_frontier f;
+};
+
+static void
+cs_start(pt_chunk_stream *w)
+{
+    uint64_t start = w->j * PT_CHUNK_SIZE;
+
+    w->cpos = 0;
+    w->clen = (size_t)(w->len - start < PT_CHUNK_SIZE ? w->len - start : PT_CHUNK_SIZE);
+    if (w->ki < w->nknown && w->known[w->ki] == w->j)
+        SHA256_Init(&w->k);
+}
+
+/* Chunk j is complete: its leaf into the tree. */
+static patient_err
+cs_close(pt_chunk_stream *w)
+{
+    if (w->ki < w->nknown && w->known[w->ki] == w->j) {
+        memcpy(w->leaf, w->known_val[w->ki], sizeof w->leaf);
+        if (SHA256_Final(w->kept[w->ki], &w->k) != 1)
+            return PATIENT_ERR_CRYPTO;
+        w->ki++;
+        w->live = 0;
+    } else {
+        if (!w->live)
+            state_set(&w->s, w->leaf, w->j * PT_CHUNK_SIZE); /* leaf: chunk j-1's */
+        w->live = 1;
+        if (w->j + 1 == w->nchunks) {
+            if (SHA256_Final(w->leaf, &w->s) != 1)
+                return PATIENT_ERR_CRYPTO;
+        } else {
+            state_get(&w->s, w->leaf);
+        }
+    }
+    w->j++;
+    if (w->j < w->nchunks)
+        cs_start(w);
+    return add_leaf(&w->f, w->leaf);
+}
+
+patient_err
+pt_chunk_stream_new(uint64_t len, const uint64_t *known,
+                    const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
+                    uint8_t (*kept)[PATIENT_SHA256_BYTES], pt_chunk_stream **out)
+{
+    pt_chunk_stream *w;
+
+    *out = NULL;
+    if (!sorted_distinct(known, nknown, pt_chunk_count(len)))
+        return PATIENT_ERR_ARG;
+    if ((w = calloc(1, sizeof *w)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    w->len = len;
+    w->nchunks = pt_chunk_count(len);
+    w->known = known;
+    w->known_val = known_val;
+    w->nknown = nknown;
+    w->kept = kept;
+    pt_merkle_frontier_init(&w->f);
+    SHA256_Init(&w->s);
+    w->live = 1;
+    cs_start(w);
+    *out = w;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_chunk_stream_update(pt_chunk_stream *w, const uint8_t *p, int hole, size_t n)
+{
+    static const uint8_t zeros[PT_CHUNK_SIZE];
+    patient_err err;
+
+    while (n) {
+        size_t take;
+        int known;
+        if (w->j >= w->nchunks)
+            return PATIENT_ERR_ARG; /* more bytes than len */
+        take = w->clen - w->cpos < n ? w->clen - w->cpos : n;
+        known = w->ki < w->nknown && w->known[w->ki] == w->j;
+        if (known) {
+            /* Not part of the chain (the leaf is known); the bytes outside
+             * holes are the chunk's kept bytes. */
+            if (!hole && SHA256_Update(&w->k, p ? p : zeros, take) != 1)
+                return PATIENT_ERR_CRYPTO;
+        } else {
+            if (!w->live)
+                state_set(&w->s, w->leaf, w->j * PT_CHUNK_SIZE);
+            w->live = 1;
+            /* Bytes nobody has count as zeros, as in pt_chunk_walk. */
+            if (SHA256_Update(&w->s, p ? p : zeros, take) != 1)
+                return PATIENT_ERR_CRYPTO;
+        }
+        if (p)
+            p += take;
+        n -= take;
+        if ((w->cpos += take) == w->clen && w->clen > 0 && (err = cs_close(w)) != PATIENT_OK)
+            return err;
+    }
+    return PATIENT_OK;
+}
+
+patient_err
+pt_chunk_stream_final(pt_chunk_stream *w, uint8_t root[PATIENT_SHA256_BYTES])
+{
+    patient_err err;
+
+    /* An empty resource has one empty chunk. */
+    if (w->j < w->nchunks && w->clen == 0 && (err = cs_close(w)) != PATIENT_OK)
+        return err;
+    if (w->j != w->nchunks)
+        return PATIENT_ERR_ARG; /* fewer bytes than len */
+    return tree_root(&w->f, root);
+}
+
+void
+pt_chunk_stream_free(pt_chunk_stream *w)
+{
+    if (w) {
+        OPENSSL_cleanse(w, sizeof *w);
+        free(w);
+    }
+}
+
 /* ---- holes ---- */
 
 void

@@ -73,6 +73,22 @@ patient_err pt_chunk_walk_pieces(const pt_pieces *data, const uint64_t *known,
                                  const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES],
                                  size_t nwant, uint8_t root[PATIENT_SHA256_BYTES]);
 
+/* The same walk (with a root) as bytes arrive, in any pieces, in order:
+ * the resource of len bytes, the leaves of the known chunks taken from
+ * known_val, and kept[i] (room for nknown; may be NULL only when nknown
+ * is 0) gets the SHA-256 of known chunk known[i]'s bytes outside holes
+ * (pt_chunk_kept_pieces). update: n bytes at p (NULL: zeros), hole: they
+ * are withheld bytes (they do not count as kept). final: the root, once
+ * exactly len bytes came (else PATIENT_ERR_ARG). The known arrays must
+ * outlive the walk. */
+typedef struct pt_chunk_stream pt_chunk_stream;
+patient_err pt_chunk_stream_new(uint64_t len, const uint64_t *known,
+                                const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
+                                uint8_t (*kept)[PATIENT_SHA256_BYTES], pt_chunk_stream **out);
+patient_err pt_chunk_stream_update(pt_chunk_stream *w, const uint8_t *p, int hole, size_t n);
+patient_err pt_chunk_stream_final(pt_chunk_stream *w, uint8_t root[PATIENT_SHA256_BYTES]);
+void pt_chunk_stream_free(pt_chunk_stream *w);
+
 /* ---- bytes with holes ---------------------------------------------------
  * A hole is a run of bytes whose value is not known (a hop withheld them).
  * Its owner is the 0-based index of the hop that withheld them. */

@@ -75,18 +75,48 @@ take(cursor *c, size_t n, pt_pieces *dst)
     return PATIENT_OK;
 }
 
-/* Compare the next n bytes at the cursor with want, except in holes (those
- * bytes are gone), and step over them. 0 when they match. */
+/* The body region of a deferred undo (pt_pieces_undo_defer): bytes there
+ * may not have arrived, so they are compared later. */
+typedef struct {
+    const uint8_t *base;
+    size_t len;
+    unsigned hop;
+    pt_defers *d;
+} region;
+
 static int
-skip(cursor *c, size_t n, const uint8_t *want)
+in_region(const region *r, const uint8_t *p)
+{
+    return r && r->base && (uintptr_t)p >= (uintptr_t)r->base &&
+           (uintptr_t)p - (uintptr_t)r->base < r->len;
+}
+
+/* Compare the next n bytes at the cursor with want, except in holes (those
+ * bytes are gone), and step over them; bytes in the region r are not read
+ * but noted in r->d. 1 when they differ, 0 when they match (so far),
+ * -1 out of memory. */
+static int
+skip(cursor *c, size_t n, const uint8_t *want, const region *r)
 {
     int diff = 0;
 
     while (n) {
         const pt_piece *q = &c->s->v[c->i];
         size_t k = q->len - c->at < n ? q->len - c->at : n;
-        if (want && q->owner < 0 && memcmp(q->p + c->at, want, k) != 0)
+        if (want && q->owner < 0 && in_region(r, q->p)) {
+            pt_defers *d = r->d;
+            if (d->n == d->cap) {
+                size_t nc = d->cap ? 2 * d->cap : 16;
+                pt_defer *v = realloc(d->v, nc * sizeof *v);
+                if (v == NULL)
+                    return -1;
+                d->v = v;
+                d->cap = nc;
+            }
+            d->v[d->n++] = (pt_defer){(size_t)(q->p - r->base) + c->at, k, want, r->hop};
+        } else if (want && q->owner < 0 && memcmp(q->p + c->at, want, k) != 0) {
             diff = 1;
+        }
         if (want)
             want += k;
         n -= k;
@@ -98,13 +128,14 @@ skip(cursor *c, size_t n, const uint8_t *want)
     return diff;
 }
 
-patient_err
-pt_pieces_undo(const patient_change *c, unsigned owner, const pt_pieces *out, int check_insert,
-               pt_pieces *in)
+static patient_err
+undo(const patient_change *c, unsigned owner, const pt_pieces *out, int check_insert,
+     const region *r, pt_pieces *in)
 {
     cursor cur = {out, 0, 0};
     size_t ip = 0, op = 0;
     patient_err err;
+    int diff;
 
     pt_pieces_free(in);
     if (out->len != c->out.size || c->in.size > SIZE_MAX)
@@ -123,8 +154,13 @@ pt_pieces_undo(const patient_change *c, unsigned owner, const pt_pieces *out, in
         op += keep;
         if (e == NULL)
             break;
-        if (e->insert_len > out->len - op ||
-            skip(&cur, e->insert_len, check_insert ? e->insert : NULL))
+        if (e->insert_len > out->len - op)
+            goto mismatch;
+        if ((diff = skip(&cur, e->insert_len, check_insert ? e->insert : NULL, r)) < 0) {
+            err = PATIENT_ERR_NOMEM;
+            goto fail;
+        }
+        if (diff)
             goto mismatch;
         op += e->insert_len;
         if ((err = pt_pieces_add(in, e->deleted, e->delete_len,
@@ -140,6 +176,22 @@ mismatch:
 fail:
     pt_pieces_free(in);
     return err;
+}
+
+patient_err
+pt_pieces_undo(const patient_change *c, unsigned owner, const pt_pieces *out, int check_insert,
+               pt_pieces *in)
+{
+    return undo(c, owner, out, check_insert, NULL, in);
+}
+
+patient_err
+pt_pieces_undo_defer(const patient_change *c, unsigned owner, const pt_pieces *out,
+                     const uint8_t *base, size_t len, pt_defers *d, pt_pieces *in)
+{
+    region r = {base, len, owner, d};
+
+    return undo(c, owner, out, 1, &r, in);
 }
 
 patient_err
@@ -244,6 +296,25 @@ count_chars(const uint8_t *p, size_t n)
 }
 
 void
+pt_linecol_run(long long *line, long long *col, const uint8_t *p, size_t k)
+{
+    const uint8_t *nl;
+    size_t lines;
+
+    if (p == NULL) {
+        *col += (long long)k;
+        return;
+    }
+    if ((lines = count_newlines(p, k)) != 0) {
+        nl = memrchr(p, '\n', k);
+        *line += (long long)lines;
+        *col = 1 + count_chars(nl + 1, k - (size_t)(nl + 1 - p));
+    } else {
+        *col += count_chars(p, k);
+    }
+}
+
+void
 pt_pieces_line_col(const pt_pieces *s, pt_linecol *lc, size_t off, long long *line,
                    long long *column)
 {
@@ -254,19 +325,7 @@ pt_pieces_line_col(const pt_pieces *s, pt_linecol *lc, size_t off, long long *li
     while (lc->pos < off && lc->i < s->n) {
         const pt_piece *q = &s->v[lc->i];
         size_t k = q->len - lc->at < off - lc->pos ? q->len - lc->at : off - lc->pos;
-        if (q->p == NULL) {
-            lc->col += (long long)k;
-        } else {
-            const uint8_t *a = q->p + lc->at, *nl;
-            size_t lines = count_newlines(a, k);
-            if (lines) {
-                nl = memrchr(a, '\n', k);
-                lc->line += (long long)lines;
-                lc->col = 1 + count_chars(nl + 1, k - (size_t)(nl + 1 - a));
-            } else {
-                lc->col += count_chars(a, k);
-            }
-        }
+        pt_linecol_run(&lc->line, &lc->col, q->p ? q->p + lc->at : NULL, k);
         lc->pos += k;
         if ((lc->at += k) == q->len) {
             lc->i++;

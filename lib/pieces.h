@@ -52,6 +52,28 @@ patient_err pt_pieces_add(pt_pieces *s, const uint8_t *p, size_t len, int owner)
 patient_err pt_pieces_undo(const patient_change *c, unsigned owner, const pt_pieces *out,
                            int check_insert, pt_pieces *in);
 
+/* A deferred comparison (pt_pieces_undo_defer): body bytes [off, off+len)
+ * must be want[0, len), inserted by hop `hop`. */
+typedef struct pt_defer {
+    size_t off, len;
+    const uint8_t *want;
+    unsigned hop;
+} pt_defer;
+
+typedef struct pt_defers {
+    pt_defer *v;
+    size_t n, cap;
+} pt_defers;
+
+/* pt_pieces_undo with check_insert, except that inserted bytes lying in
+ * the body region base[0, len) are not read (they may not have arrived:
+ * the body streams, and base is only an address range standing for it)
+ * but appended to *d, to be compared as the body passes
+ * (verify_stream.h). Inserted bytes elsewhere (a later hop's disclosed
+ * deletion) are compared now. */
+patient_err pt_pieces_undo_defer(const patient_change *c, unsigned owner, const pt_pieces *out,
+                                 const uint8_t *base, size_t len, pt_defers *d, pt_pieces *in);
+
 /* SHA-256 over the bytes (one pass; a piece without bytes: STATE),
  * calling each(ctx, pos) after every `step` bytes or so and once at the
  * end with pos = s->len (pos: bytes hashed so far), to work on the bytes
@@ -78,5 +100,8 @@ typedef struct pt_linecol {
 } pt_linecol;
 void pt_pieces_line_col(const pt_pieces *s, pt_linecol *lc, size_t off, long long *line,
                         long long *column);
+/* Step a line and column over k bytes at p (NULL: a hole, k characters
+ * without newlines): the counting pt_pieces_line_col does. */
+void pt_linecol_run(long long *line, long long *col, const uint8_t *p, size_t k);
 
 #endif

@@ -19,6 +19,7 @@
 #include "report_int.h"
 #include "url_int.h"
 #include "verify_int.h"
+#include "verify_stream.h"
 #include "util.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -63,6 +64,8 @@ typedef struct vctx {
     int proven;
     const char *level;          /* the report's proof when not proven/attested */
     int origin_checked;         /* bytes compared with a verified Patient-Origin */
+    pt_bodyck *bc;              /* the body's checks (verify_stream.h), or NULL */
+    int bc_owned;
 } vctx;
 
 /* The evidence's first shard named name (with bytes, when with_bytes). */
@@ -766,75 +769,72 @@ undo_mismatch(vctx *v, size_t k)
  * compared in place, and only the rebuilt origin bytes are read again, by
  * one SHA-256 pass (judge_body compares it). No byte is copied: a fresh
  * buffer for a 5 MB page (page faults, the kernel zeroing it), the copy and
- * the in-place moves cost about as much as the hash. The edits are placed
- * (line, column) in step with the hash, each hop's input read where the
- * origin bytes were just hashed, mostly the same bytes of the body, still
- * in cache: on their own, those scans are a second pass over memory. */
-typedef struct {
-    vctx *v;
-    pt_pieces in[PATIENT_MAX_HOPS]; /* in[k]: hop k's input */
-    pt_linecol lc[PATIENT_MAX_HOPS];
-    size_t next[PATIENT_MAX_HOPS];  /* hop k's next edit to place */
-    int text[PATIENT_MAX_HOPS];
-} placing;
-
+ * the in-place moves cost about as much as the hash. All of it is done by
+ * the body's checks (verify_stream.h), block by block, the edits placed
+ * (line, column) on the same bytes while they are in cache; here their
+ * outcome is reported, as undoing the hops last first meets it. */
 static void
-place_upto(void *ctx, size_t pos)
+place_hop(vctx *v, size_t k)
 {
-    placing *pl = ctx;
+    rep_hop *h = v->hops[k];
 
-    for (size_t k = 0; k < pl->v->n; k++) {
-        rep_hop *h = pl->v->hops[k];
-        long long l, c;
-        if (!pl->text[k])
-            continue;
-        hop_place(h, &pl->in[k], &pl->lc[k], &pl->next[k],
-                  pos == pl->in[0].len ? UINT64_MAX : pos);
-        /* Count lines up to here too, not only up to the edits: an edit
-         * far ahead would otherwise be reached by one cold scan. */
-        if (pl->next[k] < h->nedits)
-            pt_pieces_line_col(&pl->in[k], &pl->lc[k], pos, &l, &c);
+    if (h == NULL || !pt_bodyck_text(v->bc, k))
+        return;
+    for (size_t j = 0; j < h->nedits; j++) {
+        pt_bodyck_position(v->bc, k, j, &h->edits[j].line, &h->edits[j].column);
+        h->edits[j].position_in = "input";
     }
 }
 
 static patient_err
 undo_disclosed(vctx *v)
 {
-    placing *pl = calloc(1, sizeof *pl);
-    pt_pieces body = {0};
-    patient_err err = PATIENT_ERR_NOMEM;
+    long bad = pt_bodyck_bad_hop(v->bc);
 
-    if (pl == NULL || (err = pt_pieces_add(&body, v->ev->body, v->ev->body_len, -1)))
-        goto out;
-    pl->v = v;
-    for (size_t k = v->n; k-- > 0;) {
-        err = pt_pieces_undo(v->changes[k], (unsigned)k, k + 1 == v->n ? &body : &pl->in[k + 1],
-                             1, &pl->in[k]);
-        if (err == PATIENT_ERR_HASH) {
-            /* The hops undone so far are placed all the same. */
-            for (size_t q = k + 1; q < v->n; q++)
-                if (pl->text[q])
-                    hop_place(v->hops[q], &pl->in[q], &pl->lc[q], &pl->next[q], UINT64_MAX);
-            undo_mismatch(v, k);
-            err = PATIENT_OK;
-            goto out;
-        }
-        if (err != PATIENT_OK)
-            goto out;
-        pl->text[k] = v->hops[k] != NULL && pt_pieces_looks_text(&pl->in[k]);
+    for (size_t k = v->n; k-- > 0 && (long)k > bad;)
         hop_set_proof(v->hops[k], "proven");
+    for (size_t k = v->n; k-- > 0 && (long)k > bad;)
+        place_hop(v, k);
+    if (bad >= 0) {
+        undo_mismatch(v, (size_t)bad);
+        return PATIENT_OK;
     }
-    if ((err = pt_pieces_sha256_each(&pl->in[0], 64 * 1024, place_upto, pl, v->origin_hash)))
-        goto out;
+    memcpy(v->origin_hash, pt_bodyck_digest(v->bc), sizeof v->origin_hash);
     v->have_origin_hash = 1;
     v->cur = NULL; /* judge_body needs only the hash and the size */
-    v->curlen = pl->in[0].len;
-out:
-    for (size_t k = 0; pl && k < PATIENT_MAX_HOPS; k++)
-        pt_pieces_free(&pl->in[k]);
-    pt_pieces_free(&body);
-    free(pl);
-    return err;
+    v->curlen = pt_bodyck_input(v->bc, 0)->len;
+    return PATIENT_OK;
+}
+
+/* The body's checks for mode: those made while the body streamed (the
+ * caller's, over the very descriptors parsed here), else made now over
+ * the body in memory, in one block. Without either: STATE (a caller that
+ * did not keep the body must have checked it for the mode the core
+ * takes). */
+static patient_err
+body_checks(vctx *v, int mode)
+{
+    pt_bodyck *b = v->pre ? v->pre->body : NULL;
+    patient_err err;
+
+    if (b && pt_bodyck_mode(b) == mode && pt_bodyck_hops(b) == v->n) {
+        int same = 1;
+        for (size_t k = 0; k < v->n; k++)
+            same &= pt_bodyck_hop(b, k) == v->changes[k];
+        if (same) {
+            v->bc = b;
+            return PATIENT_OK;
+        }
+    }
+    if (v->ev->body == NULL)
+        return PATIENT_ERR_STATE;
+    if ((err = pt_bodyck_new(mode, (const patient_change *const *)v->changes, v->n, &v->bc)) !=
+        PATIENT_OK)
+        return err;
+    v->bc_owned = 1;
+    if ((err = pt_bodyck_feed(v->bc, v->ev->body, v->ev->body_len)) != PATIENT_OK)
+        return err;
+    return pt_bodyck_end(v->bc);
 }
 
 /* Undo: the hops, last first, back to the origin's bytes (or, where a hop
@@ -848,7 +848,7 @@ undo_hops(vctx *v)
     size_t n = v->n;
     char where[64];
     unsigned hash_out;
-    int withholds;
+    int withholds, mode;
     patient_err err;
 
     v->cur = ev->body;
@@ -862,10 +862,13 @@ undo_hops(vctx *v)
     if (withholds && !v->have_ref && ev->origin_sig)
         v->origin_root = pt_origin_root(ev->origin_sig, v->keys, v->nkeys, ev->url, v->now,
                                         &v->ref_size, v->ref_hash, v->oroot);
-    if (withholds && ((v->have_ref && v->res.has_chunk_root) || v->origin_root)) {
+    mode = pt_body_mode(changes, n, 1, v->have_ref, v->have_ref && v->res.has_chunk_root,
+                        v->origin_root, ev->origin_sig != NULL);
+    if (mode != PT_BODY_KEEP && (err = body_checks(v, mode)) != PATIENT_OK)
+        return err;
+    if (mode == PT_BODY_CONFINED) {
         int outcome = PT_CONFINE_NONE;
-        err = pt_verify_confined(r, (const patient_change *const *)changes, n, v->hops,
-                                 ev->body, ev->body_len,
+        err = pt_verify_confined(r, (const patient_change *const *)changes, n, v->hops, v->bc,
                                  v->have_ref ? v->res.chunk_root : v->oroot, v->ref_size,
                                  v->ref_hash, &outcome);
         if (err == PATIENT_OK && outcome == PT_CONFINE_OK && v->origin_root) {
@@ -900,8 +903,10 @@ undo_hops(vctx *v)
     hash_out = withholds || (!v->have_ref && ev->origin_sig == NULL)
                    ? PT_UNDO_HASH_OUT
                    : 0;
-    if (n > 0 && !hash_out && v->have_ref)
+    if (mode == PT_BODY_PROVEN)
         return undo_disclosed(v);
+    if (ev->body == NULL && n > 0)
+        return PATIENT_ERR_STATE; /* the attested path reads the body itself */
     for (size_t k = n; k-- > 0;) {
         size_t inlen = 0;
         snprintf(where, sizeof where, "hop %zu", k + 1);
@@ -1038,8 +1043,12 @@ judge_body(vctx *v)
                        "the origin signed (%llu bytes): changed without a descriptor",
                        v->curlen, (unsigned long long)v->ref_size);
     } else if (v->have_ref) {
-        if (patient_sha256(v->cur, v->curlen, h) != PATIENT_OK)
+        if (v->bc) { /* PT_BODY_HASH: hashed as it came */
+            memcpy(h, pt_bodyck_digest(v->bc), sizeof h);
+            v->curlen = (size_t)pt_bodyck_received(v->bc);
+        } else if (patient_sha256(v->cur, v->curlen, h) != PATIENT_OK) {
             return PATIENT_ERR_CRYPTO;
+        }
         if (v->curlen != v->ref_size || memcmp(h, v->ref_hash, sizeof h) != 0)
             rep_result(r, REP_INVALID, "body.mismatch", v->path,
                        "the body (%zu bytes) is not what the origin signed (%llu bytes): "
@@ -1175,6 +1184,8 @@ pt_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
     patient_manifest_free(v.leaf);
     patient_manifest_free(v.m);
     pt_bigbuf_free(&v.undo);
+    if (v.bc_owned)
+        pt_bodyck_free(v.bc);
     free(v.origin);
     free(v.path);
     free(url_nf);
@@ -1184,4 +1195,146 @@ pt_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
     }
     *report = v.r;
     return PATIENT_OK;
+}
+
+void
+pt_checked_clear(pt_checked *pre)
+{
+    patient_manifest_free(pre->manifest.m);
+    patient_manifest_free(pre->lookup.leaf);
+    free(pre->lookup.path);
+    for (size_t i = 0; i < pre->n; i++)
+        patient_change_free(pre->change[i]);
+    memset(pre, 0, sizeof *pre);
+}
+
+/* The same decisions as check_descriptors, check_manifest and undo_hops
+ * make on the way to the body, without a report: which of them does not
+ * matter here, only whether the core will read the body and how. */
+patient_err
+pt_verify_plan(const patient_policy *policy, const patient_evidence *ev, time_t now,
+               pt_checked *pre, pt_bodyck **bc)
+{
+    patient_change *ch[PATIENT_MAX_HOPS] = {0};
+    const patient_pubkey *keys = NULL;
+    size_t nkeys = 0, n = ev->nchanges, bad = 0;
+    char *origin = NULL, *path = NULL;
+    int chain_ok = 1, have_ref = 0, ref_root = 0, origin_root = 0, mode;
+    uint64_t osize;
+    uint8_t ohash[PATIENT_SHA256_BYTES], oroot[PATIENT_SHA256_BYTES];
+    patient_err err = PATIENT_OK;
+
+    *bc = NULL;
+    if (n > PATIENT_MAX_HOPS || ev->url == NULL ||
+        patient_policy_split_url(ev->url, &origin, &path) != PATIENT_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (i >= pre->n || pre->value[i] != ev->changes[i]) {
+            if (i < pre->n) {
+                patient_change_free(pre->change[i]);
+                pre->key[i] = NULL;
+            }
+            pre->change[i] = NULL;
+            pre->value[i] = ev->changes[i];
+            if (patient_change_parse(ev->changes[i], strlen(ev->changes[i]), &pre->change[i]) !=
+                PATIENT_OK) {
+                patient_change_free(pre->change[i]);
+                pre->change[i] = NULL;
+            }
+            if (i >= pre->n)
+                pre->n = i + 1;
+        }
+        if ((ch[i] = pre->change[i]) == NULL)
+            chain_ok = 0;
+    }
+    if (chain_ok && n > 0 &&
+        patient_chain_check((const patient_change *const *)ch, n, ev->url, &bad) != PATIENT_OK)
+        chain_ok = 0;
+    if (patient_policy_publisher_keys(policy, origin, &keys, &nkeys) != PATIENT_OK || nkeys == 0)
+        goto out; /* unverifiable before any byte is read */
+    if (ev->manifest && ev->manifest_sig) {
+        pt_manifest_checked *c = &pre->manifest;
+        pt_lookup_checked *l = &pre->lookup;
+        if (c->json != ev->manifest || c->len != ev->manifest_len || c->sig != ev->manifest_sig ||
+            c->siglen != ev->manifest_sig_len || c->keys != keys || c->nkeys != nkeys) {
+            patient_manifest_free(c->m);
+            pt_manifest_check_keys(c, ev->manifest, ev->manifest_len, ev->manifest_sig,
+                                   ev->manifest_sig_len, keys, nkeys);
+        }
+        if (c->m && c->err == PATIENT_OK) {
+            if (l->m != c->m || l->path == NULL || strcmp(l->path, path) != 0) {
+                patient_manifest_free(l->leaf);
+                free(l->path);
+                memset(l, 0, sizeof *l);
+                l->err = patient_manifest_lookup_sharded(c->m, path, evidence_shard, (void *)ev,
+                                                         &l->leaf, &l->res, &l->si);
+                if (l->err == PATIENT_ERR_NOMEM) {
+                    err = l->err;
+                    goto out;
+                }
+                l->m = c->m;
+                l->path = path;
+                path = NULL;
+            }
+            have_ref = l->err == PATIENT_OK;
+            ref_root = have_ref && l->res.has_chunk_root;
+        }
+    }
+    if (chain_ok && pt_chain_withholds(ch, n) && !have_ref && ev->origin_sig)
+        origin_root = pt_origin_root(ev->origin_sig, keys, nkeys, ev->url, now, &osize, ohash,
+                                     oroot);
+    mode = pt_body_mode(ch, n, chain_ok, have_ref, ref_root, origin_root, ev->origin_sig != NULL);
+    if (mode == PT_BODY_KEEP)
+        goto out;
+    if ((err = pt_bodyck_new(mode, (const patient_change *const *)ch, n, bc)) != PATIENT_OK)
+        goto out;
+    if (mode == PT_BODY_CONFINED && pt_bodyck_unclaimed(*bc)) {
+        pt_bodyck_free(*bc);
+        *bc = NULL;
+    }
+out:
+    free(origin);
+    free(path);
+    return err;
+}
+
+patient_err
+pt_verify_evidence_fed(const patient_policy *policy, const patient_evidence *ev,
+                       const patient_verify_opts *opts, size_t piece, patient_report **report)
+{
+    pt_checked pre;
+    pt_bodyck *bc = NULL;
+    patient_evidence e = *ev;
+    char *url_nf = NULL;
+    time_t now = opts && opts->now ? opts->now : time(NULL);
+    patient_err err;
+
+    *report = NULL;
+    memset(&pre, 0, sizeof pre);
+    if (ev->url && (err = pt_url_drop_fragment(ev->url, &url_nf)) != PATIENT_OK)
+        return err;
+    e.url = url_nf;
+    if ((err = pt_verify_plan(policy, &e, now, &pre, &bc)) != PATIENT_OK)
+        goto out;
+    if (bc) {
+        for (size_t at = 0; at < ev->body_len && err == PATIENT_OK;) {
+            size_t k = piece && piece < ev->body_len - at ? piece : ev->body_len - at;
+            err = pt_bodyck_feed(bc, ev->body + at, k);
+            at += k;
+        }
+        if (err == PATIENT_OK)
+            err = pt_bodyck_end(bc);
+        if (err != PATIENT_OK)
+            goto out;
+        pre.body = bc;
+        e.body = NULL;
+        e.body_len = 0;
+    }
+    e.url = ev->url;
+    err = pt_verify_evidence(policy, &e, opts, &pre, report);
+out:
+    pt_checked_clear(&pre);
+    pt_bodyck_free(bc);
+    free(url_nf);
+    return err;
 }

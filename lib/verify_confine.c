@@ -11,6 +11,7 @@
 #include "chunk.h"
 #include "report_int.h"
 #include "verify_int.h"
+#include "verify_stream.h"
 
 static int
 idx_has(const uint64_t *v, size_t n, uint64_t j, size_t *at)
@@ -96,20 +97,14 @@ check_claims(patient_report *r, const patient_change *const *ch, size_t n, const
  * withheld, so they cannot be checked and are not. */
 static patient_err
 check_kept(patient_report *r, const patient_change *const *ch, size_t n, const pt_holes *holes,
-           const pt_pieces *data, const uint64_t *idx, size_t nidx, int *outcome)
+           const uint64_t *idx, const uint8_t (*kept)[PATIENT_SHA256_BYTES], size_t nidx,
+           int *outcome)
 {
     size_t hi = 0;
     char where[64];
-    uint8_t (*kept)[PATIENT_SHA256_BYTES] = NULL;
-    patient_err err;
+    patient_err err = PATIENT_OK;
 
     *outcome = PT_CONFINE_OK;
-    if (nidx == 0)
-        return PATIENT_OK;
-    if ((kept = malloc(nidx * sizeof *kept)) == NULL)
-        return PATIENT_ERR_NOMEM;
-    if ((err = pt_chunk_kept_pieces(data, idx, nidx, kept)) != PATIENT_OK)
-        goto out;
     for (size_t i = 0; i < nidx; i++) {
         uint64_t a = idx[i] * PT_CHUNK_SIZE, b = a + PT_CHUNK_SIZE;
         unsigned last = 0;
@@ -134,7 +129,6 @@ check_kept(patient_report *r, const patient_change *const *ch, size_t n, const p
         }
     }
 out:
-    free(kept);
     return err;
 }
 
@@ -257,16 +251,16 @@ pt_attested_allowed(const patient_policy *p, int has_chunk_root)
 
 patient_err
 pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
-                   rep_hop *const *hops,
-                   const uint8_t *body, size_t len, const uint8_t root[PATIENT_SHA256_BYTES],
-                   uint64_t ref_size, const uint8_t ref_hash[PATIENT_SHA256_BYTES], int *outcome)
+                   rep_hop *const *hops, const pt_bodyck *b,
+                   const uint8_t root[PATIENT_SHA256_BYTES], uint64_t ref_size,
+                   const uint8_t ref_hash[PATIENT_SHA256_BYTES], int *outcome)
 {
-    pt_holes holes = {0};
-    pt_pieces cur = {0}, in = {0}, t;
-    uint8_t got[PATIENT_SHA256_BYTES];
-    uint64_t *kidx = NULL, unchecked = 0;
-    uint8_t (*kval)[PATIENT_SHA256_BYTES] = NULL;
+    const pt_holes *holes = pt_bodyck_holes(b);
+    const uint64_t *kidx;
+    const uint8_t (*kept)[PATIENT_SHA256_BYTES];
+    uint64_t unchecked = 0;
     size_t nk = 0, withheld = 0;
+    long bad = pt_bodyck_bad_hop(b);
     char where[64];
     patient_err err;
 
@@ -276,68 +270,52 @@ pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
      * "kept" hash of the chunk it sits in (SECURITY.md). One SHA-256 pass
      * over the rebuilt origin bytes instead of two; and no byte copied:
      * each hop's input is pieces of the body and of the disclosed deleted
-     * bytes, the withheld ones holes (pieces.h). */
-    if ((err = pt_pieces_add(&cur, body, len, -1)) != PATIENT_OK)
-        goto out;
-    for (size_t k = n; k-- > 0;) {
-        int has_holes = 0;
-        err = pt_pieces_undo(ch[k], (unsigned)k, &cur, 1, &in);
-        if (err == PATIENT_ERR_HASH) {
-            snprintf(where, sizeof where, "hop %zu", k + 1);
-            rep_result(r, REP_INVALID, "body.mismatch", where,
-                       k + 1 == n ? "the body received is not what the last hop (%s) says it "
-                                    "produced (size or inserted bytes): changed in transit"
-                                  : "the body is not what hop %s produced",
-                       k + 1 == n ? ch[k]->by.name : where);
-            err = PATIENT_OK;
-            goto out;
-        }
-        if (err != PATIENT_OK)
-            goto out;
-        t = cur, cur = in, in = t;
-        for (size_t i = 0; i < cur.n && !has_holes; i++)
-            has_holes = cur.v[i].owner >= 0;
+     * bytes, the withheld ones holes (pieces.h). b made those checks as
+     * the body came (verify_stream.h); here they are reported, undoing
+     * the hops last first. */
+    for (size_t k = n; k-- > 0 && (long)k > bad;)
         /* A hop's input with holes is checked through the chunk root only. */
         if (hops[k])
-            hops[k]->proof = has_holes ? "confined" : "proven";
+            hops[k]->proof = pt_bodyck_has_holes(b, k) ? "confined" : "proven";
+    if (bad >= 0) {
+        size_t k = (size_t)bad;
+        snprintf(where, sizeof where, "hop %zu", k + 1);
+        rep_result(r, REP_INVALID, "body.mismatch", where,
+                   k + 1 == n ? "the body received is not what the last hop (%s) says it "
+                                "produced (size or inserted bytes): changed in transit"
+                              : "the body is not what hop %s produced",
+                   k + 1 == n ? ch[k]->by.name : where);
+        return PATIENT_OK;
     }
-    if ((err = pt_pieces_holes(&cur, &holes)) != PATIENT_OK)
-        goto out;
     if (ch[0]->in.size != ref_size || sodium_memcmp(ch[0]->in.hash, ref_hash, PATIENT_SHA256_BYTES)) {
         rep_result(r, REP_INVALID, "body.mismatch", "hop 1",
                    "hop 1 (%s) says it received bytes that differ from what the origin signed",
                    ch[0]->by.name);
-        goto out;
+        return PATIENT_OK;
     }
-    if ((err = check_claims(r, ch, n, &holes, outcome)) != PATIENT_OK ||
+    if ((err = check_claims(r, ch, n, holes, outcome)) != PATIENT_OK ||
         *outcome != PT_CONFINE_OK)
-        goto out;
+        return err;
     *outcome = PT_CONFINE_INVALID;
-    err = pt_chunk_known(&holes, ch, n, &kidx, &kval, &nk);
-    if (err == PATIENT_ERR_NOT_FOUND) {
-        /* check_claims saw every touched chunk signed; cannot happen. */
-        err = PATIENT_ERR_STATE;
-        goto out;
-    }
-    if (err != PATIENT_OK ||
-        (err = pt_chunk_walk_pieces(&cur, kidx, (const uint8_t (*)[PATIENT_SHA256_BYTES])kval,
-                                    nk, NULL, NULL, 0, got)) != PATIENT_OK)
-        goto out;
-    if (sodium_memcmp(got, root, sizeof got) != 0) {
+    /* check_claims saw every touched chunk signed: the leaves are known. */
+    if (!pt_bodyck_known(b, &kidx, &nk, &kept))
+        return PATIENT_ERR_STATE;
+    if (sodium_memcmp(pt_bodyck_root(b), root, PATIENT_SHA256_BYTES) != 0) {
         rep_result(r, REP_INVALID, "change.confined.mismatch", NULL,
                    "the bytes the hops kept and the chunk leaves they signed do not give the "
                    "origin's chunk root: a byte outside the withheld deletions' chunks was "
                    "changed without a descriptor, or a signed leaf lies");
-        goto out;
+        return PATIENT_OK;
     }
-    if ((err = check_kept(r, ch, n, &holes, &cur, kidx, nk, outcome)) != PATIENT_OK ||
+    if ((err = check_kept(r, ch, n, holes, kidx, kept, nk, outcome)) != PATIENT_OK ||
         *outcome != PT_CONFINE_OK)
-        goto out;
+        return err;
     *outcome = PT_CONFINE_INVALID;
-    for (size_t i = 0; i < holes.n; i++)
-        withheld += holes.h[i].len;
-    if ((err = report_unchecked(r, ch, n, &holes, cur.len, &unchecked)) != PATIENT_OK)
-        goto out;
+    for (size_t i = 0; i < holes->n; i++)
+        withheld += holes->h[i].len;
+    if ((err = report_unchecked(r, ch, n, holes, pt_bodyck_input(b, 0)->len, &unchecked)) !=
+        PATIENT_OK)
+        return err;
     rep_result(r, REP_INFO, "change.confined", NULL,
                "%zu withheld byte%s pinned by hash; every other byte received is checked against "
                "the origin's chunk root, except %llu kept byte%s in the %zu chunk%s the "
@@ -345,11 +323,5 @@ pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
                withheld, withheld == 1 ? "" : "s", (unsigned long long)unchecked,
                unchecked == 1 ? "" : "s", nk, nk == 1 ? "" : "s");
     *outcome = PT_CONFINE_OK;
-out:
-    pt_pieces_free(&cur);
-    pt_pieces_free(&in);
-    free(kidx);
-    free(kval);
-    pt_holes_free(&holes);
-    return err;
+    return PATIENT_OK;
 }

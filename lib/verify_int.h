@@ -62,7 +62,32 @@ typedef struct {
     patient_change *change[PATIENT_MAX_HOPS + 1];  /* it parsed (owned until taken) */
     const patient_pubkey *key[PATIENT_MAX_HOPS + 1]; /* its signature verifies with this
                                                         key; NULL: not checked */
+    struct pt_bodyck *body;     /* the body's checks, made as it streamed (borrowed), or NULL */
 } pt_checked;
+
+/* Free what pre owns (not body) and zero it. */
+void pt_checked_clear(pt_checked *pre);
+
+/* What must be known before the first byte of a body that is not to be
+ * kept: from the evidence without its body (url without a fragment), the
+ * descriptors parsed and linked, the manifest checked with the keys the
+ * policy trusts and the path looked up in it, all recorded in pre so the
+ * core takes them instead of doing them again; then, when the core will
+ * need only what can be computed as the body passes, *bc: the checks to
+ * feed it to (verify_stream.h), over pre's descriptors. *bc NULL: the
+ * core needs the body itself (keep it). Errors: NOMEM. */
+struct pt_bodyck;
+patient_err pt_verify_plan(const patient_policy *policy, const patient_evidence *ev, time_t now,
+                           pt_checked *pre, struct pt_bodyck **bc);
+
+/* The evidence verified as a streaming caller does: planned without its
+ * body, which is then fed to the checks `piece` bytes at a time (0: at
+ * once), and verified with the checks and without the body (or with it,
+ * when the plan needs it). For tests: the same report as
+ * patient_verify_evidence. */
+patient_err pt_verify_evidence_fed(const patient_policy *policy, const patient_evidence *ev,
+                                   const patient_verify_opts *opts, size_t piece,
+                                   patient_report **report);
 
 /* patient_verify_evidence, taking from pre (which may be NULL) what was
  * checked of this very evidence: its manifest (pre->manifest.m becomes
@@ -77,16 +102,18 @@ patient_err pt_verify_evidence(const patient_policy *policy, const patient_evide
                                patient_report **report);
 
 /* Check a chain in which some hop withheld deleted bytes against the
- * origin's chunk root (root, with the resource's signed size and hash).
- * Rebuilds every hop's input with holes, checks each hop's "chunks" names
- * exactly the origin chunks its withheld deletions touch, and the root.
+ * origin's chunk root (root, with the resource's signed size and hash),
+ * from the checks b made of the body (PT_BODY_CONFINED, ended): each
+ * hop's input rebuilt with holes, each hop's "chunks" naming exactly the
+ * origin chunks its withheld deletions touch, the root.
  * *outcome: PT_CONFINE_OK (results "change.confined", report "unchecked"
  * and per-hop "proof" filled), PT_CONFINE_NONE (a hop that withheld origin
  * bytes signed no chunks: attested only, nothing reported), or
  * PT_CONFINE_INVALID (an invalid result was added). Returns an error only
  * for NOMEM / CRYPTO (no verdict). hops[k]: the report's hop k (NULL: not described). */
+struct pt_bodyck;
 patient_err pt_verify_confined(patient_report *r, const patient_change *const *ch, size_t n,
-                               rep_hop *const *hops, const uint8_t *body, size_t len,
+                               rep_hop *const *hops, const struct pt_bodyck *b,
                                const uint8_t root[32], uint64_t ref_size,
                                const uint8_t ref_hash[32], int *outcome);
 

@@ -270,6 +270,7 @@ run(const patient_policy *p, const patient_evidence *ev)
     memset(&o, 0, sizeof o);
     o.now = NOW;
     ck_assert_int_eq(patient_verify_evidence(p, ev, &o, &r), PATIENT_OK);
+    tu_same_streamed(p, ev, &o, r);
     return r;
 }
 

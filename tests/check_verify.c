@@ -200,6 +200,7 @@ run_at(const patient_policy *p, const patient_evidence *ev, time_t now, const ch
     o.now = now;
     o.state_file = state;
     ck_assert_int_eq(patient_verify_evidence(p, ev, &o, &r), PATIENT_OK);
+    tu_same_streamed(p, ev, &o, r);
     ck_assert_ptr_nonnull(r);
     return r;
 }

@@ -11,6 +11,7 @@
 
 #include "report_int.h"
 #include "testutil.h"
+#include "verify_int.h"
 
 #define SLURP_MAX (256u * 1024 * 1024)
 
@@ -156,4 +157,28 @@ tu_report_has_code(const patient_report *r, const char *code)
         if (strcmp(patient_report_result_code(r, i), code) == 0)
             return 1;
     return 0;
+}
+
+void
+tu_same_streamed(const patient_policy *p, const patient_evidence *ev,
+                 const patient_verify_opts *o, const patient_report *r)
+{
+    static const size_t pieces[] = {1, 7, 4095, 65537, 0};
+    char *want = NULL;
+
+    if (o && o->state_file)
+        return;
+    ck_assert_int_eq(patient_report_json(r, 0, &want), PATIENT_OK);
+    for (size_t i = 0; i < sizeof pieces / sizeof *pieces; i++) {
+        patient_report *s = NULL;
+        char *got = NULL;
+        ck_assert_int_eq(pt_verify_evidence_fed(p, ev, o, pieces[i], &s), PATIENT_OK);
+        ck_assert_int_eq(patient_report_json(s, 0, &got), PATIENT_OK);
+        if (strcmp(got, want) != 0)
+            fprintf(stderr, "pieces of %zu:\n%s\nbuffered:\n%s\n", pieces[i], got, want);
+        ck_assert_str_eq(got, want);
+        free(got);
+        patient_report_free(s);
+    }
+    free(want);
 }

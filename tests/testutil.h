@@ -42,6 +42,14 @@ extern const size_t tu_rfc3339_ncases;
 /* The code of a report's first result with severity "error" (unverifiable
  * or invalid), NULL when there is none; borrowed from the report. */
 const char *tu_report_first_error(const patient_report *r);
+
+/* The verifier's streaming path must report what its buffered path
+ * reported (r) for the same evidence and options: ev verified again with
+ * the body fed to the checks in pieces of 1, 7, 4095 and 65537 bytes and
+ * at once (pt_verify_evidence_fed), each report's JSON compared with r's.
+ * Options with a state file are not run again (the state would change). */
+void tu_same_streamed(const patient_policy *p, const patient_evidence *ev,
+                      const patient_verify_opts *o, const patient_report *r);
 /* 1 when some result of the report has this code. */
 int tu_report_has_code(const patient_report *r, const char *code);
 

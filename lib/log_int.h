@@ -38,7 +38,8 @@ patient_err lr_next(lreader *r, uint8_t **line, size_t *len, int *nl, uint64_t *
 /* Open a regular file for reading, refusing symlinks. */
 patient_err open_read(const char *path, int *fd);
 
-/* Append s as a JSON string. */
+/* Append s as a JSON string, in the log's escapes (pt_buf_put_json_strn
+ * without flags). */
 patient_err json_str(pt_buf *b, const char *s);
 /* The same for the first len bytes of s, or up to its NUL if sooner (a
  * line of the log, not NUL-terminated, quoted without a copy). */

@@ -123,40 +123,13 @@ open_read(const char *path, int *fd)
 patient_err
 json_str(pt_buf *b, const char *s)
 {
-    return json_strn(b, s, SIZE_MAX);
+    return pt_buf_put_json_strn(b, s, SIZE_MAX, 0);
 }
 
 patient_err
 json_strn(pt_buf *b, const char *s, size_t len)
 {
-    static const char hexd[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s, *run = p;
-    patient_err err;
-
-    if ((err = pt_buf_append(b, "\"", 1)))
-        return err;
-    for (; len && *p; p++, len--) {
-        char esc[7];
-        size_t n = 0;
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            n = 2;
-        } else if (*p < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hexd[*p >> 4];
-            esc[5] = hexd[*p & 15];
-            n = 6;
-        } else {
-            continue;
-        }
-        if ((err = pt_buf_append(b, run, (size_t)(p - run))) || (err = pt_buf_append(b, esc, n)))
-            return err;
-        run = p + 1;
-    }
-    if ((err = pt_buf_append(b, run, (size_t)(p - run))))
-        return err;
-    return pt_buf_append(b, "\"", 1);
+    return pt_buf_put_json_strn(b, s, len, 0);
 }
 
 int

@@ -48,32 +48,7 @@ set_detail(char **detail, const char *fmt, ...)
 static patient_err
 json_str(pt_buf *b, const char *s)
 {
-    patient_err err;
-
-    if ((err = pt_buf_append(b, "\"", 1)))
-        return err;
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        const char *esc = NULL;
-        char u[8];
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        default:
-            if (c < 0x20) {
-                snprintf(u, sizeof u, "\\u%04x", c);
-                esc = u;
-            }
-        }
-        if ((err = esc ? pt_buf_append(b, esc, strlen(esc)) : pt_buf_append(b, p, 1)))
-            return err;
-    }
-    return pt_buf_append(b, "\"", 1);
+    return pt_buf_put_json_strn(b, s, SIZE_MAX, PT_JSON_ESC_SHORT);
 }
 
 /* A list of strings at the given indent (of its key). */

@@ -692,20 +692,45 @@ pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out)
 }
 
 patient_err
+pt_buf_put_json_strn(pt_buf *b, const char *s, size_t len, unsigned flags)
+{
+    static const char hexd[] = "0123456789abcdef", shortc[] = "\b\f\n\r\t", shorte[] = "bfnrt";
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    patient_err err;
+
+    if ((err = pt_buf_append(b, "\"", 1)))
+        return err;
+    /* Runs of bytes that need no escape are appended whole. */
+    for (; len && *p; p++, len--) {
+        const char *sc;
+        char esc[6] = {'\\', (char)*p, '0', '0', 0, 0};
+        size_t n = 2;
+        if (*p != '"' && *p != '\\') {
+            if (*p >= 0x20 && !(*p == 0x7f && (flags & PT_JSON_ESC_DEL)))
+                continue;
+            if (*p < 0x20 && (flags & PT_JSON_ESC_SHORT) &&
+                (sc = memchr(shortc, *p, sizeof shortc - 1)) != NULL) {
+                esc[1] = shorte[sc - shortc];
+            } else {
+                esc[1] = 'u';
+                esc[4] = hexd[*p >> 4];
+                esc[5] = hexd[*p & 15];
+                n = 6;
+            }
+        }
+        if ((err = pt_buf_append(b, run, (size_t)(p - run))) || (err = pt_buf_append(b, esc, n)))
+            return err;
+        run = p + 1;
+    }
+    if ((err = pt_buf_append(b, run, (size_t)(p - run))))
+        return err;
+    return pt_buf_append(b, "\"", 1);
+}
+
+patient_err
 pt_buf_put_json_str(pt_buf *b, const char *s)
 {
-    patient_err err = pt_buf_append(b, "\"", 1);
-
-    for (; err == PATIENT_OK && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            err = pt_buf_appendf(b, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            err = pt_buf_appendf(b, "\\u%04x", c);
-        else
-            err = pt_buf_append(b, s, 1);
-    }
-    return err ? err : pt_buf_append(b, "\"", 1);
+    return pt_buf_put_json_strn(b, s, SIZE_MAX, PT_JSON_ESC_DEL);
 }
 
 void

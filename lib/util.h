@@ -160,8 +160,18 @@ patient_err pt_opts_take(void *dst, size_t dstsize, const void *src);
 #define PT_OPTS_TAKE(dst, src) pt_opts_take((dst), sizeof *(dst), (src))
 patient_err pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out);
 
-/* Append s as a JSON string literal (quotes, escapes for '"', '\\' and
- * control characters; other bytes as they are). */
+/* The one JSON string writer: append the first len bytes of s (or up to
+ * its NUL if sooner; SIZE_MAX for all of it) as a string literal, quoted,
+ * with '"' and '\\' escaped and control characters as "\u00xx"; other
+ * bytes as they are. Each format fixed its bytes long ago, and they must
+ * stay: PT_JSON_ESC_DEL also writes 0x7f as "\u007f" (descriptors,
+ * disclosures, reports), PT_JSON_ESC_SHORT writes \b \f \n \r \t as
+ * two characters (the manifest, which matches Python's json.dumps); the
+ * log writes neither. */
+#define PT_JSON_ESC_DEL 1u
+#define PT_JSON_ESC_SHORT 2u
+patient_err pt_buf_put_json_strn(pt_buf *b, const char *s, size_t len, unsigned flags);
+/* pt_buf_put_json_strn(b, s, SIZE_MAX, PT_JSON_ESC_DEL). */
 patient_err pt_buf_put_json_str(pt_buf *b, const char *s);
 
 /* Lower-case hex. out needs 2*len+1 bytes. */

@@ -433,6 +433,54 @@ START_TEST(append_hop_same_entry)
 }
 END_TEST
 
+/* The one JSON string writer in the escapes each format fixed: every byte
+ * 1..0x7f, and a UTF-8 one, as the log writes them (control characters as
+ * \u00xx, 0x7f raw), as descriptors, disclosures and reports do (0x7f as
+ * \u007f too) and as the manifest does (Python's json.dumps(...,
+ * ensure_ascii=False), which wrote the expected text); a length stops
+ * the log's copy of a line early. */
+START_TEST(json_string_writer)
+{
+    static const char log_want[] =
+        "\"\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\u0008\\u0009\\u000a\\u000b"
+        "\\u000c\\u000d\\u000e\\u000f\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017"
+        "\\u0018\\u0019\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f !\\\"#$%&'()*+,-./0123456789:;<=>"
+        "?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\177\xc3\xa9\"";
+    static const char del_want[] =
+        "\"\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\u0008\\u0009\\u000a\\u000b"
+        "\\u000c\\u000d\\u000e\\u000f\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017"
+        "\\u0018\\u0019\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f !\\\"#$%&'()*+,-./0123456789:;<=>"
+        "?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\\u007f\xc3\xa9\"";
+    static const char short_want[] =
+        "\"\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r\\u000e"
+        "\\u000f\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a"
+        "\\u001b\\u001c\\u001d\\u001e\\u001f !\\\"#$%&'()*+,-./0123456789:;<=>"
+        "?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\177\xc3\xa9\"";
+    char in[130];
+    pt_buf b = {0};
+
+    for (int i = 1; i < 128; i++)
+        in[i - 1] = (char)i;
+    memcpy(in + 127, "\xc3\xa9", 3);
+    ck_assert_int_eq(json_str(&b, in), PATIENT_OK);
+    ck_assert_uint_eq(b.len, strlen(log_want));
+    ck_assert_int_eq(memcmp(b.data, log_want, b.len), 0);
+    b.len = 0;
+    ck_assert_int_eq(pt_buf_put_json_str(&b, in), PATIENT_OK);
+    ck_assert_uint_eq(b.len, strlen(del_want));
+    ck_assert_int_eq(memcmp(b.data, del_want, b.len), 0);
+    b.len = 0;
+    ck_assert_int_eq(pt_buf_put_json_strn(&b, in, SIZE_MAX, PT_JSON_ESC_SHORT), PATIENT_OK);
+    ck_assert_uint_eq(b.len, strlen(short_want));
+    ck_assert_int_eq(memcmp(b.data, short_want, b.len), 0);
+    b.len = 0;
+    ck_assert_int_eq(json_strn(&b, "a\"b\nc", 4), PATIENT_OK);
+    ck_assert_uint_eq(b.len, 12);
+    ck_assert_int_eq(memcmp(b.data, "\"a\\\"b\\u000a\"", 12), 0);
+    pt_buf_free(&b);
+}
+END_TEST
+
 /* A hop with exactly PATIENT_MAX_EDITS edits (1-byte insertions, the
  * smallest, so the descriptor fits one JWS) is signed, logged from the hop
  * and from its value alike, and verified against its signature. Its twin,
@@ -1524,6 +1572,7 @@ log_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, log_chain_2500);
     tcase_add_test(tc, edits_at_the_cap);
+    tcase_add_test(tc, json_string_writer);
     tcase_add_test(tc, log_reopen_continues_chain);
     tcase_add_test(tc, append_hop_same_entry);
     tcase_add_test(tc, append_hop_deferred_sync);

@@ -8,17 +8,20 @@
 #include <patient/jws.h>
 #include "util.h"
 
+/* The compact serialisation is assembled in one buffer: base64url of the
+ * protected header (written directly, the bytes cJSON printed before), of
+ * the payload, then of the signature over the two; no intermediate
+ * strings. */
 patient_err
 patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload, size_t len,
                  char **out)
 {
-    cJSON *hdr = NULL;
-    char *hjson = NULL, *h64 = NULL, *p64 = NULL, *s64 = NULL;
+    static const char alg_kid[] = "{\"alg\":\"EdDSA\",\"kid\":", typ_key[] = ",\"typ\":";
     char kid[PATIENT_KEYID_HEX];
     patient_pubkey pk;
-    pt_buf b = {0};
+    pt_buf hdr = {0}, b = {0};
     uint8_t sig[PATIENT_SIG_BYTES];
-    patient_err err = PATIENT_ERR_NOMEM;
+    patient_err err;
 
     *out = NULL;
     if (sk == NULL || (payload == NULL && len > 0))
@@ -31,28 +34,24 @@ patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload,
         return PATIENT_ERR_ARG;
     patient_seckey_pubkey(sk, &pk);
     patient_keyid_hex(pk.id, kid);
-    if ((hdr = cJSON_CreateObject()) == NULL || !cJSON_AddStringToObject(hdr, "alg", "EdDSA") ||
-        !cJSON_AddStringToObject(hdr, "kid", kid) ||
-        (typ && !cJSON_AddStringToObject(hdr, "typ", typ)))
+    if ((err = pt_buf_append(&hdr, alg_kid, sizeof alg_kid - 1)) ||
+        (err = pt_buf_put_cjson_str(&hdr, kid)) ||
+        (typ && ((err = pt_buf_append(&hdr, typ_key, sizeof typ_key - 1)) ||
+                 (err = pt_buf_put_cjson_str(&hdr, typ)))) ||
+        (err = pt_buf_append(&hdr, "}", 1)))
         goto out;
-    if ((err = pt_json_print(hdr, &hjson)) ||
-        (err = pt_b64_encode((const uint8_t *)hjson, strlen(hjson), 1, &h64)) ||
-        (err = pt_b64_encode(payload, len, 1, &p64)))
-        goto out;
-    if ((err = pt_buf_appendf(&b, "%s.%s", h64, p64)))
+    if ((err = pt_buf_reserve(&b, (hdr.len + len + PATIENT_SIG_BYTES) / 3 * 4 + 16)) ||
+        (err = pt_buf_put_b64(&b, hdr.data, hdr.len, 1)) || (err = pt_buf_append(&b, ".", 1)) ||
+        (err = pt_buf_put_b64(&b, payload, len, 1)))
         goto out;
     if ((err = patient_sign(sk, b.data, b.len, sig)))
         goto out;
-    if ((err = pt_b64_encode(sig, sizeof sig, 1, &s64)) || (err = pt_buf_appendf(&b, ".%s", s64)))
+    if ((err = pt_buf_append(&b, ".", 1)) || (err = pt_buf_put_b64(&b, sig, sizeof sig, 1)))
         goto out;
     *out = (char *)b.data;
     b.data = NULL;
 out:
-    cJSON_Delete(hdr);
-    free(hjson);
-    free(h64);
-    free(p64);
-    free(s64);
+    pt_buf_free(&hdr);
     pt_buf_free(&b);
     return err;
 }

@@ -733,6 +733,87 @@ pt_buf_put_json_str(pt_buf *b, const char *s)
     return pt_buf_put_json_strn(b, s, SIZE_MAX, PT_JSON_ESC_DEL);
 }
 
+patient_err
+pt_buf_put_cjson_str(pt_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    patient_err err;
+
+    if ((err = pt_buf_append(b, "\"", 1)))
+        return err;
+    for (; *p; p++) {
+        char esc[6] = {'\\', 0, '0', '0', 0, 0};
+        size_t n = 2;
+        if (*p >= 0x20 && *p != '"' && *p != '\\')
+            continue;
+        switch (*p) {
+        case '"':
+        case '\\':
+            esc[1] = (char)*p;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[4] = "0123456789abcdef"[*p >> 4];
+            esc[5] = "0123456789abcdef"[*p & 15];
+            n = 6;
+        }
+        if ((err = pt_buf_append(b, run, (size_t)(p - run))) || (err = pt_buf_append(b, esc, n)))
+            return err;
+        run = p + 1;
+    }
+    if ((err = pt_buf_append(b, run, (size_t)(p - run))))
+        return err;
+    return pt_buf_append(b, "\"", 1);
+}
+
+patient_err
+pt_buf_put_cjson_uint(pt_buf *b, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof d;
+
+    /* cJSON switches to %1.15g (an exponent) from 10^15 on. */
+    if (v >= 1000000000000000ull)
+        return PATIENT_ERR_TOO_LARGE;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return pt_buf_append(b, d + i, sizeof d - i);
+}
+
+patient_err
+pt_buf_put_b64(pt_buf *b, const uint8_t *p, size_t n, int url)
+{
+    int v = url ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL;
+    size_t m;
+    patient_err err;
+
+    if (n > (SIZE_MAX / 4) * 3 - 4)
+        return PATIENT_ERR_TOO_LARGE;
+    m = sodium_base64_encoded_len(n, v); /* with its NUL, which pt_buf keeps anyway */
+    if ((err = pt_buf_reserve(b, m)))
+        return err;
+    sodium_bin2base64((char *)b->data + b->len, m, p, n, v);
+    b->len += m - 1;
+    return PATIENT_OK;
+}
+
 void
 pt_hex(const uint8_t *in, size_t len, char *out)
 {

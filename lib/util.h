@@ -174,6 +174,18 @@ patient_err pt_buf_put_json_strn(pt_buf *b, const char *s, size_t len, unsigned 
 /* pt_buf_put_json_strn(b, s, SIZE_MAX, PT_JSON_ESC_DEL). */
 patient_err pt_buf_put_json_str(pt_buf *b, const char *s);
 
+/* Writers for documents that were always printed by cJSON
+ * (cJSON_PrintUnformatted) and are now written directly, byte for byte
+ * the same: a string escaped as cJSON escapes it ('"', '\\' and \b \f \n
+ * \r \t with a backslash, other control characters as \u00xx, every
+ * other byte as it is); an unsigned integer in decimal (cJSON prints
+ * every integer below 10^15 that way; larger ones would be
+ * PATIENT_ERR_TOO_LARGE); base64 of p[0..n) (url: base64url without
+ * padding) between no quotes. */
+patient_err pt_buf_put_cjson_str(pt_buf *b, const char *s);
+patient_err pt_buf_put_cjson_uint(pt_buf *b, uint64_t v);
+patient_err pt_buf_put_b64(pt_buf *b, const uint8_t *p, size_t n, int url);
+
 /* Lower-case hex. out needs 2*len+1 bytes. */
 void pt_hex(const uint8_t *in, size_t len, char *out);
 patient_err pt_unhex(const char *in, uint8_t *out, size_t len);

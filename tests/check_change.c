@@ -240,6 +240,55 @@ START_TEST(one_hop_roundtrip)
 }
 END_TEST
 
+/* The descriptor is written directly: its bytes must be what cJSON
+ * printed of the same members (re-printing the parsed payload gives them
+ * back), with strings that need escaping, every optional member (prev,
+ * disclosure, deleted, insert, note, tls with and without cipher) and a
+ * second hop. */
+START_TEST(descriptor_bytes_as_cjson)
+{
+    const char *in = "<html><body><p>a \"q\" b</p><i>x</i></body></html>";
+    const char *names[] = {"Filter \"A\" \\ caf\xc3\xa9", "m"};
+    char *v[2] = {NULL, NULL};
+
+    for (int k = 0; k < 2; k++) {
+        patient_hop *hop = NULL;
+        patient_hop_opts o = hop_a(in, strlen(in));
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        o.name = names[k];
+        o.disclosure = k ? NULL : "https://mbox.example/d.json?a=b&c=%22";
+        o.prev = (const char *const *)v;
+        o.nprev = (size_t)k;
+        ck_assert_int_eq(patient_hop_begin(&o, &hop), PATIENT_OK);
+        ck_assert_int_eq(patient_hop_add_edit(hop, pos_of(in, "<i>"), 8, (const uint8_t *)"\"\\", 2,
+                                              "x.removed", "r-1", "note \"\\\" \xe2\x82\xac", 1),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_hop_add_edit(hop, pos_of(in, "<p>"), 0, (const uint8_t *)"<b>", 3,
+                                              "banner.inserted", "b", NULL, 1),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_hop_set_tls(hop, k ? "none" : "TLSv1.3",
+                                             k ? NULL : "TLS_AES_128_GCM_SHA256", !k),
+                         PATIENT_OK);
+        ck_assert_int_eq(patient_hop_finish(hop, 1795000000, &out, &out_len, &v[k]), PATIENT_OK);
+        patient_hop_free(hop);
+        free(out);
+
+        char *p = payload_of(v[k]);
+        cJSON *j = cJSON_Parse(p);
+        ck_assert_ptr_nonnull(j);
+        char *again = cJSON_PrintUnformatted(j);
+        ck_assert_str_eq(again, p);
+        ck_assert(strstr(p, k ? "\"prev\":\"sha256-" : "\"disclosure\":") != NULL);
+        free(again);
+        cJSON_Delete(j);
+        free(p);
+    }
+    free(v[0]);
+    free(v[1]);
+}
+END_TEST
+
 START_TEST(no_edits_no_descriptor)
 {
     patient_hop *hop = NULL;
@@ -1562,6 +1611,7 @@ change_suite(void)
     tc = tcase_create("issue");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, one_hop_roundtrip);
+    tcase_add_test(tc, descriptor_bytes_as_cjson);
     tcase_add_test(tc, at_times);
     tcase_add_test(tc, no_edits_no_descriptor);
     tcase_add_test(tc, finish_output_same_descriptor);

@@ -279,6 +279,47 @@ nested(int depth)
     return s;
 }
 
+/* The direct writers produce what cJSON_PrintUnformatted prints for the
+ * same value: every byte 1..255 in a string, and integers on both sides
+ * of cJSON's int range (it prints those through a double). */
+START_TEST(json_cjson_writers)
+{
+    char s[256];
+    uint64_t nums[] = {0, 1, 9, 10, 65535, 2147483646ull, 2147483647ull, 2147483648ull,
+                       4294967296ull, 67108864ull, 1099511627776ull, 999999999999999ull};
+
+    for (int i = 0; i < 255; i++)
+        s[i] = (char)(i + 1);
+    s[255] = 0;
+    for (size_t off = 0; off < 255; off += 17) {
+        pt_buf b = {0};
+        cJSON *str = cJSON_CreateString(s + off);
+        char *want = cJSON_PrintUnformatted(str);
+        ck_assert_int_eq(pt_buf_put_cjson_str(&b, s + off), PATIENT_OK);
+        ck_assert_str_eq((const char *)b.data, want);
+        free(want);
+        cJSON_Delete(str);
+        pt_buf_free(&b);
+    }
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        pt_buf b = {0};
+        cJSON *n = cJSON_CreateNumber((double)nums[i]);
+        char *want = cJSON_PrintUnformatted(n);
+        ck_assert_int_eq(pt_buf_put_cjson_uint(&b, nums[i]), PATIENT_OK);
+        ck_assert_str_eq((const char *)b.data, want);
+        free(want);
+        cJSON_Delete(n);
+        pt_buf_free(&b);
+    }
+    {
+        /* From 10^15 cJSON prints an exponent: refused, not written wrong. */
+        pt_buf b = {0};
+        ck_assert_int_eq(pt_buf_put_cjson_uint(&b, 1000000000000000ull), PATIENT_ERR_TOO_LARGE);
+        pt_buf_free(&b);
+    }
+}
+END_TEST
+
 START_TEST(json_depth)
 {
     cJSON *j = NULL;
@@ -668,6 +709,7 @@ core_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("json");
+    tcase_add_test(tc, json_cjson_writers);
     tcase_add_test(tc, json_depth);
     tcase_add_test(tc, json_strict);
     tcase_add_test(tc, json_size_cap);

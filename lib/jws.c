@@ -35,9 +35,9 @@ patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload,
     patient_seckey_pubkey(sk, &pk);
     patient_keyid_hex(pk.id, kid);
     if ((err = pt_buf_append(&hdr, alg_kid, sizeof alg_kid - 1)) ||
-        (err = pt_buf_put_cjson_str(&hdr, kid)) ||
+        (err = pt_buf_put_json_strn(&hdr, kid, SIZE_MAX, PT_JSON_ESC_SHORT)) ||
         (typ && ((err = pt_buf_append(&hdr, typ_key, sizeof typ_key - 1)) ||
-                 (err = pt_buf_put_cjson_str(&hdr, typ)))) ||
+                 (err = pt_buf_put_json_strn(&hdr, typ, SIZE_MAX, PT_JSON_ESC_SHORT)))) ||
         (err = pt_buf_append(&hdr, "}", 1)))
         goto out;
     if ((err = pt_buf_reserve(&b, (hdr.len + len + PATIENT_SIG_BYTES) / 3 * 4 + 16)) ||

@@ -734,54 +734,6 @@ pt_buf_put_json_str(pt_buf *b, const char *s)
 }
 
 patient_err
-pt_buf_put_cjson_str(pt_buf *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s, *run = p;
-    patient_err err;
-
-    if ((err = pt_buf_append(b, "\"", 1)))
-        return err;
-    for (; *p; p++) {
-        char esc[6] = {'\\', 0, '0', '0', 0, 0};
-        size_t n = 2;
-        if (*p >= 0x20 && *p != '"' && *p != '\\')
-            continue;
-        switch (*p) {
-        case '"':
-        case '\\':
-            esc[1] = (char)*p;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            esc[1] = 'u';
-            esc[4] = "0123456789abcdef"[*p >> 4];
-            esc[5] = "0123456789abcdef"[*p & 15];
-            n = 6;
-        }
-        if ((err = pt_buf_append(b, run, (size_t)(p - run))) || (err = pt_buf_append(b, esc, n)))
-            return err;
-        run = p + 1;
-    }
-    if ((err = pt_buf_append(b, run, (size_t)(p - run))))
-        return err;
-    return pt_buf_append(b, "\"", 1);
-}
-
-patient_err
 pt_buf_put_cjson_uint(pt_buf *b, uint64_t v)
 {
     char d[20];

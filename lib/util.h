@@ -166,8 +166,9 @@ patient_err pt_xdg_path(const char *env, const char *home_rel, const char *tail,
  * bytes as they are. Each format fixed its bytes long ago, and they must
  * stay: PT_JSON_ESC_DEL also writes 0x7f as "\u007f" (descriptors,
  * disclosures, reports), PT_JSON_ESC_SHORT writes \b \f \n \r \t as
- * two characters (the manifest, which matches Python's json.dumps); the
- * log writes neither. */
+ * two characters (the manifest, which matches Python's json.dumps; with
+ * it alone, the escapes of cJSON's printer: the change descriptor and the
+ * JWS header); the log writes neither. */
 #define PT_JSON_ESC_DEL 1u
 #define PT_JSON_ESC_SHORT 2u
 patient_err pt_buf_put_json_strn(pt_buf *b, const char *s, size_t len, unsigned flags);
@@ -176,13 +177,10 @@ patient_err pt_buf_put_json_str(pt_buf *b, const char *s);
 
 /* Writers for documents that were always printed by cJSON
  * (cJSON_PrintUnformatted) and are now written directly, byte for byte
- * the same: a string escaped as cJSON escapes it ('"', '\\' and \b \f \n
- * \r \t with a backslash, other control characters as \u00xx, every
- * other byte as it is); an unsigned integer in decimal (cJSON prints
- * every integer below 10^15 that way; larger ones would be
- * PATIENT_ERR_TOO_LARGE); base64 of p[0..n) (url: base64url without
- * padding) between no quotes. */
-patient_err pt_buf_put_cjson_str(pt_buf *b, const char *s);
+ * the same: an unsigned integer in decimal (cJSON prints every integer
+ * below 10^15 that way; larger ones are PATIENT_ERR_TOO_LARGE); base64
+ * of p[0..n) (url: base64url without padding), no quotes. cJSON's string
+ * escapes are pt_buf_put_json_strn's with PT_JSON_ESC_SHORT alone. */
 patient_err pt_buf_put_cjson_uint(pt_buf *b, uint64_t v);
 patient_err pt_buf_put_b64(pt_buf *b, const uint8_t *p, size_t n, int url);
 

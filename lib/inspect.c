@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <cJSON.h>
 
+#include "log_int.h"
 #include "util.h"
 #include <patient/change.h>
 #include <patient/inspect.h>
@@ -96,7 +97,7 @@ looks_jws(const char *s, size_t len)
 }
 
 static const char *
-json_str(const cJSON *o, const char *k)
+str_member(const cJSON *o, const char *k)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(x) ? x->valuestring : NULL;
@@ -266,12 +267,12 @@ summarise_edits(cJSON *payload)
     cJSON *edits = cJSON_GetObjectItemCaseSensitive(payload, "edits"), *e;
     cJSON_ArrayForEach(e, edits) {
         const char *s;
-        if ((s = json_str(e, "insert")) != NULL) {
+        if ((s = str_member(e, "insert")) != NULL) {
             double n = b64_bytes(s);
             cJSON_DeleteItemFromObjectCaseSensitive(e, "insert");
             cJSON_AddNumberToObject(e, "insert_bytes", n);
         }
-        if ((s = json_str(e, "deleted")) != NULL) {
+        if ((s = str_member(e, "deleted")) != NULL) {
             double n = b64_bytes(s);
             cJSON_DeleteItemFromObjectCaseSensitive(e, "deleted");
             cJSON_AddNumberToObject(e, "deleted_bytes_disclosed", n);
@@ -436,7 +437,7 @@ static int
 is_log_line(const cJSON *o)
 {
     return cJSON_IsObject(o) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "seq")) &&
-           json_str(o, "prev") && json_str(o, "kind");
+           str_member(o, "prev") && str_member(o, "kind");
 }
 
 static void
@@ -527,32 +528,34 @@ inspect_log_file(const char *path, result *r)
     return 0;
 }
 
-/* Log lines held in memory (stdin). */
+/* Log lines held in memory (stdin): each read by the log iterator's own
+ * line reader, so that a log inspected from stdin is read as from a file. */
 static int
 inspect_log_text(const char *text, size_t len, result *r)
 {
     const char *p = text, *end = text + len, *l;
     size_t ll;
     uint64_t n = 0, ch = 0, ev = 0, ck = 0, lineno = 0;
-    cJSON *first = NULL, *last = NULL, *o;
+    cJSON *first = NULL, *last = NULL;
+    pentry pe;
+    patient_log_entry e;
+    patient_err err;
+    int rc = -1;
 
+    memset(&pe, 0, sizeof pe);
     while ((l = next_line(&p, end, &ll)) != NULL) {
-        const char *k;
         lineno++;
         if (ll == 0)
             continue;
-        if ((o = cJSON_ParseWithLength(l, ll)) == NULL || !is_log_line(o)) {
-            cJSON_Delete(o);
-            cJSON_Delete(first);
-            cJSON_Delete(last);
-            return fail(r, "audit log, but line %" PRIu64 " is not a log entry%s", lineno,
-                        p == end && text[len - 1] != '\n' ? " (a torn last line?)" : "");
+        if ((err = pt_log_entry_read(&pe, (const uint8_t *)l, ll, lineno, &e)) != PATIENT_OK) {
+            fail(r, "audit log, but line %" PRIu64 " is not a log entry: %s [%s]%s", lineno,
+                 patient_strerror(err), patient_errname(err),
+                 p == end && text[len - 1] != '\n' ? " (a torn last line?)" : "");
+            goto out;
         }
-        k = json_str(o, "kind");
-        ch += strcmp(k, "change") == 0;
-        ev += strcmp(k, "event") == 0;
-        ck += strcmp(k, "checkpoint") == 0;
-        cJSON_Delete(o);
+        ch += e.kind == PATIENT_LOG_KIND_CHANGE;
+        ev += e.kind == PATIENT_LOG_KIND_EVENT;
+        ck += e.kind == PATIENT_LOG_KIND_CHECKPOINT;
         n++;
         if (first == NULL) {
             first = log_line_summary(l, ll);
@@ -562,7 +565,13 @@ inspect_log_text(const char *text, size_t len, result *r)
         }
     }
     log_details(r, n, ch, ev, ck, first, last, 0);
-    return 0;
+    first = last = NULL;
+    rc = 0;
+out:
+    cJSON_Delete(first);
+    cJSON_Delete(last);
+    pentry_free(&pe);
+    return rc;
 }
 
 /* ---- JSON documents ----------------------------------------------------- */
@@ -594,11 +603,11 @@ add_first_items(cJSON *d, const cJSON *arr, const char *name, int n)
 static int
 inspect_json_doc(cJSON *doc, result *r)
 {
-    const char *type = json_str(doc, "type");
+    const char *type = str_member(doc, "type");
     cJSON *d = cJSON_CreateObject(), *x;
 
     r->details = d;
-    if (type == NULL && cJSON_GetObjectItemCaseSensitive(doc, "resources") && json_str(doc, "origin"))
+    if (type == NULL && cJSON_GetObjectItemCaseSensitive(doc, "resources") && str_member(doc, "origin"))
         type = "manifest";
     if (type == NULL) {
         fail(r, "JSON object without a \"type\" member: not a PATIENT document");
@@ -671,8 +680,8 @@ inspect_json_doc(cJSON *doc, result *r)
         r->title = "middlebox disclosure";
         r->is_signed = 1;
         copy_fields(d, doc, k);
-        if (json_str(doc, "key") && patient_pubkey_parse(json_str(doc, "key"),
-                                                         strlen(json_str(doc, "key")),
+        if (str_member(doc, "key") && patient_pubkey_parse(str_member(doc, "key"),
+                                                         strlen(str_member(doc, "key")),
                                                          &pk) == PATIENT_OK) {
             char kid[PATIENT_KEYID_HEX];
             keyid_from(pk.id, kid);
@@ -698,7 +707,7 @@ inspect_json_doc(cJSON *doc, result *r)
                                              "max_edits", "insert", NULL};
             cJSON *o = cJSON_CreateObject();
             patient_pubkey pk;
-            const char *key = json_str(m, "key");
+            const char *key = str_member(m, "key");
             copy_fields(o, m, mk);
             if (key && patient_pubkey_parse(key, strlen(key), &pk) == PATIENT_OK) {
                 char kid[PATIENT_KEYID_HEX];
@@ -735,8 +744,8 @@ inspect_json_doc(cJSON *doc, result *r)
         r->title = "evidence bundle (re-verify offline with patient-verify)";
         r->is_signed = 1;
         copy_fields(d, doc, k);
-        cJSON_AddBoolToObject(d, "manifest", json_str(doc, "manifest") != NULL);
-        cJSON_AddBoolToObject(d, "origin_sig", json_str(doc, "origin_sig") != NULL);
+        cJSON_AddBoolToObject(d, "manifest", str_member(doc, "manifest") != NULL);
+        cJSON_AddBoolToObject(d, "origin_sig", str_member(doc, "origin_sig") != NULL);
         cJSON_AddNumberToObject(d, "disclosures",
                                 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "disclosures")));
         cJSON_AddBoolToObject(d, "policy", cJSON_GetObjectItemCaseSensitive(doc, "policy") != NULL);
@@ -760,7 +769,7 @@ inspect_json_doc(cJSON *doc, result *r)
                                 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "changes")));
         arr = cJSON_AddArrayToObject(d, "results");
         cJSON_ArrayForEach(e, res) {
-            const char *code = json_str(e, "code"), *sev = json_str(e, "severity");
+            const char *code = str_member(e, "code"), *sev = str_member(e, "severity");
             char buf[300];
             snprintf(buf, sizeof buf, "%s%s%s%s", sev ? sev : "", sev ? ": " : "",
                      code ? code : "?", "");

@@ -112,6 +112,12 @@ typedef struct {
 
 void pentry_free(pentry *e);
 patient_err pentry_parse(const uint8_t *line, size_t len, pentry *e);
+/* The iterator's reading of one line of len bytes (without its "\n")
+ * numbered line_no: PATIENT_ERR_LOG_CORRUPT (pe->why says what) when it is
+ * not an entry. o->raw is line; o's other pointers go into pe, valid until
+ * its next use. */
+patient_err pt_log_entry_read(pentry *pe, const uint8_t *line, size_t len, uint64_t line_no,
+                              patient_log_entry *o);
 
 /* RFC 9162 leaf hash of one line, through a reusable scratch buffer. */
 patient_err scratch_leaf(uint8_t **scratch, size_t *cap, const uint8_t *line, size_t len,

@@ -849,6 +849,52 @@ patient_log_iter_line(const patient_log_iter *it)
     return it->line_no;
 }
 
+/* One line as an entry: the iterator's reader, and inspection's for lines
+ * held in memory, so that both read a log alike. */
+patient_err
+pt_log_entry_read(pentry *pe, const uint8_t *line, size_t len, uint64_t line_no,
+                  patient_log_entry *o)
+{
+    patient_err err;
+
+    if ((err = pentry_parse(line, len, pe)))
+        return PATIENT_ERR_LOG_CORRUPT;
+    memset(o, 0, sizeof *o);
+    o->line_no = line_no;
+    o->seq = pe->seq;
+    o->kind = pe->kind;
+    o->time_str = pe->time;
+    if (log_time_parse(pe->time, &o->time) != PATIENT_OK)
+        return PATIENT_ERR_LOG_CORRUPT;
+    o->raw = (const char *)line;
+    o->raw_len = len;
+    o->url = pe->url;
+    switch (pe->kind) {
+    case PATIENT_LOG_KIND_CHANGE:
+        o->hop = pe->hop;
+        o->by_name = pe->by_name;
+        o->by_kid = pe->by_kid;
+        o->deleted = pe->deleted;
+        o->inserted = pe->inserted;
+        o->jws = pe->jws;
+        o->tls = pe->tls;
+        o->n_edits = pe->n_reasons;
+        o->reasons = (const char *const *)pe->reasons;
+        o->rules = (const char *const *)pe->rules;
+        break;
+    case PATIENT_LOG_KIND_CHECKPOINT:
+        o->tree_size = pe->tree_size;
+        o->root = pe->root_b64;
+        o->sig = pe->sig;
+        break;
+    case PATIENT_LOG_KIND_EVENT:
+        o->event = pe->event;
+        o->detail = pe->detail;
+        break;
+    }
+    return PATIENT_OK;
+}
+
 patient_err
 patient_log_iter_next(patient_log_iter *it, const patient_log_entry **entry)
 {
@@ -866,41 +912,8 @@ patient_log_iter_next(patient_log_iter *it, const patient_log_entry **entry)
         return PATIENT_OK; /* end, or a torn (uncommitted) last line */
     it->line_no++;
     line[len] = 0;
-    if ((err = pentry_parse(line, len, &it->e)))
-        return PATIENT_ERR_LOG_CORRUPT;
-    memset(o, 0, sizeof *o);
-    o->line_no = it->line_no;
-    o->seq = it->e.seq;
-    o->kind = it->e.kind;
-    o->time_str = it->e.time;
-    if (log_time_parse(it->e.time, &o->time) != PATIENT_OK)
-        return PATIENT_ERR_LOG_CORRUPT;
-    o->raw = (const char *)line;
-    o->raw_len = len;
-    o->url = it->e.url;
-    switch (it->e.kind) {
-    case PATIENT_LOG_KIND_CHANGE:
-        o->hop = it->e.hop;
-        o->by_name = it->e.by_name;
-        o->by_kid = it->e.by_kid;
-        o->deleted = it->e.deleted;
-        o->inserted = it->e.inserted;
-        o->jws = it->e.jws;
-        o->tls = it->e.tls;
-        o->n_edits = it->e.n_reasons;
-        o->reasons = (const char *const *)it->e.reasons;
-        o->rules = (const char *const *)it->e.rules;
-        break;
-    case PATIENT_LOG_KIND_CHECKPOINT:
-        o->tree_size = it->e.tree_size;
-        o->root = it->e.root_b64;
-        o->sig = it->e.sig;
-        break;
-    case PATIENT_LOG_KIND_EVENT:
-        o->event = it->e.event;
-        o->detail = it->e.detail;
-        break;
-    }
+    if ((err = pt_log_entry_read(&it->e, line, len, it->line_no, o)) != PATIENT_OK)
+        return err;
     *entry = o;
     return PATIENT_OK;
 }

@@ -69,6 +69,12 @@ tests_check_log_CFLAGS = $(TEST_CFLAGS)
 tests_check_log_LDADD = $(TEST_LIBS)
 TESTS += tests/check_log
 
+check_PROGRAMS += tests/check_inspect
+tests_check_inspect_SOURCES = tests/check_inspect.c $(TEST_UTIL)
+tests_check_inspect_CFLAGS = $(TEST_CFLAGS)
+tests_check_inspect_LDADD = $(TEST_LIBS)
+TESTS += tests/check_inspect
+
 # golden descriptor chain and audit log, with forged twins
 check_PROGRAMS += tests/check_golden
 tests_check_golden_SOURCES = tests/check_golden.c $(TEST_UTIL)

@@ -1,0 +1,428 @@
+/* Unit tests: inspection (lib/inspect.c, patient/inspect.h). Each artefact
+ * recognised is paired with a broken twin that is refused with
+ * PATIENT_ERR_PARSE and its reason: a truncated minisign file, a JWS with a
+ * bad segment, a log with a line that is not an entry, a JSON document
+ * that ends inside a value. Nothing is ever said to be verified. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cJSON.h>
+
+#include <patient/patient.h>
+#include "testutil.h"
+
+/* Inspect s (len bytes; path as opts.path), expecting want. */
+static patient_inspection *
+look(const char *s, size_t len, const char *path, patient_err want)
+{
+    patient_inspect_opts o = PATIENT_OPTS_INIT(patient_inspect_opts);
+    patient_inspection *r = NULL;
+
+    o.path = path;
+    ck_assert_int_eq(patient_inspect(s, len, &o, &r), want);
+    ck_assert_ptr_nonnull(r);
+    if (want == PATIENT_OK) {
+        ck_assert_ptr_nonnull(patient_inspection_kind(r));
+        ck_assert_ptr_null(patient_inspection_error(r));
+    } else {
+        ck_assert_ptr_null(patient_inspection_kind(r));
+        ck_assert_ptr_null(patient_inspection_title(r));
+        ck_assert_ptr_nonnull(patient_inspection_error(r));
+    }
+    return r;
+}
+
+static patient_inspection *
+look_str(const char *s, patient_err want)
+{
+    return look(s, strlen(s), NULL, want);
+}
+
+/* The refusal's reason contains phrase. */
+static void
+refused(const char *s, size_t len, const char *phrase)
+{
+    patient_inspection *r = look(s, len, NULL, PATIENT_ERR_PARSE);
+    const char *why = patient_inspection_error(r);
+    ck_assert_msg(strstr(why, phrase) != NULL, "\"%s\" lacks \"%s\"", why, phrase);
+    patient_inspection_free(r);
+}
+
+/* The --json document, parsed: kind, "verified": false, the not-verified
+ * note exactly when signed; the caller deletes it. */
+static cJSON *
+json_of(const patient_inspection *r, const char *kind, int is_signed)
+{
+    char *s = patient_inspection_json(r, "in.txt");
+    cJSON *d, *x;
+
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+    free(s);
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "input")->valuestring, "in.txt");
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "kind")->valuestring, kind);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(d, "verified")));
+    ck_assert(cJSON_IsBool(x = cJSON_GetObjectItem(d, "signed")));
+    ck_assert_int_eq(cJSON_IsTrue(x), is_signed);
+    ck_assert_int_eq(patient_inspection_signed(r), is_signed);
+    x = cJSON_GetObjectItem(d, "note");
+    if (is_signed)
+        ck_assert_str_eq(x->valuestring, PATIENT_INSPECT_NOT_VERIFIED);
+    else
+        ck_assert_ptr_null(x);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(d, "error")));
+    return d;
+}
+
+static const char *
+detail_str(const cJSON *d, const char *k)
+{
+    const cJSON *x = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"), k);
+    ck_assert_msg(cJSON_IsString(x), "details.%s", k);
+    return x->valuestring;
+}
+
+static double
+detail_num(const cJSON *d, const char *k)
+{
+    const cJSON *x = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"), k);
+    ck_assert_msg(cJSON_IsNumber(x), "details.%s", k);
+    return x->valuedouble;
+}
+
+START_TEST(minisign_files)
+{
+    size_t n;
+    char *pub = tu_fixture("key_test.pub", &n), *sec, *sig, *cut, *text;
+    patient_inspection *r = look(pub, n, NULL, PATIENT_OK);
+    cJSON *d = json_of(r, "public-key", 0);
+
+    ck_assert_str_eq(detail_str(d, "key_id"), "91FA9E6F4D58FE7E");
+    cJSON_Delete(d);
+    patient_inspection_free(r);
+    /* Twin: the comment line without its key line. */
+    *strchr(pub, '\n') = 0;
+    refused(pub, strlen(pub), "no key or signature line");
+    free(pub);
+
+    /* A secret key: its public facts only, never its base64 line. */
+    sec = tu_fixture("key_test.key", &n);
+    r = look(sec, n, NULL, PATIENT_OK);
+    d = json_of(r, "secret-key", 0);
+    ck_assert(cJSON_IsBool(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"), "encrypted")));
+    cJSON_Delete(d);
+    text = patient_inspection_text(r, "k.key");
+    ck_assert_ptr_nonnull(text);
+    {
+        char *line = strchr(sec, '\n') + 1;
+        *strchr(line, '\n') = 0;
+        ck_assert_ptr_null(strstr(text, line));
+        /* Twin: the base64 line cut to 60 characters (45 bytes). */
+        line[60] = 0;
+        refused(sec, strlen(sec), "not a minisign public key (42), secret key (158)");
+    }
+    free(text);
+    patient_inspection_free(r);
+    free(sec);
+
+    sig = tu_fixture("key_test.txt.minisig", &n);
+    r = look(sig, n, NULL, PATIENT_OK);
+    d = json_of(r, "minisign-signature", 1);
+    ck_assert_str_eq(detail_str(d, "key_id"), "91FA9E6F4D58FE7E");
+    ck_assert_str_eq(detail_str(d, "trusted_comment"), "patient golden fixture");
+    cJSON_Delete(d);
+    text = patient_inspection_text(r, "-");
+    ck_assert_msg(strncmp(text, "(stdin): minisign signature\n  " PATIENT_INSPECT_NOT_VERIFIED "\n",
+                          strlen("(stdin): minisign signature\n  " PATIENT_INSPECT_NOT_VERIFIED
+                                 "\n")) == 0,
+                  "%s", text);
+    free(text);
+    patient_inspection_free(r);
+    /* Twin: the first two lines, without the trusted comment. */
+    cut = strchr(strchr(sig, '\n') + 1, '\n');
+    cut[1] = 0;
+    refused(sig, strlen(sig), "without its trusted comment");
+    free(sig);
+}
+END_TEST
+
+START_TEST(key_string)
+{
+    size_t n;
+    char *pub = tu_fixture("key_test.pub", &n), *line = strchr(pub, '\n') + 1;
+    patient_inspection *r;
+    cJSON *d;
+
+    *strchr(line, '\n') = 0;
+    r = look_str(line, PATIENT_OK);
+    d = json_of(r, "public-key", 0);
+    ck_assert_str_eq(detail_str(d, "key_id"), "91FA9E6F4D58FE7E");
+    cJSON_Delete(d);
+    patient_inspection_free(r);
+    /* Twin: the same 56 characters with one base64 character made '!'. */
+    line[30] = '!';
+    refused(line, strlen(line), "not valid base64 of 42 bytes");
+    free(pub);
+}
+END_TEST
+
+START_TEST(jws_values)
+{
+    size_t n;
+    char *jws = tu_fixture("jws_test.jws", &n), *dot, *bad;
+    patient_inspection *r;
+    cJSON *d, *v;
+
+    while (n && (jws[n - 1] == '\n' || jws[n - 1] == '\r'))
+        jws[--n] = 0;
+    r = look(jws, n, NULL, PATIENT_OK);
+    d = json_of(r, "jws", 1);
+    ck_assert_int_eq((int)detail_num(d, "count"), 1);
+    v = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"), "values"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(v, "typ")->valuestring, "patient-test+jws");
+    ck_assert_str_eq(cJSON_GetObjectItem(v, "kid")->valuestring, "91FA9E6F4D58FE7E");
+    cJSON_Delete(d);
+    patient_inspection_free(r);
+
+    /* Twins: the signature segment gone; a character of the payload
+     * segment not base64url; the header segment's first bytes changed, so
+     * that it no longer decodes to a JWS header. */
+    dot = strrchr(jws, '.');
+    *dot = 0;
+    refused(jws, strlen(jws), "three non-empty base64url parts");
+    *dot = '.';
+    bad = strdup(jws);
+    strchr(bad, '.')[3] = '*';
+    refused(bad, strlen(bad), "three non-empty base64url parts");
+    free(bad);
+    bad = tu_replace1(jws, "eyJ", "eHl");
+    refused(bad, strlen(bad), "not a JWS we understand");
+    free(bad);
+    free(jws);
+}
+END_TEST
+
+/* A change descriptor of the fixture key, as a header line: its edits'
+ * byte counts and its hop, read by the library's descriptor reader. */
+START_TEST(change_header)
+{
+    static const uint8_t body[] = "<p>hello tracker world</p>";
+    size_t n;
+    char *t = tu_fixture("key_test.key", &n), *value = NULL, *line, *forged;
+    patient_seckey *sk = NULL;
+    patient_hop *h = NULL;
+    uint8_t *out = NULL;
+    size_t olen;
+    patient_inspection *r;
+    cJSON *d, *p, *e;
+
+    ck_assert_int_eq(patient_seckey_parse(t, n, NULL, &sk, NULL), PATIENT_OK);
+    free(t);
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk, .name = "inspect test",
+                                                           .service = "tracker-filter",
+                                                           .url = "https://a.example/",
+                                                           .in = body, .in_len = sizeof body - 1},
+                                       &h),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_add_edit(h, 9, 8, (const uint8_t *)"[x]", 3, "tracker.removed",
+                                          "t1", NULL, 1),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_finish(h, 1795773600, &out, &olen, &value), PATIENT_OK);
+    ck_assert_int_ge(asprintf(&line, "Patient-Change: %s\r\n", value), 0);
+    r = look_str(line, PATIENT_OK);
+    d = json_of(r, "change", 1);
+    ck_assert_str_eq(detail_str(d, "header"), "Patient-Change");
+    p = cJSON_GetObjectItem(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"), "values"), 0),
+        "payload");
+    ck_assert_int_eq(cJSON_GetObjectItem(p, "hop")->valueint, 1);
+    e = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "edits"), 0);
+    ck_assert_int_eq(cJSON_GetObjectItem(e, "insert_bytes")->valueint, 3);
+    ck_assert_int_eq(cJSON_GetObjectItem(e, "deleted_bytes_disclosed")->valueint, 8);
+    ck_assert_ptr_null(cJSON_GetObjectItem(e, "insert"));
+    ck_assert_ptr_null(cJSON_GetObjectItem(e, "deleted"));
+    cJSON_Delete(d);
+    patient_inspection_free(r);
+    /* Twin: another header's name. */
+    forged = tu_replace1(line, "Patient-Change", "Patient-Changes");
+    refused(forged, strlen(forged), "is not Patient-Change or Patient-Origin");
+    free(forged);
+    /* Twin: the value cut inside its signature segment. */
+    line[strlen(line) / 2] = 0;
+    refused(line, strlen(line), "is not a compact JWS");
+    free(line);
+    free(value);
+    free(out);
+    patient_hop_free(h);
+    patient_seckey_free(sk);
+}
+END_TEST
+
+/* An audit log from the library's writer: from its path (streamed) and
+ * from its bytes (stdin), counted alike; its twin with a line that is not
+ * an entry is refused both ways. */
+START_TEST(audit_log)
+{
+    char dir[512], *t, *bad;
+    const char *path, *bpath;
+    size_t n;
+    patient_seckey *sk = NULL;
+    patient_log *log = NULL;
+    patient_inspection *r;
+    cJSON *d;
+    FILE *f;
+
+    t = tu_fixture("key_test.key", &n);
+    ck_assert_int_eq(patient_seckey_parse(t, n, NULL, &sk, NULL), PATIENT_OK);
+    free(t);
+    tu_mkdtemp(dir, sizeof dir, "check_inspect");
+    path = tu_path(dir, "audit.log");
+    ck_assert_int_eq(patient_log_open(path, sk, 0, &log), PATIENT_OK);
+    ck_assert_int_eq(patient_log_append_event(log, "body.too_large", "https://a.example/", NULL,
+                                              NULL),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_log_append_event(log, "test.event", NULL, "x", NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_checkpoint(log, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    t = tu_slurp(path, &n);
+    for (int from_path = 0; from_path < 2; from_path++) {
+        r = look(t, n, from_path ? path : NULL, PATIENT_OK);
+        d = json_of(r, "audit-log", 1);
+        ck_assert_int_eq((int)detail_num(d, "entries"), 3);
+        ck_assert_int_eq((int)detail_num(d, "events"), 2);
+        ck_assert_int_eq((int)detail_num(d, "checkpoints"), 1);
+        ck_assert(cJSON_IsBool(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"), "streamed")));
+        ck_assert_int_eq(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"),
+                                                          "streamed")),
+                         from_path);
+        cJSON_Delete(d);
+        patient_inspection_free(r);
+    }
+    /* Twin: the second line without its time (an entry to neither the
+     * iterator nor the verifier); the first line still says it is a log. */
+    {
+        char *second = strchr(t, '\n') + 1, *fixed = tu_replace1(second, ",\"time\":", ",\"tim\":");
+        size_t head = (size_t)(second - t);
+        ck_assert_ptr_nonnull(bad = malloc(head + strlen(fixed) + 1));
+        memcpy(bad, t, head);
+        strcpy(bad + head, fixed);
+        free(fixed);
+    }
+    bpath = tu_path(dir, "bad.log");
+    ck_assert_ptr_nonnull(f = fopen(bpath, "w"));
+    fputs(bad, f);
+    fclose(f);
+    for (int from_path = 0; from_path < 2; from_path++) {
+        r = look(bad, strlen(bad), from_path ? bpath : NULL, PATIENT_ERR_PARSE);
+        ck_assert_msg(strstr(patient_inspection_error(r),
+                             "line 2 is not a log entry: audit log is damaged [log.corrupt]"),
+                      "%s", patient_inspection_error(r));
+        patient_inspection_free(r);
+    }
+    free(bad);
+    free(t);
+    tu_rmtree(dir);
+    patient_seckey_free(sk);
+}
+END_TEST
+
+START_TEST(json_documents)
+{
+    size_t n;
+    char *m = tu_fixture("manifest_golden.json", &n), *cut;
+    patient_inspection *r = look(m, n, NULL, PATIENT_OK);
+    cJSON *d = json_of(r, "manifest", 1);
+
+    ck_assert_str_eq(detail_str(d, "origin"), "https://example.org");
+    ck_assert_int_eq((int)detail_num(d, "resources"), 10);
+    ck_assert_str_eq(detail_str(d, "signature"), "detached: manifest.json.minisig");
+    cJSON_Delete(d);
+    patient_inspection_free(r);
+    /* Twin: cut inside a value. */
+    cut = strndup(m, n / 2);
+    refused(cut, strlen(cut), "it ends inside an open value: truncated?");
+    free(cut);
+    free(m);
+
+    m = tu_fixture("policy_example.json", &n);
+    r = look(m, n, NULL, PATIENT_OK);
+    d = json_of(r, "policy", 0);
+    cJSON_Delete(d);
+    patient_inspection_free(r);
+    free(m);
+
+    refused("{\"patient\":1,\"type\":\"frobnicator\"}", 34, "type \"frobnicator\"");
+    refused("{\"patient\":1}", 13, "without a \"type\" member");
+    refused("[1,2]", 5, "not an object");
+}
+END_TEST
+
+START_TEST(refusals)
+{
+    static const char bin[] = "RW\x01\x02";
+    patient_inspect_opts o = PATIENT_OPTS_INIT(patient_inspect_opts);
+    patient_inspection *r = NULL;
+    char *s;
+
+    refused("", 0, "empty input");
+    refused(" \n\t\n", 4, "empty input");
+    refused(bin, sizeof bin - 1, "binary data (byte 0x01 at offset 2)");
+    refused("hello, world\n", 13, "not a PATIENT artefact");
+    /* Only the head of a longer input: a document is not guessed from it. */
+    o.head_only = 1;
+    ck_assert_int_eq(patient_inspect("{\"type\":\"policy\"", 16, &o, &r), PATIENT_ERR_PARSE);
+    ck_assert_ptr_nonnull(strstr(patient_inspection_error(r), "over 64 MiB"));
+    /* A refusal renders as JSON (kind null, error) but not as text. */
+    s = patient_inspection_json(r, "-");
+    ck_assert_ptr_nonnull(strstr(s, "\"kind\":\tnull"));
+    free(s);
+    errno = 0;
+    ck_assert_ptr_null(patient_inspection_text(r, "-"));
+    ck_assert_int_eq(errno, EINVAL);
+    patient_inspection_free(r);
+    r = NULL;
+    ck_assert_int_eq(patient_inspect_unreadable(PATIENT_ERR_NOT_FOUND, &r), PATIENT_OK);
+    ck_assert_ptr_null(patient_inspection_kind(r));
+    ck_assert_str_eq(patient_inspection_error(r), "cannot read: not found [not_found]");
+    patient_inspection_free(r);
+    r = NULL;
+    /* Arguments. */
+    ck_assert_int_eq(patient_inspect(NULL, 1, NULL, &r), PATIENT_ERR_ARG);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(patient_inspect("x", 1, NULL, NULL), PATIENT_ERR_ARG);
+    patient_inspection_free(NULL);
+}
+END_TEST
+
+static Suite *
+inspect_suite(void)
+{
+    Suite *s = suite_create("inspect");
+    TCase *tc = tcase_create("inspect");
+
+    tcase_add_test(tc, minisign_files);
+    tcase_add_test(tc, key_string);
+    tcase_add_test(tc, jws_values);
+    tcase_add_test(tc, change_header);
+    tcase_add_test(tc, audit_log);
+    tcase_add_test(tc, json_documents);
+    tcase_add_test(tc, refusals);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(inspect_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -24,24 +24,6 @@
 #include "manifest_int.h"
 #include "chunk.h"
 
-/* ---- detail messages ---- */
-
-void
-set_detail(char **detail, const char *fmt, ...)
-{
-    va_list ap;
-    pt_buf b = {0};
-    char tmp[1024];
-
-    if (detail == NULL || *detail != NULL)
-        return; /* keep the first message */
-    va_start(ap, fmt);
-    vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (pt_buf_append(&b, tmp, strlen(tmp)) == PATIENT_OK)
-        *detail = (char *)b.data;
-}
-
 /* ---- JSON output (Python json.dumps(indent=2, sort_keys=True,
  * ensure_ascii=False) byte for byte) ---- */
 
@@ -318,7 +300,7 @@ new_entry(walker *w)
     bent *x;
 
     if (w->n >= PATIENT_MANIFEST_MAX_RESOURCES) {
-        set_detail(w->detail, "more than %u resources", PATIENT_MANIFEST_MAX_RESOURCES);
+        pt_detail_first(w->detail, "more than %u resources", PATIENT_MANIFEST_MAX_RESOURCES);
         return NULL;
     }
     if (w->n == w->cap) {
@@ -779,8 +761,8 @@ walk_items(walker *w, ditem *it, size_t n, const char *rel, const char *url)
             wctx *c = &w->pool.ctx[0];
             bent *x;
             if (strlen(url) > PATIENT_MANIFEST_MAX_PATH) {
-                set_detail(w->detail, "%s: URL path longer than %u bytes", rel,
-                           PATIENT_MANIFEST_MAX_PATH);
+                pt_detail_first(w->detail, "%s: URL path longer than %u bytes", rel,
+                                PATIENT_MANIFEST_MAX_PATH);
                 return PATIENT_ERR_TOO_LARGE;
             }
             if ((x = new_entry(w)) == NULL)
@@ -799,7 +781,7 @@ walk_items(walker *w, ditem *it, size_t n, const char *rel, const char *url)
         ditem *t = &it[i];
         if (t->kind == 'e') {
             if (t->detail)
-                set_detail(w->detail, "%s", t->detail);
+                pt_detail_first(w->detail, "%s", t->detail);
             return t->err;
         }
         if (t->kind == 'f') {
@@ -827,12 +809,12 @@ walk_items(walker *w, ditem *it, size_t n, const char *rel, const char *url)
         } else if (t->kind == 'd') {
             for (size_t k = 0; k < w->depth; k++) {
                 if (w->stack[k].dev == (dev_t)t->dev && w->stack[k].ino == (ino_t)t->ino) {
-                    set_detail(w->detail, "%s: symlink loop", t->full);
+                    pt_detail_first(w->detail, "%s: symlink loop", t->full);
                     return PATIENT_ERR_UNSAFE_PATH;
                 }
             }
             if (w->depth >= sizeof w->stack / sizeof w->stack[0]) {
-                set_detail(w->detail, "%s: folders nested too deeply", t->full);
+                pt_detail_first(w->detail, "%s: folders nested too deeply", t->full);
                 return PATIENT_ERR_TOO_LARGE;
             }
             w->stack[w->depth].dev = (dev_t)t->dev;
@@ -873,16 +855,16 @@ walk(walker *w, const char *fsdir, const char *rel, const char *url, ditem *pre)
         dfd = d ? dirfd(d) : -1;
     }
     if (dfd < 0) {
-        set_detail(w->detail, "%s: %s", fsdir, strerror(errno));
+        pt_detail_first(w->detail, "%s: %s", fsdir, strerror(errno));
         pt_buf_free(&names);
         return PATIENT_ERR_IO;
     }
     if (d && (err = read_names(d, &names, &n))) {
         if (err == PATIENT_ERR_LIMIT)
-            set_detail(w->detail, "%s: more than %u entries", fsdir,
-                       PATIENT_MANIFEST_MAX_RESOURCES);
+            pt_detail_first(w->detail, "%s: more than %u entries", fsdir,
+                            PATIENT_MANIFEST_MAX_RESOURCES);
         else if (err == PATIENT_ERR_IO)
-            set_detail(w->detail, "%s: %s", fsdir, strerror(errno));
+            pt_detail_first(w->detail, "%s: %s", fsdir, strerror(errno));
     }
     if (err == PATIENT_OK && n && (it = calloc(n, sizeof *it)) == NULL)
         err = PATIENT_ERR_NOMEM;
@@ -1061,7 +1043,7 @@ hash_all(walker *w, unsigned threads)
     if (q.err != PATIENT_OK) {
         err = q.err;
         if (q.err_idx != SIZE_MAX)
-            set_detail(w->detail, "%s: %s", w->e[q.err_idx].fspath, patient_strerror(err));
+            pt_detail_first(w->detail, "%s: %s", w->e[q.err_idx].fspath, patient_strerror(err));
     }
     free(q.order);
     return err;
@@ -1181,21 +1163,21 @@ check_opts(const patient_manifest_opts *o, char **detail)
     if (o == NULL)
         return PATIENT_ERR_ARG;
     if (pt_origin_check(o->origin) != PATIENT_OK) {
-        set_detail(detail, "%s: not an origin (scheme://host[:port], lower case, no path)",
-                   o->origin ? o->origin : "(null)");
+        pt_detail_first(detail, "%s: not an origin (scheme://host[:port], lower case, no path)",
+                        o->origin ? o->origin : "(null)");
         return PATIENT_ERR_ARG;
     }
     if (o->expires <= o->issued) {
-        set_detail(detail, "expiry is not after the issue time");
+        pt_detail_first(detail, "expiry is not after the issue time");
         return PATIENT_ERR_ARG;
     }
     if (o->n_next_keys > PATIENT_MANIFEST_MAX_NEXT_KEYS ||
         (o->n_next_keys && o->next_keys == NULL)) {
-        set_detail(detail, "at most %u next keys", PATIENT_MANIFEST_MAX_NEXT_KEYS);
+        pt_detail_first(detail, "at most %u next keys", PATIENT_MANIFEST_MAX_NEXT_KEYS);
         return PATIENT_ERR_LIMIT;
     }
     if (o->n_tls_keys > PATIENT_MAX_TLS_PINS || (o->n_tls_keys && o->tls_keys == NULL)) {
-        set_detail(detail, "at most %u TLS keys", PATIENT_MAX_TLS_PINS);
+        pt_detail_first(detail, "at most %u TLS keys", PATIENT_MAX_TLS_PINS);
         return PATIENT_ERR_LIMIT;
     }
     return PATIENT_OK;
@@ -1565,8 +1547,8 @@ put_shard(const char *dir, const pt_buf *b, char name[65], char *written, char *
     int n;
 
     if (b->len > PATIENT_MANIFEST_SHARD_MAX_BYTES) {
-        set_detail(detail, "a shard would be larger than %u bytes",
-                   PATIENT_MANIFEST_SHARD_MAX_BYTES);
+        pt_detail_first(detail, "a shard would be larger than %u bytes",
+                        PATIENT_MANIFEST_SHARD_MAX_BYTES);
         return PATIENT_ERR_TOO_LARGE;
     }
     if ((err = patient_sha256(b->data, b->len, h)))
@@ -1579,7 +1561,7 @@ put_shard(const char *dir, const pt_buf *b, char name[65], char *written, char *
     if (access(path, F_OK) == 0)
         return PATIENT_OK;
     if ((err = pt_write_atomic(path, b->data, b->len, 0644, PT_WRITE_NOSYNC))) {
-        set_detail(detail, "%s: %s", path, strerror(errno));
+        pt_detail_first(detail, "%s: %s", path, strerror(errno));
         return err;
     }
     *written = 1;
@@ -1701,7 +1683,7 @@ write_shards(walker *w, const patient_manifest_opts *o, const pt_reuse *r, const
     pthread_mutex_destroy(&lj.mu);
     if ((err = lj.err)) {
         if (lj.detail)
-            set_detail(detail, "%s", lj.detail);
+            pt_detail_first(detail, "%s", lj.detail);
         goto out;
     }
     for (unsigned l = p->nl; l >= 1; l--) {
@@ -1831,23 +1813,23 @@ pt_manifest_build(const char *site_dir, const patient_manifest_opts *o, const pt
     if ((err = check_opts(o, detail)))
         return err;
     if (o->version < 1 || o->version > 9007199254740991ULL) {
-        set_detail(detail, "version must be at least 1");
+        pt_detail_first(detail, "version must be at least 1");
         return PATIENT_ERR_ARG;
     }
     if (o->delegations_json) {
         if ((err = pt_json_parse(o->delegations_json, strlen(o->delegations_json), &dj)) ||
             (err = dels_parse(dj, &dels, &n_dels))) {
-            set_detail(detail, "delegations: %s", patient_strerror(err));
+            pt_detail_first(detail, "delegations: %s", patient_strerror(err));
             goto out;
         }
     }
     if ((w.root = realpath(site_dir, NULL)) == NULL || stat(w.root, &st) != 0) {
-        set_detail(detail, "%s: %s", site_dir, strerror(errno));
+        pt_detail_first(detail, "%s: %s", site_dir, strerror(errno));
         err = errno == ENOENT ? PATIENT_ERR_NOT_FOUND : PATIENT_ERR_IO;
         goto out;
     }
     if (!S_ISDIR(st.st_mode)) {
-        set_detail(detail, "%s: not a folder", site_dir);
+        pt_detail_first(detail, "%s: not a folder", site_dir);
         err = PATIENT_ERR_ARG;
         goto out;
     }
@@ -1897,7 +1879,7 @@ pt_manifest_build(const char *site_dir, const patient_manifest_opts *o, const pt
         goto out;
     if ((err = emit(&b, o, w.e, w.n, dels, n_dels, plan.nl ? so : NULL, top))) {
         if (err == PATIENT_ERR_TOO_LARGE)
-            set_detail(detail, "manifest larger than %u bytes", PATIENT_MANIFEST_MAX_BYTES);
+            pt_detail_first(detail, "manifest larger than %u bytes", PATIENT_MANIFEST_MAX_BYTES);
         goto out;
     }
     /* The state leaves out files whose mtime is within 2 s of the walk

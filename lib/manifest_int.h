@@ -74,8 +74,6 @@ uint32_t pt_shard_prefix(const char *path);
  * most PT_SHARD_MAX_BITS. Returns the number of levels. */
 unsigned pt_shard_layout(size_t n, unsigned bits[PT_SHARD_MAX_LEVELS]);
 
-/* First message wins: a later call leaves *detail alone. detail may be NULL. */
-void set_detail(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Builder options as build and publish both require them. */
 patient_err check_opts(const patient_manifest_opts *o, char **detail);
 /* Delegations (shared by build, which checks its input by parsing it, and parse). */

@@ -54,11 +54,11 @@ ensure_dir(const char *path, char **detail)
     struct stat st;
 
     if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        set_detail(detail, "%s: %s", path, strerror(errno));
+        pt_detail_first(detail, "%s: %s", path, strerror(errno));
         return PATIENT_ERR_IO;
     }
     if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_detail(detail, "%s: not a folder (symlinks are refused here)", path);
+        pt_detail_first(detail, "%s: not a folder (symlinks are refused here)", path);
         return PATIENT_ERR_UNSAFE_PATH;
     }
     return PATIENT_OK;
@@ -286,14 +286,14 @@ recover(const char *out, const char *sigp, const char *nextp, const patient_seck
         pt_read_file(nextp, 64 * 1024, &sg, &sl) == PATIENT_OK &&
         patient_minisig_verify(&pk, mj, ml, (const char *)sg, sl, NULL, NULL) == PATIENT_OK) {
         if (rename(nextp, sigp) != 0) {
-            set_detail(detail, "%s: %s", sigp, strerror(errno));
+            pt_detail_first(detail, "%s: %s", sigp, strerror(errno));
             err = PATIENT_ERR_IO;
             goto out;
         }
         *recovered = 1;
         err = fsync_parent(sigp);
     } else if (unlink(nextp) != 0) {
-        set_detail(detail, "%s: %s", nextp, strerror(errno));
+        pt_detail_first(detail, "%s: %s", nextp, strerror(errno));
         err = PATIENT_ERR_IO;
     }
 out:
@@ -504,23 +504,23 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
     if (err == PATIENT_OK) {
         err = patient_manifest_parse(old, oldlen, &prev);
         if (err != PATIENT_OK && o.version == 0) {
-            set_detail(detail,
-                       "%s: previous manifest unreadable (%s); give an explicit version to "
-                       "replace it",
-                       (char *)outp.data, patient_strerror(err));
+            pt_detail_first(detail,
+                            "%s: previous manifest unreadable (%s); give an explicit version to "
+                            "replace it",
+                            (char *)outp.data, patient_strerror(err));
             goto out;
         }
     } else if (err != PATIENT_ERR_NOT_FOUND) {
-        set_detail(detail, "%s: %s", (char *)outp.data, patient_strerror(err));
+        pt_detail_first(detail, "%s: %s", (char *)outp.data, patient_strerror(err));
         goto out;
     }
     err = PATIENT_OK;
     if (o.version == 0) {
         o.version = prev ? prev->version + 1 : 1;
     } else if (prev && o.version <= prev->version) {
-        set_detail(detail, "%s: version %llu is not above the published version %llu",
-                   (char *)outp.data, (unsigned long long)o.version,
-                   (unsigned long long)prev->version);
+        pt_detail_first(detail, "%s: version %llu is not above the published version %llu",
+                        (char *)outp.data, (unsigned long long)o.version,
+                        (unsigned long long)prev->version);
         err = PATIENT_ERR_ROLLBACK;
         goto out;
     }
@@ -611,7 +611,7 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
     /* Every new shard durable before anything names it: one syncfs for
      * them all instead of an fsync each. */
     if (so.written && (err = sync_folder(so.dir))) {
-        set_detail(detail, "%s: %s", so.dir, strerror(errno));
+        pt_detail_first(detail, "%s: %s", so.dir, strerror(errno));
         goto out;
     }
     if ((err = pt_manifest_sign_parsed(sk, m, json, jlen, &sig)))
@@ -619,16 +619,16 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
     /* Signature first to a side file, then the manifest, then the
      * signature into place: see the header for why. */
     if ((err = pt_write_atomic((char *)nextp.data, sig, strlen(sig), 0644, 0))) {
-        set_detail(detail, "%s: %s", (char *)nextp.data, strerror(errno));
+        pt_detail_first(detail, "%s: %s", (char *)nextp.data, strerror(errno));
         goto out;
     }
     if ((err = pt_write_atomic((char *)outp.data, json, jlen, 0644, 0))) {
-        set_detail(detail, "%s: %s", (char *)outp.data, strerror(errno));
+        pt_detail_first(detail, "%s: %s", (char *)outp.data, strerror(errno));
         unlink((char *)nextp.data);
         goto out;
     }
     if (rename((char *)nextp.data, (char *)sigp.data) != 0) {
-        set_detail(detail, "%s: %s", (char *)sigp.data, strerror(errno));
+        pt_detail_first(detail, "%s: %s", (char *)sigp.data, strerror(errno));
         err = PATIENT_ERR_IO;
         goto out;
     }
@@ -654,9 +654,10 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
     /* After the manifest is in place: a crash before this leaves the old
      * state, which no longer matches the manifest and so is not used. */
     if (o.state_path && (err = state_write(o.state_path, sk, json, jlen, &nodes, &lines))) {
-        set_detail(detail, "version %llu published, but the publish state %s was not written "
-                   "(%s); the next publish hashes every file", (unsigned long long)o.version,
-                   o.state_path, strerror(errno));
+        pt_detail_first(detail,
+                        "version %llu published, but the publish state %s was not written "
+                        "(%s); the next publish hashes every file",
+                        (unsigned long long)o.version, o.state_path, strerror(errno));
         goto out;
     }
     /* Shards neither this manifest nor the previous one names. */

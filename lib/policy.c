@@ -158,27 +158,6 @@ patient_policy_new(patient_policy **pp)
     return PATIENT_OK;
 }
 
-static void
-set_detail(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-set_detail(char **detail, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (detail == NULL || *detail != NULL)
-        return; /* keep the first (innermost) message */
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (*detail = malloc((size_t)n + 1)) == NULL)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(*detail, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-}
-
 /* Printable text without control bytes. */
 static int
 clean_text(const char *s, size_t max)
@@ -222,7 +201,7 @@ unknown_field(patient_policy *p, const char *where, const char *name, char **det
     char buf[512];
 
     if (!(p->flags & PATIENT_POLICY_KEEP_UNKNOWN)) {
-        set_detail(detail, "%s%s%s: unknown field", where, *where ? "." : "", name);
+        pt_detail_first(detail, "%s%s%s: unknown field", where, *where ? "." : "", name);
         return PATIENT_ERR_PARSE;
     }
     snprintf(buf, sizeof buf, "%s%s%s", where, *where ? "." : "", name);
@@ -237,18 +216,18 @@ parse_globs(const cJSON *arr, const char *where, strlist *out, char **detail)
     patient_err err;
 
     if (!cJSON_IsArray(arr)) {
-        set_detail(detail, "%s: not an array of strings", where);
+        pt_detail_first(detail, "%s: not an array of strings", where);
         return PATIENT_ERR_PARSE;
     }
     if ((size_t)cJSON_GetArraySize(arr) > PATIENT_POLICY_MAX_GLOBS) {
-        set_detail(detail, "%s: more than %d patterns", where, PATIENT_POLICY_MAX_GLOBS);
+        pt_detail_first(detail, "%s: more than %d patterns", where, PATIENT_POLICY_MAX_GLOBS);
         return PATIENT_ERR_TOO_LARGE;
     }
     cJSON_ArrayForEach(c, arr) {
         if (!cJSON_IsString(c) || strlen(c->valuestring) > PATIENT_POLICY_MAX_GLOB_LEN ||
             (c->valuestring[0] && !clean_text(c->valuestring, PATIENT_POLICY_MAX_GLOB_LEN))) {
-            set_detail(detail, "%s[%zu]: not a pattern string (at most %d printable bytes)",
-                       where, i, PATIENT_POLICY_MAX_GLOB_LEN);
+            pt_detail_first(detail, "%s[%zu]: not a pattern string (at most %d printable bytes)",
+                            where, i, PATIENT_POLICY_MAX_GLOB_LEN);
             return PATIENT_ERR_PARSE;
         }
         if ((err = strlist_add(out, c->valuestring)) != PATIENT_OK)
@@ -264,11 +243,11 @@ parse_key(const cJSON *v, const char *where, patient_pubkey *pk, char **detail)
     patient_err err;
 
     if (!cJSON_IsString(v)) {
-        set_detail(detail, "%s: not a public key string (\"RW...\")", where);
+        pt_detail_first(detail, "%s: not a public key string (\"RW...\")", where);
         return PATIENT_ERR_PARSE;
     }
     if ((err = patient_pubkey_parse(v->valuestring, strlen(v->valuestring), pk)) != PATIENT_OK) {
-        set_detail(detail, "%s: not a valid public key (%s)", where, patient_strerror(err));
+        pt_detail_first(detail, "%s: not a valid public key (%s)", where, patient_strerror(err));
         return PATIENT_ERR_PARSE;
     }
     return PATIENT_OK;
@@ -282,11 +261,11 @@ parse_publishers(patient_policy *p, const cJSON *o, char **detail)
     char where[600];
 
     if (!cJSON_IsObject(o)) {
-        set_detail(detail, "publishers: not an object");
+        pt_detail_first(detail, "publishers: not an object");
         return PATIENT_ERR_PARSE;
     }
     if ((size_t)cJSON_GetArraySize(o) > PATIENT_POLICY_MAX_ORIGINS) {
-        set_detail(detail, "publishers: more than %d origins", PATIENT_POLICY_MAX_ORIGINS);
+        pt_detail_first(detail, "publishers: more than %d origins", PATIENT_POLICY_MAX_ORIGINS);
         return PATIENT_ERR_TOO_LARGE;
     }
     if ((p->pubs = calloc((size_t)cJSON_GetArraySize(o) + 1, sizeof *p->pubs)) == NULL)
@@ -297,21 +276,21 @@ parse_publishers(patient_policy *p, const cJSON *o, char **detail)
 
         snprintf(where, sizeof where, "publishers[\"%.500s\"]", c->string);
         if (norm_origin(c->string, &pub->origin) != PATIENT_OK) {
-            set_detail(detail, "%s: not an origin (\"https://host[:port]\")", where);
+            pt_detail_first(detail, "%s: not an origin (\"https://host[:port]\")", where);
             return PATIENT_ERR_PARSE;
         }
         p->npubs++;
         for (size_t i = 0; i + 1 < p->npubs; i++)
             if (strcmp(p->pubs[i].origin, pub->origin) == 0) {
-                set_detail(detail, "%s: origin listed twice", where);
+                pt_detail_first(detail, "%s: origin listed twice", where);
                 return PATIENT_ERR_PARSE;
             }
         if (!cJSON_IsArray(c)) {
-            set_detail(detail, "%s: not an array of public keys", where);
+            pt_detail_first(detail, "%s: not an array of public keys", where);
             return PATIENT_ERR_PARSE;
         }
         if ((size_t)cJSON_GetArraySize(c) > PATIENT_POLICY_MAX_KEYS) {
-            set_detail(detail, "%s: more than %d keys", where, PATIENT_POLICY_MAX_KEYS);
+            pt_detail_first(detail, "%s: more than %d keys", where, PATIENT_POLICY_MAX_KEYS);
             return PATIENT_ERR_TOO_LARGE;
         }
         if ((pub->keys = calloc((size_t)cJSON_GetArraySize(c) + 1, sizeof *pub->keys)) == NULL)
@@ -323,7 +302,7 @@ parse_publishers(patient_policy *p, const cJSON *o, char **detail)
                 return err;
             for (size_t i = 0; i < pub->nkeys; i++)
                 if (memcmp(&pub->keys[i], &pub->keys[pub->nkeys], sizeof(patient_pubkey)) == 0) {
-                    set_detail(detail, "%s: key listed twice", kw);
+                    pt_detail_first(detail, "%s: key listed twice", kw);
                     return PATIENT_ERR_PARSE;
                 }
             pub->nkeys++;
@@ -344,7 +323,7 @@ parse_middlebox(patient_policy *p, const cJSON *o, size_t idx, char **detail)
 
     snprintf(where, sizeof where, "middleboxes[%zu]", idx);
     if (!cJSON_IsObject(o)) {
-        set_detail(detail, "%s: not an object", where);
+        pt_detail_first(detail, "%s: not an object", where);
         return PATIENT_ERR_PARSE;
     }
     p->nmbs++; /* so patient_policy_free releases what we fill in */
@@ -354,8 +333,8 @@ parse_middlebox(patient_policy *p, const cJSON *o, size_t idx, char **detail)
         snprintf(w2, sizeof w2, "%s.%.20s", where, f);
         if (strcmp(f, "name") == 0) {
             if (!cJSON_IsString(c) || !clean_text(c->valuestring, PATIENT_POLICY_MAX_NAME_LEN)) {
-                set_detail(detail, "%s: not a name (1 to %d printable bytes)", w2,
-                           PATIENT_POLICY_MAX_NAME_LEN);
+                pt_detail_first(detail, "%s: not a name (1 to %d printable bytes)", w2,
+                                PATIENT_POLICY_MAX_NAME_LEN);
                 return PATIENT_ERR_PARSE;
             }
             if ((m->name = strdup(c->valuestring)) == NULL)
@@ -380,21 +359,21 @@ parse_middlebox(patient_policy *p, const cJSON *o, size_t idx, char **detail)
             if (cJSON_IsNull(c)) {
                 m->max_edits = -1;
             } else if (pt_json_int(o, f, &v) != 0 || v < 0 || v > PATIENT_POLICY_MAX_EDITS_CAP) {
-                set_detail(detail, "%s: not null or an integer 0..%d", w2,
-                           PATIENT_POLICY_MAX_EDITS_CAP);
+                pt_detail_first(detail, "%s: not null or an integer 0..%d", w2,
+                                PATIENT_POLICY_MAX_EDITS_CAP);
                 return PATIENT_ERR_PARSE;
             } else {
                 m->max_edits = v;
             }
         } else if (strcmp(f, "insert") == 0) {
             if (!cJSON_IsBool(c)) {
-                set_detail(detail, "%s: not true or false", w2);
+                pt_detail_first(detail, "%s: not true or false", w2);
                 return PATIENT_ERR_PARSE;
             }
             m->insert = cJSON_IsTrue(c);
         } else if (strcmp(f, "may_decrypt") == 0) {
             if (!cJSON_IsBool(c)) {
-                set_detail(detail, "%s: not true or false", w2);
+                pt_detail_first(detail, "%s: not true or false", w2);
                 return PATIENT_ERR_PARSE;
             }
             m->may_decrypt = cJSON_IsTrue(c);
@@ -402,8 +381,10 @@ parse_middlebox(patient_policy *p, const cJSON *o, size_t idx, char **detail)
             free(m->ica);
             m->ica = NULL;
             if ((err = pt_pins_parse(c, &m->ica, &m->nica)) != PATIENT_OK) {
-                set_detail(detail, "%s: not an array of 1 to %d distinct \"sha256-<base64>\" "
-                                   "SPKI pins", w2, PATIENT_MAX_TLS_PINS);
+                pt_detail_first(detail,
+                                "%s: not an array of 1 to %d distinct \"sha256-<base64>\" "
+                                "SPKI pins",
+                                w2, PATIENT_MAX_TLS_PINS);
                 return err == PATIENT_ERR_NOMEM ? err : PATIENT_ERR_PARSE;
             }
         } else if ((err = unknown_field(p, where, f, detail)) != PATIENT_OK) {
@@ -411,7 +392,7 @@ parse_middlebox(patient_policy *p, const cJSON *o, size_t idx, char **detail)
         }
     }
     if (!have_name || !have_key) {
-        set_detail(detail, "%s.%s: missing", where, have_name ? "key" : "name");
+        pt_detail_first(detail, "%s.%s: missing", where, have_name ? "key" : "name");
         return PATIENT_ERR_PARSE;
     }
     if (!have_paths && (err = strlist_add(&m->paths, "/*")) != PATIENT_OK)
@@ -420,7 +401,7 @@ parse_middlebox(patient_policy *p, const cJSON *o, size_t idx, char **detail)
         return err;
     for (size_t i = 0; i + 1 < p->nmbs; i++)
         if (memcmp(p->mbs[i].key.id, m->key.id, PATIENT_KEYID_BYTES) == 0) {
-            set_detail(detail, "%s.key: key id already used by middleboxes[%zu]", where, i);
+            pt_detail_first(detail, "%s.key: key id already used by middleboxes[%zu]", where, i);
             return PATIENT_ERR_PARSE;
         }
     return PATIENT_OK;
@@ -434,14 +415,14 @@ parse_require(patient_policy *p, const cJSON *o, char **detail)
     patient_err err;
 
     if (!cJSON_IsObject(o)) {
-        set_detail(detail, "require: not an object");
+        pt_detail_first(detail, "require: not an object");
         return PATIENT_ERR_PARSE;
     }
     cJSON_ArrayForEach(c, o) {
         const char *f = c->string;
         if (strcmp(f, "disclosure") == 0) {
             if (!cJSON_IsBool(c)) {
-                set_detail(detail, "require.disclosure: not true or false");
+                pt_detail_first(detail, "require.disclosure: not true or false");
                 return PATIENT_ERR_PARSE;
             }
             p->require_disclosure = cJSON_IsTrue(c);
@@ -449,7 +430,8 @@ parse_require(patient_policy *p, const cJSON *o, char **detail)
             if (cJSON_IsNull(c)) {
                 p->max_retention = -1;
             } else if (pt_json_int(o, f, &v) != 0 || v < 0 || v > 36500) {
-                set_detail(detail, "require.max_retention_days: not null or an integer 0..36500");
+                pt_detail_first(detail,
+                                "require.max_retention_days: not null or an integer 0..36500");
                 return PATIENT_ERR_PARSE;
             } else {
                 p->max_retention = v;
@@ -460,21 +442,22 @@ parse_require(patient_policy *p, const cJSON *o, char **detail)
             if (cJSON_IsNull(c))
                 continue;
             if (!cJSON_IsString(c) || patient_tls_version_rank(c->valuestring) == 0) {
-                set_detail(detail, "require.min_upstream_tls: not null or one of SSLv3, TLSv1, "
-                                   "TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3");
+                pt_detail_first(detail,
+                                "require.min_upstream_tls: not null or one of SSLv3, TLSv1, "
+                                "TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3");
                 return PATIENT_ERR_PARSE;
             }
             if ((p->min_tls = strdup(c->valuestring)) == NULL)
                 return PATIENT_ERR_NOMEM;
         } else if (strcmp(f, "upstream_verified") == 0) {
             if (!cJSON_IsBool(c)) {
-                set_detail(detail, "require.upstream_verified: not true or false");
+                pt_detail_first(detail, "require.upstream_verified: not true or false");
                 return PATIENT_ERR_PARSE;
             }
             p->upstream_verified = cJSON_IsTrue(c);
         } else if (strcmp(f, "logged") == 0) {
             if (!cJSON_IsBool(c)) {
-                set_detail(detail, "require.logged: not true or false");
+                pt_detail_first(detail, "require.logged: not true or false");
                 return PATIENT_ERR_PARSE;
             }
             p->require_logged = cJSON_IsTrue(c);
@@ -489,8 +472,9 @@ parse_require(patient_policy *p, const cJSON *o, char **detail)
             } else if (strcmp(s, "auto") == 0) {
                 p->proof = PATIENT_PROOF_AUTO;
             } else {
-                set_detail(detail,
-                           "require.proof: not \"auto\", \"confined\", \"attested\" or \"proven\"");
+                pt_detail_first(
+                    detail,
+                    "require.proof: not \"auto\", \"confined\", \"attested\" or \"proven\"");
                 return PATIENT_ERR_PARSE;
             }
         } else if ((err = unknown_field(p, "require", f, detail)) != PATIENT_OK) {
@@ -509,24 +493,24 @@ parse_root(patient_policy *p, const cJSON *root, char **detail)
     int have_version = 0, have_type = 0;
 
     if (!cJSON_IsObject(root)) {
-        set_detail(detail, "policy: not a JSON object");
+        pt_detail_first(detail, "policy: not a JSON object");
         return PATIENT_ERR_PARSE;
     }
     cJSON_ArrayForEach(c, root) {
         const char *f = c->string;
         if (strcmp(f, "patient") == 0) {
             if (pt_json_int(root, f, &v) != 0) {
-                set_detail(detail, "patient: not an integer");
+                pt_detail_first(detail, "patient: not an integer");
                 return PATIENT_ERR_PARSE;
             }
             if (v != 1) {
-                set_detail(detail, "patient: format version %lld (this build reads 1)", v);
+                pt_detail_first(detail, "patient: format version %lld (this build reads 1)", v);
                 return PATIENT_ERR_UNSUPPORTED;
             }
             have_version = 1;
         } else if (strcmp(f, "type") == 0) {
             if (!cJSON_IsString(c) || strcmp(c->valuestring, "policy") != 0) {
-                set_detail(detail, "type: not \"policy\"");
+                pt_detail_first(detail, "type: not \"policy\"");
                 return PATIENT_ERR_PARSE;
             }
             have_type = 1;
@@ -537,12 +521,12 @@ parse_root(patient_policy *p, const cJSON *root, char **detail)
             const cJSON *m;
             size_t i = 0;
             if (!cJSON_IsArray(c)) {
-                set_detail(detail, "middleboxes: not an array");
+                pt_detail_first(detail, "middleboxes: not an array");
                 return PATIENT_ERR_PARSE;
             }
             if ((size_t)cJSON_GetArraySize(c) > PATIENT_POLICY_MAX_MIDDLEBOXES) {
-                set_detail(detail, "middleboxes: more than %d entries",
-                           PATIENT_POLICY_MAX_MIDDLEBOXES);
+                pt_detail_first(detail, "middleboxes: more than %d entries",
+                                PATIENT_POLICY_MAX_MIDDLEBOXES);
                 return PATIENT_ERR_TOO_LARGE;
             }
             if ((p->mbs = calloc((size_t)cJSON_GetArraySize(c) + 1, sizeof *p->mbs)) == NULL)
@@ -561,7 +545,7 @@ parse_root(patient_policy *p, const cJSON *root, char **detail)
             } else if (strcmp(s, "invalid") == 0) {
                 p->unsig = PATIENT_UNSIGNED_INVALID;
             } else {
-                set_detail(detail, "unsigned: not \"unverifiable\" or \"invalid\"");
+                pt_detail_first(detail, "unsigned: not \"unverifiable\" or \"invalid\"");
                 return PATIENT_ERR_PARSE;
             }
         } else if ((err = unknown_field(p, "", f, detail)) != PATIENT_OK) {
@@ -569,7 +553,7 @@ parse_root(patient_policy *p, const cJSON *root, char **detail)
         }
     }
     if (!have_version || !have_type) {
-        set_detail(detail, "%s: missing", have_version ? "type" : "patient");
+        pt_detail_first(detail, "%s: missing", have_version ? "type" : "patient");
         return PATIENT_ERR_PARSE;
     }
     return PATIENT_OK;
@@ -591,13 +575,13 @@ patient_policy_parse_ex(const char *json, size_t len, unsigned flags, patient_po
     }
     *pp = NULL;
     if (len > PATIENT_POLICY_MAX_BYTES) {
-        set_detail(detail, "policy larger than %u bytes", PATIENT_POLICY_MAX_BYTES);
+        pt_detail_first(detail, "policy larger than %u bytes", PATIENT_POLICY_MAX_BYTES);
         err = PATIENT_ERR_TOO_LARGE;
         goto out;
     }
     if ((err = pt_json_parse(json, len, &root)) != PATIENT_OK) {
-        set_detail(detail, "not valid JSON (or nested deeper than %d, or duplicate names)",
-                   PT_JSON_MAX_DEPTH);
+        pt_detail_first(detail, "not valid JSON (or nested deeper than %d, or duplicate names)",
+                        PT_JSON_MAX_DEPTH);
         goto out;
     }
     if ((err = patient_policy_new(&p)) != PATIENT_OK)
@@ -633,7 +617,7 @@ patient_policy_load_ex(const char *path, unsigned flags, patient_policy **p, cha
     if (path == NULL || p == NULL)
         return PATIENT_ERR_ARG;
     if ((err = pt_read_file(path, PATIENT_POLICY_MAX_BYTES, &data, &len)) != PATIENT_OK) {
-        set_detail(detail, "%s: %s", path, patient_strerror(err));
+        pt_detail_first(detail, "%s: %s", path, patient_strerror(err));
         return err;
     }
     err = patient_policy_parse_ex((const char *)data, len, flags, p, detail);

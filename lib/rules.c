@@ -68,31 +68,6 @@ typedef struct {
 } pt_cand;
 
 static void
-set_detail(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-set_detail(char **detail, const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-    int n;
-
-    if (detail == NULL)
-        return;
-    free(*detail);
-    *detail = NULL;
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    *detail = s;
-}
-
-static void
 rule_clear(struct pt_rule *r)
 {
     size_t i;
@@ -489,11 +464,11 @@ get_str(const cJSON *o, const char *key, size_t cap, const char **out)
     return 0;
 }
 
-#define FAIL(code, ...)                                                                          \
-    do {                                                                                         \
-        err = (code);                                                                            \
-        set_detail(detail, __VA_ARGS__);                                                         \
-        goto out;                                                                                \
+#define FAIL(code, ...)                                                                            \
+    do {                                                                                           \
+        err = (code);                                                                              \
+        pt_detail_set(detail, __VA_ARGS__);                                                        \
+        goto out;                                                                                  \
     } while (0)
 
 /* Optional "limits": {"match_window": bytes, "work_per_byte": n}. */
@@ -550,35 +525,32 @@ rule_fail(rule_ctx *c, patient_err code, const char *fmt, ...)
 static patient_err
 rule_fail(rule_ctx *c, patient_err code, const char *fmt, ...)
 {
+    pt_buf b = {0};
     va_list ap;
-    char *what;
-    int n;
+    patient_err err;
 
     if (c->detail == NULL)
         return code;
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (what = malloc((size_t)n + 1)) == NULL) {
-        free(*c->detail);
-        *c->detail = NULL;
-        return code;
-    }
-    va_start(ap, fmt);
-    vsnprintf(what, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    /* Where, then what, into one buffer: formatted once. */
     if (c->rid == NULL)
-        set_detail(c->detail, "rule %zu: %s", c->idx, what);
+        err = pt_buf_appendf(&b, "rule %zu: ", c->idx);
     else
-        set_detail(c->detail, "rule %zu (id \"%s\"): %s", c->idx, c->rid, what);
-    free(what);
+        err = pt_buf_appendf(&b, "rule %zu (id \"%s\"): ", c->idx, c->rid);
+    va_start(ap, fmt);
+    if (err == PATIENT_OK)
+        err = pt_buf_vappendf(&b, fmt, ap);
+    va_end(ap);
+    free(*c->detail);
+    *c->detail = err == PATIENT_OK ? (char *)b.data : NULL;
+    if (err != PATIENT_OK)
+        pt_buf_free(&b);
     return code;
 }
 
 static patient_err
 rule_nomem(rule_ctx *c)
 {
-    set_detail(c->detail, "out of memory");
+    pt_detail_set(c->detail, "out of memory");
     return PATIENT_ERR_NOMEM;
 }
 
@@ -894,7 +866,7 @@ patient_rules_load(const char *path, patient_rules **out, char **detail)
         return PATIENT_ERR_ARG;
     *out = NULL;
     if ((err = pt_read_file(path, PATIENT_RULES_MAX_FILE, &data, &len)) != PATIENT_OK) {
-        set_detail(detail, "%s: %s", path, patient_strerror(err));
+        pt_detail_set(detail, "%s: %s", path, patient_strerror(err));
         goto out;
     }
     err = patient_rules_parse(data, len, out, detail);

@@ -73,24 +73,71 @@ pt_buf_append(pt_buf *b, const void *p, size_t n)
 }
 
 patient_err
-pt_buf_appendf(pt_buf *b, const char *fmt, ...)
+pt_buf_vappendf(pt_buf *b, const char *fmt, va_list ap)
 {
-    va_list ap;
+    va_list aq;
     int n;
     patient_err err;
 
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
+    va_copy(aq, ap);
+    n = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
     if (n < 0)
         return PATIENT_ERR_ARG;
     if ((err = pt_buf_reserve(b, (size_t)n)) != PATIENT_OK)
         return err;
-    va_start(ap, fmt);
     vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
     b->len += (size_t)n;
     return PATIENT_OK;
+}
+
+patient_err
+pt_buf_appendf(pt_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    patient_err err;
+
+    va_start(ap, fmt);
+    err = pt_buf_vappendf(b, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+static void
+detail_vset(char **detail, const char *fmt, va_list ap)
+{
+    pt_buf b = {0};
+
+    if (pt_buf_vappendf(&b, fmt, ap) == PATIENT_OK)
+        *detail = (char *)b.data;
+    else
+        pt_buf_free(&b);
+}
+
+void
+pt_detail_first(char **detail, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (detail == NULL || *detail != NULL)
+        return;
+    va_start(ap, fmt);
+    detail_vset(detail, fmt, ap);
+    va_end(ap);
+}
+
+void
+pt_detail_set(char **detail, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (detail == NULL)
+        return;
+    free(*detail);
+    *detail = NULL;
+    va_start(ap, fmt);
+    detail_vset(detail, fmt, ap);
+    va_end(ap);
 }
 
 void

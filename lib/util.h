@@ -2,6 +2,7 @@
 #ifndef PATIENT_UTIL_H
 #define PATIENT_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -24,6 +25,8 @@ typedef struct {
 patient_err pt_buf_reserve(pt_buf *b, size_t extra);
 patient_err pt_buf_append(pt_buf *b, const void *p, size_t n);
 patient_err pt_buf_appendf(pt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+patient_err pt_buf_vappendf(pt_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* pt_buf_reserve for a buffer that holds nothing yet and is about to take n
  * bytes (a body whose length was announced): from 512 KiB on, the buffer
  * is malloc'd on a 2 MiB boundary in whole 2 MiB pages with transparent
@@ -159,6 +162,14 @@ patient_err pt_mkdir_private(const char *dir);
 patient_err pt_opts_take(void *dst, size_t dstsize, const void *src);
 #define PT_OPTS_TAKE(dst, src) pt_opts_take((dst), sizeof *(dst), (src))
 patient_err pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out);
+
+/* The message behind a parser's error, for its char **detail out-parameter
+ * (detail NULL: nothing is formatted). pt_detail_first keeps a message
+ * already there (the first, innermost one, said where the input went
+ * wrong); pt_detail_set replaces it. *detail is malloc'd (the caller
+ * frees); out of memory leaves it as it was (first) or NULL (set). */
+void pt_detail_first(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pt_detail_set(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The one JSON string writer: append the first len bytes of s (or up to
  * its NUL if sooner; SIZE_MAX for all of it) as a string literal, quoted,

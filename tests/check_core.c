@@ -123,6 +123,29 @@ START_TEST(hex_roundtrip)
 }
 END_TEST
 
+/* ---- error details ---- */
+
+/* The first message stays (pt_detail_first) or the last one (pt_detail_set);
+ * no detail wanted is fine; a long message is kept whole. */
+START_TEST(detail_first_and_set)
+{
+    char *d = NULL, big[3000];
+
+    pt_detail_first(NULL, "x %d", 1);
+    pt_detail_set(NULL, "x %d", 1);
+    pt_detail_first(&d, "inner %s", "a");
+    pt_detail_first(&d, "outer %s", "b");
+    ck_assert_str_eq(d, "inner a");
+    pt_detail_set(&d, "rule %zu: %s", (size_t)3, "c");
+    ck_assert_str_eq(d, "rule 3: c");
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    pt_detail_set(&d, "%s", big);
+    ck_assert_uint_eq(strlen(d), sizeof big - 1);
+    free(d);
+}
+END_TEST
+
 /* ---- time ---- */
 
 START_TEST(time_parse_ok)
@@ -705,6 +728,7 @@ core_suite(void)
     tcase_add_test(tc, time_parse_ok);
     tcase_add_test(tc, time_parse_bad);
     tcase_add_test(tc, time_parse_rfc3339);
+    tcase_add_test(tc, detail_first_and_set);
     tcase_add_test(tc, time_parse_arg);
     tcase_add_test(tc, duration);
     suite_add_tcase(s, tc);

@@ -294,7 +294,8 @@ write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *se
         memcpy(prev, zero_prev, sizeof prev);
     else
         pt_hex(log->last_hash, HASH_LEN, prev);
-    if ((err = pt_buf_appendf(&b, "{\"seq\":%llu,\"prev\":\"%s\",\"kind\":\"%s\"",
+    if ((err = pt_buf_reserve(&b, rest->len + sizeof prev + 64)) ||
+        (err = pt_buf_appendf(&b, "{\"seq\":%llu,\"prev\":\"%s\",\"kind\":\"%s\"",
                               (unsigned long long)log->next_seq, prev, kind)) ||
         (err = pt_buf_append(&b, rest->data, rest->len)) || (err = pt_buf_append(&b, "}\n", 2)))
         goto out;
@@ -562,8 +563,11 @@ append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *se
         err = PATIENT_ERR_PARSE;
         goto out;
     }
-    if ((err = pt_buf_appendf(&rest, ",\"time\":")) || (err = json_str(&rest, f->at)) ||
-        (err = pt_buf_appendf(&rest, ",\"url\":")) || (err = json_str(&rest, f->url)) ||
+    /* Sized once for the usual entry (the descriptor is most of it);
+     * fixed text appended as it is, not through a format. */
+    if ((err = pt_buf_reserve(&rest, strlen(jws) + strlen(f->url) + 512)) ||
+        (err = pt_buf_append(&rest, ",\"time\":", 8)) || (err = json_str(&rest, f->at)) ||
+        (err = pt_buf_append(&rest, ",\"url\":", 7)) || (err = json_str(&rest, f->url)) ||
         (err = pt_buf_appendf(&rest, ",\"hop\":%lld,\"by\":{\"name\":", f->hop)) ||
         (err = json_str(&rest, f->by_name)) ||
         (err = pt_buf_appendf(&rest, ",\"kid\":\"%s\"},\"reasons\":[", f->kid)))
@@ -571,16 +575,16 @@ append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *se
     for (i = 0; i < f->n; i++)
         if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f->reasons[i])))
             goto out;
-    if ((err = pt_buf_appendf(&rest, "],\"rules\":[")))
+    if ((err = pt_buf_append(&rest, "],\"rules\":[", 11)))
         goto out;
     for (i = 0; i < f->n; i++)
         if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f->rules[i])))
             goto out;
     if ((err = pt_buf_appendf(&rest, "],\"deleted\":%llu,\"inserted\":%llu,",
                               (unsigned long long)f->deleted, (unsigned long long)f->inserted)) ||
-        (f->tls[0] && ((err = pt_buf_appendf(&rest, "\"tls\":")) || (err = json_str(&rest, f->tls)) ||
+        (f->tls[0] && ((err = pt_buf_append(&rest, "\"tls\":", 6)) || (err = json_str(&rest, f->tls)) ||
                        (err = pt_buf_append(&rest, ",", 1)))) ||
-        (err = pt_buf_appendf(&rest, "\"jws\":")) ||
+        (err = pt_buf_append(&rest, "\"jws\":", 6)) ||
         (err = json_str(&rest, jws)))
         goto out;
     if ((err = lock_log(log)))

@@ -342,15 +342,12 @@ static void
 item_fail(ditem *it, patient_err err, const char *fmt, ...)
 {
     va_list ap;
-    char tmp[1024];
 
-    va_start(ap, fmt);
-    vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
     it->kind = 'e';
     it->err = err;
-    if (it->detail == NULL)
-        it->detail = strdup(tmp);
+    va_start(ap, fmt);
+    pt_detail_vfirst(&it->detail, fmt, ap);
+    va_end(ap);
 }
 
 static void

@@ -115,14 +115,19 @@ detail_vset(char **detail, const char *fmt, va_list ap)
 }
 
 void
+pt_detail_vfirst(char **detail, const char *fmt, va_list ap)
+{
+    if (detail != NULL && *detail == NULL)
+        detail_vset(detail, fmt, ap);
+}
+
+void
 pt_detail_first(char **detail, const char *fmt, ...)
 {
     va_list ap;
 
-    if (detail == NULL || *detail != NULL)
-        return;
     va_start(ap, fmt);
-    detail_vset(detail, fmt, ap);
+    pt_detail_vfirst(detail, fmt, ap);
     va_end(ap);
 }
 

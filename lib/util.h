@@ -170,6 +170,8 @@ patient_err pt_xdg_path(const char *env, const char *home_rel, const char *tail,
  * frees); out of memory leaves it as it was (first) or NULL (set). */
 void pt_detail_first(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pt_detail_set(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pt_detail_vfirst(char **detail, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* The one JSON string writer: append the first len bytes of s (or up to
  * its NUL if sooner; SIZE_MAX for all of it) as a string literal, quoted,

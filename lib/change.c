@@ -12,6 +12,7 @@
 #include <patient/policy.h>
 #include "change_int.h"
 #include "chunk.h"
+#include "hash_bg.h"
 #include "util.h"
 
 /* Our objects have at most a dozen members; more is hostile, and the
@@ -612,6 +613,7 @@ struct patient_hop_hashes {
     uint64_t in_len, out_len;
     int forked;      /* out has its own state (set by the first _in or _out) */
     patient_err err; /* sticky: a failed update spoils the hashes */
+    pt_hash_bg *bg;  /* background: in and out are updated by its thread */
 };
 
 patient_err
@@ -645,7 +647,8 @@ hashes_add(patient_hop_hashes *hh, patient_sha256_ctx *ctx, uint64_t *len, const
         return PATIENT_ERR_STATE; /* already used by a finish */
     if (n > PATIENT_MAX_BODY - *len)
         return hh->err = PATIENT_ERR_TOO_LARGE;
-    if (n && (hh->err = patient_sha256_update(ctx, p, n)) != PATIENT_OK)
+    if (n && (hh->err = hh->bg ? pt_hash_bg_add(hh->bg, ctx == hh->out, p, n)
+                               : patient_sha256_update(ctx, p, n)) != PATIENT_OK)
         return hh->err;
     *len += n;
     return PATIENT_OK;
@@ -660,7 +663,7 @@ hashes_fork(patient_hop_hashes *hh)
         return PATIENT_OK;
     hh->forked = 1;
     if (hh->err == PATIENT_OK && hh->in && hh->out)
-        hh->err = pt_sha256_copy(hh->out, hh->in);
+        hh->err = hh->bg ? pt_hash_bg_fork(hh->bg) : pt_sha256_copy(hh->out, hh->in);
     return hh->err;
 }
 
@@ -692,11 +695,38 @@ patient_hop_hashes_both(patient_hop_hashes *hh, const void *p, size_t n)
     return err;
 }
 
+patient_err
+patient_hop_hashes_background(patient_hop_hashes *hh)
+{
+    if (hh == NULL)
+        return PATIENT_ERR_ARG;
+    if (hh->err != PATIENT_OK)
+        return hh->err;
+    if (hh->in == NULL || hh->out == NULL)
+        return PATIENT_ERR_STATE;
+    if (hh->bg == NULL)
+        hh->err = pt_hash_bg_new(hh->in, hh->out, &hh->bg);
+    return hh->err;
+}
+
+patient_err
+patient_hop_hashes_wait(patient_hop_hashes *hh)
+{
+    patient_err err;
+
+    if (hh == NULL)
+        return PATIENT_ERR_ARG;
+    if (hh->bg && (err = pt_hash_bg_wait(hh->bg)) != PATIENT_OK && hh->err == PATIENT_OK)
+        hh->err = err;
+    return hh->err;
+}
+
 void
 patient_hop_hashes_free(patient_hop_hashes *hh)
 {
     if (hh == NULL)
         return;
+    pt_hash_bg_free(hh->bg); /* its thread is done with the contexts */
     patient_sha256_free(hh->in);
     patient_sha256_free(hh->out);
     free(hh);
@@ -717,6 +747,14 @@ hashes_final(patient_hop_hashes *hh, uint64_t in_len, uint64_t out_len,
         return PATIENT_ERR_HASH;
     if ((err = hashes_fork(hh)) != PATIENT_OK) /* all shared: out = in */
         return err;
+    if (hh->bg) {
+        /* every queued byte hashed, the thread stopped: the contexts are ours */
+        err = pt_hash_bg_wait(hh->bg);
+        pt_hash_bg_free(hh->bg);
+        hh->bg = NULL;
+        if (err != PATIENT_OK)
+            return hh->err = err;
+    }
     err = patient_sha256_final(hh->in, hin); /* frees the context */
     hh->in = NULL;
     if (err == PATIENT_OK)

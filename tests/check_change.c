@@ -1548,6 +1548,155 @@ START_TEST(finish_hashed_shared_prefix)
 }
 END_TEST
 
+/* Hashes taken on a background thread (patient_hop_hashes_background)
+ * sign the same descriptor, byte for byte, as patient_hop_finish: fed in
+ * 4 KiB pieces, input and output alternating as a middlebox relays
+ * them, over a body large enough to start the thread (3 MiB) and one
+ * that is not (hashed at the wait), two at once from one thread, and
+ * from a thread that then exits (its hashing thread goes with it). Bytes
+ * hashed before a wait may then change without effect. Twin: one output
+ * byte fed wrong after many batches signs a descriptor the output check
+ * refuses. */
+struct bg_case {
+    const uint8_t *in, *out;
+    size_t len, out_len, prefix;
+    const char *want;
+    int failures;
+};
+
+static int
+bg_feed(patient_hop_hashes *hh, const uint8_t *in, size_t len, const uint8_t *out,
+        size_t out_len, size_t *i, size_t *o, size_t upto)
+{
+    int bad = 0;
+    while (*i < upto || *o < upto) {
+        size_t a = len - *i < 4096 ? len - *i : 4096, b = out_len - *o < 4096 ? out_len - *o : 4096;
+        if (*i < upto && a)
+            bad |= patient_hop_hashes_in(hh, in + *i, a) != PATIENT_OK, *i += a;
+        if (*o < upto && b)
+            bad |= patient_hop_hashes_out(hh, out + *o, b) != PATIENT_OK, *o += b;
+        if (!a && !b)
+            break;
+    }
+    return bad;
+}
+
+/* One hop hashed in the background, its output fed from a copy: half of
+ * it, a wait, that half scribbled over, the rest (flip: one byte of the
+ * rest changed first). 0 when the result is what it must be. */
+static int
+bg_one(const struct bg_case *c, int flip)
+{
+    const char *url = "https://news.example/a.html";
+    uint8_t *cp = malloc(c->out_len);
+    patient_hop *hop = begin3(sk_a, url, c->in, c->len, NULL, 0, 1);
+    patient_hop_hashes *hh = NULL;
+    char *v = NULL;
+    size_t i = c->prefix, o = c->prefix, half = c->out_len / 2;
+    int bad = cp == NULL;
+
+    if (bad)
+        goto out;
+    memcpy(cp, c->out, c->out_len);
+    if (flip)
+        cp[c->out_len - 3] ^= 1;
+    bad |= patient_hop_hashes_new(&hh) != PATIENT_OK;
+    bad |= patient_hop_hashes_background(hh) != PATIENT_OK;
+    bad |= patient_hop_hashes_both(hh, c->in, c->prefix) != PATIENT_OK;
+    bad |= bg_feed(hh, c->in, c->len, cp, c->out_len, &i, &o, half);
+    bad |= patient_hop_hashes_wait(hh) != PATIENT_OK;
+    memset(cp, 'x', o); /* already hashed: no longer borrowed */
+    bad |= bg_feed(hh, c->in, c->len, cp, c->out_len, &i, &o, SIZE_MAX);
+    bad |= patient_hop_finish_hashed(hop, 1795000000, c->out_len, hh, &v) != PATIENT_OK;
+    if (!bad && v && !flip) {
+        bad |= strcmp(v, c->want) != 0;
+    } else if (!bad && v) {
+        patient_change *ch = NULL;
+        bad |= patient_change_parse(v, strlen(v), &ch) != PATIENT_OK ||
+               patient_change_check_output(ch, c->out, c->out_len) != PATIENT_ERR_HASH;
+        patient_change_free(ch);
+    } else {
+        bad = 1;
+    }
+out:
+    free(v);
+    free(cp);
+    patient_hop_hashes_free(hh);
+    patient_hop_free(hop);
+    return bad;
+}
+
+/* Two hops of one thread in the background at once, pieces interleaved. */
+static int
+bg_two(const struct bg_case *c)
+{
+    const char *url = "https://news.example/a.html";
+    patient_hop *hop[2];
+    patient_hop_hashes *hh[2] = {NULL, NULL};
+    size_t i[2], o[2];
+    int bad = 0;
+
+    for (int k = 0; k < 2; k++) {
+        hop[k] = begin3(sk_a, url, c->in, c->len, NULL, 0, 1);
+        bad |= patient_hop_hashes_new(&hh[k]) != PATIENT_OK;
+        bad |= patient_hop_hashes_background(hh[k]) != PATIENT_OK;
+        bad |= patient_hop_hashes_both(hh[k], c->in, c->prefix) != PATIENT_OK;
+        i[k] = o[k] = c->prefix;
+    }
+    for (size_t upto = 65536; !bad && (i[0] < c->len || o[0] < c->out_len); upto += 65536)
+        for (int k = 0; k < 2; k++)
+            bad |= bg_feed(hh[k], c->in, c->len, c->out, c->out_len, &i[k], &o[k], upto);
+    for (int k = 0; k < 2; k++) {
+        char *v = NULL;
+        bad |= patient_hop_finish_hashed(hop[k], 1795000000, c->out_len, hh[k], &v) != PATIENT_OK ||
+               v == NULL || strcmp(v, c->want) != 0;
+        free(v);
+        patient_hop_hashes_free(hh[k]);
+        patient_hop_free(hop[k]);
+    }
+    return bad;
+}
+
+static void *
+bg_thread(void *arg)
+{
+    struct bg_case *c = arg;
+    c->failures = bg_one(c, 0) + bg_one(c, 1) + bg_two(c);
+    return NULL;
+}
+
+START_TEST(finish_hashed_background)
+{
+    const char *url = "https://news.example/a.html";
+    size_t small = strlen(INPUT), big = small + 3 * 1024 * 1024;
+    uint8_t *in = malloc(big);
+
+    ck_assert_ptr_nonnull(in);
+    memcpy(in, INPUT, small);
+    for (size_t j = small; j < big; j++)
+        in[j] = (uint8_t)(j * 31 + (j >> 12));
+    for (int large = 0; large < 2; large++) {
+        struct bg_case c = {.in = in, .len = large ? big : small};
+        uint8_t *out = NULL;
+        char *want = issue3(sk_a, url, c.in, c.len, NULL, 0, 1, &out, &c.out_len);
+        pthread_t t;
+        c.out = out;
+        c.want = want;
+        while (c.prefix < c.len && c.prefix < c.out_len && c.in[c.prefix] == out[c.prefix])
+            c.prefix++;
+        ck_assert_int_eq(bg_one(&c, 0), 0);
+        ck_assert_int_eq(bg_one(&c, 1), 0);
+        ck_assert_int_eq(bg_two(&c), 0);
+        ck_assert_int_eq(pthread_create(&t, NULL, bg_thread, &c), 0);
+        ck_assert_int_eq(pthread_join(t, NULL), 0);
+        ck_assert_int_eq(c.failures, 0);
+        free(out);
+        free(want);
+    }
+    free(in);
+}
+END_TEST
+
 START_TEST(concurrent_issuers)
 {
     pthread_t t[THREADS];
@@ -1617,6 +1766,7 @@ change_suite(void)
     tcase_add_test(tc, finish_output_same_descriptor);
     tcase_add_test(tc, finish_output_streamed_hashes);
     tcase_add_test(tc, finish_hashed_shared_prefix);
+    tcase_add_test(tc, finish_hashed_background);
     tcase_add_test(tc, empty_body_and_edges);
     tcase_add_test(tc, issue_time_validation);
     tcase_add_test(tc, too_many_edits_and_hops);

@@ -18,6 +18,7 @@
 #include <patient/fetch.h>
 #include <patient/hash.h>
 
+#include "fetch_int.h"
 #include "util.h"
 
 #define CACHE_META_MAX (64u * 1024)
@@ -122,6 +123,10 @@ typedef struct {
     char tls_cipher[128];
     size_t chain_n;
     uint8_t chain[PATIENT_FETCH_MAX_CHAIN][32];
+    const pt_fetch_sink *sink;
+    int to_sink;        /* -1: not asked yet; 0: kept; 1: the body goes to the sink */
+    size_t sunk;        /* bytes given to the sink */
+    patient_err sink_err;
 } xfer;
 
 static void
@@ -137,12 +142,56 @@ headers_clear(xfer *x)
     x->hbytes = 0;
 }
 
+/* Ask the sink whether it takes the body, once the final headers are in. */
+static int
+sink_ask(xfer *x)
+{
+    patient_response head;
+    const char *eff = NULL;
+    long status = 0;
+    int rc;
+
+    memset(&head, 0, sizeof head);
+    curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->curl, CURLINFO_EFFECTIVE_URL, &eff);
+    head.status = status;
+    head.url = (char *)eff;
+    head.body = (uint8_t *)"";
+    head.headers = x->h;
+    head.nheaders = x->nh;
+    head.tls = eff && strncasecmp(eff, "https://", 8) == 0;
+    head.tls_chain_n = x->chain_n;
+    memcpy(head.tls_chain, x->chain, sizeof head.tls_chain);
+    if (eff == NULL)
+        return 0;
+    rc = x->sink->head(x->sink->ctx, &head);
+    if (rc < 0) {
+        x->nomem = 1;
+        return -1;
+    }
+    x->to_sink = rc > 0;
+    return 0;
+}
+
 static size_t
 on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     xfer *x = ud;
     size_t n = size * nmemb;
 
+    if (x->sink && x->to_sink < 0 && sink_ask(x) != 0)
+        return 0;
+    if (x->to_sink > 0) {
+        /* Not kept: the cap counts what went to the sink. */
+        if (n > x->o->max_body - x->sunk) {
+            x->too_large = 1;
+            return 0;
+        }
+        x->sunk += n;
+        if ((x->sink_err = x->sink->data(x->sink->ctx, (const uint8_t *)ptr, n)) != PATIENT_OK)
+            return 0;
+        return n;
+    }
     if (n > x->o->max_body - x->body->len) {
         x->too_large = 1;
         return 0; /* aborts the transfer now */
@@ -449,7 +498,7 @@ fetch_prepare(const patient_fetch_opts *opts, const char *url, patient_fetch_opt
 
 static patient_err
 fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *extra,
-           patient_response **out, char **detail)
+           const pt_fetch_sink *sink, patient_response **out, char **detail)
 {
     patient_fetch_opts dflt;
     CURL *h = NULL;
@@ -478,10 +527,19 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
         goto out;
     }
     x.curl = h;
+    x.sink = sink;
+    x.to_sink = -1;
     if ((err = pt_buf_reserve(&body, 0)) != PATIENT_OK)
         goto out;
     if ((rc = xfer_setup(h, opts, url, &x, errbuf, extra)) == CURLE_OK)
         rc = curl_easy_perform(h);
+    if (x.sink_err != PATIENT_OK) {
+        err = x.sink_err;
+        goto out;
+    }
+    /* No body at all: the sink is asked all the same. */
+    if (rc == CURLE_OK && !x.nomem && !x.too_large && sink && x.to_sink < 0)
+        (void)sink_ask(&x);
     if (rc != CURLE_OK || x.nomem || x.too_large) {
         err = xfer_failure(rc, &x, errbuf, detail);
         goto out;
@@ -624,7 +682,14 @@ patient_err
 patient_fetch(const patient_fetch_opts *opts, const char *url, patient_response **resp,
               char **detail)
 {
-    return fetch_with(opts, url, NULL, resp, detail);
+    return fetch_with(opts, url, NULL, NULL, resp, detail);
+}
+
+patient_err
+pt_fetch_sink_get(const patient_fetch_opts *opts, const char *url, const pt_fetch_sink *sink,
+                  patient_response **resp, char **detail)
+{
+    return fetch_with(opts, url, NULL, sink, resp, detail);
 }
 
 /* ---- cache ------------------------------------------------------------------ */
@@ -829,7 +894,7 @@ patient_fetch_cached(const patient_fetch_opts *opts, const char *url, const char
         }
         hdrs = nl;
     }
-    if ((err = fetch_with(opts, url, hdrs, &r, detail)) != PATIENT_OK)
+    if ((err = fetch_with(opts, url, hdrs, NULL, &r, detail)) != PATIENT_OK)
         goto out;
     if (r->status == 304 && have) {
         free(r->body);

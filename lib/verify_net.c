@@ -21,10 +21,12 @@
 #include <patient/manifest.h>
 #include <patient/hash.h>
 #include <patient/verify.h>
+#include "fetch_int.h"
 #include "report_int.h"
 #include "url_int.h"
 #include "util.h"
 #include "verify_int.h"
+#include "verify_stream.h"
 
 #define WELL_KNOWN "/.well-known/patient/manifest.json"
 
@@ -49,11 +51,42 @@ typedef struct {
     uint8_t *shard_bytes[3];
     char *shard_err[3];
     size_t nshards;
+    char *man_for;             /* the URL the manifest and shards were had for */
+    int collected;             /* the page's headers were read (collect_changes) */
+    pt_bodyck *body;           /* the body's checks, when it streamed to them */
 } gathered;
+
+/* Forget the manifest, its signature and shards (had for another URL). */
+static void
+manifest_clear(gathered *g)
+{
+    patient_response_free(g->man);
+    patient_response_free(g->sig);
+    g->man = g->sig = NULL;
+    free(g->man_error);
+    g->man_error = NULL;
+    patient_manifest_free(g->checks.manifest.m);
+    memset(&g->checks.manifest, 0, sizeof g->checks.manifest);
+    patient_manifest_free(g->checks.lookup.leaf);
+    free(g->checks.lookup.path);
+    memset(&g->checks.lookup, 0, sizeof g->checks.lookup);
+    for (size_t i = 0; i < g->nshards; i++) {
+        free(g->shard_bytes[i]);
+        free(g->shard_err[i]);
+        g->shard_bytes[i] = NULL;
+        g->shard_err[i] = NULL;
+    }
+    memset(g->shards, 0, sizeof g->shards);
+    g->nshards = 0;
+    free(g->man_for);
+    g->man_for = NULL;
+}
 
 static void
 gathered_free(gathered *g)
 {
+    manifest_clear(g);
+    pt_bodyck_free(g->body);
     for (size_t i = 0; i < g->nvalues; i++)
         free(g->values[i]);
     for (size_t i = 0; i < g->ndisc; i++) {
@@ -65,19 +98,9 @@ gathered_free(gathered *g)
     free(g->url);
     free(g->ref);
     free(g->origin_sig);
-    free(g->man_error);
     patient_response_free(g->page);
-    patient_response_free(g->man);
-    patient_response_free(g->sig);
-    patient_manifest_free(g->checks.manifest.m);
-    patient_manifest_free(g->checks.lookup.leaf);
-    free(g->checks.lookup.path);
     for (size_t i = 0; i < g->checks.n; i++)
         patient_change_free(g->checks.change[i]);
-    for (size_t i = 0; i < g->nshards; i++) {
-        free(g->shard_bytes[i]);
-        free(g->shard_err[i]);
-    }
 }
 
 static char *
@@ -434,7 +457,7 @@ gather_shards(gathered *g, const patient_fetch_opts *mfo, const char *cache,
                            (const char *)g->sig->body, g->sig->body_len, keys, nkeys);
     m = g->checks.manifest.m;
     if (m == NULL || patient_manifest_shard_levels(m, NULL) == 0 ||
-        patient_policy_split_url(g->url, NULL, &path) != PATIENT_OK)
+        patient_policy_split_url(g->man_for, NULL, &path) != PATIENT_OK)
         goto out;
     memset(&c, 0, sizeof c);
     c.g = g;
@@ -473,33 +496,158 @@ out:
     return err;
 }
 
+/* The manifest and its signature for url's origin (cached, through the
+ * proxy unless told not to), checked, and the shards on url's path. Only
+ * for an origin the policy has publisher keys for: any other manifest
+ * could not be checked, and the page (or a redirect it sent) must not
+ * choose where the verifier goes next or what it caches. */
 static patient_err
-gather(gathered *g, const patient_policy *policy, const char *url,
-       const patient_verify_fetch_opts *f, patient_report **fail, time_t now)
+gather_manifest(gathered *g, const patient_policy *policy, const char *url,
+                const patient_verify_fetch_opts *f)
 {
-    patient_fetch_opts direct, *mfo;
     const patient_fetch_opts *fo = f ? f->fetch : NULL;
     const char *cache = f ? f->cache_dir : NULL;
-    char *detail = NULL, *origin = NULL, *why = NULL;
+    patient_fetch_opts direct, *mfo = &direct;
     const patient_pubkey *pkeys = NULL;
     size_t npkeys = 0;
+    char *origin = NULL, *why = NULL;
     pt_buf murl = {0};
+    patient_err err = PATIENT_OK;
+
+    if ((g->man_for = strdup(url)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if (fo)
+        direct = *fo;
+    else
+        patient_fetch_opts_init(&direct);
+    if (f && f->manifest_direct)
+        direct.proxy = NULL;
+    if (direct.max_body > PATIENT_MANIFEST_MAX_BYTES)
+        direct.max_body = PATIENT_MANIFEST_MAX_BYTES;
+    if (patient_policy_split_url(url, &origin, NULL) == PATIENT_OK &&
+        patient_policy_publisher_keys(policy, origin, &pkeys, &npkeys) == PATIENT_OK &&
+        npkeys > 0) {
+        pt_buf_appendf(&murl, "%s" WELL_KNOWN, origin);
+        if (get(mfo, cache, (char *)murl.data, &g->man, &why) == PATIENT_OK) {
+            pt_buf_appendf(&murl, ".minisig");
+            direct.max_body = PATIENT_MINISIG_MAX_BYTES;
+            if (get(mfo, cache, (char *)murl.data, &g->sig, &why) != PATIENT_OK) {
+                patient_response_free(g->man);
+                g->man = NULL;
+            }
+        }
+        g->man_error = why;
+        if (g->man && g->sig)
+            err = gather_shards(g, mfo, cache, origin, pkeys, npkeys);
+    }
+    free(origin);
+    pt_buf_free(&murl);
+    return err;
+}
+
+/* The evidence as far as it is known: everything but the body. */
+static void
+evidence_set(gathered *g, const patient_response *page)
+{
+    g->ev.url = g->url;
+    g->ev.status = page->status;
+    g->ev.changes = (const char *const *)g->values;
+    g->ev.nchanges = g->nvalues;
+    g->ev.origin_sig = g->origin_sig;
+    g->ev.manifest = NULL;
+    g->ev.manifest_len = 0;
+    g->ev.manifest_sig = NULL;
+    g->ev.manifest_sig_len = 0;
+    if (g->man && g->sig) {
+        g->ev.manifest = g->man->body;
+        g->ev.manifest_len = g->man->body_len;
+        g->ev.manifest_sig = (const char *)g->sig->body;
+        g->ev.manifest_sig_len = g->sig->body_len;
+    }
+    g->ev.manifest_error = g->man_error;
+    g->ev.shards = g->shards;
+    g->ev.nshards = g->nshards;
+}
+
+/* The page's body, streamed: at its headers, decide whether the body is
+ * needed at all (docs/SECURITY.md, "Verifying while the body streams").
+ * It is not when the manifest was had for this very URL, no descriptor
+ * comes by reference (the middlebox that streamed the body publishes it
+ * only once the body has passed it), and the core needs only what the
+ * body's checks compute as it passes (pt_verify_plan). */
+typedef struct {
+    gathered *g;
+    const patient_policy *policy;
+    time_t now;
+} stream_ctx;
+
+static int
+stream_head(void *ctx, const patient_response *head)
+{
+    stream_ctx *s = ctx;
+    gathered *g = s->g;
+    pt_bodyck *bc = NULL;
+
+    if (head->status != 200 || g->man_for == NULL || strcmp(head->url, g->man_for) != 0)
+        return 0;
+    if (collect_changes(g, head) != PATIENT_OK)
+        return -1;
+    g->collected = 1;
+    if (g->ref != NULL)
+        return 0;
+    g->url = (char *)head->url; /* only for the plan, which does not keep it */
+    evidence_set(g, head);
+    if (pt_verify_plan(s->policy, &g->ev, s->now, &g->checks, &bc) != PATIENT_OK) {
+        g->url = NULL;
+        return -1;
+    }
+    g->url = NULL;
+    g->body = bc;
+    return bc != NULL;
+}
+
+static patient_err
+stream_data(void *ctx, const uint8_t *p, size_t n)
+{
+    stream_ctx *s = ctx;
+    return pt_bodyck_feed(s->g->body, p, n);
+}
+
+static patient_err
+gather(gathered *g, const patient_policy *policy, const char *url,
+       const patient_verify_fetch_opts *f, int may_stream, patient_report **fail, time_t now)
+{
+    const patient_fetch_opts *fo = f ? f->fetch : NULL;
+    const char *cache = f ? f->cache_dir : NULL;
+    char *detail = NULL;
     const patient_response *page = NULL;
     ref_job job = {0};
     pthread_t ref_thread;
+    stream_ctx sc = {g, policy, now};
+    pt_fetch_sink sink = {stream_head, stream_data, &sc};
     int want_ref = 0, threaded = 0;
     patient_err err = PATIENT_OK, serr = PATIENT_OK;
 
     *fail = NULL;
+    /* Streaming: the manifest first, so that what the origin signed is
+     * known when the page's body starts. Not when the body is wanted
+     * anyway (a bundle, the bytes a browser received, a body given). */
+    if (f && (f->received || f->body_override))
+        may_stream = 0;
+    if (may_stream && (err = gather_manifest(g, policy, url, f)) != PATIENT_OK)
+        return err;
     /* What the browser received is verified as it is: no second fetch that
      * a split-view server could answer differently. */
     if (f && f->received)
         page = f->received;
-    else if ((err = patient_fetch(fo, url, &g->page, &detail)) == PATIENT_OK)
+    else if ((err = pt_fetch_sink_get(fo, url, may_stream ? &sink : NULL, &g->page, &detail)) ==
+             PATIENT_OK)
         page = g->page;
+    if (err == PATIENT_OK && g->body && (err = pt_bodyck_end(g->body)) != PATIENT_OK)
+        return err;
     if (page == NULL || page->status != 200) {
         patient_err ferr = err;
-        if (err == PATIENT_ERR_NOMEM)
+        if (err == PATIENT_ERR_NOMEM || err == PATIENT_ERR_CRYPTO || err == PATIENT_ERR_STATE)
             return err;
         if ((err = rep_new(fail, url, now)) != PATIENT_OK)
             return err;
@@ -527,7 +675,7 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     free(detail);
     if ((g->url = strdup(page->url ? page->url : url)) == NULL)
         return PATIENT_ERR_NOMEM;
-    if ((err = collect_changes(g, page)) != PATIENT_OK)
+    if (!g->collected && (err = collect_changes(g, page)) != PATIENT_OK)
         return err;
     /* The descriptor of a streamed change, after the inline ones (it is
      * the last hop's). Also for a page the browser handed us: the
@@ -542,38 +690,12 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         job.o = *fo;
         threaded = pthread_create(&ref_thread, NULL, follow_ref, &job) == 0;
     }
-
-    /* Manifest and signature, cached, through the proxy unless told not to. */
-    if (fo)
-        direct = *fo;
-    else
-        patient_fetch_opts_init(&direct);
-    mfo = &direct;
-    if (f && f->manifest_direct)
-        direct.proxy = NULL;
-    if (direct.max_body > PATIENT_MANIFEST_MAX_BYTES)
-        direct.max_body = PATIENT_MANIFEST_MAX_BYTES;
-    /* Only for an origin the policy has publisher keys for: any other
-     * manifest could not be checked, and the page (or a redirect it sent)
-     * must not choose where the verifier goes next or what it caches. */
-    if (patient_policy_split_url(g->url, &origin, NULL) == PATIENT_OK &&
-        patient_policy_publisher_keys(policy, origin, &pkeys, &npkeys) == PATIENT_OK &&
-        npkeys > 0) {
-        pt_buf_appendf(&murl, "%s" WELL_KNOWN, origin);
-        if (get(mfo, cache, (char *)murl.data, &g->man, &why) == PATIENT_OK) {
-            pt_buf_appendf(&murl, ".minisig");
-            direct.max_body = PATIENT_MINISIG_MAX_BYTES;
-            if (get(mfo, cache, (char *)murl.data, &g->sig, &why) != PATIENT_OK) {
-                patient_response_free(g->man);
-                g->man = NULL;
-            }
-        }
-        g->man_error = why;
-        if (g->man && g->sig)
-            serr = gather_shards(g, mfo, cache, origin, pkeys, npkeys);
+    /* The manifest for the page's own URL: had before it when streaming,
+     * unless a redirect led elsewhere. */
+    if (g->man_for == NULL || strcmp(g->man_for, g->url) != 0) {
+        manifest_clear(g);
+        serr = gather_manifest(g, policy, g->url, f);
     }
-    free(origin);
-    pt_buf_free(&murl);
     if (threaded)
         pthread_join(ref_thread, NULL);
     else if (want_ref)
@@ -597,13 +719,20 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         patient_change *c = NULL;
         const patient_policy_middlebox *mb;
         int seen = 0;
-        if (patient_change_parse(g->values[i], strlen(g->values[i]), &c) != PATIENT_OK) {
-            patient_change_free(c);
-            continue;
+        if (i < g->checks.n && g->checks.value[i] == g->values[i]) {
+            /* parsed already, before the body (pt_verify_plan) */
+            if ((c = g->checks.change[i]) == NULL)
+                continue;
+        } else {
+            if (patient_change_parse(g->values[i], strlen(g->values[i]), &c) != PATIENT_OK) {
+                patient_change_free(c);
+                continue;
+            }
+            g->checks.value[i] = g->values[i];
+            g->checks.change[i] = c;
+            if (g->checks.n < i + 1)
+                g->checks.n = i + 1;
         }
-        g->checks.value[i] = g->values[i];
-        g->checks.change[i] = c;
-        g->checks.n = i + 1;
         if (c->by.disclosure == NULL ||
             (strncmp(c->by.disclosure, "http://", 7) && strncmp(c->by.disclosure, "https://", 8)) ||
             (mb = patient_policy_middlebox_find(policy, c->by.kid)) == NULL ||
@@ -636,30 +765,23 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         }
     }
 
-    g->ev.url = g->url;
-    g->ev.status = page->status;
+    evidence_set(g, page);
     g->ev.body = page->body;
     g->ev.body_len = page->body_len;
     if (f && f->body_override && !f->received) {
         g->ev.body = f->body_override;
         g->ev.body_len = f->body_override_len;
     }
-    g->ev.changes = (const char *const *)g->values;
-    g->ev.nchanges = g->nvalues;
-    g->ev.origin_sig = g->origin_sig;
-    if (g->man && g->sig) {
-        g->ev.manifest = g->man->body;
-        g->ev.manifest_len = g->man->body_len;
-        g->ev.manifest_sig = (const char *)g->sig->body;
-        g->ev.manifest_sig_len = g->sig->body_len;
+    if (g->body) {
+        /* Not kept: the core takes what its checks made of it. */
+        g->ev.body = NULL;
+        g->ev.body_len = 0;
+        g->checks.body = g->body;
     }
-    g->ev.manifest_error = g->man_error;
     g->ev.tls_chain = (const uint8_t(*)[32])page->tls_chain;
     g->ev.tls_chain_n = page->tls_chain_n;
     g->ev.disclosures = g->disc;
     g->ev.ndisclosures = g->ndisc;
-    g->ev.shards = g->shards;
-    g->ev.nshards = g->nshards;
     return PATIENT_OK;
 }
 
@@ -715,7 +837,9 @@ patient_verify_url(const patient_policy *policy, const char *url,
      * browser carries it; the server never sees it). */
     if ((err = pt_url_drop_fragment(url, &url_nf)) != PATIENT_OK)
         goto out;
-    if ((err = gather(&g, policy, url_nf, fopts, report, o.now)) != PATIENT_OK || *report != NULL)
+    if ((err = gather(&g, policy, url_nf, fopts, bundle_out == NULL, report, o.now)) !=
+            PATIENT_OK ||
+        *report != NULL)
         goto out;
     if ((err = pt_verify_evidence(policy, &g.ev, &o, &g.checks, report)) != PATIENT_OK)
         goto out;

@@ -62,6 +62,16 @@ cat >"$T/www/site/page.html" <<'EOF'
 </head><body><p>Today's news.</p></body></html>
 EOF
 printf '<!doctype html><p>home</p>\n' >"$T/www/site/index.html"
+# A page of ~600 KB (many blocks of the body as it arrives), with a
+# tracker at the top and a payload in the middle.
+"$PY" - "$T/www/site/big.html" <<'EOF'
+import sys
+para = "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.</p>\n"
+half = para * 3800
+open(sys.argv[1], "w").write('<!doctype html><html><head><script src="https://tracker.example/t.js">'
+                             '</script></head><body>\n' + half + "<p>EVIL-PAYLOAD-TEST</p>\n" + half +
+                             "</body></html>\n")
+EOF
 
 "$PY" "$top_srcdir/tests/verify_cli_server.py" "$T/www" "$T/port" &
 SRV=$!
@@ -328,6 +338,73 @@ assert a["strict"]["error"]["code"] == "request.malformed", a["strict"]
 assert a["hdr"]["error"]["code"] == "request.malformed", a["hdr"]
 assert a["big"]["error"]["code"] == "body.too_large" and "200000" in a["big"]["error"]["message"], a["big"]
 EOF
+
+# ---- the body streamed to the checks, or kept -------------------------------
+# Without --bundle the body goes to the checks as it arrives and is not
+# kept; with --bundle it is kept (the bundle holds it) and checked in
+# memory. Both must give the same report, byte for byte: verdict, codes,
+# proof, positions.
+mkdir -p "$T/www/short" "$T/www/conf" "$T/www/bigt"
+cat >"$T/withhold.json" <<'EOF'
+{"patient": 1, "type": "rules", "rules": [
+ {"id": "mal", "match": {"literal": "<p>EVIL-PAYLOAD-TEST</p>"}, "action": "remove",
+  "reason": "tracker.payload", "disclose": false}]}
+EOF
+BURL="$O/big.html"
+for v in mbox gz conf bigt; do
+    rules="$top_srcdir/middlebox/rules/trackers-only.json"
+    [ $v = conf ] && rules="$T/withhold.json"
+    "$MBOX" -q -s "$T/mb.key" --name "Test Filter" --service tracker-filter \
+        --rules "$rules" --url "$BURL?via=$v" --type text/html \
+        --header-out "$T/www/$v/big.html.headers" <"$T/www/site/big.html" >"$T/www/$v/big.html" ||
+        { echo "FAIL: patient-mbox (big, $v)"; exit 1; }
+done
+gzip -9 -n -c "$T/www/gz/big.html" >"$T/big.gz" && mv "$T/big.gz" "$T/www/gz/big.html"
+echo "Content-Encoding: gzip" >>"$T/www/gz/big.html.headers"
+# A byte changed far into the body after the hop; a gzip body cut short.
+"$PY" - "$T/www/bigt/big.html" <<'EOF'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[400000] ^= 0x20
+open(sys.argv[1], "wb").write(bytes(b))
+EOF
+gzip -9 -n -c "$T/www/site/page.html" | head -c 60 >"$T/www/bigt/page.html"
+echo "Content-Encoding: gzip" >"$T/www/bigt/page.html.headers"
+cp "$T/www/site/page.html" "$T/www/short/page.html"
+AT="@$(date +%s)"
+same() { # WANT NAME URL: the exit code, and one report streamed and kept
+    $V --no-state --json --at "$AT" "$3" >"$T/s1" 2>"$T/e1"
+    r1=$?
+    $V --no-state --json --at "$AT" --bundle "$T/sb.json" "$3" >"$T/s2" 2>"$T/e2"
+    r2=$?
+    if [ $r1 -eq "$1" ] && [ $r2 -eq "$1" ] && cmp -s "$T/s1" "$T/s2"; then
+        ok "streamed = kept: $2 (exit $r1)"
+    else
+        fail "streamed != kept: $2 (exit $r1 / $r2, wanted $1)"
+        diff "$T/s1" "$T/s2" | head -20
+        cat "$T/e1" "$T/e2" | head -5
+    fi
+}
+same 0 "untouched page" "$URL"
+same 0 "one hop" "$MURL"
+same 1 "tampered after the hop" "$TURL"
+same 1 "forged descriptor" "$URL?via=forged"
+same 1 "untrusted middlebox" "$URL?via=untrusted"
+same 0 "gzip page" "$URL?via=gz"
+same 1 "gzip twin of other bytes" "$O/index.html?via=gz"
+same 0 "600 KB, one hop" "$BURL?via=mbox"
+same 0 "600 KB, one hop, gzip" "$BURL?via=gz"
+same 0 "600 KB, withheld deletion" "$BURL?via=conf"
+grep -q '"proof": *"confined"' "$T/s1" && ok "600 KB withheld: proof confined" || fail "600 KB withheld: not confined"
+same 1 "600 KB, a byte changed after the hop" "$BURL?via=bigt"
+grep -q '"code": *"body.mismatch"' "$T/s1" && ok "600 KB changed: body.mismatch" || fail "600 KB changed: no body.mismatch"
+# libcurl takes a gzip stream that stops early for the bytes it gave: the
+# body is then short of what the origin signed, as when it was kept.
+same 1 "gzip body cut short" "$URL?via=bigt"
+grep -q '"code": *"body.mismatch"' "$T/s1" && ok "cut gzip: body.mismatch" || fail "cut gzip: no body.mismatch"
+same 3 "body shorter than its Content-Length" "$URL?via=short"
+grep -q '"code": *"fetch.failed"' "$T/s1" && ok "short body: fetch.failed" || fail "short body: no fetch.failed"
+same 3 "not listed" "$O/missing.html"
 
 # ---- bundles ----------------------------------------------------------------
 expect 0 "--bundle written" $V -q --bundle "$T/b.json" "$MURL"

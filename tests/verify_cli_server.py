@@ -4,7 +4,8 @@
 Serves ROOT/site. A request whose query is "via=NAME" gets the body from
 ROOT/NAME/<path> instead, with every "Name: value" line of
 ROOT/NAME/<path>.headers added as a response header (a response that went
-through a middlebox, or was tampered with). Writes the port it bound to
+through a middlebox, or was tampered with); for NAME "short" the body is
+64 bytes shorter than its Content-Length says. Writes the port it bound to
 PORTFILE. Every request's path is appended to ROOT/requests.log, so a test
 can show that a request was never made. Only ever binds 127.0.0.1.
 """
@@ -30,7 +31,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(u.query)
         base = q.get("via", ["site"])[0]
-        if base not in ("site", "mbox", "mbox2", "tamper", "untrusted", "forged", "signed", "gz", "many"):
+        if base not in ("site", "mbox", "mbox2", "tamper", "untrusted", "forged", "signed", "gz", "many",
+                        "short", "conf", "bigt"):
             base = "site"
         rel = urllib.parse.unquote(u.path).lstrip("/")
         if rel == "" or rel.endswith("/"):
@@ -47,7 +49,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = f.read()
         self.send_response(200)
         self.send_header("Content-Type", "text/html" if path.endswith(".html") else "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
+        # "short": the body ends (the connection closes) 64 bytes before
+        # the length announced, as a transfer cut off does.
+        self.send_header("Content-Length", str(len(body) + (64 if base == "short" else 0)))
+        if base == "short":
+            self.close_connection = True
         hp = path + ".headers"
         if os.path.isfile(hp):
             with open(hp) as f:

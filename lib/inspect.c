@@ -118,16 +118,18 @@ copy_fields(cJSON *dst, const cJSON *src, const char *const *keys)
         copy_field(dst, src, *keys);
 }
 
-/* Base64 length in bytes without decoding. */
+/* Bytes a base64 member stands for, by the library's decoder (the one the
+ * descriptor reader uses); -1 when it is not base64. */
 static double
-b64_bytes(const char *s)
+b64_len(const char *s)
 {
-    size_t l = strlen(s), pad = 0;
-    if (l >= 1 && s[l - 1] == '=')
-        pad++;
-    if (l >= 2 && s[l - 2] == '=')
-        pad++;
-    return (double)(l / 4 * 3 + (l % 4 ? l % 4 - 1 : 0) - pad);
+    uint8_t *b = NULL;
+    size_t n = 0;
+
+    if (pt_b64_decode(s, strlen(s), 0, &b, &n) != PATIENT_OK)
+        return -1;
+    free(b);
+    return (double)n;
 }
 
 /* ---- minisign family ---------------------------------------------------- */
@@ -260,20 +262,29 @@ ranges_json(const patient_range *r, size_t n)
     return a;
 }
 
-/* Replace base64 byte strings in a change payload by their lengths. */
+/* Replace base64 byte strings in a change payload by their lengths: from
+ * the descriptor c as the library read it when at hand (its edits are the
+ * payload's, in order), else (a value it refuses, a bare payload) from each
+ * string's decoding. */
 static void
-summarise_edits(cJSON *payload)
+summarise_edits(cJSON *payload, const patient_change *c)
 {
     cJSON *edits = cJSON_GetObjectItemCaseSensitive(payload, "edits"), *e;
+    size_t i = 0;
+
+    if (c != NULL && (size_t)cJSON_GetArraySize(edits) != c->nedits)
+        c = NULL;
     cJSON_ArrayForEach(e, edits) {
+        const patient_edit *pe = c ? &c->edits[i] : NULL;
         const char *s;
+        i++;
         if ((s = str_member(e, "insert")) != NULL) {
-            double n = b64_bytes(s);
+            double n = pe ? (double)pe->insert_len : b64_len(s);
             cJSON_DeleteItemFromObjectCaseSensitive(e, "insert");
             cJSON_AddNumberToObject(e, "insert_bytes", n);
         }
         if ((s = str_member(e, "deleted")) != NULL) {
-            double n = b64_bytes(s);
+            double n = pe ? (double)pe->delete_len : b64_len(s);
             cJSON_DeleteItemFromObjectCaseSensitive(e, "deleted");
             cJSON_AddNumberToObject(e, "deleted_bytes_disclosed", n);
         }
@@ -306,11 +317,12 @@ decode_jws(const char *s, size_t len, char *why, size_t whylen, const char **typ
     if (strcasecmp(typ, "patient-change+jws") == 0) {
         patient_change *c = NULL;
         *typ_out = "change";
-        summarise_edits(payload);
-        /* The descriptor as the library reads it, for what its chunks
-         * leave unchecked; a value it refuses is still shown. */
+        /* The descriptor as the library reads it, for its edits' byte
+         * counts and what its chunks leave unchecked; a value it refuses
+         * is still shown. */
         if (patient_change_parse(s, len, &c) != PATIENT_OK)
             c = NULL;
+        summarise_edits(payload, c);
         summarise_chunks(payload, c);
         patient_change_free(c);
     } else if (strcasecmp(typ, "patient-origin+jws") == 0) {
@@ -779,7 +791,7 @@ inspect_json_doc(cJSON *doc, result *r)
         /* A decoded payload on its own (e.g. jws_tool output). */
         cJSON *cp = cJSON_Duplicate(doc, 1);
         if (strcmp(type, "change") == 0) {
-            summarise_edits(cp);
+            summarise_edits(cp, NULL);
             summarise_chunks(cp, NULL);
         }
         r->kind = strcmp(type, "change") == 0 ? "change-payload" : "origin-payload";

@@ -952,7 +952,7 @@ do_verify_proof(int n, char **args, const aopts *o)
     size_t plen, llen;
     const char *line_path;
     patient_err err;
-    cJSON *pj = NULL;
+    patient_log_proof_head head = {0};
     int rc = CLI_EXIT_USAGE;
     double leaf = -1, size = -1;
     const char *root = "", *log_id = "";
@@ -976,17 +976,13 @@ do_verify_proof(int n, char **args, const aopts *o)
         cli_report(err, line_path);
         goto out;
     }
-    /* Only for the message; the library checks the proof itself. */
-    if ((pj = cJSON_ParseWithLength(proof, plen)) != NULL) {
-        const cJSON *x;
-        if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(pj, "leaf_index")))
-            leaf = x->valuedouble;
-        if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(pj, "tree_size")))
-            size = x->valuedouble;
-        if (cJSON_IsString(x = cJSON_GetObjectItemCaseSensitive(pj, "root")))
-            root = x->valuestring;
-        if (cJSON_IsString(x = cJSON_GetObjectItemCaseSensitive(pj, "log_id")))
-            log_id = x->valuestring;
+    /* What the proof claims, for the message, read by the library's
+     * proof reader; a proof it refuses claims nothing (-1, ""). */
+    if (patient_log_proof_head_read(proof, plen, &head) == PATIENT_OK) {
+        leaf = (double)head.leaf_index;
+        size = (double)head.tree_size;
+        root = head.root;
+        log_id = head.log_id;
     }
     err = patient_log_proof_verify(proof, plen, line, llen, &pk);
     patient_keyid_hex(pk.id, kid);
@@ -1030,7 +1026,7 @@ do_verify_proof(int n, char **args, const aopts *o)
         printf("proof INVALID: %s [%s]\n", why, patient_errname(err));
     }
 out:
-    cJSON_Delete(pj);
+    patient_log_proof_head_free(&head);
     free(proof);
     free(line);
     return rc;

@@ -165,77 +165,135 @@ out:
     return err;
 }
 
+/* A proof object's members (docs/format/log.md), each checked and decoded:
+ * the one reader of the format, for the verifier and for the tree head a
+ * tool reports. Strings point into p; pp->path (count hashes) is the
+ * caller's to free. */
+typedef struct {
+    uint64_t m, n; /* leaf_index, tree_size */
+    const char *log_id, *root64, *ck, *leaf64;
+    uint8_t root[HASH_LEN];
+    uint8_t (*path)[HASH_LEN];
+    size_t count;
+} proof_parts;
+
+static patient_err
+proof_read(const char *proof_json, size_t proof_len, cJSON **p, proof_parts *pp)
+{
+    const cJSON *arr, *x;
+    size_t i = 0;
+
+    memset(pp, 0, sizeof *pp);
+    if (proof_len > PROOF_MAX + 2 * PATIENT_JWS_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    if (pt_json_parse(proof_json, proof_len, p) != PATIENT_OK || !cJSON_IsObject(*p) ||
+        get_u64(*p, "leaf_index", &pp->m) != 0 || get_u64(*p, "tree_size", &pp->n) != 0 ||
+        (pp->log_id = pt_json_str(*p, "log_id")) == NULL ||
+        (pp->root64 = pt_json_str(*p, "root")) == NULL ||
+        (pp->ck = pt_json_str(*p, "checkpoint")) == NULL ||
+        !cJSON_IsArray(arr = cJSON_GetObjectItemCaseSensitive(*p, "path")) ||
+        pt_b64_decode_exact(pp->root64, strlen(pp->root64), 0, pp->root, HASH_LEN) != PATIENT_OK)
+        return PATIENT_ERR_PARSE;
+    pp->leaf64 = pt_json_str(*p, "leaf_hash");
+    pp->count = (size_t)cJSON_GetArraySize(arr);
+    if (pp->count > PT_MERKLE_MAX_DEPTH)
+        return PATIENT_ERR_PARSE;
+    if (pp->count && (pp->path = calloc(pp->count, HASH_LEN)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    cJSON_ArrayForEach(x, arr) {
+        if (!cJSON_IsString(x) ||
+            pt_b64_decode_exact(x->valuestring, strlen(x->valuestring), 0, pp->path[i++],
+                                HASH_LEN))
+            return PATIENT_ERR_PARSE;
+    }
+    return PATIENT_OK;
+}
+
+patient_err
+patient_log_proof_head_read(const char *proof_json, size_t proof_len,
+                            patient_log_proof_head *head)
+{
+    cJSON *p = NULL;
+    proof_parts pp;
+    patient_err err;
+
+    if (head == NULL)
+        return PATIENT_ERR_ARG;
+    memset(head, 0, sizeof *head);
+    if (proof_json == NULL)
+        return PATIENT_ERR_ARG;
+    if ((err = proof_read(proof_json, proof_len, &p, &pp)) != PATIENT_OK)
+        goto out;
+    head->leaf_index = pp.m;
+    head->tree_size = pp.n;
+    if ((head->log_id = strdup(pp.log_id)) == NULL || (head->root = strdup(pp.root64)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+out:
+    if (err != PATIENT_OK)
+        patient_log_proof_head_free(head);
+    free(pp.path);
+    cJSON_Delete(p);
+    return err;
+}
+
+void
+patient_log_proof_head_free(patient_log_proof_head *head)
+{
+    if (head == NULL)
+        return;
+    free(head->log_id);
+    free(head->root);
+    memset(head, 0, sizeof *head);
+}
+
 patient_err
 patient_log_proof_verify(const char *proof_json, size_t proof_len, const char *leaf_line,
                          size_t leaf_len, const patient_pubkey *pub)
 {
     cJSON *p = NULL, *cp = NULL, *ln = NULL;
-    const cJSON *arr, *x;
     patient_jws *j = NULL;
-    uint8_t root[HASH_LEN], leaf[HASH_LEN], claimed[HASH_LEN];
-    uint8_t (*path)[HASH_LEN] = NULL;
-    uint64_t m, n, seq, ts;
-    size_t count = 0, i = 0;
-    const char *log_id, *root64, *ck, *leaf64, *s;
+    uint8_t leaf[HASH_LEN], claimed[HASH_LEN];
+    uint64_t seq, ts;
+    proof_parts pp;
+    const char *s;
     patient_err err;
 
+    memset(&pp, 0, sizeof pp);
     if (proof_json == NULL || leaf_line == NULL)
         return PATIENT_ERR_ARG;
-    if (proof_len > PROOF_MAX + 2 * PATIENT_JWS_MAX)
-        return PATIENT_ERR_TOO_LARGE;
     if (leaf_len > 0 && leaf_line[leaf_len - 1] == '\n')
         leaf_len--;
-    if (pt_json_parse(proof_json, proof_len, &p) != PATIENT_OK || !cJSON_IsObject(p) ||
-        get_u64(p, "leaf_index", &m) != 0 || get_u64(p, "tree_size", &n) != 0 ||
-        (log_id = pt_json_str(p, "log_id")) == NULL || (root64 = pt_json_str(p, "root")) == NULL ||
-        (ck = pt_json_str(p, "checkpoint")) == NULL ||
-        !cJSON_IsArray(arr = cJSON_GetObjectItemCaseSensitive(p, "path")) ||
-        pt_b64_decode_exact(root64, strlen(root64), 0, root, HASH_LEN) != PATIENT_OK) {
-        err = PATIENT_ERR_PARSE;
+    if ((err = proof_read(proof_json, proof_len, &p, &pp)) != PATIENT_OK)
         goto out;
-    }
-    count = (size_t)cJSON_GetArraySize(arr);
-    if (count > PT_MERKLE_MAX_DEPTH) {
-        err = PATIENT_ERR_PARSE;
-        goto out;
-    }
-    if (count && (path = calloc(count, HASH_LEN)) == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-    cJSON_ArrayForEach(x, arr) {
-        if (!cJSON_IsString(x) ||
-            pt_b64_decode_exact(x->valuestring, strlen(x->valuestring), 0, path[i++], HASH_LEN)) {
-            err = PATIENT_ERR_PARSE;
-            goto out;
-        }
-    }
     /* The line must be the entry the proof is about. */
     if (pt_json_parse(leaf_line, leaf_len, &ln) != PATIENT_OK || get_u64(ln, "seq", &seq) != 0 ||
-        seq != m) {
+        seq != pp.m) {
         err = PATIENT_ERR_ARG;
         goto out;
     }
     if ((err = pt_merkle_leaf(leaf_line, leaf_len, NULL, leaf)))
         goto out;
-    if ((leaf64 = pt_json_str(p, "leaf_hash")) != NULL &&
-        (pt_b64_decode_exact(leaf64, strlen(leaf64), 0, claimed, HASH_LEN) != PATIENT_OK ||
+    if (pp.leaf64 != NULL &&
+        (pt_b64_decode_exact(pp.leaf64, strlen(pp.leaf64), 0, claimed, HASH_LEN) != PATIENT_OK ||
          sodium_memcmp(claimed, leaf, HASH_LEN) != 0)) {
         err = PATIENT_ERR_HASH;
         goto out;
     }
-    if ((err = pt_merkle_path_verify(m, n, leaf, (const uint8_t(*)[HASH_LEN])path, count, root)))
+    if ((err = pt_merkle_path_verify(pp.m, pp.n, leaf, (const uint8_t(*)[HASH_LEN])pp.path,
+                                     pp.count, pp.root)))
         goto out;
     /* The checkpoint signs exactly this tree head. */
-    if (patient_jws_parse(ck, strlen(ck), &j) != PATIENT_OK || j->typ == NULL ||
+    if (patient_jws_parse(pp.ck, strlen(pp.ck), &j) != PATIENT_OK || j->typ == NULL ||
         strcmp(j->typ, CKPT_TYP) != 0 ||
         pt_json_parse((const char *)j->payload, j->payload_len, &cp) != PATIENT_OK) {
         err = PATIENT_ERR_PARSE;
         goto out;
     }
-    if (get_u64(cp, "tree_size", &ts) != 0 || ts != n || (s = pt_json_str(cp, "root")) == NULL ||
-        strcmp(s, root64) != 0 || (s = pt_json_str(cp, "log_id")) == NULL ||
-        strcmp(s, log_id) != 0) {
+    if (get_u64(cp, "tree_size", &ts) != 0 || ts != pp.n || (s = pt_json_str(cp, "root")) == NULL ||
+        strcmp(s, pp.root64) != 0 || (s = pt_json_str(cp, "log_id")) == NULL ||
+        strcmp(s, pp.log_id) != 0) {
         err = PATIENT_ERR_LOG_CORRUPT;
         goto out;
     }
@@ -245,6 +303,6 @@ out:
     cJSON_Delete(cp);
     cJSON_Delete(ln);
     patient_jws_free(j);
-    free(path);
+    free(pp.path);
     return err;
 }

@@ -1331,6 +1331,44 @@ START_TEST(log_proofs)
 }
 END_TEST
 
+/* What a proof claims, read by the verifier's reader: its tree head; a
+ * proof malformed for the verifier (tree_size a string, a path hash that is
+ * not 32 bytes) claims nothing, with the verifier's code. */
+START_TEST(log_proof_head)
+{
+    const char *p = tpath("ph.log");
+    char *proof, *forged, *q;
+    patient_log_proof_head h;
+    lines ls;
+
+    build_log(p, 17, 0);
+    ls = read_lines(p);
+    ck_assert_int_eq(patient_log_proof(p, 5, &proof), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof_head_read(proof, strlen(proof), &h), PATIENT_OK);
+    ck_assert_int_eq(h.leaf_index, 5);
+    ck_assert_int_eq(h.tree_size, 17);
+    ck_assert_int_eq(strlen(h.log_id), 64);
+    ck_assert_ptr_nonnull(q = strstr(proof, "\"root\":\""));
+    ck_assert(strncmp(q + 8, h.root, strlen(h.root)) == 0 && q[8 + strlen(h.root)] == '"');
+    patient_log_proof_head_free(&h);
+    patient_log_proof_head_free(&h); /* a zeroed head is fine */
+    forged = tu_replace1(proof, "\"tree_size\":17", "\"tree_size\":\"17\"");
+    ck_assert_int_eq(patient_log_proof_head_read(forged, strlen(forged), &h), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_log_proof_verify(forged, strlen(forged), ls.l[5], strlen(ls.l[5]),
+                                              &pk),
+                     PATIENT_ERR_PARSE);
+    ck_assert(h.leaf_index == 0 && h.tree_size == 0 && h.log_id == NULL && h.root == NULL);
+    free(forged);
+    forged = tu_replace1(proof, "\"path\":[\"", "\"path\":[\"AAAA");
+    ck_assert_int_eq(patient_log_proof_head_read(forged, strlen(forged), &h), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(h.root);
+    free(forged);
+    ck_assert_int_eq(patient_log_proof_head_read(NULL, 0, &h), PATIENT_ERR_ARG);
+    free(proof);
+    free_lines(&ls);
+}
+END_TEST
+
 START_TEST(log_proof_path_tampered)
 {
     const char *p = tpath("pt.log");
@@ -1611,6 +1649,7 @@ log_suite(void)
     tcase_add_test(tc, iter_scanner);
     tcase_add_test(tc, log_proofs);
     tcase_add_test(tc, log_proof_path_tampered);
+    tcase_add_test(tc, log_proof_head);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("concurrency");

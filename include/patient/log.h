@@ -291,6 +291,23 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_verify(const char *proo
                                                                 const char *leaf_line,
                                                                 size_t leaf_len,
                                                                 const patient_pubkey *pub);
+/* What a proof claims, for a message: its tree head, read by the same
+ * reader as patient_log_proof_verify (every member checked and decoded, the
+ * audit path too) but nothing verified. log_id and root are the proof's
+ * strings (hex, base64), malloc'd. PATIENT_ERR_PARSE when the proof is
+ * malformed (the code patient_log_proof_verify gives it), TOO_LARGE, NOMEM;
+ * on any error *head is zeroed. Free with patient_log_proof_head_free
+ * (accepts a zeroed head). Thread-safe. */
+typedef struct patient_log_proof_head {
+    uint64_t leaf_index; /* the entry's seq */
+    uint64_t tree_size;
+    char *log_id;
+    char *root;
+} patient_log_proof_head;
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_head_read(const char *proof_json,
+                                                                   size_t proof_len,
+                                                                   patient_log_proof_head *head);
+PATIENT_EXPORT void patient_log_proof_head_free(patient_log_proof_head *head);
 
 #ifdef __cplusplus
 }

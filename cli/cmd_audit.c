@@ -501,18 +501,20 @@ chunks_json(cJSON *o, const patient_log_entry *e)
 static const char *
 tls_short(const patient_log_entry *e, char *out, size_t cap)
 {
-    const char *sp, *last;
+    patient_log_tls t;
 
-    if (e->tls == NULL)
+    switch (patient_log_entry_tls(e, &t)) {
+    case PATIENT_OK:
+        break;
+    case PATIENT_ERR_NOT_FOUND:
         return "-";
-    if (strcmp(e->tls, "none") == 0)
-        return "plain";
-    sp = strchr(e->tls, ' ');
-    last = strrchr(e->tls, ' ');
-    if (sp == NULL || last == NULL)
+    default:
         return e->tls;
-    snprintf(out, cap, "%.*s %s", (int)(sp - e->tls), e->tls,
-             strcmp(last + 1, "verified") == 0 ? "verified" : "UNVERIFIED");
+    }
+    if (t.plaintext)
+        return "plain";
+    snprintf(out, cap, "%.*s %s", (int)t.version_len, t.version,
+             t.verified ? "verified" : "UNVERIFIED");
     return out;
 }
 

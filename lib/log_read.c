@@ -236,6 +236,32 @@ chfields_tls(chfields *f, const char *version, const char *cipher, int verified)
 }
 
 patient_err
+patient_log_entry_tls(const patient_log_entry *e, patient_log_tls *out)
+{
+    const char *sp, *last;
+
+    if (out == NULL || e == NULL)
+        return PATIENT_ERR_ARG;
+    memset(out, 0, sizeof *out);
+    if (e->tls == NULL)
+        return PATIENT_ERR_NOT_FOUND;
+    /* The writer's forms (chfields_tls): "none", or version, cipher and
+     * "verified" / "unverified" joined by spaces. */
+    if (strcmp(e->tls, "none") == 0) {
+        out->version = e->tls;
+        out->version_len = 4;
+        out->plaintext = 1;
+        return PATIENT_OK;
+    }
+    if ((sp = strchr(e->tls, ' ')) == NULL || (last = strrchr(e->tls, ' ')) == NULL)
+        return PATIENT_ERR_PARSE;
+    out->version = e->tls;
+    out->version_len = (size_t)(sp - e->tls);
+    out->verified = strcmp(last + 1, "verified") == 0;
+    return PATIENT_OK;
+}
+
+patient_err
 patient_log_entry_edit_bytes(const patient_log_entry *e, uint64_t *deleted, uint64_t *inserted)
 {
     chfields f;

@@ -1369,6 +1369,34 @@ START_TEST(log_proof_head)
 }
 END_TEST
 
+/* A change entry's upstream TLS split as the writer joined it; its twins
+ * (not recorded, not the writer's form) are told apart. */
+START_TEST(log_entry_tls)
+{
+    patient_log_entry e;
+    patient_log_tls t;
+
+    memset(&e, 0, sizeof e);
+    e.kind = PATIENT_LOG_KIND_CHANGE;
+    e.tls = "TLSv1.3 TLS_AES_256_GCM_SHA384 verified";
+    ck_assert_int_eq(patient_log_entry_tls(&e, &t), PATIENT_OK);
+    ck_assert(t.version_len == 7 && strncmp(t.version, "TLSv1.3", 7) == 0);
+    ck_assert(t.verified == 1 && t.plaintext == 0);
+    e.tls = "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 unverified";
+    ck_assert_int_eq(patient_log_entry_tls(&e, &t), PATIENT_OK);
+    ck_assert(t.version_len == 7 && t.verified == 0 && t.plaintext == 0);
+    e.tls = "none";
+    ck_assert_int_eq(patient_log_entry_tls(&e, &t), PATIENT_OK);
+    ck_assert(t.plaintext == 1 && t.verified == 0);
+    e.tls = "TLSv1.3";
+    ck_assert_int_eq(patient_log_entry_tls(&e, &t), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(t.version);
+    e.tls = NULL;
+    ck_assert_int_eq(patient_log_entry_tls(&e, &t), PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_log_entry_tls(NULL, &t), PATIENT_ERR_ARG);
+}
+END_TEST
+
 START_TEST(log_proof_path_tampered)
 {
     const char *p = tpath("pt.log");
@@ -1650,6 +1678,7 @@ log_suite(void)
     tcase_add_test(tc, log_proofs);
     tcase_add_test(tc, log_proof_path_tampered);
     tcase_add_test(tc, log_proof_head);
+    tcase_add_test(tc, log_entry_tls);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("concurrency");

@@ -264,6 +264,21 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_iter_next(patient_log_iter *i
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_entry_edit_bytes(const patient_log_entry *e,
                                                                     uint64_t *deleted,
                                                                     uint64_t *inserted);
+/* A change entry's upstream TLS (its "tls" member, docs/format/log.md)
+ * split as the writer joined it. version points into e->tls (version_len
+ * bytes, not NUL-terminated there): "TLSv1.3" ..., or "none" with
+ * plaintext 1 (a plain-HTTP upstream); verified: the descriptor says the
+ * upstream certificate was verified. PATIENT_ERR_NOT_FOUND when the entry
+ * records none (e->tls NULL); PATIENT_ERR_PARSE when e->tls is not in the
+ * writer's form (show it as it is). *out is zeroed first. Thread-safe. */
+typedef struct patient_log_tls {
+    const char *version;
+    size_t version_len;
+    int plaintext;
+    int verified;
+} patient_log_tls;
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_entry_tls(const patient_log_entry *e,
+                                                             patient_log_tls *out);
 /* Line number of the last line read. */
 PATIENT_EXPORT uint64_t patient_log_iter_line(const patient_log_iter *it);
 PATIENT_EXPORT void patient_log_iter_close(patient_log_iter *it);

@@ -9,7 +9,7 @@
 #include <sodium.h>
 
 #include <patient/change.h>
-#include <patient/policy.h>
+#include <patient/tls.h>
 #include "change_int.h"
 #include "chunk.h"
 #include "hash_bg.h"

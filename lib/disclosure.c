@@ -8,6 +8,7 @@
 #include <patient/disclosure.h>
 
 #include <patient/hash.h>
+#include <patient/tls.h>
 #include "util.h"
 
 struct patient_disclosure {

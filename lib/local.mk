@@ -12,7 +12,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/tlog_int.h lib/log_consist.c lib/log_evidence.c lib/log_tiles.c lib/note.c lib/tlog_client.c lib/tlog_index.c \
 	lib/manifest_int.h lib/manifest_build.c lib/manifest_parse.c lib/manifest_publish.c lib/manifest_shard.c \
 	lib/mediatype.c lib/origin.c \
-	lib/url_int.h lib/url.c \
+	lib/url_int.h lib/url.c lib/tls.c \
 	lib/policy.c lib/fetch.c lib/disclosure.c \
 	lib/change_int.h lib/change.c lib/hash_bg.h lib/hash_bg.c lib/edit.c lib/pieces.h lib/pieces.c lib/gzip.c \
 	lib/rules.c \
@@ -39,7 +39,7 @@ pkginclude_HEADERS += \
 	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
 	include/patient/verify.h include/patient/native.h include/patient/mbox.h include/patient/time.h \
-	include/patient/jws.h include/patient/url.h include/patient/inspect.h
+	include/patient/jws.h include/patient/url.h include/patient/tls.h include/patient/inspect.h
 
 # What tools link with.
 PT_LIBS = lib/libpatient.la $(SODIUM_LIBS) $(CJSON_LIBS)

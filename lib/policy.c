@@ -51,21 +51,6 @@ struct patient_policy {
     unsigned flags;
 };
 
-static const char *const TLS_NAMES[] = {"SSLv3", "TLSv1", "TLSv1.0", "TLSv1.1", "TLSv1.2",
-                                        "TLSv1.3"};
-static const int TLS_RANKS[] = {1, 2, 2, 3, 4, 5};
-
-int
-patient_tls_version_rank(const char *v)
-{
-    if (v == NULL)
-        return 0;
-    for (size_t i = 0; i < sizeof TLS_NAMES / sizeof TLS_NAMES[0]; i++)
-        if (strcmp(v, TLS_NAMES[i]) == 0)
-            return TLS_RANKS[i];
-    return 0;
-}
-
 const char *
 patient_policy_deny_name(patient_policy_deny why)
 {

@@ -13,6 +13,7 @@
 #include <patient/hash.h>
 #include <patient/manifest.h>
 #include <patient/tlog.h>
+#include <patient/tls.h>
 #include <patient/verify.h>
 #include "change_int.h"
 #include "pieces.h"

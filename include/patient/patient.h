@@ -23,6 +23,7 @@
 #include <patient/mbox.h>
 #include <patient/time.h>
 #include <patient/url.h>
+#include <patient/tls.h>
 #include <patient/inspect.h>
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <patient/error.h>
 #include <patient/key.h>
+#include <patient/tls.h>
 #include <patient/url.h>
 
 #ifdef __cplusplus
@@ -174,11 +175,6 @@ PATIENT_EXPORT patient_proof patient_policy_require_proof(const patient_policy *
 /* "attested", "proven", "confined", "auto" (the policy file's spelling). */
 PATIENT_EXPORT const char *patient_proof_name(patient_proof p);
 PATIENT_EXPORT patient_unsigned_action patient_policy_unsigned(const patient_policy *p);
-
-/* TLS protocol versions as curl, OpenSSL and our descriptors spell them
- * ("SSLv3", "TLSv1", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"): a rank
- * that orders them (higher is newer), or 0 for anything else. */
-PATIENT_EXPORT int patient_tls_version_rank(const char *version);
 
 /* ---- building and saving (for `patient policy`) --------------------------- */
 

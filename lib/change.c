@@ -13,6 +13,7 @@
 #include "change_int.h"
 #include "chunk.h"
 #include "hash_bg.h"
+#include "hash_int.h"
 #include "util.h"
 
 /* Our objects have at most a dozen members; more is hostile, and the

@@ -25,6 +25,7 @@
 
 #include <patient/hash.h>
 #include "util.h"
+#include "hash_int.h"
 
 struct patient_sha256_ctx {
     SHA256_CTX c;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "hash_bg.h"
+#include "hash_int.h"
 #include "util.h"
 
 #define HASH_BG_BATCH (64u * 1024)

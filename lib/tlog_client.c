@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "fetch_int.h"
 #include "log_int.h"
 #include "tlog_int.h"
 

@@ -36,18 +36,6 @@ patient_err pt_buf_vappendf(pt_buf *b, const char *fmt, va_list ap)
 patient_err pt_buf_reserve_big(pt_buf *b, size_t n);
 void pt_buf_free(pt_buf *b);
 
-/* Many GETs through one libcurl handle (lib/fetch.c): its connection and
- * buffers are kept, and the body goes into the caller's buffer, reused
- * (len reset to 0, capacity kept). Same options, checks and errors as
- * patient_fetch; max_body 0 keeps the options' cap. *status is the HTTP
- * status of a completed transfer. Not for two threads at once. */
-typedef struct pt_fetcher pt_fetcher;
-struct patient_fetch_opts;
-patient_err pt_fetcher_new(const struct patient_fetch_opts *opts, pt_fetcher **out);
-patient_err pt_fetcher_get(pt_fetcher *f, const char *url, size_t max_body, pt_buf *body,
-                           long *status, char **detail);
-void pt_fetcher_free(pt_fetcher *f);
-
 /* Read a whole regular file (refusing symlinks, devices and FIFOs) of at
  * most max bytes. *out is malloc'd and NUL-terminated (not counted in *len).
  * path "-" reads stdin. */
@@ -75,10 +63,6 @@ patient_err pt_write_atomic(const char *path, const void *data, size_t len, unsi
 /* Write all len bytes to fd, retrying short writes and EINTR: OK, or IO
  * with errno as write left it. */
 patient_err pt_write_all(int fd, const void *data, size_t len);
-
-/* dst becomes a copy of src's state (both stay usable): one hash of a
- * common prefix, continued two ways. */
-patient_err pt_sha256_copy(patient_sha256_ctx *dst, const patient_sha256_ctx *src);
 
 /* base64 (standard, padded) and base64url (no padding). out is malloc'd,
  * NUL-terminated. Decoders reject whitespace and trailing garbage. */

@@ -42,7 +42,6 @@
 #include <string.h>
 #include <strings.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -97,6 +96,11 @@
 /* Relayed bytes dropped from the front of a passthrough buffer once this
  * many have gone (a body over MaxBody costs memory of this order). */
 #define SRV_COMPACT (256u * 1024)
+/* Streamed input buffers kept for reuse (pool_give): how many, the
+ * smallest worth keeping, and the most memory they may hold. */
+#define SRV_POOL_N 4
+#define SRV_POOL_MIN (1024u * 1024)
+#define SRV_POOL_BYTES (64u * 1024 * 1024)
 #define SRV_REF_PATH "/.well-known/patient/change/"
 #define SRV_REF_ID_HEX 32
 #define SRV_DEFAULT_REF_HOST "patient-mbox.invalid"
@@ -208,6 +212,70 @@ struct srv_req {
     int reqmod;            /* a REQMOD: maybe a descriptor request */
     char *ref_body;        /* REQMOD: the descriptor or error text we answer */
 };
+
+/* Streamed input buffers kept for the next large body. A fresh buffer
+ * is memory the kernel zeroes as the body is first written into it
+ * (about 1.3 ms of c-icap CPU per 5 MB response, perf: as much as
+ * relaying it); a kept one is written over. At most SRV_POOL_N buffers
+ * of SRV_POOL_MIN or more, SRV_POOL_BYTES in all, per c-icap child. */
+static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uint8_t *p;
+    size_t cap;
+} g_pool[SRV_POOL_N];
+static size_t g_pool_n, g_pool_bytes;
+
+/* The smallest kept buffer of want bytes or more, or NULL. */
+static uint8_t *
+pool_take(size_t want, size_t *cap)
+{
+    uint8_t *p = NULL;
+    size_t best = SRV_POOL_N;
+
+    pthread_mutex_lock(&g_pool_lock);
+    for (size_t i = 0; i < g_pool_n; i++)
+        if (g_pool[i].cap >= want && (best == SRV_POOL_N || g_pool[i].cap < g_pool[best].cap))
+            best = i;
+    if (best < SRV_POOL_N) {
+        p = g_pool[best].p;
+        *cap = g_pool[best].cap;
+        g_pool_bytes -= *cap;
+        g_pool[best] = g_pool[--g_pool_n];
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    return p;
+}
+
+/* Keep p (cap bytes, nothing borrows it any more) for a later body: 1,
+ * or 0 and the caller frees it. */
+static int
+pool_give(uint8_t *p, size_t cap)
+{
+    int kept = 0;
+
+    if (p == NULL || cap < SRV_POOL_MIN)
+        return 0;
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_pool_n < SRV_POOL_N && cap <= SRV_POOL_BYTES - g_pool_bytes) {
+        g_pool[g_pool_n].p = p;
+        g_pool[g_pool_n].cap = cap;
+        g_pool_n++;
+        g_pool_bytes += cap;
+        kept = 1;
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    return kept;
+}
+
+static void
+pool_free(void)
+{
+    pthread_mutex_lock(&g_pool_lock);
+    while (g_pool_n > 0)
+        free(g_pool[--g_pool_n].p);
+    g_pool_bytes = 0;
+    pthread_mutex_unlock(&g_pool_lock);
+}
 
 /* ---- configuration handlers (c-icap convention: non-zero = ok) --------- */
 
@@ -698,6 +766,7 @@ srv_close(void)
     g_log = NULL;
     g_log_pid = 0;
     pthread_mutex_unlock(&g_lock);
+    pool_free();
     patient_rules_free(g_rules);
     g_rules = NULL;
     patient_seckey_free(g_sk);
@@ -809,7 +878,9 @@ srv_release_request(void *data)
     patient_hop_hashes_free(d->hh);
     free(d->edits);
     free(d->ref_body);
-    free(d->buf);
+    /* a streamed body's buffer (the hashes, its last borrower, are gone) */
+    if (d->mode != MODE_EDIT || !pool_give(d->buf, d->cap))
+        free(d->buf);
     free(d->url);
     free(d);
 }
@@ -1348,25 +1419,19 @@ stream_compact(struct srv_req *d)
     }
 }
 
-/* The input buffer of a streamed body, for want bytes. From 2 MiB on in
- * huge pages where the kernel has them (MADV_HUGEPAGE): a fresh 5 MB
- * buffer otherwise takes 1,280 page faults as the body arrives, about
- * 1 ms of c-icap CPU per response (perf). Pages never written still cost
- * nothing. Failing, the buffer grows as it fills. */
+/* The input buffer of a streamed body, for want bytes: a kept one if
+ * one is large enough. Pages never written cost nothing. Failing, the
+ * buffer grows as it fills. */
 static void
 stream_alloc(struct srv_req *d, size_t want)
 {
-    const size_t huge = 2u * 1024 * 1024;
-    void *nb = NULL;
+    const size_t step = 1024u * 1024;
+    void *nb;
 
-    if (want >= huge) {
-        want = (want + huge - 1) / huge * huge;
-        if (posix_memalign(&nb, huge, want) != 0)
-            nb = NULL;
-        else
-            (void)madvise(nb, want, MADV_HUGEPAGE); /* a hint: without it, 4 KiB pages */
-    }
-    if (nb == NULL && (nb = malloc(want)) == NULL)
+    /* whole MiB: a kept buffer then fits more bodies than its own */
+    if (want >= SRV_POOL_MIN)
+        want = (want + step - 1) / step * step;
+    if ((nb = pool_take(want, &want)) == NULL && (nb = malloc(want)) == NULL)
         return;
     if (d->len)
         memcpy(nb, d->buf, d->len);

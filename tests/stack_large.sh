@@ -198,40 +198,19 @@ check "gzip bomb (100 MB of zeros): not delivered (curl exit $rc, HTTP $code)" \
 # (the plug-in's exact-bytes path): the host follows the reference through
 # its proxy. Twins: the same bytes with a kept byte changed; the same
 # request to a host without a proxy (the reference is not followed).
-nreq() { # nreq NAME OUT: the received page NAME as two native requests, ok and bad
-"$PY" - "$ORIGIN_URL/$1.html" "$work/$1.hdr" "$work/$1.body" "$work/$2" <<'PY2'
-import base64, json, struct, sys
-url, hdr, body, out = sys.argv[1:]
-hs = [l.split(":", 1) for l in open(hdr, encoding="latin-1").read().splitlines()[1:] if ":" in l]
-hs = [{"name": k.strip(), "value": v.strip()} for k, v in hs if k.lower().startswith("patient-")]
-b = open(body, "rb").read()
-i = len(b) // 2
-bad = b[:i] + (b"Y" if b[i:i + 1] != b"Y" else b"Z") + b[i + 1:]
-with open(out, "wb") as f:
-    for rid, data in (("ok", b), ("bad", bad)):
-        m = json.dumps({"type": "verify", "id": rid, "url": url,
-                        "received": {"status": 200, "headers": hs,
-                                     "body": base64.b64encode(data).decode()}}).encode()
-        f.write(struct.pack("=I", len(m)) + m)
-PY2
-}
-nreq m1000000 nreq
-nreq gm1000000 gnreq
-native() { # native OUT [REQ [args]]
-    local out=$1 req=${2:-nreq}; shift; shift || true
-    rc=0
-    "$VERIFY" --native-host --policy "$work/policy.json" --no-state --cache-dir "$work/cache" \
-        --timeout 60 "$@" chrome-extension://x/ <"$work/$req" >"$work/$out" 2>"$work/$out.err" || rc=$?
-}
-native nat nreq --proxy "$PROXY_URL"
+native_requests "$ORIGIN_URL/m1000000.html" "$work/m1000000.hdr" "$work/m1000000.body" \
+    "$work/nreq" byte
+native_requests "$ORIGIN_URL/gm1000000.html" "$work/gm1000000.hdr" "$work/gm1000000.body" \
+    "$work/gnreq" byte
+native_host nreq nat --proxy "$PROXY_URL"
 got=$(native_verdicts "$work/nat")
 check "native host, received streamed page via the proxy: modified; kept byte changed: invalid (got $got, exit $rc)" \
     bash -c "[[ '$got' == 'modified invalid('*body.mismatch* && $rc == 0 ]]"
-native gnat gnreq --proxy "$PROXY_URL"
+native_host gnreq gnat --proxy "$PROXY_URL"
 got=$(native_verdicts "$work/gnat")
 check "native host, received (decoded) streamed gzip page: modified; kept byte changed: invalid (got $got, exit $rc)" \
     bash -c "[[ '$got' == 'modified invalid('*body.mismatch* && $rc == 0 ]]"
-native natnp
+native_host nreq natnp
 got=$(native_verdicts "$work/natnp")
 check "native host without a proxy: the reference is not followed, invalid (got $got, exit $rc)" \
     bash -c "[[ '$got' == 'invalid('*' invalid('* && $rc == 0 ]]"

@@ -8,6 +8,13 @@
 #     stacks+=("$work/stack")      stacks stopped on exit, their logs shown on failure
 #     banner_policy FILE PUB       a policy trusting PUB for $ORIGIN_URL and the stack's
 #                                  middlebox ($MBOX_PUB) for the banner rule, proof proven
+#     native_requests URL HDR BODY OUT TWIN [OLD]
+#                                  a page as its client received it (curl -D HDR -o
+#                                  BODY) as native requests "ok" and its forged twin
+#                                  "bad" in OUT; TWIN byte: a body byte changed, ref:
+#                                  Patient-Change-Ref pointed at descriptor OLD
+#     native_host REQ OUT [ARG...] patient-verify --native-host (policy and cache in
+#                                  $work) answering $work/REQ into $work/OUT; exit in $rc
 #     native_verdicts FILE         "OK BAD": the verdicts (with their invalid codes)
 #                                  of the native host's answers to requests "ok", "bad"
 #     stack_before_stop() { ...; } optional: runs first on exit (stop a load generator)
@@ -67,6 +74,49 @@ stack_workdir() {
 stack_start() {
     eval "$("$STACK" start "$work/stack" "$1" 2>"$work/stack-start.log")" || {
         cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
+}
+
+# native_requests URL HDR BODY OUT TWIN [OLD]: what a browser received for
+# URL (the status line and headers in HDR, the body in BODY), handed to the
+# native host as the plug-in does (its Patient-* headers, the exact body),
+# twice, as length-prefixed requests in OUT: "ok" as received, and "bad",
+# its forged twin: TWIN "byte" changes the middle byte of the body, "ref"
+# points Patient-Change-Ref at the descriptor OLD of the same folder.
+native_requests() {
+    "$PY" - "$@" <<'PY'
+import base64, json, struct, sys
+url, hdr, body, out, twin = sys.argv[1:6]
+hs = [l.split(":", 1) for l in open(hdr, encoding="latin-1").read().splitlines()[1:] if ":" in l]
+hs = [{"name": k.strip(), "value": v.strip()} for k, v in hs if k.lower().startswith("patient-")]
+b = open(body, "rb").read()
+if twin == "byte":
+    i = len(b) // 2
+    bad, badh = b[:i] + (b"Y" if b[i:i + 1] != b"Y" else b"Z") + b[i + 1:], hs
+elif twin == "ref":
+    old = sys.argv[6]
+    bad, badh = b, [dict(h, value=h["value"].rsplit("/", 1)[0] + "/" + old)
+                    if h["name"].lower() == "patient-change-ref" else h for h in hs]
+else:
+    sys.exit("native_requests: TWIN is byte or ref")
+with open(out, "wb") as f:
+    for rid, h, data in (("ok", hs, b), ("bad", badh, bad)):
+        m = json.dumps({"type": "verify", "id": rid, "url": url,
+                        "received": {"status": 200, "headers": h,
+                                     "body": base64.b64encode(data).decode()}}).encode()
+        f.write(struct.pack("=I", len(m)) + m)
+PY
+}
+
+# native_host REQ OUT [ARG...]: patient-verify --native-host with
+# $work/policy.json and the cache $work/cache, reading the requests in
+# $work/REQ, its answers in $work/OUT (stderr in OUT.err), its exit in rc.
+native_host() {
+    local req=$1 out=$2
+    shift 2
+    rc=0
+    "$VERIFY" --native-host --policy "$work/policy.json" --no-state --cache-dir "$work/cache" \
+        --timeout 60 "$@" chrome-extension://x/ <"$work/$req" >"$work/$out" \
+        2>"$work/$out.err" || rc=$?
 }
 
 # native_verdicts FILE: patient-verify --native-host's answers in FILE

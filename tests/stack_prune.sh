@@ -162,24 +162,8 @@ check "pruned descriptor: not served (HTTP $code)" test "$code" = 404
 # A as its client received it, verified by the native host through the
 # proxy; the twin points its reference at the pruned descriptor.
 banner_policy "$work/policy.json" "$work/pub.pub"
-"$PY" - "$ORIGIN_URL/m5000000.html" "$work/a.hdr" "$work/a.body" "$old" "$work/nreq" <<'PY'
-import base64, json, struct, sys
-url, hdr, body, old, out = sys.argv[1:]
-hs = [l.split(":", 1) for l in open(hdr, encoding="latin-1").read().splitlines()[1:] if ":" in l]
-hs = [{"name": k.strip(), "value": v.strip()} for k, v in hs if k.lower().startswith("patient-")]
-bad = [dict(h, value=h["value"].rsplit("/", 1)[0] + "/" + old)
-       if h["name"].lower() == "patient-change-ref" else h for h in hs]
-b = base64.b64encode(open(body, "rb").read()).decode()
-with open(out, "wb") as f:
-    for rid, h in (("ok", hs), ("bad", bad)):
-        m = json.dumps({"type": "verify", "id": rid, "url": url,
-                        "received": {"status": 200, "headers": h, "body": b}}).encode()
-        f.write(struct.pack("=I", len(m)) + m)
-PY
-rc=0
-"$VERIFY" --native-host --policy "$work/policy.json" --no-state --cache-dir "$work/cache" \
-    --timeout 60 --proxy "$PROXY_URL" chrome-extension://x/ <"$work/nreq" >"$work/nat" \
-    2>"$work/nat.err" || rc=$?
+native_requests "$ORIGIN_URL/m5000000.html" "$work/a.hdr" "$work/a.body" "$work/nreq" ref "$old"
+native_host nreq nat --proxy "$PROXY_URL"
 got=$(native_verdicts "$work/nat")
 check "A verifies: modified; with its reference at the pruned descriptor: invalid, body.mismatch (got $got, exit $rc)" \
     test "$got/$rc" = "modified invalid(body.mismatch)/0"

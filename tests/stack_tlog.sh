@@ -7,45 +7,26 @@
 # bundle, satisfies a policy requiring it offline, and forged evidence does
 # not. ~20 s.
 set -euo pipefail
-: "${top_builddir:=.}"
-: "${top_srcdir:=.}"
-top_builddir=$(cd "$top_builddir" && pwd)
-top_srcdir=$(cd "$top_srcdir" && pwd)
-STACK=$top_srcdir/scripts/stack
-export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
-export PATIENT_BIN=${PATIENT_BIN:-$top_builddir/cli/patient}
+
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/stack_prelude.sh"
+stack_need
+stack_workdir patient-stack-tlog
+stacks+=("$work/stack")
 P=$PATIENT_BIN
-[[ -r "$PATIENT_SRV_MODULE" ]] || { echo "SKIP: srv_patient not built"; exit 77; }
-for b in nginx squid c-icap curl; do
-    command -v "$b" >/dev/null 2>&1 || { echo "SKIP: $b not installed (scripts/deps)"; exit 77; }
-done
-work=$(mktemp -d /tmp/patient-stack-tlog.XXXXXX)
-cleanup() {
-    local rc=$?
-    "$STACK" stop "$work/stack" >/dev/null 2>&1 || true
-    if (( rc != 0 )) && [[ -d "$work/stack" ]]; then
-        tail -n 20 "$work/stack/c-icap-server.log" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-    exit $rc
-}
-trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
+# This script stops at its first failure, showing the command's output.
 fail() { echo "not ok - $*"; cat "$work/out" "$work/err" 2>/dev/null; exit 1; }
 rc() { set +e; "$@" >"$work/out" 2>"$work/err"; r=$?; set -e; echo $r; }
 
 cp -r "$top_srcdir/tests/site" "$work/site"
 chmod -R u+w "$work/site"
 export STACK_CICAP_EXTRA="patient.CheckpointEvery 1"
-eval "$("$STACK" start "$work/stack" "$work/site" 2>"$work/stack-start.log")" || {
-    cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
+stack_start "$work/site"
 
 get() { # get NAME PATH — through the proxy; headers in NAME.hdr
     curl -sS --max-time 30 -D "$work/$1.hdr" -o "$work/$1.body" -x "$PROXY_URL" "$ORIGIN_URL$2"
 }
 bundle() { # bundle HDR OUT — the Patient-Change values received, as a bundle's "changes"
-    python3 - "$1" "$2" <<'PY'
+    "$PY" - "$1" "$2" <<'PY'
 import json, sys
 vals = [l.split(":", 1)[1].strip() for l in open(sys.argv[1], encoding="latin-1")
         if l.lower().startswith("patient-change:")]
@@ -81,8 +62,6 @@ sleep 0.5
 ok "more traffic: the next checkpoint is consistent with the one seen"
 
 # ---- logged-change evidence: the policy requires it for offline audits ------
-PUBLISH=$top_builddir/publisher/patient-publish
-VERIFY=$top_builddir/verifier/patient-verify
 "$P" keygen -W -p "$work/pub.pub" -s "$work/pub.key" >/dev/null
 "$PUBLISH" -q -s "$work/pub.key" --origin "$ORIGIN_URL" "$work/site" >/dev/null 2>&1 ||
     fail "manifest published"

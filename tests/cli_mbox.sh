@@ -2,7 +2,8 @@
 # patient-mbox as a filter: the HTTP rules it shares with srv_patient (a 206
 # or a no-transform response passes unchanged, each with a changed twin),
 # the headers a proxy must drop from a changed response, and its input
-# files (--in-header refuses '-' and symlinks, --header-out '-').
+# files (--in-header refuses '-' and symlinks, --header-out '-'), and the
+# descriptor's edit cap reached from rules.
 set -eu
 # shellcheck source=tests/prelude.sh
 . "${top_srcdir:-.}/tests/prelude.sh"
@@ -45,3 +46,22 @@ ln -s empty.hdr link.hdr
 [ "$(mbox --in-header link.hdr)" = 2 ] && grep -q 'link.hdr' err || fail "--in-header symlink refused"
 [ "$(mbox --in-header empty.hdr)" = 0 ] || fail "--in-header regular file accepted"
 ok "--in-header: '-' and symlinks refused, a regular file read; --header-out '-' refused"
+
+# The descriptor's edit cap from rules: 10000 matches (one insertion each)
+# are signed, logged and the log verifies; one match more passes the body
+# unchanged with a rules.limit event, before anything is signed.
+printf '%s' '{"patient":1,"type":"rules","rules":[{"id":"r","match":{"literal":"a"},
+  "action":"insert_after","text":"x","reason":"r","max_matches":100000}]}' >cap.json
+awk 'BEGIN { for (i = 0; i < 10000; i++) printf "ab" }' >cap.html
+awk 'BEGIN { for (i = 0; i < 10001; i++) printf "ab" }' >cap1.html
+capbox() { set +e; "$M" -s k.sec --name t --type text/html --rules cap.json --log cap.log \
+    --url https://a.example/cap.html --at 2026-11-27T10:00:00Z --header-out hdr.txt <"$1" >out 2>err
+    r=$?; set -e; echo $r; }
+[ "$(capbox cap.html)" = 0 ] && grep -q '^Patient-Change: ' hdr.txt && [ "$(wc -c <out)" = 30000 ] ||
+    fail "10000 edits: changed"
+[ "$(rc "$P" audit verify cap.log --pub k.pub --deep)" = 0 ] || fail "10000 edits: logged, log verifies"
+[ "$(capbox cap1.html)" = 0 ] && cmp -s out cap1.html && ! grep -q Patient-Change hdr.txt &&
+    grep -q 'unchanged (rules.limit)' err || fail "10001 edits: passed unchanged"
+grep -q '"event":"rules.limit".*more edits than one descriptor holds' cap.log ||
+    fail "10001 edits: rules.limit event logged"
+ok "10000 edits from rules signed and logged; 10001 pass unchanged with a rules.limit event"

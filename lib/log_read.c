@@ -14,6 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#define JS_SSE2 1
+#include <emmintrin.h>
+#endif
 
 #include "change_int.h"
 #include "log_int.h"
@@ -354,9 +358,10 @@ js_u4(const char *p, unsigned *v)
     return 0;
 }
 
-/* String at s->p (after blanks): unescaped in place, NUL-terminated. */
+/* String at s->p (after blanks): unescaped in place, NUL-terminated;
+ * *n its length after unescaping. */
 static int
-js_string(jscan *s, const char **out)
+js_string_n(jscan *s, const char **out, size_t *n)
 {
     char *r, *w, *start;
 
@@ -364,8 +369,35 @@ js_string(jscan *s, const char **out)
     if (s->p >= s->end || *s->p != '"')
         return -1;
     start = r = w = ++s->p;
-    /* Fast path, 8 bytes at a time: stop at the first word holding a
-     * quote, a backslash or a control byte (a kilobyte-long JWS has none). */
+#ifdef JS_SSE2
+    /* Fast path, 32 bytes at a time: to the first quote, backslash or
+     * control byte (a kilobyte-long JWS has none; it was a third of the
+     * entry scan 8 bytes at a time). */
+    {
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                      ctl = _mm_set1_epi8(0x1f);
+        while (s->end - r >= 32) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)r);
+            __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(r + 16));
+            /* a control byte is one whose unsigned maximum with 0x1f is 0x1f */
+            __m128i mx = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                   _mm_cmpeq_epi8(x, bslash)),
+                                      _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl));
+            __m128i my = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(y, quote),
+                                                   _mm_cmpeq_epi8(y, bslash)),
+                                      _mm_cmpeq_epi8(_mm_max_epu8(y, ctl), ctl));
+            unsigned bits = (unsigned)_mm_movemask_epi8(mx) |
+                            (unsigned)_mm_movemask_epi8(my) << 16;
+            if (bits) {
+                r += __builtin_ctz(bits);
+                break;
+            }
+            r += 32;
+        }
+    }
+#endif
+    /* 8 bytes at a time: stop at the first word holding a quote, a
+     * backslash or a control byte. */
     while (s->end - r >= 8) {
         uint64_t x, q, b, c;
         memcpy(&x, r, 8);
@@ -442,7 +474,16 @@ js_string(jscan *s, const char **out)
     *w = 0;
     s->p = r + 1;
     *out = start;
+    *n = (size_t)(w - start);
     return 0;
+}
+
+static int
+js_string(jscan *s, const char **out)
+{
+    size_t n;
+
+    return js_string_n(s, out, &n);
 }
 
 /* Integer (JSON number without fraction or exponent). */
@@ -595,6 +636,11 @@ enum {
     F_EVENT = 1 << 15, F_DETAIL = 1 << 16, F_TLS = 1 << 17
 };
 
+/* The member name just read is k: its length first, then its bytes (a
+ * name holds no NUL: \u0000 is refused), where strcmp was a tenth of the
+ * scan. */
+#define KEY_IS(k) (kl == sizeof k - 1 && memcmp(key, k, sizeof k - 1) == 0)
+
 /* Parse and check the shape of one line. PATIENT_ERR_JSON for a line that
  * is not JSON, PATIENT_ERR_LOG_CORRUPT (with e->why) for JSON that is not
  * an entry, PATIENT_ERR_UNSUPPORTED for an unknown kind. */
@@ -604,7 +650,7 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
     jscan s;
     const char *key, *v;
     unsigned seen = 0, bit;
-    size_t voff;
+    size_t voff, kl;
     int ok;
 
     e->n_reasons = e->n_rules = 0;
@@ -632,7 +678,7 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
         return PATIENT_ERR_JSON;
     if (!js_lit(&s, '}')) {
         do {
-            if (js_string(&s, &key) != 0 || !js_lit(&s, ':'))
+            if (js_string_n(&s, &key, &kl) != 0 || !js_lit(&s, ':'))
                 return PATIENT_ERR_JSON;
             bit = 0;
             ok = 0;
@@ -640,37 +686,37 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
             voff = (size_t)(s.p - e->copy);
             switch (key[0]) {
             case 's':
-                if (strcmp(key, "seq") == 0)
+                if (KEY_IS("seq"))
                     bit = F_SEQ, ok = js_uint(&s, &e->seq) == 0;
-                else if (strcmp(key, "sig") == 0)
+                else if (KEY_IS("sig"))
                     bit = F_SIG, ok = js_string(&s, &e->sig) == 0;
                 break;
             case 'p':
-                if (strcmp(key, "prev") == 0)
+                if (KEY_IS("prev"))
                     bit = F_PREV, ok = js_string(&s, &e->prev) == 0;
                 break;
             case 'k':
-                if (strcmp(key, "kind") == 0)
+                if (KEY_IS("kind"))
                     bit = F_KIND, ok = js_string(&s, &e->kind_s) == 0;
                 break;
             case 't':
-                if (strcmp(key, "time") == 0)
+                if (KEY_IS("time"))
                     bit = F_TIME, ok = js_string(&s, &e->time) == 0;
-                else if (strcmp(key, "tree_size") == 0)
+                else if (KEY_IS("tree_size"))
                     bit = F_TREE, ok = js_uint(&s, &e->tree_size) == 0;
-                else if (strcmp(key, "tls") == 0)
+                else if (KEY_IS("tls"))
                     bit = F_TLS, ok = js_string(&s, &e->tls) == 0;
                 break;
             case 'u':
-                if (strcmp(key, "url") == 0)
+                if (KEY_IS("url"))
                     bit = F_URL, ok = js_string(&s, &e->url) == 0;
                 break;
             case 'h':
-                if (strcmp(key, "hop") == 0)
+                if (KEY_IS("hop"))
                     bit = F_HOP, ok = js_int(&s, &e->hop) == 0;
                 break;
             case 'b':
-                if (strcmp(key, "by") == 0) {
+                if (KEY_IS("by")) {
                     bit = F_BY;
                     ok = js_lit(&s, '{');
                     if (ok && !js_lit(&s, '}')) {
@@ -694,31 +740,31 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
                 }
                 break;
             case 'r':
-                if (strcmp(key, "reasons") == 0)
+                if (KEY_IS("reasons"))
                     bit = F_REASONS,
                     ok = js_str_array(&s, &e->reasons, &e->reasons_cap, &e->n_reasons) == 0;
-                else if (strcmp(key, "rules") == 0)
+                else if (KEY_IS("rules"))
                     bit = F_RULES,
                     ok = js_str_array(&s, &e->rules, &e->rules_cap, &e->n_rules) == 0;
-                else if (strcmp(key, "root") == 0)
+                else if (KEY_IS("root"))
                     bit = F_ROOT, ok = js_string(&s, &e->root_b64) == 0;
                 break;
             case 'd':
-                if (strcmp(key, "deleted") == 0)
+                if (KEY_IS("deleted"))
                     bit = F_DEL, ok = js_uint(&s, &e->deleted) == 0;
-                else if (strcmp(key, "detail") == 0)
+                else if (KEY_IS("detail"))
                     bit = F_DETAIL, ok = js_string(&s, &e->detail) == 0;
                 break;
             case 'i':
-                if (strcmp(key, "inserted") == 0)
+                if (KEY_IS("inserted"))
                     bit = F_INS, ok = js_uint(&s, &e->inserted) == 0;
                 break;
             case 'j':
-                if (strcmp(key, "jws") == 0)
+                if (KEY_IS("jws"))
                     bit = F_JWS, ok = js_string(&s, &e->jws) == 0;
                 break;
             case 'e':
-                if (strcmp(key, "event") == 0)
+                if (KEY_IS("event"))
                     bit = F_EVENT, ok = js_string(&s, &e->event) == 0;
                 break;
             }

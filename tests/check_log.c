@@ -1283,6 +1283,84 @@ START_TEST(iter_scanner)
 }
 END_TEST
 
+/* The scanner's string fast path reads 32 bytes at a time: whatever ends
+ * or interrupts a string (its quote, an escape, a raw control byte) is
+ * found at every offset of a block, and bytes 0x20 and up, 0x7f and
+ * UTF-8 included, pass. Member names are matched whole, escaped or not. */
+START_TEST(scan_string_offsets)
+{
+    const char *zeros = "0000000000000000000000000000000000000000000000000000000000000000";
+    pentry e;
+    char line[512], str[128];
+
+    memset(&e, 0, sizeof e);
+    for (size_t at = 0; at < 100; at++) {
+        size_t n;
+        /* an escape at `at` */
+        memset(str, 'a', 102);
+        memcpy(str + at, "\\n", 2);
+        str[102] = 0;
+        n = (size_t)snprintf(line, sizeof line,
+                             "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:"
+                             "00Z\",\"event\":\"%s\"}",
+                             zeros, str);
+        ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_OK);
+        ck_assert_uint_eq(strlen(e.event), 101);
+        ck_assert_int_eq(e.event[at], '\n');
+        ck_assert_int_eq(e.event[at + 1], 'a');
+        /* the string ends at `at` */
+        memset(str, 'b', at);
+        str[at] = 0;
+        n = (size_t)snprintf(line, sizeof line,
+                             "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:"
+                             "00Z\",\"event\":\"%s\",\"x\":\"%s\"}",
+                             zeros, str, str);
+        ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_OK);
+        ck_assert_uint_eq(strlen(e.event), at);
+        /* bytes that pass, at `at` */
+        for (const char *ok = " ~\x7f\xc3"; *ok; ok++) {
+            memset(str, 'c', 100);
+            str[at] = *ok;
+            str[100] = 0;
+            n = (size_t)snprintf(line, sizeof line,
+                                 "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:"
+                                 "00:00Z\",\"event\":\"%s\"}",
+                                 zeros, str);
+            ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_OK);
+            ck_assert_int_eq(e.event[at], *ok);
+        }
+        /* forged twins: a raw control byte at `at`, 0x01 and 0x1f */
+        for (const char *bad = "\x01\x1f\t"; *bad; bad++) {
+            memset(str, 'd', 100);
+            str[at] = *bad;
+            str[100] = 0;
+            n = (size_t)snprintf(line, sizeof line,
+                                 "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:"
+                                 "00:00Z\",\"event\":\"%s\"}",
+                                 zeros, str);
+            ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_ERR_JSON);
+        }
+    }
+    /* names: a longer or shorter name is another member; an escaped
+     * "seq" is seq, so a second one is a duplicate */
+    {
+        size_t n = (size_t)snprintf(line, sizeof line,
+                                    "{\"seq\":0,\"sequence\":7,\"se\":1,\"prev\":\"%s\",\"kind\":"
+                                    "\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"e\"}",
+                                    zeros);
+        ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_OK);
+        ck_assert_uint_eq(e.seq, 0);
+        n = (size_t)snprintf(line, sizeof line,
+                             "{\"seq\":0,\"s\\u0065q\":1,\"prev\":\"%s\",\"kind\":\"event\",\"time\":"
+                             "\"2026-01-01T00:00:00Z\",\"event\":\"e\"}",
+                             zeros);
+        ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_ERR_JSON);
+        ck_assert_str_eq(e.why, "a member appears twice");
+    }
+    pentry_free(&e);
+}
+END_TEST
+
 /* ---- inclusion proofs from a log -------------------------------------- */
 
 START_TEST(log_proofs)
@@ -1675,6 +1753,7 @@ log_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, iter_fields);
     tcase_add_test(tc, iter_scanner);
+    tcase_add_test(tc, scan_string_offsets);
     tcase_add_test(tc, log_proofs);
     tcase_add_test(tc, log_proof_path_tampered);
     tcase_add_test(tc, log_proof_head);

@@ -215,25 +215,6 @@ START_TEST(test_key_field_mismatch)
 }
 END_TEST
 
-/* Replace the first occurrence of from with to in a built document. */
-static char *
-edited(const char *json, const char *from, const char *to)
-{
-    const char *p = strstr(json, from);
-    char *out;
-    size_t a, b, c;
-
-    ck_assert_ptr_nonnull(p);
-    a = (size_t)(p - json);
-    b = strlen(to);
-    c = strlen(p + strlen(from));
-    out = malloc(a + b + c + 1);
-    memcpy(out, json, a);
-    memcpy(out + a, to, b);
-    memcpy(out + a + b, p + strlen(from), c + 1);
-    return out;
-}
-
 START_TEST(test_signed_but_malformed)
 {
     static const struct {
@@ -280,7 +261,7 @@ START_TEST(test_signed_but_malformed)
     ck_assert_int_eq(patient_keypair_generate(&pk, &sk), PATIENT_OK);
     ck_assert_int_eq(patient_disclosure_build(&in, &pk, &json, NULL), PATIENT_OK);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *j = edited(json, cases[i].from, cases[i].to);
+        char *j = tu_replace1(json, cases[i].from, cases[i].to);
         patient_err got = verify_raw(sk, j, "patient-disclosure", at("2027-01-01T00:00:00Z"));
         ck_assert_msg(got == cases[i].want, "case %zu: got %s, want %s", i, patient_errname(got),
                       patient_errname(cases[i].want));

@@ -359,8 +359,6 @@ START_TEST(append_hop_same_entry)
     const char *pa = tpath("hop.log"), *pb = tpath("parsed.log");
     patient_log *la, *lb;
     patient_log_report r;
-    char *ta, *tb;
-    size_t na = 0, nb = 0;
     uint8_t body[300], *out = NULL;
     size_t olen = 0;
 
@@ -418,12 +416,7 @@ START_TEST(append_hop_same_entry)
         patient_hop_free(h);
         free(out);
     }
-    ta = tu_slurp(pa, &na);
-    tb = tu_slurp(pb, &nb);
-    ck_assert_uint_eq(na, nb);
-    ck_assert_int_eq(memcmp(ta, tb, na), 0);
-    free(ta);
-    free(tb);
+    tu_assert_same_file(pa, pb);
     ck_assert_uint_eq(patient_log_size(la), 6);
     ck_assert_int_eq(patient_log_close(la), PATIENT_OK);
     ck_assert_int_eq(patient_log_close(lb), PATIENT_OK);
@@ -489,12 +482,12 @@ END_TEST
 START_TEST(edits_at_the_cap)
 {
     const char *pa = tpath("cap.log"), *pb = tpath("cap_value.log"), *pc = tpath("cap1.log");
-    size_t len = 2 * (size_t)PATIENT_MAX_EDITS + 2, olen = 0, na = 0, nb = 0, i;
+    size_t len = 2 * (size_t)PATIENT_MAX_EDITS + 2, olen = 0, i;
     uint8_t *body = malloc(len), *out = NULL;
     patient_hop *h = NULL;
     patient_log *la, *lb;
     patient_log_report r;
-    char *v = NULL, *ta, *tb;
+    char *v = NULL;
     lines ls;
 
     ck_assert_ptr_nonnull(body);
@@ -519,12 +512,7 @@ START_TEST(edits_at_the_cap)
     ck_assert_int_eq(patient_log_append_change(lb, v, NULL), PATIENT_OK);
     ck_assert_int_eq(patient_log_close(la), PATIENT_OK);
     ck_assert_int_eq(patient_log_close(lb), PATIENT_OK);
-    ta = tu_slurp(pa, &na);
-    tb = tu_slurp(pb, &nb);
-    ck_assert_uint_eq(na, nb);
-    ck_assert_int_eq(memcmp(ta, tb, na), 0);
-    free(ta);
-    free(tb);
+    tu_assert_same_file(pa, pb);
     r = verify(pa, &pk, 1);
     ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
     ck_assert_uint_eq(r.changes, 1);

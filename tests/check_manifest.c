@@ -140,21 +140,6 @@ slurp(const char *path, size_t *len)
     return (char *)d;
 }
 
-/* s with the first occurrence of from replaced by to (must exist). */
-static char *
-replace(const char *s, const char *from, const char *to)
-{
-    const char *hit = strstr(s, from);
-    pt_buf b = {0};
-
-    ck_assert_msg(hit != NULL, "'%s' not in input", from);
-    ck_assert_int_eq(pt_buf_append(&b, s, (size_t)(hit - s)), PATIENT_OK);
-    ck_assert_int_eq(pt_buf_append(&b, to, strlen(to)), PATIENT_OK);
-    ck_assert_int_eq(pt_buf_append(&b, hit + strlen(from), strlen(hit + strlen(from))),
-                     PATIENT_OK);
-    return (char *)b.data;
-}
-
 /* Sign arbitrary bytes with the test key, with the comment the manifest
  * would have, so verification gets past the signature to the content. */
 static patient_err
@@ -557,7 +542,7 @@ START_TEST(test_publish_recovery)
      * manifest, old signature, matching .next beside them. */
     j = slurp(p, &jl);
     {
-        char *j3 = replace(j, "\"version\": 2\n", "\"version\": 3\n"), *s3 = NULL;
+        char *j3 = tu_replace1(j, "\"version\": 2\n", "\"version\": 3\n"), *s3 = NULL;
         ck_assert_int_eq(patient_manifest_sign(sk, j3, strlen(j3), &s3), PATIENT_OK);
         WRITE(root, ".well-known/patient/manifest.json.minisig.next", s3);
         WRITE(root, ".well-known/patient/manifest.json", j3);
@@ -813,7 +798,7 @@ START_TEST(test_forged_content)
     golden(&j, &jl, &s, &sl);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         patient_err err;
-        f = replace(j, cases[i].from, cases[i].to);
+        f = tu_replace1(j, cases[i].from, cases[i].to);
         err = sign_and_verify(f, &m);
         ck_assert_msg(err == cases[i].want, "case %zu (%s -> %s): got %s, want %s", i,
                       cases[i].from, cases[i].to, patient_errname(err),

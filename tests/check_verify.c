@@ -2090,6 +2090,9 @@ verify_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("manifest");
+    /* pre_lookup_other_path publishes a sharded site of 600 pages: seconds
+     * under the sanitizers on a busy machine, far past Check's 4 s default */
+    tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, manifest_forged);
     tcase_add_test(tc, manifest_signature_malformed);

@@ -18,7 +18,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/rules.c \
 	lib/report_int.h lib/report.c lib/verify_int.h lib/verify.c lib/rollback.c lib/verify_confine.c lib/verify_stream.h lib/verify_stream.c lib/verify_net.c lib/native.c lib/mbox.c lib/mbox_http.c lib/mbox_ref.c \
 	lib/jws.c \
-	lib/inspect.c
+	lib/inspect_int.h lib/inspect.c lib/inspect_key.c lib/inspect_jws.c lib/inspect_log.c lib/inspect_doc.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
 	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(SSL_CFLAGS) $(ZLIB_CFLAGS) $(PCRE2_CFLAGS)
 lib_libpatient_core_la_LIBADD = $(SODIUM_LIBS) $(CURL_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(SSL_LIBS) $(ZLIB_LIBS) $(PCRE2_LIBS)

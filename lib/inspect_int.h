@@ -1,0 +1,117 @@
+/* Inspection's internals (lib/inspect*.c, patient/inspect.h): the result
+ * the families fill, their entry points, and the small helpers they share.
+ * Never installed. */
+#ifndef PT_INSPECT_INT_H
+#define PT_INSPECT_INT_H
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cJSON.h>
+#include <patient/change.h>
+#include <patient/inspect.h>
+#include <patient/key.h>
+
+#define SHOW_FIRST 5
+
+struct patient_inspection {
+    const char *kind;  /* "public-key", ... */
+    const char *title; /* one line for people */
+    int is_signed;
+    cJSON *details;
+    char why[512]; /* when not recognised */
+};
+
+typedef patient_inspection result;
+
+/* r->why from fmt; returns -1 (every family returns 0 recognised, -1 not). */
+int pt_inspect_fail(result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Keys and minisign files (inspect_key.c). */
+int pt_inspect_add_pubkey(cJSON *d, const uint8_t id[8], const uint8_t pk[32]);
+int pt_inspect_minisign(const char *text, size_t len, result *r);
+/* JWS values and header lines (inspect_jws.c). */
+cJSON *pt_inspect_decode_jws(const char *s, size_t len, char *why, size_t whylen,
+                             const char **typ_out);
+void pt_inspect_summarise_edits(cJSON *payload, const patient_change *c);
+void pt_inspect_summarise_chunks(cJSON *payload, const patient_change *c);
+int pt_inspect_headers(const char *text, size_t len, result *r);
+/* Audit logs (inspect_log.c). */
+int pt_inspect_is_log_line(const cJSON *o);
+int pt_inspect_log_file(const char *path, result *r);
+int pt_inspect_log_text(const char *text, size_t len, result *r);
+/* JSON documents (inspect_doc.c). */
+int pt_inspect_json_doc(cJSON *doc, result *r);
+
+
+static inline void
+keyid_from(const uint8_t id[PATIENT_KEYID_BYTES], char out[PATIENT_KEYID_HEX])
+{
+    patient_keyid_hex(id, out);
+}
+
+/* Next line of text (without \r\n); returns NULL at end. */
+static inline const char *
+next_line(const char **p, const char *end, size_t *len)
+{
+    const char *s = *p, *e;
+
+    if (s >= end)
+        return NULL;
+    e = memchr(s, '\n', (size_t)(end - s));
+    if (e == NULL)
+        e = end;
+    *p = e < end ? e + 1 : end;
+    *len = (size_t)(e - s);
+    if (*len && s[*len - 1] == '\r')
+        (*len)--;
+    return s;
+}
+
+static inline int
+is_b64url(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+            return 0;
+    return 1;
+}
+
+/* Three base64url parts separated by two dots. */
+static inline int
+looks_jws(const char *s, size_t len)
+{
+    const char *d1 = memchr(s, '.', len), *d2;
+    if (d1 == NULL || d1 == s)
+        return 0;
+    d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - s));
+    if (d2 == NULL || d2 == d1 + 1 || d2 + 1 == s + len)
+        return 0;
+    return is_b64url(s, (size_t)(d1 - s)) && is_b64url(d1 + 1, (size_t)(d2 - d1 - 1)) &&
+           is_b64url(d2 + 1, len - (size_t)(d2 + 1 - s));
+}
+
+static inline const char *
+str_member(const cJSON *o, const char *k)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
+static inline void
+copy_field(cJSON *dst, const cJSON *src, const char *k)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(src, k);
+    if (x != NULL)
+        cJSON_AddItemToObject(dst, k, cJSON_Duplicate(x, 1));
+}
+
+static inline void
+copy_fields(cJSON *dst, const cJSON *src, const char *const *keys)
+{
+    for (; *keys; keys++)
+        copy_field(dst, src, *keys);
+}
+
+#endif

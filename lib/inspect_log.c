@@ -1,0 +1,171 @@
+/* Inspection of audit logs: a file streamed by the log iterator, lines in
+ * memory by the iterator's own line reader; counts, first and last entry. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <cJSON.h>
+
+#include "inspect_int.h"
+#include "log_int.h"
+#include <patient/log.h>
+
+static cJSON *
+log_line_summary(const char *line, size_t len)
+{
+    static const char *const keys[] = {"seq",     "kind",      "time",  "url",   "hop",
+                                       "by",      "reasons",   "rules", "deleted", "inserted",
+                                       "event",   "detail",    "tree_size", "root", NULL};
+    cJSON *o = cJSON_ParseWithLength(line, len), *s;
+    if (o == NULL)
+        return NULL;
+    s = cJSON_CreateObject();
+    copy_fields(s, o, keys);
+    cJSON_Delete(o);
+    return s;
+}
+
+int
+pt_inspect_is_log_line(const cJSON *o)
+{
+    return cJSON_IsObject(o) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "seq")) &&
+           str_member(o, "prev") && str_member(o, "kind");
+}
+
+static void
+log_details(result *r, uint64_t entries, uint64_t ch, uint64_t ev, uint64_t ck, cJSON *first,
+            cJSON *last, int streamed)
+{
+    r->kind = "audit-log";
+    r->title = entries == 1 ? "audit log line" : "audit log (JSON Lines)";
+    r->is_signed = 1;
+    r->details = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r->details, "entries", (double)entries);
+    cJSON_AddNumberToObject(r->details, "changes", (double)ch);
+    cJSON_AddNumberToObject(r->details, "events", (double)ev);
+    cJSON_AddNumberToObject(r->details, "checkpoints", (double)ck);
+    cJSON_AddBoolToObject(r->details, "streamed", streamed);
+    cJSON_AddItemToObject(r->details, "first", first ? first : cJSON_CreateNull());
+    if (entries > 1)
+        cJSON_AddItemToObject(r->details, "last", last ? last : cJSON_CreateNull());
+    else
+        cJSON_Delete(last);
+    cJSON_AddStringToObject(r->details, "check_with", "patient audit verify LOG --pub PUB");
+}
+
+static int
+keep_last(char **buf, size_t *cap, size_t *len, const char *raw, size_t n)
+{
+    if (n > *cap) {
+        char *nb = realloc(*buf, n);
+        if (nb == NULL)
+            return -1;
+        *buf = nb;
+        *cap = n;
+    }
+    memcpy(*buf, raw, n);
+    *len = n;
+    return 0;
+}
+
+/* A log file on disk of any size: the library's streaming reader. */
+int
+pt_inspect_log_file(const char *path, result *r)
+{
+    patient_log_iter *it = NULL;
+    const patient_log_entry *e;
+    uint64_t n = 0, ch = 0, ev = 0, ck = 0;
+    cJSON *first = NULL, *last = NULL;
+    char *lastbuf = NULL;
+    size_t lastcap = 0, lastlen = 0;
+    patient_err err;
+
+    if ((err = patient_log_iter_open(path, &it)) != PATIENT_OK)
+        return pt_inspect_fail(r, "cannot read as a log: %s", patient_strerror(err));
+    for (;;) {
+        if ((err = patient_log_iter_next(it, &e)) != PATIENT_OK) {
+            pt_inspect_fail(r, "audit log, but line %" PRIu64 " is not a log entry: %s [%s]",
+                 patient_log_iter_line(it), patient_strerror(err), patient_errname(err));
+            cJSON_Delete(first);
+            free(lastbuf);
+            patient_log_iter_close(it);
+            return -1;
+        }
+        if (e == NULL)
+            break;
+        n++;
+        ch += e->kind == PATIENT_LOG_KIND_CHANGE;
+        ev += e->kind == PATIENT_LOG_KIND_EVENT;
+        ck += e->kind == PATIENT_LOG_KIND_CHECKPOINT;
+        if (first == NULL)
+            first = log_line_summary(e->raw, e->raw_len);
+        else if (keep_last(&lastbuf, &lastcap, &lastlen, e->raw, e->raw_len) != 0) {
+            pt_inspect_fail(r, "out of memory");
+            cJSON_Delete(first);
+            free(lastbuf);
+            patient_log_iter_close(it);
+            return -1;
+        }
+
+    }
+    patient_log_iter_close(it);
+    if (lastbuf != NULL)
+        last = log_line_summary(lastbuf, lastlen);
+    free(lastbuf);
+    if (n == 0) {
+        cJSON_Delete(first);
+        return pt_inspect_fail(r, "audit log without a complete entry");
+    }
+    log_details(r, n, ch, ev, ck, first, last, 1);
+    return 0;
+}
+
+/* Log lines held in memory (stdin): each read by the log iterator's own
+ * line reader, so that a log inspected from stdin is read as from a file. */
+int
+pt_inspect_log_text(const char *text, size_t len, result *r)
+{
+    const char *p = text, *end = text + len, *l;
+    size_t ll;
+    uint64_t n = 0, ch = 0, ev = 0, ck = 0, lineno = 0;
+    cJSON *first = NULL, *last = NULL;
+    pentry pe;
+    patient_log_entry e;
+    patient_err err;
+    int rc = -1;
+
+    memset(&pe, 0, sizeof pe);
+    while ((l = next_line(&p, end, &ll)) != NULL) {
+        lineno++;
+        if (ll == 0)
+            continue;
+        if ((err = pt_log_entry_read(&pe, (const uint8_t *)l, ll, lineno, &e)) != PATIENT_OK) {
+            pt_inspect_fail(r, "audit log, but line %" PRIu64 " is not a log entry: %s [%s]%s", lineno,
+                 patient_strerror(err), patient_errname(err),
+                 p == end && text[len - 1] != '\n' ? " (a torn last line?)" : "");
+            goto out;
+        }
+        ch += e.kind == PATIENT_LOG_KIND_CHANGE;
+        ev += e.kind == PATIENT_LOG_KIND_EVENT;
+        ck += e.kind == PATIENT_LOG_KIND_CHECKPOINT;
+        n++;
+        if (first == NULL) {
+            first = log_line_summary(l, ll);
+        } else {
+            cJSON_Delete(last);
+            last = log_line_summary(l, ll);
+        }
+    }
+    log_details(r, n, ch, ev, ck, first, last, 0);
+    first = last = NULL;
+    rc = 0;
+out:
+    cJSON_Delete(first);
+    cJSON_Delete(last);
+    pentry_free(&pe);
+    return rc;
+}
+

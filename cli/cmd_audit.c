@@ -455,22 +455,6 @@ chunks_short(const patient_log_entry *e, char *out, size_t cap)
     return out;
 }
 
-/* What a hop's chunks leave unchecked (patient_change_chunk_ranges): a
- * new array of {offset, length}. */
-static cJSON *
-ranges_json(const patient_range *r, size_t n)
-{
-    cJSON *a = cJSON_CreateArray();
-
-    for (size_t i = 0; a && i < n; i++) {
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "offset", (double)r[i].offset);
-        cJSON_AddNumberToObject(x, "length", (double)r[i].length);
-        cJSON_AddItemToArray(a, x);
-    }
-    return a;
-}
-
 /* The same as JSON: null when nothing was withheld. */
 static void
 chunks_json(cJSON *o, const patient_log_entry *e)
@@ -479,6 +463,7 @@ chunks_json(cJSON *o, const patient_log_entry *e)
     uint64_t withheld = 0;
     patient_range *r = NULL;
     cJSON *c;
+    char *u;
 
     if (entry_chunks(e, &touched, &withheld, &r, &nr) != 0) {
         cJSON_AddStringToObject(o, "chunks", "unreadable");
@@ -492,7 +477,10 @@ chunks_json(cJSON *o, const patient_log_entry *e)
     c = cJSON_AddObjectToObject(o, "chunks");
     cJSON_AddNumberToObject(c, "touched", (double)touched);
     cJSON_AddNumberToObject(c, "withheld", (double)withheld);
-    cJSON_AddItemToObject(c, "unchecked", ranges_json(r, nr));
+    /* The ranges as inspect shows them, put in as they are. */
+    if ((u = patient_inspect_ranges_json(r, nr)) != NULL)
+        cJSON_AddItemToObject(c, "unchecked", cJSON_CreateRaw(u));
+    free(u);
     free(r);
 }
 

@@ -34,6 +34,7 @@ int pt_inspect_minisign(const char *text, size_t len, result *r);
 /* JWS values and header lines (inspect_jws.c). */
 cJSON *pt_inspect_decode_jws(const char *s, size_t len, char *why, size_t whylen,
                              const char **typ_out);
+cJSON *pt_inspect_ranges_json(const patient_range *r, size_t n);
 void pt_inspect_summarise_edits(cJSON *payload, const patient_change *c);
 void pt_inspect_summarise_chunks(cJSON *payload, const patient_change *c);
 int pt_inspect_headers(const char *text, size_t len, result *r);

@@ -28,7 +28,31 @@ b64_len(const char *s)
     return (double)n;
 }
 
-static cJSON *ranges_json(const patient_range *r, size_t n);
+/* What a hop's chunks leave unchecked, as inspect and audit list show it:
+ * a new array of {offset, length}. */
+cJSON *
+pt_inspect_ranges_json(const patient_range *r, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+
+    for (size_t i = 0; a && i < n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "offset", (double)r[i].offset);
+        cJSON_AddNumberToObject(x, "length", (double)r[i].length);
+        cJSON_AddItemToArray(a, x);
+    }
+    return a;
+}
+
+char *
+patient_inspect_ranges_json(const patient_range *r, size_t n)
+{
+    cJSON *a = pt_inspect_ranges_json(r, n);
+    char *s = a ? cJSON_PrintUnformatted(a) : NULL;
+
+    cJSON_Delete(a);
+    return s;
+}
 
 /* Replace a change payload's "chunks" (base64 leaves and kept hashes) by
  * what they mean: how many origin chunks the hop's withheld deletions
@@ -50,23 +74,10 @@ pt_inspect_summarise_chunks(cJSON *payload, const patient_change *c)
     if (c == NULL || patient_change_chunk_ranges(c, &r, &nr, &withheld) != PATIENT_OK)
         return;
     cJSON_AddNumberToObject(o, "withheld_bytes", (double)withheld);
-    cJSON_AddItemToObject(o, "unchecked_origin_ranges", ranges_json(r, nr));
+    cJSON_AddItemToObject(o, "unchecked_origin_ranges", pt_inspect_ranges_json(r, nr));
     free(r);
 }
 
-static cJSON *
-ranges_json(const patient_range *r, size_t n)
-{
-    cJSON *a = cJSON_CreateArray();
-
-    for (size_t i = 0; a && i < n; i++) {
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "offset", (double)r[i].offset);
-        cJSON_AddNumberToObject(x, "length", (double)r[i].length);
-        cJSON_AddItemToArray(a, x);
-    }
-    return a;
-}
 
 /* Replace base64 byte strings in a change payload by their lengths: from
  * the descriptor c as the library read it when at hand (its edits are the

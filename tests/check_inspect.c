@@ -398,6 +398,20 @@ START_TEST(refusals)
 }
 END_TEST
 
+/* The unchecked ranges as inspect and audit list --chunks show them. */
+START_TEST(ranges_json)
+{
+    const patient_range r[2] = {{0, 966}, {65536, 12}};
+    char *s = patient_inspect_ranges_json(r, 2);
+
+    ck_assert_str_eq(s, "[{\"offset\":0,\"length\":966},{\"offset\":65536,\"length\":12}]");
+    free(s);
+    s = patient_inspect_ranges_json(NULL, 0);
+    ck_assert_str_eq(s, "[]");
+    free(s);
+}
+END_TEST
+
 static Suite *
 inspect_suite(void)
 {
@@ -411,6 +425,7 @@ inspect_suite(void)
     tcase_add_test(tc, audit_log);
     tcase_add_test(tc, json_documents);
     tcase_add_test(tc, refusals);
+    tcase_add_test(tc, ranges_json);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -28,6 +28,7 @@
 #define PATIENT_INSPECT_H
 
 #include <stddef.h>
+#include <patient/change.h>
 #include <patient/error.h>
 
 #ifdef __cplusplus
@@ -96,6 +97,13 @@ PATIENT_EXPORT char *patient_inspection_json(const patient_inspection *r, const 
 PATIENT_EXPORT char *patient_inspection_text(const patient_inspection *r, const char *input);
 
 PATIENT_EXPORT void patient_inspection_free(patient_inspection *r);
+
+/* The origin byte ranges a hop's chunks leave unchecked
+ * (patient_change_chunk_ranges, patient/change.h) as inspection shows them,
+ * for a tool that reports them beside it (audit list --chunks): compact
+ * JSON, [{"offset": N, "length": N}, ...]. malloc'd (free), NULL when out
+ * of memory. */
+PATIENT_EXPORT char *patient_inspect_ranges_json(const patient_range *r, size_t n);
 
 #ifdef __cplusplus
 }

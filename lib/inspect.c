@@ -17,16 +17,6 @@
 #include "inspect_int.h"
 #include "util.h"
 
-int
-pt_inspect_fail(result *r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->why, sizeof r->why, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* Does JSON text end with an open string, object or array? */
 static int
 json_unclosed(const char *s, size_t n)

@@ -5,6 +5,8 @@
 #define PT_INSPECT_INT_H
 
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -26,7 +28,18 @@ struct patient_inspection {
 typedef patient_inspection result;
 
 /* r->why from fmt; returns -1 (every family returns 0 recognised, -1 not). */
-int pt_inspect_fail(result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline int pt_inspect_fail(result *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static inline int
+pt_inspect_fail(result *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->why, sizeof r->why, fmt, ap);
+    va_end(ap);
+    return -1;
+}
 
 /* Keys and minisign files (inspect_key.c). */
 int pt_inspect_add_pubkey(cJSON *d, const uint8_t id[8], const uint8_t pk[32]);
@@ -50,24 +63,6 @@ static inline void
 keyid_from(const uint8_t id[PATIENT_KEYID_BYTES], char out[PATIENT_KEYID_HEX])
 {
     patient_keyid_hex(id, out);
-}
-
-/* Next line of text (without \r\n); returns NULL at end. */
-static inline const char *
-next_line(const char **p, const char *end, size_t *len)
-{
-    const char *s = *p, *e;
-
-    if (s >= end)
-        return NULL;
-    e = memchr(s, '\n', (size_t)(end - s));
-    if (e == NULL)
-        e = end;
-    *p = e < end ? e + 1 : end;
-    *len = (size_t)(e - s);
-    if (*len && s[*len - 1] == '\r')
-        (*len)--;
-    return s;
 }
 
 static inline int

@@ -165,7 +165,7 @@ pt_inspect_headers(const char *text, size_t len, result *r)
     const char *kind = NULL;
     int n = 0;
 
-    while ((l = next_line(&p, end, &ll)) != NULL) {
+    while (pt_next_line(&p, end, &l, &ll) == 0) {
         const char *v = l, *ve = l + ll, *c;
         if (ll == 0)
             continue;

@@ -10,6 +10,7 @@
 #include <cJSON.h>
 
 #include "inspect_int.h"
+#include "util.h"
 #include "log_int.h"
 #include <patient/log.h>
 
@@ -138,7 +139,7 @@ pt_inspect_log_text(const char *text, size_t len, result *r)
     int rc = -1;
 
     memset(&pe, 0, sizeof pe);
-    while ((l = next_line(&p, end, &ll)) != NULL) {
+    while (pt_next_line(&p, end, &l, &ll) == 0) {
         lineno++;
         if (ll == 0)
             continue;

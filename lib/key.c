@@ -554,23 +554,6 @@ out:
     return err;
 }
 
-/* Split the next line off [*p, end). */
-static int
-next_line(const char **p, const char *end, const char **line, size_t *n)
-{
-    const char *nl;
-
-    if (*p >= end)
-        return -1;
-    nl = memchr(*p, '\n', (size_t)(end - *p));
-    *line = *p;
-    *n = (size_t)((nl ? nl : end) - *p);
-    if (*n > 0 && (*line)[*n - 1] == '\r')
-        (*n)--;
-    *p = nl ? nl + 1 : end;
-    return 0;
-}
-
 /* Split and decode a minisign signature file: the file signature block
  * (algorithm, key number, signature), the global signature and the trusted
  * comment (without its prefix). No cryptography. */
@@ -584,8 +567,8 @@ minisig_parse(const char *sig, size_t siglen,
 
     if (siglen > SIGFILE_MAX)
         return PATIENT_ERR_TOO_LARGE;
-    if (next_line(&p, end, &l1, &n1) || next_line(&p, end, &l2, &n2) ||
-        next_line(&p, end, &l3, &n3) || next_line(&p, end, &l4, &n4))
+    if (pt_next_line(&p, end, &l1, &n1) || pt_next_line(&p, end, &l2, &n2) ||
+        pt_next_line(&p, end, &l3, &n3) || pt_next_line(&p, end, &l4, &n4))
         return PATIENT_ERR_PARSE;
     if (n1 < sizeof COMMENT_PREFIX - 1 || memcmp(l1, COMMENT_PREFIX, sizeof COMMENT_PREFIX - 1) ||
         n3 < sizeof TRUSTED_PREFIX - 1 || memcmp(l3, TRUSTED_PREFIX, sizeof TRUSTED_PREFIX - 1))
@@ -681,7 +664,7 @@ patient_minisign_inspect(const char *text, size_t len, patient_minisign_info *ou
     memset(out, 0, sizeof *out);
     if (len > SIGFILE_MAX)
         return PATIENT_ERR_TOO_LARGE;
-    while (next_line(&p, end, &l, &ll) == 0) {
+    while (pt_next_line(&p, end, &l, &ll) == 0) {
         if (ll >= sizeof COMMENT_PREFIX - 1 &&
             memcmp(l, COMMENT_PREFIX, sizeof COMMENT_PREFIX - 1) == 0) {
             if (out->untrusted_comment == NULL) {
@@ -746,11 +729,11 @@ patient_minisign_inspect(const char *text, size_t len, patient_minisign_info *ou
         out->kind = PATIENT_MINISIGN_SIGNATURE;
         out->prehashed = bin[1] == 'D';
         memcpy(out->keyid, bin + 2, PATIENT_KEYID_BYTES);
-        if (next_line(&p, end, &l, &ll) == 0 && ll >= sizeof TRUSTED_PREFIX - 1 &&
+        if (pt_next_line(&p, end, &l, &ll) == 0 && ll >= sizeof TRUSTED_PREFIX - 1 &&
             memcmp(l, TRUSTED_PREFIX, sizeof TRUSTED_PREFIX - 1) == 0) {
             out->trusted_comment = l + sizeof TRUSTED_PREFIX - 1;
             out->trusted_comment_len = ll - (sizeof TRUSTED_PREFIX - 1);
-            if (next_line(&p, end, &gs, &glen) != 0)
+            if (pt_next_line(&p, end, &gs, &glen) != 0)
                 gs = NULL;
         }
         err = out->trusted_comment == NULL || gs == NULL || glen == 0 ? PATIENT_ERR_PARSE

@@ -872,3 +872,19 @@ bad:
     free(p);
     return PATIENT_ERR_PARSE;
 }
+
+int
+pt_next_line(const char **p, const char *end, const char **line, size_t *n)
+{
+    const char *nl;
+
+    if (*p >= end)
+        return -1;
+    nl = memchr(*p, '\n', (size_t)(end - *p));
+    *line = *p;
+    *n = (size_t)((nl ? nl : end) - *p);
+    if (*n > 0 && (*line)[*n - 1] == '\r')
+        (*n)--;
+    *p = nl ? nl + 1 : end;
+    return 0;
+}

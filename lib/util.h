@@ -188,4 +188,9 @@ patient_err pt_unhex(const char *in, uint8_t *out, size_t len);
 /* Constant-time equality. */
 int pt_memeq(const void *a, const void *b, size_t n);
 
+/* Split the next line off [*p, end): *line and *n (without its "\n", nor
+ * a "\r" before it), *p moved past it; -1 at the end. For text artefacts
+ * read line by line (minisign files, header lines, log lines in memory). */
+int pt_next_line(const char **p, const char *end, const char **line, size_t *n);
+
 #endif

@@ -103,6 +103,9 @@ pt_buf_appendf(pt_buf *b, const char *fmt, ...)
     return err;
 }
 
+static void detail_vset(char **detail, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 detail_vset(char **detail, const char *fmt, va_list ap)
 {

@@ -99,8 +99,7 @@ gathered_free(gathered *g)
     free(g->ref);
     free(g->origin_sig);
     patient_response_free(g->page);
-    for (size_t i = 0; i < g->checks.n; i++)
-        patient_change_free(g->checks.change[i]);
+    pt_checked_clear(&g->checks);
 }
 
 static char *

@@ -1570,12 +1570,7 @@ run_pre(const patient_policy *p, const patient_evidence *ev, pt_checked *pre)
 static void
 pre_free(pt_checked *pre)
 {
-    patient_manifest_free(pre->manifest.m);
-    patient_manifest_free(pre->lookup.leaf);
-    free(pre->lookup.path);
-    for (size_t i = 0; i < pre->n; i++)
-        patient_change_free(pre->change[i]);
-    memset(pre, 0, sizeof *pre);
+    pt_checked_clear(pre);
 }
 
 static const patient_pubkey *

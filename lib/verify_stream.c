@@ -251,7 +251,8 @@ run_at(const pt_bodyck *b, const pcur *c, const uint8_t *blk, size_t boff, size_
     if (in_body(b, q->p)) {
         /* Inputs read the body in order (undoing keeps the order of kept
          * bytes), and every check reads all it can of each block: a body
-         * byte before the block was read already. */
+         * byte before the block was read already (or, for a hop's lines,
+         * is no longer wanted). */
         size_t o = (size_t)(q->p - b->base) + c->at;
         if (o < boff || o >= boff + blen)
             return 0;
@@ -324,7 +325,10 @@ step(pt_bodyck *b, const uint8_t *blk, size_t boff, size_t blen)
         cur_step(&b->shac, n);
     }
     for (size_t k = b->lowest; b->mode == PT_BODY_PROVEN && k < b->n; k++)
-        while (run_at(b, &b->lc[k].c, blk, boff, blen, &p, &n, &hole)) {
+        /* Past its last edit and the bytes that tell text, a hop's input
+         * need not be read further (its cursor stays behind). */
+        while ((b->lc[k].next < b->ch[k]->nedits || b->lc[k].pos < 4096) &&
+               run_at(b, &b->lc[k].c, blk, boff, blen, &p, &n, &hole)) {
             lc_run(&b->lc[k], b->ch[k], p, n);
             cur_step(&b->lc[k].c, n);
         }

@@ -155,6 +155,45 @@ free_lines(lines *ls)
     free(ls->l);
 }
 
+/* Two logs written through different calls hold the same entries: every
+ * line is the same once the members the clock decides are blanked (the
+ * entry's time, and prev, which hashes the line before it, time and all).
+ * A checkpoint signs a root over those lines, so of a checkpoint only its
+ * place is compared. A byte comparison of the files would depend on both
+ * appends falling in the same second. */
+static void
+blank_member(char *line, const char *name)
+{
+    char *p = strstr(line, name);
+
+    ck_assert_msg(p != NULL, "no %s in %s", name, line);
+    for (p += strlen(name); *p != '\0' && *p != '"'; p++)
+        *p = 'X';
+}
+
+static void
+assert_same_entries(const char *a, const char *b)
+{
+    lines la = read_lines(a), lb = read_lines(b);
+
+    ck_assert_uint_eq(la.n, lb.n);
+    for (size_t i = 0; i < la.n; i++) {
+        int ck = strstr(la.l[i], "\"kind\":\"checkpoint\"") != NULL;
+        ck_assert_int_eq(ck, strstr(lb.l[i], "\"kind\":\"checkpoint\"") != NULL);
+        if (ck)
+            continue;
+        blank_member(la.l[i], "\"time\":\"");
+        blank_member(lb.l[i], "\"time\":\"");
+        if (i > 0) {
+            blank_member(la.l[i], "\"prev\":\"");
+            blank_member(lb.l[i], "\"prev\":\"");
+        }
+        ck_assert_str_eq(la.l[i], lb.l[i]);
+    }
+    free_lines(&la);
+    free_lines(&lb);
+}
+
 /* What an attacker without the key can do: recompute every prev. */
 static void
 rechain(lines *ls)
@@ -416,7 +455,7 @@ START_TEST(append_hop_same_entry)
         patient_hop_free(h);
         free(out);
     }
-    tu_assert_same_file(pa, pb);
+    assert_same_entries(pa, pb);
     ck_assert_uint_eq(patient_log_size(la), 6);
     ck_assert_int_eq(patient_log_close(la), PATIENT_OK);
     ck_assert_int_eq(patient_log_close(lb), PATIENT_OK);
@@ -512,7 +551,7 @@ START_TEST(edits_at_the_cap)
     ck_assert_int_eq(patient_log_append_change(lb, v, NULL), PATIENT_OK);
     ck_assert_int_eq(patient_log_close(la), PATIENT_OK);
     ck_assert_int_eq(patient_log_close(lb), PATIENT_OK);
-    tu_assert_same_file(pa, pb);
+    assert_same_entries(pa, pb);
     r = verify(pa, &pk, 1);
     ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
     ck_assert_uint_eq(r.changes, 1);

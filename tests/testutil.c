@@ -127,17 +127,6 @@ const tu_time_case tu_rfc3339_cases[] = {
 };
 const size_t tu_rfc3339_ncases = sizeof tu_rfc3339_cases / sizeof tu_rfc3339_cases[0];
 
-void
-tu_assert_same_file(const char *a, const char *b)
-{
-    size_t na = 0, nb = 0;
-    char *ta = tu_slurp(a, &na), *tb = tu_slurp(b, &nb);
-
-    ck_assert_msg(na == nb && memcmp(ta, tb, na) == 0, "%s and %s differ", a, b);
-    free(ta);
-    free(tb);
-}
-
 char *
 tu_replace1(const char *s, const char *from, const char *to)
 {

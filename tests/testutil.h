@@ -24,8 +24,6 @@ const char *tu_path(const char *dir, const char *name);
 char *tu_slurp(const char *path, size_t *len);
 /* A committed fixture: tests/data/<name>. */
 char *tu_fixture(const char *name, size_t *len);
-/* Fail the running test unless files a and b hold the same bytes. */
-void tu_assert_same_file(const char *a, const char *b);
 /* s with the first occurrence of from replaced by to (malloc'd); from
  * must occur. */
 char *tu_replace1(const char *s, const char *from, const char *to);

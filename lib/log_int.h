@@ -118,6 +118,12 @@ patient_err pentry_parse(const uint8_t *line, size_t len, pentry *e);
  * its next use. */
 patient_err pt_log_entry_read(pentry *pe, const uint8_t *line, size_t len, uint64_t line_no,
                               patient_log_entry *o);
+/* The same entry from a line pentry_parse already accepted into pe:
+ * members by kind (the others NULL / 0), and PATIENT_ERR_LOG_CORRUPT when
+ * the time does not read as one. Everything that hands entries over (the
+ * monitor's callback too) fills them here, so all give the same. */
+patient_err pt_log_entry_fill(const pentry *pe, const uint8_t *line, size_t len, uint64_t line_no,
+                              patient_log_entry *o);
 
 /* RFC 9162 leaf hash of one line, through a reusable scratch buffer. */
 patient_err scratch_leaf(uint8_t **scratch, size_t *cap, const uint8_t *line, size_t len,

@@ -921,16 +921,12 @@ patient_log_iter_line(const patient_log_iter *it)
     return it->line_no;
 }
 
-/* One line as an entry: the iterator's reader, and inspection's for lines
- * held in memory, so that both read a log alike. */
+/* The one filling of an entry from its parsed line: the iterator, inspection
+ * and the monitor's callback hand over the same members for the same line. */
 patient_err
-pt_log_entry_read(pentry *pe, const uint8_t *line, size_t len, uint64_t line_no,
+pt_log_entry_fill(const pentry *pe, const uint8_t *line, size_t len, uint64_t line_no,
                   patient_log_entry *o)
 {
-    patient_err err;
-
-    if ((err = pentry_parse(line, len, pe)))
-        return PATIENT_ERR_LOG_CORRUPT;
     memset(o, 0, sizeof *o);
     o->line_no = line_no;
     o->seq = pe->seq;
@@ -965,6 +961,17 @@ pt_log_entry_read(pentry *pe, const uint8_t *line, size_t len, uint64_t line_no,
         break;
     }
     return PATIENT_OK;
+}
+
+/* One line as an entry: the iterator's reader, and inspection's for lines
+ * held in memory, so that both read a log alike. */
+patient_err
+pt_log_entry_read(pentry *pe, const uint8_t *line, size_t len, uint64_t line_no,
+                  patient_log_entry *o)
+{
+    if (pentry_parse(line, len, pe) != PATIENT_OK)
+        return PATIENT_ERR_LOG_CORRUPT;
+    return pt_log_entry_fill(pe, line, len, line_no, o);
 }
 
 patient_err

@@ -561,36 +561,6 @@ get_bundle(client *c, uint64_t b, uint64_t n, pt_buf *body, lbatch *bt, unsigned
     return PATIENT_OK;
 }
 
-static void
-to_entry(const pentry *pe, const char *line, size_t len, patient_log_entry *o)
-{
-    memset(o, 0, sizeof *o);
-    o->seq = pe->seq;
-    o->line_no = pe->seq + 1;
-    o->kind = pe->kind;
-    o->time_str = pe->time;
-    if (pt_time_parse(pe->time, &o->time) != PATIENT_OK)
-        o->time = 0;
-    o->raw = line;
-    o->raw_len = len;
-    o->url = pe->url;
-    o->hop = pe->hop;
-    o->by_name = pe->by_name;
-    o->by_kid = pe->by_kid;
-    o->deleted = pe->deleted;
-    o->inserted = pe->inserted;
-    o->jws = pe->jws;
-    o->tls = pe->tls;
-    o->n_edits = pe->n_reasons;
-    o->reasons = (const char *const *)pe->reasons;
-    o->rules = (const char *const *)pe->rules;
-    o->tree_size = pe->tree_size;
-    o->root = pe->root_b64;
-    o->sig = pe->sig;
-    o->event = pe->event;
-    o->detail = pe->detail;
-}
-
 /* A checkpoint line inside the log: what verify checks, against the tree
  * recomputed so far. */
 static patient_err
@@ -990,6 +960,16 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
                                   e.why ? e.why : "malformed");
                 goto out;
             }
+            /* The callback gets the entry the log reader gives (the line
+             * was parsed whole above), so a line that reader refuses for
+             * its time is refused here too. */
+            if (o->on_entry &&
+                pt_log_entry_fill(&e, bat->line[j], bat->len[j], i + 1, &ent) != PATIENT_OK) {
+                err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
+                                  "entry %llu is not a log entry (its time does not read as one)",
+                                  (unsigned long long)i);
+                goto out;
+            }
             if (i == 0)
                 memcpy(prev, zero_prev, sizeof prev);
             else
@@ -1045,7 +1025,6 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
                 goto out;
             r->entries++;
             if (o->on_entry) {
-                to_entry(&e, (const char *)bat->line[j], bat->len[j], &ent);
                 if (o->on_entry(&ent, o->ctx) != 0) {
                     err = raise_alarm(r, PATIENT_MONITOR_OK, PATIENT_ERR_INTERRUPTED, "stopped");
                     goto out;

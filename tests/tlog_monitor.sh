@@ -4,7 +4,8 @@
 # consistent, filters; fork (truncated and regrown), rollback (an older
 # checkpoint served again), forged checkpoint signature, corrupted tile,
 # server down (its own exit code, state file unchanged each time), a bundle
-# missing after an edited one (the edit is reported); lines long enough
+# missing after an edited one (the edit is reported); an entry's time the
+# log reader refuses (an entry alarm); lines long enough
 # that the read-ahead's batches are cut short (an edit past them found); a
 # bundle's change found, a never-logged descriptor reported as such.
 set -eu
@@ -156,6 +157,23 @@ sed -i '10s/"seq":9,/"seq":9 ,/' pub/entries/000
 [ ! -e fresh ] || fail "bundle 0 edited: no state written"
 rm -rf pub && mv pub.good pub
 ok "catching up: a missing later bundle is exit 3, an edit before it is reported first"
+
+# ---- an entry whose time the log reader refuses -------------------------------------------
+# The entries the monitor prints are the log reader's, so a line that reader
+# refuses for its time is an entry alarm there. Quiet (no entry read whole)
+# the edit is still caught: the next line no longer chains to it.
+cp -r pub pub.good
+sed -i -E '10s/"time":"([0-9]{4})-[0-9]{2}-/"time":"\1-13-/' pub/entries/000
+sed -n 10p pub/entries/000 | grep -q '"time":"[0-9]*-13-' || fail "entry 9 given month 13"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state fresh)" = 1 ] &&
+    grep -q 'ALARM (entry): entry 9 is not a log entry (its time does not read as one)' err ||
+    fail "a time the log reader refuses: the entry alarm"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state fresh -q)" = 1 ] &&
+    grep -q 'ALARM (entry): entry 10 does not chain to the one before it' err ||
+    fail "the same edit, quiet: the next entry's chain"
+[ ! -e fresh ] || fail "a refused time: no state written"
+rm -rf pub && mv pub.good pub
+ok "an entry's time the log reader refuses: ALARM (entry) where entries are printed; quiet, the chain"
 
 # ---- partials removed once the full tile exists (C2SP allows it) --------------------------
 # A client that read an older checkpoint falls back to the full tile and

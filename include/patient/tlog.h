@@ -176,7 +176,9 @@ typedef struct patient_monitor_report {
 } patient_monitor_report;
 
 /* Called for every new entry once its line checked out; a non-zero return
- * stops the run (PATIENT_ERR_INTERRUPTED, state unchanged). */
+ * stops the run (PATIENT_ERR_INTERRUPTED, state unchanged). e is what
+ * patient_log_iter_next gives for the same line: with a callback, a line
+ * whose time that reader refuses is an ENTRY alarm (PATIENT_ERR_LOG_CORRUPT). */
 typedef int (*patient_monitor_entry_fn)(const patient_log_entry *e, void *ctx);
 /* Called every 256 entries: entries checked so far of total new ones. */
 typedef void (*patient_monitor_progress_fn)(uint64_t done, uint64_t total, void *ctx);

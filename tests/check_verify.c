@@ -795,8 +795,6 @@ START_TEST(malformed_json_and_base64_signed)
 }
 END_TEST
 
-static char *str_replace(const char *s, const char *from, const char *to);
-
 /* Re-sign the genuine payload's exact text with one substring replaced. */
 static char *
 resign_replacing(const char *v, const char *from, const char *to)
@@ -1002,7 +1000,7 @@ START_TEST(descriptor_spec_rules)
         /* re-sign hop 2 with its own key */
         patient_jws *j2 = NULL;
         ck_assert_int_eq(patient_jws_parse(v2, strlen(v2), &j2), PATIENT_OK);
-        char *pl = str_replace((const char *)j2->payload, from, to);
+        char *pl = tu_replace1((const char *)j2->payload, from, to);
         ck_assert_int_eq(patient_jws_sign(sk_m2, PATIENT_CHANGE_TYP, pl, strlen(pl), &f2), PATIENT_OK);
         const char *ch[] = {v, f2};
         patient_evidence ev = ev_make(URL, o2, l2, ch, 2);
@@ -1887,17 +1885,6 @@ START_TEST(bundle_round_trip)
 }
 END_TEST
 
-/* s with the first from replaced by to (malloc'd). */
-static char *
-str_replace(const char *s, const char *from, const char *to)
-{
-    const char *at = strstr(s, from);
-    char *out = NULL;
-    ck_assert_ptr_nonnull(at);
-    ck_assert_int_ge(asprintf(&out, "%.*s%s%s", (int)(at - s), s, to, at + strlen(from)), 0);
-    return out;
-}
-
 /* The recorded status counts: a 404 bundle is unverifiable offline as the
  * page would be online (fetch.status); a status that is not an integer
  * literal, or missing, makes the bundle malformed. Twin: 200 verifies. */
@@ -1921,19 +1908,19 @@ START_TEST(bundle_status_honoured)
     ck_assert_ptr_nonnull(strstr(b, "\"status\":\t200"));
     ck_assert_int_eq(patient_verify_bundle(b, strlen(b), pol, NULL, &r), PATIENT_OK);
     expect(r, PATIENT_VERDICT_VERIFIED, NULL);
-    f = str_replace(b, "\"status\":\t200", "\"status\": 404");
+    f = tu_replace1(b, "\"status\":\t200", "\"status\": 404");
     ck_assert_int_eq(patient_verify_bundle(f, strlen(f), pol, NULL, &r), PATIENT_OK);
     expect(r, PATIENT_VERDICT_UNVERIFIABLE, "fetch.status");
     free(f);
     for (size_t i = 0; i < sizeof badver / sizeof badver[0]; i++) {
-        f = str_replace(b, "\"patient\":\t1", badver[i].to);
+        f = tu_replace1(b, "\"patient\":\t1", badver[i].to);
         r = NULL;
         ck_assert_int_eq(patient_verify_bundle(f, strlen(f), pol, NULL, &r), badver[i].want);
         ck_assert_ptr_null(r);
         free(f);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        f = str_replace(b, "\"status\":\t200", bad[i].to);
+        f = tu_replace1(b, "\"status\":\t200", bad[i].to);
         r = NULL;
         ck_assert_int_eq(patient_verify_bundle(f, strlen(f), pol, NULL, &r), bad[i].want);
         ck_assert_ptr_null(r);

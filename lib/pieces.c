@@ -21,8 +21,8 @@ pt_pieces_free(pt_pieces *s)
     }
 }
 
-patient_err
-pt_pieces_add(pt_pieces *s, const uint8_t *p, size_t len, int owner)
+static patient_err
+add(pt_pieces *s, const uint8_t *p, size_t len, int owner, int body)
 {
     pt_piece *last = s->n ? &s->v[s->n - 1] : NULL;
 
@@ -30,7 +30,8 @@ pt_pieces_add(pt_pieces *s, const uint8_t *p, size_t len, int owner)
         return PATIENT_OK;
     if ((p == NULL && owner < 0) || len > SIZE_MAX - s->len)
         return PATIENT_ERR_ARG;
-    if (last && last->owner == owner &&
+    body = body && p != NULL;
+    if (last && last->owner == owner && last->body == body &&
         ((p == NULL && last->p == NULL) || (p && last->p && last->p + last->len == p))) {
         last->len += len;
         s->len += len;
@@ -44,9 +45,21 @@ pt_pieces_add(pt_pieces *s, const uint8_t *p, size_t len, int owner)
         s->v = v;
         s->cap = nc;
     }
-    s->v[s->n++] = (pt_piece){p, len, owner};
+    s->v[s->n++] = (pt_piece){p, len, owner, body};
     s->len += len;
     return PATIENT_OK;
+}
+
+patient_err
+pt_pieces_add(pt_pieces *s, const uint8_t *p, size_t len, int owner)
+{
+    return add(s, p, len, owner, 0);
+}
+
+patient_err
+pt_pieces_add_body(pt_pieces *s, const uint8_t *p, size_t len)
+{
+    return p == NULL && len > 0 ? PATIENT_ERR_ARG : add(s, p, len, -1, 1);
 }
 
 /* A reading position in a list of pieces. */
@@ -64,7 +77,7 @@ take(cursor *c, size_t n, pt_pieces *dst)
     while (n) {
         const pt_piece *q = &c->s->v[c->i];
         size_t k = q->len - c->at < n ? q->len - c->at : n;
-        if ((err = pt_pieces_add(dst, q->p ? q->p + c->at : NULL, k, q->owner)) != PATIENT_OK)
+        if ((err = add(dst, q->p ? q->p + c->at : NULL, k, q->owner, q->body)) != PATIENT_OK)
             return err;
         n -= k;
         if ((c->at += k) == q->len) {
@@ -84,17 +97,10 @@ typedef struct {
     pt_defers *d;
 } region;
 
-static int
-in_region(const region *r, const uint8_t *p)
-{
-    return r && r->base && (uintptr_t)p >= (uintptr_t)r->base &&
-           (uintptr_t)p - (uintptr_t)r->base < r->len;
-}
-
 /* Compare the next n bytes at the cursor with want, except in holes (those
- * bytes are gone), and step over them; bytes in the region r are not read
- * but noted in r->d. 1 when they differ, 0 when they match (so far),
- * -1 out of memory. */
+ * bytes are gone), and step over them; bytes of the body (marked so) are
+ * not read but noted in r->d. 1 when they differ, 0 when they match (so
+ * far), -1 out of memory, -2 body bytes without a region to note them in. */
 static int
 skip(cursor *c, size_t n, const uint8_t *want, const region *r)
 {
@@ -103,8 +109,13 @@ skip(cursor *c, size_t n, const uint8_t *want, const region *r)
     while (n) {
         const pt_piece *q = &c->s->v[c->i];
         size_t k = q->len - c->at < n ? q->len - c->at : n;
-        if (want && q->owner < 0 && in_region(r, q->p)) {
-            pt_defers *d = r->d;
+        if (want && q->owner < 0 && q->body) {
+            pt_defers *d;
+            if (r == NULL || r->base == NULL || (uintptr_t)q->p < (uintptr_t)r->base ||
+                (uintptr_t)q->p - (uintptr_t)r->base >= r->len ||
+                q->len > r->len - ((uintptr_t)q->p - (uintptr_t)r->base))
+                return -2;
+            d = r->d;
             if (d->n == d->cap) {
                 size_t nc = d->cap ? 2 * d->cap : 16;
                 pt_defer *v = realloc(d->v, nc * sizeof *v);
@@ -157,7 +168,7 @@ undo(const patient_change *c, unsigned owner, const pt_pieces *out, int check_in
         if (e->insert_len > out->len - op)
             goto mismatch;
         if ((diff = skip(&cur, e->insert_len, check_insert ? e->insert : NULL, r)) < 0) {
-            err = PATIENT_ERR_NOMEM;
+            err = diff == -1 ? PATIENT_ERR_NOMEM : PATIENT_ERR_STATE;
             goto fail;
         }
         if (diff)

@@ -21,6 +21,9 @@ typedef struct pt_piece {
     int owner;        /* -1: ordinary bytes; else a hole: the 0-based hop
                          whose withheld deletion these bytes are (p may then
                          still point at them, for the hop that withheld them) */
+    int body;         /* 1: p is in the address range standing for a body
+                         that streams (pt_pieces_add_body): only its offset
+                         there means anything, its bytes are never read */
 } pt_piece;
 
 typedef struct pt_pieces {
@@ -33,7 +36,7 @@ typedef struct pt_pieces {
 static inline pt_pieces
 pt_pieces_one(pt_piece *one, const uint8_t *p, size_t len)
 {
-    *one = (pt_piece){p, len, -1};
+    *one = (pt_piece){p, len, -1, 0};
     return (pt_pieces){one, len > 0, 1, len};
 }
 
@@ -41,14 +44,21 @@ void pt_pieces_free(pt_pieces *s);
 /* Append len bytes at p (NULL only for a hole: owner >= 0); merged with
  * the last piece when they continue it. len 0: nothing. */
 patient_err pt_pieces_add(pt_pieces *s, const uint8_t *p, size_t len, int owner);
+/* pt_pieces_add of ordinary bytes at p that stand for a streamed body's
+ * (verify_stream.h), marked body. A piece of the body and one of other
+ * bytes never merge, even where their addresses meet (a descriptor's
+ * deleted bytes could end where the range starts): a merged piece would
+ * be read as memory across the range. */
+patient_err pt_pieces_add_body(pt_pieces *s, const uint8_t *p, size_t len);
 
 /* Rebuild hop c's input from its output `out` (out->len must be
  * c->out.size, else HASH): kept bytes are borrowed from out, disclosed
  * deletions from the descriptor, a withheld deletion becomes a hole owned
  * by `owner`; holes in kept bytes move with them, holes in inserted bytes
  * vanish with those bytes. With check_insert, inserted bytes outside holes
- * must be where the edits say (HASH). The input's size must be c->in.size
- * (HASH). *in is emptied first; the caller frees it. */
+ * must be where the edits say (HASH; in pieces marked body, which cannot
+ * be read: STATE). The input's size must be c->in.size (HASH). *in is
+ * emptied first; the caller frees it. */
 patient_err pt_pieces_undo(const patient_change *c, unsigned owner, const pt_pieces *out,
                            int check_insert, pt_pieces *in);
 
@@ -66,9 +76,9 @@ typedef struct pt_defers {
 } pt_defers;
 
 /* pt_pieces_undo with check_insert, except that inserted bytes lying in
- * the body region base[0, len) are not read (they may not have arrived:
- * the body streams, and base is only an address range standing for it)
- * but appended to *d, to be compared as the body passes
+ * the body (pieces marked body, at offsets from base; len: the body's
+ * length) are not read (they may not have arrived: the body streams, and
+ * base is only an address range standing for it) but appended to *d, to be compared as the body passes
  * (verify_stream.h). Inserted bytes elsewhere (a later hop's disclosed
  * deletion) are compared now. */
 patient_err pt_pieces_undo_defer(const patient_change *c, unsigned owner, const pt_pieces *out,

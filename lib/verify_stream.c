@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "verify_int.h"
 #include "verify_stream.h"
@@ -40,6 +41,8 @@ struct pt_bodyck {
     const patient_change *ch[PATIENT_MAX_HOPS];
     uint8_t *base;          /* the reserved range standing for the body */
     size_t len;             /* the body's expected length: the last hop's out.size */
+    void *map;              /* base's mapping, with a guard page on each side */
+    size_t maplen;
     pt_pieces in[PATIENT_MAX_HOPS + 1]; /* in[k]: hop k's input; in[n]: the body */
     size_t lowest;          /* the lowest hop whose input is built */
     long static_bad;        /* the hop whose undo failed on its layout alone, or -1 */
@@ -95,11 +98,11 @@ cmp_defer(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
+/* By its mark, not by its address (pieces.h says why). */
 static int
-in_body(const pt_bodyck *b, const uint8_t *p)
+in_body(const pt_bodyck *b, const pt_piece *q)
 {
-    return p && b->base && (uintptr_t)p >= (uintptr_t)b->base &&
-           (uintptr_t)p - (uintptr_t)b->base < b->len;
+    return q->body && b->base;
 }
 
 static patient_err
@@ -159,15 +162,28 @@ pt_bodyck_new(int mode, const patient_change *const *ch, size_t n, pt_bodyck **o
     b->len = (size_t)ch[n - 1]->out.size;
     /* Address space only (PROT_NONE, never touched): the pieces point into
      * it so that undoing keeps its one representation of bytes; reading
-     * there would fault, so every read goes through the block at hand. */
+     * there would fault, so every read goes through the block at hand.
+     * A guard page on each side: no other buffer (a descriptor's deleted
+     * bytes) can end where the body starts or start where it ends, so
+     * addresses alone never join the two (the pieces are also marked). */
     if (b->len > 0) {
-        void *m = mmap(NULL, b->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        long ps = sysconf(_SC_PAGESIZE);
+        size_t page = ps > 0 ? (size_t)ps : 4096;
+        void *m;
+        if (b->len > SIZE_MAX - 2 * page) {
+            free(b);
+            return PATIENT_ERR_NOMEM;
+        }
+        m = mmap(NULL, b->len + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
         if (m == MAP_FAILED) {
             free(b);
             return PATIENT_ERR_NOMEM;
         }
-        b->base = m;
-        if ((err = pt_pieces_add(&b->in[n], b->base, b->len, -1)) != PATIENT_OK)
+        b->map = m;
+        b->maplen = b->len + 2 * page;
+        b->base = (uint8_t *)m + page;
+        if ((err = pt_pieces_add_body(&b->in[n], b->base, b->len)) != PATIENT_OK)
             goto fail;
     }
     for (k = n; k-- > 0;) {
@@ -223,8 +239,8 @@ pt_bodyck_free(pt_bodyck *b)
         pt_pieces_free(&b->in[k]);
     for (size_t k = 0; k < PATIENT_MAX_HOPS; k++)
         free(b->lc[k].at);
-    if (b->base)
-        munmap(b->base, b->len);
+    if (b->map)
+        munmap(b->map, b->maplen);
     free(b->d.v);
     pt_holes_free(&b->holes);
     free(b->kidx);
@@ -248,7 +264,7 @@ run_at(const pt_bodyck *b, const pcur *c, const uint8_t *blk, size_t boff, size_
         return 0;
     q = &c->s->v[c->i];
     *hole = q->owner >= 0;
-    if (in_body(b, q->p)) {
+    if (in_body(b, q)) {
         /* Inputs read the body in order (undoing keeps the order of kept
          * bytes), and every check reads all it can of each block: a body
          * byte before the block was read already (or, for a hop's lines,

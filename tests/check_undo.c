@@ -381,6 +381,82 @@ START_TEST(bigbuf_sizes)
 }
 END_TEST
 
+/* Pieces of a streamed body (pt_pieces_add_body) never merge with other
+ * bytes whose addresses meet them: a descriptor's deleted bytes ending
+ * where the body's range starts, or starting where it ends, stay pieces of
+ * their own, through pt_pieces_add and through undoing a hop. Merged, the
+ * piece would be read as memory across the body's range (never mapped). */
+START_TEST(body_pieces_never_join)
+{
+    uint8_t buf[96];
+    const uint8_t *base = buf + 32; /* the "body": buf[32, 64) */
+    static const uint8_t ins[4] = {'a', 'b', 'c', 'd'};
+    pt_pieces s = {0}, out = {0}, in = {0};
+    pt_defers d = {0};
+    patient_edit e;
+    patient_change c;
+
+    memset(buf, 'x', sizeof buf);
+    ck_assert_int_eq(pt_pieces_add(&s, buf + 16, 16, -1), PATIENT_OK);
+    ck_assert_int_eq(pt_pieces_add_body(&s, base, 16), PATIENT_OK);
+    ck_assert_int_eq(pt_pieces_add_body(&s, base + 16, 16), PATIENT_OK); /* body continues */
+    ck_assert_int_eq(pt_pieces_add(&s, base + 32, 16, -1), PATIENT_OK);
+    ck_assert_uint_eq(s.n, 3);
+    ck_assert_uint_eq(s.len, 64);
+    ck_assert_int_eq(s.v[0].body, 0);
+    ck_assert_int_eq(s.v[1].body, 1);
+    ck_assert_uint_eq(s.v[1].len, 32);
+    ck_assert_int_eq(s.v[2].body, 0);
+    ck_assert_int_eq(pt_pieces_add_body(&s, NULL, 1), PATIENT_ERR_ARG);
+    pt_pieces_free(&s);
+
+    ck_assert_int_eq(pt_pieces_add_body(&out, base, 32), PATIENT_OK);
+    memset(&c, 0, sizeof c);
+    c.edits = &e;
+    c.nedits = 1;
+    c.out.size = 32;
+    c.in.size = 48;
+    /* Deleted bytes that end where the body starts. */
+    e = (patient_edit){0};
+    e.offset = 0;
+    e.delete_len = 16;
+    e.deleted = buf + 16;
+    ck_assert_int_eq(pt_pieces_undo_defer(&c, 0, &out, base, 32, &d, &in), PATIENT_OK);
+    ck_assert_uint_eq(in.n, 2);
+    ck_assert_uint_eq(in.len, 48);
+    ck_assert_ptr_eq(in.v[0].p, buf + 16);
+    ck_assert_int_eq(in.v[0].body, 0);
+    ck_assert_ptr_eq(in.v[1].p, base);
+    ck_assert_int_eq(in.v[1].body, 1);
+    /* Deleted bytes that start where the body ends. */
+    e.offset = 32;
+    e.deleted = buf + 64;
+    ck_assert_int_eq(pt_pieces_undo_defer(&c, 0, &out, base, 32, &d, &in), PATIENT_OK);
+    ck_assert_uint_eq(in.n, 2);
+    ck_assert_int_eq(in.v[0].body, 1);
+    ck_assert_uint_eq(in.v[0].len, 32);
+    ck_assert_ptr_eq(in.v[1].p, buf + 64);
+    ck_assert_int_eq(in.v[1].body, 0);
+    ck_assert_uint_eq(d.n, 0);
+    /* Inserted bytes in the body are deferred, not read; undone without a
+     * body region to defer them to, they are refused, not read. */
+    e.offset = 0;
+    e.deleted = buf + 16;
+    e.insert = ins;
+    e.insert_len = sizeof ins;
+    c.in.size = 16 + 32 - sizeof ins;
+    ck_assert_int_eq(pt_pieces_undo_defer(&c, 0, &out, base, 32, &d, &in), PATIENT_OK);
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_uint_eq(d.v[0].off, 0);
+    ck_assert_uint_eq(d.v[0].len, sizeof ins);
+    ck_assert_int_eq(pt_pieces_undo(&c, 0, &out, 1, &in), PATIENT_ERR_STATE);
+    ck_assert_uint_eq(in.n, 0);
+    free(d.v);
+    pt_pieces_free(&in);
+    pt_pieces_free(&out);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -395,6 +471,7 @@ main(void)
     tcase_add_test(tc, forged_in_place);
     tcase_add_test(tc, bigbuf_sizes);
     tcase_add_test(tc, line_col_over_pieces);
+    tcase_add_test(tc, body_pieces_never_join);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -586,6 +586,7 @@ stream_head(void *ctx, const patient_response *head)
     stream_ctx *s = ctx;
     gathered *g = s->g;
     pt_bodyck *bc = NULL;
+    patient_err err;
 
     if (head->status != 200 || g->man_for == NULL || strcmp(head->url, g->man_for) != 0)
         return 0;
@@ -596,11 +597,12 @@ stream_head(void *ctx, const patient_response *head)
         return 0;
     g->url = (char *)head->url; /* only for the plan, which does not keep it */
     evidence_set(g, head);
-    if (pt_verify_plan(s->policy, &g->ev, s->now, &g->checks, &bc) != PATIENT_OK) {
-        g->url = NULL;
-        return -1;
-    }
+    err = pt_verify_plan(s->policy, &g->ev, s->now, &g->checks, &bc);
+    /* head->url is libcurl's effective URL, gone with the transfer. */
     g->url = NULL;
+    g->ev.url = NULL;
+    if (err != PATIENT_OK)
+        return -1;
     g->body = bc;
     return bc != NULL;
 }

@@ -155,9 +155,13 @@ pt_bodyck_new(int mode, const patient_change *const *ch, size_t n, pt_bodyck **o
     b->static_bad = -1;
     memcpy(b->ch, ch, n * sizeof *ch);
     if (mode == PT_BODY_HASH) {
-        b->sha_on = SHA256_Init(&b->sha) == 1;
+        if (SHA256_Init(&b->sha) != 1) {
+            free(b);
+            return PATIENT_ERR_CRYPTO;
+        }
+        b->sha_on = 1;
         *out = b;
-        return b->sha_on ? PATIENT_OK : (pt_bodyck_free(b), PATIENT_ERR_CRYPTO);
+        return PATIENT_OK;
     }
     b->len = (size_t)ch[n - 1]->out.size;
     /* Address space only (PROT_NONE, never touched): the pieces point into
@@ -327,7 +331,7 @@ step(pt_bodyck *b, const uint8_t *blk, size_t boff, size_t blen)
         const pt_defer *d = &b->d.v[b->di];
         size_t a = d->off > boff ? d->off : boff;
         size_t e = d->off + d->len < boff + blen ? d->off + d->len : boff + blen;
-        if (memcmp(blk + (a - boff), d->want + (a - d->off), e - a) != 0)
+        if (e > a && memcmp(blk + (a - boff), d->want + (a - d->off), e - a) != 0)
             b->bad[d->hop] = 1;
         if (d->off + d->len > boff + blen)
             break;

@@ -119,6 +119,9 @@ typedef struct {
     size_t hbytes;
     int too_large; /* 1: body over max_body; 2: headers over their caps */
     int nomem;
+    long block_status;  /* the status of the header block in hand */
+    int block_ended;    /* its blank line came: what follows is no header of it */
+    int final_ended;    /* the final response's block ended: body and trailers follow */
     char tls_version[32];
     char tls_cipher[128];
     size_t chain_n;
@@ -179,6 +182,9 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     xfer *x = ud;
     size_t n = size * nmemb;
 
+    /* Only the final response's body reaches us (libcurl drops those of
+     * the redirects it follows). */
+    x->final_ended = 1;
     if (x->sink && x->to_sink < 0 && sink_ask(x) != 0)
         return 0;
     if (x->to_sink > 0) {
@@ -269,6 +275,15 @@ record_chain(xfer *x)
     }
 }
 
+static int
+has_location(const xfer *x)
+{
+    for (size_t i = 0; i < x->nh; i++)
+        if (strcasecmp(x->h[i].name, "Location") == 0)
+            return 1;
+    return 0;
+}
+
 static size_t
 on_header(char *ptr, size_t size, size_t nitems, void *ud)
 {
@@ -281,17 +296,46 @@ on_header(char *ptr, size_t size, size_t nitems, void *ud)
         x->too_large = 2;
         return 0;
     }
-    /* A status line starts a new response (redirect, 1xx, proxy CONNECT):
-     * keep only the final response's headers. */
+    /* Once the final response's header block ended, what comes is its
+     * trailers (chunked, or HTTP/2): not recorded, so that the headers are
+     * the same whether the body streams (the sink sees them at its first
+     * byte) or is kept, and a trailer line, whatever it says (even
+     * "HTTP/..."), changes nothing. Only their size counts. */
+    if (x->final_ended) {
+        x->hbytes += n;
+        return n;
+    }
+    /* A status line starts a new response (redirect, 1xx): keep only the
+     * final response's headers. (A proxy's CONNECT answer never comes
+     * here: CURLOPT_SUPPRESS_CONNECT_HEADERS.) */
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+        const char *sp = memchr(ptr, ' ', n);
+        size_t i = sp ? (size_t)(sp - ptr) + 1 : n;
         headers_clear(x);
         record_chain(x);
         x->hbytes = n;
+        x->block_ended = 0;
+        x->block_status = 0;
+        for (size_t d = 0; d < 3 && i < n && ptr[i] >= '0' && ptr[i] <= '9'; d++, i++)
+            x->block_status = x->block_status * 10 + (ptr[i] - '0');
         return n;
     }
     x->hbytes += n;
-    if (n <= 2 && (ptr[0] == '\r' || ptr[0] == '\n'))
-        return n; /* end of the header block */
+    if (x->block_ended)
+        return n; /* trailers of a redirect's body: not this response's */
+    if (n <= 2 && (ptr[0] == '\r' || ptr[0] == '\n')) {
+        /* End of the header block. Another response follows only a 1xx,
+         * or a redirect libcurl follows (a 3xx with a Location, redirects
+         * on). Should libcurl not follow one, its body still ends the
+         * headers (on_body); without a body, only a status line among
+         * its trailers would still be taken for a new response. */
+        long st = x->block_status;
+        int more = (st >= 100 && st < 200) ||
+                   (st >= 300 && st < 400 && x->o->max_redirects > 0 && has_location(x));
+        x->block_ended = 1;
+        x->final_ended = !more;
+        return n;
+    }
     if ((ptr[0] == ' ' || ptr[0] == '\t') && x->nh > 0) {
         /* obsolete line folding: append to the previous value */
         patient_header *last = &x->h[x->nh - 1];
@@ -433,6 +477,9 @@ xfer_setup(CURL *h, const patient_fetch_opts *opts, const char *url, xfer *x, ch
     SET(CURLOPT_WRITEDATA, x);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, x);
+    /* A proxy's answer to CONNECT is not the response's: on_header takes
+     * every header block it sees for one that may be final. */
+    SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     if (curl_share)
         SET(CURLOPT_SHARE, curl_share);
     SET(CURLOPT_DEBUGFUNCTION, on_debug);

@@ -20,6 +20,7 @@
 #include <patient/fetch.h>
 #include <patient/hash.h>
 
+#include "fetch_int.h"
 #include "util.h"
 #include "testutil.h"
 
@@ -60,6 +61,15 @@ static const char SERVER[] =
     "            if n == 0:\n"
     "                return self.plain(200, b'end')\n"
     "            return self.plain(302, b'', [('Location', '/redir/%d' % (n - 1))])\n"
+    "        if p in ('/trailer', '/trailer0'):\n"
+    "            body = b'abc' if p == '/trailer' else b''\n"
+    "            self.wfile.write(b'HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n'\n"
+    "                             b'Patient-Change: first\\r\\nConnection: close\\r\\n\\r\\n' +\n"
+    "                             (b'%x\\r\\n%s\\r\\n' % (len(body), body) if body else b'') +\n"
+    "                             b'0\\r\\nHTTP/1.1 200 OK: x\\r\\nPatient-Change: garbage\\r\\n'\n"
+    "                             b'X-Late: 1\\r\\n\\r\\n')\n"
+    "            self.close_connection = True\n"
+    "            return\n"
     "        if p == '/tofile':\n"
     "            return self.plain(302, b'', [('Location', 'file:///etc/passwd')])\n"
     "        return super().do_GET()\n"
@@ -302,6 +312,72 @@ START_TEST(test_decoding_and_headers)
     }
     ck_assert_uint_eq(seen, 2);
     patient_response_free(r);
+}
+END_TEST
+
+/* What a sink saw of the headers when it was asked. */
+typedef struct {
+    size_t changes, late, bytes;
+    int first;
+} sink_seen;
+
+static int
+trailer_head(void *ctx, const patient_response *h)
+{
+    sink_seen *s = ctx;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (strcasecmp(h->headers[i].name, "Patient-Change") == 0) {
+            s->first = s->changes == 0 && strcmp(h->headers[i].value, "first") == 0;
+            s->changes++;
+        }
+        s->late += strcasecmp(h->headers[i].name, "X-Late") == 0;
+    }
+    return 1;
+}
+
+static patient_err
+trailer_data(void *ctx, const uint8_t *p, size_t n)
+{
+    (void)p;
+    ((sink_seen *)ctx)->bytes += n;
+    return PATIENT_OK;
+}
+
+/* Trailers of a chunked body (here a line that starts as a status line
+ * does, "HTTP/1.1 200 OK: x" (libcurl refuses a trailer without a colon),
+ * a Patient-Change and another header) are not the response's headers:
+ * neither kept nor streamed, with a body or without one. */
+START_TEST(test_trailers_ignored)
+{
+    static const char *paths[] = {"/trailer", "/trailer0"};
+
+    for (size_t k = 0; k < 2; k++) {
+        patient_fetch_opts o = opts();
+        patient_response *r = NULL;
+        sink_seen seen = {0};
+        pt_fetch_sink sink = {trailer_head, trailer_data, &seen};
+        size_t changes = 0;
+
+        ck_assert_int_eq(patient_fetch(&o, url(paths[k]), &r, NULL), PATIENT_OK);
+        ck_assert_int_eq(r->status, 200);
+        ck_assert_uint_eq(r->body_len, k == 0 ? 3 : 0);
+        ck_assert_str_eq(patient_response_header(r, "Patient-Change"), "first");
+        ck_assert_ptr_null(patient_response_header(r, "X-Late"));
+        for (size_t i = 0; i < r->nheaders; i++)
+            changes += strcasecmp(r->headers[i].name, "Patient-Change") == 0;
+        ck_assert_uint_eq(changes, 1);
+        patient_response_free(r);
+        r = NULL;
+
+        ck_assert_int_eq(pt_fetch_sink_get(&o, url(paths[k]), &sink, &r, NULL), PATIENT_OK);
+        ck_assert_uint_eq(seen.changes, 1);
+        ck_assert_int_eq(seen.first, 1);
+        ck_assert_uint_eq(seen.late, 0);
+        ck_assert_uint_eq(seen.bytes, k == 0 ? 3 : 0);
+        ck_assert_str_eq(patient_response_header(r, "Patient-Change"), "first");
+        ck_assert_ptr_null(patient_response_header(r, "X-Late"));
+        patient_response_free(r);
+    }
 }
 END_TEST
 
@@ -588,6 +664,7 @@ fetch_suite(void)
     tcase_add_test(tc, test_header_caps);
     tcase_add_test(tc, test_decoding_and_headers);
     tcase_add_test(tc, test_redirects);
+    tcase_add_test(tc, test_trailers_ignored);
     tcase_add_test(tc, test_refused_schemes);
     tcase_add_test(tc, test_unreachable);
     tcase_add_test(tc, test_proxy);

@@ -344,7 +344,7 @@ EOF
 # kept; with --bundle it is kept (the bundle holds it) and checked in
 # memory. Both must give the same report, byte for byte: verdict, codes,
 # proof, positions.
-mkdir -p "$T/www/short" "$T/www/conf" "$T/www/bigt"
+mkdir -p "$T/www/short" "$T/www/conf" "$T/www/bigt" "$T/www/trailer"
 cat >"$T/withhold.json" <<'EOF'
 {"patient": 1, "type": "rules", "rules": [
  {"id": "mal", "match": {"literal": "<p>EVIL-PAYLOAD-TEST</p>"}, "action": "remove",
@@ -371,6 +371,13 @@ EOF
 gzip -9 -n -c "$T/www/site/page.html" | head -c 60 >"$T/www/bigt/page.html"
 echo "Content-Encoding: gzip" >"$T/www/bigt/page.html.headers"
 cp "$T/www/site/page.html" "$T/www/short/page.html"
+# One hop, its body sent chunked and followed by trailers that are no
+# headers of the response: a line starting as a status line does and a
+# Patient-Change that does not parse (tests/verify_cli_server.py).
+"$MBOX" -q -s "$T/mb.key" --name "Test Filter" --service tracker-filter \
+    --rules "$top_srcdir/middlebox/rules/trackers-only.json" --url "$URL?via=trailer" --type text/html \
+    --header-out "$T/www/trailer/page.html.headers" <"$T/www/site/page.html" >"$T/www/trailer/page.html" ||
+    { echo "FAIL: patient-mbox (trailer)"; exit 1; }
 AT="@$(date +%s)"
 same() { # WANT NAME URL: the exit code, and one report streamed and kept
     $V --no-state --json --at "$AT" "$3" >"$T/s1" 2>"$T/e1"
@@ -405,6 +412,9 @@ grep -q '"code": *"body.mismatch"' "$T/s1" && ok "cut gzip: body.mismatch" || fa
 same 3 "body shorter than its Content-Length" "$URL?via=short"
 grep -q '"code": *"fetch.failed"' "$T/s1" && ok "short body: fetch.failed" || fail "short body: no fetch.failed"
 same 3 "not listed" "$O/missing.html"
+same 0 "chunked, with trailers" "$URL?via=trailer"
+[ "$(json_field "$T/s1" verdict)" = modified ] && ok "trailers: verdict modified, trailers ignored" ||
+    fail "trailers: verdict $(json_field "$T/s1" verdict)"
 
 # ---- bundles ----------------------------------------------------------------
 expect 0 "--bundle written" $V -q --bundle "$T/b.json" "$MURL"

@@ -5,7 +5,9 @@ Serves ROOT/site. A request whose query is "via=NAME" gets the body from
 ROOT/NAME/<path> instead, with every "Name: value" line of
 ROOT/NAME/<path>.headers added as a response header (a response that went
 through a middlebox, or was tampered with); for NAME "short" the body is
-64 bytes shorter than its Content-Length says. Writes the port it bound to
+64 bytes shorter than its Content-Length says; for NAME "trailer" it is
+sent chunked, followed by trailers (a line "HTTP/1.1 200 OK: x", which
+starts as a status line does, and a Patient-Change that does not parse). Writes the port it bound to
 PORTFILE. Every request's path is appended to ROOT/requests.log, so a test
 can show that a request was never made. Only ever binds 127.0.0.1.
 """
@@ -32,7 +34,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         q = urllib.parse.parse_qs(u.query)
         base = q.get("via", ["site"])[0]
         if base not in ("site", "mbox", "mbox2", "tamper", "untrusted", "forged", "signed", "gz", "many",
-                        "short", "conf", "bigt"):
+                        "short", "conf", "bigt", "trailer"):
             base = "site"
         rel = urllib.parse.unquote(u.path).lstrip("/")
         if rel == "" or rel.endswith("/"):
@@ -51,7 +53,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/html" if path.endswith(".html") else "application/octet-stream")
         # "short": the body ends (the connection closes) 64 bytes before
         # the length announced, as a transfer cut off does.
-        self.send_header("Content-Length", str(len(body) + (64 if base == "short" else 0)))
+        if base == "trailer":
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(body) + (64 if base == "short" else 0)))
         if base == "short":
             self.close_connection = True
         hp = path + ".headers"
@@ -63,6 +68,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         k, v = line.split(":", 1)
                         self.send_header(k.strip(), v.strip())
         self.end_headers()
+        if base == "trailer":
+            self.wfile.write(b"%x\r\n%s\r\n0\r\nHTTP/1.1 200 OK: x\r\nPatient-Change: garbage\r\n\r\n"
+                             % (len(body), body))
+            return
         self.wfile.write(body)
 
 

@@ -1301,7 +1301,8 @@ out:
 
 patient_err
 pt_verify_evidence_fed(const patient_policy *policy, const patient_evidence *ev,
-                       const patient_verify_opts *opts, size_t piece, patient_report **report)
+                       const patient_verify_opts *opts, size_t piece, int *streamed,
+                       patient_report **report)
 {
     pt_checked pre;
     pt_bodyck *bc = NULL;
@@ -1311,6 +1312,8 @@ pt_verify_evidence_fed(const patient_policy *policy, const patient_evidence *ev,
     patient_err err;
 
     *report = NULL;
+    if (streamed)
+        *streamed = 0;
     memset(&pre, 0, sizeof pre);
     if (ev->url && (err = pt_url_drop_fragment(ev->url, &url_nf)) != PATIENT_OK)
         return err;
@@ -1330,6 +1333,8 @@ pt_verify_evidence_fed(const patient_policy *policy, const patient_evidence *ev,
         pre.body = bc;
         e.body = NULL;
         e.body_len = 0;
+        if (streamed)
+            *streamed = 1;
     }
     e.url = ev->url;
     err = pt_verify_evidence(policy, &e, opts, &pre, report);

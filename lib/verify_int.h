@@ -83,10 +83,11 @@ patient_err pt_verify_plan(const patient_policy *policy, const patient_evidence 
 /* The evidence verified as a streaming caller does: planned without its
  * body, which is then fed to the checks `piece` bytes at a time (0: at
  * once), and verified with the checks and without the body (or with it,
- * when the plan needs it). For tests: the same report as
- * patient_verify_evidence. */
+ * when the plan needs it). *streamed (streamed may be NULL): 1 when the
+ * body went through the checks and the core did without it, 0 when the
+ * plan kept it. For tests: the same report as patient_verify_evidence. */
 patient_err pt_verify_evidence_fed(const patient_policy *policy, const patient_evidence *ev,
-                                   const patient_verify_opts *opts, size_t piece,
+                                   const patient_verify_opts *opts, size_t piece, int *streamed,
                                    patient_report **report);
 
 /* patient_verify_evidence, taking from pre (which may be NULL) what was

@@ -262,6 +262,10 @@ ev_make(const void *body, size_t len, const char *const *ch, size_t n, int old)
     return ev;
 }
 
+/* Whether the last run's streamed twin went through the streaming checks
+ * (tu_same_streamed): the fixtures that must stream assert it. */
+static int streamed;
+
 static patient_report *
 run(const patient_policy *p, const patient_evidence *ev)
 {
@@ -270,7 +274,7 @@ run(const patient_policy *p, const patient_evidence *ev)
     memset(&o, 0, sizeof o);
     o.now = NOW;
     ck_assert_int_eq(patient_verify_evidence(p, ev, &o, &r), PATIENT_OK);
-    tu_same_streamed(p, ev, &o, r);
+    streamed = tu_same_streamed(p, ev, &o, r);
     return r;
 }
 
@@ -477,6 +481,7 @@ START_TEST(eicar_confined)
     patient_evidence ev = ev_make(out, ol, ch, 1, 0);
     patient_report *r = run(pol, &ev);
     check(r, PATIENT_VERDICT_MODIFIED, NULL, "confined");
+    ck_assert_int_eq(streamed, 1); /* the chunk walk, as the body streams */
     ck_assert(tu_report_has_code(r, "change.confined"));
     unchecked(r, ranges, sizeof ranges, &total);
     ck_assert_int_eq(total, C - (long long)strlen(EICAR));
@@ -492,6 +497,7 @@ START_TEST(eicar_confined)
     ev = ev_make(out, ol, ch, 1, 1);
     r = run(pol, &ev);
     check(r, PATIENT_VERDICT_MODIFIED, NULL, "attested");
+    ck_assert_int_eq(streamed, 0); /* attested: the body kept */
     ck_assert(tu_report_has_code(r, "change.attested"));
     patient_report_free(r);
     free(v);
@@ -517,6 +523,7 @@ START_TEST(rewrite_behind_one_byte)
     ch[0] = f;
     ev = ev_make(out, ol, ch, 1, 0);
     expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "change.confined.mismatch", "attested");
+    ck_assert_int_eq(streamed, 1);
     /* Without chunk roots this was (and is) only attested: the hole the
      * chunk roots close. */
     ev = ev_make(out, ol, ch, 1, 1);
@@ -980,6 +987,7 @@ START_TEST(patient_origin_confined)
     {
         patient_report *r = run(pol, &ev);
         check(r, PATIENT_VERDICT_MODIFIED, NULL, "confined");
+        ck_assert_int_eq(streamed, 1); /* against Patient-Origin's chunk root */
         ck_assert(tu_report_has_code(r, "origin.ok"));
         patient_report_free(r);
     }

@@ -191,6 +191,10 @@ ev_old(patient_evidence *ev)
     ev->manifest_sig_len = strlen(old_sig);
 }
 
+/* Whether the last run's streamed twin went through the streaming checks
+ * (tu_same_streamed): the fixtures that must stream assert it. */
+static int streamed;
+
 static patient_report *
 run_at(const patient_policy *p, const patient_evidence *ev, time_t now, const char *state)
 {
@@ -200,7 +204,7 @@ run_at(const patient_policy *p, const patient_evidence *ev, time_t now, const ch
     o.now = now;
     o.state_file = state;
     ck_assert_int_eq(patient_verify_evidence(p, ev, &o, &r), PATIENT_OK);
-    tu_same_streamed(p, ev, &o, r);
+    streamed = tu_same_streamed(p, ev, &o, r);
     ck_assert_ptr_nonnull(r);
     return r;
 }
@@ -354,6 +358,7 @@ START_TEST(untouched_verified)
     patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
     patient_report *r = run(pol, &ev);
     char *j = NULL;
+    ck_assert_int_eq(streamed, 1); /* no hop: the body's hash, as it streams */
     ck_assert_int_eq(patient_report_json(r, 0, &j), PATIENT_OK);
     ck_assert(strstr(j, "\"verdict\":\"verified\"") != NULL);
     ck_assert(strstr(j, "\"proof\":\"proven\"") != NULL);
@@ -369,6 +374,7 @@ START_TEST(body_changed_no_descriptor)
     b[pos_of(b, strlen(b), "Hello")] = 'J';
     patient_evidence ev = ev_make(URL, b, strlen(b), NULL, 0);
     expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
+    ck_assert_int_eq(streamed, 1);
     free(b);
 }
 END_TEST
@@ -390,6 +396,7 @@ START_TEST(one_hop_proven)
     patient_evidence ev = ev_make(URL, out, ol, ch, 1);
     patient_report *r = run(pol, &ev);
     char *j = NULL, *t = NULL;
+    ck_assert_int_eq(streamed, 1); /* proven: the origin bytes rebuilt as the body streams */
     ck_assert_int_eq(patient_report_json(r, 0, &j), PATIENT_OK);
     ck_assert(strstr(j, "\"proof\":\"proven\"") != NULL);
     ck_assert(strstr(j, "\"reason\":\"tracker.removed\"") != NULL);
@@ -416,6 +423,7 @@ START_TEST(one_hop_attested)
     ev_old(&ev); /* without chunk roots: attested, as before them */
     patient_report *r = run(pol, &ev);
     char *j = NULL;
+    ck_assert_int_eq(streamed, 0); /* attested: the core hashes the kept body */
     ck_assert(tu_report_has_code(r, "change.attested"));
     ck_assert_int_eq(patient_report_json(r, 0, &j), PATIENT_OK);
     ck_assert(strstr(j, "\"proof\":\"attested\"") != NULL);
@@ -487,6 +495,7 @@ START_TEST(proven_wrong_origin_bytes)
     const char *ch[] = {v};
     patient_evidence ev = ev_make(URL, out, ol, ch, 1);
     expect(run(pol, &ev), PATIENT_VERDICT_INVALID, "body.mismatch");
+    ck_assert_int_eq(streamed, 1);
     free(b);
     free(v);
     free(out);

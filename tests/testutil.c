@@ -159,20 +159,26 @@ tu_report_has_code(const patient_report *r, const char *code)
     return 0;
 }
 
-void
+int
 tu_same_streamed(const patient_policy *p, const patient_evidence *ev,
                  const patient_verify_opts *o, const patient_report *r)
 {
     static const size_t pieces[] = {1, 7, 4095, 65537, 0};
     char *want = NULL;
+    int streamed = -1;
 
     if (o && o->state_file)
-        return;
+        return -1;
     ck_assert_int_eq(patient_report_json(r, 0, &want), PATIENT_OK);
     for (size_t i = 0; i < sizeof pieces / sizeof *pieces; i++) {
         patient_report *s = NULL;
         char *got = NULL;
-        ck_assert_int_eq(pt_verify_evidence_fed(p, ev, o, pieces[i], &s), PATIENT_OK);
+        int st = -1;
+        ck_assert_int_eq(pt_verify_evidence_fed(p, ev, o, pieces[i], &st, &s), PATIENT_OK);
+        ck_assert(st == 0 || st == 1);
+        if (streamed >= 0)
+            ck_assert_int_eq(st, streamed);
+        streamed = st;
         ck_assert_int_eq(patient_report_json(s, 0, &got), PATIENT_OK);
         if (strcmp(got, want) != 0)
             fprintf(stderr, "pieces of %zu:\n%s\nbuffered:\n%s\n", pieces[i], got, want);
@@ -181,4 +187,5 @@ tu_same_streamed(const patient_policy *p, const patient_evidence *ev,
         patient_report_free(s);
     }
     free(want);
+    return streamed;
 }

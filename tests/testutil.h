@@ -47,9 +47,12 @@ const char *tu_report_first_error(const patient_report *r);
  * reported (r) for the same evidence and options: ev verified again with
  * the body fed to the checks in pieces of 1, 7, 4095 and 65537 bytes and
  * at once (pt_verify_evidence_fed), each report's JSON compared with r's.
- * Options with a state file are not run again (the state would change). */
-void tu_same_streamed(const patient_policy *p, const patient_evidence *ev,
-                      const patient_verify_opts *o, const patient_report *r);
+ * Options with a state file are not run again (the state would change):
+ * -1. Else 1 when the body went through the streaming checks (every run
+ * agrees), 0 when the plan kept it for the core, so that a test can show
+ * the comparison was of a streamed body. */
+int tu_same_streamed(const patient_policy *p, const patient_evidence *ev,
+                     const patient_verify_opts *o, const patient_report *r);
 /* 1 when some result of the report has this code. */
 int tu_report_has_code(const patient_report *r, const char *code);
 

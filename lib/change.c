@@ -749,7 +749,8 @@ hashes_final(patient_hop_hashes *hh, uint64_t in_len, uint64_t out_len,
     if ((err = hashes_fork(hh)) != PATIENT_OK) /* all shared: out = in */
         return err;
     if (hh->bg) {
-        /* every queued byte hashed, the thread stopped: the contexts are ours */
+        /* every queued byte hashed: the contexts are ours (the thread
+         * stays for the caller's next queue) */
         err = pt_hash_bg_wait(hh->bg);
         pt_hash_bg_free(hh->bg);
         hh->bg = NULL;
@@ -764,6 +765,16 @@ hashes_final(patient_hop_hashes *hh, uint64_t in_len, uint64_t out_len,
     return err;
 }
 
+/* A finish that used hh returns only once hh's thread is done with the
+ * caller's bytes, whatever it returns (patient_hop_hashes_background: they
+ * are borrowed until then). Its own failure is hh's, sticky. */
+static void
+hashes_settle(patient_hop_hashes *hh)
+{
+    if (hh && hh->bg)
+        (void)!patient_hop_hashes_wait(hh);
+}
+
 /* finish_output (out given, or no hh) and finish_hashed (out NULL, hh
  * given: nothing to compare, the hashes are signed as they are). */
 static patient_err
@@ -775,21 +786,21 @@ hop_finish_streamed(patient_hop *hop, time_t at, const uint8_t *out, size_t out_
     size_t olen = 0;
     patient_err err;
 
-    if (hop->finished)
-        return PATIENT_ERR_STATE;
+    if (hop->finished) {
+        err = PATIENT_ERR_STATE;
+        goto out;
+    }
     hop->finished = 1;
     if (hop->n == 0) {
         /* Nothing changed: the output must be the input. */
         if (out_len != hop->in_len)
-            return PATIENT_ERR_HASH;
-        if (out == NULL) {
-            if ((err = hashes_final(hh, hop->in_len, out_len, hin, hout)))
-                return err;
-            return sodium_memcmp(hin, hout, sizeof hin) == 0 ? PATIENT_OK : PATIENT_ERR_HASH;
-        }
-        if (out_len && memcmp(out, hop->in, out_len) != 0)
-            return PATIENT_ERR_HASH;
-        return PATIENT_OK;
+            err = PATIENT_ERR_HASH;
+        else if (out != NULL)
+            err = out_len && memcmp(out, hop->in, out_len) != 0 ? PATIENT_ERR_HASH : PATIENT_OK;
+        else if ((err = hashes_final(hh, hop->in_len, out_len, hin, hout)) == PATIENT_OK &&
+                 sodium_memcmp(hin, hout, sizeof hin) != 0)
+            err = PATIENT_ERR_HASH;
+        goto out;
     }
     if ((err = hop_edits(hop, &e, &olen)))
         goto out;
@@ -812,6 +823,7 @@ hop_finish_streamed(patient_hop *hop, time_t at, const uint8_t *out, size_t out_
     }
     err = hop_sign(hop, at, e, olen, hin, hout, value);
 out:
+    hashes_settle(hh);
     free(e);
     return err;
 }
@@ -820,11 +832,13 @@ patient_err
 patient_hop_finish_output(patient_hop *hop, time_t at, const uint8_t *out, size_t out_len,
                           patient_hop_hashes *hh, char **value)
 {
-    if (value == NULL)
+    if (value == NULL || hop == NULL || (out == NULL && out_len > 0)) {
+        hashes_settle(hh);
+        if (value)
+            *value = NULL;
         return PATIENT_ERR_ARG;
+    }
     *value = NULL;
-    if (hop == NULL || (out == NULL && out_len > 0))
-        return PATIENT_ERR_ARG;
     return hop_finish_streamed(hop, at, out ? out : (const uint8_t *)"", out_len, hh, value);
 }
 
@@ -832,11 +846,13 @@ patient_err
 patient_hop_finish_hashed(patient_hop *hop, time_t at, size_t out_len, patient_hop_hashes *hh,
                           char **value)
 {
-    if (value == NULL)
+    if (value == NULL || hop == NULL || hh == NULL) {
+        hashes_settle(hh);
+        if (value)
+            *value = NULL;
         return PATIENT_ERR_ARG;
+    }
     *value = NULL;
-    if (hop == NULL || hh == NULL)
-        return PATIENT_ERR_ARG;
     return hop_finish_streamed(hop, at, NULL, out_len, hh, value);
 }
 

@@ -36,7 +36,8 @@ patient_err pt_hash_bg_fork(pt_hash_bg *q);
  * first failure of an update, sticky. */
 patient_err pt_hash_bg_wait(pt_hash_bg *q);
 
-/* Waits (as _wait), stops the thread and frees; accepts NULL. */
+/* Waits (as _wait) and frees; accepts NULL. The thread is not stopped:
+ * it stays for the calling thread's next queue, until that thread exits. */
 void pt_hash_bg_free(pt_hash_bg *q);
 
 #endif

@@ -348,6 +348,8 @@ write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *se
                 err = PATIENT_ERR_LOG_CORRUPT;
             else
                 err = PATIENT_ERR_IO;
+            if (done > 0)
+                log->reserved = 0; /* a truncate frees the blocks past the end too */
             goto out;
         }
         if (done == 0 && (size_t)n < b.len) {
@@ -356,6 +358,7 @@ write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *se
                 err = PATIENT_ERR_LOG_CORRUPT;
             else
                 err = PATIENT_ERR_IO;
+            log->reserved = 0; /* a truncate frees the blocks past the end too */
             goto out;
         }
         done += (size_t)n;

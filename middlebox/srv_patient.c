@@ -1247,7 +1247,8 @@ stream_hash(struct srv_req *d)
 }
 
 /* From here on the output is the input and nothing is signed: the
- * hashes are dropped (their thread stopped), so buf may be compacted. */
+ * hashes are dropped (freeing them waits for what they queued), so buf
+ * may be compacted. */
 static void
 stream_passthru(struct srv_req *d)
 {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <zlib.h>
 
 #include <patient/patient.h>
@@ -1697,6 +1698,88 @@ START_TEST(finish_hashed_background)
 }
 END_TEST
 
+/* A finish that fails returns only once the hashing thread is done with
+ * the bytes it borrowed (patient_hop_hashes_background), as one that
+ * succeeds does: each body here is unmapped as soon as the finish
+ * returns, and a thread still reading it would crash the test. Failures
+ * before the hashes are used: an output size that is not the edits'
+ * (HASH), a hop already finished (STATE), no hop (ARG), an output byte
+ * that differs (HASH). */
+#define BG_BYTES (4u * 1024 * 1024)
+
+static uint8_t *
+bg_mapped(void)
+{
+    uint8_t *p = mmap(NULL, BG_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    for (size_t j = 0; j < BG_BYTES; j++)
+        p[j] = (uint8_t)(j * 31 + (j >> 12));
+    return p;
+}
+
+static patient_hop_hashes *
+bg_queued(const uint8_t *in, const uint8_t *out)
+{
+    patient_hop_hashes *hh = NULL;
+
+    ck_assert_int_eq(patient_hop_hashes_new(&hh), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_hashes_background(hh), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_hashes_in(hh, in, BG_BYTES), PATIENT_OK);
+    ck_assert_int_eq(patient_hop_hashes_out(hh, out, BG_BYTES), PATIENT_OK);
+    return hh;
+}
+
+START_TEST(finish_failed_waits_for_hashes)
+{
+    const char *url = "https://news.example/big.html";
+    uint8_t *in = bg_mapped(), *a, *b;
+    patient_hop *hop = begin0(url, in, BG_BYTES);
+    patient_hop_hashes *hh;
+    char *v = NULL;
+
+    /* one replaced byte: the output is as long as the input */
+    ck_assert_int_eq(patient_hop_add_edit(hop, 7, 1, (const uint8_t *)"z", 1, "r", "r", NULL, 0),
+                     PATIENT_OK);
+    a = bg_mapped();
+    b = bg_mapped();
+    hh = bg_queued(a, b);
+    ck_assert_int_eq(patient_hop_finish_hashed(hop, 1795000000, BG_BYTES + 1, hh, &v),
+                     PATIENT_ERR_HASH);
+    ck_assert_ptr_null(v);
+    ck_assert_int_eq(munmap(a, BG_BYTES), 0);
+    ck_assert_int_eq(munmap(b, BG_BYTES), 0);
+    patient_hop_hashes_free(hh);
+
+    a = bg_mapped();
+    b = bg_mapped();
+    hh = bg_queued(a, b);
+    ck_assert_int_eq(patient_hop_finish_hashed(hop, 1795000000, BG_BYTES, hh, &v),
+                     PATIENT_ERR_STATE);
+    ck_assert_int_eq(patient_hop_finish_hashed(NULL, 1795000000, BG_BYTES, hh, &v),
+                     PATIENT_ERR_ARG);
+    ck_assert_int_eq(munmap(a, BG_BYTES), 0);
+    ck_assert_int_eq(munmap(b, BG_BYTES), 0);
+    patient_hop_hashes_free(hh);
+    patient_hop_free(hop);
+
+    hop = begin0(url, in, BG_BYTES);
+    ck_assert_int_eq(patient_hop_add_edit(hop, 7, 1, (const uint8_t *)"z", 1, "r", "r", NULL, 0),
+                     PATIENT_OK);
+    a = bg_mapped();
+    b = bg_mapped(); /* not the edits' output: byte 7 is not "z" */
+    hh = bg_queued(a, b);
+    ck_assert_int_eq(patient_hop_finish_output(hop, 1795000000, b, BG_BYTES, hh, &v),
+                     PATIENT_ERR_HASH);
+    ck_assert_ptr_null(v);
+    ck_assert_int_eq(munmap(a, BG_BYTES), 0);
+    ck_assert_int_eq(munmap(b, BG_BYTES), 0);
+    patient_hop_hashes_free(hh);
+    patient_hop_free(hop);
+    ck_assert_int_eq(munmap(in, BG_BYTES), 0);
+}
+END_TEST
+
 START_TEST(concurrent_issuers)
 {
     pthread_t t[THREADS];
@@ -1767,6 +1850,7 @@ change_suite(void)
     tcase_add_test(tc, finish_output_streamed_hashes);
     tcase_add_test(tc, finish_hashed_shared_prefix);
     tcase_add_test(tc, finish_hashed_background);
+    tcase_add_test(tc, finish_failed_waits_for_hashes);
     tcase_add_test(tc, empty_body_and_edges);
     tcase_add_test(tc, issue_time_validation);
     tcase_add_test(tc, too_many_edits_and_hops);

@@ -185,17 +185,20 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_hashes_both(patient_hop_hashe
  * read while they are hashed on another core (a large changed body costs
  * two SHA-256 passes). The bytes are then BORROWED, not copied: each span
  * must stay where it is, unchanged, until patient_hop_hashes_wait or the
- * finish that uses hh returns (move or reuse a buffer only after a
- * wait). The hashing thread belongs to the calling thread: made when it
- * first queues 64 KiB (less is hashed at the wait, by the caller), kept
- * for its next responses, ended when it exits. If it cannot be made, the
- * caller hashes as before. The same digests either way. Use hh from the
- * thread that called this only, and do not fork() while it is open. */
+ * finish that uses hh returns, whatever it returns (move or reuse a
+ * buffer only after a wait). The hashing thread belongs to the calling
+ * thread: made when it first queues 64 KiB (less is hashed at the wait,
+ * by the caller), kept for its next responses, ended when it exits. If
+ * it cannot be made, the caller hashes as before. The same digests
+ * either way. Use hh from the thread that called this only, and do not
+ * fork() while it is open. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_hashes_background(patient_hop_hashes *hh);
 /* Returns once every byte fed so far is hashed (at once unless
  * background): their buffers may then move. The first failure, sticky. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_hashes_wait(patient_hop_hashes *hh);
-/* Frees hh (accepts NULL); stops its thread after the queued bytes. */
+/* Frees hh (accepts NULL) once its queued bytes are hashed. The hashing
+ * thread is not stopped: it stays for the calling thread's next
+ * responses and ends when that thread exits. */
 PATIENT_EXPORT void patient_hop_hashes_free(patient_hop_hashes *hh);
 
 /* Finish for a caller that built the output itself (a middlebox that

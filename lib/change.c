@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include <patient/change.h>
+#include <patient/log.h>
 #include <patient/tls.h>
 #include "change_int.h"
 #include "chunk.h"
@@ -481,6 +482,80 @@ hop_edits(patient_hop *hop, patient_edit **e, size_t *olen)
     return pt_edits_check(*e, hop->n, hop->in_len, PATIENT_ERR_ARG, olen);
 }
 
+/* ---- the audit log's change entry (docs/format/log.md) ---- */
+
+static size_t
+digits(uint64_t v)
+{
+    size_t n = 1;
+
+    while (v >= 10)
+        v /= 10, n++;
+    return n;
+}
+
+/* The fixed text of a change line, in the writer's order (log_write.c:
+ * write_entry around append_change's members), with the lengths of what
+ * goes between. */
+#define LIT(s) (sizeof(s) - 1)
+
+size_t
+pt_change_entry_len(const pt_entry_size *s, uint64_t seq)
+{
+    size_t n = 0;
+
+    n += LIT("{\"seq\":") + digits(seq) + LIT(",\"prev\":\"") + 2 * PATIENT_SHA256_BYTES +
+         LIT("\",\"kind\":\"change\"");
+    n += LIT(",\"time\":") + pt_json_str_len(s->at, 0) + LIT(",\"url\":") +
+         pt_json_str_len(s->url, 0) + LIT(",\"hop\":") + digits(s->hop) +
+         LIT(",\"by\":{\"name\":") + pt_json_str_len(s->name, 0) + LIT(",\"kid\":\"") +
+         strlen(s->kid) + LIT("\"},\"reasons\":[");
+    /* every reason and rule quoted, each list comma-separated */
+    n += s->codes_len + 4 * s->nedits + (s->nedits ? 2 * (s->nedits - 1) : 0);
+    n += LIT("],\"rules\":[") + LIT("],\"deleted\":") + digits(s->deleted) +
+         LIT(",\"inserted\":") + digits(s->inserted) + LIT(",");
+    if (s->tls && *s->tls)
+        n += LIT("\"tls\":") + pt_json_str_len(s->tls, 0) + LIT(",");
+    n += LIT("\"jws\":") + s->jws_len + 2 + LIT("}");
+    return n;
+}
+
+void
+pt_change_entry_tls(char out[PT_ENTRY_TLS_MAX], const char *version, const char *cipher,
+                    int verified)
+{
+    if (version == NULL)
+        out[0] = 0;
+    else if (cipher == NULL)
+        snprintf(out, PT_ENTRY_TLS_MAX, "%s", version);
+    else
+        snprintf(out, PT_ENTRY_TLS_MAX, "%s %s %s", version, cipher,
+                 verified ? "verified" : "unverified");
+}
+
+/* The change entry of a descriptor of jws_len bytes this hop would sign
+ * with edits e (sorted) fits one log line whatever its seq: else
+ * PATIENT_ERR_LIMIT. Checked before signing, so that the log never
+ * refuses what a hop signed (after the change was made). */
+static patient_err
+hop_entry_fits(const patient_hop *hop, const patient_edit *e, size_t jws_len)
+{
+    char tls[PT_ENTRY_TLS_MAX];
+    pt_entry_size s = {.jws_len = jws_len, .at = hop->when, .url = hop->url,
+                       .name = hop->name, .kid = hop->kid, .hop = hop->hopno,
+                       .nedits = hop->n, .tls = tls};
+
+    pt_change_entry_tls(tls, hop->has_tls ? hop->tls_version : NULL, hop->tls_cipher,
+                        hop->tls_verified);
+    for (size_t i = 0; i < hop->n; i++) {
+        s.codes_len += strlen(e[i].reason) + strlen(e[i].rule);
+        s.deleted += e[i].delete_len;
+        s.inserted += e[i].insert_len;
+    }
+    return pt_change_entry_len(&s, PT_ENTRY_ANY_SEQ) > PATIENT_LOG_LINE_MAX ? PATIENT_ERR_LIMIT
+                                                                           : PATIENT_OK;
+}
+
 /* Build and sign the descriptor of a hop whose input and output hash to
  * hin and hout; keeps a copy of it in the hop. */
 static patient_err
@@ -489,7 +564,7 @@ hop_sign(patient_hop *hop, time_t at, const patient_edit *e, size_t olen,
          char **value)
 {
     uint8_t hdel[PATIENT_SHA256_BYTES];
-    size_t i, guess = 1024;
+    size_t i, guess = 1024, jlen = 0;
     pt_buf b = {0};
     char *jws = NULL;
     patient_pubkey pk;
@@ -548,11 +623,21 @@ hop_sign(patient_hop *hop, time_t at, const patient_edit *e, size_t olen,
             goto out;
     }
     if ((err = pt_buf_append(&b, "}", 1)) ||
+        (err = pt_jws_sign_len(hop->sk, PATIENT_CHANGE_TYP, b.len, &jlen)))
+        goto out;
+    /* Refused before anything is signed: a descriptor the next hop could
+     * not parse (TOO_LARGE), or one whose audit log entry would not fit a
+     * line (LIMIT, as for an edit past PATIENT_MAX_EDITS). */
+    if (jlen > PATIENT_JWS_MAX) {
+        err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    if ((err = hop_entry_fits(hop, e, jlen)) ||
         (err = patient_jws_sign(hop->sk, PATIENT_CHANGE_TYP, b.data, b.len, &jws)))
         goto out;
-    /* The next hop and the verifier must be able to parse it. */
-    if (strlen(jws) > PATIENT_JWS_MAX) {
-        err = PATIENT_ERR_TOO_LARGE;
+    /* What was checked above is what was signed. */
+    if (strlen(jws) != jlen) {
+        err = PATIENT_ERR_CRYPTO;
         goto out;
     }
     err = PATIENT_ERR_NOMEM;

@@ -46,6 +46,39 @@ void pt_hop_signed_get(const patient_hop *hop, pt_hop_signed *s);
 /* Edit i (< nedits) of what the hop signed, in the descriptor's order. */
 const patient_edit *pt_hop_signed_edit(const patient_hop *hop, size_t i);
 
+/* The audit log's change entry (docs/format/log.md) repeats members of
+ * its descriptor: a hop checks before it signs that the line will hold
+ * them (PATIENT_LOG_LINE_MAX), and the log's writer sizes the line by the
+ * same count, so the two cannot drift apart. What the line holds: */
+typedef struct {
+    size_t jws_len;            /* the descriptor: base64url and dots, no escapes */
+    const char *at;            /* "time": the descriptor's "at", canonical */
+    const char *url, *name;    /* "url", "by"."name" */
+    const char *kid;           /* "by"."kid", hex */
+    unsigned long long hop;
+    size_t nedits;
+    size_t codes_len;          /* strlen(reason) + strlen(rule) over the edits (codes:
+                                  [A-Za-z0-9._-], written without escapes) */
+    uint64_t deleted, inserted;
+    const char *tls;           /* the entry's "tls" (pt_change_entry_tls); NULL or "":
+                                  none */
+} pt_entry_size;
+
+/* seq for pt_change_entry_len: the longest one (20 digits), which makes
+ * the count a bound for every seq. */
+#define PT_ENTRY_ANY_SEQ UINT64_MAX
+
+/* Bytes of the change entry's line at seq, without its "\n": exactly what
+ * the log writes. */
+size_t pt_change_entry_len(const pt_entry_size *s, uint64_t seq);
+
+/* The entry's "tls": a descriptor's upstream TLS in one string, "TLSv1.3
+ * CIPHER verified" (or "unverified"), "none" for a plain-HTTP upstream; ""
+ * when version is NULL (none recorded). */
+#define PT_ENTRY_TLS_MAX (2 * PATIENT_MAX_TLS_FIELD + 16)
+void pt_change_entry_tls(char out[PT_ENTRY_TLS_MAX], const char *version, const char *cipher,
+                         int verified);
+
 /* A scratch buffer for big bodies. Buffers of 512 KiB and more are mapped
  * on their own, in whole 2 MiB pages, with transparent huge pages asked for
  * (far fewer page faults); smaller ones come from malloc. Not for memory handed to callers who free(). */

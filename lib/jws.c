@@ -12,13 +12,36 @@
  * protected header (written directly, the bytes cJSON printed before), of
  * the payload, then of the signature over the two; no intermediate
  * strings. */
-patient_err
-patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload, size_t len,
-                 char **out)
+/* The protected header: {"alg":"EdDSA","kid":"<kid>"[,"typ":"<typ>"]}. */
+static patient_err
+jws_header(const patient_seckey *sk, const char *typ, pt_buf *hdr)
 {
     static const char alg_kid[] = "{\"alg\":\"EdDSA\",\"kid\":", typ_key[] = ",\"typ\":";
     char kid[PATIENT_KEYID_HEX];
     patient_pubkey pk;
+    patient_err err;
+
+    patient_seckey_pubkey(sk, &pk);
+    patient_keyid_hex(pk.id, kid);
+    if ((err = pt_buf_append(hdr, alg_kid, sizeof alg_kid - 1)) ||
+        (err = pt_buf_put_json_strn(hdr, kid, SIZE_MAX, PT_JSON_ESC_SHORT)) ||
+        (typ && ((err = pt_buf_append(hdr, typ_key, sizeof typ_key - 1)) ||
+                 (err = pt_buf_put_json_strn(hdr, typ, SIZE_MAX, PT_JSON_ESC_SHORT)))))
+        return err;
+    return pt_buf_append(hdr, "}", 1);
+}
+
+/* base64url without padding of n bytes: its characters. */
+static size_t
+b64url_len(size_t n)
+{
+    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
+}
+
+patient_err
+patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload, size_t len,
+                 char **out)
+{
     pt_buf hdr = {0}, b = {0};
     uint8_t sig[PATIENT_SIG_BYTES];
     patient_err err;
@@ -32,13 +55,7 @@ patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload,
         return PATIENT_ERR_TOO_LARGE;
     if (typ != NULL && strlen(typ) > 256)
         return PATIENT_ERR_ARG;
-    patient_seckey_pubkey(sk, &pk);
-    patient_keyid_hex(pk.id, kid);
-    if ((err = pt_buf_append(&hdr, alg_kid, sizeof alg_kid - 1)) ||
-        (err = pt_buf_put_json_strn(&hdr, kid, SIZE_MAX, PT_JSON_ESC_SHORT)) ||
-        (typ && ((err = pt_buf_append(&hdr, typ_key, sizeof typ_key - 1)) ||
-                 (err = pt_buf_put_json_strn(&hdr, typ, SIZE_MAX, PT_JSON_ESC_SHORT)))) ||
-        (err = pt_buf_append(&hdr, "}", 1)))
+    if ((err = jws_header(sk, typ, &hdr)))
         goto out;
     if ((err = pt_buf_reserve(&b, (hdr.len + len + PATIENT_SIG_BYTES) / 3 * 4 + 16)) ||
         (err = pt_buf_put_b64(&b, hdr.data, hdr.len, 1)) || (err = pt_buf_append(&b, ".", 1)) ||
@@ -53,6 +70,21 @@ patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload,
 out:
     pt_buf_free(&hdr);
     pt_buf_free(&b);
+    return err;
+}
+
+patient_err
+pt_jws_sign_len(const patient_seckey *sk, const char *typ, size_t len, size_t *jws_len)
+{
+    pt_buf hdr = {0};
+    patient_err err;
+
+    *jws_len = 0;
+    if (sk == NULL || (typ != NULL && strlen(typ) > 256))
+        return PATIENT_ERR_ARG;
+    if ((err = jws_header(sk, typ, &hdr)) == PATIENT_OK)
+        *jws_len = b64url_len(hdr.len) + 1 + b64url_len(len) + 1 + b64url_len(PATIENT_SIG_BYTES);
+    pt_buf_free(&hdr);
     return err;
 }
 

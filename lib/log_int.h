@@ -10,6 +10,7 @@
 #include <patient/change.h>
 #include <patient/jws.h>
 #include <patient/log.h>
+#include "change_int.h"
 #include "merkle.h"
 #include "util.h"
 
@@ -61,7 +62,7 @@ typedef struct {
     uint64_t deleted, inserted;
     /* the descriptor's upstream TLS as one string: "TLSv1.3 CIPHER verified"
      * (or "unverified"), "none" (plain HTTP upstream); "" when not recorded */
-    char tls[2 * PATIENT_MAX_TLS_FIELD + 16];
+    char tls[PT_ENTRY_TLS_MAX];
 } chfields;
 
 void chfields_free(chfields *f);

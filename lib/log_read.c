@@ -230,13 +230,7 @@ chfields_edit(chfields *f, size_t i, const patient_edit *e)
 void
 chfields_tls(chfields *f, const char *version, const char *cipher, int verified)
 {
-    if (version == NULL)
-        f->tls[0] = 0;
-    else if (cipher == NULL)
-        snprintf(f->tls, sizeof f->tls, "%s", version);
-    else
-        snprintf(f->tls, sizeof f->tls, "%s %s %s", version, cipher,
-                 verified ? "verified" : "unverified");
+    pt_change_entry_tls(f->tls, version, cipher, verified);
 }
 
 patient_err

@@ -312,9 +312,12 @@ reserve_ahead(patient_log *log, size_t n)
 }
 
 /* Write one entry: rest is the JSON text after "kind" (",\"time\":...").
- * Caller holds the lock. */
+ * size (NULL but for a change) is what the line holds: the line must be
+ * exactly as long as pt_change_entry_len counts, the count a hop checked
+ * before it signed. Caller holds the lock. */
 static patient_err
-write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *seq)
+write_entry(patient_log *log, const char *kind, const pt_buf *rest, const pt_entry_size *size,
+            uint64_t *seq)
 {
     pt_buf b = {0};
     char prev[HEX_LEN + 1];
@@ -333,6 +336,10 @@ write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *se
         goto out;
     if (b.len - 1 > PATIENT_LOG_LINE_MAX) {
         err = PATIENT_ERR_TOO_LARGE;
+        goto out;
+    }
+    if (size && b.len - 1 != pt_change_entry_len(size, log->next_seq)) {
+        err = PATIENT_ERR_STATE; /* the count and this writer disagree: fix the count */
         goto out;
     }
     if (log->sync != PATIENT_LOG_SYNC_NONE)
@@ -425,7 +432,7 @@ write_checkpoint(patient_log *log, uint64_t *seq)
     if ((err = pt_buf_appendf(&rest, ",\"time\":\"%s\",\"tree_size\":%llu,\"root\":\"%s\",\"sig\":\"%s\"",
                               now, (unsigned long long)log->next_seq, root64, sig)))
         goto out;
-    err = write_entry(log, "checkpoint", &rest, seq);
+    err = write_entry(log, "checkpoint", &rest, NULL, seq);
 out:
     free(root64);
     free(sig);
@@ -498,7 +505,7 @@ patient_log_open(const char *path, const patient_seckey *sk, unsigned checkpoint
         if (!(err = pt_buf_appendf(&rest, ",\"time\":\"%s\",\"event\":\"log.repaired\",\"detail\":",
                                    now)) &&
             !(err = json_str(&rest, detail)))
-            err = write_entry(log, "event", &rest, NULL);
+            err = write_entry(log, "event", &rest, NULL, NULL);
         pt_buf_free(&rest);
         if (err == PATIENT_OK && fdatasync(log->fd) != 0)
             err = PATIENT_ERR_IO;
@@ -592,17 +599,23 @@ append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *se
               uint64_t *defer)
 {
     pt_buf rest = {0};
+    pt_entry_size size = {.jws_len = strlen(jws), .at = f->at, .url = f->url,
+                          .name = f->by_name, .kid = f->kid, .hop = (unsigned long long)f->hop,
+                          .nedits = f->n, .deleted = f->deleted, .inserted = f->inserted,
+                          .tls = f->tls};
     size_t i;
     patient_err err;
 
     /* The JWS is stored as received but trimmed (jws_parse trims blanks). */
-    if (strspn(jws, " \t") || strcspn(jws, " \t\r\n") != strlen(jws)) {
+    if (strspn(jws, " \t") || strcspn(jws, " \t\r\n") != size.jws_len) {
         err = PATIENT_ERR_PARSE;
         goto out;
     }
-    /* Sized once for the usual entry (the descriptor is most of it);
-     * fixed text appended as it is, not through a format. */
-    if ((err = pt_buf_reserve(&rest, strlen(jws) + strlen(f->url) + 512)) ||
+    for (i = 0; i < f->n; i++)
+        size.codes_len += strlen(f->reasons[i]) + strlen(f->rules[i]);
+    /* Sized once, by the count a hop checks before it signs; fixed text
+     * appended as it is, not through a format. */
+    if ((err = pt_buf_reserve(&rest, pt_change_entry_len(&size, PT_ENTRY_ANY_SEQ))) ||
         (err = pt_buf_append(&rest, ",\"time\":", 8)) || (err = json_str(&rest, f->at)) ||
         (err = pt_buf_append(&rest, ",\"url\":", 7)) || (err = json_str(&rest, f->url)) ||
         (err = pt_buf_appendf(&rest, ",\"hop\":%lld,\"by\":{\"name\":", f->hop)) ||
@@ -626,7 +639,7 @@ append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *se
         goto out;
     if ((err = lock_log(log)))
         goto out;
-    err = unlock_commit_defer(log, write_entry(log, "change", &rest, seq), defer);
+    err = unlock_commit_defer(log, write_entry(log, "change", &rest, &size, seq), defer);
 out:
     pt_buf_free(&rest);
     return err;
@@ -721,7 +734,7 @@ patient_log_append_event(patient_log *log, const char *event, const char *url,
         goto out;
     if ((err = lock_log(log)))
         goto out;
-    err = unlock_commit(log, write_entry(log, "event", &rest, seq));
+    err = unlock_commit(log, write_entry(log, "event", &rest, NULL, seq));
 out:
     pt_buf_free(&rest);
     return err;

@@ -256,7 +256,22 @@ patient_mbox_process(patient_mbox *mb, const patient_mbox_input *input, patient_
         err = pass(res, "no.rules.matched");
         goto out;
     }
-    if ((err = patient_hop_finish(hop, now, &out, &outlen, &value)) != PATIENT_OK)
+    err = patient_hop_finish(hop, now, &out, &outlen, &value);
+    if (err == PATIENT_ERR_LIMIT) {
+        /* The change's audit log entry would not fit one line (its
+         * descriptor plus the reasons and rules it repeats): refused
+         * before signing, and passed as it came, as for the edit cap. */
+        if (mb->log) {
+            uint64_t seq;
+            (void)!patient_log_append_event(mb->log, "rules.limit", url,
+                                            "the change would not fit one audit log line; "
+                                            "response passed unchanged",
+                                            &seq);
+        }
+        err = pass(res, "rules.limit");
+        goto out;
+    }
+    if (err != PATIENT_OK)
         goto out;
     if (value == NULL) {
         err = pass(res, "no.rules.matched");

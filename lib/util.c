@@ -746,10 +746,34 @@ pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out)
     return PATIENT_OK;
 }
 
+/* The escape of byte c in flags' form into esc: its length, 0 when c is
+ * written as it is. One table for the writer and for pt_json_str_len. */
+static size_t
+json_esc(unsigned char c, unsigned flags, char esc[6])
+{
+    static const char hexd[] = "0123456789abcdef", shortc[] = "\b\f\n\r\t", shorte[] = "bfnrt";
+    const char *sc;
+
+    if (c != '"' && c != '\\' && c >= 0x20 && !(c == 0x7f && (flags & PT_JSON_ESC_DEL)))
+        return 0; /* the usual byte: nothing written */
+    esc[0] = '\\';
+    esc[1] = (char)c;
+    if (c == '"' || c == '\\')
+        return 2;
+    if (c < 0x20 && (flags & PT_JSON_ESC_SHORT) && (sc = memchr(shortc, c, sizeof shortc - 1))) {
+        esc[1] = shorte[sc - shortc];
+        return 2;
+    }
+    esc[1] = 'u';
+    esc[2] = esc[3] = '0';
+    esc[4] = hexd[c >> 4];
+    esc[5] = hexd[c & 15];
+    return 6;
+}
+
 patient_err
 pt_buf_put_json_strn(pt_buf *b, const char *s, size_t len, unsigned flags)
 {
-    static const char hexd[] = "0123456789abcdef", shortc[] = "\b\f\n\r\t", shorte[] = "bfnrt";
     const unsigned char *p = (const unsigned char *)s, *run = p;
     patient_err err;
 
@@ -757,22 +781,10 @@ pt_buf_put_json_strn(pt_buf *b, const char *s, size_t len, unsigned flags)
         return err;
     /* Runs of bytes that need no escape are appended whole. */
     for (; len && *p; p++, len--) {
-        const char *sc;
-        char esc[6] = {'\\', (char)*p, '0', '0', 0, 0};
-        size_t n = 2;
-        if (*p != '"' && *p != '\\') {
-            if (*p >= 0x20 && !(*p == 0x7f && (flags & PT_JSON_ESC_DEL)))
-                continue;
-            if (*p < 0x20 && (flags & PT_JSON_ESC_SHORT) &&
-                (sc = memchr(shortc, *p, sizeof shortc - 1)) != NULL) {
-                esc[1] = shorte[sc - shortc];
-            } else {
-                esc[1] = 'u';
-                esc[4] = hexd[*p >> 4];
-                esc[5] = hexd[*p & 15];
-                n = 6;
-            }
-        }
+        char esc[6];
+        size_t n = json_esc(*p, flags, esc);
+        if (n == 0)
+            continue;
         if ((err = pt_buf_append(b, run, (size_t)(p - run))) || (err = pt_buf_append(b, esc, n)))
             return err;
         run = p + 1;
@@ -780,6 +792,20 @@ pt_buf_put_json_strn(pt_buf *b, const char *s, size_t len, unsigned flags)
     if ((err = pt_buf_append(b, run, (size_t)(p - run))))
         return err;
     return pt_buf_append(b, "\"", 1);
+}
+
+size_t
+pt_json_str_len(const char *s, unsigned flags)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 2; /* the quotes */
+
+    for (; *p; p++) {
+        char esc[6];
+        size_t k = json_esc(*p, flags, esc);
+        n += k ? k : 1;
+    }
+    return n;
 }
 
 patient_err

@@ -171,6 +171,9 @@ void pt_detail_vfirst(char **detail, const char *fmt, va_list ap)
 patient_err pt_buf_put_json_strn(pt_buf *b, const char *s, size_t len, unsigned flags);
 /* pt_buf_put_json_strn(b, s, SIZE_MAX, PT_JSON_ESC_DEL). */
 patient_err pt_buf_put_json_str(pt_buf *b, const char *s);
+/* Bytes pt_buf_put_json_strn(b, s, SIZE_MAX, flags) appends, quotes
+ * included. */
+size_t pt_json_str_len(const char *s, unsigned flags);
 
 /* Writers for documents that were always printed by cJSON
  * (cJSON_PrintUnformatted) and are now written directly, byte for byte
@@ -180,6 +183,12 @@ patient_err pt_buf_put_json_str(pt_buf *b, const char *s);
  * escapes are pt_buf_put_json_strn's with PT_JSON_ESC_SHORT alone. */
 patient_err pt_buf_put_cjson_uint(pt_buf *b, uint64_t v);
 patient_err pt_buf_put_b64(pt_buf *b, const uint8_t *p, size_t n, int url);
+
+/* The length of the compact JWS patient_jws_sign(sk, typ, payload, len)
+ * makes (a payload of len bytes), without signing: for a caller that must
+ * know what its signature will take before it signs. ARG as that call. */
+patient_err pt_jws_sign_len(const patient_seckey *sk, const char *typ, size_t len,
+                            size_t *jws_len);
 
 /* Lower-case hex. out needs 2*len+1 bytes. */
 void pt_hex(const uint8_t *in, size_t len, char *out);

@@ -1575,8 +1575,15 @@ stream_finish(struct srv_req *d, ci_request_t *req)
      * span by span, read from the input and the insertions by the same
      * walk; the hop checks its length against the edits and signs the
      * hashes. */
-    if ((err = patient_hop_finish_hashed(hop, time(NULL), d->olen, d->hh, &value)) != PATIENT_OK)
+    if ((err = patient_hop_finish_hashed(hop, time(NULL), d->olen, d->hh, &value)) != PATIENT_OK) {
+        /* Its audit log entry would not fit one line: nothing signed, but
+         * the changes went out, so the response is abandoned as at the
+         * edit cap, with the same event. */
+        if (err == PATIENT_ERR_LIMIT)
+            log_event("rules.limit", d->url,
+                      "streamed response abandoned: the change would not fit one audit log line");
         goto out;
+    }
     err = PATIENT_ERR_HASH;
     if (value == NULL)
         goto out;

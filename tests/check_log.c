@@ -579,6 +579,132 @@ START_TEST(edits_at_the_cap)
 }
 END_TEST
 
+/* A hop of n one-byte insertions with 128-byte reason and rule codes, the
+ * first edit with a note of note_len bytes (0: none), finished: the
+ * finish's code; *h and *v (NULL unless signed) for the caller to free. */
+static patient_err
+cap_line_hop(const uint8_t *body, size_t len, size_t n, size_t note_len, patient_hop **h,
+             char **v)
+{
+    char reason[PATIENT_MAX_CODE + 1], rule[PATIENT_MAX_CODE + 1], note[PATIENT_MAX_NOTE + 1];
+    uint8_t *out = NULL;
+    size_t olen = 0;
+    patient_err err;
+
+    memset(reason, 'r', PATIENT_MAX_CODE);
+    memset(rule, 'u', PATIENT_MAX_CODE);
+    memset(note, 'n', note_len);
+    reason[PATIENT_MAX_CODE] = rule[PATIENT_MAX_CODE] = note[note_len] = 0;
+    *h = NULL;
+    *v = NULL;
+    ck_assert_uint_le(2 * n, len);
+    ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk, .name = "mbox \"cap\"",
+                                                           .service = "ad-filter",
+                                                           .url = "https://example.test/li\\ne",
+                                                           .in = body, .in_len = len},
+                                       h),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_hop_set_tls(*h, "TLSv1.3", "TLS_AES_128_GCM_SHA256", 1), PATIENT_OK);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(patient_hop_add_edit(*h, 2 * i, 0, (const uint8_t *)"x", 1, reason, rule,
+                                              i == 0 && note_len ? note : NULL, 0),
+                         PATIENT_OK);
+    err = patient_hop_finish(*h, 1795773600, &out, &olen, v);
+    if (err != PATIENT_OK) {
+        ck_assert_ptr_null(out);
+        ck_assert_ptr_null(*v);
+    }
+    free(out);
+    return err;
+}
+
+/* The audit log line, not the JWS, is the cap such a hop meets first (its
+ * reasons and rules are repeated in the entry): the largest hop that
+ * signs has a line within a few bytes of PATIENT_LOG_LINE_MAX, which is
+ * logged (from the hop and from its value) and verifies, signatures and
+ * all; one edit, or one note byte, more is refused at finish with
+ * PATIENT_ERR_LIMIT, nothing signed, though its JWS would be far under
+ * PATIENT_JWS_MAX. */
+START_TEST(line_at_the_cap)
+{
+    const char *pa = tpath("line.log"), *pb = tpath("line_value.log");
+    size_t len = 2 * 4000, lo = 1, hi = 4000, nlo = 0, nhi = PATIENT_MAX_NOTE, n, note;
+    uint8_t *body = malloc(len);
+    const patient_log_entry *ent;
+    patient_log_iter *it = NULL;
+    patient_hop *h = NULL;
+    patient_log *la, *lb;
+    patient_log_report r;
+    char *v = NULL;
+
+    ck_assert_ptr_nonnull(body);
+    memset(body, 'a', len);
+    /* the most edits that sign: lo signs, hi does not */
+    ck_assert_int_eq(cap_line_hop(body, len, lo, 0, &h, &v), PATIENT_OK);
+    patient_hop_free(h);
+    free(v);
+    ck_assert_int_ne(cap_line_hop(body, len, hi, 0, &h, &v), PATIENT_OK);
+    patient_hop_free(h);
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        patient_err err = cap_line_hop(body, len, mid, 0, &h, &v);
+        patient_hop_free(h);
+        free(v);
+        if (err == PATIENT_OK)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    n = lo;
+    ck_assert_int_eq(cap_line_hop(body, len, n + 1, 0, &h, &v), PATIENT_ERR_LIMIT);
+    patient_hop_free(h);
+    /* then the longest note on the first edit that still signs */
+    ck_assert_int_eq(cap_line_hop(body, len, n, nhi, &h, &v), PATIENT_ERR_LIMIT);
+    patient_hop_free(h);
+    while (nhi - nlo > 1) {
+        size_t mid = nlo + (nhi - nlo) / 2;
+        patient_err err = cap_line_hop(body, len, n, mid, &h, &v);
+        patient_hop_free(h);
+        free(v);
+        if (err == PATIENT_OK)
+            nlo = mid;
+        else
+            nhi = mid;
+    }
+    note = nlo;
+    ck_assert_int_eq(cap_line_hop(body, len, n, note + 1, &h, &v), PATIENT_ERR_LIMIT);
+    patient_hop_free(h);
+    ck_assert_int_eq(cap_line_hop(body, len, n, note, &h, &v), PATIENT_OK);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_uint_lt(strlen(v), PATIENT_JWS_MAX - 256 * 1024);
+
+    ck_assert_int_eq(patient_log_open(pa, sk, 0, &la), PATIENT_OK);
+    ck_assert_int_eq(patient_log_open(pb, sk, 0, &lb), PATIENT_OK);
+    ck_assert_int_eq(patient_log_append_hop(la, h, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_append_change(lb, v, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_close(la), PATIENT_OK);
+    ck_assert_int_eq(patient_log_close(lb), PATIENT_OK);
+    assert_same_entries(pa, pb);
+    r = verify(pa, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 1);
+    ck_assert_int_eq(r.entry_signatures_checked, 1);
+    /* its line: under the cap by at most the 19 digits seq 0 does not take
+     * and the 2 bytes one note byte more would have added */
+    ck_assert_int_eq(patient_log_iter_open(pa, &it), PATIENT_OK);
+    ck_assert_int_eq(patient_log_iter_next(it, &ent), PATIENT_OK);
+    ck_assert_ptr_nonnull(ent);
+    ck_assert_int_eq(ent->kind, PATIENT_LOG_KIND_CHANGE);
+    ck_assert_uint_eq(ent->n_edits, n);
+    ck_assert_uint_le(ent->raw_len, PATIENT_LOG_LINE_MAX);
+    ck_assert_uint_ge(ent->raw_len, PATIENT_LOG_LINE_MAX - 21);
+    patient_log_iter_close(it);
+    patient_hop_free(h);
+    free(v);
+    free(body);
+}
+END_TEST
+
 /* Deferred durability: with LogSync each the entry is written and a mark
  * returned; waiting for it runs (or joins) the fdatasync. A mark the
  * handle never gave is refused; without LogSync each there is nothing to
@@ -1743,6 +1869,7 @@ log_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, log_chain_2500);
     tcase_add_test(tc, edits_at_the_cap);
+    tcase_add_test(tc, line_at_the_cap);
     tcase_add_test(tc, json_string_writer);
     tcase_add_test(tc, log_reopen_continues_chain);
     tcase_add_test(tc, append_hop_same_entry);

@@ -499,6 +499,77 @@ START_TEST(edit_cap_from_rules)
 }
 END_TEST
 
+/* Rules whose matches carry the longest reason and rule codes: the
+ * change's audit log line (its descriptor plus the reasons and rules the
+ * entry repeats) reaches PATIENT_LOG_LINE_MAX long before PATIENT_MAX_EDITS
+ * or PATIENT_JWS_MAX. 1000 matches are signed and logged; at 2000 the hop
+ * refuses at its finish, before signing, and the response passes as it
+ * came with a "rules.limit" event saying why. */
+START_TEST(log_line_cap_from_rules)
+{
+    char code[PATIENT_RULES_MAX_ID + 1], json[1024];
+    patient_rules *cr = NULL;
+    patient_mbox *cm = NULL;
+    patient_mbox_result res;
+    patient_log_verify_opts vo = {0};
+    patient_log_report rep;
+    patient_log_iter *it = NULL;
+    const patient_log_entry *x = NULL;
+    size_t n = 4000, i;
+    uint8_t *body = malloc(n);
+    uint64_t before;
+
+    ck_assert_ptr_nonnull(body);
+    for (i = 0; i < n; i++)
+        body[i] = (uint8_t)"ab"[i % 2];
+    memset(code, 'r', PATIENT_RULES_MAX_ID);
+    code[PATIENT_RULES_MAX_ID] = 0;
+    snprintf(json, sizeof json,
+             "{\"patient\":1,\"type\":\"rules\",\"rules\":["
+             "{\"id\":\"R%s\",\"match\":{\"literal\":\"a\"},\"action\":\"insert_after\","
+             "\"text\":\"x\",\"reason\":\"%s\",\"max_matches\":100000}]}",
+             code + 1, code);
+    ck_assert_int_eq(patient_rules_parse(json, strlen(json), &cr, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_new(sk, "check", NULL, NULL, cr, alog, n, &cm), PATIENT_OK);
+    before = patient_log_size(alog);
+    patient_mbox_input in = response("text/html", body, n / 2);
+    ck_assert_int_eq(patient_mbox_process(cm, &in, &res), PATIENT_OK);
+    ck_assert_int_eq(res.changed, 1);
+    ck_assert_uint_eq(res.nedits, n / 4);
+    ck_assert_uint_eq(patient_log_size(alog), before + 1);
+    patient_mbox_result_free(&res);
+    in = response("text/html", body, n);
+    ck_assert_int_eq(patient_mbox_process(cm, &in, &res), PATIENT_OK);
+    assert_passed(&res, "rules.limit");
+    ck_assert_uint_eq(patient_log_size(alog), before + 2);
+    patient_mbox_result_free(&res);
+    ck_assert_int_eq(patient_log_close(alog), PATIENT_OK);
+    alog = NULL;
+    ck_assert_int_eq(patient_log_iter_open(logpath, &it), PATIENT_OK);
+    for (i = 0; patient_log_iter_next(it, &x) == PATIENT_OK && x != NULL; i++) {
+        if (i == before) {
+            ck_assert_int_eq(x->kind, PATIENT_LOG_KIND_CHANGE);
+            ck_assert_uint_eq(x->n_edits, n / 4);
+        }
+        if (i == before + 1) {
+            ck_assert_int_eq(x->kind, PATIENT_LOG_KIND_EVENT);
+            ck_assert_str_eq(x->event, "rules.limit");
+            ck_assert_str_eq(x->detail, "the change would not fit one audit log line; "
+                                        "response passed unchanged");
+        }
+    }
+    ck_assert_uint_ge(i, before + 2);
+    patient_log_iter_close(it);
+    vo.pub = &mpk;
+    vo.deep = 1;
+    ck_assert_int_eq(patient_log_verify(logpath, &vo, &rep), PATIENT_OK);
+    ck_assert_uint_eq(rep.changes, 1);
+    patient_mbox_free(cm);
+    patient_rules_free(cr);
+    free(body);
+}
+END_TEST
+
 /* When a response may be changed at all: each accepted case has a refused
  * twin that differs in one thing. */
 START_TEST(http_may_change)
@@ -670,6 +741,7 @@ main(void)
     tcase_add_test(tc, gzip_in_gzip_out);
     tcase_add_test(tc, gzip_corrupt);
     tcase_add_test(tc, edit_cap_from_rules);
+    tcase_add_test(tc, log_line_cap_from_rules);
     suite_add_tcase(s, tc);
     tc = tcase_create("chain");
     tcase_add_checked_fixture(tc, setup, teardown);

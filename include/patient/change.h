@@ -153,8 +153,12 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_set_tls(patient_hop *hop, con
  * *value = NULL and *out a copy of the input (nothing changed, nothing to
  * sign; the arriving Patient-Change values pass on unchanged).
  * Output over PATIENT_MAX_BODY: TOO_LARGE; a descriptor over PATIENT_JWS_MAX
- * (e.g. too many disclosed bytes): TOO_LARGE. Finish is final: afterwards
- * (success or not) every call but patient_hop_free gives PATIENT_ERR_STATE. */
+ * (e.g. too many disclosed bytes): TOO_LARGE; a change whose audit log
+ * entry (the descriptor and the reasons and rules it repeats,
+ * docs/format/log.md) would be longer than PATIENT_LOG_LINE_MAX
+ * (patient/log.h): LIMIT. Both are refused before anything is signed.
+ * Finish is final: afterwards (success or not) every call but
+ * patient_hop_free gives PATIENT_ERR_STATE. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_finish(patient_hop *hop, time_t at,
                                                           uint8_t **out, size_t *out_len,
                                                           char **value);

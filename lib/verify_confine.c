@@ -231,15 +231,6 @@ pt_origin_root(const char *jws, const patient_pubkey *keys, size_t nkeys, const 
 }
 
 int
-pt_chain_withholds(patient_change *const *ch, size_t n)
-{
-    for (size_t k = 0; k < n; k++)
-        if (ch[k] && !ch[k]->disclosed)
-            return 1;
-    return 0;
-}
-
-int
 pt_attested_allowed(const patient_policy *p, int has_chunk_root)
 {
     switch (patient_policy_require_proof(p)) {

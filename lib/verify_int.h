@@ -132,8 +132,6 @@ int pt_origin_root(const char *jws, const patient_pubkey *keys, size_t nkeys, co
 void pt_rollback_check(patient_report *r, const patient_verify_opts *opts, const char *origin,
                        uint64_t version);
 
-/* 1 when some hop withheld deleted bytes. */
-int pt_chain_withholds(patient_change *const *ch, size_t n);
 /* Whether the policy accepts an attested (unconfined) chain for a resource
  * with or without a chunk root. */
 int pt_attested_allowed(const patient_policy *p, int has_chunk_root);

@@ -70,6 +70,15 @@ struct pt_bodyck {
 };
 
 int
+pt_chain_withholds(patient_change *const *ch, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (ch[k] && !ch[k]->disclosed)
+            return 1;
+    return 0;
+}
+
+int
 pt_body_mode(patient_change *const *ch, size_t n, int chain_ok, int have_ref, int ref_root,
              int origin_root, int origin_sig)
 {

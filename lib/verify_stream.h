@@ -38,6 +38,9 @@ enum {
     PT_BODY_CONFINED  /* a hop withheld bytes: the chunk walk */
 };
 
+/* 1 when some hop withheld deleted bytes. */
+int pt_chain_withholds(patient_change *const *ch, size_t n);
+
 /* The one rule for which of these a verification takes, from what is
  * known before the body: the n parsed descriptors (chain_ok: they parse
  * and link up), whether the manifest lists the path (have_ref) with a

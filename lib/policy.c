@@ -10,6 +10,7 @@
 
 #include <patient/policy.h>
 
+#include <patient/disclosure.h>
 #include <patient/hash.h>
 #include "util.h"
 
@@ -414,9 +415,10 @@ parse_require(patient_policy *p, const cJSON *o, char **detail)
         } else if (strcmp(f, "max_retention_days") == 0) {
             if (cJSON_IsNull(c)) {
                 p->max_retention = -1;
-            } else if (pt_json_int(o, f, &v) != 0 || v < 0 || v > 36500) {
-                pt_detail_first(detail,
-                                "require.max_retention_days: not null or an integer 0..36500");
+            } else if (pt_json_int(o, f, &v) != 0 || v < 0 ||
+                       v > PATIENT_DISCLOSURE_MAX_RETENTION) {
+                pt_detail_first(detail, "require.max_retention_days: not null or an integer 0..%d",
+                                PATIENT_DISCLOSURE_MAX_RETENTION);
                 return PATIENT_ERR_PARSE;
             } else {
                 p->max_retention = v;

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <cjson/cJSON.h>
 
 #include "cli.h"
 #include "cmd.h"
@@ -50,7 +49,6 @@ static const char usage[] =
     "  -f, --force               replace existing files\n"
     "  -h, --help                show this help\n";
 
-#define FROM_MAX (64 * 1024)
 #define EXPIRES_MAX (3650LL * 86400)
 
 enum {
@@ -65,13 +63,6 @@ enum {
     OPT_EXPIRES,
     OPT_PASSWORD_FILE
 };
-
-static const char *
-from_str(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 int
 cmd_disclose(int argc, char **argv)
@@ -94,23 +85,20 @@ cmd_disclose(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    static const char *const from_known[] = {"patient", "type", "operator", "contact", "services",
-                                             "retention_days", "sharing", "upstream_tls_min",
-                                             "interception_ca", "issued", "expires", "key", NULL};
     const char *sec = NULL, *out = NULL, *from = NULL, *pwfile = NULL, *service_arg = NULL;
     const char *retention_arg = NULL, *expires_arg = "30d";
     patient_disclosure_info in = {0};
     uint8_t ica[PATIENT_MAX_TLS_PINS][32];
     size_t nica = 0;
-    char *services_buf = NULL, *from_text = NULL, *json = NULL, *sig = NULL, *end;
+    char *services_buf = NULL, *from_text = NULL, *detail = NULL, *json = NULL, *sig = NULL, *end;
     const char **services = NULL;
     size_t nservices = 0, from_len = 0, jlen = 0;
-    cJSON *fj = NULL;
+    patient_disclosure *from_held = NULL;
     patient_seckey *sk = NULL;
     patient_pubkey pk;
     long long secs;
     const char *bad = NULL;
-    int c, force = 0, rc = CLI_EXIT_USAGE;
+    int c, force = 0, retention_bad = 0, rc = CLI_EXIT_USAGE;
     char jpath[PATH_MAX], spath[PATH_MAX + 16], id[PATIENT_KEYID_HEX], exp[32];
     struct stat st;
     struct tm tm;
@@ -147,60 +135,7 @@ cmd_disclose(int argc, char **argv)
     if (patient_duration_parse(expires_arg, EXPIRES_MAX, &secs) != PATIENT_OK || secs <= 0)
         cli_usage(usage, "--expires: not a duration like 30d (at most 3650d)");
 
-    /* Fields from --from first; flags override. */
-    if (from) {
-        const cJSON *f, *svc;
-        if ((err = cli_read_file(from, FROM_MAX, 0, &from_text, &from_len, NULL)) != PATIENT_OK) {
-            cli_warn("%s: %s [%s]", from, patient_strerror(err), patient_errname(err));
-            goto out;
-        }
-        if ((fj = cJSON_ParseWithLength(from_text, from_len)) == NULL || !cJSON_IsObject(fj)) {
-            cli_warn("%s: not a JSON object [json]", from);
-            rc = CLI_EXIT_USAGE;
-            goto out;
-        }
-        cJSON_ArrayForEach(f, fj) {
-            size_t i;
-            for (i = 0; from_known[i] && strcmp(from_known[i], f->string) != 0; i++)
-                ;
-            if (from_known[i] == NULL) {
-                cli_warn("%s: unknown field \"%s\" [parse]", from, f->string);
-                goto out;
-            }
-        }
-        if (in.operator_name == NULL)
-            in.operator_name = from_str(fj, "operator");
-        if (in.contact == NULL)
-            in.contact = from_str(fj, "contact");
-        if (in.sharing == NULL)
-            in.sharing = from_str(fj, "sharing");
-        if (in.upstream_tls_min == NULL)
-            in.upstream_tls_min = from_str(fj, "upstream_tls_min");
-        if (retention_arg == NULL) {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(fj, "retention_days");
-            if (cJSON_IsNumber(r) && r->valuedouble >= 0 &&
-                r->valuedouble <= PATIENT_DISCLOSURE_MAX_RETENTION &&
-                r->valuedouble == (double)(long long)r->valuedouble)
-                in.retention_days = (long long)r->valuedouble;
-            else if (r != NULL)
-                cli_usage(usage, "%s: retention_days is not an integer 0..%d", from,
-                          PATIENT_DISCLOSURE_MAX_RETENTION);
-        }
-        svc = cJSON_GetObjectItemCaseSensitive(fj, "services");
-        if (service_arg == NULL && cJSON_IsArray(svc)) {
-            const cJSON *s;
-            int n = cJSON_GetArraySize(svc);
-            if (n > PATIENT_DISCLOSURE_MAX_SERVICES)
-                cli_usage(usage, "%s: more than %d services", from, PATIENT_DISCLOSURE_MAX_SERVICES);
-            if ((services = calloc((size_t)n + 1, sizeof *services)) == NULL)
-                cli_die(CLI_EXIT_USAGE, "out of memory");
-            cJSON_ArrayForEach(s, svc) {
-                if (!cJSON_IsString(s))
-                    cli_usage(usage, "%s: services must be strings", from);
-                services[nservices++] = s->valuestring;
-            }
-        }
-    }
+    /* Flags first: --from fills only the fields they leave unset. */
     if (service_arg) {
         char *p;
         size_t n = 1;
@@ -212,22 +147,47 @@ cmd_disclose(int argc, char **argv)
             cli_die(CLI_EXIT_USAGE, "out of memory");
         for (p = strtok(services_buf, ","); p; p = strtok(NULL, ","))
             services[nservices++] = p;
+        in.services = services;
+        in.nservices = nservices;
     }
     if (retention_arg) {
         errno = 0;
         in.retention_days = strtoll(retention_arg, &end, 10);
         if (errno || *end || end == retention_arg || in.retention_days < 0 ||
-            in.retention_days > PATIENT_DISCLOSURE_MAX_RETENTION)
-            cli_usage(usage, "--retention-days: not an integer 0..%d",
-                      PATIENT_DISCLOSURE_MAX_RETENTION);
+            in.retention_days > PATIENT_DISCLOSURE_MAX_RETENTION) {
+            /* Said after --from's own errors; set all the same, so that
+             * --from's retention_days is not read. */
+            retention_bad = 1;
+            in.retention_days = 0;
+        }
     }
-    in.services = services;
-    in.nservices = nservices;
+    if (from) {
+        const char *field = NULL;
+        if ((err = cli_read_file(from, PATIENT_DISCLOSURE_MAX_BYTES, 0, &from_text, &from_len,
+                                 NULL)) != PATIENT_OK) {
+            cli_warn("%s: %s [%s]", from, patient_strerror(err), patient_errname(err));
+            goto out;
+        }
+        err = patient_disclosure_info_from_json(from_text, from_len, &in, &from_held, &field,
+                                                &detail);
+        /* A field's value: a usage error; the document itself: a warning
+         * with its result code. */
+        if (err != PATIENT_OK && field != NULL)
+            cli_usage(usage, "%s: %s", from, detail ? detail : patient_strerror(err));
+        if (err != PATIENT_OK) {
+            cli_warn("%s: %s [%s]", from, detail ? detail : patient_strerror(err),
+                     patient_errname(err));
+            goto out;
+        }
+    }
+    if (retention_bad)
+        cli_usage(usage, "--retention-days: not an integer 0..%d",
+                  PATIENT_DISCLOSURE_MAX_RETENTION);
     if (in.operator_name == NULL)
         cli_usage(usage, "--operator is required (or \"operator\" in --from)");
     if (in.contact == NULL)
         cli_usage(usage, "--contact is required (or \"contact\" in --from)");
-    if (nservices == 0)
+    if (in.nservices == 0)
         cli_usage(usage, "--service is required (or \"services\" in --from)");
     if (in.retention_days < 0)
         cli_usage(usage, "--retention-days is required (or \"retention_days\" in --from)");
@@ -291,7 +251,8 @@ cmd_disclose(int argc, char **argv)
     rc = CLI_EXIT_OK;
 out:
     patient_seckey_free(sk);
-    cJSON_Delete(fj);
+    patient_disclosure_free(from_held);
+    free(detail);
     free(from_text);
     free(services_buf);
     free(services);

@@ -185,6 +185,21 @@ out:
     return err;
 }
 
+/* The members a disclosure document has (docs/format/disclosure.md). */
+static int
+known_field(const char *name)
+{
+    static const char *const known[] = {
+        "patient",         "type",           "operator", "contact",
+        "services",        "retention_days", "sharing",  "upstream_tls_min",
+        "interception_ca", "issued",         "expires",  "key"};
+
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(known[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 static patient_err
 dup_field(const cJSON *o, const char *name, size_t max, int contact, char **out)
 {
@@ -198,10 +213,6 @@ dup_field(const cJSON *o, const char *name, size_t max, int contact, char **out)
 patient_err
 patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
 {
-    static const char *const known[] = {"patient", "type",     "operator",         "contact",
-                                        "services", "retention_days", "sharing",
-                                        "upstream_tls_min", "interception_ca", "issued",
-                                        "expires", "key", NULL};
     cJSON *root = NULL;
     const cJSON *c, *svc;
     patient_disclosure *d = NULL;
@@ -222,10 +233,7 @@ patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
         goto out;
     }
     cJSON_ArrayForEach(c, root) {
-        size_t i;
-        for (i = 0; known[i] && strcmp(known[i], c->string) != 0; i++)
-            ;
-        if (known[i] == NULL) {
+        if (!known_field(c->string)) {
             err = PATIENT_ERR_PARSE;
             goto out;
         }
@@ -302,6 +310,124 @@ patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
     *out = d;
     d = NULL;
 out:
+    cJSON_Delete(root);
+    patient_disclosure_free(d);
+    return err;
+}
+
+/* A string member for a field the caller left unset; one of another type
+ * leaves it unset too, so the caller's "required" message names it. */
+static patient_err
+take_str(const cJSON *o, const char *name, const char **field, char **own)
+{
+    const char *s;
+
+    if (*field != NULL || (s = pt_json_str(o, name)) == NULL)
+        return PATIENT_OK;
+    if ((*own = strdup(s)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    *field = *own;
+    return PATIENT_OK;
+}
+
+patient_err
+patient_disclosure_info_from_json(const char *json, size_t len, patient_disclosure_info *info,
+                                  patient_disclosure **hold, const char **field, char **detail)
+{
+    cJSON *root = NULL;
+    const cJSON *c;
+    patient_disclosure *d = NULL;
+    patient_disclosure_info in;
+    const char *bad = NULL;
+    patient_err err;
+    long long v;
+
+    if (hold)
+        *hold = NULL;
+    if (field)
+        *field = NULL;
+    if (detail)
+        *detail = NULL;
+    if (json == NULL || info == NULL || hold == NULL)
+        return PATIENT_ERR_ARG;
+    if (len > PATIENT_DISCLOSURE_MAX_BYTES) {
+        pt_detail_first(detail, "larger than %u bytes", PATIENT_DISCLOSURE_MAX_BYTES);
+        return PATIENT_ERR_TOO_LARGE;
+    }
+    /* Filled in a copy: a refused document leaves *info as it was. */
+    in = *info;
+    if ((err = pt_json_parse(json, len, &root)) != PATIENT_OK || !cJSON_IsObject(root)) {
+        if (err != PATIENT_ERR_NOMEM) {
+            err = PATIENT_ERR_JSON;
+            pt_detail_first(detail, "not a JSON object");
+        }
+        goto out;
+    }
+    /* Every name first: a misspelt field must not pass as an absent one. */
+    cJSON_ArrayForEach(c, root) {
+        if (!known_field(c->string)) {
+            pt_detail_first(detail, "unknown field \"%s\"", c->string);
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+    }
+    if ((d = calloc(1, sizeof *d)) == NULL) {
+        err = PATIENT_ERR_NOMEM;
+        goto out;
+    }
+    if ((err = take_str(root, "operator", &in.operator_name, &d->operator_name)) ||
+        (err = take_str(root, "contact", &in.contact, &d->contact)) ||
+        (err = take_str(root, "sharing", &in.sharing, &d->sharing)) ||
+        (err = take_str(root, "upstream_tls_min", &in.upstream_tls_min, &d->upstream_tls_min)))
+        goto out;
+    if (in.retention_days < 0 &&
+        (c = cJSON_GetObjectItemCaseSensitive(root, "retention_days")) != NULL) {
+        if (pt_json_item_int(c, &v) != 0 || v < 0 || v > PATIENT_DISCLOSURE_MAX_RETENTION) {
+            bad = "retention_days";
+            pt_detail_first(detail, "retention_days is not an integer 0..%d",
+                            PATIENT_DISCLOSURE_MAX_RETENTION);
+            err = PATIENT_ERR_PARSE;
+            goto out;
+        }
+        in.retention_days = v;
+    }
+    c = cJSON_GetObjectItemCaseSensitive(root, "services");
+    if (in.services == NULL && cJSON_IsArray(c)) {
+        const cJSON *s;
+        int n = cJSON_GetArraySize(c);
+
+        if (n > PATIENT_DISCLOSURE_MAX_SERVICES) {
+            bad = "services";
+            pt_detail_first(detail, "more than %d services", PATIENT_DISCLOSURE_MAX_SERVICES);
+            err = PATIENT_ERR_TOO_LARGE;
+            goto out;
+        }
+        if ((d->services = calloc((size_t)n + 1, sizeof *d->services)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+            goto out;
+        }
+        cJSON_ArrayForEach(s, c) {
+            if (!cJSON_IsString(s)) {
+                bad = "services";
+                pt_detail_first(detail, "services must be strings");
+                err = PATIENT_ERR_PARSE;
+                goto out;
+            }
+            if ((d->services[d->nservices] = strdup(s->valuestring)) == NULL) {
+                err = PATIENT_ERR_NOMEM;
+                goto out;
+            }
+            d->nservices++;
+        }
+        in.services = (const char *const *)d->services;
+        in.nservices = d->nservices;
+    }
+    *info = in;
+    *hold = d;
+    d = NULL;
+out:
+    if (field)
+        *field = bad;
     cJSON_Delete(root);
     patient_disclosure_free(d);
     return err;

@@ -485,6 +485,159 @@ START_TEST(test_parse_unverified)
 }
 END_TEST
 
+/* Refused: *info untouched, nothing held, the field and message given. */
+static void
+from_json_refused(const char *json, patient_err want, const char *want_field,
+                  const char *want_detail)
+{
+    patient_disclosure_info in = {0};
+    patient_disclosure *hold = (patient_disclosure *)&in;
+    const char *field = "unset";
+    char *detail = NULL;
+
+    in.retention_days = -1;
+    ck_assert_int_eq(patient_disclosure_info_from_json(json, strlen(json), &in, &hold, &field,
+                                                       &detail),
+                     want);
+    ck_assert_ptr_null(hold);
+    if (want_field)
+        ck_assert_str_eq(field, want_field);
+    else
+        ck_assert_ptr_null(field);
+    ck_assert_ptr_nonnull(detail);
+    ck_assert_str_eq(detail, want_detail);
+    ck_assert_ptr_null(in.operator_name);
+    ck_assert_ptr_null(in.services);
+    ck_assert_int_eq(in.retention_days, -1);
+    free(detail);
+}
+
+START_TEST(test_info_from_json)
+{
+    size_t jl;
+    char *doc = tu_fixture("disclosure_example.json", &jl), *t, *detail = NULL;
+    patient_disclosure_info in = {0};
+    patient_disclosure *hold = NULL;
+    const char *field = "unset";
+    static const char *const mine[] = {"other"};
+
+    /* Accepted: every field it carries, in the checker's terms. */
+    in.retention_days = -1;
+    ck_assert_int_eq(patient_disclosure_info_from_json(doc, jl, &in, &hold, &field, &detail),
+                     PATIENT_OK);
+    ck_assert_ptr_nonnull(hold);
+    ck_assert_ptr_null(field);
+    ck_assert_ptr_null(detail);
+    ck_assert_str_eq(in.operator_name, "Example Corp IT");
+    ck_assert_str_eq(in.contact, "mailto:netops@corp.example");
+    ck_assert_uint_eq(in.nservices, 2);
+    ck_assert_str_eq(in.services[0], "tracker-filter");
+    ck_assert_str_eq(in.services[1], "malware-filter");
+    ck_assert_int_eq(in.retention_days, 30);
+    ck_assert_str_eq(in.sharing, "none");
+    ck_assert_str_eq(in.upstream_tls_min, "TLSv1.2");
+    ck_assert_int_eq(in.issued, 0);
+    ck_assert_int_eq(in.expires, 0);
+    in.expires = 1;
+    ck_assert_int_eq(patient_disclosure_info_check(&in, NULL), PATIENT_OK);
+    patient_disclosure_free(hold);
+
+    /* Fields already set are kept, and the document's are not even read:
+     * a retention_days out of range passes under one the caller set. */
+    t = tu_replace1(doc, "\"retention_days\": 30", "\"retention_days\": 36501");
+    memset(&in, 0, sizeof in);
+    in.operator_name = "Flag Operator";
+    in.services = mine;
+    in.nservices = 1;
+    in.retention_days = 7;
+    ck_assert_int_eq(patient_disclosure_info_from_json(t, strlen(t), &in, &hold, NULL, NULL),
+                     PATIENT_OK);
+    ck_assert_str_eq(in.operator_name, "Flag Operator");
+    ck_assert_ptr_eq(in.services, mine);
+    ck_assert_uint_eq(in.nservices, 1);
+    ck_assert_int_eq(in.retention_days, 7);
+    ck_assert_str_eq(in.contact, "mailto:netops@corp.example");
+    patient_disclosure_free(hold);
+    free(t);
+
+    /* A string field of another type is left unset, for the caller's
+     * "required" message. */
+    t = tu_replace1(doc, "\"operator\": \"Example Corp IT\"", "\"operator\": 5");
+    memset(&in, 0, sizeof in);
+    in.retention_days = -1;
+    ck_assert_int_eq(patient_disclosure_info_from_json(t, strlen(t), &in, &hold, NULL, NULL),
+                     PATIENT_OK);
+    ck_assert_ptr_null(in.operator_name);
+    ck_assert_str_eq(in.sharing, "none");
+    patient_disclosure_free(hold);
+    free(t);
+
+    /* Its broken twins, each refused with its message. */
+    t = tu_replace1(doc, "\n}", ",\n  \"retention\": 30\n}");
+    from_json_refused(t, PATIENT_ERR_PARSE, NULL, "unknown field \"retention\"");
+    free(t);
+    t = tu_replace1(doc, "\"retention_days\": 30", "\"retention_days\": 36501");
+    from_json_refused(t, PATIENT_ERR_PARSE, "retention_days",
+                      "retention_days is not an integer 0..36500");
+    free(t);
+    t = tu_replace1(doc, "\"retention_days\": 30", "\"retention_days\": -1");
+    from_json_refused(t, PATIENT_ERR_PARSE, "retention_days",
+                      "retention_days is not an integer 0..36500");
+    free(t);
+    /* 30.0 is the same number, not an integer literal: refused as 30.5 is */
+    t = tu_replace1(doc, "\"retention_days\": 30", "\"retention_days\": 30.0");
+    from_json_refused(t, PATIENT_ERR_PARSE, "retention_days",
+                      "retention_days is not an integer 0..36500");
+    free(t);
+    t = tu_replace1(doc, "\"retention_days\": 30", "\"retention_days\": 3e1");
+    from_json_refused(t, PATIENT_ERR_PARSE, "retention_days",
+                      "retention_days is not an integer 0..36500");
+    free(t);
+    t = tu_replace1(doc, "\"retention_days\": 30", "\"retention_days\": \"30\"");
+    from_json_refused(t, PATIENT_ERR_PARSE, "retention_days",
+                      "retention_days is not an integer 0..36500");
+    free(t);
+    t = tu_replace1(doc, "\"retention_days\": 30", "\"retention_days\": null");
+    from_json_refused(t, PATIENT_ERR_PARSE, "retention_days",
+                      "retention_days is not an integer 0..36500");
+    free(t);
+    t = tu_replace1(doc, "\"tracker-filter\"", "1");
+    from_json_refused(t, PATIENT_ERR_PARSE, "services", "services must be strings");
+    free(t);
+    {
+        char many[65 * 5 + 32];
+        size_t n = (size_t)snprintf(many, sizeof many, "\"services\": [");
+        for (int i = 0; i < 65; i++)
+            n += (size_t)snprintf(many + n, sizeof many - n, "%s\"s\"", i ? "," : "");
+        snprintf(many + n, sizeof many - n, "]");
+        t = tu_replace1(doc, "\"services\": [\"tracker-filter\", \"malware-filter\"]", many);
+        from_json_refused(t, PATIENT_ERR_TOO_LARGE, "services", "more than 64 services");
+        free(t);
+    }
+    /* The document as a whole: strict JSON, an object. */
+    t = tu_replace1(doc, "\"sharing\": \"none\"", "\"sharing\": \"none\", \"sharing\": \"all\"");
+    from_json_refused(t, PATIENT_ERR_JSON, NULL, "not a JSON object");
+    free(t);
+    from_json_refused("[1]", PATIENT_ERR_JSON, NULL, "not a JSON object");
+    from_json_refused("{\"operator\": \"x\"", PATIENT_ERR_JSON, NULL, "not a JSON object");
+    {
+        size_t big = PATIENT_DISCLOSURE_MAX_BYTES + 1;
+        char *huge = malloc(big + 1);
+        ck_assert_ptr_nonnull(huge);
+        memset(huge, ' ', big);
+        huge[0] = '{';
+        huge[big - 1] = '}';
+        huge[big] = 0;
+        from_json_refused(huge, PATIENT_ERR_TOO_LARGE, NULL, "larger than 65536 bytes");
+        free(huge);
+    }
+    ck_assert_int_eq(patient_disclosure_info_from_json(doc, jl, NULL, &hold, NULL, NULL),
+                     PATIENT_ERR_ARG);
+    ck_assert_ptr_null(hold);
+    free(doc);
+}
+END_TEST
+
 static Suite *
 disclosure_suite(void)
 {
@@ -509,6 +662,7 @@ disclosure_suite(void)
     tcase_add_test(tc, test_escaping_roundtrip);
     tcase_add_test(tc, test_parse_unverified);
     tcase_add_test(tc, test_interception_ca);
+    tcase_add_test(tc, test_info_from_json);
     suite_add_tcase(s, tc);
     tc = tcase_create("policy");
     tcase_add_test(tc, test_policy_check);

@@ -4,6 +4,12 @@
  * with a minisign signature (disclosure.json.minisig, prehashed) by the
  * middlebox's own key. Format: docs/format/disclosure.md.
  *
+ * Ownership: a patient_disclosure_info BORROWS every string and array it
+ * points to; build and sign read them during the call and keep nothing.
+ * Documents and signatures they return are malloc'd (the caller frees them
+ * with free()). A patient_disclosure owns its fields: the accessors' strings
+ * point into it and live until patient_disclosure_free.
+ *
  * Thread-safety: a parsed disclosure is read-only; share it freely. */
 #ifndef PATIENT_DISCLOSURE_H
 #define PATIENT_DISCLOSURE_H
@@ -62,6 +68,48 @@ typedef struct patient_disclosure patient_disclosure;
  * Thread-safe. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_disclosure_info_check(
     const patient_disclosure_info *info, const char **field);
+
+/* Take the fields of a disclosure document (or a file written by hand with
+ * the same names), to renew it (patient disclose --from): len bytes at json
+ * (BORROWED, not kept once this returns), read with the strict JSON rules
+ * documents are verified with (no duplicate names, integers written as
+ * integer literals, at most PATIENT_DISCLOSURE_MAX_BYTES).
+ *
+ * Only the fields of *info still unset are filled: operator_name, contact,
+ * sharing and upstream_tls_min when NULL, services when NULL, retention_days
+ * when below 0. So a caller sets what it overrides first, and the document's
+ * value for a field already set is neither read nor checked. A string field
+ * of another type in the document is left unset (the caller's "required"
+ * check then names it), and so is "services" when it is not an array; its
+ * "patient", "type", "interception_ca", "issued", "expires" and "key" are
+ * accepted and not read. The rest of *info (issued, expires,
+ * interception_ca) is not touched. Field values are not checked here
+ * beyond their type and range: patient_disclosure_info_check does that.
+ *
+ * Refused, *info left unchanged:
+ *   PATIENT_ERR_TOO_LARGE  len over PATIENT_DISCLOSURE_MAX_BYTES, or more
+ *                          than PATIENT_DISCLOSURE_MAX_SERVICES services
+ *   PATIENT_ERR_JSON       not strict JSON, or not an object
+ *   PATIENT_ERR_PARSE      a name that is not a disclosure field; a
+ *                          retention_days that is not an integer literal
+ *                          0..PATIENT_DISCLOSURE_MAX_RETENTION (30.0 and
+ *                          "30" are refused); a service that is not a string
+ *   PATIENT_ERR_NOMEM, PATIENT_ERR_ARG (json, info or hold NULL)
+ * *field (if field is not NULL) is the static name of the field whose value
+ * was refused ("retention_days", "services"), NULL on success and when the
+ * document as a whole was (too large, not JSON, an unknown name). *detail
+ * (if detail is not NULL) is, on failure, a malloc'd sentence saying why
+ * ("unknown field \"x\"", "retention_days is not an integer 0..36500");
+ * the caller frees it with free().
+ *
+ * Ownership: the strings and the services array *info is given point into
+ * *hold, malloc'd on success (NULL on failure): free it with
+ * patient_disclosure_free after the last use of *info, never before. *hold
+ * only holds those fields: it is not a parsed disclosure, so pass it to
+ * nothing else. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_disclosure_info_from_json(
+    const char *json, size_t len, patient_disclosure_info *info, patient_disclosure **hold,
+    const char **field, char **detail);
 
 /* Serialise info into the canonical JSON document (pretty, fields in the
  * documented order, trailing newline), naming pk as the signing key.

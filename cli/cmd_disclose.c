@@ -99,9 +99,8 @@ cmd_disclose(int argc, char **argv)
     long long secs;
     const char *bad = NULL;
     int c, force = 0, retention_bad = 0, rc = CLI_EXIT_USAGE;
-    char jpath[PATH_MAX], spath[PATH_MAX + 16], id[PATIENT_KEYID_HEX], exp[32];
+    char jpath[PATH_MAX], spath[PATH_MAX + 16], id[PATIENT_KEYID_HEX], exp[21];
     struct stat st;
-    struct tm tm;
     patient_err err;
 
     in.retention_days = -1;
@@ -245,8 +244,9 @@ cmd_disclose(int argc, char **argv)
     }
     patient_seckey_pubkey(sk, &pk);
     patient_keyid_hex(pk.id, id);
-    gmtime_r(&in.expires, &tm);
-    strftime(exp, sizeof exp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* At most 3650 days from now, so a four-digit year: the text
+     * strftime("%Y-%m-%dT%H:%M:%SZ") gives. */
+    patient_time_format(in.expires, exp);
     printf("wrote %s and %s (key %s, expires %s)\n", jpath, spath, id, exp);
     rc = CLI_EXIT_OK;
 out:

@@ -31,7 +31,9 @@ static const char usage[] =
     "  -o, --out DIR|FILE        a folder (writes DIR/disclosure.json) or a file\n"
     "                            name; the signature goes to FILE.minisig\n"
     "      --from FILE.json      take fields from a JSON file (e.g. the previous\n"
-    "                            disclosure); flags override it; its issued,\n"
+    "                            disclosure); flags override it (its\n"
+    "                            interception CAs are kept unless\n"
+    "                            --interception-ca is given); its issued,\n"
     "                            expires and key are ignored\n"
     "      --operator NAME       who runs the middlebox\n"
     "      --contact URI         mailto: or https: contact\n"
@@ -160,6 +162,10 @@ cmd_disclose(int argc, char **argv)
             in.retention_days = 0;
         }
     }
+    if (nica) {
+        in.interception_ca = (const uint8_t(*)[32])ica;
+        in.ninterception_ca = nica;
+    }
     if (from) {
         const char *field = NULL;
         if ((err = cli_read_file(from, PATIENT_DISCLOSURE_MAX_BYTES, 0, &from_text, &from_len,
@@ -192,8 +198,6 @@ cmd_disclose(int argc, char **argv)
         cli_usage(usage, "--retention-days is required (or \"retention_days\" in --from)");
     if (in.sharing == NULL)
         cli_usage(usage, "--sharing is required (\"none\" or who receives data)");
-    in.interception_ca = (const uint8_t(*)[32])ica;
-    in.ninterception_ca = nica;
     if (in.upstream_tls_min == NULL)
         cli_usage(usage, "--upstream-tls-min is required (e.g. TLSv1.2)");
     if (patient_tls_version_rank(in.upstream_tls_min) == 0)

@@ -422,6 +422,20 @@ patient_disclosure_info_from_json(const char *json, size_t len, patient_disclosu
         in.services = (const char *const *)d->services;
         in.nservices = d->nservices;
     }
+    /* The CAs it intercepts endpoints' TLS with are carried over too:
+     * a renewal that dropped them would say the middlebox does not
+     * decrypt TLS. */
+    c = cJSON_GetObjectItemCaseSensitive(root, "interception_ca");
+    if (in.ninterception_ca == 0 && c != NULL) {
+        if ((err = pt_pins_parse(c, &d->ica, &d->nica)) != PATIENT_OK) {
+            bad = "interception_ca";
+            pt_detail_first(detail, "interception_ca is not a list of 1..%d distinct "
+                                    "sha256- pins", PATIENT_MAX_TLS_PINS);
+            goto out;
+        }
+        in.interception_ca = (const uint8_t(*)[32])d->ica;
+        in.ninterception_ca = d->nica;
+    }
     *info = in;
     *hold = d;
     d = NULL;

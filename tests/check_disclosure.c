@@ -560,6 +560,41 @@ START_TEST(test_info_from_json)
     patient_disclosure_free(hold);
     free(t);
 
+    /* Its interception CAs are carried over, unless the caller set some;
+     * a pin that does not decode is refused with its field. */
+    {
+        static const uint8_t flag_ca[1][32] = {{9}};
+        uint8_t want[32];
+        char sri[PATIENT_SRI_BYTES], with[128];
+
+        memset(want, 0x5a, sizeof want);
+        patient_sri_encode(want, sri);
+        snprintf(with, sizeof with, "\"sharing\": \"none\",\n  \"interception_ca\": [\"%s\"]",
+                 sri);
+        t = tu_replace1(doc, "\"sharing\": \"none\"", with);
+        memset(&in, 0, sizeof in);
+        in.retention_days = -1;
+        ck_assert_int_eq(patient_disclosure_info_from_json(t, strlen(t), &in, &hold, NULL, NULL),
+                         PATIENT_OK);
+        ck_assert_uint_eq(in.ninterception_ca, 1);
+        ck_assert_mem_eq(in.interception_ca[0], want, 32);
+        patient_disclosure_free(hold);
+        memset(&in, 0, sizeof in);
+        in.retention_days = -1;
+        in.interception_ca = flag_ca;
+        in.ninterception_ca = 1;
+        ck_assert_int_eq(patient_disclosure_info_from_json(t, strlen(t), &in, &hold, NULL, NULL),
+                         PATIENT_OK);
+        ck_assert_ptr_eq(in.interception_ca, flag_ca);
+        patient_disclosure_free(hold);
+        free(t);
+        t = tu_replace1(doc, "\"sharing\": \"none\"",
+                        "\"sharing\": \"none\",\n  \"interception_ca\": [\"sha256-nope\"]");
+        from_json_refused(t, PATIENT_ERR_PARSE, "interception_ca",
+                          "interception_ca is not a list of 1..8 distinct sha256- pins");
+        free(t);
+    }
+
     /* A string field of another type is left unset, for the caller's
      * "required" message. */
     t = tu_replace1(doc, "\"operator\": \"Example Corp IT\"", "\"operator\": 5");

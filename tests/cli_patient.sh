@@ -1,6 +1,6 @@
 #!/bin/sh
 # The `patient` tool's skeleton: verb dispatch, help, exit codes, keygen's
-# refusals. Needs no external tools.
+# refusals, disclose --from. Needs openssl(1) for two test pins.
 set -eu
 # shellcheck source=tests/prelude.sh
 . "${top_srcdir:-.}/tests/prelude.sh"
@@ -41,4 +41,22 @@ printf 'pw\n' > loose && chmod 644 loose
     fail "group/world-readable password file refused"
 [ "$(rc "$P" keygen -W -p b.pub -s b.key --password-file empty)" = 2 ] || fail "-W with a password file"
 ok "password sources"
+# disclose --from renews a disclosure: its interception CAs carry over
+# unless --interception-ca names others; a pin that does not decode is
+# refused with exit 2 and nothing written.
+pin1="sha256-$(printf '%032d' 1 | openssl base64 -A)"
+pin2="sha256-$(printf '%032d' 2 | openssl base64 -A)"
+[ "$(rc "$P" disclose -s a.key -o d1.json --operator Op --contact mailto:a@b.example \
+    --service tracker-filter --retention-days 0 --sharing none --upstream-tls-min TLSv1.2 \
+    --interception-ca "$pin1")" = 0 ] || fail "disclose with an interception CA"
+[ "$(rc "$P" disclose -s a.key -o d2.json --from d1.json)" = 0 ] &&
+    grep -qF "\"$pin1\"" d2.json || fail "--from keeps the interception CA"
+[ "$(rc "$P" disclose -s a.key -o d3.json --from d1.json --interception-ca "$pin2")" = 0 ] &&
+    grep -qF "\"$pin2\"" d3.json && ! grep -qF "\"$pin1\"" d3.json ||
+    fail "--interception-ca overrides --from's"
+sed "s#$pin1#sha256-nope#" d1.json > bad.json
+[ "$(rc "$P" disclose -s a.key -o d4.json --from bad.json)" = 2 ] &&
+    grep -q 'interception_ca is not a list of 1..8 distinct sha256- pins' err && [ ! -e d4.json ] ||
+    fail "--from with a bad pin: exit 2"
+ok "disclose --from keeps the interception CAs"
 echo "1..$n"

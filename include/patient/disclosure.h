@@ -77,13 +77,13 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_disclosure_info_check(
  *
  * Only the fields of *info still unset are filled: operator_name, contact,
  * sharing and upstream_tls_min when NULL, services when NULL, retention_days
- * when below 0. So a caller sets what it overrides first, and the document's
+ * when below 0, interception_ca when ninterception_ca is 0 (a renewal keeps
+ * the CAs it declared). So a caller sets what it overrides first, and the document's
  * value for a field already set is neither read nor checked. A string field
  * of another type in the document is left unset (the caller's "required"
  * check then names it), and so is "services" when it is not an array; its
- * "patient", "type", "interception_ca", "issued", "expires" and "key" are
- * accepted and not read. The rest of *info (issued, expires,
- * interception_ca) is not touched. Field values are not checked here
+ * "patient", "type", "issued", "expires" and "key" are accepted and not
+ * read. The rest of *info (issued, expires) is not touched. Field values are not checked here
  * beyond their type and range: patient_disclosure_info_check does that.
  *
  * Refused, *info left unchanged:
@@ -96,7 +96,7 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_disclosure_info_check(
  *                          "30" are refused); a service that is not a string
  *   PATIENT_ERR_NOMEM, PATIENT_ERR_ARG (json, info or hold NULL)
  * *field (if field is not NULL) is the static name of the field whose value
- * was refused ("retention_days", "services"), NULL on success and when the
+ * was refused ("retention_days", "services", "interception_ca"), NULL on success and when the
  * document as a whole was (too large, not JSON, an unknown name). *detail
  * (if detail is not NULL) is, on failure, a malloc'd sentence saying why
  * ("unknown field \"x\"", "retention_days is not an integer 0..36500");

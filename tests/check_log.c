@@ -513,6 +513,28 @@ START_TEST(json_string_writer)
 }
 END_TEST
 
+/* A finished hop's change logged twice, from the hop (pa) and from its
+ * descriptor (pb): the same entries, and pa verifies deep with its one
+ * change. */
+static patient_log_report
+logged_both_ways(const char *pa, const char *pb, patient_hop *h, const char *v)
+{
+    patient_log *la, *lb;
+    patient_log_report r;
+
+    ck_assert_int_eq(patient_log_open(pa, sk, 0, &la), PATIENT_OK);
+    ck_assert_int_eq(patient_log_open(pb, sk, 0, &lb), PATIENT_OK);
+    ck_assert_int_eq(patient_log_append_hop(la, h, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_append_change(lb, v, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_close(la), PATIENT_OK);
+    ck_assert_int_eq(patient_log_close(lb), PATIENT_OK);
+    assert_same_entries(pa, pb);
+    r = verify(pa, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 1);
+    return r;
+}
+
 /* A hop with exactly PATIENT_MAX_EDITS edits (1-byte insertions, the
  * smallest, so the descriptor fits one JWS) is signed, logged from the hop
  * and from its value alike, and verified against its signature. Its twin,
@@ -524,7 +546,6 @@ START_TEST(edits_at_the_cap)
     size_t len = 2 * (size_t)PATIENT_MAX_EDITS + 2, olen = 0, i;
     uint8_t *body = malloc(len), *out = NULL;
     patient_hop *h = NULL;
-    patient_log *la, *lb;
     patient_log_report r;
     char *v = NULL;
     lines ls;
@@ -545,16 +566,7 @@ START_TEST(edits_at_the_cap)
                      PATIENT_ERR_LIMIT);
     ck_assert_int_eq(patient_hop_finish(h, 1795773600, &out, &olen, &v), PATIENT_OK);
     ck_assert_ptr_nonnull(v);
-    ck_assert_int_eq(patient_log_open(pa, sk, 0, &la), PATIENT_OK);
-    ck_assert_int_eq(patient_log_open(pb, sk, 0, &lb), PATIENT_OK);
-    ck_assert_int_eq(patient_log_append_hop(la, h, NULL), PATIENT_OK);
-    ck_assert_int_eq(patient_log_append_change(lb, v, NULL), PATIENT_OK);
-    ck_assert_int_eq(patient_log_close(la), PATIENT_OK);
-    ck_assert_int_eq(patient_log_close(lb), PATIENT_OK);
-    assert_same_entries(pa, pb);
-    r = verify(pa, &pk, 1);
-    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
-    ck_assert_uint_eq(r.changes, 1);
+    r = logged_both_ways(pa, pb, h, v);
     /* forged twin: one reason and one rule more than the cap */
     ls = read_lines(pa);
     for (i = 0; i < ls.n; i++) {
@@ -633,7 +645,6 @@ START_TEST(line_at_the_cap)
     const patient_log_entry *ent;
     patient_log_iter *it = NULL;
     patient_hop *h = NULL;
-    patient_log *la, *lb;
     patient_log_report r;
     char *v = NULL;
 
@@ -678,16 +689,7 @@ START_TEST(line_at_the_cap)
     ck_assert_ptr_nonnull(v);
     ck_assert_uint_lt(strlen(v), PATIENT_JWS_MAX - 256 * 1024);
 
-    ck_assert_int_eq(patient_log_open(pa, sk, 0, &la), PATIENT_OK);
-    ck_assert_int_eq(patient_log_open(pb, sk, 0, &lb), PATIENT_OK);
-    ck_assert_int_eq(patient_log_append_hop(la, h, NULL), PATIENT_OK);
-    ck_assert_int_eq(patient_log_append_change(lb, v, NULL), PATIENT_OK);
-    ck_assert_int_eq(patient_log_close(la), PATIENT_OK);
-    ck_assert_int_eq(patient_log_close(lb), PATIENT_OK);
-    assert_same_entries(pa, pb);
-    r = verify(pa, &pk, 1);
-    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
-    ck_assert_uint_eq(r.changes, 1);
+    r = logged_both_ways(pa, pb, h, v);
     ck_assert_int_eq(r.entry_signatures_checked, 1);
     /* its line: under the cap by at most the 19 digits seq 0 does not take
      * and the 2 bytes one note byte more would have added */

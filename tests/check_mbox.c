@@ -428,6 +428,41 @@ START_TEST(rule_limit_passes_logged)
 }
 END_TEST
 
+/* After a change and then a response passed with a "rules.limit" event:
+ * from entry `before` the shared log holds the change with its nedits
+ * edits, then the event with its detail, and it verifies deep with one
+ * change. Closes the shared log. */
+static void
+assert_change_then_limit(uint64_t before, size_t nedits, const char *detail)
+{
+    patient_log_verify_opts vo = {0};
+    patient_log_report rep;
+    patient_log_iter *it = NULL;
+    const patient_log_entry *x = NULL;
+    size_t i;
+
+    ck_assert_int_eq(patient_log_close(alog), PATIENT_OK);
+    alog = NULL;
+    ck_assert_int_eq(patient_log_iter_open(logpath, &it), PATIENT_OK);
+    for (i = 0; patient_log_iter_next(it, &x) == PATIENT_OK && x != NULL; i++) {
+        if (i == before) {
+            ck_assert_int_eq(x->kind, PATIENT_LOG_KIND_CHANGE);
+            ck_assert_uint_eq(x->n_edits, nedits);
+        }
+        if (i == before + 1) {
+            ck_assert_int_eq(x->kind, PATIENT_LOG_KIND_EVENT);
+            ck_assert_str_eq(x->event, "rules.limit");
+            ck_assert_str_eq(x->detail, detail);
+        }
+    }
+    ck_assert_uint_ge(i, before + 2);
+    patient_log_iter_close(it);
+    vo.pub = &mpk;
+    vo.deep = 1;
+    ck_assert_int_eq(patient_log_verify(logpath, &vo, &rep), PATIENT_OK);
+    ck_assert_uint_eq(rep.changes, 1);
+}
+
 /* Rules that match once per edit up to the descriptor cap: exactly
  * PATIENT_MAX_EDITS edits are signed, logged and verifiable; one match more
  * and the hop refuses the edit before anything is signed, so the response
@@ -442,8 +477,6 @@ START_TEST(edit_cap_from_rules)
     patient_rules *cr = NULL;
     patient_mbox *cm = NULL;
     patient_mbox_result res;
-    patient_log_verify_opts vo = {0};
-    patient_log_report rep;
     size_t n = 2 * ((size_t)PATIENT_MAX_EDITS + 1), i;
     uint8_t *body = malloc(n);
     uint64_t before;
@@ -469,30 +502,9 @@ START_TEST(edit_cap_from_rules)
     assert_passed(&res, "rules.limit");
     ck_assert_uint_eq(patient_log_size(alog), before + 2);
     patient_mbox_result_free(&res);
-    ck_assert_int_eq(patient_log_close(alog), PATIENT_OK);
-    alog = NULL;
-    {
-        patient_log_iter *it = NULL;
-        const patient_log_entry *x = NULL;
-        ck_assert_int_eq(patient_log_iter_open(logpath, &it), PATIENT_OK);
-        for (i = 0; patient_log_iter_next(it, &x) == PATIENT_OK && x != NULL; i++) {
-            if (i == before)
-                ck_assert_int_eq(x->kind, PATIENT_LOG_KIND_CHANGE);
-            if (i == before + 1) {
-                ck_assert_int_eq(x->kind, PATIENT_LOG_KIND_EVENT);
-                ck_assert_str_eq(x->event, "rules.limit");
-                ck_assert_str_eq(x->detail, "rules matched more edits than one descriptor holds; "
-                                            "response passed unchanged");
-            }
-        }
-        ck_assert_uint_ge(i, before + 2);
-        patient_log_iter_close(it);
-    }
-    /* the whole log, each entry's signature included */
-    vo.pub = &mpk;
-    vo.deep = 1;
-    ck_assert_int_eq(patient_log_verify(logpath, &vo, &rep), PATIENT_OK);
-    ck_assert_uint_eq(rep.changes, 1);
+    assert_change_then_limit(before, PATIENT_MAX_EDITS,
+                             "rules matched more edits than one descriptor holds; "
+                             "response passed unchanged");
     patient_mbox_free(cm);
     patient_rules_free(cr);
     free(body);
@@ -511,10 +523,6 @@ START_TEST(log_line_cap_from_rules)
     patient_rules *cr = NULL;
     patient_mbox *cm = NULL;
     patient_mbox_result res;
-    patient_log_verify_opts vo = {0};
-    patient_log_report rep;
-    patient_log_iter *it = NULL;
-    const patient_log_entry *x = NULL;
     size_t n = 4000, i;
     uint8_t *body = malloc(n);
     uint64_t before;
@@ -543,27 +551,9 @@ START_TEST(log_line_cap_from_rules)
     assert_passed(&res, "rules.limit");
     ck_assert_uint_eq(patient_log_size(alog), before + 2);
     patient_mbox_result_free(&res);
-    ck_assert_int_eq(patient_log_close(alog), PATIENT_OK);
-    alog = NULL;
-    ck_assert_int_eq(patient_log_iter_open(logpath, &it), PATIENT_OK);
-    for (i = 0; patient_log_iter_next(it, &x) == PATIENT_OK && x != NULL; i++) {
-        if (i == before) {
-            ck_assert_int_eq(x->kind, PATIENT_LOG_KIND_CHANGE);
-            ck_assert_uint_eq(x->n_edits, n / 4);
-        }
-        if (i == before + 1) {
-            ck_assert_int_eq(x->kind, PATIENT_LOG_KIND_EVENT);
-            ck_assert_str_eq(x->event, "rules.limit");
-            ck_assert_str_eq(x->detail, "the change would not fit one audit log line; "
-                                        "response passed unchanged");
-        }
-    }
-    ck_assert_uint_ge(i, before + 2);
-    patient_log_iter_close(it);
-    vo.pub = &mpk;
-    vo.deep = 1;
-    ck_assert_int_eq(patient_log_verify(logpath, &vo, &rep), PATIENT_OK);
-    ck_assert_uint_eq(rep.changes, 1);
+    assert_change_then_limit(before, n / 4,
+                             "the change would not fit one audit log line; "
+                             "response passed unchanged");
     patient_mbox_free(cm);
     patient_rules_free(cr);
     free(body);

@@ -15,6 +15,8 @@
 #include "chunk.h"
 #include "hash_bg.h"
 #include "hash_int.h"
+#include "key_int.h"
+#include "time_int.h"
 #include "util.h"
 
 /* Our objects have at most a dozen members; more is hostile, and the

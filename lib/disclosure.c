@@ -9,6 +9,7 @@
 
 #include <patient/hash.h>
 #include <patient/tls.h>
+#include "time_int.h"
 #include "util.h"
 
 struct patient_disclosure {

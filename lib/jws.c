@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include <patient/jws.h>
+#include "key_int.h"
 #include "util.h"
 
 /* The compact serialisation is assembled in one buffer: base64url of the

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include <patient/key.h>
+#include "key_int.h"
 #include "util.h"
 
 #define SIGALG "Ed"

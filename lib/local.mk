@@ -3,10 +3,10 @@
 # then exported as the shared libpatient with only PATIENT_EXPORT symbols.
 noinst_LTLIBRARIES = lib/libpatient_core.la
 lib_libpatient_core_la_SOURCES = \
-	lib/util.h lib/util.c lib/time.c \
+	lib/util.h lib/util.c lib/time_int.h lib/time.c \
 	lib/error.c \
 	lib/hash_int.h lib/hash.c \
-	lib/key.c \
+	lib/key_int.h lib/key.c \
 	lib/merkle.h lib/merkle.c lib/sha256_pair.h lib/sha256_pair.c lib/chunk.h lib/chunk.c \
 	lib/log_int.h lib/log_read.c lib/log_scan.c lib/log_write.c lib/log_verify.c lib/log_proof.c \
 	lib/tlog_int.h lib/log_consist.c lib/log_evidence.c lib/log_tiles.c lib/note.c lib/tlog_client.c lib/tlog_index.c \

@@ -21,6 +21,7 @@
 
 #include "change_int.h"
 #include "log_int.h"
+#include "time_int.h"
 
 const char zero_prev[HEX_LEN + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "log_int.h"
+#include "time_int.h"
 #include "tlog_int.h"
 
 /* ---- Writer ------------------------------------------------------------ */

@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include <patient/manifest.h>
+#include "time_int.h"
 #include "url_int.h"
 #include "util.h"
 #include "manifest_int.h"

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include <patient/manifest.h>
+#include "key_int.h"
 #include "url_int.h"
 #include "util.h"
 #include "manifest_int.h"

@@ -10,6 +10,7 @@
 #include <patient/jws.h>
 #include <patient/manifest.h>
 #include "chunk.h"
+#include "time_int.h"
 #include "util.h"
 
 #define URL_MAX 8192

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "report_int.h"
+#include "time_int.h"
 #include "util.h"
 
 const char *

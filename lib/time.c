@@ -1,6 +1,6 @@
 /* Time: RFC 3339 UTC timestamps as every artefact writes them, their one
  * parser, and durations ("90s", "15m", "12h", "7d", "2w"). Public face:
- * <patient/time.h>; internal: util.h. */
+ * <patient/time.h>; internal: time_int.h. */
 #include "config.h"
 
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <patient/time.h>
+#include "time_int.h"
 #include "util.h"
 
 void

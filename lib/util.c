@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include <patient/hash.h>
+#include "time_int.h"
 #include "util.h"
 
 patient_err

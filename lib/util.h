@@ -48,10 +48,6 @@ patient_err pt_open_regular(const char *path, size_t max, int *fd, struct stat *
  * partial result are wiped, so it is fit for key files. */
 patient_err pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len);
 
-/* A 32-byte key derived from sk for context (lib/key.c): authenticates
- * files only the key holder writes, such as the publish state. */
-void pt_seckey_derive(const patient_seckey *sk, const char *context, uint8_t out[32]);
-
 /* Write atomically: temp file in the same folder, fsync, rename, fsync the
  * folder. With PT_WRITE_EXCL an existing file is never replaced
  * (PATIENT_ERR_EXISTS). mode applies to the new file (e.g. 0600). */
@@ -70,22 +66,6 @@ patient_err pt_b64_encode(const uint8_t *in, size_t len, int url, char **out);
 patient_err pt_b64_decode(const char *in, size_t inlen, int url, uint8_t **out, size_t *outlen);
 /* Decode into a fixed buffer; fails unless exactly want bytes result. */
 patient_err pt_b64_decode_exact(const char *in, size_t inlen, int url, uint8_t *out, size_t want);
-
-/* RFC 3339 UTC timestamps "2026-11-27T07:54:19Z". out needs 21 bytes. */
-void pt_time_format(time_t t, char out[21]);
-/* Accepts exactly "YYYY-MM-DDTHH:MM:SSZ" (also with fractional seconds,
- * which are dropped, or "+00:00"), and "@EPOCH". Out-of-range fields
- * (Feb 30, hour 24, leap second 60) are PATIENT_ERR_PARSE. Formatting
- * clamps to years 0000..9999. */
-patient_err pt_time_parse(const char *s, time_t *t);
-/* The times signed documents carry (a descriptor's at, a disclosure's
- * issued and expires): what pt_time_parse accepts except "@EPOCH", which is
- * for command lines; s NULL (a member absent or not a string) and anything
- * else are PATIENT_ERR_PARSE. */
-patient_err pt_time_parse_rfc3339(const char *s, time_t *t);
-/* Durations: "90s", "15m", "12h", "7d", "2w"; a bare number is seconds.
- * No sign or blanks; more than 2^40 seconds is PATIENT_ERR_TOO_LARGE. */
-patient_err pt_duration_parse(const char *s, long long *seconds);
 
 /* Parse JSON with a byte cap (TOO_LARGE) and a nesting cap (JSON; checked
  * before cJSON sees it, so hostile nesting cannot exhaust the stack).
@@ -116,12 +96,6 @@ int pt_json_item_int(const cJSON *v, long long *out);
  * issued and expires, Patient-Origin's date and expires. PATIENT_ERR_PARSE
  * for anything else (absent, not a string, fractions, offsets, @EPOCH). */
 patient_err pt_json_time(const cJSON *o, const char *key, time_t *t);
-
-/* A key id inside a signed document (JWS kid, a descriptor's by.kid): 16
- * hex digits in upper case exactly as minisign prints them, so two
- * spellings of one id never appear in signed bytes. PATIENT_ERR_PARSE.
- * (patient_keyid_parse, for what people type, takes either case.) */
-patient_err pt_keyid_parse_signed(const char *hex, uint8_t id[8]);
 
 /* The number token (RFC 8259 grammar) at s[0..len): its length, and
  * whether it is an integer literal (-?(0|[1-9][0-9]*), not "-0"). Returns 0

@@ -18,6 +18,7 @@
 #include "change_int.h"
 #include "pieces.h"
 #include "report_int.h"
+#include "time_int.h"
 #include "url_int.h"
 #include "verify_int.h"
 #include "verify_stream.h"

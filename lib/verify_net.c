@@ -23,6 +23,7 @@
 #include <patient/verify.h>
 #include "fetch_int.h"
 #include "report_int.h"
+#include "time_int.h"
 #include "url_int.h"
 #include "util.h"
 #include "verify_int.h"

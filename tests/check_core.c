@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <patient/patient.h>
+#include "time_int.h"
 #include "util.h"
 #include "testutil.h"
 

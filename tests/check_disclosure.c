@@ -12,6 +12,7 @@
 #include <patient/hash.h>
 #include <patient/policy.h>
 
+#include "time_int.h"
 #include "util.h"
 #include "testutil.h"
 

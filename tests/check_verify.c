@@ -16,6 +16,7 @@
 
 #include <patient/patient.h>
 #include "report_int.h"
+#include "time_int.h"
 #include "util.h"
 #include "verify_int.h"
 #include "testutil.h"

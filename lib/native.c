@@ -111,6 +111,38 @@ native_error(cJSON *ans, const char *code, const char *msg)
     return PATIENT_OK;
 }
 
+patient_err
+patient_native_error_answer(const char *msg, size_t len, const char *code, const char *message,
+                            char **answer)
+{
+    cJSON *req, *ans, *dup = NULL;
+    const cJSON *id;
+    patient_err err = PATIENT_OK;
+
+    if (answer == NULL)
+        return PATIENT_ERR_ARG;
+    *answer = NULL;
+    if ((msg == NULL && len > 0) || code == NULL || message == NULL)
+        return PATIENT_ERR_ARG;
+    if ((ans = cJSON_CreateObject()) == NULL)
+        return PATIENT_ERR_NOMEM;
+    /* The request is only read for its id, so the browser can match the
+     * answer; a message that is not JSON is answered without one. */
+    req = msg ? cJSON_ParseWithLength(msg, len) : NULL;
+    id = cJSON_GetObjectItemCaseSensitive(req, "id");
+    if (id && ((dup = cJSON_Duplicate(id, 1)) == NULL || !cJSON_AddItemToObject(ans, "id", dup))) {
+        cJSON_Delete(dup);
+        err = PATIENT_ERR_NOMEM;
+    }
+    if (err == PATIENT_OK)
+        err = native_error(ans, code, message);
+    if (err == PATIENT_OK && (*answer = cJSON_PrintUnformatted(ans)) == NULL)
+        err = PATIENT_ERR_NOMEM;
+    cJSON_Delete(req);
+    cJSON_Delete(ans);
+    return err;
+}
+
 size_t
 patient_native_request_max(size_t max_body)
 {

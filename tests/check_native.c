@@ -235,6 +235,48 @@ START_TEST(native_request_over_cap)
 }
 END_TEST
 
+/* The answer of a host without a usable policy: the request's id echoed
+ * whatever its JSON type, the code and message escaped as JSON strings. */
+START_TEST(native_error_answer)
+{
+    static const char ping[] = "{\"type\":\"ping\",\"id\":7}";
+    static const char nested[] = "{\"id\":{\"tab\":[1,\"a\"]},\"type\":\"verify\"}";
+    char *ans = NULL;
+
+    ck_assert_int_eq(patient_native_error_answer(ping, strlen(ping), "policy.missing",
+                                                 "no trust policy at /home/u/policy.json",
+                                                 &ans),
+                     PATIENT_OK);
+    ck_assert_str_eq(ans, "{\"id\":7,\"error\":{\"code\":\"policy.missing\",\"message\":"
+                          "\"no trust policy at /home/u/policy.json\"}}");
+    free(ans);
+    ck_assert_int_eq(patient_native_error_answer(nested, strlen(nested), "policy.invalid",
+                                                 "cannot use \"C:\\p.json\":\n\tbad\x01",
+                                                 &ans),
+                     PATIENT_OK);
+    ck_assert_str_eq(ans, "{\"id\":{\"tab\":[1,\"a\"]},\"error\":{\"code\":\"policy.invalid\","
+                          "\"message\":\"cannot use \\\"C:\\\\p.json\\\":\\n\\tbad\\u0001\"}}");
+    free(ans);
+    /* not JSON, or no id: answered without one */
+    ck_assert_int_eq(patient_native_error_answer("{\"id\":", 6, "policy.missing", "m", &ans),
+                     PATIENT_OK);
+    ck_assert_str_eq(ans, "{\"error\":{\"code\":\"policy.missing\",\"message\":\"m\"}}");
+    free(ans);
+    ck_assert_int_eq(patient_native_error_answer("{}", 2, "policy.missing", "m", &ans),
+                     PATIENT_OK);
+    ck_assert_str_eq(ans, "{\"error\":{\"code\":\"policy.missing\",\"message\":\"m\"}}");
+    free(ans);
+    /* an answer always has a code and a message */
+    ans = (char *)ping;
+    ck_assert_int_eq(patient_native_error_answer(ping, strlen(ping), NULL, "m", &ans),
+                     PATIENT_ERR_ARG);
+    ck_assert_ptr_null(ans);
+    ck_assert_int_eq(patient_native_error_answer(ping, strlen(ping), "c", NULL, &ans),
+                     PATIENT_ERR_ARG);
+    ck_assert_ptr_null(ans);
+}
+END_TEST
+
 static Suite *
 native_suite(void)
 {
@@ -247,6 +289,7 @@ native_suite(void)
     tcase_add_test(tc, native_eof_and_roundtrip);
     tcase_add_test(tc, native_handle_requests);
     tcase_add_test(tc, native_request_over_cap);
+    tcase_add_test(tc, native_error_answer);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -284,6 +284,13 @@ import json,struct,sys
 d=open(sys.argv[1],"rb").read(); n,=struct.unpack("=I",d[:4])
 assert json.loads(d[4:4+n])["error"]["code"]=="request.truncated"' "$T/resp2" &&
     ok "native host: request.truncated answer" || fail "native cut frame answer"
+# Without a usable policy the host still answers each request, by name.
+"$PY" -c 'import struct,sys; b=b"{\"type\":\"ping\",\"id\":7}"; sys.stdout.buffer.write(struct.pack("=I",len(b))+b)' >"$T/req4"
+"$VERIFY" --native-host --policy "$T/no-policy.json" --no-state <"$T/req4" >"$T/resp4" 2>/dev/null
+rc=$?
+want="{\"id\":7,\"error\":{\"code\":\"policy.missing\",\"message\":\"no trust policy at $T/no-policy.json (create one with \`patient policy init\`)\"}}"
+[ $rc -eq 0 ] && [ "$(tail -c +5 "$T/resp4")" = "$want" ] &&
+    ok "native host: policy.missing answer, exit 0" || fail "native no policy: exit $rc, $(cat "$T/resp4")"
 
 # What the browser received ("received": status, headers, body) is verified as
 # given, without fetching the page again: the exact-bytes path of the extension.

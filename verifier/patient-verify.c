@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
 #include <patient/patient.h>
 #include "cli.h"
 
@@ -60,24 +59,6 @@ static const char usage_text[] =
 
 /* Without a usable policy the host still answers, so the browser can tell
  * the user what to fix instead of seeing the host exit. */
-static char *
-native_policy_error(const char *msg, size_t len, const char *code, const char *why)
-{
-    cJSON *req = cJSON_ParseWithLength(msg, len), *ans = cJSON_CreateObject(), *err;
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
-    char *out;
-
-    if (id)
-        cJSON_AddItemToObject(ans, "id", cJSON_Duplicate(id, 1));
-    err = cJSON_AddObjectToObject(ans, "error");
-    cJSON_AddStringToObject(err, "code", code);
-    cJSON_AddStringToObject(err, "message", why);
-    out = cJSON_PrintUnformatted(ans);
-    cJSON_Delete(req);
-    cJSON_Delete(ans);
-    return out;
-}
-
 static const char *native_error_code, *native_error_text;
 
 static int
@@ -121,8 +102,8 @@ native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
             return CLI_EXIT_USAGE; /* nothing follows a cut frame */
         }
         if (policy == NULL) {
-            answer = native_policy_error(msg, len, native_error_code, native_error_text);
-            err = answer ? PATIENT_OK : PATIENT_ERR_NOMEM;
+            err = patient_native_error_answer(msg, len, native_error_code, native_error_text,
+                                              &answer);
         } else {
             err = patient_native_handle(policy, fo, vo, msg, len, &answer);
         }

@@ -37,6 +37,16 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_native_handle(const patient_polic
                                                              const patient_verify_opts *o,
                                                              const char *msg, size_t len,
                                                              char **answer);
+/* The answer to a request the host cannot serve at all (it has no usable
+ * trust policy, say), whatever the request asked:
+ * {"id":<the request's id>,"error":{"code":code,"message":message}}, with
+ * the id only when msg is JSON with an "id" member. code and message must
+ * not be NULL (PATIENT_ERR_ARG). On PATIENT_OK *answer is a malloc'd
+ * NUL-terminated message the caller frees; otherwise it is NULL. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_native_error_answer(const char *msg, size_t len,
+                                                                   const char *code,
+                                                                   const char *message,
+                                                                   char **answer);
 
 #ifdef __cplusplus
 }

@@ -448,6 +448,10 @@ expect 0 "--offline --bundle-policy: the bundle's own policy, on request" $VERIF
 [ "$(json_field "$T/out" verdict)" = modified ] && ok "bundle policy verdict modified" || fail "bundle policy verdict"
 rm -f "$XDG_CONFIG_HOME/patient/policy.json"
 expect 2 "--bundle-policy with --policy: usage" $VERIFY --offline "$T/b.json" --bundle-policy --policy "$P"
+expect 2 "--bundle-policy with --native-host: usage" $VERIFY --native-host --offline "$T/b.json" \
+    --bundle-policy </dev/null
+grep -q 'not --native-host' "$T/err" && [ ! -s "$T/out" ] &&
+    ok "--bundle-policy with --native-host: said, nothing answered" || fail "native bundle-policy: $(cat "$T/err")"
 # The recorded HTTP status counts: the same bundle saying 404 is unverifiable.
 "$PY" - "$T/b.json" "$T/b-404.json" <<'EOF'
 import json, sys

@@ -226,6 +226,10 @@ parse_args(int argc, char **argv, struct verify_args *a)
     }
     if (a->color < 0)
         a->color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+    /* The native host verifies what the browser asks, not a bundle: with
+     * --bundle-policy it would load no policy and have no error to give. */
+    if (a->bundle_policy && a->native)
+        cli_usage_short(usage_text, "--bundle-policy goes with --offline, not --native-host");
     if (a->bundle_policy && (!a->offline || a->policy_path))
         cli_usage_short(usage_text, "--bundle-policy goes with --offline and without --policy");
 }

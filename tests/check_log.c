@@ -1438,6 +1438,21 @@ START_TEST(iter_scanner)
 }
 END_TEST
 
+/* An event line of seq 0 whose event is `event`, with a member "x" of
+ * value x when x is not NULL: its length. */
+static size_t
+event_line(char *line, size_t cap, const char *event, const char *x)
+{
+    static const char zeros[] = "0000000000000000000000000000000000000000000000000000000000000000";
+    int n = snprintf(line, cap,
+                     "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\","
+                     "\"event\":\"%s\"%s%s%s}",
+                     zeros, event, x ? ",\"x\":\"" : "", x ? x : "", x ? "\"" : "");
+
+    ck_assert(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
 /* The scanner's string fast path reads 32 bytes at a time: whatever ends
  * or interrupts a string (its quote, an escape, a raw control byte) is
  * found at every offset of a block, and bytes 0x20 and up, 0x7f and
@@ -1455,10 +1470,7 @@ START_TEST(scan_string_offsets)
         memset(str, 'a', 102);
         memcpy(str + at, "\\n", 2);
         str[102] = 0;
-        n = (size_t)snprintf(line, sizeof line,
-                             "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:"
-                             "00Z\",\"event\":\"%s\"}",
-                             zeros, str);
+        n = event_line(line, sizeof line, str, NULL);
         ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_OK);
         ck_assert_uint_eq(strlen(e.event), 101);
         ck_assert_int_eq(e.event[at], '\n');
@@ -1466,10 +1478,7 @@ START_TEST(scan_string_offsets)
         /* the string ends at `at` */
         memset(str, 'b', at);
         str[at] = 0;
-        n = (size_t)snprintf(line, sizeof line,
-                             "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:"
-                             "00Z\",\"event\":\"%s\",\"x\":\"%s\"}",
-                             zeros, str, str);
+        n = event_line(line, sizeof line, str, str);
         ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_OK);
         ck_assert_uint_eq(strlen(e.event), at);
         /* bytes that pass, at `at` */
@@ -1477,10 +1486,7 @@ START_TEST(scan_string_offsets)
             memset(str, 'c', 100);
             str[at] = *ok;
             str[100] = 0;
-            n = (size_t)snprintf(line, sizeof line,
-                                 "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:"
-                                 "00:00Z\",\"event\":\"%s\"}",
-                                 zeros, str);
+            n = event_line(line, sizeof line, str, NULL);
             ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_OK);
             ck_assert_int_eq(e.event[at], *ok);
         }
@@ -1489,10 +1495,7 @@ START_TEST(scan_string_offsets)
             memset(str, 'd', 100);
             str[at] = *bad;
             str[100] = 0;
-            n = (size_t)snprintf(line, sizeof line,
-                                 "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:"
-                                 "00:00Z\",\"event\":\"%s\"}",
-                                 zeros, str);
+            n = event_line(line, sizeof line, str, NULL);
             ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_ERR_JSON);
         }
     }

@@ -428,19 +428,27 @@ START_TEST(rule_limit_passes_logged)
 }
 END_TEST
 
-/* After a change and then a response passed with a "rules.limit" event:
- * from entry `before` the shared log holds the change with its nedits
- * edits, then the event with its detail, and it verifies deep with one
- * change. Closes the shared log. */
+/* After a change logged as entry `before`: the n bytes of body go through
+ * cm and pass unchanged with a "rules.limit" event; from entry `before`
+ * the shared log then holds the change with its nedits edits and the
+ * event with its detail, and it verifies deep with one change. Closes the
+ * shared log. */
 static void
-assert_change_then_limit(uint64_t before, size_t nedits, const char *detail)
+assert_passes_with_limit(patient_mbox *cm, const uint8_t *body, size_t n, uint64_t before,
+                         size_t nedits, const char *detail)
 {
+    patient_mbox_input in = response("text/html", body, n);
+    patient_mbox_result res;
     patient_log_verify_opts vo = {0};
     patient_log_report rep;
     patient_log_iter *it = NULL;
     const patient_log_entry *x = NULL;
     size_t i;
 
+    ck_assert_int_eq(patient_mbox_process(cm, &in, &res), PATIENT_OK);
+    assert_passed(&res, "rules.limit");
+    ck_assert_uint_eq(patient_log_size(alog), before + 2);
+    patient_mbox_result_free(&res);
     ck_assert_int_eq(patient_log_close(alog), PATIENT_OK);
     alog = NULL;
     ck_assert_int_eq(patient_log_iter_open(logpath, &it), PATIENT_OK);
@@ -497,12 +505,7 @@ START_TEST(edit_cap_from_rules)
     ck_assert_uint_eq(patient_log_size(alog), before + 1);
     patient_mbox_result_free(&res);
     /* one match more: passed unchanged, an event says why */
-    in = response("text/html", body, n);
-    ck_assert_int_eq(patient_mbox_process(cm, &in, &res), PATIENT_OK);
-    assert_passed(&res, "rules.limit");
-    ck_assert_uint_eq(patient_log_size(alog), before + 2);
-    patient_mbox_result_free(&res);
-    assert_change_then_limit(before, PATIENT_MAX_EDITS,
+    assert_passes_with_limit(cm, body, n, before, PATIENT_MAX_EDITS,
                              "rules matched more edits than one descriptor holds; "
                              "response passed unchanged");
     patient_mbox_free(cm);
@@ -546,12 +549,7 @@ START_TEST(log_line_cap_from_rules)
     ck_assert_uint_eq(res.nedits, n / 4);
     ck_assert_uint_eq(patient_log_size(alog), before + 1);
     patient_mbox_result_free(&res);
-    in = response("text/html", body, n);
-    ck_assert_int_eq(patient_mbox_process(cm, &in, &res), PATIENT_OK);
-    assert_passed(&res, "rules.limit");
-    ck_assert_uint_eq(patient_log_size(alog), before + 2);
-    patient_mbox_result_free(&res);
-    assert_change_then_limit(before, n / 4,
+    assert_passes_with_limit(cm, body, n, before, n / 4,
                              "the change would not fit one audit log line; "
                              "response passed unchanged");
     patient_mbox_free(cm);

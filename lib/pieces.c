@@ -1,12 +1,6 @@
 /* Bytes as borrowed pieces; see pieces.h. */
 #include "config.h"
 
-/* The low-level SHA-256 interface: no EVP fetch or context allocation
- * (hash.c says why); the same SHA-NI code. */
-#define OPENSSL_SUPPRESS_DEPRECATED 1
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,43 +197,6 @@ pt_pieces_undo_defer(const patient_change *c, unsigned owner, const pt_pieces *o
     region r = {base, len, owner, d};
 
     return undo(c, owner, out, 1, &r, in);
-}
-
-patient_err
-pt_pieces_sha256_each(const pt_pieces *s, size_t step, void (*each)(void *ctx, size_t pos),
-                      void *ctx, uint8_t out[PATIENT_SHA256_BYTES])
-{
-    SHA256_CTX h;
-    size_t pos = 0, mark = step;
-    patient_err err = PATIENT_ERR_CRYPTO;
-
-    if (SHA256_Init(&h) != 1)
-        return PATIENT_ERR_CRYPTO;
-    for (size_t i = 0; i < s->n; i++) {
-        const uint8_t *p = s->v[i].p;
-        size_t left = s->v[i].len;
-        if (p == NULL) {
-            err = PATIENT_ERR_STATE;
-            goto out;
-        }
-        while (left) {
-            size_t k = each && mark - pos < left ? mark - pos : left;
-            if (SHA256_Update(&h, p, k) != 1)
-                goto out;
-            p += k;
-            left -= k;
-            if ((pos += k) == mark && each) {
-                each(ctx, pos);
-                mark = step > SIZE_MAX - pos ? SIZE_MAX : pos + step;
-            }
-        }
-    }
-    if (each)
-        each(ctx, pos);
-    err = SHA256_Final(out, &h) == 1 ? PATIENT_OK : PATIENT_ERR_CRYPTO;
-out:
-    OPENSSL_cleanse(&h, sizeof h);
-    return err;
 }
 
 void

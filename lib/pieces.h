@@ -84,14 +84,6 @@ typedef struct pt_defers {
 patient_err pt_pieces_undo_defer(const patient_change *c, unsigned owner, const pt_pieces *out,
                                  const uint8_t *base, size_t len, pt_defers *d, pt_pieces *in);
 
-/* SHA-256 over the bytes (one pass; a piece without bytes: STATE),
- * calling each(ctx, pos) after every `step` bytes or so and once at the
- * end with pos = s->len (pos: bytes hashed so far), to work on the bytes
- * just hashed while they are still in cache (each may be NULL). */
-patient_err pt_pieces_sha256_each(const pt_pieces *s, size_t step,
-                                  void (*each)(void *ctx, size_t pos), void *ctx,
-                                  uint8_t out[PATIENT_SHA256_BYTES]);
-
 /* Copy the bytes to dst (room for s->len), zeros where there are none. */
 void pt_pieces_copy(const pt_pieces *s, uint8_t *dst);
 

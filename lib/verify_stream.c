@@ -1,7 +1,8 @@
 /* The checks of a body as it arrives; see verify_stream.h. */
 #include "config.h"
 
-/* The low-level SHA-256 interface, as pieces.c (hash.c says why). */
+/* The low-level SHA-256 interface: no EVP fetch or context allocation
+ * (hash.c says why); the same SHA-NI code. */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <openssl/crypto.h>
 #include <openssl/sha.h>

@@ -234,26 +234,19 @@ manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubk
     return err;
 }
 
-/* Place a hop's edits from *next on whose offset is at most upto in its
- * (reconstructed) input: line and column. */
-static void
-hop_place(rep_hop *h, const pt_pieces *in, pt_linecol *lc, size_t *next, uint64_t upto)
-{
-    for (; *next < h->nedits && h->edits[*next].offset <= upto; ++*next) {
-        rep_edit *e = &h->edits[*next];
-        pt_pieces_line_col(in, lc, e->offset, &e->line, &e->column);
-        e->position_in = "input";
-    }
-}
-
+/* Place a hop's edits in its (reconstructed) input: line and column. */
 static void
 hop_positions(rep_hop *h, const pt_pieces *in)
 {
     pt_linecol lc = {0};
-    size_t next = 0;
 
-    if (h != NULL && pt_pieces_looks_text(in))
-        hop_place(h, in, &lc, &next, UINT64_MAX);
+    if (h == NULL || !pt_pieces_looks_text(in))
+        return;
+    for (size_t i = 0; i < h->nedits; i++) {
+        rep_edit *e = &h->edits[i];
+        pt_pieces_line_col(in, &lc, e->offset, &e->line, &e->column);
+        e->position_in = "input";
+    }
 }
 
 /* For a hop whose input cannot be rebuilt, place its edits in its output
@@ -864,8 +857,7 @@ undo_hops(vctx *v)
     if (withholds && !v->have_ref && ev->origin_sig)
         v->origin_root = pt_origin_root(ev->origin_sig, v->keys, v->nkeys, ev->url, v->now,
                                         &v->ref_size, v->ref_hash, v->oroot);
-    mode = pt_body_mode(changes, n, 1, v->have_ref, v->have_ref && v->res.has_chunk_root,
-                        v->origin_root, ev->origin_sig != NULL);
+    mode = pt_body_mode(n, 1, withholds, v->have_ref, v->res.has_chunk_root, v->origin_root);
     if (mode != PT_BODY_KEEP && (err = body_checks(v, mode)) != PATIENT_OK)
         return err;
     if (mode == PT_BODY_CONFINED) {
@@ -1221,7 +1213,7 @@ pt_verify_plan(const patient_policy *policy, const patient_evidence *ev, time_t 
     const patient_pubkey *keys = NULL;
     size_t nkeys = 0, n = ev->nchanges, bad = 0;
     char *origin = NULL, *path = NULL;
-    int chain_ok = 1, have_ref = 0, ref_root = 0, origin_root = 0, mode;
+    int chain_ok = 1, have_ref = 0, ref_root = 0, origin_root = 0, withholds, mode;
     uint64_t osize;
     uint8_t ohash[PATIENT_SHA256_BYTES], oroot[PATIENT_SHA256_BYTES];
     patient_err err = PATIENT_OK;
@@ -1282,10 +1274,11 @@ pt_verify_plan(const patient_policy *policy, const patient_evidence *ev, time_t 
             ref_root = have_ref && l->res.has_chunk_root;
         }
     }
-    if (chain_ok && pt_chain_withholds(ch, n) && !have_ref && ev->origin_sig)
+    withholds = chain_ok && pt_chain_withholds(ch, n);
+    if (withholds && !have_ref && ev->origin_sig)
         origin_root = pt_origin_root(ev->origin_sig, keys, nkeys, ev->url, now, &osize, ohash,
                                      oroot);
-    mode = pt_body_mode(ch, n, chain_ok, have_ref, ref_root, origin_root, ev->origin_sig != NULL);
+    mode = pt_body_mode(n, chain_ok, withholds, have_ref, ref_root, origin_root);
     if (mode == PT_BODY_KEEP)
         goto out;
     if ((err = pt_bodyck_new(mode, (const patient_change *const *)ch, n, bc)) != PATIENT_OK)

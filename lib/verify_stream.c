@@ -80,17 +80,12 @@ pt_chain_withholds(patient_change *const *ch, size_t n)
 }
 
 int
-pt_body_mode(patient_change *const *ch, size_t n, int chain_ok, int have_ref, int ref_root,
-             int origin_root, int origin_sig)
+pt_body_mode(size_t n, int chain_ok, int withholds, int have_ref, int ref_root, int origin_root)
 {
-    int withholds;
-
-    (void)origin_sig;
     if (!chain_ok)
         return PT_BODY_KEEP;
     if (n == 0)
         return have_ref ? PT_BODY_HASH : PT_BODY_KEEP;
-    withholds = pt_chain_withholds(ch, n);
     if (withholds && ((have_ref && ref_root) || origin_root))
         return PT_BODY_CONFINED;
     /* Every deletion disclosed and an entry to compare with: the last

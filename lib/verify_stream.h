@@ -42,12 +42,13 @@ enum {
 int pt_chain_withholds(patient_change *const *ch, size_t n);
 
 /* The one rule for which of these a verification takes, from what is
- * known before the body: the n parsed descriptors (chain_ok: they parse
- * and link up), whether the manifest lists the path (have_ref) with a
- * chunk root (ref_root), whether a Patient-Origin commits a chunk root
- * (origin_root), and whether there is a Patient-Origin at all. */
-int pt_body_mode(patient_change *const *ch, size_t n, int chain_ok, int have_ref, int ref_root,
-                 int origin_root, int origin_sig);
+ * known before the body: n parsed descriptors (chain_ok: they parse and
+ * link up) of which some withhold deleted bytes (withholds,
+ * pt_chain_withholds), whether the manifest lists the path (have_ref) with
+ * a chunk root (ref_root, only with have_ref), and whether a Patient-Origin
+ * commits a chunk root (origin_root). */
+int pt_body_mode(size_t n, int chain_ok, int withholds, int have_ref, int ref_root,
+                 int origin_root);
 
 typedef struct pt_bodyck pt_bodyck;
 

@@ -127,9 +127,12 @@ patient_native_error_answer(const char *msg, size_t len, const char *code, const
     if ((ans = cJSON_CreateObject()) == NULL)
         return PATIENT_ERR_NOMEM;
     /* The request is only read for its id, so the browser can match the
-     * answer; a message that is not JSON is answered without one. */
-    req = msg ? cJSON_ParseWithLength(msg, len) : NULL;
-    id = cJSON_GetObjectItemCaseSensitive(req, "id");
+     * answer; read as patient_native_handle reads it (strict JSON; its size
+     * was capped by the framing), a message that is not a JSON object is
+     * answered without one. */
+    if (msg == NULL || pt_json_parse_max(msg, len, len, &req) != PATIENT_OK)
+        req = NULL;
+    id = cJSON_IsObject(req) ? cJSON_GetObjectItemCaseSensitive(req, "id") : NULL;
     if (id && ((dup = cJSON_Duplicate(id, 1)) == NULL || !cJSON_AddItemToObject(ans, "id", dup))) {
         cJSON_Delete(dup);
         err = PATIENT_ERR_NOMEM;

@@ -211,6 +211,30 @@ dup_field(const cJSON *o, const char *name, size_t max, int contact, char **out)
     return (*out = strdup(s)) ? PATIENT_OK : PATIENT_ERR_NOMEM;
 }
 
+/* The "services" array a into d (at most PATIENT_DISCLOSURE_MAX_SERVICES
+ * strings; with check_text each must also be a disclosure's text):
+ * TOO_LARGE, PARSE, NOMEM. */
+static patient_err
+services_dup(const cJSON *a, int check_text, patient_disclosure *d)
+{
+    const cJSON *s;
+    int n = cJSON_GetArraySize(a);
+
+    if (n > PATIENT_DISCLOSURE_MAX_SERVICES)
+        return PATIENT_ERR_TOO_LARGE;
+    if ((d->services = calloc((size_t)n + 1, sizeof *d->services)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    cJSON_ArrayForEach(s, a) {
+        if (!cJSON_IsString(s) ||
+            (check_text && !text_ok(s->valuestring, PATIENT_DISCLOSURE_MAX_TEXT)))
+            return PATIENT_ERR_PARSE;
+        if ((d->services[d->nservices] = strdup(s->valuestring)) == NULL)
+            return PATIENT_ERR_NOMEM;
+        d->nservices++;
+    }
+    return PATIENT_OK;
+}
+
 patient_err
 patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
 {
@@ -272,25 +296,8 @@ patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
         err = PATIENT_ERR_PARSE;
         goto out;
     }
-    if (cJSON_GetArraySize(svc) > PATIENT_DISCLOSURE_MAX_SERVICES) {
-        err = PATIENT_ERR_TOO_LARGE;
+    if ((err = services_dup(svc, 1, d)) != PATIENT_OK)
         goto out;
-    }
-    if ((d->services = calloc((size_t)cJSON_GetArraySize(svc), sizeof *d->services)) == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-    cJSON_ArrayForEach(c, svc) {
-        if (!cJSON_IsString(c) || !text_ok(c->valuestring, PATIENT_DISCLOSURE_MAX_TEXT)) {
-            err = PATIENT_ERR_PARSE;
-            goto out;
-        }
-        if ((d->services[d->nservices] = strdup(c->valuestring)) == NULL) {
-            err = PATIENT_ERR_NOMEM;
-            goto out;
-        }
-        d->nservices++;
-    }
     if (pt_json_int(root, "retention_days", &v) != 0 || v < 0 ||
         v > PATIENT_DISCLOSURE_MAX_RETENTION) {
         err = PATIENT_ERR_PARSE;
@@ -394,31 +401,14 @@ patient_disclosure_info_from_json(const char *json, size_t len, patient_disclosu
     }
     c = cJSON_GetObjectItemCaseSensitive(root, "services");
     if (in.services == NULL && cJSON_IsArray(c)) {
-        const cJSON *s;
-        int n = cJSON_GetArraySize(c);
-
-        if (n > PATIENT_DISCLOSURE_MAX_SERVICES) {
-            bad = "services";
-            pt_detail_first(detail, "more than %d services", PATIENT_DISCLOSURE_MAX_SERVICES);
-            err = PATIENT_ERR_TOO_LARGE;
-            goto out;
-        }
-        if ((d->services = calloc((size_t)n + 1, sizeof *d->services)) == NULL) {
-            err = PATIENT_ERR_NOMEM;
-            goto out;
-        }
-        cJSON_ArrayForEach(s, c) {
-            if (!cJSON_IsString(s)) {
-                bad = "services";
+        if ((err = services_dup(c, 0, d)) != PATIENT_OK) {
+            if (err == PATIENT_ERR_TOO_LARGE)
+                pt_detail_first(detail, "more than %d services", PATIENT_DISCLOSURE_MAX_SERVICES);
+            else if (err == PATIENT_ERR_PARSE)
                 pt_detail_first(detail, "services must be strings");
-                err = PATIENT_ERR_PARSE;
-                goto out;
-            }
-            if ((d->services[d->nservices] = strdup(s->valuestring)) == NULL) {
-                err = PATIENT_ERR_NOMEM;
-                goto out;
-            }
-            d->nservices++;
+            if (err != PATIENT_ERR_NOMEM)
+                bad = "services";
+            goto out;
         }
         in.services = (const char *const *)d->services;
         in.nservices = d->nservices;

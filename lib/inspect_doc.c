@@ -12,6 +12,7 @@
 #include <cJSON.h>
 
 #include "inspect_int.h"
+#include "util.h"
 
 static void
 add_first_keys(cJSON *d, const cJSON *obj, const char *name, int n)
@@ -40,11 +41,11 @@ add_first_items(cJSON *d, const cJSON *arr, const char *name, int n)
 int
 pt_inspect_json_doc(cJSON *doc, result *r)
 {
-    const char *type = str_member(doc, "type");
+    const char *type = pt_json_str(doc, "type");
     cJSON *d = cJSON_CreateObject(), *x;
 
     r->details = d;
-    if (type == NULL && cJSON_GetObjectItemCaseSensitive(doc, "resources") && str_member(doc, "origin"))
+    if (type == NULL && cJSON_GetObjectItemCaseSensitive(doc, "resources") && pt_json_str(doc, "origin"))
         type = "manifest";
     if (type == NULL) {
         pt_inspect_fail(r, "JSON object without a \"type\" member: not a PATIENT document");
@@ -117,11 +118,11 @@ pt_inspect_json_doc(cJSON *doc, result *r)
         r->title = "middlebox disclosure";
         r->is_signed = 1;
         copy_fields(d, doc, k);
-        if (str_member(doc, "key") && patient_pubkey_parse(str_member(doc, "key"),
-                                                         strlen(str_member(doc, "key")),
+        if (pt_json_str(doc, "key") && patient_pubkey_parse(pt_json_str(doc, "key"),
+                                                         strlen(pt_json_str(doc, "key")),
                                                          &pk) == PATIENT_OK) {
             char kid[PATIENT_KEYID_HEX];
-            keyid_from(pk.id, kid);
+            patient_keyid_hex(pk.id, kid);
             cJSON_AddStringToObject(d, "key_id", kid);
         }
         cJSON_AddStringToObject(d, "signature", "detached: disclosure.json.minisig");
@@ -144,11 +145,11 @@ pt_inspect_json_doc(cJSON *doc, result *r)
                                              "max_edits", "insert", NULL};
             cJSON *o = cJSON_CreateObject();
             patient_pubkey pk;
-            const char *key = str_member(m, "key");
+            const char *key = pt_json_str(m, "key");
             copy_fields(o, m, mk);
             if (key && patient_pubkey_parse(key, strlen(key), &pk) == PATIENT_OK) {
                 char kid[PATIENT_KEYID_HEX];
-                keyid_from(pk.id, kid);
+                patient_keyid_hex(pk.id, kid);
                 cJSON_AddStringToObject(o, "key_id", kid);
             } else {
                 cJSON_AddStringToObject(o, "key_id", "(not a valid public key)");
@@ -181,8 +182,8 @@ pt_inspect_json_doc(cJSON *doc, result *r)
         r->title = "evidence bundle (re-verify offline with patient-verify)";
         r->is_signed = 1;
         copy_fields(d, doc, k);
-        cJSON_AddBoolToObject(d, "manifest", str_member(doc, "manifest") != NULL);
-        cJSON_AddBoolToObject(d, "origin_sig", str_member(doc, "origin_sig") != NULL);
+        cJSON_AddBoolToObject(d, "manifest", pt_json_str(doc, "manifest") != NULL);
+        cJSON_AddBoolToObject(d, "origin_sig", pt_json_str(doc, "origin_sig") != NULL);
         cJSON_AddNumberToObject(d, "disclosures",
                                 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "disclosures")));
         cJSON_AddBoolToObject(d, "policy", cJSON_GetObjectItemCaseSensitive(doc, "policy") != NULL);
@@ -206,7 +207,7 @@ pt_inspect_json_doc(cJSON *doc, result *r)
                                 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "changes")));
         arr = cJSON_AddArrayToObject(d, "results");
         cJSON_ArrayForEach(e, res) {
-            const char *code = str_member(e, "code"), *sev = str_member(e, "severity");
+            const char *code = pt_json_str(e, "code"), *sev = pt_json_str(e, "severity");
             char buf[300];
             snprintf(buf, sizeof buf, "%s%s%s%s", sev ? sev : "", sev ? ": " : "",
                      code ? code : "?", "");

@@ -59,12 +59,6 @@ int pt_inspect_log_text(const char *text, size_t len, result *r);
 int pt_inspect_json_doc(cJSON *doc, result *r);
 
 
-static inline void
-keyid_from(const uint8_t id[PATIENT_KEYID_BYTES], char out[PATIENT_KEYID_HEX])
-{
-    patient_keyid_hex(id, out);
-}
-
 static inline int
 is_b64url(const char *s, size_t len)
 {
@@ -86,13 +80,6 @@ looks_jws(const char *s, size_t len)
         return 0;
     return is_b64url(s, (size_t)(d1 - s)) && is_b64url(d1 + 1, (size_t)(d2 - d1 - 1)) &&
            is_b64url(d2 + 1, len - (size_t)(d2 + 1 - s));
-}
-
-static inline const char *
-str_member(const cJSON *o, const char *k)
-{
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(x) ? x->valuestring : NULL;
 }
 
 static inline void

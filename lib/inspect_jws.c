@@ -95,12 +95,12 @@ pt_inspect_summarise_edits(cJSON *payload, const patient_change *c)
         const patient_edit *pe = c ? &c->edits[i] : NULL;
         const char *s;
         i++;
-        if ((s = str_member(e, "insert")) != NULL) {
+        if ((s = pt_json_str(e, "insert")) != NULL) {
             double n = pe ? (double)pe->insert_len : b64_len(s);
             cJSON_DeleteItemFromObjectCaseSensitive(e, "insert");
             cJSON_AddNumberToObject(e, "insert_bytes", n);
         }
-        if ((s = str_member(e, "deleted")) != NULL) {
+        if ((s = pt_json_str(e, "deleted")) != NULL) {
             double n = pe ? (double)pe->delete_len : b64_len(s);
             cJSON_DeleteItemFromObjectCaseSensitive(e, "deleted");
             cJSON_AddNumberToObject(e, "deleted_bytes_disclosed", n);
@@ -128,7 +128,7 @@ pt_inspect_decode_jws(const char *s, size_t len, char *why, size_t whylen, const
     }
     o = cJSON_CreateObject();
     typ = j->typ ? j->typ : "";
-    keyid_from(j->kid, kid);
+    patient_keyid_hex(j->kid, kid);
     cJSON_AddStringToObject(o, "typ", typ);
     cJSON_AddStringToObject(o, "kid", kid);
     if (strcasecmp(typ, "patient-change+jws") == 0) {

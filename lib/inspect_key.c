@@ -11,6 +11,7 @@
 #include <cJSON.h>
 
 #include "inspect_int.h"
+#include "util.h"
 
 int
 pt_inspect_add_pubkey(cJSON *d, const uint8_t id[8], const uint8_t pk[32])
@@ -21,7 +22,7 @@ pt_inspect_add_pubkey(cJSON *d, const uint8_t id[8], const uint8_t pk[32])
     memcpy(p.id, id, 8);
     memcpy(p.pk, pk, 32);
     patient_pubkey_encode(&p, b);
-    keyid_from(id, kid);
+    patient_keyid_hex(id, kid);
     cJSON_AddStringToObject(d, "key_id", kid);
     cJSON_AddStringToObject(d, "public_key", b);
     return 0;
@@ -86,7 +87,7 @@ pt_inspect_minisign(const char *text, size_t len, result *r)
         r->kind = "minisign-signature";
         r->title = "minisign signature";
         r->is_signed = 1;
-        keyid_from(mi.keyid, kid);
+        patient_keyid_hex(mi.keyid, kid);
         cJSON_AddStringToObject(r->details, "algorithm", mi.prehashed ? "ED" : "Ed");
         cJSON_AddBoolToObject(r->details, "prehashed", mi.prehashed);
         cJSON_AddStringToObject(r->details, "key_id", kid);

@@ -33,7 +33,7 @@ int
 pt_inspect_is_log_line(const cJSON *o)
 {
     return cJSON_IsObject(o) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "seq")) &&
-           str_member(o, "prev") && str_member(o, "kind");
+           pt_json_str(o, "prev") && pt_json_str(o, "kind");
 }
 
 static void

@@ -277,6 +277,34 @@ START_TEST(native_error_answer)
 }
 END_TEST
 
+/* The answers to a frame the host could not read, byte for byte: what
+ * patient-verify --native-host sends (no id: the request was not read). */
+START_TEST(native_frame_answers)
+{
+    char *ans = (char *)"x";
+
+    ck_assert_int_eq(patient_native_too_large_answer(1100000, 1052580, 3000, &ans), PATIENT_OK);
+    ck_assert_str_eq(ans, "{\"error\":{\"code\":\"request.too_large\",\"message\":\"the request "
+                          "is 1100000 bytes, over the 1052580-byte cap (bodies up to 3000 bytes, "
+                          "--max-body)\"}}");
+    free(ans);
+    /* no body cap given: the default one is named */
+    ck_assert_int_eq(patient_native_too_large_answer(SIZE_MAX, patient_native_request_max(0), 0,
+                                                     &ans),
+                     PATIENT_OK);
+    ck_assert_str_eq(ans, "{\"error\":{\"code\":\"request.too_large\",\"message\":\"the request "
+                          "is 18446744073709551615 bytes, over the 90527064-byte cap (bodies up "
+                          "to 67108864 bytes, --max-body)\"}}");
+    free(ans);
+    ck_assert_int_eq(patient_native_truncated_answer(&ans), PATIENT_OK);
+    ck_assert_str_eq(ans, "{\"error\":{\"code\":\"request.truncated\",\"message\":\"the input "
+                          "ended inside a message\"}}");
+    free(ans);
+    ck_assert_int_eq(patient_native_truncated_answer(NULL), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_native_too_large_answer(1, 0, 0, NULL), PATIENT_ERR_ARG);
+}
+END_TEST
+
 static Suite *
 native_suite(void)
 {
@@ -290,6 +318,7 @@ native_suite(void)
     tcase_add_test(tc, native_handle_requests);
     tcase_add_test(tc, native_request_over_cap);
     tcase_add_test(tc, native_error_answer);
+    tcase_add_test(tc, native_frame_answers);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -78,26 +78,24 @@ native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
         if (err == PATIENT_ERR_TOO_LARGE) {
             /* The frame was skipped, so the stream is still in sync: say
              * why and go on (the sender is not left waiting). */
-            char big[256];
-            snprintf(big, sizeof big,
-                     "{\"error\":{\"code\":\"request.too_large\",\"message\":\"the request is "
-                     "%zu bytes, over the %zu-byte cap (bodies up to %zu bytes, --max-body)\"}}",
-                     len, max, max_body ? max_body : (size_t)PATIENT_FETCH_MAX_BODY_DEFAULT);
-            if (patient_native_write(STDOUT_FILENO, big, strlen(big)) != PATIENT_OK)
+            if (patient_native_too_large_answer(len, max, max_body, &answer) != PATIENT_OK ||
+                patient_native_write(STDOUT_FILENO, answer, strlen(answer)) != PATIENT_OK) {
+                free(answer);
                 return CLI_EXIT_USAGE;
+            }
+            free(answer);
             continue;
         }
         if (err != PATIENT_OK) {
-            static const char cut[] =
-                "{\"error\":{\"code\":\"request.truncated\",\"message\":\"the input ended inside "
-                "a message\"}}";
             if (err != PATIENT_ERR_PARSE) {
                 fprintf(stderr, "patient-verify: reading from the browser: %s\n",
                         patient_strerror(err));
                 return CLI_EXIT_USAGE;
             }
-            if (patient_native_write(STDOUT_FILENO, cut, strlen(cut)) != PATIENT_OK)
+            if (patient_native_truncated_answer(&answer) != PATIENT_OK ||
+                patient_native_write(STDOUT_FILENO, answer, strlen(answer)) != PATIENT_OK)
                 fputs("patient-verify: could not answer the browser\n", stderr);
+            free(answer);
             free(msg);
             return CLI_EXIT_USAGE; /* nothing follows a cut frame */
         }

@@ -48,6 +48,21 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_native_error_answer(const char *m
                                                                    const char *message,
                                                                    char **answer);
 
+/* The answers to a frame patient_native_read refused, which the host sends
+ * and then goes on (too large: the frame was skipped, the stream is in
+ * sync) or stops (truncated: nothing follows a cut frame). Neither has an
+ * "id": the request was not read.
+ * too_large: {"error":{"code":"request.too_large","message":…}}, the
+ * message naming the frame's len, the cap max and the body cap max_body
+ * (0: PATIENT_FETCH_MAX_BODY_DEFAULT) the cap was derived from.
+ * truncated: {"error":{"code":"request.truncated","message":…}}.
+ * On PATIENT_OK *answer is a malloc'd NUL-terminated message the caller
+ * frees; otherwise it is NULL. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_native_too_large_answer(size_t len, size_t max,
+                                                                       size_t max_body,
+                                                                       char **answer);
+PATIENT_EXPORT PATIENT_WUR patient_err patient_native_truncated_answer(char **answer);
+
 #ifdef __cplusplus
 }
 #endif

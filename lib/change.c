@@ -17,6 +17,7 @@
 #include "hash_int.h"
 #include "key_int.h"
 #include "time_int.h"
+#include "url_int.h"
 #include "util.h"
 
 /* Our objects have at most a dozen members; more is hostile, and the
@@ -136,11 +137,7 @@ valid_url(const char *s)
 
     if (s == NULL || (n = strlen(s)) > PATIENT_MAX_URL)
         return 0;
-    if (strncmp(s, "https://", 8) == 0)
-        skip = 8;
-    else if (strncmp(s, "http://", 7) == 0)
-        skip = 7;
-    else
+    if ((skip = pt_url_scheme_len(s, PT_URL_HTTP_S)) == 0)
         return 0;
     if (n == skip || s[skip] == '/')
         return 0;

@@ -10,6 +10,7 @@
 #include <patient/hash.h>
 #include <patient/tls.h>
 #include "time_int.h"
+#include "url_int.h"
 #include "util.h"
 
 struct patient_disclosure {
@@ -60,7 +61,7 @@ static int
 contact_ok(const char *s)
 {
     return text_ok(s, PATIENT_DISCLOSURE_MAX_CONTACT) &&
-           ((strncmp(s, "mailto:", 7) == 0 && s[7]) || (strncmp(s, "https://", 8) == 0 && s[8]));
+           ((strncmp(s, "mailto:", 7) == 0 && s[7]) || (pt_url_scheme_len(s, PT_URL_HTTPS) && s[8]));
 }
 
 patient_err

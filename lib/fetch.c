@@ -19,6 +19,7 @@
 #include <patient/hash.h>
 
 #include "fetch_int.h"
+#include "url_int.h"
 #include "util.h"
 
 #define CACHE_META_MAX (64u * 1024)
@@ -162,7 +163,7 @@ sink_ask(xfer *x)
     head.body = (uint8_t *)"";
     head.headers = x->h;
     head.nheaders = x->nh;
-    head.tls = eff && strncasecmp(eff, "https://", 8) == 0;
+    head.tls = pt_url_scheme_len(eff, PT_URL_HTTPS | PT_URL_ANYCASE) != 0;
     head.tls_chain_n = x->chain_n;
     memcpy(head.tls_chain, x->chain, sizeof head.tls_chain);
     if (eff == NULL)
@@ -426,7 +427,7 @@ detail_set(char **detail, const char *msg)
 static int
 is_https(const char *url)
 {
-    return strncasecmp(url, "https://", 8) == 0;
+    return pt_url_scheme_len(url, PT_URL_HTTPS | PT_URL_ANYCASE) != 0;
 }
 
 /* Every option our transfers set, one-off or through a fetcher. */
@@ -527,7 +528,7 @@ fetch_prepare(const patient_fetch_opts *opts, const char *url, patient_fetch_opt
 {
     patient_err err;
 
-    if (strncasecmp(url, "http://", 7) != 0 && !is_https(url)) {
+    if (pt_url_scheme_len(url, PT_URL_HTTP_S | PT_URL_ANYCASE) == 0) {
         detail_set(detail, "only http:// and https:// URLs are fetched");
         return PATIENT_ERR_ARG;
     }
@@ -686,7 +687,7 @@ pt_fetcher_get(pt_fetcher *f, const char *url, size_t max_body, pt_buf *body, lo
     if (detail)
         *detail = NULL;
     *status = 0;
-    if (strncasecmp(url, "http://", 7) != 0 && !is_https(url)) {
+    if (pt_url_scheme_len(url, PT_URL_HTTP_S | PT_URL_ANYCASE) == 0) {
         detail_set(detail, "only http:// and https:// URLs are fetched");
         return PATIENT_ERR_ARG;
     }

@@ -9,6 +9,7 @@
 #include <patient/change.h>
 #include <patient/gzip.h>
 #include <patient/mbox.h>
+#include "url_int.h"
 #include "util.h"
 
 struct patient_mbox {
@@ -155,7 +156,7 @@ patient_tls_facts_from_squid(const char *url, const char *version, const char *c
     if (version == NULL || cipher == NULL || cert_errors == NULL)
         return PATIENT_ERR_NOT_FOUND;
     if (strcmp(version, "-") == 0) {
-        if (strncasecmp(url, "http://", 7) != 0)
+        if (pt_url_scheme_len(url, PT_URL_HTTP | PT_URL_ANYCASE) == 0)
             return PATIENT_ERR_NOT_FOUND;
         strcpy(out->version, PATIENT_TLS_NONE);
         return PATIENT_OK;

@@ -16,6 +16,7 @@
 #include <patient/native.h>
 #include <patient/verify.h>
 #include "report_int.h"
+#include "url_int.h"
 #include "verify_int.h"
 #include "util.h"
 
@@ -354,7 +355,7 @@ patient_native_handle(const patient_policy *policy, const patient_verify_fetch_o
     }
     url = pt_json_str(req, "url");
     if (type == NULL || (strcmp(type, "verify") && strcmp(type, "bundle")) || url == NULL ||
-        (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
+        pt_url_scheme_len(url, PT_URL_HTTP_S) == 0) {
         native_error(ans, "request.malformed",
                      "expected {\"type\":\"verify\"|\"bundle\"|\"ping\",\"url\":\"http(s)://...\"}");
         goto reply;

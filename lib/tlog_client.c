@@ -20,6 +20,7 @@
 #include "fetch_int.h"
 #include "log_int.h"
 #include "tlog_int.h"
+#include "url_int.h"
 
 #define STATE_MAX (1024u * 1024)
 #define TILE_CACHE 24
@@ -83,7 +84,7 @@ client_init(client *c, const char *url, const patient_fetch_opts *fo, patient_mo
     for (unsigned i = 0; i < TILE_CACHE; i++)
         c->cache[i].level = -1;
     c->r = r;
-    if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+    if (pt_url_scheme_len(url, PT_URL_HTTP_S) == 0)
         return PATIENT_ERR_ARG;
     n = strlen(url);
     while (n > 0 && url[n - 1] == '/')

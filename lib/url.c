@@ -137,22 +137,36 @@ pt_path_check(const char *p)
     return PATIENT_OK;
 }
 
+/* ---- schemes ---- */
+
+size_t
+pt_url_scheme_len(const char *url, unsigned schemes)
+{
+    int (*cmp)(const char *, const char *, size_t) =
+        (schemes & PT_URL_ANYCASE) ? strncasecmp : strncmp;
+
+    if (url == NULL)
+        return 0;
+    if ((schemes & PT_URL_HTTPS) && cmp(url, "https://", 8) == 0)
+        return 8;
+    if ((schemes & PT_URL_HTTP) && cmp(url, "http://", 7) == 0)
+        return 7;
+    return 0;
+}
+
 /* ---- origins ---- */
 
 patient_err
 pt_origin_check(const char *o)
 {
     const char *h, *p;
-    size_t n;
+    size_t n, skip;
 
     if (o == NULL || (n = strlen(o)) == 0 || n > PATIENT_MANIFEST_MAX_ORIGIN)
         return PATIENT_ERR_PARSE;
-    if (strncmp(o, "https://", 8) == 0)
-        h = o + 8;
-    else if (strncmp(o, "http://", 7) == 0)
-        h = o + 7;
-    else
+    if ((skip = pt_url_scheme_len(o, PT_URL_HTTP_S)) == 0)
         return PATIENT_ERR_PARSE;
+    h = o + skip;
     if (*h == '[') { /* IPv6 literal */
         p = h + 1;
         while (*p && (strchr("0123456789abcdef:.", *p) != NULL))
@@ -204,15 +218,9 @@ patient_policy_split_url(const char *url, char **origin, char **path)
         *path = NULL;
     if (url == NULL)
         return PATIENT_ERR_ARG;
-    if (strncasecmp(url, "https://", 8) == 0) {
-        https = 1;
-        slen = 8;
-    } else if (strncasecmp(url, "http://", 7) == 0) {
-        https = 0;
-        slen = 7;
-    } else {
+    if ((slen = pt_url_scheme_len(url, PT_URL_HTTP_S | PT_URL_ANYCASE)) == 0)
         return PATIENT_ERR_ARG;
-    }
+    https = slen == 8;
     auth = url + slen;
     aend = auth + strcspn(auth, "/?#");
     if (aend == auth)

@@ -161,7 +161,7 @@ change_ref_ok(const char *ref)
     const char *h, *slash, *name;
     size_t hl;
 
-    if (ref == NULL || strncmp(ref, "http://", 7) != 0)
+    if (pt_url_scheme_len(ref, PT_URL_HTTP) == 0)
         return 0;
     h = ref + 7;
     if ((slash = strchr(h, '/')) == NULL)
@@ -735,8 +735,7 @@ gather(gathered *g, const patient_policy *policy, const char *url,
             if (g->checks.n < i + 1)
                 g->checks.n = i + 1;
         }
-        if (c->by.disclosure == NULL ||
-            (strncmp(c->by.disclosure, "http://", 7) && strncmp(c->by.disclosure, "https://", 8)) ||
+        if (pt_url_scheme_len(c->by.disclosure, PT_URL_HTTP_S) == 0 ||
             (mb = patient_policy_middlebox_find(policy, c->by.kid)) == NULL ||
             patient_change_verify(c, patient_policy_middlebox_key(mb)) != PATIENT_OK)
             continue;

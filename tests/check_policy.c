@@ -11,6 +11,7 @@
 #include <patient/hash.h>
 #include <patient/policy.h>
 
+#include "url_int.h"
 #include "util.h"
 #include "testutil.h"
 
@@ -312,6 +313,49 @@ START_TEST(test_too_large)
 END_TEST
 
 /* ---- URLs ---- */
+
+/* The one http(s) scheme check: which schemes each flag set allows, and
+ * case only with PT_URL_ANYCASE; only the prefix is looked at. */
+START_TEST(test_url_scheme_len)
+{
+    static const struct {
+        const char *url;
+        unsigned schemes;
+        size_t want;
+    } t[] = {
+        {"http://a/", PT_URL_HTTP_S, 7},
+        {"https://a/", PT_URL_HTTP_S, 8},
+        {"http://", PT_URL_HTTP_S, 7},
+        {"https://", PT_URL_HTTP_S, 8},
+        {"HTTP://a/", PT_URL_HTTP_S, 0},
+        {"Https://a/", PT_URL_HTTP_S, 0},
+        {"HTTP://a/", PT_URL_HTTP_S | PT_URL_ANYCASE, 7},
+        {"hTTpS://a/", PT_URL_HTTP_S | PT_URL_ANYCASE, 8},
+        {"http://a/", PT_URL_HTTPS, 0},
+        {"https://a/", PT_URL_HTTPS, 8},
+        {"HTTPS://a/", PT_URL_HTTPS | PT_URL_ANYCASE, 8},
+        {"HTTP://a/", PT_URL_HTTPS | PT_URL_ANYCASE, 0},
+        {"https://a/", PT_URL_HTTP, 0},
+        {"http://a/", PT_URL_HTTP, 7},
+        {"HtTp://a/", PT_URL_HTTP | PT_URL_ANYCASE, 7},
+        {"https://a/", PT_URL_HTTP | PT_URL_ANYCASE, 0},
+        {"http:/a/", PT_URL_HTTP_S | PT_URL_ANYCASE, 0},
+        {"https:/", PT_URL_HTTP_S | PT_URL_ANYCASE, 0},
+        {"http:", PT_URL_HTTP_S, 0},
+        {"", PT_URL_HTTP_S | PT_URL_ANYCASE, 0},
+        {"ftp://a/", PT_URL_HTTP_S | PT_URL_ANYCASE, 0},
+        {" http://a/", PT_URL_HTTP_S | PT_URL_ANYCASE, 0},
+        {"httpx://a/", PT_URL_HTTP_S | PT_URL_ANYCASE, 0},
+        {"http://a/", 0, 0},
+        {"http://a/", PT_URL_ANYCASE, 0},
+    };
+
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        ck_assert_msg(pt_url_scheme_len(t[i].url, t[i].schemes) == t[i].want, "%s (%u)",
+                      t[i].url, t[i].schemes);
+    ck_assert_uint_eq(pt_url_scheme_len(NULL, PT_URL_HTTP_S | PT_URL_ANYCASE), 0);
+}
+END_TEST
 
 START_TEST(test_split_url)
 {
@@ -661,6 +705,7 @@ policy_suite(void)
     tc = tcase_create("check");
     tcase_add_test(tc, test_check_edit);
     tcase_add_test(tc, test_split_url);
+    tcase_add_test(tc, test_url_scheme_len);
     tcase_add_test(tc, test_tls_rank);
     suite_add_tcase(s, tc);
     tc = tcase_create("build");

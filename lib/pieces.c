@@ -56,28 +56,19 @@ pt_pieces_add_body(pt_pieces *s, const uint8_t *p, size_t len)
     return p == NULL && len > 0 ? PATIENT_ERR_ARG : add(s, p, len, -1, 1);
 }
 
-/* A reading position in a list of pieces. */
-typedef struct {
-    const pt_pieces *s;
-    size_t i, at;
-} cursor;
-
 /* Append the next n bytes at the cursor to dst (n must be there). */
 static patient_err
-take(cursor *c, size_t n, pt_pieces *dst)
+take(pt_pcur *c, size_t n, pt_pieces *dst)
 {
     patient_err err;
 
     while (n) {
         const pt_piece *q = &c->s->v[c->i];
-        size_t k = q->len - c->at < n ? q->len - c->at : n;
+        size_t k = pt_pcur_run(c, n);
         if ((err = add(dst, q->p ? q->p + c->at : NULL, k, q->owner, q->body)) != PATIENT_OK)
             return err;
         n -= k;
-        if ((c->at += k) == q->len) {
-            c->i++;
-            c->at = 0;
-        }
+        pt_pcur_step(c, k);
     }
     return PATIENT_OK;
 }
@@ -96,13 +87,13 @@ typedef struct {
  * not read but noted in r->d. 1 when they differ, 0 when they match (so
  * far), -1 out of memory, -2 body bytes without a region to note them in. */
 static int
-skip(cursor *c, size_t n, const uint8_t *want, const region *r)
+skip(pt_pcur *c, size_t n, const uint8_t *want, const region *r)
 {
     int diff = 0;
 
     while (n) {
         const pt_piece *q = &c->s->v[c->i];
-        size_t k = q->len - c->at < n ? q->len - c->at : n;
+        size_t k = pt_pcur_run(c, n);
         if (want && q->owner < 0 && q->body) {
             pt_defers *d;
             if (r == NULL || r->base == NULL || (uintptr_t)q->p < (uintptr_t)r->base ||
@@ -125,10 +116,7 @@ skip(cursor *c, size_t n, const uint8_t *want, const region *r)
         if (want)
             want += k;
         n -= k;
-        if ((c->at += k) == q->len) {
-            c->i++;
-            c->at = 0;
-        }
+        pt_pcur_step(c, k);
     }
     return diff;
 }
@@ -137,7 +125,7 @@ static patient_err
 undo(const patient_change *c, unsigned owner, const pt_pieces *out, int check_insert,
      const region *r, pt_pieces *in)
 {
-    cursor cur = {out, 0, 0};
+    pt_pcur cur = {out, 0, 0};
     size_t ip = 0, op = 0;
     patient_err err;
     int diff;
@@ -287,18 +275,15 @@ pt_pieces_line_col(const pt_pieces *s, pt_linecol *lc, size_t off, long long *li
                    long long *column)
 {
     if (lc->line == 0 || off < lc->pos)
-        *lc = (pt_linecol){0, 0, 0, 1, 1};
+        *lc = (pt_linecol){{s, 0, 0}, 0, 1, 1};
     if (off > s->len)
         off = s->len;
-    while (lc->pos < off && lc->i < s->n) {
-        const pt_piece *q = &s->v[lc->i];
-        size_t k = q->len - lc->at < off - lc->pos ? q->len - lc->at : off - lc->pos;
-        pt_linecol_run(&lc->line, &lc->col, q->p ? q->p + lc->at : NULL, k);
+    while (lc->pos < off && lc->c.i < s->n) {
+        const pt_piece *q = &s->v[lc->c.i];
+        size_t k = pt_pcur_run(&lc->c, off - lc->pos);
+        pt_linecol_run(&lc->line, &lc->col, q->p ? q->p + lc->c.at : NULL, k);
         lc->pos += k;
-        if ((lc->at += k) == q->len) {
-            lc->i++;
-            lc->at = 0;
-        }
+        pt_pcur_step(&lc->c, k);
     }
     *line = lc->line;
     *column = lc->col;

@@ -32,6 +32,34 @@ typedef struct pt_pieces {
     size_t len; /* total bytes */
 } pt_pieces;
 
+/* A reading position in a list of pieces: piece i, at bytes into it. The
+ * one cursor of every reader of pieces (undoing, the chunk walk, the body
+ * checks, line and column). */
+typedef struct pt_pcur {
+    const pt_pieces *s;
+    size_t i, at;
+} pt_pcur;
+
+/* Bytes of the current piece from the cursor on, at most n (0 at the
+ * end). */
+static inline size_t
+pt_pcur_run(const pt_pcur *c, size_t n)
+{
+    size_t left = c->i < c->s->n ? c->s->v[c->i].len - c->at : 0;
+    return left < n ? left : n;
+}
+
+/* Step over k bytes of the current piece (at most what pt_pcur_run
+ * gave): past its end, the cursor is at the next piece's start. */
+static inline void
+pt_pcur_step(pt_pcur *c, size_t k)
+{
+    if ((c->at += k) == c->s->v[c->i].len) {
+        c->i++;
+        c->at = 0;
+    }
+}
+
 /* A list of one piece, p[0, len), in *one (nothing to free). */
 static inline pt_pieces
 pt_pieces_one(pt_piece *one, const uint8_t *p, size_t len)
@@ -97,7 +125,8 @@ int pt_pieces_looks_text(const pt_pieces *s);
  * counts as bytes without newlines (one character per byte). off past the
  * end: the end. */
 typedef struct pt_linecol {
-    size_t i, at, pos; /* piece i, offset in it, absolute position */
+    pt_pcur c;  /* the next byte to count */
+    size_t pos; /* its absolute position */
     long long line, col;
 } pt_linecol;
 void pt_pieces_line_col(const pt_pieces *s, pt_linecol *lc, size_t off, long long *line,

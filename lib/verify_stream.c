@@ -20,17 +20,9 @@
  * memory). libcurl hands out up to 256 KiB at a time (fetch.c). */
 #define STEP (64u * 1024)
 
-/* A reading position in a hop's input. */
-typedef struct {
-    const pt_pieces *s;
-    size_t i, at;
-} pcur;
-
 /* Line and column of one hop's edits, in its input. */
 typedef struct {
-    pcur c;
-    uint64_t pos;
-    long long line, col;
+    pt_linecol lc;          /* where its input has been read to */
     size_t next;            /* the next edit to place */
     long long (*at)[2];     /* edit j: line, column */
     int nul;                /* a NUL in the first 4096 bytes: not text */
@@ -54,7 +46,7 @@ struct pt_bodyck {
     uint64_t got;
     int sha_on;
     SHA256_CTX sha;
-    pcur shac;
+    pt_pcur shac;
     uint8_t digest[PATIENT_SHA256_BYTES];
     lcst lc[PATIENT_MAX_HOPS];
     /* confined */
@@ -65,7 +57,7 @@ struct pt_bodyck {
     size_t nk;
     int known, unclaimed;
     pt_chunk_stream *walk;
-    pcur wc;
+    pt_pcur wc;
     uint8_t root[PATIENT_SHA256_BYTES];
     int ended;
 };
@@ -214,8 +206,7 @@ pt_bodyck_new(int mode, const patient_change *const *ch, size_t n, pt_bodyck **o
     if (mode == PT_BODY_PROVEN) {
         for (k = b->lowest; k < n; k++) {
             lcst *l = &b->lc[k];
-            l->c.s = &b->in[k];
-            l->line = l->col = 1;
+            l->lc = (pt_linecol){{&b->in[k], 0, 0}, 0, 1, 1};
             if (ch[k]->nedits && (l->at = calloc(ch[k]->nedits, sizeof *l->at)) == NULL) {
                 err = PATIENT_ERR_NOMEM;
                 goto fail;
@@ -264,7 +255,7 @@ pt_bodyck_free(pt_bodyck *b)
  * blk = body[boff, boff + blen): 1 with *p (NULL: withheld bytes), *n and
  * *hole; 0 when the input is done or waits for later body bytes. */
 static int
-run_at(const pt_bodyck *b, const pcur *c, const uint8_t *blk, size_t boff, size_t blen,
+run_at(const pt_bodyck *b, const pt_pcur *c, const uint8_t *blk, size_t boff, size_t blen,
        const uint8_t **p, size_t *n, int *hole)
 {
     const pt_piece *q;
@@ -291,32 +282,23 @@ run_at(const pt_bodyck *b, const pcur *c, const uint8_t *blk, size_t boff, size_
 }
 
 static void
-cur_step(pcur *c, size_t k)
-{
-    if ((c->at += k) == c->s->v[c->i].len) {
-        c->i++;
-        c->at = 0;
-    }
-}
-
-static void
 lc_run(lcst *l, const patient_change *c, const uint8_t *p, size_t n)
 {
     for (;;) {
         size_t k = n;
-        while (l->next < c->nedits && c->edits[l->next].offset <= l->pos) {
-            l->at[l->next][0] = l->line;
-            l->at[l->next][1] = l->col;
+        while (l->next < c->nedits && c->edits[l->next].offset <= l->lc.pos) {
+            l->at[l->next][0] = l->lc.line;
+            l->at[l->next][1] = l->lc.col;
             l->next++;
         }
         if (n == 0)
             return;
-        if (l->next < c->nedits && c->edits[l->next].offset - l->pos < k)
-            k = (size_t)(c->edits[l->next].offset - l->pos);
-        if (l->pos < 4096 && p && memchr(p, 0, k < 4096 - l->pos ? k : 4096 - l->pos))
+        if (l->next < c->nedits && c->edits[l->next].offset - l->lc.pos < k)
+            k = (size_t)(c->edits[l->next].offset - l->lc.pos);
+        if (l->lc.pos < 4096 && p && memchr(p, 0, k < 4096 - l->lc.pos ? k : 4096 - l->lc.pos))
             l->nul = 1;
-        pt_linecol_run(&l->line, &l->col, p, k);
-        l->pos += k;
+        pt_linecol_run(&l->lc.line, &l->lc.col, p, k);
+        l->lc.pos += k;
         if (p)
             p += k;
         n -= k;
@@ -347,20 +329,20 @@ step(pt_bodyck *b, const uint8_t *blk, size_t boff, size_t blen)
             return PATIENT_ERR_STATE; /* a proven chain has no holes */
         if (SHA256_Update(&b->sha, p, n) != 1)
             return PATIENT_ERR_CRYPTO;
-        cur_step(&b->shac, n);
+        pt_pcur_step(&b->shac, n);
     }
     for (size_t k = b->lowest; b->mode == PT_BODY_PROVEN && k < b->n; k++)
         /* Past its last edit and the bytes that tell text, a hop's input
          * need not be read further (its cursor stays behind). */
-        while ((b->lc[k].next < b->ch[k]->nedits || b->lc[k].pos < 4096) &&
-               run_at(b, &b->lc[k].c, blk, boff, blen, &p, &n, &hole)) {
+        while ((b->lc[k].next < b->ch[k]->nedits || b->lc[k].lc.pos < 4096) &&
+               run_at(b, &b->lc[k].lc.c, blk, boff, blen, &p, &n, &hole)) {
             lc_run(&b->lc[k], b->ch[k], p, n);
-            cur_step(&b->lc[k].c, n);
+            pt_pcur_step(&b->lc[k].lc.c, n);
         }
     while (b->walk && run_at(b, &b->wc, blk, boff, blen, &p, &n, &hole)) {
         if ((err = pt_chunk_stream_update(b->walk, p, hole, n)) != PATIENT_OK)
             return err;
-        cur_step(&b->wc, n);
+        pt_pcur_step(&b->wc, n);
     }
     return PATIENT_OK;
 }
@@ -412,8 +394,8 @@ pt_bodyck_end(pt_bodyck *b)
     for (size_t k = b->lowest; b->mode == PT_BODY_PROVEN && k < b->n; k++) {
         lcst *l = &b->lc[k];
         for (; l->next < b->ch[k]->nedits; l->next++) {
-            l->at[l->next][0] = l->line; /* past the end: placed at the end */
-            l->at[l->next][1] = l->col;
+            l->at[l->next][0] = l->lc.line; /* past the end: placed at the end */
+            l->at[l->next][1] = l->lc.col;
         }
     }
     if (b->walk && (err = pt_chunk_stream_final(b->walk, b->root)) != PATIENT_OK)

@@ -202,7 +202,7 @@ pt_pieces_copy(const pt_pieces *s, uint8_t *dst)
 int
 pt_pieces_looks_text(const pt_pieces *s)
 {
-    size_t left = 4096;
+    size_t left = PT_TEXT_PROBE;
 
     for (size_t i = 0; i < s->n && left; i++) {
         size_t k = s->v[i].len < left ? s->v[i].len : left;

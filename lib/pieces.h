@@ -115,8 +115,13 @@ patient_err pt_pieces_undo_defer(const patient_change *c, unsigned owner, const 
 /* Copy the bytes to dst (room for s->len), zeros where there are none. */
 void pt_pieces_copy(const pt_pieces *s, uint8_t *dst);
 
-/* 1 when the first 4096 bytes (those there are) hold no NUL: text, worth
- * placing by line and column. */
+/* The bytes that tell text from binary: a NUL among the first
+ * PT_TEXT_PROBE bytes of a hop's input means binary, whose edits are not
+ * placed by line and column (docs/format/report.md). */
+#define PT_TEXT_PROBE 4096u
+
+/* 1 when the first PT_TEXT_PROBE bytes (those there are) hold no NUL:
+ * text, worth placing by line and column. */
 int pt_pieces_looks_text(const pt_pieces *s);
 
 /* Line and column (1-based; columns count UTF-8 characters) of byte

@@ -25,7 +25,7 @@ typedef struct {
     pt_linecol lc;          /* where its input has been read to */
     size_t next;            /* the next edit to place */
     long long (*at)[2];     /* edit j: line, column */
-    int nul;                /* a NUL in the first 4096 bytes: not text */
+    int nul;                /* a NUL in the first PT_TEXT_PROBE bytes: not text */
 } lcst;
 
 struct pt_bodyck {
@@ -295,7 +295,8 @@ lc_run(lcst *l, const patient_change *c, const uint8_t *p, size_t n)
             return;
         if (l->next < c->nedits && c->edits[l->next].offset - l->lc.pos < k)
             k = (size_t)(c->edits[l->next].offset - l->lc.pos);
-        if (l->lc.pos < 4096 && p && memchr(p, 0, k < 4096 - l->lc.pos ? k : 4096 - l->lc.pos))
+        if (l->lc.pos < PT_TEXT_PROBE && p &&
+            memchr(p, 0, k < PT_TEXT_PROBE - l->lc.pos ? k : PT_TEXT_PROBE - l->lc.pos))
             l->nul = 1;
         pt_linecol_run(&l->lc.line, &l->lc.col, p, k);
         l->lc.pos += k;
@@ -334,7 +335,7 @@ step(pt_bodyck *b, const uint8_t *blk, size_t boff, size_t blen)
     for (size_t k = b->lowest; b->mode == PT_BODY_PROVEN && k < b->n; k++)
         /* Past its last edit and the bytes that tell text, a hop's input
          * need not be read further (its cursor stays behind). */
-        while ((b->lc[k].next < b->ch[k]->nedits || b->lc[k].lc.pos < 4096) &&
+        while ((b->lc[k].next < b->ch[k]->nedits || b->lc[k].lc.pos < PT_TEXT_PROBE) &&
                run_at(b, &b->lc[k].lc.c, blk, boff, blen, &p, &n, &hole)) {
             lc_run(&b->lc[k], b->ch[k], p, n);
             pt_pcur_step(&b->lc[k].lc.c, n);

@@ -838,8 +838,8 @@ scratch_leaf(uint8_t **scratch, size_t *cap, const uint8_t *line, size_t len,
 /* "YYYY-MM-DDTHH:MM:SSZ", the form the log writes, without strptime and
  * the time-zone machinery (listing parses a million of them); anything
  * else goes to pt_time_parse. */
-static patient_err
-log_time_parse(const char *t, time_t *out)
+patient_err
+pt_log_time_parse(const char *t, time_t *out)
 {
     static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int v[6], i, k;
@@ -927,7 +927,7 @@ pt_log_entry_fill(const pentry *pe, const uint8_t *line, size_t len, uint64_t li
     o->seq = pe->seq;
     o->kind = pe->kind;
     o->time_str = pe->time;
-    if (log_time_parse(pe->time, &o->time) != PATIENT_OK)
+    if (pt_log_time_parse(pe->time, &o->time) != PATIENT_OK)
         return PATIENT_ERR_LOG_CORRUPT;
     o->raw = (const char *)line;
     o->raw_len = len;

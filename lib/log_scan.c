@@ -133,14 +133,19 @@ lb_line_off(const lbatch *b, size_t i)
 static void
 line_work(const uint8_t *line, size_t len, unsigned what, pentry *e, lineinfo *li)
 {
+    time_t t;
+
     li->parsed = 0;
     li->hash_err = (what & LS_CHAIN) ? pt_sha256_pair(line, len, li->chain, li->leaf) != PATIENT_OK
                                      : pt_merkle_leaf(line, len, NULL, li->leaf) != PATIENT_OK;
     if (!(what & LS_SCAN) || pentry_parse(line, len, e) != PATIENT_OK)
         return;
     /* Checkpoints and anything that failed are looked at again by the
-     * caller, in order, with the whole entry: they are rare. */
-    if (e->kind != PATIENT_LOG_KIND_CHANGE && e->kind != PATIENT_LOG_KIND_EVENT)
+     * caller, in order, with the whole entry: they are rare. A time the
+     * log's reader refuses is one of those (the monitor's alarm for it
+     * names the entry, in log order), so a scanned line's time reads. */
+    if ((e->kind != PATIENT_LOG_KIND_CHANGE && e->kind != PATIENT_LOG_KIND_EVENT) ||
+        pt_log_time_parse(e->time, &t) != PATIENT_OK)
         return;
     li->seq = e->seq;
     li->kind = e->kind;

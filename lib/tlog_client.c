@@ -844,6 +844,7 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     char prev[HEX_LEN + 1];
     pentry e;
     patient_log_entry ent;
+    int fast;
     patient_err err;
 
     memset(r, 0, sizeof *r);
@@ -949,9 +950,11 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
             }
             r->seq = i;
             r->has_seq = 1;
-            if (li->parsed && !o->deep && !o->on_entry) {
-                /* A change or event the workers scanned: all the checks
-                 * below read of it (deep and the callback read it whole). */
+            fast = li->parsed && !o->deep && !o->on_entry;
+            if (fast) {
+                /* A change or event the workers scanned (its time read):
+                 * all the checks below read of it (deep and the callback
+                 * read it whole). */
                 e.seq = li->seq;
                 e.kind = li->kind;
                 e.prev = li->prev;
@@ -961,11 +964,12 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
                                   e.why ? e.why : "malformed");
                 goto out;
             }
-            /* The callback gets the entry the log reader gives (the line
-             * was parsed whole above), so a line that reader refuses for
-             * its time is refused here too. */
-            if (o->on_entry &&
-                pt_log_entry_fill(&e, bat->line[j], bat->len[j], i + 1, &ent) != PATIENT_OK) {
+            /* Every mode reads the time as the log reader does, so a line
+             * that reader refuses for its time is an alarm with or without
+             * a callback (which gets the entry that reader gives). */
+            if (!fast && (o->on_entry ? pt_log_entry_fill(&e, bat->line[j], bat->len[j], i + 1,
+                                                          &ent)
+                                      : pt_log_time_parse(e.time, &ent.time)) != PATIENT_OK) {
                 err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
                                   "entry %llu is not a log entry (its time does not read as one)",
                                   (unsigned long long)i);
@@ -997,7 +1001,7 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
             if (e.kind == PATIENT_LOG_KIND_CHANGE) {
                 pt_irec rec;
                 r->changes++;
-                if (li->parsed && !o->deep && !o->on_entry)
+                if (fast)
                     memcpy(rec.key, li->key, PT_INDEX_KEY);
                 else
                     pt_index_key(e.jws, strlen(e.jws), rec.key);

@@ -262,114 +262,21 @@ sorted_distinct(const uint64_t *v, size_t n, uint64_t limit)
     return 1;
 }
 
-/* Feed the next n bytes at the cursor (i, at) of s to h: with holes_too
- * every byte, bytes nobody has (withheld) as zeros, as when holes were
- * zero-filled (a chunk with such bytes takes its leaf from a hop's
- * "chunks", so they never count); without, only the bytes outside holes.
- * h NULL: step over them. -1 on a hash failure. */
-static int
-feed(const pt_pieces *s, size_t *i, size_t *at, size_t n, SHA256_CTX *h, int holes_too)
-{
-    static const uint8_t zeros[PT_CHUNK_SIZE];
-
-    while (n) {
-        const pt_piece *q = &s->v[*i];
-        size_t k = q->len - *at < n ? q->len - *at : n;
-        if (h && (holes_too || q->owner < 0)) {
-            for (size_t done = 0; done < k;) {
-                size_t z = k - done < sizeof zeros ? k - done : sizeof zeros;
-                if (SHA256_Update(h, q->p ? q->p + *at + done : zeros, q->p ? k - done : z) != 1)
-                    return -1;
-                done += q->p ? k - done : z;
-            }
-        }
-        n -= k;
-        if ((*at += k) == q->len) {
-            (*i)++;
-            *at = 0;
-        }
-    }
-    return 0;
-}
-
-patient_err
-pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known,
-              const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
-              const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES], size_t nwant,
-              uint8_t root[PATIENT_SHA256_BYTES])
-{
-    pt_piece one;
-    pt_pieces s = pt_pieces_one(&one, data, len);
-
-    return pt_chunk_walk_pieces(&s, known, known_val, nknown, want, want_val, nwant, root);
-}
-
-patient_err
-pt_chunk_walk_pieces(const pt_pieces *data, const uint64_t *known,
-                     const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
-                     const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES],
-                     size_t nwant, uint8_t root[PATIENT_SHA256_BYTES])
-{
-    size_t len = data->len;
-    uint64_t n = pt_chunk_count(len), j, last_needed;
-    size_t ki = 0, wi = 0, pi = 0, pat = 0;
-    SHA256_CTX s;
-    int live = 0; /* s holds the state at the start of chunk j */
-    pt_merkle_frontier f;
-    uint8_t leaf[PATIENT_SHA256_BYTES];
-    patient_err err;
-
-    if (!sorted_distinct(known, nknown, n) || !sorted_distinct(want, nwant, n))
-        return PATIENT_ERR_ARG;
-    /* Without a root, stop after the last leaf anyone asked for. */
-    last_needed = root ? n - 1 : nwant ? want[nwant - 1] : 0;
-    if (!root && nwant == 0)
-        return PATIENT_OK;
-    pt_merkle_frontier_init(&f);
-    SHA256_Init(&s);
-    live = 1;
-    for (j = 0; j <= last_needed; j++) {
-        uint64_t start = j * PT_CHUNK_SIZE;
-        size_t clen = (size_t)(len - start < PT_CHUNK_SIZE ? len - start : PT_CHUNK_SIZE);
-        if (ki < nknown && known[ki] == j) {
-            memcpy(leaf, known_val[ki++], sizeof leaf);
-            live = 0;
-            feed(data, &pi, &pat, clen, NULL, 0); /* not read */
-        } else {
-            if (!live)
-                state_set(&s, leaf, start); /* leaf still holds chunk j-1's */
-            live = 1;
-            if (feed(data, &pi, &pat, clen, &s, 1) != 0)
-                return PATIENT_ERR_CRYPTO;
-            if (j + 1 == n) {
-                if (SHA256_Final(leaf, &s) != 1)
-                    return PATIENT_ERR_CRYPTO;
-            } else {
-                state_get(&s, leaf);
-            }
-        }
-        if (wi < nwant && want[wi] == j)
-            memcpy(want_val[wi++], leaf, sizeof leaf);
-        if (root && (err = add_leaf(&f, leaf)) != PATIENT_OK)
-            return err;
-    }
-    OPENSSL_cleanse(&s, sizeof s);
-    return root ? tree_root(&f, root) : PATIENT_OK;
-}
-
-/* ---- the walk, as bytes arrive ----------------------------------------
- * pt_chunk_walk_pieces with a root and the kept hashes of the known chunks
- * (pt_chunk_kept_pieces), in one pass over bytes fed in any pieces: the
- * verifier's check of a confined chain while the body streams. */
+/* ---- the chunk walk (chunk.h) ----
+ * Chunk j's leaf is the chain's state after it, continued from chunk
+ * j-1's leaf when that one was given (state_set), so a given leaf costs
+ * no hashing at all; the kept hash of a chunk asked about runs beside the
+ * chain, over the bytes outside holes. */
 struct pt_chunk_stream {
-    uint64_t len, nchunks, j; /* resource length, chunks, current chunk */
-    size_t cpos, clen;        /* position in chunk j, its length */
-    const uint64_t *known;
-    const uint8_t (*known_val)[PATIENT_SHA256_BYTES];
-    size_t nknown, ki;
-    uint8_t (*kept)[PATIENT_SHA256_BYTES];
-    SHA256_CTX s, k;          /* the chain; the kept bytes of a known chunk */
-    int live;
+    pt_chunk_job job;
+    uint64_t nchunks;  /* chunks of the resource */
+    uint64_t end;      /* chunks walked: all with a root, else up to the last asked about */
+    uint64_t j;        /* the current chunk */
+    size_t cpos, clen; /* position in chunk j, its length */
+    size_t ki, wi;     /* the next entries of job.known, job.want */
+    int cknown, cwant; /* chunk j's leaf is given; chunk j is asked about */
+    SHA256_CTX s, k;   /* the chain; the kept bytes of chunk j */
+    int live;          /* s holds the state at the start of chunk j */
     uint8_t leaf[PATIENT_SHA256_BYTES];
     pt_merkle_frontier f;
 };
@@ -380,20 +287,19 @@ cs_start(pt_chunk_stream *w)
     uint64_t start = w->j * PT_CHUNK_SIZE;
 
     w->cpos = 0;
-    w->clen = (size_t)(w->len - start < PT_CHUNK_SIZE ? w->len - start : PT_CHUNK_SIZE);
-    if (w->ki < w->nknown && w->known[w->ki] == w->j)
+    w->clen = (size_t)(w->job.len - start < PT_CHUNK_SIZE ? w->job.len - start : PT_CHUNK_SIZE);
+    w->cknown = w->ki < w->job.nknown && w->job.known[w->ki] == w->j;
+    w->cwant = w->wi < w->job.nwant && w->job.want[w->wi] == w->j;
+    if (w->cwant && w->job.kept)
         SHA256_Init(&w->k);
 }
 
-/* Chunk j is complete: its leaf into the tree. */
+/* Chunk j is complete: its leaf out and into the tree. */
 static patient_err
 cs_close(pt_chunk_stream *w)
 {
-    if (w->ki < w->nknown && w->known[w->ki] == w->j) {
-        memcpy(w->leaf, w->known_val[w->ki], sizeof w->leaf);
-        if (SHA256_Final(w->kept[w->ki], &w->k) != 1)
-            return PATIENT_ERR_CRYPTO;
-        w->ki++;
+    if (w->cknown) {
+        memcpy(w->leaf, w->job.known_val[w->ki++], sizeof w->leaf);
         w->live = 0;
     } else {
         if (!w->live)
@@ -406,34 +312,39 @@ cs_close(pt_chunk_stream *w)
             state_get(&w->s, w->leaf);
         }
     }
+    if (w->cwant) {
+        if (w->job.leaf)
+            memcpy(w->job.leaf[w->wi], w->leaf, sizeof w->leaf);
+        if (w->job.kept && SHA256_Final(w->job.kept[w->wi], &w->k) != 1)
+            return PATIENT_ERR_CRYPTO;
+        w->wi++;
+    }
     w->j++;
-    if (w->j < w->nchunks)
+    if (w->j < w->end)
         cs_start(w);
-    return add_leaf(&w->f, w->leaf);
+    return w->job.root ? add_leaf(&w->f, w->leaf) : PATIENT_OK;
 }
 
 patient_err
-pt_chunk_stream_new(uint64_t len, const uint64_t *known,
-                    const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
-                    uint8_t (*kept)[PATIENT_SHA256_BYTES], pt_chunk_stream **out)
+pt_chunk_stream_new(const pt_chunk_job *job, pt_chunk_stream **out)
 {
+    uint64_t n = pt_chunk_count(job->len);
     pt_chunk_stream *w;
 
     *out = NULL;
-    if (!sorted_distinct(known, nknown, pt_chunk_count(len)))
+    if (!sorted_distinct(job->known, job->nknown, n) || !sorted_distinct(job->want, job->nwant, n))
         return PATIENT_ERR_ARG;
     if ((w = calloc(1, sizeof *w)) == NULL)
         return PATIENT_ERR_NOMEM;
-    w->len = len;
-    w->nchunks = pt_chunk_count(len);
-    w->known = known;
-    w->known_val = known_val;
-    w->nknown = nknown;
-    w->kept = kept;
+    w->job = *job;
+    w->nchunks = n;
+    /* Without a root, stop after the last leaf anyone asked for. */
+    w->end = job->root ? n : job->nwant ? job->want[job->nwant - 1] + 1 : 0;
     pt_merkle_frontier_init(&w->f);
     SHA256_Init(&w->s);
     w->live = 1;
-    cs_start(w);
+    if (w->end > 0)
+        cs_start(w);
     *out = w;
     return PATIENT_OK;
 }
@@ -446,24 +357,19 @@ pt_chunk_stream_update(pt_chunk_stream *w, const uint8_t *p, int hole, size_t n)
 
     while (n) {
         size_t take;
-        int known;
-        if (w->j >= w->nchunks)
-            return PATIENT_ERR_ARG; /* more bytes than len */
+        if (w->j >= w->end) /* past the last chunk walked */
+            return w->job.root ? PATIENT_ERR_ARG /* more bytes than len */ : PATIENT_OK;
         take = w->clen - w->cpos < n ? w->clen - w->cpos : n;
-        known = w->ki < w->nknown && w->known[w->ki] == w->j;
-        if (known) {
-            /* Not part of the chain (the leaf is known); the bytes outside
-             * holes are the chunk's kept bytes. */
-            if (!hole && SHA256_Update(&w->k, p ? p : zeros, take) != 1)
-                return PATIENT_ERR_CRYPTO;
-        } else {
+        if (!w->cknown) {
             if (!w->live)
                 state_set(&w->s, w->leaf, w->j * PT_CHUNK_SIZE);
             w->live = 1;
-            /* Bytes nobody has count as zeros, as in pt_chunk_walk. */
+            /* Bytes nobody has count as zeros. */
             if (SHA256_Update(&w->s, p ? p : zeros, take) != 1)
                 return PATIENT_ERR_CRYPTO;
         }
+        if (w->cwant && w->job.kept && !hole && SHA256_Update(&w->k, p ? p : zeros, take) != 1)
+            return PATIENT_ERR_CRYPTO;
         if (p)
             p += take;
         n -= take;
@@ -479,11 +385,11 @@ pt_chunk_stream_final(pt_chunk_stream *w, uint8_t root[PATIENT_SHA256_BYTES])
     patient_err err;
 
     /* An empty resource has one empty chunk. */
-    if (w->j < w->nchunks && w->clen == 0 && (err = cs_close(w)) != PATIENT_OK)
+    if (w->j < w->end && w->clen == 0 && (err = cs_close(w)) != PATIENT_OK)
         return err;
-    if (w->j != w->nchunks)
+    if (w->j != w->end)
         return PATIENT_ERR_ARG; /* fewer bytes than len */
-    return tree_root(&w->f, root);
+    return w->job.root ? tree_root(&w->f, root) : PATIENT_OK;
 }
 
 void
@@ -493,6 +399,39 @@ pt_chunk_stream_free(pt_chunk_stream *w)
         OPENSSL_cleanse(w, sizeof *w);
         free(w);
     }
+}
+
+patient_err
+pt_chunk_walk_pieces(const pt_pieces *data, const pt_chunk_job *job,
+                     uint8_t root[PATIENT_SHA256_BYTES])
+{
+    pt_chunk_stream *w;
+    patient_err err;
+
+    if (data->len != job->len)
+        return PATIENT_ERR_ARG;
+    if ((err = pt_chunk_stream_new(job, &w)) != PATIENT_OK)
+        return err;
+    for (size_t i = 0; i < data->n && w->j < w->end && err == PATIENT_OK; i++)
+        err = pt_chunk_stream_update(w, data->v[i].p, data->v[i].owner >= 0, data->v[i].len);
+    if (err == PATIENT_OK)
+        err = pt_chunk_stream_final(w, root);
+    pt_chunk_stream_free(w);
+    return err;
+}
+
+patient_err
+pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known,
+              const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
+              const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES], size_t nwant,
+              uint8_t root[PATIENT_SHA256_BYTES])
+{
+    pt_piece one;
+    pt_pieces s = pt_pieces_one(&one, data, len);
+    pt_chunk_job job = {.len = len, .known = known, .known_val = known_val, .nknown = nknown,
+                        .want = want, .leaf = want_val, .nwant = nwant, .root = root != NULL};
+
+    return pt_chunk_walk_pieces(&s, &job, root);
 }
 
 /* ---- holes ---- */
@@ -603,33 +542,12 @@ pt_chunk_kept(const uint8_t *data, size_t len, uint64_t j, const pt_holes *h,
 
     if (j > len / PT_CHUNK_SIZE)
         return PATIENT_ERR_ARG;
-    if ((err = pieces_marked(data, len, h, &s)) == PATIENT_OK)
-        err = pt_chunk_kept_pieces(&s, &j, 1, (uint8_t (*)[PATIENT_SHA256_BYTES])out);
-    pt_pieces_free(&s);
-    return err;
-}
-
-patient_err
-pt_chunk_kept_pieces(const pt_pieces *data, const uint64_t *idx, size_t n,
-                     uint8_t (*out)[PATIENT_SHA256_BYTES])
-{
-    size_t pi = 0, pat = 0;
-    uint64_t pos = 0;
-    SHA256_CTX s;
-    patient_err err = PATIENT_OK;
-
-    if (!sorted_distinct(idx, n, pt_chunk_count(data->len)))
-        return PATIENT_ERR_ARG;
-    for (size_t i = 0; i < n && err == PATIENT_OK; i++) {
-        uint64_t a = idx[i] * PT_CHUNK_SIZE;
-        size_t clen = (size_t)(data->len - a < PT_CHUNK_SIZE ? data->len - a : PT_CHUNK_SIZE);
-        feed(data, &pi, &pat, (size_t)(a - pos), NULL, 0);
-        if (SHA256_Init(&s) != 1 || feed(data, &pi, &pat, clen, &s, 0) != 0 ||
-            SHA256_Final(out[i], &s) != 1)
-            err = PATIENT_ERR_CRYPTO;
-        pos = a + clen;
+    if ((err = pieces_marked(data, len, h, &s)) == PATIENT_OK) {
+        pt_chunk_job job = {.len = len, .want = &j, .nwant = 1,
+                            .kept = (uint8_t (*)[PATIENT_SHA256_BYTES])out};
+        err = pt_chunk_walk_pieces(&s, &job, NULL);
     }
-    OPENSSL_cleanse(&s, sizeof s);
+    pt_pieces_free(&s);
     return err;
 }
 
@@ -832,23 +750,21 @@ pt_chunk_leaves_for_hop(const uint8_t *in, size_t in_len, const patient_change *
         if (err)
             goto out;
     }
-    if ((wval = malloc(nw * sizeof *wval)) == NULL) {
+    if ((wval = malloc(nw * sizeof *wval)) == NULL || (kv = malloc(nw * sizeof *kv)) == NULL) {
         err = PATIENT_ERR_NOMEM;
         goto out;
     }
-    if ((err = pt_chunk_walk(data, len, kidx, (const uint8_t (*)[PATIENT_SHA256_BYTES])kval, nk,
-                             widx, wval, nw, NULL)))
-        goto out;
-    if ((kv = malloc(nw * sizeof *kv)) == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-    /* One piece list and one walk for every chunk (widx is sorted and
-     * distinct), not a list and a walk from byte 0 per chunk. */
+    /* One walk for the leaves and the kept hashes of every chunk (widx is
+     * sorted and distinct), over data with the holes marked: the chain
+     * reads their bytes (zeros where withheld, as pt_undo_holes left
+     * them), the kept hashes leave them out. */
     {
         pt_pieces s = {0};
+        pt_chunk_job job = {.len = len, .known = kidx,
+                            .known_val = (const uint8_t (*)[PATIENT_SHA256_BYTES])kval,
+                            .nknown = nk, .want = widx, .leaf = wval, .kept = kv, .nwant = nw};
         if ((err = pieces_marked(data, len, &cur, &s)) == PATIENT_OK)
-            err = pt_chunk_kept_pieces(&s, widx, nw, kv);
+            err = pt_chunk_walk_pieces(&s, &job, NULL);
         pt_pieces_free(&s);
         if (err)
             goto out;

@@ -55,39 +55,59 @@ patient_err pt_chunk_file(const char *path, uint8_t digest[PATIENT_SHA256_BYTES]
 patient_err pt_chunk_root(const void *data, size_t len, uint8_t digest[PATIENT_SHA256_BYTES],
                           uint8_t root[PATIENT_SHA256_BYTES]);
 
-/* Walk the chunks of a resource of len bytes whose bytes are data, except
- * that the leaves of the chunks listed in known (sorted, distinct
- * indices) are taken from known_val instead of being computed (their bytes
- * are not read, so they may be unknown). For each index in want (sorted,
- * distinct) the leaf is copied to want_val. root (may be NULL) gets the
- * Merkle tree hash. Indices >= pt_chunk_count(len): PATIENT_ERR_ARG. */
+/* ---- the chunk walk ---------------------------------------------------
+ * One engine for every reader of chunk leaves (the verifier, streaming or
+ * not; a hop issuing its leaves; the tests and fuzzers): the leaves of a
+ * resource's chunks, computed from its bytes except where they are given,
+ * the root over them, and the "kept" hash of chunks asked about.
+ * What a walk is given and what it gives back; the arrays are borrowed
+ * and must outlive the walk: */
+typedef struct pt_chunk_job {
+    uint64_t len; /* the resource's length */
+    /* Chunks (sorted, distinct indices) whose leaves are known_val[i]:
+     * their bytes are not part of the chain, so they may be unknown. */
+    const uint64_t *known;
+    const uint8_t (*known_val)[PATIENT_SHA256_BYTES];
+    size_t nknown;
+    /* Chunks asked about (sorted, distinct): leaf[i] (leaf may be NULL)
+     * gets want[i]'s leaf, kept[i] (kept may be NULL) the SHA-256 of its
+     * bytes outside holes (pt_chunk_kept). */
+    const uint64_t *want;
+    uint8_t (*leaf)[PATIENT_SHA256_BYTES];
+    uint8_t (*kept)[PATIENT_SHA256_BYTES];
+    size_t nwant;
+    /* 1: the root (every byte is read); 0: none, and the walk ends after
+     * the last chunk asked about (later bytes are not looked at). */
+    int root;
+} pt_chunk_job;
+
+/* The walk as bytes arrive, in any pieces, in order. Indices
+ * >= pt_chunk_count(len): PATIENT_ERR_ARG. update: n bytes at p (NULL:
+ * zeros), hole: they are withheld bytes (part of the chain, as their
+ * bytes or zeros: a chunk with such bytes takes its leaf from a hop's
+ * "chunks", so they never count; not kept). final: the root (NULL
+ * without job->root), once all len bytes came (else PATIENT_ERR_ARG;
+ * without a root, those up to the end of the last chunk asked about).
+ * More than len bytes with a root: PATIENT_ERR_ARG. */
+typedef struct pt_chunk_stream pt_chunk_stream;
+patient_err pt_chunk_stream_new(const pt_chunk_job *job, pt_chunk_stream **out);
+patient_err pt_chunk_stream_update(pt_chunk_stream *w, const uint8_t *p, int hole, size_t n);
+patient_err pt_chunk_stream_final(pt_chunk_stream *w, uint8_t root[PATIENT_SHA256_BYTES]);
+void pt_chunk_stream_free(pt_chunk_stream *w);
+
+/* The walk over bytes in pieces (pieces.h; data->len must be job->len,
+ * else PATIENT_ERR_ARG), fed to it in one block: a piece with an owner is
+ * a hole. root: as pt_chunk_stream_final. */
+patient_err pt_chunk_walk_pieces(const pt_pieces *data, const pt_chunk_job *job,
+                                 uint8_t root[PATIENT_SHA256_BYTES]);
+
+/* The walk over data[0, len): leaves of the chunks in known taken from
+ * known_val, those of want copied to want_val, the root when root is not
+ * NULL (pt_chunk_job says what each is). */
 patient_err pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known,
                           const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
                           const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES],
                           size_t nwant, uint8_t root[PATIENT_SHA256_BYTES]);
-
-/* pt_chunk_walk over bytes in pieces (pieces.h): a withheld piece's bytes
- * count as zeros (they are in known chunks where it matters). */
-patient_err pt_chunk_walk_pieces(const pt_pieces *data, const uint64_t *known,
-                                 const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
-                                 const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES],
-                                 size_t nwant, uint8_t root[PATIENT_SHA256_BYTES]);
-
-/* The same walk (with a root) as bytes arrive, in any pieces, in order:
- * the resource of len bytes, the leaves of the known chunks taken from
- * known_val, and kept[i] (room for nknown; may be NULL only when nknown
- * is 0) gets the SHA-256 of known chunk known[i]'s bytes outside holes
- * (pt_chunk_kept_pieces). update: n bytes at p (NULL: zeros), hole: they
- * are withheld bytes (they do not count as kept). final: the root, once
- * exactly len bytes came (else PATIENT_ERR_ARG). The known arrays must
- * outlive the walk. */
-typedef struct pt_chunk_stream pt_chunk_stream;
-patient_err pt_chunk_stream_new(uint64_t len, const uint64_t *known,
-                                const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
-                                uint8_t (*kept)[PATIENT_SHA256_BYTES], pt_chunk_stream **out);
-patient_err pt_chunk_stream_update(pt_chunk_stream *w, const uint8_t *p, int hole, size_t n);
-patient_err pt_chunk_stream_final(pt_chunk_stream *w, uint8_t root[PATIENT_SHA256_BYTES]);
-void pt_chunk_stream_free(pt_chunk_stream *w);
 
 /* ---- bytes with holes ---------------------------------------------------
  * A hole is a run of bytes whose value is not known (a hop withheld them).
@@ -124,12 +144,6 @@ patient_err pt_undo_holes(const patient_change *c, unsigned owner, const uint8_t
  * h: a hop's "kept" hash of a touched chunk. */
 patient_err pt_chunk_kept(const uint8_t *data, size_t len, uint64_t j, const pt_holes *h,
                           uint8_t out[PATIENT_SHA256_BYTES]);
-
-/* pt_chunk_kept of each chunk in idx (sorted, distinct, in range: else
- * ARG) over bytes in pieces, the holes being the pieces a hop withheld
- * or marked (owner >= 0): out[i] for idx[i], in one pass. */
-patient_err pt_chunk_kept_pieces(const pt_pieces *data, const uint64_t *idx, size_t n,
-                                 uint8_t (*out)[PATIENT_SHA256_BYTES]);
 
 /* The holes of bytes in pieces: every piece with an owner, at its offset. */
 patient_err pt_pieces_holes(const pt_pieces *s, pt_holes *h);

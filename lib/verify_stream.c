@@ -105,6 +105,7 @@ in_body(const pt_bodyck *b, const pt_piece *q)
 static patient_err
 confined_plan(pt_bodyck *b)
 {
+    pt_chunk_job job;
     patient_err err;
 
     if ((err = pt_pieces_holes(&b->in[0], &b->holes)) != PATIENT_OK)
@@ -126,9 +127,12 @@ confined_plan(pt_bodyck *b)
     b->known = 1;
     if (b->nk && (b->kept = calloc(b->nk, sizeof *b->kept)) == NULL)
         return PATIENT_ERR_NOMEM;
-    if ((err = pt_chunk_stream_new(b->in[0].len, b->kidx,
-                                   (const uint8_t (*)[PATIENT_SHA256_BYTES])b->kval, b->nk,
-                                   b->kept, &b->walk)) != PATIENT_OK)
+    /* The root, and the kept hash of every chunk whose leaf a hop gave. */
+    job = (pt_chunk_job){.len = b->in[0].len, .known = b->kidx,
+                         .known_val = (const uint8_t (*)[PATIENT_SHA256_BYTES])b->kval,
+                         .nknown = b->nk, .want = b->kidx, .kept = b->kept, .nwant = b->nk,
+                         .root = 1};
+    if ((err = pt_chunk_stream_new(&job, &b->walk)) != PATIENT_OK)
         return err;
     b->wc.s = &b->in[0];
     return PATIENT_OK;

@@ -127,8 +127,8 @@ tests_stack_logcheck_LDADD = $(TEST_LIBS)
 tests_check_mbox_SOURCES = tests/check_mbox.c $(TEST_UTIL)
 tests_check_mbox_CFLAGS = $(TEST_CFLAGS)
 tests_check_mbox_LDADD = $(TEST_LIBS)
-TESTS += tests/check_mbox tests/stack_e2e.sh tests/stack_load.sh tests/stack_large.sh tests/stack_prune.sh tests/stack_tls.sh tests/stack_shards.sh
-dist_noinst_SCRIPTS += tests/stack_prelude.sh tests/stack_e2e.sh tests/stack_load.sh tests/stack_large.sh tests/stack_prune.sh tests/stack_tls.sh tests/stack_shards.sh tests/shard_path.py
+TESTS += tests/check_mbox tests/stack_e2e.sh tests/stack_load.sh tests/stack_large.sh tests/stack_limits.sh tests/stack_prune.sh tests/stack_tls.sh tests/stack_shards.sh
+dist_noinst_SCRIPTS += tests/stack_prelude.sh tests/stack_e2e.sh tests/stack_load.sh tests/stack_large.sh tests/stack_limits.sh tests/stack_prune.sh tests/stack_tls.sh tests/stack_shards.sh tests/shard_path.py
 
 # patient audit / patient inspect
 check_PROGRAMS += tests/check_audit

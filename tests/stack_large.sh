@@ -8,9 +8,10 @@
 # patient-verify's verdict and exit code through the proxy; forged twins:
 # a reference to a descriptor that does not exist, and the right descriptor
 # with a changed body, are invalid. A body over patient.MaxBody passes
-# unchanged with its logged event. gzip pages of 1 MB and 5 MB (a gzip
-# body over HoldMax) stream decoded, changed and re-encoded, with the same
-# checks and twins; a gzip bomb is abandoned. Every curl has a timeout (a
+# unchanged with its logged event. gzip pages of the same four sizes: of
+# 64 KiB - 1 and 64 KiB (gzip bodies under HoldMax) held, of 1 MB and 5 MB
+# streamed, decoded, changed and re-encoded, with the same checks and
+# twins; a gzip bomb is abandoned. Every curl has a timeout (a
 # stall is a failure, not a hang).
 set -euo pipefail
 
@@ -52,7 +53,7 @@ open(path, "wb").write(data)
 open(path + ".gz", "wb").write(gzip.compress(data, 6, mtime=0))
 PY2
 }
-gzsizes="1000000 5000000"
+gzsizes="65535 65536 1000000 5000000"
 for s in $gzsizes; do gzpage "gm$s" "$s" 1; gzpage "gu$s" "$s" 0; done
 # decodes past MaxBody without a change: relayed (re-encoded), logged
 gzpage gover $((17 * 1024 * 1024)) 0
@@ -138,9 +139,11 @@ for s in $sizes; do
     done
 done
 
-# gzip bodies over HoldMax: decoded as they stream, changed, re-encoded;
-# the descriptor is over the decoded body (as for held gzip), its in/out
-# sizes those of the origin's and the delivered decoded bytes.
+# gzip pages: of 64 KiB - 1 and 64 KiB decoded (their gzip bodies under
+# HoldMax: held, decoded, changed, re-encoded, inline Patient-Change), and
+# 1 MB and 5 MB (gzip bodies over HoldMax: decoded as they stream, changed,
+# re-encoded, by reference); the descriptor is over the decoded body, its
+# in/out sizes those of the origin's and the delivered decoded bytes.
 for s in $gzsizes; do
     for kind in m u; do
         name=g$kind$s
@@ -150,19 +153,31 @@ for s in $gzsizes; do
         check "$name: fetched gzip through the proxy (curl exit $rc)" test "$rc" = 0
         check "$name: Content-Encoding gzip kept" grep -qi '^Content-Encoding: *gzip' "$work/$name.hdr"
         ref=$(sed -n 's/^Patient-Change-Ref: *//Ip' "$work/$name.hdr" | tr -d '\r')
-        check "$name: streamed, reference to the middlebox ($ref)" \
-            bash -c "[[ '$ref' =~ ^http://patient-mbox\\.invalid/\\.well-known/patient/change/[0-9a-f]{32}$ ]]"
+        inline=$(grep -ci '^Patient-Change:' "$work/$name.hdr" || true)
+        held=0
+        (( $(stat -c %s "$work/site/g$kind$s.html.gz") <= 65535 )) && held=1
+        if (( held )); then
+            check "$name: gzip body under HoldMax, held (no reference)" test -z "$ref"
+        else
+            check "$name: streamed, reference to the middlebox ($ref)" \
+                bash -c "[[ '$ref' =~ ^http://patient-mbox\\.invalid/\\.well-known/patient/change/[0-9a-f]{32}$ ]]"
+        fi
         check "$name: body decodes as gzip" "$PY" -c 'import gzip, sys
 open(sys.argv[2], "wb").write(gzip.decompress(open(sys.argv[1], "rb").read()))' \
             "$work/$name.gz" "$work/$name.body"
         if [[ $kind == m ]]; then
             check "$name: decoded body is exactly the original with the banner after <body>" \
                 "$PY" "$work/expect.py" "$work/site/$name.html" "$work/$name.body"
-            rc=0
-            curl -sS --max-time 10 -o "$work/$name.desc" -w '%{http_code}' -x "$PROXY_URL" "$ref" \
-                >"$work/$name.code" || rc=$?
-            check "$name: descriptor served by the middlebox (HTTP $(cat "$work/$name.code"))" \
-                test "$(cat "$work/$name.code")" = 200
+            if (( held )); then
+                check "$name: one inline Patient-Change" test "$inline" = 1
+                sed -n 's/^Patient-Change: *//Ip' "$work/$name.hdr" | tr -d '\r' >"$work/$name.desc"
+            else
+                rc=0
+                curl -sS --max-time 10 -o "$work/$name.desc" -w '%{http_code}' -x "$PROXY_URL" "$ref" \
+                    >"$work/$name.code" || rc=$?
+                check "$name: descriptor served by the middlebox (HTTP $(cat "$work/$name.code"))" \
+                    test "$(cat "$work/$name.code")" = 200
+            fi
             check "$name: descriptor is in the audit log" grep -qF "$(cat "$work/$name.desc")" "$AUDIT_LOG"
             check "$name: descriptor in/out are the decoded origin and delivered bodies" "$PY" -c '
 import base64, json, os, sys
@@ -173,8 +188,11 @@ sys.exit(0 if (d["in"]["size"], d["out"]["size"]) == (os.path.getsize(sys.argv[2
             expect_page "$name" modified "(gzip through the proxy)"
         else
             check "$name: decoded body unchanged" cmp -s "$work/$name.body" "$work/site/$name.html"
-            code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -x "$PROXY_URL" "$ref" || true)
-            check "$name: nothing behind the reference (HTTP $code)" test "$code" = 404
+            check "$name: no inline descriptor" test "$inline" = 0
+            if (( ! held )); then
+                code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -x "$PROXY_URL" "$ref" || true)
+                check "$name: nothing behind the reference (HTTP $code)" test "$code" = 404
+            fi
             expect_page "$name" verified
         fi
     done
@@ -209,6 +227,13 @@ check "native host, received streamed page via the proxy: modified; kept byte ch
 native_host gnreq gnat --proxy "$PROXY_URL"
 got=$(native_verdicts "$work/gnat")
 check "native host, received (decoded) streamed gzip page: modified; kept byte changed: invalid (got $got, exit $rc)" \
+    bash -c "[[ '$got' == 'modified invalid('*body.mismatch* && $rc == 0 ]]"
+# the held gzip page at 64 KiB - 1 the same way (inline descriptor)
+native_requests "$ORIGIN_URL/gm65535.html" "$work/gm65535.hdr" "$work/gm65535.body" \
+    "$work/hnreq" byte
+native_host hnreq hnat
+got=$(native_verdicts "$work/hnat")
+check "native host, received (decoded) held gzip page: modified; kept byte changed: invalid (got $got, exit $rc)" \
     bash -c "[[ '$got' == 'modified invalid('*body.mismatch* && $rc == 0 ]]"
 native_host nreq natnp
 got=$(native_verdicts "$work/natnp")

@@ -68,11 +68,12 @@ stack_workdir() {
     trap 'exit 130' INT TERM
 }
 
-# stack_start SITE: start the stack in $work/stack serving SITE and take
-# its variables (ORIGIN_URL, PROXY_URL, ...); on failure show its log and
-# exit. Settings come from the STACK_* environment, as scripts/stack reads.
+# stack_start SITE [OPTION...]: start the stack in $work/stack serving SITE
+# (with scripts/stack's start options, e.g. --rules FILE) and take its
+# variables (ORIGIN_URL, PROXY_URL, ...); on failure show its log and exit.
+# Settings come from the STACK_* environment, as scripts/stack reads.
 stack_start() {
-    eval "$("$STACK" start "$work/stack" "$1" 2>"$work/stack-start.log")" || {
+    eval "$("$STACK" start "$work/stack" "$@" 2>"$work/stack-start.log")" || {
         cat "$work/stack-start.log"; echo "stack failed to start"; exit 1; }
 }
 

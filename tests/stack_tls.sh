@@ -17,6 +17,10 @@
 #   the same without may_decrypt     -> invalid, tls.intercepted.denied
 #   a second bumping proxy (echo, nobody names its CA), body untouched
 #                                    -> invalid, tls.intercepted.unknown
+#   a 1 MB page through the bumping middlebox (streamed, by reference)
+#                                    -> modified, the same TLS facts; its
+#                                       bundle with another page's descriptor
+#                                       -> invalid, change.url.mismatch
 #   malformed pins                   -> refused by disclose and publish
 # and the evidence bundle, offline: the recorded chain judged as online
 # (allowed, corp-proxy); swapped for an unknown CA -> invalid
@@ -32,6 +36,11 @@ stack_workdir patient-tls
 
 cp -r "$top_srcdir/tests/site" "$work/site"
 chmod -R u+w "$work/site"
+# a 1 MB page (over HoldMax: streamed, descriptor by reference) the banner
+# rule edits
+"$PY" -c 'import sys
+h = b"<html><head><title>t</title></head><body class=\"x\"><div>"; t = b"</div>\n</html>\n"
+open(sys.argv[1], "wb").write(h + b"a" * (1000000 - len(h) - len(t)) + t)' "$work/site/big.html"
 "$PATIENT_BIN" keygen -W -p "$work/pub.pub" -s "$work/pub.key" >/dev/null
 PUBKEY=$(sed -n 2p "$work/pub.pub")
 
@@ -162,6 +171,40 @@ ng=$(grep '"GET /index.html ' "$A_DIR/nginx-access.log" | tail -n 1 |
      sed -n 's/.* tls=\([^ ]*\) cipher=\([^ ]*\)$/\1 \2 true/p')
 check "hop TLS facts equal nginx's ($ng; got $(hop_tls "$work/via.json"))" \
     test -n "$ng" -a "$(hop_tls "$work/via.json")" = "$ng"
+
+# The large path over HTTPS: the 1 MB page streams through the bumping
+# proxy with its descriptor by reference (the reserved host, plain http
+# through the same proxy); the hop carries the upstream TLS as for a held
+# page. Forged twin: its bundle with the referenced descriptor swapped for
+# index.html's (genuine, signed by the same middlebox, for another URL).
+rc=0
+curl -sS --max-time 60 --cacert "$A_BUMP_CA" -D "$work/big.hdr" -o "$work/big.body" -x "$A_PROXY" \
+    "$A_HTTPS/big.html" 2>"$work/big.curl" || rc=$?
+check "https 1 MB through the bumping middlebox: fetched (curl exit $rc)" test "$rc" = 0
+ref=$(sed -n 's/^Patient-Change-Ref: *//Ip' "$work/big.hdr" | tr -d '\r')
+check "https 1 MB: streamed, reference to the middlebox ($ref)" \
+    bash -c "[[ '$ref' =~ ^http://patient-mbox\\.invalid/\\.well-known/patient/change/[0-9a-f]{32}$ ]]"
+check "https 1 MB: the body is the page with the banner after <body>" "$PY" -c '
+import json, sys
+r = [x for x in json.load(open(sys.argv[1]))["rules"] if x["id"] == "notice-banner"][0]["text"].encode()
+o, g, t = open(sys.argv[2], "rb").read(), open(sys.argv[3], "rb").read(), b"<body class=\"x\">"
+sys.exit(g != o.replace(t, t + r, 1))' "$top_srcdir/middlebox/rules/example.json" "$work/site/big.html" "$work/big.body"
+pverify big "$work/pol.json" --ca-file "$A_BUMP_CA" --proxy "$A_PROXY" --bundle "$work/big.bundle" \
+    "$A_HTTPS/big.html"
+expect big 0 modified "" "https 1 MB streamed through the bumping middlebox"
+ng=$(grep '"GET /big.html ' "$A_DIR/nginx-access.log" | tail -n 1 |
+     sed -n 's/.* tls=\([^ ]*\) cipher=\([^ ]*\)$/\1 \2 true/p')
+check "https 1 MB: hop TLS facts equal nginx's ($ng; got $(hop_tls "$work/big.json"))" \
+    test -n "$ng" -a "$(hop_tls "$work/big.json")" = "$ng"
+"$PY" - "$work/big.bundle" "$work/via.bundle" "$work/bigswap.bundle" <<'PY'
+import json, sys
+b, other = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert len(b["changes"]) == 1 and len(other["changes"]) == 1, (b["changes"], other["changes"])
+b["changes"] = other["changes"]
+json.dump(b, open(sys.argv[3], "w"))
+PY
+poffline bigswap "$work/bigswap.bundle"
+expect bigswap 1 invalid "change.url.mismatch" "https 1 MB with index.html's descriptor, offline"
 
 # the audit log says the same, and still verifies (the "tls" member is
 # checked against the signed descriptor)

@@ -129,7 +129,7 @@ b64(const uint8_t *bin, size_t len, char *out, size_t outlen)
 static int
 write_out(const char *path, const char *data, size_t len, int force)
 {
-    if (cli_write_atomic(path, data, len, 0644, force) == 0)
+    if (patient_file_write(path, data, len, 0644, force ? PATIENT_FILE_REPLACE : 0) == PATIENT_OK)
         return 0;
     if (errno == EEXIST)
         cli_warn("%s already exists; use -f to overwrite it [file.exists]", path);
@@ -958,11 +958,12 @@ do_verify_proof(int n, char **args, const aopts *o)
                          "checkpoint signature");
     if (cli_pubkey_load("--pub", o->pub_spec, &pk) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
-    if ((err = cli_read_file(args[0], PROOF_MAX, 0, &proof, &plen, NULL)) != PATIENT_OK) {
+    if ((err = patient_file_read(args[0], PROOF_MAX, 0, &proof, &plen, NULL)) != PATIENT_OK) {
         cli_report(err, args[0]);
         goto out;
     }
-    if ((err = cli_read_file(line_path, PATIENT_LOG_LINE_MAX + 1, 0, &line, &llen, NULL)) != PATIENT_OK) {
+    if ((err = patient_file_read(line_path, PATIENT_LOG_LINE_MAX + 1, 0, &line, &llen, NULL)) !=
+        PATIENT_OK) {
         cli_report(err, line_path);
         goto out;
     }

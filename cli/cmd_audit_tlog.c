@@ -180,7 +180,8 @@ do_consistency(int n, char **a, const topts *o)
     {
         size_t l = strlen(json);
         json[l] = '\n'; /* the NUL becomes the newline; written by length */
-        rc = cli_write_atomic(o->out ? o->out : "-", json, l + 1, 0644, o->force);
+        rc = patient_file_write(o->out ? o->out : "-", json, l + 1, 0644,
+                                o->force ? PATIENT_FILE_REPLACE : 0) != PATIENT_OK;
         if (rc != 0) {
             if (errno == EEXIST)
                 cli_warn("%s already exists; use -f to overwrite it [file.exists]", o->out);
@@ -204,7 +205,7 @@ do_verify_consistency(int n, char **a, const topts *o)
 
     if (n != 1)
         cli_usage(usage, "verify-consistency takes one PROOF");
-    if ((err = cli_read_file(a[0], 64 * 1024, 0, &text, &len, NULL)) != PATIENT_OK)
+    if ((err = patient_file_read(a[0], 64 * 1024, 0, &text, &len, NULL)) != PATIENT_OK)
         return cli_report(err, a[0]);
     err = patient_consistency_parse(text, len, &p);
     free(text);
@@ -506,7 +507,10 @@ save_evidence(const char *path, cJSON *doc, const patient_included *res, size_t 
     cJSON_AddItemToObject(doc, "log_proofs", arr);
     if ((json = cJSON_Print(doc)) == NULL)
         return -1;
-    rc = cli_write_atomic(path, json, strlen(json), 0644, force);
+    rc = patient_file_write(path, json, strlen(json), 0644, force ? PATIENT_FILE_REPLACE : 0) ==
+                 PATIENT_OK
+             ? 0
+             : -1;
     free(json);
     if (rc == 0)
         printf("evidence written to %s (log_proofs)\n", path);
@@ -585,7 +589,7 @@ do_included(int n, char **a, const topts *o)
         cli_usage(usage, "--out and --state need --log URL");
     if (cli_pubkey_load("--pub", o->pub, &pk) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
-    if ((err = cli_read_file(a[0], BUNDLE_MAX, 0, &text, &len, NULL)) != PATIENT_OK)
+    if ((err = patient_file_read(a[0], BUNDLE_MAX, 0, &text, &len, NULL)) != PATIENT_OK)
         return cli_report(err, a[0]);
     /* The bundle's descriptors: its "changes" (docs/format/report.md). */
     if ((doc = cJSON_ParseWithLength(text, len)) == NULL ||

@@ -168,8 +168,8 @@ cmd_disclose(int argc, char **argv)
     }
     if (from) {
         const char *field = NULL;
-        if ((err = cli_read_file(from, PATIENT_DISCLOSURE_MAX_BYTES, 0, &from_text, &from_len,
-                                 NULL)) != PATIENT_OK) {
+        if ((err = patient_file_read(from, PATIENT_DISCLOSURE_MAX_BYTES, 0, &from_text, &from_len,
+                                     NULL)) != PATIENT_OK) {
             cli_warn("%s: %s [%s]", from, patient_strerror(err), patient_errname(err));
             goto out;
         }
@@ -236,12 +236,14 @@ cmd_disclose(int argc, char **argv)
     if ((rc = cli_report(err, "signing")) != CLI_EXIT_OK)
         goto out;
     /* Document first, then its signature. */
-    if (cli_write_atomic(jpath, json, jlen, 0644, force) != 0) {
+    if (patient_file_write(jpath, json, jlen, 0644, force ? PATIENT_FILE_REPLACE : 0) !=
+        PATIENT_OK) {
         cli_warn("%s: %s [io]", jpath, errno == EEXIST ? "exists" : strerror(errno));
         rc = CLI_EXIT_USAGE;
         goto out;
     }
-    if (cli_write_atomic(spath, sig, strlen(sig), 0644, force) != 0) {
+    if (patient_file_write(spath, sig, strlen(sig), 0644, force ? PATIENT_FILE_REPLACE : 0) !=
+        PATIENT_OK) {
         cli_warn("%s: %s [io]", spath, errno == EEXIST ? "exists" : strerror(errno));
         rc = CLI_EXIT_USAGE;
         goto out;

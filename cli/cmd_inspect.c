@@ -58,8 +58,8 @@ cmd_inspect(int argc, char **argv)
     path = argv[optind];
     /* Over PATIENT_INSPECT_MAX only the head is read: enough to say what
      * it is (an audit log is then streamed from its path). */
-    if ((err = cli_read_file(path, PATIENT_INSPECT_MAX, CLI_READ_HEAD, &data, &len, &head_only)) !=
-        PATIENT_OK) {
+    if ((err = patient_file_read(path, PATIENT_INSPECT_MAX, PATIENT_FILE_HEAD, &data, &len,
+                                 &head_only)) != PATIENT_OK) {
         err = patient_inspect_unreadable(err, &r);
     } else {
         patient_inspect_opts o = PATIENT_OPTS_INIT(patient_inspect_opts);

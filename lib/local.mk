@@ -3,7 +3,7 @@
 # then exported as the shared libpatient with only PATIENT_EXPORT symbols.
 noinst_LTLIBRARIES = lib/libpatient_core.la
 lib_libpatient_core_la_SOURCES = \
-	lib/util.h lib/util.c lib/time_int.h lib/time.c \
+	lib/util.h lib/util.c lib/file.c lib/time_int.h lib/time.c \
 	lib/error.c \
 	lib/hash_int.h lib/hash.c \
 	lib/key_int.h lib/key.c \
@@ -39,7 +39,8 @@ pkginclude_HEADERS += \
 	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
 	include/patient/verify.h include/patient/native.h include/patient/mbox.h include/patient/time.h \
-	include/patient/jws.h include/patient/url.h include/patient/tls.h include/patient/inspect.h
+	include/patient/jws.h include/patient/url.h include/patient/tls.h include/patient/inspect.h \
+	include/patient/file.h
 
 # What tools link with.
 PT_LIBS = lib/libpatient.la $(SODIUM_LIBS) $(CJSON_LIBS)

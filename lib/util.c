@@ -159,8 +159,10 @@ pt_buf_free(pt_buf *b)
     b->len = b->cap = 0;
 }
 
-patient_err
-pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len)
+/* pt_read_fd, or with truncated its head: the first max bytes, and
+ * *truncated set when there were more. */
+static patient_err
+read_fd(int fd, size_t max, uint8_t **out, size_t *len, int *truncated)
 {
     pt_buf b = {0};
     struct stat st;
@@ -174,6 +176,8 @@ pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len)
      * copies of (possibly secret) contents in freed memory. */
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t)st.st_size <= max)
         err = pt_buf_reserve(&b, (size_t)st.st_size);
+    else if (truncated != NULL && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        err = pt_buf_reserve(&b, max); /* only the head of a larger file */
     else
         err = pt_buf_reserve(&b, 0);
     if (err != PATIENT_OK)
@@ -189,12 +193,19 @@ pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len)
         if (n == 0)
             break;
         if ((size_t)n > max - b.len) {
-            err = PATIENT_ERR_TOO_LARGE;
-            goto out;
+            if (truncated == NULL) {
+                err = PATIENT_ERR_TOO_LARGE;
+                goto out;
+            }
+            *truncated = 1;
+            n = (ssize_t)(max - b.len);
         }
         if ((err = pt_buf_append(&b, chunk, (size_t)n)) != PATIENT_OK)
             goto out;
+        if (truncated != NULL && *truncated)
+            break;
     }
+    b.data[b.len] = 0; /* an empty file appended nothing */
     *out = b.data;
     *len = b.len;
     b.data = NULL;
@@ -204,6 +215,12 @@ out:
         sodium_memzero(b.data, b.cap);
     pt_buf_free(&b);
     return err;
+}
+
+patient_err
+pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len)
+{
+    return read_fd(fd, max, out, len, NULL);
 }
 
 patient_err
@@ -258,6 +275,26 @@ pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
     return err;
 }
 
+patient_err
+pt_read_file_head(const char *path, size_t max, uint8_t **out, size_t *len, int *truncated)
+{
+    patient_err err;
+    int fd = STDIN_FILENO;
+
+    *out = NULL;
+    *len = 0;
+    *truncated = 0;
+    if (path == NULL)
+        return PATIENT_ERR_ARG;
+    /* Any size: only the head is read. */
+    if (strcmp(path, "-") != 0 && (err = pt_open_regular(path, SIZE_MAX, &fd, NULL)) != PATIENT_OK)
+        return err;
+    err = read_fd(fd, max, out, len, truncated);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return err;
+}
+
 static patient_err
 fsync_dir_of(const char *path)
 {
@@ -304,7 +341,7 @@ pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, i
 {
     char tmp[PATH_MAX];
     const uint8_t *p = data;
-    int fd = -1, n;
+    int fd = -1, n, saved;
     patient_err err = PATIENT_OK;
     struct stat st;
 
@@ -350,9 +387,12 @@ pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, i
     }
     return flags & PT_WRITE_NOSYNC ? PATIENT_OK : fsync_dir_of(path);
 fail:
+    /* errno stays as the failed call left it, for the caller's message. */
+    saved = errno;
     if (fd >= 0)
         close(fd);
     unlink(tmp);
+    errno = saved;
     return err;
 }
 

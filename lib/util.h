@@ -40,6 +40,10 @@ void pt_buf_free(pt_buf *b);
  * most max bytes. *out is malloc'd and NUL-terminated (not counted in *len).
  * path "-" reads stdin. */
 patient_err pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+/* The same for a file of any size: its first max bytes, with *truncated
+ * set to 1 when there were more (0 otherwise). */
+patient_err pt_read_file_head(const char *path, size_t max, uint8_t **out, size_t *len,
+                              int *truncated);
 /* Open path read-only for a regular file of at most max bytes, refusing
  * symlinks (UNSAFE_PATH), devices/FIFOs (UNSAFE_PATH). *st (may be NULL)
  * gets its fstat. Caller closes *fd. */

@@ -163,7 +163,7 @@ read_arriving(const char *in_header, char **hdr, char **prev, size_t *nprev)
     size_t hdrlen = 0;
     patient_err err;
 
-    if ((err = cli_read_file(in_header, 4u * 1024 * 1024, 0, hdr, &hdrlen, NULL)) != PATIENT_OK)
+    if ((err = patient_file_read(in_header, 4u * 1024 * 1024, 0, hdr, &hdrlen, NULL)) != PATIENT_OK)
         cli_fatal(in_header, err, err == PATIENT_ERR_TOO_LARGE ? "header file over 4 MiB" : NULL);
     for (line = strtok_r(*hdr, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
         const char *v = line;
@@ -243,7 +243,7 @@ main(int argc, char **argv)
     if (a.in_header)
         read_arriving(a.in_header, &hdr, prev, &nprev);
 
-    if ((err = cli_read_file("-", PATIENT_MAX_BODY, 0, &body, &len, NULL)) != PATIENT_OK)
+    if ((err = patient_file_read("-", PATIENT_MAX_BODY, 0, &body, &len, NULL)) != PATIENT_OK)
         cli_fatal("stdin", err, NULL);
     /* The same rule as srv_patient: some responses are never touched. */
     if ((why = patient_mbox_may_change((int)a.status, a.cache_control, 0)) != NULL) {
@@ -264,8 +264,8 @@ main(int argc, char **argv)
     if (a.drop_out)
         write_drop_out(a.drop_out, &res);
     /* unchanged: the library did not copy the body; send ours */
-    if (cli_write_all(STDOUT_FILENO, res.changed ? (const void *)res.body : body,
-                      res.changed ? res.len : len) != 0)
+    if (patient_file_write("-", res.changed ? (const void *)res.body : body,
+                           res.changed ? res.len : len, 0, 0) != PATIENT_OK)
         cli_fatal("stdout", PATIENT_ERR_IO, strerror(errno));
     if (!a.quiet) {
         if (res.changed)

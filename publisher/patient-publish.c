@@ -329,7 +329,7 @@ sign_response(const struct publish_args *a)
     patient_err err;
     int rc = CLI_EXIT_USAGE;
 
-    if ((err = cli_read_file(a->path, RESPONSE_MAX, 0, &body, &blen, NULL))) {
+    if ((err = patient_file_read(a->path, RESPONSE_MAX, 0, &body, &blen, NULL))) {
         cli_warn("%s: %s", a->path, patient_strerror(err));
         goto out;
     }
@@ -393,7 +393,7 @@ publish_site(const struct publish_args *a)
     memset(&ps, 0, sizeof ps);
     if (a->delegations) {
         size_t dl = 0;
-        if ((err = cli_read_file(a->delegations, DELEGATIONS_MAX, 0, &dtext, &dl, NULL)) ||
+        if ((err = patient_file_read(a->delegations, DELEGATIONS_MAX, 0, &dtext, &dl, NULL)) ||
             memchr(dtext, 0, dl) != NULL) {
             cli_warn("%s: %s", a->delegations,
                      err == PATIENT_ERR_TOO_LARGE || err == PATIENT_OK

@@ -531,6 +531,62 @@ START_TEST(read_file_refusals)
 }
 END_TEST
 
+/* The tools' face of the two (patient/file.h): the head of a larger file,
+ * an empty file NUL-terminated, and the errno each refusal leaves for a
+ * tool's message. */
+START_TEST(file_public)
+{
+    char *d = NULL;
+    size_t n = 7;
+    int trunc = -1;
+
+    write_file(tpath("ten"), "0123456789");
+    ck_assert_int_eq(patient_file_read(tpath("ten"), 10, PATIENT_FILE_HEAD, &d, &n, &trunc),
+                     PATIENT_OK);
+    ck_assert_uint_eq(n, 10);
+    ck_assert_int_eq(trunc, 0); /* exactly the cap is all of it */
+    ck_assert_str_eq(d, "0123456789");
+    free(d);
+    ck_assert_int_eq(patient_file_read(tpath("ten"), 4, PATIENT_FILE_HEAD, &d, &n, &trunc),
+                     PATIENT_OK);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(trunc, 1);
+    ck_assert_str_eq(d, "0123");
+    free(d);
+    ck_assert_int_eq(patient_file_read(tpath("ten"), 4, 0, &d, &n, NULL), PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(d);
+    ck_assert_int_eq(patient_file_read(tpath("ten"), 4, PATIENT_FILE_HEAD, &d, &n, NULL),
+                     PATIENT_ERR_ARG);
+    write_file(tpath("empty"), "");
+    ck_assert_int_eq(patient_file_read(tpath("empty"), 4, 0, &d, &n, NULL), PATIENT_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(d, "");
+    free(d);
+    ck_assert_int_eq(symlink(tpath("ten"), tpath("sym")), 0);
+    ck_assert_int_eq(patient_file_read(tpath("sym"), 100, PATIENT_FILE_HEAD, &d, &n, &trunc),
+                     PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(patient_file_read(tpath("missing"), 100, 0, &d, &n, NULL),
+                     PATIENT_ERR_NOT_FOUND);
+
+    errno = 0;
+    ck_assert_int_eq(patient_file_write(tpath("ten"), "x", 1, 0600, 0), PATIENT_ERR_EXISTS);
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_int_eq(patient_file_write(tpath("sym"), "x", 1, 0600, PATIENT_FILE_REPLACE),
+                     PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(errno, ELOOP);
+    ck_assert_int_eq(patient_file_write(tmpdir, "x", 1, 0600, PATIENT_FILE_REPLACE),
+                     PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(errno, EISDIR);
+    ck_assert_int_eq(patient_file_write(tpath("no/such/dir"), "x", 1, 0600, 0), PATIENT_ERR_IO);
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_int_eq(patient_file_write(tpath("ten"), "new", 3, 0600, PATIENT_FILE_REPLACE),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_file_read(tpath("ten"), 100, 0, &d, &n, NULL), PATIENT_OK);
+    ck_assert_str_eq(d, "new");
+    free(d);
+}
+END_TEST
+
 START_TEST(buf_append)
 {
     pt_buf b = {0};
@@ -747,6 +803,7 @@ core_suite(void)
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, write_atomic_excl);
     tcase_add_test(tc, read_file_refusals);
+    tcase_add_test(tc, file_public);
     tcase_add_test(tc, buf_append);
     suite_add_tcase(s, tc);
 

@@ -286,7 +286,8 @@ verify_and_report(const struct verify_args *a, const patient_policy *policy)
     if (a->offline) {
         char *text = NULL;
         size_t len = 0;
-        if ((err = cli_read_file(a->offline, PATIENT_BUNDLE_MAX, 0, &text, &len, NULL)) != PATIENT_OK)
+        if ((err = patient_file_read(a->offline, PATIENT_BUNDLE_MAX, 0, &text, &len, NULL)) !=
+            PATIENT_OK)
             cli_fatal(a->offline, err, NULL);
         err = patient_verify_bundle(text, len, policy, &a->vo, &report);
         free(text);
@@ -297,7 +298,8 @@ verify_and_report(const struct verify_args *a, const patient_policy *policy)
                                  a->bundle_path ? &bundle : NULL);
         if (err != PATIENT_OK)
             cli_fatal(a->url, err, NULL);
-        if (bundle && cli_write_atomic(a->bundle_path, bundle, strlen(bundle), 0600, 1) != 0)
+        if (bundle && patient_file_write(a->bundle_path, bundle, strlen(bundle), 0600,
+                                         PATIENT_FILE_REPLACE) != PATIENT_OK)
             cli_fatal(a->bundle_path, PATIENT_ERR_IO, "could not write the bundle");
     }
     if (!a->quiet) {

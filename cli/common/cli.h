@@ -1,9 +1,9 @@
 /* What every command-line tool needs (patient, patient-verify,
- * patient-publish, patient-mbox): messages, usage and exit codes, capped
- * reads, atomic writes, passwords and secret keys (durations and times come
- * from <patient/time.h>). A convenience library linked into each tool,
- * never installed. Only the public
- * libpatient API (PATIENT_EXPORT) is available here: tools link the shared
+ * patient-publish, patient-mbox): messages, usage and exit codes,
+ * passwords and secret keys, pin-list options (files are read and written
+ * with <patient/file.h>, durations and times come from <patient/time.h>).
+ * A convenience library linked into each tool, never installed. Only the
+ * public libpatient API (PATIENT_EXPORT) is available here: tools link the shared
  * library. Not thread-safe (one tool, one thread). */
 #ifndef PATIENT_CLI_H
 #define PATIENT_CLI_H
@@ -61,22 +61,6 @@ int cli_seckey_load(const char *path, const char *password_file, patient_seckey 
 /* Load a public key given to option opt (a .pub file or an RW... string);
  * on failure print "OPT SPEC: why [name]" and return CLI_EXIT_USAGE. */
 int cli_pubkey_load(const char *opt, const char *spec, patient_pubkey *pk);
-
-/* Read a whole file, or stdin for "-", NUL-terminated (*len excludes the
- * NUL; *data malloc'd, caller frees). A named file must be a regular file
- * and not a symlink (PATIENT_ERR_UNSAFE_PATH); a missing one is
- * PATIENT_ERR_NOT_FOUND. More than cap bytes is PATIENT_ERR_TOO_LARGE,
- * unless flags has CLI_READ_HEAD: then the first cap bytes are returned and
- * *truncated (may be NULL otherwise) is set to 1. */
-#define CLI_READ_HEAD 1u
-patient_err cli_read_file(const char *path, size_t cap, unsigned flags, char **data, size_t *len,
-                          int *truncated);
-/* Write all of p to fd (retrying short writes and EINTR); 0 or -1/errno. */
-int cli_write_all(int fd, const void *p, size_t len);
-/* Write data to path atomically: a temporary file beside it with the given
- * mode, fsync, then rename (replace) or link (no replace: an existing path
- * fails with EEXIST). "-" writes to stdout. 0, or -1 with errno set. */
-int cli_write_atomic(const char *path, const void *data, size_t len, unsigned mode, int replace);
 
 /* A pin-list option (opt, e.g. --interception-ca, --tls-key) given once
  * more: its argument, "sha256-<base64>" or a file holding a PEM

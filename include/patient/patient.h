@@ -25,5 +25,6 @@
 #include <patient/url.h>
 #include <patient/tls.h>
 #include <patient/inspect.h>
+#include <patient/file.h>
 
 #endif

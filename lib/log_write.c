@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,6 +61,18 @@ struct patient_log {
     uint64_t reserved;           /* file space allocated up to here (reserve_ahead), under mu */
     uint64_t n_appends;          /* under mu */
     uint64_t n_syncs;            /* under smu */
+    /* The syncer (patient_log_sync_ahead): a thread of this handle that
+     * leads a sync as soon as it is kicked, so a lone change's fdatasync
+     * runs while its caller sends what may leave before it. Started on
+     * the first kick, in the process that kicks (syncer_pid: a handle
+     * carried over fork(2) has no thread in the child, and does without);
+     * state, kick_to and stop under smu. */
+    pthread_t syncer;
+    pthread_cond_t kick;
+    int syncer_state;            /* 0 not started, 1 running, -1 could not start */
+    pid_t syncer_pid;
+    uint64_t kick_to;            /* sync up to here; 0: nothing asked */
+    int syncer_stop;
     pt_pub *pub;         /* publishing the tree (patient_log_set_publish) */
     patient_err pub_err; /* its last failure, for patient_log_publish_error */
 };
@@ -253,6 +266,67 @@ wait_durable(patient_log *log, uint64_t target)
     pthread_mutex_unlock(&log->smu);
     atomic_fetch_sub_explicit(&log->waiters, 1, memory_order_relaxed);
     return err;
+}
+
+static void *
+syncer_main(void *arg)
+{
+    patient_log *log = arg;
+    uint64_t to;
+
+    pthread_mutex_lock(&log->smu);
+    for (;;) {
+        while (!log->syncer_stop && log->kick_to == 0)
+            pthread_cond_wait(&log->kick, &log->smu);
+        if (log->syncer_stop)
+            break;
+        to = log->kick_to;
+        log->kick_to = 0;
+        pthread_mutex_unlock(&log->smu);
+        /* Leads the sync, or joins one a waiter started first. A failure
+         * is sticky (sync_failed): the waiters see it themselves. */
+        (void)wait_durable(log, to);
+        pthread_mutex_lock(&log->smu);
+    }
+    pthread_mutex_unlock(&log->smu);
+    return NULL;
+}
+
+/* Start the syncer (caller holds smu). Signals blocked in it: the
+ * process's handlers run on its own threads. On failure the handle
+ * does without: the waiters lead their syncs as before. */
+static void
+syncer_start(patient_log *log)
+{
+    sigset_t all, old;
+
+    log->syncer_state = -1;
+    if (pthread_cond_init(&log->kick, NULL) != 0)
+        return;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    if (pthread_create(&log->syncer, NULL, syncer_main, log) == 0) {
+        log->syncer_state = 1;
+        log->syncer_pid = getpid();
+    } else {
+        pthread_cond_destroy(&log->kick);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Stop and join the syncer, if this process started it. */
+static void
+syncer_stop(patient_log *log)
+{
+    if (log->syncer_state != 1 || log->syncer_pid != getpid())
+        return;
+    pthread_mutex_lock(&log->smu);
+    log->syncer_stop = 1;
+    pthread_cond_signal(&log->kick);
+    pthread_mutex_unlock(&log->smu);
+    pthread_join(log->syncer, NULL);
+    pthread_cond_destroy(&log->kick);
+    log->syncer_state = 0;
 }
 
 /* After write_entry under the lock: unlock, then (SYNC_EACH) wait until
@@ -707,6 +781,28 @@ patient_log_wait_durable(patient_log *log, uint64_t durable_at)
     return wait_durable(log, durable_at);
 }
 
+void
+patient_log_sync_ahead(patient_log *log, uint64_t durable_at)
+{
+    if (log == NULL || durable_at == 0 ||
+        atomic_load_explicit(&log->durable_off, memory_order_acquire) >= durable_at ||
+        durable_at > atomic_load_explicit(&log->written, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&log->smu);
+    if (log->syncer_state == 0)
+        syncer_start(log);
+    /* A sync already running: the waiter leads the next one itself, as
+     * without the syncer (kicked now, the syncer would only add a
+     * hand-over to that wait). */
+    if (log->syncer_state == 1 && log->syncer_pid == getpid() &&
+        !atomic_load_explicit(&log->syncing, memory_order_relaxed)) {
+        if (durable_at > log->kick_to)
+            log->kick_to = durable_at;
+        pthread_cond_signal(&log->kick);
+    }
+    pthread_mutex_unlock(&log->smu);
+}
+
 patient_err
 patient_log_append_event(patient_log *log, const char *event, const char *url,
                          const char *detail, uint64_t *seq)
@@ -758,6 +854,7 @@ patient_log_close(patient_log *log)
 
     if (log == NULL)
         return PATIENT_OK;
+    syncer_stop(log);
     if (!log->ro && (err = lock_log(log)) == PATIENT_OK) {
         if (log->next_seq > 0 && !log->last_is_ckpt)
             err = write_checkpoint(log, NULL);

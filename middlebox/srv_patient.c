@@ -1729,15 +1729,20 @@ srv_end_of_data(ci_request_t *req)
     }
     /* The change is signed and its entry written; its end leaves only
      * once the entry is durable. Alone (the group commit idle), its
-     * headers and first bytes go out first and srv_io then leads the
-     * sync: Squid relays them to the client while the disk works, and
-     * after the sync only the tail is left to relay. When the group
+     * fdatasync starts at once on the log's syncer thread while c-icap
+     * sends the headers and first bytes, and srv_io waits for it before
+     * the tail: Squid relays the head to the client while the disk works,
+     * and after the sync only the tail is left to relay. (With srv_io
+     * leading the sync, it started only after c-icap had formatted and
+     * written the headers and the head, 100-120 us later at 10 KB:
+     * docs/MIDDLEBOX.md, "A lone change's timeline".) When the group
      * commit is busy (a sync running, or changes waiting for one) this
      * one waits for a later sync anyway, so it waits here and the whole
      * answer goes out at once after: sent in two bursts it cost Squid
      * 20-40 us more CPU per 10 KB change at 50 connections, and the early
      * writes would only delay the next sync if this thread leads it. */
     if (!patient_log_sync_busy(log)) {
+        patient_log_sync_ahead(log, d->res.durable_at);
         d->mb = mb;
         d->sync_pending = 1;
     } else if ((err = patient_mbox_wait_durable(mb, &d->res)) != PATIENT_OK) {

@@ -780,6 +780,62 @@ START_TEST(append_hop_deferred_sync)
 }
 END_TEST
 
+/* patient_log_sync_ahead: the handle's syncer leads the sync of a
+ * deferred mark without anyone waiting; the wait after finds it durable
+ * and syncs no more. Marks it never gave, 0, and a NULL handle are
+ * ignored; close stops the syncer. */
+START_TEST(append_hop_sync_ahead)
+{
+    const char *p = tpath("ahead.log");
+    patient_log *log;
+    patient_log_report r;
+    uint64_t seq = 9, mark = 0, appends = 0, syncs0 = 0, syncs1 = 0;
+    char *v = NULL;
+    patient_hop *h;
+
+    ck_assert_int_eq(patient_log_open(p, sk, 0, &log), PATIENT_OK);
+    patient_log_sync_ahead(NULL, 1);
+    patient_log_sync_ahead(log, 0);
+    patient_log_sync_ahead(log, 1); /* beyond what is written: no mark of ours */
+    h = finished_hop(3, &v);
+    patient_log_stats(log, &appends, &syncs0);
+    ck_assert_int_eq(patient_log_append_hop_deferred(log, h, &seq, &mark), PATIENT_OK);
+    ck_assert_uint_gt(mark, 0);
+    patient_log_sync_ahead(log, mark + 1);
+    patient_log_stats(log, &appends, &syncs1);
+    ck_assert_uint_eq(syncs1, syncs0);
+    patient_log_sync_ahead(log, mark);
+    /* the syncer's fdatasync, with nobody waiting (bounded: 20 s) */
+    for (int i = 0; i < 2000 && syncs1 == syncs0; i++) {
+        usleep(10000);
+        patient_log_stats(log, &appends, &syncs1);
+    }
+    ck_assert_uint_eq(syncs1, syncs0 + 1);
+    ck_assert_int_eq(patient_log_wait_durable(log, mark), PATIENT_OK);
+    /* durable: neither the wait nor another kick syncs again */
+    patient_log_sync_ahead(log, mark);
+    ck_assert_int_eq(patient_log_wait_durable(log, mark), PATIENT_OK);
+    patient_log_stats(log, &appends, &syncs0);
+    ck_assert_uint_eq(syncs0, syncs1);
+    patient_hop_free(h);
+    free(v);
+    /* kicked and waited at once: one sync, led by whichever came first */
+    h = finished_hop(4, &v);
+    ck_assert_int_eq(patient_log_append_hop_deferred(log, h, &seq, &mark), PATIENT_OK);
+    patient_log_sync_ahead(log, mark);
+    ck_assert_int_eq(patient_log_wait_durable(log, mark), PATIENT_OK);
+    patient_log_stats(log, &appends, &syncs1);
+    ck_assert_uint_eq(syncs1, syncs0 + 1);
+    ck_assert_uint_eq(appends, 2);
+    patient_hop_free(h);
+    free(v);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 2);
+}
+END_TEST
+
 START_TEST(log_reopen_continues_chain)
 {
     const char *p = tpath("b.log");
@@ -1879,6 +1935,7 @@ log_suite(void)
     tcase_add_test(tc, log_reopen_continues_chain);
     tcase_add_test(tc, append_hop_same_entry);
     tcase_add_test(tc, append_hop_deferred_sync);
+    tcase_add_test(tc, append_hop_sync_ahead);
     tcase_add_test(tc, log_refuses_symlink);
     tcase_add_test(tc, log_file_mode_0600);
     tcase_add_test(tc, sync_each_default);

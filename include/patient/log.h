@@ -117,6 +117,15 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_append_hop_deferred(patient_l
  * change must not complete). Thread-safe; may block for one fdatasync. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_wait_durable(patient_log *log,
                                                                 uint64_t durable_at);
+/* Start the fdatasync that makes the log durable up to durable_at (from
+ * patient_log_append_hop_deferred) now, on a thread of the handle's own,
+ * and return at once: the caller does what may precede durability (sends
+ * a changed response's first bytes) while the disk works, then calls
+ * patient_log_wait_durable as it must. Only a hint, never a promise of
+ * durability: nothing happens when a sync is already running (the wait
+ * leads the next one, as without it), when the mark is durable already,
+ * or when the thread cannot start. Thread-safe. */
+PATIENT_EXPORT void patient_log_sync_ahead(patient_log *log, uint64_t durable_at);
 /* Append an "event" entry (e.g. "body.too_large": the body passed
  * unchanged). event: 1..64 of [a-z0-9._-]; url, detail may be NULL.
  * Thread-safe. */

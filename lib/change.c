@@ -534,8 +534,9 @@ pt_change_entry_tls(char out[PT_ENTRY_TLS_MAX], const char *version, const char 
 
 /* The change entry of a descriptor of jws_len bytes this hop would sign
  * with edits e (sorted) fits one log line whatever its seq: else
- * PATIENT_ERR_LIMIT. Checked before signing, so that the log never
- * refuses what a hop signed (after the change was made). */
+ * PATIENT_ERR_LIMIT. Checked before the descriptor leaves the hop, so
+ * that the log never refuses what a hop signed (after the change was
+ * made). */
 static patient_err
 hop_entry_fits(const patient_hop *hop, const patient_edit *e, size_t jws_len)
 {
@@ -621,24 +622,28 @@ hop_sign(patient_hop *hop, time_t at, const patient_edit *e, size_t olen,
                                  hop->tls_verified ? 5 : 6)))
             goto out;
     }
-    if ((err = pt_buf_append(&b, "}", 1)) ||
-        (err = pt_jws_sign_len(hop->sk, PATIENT_CHANGE_TYP, b.len, &jlen)))
+    if ((err = pt_buf_append(&b, "}", 1)))
         goto out;
-    /* Refused before anything is signed: a descriptor the next hop could
-     * not parse (TOO_LARGE), or one whose audit log entry would not fit a
-     * line (LIMIT, as for an edit past PATIENT_MAX_EDITS). */
-    if (jlen > PATIENT_JWS_MAX) {
+    /* A payload longer than the largest JWS cannot make one: refused
+     * before it is signed, so that a body's worth of inserted bytes is
+     * not signed only to be thrown away. */
+    if (b.len > PATIENT_JWS_MAX) {
         err = PATIENT_ERR_TOO_LARGE;
         goto out;
     }
-    if ((err = hop_entry_fits(hop, e, jlen)) ||
-        (err = patient_jws_sign(hop->sk, PATIENT_CHANGE_TYP, b.data, b.len, &jws)))
+    if ((err = pt_jws_sign_uncapped(hop->sk, PATIENT_CHANGE_TYP, b.data, b.len, &jws)))
         goto out;
-    /* What was checked above is what was signed. */
-    if (strlen(jws) != jlen) {
-        err = PATIENT_ERR_CRYPTO;
+    /* Refused before the descriptor leaves the hop, judged on what was
+     * signed: one the next hop could not parse (TOO_LARGE), one whose
+     * audit log entry would not fit a line (LIMIT, as for an edit past
+     * PATIENT_MAX_EDITS), a payload patient_jws_sign would not sign
+     * (TOO_LARGE), in that order. */
+    jlen = strlen(jws);
+    err = jlen > PATIENT_JWS_MAX ? PATIENT_ERR_TOO_LARGE : hop_entry_fits(hop, e, jlen);
+    if (err == PATIENT_OK && b.len > PATIENT_JWS_PAYLOAD_MAX)
+        err = PATIENT_ERR_TOO_LARGE;
+    if (err)
         goto out;
-    }
     err = PATIENT_ERR_NOMEM;
     if ((hop->value = strdup(jws)) == NULL)
         goto out;

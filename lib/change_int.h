@@ -47,9 +47,10 @@ void pt_hop_signed_get(const patient_hop *hop, pt_hop_signed *s);
 const patient_edit *pt_hop_signed_edit(const patient_hop *hop, size_t i);
 
 /* The audit log's change entry (docs/format/log.md) repeats members of
- * its descriptor: a hop checks before it signs that the line will hold
- * them (PATIENT_LOG_LINE_MAX), and the log's writer sizes the line by the
- * same count, so the two cannot drift apart. What the line holds: */
+ * its descriptor: a hop checks, before its descriptor leaves it, that the
+ * line will hold them (PATIENT_LOG_LINE_MAX), and the log's writer sizes
+ * the line by the same count, which is exact (check_log's line_at_the_cap
+ * holds the two together). What the line holds: */
 typedef struct {
     size_t jws_len;            /* the descriptor: base64url and dots, no escapes */
     const char *at;            /* "time": the descriptor's "at", canonical */

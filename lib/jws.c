@@ -32,30 +32,15 @@ jws_header(const patient_seckey *sk, const char *typ, pt_buf *hdr)
     return pt_buf_append(hdr, "}", 1);
 }
 
-/* base64url without padding of n bytes: its characters. */
-static size_t
-b64url_len(size_t n)
-{
-    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-}
-
-patient_err
-patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload, size_t len,
-                 char **out)
+/* The compact form of payload, whatever its length (the callers check
+ * their arguments). */
+static patient_err
+jws_build(const patient_seckey *sk, const char *typ, const void *payload, size_t len, char **out)
 {
     pt_buf hdr = {0}, b = {0};
     uint8_t sig[PATIENT_SIG_BYTES];
     patient_err err;
 
-    *out = NULL;
-    if (sk == NULL || (payload == NULL && len > 0))
-        return PATIENT_ERR_ARG;
-    /* Our output must pass our own parser: base64url grows by 4/3, and the
-     * header plus signature take well under 1 KiB. */
-    if (len > PATIENT_JWS_PAYLOAD_MAX)
-        return PATIENT_ERR_TOO_LARGE;
-    if (typ != NULL && strlen(typ) > 256)
-        return PATIENT_ERR_ARG;
     if ((err = jws_header(sk, typ, &hdr)))
         goto out;
     if ((err = pt_buf_reserve(&b, (hdr.len + len + PATIENT_SIG_BYTES) / 3 * 4 + 16)) ||
@@ -75,18 +60,29 @@ out:
 }
 
 patient_err
-pt_jws_sign_len(const patient_seckey *sk, const char *typ, size_t len, size_t *jws_len)
+patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload, size_t len,
+                 char **out)
 {
-    pt_buf hdr = {0};
-    patient_err err;
-
-    *jws_len = 0;
-    if (sk == NULL || (typ != NULL && strlen(typ) > 256))
+    *out = NULL;
+    if (sk == NULL || (payload == NULL && len > 0))
         return PATIENT_ERR_ARG;
-    if ((err = jws_header(sk, typ, &hdr)) == PATIENT_OK)
-        *jws_len = b64url_len(hdr.len) + 1 + b64url_len(len) + 1 + b64url_len(PATIENT_SIG_BYTES);
-    pt_buf_free(&hdr);
-    return err;
+    /* Our output must pass our own parser: base64url grows by 4/3, and the
+     * header plus signature take well under 1 KiB. */
+    if (len > PATIENT_JWS_PAYLOAD_MAX)
+        return PATIENT_ERR_TOO_LARGE;
+    if (typ != NULL && strlen(typ) > 256)
+        return PATIENT_ERR_ARG;
+    return jws_build(sk, typ, payload, len, out);
+}
+
+patient_err
+pt_jws_sign_uncapped(const patient_seckey *sk, const char *typ, const void *payload, size_t len,
+                     char **out)
+{
+    *out = NULL;
+    if (sk == NULL || (payload == NULL && len > 0) || (typ != NULL && strlen(typ) > 256))
+        return PATIENT_ERR_ARG;
+    return jws_build(sk, typ, payload, len, out);
 }
 
 void

@@ -387,12 +387,9 @@ reserve_ahead(patient_log *log, size_t n)
 }
 
 /* Write one entry: rest is the JSON text after "kind" (",\"time\":...").
- * size (NULL but for a change) is what the line holds: the line must be
- * exactly as long as pt_change_entry_len counts, the count a hop checked
- * before it signed. Caller holds the lock. */
+ * Caller holds the lock. */
 static patient_err
-write_entry(patient_log *log, const char *kind, const pt_buf *rest, const pt_entry_size *size,
-            uint64_t *seq)
+write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *seq)
 {
     pt_buf b = {0};
     char prev[HEX_LEN + 1];
@@ -411,10 +408,6 @@ write_entry(patient_log *log, const char *kind, const pt_buf *rest, const pt_ent
         goto out;
     if (b.len - 1 > PATIENT_LOG_LINE_MAX) {
         err = PATIENT_ERR_TOO_LARGE;
-        goto out;
-    }
-    if (size && b.len - 1 != pt_change_entry_len(size, log->next_seq)) {
-        err = PATIENT_ERR_STATE; /* the count and this writer disagree: fix the count */
         goto out;
     }
     if (log->sync != PATIENT_LOG_SYNC_NONE)
@@ -507,7 +500,7 @@ write_checkpoint(patient_log *log, uint64_t *seq)
     if ((err = pt_buf_appendf(&rest, ",\"time\":\"%s\",\"tree_size\":%llu,\"root\":\"%s\",\"sig\":\"%s\"",
                               now, (unsigned long long)log->next_seq, root64, sig)))
         goto out;
-    err = write_entry(log, "checkpoint", &rest, NULL, seq);
+    err = write_entry(log, "checkpoint", &rest, seq);
 out:
     free(root64);
     free(sig);
@@ -580,7 +573,7 @@ patient_log_open(const char *path, const patient_seckey *sk, unsigned checkpoint
         if (!(err = pt_buf_appendf(&rest, ",\"time\":\"%s\",\"event\":\"log.repaired\",\"detail\":",
                                    now)) &&
             !(err = json_str(&rest, detail)))
-            err = write_entry(log, "event", &rest, NULL, NULL);
+            err = write_entry(log, "event", &rest, NULL);
         pt_buf_free(&rest);
         if (err == PATIENT_OK && fdatasync(log->fd) != 0)
             err = PATIENT_ERR_IO;
@@ -688,8 +681,9 @@ append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *se
     }
     for (i = 0; i < f->n; i++)
         size.codes_len += strlen(f->reasons[i]) + strlen(f->rules[i]);
-    /* Sized once, by the count a hop checks before it signs; fixed text
-     * appended as it is, not through a format. */
+    /* Sized once, by the count a hop checks before its descriptor leaves
+     * it (exact for seq's longest form); fixed text appended as it is, not
+     * through a format. */
     if ((err = pt_buf_reserve(&rest, pt_change_entry_len(&size, PT_ENTRY_ANY_SEQ))) ||
         (err = pt_buf_append(&rest, ",\"time\":", 8)) || (err = json_str(&rest, f->at)) ||
         (err = pt_buf_append(&rest, ",\"url\":", 7)) || (err = json_str(&rest, f->url)) ||
@@ -714,7 +708,7 @@ append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *se
         goto out;
     if ((err = lock_log(log)))
         goto out;
-    err = unlock_commit_defer(log, write_entry(log, "change", &rest, &size, seq), defer);
+    err = unlock_commit_defer(log, write_entry(log, "change", &rest, seq), defer);
 out:
     pt_buf_free(&rest);
     return err;
@@ -831,7 +825,7 @@ patient_log_append_event(patient_log *log, const char *event, const char *url,
         goto out;
     if ((err = lock_log(log)))
         goto out;
-    err = unlock_commit(log, write_entry(log, "event", &rest, NULL, seq));
+    err = unlock_commit(log, write_entry(log, "event", &rest, seq));
 out:
     pt_buf_free(&rest);
     return err;

@@ -261,7 +261,7 @@ patient_mbox_process(patient_mbox *mb, const patient_mbox_input *input, patient_
     if (err == PATIENT_ERR_LIMIT) {
         /* The change's audit log entry would not fit one line (its
          * descriptor plus the reasons and rules it repeats): refused
-         * before signing, and passed as it came, as for the edit cap. */
+         * at the hop's finish, and passed as it came, as for the edit cap. */
         if (mb->log) {
             uint64_t seq;
             (void)!patient_log_append_event(mb->log, "rules.limit", url,

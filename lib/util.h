@@ -162,11 +162,11 @@ size_t pt_json_str_len(const char *s, unsigned flags);
 patient_err pt_buf_put_cjson_uint(pt_buf *b, uint64_t v);
 patient_err pt_buf_put_b64(pt_buf *b, const uint8_t *p, size_t n, int url);
 
-/* The length of the compact JWS patient_jws_sign(sk, typ, payload, len)
- * makes (a payload of len bytes), without signing: for a caller that must
- * know what its signature will take before it signs. ARG as that call. */
-patient_err pt_jws_sign_len(const patient_seckey *sk, const char *typ, size_t len,
-                            size_t *jws_len);
+/* patient_jws_sign without its PATIENT_JWS_PAYLOAD_MAX cap: for a caller
+ * that signs first and then judges what the compact form takes, refusing
+ * with its own errors (a hop, change.c). ARG as that call. */
+patient_err pt_jws_sign_uncapped(const patient_seckey *sk, const char *typ, const void *payload,
+                                 size_t len, char **out);
 
 /* Lower-case hex. out needs 2*len+1 bytes. */
 void pt_hex(const uint8_t *in, size_t len, char *out);

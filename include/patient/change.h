@@ -156,7 +156,8 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_set_tls(patient_hop *hop, con
  * (e.g. too many disclosed bytes): TOO_LARGE; a change whose audit log
  * entry (the descriptor and the reasons and rules it repeats,
  * docs/format/log.md) would be longer than PATIENT_LOG_LINE_MAX
- * (patient/log.h): LIMIT. Both are refused before anything is signed.
+ * (patient/log.h): LIMIT. Both are refused at finish: no descriptor leaves
+ * the hop (*value stays NULL).
  * Finish is final: afterwards (success or not) every call but
  * patient_hop_free gives PATIENT_ERR_STATE. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_hop_finish(patient_hop *hop, time_t at,

@@ -125,12 +125,14 @@ pt_inspect_log_file(const char *path, result *r)
 }
 
 /* Log lines held in memory (stdin): each read by the log iterator's own
- * line reader, so that a log inspected from stdin is read as from a file. */
+ * line reader, so that a log inspected from stdin is read as from a file;
+ * only the first and the last are summarised (parsed for their members),
+ * as for a file. */
 int
 pt_inspect_log_text(const char *text, size_t len, result *r)
 {
-    const char *p = text, *end = text + len, *l;
-    size_t ll;
+    const char *p = text, *end = text + len, *l, *last_l = NULL;
+    size_t ll, last_ll = 0;
     uint64_t n = 0, ch = 0, ev = 0, ck = 0, lineno = 0;
     cJSON *first = NULL, *last = NULL;
     pentry pe;
@@ -156,10 +158,12 @@ pt_inspect_log_text(const char *text, size_t len, result *r)
         if (first == NULL) {
             first = log_line_summary(l, ll);
         } else {
-            cJSON_Delete(last);
-            last = log_line_summary(l, ll);
+            last_l = l; /* text stays: summarised once, at the end */
+            last_ll = ll;
         }
     }
+    if (last_l != NULL)
+        last = log_line_summary(last_l, last_ll);
     log_details(r, n, ch, ev, ck, first, last, 0);
     first = last = NULL;
     rc = 0;

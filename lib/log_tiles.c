@@ -72,11 +72,11 @@ patient_err
 pt_tiles_add(pt_tiles *t, const uint8_t leaf[PATIENT_SHA256_BYTES], pt_tile_full_fn on_full,
              void *ctx)
 {
-    uint8_t h[PATIENT_SHA256_BYTES];
-    unsigned L = 0;
+    uint8_t h[PATIENT_SHA256_BYTES], roots[PT_TILE_LEVELS][PATIENT_SHA256_BYTES];
+    unsigned L = 0, nr;
     patient_err err;
 
-    if ((err = pt_merkle_frontier_add(&t->fr, leaf)))
+    if ((err = pt_merkle_frontier_add_tiles(&t->fr, leaf, roots, PT_TILE_LEVELS, &nr)))
         return err;
     memcpy(h, leaf, sizeof h);
     for (;;) {
@@ -84,10 +84,15 @@ pt_tiles_add(pt_tiles *t, const uint8_t leaf[PATIENT_SHA256_BYTES], pt_tile_full
         if (t->w[L] < PATIENT_TILE_WIDTH)
             break;
         /* A full tile: hand it out, and its root is one hash more in the
-         * tile above. */
+         * tile above. The frontier has just hashed that subtree (the same
+         * leaves: a state read back is checked for that, pt_mstate_parse),
+         * so its root is taken from there rather than hashed a second
+         * time; recomputed only if the frontier did not complete it. */
         if (on_full && (err = on_full(ctx, L, t->full[L], &t->part[L][0][0])))
             return err;
-        if ((err = pt_tile_root(&t->part[L][0][0], PATIENT_TILE_WIDTH, h)))
+        if (L < nr)
+            memcpy(h, roots[L], sizeof h);
+        else if ((err = pt_tile_root(&t->part[L][0][0], PATIENT_TILE_WIDTH, h)))
             return err;
         t->full[L]++;
         t->w[L] = 0;

@@ -52,11 +52,21 @@ popcount64(uint64_t x)
 patient_err
 pt_merkle_frontier_add(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_SHA256_BYTES])
 {
+    unsigned n;
+
+    return pt_merkle_frontier_add_tiles(f, leaf, NULL, 0, &n);
+}
+
+patient_err
+pt_merkle_frontier_add_tiles(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_SHA256_BYTES],
+                             uint8_t (*tiles)[PATIENT_SHA256_BYTES], unsigned max, unsigned *n)
+{
     uint8_t h[PATIENT_SHA256_BYTES];
-    unsigned top = popcount64(f->size);
+    unsigned top = popcount64(f->size), height = 0;
     uint64_t s = f->size;
     patient_err err;
 
+    *n = 0;
     if (f->size == UINT64_MAX)
         return PATIENT_ERR_LIMIT;
     memcpy(h, leaf, sizeof h);
@@ -67,6 +77,10 @@ pt_merkle_frontier_add(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_SHA256_
             return err;
         top--;
         s >>= 1;
+        if (++height % 8 == 0 && height / 8 <= max) {
+            memcpy(tiles[height / 8 - 1], h, sizeof h);
+            *n = height / 8;
+        }
     }
     memcpy(f->node[top], h, sizeof h);
     f->size++;

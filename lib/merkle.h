@@ -35,6 +35,14 @@ patient_err pt_merkle_node(const uint8_t l[PATIENT_SHA256_BYTES],
 void pt_merkle_frontier_init(pt_merkle_frontier *f);
 /* Append one leaf hash: amortised one node hash. */
 patient_err pt_merkle_frontier_add(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_SHA256_BYTES]);
+/* The same, also giving the root of every perfect subtree of 256^(k+1)
+ * leaves the new leaf completes (the tile of 256 such hashes one level
+ * down that it fills, in C2SP tlog-tiles) in tiles[k], for k < *n; at most
+ * max of them (*n is 0 when it completes none). */
+patient_err pt_merkle_frontier_add_tiles(pt_merkle_frontier *f,
+                                         const uint8_t leaf[PATIENT_SHA256_BYTES],
+                                         uint8_t (*tiles)[PATIENT_SHA256_BYTES], unsigned max,
+                                         unsigned *n);
 /* MTH of the size leaves added so far. */
 patient_err pt_merkle_frontier_root(const pt_merkle_frontier *f,
                                     uint8_t out[PATIENT_SHA256_BYTES]);

@@ -396,6 +396,22 @@ pt_mstate_parse(const uint8_t *data, size_t len, pt_mstate *st)
         if (count % PATIENT_TILE_WIDTH != st->t.w[L])
             goto bad;
     }
+    /* The frontier's nodes are the perfect subtrees inside the partial
+     * tiles (set bits 8L..8L+7 of size: those of level L's w hashes): the
+     * roots of the tiles the next leaves fill are taken from the frontier
+     * (pt_tiles_add), so a state whose two disagree is damaged. */
+    for (unsigned L = 0; L < PT_TILE_LEVELS; L++) {
+        pt_merkle_frontier sub;
+        unsigned at = (unsigned)__builtin_popcountll(L + 1 < PT_TILE_LEVELS ? size >> (8 * (L + 1))
+                                                                           : 0);
+        pt_merkle_frontier_init(&sub);
+        for (unsigned k = 0; k < st->t.w[L]; k++)
+            if (pt_merkle_frontier_add(&sub, st->t.part[L][k]))
+                goto bad;
+        if (memcmp(sub.node, st->t.fr.node[at],
+                   (size_t)__builtin_popcount(st->t.w[L]) * HASH_LEN) != 0)
+            goto bad;
+    }
     {
         uint8_t root[HASH_LEN];
         if (pt_merkle_frontier_root(&st->t.fr, root) || sodium_memcmp(root, st->root, HASH_LEN))

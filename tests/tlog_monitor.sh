@@ -102,6 +102,26 @@ unchanged "server down"
 start_nginx || fail "nginx again"
 ok "server down: exit 3, 'log unreachable', state unchanged"
 
+# ---- a state file whose partial tile is not its frontier's ------------------------
+# The roots of the tiles the next entries fill come from the frontier, so a
+# state file whose partial tile says otherwise is damaged (exit 2), never used.
+grep -q '^tile 0 [0-9a-f]*$' st || fail "state with a partial level-0 tile"
+python3 - <<'PY'
+t = open("st").read().split("\n")
+for i, l in enumerate(t):
+    if l.startswith("tile 0 "):
+        t[i] = l[:7] + ("0" if l[7] != "0" else "1") + l[8:]
+open("st.tile", "w").write("\n".join(t))
+PY
+cp st.tile st.tile.before
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st.tile)" = 2 ] &&
+    grep -q "state file st.tile is damaged" err || fail "partial tile not the frontier's: exit 2"
+cmp -s st.tile st.tile.before || fail "a damaged state file was touched"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 0 ] && grep -q 'no new entries' out ||
+    fail "the state it was made from: accepted"
+unchanged "the good state"
+ok "state file whose partial tile disagrees with its frontier: damaged, exit 2, untouched; the good one accepted"
+
 # ---- forged checkpoint signature -----------------------------------------------
 cp pub/checkpoint good.checkpoint
 python3 - <<'PY'

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <patient/bundle.h>
 #include <patient/verify.h>
 
 static const char policy_json[] =

@@ -16,7 +16,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/policy.c lib/fetch_int.h lib/fetch.c lib/disclosure.c \
 	lib/change_int.h lib/change.c lib/hash_bg.h lib/hash_bg.c lib/edit.c lib/pieces.h lib/pieces.c lib/gzip.c \
 	lib/rules.c \
-	lib/report_int.h lib/report.c lib/verify_int.h lib/verify.c lib/rollback.c lib/verify_confine.c lib/verify_stream.h lib/verify_stream.c lib/verify_net.c lib/native.c lib/mbox.c lib/mbox_http.c lib/mbox_ref.c \
+	lib/report_int.h lib/report.c lib/verify_int.h lib/verify.c lib/rollback.c lib/verify_confine.c lib/verify_stream.h lib/verify_stream.c lib/verify_net.c lib/bundle.c lib/native.c lib/mbox.c lib/mbox_http.c lib/mbox_ref.c \
 	lib/jws.c \
 	lib/inspect_int.h lib/inspect.c lib/inspect_key.c lib/inspect_jws.c lib/inspect_log.c lib/inspect_doc.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
@@ -38,6 +38,7 @@ pkginclude_HEADERS += \
 	include/patient/policy.h include/patient/fetch.h include/patient/disclosure.h \
 	include/patient/change.h include/patient/gzip.h \
 	include/patient/rules.h \
+	include/patient/bundle.h \
 	include/patient/verify.h include/patient/native.h include/patient/mbox.h include/patient/time.h \
 	include/patient/jws.h include/patient/url.h include/patient/tls.h include/patient/inspect.h \
 	include/patient/file.h

@@ -19,6 +19,7 @@
 #include <patient/gzip.h>
 #include <patient/rules.h>
 #include <patient/verify.h>
+#include <patient/bundle.h>
 #include <patient/native.h>
 #include <patient/mbox.h>
 #include <patient/time.h>

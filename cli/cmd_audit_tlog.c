@@ -83,7 +83,6 @@ enum {
 };
 
 #define EXIT_UNREACHABLE 3
-#define BUNDLE_MAX (256u * 1024 * 1024)
 
 typedef struct {
     const char *out, *old_head, *new_head, *key, *pwfile, *lorigin, *pub, *log;
@@ -487,62 +486,51 @@ do_monitor(int n, char **a, const topts *o)
 /* The bundle with "log_proofs": one evidence object per change, null for
  * those not logged (docs/format/report.md). */
 static int
-save_evidence(const char *path, cJSON *doc, const patient_included *res, size_t n, int force)
+save_evidence(const char *path, patient_bundle *bundle, const patient_included *res, size_t n,
+              int force)
 {
-    cJSON *arr = cJSON_CreateArray();
-    char *json;
-    int rc;
+    const char **evs = calloc(n, sizeof *evs);
+    char *json = NULL;
+    int rc = -1;
 
-    if (arr == NULL)
+    if (evs == NULL)
         return -1;
-    for (size_t k = 0; k < n; k++) {
-        cJSON *ev = res[k].evidence ? cJSON_Parse(res[k].evidence) : cJSON_CreateNull();
-        if (ev == NULL) {
-            cJSON_Delete(arr);
-            return -1;
-        }
-        cJSON_AddItemToArray(arr, ev);
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(doc, "log_proofs");
-    cJSON_AddItemToObject(doc, "log_proofs", arr);
-    if ((json = cJSON_Print(doc)) == NULL)
-        return -1;
+    for (size_t k = 0; k < n; k++)
+        evs[k] = res[k].evidence;
+    if (patient_bundle_set_log_proofs(bundle, evs, n) != PATIENT_OK ||
+        patient_bundle_print(bundle, &json) != PATIENT_OK)
+        goto out;
     rc = patient_file_write(path, json, strlen(json), 0644, force ? PATIENT_FILE_REPLACE : 0) ==
                  PATIENT_OK
              ? 0
              : -1;
-    free(json);
     if (rc == 0)
         printf("evidence written to %s (log_proofs)\n", path);
+out:
+    free(json);
+    free(evs);
     return rc;
 }
 
 /* Without --log: the evidence the bundle carries, checked here alone. */
 static int
-included_offline(const char *name, const cJSON *doc, const char *const *jws, size_t nj,
+included_offline(const patient_bundle *bundle, const char *const *jws, size_t nj,
                  const patient_pubkey *pk, const topts *o)
 {
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, "log_proofs");
     size_t bad = 0;
 
-    if (arr != NULL && (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != nj)) {
-        cli_warn("%s: \"log_proofs\" is not an array with one element per change [parse]", name);
-        return CLI_EXIT_USAGE;
-    }
     for (size_t k = 0; k < nj; k++) {
-        const cJSON *ev = arr ? cJSON_GetArrayItem(arr, (int)k) : NULL;
         patient_log_evidence info;
         patient_err err = PATIENT_ERR_NOT_FOUND;
         char *text = NULL;
         const char *code = "log.missing";
 
         memset(&info, 0, sizeof info);
-        if (ev && !cJSON_IsNull(ev)) {
-            if ((text = cJSON_PrintUnformatted(ev)) == NULL)
-                return CLI_EXIT_USAGE;
+        if (patient_bundle_log_proof(bundle, k, &text) != PATIENT_OK)
+            return CLI_EXIT_USAGE;
+        if (text) {
             err = patient_log_evidence_check(text, strlen(text), jws[k], pk, &info);
             code = patient_log_evidence_code(err);
-            free(text);
         }
         if (err != PATIENT_OK)
             bad++;
@@ -557,10 +545,11 @@ included_offline(const char *name, const cJSON *doc, const char *const *jws, siz
             printf("change %zu: logged as entry %" PRIu64 ", proven offline into the tree of %" PRIu64
                    " signed by the key (origin %s) [%s]\n",
                    k, info.seq, info.tree_size, info.origin, code);
-        else if (ev == NULL || cJSON_IsNull(ev))
+        else if (text == NULL)
             printf("change %zu: NO EVIDENCE that it was logged [%s]\n", k, code);
         else
             printf("change %zu: EVIDENCE INVALID: %s [%s]\n", k, info.why, code);
+        free(text);
     }
     return bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
@@ -573,11 +562,11 @@ do_included(int n, char **a, const topts *o)
     patient_monitor_opts mo;
     patient_monitor_report r;
     patient_included *res = NULL;
-    const char **jws = NULL;
-    cJSON *doc = NULL;
-    const cJSON *arr, *x;
+    patient_bundle *bundle = NULL;
+    const char *const *jws;
+    const char *why = NULL;
     char *text = NULL;
-    size_t len, k = 0, nj, missing = 0;
+    size_t len, k, nj = 0, missing = 0;
     patient_err err;
     int rc = CLI_EXIT_USAGE;
 
@@ -589,33 +578,28 @@ do_included(int n, char **a, const topts *o)
         cli_usage(usage, "--out and --state need --log URL");
     if (cli_pubkey_load("--pub", o->pub, &pk) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
-    if ((err = patient_file_read(a[0], BUNDLE_MAX, 0, &text, &len, NULL)) != PATIENT_OK)
+    if ((err = patient_file_read(a[0], PATIENT_BUNDLE_MAX, 0, &text, &len, NULL)) != PATIENT_OK)
         return cli_report(err, a[0]);
-    /* The bundle's descriptors: its "changes" (docs/format/report.md). */
-    if ((doc = cJSON_ParseWithLength(text, len)) == NULL ||
-        !cJSON_IsArray(arr = cJSON_GetObjectItemCaseSensitive(doc, "changes")) ||
-        (nj = (size_t)cJSON_GetArraySize(arr)) > 64) {
-        cli_warn("%s: not an evidence bundle (no \"changes\" array of at most 64) [parse]", a[0]);
+    /* The bundle's descriptors: its "changes" (docs/format/report.md), read
+     * as the verifier reads them. */
+    if ((err = patient_bundle_read(text, len, &bundle, &why)) != PATIENT_OK) {
+        cli_warn("%s: not an evidence bundle: %s [%s]", a[0], why ? why : patient_strerror(err),
+                 patient_errname(err));
         goto out;
     }
+    nj = patient_bundle_change_count(bundle);
+    jws = patient_bundle_changes(bundle);
     if (nj == 0) {
         printf("%s: no change descriptors: nothing was changed on the way\n", a[0]);
         rc = CLI_EXIT_OK;
         goto out;
     }
-    if ((jws = calloc(nj, sizeof *jws)) == NULL || (res = calloc(nj, sizeof *res)) == NULL)
-        goto out;
-    cJSON_ArrayForEach(x, arr) {
-        if (!cJSON_IsString(x)) {
-            cli_warn("%s: changes[%zu] is not a string [parse]", a[0], k);
-            goto out;
-        }
-        jws[k++] = x->valuestring;
-    }
     if (o->log == NULL) {
-        rc = included_offline(a[0], doc, jws, nj, &pk, o);
+        rc = included_offline(bundle, jws, nj, &pk, o);
         goto out;
     }
+    if ((res = calloc(nj, sizeof *res)) == NULL)
+        goto out;
     patient_fetch_opts_init(&fo);
     fo.ca_file = o->ca;
     memset(&mo, 0, sizeof mo);
@@ -651,13 +635,12 @@ do_included(int n, char **a, const topts *o)
     if (o->state == NULL && !o->json)
         printf("(checkpoint not compared with a monitor's state: pass --state FILE)\n");
     rc = missing ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-    if (o->out && save_evidence(o->out, doc, res, nj, o->force) != 0)
+    if (o->out && save_evidence(o->out, bundle, res, nj, o->force) != 0)
         rc = CLI_EXIT_USAGE;
 out:
     patient_included_free(res, res ? nj : 0);
-    cJSON_Delete(doc);
+    patient_bundle_free(bundle);
     free(text);
-    free(jws);
     free(res);
     return rc;
 }

@@ -12,10 +12,14 @@
 #include <patient/hash.h>
 #include <patient/policy.h>
 #include <patient/verify.h>
+#include "policy_int.h"
 #include "report_int.h"
 #include "time_int.h"
 #include "util.h"
 #include "verify_int.h"
+
+/* At most one shard a level of a sharded manifest (docs/format/report.md). */
+#define PT_BUNDLE_MAX_SHARDS 3
 
 /* ---- evidence bundles ---------------------------------------------------- */
 
@@ -150,6 +154,48 @@ out:
     return err;
 }
 
+/* ---- reading a bundle -------------------------------------------------------
+ * One reader for both users: patient_verify_bundle reads all of it
+ * (bundle_page_head, bundle_descriptors, bundle_page_rest, in that order:
+ * the order its errors have always had), patient_bundle_read the
+ * descriptors alone, for tools that need only them (patient audit
+ * included). Everything below points into doc or into buffers owned here. */
+
+struct patient_bundle {
+    cJSON *doc;
+    /* bundle_descriptors */
+    const char *changes[PATIENT_BUNDLE_MAX_CHANGES];
+    size_t nchanges;
+    const cJSON *log_proofs;   /* the array, NULL when absent or null */
+    /* the page (bundle_page_head, bundle_page_rest): patient_verify_bundle */
+    patient_evidence ev;
+    const char *created, *sri;
+    uint8_t *body, *man;
+    char *logged[PATIENT_BUNDLE_MAX_CHANGES];
+    uint8_t chain[PATIENT_FETCH_MAX_CHAIN][32];
+    patient_evidence_disclosure disc[PATIENT_MAX_HOPS];
+    uint8_t *dj[PATIENT_MAX_HOPS];
+    patient_evidence_shard shards[PT_BUNDLE_MAX_SHARDS];
+    uint8_t *sb[PT_BUNDLE_MAX_SHARDS];
+};
+
+void
+patient_bundle_free(patient_bundle *b)
+{
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < PATIENT_MAX_HOPS; i++)
+        free(b->dj[i]);
+    for (size_t i = 0; i < PT_BUNDLE_MAX_SHARDS; i++)
+        free(b->sb[i]);
+    for (size_t i = 0; i < PATIENT_BUNDLE_MAX_CHANGES; i++)
+        free(b->logged[i]);
+    free(b->body);
+    free(b->man);
+    cJSON_Delete(b->doc);
+    free(b);
+}
+
 /* Decode an optional base64 member; absent or null gives NULL. */
 static patient_err
 b64_member(const cJSON *o, const char *k, uint8_t **p, size_t *len)
@@ -178,193 +224,365 @@ opt_str(const cJSON *o, const char *k, int *bad)
     return v->valuestring;
 }
 
-patient_err
-patient_verify_bundle(const char *json, size_t len, const patient_policy *policy,
-                      const patient_verify_opts *opts, patient_report **report)
+/* The size cap, then strict JSON. */
+static patient_err
+bundle_parse(const char *json, size_t len, patient_bundle **out)
 {
-    cJSON *b = NULL, *arr, *it;
-    patient_evidence ev;
-    patient_evidence_disclosure disc[PATIENT_MAX_HOPS];
-    const char *values[PATIENT_MAX_HOPS + 1];
-    char *logged[PATIENT_MAX_HOPS + 1] = {0};
-    uint8_t *body = NULL, *man = NULL, *dj[PATIENT_MAX_HOPS] = {0}, *sb[3] = {0};
-    patient_evidence_shard shards[3];
-    size_t bodylen = 0, manlen = 0;
-    patient_policy *own = NULL;
-    patient_verify_opts o = {0};
-    char *ptext = NULL, *detail = NULL;
-    uint8_t h[PATIENT_SHA256_BYTES], want[PATIENT_SHA256_BYTES];
-    uint8_t chain[PATIENT_FETCH_MAX_CHAIN][32];
+    patient_bundle *b;
     patient_err err;
-    int bad = 0;
-    const char *created, *sri;
 
-    *report = NULL;
-    memset(&ev, 0, sizeof ev);
-    memset(disc, 0, sizeof disc);
-    memset(shards, 0, sizeof shards);
+    *out = NULL;
+    if (json == NULL)
+        return PATIENT_ERR_ARG;
     if (len > PATIENT_BUNDLE_MAX)
         return PATIENT_ERR_TOO_LARGE;
-    if ((err = pt_json_parse(json, len, &b)) != PATIENT_OK)
+    if ((b = calloc(1, sizeof *b)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = pt_json_parse(json, len, &b->doc)) != PATIENT_OK) {
+        patient_bundle_free(b);
         return err;
-    err = PATIENT_ERR_PARSE;
-    if (!cJSON_IsObject(b) || pt_json_str(b, "type") == NULL ||
-        strcmp(pt_json_str(b, "type"), "bundle") != 0 ||
-        (ev.url = pt_json_str(b, "url")) == NULL || (created = pt_json_str(b, "created")) == NULL ||
-        (sri = pt_json_str(b, "body_integrity")) == NULL)
+    }
+    *out = b;
+    return PATIENT_OK;
+}
+
+/* The descriptors: "changes", at most PATIENT_BUNDLE_MAX_CHANGES strings
+ * (required), and "log_proofs", absent, null, or one object or null per
+ * change. PATIENT_ERR_PARSE with *why naming what is wrong. */
+static patient_err
+bundle_descriptors(patient_bundle *b, const char **why)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(b->doc, "changes"), *it;
+
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > PATIENT_BUNDLE_MAX_CHANGES) {
+        _Static_assert(PATIENT_BUNDLE_MAX_CHANGES == 33, "the message names the cap");
+        *why = "no \"changes\" array of at most 33 strings";
+        return PATIENT_ERR_PARSE;
+    }
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!cJSON_IsString(it)) {
+            *why = "a \"changes\" element is not a string";
+            return PATIENT_ERR_PARSE;
+        }
+        b->changes[b->nchanges++] = it->valuestring;
+    }
+    arr = cJSON_GetObjectItemCaseSensitive(b->doc, "log_proofs");
+    if (arr == NULL || cJSON_IsNull(arr))
+        return PATIENT_OK;
+    if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != b->nchanges) {
+        *why = "\"log_proofs\" is not an array with one element per change";
+        return PATIENT_ERR_PARSE;
+    }
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!cJSON_IsNull(it) && !cJSON_IsObject(it)) {
+            *why = "a \"log_proofs\" element is neither an object nor null";
+            return PATIENT_ERR_PARSE;
+        }
+    }
+    b->log_proofs = arr;
+    return PATIENT_OK;
+}
+
+/* Change k's logged-change evidence as compact text (the form
+ * patient_log_evidence_check reads), NULL when there is none. */
+static patient_err
+bundle_log_proof(const patient_bundle *b, size_t k, char **text)
+{
+    const cJSON *it = b->log_proofs ? cJSON_GetArrayItem(b->log_proofs, (int)k) : NULL;
+
+    *text = NULL;
+    if (it == NULL || !cJSON_IsObject(it))
+        return PATIENT_OK;
+    return (*text = cJSON_PrintUnformatted(it)) != NULL ? PATIENT_OK : PATIENT_ERR_NOMEM;
+}
+
+/* The page's identity and bytes: type, url, created, the body (which must
+ * match body_integrity: HASH), the manifest, the format version
+ * (UNSUPPORTED) and the HTTP status. */
+static patient_err
+bundle_page_head(patient_bundle *b)
+{
+    const cJSON *d = b->doc;
+    uint8_t h[PATIENT_SHA256_BYTES], want[PATIENT_SHA256_BYTES];
+    size_t bodylen = 0;
+    long long st, ver;
+    patient_err err = PATIENT_ERR_PARSE;
+
+    if (!cJSON_IsObject(d) || pt_json_str(d, "type") == NULL ||
+        strcmp(pt_json_str(d, "type"), "bundle") != 0 ||
+        (b->ev.url = pt_json_str(d, "url")) == NULL ||
+        (b->created = pt_json_str(d, "created")) == NULL ||
+        (b->sri = pt_json_str(d, "body_integrity")) == NULL)
         goto out;
-    if ((err = b64_member(b, "body", &body, &bodylen)) || body == NULL ||
-        (err = b64_member(b, "manifest", &man, &manlen))) {
+    if ((err = b64_member(d, "body", &b->body, &bodylen)) || b->body == NULL ||
+        (err = b64_member(d, "manifest", &b->man, &b->ev.manifest_len))) {
         err = err ? err : PATIENT_ERR_PARSE;
         goto out;
     }
     /* The recorded HTTP status is evidence too: a 404 page whose body
      * happens to be listed must not verify offline when it would not
      * online. An integer literal, required. */
-    {
-        long long st, ver;
-        if (pt_json_int(b, "patient", &ver) != 0) {
-            err = PATIENT_ERR_PARSE;
-            goto out;
-        }
-        if (ver != 1) {
-            err = PATIENT_ERR_UNSUPPORTED;
-            goto out;
-        }
-        if (pt_json_int(b, "status", &st) != 0 || st < 100 || st > 599) {
-            err = PATIENT_ERR_PARSE;
-            goto out;
-        }
-        ev.status = (long)st;
+    if (pt_json_int(d, "patient", &ver) != 0) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
     }
+    if (ver != 1) {
+        err = PATIENT_ERR_UNSUPPORTED;
+        goto out;
+    }
+    if (pt_json_int(d, "status", &st) != 0 || st < 100 || st > 599) {
+        err = PATIENT_ERR_PARSE;
+        goto out;
+    }
+    b->ev.status = (long)st;
     /* The bundle's own integrity: the body must match its recorded hash. */
-    if (patient_sri_decode(sri, want) != PATIENT_OK ||
-        patient_sha256(body, bodylen, h) != PATIENT_OK || memcmp(h, want, sizeof h) != 0) {
+    if (patient_sri_decode(b->sri, want) != PATIENT_OK ||
+        patient_sha256(b->body, bodylen, h) != PATIENT_OK || memcmp(h, want, sizeof h) != 0) {
         err = PATIENT_ERR_HASH;
         goto out;
     }
-    ev.body = body;
-    ev.body_len = bodylen;
-    err = PATIENT_ERR_PARSE; /* every structural failure below */
-    arr = cJSON_GetObjectItemCaseSensitive(b, "changes");
-    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > PATIENT_MAX_HOPS + 1)
-        goto out;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (!cJSON_IsString(it))
-            goto out;
-        values[ev.nchanges++] = it->valuestring;
-    }
-    ev.changes = values;
-    ev.offline = 1;
+    b->ev.body = b->body;
+    b->ev.body_len = bodylen;
+    b->ev.manifest = b->man;
+    err = PATIENT_OK;
+out:
+    return err;
+}
+
+/* The rest of the page: the descriptors as evidence with their logged-
+ * change evidence, the signatures and why the manifest was missing, the
+ * TLS chain, the disclosures and the shards. */
+static patient_err
+bundle_page_rest(patient_bundle *b)
+{
+    patient_evidence *ev = &b->ev;
+    const cJSON *arr, *it;
+    patient_err err = PATIENT_ERR_PARSE; /* every structural failure below */
+    int bad = 0;
+
+    ev->changes = b->changes;
+    ev->nchanges = b->nchanges;
+    ev->offline = 1;
     /* Logged-change evidence: one element per change, an object or null
      * (docs/format/report.md); each is checked by the verifier. */
-    arr = cJSON_GetObjectItemCaseSensitive(b, "log_proofs");
-    if (arr && !cJSON_IsNull(arr)) {
-        size_t k = 0;
-        if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != ev.nchanges)
-            goto out;
-        cJSON_ArrayForEach(it, arr)
-        {
-            if (!cJSON_IsNull(it) && !cJSON_IsObject(it))
+    if (b->log_proofs) {
+        for (size_t k = 0; k < b->nchanges; k++)
+            if ((err = bundle_log_proof(b, k, &b->logged[k])) != PATIENT_OK)
                 goto out;
-            if (cJSON_IsObject(it) && (logged[k] = cJSON_PrintUnformatted(it)) == NULL) {
-                err = PATIENT_ERR_NOMEM;
-                goto out;
-            }
-            k++;
-        }
-        ev.log_evidence = (const char *const *)logged;
+        ev->log_evidence = (const char *const *)b->logged;
+        err = PATIENT_ERR_PARSE;
     }
-    ev.origin_sig = opt_str(b, "origin_sig", &bad);
-    ev.manifest = man;
-    ev.manifest_len = manlen;
-    ev.manifest_sig = opt_str(b, "manifest_sig", &bad);
-    ev.manifest_sig_len = ev.manifest_sig ? strlen(ev.manifest_sig) : 0;
-    ev.manifest_error = opt_str(b, "manifest_error", &bad);
-    arr = cJSON_GetObjectItemCaseSensitive(b, "tls_chain");
+    ev->origin_sig = opt_str(b->doc, "origin_sig", &bad);
+    ev->manifest_sig = opt_str(b->doc, "manifest_sig", &bad);
+    ev->manifest_sig_len = ev->manifest_sig ? strlen(ev->manifest_sig) : 0;
+    ev->manifest_error = opt_str(b->doc, "manifest_error", &bad);
+    arr = cJSON_GetObjectItemCaseSensitive(b->doc, "tls_chain");
     if (arr && !cJSON_IsNull(arr)) {
         size_t at;
-        if (pt_chain_from_json(arr, chain, &ev.tls_chain_n, &at) != 0)
+        if (pt_chain_from_json(arr, b->chain, &ev->tls_chain_n, &at) != 0)
             goto out;
-        ev.tls_chain = (const uint8_t(*)[32])chain;
+        ev->tls_chain = (const uint8_t(*)[32])b->chain;
     }
-    arr = cJSON_GetObjectItemCaseSensitive(b, "disclosures");
+    arr = cJSON_GetObjectItemCaseSensitive(b->doc, "disclosures");
     if (arr && (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > PATIENT_MAX_HOPS))
         goto out;
     cJSON_ArrayForEach(it, arr)
     {
-        patient_evidence_disclosure *d = &disc[ev.ndisclosures];
-        if ((err = b64_member(it, "json", &dj[ev.ndisclosures], &d->json_len)) != PATIENT_OK)
+        patient_evidence_disclosure *d = &b->disc[ev->ndisclosures];
+        if ((err = b64_member(it, "json", &b->dj[ev->ndisclosures], &d->json_len)) != PATIENT_OK)
             goto out;
         err = PATIENT_ERR_PARSE;
-        d->json = dj[ev.ndisclosures];
+        d->json = b->dj[ev->ndisclosures];
         d->url = opt_str(it, "url", &bad);
         d->sig = opt_str(it, "sig", &bad);
         d->sig_len = d->sig ? strlen(d->sig) : 0;
         d->error = opt_str(it, "error", &bad);
-        ev.ndisclosures++;
+        ev->ndisclosures++;
     }
-    ev.disclosures = disc;
+    ev->disclosures = b->disc;
     /* Optional (bundles from before shards have none), at most one shard
      * a level. */
-    arr = cJSON_GetObjectItemCaseSensitive(b, "shards");
-    if (arr && (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > 3))
+    arr = cJSON_GetObjectItemCaseSensitive(b->doc, "shards");
+    if (arr && (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > PT_BUNDLE_MAX_SHARDS))
         goto out;
     cJSON_ArrayForEach(it, arr)
     {
-        patient_evidence_shard *s = &shards[ev.nshards];
-        if ((err = b64_member(it, "bytes", &sb[ev.nshards], &s->len)) != PATIENT_OK)
+        patient_evidence_shard *sh = &b->shards[ev->nshards];
+        if ((err = b64_member(it, "bytes", &b->sb[ev->nshards], &sh->len)) != PATIENT_OK)
             goto out;
         err = PATIENT_ERR_PARSE;
-        s->bytes = sb[ev.nshards];
-        s->name = opt_str(it, "name", &bad);
-        s->error = opt_str(it, "error", &bad);
-        ev.nshards++;
+        sh->bytes = b->sb[ev->nshards];
+        sh->name = opt_str(it, "name", &bad);
+        sh->error = opt_str(it, "error", &bad);
+        ev->nshards++;
     }
-    ev.shards = shards;
-    if (bad)
+    ev->shards = b->shards;
+    err = bad ? PATIENT_ERR_PARSE : PATIENT_OK;
+out:
+    return err;
+}
+
+/* The bundled policy, used when the caller passed none: the object itself,
+ * read as a policy file's would be (patient_policy_parse), never printed
+ * and parsed again. */
+static patient_err
+bundle_policy(const patient_bundle *b, patient_policy **own)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(b->doc, "policy");
+    char *detail = NULL;
+    patient_err err;
+
+    if (!cJSON_IsObject(p))
+        return PATIENT_ERR_PARSE;
+    err = pt_policy_from_json(p, 0, own, &detail);
+    free(detail);
+    return err;
+}
+
+/* As patient_verify_url reports a page that was not 200. */
+static patient_err
+bundle_status_report(const patient_bundle *b, time_t now, patient_report **report)
+{
+    patient_err err;
+
+    if ((err = rep_new(report, b->ev.url, now)) != PATIENT_OK)
+        goto out;
+    rep_result(*report, REP_UNVERIFIABLE, "fetch.status", b->ev.url,
+               "the server answered HTTP %ld", b->ev.status);
+    if ((err = rep_finish(*report, 0)) != PATIENT_OK) {
+        patient_report_free(*report);
+        *report = NULL;
+    }
+out:
+    return err;
+}
+
+patient_err
+patient_verify_bundle(const char *json, size_t len, const patient_policy *policy,
+                      const patient_verify_opts *opts, patient_report **report)
+{
+    patient_bundle *b = NULL;
+    patient_policy *own = NULL;
+    patient_verify_opts o = {0};
+    const char *why = NULL;
+    patient_err err;
+
+    *report = NULL;
+    if ((err = bundle_parse(json, len, &b)) != PATIENT_OK ||
+        (err = bundle_page_head(b)) != PATIENT_OK ||
+        (err = bundle_descriptors(b, &why)) != PATIENT_OK ||
+        (err = bundle_page_rest(b)) != PATIENT_OK)
         goto out;
     if ((err = PT_OPTS_TAKE(&o, opts)) != PATIENT_OK)
         goto out;
     o.state_file = NULL; /* offline: never touch rollback state */
-    if (o.now == 0 && (err = pt_time_parse(created, &o.now)) != PATIENT_OK)
+    if (o.now == 0 && (err = pt_time_parse(b->created, &o.now)) != PATIENT_OK)
         goto out;
     if (policy == NULL) {
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "policy");
-        if (!cJSON_IsObject(p) || (ptext = cJSON_PrintUnformatted(p)) == NULL) {
-            err = PATIENT_ERR_PARSE;
-            goto out;
-        }
-        if ((err = patient_policy_parse(ptext, strlen(ptext), &own, &detail)) != PATIENT_OK)
+        if ((err = bundle_policy(b, &own)) != PATIENT_OK)
             goto out;
         policy = own;
     }
-    if (ev.status != 200) {
-        /* As patient_verify_url reports a page that was not 200. */
-        if ((err = rep_new(report, ev.url, o.now)) != PATIENT_OK)
-            goto out;
-        rep_result(*report, REP_UNVERIFIABLE, "fetch.status", ev.url,
-                   "the server answered HTTP %ld", ev.status);
-        if ((err = rep_finish(*report, 0)) != PATIENT_OK) {
-            patient_report_free(*report);
-            *report = NULL;
-        }
-        goto out;
-    }
-    err = patient_verify_evidence(policy, &ev, &o, report);
+    if (b->ev.status != 200)
+        err = bundle_status_report(b, o.now, report);
+    else
+        err = patient_verify_evidence(policy, &b->ev, &o, report);
 out:
-    for (size_t i = 0; i < PATIENT_MAX_HOPS; i++)
-        free(dj[i]);
-    for (size_t i = 0; i < 3; i++)
-        free(sb[i]);
-    for (size_t i = 0; i <= PATIENT_MAX_HOPS; i++)
-        free(logged[i]);
-    free(detail);
-    free(ptext);
-    free(body);
-    free(man);
     patient_policy_free(own);
-    cJSON_Delete(b);
+    patient_bundle_free(b);
     return err;
+}
+
+/* ---- the descriptors alone, for tools -------------------------------------- */
+
+patient_err
+patient_bundle_read(const char *json, size_t len, patient_bundle **out, const char **why)
+{
+    patient_bundle *b = NULL;
+    const char *w = NULL;
+    patient_err err;
+
+    if (why)
+        *why = NULL;
+    if (out == NULL)
+        return PATIENT_ERR_ARG;
+    if ((err = bundle_parse(json, len, &b)) != PATIENT_OK ||
+        (err = bundle_descriptors(b, &w)) != PATIENT_OK) {
+        patient_bundle_free(b);
+        b = NULL;
+    }
+    if (why)
+        *why = w;
+    *out = b;
+    return err;
+}
+
+size_t
+patient_bundle_change_count(const patient_bundle *b)
+{
+    return b ? b->nchanges : 0;
+}
+
+const char *const *
+patient_bundle_changes(const patient_bundle *b)
+{
+    return b ? b->changes : NULL;
+}
+
+patient_err
+patient_bundle_log_proof(const patient_bundle *b, size_t k, char **json)
+{
+    if (json == NULL)
+        return PATIENT_ERR_ARG;
+    *json = NULL;
+    if (b == NULL || k >= b->nchanges)
+        return PATIENT_ERR_ARG;
+    return bundle_log_proof(b, k, json);
+}
+
+patient_err
+patient_bundle_set_log_proofs(patient_bundle *b, const char *const *evidence, size_t n)
+{
+    cJSON *arr;
+
+    if (b == NULL || evidence == NULL || n != b->nchanges)
+        return PATIENT_ERR_ARG;
+    if ((arr = cJSON_CreateArray()) == NULL)
+        return PATIENT_ERR_NOMEM;
+    for (size_t k = 0; k < n; k++) {
+        cJSON *ev = NULL;
+        if (evidence[k] == NULL)
+            ev = cJSON_CreateNull();
+        else if (pt_json_parse(evidence[k], strlen(evidence[k]), &ev) != PATIENT_OK ||
+                 !cJSON_IsObject(ev)) {
+            cJSON_Delete(ev);
+            ev = NULL;
+        }
+        if (ev == NULL || !cJSON_AddItemToArray(arr, ev)) {
+            cJSON_Delete(ev);
+            cJSON_Delete(arr);
+            return PATIENT_ERR_PARSE;
+        }
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(b->doc, "log_proofs");
+    if (!cJSON_AddItemToObject(b->doc, "log_proofs", arr)) {
+        cJSON_Delete(arr);
+        b->log_proofs = NULL;
+        return PATIENT_ERR_NOMEM;
+    }
+    b->log_proofs = arr;
+    return PATIENT_OK;
+}
+
+patient_err
+patient_bundle_print(const patient_bundle *b, char **out)
+{
+    if (out == NULL)
+        return PATIENT_ERR_ARG;
+    *out = NULL;
+    if (b == NULL)
+        return PATIENT_ERR_ARG;
+    return (*out = cJSON_Print(b->doc)) != NULL ? PATIENT_OK : PATIENT_ERR_NOMEM;
 }

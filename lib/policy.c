@@ -12,6 +12,7 @@
 
 #include <patient/disclosure.h>
 #include <patient/hash.h>
+#include "policy_int.h"
 #include "util.h"
 
 typedef struct {
@@ -546,12 +547,30 @@ parse_root(patient_policy *p, const cJSON *root, char **detail)
     return PATIENT_OK;
 }
 
+/* The policy of a parsed document, root borrowed. */
+static patient_err
+policy_from_root(const cJSON *root, unsigned flags, patient_policy **pp, char **detail)
+{
+    patient_policy *p = NULL;
+    patient_err err;
+
+    if ((err = patient_policy_new(&p)) != PATIENT_OK)
+        goto out;
+    p->flags = flags;
+    if ((err = parse_root(p, root, detail)) != PATIENT_OK)
+        goto out;
+    *pp = p;
+    p = NULL;
+out:
+    patient_policy_free(p);
+    return err;
+}
+
 patient_err
 patient_policy_parse_ex(const char *json, size_t len, unsigned flags, patient_policy **pp,
                         char **detail)
 {
     cJSON *root = NULL;
-    patient_policy *p = NULL;
     patient_err err;
 
     if (detail)
@@ -571,17 +590,27 @@ patient_policy_parse_ex(const char *json, size_t len, unsigned flags, patient_po
                         PT_JSON_MAX_DEPTH);
         goto out;
     }
-    if ((err = patient_policy_new(&p)) != PATIENT_OK)
-        goto out;
-    p->flags = flags;
-    if ((err = parse_root(p, root, detail)) != PATIENT_OK)
-        goto out;
-    *pp = p;
-    p = NULL;
+    err = policy_from_root(root, flags, pp, detail);
 out:
     cJSON_Delete(root);
-    patient_policy_free(p);
     return err;
+}
+
+patient_err
+pt_policy_from_json(const cJSON *root, unsigned flags, patient_policy **pp, char **detail)
+{
+    if (detail)
+        *detail = NULL;
+    if (pp == NULL || root == NULL)
+        return PATIENT_ERR_ARG;
+    *pp = NULL;
+    /* The cap of the policy format is on its text: here, the compact text
+     * of the object, what a printed copy would have been. */
+    if (pt_json_compact_len(root, PATIENT_POLICY_MAX_BYTES) > PATIENT_POLICY_MAX_BYTES) {
+        pt_detail_first(detail, "policy larger than %u bytes", PATIENT_POLICY_MAX_BYTES);
+        return PATIENT_ERR_TOO_LARGE;
+    }
+    return policy_from_root(root, flags, pp, detail);
 }
 
 patient_err

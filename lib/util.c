@@ -714,6 +714,44 @@ pt_json_print(const cJSON *o, char **out)
     return *out ? PATIENT_OK : PATIENT_ERR_NOMEM;
 }
 
+size_t
+pt_json_compact_len(const cJSON *o, size_t cap)
+{
+    char num[64];
+    size_t n = 0, k;
+
+    switch (o->type & 0xFF) {
+    case cJSON_NULL:
+    case cJSON_True:
+        return 4;
+    case cJSON_False:
+        return 5;
+    case cJSON_Number:
+        /* Numbers as cJSON's own printer writes them (its %d, %1.15g or
+         * %1.17g choice), one short item at a time. */
+        if (!cJSON_PrintPreallocated((cJSON *)o, num, (int)sizeof num, 0))
+            return SIZE_MAX;
+        return strlen(num);
+    case cJSON_String:
+        return pt_json_str_len(o->valuestring ? o->valuestring : "", PT_JSON_ESC_SHORT);
+    case cJSON_Raw:
+        return o->valuestring ? strlen(o->valuestring) : SIZE_MAX;
+    case cJSON_Array:
+    case cJSON_Object:
+        n = 2; /* the brackets */
+        for (const cJSON *c = o->child; c && n <= cap; c = c->next) {
+            if (cJSON_IsObject(o))
+                n += pt_json_str_len(c->string ? c->string : "", PT_JSON_ESC_SHORT) + 1;
+            if ((k = pt_json_compact_len(c, cap)) == SIZE_MAX)
+                return SIZE_MAX;
+            n += k + (c->next != NULL); /* the comma */
+        }
+        return n;
+    default:
+        return SIZE_MAX;
+    }
+}
+
 /* mkdir -p, new folders 0700; the last one must end up a folder we own
  * that nobody else can write. */
 patient_err

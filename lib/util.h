@@ -108,6 +108,12 @@ patient_err pt_json_time(const cJSON *o, const char *key, time_t *t);
 int pt_json_number_token(const char *s, size_t len, size_t *toklen, int *is_int);
 /* Print compactly into a malloc'd string. */
 patient_err pt_json_print(const cJSON *o, char **out);
+/* The bytes pt_json_print would write for o (o alone, not its siblings),
+ * counted without printing; once past cap, counting stops and the result
+ * is only known to be over cap. SIZE_MAX for an item cJSON cannot print.
+ * For caps a format states on its text, applied to a part of another
+ * document that is used as it was parsed. */
+size_t pt_json_compact_len(const cJSON *o, size_t cap);
 
 /* mkdir -p with new folders 0700; the last one must end up a folder owned
  * by us that nobody else can write (PATIENT_ERR_PERM, UNSAFE_PATH). */

@@ -345,6 +345,38 @@ START_TEST(json_cjson_writers)
 }
 END_TEST
 
+/* pt_json_compact_len counts what cJSON_PrintUnformatted writes, byte for
+ * byte: escapes, numbers in each of cJSON's forms, empty and nested
+ * containers; past the cap it stops, the result only over the cap. */
+START_TEST(json_compact_len)
+{
+    static const char *const docs[] = {
+        "{}", "[]", "null", "true", "false", "0", "-7", "1e2", "0.1", "1.5e300", "-0",
+        "123456789012345678", "2147483648", "3.141592653589793238", "\"\"",
+        "\"a\\\"b\\\\c\\n\\t\\r\\b\\f\\u0001\\u001f/\\u00e9\\u20ac\"",
+        "{\"k\\n\":[1,{\"a\":[]},{}],\"\\u00e9\":null,\"x\":\"y\"}",
+        "[[[[]]],[{}],[true,false,null,-1.25e-5]]",
+        "{\"patient\":1,\"type\":\"policy\",\"publishers\":{\"https://a.example\":[\"RWQ\"]}}",
+    };
+
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        cJSON *j = NULL;
+        char *p;
+        size_t want;
+        ck_assert_int_eq(pt_json_parse(docs[i], strlen(docs[i]), &j), PATIENT_OK);
+        p = cJSON_PrintUnformatted(j);
+        want = strlen(p);
+        ck_assert_msg(pt_json_compact_len(j, SIZE_MAX - 1) == want, "%s: %zu, printed %s (%zu)",
+                      docs[i], pt_json_compact_len(j, SIZE_MAX - 1), p, want);
+        ck_assert_uint_eq(pt_json_compact_len(j, want), want); /* at the cap: exact */
+        if (want > 1)
+            ck_assert_uint_gt(pt_json_compact_len(j, want - 1), want - 1);
+        free(p);
+        cJSON_Delete(j);
+    }
+}
+END_TEST
+
 START_TEST(json_depth)
 {
     cJSON *j = NULL;
@@ -793,6 +825,7 @@ core_suite(void)
     tc = tcase_create("json");
     tcase_add_test(tc, json_cjson_writers);
     tcase_add_test(tc, json_depth);
+    tcase_add_test(tc, json_compact_len);
     tcase_add_test(tc, json_strict);
     tcase_add_test(tc, json_size_cap);
     tcase_add_test(tc, json_getters);

@@ -2021,6 +2021,161 @@ START_TEST(bundle_malformed)
 }
 END_TEST
 
+/* The descriptor cap (PATIENT_BUNDLE_MAX_CHANGES, docs/format/report.md):
+ * at the cap the bundle is read and the page judged (33 values: one hop
+ * too many, change.limit); one past it the bundle is malformed. The same
+ * cap for the tools' reader, patient_bundle_read. */
+START_TEST(bundle_changes_cap)
+{
+    const char *ch[PATIENT_BUNDLE_MAX_CHANGES + 1];
+    patient_evidence ev;
+    patient_bundle *pb = NULL;
+    patient_report *r = NULL;
+    const char *why = NULL;
+    char *b;
+
+    for (size_t i = 0; i <= PATIENT_BUNDLE_MAX_CHANGES; i++)
+        ch[i] = "not-a-descriptor";
+    ck_assert_int_eq(PATIENT_BUNDLE_MAX_CHANGES, 33);
+    ev = ev_make(URL, BODY, strlen(BODY), ch, PATIENT_BUNDLE_MAX_CHANGES);
+    b = bundle_of(&ev);
+    ck_assert_int_eq(patient_verify_bundle(b, strlen(b), NULL, NULL, &r), PATIENT_OK);
+    expect(r, PATIENT_VERDICT_INVALID, "change.limit");
+    ck_assert_int_eq(patient_bundle_read(b, strlen(b), &pb, &why), PATIENT_OK);
+    ck_assert_ptr_null(why);
+    ck_assert_uint_eq(patient_bundle_change_count(pb), 33);
+    ck_assert_str_eq(patient_bundle_changes(pb)[32], "not-a-descriptor");
+    patient_bundle_free(pb);
+    free(b);
+    ev = ev_make(URL, BODY, strlen(BODY), ch, PATIENT_BUNDLE_MAX_CHANGES + 1);
+    b = bundle_of(&ev);
+    r = NULL;
+    ck_assert_int_eq(patient_verify_bundle(b, strlen(b), NULL, NULL, &r), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(r);
+    pb = (patient_bundle *)b;
+    ck_assert_int_eq(patient_bundle_read(b, strlen(b), &pb, &why), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(pb);
+    ck_assert_str_eq(why, "no \"changes\" array of at most 33 strings");
+    free(b);
+}
+END_TEST
+
+/* patient_bundle_read: the descriptors and their logged-change evidence as
+ * the verifier reads them (each shape it refuses, refused here too), and
+ * log_proofs replaced and printed. */
+START_TEST(bundle_read_descriptors)
+{
+    static const struct {
+        const char *json;
+        patient_err want;
+        const char *why;
+    } t[] = {
+        {"{\"changes\":[\"a\",\"b\"]}", PATIENT_OK, NULL},
+        {"{\"changes\":[],\"log_proofs\":[]}", PATIENT_OK, NULL},
+        {"{\"changes\":[\"a\"],\"log_proofs\":null}", PATIENT_OK, NULL},
+        {"{\"changes\":[\"a\",\"b\"],\"log_proofs\":[{\"x\":1},null]}", PATIENT_OK, NULL},
+        {"{\"changes\":[\"a\"],\"changes\":[\"b\"]}", PATIENT_ERR_JSON, NULL},
+        {"{\"changes\":", PATIENT_ERR_JSON, NULL},
+        {"[]", PATIENT_ERR_PARSE, "no \"changes\" array of at most 33 strings"},
+        {"{\"changes\":\"a\"}", PATIENT_ERR_PARSE, "no \"changes\" array of at most 33 strings"},
+        {"{\"changes\":[\"a\",1]}", PATIENT_ERR_PARSE, "a \"changes\" element is not a string"},
+        {"{\"changes\":[\"a\"],\"log_proofs\":[]}", PATIENT_ERR_PARSE,
+         "\"log_proofs\" is not an array with one element per change"},
+        {"{\"changes\":[\"a\"],\"log_proofs\":{}}", PATIENT_ERR_PARSE,
+         "\"log_proofs\" is not an array with one element per change"},
+        {"{\"changes\":[\"a\"],\"log_proofs\":[\"x\"]}", PATIENT_ERR_PARSE,
+         "a \"log_proofs\" element is neither an object nor null"},
+    };
+    patient_bundle *pb;
+    const char *why;
+    char *text = NULL;
+
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        why = "unset";
+        pb = NULL;
+        ck_assert_msg(patient_bundle_read(t[i].json, strlen(t[i].json), &pb, &why) == t[i].want,
+                      "%s", t[i].json);
+        if (t[i].why)
+            ck_assert_str_eq(why, t[i].why);
+        else
+            ck_assert_ptr_null(why);
+        ck_assert(t[i].want == PATIENT_OK ? pb != NULL : pb == NULL);
+        patient_bundle_free(pb);
+    }
+    ck_assert_int_eq(patient_bundle_read("{}", PATIENT_BUNDLE_MAX + 1, &pb, NULL),
+                     PATIENT_ERR_TOO_LARGE);
+    ck_assert_int_eq(patient_bundle_read(t[3].json, strlen(t[3].json), &pb, &why), PATIENT_OK);
+    ck_assert_int_eq(patient_bundle_log_proof(pb, 0, &text), PATIENT_OK);
+    ck_assert_str_eq(text, "{\"x\":1}");
+    free(text);
+    ck_assert_int_eq(patient_bundle_log_proof(pb, 1, &text), PATIENT_OK);
+    ck_assert_ptr_null(text);
+    ck_assert_int_eq(patient_bundle_log_proof(pb, 2, &text), PATIENT_ERR_ARG);
+    {
+        const char *evs[2] = {NULL, "{\"y\":[2]}"}, *bad[2] = {"[1]", NULL};
+        ck_assert_int_eq(patient_bundle_set_log_proofs(pb, evs, 1), PATIENT_ERR_ARG);
+        ck_assert_int_eq(patient_bundle_set_log_proofs(pb, bad, 2), PATIENT_ERR_PARSE);
+        ck_assert_int_eq(patient_bundle_set_log_proofs(pb, evs, 2), PATIENT_OK);
+        ck_assert_int_eq(patient_bundle_log_proof(pb, 1, &text), PATIENT_OK);
+        ck_assert_str_eq(text, "{\"y\":[2]}");
+        free(text);
+        ck_assert_int_eq(patient_bundle_print(pb, &text), PATIENT_OK);
+        ck_assert_str_eq(text, "{\n\t\"changes\":\t[\"a\", \"b\"],\n\t\"log_proofs\":\t[null, {\n"
+                               "\t\t\t\"y\":\t[2]\n\t\t}]\n}");
+        free(text);
+    }
+    patient_bundle_free(pb);
+}
+END_TEST
+
+/* The bundled policy is used as parsed: under its cap (the compact text of
+ * the object, PATIENT_POLICY_MAX_BYTES) it is read; over it TOO_LARGE, as a
+ * printed copy was. */
+START_TEST(bundle_policy_cap)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    char *b = bundle_of(&ev), *s;
+    cJSON *j = cJSON_Parse(b), *p;
+    patient_report *r = NULL;
+    size_t plen, pad;
+    char *ptext, *filler;
+
+    p = cJSON_GetObjectItemCaseSensitive(j, "policy");
+    ptext = cJSON_PrintUnformatted(p);
+    plen = strlen(ptext);
+    free(ptext);
+    /* a middlebox entry's reasons grow the policy's compact text to the
+     * cap exactly: ,"x":"...": 7 bytes around the filler */
+    pad = PATIENT_POLICY_MAX_BYTES - plen - 7;
+    filler = malloc(pad + 2);
+    memset(filler, 'a', pad + 1);
+    filler[pad] = 0;
+    cJSON_AddStringToObject(p, "x", filler);
+    ptext = cJSON_PrintUnformatted(p);
+    ck_assert_uint_eq(strlen(ptext), PATIENT_POLICY_MAX_BYTES);
+    ck_assert_uint_eq(pt_json_compact_len(p, PATIENT_POLICY_MAX_BYTES), PATIENT_POLICY_MAX_BYTES);
+    free(ptext);
+    s = cJSON_Print(j);
+    /* at the cap: read, and its unknown member refused by name (PARSE) */
+    ck_assert_int_eq(patient_verify_bundle(s, strlen(s), NULL, NULL, &r), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(r);
+    free(s);
+    filler[pad] = 'a';
+    filler[pad + 1] = 0;
+    cJSON_ReplaceItemInObject(p, "x", cJSON_CreateString(filler));
+    s = cJSON_Print(j);
+    ck_assert_int_eq(patient_verify_bundle(s, strlen(s), NULL, NULL, &r), PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_null(r);
+    /* the caller's own policy: the bundled one is not read */
+    ck_assert_int_eq(patient_verify_bundle(s, strlen(s), pol, NULL, &r), PATIENT_OK);
+    expect(r, PATIENT_VERDICT_VERIFIED, NULL);
+    free(s);
+    free(filler);
+    cJSON_Delete(j);
+    free(b);
+}
+END_TEST
+
 static Suite *
 verify_suite(void)
 {
@@ -2121,6 +2276,9 @@ verify_suite(void)
     tcase_add_test(tc, bundle_status_honoured);
     tcase_add_test(tc, bundle_body_edited);
     tcase_add_test(tc, bundle_malformed);
+    tcase_add_test(tc, bundle_changes_cap);
+    tcase_add_test(tc, bundle_read_descriptors);
+    tcase_add_test(tc, bundle_policy_cap);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -212,4 +212,19 @@ ok "forged proofs fail with exit 1"
 [ "$(rc "$P" audit proof good.log "$seq" --out p.json -f)" = 0 ] || fail "proof --out -f"
 [ "$(rc "$P" audit frob good.log)" = 2 ] || fail "unknown audit command"
 ok "proof errors"
+# ---- included: the bundle's descriptors, read with the verifier's cap ----------
+# At the cap (33 descriptors: docs/format/report.md) the bundle is read and
+# each descriptor judged (no evidence for any: exit 1); one past it the
+# bundle is refused (exit 2), as patient_verify_bundle refuses it
+# (check_verify, bundle_changes_cap).
+py -c 'import json
+for n in (33, 34):
+    json.dump({"type": "bundle", "changes": ["d%d" % i for i in range(n)]}, open("b%d.json" % n, "w"))'
+[ "$(rc "$P" audit included b33.json --pub k.pub)" = 1 ] &&
+    grep -q 'change 32: NO EVIDENCE that it was logged \[log.missing\]' out &&
+    [ "$(grep -c 'NO EVIDENCE' out)" = 33 ] || fail "included: 33 descriptors read"
+[ "$(rc "$P" audit included b34.json --pub k.pub)" = 2 ] &&
+    grep -q 'not an evidence bundle: no "changes" array of at most 33 strings \[parse\]' err &&
+    [ ! -s out ] || fail "included: 34 descriptors refused"
+ok "included reads at most 33 descriptors, as the verifier"
 echo "1..$n"

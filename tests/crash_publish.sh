@@ -13,23 +13,21 @@
 # covers) fails. Versions never go backwards. Between kills a few files
 # change, so every publish writes a different manifest.
 set -u
-top_builddir=${top_builddir:-.}
-top_srcdir=${top_srcdir:-.}
-PUB="$top_builddir/publisher/patient-publish"
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
+PUB="$B/publisher/patient-publish"
 PY=/usr/bin/python3
 ROUNDS=${CRASH_ROUNDS:-40}
 
 command -v minisign >/dev/null 2>&1 || { echo "SKIP: minisign not installed"; exit 77; }
 [ -x "$PY" ] || { echo "SKIP: $PY not installed"; exit 77; }
-[ -x "$PUB" ] || { echo "FAIL: $PUB not built"; exit 1; }
+built "$PUB"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/crash_publish.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
+workdir crash_publish
+T=$W
+tally
 
-cp "$top_srcdir/tests/data/manifest_key.key" "$top_srcdir/tests/data/manifest_key.pub" "$T/"
+cp "$D/manifest_key.key" "$D/manifest_key.pub" "$T/"
 chmod 600 "$T/manifest_key.key"
 SK="$T/manifest_key.key"
 PK="$T/manifest_key.pub"

@@ -3,9 +3,11 @@
 # and check that its story says what happened.
 set -eu
 : "${top_srcdir:?}" "${top_builddir:?}"
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-if ! PATIENT_BUILD_DIR="$top_builddir" PATIENT_DEMO_NO_BUILD=1 "$top_srcdir/scripts/demo" >"$out" 2>&1; then
+# shellcheck source=tests/prelude.sh
+. "$top_srcdir/tests/prelude.sh"
+workdir demo
+out=$W/out
+if ! PATIENT_BUILD_DIR="$B" PATIENT_DEMO_NO_BUILD=1 "$S/scripts/demo" >"$out" 2>&1; then
     cat "$out"
     echo "not ok - scripts/demo failed"
     exit 1

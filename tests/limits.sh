@@ -15,9 +15,8 @@
 #     600,000-entry one (65 MB, just under the cap) handled;
 #  5. JSON nested 100,000 deep as a trust policy and as an evidence bundle.
 set -u
-top_builddir=${top_builddir:-.}
-top_srcdir=${top_srcdir:-.}
-B=$(cd "$top_builddir" && pwd)
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
 PY=/usr/bin/python3
 MEM_BOUND_KB=262144
 BIG_BOUND_KB=1572864
@@ -27,19 +26,12 @@ BIG_BOUND_KB=1572864
 command -v minisign >/dev/null 2>&1 || { echo "SKIP: minisign not installed"; exit 77; }
 command -v timeout >/dev/null 2>&1 || { echo "SKIP: timeout not installed"; exit 77; }
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/limits.XXXXXX") || exit 1
+workdir limits
+T=$W
 SRV=
-cleanup() {
-    [ -n "$SRV" ] && kill "$SRV" 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-export XDG_CONFIG_HOME="$T/config" XDG_CACHE_HOME="$T/cache" XDG_STATE_HOME="$T/state" HOME="$T/home"
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_COLOR
-mkdir -p "$HOME"
+before_exit() { [ -z "$SRV" ] || kill "$SRV" 2>/dev/null; }
+tally
+private_home
 
 # The tools may be libtool wrappers: measure the real binary, not a shell.
 if [ -x "$B/libtool" ]; then RUN="$B/libtool --mode=execute"; else RUN=; fi

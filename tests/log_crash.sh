@@ -8,22 +8,24 @@
 # deferred, as srv_patient does for a held change, and report only after
 # waiting for durability).
 set -eu
-W="${top_builddir:-.}/tests/log_writer"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/log_crash.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
+WRITER="$B/tests/log_writer"
+workdir log_crash
+dir=$W
 key="$dir/test.key"
 log="$dir/audit.log"
 : > "$dir/committed"
 i=0
 while [ $i -lt 30 ]; do
     if [ $i -lt 10 ]; then
-        "$W" write "$key" "$log" "run$i" > "$dir/out.$i" &
+        "$WRITER" write "$key" "$log" "run$i" > "$dir/out.$i" &
         pid=$!
         pid2=
     else
-        "$W" write "$key" "$log" "run$i" 4 > "$dir/out.$i" &
+        "$WRITER" write "$key" "$log" "run$i" 4 > "$dir/out.$i" &
         pid=$!
-        "$W" write "$key" "$log" "run${i}b" 4 > "$dir/outb.$i" &
+        "$WRITER" write "$key" "$log" "run${i}b" 4 > "$dir/outb.$i" &
         pid2=$!
     fi
     # 0..49 ms, from the kernel's random source (no $RANDOM in POSIX sh)
@@ -38,7 +40,7 @@ while [ $i -lt 30 ]; do
         if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]; then sed '$d' "$f"; else cat "$f"; fi |
             sed -n '/^[0-9][0-9]* https:/p' >> "$dir/committed"
     done
-    if ! "$W" check "$key" "$log" "$dir/committed" > "$dir/check.$i" 2>&1; then
+    if ! "$WRITER" check "$key" "$log" "$dir/committed" > "$dir/check.$i" 2>&1; then
         echo "FAIL after kill $i:"; cat "$dir/check.$i"; exit 1
     fi
     i=$((i + 1))

@@ -2,19 +2,17 @@
 # patient-publish end to end: publish a sample tree, verify with stock
 # minisign, tamper, re-publish, refuse unsafe trees, sign a response.
 set -u
-top_builddir=${top_builddir:-.}
-top_srcdir=${top_srcdir:-.}
-PUB="$top_builddir/publisher/patient-publish"
-KEYDIR="$top_srcdir/tests/data"
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
+PUB="$B/publisher/patient-publish"
+KEYDIR="$D"
 
 command -v minisign >/dev/null 2>&1 || { echo "SKIP: minisign not installed"; exit 77; }
-[ -x "$PUB" ] || { echo "FAIL: $PUB not built"; exit 1; }
+built "$PUB"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/publish.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
+workdir publish
+T=$W
+tally
 
 # git does not keep 0600, and key loading refuses group/world-readable keys.
 cp "$KEYDIR/manifest_key.key" "$KEYDIR/manifest_key.pub" "$T/"

@@ -14,31 +14,23 @@
 #    (and a password file) readable by group or others with exit 2 and a
 #    message saying `chmod 600`.
 set -u
-top_builddir=${top_builddir:-.}
-top_srcdir=${top_srcdir:-.}
-B=$(cd "$top_builddir" && pwd)
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
 PATIENT="$B/cli/patient"
 PUB="$B/publisher/patient-publish"
 MBOX="$B/middlebox/patient-mbox"
 PY=/usr/bin/python3
 
 [ -x "$PY" ] || { echo "SKIP: $PY not installed"; exit 77; }
-for t in "$PATIENT" "$PUB" "$MBOX"; do
-    [ -x "$t" ] || { echo "FAIL: $t not built"; exit 1; }
-done
+built "$PATIENT" "$PUB" "$MBOX"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/secrets.XXXXXX") || exit 1
+workdir secrets
+T=$W
 FIFO_HOLD=
-cleanup() {
-    [ -n "$FIFO_HOLD" ] && kill "$FIFO_HOLD" 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-export XDG_CONFIG_HOME="$T/config" XDG_CACHE_HOME="$T/cache" XDG_STATE_HOME="$T/state" HOME="$T/home"
-mkdir -p "$HOME" "$T/out" "$T/keys"
+before_exit() { [ -z "$FIFO_HOLD" ] || kill "$FIFO_HOLD" 2>/dev/null; }
+tally
+private_home
+mkdir -p "$T/out" "$T/keys"
 umask 022 # a careless umask: key files must still come out 0600
 
 K="$T/keys"

@@ -7,10 +7,8 @@
 # equals Go's. Then forged twins: a note signed by another key, a corrupted
 # tile, a corrupted proof.
 set -eu
-: "${top_builddir:=.}"
-: "${top_srcdir:=.}"
-B=$(cd "$top_builddir" && pwd)
-S=$(cd "$top_srcdir" && pwd)
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
 P="$B/cli/patient"
 T="$B/tests/tlog_tool"
 GOSRC=/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog
@@ -18,13 +16,9 @@ if ! command -v go >/dev/null 2>&1 || [ ! -d "$GOSRC" ]; then
     echo "SKIP: golang-go / golang-golang-x-mod-dev not installed (scripts/deps)"
     exit 77
 fi
-W=$(mktemp -d "${TMPDIR:-/tmp}/tlog_go.XXXXXX")
-trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
-cd "$W"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { echo "not ok - $*"; echo "--- out"; cat out 2>/dev/null; echo "--- err"; cat err 2>/dev/null; exit 1; }
-rc() { set +e; "$@" >out 2>err; r=$?; set -e; echo $r; }
+# Go leaves its build cache read-only.
+before_exit() { chmod -R u+w "$W" 2>/dev/null; }
+workdir tlog_go
 
 # Offline: GOPATH mode against Debian's source tree, no module proxy.
 mkdir -p gopath/src/interop gocache

@@ -8,30 +8,21 @@
 # valgrind's --error-exitcode is 99, not 1, because 1..3 are the tools' own
 # verdict codes; any valgrind error also fails the test.
 set -u
-top_builddir=${top_builddir:-.}
-top_srcdir=${top_srcdir:-.}
-B="$top_builddir"
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
 PY=/usr/bin/python3
 
 command -v valgrind >/dev/null 2>&1 || { echo "SKIP: valgrind not installed"; exit 77; }
 [ -x "$PY" ] || { echo "SKIP: $PY not installed"; exit 77; }
-for t in cli/patient publisher/patient-publish verifier/patient-verify middlebox/patient-mbox; do
-    [ -x "$B/$t" ] || { echo "FAIL: $B/$t not built"; exit 1; }
-done
+built "$B/cli/patient" "$B/publisher/patient-publish" "$B/verifier/patient-verify" \
+    "$B/middlebox/patient-mbox"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/valgrind.XXXXXX") || exit 1
+workdir valgrind
+T=$W
 SRV=
-cleanup() {
-    [ -n "$SRV" ] && kill "$SRV" 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-export XDG_CONFIG_HOME="$T/config" XDG_CACHE_HOME="$T/cache" XDG_STATE_HOME="$T/state" HOME="$T/home"
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_COLOR
-mkdir -p "$HOME"
+before_exit() { [ -z "$SRV" ] || kill "$SRV" 2>/dev/null; }
+tally
+private_home
 
 # The tools are libtool wrapper scripts in a shared build: let libtool run
 # the real binary under valgrind with the right library path. A static

@@ -5,9 +5,8 @@
 # invalid or --strict modified, 2 usage/I-O, 3 unverifiable), --json,
 # --bundle/--offline, --at and --native-host framing.
 set -u
-top_builddir=${top_builddir:-.}
-top_srcdir=${top_srcdir:-.}
-B="$top_builddir"
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
 VERIFY="$B/verifier/patient-verify"
 PUBLISH="$B/publisher/patient-publish"
 MBOX="$B/middlebox/patient-mbox"
@@ -15,25 +14,15 @@ PATIENT="$B/cli/patient"
 PY=/usr/bin/python3
 
 [ -x "$PY" ] || { echo "SKIP: $PY not installed"; exit 77; }
-for t in "$VERIFY" "$PUBLISH" "$MBOX" "$PATIENT"; do
-    [ -x "$t" ] || { echo "FAIL: $t not built"; exit 1; }
-done
+built "$VERIFY" "$PUBLISH" "$MBOX" "$PATIENT"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/verify_cli.XXXXXX") || exit 1
+workdir verify_cli
+T=$W
 SRV=
-cleanup() {
-    [ -n "$SRV" ] && kill "$SRV" 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-
+before_exit() { [ -z "$SRV" ] || kill "$SRV" 2>/dev/null; }
+tally
 # Never touch the user's config, cache or state.
-export XDG_CONFIG_HOME="$T/config" XDG_CACHE_HOME="$T/cache" XDG_STATE_HOME="$T/state" HOME="$T/home"
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_COLOR
-mkdir -p "$HOME"
+private_home
 
 # expect CODE NAME CMD...: run CMD, compare its exit code.
 expect() {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <patient/patient.h>
+#include <sodium.h>
 #include "time_int.h"
 #include "util.h"
 #include "testutil.h"
@@ -619,6 +620,44 @@ START_TEST(file_public)
 }
 END_TEST
 
+/* pt_buf_put_b64 (its own table encoder) writes what libsodium's
+ * encoder writes, for every length's remainder and both variants, after
+ * bytes already in the buffer; and with PT_JSON_ESC_DEL the string writer
+ * (its inline test for the usual byte) agrees with pt_json_str_len and
+ * escapes DEL. */
+START_TEST(buf_b64_and_json_del)
+{
+    uint8_t in[200];
+    char want[300], s[256];
+
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (uint8_t)(i * 167 + 13);
+    for (size_t n = 0; n <= sizeof in; n++) {
+        for (int url = 0; url <= 1; url++) {
+            int v = url ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL;
+            pt_buf b = {0};
+            ck_assert_int_eq(pt_buf_append(&b, "x.", 2), PATIENT_OK);
+            ck_assert_int_eq(pt_buf_put_b64(&b, in, n, url), PATIENT_OK);
+            sodium_bin2base64(want, sizeof want, in, n, v);
+            ck_assert_uint_eq(b.len, 2 + strlen(want));
+            ck_assert_str_eq((const char *)b.data + 2, want);
+            pt_buf_free(&b);
+        }
+    }
+    for (int i = 0; i < 255; i++)
+        s[i] = (char)(i + 1);
+    s[255] = 0;
+    for (size_t off = 0; off < 255; off += 17) {
+        pt_buf b = {0};
+        ck_assert_int_eq(pt_buf_put_json_strn(&b, s + off, SIZE_MAX, PT_JSON_ESC_DEL), PATIENT_OK);
+        ck_assert_uint_eq(b.len, pt_json_str_len(s + off, PT_JSON_ESC_DEL));
+        if (off < 0x7f) /* s + off still holds DEL */
+            ck_assert_ptr_nonnull(strstr((const char *)b.data, "\\u007f"));
+        pt_buf_free(&b);
+    }
+}
+END_TEST
+
 START_TEST(buf_append)
 {
     pt_buf b = {0};
@@ -810,6 +849,7 @@ core_suite(void)
     tc = tcase_create("base64");
     tcase_add_test(tc, b64_roundtrip);
     tcase_add_test(tc, b64_strict);
+    tcase_add_test(tc, buf_b64_and_json_del);
     tcase_add_test(tc, hex_roundtrip);
     suite_add_tcase(s, tc);
 

@@ -189,9 +189,7 @@ manifest_check(patient_report *r, const patient_evidence *ev, const patient_pubk
     *m = NULL;
     *took = 0;
     kid_hex[0] = 0;
-    if (pre && pre->json == ev->manifest && pre->len == ev->manifest_len &&
-        pre->sig == ev->manifest_sig && pre->siglen == ev->manifest_sig_len &&
-        pre->keys == keys && pre->nkeys == nkeys) {
+    if (pre && pt_manifest_checked_for(pre, ev, keys, nkeys)) {
         c = pre;
         *took = 1;
     } else
@@ -525,8 +523,7 @@ check_interception(vctx *v, const patient_manifest *m)
 static int
 change_verified(vctx *v, size_t k, const patient_pubkey *key)
 {
-    if (v->pre && k < v->pre->n && v->pre->value[k] == v->ev->changes[k] &&
-        v->pre->key[k] == key)
+    if (pt_checked_value_is(v->pre, k, v->ev->changes[k]) && v->pre->key[k] == key)
         return 1;
     return patient_change_verify(v->changes[k], key) == PATIENT_OK;
 }
@@ -552,8 +549,7 @@ check_descriptors(vctx *v)
     }
     for (n = 0; n < ev->nchanges; n++) {
         snprintf(where, sizeof where, "hop %zu", n + 1);
-        if (v->pre && n < v->pre->n && v->pre->value[n] == ev->changes[n] &&
-            v->pre->change[n] != NULL) {
+        if (pt_checked_value_is(v->pre, n, ev->changes[n]) && v->pre->change[n] != NULL) {
             changes[n] = v->pre->change[n];
             v->pre->change[n] = NULL;
             continue;
@@ -718,7 +714,7 @@ check_manifest(vctx *v)
     /* The caller's lookup of this path in this very manifest object asked
      * the evidence's own shards: the shards on the path are not hashed and
      * parsed a second time. */
-    if (took && l->m != NULL && l->m == m && l->path && strcmp(l->path, v->path) == 0) {
+    if (took && pt_lookup_checked_for(l, m, v->path)) {
         err = l->err;
         v->leaf = l->leaf;
         l->leaf = NULL;
@@ -1191,12 +1187,46 @@ pt_verify_evidence(const patient_policy *policy, const patient_evidence *ev,
     return PATIENT_OK;
 }
 
+int
+pt_manifest_checked_for(const pt_manifest_checked *c, const patient_evidence *ev,
+                        const patient_pubkey *keys, size_t nkeys)
+{
+    return c->json == ev->manifest && c->len == ev->manifest_len && c->sig == ev->manifest_sig &&
+           c->siglen == ev->manifest_sig_len && c->keys == keys && c->nkeys == nkeys;
+}
+
+int
+pt_lookup_checked_for(const pt_lookup_checked *l, const patient_manifest *m, const char *path)
+{
+    return l->m != NULL && l->m == m && l->path != NULL && strcmp(l->path, path) == 0;
+}
+
+int
+pt_checked_value_is(const pt_checked *pre, size_t i, const char *value)
+{
+    return pre != NULL && i < pre->n && pre->value[i] == value;
+}
+
+static void
+lookup_clear(pt_lookup_checked *l)
+{
+    patient_manifest_free(l->leaf);
+    free(l->path);
+    memset(l, 0, sizeof *l);
+}
+
+void
+pt_checked_clear_manifest(pt_checked *pre)
+{
+    patient_manifest_free(pre->manifest.m);
+    memset(&pre->manifest, 0, sizeof pre->manifest);
+    lookup_clear(&pre->lookup);
+}
+
 void
 pt_checked_clear(pt_checked *pre)
 {
-    patient_manifest_free(pre->manifest.m);
-    patient_manifest_free(pre->lookup.leaf);
-    free(pre->lookup.path);
+    pt_checked_clear_manifest(pre);
     for (size_t i = 0; i < pre->n; i++)
         patient_change_free(pre->change[i]);
     memset(pre, 0, sizeof *pre);
@@ -1223,7 +1253,7 @@ pt_verify_plan(const patient_policy *policy, const patient_evidence *ev, time_t 
         patient_policy_split_url(ev->url, &origin, &path) != PATIENT_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        if (i >= pre->n || pre->value[i] != ev->changes[i]) {
+        if (!pt_checked_value_is(pre, i, ev->changes[i])) {
             if (i < pre->n) {
                 patient_change_free(pre->change[i]);
                 pre->key[i] = NULL;
@@ -1249,17 +1279,16 @@ pt_verify_plan(const patient_policy *policy, const patient_evidence *ev, time_t 
     if (ev->manifest && ev->manifest_sig) {
         pt_manifest_checked *c = &pre->manifest;
         pt_lookup_checked *l = &pre->lookup;
-        if (c->json != ev->manifest || c->len != ev->manifest_len || c->sig != ev->manifest_sig ||
-            c->siglen != ev->manifest_sig_len || c->keys != keys || c->nkeys != nkeys) {
-            patient_manifest_free(c->m);
+        if (!pt_manifest_checked_for(c, ev, keys, nkeys)) {
+            /* Its lookup goes with it: an object freed here must not be
+             * taken for a new one allocated at the same address. */
+            pt_checked_clear_manifest(pre);
             pt_manifest_check_keys(c, ev->manifest, ev->manifest_len, ev->manifest_sig,
                                    ev->manifest_sig_len, keys, nkeys);
         }
         if (c->m && c->err == PATIENT_OK) {
-            if (l->m != c->m || l->path == NULL || strcmp(l->path, path) != 0) {
-                patient_manifest_free(l->leaf);
-                free(l->path);
-                memset(l, 0, sizeof *l);
+            if (!pt_lookup_checked_for(l, c->m, path)) {
+                lookup_clear(l);
                 l->err = patient_manifest_lookup_sharded(c->m, path, evidence_shard, (void *)ev,
                                                          &l->leaf, &l->res, &l->si);
                 if (l->err == PATIENT_ERR_NOMEM) {

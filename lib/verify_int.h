@@ -67,6 +67,22 @@ typedef struct {
 
 /* Free what pre owns (not body) and zero it. */
 void pt_checked_clear(pt_checked *pre);
+/* Free pre's manifest and its lookup and zero both; the descriptors stay
+ * (a manifest had for another URL: patient_verify_url after a redirect). */
+void pt_checked_clear_manifest(pt_checked *pre);
+
+/* When a check recorded in pt_checked may be taken: the one test each, for
+ * the core (which takes it) and pt_verify_plan (which redoes it when not).
+ * c checked these very manifest bytes and signature (ev's, by address and
+ * length) with these very keys. */
+int pt_manifest_checked_for(const pt_manifest_checked *c, const patient_evidence *ev,
+                            const patient_pubkey *keys, size_t nkeys);
+/* l was looked up in this manifest object (not NULL) for this path. */
+int pt_lookup_checked_for(const pt_lookup_checked *l, const patient_manifest *m,
+                          const char *path);
+/* pre (which may be NULL) parsed descriptor i from this very value (the
+ * same pointer: the evidence's own string, not an equal one). */
+int pt_checked_value_is(const pt_checked *pre, size_t i, const char *value);
 
 /* What must be known before the first byte of a body that is not to be
  * kept: from the evidence without its body (url without a fragment), the

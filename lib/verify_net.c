@@ -67,11 +67,7 @@ manifest_clear(gathered *g)
     g->man = g->sig = NULL;
     free(g->man_error);
     g->man_error = NULL;
-    patient_manifest_free(g->checks.manifest.m);
-    memset(&g->checks.manifest, 0, sizeof g->checks.manifest);
-    patient_manifest_free(g->checks.lookup.leaf);
-    free(g->checks.lookup.path);
-    memset(&g->checks.lookup, 0, sizeof g->checks.lookup);
+    pt_checked_clear_manifest(&g->checks);
     for (size_t i = 0; i < g->nshards; i++) {
         free(g->shard_bytes[i]);
         free(g->shard_err[i]);

@@ -434,30 +434,326 @@ prune_shards(const char *dir, char **now, size_t nnow, char **prev, size_t nprev
     free(keep);
 }
 
+/* One publish as its phases fill it in (patient_manifest_publish). */
+typedef struct {
+    patient_manifest_opts o;
+    /* Paths: the manifest, its signature, the signature's side file, the
+     * shards folder. */
+    pt_buf outp, sigp, nextp, shdir;
+    int recovered; /* an interrupted publish was completed */
+    uint8_t *old;  /* the previous manifest's bytes, if any */
+    size_t oldlen;
+    patient_manifest *prev; /* ... parsed, if it parses */
+    const char **excl;      /* o.exclude with our own output added */
+    char *rel, *relsh;      /* our output and its shards, inside the tree */
+    /* Incremental: what the previous publish's state lets us reuse. */
+    uint8_t *psig, *stext;
+    size_t psiglen;
+    pt_prev_file *pfiles;
+    size_t npfiles;
+    pt_prev_node *pnodes;
+    size_t npnodes;
+    pt_reuse reuse, *reusep;
+    const char *note; /* why nothing is reused, or NULL */
+    /* Built: the manifest, its shards, the state to keep, the signature. */
+    pt_build_stats stats;
+    pt_buf lines, nodes;
+    pt_shard_out so;
+    char **prevnames; /* shards the previous manifest names */
+    size_t nprevnames;
+    char *json, *sig;
+    size_t jlen;
+    patient_manifest *m;
+} pub_run;
+
+/* Where everything goes: out_path, or .well-known/patient/manifest.json in
+ * the tree (made if missing), and the names beside it. */
+static patient_err
+pub_paths(pub_run *r, const char *site_dir, const char *out_path, char **detail)
+{
+    patient_err err;
+    const char *slash;
+
+    if (out_path == NULL) {
+        if ((err = pt_buf_appendf(&r->outp, "%s/.well-known", site_dir)))
+            return err;
+        if ((err = ensure_dir((char *)r->outp.data, detail)) ||
+            (err = pt_buf_append(&r->outp, "/patient", 8)) ||
+            (err = ensure_dir((char *)r->outp.data, detail)) ||
+            (err = pt_buf_append(&r->outp, "/manifest.json", 14)))
+            return err;
+    } else if (strcmp(out_path, "-") == 0 || out_path[0] == 0) {
+        return PATIENT_ERR_ARG;
+    } else if ((err = pt_buf_append(&r->outp, out_path, strlen(out_path)))) {
+        return err;
+    }
+    if ((err = pt_buf_appendf(&r->sigp, "%s.minisig", (char *)r->outp.data)) ||
+        (err = pt_buf_appendf(&r->nextp, "%s.minisig.next", (char *)r->outp.data)))
+        return err;
+    /* Shards beside the manifest: <folder>/shards/<sha256 hex>.json. */
+    slash = strrchr((char *)r->outp.data, '/');
+    if ((err = slash ? pt_buf_append(&r->shdir, r->outp.data,
+                                     (size_t)(slash - (char *)r->outp.data) + 1)
+                     : PATIENT_OK) ||
+        (err = pt_buf_appendf(&r->shdir, PATIENT_MANIFEST_SHARD_DIR)))
+        return err;
+    r->so.dir = (char *)r->shdir.data;
+    r->so.nodes = r->o.state_path ? &r->nodes : NULL;
+    return PATIENT_OK;
+}
+
+/* Collect, 1: complete an interrupted publish, read the previous manifest
+ * and choose the version (above the published one). */
+static patient_err
+pub_previous(pub_run *r, const patient_seckey *sk, char **detail)
+{
+    const char *outp;
+    patient_err err;
+
+    if ((err = recover((char *)r->outp.data, (char *)r->sigp.data, (char *)r->nextp.data, sk,
+                       &r->recovered, detail)))
+        return err;
+    outp = (char *)r->outp.data;
+    err = pt_read_file(outp, PATIENT_MANIFEST_MAX_BYTES, &r->old, &r->oldlen);
+    if (err == PATIENT_OK) {
+        err = patient_manifest_parse(r->old, r->oldlen, &r->prev);
+        if (err != PATIENT_OK && r->o.version == 0) {
+            pt_detail_first(detail,
+                            "%s: previous manifest unreadable (%s); give an explicit version to "
+                            "replace it",
+                            outp, patient_strerror(err));
+            return err;
+        }
+    } else if (err != PATIENT_ERR_NOT_FOUND) {
+        pt_detail_first(detail, "%s: %s", outp, patient_strerror(err));
+        return err;
+    }
+    if (r->o.version == 0) {
+        r->o.version = r->prev ? r->prev->version + 1 : 1;
+    } else if (r->prev && r->o.version <= r->prev->version) {
+        pt_detail_first(detail, "%s: version %llu is not above the published version %llu", outp,
+                        (unsigned long long)r->o.version, (unsigned long long)r->prev->version);
+        return PATIENT_ERR_ROLLBACK;
+    }
+    return PATIENT_OK;
+}
+
+/* Collect, 2: never list our own output (and its shards folder) when it
+ * lies inside the tree. Only an explicit out_path can. */
+static patient_err
+pub_exclude_output(pub_run *r, const char *site_dir, const char *out_path)
+{
+    const char *outp = (char *)r->outp.data, *slash = strrchr(outp, '/');
+    const char *base = slash ? slash + 1 : outp, *rs;
+    char *dir, *rd, *root;
+    pt_buf sb = {0};
+
+    if (out_path == NULL)
+        return PATIENT_OK;
+    if ((dir = strdup(outp)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if (slash)
+        dir[slash - outp] = 0;
+    rd = realpath(slash ? (slash == outp ? "/" : dir) : ".", NULL);
+    free(dir);
+    root = realpath(site_dir, NULL);
+    if (rd && root) {
+        size_t rl = strlen(root);
+        if (strcmp(rd, root) == 0) {
+            r->rel = strdup(base);
+        } else if (strncmp(rd, root, rl) == 0 && rd[rl] == '/') {
+            pt_buf rb = {0};
+            if (pt_buf_appendf(&rb, "%s/%s", rd + rl + 1, base) == PATIENT_OK)
+                r->rel = (char *)rb.data;
+        }
+    }
+    free(rd);
+    free(root);
+    if (r->rel == NULL)
+        return PATIENT_OK;
+    /* The shards folder beside it too. */
+    rs = strrchr(r->rel, '/');
+    if (pt_buf_appendf(&sb, "%.*s%s", rs ? (int)(rs - r->rel + 1) : 0, r->rel,
+                       PATIENT_MANIFEST_SHARD_DIR) != PATIENT_OK ||
+        (r->excl = calloc(r->o.n_exclude + 2, sizeof *r->excl)) == NULL) {
+        pt_buf_free(&sb);
+        return PATIENT_ERR_NOMEM;
+    }
+    r->relsh = (char *)sb.data;
+    for (size_t i = 0; i < r->o.n_exclude; i++)
+        r->excl[i] = r->o.exclude[i];
+    r->excl[r->o.n_exclude] = r->rel;
+    r->excl[r->o.n_exclude + 1] = r->relsh;
+    r->o.exclude = r->excl;
+    r->o.n_exclude += 2;
+    return PATIENT_OK;
+}
+
+/* Collect, 3, incremental: reuse only what this key signed (the previous
+ * manifest's signature verifies with sk's public half) and what the
+ * matching, authentic state says is unchanged. Anything else hashes every
+ * file; r->note says why. */
+static void
+pub_reuse(pub_run *r, const patient_seckey *sk)
+{
+    patient_pubkey pk;
+
+    if (r->o.state_path == NULL) {
+        r->note = "no publish state kept";
+        return;
+    }
+    if (r->o.rehash) {
+        r->note = "--rehash";
+        return;
+    }
+    if (r->prev == NULL) {
+        r->note = "no previous manifest";
+        return;
+    }
+    patient_seckey_pubkey(sk, &pk);
+    if (pt_read_file((char *)r->sigp.data, 64 * 1024, &r->psig, &r->psiglen) != PATIENT_OK ||
+        patient_minisig_verify(&pk, r->old, r->oldlen, (const char *)r->psig, r->psiglen, NULL,
+                               NULL) != PATIENT_OK)
+        r->note = "previous manifest signature does not verify with this key";
+    else if ((r->note = state_read(r->o.state_path, sk, r->old, r->oldlen, &r->stext, &r->pfiles,
+                                   &r->npfiles, &r->pnodes, &r->npnodes)) == NULL) {
+        r->reuse.m = r->prev;
+        r->reuse.f = r->pfiles;
+        r->reuse.n = r->npfiles;
+        r->reuse.nodes = r->pnodes;
+        r->reuse.n_nodes = r->npnodes;
+        r->reusep = &r->reuse;
+    }
+}
+
+/* Build: the manifest and its new shards (durable), parsed back, then
+ * signed. */
+static patient_err
+pub_build(pub_run *r, const char *site_dir, const patient_seckey *sk, char **detail)
+{
+    patient_err err;
+
+    if ((err = ensure_dir(r->so.dir, detail)))
+        return err;
+    /* The shards the previous manifest names stay until this one is in
+     * place (a verifier may be half way through the old tree). */
+    if (r->prev && r->prev->nlevels &&
+        (err = shard_names(r->so.dir, r->prev, &r->prevnames, &r->nprevnames)))
+        return err;
+    if ((err = pt_manifest_build(site_dir, &r->o, r->reusep, r->o.state_path ? &r->lines : NULL,
+                                 &r->stats, &r->so, &r->json, &r->jlen, detail)) ||
+        (err = patient_manifest_parse(r->json, r->jlen, &r->m)))
+        return err;
+    /* Every new shard durable before anything names it: one syncfs for
+     * them all instead of an fsync each. */
+    if (r->so.written && (err = sync_folder(r->so.dir))) {
+        pt_detail_first(detail, "%s: %s", r->so.dir, strerror(errno));
+        return err;
+    }
+    return pt_manifest_sign_parsed(sk, r->m, r->json, r->jlen, &r->sig);
+}
+
+/* Write: signature first to a side file, then the manifest, then the
+ * signature into place: see the header for why. */
+static patient_err
+pub_write(pub_run *r, char **detail)
+{
+    const char *outp = (char *)r->outp.data, *sigp = (char *)r->sigp.data;
+    const char *nextp = (char *)r->nextp.data;
+    patient_err err;
+
+    if ((err = pt_write_atomic(nextp, r->sig, strlen(r->sig), 0644, 0))) {
+        pt_detail_first(detail, "%s: %s", nextp, strerror(errno));
+        return err;
+    }
+    if ((err = pt_write_atomic(outp, r->json, r->jlen, 0644, 0))) {
+        pt_detail_first(detail, "%s: %s", outp, strerror(errno));
+        unlink(nextp);
+        return err;
+    }
+    if (rename(nextp, sigp) != 0) {
+        pt_detail_first(detail, "%s: %s", sigp, strerror(errno));
+        return PATIENT_ERR_IO;
+    }
+    return fsync_parent(sigp);
+}
+
+static void
+pub_result(const pub_run *r, patient_publish_result *result)
+{
+    result->version = r->o.version;
+    result->resources = r->stats.entries;
+    result->recovered = r->recovered;
+    result->bytes = r->stats.bytes;
+    result->shards = r->so.total;
+    result->shards_written = r->so.written;
+    result->shard_bytes = r->so.bytes_total;
+    result->shard_bytes_written = r->so.bytes_written;
+    result->files_hashed = r->stats.hashed;
+    result->files_reused = r->stats.reused;
+    result->bytes_hashed = r->stats.bytes_hashed;
+    result->reuse_note = r->stats.reused   ? NULL
+                         : r->note         ? r->note
+                         : r->stats.hashed ? "no file unchanged since the last publish"
+                                           : NULL;
+}
+
+/* After the manifest is in place: the state for the next publish (a crash
+ * before this leaves the old state, which no longer matches the manifest
+ * and so is not used), then the shards neither this manifest nor the
+ * previous one names. */
+static patient_err
+pub_after(pub_run *r, const patient_seckey *sk, char **detail)
+{
+    patient_err err;
+
+    if (r->o.state_path &&
+        (err = state_write(r->o.state_path, sk, r->json, r->jlen, &r->nodes, &r->lines))) {
+        pt_detail_first(detail,
+                        "version %llu published, but the publish state %s was not written "
+                        "(%s); the next publish hashes every file",
+                        (unsigned long long)r->o.version, r->o.state_path, strerror(errno));
+        return err;
+    }
+    prune_shards(r->so.dir, r->so.names, r->so.n_names, r->prevnames, r->nprevnames);
+    return PATIENT_OK;
+}
+
+static void
+pub_free(pub_run *r)
+{
+    for (size_t i = 0; i < r->so.n_names; i++)
+        free(r->so.names[i]);
+    free(r->so.names);
+    for (size_t i = 0; i < r->nprevnames; i++)
+        free(r->prevnames[i]);
+    free(r->prevnames);
+    free(r->pnodes);
+    pt_buf_free(&r->nodes);
+    pt_buf_free(&r->shdir);
+    pt_buf_free(&r->lines);
+    free(r->psig);
+    free(r->stext);
+    free(r->pfiles);
+    pt_buf_free(&r->outp);
+    pt_buf_free(&r->sigp);
+    pt_buf_free(&r->nextp);
+    patient_manifest_free(r->prev);
+    patient_manifest_free(r->m);
+    free(r->excl);
+    free(r->json);
+    free(r->sig);
+    free(r->rel);
+    free(r->relsh);
+    free(r->old);
+}
+
 patient_err
 patient_manifest_publish(const char *site_dir, const char *out_path, const patient_seckey *sk,
                          const patient_manifest_opts *opts, patient_publish_result *result,
                          char **detail)
 {
-    pt_buf outp = {0}, sigp = {0}, nextp = {0};
-    patient_manifest_opts o;
-    patient_manifest *prev = NULL, *m = NULL;
-    const char **excl = NULL;
-    char *json = NULL, *sig = NULL, *root = NULL, *rel = NULL, *relsh = NULL;
-    uint8_t *old = NULL;
-    size_t jlen = 0, oldlen = 0, psiglen = 0, npfiles = 0;
-    uint8_t *psig = NULL, *stext = NULL;
-    pt_prev_file *pfiles = NULL;
-    pt_prev_node *pnodes = NULL;
-    size_t npnodes = 0;
-    pt_reuse reuse, *reusep = NULL;
-    pt_build_stats stats = {0};
-    pt_buf lines = {0}, nodes = {0}, shdir = {0};
-    pt_shard_out so;
-    char **prevnames = NULL;
-    size_t nprevnames = 0;
-    const char *note = NULL;
-    int recovered = 0;
+    pub_run r;
     patient_err err;
 
     if (detail)
@@ -466,228 +762,19 @@ patient_manifest_publish(const char *site_dir, const char *out_path, const patie
         memset(result, 0, sizeof *result);
     if (site_dir == NULL || sk == NULL || opts == NULL)
         return PATIENT_ERR_ARG;
-    if ((err = PT_OPTS_TAKE(&o, opts)) || (err = check_opts(&o, detail)))
+    memset(&r, 0, sizeof r);
+    if ((err = PT_OPTS_TAKE(&r.o, opts)) || (err = check_opts(&r.o, detail)))
         return err;
-    if (out_path == NULL) {
-        if ((err = pt_buf_appendf(&outp, "%s/.well-known", site_dir)))
-            goto out;
-        if ((err = ensure_dir((char *)outp.data, detail)) ||
-            (err = pt_buf_append(&outp, "/patient", 8)) ||
-            (err = ensure_dir((char *)outp.data, detail)) ||
-            (err = pt_buf_append(&outp, "/manifest.json", 14)))
-            goto out;
-    } else if (strcmp(out_path, "-") == 0 || out_path[0] == 0) {
-        err = PATIENT_ERR_ARG;
+    if ((err = pub_paths(&r, site_dir, out_path, detail)) || (err = pub_previous(&r, sk, detail)) ||
+        (err = pub_exclude_output(&r, site_dir, out_path)))
         goto out;
-    } else if ((err = pt_buf_append(&outp, out_path, strlen(out_path)))) {
+    pub_reuse(&r, sk);
+    if ((err = pub_build(&r, site_dir, sk, detail)) || (err = pub_write(&r, detail)))
         goto out;
-    }
-    if ((err = pt_buf_appendf(&sigp, "%s.minisig", (char *)outp.data)) ||
-        (err = pt_buf_appendf(&nextp, "%s.minisig.next", (char *)outp.data)))
-        goto out;
-    /* Shards beside the manifest: <folder>/shards/<sha256 hex>.json. */
-    {
-        const char *slash = strrchr((char *)outp.data, '/');
-        if ((err = slash ? pt_buf_append(&shdir, outp.data, (size_t)(slash - (char *)outp.data) + 1)
-                         : PATIENT_OK) ||
-            (err = pt_buf_appendf(&shdir, PATIENT_MANIFEST_SHARD_DIR)))
-            goto out;
-    }
-    memset(&so, 0, sizeof so);
-    so.dir = (char *)shdir.data;
-    so.nodes = o.state_path ? &nodes : NULL;
-    if ((err = recover((char *)outp.data, (char *)sigp.data, (char *)nextp.data, sk, &recovered,
-                       detail)))
-        goto out;
-
-    /* Version from the previous manifest. */
-    err = pt_read_file((char *)outp.data, PATIENT_MANIFEST_MAX_BYTES, &old, &oldlen);
-    if (err == PATIENT_OK) {
-        err = patient_manifest_parse(old, oldlen, &prev);
-        if (err != PATIENT_OK && o.version == 0) {
-            pt_detail_first(detail,
-                            "%s: previous manifest unreadable (%s); give an explicit version to "
-                            "replace it",
-                            (char *)outp.data, patient_strerror(err));
-            goto out;
-        }
-    } else if (err != PATIENT_ERR_NOT_FOUND) {
-        pt_detail_first(detail, "%s: %s", (char *)outp.data, patient_strerror(err));
-        goto out;
-    }
-    err = PATIENT_OK;
-    if (o.version == 0) {
-        o.version = prev ? prev->version + 1 : 1;
-    } else if (prev && o.version <= prev->version) {
-        pt_detail_first(detail, "%s: version %llu is not above the published version %llu",
-                        (char *)outp.data, (unsigned long long)o.version,
-                        (unsigned long long)prev->version);
-        err = PATIENT_ERR_ROLLBACK;
-        goto out;
-    }
-
-    /* Never list our own output when it lies inside the tree. */
-    if (out_path != NULL) {
-        char *slash = strrchr((char *)outp.data, '/'), *dir, *rd;
-        const char *base = slash ? slash + 1 : (char *)outp.data;
-        if ((dir = strdup((char *)outp.data)) == NULL) {
-            err = PATIENT_ERR_NOMEM;
-            goto out;
-        }
-        if (slash)
-            dir[slash - (char *)outp.data] = 0;
-        rd = realpath(slash ? (slash == (char *)outp.data ? "/" : dir) : ".", NULL);
-        free(dir);
-        root = realpath(site_dir, NULL);
-        if (rd && root) {
-            size_t rl = strlen(root);
-            if (strcmp(rd, root) == 0) {
-                rel = strdup(base);
-            } else if (strncmp(rd, root, rl) == 0 && rd[rl] == '/') {
-                pt_buf rb = {0};
-                if (pt_buf_appendf(&rb, "%s/%s", rd + rl + 1, base) == PATIENT_OK)
-                    rel = (char *)rb.data;
-            }
-        }
-        free(rd);
-        if (rel) {
-            /* The shards folder beside it too. */
-            const char *rs = strrchr(rel, '/');
-            pt_buf sb = {0};
-            if (pt_buf_appendf(&sb, "%.*s%s", rs ? (int)(rs - rel + 1) : 0, rel,
-                               PATIENT_MANIFEST_SHARD_DIR) != PATIENT_OK ||
-                (excl = calloc(o.n_exclude + 2, sizeof *excl)) == NULL) {
-                pt_buf_free(&sb);
-                err = PATIENT_ERR_NOMEM;
-                goto out;
-            }
-            relsh = (char *)sb.data;
-            for (size_t i = 0; i < o.n_exclude; i++)
-                excl[i] = o.exclude[i];
-            excl[o.n_exclude] = rel;
-            excl[o.n_exclude + 1] = relsh;
-            o.exclude = excl;
-            o.n_exclude += 2;
-        }
-    }
-
-    /* Incremental: reuse only what this key signed (the previous manifest's
-     * signature verifies with sk's public half) and what the matching,
-     * authentic state says is unchanged. Anything else hashes every file. */
-    if (o.state_path) {
-        if (o.rehash) {
-            note = "--rehash";
-        } else if (prev == NULL) {
-            note = "no previous manifest";
-        } else {
-            patient_pubkey pk;
-            patient_seckey_pubkey(sk, &pk);
-            if (pt_read_file((char *)sigp.data, 64 * 1024, &psig, &psiglen) != PATIENT_OK ||
-                patient_minisig_verify(&pk, old, oldlen, (const char *)psig, psiglen, NULL,
-                                       NULL) != PATIENT_OK)
-                note = "previous manifest signature does not verify with this key";
-            else if ((note = state_read(o.state_path, sk, old, oldlen, &stext, &pfiles,
-                                        &npfiles, &pnodes, &npnodes)) == NULL) {
-                reuse.m = prev;
-                reuse.f = pfiles;
-                reuse.n = npfiles;
-                reuse.nodes = pnodes;
-                reuse.n_nodes = npnodes;
-                reusep = &reuse;
-            }
-        }
-    } else {
-        note = "no publish state kept";
-    }
-    if ((err = ensure_dir(so.dir, detail)))
-        goto out;
-    /* The shards the previous manifest names stay until this one is in
-     * place (a verifier may be half way through the old tree). */
-    if (prev && prev->nlevels && (err = shard_names(so.dir, prev, &prevnames, &nprevnames)))
-        goto out;
-    if ((err = pt_manifest_build(site_dir, &o, reusep, o.state_path ? &lines : NULL, &stats,
-                                 &so, &json, &jlen, detail)) ||
-        (err = patient_manifest_parse(json, jlen, &m)))
-        goto out;
-    /* Every new shard durable before anything names it: one syncfs for
-     * them all instead of an fsync each. */
-    if (so.written && (err = sync_folder(so.dir))) {
-        pt_detail_first(detail, "%s: %s", so.dir, strerror(errno));
-        goto out;
-    }
-    if ((err = pt_manifest_sign_parsed(sk, m, json, jlen, &sig)))
-        goto out;
-    /* Signature first to a side file, then the manifest, then the
-     * signature into place: see the header for why. */
-    if ((err = pt_write_atomic((char *)nextp.data, sig, strlen(sig), 0644, 0))) {
-        pt_detail_first(detail, "%s: %s", (char *)nextp.data, strerror(errno));
-        goto out;
-    }
-    if ((err = pt_write_atomic((char *)outp.data, json, jlen, 0644, 0))) {
-        pt_detail_first(detail, "%s: %s", (char *)outp.data, strerror(errno));
-        unlink((char *)nextp.data);
-        goto out;
-    }
-    if (rename((char *)nextp.data, (char *)sigp.data) != 0) {
-        pt_detail_first(detail, "%s: %s", (char *)sigp.data, strerror(errno));
-        err = PATIENT_ERR_IO;
-        goto out;
-    }
-    if ((err = fsync_parent((char *)sigp.data)))
-        goto out;
-    if (result) {
-        result->version = o.version;
-        result->resources = stats.entries;
-        result->recovered = recovered;
-        result->bytes = stats.bytes;
-        result->shards = so.total;
-        result->shards_written = so.written;
-        result->shard_bytes = so.bytes_total;
-        result->shard_bytes_written = so.bytes_written;
-        result->files_hashed = stats.hashed;
-        result->files_reused = stats.reused;
-        result->bytes_hashed = stats.bytes_hashed;
-        result->reuse_note = stats.reused ? NULL
-                             : note      ? note
-                             : stats.hashed ? "no file unchanged since the last publish"
-                                            : NULL;
-    }
-    /* After the manifest is in place: a crash before this leaves the old
-     * state, which no longer matches the manifest and so is not used. */
-    if (o.state_path && (err = state_write(o.state_path, sk, json, jlen, &nodes, &lines))) {
-        pt_detail_first(detail,
-                        "version %llu published, but the publish state %s was not written "
-                        "(%s); the next publish hashes every file",
-                        (unsigned long long)o.version, o.state_path, strerror(errno));
-        goto out;
-    }
-    /* Shards neither this manifest nor the previous one names. */
-    prune_shards(so.dir, so.names, so.n_names, prevnames, nprevnames);
+    if (result)
+        pub_result(&r, result);
+    err = pub_after(&r, sk, detail);
 out:
-    for (size_t i = 0; i < so.n_names; i++)
-        free(so.names[i]);
-    free(so.names);
-    for (size_t i = 0; i < nprevnames; i++)
-        free(prevnames[i]);
-    free(prevnames);
-    free(pnodes);
-    pt_buf_free(&nodes);
-    pt_buf_free(&shdir);
-    pt_buf_free(&lines);
-    free(psig);
-    free(stext);
-    free(pfiles);
-    pt_buf_free(&outp);
-    pt_buf_free(&sigp);
-    pt_buf_free(&nextp);
-    patient_manifest_free(prev);
-    patient_manifest_free(m);
-    free(excl);
-    free(json);
-    free(sig);
-    free(root);
-    free(rel);
-    free(relsh);
-    free(old);
+    pub_free(&r);
     return err;
 }

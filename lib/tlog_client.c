@@ -857,7 +857,6 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
     lpool *pool = NULL;
     uint8_t root[HASH_LEN];
     uint64_t old, i, k, end_b;
-    char prev[HEX_LEN + 1];
     pentry e;
     patient_log_entry ent;
     int fast;
@@ -991,11 +990,10 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
                                   (unsigned long long)i);
                 goto out;
             }
-            if (i == 0)
-                memcpy(prev, zero_prev, sizeof prev);
-            else
-                pt_hex(st->last, HASH_LEN, prev);
-            if (e.seq != i || strcmp(e.prev, prev) != 0) {
+            /* (the line before's hash is compared as hex without being
+             * written out: once per entry) */
+            if (e.seq != i ||
+                !(i == 0 ? strcmp(e.prev, zero_prev) == 0 : pt_hex_eq(e.prev, st->last, HASH_LEN))) {
                 err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_CHAIN,
                                   e.seq != i
                                       ? "entry %llu carries seq %llu"

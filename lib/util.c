@@ -968,6 +968,17 @@ pt_hex(const uint8_t *in, size_t len, char *out)
     sodium_bin2hex(out, 2 * len + 1, in, len);
 }
 
+int
+pt_hex_eq(const char *hex, const uint8_t *in, size_t len)
+{
+    static const char digit[16] = "0123456789abcdef";
+
+    for (size_t i = 0; i < len; i++)
+        if (hex[2 * i] != digit[in[i] >> 4] || hex[2 * i + 1] != digit[in[i] & 15])
+            return 0;
+    return hex[2 * len] == '\0';
+}
+
 patient_err
 pt_unhex(const char *in, uint8_t *out, size_t len)
 {

@@ -176,6 +176,9 @@ patient_err pt_jws_sign_uncapped(const patient_seckey *sk, const char *typ, cons
 
 /* Lower-case hex. out needs 2*len+1 bytes. */
 void pt_hex(const uint8_t *in, size_t len, char *out);
+/* Whether hex is exactly what pt_hex writes for in (lowercase, NUL after
+ * 2 * len digits), without writing it: a per-entry comparison. */
+int pt_hex_eq(const char *hex, const uint8_t *in, size_t len);
 patient_err pt_unhex(const char *in, uint8_t *out, size_t len);
 
 /* Constant-time equality. */

@@ -120,6 +120,14 @@ START_TEST(hex_roundtrip)
     ck_assert_mem_eq(back, in, 3);
     ck_assert_int_eq(pt_unhex("00abf", back, 3), PATIENT_ERR_PARSE);
     ck_assert_int_eq(pt_unhex("00abfg", back, 3), PATIENT_ERR_PARSE);
+    /* pt_hex_eq: exactly pt_hex's output, nothing longer, shorter or
+     * upper-case */
+    ck_assert_int_eq(pt_hex_eq("00abff", in, 3), 1);
+    ck_assert_int_eq(pt_hex_eq("00abfe", in, 3), 0);
+    ck_assert_int_eq(pt_hex_eq("00ABff", in, 3), 0);
+    ck_assert_int_eq(pt_hex_eq("00abf", in, 3), 0);
+    ck_assert_int_eq(pt_hex_eq("00abff0", in, 3), 0);
+    ck_assert_int_eq(pt_hex_eq("", in, 0), 1);
     ck_assert_int_eq(pt_memeq("abc", "abc", 3), 1);
     ck_assert_int_eq(pt_memeq("abc", "abd", 3), 0);
 }

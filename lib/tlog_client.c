@@ -842,246 +842,254 @@ reader_free(reader *rd)
     pthread_cond_destroy(&rd->cv);
 }
 
-patient_err
-patient_monitor_run(const char *url, const char *state_path, const patient_monitor_opts *o,
-                    patient_monitor_report *r)
-{
-    patient_monitor_opts mo;
+/* One run of the monitor, shared by its phases. */
+typedef struct {
+    const patient_monitor_opts *o;
+    patient_monitor_report *r;
+    const char *url, *state_path;
     client c;
-    mstate *st = NULL;
+    mstate *st;
     patient_checkpoint ck;
-    reader *rd = NULL;
-    rslot *sl = NULL, *nx = NULL;
-    pt_buf recs = {0}; /* pt_irec of the new changes, for the index */
-    char ipath[PATH_MAX];
-    lpool *pool = NULL;
-    uint8_t root[HASH_LEN];
-    uint64_t old, i, k, end_b;
+    reader *rd;
+    lpool *pool;
+    pt_buf recs; /* pt_irec of the new changes, for the index */
+    uint64_t old;
     pentry e;
     patient_log_entry ent;
+} mrun;
+
+/* The state kept so far, and the log's signed checkpoint. */
+static patient_err
+run_fetch_checkpoint(mrun *m)
+{
+    const patient_monitor_opts *o = m->o;
+    mstate *st = m->st;
+    patient_err err;
+
+    if ((err = state_load(m->state_path, st, m->r)))
+        return err;
+    m->old = st->have ? st->t.size : 0;
+    m->r->old_size = m->old;
+    if (o->origin && st->have && strcmp(o->origin, st->origin) != 0)
+        return raise_alarm(m->r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG,
+                           "state file %s watches origin %s, not %s", m->state_path, st->origin,
+                           o->origin);
+    return get_checkpoint(&m->c,
+                          o->origin  ? o->origin
+                          : st->have ? st->origin
+                                     : NULL,
+                          o->pub, &m->ck);
+}
+
+/* The signed tree against the one seen before: a rollback, a fork, or
+ * nothing new (*nothing_new; the run ends there). */
+static patient_err
+run_against_state(mrun *m, int *nothing_new)
+{
+    patient_monitor_report *r = m->r;
+    mstate *st = m->st;
+    uint64_t old = m->old;
+
+    if (st->have && m->ck.size < old)
+        return raise_alarm(r, PATIENT_MONITOR_ROLLBACK, PATIENT_ERR_ROLLBACK,
+                           "ROLLBACK: the log now signs a tree of %llu entries; %llu were seen "
+                           "before",
+                           (unsigned long long)m->ck.size, (unsigned long long)old);
+    if (st->have && m->ck.size == old) {
+        *nothing_new = 1;
+        if (sodium_memcmp(m->ck.root, st->root, HASH_LEN) != 0)
+            return raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
+                               "FORK: the log signs another root for the %llu entries seen before",
+                               (unsigned long long)old);
+        snprintf(r->message, sizeof r->message, "no new entries (tree of %llu)",
+                 (unsigned long long)old);
+        return PATIENT_OK;
+    }
+    if (!st->have)
+        memcpy(st->origin, m->ck.origin, sizeof st->origin);
+    return PATIENT_OK;
+}
+
+/* Line j of batch sl, in log order: seen before, or a new entry checked
+ * and added to the tree. */
+static patient_err
+catch_up_entry(mrun *m, const rslot *sl, size_t j)
+{
+    const patient_monitor_opts *o = m->o;
+    patient_monitor_report *r = m->r;
+    mstate *st = m->st;
+    const lbatch *bat = &sl->bt;
+    const lineinfo *li = &bat->info[j];
+    uint64_t i = sl->first * PATIENT_TILE_WIDTH + j, old = m->old;
+    pentry *e = &m->e;
     int fast;
     patient_err err;
 
-    memset(r, 0, sizeof *r);
-    memset(&e, 0, sizeof e);
-    if (o == NULL || PT_OPTS_TAKE(&mo, o) != PATIENT_OK || o->pub == NULL || state_path == NULL)
-        return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key or state file given");
-    o = &mo;
-    if ((err = client_init(&c, url, o->fetch, r))) {
-        client_free(&c);
-        return raise_alarm(r, PATIENT_MONITOR_UNREACHABLE, err, "not an http(s) URL: %s",
-                           url ? url : "(null)");
-    }
-    if ((st = malloc(sizeof *st)) == NULL || (rd = calloc(1, sizeof *rd)) == NULL ||
-        lpool_new(&pool) != PATIENT_OK) {
-        err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if ((err = state_load(state_path, st, r)))
-        goto out;
-    old = st->have ? st->t.size : 0;
-    r->old_size = old;
-    if (o->origin && st->have && strcmp(o->origin, st->origin) != 0) {
-        err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG,
-                          "state file %s watches origin %s, not %s", state_path, st->origin,
-                          o->origin);
-        goto out;
-    }
-    if ((err = get_checkpoint(&c,
-                              o->origin  ? o->origin
-                              : st->have ? st->origin
-                                         : NULL,
-                              o->pub, &ck)))
-        goto out;
-    if (st->have && ck.size < old) {
-        err =
-            raise_alarm(r, PATIENT_MONITOR_ROLLBACK, PATIENT_ERR_ROLLBACK,
-                        "ROLLBACK: the log now signs a tree of %llu entries; %llu were seen before",
-                        (unsigned long long)ck.size, (unsigned long long)old);
-        goto out;
-    }
-    if (st->have && ck.size == old) {
-        if (sodium_memcmp(ck.root, st->root, HASH_LEN) != 0)
+    if (li->hash_err)
+        return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_CRYPTO, "SHA-256 failed");
+    if (i < old) {
+        /* Seen before: the same line must still be there. */
+        if (sodium_memcmp(li->leaf, st->t.part[0][i % PATIENT_TILE_WIDTH], HASH_LEN) != 0) {
             err = raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
-                              "FORK: the log signs another root for the %llu entries seen before",
-                              (unsigned long long)old);
-        else
-            snprintf(r->message, sizeof r->message, "no new entries (tree of %llu)",
-                     (unsigned long long)old);
-        goto out;
+                              "FORK: entry %llu differs from the one seen before (tree of "
+                              "%llu)",
+                              (unsigned long long)i, (unsigned long long)old);
+            r->seq = i;
+            r->has_seq = 1;
+            return err;
+        }
+        return PATIENT_OK;
     }
-    if (!st->have)
-        memcpy(st->origin, ck.origin, sizeof st->origin);
-    c.tree_size = ck.size;
-    {
-        uint64_t b = old / PATIENT_TILE_WIDTH;
-        end_b = (ck.size + PATIENT_TILE_WIDTH - 1) / PATIENT_TILE_WIDTH;
-        if ((err = reader_start(rd, url, &c.fo, ck.size, b, end_b))) {
-            err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "cannot start reading: %s",
-                              patient_strerror(err));
-            goto out;
+    r->seq = i;
+    r->has_seq = 1;
+    fast = li->parsed && !o->deep && !o->on_entry;
+    if (fast) {
+        /* A change or event the workers scanned (its time read):
+         * all the checks below read of it (deep and the callback
+         * read it whole). */
+        e->seq = li->seq;
+        e->kind = li->kind;
+        e->prev = li->prev;
+    } else if (pentry_parse(bat->line[j], bat->len[j], e) != PATIENT_OK) {
+        return raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
+                           "entry %llu is not a log entry (%s)", (unsigned long long)i,
+                           e->why ? e->why : "malformed");
+    }
+    /* Every mode reads the time as the log reader does, so a line
+     * that reader refuses for its time is an alarm with or without
+     * a callback (which gets the entry that reader gives). */
+    if (!fast && (o->on_entry ? pt_log_entry_fill(e, bat->line[j], bat->len[j], i + 1, &m->ent)
+                              : pt_log_time_parse(e->time, &m->ent.time)) != PATIENT_OK)
+        return raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
+                           "entry %llu is not a log entry (its time does not read as one)",
+                           (unsigned long long)i);
+    /* (the line before's hash is compared as hex without being
+     * written out: once per entry) */
+    if (e->seq != i ||
+        !(i == 0 ? strcmp(e->prev, zero_prev) == 0 : pt_hex_eq(e->prev, st->last, HASH_LEN)))
+        return raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_CHAIN,
+                           e->seq != i ? "entry %llu carries seq %llu"
+                                       : "entry %llu does not chain to the one before it (prev)",
+                           (unsigned long long)i, (unsigned long long)e->seq);
+    if (i == 0)
+        pt_hex(li->chain, HASH_LEN, st->log_id);
+    if (e->kind == PATIENT_LOG_KIND_CHECKPOINT &&
+        (err = check_log_checkpoint(e, &st->t, st->log_id, o->pub)) != PATIENT_OK)
+        return raise_alarm(r, PATIENT_MONITOR_ENTRY, err,
+                           "entry %llu: the log's own checkpoint %s", (unsigned long long)i,
+                           err == PATIENT_ERR_HASH          ? "signs another root than its entries'"
+                           : err == PATIENT_ERR_LOG_CORRUPT ? "is malformed"
+                                                            : "has a bad signature");
+    if (e->kind == PATIENT_LOG_KIND_CHANGE) {
+        pt_irec rec;
+        r->changes++;
+        if (fast)
+            memcpy(rec.key, li->key, PT_INDEX_KEY);
+        else
+            pt_index_key(e->jws, strlen(e->jws), rec.key);
+        rec.seq = i;
+        if ((err = pt_buf_append(&m->recs, &rec, sizeof rec)))
+            return raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
+        if (o->deep) {
+            patient_jws *jw = NULL;
+            err = patient_jws_parse(e->jws, strlen(e->jws), &jw);
+            if (err == PATIENT_OK)
+                err = patient_jws_verify(jw, o->pub);
+            patient_jws_free(jw);
+            if (err)
+                return raise_alarm(r, PATIENT_MONITOR_ENTRY, err,
+                                   "entry %llu: the change descriptor's signature does not "
+                                   "verify under the middlebox key [%s]",
+                                   (unsigned long long)i, patient_errname(err));
         }
-        if (b < end_b) {
-            nx = reader_take(rd, 0);
-            lpool_start(pool, &nx->bt, LS_CHAIN | LS_SCAN);
-        }
+    }
+    memcpy(st->last, li->chain, HASH_LEN);
+    if ((err = pt_tiles_add(&st->t, li->leaf, compare_full, &m->c)))
+        return err;
+    r->entries++;
+    if (o->on_entry && o->on_entry(&m->ent, o->ctx) != 0)
+        return raise_alarm(r, PATIENT_MONITOR_OK, PATIENT_ERR_INTERRUPTED, "stopped");
+    return PATIENT_OK;
+}
+
+/* Every bundle from the old size to the new one, read ahead, hashed and
+ * scanned by the workers, checked here in log order. */
+static patient_err
+run_catch_up(mrun *m)
+{
+    patient_monitor_report *r = m->r;
+    rslot *sl = NULL, *nx = NULL;
+    uint64_t b = m->old / PATIENT_TILE_WIDTH, k,
+             end_b = (m->ck.size + PATIENT_TILE_WIDTH - 1) / PATIENT_TILE_WIDTH;
+    patient_err err;
+
+    m->c.tree_size = m->ck.size;
+    if ((err = reader_start(m->rd, m->url, &m->c.fo, m->ck.size, b, end_b)))
+        return raise_alarm(r, PATIENT_MONITOR_STATE, err, "cannot start reading: %s",
+                           patient_strerror(err));
+    if (b < end_b) {
+        nx = reader_take(m->rd, 0);
+        lpool_start(m->pool, &nx->bt, LS_CHAIN | LS_SCAN);
     }
     /* Batches hold GROUP bundles or fewer (GROUP_BYTES): the last one is
      * the one that reaches end_b. */
     for (k = 0; nx != NULL; k++) {
-        lbatch *bat;
-        size_t j;
         sl = nx;
         nx = NULL;
-        bat = &sl->bt;
-        lpool_wait(pool);
+        lpool_wait(m->pool);
         /* The next batch to the workers meanwhile. What ended the reading
          * is reported after the entries before it are checked, as if
          * fetched in turn. */
         if (sl->rep.result == PATIENT_OK && sl->first + sl->nb < end_b) {
-            nx = reader_take(rd, k + 1);
-            lpool_start(pool, &nx->bt, LS_CHAIN | LS_SCAN);
+            nx = reader_take(m->rd, k + 1);
+            lpool_start(m->pool, &nx->bt, LS_CHAIN | LS_SCAN);
         }
-        reader_tiles(&c, sl);
-        for (j = 0; j < bat->n; j++) {
-            const lineinfo *li = &bat->info[j];
-            i = sl->first * PATIENT_TILE_WIDTH + j;
-            if (li->hash_err) {
-                err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_CRYPTO, "SHA-256 failed");
-                goto out;
-            }
-            if (i < old) {
-                /* Seen before: the same line must still be there. */
-                if (sodium_memcmp(li->leaf, st->t.part[0][i % PATIENT_TILE_WIDTH], HASH_LEN) != 0) {
-                    err = raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
-                                      "FORK: entry %llu differs from the one seen before (tree of "
-                                      "%llu)",
-                                      (unsigned long long)i, (unsigned long long)old);
-                    r->seq = i;
-                    r->has_seq = 1;
-                    goto out;
-                }
-                continue;
-            }
-            r->seq = i;
-            r->has_seq = 1;
-            fast = li->parsed && !o->deep && !o->on_entry;
-            if (fast) {
-                /* A change or event the workers scanned (its time read):
-                 * all the checks below read of it (deep and the callback
-                 * read it whole). */
-                e.seq = li->seq;
-                e.kind = li->kind;
-                e.prev = li->prev;
-            } else if (pentry_parse(bat->line[j], bat->len[j], &e) != PATIENT_OK) {
-                err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
-                                  "entry %llu is not a log entry (%s)", (unsigned long long)i,
-                                  e.why ? e.why : "malformed");
-                goto out;
-            }
-            /* Every mode reads the time as the log reader does, so a line
-             * that reader refuses for its time is an alarm with or without
-             * a callback (which gets the entry that reader gives). */
-            if (!fast && (o->on_entry ? pt_log_entry_fill(&e, bat->line[j], bat->len[j], i + 1,
-                                                          &ent)
-                                      : pt_log_time_parse(e.time, &ent.time)) != PATIENT_OK) {
-                err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
-                                  "entry %llu is not a log entry (its time does not read as one)",
-                                  (unsigned long long)i);
-                goto out;
-            }
-            /* (the line before's hash is compared as hex without being
-             * written out: once per entry) */
-            if (e.seq != i ||
-                !(i == 0 ? strcmp(e.prev, zero_prev) == 0 : pt_hex_eq(e.prev, st->last, HASH_LEN))) {
-                err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_CHAIN,
-                                  e.seq != i
-                                      ? "entry %llu carries seq %llu"
-                                      : "entry %llu does not chain to the one before it (prev)",
-                                  (unsigned long long)i, (unsigned long long)e.seq);
-                goto out;
-            }
-            if (i == 0)
-                pt_hex(li->chain, HASH_LEN, st->log_id);
-            if (e.kind == PATIENT_LOG_KIND_CHECKPOINT &&
-                (err = check_log_checkpoint(&e, &st->t, st->log_id, o->pub)) != PATIENT_OK) {
-                err = raise_alarm(r, PATIENT_MONITOR_ENTRY, err,
-                                  "entry %llu: the log's own checkpoint %s", (unsigned long long)i,
-                                  err == PATIENT_ERR_HASH ? "signs another root than its entries'"
-                                  : err == PATIENT_ERR_LOG_CORRUPT ? "is malformed"
-                                                                   : "has a bad signature");
-                goto out;
-            }
-            if (e.kind == PATIENT_LOG_KIND_CHANGE) {
-                pt_irec rec;
-                r->changes++;
-                if (fast)
-                    memcpy(rec.key, li->key, PT_INDEX_KEY);
-                else
-                    pt_index_key(e.jws, strlen(e.jws), rec.key);
-                rec.seq = i;
-                if ((err = pt_buf_append(&recs, &rec, sizeof rec))) {
-                    err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
-                    goto out;
-                }
-                if (o->deep) {
-                    patient_jws *jw = NULL;
-                    err = patient_jws_parse(e.jws, strlen(e.jws), &jw);
-                    if (err == PATIENT_OK)
-                        err = patient_jws_verify(jw, o->pub);
-                    patient_jws_free(jw);
-                    if (err) {
-                        err = raise_alarm(r, PATIENT_MONITOR_ENTRY, err,
-                                          "entry %llu: the change descriptor's signature does not "
-                                          "verify under the middlebox key [%s]",
-                                          (unsigned long long)i, patient_errname(err));
-                        goto out;
-                    }
-                }
-            }
-            memcpy(st->last, li->chain, HASH_LEN);
-            if ((err = pt_tiles_add(&st->t, li->leaf, compare_full, &c)))
-                goto out;
-            r->entries++;
-            if (o->on_entry) {
-                if (o->on_entry(&ent, o->ctx) != 0) {
-                    err = raise_alarm(r, PATIENT_MONITOR_OK, PATIENT_ERR_INTERRUPTED, "stopped");
-                    goto out;
-                }
-            }
-        }
-        if (o->on_progress)
-            o->on_progress(r->entries, ck.size - old, o->ctx);
+        reader_tiles(&m->c, sl);
+        for (size_t j = 0; j < sl->bt.n; j++)
+            if ((err = catch_up_entry(m, sl, j)))
+                return err;
+        if (m->o->on_progress)
+            m->o->on_progress(r->entries, m->ck.size - m->old, m->o->ctx);
         if (sl->rep.result != PATIENT_OK) {
             r->result = sl->rep.result;
             r->alarm = sl->rep.alarm;
             memcpy(r->message, sl->rep.message, sizeof r->message);
-            err = r->result;
-            goto out;
+            return r->result;
         }
-        reader_release(rd, sl);
+        reader_release(m->rd, sl);
     }
     r->has_seq = 0;
+    return PATIENT_OK;
+}
+
+/* The tree the new leaves made: the signed root, and its right edge's
+ * partial tiles as served. */
+static patient_err
+run_check_tree(mrun *m)
+{
+    patient_monitor_report *r = m->r;
+    mstate *st = m->st;
+    uint8_t root[HASH_LEN];
+    patient_err err;
+
     if ((err = pt_merkle_frontier_root(&st->t.fr, root)))
-        goto out;
-    if (sodium_memcmp(root, ck.root, HASH_LEN) != 0) {
+        return err;
+    if (sodium_memcmp(root, m->ck.root, HASH_LEN) != 0) {
         /* Either the signed tree does not extend the one seen (a fork), or
          * the served entries are not the signed ones. The tiles tell. */
-        patient_err ce =
-            st->have ? tiles_consistent(&c, old, st->root, ck.size, ck.root) : PATIENT_OK;
+        patient_err ce = st->have ? tiles_consistent(&m->c, m->old, st->root, m->ck.size,
+                                                     m->ck.root)
+                                  : PATIENT_OK;
         r->result = PATIENT_OK; /* what the tiles said is only the diagnosis */
         r->alarm = PATIENT_MONITOR_OK;
         if (ce != PATIENT_OK)
-            err =
-                raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
-                            "FORK: the signed tree of %llu entries is not consistent with the tree "
-                            "of %llu seen before",
-                            (unsigned long long)ck.size, (unsigned long long)old);
-        else
-            err = raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_HASH,
-                              "the entries served do not hash to the signed root of %llu entries",
-                              (unsigned long long)ck.size);
-        goto out;
+            return raise_alarm(r, PATIENT_MONITOR_FORK, PATIENT_ERR_HASH,
+                               "FORK: the signed tree of %llu entries is not consistent with the "
+                               "tree of %llu seen before",
+                               (unsigned long long)m->ck.size, (unsigned long long)m->old);
+        return raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_HASH,
+                           "the entries served do not hash to the signed root of %llu entries",
+                           (unsigned long long)m->ck.size);
     }
     /* The right edge too: every partial tile of the new tree. */
     for (unsigned L = 0; L < PT_TILE_LEVELS; L++) {
@@ -1089,48 +1097,88 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
         unsigned w;
         if (st->t.w[L] == 0)
             continue;
-        if ((err = get_tile(&c, L, st->t.full[L], &served, &w)))
-            goto out;
+        if ((err = get_tile(&m->c, L, st->t.full[L], &served, &w)))
+            return err;
         if (w != st->t.w[L] || memcmp(served, st->t.part[L], (size_t)w * HASH_LEN) != 0) {
             char rel[96];
             patient_tile_path((int)L, st->t.full[L], st->t.w[L], rel);
-            err = raise_alarm(r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
-                              "corrupted tile: %s/%s differs from the hashes of the entries",
-                              c.base, rel);
-            goto out;
+            return raise_alarm(r, PATIENT_MONITOR_TILE, PATIENT_ERR_HASH,
+                               "corrupted tile: %s/%s differs from the hashes of the entries",
+                               m->c.base, rel);
         }
     }
-    memcpy(st->root, ck.root, HASH_LEN);
+    return PATIENT_OK;
+}
+
+/* Only once everything checked: the index, then the state file. */
+static patient_err
+run_save_state(mrun *m)
+{
+    patient_monitor_report *r = m->r;
+    char ipath[PATH_MAX];
+    patient_err err = PATIENT_OK;
+
+    memcpy(m->st->root, m->ck.root, HASH_LEN);
     /* The index first: one that runs ahead of the state is rebuilt from
      * the state's size next time; one that lags behind it is never used. */
-    if (snprintf(ipath, sizeof ipath, "%s.index", state_path) >= (int)sizeof ipath ||
-        (err = pt_index_append(ipath, st->log_id, old, ck.size, (const pt_irec *)recs.data,
-                               recs.len / sizeof(pt_irec)))) {
-        err = raise_alarm(r, PATIENT_MONITOR_STATE, err ? err : PATIENT_ERR_ARG,
-                          "cannot write the descriptor index %s.index: %s", state_path,
-                          patient_strerror(err ? err : PATIENT_ERR_ARG));
-        goto out;
-    }
-    if ((err = state_save(state_path, st))) {
-        err = raise_alarm(r, PATIENT_MONITOR_STATE, err, "cannot write the state file %s: %s",
-                          state_path, patient_strerror(err));
-        goto out;
-    }
+    if (snprintf(ipath, sizeof ipath, "%s.index", m->state_path) >= (int)sizeof ipath ||
+        (err = pt_index_append(ipath, m->st->log_id, m->old, m->ck.size,
+                               (const pt_irec *)m->recs.data, m->recs.len / sizeof(pt_irec))))
+        return raise_alarm(r, PATIENT_MONITOR_STATE, err ? err : PATIENT_ERR_ARG,
+                           "cannot write the descriptor index %s.index: %s", m->state_path,
+                           patient_strerror(err ? err : PATIENT_ERR_ARG));
+    if ((err = state_save(m->state_path, m->st)))
+        return raise_alarm(r, PATIENT_MONITOR_STATE, err, "cannot write the state file %s: %s",
+                           m->state_path, patient_strerror(err));
     snprintf(r->message, sizeof r->message,
              "consistent: tree of %llu entries extends the %llu seen before; %llu new entries "
              "checked",
-             (unsigned long long)ck.size, (unsigned long long)old, (unsigned long long)r->entries);
-    err = PATIENT_OK;
-out:
-    pt_buf_free(&recs);
-    lpool_free(pool); /* waits for the batch in flight */
-    if (rd) {
-        reader_free(rd);
-        free(rd);
+             (unsigned long long)m->ck.size, (unsigned long long)m->old,
+             (unsigned long long)r->entries);
+    return PATIENT_OK;
+}
+
+patient_err
+patient_monitor_run(const char *url, const char *state_path, const patient_monitor_opts *o,
+                    patient_monitor_report *r)
+{
+    patient_monitor_opts mo;
+    mrun m;
+    int nothing_new = 0;
+    patient_err err;
+
+    memset(r, 0, sizeof *r);
+    memset(&m, 0, sizeof m);
+    if (o == NULL || PT_OPTS_TAKE(&mo, o) != PATIENT_OK || o->pub == NULL || state_path == NULL)
+        return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key or state file given");
+    m.o = &mo;
+    m.r = r;
+    m.url = url;
+    m.state_path = state_path;
+    if ((err = client_init(&m.c, url, mo.fetch, r))) {
+        client_free(&m.c);
+        return raise_alarm(r, PATIENT_MONITOR_UNREACHABLE, err, "not an http(s) URL: %s",
+                           url ? url : "(null)");
     }
-    pentry_free(&e);
-    free(st);
-    client_free(&c);
+    if ((m.st = malloc(sizeof *m.st)) == NULL || (m.rd = calloc(1, sizeof *m.rd)) == NULL ||
+        lpool_new(&m.pool) != PATIENT_OK) {
+        err = raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((err = run_fetch_checkpoint(&m)) || (err = run_against_state(&m, &nothing_new)) ||
+        nothing_new || (err = run_catch_up(&m)) || (err = run_check_tree(&m)))
+        goto out;
+    err = run_save_state(&m);
+out:
+    pt_buf_free(&m.recs);
+    lpool_free(m.pool); /* waits for the batch in flight */
+    if (m.rd) {
+        reader_free(m.rd);
+        free(m.rd);
+    }
+    pentry_free(&m.e);
+    free(m.st);
+    client_free(&m.c);
     return err;
 }
 

@@ -25,6 +25,13 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 fail() { echo "not ok - $*"; echo "--- out"; cat out 2>/dev/null; echo "--- err"; cat err 2>/dev/null; exit 1; }
 rc() { set +e; "$@" >out 2>err; r=$?; set -e; echo $r; }
+# The monitor, given ARGS after the URL, exits CODE with PATTERN on stderr
+# (an alarm, or an outage's message); else the test fails with WHAT.
+alarm_check() { # CODE PATTERN WHAT ARGS...
+    code=$1 pat=$2 what=$3
+    shift 3
+    [ "$(rc "$P" audit monitor "$URL" "$@")" = "$code" ] && grep -q "$pat" err || fail "$what"
+}
 
 start_nginx() {
     for try in 1 2 3 4 5; do
@@ -96,8 +103,7 @@ unchanged() { cmp -s st st.good || fail "$1: state file changed"; }
 
 # ---- server down: its own exit code ------------------------------------------
 stop_nginx
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 3 ] && grep -q 'log unreachable' err ||
-    fail "server down: exit 3"
+alarm_check 3 'log unreachable' "server down: exit 3" --pub k.pub --state st
 unchanged "server down"
 start_nginx || fail "nginx again"
 ok "server down: exit 3, 'log unreachable', state unchanged"
@@ -114,8 +120,8 @@ for i, l in enumerate(t):
 open("st.tile", "w").write("\n".join(t))
 PY
 cp st.tile st.tile.before
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st.tile)" = 2 ] &&
-    grep -q "state file st.tile is damaged" err || fail "partial tile not the frontier's: exit 2"
+alarm_check 2 "state file st.tile is damaged" \
+    "partial tile not the frontier's: exit 2" --pub k.pub --state st.tile
 cmp -s st.tile st.tile.before || fail "a damaged state file was touched"
 [ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 0 ] && grep -q 'no new entries' out ||
     fail "the state it was made from: accepted"
@@ -132,18 +138,15 @@ sig = bytearray(base64.b64decode(t[i:].strip()))
 sig[10] ^= 1
 open("pub/checkpoint", "wb").write(t[:i] + base64.b64encode(bytes(sig)) + b"\n")
 PY
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 1 ] &&
-    grep -q 'ALARM (signature): bad signature' err || fail "forged signature: alarm"
+alarm_check 1 'ALARM (signature): bad signature' "forged signature: alarm" --pub k.pub --state st
 unchanged "forged signature"
-[ "$(rc "$P" audit monitor "$URL" --pub other.pub --state st)" = 1 ] &&
-    grep -q 'ALARM (signature)' err || fail "other key: alarm"
+alarm_check 1 'ALARM (signature)' "other key: alarm" --pub other.pub --state st
 cp good.checkpoint pub/checkpoint
 ok "forged checkpoint signature and another key: ALARM (signature), exit 1"
 
 # ---- rollback: an older checkpoint served again ---------------------------------
 cp old.checkpoint pub/checkpoint
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 1 ] &&
-    grep -q 'ALARM (rollback): ROLLBACK' err || fail "rollback: alarm"
+alarm_check 1 'ALARM (rollback): ROLLBACK' "rollback: alarm" --pub k.pub --state st
 unchanged "rollback"
 cp good.checkpoint pub/checkpoint
 ok "rollback: ALARM (rollback), exit 1, state unchanged"
@@ -156,8 +159,7 @@ t=pub/tile/0/$(printf %03d $((size / 256))).p/$((size % 256))
 [ -f "$t" ] || fail "partial tile $t of the tree of $size"
 # (the right edge of the new tree: the monitor compares it with its own)
 printf 'X' | dd of="$t" bs=1 seek=7 conv=notrunc 2>/dev/null
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st)" = 1 ] &&
-    grep -q 'ALARM (tile): corrupted tile' err || fail "corrupted tile: alarm"
+alarm_check 1 'ALARM (tile): corrupted tile' "corrupted tile: alarm" --pub k.pub --state st
 unchanged "corrupted tile"
 rm -rf pub && mv pub.good pub
 ok "corrupted tile: ALARM (tile), exit 1, state unchanged"
@@ -167,13 +169,12 @@ ok "corrupted tile: ALARM (tile), exit 1, state unchanged"
 # first problem in log order is still the one reported)
 cp -r pub pub.good
 rm pub/entries/001
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state fresh)" = 3 ] &&
-    grep -q 'log unreachable: entry bundle .*/entries/001' err || fail "bundle 1 missing: exit 3"
+alarm_check 3 'log unreachable: entry bundle .*/entries/001' \
+    "bundle 1 missing: exit 3" --pub k.pub --state fresh
 [ ! -e fresh ] || fail "bundle 1 missing: no state written"
 sed -i '10s/"seq":9,/"seq":9 ,/' pub/entries/000
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state fresh)" = 1 ] &&
-    grep -q 'ALARM (entry): entry 10 does not chain to the one before it' err ||
-    fail "bundle 0 edited, bundle 1 missing: the entry alarm"
+alarm_check 1 'ALARM (entry): entry 10 does not chain to the one before it' \
+    "bundle 0 edited, bundle 1 missing: the entry alarm" --pub k.pub --state fresh
 [ ! -e fresh ] || fail "bundle 0 edited: no state written"
 rm -rf pub && mv pub.good pub
 ok "catching up: a missing later bundle is exit 3, an edit before it is reported first"
@@ -185,12 +186,10 @@ ok "catching up: a missing later bundle is exit 3, an edit before it is reported
 cp -r pub pub.good
 sed -i -E '10s/"time":"([0-9]{4})-[0-9]{2}-/"time":"\1-13-/' pub/entries/000
 sed -n 10p pub/entries/000 | grep -q '"time":"[0-9]*-13-' || fail "entry 9 given month 13"
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state fresh)" = 1 ] &&
-    grep -q 'ALARM (entry): entry 9 is not a log entry (its time does not read as one)' err ||
-    fail "a time the log reader refuses: the entry alarm"
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state fresh -q)" = 1 ] &&
-    grep -q 'ALARM (entry): entry 9 is not a log entry (its time does not read as one)' err ||
-    fail "the same edit, quiet: the entry alarm"
+alarm_check 1 'ALARM (entry): entry 9 is not a log entry (its time does not read as one)' \
+    "a time the log reader refuses: the entry alarm" --pub k.pub --state fresh
+alarm_check 1 'ALARM (entry): entry 9 is not a log entry (its time does not read as one)' \
+    "the same edit, quiet: the entry alarm" --pub k.pub --state fresh -q
 [ ! -e fresh ] || fail "a refused time: no state written"
 rm -rf pub && mv pub.good pub
 ok "an entry's time the log reader refuses: ALARM (entry), printing entries or quiet"
@@ -208,9 +207,8 @@ sed -n 60p time-bad.log | grep -q '"time":"[0-9]*-13-' && ! sed -n 60p time-good
     fail "entry 59 given month 13 in the log itself"
 "$P" audit publish time-bad.log pub --key k.sec >/dev/null 2>&1 || fail "publish the refused time"
 for mode in -q --deep --json ""; do
-    [ "$(rc "$P" audit monitor "$URL" --pub k.pub --state time.st $mode)" = 1 ] &&
-        grep -q 'ALARM (entry): entry 59 is not a log entry (its time does not read as one)' err ||
-        fail "a refused time in the log, monitor ${mode:-(plain)}: the entry alarm"
+    alarm_check 1 'ALARM (entry): entry 59 is not a log entry (its time does not read as one)' \
+        "a refused time in the log, monitor ${mode:-(plain)}: the entry alarm" --pub k.pub --state time.st $mode
     [ ! -e time.st ] || fail "a refused time in the log: no state written"
 done
 rm -rf pub
@@ -328,9 +326,8 @@ size=$(sed -n 2p pub/checkpoint)
 b=pub/entries/002
 [ "$size" -ge 768 ] || b=pub/entries/002.p/$((size % 256))
 sed -i '89s/"seq":600,/"seq":600 ,/' "$b"
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state long2.st)" = 1 ] &&
-    grep -q 'ALARM (entry): entry 601 does not chain to the one before it' err ||
-    fail "long lines: an edit in the third bundle"
+alarm_check 1 'ALARM (entry): entry 601 does not chain to the one before it' \
+    "long lines: an edit in the third bundle" --pub k.pub --state long2.st
 [ ! -e long2.st ] || fail "long lines edited: no state written"
 rm -rf pub && mv pub.good pub
 ok "long lines (bundles of ~3 MiB): batches cut at 4 MiB, every entry checked; an edit in bundle 2 found"
@@ -340,8 +337,8 @@ head -n 100 audit.log >forked.log
 "$T" gen k.sec forked.log 900 50 - forked
 rm -rf pub
 "$P" audit publish forked.log pub --key k.sec >/dev/null 2>&1 || fail "publish the fork"
-[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st --log-origin "$(sed -n 's/^origin //p' st)")" = 1 ] &&
-    grep -q 'ALARM (fork): FORK' err || fail "fork: alarm"
+alarm_check 1 'ALARM (fork): FORK' \
+    "fork: alarm" --pub k.pub --state st --log-origin "$(sed -n 's/^origin //p' st)"
 unchanged "fork"
 [ "$(rc "$P" audit included bundle.json --log "$URL" --pub k.pub --state st)" = 1 ] &&
     grep -q 'ALARM (fork)' err || fail "included against a fork: alarm"

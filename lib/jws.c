@@ -32,15 +32,17 @@ jws_header(const patient_seckey *sk, const char *typ, pt_buf *hdr)
     return pt_buf_append(hdr, "}", 1);
 }
 
-/* The compact form of payload, whatever its length (the callers check
- * their arguments). */
-static patient_err
-jws_build(const patient_seckey *sk, const char *typ, const void *payload, size_t len, char **out)
+patient_err
+pt_jws_sign_uncapped(const patient_seckey *sk, const char *typ, const void *payload, size_t len,
+                     char **out)
 {
     pt_buf hdr = {0}, b = {0};
     uint8_t sig[PATIENT_SIG_BYTES];
     patient_err err;
 
+    *out = NULL;
+    if (sk == NULL || (payload == NULL && len > 0) || (typ != NULL && strlen(typ) > 256))
+        return PATIENT_ERR_ARG; /* typ: at most 256 bytes (jws.h) */
     if ((err = jws_header(sk, typ, &hdr)))
         goto out;
     if ((err = pt_buf_reserve(&b, (hdr.len + len + PATIENT_SIG_BYTES) / 3 * 4 + 16)) ||
@@ -70,19 +72,7 @@ patient_jws_sign(const patient_seckey *sk, const char *typ, const void *payload,
      * header plus signature take well under 1 KiB. */
     if (len > PATIENT_JWS_PAYLOAD_MAX)
         return PATIENT_ERR_TOO_LARGE;
-    if (typ != NULL && strlen(typ) > 256)
-        return PATIENT_ERR_ARG;
-    return jws_build(sk, typ, payload, len, out);
-}
-
-patient_err
-pt_jws_sign_uncapped(const patient_seckey *sk, const char *typ, const void *payload, size_t len,
-                     char **out)
-{
-    *out = NULL;
-    if (sk == NULL || (payload == NULL && len > 0) || (typ != NULL && strlen(typ) > 256))
-        return PATIENT_ERR_ARG;
-    return jws_build(sk, typ, payload, len, out);
+    return pt_jws_sign_uncapped(sk, typ, payload, len, out);
 }
 
 void

@@ -101,7 +101,7 @@ cmd_disclose(int argc, char **argv)
     long long secs;
     const char *bad = NULL;
     int c, force = 0, retention_bad = 0, rc = CLI_EXIT_USAGE;
-    char jpath[PATH_MAX], spath[PATH_MAX + 16], id[PATIENT_KEYID_HEX], exp[21];
+    char jpath[PATH_MAX], spath[PATH_MAX + 16], id[PATIENT_KEYID_HEX], exp[PATIENT_TIME_BYTES];
     struct stat st;
     patient_err err;
 

@@ -79,7 +79,7 @@ patient_err
 patient_bundle_build(const patient_evidence *ev, const char *policy_json, time_t at, char **out)
 {
     cJSON *b = cJSON_CreateObject(), *arr, *pol = NULL;
-    char ts[21], sri[PATIENT_SRI_BYTES];
+    char ts[PATIENT_TIME_BYTES], sri[PATIENT_SRI_BYTES];
     uint8_t h[PATIENT_SHA256_BYTES];
     patient_err err = PATIENT_ERR_NOMEM;
 

@@ -46,7 +46,7 @@ struct patient_hop {
      * entry repeats from it (patient_log_append_hop), so that the log need
      * not parse what was just built. */
     char *value;
-    char when[21];
+    char when[PATIENT_TIME_BYTES];
     char kid[PATIENT_KEYID_HEX];
     /* The descriptors that arrived, parsed: a hop that withholds bytes maps
      * its deletions back through them to the origin's chunks. */

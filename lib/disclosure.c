@@ -102,7 +102,7 @@ patient_disclosure_build(const patient_disclosure_info *in, const patient_pubkey
                          size_t *len)
 {
     pt_buf b = {0};
-    char is[21], ex[21], key[PATIENT_PUBKEY_B64];
+    char is[PATIENT_TIME_BYTES], ex[PATIENT_TIME_BYTES], key[PATIENT_PUBKEY_B64];
     patient_err err;
 
     if (json)
@@ -156,7 +156,7 @@ patient_disclosure_sign(const patient_disclosure_info *in, const patient_seckey 
                         size_t *len, char **minisig)
 {
     patient_pubkey pk;
-    char *j = NULL, ex[21];
+    char *j = NULL, ex[PATIENT_TIME_BYTES];
     size_t jl = 0;
     pt_buf tc = {0};
     patient_err err;

@@ -10,6 +10,7 @@
 #include <patient/change.h>
 #include <patient/jws.h>
 #include <patient/log.h>
+#include <patient/time.h>
 #include "change_int.h"
 #include "merkle.h"
 #include "util.h"
@@ -54,7 +55,7 @@ int get_u64(const cJSON *o, const char *key, uint64_t *out);
 typedef struct {
     patient_change *c;
     const char *url, *by_name;
-    char at[21]; /* the descriptor's "at" in the canonical form */
+    char at[PATIENT_TIME_BYTES]; /* the descriptor's "at" in the canonical form */
     char kid[PATIENT_KEYID_HEX];
     long long hop;
     size_t n;

@@ -479,7 +479,7 @@ static patient_err
 write_checkpoint(patient_log *log, uint64_t *seq)
 {
     uint8_t root[HASH_LEN];
-    char *root64 = NULL, *sig = NULL, now[21];
+    char *root64 = NULL, *sig = NULL, now[PATIENT_TIME_BYTES];
     pt_buf payload = {0}, rest = {0};
     patient_err err;
 
@@ -565,7 +565,7 @@ patient_log_open(const char *path, const patient_seckey *sk, unsigned checkpoint
     if (log->repaired && !log->ro) {
         char detail[128];
         pt_buf rest = {0};
-        char now[21];
+        char now[PATIENT_TIME_BYTES];
         pt_time_format(time(NULL), now);
         snprintf(detail, sizeof detail,
                  "cut %llu bytes of an append that never completed",
@@ -802,7 +802,7 @@ patient_log_append_event(patient_log *log, const char *event, const char *url,
                          const char *detail, uint64_t *seq)
 {
     pt_buf rest = {0};
-    char now[21];
+    char now[PATIENT_TIME_BYTES];
     size_t n;
     patient_err err;
 

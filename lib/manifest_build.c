@@ -1099,7 +1099,7 @@ static patient_err
 emit(pt_buf *b, const patient_manifest_opts *o, const bent *e, size_t n,
      const patient_delegation *dels, size_t n_dels, const pt_shard_out *sh, char **top)
 {
-    char is[21], ex[21];
+    char is[PATIENT_TIME_BYTES], ex[PATIENT_TIME_BYTES];
     patient_err err;
 
     if (sh && sh->nlevels == 0)

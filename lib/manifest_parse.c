@@ -403,7 +403,7 @@ pt_shard_parse(const void *json, size_t len, patient_manifest **out)
 static patient_err
 comment_for(const patient_manifest *m, char out[PATIENT_MANIFEST_COMMENT_MAX])
 {
-    char ex[21];
+    char ex[PATIENT_TIME_BYTES];
     int n;
 
     pt_time_format(m->expires, ex);

@@ -11,6 +11,7 @@
 #include <patient/change.h>
 #include <patient/hash.h>
 #include <patient/key.h>
+#include <patient/time.h>
 #include <patient/verify.h>
 
 /* What a failed check does to the verdict. */
@@ -37,7 +38,7 @@ typedef struct rep_edit {
 typedef struct rep_hop {
     unsigned hop;
     char *name, *kid, *service, *disclosure; /* disclosure NULL when absent */
-    char at[21];
+    char at[PATIENT_TIME_BYTES];
     const char *proof; /* "proven", "attested", "confined" (static) */
     int trusted;
     rep_edit *edits;
@@ -56,11 +57,11 @@ struct patient_report {
     /* The typed result, filled by the phases. */
     char *url;
     char *origin;             /* NULL until the URL splits */
-    char checked_at[21];
+    char checked_at[PATIENT_TIME_BYTES];
     int has_manifest;         /* the manifest's signature verified */
     struct {
         uint64_t version;
-        char issued[21], expires[21];
+        char issued[PATIENT_TIME_BYTES], expires[PATIENT_TIME_BYTES];
         char kid[PATIENT_KEYID_HEX];
     } manifest;
     const char *proof;        /* "none", "proven", "attested", "confined" (static) */

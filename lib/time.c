@@ -14,7 +14,7 @@
 #include "util.h"
 
 void
-pt_time_format(time_t t, char out[21])
+pt_time_format(time_t t, char out[PATIENT_TIME_BYTES])
 {
     struct tm tm;
 
@@ -202,7 +202,7 @@ patient_time_parse(const char *s, time_t *t)
 }
 
 void
-patient_time_format(time_t t, char out[21])
+patient_time_format(time_t t, char out[PATIENT_TIME_BYTES])
 {
     pt_time_format(t, out);
 }

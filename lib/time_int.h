@@ -5,9 +5,11 @@
 
 #include <time.h>
 #include <patient/error.h>
+#include <patient/time.h>
 
-/* RFC 3339 UTC timestamps "2026-11-27T07:54:19Z". out needs 21 bytes. */
-void pt_time_format(time_t t, char out[21]);
+/* RFC 3339 UTC timestamps "2026-11-27T07:54:19Z". out needs
+ * PATIENT_TIME_BYTES bytes (patient/time.h). */
+void pt_time_format(time_t t, char out[PATIENT_TIME_BYTES]);
 /* Accepts exactly "YYYY-MM-DDTHH:MM:SSZ" (also with fractional seconds,
  * which are dropped, or "+00:00"), and "@EPOCH". Out-of-range fields
  * (Feb 30, hour 24, leap second 60) are PATIENT_ERR_PARSE. Formatting

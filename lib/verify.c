@@ -606,7 +606,7 @@ check_descriptors(vctx *v)
          * before the hop it followed. A time before the manifest was issued
          * is fine: a cache may hold a changed response across a publish. */
         if (c->at > v->now + PATIENT_VERIFY_CLOCK_SKEW) {
-            char ts[21];
+            char ts[PATIENT_TIME_BYTES];
             pt_time_format(c->at, ts);
             rep_result(r, REP_INVALID, "change.time.future", where,
                        "%s dated its change %s, in the future of this check", c->by.name, ts);

@@ -29,8 +29,12 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_time_parse(const char *s, time_t 
  * over max_age. Thread-safe. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_time_parse_arg(const char *s, time_t now,
                                                               long long max_age, time_t *t);
-/* Format as "YYYY-MM-DDTHH:MM:SSZ"; out needs 21 bytes. Thread-safe. */
-PATIENT_EXPORT void patient_time_format(time_t t, char out[21]);
+/* Bytes of a formatted time, "YYYY-MM-DDTHH:MM:SSZ" and its NUL. */
+#define PATIENT_TIME_BYTES 21
+
+/* Format as "YYYY-MM-DDTHH:MM:SSZ"; out needs PATIENT_TIME_BYTES bytes.
+ * Thread-safe. */
+PATIENT_EXPORT void patient_time_format(time_t t, char out[PATIENT_TIME_BYTES]);
 /* Parse a duration: digits, then optionally one of s, m, h, d, w (bare
  * digits are seconds), e.g. "90s", "15m", "12h", "7d", "2w"; no sign or
  * blanks. Zero is accepted (callers that need more check). More than max

@@ -95,6 +95,23 @@ orig, got = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
 tag = b'<body class="x">'
 sys.exit(0 if got == orig.replace(tag, tag + text, 1) else 1)
 PY2
+# descriptor NAME HELD: NAME's descriptor into NAME.desc, from its one
+# inline Patient-Change (HELD=1) or fetched through the proxy from its
+# reference ($ref); either way it is in the audit log.
+descriptor() {
+    local name=$1 rc=0 inline
+    if (( $2 )); then
+        inline=$(grep -ci '^Patient-Change:' "$work/$name.hdr" || true)
+        check "$name: one inline Patient-Change" test "$inline" = 1
+        sed -n 's/^Patient-Change: *//Ip' "$work/$name.hdr" | tr -d '\r' >"$work/$name.desc"
+    else
+        curl -sS --max-time 10 -o "$work/$name.desc" -w '%{http_code}' -x "$PROXY_URL" "$ref" \
+            >"$work/$name.code" || rc=$?
+        check "$name: descriptor served by the middlebox (HTTP $(cat "$work/$name.code"), curl exit $rc)" \
+            test "$(cat "$work/$name.code")" = 200
+    fi
+    check "$name: descriptor is in the audit log" grep -qF "$(cat "$work/$name.desc")" "$AUDIT_LOG"
+}
 changes=0
 for s in $sizes; do
     for kind in m u; do
@@ -116,16 +133,7 @@ for s in $sizes; do
             check "$name: banner inserted" grep -q "$banner" "$work/$name.body"
             check "$name: body is exactly the original with the banner after <body>" \
                 "$PY" "$work/expect.py" "$work/site/$name.html" "$work/$name.body"
-            if (( s < 65536 )); then
-                check "$name: one inline Patient-Change" test "$inline" = 1
-            else
-                rc=0
-                curl -sS --max-time 10 -o "$work/$name.desc" -w '%{http_code}' -x "$PROXY_URL" "$ref" \
-                    >"$work/$name.code" || rc=$?
-                check "$name: descriptor served by the middlebox (HTTP $(cat "$work/$name.code"))" \
-                    test "$(cat "$work/$name.code")" = 200
-                check "$name: descriptor is in the audit log" grep -qF "$(cat "$work/$name.desc")" "$AUDIT_LOG"
-            fi
+            descriptor "$name" "$(( s < 65536 ))"
             expect_page "$name" modified
         else
             check "$name: unchanged" cmp -s "$work/$name.body" "$work/site/$name.html"
@@ -168,17 +176,7 @@ open(sys.argv[2], "wb").write(gzip.decompress(open(sys.argv[1], "rb").read()))' 
         if [[ $kind == m ]]; then
             check "$name: decoded body is exactly the original with the banner after <body>" \
                 "$PY" "$work/expect.py" "$work/site/$name.html" "$work/$name.body"
-            if (( held )); then
-                check "$name: one inline Patient-Change" test "$inline" = 1
-                sed -n 's/^Patient-Change: *//Ip' "$work/$name.hdr" | tr -d '\r' >"$work/$name.desc"
-            else
-                rc=0
-                curl -sS --max-time 10 -o "$work/$name.desc" -w '%{http_code}' -x "$PROXY_URL" "$ref" \
-                    >"$work/$name.code" || rc=$?
-                check "$name: descriptor served by the middlebox (HTTP $(cat "$work/$name.code"))" \
-                    test "$(cat "$work/$name.code")" = 200
-            fi
-            check "$name: descriptor is in the audit log" grep -qF "$(cat "$work/$name.desc")" "$AUDIT_LOG"
+            descriptor "$name" "$held"
             check "$name: descriptor in/out are the decoded origin and delivered bodies" "$PY" -c '
 import base64, json, os, sys
 p = open(sys.argv[1]).read().strip().split(".")[1]

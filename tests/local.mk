@@ -6,7 +6,11 @@ TEST_LIBS = $(PT_CORE) $(CHECK_LIBS)
 TEST_UTIL = tests/testutil.h tests/testutil.c
 # patient-publish keeps its incremental state in the user's cache: tests
 # keep theirs in the build tree, not in the home of whoever runs them.
-AM_TESTS_ENVIRONMENT = top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)'; export top_srcdir top_builddir; XDG_CACHE_HOME='$(abs_top_builddir)/tests/cache'; export XDG_CACHE_HOME;
+# Check's 4 s default per test case is a hang guard; under the sanitizers on
+# a busy 2-core machine a healthy case can take longer, so the guard is 60 s
+# unless the caller sets CK_DEFAULT_TIMEOUT. No test depends on timing.
+AM_TESTS_ENVIRONMENT = top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)'; export top_srcdir top_builddir; XDG_CACHE_HOME='$(abs_top_builddir)/tests/cache'; export XDG_CACHE_HOME; \
+	: "$${CK_DEFAULT_TIMEOUT:=60}"; export CK_DEFAULT_TIMEOUT;
 
 check_PROGRAMS += tests/check_core
 tests_check_core_SOURCES = tests/check_core.c $(TEST_UTIL)

@@ -31,40 +31,26 @@
 # screenshots (docs/img is where the README's come from).
 set -eu
 
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-plugin=$top_srcdir/plugin
-VERIFY=${PATIENT_VERIFY:-$top_builddir/verifier/patient-verify}
-PUBLISH=${PATIENT_PUBLISH:-$top_builddir/publisher/patient-publish}
-CLI=${PATIENT_BIN:-$top_builddir/cli/patient}
-export PATIENT_BIN=$CLI
-export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
-
-skip() { echo "SKIP: $*"; exit 77; }
-die() { echo "FAIL: $*"; exit 1; }
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+# shellcheck source=tests/prelude.sh
+. "$top_srcdir/tests/prelude.sh"
+# shellcheck source=tests/plugin_tls.sh
+. "$S/tests/plugin_tls.sh"
 
 command -v chromium >/dev/null 2>&1 || skip "chromium not installed (apt-get install chromium)"
-command -v node >/dev/null 2>&1 || skip "node not installed"
-command -v certutil >/dev/null 2>&1 || skip "certutil not installed (libnss3-tools)"
-for b in nginx squid c-icap; do
-    command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || skip "$b not installed"
-done
-[ -x "$VERIFY" ] || skip "no verifier at $VERIFY"
+browser_need
 "$VERIFY" --help 2>&1 | grep -q -- '--native-host' || skip "$VERIFY has no --native-host"
-[ -x "$PUBLISH" ] || skip "no patient-publish at $PUBLISH"
-[ -x "$CLI" ] || skip "no patient CLI at $CLI"
-[ -f "$PATIENT_SRV_MODULE" ] || skip "no srv_patient module at $PATIENT_SRV_MODULE"
 
-tmp=$(mktemp -d /tmp/patient-plugin-e2e.XXXXXX)
 stack_up=0 plain_pid= split_pid=
-cleanup() {
-    [ "$stack_up" = 0 ] || "$top_srcdir/scripts/stack" stop "$tmp/stack" >/dev/null 2>&1 || true
+before_exit() {
+    [ "$stack_up" = 0 ] || "$S/scripts/stack" stop "$tmp/stack" >/dev/null 2>&1 || true
     [ -z "$plain_pid" ] || kill "$plain_pid" 2>/dev/null || true
     [ -z "$split_pid" ] || kill "$split_pid" 2>/dev/null || true
-    if [ -n "${PLUGIN_E2E_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+KEEP=${KEEP:-${PLUGIN_E2E_KEEP:-}}
+workdir patient-plugin-e2e
+tmp=$W
 
 # playwright-core: the one in plugin/test/node_modules (`npm install --prefix
 # plugin/test` once in a checkout), else installed (from npm's cache when it is
@@ -103,7 +89,6 @@ origin_s=${ORIGIN_HTTPS_URL%/}
 "$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin" "$tmp/site" || die "publish"
 # the middlebox declares the CA it decrypts with; Chromium trusts it from the
 # throw-away $HOME's NSS database, the native host from PATIENT_CA_FILE
-. "$top_srcdir/tests/plugin_tls.sh"
 https_publish "$tmp/pub.key" "$tmp/site-https"
 nss_trust "$HOME/.pki/nssdb"
 # changed after publishing, behind the publisher's back

@@ -30,39 +30,25 @@
 # screenshots (docs/img); PLUGIN_E2E_KEEP=1 keeps the temporary directory.
 set -eu
 
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-plugin=$top_srcdir/plugin
-VERIFY=${PATIENT_VERIFY:-$top_builddir/verifier/patient-verify}
-PUBLISH=${PATIENT_PUBLISH:-$top_builddir/publisher/patient-publish}
-CLI=${PATIENT_BIN:-$top_builddir/cli/patient}
-export PATIENT_BIN=$CLI
-export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$top_builddir/middlebox/.libs/srv_patient.so}
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+# shellcheck source=tests/prelude.sh
+. "$top_srcdir/tests/prelude.sh"
+# shellcheck source=tests/plugin_tls.sh
+. "$S/tests/plugin_tls.sh"
 FIREFOX=${FIREFOX:-$(command -v firefox-esr || command -v firefox || true)}
 
-skip() { echo "SKIP: $*"; exit 77; }
-die() { echo "FAIL: $*"; exit 1; }
-
 [ -n "$FIREFOX" ] || skip "firefox-esr not installed"
-command -v certutil >/dev/null 2>&1 || skip "certutil not installed (libnss3-tools)"
-command -v node >/dev/null 2>&1 || skip "node not installed"
-for b in nginx squid c-icap; do
-    command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || skip "$b not installed"
-done
-[ -x "$VERIFY" ] || skip "no verifier at $VERIFY"
-[ -x "$PUBLISH" ] || skip "no patient-publish at $PUBLISH"
-[ -x "$CLI" ] || skip "no patient CLI at $CLI"
-[ -f "$PATIENT_SRV_MODULE" ] || skip "no srv_patient module at $PATIENT_SRV_MODULE"
+browser_need
 
-tmp=$(mktemp -d /tmp/patient-plugin-ff.XXXXXX)
 stack_up=0 pids=
-cleanup() {
-    [ "$stack_up" = 0 ] || "$top_srcdir/scripts/stack" stop "$tmp/stack" >/dev/null 2>&1 || true
+before_exit() {
+    [ "$stack_up" = 0 ] || "$S/scripts/stack" stop "$tmp/stack" >/dev/null 2>&1 || true
     for p in $pids; do kill "$p" 2>/dev/null || true; done
-    if [ -n "${PLUGIN_E2E_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+KEEP=${KEEP:-${PLUGIN_E2E_KEEP:-}}
+workdir patient-plugin-ff
+tmp=$W
 
 # puppeteer-core: plugin/test/node_modules, else installed into a copy in $tmp
 # (the source tree may be read-only)
@@ -97,7 +83,6 @@ origin_s=${ORIGIN_HTTPS_URL%/}
 "$PUBLISH" -q -s "$tmp/pub.key" --origin "$origin" "$tmp/site" || die "publish"
 # the middlebox declares the CA it decrypts with; the browser's profile
 # trusts it (its cert9.db), the native host from PATIENT_CA_FILE
-. "$top_srcdir/tests/plugin_tls.sh"
 https_publish "$tmp/pub.key" "$tmp/site-https"
 nss_trust "$tmp/ff-profile"
 printf '<p>injected after signing</p>\n' >>"$tmp/site/tampered.html"

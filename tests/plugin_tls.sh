@@ -1,8 +1,32 @@
-# shellcheck shell=sh
+# shellcheck shell=sh disable=SC2034
 # Sourced by the browser tests (tests/plugin_e2e.sh, tests/plugin_firefox.sh)
-# once the stack is up (scripts/stack's variables set): what an HTTPS origin
-# behind a decrypting middlebox, and an endpoint that trusts it the way an
-# enterprise endpoint does, need. Uses $CLI, $PUBLISH and die().
+# after tests/prelude.sh: the paths of the tools they drive (each can be
+# overridden from the environment), die, and browser_need, the skips they
+# share; then, once the stack is up (scripts/stack's variables set), what an
+# HTTPS origin behind a decrypting middlebox, and an endpoint that trusts it
+# the way an enterprise endpoint does, need.
+plugin=$S/plugin
+VERIFY=${PATIENT_VERIFY:-$B/verifier/patient-verify}
+PUBLISH=${PATIENT_PUBLISH:-$B/publisher/patient-publish}
+CLI=${PATIENT_BIN:-$B/cli/patient}
+export PATIENT_BIN=$CLI
+export PATIENT_SRV_MODULE=${PATIENT_SRV_MODULE:-$B/middlebox/.libs/srv_patient.so}
+
+die() { echo "FAIL: $*"; exit 1; }
+
+# browser_need — skip (77) unless node, certutil, the stack's servers, the
+# tools and the srv_patient module are here (the browser is each test's own)
+browser_need() {
+    command -v node >/dev/null 2>&1 || skip "node not installed"
+    command -v certutil >/dev/null 2>&1 || skip "certutil not installed (libnss3-tools)"
+    for b in nginx squid c-icap; do
+        command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || skip "$b not installed"
+    done
+    [ -x "$VERIFY" ] || skip "no verifier at $VERIFY"
+    [ -x "$PUBLISH" ] || skip "no patient-publish at $PUBLISH"
+    [ -x "$CLI" ] || skip "no patient CLI at $CLI"
+    [ -f "$PATIENT_SRV_MODULE" ] || skip "no srv_patient module at $PATIENT_SRV_MODULE"
+}
 
 # https_publish KEY SITE — publish SITE (the copy nginx serves over HTTPS,
 # STACK_HTTPS_SITE) for the https origin, announcing the origin's TLS key,

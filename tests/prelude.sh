@@ -18,6 +18,9 @@
 #     built PATH...     fail (exit 1) unless each tool is built
 #     before_exit() { ...; }  optional: runs first on exit (stop a server),
 #                       while W still exists
+#     skip WHY          "SKIP: WHY", exit 77
+# KEEP=1 keeps W (its name is printed). INT and TERM exit 1, so the exit
+# clean-up runs then too.
 : "${top_builddir:=.}"
 : "${top_srcdir:=.}"
 B=$(cd "$top_builddir" && pwd)
@@ -29,13 +32,15 @@ n=0
 
 prelude_exit() {
     if command -v before_exit >/dev/null 2>&1; then before_exit || :; fi
-    rm -rf "$W"
+    if [ -n "${KEEP:-}" ]; then echo "# kept $W"; else rm -rf "$W"; fi
 }
 workdir() {
     W=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX") || exit 1
     trap prelude_exit EXIT
+    trap 'exit 1' INT TERM
     cd "$W" || exit 1
 }
+skip() { echo "SKIP: $*"; exit 77; }
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 fail() {
     echo "not ok - $*"

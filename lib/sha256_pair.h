@@ -18,4 +18,13 @@ int pt_sha256_pair_accel(void);
 patient_err pt_sha256_pair_impl(int accel, const uint8_t *line, size_t len, uint8_t chain[32],
                                 uint8_t leaf[32]);
 
+/* Both hashes of n <= 8 lines at once (chain[i], leaf[i] for line[i]) on
+ * CPUs with AVX-512: 0 when done, -1 when not taken (no AVX-512, n out of
+ * range, lengths too unequal to share a loop): hash them one by one. */
+int pt_sha256_pair8(const uint8_t *const *line, const size_t *len, unsigned n, uint8_t *const *chain,
+                    uint8_t *const *leaf);
+
+/* 1 when this CPU takes pt_sha256_pair8's path. */
+int pt_sha256_pair8_accel(void);
+
 #endif

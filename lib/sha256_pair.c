@@ -400,19 +400,28 @@ cpu_has_sha_ni(void)
 }
 #endif
 
+#ifdef PAIR_NI
+/* probe() asked once; a racing first call computes the same answer
+ * (atomic: several scan workers may ask at once). */
+static int
+cpu_known(_Atomic int *known, int (*probe)(void))
+{
+    int k = atomic_load_explicit(known, memory_order_relaxed);
+
+    if (k < 0) {
+        k = probe();
+        atomic_store_explicit(known, k, memory_order_relaxed);
+    }
+    return k;
+}
+#endif
+
 int
 pt_sha256_pair_accel(void)
 {
 #ifdef PAIR_NI
-    /* Asked once; a racing first call computes the same answer (atomic:
-     * several scan workers may ask at once). */
     static _Atomic int known = -1;
-    int k = atomic_load_explicit(&known, memory_order_relaxed);
-    if (k < 0) {
-        k = cpu_has_sha_ni();
-        atomic_store_explicit(&known, k, memory_order_relaxed);
-    }
-    return k;
+    return cpu_known(&known, cpu_has_sha_ni);
 #else
     return 0;
 #endif
@@ -443,13 +452,8 @@ int
 pt_sha256_pair8_accel(void)
 {
 #ifdef PAIR_NI
-    static _Atomic int known = -1; /* as in pt_sha256_pair_accel */
-    int k = atomic_load_explicit(&known, memory_order_relaxed);
-    if (k < 0) {
-        k = cpu_has_x16();
-        atomic_store_explicit(&known, k, memory_order_relaxed);
-    }
-    return k;
+    static _Atomic int known = -1;
+    return cpu_known(&known, cpu_has_x16);
 #else
     return 0;
 #endif

@@ -1859,6 +1859,23 @@ START_TEST(group_commit_threads_and_process)
 }
 END_TEST
 
+/* Whether the kernel's first "flags" line names flag a (and b, unless
+ * NULL): 1 or 0, -1 when /proc/cpuinfo says nothing. */
+static int
+cpuinfo_has(const char *a, const char *b)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[4096];
+    int has = -1;
+
+    while (f && has < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, "flags", 5) == 0)
+            has = strstr(line, a) != NULL && (b == NULL || strstr(line, b) != NULL);
+    if (f)
+        fclose(f);
+    return has;
+}
+
 /* Both hashes of a line at once: the same bytes as OpenSSL's two calls
  * for every length across the first block boundaries and a few long
  * lines, on the accelerated path (when the CPU has it) and the portable
@@ -1873,14 +1890,7 @@ START_TEST(sha256_pair_matches_openssl)
      * CPU with the extensions the accelerated path is the one tested
      * below; without them both calls are OpenSSL's, and the test says so. */
     {
-        FILE *f = fopen("/proc/cpuinfo", "r");
-        char line[4096];
-        int ni = -1;
-        while (f && ni < 0 && fgets(line, sizeof line, f))
-            if (strncmp(line, "flags", 5) == 0)
-                ni = strstr(line, " sha_ni") != NULL;
-        if (f)
-            fclose(f);
+        int ni = cpuinfo_has(" sha_ni", NULL);
         if (ni >= 0)
             ck_assert_int_eq(pt_sha256_pair_accel(), ni);
         if (!pt_sha256_pair_accel())
@@ -1928,14 +1938,7 @@ START_TEST(sha256_pair8_matches_openssl)
     int ran = 0;
 
     {
-        FILE *f = fopen("/proc/cpuinfo", "r");
-        char l[4096];
-        int x = -1;
-        while (f && x < 0 && fgets(l, sizeof l, f))
-            if (strncmp(l, "flags", 5) == 0)
-                x = strstr(l, " avx512f") != NULL && strstr(l, " avx512bw") != NULL;
-        if (f)
-            fclose(f);
+        int x = cpuinfo_has(" avx512f", " avx512bw");
         if (x >= 0)
             ck_assert_int_eq(pt_sha256_pair8_accel(), x);
         if (!pt_sha256_pair8_accel())

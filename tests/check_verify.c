@@ -2128,9 +2128,10 @@ START_TEST(bundle_read_descriptors)
 }
 END_TEST
 
-/* The bundled policy is used as parsed: under its cap (the compact text of
- * the object, PATIENT_POLICY_MAX_BYTES) it is read; over it TOO_LARGE, as a
- * printed copy was. */
+/* The bundled policy is used as parsed, within the cap a printed copy had:
+ * PATIENT_POLICY_MAX_BYTES of compact text. At the cap it is read (and its
+ * extra member refused, PARSE, as the policy reader refuses one); a byte
+ * past it, TOO_LARGE before it is read. */
 START_TEST(bundle_policy_cap)
 {
     patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
@@ -2144,8 +2145,8 @@ START_TEST(bundle_policy_cap)
     ptext = cJSON_PrintUnformatted(p);
     plen = strlen(ptext);
     free(ptext);
-    /* a middlebox entry's reasons grow the policy's compact text to the
-     * cap exactly: ,"x":"...": 7 bytes around the filler */
+    /* a member "x" grows the policy's compact text to the cap exactly:
+     * ,"x":"…" is 7 bytes around the filler */
     pad = PATIENT_POLICY_MAX_BYTES - plen - 7;
     filler = malloc(pad + 2);
     memset(filler, 'a', pad + 1);

@@ -128,7 +128,6 @@ cat >"$work/policy-nomb.json" <<EOF
   "require": { "disclosure": false, "proof": "attested" }
 }
 EOF
-verdict() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$1" 2>/dev/null || echo "?"; }
 has_code() { "$PY" -c 'import json,sys; sys.exit(0 if any(r["code"]==sys.argv[2] for r in json.load(open(sys.argv[1]))["results"]) else 1)' "$1" "$2"; }
 pverify() { # pverify OUT POLICY [args...] — sets rc
     local out=$1 pol=$2; shift 2

@@ -74,7 +74,6 @@ check "directives parsed: MaxBody 16M, DescriptorKeep 1d, DescriptorMax 100000" 
     grep -q 'MaxBody 16777216, .*(kept 86400 s, at most 100000' "$STACK_DIR/c-icap-server.log"
 
 banner_policy "$work/policy.json" "$work/pub.pub"
-verdict() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$1" 2>/dev/null || echo "?"; }
 pverify() { # pverify OUT URL [args] — sets rc
     local out=$1 url=$2; shift 2
     rc=0

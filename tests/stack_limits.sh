@@ -73,16 +73,8 @@ stack_start "$work/site" --rules "$work/rules.json"
 "$PATIENT_BIN" keygen -W -p "$work/pub.pub" -s "$work/pub.key" >/dev/null
 "$PUBLISH" -q -s "$work/pub.key" --origin "$ORIGIN_URL" "$work/site" >/dev/null 2>&1
 check "manifest published" test -s "$work/site/.well-known/patient/manifest.json"
-cat >"$work/policy.json" <<EOF
-{ "patient": 1, "type": "policy",
-  "publishers": { "$ORIGIN_URL": ["$(sed -n 2p "$work/pub.pub")"] },
-  "middleboxes": [ { "name": "stack", "key": "$(sed -n 2p "$MBOX_PUB")",
-      "reasons": ["banner.*", "tracker.*"], "paths": ["/*"], "origins": ["*"],
-      "max_edits": 10, "insert": true } ],
-  "require": { "disclosure": false, "proof": "proven" } }
-EOF
+banner_policy "$work/policy.json" "$work/pub.pub" 'banner.*' 'tracker.*'
 
-verdict() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$1" 2>/dev/null || echo "?"; }
 pverify() { # pverify NAME: patient-verify NAME.html through the proxy; sets rc
     rc=0
     "$VERIFY" --json --policy "$work/policy.json" --no-state --cache-dir "$work/cache" \

@@ -6,8 +6,12 @@
 #     stack_need [BINARY...]       skip (77) unless the module and servers are here
 #     stack_workdir NAME           $work, removed on exit (KEEP=1 keeps it)
 #     stacks+=("$work/stack")      stacks stopped on exit, their logs shown on failure
-#     banner_policy FILE PUB       a policy trusting PUB for $ORIGIN_URL and the stack's
-#                                  middlebox ($MBOX_PUB) for the banner rule, proof proven
+#     banner_policy FILE PUB [REASON...]
+#                                  a policy trusting PUB for $ORIGIN_URL and the stack's
+#                                  middlebox ($MBOX_PUB) for the REASONs (default
+#                                  "banner.*", the banner rule), proof proven
+#     verdict REPORT               the verdict of patient-verify --json's REPORT ("?" if
+#                                  it has none)
 #     native_requests URL HDR BODY OUT TWIN [OLD]
 #                                  a page as its client received it (curl -D HDR -o
 #                                  BODY) as native requests "ok" and its forged twin
@@ -138,15 +142,26 @@ print(r.get("ok"), r.get("bad"))
 PY
 }
 
+# banner_policy FILE PUB [REASON...]: the policy the stack's pages verify
+# against, its middlebox trusted for the REASONs (patterns), "banner.*" when
+# none are given.
 banner_policy() {
-    local pub mb
+    local file=$1 pub mb reasons='"banner.*"' r
     pub=$(sed -n 2p "$2")
     mb=$(sed -n 2p "$MBOX_PUB")
-    cat >"$1" <<EOF
+    if (( $# > 2 )); then
+        reasons=
+        for r in "${@:3}"; do reasons+=${reasons:+, }\"$r\"; done
+    fi
+    cat >"$file" <<EOF
 { "patient": 1, "type": "policy",
   "publishers": { "$ORIGIN_URL": ["$pub"] },
-  "middleboxes": [ { "name": "stack", "key": "$mb", "reasons": ["banner.*"],
+  "middleboxes": [ { "name": "stack", "key": "$mb", "reasons": [$reasons],
       "paths": ["/*"], "origins": ["*"], "max_edits": 10, "insert": true } ],
   "require": { "disclosure": false, "proof": "proven" } }
 EOF
 }
+
+# verdict REPORT: the verdict in patient-verify --json's REPORT, "?" when
+# it has none (missing, not JSON, no verdict member).
+verdict() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$1" 2>/dev/null || echo "?"; }

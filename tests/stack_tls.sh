@@ -79,7 +79,6 @@ pverify() { # pverify OUT POLICY [args...] — sets rc
     "$VERIFY" --json --policy "$pol" --no-state --cache-dir "$work/cache" --timeout 30 "$@" \
         >"$work/$out.json" 2>"$work/$out.err" || rc=$?
 }
-verdict() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$1" 2>/dev/null || echo "?"; }
 # the invalid result codes, sorted, space separated ("" when none)
 invalid_codes() {
     "$PY" -c 'import json,sys

@@ -1207,6 +1207,26 @@ pt_checked_value_is(const pt_checked *pre, size_t i, const char *value)
     return pre != NULL && i < pre->n && pre->value[i] == value;
 }
 
+patient_change *
+pt_checked_parse(pt_checked *pre, size_t i, const char *value)
+{
+    /* The key went with the old parse: left behind, it would let the core
+     * take another descriptor's signature as checked. */
+    if (i < pre->n) {
+        patient_change_free(pre->change[i]);
+        pre->key[i] = NULL;
+    }
+    pre->change[i] = NULL;
+    pre->value[i] = value;
+    if (patient_change_parse(value, strlen(value), &pre->change[i]) != PATIENT_OK) {
+        patient_change_free(pre->change[i]);
+        pre->change[i] = NULL;
+    }
+    if (i >= pre->n)
+        pre->n = i + 1;
+    return pre->change[i];
+}
+
 static void
 lookup_clear(pt_lookup_checked *l)
 {
@@ -1253,21 +1273,8 @@ pt_verify_plan(const patient_policy *policy, const patient_evidence *ev, time_t 
         patient_policy_split_url(ev->url, &origin, &path) != PATIENT_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        if (!pt_checked_value_is(pre, i, ev->changes[i])) {
-            if (i < pre->n) {
-                patient_change_free(pre->change[i]);
-                pre->key[i] = NULL;
-            }
-            pre->change[i] = NULL;
-            pre->value[i] = ev->changes[i];
-            if (patient_change_parse(ev->changes[i], strlen(ev->changes[i]), &pre->change[i]) !=
-                PATIENT_OK) {
-                patient_change_free(pre->change[i]);
-                pre->change[i] = NULL;
-            }
-            if (i >= pre->n)
-                pre->n = i + 1;
-        }
+        if (!pt_checked_value_is(pre, i, ev->changes[i]))
+            pt_checked_parse(pre, i, ev->changes[i]);
         if ((ch[i] = pre->change[i]) == NULL)
             chain_ok = 0;
     }

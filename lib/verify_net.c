@@ -718,20 +718,13 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         patient_change *c = NULL;
         const patient_policy_middlebox *mb;
         int seen = 0;
-        if (i < g->checks.n && g->checks.value[i] == g->values[i]) {
-            /* parsed already, before the body (pt_verify_plan) */
-            if ((c = g->checks.change[i]) == NULL)
-                continue;
-        } else {
-            if (patient_change_parse(g->values[i], strlen(g->values[i]), &c) != PATIENT_OK) {
-                patient_change_free(c);
-                continue;
-            }
-            g->checks.value[i] = g->values[i];
-            g->checks.change[i] = c;
-            if (g->checks.n < i + 1)
-                g->checks.n = i + 1;
-        }
+        /* parsed already, before the body (pt_verify_plan), or now */
+        if (pt_checked_value_is(&g->checks, i, g->values[i]))
+            c = g->checks.change[i];
+        else
+            c = pt_checked_parse(&g->checks, i, g->values[i]);
+        if (c == NULL)
+            continue;
         if (pt_url_scheme_len(c->by.disclosure, PT_URL_HTTP_S) == 0 ||
             (mb = patient_policy_middlebox_find(policy, c->by.kid)) == NULL ||
             patient_change_verify(c, patient_policy_middlebox_key(mb)) != PATIENT_OK)

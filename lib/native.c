@@ -148,41 +148,25 @@ patient_native_error_answer(const char *msg, size_t len, const char *code, const
     return err;
 }
 
-/* An answer of an "error" object alone (no id: nothing was read). */
-static patient_err
-native_error_only(const char *code, const char *message, char **answer)
-{
-    cJSON *ans;
-    patient_err err;
-
-    if (answer == NULL)
-        return PATIENT_ERR_ARG;
-    *answer = NULL;
-    if ((ans = cJSON_CreateObject()) == NULL)
-        return PATIENT_ERR_NOMEM;
-    err = native_error(ans, code, message);
-    if (err == PATIENT_OK && (*answer = cJSON_PrintUnformatted(ans)) == NULL)
-        err = PATIENT_ERR_NOMEM;
-    cJSON_Delete(ans);
-    return err;
-}
-
 patient_err
-patient_native_too_large_answer(size_t len, size_t max, size_t max_body, char **answer)
+patient_native_too_large_answer(size_t len, size_t max_body, char **answer)
 {
     char m[200];
 
     snprintf(m, sizeof m,
              "the request is %zu bytes, over the %zu-byte cap (bodies up to %zu bytes, "
              "--max-body)",
-             len, max, max_body ? max_body : (size_t)PATIENT_FETCH_MAX_BODY_DEFAULT);
-    return native_error_only("request.too_large", m, answer);
+             len, patient_native_request_max(max_body),
+             max_body ? max_body : (size_t)PATIENT_FETCH_MAX_BODY_DEFAULT);
+    /* No request: the answer has no id (nothing was read). */
+    return patient_native_error_answer(NULL, 0, "request.too_large", m, answer);
 }
 
 patient_err
 patient_native_truncated_answer(char **answer)
 {
-    return native_error_only("request.truncated", "the input ended inside a message", answer);
+    return patient_native_error_answer(NULL, 0, "request.truncated",
+                                       "the input ended inside a message", answer);
 }
 
 size_t

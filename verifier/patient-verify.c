@@ -78,8 +78,12 @@ native_host(const patient_policy *policy, const patient_verify_fetch_opts *fo,
         if (err == PATIENT_ERR_TOO_LARGE) {
             /* The frame was skipped, so the stream is still in sync: say
              * why and go on (the sender is not left waiting). */
-            if (patient_native_too_large_answer(len, max, max_body, &answer) != PATIENT_OK ||
-                patient_native_write(STDOUT_FILENO, answer, strlen(answer)) != PATIENT_OK) {
+            err = patient_native_too_large_answer(len, max_body, &answer);
+            if (err != PATIENT_OK) {
+                fputs("patient-verify: could not answer the browser\n", stderr);
+                return CLI_EXIT_USAGE;
+            }
+            if (patient_native_write(STDOUT_FILENO, answer, strlen(answer)) != PATIENT_OK) {
                 free(answer);
                 return CLI_EXIT_USAGE;
             }

@@ -53,13 +53,13 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_native_error_answer(const char *m
  * sync) or stops (truncated: nothing follows a cut frame). Neither has an
  * "id": the request was not read.
  * too_large: {"error":{"code":"request.too_large","message":…}}, the
- * message naming the frame's len, the cap max and the body cap max_body
- * (0: PATIENT_FETCH_MAX_BODY_DEFAULT) the cap was derived from.
+ * message naming the frame's len, the body cap max_body (0:
+ * PATIENT_FETCH_MAX_BODY_DEFAULT) and the request cap derived from it
+ * (patient_native_request_max(max_body), the max to give patient_native_read).
  * truncated: {"error":{"code":"request.truncated","message":…}}.
  * On PATIENT_OK *answer is a malloc'd NUL-terminated message the caller
  * frees; otherwise it is NULL. */
-PATIENT_EXPORT PATIENT_WUR patient_err patient_native_too_large_answer(size_t len, size_t max,
-                                                                       size_t max_body,
+PATIENT_EXPORT PATIENT_WUR patient_err patient_native_too_large_answer(size_t len, size_t max_body,
                                                                        char **answer);
 PATIENT_EXPORT PATIENT_WUR patient_err patient_native_truncated_answer(char **answer);
 

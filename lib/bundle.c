@@ -547,23 +547,28 @@ patient_bundle_set_log_proofs(patient_bundle *b, const char *const *evidence, si
 {
     cJSON *arr;
 
-    if (b == NULL || evidence == NULL || n != b->nchanges)
+    if (b == NULL || (evidence == NULL && n > 0) || n != b->nchanges)
         return PATIENT_ERR_ARG;
     if ((arr = cJSON_CreateArray()) == NULL)
         return PATIENT_ERR_NOMEM;
     for (size_t k = 0; k < n; k++) {
         cJSON *ev = NULL;
-        if (evidence[k] == NULL)
-            ev = cJSON_CreateNull();
-        else if (pt_json_parse(evidence[k], strlen(evidence[k]), &ev) != PATIENT_OK ||
-                 !cJSON_IsObject(ev)) {
-            cJSON_Delete(ev);
-            ev = NULL;
+        patient_err err = PATIENT_OK;
+        if (evidence[k] == NULL) {
+            if ((ev = cJSON_CreateNull()) == NULL)
+                err = PATIENT_ERR_NOMEM;
+        } else if ((err = pt_json_parse(evidence[k], strlen(evidence[k]), &ev)) != PATIENT_OK) {
+            if (err != PATIENT_ERR_NOMEM)
+                err = PATIENT_ERR_PARSE;
+        } else if (!cJSON_IsObject(ev)) {
+            err = PATIENT_ERR_PARSE;
         }
-        if (ev == NULL || !cJSON_AddItemToArray(arr, ev)) {
+        if (err == PATIENT_OK && !cJSON_AddItemToArray(arr, ev))
+            err = PATIENT_ERR_NOMEM;
+        if (err != PATIENT_OK) {
             cJSON_Delete(ev);
             cJSON_Delete(arr);
-            return PATIENT_ERR_PARSE;
+            return err;
         }
     }
     cJSON_DeleteItemFromObjectCaseSensitive(b->doc, "log_proofs");

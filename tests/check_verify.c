@@ -2125,6 +2125,14 @@ START_TEST(bundle_read_descriptors)
         free(text);
     }
     patient_bundle_free(pb);
+    /* no changes: no evidence array needed */
+    ck_assert_int_eq(patient_bundle_read(t[1].json, strlen(t[1].json), &pb, &why), PATIENT_OK);
+    ck_assert_int_eq(patient_bundle_set_log_proofs(pb, NULL, 1), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_bundle_set_log_proofs(pb, NULL, 0), PATIENT_OK);
+    ck_assert_int_eq(patient_bundle_print(pb, &text), PATIENT_OK);
+    ck_assert_str_eq(text, "{\n\t\"changes\":\t[],\n\t\"log_proofs\":\t[]\n}");
+    free(text);
+    patient_bundle_free(pb);
 }
 END_TEST
 

@@ -69,8 +69,9 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_bundle_log_proof(const patient_bu
                                                                 size_t k, char **json);
 /* Replace the bundle's "log_proofs" (written last): n must be the change
  * count (ARG), evidence[k] the JSON object text for descriptor k (as
- * patient_tlog_included gives it) or NULL for null; an element that is not
- * a JSON object: PARSE, the bundle unchanged. */
+ * patient_tlog_included gives it) or NULL for null; evidence may be NULL
+ * when n is 0. An element that is not a JSON object: PARSE, the bundle
+ * unchanged; out of memory: NOMEM. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_bundle_set_log_proofs(patient_bundle *b,
                                                                      const char *const *evidence,
                                                                      size_t n);

@@ -60,8 +60,13 @@ text_ok(const char *s, size_t max)
 static int
 contact_ok(const char *s)
 {
-    return text_ok(s, PATIENT_DISCLOSURE_MAX_CONTACT) &&
-           ((strncmp(s, "mailto:", 7) == 0 && s[7]) || (pt_url_scheme_len(s, PT_URL_HTTPS) && s[8]));
+    size_t k;
+
+    if (!text_ok(s, PATIENT_DISCLOSURE_MAX_CONTACT))
+        return 0;
+    if (strncmp(s, "mailto:", 7) == 0)
+        return s[7] != 0;
+    return (k = pt_url_scheme_len(s, PT_URL_HTTPS)) != 0 && s[k] != 0;
 }
 
 patient_err

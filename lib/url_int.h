@@ -20,9 +20,10 @@ patient_err pt_path_check(const char *p);
 patient_err pt_origin_check(const char *o);
 /* Which http(s) schemes pt_url_scheme_len accepts, and how. Each caller
  * states its own: an origin or a descriptor is compared byte for byte (its
- * format writes the scheme in lower case), a URL given to be fetched or
- * split is compared case-blind (RFC 3986 section 3.1: schemes are
- * case-insensitive). */
+ * format writes the scheme in lower case); a URL from outside is compared
+ * case-blind (RFC 3986 section 3.1: schemes are case-insensitive): one
+ * given to be fetched or split (and asked about once split), and the
+ * request URL Squid hands the middlebox with its TLS facts. */
 #define PT_URL_HTTP 1u    /* "http://" */
 #define PT_URL_HTTPS 2u   /* "https://" */
 #define PT_URL_ANYCASE 4u /* compare the scheme ignoring ASCII case */

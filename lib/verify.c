@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <sodium.h>
 #include <patient/change.h>
@@ -295,7 +294,7 @@ check_upstream_tls(patient_report *r, const patient_policy *policy, const char *
                    const patient_change *c, const char *where)
 {
     const char *min = patient_policy_min_upstream_tls(policy);
-    int https = strncasecmp(url, "https:", 6) == 0;
+    int https = pt_url_scheme_len(url, PT_URL_HTTPS | PT_URL_ANYCASE) != 0;
 
     if (!c->has_tls) {
         if (https)
@@ -709,7 +708,8 @@ check_manifest(vctx *v)
                    "the manifest expired at %s (or is dated in the future)", r->manifest.expires);
     if (opts && opts->state_file)
         pt_rollback_check(r, opts, v->origin, patient_manifest_version(m));
-    if (ev->tls_chain_n > 0 && ev->tls_chain != NULL && strncasecmp(ev->url, "https:", 6) == 0)
+    if (ev->tls_chain_n > 0 && ev->tls_chain != NULL &&
+        pt_url_scheme_len(ev->url, PT_URL_HTTPS | PT_URL_ANYCASE) != 0)
         check_interception(v, m);
     /* The caller's lookup of this path in this very manifest object asked
      * the evidence's own shards: the shards on the path are not hashed and

@@ -156,11 +156,11 @@ static int
 change_ref_ok(const char *ref)
 {
     const char *h, *slash, *name;
-    size_t hl;
+    size_t hl, skip;
 
-    if (pt_url_scheme_len(ref, PT_URL_HTTP) == 0)
+    if ((skip = pt_url_scheme_len(ref, PT_URL_HTTP)) == 0)
         return 0;
-    h = ref + 7;
+    h = ref + skip;
     if ((slash = strchr(h, '/')) == NULL)
         return 0;
     hl = (size_t)(slash - h);

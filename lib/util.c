@@ -385,7 +385,15 @@ pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, i
         err = PATIENT_ERR_IO;
         goto fail;
     }
-    return flags & PT_WRITE_NOSYNC ? PATIENT_OK : fsync_dir_of(path);
+    /* The complete, fsynced file is in place under its name now: from here
+     * on a failure would report a write that happened (and a rerun would
+     * find the name taken). So the folder's sync is best effort: a folder
+     * we may write but not read (0333) or no descriptor left (EMFILE) only
+     * loses the name's durability across a crash, as a failing fsync of
+     * the folder does. */
+    if (!(flags & PT_WRITE_NOSYNC))
+        (void)fsync_dir_of(path);
+    return PATIENT_OK;
 fail:
     /* errno stays as the failed call left it, for the caller's message. */
     saved = errno;

@@ -53,7 +53,9 @@ patient_err pt_open_regular(const char *path, size_t max, int *fd, struct stat *
 patient_err pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len);
 
 /* Write atomically: temp file in the same folder, fsync, rename, fsync the
- * folder. With PT_WRITE_EXCL an existing file is never replaced
+ * folder (best effort: once the name is in place the write has happened,
+ * and a folder that cannot be opened for its fsync is not a failure).
+ * With PT_WRITE_EXCL an existing file is never replaced
  * (PATIENT_ERR_EXISTS). mode applies to the new file (e.g. 0600). */
 #define PT_WRITE_EXCL 1
 /* Without fsync of file and folder: for many files made durable together

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <patient/patient.h>
@@ -548,6 +549,61 @@ START_TEST(write_atomic_excl)
 }
 END_TEST
 
+/* A folder that may be written but not read (0333): the temporary file and
+ * its link go in, only the folder's fsync cannot open it. The write has
+ * happened, so it is OK, not an I/O error (a rerun would otherwise find
+ * the name taken). Run as nobody when root, whom 0333 does not stop. */
+START_TEST(write_atomic_unreadable_folder)
+{
+    char dir[512], f[600], g[600];
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int status = -1;
+    pid_t pid;
+
+    snprintf(dir, sizeof dir, "%s", tpath("wo"));
+    snprintf(f, sizeof f, "%s/f", dir);
+    snprintf(g, sizeof g, "%s/g", dir);
+    ck_assert_int_eq(chmod(tmpdir, 0711), 0); /* nobody may pass through */
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_int_eq(chmod(dir, 0333), 0);
+    if ((pid = fork()) == 0) {
+        int fd;
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(98);
+        if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0)
+            _exit(99); /* the folder is readable here: nothing to test */
+        if (pt_write_atomic(f, "kept", 4, 0600, PT_WRITE_EXCL) != PATIENT_OK)
+            _exit(1);
+        _exit(pt_write_atomic(g, "kept", 4, 0600, 0) != PATIENT_OK ? 2 : 0);
+    }
+    ck_assert_int_ne(pid, -1);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(chmod(dir, 0700), 0);
+    ck_assert(WIFEXITED(status));
+    if (WEXITSTATUS(status) >= 98) {
+        fprintf(stderr, "write_atomic_unreadable_folder: skipped (%s)\n",
+                WEXITSTATUS(status) == 98 ? "cannot become nobody" : "0333 does not stop open");
+        return;
+    }
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_int_eq(pt_read_file(f, 100, &d, &n), PATIENT_OK);
+    ck_assert_str_eq((char *)d, "kept");
+    free(d);
+    ck_assert_int_eq(pt_read_file(g, 100, &d, &n), PATIENT_OK);
+    ck_assert_str_eq((char *)d, "kept");
+    free(d);
+    {
+        DIR *dp = opendir(dir);
+        struct dirent *de;
+        ck_assert_ptr_nonnull(dp);
+        while ((de = readdir(dp)) != NULL)
+            ck_assert_msg(strstr(de->d_name, "tmp") == NULL, "left behind: %s", de->d_name);
+        closedir(dp);
+    }
+}
+END_TEST
+
 START_TEST(read_file_refusals)
 {
     uint8_t *d = (uint8_t *)"x";
@@ -883,6 +939,7 @@ core_suite(void)
     tc = tcase_create("files");
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, write_atomic_excl);
+    tcase_add_test(tc, write_atomic_unreadable_folder);
     tcase_add_test(tc, read_file_refusals);
     tcase_add_test(tc, file_public);
     tcase_add_test(tc, buf_append);

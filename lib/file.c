@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <patient/file.h>
 #include "util.h"
@@ -34,8 +33,6 @@ patient_err
 patient_file_write(const char *path, const void *data, size_t len, unsigned mode, unsigned flags)
 {
     int excl = (flags & PATIENT_FILE_REPLACE) ? 0 : PT_WRITE_EXCL;
-    struct stat st;
-    patient_err err;
 
     if (path == NULL || (data == NULL && len > 0)) {
         errno = EINVAL;
@@ -43,14 +40,6 @@ patient_file_write(const char *path, const void *data, size_t len, unsigned mode
     }
     if (strcmp(path, "-") == 0 && fflush(stdout) != 0)
         return PATIENT_ERR_IO;
-    err = pt_write_atomic(path, data, len, mode, excl);
-    /* The refusals that are not a failed system call get the errno that
-     * names them. */
-    if (err == PATIENT_ERR_EXISTS)
-        errno = EEXIST;
-    else if (err == PATIENT_ERR_ARG)
-        errno = ENAMETOOLONG;
-    else if (err == PATIENT_ERR_UNSAFE_PATH && lstat(path, &st) == 0)
-        errno = S_ISDIR(st.st_mode) ? EISDIR : S_ISLNK(st.st_mode) ? ELOOP : EINVAL;
-    return err;
+    /* pt_write_atomic sets errno for its refusals too. */
+    return pt_write_atomic(path, data, len, mode, excl);
 }

@@ -347,15 +347,24 @@ pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, i
 
     if (strcmp(path, "-") == 0)
         return pt_write_all(STDOUT_FILENO, p, len);
+    /* The refusals that are not a failed system call set the errno that
+     * names them too, for a caller's message. */
     if (lstat(path, &st) == 0) {
-        if (flags & PT_WRITE_EXCL)
+        if (flags & PT_WRITE_EXCL) {
+            errno = EEXIST;
             return PATIENT_ERR_EXISTS;
-        if (!S_ISREG(st.st_mode))
+        }
+        if (!S_ISREG(st.st_mode)) {
+            /* A FIFO, socket or device is not a file we replace. */
+            errno = S_ISDIR(st.st_mode) ? EISDIR : S_ISLNK(st.st_mode) ? ELOOP : ENOTSUP;
             return PATIENT_ERR_UNSAFE_PATH;
+        }
     }
     n = snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    if (n < 0 || (size_t)n >= sizeof tmp)
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        errno = ENAMETOOLONG;
         return PATIENT_ERR_ARG;
+    }
     if ((fd = mkstemp(tmp)) < 0)
         return PATIENT_ERR_IO;
     if (fchmod(fd, mode) != 0) {

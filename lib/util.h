@@ -56,7 +56,11 @@ patient_err pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len);
  * folder (best effort: once the name is in place the write has happened,
  * and a folder that cannot be opened for its fsync is not a failure).
  * With PT_WRITE_EXCL an existing file is never replaced
- * (PATIENT_ERR_EXISTS). mode applies to the new file (e.g. 0600). */
+ * (PATIENT_ERR_EXISTS). mode applies to the new file (e.g. 0600). An
+ * existing path that is not a regular file is PATIENT_ERR_UNSAFE_PATH, a
+ * path too long for its temporary name PATIENT_ERR_ARG. On failure errno
+ * says why: EEXIST, EISDIR (a folder), ELOOP (a symlink), ENOTSUP (a FIFO,
+ * socket or device), ENAMETOOLONG, or as the failed call left it. */
 #define PT_WRITE_EXCL 1
 /* Without fsync of file and folder: for many files made durable together
  * afterwards (syncfs) before anything names them. */

@@ -518,7 +518,9 @@ START_TEST(write_atomic_excl)
     ck_assert_int_eq(pt_write_atomic(p, "first", 5, 0600, PT_WRITE_EXCL), PATIENT_OK);
     ck_assert_int_eq(stat(p, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0600);
+    errno = 0; /* set by the refusal itself, for key.c's and policy.c's callers */
     ck_assert_int_eq(pt_write_atomic(p, "second", 6, 0600, PT_WRITE_EXCL), PATIENT_ERR_EXISTS);
+    ck_assert_int_eq(errno, EEXIST);
     ck_assert_int_eq(pt_read_file(p, 100, &d, &n), PATIENT_OK);
     ck_assert_uint_eq(n, 5);
     ck_assert_mem_eq(d, "first", 5);
@@ -674,6 +676,10 @@ START_TEST(file_public)
     ck_assert_int_eq(patient_file_write(tmpdir, "x", 1, 0600, PATIENT_FILE_REPLACE),
                      PATIENT_ERR_UNSAFE_PATH);
     ck_assert_int_eq(errno, EISDIR);
+    ck_assert_int_eq(mkfifo(tpath("fifo"), 0600), 0);
+    ck_assert_int_eq(patient_file_write(tpath("fifo"), "x", 1, 0600, PATIENT_FILE_REPLACE),
+                     PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(errno, ENOTSUP);
     ck_assert_int_eq(patient_file_write(tpath("no/such/dir"), "x", 1, 0600, 0), PATIENT_ERR_IO);
     ck_assert_int_eq(errno, ENOENT);
     ck_assert_int_eq(patient_file_write(tpath("ten"), "new", 3, 0600, PATIENT_FILE_REPLACE),

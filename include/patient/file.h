@@ -36,8 +36,11 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_file_read(const char *path, size_
  * mode (e.g. 0600; the umask does not apply). "-" writes to standard output
  * (after flushing stdout's stdio buffer, so it follows what was printed).
  * An existing path that is not a regular file is PATIENT_ERR_UNSAFE_PATH.
- * On failure errno says why as well (EEXIST with PATIENT_ERR_EXISTS, as
- * the failing call left it with PATIENT_ERR_IO), for a tool's message. */
+ * On failure errno says why as well, for a tool's message: EEXIST with
+ * PATIENT_ERR_EXISTS; EISDIR (a folder), ELOOP (a symlink) or ENOTSUP (a
+ * FIFO, socket or device) with PATIENT_ERR_UNSAFE_PATH; ENAMETOOLONG or
+ * EINVAL with PATIENT_ERR_ARG; as the failing call left it with
+ * PATIENT_ERR_IO. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_file_write(const char *path, const void *data,
                                                           size_t len, unsigned mode,
                                                           unsigned flags);

@@ -24,30 +24,6 @@
 
 /* ---- publishing ---- */
 
-static patient_err
-fsync_parent(const char *path)
-{
-    char *dir = strdup(path), *slash;
-    int fd;
-
-    if (dir == NULL)
-        return PATIENT_ERR_NOMEM;
-    slash = strrchr(dir, '/');
-    if (slash == NULL)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        dir[1] = 0;
-    else
-        *slash = 0;
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return PATIENT_ERR_IO;
-    fsync(fd);
-    close(fd);
-    return PATIENT_OK;
-}
-
 /* mkdir one level, refusing anything but a real folder. */
 static patient_err
 ensure_dir(const char *path, char **detail)
@@ -292,7 +268,7 @@ recover(const char *out, const char *sigp, const char *nextp, const patient_seck
             goto out;
         }
         *recovered = 1;
-        err = fsync_parent(sigp);
+        err = pt_fsync_dir_of(sigp);
     } else if (unlink(nextp) != 0) {
         pt_detail_first(detail, "%s: %s", nextp, strerror(errno));
         err = PATIENT_ERR_IO;
@@ -675,7 +651,7 @@ pub_write(pub_run *r, char **detail)
         pt_detail_first(detail, "%s: %s", sigp, strerror(errno));
         return PATIENT_ERR_IO;
     }
-    return fsync_parent(sigp);
+    return pt_fsync_dir_of(sigp);
 }
 
 static void

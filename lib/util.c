@@ -295,8 +295,8 @@ pt_read_file_head(const char *path, size_t max, uint8_t **out, size_t *len, int 
     return err;
 }
 
-static patient_err
-fsync_dir_of(const char *path)
+patient_err
+pt_fsync_dir_of(const char *path)
 {
     char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');
@@ -307,14 +307,18 @@ fsync_dir_of(const char *path)
     } else if (slash == path) {
         strcpy(dir, "/");
     } else {
-        if ((size_t)(slash - path) >= sizeof dir)
-            return PATIENT_ERR_ARG;
+        if ((size_t)(slash - path) >= sizeof dir) {
+            errno = ENAMETOOLONG; /* as open would have said */
+            return PATIENT_ERR_IO;
+        }
         memcpy(dir, path, (size_t)(slash - path));
         dir[slash - path] = 0;
     }
     if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return PATIENT_ERR_IO;
-    fsync(fd);
+    /* Not checked: some file systems refuse fsync on a folder (EINVAL),
+     * and the entry is as durable as they make it. */
+    (void)fsync(fd);
     close(fd);
     return PATIENT_OK;
 }
@@ -401,7 +405,7 @@ pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, i
      * loses the name's durability across a crash, as a failing fsync of
      * the folder does. */
     if (!(flags & PT_WRITE_NOSYNC))
-        (void)fsync_dir_of(path);
+        (void)pt_fsync_dir_of(path);
     return PATIENT_OK;
 fail:
     /* errno stays as the failed call left it, for the caller's message. */

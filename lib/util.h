@@ -66,6 +66,10 @@ patient_err pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len);
  * afterwards (syncfs) before anything names them. */
 #define PT_WRITE_NOSYNC 2
 patient_err pt_write_atomic(const char *path, const void *data, size_t len, unsigned mode, int flags);
+/* fsync the folder holding path (its last '/' splits it; "." without one),
+ * making a rename or link into it durable: OK, or IO with errno set when
+ * the folder cannot be opened. The fsync's own result is not checked. */
+patient_err pt_fsync_dir_of(const char *path);
 /* Write all len bytes to fd, retrying short writes and EINTR: OK, or IO
  * with errno as write left it. */
 patient_err pt_write_all(int fd, const void *data, size_t len);

@@ -19,7 +19,14 @@ patient_file_read(const char *path, size_t max, unsigned flags, char **data, siz
     int head = 0;
     patient_err err;
 
-    if (data == NULL || len == NULL || ((flags & PATIENT_FILE_HEAD) && truncated == NULL))
+    if (data == NULL || len == NULL)
+        return PATIENT_ERR_ARG;
+    /* Cleared before any refusal, so a caller may free *data on every path. */
+    *data = NULL;
+    *len = 0;
+    if (truncated != NULL)
+        *truncated = 0;
+    if ((flags & PATIENT_FILE_HEAD) && truncated == NULL)
         return PATIENT_ERR_ARG;
     err = (flags & PATIENT_FILE_HEAD) ? pt_read_file_head(path, max, &out, len, &head)
                                       : pt_read_file(path, max, &out, len);

@@ -654,8 +654,12 @@ START_TEST(file_public)
     free(d);
     ck_assert_int_eq(patient_file_read(tpath("ten"), 4, 0, &d, &n, NULL), PATIENT_ERR_TOO_LARGE);
     ck_assert_ptr_null(d);
+    d = (char *)"stale";
+    n = 7;
     ck_assert_int_eq(patient_file_read(tpath("ten"), 4, PATIENT_FILE_HEAD, &d, &n, NULL),
                      PATIENT_ERR_ARG);
+    ck_assert_ptr_null(d); /* cleared before the refusal */
+    ck_assert_uint_eq(n, 0);
     write_file(tpath("empty"), "");
     ck_assert_int_eq(patient_file_read(tpath("empty"), 4, 0, &d, &n, NULL), PATIENT_OK);
     ck_assert_uint_eq(n, 0);

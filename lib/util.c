@@ -159,31 +159,49 @@ pt_buf_free(pt_buf *b)
     b->len = b->cap = 0;
 }
 
+/* A pipe's or terminal's first read size: pt_buf's NUL makes the buffer
+ * 64 KiB. */
+#define READ_START (64u * 1024 - 1)
+
 /* pt_read_fd, or with truncated its head: the first max bytes, and
- * *truncated set when there were more. */
+ * *truncated set when there were more. known is fd's fstat when the caller
+ * has it (NULL: fstat here). Reads go straight into the result, with no
+ * stack chunk to copy from: a body on stdin may be 64 MiB. */
 static patient_err
-read_fd(int fd, size_t max, uint8_t **out, size_t *len, int *truncated)
+read_fd(int fd, const struct stat *known, size_t max, uint8_t **out, size_t *len, int *truncated)
 {
     pt_buf b = {0};
     struct stat st;
-    patient_err err = PATIENT_OK;
-    uint8_t chunk[65536];
+    patient_err err;
+    uint8_t probe = 0;
+    size_t room;
     ssize_t n;
 
     *out = NULL;
     *len = 0;
+    if (known == NULL && fstat(fd, &st) == 0)
+        known = &st;
     /* Size the buffer once for regular files so no realloc leaves stray
      * copies of (possibly secret) contents in freed memory. */
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t)st.st_size <= max)
-        err = pt_buf_reserve(&b, (size_t)st.st_size);
-    else if (truncated != NULL && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    if (known != NULL && S_ISREG(known->st_mode) && (uintmax_t)known->st_size <= max)
+        err = pt_buf_reserve(&b, (size_t)known->st_size);
+    else if (known != NULL && S_ISREG(known->st_mode) && truncated != NULL)
         err = pt_buf_reserve(&b, max); /* only the head of a larger file */
     else
-        err = pt_buf_reserve(&b, 0);
+        err = pt_buf_reserve(&b, max < READ_START ? max : READ_START);
     if (err != PATIENT_OK)
         goto out;
     for (;;) {
-        n = read(fd, chunk, sizeof chunk);
+        room = b.cap - 1 - b.len;
+        if (room > max - b.len)
+            room = max - b.len;
+        if (room == 0) {
+            /* Full, or at the cap: one byte says whether there is more,
+             * so a file that fills its buffer exactly is not regrown. */
+            n = read(fd, &probe, 1);
+        } else {
+            n = read(fd, b.data + b.len, room < (size_t)SSIZE_MAX ? room : (size_t)SSIZE_MAX);
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -192,25 +210,27 @@ read_fd(int fd, size_t max, uint8_t **out, size_t *len, int *truncated)
         }
         if (n == 0)
             break;
-        if ((size_t)n > max - b.len) {
+        if (room > 0) {
+            b.len += (size_t)n;
+            continue;
+        }
+        if (b.len == max) {
             if (truncated == NULL) {
                 err = PATIENT_ERR_TOO_LARGE;
                 goto out;
             }
             *truncated = 1;
-            n = (ssize_t)(max - b.len);
-        }
-        if ((err = pt_buf_append(&b, chunk, (size_t)n)) != PATIENT_OK)
-            goto out;
-        if (truncated != NULL && *truncated)
             break;
+        }
+        if ((err = pt_buf_append(&b, &probe, 1)) != PATIENT_OK)
+            goto out;
     }
-    b.data[b.len] = 0; /* an empty file appended nothing */
+    b.data[b.len] = 0; /* nothing else writes the terminator */
     *out = b.data;
     *len = b.len;
     b.data = NULL;
 out:
-    sodium_memzero(chunk, sizeof chunk);
+    sodium_memzero(&probe, sizeof probe);
     if (b.data != NULL)
         sodium_memzero(b.data, b.cap);
     pt_buf_free(&b);
@@ -220,7 +240,7 @@ out:
 patient_err
 pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len)
 {
-    return read_fd(fd, max, out, len, NULL);
+    return read_fd(fd, NULL, max, out, len, NULL);
 }
 
 patient_err
@@ -256,43 +276,41 @@ pt_open_regular(const char *path, size_t max, int *fdp, struct stat *stp)
     return PATIENT_OK;
 }
 
-patient_err
-pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+/* pt_read_file, or with truncated pt_read_file_head: "-" is standard
+ * input; a named file must be a regular file, of at most max bytes unless
+ * only its head is read. */
+static patient_err
+read_path(const char *path, size_t max, uint8_t **out, size_t *len, int *truncated)
 {
+    struct stat st;
     patient_err err;
     int fd;
 
     *out = NULL;
     *len = 0;
+    if (truncated != NULL)
+        *truncated = 0;
     if (path == NULL)
         return PATIENT_ERR_ARG;
     if (strcmp(path, "-") == 0)
-        return pt_read_fd(STDIN_FILENO, max, out, len);
-    if ((err = pt_open_regular(path, max, &fd, NULL)) != PATIENT_OK)
+        return read_fd(STDIN_FILENO, NULL, max, out, len, truncated);
+    if ((err = pt_open_regular(path, truncated != NULL ? SIZE_MAX : max, &fd, &st)) != PATIENT_OK)
         return err;
-    err = pt_read_fd(fd, max, out, len);
+    err = read_fd(fd, &st, max, out, len, truncated);
     close(fd);
     return err;
 }
 
 patient_err
+pt_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+    return read_path(path, max, out, len, NULL);
+}
+
+patient_err
 pt_read_file_head(const char *path, size_t max, uint8_t **out, size_t *len, int *truncated)
 {
-    patient_err err;
-    int fd = STDIN_FILENO;
-
-    *out = NULL;
-    *len = 0;
-    *truncated = 0;
-    if (path == NULL)
-        return PATIENT_ERR_ARG;
-    /* Any size: only the head is read. */
-    if (strcmp(path, "-") != 0 && (err = pt_open_regular(path, SIZE_MAX, &fd, NULL)) != PATIENT_OK)
-        return err;
-    err = read_fd(fd, max, out, len, truncated);
-    if (fd != STDIN_FILENO)
-        close(fd);
-    return err;
+    return read_path(path, max, out, len, truncated);
 }
 
 patient_err

@@ -48,8 +48,9 @@ patient_err pt_read_file_head(const char *path, size_t max, uint8_t **out, size_
  * symlinks (UNSAFE_PATH), devices/FIFOs (UNSAFE_PATH). *st (may be NULL)
  * gets its fstat. Caller closes *fd. */
 patient_err pt_open_regular(const char *path, size_t max, int *fd, struct stat *st);
-/* Read fd to EOF, at most max bytes (TOO_LARGE). The stack buffer and any
- * partial result are wiped, so it is fit for key files. */
+/* Read fd to EOF, at most max bytes (TOO_LARGE). Any partial result is
+ * wiped, and a regular file's buffer is sized once (never regrown, so no
+ * stray copy is left in freed memory): fit for key files. */
 patient_err pt_read_fd(int fd, size_t max, uint8_t **out, size_t *len);
 
 /* Write atomically: temp file in the same folder, fsync, rename, fsync the

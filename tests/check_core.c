@@ -732,6 +732,69 @@ START_TEST(buf_b64_and_json_del)
 }
 END_TEST
 
+/* The read end of a pipe carrying n bytes of a-z, from a forked writer
+ * (the pipe holds less than n). */
+static int
+pipe_of(size_t n)
+{
+    int fds[2];
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    if ((pid = fork()) == 0) {
+        char c[4096];
+        close(fds[0]);
+        for (size_t i = 0; i < n; i += sizeof c) {
+            size_t k = n - i < sizeof c ? n - i : sizeof c;
+            for (size_t j = 0; j < k; j++)
+                c[j] = (char)('a' + (i + j) % 26);
+            if (write(fds[1], c, k) != (ssize_t)k)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    ck_assert_int_ne(pid, -1);
+    close(fds[1]);
+    return fds[0];
+}
+
+/* Reading a pipe grows the buffer as it fills (past the first 64 KiB):
+ * exactly the cap is all of it, one byte over is refused, and stdin's
+ * head is the first max bytes. */
+START_TEST(read_pipe)
+{
+    const size_t big = 200 * 1024 + 7;
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int fd, trunc = -1, in = dup(STDIN_FILENO);
+
+    fd = pipe_of(big);
+    ck_assert_int_eq(pt_read_fd(fd, big, &d, &n), PATIENT_OK);
+    close(fd);
+    ck_assert_uint_eq(n, big);
+    ck_assert_int_eq(d[0], 'a');
+    ck_assert_int_eq(d[big - 1], 'a' + (int)((big - 1) % 26));
+    ck_assert_int_eq(d[big], 0);
+    free(d);
+    fd = pipe_of(big);
+    ck_assert_int_eq(pt_read_fd(fd, big - 1, &d, &n), PATIENT_ERR_TOO_LARGE);
+    close(fd);
+    ck_assert_ptr_null(d);
+    ck_assert_int_ge(in, 0);
+    fd = pipe_of(big);
+    ck_assert_int_eq(dup2(fd, STDIN_FILENO), STDIN_FILENO);
+    close(fd);
+    ck_assert_int_eq(pt_read_file_head("-", 70000, &d, &n, &trunc), PATIENT_OK);
+    ck_assert_uint_eq(n, 70000);
+    ck_assert_int_eq(trunc, 1);
+    ck_assert_int_eq(d[69999], 'a' + 69999 % 26);
+    ck_assert_int_eq(d[70000], 0);
+    free(d);
+    ck_assert_int_eq(dup2(in, STDIN_FILENO), STDIN_FILENO);
+    close(in);
+}
+END_TEST
+
 START_TEST(buf_append)
 {
     pt_buf b = {0};
@@ -952,6 +1015,7 @@ core_suite(void)
     tcase_add_test(tc, write_atomic_unreadable_folder);
     tcase_add_test(tc, read_file_refusals);
     tcase_add_test(tc, file_public);
+    tcase_add_test(tc, read_pipe);
     tcase_add_test(tc, buf_append);
     suite_add_tcase(s, tc);
 

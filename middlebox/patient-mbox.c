@@ -4,7 +4,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -148,6 +147,8 @@ parse_args(int argc, char **argv, struct mbox_args *a)
         cli_usage_short(usage_text, "--in-header: a file, not '-' (the body comes on stdin)");
     if (a->header_out && strcmp(a->header_out, "-") == 0)
         cli_usage_short(usage_text, "--header-out: a file, not '-' (the new body goes to stdout)");
+    if (a->drop_out && strcmp(a->drop_out, "-") == 0)
+        cli_usage_short(usage_text, "--drop-out: a file, not '-' (the new body goes to stdout)");
     if (a->at == 0)
         a->at = time(NULL);
 }
@@ -181,22 +182,45 @@ read_arriving(const char *in_header, char **hdr, char **prev, size_t *nprev)
     }
 }
 
+/* --header-out and --drop-out: the lines are built in memory, then the file
+ * is written the way every tool writes one (patient_file_write: a new file
+ * renamed over a regular one, so the proxy never reads half of it; a
+ * symlink, folder, FIFO or device in its place is refused). */
+static FILE *
+lines_open(char **text, size_t *len)
+{
+    FILE *f = open_memstream(text, len);
+
+    if (f == NULL)
+        cli_fatal("memory", PATIENT_ERR_NOMEM, NULL);
+    return f;
+}
+
+static void
+lines_write(const char *path, FILE *f, char **text, size_t *len)
+{
+    if (fclose(f) != 0)
+        cli_fatal("memory", PATIENT_ERR_NOMEM, NULL);
+    if (patient_file_write(path, *text, *len, 0644, PATIENT_FILE_REPLACE) != PATIENT_OK)
+        cli_fatal(path, PATIENT_ERR_IO, strerror(errno));
+    free(*text);
+    *text = NULL;
+}
+
 /* --header-out: the values that arrived, then ours. */
 static void
 write_header_out(const char *header_out, char *const *prev, size_t nprev,
                  const patient_mbox_result *res)
 {
-    int fd = open(header_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    FILE *hf;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *hf = lines_open(&text, &len);
 
-    if (fd < 0 || (hf = fdopen(fd, "w")) == NULL)
-        cli_fatal(header_out, PATIENT_ERR_IO, strerror(errno));
     for (size_t i = 0; i < nprev; i++)
         fprintf(hf, "Patient-Change: %s\n", prev[i]);
     if (res->value)
         fprintf(hf, "Patient-Change: %s\n", res->value);
-    if (fclose(hf) != 0)
-        cli_fatal(header_out, PATIENT_ERR_IO, strerror(errno));
+    lines_write(header_out, hf, &text, &len);
 }
 
 /* --drop-out: what the proxy must remove before releasing the changed
@@ -204,15 +228,13 @@ write_header_out(const char *header_out, char *const *prev, size_t nprev,
 static void
 write_drop_out(const char *drop_out, const patient_mbox_result *res)
 {
-    FILE *df;
-    int fd = open(drop_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *df = lines_open(&text, &len);
 
-    if (fd < 0 || (df = fdopen(fd, "w")) == NULL)
-        cli_fatal(drop_out, PATIENT_ERR_IO, strerror(errno));
     for (const char *const *h = patient_mbox_drop_headers(); res->changed && *h; h++)
         fprintf(df, "%s\n", *h);
-    if (fclose(df) != 0)
-        cli_fatal(drop_out, PATIENT_ERR_IO, strerror(errno));
+    lines_write(drop_out, df, &text, &len);
 }
 
 int

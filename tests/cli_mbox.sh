@@ -2,7 +2,8 @@
 # patient-mbox as a filter: the HTTP rules it shares with srv_patient (a 206
 # or a no-transform response passes unchanged, each with a changed twin),
 # the headers a proxy must drop from a changed response, and its input
-# files (--in-header refuses '-' and symlinks, --header-out '-'), and the
+# files (--in-header refuses '-' and symlinks, --header-out '-'), its output
+# files (a symlink or FIFO in their place refused), and the
 # descriptor's edit cap reached from rules.
 set -eu
 # shellcheck source=tests/prelude.sh
@@ -46,6 +47,22 @@ ln -s empty.hdr link.hdr
 [ "$(mbox --in-header link.hdr)" = 2 ] && grep -q 'link.hdr' err || fail "--in-header symlink refused"
 [ "$(mbox --in-header empty.hdr)" = 0 ] || fail "--in-header regular file accepted"
 ok "--in-header: '-' and symlinks refused, a regular file read; --header-out '-' refused"
+
+# --header-out and --drop-out replace a regular file, never a symlink in its
+# place (nor the file it points to) or a FIFO
+echo sentinel >target.txt
+ln -s target.txt hlink.txt
+[ "$(mbox --header-out hlink.txt)" = 2 ] &&
+    grep -q 'hlink.txt: .*Too many levels of symbolic links' err && [ -L hlink.txt ] &&
+    [ "$(cat target.txt)" = sentinel ] || fail "--header-out refuses a symlink"
+mkfifo drop.fifo
+[ "$(mbox --drop-out drop.fifo)" = 2 ] && grep -q 'drop.fifo: .*Operation not supported' err ||
+    fail "--drop-out refuses a FIFO"
+[ "$(mbox --drop-out -)" = 2 ] && grep -q 'drop-out' err && [ ! -e ./- ] ||
+    fail "--drop-out - is a usage error (stdout carries the body)"
+echo old >drop.txt
+[ "$(mbox --status 206)" = 0 ] && [ ! -s drop.txt ] || fail "--drop-out replaces a regular file"
+ok "--header-out and --drop-out: a regular file replaced, a symlink, a FIFO and '-' refused"
 
 # The descriptor's edit cap from rules: 10000 matches (one insertion each)
 # are signed, logged and the log verifies; one match more passes the body

@@ -22,7 +22,10 @@ extern "C" {
  * (PATIENT_ERR_UNSAFE_PATH); a missing one is PATIENT_ERR_NOT_FOUND.
  * More than max bytes is PATIENT_ERR_TOO_LARGE unless flags has
  * PATIENT_FILE_HEAD. truncated may be NULL without that flag; otherwise
- * it is set to 0 or 1. Thread-safe. */
+ * it is set to 0 or 1. PATIENT_ERR_ARG: path, data or len NULL, or the flag
+ * without truncated. On every failure *data is NULL and *len 0 (when
+ * they are not NULL). Thread-safe (standard input is the process's: two
+ * threads reading "-" at once share it). */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_file_read(const char *path, size_t max,
                                                          unsigned flags, char **data, size_t *len,
                                                          int *truncated);
@@ -35,12 +38,16 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_file_read(const char *path, size_
 /* Write len bytes of data to path atomically, the new file with the given
  * mode (e.g. 0600; the umask does not apply). "-" writes to standard output
  * (after flushing stdout's stdio buffer, so it follows what was printed).
- * An existing path that is not a regular file is PATIENT_ERR_UNSAFE_PATH.
+ * An existing path that is not a regular file is PATIENT_ERR_UNSAFE_PATH;
+ * PATIENT_ERR_ARG: path NULL, data NULL with len > 0, or path too long
+ * for the temporary name beside it.
  * On failure errno says why as well, for a tool's message: EEXIST with
  * PATIENT_ERR_EXISTS; EISDIR (a folder), ELOOP (a symlink) or ENOTSUP (a
  * FIFO, socket or device) with PATIENT_ERR_UNSAFE_PATH; ENAMETOOLONG or
  * EINVAL with PATIENT_ERR_ARG; as the failing call left it with
- * PATIENT_ERR_IO. */
+ * PATIENT_ERR_IO. Thread-safe for distinct paths, except for "-": the
+ * fflush(stdout) and the write to standard output are not serialised
+ * against another thread's output. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_file_write(const char *path, const void *data,
                                                           size_t len, unsigned mode,
                                                           unsigned flags);

@@ -846,8 +846,8 @@ pt_log_time_parse(const char *t, time_t *out)
     static const int pos[6] = {0, 5, 8, 11, 14, 17}, len[6] = {4, 2, 2, 2, 2, 2};
     long long y, m, d, era, yoe, doy, doe, days;
 
-    if (strlen(t) != 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' ||
-        t[16] != ':' || t[19] != 'Z')
+    if (strlen(t) != PATIENT_TIME_BYTES - 1 || t[4] != '-' || t[7] != '-' || t[10] != 'T' ||
+        t[13] != ':' || t[16] != ':' || t[19] != 'Z')
         return pt_time_parse(t, out);
     for (i = 0; i < 6; i++) {
         v[i] = 0;

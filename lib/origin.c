@@ -20,7 +20,8 @@ patient_origin_sign(const patient_seckey *sk, const char *url, const void *body,
                     time_t date, time_t expires, char **jws)
 {
     uint8_t h[PATIENT_SHA256_BYTES], root[PATIENT_SHA256_BYTES];
-    char sri[PATIENT_SRI_BYTES], rsri[PATIENT_SRI_BYTES], d[PATIENT_TIME_BYTES], e[PATIENT_TIME_BYTES];
+    char sri[PATIENT_SRI_BYTES], rsri[PATIENT_SRI_BYTES];
+    char d[PATIENT_TIME_BYTES], e[PATIENT_TIME_BYTES];
     cJSON *p = NULL;
     char *payload = NULL;
     patient_err err = PATIENT_ERR_NOMEM;

@@ -24,9 +24,10 @@ pt_time_format(time_t t, char out[PATIENT_TIME_BYTES])
     if (t > (time_t)253402300799LL)
         t = (time_t)253402300799LL; /* 9999-12-31T23:59:59Z */
     if (gmtime_r(&t, &tm) == NULL ||
-        snprintf(out, 21, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) != 20)
-        memcpy(out, "0000-01-01T00:00:00Z", 21);
+        snprintf(out, PATIENT_TIME_BYTES, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec) != PATIENT_TIME_BYTES - 1)
+        memcpy(out, "0000-01-01T00:00:00Z", PATIENT_TIME_BYTES);
 }
 
 /* Exactly n decimal digits. */

@@ -726,7 +726,8 @@ pt_json_time(const cJSON *o, const char *key, time_t *t)
     const char *s = pt_json_str(o, key);
     char back[PATIENT_TIME_BYTES];
 
-    if (s == NULL || strlen(s) != PATIENT_TIME_BYTES - 1 || pt_time_parse_rfc3339(s, t) != PATIENT_OK)
+    if (s == NULL || strlen(s) != PATIENT_TIME_BYTES - 1 ||
+        pt_time_parse_rfc3339(s, t) != PATIENT_OK)
         return PATIENT_ERR_PARSE;
     pt_time_format(*t, back);
     return strcmp(back, s) == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;

@@ -165,7 +165,7 @@ END_TEST
 START_TEST(time_parse_ok)
 {
     time_t t = 0;
-    char out[21];
+    char out[PATIENT_TIME_BYTES];
 
     ck_assert_int_eq(pt_time_parse("2026-11-27T07:54:19Z", &t), PATIENT_OK);
     ck_assert_int_eq((long long)t, 1795766059LL);

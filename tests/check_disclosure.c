@@ -103,7 +103,7 @@ START_TEST(test_golden)
 {
     patient_pubkey pk = fixture_pub();
     patient_disclosure *d = NULL;
-    char ts[21];
+    char ts[PATIENT_TIME_BYTES];
 
     ck_assert_int_eq(verify_files("disclosure_example.json", &pk, at("2027-01-01T00:00:00Z"), &d),
                      PATIENT_OK);

@@ -982,7 +982,7 @@ START_TEST(descriptor_spec_rules)
     free(f);
     /* Dated in year 9999: in the future of the check. */
     {
-        char ts[21];
+        char ts[PATIENT_TIME_BYTES];
         pt_time_format(NOW - 60, ts);
         snprintf(from, sizeof from, "\"at\":\"%s\"", ts);
         f = resign_replacing(v, from, "\"at\":\"9999-12-31T23:59:59Z\"");
@@ -1002,7 +1002,7 @@ START_TEST(descriptor_spec_rules)
     /* Hop 2 re-signed to say it came more than the skew before hop 1. */
     {
         const char *p1[] = {v};
-        char *v2 = hop_ad(sk_m2, URL, out, ol, p1, 1, 0, &o2, &l2), ts[21], *f2;
+        char *v2 = hop_ad(sk_m2, URL, out, ol, p1, 1, 0, &o2, &l2), ts[PATIENT_TIME_BYTES], *f2;
         pt_time_format(NOW - 30, ts);
         snprintf(from, sizeof from, "\"at\":\"%s\"", ts);
         pt_time_format(NOW - 60 - PATIENT_VERIFY_CLOCK_SKEW - 1, ts);

@@ -427,6 +427,104 @@ START_TEST(tree_known_leaves)
 }
 END_TEST
 
+/* SHA-256 of the concatenation of up to three runs of d: the kept bytes
+ * of a chunk, cut out by hand rather than by the chunk walk. */
+static void
+sha_runs(const uint8_t *d, const size_t (*run)[2], size_t nrun, uint8_t out[32])
+{
+    uint8_t buf[C];
+    size_t n = 0;
+
+    for (size_t i = 0; i < nrun; i++) {
+        ck_assert_uint_le(n + run[i][1], sizeof buf);
+        memcpy(buf + n, d + run[i][0], run[i][1]);
+        n += run[i][1];
+    }
+    ck_assert_int_eq(patient_sha256(buf, n, out), PATIENT_OK);
+}
+
+/* The kept hash of a chunk is the SHA-256 of its bytes outside holes,
+ * checked against those bytes cut out by hand (the hop, both verifier
+ * walks and pt_chunk_kept all run the one chunk walk, so only this says
+ * what it computes). Forged twins: a hole moved, shortened or gone, a
+ * kept byte changed, give other hashes; a withheld byte changed does
+ * not. */
+START_TEST(tree_kept_by_hand)
+{
+    size_t n = 5 * C + 17;
+    uint8_t *d = malloc(n), kh[32], ref[32], twin[32];
+    pt_hole two[2] = {{2 * C + 100, 200, 0}, {2 * C + 1000, 1, 0}};
+    pt_holes hs = {two, 2, 2};
+    for (size_t i = 0; i < n; i++)
+        d[i] = (uint8_t)(i * 31 + (i >> 8));
+
+    /* Two holes inside chunk 2. */
+    {
+        const size_t run[][2] = {{2 * C, 100}, {2 * C + 300, 700}, {2 * C + 1001, C - 1001}};
+        sha_runs(d, run, 3, ref);
+        ck_assert_int_eq(pt_chunk_kept(d, n, 2, &hs, kh), PATIENT_OK);
+        ck_assert_mem_eq(kh, ref, 32);
+    }
+    /* A withheld byte's value does not count; a kept byte's does. */
+    d[2 * C + 150] ^= 0x55;
+    ck_assert_int_eq(pt_chunk_kept(d, n, 2, &hs, kh), PATIENT_OK);
+    ck_assert_mem_eq(kh, ref, 32);
+    d[2 * C + 150] ^= 0x55;
+    d[2 * C + 300] ^= 0x55;
+    ck_assert_int_eq(pt_chunk_kept(d, n, 2, &hs, twin), PATIENT_OK);
+    ck_assert(memcmp(twin, ref, 32) != 0);
+    d[2 * C + 300] ^= 0x55;
+    /* Forged twins: the first hole one byte later, one byte shorter, the
+     * second hole gone (the same bytes, a different cut). */
+    two[0].off++;
+    ck_assert_int_eq(pt_chunk_kept(d, n, 2, &hs, twin), PATIENT_OK);
+    ck_assert(memcmp(twin, ref, 32) != 0);
+    two[0].off--;
+    two[0].len--;
+    ck_assert_int_eq(pt_chunk_kept(d, n, 2, &hs, twin), PATIENT_OK);
+    ck_assert(memcmp(twin, ref, 32) != 0);
+    two[0].len++;
+    hs.n = 1;
+    ck_assert_int_eq(pt_chunk_kept(d, n, 2, &hs, twin), PATIENT_OK);
+    ck_assert(memcmp(twin, ref, 32) != 0);
+    /* A hole across the boundary of chunks 1 and 2: each keeps its side. */
+    two[0] = (pt_hole){2 * C - 50, 100, 0};
+    {
+        const size_t r1[][2] = {{C, C - 50}}, r2[][2] = {{2 * C + 50, C - 50}};
+        sha_runs(d, r1, 1, ref);
+        ck_assert_int_eq(pt_chunk_kept(d, n, 1, &hs, kh), PATIENT_OK);
+        ck_assert_mem_eq(kh, ref, 32);
+        sha_runs(d, r2, 1, ref);
+        ck_assert_int_eq(pt_chunk_kept(d, n, 2, &hs, kh), PATIENT_OK);
+        ck_assert_mem_eq(kh, ref, 32);
+        /* Chunk 3, which no hole touches: all of it. */
+        const size_t r3[][2] = {{3 * C, C}};
+        sha_runs(d, r3, 1, ref);
+        ck_assert_int_eq(pt_chunk_kept(d, n, 3, &hs, kh), PATIENT_OK);
+        ck_assert_mem_eq(kh, ref, 32);
+    }
+    /* The last, short chunk, a hole in its middle. */
+    two[0] = (pt_hole){5 * C + 3, 7, 0};
+    {
+        const size_t run[][2] = {{5 * C, 3}, {5 * C + 10, 7}};
+        sha_runs(d, run, 2, ref);
+        ck_assert_int_eq(pt_chunk_kept(d, n, 5, &hs, kh), PATIENT_OK);
+        ck_assert_mem_eq(kh, ref, 32);
+        two[0].len = 6;
+        ck_assert_int_eq(pt_chunk_kept(d, n, 5, &hs, twin), PATIENT_OK);
+        ck_assert(memcmp(twin, ref, 32) != 0);
+    }
+    /* A whole chunk withheld keeps nothing: the empty string's hash. */
+    two[0] = (pt_hole){4 * C, C, 0};
+    ck_assert_int_eq(patient_sha256("", 0, ref), PATIENT_OK);
+    ck_assert_int_eq(pt_chunk_kept(d, n, 4, &hs, kh), PATIENT_OK);
+    ck_assert_mem_eq(kh, ref, 32);
+    /* No such chunk. */
+    ck_assert_int_eq(pt_chunk_kept(d, n, 6, &hs, kh), PATIENT_ERR_ARG);
+    free(d);
+}
+END_TEST
+
 /* The manifest lists a chunk root for every resource; one from before
  * chunk roots parses and has none; a malformed root is refused. */
 START_TEST(manifest_roots)
@@ -1034,6 +1132,7 @@ suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, tree_shapes);
     tcase_add_test(tc, tree_known_leaves);
+    tcase_add_test(tc, tree_kept_by_hand);
     tcase_add_test(tc, manifest_roots);
     suite_add_tcase(s, tc);
     tc = tcase_create("verdicts");

@@ -266,7 +266,8 @@ sorted_distinct(const uint64_t *v, size_t n, uint64_t limit)
  * Chunk j's leaf is the chain's state after it, continued from chunk
  * j-1's leaf when that one was given (state_set), so a given leaf costs
  * no hashing at all; the kept hash of a chunk asked about runs beside the
- * chain, over the bytes outside holes. */
+ * chain, over the bytes outside holes. A job wanting neither the root nor
+ * a leaf (pt_chunk_kept) runs no chain at all. */
 struct pt_chunk_stream {
     pt_chunk_job job;
     uint64_t nchunks;  /* chunks of the resource */
@@ -277,6 +278,7 @@ struct pt_chunk_stream {
     int cknown, cwant; /* chunk j's leaf is given; chunk j is asked about */
     SHA256_CTX s, k;   /* the chain; the kept bytes of chunk j */
     int live;          /* s holds the state at the start of chunk j */
+    int chain;         /* the job wants the root or a leaf: s runs */
     uint8_t leaf[PATIENT_SHA256_BYTES];
     pt_merkle_frontier f;
 };
@@ -301,7 +303,7 @@ cs_close(pt_chunk_stream *w)
     if (w->cknown) {
         memcpy(w->leaf, w->job.known_val[w->ki++], sizeof w->leaf);
         w->live = 0;
-    } else {
+    } else if (w->chain) {
         if (!w->live)
             state_set(&w->s, w->leaf, w->j * PT_CHUNK_SIZE); /* leaf: chunk j-1's */
         w->live = 1;
@@ -338,6 +340,7 @@ pt_chunk_stream_new(const pt_chunk_job *job, pt_chunk_stream **out)
         return PATIENT_ERR_NOMEM;
     w->job = *job;
     w->nchunks = n;
+    w->chain = job->root || job->leaf != NULL;
     /* Without a root, stop after the last leaf anyone asked for. */
     w->end = job->root ? n : job->nwant ? job->want[job->nwant - 1] + 1 : 0;
     pt_merkle_frontier_init(&w->f);
@@ -360,7 +363,7 @@ pt_chunk_stream_update(pt_chunk_stream *w, const uint8_t *p, int hole, size_t n)
         if (w->j >= w->end) /* past the last chunk walked */
             return w->job.root ? PATIENT_ERR_ARG /* more bytes than len */ : PATIENT_OK;
         take = w->clen - w->cpos < n ? w->clen - w->cpos : n;
-        if (!w->cknown) {
+        if (w->chain && !w->cknown) {
             if (!w->live)
                 state_set(&w->s, w->leaf, w->j * PT_CHUNK_SIZE);
             w->live = 1;

@@ -77,7 +77,9 @@ typedef struct pt_chunk_job {
     uint8_t (*kept)[PATIENT_SHA256_BYTES];
     size_t nwant;
     /* 1: the root (every byte is read); 0: none, and the walk ends after
-     * the last chunk asked about (later bytes are not looked at). */
+     * the last chunk asked about (later bytes are not looked at). With
+     * neither a root nor leaves, only the kept hashes are computed: the
+     * chain is not hashed at all. */
     int root;
 } pt_chunk_job;
 

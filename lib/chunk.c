@@ -362,6 +362,10 @@ pt_chunk_stream_update(pt_chunk_stream *w, const uint8_t *p, int hole, size_t n)
         size_t take;
         if (w->j >= w->end) /* past the last chunk walked */
             return w->job.root ? PATIENT_ERR_ARG /* more bytes than len */ : PATIENT_OK;
+        /* The one empty chunk of an empty resource: any byte is past len
+         * (taking none of them would never end). */
+        if (w->clen == 0)
+            return w->job.root ? PATIENT_ERR_ARG : PATIENT_OK;
         take = w->clen - w->cpos < n ? w->clen - w->cpos : n;
         if (w->chain && !w->cknown) {
             if (!w->live)
@@ -376,7 +380,7 @@ pt_chunk_stream_update(pt_chunk_stream *w, const uint8_t *p, int hole, size_t n)
         if (p)
             p += take;
         n -= take;
-        if ((w->cpos += take) == w->clen && w->clen > 0 && (err = cs_close(w)) != PATIENT_OK)
+        if ((w->cpos += take) == w->clen && (err = cs_close(w)) != PATIENT_OK)
             return err;
     }
     return PATIENT_OK;

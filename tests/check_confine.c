@@ -525,6 +525,46 @@ START_TEST(tree_kept_by_hand)
 }
 END_TEST
 
+/* An empty resource is one empty chunk: bytes fed to its walk are more
+ * than len (refused with a root, not looked at without one) and the walk
+ * still ends, with the empty string's digest as that chunk's leaf and
+ * kept hash. */
+START_TEST(stream_empty_resource)
+{
+    uint8_t root[32], ref[32], dig[32], leaf[32], kept[32];
+    uint64_t want = 0;
+    pt_chunk_job job = {.len = 0, .root = 1};
+    pt_chunk_stream *w = NULL;
+
+    ck_assert_int_eq(pt_chunk_root("", 0, dig, ref), PATIENT_OK);
+    /* With a root: nothing fed, then one byte too many. */
+    ck_assert_int_eq(pt_chunk_stream_new(&job, &w), PATIENT_OK);
+    ck_assert_int_eq(pt_chunk_stream_update(w, NULL, 0, 0), PATIENT_OK);
+    ck_assert_int_eq(pt_chunk_stream_final(w, root), PATIENT_OK);
+    ck_assert_mem_eq(root, ref, 32);
+    pt_chunk_stream_free(w);
+    ck_assert_int_eq(pt_chunk_stream_new(&job, &w), PATIENT_OK);
+    ck_assert_int_eq(pt_chunk_stream_update(w, (const uint8_t *)"x", 0, 1), PATIENT_ERR_ARG);
+    pt_chunk_stream_free(w);
+    /* Without one: chunk 0's leaf and kept hash, the extra bytes (withheld
+     * or not) ignored. */
+    job = (pt_chunk_job){.len = 0, .want = &want, .leaf = &leaf, .kept = &kept, .nwant = 1};
+    ck_assert_int_eq(pt_chunk_stream_new(&job, &w), PATIENT_OK);
+    ck_assert_int_eq(pt_chunk_stream_update(w, (const uint8_t *)"xy", 0, 2), PATIENT_OK);
+    ck_assert_int_eq(pt_chunk_stream_update(w, NULL, 1, 5), PATIENT_OK);
+    ck_assert_int_eq(pt_chunk_stream_final(w, NULL), PATIENT_OK);
+    pt_chunk_stream_free(w);
+    ck_assert_int_eq(patient_sha256("", 0, ref), PATIENT_OK);
+    ck_assert_mem_eq(dig, ref, 32);
+    ck_assert_mem_eq(leaf, ref, 32);
+    ck_assert_mem_eq(kept, ref, 32);
+    /* Chunk 1 does not exist. */
+    want = 1;
+    ck_assert_int_eq(pt_chunk_stream_new(&job, &w), PATIENT_ERR_ARG);
+    ck_assert_ptr_null(w);
+}
+END_TEST
+
 /* The manifest lists a chunk root for every resource; one from before
  * chunk roots parses and has none; a malformed root is refused. */
 START_TEST(manifest_roots)
@@ -1133,6 +1173,7 @@ suite(void)
     tcase_add_test(tc, tree_shapes);
     tcase_add_test(tc, tree_known_leaves);
     tcase_add_test(tc, tree_kept_by_hand);
+    tcase_add_test(tc, stream_empty_resource);
     tcase_add_test(tc, manifest_roots);
     suite_add_tcase(s, tc);
     tc = tcase_create("verdicts");

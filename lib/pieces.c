@@ -274,7 +274,8 @@ void
 pt_pieces_line_col(const pt_pieces *s, pt_linecol *lc, size_t off, long long *line,
                    long long *column)
 {
-    if (lc->line == 0 || off < lc->pos)
+    /* The cursor reads lc->c.s, the loop s: they must be the same list. */
+    if (lc->line == 0 || off < lc->pos || lc->c.s != s)
         *lc = (pt_linecol){{s, 0, 0}, 0, 1, 1};
     if (off > s->len)
         off = s->len;

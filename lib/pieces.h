@@ -33,8 +33,9 @@ typedef struct pt_pieces {
 } pt_pieces;
 
 /* A reading position in a list of pieces: piece i, at bytes into it. The
- * one cursor of every reader of pieces (undoing, the chunk walk, the body
- * checks, line and column). */
+ * one cursor of every reader of pieces (undoing, the streamed body checks
+ * and the walk they feed, line and column); pt_chunk_walk_pieces reads
+ * v[] whole pieces at a time and needs none. */
 typedef struct pt_pcur {
     const pt_pieces *s;
     size_t i, at;
@@ -126,9 +127,9 @@ int pt_pieces_looks_text(const pt_pieces *s);
 
 /* Line and column (1-based; columns count UTF-8 characters) of byte
  * offsets, in one pass when they come in increasing order (an offset
- * before the last one starts again from the top): start with *lc zeroed. A hole
- * counts as bytes without newlines (one character per byte). off past the
- * end: the end. */
+ * before the last one, or another s than *lc was counting, starts again
+ * from the top): start with *lc zeroed. A hole counts as bytes without
+ * newlines (one character per byte). off past the end: the end. */
 typedef struct pt_linecol {
     pt_pcur c;  /* the next byte to count */
     size_t pos; /* its absolute position */

@@ -350,6 +350,21 @@ START_TEST(line_col_over_pieces)
         naive_line_col(text, len / 2, &nl, &nc);
         ck_assert_int_eq(l, nl);
         ck_assert_int_eq(c, nc);
+        /* So does another list, even at a later offset: other bytes in
+         * one piece (the cursor must not go on reading the first list). */
+        {
+            uint8_t other[sizeof text];
+            pt_pieces t = {0};
+            size_t tlen = len + 1, at = len / 2 + 1;
+            for (size_t i = 0; i < tlen; i++)
+                other[i] = i % 3 == 2 ? '\n' : (uint8_t)('a' + i % 26);
+            ck_assert_int_eq(pt_pieces_add(&t, other, tlen, -1), PATIENT_OK);
+            pt_pieces_line_col(&t, &lc, at, &l, &c);
+            naive_line_col(other, at, &nl, &nc);
+            ck_assert_int_eq(l, nl);
+            ck_assert_int_eq(c, nc);
+            pt_pieces_free(&t);
+        }
         pt_pieces_free(&s);
     }
 }

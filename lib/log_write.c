@@ -64,9 +64,12 @@ struct patient_log {
     /* The syncer (patient_log_sync_ahead): a thread of this handle that
      * leads a sync as soon as it is kicked, so a lone change's fdatasync
      * runs while its caller sends what may leave before it. Started on
-     * the first kick, in the process that kicks (syncer_pid: a handle
-     * carried over fork(2) has no thread in the child, and does without);
-     * state, kick_to and stop under smu. */
+     * the first kick, in the process that kicks (syncer_pid). A handle
+     * carried over fork(2) must not be used in the child; open a new
+     * handle (docs/format/log.md): a fork during the syncer's fdatasync,
+     * or while it holds smu, leaves the child's copy with syncing set or
+     * smu locked for ever. syncer_stop only joins the thread in the
+     * process that started it. state, kick_to and stop under smu. */
     pthread_t syncer;
     pthread_cond_t kick;
     int syncer_state;            /* 0 not started, 1 running, -1 could not start */

@@ -124,7 +124,9 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_wait_durable(patient_log *log
  * patient_log_wait_durable as it must. Only a hint, never a promise of
  * durability: nothing happens when a sync is already running (the wait
  * leads the next one, as without it), when the mark is durable already,
- * or when the thread cannot start. Thread-safe. */
+ * or when the thread cannot start. Thread-safe. A handle carried over
+ * fork(2) must not be used in the child; open a new handle
+ * (docs/format/log.md). */
 PATIENT_EXPORT void patient_log_sync_ahead(patient_log *log, uint64_t durable_at);
 /* Append an "event" entry (e.g. "body.too_large": the body passed
  * unchanged). event: 1..64 of [a-z0-9._-]; url, detail may be NULL.

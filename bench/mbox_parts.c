@@ -138,13 +138,16 @@ main(int argc, char **argv)
         return 2;
     }
     rules = rs;
-    /* the page bench/middlebox serves: the banner rule's <body>, then text */
+    /* the page bench/middlebox serves: the banner rule's <body>, then text
+     * (the literals' bytes without their NULs, as the script's printf) */
+    static const char head[] = "<html><head><title>t</title></head><body class=\"x\">\n<p>";
+    static const char tail[] = "</p>\n</body></html>\n";
     page_len = sz;
     if ((page = malloc(sz)) == NULL)
         return 1;
     memset(page, 'a', sz);
-    memcpy(page, "<html><head><title>t</title></head><body class=\"x\">\n<p>", 56);
-    memcpy(page + sz - 20, "</p>\n</body></html>\n", 20);
+    memcpy(page, head, sizeof head - 1);
+    memcpy(page + sz - (sizeof tail - 1), tail, sizeof tail - 1);
     snprintf(path, sizeof path, "%s/parts.log", argv[3]);
     if (patient_log_open(path, sk, 1000, &lg) != PATIENT_OK ||
         patient_log_set_sync(lg, PATIENT_LOG_SYNC_NONE) != PATIENT_OK ||

@@ -865,6 +865,14 @@ pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out)
     return PATIENT_OK;
 }
 
+/* Whether byte c is written as it is in flags' form (needs no escape).
+ * The one test for json_esc and for pt_buf_put_json_strn's fast path. */
+static inline int
+json_plain(unsigned char c, unsigned flags)
+{
+    return c >= 0x20 && c != '"' && c != '\\' && !(c == 0x7f && (flags & PT_JSON_ESC_DEL));
+}
+
 /* The escape of byte c in flags' form into esc: its length, 0 when c is
  * written as it is. One table for the writer and for pt_json_str_len. */
 static size_t
@@ -873,7 +881,7 @@ json_esc(unsigned char c, unsigned flags, char esc[6])
     static const char hexd[] = "0123456789abcdef", shortc[] = "\b\f\n\r\t", shorte[] = "bfnrt";
     const char *sc;
 
-    if (c != '"' && c != '\\' && c >= 0x20 && !(c == 0x7f && (flags & PT_JSON_ESC_DEL)))
+    if (json_plain(c, flags))
         return 0; /* the usual byte: nothing written */
     esc[0] = '\\';
     esc[1] = (char)c;
@@ -900,17 +908,15 @@ pt_buf_put_json_strn(pt_buf *b, const char *s, size_t len, unsigned flags)
         return err;
     /* Runs of bytes that need no escape are appended whole. The string's
      * end is found first (strnlen, not a test per byte) and the usual
-     * byte (0x20..0x7e but the quote and the backslash, json_esc's first
-     * test) is passed over without the call: a descriptor's JWS (about
-     * 1.6 KB for a 10 KB page) goes through here into every audit log
-     * line. */
+     * byte (json_plain, inlined) is passed over without the call to
+     * json_esc: a descriptor's JWS (about 1.6 KB for a 10 KB page) goes
+     * through here into every audit log line. */
     for (end = p + strnlen(s, len); p < end; p++) {
         char esc[6];
         size_t n;
-        if ((unsigned)(*p - 0x20) < 0x5fu && *p != '"' && *p != '\\')
+        if (json_plain(*p, flags))
             continue;
-        if ((n = json_esc(*p, flags, esc)) == 0)
-            continue;
+        n = json_esc(*p, flags, esc);
         if ((err = pt_buf_append(b, run, (size_t)(p - run))) || (err = pt_buf_append(b, esc, n)))
             return err;
         run = p + 1;

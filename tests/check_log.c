@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -51,6 +53,69 @@ tpath(const char *name)
     i = (i + 1) % 4;
     snprintf(p[i], sizeof p[i], "%s/%s", tmpdir, name);
     return p[i];
+}
+
+/* fdatasync, defined here for the library this program links, so that a
+ * test can hold a sync in progress (the group commit's states are
+ * otherwise a race to catch): while the gate is shut each call waits in
+ * it, counted in gate_held, until it opens; then, and always with the
+ * gate open, the real system call runs. The flag is read before any
+ * lock: a test that never shuts the gate (the forking ones too) never
+ * takes gate_mu. */
+static atomic_int gate_shut;
+static int gate_held;
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+
+int
+fdatasync(int fd)
+{
+    if (atomic_load(&gate_shut)) {
+        pthread_mutex_lock(&gate_mu);
+        gate_held++;
+        pthread_cond_broadcast(&gate_cv);
+        while (atomic_load(&gate_shut))
+            pthread_cond_wait(&gate_cv, &gate_mu);
+        gate_held--;
+        pthread_mutex_unlock(&gate_mu);
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+static void
+gate_close(void)
+{
+    atomic_store(&gate_shut, 1);
+}
+
+static void
+gate_open(void)
+{
+    pthread_mutex_lock(&gate_mu);
+    atomic_store(&gate_shut, 0);
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+/* Until n calls wait at the gate (a hang here is Check's timeout). */
+static void
+gate_wait_held(int n)
+{
+    pthread_mutex_lock(&gate_mu);
+    while (gate_held < n)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+static int
+gate_held_now(void)
+{
+    int n;
+
+    pthread_mutex_lock(&gate_mu);
+    n = gate_held;
+    pthread_mutex_unlock(&gate_mu);
+    return n;
 }
 
 /* A real change descriptor (the log reads descriptors with the verifier's
@@ -780,6 +845,24 @@ START_TEST(append_hop_deferred_sync)
 }
 END_TEST
 
+/* The handle's sync count once a sync nobody asked for (a kick that
+ * should have done nothing) has had a while to run: 100 ms at most,
+ * less if the count moves. A slow machine can only hide such a sync
+ * from the caller's assertion, never fail a correct log. */
+static uint64_t
+syncs_settled(patient_log *log)
+{
+    uint64_t s0 = 0, s = 0;
+
+    patient_log_stats(log, NULL, &s0);
+    s = s0;
+    for (int i = 0; i < 20 && s == s0; i++) {
+        usleep(5000);
+        patient_log_stats(log, NULL, &s);
+    }
+    return s;
+}
+
 /* patient_log_sync_ahead: the handle's syncer leads the sync of a
  * deferred mark without anyone waiting; the wait after finds it durable
  * and syncs no more. Marks it never gave, 0, and a NULL handle are
@@ -802,7 +885,7 @@ START_TEST(append_hop_sync_ahead)
     ck_assert_int_eq(patient_log_append_hop_deferred(log, h, &seq, &mark), PATIENT_OK);
     ck_assert_uint_gt(mark, 0);
     patient_log_sync_ahead(log, mark + 1);
-    patient_log_stats(log, &appends, &syncs1);
+    syncs1 = syncs_settled(log);
     ck_assert_uint_eq(syncs1, syncs0);
     patient_log_sync_ahead(log, mark);
     /* the syncer's fdatasync, with nobody waiting (bounded: 20 s) */
@@ -833,6 +916,127 @@ START_TEST(append_hop_sync_ahead)
     r = verify(p, &pk, 1);
     ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
     ck_assert_uint_eq(r.changes, 2);
+}
+END_TEST
+
+typedef struct {
+    patient_log *log;
+    uint64_t mark;
+    patient_err err;
+} log_call;
+
+static void *
+wait_durable_thread(void *arg)
+{
+    log_call *c = arg;
+    c->err = patient_log_wait_durable(c->log, c->mark);
+    return NULL;
+}
+
+static void *
+close_thread(void *arg)
+{
+    log_call *c = arg;
+    c->err = patient_log_close(c->log);
+    return NULL;
+}
+
+/* A kick while a sync runs does nothing: the next waiter leads the
+ * following sync itself. A waiter's sync of the first entry is held in
+ * its fdatasync (the gate) while a second entry is written and kicked,
+ * the syncer idle; once that sync ends, none follows until the second
+ * entry is waited for, which syncs once. */
+START_TEST(sync_ahead_while_syncing)
+{
+    const char *p = tpath("kick_busy.log");
+    patient_log *log;
+    patient_log_report r;
+    uint64_t seq = 0, m0 = 0, m1 = 0, m2 = 0, s0 = 0, s1 = 0;
+    char *v0 = NULL, *v1 = NULL, *v2 = NULL;
+    patient_hop *h0, *h1, *h2;
+    log_call w;
+    pthread_t t;
+
+    ck_assert_int_eq(patient_log_open(p, sk, 0, &log), PATIENT_OK);
+    h0 = finished_hop(5, &v0);
+    h1 = finished_hop(6, &v1);
+    h2 = finished_hop(7, &v2);
+    /* the syncer started, and idle again */
+    ck_assert_int_eq(patient_log_append_hop_deferred(log, h0, &seq, &m0), PATIENT_OK);
+    patient_log_sync_ahead(log, m0);
+    ck_assert_int_eq(patient_log_wait_durable(log, m0), PATIENT_OK);
+    patient_log_stats(log, NULL, &s0);
+
+    ck_assert_int_eq(patient_log_append_hop_deferred(log, h1, &seq, &m1), PATIENT_OK);
+    gate_close();
+    w = (log_call){log, m1, PATIENT_ERR_STATE};
+    ck_assert_int_eq(pthread_create(&t, NULL, wait_durable_thread, &w), 0);
+    gate_wait_held(1); /* the waiter leads, in its fdatasync */
+    ck_assert_int_eq(patient_log_sync_busy(log), 1);
+    ck_assert_int_eq(patient_log_append_hop_deferred(log, h2, &seq, &m2), PATIENT_OK);
+    ck_assert_uint_gt(m2, m1);
+    patient_log_sync_ahead(log, m2); /* a sync runs: nothing */
+    ck_assert_int_eq(gate_held_now(), 1);
+    gate_open();
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(w.err, PATIENT_OK);
+    /* that sync covered the first entry only (the second came after it
+     * started), and the kick left the syncer idle */
+    s1 = syncs_settled(log);
+    ck_assert_uint_eq(s1, s0 + 1);
+    ck_assert_int_eq(patient_log_wait_durable(log, m2), PATIENT_OK);
+    patient_log_stats(log, NULL, &s1);
+    ck_assert_uint_eq(s1, s0 + 2);
+    patient_hop_free(h0);
+    patient_hop_free(h1);
+    patient_hop_free(h2);
+    free(v0);
+    free(v1);
+    free(v2);
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 3);
+}
+END_TEST
+
+/* Close while the syncer is in its fdatasync: close joins it, gets no
+ * further until that sync ends (its own fdatasync would wait at the gate
+ * too), then finishes; the entry being synced is in the log, with the
+ * checkpoint close writes after it. */
+START_TEST(close_joins_busy_syncer)
+{
+    const char *p = tpath("close_busy.log");
+    patient_log *log;
+    patient_log_report r;
+    uint64_t seq = 0, mark = 0;
+    char *v = NULL;
+    patient_hop *h;
+    log_call c;
+    pthread_t t;
+
+    ck_assert_int_eq(patient_log_open(p, sk, 0, &log), PATIENT_OK);
+    h = finished_hop(8, &v);
+    ck_assert_int_eq(patient_log_append_hop_deferred(log, h, &seq, &mark), PATIENT_OK);
+    gate_close();
+    patient_log_sync_ahead(log, mark);
+    gate_wait_held(1); /* the syncer, the only one syncing */
+    c = (log_call){log, 0, PATIENT_ERR_STATE};
+    ck_assert_int_eq(pthread_create(&t, NULL, close_thread, &c), 0);
+    for (int i = 0; i < 20; i++) {
+        usleep(5000);
+        ck_assert_int_eq(gate_held_now(), 1);
+    }
+    gate_open();
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(c.err, PATIENT_OK);
+    patient_hop_free(h);
+    free(v);
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 1);
+    ck_assert_uint_eq(r.checkpoints, 1);
+    ck_assert_uint_eq(r.unsigned_tail, 0);
 }
 END_TEST
 
@@ -2023,6 +2227,8 @@ log_suite(void)
     tcase_add_test(tc, append_hop_same_entry);
     tcase_add_test(tc, append_hop_deferred_sync);
     tcase_add_test(tc, append_hop_sync_ahead);
+    tcase_add_test(tc, sync_ahead_while_syncing);
+    tcase_add_test(tc, close_joins_busy_syncer);
     tcase_add_test(tc, log_refuses_symlink);
     tcase_add_test(tc, log_file_mode_0600);
     tcase_add_test(tc, sync_each_default);

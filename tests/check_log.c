@@ -20,6 +20,7 @@
 #include "log_int.h"
 #include "merkle.h"
 #include "sha256_pair.h"
+#include "time_int.h"
 #include "util.h"
 #include "testutil.h"
 
@@ -769,6 +770,143 @@ START_TEST(line_at_the_cap)
     patient_hop_free(h);
     free(v);
     free(body);
+}
+END_TEST
+
+/* The count a hop checks before its descriptor leaves it
+ * (pt_change_entry_len) is the length of the line the writer then
+ * writes, byte for byte: the writer no longer counts it again, so an
+ * undercount would let a hop sign a change whose line the log refuses.
+ * Shapes: upstream TLS recorded (verified or not), plain HTTP, or none;
+ * names and URLs with quotes and backslashes to escape, UTF-8, at their
+ * caps; one edit to many, reason and rule codes of 1..128 bytes (codes
+ * are [A-Za-z0-9._-]: never escaped); totals of many digits; hop 1 and
+ * 2. Each is logged from the hop and from its descriptor, seqs 0..N. */
+static const struct entry_shape {
+    const char *name, *url;  /* NULL: at the cap, full of '"' (name) or '\\' (url) */
+    const char *tls_version; /* NULL: none recorded */
+    const char *tls_cipher;
+    int tls_verified;
+    size_t nedits, code_len; /* code_len: the first edit's reason, 1..128 bytes */
+    size_t del;              /* bytes each edit deletes where it inserts "ab" */
+    int prev;                /* after a previous hop: hop 2 */
+} entry_shapes[] = {
+    {"m", "https://example.test/", NULL, NULL, 0, 1, 1, 0, 0},
+    {"mbox \"q\" \\ b", "https://example.test/a?b=\"c\"&d=\\e", "TLSv1.3",
+     "TLS_AES_256_GCM_SHA384", 1, 3, 17, 5, 0},
+    {"h\u00e9t\u00e9 \"\\\"", "https://example.test/\"\"\\\\", "TLSv1.2",
+     "ECDHE-RSA-AES128-GCM-SHA256", 0, 40, 128, 1, 1},
+    {NULL, NULL, PATIENT_TLS_NONE, NULL, 0, 7, 64, 12345, 0},
+    {"\\", "https://example.test/%22", "TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256", 0, 250, 9, 0,
+     1},
+    {NULL, "https://example.test/x", NULL, NULL, 0, 2, 128, 100000, 1},
+};
+
+START_TEST(entry_len_is_the_line)
+{
+    enum { NS = sizeof entry_shapes / sizeof entry_shapes[0] };
+    const char *p = tpath("lens.log");
+    static char name_cap[PATIENT_MAX_NAME + 1], url_cap[PATIENT_LOG_URL_MAX + 1];
+    char codes[PATIENT_MAX_CODE + 1], kid[PATIENT_KEYID_HEX];
+    char at[NS][PATIENT_TIME_BYTES], tls[NS][PT_ENTRY_TLS_MAX];
+    pt_entry_size want[2 * NS];
+    char *vals[NS];
+    const patient_log_entry *ent;
+    patient_log_iter *it = NULL;
+    patient_log *log;
+    patient_log_report r;
+    uint64_t seq = 0;
+    size_t nlines = 0;
+
+    memset(name_cap, '"', PATIENT_MAX_NAME);
+    memcpy(url_cap, "https://example.test/", 21);
+    memset(url_cap + 21, '\\', PATIENT_LOG_URL_MAX - 21);
+    for (size_t i = 0; i < PATIENT_MAX_CODE; i++)
+        codes[i] = "aZ09._-q"[i % 8];
+    codes[PATIENT_MAX_CODE] = 0;
+    patient_keyid_hex(pk.id, kid);
+    ck_assert_int_eq(patient_log_open(p, sk, 0, &log), PATIENT_OK);
+    ck_assert_int_eq(patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE), PATIENT_OK);
+    for (size_t k = 0; k < NS; k++) {
+        const struct entry_shape *sh = &entry_shapes[k];
+        const char *name = sh->name ? sh->name : name_cap, *url = sh->url ? sh->url : url_cap;
+        size_t len = sh->nedits * (sh->del + 1) + 1, olen = 0;
+        uint8_t *body = malloc(len), *out = NULL;
+        char *prev = sh->prev ? make_jws(sk2, (unsigned)k) : NULL;
+        const char *pv[1] = {prev};
+        patient_hop *h = NULL;
+        time_t t = (time_t)1795773600 + (time_t)k * 61;
+        pt_entry_size s = {.at = at[k], .url = url, .name = name, .kid = kid,
+                           .hop = sh->prev ? 2 : 1, .nedits = sh->nedits, .tls = tls[k]};
+
+        ck_assert_ptr_nonnull(body);
+        memset(body, 'b', len);
+        ck_assert_int_eq(patient_hop_begin(&(patient_hop_opts){.sk = sk, .name = name,
+                                                               .service = "content-filter",
+                                                               .url = url, .in = body,
+                                                               .in_len = len, .prev = pv,
+                                                               .nprev = prev ? 1 : 0},
+                                           &h),
+                         PATIENT_OK);
+        if (sh->tls_version)
+            ck_assert_int_eq(patient_hop_set_tls(h, sh->tls_version, sh->tls_cipher,
+                                                 sh->tls_verified),
+                             PATIENT_OK);
+        for (size_t i = 0; i < sh->nedits; i++) {
+            /* reason: code_len bytes on the first edit, then 1..128 */
+            size_t rl = i ? 1 + (i * 37) % PATIENT_MAX_CODE : sh->code_len;
+            size_t ul = 1 + (sh->code_len + i * 11) % PATIENT_MAX_CODE;
+            char reason[PATIENT_MAX_CODE + 1], rule[PATIENT_MAX_CODE + 1];
+            memcpy(reason, codes, rl);
+            reason[rl] = 0;
+            memcpy(rule, codes + PATIENT_MAX_CODE - ul, ul + 1);
+            ck_assert_int_eq(patient_hop_add_edit(h, i * (sh->del + 1), sh->del,
+                                                  (const uint8_t *)"ab", 2, reason, rule, NULL,
+                                                  0),
+                             PATIENT_OK);
+            s.codes_len += rl + ul;
+            s.deleted += sh->del;
+            s.inserted += 2;
+        }
+        ck_assert_int_eq(patient_hop_finish(h, t, &out, &olen, &vals[k]), PATIENT_OK);
+        ck_assert_ptr_nonnull(vals[k]);
+        pt_time_format(t, at[k]);
+        pt_change_entry_tls(tls[k], sh->tls_version, sh->tls_cipher, sh->tls_verified);
+        s.jws_len = strlen(vals[k]);
+        /* from the hop, then the same descriptor parsed */
+        ck_assert_int_eq(patient_log_append_hop(log, h, &seq), PATIENT_OK);
+        ck_assert_uint_eq(seq, 2 * k);
+        want[2 * k] = s;
+        ck_assert_int_eq(patient_log_append_change(log, vals[k], &seq), PATIENT_OK);
+        ck_assert_uint_eq(seq, 2 * k + 1);
+        want[2 * k + 1] = s;
+        patient_hop_free(h);
+        free(out);
+        free(body);
+        free(prev);
+    }
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+
+    ck_assert_int_eq(patient_log_iter_open(p, &it), PATIENT_OK);
+    while (patient_log_iter_next(it, &ent) == PATIENT_OK && ent != NULL) {
+        size_t n;
+        if (ent->kind != PATIENT_LOG_KIND_CHANGE)
+            continue;
+        ck_assert_uint_lt(ent->seq, 2 * NS);
+        ck_assert_uint_eq(ent->hop, want[ent->seq].hop);
+        n = pt_change_entry_len(&want[ent->seq], ent->seq);
+        ck_assert_msg(ent->raw_len == n, "seq %llu: line of %zu bytes, counted %zu",
+                      (unsigned long long)ent->seq, ent->raw_len, n);
+        ck_assert_uint_le(n, pt_change_entry_len(&want[ent->seq], PT_ENTRY_ANY_SEQ));
+        nlines++;
+    }
+    patient_log_iter_close(it);
+    ck_assert_uint_eq(nlines, 2 * NS);
+    for (size_t k = 0; k < NS; k++)
+        free(vals[k]);
+    r = verify(p, &pk, 1);
+    ck_assert_msg(r.result == PATIENT_OK, "%s", r.message);
+    ck_assert_uint_eq(r.changes, 2 * NS);
 }
 END_TEST
 
@@ -2222,6 +2360,7 @@ log_suite(void)
     tcase_add_test(tc, log_chain_2500);
     tcase_add_test(tc, edits_at_the_cap);
     tcase_add_test(tc, line_at_the_cap);
+    tcase_add_test(tc, entry_len_is_the_line);
     tcase_add_test(tc, json_string_writer);
     tcase_add_test(tc, log_reopen_continues_chain);
     tcase_add_test(tc, append_hop_same_entry);

@@ -518,8 +518,8 @@ END_TEST
  * change's audit log line (its descriptor plus the reasons and rules the
  * entry repeats) reaches PATIENT_LOG_LINE_MAX long before PATIENT_MAX_EDITS
  * or PATIENT_JWS_MAX. 1000 matches are signed and logged; at 2000 the hop
- * refuses at its finish, before signing, and the response passes as it
- * came with a "rules.limit" event saying why. */
+ * refuses at its finish, before the descriptor leaves the hop, and the
+ * response passes as it came with a "rules.limit" event saying why. */
 START_TEST(log_line_cap_from_rules)
 {
     char code[PATIENT_RULES_MAX_ID + 1], json[1024];

@@ -1021,6 +1021,10 @@ run_catch_up(mrun *m)
     rslot *sl = NULL, *nx = NULL;
     uint64_t b = m->old / PATIENT_TILE_WIDTH, k,
              end_b = (m->ck.size + PATIENT_TILE_WIDTH - 1) / PATIENT_TILE_WIDTH;
+    /* The workers scan each line only for the fast path (catch_up_entry):
+     * --deep and a callback parse it whole in order, and would parse it
+     * twice. */
+    unsigned what = LS_CHAIN | ((m->o->deep || m->o->on_entry) ? 0 : LS_SCAN);
     patient_err err;
 
     m->c.tree_size = m->ck.size;
@@ -1029,7 +1033,7 @@ run_catch_up(mrun *m)
                            patient_strerror(err));
     if (b < end_b) {
         nx = reader_take(m->rd, 0);
-        lpool_start(m->pool, &nx->bt, LS_CHAIN | LS_SCAN);
+        lpool_start(m->pool, &nx->bt, what);
     }
     /* Batches hold GROUP bundles or fewer (GROUP_BYTES): the last one is
      * the one that reaches end_b. */
@@ -1042,7 +1046,7 @@ run_catch_up(mrun *m)
          * fetched in turn. */
         if (sl->rep.result == PATIENT_OK && sl->first + sl->nb < end_b) {
             nx = reader_take(m->rd, k + 1);
-            lpool_start(m->pool, &nx->bt, LS_CHAIN | LS_SCAN);
+            lpool_start(m->pool, &nx->bt, what);
         }
         reader_tiles(&m->c, sl);
         for (size_t j = 0; j < sl->bt.n; j++)

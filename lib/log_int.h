@@ -120,8 +120,9 @@ patient_err pentry_parse(const uint8_t *line, size_t len, pentry *e);
  * its next use. */
 patient_err pt_log_entry_read(pentry *pe, const uint8_t *line, size_t len, uint64_t line_no,
                               patient_log_entry *o);
-/* An entry's "time" as every reader of the log takes it (RFC 3339; the
- * log's own form without strptime): PATIENT_ERR_PARSE when it is not one. */
+/* An entry's "time" as every reader of the log takes it (RFC 3339 UTC as
+ * pt_time_parse_rfc3339 reads it, not "@EPOCH"; the log's own form without
+ * strptime): PATIENT_ERR_PARSE when it is not one. */
 patient_err pt_log_time_parse(const char *t, time_t *out);
 /* The same entry from a line pentry_parse already accepted into pe:
  * members by kind (the others NULL / 0), and PATIENT_ERR_LOG_CORRUPT when

@@ -837,7 +837,9 @@ scratch_leaf(uint8_t **scratch, size_t *cap, const uint8_t *line, size_t len,
 
 /* "YYYY-MM-DDTHH:MM:SSZ", the form the log writes, without strptime and
  * the time-zone machinery (listing parses a million of them); anything
- * else goes to pt_time_parse. */
+ * else goes to the reader of the times signed documents carry: a log's
+ * time is RFC 3339 UTC (docs/format/log.md), never the "@EPOCH" a command
+ * line may give. */
 patient_err
 pt_log_time_parse(const char *t, time_t *out)
 {
@@ -848,7 +850,7 @@ pt_log_time_parse(const char *t, time_t *out)
 
     if (strlen(t) != PATIENT_TIME_BYTES - 1 || t[4] != '-' || t[7] != '-' || t[10] != 'T' ||
         t[13] != ':' || t[16] != ':' || t[19] != 'Z')
-        return pt_time_parse(t, out);
+        return pt_time_parse_rfc3339(t, out);
     for (i = 0; i < 6; i++) {
         v[i] = 0;
         for (k = 0; k < len[i]; k++) {

@@ -1798,6 +1798,8 @@ START_TEST(iter_scanner)
         "{\"seq\":01,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"}",
         "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\\x\"}",
         "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-02-30T00:00:00Z\",\"event\":\"a\"}",
+        /* a time in a command line's "@EPOCH" form: the log's is RFC 3339 */
+        "{\"seq\":0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"@0\",\"event\":\"a\"}",
         "{\"seq\":\"0\",\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"}",
         /* integers are integer literals: not -0, 0.0 or 0e0 */
         "{\"seq\":-0,\"prev\":\"%s\",\"kind\":\"event\",\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"a\"}",
@@ -1826,6 +1828,15 @@ START_TEST(iter_scanner)
     ck_assert_str_eq(e->url, "https://x.test/caf\xc3\xa9\xf0\x9f\x98\x80 \"long string here\"");
     ck_assert_int_eq((long long)e->time, 1709251199LL);
     ck_assert_int_eq(e->raw_len, strlen(line));
+    patient_log_iter_close(it);
+    /* RFC 3339 with a fraction reads too (its "@EPOCH" twin below does not) */
+    {
+        char *q = strstr(line, "23:59:59Z");
+        memmove(q + 10, q + 8, strlen(q + 8) + 1);
+        memcpy(q + 8, ".5", 2);
+    }
+    ck_assert_int_eq(iter_one(p, line, &e, &it), PATIENT_OK);
+    ck_assert_int_eq((long long)e->time, 1709251199LL);
     patient_log_iter_close(it);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const char *pct = strstr(bad[i], "%s");

@@ -194,6 +194,20 @@ alarm_check 1 'ALARM (entry): entry 9 is not a log entry (its time does not read
 rm -rf pub && mv pub.good pub
 ok "an entry's time the log reader refuses: ALARM (entry), printing entries or quiet"
 
+# "@0" reads as a time on a command line, never in a log (RFC 3339 UTC):
+# the same alarm in every mode (the same bundles with the time intact
+# passed in the runs before).
+cp -r pub pub.good
+sed -i -E '10s/"time":"[^"]*"/"time":"@0"/' pub/entries/000
+sed -n 10p pub/entries/000 | grep -q '"time":"@0"' || fail "entry 9 given the time @0"
+for mode in -q --deep --json ""; do
+    alarm_check 1 'ALARM (entry): entry 9 is not a log entry (its time does not read as one)' \
+        "the time @0, monitor ${mode:-(plain)}: the entry alarm" --pub k.pub --state fresh $mode
+done
+[ ! -e fresh ] || fail "the time @0: no state written"
+rm -rf pub && mv pub.good pub
+ok "an entry's time @0: ALARM (entry) in every mode, -q too"
+
 # The same time written into the log (the entries after it chain to it and
 # the checkpoints sign it): every mode reads the time, quiet too. Its
 # twin, the same log with the time intact, passes in every mode.

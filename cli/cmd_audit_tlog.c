@@ -151,6 +151,23 @@ b64(const uint8_t *h, char out[64])
     sodium_bin2base64(out, 64, h, PATIENT_SHA256_BYTES, sodium_base64_VARIANT_ORIGINAL);
 }
 
+/* Write len bytes to path ("-": standard output) atomically, a new file of
+ * mode 0644 (an existing one replaced only with force), saying why not:
+ * 0, or -1 after the message. */
+static int
+write_output(const char *path, const void *data, size_t len, int force)
+{
+    patient_err err = patient_file_write(path, data, len, 0644, force ? PATIENT_FILE_REPLACE : 0);
+
+    if (err == PATIENT_OK)
+        return 0;
+    if (err == PATIENT_ERR_EXISTS)
+        cli_warn("%s already exists; use -f to overwrite it [file.exists]", path);
+    else
+        cli_warn("%s: %s", strcmp(path, "-") == 0 ? "stdout" : path, strerror(errno));
+    return -1;
+}
+
 static int
 do_consistency(int n, char **a, const topts *o)
 {
@@ -179,14 +196,7 @@ do_consistency(int n, char **a, const topts *o)
     {
         size_t l = strlen(json);
         json[l] = '\n'; /* the NUL becomes the newline; written by length */
-        rc = patient_file_write(o->out ? o->out : "-", json, l + 1, 0644,
-                                o->force ? PATIENT_FILE_REPLACE : 0) != PATIENT_OK;
-        if (rc != 0) {
-            if (errno == EEXIST)
-                cli_warn("%s already exists; use -f to overwrite it [file.exists]", o->out);
-            else
-                cli_warn("%s: %s", o->out ? o->out : "stdout", strerror(errno));
-        }
+        rc = write_output(o->out ? o->out : "-", json, l + 1, o->force);
     }
     free(json);
     return rc ? CLI_EXIT_USAGE : CLI_EXIT_OK;
@@ -491,22 +501,22 @@ save_evidence(const char *path, patient_bundle *bundle, const patient_included *
 {
     const char **evs = calloc(n, sizeof *evs);
     char *json = NULL;
+    patient_err err = PATIENT_ERR_NOMEM;
     int rc = -1;
 
     if (evs == NULL)
-        return -1;
+        goto out;
     for (size_t k = 0; k < n; k++)
         evs[k] = res[k].evidence;
-    if (patient_bundle_set_log_proofs(bundle, evs, n) != PATIENT_OK ||
-        patient_bundle_print(bundle, &json) != PATIENT_OK)
+    if ((err = patient_bundle_set_log_proofs(bundle, evs, n)) != PATIENT_OK ||
+        (err = patient_bundle_print(bundle, &json)) != PATIENT_OK)
         goto out;
-    rc = patient_file_write(path, json, strlen(json), 0644, force ? PATIENT_FILE_REPLACE : 0) ==
-                 PATIENT_OK
-             ? 0
-             : -1;
+    rc = write_output(path, json, strlen(json), force);
     if (rc == 0)
         printf("evidence written to %s (log_proofs)\n", path);
 out:
+    if (err != PATIENT_OK)
+        cli_report(err, "the evidence bundle");
     free(json);
     free(evs);
     return rc;
@@ -521,13 +531,15 @@ included_offline(const patient_bundle *bundle, const char *const *jws, size_t nj
 
     for (size_t k = 0; k < nj; k++) {
         patient_log_evidence info;
-        patient_err err = PATIENT_ERR_NOT_FOUND;
+        patient_err err = PATIENT_ERR_NOT_FOUND, rerr;
         char *text = NULL;
         const char *code = "log.missing";
 
         memset(&info, 0, sizeof info);
-        if (patient_bundle_log_proof(bundle, k, &text) != PATIENT_OK)
+        if ((rerr = patient_bundle_log_proof(bundle, k, &text)) != PATIENT_OK) {
+            cli_report(rerr, NULL);
             return CLI_EXIT_USAGE;
+        }
         if (text) {
             err = patient_log_evidence_check(text, strlen(text), jws[k], pk, &info);
             code = patient_log_evidence_code(err);

@@ -222,6 +222,18 @@ mkdir pdir
     fail "proof --out -f refuses a folder"
 [ "$(rc "$P" audit frob good.log)" = 2 ] || fail "unknown audit command"
 ok "proof errors"
+# ---- consistency --out: an existing file refused, as proof --out -------------
+# (the message `included --out` gives too: tests/tlog_monitor.sh, which
+# serves a log over HTTP)
+[ "$(rc "$P" audit consistency good.log 1 4 --out c.json)" = 0 ] && [ -s c.json ] ||
+    fail "consistency --out"
+cp c.json c.before
+[ "$(rc "$P" audit consistency good.log 1 4 --out c.json)" = 2 ] &&
+    [ "$(cat err)" = "patient audit: c.json already exists; use -f to overwrite it [file.exists]" ] &&
+    [ ! -s out ] && cmp -s c.json c.before || fail "consistency --out refuses to overwrite"
+[ "$(rc "$P" audit consistency good.log 1 4 --out c.json -f)" = 0 ] && cmp -s c.json c.before ||
+    fail "consistency --out -f"
+ok "consistency --out: an existing file refused (exit 2, file.exists), -f replaces it"
 # ---- included: the bundle's descriptors, read with the verifier's cap ----------
 # At the cap (33 descriptors: docs/format/report.md) the bundle is read and
 # each descriptor judged (no evidence for any: exit 1); one past it the

@@ -272,11 +272,19 @@ PY
 [ "$(rc "$P" audit included bundle.json --log "$URL" --pub k.pub --state st)" = 0 ] &&
     grep -q 'change 0: logged as entry [0-9]*, proven into the signed tree' out ||
     fail "included: found"
+# --out: the bundle with its evidence, never over a file already there
+[ "$(rc "$P" audit included bundle.json --log "$URL" --pub k.pub --state st --out ev.json)" = 0 ] &&
+    grep -qx 'evidence written to ev.json (log_proofs)' out && grep -q '"log_proofs"' ev.json ||
+    fail "included --out: evidence written"
+cp ev.json ev.before
+[ "$(rc "$P" audit included bundle.json --log "$URL" --pub k.pub --state st --out ev.json)" = 2 ] &&
+    [ "$(cat err)" = "patient audit: ev.json already exists; use -f to overwrite it [file.exists]" ] &&
+    cmp -s ev.json ev.before || fail "included --out over an existing file: refused, exit 2"
 [ "$(rc "$P" audit included mixed.json --log "$URL" --pub k.pub --state st)" = 1 ] &&
     grep -q 'change 0: logged as entry 0' out && grep -q 'change 1: NOT LOGGED' out ||
     fail "included: never logged"
 unchanged "included"
-ok "included: a bundle's change proven; a never-logged descriptor NOT LOGGED, exit 1"
+ok "included: a bundle's change proven (--out: evidence written, an existing file refused); a never-logged descriptor NOT LOGGED, exit 1"
 
 # ---- the monitor's descriptor index: one bundle read; a wrong one never proves ----------
 [ -f st.index ] && [ "$(stat -c %a st.index)" = 600 ] || fail "index beside the state file, 0600"

@@ -384,6 +384,43 @@ START_TEST(merkle_frontier_matches_reference)
 }
 END_TEST
 
+/* The tile roots the frontier gives as leaves complete them: after every
+ * 256th leaf tiles[0] is the root of those 256 (the level-1 tile's next
+ * hash), after the 65,536th tiles[1] is the root of all of them (the
+ * level-2 tile's first), against the reference MTH of each block; no
+ * other leaf completes one, and max caps how many are given. */
+START_TEST(merkle_frontier_tile_roots)
+{
+    enum { N = 65536, W = 256 };
+    uint8_t (*leaves)[32] = malloc((size_t)N * 32), tiles[3][32], want[32];
+    pt_merkle_frontier f, g;
+    unsigned n, m;
+
+    ck_assert_ptr_nonnull(leaves);
+    pt_merkle_frontier_init(&f);
+    pt_merkle_frontier_init(&g);
+    for (uint32_t i = 0; i < N; i++) {
+        ck_assert_int_eq(pt_merkle_leaf(&i, sizeof i, NULL, leaves[i]), PATIENT_OK);
+        ck_assert_int_eq(pt_merkle_frontier_add_tiles(&f, leaves[i], tiles, 3, &n), PATIENT_OK);
+        ck_assert_int_eq(pt_merkle_frontier_add_tiles(&g, leaves[i], tiles + 2, 1, &m),
+                         PATIENT_OK);
+        ck_assert_uint_eq(n, (i + 1) % W ? 0 : (i + 1) % (W * W) ? 1 : 2);
+        ck_assert_uint_eq(m, n ? 1 : 0);
+        if (n == 0)
+            continue;
+        ck_assert_int_eq(pt_merkle_root((const uint8_t(*)[32])leaves + (i + 1 - W), W, want),
+                         PATIENT_OK);
+        ck_assert_mem_eq(tiles[0], want, 32);
+        ck_assert_mem_eq(tiles[2], want, 32);
+    }
+    ck_assert_int_eq(pt_merkle_root((const uint8_t(*)[32])leaves, N, want), PATIENT_OK);
+    ck_assert_mem_eq(tiles[1], want, 32);
+    ck_assert_int_eq(pt_merkle_frontier_root(&f, tiles[2]), PATIENT_OK);
+    ck_assert_mem_eq(tiles[2], want, 32);
+    free(leaves);
+}
+END_TEST
+
 START_TEST(merkle_inclusion_all_sizes)
 {
     uint8_t leaves[18][32], root[32], big[32], path[PT_MERKLE_MAX_DEPTH][32], other[32];
@@ -2358,8 +2395,12 @@ log_suite(void)
     TCase *tc;
 
     tc = tcase_create("merkle");
+    /* (65,536 leaves in merkle_frontier_tile_roots: well under a second
+     * idle, but the sanitizer pass runs on a loaded machine) */
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, merkle_known_roots);
     tcase_add_test(tc, merkle_frontier_matches_reference);
+    tcase_add_test(tc, merkle_frontier_tile_roots);
     tcase_add_test(tc, merkle_inclusion_all_sizes);
     tcase_add_test(tc, sha256_pair_matches_openssl);
     tcase_add_test(tc, sha256_pair8_matches_openssl);

@@ -9,22 +9,15 @@
 # that the read-ahead's batches are cut short (an edit past them found); a
 # bundle's change found, a never-logged descriptor reported as such.
 set -eu
-: "${top_builddir:=.}"
-: "${top_srcdir:=.}"
-B=$(cd "$top_builddir" && pwd)
-S=$(cd "$top_srcdir" && pwd)
+# shellcheck source=tests/prelude.sh
+. "${top_srcdir:-.}/tests/prelude.sh"
 P="$B/cli/patient"
 M="$B/middlebox/patient-mbox"
 T="$B/tests/tlog_tool"
-command -v nginx >/dev/null 2>&1 || { echo "SKIP: nginx not installed (scripts/deps)"; exit 77; }
-W=$(mktemp -d "${TMPDIR:-/tmp}/tlog_monitor.XXXXXX")
+command -v nginx >/dev/null 2>&1 || skip "nginx not installed (scripts/deps)"
+workdir tlog_monitor
 stop_nginx() { [ -f "$W/nginx.pid" ] && kill "$(cat "$W/nginx.pid")" 2>/dev/null; rm -f "$W/nginx.pid"; sleep 0.3; }
-trap 'stop_nginx; rm -rf "$W"' EXIT
-cd "$W"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { echo "not ok - $*"; echo "--- out"; cat out 2>/dev/null; echo "--- err"; cat err 2>/dev/null; exit 1; }
-rc() { set +e; "$@" >out 2>err; r=$?; set -e; echo $r; }
+before_exit() { stop_nginx; }
 # The monitor, given ARGS after the URL, exits CODE with PATTERN on stderr
 # (an alarm, or an outage's message); else the test fails with WHAT.
 alarm_check() { # CODE PATTERN WHAT ARGS...

@@ -2314,13 +2314,15 @@ END_TEST
 
 /* Both hashes of eight lines at once (pt_sha256_pair8, AVX-512): the same
  * bytes as OpenSSL for every length across the first block boundaries,
- * lines of unequal length in one group (lanes masked as they end), groups
- * of 1-8 lines, unaligned lines; lengths too unequal are declined (-1),
+ * lines of unequal length in one group (lanes masked as they end), eight
+ * long lines a block or more apart (lanes masked for several blocks, up to
+ * the spread the grouping accepts), groups of 1-8 lines, unaligned lines;
+ * lengths too unequal are declined (-1),
  * never hashed wrong. Where the CPU has no AVX-512 every call declines
  * and the test says so. */
 START_TEST(sha256_pair8_matches_openssl)
 {
-    static uint8_t buf[8 * 4300];
+    static uint8_t buf[8 * 4300 + 512]; /* the widest group's last line ends past 8 * 4300 */
     uint8_t chain[8][32], leaf[8][32], want[32];
     uint8_t *cp[8], *lp[8];
     const uint8_t *line[8];
@@ -2340,12 +2342,19 @@ START_TEST(sha256_pair8_matches_openssl)
         lp[i] = leaf[i];
     }
     /* g: one group a round; lengths n, n+1, .. (unequal within a block
-     * or two), then long lines; n lines from 1 to 8 */
-    for (size_t g = 0; g < 300 + 6; g++) {
+     * or two), then long lines; n lines from 1 to 8; then eight lines
+     * step bytes apart, the last 7 or 8 blocks past the first, up to the
+     * most the grouping takes (hi / 64 <= lo / 64 + lo / 512 + 1: 3200
+     * beside 3648 is at it, 4096 beside 4600 within it) */
+    for (size_t g = 0; g < 300 + 6 + 6; g++) {
         static const size_t longer[] = {1000, 1866, 1867, 2048, 4095, 4199};
-        unsigned n = 1 + (unsigned)(g % 8);
+        static const size_t spread[][2] = {{3200, 64}, {3500, 64}, {4095, 64},
+                                           {4096, 64}, {4096, 72}, {4100, 80}};
+        unsigned n = g < 306 ? 1 + (unsigned)(g % 8) : 8;
         for (unsigned i = 0; i < n; i++) {
-            len[i] = g < 300 ? g + i * (g % 3) : longer[g - 300] + i;
+            len[i] = g < 300   ? g + i * (g % 3)
+                     : g < 306 ? longer[g - 300] + i
+                               : spread[g - 306][0] + i * spread[g - 306][1];
             line[i] = buf + i * 4300 + ((g + i) & 7);
         }
         if (pt_sha256_pair8(line, len, n, cp, lp) != 0) {

@@ -375,10 +375,14 @@ cpu_has_x16(void)
     unsigned a, b, c, d;
 
     /* AVX-512 F and BW, and the OS saving the wider registers (XCR0:
-     * SSE, AVX, opmask, the upper halves of zmm0-15 and zmm16-31) */
+     * SSE, AVX, opmask, the upper halves of zmm0-15 and zmm16-31). AVX2
+     * too: target("avx512f") lets the compiler use AVX2 in what it
+     * inlines there, so its flag is asked rather than assumed (a
+     * hypervisor may mask it). */
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
         return 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & bit_AVX512F) || !(b & bit_AVX512BW))
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & bit_AVX2) || !(b & bit_AVX512F) ||
+        !(b & bit_AVX512BW))
         return 0;
     {
         unsigned lo, hi;

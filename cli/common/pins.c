@@ -1,5 +1,6 @@
-/* File options of every tool. The files themselves are read and written
- * by the library's rules (<patient/file.h>: capped, no symlinks, atomic). */
+/* The TLS pin options every tool shares (--tls-key, --interception-ca):
+ * a pin literal or a file read by the library's rules (<patient/file.h>:
+ * capped, no symlinks). */
 #include "config.h"
 
 #include <stdlib.h>

@@ -511,6 +511,20 @@ END_TEST
 
 /* ---- files ---- */
 
+/* pt_write_atomic's temporary files carry "tmp" in their names: none may
+ * be left in the folder once a write has returned. */
+static void
+assert_no_temp_left(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+
+    ck_assert_ptr_nonnull(dp);
+    while ((de = readdir(dp)) != NULL)
+        ck_assert_msg(strstr(de->d_name, "tmp") == NULL, "left behind: %s", de->d_name);
+    closedir(dp);
+}
+
 START_TEST(write_atomic_excl)
 {
     const char *p = tpath("f");
@@ -543,14 +557,7 @@ START_TEST(write_atomic_excl)
     ck_assert_str_eq((char *)d, "second");
     free(d);
     /* No temp files left behind. */
-    {
-        DIR *dp = opendir(tmpdir);
-        struct dirent *de;
-        ck_assert_ptr_nonnull(dp);
-        while ((de = readdir(dp)) != NULL)
-            ck_assert_msg(strstr(de->d_name, "tmp") == NULL, "left behind: %s", de->d_name);
-        closedir(dp);
-    }
+    assert_no_temp_left(tmpdir);
 }
 END_TEST
 
@@ -598,14 +605,7 @@ START_TEST(write_atomic_unreadable_folder)
     ck_assert_int_eq(pt_read_file(g, 100, &d, &n), PATIENT_OK);
     ck_assert_str_eq((char *)d, "kept");
     free(d);
-    {
-        DIR *dp = opendir(dir);
-        struct dirent *de;
-        ck_assert_ptr_nonnull(dp);
-        while ((de = readdir(dp)) != NULL)
-            ck_assert_msg(strstr(de->d_name, "tmp") == NULL, "left behind: %s", de->d_name);
-        closedir(dp);
-    }
+    assert_no_temp_left(dir);
 }
 END_TEST
 

@@ -176,29 +176,26 @@ ok "catching up: a missing later bundle is exit 3, an edit before it is reported
 # Every mode reads an entry's time as the log reader does, so a line that
 # reader refuses for its time is an entry alarm, quiet too, before the
 # next line's chain (which the edit also broke) is looked at.
-cp -r pub pub.good
-sed -i -E '10s/"time":"([0-9]{4})-[0-9]{2}-/"time":"\1-13-/' pub/entries/000
-sed -n 10p pub/entries/000 | grep -q '"time":"[0-9]*-13-' || fail "entry 9 given month 13"
-alarm_check 1 'ALARM (entry): entry 9 is not a log entry (its time does not read as one)' \
-    "a time the log reader refuses: the entry alarm" --pub k.pub --state fresh
-alarm_check 1 'ALARM (entry): entry 9 is not a log entry (its time does not read as one)' \
-    "the same edit, quiet: the entry alarm" --pub k.pub --state fresh -q
-[ ! -e fresh ] || fail "a refused time: no state written"
-rm -rf pub && mv pub.good pub
+time_alarm() { # WHAT SED-EDIT-OF-LINE-10 GREP-CHECK MODE...
+    what=$1 edit=$2 check=$3
+    shift 3
+    cp -r pub pub.good
+    sed -i -E "10$edit" pub/entries/000
+    sed -n 10p pub/entries/000 | grep -q "$check" || fail "entry 9 given $what"
+    for mode in "$@"; do
+        alarm_check 1 'ALARM (entry): entry 9 is not a log entry (its time does not read as one)' \
+            "$what, monitor ${mode:-(plain)}: the entry alarm" --pub k.pub --state fresh $mode
+    done
+    [ ! -e fresh ] || fail "$what: no state written"
+    rm -rf pub && mv pub.good pub
+}
+time_alarm "month 13" 's/"time":"([0-9]{4})-[0-9]{2}-/"time":"\1-13-/' '"time":"[0-9]*-13-' "" -q
 ok "an entry's time the log reader refuses: ALARM (entry), printing entries or quiet"
 
 # "@0" reads as a time on a command line, never in a log (RFC 3339 UTC):
 # the same alarm in every mode (the same bundles with the time intact
 # passed in the runs before).
-cp -r pub pub.good
-sed -i -E '10s/"time":"[^"]*"/"time":"@0"/' pub/entries/000
-sed -n 10p pub/entries/000 | grep -q '"time":"@0"' || fail "entry 9 given the time @0"
-for mode in -q --deep --json ""; do
-    alarm_check 1 'ALARM (entry): entry 9 is not a log entry (its time does not read as one)' \
-        "the time @0, monitor ${mode:-(plain)}: the entry alarm" --pub k.pub --state fresh $mode
-done
-[ ! -e fresh ] || fail "the time @0: no state written"
-rm -rf pub && mv pub.good pub
+time_alarm "the time @0" 's/"time":"[^"]*"/"time":"@0"/' '"time":"@0"' -q --deep --json ""
 ok "an entry's time @0: ALARM (entry) in every mode, -q too"
 
 # The same time written into the log (the entries after it chain to it and

@@ -1020,22 +1020,32 @@ START_TEST(append_hop_deferred_sync)
 }
 END_TEST
 
-/* The handle's sync count once a sync nobody asked for (a kick that
- * should have done nothing) has had a while to run: 100 ms at most,
- * less if the count moves. A slow machine can only hide such a sync
- * from the caller's assertion, never fail a correct log. */
+/* The handle's sync count once it differs from FROM, or after TRIES
+ * polls US microseconds apart. Waiting for a sync that should come, the
+ * bound is generous; looking for one that should not (a kick that should
+ * have done nothing), it is short: a slow machine can only hide such a
+ * sync from the caller's assertion, never fail a correct log. */
 static uint64_t
-syncs_settled(patient_log *log)
+syncs_moved(patient_log *log, uint64_t from, int tries, unsigned us)
 {
-    uint64_t s0 = 0, s = 0;
+    uint64_t s = 0;
 
-    patient_log_stats(log, NULL, &s0);
-    s = s0;
-    for (int i = 0; i < 20 && s == s0; i++) {
-        usleep(5000);
+    patient_log_stats(log, NULL, &s);
+    for (int i = 0; i < tries && s == from; i++) {
+        usleep(us);
         patient_log_stats(log, NULL, &s);
     }
     return s;
+}
+
+/* The sync count after 100 ms at most for a sync nobody asked for. */
+static uint64_t
+syncs_settled(patient_log *log)
+{
+    uint64_t s = 0;
+
+    patient_log_stats(log, NULL, &s);
+    return syncs_moved(log, s, 20, 5000);
 }
 
 /* patient_log_sync_ahead: the handle's syncer leads the sync of a
@@ -1064,10 +1074,7 @@ START_TEST(append_hop_sync_ahead)
     ck_assert_uint_eq(syncs1, syncs0);
     patient_log_sync_ahead(log, mark);
     /* the syncer's fdatasync, with nobody waiting (bounded: 20 s) */
-    for (int i = 0; i < 2000 && syncs1 == syncs0; i++) {
-        usleep(10000);
-        patient_log_stats(log, &appends, &syncs1);
-    }
+    syncs1 = syncs_moved(log, syncs0, 2000, 10000);
     ck_assert_uint_eq(syncs1, syncs0 + 1);
     ck_assert_int_eq(patient_log_wait_durable(log, mark), PATIENT_OK);
     /* durable: neither the wait nor another kick syncs again */

@@ -1210,6 +1210,8 @@ pt_checked_value_is(const pt_checked *pre, size_t i, const char *value)
 patient_change *
 pt_checked_parse(pt_checked *pre, size_t i, const char *value)
 {
+    if (pt_checked_value_is(pre, i, value))
+        return pre->change[i];
     /* The key went with the old parse: left behind, it would let the core
      * take another descriptor's signature as checked. */
     if (i < pre->n) {
@@ -1273,9 +1275,7 @@ pt_verify_plan(const patient_policy *policy, const patient_evidence *ev, time_t 
         patient_policy_split_url(ev->url, &origin, &path) != PATIENT_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        if (!pt_checked_value_is(pre, i, ev->changes[i]))
-            pt_checked_parse(pre, i, ev->changes[i]);
-        if ((ch[i] = pre->change[i]) == NULL)
+        if ((ch[i] = pt_checked_parse(pre, i, ev->changes[i])) == NULL)
             chain_ok = 0;
     }
     if (chain_ok && n > 0 &&

@@ -83,12 +83,13 @@ int pt_lookup_checked_for(const pt_lookup_checked *l, const patient_manifest *m,
 /* pre (which may be NULL) parsed descriptor i from this very value (the
  * same pointer: the evidence's own string, not an equal one). */
 int pt_checked_value_is(const pt_checked *pre, size_t i, const char *value);
-/* Record descriptor i of pre (not NULL) as parsed afresh from value (not
- * NULL; borrowed: it must outlive pre's use of it): the parse held for i
- * before, and the key its signature was checked with, are dropped first.
- * Returns the parse (pre owns it), or NULL when value is not a descriptor
- * (recorded so: the core parses it again to say why). pre->n grows to
- * cover i. */
+/* Descriptor i of pre (not NULL) as parsed from value (not NULL;
+ * borrowed: it must outlive pre's use of it). When i already records this
+ * very value, its parse is returned as it is; otherwise value is parsed
+ * afresh, and the parse held for i before, with the key its signature was
+ * checked with, is dropped first. Returns the parse (pre owns it), or NULL
+ * when value is not a descriptor (recorded so: the core parses it again to
+ * say why). pre->n grows to cover i. */
 patient_change *pt_checked_parse(pt_checked *pre, size_t i, const char *value);
 
 /* What must be known before the first byte of a body that is not to be

@@ -719,11 +719,7 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         const patient_policy_middlebox *mb;
         int seen = 0;
         /* parsed already, before the body (pt_verify_plan), or now */
-        if (pt_checked_value_is(&g->checks, i, g->values[i]))
-            c = g->checks.change[i];
-        else
-            c = pt_checked_parse(&g->checks, i, g->values[i]);
-        if (c == NULL)
+        if ((c = pt_checked_parse(&g->checks, i, g->values[i])) == NULL)
             continue;
         if (pt_url_scheme_len(c->by.disclosure, PT_URL_HTTP_S) == 0 ||
             (mb = patient_policy_middlebox_find(policy, c->by.kid)) == NULL ||

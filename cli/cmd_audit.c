@@ -125,19 +125,6 @@ b64(const uint8_t *bin, size_t len, char *out, size_t outlen)
     sodium_bin2base64(out, outlen, bin, len, sodium_base64_VARIANT_ORIGINAL);
 }
 
-/* Write data to path atomically (new file, 0644; replaced only with force). */
-static int
-write_out(const char *path, const char *data, size_t len, int force)
-{
-    if (patient_file_write(path, data, len, 0644, force ? PATIENT_FILE_REPLACE : 0) == PATIENT_OK)
-        return 0;
-    if (errno == EEXIST)
-        cli_warn("%s already exists; use -f to overwrite it [file.exists]", path);
-    else
-        cli_warn("%s: %s", path, strerror(errno));
-    return -1;
-}
-
 /* ---- verify ------------------------------------------------------------- */
 
 static const char *
@@ -911,7 +898,7 @@ do_proof(int n, char **args, const aopts *o)
             rc = cli_report(err != PATIENT_OK ? err : PATIENT_ERR_NOT_FOUND, args[0]);
             goto out;
         }
-        if (write_out(o->leaf_out, line, line_len, o->force) != 0)
+        if (cli_write_out(o->leaf_out, line, line_len, o->force) != 0)
             goto out;
     }
     {
@@ -921,7 +908,7 @@ do_proof(int n, char **args, const aopts *o)
             goto out;
         memcpy(withnl, proof, l);
         memcpy(withnl + l, "\n", 2);
-        if (write_out(o->out ? o->out : "-", withnl, l + 1, o->force) != 0) {
+        if (cli_write_out(o->out ? o->out : "-", withnl, l + 1, o->force) != 0) {
             free(withnl);
             goto out;
         }

@@ -151,23 +151,6 @@ b64(const uint8_t *h, char out[64])
     sodium_bin2base64(out, 64, h, PATIENT_SHA256_BYTES, sodium_base64_VARIANT_ORIGINAL);
 }
 
-/* Write len bytes to path ("-": standard output) atomically, a new file of
- * mode 0644 (an existing one replaced only with force), saying why not:
- * 0, or -1 after the message. */
-static int
-write_output(const char *path, const void *data, size_t len, int force)
-{
-    patient_err err = patient_file_write(path, data, len, 0644, force ? PATIENT_FILE_REPLACE : 0);
-
-    if (err == PATIENT_OK)
-        return 0;
-    if (err == PATIENT_ERR_EXISTS)
-        cli_warn("%s already exists; use -f to overwrite it [file.exists]", path);
-    else
-        cli_warn("%s: %s", strcmp(path, "-") == 0 ? "stdout" : path, strerror(errno));
-    return -1;
-}
-
 static int
 do_consistency(int n, char **a, const topts *o)
 {
@@ -196,7 +179,7 @@ do_consistency(int n, char **a, const topts *o)
     {
         size_t l = strlen(json);
         json[l] = '\n'; /* the NUL becomes the newline; written by length */
-        rc = write_output(o->out ? o->out : "-", json, l + 1, o->force);
+        rc = cli_write_out(o->out ? o->out : "-", json, l + 1, o->force);
     }
     free(json);
     return rc ? CLI_EXIT_USAGE : CLI_EXIT_OK;
@@ -511,7 +494,7 @@ save_evidence(const char *path, patient_bundle *bundle, const patient_included *
     if ((err = patient_bundle_set_log_proofs(bundle, evs, n)) != PATIENT_OK ||
         (err = patient_bundle_print(bundle, &json)) != PATIENT_OK)
         goto out;
-    rc = write_output(path, json, strlen(json), force);
+    rc = cli_write_out(path, json, strlen(json), force);
     if (rc == 0)
         printf("evidence written to %s (log_proofs)\n", path);
 out:

@@ -72,6 +72,12 @@ int cli_pubkey_load(const char *opt, const char *spec, patient_pubkey *pk);
 int cli_tls_pin_add(const char *usage, int hint, const char *opt, const char *arg,
                     uint8_t (*pins)[32], size_t *n);
 
+/* Write len bytes to path ("-": standard output) atomically, a new file
+ * of mode 0644 (an existing one replaced only with force), saying why
+ * not: 0, or -1 after "PATH already exists; use -f to overwrite it
+ * [file.exists]" or "PATH: why" (stdout for "-"). */
+int cli_write_out(const char *path, const void *data, size_t len, int force);
+
 /* Does path exist (without following a final symlink)? */
 int cli_exists(const char *path);
 

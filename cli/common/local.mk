@@ -5,8 +5,8 @@
 # tools it sees only the public libpatient API.
 noinst_LTLIBRARIES += cli/common/libclicommon.la
 cli_common_libclicommon_la_SOURCES = \
-	cli/common/cli.h cli/common/msg.c cli/common/pins.c \
-	cli/common/password.c
+	cli/common/cli.h cli/common/msg.c cli/common/out.c \
+	cli/common/pins.c cli/common/password.c
 cli_common_libclicommon_la_CFLAGS = $(AM_CFLAGS) $(PT_DEP_CFLAGS)
 
 # What a tool adds to its CFLAGS and LDADD.

@@ -142,6 +142,19 @@ pass(patient_mbox_result *res, const char *why)
     return PATIENT_OK;
 }
 
+/* Unchanged because a rule ran into a limit: the operator learns which
+ * URL did it from a rules.limit event in the audit log (when there is
+ * one; best effort: the response passes either way). */
+static patient_err
+pass_limit(patient_mbox *mb, const char *url, const char *detail, patient_mbox_result *res)
+{
+    if (mb->log) {
+        uint64_t seq;
+        (void)!patient_log_append_event(mb->log, "rules.limit", url, detail, &seq);
+    }
+    return pass(res, "rules.limit");
+}
+
 patient_err
 patient_tls_facts_from_squid(const char *url, const char *version, const char *cipher,
                              const char *cert_errors, patient_tls_facts *out)
@@ -238,17 +251,13 @@ patient_mbox_process(patient_mbox *mb, const patient_mbox_input *input, patient_
          * PATIENT_MAX_EDITS, before anything was signed): no rule is half
          * applied, the response passes as it came (still
          * origin-verifiable), and the operator learns which URL did it. */
-        if (mb->log) {
-            uint64_t seq;
-            (void)!patient_log_append_event(mb->log, "rules.limit", url,
-                                            mc.nedits == PATIENT_MAX_EDITS
-                                                ? "rules matched more edits than one descriptor "
-                                                  "holds; response passed unchanged"
-                                                : "rule matching stopped at its work limit; "
-                                                  "response passed unchanged",
-                                            &seq);
-        }
-        err = pass(res, "rules.limit");
+        err = pass_limit(mb, url,
+                         mc.nedits == PATIENT_MAX_EDITS
+                             ? "rules matched more edits than one descriptor holds; response "
+                               "passed unchanged"
+                             : "rule matching stopped at its work limit; response passed "
+                               "unchanged",
+                         res);
         goto out;
     }
     if (err != PATIENT_OK)
@@ -262,14 +271,9 @@ patient_mbox_process(patient_mbox *mb, const patient_mbox_input *input, patient_
         /* The change's audit log entry would not fit one line (its
          * descriptor plus the reasons and rules it repeats): refused
          * at the hop's finish, and passed as it came, as for the edit cap. */
-        if (mb->log) {
-            uint64_t seq;
-            (void)!patient_log_append_event(mb->log, "rules.limit", url,
-                                            "the change would not fit one audit log line; "
-                                            "response passed unchanged",
-                                            &seq);
-        }
-        err = pass(res, "rules.limit");
+        err = pass_limit(mb, url,
+                         "the change would not fit one audit log line; response passed unchanged",
+                         res);
         goto out;
     }
     if (err != PATIENT_OK)

@@ -612,22 +612,25 @@ stream_data(void *ctx, const uint8_t *p, size_t n)
     return pt_bodyck_feed(s->g->body, p, n);
 }
 
+/* ---- gathering, in phases: the page, its descriptors (and the manifest
+ * for its URL), the disclosures they name, then the evidence ---------- */
+
+/* The page: fetched (streamed to the body's checks when it may be, with
+ * the manifest had first), or the one the browser received. What ends the
+ * verification is returned; the fetch's own outcome is *ferr with its
+ * *detail (malloc'd), for gather to judge. */
 static patient_err
-gather(gathered *g, const patient_policy *policy, const char *url,
-       const patient_verify_fetch_opts *f, int may_stream, patient_report **fail, time_t now)
+gather_page(gathered *g, const patient_policy *policy, const char *url,
+            const patient_verify_fetch_opts *f, int may_stream, time_t now,
+            const patient_response **page, patient_err *ferr, char **detail)
 {
     const patient_fetch_opts *fo = f ? f->fetch : NULL;
-    const char *cache = f ? f->cache_dir : NULL;
-    char *detail = NULL;
-    const patient_response *page = NULL;
-    ref_job job = {0};
-    pthread_t ref_thread;
     stream_ctx sc = {g, policy, now};
     pt_fetch_sink sink = {stream_head, stream_data, &sc};
-    int want_ref = 0, threaded = 0;
-    patient_err err = PATIENT_OK, serr = PATIENT_OK;
+    patient_err err;
 
-    *fail = NULL;
+    *page = NULL;
+    *ferr = PATIENT_OK;
     /* Streaming: the manifest first, so that what the origin signed is
      * known when the page's body starts. Not when the body is wanted
      * anyway (a bundle, the bytes a browser received, a body given). */
@@ -638,40 +641,60 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     /* What the browser received is verified as it is: no second fetch that
      * a split-view server could answer differently. */
     if (f && f->received)
-        page = f->received;
-    else if ((err = pt_fetch_sink_get(fo, url, may_stream ? &sink : NULL, &g->page, &detail)) ==
+        *page = f->received;
+    else if ((*ferr = pt_fetch_sink_get(fo, url, may_stream ? &sink : NULL, &g->page, detail)) ==
              PATIENT_OK)
-        page = g->page;
-    if (err == PATIENT_OK && g->body && (err = pt_bodyck_end(g->body)) != PATIENT_OK)
+        *page = g->page;
+    if (*ferr == PATIENT_OK && g->body && (err = pt_bodyck_end(g->body)) != PATIENT_OK)
         return err;
-    if (page == NULL || page->status != 200) {
-        patient_err ferr = err;
-        if (err == PATIENT_ERR_NOMEM || err == PATIENT_ERR_CRYPTO || err == PATIENT_ERR_STATE)
-            return err;
-        if ((err = rep_new(fail, url, now)) != PATIENT_OK)
-            return err;
-        if (page)
-            rep_result(*fail, REP_UNVERIFIABLE, "fetch.status", url,
-                       "the server answered HTTP %ld", page->status);
-        else if (ferr == PATIENT_ERR_GZIP)
-            rep_result(*fail, REP_UNVERIFIABLE, "fetch.encoding", url,
-                       "the server sent a compressed body that does not decode: %s",
-                       detail ? detail : "corrupt data");
-        else if (ferr == PATIENT_ERR_TOO_LARGE)
-            rep_result(*fail, REP_UNVERIFIABLE, "fetch.too_large", url, "%s",
-                       detail ? detail : "the response is over a size limit");
-        else
-            rep_result(*fail, REP_UNVERIFIABLE, "fetch.failed", url, "could not fetch: %s",
-                       detail ? detail : "network error");
-        err = rep_finish(*fail, 0);
-        free(detail);
-        if (err != PATIENT_OK) {
-            patient_report_free(*fail);
-            *fail = NULL;
-        }
+    return PATIENT_OK;
+}
+
+/* No page, or a status other than 200: the unverifiable report that says
+ * why (*fail), from the fetch's outcome ferr and its detail. */
+static patient_err
+fetch_failed(const patient_response *page, patient_err ferr, const char *detail, const char *url,
+             time_t now, patient_report **fail)
+{
+    patient_err err;
+
+    if (ferr == PATIENT_ERR_NOMEM || ferr == PATIENT_ERR_CRYPTO || ferr == PATIENT_ERR_STATE)
+        return ferr;
+    if ((err = rep_new(fail, url, now)) != PATIENT_OK)
         return err;
+    if (page)
+        rep_result(*fail, REP_UNVERIFIABLE, "fetch.status", url,
+                   "the server answered HTTP %ld", page->status);
+    else if (ferr == PATIENT_ERR_GZIP)
+        rep_result(*fail, REP_UNVERIFIABLE, "fetch.encoding", url,
+                   "the server sent a compressed body that does not decode: %s",
+                   detail ? detail : "corrupt data");
+    else if (ferr == PATIENT_ERR_TOO_LARGE)
+        rep_result(*fail, REP_UNVERIFIABLE, "fetch.too_large", url, "%s",
+                   detail ? detail : "the response is over a size limit");
+    else
+        rep_result(*fail, REP_UNVERIFIABLE, "fetch.failed", url, "could not fetch: %s",
+                   detail ? detail : "network error");
+    err = rep_finish(*fail, 0);
+    if (err != PATIENT_OK) {
+        patient_report_free(*fail);
+        *fail = NULL;
     }
-    free(detail);
+    return err;
+}
+
+/* The page's descriptors: its Patient-Change values, then the one it
+ * names by reference; and the manifest for the page's own URL. */
+static patient_err
+gather_changes(gathered *g, const patient_policy *policy, const char *url,
+               const patient_response *page, const patient_verify_fetch_opts *f)
+{
+    const patient_fetch_opts *fo = f ? f->fetch : NULL;
+    ref_job job = {0};
+    pthread_t ref_thread;
+    int want_ref = 0, threaded = 0;
+    patient_err err = PATIENT_OK, serr = PATIENT_OK;
+
     if ((g->url = strdup(page->url ? page->url : url)) == NULL)
         return PATIENT_ERR_NOMEM;
     if (!g->collected && (err = collect_changes(g, page)) != PATIENT_OK)
@@ -705,15 +728,23 @@ gather(gathered *g, const patient_policy *policy, const char *url,
         return serr;
     if (job.value)
         g->values[g->nvalues++] = job.value;
+    return PATIENT_OK;
+}
 
-    /* Disclosures named by the descriptors, each URL once. A value is data
-     * anyone on the path can add, so a URL in it is followed only when the
-     * hop's key is one the policy trusts and its signature verifies: an
-     * unsigned or untrusted value never makes the endpoint send a request
-     * (to an internal host, a tracker) or store anything in its cache. The
-     * signed ones are bounded too, in number and in bytes per page. Each
-     * descriptor parsed, and each signature checked, goes on to the
-     * verification in g->checks. */
+/* Disclosures named by the descriptors, each URL once. A value is data
+ * anyone on the path can add, so a URL in it is followed only when the
+ * hop's key is one the policy trusts and its signature verifies: an
+ * unsigned or untrusted value never makes the endpoint send a request
+ * (to an internal host, a tracker) or store anything in its cache. The
+ * signed ones are bounded too, in number and in bytes per page. Each
+ * descriptor parsed, and each signature checked, goes on to the
+ * verification in g->checks. */
+static patient_err
+gather_disclosures(gathered *g, const patient_policy *policy, const patient_verify_fetch_opts *f)
+{
+    const patient_fetch_opts *fo = f ? f->fetch : NULL;
+    const char *cache = f ? f->cache_dir : NULL;
+
     for (size_t i = 0; i < g->nvalues && g->ndisc < PATIENT_MAX_HOPS; i++) {
         patient_change *c = NULL;
         const patient_policy_middlebox *mb;
@@ -751,7 +782,14 @@ gather(gathered *g, const patient_policy *policy, const char *url,
             g->disc[d].error = g->derr[d];
         }
     }
+    return PATIENT_OK;
+}
 
+/* The whole evidence: what evidence_set knows, the body (or the body's
+ * checks, when it streamed to them), the chain and the disclosures. */
+static void
+evidence_finish(gathered *g, const patient_response *page, const patient_verify_fetch_opts *f)
+{
     evidence_set(g, page);
     g->ev.body = page->body;
     g->ev.body_len = page->body_len;
@@ -769,6 +807,27 @@ gather(gathered *g, const patient_policy *policy, const char *url,
     g->ev.tls_chain_n = page->tls_chain_n;
     g->ev.disclosures = g->disc;
     g->ev.ndisclosures = g->ndisc;
+}
+
+static patient_err
+gather(gathered *g, const patient_policy *policy, const char *url,
+       const patient_verify_fetch_opts *f, int may_stream, patient_report **fail, time_t now)
+{
+    const patient_response *page = NULL;
+    char *detail = NULL;
+    patient_err err, ferr;
+
+    *fail = NULL;
+    err = gather_page(g, policy, url, f, may_stream, now, &page, &ferr, &detail);
+    if (err == PATIENT_OK && (page == NULL || page->status != 200))
+        err = fetch_failed(page, ferr, detail, url, now, fail);
+    free(detail);
+    if (err != PATIENT_OK || *fail != NULL)
+        return err;
+    if ((err = gather_changes(g, policy, url, page, f)) != PATIENT_OK ||
+        (err = gather_disclosures(g, policy, f)) != PATIENT_OK)
+        return err;
+    evidence_finish(g, page, f);
     return PATIENT_OK;
 }
 

@@ -1,7 +1,8 @@
 /* Inspection of JSON documents: manifests and shards, disclosures, trust
  * policies, rule files, evidence bundles, verification reports, decoded
  * payloads; what each claims, member by member, with key ids from the key
- * reader and a bundle's descriptors from the JWS family. */
+ * reader and a bundle's descriptors from the JWS family. One handler per
+ * "type" (doc_kinds), each filling the details of its kind. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -38,200 +39,251 @@ add_first_items(cJSON *d, const cJSON *arr, const char *name, int n)
     }
 }
 
+/* ---- one handler per document type ----------------------------------- */
+
+static void
+doc_manifest(const cJSON *doc, cJSON *d)
+{
+    static const char *const k[] = {"patient", "origin", "version", "issued", "expires", NULL};
+    const cJSON *x;
+
+    copy_fields(d, doc, k);
+    x = cJSON_GetObjectItemCaseSensitive(doc, "resources");
+    cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x));
+    add_first_keys(d, x, "first_resources", SHOW_FIRST);
+    if ((x = cJSON_GetObjectItemCaseSensitive(doc, "next_keys")) != NULL)
+        cJSON_AddItemToObject(d, "next_keys", cJSON_Duplicate(x, 1));
+    if ((x = cJSON_GetObjectItemCaseSensitive(doc, "delegations")) != NULL)
+        cJSON_AddItemToObject(d, "delegations", cJSON_Duplicate(x, 1));
+    if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL) {
+        /* Sharded (docs/format/manifest.md, "Shards"): the layout, and
+         * where the resources are instead. */
+        const cJSON *bits = cJSON_GetObjectItemCaseSensitive(doc, "shard_bits"), *b;
+        char lay[128];
+        size_t ln = 0;
+        double leaves = 1;
+        cJSON_ArrayForEach(b, bits) {
+            if (cJSON_IsNumber(b) && b->valuedouble >= 1 && b->valuedouble <= 8) {
+                ln += (size_t)snprintf(lay + ln, sizeof lay - ln, "%s%d", ln ? " x " : "",
+                                       1 << (int)b->valuedouble);
+                leaves *= (double)(1 << (int)b->valuedouble);
+            }
+            if (ln >= sizeof lay - 16)
+                break;
+        }
+        cJSON_DeleteItemFromObject(d, "resources");
+        cJSON_DeleteItemFromObject(d, "first_resources");
+        cJSON_AddItemToObject(d, "shard_bits", cJSON_Duplicate(bits, 1));
+        cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x));
+        cJSON_AddNumberToObject(d, "leaves", leaves);
+        cJSON_AddStringToObject(d, "layout", ln ? lay : "?");
+        add_first_items(d, x, "first_shards", SHOW_FIRST);
+        cJSON_AddStringToObject(d, "shard_files",
+                                "/.well-known/patient/shards/<name>.json, each "
+                                "checked against its name (SHA-256)");
+    }
+    cJSON_AddStringToObject(d, "signature", "detached: manifest.json.minisig");
+}
+
+static void
+doc_shard(const cJSON *doc, cJSON *d)
+{
+    static const char *const k[] = {"patient", "origin", "version", "bin", NULL};
+    const cJSON *x;
+
+    copy_fields(d, doc, k);
+    if ((x = cJSON_GetObjectItemCaseSensitive(doc, "resources")) != NULL) {
+        cJSON_AddStringToObject(d, "kind", "leaf");
+        cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x));
+        add_first_keys(d, x, "first_resources", SHOW_FIRST);
+    } else if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL) {
+        cJSON_AddStringToObject(d, "kind", "inner");
+        cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x));
+        add_first_items(d, x, "first_shards", SHOW_FIRST);
+    }
+    cJSON_AddStringToObject(d, "signature",
+                            "none of its own: pinned by SHA-256 in its parent, up to the "
+                            "signed manifest.json");
+}
+
+static void
+doc_disclosure(const cJSON *doc, cJSON *d)
+{
+    static const char *const k[] = {"patient", "operator", "contact", "services",
+                                    "retention_days", "sharing", "upstream_tls_min",
+                                    "issued", "expires", "key", NULL};
+    const char *key = pt_json_str(doc, "key");
+    patient_pubkey pk;
+
+    copy_fields(d, doc, k);
+    if (key && patient_pubkey_parse(key, strlen(key), &pk) == PATIENT_OK) {
+        char kid[PATIENT_KEYID_HEX];
+        patient_keyid_hex(pk.id, kid);
+        cJSON_AddStringToObject(d, "key_id", kid);
+    }
+    cJSON_AddStringToObject(d, "signature", "detached: disclosure.json.minisig");
+}
+
+static void
+doc_policy(const cJSON *doc, cJSON *d)
+{
+    static const char *const k[] = {"patient", "require", "unsigned", NULL};
+    const cJSON *x, *m;
+    cJSON *arr;
+
+    copy_fields(d, doc, k);
+    x = cJSON_GetObjectItemCaseSensitive(doc, "publishers");
+    arr = cJSON_AddArrayToObject(d, "publishers");
+    cJSON_ArrayForEach(m, x) {
+        if (m->string)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(m->string));
+    }
+    x = cJSON_GetObjectItemCaseSensitive(doc, "middleboxes");
+    arr = cJSON_AddArrayToObject(d, "middleboxes");
+    cJSON_ArrayForEach(m, x) {
+        static const char *const mk[] = {"name", "reasons", "paths", "origins",
+                                         "max_edits", "insert", NULL};
+        cJSON *o = cJSON_CreateObject();
+        patient_pubkey pk;
+        const char *key = pt_json_str(m, "key");
+        copy_fields(o, m, mk);
+        if (key && patient_pubkey_parse(key, strlen(key), &pk) == PATIENT_OK) {
+            char kid[PATIENT_KEYID_HEX];
+            patient_keyid_hex(pk.id, kid);
+            cJSON_AddStringToObject(o, "key_id", kid);
+        } else {
+            cJSON_AddStringToObject(o, "key_id", "(not a valid public key)");
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
+static void
+doc_rules(const cJSON *doc, cJSON *d)
+{
+    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(doc, "rules"), *rl;
+    cJSON *arr;
+    int i = 0;
+
+    copy_field(d, doc, "patient");
+    cJSON_AddNumberToObject(d, "rules", cJSON_GetArraySize(rules));
+    arr = cJSON_AddArrayToObject(d, "first_rules");
+    cJSON_ArrayForEach(rl, rules) {
+        static const char *const rk[] = {"id", "action", "reason", "types", "max_matches",
+                                         "disclose", NULL};
+        cJSON *o;
+        if (i++ >= 20)
+            break;
+        o = cJSON_CreateObject();
+        copy_fields(o, rl, rk);
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
+static void
+doc_bundle(const cJSON *doc, cJSON *d)
+{
+    static const char *const k[] = {"patient", "created", "url", "status", "body_integrity",
+                                    "body_size", "manifest_error", NULL};
+    const cJSON *chs = cJSON_GetObjectItemCaseSensitive(doc, "changes"), *c;
+    cJSON *arr;
+
+    copy_fields(d, doc, k);
+    cJSON_AddBoolToObject(d, "manifest", pt_json_str(doc, "manifest") != NULL);
+    cJSON_AddBoolToObject(d, "origin_sig", pt_json_str(doc, "origin_sig") != NULL);
+    cJSON_AddNumberToObject(d, "disclosures",
+                            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "disclosures")));
+    cJSON_AddBoolToObject(d, "policy", cJSON_GetObjectItemCaseSensitive(doc, "policy") != NULL);
+    arr = cJSON_AddArrayToObject(d, "changes");
+    cJSON_ArrayForEach(c, chs) {
+        char why[256];
+        const char *typ = NULL;
+        cJSON *one = cJSON_IsString(c)
+                         ? pt_inspect_decode_jws(c->valuestring, strlen(c->valuestring), why, sizeof why, &typ)
+                         : NULL;
+        cJSON_AddItemToArray(arr, one ? one : cJSON_CreateString("(undecodable)"));
+    }
+}
+
+static void
+doc_report(const cJSON *doc, cJSON *d)
+{
+    static const char *const k[] = {"patient", "verdict", "url", "checked_at", "origin",
+                                    "proof", "manifest", NULL};
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "results"), *e;
+    cJSON *arr;
+
+    copy_fields(d, doc, k);
+    cJSON_AddNumberToObject(d, "changes",
+                            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "changes")));
+    arr = cJSON_AddArrayToObject(d, "results");
+    cJSON_ArrayForEach(e, res) {
+        const char *code = pt_json_str(e, "code"), *sev = pt_json_str(e, "severity");
+        char buf[300];
+        snprintf(buf, sizeof buf, "%s%s%s%s", sev ? sev : "", sev ? ": " : "",
+                 code ? code : "?", "");
+        cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
+    }
+}
+
+/* A decoded payload on its own (e.g. jws_tool output): all of it. */
+static void
+doc_origin_payload(const cJSON *doc, cJSON *d)
+{
+    const cJSON *x;
+
+    cJSON_ArrayForEach(x, doc)
+        cJSON_AddItemToObject(d, x->string, cJSON_Duplicate(x, 1));
+}
+
+/* A descriptor's payload: all of it, its edits and chunks summarised. */
+static void
+doc_change_payload(const cJSON *doc, cJSON *d)
+{
+    doc_origin_payload(doc, d);
+    pt_inspect_summarise_edits(d, NULL);
+    pt_inspect_summarise_chunks(d, NULL);
+}
+
+/* What each "type" is shown as, and by which handler. */
+static const struct doc_kind {
+    const char *type, *kind, *title;
+    int is_signed;
+    void (*show)(const cJSON *doc, cJSON *d);
+} doc_kinds[] = {
+    {"manifest", "manifest", "origin manifest", 1, doc_manifest},
+    {"manifest-shard", "manifest-shard", "origin manifest shard", 0, doc_shard},
+    {"disclosure", "disclosure", "middlebox disclosure", 1, doc_disclosure},
+    {"policy", "policy", "endpoint trust policy", 0, doc_policy},
+    {"rules", "rules", "middlebox rule file", 0, doc_rules},
+    {"bundle", "bundle", "evidence bundle (re-verify offline with patient-verify)", 1, doc_bundle},
+    {"report", "report", "verification report (as written by patient-verify; not re-checked)", 0,
+     doc_report},
+    {"change", "change-payload", "decoded descriptor payload (the signature is not here)", 0,
+     doc_change_payload},
+    {"origin", "origin-payload", "decoded descriptor payload (the signature is not here)", 0,
+     doc_origin_payload},
+};
+
 int
 pt_inspect_json_doc(cJSON *doc, result *r)
 {
     const char *type = pt_json_str(doc, "type");
-    cJSON *d = cJSON_CreateObject(), *x;
+    const struct doc_kind *k = NULL;
 
-    r->details = d;
     if (type == NULL && cJSON_GetObjectItemCaseSensitive(doc, "resources") && pt_json_str(doc, "origin"))
         type = "manifest";
-    if (type == NULL) {
-        pt_inspect_fail(r, "JSON object without a \"type\" member: not a PATIENT document");
-        goto bad;
-    }
-    if (strcmp(type, "manifest") == 0) {
-        static const char *const k[] = {"patient", "origin", "version", "issued", "expires", NULL};
-        r->kind = "manifest";
-        r->title = "origin manifest";
-        r->is_signed = 1;
-        copy_fields(d, doc, k);
-        x = cJSON_GetObjectItemCaseSensitive(doc, "resources");
-        cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x));
-        add_first_keys(d, x, "first_resources", SHOW_FIRST);
-        if ((x = cJSON_GetObjectItemCaseSensitive(doc, "next_keys")) != NULL)
-            cJSON_AddItemToObject(d, "next_keys", cJSON_Duplicate(x, 1));
-        if ((x = cJSON_GetObjectItemCaseSensitive(doc, "delegations")) != NULL)
-            cJSON_AddItemToObject(d, "delegations", cJSON_Duplicate(x, 1));
-        if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL) {
-            /* Sharded (docs/format/manifest.md, "Shards"): the layout, and
-             * where the resources are instead. */
-            const cJSON *bits = cJSON_GetObjectItemCaseSensitive(doc, "shard_bits"), *b;
-            char lay[128];
-            size_t ln = 0;
-            double leaves = 1;
-            cJSON_ArrayForEach(b, bits) {
-                if (cJSON_IsNumber(b) && b->valuedouble >= 1 && b->valuedouble <= 8) {
-                    ln += (size_t)snprintf(lay + ln, sizeof lay - ln, "%s%d", ln ? " x " : "",
-                                           1 << (int)b->valuedouble);
-                    leaves *= (double)(1 << (int)b->valuedouble);
-                }
-                if (ln >= sizeof lay - 16)
-                    break;
-            }
-            cJSON_DeleteItemFromObject(d, "resources");
-            cJSON_DeleteItemFromObject(d, "first_resources");
-            cJSON_AddItemToObject(d, "shard_bits", cJSON_Duplicate(bits, 1));
-            cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x));
-            cJSON_AddNumberToObject(d, "leaves", leaves);
-            cJSON_AddStringToObject(d, "layout", ln ? lay : "?");
-            add_first_items(d, x, "first_shards", SHOW_FIRST);
-            cJSON_AddStringToObject(d, "shard_files",
-                                    "/.well-known/patient/shards/<name>.json, each "
-                                    "checked against its name (SHA-256)");
-        }
-        cJSON_AddStringToObject(d, "signature", "detached: manifest.json.minisig");
-    } else if (strcmp(type, "manifest-shard") == 0) {
-        static const char *const k[] = {"patient", "origin", "version", "bin", NULL};
-        r->kind = "manifest-shard";
-        r->title = "origin manifest shard";
-        copy_fields(d, doc, k);
-        if ((x = cJSON_GetObjectItemCaseSensitive(doc, "resources")) != NULL) {
-            cJSON_AddStringToObject(d, "kind", "leaf");
-            cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x));
-            add_first_keys(d, x, "first_resources", SHOW_FIRST);
-        } else if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL) {
-            cJSON_AddStringToObject(d, "kind", "inner");
-            cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x));
-            add_first_items(d, x, "first_shards", SHOW_FIRST);
-        }
-        cJSON_AddStringToObject(d, "signature",
-                                "none of its own: pinned by SHA-256 in its parent, up to the "
-                                "signed manifest.json");
-    } else if (strcmp(type, "disclosure") == 0) {
-        static const char *const k[] = {"patient", "operator", "contact", "services",
-                                        "retention_days", "sharing", "upstream_tls_min",
-                                        "issued", "expires", "key", NULL};
-        patient_pubkey pk;
-        r->kind = "disclosure";
-        r->title = "middlebox disclosure";
-        r->is_signed = 1;
-        copy_fields(d, doc, k);
-        if (pt_json_str(doc, "key") && patient_pubkey_parse(pt_json_str(doc, "key"),
-                                                         strlen(pt_json_str(doc, "key")),
-                                                         &pk) == PATIENT_OK) {
-            char kid[PATIENT_KEYID_HEX];
-            patient_keyid_hex(pk.id, kid);
-            cJSON_AddStringToObject(d, "key_id", kid);
-        }
-        cJSON_AddStringToObject(d, "signature", "detached: disclosure.json.minisig");
-    } else if (strcmp(type, "policy") == 0) {
-        static const char *const k[] = {"patient", "require", "unsigned", NULL};
-        cJSON *mb, *m, *arr;
-        r->kind = "policy";
-        r->title = "endpoint trust policy";
-        copy_fields(d, doc, k);
-        x = cJSON_GetObjectItemCaseSensitive(doc, "publishers");
-        arr = cJSON_AddArrayToObject(d, "publishers");
-        cJSON_ArrayForEach(m, x) {
-            if (m->string)
-                cJSON_AddItemToArray(arr, cJSON_CreateString(m->string));
-        }
-        mb = cJSON_GetObjectItemCaseSensitive(doc, "middleboxes");
-        arr = cJSON_AddArrayToObject(d, "middleboxes");
-        cJSON_ArrayForEach(m, mb) {
-            static const char *const mk[] = {"name", "reasons", "paths", "origins",
-                                             "max_edits", "insert", NULL};
-            cJSON *o = cJSON_CreateObject();
-            patient_pubkey pk;
-            const char *key = pt_json_str(m, "key");
-            copy_fields(o, m, mk);
-            if (key && patient_pubkey_parse(key, strlen(key), &pk) == PATIENT_OK) {
-                char kid[PATIENT_KEYID_HEX];
-                patient_keyid_hex(pk.id, kid);
-                cJSON_AddStringToObject(o, "key_id", kid);
-            } else {
-                cJSON_AddStringToObject(o, "key_id", "(not a valid public key)");
-            }
-            cJSON_AddItemToArray(arr, o);
-        }
-    } else if (strcmp(type, "rules") == 0) {
-        cJSON *rules = cJSON_GetObjectItemCaseSensitive(doc, "rules"), *rl, *arr;
-        int i = 0;
-        r->kind = "rules";
-        r->title = "middlebox rule file";
-        copy_field(d, doc, "patient");
-        cJSON_AddNumberToObject(d, "rules", cJSON_GetArraySize(rules));
-        arr = cJSON_AddArrayToObject(d, "first_rules");
-        cJSON_ArrayForEach(rl, rules) {
-            static const char *const rk[] = {"id", "action", "reason", "types", "max_matches",
-                                             "disclose", NULL};
-            cJSON *o;
-            if (i++ >= 20)
-                break;
-            o = cJSON_CreateObject();
-            copy_fields(o, rl, rk);
-            cJSON_AddItemToArray(arr, o);
-        }
-    } else if (strcmp(type, "bundle") == 0) {
-        static const char *const k[] = {"patient", "created", "url", "status", "body_integrity",
-                                        "body_size", "manifest_error", NULL};
-        cJSON *chs = cJSON_GetObjectItemCaseSensitive(doc, "changes"), *c, *arr;
-        r->kind = "bundle";
-        r->title = "evidence bundle (re-verify offline with patient-verify)";
-        r->is_signed = 1;
-        copy_fields(d, doc, k);
-        cJSON_AddBoolToObject(d, "manifest", pt_json_str(doc, "manifest") != NULL);
-        cJSON_AddBoolToObject(d, "origin_sig", pt_json_str(doc, "origin_sig") != NULL);
-        cJSON_AddNumberToObject(d, "disclosures",
-                                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "disclosures")));
-        cJSON_AddBoolToObject(d, "policy", cJSON_GetObjectItemCaseSensitive(doc, "policy") != NULL);
-        arr = cJSON_AddArrayToObject(d, "changes");
-        cJSON_ArrayForEach(c, chs) {
-            char why[256];
-            const char *typ = NULL;
-            cJSON *one = cJSON_IsString(c)
-                             ? pt_inspect_decode_jws(c->valuestring, strlen(c->valuestring), why, sizeof why, &typ)
-                             : NULL;
-            cJSON_AddItemToArray(arr, one ? one : cJSON_CreateString("(undecodable)"));
-        }
-    } else if (strcmp(type, "report") == 0) {
-        static const char *const k[] = {"patient", "verdict", "url", "checked_at", "origin",
-                                        "proof", "manifest", NULL};
-        cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "results"), *e, *arr;
-        r->kind = "report";
-        r->title = "verification report (as written by patient-verify; not re-checked)";
-        copy_fields(d, doc, k);
-        cJSON_AddNumberToObject(d, "changes",
-                                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "changes")));
-        arr = cJSON_AddArrayToObject(d, "results");
-        cJSON_ArrayForEach(e, res) {
-            const char *code = pt_json_str(e, "code"), *sev = pt_json_str(e, "severity");
-            char buf[300];
-            snprintf(buf, sizeof buf, "%s%s%s%s", sev ? sev : "", sev ? ": " : "",
-                     code ? code : "?", "");
-            cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
-        }
-    } else if (strcmp(type, "change") == 0 || strcmp(type, "origin") == 0) {
-        /* A decoded payload on its own (e.g. jws_tool output). */
-        cJSON *cp = cJSON_Duplicate(doc, 1);
-        if (strcmp(type, "change") == 0) {
-            pt_inspect_summarise_edits(cp, NULL);
-            pt_inspect_summarise_chunks(cp, NULL);
-        }
-        r->kind = strcmp(type, "change") == 0 ? "change-payload" : "origin-payload";
-        r->title = "decoded descriptor payload (the signature is not here)";
-        cJSON_Delete(d);
-        r->details = cp;
-    } else {
-        pt_inspect_fail(r, "JSON document of type \"%.64s\", which PATIENT does not define", type);
-        goto bad;
-    }
+    if (type == NULL)
+        return pt_inspect_fail(r, "JSON object without a \"type\" member: not a PATIENT document");
+    for (size_t i = 0; k == NULL && i < sizeof doc_kinds / sizeof *doc_kinds; i++)
+        if (strcmp(type, doc_kinds[i].type) == 0)
+            k = &doc_kinds[i];
+    if (k == NULL)
+        return pt_inspect_fail(r, "JSON document of type \"%.64s\", which PATIENT does not define", type);
+    r->kind = k->kind;
+    r->title = k->title;
+    r->is_signed = k->is_signed;
+    r->details = cJSON_CreateObject();
+    k->show(doc, r->details);
     return 0;
-bad:
-    cJSON_Delete(d);
-    r->details = NULL;
-    return -1;
 }
-

@@ -1225,15 +1225,181 @@ parse_chunks(const cJSON *root, patient_change *c)
     return PATIENT_OK;
 }
 
+/* The envelope: a JWS of typ PATIENT_CHANGE_TYP, kept as the exact value
+ * (trimmed) with its SHA-256, which the next hop's "prev" names. */
+static patient_err
+parse_envelope(const char *value, size_t len, patient_change *c)
+{
+    patient_err err;
+
+    if ((err = patient_jws_parse(value, len, &c->jws)))
+        return err;
+    if (c->jws->typ == NULL || strcasecmp(c->jws->typ, PATIENT_CHANGE_TYP) != 0)
+        return PATIENT_ERR_PARSE;
+    if ((c->value = malloc(len + 1)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    memcpy(c->value, value, len);
+    c->value[len] = 0;
+    c->value_len = len;
+    return patient_sha256(c->value, len, c->value_hash);
+}
+
+/* The payload: one JSON object, no duplicate keys, no escaped NUL,
+ * "patient": 1 (another version: UNSUPPORTED) and "type": "change". *root
+ * is the caller's to cJSON_Delete, whatever this returns. */
+static patient_err
+parse_payload(const patient_change *c, cJSON **root)
+{
+    const char *s;
+    long long v;
+    patient_err err;
+
+    if ((err = pt_json_parse((const char *)c->jws->payload, c->jws->payload_len, root)))
+        return err;
+    /* Same code as pt_json_parse gives for these. */
+    if (!no_dup_keys(*root) || !no_escaped_nul((const char *)c->jws->payload, c->jws->payload_len))
+        return PATIENT_ERR_JSON;
+    if (!cJSON_IsObject(*root) || pt_json_int(*root, "patient", &v) != 0)
+        return PATIENT_ERR_PARSE;
+    if (v != 1)
+        return PATIENT_ERR_UNSUPPORTED;
+    if ((s = pt_json_str(*root, "type")) == NULL || strcmp(s, "change") != 0)
+        return PATIENT_ERR_PARSE;
+    return PATIENT_OK;
+}
+
+/* Where the change sits: "url", "hop" (1..PATIENT_MAX_HOPS, more: LIMIT),
+ * "prev" exactly when hop > 1, "at" in RFC 3339. */
+static patient_err
+parse_position(const cJSON *root, patient_change *c)
+{
+    const cJSON *it;
+    const char *s;
+    long long v;
+    patient_err err;
+
+    if (!valid_url(s = pt_json_str(root, "url")))
+        return PATIENT_ERR_PARSE;
+    if ((err = dup_str(s, &c->url)))
+        return err;
+    if (pt_json_int(root, "hop", &v) != 0 || v < 1)
+        return PATIENT_ERR_PARSE;
+    if (v > PATIENT_MAX_HOPS)
+        return PATIENT_ERR_LIMIT;
+    c->hop = (unsigned)v;
+    it = cJSON_GetObjectItemCaseSensitive(root, "prev");
+    if ((it != NULL) != (c->hop > 1))
+        return PATIENT_ERR_PARSE;
+    if (it) {
+        if ((err = patient_sri_decode(cJSON_IsString(it) ? it->valuestring : NULL, c->prev)))
+            return err;
+        c->has_prev = 1;
+    }
+    if (pt_time_parse_rfc3339(pt_json_str(root, "at"), &c->at) != PATIENT_OK)
+        return PATIENT_ERR_PARSE;
+    return PATIENT_OK;
+}
+
+/* "by": the middlebox's name, its key id (the JWS's own kid, or PARSE),
+ * its service and, optionally, its disclosure's URL. */
+static patient_err
+parse_by(const cJSON *root, patient_change *c)
+{
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(root, "by"), *it;
+    const char *s;
+    patient_err err;
+
+    if (!cJSON_IsObject(by) || !valid_text(s = pt_json_str(by, "name"), PATIENT_MAX_NAME))
+        return PATIENT_ERR_PARSE;
+    if ((err = dup_str(s, &c->by.name)))
+        return err;
+    if (pt_keyid_parse_signed(pt_json_str(by, "kid"), c->by.kid) ||
+        sodium_memcmp(c->by.kid, c->jws->kid, PATIENT_KEYID_BYTES) != 0)
+        return PATIENT_ERR_PARSE;
+    patient_keyid_hex(c->by.kid, c->by.kid_hex);
+    if (!valid_service(s = pt_json_str(by, "service")))
+        return PATIENT_ERR_PARSE;
+    if ((err = dup_str(s, &c->by.service)))
+        return err;
+    if ((it = cJSON_GetObjectItemCaseSensitive(by, "disclosure")) == NULL)
+        return PATIENT_OK;
+    if (!cJSON_IsString(it) || !valid_url(it->valuestring))
+        return PATIENT_ERR_PARSE;
+    return dup_str(it->valuestring, &c->by.disclosure);
+}
+
+/* "edits": 1..PATIENT_MAX_EDITS (more: LIMIT), each within "in", together
+ * turning "in"'s size into "out"'s; the change is disclosed when every
+ * deletion says what it deleted. Needs c->in and c->out. */
+static patient_err
+parse_edits(const cJSON *root, patient_change *c)
+{
+    const cJSON *edits = cJSON_GetObjectItemCaseSensitive(root, "edits"), *it;
+    size_t i, olen;
+    patient_err err;
+
+    if (!cJSON_IsArray(edits) || edits->child == NULL)
+        return PATIENT_ERR_PARSE;
+    for (i = 0, it = edits->child; it; it = it->next)
+        if (++i > PATIENT_MAX_EDITS)
+            return PATIENT_ERR_LIMIT;
+    if ((c->edits = calloc(i, sizeof *c->edits)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    c->nedits = i;
+    for (i = 0, it = edits->child; it; it = it->next, i++)
+        if ((err = parse_edit(it, c->in.size, &c->edits[i])))
+            return err;
+    if ((err = pt_edits_check(c->edits, c->nedits, c->in.size, PATIENT_ERR_PARSE, &olen)))
+        return err;
+    if (olen != c->out.size)
+        return PATIENT_ERR_PARSE;
+    c->disclosed = 1;
+    for (i = 0; i < c->nedits; i++)
+        if (c->edits[i].delete_len && c->edits[i].deleted == NULL)
+            c->disclosed = 0;
+    return PATIENT_OK;
+}
+
+/* "tls": optional; version, optional cipher, verified, and nothing else. */
+static patient_err
+parse_tls(const cJSON *root, patient_change *c)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "tls"), *ver, *ci, *m;
+    const char *s, *cs = NULL;
+    patient_err err;
+
+    if (it == NULL)
+        return PATIENT_OK;
+    if (!cJSON_IsObject(it))
+        return PATIENT_ERR_PARSE;
+    /* Only the three members: a fact this verifier does not know how to
+     * judge must not ride along unread in a signed claim. */
+    cJSON_ArrayForEach(m, it)
+        if (strcmp(m->string, "version") && strcmp(m->string, "cipher") &&
+            strcmp(m->string, "verified"))
+            return PATIENT_ERR_PARSE;
+    s = pt_json_str(it, "version");
+    ci = cJSON_GetObjectItemCaseSensitive(it, "cipher");
+    if (ci && (cs = pt_json_str(it, "cipher")) == NULL)
+        return PATIENT_ERR_PARSE;
+    ver = cJSON_GetObjectItemCaseSensitive(it, "verified");
+    if (!cJSON_IsBool(ver) || !valid_tls(s, cs, cJSON_IsTrue(ver)))
+        return PATIENT_ERR_PARSE;
+    if ((err = dup_str(s, &c->tls.version)) || (cs && (err = dup_str(cs, &c->tls.cipher))))
+        return err;
+    c->tls.verified = cJSON_IsTrue(ver);
+    c->tls.plaintext = strcmp(s, PATIENT_TLS_NONE) == 0;
+    c->has_tls = 1;
+    return PATIENT_OK;
+}
+
+/* One phase per part of the descriptor, run in order: the first failing
+ * phase's code is the result. */
 patient_err
 patient_change_parse(const char *value, size_t len, patient_change **out)
 {
     patient_change *c = NULL;
     cJSON *root = NULL;
-    const cJSON *it, *by, *edits;
-    const char *s;
-    long long v;
-    size_t i, olen;
     patient_err err;
 
     if (out == NULL)
@@ -1246,142 +1412,14 @@ patient_change_parse(const char *value, size_t len, patient_change **out)
         return PATIENT_ERR_TOO_LARGE;
     if ((c = calloc(1, sizeof *c)) == NULL)
         return PATIENT_ERR_NOMEM;
-    if ((err = patient_jws_parse(value, len, &c->jws)))
+    if ((err = parse_envelope(value, len, c)) || (err = parse_payload(c, &root)) ||
+        (err = parse_position(root, c)) || (err = parse_by(root, c)) ||
+        (err = parse_part(root, "in", c->in.hash, &c->in.size)) ||
+        (err = parse_part(root, "out", c->out.hash, &c->out.size)) ||
+        (err = parse_edits(root, c)) || (err = parse_chunks(root, c)) || (err = parse_tls(root, c)))
         goto out;
-    if (c->jws->typ == NULL || strcasecmp(c->jws->typ, PATIENT_CHANGE_TYP) != 0) {
-        err = PATIENT_ERR_PARSE;
-        goto out;
-    }
-    if ((c->value = malloc(len + 1)) == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-    memcpy(c->value, value, len);
-    c->value[len] = 0;
-    c->value_len = len;
-    if ((err = patient_sha256(c->value, len, c->value_hash)))
-        goto out;
-
-    if ((err = pt_json_parse((const char *)c->jws->payload, c->jws->payload_len, &root)))
-        goto out;
-    /* Same code as pt_json_parse gives for these. */
-    err = PATIENT_ERR_JSON;
-    if (!no_dup_keys(root) ||
-        !no_escaped_nul((const char *)c->jws->payload, c->jws->payload_len))
-        goto out;
-    err = PATIENT_ERR_PARSE;
-    if (!cJSON_IsObject(root))
-        goto out;
-    if (pt_json_int(root, "patient", &v) != 0)
-        goto out;
-    if (v != 1) {
-        err = PATIENT_ERR_UNSUPPORTED;
-        goto out;
-    }
-    if ((s = pt_json_str(root, "type")) == NULL || strcmp(s, "change") != 0)
-        goto out;
-    if (!valid_url(s = pt_json_str(root, "url")) || (err = dup_str(s, &c->url)))
-        goto out;
-    err = PATIENT_ERR_PARSE;
-    if (pt_json_int(root, "hop", &v) != 0 || v < 1)
-        goto out;
-    if (v > PATIENT_MAX_HOPS) {
-        err = PATIENT_ERR_LIMIT;
-        goto out;
-    }
-    c->hop = (unsigned)v;
-    it = cJSON_GetObjectItemCaseSensitive(root, "prev");
-    if ((it != NULL) != (c->hop > 1))
-        goto out;
-    if (it) {
-        if ((err = patient_sri_decode(cJSON_IsString(it) ? it->valuestring : NULL, c->prev)))
-            goto out;
-        c->has_prev = 1;
-    }
-    err = PATIENT_ERR_PARSE;
-    if (pt_time_parse_rfc3339(pt_json_str(root, "at"), &c->at) != PATIENT_OK)
-        goto out;
-
-    by = cJSON_GetObjectItemCaseSensitive(root, "by");
-    if (!cJSON_IsObject(by) || !valid_text(s = pt_json_str(by, "name"), PATIENT_MAX_NAME) ||
-        (err = dup_str(s, &c->by.name)))
-        goto out;
-    err = PATIENT_ERR_PARSE;
-    if (pt_keyid_parse_signed(pt_json_str(by, "kid"), c->by.kid) ||
-        sodium_memcmp(c->by.kid, c->jws->kid, PATIENT_KEYID_BYTES) != 0)
-        goto out;
-    patient_keyid_hex(c->by.kid, c->by.kid_hex);
-    if (!valid_service(s = pt_json_str(by, "service")) || (err = dup_str(s, &c->by.service)))
-        goto out;
-    err = PATIENT_ERR_PARSE;
-    if ((it = cJSON_GetObjectItemCaseSensitive(by, "disclosure")) != NULL &&
-        (!cJSON_IsString(it) || !valid_url(it->valuestring) ||
-         (err = dup_str(it->valuestring, &c->by.disclosure))))
-        goto out;
-
-    if ((err = parse_part(root, "in", c->in.hash, &c->in.size)) ||
-        (err = parse_part(root, "out", c->out.hash, &c->out.size)))
-        goto out;
-
-    err = PATIENT_ERR_PARSE;
-    edits = cJSON_GetObjectItemCaseSensitive(root, "edits");
-    if (!cJSON_IsArray(edits) || edits->child == NULL)
-        goto out;
-    for (i = 0, it = edits->child; it; it = it->next)
-        if (++i > PATIENT_MAX_EDITS) {
-            err = PATIENT_ERR_LIMIT;
-            goto out;
-        }
-    if ((c->edits = calloc(i, sizeof *c->edits)) == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-    c->nedits = i;
-    for (i = 0, it = edits->child; it; it = it->next, i++)
-        if ((err = parse_edit(it, c->in.size, &c->edits[i])))
-            goto out;
-    if ((err = pt_edits_check(c->edits, c->nedits, c->in.size, PATIENT_ERR_PARSE, &olen)))
-        goto out;
-    if (olen != c->out.size) {
-        err = PATIENT_ERR_PARSE;
-        goto out;
-    }
-    c->disclosed = 1;
-    for (i = 0; i < c->nedits; i++)
-        if (c->edits[i].delete_len && c->edits[i].deleted == NULL)
-            c->disclosed = 0;
-
-    if ((err = parse_chunks(root, c)) != PATIENT_OK)
-        goto out;
-
-    if ((it = cJSON_GetObjectItemCaseSensitive(root, "tls")) != NULL) {
-        const cJSON *ver, *ci, *m;
-        const char *cs = NULL;
-        err = PATIENT_ERR_PARSE;
-        if (!cJSON_IsObject(it))
-            goto out;
-        /* Only the three members: a fact this verifier does not know how to
-         * judge must not ride along unread in a signed claim. */
-        cJSON_ArrayForEach(m, it)
-            if (strcmp(m->string, "version") && strcmp(m->string, "cipher") &&
-                strcmp(m->string, "verified"))
-                goto out;
-        s = pt_json_str(it, "version");
-        ci = cJSON_GetObjectItemCaseSensitive(it, "cipher");
-        if (ci && (cs = pt_json_str(it, "cipher")) == NULL)
-            goto out;
-        ver = cJSON_GetObjectItemCaseSensitive(it, "verified");
-        if (!cJSON_IsBool(ver) || !valid_tls(s, cs, cJSON_IsTrue(ver)))
-            goto out;
-        if ((err = dup_str(s, &c->tls.version)) || (cs && (err = dup_str(cs, &c->tls.cipher))))
-            goto out;
-        c->tls.verified = cJSON_IsTrue(ver);
-        c->tls.plaintext = strcmp(s, PATIENT_TLS_NONE) == 0;
-        c->has_tls = 1;
-    }
     *out = c;
     c = NULL;
-    err = PATIENT_OK;
 out:
     cJSON_Delete(root);
     patient_change_free(c);

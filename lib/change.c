@@ -48,6 +48,7 @@ struct patient_hop {
     char *value;
     char when[PATIENT_TIME_BYTES];
     char kid[PATIENT_KEYID_HEX];
+    size_t entry_len; /* its entry's line at any seq (hop_entry_fits) */
     /* The descriptors that arrived, parsed: a hop that withholds bytes maps
      * its deletions back through them to the origin's chunks. */
     patient_change *prevc[PATIENT_MAX_HOPS];
@@ -536,9 +537,10 @@ pt_change_entry_tls(char out[PT_ENTRY_TLS_MAX], const char *version, const char 
  * with edits e (sorted) fits one log line whatever its seq: else
  * PATIENT_ERR_LIMIT. Checked before the descriptor leaves the hop, so
  * that the log never refuses what a hop signed (after the change was
- * made). */
+ * made). The count is kept in hop->entry_len: the log's writer sizes the
+ * line by it instead of counting again. */
 static patient_err
-hop_entry_fits(const patient_hop *hop, const patient_edit *e, size_t jws_len)
+hop_entry_fits(patient_hop *hop, const patient_edit *e, size_t jws_len)
 {
     char tls[PT_ENTRY_TLS_MAX];
     pt_entry_size s = {.jws_len = jws_len, .at = hop->when, .url = hop->url,
@@ -552,8 +554,8 @@ hop_entry_fits(const patient_hop *hop, const patient_edit *e, size_t jws_len)
         s.deleted += e[i].delete_len;
         s.inserted += e[i].insert_len;
     }
-    return pt_change_entry_len(&s, PT_ENTRY_ANY_SEQ) > PATIENT_LOG_LINE_MAX ? PATIENT_ERR_LIMIT
-                                                                           : PATIENT_OK;
+    hop->entry_len = pt_change_entry_len(&s, PT_ENTRY_ANY_SEQ);
+    return hop->entry_len > PATIENT_LOG_LINE_MAX ? PATIENT_ERR_LIMIT : PATIENT_OK;
 }
 
 /* Build and sign the descriptor of a hop whose input and output hash to
@@ -958,6 +960,7 @@ pt_hop_signed_get(const patient_hop *hop, pt_hop_signed *s)
     s->tls_version = hop->has_tls ? hop->tls_version : NULL;
     s->tls_cipher = hop->tls_cipher;
     s->tls_verified = hop->tls_verified;
+    s->entry_len = hop->entry_len;
 }
 
 const patient_edit *

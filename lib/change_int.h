@@ -40,6 +40,8 @@ typedef struct {
     const char *tls_version;        /* NULL: no upstream TLS recorded */
     const char *tls_cipher;         /* may be NULL */
     int tls_verified;
+    size_t entry_len;               /* its audit log entry's line at any seq, as the
+                                       hop counted it (pt_change_entry_len) */
 } pt_hop_signed;
 
 void pt_hop_signed_get(const patient_hop *hop, pt_hop_signed *s);

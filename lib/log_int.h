@@ -64,6 +64,9 @@ typedef struct {
     /* the descriptor's upstream TLS as one string: "TLSv1.3 CIPHER verified"
      * (or "unverified"), "none" (plain HTTP upstream); "" when not recorded */
     char tls[PT_ENTRY_TLS_MAX];
+    /* the entry's line at any seq (pt_change_entry_len), when the source
+     * counted it already (the hop that signed); 0: the writer counts it */
+    size_t entry_len;
 } chfields;
 
 void chfields_free(chfields *f);

@@ -198,6 +198,7 @@ chfields_from_hop(const patient_hop *hop, chfields *f, const char **value)
     for (size_t i = 0; i < f->n; i++)
         chfields_edit(f, i, pt_hop_signed_edit(hop, i));
     chfields_tls(f, s.tls_version, s.tls_cipher, s.tls_verified);
+    f->entry_len = s.entry_len;
     *value = s.value;
     return PATIENT_OK;
 }

@@ -670,24 +670,28 @@ append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *se
               uint64_t *defer)
 {
     pt_buf rest = {0};
-    pt_entry_size size = {.jws_len = strlen(jws), .at = f->at, .url = f->url,
-                          .name = f->by_name, .kid = f->kid, .hop = (unsigned long long)f->hop,
-                          .nedits = f->n, .deleted = f->deleted, .inserted = f->inserted,
-                          .tls = f->tls};
-    size_t i;
+    size_t i, jws_len = strlen(jws), line = f->entry_len;
     patient_err err;
 
     /* The JWS is stored as received but trimmed (jws_parse trims blanks). */
-    if (strspn(jws, " \t") || strcspn(jws, " \t\r\n") != size.jws_len) {
+    if (strspn(jws, " \t") || strcspn(jws, " \t\r\n") != jws_len) {
         err = PATIENT_ERR_PARSE;
         goto out;
     }
-    for (i = 0; i < f->n; i++)
-        size.codes_len += strlen(f->reasons[i]) + strlen(f->rules[i]);
     /* Sized once, by the count a hop checks before its descriptor leaves
-     * it (exact for seq's longest form); fixed text appended as it is, not
-     * through a format. */
-    if ((err = pt_buf_reserve(&rest, pt_change_entry_len(&size, PT_ENTRY_ANY_SEQ))) ||
+     * it (exact for seq's longest form): the hop's own when it signed
+     * (f->entry_len), else counted here; fixed text appended as it is,
+     * not through a format. */
+    if (line == 0) {
+        pt_entry_size size = {.jws_len = jws_len, .at = f->at, .url = f->url,
+                              .name = f->by_name, .kid = f->kid,
+                              .hop = (unsigned long long)f->hop, .nedits = f->n,
+                              .deleted = f->deleted, .inserted = f->inserted, .tls = f->tls};
+        for (i = 0; i < f->n; i++)
+            size.codes_len += strlen(f->reasons[i]) + strlen(f->rules[i]);
+        line = pt_change_entry_len(&size, PT_ENTRY_ANY_SEQ);
+    }
+    if ((err = pt_buf_reserve(&rest, line)) ||
         (err = pt_buf_append(&rest, ",\"time\":", 8)) || (err = json_str(&rest, f->at)) ||
         (err = pt_buf_append(&rest, ",\"url\":", 7)) || (err = json_str(&rest, f->url)) ||
         (err = pt_buf_appendf(&rest, ",\"hop\":%lld,\"by\":{\"name\":", f->hop)) ||

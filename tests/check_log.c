@@ -818,7 +818,8 @@ END_TEST
  * names and URLs with quotes and backslashes to escape, UTF-8, at their
  * caps; one edit to many, reason and rule codes of 1..128 bytes (codes
  * are [A-Za-z0-9._-]: never escaped); totals of many digits; hop 1 and
- * 2. Each is logged from the hop and from its descriptor, seqs 0..N. */
+ * 2. Each is logged from the hop (which hands the writer its count) and
+ * from its descriptor (counted by the writer), seqs 0..N. */
 static const struct entry_shape {
     const char *name, *url;  /* NULL: at the cap, full of '"' (name) or '\\' (url) */
     const char *tls_version; /* NULL: none recorded */
@@ -872,6 +873,7 @@ START_TEST(entry_len_is_the_line)
         char *prev = sh->prev ? make_jws(sk2, (unsigned)k) : NULL;
         const char *pv[1] = {prev};
         patient_hop *h = NULL;
+        pt_hop_signed hs;
         time_t t = (time_t)1795773600 + (time_t)k * 61;
         pt_entry_size s = {.at = at[k], .url = url, .name = name, .kid = kid,
                            .hop = sh->prev ? 2 : 1, .nedits = sh->nedits, .tls = tls[k]};
@@ -910,6 +912,9 @@ START_TEST(entry_len_is_the_line)
         pt_time_format(t, at[k]);
         pt_change_entry_tls(tls[k], sh->tls_version, sh->tls_cipher, sh->tls_verified);
         s.jws_len = strlen(vals[k]);
+        /* the count the hop passes to the writer is this one */
+        pt_hop_signed_get(h, &hs);
+        ck_assert_uint_eq(hs.entry_len, pt_change_entry_len(&s, PT_ENTRY_ANY_SEQ));
         /* from the hop, then the same descriptor parsed */
         ck_assert_int_eq(patient_log_append_hop(log, h, &seq), PATIENT_OK);
         ck_assert_uint_eq(seq, 2 * k);

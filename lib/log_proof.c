@@ -20,32 +20,36 @@
 
 #define PROOF_MAX (64u * 1024)
 
-patient_err
-patient_log_proof(const char *path, uint64_t seq, char **proof_json)
+/* One inclusion proof being built: the latest checkpoint (pass 1), the
+ * path's ranges, the path itself from streaming the leaves (pass 2), then
+ * the proof rendered once from it. */
+typedef struct {
+    uint64_t seq, T;          /* the entry; the checkpoint's tree size */
+    char log_id[HEX_LEN + 1]; /* hex SHA-256 of the first line */
+    char *ck_sig, *ck_root;   /* the latest checkpoint's; malloc'd */
+    uint8_t want[HASH_LEN];   /* ck_root decoded */
+    uint8_t leaf[HASH_LEN];   /* the entry's Merkle leaf */
+    uint8_t path[PT_MERKLE_MAX_DEPTH][HASH_LEN];
+    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH]; /* path[k]: MTH of [lo, hi) */
+    size_t order[PT_MERKLE_MAX_DEPTH], count;                  /* ranges by lo */
+} proof_run;
+
+/* Pass 1: the log id and the latest checkpoint. NOT_FOUND without one, or
+ * when the entry is not in its tree. */
+static patient_err
+proof_checkpoint(int fd, proof_run *r)
 {
-    int fd = -1, nl;
     lreader rd;
-    int have_rd = 0;
-    uint8_t *line, *scratch = NULL, leaf[HASH_LEN], mleaf[HASH_LEN], root[HASH_LEN],
-                   want[HASH_LEN];
-    uint8_t path_h[PT_MERKLE_MAX_DEPTH][HASH_LEN];
-    uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH], off, i = 0, T = 0;
-    size_t len, scap = 0, count = 0, k, cur = 0;
-    size_t order[PT_MERKLE_MAX_DEPTH];
-    pt_merkle_frontier fr, sub;
-    char *ck_sig = NULL, *ck_root = NULL, log_id[HEX_LEN + 1] = "", *b64 = NULL;
+    uint8_t *line, leaf[HASH_LEN];
+    uint64_t off, i = 0;
+    size_t len;
+    int nl;
     pentry e;
-    pt_buf b = {0};
     patient_err err;
 
-    *proof_json = NULL;
     memset(&e, 0, sizeof e);
-    if ((err = open_read(path, &fd)))
-        return err;
-    /* Pass 1: the latest checkpoint. */
     if ((err = lr_init(&rd, fd, 0)))
         goto out;
-    have_rd = 1;
     for (;;) {
         if ((err = lr_next(&rd, &line, &len, &nl, &off)))
             goto out;
@@ -54,7 +58,7 @@ patient_log_proof(const char *path, uint64_t seq, char **proof_json)
         if (i++ == 0) {
             if ((err = patient_sha256(line, len, leaf)))
                 goto out;
-            pt_hex(leaf, HASH_LEN, log_id);
+            pt_hex(leaf, HASH_LEN, r->log_id);
         }
         /* Cheap pre-filter; the parse below decides. */
         if (memmem(line, len, "checkpoint", 10) == NULL && memmem(line, len, "\\u", 2) == NULL)
@@ -65,43 +69,66 @@ patient_log_proof(const char *path, uint64_t seq, char **proof_json)
         }
         if (e.kind != PATIENT_LOG_KIND_CHECKPOINT)
             continue;
-        free(ck_sig);
-        free(ck_root);
-        ck_root = NULL;
-        if ((ck_sig = strdup(e.sig)) == NULL || (ck_root = strdup(e.root_b64)) == NULL) {
+        free(r->ck_sig);
+        free(r->ck_root);
+        r->ck_root = NULL;
+        if ((r->ck_sig = strdup(e.sig)) == NULL || (r->ck_root = strdup(e.root_b64)) == NULL) {
             err = PATIENT_ERR_NOMEM;
             goto out;
         }
-        T = e.tree_size;
+        r->T = e.tree_size;
     }
-    if (ck_sig == NULL || seq >= T) {
+    if (r->ck_sig == NULL || r->seq >= r->T)
         err = PATIENT_ERR_NOT_FOUND;
-        goto out;
-    }
-    if (pt_b64_decode_exact(ck_root, strlen(ck_root), 0, want, HASH_LEN) != PATIENT_OK) {
+    else if (pt_b64_decode_exact(r->ck_root, strlen(r->ck_root), 0, r->want, HASH_LEN) !=
+             PATIENT_OK)
         err = PATIENT_ERR_LOG_CORRUPT;
-        goto out;
-    }
-    /* Pass 2: stream the T leaves; each path element is the MTH of one
-     * contiguous range, so one sub-frontier at a time suffices. */
-    if ((err = pt_merkle_path_ranges(seq, T, lo, hi, &count)))
-        goto out;
-    for (k = 0; k < count; k++)
-        order[k] = k;
-    for (k = 1; k < count; k++) /* insertion sort by lo; count <= 64 */
-        for (size_t j = k; j > 0 && lo[order[j - 1]] > lo[order[j]]; j--) {
-            size_t t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
+out:
+    pentry_free(&e);
     lr_free(&rd);
-    have_rd = 0;
+    return err;
+}
+
+/* The path's ranges, each element the MTH of one contiguous range of
+ * leaves, and their order by first leaf, the order pass 2 meets them in. */
+static patient_err
+proof_ranges(proof_run *r)
+{
+    size_t k;
+    patient_err err;
+
+    if ((err = pt_merkle_path_ranges(r->seq, r->T, r->lo, r->hi, &r->count)))
+        return err;
+    for (k = 0; k < r->count; k++)
+        r->order[k] = k;
+    for (k = 1; k < r->count; k++) /* insertion sort by lo; count <= 64 */
+        for (size_t j = k; j > 0 && r->lo[r->order[j - 1]] > r->lo[r->order[j]]; j--) {
+            size_t t = r->order[j];
+            r->order[j] = r->order[j - 1];
+            r->order[j - 1] = t;
+        }
+    return PATIENT_OK;
+}
+
+/* Pass 2: stream the T leaves; each path element is the MTH of one
+ * contiguous range, so one sub-frontier at a time suffices. The leaves'
+ * root must be the checkpoint's (else LOG_CORRUPT). */
+static patient_err
+proof_path(int fd, proof_run *r)
+{
+    lreader rd;
+    uint8_t *line, *scratch = NULL, leaf[HASH_LEN], root[HASH_LEN];
+    uint64_t off, i;
+    size_t len, scap = 0, cur = 0;
+    int nl;
+    pt_merkle_frontier fr, sub;
+    patient_err err;
+
     if ((err = lr_init(&rd, fd, 0)))
         goto out;
-    have_rd = 1;
     pt_merkle_frontier_init(&fr);
     pt_merkle_frontier_init(&sub);
-    for (i = 0; i < T; i++) {
+    for (i = 0; i < r->T; i++) {
         if ((err = lr_next(&rd, &line, &len, &nl, &off)))
             goto out;
         if (line == NULL || !nl) {
@@ -111,17 +138,17 @@ patient_log_proof(const char *path, uint64_t seq, char **proof_json)
         if ((err = scratch_leaf(&scratch, &scap, line, len, leaf)) ||
             (err = pt_merkle_frontier_add(&fr, leaf)))
             goto out;
-        if (i == seq) {
-            memcpy(mleaf, leaf, HASH_LEN);
+        if (i == r->seq) {
+            memcpy(r->leaf, leaf, HASH_LEN);
             continue;
         }
-        while (cur < count && hi[order[cur]] <= i)
+        while (cur < r->count && r->hi[r->order[cur]] <= i)
             cur++;
-        if (cur < count && lo[order[cur]] <= i) {
+        if (cur < r->count && r->lo[r->order[cur]] <= i) {
             if ((err = pt_merkle_frontier_add(&sub, leaf)))
                 goto out;
-            if (i == hi[order[cur]] - 1) {
-                if ((err = pt_merkle_frontier_root(&sub, path_h[order[cur]])))
+            if (i == r->hi[r->order[cur]] - 1) {
+                if ((err = pt_merkle_frontier_root(&sub, r->path[r->order[cur]])))
                     goto out;
                 pt_merkle_frontier_init(&sub);
             }
@@ -129,38 +156,67 @@ patient_log_proof(const char *path, uint64_t seq, char **proof_json)
     }
     if ((err = pt_merkle_frontier_root(&fr, root)))
         goto out;
-    if (sodium_memcmp(root, want, HASH_LEN) != 0) {
+    if (sodium_memcmp(root, r->want, HASH_LEN) != 0)
         err = PATIENT_ERR_LOG_CORRUPT;
-        goto out;
-    }
-    if ((err = pt_b64_encode(mleaf, HASH_LEN, 0, &b64)))
+out:
+    lr_free(&rd);
+    free(scratch);
+    return err;
+}
+
+/* The proof object (docs/format/log.md); *proof_json malloc'd. */
+static patient_err
+proof_render(const proof_run *r, char **proof_json)
+{
+    char *b64 = NULL;
+    pt_buf b = {0};
+    size_t k;
+    patient_err err;
+
+    if ((err = pt_b64_encode(r->leaf, HASH_LEN, 0, &b64)))
         goto out;
     if ((err = pt_buf_appendf(&b,
                               "{\"version\":1,\"log_id\":\"%s\",\"leaf_index\":%llu,\"tree_size\":%llu,"
                               "\"leaf_hash\":\"%s\",\"path\":[",
-                              log_id, (unsigned long long)seq, (unsigned long long)T, b64)))
+                              r->log_id, (unsigned long long)r->seq, (unsigned long long)r->T,
+                              b64)))
         goto out;
-    for (k = 0; k < count; k++) {
+    for (k = 0; k < r->count; k++) {
         free(b64);
         b64 = NULL;
-        if ((err = pt_b64_encode(path_h[k], HASH_LEN, 0, &b64)) ||
+        if ((err = pt_b64_encode(r->path[k], HASH_LEN, 0, &b64)) ||
             (err = pt_buf_appendf(&b, "%s\"%s\"", k ? "," : "", b64)))
             goto out;
     }
-    if ((err = pt_buf_appendf(&b, "],\"root\":\"%s\",\"checkpoint\":\"%s\"}", ck_root, ck_sig)) ||
+    if ((err = pt_buf_appendf(&b, "],\"root\":\"%s\",\"checkpoint\":\"%s\"}", r->ck_root,
+                              r->ck_sig)) ||
         (err = pt_buf_append(&b, "", 1)))
         goto out;
     *proof_json = (char *)b.data;
     b.data = NULL;
 out:
-    pentry_free(&e);
-    if (have_rd)
-        lr_free(&rd);
-    free(scratch);
-    free(ck_sig);
-    free(ck_root);
     free(b64);
     pt_buf_free(&b);
+    return err;
+}
+
+patient_err
+patient_log_proof(const char *path, uint64_t seq, char **proof_json)
+{
+    proof_run r;
+    int fd = -1;
+    patient_err err;
+
+    *proof_json = NULL;
+    memset(&r, 0, sizeof r);
+    r.seq = seq;
+    if ((err = open_read(path, &fd)))
+        return err;
+    if (!(err = proof_checkpoint(fd, &r)) && !(err = proof_ranges(&r)) &&
+        !(err = proof_path(fd, &r)))
+        err = proof_render(&r, proof_json);
+    free(r.ck_sig);
+    free(r.ck_root);
     close(fd);
     return err;
 }

@@ -76,7 +76,8 @@ pt_chain_from_json(const cJSON *ch, uint8_t (*out)[32], size_t *n, size_t *bad)
 }
 
 patient_err
-patient_bundle_build(const patient_evidence *ev, const char *policy_json, time_t at, char **out)
+patient_bundle_build(const patient_evidence *ev, const patient_policy *policy, time_t at,
+                     char **out)
 {
     cJSON *b = cJSON_CreateObject(), *arr, *pol = NULL;
     char ts[PATIENT_TIME_BYTES], sri[PATIENT_SRI_BYTES];
@@ -89,9 +90,11 @@ patient_bundle_build(const patient_evidence *ev, const char *policy_json, time_t
     pt_time_format(at, ts);
     patient_sha256(ev->body, ev->body_len, h);
     patient_sri_encode(h, sri);
-    if (policy_json && (err = pt_json_parse(policy_json, strlen(policy_json), &pol)) != PATIENT_OK)
+    /* The policy's member from the policy itself, as its file would hold
+     * it (printed here in the bundle's own layout), not printed to text
+     * and parsed back. */
+    if (policy && (pol = pt_policy_json(policy)) == NULL)
         goto out;
-    err = PATIENT_ERR_NOMEM;
     cJSON_AddNumberToObject(b, "patient", 1);
     cJSON_AddStringToObject(b, "type", "bundle");
     cJSON_AddStringToObject(b, "created", ts);

@@ -982,109 +982,172 @@ fail:
 
 /* ---- serialising ---------------------------------------------------------------- */
 
-
-static patient_err
-put_strlist(pt_buf *b, const strlist *l)
+/* The members below are added one by one; any that cannot be (out of
+ * memory) makes the whole tree fail, never a tree with a member missing. */
+static int
+add_str(cJSON *o, const char *name, const char *s)
 {
-    patient_err err = pt_buf_append(b, "[", 1);
-
-    for (size_t i = 0; err == PATIENT_OK && i < l->n; i++) {
-        if (i && (err = pt_buf_append(b, ", ", 2)))
-            break;
-        err = pt_buf_put_json_str(b, l->v[i]);
-    }
-    return err ? err : pt_buf_append(b, "]", 1);
+    return (s ? cJSON_AddStringToObject(o, name, s) : cJSON_AddNullToObject(o, name)) != NULL;
 }
 
-static patient_err
-put_pins(pt_buf *b, uint8_t (*pins)[32], size_t n)
+static int
+add_strlist(cJSON *o, const char *name, const strlist *l)
 {
-    char sri[PATIENT_SRI_BYTES];
-    patient_err err = pt_buf_appendf(b, ",\n      \"interception_ca\": [");
+    cJSON *a = cJSON_AddArrayToObject(o, name);
 
-    for (size_t i = 0; err == PATIENT_OK && i < n; i++) {
-        patient_sri_encode(pins[i], sri);
-        err = pt_buf_appendf(b, "%s\"%s\"", i ? ", " : "", sri);
+    for (size_t i = 0; a && i < l->n; i++)
+        if (!cJSON_AddItemToArray(a, cJSON_CreateString(l->v[i])))
+            return 0;
+    return a != NULL;
+}
+
+/* -1 (none) is written null. */
+static int
+add_count(cJSON *o, const char *name, long long v)
+{
+    return (v < 0 ? cJSON_AddNullToObject(o, name) : cJSON_AddNumberToObject(o, name, (double)v)) !=
+           NULL;
+}
+
+static int
+add_key(cJSON *a, const patient_pubkey *k)
+{
+    char key[PATIENT_PUBKEY_B64];
+
+    patient_pubkey_encode(k, key);
+    return cJSON_AddItemToArray(a, cJSON_CreateString(key));
+}
+
+static int
+add_middlebox(cJSON *a, const patient_policy_middlebox *m)
+{
+    cJSON *o = cJSON_CreateObject(), *pins;
+    char key[PATIENT_PUBKEY_B64], sri[PATIENT_SRI_BYTES];
+
+    if (!cJSON_AddItemToArray(a, o))
+        return 0;
+    patient_pubkey_encode(&m->key, key);
+    if (!add_str(o, "name", m->name) || !add_str(o, "key", key) ||
+        !add_strlist(o, "reasons", &m->reasons) || !add_strlist(o, "paths", &m->paths) ||
+        !add_strlist(o, "origins", &m->origins) || !add_count(o, "max_edits", m->max_edits) ||
+        !cJSON_AddBoolToObject(o, "insert", m->insert))
+        return 0;
+    /* Written only when set: older readers refuse fields they do not know. */
+    if (m->may_decrypt && !cJSON_AddTrueToObject(o, "may_decrypt"))
+        return 0;
+    if (m->nica == 0)
+        return 1;
+    if ((pins = cJSON_AddArrayToObject(o, "interception_ca")) == NULL)
+        return 0;
+    for (size_t i = 0; i < m->nica; i++) {
+        patient_sri_encode(m->ica[i], sri);
+        if (!cJSON_AddItemToArray(pins, cJSON_CreateString(sri)))
+            return 0;
     }
-    return err ? err : pt_buf_appendf(b, "]");
+    return 1;
+}
+
+static int
+policy_members(cJSON *root, const patient_policy *p)
+{
+    cJSON *o, *a;
+
+    if (!cJSON_AddNumberToObject(root, "patient", 1) || !add_str(root, "type", "policy") ||
+        (o = cJSON_AddObjectToObject(root, "publishers")) == NULL)
+        return 0;
+    for (size_t i = 0; i < p->npubs; i++) {
+        if ((a = cJSON_AddArrayToObject(o, p->pubs[i].origin)) == NULL)
+            return 0;
+        for (size_t j = 0; j < p->pubs[i].nkeys; j++)
+            if (!add_key(a, &p->pubs[i].keys[j]))
+                return 0;
+    }
+    if ((a = cJSON_AddArrayToObject(root, "middleboxes")) == NULL)
+        return 0;
+    for (size_t i = 0; i < p->nmbs; i++)
+        if (!add_middlebox(a, &p->mbs[i]))
+            return 0;
+    if ((o = cJSON_AddObjectToObject(root, "require")) == NULL ||
+        !cJSON_AddBoolToObject(o, "disclosure", p->require_disclosure) ||
+        !add_count(o, "max_retention_days", p->max_retention) ||
+        !add_str(o, "min_upstream_tls", p->min_tls) ||
+        !cJSON_AddBoolToObject(o, "upstream_verified", p->upstream_verified) ||
+        /* Written only when set, as may_decrypt. */
+        (p->require_logged && !cJSON_AddTrueToObject(o, "logged")) ||
+        !add_str(o, "proof", patient_proof_name(p->proof)))
+        return 0;
+    return add_str(root, "unsigned",
+                   p->unsig == PATIENT_UNSIGNED_INVALID ? "invalid" : "unverifiable");
+}
+
+cJSON *
+pt_policy_json(const patient_policy *p)
+{
+    cJSON *root = p ? cJSON_CreateObject() : NULL;
+
+    if (root && !policy_members(root, p)) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return root;
+}
+
+/* A policy file's layout: 2-space indent, an object's members one a line,
+ * an array of strings on one line ("[\"a\", \"b\"]"), of objects one a
+ * line; empty ones {} and []. Every number in a policy is an integer. */
+static patient_err
+put_layout(pt_buf *b, const cJSON *v, int depth)
+{
+    const cJSON *c;
+    int obj = cJSON_IsObject(v), lines;
+    patient_err err = PATIENT_OK;
+
+    if (cJSON_IsString(v))
+        return pt_buf_put_json_str(b, v->valuestring);
+    if (cJSON_IsNumber(v))
+        return pt_buf_appendf(b, "%lld", (long long)v->valuedouble);
+    if (cJSON_IsBool(v))
+        return pt_buf_appendf(b, "%s", cJSON_IsTrue(v) ? "true" : "false");
+    if (!obj && !cJSON_IsArray(v))
+        return pt_buf_appendf(b, "null");
+    lines = obj || (v->child && (cJSON_IsObject(v->child) || cJSON_IsArray(v->child)));
+    if ((err = pt_buf_append(b, obj ? "{" : "[", 1)))
+        return err;
+    for (c = v->child; c && err == PATIENT_OK; c = c->next) {
+        if (lines)
+            err = pt_buf_appendf(b, "%s\n%*s", c == v->child ? "" : ",", 2 * (depth + 1), "");
+        else if (c != v->child)
+            err = pt_buf_append(b, ", ", 2);
+        if (err == PATIENT_OK && obj && (err = pt_buf_put_json_str(b, c->string)) == PATIENT_OK)
+            err = pt_buf_append(b, ": ", 2);
+        if (err == PATIENT_OK)
+            err = put_layout(b, c, depth + 1);
+    }
+    if (err == PATIENT_OK && lines && v->child)
+        err = pt_buf_appendf(b, "\n%*s", 2 * depth, "");
+    return err ? err : pt_buf_append(b, obj ? "}" : "]", 1);
 }
 
 patient_err
 patient_policy_serialize(const patient_policy *p, char **out, size_t *len)
 {
     pt_buf b = {0};
-    char key[PATIENT_PUBKEY_B64];
+    cJSON *root;
     patient_err err;
 
     if (out)
         *out = NULL;
     if (p == NULL || out == NULL)
         return PATIENT_ERR_ARG;
-    if ((err = pt_buf_appendf(&b, "{\n  \"patient\": 1,\n  \"type\": \"policy\",\n  \"publishers\": {")))
-        goto out;
-    for (size_t i = 0; i < p->npubs; i++) {
-        if ((err = pt_buf_appendf(&b, "%s\n    ", i ? "," : "")) ||
-            (err = pt_buf_put_json_str(&b, p->pubs[i].origin)) || (err = pt_buf_appendf(&b, ": [")))
-            goto out;
-        for (size_t j = 0; j < p->pubs[i].nkeys; j++) {
-            patient_pubkey_encode(&p->pubs[i].keys[j], key);
-            if ((err = pt_buf_appendf(&b, "%s\"%s\"", j ? ", " : "", key)))
-                goto out;
-        }
-        if ((err = pt_buf_appendf(&b, "]")))
-            goto out;
+    if ((root = pt_policy_json(p)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = put_layout(&b, root, 0)) == PATIENT_OK && (err = pt_buf_append(&b, "\n", 1)) == PATIENT_OK) {
+        *out = (char *)b.data;
+        if (len)
+            *len = b.len;
+        b.data = NULL;
     }
-    if ((err = pt_buf_appendf(&b, "%s},\n  \"middleboxes\": [", p->npubs ? "\n  " : "")))
-        goto out;
-    for (size_t i = 0; i < p->nmbs; i++) {
-        const patient_policy_middlebox *m = &p->mbs[i];
-        patient_pubkey_encode(&m->key, key);
-        if ((err = pt_buf_appendf(&b, "%s\n    {\n      \"name\": ", i ? "," : "")) ||
-            (err = pt_buf_put_json_str(&b, m->name)) ||
-            (err = pt_buf_appendf(&b, ",\n      \"key\": \"%s\",\n      \"reasons\": ", key)) ||
-            (err = put_strlist(&b, &m->reasons)) ||
-            (err = pt_buf_appendf(&b, ",\n      \"paths\": ")) || (err = put_strlist(&b, &m->paths)) ||
-            (err = pt_buf_appendf(&b, ",\n      \"origins\": ")) ||
-            (err = put_strlist(&b, &m->origins)))
-            goto out;
-        if (m->max_edits < 0)
-            err = pt_buf_appendf(&b, ",\n      \"max_edits\": null");
-        else
-            err = pt_buf_appendf(&b, ",\n      \"max_edits\": %lld", m->max_edits);
-        if (err || (err = pt_buf_appendf(&b, ",\n      \"insert\": %s", m->insert ? "true" : "false")) ||
-            (m->may_decrypt && (err = pt_buf_appendf(&b, ",\n      \"may_decrypt\": true"))) ||
-            (m->nica && (err = put_pins(&b, m->ica, m->nica))) ||
-            (err = pt_buf_appendf(&b, "\n    }")))
-            goto out;
-    }
-    if ((err = pt_buf_appendf(&b, "%s],\n  \"require\": {\n    \"disclosure\": %s,\n",
-                              p->nmbs ? "\n  " : "", p->require_disclosure ? "true" : "false")))
-        goto out;
-    if (p->max_retention < 0)
-        err = pt_buf_appendf(&b, "    \"max_retention_days\": null,\n");
-    else
-        err = pt_buf_appendf(&b, "    \"max_retention_days\": %lld,\n", p->max_retention);
-    if (err)
-        goto out;
-    if (p->min_tls)
-        err = pt_buf_appendf(&b, "    \"min_upstream_tls\": \"%s\",\n", p->min_tls);
-    else
-        err = pt_buf_appendf(&b, "    \"min_upstream_tls\": null,\n");
-    if (err || (err = pt_buf_appendf(&b, "    \"upstream_verified\": %s,\n",
-                                     p->upstream_verified ? "true" : "false")) ||
-        /* Written only when set, as may_decrypt: older readers refuse
-         * fields they do not know. */
-        (p->require_logged && (err = pt_buf_appendf(&b, "    \"logged\": true,\n"))) ||
-        (err = pt_buf_appendf(&b, "    \"proof\": \"%s\"\n  },\n  \"unsigned\": \"%s\"\n}\n",
-                                     patient_proof_name(p->proof),
-                                     p->unsig == PATIENT_UNSIGNED_INVALID ? "invalid"
-                                                                          : "unverifiable")))
-        goto out;
-    *out = (char *)b.data;
-    if (len)
-        *len = b.len;
-    b.data = NULL;
-out:
+    cJSON_Delete(root);
     pt_buf_free(&b);
     return err;
 }

@@ -14,4 +14,11 @@
 patient_err pt_policy_from_json(const cJSON *root, unsigned flags, patient_policy **p,
                                 char **detail);
 
+/* The policy as a JSON tree, its members in the documented order
+ * (docs/format/policy.md): the one writer of the policy format.
+ * patient_policy_serialize prints it in the file's layout; an evidence
+ * bundle carries it as its "policy" member (patient_bundle_build). New
+ * tree (cJSON_Delete), NULL when p is NULL or out of memory. */
+cJSON *pt_policy_json(const patient_policy *p);
+
 #endif

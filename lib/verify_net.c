@@ -865,8 +865,7 @@ patient_verify_url(const patient_policy *policy, const char *url,
     patient_verify_opts o = {0}, ob;
     patient_verify_fetch_opts fb;
     patient_fetch_opts ffb;
-    char *pj = NULL, *url_nf = NULL;
-    size_t pjlen = 0;
+    char *url_nf = NULL;
     patient_err err;
 
     *report = NULL;
@@ -890,15 +889,13 @@ patient_verify_url(const patient_policy *policy, const char *url,
     if ((err = pt_verify_evidence(policy, &g.ev, &o, &g.checks, report)) != PATIENT_OK)
         goto out;
     if (bundle_out) {
-        if ((err = patient_policy_serialize(policy, &pj, &pjlen)) != PATIENT_OK ||
-            (err = patient_bundle_build(&g.ev, pj, o.now, bundle_out)) != PATIENT_OK) {
+        if ((err = patient_bundle_build(&g.ev, policy, o.now, bundle_out)) != PATIENT_OK) {
             patient_report_free(*report);
             *report = NULL;
         }
     }
 out:
     free(url_nf);
-    free(pj);
     gathered_free(&g);
     return err;
 }

@@ -1828,13 +1828,61 @@ END_TEST
 static char *
 bundle_of(const patient_evidence *ev)
 {
-    char *pj = NULL, *b = NULL;
-    size_t pl;
-    ck_assert_int_eq(patient_policy_serialize(pol, &pj, &pl), PATIENT_OK);
-    ck_assert_int_eq(patient_bundle_build(ev, pj, NOW, &b), PATIENT_OK);
-    free(pj);
+    char *b = NULL;
+    ck_assert_int_eq(patient_bundle_build(ev, pol, NOW, &b), PATIENT_OK);
     return b;
 }
+
+/* The bundle's policy member comes from the typed policy: byte for byte
+ * what the policy's file text, parsed and put in its place, gives (as
+ * bundles were written before), for a policy with every optional member
+ * and strings that need escapes. Without a policy the member is null. */
+START_TEST(bundle_policy_as_printed)
+{
+    patient_evidence ev = ev_make(URL, BODY, strlen(BODY), NULL, 0);
+    char k1[PATIENT_PUBKEY_B64], k2[PATIENT_PUBKEY_B64], *text, *pj = NULL, *b = NULL, *want;
+    patient_policy *p = NULL;
+    cJSON *j = NULL, *pt = NULL;
+    size_t pl;
+    int n;
+
+    patient_pubkey_encode(&pk_m1, k1);
+    patient_pubkey_encode(&pk_m2, k2);
+    text = malloc(4096);
+    n = snprintf(text, 4096,
+                 "{\"patient\":1,\"type\":\"policy\","
+                 "\"publishers\":{\"https://a.example\":[\"%s\",\"%s\"],"
+                 "\"https://b.example\":[\"%s\"]},"
+                 "\"middleboxes\":[{\"name\":\"filter \\\"one\\\" \\u00e9\",\"key\":\"%s\","
+                 "\"reasons\":[\"tracker.*\",\"ads/x\"],\"paths\":[],\"max_edits\":1000000,"
+                 "\"insert\":true,\"may_decrypt\":true,\"interception_ca\":"
+                 "[\"sha256-fRE2u1cjrv0khv2kozvSmLaPyJv8whbtKTmrI5ViwqQ=\"]},"
+                 "{\"name\":\"two\",\"key\":\"%s\",\"max_edits\":null}],"
+                 "\"require\":{\"disclosure\":true,\"max_retention_days\":30,"
+                 "\"min_upstream_tls\":null,\"upstream_verified\":false,\"logged\":true,"
+                 "\"proof\":\"proven\"},\"unsigned\":\"invalid\"}",
+                 k1, k2, k1, k1, k2);
+    ck_assert_int_lt(n, 4096);
+    ck_assert_int_eq(patient_policy_parse(text, strlen(text), &p, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_bundle_build(&ev, p, NOW, &b), PATIENT_OK);
+    ck_assert_int_eq(patient_policy_serialize(p, &pj, &pl), PATIENT_OK);
+    ck_assert_int_eq(pt_json_parse(pj, pl, &pt), PATIENT_OK);
+    ck_assert_ptr_nonnull(j = cJSON_Parse(b));
+    ck_assert(cJSON_ReplaceItemInObjectCaseSensitive(j, "policy", pt));
+    want = cJSON_Print(j);
+    ck_assert_str_eq(b, want);
+    free(want);
+    free(b);
+    cJSON_Delete(j);
+    /* no policy: null */
+    ck_assert_int_eq(patient_bundle_build(&ev, NULL, NOW, &b), PATIENT_OK);
+    ck_assert_ptr_nonnull(strstr(b, "\n\t\"policy\":\tnull\n}"));
+    free(b);
+    free(pj);
+    free(text);
+    patient_policy_free(p);
+}
+END_TEST
 
 START_TEST(bundle_round_trip)
 {
@@ -2288,6 +2336,7 @@ verify_suite(void)
     tcase_add_test(tc, bundle_changes_cap);
     tcase_add_test(tc, bundle_read_descriptors);
     tcase_add_test(tc, bundle_policy_cap);
+    tcase_add_test(tc, bundle_policy_as_printed);
     suite_add_tcase(s, tc);
     return s;
 }

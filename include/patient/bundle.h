@@ -30,10 +30,12 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_bundle(const char *json, s
                                                              const patient_verify_opts *opts,
                                                              patient_report **report);
 
-/* Write evidence (+ the policy's JSON text and time) as a bundle, with the
- * evidence's certificate chain (tls_chain) when it has one. */
+/* Write evidence (+ the policy and the time at) as a bundle, with the
+ * evidence's certificate chain (tls_chain) when it has one; *out malloc'd
+ * (free()). The "policy" member holds the members patient_policy_serialize
+ * writes; policy NULL writes it null. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_bundle_build(const patient_evidence *ev,
-                                                            const char *policy_json,
+                                                            const patient_policy *policy,
                                                             time_t at, char **out);
 
 

@@ -66,8 +66,25 @@ enum {
     OPT_PASSWORD_FILE
 };
 
-int
-cmd_disclose(int argc, char **argv)
+/* One run of the verb: what the options say, the document's fields (the
+ * options first, --from filling the rest) and what those fields borrow. */
+typedef struct {
+    const char *sec, *out, *from, *pwfile, *service_arg, *retention_arg;
+    long long secs; /* --expires */
+    int force;
+    int retention_bad; /* said after --from's own errors */
+    uint8_t ica[PATIENT_MAX_TLS_PINS][32];
+    size_t nica;
+    patient_disclosure_info in;
+    char *services_buf, *from_text, *detail;
+    const char **services;
+    patient_disclosure *from_held;
+    char jpath[PATH_MAX], spath[PATH_MAX + 16];
+} disclose_run;
+
+/* The options into d; a usage error exits here. */
+static int
+parse_args(int argc, char **argv, disclose_run *d)
 {
     static const struct option opts[] = {
         {"secret-key", required_argument, NULL, 's'},
@@ -87,145 +104,181 @@ cmd_disclose(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *sec = NULL, *out = NULL, *from = NULL, *pwfile = NULL, *service_arg = NULL;
-    const char *retention_arg = NULL, *expires_arg = "30d";
-    patient_disclosure_info in = {0};
-    uint8_t ica[PATIENT_MAX_TLS_PINS][32];
-    size_t nica = 0;
-    char *services_buf = NULL, *from_text = NULL, *detail = NULL, *json = NULL, *sig = NULL, *end;
-    const char **services = NULL;
-    size_t nservices = 0, from_len = 0, jlen = 0;
-    patient_disclosure *from_held = NULL;
-    patient_seckey *sk = NULL;
-    patient_pubkey pk;
-    long long secs;
-    const char *bad = NULL;
-    int c, force = 0, retention_bad = 0, rc = CLI_EXIT_USAGE;
-    char jpath[PATH_MAX], spath[PATH_MAX + 16], id[PATIENT_KEYID_HEX], exp[PATIENT_TIME_BYTES];
-    struct stat st;
-    patient_err err;
+    const char *expires_arg = "30d";
+    int c;
 
-    in.retention_days = -1;
+    d->in.retention_days = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "s:o:fh", opts, NULL)) != -1) {
         switch (c) {
-        case 's': sec = optarg; break;
-        case 'o': out = optarg; break;
-        case 'f': force = 1; break;
-        case OPT_FROM: from = optarg; break;
-        case OPT_OPERATOR: in.operator_name = optarg; break;
-        case OPT_CONTACT: in.contact = optarg; break;
-        case OPT_SERVICE: service_arg = optarg; break;
-        case OPT_RETENTION: retention_arg = optarg; break;
-        case OPT_SHARING: in.sharing = optarg; break;
-        case OPT_TLS: in.upstream_tls_min = optarg; break;
+        case 's': d->sec = optarg; break;
+        case 'o': d->out = optarg; break;
+        case 'f': d->force = 1; break;
+        case OPT_FROM: d->from = optarg; break;
+        case OPT_OPERATOR: d->in.operator_name = optarg; break;
+        case OPT_CONTACT: d->in.contact = optarg; break;
+        case OPT_SERVICE: d->service_arg = optarg; break;
+        case OPT_RETENTION: d->retention_arg = optarg; break;
+        case OPT_SHARING: d->in.sharing = optarg; break;
+        case OPT_TLS: d->in.upstream_tls_min = optarg; break;
         case OPT_ICA:
-            if (cli_tls_pin_add(usage, 0, "--interception-ca", optarg, ica, &nica) != 0)
+            if (cli_tls_pin_add(usage, 0, "--interception-ca", optarg, d->ica, &d->nica) != 0)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_EXPIRES: expires_arg = optarg; break;
-        case OPT_PASSWORD_FILE: pwfile = optarg; break;
+        case OPT_PASSWORD_FILE: d->pwfile = optarg; break;
         case 'h': cli_usage(usage, NULL);
         default: cli_usage(usage, "invalid option");
         }
     }
     if (optind != argc)
         cli_usage(usage, "unexpected argument: %s", argv[optind]);
-    if (sec == NULL || out == NULL)
+    if (d->sec == NULL || d->out == NULL)
         cli_usage(usage, "-s SECKEY and --out DIR|FILE are required");
-    if (patient_duration_parse(expires_arg, EXPIRES_MAX, &secs) != PATIENT_OK || secs <= 0)
+    if (patient_duration_parse(expires_arg, EXPIRES_MAX, &d->secs) != PATIENT_OK || d->secs <= 0)
         cli_usage(usage, "--expires: not a duration like 30d (at most 3650d)");
+    return CLI_EXIT_OK;
+}
 
-    /* Flags first: --from fills only the fields they leave unset. */
-    if (service_arg) {
+/* The fields the flags give; --from fills only those they leave unset. */
+static void
+fields_from_flags(disclose_run *d)
+{
+    char *end;
+
+    if (d->service_arg) {
         char *p;
-        size_t n = 1;
-        if ((services_buf = strdup(service_arg)) == NULL)
+        size_t n = 1, nservices = 0;
+        if ((d->services_buf = strdup(d->service_arg)) == NULL)
             cli_die(CLI_EXIT_USAGE, "out of memory");
-        for (p = services_buf; *p; p++)
+        for (p = d->services_buf; *p; p++)
             n += *p == ',';
-        if ((services = calloc(n + 1, sizeof *services)) == NULL)
+        if ((d->services = calloc(n + 1, sizeof *d->services)) == NULL)
             cli_die(CLI_EXIT_USAGE, "out of memory");
-        for (p = strtok(services_buf, ","); p; p = strtok(NULL, ","))
-            services[nservices++] = p;
-        in.services = services;
-        in.nservices = nservices;
+        for (p = strtok(d->services_buf, ","); p; p = strtok(NULL, ","))
+            d->services[nservices++] = p;
+        d->in.services = d->services;
+        d->in.nservices = nservices;
     }
-    if (retention_arg) {
+    if (d->retention_arg) {
         errno = 0;
-        in.retention_days = strtoll(retention_arg, &end, 10);
-        if (errno || *end || end == retention_arg || in.retention_days < 0 ||
-            in.retention_days > PATIENT_DISCLOSURE_MAX_RETENTION) {
+        d->in.retention_days = strtoll(d->retention_arg, &end, 10);
+        if (errno || *end || end == d->retention_arg || d->in.retention_days < 0 ||
+            d->in.retention_days > PATIENT_DISCLOSURE_MAX_RETENTION) {
             /* Said after --from's own errors; set all the same, so that
              * --from's retention_days is not read. */
-            retention_bad = 1;
-            in.retention_days = 0;
+            d->retention_bad = 1;
+            d->in.retention_days = 0;
         }
     }
-    if (nica) {
-        in.interception_ca = (const uint8_t(*)[32])ica;
-        in.ninterception_ca = nica;
+    if (d->nica) {
+        d->in.interception_ca = (const uint8_t(*)[32])d->ica;
+        d->in.ninterception_ca = d->nica;
     }
-    if (from) {
-        const char *field = NULL;
-        if ((err = patient_file_read(from, PATIENT_DISCLOSURE_MAX_BYTES, 0, &from_text, &from_len,
-                                     NULL)) != PATIENT_OK) {
-            cli_warn("%s: %s [%s]", from, patient_strerror(err), patient_errname(err));
-            goto out;
-        }
-        err = patient_disclosure_info_from_json(from_text, from_len, &in, &from_held, &field,
-                                                &detail);
-        /* A field's value: a usage error; the document itself: a warning
-         * with its result code. */
-        if (err != PATIENT_OK && field != NULL)
-            cli_usage(usage, "%s: %s", from, detail ? detail : patient_strerror(err));
-        if (err != PATIENT_OK) {
-            cli_warn("%s: %s [%s]", from, detail ? detail : patient_strerror(err),
-                     patient_errname(err));
-            goto out;
-        }
+}
+
+/* --from: the fields the flags left unset, from the library's reader. */
+static int
+merge_from(disclose_run *d)
+{
+    const char *field = NULL;
+    size_t from_len = 0;
+    patient_err err;
+
+    if (d->from == NULL)
+        return CLI_EXIT_OK;
+    if ((err = patient_file_read(d->from, PATIENT_DISCLOSURE_MAX_BYTES, 0, &d->from_text, &from_len,
+                                 NULL)) != PATIENT_OK) {
+        cli_warn("%s: %s [%s]", d->from, patient_strerror(err), patient_errname(err));
+        return CLI_EXIT_USAGE;
     }
-    if (retention_bad)
+    err = patient_disclosure_info_from_json(d->from_text, from_len, &d->in, &d->from_held, &field,
+                                            &d->detail);
+    /* A field's value: a usage error; the document itself: a warning
+     * with its result code. */
+    if (err != PATIENT_OK && field != NULL)
+        cli_usage(usage, "%s: %s", d->from, d->detail ? d->detail : patient_strerror(err));
+    if (err != PATIENT_OK) {
+        cli_warn("%s: %s [%s]", d->from, d->detail ? d->detail : patient_strerror(err),
+                 patient_errname(err));
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Every field present and valid, and the validity period set; a usage
+ * error exits here, before the key's password is asked for. */
+static void
+check_fields(disclose_run *d)
+{
+    patient_disclosure_info *in = &d->in;
+    const char *bad = NULL;
+
+    if (d->retention_bad)
         cli_usage(usage, "--retention-days: not an integer 0..%d",
                   PATIENT_DISCLOSURE_MAX_RETENTION);
-    if (in.operator_name == NULL)
+    if (in->operator_name == NULL)
         cli_usage(usage, "--operator is required (or \"operator\" in --from)");
-    if (in.contact == NULL)
+    if (in->contact == NULL)
         cli_usage(usage, "--contact is required (or \"contact\" in --from)");
-    if (in.nservices == 0)
+    if (in->nservices == 0)
         cli_usage(usage, "--service is required (or \"services\" in --from)");
-    if (in.retention_days < 0)
+    if (in->retention_days < 0)
         cli_usage(usage, "--retention-days is required (or \"retention_days\" in --from)");
-    if (in.sharing == NULL)
+    if (in->sharing == NULL)
         cli_usage(usage, "--sharing is required (\"none\" or who receives data)");
-    if (in.upstream_tls_min == NULL)
+    if (in->upstream_tls_min == NULL)
         cli_usage(usage, "--upstream-tls-min is required (e.g. TLSv1.2)");
-    if (patient_tls_version_rank(in.upstream_tls_min) == 0)
+    if (patient_tls_version_rank(in->upstream_tls_min) == 0)
         cli_usage(usage, "--upstream-tls-min: one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3");
-    in.issued = time(NULL);
-    in.expires = in.issued + (time_t)secs;
+    in->issued = time(NULL);
+    in->expires = in->issued + (time_t)d->secs;
     /* The library's field rules, before asking for the key's password. */
-    if (patient_disclosure_info_check(&in, &bad) != PATIENT_OK)
+    if (patient_disclosure_info_check(in, &bad) != PATIENT_OK)
         cli_usage(usage, "invalid %s: operator, services and sharing must be printable text "
                          "(operator and each service at most %d bytes), contact mailto: or "
                          "https://",
                   bad, PATIENT_DISCLOSURE_MAX_TEXT);
+}
 
-    if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if (snprintf(jpath, sizeof jpath, "%s/disclosure.json", out) >= (int)sizeof jpath)
+/* The document's path (DIR/disclosure.json for a folder) and its
+ * signature's; existing files refused without -f. */
+static int
+output_paths(disclose_run *d)
+{
+    struct stat st;
+
+    if (stat(d->out, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (snprintf(d->jpath, sizeof d->jpath, "%s/disclosure.json", d->out) >=
+            (int)sizeof d->jpath)
             cli_usage(usage, "--out: path too long");
-    } else if (snprintf(jpath, sizeof jpath, "%s", out) >= (int)sizeof jpath) {
+    } else if (snprintf(d->jpath, sizeof d->jpath, "%s", d->out) >= (int)sizeof d->jpath) {
         cli_usage(usage, "--out: path too long");
     }
-    snprintf(spath, sizeof spath, "%s.minisig", jpath);
-    if (!force && (cli_exists(jpath) || cli_exists(spath))) {
-        cli_warn("%s or %s already exists; use -f to overwrite [file.exists]", jpath, spath);
-        goto out;
+    snprintf(d->spath, sizeof d->spath, "%s.minisig", d->jpath);
+    if (!d->force && (cli_exists(d->jpath) || cli_exists(d->spath))) {
+        cli_warn("%s or %s already exists; use -f to overwrite [file.exists]", d->jpath, d->spath);
+        return CLI_EXIT_USAGE;
     }
+    return CLI_EXIT_OK;
+}
 
-    if ((rc = cli_seckey_load(sec, pwfile, &sk)) != CLI_EXIT_OK)
+/* Sign with the key, write the document, then its signature, and say
+ * what was written. */
+static int
+sign_and_write(disclose_run *d)
+{
+    patient_seckey *sk = NULL;
+    patient_pubkey pk;
+    char *json = NULL, *sig = NULL, id[PATIENT_KEYID_HEX], exp[PATIENT_TIME_BYTES];
+    size_t jlen = 0;
+    unsigned flags = d->force ? PATIENT_FILE_REPLACE : 0;
+    patient_err err;
+    int rc;
+
+    if ((rc = cli_seckey_load(d->sec, d->pwfile, &sk)) != CLI_EXIT_OK)
         goto out;
-    err = patient_disclosure_sign(&in, sk, &json, &jlen, &sig);
+    err = patient_disclosure_sign(&d->in, sk, &json, &jlen, &sig);
     if (err == PATIENT_ERR_ARG) {
         cli_warn("invalid field: operator and services must be printable (at most %d bytes), "
                  "contact mailto: or https://, sharing non-empty [argument]",
@@ -236,15 +289,13 @@ cmd_disclose(int argc, char **argv)
     if ((rc = cli_report(err, "signing")) != CLI_EXIT_OK)
         goto out;
     /* Document first, then its signature. */
-    if (patient_file_write(jpath, json, jlen, 0644, force ? PATIENT_FILE_REPLACE : 0) !=
-        PATIENT_OK) {
-        cli_warn("%s: %s [io]", jpath, errno == EEXIST ? "exists" : strerror(errno));
+    if (patient_file_write(d->jpath, json, jlen, 0644, flags) != PATIENT_OK) {
+        cli_warn("%s: %s [io]", d->jpath, errno == EEXIST ? "exists" : strerror(errno));
         rc = CLI_EXIT_USAGE;
         goto out;
     }
-    if (patient_file_write(spath, sig, strlen(sig), 0644, force ? PATIENT_FILE_REPLACE : 0) !=
-        PATIENT_OK) {
-        cli_warn("%s: %s [io]", spath, errno == EEXIST ? "exists" : strerror(errno));
+    if (patient_file_write(d->spath, sig, strlen(sig), 0644, flags) != PATIENT_OK) {
+        cli_warn("%s: %s [io]", d->spath, errno == EEXIST ? "exists" : strerror(errno));
         rc = CLI_EXIT_USAGE;
         goto out;
     }
@@ -252,17 +303,35 @@ cmd_disclose(int argc, char **argv)
     patient_keyid_hex(pk.id, id);
     /* At most 3650 days from now, so a four-digit year: the text
      * strftime("%Y-%m-%dT%H:%M:%SZ") gives. */
-    patient_time_format(in.expires, exp);
-    printf("wrote %s and %s (key %s, expires %s)\n", jpath, spath, id, exp);
+    patient_time_format(d->in.expires, exp);
+    printf("wrote %s and %s (key %s, expires %s)\n", d->jpath, d->spath, id, exp);
     rc = CLI_EXIT_OK;
 out:
     patient_seckey_free(sk);
-    patient_disclosure_free(from_held);
-    free(detail);
-    free(from_text);
-    free(services_buf);
-    free(services);
     free(json);
     free(sig);
+    return rc;
+}
+
+int
+cmd_disclose(int argc, char **argv)
+{
+    disclose_run d;
+    int rc;
+
+    memset(&d, 0, sizeof d);
+    if ((rc = parse_args(argc, argv, &d)) != CLI_EXIT_OK)
+        return rc;
+    fields_from_flags(&d);
+    if ((rc = merge_from(&d)) == CLI_EXIT_OK) {
+        check_fields(&d);
+        if ((rc = output_paths(&d)) == CLI_EXIT_OK)
+            rc = sign_and_write(&d);
+    }
+    patient_disclosure_free(d.from_held);
+    free(d.detail);
+    free(d.from_text);
+    free(d.services_buf);
+    free(d.services);
     return rc;
 }

@@ -865,24 +865,22 @@ pt_xdg_path(const char *env, const char *home_rel, const char *tail, char **out)
     return PATIENT_OK;
 }
 
-/* Whether byte c is written as it is in flags' form (needs no escape).
- * The one test for json_esc and for pt_buf_put_json_strn's fast path. */
+/* Whether byte c is written as it is in flags' form (needs no escape):
+ * json_walk's fast path. */
 static inline int
 json_plain(unsigned char c, unsigned flags)
 {
     return c >= 0x20 && c != '"' && c != '\\' && !(c == 0x7f && (flags & PT_JSON_ESC_DEL));
 }
 
-/* The escape of byte c in flags' form into esc: its length, 0 when c is
- * written as it is. One table for the writer and for pt_json_str_len. */
+/* The escape of byte c, one that is not json_plain, in flags' form into
+ * esc: its length (2 or 6). */
 static size_t
 json_esc(unsigned char c, unsigned flags, char esc[6])
 {
     static const char hexd[] = "0123456789abcdef", shortc[] = "\b\f\n\r\t", shorte[] = "bfnrt";
     const char *sc;
 
-    if (json_plain(c, flags))
-        return 0; /* the usual byte: nothing written */
     esc[0] = '\\';
     esc[1] = (char)c;
     if (c == '"' || c == '\\')
@@ -898,45 +896,56 @@ json_esc(unsigned char c, unsigned flags, char esc[6])
     return 6;
 }
 
+/* The one walk of a string's len bytes in flags' form, for the writer
+ * (b: appended to it, quoted) and for its count (*count, if not NULL:
+ * its length, quotes included). Runs of bytes that need no escape are
+ * passed over (and appended whole), the usual byte (json_plain, inlined)
+ * without the call to json_esc: a descriptor's JWS (about 1.6 KB for a
+ * 10 KB page) goes through here into every audit log line, and a hop
+ * counts that line's strings before it signs. Inlined into both callers,
+ * so the count's loop carries no writing. */
+static inline patient_err
+json_walk(const char *s, size_t len, unsigned flags, pt_buf *b, size_t *count)
+{
+    const unsigned char *p = (const unsigned char *)s, *run = p, *end = p + len;
+    size_t n = 2 + len; /* the quotes, and every byte once */
+    patient_err err;
+
+    if (b && (err = pt_buf_append(b, "\"", 1)))
+        return err;
+    for (; p < end; p++) {
+        char esc[6];
+        size_t k;
+        if (json_plain(*p, flags))
+            continue;
+        k = json_esc(*p, flags, esc);
+        n += k - 1;
+        if (b) {
+            if ((err = pt_buf_append(b, run, (size_t)(p - run))) || (err = pt_buf_append(b, esc, k)))
+                return err;
+            run = p + 1;
+        }
+    }
+    if (count)
+        *count = n;
+    if (b && ((err = pt_buf_append(b, run, (size_t)(p - run))) || (err = pt_buf_append(b, "\"", 1))))
+        return err;
+    return PATIENT_OK;
+}
+
 patient_err
 pt_buf_put_json_strn(pt_buf *b, const char *s, size_t len, unsigned flags)
 {
-    const unsigned char *p = (const unsigned char *)s, *run = p, *end;
-    patient_err err;
-
-    if ((err = pt_buf_append(b, "\"", 1)))
-        return err;
-    /* Runs of bytes that need no escape are appended whole. The string's
-     * end is found first (strnlen, not a test per byte) and the usual
-     * byte (json_plain, inlined) is passed over without the call to
-     * json_esc: a descriptor's JWS (about 1.6 KB for a 10 KB page) goes
-     * through here into every audit log line. */
-    for (end = p + strnlen(s, len); p < end; p++) {
-        char esc[6];
-        size_t n;
-        if (json_plain(*p, flags))
-            continue;
-        n = json_esc(*p, flags, esc);
-        if ((err = pt_buf_append(b, run, (size_t)(p - run))) || (err = pt_buf_append(b, esc, n)))
-            return err;
-        run = p + 1;
-    }
-    if ((err = pt_buf_append(b, run, (size_t)(p - run))))
-        return err;
-    return pt_buf_append(b, "\"", 1);
+    /* The string's end is found first (strnlen, not a test per byte). */
+    return json_walk(s, strnlen(s, len), flags, b, NULL);
 }
 
 size_t
 pt_json_str_len(const char *s, unsigned flags)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = 2; /* the quotes */
+    size_t n = 0;
 
-    for (; *p; p++) {
-        char esc[6];
-        size_t k = json_esc(*p, flags, esc);
-        n += k ? k : 1;
-    }
+    (void)json_walk(s, strlen(s), flags, NULL, &n);
     return n;
 }
 

@@ -572,8 +572,9 @@ END_TEST
  * 1..0x7f, and a UTF-8 one, as the log writes them (control characters as
  * \u00xx, 0x7f raw), as descriptors, disclosures and reports do (0x7f as
  * \u007f too) and as the manifest does (Python's json.dumps(...,
- * ensure_ascii=False), which wrote the expected text); a length stops
- * the log's copy of a line early. */
+ * ensure_ascii=False), which wrote the expected text), each counted
+ * alike by pt_json_str_len; a length stops the log's copy of a line
+ * early. */
 START_TEST(json_string_writer)
 {
     static const char log_want[] =
@@ -599,14 +600,17 @@ START_TEST(json_string_writer)
     memcpy(in + 127, "\xc3\xa9", 3);
     ck_assert_int_eq(json_str(&b, in), PATIENT_OK);
     ck_assert_uint_eq(b.len, strlen(log_want));
+    ck_assert_uint_eq(pt_json_str_len(in, 0), b.len); /* the count: the same walk */
     ck_assert_int_eq(memcmp(b.data, log_want, b.len), 0);
     b.len = 0;
     ck_assert_int_eq(pt_buf_put_json_str(&b, in), PATIENT_OK);
     ck_assert_uint_eq(b.len, strlen(del_want));
+    ck_assert_uint_eq(pt_json_str_len(in, PT_JSON_ESC_DEL), b.len); /* the count: the same walk */
     ck_assert_int_eq(memcmp(b.data, del_want, b.len), 0);
     b.len = 0;
     ck_assert_int_eq(pt_buf_put_json_strn(&b, in, SIZE_MAX, PT_JSON_ESC_SHORT), PATIENT_OK);
     ck_assert_uint_eq(b.len, strlen(short_want));
+    ck_assert_uint_eq(pt_json_str_len(in, PT_JSON_ESC_SHORT), b.len); /* the count: the same walk */
     ck_assert_int_eq(memcmp(b.data, short_want, b.len), 0);
     b.len = 0;
     ck_assert_int_eq(json_strn(&b, "a\"b\nc", 4), PATIENT_OK);

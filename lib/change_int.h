@@ -3,6 +3,7 @@
 #define PATIENT_CHANGE_INT_H
 
 #include <patient/change.h>
+#include "util.h" /* pt_bigbuf */
 
 /* Check edits against an input of in_len bytes: each in range
  * (EDIT_RANGE), sorted, non-overlapping, distinct offsets (EDIT_ORDER), each
@@ -81,21 +82,6 @@ size_t pt_change_entry_len(const pt_entry_size *s, uint64_t seq);
 #define PT_ENTRY_TLS_MAX (2 * PATIENT_MAX_TLS_FIELD + 16)
 void pt_change_entry_tls(char out[PT_ENTRY_TLS_MAX], const char *version, const char *cipher,
                          int verified);
-
-/* A scratch buffer for big bodies. Buffers of 512 KiB and more are mapped
- * on their own, in whole 2 MiB pages, with transparent huge pages asked for
- * (far fewer page faults); smaller ones come from malloc. Not for memory handed to callers who free(). */
-typedef struct pt_bigbuf {
-    uint8_t *p;
-    size_t cap;
-    int mapped; /* p came from mmap: release with munmap */
-} pt_bigbuf;
-
-/* Room for n bytes (at most PATIENT_MAX_BODY, else TOO_LARGE); the old
- * contents are dropped, never copied. */
-patient_err pt_bigbuf_reserve(pt_bigbuf *b, size_t n);
-/* Release b's memory and zero it; accepts NULL. */
-void pt_bigbuf_free(pt_bigbuf *b);
 
 /* patient_change_undo into a reusable buffer, with control over which
  * hashes are computed. A verifier undoing a whole chain hashes the received

@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sodium.h>
 
 #include <patient/change.h>
@@ -240,64 +239,6 @@ patient_err
 patient_change_check_output(const patient_change *c, const uint8_t *body, size_t len)
 {
     return check_output(c, body, len, 1);
-}
-
-/* Buffers of HUGE_PAGE / 4 and more are mapped on their own, in whole huge
- * pages, and asked for transparent huge pages: a 4 KiB page fault costs
- * about 1.3 us here (a virtual machine), 1,280 of them for a 5 MB body,
- * while zeroing a 2 MiB page takes about 0.17 ms: about even at 512 KiB. */
-#define HUGE_PAGE ((size_t)2 * 1024 * 1024)
-
-void
-pt_bigbuf_free(pt_bigbuf *b)
-{
-    if (b == NULL)
-        return;
-    if (b->mapped)
-        munmap(b->p, b->cap);
-    else
-        free(b->p);
-    b->p = NULL;
-    b->cap = 0;
-    b->mapped = 0;
-}
-
-patient_err
-pt_bigbuf_reserve(pt_bigbuf *b, size_t n)
-{
-    size_t cap, len, head;
-    uint8_t *m;
-
-    if (n <= b->cap && b->p)
-        return PATIENT_OK;
-    pt_bigbuf_free(b);
-    if (n > PATIENT_MAX_BODY)
-        return PATIENT_ERR_TOO_LARGE;
-    if (n < HUGE_PAGE / 4) {
-        if ((b->p = malloc(n ? n : 1)) == NULL)
-            return PATIENT_ERR_NOMEM;
-        b->cap = n;
-        return PATIENT_OK;
-    }
-    /* Whole huge pages, on a huge-page boundary: map one page more, then
-     * give back the ends. */
-    cap = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    len = cap + HUGE_PAGE;
-    m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return PATIENT_ERR_NOMEM;
-    head = (HUGE_PAGE - ((uintptr_t)m & (HUGE_PAGE - 1))) & (HUGE_PAGE - 1);
-    if (head)
-        munmap(m, head);
-    if (len - head - cap)
-        munmap(m + head + cap, len - head - cap);
-    b->p = m + head;
-    b->cap = cap;
-    b->mapped = 1;
-#ifdef MADV_HUGEPAGE
-    (void)madvise(b->p, cap, MADV_HUGEPAGE); /* a hint: fine if refused */
-#endif
-    return PATIENT_OK;
 }
 
 patient_err

@@ -34,7 +34,24 @@ patient_err pt_buf_vappendf(pt_buf *b, const char *fmt, va_list ap)
  * one per 4 KiB (each ~1.3 us here, the kernel zeroing the page inside).
  * Still released with free (pt_buf_free). */
 patient_err pt_buf_reserve_big(pt_buf *b, size_t n);
+
 void pt_buf_free(pt_buf *b);
+
+/* A scratch buffer for big bodies. Buffers of 512 KiB and more are mapped
+ * on their own, in whole 2 MiB pages, with transparent huge pages asked for
+ * (far fewer page faults); smaller ones come from malloc. Not for memory
+ * handed to callers who free(). Capped at PATIENT_MAX_BODY (change.h). */
+typedef struct pt_bigbuf {
+    uint8_t *p;
+    size_t cap;
+    int mapped; /* p came from mmap: release with munmap */
+} pt_bigbuf;
+
+/* Room for n bytes (at most PATIENT_MAX_BODY, else TOO_LARGE); the old
+ * contents are dropped, never copied. */
+patient_err pt_bigbuf_reserve(pt_bigbuf *b, size_t n);
+/* Release b's memory and zero it; accepts NULL. */
+void pt_bigbuf_free(pt_bigbuf *b);
 
 /* Read a whole regular file (refusing symlinks, devices and FIFOs) of at
  * most max bytes. *out is malloc'd and NUL-terminated (not counted in *len).

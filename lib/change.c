@@ -15,6 +15,7 @@
 #include "chunk.h"
 #include "hash_bg.h"
 #include "hash_int.h"
+#include "jws_int.h"
 #include "key_int.h"
 #include "time_int.h"
 #include "url_int.h"

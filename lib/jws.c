@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include <patient/jws.h>
+#include "jws_int.h"
 #include "key_int.h"
 #include "util.h"
 

@@ -17,7 +17,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/change_int.h lib/change.c lib/hash_bg.h lib/hash_bg.c lib/edit.c lib/pieces.h lib/pieces.c lib/gzip.c \
 	lib/rules.c \
 	lib/report_int.h lib/report.c lib/verify_int.h lib/verify.c lib/rollback.c lib/verify_confine.c lib/verify_stream.h lib/verify_stream.c lib/verify_net.c lib/bundle.c lib/native.c lib/mbox.c lib/mbox_http.c lib/mbox_ref.c \
-	lib/jws.c \
+	lib/jws_int.h lib/jws.c \
 	lib/inspect_int.h lib/inspect.c lib/inspect_key.c lib/inspect_jws.c lib/inspect_log.c lib/inspect_doc.c
 lib_libpatient_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
 	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(SSL_CFLAGS) $(ZLIB_CFLAGS) $(PCRE2_CFLAGS)

@@ -196,12 +196,6 @@ size_t pt_json_str_len(const char *s, unsigned flags);
 patient_err pt_buf_put_cjson_uint(pt_buf *b, uint64_t v);
 patient_err pt_buf_put_b64(pt_buf *b, const uint8_t *p, size_t n, int url);
 
-/* patient_jws_sign without its PATIENT_JWS_PAYLOAD_MAX cap: for a caller
- * that signs first and then judges what the compact form takes, refusing
- * with its own errors (a hop, change.c). ARG as that call. */
-patient_err pt_jws_sign_uncapped(const patient_seckey *sk, const char *typ, const void *payload,
-                                 size_t len, char **out);
-
 /* Lower-case hex. out needs 2*len+1 bytes. */
 void pt_hex(const uint8_t *in, size_t len, char *out);
 /* Whether hex is exactly what pt_hex writes for in (lowercase, NUL after

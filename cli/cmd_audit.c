@@ -442,35 +442,6 @@ chunks_short(const patient_log_entry *e, char *out, size_t cap)
     return out;
 }
 
-/* The same as JSON: null when nothing was withheld. */
-static void
-chunks_json(cJSON *o, const patient_log_entry *e)
-{
-    size_t touched = 0, nr = 0;
-    uint64_t withheld = 0;
-    patient_range *r = NULL;
-    cJSON *c;
-    char *u;
-
-    if (entry_chunks(e, &touched, &withheld, &r, &nr) != 0) {
-        cJSON_AddStringToObject(o, "chunks", "unreadable");
-        return;
-    }
-    if (withheld == 0) {
-        cJSON_AddNullToObject(o, "chunks");
-        free(r);
-        return;
-    }
-    c = cJSON_AddObjectToObject(o, "chunks");
-    cJSON_AddNumberToObject(c, "touched", (double)touched);
-    cJSON_AddNumberToObject(c, "withheld", (double)withheld);
-    /* The ranges as inspect shows them, put in as they are. */
-    if ((u = patient_inspect_ranges_json(r, nr)) != NULL)
-        cJSON_AddItemToObject(c, "unchecked", cJSON_CreateRaw(u));
-    free(u);
-    free(r);
-}
-
 /* The upstream TLS column: "TLSv1.3 verified", "TLSv1.2 UNVERIFIED",
  * "plain" (plain HTTP upstream), "-" (not recorded). */
 static const char *
@@ -501,36 +472,9 @@ list_row(const char *log, const patient_log_entry *e, void *vctx)
 
     c->rows++;
     if (c->json) {
-        cJSON *o = cJSON_CreateObject(), *a;
-        char *s;
-        if (o == NULL)
-            return PATIENT_ERR_NOMEM;
-        cJSON_AddStringToObject(o, "log", log);
-        cJSON_AddNumberToObject(o, "line", (double)e->line_no);
-        cJSON_AddNumberToObject(o, "seq", (double)e->seq);
-        cJSON_AddStringToObject(o, "time", e->time_str ? e->time_str : "");
-        cJSON_AddStringToObject(o, "url", e->url ? e->url : "");
-        cJSON_AddNumberToObject(o, "hop", (double)e->hop);
-        a = cJSON_AddObjectToObject(o, "middlebox");
-        cJSON_AddStringToObject(a, "name", e->by_name ? e->by_name : "");
-        cJSON_AddStringToObject(a, "kid", e->by_kid ? e->by_kid : "");
-        a = cJSON_AddArrayToObject(o, "reasons");
-        for (size_t i = 0; i < e->n_edits; i++)
-            cJSON_AddItemToArray(a, cJSON_CreateString(e->reasons[i] ? e->reasons[i] : ""));
-        a = cJSON_AddArrayToObject(o, "rules");
-        for (size_t i = 0; i < e->n_edits; i++)
-            cJSON_AddItemToArray(a, cJSON_CreateString(e->rules && e->rules[i] ? e->rules[i] : ""));
-        cJSON_AddNumberToObject(o, "edits", (double)e->n_edits);
-        cJSON_AddNumberToObject(o, "deleted", (double)e->deleted);
-        cJSON_AddNumberToObject(o, "inserted", (double)e->inserted);
-        if (e->tls)
-            cJSON_AddStringToObject(o, "tls", e->tls);
-        else
-            cJSON_AddNullToObject(o, "tls");
-        if (c->chunks)
-            chunks_json(o, e);
-        s = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
+        /* The library renders the row, chunks and all (patient/inspect.h). */
+        char *s = patient_inspect_log_entry_json(e, log,
+                                                 c->chunks ? PATIENT_INSPECT_ENTRY_CHUNKS : 0);
         if (s == NULL)
             return PATIENT_ERR_NOMEM;
         puts(s);

@@ -44,16 +44,6 @@ pt_inspect_ranges_json(const patient_range *r, size_t n)
     return a;
 }
 
-char *
-patient_inspect_ranges_json(const patient_range *r, size_t n)
-{
-    cJSON *a = pt_inspect_ranges_json(r, n);
-    char *s = a ? cJSON_PrintUnformatted(a) : NULL;
-
-    cJSON_Delete(a);
-    return s;
-}
-
 /* Replace a change payload's "chunks" (base64 leaves and kept hashes) by
  * what they mean: how many origin chunks the hop's withheld deletions
  * touched, and, when the descriptor c is at hand, the bytes it withheld

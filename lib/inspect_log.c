@@ -174,3 +174,81 @@ out:
     return rc;
 }
 
+
+/* ---- one change entry, as `patient audit list --json` shows it ---------- */
+
+/* What a hop that withheld deleted bytes left unchecked, read from its
+ * descriptor by the change reader: null when it withheld nothing,
+ * "unreadable" when the descriptor does not read (list does not verify;
+ * `audit verify --deep` says why). 0 when out of memory. */
+static int
+entry_chunks(cJSON *o, const patient_log_entry *e)
+{
+    patient_change *c = NULL;
+    patient_range *r = NULL;
+    size_t nr = 0;
+    uint64_t withheld = 0;
+    cJSON *ch;
+    int ok;
+
+    if (e->jws == NULL || patient_change_parse(e->jws, strlen(e->jws), &c) != PATIENT_OK ||
+        patient_change_chunk_ranges(c, &r, &nr, &withheld) != PATIENT_OK)
+        ok = cJSON_AddStringToObject(o, "chunks", "unreadable") != NULL;
+    else if (withheld == 0)
+        ok = cJSON_AddNullToObject(o, "chunks") != NULL;
+    else
+        ok = (ch = cJSON_AddObjectToObject(o, "chunks")) != NULL &&
+             cJSON_AddNumberToObject(ch, "touched", (double)c->nchunks) != NULL &&
+             cJSON_AddNumberToObject(ch, "withheld", (double)withheld) != NULL &&
+             cJSON_AddItemToObject(ch, "unchecked", pt_inspect_ranges_json(r, nr));
+    free(r);
+    patient_change_free(c);
+    return ok;
+}
+
+static int
+entry_strings(cJSON *o, const char *name, const char *const *v, size_t n)
+{
+    cJSON *a = cJSON_AddArrayToObject(o, name);
+
+    for (size_t i = 0; a && i < n; i++)
+        if (!cJSON_AddItemToArray(a, cJSON_CreateString(v && v[i] ? v[i] : "")))
+            return 0;
+    return a != NULL;
+}
+
+static int
+entry_members(cJSON *o, const patient_log_entry *e, const char *log, unsigned flags)
+{
+    cJSON *m;
+
+    return cJSON_AddStringToObject(o, "log", log ? log : "") != NULL &&
+           cJSON_AddNumberToObject(o, "line", (double)e->line_no) != NULL &&
+           cJSON_AddNumberToObject(o, "seq", (double)e->seq) != NULL &&
+           cJSON_AddStringToObject(o, "time", e->time_str ? e->time_str : "") != NULL &&
+           cJSON_AddStringToObject(o, "url", e->url ? e->url : "") != NULL &&
+           cJSON_AddNumberToObject(o, "hop", (double)e->hop) != NULL &&
+           (m = cJSON_AddObjectToObject(o, "middlebox")) != NULL &&
+           cJSON_AddStringToObject(m, "name", e->by_name ? e->by_name : "") != NULL &&
+           cJSON_AddStringToObject(m, "kid", e->by_kid ? e->by_kid : "") != NULL &&
+           entry_strings(o, "reasons", e->reasons, e->n_edits) &&
+           entry_strings(o, "rules", e->rules, e->n_edits) &&
+           cJSON_AddNumberToObject(o, "edits", (double)e->n_edits) != NULL &&
+           cJSON_AddNumberToObject(o, "deleted", (double)e->deleted) != NULL &&
+           cJSON_AddNumberToObject(o, "inserted", (double)e->inserted) != NULL &&
+           (e->tls ? cJSON_AddStringToObject(o, "tls", e->tls) : cJSON_AddNullToObject(o, "tls")) !=
+               NULL &&
+           (!(flags & PATIENT_INSPECT_ENTRY_CHUNKS) || entry_chunks(o, e));
+}
+
+char *
+patient_inspect_log_entry_json(const patient_log_entry *e, const char *log, unsigned flags)
+{
+    cJSON *o = e ? cJSON_CreateObject() : NULL;
+    char *s = NULL;
+
+    if (o && entry_members(o, e, log, flags))
+        s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}

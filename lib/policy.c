@@ -1141,7 +1141,8 @@ patient_policy_serialize(const patient_policy *p, char **out, size_t *len)
         return PATIENT_ERR_ARG;
     if ((root = pt_policy_json(p)) == NULL)
         return PATIENT_ERR_NOMEM;
-    if ((err = put_layout(&b, root, 0)) == PATIENT_OK && (err = pt_buf_append(&b, "\n", 1)) == PATIENT_OK) {
+    if ((err = put_layout(&b, root, 0)) == PATIENT_OK &&
+        (err = pt_buf_append(&b, "\n", 1)) == PATIENT_OK) {
         *out = (char *)b.data;
         if (len)
             *len = b.len;

@@ -13,6 +13,7 @@
 #include <cJSON.h>
 
 #include <patient/patient.h>
+#include "inspect_int.h"
 #include "testutil.h"
 
 /* Inspect s (len bytes; path as opts.path), expecting want. */
@@ -402,13 +403,64 @@ END_TEST
 START_TEST(ranges_json)
 {
     const patient_range r[2] = {{0, 966}, {65536, 12}};
-    char *s = patient_inspect_ranges_json(r, 2);
+    cJSON *a = pt_inspect_ranges_json(r, 2);
+    char *s = cJSON_PrintUnformatted(a);
 
     ck_assert_str_eq(s, "[{\"offset\":0,\"length\":966},{\"offset\":65536,\"length\":12}]");
     free(s);
-    s = patient_inspect_ranges_json(NULL, 0);
+    cJSON_Delete(a);
+    a = pt_inspect_ranges_json(NULL, 0);
+    s = cJSON_PrintUnformatted(a);
     ck_assert_str_eq(s, "[]");
     free(s);
+    cJSON_Delete(a);
+}
+END_TEST
+
+/* A change entry as audit list --json shows it, byte for byte: members in
+ * order, escapes, a missing rule as "", no tls as null; with the chunks
+ * flag, a descriptor that does not read is "unreadable" (the descriptors
+ * that do read, withheld or not, are in cli_audit.sh). */
+START_TEST(log_entry_json)
+{
+    static const char *const reasons[] = {"tracker.removed", "ads.\"x\""};
+    static const char *const rules[] = {"trk-1", NULL};
+    patient_log_entry e;
+    char *s;
+
+    memset(&e, 0, sizeof e);
+    e.line_no = 3;
+    e.seq = 2;
+    e.kind = PATIENT_LOG_KIND_CHANGE;
+    e.time_str = "2026-11-20T10:00:00Z";
+    e.url = "https://a.example/x";
+    e.hop = 1;
+    e.by_name = "corp";
+    e.by_kid = "6AB69CB8CB0AD1C0";
+    e.reasons = reasons;
+    e.rules = rules;
+    e.n_edits = 2;
+    e.deleted = 201;
+    e.inserted = 142;
+    e.jws = "not.a.descriptor";
+#define ROW "{\"log\":\"a.log\",\"line\":3,\"seq\":2,\"time\":\"2026-11-20T10:00:00Z\"," \
+            "\"url\":\"https://a.example/x\",\"hop\":1,\"middlebox\":{\"name\":\"corp\"," \
+            "\"kid\":\"6AB69CB8CB0AD1C0\"},\"reasons\":[\"tracker.removed\",\"ads.\\\"x\\\"\"]," \
+            "\"rules\":[\"trk-1\",\"\"],\"edits\":2,\"deleted\":201,\"inserted\":142,\"tls\":"
+    s = patient_inspect_log_entry_json(&e, "a.log", 0);
+    ck_assert_str_eq(s, ROW "null}");
+    free(s);
+    s = patient_inspect_log_entry_json(&e, "a.log", PATIENT_INSPECT_ENTRY_CHUNKS);
+    ck_assert_str_eq(s, ROW "null,\"chunks\":\"unreadable\"}");
+    free(s);
+    e.jws = NULL;
+    e.tls = "TLSv1.3 TLS_AES_128_GCM_SHA256 verified";
+    s = patient_inspect_log_entry_json(&e, "a.log", PATIENT_INSPECT_ENTRY_CHUNKS);
+    ck_assert_str_eq(s,
+                     ROW "\"TLSv1.3 TLS_AES_128_GCM_SHA256 verified\",\"chunks\":\"unreadable\"}");
+    free(s);
+#undef ROW
+    ck_assert_ptr_null(patient_inspect_log_entry_json(NULL, "a.log", 0));
 }
 END_TEST
 
@@ -426,6 +478,7 @@ inspect_suite(void)
     tcase_add_test(tc, json_documents);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, ranges_json);
+    tcase_add_test(tc, log_entry_json);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <patient/change.h>
 #include <patient/error.h>
+#include <patient/log.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -98,12 +99,21 @@ PATIENT_EXPORT char *patient_inspection_text(const patient_inspection *r, const 
 
 PATIENT_EXPORT void patient_inspection_free(patient_inspection *r);
 
-/* The origin byte ranges a hop's chunks leave unchecked
- * (patient_change_chunk_ranges, patient/change.h) as inspection shows them,
- * for a tool that reports them beside it (audit list --chunks): compact
- * JSON, [{"offset": N, "length": N}, ...]. malloc'd (free), NULL when out
- * of memory. */
-PATIENT_EXPORT char *patient_inspect_ranges_json(const patient_range *r, size_t n);
+/* A change entry of an audit log (patient/log.h, as the iterator read it)
+ * as `patient audit list --json` shows it: one line of compact JSON, no
+ * newline, {log, line, seq, time, url, hop, middlebox {name, kid},
+ * reasons[], rules[] (one per edit), edits, deleted, inserted, tls (the
+ * entry's "tls" string or null)}; log names the log (NULL: ""). With
+ * PATIENT_INSPECT_ENTRY_CHUNKS in flags, also "chunks", read from the
+ * entry's descriptor by the change reader: null when the hop withheld no
+ * deleted bytes, "unreadable" when the descriptor does not read (nothing is
+ * verified), else {touched (origin chunks), withheld (bytes), unchecked
+ * [{offset, length}]}: the origin byte ranges the hop's chunks leave
+ * unchecked (patient_change_chunk_ranges, patient/change.h), as inspection
+ * shows them. malloc'd (free), NULL when out of memory or e is NULL. */
+#define PATIENT_INSPECT_ENTRY_CHUNKS 1u
+PATIENT_EXPORT char *patient_inspect_log_entry_json(const patient_log_entry *e, const char *log,
+                                                    unsigned flags);
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,15 @@ origin(void)
     return o;
 }
 
+/* The library's chunk walk over OLEN bytes at d, in one piece. */
+static patient_err
+walk(const uint8_t *d, const pt_chunk_job *job, uint8_t root[32])
+{
+    pt_piece p;
+    pt_pieces s = pt_pieces_one(&p, d, OLEN);
+    return pt_chunk_walk_pieces(&s, job, root);
+}
+
 static void
 one(const char *v, size_t len)
 {
@@ -106,10 +115,13 @@ one(const char *v, size_t len)
     if (nt) {
         truth = malloc(nt * sizeof *truth);
         if (truth == NULL ||
-            pt_chunk_walk(origin(), OLEN, NULL, NULL, 0, tidx, truth, nt, NULL) != PATIENT_OK)
+            walk(origin(), &(pt_chunk_job){.len = OLEN, .want = tidx, .leaf = truth, .nwant = nt},
+                 NULL) != PATIENT_OK)
             abort();
-        if (pt_chunk_walk(in, OLEN, tidx, (const uint8_t (*)[32])truth, nt, NULL, NULL, 0, want) !=
-                PATIENT_OK ||
+        if (walk(in, &(pt_chunk_job){.len = OLEN, .known = tidx,
+                                     .known_val = (const uint8_t (*)[32])truth, .nknown = nt,
+                                     .root = 1},
+                 want) != PATIENT_OK ||
             memcmp(want, root, 32) != 0)
             abort();
     }
@@ -118,8 +130,10 @@ one(const char *v, size_t len)
     if (err == PATIENT_OK) {
         if (nk != nt)
             abort();
-        if (pt_chunk_walk(in, OLEN, kidx, (const uint8_t (*)[32])kval, nk, NULL, NULL, 0, got) !=
-            PATIENT_OK)
+        if (walk(in, &(pt_chunk_job){.len = OLEN, .known = kidx,
+                                     .known_val = (const uint8_t (*)[32])kval, .nknown = nk,
+                                     .root = 1},
+                 got) != PATIENT_OK)
             abort();
         if (memcmp(got, root, 32) == 0)
             for (w = 0; w < nk; w++)

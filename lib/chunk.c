@@ -427,20 +427,6 @@ pt_chunk_walk_pieces(const pt_pieces *data, const pt_chunk_job *job,
     return err;
 }
 
-patient_err
-pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known,
-              const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
-              const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES], size_t nwant,
-              uint8_t root[PATIENT_SHA256_BYTES])
-{
-    pt_piece one;
-    pt_pieces s = pt_pieces_one(&one, data, len);
-    pt_chunk_job job = {.len = len, .known = known, .known_val = known_val, .nknown = nknown,
-                        .want = want, .leaf = want_val, .nwant = nwant, .root = root != NULL};
-
-    return pt_chunk_walk_pieces(&s, &job, root);
-}
-
 /* ---- holes ---- */
 
 void

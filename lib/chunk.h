@@ -99,17 +99,10 @@ void pt_chunk_stream_free(pt_chunk_stream *w);
 
 /* The walk over bytes in pieces (pieces.h; data->len must be job->len,
  * else PATIENT_ERR_ARG), fed to it in one block: a piece with an owner is
- * a hole. root: as pt_chunk_stream_final. */
+ * a hole. root: as pt_chunk_stream_final. Bytes in one buffer are one
+ * piece (pt_pieces_one). */
 patient_err pt_chunk_walk_pieces(const pt_pieces *data, const pt_chunk_job *job,
                                  uint8_t root[PATIENT_SHA256_BYTES]);
-
-/* The walk over data[0, len): leaves of the chunks in known taken from
- * known_val, those of want copied to want_val, the root when root is not
- * NULL (pt_chunk_job says what each is). */
-patient_err pt_chunk_walk(const uint8_t *data, size_t len, const uint64_t *known,
-                          const uint8_t (*known_val)[PATIENT_SHA256_BYTES], size_t nknown,
-                          const uint64_t *want, uint8_t (*want_val)[PATIENT_SHA256_BYTES],
-                          size_t nwant, uint8_t root[PATIENT_SHA256_BYTES]);
 
 /* ---- bytes with holes ---------------------------------------------------
  * A hole is a run of bytes whose value is not known (a hop withheld them).

@@ -270,7 +270,6 @@ sorted_distinct(const uint64_t *v, size_t n, uint64_t limit)
  * a leaf (pt_chunk_kept) runs no chain at all. */
 struct pt_chunk_stream {
     pt_chunk_job job;
-    uint64_t nchunks;  /* chunks of the resource */
     uint64_t end;      /* chunks walked: all with a root, else up to the last asked about */
     uint64_t j;        /* the current chunk */
     size_t cpos, clen; /* position in chunk j, its length */
@@ -278,10 +277,16 @@ struct pt_chunk_stream {
     int cknown, cwant; /* chunk j's leaf is given; chunk j is asked about */
     SHA256_CTX s, k;   /* the chain; the kept bytes of chunk j */
     int live;          /* s holds the state at the start of chunk j */
-    int chain;         /* the job wants the root or a leaf: s runs */
     uint8_t leaf[PATIENT_SHA256_BYTES];
     pt_merkle_frontier f;
 };
+
+/* The job wants the root or a leaf: the chain s runs. */
+static inline int
+cs_chain(const pt_chunk_stream *w)
+{
+    return w->job.root || w->job.leaf != NULL;
+}
 
 static void
 cs_start(pt_chunk_stream *w)
@@ -303,11 +308,11 @@ cs_close(pt_chunk_stream *w)
     if (w->cknown) {
         memcpy(w->leaf, w->job.known_val[w->ki++], sizeof w->leaf);
         w->live = 0;
-    } else if (w->chain) {
+    } else if (cs_chain(w)) {
         if (!w->live)
             state_set(&w->s, w->leaf, w->j * PT_CHUNK_SIZE); /* leaf: chunk j-1's */
         w->live = 1;
-        if (w->j + 1 == w->nchunks) {
+        if (w->j + 1 == pt_chunk_count(w->job.len)) { /* the last chunk */
             if (SHA256_Final(w->leaf, &w->s) != 1)
                 return PATIENT_ERR_CRYPTO;
         } else {
@@ -339,8 +344,6 @@ pt_chunk_stream_new(const pt_chunk_job *job, pt_chunk_stream **out)
     if ((w = calloc(1, sizeof *w)) == NULL)
         return PATIENT_ERR_NOMEM;
     w->job = *job;
-    w->nchunks = n;
-    w->chain = job->root || job->leaf != NULL;
     /* Without a root, stop after the last leaf anyone asked for. */
     w->end = job->root ? n : job->nwant ? job->want[job->nwant - 1] + 1 : 0;
     pt_merkle_frontier_init(&w->f);
@@ -367,7 +370,7 @@ pt_chunk_stream_update(pt_chunk_stream *w, const uint8_t *p, int hole, size_t n)
         if (w->clen == 0)
             return w->job.root ? PATIENT_ERR_ARG : PATIENT_OK;
         take = w->clen - w->cpos < n ? w->clen - w->cpos : n;
-        if (w->chain && !w->cknown) {
+        if (!w->cknown && cs_chain(w)) {
             if (!w->live)
                 state_set(&w->s, w->leaf, w->j * PT_CHUNK_SIZE);
             w->live = 1;

@@ -101,9 +101,7 @@ detect(const char *path, const char *data, size_t len, int head_only, int is_fil
             cJSON_Delete(doc);
             return pt_inspect_fail(r, "JSON, but not an object");
         }
-        rc = pt_inspect_json_doc(doc, r);
-        cJSON_Delete(doc);
-        return rc;
+        return pt_inspect_json_doc(doc, s, n, r);
     }
     if (head_only)
         return pt_inspect_fail(r, "over %u MiB: refusing to read it", PATIENT_INSPECT_MAX >> 20);

@@ -13,6 +13,7 @@
 #include <cJSON.h>
 
 #include "inspect_int.h"
+#include "manifest_int.h"
 #include "util.h"
 
 static void
@@ -245,45 +246,98 @@ doc_change_payload(const cJSON *doc, cJSON *d)
     pt_inspect_summarise_chunks(d, NULL);
 }
 
-/* What each "type" is shown as, and by which handler. */
+/* ---- the format's own reader: what it refuses, and why --------------- */
+
+static patient_err
+read_manifest_doc(const char *text, size_t len, int shard, char **detail)
+{
+    patient_manifest *m = NULL;
+    patient_err err = pt_manifest_parse_detail(text, len, shard, &m, detail);
+    patient_manifest_free(m);
+    return err;
+}
+
+static patient_err
+read_manifest(const char *text, size_t len, char **detail)
+{
+    return read_manifest_doc(text, len, 0, detail);
+}
+
+static patient_err
+read_shard(const char *text, size_t len, char **detail)
+{
+    return read_manifest_doc(text, len, 1, detail);
+}
+
+/* What each "type" is shown as, by which handler, and which reader judges
+ * it (NULL: no reader in the library reads that file). */
 static const struct doc_kind {
     const char *type, *kind, *title;
     int is_signed;
     void (*show)(const cJSON *doc, cJSON *d);
+    patient_err (*read)(const char *text, size_t len, char **detail);
 } doc_kinds[] = {
-    {"manifest", "manifest", "origin manifest", 1, doc_manifest},
-    {"manifest-shard", "manifest-shard", "origin manifest shard", 0, doc_shard},
-    {"disclosure", "disclosure", "middlebox disclosure", 1, doc_disclosure},
-    {"policy", "policy", "endpoint trust policy", 0, doc_policy},
-    {"rules", "rules", "middlebox rule file", 0, doc_rules},
-    {"bundle", "bundle", "evidence bundle (re-verify offline with patient-verify)", 1, doc_bundle},
+    {"manifest", "manifest", "origin manifest", 1, doc_manifest, read_manifest},
+    {"manifest-shard", "manifest-shard", "origin manifest shard", 0, doc_shard, read_shard},
+    {"disclosure", "disclosure", "middlebox disclosure", 1, doc_disclosure, NULL},
+    {"policy", "policy", "endpoint trust policy", 0, doc_policy, NULL},
+    {"rules", "rules", "middlebox rule file", 0, doc_rules, NULL},
+    {"bundle", "bundle", "evidence bundle (re-verify offline with patient-verify)", 1, doc_bundle, NULL},
     {"report", "report", "verification report (as written by patient-verify; not re-checked)", 0,
-     doc_report},
+     doc_report, NULL},
     {"change", "change-payload", "decoded descriptor payload (the signature is not here)", 0,
-     doc_change_payload},
+     doc_change_payload, NULL},
     {"origin", "origin-payload", "decoded descriptor payload (the signature is not here)", 0,
-     doc_origin_payload},
+     doc_origin_payload, NULL},
 };
 
 int
-pt_inspect_json_doc(cJSON *doc, result *r)
+pt_inspect_json_doc(cJSON *doc, const char *text, size_t len, result *r)
 {
     const char *type = pt_json_str(doc, "type");
     const struct doc_kind *k = NULL;
+    cJSON *shown = NULL, *x;
+    int rc = 0;
 
     if (type == NULL && cJSON_GetObjectItemCaseSensitive(doc, "resources") && pt_json_str(doc, "origin"))
         type = "manifest";
-    if (type == NULL)
-        return pt_inspect_fail(r, "JSON object without a \"type\" member: not a PATIENT document");
+    if (type == NULL) {
+        rc = pt_inspect_fail(r, "JSON object without a \"type\" member: not a PATIENT document");
+        goto out;
+    }
     for (size_t i = 0; k == NULL && i < sizeof doc_kinds / sizeof *doc_kinds; i++)
         if (strcmp(type, doc_kinds[i].type) == 0)
             k = &doc_kinds[i];
-    if (k == NULL)
-        return pt_inspect_fail(r, "JSON document of type \"%.64s\", which PATIENT does not define", type);
+    if (k == NULL) {
+        rc = pt_inspect_fail(r, "JSON document of type \"%.64s\", which PATIENT does not define", type);
+        goto out;
+    }
     r->kind = k->kind;
     r->title = k->title;
     r->is_signed = k->is_signed;
+    shown = cJSON_CreateObject();
+    k->show(doc, shown);
+    /* The reader parses the text again: this tree goes first, so that a
+     * large document is never held twice. */
+    cJSON_Delete(doc);
+    doc = NULL;
     r->details = cJSON_CreateObject();
-    k->show(doc, r->details);
-    return 0;
+    if (k->read != NULL) {
+        /* A document its reader refuses is still shown (inspection exists
+         * to say what is wrong), led by the reader's reason. */
+        char *why = NULL;
+        patient_err err = k->read(text, len, &why);
+        if (err != PATIENT_OK) {
+            char p[640];
+            snprintf(p, sizeof p, "%s [%s]", why ? why : patient_strerror(err), patient_errname(err));
+            cJSON_AddStringToObject(r->details, "problem", p);
+        }
+        free(why);
+    }
+    while ((x = shown->child) != NULL)
+        cJSON_AddItemToObject(r->details, x->string, cJSON_DetachItemViaPointer(shown, x));
+out:
+    cJSON_Delete(shown);
+    cJSON_Delete(doc);
+    return rc;
 }

@@ -55,8 +55,10 @@ int pt_inspect_headers(const char *text, size_t len, result *r);
 int pt_inspect_is_log_line(const cJSON *o);
 int pt_inspect_log_file(const char *path, result *r);
 int pt_inspect_log_text(const char *text, size_t len, result *r);
-/* JSON documents (inspect_doc.c). */
-int pt_inspect_json_doc(cJSON *doc, result *r);
+/* JSON documents (inspect_doc.c): doc is text (len bytes) parsed, TAKEN
+ * (freed here, before the format's reader parses text again); a document
+ * its reader refuses is shown with that reader's reason as details.problem. */
+int pt_inspect_json_doc(cJSON *doc, const char *text, size_t len, result *r);
 
 
 static inline int

@@ -63,6 +63,12 @@ struct patient_manifest {
 /* Parse a shard document (type "manifest-shard"); its place in the tree
  * is checked by the lookup. Same error codes as the manifest parser. */
 patient_err pt_shard_parse(const void *json, size_t len, patient_manifest **out);
+/* patient_manifest_parse (shard 0) or pt_shard_parse (shard 1), and on
+ * failure *detail (detail may be NULL; malloc'd, the caller frees) names
+ * the first member the reader refused and why ("expires: before issued"),
+ * so that inspection can say what is wrong with a document it shows. */
+patient_err pt_manifest_parse_detail(const void *json, size_t len, int shard,
+                                     patient_manifest **out, char **detail);
 /* The child index at each level for a canonical URL path: the first
  * bits[0] bits of SHA-256(path), then the next bits[1], ... */
 void pt_shard_bins(const char *path, const unsigned *bits, unsigned nlevels, unsigned *idx);

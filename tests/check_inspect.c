@@ -331,6 +331,104 @@ START_TEST(audit_log)
 }
 END_TEST
 
+/* Inspect text with "from" replaced by "to" (the first time): a document
+ * its reader refuses is still shown, its details.problem the reader's
+ * reason, or NULL (no problem member) for one it accepts. */
+static char *
+problem_of(const char *text, const char *kind, int is_signed, const char *from, const char *to)
+{
+    const char *at = from ? strstr(text, from) : NULL;
+    size_t n = strlen(text), fl = from ? strlen(from) : 0, tl = to ? strlen(to) : 0;
+    char *s = malloc(n + tl + 1), *why = NULL;
+    patient_inspection *r;
+    const cJSON *x;
+    cJSON *d;
+
+    ck_assert_ptr_nonnull(s);
+    ck_assert_msg(from == NULL || at != NULL, "%s not in the fixture", from);
+    if (at == NULL) {
+        memcpy(s, text, n + 1);
+    } else {
+        size_t pre = (size_t)(at - text);
+        memcpy(s, text, pre);
+        memcpy(s + pre, to, tl);
+        memcpy(s + pre + tl, at + fl, n - pre - fl + 1);
+    }
+    r = look_str(s, PATIENT_OK);
+    d = json_of(r, kind, is_signed);
+    x = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"), "problem");
+    if (x != NULL) {
+        ck_assert(cJSON_IsString(x));
+        why = strdup(x->valuestring);
+    }
+    cJSON_Delete(d);
+    patient_inspection_free(r);
+    free(s);
+    return why;
+}
+
+/* problem_of names want exactly. */
+static void
+problem_is(const char *text, const char *kind, int is_signed, const char *from, const char *to,
+           const char *want)
+{
+    char *why = problem_of(text, kind, is_signed, from, to);
+
+    if (want == NULL)
+        ck_assert_msg(why == NULL, "problem \"%s\" for an accepted document", why);
+    else
+        ck_assert_msg(why != NULL && strcmp(why, want) == 0, "problem \"%s\", want \"%s\"",
+                      why ? why : "(none)", want);
+    free(why);
+}
+
+/* Documents the reader refuses: shown, with the reader's reason. The
+ * fixture itself (from NULL) is accepted and shows none. */
+START_TEST(reader_problems)
+{
+    static const struct {
+        const char *from, *to, *want;
+    } man[] = {
+        {NULL, NULL, NULL},
+        {"\"expires\": \"2026-01-08T00:00:00Z\"", "\"expires\": \"2025-12-31T00:00:00Z\"",
+         "expires: before issued [parse]"},
+        {"\"issued\": \"2026-01-01T00:00:00Z\"", "\"issued\": \"2026-01-01 00:00:00Z\"",
+         "issued: not a time of the form 2026-01-31T12:00:00Z [parse]"},
+        {"\"patient\": 1", "\"patient\": 2", "patient: format 2, this reader reads 1 [unsupported]"},
+        {"\"patient\": 1", "\"patient\": 1.0", "patient: not an integer [parse]"},
+        {"\"integrity\": \"sha256-yRdD", "\"integrity\": \"sha256-!RdD",
+         "resources./.integrity: not \"sha256-\" and 44 base64 characters [parse]"},
+        {"\"size\": 38", "\"size\": -38", "resources./.size: not an integer of at least 0 [parse]"},
+        {"\"origin\": \"https://example.org\"", "\"origin\": \"https://example.org/\"",
+         "origin: not an origin (scheme://host[:port], lower case, no path) [parse]"},
+        {"\"next_keys\": [", "\"next_keys\": [\"RWS\", ", "next_keys[0]: not a public key string (RW...) [parse]"},
+        {"\"resources\": {", "\"shards\": [], \"resources\": {",
+         "resources and shards: both given, one is allowed [parse]"},
+        {"\"origin\"", "\"patient\": 1, \"origin\"",
+         "not strict JSON (malformed or too deeply nested JSON) [json]"},
+    };
+    size_t n;
+    char *m = tu_fixture("manifest_golden.json", &n);
+
+    for (size_t i = 0; i < sizeof man / sizeof *man; i++)
+        problem_is(m, "manifest", 1, man[i].from, man[i].to, man[i].want);
+    /* Without "type", inspection takes origin and resources for a manifest;
+     * the reader says it is not one. */
+    problem_is(m, "manifest", 1, "\"type\": \"manifest\"", "\"kind\": \"manifest\"",
+               "type: not \"manifest\" [parse]");
+    free(m);
+    /* A shard: its bin, and the type that says it is one. */
+    m = strdup("{\"patient\": 1, \"type\": \"manifest-shard\", \"origin\": \"https://a.example\", "
+               "\"version\": 3, \"bin\": \"7\", \"resources\": {}}");
+    problem_is(m, "manifest-shard", 0, NULL, NULL, NULL);
+    problem_is(m, "manifest-shard", 0, "\"7\"", "\"7a\"",
+               "bin: not child indices (digits and /, under 40 characters) [parse]");
+    problem_is(m, "manifest-shard", 0, "\"version\": 3", "\"version\": 0",
+               "version: not an integer of at least 1 [parse]");
+    free(m);
+}
+END_TEST
+
 START_TEST(json_documents)
 {
     size_t n;
@@ -476,6 +574,7 @@ inspect_suite(void)
     tcase_add_test(tc, change_header);
     tcase_add_test(tc, audit_log);
     tcase_add_test(tc, json_documents);
+    tcase_add_test(tc, reader_problems);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, ranges_json);
     tcase_add_test(tc, log_entry_json);

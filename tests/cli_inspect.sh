@@ -54,6 +54,12 @@ check "$D/key_test.txt.minisig" minisign-signature "trusted_comment: patient gol
 grep -q 'prehashed: yes' out || fail "minisig: prehashed"
 check "$D/manifest_golden.json" manifest "origin: https://example.org" signed
 "$P" inspect "$D/manifest_golden.json" | grep -q '^  resources: 10$' || fail "manifest: resource count"
+! grep -q 'problem' out || fail "manifest the reader accepts: no problem"
+# One the reader refuses: shown all the same, with the reader's reason.
+sed 's/"expires": "2026-01-08T00:00:00Z"/"expires": "2025-12-31T00:00:00Z"/' \
+    "$D/manifest_golden.json" >early.json
+check early.json manifest "problem: expires: before issued [parse]" signed
+grep -q 'origin: https://example.org' out || fail "refused manifest: still shown"
 check "$D/disclosure_example.json" disclosure "operator: Example Corp IT" signed
 check "$D/policy_example.json" policy "name: corp-filter"
 check "$S/middlebox/rules/example.json" rules "id: tracker-script"

@@ -117,6 +117,11 @@ typedef struct {
 
 void pentry_free(pentry *e);
 patient_err pentry_parse(const uint8_t *line, size_t len, pentry *e);
+/* 0: pentry_parse reads strings 32 bytes a step (SSE2) even where the CPU
+ * has AVX-512 (64 a step); -1, the default, as the CPU allows. For the
+ * tests, which read the same lines both ways; set it before any thread
+ * parses. */
+extern int pt_scan_wide;
 /* The iterator's reading of one line of len bytes (without its "\n")
  * numbered line_no: PATIENT_ERR_LOG_CORRUPT (pe->why says what) when it is
  * not an entry. o->raw is line; o's other pointers go into pe, valid until

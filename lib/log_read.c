@@ -18,9 +18,14 @@
 #define JS_SSE2 1
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define JS_WIDE 1
+#include <immintrin.h>
+#endif
 
 #include "change_int.h"
 #include "log_int.h"
+#include "sha256_pair.h"
 #include "time_int.h"
 
 const char zero_prev[HEX_LEN + 1] =
@@ -311,6 +316,7 @@ pentry_free(pentry *e)
 
 typedef struct {
     char *p, *end;
+    int wide; /* strings read 64 bytes a step (js_special_wide) */
 } jscan;
 
 static void
@@ -354,6 +360,42 @@ js_u4(const char *p, unsigned *v)
     return 0;
 }
 
+int pt_scan_wide = -1;
+
+#ifdef JS_WIDE
+#define JS_WIDE_TARGET __attribute__((target("avx512f,avx512bw")))
+
+/* The first quote, backslash or control byte in [r, end), else end: 64
+ * bytes a step, the tail in one masked load that reads nothing past end.
+ * (The 32-byte SSE2 steps below took two thirds of the entry scan, most
+ * of it in a kilobyte-long JWS; a step here is three compares into masks.) */
+JS_WIDE_TARGET static char *
+js_special_wide(char *r, const char *end)
+{
+    const __m512i quote = _mm512_set1_epi8('"'), bslash = _mm512_set1_epi8('\\'),
+                  space = _mm512_set1_epi8(0x20);
+    size_t left = (size_t)(end - r);
+    __mmask64 hit, live;
+    __m512i x;
+
+    for (; left >= 64; r += 64, left -= 64) {
+        x = _mm512_loadu_si512((const void *)r);
+        hit = _mm512_cmpeq_epi8_mask(x, quote) | _mm512_cmpeq_epi8_mask(x, bslash) |
+              _mm512_cmplt_epu8_mask(x, space);
+        if (hit)
+            return r + __builtin_ctzll(hit);
+    }
+    if (left == 0)
+        return r;
+    live = ~(__mmask64)0 >> (64 - left);
+    x = _mm512_maskz_loadu_epi8(live, (const void *)r);
+    hit = (_mm512_cmpeq_epi8_mask(x, quote) | _mm512_cmpeq_epi8_mask(x, bslash) |
+           _mm512_cmplt_epu8_mask(x, space)) &
+          live;
+    return hit ? r + __builtin_ctzll(hit) : r + left;
+}
+#endif
+
 /* String at s->p (after blanks): unescaped in place, NUL-terminated;
  * *n its length after unescaping. */
 static int
@@ -365,6 +407,12 @@ js_string_n(jscan *s, const char **out, size_t *n)
     if (s->p >= s->end || *s->p != '"')
         return -1;
     start = r = w = ++s->p;
+#ifdef JS_WIDE
+    if (s->wide) {
+        r = js_special_wide(r, s->end);
+        goto special;
+    }
+#endif
 #ifdef JS_SSE2
     /* Fast path, 32 bytes at a time: to the first quote, backslash or
      * control byte (a kilobyte-long JWS has none; it was a third of the
@@ -411,6 +459,9 @@ js_string_n(jscan *s, const char **out, size_t *n)
             return -1;
         r++;
     }
+#ifdef JS_WIDE
+special:
+#endif
     w = r;
     while (r < s->end && *r != '"') {
         unsigned char c = (unsigned char)*r;
@@ -670,6 +721,7 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
     e->copy[len] = 0;
     s.p = e->copy;
     s.end = e->copy + len;
+    s.wide = pt_scan_wide != 0 && pt_cpu_avx512();
     if (!js_lit(&s, '{'))
         return PATIENT_ERR_JSON;
     if (!js_lit(&s, '}')) {

@@ -453,7 +453,7 @@ pt_sha256_pair(const uint8_t *line, size_t len, uint8_t chain[32], uint8_t leaf[
 }
 
 int
-pt_sha256_pair8_accel(void)
+pt_cpu_avx512(void)
 {
 #ifdef PAIR_NI
     static _Atomic int known = -1;
@@ -461,6 +461,12 @@ pt_sha256_pair8_accel(void)
 #else
     return 0;
 #endif
+}
+
+int
+pt_sha256_pair8_accel(void)
+{
+    return pt_cpu_avx512();
 }
 
 int

@@ -27,4 +27,8 @@ int pt_sha256_pair8(const uint8_t *const *line, const size_t *len, unsigned n, u
 /* 1 when this CPU takes pt_sha256_pair8's path. */
 int pt_sha256_pair8_accel(void);
 
+/* 1 when the CPU and the OS give AVX-512 F and BW (what pt_sha256_pair8
+ * and the entry scan's string reader use); asked once, any thread. */
+int pt_cpu_avx512(void);
+
 #endif

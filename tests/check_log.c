@@ -1915,52 +1915,69 @@ event_line(char *line, size_t cap, const char *event, const char *x)
     return (size_t)n;
 }
 
-/* The scanner's string fast path reads 32 bytes at a time: whatever ends
- * or interrupts a string (its quote, an escape, a raw control byte) is
- * found at every offset of a block, and bytes 0x20 and up, 0x7f and
- * UTF-8 included, pass. Member names are matched whole, escaped or not. */
-START_TEST(scan_string_offsets)
+/* Every offset of one string reader (pt_scan_wide): see below. */
+static void
+scan_offsets(pentry *e)
 {
-    const char *zeros = "0000000000000000000000000000000000000000000000000000000000000000";
-    pentry e;
-    char line[512], str[128];
+    char line[1024], str[256];
 
-    memset(&e, 0, sizeof e);
-    for (size_t at = 0; at < 100; at++) {
+    for (size_t at = 0; at < 200; at++) {
         size_t n;
         /* an escape at `at` */
-        memset(str, 'a', 102);
+        memset(str, 'a', 202);
         memcpy(str + at, "\\n", 2);
-        str[102] = 0;
+        str[202] = 0;
         n = event_line(line, sizeof line, str, NULL);
-        ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_OK);
-        ck_assert_uint_eq(strlen(e.event), 101);
-        ck_assert_int_eq(e.event[at], '\n');
-        ck_assert_int_eq(e.event[at + 1], 'a');
+        ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, e), PATIENT_OK);
+        ck_assert_uint_eq(strlen(e->event), 201);
+        ck_assert_int_eq(e->event[at], '\n');
+        ck_assert_int_eq(e->event[at + 1], 'a');
         /* the string ends at `at` */
         memset(str, 'b', at);
         str[at] = 0;
         n = event_line(line, sizeof line, str, str);
-        ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_OK);
-        ck_assert_uint_eq(strlen(e.event), at);
+        ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, e), PATIENT_OK);
+        ck_assert_uint_eq(strlen(e->event), at);
+        /* forged twin: the line ends inside its last string, `at` bytes
+         * into it (no closing quote; nothing after the line is read) */
+        ck_assert_int_eq(pentry_parse((const uint8_t *)line, n - 2, e), PATIENT_ERR_JSON);
         /* bytes that pass, at `at` */
         for (const char *ok = " ~\x7f\xc3"; *ok; ok++) {
-            memset(str, 'c', 100);
+            memset(str, 'c', 200);
             str[at] = *ok;
-            str[100] = 0;
+            str[200] = 0;
             n = event_line(line, sizeof line, str, NULL);
-            ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_OK);
-            ck_assert_int_eq(e.event[at], *ok);
+            ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, e), PATIENT_OK);
+            ck_assert_int_eq(e->event[at], *ok);
         }
         /* forged twins: a raw control byte at `at`, 0x01 and 0x1f */
         for (const char *bad = "\x01\x1f\t"; *bad; bad++) {
-            memset(str, 'd', 100);
+            memset(str, 'd', 200);
             str[at] = *bad;
-            str[100] = 0;
+            str[200] = 0;
             n = event_line(line, sizeof line, str, NULL);
-            ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_ERR_JSON);
+            ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, e), PATIENT_ERR_JSON);
         }
     }
+}
+
+/* The scanner's string fast paths read 64 bytes at a time (AVX-512,
+ * where the CPU has it) or 32 (SSE2), both tried: whatever ends or
+ * interrupts a string (its quote, an escape, a raw control byte) is found
+ * at every offset of three blocks and of the tail, and bytes 0x20 and up,
+ * 0x7f and UTF-8 included, pass; a string the line cuts is refused at
+ * every length. Member names are matched whole, escaped or not. */
+START_TEST(scan_string_offsets)
+{
+    const char *zeros = "0000000000000000000000000000000000000000000000000000000000000000";
+    pentry e;
+    char line[512];
+
+    memset(&e, 0, sizeof e);
+    pt_scan_wide = 0;
+    scan_offsets(&e);
+    pt_scan_wide = -1;
+    scan_offsets(&e);
     /* names: a longer or shorter name is another member; an escaped
      * "seq" is seq, so a second one is a duplicate */
     {

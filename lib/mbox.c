@@ -195,32 +195,32 @@ patient_tls_facts_from_squid(const char *url, const char *version, const char *c
     return PATIENT_OK;
 }
 
-patient_err
-patient_mbox_process(patient_mbox *mb, const patient_mbox_input *input, patient_mbox_result *res)
-{
+/* One response through the pipeline (patient_mbox_process), in phases:
+ * decode, match, sign and log, release. A phase that passes the response
+ * unchanged says why in res->skipped, and the later ones do not run. */
+typedef struct {
+    patient_mbox *mb;
     patient_mbox_input ia;
-    const char *url, *media_type, *content_encoding;
-    uint8_t *decoded = NULL, *out = NULL;
-    const uint8_t *body, *in;
-    size_t len, inlen, outlen = 0;
-    time_t now;
-    patient_hop *hop = NULL;
-    match_ctx mc = {0};
-    char *value = NULL;
-    int gz = 0;
+    const uint8_t *in;  /* the body the rules see: ia.body, or decoded */
+    size_t inlen;
+    uint8_t *decoded;   /* owned: the gunzipped body */
+    int gz;             /* the body came gzip'd: the output goes back gzip'd */
+    match_ctx mc;       /* the hop (owned) and its edits */
+    uint8_t *out;       /* owned: the changed body, outlen bytes */
+    size_t outlen;
+    char *value;        /* owned: its descriptor */
+} mbox_run;
+
+/* Phase 1: the body as the rules see it, within the cap. */
+static patient_err
+mbox_decode(mbox_run *r, patient_mbox_result *res)
+{
+    patient_mbox *mb = r->mb;
+    const char *url = r->ia.url, *content_encoding = r->ia.content_encoding;
     patient_err err;
 
-    memset(res, 0, sizeof *res);
-    if (input == NULL || PT_OPTS_TAKE(&ia, input) != PATIENT_OK)
-        return PATIENT_ERR_ARG;
-    url = ia.url;
-    media_type = ia.media_type;
-    content_encoding = ia.content_encoding;
-    in = body = ia.body;
-    inlen = len = ia.len;
-    now = ia.now;
-    if (url == NULL || (body == NULL && len > 0))
-        return PATIENT_ERR_ARG;
+    r->in = r->ia.body;
+    r->inlen = r->ia.len;
     if (is_well_known(url))
         return pass(res, "patient.well_known");
     if (content_encoding && *content_encoding && strcasecmp(content_encoding, "identity") != 0) {
@@ -228,100 +228,138 @@ patient_mbox_process(patient_mbox *mb, const patient_mbox_input *input, patient_
          * writes gzip; "deflate" bodies pass unchanged. */
         if (strcasecmp(content_encoding, "gzip") != 0 && strcasecmp(content_encoding, "x-gzip"))
             return pass(res, "encoding.unsupported");
-        err = patient_gzip_decode(body, len, mb->max_body, &decoded, &inlen);
+        err = patient_gzip_decode(r->ia.body, r->ia.len, mb->max_body, &r->decoded, &r->inlen);
         if (err == PATIENT_ERR_TOO_LARGE)
             goto too_large;
         if (err != PATIENT_OK)
             return err;
-        in = decoded;
-        gz = 1;
+        r->in = r->decoded;
+        r->gz = 1;
     }
-    if (inlen > mb->max_body)
+    if (r->inlen > mb->max_body)
         goto too_large;
-    mc.ho = (patient_hop_opts){.size = sizeof mc.ho, .sk = mb->sk, .name = mb->name,
-                               .service = mb->service, .disclosure = mb->disclosure,
-                               .url = url, .in = in, .in_len = inlen, .prev = ia.prev,
-                               .nprev = ia.nprev};
-    mc.tls = ia.tls;
-    err = patient_rules_apply(mb->rules, in, inlen, media_type, add_match, &mc);
-    hop = mc.hop;
+    return PATIENT_OK;
+too_large:
+    if (mb->log) {
+        char detail[64];
+        uint64_t seq;
+        snprintf(detail, sizeof detail, "%zu bytes over the %zu-byte cap", r->ia.len,
+                 mb->max_body);
+        (void)!patient_log_append_event(mb->log, "body.too_large", url, detail, &seq);
+    }
+    return pass(res, "body.too_large");
+}
+
+/* Phase 2: the rules' matches become the hop's edits. */
+static patient_err
+mbox_match(mbox_run *r, patient_mbox_result *res)
+{
+    patient_mbox *mb = r->mb;
+    match_ctx *mc = &r->mc;
+    patient_err err;
+
+    mc->ho = (patient_hop_opts){.size = sizeof mc->ho, .sk = mb->sk, .name = mb->name,
+                                .service = mb->service, .disclosure = mb->disclosure,
+                                .url = r->ia.url, .in = r->in, .in_len = r->inlen,
+                                .prev = r->ia.prev, .nprev = r->ia.nprev};
+    mc->tls = r->ia.tls;
+    err = patient_rules_apply(mb->rules, r->in, r->inlen, r->ia.media_type, add_match, mc);
     if (err == PATIENT_ERR_LIMIT) {
         /* Matching ran into its work limit, or the rules matched more
          * edits than one descriptor holds (the hop refused the one past
          * PATIENT_MAX_EDITS, before anything was signed): no rule is half
          * applied, the response passes as it came (still
          * origin-verifiable), and the operator learns which URL did it. */
-        err = pass_limit(mb, url,
-                         mc.nedits == PATIENT_MAX_EDITS
-                             ? "rules matched more edits than one descriptor holds; response "
-                               "passed unchanged"
-                             : "rule matching stopped at its work limit; response passed "
-                               "unchanged",
-                         res);
-        goto out;
+        return pass_limit(mb, r->ia.url,
+                          mc->nedits == PATIENT_MAX_EDITS
+                              ? "rules matched more edits than one descriptor holds; response "
+                                "passed unchanged"
+                              : "rule matching stopped at its work limit; response passed "
+                                "unchanged",
+                          res);
     }
     if (err != PATIENT_OK)
-        goto out;
-    if (hop == NULL) {
-        err = pass(res, "no.rules.matched");
-        goto out;
-    }
-    err = patient_hop_finish(hop, now, &out, &outlen, &value);
+        return err;
+    if (mc->hop == NULL)
+        return pass(res, "no.rules.matched");
+    return PATIENT_OK;
+}
+
+/* Phase 3: the hop signs, and the change goes into the audit log. */
+static patient_err
+mbox_sign(mbox_run *r, patient_mbox_result *res)
+{
+    patient_mbox *mb = r->mb;
+    patient_err err;
+
+    err = patient_hop_finish(r->mc.hop, r->ia.now, &r->out, &r->outlen, &r->value);
     if (err == PATIENT_ERR_LIMIT) {
         /* The change's audit log entry would not fit one line (its
          * descriptor plus the reasons and rules it repeats): refused
          * at the hop's finish, and passed as it came, as for the edit cap. */
-        err = pass_limit(mb, url,
-                         "the change would not fit one audit log line; response passed unchanged",
-                         res);
-        goto out;
+        return pass_limit(mb, r->ia.url,
+                          "the change would not fit one audit log line; response passed unchanged",
+                          res);
     }
     if (err != PATIENT_OK)
-        goto out;
-    if (value == NULL) {
-        err = pass(res, "no.rules.matched");
-        goto out;
-    }
+        return err;
+    if (r->value == NULL)
+        return pass(res, "no.rules.matched");
     /* Log before release: a change that is not in the audit log never
      * leaves the middlebox. */
     if (mb->log && mb->defer_sync)
-        err = patient_log_append_hop_deferred(mb->log, hop, &res->log_seq, &res->durable_at);
+        err = patient_log_append_hop_deferred(mb->log, r->mc.hop, &res->log_seq, &res->durable_at);
     else if (mb->log)
-        err = patient_log_append_hop(mb->log, hop, &res->log_seq);
-    if (err != PATIENT_OK)
-        goto out;
-    if (gz) {
+        err = patient_log_append_hop(mb->log, r->mc.hop, &res->log_seq);
+    return err;
+}
+
+/* Phase 4: the changed body (encoded as it came) and its descriptor to
+ * the caller. */
+static patient_err
+mbox_release(mbox_run *r, patient_mbox_result *res)
+{
+    patient_err err;
+
+    if (r->gz) {
         uint8_t *enc = NULL;
         size_t enclen = 0;
-        if ((err = patient_gzip_encode(out, outlen, &enc, &enclen)) != PATIENT_OK)
-            goto out;
-        free(out);
-        out = enc;
-        outlen = enclen;
+        if ((err = patient_gzip_encode(r->out, r->outlen, &enc, &enclen)) != PATIENT_OK)
+            return err;
+        free(r->out);
+        r->out = enc;
+        r->outlen = enclen;
     }
     res->changed = 1;
-    res->body = out;
-    res->len = outlen;
-    res->value = value;
-    res->nedits = mc.nedits;
-    out = NULL;
-    value = NULL;
-    err = PATIENT_OK;
-    goto out;
-too_large:
-    if (mb->log) {
-        char detail[64];
-        uint64_t seq;
-        snprintf(detail, sizeof detail, "%zu bytes over the %zu-byte cap", len, mb->max_body);
-        (void)!patient_log_append_event(mb->log, "body.too_large", url, detail, &seq);
-    }
-    err = pass(res, "body.too_large");
-out:
+    res->body = r->out;
+    res->len = r->outlen;
+    res->value = r->value;
+    res->nedits = r->mc.nedits;
+    r->out = NULL;
+    r->value = NULL;
+    return PATIENT_OK;
+}
+
+patient_err
+patient_mbox_process(patient_mbox *mb, const patient_mbox_input *input, patient_mbox_result *res)
+{
+    mbox_run r = {.mb = mb};
+    patient_err err;
+
+    memset(res, 0, sizeof *res);
+    if (input == NULL || PT_OPTS_TAKE(&r.ia, input) != PATIENT_OK)
+        return PATIENT_ERR_ARG;
+    if (r.ia.url == NULL || (r.ia.body == NULL && r.ia.len > 0))
+        return PATIENT_ERR_ARG;
+    if ((err = mbox_decode(&r, res)) == PATIENT_OK && res->skipped == NULL &&
+        (err = mbox_match(&r, res)) == PATIENT_OK && res->skipped == NULL &&
+        (err = mbox_sign(&r, res)) == PATIENT_OK && res->skipped == NULL)
+        err = mbox_release(&r, res);
     if (err != PATIENT_OK)
         patient_mbox_result_free(res);
-    patient_hop_free(hop);
-    free(decoded);
-    free(out);
-    free(value);
+    patient_hop_free(r.mc.hop);
+    free(r.decoded);
+    free(r.out);
+    free(r.value);
     return err;
 }

@@ -9,6 +9,7 @@
 
 #include <patient/hash.h>
 #include <patient/tls.h>
+#include "hash_int.h"
 #include "time_int.h"
 #include "url_int.h"
 #include "util.h"

@@ -221,3 +221,34 @@ patient_tls_pin_parse(const char *text, size_t len, uint8_t out[PATIENT_SHA256_B
     BIO_free(bio);
     return err;
 }
+
+patient_err
+pt_pins_parse(const cJSON *a, uint8_t (**out)[32], size_t *n)
+{
+    const cJSON *it;
+    uint8_t(*p)[32];
+    size_t k = 0, cnt;
+
+    *out = NULL;
+    *n = 0;
+    if (!cJSON_IsArray(a) || (cnt = (size_t)cJSON_GetArraySize(a)) == 0)
+        return PATIENT_ERR_PARSE;
+    if (cnt > PATIENT_MAX_TLS_PINS)
+        return PATIENT_ERR_LIMIT;
+    if ((p = calloc(cnt, sizeof *p)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    cJSON_ArrayForEach(it, a) {
+        if (!cJSON_IsString(it) || patient_sri_decode(it->valuestring, p[k]) != PATIENT_OK)
+            goto bad;
+        for (size_t j = 0; j < k; j++)
+            if (memcmp(p[j], p[k], 32) == 0)
+                goto bad;
+        k++;
+    }
+    *out = p;
+    *n = k;
+    return PATIENT_OK;
+bad:
+    free(p);
+    return PATIENT_ERR_PARSE;
+}

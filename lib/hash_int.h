@@ -3,10 +3,19 @@
 #ifndef PATIENT_HASH_INT_H
 #define PATIENT_HASH_INT_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
 #include <patient/hash.h>
 
 /* dst becomes a copy of src's state (both stay usable): one hash of a
  * common prefix, continued two ways. */
 patient_err pt_sha256_copy(patient_sha256_ctx *dst, const patient_sha256_ctx *src);
+
+/* A JSON array of 1..PATIENT_MAX_TLS_PINS distinct SPKI pins in SRI syntax
+ * (patient/hash.h) into *out (malloc'd, free()): PATIENT_ERR_PARSE for any
+ * other shape (empty, not strings, not sha256, a duplicate), LIMIT for
+ * more than the cap. */
+patient_err pt_pins_parse(const cJSON *a, uint8_t (**out)[32], size_t *n);
 
 #endif

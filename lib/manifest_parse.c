@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include <patient/manifest.h>
+#include "hash_int.h"
 #include "time_int.h"
 #include "url_int.h"
 #include "util.h"

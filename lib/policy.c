@@ -12,6 +12,7 @@
 
 #include <patient/disclosure.h>
 #include <patient/hash.h>
+#include "hash_int.h"
 #include "policy_int.h"
 #include "util.h"
 

@@ -104,11 +104,6 @@ patient_err pt_b64_decode_exact(const char *in, size_t inlen, int url, uint8_t *
  * Also PATIENT_ERR_JSON: trailing non-blank bytes, raw control bytes or
  * \u0000 in strings, a NUL outside strings, duplicate member names. */
 patient_err pt_json_parse(const char *s, size_t len, cJSON **out);
-/* A JSON array of 1..PATIENT_MAX_TLS_PINS distinct SPKI pins in SRI syntax
- * (patient/hash.h) into *out (malloc'd, free()): PATIENT_ERR_PARSE for any
- * other shape (empty, not strings, not sha256, a duplicate), LIMIT for
- * more than the cap. */
-patient_err pt_pins_parse(const cJSON *a, uint8_t (**out)[32], size_t *n);
 /* The same with another size cap (a native request carries a whole body). */
 patient_err pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out);
 /* Typed getters: return NULL/-1 when absent or of another type. */

@@ -600,18 +600,15 @@ srv_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
     return CI_OK;
 }
 
-static int
-srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
-{
-    patient_err err;
-    char *password = NULL, *detail = NULL;
-    int encrypted = 0, ret = CI_ERROR;
-    patient_log *log = NULL;
-    uint8_t h[PATIENT_SHA256_BYTES];
-    char istag[CI_SERVICE_ISTAG_SIZE + 1];
-    static const char hx[] = "0123456789abcdef";
+/* srv_post_init's phases. Each says why it stops the service
+ * ("NOT STARTED: ...") and returns CI_ERROR, else CI_OK. */
 
-    (void)server_conf;
+/* The settings: the required ones set, defaults filled in, the
+ * descriptor folder in place when descriptors can go by reference.
+ * Nothing loaded yet. */
+static int
+post_init_config(void)
+{
     if (cfg_keyfile == NULL || cfg_rules == NULL || cfg_auditlog == NULL) {
         ci_debug_printf(1, "srv_patient: NOT STARTED: patient.KeyFile, patient.Rules and "
                            "patient.AuditLog must all be set in c-icap.conf\n");
@@ -654,6 +651,17 @@ srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
             return CI_ERROR;
         }
     }
+    return CI_OK;
+}
+
+/* The signing key into g_sk, with the password file's password when it
+ * is encrypted. */
+static int
+post_init_key(void)
+{
+    char *password = NULL;
+    int encrypted = 0;
+    patient_err err;
 
     err = patient_seckey_load(cfg_keyfile, NULL, &g_sk, &encrypted);
     if (err == PATIENT_ERR_KEY_PASSWORD && encrypted) {
@@ -661,7 +669,7 @@ srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
             ci_debug_printf(1, "srv_patient: NOT STARTED: key %s is encrypted and no readable, "
                                "owner-only patient.PasswordFile is set (%s)\n",
                             cfg_keyfile, patient_strerror(err));
-            goto out;
+            return CI_ERROR;
         }
         err = patient_seckey_load(cfg_keyfile, password, &g_sk, NULL);
         patient_password_free(password);
@@ -669,25 +677,46 @@ srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
     if (err == PATIENT_ERR_PERM) {
         ci_debug_printf(1, "srv_patient: NOT STARTED: key %s is readable by group or others; "
                            "chmod 600 it\n", cfg_keyfile);
-        goto out;
+        return CI_ERROR;
     }
     if (err != PATIENT_OK) {
         ci_debug_printf(1, "srv_patient: NOT STARTED: cannot load key %s: %s\n", cfg_keyfile,
                         patient_strerror(err));
-        goto out;
+        return CI_ERROR;
     }
+    return CI_OK;
+}
+
+/* The rules into g_rules. */
+static int
+post_init_rules(void)
+{
+    char *detail = NULL;
+    patient_err err;
+
     if ((err = patient_rules_load(cfg_rules, &g_rules, &detail)) != PATIENT_OK) {
         ci_debug_printf(1, "srv_patient: NOT STARTED: rules %s: %s%s%s\n", cfg_rules,
                         patient_strerror(err), detail ? ": " : "", detail ? detail : "");
-        goto out;
+        free(detail);
+        return CI_ERROR;
     }
-    /* Open (repairing a torn tail) and close now, so a bad path or a
-     * damaged log stops the service at start, not at the first change.
-     * Each child opens its own handle later (see process_mbox). */
+    free(detail);
+    return CI_OK;
+}
+
+/* Open (repairing a torn tail) and close now, so a bad path or a
+ * damaged log stops the service at start, not at the first change.
+ * Each child opens its own handle later (see process_mbox). */
+static int
+post_init_log(void)
+{
+    patient_log *log = NULL;
+    patient_err err;
+
     if ((err = patient_log_open(cfg_auditlog, g_sk, (unsigned)cfg_every, &log)) != PATIENT_OK) {
         ci_debug_printf(1, "srv_patient: NOT STARTED: audit log %s: %s\n", cfg_auditlog,
                         patient_strerror(err));
-        goto out;
+        return CI_ERROR;
     }
     if (patient_log_repaired_bytes(log))
         ci_debug_printf(1, "srv_patient: audit log %s: cut a torn tail of %llu bytes\n",
@@ -696,36 +725,60 @@ srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
         ci_debug_printf(1, "srv_patient: NOT STARTED: publish %s: %s\n", cfg_pubdir,
                         patient_strerror(err));
         (void)patient_log_close(log);
-        goto out;
+        return CI_ERROR;
     }
     if ((err = patient_log_close(log)) != PATIENT_OK) {
         ci_debug_printf(1, "srv_patient: NOT STARTED: audit log %s: %s\n", cfg_auditlog,
                         patient_strerror(err));
-        goto out;
+        return CI_ERROR;
     }
-    /* ISTag changes with the rules and the middlebox identity, so caches
-     * in front of us do not keep responses adapted under other rules. */
-    {
-        patient_pubkey pk;
-        patient_sha256_ctx *ctx = NULL;
-        uint64_t rsize = 0;
-        if (patient_sha256_init(&ctx) != PATIENT_OK)
-            goto out;
-        patient_seckey_pubkey(g_sk, &pk);
-        (void)patient_sha256_update(ctx, &pk, sizeof pk);
-        (void)patient_sha256_update(ctx, cfg_name, strlen(cfg_name) + 1);
-        if (patient_sha256_file(cfg_rules, h, &rsize) == PATIENT_OK)
-            (void)patient_sha256_update(ctx, h, sizeof h);
-        err = patient_sha256_final(ctx, h); /* frees ctx */
-        if (err != PATIENT_OK)
-            goto out;
-        memcpy(istag, "pt1-", 4);
-        for (size_t i = 0; i < 10; i++) {
-            istag[4 + 2 * i] = hx[h[i] >> 4];
-            istag[5 + 2 * i] = hx[h[i] & 15];
-        }
-        istag[24] = 0;
-        ci_service_set_istag(srv_xdata, istag);
+    return CI_OK;
+}
+
+/* ISTag changes with the rules and the middlebox identity, so caches
+ * in front of us do not keep responses adapted under other rules. */
+static int
+post_init_istag(ci_service_xdata_t *srv_xdata)
+{
+    static const char hx[] = "0123456789abcdef";
+    uint8_t h[PATIENT_SHA256_BYTES];
+    char istag[CI_SERVICE_ISTAG_SIZE + 1];
+    patient_pubkey pk;
+    patient_sha256_ctx *ctx = NULL;
+    uint64_t rsize = 0;
+
+    if (patient_sha256_init(&ctx) != PATIENT_OK)
+        return CI_ERROR;
+    patient_seckey_pubkey(g_sk, &pk);
+    (void)patient_sha256_update(ctx, &pk, sizeof pk);
+    (void)patient_sha256_update(ctx, cfg_name, strlen(cfg_name) + 1);
+    if (patient_sha256_file(cfg_rules, h, &rsize) == PATIENT_OK)
+        (void)patient_sha256_update(ctx, h, sizeof h);
+    if (patient_sha256_final(ctx, h) != PATIENT_OK) /* frees ctx */
+        return CI_ERROR;
+    memcpy(istag, "pt1-", 4);
+    for (size_t i = 0; i < 10; i++) {
+        istag[4 + 2 * i] = hx[h[i] >> 4];
+        istag[5 + 2 * i] = hx[h[i] & 15];
+    }
+    istag[24] = 0;
+    ci_service_set_istag(srv_xdata, istag);
+    return CI_OK;
+}
+
+static int
+srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
+{
+    (void)server_conf;
+    if (post_init_config() != CI_OK)
+        return CI_ERROR;
+    if (post_init_key() != CI_OK || post_init_rules() != CI_OK || post_init_log() != CI_OK ||
+        post_init_istag(srv_xdata) != CI_OK) {
+        patient_rules_free(g_rules);
+        g_rules = NULL;
+        patient_seckey_free(g_sk);
+        g_sk = NULL;
+        return CI_ERROR;
     }
     g_init_pid = getpid();
     ci_debug_printf(1, "srv_patient: ready: name \"%s\", %zu rules from %s, audit log %s, "
@@ -733,16 +786,7 @@ srv_post_init(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
                        "(kept %lu s, at most %lu; 0: no limit)\n",
                     cfg_name, patient_rules_count(g_rules), cfg_rules, cfg_auditlog, cfg_max_body,
                     cfg_hold_max, cfg_ref_dir, cfg_ref_host, cfg_ref_keep, cfg_ref_max);
-    ret = CI_OK;
-out:
-    free(detail);
-    if (ret != CI_OK) {
-        patient_rules_free(g_rules);
-        g_rules = NULL;
-        patient_seckey_free(g_sk);
-        g_sk = NULL;
-    }
-    return ret;
+    return CI_OK;
 }
 
 static void

@@ -9,6 +9,7 @@
 
 #include <patient/hash.h>
 #include <patient/tls.h>
+#include "disclosure_int.h"
 #include "hash_int.h"
 #include "time_int.h"
 #include "url_int.h"
@@ -194,27 +195,31 @@ out:
 }
 
 /* The members a disclosure document has (docs/format/disclosure.md). */
+const char *const pt_disclosure_members[] = {
+    "patient", "type", "operator", "contact", "services", "retention_days", "sharing",
+    "upstream_tls_min", "interception_ca", "issued", "expires", "key", NULL};
+
 static int
 known_field(const char *name)
 {
-    static const char *const known[] = {
-        "patient",         "type",           "operator", "contact",
-        "services",        "retention_days", "sharing",  "upstream_tls_min",
-        "interception_ca", "issued",         "expires",  "key"};
-
-    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if (strcmp(known[i], name) == 0)
+    for (size_t i = 0; pt_disclosure_members[i] != NULL; i++)
+        if (strcmp(pt_disclosure_members[i], name) == 0)
             return 1;
     return 0;
 }
 
 static patient_err
-dup_field(const cJSON *o, const char *name, size_t max, int contact, char **out)
+dup_field(const cJSON *o, const char *name, size_t max, int contact, char **out, char **detail)
 {
     const char *s = pt_json_str(o, name);
 
     if (s == NULL || !(contact ? contact_ok(s) : text_ok(s, max)))
-        return PATIENT_ERR_PARSE;
+        return contact
+                   ? pt_detail_err(detail, PATIENT_ERR_PARSE,
+                                   "%s: not a mailto: or https: URL (printable, at most %d bytes)",
+                                   name, PATIENT_DISCLOSURE_MAX_CONTACT)
+                   : pt_detail_err(detail, PATIENT_ERR_PARSE,
+                                   "%s: not printable text of 1..%zu bytes", name, max);
     return (*out = strdup(s)) ? PATIENT_OK : PATIENT_ERR_NOMEM;
 }
 
@@ -242,8 +247,10 @@ services_dup(const cJSON *a, int check_text, patient_disclosure *d)
     return PATIENT_OK;
 }
 
-patient_err
-patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
+/* patient_disclosure_parse, and on failure *detail (detail may be NULL)
+ * names the first failing member and why (pt_disclosure_parse_detail). */
+static patient_err
+parse_doc(const char *json, size_t len, patient_disclosure **out, char **detail)
 {
     cJSON *root = NULL;
     const cJSON *c, *svc;
@@ -257,69 +264,99 @@ patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
     if (json == NULL || out == NULL)
         return PATIENT_ERR_ARG;
     if (len > PATIENT_DISCLOSURE_MAX_BYTES)
-        return PATIENT_ERR_TOO_LARGE;
-    if ((err = pt_json_parse(json, len, &root)) != PATIENT_OK)
+        return pt_detail_err(detail, PATIENT_ERR_TOO_LARGE, "larger than %u bytes",
+                             PATIENT_DISCLOSURE_MAX_BYTES);
+    if ((err = pt_json_parse(json, len, &root)) != PATIENT_OK) {
+        if (err != PATIENT_ERR_NOMEM)
+            pt_detail_err(detail, err, "not strict JSON (%s)", patient_strerror(err));
         goto out;
+    }
     if (!cJSON_IsObject(root)) {
-        err = PATIENT_ERR_PARSE;
+        err = pt_detail_err(detail, PATIENT_ERR_PARSE, "not a JSON object");
         goto out;
     }
     cJSON_ArrayForEach(c, root) {
         if (!known_field(c->string)) {
-            err = PATIENT_ERR_PARSE;
+            err = pt_detail_err(detail, PATIENT_ERR_PARSE, "%.200s: not a member of a disclosure",
+                                c->string);
             goto out;
         }
     }
     if (pt_json_int(root, "patient", &v) != 0) {
-        err = PATIENT_ERR_PARSE;
+        err = pt_detail_err(detail, PATIENT_ERR_PARSE, "patient: not an integer");
         goto out;
     }
     if (v != 1) {
-        err = PATIENT_ERR_UNSUPPORTED;
+        err = pt_detail_err(detail, PATIENT_ERR_UNSUPPORTED,
+                            "patient: format %lld, this reader reads 1", v);
         goto out;
     }
     if ((s = pt_json_str(root, "type")) == NULL || strcmp(s, "disclosure") != 0) {
-        err = PATIENT_ERR_PARSE;
+        err = pt_detail_err(detail, PATIENT_ERR_PARSE, "type: not \"disclosure\"");
         goto out;
     }
     if ((d = calloc(1, sizeof *d)) == NULL) {
         err = PATIENT_ERR_NOMEM;
         goto out;
     }
-    if ((err = dup_field(root, "operator", PATIENT_DISCLOSURE_MAX_TEXT, 0, &d->operator_name)) ||
-        (err = dup_field(root, "contact", 0, 1, &d->contact)) ||
-        (err = dup_field(root, "sharing", PATIENT_DISCLOSURE_MAX_SHARING, 0, &d->sharing)) ||
-        (err = dup_field(root, "upstream_tls_min", 16, 0, &d->upstream_tls_min)))
+    if ((err = dup_field(root, "operator", PATIENT_DISCLOSURE_MAX_TEXT, 0, &d->operator_name,
+                         detail)) ||
+        (err = dup_field(root, "contact", 0, 1, &d->contact, detail)) ||
+        (err = dup_field(root, "sharing", PATIENT_DISCLOSURE_MAX_SHARING, 0, &d->sharing, detail)))
         goto out;
-    if (patient_tls_version_rank(d->upstream_tls_min) == 0) {
-        err = PATIENT_ERR_PARSE;
+    if ((err = dup_field(root, "upstream_tls_min", 16, 0, &d->upstream_tls_min, NULL)) ||
+        patient_tls_version_rank(d->upstream_tls_min) == 0) {
+        if (err != PATIENT_ERR_NOMEM)
+            err = pt_detail_err(detail, PATIENT_ERR_PARSE,
+                                "upstream_tls_min: not a TLS version (TLSv1.2, "
+                                "TLSv1.3, ...)");
         goto out;
     }
     if ((c = cJSON_GetObjectItemCaseSensitive(root, "interception_ca")) != NULL &&
-        (err = pt_pins_parse(c, &d->ica, &d->nica)))
-        goto out;
-    svc = cJSON_GetObjectItemCaseSensitive(root, "services");
-    if (!cJSON_IsArray(svc) || cJSON_GetArraySize(svc) < 1) {
-        err = PATIENT_ERR_PARSE;
+        (err = pt_pins_parse(c, &d->ica, &d->nica))) {
+        if (err != PATIENT_ERR_NOMEM)
+            pt_detail_err(detail, err,
+                          "interception_ca: not an array of 1..%d distinct sha256- pins",
+                          PATIENT_MAX_TLS_PINS);
         goto out;
     }
-    if ((err = services_dup(svc, 1, d)) != PATIENT_OK)
+    svc = cJSON_GetObjectItemCaseSensitive(root, "services");
+    if (!cJSON_IsArray(svc) || cJSON_GetArraySize(svc) < 1) {
+        err = pt_detail_err(detail, PATIENT_ERR_PARSE, "services: not an array of 1..%d names",
+                            PATIENT_DISCLOSURE_MAX_SERVICES);
         goto out;
+    }
+    if ((err = services_dup(svc, 1, d)) != PATIENT_OK) {
+        if (err == PATIENT_ERR_TOO_LARGE)
+            pt_detail_err(detail, err, "services: more than %d names",
+                          PATIENT_DISCLOSURE_MAX_SERVICES);
+        else if (err != PATIENT_ERR_NOMEM)
+            pt_detail_err(detail, err, "services[%zu]: not printable text of 1..%d bytes",
+                          d->nservices, PATIENT_DISCLOSURE_MAX_TEXT);
+        goto out;
+    }
     if (pt_json_int(root, "retention_days", &v) != 0 || v < 0 ||
         v > PATIENT_DISCLOSURE_MAX_RETENTION) {
-        err = PATIENT_ERR_PARSE;
+        err = pt_detail_err(detail, PATIENT_ERR_PARSE, "retention_days: not an integer 0..%d",
+                            PATIENT_DISCLOSURE_MAX_RETENTION);
         goto out;
     }
     d->retention_days = v;
-    if (pt_time_parse_rfc3339(pt_json_str(root, "issued"), &d->issued) != PATIENT_OK ||
-        pt_time_parse_rfc3339(pt_json_str(root, "expires"), &d->expires) != PATIENT_OK ||
-        d->expires <= d->issued) {
-        err = PATIENT_ERR_PARSE;
+    if (pt_time_parse_rfc3339(pt_json_str(root, "issued"), &d->issued) != PATIENT_OK) {
+        err = pt_detail_err(detail, PATIENT_ERR_PARSE, "issued: not an RFC 3339 time");
+        goto out;
+    }
+    if (pt_time_parse_rfc3339(pt_json_str(root, "expires"), &d->expires) != PATIENT_OK) {
+        err = pt_detail_err(detail, PATIENT_ERR_PARSE, "expires: not an RFC 3339 time");
+        goto out;
+    }
+    if (d->expires <= d->issued) {
+        err = pt_detail_err(detail, PATIENT_ERR_PARSE, "expires: not after issued");
         goto out;
     }
     if ((s = pt_json_str(root, "key")) == NULL ||
         patient_pubkey_parse(s, strlen(s), &d->key) != PATIENT_OK) {
-        err = PATIENT_ERR_PARSE;
+        err = pt_detail_err(detail, PATIENT_ERR_PARSE, "key: not a public key string (RW...)");
         goto out;
     }
     *out = d;
@@ -328,6 +365,20 @@ out:
     cJSON_Delete(root);
     patient_disclosure_free(d);
     return err;
+}
+
+patient_err
+patient_disclosure_parse(const char *json, size_t len, patient_disclosure **out)
+{
+    return parse_doc(json, len, out, NULL);
+}
+
+patient_err
+pt_disclosure_parse_detail(const char *json, size_t len, patient_disclosure **out, char **detail)
+{
+    if (detail)
+        *detail = NULL;
+    return parse_doc(json, len, out, detail);
 }
 
 /* A string member for a field the caller left unset; one of another type

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <cJSON.h>
 
+#include "disclosure_int.h"
 #include "inspect_int.h"
 #include "manifest_int.h"
 #include "util.h"
@@ -107,16 +108,16 @@ doc_shard(const cJSON *doc, cJSON *d)
                             "signed manifest.json");
 }
 
+/* Every member the reader reads but "type" (the title says it). */
 static void
 doc_disclosure(const cJSON *doc, cJSON *d)
 {
-    static const char *const k[] = {"patient", "operator", "contact", "services",
-                                    "retention_days", "sharing", "upstream_tls_min",
-                                    "issued", "expires", "key", NULL};
     const char *key = pt_json_str(doc, "key");
     patient_pubkey pk;
 
-    copy_fields(d, doc, k);
+    for (const char *const *k = pt_disclosure_members; *k; k++)
+        if (strcmp(*k, "type") != 0)
+            copy_field(d, doc, *k);
     if (key && patient_pubkey_parse(key, strlen(key), &pk) == PATIENT_OK) {
         char kid[PATIENT_KEYID_HEX];
         patient_keyid_hex(pk.id, kid);
@@ -258,6 +259,15 @@ read_manifest_doc(const char *text, size_t len, int shard, char **detail)
 }
 
 static patient_err
+read_disclosure(const char *text, size_t len, char **detail)
+{
+    patient_disclosure *d = NULL;
+    patient_err err = pt_disclosure_parse_detail(text, len, &d, detail);
+    patient_disclosure_free(d);
+    return err;
+}
+
+static patient_err
 read_manifest(const char *text, size_t len, char **detail)
 {
     return read_manifest_doc(text, len, 0, detail);
@@ -279,10 +289,11 @@ static const struct doc_kind {
 } doc_kinds[] = {
     {"manifest", "manifest", "origin manifest", 1, doc_manifest, read_manifest},
     {"manifest-shard", "manifest-shard", "origin manifest shard", 0, doc_shard, read_shard},
-    {"disclosure", "disclosure", "middlebox disclosure", 1, doc_disclosure, NULL},
+    {"disclosure", "disclosure", "middlebox disclosure", 1, doc_disclosure, read_disclosure},
     {"policy", "policy", "endpoint trust policy", 0, doc_policy, NULL},
     {"rules", "rules", "middlebox rule file", 0, doc_rules, NULL},
-    {"bundle", "bundle", "evidence bundle (re-verify offline with patient-verify)", 1, doc_bundle, NULL},
+    {"bundle", "bundle", "evidence bundle (re-verify offline with patient-verify)", 1, doc_bundle,
+     NULL},
     {"report", "report", "verification report (as written by patient-verify; not re-checked)", 0,
      doc_report, NULL},
     {"change", "change-payload", "decoded descriptor payload (the signature is not here)", 0,

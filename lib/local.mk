@@ -13,7 +13,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/manifest_int.h lib/manifest_build.c lib/manifest_parse.c lib/manifest_publish.c lib/manifest_shard.c \
 	lib/mediatype.c lib/origin.c \
 	lib/url_int.h lib/url.c lib/tls.c \
-	lib/policy_int.h lib/policy.c lib/fetch_int.h lib/fetch.c lib/disclosure.c \
+	lib/policy_int.h lib/policy.c lib/fetch_int.h lib/fetch.c lib/disclosure_int.h lib/disclosure.c \
 	lib/change_int.h lib/change.c lib/hash_bg.h lib/hash_bg.c lib/edit.c lib/pieces.h lib/pieces.c lib/gzip.c \
 	lib/rules.c \
 	lib/report_int.h lib/report.c lib/verify_int.h lib/verify.c lib/rollback.c lib/verify_confine.c lib/verify_stream.h lib/verify_stream.c lib/verify_net.c lib/bundle.c lib/native.c lib/mbox.c lib/mbox_http.c lib/mbox_ref.c \

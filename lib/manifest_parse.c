@@ -161,21 +161,6 @@ cmp_res(const void *a, const void *b)
     return strcmp(((const struct res *)a)->path, ((const struct res *)b)->path);
 }
 
-/* e, with the first failing member and why in *detail (detail may be NULL). */
-static patient_err bad(char **detail, patient_err e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static patient_err
-bad(char **detail, patient_err e, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    pt_detail_vfirst(detail, fmt, ap);
-    va_end(ap);
-    return e;
-}
-
 static patient_err
 type_check(const char *t)
 {
@@ -197,11 +182,11 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
     size_t cnt;
 
     if (!cJSON_IsObject(res))
-        return bad(detail, PATIENT_ERR_PARSE, "resources: not an object");
+        return pt_detail_err(detail, PATIENT_ERR_PARSE, "resources: not an object");
     cnt = (size_t)cJSON_GetArraySize(res);
     if (cnt > PATIENT_MANIFEST_MAX_RESOURCES)
-        return bad(detail, PATIENT_ERR_LIMIT, "resources: more than %u entries",
-                   PATIENT_MANIFEST_MAX_RESOURCES);
+        return pt_detail_err(detail, PATIENT_ERR_LIMIT, "resources: more than %u entries",
+                             PATIENT_MANIFEST_MAX_RESOURCES);
     if (cnt && (m->res = calloc(cnt, sizeof *m->res)) == NULL)
         return PATIENT_ERR_NOMEM;
     cJSON_ArrayForEach(it, res)
@@ -210,31 +195,34 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
         long long size;
         patient_err pe;
         if (!cJSON_IsObject(it))
-            return bad(detail, PATIENT_ERR_PARSE, "resources.%.200s: not an object", it->string);
+            return pt_detail_err(detail, PATIENT_ERR_PARSE, "resources.%.200s: not an object",
+                                 it->string);
         if ((pe = pt_path_check(it->string)) != PATIENT_OK)
-            return bad(detail, pe, "resources: \"%.200s\" is not a canonical URL path",
-                       it->string);
+            return pt_detail_err(detail, pe, "resources: \"%.200s\" is not a canonical URL path",
+                                 it->string);
         r->path = it->string;
         if (patient_sri_decode(pt_json_str(it, "integrity"), r->hash) != PATIENT_OK)
-            return bad(detail, PATIENT_ERR_PARSE,
-                       "resources.%.200s.integrity: not \"sha256-\" and 44 base64 characters",
-                       it->string);
+            return pt_detail_err(
+                detail, PATIENT_ERR_PARSE,
+                "resources.%.200s.integrity: not \"sha256-\" and 44 base64 characters", it->string);
         if (pt_json_int(it, "size", &size) != 0 || size < 0)
-            return bad(detail, PATIENT_ERR_PARSE,
-                       "resources.%.200s.size: not an integer of at least 0", it->string);
+            return pt_detail_err(detail, PATIENT_ERR_PARSE,
+                                 "resources.%.200s.size: not an integer of at least 0", it->string);
         if (type_check(r->type = pt_json_str(it, "type")))
-            return bad(detail, PATIENT_ERR_PARSE,
-                       "resources.%.200s.type: not a media type (printable, with a /, "
-                       "at most %d bytes)", it->string, MAX_TYPE);
+            return pt_detail_err(detail, PATIENT_ERR_PARSE,
+                                 "resources.%.200s.type: not a media type (printable, with a /, "
+                                 "at most %d bytes)",
+                                 it->string, MAX_TYPE);
         r->size = (uint64_t)size;
         /* Optional (manifests from before chunk roots have none); when
          * present it must be well-formed: a verifier would otherwise fall
          * back to the weaker attested check without saying why. */
         if (cJSON_GetObjectItemCaseSensitive(it, "chunk_root") != NULL) {
             if (patient_sri_decode(pt_json_str(it, "chunk_root"), r->root) != PATIENT_OK)
-                return bad(detail, PATIENT_ERR_PARSE,
-                           "resources.%.200s.chunk_root: not \"sha256-\" and 44 base64 "
-                           "characters", it->string);
+                return pt_detail_err(detail, PATIENT_ERR_PARSE,
+                                     "resources.%.200s.chunk_root: not \"sha256-\" and 44 base64 "
+                                     "characters",
+                                     it->string);
             r->has_root = 1;
         }
         m->n++;
@@ -243,8 +231,8 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
         qsort(m->res, m->n, sizeof *m->res, cmp_res);
     for (size_t i = 1; i < m->n; i++)
         if (strcmp(m->res[i - 1].path, m->res[i].path) == 0)
-            return bad(detail, PATIENT_ERR_PARSE, "resources: \"%.200s\" is listed twice",
-                       m->res[i].path);
+            return pt_detail_err(detail, PATIENT_ERR_PARSE, "resources: \"%.200s\" is listed twice",
+                                 m->res[i].path);
     return PATIENT_OK;
 }
 
@@ -255,7 +243,7 @@ parse_shard_list(patient_manifest *m, const cJSON *a, size_t want, char **detail
     const cJSON *it;
 
     if (!cJSON_IsArray(a) || (size_t)cJSON_GetArraySize(a) != want)
-        return bad(detail, PATIENT_ERR_PARSE, "shards: not an array of %zu hashes", want);
+        return pt_detail_err(detail, PATIENT_ERR_PARSE, "shards: not an array of %zu hashes", want);
     if ((m->shards = calloc(want, sizeof *m->shards)) == NULL)
         return PATIENT_ERR_NOMEM;
     cJSON_ArrayForEach(it, a)
@@ -263,8 +251,8 @@ parse_shard_list(patient_manifest *m, const cJSON *a, size_t want, char **detail
         const char *h = cJSON_IsString(it) ? it->valuestring : NULL;
         if (h == NULL || strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64 ||
             pt_unhex(h, m->shards[m->n_shards], 32) != PATIENT_OK)
-            return bad(detail, PATIENT_ERR_PARSE,
-                       "shards[%zu]: not 64 lower-case hex digits", m->n_shards);
+            return pt_detail_err(detail, PATIENT_ERR_PARSE,
+                                 "shards[%zu]: not 64 lower-case hex digits", m->n_shards);
         m->n_shards++;
     }
     return PATIENT_OK;
@@ -278,14 +266,14 @@ parse_bits(patient_manifest *m, const cJSON *a, char **detail)
 
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 ||
         cJSON_GetArraySize(a) > (int)PT_SHARD_MAX_LEVELS)
-        return bad(detail, PATIENT_ERR_PARSE, "shard_bits: not an array of 1..%u integers",
-                   PT_SHARD_MAX_LEVELS);
+        return pt_detail_err(detail, PATIENT_ERR_PARSE,
+                             "shard_bits: not an array of 1..%u integers", PT_SHARD_MAX_LEVELS);
     cJSON_ArrayForEach(it, a)
     {
         long long v;
         if (pt_json_item_int(it, &v) != 0 || v < 1 || v > (long long)PT_SHARD_MAX_BITS)
-            return bad(detail, PATIENT_ERR_PARSE, "shard_bits[%u]: not an integer 1..%u",
-                       m->nlevels, PT_SHARD_MAX_BITS);
+            return pt_detail_err(detail, PATIENT_ERR_PARSE, "shard_bits[%u]: not an integer 1..%u",
+                                 m->nlevels, PT_SHARD_MAX_BITS);
         m->bits[m->nlevels++] = (unsigned)v;
     }
     return PATIENT_OK;
@@ -310,20 +298,20 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
     if (json == NULL)
         return PATIENT_ERR_ARG;
     if (len > max)
-        return bad(detail, PATIENT_ERR_TOO_LARGE, "larger than %zu bytes", max);
+        return pt_detail_err(detail, PATIENT_ERR_TOO_LARGE, "larger than %zu bytes", max);
     if (count_items(json, len) > MAX_ITEMS)
-        return bad(detail, PATIENT_ERR_LIMIT, "more than %u JSON values", MAX_ITEMS);
+        return pt_detail_err(detail, PATIENT_ERR_LIMIT, "more than %u JSON values", MAX_ITEMS);
     if ((m = calloc(1, sizeof *m)) == NULL)
         return PATIENT_ERR_NOMEM;
     m->node = node;
     if ((err = pt_json_parse(json, len, &m->root))) {
         if (err != PATIENT_ERR_NOMEM)
-            bad(detail, err, "not strict JSON (%s)", patient_strerror(err));
+            pt_detail_err(detail, err, "not strict JSON (%s)", patient_strerror(err));
         goto out;
     }
     err = PATIENT_ERR_PARSE;
     if (!cJSON_IsObject(m->root)) {
-        bad(detail, err, "not a JSON object");
+        pt_detail_err(detail, err, "not a JSON object");
         goto out;
     }
     /* Duplicate keys would let two readers see two manifests. */
@@ -331,35 +319,37 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
     cJSON_ArrayForEach(it, m->root)
     {
         if (++i > MAX_TOP_KEYS) {
-            bad(detail, err, "more than %d members", MAX_TOP_KEYS);
+            pt_detail_err(detail, err, "more than %d members", MAX_TOP_KEYS);
             goto out;
         }
         for (const cJSON *p = m->root->child; p != it; p = p->next)
             if (strcmp(p->string, it->string) == 0) {
-                bad(detail, err, "%.200s: given twice", it->string);
+                pt_detail_err(detail, err, "%.200s: given twice", it->string);
                 goto out;
             }
     }
     if (pt_json_int(m->root, "patient", &v) != 0) {
-        bad(detail, err, "patient: not an integer");
+        pt_detail_err(detail, err, "patient: not an integer");
         goto out;
     }
     if (v != PATIENT_MANIFEST_FORMAT) {
-        err = bad(detail, PATIENT_ERR_UNSUPPORTED, "patient: format %lld, this reader reads %d", v,
-                  PATIENT_MANIFEST_FORMAT);
+        err =
+            pt_detail_err(detail, PATIENT_ERR_UNSUPPORTED,
+                          "patient: format %lld, this reader reads %d", v, PATIENT_MANIFEST_FORMAT);
         goto out;
     }
     type = pt_json_str(m->root, "type");
     if (type == NULL || strcmp(type, want)) {
-        bad(detail, err, "type: not \"%s\"", want);
+        pt_detail_err(detail, err, "type: not \"%s\"", want);
         goto out;
     }
     if ((m->origin = pt_json_str(m->root, "origin")) == NULL || pt_origin_check(m->origin)) {
-        bad(detail, err, "origin: not an origin (scheme://host[:port], lower case, no path)");
+        pt_detail_err(detail, err,
+                      "origin: not an origin (scheme://host[:port], lower case, no path)");
         goto out;
     }
     if (pt_json_int(m->root, "version", &v) != 0 || v < 1) {
-        bad(detail, err, "version: not an integer of at least 1");
+        pt_detail_err(detail, err, "version: not an integer of at least 1");
         goto out;
     }
     m->version = (uint64_t)v;
@@ -368,8 +358,9 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
     /* Exactly one of the two: a document listing both would let two
      * readers see two different sites. */
     if ((res == NULL) == (sh == NULL)) {
-        bad(detail, err, "%s", res ? "resources and shards: both given, one is allowed"
-                                   : "resources: missing (or shards)");
+        pt_detail_err(detail, err, "%s",
+                      res ? "resources and shards: both given, one is allowed"
+                          : "resources: missing (or shards)");
         goto out;
     }
     if (node) {
@@ -377,7 +368,8 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
          * its bin's content. */
         if ((m->bin = pt_json_str(m->root, "bin")) == NULL || strlen(m->bin) >= 40 ||
             strspn(m->bin, "0123456789/") != strlen(m->bin)) {
-            bad(detail, err, "bin: not child indices (digits and /, under 40 characters)");
+            pt_detail_err(detail, err,
+                          "bin: not child indices (digits and /, under 40 characters)");
             goto out;
         }
         m->leaf = res != NULL;
@@ -385,8 +377,8 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
             err = parse_resources(m, res, detail);
         else if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) < 2 ||
                  cJSON_GetArraySize(sh) > (1 << PT_SHARD_MAX_BITS))
-            err = bad(detail, PATIENT_ERR_PARSE, "shards: not an array of 2..%d hashes",
-                      1 << PT_SHARD_MAX_BITS);
+            err = pt_detail_err(detail, PATIENT_ERR_PARSE, "shards: not an array of 2..%d hashes",
+                                1 << PT_SHARD_MAX_BITS);
         else
             err = parse_shard_list(m, sh, (size_t)cJSON_GetArraySize(sh), detail);
         if (err)
@@ -394,15 +386,15 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
         goto done;
     }
     if (pt_json_time(m->root, "issued", &m->issued)) {
-        bad(detail, err, "issued: not a time of the form 2026-01-31T12:00:00Z");
+        pt_detail_err(detail, err, "issued: not a time of the form 2026-01-31T12:00:00Z");
         goto out;
     }
     if (pt_json_time(m->root, "expires", &m->expires)) {
-        bad(detail, err, "expires: not a time of the form 2026-01-31T12:00:00Z");
+        pt_detail_err(detail, err, "expires: not a time of the form 2026-01-31T12:00:00Z");
         goto out;
     }
     if (m->expires < m->issued) {
-        bad(detail, err, "expires: before issued");
+        pt_detail_err(detail, err, "expires: before issued");
         goto out;
     }
     if (res) {
@@ -410,24 +402,25 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
             goto out;
         err = PATIENT_ERR_PARSE;
         if (cJSON_GetObjectItemCaseSensitive(m->root, "shard_bits") != NULL) {
-            bad(detail, err, "shard_bits: given with resources (only with shards)");
+            pt_detail_err(detail, err, "shard_bits: given with resources (only with shards)");
             goto out;
         }
     } else {
-        if ((err = parse_bits(m, cJSON_GetObjectItemCaseSensitive(m->root, "shard_bits"), detail)) ||
+        if ((err = parse_bits(m, cJSON_GetObjectItemCaseSensitive(m->root, "shard_bits"),
+                              detail)) ||
             (err = parse_shard_list(m, sh, (size_t)1 << m->bits[0], detail)))
             goto out;
         err = PATIENT_ERR_PARSE;
     }
     if ((nk = cJSON_GetObjectItemCaseSensitive(m->root, "next_keys")) != NULL) {
         if (!cJSON_IsArray(nk)) {
-            bad(detail, err, "next_keys: not an array");
+            pt_detail_err(detail, err, "next_keys: not an array");
             goto out;
         }
         cnt = (size_t)cJSON_GetArraySize(nk);
         if (cnt > PATIENT_MANIFEST_MAX_NEXT_KEYS) {
-            err = bad(detail, PATIENT_ERR_LIMIT, "next_keys: more than %u keys",
-                      PATIENT_MANIFEST_MAX_NEXT_KEYS);
+            err = pt_detail_err(detail, PATIENT_ERR_LIMIT, "next_keys: more than %u keys",
+                                PATIENT_MANIFEST_MAX_NEXT_KEYS);
             goto out;
         }
         if (cnt && (m->next_keys = calloc(cnt, sizeof *m->next_keys)) == NULL) {
@@ -440,7 +433,8 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
                 strncmp(it->valuestring, "RW", 2) != 0 ||
                 patient_pubkey_parse(it->valuestring, strlen(it->valuestring),
                                      &m->next_keys[m->n_next])) {
-                bad(detail, err, "next_keys[%zu]: not a public key string (RW...)", m->n_next);
+                pt_detail_err(detail, err, "next_keys[%zu]: not a public key string (RW...)",
+                              m->n_next);
                 goto out;
             }
             m->n_next++;
@@ -449,16 +443,17 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
     if ((dl = cJSON_GetObjectItemCaseSensitive(m->root, "delegations")) != NULL &&
         (err = dels_parse(dl, &m->dels, &m->n_dels))) {
         if (err != PATIENT_ERR_NOMEM)
-            bad(detail, err, "delegations: not an array of at most %u {name, key, reasons, "
-                             "paths}, each list 1..%u strings",
-                PATIENT_MANIFEST_MAX_DELEGATIONS, PATIENT_MANIFEST_MAX_GLOBS);
+            pt_detail_err(detail, err,
+                          "delegations: not an array of at most %u {name, key, reasons, "
+                          "paths}, each list 1..%u strings",
+                          PATIENT_MANIFEST_MAX_DELEGATIONS, PATIENT_MANIFEST_MAX_GLOBS);
         goto out;
     }
     if ((dl = cJSON_GetObjectItemCaseSensitive(m->root, "tls_keys")) != NULL &&
         (err = pt_pins_parse(dl, &m->tls_keys, &m->n_tls_keys))) {
         if (err != PATIENT_ERR_NOMEM)
-            bad(detail, err, "tls_keys: not an array of 1..%d distinct sha256- pins",
-                PATIENT_MAX_TLS_PINS);
+            pt_detail_err(detail, err, "tls_keys: not an array of 1..%d distinct sha256- pins",
+                          PATIENT_MAX_TLS_PINS);
         goto out;
     }
 done:

@@ -195,6 +195,17 @@ pt_detail_first(char **detail, const char *fmt, ...)
     va_end(ap);
 }
 
+patient_err
+pt_detail_err(char **detail, patient_err e, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    pt_detail_vfirst(detail, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
 void
 pt_detail_set(char **detail, const char *fmt, ...)
 {

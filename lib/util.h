@@ -163,6 +163,10 @@ void pt_detail_first(char **detail, const char *fmt, ...) __attribute__((format(
 void pt_detail_set(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pt_detail_vfirst(char **detail, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* pt_detail_first, returning e: a reader's "return pt_detail_err(detail,
+ * PATIENT_ERR_PARSE, "member: why")" at the member that fails. */
+patient_err pt_detail_err(char **detail, patient_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The one JSON string writer: append the first len bytes of s (or up to
  * its NUL if sooner; SIZE_MAX for all of it) as a string literal, quoted,

@@ -407,8 +407,33 @@ START_TEST(reader_problems)
         {"\"origin\"", "\"patient\": 1, \"origin\"",
          "not strict JSON (malformed or too deeply nested JSON) [json]"},
     };
+    static const struct {
+        const char *from, *to, *want;
+    } dis[] = {
+        {NULL, NULL, NULL},
+        {"\"retention_days\": 30", "\"retention_days\": 36501",
+         "retention_days: not an integer 0..36500 [parse]"},
+        {"\"sharing\": \"none\"", "\"sharing\": \"none\", \"shareing\": \"all\"",
+         "shareing: not a member of a disclosure [parse]"},
+        {"\"expires\": \"2099-01-01T00:00:00Z\"", "\"expires\": \"2026-11-27T00:00:00Z\"",
+         "expires: not after issued [parse]"},
+        {"\"TLSv1.2\"", "\"TLSv1.4\"",
+         "upstream_tls_min: not a TLS version (TLSv1.2, TLSv1.3, ...) [parse]"},
+        {"\"malware-filter\"", "\"malware\\u0007filter\"",
+         "services[1]: not printable text of 1..256 bytes [parse]"},
+        {"\"mailto:netops@corp.example\"", "\"netops@corp.example\"",
+         "contact: not a mailto: or https: URL (printable, at most 512 bytes) [parse]"},
+        {"\"sharing\": \"none\"", "\"sharing\": \"none\", \"interception_ca\": []",
+         "interception_ca: not an array of 1..8 distinct sha256- pins [parse]"},
+        {"\"patient\": 1", "\"patient\": 2",
+         "patient: format 2, this reader reads 1 [unsupported]"},
+    };
     size_t n;
     char *m = tu_fixture("manifest_golden.json", &n);
+    char *s, *cut;
+    patient_inspection *r;
+    const cJSON *x;
+    cJSON *d;
 
     for (size_t i = 0; i < sizeof man / sizeof *man; i++)
         problem_is(m, "manifest", 1, man[i].from, man[i].to, man[i].want);
@@ -416,6 +441,11 @@ START_TEST(reader_problems)
      * the reader says it is not one. */
     problem_is(m, "manifest", 1, "\"type\": \"manifest\"", "\"kind\": \"manifest\"",
                "type: not \"manifest\" [parse]");
+    free(m);
+    /* A disclosure: the same, from the disclosure's reader. */
+    m = tu_fixture("disclosure_example.json", &n);
+    for (size_t i = 0; i < sizeof dis / sizeof *dis; i++)
+        problem_is(m, "disclosure", 1, dis[i].from, dis[i].to, dis[i].want);
     free(m);
     /* A shard: its bin, and the type that says it is one. */
     m = strdup("{\"patient\": 1, \"type\": \"manifest-shard\", \"origin\": \"https://a.example\", "
@@ -425,6 +455,27 @@ START_TEST(reader_problems)
                "bin: not child indices (digits and /, under 40 characters) [parse]");
     problem_is(m, "manifest-shard", 0, "\"version\": 3", "\"version\": 0",
                "version: not an integer of at least 1 [parse]");
+    free(m);
+    /* Every member the disclosure's reader reads is shown: interception_ca
+     * too, which inspection used to leave out. */
+    m = tu_fixture("disclosure_example.json", &n);
+    cut = strstr(m, "\"sharing\"");
+    ck_assert_ptr_nonnull(cut);
+    ck_assert_int_ge(asprintf(&s,
+                              "%.*s\"interception_ca\": [\"sha256-47DEQpj8HBSa+/TImW+5JCeu"
+                              "QeRkm5NMpJWZG3hSuFU=\"], %s",
+                              (int)(cut - m), m, cut),
+                     0);
+    r = look_str(s, PATIENT_OK);
+    d = json_of(r, "disclosure", 1);
+    ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"), "problem"));
+    x = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"), "interception_ca");
+    ck_assert(cJSON_IsArray(x) && cJSON_GetArraySize(x) == 1);
+    ck_assert_str_eq(cJSON_GetArrayItem(x, 0)->valuestring,
+                     "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    cJSON_Delete(d);
+    patient_inspection_free(r);
+    free(s);
     free(m);
 }
 END_TEST

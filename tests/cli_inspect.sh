@@ -61,6 +61,10 @@ sed 's/"expires": "2026-01-08T00:00:00Z"/"expires": "2025-12-31T00:00:00Z"/' \
 check early.json manifest "problem: expires: before issued [parse]" signed
 grep -q 'origin: https://example.org' out || fail "refused manifest: still shown"
 check "$D/disclosure_example.json" disclosure "operator: Example Corp IT" signed
+! grep -q 'problem' out || fail "disclosure the reader accepts: no problem"
+sed 's/"retention_days": 30/"retention_days": 36501/' "$D/disclosure_example.json" >long.json
+check long.json disclosure "problem: retention_days: not an integer 0..36500 [parse]" signed
+grep -q 'operator: Example Corp IT' out || fail "refused disclosure: still shown"
 check "$D/policy_example.json" policy "name: corp-filter"
 check "$S/middlebox/rules/example.json" rules "id: tracker-script"
 check "$D/inspect_bundle.json" bundle "url: https://news.example/index.html" signed

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 #include <cJSON.h>
+#include <patient/policy.h>
+#include <patient/rules.h>
 
 #include "disclosure_int.h"
 #include "inspect_int.h"
@@ -250,6 +252,24 @@ doc_change_payload(const cJSON *doc, cJSON *d)
 /* ---- the format's own reader: what it refuses, and why --------------- */
 
 static patient_err
+read_policy(const char *text, size_t len, char **detail)
+{
+    patient_policy *p = NULL;
+    patient_err err = patient_policy_parse(text, len, &p, detail);
+    patient_policy_free(p);
+    return err;
+}
+
+static patient_err
+read_rules(const char *text, size_t len, char **detail)
+{
+    patient_rules *rs = NULL;
+    patient_err err = patient_rules_parse(text, len, &rs, detail);
+    patient_rules_free(rs);
+    return err;
+}
+
+static patient_err
 read_manifest_doc(const char *text, size_t len, int shard, char **detail)
 {
     patient_manifest *m = NULL;
@@ -290,8 +310,8 @@ static const struct doc_kind {
     {"manifest", "manifest", "origin manifest", 1, doc_manifest, read_manifest},
     {"manifest-shard", "manifest-shard", "origin manifest shard", 0, doc_shard, read_shard},
     {"disclosure", "disclosure", "middlebox disclosure", 1, doc_disclosure, read_disclosure},
-    {"policy", "policy", "endpoint trust policy", 0, doc_policy, NULL},
-    {"rules", "rules", "middlebox rule file", 0, doc_rules, NULL},
+    {"policy", "policy", "endpoint trust policy", 0, doc_policy, read_policy},
+    {"rules", "rules", "middlebox rule file", 0, doc_rules, read_rules},
     {"bundle", "bundle", "evidence bundle (re-verify offline with patient-verify)", 1, doc_bundle,
      NULL},
     {"report", "report", "verification report (as written by patient-verify; not re-checked)", 0,

@@ -447,6 +447,22 @@ START_TEST(reader_problems)
     for (size_t i = 0; i < sizeof dis / sizeof *dis; i++)
         problem_is(m, "disclosure", 1, dis[i].from, dis[i].to, dis[i].want);
     free(m);
+    /* A policy and a rule file: their readers' own messages. */
+    m = tu_fixture("policy_example.json", &n);
+    problem_is(m, "policy", 0, NULL, NULL, NULL);
+    free(m);
+    m = tu_fixture("policy_forged_nested_unknown.json", &n);
+    problem_is(m, "policy", 0, NULL, NULL, "middleboxes[0].max_edit: unknown field [parse]");
+    free(m);
+    m = tu_fixture("rules_dup_id.json", &n);
+    problem_is(m, "rules", 0, NULL, NULL, "rule 1 (id \"same\"): duplicate id (also rule 0) [parse]");
+    problem_is(m, "rules", 0, "\"same\", \"match\": {\"literal\": \"y\"}",
+               "\"other\", \"match\": {\"literal\": \"y\"}", NULL);
+    free(m);
+    m = tu_fixture("rules_bad_regex.json", &n);
+    problem_is(m, "rules", 0, NULL, NULL,
+               "rule 1 (id \"broken-group\"): regex: missing closing parenthesis [regex]");
+    free(m);
     /* A shard: its bin, and the type that says it is one. */
     m = strdup("{\"patient\": 1, \"type\": \"manifest-shard\", \"origin\": \"https://a.example\", "
                "\"version\": 3, \"bin\": \"7\", \"resources\": {}}");

@@ -66,7 +66,11 @@ sed 's/"retention_days": 30/"retention_days": 36501/' "$D/disclosure_example.jso
 check long.json disclosure "problem: retention_days: not an integer 0..36500 [parse]" signed
 grep -q 'operator: Example Corp IT' out || fail "refused disclosure: still shown"
 check "$D/policy_example.json" policy "name: corp-filter"
+! grep -q 'problem' out || fail "policy the reader accepts: no problem"
+check "$D/policy_forged_nested_unknown.json" policy "problem: middleboxes[0].max_edit: unknown field [parse]"
 check "$S/middlebox/rules/example.json" rules "id: tracker-script"
+! grep -q 'problem' out || fail "rules the reader accepts: no problem"
+check "$D/rules_dup_id.json" rules 'problem: rule 1 (id "same"): duplicate id (also rule 0) [parse]'
 check "$D/inspect_bundle.json" bundle "url: https://news.example/index.html" signed
 check "$D/inspect_report.json" report "verdict: invalid"
 grep -q 'error: change.signature.invalid' out || fail "report: result codes"

@@ -75,84 +75,161 @@ pt_chain_from_json(const cJSON *ch, uint8_t (*out)[32], size_t *n, size_t *bad)
     return 0;
 }
 
+/* ---- writing a bundle -------------------------------------------------------
+ * cJSON's adders fail (NULL, false) only when out of memory: every member
+ * is checked, so that a bundle is written whole or not at all. */
+
+/* Add item as o's member name; item NULL (it could not be made) or not
+ * added: 0, item freed. */
+static int
+put(cJSON *o, const char *name, cJSON *item)
+{
+    if (item != NULL && cJSON_AddItemToObject(o, name, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
+static int
+push(cJSON *a, cJSON *item)
+{
+    if (item != NULL && cJSON_AddItemToArray(a, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
+static cJSON *
+str_item(const char *s)
+{
+    return text_item(s, s ? strlen(s) : 0);
+}
+
+/* A new array, or NULL when out of memory. */
+static cJSON *
+changes_item(const patient_evidence *ev)
+{
+    cJSON *a = cJSON_CreateArray();
+
+    for (size_t i = 0; a && i < ev->nchanges; i++)
+        if (!push(a, cJSON_CreateString(ev->changes[i]))) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* The chain the verifier saw, so that an offline check judges who
+ * decrypted as the online one did (it is this record, not a new
+ * observation: docs/SECURITY.md); null when none was known. */
+static cJSON *
+chain_item(const patient_evidence *ev)
+{
+    char sri[PATIENT_SRI_BYTES];
+    cJSON *a;
+
+    if (ev->tls_chain_n == 0 || ev->tls_chain == NULL)
+        return cJSON_CreateNull();
+    a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < ev->tls_chain_n && i < PATIENT_FETCH_MAX_CHAIN; i++) {
+        patient_sri_encode(ev->tls_chain[i], sri);
+        if (!push(a, cJSON_CreateString(sri))) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static int
+shard_members(cJSON *o, const patient_evidence *ev, size_t i)
+{
+    const patient_evidence_shard *s = &ev->shards[i];
+
+    return put(o, "name", cJSON_CreateString(s->name ? s->name : "")) &&
+           put(o, "bytes", b64_item(s->bytes, s->len)) && put(o, "error", str_item(s->error));
+}
+
+static int
+disclosure_members(cJSON *o, const patient_evidence *ev, size_t i)
+{
+    const patient_evidence_disclosure *d = &ev->disclosures[i];
+
+    return put(o, "url", cJSON_CreateString(d->url ? d->url : "")) &&
+           put(o, "json", b64_item(d->json, d->json_len)) &&
+           put(o, "sig", text_item(d->sig, d->sig_len)) && put(o, "error", str_item(d->error));
+}
+
+/* An array of n objects, object i filled by members(o, ev, i). */
+static cJSON *
+objects_item(const patient_evidence *ev, size_t n,
+             int (*members)(cJSON *o, const patient_evidence *ev, size_t i))
+{
+    cJSON *a = cJSON_CreateArray(), *o;
+
+    for (size_t i = 0; a && i < n; i++)
+        if (!push(a, o = cJSON_CreateObject()) || !members(o, ev, i)) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* The page as received: its URL, status, body and descriptors. */
+static int
+page_members(cJSON *b, const patient_evidence *ev, time_t at)
+{
+    char ts[PATIENT_TIME_BYTES], sri[PATIENT_SRI_BYTES];
+    uint8_t h[PATIENT_SHA256_BYTES];
+
+    pt_time_format(at, ts);
+    patient_sha256(ev->body, ev->body_len, h);
+    patient_sri_encode(h, sri);
+    return put(b, "patient", cJSON_CreateNumber(1)) &&
+           put(b, "type", cJSON_CreateString("bundle")) &&
+           put(b, "created", cJSON_CreateString(ts)) &&
+           put(b, "url", cJSON_CreateString(ev->url)) &&
+           put(b, "status", cJSON_CreateNumber((double)ev->status)) &&
+           put(b, "body_integrity", cJSON_CreateString(sri)) &&
+           put(b, "body_size", cJSON_CreateNumber((double)ev->body_len)) &&
+           put(b, "body", b64_item(ev->body, ev->body_len)) &&
+           put(b, "changes", changes_item(ev)) && put(b, "origin_sig", str_item(ev->origin_sig));
+}
+
+/* What the verifier fetched besides: the manifest (or why it is missing),
+ * the chain, the shards and the disclosures. */
+static int
+fetched_members(cJSON *b, const patient_evidence *ev)
+{
+    return put(b, "manifest", b64_item(ev->manifest, ev->manifest_len)) &&
+           put(b, "manifest_sig", text_item(ev->manifest_sig, ev->manifest_sig_len)) &&
+           put(b, "manifest_error", str_item(ev->manifest_error)) &&
+           put(b, "tls_chain", chain_item(ev)) &&
+           put(b, "shards", objects_item(ev, ev->nshards, shard_members)) &&
+           put(b, "disclosures", objects_item(ev, ev->ndisclosures, disclosure_members));
+}
+
 patient_err
 patient_bundle_build(const patient_evidence *ev, const patient_policy *policy, time_t at,
                      char **out)
 {
-    cJSON *b = cJSON_CreateObject(), *arr, *pol = NULL;
-    char ts[PATIENT_TIME_BYTES], sri[PATIENT_SRI_BYTES];
-    uint8_t h[PATIENT_SHA256_BYTES];
+    cJSON *b;
     patient_err err = PATIENT_ERR_NOMEM;
 
+    if (out == NULL)
+        return PATIENT_ERR_ARG;
     *out = NULL;
-    if (b == NULL)
+    if (ev == NULL || ev->url == NULL)
+        return PATIENT_ERR_ARG;
+    if ((b = cJSON_CreateObject()) == NULL)
         return err;
-    pt_time_format(at, ts);
-    patient_sha256(ev->body, ev->body_len, h);
-    patient_sri_encode(h, sri);
     /* The policy's member from the policy itself, as its file would hold
      * it (printed here in the bundle's own layout), not printed to text
      * and parsed back. */
-    if (policy && (pol = pt_policy_json(policy)) == NULL)
-        goto out;
-    cJSON_AddNumberToObject(b, "patient", 1);
-    cJSON_AddStringToObject(b, "type", "bundle");
-    cJSON_AddStringToObject(b, "created", ts);
-    cJSON_AddStringToObject(b, "url", ev->url);
-    cJSON_AddNumberToObject(b, "status", (double)ev->status);
-    cJSON_AddStringToObject(b, "body_integrity", sri);
-    cJSON_AddNumberToObject(b, "body_size", (double)ev->body_len);
-    cJSON_AddItemToObject(b, "body", b64_item(ev->body, ev->body_len));
-    arr = cJSON_AddArrayToObject(b, "changes");
-    for (size_t i = 0; i < ev->nchanges; i++)
-        cJSON_AddItemToArray(arr, cJSON_CreateString(ev->changes[i]));
-    cJSON_AddItemToObject(b, "origin_sig", text_item(ev->origin_sig, ev->origin_sig ? strlen(ev->origin_sig) : 0));
-    cJSON_AddItemToObject(b, "manifest", b64_item(ev->manifest, ev->manifest_len));
-    cJSON_AddItemToObject(b, "manifest_sig", text_item(ev->manifest_sig, ev->manifest_sig_len));
-    cJSON_AddItemToObject(b, "manifest_error",
-                          text_item(ev->manifest_error,
-                                    ev->manifest_error ? strlen(ev->manifest_error) : 0));
-    /* The chain the verifier saw, so that an offline check judges who
-     * decrypted as the online one did (it is this record, not a new
-     * observation: docs/SECURITY.md). */
-    if (ev->tls_chain_n > 0 && ev->tls_chain != NULL) {
-        arr = cJSON_AddArrayToObject(b, "tls_chain");
-        for (size_t i = 0; i < ev->tls_chain_n && i < PATIENT_FETCH_MAX_CHAIN; i++) {
-            patient_sri_encode(ev->tls_chain[i], sri);
-            cJSON_AddItemToArray(arr, cJSON_CreateString(sri));
-        }
-    } else {
-        cJSON_AddNullToObject(b, "tls_chain");
-    }
-    arr = cJSON_AddArrayToObject(b, "shards");
-    for (size_t i = 0; i < ev->nshards; i++) {
-        const patient_evidence_shard *s = &ev->shards[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", s->name ? s->name : "");
-        cJSON_AddItemToObject(o, "bytes", b64_item(s->bytes, s->len));
-        cJSON_AddItemToObject(o, "error", text_item(s->error, s->error ? strlen(s->error) : 0));
-        cJSON_AddItemToArray(arr, o);
-    }
-    arr = cJSON_AddArrayToObject(b, "disclosures");
-    for (size_t i = 0; i < ev->ndisclosures; i++) {
-        const patient_evidence_disclosure *d = &ev->disclosures[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "url", d->url ? d->url : "");
-        cJSON_AddItemToObject(o, "json", b64_item(d->json, d->json_len));
-        cJSON_AddItemToObject(o, "sig", text_item(d->sig, d->sig_len));
-        cJSON_AddItemToObject(o, "error", text_item(d->error, d->error ? strlen(d->error) : 0));
-        cJSON_AddItemToArray(arr, o);
-    }
-    if (pol) {
-        cJSON_AddItemToObject(b, "policy", pol);
-        pol = NULL;
-    } else {
-        cJSON_AddNullToObject(b, "policy");
-    }
-    if ((*out = cJSON_Print(b)) != NULL)
+    if (page_members(b, ev, at) && fetched_members(b, ev) &&
+        put(b, "policy", policy ? pt_policy_json(policy) : cJSON_CreateNull()) &&
+        (*out = cJSON_Print(b)) != NULL)
         err = PATIENT_OK;
-out:
-    cJSON_Delete(pol);
     cJSON_Delete(b);
     return err;
 }

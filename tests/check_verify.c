@@ -1878,6 +1878,12 @@ START_TEST(bundle_policy_as_printed)
     ck_assert_int_eq(patient_bundle_build(&ev, NULL, NOW, &b), PATIENT_OK);
     ck_assert_ptr_nonnull(strstr(b, "\n\t\"policy\":\tnull\n}"));
     free(b);
+    /* no URL (a required member): refused, nothing written */
+    ev.url = NULL;
+    b = (char *)"x";
+    ck_assert_int_eq(patient_bundle_build(&ev, p, NOW, &b), PATIENT_ERR_ARG);
+    ck_assert_ptr_null(b);
+    ck_assert_int_eq(patient_bundle_build(NULL, p, NOW, &b), PATIENT_ERR_ARG);
     free(pj);
     free(text);
     patient_policy_free(p);

@@ -33,7 +33,9 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_verify_bundle(const char *json, s
 /* Write evidence (+ the policy and the time at) as a bundle, with the
  * evidence's certificate chain (tls_chain) when it has one; *out malloc'd
  * (free()). The "policy" member holds the members patient_policy_serialize
- * writes; policy NULL writes it null. */
+ * writes; policy NULL writes it null. ev, its url or out NULL:
+ * PATIENT_ERR_ARG; out of memory: PATIENT_ERR_NOMEM (never a bundle with a
+ * member missing). */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_bundle_build(const patient_evidence *ev,
                                                             const patient_policy *policy,
                                                             time_t at, char **out);

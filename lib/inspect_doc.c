@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <cJSON.h>
+#include <patient/bundle.h>
 #include <patient/policy.h>
 #include <patient/rules.h>
 
@@ -269,6 +270,20 @@ read_rules(const char *text, size_t len, char **detail)
     return err;
 }
 
+/* The descriptors' reader (patient audit included and the verifier read a
+ * bundle's "changes" and "log_proofs" with it); its reason is a phrase. */
+static patient_err
+read_bundle(const char *text, size_t len, char **detail)
+{
+    patient_bundle *b = NULL;
+    const char *why = NULL;
+    patient_err err = patient_bundle_read(text, len, &b, &why);
+    patient_bundle_free(b);
+    if (err != PATIENT_OK && why != NULL)
+        *detail = strdup(why);
+    return err;
+}
+
 static patient_err
 read_manifest_doc(const char *text, size_t len, int shard, char **detail)
 {
@@ -313,7 +328,7 @@ static const struct doc_kind {
     {"policy", "policy", "endpoint trust policy", 0, doc_policy, read_policy},
     {"rules", "rules", "middlebox rule file", 0, doc_rules, read_rules},
     {"bundle", "bundle", "evidence bundle (re-verify offline with patient-verify)", 1, doc_bundle,
-     NULL},
+     read_bundle},
     {"report", "report", "verification report (as written by patient-verify; not re-checked)", 0,
      doc_report, NULL},
     {"change", "change-payload", "decoded descriptor payload (the signature is not here)", 0,

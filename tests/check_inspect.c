@@ -463,6 +463,13 @@ START_TEST(reader_problems)
     problem_is(m, "rules", 0, NULL, NULL,
                "rule 1 (id \"broken-group\"): regex: missing closing parenthesis [regex]");
     free(m);
+    /* A bundle: the descriptors' reader (the page's members are the
+     * verifier's to check). */
+    m = tu_fixture("inspect_bundle.json", &n);
+    problem_is(m, "bundle", 1, NULL, NULL, NULL);
+    problem_is(m, "bundle", 1, "\"changes\":[", "\"changes\":[7, ",
+               "a \"changes\" element is not a string [parse]");
+    free(m);
     /* A shard: its bin, and the type that says it is one. */
     m = strdup("{\"patient\": 1, \"type\": \"manifest-shard\", \"origin\": \"https://a.example\", "
                "\"version\": 3, \"bin\": \"7\", \"resources\": {}}");

@@ -106,6 +106,7 @@ typedef struct {
     const char *prev, *time, *kind_s;
     patient_log_kind kind;
     const char *url, *by_name, *by_kid, *jws;
+    size_t jws_len; /* strlen(jws) */
     const char *tls; /* change: NULL when the line has no "tls" */
     long long hop;
     uint64_t deleted, inserted;

@@ -326,9 +326,14 @@ js_ws(jscan *s)
         s->p++;
 }
 
-static int
+static inline int
 js_lit(jscan *s, char c)
 {
+    /* The log's own lines have no blanks: look before skipping them. */
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return 1;
+    }
     js_ws(s);
     if (s->p < s->end && *s->p == c) {
         s->p++;
@@ -403,10 +408,28 @@ js_string_n(jscan *s, const char **out, size_t *n)
 {
     char *r, *w, *start;
 
-    js_ws(s);
+    if (s->p >= s->end || *s->p != '"')
+        js_ws(s);
     if (s->p >= s->end || *s->p != '"')
         return -1;
     start = r = w = ++s->p;
+#ifdef JS_SSE2
+    /* Most strings (names, kinds, reasons) end within 16 bytes: one look
+     * here, before any call. */
+    if (s->end - r >= 16) {
+        const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)r),
+                      ctl = _mm_set1_epi8(0x1f);
+        unsigned bits = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                      _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+                         _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl)));
+        if (bits) {
+            r += __builtin_ctz(bits);
+            goto special;
+        }
+        r += 16;
+    }
+#endif
 #ifdef JS_WIDE
     if (s->wide) {
         r = js_special_wide(r, s->end);
@@ -459,7 +482,7 @@ js_string_n(jscan *s, const char **out, size_t *n)
             return -1;
         r++;
     }
-#ifdef JS_WIDE
+#if defined(JS_SSE2) || defined(JS_WIDE)
 special:
 #endif
     w = r;
@@ -697,12 +720,13 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
     jscan s;
     const char *key, *v;
     unsigned seen = 0, bit;
-    size_t voff, kl;
+    size_t voff, kl, prev_len = 0, kind_len = 0;
     int ok;
 
     e->n_reasons = e->n_rules = 0;
     e->seq = 0;
     e->prev = e->time = e->kind_s = e->url = e->by_name = e->by_kid = e->jws = NULL;
+    e->jws_len = 0;
     e->root_b64 = e->sig = e->event = e->detail = e->tls = NULL;
     e->hop = 0;
     e->deleted = e->inserted = e->tree_size = 0;
@@ -741,11 +765,11 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
                 break;
             case 'p':
                 if (KEY_IS("prev"))
-                    bit = F_PREV, ok = js_string(&s, &e->prev) == 0;
+                    bit = F_PREV, ok = js_string_n(&s, &e->prev, &prev_len) == 0;
                 break;
             case 'k':
                 if (KEY_IS("kind"))
-                    bit = F_KIND, ok = js_string(&s, &e->kind_s) == 0;
+                    bit = F_KIND, ok = js_string_n(&s, &e->kind_s, &kind_len) == 0;
                 break;
             case 't':
                 if (KEY_IS("time"))
@@ -770,15 +794,19 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
                     if (ok && !js_lit(&s, '}')) {
                         do {
                             const char *k2;
-                            if (js_string(&s, &k2) != 0 || !js_lit(&s, ':')) {
+                            size_t l2;
+                            int name, kid;
+                            if (js_string_n(&s, &k2, &l2) != 0 || !js_lit(&s, ':')) {
                                 ok = 0;
                                 break;
                             }
-                            if (strcmp(k2, "name") == 0 && e->by_name == NULL)
+                            name = l2 == 4 && memcmp(k2, "name", 4) == 0;
+                            kid = l2 == 3 && memcmp(k2, "kid", 3) == 0;
+                            if (name && e->by_name == NULL)
                                 ok = js_string(&s, &e->by_name) == 0;
-                            else if (strcmp(k2, "kid") == 0 && e->by_kid == NULL)
+                            else if (kid && e->by_kid == NULL)
                                 ok = js_string(&s, &e->by_kid) == 0;
-                            else if (strcmp(k2, "name") == 0 || strcmp(k2, "kid") == 0)
+                            else if (name || kid)
                                 ok = 0;
                             else
                                 ok = js_skip(&s, 2) == 0;
@@ -809,7 +837,7 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
                 break;
             case 'j':
                 if (KEY_IS("jws"))
-                    bit = F_JWS, ok = js_string(&s, &e->jws) == 0;
+                    bit = F_JWS, ok = js_string_n(&s, &e->jws, &e->jws_len) == 0;
                 break;
             case 'e':
                 if (KEY_IS("event"))
@@ -845,22 +873,24 @@ pentry_parse(const uint8_t *line, size_t len, pentry *e)
         return PATIENT_ERR_JSON;
     e->why = "missing or mistyped seq, prev, kind or time";
     if ((seen & (F_SEQ | F_PREV | F_KIND | F_TIME)) != (F_SEQ | F_PREV | F_KIND | F_TIME) ||
-        strlen(e->prev) != HEX_LEN)
+        prev_len != HEX_LEN)
         return PATIENT_ERR_LOG_CORRUPT;
     v = e->kind_s;
-    if (strcmp(v, "change") == 0) {
+    /* (names hold no NUL: \u0000 is refused, so a length and the bytes are
+     * strcmp's answer) */
+    if (kind_len == 6 && memcmp(v, "change", 6) == 0) {
         e->kind = PATIENT_LOG_KIND_CHANGE;
         e->why = "change entry missing url, hop, by, reasons, rules, deleted, inserted or jws";
         if ((seen & (F_URL | F_HOP | F_BY | F_REASONS | F_RULES | F_DEL | F_INS | F_JWS)) !=
                 (F_URL | F_HOP | F_BY | F_REASONS | F_RULES | F_DEL | F_INS | F_JWS) ||
             e->by_name == NULL || e->by_kid == NULL || e->n_reasons != e->n_rules)
             return PATIENT_ERR_LOG_CORRUPT;
-    } else if (strcmp(v, "checkpoint") == 0) {
+    } else if (kind_len == 10 && memcmp(v, "checkpoint", 10) == 0) {
         e->kind = PATIENT_LOG_KIND_CHECKPOINT;
         e->why = "checkpoint missing tree_size, root or sig";
         if ((seen & (F_TREE | F_ROOT | F_SIG)) != (F_TREE | F_ROOT | F_SIG))
             return PATIENT_ERR_LOG_CORRUPT;
-    } else if (strcmp(v, "event") == 0) {
+    } else if (kind_len == 5 && memcmp(v, "event", 5) == 0) {
         e->kind = PATIENT_LOG_KIND_EVENT;
         e->why = "event missing its event name";
         if (!(seen & F_EVENT))

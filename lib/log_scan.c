@@ -154,7 +154,7 @@ line_work(const uint8_t *line, size_t len, unsigned what, int hashed, pentry *e,
     li->kind = e->kind;
     memcpy(li->prev, e->prev, HEX_LEN + 1);
     if (e->kind == PATIENT_LOG_KIND_CHANGE && e->jws)
-        pt_index_key(e->jws, strlen(e->jws), li->key);
+        pt_index_key(e->jws, e->jws_len, li->key);
     li->parsed = 1;
 }
 

@@ -2,7 +2,9 @@
  * policies, rule files, evidence bundles, verification reports, decoded
  * payloads; what each claims, member by member, with key ids from the key
  * reader and a bundle's descriptors from the JWS family. One handler per
- * "type" (doc_kinds), each filling the details of its kind. */
+ * "type" (doc_kinds), each filling the details of its kind, and the
+ * format's own reader, whose refusal leads the details as "problem": the
+ * rules of a format live with its reader, never here. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -68,7 +70,7 @@ doc_manifest(const cJSON *doc, cJSON *d)
         size_t ln = 0;
         double leaves = 1;
         cJSON_ArrayForEach(b, bits) {
-            if (cJSON_IsNumber(b) && b->valuedouble >= 1 && b->valuedouble <= 8) {
+            if (cJSON_IsNumber(b) && b->valuedouble >= 1 && b->valuedouble <= PT_SHARD_MAX_BITS) {
                 ln += (size_t)snprintf(lay + ln, sizeof lay - ln, "%s%d", ln ? " x " : "",
                                        1 << (int)b->valuedouble);
                 leaves *= (double)(1 << (int)b->valuedouble);
@@ -361,13 +363,15 @@ pt_inspect_json_doc(cJSON *doc, const char *text, size_t len, result *r)
     r->kind = k->kind;
     r->title = k->title;
     r->is_signed = k->is_signed;
-    shown = cJSON_CreateObject();
+    if ((shown = cJSON_CreateObject()) == NULL || (r->details = cJSON_CreateObject()) == NULL) {
+        rc = pt_inspect_fail(r, "out of memory");
+        goto out;
+    }
     k->show(doc, shown);
     /* The reader parses the text again: this tree goes first, so that a
      * large document is never held twice. */
     cJSON_Delete(doc);
     doc = NULL;
-    r->details = cJSON_CreateObject();
     if (k->read != NULL) {
         /* A document its reader refuses is still shown (inspection exists
          * to say what is wrong), led by the reader's reason. */

@@ -198,8 +198,13 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
             return pt_detail_err(detail, PATIENT_ERR_PARSE, "resources.%.200s: not an object",
                                  it->string);
         if ((pe = pt_path_check(it->string)) != PATIENT_OK)
-            return pt_detail_err(detail, pe, "resources: \"%.200s\" is not a canonical URL path",
-                                 it->string);
+            return pe == PATIENT_ERR_NOMEM ? pe
+                   : pe == PATIENT_ERR_TOO_LARGE
+                       ? pt_detail_err(detail, pe, "resources: a path longer than %u bytes",
+                                       PATIENT_MANIFEST_MAX_PATH)
+                       : pt_detail_err(detail, pe,
+                                       "resources: \"%.200s\" is not a canonical URL path",
+                                       it->string);
         r->path = it->string;
         if (patient_sri_decode(pt_json_str(it, "integrity"), r->hash) != PATIENT_OK)
             return pt_detail_err(

@@ -478,6 +478,18 @@ START_TEST(reader_problems)
                "bin: not child indices (digits and /, under 40 characters) [parse]");
     problem_is(m, "manifest-shard", 0, "\"version\": 3", "\"version\": 0",
                "version: not an integer of at least 1 [parse]");
+    /* A path over the cap is named by its length, not printed. */
+    cut = malloc(PATIENT_MANIFEST_MAX_PATH + 64);
+    ck_assert_ptr_nonnull(cut);
+    memset(cut, 'a', PATIENT_MANIFEST_MAX_PATH + 50);
+    memcpy(cut, "\"resources\": {\"/", 16);
+    strcpy(cut + PATIENT_MANIFEST_MAX_PATH + 16, "\": {}}");
+    problem_is(m, "manifest-shard", 0, "\"resources\": {}", cut,
+               "resources: a path longer than 4096 bytes [too_large]");
+    strcpy(cut + 16 + 5, "\": {}}");
+    problem_is(m, "manifest-shard", 0, "\"resources\": {}", cut,
+               "resources./aaaaa.integrity: not \"sha256-\" and 44 base64 characters [parse]");
+    free(cut);
     free(m);
     /* Every member the disclosure's reader reads is shown: interception_ca
      * too, which inspection used to leave out. */

@@ -343,6 +343,9 @@ x16_block(__m512i s[8], __m512i w[16], __mmask16 live)
         s[i] = _mm512_mask_add_epi32(s[i], live, s[i], v[i]);
 }
 
+#ifndef PREFETCH_BLOCKS
+#define PREFETCH_BLOCKS 4
+#endif
 X16_TARGET static void
 pair_x16(const uint8_t *const *line, const size_t *len, unsigned n, uint8_t *const *chain,
          uint8_t *const *leaf)
@@ -370,8 +373,14 @@ pair_x16(const uint8_t *const *line, const size_t *len, unsigned n, uint8_t *con
     }
     for (int i = 0; i < 8; i++)
         s[i] = _mm512_set1_epi32((int)h0[i]);
+    for (unsigned l = 0; l < 16; l += 2)
+        for (uint64_t k = 0; k < PREFETCH_BLOCKS && k < hi[l]; k++)
+            _mm_prefetch((const char *)(m[l].line + k * 64), _MM_HINT_T0);
     for (uint64_t k = 0; k < most; k++) {
         __mmask16 live = 0;
+        for (unsigned l = 0; l < 16; l += 2)
+            if (k + PREFETCH_BLOCKS < hi[l])
+                _mm_prefetch((const char *)(m[l].line + (k + PREFETCH_BLOCKS) * 64), _MM_HINT_T0);
         for (unsigned l = 0; l < 16; l++) {
             if (k >= lo[l] && k < hi[l]) {
                 w[l] = _mm512_loadu_si512((const void *)(m[l].line + (k * 64 - m[l].pre)));

@@ -522,16 +522,24 @@ xfer_failure(CURLcode rc, const xfer *x, const char *errbuf, char **detail)
     return PATIENT_ERR_FETCH;
 }
 
+/* Only http:// and https://, and said so. */
+static int
+url_refused(const char *url, char **detail)
+{
+    if (pt_url_scheme_len(url, PT_URL_HTTP_S | PT_URL_ANYCASE) != 0)
+        return 0;
+    detail_set(detail, "only http:// and https:// URLs are fetched");
+    return 1;
+}
+
 /* The checks every entry point makes before a transfer. */
 static patient_err
 fetch_prepare(const patient_fetch_opts *opts, const char *url, patient_fetch_opts *o, char **detail)
 {
     patient_err err;
 
-    if (pt_url_scheme_len(url, PT_URL_HTTP_S | PT_URL_ANYCASE) == 0) {
-        detail_set(detail, "only http:// and https:// URLs are fetched");
+    if (url_refused(url, detail))
         return PATIENT_ERR_ARG;
-    }
     if (opts == NULL)
         patient_fetch_opts_init(o);
     else if ((err = PT_OPTS_TAKE(o, opts)) != PATIENT_OK)
@@ -648,6 +656,39 @@ out:
 
 /* ---- a fetcher: many GETs on one handle --------------------------------- */
 
+/* A reused handle's next transfer: url checked, *o the fetcher's options
+ * with this cap (max_body 0 keeps theirs), the body reset into x. */
+static patient_err
+reuse_prepare(const char *url, size_t max_body, pt_buf *body, CURL *h, patient_fetch_opts *o,
+              xfer *x, char **detail)
+{
+    patient_err err;
+
+    if (url_refused(url, detail))
+        return PATIENT_ERR_ARG;
+    if (max_body)
+        o->max_body = max_body;
+    body->len = 0;
+    x->o = o;
+    x->body = body;
+    x->curl = h;
+    if ((err = pt_buf_reserve(body, 0)) != PATIENT_OK)
+        return err;
+    body->data[0] = 0;
+    return PATIENT_OK;
+}
+
+/* Point a reused handle away from a finished transfer's buffers: libcurl
+ * may still speak (a connection closing) before the next one. */
+static void
+reuse_end(CURL *h, xfer *x)
+{
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 0L);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, NULL);
+    headers_clear(x);
+}
+
 struct pt_fetcher {
     patient_fetch_opts o;
     CURL *h;
@@ -687,19 +728,8 @@ pt_fetcher_get(pt_fetcher *f, const char *url, size_t max_body, pt_buf *body, lo
     if (detail)
         *detail = NULL;
     *status = 0;
-    if (pt_url_scheme_len(url, PT_URL_HTTP_S | PT_URL_ANYCASE) == 0) {
-        detail_set(detail, "only http:// and https:// URLs are fetched");
-        return PATIENT_ERR_ARG;
-    }
-    if (max_body)
-        o.max_body = max_body;
-    body->len = 0;
-    x.o = &o;
-    x.body = body;
-    x.curl = f->h;
-    if ((err = pt_buf_reserve(body, 0)) != PATIENT_OK)
+    if ((err = reuse_prepare(url, max_body, body, f->h, &o, &x, detail)) != PATIENT_OK)
         return err;
-    body->data[0] = 0;
     /* The same handle again: its connection and libcurl's own buffers are
      * kept, only this transfer's options change. */
     if ((rc = xfer_setup(f->h, &o, url, &x, errbuf, NULL)) == CURLE_OK)
@@ -708,12 +738,7 @@ pt_fetcher_get(pt_fetcher *f, const char *url, size_t max_body, pt_buf *body, lo
         err = xfer_failure(rc, &x, errbuf, detail);
     else
         curl_easy_getinfo(f->h, CURLINFO_RESPONSE_CODE, status);
-    /* Point the handle away from this stack frame's buffers: libcurl may
-     * still speak (a connection closing) before the next transfer. */
-    curl_easy_setopt(f->h, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(f->h, CURLOPT_VERBOSE, 0L);
-    curl_easy_setopt(f->h, CURLOPT_DEBUGDATA, NULL);
-    headers_clear(&x);
+    reuse_end(f->h, &x); /* (errbuf is this stack frame's) */
     return err;
 }
 
@@ -724,6 +749,187 @@ pt_fetcher_free(pt_fetcher *f)
         return;
     curl_easy_cleanup(f->h);
     free(f);
+}
+
+/* ---- a fetch queue: several GETs in flight on one thread --------------- */
+
+struct fq_slot {
+    CURL *h;
+    xfer x;
+    patient_fetch_opts o; /* the queue's, with this transfer's cap */
+    char errbuf[CURL_ERROR_SIZE];
+    int busy, done;
+    CURLcode rc;
+};
+
+struct pt_fetchq {
+    patient_fetch_opts o;
+    CURLM *m;
+    unsigned n;
+    struct fq_slot s[PT_FETCHQ_MAX];
+};
+
+patient_err
+pt_fetchq_new(const patient_fetch_opts *opts, unsigned n, pt_fetchq **out)
+{
+    pt_fetchq *q;
+    patient_err err;
+
+    *out = NULL;
+    if (n == 0 || n > PT_FETCHQ_MAX)
+        return PATIENT_ERR_ARG;
+    if ((q = calloc(1, sizeof *q)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    if ((err = fetch_prepare(opts, "http://", &q->o, NULL))) {
+        free(q);
+        return err;
+    }
+    q->n = n;
+    if ((q->m = curl_multi_init()) == NULL)
+        goto nomem;
+    for (unsigned i = 0; i < n; i++)
+        if ((q->s[i].h = curl_easy_init()) == NULL)
+            goto nomem;
+    *out = q;
+    return PATIENT_OK;
+nomem:
+    pt_fetchq_free(q);
+    return PATIENT_ERR_NOMEM;
+}
+
+/* Off the multi handle, and pointed away from the slot's buffers. */
+static void
+fq_end(pt_fetchq *q, struct fq_slot *sl)
+{
+    if (!sl->busy)
+        return;
+    curl_multi_remove_handle(q->m, sl->h);
+    reuse_end(sl->h, &sl->x);
+    sl->busy = sl->done = 0;
+}
+
+/* libcurl's news of finished transfers, into their slots. */
+static void
+fq_collect(pt_fetchq *q)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(q->m, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        for (unsigned i = 0; i < q->n; i++)
+            if (q->s[i].busy && q->s[i].h == msg->easy_handle) {
+                q->s[i].done = 1;
+                q->s[i].rc = msg->data.result;
+            }
+    }
+}
+
+patient_err
+pt_fetchq_start(pt_fetchq *q, const char *url, size_t max_body, pt_buf *body, unsigned *id,
+                char **detail)
+{
+    struct fq_slot *sl = NULL;
+    CURLcode rc;
+    CURLMcode mc;
+    patient_err err;
+    int running;
+
+    if (detail)
+        *detail = NULL;
+    if (url_refused(url, detail))
+        return PATIENT_ERR_ARG;
+    for (unsigned i = 0; i < q->n && sl == NULL; i++)
+        if (!q->s[i].busy) {
+            sl = &q->s[i];
+            *id = i;
+        }
+    if (sl == NULL)
+        return PATIENT_ERR_ARG; /* the caller waits for one first */
+    memset(&sl->x, 0, sizeof sl->x);
+    sl->o = q->o;
+    sl->errbuf[0] = '\0';
+    if ((err = reuse_prepare(url, max_body, body, sl->h, &sl->o, &sl->x, detail)) != PATIENT_OK)
+        return err;
+    if ((rc = xfer_setup(sl->h, &sl->o, url, &sl->x, sl->errbuf, NULL)) != CURLE_OK) {
+        err = xfer_failure(rc, &sl->x, sl->errbuf, detail);
+        headers_clear(&sl->x);
+        return err;
+    }
+    if (curl_multi_add_handle(q->m, sl->h) != CURLM_OK) {
+        headers_clear(&sl->x);
+        return PATIENT_ERR_NOMEM;
+    }
+    sl->busy = 1;
+    sl->done = 0;
+    /* On its way now (the connection, the request sent), not at the next
+     * wait. */
+    if ((mc = curl_multi_perform(q->m, &running)) != CURLM_OK) {
+        detail_set(detail, curl_multi_strerror(mc));
+        fq_end(q, sl);
+        return mc == CURLM_OUT_OF_MEMORY ? PATIENT_ERR_NOMEM : PATIENT_ERR_FETCH;
+    }
+    fq_collect(q);
+    return PATIENT_OK;
+}
+
+patient_err
+pt_fetchq_wait(pt_fetchq *q, unsigned id, long *status, char **detail)
+{
+    struct fq_slot *sl;
+    patient_err err = PATIENT_OK;
+    CURLMcode mc = CURLM_OK;
+    int running;
+
+    if (detail)
+        *detail = NULL;
+    *status = 0;
+    if (id >= q->n || !q->s[id].busy)
+        return PATIENT_ERR_ARG;
+    sl = &q->s[id];
+    fq_collect(q);
+    while (!sl->done && mc == CURLM_OK) {
+        /* The transfers' own timeouts end a wait that never ends
+         * otherwise: each transfer keeps CURLOPT_TIMEOUT_MS. */
+#if LIBCURL_VERSION_NUM >= 0x074200
+        mc = curl_multi_poll(q->m, NULL, 0, 1000, NULL);
+#else
+        mc = curl_multi_wait(q->m, NULL, 0, 1000, NULL);
+#endif
+        if (mc == CURLM_OK)
+            mc = curl_multi_perform(q->m, &running);
+        fq_collect(q);
+    }
+    if (!sl->done) {
+        detail_set(detail, curl_multi_strerror(mc));
+        err = mc == CURLM_OUT_OF_MEMORY ? PATIENT_ERR_NOMEM : PATIENT_ERR_FETCH;
+    } else if (sl->rc != CURLE_OK || sl->x.nomem || sl->x.too_large)
+        err = xfer_failure(sl->rc, &sl->x, sl->errbuf, detail);
+    else
+        curl_easy_getinfo(sl->h, CURLINFO_RESPONSE_CODE, status);
+    fq_end(q, sl);
+    return err;
+}
+
+void
+pt_fetchq_cancel(pt_fetchq *q, unsigned id)
+{
+    if (q != NULL && id < q->n)
+        fq_end(q, &q->s[id]);
+}
+
+void
+pt_fetchq_free(pt_fetchq *q)
+{
+    if (q == NULL)
+        return;
+    for (unsigned i = 0; i < q->n; i++) {
+        fq_end(q, &q->s[i]);
+        curl_easy_cleanup(q->s[i].h);
+    }
+    curl_multi_cleanup(q->m);
+    free(q);
 }
 
 patient_err

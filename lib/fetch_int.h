@@ -44,4 +44,27 @@ patient_err pt_fetcher_get(pt_fetcher *f, const char *url, size_t max_body, pt_b
                            long *status, char **detail);
 void pt_fetcher_free(pt_fetcher *f);
 
+/* Several GETs in flight at once from one thread (libcurl's multi
+ * interface), each on a handle, and so a connection, of its own: while
+ * one response is received the next ones are on their way, so the caller
+ * does not wait a round trip for each. Same options, caps, checks and
+ * errors as pt_fetcher_get, transfer by transfer.
+ * pt_fetchq_new: n handles (1..PT_FETCHQ_MAX).
+ * pt_fetchq_start: a GET of url into body (len reset to 0; max_body 0
+ * keeps the options' cap) on a free handle, *id; body is BORROWED until
+ * that transfer's wait or cancel returns. PATIENT_ERR_ARG when all n are
+ * in flight.
+ * pt_fetchq_wait: runs every transfer in flight until transfer id ends,
+ * and returns what pt_fetcher_get would have; the handle is free again.
+ * pt_fetchq_cancel: abandons transfer id (its body is left partial).
+ * Not for two threads at once. */
+#define PT_FETCHQ_MAX 8
+typedef struct pt_fetchq pt_fetchq;
+patient_err pt_fetchq_new(const patient_fetch_opts *opts, unsigned n, pt_fetchq **out);
+patient_err pt_fetchq_start(pt_fetchq *q, const char *url, size_t max_body, pt_buf *body,
+                            unsigned *id, char **detail);
+patient_err pt_fetchq_wait(pt_fetchq *q, unsigned id, long *status, char **detail);
+void pt_fetchq_cancel(pt_fetchq *q, unsigned id);
+void pt_fetchq_free(pt_fetchq *q);
+
 #endif

@@ -605,6 +605,110 @@ START_TEST(test_cache_dir_default)
 }
 END_TEST
 
+/* Several GETs in flight on one queue: each comes out as pt_fetcher_get
+ * would give it, in whatever order they are waited for; the caps hold
+ * transfer by transfer (a body one byte over its own cap is refused while
+ * the others complete), a cancelled one frees its handle, a full queue
+ * refuses another. */
+START_TEST(test_fetchq)
+{
+    patient_fetch_opts o = opts();
+    pt_fetchq *q = NULL;
+    pt_buf b[4] = {{0}};
+    unsigned id[4], again;
+    long status = 0;
+    char *detail = NULL;
+
+    ck_assert_int_eq(pt_fetchq_new(&o, 0, &q), PATIENT_ERR_ARG);
+    ck_assert_int_eq(pt_fetchq_new(&o, PT_FETCHQ_MAX + 1, &q), PATIENT_ERR_ARG);
+    ck_assert_int_eq(pt_fetchq_new(&o, 3, &q), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/big.bin"), 100000, &b[0], &id[0], NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/big.bin"), 99999, &b[1], &id[1], NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b[2], &id[2], NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b[3], &id[3], NULL),
+                     PATIENT_ERR_ARG);
+    /* the last sent first */
+    ck_assert_int_eq(pt_fetchq_wait(q, id[2], &status, &detail), PATIENT_OK);
+    ck_assert_ptr_null(detail);
+    ck_assert_int_eq(status, 200);
+    ck_assert_uint_eq(b[2].len, 6);
+    ck_assert_int_eq(memcmp(b[2].data, "hello\n", 6), 0);
+    ck_assert_int_eq(pt_fetchq_wait(q, id[2], &status, NULL), PATIENT_ERR_ARG); /* once */
+    ck_assert_int_eq(pt_fetchq_wait(q, id[1], &status, &detail), PATIENT_ERR_TOO_LARGE);
+    ck_assert_ptr_nonnull(detail);
+    free(detail);
+    detail = NULL;
+    ck_assert_int_eq(pt_fetchq_wait(q, id[0], &status, NULL), PATIENT_OK);
+    ck_assert_int_eq(status, 200);
+    ck_assert_uint_eq(b[0].len, 100000);
+    /* a 404 is a status, as for pt_fetcher_get; a cancelled transfer's
+     * handle serves the next */
+    ck_assert_int_eq(pt_fetchq_start(q, url("/nope.txt"), 0, &b[0], &id[0], NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/big.bin"), 0, &b[1], &id[1], NULL), PATIENT_OK);
+    pt_fetchq_cancel(q, id[1]);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b[2], &again, NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b[3], &id[3], NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_wait(q, id[0], &status, NULL), PATIENT_OK);
+    ck_assert_int_eq(status, 404);
+    ck_assert_int_eq(pt_fetchq_wait(q, again, &status, NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_wait(q, id[3], &status, NULL), PATIENT_OK);
+    ck_assert_uint_eq(b[2].len, 6);
+    ck_assert_uint_eq(b[3].len, 6);
+    /* only http(s), as everywhere */
+    ck_assert_int_eq(pt_fetchq_start(q, "file:///etc/passwd", 0, &b[0], &id[0], &detail),
+                     PATIENT_ERR_ARG);
+    ck_assert_ptr_nonnull(detail);
+    free(detail);
+    /* freed with a transfer still in flight */
+    ck_assert_int_eq(pt_fetchq_start(q, url("/big.bin"), 0, &b[1], &id[1], NULL), PATIENT_OK);
+    pt_fetchq_free(q);
+    for (unsigned i = 0; i < 4; i++)
+        pt_buf_free(&b[i]);
+}
+END_TEST
+
+/* A port bound but not listening (connections refused, no race), as the
+ * server and as the proxy: each transfer in flight fails on its own, with
+ * libcurl's message, as pt_fetcher_get does; the proxy is used, never
+ * bypassed. */
+START_TEST(test_fetchq_unreachable)
+{
+    struct sockaddr_in sa = {0};
+    socklen_t sl = sizeof sa;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    patient_fetch_opts o = opts();
+    pt_fetchq *q = NULL;
+    pt_buf b[2] = {{0}};
+    unsigned id[2];
+    long status = 1;
+    char u[64], *detail = NULL;
+
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+    ck_assert_int_eq(pt_fetchq_new(&o, 2, &q), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, u, 0, &b[0], &id[0], NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b[1], &id[1], NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_wait(q, id[0], &status, &detail), PATIENT_ERR_FETCH);
+    ck_assert_int_eq(status, 0);
+    ck_assert_ptr_nonnull(detail);
+    free(detail);
+    ck_assert_int_eq(pt_fetchq_wait(q, id[1], &status, NULL), PATIENT_OK);
+    ck_assert_int_eq(status, 200);
+    pt_fetchq_free(q);
+    o.proxy = u;
+    ck_assert_int_eq(pt_fetchq_new(&o, 2, &q), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b[1], &id[1], NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_wait(q, id[1], &status, NULL), PATIENT_ERR_FETCH);
+    pt_fetchq_free(q);
+    pt_buf_free(&b[0]);
+    pt_buf_free(&b[1]);
+    close(s);
+}
+END_TEST
+
 static void
 tls_server_start(void)
 {
@@ -641,6 +745,28 @@ START_TEST(test_tls)
         snprintf(u, sizeof u, "https://localhost:%s/small.txt", strrchr(base, ':') + 1);
         ck_assert_int_eq(patient_fetch(&o, u, &r, NULL), PATIENT_ERR_FETCH);
     }
+    /* a fetch queue's transfers too: refused without the CA, fetched with it */
+    {
+        patient_fetch_opts no = opts();
+        pt_fetchq *q = NULL;
+        pt_buf b = {0};
+        unsigned id;
+        long status = 0;
+        ck_assert_int_eq(pt_fetchq_new(&no, 1, &q), PATIENT_OK);
+        ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b, &id, NULL), PATIENT_OK);
+        ck_assert_int_eq(pt_fetchq_wait(q, id, &status, &detail), PATIENT_ERR_FETCH);
+        ck_assert_ptr_nonnull(detail);
+        free(detail);
+        detail = NULL;
+        pt_fetchq_free(q);
+        ck_assert_int_eq(pt_fetchq_new(&o, 1, &q), PATIENT_OK);
+        ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b, &id, NULL), PATIENT_OK);
+        ck_assert_int_eq(pt_fetchq_wait(q, id, &status, NULL), PATIENT_OK);
+        ck_assert_int_eq(status, 200);
+        ck_assert_uint_eq(b.len, 6);
+        pt_fetchq_free(q);
+        pt_buf_free(&b);
+    }
     /* never downgraded to http by a redirect: /redir is relative, so stays https */
     o.max_redirects = 2;
     ck_assert_int_eq(patient_fetch(&o, url("/redir/2"), &r, NULL), PATIENT_OK);
@@ -667,6 +793,8 @@ fetch_suite(void)
     tcase_add_test(tc, test_trailers_ignored);
     tcase_add_test(tc, test_refused_schemes);
     tcase_add_test(tc, test_unreachable);
+    tcase_add_test(tc, test_fetchq);
+    tcase_add_test(tc, test_fetchq_unreachable);
     tcase_add_test(tc, test_proxy);
     tcase_add_test(tc, test_cached);
     tcase_add_test(tc, test_cache_weak_validator);

@@ -172,6 +172,27 @@ alarm_check 1 'ALARM (entry): entry 10 does not chain to the one before it' \
 rm -rf pub && mv pub.good pub
 ok "catching up: a missing later bundle is exit 3, an edit before it is reported first"
 
+# A bundle sent for while the one before is still on its way is capped at
+# 4 MiB (the memory in flight stays bounded); one larger is fetched again
+# in turn at a bundle's full cap, so what is wrong in it is what is
+# reported, never its size. Bundle 1 padded to ~5 MiB (spaces in each
+# line's JSON: a line that reads, but hashes otherwise, so the next one
+# does not chain to it): the alarm names entry 257, in bundle 1.
+cp -r pub pub.good
+python3 - <<'PY'
+p = "pub/entries/001"
+lines = open(p, "rb").read().split(b"\n")[:-1]
+assert len(lines) == 256
+open(p, "wb").write(b"".join(b"{" + b" " * 20000 + l[1:] + b"\n" for l in lines))
+PY
+[ "$(wc -c <pub/entries/001)" -gt 5000000 ] || fail "bundle 1 over 4 MiB"
+alarm_check 1 'ALARM (entry): entry 257 does not chain to the one before it' \
+    "a bundle over 4 MiB sent for ahead: fetched again, read whole" --pub k.pub --state fresh
+grep -q 'larger than it can be' err && fail "a bundle over 4 MiB sent for ahead: not its size"
+[ ! -e fresh ] || fail "bundle 1 padded: no state written"
+rm -rf pub && mv pub.good pub
+ok "a bundle over 4 MiB fetched ahead: fetched again in turn at its full cap, the chain broken in it reported"
+
 # ---- an entry whose time the log reader refuses -------------------------------------------
 # Every mode reads an entry's time as the log reader does, so a line that
 # reader refuses for its time is an entry alarm, quiet too, before the

@@ -12,6 +12,7 @@
 #include <patient/hash.h>
 #include <patient/policy.h>
 #include <patient/verify.h>
+#include "hash_int.h"
 #include "policy_int.h"
 #include "report_int.h"
 #include "time_int.h"
@@ -51,28 +52,6 @@ text_item(const char *p, size_t len)
     o = cJSON_CreateString(s);
     free(s);
     return o;
-}
-
-/* Bundles and the native host carry a chain alike (verify_int.h). */
-int
-pt_chain_from_json(const cJSON *ch, uint8_t (*out)[32], size_t *n, size_t *bad)
-{
-    const cJSON *c;
-    size_t k = cJSON_IsArray(ch) ? (size_t)cJSON_GetArraySize(ch) : 0;
-
-    *n = 0;
-    *bad = 0;
-    if (k == 0 || k > PATIENT_FETCH_MAX_CHAIN)
-        return -1;
-    cJSON_ArrayForEach(c, ch) {
-        if (!cJSON_IsString(c) || patient_sri_decode(c->valuestring, out[*n]) != PATIENT_OK) {
-            *bad = *n + 1;
-            *n = 0;
-            return -1;
-        }
-        (*n)++;
-    }
-    return 0;
 }
 
 /* ---- writing a bundle -------------------------------------------------------

@@ -23,6 +23,7 @@
 #include <openssl/sha.h>
 #include <sodium.h>
 
+#include <patient/fetch.h>
 #include <patient/hash.h>
 #include "util.h"
 #include "hash_int.h"
@@ -251,4 +252,26 @@ pt_pins_parse(const cJSON *a, uint8_t (**out)[32], size_t *n)
 bad:
     free(p);
     return PATIENT_ERR_PARSE;
+}
+
+/* Bundles and the native host carry a chain alike (hash_int.h). */
+int
+pt_chain_from_json(const cJSON *ch, uint8_t (*out)[32], size_t *n, size_t *bad)
+{
+    const cJSON *c;
+    size_t k = cJSON_IsArray(ch) ? (size_t)cJSON_GetArraySize(ch) : 0;
+
+    *n = 0;
+    *bad = 0;
+    if (k == 0 || k > PATIENT_FETCH_MAX_CHAIN)
+        return -1;
+    cJSON_ArrayForEach(c, ch) {
+        if (!cJSON_IsString(c) || patient_sri_decode(c->valuestring, out[*n]) != PATIENT_OK) {
+            *bad = *n + 1;
+            *n = 0;
+            return -1;
+        }
+        (*n)++;
+    }
+    return 0;
 }

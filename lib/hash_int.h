@@ -18,4 +18,12 @@ patient_err pt_sha256_copy(patient_sha256_ctx *dst, const patient_sha256_ctx *sr
  * more than the cap. */
 patient_err pt_pins_parse(const cJSON *a, uint8_t (**out)[32], size_t *n);
 
+/* A certificate chain in JSON, as bundles and the native host carry it: a
+ * list of 1..PATIENT_FETCH_MAX_CHAIN SPKI pins ("sha256-<base64>"), leaf
+ * first and trust anchor last, the shape patient_fetch fills in from its
+ * own connection. A longer list is refused, not cut, so the anchor (last)
+ * is never lost. -1 on anything else, with *bad the 1-based element at
+ * fault (0: not a list, empty or too long). */
+int pt_chain_from_json(const cJSON *ch, uint8_t (*out)[32], size_t *n, size_t *bad);
+
 #endif

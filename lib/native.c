@@ -15,6 +15,7 @@
 #include <patient/hash.h>
 #include <patient/native.h>
 #include <patient/verify.h>
+#include "hash_int.h"
 #include "report_int.h"
 #include "url_int.h"
 #include "verify_int.h"

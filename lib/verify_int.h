@@ -160,14 +160,6 @@ void pt_rollback_check(patient_report *r, const patient_verify_opts *opts, const
  * with or without a chunk root. */
 int pt_attested_allowed(const patient_policy *p, int has_chunk_root);
 
-/* A certificate chain in JSON, as bundles and the native host carry it: a
- * list of 1..PATIENT_FETCH_MAX_CHAIN SPKI pins ("sha256-<base64>"), leaf
- * first and trust anchor last, the shape patient_fetch fills in from its
- * own connection. A longer list is refused, not cut, so the anchor (last)
- * is never lost. -1 on anything else, with *bad the 1-based element at
- * fault (0: not a list, empty or too long). */
-int pt_chain_from_json(const cJSON *ch, uint8_t (*out)[32], size_t *n, size_t *bad);
-
 /* The caller's verification options as this library's (util.h,
  * pt_opts_take): *f (with its fetch options) and *o, when not NULL, are
  * pointed at full-size copies in fbuf, fetchbuf and obuf. A size the

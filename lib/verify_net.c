@@ -832,31 +832,6 @@ gather(gathered *g, const patient_policy *policy, const char *url,
 }
 
 patient_err
-pt_verify_opts_take(const patient_verify_fetch_opts **f, const patient_verify_opts **o,
-                    patient_verify_fetch_opts *fbuf, patient_fetch_opts *fetchbuf,
-                    patient_verify_opts *obuf)
-{
-    patient_err err;
-
-    if (*o) {
-        if ((err = PT_OPTS_TAKE(obuf, *o)) != PATIENT_OK)
-            return err;
-        *o = obuf;
-    }
-    if (*f) {
-        if ((err = PT_OPTS_TAKE(fbuf, *f)) != PATIENT_OK)
-            return err;
-        if (fbuf->fetch) {
-            if ((err = PT_OPTS_TAKE(fetchbuf, fbuf->fetch)) != PATIENT_OK)
-                return err;
-            fbuf->fetch = fetchbuf;
-        }
-        *f = fbuf;
-    }
-    return PATIENT_OK;
-}
-
-patient_err
 patient_verify_url(const patient_policy *policy, const char *url,
                    const patient_verify_fetch_opts *fopts, const patient_verify_opts *opts,
                    patient_report **report, char **bundle_out)

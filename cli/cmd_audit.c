@@ -391,57 +391,6 @@ struct list_ctx {
     uint64_t rows;
 };
 
-/* What a hop that withheld deleted bytes left unchecked, read from its
- * descriptor by the library: the origin chunks it touched, their ranges
- * (*r, caller frees), the bytes it withheld. -1 when the descriptor does
- * not read (list does not verify; `audit verify --deep` says why). */
-static int
-entry_chunks(const patient_log_entry *e, size_t *touched, uint64_t *withheld, patient_range **r,
-             size_t *nr)
-{
-    patient_change *c = NULL;
-    int rc = -1;
-
-    *r = NULL;
-    *nr = 0;
-    if (e->jws && patient_change_parse(e->jws, strlen(e->jws), &c) == PATIENT_OK &&
-        patient_change_chunk_ranges(c, r, nr, withheld) == PATIENT_OK) {
-        *touched = c->nchunks;
-        rc = 0;
-    }
-    patient_change_free(c);
-    return rc;
-}
-
-/* The CHUNKS column: "-" (nothing withheld), "unconfined" (withheld, no
- * chunks signed), else "N:FIRST-LAST,..." (origin byte ranges, inclusive). */
-static const char *
-chunks_short(const patient_log_entry *e, char *out, size_t cap)
-{
-    size_t touched = 0, nr = 0, len;
-    uint64_t withheld = 0;
-    patient_range *r = NULL;
-
-    if (entry_chunks(e, &touched, &withheld, &r, &nr) != 0)
-        return "?";
-    if (touched == 0) {
-        free(r);
-        return withheld ? "unconfined" : "-";
-    }
-    len = (size_t)snprintf(out, cap, "%zu:", touched);
-    for (size_t i = 0; i < nr && len < cap; i++) {
-        int k = snprintf(out + len, cap - len, "%s%" PRIu64 "-%" PRIu64, i ? "," : "",
-                         r[i].offset, r[i].offset + r[i].length - 1);
-        if (k < 0 || (size_t)k >= cap - len) {
-            snprintf(out + (len < cap - 4 ? len : cap - 4), 4, ",..");
-            break;
-        }
-        len += (size_t)k;
-    }
-    free(r);
-    return out;
-}
-
 /* The upstream TLS column: "TLSv1.3 verified", "TLSv1.2 UNVERIFIED",
  * "plain" (plain HTTP upstream), "-" (not recorded). */
 static const char *
@@ -496,7 +445,7 @@ list_row(const char *log, const patient_log_entry *e, void *vctx)
     printf(" %8" PRIu64 " %8" PRIu64 "  %-24s %-24s %-18s ", e->deleted, e->inserted,
            reasons[0] ? reasons : "-", rules[0] ? rules : "-", tls_short(e, tls, sizeof tls));
     if (c->chunks)
-        printf("%-28s ", chunks_short(e, chunks, sizeof chunks));
+        printf("%-28s ", patient_inspect_log_entry_chunks(e, chunks, sizeof chunks));
     print_safe(e->url ? e->url : "-");
     putchar('\n');
     return PATIENT_OK;

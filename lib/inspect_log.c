@@ -175,35 +175,82 @@ out:
 }
 
 
-/* ---- one change entry, as `patient audit list --json` shows it ---------- */
+/* ---- one change entry, as `patient audit list` shows it ------------------ */
 
 /* What a hop that withheld deleted bytes left unchecked, read from its
- * descriptor by the change reader: null when it withheld nothing,
- * "unreadable" when the descriptor does not read (list does not verify;
- * `audit verify --deep` says why). 0 when out of memory. */
+ * descriptor by the change reader, for the JSON row and the CHUNKS column
+ * alike: the origin chunks it touched, their ranges (*r, caller frees), the
+ * bytes it withheld. -1 when the descriptor does not read or out of memory
+ * (list does not verify; `audit verify --deep` says why). */
+static int
+chunks_read(const patient_log_entry *e, size_t *touched, uint64_t *withheld, patient_range **r,
+            size_t *nr)
+{
+    patient_change *c = NULL;
+    int rc = -1;
+
+    *r = NULL;
+    *nr = 0;
+    *touched = 0;
+    *withheld = 0;
+    if (e->jws && patient_change_parse(e->jws, strlen(e->jws), &c) == PATIENT_OK &&
+        patient_change_chunk_ranges(c, r, nr, withheld) == PATIENT_OK) {
+        *touched = c->nchunks;
+        rc = 0;
+    }
+    patient_change_free(c);
+    return rc;
+}
+
+/* The "chunks" member: null when the hop withheld nothing, "unreadable"
+ * when the descriptor does not read. 0 when out of memory. */
 static int
 entry_chunks(cJSON *o, const patient_log_entry *e)
 {
-    patient_change *c = NULL;
     patient_range *r = NULL;
-    size_t nr = 0;
-    uint64_t withheld = 0;
+    size_t touched, nr;
+    uint64_t withheld;
     cJSON *ch;
     int ok;
 
-    if (e->jws == NULL || patient_change_parse(e->jws, strlen(e->jws), &c) != PATIENT_OK ||
-        patient_change_chunk_ranges(c, &r, &nr, &withheld) != PATIENT_OK)
+    if (chunks_read(e, &touched, &withheld, &r, &nr) != 0)
         ok = cJSON_AddStringToObject(o, "chunks", "unreadable") != NULL;
     else if (withheld == 0)
         ok = cJSON_AddNullToObject(o, "chunks") != NULL;
     else
         ok = (ch = cJSON_AddObjectToObject(o, "chunks")) != NULL &&
-             cJSON_AddNumberToObject(ch, "touched", (double)c->nchunks) != NULL &&
+             cJSON_AddNumberToObject(ch, "touched", (double)touched) != NULL &&
              cJSON_AddNumberToObject(ch, "withheld", (double)withheld) != NULL &&
              cJSON_AddItemToObject(ch, "unchecked", pt_inspect_ranges_json(r, nr));
     free(r);
-    patient_change_free(c);
     return ok;
+}
+
+const char *
+patient_inspect_log_entry_chunks(const patient_log_entry *e, char *out, size_t cap)
+{
+    size_t touched = 0, nr = 0, len;
+    uint64_t withheld = 0;
+    patient_range *r = NULL;
+
+    if (e == NULL || out == NULL || cap < 8 || chunks_read(e, &touched, &withheld, &r, &nr) != 0)
+        return "?";
+    if (touched == 0) {
+        free(r);
+        return withheld ? "unconfined" : "-";
+    }
+    len = (size_t)snprintf(out, cap, "%zu:", touched);
+    for (size_t i = 0; i < nr && len < cap; i++) {
+        int k = snprintf(out + len, cap - len, "%s%" PRIu64 "-%" PRIu64, i ? "," : "",
+                         r[i].offset, r[i].offset + r[i].length - 1);
+        if (k < 0 || (size_t)k >= cap - len) {
+            snprintf(out + (len < cap - 4 ? len : cap - 4), 4, ",..");
+            break;
+        }
+        len += (size_t)k;
+    }
+    free(r);
+    return out;
 }
 
 static int

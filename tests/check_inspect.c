@@ -603,14 +603,15 @@ END_TEST
 
 /* A change entry as audit list --json shows it, byte for byte: members in
  * order, escapes, a missing rule as "", no tls as null; with the chunks
- * flag, a descriptor that does not read is "unreadable" (the descriptors
- * that do read, withheld or not, are in cli_audit.sh). */
+ * flag, a descriptor that does not read is "unreadable", and "?" in the
+ * text table's CHUNKS column (the descriptors that do read, withheld or
+ * not, are in cli_audit.sh). */
 START_TEST(log_entry_json)
 {
     static const char *const reasons[] = {"tracker.removed", "ads.\"x\""};
     static const char *const rules[] = {"trk-1", NULL};
     patient_log_entry e;
-    char *s;
+    char *s, col[48];
 
     memset(&e, 0, sizeof e);
     e.line_no = 3;
@@ -637,6 +638,7 @@ START_TEST(log_entry_json)
     s = patient_inspect_log_entry_json(&e, "a.log", PATIENT_INSPECT_ENTRY_CHUNKS);
     ck_assert_str_eq(s, ROW "null,\"chunks\":\"unreadable\"}");
     free(s);
+    ck_assert_str_eq(patient_inspect_log_entry_chunks(&e, col, sizeof col), "?");
     e.jws = NULL;
     e.tls = "TLSv1.3 TLS_AES_128_GCM_SHA256 verified";
     s = patient_inspect_log_entry_json(&e, "a.log", PATIENT_INSPECT_ENTRY_CHUNKS);
@@ -645,6 +647,9 @@ START_TEST(log_entry_json)
     free(s);
 #undef ROW
     ck_assert_ptr_null(patient_inspect_log_entry_json(NULL, "a.log", 0));
+    ck_assert_str_eq(patient_inspect_log_entry_chunks(&e, col, sizeof col), "?");
+    ck_assert_str_eq(patient_inspect_log_entry_chunks(NULL, col, sizeof col), "?");
+    ck_assert_str_eq(patient_inspect_log_entry_chunks(&e, NULL, sizeof col), "?");
 }
 END_TEST
 

@@ -143,6 +143,23 @@ assert b is None, b' || fail "list --chunks --json"
     grep -q ' 1:0-965  *https://a.example/index.html$' out || fail "list --chunks: column"
 [ "$(rc "$P" audit list good.log --chunks --url https://b.)" = 0 ] &&
     grep -q ' -  *https://b.example/index.html$' out || fail "list --chunks: nothing withheld"
+# Four origin chunks, each withholding the EICAR string: the column names
+# the unchecked ranges that fit its 28 columns' buffer and ends in ",.."
+# (the JSON row has all four).
+py -c 'import json,sys
+r=json.load(open(sys.argv[1]))["rules"]
+x=[i["match"]["literal"] for i in r if i["id"]=="eicar-test-string"][0]
+sys.stdout.write("<p>" + ("a"*70000 + x)*4)' "$S/middlebox/rules/example.json" >big.html
+"$M" -q -s k.sec --name big --type text/plain --at 2026-11-24T08:00:00Z \
+    --rules "$S/middlebox/rules/example.json" --url https://d.example/big --log big.log \
+    <big.html >/dev/null
+[ "$(rc "$P" audit list big.log --chunks)" = 0 ] &&
+    grep -q ' 4:69632-73727,139264-143359,208896-212991,.. https://d.example/big$' out ||
+    fail "list --chunks: the column cut with ,.."
+[ "$(rc "$P" audit list big.log --chunks --json)" = 0 ] &&
+    py -c 'import json; c=json.loads(open("out").readline())["chunks"]
+assert c["touched"]==4 and c["withheld"]==4*68 and len(c["unchecked"])==4, c' ||
+    fail "list --chunks --json: every range"
 [ "$(rc "$P" audit stats good.log --chunks)" = 2 ] || fail "stats --chunks: usage"
 ok "list --chunks: touched chunks, withheld bytes, unchecked origin ranges"
 [ "$(rc "$P" audit list good.log --since yesterday)" = 2 ] || fail "bad TIME: exit 2"

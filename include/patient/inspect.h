@@ -115,6 +115,16 @@ PATIENT_EXPORT void patient_inspection_free(patient_inspection *r);
 PATIENT_EXPORT char *patient_inspect_log_entry_json(const patient_log_entry *e, const char *log,
                                                     unsigned flags);
 
+/* The CHUNKS column of `patient audit list --chunks` for change entry e,
+ * read from the descriptor as the "chunks" member above: "-" when the hop
+ * withheld nothing, "unconfined" when it withheld bytes and signed no
+ * chunks, else "N:FIRST-LAST,..." (N origin chunks touched, then the
+ * unchecked origin byte ranges, inclusive), cut with ",.." to fit cap; "?"
+ * when the descriptor does not read, out is NULL or cap is below 8.
+ * Returns out (written, NUL-terminated) or a static string. */
+PATIENT_EXPORT const char *patient_inspect_log_entry_chunks(const patient_log_entry *e,
+                                                            char *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 #include <patient/policy.h>
 
 #include "common.h"
+#include "disclosure_int.h"
 
 static const char policy_json[] =
     "{\"patient\":1,\"type\":\"policy\",\"publishers\":{},\"middleboxes\":[],"
@@ -111,6 +112,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err = patient_disclosure_parse((const char *)data, size, &d);
     if ((err == PATIENT_OK) != (d != NULL))
         abort();
+    {
+        /* The parse with reasons (what inspection shows): the same
+         * verdict, and a reason exactly when it refuses. */
+        patient_disclosure *d3 = NULL;
+        char *why = NULL;
+        patient_err e3 = pt_disclosure_parse_detail((const char *)data, size, &d3, &why);
+        if (e3 != err || (d3 != NULL) != (d != NULL) ||
+            (err != PATIENT_OK && err != PATIENT_ERR_NOMEM && err != PATIENT_ERR_ARG &&
+             why == NULL) ||
+            (err == PATIENT_OK && why != NULL))
+            abort();
+        patient_disclosure_free(d3);
+        free(why);
+    }
     from_json(data, size, d);
     if (d == NULL)
         return 0;

@@ -1,12 +1,14 @@
 /* libFuzzer harness: manifest JSON (patient_manifest_parse), then every
  * accessor: each listed resource must be found again by lookup with the
  * same hash, size and type; lookups of odd paths must not crash; the path
- * encoder gets the raw input too. */
+ * encoder gets the raw input too. The parse with reasons (what inspection
+ * shows) must give the same verdict, and a reason exactly when it refuses. */
 #include "config.h"
 
 #include <patient/manifest.h>
 
 #include "common.h"
+#include "manifest_int.h"
 
 static void
 touch(const char *s)
@@ -29,6 +31,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err = patient_manifest_parse(data, size, &m);
     if ((err == PATIENT_OK) != (m != NULL))
         abort();
+    {
+        patient_manifest *m2 = NULL;
+        char *why = NULL;
+        patient_err e2 = pt_manifest_parse_detail(data, size, 0, &m2, &why);
+        if (e2 != err || (m2 != NULL) != (m != NULL) ||
+            (err != PATIENT_OK && err != PATIENT_ERR_NOMEM && err != PATIENT_ERR_ARG &&
+             why == NULL) ||
+            (err == PATIENT_OK && why != NULL))
+            abort();
+        patient_manifest_free(m2);
+        free(why);
+    }
     if (m != NULL) {
         touch(patient_manifest_origin(m));
         if (patient_manifest_version(m) < 1 ||

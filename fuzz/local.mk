@@ -19,6 +19,8 @@ FUZZ_TARGETS += fuzz/fuzz_json
 FUZZ_TARGETS += fuzz/fuzz_confine
 # transparency log: checkpoint notes; state file, entry bundles, proofs, tiles
 FUZZ_TARGETS += fuzz/fuzz_note fuzz/fuzz_tlog
+# inspection: every artefact kind, JSON documents through their readers
+FUZZ_TARGETS += fuzz/fuzz_inspect
 FUZZ_CFLAGS = -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir)/include -I$(top_srcdir)/lib -I$(top_builddir) \
 	$(SODIUM_CFLAGS) $(CURL_CFLAGS) $(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(SSL_CFLAGS) $(ZLIB_CFLAGS) $(PCRE2_CFLAGS)

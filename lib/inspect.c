@@ -44,6 +44,28 @@ json_unclosed(const char *s, size_t n)
     return str || depth > 0;
 }
 
+/* Where the m bytes at s stop being JSON, as cJSON says it for them
+ * followed by a NUL (the byte refusals have always named; a bounded parse
+ * names the last byte instead of the end): a copy, made only for input
+ * that is refused. m when out of memory. */
+static size_t
+json_error_at(const char *s, size_t m)
+{
+    char *c = malloc(m + 1);
+    const char *pe = NULL;
+    size_t off = m;
+
+    if (c == NULL)
+        return m;
+    memcpy(c, s, m);
+    c[m] = 0;
+    cJSON_Delete(cJSON_ParseWithOpts(c, &pe, 1));
+    if (pe != NULL && pe >= c && pe <= c + m)
+        off = (size_t)(pe - c);
+    free(c);
+    return off;
+}
+
 /* ---- detection ---------------------------------------------------------- */
 
 static int
@@ -91,11 +113,17 @@ detect(const char *path, const char *data, size_t len, int head_only, int is_fil
         if (head_only)
             return pt_inspect_fail(r, "over %u MiB and not an audit log: refusing to read it all",
                         PATIENT_INSPECT_MAX >> 20);
-        /* One JSON document, nothing after it. */
-        if ((doc = cJSON_ParseWithOpts(s, &pe, 1)) == NULL) {
-            size_t off = pe && pe >= s && pe <= e ? (size_t)(pe - s) : n;
+        /* One JSON document, nothing after it but white space: within the
+         * len bytes given, which need not end in a NUL. */
+        doc = cJSON_ParseWithLengthOpts(s, (size_t)(data + len - s), &pe, 0);
+        while (doc != NULL && pe != NULL && pe < data + len && isspace((unsigned char)*pe))
+            pe++;
+        if (doc == NULL || pe != data + len) {
+            size_t off = json_error_at(s, (size_t)(data + len - s));
+            cJSON_Delete(doc);
             return pt_inspect_fail(r, "starts like JSON but does not parse (error near byte %zu of %zu%s)",
-                        off, n, json_unclosed(s, n) ? "; it ends inside an open value: truncated?" : "");
+                        off <= n ? off : n, n,
+                        json_unclosed(s, n) ? "; it ends inside an open value: truncated?" : "");
         }
         if (!cJSON_IsObject(doc)) {
             cJSON_Delete(doc);
@@ -165,7 +193,9 @@ put_scalar(pt_buf *b, patient_err *err, const cJSON *x)
     if (cJSON_IsString(x))
         put_safe(b, err, x->valuestring);
     else if (cJSON_IsNumber(x)) {
-        if (x->valuedouble == (double)(long long)x->valuedouble)
+        /* In range first: converting a larger double is undefined. */
+        if (x->valuedouble > -9223372036854775808.0 && x->valuedouble < 9223372036854775808.0 &&
+            x->valuedouble == (double)(long long)x->valuedouble)
             *err = pt_buf_appendf(b, "%lld", (long long)x->valuedouble);
         else
             *err = pt_buf_appendf(b, "%g", x->valuedouble);

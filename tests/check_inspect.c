@@ -540,6 +540,14 @@ START_TEST(json_documents)
     patient_inspection_free(r);
     free(m);
 
+    /* len bytes, not up to a NUL: what follows the buffer is not read. */
+    {
+        static const char more[] = "{\"patient\":1,\"type\":\"policy\"}, and garbage";
+        r = look(more, 29, NULL, PATIENT_OK);
+        ck_assert_str_eq(patient_inspection_kind(r), "policy");
+        patient_inspection_free(r);
+        refused(more, 31, "error near byte 29 of 30");
+    }
     refused("{\"patient\":1,\"type\":\"frobnicator\"}", 34, "type \"frobnicator\"");
     refused("{\"patient\":1}", 13, "without a \"type\" member");
     refused("[1,2]", 5, "not an object");

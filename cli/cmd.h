@@ -14,9 +14,6 @@ int cmd_audit(int argc, char **argv);
  * verify-consistency, publish, note-key, monitor, included); argv[1] is
  * the audit command. */
 int cmd_audit_tlog(int argc, char **argv);
-/* "SIZE:ROOT", ROOT 64 hex digits or base64: 0, or -1 when malformed. */
-#include <stdint.h>
-int cli_tree_head_parse(const char *s, uint64_t *size, uint8_t root[32]);
 int cmd_inspect(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_disclose(int argc, char **argv);

@@ -248,7 +248,7 @@ do_verify(int n, char **logs, const aopts *o)
     vo.deep = o->deep;
     vo.require_final_checkpoint = o->req_ckpt;
     if (o->ckpt) {
-        if (cli_tree_head_parse(o->ckpt, &vo.trusted_size, vo.trusted_root) != 0)
+        if (patient_tree_head_parse(o->ckpt, &vo.trusted_size, vo.trusted_root) != PATIENT_OK)
             cli_usage(usage, "--checkpoint must be SIZE:ROOT (ROOT: 64 hex digits or base64)");
         vo.have_trusted = 1;
     }

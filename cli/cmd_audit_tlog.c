@@ -107,44 +107,6 @@ parse_u64(const char *s, uint64_t *v)
     return 0;
 }
 
-int
-cli_tree_head_parse(const char *s, uint64_t *size, uint8_t root[PATIENT_SHA256_BYTES])
-{
-    const char *colon = strchr(s, ':');
-    char num[24];
-    size_t n, rl;
-
-    if (colon == NULL || (n = (size_t)(colon - s)) == 0 || n >= sizeof num)
-        return -1;
-    memcpy(num, s, n);
-    num[n] = '\0';
-    if (parse_u64(num, size) != 0)
-        return -1;
-    rl = strlen(colon + 1);
-    if (rl == 2 * PATIENT_SHA256_BYTES) {
-        for (size_t i = 0; i < PATIENT_SHA256_BYTES; i++) {
-            unsigned v;
-            if (!isxdigit((unsigned char)colon[1 + 2 * i]) ||
-                !isxdigit((unsigned char)colon[2 + 2 * i]) ||
-                sscanf(colon + 1 + 2 * i, "%2x", &v) != 1)
-                return -1;
-            root[i] = (uint8_t)v;
-        }
-        return 0;
-    }
-    {
-        size_t bl = 0;
-        uint8_t tmp[PATIENT_SHA256_BYTES + 2];
-        const char *end = NULL;
-        if (sodium_base642bin(tmp, sizeof tmp, colon + 1, rl, NULL, &bl, &end,
-                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
-            bl != PATIENT_SHA256_BYTES || end != colon + 1 + rl)
-            return -1;
-        memcpy(root, tmp, PATIENT_SHA256_BYTES);
-    }
-    return 0;
-}
-
 static void
 b64(const uint8_t *h, char out[64])
 {
@@ -206,7 +168,7 @@ do_verify_consistency(int n, char **a, const topts *o)
         return CLI_EXIT_FAIL;
     }
     if (o->old_head) {
-        if (cli_tree_head_parse(o->old_head, &s, root) != 0)
+        if (patient_tree_head_parse(o->old_head, &s, root) != PATIENT_OK)
             cli_usage(usage, "--old must be SIZE:ROOT");
         if (s != p.old_size || sodium_memcmp(root, p.old_root, sizeof root) != 0) {
             cli_warn("%s: the proof is about another old tree (%" PRIu64 ") than --old [%s]", a[0],
@@ -215,7 +177,7 @@ do_verify_consistency(int n, char **a, const topts *o)
         }
     }
     if (o->new_head) {
-        if (cli_tree_head_parse(o->new_head, &s, root) != 0)
+        if (patient_tree_head_parse(o->new_head, &s, root) != PATIENT_OK)
             cli_usage(usage, "--new must be SIZE:ROOT");
         if (s != p.new_size || sodium_memcmp(root, p.new_root, sizeof root) != 0) {
             cli_warn("%s: the proof is about another new tree (%" PRIu64 ") than --new [%s]", a[0],

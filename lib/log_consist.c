@@ -3,6 +3,8 @@
  * Format contract: docs/format/log.md ("Consistency proofs"). */
 #include "config.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -182,4 +184,61 @@ out:
         memset(out, 0, sizeof *out);
     cJSON_Delete(p);
     return err;
+}
+
+/* ---- a tree head as text ------------------------------------------------ */
+
+/* A tree size, the n bytes at s: decimal digits, no sign, no leading zero,
+ * at most UINT64_MAX. */
+static int
+tree_size_parse(const char *s, size_t n, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    if (n == 0 || (s[0] == '0' && n > 1))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9 || x > (UINT64_MAX - d) / 10)
+            return -1;
+        x = x * 10 + d;
+    }
+    *v = x;
+    return 0;
+}
+
+patient_err
+patient_tree_head_parse(const char *s, uint64_t *size, uint8_t root[PATIENT_SHA256_BYTES])
+{
+    const char *colon;
+    size_t rl;
+
+    if (s == NULL || size == NULL || root == NULL)
+        return PATIENT_ERR_ARG;
+    colon = strchr(s, ':');
+    if (colon == NULL || tree_size_parse(s, (size_t)(colon - s), size) != 0)
+        return PATIENT_ERR_PARSE;
+    rl = strlen(colon + 1);
+    if (rl == 2 * PATIENT_SHA256_BYTES) {
+        for (size_t i = 0; i < PATIENT_SHA256_BYTES; i++) {
+            unsigned v;
+            if (!isxdigit((unsigned char)colon[1 + 2 * i]) ||
+                !isxdigit((unsigned char)colon[2 + 2 * i]) ||
+                sscanf(colon + 1 + 2 * i, "%2x", &v) != 1)
+                return PATIENT_ERR_PARSE;
+            root[i] = (uint8_t)v;
+        }
+        return PATIENT_OK;
+    }
+    {
+        size_t bl = 0;
+        uint8_t tmp[PATIENT_SHA256_BYTES + 2];
+        const char *end = NULL;
+        if (sodium_base642bin(tmp, sizeof tmp, colon + 1, rl, NULL, &bl, &end,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            bl != PATIENT_SHA256_BYTES || end != colon + 1 + rl)
+            return PATIENT_ERR_PARSE;
+        memcpy(root, tmp, PATIENT_SHA256_BYTES);
+    }
+    return PATIENT_OK;
 }

@@ -407,6 +407,48 @@ START_TEST(index_append_tail)
 }
 END_TEST
 
+/* A tree head as patient audit takes it: SIZE:ROOT, ROOT in hex (either
+ * case) or base64; every accepted form has a malformed twin refused. */
+START_TEST(tree_head_text)
+{
+#define HEX "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    static const char *const bad[] = {
+        "", ":" HEX, "7", "7:", "07:" HEX, "+7:" HEX, "-7:" HEX, " 7:" HEX, "7 :" HEX,
+        "18446744073709551616:" HEX, "123456789012345678901234:" HEX,
+        "7:" HEX "0", "7:a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbeb",
+        "7:g0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+        "7:a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbe f",
+        "7:oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8=x", "7:oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr==",
+        "7:oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8", "7:oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8-",
+        "7:oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9",
+    };
+    uint8_t want[32], root[32];
+    uint64_t size = 0;
+
+    for (int i = 0; i < 32; i++)
+        want[i] = (uint8_t)(0xa0 + i);
+    ck_assert_int_eq(patient_tree_head_parse("7:" HEX, &size, root), PATIENT_OK);
+    ck_assert_uint_eq(size, 7);
+    ck_assert_mem_eq(root, want, 32);
+    memset(root, 0, sizeof root);
+    ck_assert_int_eq(patient_tree_head_parse("0:A0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF",
+                                             &size, root), PATIENT_OK);
+    ck_assert_uint_eq(size, 0);
+    ck_assert_mem_eq(root, want, 32);
+    memset(root, 0, sizeof root);
+    ck_assert_int_eq(patient_tree_head_parse("18446744073709551615:oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8=",
+                                             &size, root), PATIENT_OK);
+    ck_assert_uint_eq(size, UINT64_MAX);
+    ck_assert_mem_eq(root, want, 32);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(patient_tree_head_parse(bad[i], &size, root) == PATIENT_ERR_PARSE, "%s", bad[i]);
+    ck_assert_int_eq(patient_tree_head_parse(NULL, &size, root), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_tree_head_parse("7:" HEX, NULL, root), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_tree_head_parse("7:" HEX, &size, NULL), PATIENT_ERR_ARG);
+#undef HEX
+}
+END_TEST
+
 static Suite *
 tlog_suite(void)
 {
@@ -418,6 +460,7 @@ tlog_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, consistency_all_pairs);
     tcase_add_test(tc, tile_paths);
+    tcase_add_test(tc, tree_head_text);
     suite_add_tcase(s, tc);
     tc = tcase_create("files");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -53,6 +53,15 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_consistency_json(const patient_co
 PATIENT_EXPORT PATIENT_WUR patient_err patient_consistency_parse(const char *json, size_t len,
                                                                  patient_consistency *out);
 
+/* A tree head as `patient audit` takes it (verify --checkpoint,
+ * verify-consistency --old/--new) and prints it: "SIZE:ROOT", SIZE the
+ * tree size in decimal (no sign, no leading zero, fits 64 bits), ROOT its
+ * Merkle root as 64 hex digits (either case) or standard base64.
+ * PATIENT_ERR_PARSE for anything else (*size and root may be written),
+ * PATIENT_ERR_ARG for a NULL argument. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_tree_head_parse(const char *s, uint64_t *size,
+                                                               uint8_t root[PATIENT_SHA256_BYTES]);
+
 /* ---- Signed notes and checkpoints (C2SP signed-note, tlog-checkpoint) - */
 
 #define PATIENT_NOTE_MAX (16u * 1024)

@@ -137,7 +137,7 @@ patient_err
 pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_t new_size,
                 const pt_irec *recs, size_t n)
 {
-    uint8_t hdr[HDR_LEN], *buf = NULL;
+    uint8_t hdr[HDR_LEN], *buf = NULL, *rec;
     char id[HEX_LEN + 1];
     struct stat sb;
     size_t have = 0, i;
@@ -164,26 +164,25 @@ pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_
     }
     if (err != PATIENT_OK && err != PATIENT_ERR_NOT_FOUND && err != PATIENT_ERR_TOO_LARGE)
         return err;
-    if ((buf = malloc((n + 1) * REC_LEN)) == NULL)
+    /* Room for the header in front, so a new index is written from this
+     * one buffer (the records of a long catch-up are tens of MB). */
+    if ((buf = malloc(HDR_LEN + (n + 1) * REC_LEN)) == NULL)
         return PATIENT_ERR_NOMEM;
+    rec = buf + HDR_LEN;
     for (i = 0; i < n; i++) {
-        memcpy(buf + i * REC_LEN, recs[i].key, PT_INDEX_KEY);
-        put_be64(buf + i * REC_LEN + PT_INDEX_KEY, recs[i].seq);
+        memcpy(rec + i * REC_LEN, recs[i].key, PT_INDEX_KEY);
+        put_be64(rec + i * REC_LEN + PT_INDEX_KEY, recs[i].seq);
     }
     /* the mark holds the last seq covered: new_size - 1 (new_size > 0) */
-    memcpy(buf + n * REC_LEN, mark_key, PT_INDEX_KEY);
-    put_be64(buf + n * REC_LEN + PT_INDEX_KEY, new_size - 1);
+    memcpy(rec + n * REC_LEN, mark_key, PT_INDEX_KEY);
+    put_be64(rec + n * REC_LEN + PT_INDEX_KEY, new_size - 1);
     if (fresh) {
-        memset(hdr, ' ', sizeof hdr);
-        i = (size_t)snprintf((char *)hdr, sizeof hdr, MAGIC "%s %llu", log_id,
+        memset(buf, ' ', HDR_LEN);
+        i = (size_t)snprintf((char *)buf, HDR_LEN, MAGIC "%s %llu", log_id,
                              (unsigned long long)old_size);
-        hdr[i] = ' ';
-        hdr[HDR_LEN - 1] = '\n';
-        pt_buf out = {0};
-        if ((err = pt_buf_append(&out, hdr, HDR_LEN)) == PATIENT_OK &&
-            (err = pt_buf_append(&out, buf, (n + 1) * REC_LEN)) == PATIENT_OK)
-            err = pt_write_atomic(path, out.data, out.len, 0600, 0);
-        pt_buf_free(&out);
+        buf[i] = ' ';
+        buf[HDR_LEN - 1] = '\n';
+        err = pt_write_atomic(path, buf, HDR_LEN + (n + 1) * REC_LEN, 0600, 0);
         free(buf);
         return err;
     }
@@ -191,7 +190,7 @@ pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_
         ftruncate(fd, (off_t)(HDR_LEN + have * REC_LEN)) != 0 ||
         lseek(fd, 0, SEEK_END) < 0)
         err = PATIENT_ERR_IO;
-    else if ((err = pt_write_all(fd, buf, (n + 1) * REC_LEN)) == PATIENT_OK && fdatasync(fd) != 0)
+    else if ((err = pt_write_all(fd, rec, (n + 1) * REC_LEN)) == PATIENT_OK && fdatasync(fd) != 0)
         err = PATIENT_ERR_IO;
     if (fd >= 0)
         close(fd);

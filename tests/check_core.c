@@ -725,6 +725,65 @@ START_TEST(file_public)
 }
 END_TEST
 
+/* The string writer's eight-bytes-at-a-time pass misses no byte that
+ * needs an escape: each such byte (and some that need none: ' ', 0x7e,
+ * 0x80, 0xff), at every offset of a run of plain bytes longer than two
+ * words, in each escape form, is written as a byte-by-byte reference
+ * writes it, and counted alike by pt_json_str_len. */
+static size_t
+json_ref(const unsigned char *s, size_t n, unsigned flags, char *out)
+{
+    static const char sc[] = "\b\f\n\r\t";
+    const char *x;
+    size_t o = 0;
+
+    out[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\')
+            o += (size_t)sprintf(out + o, "\\%c", c);
+        else if ((flags & PT_JSON_ESC_SHORT) && c && (x = strchr(sc, c)) != NULL)
+            o += (size_t)sprintf(out + o, "\\%c", "bfnrt"[x - sc]);
+        else if (c < 0x20 || (c == 0x7f && (flags & PT_JSON_ESC_DEL)))
+            o += (size_t)sprintf(out + o, "\\u%04x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o++] = '"';
+    return o;
+}
+
+START_TEST(json_escapes_at_every_offset)
+{
+    static const unsigned char odd[] = {0x01, 0x08, 0x0a, 0x1f, '"', '\\', 0x7f,
+                                        ' ',  0x7e, 0x80, 0xff};
+    static const unsigned flagv[] = {0, PT_JSON_ESC_DEL, PT_JSON_ESC_SHORT,
+                                     PT_JSON_ESC_DEL | PT_JSON_ESC_SHORT};
+    unsigned char s[41];
+    char want[41 * 6 + 3];
+
+    for (size_t f = 0; f < sizeof flagv / sizeof flagv[0]; f++)
+        for (size_t c = 0; c < sizeof odd; c++)
+            for (size_t at = 0; at < sizeof s - 1; at++) {
+                pt_buf b = {0};
+                size_t n;
+                memset(s, 'a', sizeof s - 1);
+                s[sizeof s - 1] = 0;
+                s[at] = odd[c];
+                if (at + 9 < sizeof s - 1)
+                    s[at + 9] = odd[(c + 1) % sizeof odd]; /* a second one, a word on */
+                n = json_ref(s, sizeof s - 1, flagv[f], want);
+                ck_assert_int_eq(pt_buf_put_json_strn(&b, (const char *)s, SIZE_MAX, flagv[f]),
+                                 PATIENT_OK);
+                ck_assert_msg(b.len == n && memcmp(b.data, want, n) == 0,
+                              "flags %u, byte 0x%02x at %zu: %s, want %.*s", flagv[f], odd[c], at,
+                              (const char *)b.data, (int)n, want);
+                ck_assert_uint_eq(pt_json_str_len((const char *)s, flagv[f]), n);
+                pt_buf_free(&b);
+            }
+}
+END_TEST
+
 /* pt_buf_put_b64 (its own table encoder) writes what libsodium's
  * encoder writes, for every length's remainder and both variants, after
  * bytes already in the buffer; and with PT_JSON_ESC_DEL the string writer
@@ -1018,6 +1077,7 @@ core_suite(void)
     tcase_add_test(tc, b64_roundtrip);
     tcase_add_test(tc, b64_strict);
     tcase_add_test(tc, buf_b64_and_json_del);
+    tcase_add_test(tc, json_escapes_at_every_offset);
     tcase_add_test(tc, hex_roundtrip);
     suite_add_tcase(s, tc);
 

@@ -276,18 +276,6 @@ reason_match(const patient_log_entry *e, const char *glob)
     return 0;
 }
 
-/* --origin https://a.example: the change's URL is on that origin. */
-static int
-origin_match(const char *url, const char *origin)
-{
-    size_t n = strlen(origin);
-
-    while (n > 0 && origin[n - 1] == '/')
-        n--;
-    return url && strncasecmp(url, origin, n) == 0 &&
-           (url[n] == '\0' || url[n] == '/' || url[n] == '?' || url[n] == '#');
-}
-
 static void
 print_safe(const char *s)
 {
@@ -304,7 +292,7 @@ on_entry(const patient_log_entry *e, void *vctx)
         return 0;
     if (m->o->reason && !reason_match(e, m->o->reason))
         return 0;
-    if (m->o->origin && !origin_match(e->url, m->o->origin))
+    if (m->o->origin && !patient_url_on_origin(e->url, m->o->origin))
         return 0;
     m->shown++;
     if (m->tty)

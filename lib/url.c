@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <patient/manifest.h>
 #include <patient/url.h>
@@ -198,6 +199,22 @@ pt_origin_check(const char *o)
             return PATIENT_ERR_PARSE;
     }
     return *p == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;
+}
+
+/* ---- a URL on an origin ---- */
+
+int
+patient_url_on_origin(const char *url, const char *origin)
+{
+    size_t n;
+
+    if (origin == NULL)
+        return 0;
+    n = strlen(origin);
+    while (n > 0 && origin[n - 1] == '/')
+        n--;
+    return url && strncasecmp(url, origin, n) == 0 &&
+           (url[n] == '\0' || url[n] == '/' || url[n] == '?' || url[n] == '#');
 }
 
 /* ---- splitting URLs ---- */

@@ -357,6 +357,23 @@ START_TEST(test_url_scheme_len)
 }
 END_TEST
 
+/* A URL on an origin (audit monitor --origin), each match beside the
+ * near miss that must not match. */
+START_TEST(test_url_on_origin)
+{
+    ck_assert_int_eq(patient_url_on_origin("https://a.example", "https://a.example"), 1);
+    ck_assert_int_eq(patient_url_on_origin("https://a.example/x", "https://a.example/"), 1);
+    ck_assert_int_eq(patient_url_on_origin("HTTPS://A.Example?q", "https://a.example"), 1);
+    ck_assert_int_eq(patient_url_on_origin("https://a.example#f", "https://a.example//"), 1);
+    ck_assert_int_eq(patient_url_on_origin("https://a.example.org/", "https://a.example"), 0);
+    ck_assert_int_eq(patient_url_on_origin("https://a.example:8443/", "https://a.example"), 0);
+    ck_assert_int_eq(patient_url_on_origin("http://a.example/", "https://a.example"), 0);
+    ck_assert_int_eq(patient_url_on_origin("https://a.exampl", "https://a.example"), 0);
+    ck_assert_int_eq(patient_url_on_origin(NULL, "https://a.example"), 0);
+    ck_assert_int_eq(patient_url_on_origin("https://a.example/", NULL), 0);
+}
+END_TEST
+
 START_TEST(test_split_url)
 {
     char *o = NULL, *path = NULL;
@@ -705,6 +722,7 @@ policy_suite(void)
     tc = tcase_create("check");
     tcase_add_test(tc, test_check_edit);
     tcase_add_test(tc, test_split_url);
+    tcase_add_test(tc, test_url_on_origin);
     tcase_add_test(tc, test_url_scheme_len);
     tcase_add_test(tc, test_tls_rank);
     suite_add_tcase(s, tc);

@@ -94,8 +94,6 @@ enum {
 #define PROOF_MAX (1024u * 1024)
 /* --since/--until ages: at most a century back. */
 #define AGE_MAX (100LL * 366 * 86400)
-#define STATS_GROUPS_MAX 100000u
-#define STATS_KEY_BYTES_MAX (64u * 1024 * 1024)
 
 typedef struct {
     const char *pub_spec;
@@ -479,172 +477,16 @@ do_list(int n, char **logs, const aopts *o)
 
 /* ---- stats -------------------------------------------------------------- */
 
-typedef struct {
-    char *key;
-    uint64_t changes, edits, deleted, inserted;
-} group;
-
-struct stats_ctx {
-    int by; /* 0 reason, 1 middlebox, 2 url, 3 day */
-    group *tab;
-    size_t cap, n;
-    size_t key_bytes;
-    int overflow;
-    group other, total;
-};
-
-static uint64_t
-fnv(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static group *
-stats_group(struct stats_ctx *c, const char *key)
-{
-    size_t i;
-
-    if (c->cap == 0 || (c->n + 1) * 4 > c->cap * 3) {
-        size_t ncap = c->cap ? c->cap * 2 : 1024;
-        group *nt = calloc(ncap, sizeof *nt);
-        if (nt == NULL)
-            return NULL;
-        for (size_t j = 0; j < c->cap; j++) {
-            if (c->tab[j].key == NULL)
-                continue;
-            for (i = fnv(c->tab[j].key) & (ncap - 1); nt[i].key; i = (i + 1) & (ncap - 1))
-                ;
-            nt[i] = c->tab[j];
-        }
-        free(c->tab);
-        c->tab = nt;
-        c->cap = ncap;
-    }
-    for (i = fnv(key) & (c->cap - 1); c->tab[i].key; i = (i + 1) & (c->cap - 1))
-        if (strcmp(c->tab[i].key, key) == 0)
-            return &c->tab[i];
-    if (c->n >= STATS_GROUPS_MAX || c->key_bytes + strlen(key) > STATS_KEY_BYTES_MAX) {
-        c->overflow = 1;
-        return &c->other;
-    }
-    if ((c->tab[i].key = strdup(key)) == NULL)
-        return NULL;
-    c->key_bytes += strlen(key) + 1;
-    c->n++;
-    return &c->tab[i];
-}
-
-static void
-add_to(group *g, uint64_t edits, uint64_t del, uint64_t ins)
-{
-    g->changes++;
-    g->edits += edits;
-    g->deleted += del;
-    g->inserted += ins;
-}
-
+/* The library counts (patient_log_tally_*, patient/log.h); the tool prints. */
 static patient_err
-stats_row(const char *log, const patient_log_entry *e, void *vctx)
+stats_row(const char *log, const patient_log_entry *e, void *ctx)
 {
-    struct stats_ctx *c = vctx;
-    char key[64];
-    group *g;
-    int mixed = 0;
-
-    add_to(&c->total, e->n_edits, e->deleted, e->inserted);
-    switch (c->by) {
-    case 1: {
-        char *k;
-        if (asprintf(&k, "%s (%s)", e->by_name ? e->by_name : "-", e->by_kid ? e->by_kid : "-") <
-            0)
-            return PATIENT_ERR_NOMEM;
-        g = stats_group(c, k);
-        free(k);
-        if (g == NULL)
-            return PATIENT_ERR_NOMEM;
-        add_to(g, e->n_edits, e->deleted, e->inserted);
-        return PATIENT_OK;
-    }
-    case 2:
-        if ((g = stats_group(c, e->url ? e->url : "-")) == NULL)
-            return PATIENT_ERR_NOMEM;
-        add_to(g, e->n_edits, e->deleted, e->inserted);
-        return PATIENT_OK;
-    case 4:
-        if ((g = stats_group(c, e->tls ? e->tls : "-")) == NULL)
-            return PATIENT_ERR_NOMEM;
-        add_to(g, e->n_edits, e->deleted, e->inserted);
-        return PATIENT_OK;
-    case 3:
-        fmt_time(e->time, key);
-        key[10] = 0;
-        if ((g = stats_group(c, key)) == NULL)
-            return PATIENT_ERR_NOMEM;
-        add_to(g, e->n_edits, e->deleted, e->inserted);
-        return PATIENT_OK;
-    default:
-        break;
-    }
-    /* By reason: a change counts once per distinct reason; its edits and
-     * bytes go to each edit's own reason. */
-    for (size_t i = 1; i < e->n_edits; i++)
-        if (strcmp(e->reasons[i], e->reasons[0]) != 0)
-            mixed = 1;
-    if (!mixed) {
-        if ((g = stats_group(c, e->n_edits ? e->reasons[0] : "-")) == NULL)
-            return PATIENT_ERR_NOMEM;
-        add_to(g, e->n_edits, e->deleted, e->inserted);
-        return PATIENT_OK;
-    } else {
-        uint64_t *del = calloc(e->n_edits, sizeof *del), *ins = calloc(e->n_edits, sizeof *ins);
-        patient_err err = PATIENT_ERR_NOMEM;
-        if (del == NULL || ins == NULL)
-            goto out;
-        /* Bytes per edit (only needed when one change mixes reasons), not
-         * verified: list and stats never verify. An undecodable descriptor
-         * counts its edits with no per-reason bytes (the library zeroes
-         * both arrays). */
-        if (patient_log_entry_edit_bytes(e, del, ins) != PATIENT_OK) {
-            /* counted below with zero bytes */
-        }
-        for (size_t i = 0; i < e->n_edits; i++) {
-            size_t j;
-            if ((g = stats_group(c, e->reasons[i])) == NULL)
-                goto out;
-            for (j = 0; j < i; j++)
-                if (strcmp(e->reasons[j], e->reasons[i]) == 0)
-                    break;
-            if (j == i)
-                g->changes++;
-            g->edits++;
-            g->deleted += del[i];
-            g->inserted += ins[i];
-        }
-        err = PATIENT_OK;
-    out:
-        free(del);
-        free(ins);
-        return err;
-    }
     (void)log;
-}
-
-static int
-group_cmp(const void *a, const void *b)
-{
-    const group *x = a, *y = b;
-    if (x->changes != y->changes)
-        return x->changes < y->changes ? 1 : -1;
-    if (x->edits != y->edits)
-        return x->edits < y->edits ? 1 : -1;
-    return strcmp(x->key, y->key);
+    return patient_log_tally_add(ctx, e);
 }
 
 static cJSON *
-group_json(const char *key, const group *g)
+group_json(const char *key, const patient_log_tally_group *g)
 {
     cJSON *o = cJSON_CreateObject();
     if (key)
@@ -660,77 +502,76 @@ static int
 do_stats(int n, char **logs, const aopts *o)
 {
     static const char *const bys[] = {"reason", "middlebox", "url", "day", "tls"};
-    struct stats_ctx c;
+    patient_log_tally *c = NULL;
+    const patient_log_tally_group *tab = NULL, *other, *total;
     uint64_t seen = 0;
-    int rc = CLI_EXIT_OK, r;
+    int rc = CLI_EXIT_OK, r, by = -1;
     size_t m = 0;
+    patient_err err;
 
-    memset(&c, 0, sizeof c);
-    c.other.key = (char *)"(other)";
-    c.by = -1;
     for (int i = 0; i < 5; i++)
         if (strcmp(o->by ? o->by : "reason", bys[i]) == 0)
-            c.by = i;
-    if (c.by < 0)
+            by = i;
+    if (by < 0)
         cli_usage(usage, "--by must be reason, middlebox, url, day or tls");
+    if ((err = patient_log_tally_new((patient_log_tally_by)by, &c)) != PATIENT_OK)
+        return cli_report(err, NULL);
     for (int i = 0; i < n; i++) {
-        r = each_change(logs[i], o, stats_row, &c, &seen);
+        r = each_change(logs[i], o, stats_row, c, &seen);
         if (r > rc)
             rc = r;
     }
-    /* Compact the table, then sort. */
-    for (size_t i = 0; i < c.cap; i++)
-        if (c.tab[i].key)
-            c.tab[m++] = c.tab[i];
-    if (m)
-        qsort(c.tab, m, sizeof *c.tab, group_cmp);
-    if (c.overflow)
+    if ((err = patient_log_tally_groups(c, &tab, &m)) != PATIENT_OK) {
+        patient_log_tally_free(c);
+        return cli_report(err, NULL);
+    }
+    other = patient_log_tally_other(c);
+    total = patient_log_tally_total(c);
+    if (other)
         cli_warn("more than %u distinct groups: the rest are counted under \"(other)\"",
-                 STATS_GROUPS_MAX);
+                 PATIENT_LOG_TALLY_GROUPS_MAX);
     if (o->json) {
         cJSON *doc = cJSON_CreateObject(), *arr;
         char *s;
         cJSON_AddNumberToObject(doc, "patient", 1);
         cJSON_AddStringToObject(doc, "type", "audit-stats");
-        cJSON_AddStringToObject(doc, "by", bys[c.by]);
+        cJSON_AddStringToObject(doc, "by", bys[by]);
         cJSON_AddNumberToObject(doc, "entries", (double)seen);
         arr = cJSON_AddArrayToObject(doc, "groups");
         for (size_t i = 0; i < m; i++)
-            cJSON_AddItemToArray(arr, group_json(c.tab[i].key, &c.tab[i]));
-        if (c.overflow)
-            cJSON_AddItemToObject(doc, "other", group_json(NULL, &c.other));
+            cJSON_AddItemToArray(arr, group_json(tab[i].key, &tab[i]));
+        if (other)
+            cJSON_AddItemToObject(doc, "other", group_json(NULL, other));
         else
             cJSON_AddNullToObject(doc, "other");
-        cJSON_AddBoolToObject(doc, "truncated", c.overflow);
-        cJSON_AddItemToObject(doc, "total", group_json(NULL, &c.total));
+        cJSON_AddBoolToObject(doc, "truncated", other != NULL);
+        cJSON_AddItemToObject(doc, "total", group_json(NULL, total));
         if ((s = cJSON_Print(doc)) != NULL)
             puts(s);
         free(s);
         cJSON_Delete(doc);
     } else {
-        printf("%-32s %8s %8s %10s %10s\n", bys[c.by] == bys[3] ? "DAY" : c.by == 0 ? "REASON"
-                                            : c.by == 1                     ? "MIDDLEBOX"
-                                            : c.by == 4                     ? "UPSTREAM TLS"
-                                                                            : "URL",
+        printf("%-32s %8s %8s %10s %10s\n", by == 3 ? "DAY" : by == 0 ? "REASON"
+                                            : by == 1                     ? "MIDDLEBOX"
+                                            : by == 4                     ? "UPSTREAM TLS"
+                                                                          : "URL",
                "CHANGES", "EDITS", "DELETED", "INSERTED");
         for (size_t i = 0; i < m; i++) {
-            size_t l = strlen(c.tab[i].key);
-            print_safe(c.tab[i].key);
+            size_t l = strlen(tab[i].key);
+            print_safe(tab[i].key);
             printf("%*s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
-                   (int)(l < 32 ? 32 - l : 0), "", c.tab[i].changes, c.tab[i].edits,
-                   c.tab[i].deleted, c.tab[i].inserted);
+                   (int)(l < 32 ? 32 - l : 0), "", tab[i].changes, tab[i].edits,
+                   tab[i].deleted, tab[i].inserted);
         }
-        if (c.overflow)
+        if (other)
             printf("%-32s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", "(other)",
-                   c.other.changes, c.other.edits, c.other.deleted, c.other.inserted);
+                   other->changes, other->edits, other->deleted, other->inserted);
         printf("%-32s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", "TOTAL",
-               c.total.changes, c.total.edits, c.total.deleted, c.total.inserted);
-        if (c.by == 0)
+               total->changes, total->edits, total->deleted, total->inserted);
+        if (by == 0)
             printf("(a change with several reasons counts once under each)\n");
     }
-    for (size_t i = 0; i < m; i++)
-        free(c.tab[i].key);
-    free(c.tab);
+    patient_log_tally_free(c);
     return rc;
 }
 

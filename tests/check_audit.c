@@ -1,7 +1,8 @@
 /* What `patient audit` relies on from the public log API, beyond
  * tests/check_log.c: report fields of an intact log, I/O errors that are
  * not tampering, tamper class names, per-edit rules and times from the
- * iterator, and inclusion-proof edge cases. Public API only, as the CLI. */
+ * iterator, inclusion-proof edge cases, and counting changes by group
+ * (audit stats). Public API only, as the CLI. */
 #include "config.h"
 
 #include <check.h>
@@ -261,6 +262,107 @@ START_TEST(proof_edges)
 }
 END_TEST
 
+/* patient audit stats's counting: a change with several reasons counts
+ * once under each (its edits under their own; an undecodable descriptor
+ * gives them no bytes), the order (changes, edits, key), the middlebox and
+ * day keys, what the counter refuses, and the cap past which changes go to
+ * "(other)" while the total still counts them. */
+static patient_log_entry
+tally_entry(const char *const *reasons, size_t n, uint64_t del, uint64_t ins)
+{
+    patient_log_entry e;
+
+    memset(&e, 0, sizeof e);
+    e.kind = PATIENT_LOG_KIND_CHANGE;
+    e.reasons = reasons;
+    e.n_edits = n;
+    e.deleted = del;
+    e.inserted = ins;
+    e.time = 1795341600; /* 2026-11-22T10:00:00Z */
+    e.jws = "not.a.descriptor";
+    return e;
+}
+
+START_TEST(tally_groups)
+{
+    static const char *const one[] = {"b.x", "b.x"}, *const mixed[] = {"a.x", "b.x", "a.x"},
+                             *const other[] = {"c.x"};
+    const patient_log_tally_group *g;
+    patient_log_tally *t = NULL;
+    patient_log_entry e;
+    size_t n;
+    char url[32];
+
+    ck_assert_int_eq(patient_log_tally_new(PATIENT_LOG_TALLY_BY_REASON, &t), PATIENT_OK);
+    e = tally_entry(one, 2, 10, 5);
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    e = tally_entry(mixed, 3, 7, 1);
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    e = tally_entry(other, 1, 3, 0);
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    e.kind = PATIENT_LOG_KIND_CHECKPOINT;
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_log_tally_groups(t, &g, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(g[0].key, "b.x"); /* 2 changes, 3 edits, the one change's bytes */
+    ck_assert_uint_eq(g[0].changes, 2);
+    ck_assert_uint_eq(g[0].edits, 3);
+    ck_assert_uint_eq(g[0].deleted, 10);
+    ck_assert_uint_eq(g[0].inserted, 5);
+    ck_assert_str_eq(g[1].key, "a.x"); /* 1 change, 2 edits: before c.x */
+    ck_assert_uint_eq(g[1].changes, 1);
+    ck_assert_uint_eq(g[1].edits, 2);
+    ck_assert_uint_eq(g[1].deleted, 0);
+    ck_assert_str_eq(g[2].key, "c.x");
+    ck_assert_uint_eq(g[2].deleted, 3);
+    ck_assert_uint_eq(patient_log_tally_total(t)->changes, 3);
+    ck_assert_uint_eq(patient_log_tally_total(t)->edits, 6);
+    ck_assert_uint_eq(patient_log_tally_total(t)->deleted, 20);
+    ck_assert_ptr_null(patient_log_tally_other(t));
+    e = tally_entry(other, 1, 3, 0);
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_ERR_ARG); /* counting has ended */
+    patient_log_tally_free(t);
+
+    ck_assert_int_eq(patient_log_tally_new(PATIENT_LOG_TALLY_BY_MIDDLEBOX, &t), PATIENT_OK);
+    e.by_name = "corp";
+    e.by_kid = "6AB69CB8CB0AD1C0";
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    e.by_name = e.by_kid = NULL;
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    ck_assert_int_eq(patient_log_tally_groups(t, &g, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(g[0].key, "- (-)");
+    ck_assert_str_eq(g[1].key, "corp (6AB69CB8CB0AD1C0)");
+    patient_log_tally_free(t);
+
+    ck_assert_int_eq(patient_log_tally_new(PATIENT_LOG_TALLY_BY_DAY, &t), PATIENT_OK);
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    ck_assert_int_eq(patient_log_tally_groups(t, &g, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(g[0].key, "2026-11-22");
+    patient_log_tally_free(t);
+
+    ck_assert_int_eq(patient_log_tally_new((patient_log_tally_by)5, &t), PATIENT_ERR_ARG);
+    ck_assert_ptr_null(t);
+
+    /* One URL more than the cap: the last goes to "(other)". */
+    ck_assert_int_eq(patient_log_tally_new(PATIENT_LOG_TALLY_BY_URL, &t), PATIENT_OK);
+    e.url = url;
+    for (unsigned i = 0; i <= PATIENT_LOG_TALLY_GROUPS_MAX; i++) {
+        snprintf(url, sizeof url, "https://a.example/%u", i);
+        ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    }
+    ck_assert_int_eq(patient_log_tally_groups(t, &g, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, PATIENT_LOG_TALLY_GROUPS_MAX);
+    ck_assert_ptr_nonnull(patient_log_tally_other(t));
+    ck_assert_str_eq(patient_log_tally_other(t)->key, "(other)");
+    ck_assert_uint_eq(patient_log_tally_other(t)->changes, 1);
+    ck_assert_uint_eq(patient_log_tally_total(t)->changes, PATIENT_LOG_TALLY_GROUPS_MAX + 1);
+    patient_log_tally_free(t);
+    patient_log_tally_free(NULL);
+}
+END_TEST
+
 static Suite *
 audit_suite(void)
 {
@@ -274,6 +376,7 @@ audit_suite(void)
     tcase_add_test(tc, iter_rules_and_times);
     tcase_add_test(tc, iter_edit_bytes);
     tcase_add_test(tc, proof_edges);
+    tcase_add_test(tc, tally_groups);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -335,6 +335,56 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_head_read(const char *p
                                                                    patient_log_proof_head *head);
 PATIENT_EXPORT void patient_log_proof_head_free(patient_log_proof_head *head);
 
+/* ---- Counting changes by group (patient audit stats) ------------------ */
+
+/* What a change is counted under: each of its edits' reasons (a change
+ * with several counts once under each, and each edit's bytes go to its own
+ * reason), its middlebox ("NAME (KID)"), its URL, the UTC day of its time
+ * ("YYYY-MM-DD") or its upstream TLS string; "-" for a missing one. Stable
+ * numbers. */
+typedef enum {
+    PATIENT_LOG_TALLY_BY_REASON = 0,
+    PATIENT_LOG_TALLY_BY_MIDDLEBOX = 1,
+    PATIENT_LOG_TALLY_BY_URL = 2,
+    PATIENT_LOG_TALLY_BY_DAY = 3,
+    PATIENT_LOG_TALLY_BY_TLS = 4,
+} patient_log_tally_by;
+
+/* One group's counts; key is the group's name (NULL for the total). */
+typedef struct patient_log_tally_group {
+    const char *key;
+    uint64_t changes, edits, deleted, inserted;
+} patient_log_tally_group;
+
+/* At most this many groups, their keys at most this many bytes together;
+ * changes past either cap are counted under "(other)". */
+#define PATIENT_LOG_TALLY_GROUPS_MAX 100000u
+#define PATIENT_LOG_TALLY_KEY_BYTES_MAX (64u * 1024 * 1024)
+
+typedef struct patient_log_tally patient_log_tally;
+
+/* A counter grouping by by; free with patient_log_tally_free.
+ * PATIENT_ERR_ARG for an unknown by. One thread per counter. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_tally_new(patient_log_tally_by by,
+                                                             patient_log_tally **out);
+/* Count change entry e (as the iterator read it; nothing is verified; the
+ * per-edit bytes of a change with several reasons are read from its
+ * descriptor by patient_log_entry_edit_bytes, zero when it does not read).
+ * PATIENT_ERR_ARG for another kind of entry or after
+ * patient_log_tally_groups; NOMEM. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_tally_add(patient_log_tally *s,
+                                                             const patient_log_entry *e);
+/* The groups, most changes first, then most edits, then by key; owned by s
+ * (valid until patient_log_tally_free). Ends the counting. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_tally_groups(patient_log_tally *s,
+                                                                const patient_log_tally_group **groups,
+                                                                size_t *n);
+/* The "(other)" group (key "(other)") when a cap was reached, else NULL. */
+PATIENT_EXPORT const patient_log_tally_group *patient_log_tally_other(const patient_log_tally *s);
+/* Every counted change, once each. */
+PATIENT_EXPORT const patient_log_tally_group *patient_log_tally_total(const patient_log_tally *s);
+PATIENT_EXPORT void patient_log_tally_free(patient_log_tally *s);
+
 #ifdef __cplusplus
 }
 #endif

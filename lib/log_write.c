@@ -404,9 +404,14 @@ write_entry(patient_log *log, const char *kind, const pt_buf *rest, uint64_t *se
         memcpy(prev, zero_prev, sizeof prev);
     else
         pt_hex(log->last_hash, HASH_LEN, prev);
+    /* Fixed text appended as it is, numbers by pt_buf_put_u64: not
+     * through a format (every line goes through here). */
     if ((err = pt_buf_reserve(&b, rest->len + sizeof prev + 64)) ||
-        (err = pt_buf_appendf(&b, "{\"seq\":%llu,\"prev\":\"%s\",\"kind\":\"%s\"",
-                              (unsigned long long)log->next_seq, prev, kind)) ||
+        (err = pt_buf_append(&b, "{\"seq\":", 7)) || (err = pt_buf_put_u64(&b, log->next_seq)) ||
+        (err = pt_buf_append(&b, ",\"prev\":\"", 9)) ||
+        (err = pt_buf_append(&b, prev, HEX_LEN)) ||
+        (err = pt_buf_append(&b, "\",\"kind\":\"", 10)) ||
+        (err = pt_buf_append(&b, kind, strlen(kind))) || (err = pt_buf_append(&b, "\"", 1)) ||
         (err = pt_buf_append(&b, rest->data, rest->len)) || (err = pt_buf_append(&b, "}\n", 2)))
         goto out;
     if (b.len - 1 > PATIENT_LOG_LINE_MAX) {
@@ -694,9 +699,12 @@ append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *se
     if ((err = pt_buf_reserve(&rest, line)) ||
         (err = pt_buf_append(&rest, ",\"time\":", 8)) || (err = json_str(&rest, f->at)) ||
         (err = pt_buf_append(&rest, ",\"url\":", 7)) || (err = json_str(&rest, f->url)) ||
-        (err = pt_buf_appendf(&rest, ",\"hop\":%lld,\"by\":{\"name\":", f->hop)) ||
-        (err = json_str(&rest, f->by_name)) ||
-        (err = pt_buf_appendf(&rest, ",\"kid\":\"%s\"},\"reasons\":[", f->kid)))
+        (err = pt_buf_append(&rest, ",\"hop\":", 7)) ||
+        (err = pt_buf_put_u64(&rest, (uint64_t)f->hop)) ||
+        (err = pt_buf_append(&rest, ",\"by\":{\"name\":", 14)) ||
+        (err = json_str(&rest, f->by_name)) || (err = pt_buf_append(&rest, ",\"kid\":\"", 8)) ||
+        (err = pt_buf_append(&rest, f->kid, strlen(f->kid))) ||
+        (err = pt_buf_append(&rest, "\"},\"reasons\":[", 14)))
         goto out;
     for (i = 0; i < f->n; i++)
         if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f->reasons[i])))
@@ -706,8 +714,10 @@ append_change(patient_log *log, const char *jws, const chfields *f, uint64_t *se
     for (i = 0; i < f->n; i++)
         if ((i && (err = pt_buf_append(&rest, ",", 1))) || (err = json_str(&rest, f->rules[i])))
             goto out;
-    if ((err = pt_buf_appendf(&rest, "],\"deleted\":%llu,\"inserted\":%llu,",
-                              (unsigned long long)f->deleted, (unsigned long long)f->inserted)) ||
+    if ((err = pt_buf_append(&rest, "],\"deleted\":", 12)) ||
+        (err = pt_buf_put_u64(&rest, f->deleted)) ||
+        (err = pt_buf_append(&rest, ",\"inserted\":", 12)) ||
+        (err = pt_buf_put_u64(&rest, f->inserted)) || (err = pt_buf_append(&rest, ",", 1)) ||
         (f->tls[0] && ((err = pt_buf_append(&rest, "\"tls\":", 6)) || (err = json_str(&rest, f->tls)) ||
                        (err = pt_buf_append(&rest, ",", 1)))) ||
         (err = pt_buf_append(&rest, "\"jws\":", 6)) ||

@@ -1052,12 +1052,18 @@ pt_buf_put_json_str(pt_buf *b, const char *s)
 patient_err
 pt_buf_put_cjson_uint(pt_buf *b, uint64_t v)
 {
-    char d[20];
-    size_t i = sizeof d;
-
     /* cJSON switches to %1.15g (an exponent) from 10^15 on. */
     if (v >= 1000000000000000ull)
         return PATIENT_ERR_TOO_LARGE;
+    return pt_buf_put_u64(b, v);
+}
+
+patient_err
+pt_buf_put_u64(pt_buf *b, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof d;
+
     do {
         d[--i] = (char)('0' + v % 10);
         v /= 10;

@@ -378,8 +378,12 @@ pt_inspect_json_doc(cJSON *doc, const char *text, size_t len, result *r)
         char *why = NULL;
         patient_err err = k->read(text, len, &why);
         if (err != PATIENT_OK) {
+            /* Cut on a character boundary: the reason may quote a long
+             * untrusted name, and the output must stay UTF-8. */
+            const char *w = why ? why : patient_strerror(err);
             char p[640];
-            snprintf(p, sizeof p, "%s [%s]", why ? why : patient_strerror(err), patient_errname(err));
+            snprintf(p, sizeof p, "%.*s [%s]", (int)pt_utf8_prefix(w, sizeof p - 64), w,
+                     patient_errname(err));
             cJSON_AddStringToObject(r->details, "problem", p);
         }
         free(why);

@@ -195,29 +195,31 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
         long long size;
         patient_err pe;
         if (!cJSON_IsObject(it))
-            return pt_detail_err(detail, PATIENT_ERR_PARSE, "resources.%.200s: not an object",
-                                 it->string);
+            return pt_detail_err(detail, PATIENT_ERR_PARSE, "resources.%.*s: not an object",
+                                 (int)pt_utf8_prefix(it->string, 200), it->string);
         if ((pe = pt_path_check(it->string)) != PATIENT_OK)
             return pe == PATIENT_ERR_NOMEM ? pe
                    : pe == PATIENT_ERR_TOO_LARGE
                        ? pt_detail_err(detail, pe, "resources: a path longer than %u bytes",
                                        PATIENT_MANIFEST_MAX_PATH)
                        : pt_detail_err(detail, pe,
-                                       "resources: \"%.200s\" is not a canonical URL path",
-                                       it->string);
+                                       "resources: \"%.*s\" is not a canonical URL path",
+                                       (int)pt_utf8_prefix(it->string, 200), it->string);
         r->path = it->string;
         if (patient_sri_decode(pt_json_str(it, "integrity"), r->hash) != PATIENT_OK)
             return pt_detail_err(
                 detail, PATIENT_ERR_PARSE,
-                "resources.%.200s.integrity: not \"sha256-\" and 44 base64 characters", it->string);
+                "resources.%.*s.integrity: not \"sha256-\" and 44 base64 characters",
+                (int)pt_utf8_prefix(it->string, 200), it->string);
         if (pt_json_int(it, "size", &size) != 0 || size < 0)
             return pt_detail_err(detail, PATIENT_ERR_PARSE,
-                                 "resources.%.200s.size: not an integer of at least 0", it->string);
+                                 "resources.%.*s.size: not an integer of at least 0",
+                                 (int)pt_utf8_prefix(it->string, 200), it->string);
         if (type_check(r->type = pt_json_str(it, "type")))
             return pt_detail_err(detail, PATIENT_ERR_PARSE,
-                                 "resources.%.200s.type: not a media type (printable, with a /, "
+                                 "resources.%.*s.type: not a media type (printable, with a /, "
                                  "at most %d bytes)",
-                                 it->string, MAX_TYPE);
+                                 (int)pt_utf8_prefix(it->string, 200), it->string, MAX_TYPE);
         r->size = (uint64_t)size;
         /* Optional (manifests from before chunk roots have none); when
          * present it must be well-formed: a verifier would otherwise fall
@@ -225,9 +227,9 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
         if (cJSON_GetObjectItemCaseSensitive(it, "chunk_root") != NULL) {
             if (patient_sri_decode(pt_json_str(it, "chunk_root"), r->root) != PATIENT_OK)
                 return pt_detail_err(detail, PATIENT_ERR_PARSE,
-                                     "resources.%.200s.chunk_root: not \"sha256-\" and 44 base64 "
+                                     "resources.%.*s.chunk_root: not \"sha256-\" and 44 base64 "
                                      "characters",
-                                     it->string);
+                                     (int)pt_utf8_prefix(it->string, 200), it->string);
             r->has_root = 1;
         }
         m->n++;
@@ -236,8 +238,8 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
         qsort(m->res, m->n, sizeof *m->res, cmp_res);
     for (size_t i = 1; i < m->n; i++)
         if (strcmp(m->res[i - 1].path, m->res[i].path) == 0)
-            return pt_detail_err(detail, PATIENT_ERR_PARSE, "resources: \"%.200s\" is listed twice",
-                                 m->res[i].path);
+            return pt_detail_err(detail, PATIENT_ERR_PARSE, "resources: \"%.*s\" is listed twice",
+                                 (int)pt_utf8_prefix(m->res[i].path, 200), m->res[i].path);
     return PATIENT_OK;
 }
 
@@ -329,7 +331,8 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
         }
         for (const cJSON *p = m->root->child; p != it; p = p->next)
             if (strcmp(p->string, it->string) == 0) {
-                pt_detail_err(detail, err, "%.200s: given twice", it->string);
+                pt_detail_err(detail, err, "%.*s: given twice",
+                              (int)pt_utf8_prefix(it->string, 200), it->string);
                 goto out;
             }
     }

@@ -206,6 +206,20 @@ pt_detail_err(char **detail, patient_err e, const char *fmt, ...)
     return e;
 }
 
+size_t
+pt_utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max), k;
+
+    if (n < max || s[n] == '\0')
+        return n;
+    /* s[n] is the first byte left out: while it continues a character,
+     * that character is left out too (at most 3 bytes back). */
+    for (k = 0; k < 3 && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; k++)
+        n--;
+    return n;
+}
+
 void
 pt_detail_set(char **detail, const char *fmt, ...)
 {

@@ -163,6 +163,11 @@ void pt_detail_first(char **detail, const char *fmt, ...) __attribute__((format(
 void pt_detail_set(char **detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pt_detail_vfirst(char **detail, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* How many bytes of s to print when at most max may be: strlen(s) if it
+ * fits, else max shortened to the start of the character that would be
+ * split, so that a reason quoting an untrusted UTF-8 name, cut with
+ * "%.*s", stays UTF-8 (inspect --json prints it). */
+size_t pt_utf8_prefix(const char *s, size_t max);
 /* pt_detail_first, returning e: a reader's "return pt_detail_err(detail,
  * PATIENT_ERR_PARSE, "member: why")" at the member that fails. */
 patient_err pt_detail_err(char **detail, patient_err e, const char *fmt, ...)

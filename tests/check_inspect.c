@@ -515,6 +515,81 @@ START_TEST(reader_problems)
 }
 END_TEST
 
+/* Strict UTF-8 (RFC 3629: no overlongs, surrogates or values past
+ * U+10FFFF, no cut characters): 1 when s is. */
+static int
+utf8_ok(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s++, n = c < 0x80                ? 0
+                               : c >= 0xC2 && c < 0xE0 ? 1
+                               : c >= 0xE0 && c < 0xF0 ? 2
+                               : c >= 0xF0 && c < 0xF5 ? 3
+                                                       : 9;
+        unsigned v;
+        if (n == 9)
+            return 0;
+        v = c & (0x3F >> n);
+        for (unsigned i = 0; i < n; i++, s++) {
+            if ((*s & 0xC0) != 0x80)
+                return 0;
+            v = v << 6 | (*s & 0x3F);
+        }
+        if ((n == 2 && (v < 0x800 || (v >= 0xD800 && v < 0xE000))) ||
+            (n == 3 && (v < 0x10000 || v > 0x10FFFF)))
+            return 0;
+    }
+    return 1;
+}
+
+/* A reason quoting a long name cuts it where a character starts: the
+ * --json output of a valid UTF-8 document is valid UTF-8. 400 "é", after
+ * "/" or "x" or nothing, put each cut (200 bytes in the readers, 639 in
+ * inspection's problem buffer before it stepped back) inside an "é". */
+START_TEST(problems_stay_utf8)
+{
+    static const struct {
+        const char *fixture, *kind, *from, *pre, *post, *want;
+        int is_signed;
+    } c[] = {
+        {"manifest_golden.json", "manifest", "\"resources\": {", "\"resources\": {\"/", "\": 1, ",
+         ": not an object [parse]", 1},
+        {"manifest_golden.json", "manifest", "\"resources\": {", "\"resources\": {\"/", "\": {}, ",
+         "\" is not a canonical URL path [parse]", 1},
+        {"disclosure_example.json", "disclosure", "\"sharing\"", "\"", "\": 1, \"sharing\"",
+         ": not a member of a disclosure [parse]", 1},
+        {"policy_example.json", "policy", "\"publishers\"", "\"", "\": 1, \"publishers\"",
+         " [parse]", 0},
+    };
+    char name[1 + 400 * 2 + 1] = "x";
+
+    for (int i = 0; i < 400; i++)
+        memcpy(name + 1 + 2 * i, "\xC3\xA9", 3);
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        size_t n;
+        char *m = tu_fixture(c[i].fixture, &n), *to, *doc, *out, *why;
+        patient_inspection *r;
+        cJSON *d;
+
+        ck_assert_int_gt(asprintf(&to, "%s%s%s", c[i].pre, name + (i == 2 ? 0 : 1), c[i].post), 0);
+        ck_assert_ptr_nonnull(doc = tu_replace1(m, c[i].from, to));
+        r = look_str(doc, PATIENT_OK);
+        ck_assert_ptr_nonnull(out = patient_inspection_json(r, "in.txt"));
+        ck_assert_msg(utf8_ok((const unsigned char *)out), "case %zu: not UTF-8", i);
+        d = json_of(r, c[i].kind, c[i].is_signed);
+        why = (char *)detail_str(d, "problem");
+        ck_assert_msg(strstr(why, c[i].want) != NULL, "case %zu: %s", i, why);
+        ck_assert_msg(strlen(why) < 640, "case %zu: %zu bytes", i, strlen(why));
+        cJSON_Delete(d);
+        patient_inspection_free(r);
+        free(out);
+        free(doc);
+        free(to);
+        free(m);
+    }
+}
+END_TEST
+
 START_TEST(json_documents)
 {
     size_t n;
@@ -674,6 +749,7 @@ inspect_suite(void)
     tcase_add_test(tc, audit_log);
     tcase_add_test(tc, json_documents);
     tcase_add_test(tc, reader_problems);
+    tcase_add_test(tc, problems_stay_utf8);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, ranges_json);
     tcase_add_test(tc, log_entry_json);

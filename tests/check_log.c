@@ -1966,7 +1966,8 @@ scan_offsets(pentry *e)
  * interrupts a string (its quote, an escape, a raw control byte) is found
  * at every offset of three blocks and of the tail, and bytes 0x20 and up,
  * 0x7f and UTF-8 included, pass; a string the line cuts is refused at
- * every length. Member names are matched whole, escaped or not. */
+ * every length. Member names are matched whole, escaped or not, and so are
+ * the values of kind, prev and by's member names. */
 START_TEST(scan_string_offsets)
 {
     const char *zeros = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -1993,6 +1994,39 @@ START_TEST(scan_string_offsets)
                              zeros);
         ck_assert_int_eq(pentry_parse((const uint8_t *)line, n, &e), PATIENT_ERR_JSON);
         ck_assert_str_eq(e.why, "a member appears twice");
+    }
+    /* values matched by length and bytes: a kind one byte longer or
+     * shorter than "change" or "event" is unknown, a prev of 63 or 65 hex
+     * digits is not a hash, and by's "names" is not its "name" */
+    {
+        static const struct {
+            const char *kind, *prev_tail, *name_key;
+            patient_err want;
+        } cases[] = {
+            {"change", "", "name", PATIENT_OK},
+            {"changes", "", "name", PATIENT_ERR_UNSUPPORTED},
+            {"chang", "", "name", PATIENT_ERR_UNSUPPORTED},
+            {"event", "", "name", PATIENT_OK},
+            {"events", "", "name", PATIENT_ERR_UNSUPPORTED},
+            {"even", "", "name", PATIENT_ERR_UNSUPPORTED},
+            {"change", "0", "name", PATIENT_ERR_LOG_CORRUPT},
+            {"change", "-", "name", PATIENT_ERR_LOG_CORRUPT},
+            {"change", "", "names", PATIENT_ERR_LOG_CORRUPT},
+        };
+        for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+            /* "-" cuts prev to 63 digits, "0" makes it 65 */
+            int cut = strcmp(cases[k].prev_tail, "-") == 0;
+            int n = snprintf(line, sizeof line,
+                             "{\"seq\":0,\"prev\":\"%.*s%s\",\"kind\":\"%s\",\"time\":"
+                             "\"2026-01-01T00:00:00Z\",\"event\":\"e\",\"url\":\"https://a/\","
+                             "\"hop\":0,\"by\":{\"%s\":\"m\",\"kid\":\"k\"},\"reasons\":[\"r\"],"
+                             "\"rules\":[\"u\"],\"deleted\":0,\"inserted\":0,\"jws\":\"j\"}",
+                             cut ? 63 : 64, zeros, cut ? "" : cases[k].prev_tail, cases[k].kind,
+                             cases[k].name_key);
+            ck_assert(n > 0 && (size_t)n < sizeof line);
+            ck_assert_msg(pentry_parse((const uint8_t *)line, (size_t)n, &e) == cases[k].want,
+                          "case %zu: %s", k, line);
+        }
     }
     pentry_free(&e);
 }

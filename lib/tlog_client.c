@@ -862,9 +862,15 @@ reader_fill(reader *rd, rslot *sl)
         uint64_t b = rd->next_b;
         unsigned w = tile_width(rd->c.tree_size, 0, b), k = sl->nb;
         if (!reader_take_req(rd, b, 0, &sl->body[k], &cap, &err, &status, &detail) ||
-            (err == PATIENT_ERR_TOO_LARGE && cap < bundle_max(w))) {
-            /* Not sent ahead, or larger than a bundle in flight behind
-             * another may be: in turn, at its full cap. */
+            (err == PATIENT_ERR_TOO_LARGE && cap < bundle_max(w)) || err == PATIENT_ERR_FETCH) {
+            /* Not sent ahead, larger than a bundle in flight behind
+             * another may be, or failed on the way: in turn, at its full
+             * cap. A transfer sent ahead is driven only while the reader
+             * waits for a response, not while it sleeps on a full
+             * read-ahead, and libcurl counts that sleep against
+             * CURLOPT_TIMEOUT_MS: a checking thread stalled past the
+             * timeout must not turn into an UNREACHABLE alarm that
+             * fetching in turn would not raise. */
             free(detail);
             detail = NULL;
             if (get_bundle(&rd->c, b, rd->c.tree_size, &sl->body[k], &sl->bt, &w))

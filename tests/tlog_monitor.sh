@@ -7,6 +7,8 @@
 # missing after an edited one (the edit is reported); an entry's time the
 # log reader refuses (an entry alarm); lines long enough
 # that the read-ahead's batches are cut short (an edit past them found); a
+# caller stalled past the fetch timeout (no alarm: what fetching in turn
+# reports); a
 # bundle's change found, a never-logged descriptor reported as such.
 set -eu
 # shellcheck source=tests/prelude.sh
@@ -364,6 +366,21 @@ alarm_check 1 'ALARM (entry): entry 601 does not chain to the one before it' \
 [ ! -e long2.st ] || fail "long lines edited: no state written"
 rm -rf pub && mv pub.good pub
 ok "long lines (bundles of ~3 MiB): batches cut at 4 MiB, every entry checked; an edit in bundle 2 found"
+
+# ---- a stalled checking thread: no alarm that fetching in turn would not raise ----------
+# 30 bundles: the reader fills its batches, leaves requests in flight and
+# sleeps while the caller's on_entry stalls 1.5 s against a 1 s fetch
+# timeout; those requests time out undriven, and are fetched again in turn.
+mv pub pub.good
+"$T" gen k.sec stall.log 7700 1000 - stall
+"$P" audit publish stall.log pub --key k.sec >/dev/null 2>&1 || fail "publish the stall log"
+size=$(sed -n 2p pub/checkpoint)
+"$T" monitor "$URL" k.pub stall0.st 1000 0 >out 2>err && [ "$(cat out)" = "ok $size entries" ] ||
+    fail "stall: the run without a stall"
+"$T" monitor "$URL" k.pub stall1.st 1000 1500 >out 2>err && [ "$(cat out)" = "ok $size entries" ] &&
+    cmp -s stall0.st stall1.st || fail "stall: on_entry stalled past the fetch timeout: $(cat out err)"
+rm -rf pub && mv pub.good pub
+ok "a caller stalled 1.5 s past a 1 s fetch timeout: the same $size entries checked, no alarm"
 
 # ---- fork: the log truncated and regrown -------------------------------------------------
 head -n 100 audit.log >forked.log

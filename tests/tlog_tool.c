@@ -8,10 +8,19 @@
  *                                          sizes 1 <= m <= n <= MAX, one line
  *                                          each: "m n oldroot newroot h1 h2 ..."
  *                                          (hex)
+ *   tlog_tool monitor URL PUBKEY STATE TIMEOUT_MS STALL_MS
+ *                                          patient_monitor_run with that
+ *                                          fetch timeout, its on_entry
+ *                                          sleeping STALL_MS on the first
+ *                                          entry only; prints "ALARM N
+ *                                          entries"
  * Exit 0, or 1 with a message. */
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <patient/patient.h>
 
@@ -27,6 +36,24 @@ die(const char *what, patient_err err)
 {
     fprintf(stderr, "tlog_tool: %s: %s [%s]\n", what, patient_strerror(err), patient_errname(err));
     return 1;
+}
+
+/* A checking thread stalled once (a pager, a slow caller). */
+static int
+stall_once(const patient_log_entry *e, void *ctx)
+{
+    long *ms = ctx;
+    struct timespec ts;
+
+    (void)e;
+    if (*ms > 0) {
+        ts.tv_sec = *ms / 1000;
+        ts.tv_nsec = *ms % 1000 * 1000000L;
+        *ms = 0;
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+    }
+    return 0;
 }
 
 int
@@ -87,6 +114,31 @@ main(int argc, char **argv)
             }
         return 0;
     }
-    fprintf(stderr, "usage: tlog_tool gen SECKEY LOG N EVERY [DIR [TAG [URL]]] | pairs LOG MAX\n");
+    if (argc == 7 && strcmp(argv[1], "monitor") == 0) {
+        patient_pubkey pub;
+        patient_fetch_opts fo;
+        patient_monitor_opts mo;
+        patient_monitor_report rep;
+        long stall = strtol(argv[6], NULL, 10);
+
+        if ((err = patient_pubkey_load(argv[3], &pub)))
+            return die(argv[3], err);
+        patient_fetch_opts_init(&fo);
+        fo.timeout_ms = strtol(argv[5], NULL, 10);
+        memset(&mo, 0, sizeof mo);
+        mo.size = sizeof mo;
+        mo.fetch = &fo;
+        mo.pub = &pub;
+        mo.on_entry = stall_once;
+        mo.ctx = &stall;
+        err = patient_monitor_run(argv[2], argv[4], &mo, &rep);
+        printf("%s %llu entries\n", patient_monitor_alarm_name(rep.alarm),
+               (unsigned long long)rep.entries);
+        if (err)
+            fprintf(stderr, "tlog_tool: %s\n", rep.message);
+        return err != PATIENT_OK;
+    }
+    fprintf(stderr, "usage: tlog_tool gen SECKEY LOG N EVERY [DIR [TAG [URL]]] | pairs LOG MAX"
+                    " | monitor URL PUBKEY STATE TIMEOUT_MS STALL_MS\n");
     return 2;
 }

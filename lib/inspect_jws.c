@@ -29,7 +29,8 @@ b64_len(const char *s)
 }
 
 /* What a hop's chunks leave unchecked, as inspect and audit list show it:
- * a new array of {offset, length}. */
+ * a new array of {offset, length}; NULL when out of memory, never a short
+ * one that would pass for the whole list. */
 cJSON *
 pt_inspect_ranges_json(const patient_range *r, size_t n)
 {
@@ -37,9 +38,13 @@ pt_inspect_ranges_json(const patient_range *r, size_t n)
 
     for (size_t i = 0; a && i < n; i++) {
         cJSON *x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "offset", (double)r[i].offset);
-        cJSON_AddNumberToObject(x, "length", (double)r[i].length);
-        cJSON_AddItemToArray(a, x);
+        if (x == NULL || cJSON_AddNumberToObject(x, "offset", (double)r[i].offset) == NULL ||
+            cJSON_AddNumberToObject(x, "length", (double)r[i].length) == NULL ||
+            !cJSON_AddItemToArray(a, x)) {
+            cJSON_Delete(x);
+            cJSON_Delete(a);
+            return NULL;
+        }
     }
     return a;
 }

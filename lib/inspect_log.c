@@ -210,18 +210,20 @@ entry_chunks(cJSON *o, const patient_log_entry *e)
     patient_range *r = NULL;
     size_t touched, nr;
     uint64_t withheld;
-    cJSON *ch;
+    cJSON *ch, *u;
     int ok;
 
     if (chunks_read(e, &touched, &withheld, &r, &nr) != 0)
         ok = cJSON_AddStringToObject(o, "chunks", "unreadable") != NULL;
     else if (withheld == 0)
         ok = cJSON_AddNullToObject(o, "chunks") != NULL;
-    else
-        ok = (ch = cJSON_AddObjectToObject(o, "chunks")) != NULL &&
-             cJSON_AddNumberToObject(ch, "touched", (double)touched) != NULL &&
-             cJSON_AddNumberToObject(ch, "withheld", (double)withheld) != NULL &&
-             cJSON_AddItemToObject(ch, "unchecked", pt_inspect_ranges_json(r, nr));
+    else if ((ch = cJSON_AddObjectToObject(o, "chunks")) == NULL ||
+             cJSON_AddNumberToObject(ch, "touched", (double)touched) == NULL ||
+             cJSON_AddNumberToObject(ch, "withheld", (double)withheld) == NULL ||
+             (u = pt_inspect_ranges_json(r, nr)) == NULL)
+        ok = 0;
+    else if (!(ok = cJSON_AddItemToObject(ch, "unchecked", u)))
+        cJSON_Delete(u); /* not added: cJSON could not copy its key */
     free(r);
     return ok;
 }

@@ -666,6 +666,16 @@ START_TEST(refusals)
 }
 END_TEST
 
+/* cJSON's allocator for the test below: the fail_at'th allocation from
+ * now fails (0: none does). */
+static unsigned fail_at, allocs;
+
+static void *
+failing_malloc(size_t n)
+{
+    return ++allocs == fail_at ? NULL : malloc(n);
+}
+
 /* The unchecked ranges as inspect and audit list --chunks show them. */
 START_TEST(ranges_json)
 {
@@ -681,6 +691,21 @@ START_TEST(ranges_json)
     ck_assert_str_eq(s, "[]");
     free(s);
     cJSON_Delete(a);
+    /* Out of memory at each allocation in turn: no list, never a short
+     * one (audit list --json would print it as the whole). */
+    for (fail_at = 1;; fail_at++) {
+        allocs = 0;
+        cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = failing_malloc, .free_fn = free});
+        a = pt_inspect_ranges_json(r, 2);
+        cJSON_InitHooks(NULL);
+        if (allocs < fail_at) {
+            ck_assert_ptr_nonnull(a);
+            cJSON_Delete(a);
+            break;
+        }
+        ck_assert_ptr_null(a);
+    }
+    ck_assert_uint_gt(fail_at, 2);
 }
 END_TEST
 

@@ -377,6 +377,14 @@ pt_inspect_json_doc(cJSON *doc, const char *text, size_t len, result *r)
          * to say what is wrong), led by the reader's reason. */
         char *why = NULL;
         patient_err err = k->read(text, len, &why);
+        /* Out of memory says nothing about the document: not shown as
+         * its problem, and a refusal whose reason cannot be added is not
+         * shown at all (without it, it would read as accepted). */
+        if (err == PATIENT_ERR_NOMEM) {
+            free(why);
+            rc = pt_inspect_fail(r, "out of memory");
+            goto out;
+        }
         if (err != PATIENT_OK) {
             /* Cut on a character boundary: the reason may quote a long
              * untrusted name, and the output must stay UTF-8. */
@@ -384,12 +392,22 @@ pt_inspect_json_doc(cJSON *doc, const char *text, size_t len, result *r)
             char p[640];
             snprintf(p, sizeof p, "%.*s [%s]", (int)pt_utf8_prefix(w, sizeof p - 64), w,
                      patient_errname(err));
-            cJSON_AddStringToObject(r->details, "problem", p);
+            if (cJSON_AddStringToObject(r->details, "problem", p) == NULL) {
+                free(why);
+                rc = pt_inspect_fail(r, "out of memory");
+                goto out;
+            }
         }
         free(why);
     }
-    while ((x = shown->child) != NULL)
-        cJSON_AddItemToObject(r->details, x->string, cJSON_DetachItemViaPointer(shown, x));
+    while ((x = shown->child) != NULL) {
+        cJSON_DetachItemViaPointer(shown, x);
+        if (!cJSON_AddItemToObject(r->details, x->string, x)) {
+            cJSON_Delete(x);
+            rc = pt_inspect_fail(r, "out of memory");
+            goto out;
+        }
+    }
 out:
     cJSON_Delete(shown);
     cJSON_Delete(doc);

@@ -590,6 +590,67 @@ START_TEST(problems_stay_utf8)
 }
 END_TEST
 
+/* cJSON's allocator failing after a countdown (-1: never). */
+static long oom_left = -1;
+
+static void *
+oom_malloc(size_t n)
+{
+    if (oom_left == 0)
+        return NULL;
+    if (oom_left > 0)
+        oom_left--;
+    return malloc(n);
+}
+
+/* Out of memory while a refused document is shown, at each of cJSON's
+ * allocations in turn: inspection fails, or shows the reader's problem;
+ * never the document without it (which would read as accepted). */
+START_TEST(out_of_memory_keeps_problem)
+{
+    cJSON_Hooks oom = {oom_malloc, free}, plain = {malloc, free};
+    size_t n;
+    char *m = tu_fixture("manifest_golden.json", &n);
+    char *bad = tu_replace1(m, "\"expires\": \"2026-01-08T00:00:00Z\"",
+                            "\"expires\": \"2025-12-31T00:00:00Z\"");
+    int failed = 0, shown = 0;
+
+    ck_assert_ptr_nonnull(bad);
+    for (long at = 0;; at++) {
+        patient_inspect_opts o = PATIENT_OPTS_INIT(patient_inspect_opts);
+        patient_inspection *r = NULL;
+        patient_err err;
+
+        oom_left = at;
+        cJSON_InitHooks(&oom);
+        err = patient_inspect(bad, strlen(bad), &o, &r);
+        cJSON_InitHooks(&plain);
+        ck_assert_ptr_nonnull(r);
+        if (err != PATIENT_OK) {
+            ck_assert_ptr_null(patient_inspection_kind(r));
+            failed++;
+        } else {
+            cJSON *d = json_of(r, "manifest", 1);
+            const cJSON *x = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "details"), "problem");
+            ck_assert_msg(cJSON_IsString(x) &&
+                              (strcmp(x->valuestring, "expires: before issued [parse]") == 0 ||
+                               strncmp(x->valuestring, "not strict JSON", 15) == 0),
+                          "allocation %ld failed: problem %s", at,
+                          cJSON_IsString(x) ? x->valuestring : "(none)");
+            cJSON_Delete(d);
+            shown++;
+        }
+        patient_inspection_free(r);
+        if (oom_left > 0)
+            break; /* nothing failed: every allocation was tried */
+    }
+    ck_assert_int_gt(failed, 0);
+    ck_assert_int_gt(shown, 1);
+    free(bad);
+    free(m);
+}
+END_TEST
+
 START_TEST(json_documents)
 {
     size_t n;
@@ -775,6 +836,7 @@ inspect_suite(void)
     tcase_add_test(tc, json_documents);
     tcase_add_test(tc, reader_problems);
     tcase_add_test(tc, problems_stay_utf8);
+    tcase_add_test(tc, out_of_memory_keeps_problem);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, ranges_json);
     tcase_add_test(tc, log_entry_json);

@@ -219,6 +219,8 @@ START_TEST(change_header)
     uint8_t *out = NULL;
     size_t olen;
     patient_inspection *r;
+    patient_log_entry le;
+    char col[8];
     cJSON *d, *p, *e;
 
     ck_assert_int_eq(patient_seckey_parse(t, n, NULL, &sk, NULL), PATIENT_OK);
@@ -248,6 +250,14 @@ START_TEST(change_header)
     ck_assert_ptr_null(cJSON_GetObjectItem(e, "deleted"));
     cJSON_Delete(d);
     patient_inspection_free(r);
+    /* As an audit log's entry, in the CHUNKS column: it withheld nothing,
+     * "-" with room for 8 bytes; "?" with less, whatever it holds. */
+    memset(&le, 0, sizeof le);
+    le.kind = PATIENT_LOG_KIND_CHANGE;
+    le.jws = value;
+    ck_assert_str_eq(patient_inspect_log_entry_chunks(&le, col, 8), "-");
+    ck_assert_str_eq(patient_inspect_log_entry_chunks(&le, col, 7), "?");
+    ck_assert_str_eq(patient_inspect_log_entry_chunks(&le, col, 0), "?");
     /* Twin: another header's name. */
     forged = tu_replace1(line, "Patient-Change", "Patient-Changes");
     refused(forged, strlen(forged), "is not Patient-Change or Patient-Origin");

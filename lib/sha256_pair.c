@@ -287,8 +287,10 @@ x16_edge(const msg *m, uint64_t k)
     if (b > a) {
         __mmask64 want = (b - at == 64 ? ~(__mmask64)0 : ((__mmask64)1 << (b - at)) - 1) &
                          ~(((__mmask64)1 << (a - at)) - 1);
-        /* byte i of the block is line[at - pre + i] */
-        x = _mm512_maskz_loadu_epi8(want, (const void *)(m->line - m->pre + at));
+        /* byte i of the block is line[at - pre + i]; for the leaf's first
+         * block that base is line - 1, which C may not form as a pointer
+         * (the mask never reads it), so the sum is an integer's */
+        x = _mm512_maskz_loadu_epi8(want, (const void *)((uintptr_t)m->line - m->pre + at));
     }
     if (m->total >= at && m->total < at + 64)
         x = _mm512_mask_set1_epi8(x, (__mmask64)1 << (m->total - at), (char)0x80);

@@ -119,7 +119,7 @@ pt_path_check(const char *p)
     if (n > PATIENT_MANIFEST_MAX_PATH)
         return PATIENT_ERR_TOO_LARGE;
     if ((err = pt_path_canonical(p, &c)) != PATIENT_OK)
-        return err == PATIENT_ERR_TOO_LARGE ? err : PATIENT_ERR_PARSE;
+        return err == PATIENT_ERR_TOO_LARGE || err == PATIENT_ERR_NOMEM ? err : PATIENT_ERR_PARSE;
     err = c.len == n && memcmp(c.data, p, n) == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;
     pt_buf_free(&c);
     if (err)

@@ -13,7 +13,8 @@ patient_err pt_path_encode(pt_buf *b, const char *raw, size_t len);
  * NUL), then re-encode it into out. */
 patient_err pt_path_canonical(const char *in, pt_buf *out);
 /* A path as the manifest builder writes it: canonical, "/"-rooted, no
- * empty, "." or ".." segments. PATIENT_ERR_PARSE or PATIENT_ERR_TOO_LARGE. */
+ * empty, "." or ".." segments. PATIENT_ERR_PARSE or PATIENT_ERR_TOO_LARGE,
+ * or PATIENT_ERR_NOMEM (never reported as the path being wrong). */
 patient_err pt_path_check(const char *p);
 /* An origin as manifests carry it: "http(s)://host[:port]", lower case,
  * no path, no userinfo. PATIENT_ERR_PARSE otherwise. */

@@ -695,8 +695,12 @@ compare_full(void *ctx, unsigned level, uint64_t index, const uint8_t *data)
  * AHEAD x GROUP whole bundles were ~4.3 GiB. Ordinary batches (~1.9 MB)
  * never reach it. */
 #define GROUP_BYTES ((size_t)4 << 20)
-/* A body grown past this is freed when its batch is released: one huge
- * bundle must not keep its memory for the rest of the run. */
+/* A body grown past this is freed when its batch is released, or when
+ * its request is abandoned (reader_cancel): one huge bundle must not keep
+ * its memory for the rest of the run. Every other buffer keeps the
+ * capacity it last held, at most this: AHEAD x GROUP body buffers and
+ * INFLIGHT request buffers, 19 x 8 MiB, add at most 152 MiB of capacity
+ * to the bounds on the bodies' bytes here and below. */
 #define KEEP_BYTES ((size_t)8 << 20)
 /* Requests in flight at once, each on a connection of its own, in log
  * order (bundle b, its level-0 tile, bundle b + 1, ...): bundle b + 1 is
@@ -763,12 +767,16 @@ reader_stopped(reader *rd)
 }
 
 /* Every request in flight abandoned; the next one sent is bundle from_b,
- * or its tile (from_tile). */
+ * or its tile (from_tile). An abandoned body grown past KEEP_BYTES (up to
+ * a whole bundle's cap) is freed, as a batch's is on release. */
 static void
 reader_cancel(reader *rd, uint64_t from_b, int from_tile)
 {
-    for (; rd->nrq > 0; rd->nrq--, rd->head = (rd->head + 1) % INFLIGHT)
+    for (; rd->nrq > 0; rd->nrq--, rd->head = (rd->head + 1) % INFLIGHT) {
         pt_fetchq_cancel(rd->q, rd->rq[rd->head].id);
+        if (rd->rq[rd->head].buf.cap > KEEP_BYTES)
+            pt_buf_free(&rd->rq[rd->head].buf);
+    }
     rd->nbundles = 0;
     rd->issue_b = from_b;
     rd->issue_tile = from_tile;

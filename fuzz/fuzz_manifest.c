@@ -2,7 +2,8 @@
  * accessor: each listed resource must be found again by lookup with the
  * same hash, size and type; lookups of odd paths must not crash; the path
  * encoder gets the raw input too. The parse with reasons (what inspection
- * shows) must give the same verdict, and a reason exactly when it refuses. */
+ * shows), of a manifest and of a shard document, must give the verdict of
+ * the plain parse of each, and a reason exactly when it refuses. */
 #include "config.h"
 
 #include <patient/manifest.h>
@@ -31,15 +32,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err = patient_manifest_parse(data, size, &m);
     if ((err == PATIENT_OK) != (m != NULL))
         abort();
-    {
-        patient_manifest *m2 = NULL;
+    /* Both readers (shard 0 the manifest, 1 a shard document), each
+     * against its plain parse. */
+    for (int shard = 0; shard < 2; shard++) {
+        patient_manifest *m1 = NULL, *m2 = NULL;
         char *why = NULL;
-        patient_err e2 = pt_manifest_parse_detail(data, size, 0, &m2, &why);
-        if (e2 != err || (m2 != NULL) != (m != NULL) ||
-            (err != PATIENT_OK && err != PATIENT_ERR_NOMEM && err != PATIENT_ERR_ARG &&
+        patient_err e1 = shard ? pt_shard_parse(data, size, &m1) : err;
+        patient_err e2 = pt_manifest_parse_detail(data, size, shard, &m2, &why);
+        if (!shard)
+            m1 = m;
+        if (e2 != e1 || (m2 != NULL) != (m1 != NULL) ||
+            (e1 != PATIENT_OK && e1 != PATIENT_ERR_NOMEM && e1 != PATIENT_ERR_ARG &&
              why == NULL) ||
-            (err == PATIENT_OK && why != NULL))
+            (e1 == PATIENT_OK && why != NULL))
             abort();
+        if (shard)
+            patient_manifest_free(m1);
         patient_manifest_free(m2);
         free(why);
     }

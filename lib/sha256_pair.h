@@ -28,7 +28,8 @@ int pt_sha256_pair8(const uint8_t *const *line, const size_t *len, unsigned n, u
 int pt_sha256_pair8_accel(void);
 
 /* 1 when the CPU and the OS give AVX-512 F and BW (what pt_sha256_pair8
- * and the entry scan's string reader use); asked once, any thread. */
+ * and the entry scan's string reader use) and AVX2 (which the compiler
+ * may use in code built for AVX-512 F); asked once, any thread. */
 int pt_cpu_avx512(void);
 
 #endif

@@ -909,7 +909,8 @@ reader_fill(reader *rd, rslot *sl)
  * wake-up used to wait for a hashing worker's time slice to end: in the
  * fifth round's quiet run it was runnable without a CPU 1.1 s of a 2.5 s
  * catch-up, the largest share of its wall. A short slice (Linux's EEVDF
- * scheduler, 6.6 and later; earlier kernels ignore it) gives its wake-ups
+ * scheduler's custom slices, 6.12 and later; 6.6-6.11 accept sched_runtime
+ * and ignore it, as earlier kernels do) gives its wake-ups
  * an earlier deadline, so they preempt a worker at once; its share of the
  * CPU is its nice value's, unchanged (kept as it is), so the monitor takes
  * no more of a busy machine than before. Only this thread, which the

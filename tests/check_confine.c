@@ -344,6 +344,15 @@ policy_proof(const char *level)
 
 /* ---- the chunk tree ---- */
 
+/* The chunk walk over d[0..n) held in one piece. */
+static patient_err
+walk(const uint8_t *d, size_t n, const pt_chunk_job *job, uint8_t root[32])
+{
+    pt_piece one;
+    pt_pieces ps = pt_pieces_one(&one, d, n);
+    return pt_chunk_walk_pieces(&ps, job, root);
+}
+
 START_TEST(tree_shapes)
 {
     static const size_t sizes[] = {0, 1, 63, 64, C - 1, C, C + 1, 2 * C, 5 * C + 17};
@@ -377,12 +386,9 @@ START_TEST(tree_shapes)
             uint8_t (*lv)[32] = malloc(nl * sizeof *lv), (*lh)[32] = malloc(nl * sizeof *lh);
             for (uint64_t j = 0; j < nl; j++)
                 all[j] = j;
-            pt_piece one;
-            pt_pieces ps = pt_pieces_one(&one, d, n);
-            ck_assert_int_eq(pt_chunk_walk_pieces(&ps, &(pt_chunk_job){.len = n, .want = all,
-                                                                        .leaf = lv, .nwant = nl},
-                                                  NULL),
-                             PATIENT_OK);
+            ck_assert_int_eq(
+                walk(d, n, &(pt_chunk_job){.len = n, .want = all, .leaf = lv, .nwant = nl}, NULL),
+                PATIENT_OK);
             for (uint64_t j = 0; j < nl; j++) {
                 uint8_t lb[33];
                 lb[0] = 0;
@@ -396,12 +402,7 @@ START_TEST(tree_shapes)
             free(lh);
         }
         /* Walking without known leaves gives it too. */
-        {
-            pt_piece one;
-            pt_pieces ps = pt_pieces_one(&one, d, n);
-            ck_assert_int_eq(pt_chunk_walk_pieces(&ps, &(pt_chunk_job){.len = n, .root = 1}, root2),
-                             PATIENT_OK);
-        }
+        ck_assert_int_eq(walk(d, n, &(pt_chunk_job){.len = n, .root = 1}, root2), PATIENT_OK);
         ck_assert_mem_eq(root, root2, 32);
         ck_assert_uint_eq(pt_chunk_count(n), n ? (n + C - 1) / C : 1);
     }
@@ -416,25 +417,23 @@ START_TEST(tree_known_leaves)
     size_t n = 5 * C + 17;
     uint8_t *d = malloc(n), root[32], root2[32], lv[2][32];
     uint64_t want[] = {1, 5};
-    pt_piece one;
-    pt_pieces ps = pt_pieces_one(&one, d, n);
     const pt_chunk_job ask = {.len = n, .want = want, .leaf = lv, .nwant = 2},
                        given = {.len = n, .known = want, .known_val = (const uint8_t (*)[32])lv,
                                 .nknown = 2, .root = 1};
     for (size_t i = 0; i < n; i++)
         d[i] = (uint8_t)(i * 13);
     ck_assert_int_eq(pt_chunk_root(d, n, NULL, root), PATIENT_OK);
-    ck_assert_int_eq(pt_chunk_walk_pieces(&ps, &ask, NULL), PATIENT_OK);
+    ck_assert_int_eq(walk(d, n, &ask, NULL), PATIENT_OK);
     memset(d + C, 0xEE, C);          /* chunk 1 unknown */
     memset(d + 5 * C, 0xEE, 17);     /* the last chunk unknown */
-    ck_assert_int_eq(pt_chunk_walk_pieces(&ps, &given, root2), PATIENT_OK);
+    ck_assert_int_eq(walk(d, n, &given, root2), PATIENT_OK);
     ck_assert_mem_eq(root, root2, 32);
     lv[0][3] ^= 1;
-    ck_assert_int_eq(pt_chunk_walk_pieces(&ps, &given, root2), PATIENT_OK);
+    ck_assert_int_eq(walk(d, n, &given, root2), PATIENT_OK);
     ck_assert(memcmp(root, root2, 32) != 0);
     /* Out of range or unsorted indices are refused. */
     want[1] = 6;
-    ck_assert_int_eq(pt_chunk_walk_pieces(&ps, &given, root2), PATIENT_ERR_ARG);
+    ck_assert_int_eq(walk(d, n, &given, root2), PATIENT_ERR_ARG);
     free(d);
 }
 END_TEST
@@ -773,11 +772,9 @@ mutate_chunks(const char *v, int what)
         uint64_t w = 4;
         uint8_t lv[1][32];
         char *b = NULL;
-        pt_piece one;
-        pt_pieces ps = pt_pieces_one(&one, (const uint8_t *)page, page_len);
-        ck_assert_int_eq(pt_chunk_walk_pieces(&ps, &(pt_chunk_job){.len = page_len, .want = &w,
-                                                                    .leaf = lv, .nwant = 1},
-                                              NULL),
+        ck_assert_int_eq(walk((const uint8_t *)page, page_len,
+                              &(pt_chunk_job){.len = page_len, .want = &w, .leaf = lv, .nwant = 1},
+                              NULL),
                          PATIENT_OK);
         ck_assert_int_eq(pt_b64_encode(lv[0], 32, 0, &b), PATIENT_OK);
         o = cJSON_CreateObject();

@@ -266,11 +266,8 @@ parse_doc(const char *json, size_t len, patient_disclosure **out, char **detail)
     if (len > PATIENT_DISCLOSURE_MAX_BYTES)
         return pt_detail_err(detail, PATIENT_ERR_TOO_LARGE, "larger than %u bytes",
                              PATIENT_DISCLOSURE_MAX_BYTES);
-    if ((err = pt_json_parse(json, len, &root)) != PATIENT_OK) {
-        if (err != PATIENT_ERR_NOMEM)
-            pt_detail_err(detail, err, "not strict JSON (%s)", patient_strerror(err));
+    if ((err = pt_json_parse_detail(json, len, PT_JSON_MAX_BYTES, &root, detail)) != PATIENT_OK)
         goto out;
-    }
     if (!cJSON_IsObject(root)) {
         err = pt_detail_err(detail, PATIENT_ERR_PARSE, "not a JSON object");
         goto out;

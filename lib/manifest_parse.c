@@ -311,17 +311,15 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
     if ((m = calloc(1, sizeof *m)) == NULL)
         return PATIENT_ERR_NOMEM;
     m->node = node;
-    if ((err = pt_json_parse(json, len, &m->root))) {
-        if (err != PATIENT_ERR_NOMEM)
-            pt_detail_err(detail, err, "not strict JSON (%s)", patient_strerror(err));
+    if ((err = pt_json_parse_detail(json, len, PT_JSON_MAX_BYTES, &m->root, detail)))
         goto out;
-    }
     err = PATIENT_ERR_PARSE;
     if (!cJSON_IsObject(m->root)) {
         pt_detail_err(detail, err, "not a JSON object");
         goto out;
     }
-    /* Duplicate keys would let two readers see two manifests. */
+    /* Duplicate keys (which would let two readers see two manifests) are
+     * pt_json_parse's to refuse, anywhere in the document. */
     i = 0;
     cJSON_ArrayForEach(it, m->root)
     {
@@ -329,12 +327,6 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
             pt_detail_err(detail, err, "more than %d members", MAX_TOP_KEYS);
             goto out;
         }
-        for (const cJSON *p = m->root->child; p != it; p = p->next)
-            if (strcmp(p->string, it->string) == 0) {
-                pt_detail_err(detail, err, "%.*s: given twice",
-                              (int)pt_utf8_prefix(it->string, 200), it->string);
-                goto out;
-            }
     }
     if (pt_json_int(m->root, "patient", &v) != 0) {
         pt_detail_err(detail, err, "patient: not an integer");

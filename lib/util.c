@@ -686,7 +686,7 @@ name_cmp(const void *a, const void *b)
  * duplicate wins (RFC 7515 section 4), so accepting them invites parser
  * confusion over what was signed. Sort-and-compare keeps it O(n log n). */
 static patient_err
-json_no_dups(const cJSON *o)
+json_no_dups(const cJSON *o, char **detail)
 {
     const cJSON *c;
     size_t n = 0, i;
@@ -694,7 +694,7 @@ json_no_dups(const cJSON *o)
     patient_err err = PATIENT_OK;
 
     for (c = o ? o->child : NULL; c; c = c->next) {
-        if ((err = json_no_dups(c)) != PATIENT_OK)
+        if ((err = json_no_dups(c, detail)) != PATIENT_OK)
             return err;
         n++;
     }
@@ -707,7 +707,8 @@ json_no_dups(const cJSON *o)
     qsort(names, n, sizeof *names, name_cmp);
     for (i = 1; i < n; i++)
         if (strcmp(names[i - 1], names[i]) == 0) {
-            err = PATIENT_ERR_JSON;
+            err = pt_detail_err(detail, PATIENT_ERR_JSON, "not strict JSON (\"%.*s\" given twice)",
+                                (int)pt_utf8_prefix(names[i], 200), names[i]);
             break;
         }
     free(names);
@@ -723,6 +724,19 @@ pt_json_parse(const char *s, size_t len, cJSON **out)
 patient_err
 pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out)
 {
+    return pt_json_parse_detail(s, len, max, out, NULL);
+}
+
+/* PATIENT_ERR_JSON, naming the rule the text broke. */
+static patient_err
+not_strict(char **detail, const char *why)
+{
+    return pt_detail_err(detail, PATIENT_ERR_JSON, "not strict JSON (%s)", why);
+}
+
+patient_err
+pt_json_parse_detail(const char *s, size_t len, size_t max, cJSON **out, char **detail)
+{
     size_t i;
     int depth = 0, instr = 0;
     const char *end = NULL;
@@ -732,20 +746,20 @@ pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out)
     if (s == NULL)
         return PATIENT_ERR_ARG;
     if (len > max)
-        return PATIENT_ERR_TOO_LARGE;
+        return pt_detail_err(detail, PATIENT_ERR_TOO_LARGE, "larger than %zu bytes", max);
     /* A byte-order mark is not JSON text (RFC 8259 section 8.1), and a
      * signed document must mean one thing: refused, not skipped. */
     if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
-        return PATIENT_ERR_JSON;
+        return not_strict(detail, "a byte-order mark");
     for (i = 0; i < len; i++) {
         char c = s[i];
         if (instr) {
-            if ((unsigned char)c < 0x20)
-                return PATIENT_ERR_JSON; /* raw control bytes must be escaped */
+            if ((unsigned char)c < 0x20) /* raw control bytes must be escaped */
+                return not_strict(detail, "a control byte in a string");
             if (c == '\\') {
                 /* \u0000 would silently truncate the C string cJSON returns. */
                 if (len - i >= 6 && memcmp(s + i + 1, "u0000", 5) == 0)
-                    return PATIENT_ERR_JSON;
+                    return not_strict(detail, "\\u0000 in a string");
                 i++;
             } else if (c == '"') {
                 instr = 0;
@@ -754,26 +768,27 @@ pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out)
             instr = 1;
         } else if (c == '{' || c == '[') {
             if (++depth > PT_JSON_MAX_DEPTH)
-                return PATIENT_ERR_JSON;
+                return pt_detail_err(detail, PATIENT_ERR_JSON,
+                                     "not strict JSON (nested deeper than %d)", PT_JSON_MAX_DEPTH);
         } else if (c == '}' || c == ']') {
             depth--;
         } else if ((unsigned char)c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
             /* cJSON skips every byte up to 0x20 as blank; JSON allows four. */
-            return PATIENT_ERR_JSON;
+            return not_strict(detail, "a control byte outside strings");
         }
     }
     *out = cJSON_ParseWithLengthOpts(s, len, &end, 0);
     if (*out == NULL)
-        return PATIENT_ERR_JSON;
+        return not_strict(detail, "malformed");
     /* Only trailing whitespace may follow the value. */
     while (end < s + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
         end++;
     if (end != s + len) {
         cJSON_Delete(*out);
         *out = NULL;
-        return PATIENT_ERR_JSON;
+        return not_strict(detail, "more after the value");
     }
-    if ((err = json_no_dups(*out)) != PATIENT_OK) {
+    if ((err = json_no_dups(*out, detail)) != PATIENT_OK) {
         cJSON_Delete(*out);
         *out = NULL;
         return err;
@@ -786,7 +801,7 @@ pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out)
         if (mark_numbers(*out, s, len, &pos) != PATIENT_OK || next_number(s, len, &pos, &dummy) == 0) {
             cJSON_Delete(*out);
             *out = NULL;
-            return PATIENT_ERR_JSON;
+            return not_strict(detail, "a number outside JSON's grammar");
         }
     }
     return PATIENT_OK;

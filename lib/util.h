@@ -106,6 +106,12 @@ patient_err pt_b64_decode_exact(const char *in, size_t inlen, int url, uint8_t *
 patient_err pt_json_parse(const char *s, size_t len, cJSON **out);
 /* The same with another size cap (a native request carries a whole body). */
 patient_err pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out);
+/* pt_json_parse_max, and on refusal the rule the text broke, for a
+ * reader's detail (pt_detail_first: kept if one is there; detail NULL:
+ * none): "not strict JSON (...)" naming a member given twice, a control
+ * byte, a byte-order mark, nesting too deep, ..., or "larger than N
+ * bytes". The same codes; no detail for NOMEM or ARG. */
+patient_err pt_json_parse_detail(const char *s, size_t len, size_t max, cJSON **out, char **detail);
 /* Typed getters: return NULL/-1 when absent or of another type. */
 const char *pt_json_str(const cJSON *o, const char *key);
 /* Integer member: 0 and *out set only when the member is a JSON number

@@ -435,6 +435,48 @@ START_TEST(json_strict)
 }
 END_TEST
 
+/* The detail names the rule the text broke; the code is the one
+ * pt_json_parse gives. */
+START_TEST(json_parse_detail)
+{
+    static const struct {
+        const char *text, *why;
+    } c[] = {
+        {"\xEF\xBB\xBF{}", "not strict JSON (a byte-order mark)"},
+        {"{\"a\":\"x\ny\"}", "not strict JSON (a control byte in a string)"},
+        {"{\"a\":\"x\\u0000y\"}", "not strict JSON (\\u0000 in a string)"},
+        {"{\"a\":1}\x01", "not strict JSON (a control byte outside strings)"},
+        {"{\"a\":1,}", "not strict JSON (malformed)"},
+        {"{\"a\":1} x", "not strict JSON (more after the value)"},
+        {"{\"o\":{\"k\":1,\"b\":2,\"k\":3}}", "not strict JSON (\"k\" given twice)"},
+        {"{\"a\":01}", "not strict JSON (a number outside JSON's grammar)"},
+        {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+         "not strict JSON (nested deeper than 32)"},
+    };
+    cJSON *j = NULL;
+    char *why = NULL;
+
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        size_t n = strlen(c[i].text);
+        ck_assert_int_eq(pt_json_parse(c[i].text, n, &j), PATIENT_ERR_JSON);
+        ck_assert_int_eq(pt_json_parse_detail(c[i].text, n, PT_JSON_MAX_BYTES, &j, &why),
+                         PATIENT_ERR_JSON);
+        ck_assert_ptr_null(j);
+        ck_assert_msg(why != NULL && strcmp(why, c[i].why) == 0, "%s: %s", c[i].text,
+                      why ? why : "(none)");
+        free(why);
+        why = NULL;
+    }
+    ck_assert_int_eq(pt_json_parse_detail("{}", 3, 2, &j, &why), PATIENT_ERR_TOO_LARGE);
+    ck_assert_str_eq(why, "larger than 2 bytes");
+    free(why);
+    why = NULL;
+    ck_assert_int_eq(pt_json_parse_detail("{}", 2, 2, &j, &why), PATIENT_OK);
+    ck_assert_ptr_null(why);
+    cJSON_Delete(j);
+}
+END_TEST
+
 START_TEST(json_size_cap)
 {
     cJSON *j = NULL;
@@ -1093,6 +1135,7 @@ core_suite(void)
     tc = tcase_create("json");
     tcase_add_test(tc, json_cjson_writers);
     tcase_add_test(tc, json_depth);
+    tcase_add_test(tc, json_parse_detail);
     tcase_add_test(tc, json_compact_len);
     tcase_add_test(tc, json_strict);
     tcase_add_test(tc, json_size_cap);

@@ -404,18 +404,27 @@ START_TEST(reader_problems)
          "expires: before issued [parse]"},
         {"\"issued\": \"2026-01-01T00:00:00Z\"", "\"issued\": \"2026-01-01 00:00:00Z\"",
          "issued: not a time of the form 2026-01-31T12:00:00Z [parse]"},
-        {"\"patient\": 1", "\"patient\": 2", "patient: format 2, this reader reads 1 [unsupported]"},
+        {"\"patient\": 1", "\"patient\": 2",
+         "patient: format 2, this reader reads 1 [unsupported]"},
         {"\"patient\": 1", "\"patient\": 1.0", "patient: not an integer [parse]"},
         {"\"integrity\": \"sha256-yRdD", "\"integrity\": \"sha256-!RdD",
          "resources./.integrity: not \"sha256-\" and 44 base64 characters [parse]"},
         {"\"size\": 38", "\"size\": -38", "resources./.size: not an integer of at least 0 [parse]"},
         {"\"origin\": \"https://example.org\"", "\"origin\": \"https://example.org/\"",
          "origin: not an origin (scheme://host[:port], lower case, no path) [parse]"},
-        {"\"next_keys\": [", "\"next_keys\": [\"RWS\", ", "next_keys[0]: not a public key string (RW...) [parse]"},
+        {"\"next_keys\": [", "\"next_keys\": [\"RWS\", ",
+         "next_keys[0]: not a public key string (RW...) [parse]"},
         {"\"resources\": {", "\"shards\": [], \"resources\": {",
          "resources and shards: both given, one is allowed [parse]"},
         {"\"origin\"", "\"patient\": 1, \"origin\"",
-         "not strict JSON (malformed or too deeply nested JSON) [json]"},
+         "not strict JSON (\"patient\" given twice) [json]"},
+        {"\"origin\"",
+         "\"o\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]], \"origin\"",
+         "not strict JSON (nested deeper than 32) [json]"},
+        {"\"origin\"", "\"o\": \"a\tb\", \"origin\"",
+         "not strict JSON (a control byte in a string) [json]"},
+        {"\"origin\"", "\"o\": 01, \"origin\"",
+         "not strict JSON (a number outside JSON's grammar) [json]"},
     };
     static const struct {
         const char *from, *to, *want;
@@ -437,6 +446,8 @@ START_TEST(reader_problems)
          "interception_ca: not an array of 1..8 distinct sha256- pins [parse]"},
         {"\"patient\": 1", "\"patient\": 2",
          "patient: format 2, this reader reads 1 [unsupported]"},
+        {"\"sharing\": \"none\"", "\"sharing\": \"none\", \"sharing\": \"all\"",
+         "not strict JSON (\"sharing\" given twice) [json]"},
     };
     size_t n;
     char *m = tu_fixture("manifest_golden.json", &n);

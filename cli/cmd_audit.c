@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -302,14 +301,8 @@ match(const patient_log_entry *e, const aopts *o)
     if (o->mbox && !((e->by_name && strcmp(e->by_name, o->mbox) == 0) ||
                      (e->by_kid && strcasecmp(e->by_kid, o->mbox) == 0)))
         return 0;
-    if (o->reason) {
-        size_t i;
-        for (i = 0; i < e->n_edits; i++)
-            if (e->reasons[i] && fnmatch(o->reason, e->reasons[i], 0) == 0)
-                break;
-        if (i == e->n_edits)
-            return 0;
-    }
+    if (o->reason && !patient_log_entry_reason_match(e, o->reason))
+        return 0;
     return 1;
 }
 

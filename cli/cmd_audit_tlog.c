@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <fnmatch.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -267,15 +266,6 @@ typedef struct {
     int tty;
 } monctx;
 
-static int
-reason_match(const patient_log_entry *e, const char *glob)
-{
-    for (size_t i = 0; i < e->n_edits; i++)
-        if (fnmatch(glob, e->reasons[i], 0) == 0)
-            return 1;
-    return 0;
-}
-
 static void
 print_safe(const char *s)
 {
@@ -290,7 +280,7 @@ on_entry(const patient_log_entry *e, void *vctx)
 
     if (e->kind != PATIENT_LOG_KIND_CHANGE)
         return 0;
-    if (m->o->reason && !reason_match(e, m->o->reason))
+    if (m->o->reason && !patient_log_entry_reason_match(e, m->o->reason))
         return 0;
     if (m->o->origin && !patient_url_on_origin(e->url, m->o->origin))
         return 0;

@@ -1,16 +1,29 @@
-/* Counting an audit log's changes by group, as `patient audit stats` shows
- * them: by reason, middlebox, URL, day or upstream TLS, with a cap on the
+/* Choosing an audit log's changes by reason (--reason of `patient audit
+ * list`, `stats` and `monitor`) and counting them by group, as `patient
+ * audit stats` shows them: by reason, middlebox, URL, day or upstream TLS, with a cap on the
  * groups kept (the rest counted under "(other)") and one total. The
  * entries come from the log's reader (patient_log_iter_*); nothing here
  * verifies them. */
 #include "config.h"
 
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <patient/log.h>
+
+int
+patient_log_entry_reason_match(const patient_log_entry *e, const char *glob)
+{
+    if (e == NULL || glob == NULL)
+        return 0;
+    for (size_t i = 0; i < e->n_edits; i++)
+        if (e->reasons[i] && fnmatch(glob, e->reasons[i], 0) == 0)
+            return 1;
+    return 0;
+}
 
 struct patient_log_tally {
     patient_log_tally_by by;

@@ -363,6 +363,25 @@ START_TEST(tally_groups)
 }
 END_TEST
 
+/* --reason GLOB: some edit's reason matches, else not. */
+START_TEST(reason_match)
+{
+    static const char *const r[] = {"banner.inserted", "tracker.removed"};
+    patient_log_entry e = tally_entry(r, 2, 0, 0);
+
+    ck_assert_int_eq(patient_log_entry_reason_match(&e, "tracker.*"), 1);
+    ck_assert_int_eq(patient_log_entry_reason_match(&e, "banner.inserted"), 1);
+    ck_assert_int_eq(patient_log_entry_reason_match(&e, "tracker"), 0);
+    ck_assert_int_eq(patient_log_entry_reason_match(&e, "malware.*"), 0);
+    e.n_edits = 1;
+    ck_assert_int_eq(patient_log_entry_reason_match(&e, "tracker.*"), 0);
+    e.n_edits = 0;
+    ck_assert_int_eq(patient_log_entry_reason_match(&e, "*"), 0);
+    ck_assert_int_eq(patient_log_entry_reason_match(NULL, "*"), 0);
+    ck_assert_int_eq(patient_log_entry_reason_match(&e, NULL), 0);
+}
+END_TEST
+
 static Suite *
 audit_suite(void)
 {
@@ -377,6 +396,7 @@ audit_suite(void)
     tcase_add_test(tc, iter_edit_bytes);
     tcase_add_test(tc, proof_edges);
     tcase_add_test(tc, tally_groups);
+    tcase_add_test(tc, reason_match);
     suite_add_tcase(s, tc);
     return s;
 }

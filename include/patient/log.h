@@ -335,7 +335,14 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_head_read(const char *p
                                                                    patient_log_proof_head *head);
 PATIENT_EXPORT void patient_log_proof_head_free(patient_log_proof_head *head);
 
-/* ---- Counting changes by group (patient audit stats) ------------------ */
+/* ---- Choosing and counting changes (patient audit list, stats, monitor) */
+
+/* Whether some edit of change entry e has a reason matching glob
+ * (fnmatch(3), no flags: "tracker.*"), as --reason picks changes in
+ * `patient audit list`, `stats` and `monitor`. 1 or 0 (0 when e or glob is
+ * NULL, or e has no edits). Thread-safe. */
+PATIENT_EXPORT int patient_log_entry_reason_match(const patient_log_entry *e, const char *glob);
+
 
 /* What a change is counted under: each of its edits' reasons (a change
  * with several counts once under each, and each edit's bytes go to its own

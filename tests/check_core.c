@@ -826,6 +826,49 @@ START_TEST(json_escapes_at_every_offset)
 }
 END_TEST
 
+/* Neither the writer nor the count reads past the string: its bytes are
+ * copied into a block of exactly their length (the writer is given the
+ * length and no NUL; the count needs one, so its block holds the NUL and
+ * nothing more), every length from none to five words, plain and with an
+ * escape at each offset, so a word read that runs over the end is a read
+ * outside the block for the sanitizer pass (and for valgrind). The old
+ * test's strings sit in a larger array, NUL-terminated, where such a
+ * read stays in bounds. */
+START_TEST(json_reads_inside_the_string)
+{
+    static const unsigned char odd[] = {0x0a, '"', 0x7f};
+    static const unsigned flagv[] = {0, PT_JSON_ESC_DEL, PT_JSON_ESC_SHORT,
+                                     PT_JSON_ESC_DEL | PT_JSON_ESC_SHORT};
+    unsigned char s[40];
+    char want[sizeof s * 6 + 3];
+
+    for (size_t n = 0; n <= sizeof s; n++)
+        for (size_t at = 0; at <= n; at++) /* at == n: plain */
+            for (size_t c = 0; c < (at < n ? sizeof odd : 1); c++)
+                for (size_t f = 0; f < sizeof flagv / sizeof flagv[0]; f++) {
+                    pt_buf b = {0};
+                    char *exact = malloc(n + !n), *z = malloc(n + 1);
+                    size_t w;
+                    ck_assert_ptr_nonnull(exact);
+                    ck_assert_ptr_nonnull(z);
+                    memset(s, 'a', n);
+                    if (at < n)
+                        s[at] = odd[c];
+                    memcpy(exact, s, n);
+                    memcpy(z, s, n);
+                    z[n] = 0;
+                    w = json_ref(s, n, flagv[f], want);
+                    ck_assert_int_eq(pt_buf_put_json_strn(&b, exact, n, flagv[f]), PATIENT_OK);
+                    ck_assert_msg(b.len == w && memcmp(b.data, want, w) == 0,
+                                  "length %zu, byte at %zu, flags %u", n, at, flagv[f]);
+                    ck_assert_uint_eq(pt_json_str_len(z, flagv[f]), w);
+                    pt_buf_free(&b);
+                    free(exact);
+                    free(z);
+                }
+}
+END_TEST
+
 /* pt_buf_put_b64 (its own table encoder) writes what libsodium's
  * encoder writes, for every length's remainder and both variants, after
  * bytes already in the buffer; and with PT_JSON_ESC_DEL the string writer
@@ -1120,6 +1163,7 @@ core_suite(void)
     tcase_add_test(tc, b64_strict);
     tcase_add_test(tc, buf_b64_and_json_del);
     tcase_add_test(tc, json_escapes_at_every_offset);
+    tcase_add_test(tc, json_reads_inside_the_string);
     tcase_add_test(tc, hex_roundtrip);
     suite_add_tcase(s, tc);
 

@@ -367,8 +367,31 @@ js_u4(const char *p, unsigned *v)
 
 int pt_scan_wide = -1;
 
+#ifdef JS_SSE2
+/* 0xff where a byte of x is a quote, a backslash or a control byte (one
+ * whose unsigned maximum with 0x1f is 0x1f). */
+static inline __m128i
+js_special16(__m128i x)
+{
+    const __m128i ctl = _mm_set1_epi8(0x1f);
+
+    return _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+        _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl));
+}
+#endif
+
 #ifdef JS_WIDE
 #define JS_WIDE_TARGET __attribute__((target("avx512f,avx512bw")))
+
+/* Bit i set where byte i of x is a quote, a backslash or a control byte. */
+JS_WIDE_TARGET static inline __mmask64
+js_special64(__m512i x)
+{
+    return _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('"')) |
+           _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('\\')) |
+           _mm512_cmplt_epu8_mask(x, _mm512_set1_epi8(0x20));
+}
 
 /* The first quote, backslash or control byte in [r, end), else end: 64
  * bytes a step, the tail in one masked load that reads nothing past end.
@@ -377,16 +400,13 @@ int pt_scan_wide = -1;
 JS_WIDE_TARGET static char *
 js_special_wide(char *r, const char *end)
 {
-    const __m512i quote = _mm512_set1_epi8('"'), bslash = _mm512_set1_epi8('\\'),
-                  space = _mm512_set1_epi8(0x20);
     size_t left = (size_t)(end - r);
     __mmask64 hit, live;
     __m512i x;
 
     for (; left >= 64; r += 64, left -= 64) {
         x = _mm512_loadu_si512((const void *)r);
-        hit = _mm512_cmpeq_epi8_mask(x, quote) | _mm512_cmpeq_epi8_mask(x, bslash) |
-              _mm512_cmplt_epu8_mask(x, space);
+        hit = js_special64(x);
         if (hit)
             return r + __builtin_ctzll(hit);
     }
@@ -394,9 +414,7 @@ js_special_wide(char *r, const char *end)
         return r;
     live = ~(__mmask64)0 >> (64 - left);
     x = _mm512_maskz_loadu_epi8(live, (const void *)r);
-    hit = (_mm512_cmpeq_epi8_mask(x, quote) | _mm512_cmpeq_epi8_mask(x, bslash) |
-           _mm512_cmplt_epu8_mask(x, space)) &
-          live;
+    hit = js_special64(x) & live;
     return hit ? r + __builtin_ctzll(hit) : r + left;
 }
 #endif
@@ -417,12 +435,8 @@ js_string_n(jscan *s, const char **out, size_t *n)
     /* Most strings (names, kinds, reasons) end within 16 bytes: one look
      * here, before any call. */
     if (s->end - r >= 16) {
-        const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)r),
-                      ctl = _mm_set1_epi8(0x1f);
         unsigned bits = (unsigned)_mm_movemask_epi8(
-            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-                                      _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
-                         _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl)));
+            js_special16(_mm_loadu_si128((const __m128i *)(const void *)r)));
         if (bits) {
             r += __builtin_ctz(bits);
             goto special;
@@ -441,18 +455,9 @@ js_string_n(jscan *s, const char **out, size_t *n)
      * control byte (a kilobyte-long JWS has none; it was a third of the
      * entry scan 8 bytes at a time). */
     {
-        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                      ctl = _mm_set1_epi8(0x1f);
         while (s->end - r >= 32) {
-            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)r);
-            __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(r + 16));
-            /* a control byte is one whose unsigned maximum with 0x1f is 0x1f */
-            __m128i mx = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
-                                                   _mm_cmpeq_epi8(x, bslash)),
-                                      _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl));
-            __m128i my = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(y, quote),
-                                                   _mm_cmpeq_epi8(y, bslash)),
-                                      _mm_cmpeq_epi8(_mm_max_epu8(y, ctl), ctl));
+            __m128i mx = js_special16(_mm_loadu_si128((const __m128i *)(const void *)r));
+            __m128i my = js_special16(_mm_loadu_si128((const __m128i *)(const void *)(r + 16)));
             unsigned bits = (unsigned)_mm_movemask_epi8(mx) |
                             (unsigned)_mm_movemask_epi8(my) << 16;
             if (bits) {

@@ -22,6 +22,17 @@
 #include "manifest_int.h"
 #include "util.h"
 
+/* A copy of x as o's member key (key NULL: o's next element). Out of
+ * memory leaves it out of the details, never leaked. */
+static void
+add_copy(cJSON *o, const char *key, const cJSON *x)
+{
+    cJSON *c = cJSON_Duplicate(x, 1);
+
+    if (c != NULL && !(key ? cJSON_AddItemToObject(o, key, c) : cJSON_AddItemToArray(o, c)))
+        cJSON_Delete(c);
+}
+
 static void
 add_first_keys(cJSON *d, const cJSON *obj, const char *name, int n)
 {
@@ -30,7 +41,7 @@ add_first_keys(cJSON *d, const cJSON *obj, const char *name, int n)
     cJSON_ArrayForEach(x, obj) {
         if (i++ >= n || x->string == NULL)
             break;
-        cJSON_AddItemToObject(a, x->string, cJSON_Duplicate(x, 1));
+        add_copy(a, x->string, x);
     }
 }
 
@@ -42,7 +53,7 @@ add_first_items(cJSON *d, const cJSON *arr, const char *name, int n)
     cJSON_ArrayForEach(x, arr) {
         if (i++ >= n)
             break;
-        cJSON_AddItemToArray(a, cJSON_Duplicate(x, 1));
+        add_copy(a, NULL, x);
     }
 }
 
@@ -59,9 +70,9 @@ doc_manifest(const cJSON *doc, cJSON *d)
     cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x));
     add_first_keys(d, x, "first_resources", SHOW_FIRST);
     if ((x = cJSON_GetObjectItemCaseSensitive(doc, "next_keys")) != NULL)
-        cJSON_AddItemToObject(d, "next_keys", cJSON_Duplicate(x, 1));
+        add_copy(d, "next_keys", x);
     if ((x = cJSON_GetObjectItemCaseSensitive(doc, "delegations")) != NULL)
-        cJSON_AddItemToObject(d, "delegations", cJSON_Duplicate(x, 1));
+        add_copy(d, "delegations", x);
     if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL) {
         /* Sharded (docs/format/manifest.md, "Shards"): the layout, and
          * where the resources are instead. */
@@ -80,7 +91,7 @@ doc_manifest(const cJSON *doc, cJSON *d)
         }
         cJSON_DeleteItemFromObject(d, "resources");
         cJSON_DeleteItemFromObject(d, "first_resources");
-        cJSON_AddItemToObject(d, "shard_bits", cJSON_Duplicate(bits, 1));
+        add_copy(d, "shard_bits", bits);
         cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x));
         cJSON_AddNumberToObject(d, "leaves", leaves);
         cJSON_AddStringToObject(d, "layout", ln ? lay : "?");
@@ -239,8 +250,7 @@ doc_origin_payload(const cJSON *doc, cJSON *d)
 {
     const cJSON *x;
 
-    cJSON_ArrayForEach(x, doc)
-        cJSON_AddItemToObject(d, x->string, cJSON_Duplicate(x, 1));
+    cJSON_ArrayForEach(x, doc) add_copy(d, x->string, x);
 }
 
 /* A descriptor's payload: all of it, its edits and chunks summarised. */

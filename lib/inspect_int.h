@@ -88,8 +88,10 @@ static inline void
 copy_field(cJSON *dst, const cJSON *src, const char *k)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(src, k);
-    if (x != NULL)
-        cJSON_AddItemToObject(dst, k, cJSON_Duplicate(x, 1));
+    cJSON *c = x ? cJSON_Duplicate(x, 1) : NULL;
+    /* Out of memory leaves the member out, never leaked. */
+    if (c != NULL && !cJSON_AddItemToObject(dst, k, c))
+        cJSON_Delete(c);
 }
 
 static inline void

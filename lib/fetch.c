@@ -28,40 +28,52 @@
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
 
-/* One connection cache for every transfer of the process: the page, its
- * manifest, signature and disclosures usually share a host (or a proxy),
- * and each new TLS connection through a bumping proxy costs a handshake on
- * both sides of it. Only connections are shared, never TLS sessions: a
- * resumed session skips chain verification, and the chain is what
- * tls_chain reports. */
-static CURLSH *curl_share;
-static pthread_mutex_t share_lock = PTHREAD_MUTEX_INITIALIZER;
+/* One connection cache per thread for its one-shot transfers: the page,
+ * its manifest, signature and disclosures usually share a host (or a
+ * proxy), and each new TLS connection through a bumping proxy costs a
+ * handshake on both sides of it. Per thread, not per process: libcurl
+ * does not make a connection cache shared by threads at once safe (its
+ * KNOWN_BUGS, "connection sharing between threads"; a transfer ending on
+ * one thread writes to a connection another thread's eviction frees).
+ * A pt_fetcher and a fetch queue, each owned by one thread, keep their
+ * own (the handle's, the multi handle's). Only connections are shared,
+ * never TLS sessions: a resumed session skips chain verification, and the
+ * chain is what tls_chain reports. */
+static pthread_key_t share_key;
+static int share_key_ok;
 
 static void
-share_lock_fn(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+share_free(void *s)
 {
-    (void)h, (void)data, (void)access, (void)ud;
-    pthread_mutex_lock(&share_lock);
+    curl_share_cleanup(s);
 }
 
-static void
-share_unlock_fn(CURL *h, curl_lock_data data, void *ud)
+/* This thread's cache, made on first use; NULL if it cannot be (every
+ * transfer then opens its own connection). */
+static CURLSH *
+thread_share(void)
 {
-    (void)h, (void)data, (void)ud;
-    pthread_mutex_unlock(&share_lock);
+    CURLSH *s;
+
+    if (!share_key_ok)
+        return NULL;
+    if ((s = pthread_getspecific(share_key)) != NULL)
+        return s;
+    if ((s = curl_share_init()) == NULL)
+        return NULL;
+    if (curl_share_setopt(s, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+        pthread_setspecific(share_key, s) != 0) {
+        curl_share_cleanup(s);
+        return NULL;
+    }
+    return s;
 }
 
 static void
 curl_init_once(void)
 {
     curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (curl_init_result == CURLE_OK && (curl_share = curl_share_init()) != NULL &&
-        (curl_share_setopt(curl_share, CURLSHOPT_LOCKFUNC, share_lock_fn) != CURLSHE_OK ||
-         curl_share_setopt(curl_share, CURLSHOPT_UNLOCKFUNC, share_unlock_fn) != CURLSHE_OK ||
-         curl_share_setopt(curl_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)) {
-        curl_share_cleanup(curl_share);
-        curl_share = NULL; /* no sharing: every transfer opens its own connection */
-    }
+    share_key_ok = curl_init_result == CURLE_OK && pthread_key_create(&share_key, share_free) == 0;
 }
 
 void
@@ -430,10 +442,11 @@ is_https(const char *url)
     return pt_url_scheme_len(url, PT_URL_HTTPS | PT_URL_ANYCASE) != 0;
 }
 
-/* Every option our transfers set, one-off or through a fetcher. */
+/* Every option our transfers set, one-off or through a fetcher; share:
+ * the connection cache of a one-off (NULL: the handle's own). */
 static CURLcode
 xfer_setup(CURL *h, const patient_fetch_opts *opts, const char *url, xfer *x, char *errbuf,
-           struct curl_slist *extra)
+           struct curl_slist *extra, CURLSH *share)
 {
     CURLcode rc;
 
@@ -481,8 +494,8 @@ xfer_setup(CURL *h, const patient_fetch_opts *opts, const char *url, xfer *x, ch
     /* A proxy's answer to CONNECT is not the response's: on_header takes
      * every header block it sees for one that may be final. */
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    if (curl_share)
-        SET(CURLOPT_SHARE, curl_share);
+    if (share)
+        SET(CURLOPT_SHARE, share);
     SET(CURLOPT_DEBUGFUNCTION, on_debug);
     SET(CURLOPT_DEBUGDATA, x);
     SET(CURLOPT_VERBOSE, 1L);
@@ -587,7 +600,7 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
     x.to_sink = -1;
     if ((err = pt_buf_reserve(&body, 0)) != PATIENT_OK)
         goto out;
-    if ((rc = xfer_setup(h, opts, url, &x, errbuf, extra)) == CURLE_OK)
+    if ((rc = xfer_setup(h, opts, url, &x, errbuf, extra, thread_share())) == CURLE_OK)
         rc = curl_easy_perform(h);
     if (x.sink_err != PATIENT_OK) {
         err = x.sink_err;
@@ -732,7 +745,7 @@ pt_fetcher_get(pt_fetcher *f, const char *url, size_t max_body, pt_buf *body, lo
         return err;
     /* The same handle again: its connection and libcurl's own buffers are
      * kept, only this transfer's options change. */
-    if ((rc = xfer_setup(f->h, &o, url, &x, errbuf, NULL)) == CURLE_OK)
+    if ((rc = xfer_setup(f->h, &o, url, &x, errbuf, NULL, NULL)) == CURLE_OK)
         rc = curl_easy_perform(f->h);
     if (rc != CURLE_OK || x.nomem || x.too_large)
         err = xfer_failure(rc, &x, errbuf, detail);
@@ -852,7 +865,7 @@ pt_fetchq_start(pt_fetchq *q, const char *url, size_t max_body, pt_buf *body, un
     sl->errbuf[0] = '\0';
     if ((err = reuse_prepare(url, max_body, body, sl->h, &sl->o, &sl->x, detail)) != PATIENT_OK)
         return err;
-    if ((rc = xfer_setup(sl->h, &sl->o, url, &sl->x, sl->errbuf, NULL)) != CURLE_OK) {
+    if ((rc = xfer_setup(sl->h, &sl->o, url, &sl->x, sl->errbuf, NULL, NULL)) != CURLE_OK) {
         err = xfer_failure(rc, &sl->x, sl->errbuf, detail);
         headers_clear(&sl->x);
         return err;

@@ -7,7 +7,8 @@
  * cap applies, so a compression bomb stops at max_body.
  *
  * Thread-safety: every function may be called from several threads at
- * once (curl_global_init runs once, under pthread_once). */
+ * once (curl_global_init runs once, under pthread_once; each thread keeps
+ * its own cache of open connections, freed when it exits). */
 #ifndef PATIENT_FETCH_H
 #define PATIENT_FETCH_H
 

@@ -724,8 +724,10 @@ gather_changes(gathered *g, const patient_policy *policy, const char *url,
         follow_ref(&job);
     if (job.err != PATIENT_OK)
         return job.err;
-    if (serr != PATIENT_OK)
+    if (serr != PATIENT_OK) {
+        free(job.value); /* not yet in g->values, so not freed with g */
         return serr;
+    }
     if (job.value)
         g->values[g->nvalues++] = job.value;
     return PATIENT_OK;

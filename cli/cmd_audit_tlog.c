@@ -4,8 +4,6 @@
  * arguments, prints, and maps results to exit codes. */
 #include "config.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -90,22 +88,6 @@ typedef struct {
     int force, deep, json, quiet;
 } topts;
 
-static int
-parse_u64(const char *s, uint64_t *v)
-{
-    char *end;
-    unsigned long long x;
-
-    if (!isdigit((unsigned char)s[0]) || (s[0] == '0' && s[1] != '\0'))
-        return -1;
-    errno = 0;
-    x = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *v = x;
-    return 0;
-}
-
 static void
 b64(const uint8_t *h, char out[64])
 {
@@ -123,7 +105,8 @@ do_consistency(int n, char **a, const topts *o)
 
     if (n != 3)
         cli_usage(usage, "consistency takes LOG, OLD and NEW");
-    if (parse_u64(a[1], &m) || parse_u64(a[2], &N))
+    if (patient_tree_size_parse(a[1], strlen(a[1]), &m) != PATIENT_OK ||
+        patient_tree_size_parse(a[2], strlen(a[2]), &N) != PATIENT_OK)
         cli_usage(usage, "OLD and NEW must be tree sizes (non-negative integers)");
     if (m > N)
         cli_usage(usage, "OLD (%" PRIu64 ") is larger than NEW (%" PRIu64 ")", m, N);
@@ -626,7 +609,8 @@ cmd_audit_tlog(int argc, char **argv)
         case OPT_ORIGIN: o.origin = optarg; break;
         case OPT_LOOP: {
             uint64_t v;
-            if (parse_u64(optarg, &v) != 0 || v == 0 || v > 86400)
+            if (patient_tree_size_parse(optarg, strlen(optarg), &v) != PATIENT_OK || v == 0 ||
+                v > 86400)
                 cli_usage(usage, "--loop takes 1..86400 seconds");
             o.loop = (long)v;
             break;

@@ -188,23 +188,23 @@ out:
 
 /* ---- a tree head as text ------------------------------------------------ */
 
-/* A tree size, the n bytes at s: decimal digits, no sign, no leading zero,
- * at most UINT64_MAX. */
-static int
-tree_size_parse(const char *s, size_t n, uint64_t *v)
+patient_err
+patient_tree_size_parse(const char *s, size_t n, uint64_t *v)
 {
     uint64_t x = 0;
 
+    if (s == NULL || v == NULL)
+        return PATIENT_ERR_ARG;
     if (n == 0 || (s[0] == '0' && n > 1))
-        return -1;
+        return PATIENT_ERR_PARSE;
     for (size_t i = 0; i < n; i++) {
         unsigned d = (unsigned)(unsigned char)s[i] - '0';
         if (d > 9 || x > (UINT64_MAX - d) / 10)
-            return -1;
+            return PATIENT_ERR_PARSE;
         x = x * 10 + d;
     }
     *v = x;
-    return 0;
+    return PATIENT_OK;
 }
 
 patient_err
@@ -216,7 +216,7 @@ patient_tree_head_parse(const char *s, uint64_t *size, uint8_t root[PATIENT_SHA2
     if (s == NULL || size == NULL || root == NULL)
         return PATIENT_ERR_ARG;
     colon = strchr(s, ':');
-    if (colon == NULL || tree_size_parse(s, (size_t)(colon - s), size) != 0)
+    if (colon == NULL || patient_tree_size_parse(s, (size_t)(colon - s), size) != PATIENT_OK)
         return PATIENT_ERR_PARSE;
     rl = strlen(colon + 1);
     if (rl == 2 * PATIENT_SHA256_BYTES) {

@@ -449,6 +449,43 @@ START_TEST(tree_head_text)
 }
 END_TEST
 
+START_TEST(tree_size_text)
+{
+    /* Each accepted size has a forged twin one byte away that is refused. */
+    static const struct {
+        const char *ok;
+        uint64_t v;
+        const char *bad;
+    } c[] = {
+        {"0", 0, "00"},
+        {"7", 7, "07"},
+        {"10", 10, "+10"},
+        {"86400", 86400, "-86400"},
+        {"4294967296", 4294967296u, " 4294967296"},
+        {"18446744073709551615", UINT64_MAX, "18446744073709551616"},
+        {"9", 9, "9x"},
+        {"1", 1, ""},
+    };
+    uint64_t v;
+
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        v = 42;
+        ck_assert_msg(patient_tree_size_parse(c[i].ok, strlen(c[i].ok), &v) == PATIENT_OK, "%s", c[i].ok);
+        ck_assert_uint_eq(v, c[i].v);
+        v = 42;
+        ck_assert_msg(patient_tree_size_parse(c[i].bad, strlen(c[i].bad), &v) == PATIENT_ERR_PARSE, "%s",
+                      c[i].bad);
+        ck_assert_uint_eq(v, 42);
+    }
+    /* n bounds the text: "12:" read as its first two bytes is 12, as three is not a size. */
+    ck_assert_int_eq(patient_tree_size_parse("12:", 2, &v), PATIENT_OK);
+    ck_assert_uint_eq(v, 12);
+    ck_assert_int_eq(patient_tree_size_parse("12:", 3, &v), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_tree_size_parse(NULL, 0, &v), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_tree_size_parse("7", 1, NULL), PATIENT_ERR_ARG);
+}
+END_TEST
+
 static Suite *
 tlog_suite(void)
 {
@@ -461,6 +498,7 @@ tlog_suite(void)
     tcase_add_test(tc, consistency_all_pairs);
     tcase_add_test(tc, tile_paths);
     tcase_add_test(tc, tree_head_text);
+    tcase_add_test(tc, tree_size_text);
     suite_add_tcase(s, tc);
     tc = tcase_create("files");
     tcase_add_checked_fixture(tc, setup, teardown);

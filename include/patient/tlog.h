@@ -53,6 +53,13 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_consistency_json(const patient_co
 PATIENT_EXPORT PATIENT_WUR patient_err patient_consistency_parse(const char *json, size_t len,
                                                                  patient_consistency *out);
 
+/* A tree size, the n bytes at s (no NUL needed): decimal digits, no sign,
+ * no leading zero ("0" itself is fine), at most UINT64_MAX. The one rule
+ * for every tree size a tool or a tree head gives as text.
+ * PATIENT_ERR_PARSE for anything else (*v untouched), PATIENT_ERR_ARG for
+ * a NULL s or v. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_tree_size_parse(const char *s, size_t n, uint64_t *v);
+
 /* A tree head as `patient audit` takes it (verify --checkpoint,
  * verify-consistency --old/--new) and prints it: "SIZE:ROOT", SIZE the
  * tree size in decimal (no sign, no leading zero, fits 64 bits), ROOT its

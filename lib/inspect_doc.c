@@ -59,7 +59,7 @@ add_first_items(cJSON *d, const cJSON *arr, const char *name, int n)
 
 /* ---- one handler per document type ----------------------------------- */
 
-static void
+static int
 doc_manifest(const cJSON *doc, cJSON *d)
 {
     static const char *const k[] = {"patient", "origin", "version", "issued", "expires", NULL};
@@ -101,9 +101,10 @@ doc_manifest(const cJSON *doc, cJSON *d)
                                 "checked against its name (SHA-256)");
     }
     cJSON_AddStringToObject(d, "signature", "detached: manifest.json.minisig");
+    return 0;
 }
 
-static void
+static int
 doc_shard(const cJSON *doc, cJSON *d)
 {
     static const char *const k[] = {"patient", "origin", "version", "bin", NULL};
@@ -122,10 +123,11 @@ doc_shard(const cJSON *doc, cJSON *d)
     cJSON_AddStringToObject(d, "signature",
                             "none of its own: pinned by SHA-256 in its parent, up to the "
                             "signed manifest.json");
+    return 0;
 }
 
 /* Every member the reader reads but "type" (the title says it). */
-static void
+static int
 doc_disclosure(const cJSON *doc, cJSON *d)
 {
     const char *key = pt_json_str(doc, "key");
@@ -140,9 +142,10 @@ doc_disclosure(const cJSON *doc, cJSON *d)
         cJSON_AddStringToObject(d, "key_id", kid);
     }
     cJSON_AddStringToObject(d, "signature", "detached: disclosure.json.minisig");
+    return 0;
 }
 
-static void
+static int
 doc_policy(const cJSON *doc, cJSON *d)
 {
     static const char *const k[] = {"patient", "require", "unsigned", NULL};
@@ -174,9 +177,10 @@ doc_policy(const cJSON *doc, cJSON *d)
         }
         cJSON_AddItemToArray(arr, o);
     }
+    return 0;
 }
 
-static void
+static int
 doc_rules(const cJSON *doc, cJSON *d)
 {
     const cJSON *rules = cJSON_GetObjectItemCaseSensitive(doc, "rules"), *rl;
@@ -196,9 +200,10 @@ doc_rules(const cJSON *doc, cJSON *d)
         copy_fields(o, rl, rk);
         cJSON_AddItemToArray(arr, o);
     }
+    return 0;
 }
 
-static void
+static int
 doc_bundle(const cJSON *doc, cJSON *d)
 {
     static const char *const k[] = {"patient", "created", "url", "status", "body_integrity",
@@ -216,14 +221,16 @@ doc_bundle(const cJSON *doc, cJSON *d)
     cJSON_ArrayForEach(c, chs) {
         char why[256];
         const char *typ = NULL;
-        cJSON *one = cJSON_IsString(c)
-                         ? pt_inspect_decode_jws(c->valuestring, strlen(c->valuestring), why, sizeof why, &typ)
-                         : NULL;
+        cJSON *one = NULL;
+        if (cJSON_IsString(c))
+            (void)pt_inspect_decode_jws(c->valuestring, strlen(c->valuestring), &one, why,
+                                        sizeof why, &typ);
         cJSON_AddItemToArray(arr, one ? one : cJSON_CreateString("(undecodable)"));
     }
+    return 0;
 }
 
-static void
+static int
 doc_report(const cJSON *doc, cJSON *d)
 {
     static const char *const k[] = {"patient", "verdict", "url", "checked_at", "origin",
@@ -242,24 +249,27 @@ doc_report(const cJSON *doc, cJSON *d)
                  code ? code : "?", "");
         cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
     }
+    return 0;
 }
 
 /* A decoded payload on its own (e.g. jws_tool output): all of it. */
-static void
+static int
 doc_origin_payload(const cJSON *doc, cJSON *d)
 {
     const cJSON *x;
 
     cJSON_ArrayForEach(x, doc) add_copy(d, x->string, x);
+    return 0;
 }
 
 /* A descriptor's payload: all of it, its edits and chunks summarised. */
-static void
+static int
 doc_change_payload(const cJSON *doc, cJSON *d)
 {
-    doc_origin_payload(doc, d);
-    pt_inspect_summarise_edits(d, NULL);
-    pt_inspect_summarise_chunks(d, NULL);
+    return doc_origin_payload(doc, d) || pt_inspect_summarise_edits(d, NULL) ||
+                   pt_inspect_summarise_chunks(d, NULL)
+               ? -1
+               : 0;
 }
 
 /* ---- the format's own reader: what it refuses, and why --------------- */
@@ -331,7 +341,7 @@ read_shard(const char *text, size_t len, char **detail)
 static const struct doc_kind {
     const char *type, *kind, *title;
     int is_signed;
-    void (*show)(const cJSON *doc, cJSON *d);
+    int (*show)(const cJSON *doc, cJSON *d); /* -1: out of memory */
     patient_err (*read)(const char *text, size_t len, char **detail);
 } doc_kinds[] = {
     {"manifest", "manifest", "origin manifest", 1, doc_manifest, read_manifest},
@@ -377,7 +387,10 @@ pt_inspect_json_doc(cJSON *doc, const char *text, size_t len, result *r)
         rc = pt_inspect_fail(r, "out of memory");
         goto out;
     }
-    k->show(doc, shown);
+    if (k->show(doc, shown) != 0) {
+        rc = pt_inspect_fail(r, "out of memory");
+        goto out;
+    }
     /* The reader parses the text again: this tree goes first, so that a
      * large document is never held twice. */
     cJSON_Delete(doc);

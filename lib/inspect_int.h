@@ -45,11 +45,16 @@ pt_inspect_fail(result *r, const char *fmt, ...)
 int pt_inspect_add_pubkey(cJSON *d, const uint8_t id[8], const uint8_t pk[32]);
 int pt_inspect_minisign(const char *text, size_t len, result *r);
 /* JWS values and header lines (inspect_jws.c). */
-cJSON *pt_inspect_decode_jws(const char *s, size_t len, char *why, size_t whylen,
-                             const char **typ_out);
+/* One JWS value as *out (new, caller frees; NULL unless PATIENT_OK) and its
+ * family as *typ_out; why says what is wrong otherwise: PATIENT_ERR_NOMEM
+ * when out of memory (why "out of memory"), another code when the value
+ * is refused. */
+patient_err pt_inspect_decode_jws(const char *s, size_t len, cJSON **out, char *why,
+                                  size_t whylen, const char **typ_out);
 cJSON *pt_inspect_ranges_json(const patient_range *r, size_t n);
-void pt_inspect_summarise_edits(cJSON *payload, const patient_change *c);
-void pt_inspect_summarise_chunks(cJSON *payload, const patient_change *c);
+/* Each 0, or -1 when out of memory (the payload is then short). */
+int pt_inspect_summarise_edits(cJSON *payload, const patient_change *c);
+int pt_inspect_summarise_chunks(cJSON *payload, const patient_change *c);
 int pt_inspect_headers(const char *text, size_t len, result *r);
 /* Audit logs (inspect_log.c). */
 int pt_inspect_is_log_line(const cJSON *o);

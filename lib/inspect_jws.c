@@ -52,33 +52,47 @@ pt_inspect_ranges_json(const patient_range *r, size_t n)
 /* Replace a change payload's "chunks" (base64 leaves and kept hashes) by
  * what they mean: how many origin chunks the hop's withheld deletions
  * touched, and, when the descriptor c is at hand, the bytes it withheld
- * and the origin byte ranges it left unchecked (from the library). */
-void
+ * and the origin byte ranges it left unchecked (from the library). -1 when
+ * out of memory (the payload is then short: the caller fails). */
+int
 pt_inspect_summarise_chunks(cJSON *payload, const patient_change *c)
 {
-    cJSON *chunks = cJSON_DetachItemFromObjectCaseSensitive(payload, "chunks"), *o;
+    cJSON *chunks = cJSON_DetachItemFromObjectCaseSensitive(payload, "chunks"), *o, *a = NULL;
     patient_range *r = NULL;
     size_t nr = 0;
     uint64_t withheld = 0;
+    patient_err err = PATIENT_OK;
+    int rc = -1;
 
     if (chunks == NULL)
-        return;
-    o = cJSON_AddObjectToObject(payload, "chunks");
-    cJSON_AddNumberToObject(o, "touched", cJSON_GetArraySize(chunks));
+        return 0;
+    if ((o = cJSON_AddObjectToObject(payload, "chunks")) == NULL ||
+        cJSON_AddNumberToObject(o, "touched", cJSON_GetArraySize(chunks)) == NULL)
+        goto out;
+    if (c == NULL || (err = patient_change_chunk_ranges(c, &r, &nr, &withheld)) != PATIENT_OK) {
+        rc = c != NULL && err == PATIENT_ERR_NOMEM ? -1 : 0;
+        goto out;
+    }
+    if (cJSON_AddNumberToObject(o, "withheld_bytes", (double)withheld) == NULL ||
+        (a = pt_inspect_ranges_json(r, nr)) == NULL)
+        goto out;
+    if (!cJSON_AddItemToObject(o, "unchecked_origin_ranges", a)) {
+        cJSON_Delete(a);
+        goto out;
+    }
+    rc = 0;
+out:
     cJSON_Delete(chunks);
-    if (c == NULL || patient_change_chunk_ranges(c, &r, &nr, &withheld) != PATIENT_OK)
-        return;
-    cJSON_AddNumberToObject(o, "withheld_bytes", (double)withheld);
-    cJSON_AddItemToObject(o, "unchecked_origin_ranges", pt_inspect_ranges_json(r, nr));
     free(r);
+    return rc;
 }
 
 
 /* Replace base64 byte strings in a change payload by their lengths: from
  * the descriptor c as the library read it when at hand (its edits are the
  * payload's, in order), else (a value it refuses, a bare payload) from each
- * string's decoding. */
-void
+ * string's decoding. -1 when out of memory (a length is then missing). */
+int
 pt_inspect_summarise_edits(cJSON *payload, const patient_change *c)
 {
     cJSON *edits = cJSON_GetObjectItemCaseSensitive(payload, "edits"), *e;
@@ -93,50 +107,63 @@ pt_inspect_summarise_edits(cJSON *payload, const patient_change *c)
         if ((s = pt_json_str(e, "insert")) != NULL) {
             double n = pe ? (double)pe->insert_len : b64_len(s);
             cJSON_DeleteItemFromObjectCaseSensitive(e, "insert");
-            cJSON_AddNumberToObject(e, "insert_bytes", n);
+            if (cJSON_AddNumberToObject(e, "insert_bytes", n) == NULL)
+                return -1;
         }
         if ((s = pt_json_str(e, "deleted")) != NULL) {
             double n = pe ? (double)pe->delete_len : b64_len(s);
             cJSON_DeleteItemFromObjectCaseSensitive(e, "deleted");
-            cJSON_AddNumberToObject(e, "deleted_bytes_disclosed", n);
+            if (cJSON_AddNumberToObject(e, "deleted_bytes_disclosed", n) == NULL)
+                return -1;
         }
     }
+    return 0;
 }
 
-cJSON *
-pt_inspect_decode_jws(const char *s, size_t len, char *why, size_t whylen, const char **typ_out)
+patient_err
+pt_inspect_decode_jws(const char *s, size_t len, cJSON **out, char *why, size_t whylen,
+                      const char **typ_out)
 {
     patient_jws *j = NULL;
-    cJSON *o = NULL, *payload;
+    cJSON *o = NULL, *payload = NULL;
     char kid[PATIENT_KEYID_HEX];
     patient_err err;
     const char *typ;
 
+    *out = NULL;
     if ((err = patient_jws_parse(s, len, &j)) != PATIENT_OK) {
         snprintf(why, whylen, "not a JWS we understand: %s [%s]", patient_strerror(err),
                  patient_errname(err));
-        return NULL;
+        return err;
     }
+    /* NULL is also what cJSON returns out of memory: read as not JSON, as
+     * every reader in the library reads it. */
     if ((payload = cJSON_ParseWithLength((const char *)j->payload, j->payload_len)) == NULL) {
         snprintf(why, whylen, "JWS payload is not JSON");
+        err = PATIENT_ERR_PARSE;
         goto out;
     }
-    o = cJSON_CreateObject();
+    err = PATIENT_ERR_NOMEM;
     typ = j->typ ? j->typ : "";
     patient_keyid_hex(j->kid, kid);
-    cJSON_AddStringToObject(o, "typ", typ);
-    cJSON_AddStringToObject(o, "kid", kid);
+    if ((o = cJSON_CreateObject()) == NULL || cJSON_AddStringToObject(o, "typ", typ) == NULL ||
+        cJSON_AddStringToObject(o, "kid", kid) == NULL)
+        goto out;
     if (strcasecmp(typ, "patient-change+jws") == 0) {
         patient_change *c = NULL;
+        patient_err perr;
+        int rc;
         *typ_out = "change";
         /* The descriptor as the library reads it, for its edits' byte
          * counts and what its chunks leave unchecked; a value it refuses
-         * is still shown. */
-        if (patient_change_parse(s, len, &c) != PATIENT_OK)
+         * is still shown, unless it refused it for want of memory. */
+        if ((perr = patient_change_parse(s, len, &c)) != PATIENT_OK)
             c = NULL;
-        pt_inspect_summarise_edits(payload, c);
-        pt_inspect_summarise_chunks(payload, c);
+        rc = perr == PATIENT_ERR_NOMEM || pt_inspect_summarise_edits(payload, c) != 0 ||
+             pt_inspect_summarise_chunks(payload, c) != 0;
         patient_change_free(c);
+        if (rc)
+            goto out;
     } else if (strcasecmp(typ, "patient-origin+jws") == 0) {
         *typ_out = "origin";
     } else if (strcasecmp(typ, "patient-checkpoint+jws") == 0) {
@@ -144,10 +171,19 @@ pt_inspect_decode_jws(const char *s, size_t len, char *why, size_t whylen, const
     } else {
         *typ_out = "jws";
     }
-    cJSON_AddItemToObject(o, "payload", payload);
+    if (!cJSON_AddItemToObject(o, "payload", payload))
+        goto out;
+    payload = NULL;
+    *out = o;
+    o = NULL;
+    err = PATIENT_OK;
 out:
+    if (err == PATIENT_ERR_NOMEM)
+        snprintf(why, whylen, "out of memory");
+    cJSON_Delete(payload);
+    cJSON_Delete(o);
     patient_jws_free(j);
-    return o;
+    return err;
 }
 
 /* Patient-Change / Patient-Origin header lines, bare values, or a list. */
@@ -160,6 +196,10 @@ pt_inspect_headers(const char *text, size_t len, result *r)
     const char *kind = NULL;
     int n = 0;
 
+    if (vals == NULL) {
+        pt_inspect_fail(r, "out of memory");
+        goto bad;
+    }
     while (pt_next_line(&p, end, &l, &ll) == 0) {
         const char *v = l, *ve = l + ll, *c;
         if (ll == 0)
@@ -196,14 +236,19 @@ pt_inspect_headers(const char *text, size_t len, result *r)
                      n + 1);
                 goto bad;
             }
-            if ((one = pt_inspect_decode_jws(a, (size_t)(b - a), r->why, sizeof r->why, &typ)) == NULL)
+            if (pt_inspect_decode_jws(a, (size_t)(b - a), &one, r->why, sizeof r->why, &typ) !=
+                PATIENT_OK)
                 goto bad;
             if (++n > 64) {
                 cJSON_Delete(one);
                 pt_inspect_fail(r, "more than 64 values");
                 goto bad;
             }
-            cJSON_AddItemToArray(vals, one);
+            if (!cJSON_AddItemToArray(vals, one)) {
+                cJSON_Delete(one);
+                pt_inspect_fail(r, "out of memory");
+                goto bad;
+            }
             if (kind == NULL)
                 kind = typ;
             else if (strcmp(kind, typ) != 0)
@@ -215,9 +260,9 @@ pt_inspect_headers(const char *text, size_t len, result *r)
         goto bad;
     }
     r->is_signed = 1;
-    r->details = cJSON_CreateObject();
-    if (name)
-        cJSON_AddStringToObject(r->details, "header", name);
+    if ((r->details = cJSON_CreateObject()) == NULL ||
+        (name && cJSON_AddStringToObject(r->details, "header", name) == NULL))
+        goto nomem;
     if (strcmp(kind, "change") == 0) {
         r->kind = "change";
         r->title = n > 1 ? "Patient-Change values (change descriptors, one per hop)"
@@ -232,9 +277,12 @@ pt_inspect_headers(const char *text, size_t len, result *r)
         r->kind = "jws";
         r->title = "JWS (EdDSA) of a type PATIENT does not define";
     }
-    cJSON_AddNumberToObject(r->details, "count", n);
-    cJSON_AddItemToObject(r->details, "values", vals);
+    if (cJSON_AddNumberToObject(r->details, "count", n) == NULL ||
+        !cJSON_AddItemToObject(r->details, "values", vals))
+        goto nomem;
     return 0;
+nomem:
+    pt_inspect_fail(r, "out of memory");
 bad:
     cJSON_Delete(vals);
     return -1;

@@ -207,21 +207,18 @@ START_TEST(jws_values)
 }
 END_TEST
 
-/* A change descriptor of the fixture key, as a header line: its edits'
- * byte counts and its hop, read by the library's descriptor reader. */
-START_TEST(change_header)
+/* A descriptor of the fixture key for one edit of a small body, its
+ * deleted bytes disclosed or withheld (new, caller frees). */
+static char *
+change_value(int disclose)
 {
     static const uint8_t body[] = "<p>hello tracker world</p>";
     size_t n;
-    char *t = tu_fixture("key_test.key", &n), *value = NULL, *line, *forged;
+    char *t = tu_fixture("key_test.key", &n), *value = NULL;
     patient_seckey *sk = NULL;
     patient_hop *h = NULL;
     uint8_t *out = NULL;
     size_t olen;
-    patient_inspection *r;
-    patient_log_entry le;
-    char col[8];
-    cJSON *d, *p, *e;
 
     ck_assert_int_eq(patient_seckey_parse(t, n, NULL, &sk, NULL), PATIENT_OK);
     free(t);
@@ -232,9 +229,25 @@ START_TEST(change_header)
                                        &h),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_add_edit(h, 9, 8, (const uint8_t *)"[x]", 3, "tracker.removed",
-                                          "t1", NULL, 1),
+                                          "t1", NULL, disclose),
                      PATIENT_OK);
     ck_assert_int_eq(patient_hop_finish(h, 1795773600, &out, &olen, &value), PATIENT_OK);
+    free(out);
+    patient_hop_free(h);
+    patient_seckey_free(sk);
+    return value;
+}
+
+/* A change descriptor of the fixture key, as a header line: its edits'
+ * byte counts and its hop, read by the library's descriptor reader. */
+START_TEST(change_header)
+{
+    char *value = change_value(1), *line, *forged;
+    patient_inspection *r;
+    patient_log_entry le;
+    char col[8];
+    cJSON *d, *p, *e;
+
     ck_assert_int_ge(asprintf(&line, "Patient-Change: %s\r\n", value), 0);
     r = look_str(line, PATIENT_OK);
     d = json_of(r, "change", 1);
@@ -267,9 +280,6 @@ START_TEST(change_header)
     refused(line, strlen(line), "is not a compact JWS");
     free(line);
     free(value);
-    free(out);
-    patient_hop_free(h);
-    patient_seckey_free(sk);
 }
 END_TEST
 
@@ -672,6 +682,66 @@ START_TEST(out_of_memory_keeps_problem)
 }
 END_TEST
 
+/* in inspected at each of cJSON's allocations failing in turn: the
+ * inspection fails, or its JSON is byte for byte the one with memory,
+ * which must hold want (never a short one that would pass for the whole).
+ * Returns how many allocations were tried. */
+static long
+out_of_memory_each(const char *in, const char *want)
+{
+    cJSON_Hooks oom = {oom_malloc, free}, plain = {malloc, free};
+    patient_inspect_opts o = PATIENT_OPTS_INIT(patient_inspect_opts);
+    patient_inspection *r = NULL;
+    char *full;
+    long at;
+
+    ck_assert_int_eq(patient_inspect(in, strlen(in), &o, &r), PATIENT_OK);
+    full = patient_inspection_json(r, "-");
+    ck_assert_ptr_nonnull(full);
+    ck_assert_msg(strstr(full, want) != NULL, "%s not in %s", want, full);
+    patient_inspection_free(r);
+    for (at = 0;; at++) {
+        patient_err err;
+        char *s;
+
+        r = NULL;
+        oom_left = at;
+        cJSON_InitHooks(&oom);
+        err = patient_inspect(in, strlen(in), &o, &r);
+        cJSON_InitHooks(&plain);
+        ck_assert_ptr_nonnull(r);
+        if (err != PATIENT_OK) {
+            /* (cJSON's parser returns NULL out of memory too: some
+             * readers say malformed JSON then.) */
+            ck_assert_ptr_null(patient_inspection_kind(r));
+            ck_assert_ptr_nonnull(patient_inspection_error(r));
+        } else {
+            s = patient_inspection_json(r, "-");
+            ck_assert_msg(strcmp(s, full) == 0, "allocation %ld failed: %s", at, s);
+            free(s);
+        }
+        patient_inspection_free(r);
+        if (oom_left > 0)
+            break; /* nothing failed: every allocation was tried */
+    }
+    oom_left = -1;
+    free(full);
+    return at;
+}
+
+/* A descriptor that withheld a deletion, as a header line: out of memory
+ * never leaves out its unchecked origin ranges (or any other member). */
+START_TEST(out_of_memory_change)
+{
+    char *value = change_value(0), *line;
+
+    ck_assert_int_ge(asprintf(&line, "Patient-Change: %s\r\n", value), 0);
+    ck_assert_int_gt(out_of_memory_each(line, "\"unchecked_origin_ranges\":\t[{"), 10);
+    free(line);
+    free(value);
+}
+END_TEST
+
 START_TEST(json_documents)
 {
     size_t n;
@@ -858,6 +928,7 @@ inspect_suite(void)
     tcase_add_test(tc, reader_problems);
     tcase_add_test(tc, problems_stay_utf8);
     tcase_add_test(tc, out_of_memory_keeps_problem);
+    tcase_add_test(tc, out_of_memory_change);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, ranges_json);
     tcase_add_test(tc, log_entry_json);

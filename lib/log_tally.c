@@ -20,7 +20,7 @@ patient_log_entry_reason_match(const patient_log_entry *e, const char *glob)
     if (e == NULL || glob == NULL)
         return 0;
     for (size_t i = 0; i < e->n_edits; i++)
-        if (e->reasons[i] && fnmatch(glob, e->reasons[i], 0) == 0)
+        if (fnmatch(glob, e->reasons[i], 0) == 0)
             return 1;
     return 0;
 }

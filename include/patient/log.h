@@ -237,8 +237,9 @@ typedef struct patient_log_entry {
     long long hop;             /* change */
     const char *by_name;       /* change */
     const char *by_kid;        /* change: 16 hex digits */
-    const char *const *reasons;/* change: one per edit, in edit order */
-    const char *const *rules;  /* change: rule id per edit ("" if none) */
+    const char *const *reasons;/* change: one per edit, in edit order; none
+                                  is NULL (the reader refuses a non-string) */
+    const char *const *rules;  /* change: rule id per edit ("" if none; never NULL) */
     size_t n_edits;
     uint64_t deleted, inserted;/* change: byte totals over the edits */
     const char *jws;           /* change: the signed descriptor */
@@ -340,7 +341,9 @@ PATIENT_EXPORT void patient_log_proof_head_free(patient_log_proof_head *head);
 /* Whether some edit of change entry e has a reason matching glob
  * (fnmatch(3), no flags: "tracker.*"), as --reason picks changes in
  * `patient audit list`, `stats` and `monitor`. 1 or 0 (0 when e or glob is
- * NULL, or e has no edits). Thread-safe. */
+ * NULL, or e has no edits). e->reasons[0 .. n_edits) must not be NULL, as
+ * the reader gives them (so patient_log_tally_add and the log's verifier
+ * read them too). Thread-safe. */
 PATIENT_EXPORT int patient_log_entry_reason_match(const patient_log_entry *e, const char *glob);
 
 

@@ -363,6 +363,44 @@ START_TEST(tally_groups)
 }
 END_TEST
 
+/* The key-bytes cap: 1,024 URLs of 64 KiB (65,535 bytes and the NUL) fill
+ * PATIENT_LOG_TALLY_KEY_BYTES_MAX exactly and each gets its group; the
+ * next, far below the group cap, goes to "(other)". */
+START_TEST(tally_key_bytes_cap)
+{
+    enum { L = 64 * 1024 - 1, N = PATIENT_LOG_TALLY_KEY_BYTES_MAX / (L + 1) };
+    patient_log_entry e = tally_entry(NULL, 0, 0, 0);
+    const patient_log_tally_group *g;
+    patient_log_tally *t = NULL;
+    char *url = malloc(L + 1);
+    size_t n;
+
+    ck_assert_ptr_nonnull(url);
+    ck_assert_uint_eq(N, 1024);
+    memset(url, 'a', L);
+    url[L] = 0;
+    e.url = url;
+    ck_assert_int_eq(patient_log_tally_new(PATIENT_LOG_TALLY_BY_URL, &t), PATIENT_OK);
+    for (unsigned i = 0; i < N; i++) {
+        char head[32];
+        int hl = snprintf(head, sizeof head, "https://a.example/%04u/", i);
+        memcpy(url, head, (size_t)hl);
+        ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    }
+    /* At the cap exactly: nothing has gone to "(other)" yet. */
+    ck_assert_ptr_null(patient_log_tally_other(t));
+    memcpy(url, "https://b.example/", 18);
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    ck_assert_int_eq(patient_log_tally_groups(t, &g, &n), PATIENT_OK);
+    ck_assert_uint_eq(n, N);
+    ck_assert_ptr_nonnull(patient_log_tally_other(t));
+    ck_assert_uint_eq(patient_log_tally_other(t)->changes, 1);
+    ck_assert_uint_eq(patient_log_tally_total(t)->changes, N + 1);
+    patient_log_tally_free(t);
+    free(url);
+}
+END_TEST
+
 /* --reason GLOB: some edit's reason matches, else not. */
 START_TEST(reason_match)
 {
@@ -396,6 +434,7 @@ audit_suite(void)
     tcase_add_test(tc, iter_edit_bytes);
     tcase_add_test(tc, proof_edges);
     tcase_add_test(tc, tally_groups);
+    tcase_add_test(tc, tally_key_bytes_cap);
     tcase_add_test(tc, reason_match);
     suite_add_tcase(s, tc);
     return s;

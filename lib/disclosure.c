@@ -227,7 +227,7 @@ dup_field(const cJSON *o, const char *name, size_t max, int contact, char **out,
  * strings; with check_text each must also be a disclosure's text):
  * TOO_LARGE, PARSE, NOMEM. */
 static patient_err
-services_dup(const cJSON *a, int check_text, patient_disclosure *d)
+services_dup(const cJSON *a, int check_text, patient_disclosure *d, char **detail)
 {
     const cJSON *s;
     int n = cJSON_GetArraySize(a);
@@ -239,7 +239,9 @@ services_dup(const cJSON *a, int check_text, patient_disclosure *d)
     cJSON_ArrayForEach(s, a) {
         if (!cJSON_IsString(s) ||
             (check_text && !text_ok(s->valuestring, PATIENT_DISCLOSURE_MAX_TEXT)))
-            return PATIENT_ERR_PARSE;
+            return pt_detail_err(detail, PATIENT_ERR_PARSE,
+                                 "services[%zu]: not printable text of 1..%d bytes", d->nservices,
+                                 PATIENT_DISCLOSURE_MAX_TEXT);
         if ((d->services[d->nservices] = strdup(s->valuestring)) == NULL)
             return PATIENT_ERR_NOMEM;
         d->nservices++;
@@ -310,26 +312,18 @@ parse_doc(const char *json, size_t len, patient_disclosure **out, char **detail)
         goto out;
     }
     if ((c = cJSON_GetObjectItemCaseSensitive(root, "interception_ca")) != NULL &&
-        (err = pt_pins_parse(c, &d->ica, &d->nica))) {
-        if (err != PATIENT_ERR_NOMEM)
-            pt_detail_err(detail, err,
-                          "interception_ca: not an array of 1..%d distinct sha256- pins",
-                          PATIENT_MAX_TLS_PINS);
+        (err = pt_pins_parse(c, "interception_ca", &d->ica, &d->nica, detail)))
         goto out;
-    }
     svc = cJSON_GetObjectItemCaseSensitive(root, "services");
     if (!cJSON_IsArray(svc) || cJSON_GetArraySize(svc) < 1) {
         err = pt_detail_err(detail, PATIENT_ERR_PARSE, "services: not an array of 1..%d names",
                             PATIENT_DISCLOSURE_MAX_SERVICES);
         goto out;
     }
-    if ((err = services_dup(svc, 1, d)) != PATIENT_OK) {
+    if ((err = services_dup(svc, 1, d, detail)) != PATIENT_OK) {
         if (err == PATIENT_ERR_TOO_LARGE)
             pt_detail_err(detail, err, "services: more than %d names",
                           PATIENT_DISCLOSURE_MAX_SERVICES);
-        else if (err != PATIENT_ERR_NOMEM)
-            pt_detail_err(detail, err, "services[%zu]: not printable text of 1..%d bytes",
-                          d->nservices, PATIENT_DISCLOSURE_MAX_TEXT);
         goto out;
     }
     if (pt_json_int(root, "retention_days", &v) != 0 || v < 0 ||
@@ -456,7 +450,7 @@ patient_disclosure_info_from_json(const char *json, size_t len, patient_disclosu
     }
     c = cJSON_GetObjectItemCaseSensitive(root, "services");
     if (in.services == NULL && cJSON_IsArray(c)) {
-        if ((err = services_dup(c, 0, d)) != PATIENT_OK) {
+        if ((err = services_dup(c, 0, d, NULL)) != PATIENT_OK) {
             if (err == PATIENT_ERR_TOO_LARGE)
                 pt_detail_first(detail, "more than %d services", PATIENT_DISCLOSURE_MAX_SERVICES);
             else if (err == PATIENT_ERR_PARSE)
@@ -473,7 +467,8 @@ patient_disclosure_info_from_json(const char *json, size_t len, patient_disclosu
      * decrypt TLS. */
     c = cJSON_GetObjectItemCaseSensitive(root, "interception_ca");
     if (in.ninterception_ca == 0 && c != NULL) {
-        if ((err = pt_pins_parse(c, &d->ica, &d->nica)) != PATIENT_OK) {
+        /* This reader's own wording (its siblings say "x is not ..."). */
+        if ((err = pt_pins_parse(c, "interception_ca", &d->ica, &d->nica, NULL)) != PATIENT_OK) {
             bad = "interception_ca";
             pt_detail_first(detail, "interception_ca is not a list of 1..%d distinct "
                                     "sha256- pins", PATIENT_MAX_TLS_PINS);

@@ -224,18 +224,21 @@ patient_tls_pin_parse(const char *text, size_t len, uint8_t out[PATIENT_SHA256_B
 }
 
 patient_err
-pt_pins_parse(const cJSON *a, uint8_t (**out)[32], size_t *n)
+pt_pins_parse(const cJSON *a, const char *name, uint8_t (**out)[32], size_t *n, char **detail)
 {
     const cJSON *it;
     uint8_t(*p)[32];
     size_t k = 0, cnt;
+    patient_err err = PATIENT_ERR_PARSE;
 
     *out = NULL;
     *n = 0;
     if (!cJSON_IsArray(a) || (cnt = (size_t)cJSON_GetArraySize(a)) == 0)
-        return PATIENT_ERR_PARSE;
-    if (cnt > PATIENT_MAX_TLS_PINS)
-        return PATIENT_ERR_LIMIT;
+        goto refused;
+    if (cnt > PATIENT_MAX_TLS_PINS) {
+        err = PATIENT_ERR_LIMIT;
+        goto refused;
+    }
     if ((p = calloc(cnt, sizeof *p)) == NULL)
         return PATIENT_ERR_NOMEM;
     cJSON_ArrayForEach(it, a) {
@@ -251,7 +254,9 @@ pt_pins_parse(const cJSON *a, uint8_t (**out)[32], size_t *n)
     return PATIENT_OK;
 bad:
     free(p);
-    return PATIENT_ERR_PARSE;
+refused:
+    return pt_detail_err(detail, err, "%s: not an array of 1..%d distinct sha256- pins", name,
+                         PATIENT_MAX_TLS_PINS);
 }
 
 /* Bundles and the native host carry a chain alike (hash_int.h). */

@@ -15,8 +15,12 @@ patient_err pt_sha256_copy(patient_sha256_ctx *dst, const patient_sha256_ctx *sr
 /* A JSON array of 1..PATIENT_MAX_TLS_PINS distinct SPKI pins in SRI syntax
  * (patient/hash.h) into *out (malloc'd, free()): PATIENT_ERR_PARSE for any
  * other shape (empty, not strings, not sha256, a duplicate), LIMIT for
- * more than the cap. */
-patient_err pt_pins_parse(const cJSON *a, uint8_t (**out)[32], size_t *n);
+ * more than the cap. On PARSE or LIMIT the reader's message, "<name>: not
+ * an array of 1..8 distinct sha256- pins", goes to *detail
+ * (pt_detail_first; detail NULL: none), name being the member or its
+ * path. */
+patient_err pt_pins_parse(const cJSON *a, const char *name, uint8_t (**out)[32], size_t *n,
+                          char **detail);
 
 /* A certificate chain in JSON, as bundles and the native host carry it: a
  * list of 1..PATIENT_FETCH_MAX_CHAIN SPKI pins ("sha256-<base64>"), leaf

@@ -450,12 +450,8 @@ parse_doc(const void *json, size_t len, int node, patient_manifest **out, char *
         goto out;
     }
     if ((dl = cJSON_GetObjectItemCaseSensitive(m->root, "tls_keys")) != NULL &&
-        (err = pt_pins_parse(dl, &m->tls_keys, &m->n_tls_keys))) {
-        if (err != PATIENT_ERR_NOMEM)
-            pt_detail_err(detail, err, "tls_keys: not an array of 1..%d distinct sha256- pins",
-                          PATIENT_MAX_TLS_PINS);
+        (err = pt_pins_parse(dl, "tls_keys", &m->tls_keys, &m->n_tls_keys, detail)))
         goto out;
-    }
 done:
     err = PATIENT_OK;
     *out = m;

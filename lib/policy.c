@@ -368,13 +368,8 @@ parse_middlebox(patient_policy *p, const cJSON *o, size_t idx, char **detail)
         } else if (strcmp(f, "interception_ca") == 0) {
             free(m->ica);
             m->ica = NULL;
-            if ((err = pt_pins_parse(c, &m->ica, &m->nica)) != PATIENT_OK) {
-                pt_detail_first(detail,
-                                "%s: not an array of 1 to %d distinct \"sha256-<base64>\" "
-                                "SPKI pins",
-                                w2, PATIENT_MAX_TLS_PINS);
+            if ((err = pt_pins_parse(c, w2, &m->ica, &m->nica, detail)) != PATIENT_OK)
                 return err == PATIENT_ERR_NOMEM ? err : PATIENT_ERR_PARSE;
-            }
         } else if ((err = unknown_field(p, where, f, detail)) != PATIENT_OK) {
             return err;
         }

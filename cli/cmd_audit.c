@@ -109,14 +109,6 @@ typedef struct {
 /* ---- small helpers ------------------------------------------------------ */
 
 static void
-fmt_time(time_t t, char out[32])
-{
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 32, "@%lld", (long long)t);
-}
-
-static void
 b64(const uint8_t *bin, size_t len, char *out, size_t outlen)
 {
     sodium_bin2base64(out, outlen, bin, len, sodium_base64_VARIANT_ORIGINAL);
@@ -408,7 +400,7 @@ static patient_err
 list_row(const char *log, const patient_log_entry *e, void *vctx)
 {
     struct list_ctx *c = vctx;
-    char ts[32], reasons[512], rules[512], tls[160], chunks[48];
+    char ts[PATIENT_TIME_ANY_BYTES], reasons[512], rules[512], tls[160], chunks[48];
 
     c->rows++;
     if (c->json) {
@@ -424,7 +416,7 @@ list_row(const char *log, const patient_log_entry *e, void *vctx)
     if (e->time_str)
         snprintf(ts, sizeof ts, "%s", e->time_str);
     else
-        fmt_time(e->time, ts);
+        patient_time_format_any(e->time, ts);
     join_unique(e->reasons, e->n_edits, reasons, sizeof reasons);
     if (e->rules)
         join_unique(e->rules, e->n_edits, rules, sizeof rules);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <patient/log.h>
+#include <patient/time.h>
 
 int
 patient_log_entry_reason_match(const patient_log_entry *e, const char *glob)
@@ -163,8 +164,7 @@ patient_err
 patient_log_tally_add(patient_log_tally *c, const patient_log_entry *e)
 {
     patient_log_tally_group *g;
-    char day[32], *k = NULL;
-    struct tm tm;
+    char day[PATIENT_TIME_ANY_BYTES], *k = NULL;
 
     if (c == NULL || e == NULL || c->sorted || e->kind != PATIENT_LOG_KIND_CHANGE)
         return PATIENT_ERR_ARG;
@@ -185,9 +185,7 @@ patient_log_tally_add(patient_log_tally *c, const patient_log_entry *e)
         break;
     case PATIENT_LOG_TALLY_BY_DAY:
         /* The date of the entry's time in UTC, YYYY-MM-DD. */
-        if (gmtime_r(&e->time, &tm) == NULL ||
-            strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-            snprintf(day, sizeof day, "@%lld", (long long)e->time);
+        patient_time_format_any(e->time, day);
         day[10] = 0;
         g = stats_group(c, day);
         break;

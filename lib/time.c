@@ -30,6 +30,16 @@ pt_time_format(time_t t, char out[PATIENT_TIME_BYTES])
         memcpy(out, "0000-01-01T00:00:00Z", PATIENT_TIME_BYTES);
 }
 
+void
+patient_time_format_any(time_t t, char out[PATIENT_TIME_ANY_BYTES])
+{
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL ||
+        strftime(out, PATIENT_TIME_ANY_BYTES, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, PATIENT_TIME_ANY_BYTES, "@%lld", (long long)t);
+}
+
 /* Exactly n decimal digits. */
 static int
 digits(const char *s, int n, int *v)

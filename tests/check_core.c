@@ -190,6 +190,25 @@ START_TEST(time_parse_ok)
 }
 END_TEST
 
+/* patient_time_format_any: unclamped, and "@EPOCH" past what gmtime_r breaks down. */
+START_TEST(time_format_any)
+{
+    char out[PATIENT_TIME_ANY_BYTES];
+
+    patient_time_format_any(1795341600, out); /* 2026-11-22T10:00:00Z */
+    ck_assert_str_eq(out, "2026-11-22T10:00:00Z");
+    patient_time_format_any(0, out);
+    ck_assert_str_eq(out, "1970-01-01T00:00:00Z");
+    if (sizeof(time_t) >= 8) {
+        /* Past 9999 the year widens where patient_time_format clamps. */
+        patient_time_format_any((time_t)253402300800LL, out);
+        ck_assert_str_eq(out, "10000-01-01T00:00:00Z");
+        patient_time_format_any((time_t)INT64_MAX, out);
+        ck_assert_str_eq(out, "@9223372036854775807");
+    }
+}
+END_TEST
+
 START_TEST(time_parse_bad)
 {
     static const char *bad[] = {
@@ -1170,6 +1189,7 @@ core_suite(void)
     tc = tcase_create("time");
     tcase_add_test(tc, time_parse_ok);
     tcase_add_test(tc, time_parse_bad);
+    tcase_add_test(tc, time_format_any);
     tcase_add_test(tc, time_parse_rfc3339);
     tcase_add_test(tc, detail_first_and_set);
     tcase_add_test(tc, time_parse_arg);

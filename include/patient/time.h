@@ -35,6 +35,14 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_time_parse_arg(const char *s, tim
 /* Format as "YYYY-MM-DDTHH:MM:SSZ"; out needs PATIENT_TIME_BYTES bytes.
  * Thread-safe. */
 PATIENT_EXPORT void patient_time_format(time_t t, char out[PATIENT_TIME_BYTES]);
+/* Bytes for patient_time_format_any: any time_t as text and its NUL. */
+#define PATIENT_TIME_ANY_BYTES 32
+
+/* Format as "YYYY-MM-DDTHH:MM:SSZ" without clamping, as an audit log's
+ * times are shown (patient audit list, the day groups of stats): a year
+ * past 9999 takes more digits, and a time gmtime_r cannot break down is
+ * "@EPOCH" (seconds). out needs PATIENT_TIME_ANY_BYTES bytes. Thread-safe. */
+PATIENT_EXPORT void patient_time_format_any(time_t t, char out[PATIENT_TIME_ANY_BYTES]);
 /* Parse a duration: digits, then optionally one of s, m, h, d, w (bare
  * digits are seconds), e.g. "90s", "15m", "12h", "7d", "2w"; no sign or
  * blanks. Zero is accepted (callers that need more check). More than max

@@ -545,14 +545,14 @@ url_refused(const char *url, char **detail)
     return 1;
 }
 
-/* The checks every entry point makes before a transfer. */
+/* The caller's options (or the defaults) into *o, and libcurl set up:
+ * every entry point's first step. The URL is checked apart, once per
+ * transfer (url_refused). */
 static patient_err
-fetch_prepare(const patient_fetch_opts *opts, const char *url, patient_fetch_opts *o, char **detail)
+fetch_opts_prepare(const patient_fetch_opts *opts, patient_fetch_opts *o, char **detail)
 {
     patient_err err;
 
-    if (url_refused(url, detail))
-        return PATIENT_ERR_ARG;
     if (opts == NULL)
         patient_fetch_opts_init(o);
     else if ((err = PT_OPTS_TAKE(o, opts)) != PATIENT_OK)
@@ -586,7 +586,9 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
         *detail = NULL;
     if (url == NULL || out == NULL)
         return PATIENT_ERR_ARG;
-    if ((err = fetch_prepare(opts, url, &dflt, detail)))
+    if (url_refused(url, detail))
+        return PATIENT_ERR_ARG;
+    if ((err = fetch_opts_prepare(opts, &dflt, detail)))
         return err;
     opts = &dflt;
     x.o = opts;
@@ -716,7 +718,7 @@ pt_fetcher_new(const patient_fetch_opts *opts, pt_fetcher **out)
     *out = NULL;
     if ((f = calloc(1, sizeof *f)) == NULL)
         return PATIENT_ERR_NOMEM;
-    if ((err = fetch_prepare(opts, "http://", &f->o, NULL))) {
+    if ((err = fetch_opts_prepare(opts, &f->o, NULL))) {
         free(f);
         return err;
     }
@@ -793,7 +795,7 @@ pt_fetchq_new(const patient_fetch_opts *opts, unsigned n, pt_fetchq **out)
         return PATIENT_ERR_ARG;
     if ((q = calloc(1, sizeof *q)) == NULL)
         return PATIENT_ERR_NOMEM;
-    if ((err = fetch_prepare(opts, "http://", &q->o, NULL))) {
+    if ((err = fetch_opts_prepare(opts, &q->o, NULL))) {
         free(q);
         return err;
     }
@@ -851,8 +853,6 @@ pt_fetchq_start(pt_fetchq *q, const char *url, size_t max_body, pt_buf *body, un
 
     if (detail)
         *detail = NULL;
-    if (url_refused(url, detail))
-        return PATIENT_ERR_ARG;
     for (unsigned i = 0; i < q->n && sl == NULL; i++)
         if (!q->s[i].busy) {
             sl = &q->s[i];

@@ -575,23 +575,23 @@ bundle_max(unsigned w)
     return (size_t)w * (PATIENT_LOG_LINE_MAX + 1);
 }
 
-/* Bundle b (w lines) as its GET came to (err, status, detail as
+/* Bundle b (w lines) as its GET of url came to (err, status, detail as
  * pt_fetcher_get gives them, into *body): its w lines added to bt
  * (pointers into the body, NUL-terminated in place), or the alarm. */
 static patient_err
-bundle_take(client *c, uint64_t b, unsigned w, pt_buf *body, lbatch *bt, patient_err err,
-            long status, char *detail)
+bundle_take(client *c, const char *url, uint64_t b, unsigned w, pt_buf *body, lbatch *bt,
+            patient_err err, long status, char *detail)
 {
-    char rel[96], url[2304], *lines[PATIENT_TILE_WIDTH];
+    char rel[96], full[2304], *lines[PATIENT_TILE_WIDTH];
     size_t lens[PATIENT_TILE_WIDTH];
     unsigned have = w;
 
-    patient_tile_path(-1, b, w, rel);
-    client_url(c, rel, url);
     err = got(c, url, "entry bundle", err, status, detail, w < PATIENT_TILE_WIDTH);
     if (err == PATIENT_ERR_NOT_FOUND) {
         /* Removed since the full bundle exists: its first w lines. */
         patient_tile_path(-1, b, PATIENT_TILE_WIDTH, rel);
+        client_url(c, rel, full);
+        url = full;
         err = get(c, rel, bundle_max(PATIENT_TILE_WIDTH), "entry bundle", body);
         have = PATIENT_TILE_WIDTH;
     }
@@ -599,7 +599,7 @@ bundle_take(client *c, uint64_t b, unsigned w, pt_buf *body, lbatch *bt, patient
         return err;
     if (pt_bundle_split((char *)body->data, body->len, have, lines, lens) != 0)
         return raise_alarm(c->r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
-                           "corrupted entry bundle %s/%s: not %u lines", c->base, rel, have);
+                           "corrupted entry bundle %s: not %u lines", url, have);
     for (unsigned j = 0; j < w; j++)
         if ((err = lb_add(bt, (const uint8_t *)lines[j], lens[j])))
             return raise_alarm(c->r, PATIENT_MONITOR_STATE, err, "out of memory");
@@ -620,7 +620,7 @@ get_bundle(client *c, uint64_t b, uint64_t n, pt_buf *body, lbatch *bt, unsigned
     patient_tile_path(-1, b, w, rel);
     client_url(c, rel, url);
     err = pt_fetcher_get(c->f, url, bundle_max(w), body, &status, &detail);
-    return bundle_take(c, b, w, body, bt, err, status, detail);
+    return bundle_take(c, url, b, w, body, bt, err, status, detail);
 }
 
 /* A checkpoint line inside the log: what verify checks, against the tree
@@ -734,6 +734,7 @@ typedef struct {
     int tile;
     unsigned id;   /* the fetch queue's */
     size_t cap;    /* the body cap it was sent with */
+    char rel[96];  /* its path under the log's URL */
     pt_buf buf;    /* swapped into the batch once taken */
 } rreq;
 
@@ -791,21 +792,21 @@ reader_issue(reader *rd)
     while (rd->nrq < INFLIGHT && rd->issue_b < rd->end_b) {
         rreq *q = &rd->rq[(rd->head + rd->nrq) % INFLIGHT];
         unsigned w = tile_width(rd->c.tree_size, 0, rd->issue_b);
-        char rel[96], url[2304], *detail = NULL;
+        char url[2304], *detail = NULL;
         if (!rd->issue_tile && rd->nbundles >= INFLIGHT_BUNDLES)
             return;
         q->b = rd->issue_b;
         q->tile = rd->issue_tile;
         if (q->tile) {
-            patient_tile_path(0, q->b, PATIENT_TILE_WIDTH, rel);
+            patient_tile_path(0, q->b, PATIENT_TILE_WIDTH, q->rel);
             q->cap = PATIENT_TILE_BYTES;
         } else {
-            patient_tile_path(-1, q->b, w, rel);
+            patient_tile_path(-1, q->b, w, q->rel);
             q->cap = bundle_max(w);
             if (rd->nbundles > 0 && q->cap > GROUP_BYTES)
                 q->cap = GROUP_BYTES;
         }
-        client_url(&rd->c, rel, url);
+        client_url(&rd->c, q->rel, url);
         if (pt_fetchq_start(rd->q, url, q->cap, &q->buf, &q->id, &detail) != PATIENT_OK) {
             free(detail);
             return;
@@ -824,11 +825,12 @@ reader_issue(reader *rd)
 
 /* The response to the request next in log order, if it is the one asked
  * for (bundle b, or its tile): 1 with its result, the request's buffer
- * swapped with *buf; 0 if it is not in flight (sent too late, or not at
- * all), and the caller fetches it in turn. */
+ * swapped with *buf, and its URL into url unless NULL; 0 if it is not in
+ * flight (sent too late, or not at all), and the caller fetches it in
+ * turn. */
 static int
-reader_take_req(reader *rd, uint64_t b, int tile, pt_buf *buf, size_t *cap, patient_err *err,
-                long *status, char **detail)
+reader_take_req(reader *rd, uint64_t b, int tile, pt_buf *buf, char *url, size_t *cap,
+                patient_err *err, long *status, char **detail)
 {
     rreq *q = &rd->rq[rd->head];
     pt_buf tmp;
@@ -842,6 +844,8 @@ reader_take_req(reader *rd, uint64_t b, int tile, pt_buf *buf, size_t *cap, pati
     }
     *err = pt_fetchq_wait(rd->q, q->id, status, detail);
     *cap = q->cap;
+    if (url)
+        client_url(&rd->c, q->rel, url); /* before the request's place is reused */
     tmp = *buf;
     *buf = q->buf;
     q->buf = tmp;
@@ -869,7 +873,7 @@ reader_fill(reader *rd, rslot *sl)
            !reader_stopped(rd)) {
         uint64_t b = rd->next_b;
         unsigned w = tile_width(rd->c.tree_size, 0, b), k = sl->nb;
-        if (!reader_take_req(rd, b, 0, &sl->body[k], &cap, &err, &status, &detail) ||
+        if (!reader_take_req(rd, b, 0, &sl->body[k], url, &cap, &err, &status, &detail) ||
             (err == PATIENT_ERR_TOO_LARGE && cap < bundle_max(w)) || err == PATIENT_ERR_FETCH) {
             /* Not sent ahead, larger than a bundle in flight behind
              * another may be, or failed on the way: in turn, at its full
@@ -883,7 +887,7 @@ reader_fill(reader *rd, rslot *sl)
             detail = NULL;
             if (get_bundle(&rd->c, b, rd->c.tree_size, &sl->body[k], &sl->bt, &w))
                 return; /* sl->rep says why, after the bundles before it */
-        } else if (bundle_take(&rd->c, b, w, &sl->body[k], &sl->bt, err, status, detail))
+        } else if (bundle_take(&rd->c, url, b, w, &sl->body[k], &sl->bt, err, status, detail))
             return;
         detail = NULL;
         bytes += sl->body[k].len;
@@ -891,7 +895,7 @@ reader_fill(reader *rd, rslot *sl)
         if (w == PATIENT_TILE_WIDTH && !reader_stopped(rd)) {
             /* Quietly: a tile that does not come is fetched again, with
              * its alarm, when the checking thread needs it. */
-            if (!reader_take_req(rd, b, 1, &sl->tile[k], &cap, &err, &status, NULL)) {
+            if (!reader_take_req(rd, b, 1, &sl->tile[k], NULL, &cap, &err, &status, NULL)) {
                 patient_tile_path(0, b, PATIENT_TILE_WIDTH, rel);
                 client_url(&rd->c, rel, url);
                 err = pt_fetcher_get(rd->c.f, url, PATIENT_TILE_BYTES, &sl->tile[k], &status,

@@ -346,7 +346,6 @@ PATIENT_EXPORT void patient_log_proof_head_free(patient_log_proof_head *head);
  * read them too). Thread-safe. */
 PATIENT_EXPORT int patient_log_entry_reason_match(const patient_log_entry *e, const char *glob);
 
-
 /* What a change is counted under: each of its edits' reasons (a change
  * with several counts once under each, and each edit's bytes go to its own
  * reason), its middlebox ("NAME (KID)"), its URL, the UTC day of its time
@@ -389,9 +388,13 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_tally_add(patient_log_tally *
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_tally_groups(patient_log_tally *s,
                                                                 const patient_log_tally_group **groups,
                                                                 size_t *n);
-/* The "(other)" group (key "(other)") when a cap was reached, else NULL. */
+/* The "(other)" group (key "(other)") when a cap was reached, else NULL;
+ * NULL for a NULL s. Owned by s (valid until patient_log_tally_free); its
+ * counts grow with each later patient_log_tally_add. */
 PATIENT_EXPORT const patient_log_tally_group *patient_log_tally_other(const patient_log_tally *s);
-/* Every counted change, once each. */
+/* Every counted change, once each (key NULL); NULL for a NULL s. Owned by
+ * s (valid until patient_log_tally_free); its counts grow with each later
+ * patient_log_tally_add. */
 PATIENT_EXPORT const patient_log_tally_group *patient_log_tally_total(const patient_log_tally *s);
 PATIENT_EXPORT void patient_log_tally_free(patient_log_tally *s);
 

@@ -56,46 +56,13 @@ text_item(const char *p, size_t len)
 
 /* ---- writing a bundle -------------------------------------------------------
  * cJSON's adders fail (NULL, false) only when out of memory: every member
- * is checked, so that a bundle is written whole or not at all. */
-
-/* Add item as o's member name; item NULL (it could not be made) or not
- * added: 0, item freed. */
-static int
-put(cJSON *o, const char *name, cJSON *item)
-{
-    if (item != NULL && cJSON_AddItemToObject(o, name, item))
-        return 1;
-    cJSON_Delete(item);
-    return 0;
-}
-
-static int
-push(cJSON *a, cJSON *item)
-{
-    if (item != NULL && cJSON_AddItemToArray(a, item))
-        return 1;
-    cJSON_Delete(item);
-    return 0;
-}
+ * is checked (pt_json_put, pt_json_push), so that a bundle is written whole
+ * or not at all. */
 
 static cJSON *
 str_item(const char *s)
 {
     return text_item(s, s ? strlen(s) : 0);
-}
-
-/* A new array, or NULL when out of memory. */
-static cJSON *
-changes_item(const patient_evidence *ev)
-{
-    cJSON *a = cJSON_CreateArray();
-
-    for (size_t i = 0; a && i < ev->nchanges; i++)
-        if (!push(a, cJSON_CreateString(ev->changes[i]))) {
-            cJSON_Delete(a);
-            return NULL;
-        }
-    return a;
 }
 
 /* The chain the verifier saw, so that an offline check judges who
@@ -112,7 +79,7 @@ chain_item(const patient_evidence *ev)
     a = cJSON_CreateArray();
     for (size_t i = 0; a && i < ev->tls_chain_n && i < PATIENT_FETCH_MAX_CHAIN; i++) {
         patient_sri_encode(ev->tls_chain[i], sri);
-        if (!push(a, cJSON_CreateString(sri))) {
+        if (!pt_json_push(a, cJSON_CreateString(sri))) {
             cJSON_Delete(a);
             return NULL;
         }
@@ -125,8 +92,9 @@ shard_members(cJSON *o, const patient_evidence *ev, size_t i)
 {
     const patient_evidence_shard *s = &ev->shards[i];
 
-    return put(o, "name", cJSON_CreateString(s->name ? s->name : "")) &&
-           put(o, "bytes", b64_item(s->bytes, s->len)) && put(o, "error", str_item(s->error));
+    return pt_json_put(o, "name", cJSON_CreateString(s->name ? s->name : "")) &&
+           pt_json_put(o, "bytes", b64_item(s->bytes, s->len)) &&
+           pt_json_put(o, "error", str_item(s->error));
 }
 
 static int
@@ -134,9 +102,10 @@ disclosure_members(cJSON *o, const patient_evidence *ev, size_t i)
 {
     const patient_evidence_disclosure *d = &ev->disclosures[i];
 
-    return put(o, "url", cJSON_CreateString(d->url ? d->url : "")) &&
-           put(o, "json", b64_item(d->json, d->json_len)) &&
-           put(o, "sig", text_item(d->sig, d->sig_len)) && put(o, "error", str_item(d->error));
+    return pt_json_put(o, "url", cJSON_CreateString(d->url ? d->url : "")) &&
+           pt_json_put(o, "json", b64_item(d->json, d->json_len)) &&
+           pt_json_put(o, "sig", text_item(d->sig, d->sig_len)) &&
+           pt_json_put(o, "error", str_item(d->error));
 }
 
 /* An array of n objects, object i filled by members(o, ev, i). */
@@ -147,7 +116,7 @@ objects_item(const patient_evidence *ev, size_t n,
     cJSON *a = cJSON_CreateArray(), *o;
 
     for (size_t i = 0; a && i < n; i++)
-        if (!push(a, o = cJSON_CreateObject()) || !members(o, ev, i)) {
+        if (!pt_json_push(a, o = cJSON_CreateObject()) || !members(o, ev, i)) {
             cJSON_Delete(a);
             return NULL;
         }
@@ -164,15 +133,16 @@ page_members(cJSON *b, const patient_evidence *ev, time_t at)
     pt_time_format(at, ts);
     patient_sha256(ev->body, ev->body_len, h);
     patient_sri_encode(h, sri);
-    return put(b, "patient", cJSON_CreateNumber(1)) &&
-           put(b, "type", cJSON_CreateString("bundle")) &&
-           put(b, "created", cJSON_CreateString(ts)) &&
-           put(b, "url", cJSON_CreateString(ev->url)) &&
-           put(b, "status", cJSON_CreateNumber((double)ev->status)) &&
-           put(b, "body_integrity", cJSON_CreateString(sri)) &&
-           put(b, "body_size", cJSON_CreateNumber((double)ev->body_len)) &&
-           put(b, "body", b64_item(ev->body, ev->body_len)) &&
-           put(b, "changes", changes_item(ev)) && put(b, "origin_sig", str_item(ev->origin_sig));
+    return pt_json_put(b, "patient", cJSON_CreateNumber(1)) &&
+           pt_json_put(b, "type", cJSON_CreateString("bundle")) &&
+           pt_json_put(b, "created", cJSON_CreateString(ts)) &&
+           pt_json_put(b, "url", cJSON_CreateString(ev->url)) &&
+           pt_json_put(b, "status", cJSON_CreateNumber((double)ev->status)) &&
+           pt_json_put(b, "body_integrity", cJSON_CreateString(sri)) &&
+           pt_json_put(b, "body_size", cJSON_CreateNumber((double)ev->body_len)) &&
+           pt_json_put(b, "body", b64_item(ev->body, ev->body_len)) &&
+           pt_json_put(b, "changes", pt_json_strings(ev->changes, ev->nchanges)) &&
+           pt_json_put(b, "origin_sig", str_item(ev->origin_sig));
 }
 
 /* What the verifier fetched besides: the manifest (or why it is missing),
@@ -180,12 +150,12 @@ page_members(cJSON *b, const patient_evidence *ev, time_t at)
 static int
 fetched_members(cJSON *b, const patient_evidence *ev)
 {
-    return put(b, "manifest", b64_item(ev->manifest, ev->manifest_len)) &&
-           put(b, "manifest_sig", text_item(ev->manifest_sig, ev->manifest_sig_len)) &&
-           put(b, "manifest_error", str_item(ev->manifest_error)) &&
-           put(b, "tls_chain", chain_item(ev)) &&
-           put(b, "shards", objects_item(ev, ev->nshards, shard_members)) &&
-           put(b, "disclosures", objects_item(ev, ev->ndisclosures, disclosure_members));
+    return pt_json_put(b, "manifest", b64_item(ev->manifest, ev->manifest_len)) &&
+           pt_json_put(b, "manifest_sig", text_item(ev->manifest_sig, ev->manifest_sig_len)) &&
+           pt_json_put(b, "manifest_error", str_item(ev->manifest_error)) &&
+           pt_json_put(b, "tls_chain", chain_item(ev)) &&
+           pt_json_put(b, "shards", objects_item(ev, ev->nshards, shard_members)) &&
+           pt_json_put(b, "disclosures", objects_item(ev, ev->ndisclosures, disclosure_members));
 }
 
 patient_err
@@ -206,7 +176,7 @@ patient_bundle_build(const patient_evidence *ev, const patient_policy *policy, t
      * it (printed here in the bundle's own layout), not printed to text
      * and parsed back. */
     if (page_members(b, ev, at) && fetched_members(b, ev) &&
-        put(b, "policy", policy ? pt_policy_json(policy) : cJSON_CreateNull()) &&
+        pt_json_put(b, "policy", policy ? pt_policy_json(policy) : cJSON_CreateNull()) &&
         (*out = cJSON_Print(b)) != NULL)
         err = PATIENT_OK;
     cJSON_Delete(b);

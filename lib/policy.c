@@ -983,26 +983,20 @@ fail:
 static int
 add_str(cJSON *o, const char *name, const char *s)
 {
-    return (s ? cJSON_AddStringToObject(o, name, s) : cJSON_AddNullToObject(o, name)) != NULL;
+    return pt_json_put(o, name, s ? cJSON_CreateString(s) : cJSON_CreateNull());
 }
 
 static int
 add_strlist(cJSON *o, const char *name, const strlist *l)
 {
-    cJSON *a = cJSON_AddArrayToObject(o, name);
-
-    for (size_t i = 0; a && i < l->n; i++)
-        if (!cJSON_AddItemToArray(a, cJSON_CreateString(l->v[i])))
-            return 0;
-    return a != NULL;
+    return pt_json_put(o, name, pt_json_strings((const char *const *)l->v, l->n));
 }
 
 /* -1 (none) is written null. */
 static int
 add_count(cJSON *o, const char *name, long long v)
 {
-    return (v < 0 ? cJSON_AddNullToObject(o, name) : cJSON_AddNumberToObject(o, name, (double)v)) !=
-           NULL;
+    return pt_json_put(o, name, v < 0 ? cJSON_CreateNull() : cJSON_CreateNumber((double)v));
 }
 
 static int
@@ -1011,7 +1005,7 @@ add_key(cJSON *a, const patient_pubkey *k)
     char key[PATIENT_PUBKEY_B64];
 
     patient_pubkey_encode(k, key);
-    return cJSON_AddItemToArray(a, cJSON_CreateString(key));
+    return pt_json_push(a, cJSON_CreateString(key));
 }
 
 static int
@@ -1020,7 +1014,7 @@ add_middlebox(cJSON *a, const patient_policy_middlebox *m)
     cJSON *o = cJSON_CreateObject(), *pins;
     char key[PATIENT_PUBKEY_B64], sri[PATIENT_SRI_BYTES];
 
-    if (!cJSON_AddItemToArray(a, o))
+    if (!pt_json_push(a, o))
         return 0;
     patient_pubkey_encode(&m->key, key);
     if (!add_str(o, "name", m->name) || !add_str(o, "key", key) ||

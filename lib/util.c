@@ -847,6 +847,32 @@ pt_json_item_int(const cJSON *v, long long *out)
     return 0;
 }
 
+int
+pt_json_put(cJSON *o, const char *name, cJSON *item)
+{
+    if (item != NULL && cJSON_AddItemToObject(o, name, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
+int
+pt_json_push(cJSON *a, cJSON *item)
+{
+    if (item != NULL && cJSON_AddItemToArray(a, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
+cJSON *
+pt_json_strings(const char *const *v, size_t n)
+{
+    if (n == 0)
+        return cJSON_CreateArray();
+    return n > INT_MAX ? NULL : cJSON_CreateStringArray(v, (int)n);
+}
+
 patient_err
 pt_json_print(const cJSON *o, char **out)
 {

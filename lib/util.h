@@ -143,6 +143,17 @@ patient_err pt_json_print(const cJSON *o, char **out);
  * For caps a format states on its text, applied to a part of another
  * document that is used as it was parsed. */
 size_t pt_json_compact_len(const cJSON *o, size_t cap);
+/* Add item as o's member name (pt_json_put) or as a's last element
+ * (pt_json_push), taking it: 1 when added; 0 when item is NULL (it could
+ * not be made) or was not added, item freed. cJSON's adders fail only out
+ * of memory, so a writer that checks every one writes its tree whole or
+ * not at all. */
+int pt_json_put(cJSON *o, const char *name, cJSON *item);
+int pt_json_push(cJSON *a, cJSON *item);
+/* A new array of copies of v[0..n), or NULL when out of memory (nothing
+ * left over): cJSON_CreateStringArray, which refuses a NULL v even for
+ * n 0. */
+cJSON *pt_json_strings(const char *const *v, size_t n);
 
 /* mkdir -p with new folders 0700; the last one must end up a folder owned
  * by us that nobody else can write (PATIENT_ERR_PERM, UNSAFE_PATH). */

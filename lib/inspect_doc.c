@@ -22,42 +22,59 @@
 #include "manifest_int.h"
 #include "util.h"
 
-/* A copy of x as o's member key (key NULL: o's next element). Out of
- * memory leaves it out of the details, never leaked. */
-static void
-add_copy(cJSON *o, const char *key, const cJSON *x)
+/* x as o's member key (key NULL: o's next element), taken; NULL or a
+ * failed add (out of memory) is -1, x then freed. */
+static int
+add_item(cJSON *o, const char *key, cJSON *x)
 {
-    cJSON *c = cJSON_Duplicate(x, 1);
-
-    if (c != NULL && !(key ? cJSON_AddItemToObject(o, key, c) : cJSON_AddItemToArray(o, c)))
-        cJSON_Delete(c);
+    if (x != NULL && (key ? cJSON_AddItemToObject(o, key, x) : cJSON_AddItemToArray(o, x)))
+        return 0;
+    cJSON_Delete(x);
+    return -1;
 }
 
-static void
+/* A copy of x (none when x is NULL) as o's member key, as add_item. */
+static int
+add_copy(cJSON *o, const char *key, const cJSON *x)
+{
+    return x == NULL ? 0 : add_item(o, key, cJSON_Duplicate(x, 1));
+}
+
+static int
 add_first_keys(cJSON *d, const cJSON *obj, const char *name, int n)
 {
     cJSON *a = cJSON_AddObjectToObject(d, name), *x;
     int i = 0;
+    if (a == NULL)
+        return -1;
     cJSON_ArrayForEach(x, obj) {
         if (i++ >= n || x->string == NULL)
             break;
-        add_copy(a, x->string, x);
+        if (add_copy(a, x->string, x) != 0)
+            return -1;
     }
+    return 0;
 }
 
-static void
+static int
 add_first_items(cJSON *d, const cJSON *arr, const char *name, int n)
 {
     cJSON *a = cJSON_AddArrayToObject(d, name), *x;
     int i = 0;
+    if (a == NULL)
+        return -1;
     cJSON_ArrayForEach(x, arr) {
         if (i++ >= n)
             break;
-        add_copy(a, NULL, x);
+        if (add_copy(a, NULL, x) != 0)
+            return -1;
     }
+    return 0;
 }
 
 /* ---- one handler per document type ----------------------------------- */
+/* Each fills d and returns 0, or -1 when out of memory (d is then short:
+ * the caller fails the inspection and frees d). */
 
 static int
 doc_manifest(const cJSON *doc, cJSON *d)
@@ -65,14 +82,13 @@ doc_manifest(const cJSON *doc, cJSON *d)
     static const char *const k[] = {"patient", "origin", "version", "issued", "expires", NULL};
     const cJSON *x;
 
-    copy_fields(d, doc, k);
     x = cJSON_GetObjectItemCaseSensitive(doc, "resources");
-    cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x));
-    add_first_keys(d, x, "first_resources", SHOW_FIRST);
-    if ((x = cJSON_GetObjectItemCaseSensitive(doc, "next_keys")) != NULL)
-        add_copy(d, "next_keys", x);
-    if ((x = cJSON_GetObjectItemCaseSensitive(doc, "delegations")) != NULL)
-        add_copy(d, "delegations", x);
+    if (copy_fields(d, doc, k) != 0 ||
+        cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x)) == NULL ||
+        add_first_keys(d, x, "first_resources", SHOW_FIRST) != 0 ||
+        add_copy(d, "next_keys", cJSON_GetObjectItemCaseSensitive(doc, "next_keys")) != 0 ||
+        add_copy(d, "delegations", cJSON_GetObjectItemCaseSensitive(doc, "delegations")) != 0)
+        return -1;
     if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL) {
         /* Sharded (docs/format/manifest.md, "Shards"): the layout, and
          * where the resources are instead. */
@@ -91,17 +107,17 @@ doc_manifest(const cJSON *doc, cJSON *d)
         }
         cJSON_DeleteItemFromObject(d, "resources");
         cJSON_DeleteItemFromObject(d, "first_resources");
-        add_copy(d, "shard_bits", bits);
-        cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x));
-        cJSON_AddNumberToObject(d, "leaves", leaves);
-        cJSON_AddStringToObject(d, "layout", ln ? lay : "?");
-        add_first_items(d, x, "first_shards", SHOW_FIRST);
-        cJSON_AddStringToObject(d, "shard_files",
-                                "/.well-known/patient/shards/<name>.json, each "
-                                "checked against its name (SHA-256)");
+        if (add_copy(d, "shard_bits", bits) != 0 ||
+            cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x)) == NULL ||
+            cJSON_AddNumberToObject(d, "leaves", leaves) == NULL ||
+            cJSON_AddStringToObject(d, "layout", ln ? lay : "?") == NULL ||
+            add_first_items(d, x, "first_shards", SHOW_FIRST) != 0 ||
+            cJSON_AddStringToObject(d, "shard_files",
+                                    "/.well-known/patient/shards/<name>.json, each "
+                                    "checked against its name (SHA-256)") == NULL)
+            return -1;
     }
-    cJSON_AddStringToObject(d, "signature", "detached: manifest.json.minisig");
-    return 0;
+    return cJSON_AddStringToObject(d, "signature", "detached: manifest.json.minisig") ? 0 : -1;
 }
 
 static int
@@ -110,20 +126,24 @@ doc_shard(const cJSON *doc, cJSON *d)
     static const char *const k[] = {"patient", "origin", "version", "bin", NULL};
     const cJSON *x;
 
-    copy_fields(d, doc, k);
+    if (copy_fields(d, doc, k) != 0)
+        return -1;
     if ((x = cJSON_GetObjectItemCaseSensitive(doc, "resources")) != NULL) {
-        cJSON_AddStringToObject(d, "kind", "leaf");
-        cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x));
-        add_first_keys(d, x, "first_resources", SHOW_FIRST);
+        if (cJSON_AddStringToObject(d, "kind", "leaf") == NULL ||
+            cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x)) == NULL ||
+            add_first_keys(d, x, "first_resources", SHOW_FIRST) != 0)
+            return -1;
     } else if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL) {
-        cJSON_AddStringToObject(d, "kind", "inner");
-        cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x));
-        add_first_items(d, x, "first_shards", SHOW_FIRST);
+        if (cJSON_AddStringToObject(d, "kind", "inner") == NULL ||
+            cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x)) == NULL ||
+            add_first_items(d, x, "first_shards", SHOW_FIRST) != 0)
+            return -1;
     }
-    cJSON_AddStringToObject(d, "signature",
-                            "none of its own: pinned by SHA-256 in its parent, up to the "
-                            "signed manifest.json");
-    return 0;
+    return cJSON_AddStringToObject(d, "signature",
+                                   "none of its own: pinned by SHA-256 in its parent, up to the "
+                                   "signed manifest.json")
+               ? 0
+               : -1;
 }
 
 /* Every member the reader reads but "type" (the title says it). */
@@ -134,15 +154,15 @@ doc_disclosure(const cJSON *doc, cJSON *d)
     patient_pubkey pk;
 
     for (const char *const *k = pt_disclosure_members; *k; k++)
-        if (strcmp(*k, "type") != 0)
-            copy_field(d, doc, *k);
+        if (strcmp(*k, "type") != 0 && copy_field(d, doc, *k) != 0)
+            return -1;
     if (key && patient_pubkey_parse(key, strlen(key), &pk) == PATIENT_OK) {
         char kid[PATIENT_KEYID_HEX];
         patient_keyid_hex(pk.id, kid);
-        cJSON_AddStringToObject(d, "key_id", kid);
+        if (cJSON_AddStringToObject(d, "key_id", kid) == NULL)
+            return -1;
     }
-    cJSON_AddStringToObject(d, "signature", "detached: disclosure.json.minisig");
-    return 0;
+    return cJSON_AddStringToObject(d, "signature", "detached: disclosure.json.minisig") ? 0 : -1;
 }
 
 static int
@@ -152,30 +172,36 @@ doc_policy(const cJSON *doc, cJSON *d)
     const cJSON *x, *m;
     cJSON *arr;
 
-    copy_fields(d, doc, k);
+    if (copy_fields(d, doc, k) != 0)
+        return -1;
     x = cJSON_GetObjectItemCaseSensitive(doc, "publishers");
-    arr = cJSON_AddArrayToObject(d, "publishers");
+    if ((arr = cJSON_AddArrayToObject(d, "publishers")) == NULL)
+        return -1;
     cJSON_ArrayForEach(m, x) {
-        if (m->string)
-            cJSON_AddItemToArray(arr, cJSON_CreateString(m->string));
+        if (m->string && add_item(arr, NULL, cJSON_CreateString(m->string)) != 0)
+            return -1;
     }
     x = cJSON_GetObjectItemCaseSensitive(doc, "middleboxes");
-    arr = cJSON_AddArrayToObject(d, "middleboxes");
+    if ((arr = cJSON_AddArrayToObject(d, "middleboxes")) == NULL)
+        return -1;
     cJSON_ArrayForEach(m, x) {
         static const char *const mk[] = {"name", "reasons", "paths", "origins",
                                          "max_edits", "insert", NULL};
         cJSON *o = cJSON_CreateObject();
         patient_pubkey pk;
         const char *key = pt_json_str(m, "key");
-        copy_fields(o, m, mk);
-        if (key && patient_pubkey_parse(key, strlen(key), &pk) == PATIENT_OK) {
-            char kid[PATIENT_KEYID_HEX];
+        char kid[PATIENT_KEYID_HEX];
+        if (key && patient_pubkey_parse(key, strlen(key), &pk) == PATIENT_OK)
             patient_keyid_hex(pk.id, kid);
-            cJSON_AddStringToObject(o, "key_id", kid);
-        } else {
-            cJSON_AddStringToObject(o, "key_id", "(not a valid public key)");
+        else
+            kid[0] = '\0';
+        if (o == NULL || copy_fields(o, m, mk) != 0 ||
+            cJSON_AddStringToObject(o, "key_id", *kid ? kid : "(not a valid public key)") == NULL) {
+            cJSON_Delete(o);
+            return -1;
         }
-        cJSON_AddItemToArray(arr, o);
+        if (add_item(arr, NULL, o) != 0)
+            return -1;
     }
     return 0;
 }
@@ -187,18 +213,22 @@ doc_rules(const cJSON *doc, cJSON *d)
     cJSON *arr;
     int i = 0;
 
-    copy_field(d, doc, "patient");
-    cJSON_AddNumberToObject(d, "rules", cJSON_GetArraySize(rules));
-    arr = cJSON_AddArrayToObject(d, "first_rules");
+    if (copy_field(d, doc, "patient") != 0 ||
+        cJSON_AddNumberToObject(d, "rules", cJSON_GetArraySize(rules)) == NULL ||
+        (arr = cJSON_AddArrayToObject(d, "first_rules")) == NULL)
+        return -1;
     cJSON_ArrayForEach(rl, rules) {
         static const char *const rk[] = {"id", "action", "reason", "types", "max_matches",
                                          "disclose", NULL};
         cJSON *o;
         if (i++ >= 20)
             break;
-        o = cJSON_CreateObject();
-        copy_fields(o, rl, rk);
-        cJSON_AddItemToArray(arr, o);
+        if ((o = cJSON_CreateObject()) == NULL || copy_fields(o, rl, rk) != 0) {
+            cJSON_Delete(o);
+            return -1;
+        }
+        if (add_item(arr, NULL, o) != 0)
+            return -1;
     }
     return 0;
 }
@@ -211,21 +241,27 @@ doc_bundle(const cJSON *doc, cJSON *d)
     const cJSON *chs = cJSON_GetObjectItemCaseSensitive(doc, "changes"), *c;
     cJSON *arr;
 
-    copy_fields(d, doc, k);
-    cJSON_AddBoolToObject(d, "manifest", pt_json_str(doc, "manifest") != NULL);
-    cJSON_AddBoolToObject(d, "origin_sig", pt_json_str(doc, "origin_sig") != NULL);
-    cJSON_AddNumberToObject(d, "disclosures",
-                            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "disclosures")));
-    cJSON_AddBoolToObject(d, "policy", cJSON_GetObjectItemCaseSensitive(doc, "policy") != NULL);
-    arr = cJSON_AddArrayToObject(d, "changes");
+    if (copy_fields(d, doc, k) != 0 ||
+        cJSON_AddBoolToObject(d, "manifest", pt_json_str(doc, "manifest") != NULL) == NULL ||
+        cJSON_AddBoolToObject(d, "origin_sig", pt_json_str(doc, "origin_sig") != NULL) == NULL ||
+        cJSON_AddNumberToObject(
+            d, "disclosures",
+            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "disclosures"))) == NULL ||
+        cJSON_AddBoolToObject(d, "policy", cJSON_GetObjectItemCaseSensitive(doc, "policy") != NULL) ==
+            NULL ||
+        (arr = cJSON_AddArrayToObject(d, "changes")) == NULL)
+        return -1;
     cJSON_ArrayForEach(c, chs) {
         char why[256];
         const char *typ = NULL;
         cJSON *one = NULL;
-        if (cJSON_IsString(c))
-            (void)pt_inspect_decode_jws(c->valuestring, strlen(c->valuestring), &one, why,
-                                        sizeof why, &typ);
-        cJSON_AddItemToArray(arr, one ? one : cJSON_CreateString("(undecodable)"));
+        /* Out of memory is not an undecodable value. */
+        if (cJSON_IsString(c) &&
+            pt_inspect_decode_jws(c->valuestring, strlen(c->valuestring), &one, why, sizeof why,
+                                  &typ) == PATIENT_ERR_NOMEM)
+            return -1;
+        if (add_item(arr, NULL, one ? one : cJSON_CreateString("(undecodable)")) != 0)
+            return -1;
     }
     return 0;
 }
@@ -238,16 +274,19 @@ doc_report(const cJSON *doc, cJSON *d)
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "results"), *e;
     cJSON *arr;
 
-    copy_fields(d, doc, k);
-    cJSON_AddNumberToObject(d, "changes",
-                            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "changes")));
-    arr = cJSON_AddArrayToObject(d, "results");
+    if (copy_fields(d, doc, k) != 0 ||
+        cJSON_AddNumberToObject(
+            d, "changes", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "changes"))) ==
+            NULL ||
+        (arr = cJSON_AddArrayToObject(d, "results")) == NULL)
+        return -1;
     cJSON_ArrayForEach(e, res) {
         const char *code = pt_json_str(e, "code"), *sev = pt_json_str(e, "severity");
         char buf[300];
         snprintf(buf, sizeof buf, "%s%s%s%s", sev ? sev : "", sev ? ": " : "",
                  code ? code : "?", "");
-        cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
+        if (add_item(arr, NULL, cJSON_CreateString(buf)) != 0)
+            return -1;
     }
     return 0;
 }
@@ -258,7 +297,10 @@ doc_origin_payload(const cJSON *doc, cJSON *d)
 {
     const cJSON *x;
 
-    cJSON_ArrayForEach(x, doc) add_copy(d, x->string, x);
+    cJSON_ArrayForEach(x, doc) {
+        if (add_copy(d, x->string, x) != 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -89,21 +89,29 @@ looks_jws(const char *s, size_t len)
            is_b64url(d2 + 1, len - (size_t)(d2 + 1 - s));
 }
 
-static inline void
+static inline int
 copy_field(cJSON *dst, const cJSON *src, const char *k)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(src, k);
-    cJSON *c = x ? cJSON_Duplicate(x, 1) : NULL;
-    /* Out of memory leaves the member out, never leaked. */
-    if (c != NULL && !cJSON_AddItemToObject(dst, k, c))
-        cJSON_Delete(c);
+    cJSON *c;
+
+    if (x == NULL)
+        return 0;
+    /* Out of memory is -1, the copy never leaked. */
+    if ((c = cJSON_Duplicate(x, 1)) != NULL && cJSON_AddItemToObject(dst, k, c))
+        return 0;
+    cJSON_Delete(c);
+    return -1;
 }
 
-static inline void
+/* Each of keys src has, copied into dst; -1 when out of memory. */
+static inline int
 copy_fields(cJSON *dst, const cJSON *src, const char *const *keys)
 {
     for (; *keys; keys++)
-        copy_field(dst, src, *keys);
+        if (copy_field(dst, src, *keys) != 0)
+            return -1;
+    return 0;
 }
 
 #endif

@@ -742,6 +742,41 @@ START_TEST(out_of_memory_change)
 }
 END_TEST
 
+/* Every kind of JSON document, with each of cJSON's allocations failing
+ * in turn: failed, or shown whole (out_of_memory_each). */
+START_TEST(out_of_memory_documents)
+{
+    static const struct {
+        const char *fixture, *text, *want;
+    } c[] = {
+        {"manifest_golden.json", NULL, "\"first_resources\":\t{"},
+        {NULL,
+         "{\"patient\": 1, \"type\": \"manifest-shard\", \"origin\": \"https://a.example\", "
+         "\"version\": 3, \"bin\": \"7\", \"shards\": [\"a\", \"b\"]}",
+         "\"first_shards\":\t[\"a\", \"b\"]"},
+        {"disclosure_example.json", NULL, "\"key_id\":"},
+        {"policy_example.json", NULL, "\"key_id\":"},
+        {"rules_bad_regex.json", NULL, "\"first_rules\":\t[{"},
+        {"inspect_bundle.json", NULL, "\"kid\":\t\"91FA9E6F4D58FE7E\""},
+        {"inspect_report.json", NULL, "\"results\":\t[\"error: change.signature.invalid\"]"},
+        {NULL,
+         "{\"type\": \"change\", \"hop\": 1, \"edits\": [{\"insert\": \"eHl6\"}], "
+         "\"chunks\": [{\"i\": 0}]}",
+         "\"touched\":\t1"},
+        {NULL, "{\"type\": \"origin\", \"url\": \"https://a.example/\", \"hop\": 0}",
+         "\"hop\":\t0"},
+    };
+
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        size_t n;
+        char *t = c[i].fixture ? tu_fixture(c[i].fixture, &n) : strdup(c[i].text);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_gt(out_of_memory_each(t, c[i].want), 3);
+        free(t);
+    }
+}
+END_TEST
+
 START_TEST(json_documents)
 {
     size_t n;
@@ -929,6 +964,7 @@ inspect_suite(void)
     tcase_add_test(tc, problems_stay_utf8);
     tcase_add_test(tc, out_of_memory_keeps_problem);
     tcase_add_test(tc, out_of_memory_change);
+    tcase_add_test(tc, out_of_memory_documents);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, ranges_json);
     tcase_add_test(tc, log_entry_json);

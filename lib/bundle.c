@@ -71,20 +71,11 @@ str_item(const char *s)
 static cJSON *
 chain_item(const patient_evidence *ev)
 {
-    char sri[PATIENT_SRI_BYTES];
-    cJSON *a;
-
     if (ev->tls_chain_n == 0 || ev->tls_chain == NULL)
         return cJSON_CreateNull();
-    a = cJSON_CreateArray();
-    for (size_t i = 0; a && i < ev->tls_chain_n && i < PATIENT_FETCH_MAX_CHAIN; i++) {
-        patient_sri_encode(ev->tls_chain[i], sri);
-        if (!pt_json_push(a, cJSON_CreateString(sri))) {
-            cJSON_Delete(a);
-            return NULL;
-        }
-    }
-    return a;
+    return pt_pins_json(ev->tls_chain, ev->tls_chain_n < PATIENT_FETCH_MAX_CHAIN
+                                           ? ev->tls_chain_n
+                                           : PATIENT_FETCH_MAX_CHAIN);
 }
 
 static int

@@ -259,6 +259,22 @@ refused:
                          PATIENT_MAX_TLS_PINS);
 }
 
+cJSON *
+pt_pins_json(const uint8_t (*p)[32], size_t n)
+{
+    char sri[PATIENT_SRI_BYTES];
+    cJSON *a = cJSON_CreateArray();
+
+    for (size_t i = 0; a && i < n; i++) {
+        patient_sri_encode(p[i], sri);
+        if (!pt_json_push(a, cJSON_CreateString(sri))) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 /* Bundles and the native host carry a chain alike (hash_int.h). */
 int
 pt_chain_from_json(const cJSON *ch, uint8_t (*out)[32], size_t *n, size_t *bad)

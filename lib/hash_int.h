@@ -21,6 +21,9 @@ patient_err pt_sha256_copy(patient_sha256_ctx *dst, const patient_sha256_ctx *sr
  * path. */
 patient_err pt_pins_parse(const cJSON *a, const char *name, uint8_t (**out)[32], size_t *n,
                           char **detail);
+/* The pins p[0..n) as that array (SRI strings, in order): new, or NULL
+ * when out of memory (nothing left over). */
+cJSON *pt_pins_json(const uint8_t (*p)[32], size_t n);
 
 /* A certificate chain in JSON, as bundles and the native host carry it: a
  * list of 1..PATIENT_FETCH_MAX_CHAIN SPKI pins ("sha256-<base64>"), leaf

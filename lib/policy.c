@@ -1011,8 +1011,8 @@ add_key(cJSON *a, const patient_pubkey *k)
 static int
 add_middlebox(cJSON *a, const patient_policy_middlebox *m)
 {
-    cJSON *o = cJSON_CreateObject(), *pins;
-    char key[PATIENT_PUBKEY_B64], sri[PATIENT_SRI_BYTES];
+    cJSON *o = cJSON_CreateObject();
+    char key[PATIENT_PUBKEY_B64];
 
     if (!pt_json_push(a, o))
         return 0;
@@ -1025,16 +1025,8 @@ add_middlebox(cJSON *a, const patient_policy_middlebox *m)
     /* Written only when set: older readers refuse fields they do not know. */
     if (m->may_decrypt && !cJSON_AddTrueToObject(o, "may_decrypt"))
         return 0;
-    if (m->nica == 0)
-        return 1;
-    if ((pins = cJSON_AddArrayToObject(o, "interception_ca")) == NULL)
-        return 0;
-    for (size_t i = 0; i < m->nica; i++) {
-        patient_sri_encode(m->ica[i], sri);
-        if (!cJSON_AddItemToArray(pins, cJSON_CreateString(sri)))
-            return 0;
-    }
-    return 1;
+    return m->nica == 0 ||
+           pt_json_put(o, "interception_ca", pt_pins_json((const uint8_t(*)[32])m->ica, m->nica));
 }
 
 static int

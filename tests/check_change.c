@@ -923,6 +923,15 @@ START_TEST(parse_time_validation)
                       patient_errname(got), patient_errname(literal[i].want));
         free(f);
     }
+    /* more than 64 members in one object: JSON, as strict JSON's refusals */
+    {
+        char many[1024] = "\"type\":\"change\"";
+        for (int m = 0; m < 64; m++)
+            snprintf(many + strlen(many), sizeof many - strlen(many), ",\"m%d\":0", m);
+        f = forge(v, sk_a, "\"type\":\"change\"", many);
+        ck_assert_int_eq(parse_err(f), PATIENT_ERR_JSON);
+        free(f);
+    }
     /* not a JWS at all, and oversized */
     ck_assert_int_eq(parse_err("a.b"), PATIENT_ERR_PARSE);
     {

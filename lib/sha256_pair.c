@@ -345,9 +345,7 @@ x16_block(__m512i s[8], __m512i w[16], __mmask16 live)
         s[i] = _mm512_mask_add_epi32(s[i], live, s[i], v[i]);
 }
 
-#ifndef PREFETCH_BLOCKS
 #define PREFETCH_BLOCKS 4
-#endif
 X16_TARGET static void
 pair_x16(const uint8_t *const *line, const size_t *len, unsigned n, uint8_t *const *chain,
          uint8_t *const *leaf)
@@ -504,19 +502,13 @@ pt_cpu_avx512(void)
 }
 
 int
-pt_sha256_pair8_accel(void)
-{
-    return pt_cpu_avx512();
-}
-
-int
 pt_sha256_pair8(const uint8_t *const *line, const size_t *len, unsigned n, uint8_t *const *chain,
                 uint8_t *const *leaf)
 {
 #ifdef PAIR_NI
     size_t lo = SIZE_MAX, hi = 0;
 
-    if (n == 0 || n > 8 || !pt_sha256_pair8_accel())
+    if (n == 0 || n > 8 || !pt_cpu_avx512())
         return -1;
     for (unsigned i = 0; i < n; i++) {
         lo = len[i] < lo ? len[i] : lo;

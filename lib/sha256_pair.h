@@ -24,9 +24,6 @@ patient_err pt_sha256_pair_impl(int accel, const uint8_t *line, size_t len, uint
 int pt_sha256_pair8(const uint8_t *const *line, const size_t *len, unsigned n, uint8_t *const *chain,
                     uint8_t *const *leaf);
 
-/* 1 when this CPU takes pt_sha256_pair8's path. */
-int pt_sha256_pair8_accel(void);
-
 /* 1 when the CPU and the OS give AVX-512 F and BW (what pt_sha256_pair8
  * and the entry scan's string reader use) and AVX2 (which the compiler
  * may use in code built for AVX-512 F); asked once, any thread. */

@@ -2403,8 +2403,8 @@ START_TEST(sha256_pair8_matches_openssl)
         if (x > 0)
             x = cpuinfo_has(" avx2", NULL);
         if (x >= 0)
-            ck_assert_int_eq(pt_sha256_pair8_accel(), x);
-        if (!pt_sha256_pair8_accel())
+            ck_assert_int_eq(pt_cpu_avx512(), x);
+        if (!pt_cpu_avx512())
             fprintf(stderr, "sha256_pair8: no AVX-512 here; the 16-lane path untested\n");
     }
     randombytes_buf(buf, sizeof buf);
@@ -2429,7 +2429,7 @@ START_TEST(sha256_pair8_matches_openssl)
             line[i] = buf + i * 4300 + ((g + i) & 7);
         }
         if (pt_sha256_pair8(line, len, n, cp, lp) != 0) {
-            ck_assert_int_eq(pt_sha256_pair8_accel(), 0);
+            ck_assert_int_eq(pt_cpu_avx512(), 0);
             continue;
         }
         ran++;
@@ -2440,7 +2440,7 @@ START_TEST(sha256_pair8_matches_openssl)
             ck_assert_mem_eq(leaf[i], want, 32);
         }
     }
-    ck_assert_int_eq(ran > 0, pt_sha256_pair8_accel());
+    ck_assert_int_eq(ran > 0, pt_cpu_avx512());
     /* too unequal to share a loop (a short line beside a long one): declined */
     line[0] = buf;
     len[0] = 10;
@@ -2448,7 +2448,7 @@ START_TEST(sha256_pair8_matches_openssl)
     len[1] = 4000;
     ck_assert_int_eq(pt_sha256_pair8(line, len, 2, cp, lp), -1);
     /* forged twin: one flipped bit in line 3 changes its hashes only */
-    if (pt_sha256_pair8_accel()) {
+    if (pt_cpu_avx512()) {
         uint8_t c2[8][32], l2[8][32];
         uint8_t *cq[8], *lq[8];
         for (unsigned i = 0; i < 8; i++) {

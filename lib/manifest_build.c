@@ -78,21 +78,6 @@ dels_emit(pt_buf *b, const patient_delegation *d, size_t n)
     return pt_buf_append(b, "  ],\n", 5);
 }
 
-/* Decimal without printf: a state line per file adds up on big sites. */
-static char *
-put_u64(char *p, uint64_t v)
-{
-    char t[20];
-    int n = 0;
-
-    do
-        t[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    while (n)
-        *p++ = t[--n];
-    return p;
-}
-
 #define APPEND_LIT(b, lit) pt_buf_append((b), (lit), sizeof(lit) - 1)
 #define APPEND_STR(b, str) pt_buf_append((b), (str), strlen(str))
 
@@ -1065,7 +1050,7 @@ emit_res(pt_buf *b, const bent *e, const size_t *ord, size_t n)
             __builtin_prefetch(&e[ord[k + 8]]);
         if (ord && k + 4 < n)
             __builtin_prefetch(e[ord[k + 4]].url);
-        q = put_u64(num, x->size);
+        q = pt_put_u64(num, x->size);
         patient_sri_encode(x->hash, sri);
         patient_sri_encode(x->root, root);
         /* Appends, not printf: this runs once per resource. */
@@ -1229,20 +1214,20 @@ state_line(pt_buf *b, const bent *x)
     size_t ul = x->ulen;
     patient_err err;
 
-    p = put_u64(p, x->dev);
+    p = pt_put_u64(p, x->dev);
     *p++ = ' ';
-    p = put_u64(p, x->ino);
+    p = pt_put_u64(p, x->ino);
     *p++ = ' ';
-    p = put_u64(p, x->size);
+    p = pt_put_u64(p, x->size);
     *p++ = ' ';
     if (x->sec < 0) {
         *p++ = '-';
-        p = put_u64(p, (uint64_t)0 - (uint64_t)x->sec);
+        p = pt_put_u64(p, (uint64_t)0 - (uint64_t)x->sec);
     } else {
-        p = put_u64(p, (uint64_t)x->sec);
+        p = pt_put_u64(p, (uint64_t)x->sec);
     }
     *p++ = ' ';
-    p = put_u64(p, (uint64_t)x->nsec);
+    p = pt_put_u64(p, (uint64_t)x->nsec);
     *p++ = ' ';
     if ((err = pt_buf_append(b, line, (size_t)(p - line))) || (err = pt_buf_append(b, x->url, ul)))
         return err;

@@ -1113,17 +1113,26 @@ pt_buf_put_cjson_uint(pt_buf *b, uint64_t v)
     return pt_buf_put_u64(b, v);
 }
 
+char *
+pt_put_u64(char *p, uint64_t v)
+{
+    char t[20];
+    int n = 0;
+
+    do
+        t[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n)
+        *p++ = t[--n];
+    return p;
+}
+
 patient_err
 pt_buf_put_u64(pt_buf *b, uint64_t v)
 {
     char d[20];
-    size_t i = sizeof d;
 
-    do {
-        d[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return pt_buf_append(b, d + i, sizeof d - i);
+    return pt_buf_append(b, d, (size_t)(pt_put_u64(d, v) - d));
 }
 
 /* A table encoder, not libsodium's constant-time one: what goes through

@@ -215,8 +215,11 @@ size_t pt_json_str_len(const char *s, unsigned flags);
  * of p[0..n) (url: base64url without padding), no quotes. cJSON's string
  * escapes are pt_buf_put_json_strn's with PT_JSON_ESC_SHORT alone. */
 patient_err pt_buf_put_cjson_uint(pt_buf *b, uint64_t v);
-/* v in decimal, every value, as printf's %llu writes it. */
+/* v in decimal, every value, as printf's %llu writes it: appended to b,
+ * or written at p (at most 20 bytes, no NUL; returns the end). No printf:
+ * a manifest's state line per file adds up on big sites. */
 patient_err pt_buf_put_u64(pt_buf *b, uint64_t v);
+char *pt_put_u64(char *p, uint64_t v);
 patient_err pt_buf_put_b64(pt_buf *b, const uint8_t *p, size_t n, int url);
 
 /* Lower-case hex. out needs 2*len+1 bytes. */

@@ -168,26 +168,22 @@ out:
 static patient_err
 proof_render(const proof_run *r, char **proof_json)
 {
-    char *b64 = NULL;
     pt_buf b = {0};
     size_t k;
     patient_err err;
 
-    if ((err = pt_b64_encode(r->leaf, HASH_LEN, 0, &b64)))
-        goto out;
     if ((err = pt_buf_appendf(&b,
                               "{\"version\":1,\"log_id\":\"%s\",\"leaf_index\":%llu,\"tree_size\":%llu,"
-                              "\"leaf_hash\":\"%s\",\"path\":[",
-                              r->log_id, (unsigned long long)r->seq, (unsigned long long)r->T,
-                              b64)))
+                              "\"leaf_hash\":\"",
+                              r->log_id, (unsigned long long)r->seq, (unsigned long long)r->T)) ||
+        (err = pt_buf_put_b64(&b, r->leaf, HASH_LEN, 0)) ||
+        (err = pt_buf_append(&b, "\",\"path\":[", 10)))
         goto out;
-    for (k = 0; k < r->count; k++) {
-        free(b64);
-        b64 = NULL;
-        if ((err = pt_b64_encode(r->path[k], HASH_LEN, 0, &b64)) ||
-            (err = pt_buf_appendf(&b, "%s\"%s\"", k ? "," : "", b64)))
+    for (k = 0; k < r->count; k++)
+        if ((err = pt_buf_append(&b, k ? ",\"" : "\"", k ? 2 : 1)) ||
+            (err = pt_buf_put_b64(&b, r->path[k], HASH_LEN, 0)) ||
+            (err = pt_buf_append(&b, "\"", 1)))
             goto out;
-    }
     if ((err = pt_buf_appendf(&b, "],\"root\":\"%s\",\"checkpoint\":\"%s\"}", r->ck_root,
                               r->ck_sig)) ||
         (err = pt_buf_append(&b, "", 1)))
@@ -195,7 +191,6 @@ proof_render(const proof_run *r, char **proof_json)
     *proof_json = (char *)b.data;
     b.data = NULL;
 out:
-    free(b64);
     pt_buf_free(&b);
     return err;
 }

@@ -277,7 +277,7 @@ parse_doc(const char *json, size_t len, patient_disclosure **out, char **detail)
     cJSON_ArrayForEach(c, root) {
         if (!known_field(c->string)) {
             err = pt_detail_err(detail, PATIENT_ERR_PARSE, "%.*s: not a member of a disclosure",
-                                (int)pt_utf8_prefix(c->string, 200), c->string);
+                                PT_QUOTE(c->string));
             goto out;
         }
     }

@@ -196,7 +196,7 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
         patient_err pe;
         if (!cJSON_IsObject(it))
             return pt_detail_err(detail, PATIENT_ERR_PARSE, "resources.%.*s: not an object",
-                                 (int)pt_utf8_prefix(it->string, 200), it->string);
+                                 PT_QUOTE(it->string));
         if ((pe = pt_path_check(it->string)) != PATIENT_OK)
             return pe == PATIENT_ERR_NOMEM ? pe
                    : pe == PATIENT_ERR_TOO_LARGE
@@ -204,22 +204,22 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
                                        PATIENT_MANIFEST_MAX_PATH)
                        : pt_detail_err(detail, pe,
                                        "resources: \"%.*s\" is not a canonical URL path",
-                                       (int)pt_utf8_prefix(it->string, 200), it->string);
+                                       PT_QUOTE(it->string));
         r->path = it->string;
         if (patient_sri_decode(pt_json_str(it, "integrity"), r->hash) != PATIENT_OK)
             return pt_detail_err(
                 detail, PATIENT_ERR_PARSE,
                 "resources.%.*s.integrity: not \"sha256-\" and 44 base64 characters",
-                (int)pt_utf8_prefix(it->string, 200), it->string);
+                PT_QUOTE(it->string));
         if (pt_json_int(it, "size", &size) != 0 || size < 0)
             return pt_detail_err(detail, PATIENT_ERR_PARSE,
                                  "resources.%.*s.size: not an integer of at least 0",
-                                 (int)pt_utf8_prefix(it->string, 200), it->string);
+                                 PT_QUOTE(it->string));
         if (type_check(r->type = pt_json_str(it, "type")))
             return pt_detail_err(detail, PATIENT_ERR_PARSE,
                                  "resources.%.*s.type: not a media type (printable, with a /, "
                                  "at most %d bytes)",
-                                 (int)pt_utf8_prefix(it->string, 200), it->string, MAX_TYPE);
+                                 PT_QUOTE(it->string), MAX_TYPE);
         r->size = (uint64_t)size;
         /* Optional (manifests from before chunk roots have none); when
          * present it must be well-formed: a verifier would otherwise fall
@@ -229,7 +229,7 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
                 return pt_detail_err(detail, PATIENT_ERR_PARSE,
                                      "resources.%.*s.chunk_root: not \"sha256-\" and 44 base64 "
                                      "characters",
-                                     (int)pt_utf8_prefix(it->string, 200), it->string);
+                                     PT_QUOTE(it->string));
             r->has_root = 1;
         }
         m->n++;
@@ -239,7 +239,7 @@ parse_resources(patient_manifest *m, const cJSON *res, char **detail)
     for (size_t i = 1; i < m->n; i++)
         if (strcmp(m->res[i - 1].path, m->res[i].path) == 0)
             return pt_detail_err(detail, PATIENT_ERR_PARSE, "resources: \"%.*s\" is listed twice",
-                                 (int)pt_utf8_prefix(m->res[i].path, 200), m->res[i].path);
+                                 PT_QUOTE(m->res[i].path));
     return PATIENT_OK;
 }
 

@@ -708,7 +708,7 @@ json_no_dups(const cJSON *o, char **detail)
     for (i = 1; i < n; i++)
         if (strcmp(names[i - 1], names[i]) == 0) {
             err = pt_detail_err(detail, PATIENT_ERR_JSON, "not strict JSON (\"%.*s\" given twice)",
-                                (int)pt_utf8_prefix(names[i], 200), names[i]);
+                                PT_QUOTE(names[i]));
             break;
         }
     free(names);

@@ -185,6 +185,10 @@ void pt_detail_vfirst(char **detail, const char *fmt, va_list ap)
  * split, so that a reason quoting an untrusted UTF-8 name, cut with
  * "%.*s", stays UTF-8 (inspect --json prints it). */
 size_t pt_utf8_prefix(const char *s, size_t max);
+/* The two arguments of "%.*s" that quote an untrusted name s (an lvalue:
+ * it is read twice) in a reason: its first 200 bytes at most, cut as
+ * pt_utf8_prefix does. */
+#define PT_QUOTE(s) (int)pt_utf8_prefix((s), 200), (s)
 /* pt_detail_first, returning e: a reader's "return pt_detail_err(detail,
  * PATIENT_ERR_PARSE, "member: why")" at the member that fails. */
 patient_err pt_detail_err(char **detail, patient_err e, const char *fmt, ...)

@@ -67,6 +67,20 @@ fz_strndup(const uint8_t *data, size_t size)
     return s;
 }
 
+/* A parse with reasons (what inspection shows) against its plain twin's
+ * code and result: the same verdict, and a reason exactly when it
+ * refuses (out of memory and a bad argument may have none). */
+static __attribute__((unused)) void
+fz_same_verdict(patient_err plain, const void *plain_out, patient_err e, const void *out,
+                const char *why)
+{
+    if (e != plain || (out != NULL) != (plain_out != NULL) ||
+        (plain != PATIENT_OK && plain != PATIENT_ERR_NOMEM && plain != PATIENT_ERR_ARG &&
+         why == NULL) ||
+        (plain == PATIENT_OK && why != NULL))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #endif

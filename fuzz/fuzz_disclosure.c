@@ -118,11 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         patient_disclosure *d3 = NULL;
         char *why = NULL;
         patient_err e3 = pt_disclosure_parse_detail((const char *)data, size, &d3, &why);
-        if (e3 != err || (d3 != NULL) != (d != NULL) ||
-            (err != PATIENT_OK && err != PATIENT_ERR_NOMEM && err != PATIENT_ERR_ARG &&
-             why == NULL) ||
-            (err == PATIENT_OK && why != NULL))
-            abort();
+        fz_same_verdict(err, d, e3, d3, why);
         patient_disclosure_free(d3);
         free(why);
     }

@@ -41,11 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         patient_err e2 = pt_manifest_parse_detail(data, size, shard, &m2, &why);
         if (!shard)
             m1 = m;
-        if (e2 != e1 || (m2 != NULL) != (m1 != NULL) ||
-            (e1 != PATIENT_OK && e1 != PATIENT_ERR_NOMEM && e1 != PATIENT_ERR_ARG &&
-             why == NULL) ||
-            (e1 == PATIENT_OK && why != NULL))
-            abort();
+        fz_same_verdict(e1, m1, e2, m2, why);
         if (shard)
             patient_manifest_free(m1);
         patient_manifest_free(m2);

@@ -22,22 +22,17 @@
 #include "manifest_int.h"
 #include "util.h"
 
-/* x as o's member key (key NULL: o's next element), taken; NULL or a
- * failed add (out of memory) is -1, x then freed. */
-static int
-add_item(cJSON *o, const char *key, cJSON *x)
-{
-    if (x != NULL && (key ? cJSON_AddItemToObject(o, key, x) : cJSON_AddItemToArray(o, x)))
-        return 0;
-    cJSON_Delete(x);
-    return -1;
-}
-
-/* A copy of x (none when x is NULL) as o's member key, as add_item. */
+/* A copy of x (none when x is NULL) as o's member key (key NULL: o's next
+ * element); -1 when out of memory, the copy never leaked. */
 static int
 add_copy(cJSON *o, const char *key, const cJSON *x)
 {
-    return x == NULL ? 0 : add_item(o, key, cJSON_Duplicate(x, 1));
+    cJSON *c;
+
+    if (x == NULL)
+        return 0;
+    c = cJSON_Duplicate(x, 1);
+    return (key ? pt_json_put(o, key, c) : pt_json_push(o, c)) ? 0 : -1;
 }
 
 static int
@@ -178,7 +173,7 @@ doc_policy(const cJSON *doc, cJSON *d)
     if ((arr = cJSON_AddArrayToObject(d, "publishers")) == NULL)
         return -1;
     cJSON_ArrayForEach(m, x) {
-        if (m->string && add_item(arr, NULL, cJSON_CreateString(m->string)) != 0)
+        if (m->string && !pt_json_push(arr, cJSON_CreateString(m->string)))
             return -1;
     }
     x = cJSON_GetObjectItemCaseSensitive(doc, "middleboxes");
@@ -200,7 +195,7 @@ doc_policy(const cJSON *doc, cJSON *d)
             cJSON_Delete(o);
             return -1;
         }
-        if (add_item(arr, NULL, o) != 0)
+        if (!pt_json_push(arr, o))
             return -1;
     }
     return 0;
@@ -227,7 +222,7 @@ doc_rules(const cJSON *doc, cJSON *d)
             cJSON_Delete(o);
             return -1;
         }
-        if (add_item(arr, NULL, o) != 0)
+        if (!pt_json_push(arr, o))
             return -1;
     }
     return 0;
@@ -260,7 +255,7 @@ doc_bundle(const cJSON *doc, cJSON *d)
             pt_inspect_decode_jws(c->valuestring, strlen(c->valuestring), &one, why, sizeof why,
                                   &typ) == PATIENT_ERR_NOMEM)
             return -1;
-        if (add_item(arr, NULL, one ? one : cJSON_CreateString("(undecodable)")) != 0)
+        if (!pt_json_push(arr, one ? one : cJSON_CreateString("(undecodable)")))
             return -1;
     }
     return 0;
@@ -285,7 +280,7 @@ doc_report(const cJSON *doc, cJSON *d)
         char buf[300];
         snprintf(buf, sizeof buf, "%s%s%s%s", sev ? sev : "", sev ? ": " : "",
                  code ? code : "?", "");
-        if (add_item(arr, NULL, cJSON_CreateString(buf)) != 0)
+        if (!pt_json_push(arr, cJSON_CreateString(buf)))
             return -1;
     }
     return 0;

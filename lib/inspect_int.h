@@ -15,6 +15,8 @@
 #include <patient/inspect.h>
 #include <patient/key.h>
 
+#include "util.h"
+
 #define SHOW_FIRST 5
 
 struct patient_inspection {
@@ -93,15 +95,9 @@ static inline int
 copy_field(cJSON *dst, const cJSON *src, const char *k)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(src, k);
-    cJSON *c;
 
-    if (x == NULL)
-        return 0;
     /* Out of memory is -1, the copy never leaked. */
-    if ((c = cJSON_Duplicate(x, 1)) != NULL && cJSON_AddItemToObject(dst, k, c))
-        return 0;
-    cJSON_Delete(c);
-    return -1;
+    return x == NULL || pt_json_put(dst, k, cJSON_Duplicate(x, 1)) ? 0 : -1;
 }
 
 /* Each of keys src has, copied into dst; -1 when out of memory. */

@@ -57,7 +57,7 @@ pt_inspect_ranges_json(const patient_range *r, size_t n)
 int
 pt_inspect_summarise_chunks(cJSON *payload, const patient_change *c)
 {
-    cJSON *chunks = cJSON_DetachItemFromObjectCaseSensitive(payload, "chunks"), *o, *a = NULL;
+    cJSON *chunks = cJSON_DetachItemFromObjectCaseSensitive(payload, "chunks"), *o;
     patient_range *r = NULL;
     size_t nr = 0;
     uint64_t withheld = 0;
@@ -74,12 +74,8 @@ pt_inspect_summarise_chunks(cJSON *payload, const patient_change *c)
         goto out;
     }
     if (cJSON_AddNumberToObject(o, "withheld_bytes", (double)withheld) == NULL ||
-        (a = pt_inspect_ranges_json(r, nr)) == NULL)
+        !pt_json_put(o, "unchecked_origin_ranges", pt_inspect_ranges_json(r, nr)))
         goto out;
-    if (!cJSON_AddItemToObject(o, "unchecked_origin_ranges", a)) {
-        cJSON_Delete(a);
-        goto out;
-    }
     rc = 0;
 out:
     cJSON_Delete(chunks);
@@ -244,8 +240,7 @@ pt_inspect_headers(const char *text, size_t len, result *r)
                 pt_inspect_fail(r, "more than 64 values");
                 goto bad;
             }
-            if (!cJSON_AddItemToArray(vals, one)) {
-                cJSON_Delete(one);
+            if (!pt_json_push(vals, one)) {
                 pt_inspect_fail(r, "out of memory");
                 goto bad;
             }

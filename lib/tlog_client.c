@@ -735,6 +735,7 @@ typedef struct {
     unsigned id;   /* the fetch queue's */
     size_t cap;    /* the body cap it was sent with */
     char rel[96];  /* its path under the log's URL */
+    unsigned sleeps; /* reader.sleeps when it was sent */
     pt_buf buf;    /* swapped into the batch once taken */
 } rreq;
 
@@ -751,6 +752,7 @@ typedef struct {
     unsigned head, nrq, nbundles;
     uint64_t issue_b; /* what to send next: bundle issue_b, or its tile */
     int issue_tile;
+    unsigned sleeps; /* times it slept on a full read-ahead (its own) */
 } reader;
 
 /* Once the caller stopped (an alarm, the end), nothing more is fetched:
@@ -807,6 +809,7 @@ reader_issue(reader *rd)
                 q->cap = GROUP_BYTES;
         }
         client_url(&rd->c, q->rel, url);
+        q->sleeps = rd->sleeps;
         if (pt_fetchq_start(rd->q, url, q->cap, &q->buf, &q->id, &detail) != PATIENT_OK) {
             free(detail);
             return;
@@ -826,8 +829,8 @@ reader_issue(reader *rd)
 /* The response to the request next in log order, if it is the one asked
  * for (bundle b, or its tile): 1 with its result, the request's buffer
  * swapped with *buf, and its URL into url unless NULL; 0 if it is not in
- * flight (sent too late, or not at all), and the caller fetches it in
- * turn. */
+ * flight (sent too late, or not at all) or failed after the reader slept
+ * with it on its way, and the caller fetches it in turn. */
 static int
 reader_take_req(reader *rd, uint64_t b, int tile, pt_buf *buf, char *url, size_t *cap,
                 patient_err *err, long *status, char **detail)
@@ -836,24 +839,37 @@ reader_take_req(reader *rd, uint64_t b, int tile, pt_buf *buf, char *url, size_t
     pt_buf tmp;
 
     reader_issue(rd);
-    if (rd->nrq == 0 || q->b != b || q->tile != tile) {
-        /* Fetched in turn by the caller: sending resumes after it. */
-        reader_cancel(rd, tile ? b + 1 : b, !tile && tile_width(rd->c.tree_size, 0, b) ==
-                                                        PATIENT_TILE_WIDTH);
-        return 0;
+    if (rd->nrq > 0 && q->b == b && q->tile == tile) {
+        *err = pt_fetchq_wait(rd->q, q->id, status, detail);
+        /* A transfer is driven only while the reader waits for a
+         * response, and libcurl counts a sleep on a full read-ahead (a
+         * stalled checking thread) against CURLOPT_TIMEOUT_MS: what failed
+         * after one is fetched again in turn, so that only what fetching
+         * in turn reports is reported. What failed while driven all along
+         * is the log's answer: a host that does not answer costs one
+         * timeout, not two. */
+        if (*err != PATIENT_ERR_FETCH || q->sleeps == rd->sleeps) {
+            *cap = q->cap;
+            if (url)
+                client_url(&rd->c, q->rel, url); /* before the request's place is reused */
+            tmp = *buf;
+            *buf = q->buf;
+            q->buf = tmp;
+            rd->head = (rd->head + 1) % INFLIGHT;
+            rd->nrq--;
+            rd->nbundles -= !tile;
+            reader_issue(rd);
+            return 1;
+        }
+        if (detail) {
+            free(*detail);
+            *detail = NULL;
+        }
     }
-    *err = pt_fetchq_wait(rd->q, q->id, status, detail);
-    *cap = q->cap;
-    if (url)
-        client_url(&rd->c, q->rel, url); /* before the request's place is reused */
-    tmp = *buf;
-    *buf = q->buf;
-    q->buf = tmp;
-    rd->head = (rd->head + 1) % INFLIGHT;
-    rd->nrq--;
-    rd->nbundles -= !tile;
-    reader_issue(rd);
-    return 1;
+    /* Fetched in turn by the caller: sending resumes after it. */
+    reader_cancel(rd, tile ? b + 1 : b,
+                  !tile && tile_width(rd->c.tree_size, 0, b) == PATIENT_TILE_WIDTH);
+    return 0;
 }
 
 static void
@@ -874,15 +890,10 @@ reader_fill(reader *rd, rslot *sl)
         uint64_t b = rd->next_b;
         unsigned w = tile_width(rd->c.tree_size, 0, b), k = sl->nb;
         if (!reader_take_req(rd, b, 0, &sl->body[k], url, &cap, &err, &status, &detail) ||
-            (err == PATIENT_ERR_TOO_LARGE && cap < bundle_max(w)) || err == PATIENT_ERR_FETCH) {
-            /* Not sent ahead, larger than a bundle in flight behind
-             * another may be, or failed on the way: in turn, at its full
-             * cap. A transfer sent ahead is driven only while the reader
-             * waits for a response, not while it sleeps on a full
-             * read-ahead, and libcurl counts that sleep against
-             * CURLOPT_TIMEOUT_MS: a checking thread stalled past the
-             * timeout must not turn into an UNREACHABLE alarm that
-             * fetching in turn would not raise. */
+            (err == PATIENT_ERR_TOO_LARGE && cap < bundle_max(w))) {
+            /* Not sent ahead (or failed after a sleep), or larger than a
+             * bundle in flight behind another may be: in turn, at its
+             * full cap. */
             free(detail);
             detail = NULL;
             if (get_bundle(&rd->c, b, rd->c.tree_size, &sl->body[k], &sl->bt, &w))
@@ -962,6 +973,7 @@ reader_main(void *arg)
         rslot *sl = &rd->slot[k % AHEAD];
         int stop;
         pthread_mutex_lock(&rd->mu);
+        rd->sleeps += !rd->stop && sl->filled; /* (what is in flight is not driven) */
         while (!rd->stop && sl->filled)
             pthread_cond_wait(&rd->cv, &rd->mu);
         stop = rd->stop;

@@ -8,7 +8,7 @@
 # log reader refuses (an entry alarm); lines long enough
 # that the read-ahead's batches are cut short (an edit past them found); a
 # caller stalled past the fetch timeout (no alarm: what fetching in turn
-# reports); a
+# reports); a log host that does not answer (the alarm after one timeout); a
 # bundle's change found, a never-logged descriptor reported as such.
 set -eu
 # shellcheck source=tests/prelude.sh
@@ -19,7 +19,7 @@ T="$B/tests/tlog_tool"
 command -v nginx >/dev/null 2>&1 || skip "nginx not installed (scripts/deps)"
 workdir tlog_monitor
 stop_nginx() { [ -f "$W/nginx.pid" ] && kill "$(cat "$W/nginx.pid")" 2>/dev/null; rm -f "$W/nginx.pid"; sleep 0.3; }
-before_exit() { stop_nginx; }
+before_exit() { stop_nginx; [ -z "${hang_pid:-}" ] || kill "$hang_pid" 2>/dev/null || :; }
 # The monitor, given ARGS after the URL, exits CODE with PATTERN on stderr
 # (an alarm, or an outage's message); else the test fails with WHAT.
 alarm_check() { # CODE PATTERN WHAT ARGS...
@@ -379,8 +379,32 @@ size=$(sed -n 2p pub/checkpoint)
     fail "stall: the run without a stall"
 "$T" monitor "$URL" k.pub stall1.st 1000 1500 >out 2>err && [ "$(cat out)" = "ok $size entries" ] &&
     cmp -s stall0.st stall1.st || fail "stall: on_entry stalled past the fetch timeout: $(cat out err)"
-rm -rf pub && mv pub.good pub
 ok "a caller stalled 1.5 s past a 1 s fetch timeout: the same $size entries checked, no alarm"
+
+# ---- a log host that does not answer: the alarm after one timeout, not two ---------------
+# A server that serves the checkpoint but never answers for bundle 0
+# (tests/verify_cli_server.py, the bundle marked .hang): the
+# read-ahead's first request times out while the reader waits on it, and
+# that is the alarm; it is not asked for again in turn (that doubled the
+# wait). Counted in requests the server saw, not in time.
+mkdir -p hang/site
+cp -r pub hang/site/log
+touch hang/site/log/entries/000.hang
+python3 "$top_srcdir/tests/verify_cli_server.py" "$W/hang" hang.port &
+hang_pid=$!
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -f hang.port ] && break; sleep 0.1; done
+[ -f hang.port ] || fail "hang: the server did not start"
+HURL="http://127.0.0.1:$(cat hang.port)/log"
+hrc=0; "$T" monitor "$HURL" k.pub hang.st 1000 0 >out 2>err || hrc=$?
+kill "$hang_pid" 2>/dev/null; wait "$hang_pid" 2>/dev/null || :; hang_pid=
+[ "$hrc" = 1 ] && [ "$(cat out)" = "unreachable 0 entries" ] &&
+    grep -q 'log unreachable: entry bundle .*/entries/000: .*timed out' err ||
+    fail "hang: the unreachable alarm for bundle 0: rc $hrc $(cat out err)"
+asks=$(grep -c '/entries/000$' hang/requests.log || :)
+[ "$asks" = 1 ] || fail "hang: bundle 0 asked for $asks times, not once: $(tr '\n' ' ' <hang/requests.log)"
+[ ! -e hang.st ] || fail "hang: no state written"
+rm -rf pub && mv pub.good pub
+ok "a log host that does not answer for a bundle: asked for once, the unreachable alarm after one timeout"
 
 # ---- fork: the log truncated and regrown -------------------------------------------------
 head -n 100 audit.log >forked.log

@@ -9,12 +9,15 @@ through a middlebox, or was tampered with); for NAME "short" the body is
 sent chunked, followed by trailers (a line "HTTP/1.1 200 OK: x", which
 starts as a status line does, and a Patient-Change that does not parse). Writes the port it bound to
 PORTFILE. Every request's path is appended to ROOT/requests.log, so a test
-can show that a request was never made. Only ever binds 127.0.0.1.
+can show that a request was never made, or made once. A file with a
+<path>.hang beside it is never answered: the connection is held 30 s (a
+log host that does not answer). Only ever binds 127.0.0.1.
 """
 import http.server
 import os
 import socketserver
 import sys
+import time
 import urllib.parse
 
 ROOT = sys.argv[1]
@@ -46,6 +49,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+            return
+        if os.path.isfile(path + ".hang"):
+            time.sleep(30)
+            self.close_connection = True
             return
         with open(path, "rb") as f:
             body = f.read()

@@ -3,12 +3,9 @@
  * Format contract: docs/format/log.md ("Consistency proofs"). */
 #include "config.h"
 
-#include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sodium.h>
 
 #include <patient/tlog.h>
 #include "log_int.h"
@@ -219,26 +216,9 @@ patient_tree_head_parse(const char *s, uint64_t *size, uint8_t root[PATIENT_SHA2
     if (colon == NULL || patient_tree_size_parse(s, (size_t)(colon - s), size) != PATIENT_OK)
         return PATIENT_ERR_PARSE;
     rl = strlen(colon + 1);
-    if (rl == 2 * PATIENT_SHA256_BYTES) {
-        for (size_t i = 0; i < PATIENT_SHA256_BYTES; i++) {
-            unsigned v;
-            if (!isxdigit((unsigned char)colon[1 + 2 * i]) ||
-                !isxdigit((unsigned char)colon[2 + 2 * i]) ||
-                sscanf(colon + 1 + 2 * i, "%2x", &v) != 1)
-                return PATIENT_ERR_PARSE;
-            root[i] = (uint8_t)v;
-        }
-        return PATIENT_OK;
-    }
-    {
-        size_t bl = 0;
-        uint8_t tmp[PATIENT_SHA256_BYTES + 2];
-        const char *end = NULL;
-        if (sodium_base642bin(tmp, sizeof tmp, colon + 1, rl, NULL, &bl, &end,
-                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
-            bl != PATIENT_SHA256_BYTES || end != colon + 1 + rl)
-            return PATIENT_ERR_PARSE;
-        memcpy(root, tmp, PATIENT_SHA256_BYTES);
-    }
-    return PATIENT_OK;
+    if (rl == 2 * PATIENT_SHA256_BYTES)
+        return pt_unhex(colon + 1, root, PATIENT_SHA256_BYTES);
+    return pt_b64_decode_exact(colon + 1, rl, 0, root, PATIENT_SHA256_BYTES) == PATIENT_OK
+               ? PATIENT_OK
+               : PATIENT_ERR_PARSE;
 }

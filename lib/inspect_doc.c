@@ -75,16 +75,16 @@ static int
 doc_manifest(const cJSON *doc, cJSON *d)
 {
     static const char *const k[] = {"patient", "origin", "version", "issued", "expires", NULL};
-    const cJSON *x;
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(doc, "shards");
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "resources");
 
-    x = cJSON_GetObjectItemCaseSensitive(doc, "resources");
     if (copy_fields(d, doc, k) != 0 ||
-        cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(x)) == NULL ||
-        add_first_keys(d, x, "first_resources", SHOW_FIRST) != 0 ||
+        (x == NULL && (cJSON_AddNumberToObject(d, "resources", cJSON_GetArraySize(res)) == NULL ||
+                       add_first_keys(d, res, "first_resources", SHOW_FIRST) != 0)) ||
         add_copy(d, "next_keys", cJSON_GetObjectItemCaseSensitive(doc, "next_keys")) != 0 ||
         add_copy(d, "delegations", cJSON_GetObjectItemCaseSensitive(doc, "delegations")) != 0)
         return -1;
-    if ((x = cJSON_GetObjectItemCaseSensitive(doc, "shards")) != NULL) {
+    if (x != NULL) {
         /* Sharded (docs/format/manifest.md, "Shards"): the layout, and
          * where the resources are instead. */
         const cJSON *bits = cJSON_GetObjectItemCaseSensitive(doc, "shard_bits"), *b;
@@ -100,8 +100,6 @@ doc_manifest(const cJSON *doc, cJSON *d)
             if (ln >= sizeof lay - 16)
                 break;
         }
-        cJSON_DeleteItemFromObject(d, "resources");
-        cJSON_DeleteItemFromObject(d, "first_resources");
         if (add_copy(d, "shard_bits", bits) != 0 ||
             cJSON_AddNumberToObject(d, "shards", cJSON_GetArraySize(x)) == NULL ||
             cJSON_AddNumberToObject(d, "leaves", leaves) == NULL ||

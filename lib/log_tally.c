@@ -216,10 +216,13 @@ patient_log_tally_groups(patient_log_tally *c, const patient_log_tally_group **g
         return PATIENT_ERR_ARG;
     if (!c->sorted) {
         size_t m = 0;
-        /* Compact the table, then sort. */
+        /* Compact the table, then sort. The tail is zeroed so that each
+         * key is held by one slot only and the free loop stays one loop. */
         for (size_t i = 0; i < c->cap; i++)
             if (c->tab[i].key)
                 c->tab[m++] = c->tab[i];
+        if (m < c->cap) /* tab is still NULL when nothing was counted */
+            memset(c->tab + m, 0, (c->cap - m) * sizeof *c->tab);
         if (m)
             qsort(c->tab, m, sizeof *c->tab, group_cmp);
         c->sorted = 1;
@@ -246,13 +249,8 @@ patient_log_tally_free(patient_log_tally *c)
 {
     if (c == NULL)
         return;
-    if (c->sorted) {
-        for (size_t i = 0; i < c->n; i++)
-            free((char *)c->tab[i].key);
-    } else {
-        for (size_t i = 0; i < c->cap; i++)
-            free((char *)c->tab[i].key);
-    }
+    for (size_t i = 0; i < c->cap; i++)
+        free((char *)c->tab[i].key);
     free(c->tab);
     free(c);
 }

@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <cJSON.h>
-#include <sodium.h>
 
 #include "cli.h"
 #include "cmd.h"
@@ -106,14 +105,6 @@ typedef struct {
     const char *ckpt;
 } aopts;
 
-/* ---- small helpers ------------------------------------------------------ */
-
-static void
-b64(const uint8_t *bin, size_t len, char *out, size_t outlen)
-{
-    sodium_bin2base64(out, outlen, bin, len, sodium_base64_VARIANT_ORIGINAL);
-}
-
 /* ---- verify ------------------------------------------------------------- */
 
 static const char *
@@ -154,7 +145,7 @@ verify_json(const char *path, const patient_log_report *r)
     cJSON_AddNumberToObject(o, "checkpoints", (double)r->checkpoints);
     if (r->checkpoints) {
         cJSON *c = cJSON_AddObjectToObject(o, "last_checkpoint");
-        b64(r->last_checkpoint_root, sizeof r->last_checkpoint_root, root, sizeof root);
+        cli_b64(r->last_checkpoint_root, sizeof r->last_checkpoint_root, root, sizeof root);
         cJSON_AddNumberToObject(c, "tree_size", (double)r->last_checkpoint_seq);
         cJSON_AddStringToObject(c, "root", root);
     } else {
@@ -177,7 +168,7 @@ verify_text(const char *path, const patient_log_report *r, const patient_pubkey 
                " checkpoints).",
                path, r->entries, r->changes, r->events, r->checkpoints);
         if (r->checkpoints) {
-            b64(r->last_checkpoint_root, sizeof r->last_checkpoint_root, root, sizeof root);
+            cli_b64(r->last_checkpoint_root, sizeof r->last_checkpoint_root, root, sizeof root);
             printf(" The last checkpoint covers the first %" PRIu64 " entries (root %s)",
                    r->last_checkpoint_seq, root);
             if (r->unsigned_tail)
@@ -327,14 +318,6 @@ join_unique(const char *const *v, size_t n, char *out, size_t cap)
     }
 }
 
-/* Terminal-safe: control characters in log strings become '?'. */
-static void
-print_safe(const char *s)
-{
-    for (; *s; s++)
-        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
-}
-
 typedef patient_err (*entry_fn)(const char *log, const patient_log_entry *e, void *ctx);
 
 /* Iterate one log, calling fn on matching changes. Returns an exit code. */
@@ -423,13 +406,13 @@ list_row(const char *log, const patient_log_entry *e, void *vctx)
     else
         rules[0] = 0;
     printf("%-20s %7" PRIu64 "  ", ts, e->seq);
-    print_safe(e->by_name ? e->by_name : "-");
+    cli_print_safe(e->by_name ? e->by_name : "-");
     printf("%*s", (int)(e->by_name && strlen(e->by_name) < 16 ? 16 - strlen(e->by_name) : 0), "");
     printf(" %8" PRIu64 " %8" PRIu64 "  %-24s %-24s %-18s ", e->deleted, e->inserted,
            reasons[0] ? reasons : "-", rules[0] ? rules : "-", tls_short(e, tls, sizeof tls));
     if (c->chunks)
         printf("%-28s ", patient_inspect_log_entry_chunks(e, chunks, sizeof chunks));
-    print_safe(e->url ? e->url : "-");
+    cli_print_safe(e->url ? e->url : "-");
     putchar('\n');
     return PATIENT_OK;
 }
@@ -543,7 +526,7 @@ do_stats(int n, char **logs, const aopts *o)
                "CHANGES", "EDITS", "DELETED", "INSERTED");
         for (size_t i = 0; i < m; i++) {
             size_t l = strlen(tab[i].key);
-            print_safe(tab[i].key);
+            cli_print_safe(tab[i].key);
             printf("%*s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
                    (int)(l < 32 ? 32 - l : 0), "", tab[i].changes, tab[i].edits,
                    tab[i].deleted, tab[i].inserted);

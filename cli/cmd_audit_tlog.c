@@ -87,12 +87,6 @@ typedef struct {
     int force, deep, json, quiet;
 } topts;
 
-static void
-b64(const uint8_t *h, char out[64])
-{
-    sodium_bin2base64(out, 64, h, PATIENT_SHA256_BYTES, sodium_base64_VARIANT_ORIGINAL);
-}
-
 static int
 do_consistency(int n, char **a, const topts *o)
 {
@@ -166,8 +160,8 @@ do_verify_consistency(int n, char **a, const topts *o)
             return CLI_EXIT_FAIL;
         }
     }
-    b64(p.old_root, r1);
-    b64(p.new_root, r2);
+    cli_b64(p.old_root, sizeof p.old_root, r1, sizeof r1);
+    cli_b64(p.new_root, sizeof p.new_root, r2, sizeof r2);
     if ((err = patient_consistency_verify(&p)) != PATIENT_OK) {
         printf("%s: INCONSISTENT: tree %" PRIu64 ":%s is not a prefix of %" PRIu64 ":%s [%s]\n",
                a[0], p.old_size, r1, p.new_size, r2, patient_errname(err));
@@ -248,13 +242,6 @@ typedef struct {
     int tty;
 } monctx;
 
-static void
-print_safe(const char *s)
-{
-    for (; s && *s; s++)
-        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
-}
-
 static int
 on_entry(const patient_log_entry *e, void *vctx)
 {
@@ -287,15 +274,15 @@ on_entry(const patient_log_entry *e, void *vctx)
         cJSON_Delete(j);
     } else if (!m->o->quiet) {
         printf("%s  seq %" PRIu64 "  ", e->time_str ? e->time_str : "?", e->seq);
-        print_safe(e->by_name);
+        cli_print_safe(e->by_name);
         printf("  -%" PRIu64 " +%" PRIu64 "  ", e->deleted, e->inserted);
         for (size_t i = 0; i < e->n_edits; i++) {
             if (i)
                 putchar(',');
-            print_safe(e->reasons[i]);
+            cli_print_safe(e->reasons[i]);
         }
         putchar(' ');
-        print_safe(e->url);
+        cli_print_safe(e->url);
         putchar('\n');
     }
     return 0;

@@ -84,4 +84,14 @@ int cli_exists(const char *path);
 /* Is stderr a terminal (progress messages go there only then)? */
 int cli_stderr_tty(void);
 
+/* s on stdout, each control character (below 0x20, and 0x7f) as '?', so a
+ * string from a log cannot move the cursor or retitle a terminal. NULL
+ * prints nothing. */
+void cli_print_safe(const char *s);
+
+/* len bytes as standard padded base64 into out (cap bytes, at least
+ * sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL): 45 for a
+ * SHA-256), NUL-terminated. */
+void cli_b64(const uint8_t *bin, size_t len, char *out, size_t cap);
+
 #endif

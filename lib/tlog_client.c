@@ -1102,7 +1102,7 @@ typedef struct {
     patient_checkpoint ck;
     reader *rd;
     lpool *pool;
-    pt_buf recs; /* pt_irec of the new changes, for the index */
+    pt_buf recs; /* the new changes' index records (pt_index_rec_add) */
     uint64_t old;
     pentry e;
     patient_log_entry ent;
@@ -1231,14 +1231,11 @@ catch_up_entry(mrun *m, const rslot *sl, size_t j)
                            : err == PATIENT_ERR_LOG_CORRUPT ? "is malformed"
                                                             : "has a bad signature");
     if (e->kind == PATIENT_LOG_KIND_CHANGE) {
-        pt_irec rec;
+        uint8_t key[PT_INDEX_KEY];
         r->changes++;
-        if (fast)
-            memcpy(rec.key, li->key, PT_INDEX_KEY);
-        else
-            pt_index_key(e->jws, strlen(e->jws), rec.key);
-        rec.seq = i;
-        if ((err = pt_buf_append(&m->recs, &rec, sizeof rec)))
+        if (!fast)
+            pt_index_key(e->jws, strlen(e->jws), key);
+        if ((err = pt_index_rec_add(&m->recs, fast ? li->key : key, i)))
             return raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
         if (o->deep) {
             patient_jws *jw = NULL;
@@ -1376,8 +1373,7 @@ run_save_state(mrun *m)
     /* The index first: one that runs ahead of the state is rebuilt from
      * the state's size next time; one that lags behind it is never used. */
     if (snprintf(ipath, sizeof ipath, "%s.index", m->state_path) >= (int)sizeof ipath ||
-        (err = pt_index_append(ipath, m->st->log_id, m->old, m->ck.size,
-                               (const pt_irec *)m->recs.data, m->recs.len / sizeof(pt_irec))))
+        (err = pt_index_append(ipath, m->st->log_id, m->old, m->ck.size, &m->recs)))
         return raise_alarm(r, PATIENT_MONITOR_STATE, err ? err : PATIENT_ERR_ARG,
                            "cannot write the descriptor index %s.index: %s", m->state_path,
                            patient_strerror(err ? err : PATIENT_ERR_ARG));

@@ -134,13 +134,31 @@ file_last_mark(int fd, uint64_t size, uint64_t *upto, size_t *keep)
 }
 
 patient_err
-pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_t new_size,
-                const pt_irec *recs, size_t n)
+pt_index_rec_add(pt_buf *recs, const uint8_t key[PT_INDEX_KEY], uint64_t seq)
 {
-    uint8_t hdr[HDR_LEN], *buf = NULL, *rec;
+    uint8_t rec[REC_LEN];
+    patient_err err;
+
+    memcpy(rec, key, PT_INDEX_KEY);
+    put_be64(rec + PT_INDEX_KEY, seq);
+    /* the header's room first: pt_index_append writes it */
+    if (recs->len == 0) {
+        if ((err = pt_buf_reserve(recs, HDR_LEN + REC_LEN)))
+            return err;
+        memset(recs->data, ' ', HDR_LEN);
+        recs->len = HDR_LEN;
+    }
+    return pt_buf_append(recs, rec, REC_LEN);
+}
+
+patient_err
+pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_t new_size,
+                pt_buf *recs)
+{
+    uint8_t hdr[HDR_LEN], mark[REC_LEN], *rec;
     char id[HEX_LEN + 1];
     struct stat sb;
-    size_t have = 0, i;
+    size_t have = 0, i, n;
     uint64_t from = 0, upto = 0;
     int fd = -1, fresh = 1;
     patient_err err;
@@ -164,37 +182,35 @@ pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_
     }
     if (err != PATIENT_OK && err != PATIENT_ERR_NOT_FOUND && err != PATIENT_ERR_TOO_LARGE)
         return err;
-    /* Room for the header in front, so a new index is written from this
-     * one buffer (the records of a long catch-up are tens of MB). */
-    if ((buf = malloc(HDR_LEN + (n + 1) * REC_LEN)) == NULL)
-        return PATIENT_ERR_NOMEM;
-    rec = buf + HDR_LEN;
-    for (i = 0; i < n; i++) {
-        memcpy(rec + i * REC_LEN, recs[i].key, PT_INDEX_KEY);
-        put_be64(rec + i * REC_LEN + PT_INDEX_KEY, recs[i].seq);
+    /* No change: only the header's room and the mark. */
+    if (recs->len == 0) {
+        if ((err = pt_buf_reserve(recs, HDR_LEN + REC_LEN)))
+            return err;
+        recs->len = HDR_LEN;
     }
     /* the mark holds the last seq covered: new_size - 1 (new_size > 0) */
-    memcpy(rec + n * REC_LEN, mark_key, PT_INDEX_KEY);
-    put_be64(rec + n * REC_LEN + PT_INDEX_KEY, new_size - 1);
-    if (fresh) {
-        memset(buf, ' ', HDR_LEN);
-        i = (size_t)snprintf((char *)buf, HDR_LEN, MAGIC "%s %llu", log_id,
-                             (unsigned long long)old_size);
-        buf[i] = ' ';
-        buf[HDR_LEN - 1] = '\n';
-        err = pt_write_atomic(path, buf, HDR_LEN + (n + 1) * REC_LEN, 0600, 0);
-        free(buf);
+    memcpy(mark, mark_key, PT_INDEX_KEY);
+    put_be64(mark + PT_INDEX_KEY, new_size - 1);
+    if ((err = pt_buf_append(recs, mark, REC_LEN)))
         return err;
+    rec = recs->data + HDR_LEN;
+    n = (recs->len - HDR_LEN) / REC_LEN; /* with the mark */
+    if (fresh) {
+        memset(recs->data, ' ', HDR_LEN);
+        i = (size_t)snprintf((char *)recs->data, HDR_LEN, MAGIC "%s %llu", log_id,
+                             (unsigned long long)old_size);
+        recs->data[i] = ' ';
+        recs->data[HDR_LEN - 1] = '\n';
+        return pt_write_atomic(path, recs->data, HDR_LEN + n * REC_LEN, 0600, 0);
     }
     if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
         ftruncate(fd, (off_t)(HDR_LEN + have * REC_LEN)) != 0 ||
         lseek(fd, 0, SEEK_END) < 0)
         err = PATIENT_ERR_IO;
-    else if ((err = pt_write_all(fd, rec, (n + 1) * REC_LEN)) == PATIENT_OK && fdatasync(fd) != 0)
+    else if ((err = pt_write_all(fd, rec, n * REC_LEN)) == PATIENT_OK && fdatasync(fd) != 0)
         err = PATIENT_ERR_IO;
     if (fd >= 0)
         close(fd);
-    free(buf);
     return err;
 }
 

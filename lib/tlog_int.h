@@ -83,18 +83,22 @@ patient_err pt_log_evidence_build(const char *line, size_t len, uint64_t index,
 
 /* The monitor's descriptor index (tlog_index.c, docs/format/log.md);
  * PT_INDEX_KEY is in log_int.h. */
-typedef struct {
-    uint8_t key[PT_INDEX_KEY];
-    uint64_t seq;
-} pt_irec;
 /* The key of a compact JWS of len bytes: its last 16 bytes. */
 void pt_index_key(const char *jws, size_t len, uint8_t key[PT_INDEX_KEY]);
+/* One more record of a run's new changes (key, seq) into recs, which keeps
+ * them as the index file has them, after room for its header: the index
+ * is written from this one buffer (a catch-up of a million entries has
+ * 24 MB of records), not copied into another first. recs starts empty
+ * ({0}) and is freed with pt_buf_free. */
+patient_err pt_index_rec_add(pt_buf *recs, const uint8_t key[PT_INDEX_KEY], uint64_t seq);
 /* After a monitor run took the tree from old_size to new_size (> 0) for
- * the log log_id (64 hex): add recs (its new changes) to the index at path,
- * or start a new one covering from old_size if it does not cover exactly
- * up to old_size. Durable (fdatasync, or pt_write_atomic) on return. */
+ * the log log_id (64 hex): add recs (its new changes, pt_index_rec_add;
+ * the header and the coverage mark are written into it here) to the index
+ * at path, or start a new one covering from old_size if it does not cover
+ * exactly up to old_size. Durable (fdatasync, or pt_write_atomic) on
+ * return. */
 patient_err pt_index_append(const char *path, const char *log_id, uint64_t old_size,
-                            uint64_t new_size, const pt_irec *recs, size_t n);
+                            uint64_t new_size, pt_buf *recs);
 typedef struct {
     uint8_t *data;
     size_t len, n; /* n committed records */

@@ -355,12 +355,33 @@ file_size(const char *path)
     return (size_t)st.st_size;
 }
 
+typedef struct {
+    uint8_t key[PT_INDEX_KEY];
+    uint64_t seq;
+} trec;
+
+/* A monitor run's index update with n change records, as it adds them. */
+static patient_err
+index_append(const char *path, const char *id, uint64_t old, uint64_t new_size, const trec *r,
+             size_t n)
+{
+    pt_buf b = {0};
+    patient_err err = PATIENT_OK;
+
+    for (size_t i = 0; i < n && err == PATIENT_OK; i++)
+        err = pt_index_rec_add(&b, r[i].key, r[i].seq);
+    if (err == PATIENT_OK)
+        err = pt_index_append(path, id, old, new_size, &b);
+    pt_buf_free(&b);
+    return err;
+}
+
 START_TEST(index_append_tail)
 {
     const char *id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     const char *other = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
     char path[512];
-    pt_irec r[3];
+    trec r[3];
     pt_index idx;
     size_t pos = 0;
     uint64_t seq;
@@ -371,8 +392,8 @@ START_TEST(index_append_tail)
         memset(r[i].key, 'a' + (int)i, PT_INDEX_KEY);
         r[i].seq = 3 + i;
     }
-    ck_assert_int_eq(pt_index_append(path, id, 0, 10, r, 2), PATIENT_OK);
-    ck_assert_int_eq(pt_index_append(path, id, 10, 20, r + 2, 1), PATIENT_OK);
+    ck_assert_int_eq(index_append(path, id, 0, 10, r, 2), PATIENT_OK);
+    ck_assert_int_eq(index_append(path, id, 10, 20, r + 2, 1), PATIENT_OK);
     ck_assert_uint_eq(file_size(path), 128 + 5 * 24);
     /* a torn append: 1500 records and half of one past the last mark */
     ck_assert_ptr_nonnull(f = fopen(path, "ab"));
@@ -383,7 +404,7 @@ START_TEST(index_append_tail)
     ck_assert_uint_eq(idx.n, 5);
     pt_index_free(&idx);
     r[0].seq = 25;
-    ck_assert_int_eq(pt_index_append(path, id, 20, 30, r, 1), PATIENT_OK);
+    ck_assert_int_eq(index_append(path, id, 20, 30, r, 1), PATIENT_OK);
     ck_assert_uint_eq(file_size(path), 128 + 7 * 24);
     ck_assert_int_eq(pt_index_load(path, id, &idx), PATIENT_OK);
     ck_assert(idx.from == 0 && idx.upto == 30 && idx.n == 7);
@@ -395,14 +416,20 @@ START_TEST(index_append_tail)
     pt_index_free(&idx);
     /* its twins: a gap (the run starts at 35, the index ends at 30) and
      * another log's index both start anew */
-    ck_assert_int_eq(pt_index_append(path, id, 35, 40, r + 1, 1), PATIENT_OK);
+    ck_assert_int_eq(index_append(path, id, 35, 40, r + 1, 1), PATIENT_OK);
     ck_assert_int_eq(pt_index_load(path, id, &idx), PATIENT_OK);
     ck_assert(idx.from == 35 && idx.upto == 40 && idx.n == 2);
     pt_index_free(&idx);
-    ck_assert_int_eq(pt_index_append(path, other, 40, 50, r, 1), PATIENT_OK);
+    ck_assert_int_eq(index_append(path, other, 40, 50, r, 1), PATIENT_OK);
     ck_assert_int_eq(pt_index_load(path, id, &idx), PATIENT_ERR_PARSE);
     ck_assert_int_eq(pt_index_load(path, other, &idx), PATIENT_OK);
     ck_assert(idx.from == 40 && idx.upto == 50 && idx.n == 2);
+    pt_index_free(&idx);
+    /* a run with no change: only its coverage mark is added */
+    ck_assert_int_eq(index_append(path, other, 50, 60, r, 0), PATIENT_OK);
+    ck_assert_uint_eq(file_size(path), 128 + 3 * 24);
+    ck_assert_int_eq(pt_index_load(path, other, &idx), PATIENT_OK);
+    ck_assert(idx.from == 40 && idx.upto == 60 && idx.n == 3);
     pt_index_free(&idx);
 }
 END_TEST

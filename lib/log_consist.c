@@ -188,20 +188,9 @@ out:
 patient_err
 patient_tree_size_parse(const char *s, size_t n, uint64_t *v)
 {
-    uint64_t x = 0;
-
     if (s == NULL || v == NULL)
         return PATIENT_ERR_ARG;
-    if (n == 0 || (s[0] == '0' && n > 1))
-        return PATIENT_ERR_PARSE;
-    for (size_t i = 0; i < n; i++) {
-        unsigned d = (unsigned)(unsigned char)s[i] - '0';
-        if (d > 9 || x > (UINT64_MAX - d) / 10)
-            return PATIENT_ERR_PARSE;
-        x = x * 10 + d;
-    }
-    *v = x;
-    return PATIENT_OK;
+    return pt_decimal_parse(s, n, UINT64_MAX, v) == 0 ? PATIENT_OK : PATIENT_ERR_PARSE;
 }
 
 patient_err

@@ -61,24 +61,16 @@ state_mac(const patient_seckey *sk, const void *body, size_t len, char hex[65])
     pt_hex(mac, sizeof mac, hex);
 }
 
-/* Strict decimal (no sign, no leading zero, no overflow) up to sep. */
+/* A number of the state: the strict decimal reader's (no sign, no
+ * leading zero), at most max, up to sep. */
 static int
-state_u64(const char **p, const char *end, char sep, uint64_t *v)
+state_u64(const char **p, const char *end, char sep, uint64_t max, uint64_t *v)
 {
-    const char *s = *p;
-    uint64_t x = 0;
+    const char *s = *p, *e = memchr(s, sep, (size_t)(end - s));
 
-    if (s >= end || *s < '0' || *s > '9' || (*s == '0' && s + 1 < end && s[1] != sep))
+    if (e == NULL || pt_decimal_parse(s, (size_t)(e - s), max, v) != 0)
         return -1;
-    for (; s < end && *s >= '0' && *s <= '9'; s++) {
-        if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-            return -1;
-        x = x * 10 + (uint64_t)(*s - '0');
-    }
-    if (s >= end || *s != sep)
-        return -1;
-    *p = s + 1;
-    *v = x;
+    *p = e + 1;
     return 0;
 }
 
@@ -97,8 +89,8 @@ state_nodes(const char **pp, const char *end, pt_prev_node **nodes, size_t *nn)
         pt_prev_node x;
         uint64_t lv, ix;
         p += 2;
-        if (state_u64(&p, end, ' ', &lv) || lv < 1 || lv > PT_SHARD_MAX_LEVELS ||
-            state_u64(&p, end, ' ', &ix) || ix >= ((uint64_t)1 << 24) || end - p < 64 + 1 + 64 + 1 ||
+        if (state_u64(&p, end, ' ', PT_SHARD_MAX_LEVELS, &lv) || lv < 1 ||
+            state_u64(&p, end, ' ', ((uint64_t)1 << 24) - 1, &ix) || end - p < 64 + 1 + 64 + 1 ||
             strspn(p, "0123456789abcdef") < 64 || p[64] != ' ' ||
             strspn(p + 65, "0123456789abcdef") < 64 || p[129] != '\n')
             return -1;
@@ -174,15 +166,16 @@ state_read(const char *path, const patient_seckey *sk, const uint8_t *old, size_
 
         if (cnt >= PATIENT_MANIFEST_MAX_RESOURCES)
             goto bad;
-        if (state_u64(&p, end, ' ', &x.dev) || state_u64(&p, end, ' ', &x.ino) ||
-            state_u64(&p, end, ' ', &x.size))
+        if (state_u64(&p, end, ' ', UINT64_MAX, &x.dev) ||
+            state_u64(&p, end, ' ', UINT64_MAX, &x.ino) ||
+            state_u64(&p, end, ' ', UINT64_MAX, &x.size))
             goto bad;
         if (p < end && *p == '-') {
             neg = 1;
             p++;
         }
-        if (state_u64(&p, end, ' ', &sec) || sec > INT64_MAX || (neg && sec == 0) ||
-            state_u64(&p, end, ' ', &nsec) || nsec > 999999999)
+        if (state_u64(&p, end, ' ', INT64_MAX, &sec) || (neg && sec == 0) ||
+            state_u64(&p, end, ' ', 999999999, &nsec))
             goto bad;
         x.sec = neg ? -(int64_t)sec : (int64_t)sec;
         x.nsec = (long)nsec;

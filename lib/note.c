@@ -150,27 +150,6 @@ text_ok(const uint8_t *s, size_t n)
     return 1;
 }
 
-/* A decimal tree size: no sign, no leading zero, fits in 63 bits (what
- * other implementations hold in an int64). */
-static int
-size_parse(const char *s, size_t n, uint64_t *v)
-{
-    uint64_t x = 0;
-    size_t i;
-
-    if (n == 0 || n > 19 || (n > 1 && s[0] == '0'))
-        return 0;
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        x = x * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (x > (uint64_t)INT64_MAX)
-        return 0;
-    *v = x;
-    return 1;
-}
-
 patient_err
 patient_checkpoint_open(const char *note, size_t len, const char *origin,
                         const patient_pubkey *pub, patient_checkpoint *out)
@@ -209,7 +188,9 @@ patient_checkpoint_open(const char *note, size_t len, const char *origin,
             memcpy(out->origin, p, (size_t)(nl - p));
             out->origin[nl - p] = '\0';
         } else if (line == 1) {
-            if (!size_parse(p, (size_t)(nl - p), &out->size))
+            /* The tree size fits in 63 bits: what other implementations
+             * hold in an int64. */
+            if (pt_decimal_parse(p, (size_t)(nl - p), INT64_MAX, &out->size) != 0)
                 goto out;
         } else if (line == 2) {
             if (pt_b64_decode_exact(p, (size_t)(nl - p), 0, out->root, PATIENT_SHA256_BYTES))

@@ -583,6 +583,25 @@ is_digit(char c)
 }
 
 int
+pt_decimal_parse(const char *s, size_t n, uint64_t max, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    if (n == 0 || (s[0] == '0' && n > 1))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        /* x * 10 + d <= max, written so that nothing wraps (a max
+         * below 9 too) */
+        if (d > 9 || d > max || x > (max - d) / 10)
+            return -1;
+        x = x * 10 + d;
+    }
+    *v = x;
+    return 0;
+}
+
+int
 pt_json_number_token(const char *s, size_t len, size_t *toklen, int *is_int)
 {
     size_t i = 0;

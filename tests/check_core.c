@@ -586,6 +586,64 @@ assert_no_temp_left(const char *dir)
     closedir(dp);
 }
 
+/* The one strict decimal reader, at each cap its callers give: the cap
+ * itself, one more, a digit more, leading zeros, signs and blanks. */
+START_TEST(decimal_parse)
+{
+    static const struct {
+        const char *s;
+        uint64_t max;
+        int ok;
+        uint64_t v;
+    } c[] = {
+        {"0", UINT64_MAX, 1, 0},
+        {"18446744073709551615", UINT64_MAX, 1, UINT64_MAX},
+        {"18446744073709551616", UINT64_MAX, 0, 0},
+        {"18446744073709551620", UINT64_MAX, 0, 0},
+        {"99999999999999999999", UINT64_MAX, 0, 0},
+        {"184467440737095516150", UINT64_MAX, 0, 0},
+        {"9223372036854775807", INT64_MAX, 1, INT64_MAX},
+        {"9223372036854775808", INT64_MAX, 0, 0},
+        {"18446744073709551615", INT64_MAX, 0, 0},
+        {"999999999", 999999999, 1, 999999999},
+        {"1000000000", 999999999, 0, 0},
+        {"0", 0, 1, 0},
+        {"1", 0, 0, 0},
+        {"3", 3, 1, 3},
+        {"4", 3, 0, 0},
+        {"9", 3, 0, 0},
+        {"16777215", (1u << 24) - 1, 1, (1u << 24) - 1},
+        {"16777216", (1u << 24) - 1, 0, 0},
+        {"10", 10, 1, 10},
+        {"11", 10, 0, 0},
+        {"00", UINT64_MAX, 0, 0},
+        {"07", UINT64_MAX, 0, 0},
+        {"0009223372036854775807", INT64_MAX, 0, 0},
+        {"+7", UINT64_MAX, 0, 0},
+        {"-7", UINT64_MAX, 0, 0},
+        {"-0", UINT64_MAX, 0, 0},
+        {" 7", UINT64_MAX, 0, 0},
+        {"7 ", UINT64_MAX, 0, 0},
+        {"7\n", UINT64_MAX, 0, 0},
+        {"1e3", UINT64_MAX, 0, 0},
+        {"0x10", UINT64_MAX, 0, 0},
+        {"", UINT64_MAX, 0, 0},
+    };
+    uint64_t v;
+
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        v = 42;
+        ck_assert_msg(pt_decimal_parse(c[i].s, strlen(c[i].s), c[i].max, &v) == (c[i].ok ? 0 : -1),
+                      "%s (max %llu)", c[i].s, (unsigned long long)c[i].max);
+        ck_assert_uint_eq(v, c[i].ok ? c[i].v : 42);
+    }
+    /* n bounds the text; a NUL inside it is not a digit. */
+    ck_assert_int_eq(pt_decimal_parse("123", 2, UINT64_MAX, &v), 0);
+    ck_assert_uint_eq(v, 12);
+    ck_assert_int_eq(pt_decimal_parse("1\0", 2, UINT64_MAX, &v), -1);
+}
+END_TEST
+
 START_TEST(write_atomic_excl)
 {
     const char *p = tpath("f");
@@ -1205,6 +1263,7 @@ core_suite(void)
     tcase_add_test(tc, json_size_cap);
     tcase_add_test(tc, json_getters);
     tcase_add_test(tc, json_int_strict);
+    tcase_add_test(tc, decimal_parse);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("files");

@@ -4,15 +4,18 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
+#include <sodium.h>
 
 #include <patient/patient.h>
 #include "util.h"
+#include "key_int.h"
 #include "manifest_int.h"
 #include "testutil.h"
 
@@ -514,6 +517,136 @@ START_TEST(test_publish_versions)
     ck_assert_int_eq(verr, PATIENT_OK);
     patient_seckey_free(sk);
     free(root);
+}
+END_TEST
+
+/* The publish state's numbers (docs/format/manifest.md, "Publish state"):
+ * strict decimal, each at its cap. Each case publishes (a fresh state),
+ * puts value in place of field of the state's first file line (or its
+ * first "s" line), signs the state again with the key's state MAC, and
+ * publishes again: a state that reads reuses hashes, one that does not
+ * reuses none. */
+typedef struct {
+    int field;
+    const char *value;
+    int reads;
+} state_num;
+
+static void
+state_case(const char *root, patient_seckey *sk, patient_manifest_opts *o, int shard,
+           const state_num *c)
+{
+    patient_publish_result res;
+    char *t, *line, *end, *fs, *fe, *nt = NULL, hex[65];
+    uint8_t k[32], mac[32];
+    size_t len;
+
+    ck_assert_int_eq(patient_manifest_publish(root, NULL, sk, o, &res, NULL), PATIENT_OK);
+    t = slurp(o->state_path, &len);
+    /* After the magic and manifest lines: the "s" lines, then the files'
+     * (fields one blank apart). */
+    line = strchr(strchr(t, '\n') + 1, '\n') + 1;
+    while (!shard && strncmp(line, "s ", 2) == 0)
+        line = strchr(line, '\n') + 1;
+    ck_assert(shard ? strncmp(line, "s ", 2) == 0 : strncmp(line, "mac ", 4) != 0);
+    fs = line;
+    for (int i = 0; i < c->field; i++)
+        fs = strchr(fs, ' ') + 1;
+    fe = strchr(fs, ' ');
+    end = strstr(t, "\nmac ") + 1;
+    ck_assert(asprintf(&nt, "%.*s%s%.*s", (int)(fs - t), t, c->value, (int)(end - fe), fe) > 0);
+    pt_seckey_derive(sk, "patient-publish-state-v1", k);
+    crypto_generichash(mac, sizeof mac, (const uint8_t *)nt, strlen(nt), k, sizeof k);
+    pt_hex(mac, sizeof mac, hex);
+    free(t);
+    ck_assert(asprintf(&t, "%smac %s\n", nt, hex) > 0);
+    ck_assert_int_eq(pt_write_atomic(o->state_path, t, strlen(t), 0600, 0), PATIENT_OK);
+    free(t);
+    free(nt);
+    ck_assert_int_eq(patient_manifest_publish(root, NULL, sk, o, &res, NULL), PATIENT_OK);
+    if (c->reads)
+        ck_assert_msg(res.files_reused > 0, "field %d = \"%s\": reused %zu", c->field, c->value,
+                      res.files_reused);
+    else
+        ck_assert_msg(res.files_reused == 0 && res.reuse_note != NULL &&
+                          strcmp(res.reuse_note,
+                                 "publish state not authentic or not for this manifest") == 0,
+                      "field %d = \"%s\": reused %zu", c->field, c->value, res.files_reused);
+}
+
+/* Files written just now are hashed but not recorded: files[] are made
+ * old first. */
+static void
+state_cases(const char *root, const char *const *files, size_t nfiles, int shard,
+            const state_num *c, size_t n)
+{
+    patient_seckey *sk = test_key();
+    patient_manifest_opts o = golden_opts(NULL);
+    struct timespec old[2] = {{GOLDEN_ISSUED, 0}, {GOLDEN_ISSUED, 0}};
+    char p[1024], st[600];
+
+    for (size_t i = 0; i < nfiles; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, files[i]);
+        ck_assert_int_eq(utimensat(AT_FDCWD, p, old, 0), 0);
+    }
+    snprintf(st, sizeof st, "%s/state", tmpdir);
+    o.version = 0;
+    o.state_path = st;
+    for (size_t i = 0; i < n; i++)
+        state_case(root, sk, &o, shard, &c[i]);
+    patient_seckey_free(sk);
+}
+
+START_TEST(test_publish_state_numbers)
+{
+    static const char *const files[] = {"index.html", "about/index.html", "css/site.css",
+                                        "docs/a b \xc3\xbc.txt", "docs/x+y=z.js", "empty",
+                                        ".hidden", ".well-known/security.txt"};
+    /* Fields 0-4: dev, ino, size, seconds, nanoseconds. */
+    static const state_num c[] = {
+        {0, "18446744073709551615", 1}, {0, "18446744073709551616", 0},
+        {0, "99999999999999999999", 0}, {0, "0", 1},
+        {0, "00", 0},                   {0, "01", 0},
+        {0, "+1", 0},                   {0, "-1", 0},
+        {0, " 1", 0},                   {1, "18446744073709551615", 1},
+        {1, "18446744073709551616", 0}, {2, "18446744073709551615", 1},
+        {2, "18446744073709551616", 0}, {2, "007", 0},
+        {3, "9223372036854775807", 1},  {3, "9223372036854775808", 0},
+        {3, "-9223372036854775807", 1}, {3, "-9223372036854775808", 0},
+        {3, "-0", 0},                   {3, "--1", 0},
+        {3, "-01", 0},                  {3, "+1", 0},
+        {4, "999999999", 1},            {4, "1000000000", 0},
+        {4, "0", 1},                    {4, "00", 0},
+    };
+    char *root = mktree_clean();
+
+    state_cases(root, files, sizeof files / sizeof *files, 0, c, sizeof c / sizeof *c);
+    free(root);
+}
+END_TEST
+
+/* A sharded tree's "s" lines: level 1..PT_SHARD_MAX_LEVELS (3), bin index
+ * below 2^24 (fields 1 and 2). */
+START_TEST(test_publish_state_shard_numbers)
+{
+    static const state_num c[] = {
+        {1, "3", 1},        {1, "4", 0},        {1, "9", 0},        {1, "0", 0},
+        {1, "01", 0},       {1, "+1", 0},       {2, "16777215", 1}, {2, "16777216", 0},
+        {2, "00", 0},       {2, "-1", 0},
+    };
+    char root[512], *files[PT_SHARD_MIN + 8];
+
+    snprintf(root, sizeof root, "%s/big", tmpdir);
+    mkdir(root, 0755);
+    for (unsigned i = 0; i < PT_SHARD_MIN + 8; i++) {
+        char body[64];
+        ck_assert(asprintf(&files[i], "d%u/p%u.html", i % 7, i) > 0);
+        snprintf(body, sizeof body, "page %u\n", i);
+        WRITE(root, files[i], body);
+    }
+    state_cases(root, (const char *const *)files, PT_SHARD_MIN + 8, 1, c, sizeof c / sizeof *c);
+    for (unsigned i = 0; i < PT_SHARD_MIN + 8; i++)
+        free(files[i]);
 }
 END_TEST
 
@@ -1197,6 +1330,8 @@ manifest_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_publish_versions);
+    tcase_add_test(tc, test_publish_state_numbers);
+    tcase_add_test(tc, test_publish_state_shard_numbers);
     tcase_add_test(tc, test_publish_recovery);
     tcase_add_test(tc, test_publish_out_inside_tree);
     tcase_add_test(tc, test_publish_refuses_symlinked_wellknown);

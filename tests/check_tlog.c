@@ -218,6 +218,34 @@ START_TEST(note_sign_open)
         ck_assert_int_eq(patient_checkpoint_open(two, strlen(two), NULL, &pk, &out), PATIENT_OK);
         free(two);
     }
+    /* The size line: below 2^63 (docs/format/log.md), strict decimal. */
+    {
+        static const char *const bad_sizes[] = {
+            "9223372036854775808", "18446744073709551615", "18446744073709551616",
+            "09223372036854775807", "007", "+7", "-7", " 7", "7 ", "",
+        };
+        char *big = NULL, *t;
+        size_t bl;
+        c.size = INT64_MAX;
+        ck_assert_int_eq(patient_checkpoint_sign(&c, sk, &big), PATIENT_OK);
+        bl = strlen(big);
+        ck_assert_int_eq(patient_checkpoint_open(big, bl, NULL, &pk, &out), PATIENT_OK);
+        ck_assert_uint_eq(out.size, INT64_MAX);
+        /* Another size that reads is only refused by the signature. */
+        t = strdup(big);
+        ck_assert_ptr_nonnull(strstr(t, "\n9223372036854775807\n"));
+        strstr(t, "\n9223372036854775807\n")[19] = '6';
+        ck_assert_int_eq(patient_checkpoint_open(t, bl, NULL, &pk, &out), PATIENT_ERR_SIGNATURE);
+        free(t);
+        for (size_t i = 0; i < sizeof bad_sizes / sizeof *bad_sizes; i++) {
+            const char *nl1 = strchr(big, '\n'), *nl2 = strchr(nl1 + 1, '\n');
+            ck_assert(asprintf(&t, "%.*s%s%s", (int)(nl1 + 1 - big), big, bad_sizes[i], nl2) > 0);
+            ck_assert_msg(patient_checkpoint_open(t, strlen(t), NULL, &pk, &out) == PATIENT_ERR_PARSE,
+                          "size line \"%s\"", bad_sizes[i]);
+            free(t);
+        }
+        free(big);
+    }
     ck_assert_int_eq(patient_note_vkey("example.test/log", &pk, &vkey), PATIENT_OK);
     ck_assert(strncmp(vkey, "example.test/log+", 17) == 0);
     ck_assert_uint_eq(strlen(vkey), 17 + 8 + 1 + 44);
@@ -492,6 +520,9 @@ START_TEST(tree_size_text)
         {"18446744073709551615", UINT64_MAX, "18446744073709551616"},
         {"9", 9, "9x"},
         {"1", 1, ""},
+        {"18446744073709551615", UINT64_MAX, "99999999999999999999"},
+        {"18446744073709551615", UINT64_MAX, "184467440737095516150"},
+        {"9223372036854775808", 9223372036854775808ULL, "7 "},
     };
     uint64_t v;
 

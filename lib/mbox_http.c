@@ -1,5 +1,6 @@
 /* The HTTP response around a middlebox's body: whether it may be changed at
- * all, and which headers a changed one must drop. Header: patient/mbox.h. */
+ * all, and which headers a changed one must drop; the ICAP ISTag that
+ * names the middlebox's rules. Header: patient/mbox.h. */
 #include "config.h"
 
 #include <stddef.h>
@@ -42,4 +43,36 @@ patient_mbox_drop_headers(void)
         "Repr-Digest", "Unencoded-Digest", "Accept-Ranges", NULL,
     };
     return names;
+}
+
+patient_err
+patient_mbox_istag(const patient_pubkey *pk, const char *name, const patient_rules *rules,
+                   char out[PATIENT_MBOX_ISTAG_BYTES])
+{
+    static const char hx[] = "0123456789abcdef";
+    uint8_t h[PATIENT_SHA256_BYTES], rh[PATIENT_SHA256_BYTES];
+    patient_sha256_ctx *ctx = NULL;
+    patient_err err;
+
+    if (pk == NULL || name == NULL || rules == NULL || out == NULL)
+        return PATIENT_ERR_ARG;
+    patient_rules_sha256(rules, rh);
+    if ((err = patient_sha256_init(&ctx)) != PATIENT_OK)
+        return err;
+    if ((err = patient_sha256_update(ctx, pk->id, sizeof pk->id)) != PATIENT_OK ||
+        (err = patient_sha256_update(ctx, pk->pk, sizeof pk->pk)) != PATIENT_OK ||
+        (err = patient_sha256_update(ctx, name, strlen(name) + 1)) != PATIENT_OK ||
+        (err = patient_sha256_update(ctx, rh, sizeof rh)) != PATIENT_OK) {
+        patient_sha256_free(ctx);
+        return err;
+    }
+    if ((err = patient_sha256_final(ctx, h)) != PATIENT_OK) /* frees ctx */
+        return err;
+    memcpy(out, "pt1-", 4);
+    for (size_t i = 0; i < 10; i++) {
+        out[4 + 2 * i] = hx[h[i] >> 4];
+        out[5 + 2 * i] = hx[h[i] & 15];
+    }
+    out[24] = 0;
+    return PATIENT_OK;
 }

@@ -60,6 +60,7 @@ struct patient_rules {
     size_t window;        /* longest regex match, bytes ("limits.match_window") */
     size_t work_per_byte; /* matcher work allowed per body byte ("limits.work_per_byte") */
     pcre2_match_context *mctx; /* limits above; read-only after parse */
+    uint8_t sha256[PATIENT_SHA256_BYTES]; /* of the bytes parsed */
 };
 
 typedef struct {
@@ -828,6 +829,8 @@ patient_rules_parse(const void *bytes, size_t len, patient_rules **out, char **d
 
     if ((rs = calloc(1, sizeof *rs)) == NULL)
         FAIL(PATIENT_ERR_NOMEM, "out of memory");
+    if ((err = patient_sha256(bytes ? bytes : "", len, rs->sha256)) != PATIENT_OK)
+        FAIL(err, "cannot hash the rule file");
     rs->window = PATIENT_RULES_DEFAULT_WINDOW;
     rs->work_per_byte = PATIENT_RULES_DEFAULT_WORK;
     if ((err = parse_limits(rs, cJSON_GetObjectItemCaseSensitive(root, "limits"), detail)) !=
@@ -851,6 +854,12 @@ out:
     patient_rules_free(rs);
     cJSON_Delete(root);
     return err;
+}
+
+void
+patient_rules_sha256(const patient_rules *rules, uint8_t out[PATIENT_SHA256_BYTES])
+{
+    memcpy(out, rules->sha256, sizeof rules->sha256);
 }
 
 patient_err

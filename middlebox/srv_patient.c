@@ -736,32 +736,17 @@ post_init_log(void)
 }
 
 /* ISTag changes with the rules and the middlebox identity, so caches
- * in front of us do not keep responses adapted under other rules. */
+ * in front of us do not keep responses adapted under other rules; it
+ * names the rule bytes loaded into g_rules, not the file as it is now. */
 static int
 post_init_istag(ci_service_xdata_t *srv_xdata)
 {
-    static const char hx[] = "0123456789abcdef";
-    uint8_t h[PATIENT_SHA256_BYTES];
-    char istag[CI_SERVICE_ISTAG_SIZE + 1];
+    char istag[PATIENT_MBOX_ISTAG_BYTES];
     patient_pubkey pk;
-    patient_sha256_ctx *ctx = NULL;
-    uint64_t rsize = 0;
 
-    if (patient_sha256_init(&ctx) != PATIENT_OK)
-        return CI_ERROR;
     patient_seckey_pubkey(g_sk, &pk);
-    (void)patient_sha256_update(ctx, &pk, sizeof pk);
-    (void)patient_sha256_update(ctx, cfg_name, strlen(cfg_name) + 1);
-    if (patient_sha256_file(cfg_rules, h, &rsize) == PATIENT_OK)
-        (void)patient_sha256_update(ctx, h, sizeof h);
-    if (patient_sha256_final(ctx, h) != PATIENT_OK) /* frees ctx */
+    if (patient_mbox_istag(&pk, cfg_name, g_rules, istag) != PATIENT_OK)
         return CI_ERROR;
-    memcpy(istag, "pt1-", 4);
-    for (size_t i = 0; i < 10; i++) {
-        istag[4 + 2 * i] = hx[h[i] >> 4];
-        istag[5 + 2 * i] = hx[h[i] & 15];
-    }
-    istag[24] = 0;
     ci_service_set_istag(srv_xdata, istag);
     return CI_OK;
 }

@@ -588,6 +588,92 @@ START_TEST(http_may_change)
 }
 END_TEST
 
+/* The ISTag a middlebox expects for key pk, name and rule bytes: "pt1-" and
+ * 20 hex digits of SHA-256(key id, public key, name, NUL, SHA-256(bytes)). */
+static void
+istag_of(const patient_pubkey *pk, const char *name, const char *bytes, char out[25])
+{
+    uint8_t rh[32], h[32], buf[512];
+    size_t n = 0;
+
+    ck_assert_int_eq(patient_sha256(bytes, strlen(bytes), rh), PATIENT_OK);
+    memcpy(buf, pk->id, sizeof pk->id);
+    n += sizeof pk->id;
+    memcpy(buf + n, pk->pk, sizeof pk->pk);
+    n += sizeof pk->pk;
+    memcpy(buf + n, name, strlen(name) + 1);
+    n += strlen(name) + 1;
+    memcpy(buf + n, rh, sizeof rh);
+    n += sizeof rh;
+    ck_assert_int_eq(patient_sha256(buf, n, h), PATIENT_OK);
+    strcpy(out, "pt1-");
+    for (int i = 0; i < 10; i++)
+        sprintf(out + 4 + 2 * i, "%02x", h[i]);
+}
+
+/* The ISTag names the rule bytes that were loaded: rewriting the file after
+ * loading changes nothing (an ISTag from a second read of the file would
+ * name the new rules), and another name, key or rule file changes it. */
+START_TEST(istag_names_loaded_rules)
+{
+    static const char other_json[] =
+        "{\"patient\":1,\"type\":\"rules\",\"rules\":["
+        "{\"id\":\"ban\",\"match\":{\"literal\":\"<body>\"},\"action\":\"insert_after\","
+        "\"text\":\"<p>other</p>\",\"reason\":\"banner.inserted\"}]}";
+    char path[128], d[64], tag[PATIENT_MBOX_ISTAG_BYTES], want[25], *detail = NULL;
+    patient_rules *loaded = NULL, *again = NULL;
+    patient_pubkey pk1, pk2;
+    patient_seckey *sk1, *sk2;
+    uint8_t rh[32], h[32];
+    FILE *f;
+
+    tu_mkdtemp(d, sizeof d, "check_mbox_istag");
+    ck_assert_int_eq(patient_keypair_generate(&pk1, &sk1), PATIENT_OK);
+    snprintf(path, sizeof path, "%s/rules.json", d);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs(rules_json, f);
+    fclose(f);
+    ck_assert_int_eq(patient_rules_load(path, &loaded, &detail), PATIENT_OK);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs(other_json, f);
+    fclose(f);
+    patient_rules_sha256(loaded, rh);
+    ck_assert_int_eq(patient_sha256(rules_json, strlen(rules_json), h), PATIENT_OK);
+    ck_assert_mem_eq(rh, h, 32);
+    ck_assert_int_eq(patient_mbox_istag(&pk1, "check", loaded, tag), PATIENT_OK);
+    istag_of(&pk1, "check", rules_json, want);
+    ck_assert_str_eq(tag, want);
+    ck_assert_uint_eq(strlen(tag), 24);
+    /* The same rules parsed from memory: the same tag. */
+    ck_assert_int_eq(patient_rules_parse(rules_json, strlen(rules_json), &again, &detail),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_istag(&pk1, "check", again, tag), PATIENT_OK);
+    ck_assert_str_eq(tag, want);
+    patient_rules_free(again);
+    again = NULL;
+    /* Twins: the file as it is now, another name, another key. */
+    ck_assert_int_eq(patient_rules_load(path, &again, &detail), PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_istag(&pk1, "check", again, tag), PATIENT_OK);
+    istag_of(&pk1, "check", other_json, want);
+    ck_assert_str_eq(tag, want);
+    istag_of(&pk1, "check", rules_json, want);
+    ck_assert_str_ne(tag, want);
+    ck_assert_int_eq(patient_mbox_istag(&pk1, "checks", loaded, tag), PATIENT_OK);
+    ck_assert_str_ne(tag, want);
+    ck_assert_int_eq(patient_keypair_generate(&pk2, &sk2), PATIENT_OK);
+    ck_assert_int_eq(patient_mbox_istag(&pk2, "check", loaded, tag), PATIENT_OK);
+    ck_assert_str_ne(tag, want);
+    ck_assert_int_eq(patient_mbox_istag(NULL, "check", loaded, tag), PATIENT_ERR_ARG);
+    ck_assert_int_eq(patient_mbox_istag(&pk1, "check", NULL, tag), PATIENT_ERR_ARG);
+    patient_seckey_free(sk2);
+    patient_rules_free(again);
+    patient_rules_free(loaded);
+    patient_seckey_free(sk1);
+    unlink(path);
+    rmdir(d);
+}
+END_TEST
+
 START_TEST(http_drop_headers)
 {
     static const char *const want[] = {"Content-Length", "ETag", "Content-MD5", "Digest",
@@ -747,6 +833,7 @@ main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("http");
     tcase_add_test(tc, http_may_change);
+    tcase_add_test(tc, istag_names_loaded_rules);
     tcase_add_test(tc, http_drop_headers);
     suite_add_tcase(s, tc);
     tc = tcase_create("refdir");

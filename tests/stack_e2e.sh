@@ -79,6 +79,32 @@ PY
 then ok "index: jwcrypto verifies the descriptor (kid, url, hop 1, out hash, reasons)"
 else not_ok "index: jwcrypto verifies the descriptor"; fi
 
+# ---- the ISTag names the rules loaded: "pt1-" and 20 hex digits of
+# SHA-256(key id, public key, name, NUL, SHA-256(rule file)), from the
+# service's own configuration (an ISTag of other rule bytes does not match)
+iport=${ICAP_URL#icap://127.0.0.1:}; iport=${iport%%/*}
+timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/"$1" || exit 1
+    printf "OPTIONS %s ICAP/1.0\r\nHost: 127.0.0.1:%s\r\nEncapsulated: null-body=0\r\n\r\n" "$2" "$1" >&3
+    while IFS= read -r l <&3; do l=${l%"$(printf "\r")"}; [ -z "$l" ] && break; printf "%s\n" "$l"; done' \
+    _ "$iport" "$ICAP_URL" >"$work/options.hdr" 2>/dev/null || true
+if "$PY" - "$STACK_DIR/c-icap.conf" "$MBOX_PUB" "$work/options.hdr" <<'PY'
+import base64, hashlib, re, sys
+conf, pubfile, hdrfile = sys.argv[1:4]
+cfg = dict(re.match(r"patient\.(\w+) (.*)", l).groups() for l in open(conf).read().splitlines()
+           if l.startswith("patient."))
+name = cfg["Name"].strip('"').encode()
+line = [l for l in open(pubfile).read().splitlines() if l and not l.startswith("untrusted comment:")][0]
+raw = base64.b64decode(line, validate=True)
+rules = open(cfg["Rules"], "rb").read()
+def tag(r):
+    return "pt1-" + hashlib.sha256(raw[2:42] + name + b"\0" + hashlib.sha256(r).digest()).hexdigest()[:20]
+hdr = [l for l in open(hdrfile).read().splitlines() if l.lower().startswith("istag:")]
+assert len(hdr) == 1 and tag(rules) in hdr[0], (hdr, tag(rules))
+assert tag(rules + b"\n") not in hdr[0]
+PY
+then ok "ISTag names the key, the name and the rule bytes loaded"
+else not_ok "ISTag names the key, the name and the rule bytes loaded"; cat "$work/options.hdr"; fi
+
 # ---- pass-through
 fetch css /css/site.css
 check "css: unchanged" cmp -s "$work/css.body" "$work/site/css/site.css"

@@ -154,6 +154,19 @@ PATIENT_EXPORT const char *patient_mbox_may_change(int status, const char *cache
  * A NULL-terminated static array, Content-Length first. Thread-safe. */
 PATIENT_EXPORT const char *const *patient_mbox_drop_headers(void);
 
+/* The ICAP ISTag of a middlebox (RFC 3507 4.7: it changes when the service
+ * would adapt differently, so caches in front drop what it adapted
+ * before): "pt1-" and the first 20 hex digits of SHA-256(key id ‖ public
+ * key ‖ name ‖ NUL ‖ SHA-256 of the rule file), the rule file's hash being
+ * that of the bytes rules was parsed from (patient_rules_sha256), never a
+ * second read of the file. out gets 24 characters and a NUL.
+ * PATIENT_ERR_ARG for a NULL argument, PATIENT_ERR_NOMEM. Thread-safe. */
+#define PATIENT_MBOX_ISTAG_BYTES 25
+PATIENT_EXPORT PATIENT_WUR patient_err patient_mbox_istag(const patient_pubkey *pk,
+                                                          const char *name,
+                                                          const patient_rules *rules,
+                                                          char out[PATIENT_MBOX_ISTAG_BYTES]);
+
 /* ---- descriptors delivered by reference (docs/format/change.md) -------
  * A middlebox that streams a changed body keeps each descriptor as a file
  * named by its reference id in one folder, to serve it while endpoints

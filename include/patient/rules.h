@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <patient/error.h>
+#include <patient/hash.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -115,6 +116,13 @@ PATIENT_EXPORT void patient_rules_free(patient_rules *rules);
 
 /* Number of rules; 0 for NULL. */
 PATIENT_EXPORT size_t patient_rules_count(const patient_rules *rules);
+
+/* The SHA-256 of the exact bytes the set was parsed from (for
+ * patient_rules_load, the file's bytes as read, once): what a middlebox
+ * names its rules by (patient_mbox_istag), so the name cannot describe a
+ * file other than the one loaded. Thread-safe. */
+PATIENT_EXPORT void patient_rules_sha256(const patient_rules *rules,
+                                         uint8_t out[PATIENT_SHA256_BYTES]);
 
 /* Find every match of every rule in body[0..len) and report the resulting
  * edits through cb, in strictly ascending offset order (see FORMAT.md for

@@ -160,6 +160,12 @@ typedef struct {
     patient_log_kind kind;
     int parsed, hash_err;
     uint8_t key[PT_INDEX_KEY]; /* a change's pt_index_key */
+    /* LS_SUBTREE, on the first line of each group of LS_SUB lines the
+     * workers handed out whole: sub_ok when all of them hashed and are
+     * parsed, and sub their MTH (the subtree they make in a tree where the
+     * group starts at a multiple of LS_SUB). */
+    int sub_ok;
+    uint8_t sub[HASH_LEN];
 } lineinfo;
 
 /* Whole lines read with one pread loop: line[i] (len[i] bytes, without the
@@ -188,6 +194,13 @@ uint64_t lb_line_off(const lbatch *b, size_t i);
  * the line's own SHA-256 too, LS_SCAN the entry scan (lineinfo.parsed). */
 #define LS_CHAIN 1u
 #define LS_SCAN 2u
+/* With LS_SCAN: each group of LS_SUB lines (from line 0 of the batch)
+ * hashed into its subtree root as well (lineinfo.sub), 16 node hashes at
+ * a time where the CPU has AVX-512; the caller adds the group to its tree
+ * at once (pt_tiles_add_sub). */
+#define LS_SUBTREE 4u
+#define LS_SUB_HEIGHT 6u
+#define LS_SUB (1u << LS_SUB_HEIGHT)
 
 /* Workers that fill a batch's info[]. One job at a time: lpool_start
  * returns at once (or, on a one-core machine, after doing the work

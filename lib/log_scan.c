@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log_int.h"
+#include "merkle.h"
 #include "sha256_pair.h"
 #include "tlog_int.h"
 
@@ -158,9 +159,33 @@ line_work(const uint8_t *line, size_t len, unsigned what, int hashed, pentry *e,
     li->parsed = 1;
 }
 
+/* LS_SUBTREE: the root of lines g..g+LS_SUB-1 of b into info[g], when
+ * they are all there, hashed and parsed (else info[g].sub_ok = 0). Only
+ * where the CPU hashes 16 nodes at once: one by one, the caller's
+ * frontier is as fast, so it is left to do them. */
+static void
+group_root(lbatch *b, size_t g, size_t hi)
+{
+    uint8_t leaves[LS_SUB][HASH_LEN];
+
+    b->info[g].sub_ok = 0;
+    if (g + LS_SUB > hi || !pt_cpu_avx512())
+        return;
+    for (size_t j = 0; j < LS_SUB; j++) {
+        const lineinfo *li = &b->info[g + j];
+        if (li->hash_err || !li->parsed)
+            return;
+        memcpy(leaves[j], li->leaf, HASH_LEN);
+    }
+    b->info[g].sub_ok =
+        pt_merkle_root_wide((const uint8_t(*)[HASH_LEN])leaves, LS_SUB, b->info[g].sub) ==
+        PATIENT_OK;
+}
+
 /* Lines lo..hi of b: both hashes eight lines at a time where the CPU
  * hashes sixteen messages at once (pt_sha256_pair8), then each line's
- * scan. */
+ * scan; with LS_SUBTREE, the roots of its groups (lo is a multiple of
+ * LS_SUB). */
 static void
 slice_work(lbatch *b, size_t lo, size_t hi, unsigned what, pentry *e)
 {
@@ -182,11 +207,15 @@ slice_work(lbatch *b, size_t lo, size_t hi, unsigned what, pentry *e)
             line_work(b->line[i + j], b->len[i + j], what, hashed, e, &b->info[i + j]);
         }
     }
+    if ((what & (LS_SUBTREE | LS_SCAN)) == (LS_SUBTREE | LS_SCAN))
+        for (i = lo; i < hi; i += LS_SUB)
+            group_root(b, i, hi);
 }
 
 /* Lines are handed out in slices: few enough lock rounds, small enough
  * that a busy neighbour's core does not hold up the end of a batch. */
 #define SLICE 64
+_Static_assert(SLICE % LS_SUB == 0, "a slice holds whole groups");
 
 struct lpool {
     pthread_mutex_t mu;

@@ -68,16 +68,16 @@ pt_tile_root(const uint8_t *data, unsigned w, uint8_t out[PATIENT_SHA256_BYTES])
     return pt_merkle_root((const uint8_t(*)[PATIENT_SHA256_BYTES])data, w, out);
 }
 
-patient_err
-pt_tiles_add(pt_tiles *t, const uint8_t leaf[PATIENT_SHA256_BYTES], pt_tile_full_fn on_full,
-             void *ctx)
+/* Hash h into level L's partial tile, and every tile that fills up into
+ * the level above (roots: the nr tile roots the frontier just made). */
+static patient_err
+tiles_push(pt_tiles *t, const uint8_t leaf[PATIENT_SHA256_BYTES],
+           uint8_t (*roots)[PATIENT_SHA256_BYTES], unsigned nr, pt_tile_full_fn on_full, void *ctx)
 {
-    uint8_t h[PATIENT_SHA256_BYTES], roots[PT_TILE_LEVELS][PATIENT_SHA256_BYTES];
-    unsigned L = 0, nr;
+    uint8_t h[PATIENT_SHA256_BYTES];
+    unsigned L = 0;
     patient_err err;
 
-    if ((err = pt_merkle_frontier_add_tiles(&t->fr, leaf, roots, PT_TILE_LEVELS, &nr)))
-        return err;
     memcpy(h, leaf, sizeof h);
     for (;;) {
         memcpy(t->part[L][t->w[L]++], h, sizeof h);
@@ -101,6 +101,39 @@ pt_tiles_add(pt_tiles *t, const uint8_t leaf[PATIENT_SHA256_BYTES], pt_tile_full
     }
     t->size++;
     return PATIENT_OK;
+}
+
+patient_err
+pt_tiles_add(pt_tiles *t, const uint8_t leaf[PATIENT_SHA256_BYTES], pt_tile_full_fn on_full,
+             void *ctx)
+{
+    uint8_t roots[PT_TILE_LEVELS][PATIENT_SHA256_BYTES];
+    unsigned nr;
+    patient_err err;
+
+    if ((err = pt_merkle_frontier_add_tiles(&t->fr, leaf, roots, PT_TILE_LEVELS, &nr)))
+        return err;
+    return tiles_push(t, leaf, roots, nr, on_full, ctx);
+}
+
+patient_err
+pt_tiles_add_sub(pt_tiles *t, const uint8_t *leaves, size_t stride, unsigned height,
+                 const uint8_t root[PATIENT_SHA256_BYTES], pt_tile_full_fn on_full, void *ctx)
+{
+    uint8_t roots[PT_TILE_LEVELS][PATIENT_SHA256_BYTES];
+    unsigned count = 1u << height, nr;
+    patient_err err;
+
+    if (height > 8 || t->size % count != 0 || t->fr.size != t->size)
+        return PATIENT_ERR_ARG;
+    if ((err = pt_merkle_frontier_add_sub(&t->fr, root, height, roots, PT_TILE_LEVELS, &nr)))
+        return err;
+    /* All but the last fit in the level-0 tile (it is a multiple of count
+     * along): only the last can fill it. */
+    for (unsigned k = 0; k + 1 < count; k++)
+        memcpy(t->part[0][t->w[0]++], leaves + k * stride, PATIENT_SHA256_BYTES);
+    t->size += count - 1;
+    return tiles_push(t, leaves + (count - 1) * stride, roots, nr, on_full, ctx);
 }
 
 /* ---- Publisher --------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "merkle.h"
+#include "sha256_pair.h"
 
 patient_err
 pt_merkle_leaf(const void *data, size_t len, uint8_t *scratch, uint8_t out[PATIENT_SHA256_BYTES])
@@ -57,19 +58,21 @@ pt_merkle_frontier_add(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_SHA256_
     return pt_merkle_frontier_add_tiles(f, leaf, NULL, 0, &n);
 }
 
-patient_err
-pt_merkle_frontier_add_tiles(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_SHA256_BYTES],
-                             uint8_t (*tiles)[PATIENT_SHA256_BYTES], unsigned max, unsigned *n)
+/* A perfect subtree of 2^height0 leaves with MTH h after the f->size
+ * leaves (a multiple of 2^height0). */
+static patient_err
+frontier_add(pt_merkle_frontier *f, const uint8_t h0[PATIENT_SHA256_BYTES], unsigned height0,
+             uint8_t (*tiles)[PATIENT_SHA256_BYTES], unsigned max, unsigned *n)
 {
     uint8_t h[PATIENT_SHA256_BYTES];
-    unsigned top = popcount64(f->size), height = 0;
-    uint64_t s = f->size;
+    unsigned top = popcount64(f->size), height = height0;
+    uint64_t s = f->size >> height0, count = (uint64_t)1 << height0;
     patient_err err;
 
     *n = 0;
-    if (f->size == UINT64_MAX)
+    if (f->size > UINT64_MAX - count)
         return PATIENT_ERR_LIMIT;
-    memcpy(h, leaf, sizeof h);
+    memcpy(h, h0, sizeof h);
     /* Each trailing 1 bit is a perfect subtree of the same size as the one
      * being carried: merge them, as in binary addition. */
     while (s & 1) {
@@ -83,8 +86,26 @@ pt_merkle_frontier_add_tiles(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_S
         }
     }
     memcpy(f->node[top], h, sizeof h);
-    f->size++;
+    f->size += count;
     return PATIENT_OK;
+}
+
+patient_err
+pt_merkle_frontier_add_tiles(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_SHA256_BYTES],
+                             uint8_t (*tiles)[PATIENT_SHA256_BYTES], unsigned max, unsigned *n)
+{
+    return frontier_add(f, leaf, 0, tiles, max, n);
+}
+
+patient_err
+pt_merkle_frontier_add_sub(pt_merkle_frontier *f, const uint8_t root[PATIENT_SHA256_BYTES],
+                           unsigned height, uint8_t (*tiles)[PATIENT_SHA256_BYTES], unsigned max,
+                           unsigned *n)
+{
+    *n = 0;
+    if (height > 63 || f->size % ((uint64_t)1 << height) != 0)
+        return PATIENT_ERR_ARG;
+    return frontier_add(f, root, height, tiles, max, n);
 }
 
 patient_err
@@ -135,6 +156,26 @@ pt_merkle_root(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n,
     if ((err = pt_merkle_root(leaves, k, l)) || (err = pt_merkle_root(leaves + k, n - k, r)))
         return err;
     return pt_merkle_node(l, r, out);
+}
+
+patient_err
+pt_merkle_root_wide(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n,
+                    uint8_t out[PATIENT_SHA256_BYTES])
+{
+    uint8_t lvl[128][PATIENT_SHA256_BYTES];
+    const uint8_t(*in)[PATIENT_SHA256_BYTES] = leaves;
+    uint64_t m = n;
+
+    if (n < 32 || n > 256 || (n & (n - 1)) != 0)
+        return pt_merkle_root(leaves, n, out);
+    /* Level by level while a level has 16 nodes or more; each call reads
+     * all of its 32 children before it writes its 16 nodes, so a level
+     * may overwrite the one it is made from. */
+    for (; m >= 32; m /= 2, in = (const uint8_t(*)[PATIENT_SHA256_BYTES])lvl)
+        for (uint64_t i = 0; i < m / 2; i += 16)
+            if (pt_sha256_node16(in[2 * i], 16, lvl + i) != 0)
+                return pt_merkle_root(leaves, n, out);
+    return pt_merkle_root(in, m, out);
 }
 
 patient_err

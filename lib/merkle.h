@@ -43,6 +43,13 @@ patient_err pt_merkle_frontier_add_tiles(pt_merkle_frontier *f,
                                          const uint8_t leaf[PATIENT_SHA256_BYTES],
                                          uint8_t (*tiles)[PATIENT_SHA256_BYTES], unsigned max,
                                          unsigned *n);
+/* pt_merkle_frontier_add_tiles for 2^height leaves at once (height <= 63,
+ * f->size a multiple of 2^height) given only their MTH, root: the same
+ * frontier and tile roots as adding them one by one, without the node
+ * hashes below root. PATIENT_ERR_ARG when f->size is not a multiple. */
+patient_err pt_merkle_frontier_add_sub(pt_merkle_frontier *f, const uint8_t root[PATIENT_SHA256_BYTES],
+                                       unsigned height, uint8_t (*tiles)[PATIENT_SHA256_BYTES],
+                                       unsigned max, unsigned *n);
 /* MTH of the size leaves added so far. */
 patient_err pt_merkle_frontier_root(const pt_merkle_frontier *f,
                                     uint8_t out[PATIENT_SHA256_BYTES]);
@@ -50,6 +57,13 @@ patient_err pt_merkle_frontier_root(const pt_merkle_frontier *f,
 /* Reference MTH over an array of n leaf hashes (recursive, RFC 9162 §2.1.1). */
 patient_err pt_merkle_root(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n,
                            uint8_t out[PATIENT_SHA256_BYTES]);
+
+/* pt_merkle_root, the same bytes, for a power of two of 32 to 256 leaves
+ * on CPUs with AVX-512: each level of 16 or more nodes 16 at a time
+ * (pt_sha256_node16), the top 15 nodes as pt_merkle_root does. Any other
+ * n, or another CPU: pt_merkle_root. */
+patient_err pt_merkle_root_wide(const uint8_t (*leaves)[PATIENT_SHA256_BYTES], uint64_t n,
+                                uint8_t out[PATIENT_SHA256_BYTES]);
 
 /* The audit path of leaf m in a tree of n leaves is the list of MTHs of the
  * leaf ranges [lo[i], hi[i]), deepest first (RFC 9162 §2.1.3.1). *count gets

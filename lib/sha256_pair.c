@@ -407,6 +407,51 @@ pair_x16(const uint8_t *const *line, const size_t *len, unsigned n, uint8_t *con
     }
 }
 
+/* Sixteen Merkle node hashes SHA-256(0x01 || l || r) at once: 65 bytes,
+ * two blocks a lane. Why: a level of a subtree is as many independent
+ * node hashes as it has pairs, and one lane costs about half a
+ * single-stream hash (docs/BENCHMARKS.md). pairs: n <= 16 children side
+ * by side, 64 bytes each. */
+X16_TARGET static void
+node_x16(const uint8_t *pairs, unsigned n, uint8_t (*out)[32])
+{
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    /* the second block's fixed part: 0x80 after the last byte, then the
+     * length in bits (520) big-endian at the end */
+    const __m512i tail = _mm512_mask_set1_epi64(
+        _mm512_maskz_set1_epi8((__mmask64)1 << 1, (char)0x80), 0x80,
+        (long long)__builtin_bswap64(65 * 8));
+    uint32_t o[8][16];
+    __m512i s[8], w[16];
+    __mmask16 live = (__mmask16)((1u << n) - 1);
+
+    for (int i = 0; i < 8; i++)
+        s[i] = _mm512_set1_epi32((int)h0[i]);
+    /* block 1: 0x01 then the pair's first 63 bytes (a masked load that
+     * reads nothing before the pair; the base is an integer's, as in
+     * x16_edge) */
+    for (unsigned l = 0; l < 16; l++)
+        w[l] = l < n ? _mm512_mask_set1_epi8(
+                           _mm512_maskz_loadu_epi8(~(__mmask64)1,
+                                                   (const void *)((uintptr_t)(pairs + 64 * l) - 1)),
+                           1, 0x01)
+                     : _mm512_setzero_si512();
+    x16_block(s, w, live);
+    for (unsigned l = 0; l < 16; l++)
+        w[l] = l < n ? _mm512_mask_set1_epi8(tail, 1, (char)pairs[64 * l + 63]) : tail;
+    x16_block(s, w, live);
+    for (int i = 0; i < 8; i++)
+        _mm512_storeu_si512((void *)o[i], s[i]);
+    for (unsigned l = 0; l < n; l++)
+        for (int i = 0; i < 8; i++) {
+            out[l][4 * i] = (uint8_t)(o[i][l] >> 24);
+            out[l][4 * i + 1] = (uint8_t)(o[i][l] >> 16);
+            out[l][4 * i + 2] = (uint8_t)(o[i][l] >> 8);
+            out[l][4 * i + 3] = (uint8_t)o[i][l];
+        }
+}
+
 static int
 cpu_has_x16(void)
 {
@@ -522,6 +567,20 @@ pt_sha256_pair8(const uint8_t *const *line, const size_t *len, unsigned n, uint8
     return 0;
 #else
     (void)line, (void)len, (void)n, (void)chain, (void)leaf;
+    return -1;
+#endif
+}
+
+int
+pt_sha256_node16(const uint8_t *pairs, unsigned n, uint8_t (*out)[32])
+{
+#ifdef PAIR_NI
+    if (n == 0 || n > 16 || !pt_cpu_avx512())
+        return -1;
+    node_x16(pairs, n, out);
+    return 0;
+#else
+    (void)pairs, (void)n, (void)out;
     return -1;
 #endif
 }

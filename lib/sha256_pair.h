@@ -24,6 +24,11 @@ patient_err pt_sha256_pair_impl(int accel, const uint8_t *line, size_t len, uint
 int pt_sha256_pair8(const uint8_t *const *line, const size_t *len, unsigned n, uint8_t *const *chain,
                     uint8_t *const *leaf);
 
+/* The Merkle node hashes SHA-256(0x01 || pairs[64 i .. 64 i + 63]) of n
+ * <= 16 pairs of child hashes side by side, into out[i], on CPUs with
+ * AVX-512: 0 when done, -1 when not taken (nothing written). */
+int pt_sha256_node16(const uint8_t *pairs, unsigned n, uint8_t (*out)[32]);
+
 /* 1 when the CPU and the OS give AVX-512 F and BW (what pt_sha256_pair8
  * and the entry scan's string reader use) and AVX2 (which the compiler
  * may use in code built for AVX-512 F); asked once, any thread. */

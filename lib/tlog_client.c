@@ -1161,9 +1161,9 @@ run_against_state(mrun *m, int *nothing_new)
 }
 
 /* Line j of batch sl, in log order: seen before, or a new entry checked
- * and added to the tree. */
+ * and added to the tree (unless !add: the caller adds its group). */
 static patient_err
-catch_up_entry(mrun *m, const rslot *sl, size_t j)
+catch_up_entry(mrun *m, const rslot *sl, size_t j, int add)
 {
     const patient_monitor_opts *o = m->o;
     patient_monitor_report *r = m->r;
@@ -1251,11 +1251,44 @@ catch_up_entry(mrun *m, const rslot *sl, size_t j)
         }
     }
     memcpy(st->last, li->chain, HASH_LEN);
-    if ((err = pt_tiles_add(&st->t, li->leaf, compare_full, &m->c)))
+    if (add && (err = pt_tiles_add(&st->t, li->leaf, compare_full, &m->c)))
         return err;
     r->entries++;
     if (o->on_entry && o->on_entry(&m->ent, o->ctx) != 0)
         return raise_alarm(r, PATIENT_MONITOR_OK, PATIENT_ERR_INTERRUPTED, "stopped");
+    return PATIENT_OK;
+}
+
+/* Every line of batch sl in log order. A group of LS_SUB new lines whose
+ * subtree root the workers made (all of them changes or events scanned)
+ * is checked line by line, then added to the tree at once: its tile
+ * boundaries are group boundaries, so a served tile is compared after
+ * the same line as when adding leaf by leaf, and a checkpoint, which
+ * needs the tree at its own position, is never in such a group. */
+static patient_err
+catch_up_batch(mrun *m, const rslot *sl, unsigned what)
+{
+    const lbatch *bat = &sl->bt;
+    uint64_t base = sl->first * PATIENT_TILE_WIDTH;
+    patient_err err;
+
+    for (size_t j = 0; j < bat->n;) {
+        const lineinfo *li = &bat->info[j];
+        if ((what & LS_SUBTREE) && j % LS_SUB == 0 && j + LS_SUB <= bat->n && li->sub_ok &&
+            base + j >= m->old) {
+            for (size_t q = j; q < j + LS_SUB; q++)
+                if ((err = catch_up_entry(m, sl, q, 0)))
+                    return err;
+            if ((err = pt_tiles_add_sub(&m->st->t, li->leaf, sizeof *li, LS_SUB_HEIGHT, li->sub,
+                                        compare_full, &m->c)))
+                return err;
+            j += LS_SUB;
+            continue;
+        }
+        if ((err = catch_up_entry(m, sl, j, 1)))
+            return err;
+        j++;
+    }
     return PATIENT_OK;
 }
 
@@ -1271,7 +1304,7 @@ run_catch_up(mrun *m)
     /* The workers scan each line only for the fast path (catch_up_entry):
      * --deep and a callback parse it whole in order, and would parse it
      * twice. */
-    unsigned what = LS_CHAIN | ((m->o->deep || m->o->on_entry) ? 0 : LS_SCAN);
+    unsigned what = LS_CHAIN | ((m->o->deep || m->o->on_entry) ? 0 : LS_SCAN | LS_SUBTREE);
     patient_err err;
 
     m->c.tree_size = m->ck.size;
@@ -1296,9 +1329,8 @@ run_catch_up(mrun *m)
             lpool_start(m->pool, &nx->bt, what);
         }
         reader_tiles(&m->c, sl);
-        for (size_t j = 0; j < sl->bt.n; j++)
-            if ((err = catch_up_entry(m, sl, j)))
-                return err;
+        if ((err = catch_up_batch(m, sl, what)))
+            return err;
         if (m->o->on_progress)
             m->o->on_progress(r->entries, m->ck.size - m->old, m->o->ctx);
         if (sl->rep.result != PATIENT_OK) {

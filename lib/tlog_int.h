@@ -31,6 +31,14 @@ typedef patient_err (*pt_tile_full_fn)(void *ctx, unsigned level, uint64_t index
 void pt_tiles_init(pt_tiles *t);
 patient_err pt_tiles_add(pt_tiles *t, const uint8_t leaf[PATIENT_SHA256_BYTES],
                          pt_tile_full_fn on_full, void *ctx);
+/* pt_tiles_add of 2^height leaves (height <= 8, t->size a multiple of
+ * 2^height) given their MTH, root, as well: the same tiles, calls of
+ * on_full and frontier, without the frontier's node hashes below root
+ * (the caller hashed them, 16 at a time). Leaf k is at leaves + k *
+ * stride. PATIENT_ERR_ARG when t->size is not a multiple. */
+patient_err pt_tiles_add_sub(pt_tiles *t, const uint8_t *leaves, size_t stride, unsigned height,
+                             const uint8_t root[PATIENT_SHA256_BYTES], pt_tile_full_fn on_full,
+                             void *ctx);
 /* MTH of a full tile's 256 hashes (the node 8 levels up). */
 patient_err pt_tile_root(const uint8_t *data, unsigned w, uint8_t out[PATIENT_SHA256_BYTES]);
 

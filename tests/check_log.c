@@ -421,6 +421,42 @@ START_TEST(merkle_frontier_tile_roots)
 }
 END_TEST
 
+START_TEST(merkle_wide_matches_reference)
+{
+    enum { N = 300 };
+    uint8_t (*leaves)[32] = malloc((size_t)N * 32), nodes[16][32], want[32], got[32];
+
+    ck_assert_ptr_nonnull(leaves);
+    randombytes_buf(leaves, (size_t)N * 32);
+    /* 16 lanes of node hashes: every count, each lane against OpenSSL's */
+    for (unsigned n = 1; n <= 16; n++) {
+        if (pt_sha256_node16(leaves[3], n, nodes) != 0) {
+            ck_assert_int_eq(pt_cpu_avx512(), 0);
+            break;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            ck_assert_int_eq(pt_merkle_node(leaves[3 + 2 * i], leaves[4 + 2 * i], want),
+                             PATIENT_OK);
+            ck_assert_mem_eq(nodes[i], want, 32);
+        }
+    }
+    ck_assert_int_eq(pt_sha256_node16(leaves[0], 0, nodes), -1);
+    ck_assert_int_eq(pt_sha256_node16(leaves[0], 17, nodes), -1);
+    /* every size: the same root (the wide path at 32, 64, 128, 256) */
+    for (uint64_t n = 0; n <= N; n++) {
+        ck_assert_int_eq(pt_merkle_root((const uint8_t(*)[32])leaves, n, want), PATIENT_OK);
+        ck_assert_int_eq(pt_merkle_root_wide((const uint8_t(*)[32])leaves, n, got), PATIENT_OK);
+        ck_assert_mem_eq(got, want, 32);
+    }
+    /* its twin: one bit of one leaf, another root */
+    ck_assert_int_eq(pt_merkle_root_wide((const uint8_t(*)[32])leaves, 64, want), PATIENT_OK);
+    leaves[37][5] ^= 0x10;
+    ck_assert_int_eq(pt_merkle_root_wide((const uint8_t(*)[32])leaves, 64, got), PATIENT_OK);
+    ck_assert_mem_ne(got, want, 32);
+    free(leaves);
+}
+END_TEST
+
 START_TEST(merkle_inclusion_all_sizes)
 {
     uint8_t leaves[18][32], root[32], big[32], path[PT_MERKLE_MAX_DEPTH][32], other[32];
@@ -2481,6 +2517,7 @@ log_suite(void)
     tcase_add_test(tc, merkle_known_roots);
     tcase_add_test(tc, merkle_frontier_matches_reference);
     tcase_add_test(tc, merkle_frontier_tile_roots);
+    tcase_add_test(tc, merkle_wide_matches_reference);
     tcase_add_test(tc, merkle_inclusion_all_sizes);
     tcase_add_test(tc, sha256_pair_matches_openssl);
     tcase_add_test(tc, sha256_pair8_matches_openssl);

@@ -404,6 +404,85 @@ index_append(const char *path, const char *id, uint64_t old, uint64_t new_size, 
     return err;
 }
 
+/* Every tile handed out, in order: level, index and a hash of its bytes. */
+typedef struct {
+    uint8_t seen[600][33];
+    unsigned n;
+} tiles_seen;
+
+static patient_err
+tile_seen(void *ctx, unsigned level, uint64_t index, const uint8_t *data)
+{
+    tiles_seen *t = ctx;
+    uint8_t *r = t->seen[t->n++];
+
+    ck_assert_uint_lt(t->n, 600);
+    r[0] = (uint8_t)(level * 64 + index % 64);
+    return patient_sha256(data, PATIENT_TILE_BYTES, r + 1);
+}
+
+/* Groups of 64 leaves added at once with their root give the tree, the
+ * tiles and the order of the tiles of adding them one by one. */
+START_TEST(tiles_add_sub_same_tree)
+{
+    enum { N = 70000 };
+    uint8_t (*lv)[32] = malloc((size_t)N * 32), root[32], a_root[32], b_root[32];
+    pt_tiles *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    tiles_seen *sa = calloc(1, sizeof *sa), *sb = calloc(1, sizeof *sb);
+    uint32_t i = 0;
+
+    ck_assert(lv && a && b && sa && sb);
+    randombytes_buf(lv, (size_t)N * 32);
+    pt_tiles_init(a);
+    pt_tiles_init(b);
+    for (uint32_t k = 0; k < N; k++)
+        ck_assert_int_eq(pt_tiles_add(a, lv[k], tile_seen, sa), PATIENT_OK);
+    /* b: some groups whole, some leaf by leaf, a partial group at the end */
+    while (i < N) {
+        if (i % 64 == 0 && i + 64 <= N && (i / 64) % 5 != 2) {
+            ck_assert_int_eq(pt_merkle_root_wide((const uint8_t(*)[32])lv + i, 64, root),
+                             PATIENT_OK);
+            ck_assert_int_eq(pt_tiles_add_sub(b, lv[i], 32, 6, root, tile_seen, sb),
+                             PATIENT_OK);
+            i += 64;
+        } else {
+            ck_assert_int_eq(pt_tiles_add(b, lv[i], tile_seen, sb), PATIENT_OK);
+            i++;
+        }
+        /* a group is taken only where one starts */
+        if (i % 64 != 0)
+            ck_assert_int_eq(pt_tiles_add_sub(b, lv[0], 32, 6, root, tile_seen, sb),
+                             PATIENT_ERR_ARG);
+    }
+    ck_assert_uint_eq(sa->n, N / 256 + 1);
+    ck_assert_uint_eq(sb->n, sa->n);
+    ck_assert_mem_eq(sb->seen, sa->seen, sizeof sa->seen[0] * sa->n);
+    /* the same tree: what is left over past the edge may differ */
+    ck_assert_uint_eq(b->size, a->size);
+    ck_assert_uint_eq(b->fr.size, a->fr.size);
+    ck_assert_mem_eq(b->fr.node, a->fr.node, 32 * (size_t)__builtin_popcountll(a->fr.size));
+    ck_assert_mem_eq(b->w, a->w, sizeof a->w);
+    ck_assert_mem_eq(b->full, a->full, sizeof a->full);
+    for (unsigned L = 0; L < PT_TILE_LEVELS; L++)
+        ck_assert_mem_eq(b->part[L], a->part[L], 32 * (size_t)a->w[L]);
+    /* its twin: a group given another root is another tree */
+    pt_tiles_init(b);
+    ck_assert_int_eq(pt_merkle_root_wide((const uint8_t(*)[32])lv + 64, 64, root), PATIENT_OK);
+    ck_assert_int_eq(pt_tiles_add_sub(b, lv[0], 32, 6, root, NULL, NULL), PATIENT_OK);
+    pt_tiles_init(a);
+    for (uint32_t k = 0; k < 64; k++)
+        ck_assert_int_eq(pt_tiles_add(a, lv[k], NULL, NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_merkle_frontier_root(&a->fr, a_root), PATIENT_OK);
+    ck_assert_int_eq(pt_merkle_frontier_root(&b->fr, b_root), PATIENT_OK);
+    ck_assert_mem_ne(a_root, b_root, 32);
+    free(lv);
+    free(a);
+    free(b);
+    free(sa);
+    free(sb);
+}
+END_TEST
+
 START_TEST(index_append_tail)
 {
     const char *id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -555,6 +634,7 @@ tlog_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, consistency_all_pairs);
     tcase_add_test(tc, tile_paths);
+    tcase_add_test(tc, tiles_add_sub_same_tree);
     tcase_add_test(tc, tree_head_text);
     tcase_add_test(tc, tree_size_text);
     suite_add_tcase(s, tc);

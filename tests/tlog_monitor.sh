@@ -406,6 +406,32 @@ asks=$(grep -c '/entries/000$' hang/requests.log || :)
 rm -rf pub && mv pub.good pub
 ok "a log host that does not answer for a bundle: asked for once, the unreachable alarm after one timeout"
 
+# ---- groups of 64 new entries added to the tree at once -----------------------------------
+# With checkpoints 300 entries apart most groups of 64 new entries hold
+# none: when it prints nothing (-q), the workers hash such a group's
+# subtree (16 node hashes at a time where the CPU has AVX-512) and the
+# checking thread adds it at once. The state and index are those adding
+# them one by one gives (--deep does), and a full tile of such groups
+# served corrupted is still the alarm.
+old=$(sed -n 's/^size //p' st)
+"$T" gen k.sec audit.log 700 300 pub groups
+cp st st.fast
+cp st st.deep
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st.fast -q)" = 0 ] || fail "groups: $(cat err)"
+[ "$(rc "$P" audit monitor "$URL" --pub k.pub --state st.deep --deep)" = 0 ] ||
+    fail "groups, --deep: $(cat err)"
+cmp -s st.fast st.deep && cmp -s st.fast.index st.deep.index ||
+    fail "groups: state or index not the one adding entries one by one gives"
+t=$(((old + 255) / 256))
+cp "pub/tile/0/$(printf %03d "$t")" tile.good
+printf 'X' | dd of="pub/tile/0/$(printf %03d "$t")" bs=1 seek=4000 conv=notrunc 2>/dev/null
+cp st st.bad
+alarm_check 1 "ALARM (tile): corrupted tile: .*/tile/0/$(printf %03d "$t") differs" \
+    "groups: corrupted full tile: alarm" --pub k.pub --state st.bad -q
+cmp -s st st.bad || fail "groups: corrupted tile: state changed"
+cp tile.good "pub/tile/0/$(printf %03d "$t")"
+ok "groups of 64 entries added at once: the state and index of adding them one by one; a corrupted full tile: ALARM (tile)"
+
 # ---- fork: the log truncated and regrown -------------------------------------------------
 head -n 100 audit.log >forked.log
 "$T" gen k.sec forked.log 900 50 - forked

@@ -107,114 +107,13 @@ typedef struct {
 
 /* ---- verify ------------------------------------------------------------- */
 
-static const char *
-verify_status(const patient_log_report *r)
-{
-    if (r->result == PATIENT_OK)
-        return "ok";
-    return r->tamper != PATIENT_LOG_INTACT ? "tampered" : "error";
-}
-
-static cJSON *
-verify_json(const char *path, const patient_log_report *r)
-{
-    cJSON *o = cJSON_CreateObject();
-    char root[64] = "";
-
-    cJSON_AddStringToObject(o, "log", path);
-    cJSON_AddStringToObject(o, "result", verify_status(r));
-    if (r->result == PATIENT_OK)
-        cJSON_AddNullToObject(o, "error");
-    else
-        cJSON_AddStringToObject(o, "error", patient_errname(r->result));
-    cJSON_AddStringToObject(o, "tamper", patient_log_tamper_name(r->tamper));
-    if (r->line)
-        cJSON_AddNumberToObject(o, "line", (double)r->line);
-    else
-        cJSON_AddNullToObject(o, "line");
-    if (r->has_seq)
-        cJSON_AddNumberToObject(o, "seq", (double)r->seq);
-    else
-        cJSON_AddNullToObject(o, "seq");
-    cJSON_AddStringToObject(o, "message", r->message);
-    cJSON_AddStringToObject(o, "expected", r->expected);
-    cJSON_AddStringToObject(o, "found", r->found);
-    cJSON_AddNumberToObject(o, "entries", (double)r->entries);
-    cJSON_AddNumberToObject(o, "changes", (double)r->changes);
-    cJSON_AddNumberToObject(o, "events", (double)r->events);
-    cJSON_AddNumberToObject(o, "checkpoints", (double)r->checkpoints);
-    if (r->checkpoints) {
-        cJSON *c = cJSON_AddObjectToObject(o, "last_checkpoint");
-        cli_b64(r->last_checkpoint_root, sizeof r->last_checkpoint_root, root, sizeof root);
-        cJSON_AddNumberToObject(c, "tree_size", (double)r->last_checkpoint_seq);
-        cJSON_AddStringToObject(c, "root", root);
-    } else {
-        cJSON_AddNullToObject(o, "last_checkpoint");
-    }
-    cJSON_AddNumberToObject(o, "unsigned_tail", (double)r->unsigned_tail);
-    cJSON_AddBoolToObject(o, "signatures_checked", r->signatures_checked != 0);
-    cJSON_AddBoolToObject(o, "entry_signatures_checked", r->entry_signatures_checked != 0);
-    cJSON_AddStringToObject(o, "log_id", r->log_id);
-    return o;
-}
-
-static void
-verify_text(const char *path, const patient_log_report *r, const patient_pubkey *pk)
-{
-    char root[64], kid[PATIENT_KEYID_HEX];
-
-    if (r->result == PATIENT_OK) {
-        printf("%s: intact. %" PRIu64 " entries (%" PRIu64 " changes, %" PRIu64 " events, %" PRIu64
-               " checkpoints).",
-               path, r->entries, r->changes, r->events, r->checkpoints);
-        if (r->checkpoints) {
-            cli_b64(r->last_checkpoint_root, sizeof r->last_checkpoint_root, root, sizeof root);
-            printf(" The last checkpoint covers the first %" PRIu64 " entries (root %s)",
-                   r->last_checkpoint_seq, root);
-            if (r->unsigned_tail)
-                printf("; %" PRIu64 " entries after it are not signed yet (a cut there would "
-                       "not show)",
-                       r->unsigned_tail);
-            printf(".");
-        } else if (r->entries) {
-            printf(" No checkpoint yet: nothing in this log is signed.");
-        }
-        if (pk != NULL) {
-            patient_keyid_hex(pk->id, kid);
-            printf(" Checkpoint signatures checked with key %s", kid);
-            printf(r->entry_signatures_checked ? "; every change signature checked too.\n"
-                                               : "; change signatures not checked (use --deep).\n");
-        } else {
-            printf(" Signatures NOT checked: no --pub key given.\n");
-        }
-        return;
-    }
-    if (r->tamper == PATIENT_LOG_INTACT) {
-        printf("%s: cannot verify: %s [%s]\n", path,
-               r->message[0] ? r->message : patient_strerror(r->result),
-               patient_errname(r->result));
-        return;
-    }
-    printf("%s: TAMPERED (%s)", path, patient_log_tamper_name(r->tamper));
-    if (r->line)
-        printf(" at line %" PRIu64, r->line);
-    if (r->has_seq)
-        printf(", seq %" PRIu64, r->seq);
-    printf(": %s.", r->message[0] ? r->message : patient_strerror(r->result));
-    if (r->expected[0] || r->found[0])
-        printf(" Expected: %s; found: %s.", r->expected[0] ? r->expected : "-",
-               r->found[0] ? r->found : "-");
-    printf(" %" PRIu64 " entries before it check out. [%s]\n", r->entries,
-           patient_errname(r->result));
-}
-
 static int
 do_verify(int n, char **logs, const aopts *o)
 {
     patient_pubkey pk;
     patient_log_verify_opts vo;
-    patient_log_report r;
-    cJSON *doc = NULL, *arr = NULL;
+    patient_log_report *r;
+    char *s;
     int rc = CLI_EXIT_OK, any_tamper = 0, any_error = 0;
 
     memset(&vo, 0, sizeof vo);
@@ -232,39 +131,34 @@ do_verify(int n, char **logs, const aopts *o)
             cli_usage(usage, "--checkpoint must be SIZE:ROOT (ROOT: 64 hex digits or base64)");
         vo.have_trusted = 1;
     }
-    if (o->json) {
-        doc = cJSON_CreateObject();
-        cJSON_AddNumberToObject(doc, "patient", 1);
-        cJSON_AddStringToObject(doc, "type", "audit-verify");
-        cJSON_AddStringToObject(doc, "result", "ok");
-        arr = cJSON_AddArrayToObject(doc, "logs");
-    }
+    if ((r = calloc((size_t)n, sizeof *r)) == NULL)
+        return cli_report(PATIENT_ERR_NOMEM, NULL);
     for (int i = 0; i < n; i++) {
-        memset(&r, 0, sizeof r);
-        /* returns r.result; the report says the rest */
-        if (patient_log_verify(logs[i], &vo, &r) != PATIENT_OK) {
-            if (r.tamper != PATIENT_LOG_INTACT)
+        /* returns r[i].result; the report says the rest */
+        if (patient_log_verify(logs[i], &vo, &r[i]) != PATIENT_OK) {
+            if (r[i].tamper != PATIENT_LOG_INTACT)
                 any_tamper = 1;
             else
                 any_error = 1;
         }
-        if (o->json)
-            cJSON_AddItemToArray(arr, verify_json(logs[i], &r));
-        else
-            verify_text(logs[i], &r, vo.pub);
+        if (!o->json) {
+            if ((s = patient_log_verify_text(logs[i], &r[i], vo.pub)) == NULL) {
+                free(r);
+                return cli_report(PATIENT_ERR_NOMEM, NULL);
+            }
+            fputs(s, stdout);
+            free(s);
+        }
     }
     rc = any_error ? CLI_EXIT_USAGE : any_tamper ? CLI_EXIT_FAIL : CLI_EXIT_OK;
     if (o->json) {
-        char *s;
-        cJSON_ReplaceItemInObject(doc, "result",
-                                  cJSON_CreateString(any_error    ? "error"
-                                                     : any_tamper ? "tampered"
-                                                                  : "ok"));
-        if ((s = cJSON_Print(doc)) != NULL)
+        if ((s = patient_log_verify_json((size_t)n, (const char *const *)logs, r)) == NULL)
+            rc = cli_report(PATIENT_ERR_NOMEM, NULL);
+        else
             puts(s);
         free(s);
-        cJSON_Delete(doc);
     }
+    free(r);
     return rc;
 }
 
@@ -585,19 +479,8 @@ do_proof(int n, char **args, const aopts *o)
         goto out;
     }
     if (o->leaf_out) {
-        patient_log_iter *it = NULL;
-        const patient_log_entry *e = NULL;
-        if ((err = patient_log_iter_open(args[0], &it)) != PATIENT_OK) {
+        if ((err = patient_log_proof_leaf(args[0], seq, &line, &line_len)) != PATIENT_OK) {
             rc = cli_report(err, args[0]);
-            goto out;
-        }
-        while ((err = patient_log_iter_next(it, &e)) == PATIENT_OK && e != NULL && e->seq != seq)
-            ;
-        if (err == PATIENT_OK && e != NULL && asprintf(&line, "%.*s\n", (int)e->raw_len, e->raw) >= 0)
-            line_len = e->raw_len + 1;
-        patient_log_iter_close(it);
-        if (line == NULL) {
-            rc = cli_report(err != PATIENT_OK ? err : PATIENT_ERR_NOT_FOUND, args[0]);
             goto out;
         }
         if (cli_write_out(o->leaf_out, line, line_len, o->force) != 0)
@@ -627,14 +510,11 @@ static int
 do_verify_proof(int n, char **args, const aopts *o)
 {
     patient_pubkey pk;
-    char *proof = NULL, *line = NULL, kid[PATIENT_KEYID_HEX];
+    char *proof = NULL, *line = NULL, *report;
     size_t plen, llen;
     const char *line_path;
     patient_err err;
-    patient_log_proof_head head = {0};
     int rc = CLI_EXIT_USAGE;
-    double leaf = -1, size = -1;
-    const char *root = "", *log_id = "";
 
     if (n == 1 && o->line)
         line_path = o->line;
@@ -656,57 +536,21 @@ do_verify_proof(int n, char **args, const aopts *o)
         cli_report(err, line_path);
         goto out;
     }
-    /* What the proof claims, for the message, read by the library's
-     * proof reader; a proof it refuses claims nothing (-1, ""). */
-    if (patient_log_proof_head_read(proof, plen, &head) == PATIENT_OK) {
-        leaf = (double)head.leaf_index;
-        size = (double)head.tree_size;
-        root = head.root;
-        log_id = head.log_id;
-    }
     err = patient_log_proof_verify(proof, plen, line, llen, &pk);
-    patient_keyid_hex(pk.id, kid);
     rc = err == PATIENT_OK ? CLI_EXIT_OK
          : err == PATIENT_ERR_PARSE || err == PATIENT_ERR_ARG || err == PATIENT_ERR_HASH
              ? CLI_EXIT_FAIL
              : cli_exit_code(err);
-    if (o->json) {
-        cJSON *d = cJSON_CreateObject();
-        char *s;
-        cJSON_AddNumberToObject(d, "patient", 1);
-        cJSON_AddStringToObject(d, "type", "audit-proof-check");
-        cJSON_AddStringToObject(d, "result", err == PATIENT_OK ? "ok" : "invalid");
-        if (err == PATIENT_OK)
-            cJSON_AddNullToObject(d, "error");
-        else
-            cJSON_AddStringToObject(d, "error", patient_errname(err));
-        cJSON_AddNumberToObject(d, "leaf_index", leaf);
-        cJSON_AddNumberToObject(d, "tree_size", size);
-        cJSON_AddStringToObject(d, "root", root);
-        cJSON_AddStringToObject(d, "log_id", log_id);
-        cJSON_AddStringToObject(d, "key", kid);
-        if ((s = cJSON_Print(d)) != NULL)
-            puts(s);
-        free(s);
-        cJSON_Delete(d);
-    } else if (err == PATIENT_OK) {
-        printf("proof ok: entry seq %.0f is included in log %.16s... at tree size %.0f (root %s); "
-               "the checkpoint is signed by key %s.\n",
-               leaf, log_id, size, root, kid);
-    } else {
-        const char *why = err == PATIENT_ERR_ARG ? "the line is not the entry the proof is for"
-                          : err == PATIENT_ERR_HASH
-                              ? "the line and audit path do not lead to the signed root"
-                          : err == PATIENT_ERR_PARSE ? "the proof is malformed"
-                          : err == PATIENT_ERR_LOG_CORRUPT
-                              ? "the checkpoint does not match the proof's log_id, size or root"
-                          : err == PATIENT_ERR_KEY_MISMATCH ? "the checkpoint is signed by another key"
-                          : err == PATIENT_ERR_SIGNATURE    ? "the checkpoint signature is invalid"
-                                                            : patient_strerror(err);
-        printf("proof INVALID: %s [%s]\n", why, patient_errname(err));
-    }
+    report = o->json ? patient_log_proof_check_json(proof, plen, err, &pk)
+                     : patient_log_proof_check_text(proof, plen, err, &pk);
+    if (report == NULL)
+        rc = cli_report(PATIENT_ERR_NOMEM, NULL);
+    else if (o->json)
+        puts(report);
+    else
+        fputs(report, stdout);
+    free(report);
 out:
-    patient_log_proof_head_free(&head);
     free(proof);
     free(line);
     return rc;

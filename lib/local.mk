@@ -8,7 +8,7 @@ lib_libpatient_core_la_SOURCES = \
 	lib/hash_int.h lib/hash.c \
 	lib/key_int.h lib/key.c \
 	lib/merkle.h lib/merkle.c lib/sha256_pair.h lib/sha256_pair.c lib/chunk.h lib/chunk.c \
-	lib/log_int.h lib/log_read.c lib/log_scan.c lib/log_write.c lib/log_verify.c lib/log_proof.c lib/log_tally.c \
+	lib/log_int.h lib/log_read.c lib/log_scan.c lib/log_write.c lib/log_verify.c lib/log_proof.c lib/log_report.c lib/log_tally.c \
 	lib/tlog_int.h lib/log_consist.c lib/log_evidence.c lib/log_tiles.c lib/note.c lib/tlog_client.c lib/tlog_index.c \
 	lib/manifest_int.h lib/manifest_build.c lib/manifest_parse.c lib/manifest_publish.c lib/manifest_shard.c \
 	lib/mediatype.c lib/origin.c \

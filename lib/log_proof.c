@@ -357,3 +357,37 @@ out:
     free(pp.path);
     return err;
 }
+
+patient_err
+patient_log_proof_leaf(const char *path, uint64_t seq, char **line, size_t *len)
+{
+    patient_log_iter *it = NULL;
+    const patient_log_entry *e = NULL;
+    patient_err err;
+
+    if (line != NULL)
+        *line = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (path == NULL || line == NULL || len == NULL)
+        return PATIENT_ERR_ARG;
+    if ((err = patient_log_iter_open(path, &it)) != PATIENT_OK)
+        return err;
+    /* The first entry with that seq, as `audit list` reads entries: a line
+     * the iterator refuses before it stops the search with its code. */
+    while ((err = patient_log_iter_next(it, &e)) == PATIENT_OK && e != NULL && e->seq != seq)
+        ;
+    if (err == PATIENT_OK && e == NULL)
+        err = PATIENT_ERR_NOT_FOUND;
+    if (err == PATIENT_OK) {
+        if ((*line = malloc(e->raw_len + 2)) == NULL) {
+            err = PATIENT_ERR_NOMEM;
+        } else {
+            memcpy(*line, e->raw, e->raw_len);
+            memcpy(*line + e->raw_len, "\n", 2);
+            *len = e->raw_len + 1;
+        }
+    }
+    patient_log_iter_close(it);
+    return err;
+}

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sodium.h>
+#include <cJSON.h>
 
 #include <patient/patient.h>
 #include "testutil.h"
@@ -262,6 +263,171 @@ START_TEST(proof_edges)
 }
 END_TEST
 
+/* --leaf-out's line: the entry's exact bytes and "\n", the first with that
+ * seq; no such entry, or a line the iterator refuses before it, is that
+ * code and no line. */
+START_TEST(proof_leaf_line)
+{
+    const char *p = path("leaf.log"), *bad = path("bad.log");
+    char *line = (char *)"x", *l, *text;
+    size_t len = 7, ll, tl;
+    FILE *f;
+
+    build(p, 6);
+    for (unsigned seq = 0; seq < 9; seq++) {
+        ck_assert_int_eq(patient_log_proof_leaf(p, seq, &line, &len), PATIENT_OK);
+        l = line_of(p, seq, &ll);
+        ck_assert_uint_eq(len, ll);
+        ck_assert_str_eq(line, l);
+        free(l);
+        free(line);
+    }
+    ck_assert_int_eq(patient_log_proof_leaf(p, 9, &line, &len), PATIENT_ERR_NOT_FOUND);
+    ck_assert_ptr_null(line);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_int_eq(patient_log_proof_leaf(path("none.log"), 0, &line, &len),
+                     PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_log_proof_leaf(NULL, 0, &line, &len), PATIENT_ERR_ARG);
+    /* Line 3 broken: seq 1 is still found, seq 5 is not reached. */
+    text = tu_slurp(p, &tl);
+    ck_assert_ptr_nonnull(f = fopen(bad, "w"));
+    l = strchr(strchr(text, '\n') + 1, '\n') + 1;
+    fwrite(text, 1, (size_t)(l - text), f);
+    fputs("{\"seq\": 2, broken\n", f);
+    fputs(strchr(l, '\n') + 1, f);
+    fclose(f);
+    free(text);
+    ck_assert_int_eq(patient_log_proof_leaf(bad, 1, &line, &len), PATIENT_OK);
+    free(line);
+    ck_assert_int_ne(patient_log_proof_leaf(bad, 5, &line, &len), PATIENT_OK);
+    ck_assert_int_ne(patient_log_proof_leaf(bad, 5, &line, &len), PATIENT_ERR_NOT_FOUND);
+    ck_assert_ptr_null(line);
+}
+END_TEST
+
+/* audit verify's report: the document's result is "error" over "tampered"
+ * over "ok" whatever the order of the logs, each log's says its own; the
+ * paragraph says intact, TAMPERED (class, line, seq) or cannot verify. */
+START_TEST(verify_report_render)
+{
+    const char *p = path("v.log"), *ed = path("ed.log");
+    const char *paths[3];
+    patient_log_report r[3];
+    patient_log_verify_opts o = {.pub = &pk};
+    char *s, *text;
+    size_t tl;
+    cJSON *d, *logs;
+    FILE *f;
+
+    build(p, 6);
+    text = tu_slurp(p, &tl);
+    ck_assert_ptr_nonnull(f = fopen(ed, "w"));
+    *strstr(text, "https://a.test/2") = 'H';
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    paths[0] = p, paths[1] = ed, paths[2] = path("missing.log");
+    ck_assert_int_eq(patient_log_verify(paths[0], &o, &r[0]), PATIENT_OK);
+    ck_assert_int_ne(patient_log_verify(paths[1], &o, &r[1]), PATIENT_OK);
+    ck_assert_int_eq(patient_log_verify(paths[2], &o, &r[2]), PATIENT_ERR_NOT_FOUND);
+    for (size_t n = 1; n <= 3; n++) {
+        static const char *const want[] = {"ok", "tampered", "error"};
+        ck_assert_ptr_nonnull(s = patient_log_verify_json(n, paths, r));
+        ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+        ck_assert_str_eq(cJSON_GetObjectItem(d, "type")->valuestring, "audit-verify");
+        ck_assert_str_eq(cJSON_GetObjectItem(d, "result")->valuestring, want[n - 1]);
+        logs = cJSON_GetObjectItem(d, "logs");
+        ck_assert_int_eq(cJSON_GetArraySize(logs), (int)n);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(logs, (int)i), "result")
+                                 ->valuestring,
+                             want[i]);
+        cJSON_Delete(d);
+        free(s);
+    }
+    /* The error ahead of the tampered log: still "error". */
+    {
+        const char *rp[2] = {paths[2], paths[1]};
+        patient_log_report rr[2] = {r[2], r[1]};
+        ck_assert_ptr_nonnull(s = patient_log_verify_json(2, rp, rr));
+        ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+        ck_assert_str_eq(cJSON_GetObjectItem(d, "result")->valuestring, "error");
+        cJSON_Delete(d);
+        free(s);
+    }
+    ck_assert_ptr_nonnull(s = patient_log_verify_text(p, &r[0], &pk));
+    ck_assert(strstr(s, ": intact. 9 entries (6 changes, 1 events, 2 checkpoints).") != NULL);
+    ck_assert(strstr(s, "Checkpoint signatures checked with key ") != NULL);
+    ck_assert_int_eq(s[strlen(s) - 1], '\n');
+    free(s);
+    ck_assert_ptr_nonnull(s = patient_log_verify_text(p, &r[0], NULL));
+    ck_assert(strstr(s, "Signatures NOT checked: no --pub key given.\n") != NULL);
+    free(s);
+    ck_assert_ptr_nonnull(s = patient_log_verify_text(ed, &r[1], &pk));
+    ck_assert(strstr(s, ": TAMPERED (") != NULL && strstr(s, " at line ") != NULL);
+    free(s);
+    ck_assert_ptr_nonnull(s = patient_log_verify_text(paths[2], &r[2], &pk));
+    ck_assert(strstr(s, ": cannot verify: ") != NULL && strstr(s, "[not_found]\n") != NULL);
+    free(s);
+    ck_assert_ptr_null(patient_log_verify_text(NULL, &r[0], &pk));
+}
+END_TEST
+
+/* verify-proof's report: ok names the claims and the key; each failure its
+ * sentence; a proof that does not read claims -1 and "". */
+START_TEST(proof_check_render)
+{
+    static const struct {
+        patient_err err;
+        const char *why;
+    } c[] = {
+        {PATIENT_ERR_ARG, "the line is not the entry the proof is for"},
+        {PATIENT_ERR_HASH, "the line and audit path do not lead to the signed root"},
+        {PATIENT_ERR_PARSE, "the proof is malformed"},
+        {PATIENT_ERR_LOG_CORRUPT, "the checkpoint does not match the proof's log_id, size or root"},
+        {PATIENT_ERR_KEY_MISMATCH, "the checkpoint is signed by another key"},
+        {PATIENT_ERR_SIGNATURE, "the checkpoint signature is invalid"},
+    };
+    const char *p = path("pc.log");
+    char *proof = NULL, *s, want[512], kid[PATIENT_KEYID_HEX];
+    cJSON *d;
+
+    build(p, 6);
+    ck_assert_int_eq(patient_log_proof(p, 5, &proof), PATIENT_OK);
+    patient_keyid_hex(pk.id, kid);
+    ck_assert_ptr_nonnull(s = patient_log_proof_check_text(proof, strlen(proof), PATIENT_OK, &pk));
+    ck_assert(strncmp(s, "proof ok: entry seq 5 is included in log ", 41) == 0);
+    snprintf(want, sizeof want, "; the checkpoint is signed by key %s.\n", kid);
+    ck_assert(strstr(s, want) != NULL && strstr(s, "at tree size 8 (root ") != NULL);
+    free(s);
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        ck_assert_ptr_nonnull(s = patient_log_proof_check_text(proof, strlen(proof), c[i].err, &pk));
+        snprintf(want, sizeof want, "proof INVALID: %s [%s]\n", c[i].why, patient_errname(c[i].err));
+        ck_assert_str_eq(s, want);
+        free(s);
+    }
+    ck_assert_ptr_nonnull(s = patient_log_proof_check_json(proof, strlen(proof), PATIENT_OK, &pk));
+    ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "result")->valuestring, "ok");
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(d, "error")));
+    ck_assert_int_eq(cJSON_GetObjectItem(d, "leaf_index")->valueint, 5);
+    ck_assert_int_eq(cJSON_GetObjectItem(d, "tree_size")->valueint, 8);
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "key")->valuestring, kid);
+    cJSON_Delete(d);
+    free(s);
+    ck_assert_ptr_nonnull(s = patient_log_proof_check_json("{", 1, PATIENT_ERR_PARSE, &pk));
+    ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "result")->valuestring, "invalid");
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "error")->valuestring, "parse");
+    ck_assert_int_eq(cJSON_GetObjectItem(d, "leaf_index")->valueint, -1);
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "root")->valuestring, "");
+    cJSON_Delete(d);
+    free(s);
+    ck_assert_ptr_null(patient_log_proof_check_json(proof, strlen(proof), PATIENT_OK, NULL));
+    free(proof);
+}
+END_TEST
+
 /* patient audit stats's counting: a change with several reasons counts
  * once under each (its edits under their own; an undecodable descriptor
  * gives them no bytes), the order (changes, edits, key), the middlebox and
@@ -433,6 +599,9 @@ audit_suite(void)
     tcase_add_test(tc, iter_rules_and_times);
     tcase_add_test(tc, iter_edit_bytes);
     tcase_add_test(tc, proof_edges);
+    tcase_add_test(tc, proof_leaf_line);
+    tcase_add_test(tc, verify_report_render);
+    tcase_add_test(tc, proof_check_render);
     tcase_add_test(tc, tally_groups);
     tcase_add_test(tc, tally_key_bytes_cap);
     tcase_add_test(tc, reason_match);

@@ -336,6 +336,56 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_head_read(const char *p
                                                                    patient_log_proof_head *head);
 PATIENT_EXPORT void patient_log_proof_head_free(patient_log_proof_head *head);
 
+/* The line a proof for seq proves (`patient audit proof --leaf-out`): the
+ * first entry of the log at path with that seq, as the iterator reads it
+ * (patient_log_iter_*: its code for a line it refuses on the way), its
+ * exact bytes and a "\n". *line malloc'd (caller frees), *len its length
+ * without the NUL. PATIENT_ERR_NOT_FOUND when no entry has seq, the
+ * iterator's open codes, NOMEM, ARG; on error *line is NULL. Thread-safe. */
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_leaf(const char *path, uint64_t seq,
+                                                              char **line, size_t *len);
+
+/* ---- What `patient audit` reports (lib/log_report.c) ------------------
+ * Rendered once, here: the tool prints these. */
+
+/* `patient audit verify --json`: the document for n logs verified with
+ * patient_log_verify (paths[i] gave reports[i]), pretty-printed JSON
+ * {"patient": 1, "type": "audit-verify", "result", "logs": [{log, result,
+ * error, tamper, line, seq, message, expected, found, entries, changes,
+ * events, checkpoints, last_checkpoint {tree_size, root} or null,
+ * unsigned_tail, signatures_checked, entry_signatures_checked, log_id}]}; a
+ * log's result is "ok", "tampered" (tamper says how) or "error" (not read
+ * as a log), the document's "error" if any log's is, else "tampered" if
+ * any, else "ok". No newline at the end. malloc'd (free), NULL when out of
+ * memory. Thread-safe. */
+PATIENT_EXPORT char *patient_log_verify_json(size_t n, const char *const *paths,
+                                             const patient_log_report *reports);
+/* The same report as `patient audit verify` prints it for one log: one
+ * paragraph ending in "\n" (intact with its counts and last checkpoint, or
+ * "cannot verify", or TAMPERED with the class, line, seq, what was
+ * expected and found); pub: the key the checkpoints were checked with
+ * (NULL: "Signatures NOT checked"). malloc'd (free), NULL when out of
+ * memory or path or r is NULL. Thread-safe. */
+PATIENT_EXPORT char *patient_log_verify_text(const char *path, const patient_log_report *r,
+                                             const patient_pubkey *pub);
+
+/* `patient audit verify-proof`: the check of proof_json (proof_len bytes)
+ * against an entry's line under pub, result being what
+ * patient_log_proof_verify returned, with what the proof claims (read by
+ * patient_log_proof_head_read; a proof it refuses claims leaf_index and
+ * tree_size -1, root and log_id ""). _json: pretty-printed {"patient": 1,
+ * "type": "audit-proof-check", "result": "ok"|"invalid", "error" (null or
+ * the code's name), leaf_index, tree_size, root, log_id, key}, no newline
+ * at the end; _text: "proof ok: ..." or "proof INVALID: <why> [code]"
+ * (why: which part failed, from the code) and "\n". malloc'd (free), NULL
+ * when out of memory or pub is NULL. Thread-safe. */
+PATIENT_EXPORT char *patient_log_proof_check_json(const char *proof_json, size_t proof_len,
+                                                  patient_err result,
+                                                  const patient_pubkey *pub);
+PATIENT_EXPORT char *patient_log_proof_check_text(const char *proof_json, size_t proof_len,
+                                                  patient_err result,
+                                                  const patient_pubkey *pub);
+
 /* ---- Choosing and counting changes (patient audit list, stats, monitor) */
 
 /* Whether some edit of change entry e has a reason matching glob

@@ -1,0 +1,274 @@
+/* What `patient audit` reports, rendered once: a log's verification
+ * (patient_log_report) as the audit-verify JSON document and as its
+ * paragraph, and a proof's check (patient_log_proof_verify's result) as the
+ * audit-proof-check document and as its sentence. Header: patient/log.h. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cJSON.h>
+#include <sodium.h>
+
+#include <patient/log.h>
+#include "util.h"
+
+/* ---- a log's verification ------------------------------------------------ */
+
+/* "ok", or "tampered" (the log says how), or "error" (it could not be
+ * read as a log at all). */
+static const char *
+verify_status(const patient_log_report *r)
+{
+    if (r->result == PATIENT_OK)
+        return "ok";
+    return r->tamper != PATIENT_LOG_INTACT ? "tampered" : "error";
+}
+
+static void
+root_b64(const patient_log_report *r, char out[64])
+{
+    sodium_bin2base64(out, 64, r->last_checkpoint_root, sizeof r->last_checkpoint_root,
+                      sodium_base64_VARIANT_ORIGINAL);
+}
+
+static cJSON *
+verify_item(const char *path, const patient_log_report *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    char root[64] = "";
+
+    cJSON_AddStringToObject(o, "log", path);
+    cJSON_AddStringToObject(o, "result", verify_status(r));
+    if (r->result == PATIENT_OK)
+        cJSON_AddNullToObject(o, "error");
+    else
+        cJSON_AddStringToObject(o, "error", patient_errname(r->result));
+    cJSON_AddStringToObject(o, "tamper", patient_log_tamper_name(r->tamper));
+    if (r->line)
+        cJSON_AddNumberToObject(o, "line", (double)r->line);
+    else
+        cJSON_AddNullToObject(o, "line");
+    if (r->has_seq)
+        cJSON_AddNumberToObject(o, "seq", (double)r->seq);
+    else
+        cJSON_AddNullToObject(o, "seq");
+    cJSON_AddStringToObject(o, "message", r->message);
+    cJSON_AddStringToObject(o, "expected", r->expected);
+    cJSON_AddStringToObject(o, "found", r->found);
+    cJSON_AddNumberToObject(o, "entries", (double)r->entries);
+    cJSON_AddNumberToObject(o, "changes", (double)r->changes);
+    cJSON_AddNumberToObject(o, "events", (double)r->events);
+    cJSON_AddNumberToObject(o, "checkpoints", (double)r->checkpoints);
+    if (r->checkpoints) {
+        cJSON *c = cJSON_AddObjectToObject(o, "last_checkpoint");
+        root_b64(r, root);
+        cJSON_AddNumberToObject(c, "tree_size", (double)r->last_checkpoint_seq);
+        cJSON_AddStringToObject(c, "root", root);
+    } else {
+        cJSON_AddNullToObject(o, "last_checkpoint");
+    }
+    cJSON_AddNumberToObject(o, "unsigned_tail", (double)r->unsigned_tail);
+    cJSON_AddBoolToObject(o, "signatures_checked", r->signatures_checked != 0);
+    cJSON_AddBoolToObject(o, "entry_signatures_checked", r->entry_signatures_checked != 0);
+    cJSON_AddStringToObject(o, "log_id", r->log_id);
+    return o;
+}
+
+char *
+patient_log_verify_json(size_t n, const char *const *paths, const patient_log_report *reports)
+{
+    cJSON *doc, *arr;
+    int any_tamper = 0, any_error = 0;
+    char *s;
+
+    if (n && (paths == NULL || reports == NULL))
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (reports[i].result == PATIENT_OK)
+            continue;
+        if (reports[i].tamper != PATIENT_LOG_INTACT)
+            any_tamper = 1;
+        else
+            any_error = 1;
+    }
+    if ((doc = cJSON_CreateObject()) == NULL)
+        return NULL;
+    cJSON_AddNumberToObject(doc, "patient", 1);
+    cJSON_AddStringToObject(doc, "type", "audit-verify");
+    cJSON_AddStringToObject(doc, "result", any_error    ? "error"
+                                           : any_tamper ? "tampered"
+                                                        : "ok");
+    arr = cJSON_AddArrayToObject(doc, "logs");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, verify_item(paths[i], &reports[i]));
+    s = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    return s;
+}
+
+char *
+patient_log_verify_text(const char *path, const patient_log_report *r, const patient_pubkey *pub)
+{
+    pt_buf b = {0};
+    char root[64], kid[PATIENT_KEYID_HEX];
+    const char *why;
+    patient_err err;
+
+    if (path == NULL || r == NULL)
+        return NULL;
+    why = r->message[0] ? r->message : patient_strerror(r->result);
+    if (r->result == PATIENT_OK) {
+        err = pt_buf_appendf(&b,
+                             "%s: intact. %" PRIu64 " entries (%" PRIu64 " changes, %" PRIu64
+                             " events, %" PRIu64 " checkpoints).",
+                             path, r->entries, r->changes, r->events, r->checkpoints);
+        if (!err && r->checkpoints) {
+            root_b64(r, root);
+            err = pt_buf_appendf(&b, " The last checkpoint covers the first %" PRIu64
+                                     " entries (root %s)",
+                                 r->last_checkpoint_seq, root);
+            if (!err && r->unsigned_tail)
+                err = pt_buf_appendf(&b,
+                                     "; %" PRIu64 " entries after it are not signed yet (a cut "
+                                     "there would not show)",
+                                     r->unsigned_tail);
+            if (!err)
+                err = pt_buf_appendf(&b, ".");
+        } else if (!err && r->entries) {
+            err = pt_buf_appendf(&b, " No checkpoint yet: nothing in this log is signed.");
+        }
+        if (!err && pub != NULL) {
+            patient_keyid_hex(pub->id, kid);
+            err = pt_buf_appendf(&b, " Checkpoint signatures checked with key %s%s", kid,
+                                 r->entry_signatures_checked
+                                     ? "; every change signature checked too.\n"
+                                     : "; change signatures not checked (use --deep).\n");
+        } else if (!err) {
+            err = pt_buf_appendf(&b, " Signatures NOT checked: no --pub key given.\n");
+        }
+    } else if (r->tamper == PATIENT_LOG_INTACT) {
+        err = pt_buf_appendf(&b, "%s: cannot verify: %s [%s]\n", path, why,
+                             patient_errname(r->result));
+    } else {
+        err = pt_buf_appendf(&b, "%s: TAMPERED (%s)", path, patient_log_tamper_name(r->tamper));
+        if (!err && r->line)
+            err = pt_buf_appendf(&b, " at line %" PRIu64, r->line);
+        if (!err && r->has_seq)
+            err = pt_buf_appendf(&b, ", seq %" PRIu64, r->seq);
+        if (!err)
+            err = pt_buf_appendf(&b, ": %s.", why);
+        if (!err && (r->expected[0] || r->found[0]))
+            err = pt_buf_appendf(&b, " Expected: %s; found: %s.",
+                                 r->expected[0] ? r->expected : "-",
+                                 r->found[0] ? r->found : "-");
+        if (!err)
+            err = pt_buf_appendf(&b, " %" PRIu64 " entries before it check out. [%s]\n",
+                                 r->entries, patient_errname(r->result));
+    }
+    if (err) {
+        pt_buf_free(&b);
+        return NULL;
+    }
+    return (char *)b.data; /* pt_buf keeps a NUL after its bytes */
+}
+
+/* ---- a proof's check ------------------------------------------------------ */
+
+/* What patient_log_proof_verify's result means, in one clause. */
+static const char *
+proof_why(patient_err err)
+{
+    switch (err) {
+    case PATIENT_ERR_ARG: return "the line is not the entry the proof is for";
+    case PATIENT_ERR_HASH: return "the line and audit path do not lead to the signed root";
+    case PATIENT_ERR_PARSE: return "the proof is malformed";
+    case PATIENT_ERR_LOG_CORRUPT:
+        return "the checkpoint does not match the proof's log_id, size or root";
+    case PATIENT_ERR_KEY_MISMATCH: return "the checkpoint is signed by another key";
+    case PATIENT_ERR_SIGNATURE: return "the checkpoint signature is invalid";
+    default: return patient_strerror(err);
+    }
+}
+
+/* What the proof claims, read by the library's proof reader; a proof it
+ * refuses claims nothing (-1, ""). */
+typedef struct {
+    patient_log_proof_head head;
+    double leaf, size;
+    const char *root, *log_id;
+    char kid[PATIENT_KEYID_HEX];
+} proof_claims;
+
+static void
+claims_read(const char *proof, size_t len, const patient_pubkey *pub, proof_claims *c)
+{
+    memset(c, 0, sizeof *c);
+    c->leaf = c->size = -1;
+    c->root = c->log_id = "";
+    if (proof != NULL && patient_log_proof_head_read(proof, len, &c->head) == PATIENT_OK) {
+        c->leaf = (double)c->head.leaf_index;
+        c->size = (double)c->head.tree_size;
+        c->root = c->head.root;
+        c->log_id = c->head.log_id;
+    }
+    patient_keyid_hex(pub->id, c->kid);
+}
+
+char *
+patient_log_proof_check_json(const char *proof_json, size_t proof_len, patient_err result,
+                             const patient_pubkey *pub)
+{
+    proof_claims c;
+    cJSON *d;
+    char *s = NULL;
+
+    if (pub == NULL)
+        return NULL;
+    claims_read(proof_json, proof_len, pub, &c);
+    if ((d = cJSON_CreateObject()) != NULL) {
+        cJSON_AddNumberToObject(d, "patient", 1);
+        cJSON_AddStringToObject(d, "type", "audit-proof-check");
+        cJSON_AddStringToObject(d, "result", result == PATIENT_OK ? "ok" : "invalid");
+        if (result == PATIENT_OK)
+            cJSON_AddNullToObject(d, "error");
+        else
+            cJSON_AddStringToObject(d, "error", patient_errname(result));
+        cJSON_AddNumberToObject(d, "leaf_index", c.leaf);
+        cJSON_AddNumberToObject(d, "tree_size", c.size);
+        cJSON_AddStringToObject(d, "root", c.root);
+        cJSON_AddStringToObject(d, "log_id", c.log_id);
+        cJSON_AddStringToObject(d, "key", c.kid);
+        s = cJSON_Print(d);
+        cJSON_Delete(d);
+    }
+    patient_log_proof_head_free(&c.head);
+    return s;
+}
+
+char *
+patient_log_proof_check_text(const char *proof_json, size_t proof_len, patient_err result,
+                             const patient_pubkey *pub)
+{
+    proof_claims c;
+    pt_buf b = {0};
+    patient_err err;
+
+    if (pub == NULL)
+        return NULL;
+    claims_read(proof_json, proof_len, pub, &c);
+    if (result == PATIENT_OK)
+        err = pt_buf_appendf(&b,
+                             "proof ok: entry seq %.0f is included in log %.16s... at tree size "
+                             "%.0f (root %s); the checkpoint is signed by key %s.\n",
+                             c.leaf, c.log_id, c.size, c.root, c.kid);
+    else
+        err = pt_buf_appendf(&b, "proof INVALID: %s [%s]\n", proof_why(result),
+                             patient_errname(result));
+    patient_log_proof_head_free(&c.head);
+    if (err) {
+        pt_buf_free(&b);
+        return NULL;
+    }
+    return (char *)b.data; /* pt_buf keeps a NUL after its bytes */
+}

@@ -2,12 +2,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <curl/curl.h>
@@ -496,12 +498,27 @@ xfer_setup(CURL *h, const patient_fetch_opts *opts, const char *url, xfer *x, ch
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     if (share)
         SET(CURLOPT_SHARE, share);
-    SET(CURLOPT_DEBUGFUNCTION, on_debug);
-    SET(CURLOPT_DEBUGDATA, x);
-    SET(CURLOPT_VERBOSE, 1L);
     SET(CURLOPT_HTTPHEADER, extra);
 #undef SET
     return CURLE_OK;
+}
+
+/* The TLS version and cipher a patient_response reports reach us only as
+ * libcurl's verbose text (on_debug). Verbose costs a callback for every
+ * header line and every chunk received and a formatted message for each
+ * of libcurl's notes (a monitor catching up on 1,000,000 entries: about
+ * 130,000 and 31,000), so only the one-off fetch, which reports them,
+ * turns it on; the fetcher and the fetch queue return a status and a
+ * body. */
+static CURLcode
+tls_text_setup(CURL *h, xfer *x)
+{
+    CURLcode rc;
+
+    if ((rc = curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug)) != CURLE_OK ||
+        (rc = curl_easy_setopt(h, CURLOPT_DEBUGDATA, x)) != CURLE_OK)
+        return rc;
+    return curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 }
 
 /* What a failed transfer (rc, or our own callbacks' refusal) is. */
@@ -602,7 +619,8 @@ fetch_with(const patient_fetch_opts *opts, const char *url, struct curl_slist *e
     x.to_sink = -1;
     if ((err = pt_buf_reserve(&body, 0)) != PATIENT_OK)
         goto out;
-    if ((rc = xfer_setup(h, opts, url, &x, errbuf, extra, thread_share())) == CURLE_OK)
+    if ((rc = xfer_setup(h, opts, url, &x, errbuf, extra, thread_share())) == CURLE_OK &&
+        (rc = tls_text_setup(h, &x)) == CURLE_OK)
         rc = curl_easy_perform(h);
     if (x.sink_err != PATIENT_OK) {
         err = x.sink_err;
@@ -699,8 +717,6 @@ static void
 reuse_end(CURL *h, xfer *x)
 {
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(h, CURLOPT_VERBOSE, 0L);
-    curl_easy_setopt(h, CURLOPT_DEBUGDATA, NULL);
     headers_clear(x);
 }
 
@@ -781,11 +797,49 @@ struct pt_fetchq {
     patient_fetch_opts o;
     CURLM *m;
     unsigned n;
+    int rcvbuf; /* SO_RCVBUF of its connections; 0: the kernel's autotuning */
     struct fq_slot s[PT_FETCHQ_MAX];
 };
 
+/* Whether the kernel grants a socket receive buffer of window bytes
+ * whole: it cuts SO_RCVBUF to net.core.rmem_max (208 KiB by default on
+ * Linux) without an error, and a buffer fixed below what autotuning
+ * would give is worse than none. Asked of a socket made for the purpose,
+ * since a connection's cannot go back to autotuning once set. */
+static int
+rcvbuf_granted(int window)
+{
+    int fd, got = 0;
+    socklen_t len = sizeof got;
+
+    if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+        return 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) != 0)
+        got = 0;
+    close(fd);
+#ifdef __linux__
+    return got / 2 >= window; /* it reports twice what it keeps: its overhead */
+#else
+    return got >= window;
+#endif
+}
+
+/* Before the connection is made, so that the window it offers from its
+ * first segment on is the buffer's (pt_fetchq_new says why). Best
+ * effort: a refusal leaves autotuning. */
+static int
+fq_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+    const pt_fetchq *q = ud;
+
+    if (purpose == CURLSOCKTYPE_IPCXN && q->rcvbuf > 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &q->rcvbuf, sizeof q->rcvbuf);
+    return CURL_SOCKOPT_OK;
+}
+
 patient_err
-pt_fetchq_new(const patient_fetch_opts *opts, unsigned n, pt_fetchq **out)
+pt_fetchq_new(const patient_fetch_opts *opts, unsigned n, size_t window, pt_fetchq **out)
 {
     pt_fetchq *q;
     patient_err err;
@@ -800,11 +854,17 @@ pt_fetchq_new(const patient_fetch_opts *opts, unsigned n, pt_fetchq **out)
         return err;
     }
     q->n = n;
+    if (window > 0 && window <= INT_MAX && rcvbuf_granted((int)window))
+        q->rcvbuf = (int)window;
     if ((q->m = curl_multi_init()) == NULL)
         goto nomem;
-    for (unsigned i = 0; i < n; i++)
-        if ((q->s[i].h = curl_easy_init()) == NULL)
+    for (unsigned i = 0; i < n; i++) {
+        /* Set once: xfer_setup leaves these alone. */
+        if ((q->s[i].h = curl_easy_init()) == NULL ||
+            curl_easy_setopt(q->s[i].h, CURLOPT_SOCKOPTFUNCTION, fq_sockopt) != CURLE_OK ||
+            curl_easy_setopt(q->s[i].h, CURLOPT_SOCKOPTDATA, q) != CURLE_OK)
             goto nomem;
+    }
     *out = q;
     return PATIENT_OK;
 nomem:

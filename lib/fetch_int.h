@@ -49,7 +49,14 @@ void pt_fetcher_free(pt_fetcher *f);
  * one response is received the next ones are on their way, so the caller
  * does not wait a round trip for each. Same options, caps, checks and
  * errors as pt_fetcher_get, transfer by transfer.
- * pt_fetchq_new: n handles (1..PT_FETCHQ_MAX).
+ * pt_fetchq_new: n handles (1..PT_FETCHQ_MAX). window > 0: each of the
+ * queue's connections gets a socket receive buffer of window bytes
+ * (SO_RCVBUF, set before it connects), when the kernel grants that much
+ * (net.core.rmem_max on Linux; otherwise, and with 0, the kernel's
+ * autotuning). For a caller that stops driving the queue while its
+ * responses are on their way: a buffer that holds each whole keeps a
+ * BBR sender out of its pacing (docs/BENCHMARKS.md). Other fetches keep
+ * autotuning.
  * pt_fetchq_start: a GET of url into body (len reset to 0; max_body 0
  * keeps the options' cap) on a free handle, *id; body is BORROWED until
  * that transfer's wait or cancel returns. PATIENT_ERR_ARG when all n are
@@ -60,7 +67,8 @@ void pt_fetcher_free(pt_fetcher *f);
  * Not for two threads at once. */
 #define PT_FETCHQ_MAX 8
 typedef struct pt_fetchq pt_fetchq;
-patient_err pt_fetchq_new(const patient_fetch_opts *opts, unsigned n, pt_fetchq **out);
+patient_err pt_fetchq_new(const patient_fetch_opts *opts, unsigned n, size_t window,
+                          pt_fetchq **out);
 patient_err pt_fetchq_start(pt_fetchq *q, const char *url, size_t max_body, pt_buf *body,
                             unsigned *id, char **detail);
 patient_err pt_fetchq_wait(pt_fetchq *q, unsigned id, long *status, char **detail);

@@ -716,6 +716,19 @@ compare_full(void *ctx, unsigned level, uint64_t index, const uint8_t *data)
  * to the bound above. */
 #define INFLIGHT 3
 #define INFLIGHT_BUNDLES 2
+/* The socket receive buffer of each of those connections. Each carries
+ * one response at a time, and nothing reads them while the reader sleeps
+ * on a full read-ahead. With the kernel's autotuned buffers the window
+ * the monitor offers then held back a response's tail, and a BBR sender
+ * (nginx on a host whose congestion control is BBR) took that for its
+ * path's rate: it left its start-up and paced every segment with a timer
+ * of its own, in about half the catch-ups (nginx's CPU serving one
+ * 0.7-1.2 s instead of 0.3-0.4 s). A buffer that holds the whole
+ * response from the first segment on keeps it out of that: here the
+ * largest bundle an ordinary batch takes whole (GROUP_BYTES / GROUP,
+ * 1 MiB: 256 lines of 4 KiB). A quarter of that still did, an eighth did
+ * not (docs/BENCHMARKS.md). */
+#define WINDOW (GROUP_BYTES / GROUP)
 
 typedef struct {
     uint64_t first; /* its first bundle */
@@ -1008,7 +1021,7 @@ reader_start(reader *rd, const char *url, const patient_fetch_opts *fo, uint64_t
         if ((err = lb_init(&rd->slot[k].bt, 0)))
             return err;
     if ((err = client_init(&rd->c, url, fo, NULL)) ||
-        (err = pt_fetchq_new(&rd->c.fo, INFLIGHT, &rd->q)))
+        (err = pt_fetchq_new(&rd->c.fo, INFLIGHT, WINDOW, &rd->q)))
         return err;
     rd->c.tree_size = tree_size;
     rd->next_b = rd->issue_b = b;

@@ -70,6 +70,11 @@ static const char SERVER[] =
     "                             b'X-Late: 1\\r\\n\\r\\n')\n"
     "            self.close_connection = True\n"
     "            return\n"
+    "        if p == '/keep':  # kept open for the next request\n"
+    "            self.protocol_version = 'HTTP/1.1'\n"
+    "            self.plain(200, b'kept')\n"
+    "            self.close_connection = False\n"
+    "            return\n"
     "        if p == '/tofile':\n"
     "            return self.plain(302, b'', [('Location', 'file:///etc/passwd')])\n"
     "        return super().do_GET()\n"
@@ -619,9 +624,9 @@ START_TEST(test_fetchq)
     long status = 0;
     char *detail = NULL;
 
-    ck_assert_int_eq(pt_fetchq_new(&o, 0, &q), PATIENT_ERR_ARG);
-    ck_assert_int_eq(pt_fetchq_new(&o, PT_FETCHQ_MAX + 1, &q), PATIENT_ERR_ARG);
-    ck_assert_int_eq(pt_fetchq_new(&o, 3, &q), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_new(&o, 0, 0, &q), PATIENT_ERR_ARG);
+    ck_assert_int_eq(pt_fetchq_new(&o, PT_FETCHQ_MAX + 1, 0, &q), PATIENT_ERR_ARG);
+    ck_assert_int_eq(pt_fetchq_new(&o, 3, 0, &q), PATIENT_OK);
     ck_assert_int_eq(pt_fetchq_start(q, url("/big.bin"), 100000, &b[0], &id[0], NULL), PATIENT_OK);
     ck_assert_int_eq(pt_fetchq_start(q, url("/big.bin"), 99999, &b[1], &id[1], NULL), PATIENT_OK);
     ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b[2], &id[2], NULL), PATIENT_OK);
@@ -667,6 +672,89 @@ START_TEST(test_fetchq)
 }
 END_TEST
 
+/* The receive buffers (SO_RCVBUF) of this process's TCP connections to
+ * the test server, as the kernel reports them, into rb[]; their count. */
+static unsigned
+server_rcvbufs(int *rb, unsigned max)
+{
+    int port = atoi(strrchr(base, ':') + 1);
+    unsigned n = 0;
+
+    for (int fd = 0; fd < 1024 && n < max; fd++) {
+        struct sockaddr_in sa = {0};
+        socklen_t sl = sizeof sa, il = sizeof rb[n];
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+            getpeername(fd, (struct sockaddr *)&sa, &sl) != 0 || sa.sin_family != AF_INET ||
+            ntohs(sa.sin_port) != port)
+            continue;
+        ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb[n], &il), 0);
+        n++;
+    }
+    return n;
+}
+
+/* What the kernel reports for a socket given SO_RCVBUF v. */
+static int
+rcvbuf_for(int v)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), got = 0;
+    socklen_t l = sizeof got;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v), 0);
+    ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &l), 0);
+    close(fd);
+    return got;
+}
+
+/* A queue given a window sets it as the receive buffer of its
+ * connections, before they connect; a one-off fetch (and a queue given
+ * 0) keeps the kernel's autotuning; a window the kernel would cut to
+ * net.core.rmem_max is not set at all. Connections to /keep stay open in
+ * their caches, so their sockets can be looked at after the transfer. */
+START_TEST(test_fetchq_window)
+{
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+    pt_fetchq *q = NULL;
+    pt_buf b = {0};
+    unsigned id;
+    long status = 0;
+    int rb[4], want = 200704, max = 0; /* under Linux's default rmem_max, 212992 */
+    FILE *f;
+
+    ck_assert_int_eq(patient_fetch(&o, url("/keep"), &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 200);
+    patient_response_free(r);
+    ck_assert_uint_eq(server_rcvbufs(rb, 4), 1);
+    ck_assert_int_ne(rb[0], rcvbuf_for(want));
+    ck_assert_int_eq(pt_fetchq_new(&o, 1, (size_t)want, &q), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/keep"), 0, &b, &id, NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_wait(q, id, &status, NULL), PATIENT_OK);
+    ck_assert_int_eq(status, 200);
+    ck_assert_uint_eq(b.len, 4);
+    ck_assert_uint_eq(server_rcvbufs(rb, 4), 2);
+    ck_assert_int_eq((rb[0] == rcvbuf_for(want)) + (rb[1] == rcvbuf_for(want)), 1);
+    pt_fetchq_free(q);
+    ck_assert_uint_eq(server_rcvbufs(rb, 4), 1);
+    /* over the kernel's cap: left to autotuning, not cut to the cap */
+    if ((f = fopen("/proc/sys/net/core/rmem_max", "r")) != NULL) {
+        ck_assert_int_eq(fscanf(f, "%d", &max), 1);
+        fclose(f);
+        ck_assert_int_eq(pt_fetchq_new(&o, 1, (size_t)max + 4096, &q), PATIENT_OK);
+        ck_assert_int_eq(pt_fetchq_start(q, url("/keep"), 0, &b, &id, NULL), PATIENT_OK);
+        ck_assert_int_eq(pt_fetchq_wait(q, id, &status, NULL), PATIENT_OK);
+        ck_assert_uint_eq(server_rcvbufs(rb, 4), 2);
+        ck_assert_int_ne(rb[0], rcvbuf_for(max));
+        ck_assert_int_ne(rb[1], rcvbuf_for(max));
+        pt_fetchq_free(q);
+    }
+    pt_buf_free(&b);
+}
+END_TEST
+
 /* A port bound but not listening (connections refused, no race), as the
  * server and as the proxy: each transfer in flight fails on its own, with
  * libcurl's message, as pt_fetcher_get does; the proxy is used, never
@@ -688,7 +776,7 @@ START_TEST(test_fetchq_unreachable)
     ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
     ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
     snprintf(u, sizeof u, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
-    ck_assert_int_eq(pt_fetchq_new(&o, 2, &q), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_new(&o, 2, 0, &q), PATIENT_OK);
     ck_assert_int_eq(pt_fetchq_start(q, u, 0, &b[0], &id[0], NULL), PATIENT_OK);
     ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b[1], &id[1], NULL), PATIENT_OK);
     ck_assert_int_eq(pt_fetchq_wait(q, id[0], &status, &detail), PATIENT_ERR_FETCH);
@@ -699,7 +787,7 @@ START_TEST(test_fetchq_unreachable)
     ck_assert_int_eq(status, 200);
     pt_fetchq_free(q);
     o.proxy = u;
-    ck_assert_int_eq(pt_fetchq_new(&o, 2, &q), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_new(&o, 2, 0, &q), PATIENT_OK);
     ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b[1], &id[1], NULL), PATIENT_OK);
     ck_assert_int_eq(pt_fetchq_wait(q, id[1], &status, NULL), PATIENT_ERR_FETCH);
     pt_fetchq_free(q);
@@ -752,14 +840,14 @@ START_TEST(test_tls)
         pt_buf b = {0};
         unsigned id;
         long status = 0;
-        ck_assert_int_eq(pt_fetchq_new(&no, 1, &q), PATIENT_OK);
+        ck_assert_int_eq(pt_fetchq_new(&no, 1, 0, &q), PATIENT_OK);
         ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b, &id, NULL), PATIENT_OK);
         ck_assert_int_eq(pt_fetchq_wait(q, id, &status, &detail), PATIENT_ERR_FETCH);
         ck_assert_ptr_nonnull(detail);
         free(detail);
         detail = NULL;
         pt_fetchq_free(q);
-        ck_assert_int_eq(pt_fetchq_new(&o, 1, &q), PATIENT_OK);
+        ck_assert_int_eq(pt_fetchq_new(&o, 1, 0, &q), PATIENT_OK);
         ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b, &id, NULL), PATIENT_OK);
         ck_assert_int_eq(pt_fetchq_wait(q, id, &status, NULL), PATIENT_OK);
         ck_assert_int_eq(status, 200);
@@ -795,6 +883,7 @@ fetch_suite(void)
     tcase_add_test(tc, test_unreachable);
     tcase_add_test(tc, test_fetchq);
     tcase_add_test(tc, test_fetchq_unreachable);
+    tcase_add_test(tc, test_fetchq_window);
     tcase_add_test(tc, test_proxy);
     tcase_add_test(tc, test_cached);
     tcase_add_test(tc, test_cache_weak_validator);

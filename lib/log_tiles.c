@@ -149,6 +149,11 @@ struct pt_pub {
     unsigned seqno;        /* temp file names */
     uint8_t *buf;          /* bundle and compare buffer */
     size_t buf_cap;
+    /* The folder each kind of file (entry bundles, then hash tiles level
+     * by level) was last written in, known to exist: consecutive files of
+     * a kind share it, and the kinds alternate (a full bundle, then its
+     * tile), so one folder remembered for all of them missed every time. */
+    char *made[1 + PT_TILE_LEVELS];
     /* Indexes whose full tile (level >= 0) or bundle (-1) exists while
      * their partial folder "<N>.p" is still there, oldest first: removed
      * pt_prune_grace seconds after the full one was written. */
@@ -173,16 +178,15 @@ partial_dir(const pt_pub *p, int level, uint64_t index, char out[PATH_MAX])
     return n > 0 && n < PATH_MAX ? 0 : -1;
 }
 
-/* The full file at path was just written (or found right): queue its
- * partials, if any, for removal. */
+/* The full file was just written, or found right, at time at (its
+ * mtime): queue its partials, if any, for removal. */
 static void
-prune_later(pt_pub *p, int level, uint64_t index, const char *path)
+prune_later(pt_pub *p, int level, uint64_t index, time_t at)
 {
     char d[PATH_MAX];
-    struct stat st, full;
+    struct stat st;
 
-    if (partial_dir(p, level, index, d) != 0 || lstat(d, &st) != 0 || !S_ISDIR(st.st_mode) ||
-        lstat(path, &full) != 0)
+    if (partial_dir(p, level, index, d) != 0 || lstat(d, &st) != 0 || !S_ISDIR(st.st_mode))
         return;
     if (p->prune_head + p->prune_n == p->prune_cap) {
         struct prune *np;
@@ -200,7 +204,7 @@ prune_later(pt_pub *p, int level, uint64_t index, const char *path)
     /* From the full file's own time: a full tile left from an earlier run
      * has been there that long already. */
     p->prune[p->prune_head + p->prune_n++] =
-        (struct prune){.level = level, .index = index, .at = full.st_mtime};
+        (struct prune){.level = level, .index = index, .at = at};
 }
 
 /* Remove the partial folders whose grace is over: only the files a
@@ -249,39 +253,71 @@ grow(pt_pub *p, size_t n)
     return PATIENT_OK;
 }
 
-/* mkdir -p of every folder in rel before its last '/'. The last folder
- * made is remembered: consecutive files mostly share it. */
-static __thread char last[PATH_MAX];
+/* Which of p->made a file at rel (a path patient_tile_path gives, or
+ * "checkpoint") is written through: 0 for bundles, 1 + level for tiles. */
+static unsigned
+made_slot(const char *rel)
+{
+    if (strncmp(rel, "tile/", 5) == 0 && rel[5] >= '0' && rel[5] < '0' + PT_TILE_LEVELS)
+        return 1 + (unsigned)(rel[5] - '0');
+    return 0;
+}
 
+static void
+forget_made(pt_pub *p)
+{
+    for (size_t i = 0; i < sizeof p->made / sizeof p->made[0]; i++) {
+        free(p->made[i]);
+        p->made[i] = NULL;
+    }
+}
+
+/* mkdir -p of path (a folder under the published folder, whose name is
+ * its first base bytes), deepest first: a new folder whose parent exists
+ * (a new "<N>.p", a new "x<ddd>") is one mkdir, and the folders above are
+ * made only when that one's parent is missing. Never makes the published
+ * folder itself (pt_pub_new did; if it went, writing fails). */
+static int
+mkdir_p(char *path, size_t base)
+{
+    char *s;
+    int r;
+
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return 0;
+    if (errno != ENOENT || (s = strrchr(path, '/')) == NULL || (size_t)(s - path) <= base)
+        return -1;
+    *s = '\0';
+    r = mkdir_p(path, base);
+    *s = '/';
+    if (r != 0)
+        return -1;
+    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* Make the folders of dir/rel before its last '/', unless that folder is
+ * the one this kind of file was last written in. */
 static patient_err
-mkparents(const char *dir, const char *rel)
+mkparents(pt_pub *p, const char *rel)
 {
     char path[PATH_MAX];
-    size_t dl = strlen(dir);
-    const char *s, *slash = strrchr(rel, '/');
+    const char *slash = strrchr(rel, '/');
+    unsigned slot = made_slot(rel);
+    int k;
 
-    if (dl + 1 + strlen(rel) >= sizeof path)
+    if (strlen(p->dir) + 1 + strlen(rel) >= sizeof path)
         return PATIENT_ERR_ARG;
     if (slash == NULL)
         return PATIENT_OK;
-    {
-        int k = snprintf(path, sizeof path, "%s/%.*s", dir, (int)(slash - rel), rel);
-        if (k < 0 || (size_t)k >= sizeof path)
-            return PATIENT_ERR_ARG;
-    }
-    if (strcmp(path, last) == 0)
+    k = snprintf(path, sizeof path, "%s/%.*s", p->dir, (int)(slash - rel), rel);
+    if (k < 0 || (size_t)k >= sizeof path)
+        return PATIENT_ERR_ARG;
+    if (p->made[slot] && strcmp(path, p->made[slot]) == 0)
         return PATIENT_OK;
-    memcpy(path, dir, dl);
-    path[dl] = '/';
-    for (s = rel; (s = strchr(s, '/')) != NULL; s++) {
-        memcpy(path + dl + 1, rel, (size_t)(s - rel));
-        path[dl + 1 + (s - rel)] = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
-            return PATIENT_ERR_IO;
-    }
-    memcpy(path + dl + 1, rel, (size_t)(slash - rel));
-    path[dl + 1 + (slash - rel)] = '\0';
-    memcpy(last, path, strlen(path) + 1);
+    if (mkdir_p(path, strlen(p->dir)) != 0)
+        return PATIENT_ERR_IO;
+    free(p->made[slot]);
+    p->made[slot] = strdup(path); /* out of memory: only probed again */
     return PATIENT_OK;
 }
 
@@ -293,16 +329,17 @@ open_new(pt_pub *p, const char *rel, const char *tmp)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 
     if (fd < 0 && errno == ENOENT) {
-        last[0] = '\0';
-        if (mkparents(p->dir, rel) == PATIENT_OK)
+        forget_made(p);
+        if (mkparents(p, rel) == PATIENT_OK)
             fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     }
     return fd;
 }
 
-/* Is path already a regular file holding exactly data? */
+/* Is path already a regular file holding exactly data? If so *mtime is
+ * its modification time. */
 static int
-same_file(pt_pub *p, const char *path, const void *data, size_t len)
+same_file(pt_pub *p, const char *path, const void *data, size_t len, time_t *mtime)
 {
     struct stat st;
     int fd, same = 0;
@@ -322,27 +359,34 @@ same_file(pt_pub *p, const char *path, const void *data, size_t len)
     }
     close(fd);
     same = got == len && memcmp(p->buf, data, len) == 0;
+    if (same)
+        *mtime = st.st_mtime;
     return same;
 }
 
 /* Write dir/rel atomically for readers: a temp file beside it, renamed
  * over. Not fsynced: the log is the durable copy and the folder is
- * rebuilt from it when publishing starts. */
+ * rebuilt from it when publishing starts. *at (if not NULL) gets the
+ * file's time: now, or that of the right one left alone. */
 static patient_err
-put_file(pt_pub *p, const char *rel, const void *data, size_t len, int immutable)
+put_file(pt_pub *p, const char *rel, const void *data, size_t len, int immutable, time_t *at)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 32];
     int fd, n;
+    time_t t;
     patient_err err;
 
     n = snprintf(path, sizeof path, "%s/%s", p->dir, rel);
     if (n < 0 || (size_t)n >= sizeof path)
         return PATIENT_ERR_ARG;
-    if ((err = mkparents(p->dir, rel)))
+    if ((err = mkparents(p, rel)))
         return err;
     /* Full tiles and bundles never change: leave a correct one alone. */
-    if (immutable && same_file(p, path, data, len))
+    if (immutable && same_file(p, path, data, len, &t)) {
+        if (at)
+            *at = t;
         return PATIENT_OK;
+    }
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), p->seqno++);
     if ((fd = open_new(p, rel, tmp)) < 0)
         return PATIENT_ERR_IO;
@@ -355,6 +399,10 @@ put_file(pt_pub *p, const char *rel, const void *data, size_t len, int immutable
         unlink(tmp);
         return PATIENT_ERR_IO;
     }
+    /* Read after the file was written: never before its own mtime, so a
+     * partial is never pruned earlier than its full file's time says. */
+    if (at)
+        *at = time(NULL);
     return PATIENT_OK;
 }
 
@@ -429,12 +477,13 @@ put_bundle(pt_pub *p, uint64_t index, unsigned w, uint64_t from, uint64_t to)
     char rel[96], path[PATH_MAX];
     struct stat st;
     uint8_t *copy;
+    time_t at = 0;
     patient_err err;
 
     if (to < from || to - from > PATIENT_TLOG_BUNDLE_MAX)
         return PATIENT_ERR_LIMIT;
     patient_tile_path(-1, index, w, rel);
-    if ((err = mkparents(p->dir, rel)))
+    if ((err = mkparents(p, rel)))
         return err;
     snprintf(path, sizeof path, "%s/%s", p->dir, rel);
     /* A bundle already there (rebuilding after a restart, or a partial of
@@ -446,13 +495,13 @@ put_bundle(pt_pub *p, uint64_t index, unsigned w, uint64_t from, uint64_t to)
         if ((copy = malloc(to - from + 1)) == NULL)
             return PATIENT_ERR_NOMEM;
         memcpy(copy, p->buf, to - from);
-        err = put_file(p, rel, copy, to - from, 1);
+        err = put_file(p, rel, copy, to - from, 1, &at);
         free(copy);
-    } else {
-        err = copy_range_to(p, rel, from, to);
+    } else if ((err = copy_range_to(p, rel, from, to)) == PATIENT_OK) {
+        at = time(NULL); /* after the write, as in put_file */
     }
     if (err == PATIENT_OK && w == PATIENT_TILE_WIDTH)
-        prune_later(p, -1, index, path);
+        prune_later(p, -1, index, at);
     return err;
 }
 
@@ -461,15 +510,13 @@ on_full(void *ctx, unsigned level, uint64_t index, const uint8_t *data)
 {
     pt_pub *p = ctx;
     char rel[96];
-
-    char path[PATH_MAX];
+    time_t at;
     patient_err err;
 
     patient_tile_path((int)level, index, PATIENT_TILE_WIDTH, rel);
-    if ((err = put_file(p, rel, data, PATIENT_TILE_BYTES, 1)))
+    if ((err = put_file(p, rel, data, PATIENT_TILE_BYTES, 1, &at)))
         return err;
-    if (snprintf(path, sizeof path, "%s/%s", p->dir, rel) < (int)sizeof path)
-        prune_later(p, (int)level, index, path);
+    prune_later(p, (int)level, index, at);
     return PATIENT_OK;
 }
 
@@ -506,6 +553,7 @@ pt_pub_free(pt_pub *p)
 {
     if (p == NULL)
         return;
+    forget_made(p);
     free(p->dir);
     free(p->buf);
     free(p->prune);
@@ -555,7 +603,8 @@ publish_state(pt_pub *p, const pt_tiles *t, uint64_t bstart, uint64_t end)
          * replaced by a new file (creating files is most of what
          * publishing costs: on ext4, allocating an inode). */
         patient_tile_path((int)L, t->full[L], t->w[L], rel);
-        if ((err = put_file(p, rel, &t->part[L][0][0], (size_t)t->w[L] * PATIENT_SHA256_BYTES, 1)))
+        if ((err = put_file(p, rel, &t->part[L][0][0], (size_t)t->w[L] * PATIENT_SHA256_BYTES, 1,
+                            NULL)))
             return err;
     }
     if (t->w[0] && (err = put_bundle(p, t->full[0], t->w[0], bstart, end)))
@@ -566,7 +615,7 @@ publish_state(pt_pub *p, const pt_tiles *t, uint64_t bstart, uint64_t end)
     if ((err = pt_merkle_frontier_root(&t->fr, c.root)) ||
         (err = patient_checkpoint_sign(&c, p->sk, &note)))
         return err;
-    err = put_file(p, "checkpoint", note, strlen(note), 0);
+    err = put_file(p, "checkpoint", note, strlen(note), 0, NULL);
     free(note);
     return err;
 }

@@ -275,14 +275,32 @@ END_TEST
 
 /* The writer's incremental publishing and publishing from the file give
  * the same folder; the tiles hash to the checkpoint's root. */
+/* The file nm is published in both folders x and y with the same bytes. */
+static void
+same_published(const char *x, const char *y, const char *nm)
+{
+    char pa[160], pb[160], *a, *b;
+    size_t la, lb;
+
+    snprintf(pa, sizeof pa, "%s/%s", x, nm);
+    snprintf(pb, sizeof pb, "%s/%s", y, nm);
+    a = tu_slurp(tu_path(tmpdir, pa), &la);
+    b = tu_slurp(tu_path(tmpdir, pb), &lb);
+    ck_assert_msg(a && b, "%s published by both", nm);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_mem_eq(a, b, la);
+    free(a);
+    free(b);
+}
+
 START_TEST(publish_writer_equals_file)
 {
     const char *names[] = {"checkpoint", "tile/0/000", "tile/0/001", "tile/0/002.p/72",
                            "tile/1/000.p/2", "entries/000", "entries/002.p/72"};
     patient_checkpoint c;
     patient_log_report r;
-    char *a, *b;
-    size_t la, lb;
+    char *a;
+    size_t la;
 
     /* 580 events + checkpoints every 50: 591 lines, the last a checkpoint
      * over 590 = 2 full tiles + 78... computed below from the note. */
@@ -296,7 +314,7 @@ START_TEST(publish_writer_equals_file)
     ck_assert_mem_eq(c.root, r.last_checkpoint_root, 32);
     free(a);
     for (size_t i = 1; i < sizeof names / sizeof *names; i++) {
-        char pa[160], pb[160], nm[96];
+        char nm[96];
         snprintf(nm, sizeof nm, "%s", names[i]);
         if (strstr(nm, ".p/72")) {
             /* the partial width depends on the checkpoint size */
@@ -305,15 +323,7 @@ START_TEST(publish_writer_equals_file)
         }
         if (strncmp(nm, "tile/1/", 7) == 0)
             snprintf(nm, sizeof nm, "tile/1/000.p/%u", (unsigned)(c.size / 256));
-        snprintf(pa, sizeof pa, "pw/%s", nm);
-        snprintf(pb, sizeof pb, "pf/%s", nm);
-        a = tu_slurp(tu_path(tmpdir, pa), &la);
-        b = tu_slurp(tu_path(tmpdir, pb), &lb);
-        ck_assert_msg(a && b, "%s published by both", nm);
-        ck_assert_uint_eq(la, lb);
-        ck_assert_mem_eq(a, b, la);
-        free(a);
-        free(b);
+        same_published("pw", "pf", nm);
     }
     /* Republishing from the file leaves the same checkpoint tree. */
     ck_assert_int_eq(patient_log_publish(tu_path(tmpdir, "w.log"), tu_path(tmpdir, "pw"), sk, NULL), PATIENT_OK);
@@ -368,6 +378,59 @@ START_TEST(publish_prunes_partials)
     ck_assert_int_eq(patient_log_publish(tu_path(tmpdir, "k.log"), tu_path(tmpdir, "pk"), sk, NULL), PATIENT_OK);
     pt_prune_grace = saved;
     ck_assert(!exists("pk/tile/0/000.p") && !exists("pk/entries/000.p"));
+}
+END_TEST
+
+/* The writer remembers the folder each kind of file was last written in
+ * rather than probing it for every file; folders removed under it (an
+ * operator emptying the published tree) are made again at the next file,
+ * the parents too, and nothing is lost: the tree after is the one
+ * publishing from the file gives. */
+START_TEST(publish_folders_removed)
+{
+    /* Written after the removals (tile/0/002 after the whole tile/ went). */
+    const char *names[] = {"checkpoint",    "entries/001",    "entries/002",  "tile/0/002",
+                           "tile/0/003.p/", "entries/003.p/", "tile/1/000.p/"};
+    patient_log *log = NULL;
+    patient_checkpoint c;
+    char d[32], *a;
+    size_t la;
+    unsigned i;
+
+    ck_assert_int_eq(patient_log_open(tu_path(tmpdir, "r.log"), sk, 100, &log), PATIENT_OK);
+    ck_assert_int_eq(patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE), PATIENT_OK);
+    ck_assert_int_eq(patient_log_set_publish(log, tu_path(tmpdir, "pr"), NULL), PATIENT_OK);
+    for (i = 0; i < 800; i++) {
+        snprintf(d, sizeof d, "e%u", i);
+        ck_assert_int_eq(patient_log_append_event(log, "test.entry", NULL, d, NULL), PATIENT_OK);
+        /* After the first full bundle and tile (and a checkpoint naming
+         * partials): the folders of every kind go, then the whole tree. */
+        if (i == 300) {
+            tu_rmtree(tu_path(tmpdir, "pr/entries"));
+            tu_rmtree(tu_path(tmpdir, "pr/tile/0"));
+        }
+        if (i == 560)
+            tu_rmtree(tu_path(tmpdir, "pr/tile"));
+        ck_assert_int_eq(patient_log_publish_error(log), PATIENT_OK);
+    }
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    ck_assert_int_eq(patient_log_publish(tu_path(tmpdir, "r.log"), tu_path(tmpdir, "pf"), sk, NULL),
+                     PATIENT_OK);
+    a = tu_slurp(tu_path(tmpdir, "pr/checkpoint"), &la);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(patient_checkpoint_open(a, la, NULL, &pk, &c), PATIENT_OK);
+    free(a);
+    ck_assert_uint_gt(c.size, 768);
+    for (i = 0; i < sizeof names / sizeof *names; i++) {
+        char nm[96];
+        size_t n = strlen(names[i]);
+        /* a partial's width is the checkpoint's */
+        snprintf(nm, sizeof nm, "%s", names[i]);
+        if (names[i][n - 1] == '/')
+            snprintf(nm + n, sizeof nm - n, "%u",
+                     (unsigned)(strncmp(nm, "tile/1/", 7) == 0 ? c.size / 256 : c.size % 256));
+        same_published("pr", "pf", nm);
+    }
 }
 END_TEST
 
@@ -645,6 +708,7 @@ tlog_suite(void)
     tcase_add_test(tc, note_sign_open);
     tcase_add_test(tc, publish_writer_equals_file);
     tcase_add_test(tc, publish_prunes_partials);
+    tcase_add_test(tc, publish_folders_removed);
     tcase_add_test(tc, index_append_tail);
     suite_add_tcase(s, tc);
     return s;

@@ -1116,6 +1116,13 @@ typedef struct {
     reader *rd;
     lpool *pool;
     pt_buf recs; /* the new changes' index records (pt_index_rec_add) */
+    /* the index being written (index_begin): begun 0 none yet, 1 open,
+     * -1 it could not be (ixerr, reported where the whole index was
+     * written before: after the tree is checked) */
+    pt_ixw ixw;
+    int begun;
+    patient_err ixerr;
+    char ipath[PATH_MAX];
     uint64_t old;
     pentry e;
     patient_log_entry ent;
@@ -1272,6 +1279,23 @@ catch_up_entry(mrun *m, const rslot *sl, size_t j, int add)
     return PATIENT_OK;
 }
 
+/* The index a run writes as it goes (pt_index_begin), once the log's id
+ * is known (from the state, or entry 0). */
+static void
+index_begin(mrun *m)
+{
+    if (m->begun)
+        return;
+    if (snprintf(m->ipath, sizeof m->ipath, "%s.index", m->state_path) >= (int)sizeof m->ipath)
+        m->ixerr = PATIENT_ERR_ARG;
+    else
+        m->ixerr = pt_index_begin(&m->ixw, m->ipath, m->st->log_id, m->old);
+    m->begun = m->ixerr == PATIENT_OK ? 1 : -1;
+}
+
+/* Index records written once this many are held: ~43,000 changes. */
+#define INDEX_FLUSH ((size_t)1 << 20)
+
 /* Every line of batch sl in log order. A group of LS_SUB new lines whose
  * subtree root the workers made (all of them changes or events scanned)
  * is checked line by line, then added to the tree at once: its tile
@@ -1301,6 +1325,12 @@ catch_up_batch(mrun *m, const rslot *sl, unsigned what)
         if ((err = catch_up_entry(m, sl, j, 1)))
             return err;
         j++;
+    }
+    if (m->recs.len >= INDEX_FLUSH) {
+        index_begin(m);
+        /* (a write that failed is the commit's error) */
+        if (m->begun > 0)
+            (void)pt_index_flush(&m->ixw, &m->recs);
     }
     return PATIENT_OK;
 }
@@ -1411,17 +1441,18 @@ static patient_err
 run_save_state(mrun *m)
 {
     patient_monitor_report *r = m->r;
-    char ipath[PATH_MAX];
     patient_err err = PATIENT_OK;
 
     memcpy(m->st->root, m->ck.root, HASH_LEN);
     /* The index first: one that runs ahead of the state is rebuilt from
-     * the state's size next time; one that lags behind it is never used. */
-    if (snprintf(ipath, sizeof ipath, "%s.index", m->state_path) >= (int)sizeof ipath ||
-        (err = pt_index_append(ipath, m->st->log_id, m->old, m->ck.size, &m->recs)))
-        return raise_alarm(r, PATIENT_MONITOR_STATE, err ? err : PATIENT_ERR_ARG,
+     * the state's size next time; one that lags behind it is never used.
+     * (Its records so far are written already; its mark makes them part
+     * of it.) */
+    index_begin(m);
+    if ((err = m->ixerr) || (err = pt_index_commit(&m->ixw, &m->recs, m->ck.size)))
+        return raise_alarm(r, PATIENT_MONITOR_STATE, err,
                            "cannot write the descriptor index %s.index: %s", m->state_path,
-                           patient_strerror(err ? err : PATIENT_ERR_ARG));
+                           patient_strerror(err));
     if ((err = state_save(m->state_path, m->st)))
         return raise_alarm(r, PATIENT_MONITOR_STATE, err, "cannot write the state file %s: %s",
                            m->state_path, patient_strerror(err));
@@ -1444,6 +1475,7 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
 
     memset(r, 0, sizeof *r);
     memset(&m, 0, sizeof m);
+    m.ixw.fd = -1; /* nothing to abort */
     if (o == NULL || PT_OPTS_TAKE(&mo, o) != PATIENT_OK || o->pub == NULL || state_path == NULL)
         return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key or state file given");
     m.o = &mo;
@@ -1465,6 +1497,8 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
         goto out;
     err = run_save_state(&m);
 out:
+    if (m.begun > 0)
+        pt_index_abort(&m.ixw); /* a run that failed leaves the index as it was */
     pt_buf_free(&m.recs);
     lpool_free(m.pool); /* waits for the batch in flight */
     if (m.rd) {

@@ -152,17 +152,20 @@ pt_index_rec_add(pt_buf *recs, const uint8_t key[PT_INDEX_KEY], uint64_t seq)
 }
 
 patient_err
-pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_t new_size,
-                pt_buf *recs)
+pt_index_begin(pt_ixw *w, const char *path, const char *log_id, uint64_t old_size)
 {
-    uint8_t hdr[HDR_LEN], mark[REC_LEN], *rec;
+    uint8_t hdr[HDR_LEN];
     char id[HEX_LEN + 1];
     struct stat sb;
-    size_t have = 0, i, n;
+    size_t have = 0;
     uint64_t from = 0, upto = 0;
-    int fd = -1, fresh = 1;
+    int fd = -1, n;
     patient_err err;
 
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    w->path = path;
+    w->fresh = 1;
     /* Appended to only when it covers exactly [from, old_size): anything
      * else (none yet, another log, a gap, damage) starts a new one at
      * old_size. A crash mid-append leaves a torn record or records past
@@ -176,12 +179,86 @@ pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_
             header_parse(hdr, HDR_LEN, id, &from) == 0 && strcmp(id, log_id) == 0 &&
             (err = file_last_mark(fd, (uint64_t)sb.st_size, &upto, &have)) == PATIENT_OK &&
             upto != 0 && upto == old_size && from <= old_size)
-            fresh = 0;
+            w->fresh = 0;
         close(fd);
         fd = -1;
     }
     if (err != PATIENT_OK && err != PATIENT_ERR_NOT_FOUND && err != PATIENT_ERR_TOO_LARGE)
         return err;
+    if (!w->fresh) {
+        /* Records go after the last mark (a torn tail is written over);
+         * until the run's own mark they are not part of the index. */
+        w->keep = (off_t)(HDR_LEN + have * REC_LEN);
+        w->at = w->keep;
+        if ((w->fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            return PATIENT_ERR_IO;
+        return PATIENT_OK;
+    }
+    /* A new index is written under a temporary name and renamed over the
+     * old one on commit, as pt_write_atomic does. */
+    n = snprintf(w->tmp, sizeof w->tmp, "%s.tmp.XXXXXX", path);
+    if (n < 0 || (size_t)n >= sizeof w->tmp)
+        return PATIENT_ERR_ARG;
+    if ((w->fd = mkstemp(w->tmp)) < 0) {
+        w->tmp[0] = '\0';
+        return PATIENT_ERR_IO;
+    }
+    memset(hdr, ' ', HDR_LEN);
+    n = snprintf((char *)hdr, HDR_LEN, MAGIC "%s %llu", log_id, (unsigned long long)old_size);
+    hdr[n] = ' ';
+    hdr[HDR_LEN - 1] = '\n';
+    if (fchmod(w->fd, 0600) != 0 || (err = pt_write_all(w->fd, hdr, HDR_LEN)) != PATIENT_OK) {
+        pt_index_abort(w);
+        return PATIENT_ERR_IO;
+    }
+    w->at = HDR_LEN;
+    return PATIENT_OK;
+}
+
+patient_err
+pt_index_flush(pt_ixw *w, pt_buf *recs)
+{
+    size_t n;
+
+    if (recs->len <= HDR_LEN)
+        return w->err;
+    n = recs->len - HDR_LEN;
+    if (w->err == PATIENT_OK && w->fd >= 0) {
+        const uint8_t *p = recs->data + HDR_LEN;
+        off_t at = w->at;
+        size_t left = n;
+        while (left > 0) {
+            ssize_t k = pwrite(w->fd, p, left, at);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                w->err = PATIENT_ERR_IO;
+                break;
+            }
+            p += k;
+            at += k;
+            left -= (size_t)k;
+        }
+#ifdef SYNC_FILE_RANGE_WRITE
+        /* Its writeback starts now, not in the commit's sync at the end. */
+        if (w->err == PATIENT_OK)
+            (void)sync_file_range(w->fd, w->at, (off_t)n, SYNC_FILE_RANGE_WRITE);
+#endif
+        w->at = at;
+    }
+    recs->len = HDR_LEN; /* the room for the header kept */
+    return w->err;
+}
+
+patient_err
+pt_index_commit(pt_ixw *w, pt_buf *recs, uint64_t new_size)
+{
+    uint8_t mark[REC_LEN];
+    struct stat st;
+    patient_err err;
+
+    if (w->fd < 0)
+        return PATIENT_ERR_IO;
     /* No change: only the header's room and the mark. */
     if (recs->len == 0) {
         if ((err = pt_buf_reserve(recs, HDR_LEN + REC_LEN)))
@@ -191,26 +268,56 @@ pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_
     /* the mark holds the last seq covered: new_size - 1 (new_size > 0) */
     memcpy(mark, mark_key, PT_INDEX_KEY);
     put_be64(mark + PT_INDEX_KEY, new_size - 1);
-    if ((err = pt_buf_append(recs, mark, REC_LEN)))
+    if ((err = pt_buf_append(recs, mark, REC_LEN)) || (err = pt_index_flush(w, recs)))
         return err;
-    rec = recs->data + HDR_LEN;
-    n = (recs->len - HDR_LEN) / REC_LEN; /* with the mark */
-    if (fresh) {
-        memset(recs->data, ' ', HDR_LEN);
-        i = (size_t)snprintf((char *)recs->data, HDR_LEN, MAGIC "%s %llu", log_id,
-                             (unsigned long long)old_size);
-        recs->data[i] = ' ';
-        recs->data[HDR_LEN - 1] = '\n';
-        return pt_write_atomic(path, recs->data, HDR_LEN + n * REC_LEN, 0600, 0);
+    if (!w->fresh) {
+        /* what a crash left past the last mark goes */
+        if (ftruncate(w->fd, w->at) != 0 || fdatasync(w->fd) != 0)
+            return PATIENT_ERR_IO;
+        close(w->fd);
+        w->fd = -1;
+        return PATIENT_OK;
     }
-    if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-        ftruncate(fd, (off_t)(HDR_LEN + have * REC_LEN)) != 0 ||
-        lseek(fd, 0, SEEK_END) < 0)
-        err = PATIENT_ERR_IO;
-    else if ((err = pt_write_all(fd, rec, n * REC_LEN)) == PATIENT_OK && fdatasync(fd) != 0)
-        err = PATIENT_ERR_IO;
-    if (fd >= 0)
-        close(fd);
+    if (fsync(w->fd) != 0)
+        return PATIENT_ERR_IO;
+    close(w->fd);
+    w->fd = -1;
+    /* a name that is not a regular file (a FIFO, a folder, a symlink
+     * put there meanwhile) is not replaced */
+    if (lstat(w->path, &st) == 0 && !S_ISREG(st.st_mode))
+        return PATIENT_ERR_UNSAFE_PATH;
+    if (rename(w->tmp, w->path) != 0)
+        return PATIENT_ERR_IO;
+    w->tmp[0] = '\0';
+    (void)pt_fsync_dir_of(w->path); /* best effort, as pt_write_atomic */
+    return PATIENT_OK;
+}
+
+void
+pt_index_abort(pt_ixw *w)
+{
+    if (w->fd >= 0) {
+        /* an append's records past its last mark go: it is as it was */
+        if (!w->fresh)
+            (void)ftruncate(w->fd, w->keep);
+        close(w->fd);
+        w->fd = -1;
+    }
+    if (w->fresh && w->tmp[0] != '\0')
+        unlink(w->tmp);
+    w->tmp[0] = '\0';
+}
+
+patient_err
+pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_t new_size,
+                pt_buf *recs)
+{
+    pt_ixw w;
+    patient_err err;
+
+    if ((err = pt_index_begin(&w, path, log_id, old_size)) == PATIENT_OK)
+        err = pt_index_commit(&w, recs, new_size);
+    pt_index_abort(&w);
     return err;
 }
 

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <patient/tlog.h>
 #include "log_int.h"
@@ -107,6 +108,29 @@ patient_err pt_index_rec_add(pt_buf *recs, const uint8_t key[PT_INDEX_KEY], uint
  * return. */
 patient_err pt_index_append(const char *path, const char *log_id, uint64_t old_size,
                             uint64_t new_size, pt_buf *recs);
+/* pt_index_append in steps, so that a long run writes its records as they
+ * come (the write and its writeback overlap the run instead of following
+ * it): pt_index_begin decides as pt_index_append does and opens the index
+ * (an append) or a temporary file beside it (a new one); pt_index_flush
+ * writes the records recs holds and empties it (its header's room kept);
+ * pt_index_commit adds the rest and the coverage mark and makes it all
+ * durable (the new one renamed into place); pt_index_abort, after a
+ * failed run or after the commit (then a no-op), leaves the index as it
+ * was up to its last mark (an append's records past it cut, a new one's
+ * temporary file removed). Not thread-safe; path BORROWED until the
+ * commit or abort returns. A write that failed in a flush is the
+ * commit's PATIENT_ERR_IO. */
+typedef struct {
+    const char *path;
+    int fd, fresh;
+    char tmp[4096];
+    off_t keep, at; /* an append's length up to its last mark; where records go */
+    patient_err err;
+} pt_ixw;
+patient_err pt_index_begin(pt_ixw *w, const char *path, const char *log_id, uint64_t old_size);
+patient_err pt_index_flush(pt_ixw *w, pt_buf *recs);
+patient_err pt_index_commit(pt_ixw *w, pt_buf *recs, uint64_t new_size);
+void pt_index_abort(pt_ixw *w);
 typedef struct {
     uint8_t *data;
     size_t len, n; /* n committed records */

@@ -604,6 +604,73 @@ START_TEST(index_append_tail)
 }
 END_TEST
 
+/* The index written as a run goes (begin, flushes, commit) is the one
+ * written at once; a run that fails (abort) leaves it as it was. */
+START_TEST(index_written_as_it_goes)
+{
+    const char *id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    char path[512], once[512];
+    uint8_t key[PT_INDEX_KEY], *a = NULL, *b = NULL;
+    size_t alen = 0, blen = 0;
+    pt_buf r1 = {0}, r2 = {0};
+    pt_ixw w;
+    struct stat st;
+
+    snprintf(path, sizeof path, "%s", tu_path(tmpdir, "go.index"));
+    snprintf(once, sizeof once, "%s", tu_path(tmpdir, "once.index"));
+    for (int run = 0; run < 2; run++) {
+        uint64_t old = run ? 500 : 0;
+        ck_assert_int_eq(pt_index_begin(&w, path, id, old), PATIENT_OK);
+        for (uint64_t i = old; i < old + 500; i++) {
+            memset(key, 'a' + (int)(i % 26), sizeof key);
+            ck_assert_int_eq(pt_index_rec_add(&r1, key, i), PATIENT_OK);
+            ck_assert_int_eq(pt_index_rec_add(&r2, key, i), PATIENT_OK);
+            if (i % 97 == 0)
+                ck_assert_int_eq(pt_index_flush(&w, &r1), PATIENT_OK);
+        }
+        ck_assert_int_eq(pt_index_commit(&w, &r1, old + 500), PATIENT_OK);
+        pt_index_abort(&w); /* after a commit: nothing */
+        ck_assert_int_eq(pt_index_append(once, id, old, old + 500, &r2), PATIENT_OK);
+        r1.len = r2.len = 0;
+        ck_assert_int_eq(pt_read_file(path, 1 << 20, &a, &alen), PATIENT_OK);
+        ck_assert_int_eq(pt_read_file(once, 1 << 20, &b, &blen), PATIENT_OK);
+        ck_assert_uint_eq(alen, 128 + (size_t)(run + 1) * 501 * 24);
+        ck_assert_uint_eq(alen, blen);
+        ck_assert_mem_eq(a, b, alen);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 0777, 0600);
+        free(a);
+        free(b);
+    }
+    /* a failed run: an append cut back to its last mark, a new index's
+     * temporary file gone, the old index untouched */
+    for (int fresh = 0; fresh < 2; fresh++) {
+        ck_assert_int_eq(pt_index_begin(&w, path, id, fresh ? 7 : 1000), PATIENT_OK);
+        ck_assert_int_eq(w.fresh, fresh);
+        for (uint64_t i = 0; i < 300; i++)
+            ck_assert_int_eq(pt_index_rec_add(&r1, key, 1000 + i), PATIENT_OK);
+        ck_assert_int_eq(pt_index_flush(&w, &r1), PATIENT_OK);
+        ck_assert_int_eq(stat(fresh ? w.tmp : path, &st), 0);
+        ck_assert_uint_eq(st.st_size, fresh ? 128 + 300 * 24 : 128 + 2 * 501 * 24 + 300 * 24);
+        pt_index_abort(&w);
+        r1.len = 0;
+        ck_assert_int_eq(pt_read_file(path, 1 << 20, &a, &alen), PATIENT_OK);
+        ck_assert_int_eq(pt_read_file(once, 1 << 20, &b, &blen), PATIENT_OK);
+        ck_assert_uint_eq(alen, blen);
+        ck_assert_mem_eq(a, b, alen);
+        free(a);
+        free(b);
+    }
+    {
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp >/dev/null", tmpdir);
+        ck_assert_int_ne(system(cmd), 0); /* no temporary file left */
+    }
+    pt_buf_free(&r1);
+    pt_buf_free(&r2);
+}
+END_TEST
+
 /* A tree head as patient audit takes it: SIZE:ROOT, ROOT in hex (either
  * case) or base64; every accepted form has a malformed twin refused. */
 START_TEST(tree_head_text)
@@ -710,6 +777,7 @@ tlog_suite(void)
     tcase_add_test(tc, publish_prunes_partials);
     tcase_add_test(tc, publish_folders_removed);
     tcase_add_test(tc, index_append_tail);
+    tcase_add_test(tc, index_written_as_it_goes);
     suite_add_tcase(s, tc);
     return s;
 }

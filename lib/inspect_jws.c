@@ -132,11 +132,12 @@ pt_inspect_decode_jws(const char *s, size_t len, cJSON **out, char *why, size_t 
                  patient_errname(err));
         return err;
     }
-    /* NULL is also what cJSON returns out of memory: read as not JSON, as
-     * every reader in the library reads it. */
+    /* NULL is also what cJSON returns out of memory: that is not a
+     * verdict on the payload. */
+    pt_json_nomem_clear();
     if ((payload = cJSON_ParseWithLength((const char *)j->payload, j->payload_len)) == NULL) {
-        snprintf(why, whylen, "JWS payload is not JSON");
-        err = PATIENT_ERR_PARSE;
+        err = pt_json_nomem() ? PATIENT_ERR_NOMEM : PATIENT_ERR_PARSE;
+        snprintf(why, whylen, "%s", err == PATIENT_ERR_NOMEM ? "out of memory" : "JWS payload is not JSON");
         goto out;
     }
     err = PATIENT_ERR_NOMEM;

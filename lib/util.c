@@ -746,6 +746,61 @@ pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out)
     return pt_json_parse_detail(s, len, max, out, NULL);
 }
 
+/* cJSON's allocations go through these (patient_json_allocator, error.h),
+ * so that a parse that returned NULL can tell a failed allocation from bad
+ * text: the note is per thread (the monitor's workers parse at once). */
+static void *(*json_alloc_fn)(size_t) = malloc;
+static void (*json_free_fn)(void *) = free;
+static _Thread_local int json_nomem;
+
+static void *
+json_alloc(size_t n)
+{
+    void *p = json_alloc_fn(n);
+
+    if (p == NULL)
+        json_nomem = 1;
+    return p;
+}
+
+static void
+json_free(void *p)
+{
+    json_free_fn(p);
+}
+
+/* When the library is loaded, before the program's own code, so that hooks
+ * a program sets later win over these rather than the other way round. */
+__attribute__((constructor)) static void
+json_hooks_set(void)
+{
+    cJSON_Hooks h = {.malloc_fn = json_alloc, .free_fn = json_free};
+
+    cJSON_InitHooks(&h);
+}
+
+PATIENT_EXPORT void
+patient_json_allocator(void *(*alloc_fn)(size_t), void (*free_fn)(void *))
+{
+    /* A pair or neither: memory from one allocator never reaches the
+     * other's free. */
+    json_alloc_fn = alloc_fn && free_fn ? alloc_fn : malloc;
+    json_free_fn = alloc_fn && free_fn ? free_fn : free;
+    json_hooks_set();
+}
+
+void
+pt_json_nomem_clear(void)
+{
+    json_nomem = 0;
+}
+
+int
+pt_json_nomem(void)
+{
+    return json_nomem;
+}
+
 /* PATIENT_ERR_JSON, naming the rule the text broke. */
 static patient_err
 not_strict(char **detail, const char *why)
@@ -796,9 +851,10 @@ pt_json_parse_detail(const char *s, size_t len, size_t max, cJSON **out, char **
             return not_strict(detail, "a control byte outside strings");
         }
     }
+    json_nomem = 0;
     *out = cJSON_ParseWithLengthOpts(s, len, &end, 0);
     if (*out == NULL)
-        return not_strict(detail, "malformed");
+        return json_nomem ? PATIENT_ERR_NOMEM : not_strict(detail, "malformed");
     /* Only trailing whitespace may follow the value. */
     while (end < s + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
         end++;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -493,6 +494,66 @@ START_TEST(json_parse_detail)
     ck_assert_int_eq(pt_json_parse_detail("{}", 2, 2, &j, &why), PATIENT_OK);
     ck_assert_ptr_null(why);
     cJSON_Delete(j);
+}
+END_TEST
+
+/* cJSON returns NULL for bad text and for a failed allocation alike: out
+ * of memory anywhere in the parse is NOMEM, never a verdict on the text;
+ * bad text is JSON still, and the note is the failing thread's own. */
+static void *
+parse_failing(void *text)
+{
+    cJSON *j = NULL;
+    static patient_err err;
+
+    tu_json_fail_alloc(1);
+    err = pt_json_parse(text, strlen(text), &j);
+    tu_json_fail_alloc(0);
+    return &err;
+}
+
+START_TEST(json_parse_nomem)
+{
+    const char *doc = "{\"a\":[1,\"two\",{\"b\":null}],\"c\":\"d\"}",
+               *bad = "{\"a\":[1,\"two\"],}";
+    cJSON *j = NULL;
+    char *why = NULL;
+    patient_err err;
+    unsigned k, used;
+    pthread_t t;
+    void *r;
+
+    /* Each allocation the parse makes, failed in turn. */
+    for (k = 1;; k++) {
+        tu_json_fail_alloc(k);
+        err = pt_json_parse_detail(doc, strlen(doc), PT_JSON_MAX_BYTES, &j, &why);
+        used = tu_json_fail_alloc(0);
+        if (err == PATIENT_OK)
+            break;
+        ck_assert_msg(err == PATIENT_ERR_NOMEM, "allocation %u failed: %s", k, patient_errname(err));
+        ck_assert_ptr_null(j);
+        ck_assert_ptr_null(why);
+    }
+    ck_assert_uint_ge(k, 13); /* 7 values, 3 names and 2 strings: each failed once */
+    ck_assert_uint_eq(used, k - 1);
+    cJSON_Delete(j);
+    /* The twin: bad text is JSON, the next parse after one out of memory
+     * too, and with an allocation failed before the parse (not in it). */
+    ck_assert_int_eq(pt_json_parse(bad, strlen(bad), &j), PATIENT_ERR_JSON);
+    tu_json_fail_alloc(1);
+    ck_assert_int_eq(pt_json_parse(doc, strlen(doc), &j), PATIENT_ERR_NOMEM);
+    ck_assert_int_eq(pt_json_parse(bad, strlen(bad), &j), PATIENT_ERR_JSON);
+    tu_json_fail_alloc(1);
+    ck_assert_ptr_null(cJSON_CreateObject());
+    ck_assert_int_eq(pt_json_parse(bad, strlen(bad), &j), PATIENT_ERR_JSON);
+    ck_assert_ptr_null(j);
+    tu_json_fail_alloc(0);
+    /* Another thread running out of memory leaves this one's note alone. */
+    pt_json_nomem_clear();
+    ck_assert_int_eq(pthread_create(&t, NULL, parse_failing, (void *)doc), 0);
+    ck_assert_int_eq(pthread_join(t, &r), 0);
+    ck_assert_int_eq(*(patient_err *)r, PATIENT_ERR_NOMEM);
+    ck_assert_int_eq(pt_json_nomem(), 0);
 }
 END_TEST
 
@@ -1260,6 +1321,7 @@ core_suite(void)
     tcase_add_test(tc, json_parse_detail);
     tcase_add_test(tc, json_compact_len);
     tcase_add_test(tc, json_strict);
+    tcase_add_test(tc, json_parse_nomem);
     tcase_add_test(tc, json_size_cap);
     tcase_add_test(tc, json_getters);
     tcase_add_test(tc, json_int_strict);

@@ -207,6 +207,37 @@ START_TEST(jws_values)
 }
 END_TEST
 
+/* Out of memory while decoding a JWS value is NOMEM, whichever of cJSON's
+ * allocations fails (the header's parse, the payload's, the summary's),
+ * never "not JSON". */
+START_TEST(jws_decode_nomem)
+{
+    size_t n;
+    char *jws = tu_fixture("jws_test.jws", &n), why[512];
+    const char *typ;
+    cJSON *o = NULL;
+    patient_err err;
+    unsigned k;
+
+    while (n && (jws[n - 1] == '\n' || jws[n - 1] == '\r'))
+        jws[--n] = 0;
+    for (k = 1;; k++) {
+        why[0] = 0;
+        tu_json_fail_alloc(k);
+        err = pt_inspect_decode_jws(jws, n, &o, why, sizeof why, &typ);
+        tu_json_fail_alloc(0);
+        if (err == PATIENT_OK)
+            break;
+        ck_assert_msg(err == PATIENT_ERR_NOMEM && strstr(why, "out of memory") != NULL,
+                      "allocation %u failed: %s, %s", k, patient_errname(err), why);
+        ck_assert_ptr_null(o);
+    }
+    ck_assert_uint_gt(k, 10);
+    cJSON_Delete(o);
+    free(jws);
+}
+END_TEST
+
 /* A descriptor of the fixture key for one edit of a small body, its
  * deleted bytes disclosed or withheld (new, caller frees). */
 static char *
@@ -957,6 +988,7 @@ inspect_suite(void)
     tcase_add_test(tc, minisign_files);
     tcase_add_test(tc, key_string);
     tcase_add_test(tc, jws_values);
+    tcase_add_test(tc, jws_decode_nomem);
     tcase_add_test(tc, change_header);
     tcase_add_test(tc, audit_log);
     tcase_add_test(tc, json_documents);

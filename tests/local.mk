@@ -15,7 +15,7 @@ AM_TESTS_ENVIRONMENT = top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_bu
 check_PROGRAMS += tests/check_core
 tests_check_core_SOURCES = tests/check_core.c $(TEST_UTIL)
 tests_check_core_CFLAGS = $(TEST_CFLAGS)
-tests_check_core_LDADD = $(TEST_LIBS)
+tests_check_core_LDADD = $(TEST_LIBS) -lpthread
 TESTS += tests/check_core
 
 # core: keys, minisign signatures, JWS

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <patient/error.h>
 #include "report_int.h"
 #include "testutil.h"
 #include "verify_int.h"
@@ -188,4 +189,28 @@ tu_same_streamed(const patient_policy *p, const patient_evidence *ev,
     }
     free(want);
     return streamed;
+}
+
+/* Per thread, so that a test can fail one thread's allocation alone. */
+static _Thread_local unsigned fail_at, allocs;
+
+static void *
+fail_alloc(size_t n)
+{
+    return ++allocs == fail_at ? NULL : malloc(n);
+}
+
+unsigned
+tu_json_fail_alloc(unsigned n)
+{
+    static int set;
+    unsigned had = allocs;
+
+    if (!set) {
+        patient_json_allocator(fail_alloc, free);
+        set = 1;
+    }
+    fail_at = n;
+    allocs = 0;
+    return had;
 }

@@ -28,6 +28,11 @@ char *tu_fixture(const char *name, size_t *len);
  * must occur. */
 char *tu_replace1(const char *s, const char *from, const char *to);
 
+/* Make the n-th allocation cJSON asks for on this thread from now on fail
+ * (once; n >= 1), through patient_json_allocator; 0 fails none. Returns
+ * how many the thread asked for since the previous call. */
+unsigned tu_json_fail_alloc(unsigned n);
+
 /* Times in signed documents (a descriptor's at, a disclosure's issued and
  * expires): the inputs their one reader accepts, each with its value, and
  * refuses (PATIENT_ERR_PARSE), for the files that check each document. */

@@ -168,6 +168,18 @@ typedef struct {
     uint8_t sub[HASH_LEN];
 } lineinfo;
 
+/* An entry bundle whose lines a batch takes (lb_set_bundles): the scan
+ * workers split it in place (pt_bundle_split: each "\n" becomes NUL) and
+ * hash and scan its lines in the same pass, so the reading thread does
+ * not go over its bytes once more. */
+typedef struct {
+    char *body; /* BORROWED: its bytes until the batch is done with */
+    size_t len;
+    unsigned have, w; /* lines it must hold; the first w are the batch's */
+    size_t first;     /* the batch's line of its first */
+    int split_ok;     /* the workers': it is exactly have lines */
+} lbundle;
+
 /* Whole lines read with one pread loop: line[i] (len[i] bytes, without the
  * newline) points into buf until the next lb_read. */
 typedef struct {
@@ -181,6 +193,8 @@ typedef struct {
     int torn;     /* the last line has no newline: the file ends in it */
     int too_long; /* a line over PATIENT_LOG_LINE_MAX follows the n lines */
     int eof;      /* nothing after these lines */
+    lbundle *bun; /* lb_set_bundles: the lines are theirs, split by the workers */
+    size_t nbun;
 } lbatch;
 
 /* cap 0: no buffer, for lines that live elsewhere (lb_add). */
@@ -189,6 +203,11 @@ patient_err lb_add(lbatch *b, const uint8_t *line, size_t len);
 void lb_free(lbatch *b);
 patient_err lb_read(lbatch *b, int fd, uint64_t off);
 uint64_t lb_line_off(const lbatch *b, size_t i);
+/* The batch's lines are those of the nb bundles bun (BORROWED until the
+ * batch's job is done): n is their w's sum, each one's first set; the
+ * workers split them (lineinfo is valid for a bundle's lines only where
+ * its split_ok is set). nb 0: lines come from lb_add or lb_read again. */
+patient_err lb_set_bundles(lbatch *b, lbundle *bun, size_t nb);
 
 /* What the workers compute for each line: always the leaf hash; LS_CHAIN
  * the line's own SHA-256 too, LS_SCAN the entry scan (lineinfo.parsed). */

@@ -576,34 +576,68 @@ bundle_max(unsigned w)
 }
 
 /* Bundle b (w lines) as its GET of url came to (err, status, detail as
- * pt_fetcher_get gives them, into *body): its w lines added to bt
- * (pointers into the body, NUL-terminated in place), or the alarm. */
+ * pt_fetcher_get gives them, into *body): the lines it must hold in
+ * *have (w, or the full bundle's when it stood in for a partial one the
+ * log removed) and the URL it came from in got_url, or the alarm. */
 static patient_err
-bundle_take(client *c, const char *url, uint64_t b, unsigned w, pt_buf *body, lbatch *bt,
-            patient_err err, long status, char *detail)
+bundle_got(client *c, const char *url, uint64_t b, unsigned w, pt_buf *body, unsigned *have,
+           char got_url[2304], patient_err err, long status, char *detail)
 {
-    char rel[96], full[2304], *lines[PATIENT_TILE_WIDTH];
-    size_t lens[PATIENT_TILE_WIDTH];
-    unsigned have = w;
+    char rel[96];
 
+    *have = w;
+    snprintf(got_url, 2304, "%s", url);
     err = got(c, url, "entry bundle", err, status, detail, w < PATIENT_TILE_WIDTH);
     if (err == PATIENT_ERR_NOT_FOUND) {
         /* Removed since the full bundle exists: its first w lines. */
         patient_tile_path(-1, b, PATIENT_TILE_WIDTH, rel);
-        client_url(c, rel, full);
-        url = full;
+        client_url(c, rel, got_url);
         err = get(c, rel, bundle_max(PATIENT_TILE_WIDTH), "entry bundle", body);
-        have = PATIENT_TILE_WIDTH;
+        *have = PATIENT_TILE_WIDTH;
     }
-    if (err)
+    return err;
+}
+
+/* The alarm for a bundle that is not the lines it must hold. */
+static patient_err
+bundle_corrupt(patient_monitor_report *r, const char *url, unsigned have)
+{
+    return raise_alarm(r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
+                       "corrupted entry bundle %s: not %u lines", url, have);
+}
+
+/* bundle_got, then its w lines added to bt (pointers into the body,
+ * NUL-terminated in place), or the alarm. */
+static patient_err
+bundle_take(client *c, const char *url, uint64_t b, unsigned w, pt_buf *body, lbatch *bt,
+            patient_err err, long status, char *detail)
+{
+    char full[2304], *lines[PATIENT_TILE_WIDTH];
+    size_t lens[PATIENT_TILE_WIDTH];
+    unsigned have;
+
+    if ((err = bundle_got(c, url, b, w, body, &have, full, err, status, detail)))
         return err;
     if (pt_bundle_split((char *)body->data, body->len, have, lines, lens) != 0)
-        return raise_alarm(c->r, PATIENT_MONITOR_ENTRY, PATIENT_ERR_LOG_CORRUPT,
-                           "corrupted entry bundle %s: not %u lines", url, have);
+        return bundle_corrupt(c->r, full, have);
     for (unsigned j = 0; j < w; j++)
         if ((err = lb_add(bt, (const uint8_t *)lines[j], lens[j])))
             return raise_alarm(c->r, PATIENT_MONITOR_STATE, err, "out of memory");
     return PATIENT_OK;
+}
+
+/* The GET of bundle b of tree n into *body, as pt_fetcher_get gives it:
+ * its w (*w_out), its URL into url. */
+static patient_err
+fetch_bundle(client *c, uint64_t b, uint64_t n, pt_buf *body, char url[2304], unsigned *w_out,
+             long *status, char **detail)
+{
+    char rel[96];
+
+    *w_out = tile_width(n, 0, b);
+    patient_tile_path(-1, b, *w_out, rel);
+    client_url(c, rel, url);
+    return pt_fetcher_get(c->f, url, bundle_max(*w_out), body, status, detail);
 }
 
 /* Fetch bundle b of tree n into *body and add its w lines to bt
@@ -611,16 +645,11 @@ bundle_take(client *c, const char *url, uint64_t b, unsigned w, pt_buf *body, lb
 static patient_err
 get_bundle(client *c, uint64_t b, uint64_t n, pt_buf *body, lbatch *bt, unsigned *w_out)
 {
-    char rel[96], url[2304], *detail = NULL;
-    unsigned w = tile_width(n, 0, b);
+    char url[2304], *detail = NULL;
     long status = 0;
-    patient_err err;
+    patient_err err = fetch_bundle(c, b, n, body, url, w_out, &status, &detail);
 
-    *w_out = w;
-    patient_tile_path(-1, b, w, rel);
-    client_url(c, rel, url);
-    err = pt_fetcher_get(c->f, url, bundle_max(w), body, &status, &detail);
-    return bundle_take(c, url, b, w, body, bt, err, status, detail);
+    return bundle_take(c, url, b, *w_out, body, bt, err, status, detail);
 }
 
 /* A checkpoint line inside the log: what verify checks, against the tree
@@ -734,6 +763,8 @@ typedef struct {
     uint64_t first; /* its first bundle */
     unsigned nb;    /* bundles fetched whole */
     pt_buf body[GROUP];
+    lbundle bun[GROUP];      /* their lines, for the workers to split */
+    char burl[GROUP][2304];  /* where each came from, for its alarm */
     lbatch bt; /* their lines */
     pt_buf tile[GROUP];
     int tile_ok[GROUP];         /* the full bundle's level-0 tile came too */
@@ -909,11 +940,18 @@ reader_fill(reader *rd, rslot *sl)
              * full cap. */
             free(detail);
             detail = NULL;
-            if (get_bundle(&rd->c, b, rd->c.tree_size, &sl->body[k], &sl->bt, &w))
-                return; /* sl->rep says why, after the bundles before it */
-        } else if (bundle_take(&rd->c, url, b, w, &sl->body[k], &sl->bt, err, status, detail))
-            return;
+            err = fetch_bundle(&rd->c, b, rd->c.tree_size, &sl->body[k], url, &w, &status,
+                               &detail);
+        }
+        /* Its lines are split by the workers (lb_set_bundles), which go
+         * over its bytes anyway: not here, on the busiest thread. */
+        if (bundle_got(&rd->c, url, b, w, &sl->body[k], &sl->bun[k].have, sl->burl[k], err,
+                       status, detail))
+            return; /* sl->rep says why, after the bundles before it */
         detail = NULL;
+        sl->bun[k].body = (char *)sl->body[k].data;
+        sl->bun[k].len = sl->body[k].len;
+        sl->bun[k].w = w;
         bytes += sl->body[k].len;
         sl->tile_ok[k] = 0;
         if (w == PATIENT_TILE_WIDTH && !reader_stopped(rd)) {
@@ -1303,18 +1341,27 @@ index_begin(mrun *m)
  * the same line as when adding leaf by leaf, and a checkpoint, which
  * needs the tree at its own position, is never in such a group. */
 static patient_err
-catch_up_batch(mrun *m, const rslot *sl, unsigned what)
+catch_up_batch(mrun *m, const rslot *sl, unsigned what, size_t *bad)
 {
     const lbatch *bat = &sl->bt;
     uint64_t base = sl->first * PATIENT_TILE_WIDTH;
+    size_t q = 0;
     patient_err err;
 
+    *bad = SIZE_MAX;
     for (size_t j = 0; j < bat->n;) {
         const lineinfo *li = &bat->info[j];
+        /* A bundle that is not its lines ends the batch there; the caller
+         * reports it (bundles start at multiples of 256, groups never
+         * cross one) */
+        if (q < bat->nbun && j == bat->bun[q].first && !bat->bun[q++].split_ok) {
+            *bad = q - 1;
+            break;
+        }
         if ((what & LS_SUBTREE) && j % LS_SUB == 0 && j + LS_SUB <= bat->n && li->sub_ok &&
             base + j >= m->old) {
-            for (size_t q = j; q < j + LS_SUB; q++)
-                if ((err = catch_up_entry(m, sl, q, 0)))
+            for (size_t g = j; g < j + LS_SUB; g++)
+                if ((err = catch_up_entry(m, sl, g, 0)))
                     return err;
             if ((err = pt_tiles_add_sub(&m->st->t, li->leaf, sizeof *li, LS_SUB_HEIGHT, li->sub,
                                         compare_full, &m->c)))
@@ -1335,6 +1382,18 @@ catch_up_batch(mrun *m, const rslot *sl, unsigned what)
     return PATIENT_OK;
 }
 
+/* Batch sl to the workers: its bundles split, hashed and scanned. */
+static patient_err
+batch_start(mrun *m, rslot *sl, unsigned what)
+{
+    patient_err err;
+
+    if ((err = lb_set_bundles(&sl->bt, sl->bun, sl->nb)))
+        return raise_alarm(m->r, PATIENT_MONITOR_STATE, err, "out of memory");
+    lpool_start(m->pool, &sl->bt, what);
+    return PATIENT_OK;
+}
+
 /* Every bundle from the old size to the new one, read ahead, hashed and
  * scanned by the workers, checked here in log order. */
 static patient_err
@@ -1348,6 +1407,7 @@ run_catch_up(mrun *m)
      * --deep and a callback parse it whole in order, and would parse it
      * twice. */
     unsigned what = LS_CHAIN | ((m->o->deep || m->o->on_entry) ? 0 : LS_SCAN | LS_SUBTREE);
+    size_t bad;
     patient_err err;
 
     m->c.tree_size = m->ck.size;
@@ -1356,7 +1416,8 @@ run_catch_up(mrun *m)
                            patient_strerror(err));
     if (b < end_b) {
         nx = reader_take(m->rd, 0);
-        lpool_start(m->pool, &nx->bt, what);
+        if ((err = batch_start(m, nx, what)))
+            return err;
     }
     /* Batches hold GROUP bundles or fewer (GROUP_BYTES): the last one is
      * the one that reaches end_b. */
@@ -1369,13 +1430,17 @@ run_catch_up(mrun *m)
          * fetched in turn. */
         if (sl->rep.result == PATIENT_OK && sl->first + sl->nb < end_b) {
             nx = reader_take(m->rd, k + 1);
-            lpool_start(m->pool, &nx->bt, what);
+            if ((err = batch_start(m, nx, what)))
+                return err;
         }
         reader_tiles(&m->c, sl);
-        if ((err = catch_up_batch(m, sl, what)))
+        if ((err = catch_up_batch(m, sl, what, &bad)))
             return err;
         if (m->o->on_progress)
             m->o->on_progress(r->entries, m->ck.size - m->old, m->o->ctx);
+        /* where the reader would have stopped, splitting it */
+        if (bad != SIZE_MAX)
+            return bundle_corrupt(r, sl->burl[bad], sl->bun[bad].have);
         if (sl->rep.result != PATIENT_OK) {
             r->result = sl->rep.result;
             r->alarm = sl->rep.alarm;

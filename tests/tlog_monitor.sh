@@ -174,6 +174,28 @@ alarm_check 1 'ALARM (entry): entry 10 does not chain to the one before it' \
 rm -rf pub && mv pub.good pub
 ok "catching up: a missing later bundle is exit 3, an edit before it is reported first"
 
+# ---- catching up: a bundle that is not its lines ----------------------------------------
+# (the scan workers split the bundles: one with a line too few, or one too
+# many, is the entry alarm naming it, in log order: an edit in a bundle
+# before it is reported first; printing entries or quiet)
+cp -r pub pub.good
+sed -i '20d' pub/entries/001
+for q in "" -q; do
+    alarm_check 1 'ALARM (entry): corrupted entry bundle .*/entries/001: not 256 lines' \
+        "bundle 1 a line short: alarm ($q)" --pub k.pub --state fresh $q
+    [ ! -e fresh ] || fail "bundle 1 a line short: no state written"
+done
+cp pub.good/entries/001 pub/entries/001
+sed -n 30p pub/entries/001 >>pub/entries/001
+alarm_check 1 'ALARM (entry): corrupted entry bundle .*/entries/001: not 256 lines' \
+    "bundle 1 a line over: alarm" --pub k.pub --state fresh -q
+sed -i '10s/"seq":9,/"seq":9 ,/' pub/entries/000
+alarm_check 1 'ALARM (entry): entry 10 does not chain to the one before it' \
+    "bundle 0 edited, bundle 1 a line over: the entry alarm" --pub k.pub --state fresh -q
+[ ! -e fresh ] || fail "bundle 0 edited: no state written"
+rm -rf pub && mv pub.good pub
+ok "catching up: a bundle that is not 256 lines is the entry alarm naming it, an edit before it first"
+
 # A bundle sent for while the one before is still on its way is capped at
 # 4 MiB (the memory in flight stays bounded); one larger is fetched again
 # in turn at a bundle's full cap, so what is wrong in it is what is

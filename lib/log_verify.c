@@ -519,6 +519,11 @@ patient_log_verify(const char *path, const patient_log_verify_opts *opts,
     if (err == PATIENT_OK)
         err = lv_end(&v);
 out:
+    /* The report's result is the code returned, always: a phase that
+     * failed without saying why (a hash inside a checkpoint's check) is a
+     * local error, not "ok" with a failing return. */
+    if (err && r->result == PATIENT_OK)
+        plain(r, err);
     memcpy(r->log_id, v.log_id, sizeof r->log_id);
     pentry_free(&v.e);
     if (v.have_rd)

@@ -2,7 +2,11 @@
  * tails, tamper classification, inclusion proofs, concurrent appenders. */
 #include "config.h"
 
+/* SHA256_Update is interposed below; OpenSSL 3 calls it "deprecated". */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <sodium.h>
+#include <openssl/sha.h>
 
 #include <patient/patient.h>
 #include "log_int.h"
@@ -25,6 +30,29 @@
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------- */
+
+/* A hash that fails, for the error paths no log's bytes reach: the core is
+ * linked in statically, so its SHA256_Update is this one, which refuses
+ * exactly the 65 bytes in fail_hash_input once armed and hands the rest to
+ * libcrypto's (looked up before any test runs, so before any thread). */
+static uint8_t fail_hash_input[65];
+static int fail_hash_armed;
+static int (*real_sha256_update)(SHA256_CTX *, const void *, size_t);
+
+__attribute__((constructor)) static void
+find_real_sha256_update(void)
+{
+    *(void **)&real_sha256_update = dlsym(RTLD_NEXT, "SHA256_Update");
+}
+
+int
+SHA256_Update(SHA256_CTX *c, const void *data, size_t len)
+{
+    if (fail_hash_armed && len == sizeof fail_hash_input &&
+        memcmp(data, fail_hash_input, len) == 0)
+        return 0;
+    return real_sha256_update(c, data, len);
+}
 
 static char tmpdir[64];
 static patient_seckey *sk, *sk2;
@@ -1633,6 +1661,45 @@ START_TEST(tamper_checkpoint_root_wrong)
 }
 END_TEST
 
+/* A checkpoint whose tree root cannot be computed (the hash fails) is a
+ * local error, and the report says so: result is the code returned, no
+ * tamper class, and the audit-verify document's result is "error". */
+START_TEST(checkpoint_root_hash_fails)
+{
+    const char *p = tpath("hf.log"), *paths[1] = {p};
+    lines ls;
+    patient_log_report r;
+    uint8_t leaf[3][32];
+    char *doc;
+    cJSON *d;
+
+    /* Three entries and a checkpoint over them: its root is the only hash
+     * of H(0x01 || node(leaf 0, leaf 1) || leaf 2) the walk makes. */
+    build_log(p, 3, 3);
+    ls = read_lines(p);
+    ck_assert_uint_eq(ls.n, 4);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pt_merkle_leaf(ls.l[i], strlen(ls.l[i]) - 1, NULL, leaf[i]),
+                         PATIENT_OK);
+    fail_hash_input[0] = 0x01;
+    ck_assert_int_eq(pt_merkle_node(leaf[0], leaf[1], fail_hash_input + 1), PATIENT_OK);
+    memcpy(fail_hash_input + 33, leaf[2], 32);
+    r = verify(p, &pk, 0);
+    ck_assert_int_eq(r.result, PATIENT_OK); /* the twin: unarmed, intact */
+    fail_hash_armed = 1;
+    r = verify(p, &pk, 0); /* asserts the returned code is the report's */
+    fail_hash_armed = 0;
+    ck_assert_int_eq(r.result, PATIENT_ERR_CRYPTO);
+    ck_assert_int_eq(r.tamper, PATIENT_LOG_INTACT);
+    ck_assert_ptr_nonnull(doc = patient_log_verify_json(1, paths, &r));
+    ck_assert_ptr_nonnull(d = cJSON_Parse(doc));
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "result")->valuestring, "error");
+    cJSON_Delete(d);
+    free(doc);
+    free_lines(&ls);
+}
+END_TEST
+
 START_TEST(tamper_truncate_trailing)
 {
     const char *p = tpath("t.log");
@@ -2555,6 +2622,7 @@ log_suite(void)
     tcase_add_test(tc, tamper_insert_duplicate);
     tcase_add_test(tc, tamper_forged_checkpoint_signature);
     tcase_add_test(tc, tamper_checkpoint_root_wrong);
+    tcase_add_test(tc, checkpoint_root_hash_fails);
     tcase_add_test(tc, tamper_truncate_trailing);
     tcase_add_test(tc, deep_checks_entry_signatures);
     suite_add_tcase(s, tc);

@@ -113,8 +113,9 @@ do_verify(int n, char **logs, const aopts *o)
     patient_pubkey pk;
     patient_log_verify_opts vo;
     patient_log_report *r;
+    patient_err err;
     char *s;
-    int rc = CLI_EXIT_OK, any_tamper = 0, any_error = 0;
+    int rc;
 
     memset(&vo, 0, sizeof vo);
     if (o->pub_spec != NULL) {
@@ -134,13 +135,9 @@ do_verify(int n, char **logs, const aopts *o)
     if ((r = calloc((size_t)n, sizeof *r)) == NULL)
         return cli_report(PATIENT_ERR_NOMEM, NULL);
     for (int i = 0; i < n; i++) {
-        /* returns r[i].result; the report says the rest */
-        if (patient_log_verify(logs[i], &vo, &r[i]) != PATIENT_OK) {
-            if (r[i].tamper != PATIENT_LOG_INTACT)
-                any_tamper = 1;
-            else
-                any_error = 1;
-        }
+        /* returns r[i].result: the reports decide, below */
+        err = patient_log_verify(logs[i], &vo, &r[i]);
+        (void)err;
         if (!o->json) {
             if ((s = patient_log_verify_text(logs[i], &r[i], vo.pub)) == NULL) {
                 free(r);
@@ -150,7 +147,11 @@ do_verify(int n, char **logs, const aopts *o)
             free(s);
         }
     }
-    rc = any_error ? CLI_EXIT_USAGE : any_tamper ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    switch (patient_log_verify_verdict((size_t)n, r)) {
+    case PATIENT_LOG_VERDICT_OK: rc = CLI_EXIT_OK; break;
+    case PATIENT_LOG_VERDICT_TAMPERED: rc = CLI_EXIT_FAIL; break;
+    default: rc = CLI_EXIT_USAGE; break;
+    }
     if (o->json) {
         if ((s = patient_log_verify_json((size_t)n, (const char *const *)logs, r)) == NULL)
             rc = cli_report(PATIENT_ERR_NOMEM, NULL);

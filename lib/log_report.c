@@ -75,30 +75,41 @@ verify_item(const char *path, const patient_log_report *r)
     return o;
 }
 
+patient_log_verdict
+patient_log_verify_verdict(size_t n, const patient_log_report *reports)
+{
+    patient_log_verdict v = PATIENT_LOG_VERDICT_OK;
+
+    if (n && reports == NULL)
+        return PATIENT_LOG_VERDICT_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        if (reports[i].result == PATIENT_OK)
+            continue;
+        if (reports[i].tamper == PATIENT_LOG_INTACT)
+            return PATIENT_LOG_VERDICT_ERROR;
+        v = PATIENT_LOG_VERDICT_TAMPERED;
+    }
+    return v;
+}
+
 char *
 patient_log_verify_json(size_t n, const char *const *paths, const patient_log_report *reports)
 {
+    static const char *const name[] = {
+        [PATIENT_LOG_VERDICT_OK] = "ok",
+        [PATIENT_LOG_VERDICT_TAMPERED] = "tampered",
+        [PATIENT_LOG_VERDICT_ERROR] = "error",
+    };
     cJSON *doc, *arr;
-    int any_tamper = 0, any_error = 0;
     char *s;
 
     if (n && (paths == NULL || reports == NULL))
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (reports[i].result == PATIENT_OK)
-            continue;
-        if (reports[i].tamper != PATIENT_LOG_INTACT)
-            any_tamper = 1;
-        else
-            any_error = 1;
-    }
     if ((doc = cJSON_CreateObject()) == NULL)
         return NULL;
     cJSON_AddNumberToObject(doc, "patient", 1);
     cJSON_AddStringToObject(doc, "type", "audit-verify");
-    cJSON_AddStringToObject(doc, "result", any_error    ? "error"
-                                           : any_tamper ? "tampered"
-                                                        : "ok");
+    cJSON_AddStringToObject(doc, "result", name[patient_log_verify_verdict(n, reports)]);
     arr = cJSON_AddArrayToObject(doc, "logs");
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(arr, verify_item(paths[i], &reports[i]));

@@ -332,6 +332,8 @@ START_TEST(verify_report_render)
     ck_assert_int_eq(patient_log_verify(paths[2], &o, &r[2]), PATIENT_ERR_NOT_FOUND);
     for (size_t n = 1; n <= 3; n++) {
         static const char *const want[] = {"ok", "tampered", "error"};
+        /* the verdict the tool's exit status is, and the document's */
+        ck_assert_int_eq(patient_log_verify_verdict(n, r), (int)n - 1);
         ck_assert_ptr_nonnull(s = patient_log_verify_json(n, paths, r));
         ck_assert_ptr_nonnull(d = cJSON_Parse(s));
         ck_assert_str_eq(cJSON_GetObjectItem(d, "type")->valuestring, "audit-verify");
@@ -349,6 +351,9 @@ START_TEST(verify_report_render)
     {
         const char *rp[2] = {paths[2], paths[1]};
         patient_log_report rr[2] = {r[2], r[1]};
+        ck_assert_int_eq(patient_log_verify_verdict(2, rr), PATIENT_LOG_VERDICT_ERROR);
+        ck_assert_int_eq(patient_log_verify_verdict(0, NULL), PATIENT_LOG_VERDICT_OK);
+        ck_assert_int_eq(patient_log_verify_verdict(1, NULL), PATIENT_LOG_VERDICT_ERROR);
         ck_assert_ptr_nonnull(s = patient_log_verify_json(2, rp, rr));
         ck_assert_ptr_nonnull(d = cJSON_Parse(s));
         ck_assert_str_eq(cJSON_GetObjectItem(d, "result")->valuestring, "error");

@@ -360,6 +360,19 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_leaf(const char *path, 
  * memory. Thread-safe. */
 PATIENT_EXPORT char *patient_log_verify_json(size_t n, const char *const *paths,
                                              const patient_log_report *reports);
+/* The verdict over n logs verified with patient_log_verify (reports[i]
+ * each), decided here once: _ERROR when any log could not be read as a
+ * log (its result not OK, no tamper class), else _TAMPERED when any is,
+ * else _OK. The audit-verify document's "result" ("error", "tampered",
+ * "ok") and `patient audit verify`'s exit status (2, 1, 0) are this one.
+ * _ERROR when n is not 0 and reports is NULL. Stable numbers. Thread-safe. */
+typedef enum patient_log_verdict {
+    PATIENT_LOG_VERDICT_OK = 0,
+    PATIENT_LOG_VERDICT_TAMPERED = 1,
+    PATIENT_LOG_VERDICT_ERROR = 2
+} patient_log_verdict;
+PATIENT_EXPORT patient_log_verdict patient_log_verify_verdict(size_t n,
+                                                              const patient_log_report *reports);
 /* The same report as `patient audit verify` prints it for one log: one
  * paragraph ending in "\n" (intact with its counts and last checkpoint, or
  * "cannot verify", or TAMPERED with the class, line, seq, what was

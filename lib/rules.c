@@ -859,7 +859,10 @@ out:
 void
 patient_rules_sha256(const patient_rules *rules, uint8_t out[PATIENT_SHA256_BYTES])
 {
-    memcpy(out, rules->sha256, sizeof rules->sha256);
+    if (rules == NULL)
+        memset(out, 0, PATIENT_SHA256_BYTES);
+    else
+        memcpy(out, rules->sha256, sizeof rules->sha256);
 }
 
 patient_err

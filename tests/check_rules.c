@@ -920,6 +920,26 @@ START_TEST(err_symlink)
 }
 END_TEST
 
+/* patient_rules_sha256 takes NULL like its siblings: 32 zero bytes, which
+ * no set's hash is; a set's is the SHA-256 of the bytes it was parsed from. */
+START_TEST(rules_sha256_null)
+{
+    static const uint8_t zero[PATIENT_SHA256_BYTES];
+    const char *json = "{\"patient\":1,\"type\":\"rules\",\"rules\":[{\"id\":\"r\",\"match\":"
+                       "{\"regex\":\"x\"},\"action\":\"remove\",\"reason\":\"x.removed\"}]}";
+    uint8_t out[PATIENT_SHA256_BYTES], want[PATIENT_SHA256_BYTES];
+    patient_rules *r = parse_ok(json);
+
+    memset(out, 0xff, sizeof out);
+    patient_rules_sha256(NULL, out);
+    ck_assert_mem_eq(out, zero, sizeof out);
+    patient_rules_sha256(r, out);
+    ck_assert_int_eq(patient_sha256(json, strlen(json), want), PATIENT_OK);
+    ck_assert_mem_eq(out, want, sizeof out);
+    patient_rules_free(r);
+}
+END_TEST
+
 /* ---- bounded matching (PCRE2) ---------------------------------------- */
 
 #define LIM(limits, regex)                                                                       \
@@ -1171,6 +1191,7 @@ rules_suite(void)
     tcase_add_test(tc, err_caps);
     tcase_add_test(tc, err_candidates_limit);
     tcase_add_test(tc, err_symlink);
+    tcase_add_test(tc, rules_sha256_null);
     tcase_add_test(tc, err_limits);
     suite_add_tcase(s, tc);
 

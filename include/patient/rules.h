@@ -120,7 +120,8 @@ PATIENT_EXPORT size_t patient_rules_count(const patient_rules *rules);
 /* The SHA-256 of the exact bytes the set was parsed from (for
  * patient_rules_load, the file's bytes as read, once): what a middlebox
  * names its rules by (patient_mbox_istag), so the name cannot describe a
- * file other than the one loaded. Thread-safe. */
+ * file other than the one loaded. 32 zero bytes for NULL (no set).
+ * Thread-safe. */
 PATIENT_EXPORT void patient_rules_sha256(const patient_rules *rules,
                                          uint8_t out[PATIENT_SHA256_BYTES]);
 

@@ -313,22 +313,6 @@ hex_field(const char *s, size_t n, uint8_t *out, size_t want)
     return pt_unhex(buf, out, want) == PATIENT_OK ? 0 : -1;
 }
 
-static int
-parse_u64_exact(const char *s, size_t n, uint64_t *v)
-{
-    uint64_t x = 0;
-
-    if (n == 0 || n > 19 || (n > 1 && s[0] == '0'))
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        x = x * 10 + (uint64_t)(s[i] - '0');
-    }
-    *v = x;
-    return 0;
-}
-
 /* Lines "key value": patient-monitor 1, origin, log_id, size, root,
  * last, frontier (hex hashes, one per set bit of size), and one
  * "tile L <hex>" per level with a partial tile. */
@@ -371,7 +355,8 @@ pt_mstate_parse(const uint8_t *data, size_t len, pt_mstate *st)
             memcpy(st->log_id, v, HEX_LEN);
             seen |= 4;
         } else if (KEY("size")) {
-            if (parse_u64_exact(v, vl, &size))
+            /* at most 19 digits, as docs/format/log.md says */
+            if (pt_decimal_parse(v, vl, UINT64_C(9999999999999999999), &size))
                 goto bad;
             seen |= 8;
         } else if (KEY("root")) {

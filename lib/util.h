@@ -137,12 +137,12 @@ int pt_json_item_int(const cJSON *v, long long *out);
  * for anything else (absent, not a string, fractions, offsets, @EPOCH). */
 patient_err pt_json_time(const cJSON *o, const char *key, time_t *t);
 
-/* The one strict reader of a decimal count in text (a tree size, a
- * checkpoint's size line, the publish state's numbers): the n bytes at s
- * (no NUL needed) are decimal digits only (no sign, no blank), no leading
- * zero ("0" itself is fine), and their value is at most max; the format
- * chooses max (UINT64_MAX, INT64_MAX, 999999999, ...). 0 and *v, or -1
- * with *v untouched. */
+/* The strict reader of a decimal count in text (a tree size, a
+ * checkpoint's size line, the publish state's numbers, the monitor state's
+ * size): the n bytes at s (no NUL needed) are decimal digits only (no
+ * sign, no blank), no leading zero ("0" itself is fine), and their value
+ * is at most max; the format chooses max (UINT64_MAX, INT64_MAX,
+ * 999999999, ...). 0 and *v, or -1 with *v untouched. */
 int pt_decimal_parse(const char *s, size_t n, uint64_t max, uint64_t *v);
 
 /* The number token (RFC 8259 grammar) at s[0..len): its length, and

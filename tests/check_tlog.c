@@ -753,6 +753,103 @@ START_TEST(tree_size_text)
 }
 END_TEST
 
+/* A monitor's state file for a tree of size leaves whose size line reads
+ * size_text: made-up tile hashes, and the frontier and root they give, so
+ * that only the size line decides whether it is read. */
+static char *
+state_text(const char *size_text, uint64_t size)
+{
+    pt_buf b = {0}, tiles = {0};
+    pt_merkle_frontier fr;
+    uint8_t h[32];
+    char hex[65];
+    unsigned nf = 0, ctr = 0;
+
+    pt_merkle_frontier_init(&fr);
+    for (int L = PT_TILE_LEVELS - 1; L >= 0; L--) {
+        unsigned w = (unsigned)((size >> (8 * L)) % PATIENT_TILE_WIDTH);
+        pt_merkle_frontier sub;
+        if (w == 0)
+            continue;
+        pt_merkle_frontier_init(&sub);
+        ck_assert_int_eq(pt_buf_appendf(&tiles, "tile %d ", L), PATIENT_OK);
+        for (unsigned k = 0; k < w; k++, ctr++) {
+            ck_assert_int_eq(patient_sha256(&ctr, sizeof ctr, h), PATIENT_OK);
+            ck_assert_int_eq(pt_merkle_frontier_add(&sub, h), PATIENT_OK);
+            pt_hex(h, 32, hex);
+            ck_assert_int_eq(pt_buf_appendf(&tiles, "%s", hex), PATIENT_OK);
+        }
+        ck_assert_int_eq(pt_buf_appendf(&tiles, "\n"), PATIENT_OK);
+        memcpy(fr.node[nf], sub.node, (size_t)__builtin_popcount(w) * 32);
+        nf += (unsigned)__builtin_popcount(w);
+    }
+    fr.size = size;
+    ck_assert_int_eq(pt_merkle_frontier_root(&fr, h), PATIENT_OK);
+    pt_hex(h, 32, hex);
+    ck_assert_int_eq(pt_buf_appendf(&b,
+                                    "patient-monitor 1\norigin https://log.test\nlog_id %s\n"
+                                    "size %s\nroot %s\nlast %s\nfrontier",
+                                    hex, size_text, hex, hex),
+                     PATIENT_OK);
+    for (unsigned i = 0; i < nf; i++) {
+        pt_hex(fr.node[i], 32, hex);
+        ck_assert_int_eq(pt_buf_appendf(&b, " %s", hex), PATIENT_OK);
+    }
+    ck_assert_int_eq(pt_buf_appendf(&b, "\n%.*s", (int)tiles.len, (char *)tiles.data),
+                     PATIENT_OK);
+    pt_buf_free(&tiles);
+    return (char *)b.data;
+}
+
+/* The state file's size line: decimal, no sign, blank or leading zero, at
+ * most 19 digits (docs/format/log.md); each accepted size has a twin of
+ * the same tree refused for its text alone. */
+START_TEST(state_size_text)
+{
+    static const struct {
+        const char *ok;
+        uint64_t v;
+        const char *bad;
+    } c[] = {
+        {"1", 1, "01"},
+        {"7", 7, "+7"},
+        {"256", 256, " 256"},
+        {"65793", 65793, "65793 "},
+        {"9223372036854775808", 9223372036854775808ULL, "09223372036854775808"},
+        {"9999999999999999999", 9999999999999999999ULL, "09999999999999999999"},
+    };
+    static const struct {
+        const char *text;
+        uint64_t v;
+    } over[] = {
+        {"10000000000000000000", 10000000000000000000ULL}, /* 20 digits */
+        {"18446744073709551615", UINT64_MAX},
+        {"", 1},
+        {"1x", 1},
+    };
+    pt_mstate *st = malloc(sizeof *st);
+    char *t;
+
+    ck_assert_ptr_nonnull(st);
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        t = state_text(c[i].ok, c[i].v);
+        ck_assert_msg(pt_mstate_parse((const uint8_t *)t, strlen(t), st) == 0, "%s", c[i].ok);
+        ck_assert_uint_eq(st->t.size, c[i].v);
+        free(t);
+        t = state_text(c[i].bad, c[i].v);
+        ck_assert_msg(pt_mstate_parse((const uint8_t *)t, strlen(t), st) == -1, "%s", c[i].bad);
+        ck_assert_int_eq(st->have, 0);
+        free(t);
+    }
+    for (size_t i = 0; i < sizeof over / sizeof *over; i++) {
+        t = state_text(over[i].text, over[i].v);
+        ck_assert_msg(pt_mstate_parse((const uint8_t *)t, strlen(t), st) == -1, "%s", over[i].text);
+        free(t);
+    }
+    free(st);
+}
+END_TEST
+
 static Suite *
 tlog_suite(void)
 {
@@ -767,6 +864,7 @@ tlog_suite(void)
     tcase_add_test(tc, tiles_add_sub_same_tree);
     tcase_add_test(tc, tree_head_text);
     tcase_add_test(tc, tree_size_text);
+    tcase_add_test(tc, state_size_text);
     suite_add_tcase(s, tc);
     tc = tcase_create("files");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -25,18 +25,22 @@ verify_status(const patient_log_report *r)
     return r->tamper != PATIENT_LOG_INTACT ? "tampered" : "error";
 }
 
+/* The last checkpoint's root in padded base64, and its NUL. */
+#define ROOT_B64_BYTES \
+    sodium_base64_ENCODED_LEN(PATIENT_SHA256_BYTES, sodium_base64_VARIANT_ORIGINAL)
+
 static void
-root_b64(const patient_log_report *r, char out[64])
+root_b64(const patient_log_report *r, char out[ROOT_B64_BYTES])
 {
-    sodium_bin2base64(out, 64, r->last_checkpoint_root, sizeof r->last_checkpoint_root,
-                      sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(out, ROOT_B64_BYTES, r->last_checkpoint_root,
+                      sizeof r->last_checkpoint_root, sodium_base64_VARIANT_ORIGINAL);
 }
 
 static cJSON *
 verify_item(const char *path, const patient_log_report *r)
 {
     cJSON *o = cJSON_CreateObject();
-    char root[64] = "";
+    char root[ROOT_B64_BYTES] = "";
 
     cJSON_AddStringToObject(o, "log", path);
     cJSON_AddStringToObject(o, "result", verify_status(r));
@@ -122,7 +126,7 @@ char *
 patient_log_verify_text(const char *path, const patient_log_report *r, const patient_pubkey *pub)
 {
     pt_buf b = {0};
-    char root[64], kid[PATIENT_KEYID_HEX];
+    char root[ROOT_B64_BYTES], kid[PATIENT_KEYID_HEX];
     const char *why;
     patient_err err;
 

@@ -1,5 +1,6 @@
 /* What a tool prints of bytes it did not write itself: strings from a log
- * made safe for a terminal, hashes in base64. */
+ * made safe for a terminal, and the tree roots of `audit
+ * verify-consistency` in base64. */
 #include "config.h"
 
 #include <stdio.h>

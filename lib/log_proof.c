@@ -233,11 +233,15 @@ proof_read(const char *proof_json, size_t proof_len, cJSON **p, proof_parts *pp)
 {
     const cJSON *arr, *x;
     size_t i = 0;
+    patient_err err;
 
     memset(pp, 0, sizeof *pp);
     if (proof_len > PROOF_MAX + 2 * PATIENT_JWS_MAX)
         return PATIENT_ERR_TOO_LARGE;
-    if (pt_json_parse(proof_json, proof_len, p) != PATIENT_OK || !cJSON_IsObject(*p) ||
+    /* out of memory is not a malformed proof */
+    if ((err = pt_json_parse(proof_json, proof_len, p)) == PATIENT_ERR_NOMEM)
+        return err;
+    if (err != PATIENT_OK || !cJSON_IsObject(*p) ||
         get_u64(*p, "leaf_index", &pp->m) != 0 || get_u64(*p, "tree_size", &pp->n) != 0 ||
         (pp->log_id = pt_json_str(*p, "log_id")) == NULL ||
         (pp->root64 = pt_json_str(*p, "root")) == NULL ||

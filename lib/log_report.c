@@ -36,46 +36,48 @@ root_b64(const patient_log_report *r, char out[ROOT_B64_BYTES])
                       sizeof r->last_checkpoint_root, sodium_base64_VARIANT_ORIGINAL);
 }
 
+/* One log's object, whole, or NULL (out of memory: nothing half built). */
 static cJSON *
 verify_item(const char *path, const patient_log_report *r)
 {
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = cJSON_CreateObject(), *c = NULL;
     char root[ROOT_B64_BYTES] = "";
+    int ok = o != NULL;
 
-    cJSON_AddStringToObject(o, "log", path);
-    cJSON_AddStringToObject(o, "result", verify_status(r));
-    if (r->result == PATIENT_OK)
-        cJSON_AddNullToObject(o, "error");
-    else
-        cJSON_AddStringToObject(o, "error", patient_errname(r->result));
-    cJSON_AddStringToObject(o, "tamper", patient_log_tamper_name(r->tamper));
-    if (r->line)
-        cJSON_AddNumberToObject(o, "line", (double)r->line);
-    else
-        cJSON_AddNullToObject(o, "line");
-    if (r->has_seq)
-        cJSON_AddNumberToObject(o, "seq", (double)r->seq);
-    else
-        cJSON_AddNullToObject(o, "seq");
-    cJSON_AddStringToObject(o, "message", r->message);
-    cJSON_AddStringToObject(o, "expected", r->expected);
-    cJSON_AddStringToObject(o, "found", r->found);
-    cJSON_AddNumberToObject(o, "entries", (double)r->entries);
-    cJSON_AddNumberToObject(o, "changes", (double)r->changes);
-    cJSON_AddNumberToObject(o, "events", (double)r->events);
-    cJSON_AddNumberToObject(o, "checkpoints", (double)r->checkpoints);
+    ok = ok && cJSON_AddStringToObject(o, "log", path);
+    ok = ok && cJSON_AddStringToObject(o, "result", verify_status(r));
+    ok = ok && (r->result == PATIENT_OK
+                    ? cJSON_AddNullToObject(o, "error")
+                    : cJSON_AddStringToObject(o, "error", patient_errname(r->result)));
+    ok = ok && cJSON_AddStringToObject(o, "tamper", patient_log_tamper_name(r->tamper));
+    ok = ok && (r->line ? cJSON_AddNumberToObject(o, "line", (double)r->line)
+                        : cJSON_AddNullToObject(o, "line"));
+    ok = ok && (r->has_seq ? cJSON_AddNumberToObject(o, "seq", (double)r->seq)
+                           : cJSON_AddNullToObject(o, "seq"));
+    ok = ok && cJSON_AddStringToObject(o, "message", r->message);
+    ok = ok && cJSON_AddStringToObject(o, "expected", r->expected);
+    ok = ok && cJSON_AddStringToObject(o, "found", r->found);
+    ok = ok && cJSON_AddNumberToObject(o, "entries", (double)r->entries);
+    ok = ok && cJSON_AddNumberToObject(o, "changes", (double)r->changes);
+    ok = ok && cJSON_AddNumberToObject(o, "events", (double)r->events);
+    ok = ok && cJSON_AddNumberToObject(o, "checkpoints", (double)r->checkpoints);
     if (r->checkpoints) {
-        cJSON *c = cJSON_AddObjectToObject(o, "last_checkpoint");
         root_b64(r, root);
-        cJSON_AddNumberToObject(c, "tree_size", (double)r->last_checkpoint_seq);
-        cJSON_AddStringToObject(c, "root", root);
+        ok = ok && (c = cJSON_AddObjectToObject(o, "last_checkpoint")) != NULL;
+        ok = ok && cJSON_AddNumberToObject(c, "tree_size", (double)r->last_checkpoint_seq);
+        ok = ok && cJSON_AddStringToObject(c, "root", root);
     } else {
-        cJSON_AddNullToObject(o, "last_checkpoint");
+        ok = ok && cJSON_AddNullToObject(o, "last_checkpoint");
     }
-    cJSON_AddNumberToObject(o, "unsigned_tail", (double)r->unsigned_tail);
-    cJSON_AddBoolToObject(o, "signatures_checked", r->signatures_checked != 0);
-    cJSON_AddBoolToObject(o, "entry_signatures_checked", r->entry_signatures_checked != 0);
-    cJSON_AddStringToObject(o, "log_id", r->log_id);
+    ok = ok && cJSON_AddNumberToObject(o, "unsigned_tail", (double)r->unsigned_tail);
+    ok = ok && cJSON_AddBoolToObject(o, "signatures_checked", r->signatures_checked != 0);
+    ok = ok && cJSON_AddBoolToObject(o, "entry_signatures_checked",
+                                     r->entry_signatures_checked != 0);
+    ok = ok && cJSON_AddStringToObject(o, "log_id", r->log_id);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -104,20 +106,25 @@ patient_log_verify_json(size_t n, const char *const *paths, const patient_log_re
         [PATIENT_LOG_VERDICT_TAMPERED] = "tampered",
         [PATIENT_LOG_VERDICT_ERROR] = "error",
     };
-    cJSON *doc, *arr;
-    char *s;
+    cJSON *doc, *arr = NULL;
+    char *s = NULL;
+    int ok;
 
     if (n && (paths == NULL || reports == NULL))
         return NULL;
     if ((doc = cJSON_CreateObject()) == NULL)
         return NULL;
-    cJSON_AddNumberToObject(doc, "patient", 1);
-    cJSON_AddStringToObject(doc, "type", "audit-verify");
-    cJSON_AddStringToObject(doc, "result", name[patient_log_verify_verdict(n, reports)]);
-    arr = cJSON_AddArrayToObject(doc, "logs");
-    for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, verify_item(paths[i], &reports[i]));
-    s = cJSON_Print(doc);
+    ok = cJSON_AddNumberToObject(doc, "patient", 1) &&
+         cJSON_AddStringToObject(doc, "type", "audit-verify") &&
+         cJSON_AddStringToObject(doc, "result", name[patient_log_verify_verdict(n, reports)]) &&
+         (arr = cJSON_AddArrayToObject(doc, "logs")) != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        cJSON *item = verify_item(paths[i], &reports[i]);
+        if (!(ok = item != NULL && cJSON_AddItemToArray(arr, item)))
+            cJSON_Delete(item);
+    }
+    if (ok)
+        s = cJSON_Print(doc);
     cJSON_Delete(doc);
     return s;
 }
@@ -215,19 +222,23 @@ typedef struct {
     char kid[PATIENT_KEYID_HEX];
 } proof_claims;
 
-static void
+/* 0, or -1 out of memory (the proof's claims unknown, not refused). */
+static int
 claims_read(const char *proof, size_t len, const patient_pubkey *pub, proof_claims *c)
 {
+    patient_err err = PATIENT_ERR_ARG;
+
     memset(c, 0, sizeof *c);
     c->leaf = c->size = -1;
     c->root = c->log_id = "";
-    if (proof != NULL && patient_log_proof_head_read(proof, len, &c->head) == PATIENT_OK) {
+    if (proof != NULL && (err = patient_log_proof_head_read(proof, len, &c->head)) == PATIENT_OK) {
         c->leaf = (double)c->head.leaf_index;
         c->size = (double)c->head.tree_size;
         c->root = c->head.root;
         c->log_id = c->head.log_id;
     }
     patient_keyid_hex(pub->id, c->kid);
+    return err == PATIENT_ERR_NOMEM ? -1 : 0;
 }
 
 char *
@@ -235,28 +246,24 @@ patient_log_proof_check_json(const char *proof_json, size_t proof_len, patient_e
                              const patient_pubkey *pub)
 {
     proof_claims c;
-    cJSON *d;
+    cJSON *d = NULL;
     char *s = NULL;
 
     if (pub == NULL)
         return NULL;
-    claims_read(proof_json, proof_len, pub, &c);
-    if ((d = cJSON_CreateObject()) != NULL) {
-        cJSON_AddNumberToObject(d, "patient", 1);
-        cJSON_AddStringToObject(d, "type", "audit-proof-check");
-        cJSON_AddStringToObject(d, "result", result == PATIENT_OK ? "ok" : "invalid");
-        if (result == PATIENT_OK)
-            cJSON_AddNullToObject(d, "error");
-        else
-            cJSON_AddStringToObject(d, "error", patient_errname(result));
-        cJSON_AddNumberToObject(d, "leaf_index", c.leaf);
-        cJSON_AddNumberToObject(d, "tree_size", c.size);
-        cJSON_AddStringToObject(d, "root", c.root);
-        cJSON_AddStringToObject(d, "log_id", c.log_id);
-        cJSON_AddStringToObject(d, "key", c.kid);
+    if (claims_read(proof_json, proof_len, pub, &c) == 0 && (d = cJSON_CreateObject()) != NULL &&
+        cJSON_AddNumberToObject(d, "patient", 1) &&
+        cJSON_AddStringToObject(d, "type", "audit-proof-check") &&
+        cJSON_AddStringToObject(d, "result", result == PATIENT_OK ? "ok" : "invalid") &&
+        (result == PATIENT_OK ? cJSON_AddNullToObject(d, "error")
+                              : cJSON_AddStringToObject(d, "error", patient_errname(result))) &&
+        cJSON_AddNumberToObject(d, "leaf_index", c.leaf) &&
+        cJSON_AddNumberToObject(d, "tree_size", c.size) &&
+        cJSON_AddStringToObject(d, "root", c.root) &&
+        cJSON_AddStringToObject(d, "log_id", c.log_id) &&
+        cJSON_AddStringToObject(d, "key", c.kid))
         s = cJSON_Print(d);
-        cJSON_Delete(d);
-    }
+    cJSON_Delete(d);
     patient_log_proof_head_free(&c.head);
     return s;
 }
@@ -271,8 +278,9 @@ patient_log_proof_check_text(const char *proof_json, size_t proof_len, patient_e
 
     if (pub == NULL)
         return NULL;
-    claims_read(proof_json, proof_len, pub, &c);
-    if (result == PATIENT_OK)
+    if (claims_read(proof_json, proof_len, pub, &c) != 0)
+        err = PATIENT_ERR_NOMEM;
+    else if (result == PATIENT_OK)
         err = pt_buf_appendf(&b,
                              "proof ok: entry seq %.0f is included in log %.16s... at tree size "
                              "%.0f (root %s); the checkpoint is signed by key %s.\n",

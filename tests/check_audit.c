@@ -305,31 +305,41 @@ START_TEST(proof_leaf_line)
 }
 END_TEST
 
+/* Three logs verified with pk: paths[0] intact (6 changes), paths[1] the
+ * same with a URL edited, paths[2] missing; r[i] their reports. */
+static void
+three_reports(const char *paths[3], patient_log_report r[3])
+{
+    patient_log_verify_opts o = {.pub = &pk};
+    char *text;
+    size_t tl;
+    FILE *f;
+
+    paths[0] = path("v.log"), paths[1] = path("ed.log"), paths[2] = path("missing.log");
+    build(paths[0], 6);
+    text = tu_slurp(paths[0], &tl);
+    ck_assert_ptr_nonnull(f = fopen(paths[1], "w"));
+    *strstr(text, "https://a.test/2") = 'H';
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    ck_assert_int_eq(patient_log_verify(paths[0], &o, &r[0]), PATIENT_OK);
+    ck_assert_int_ne(patient_log_verify(paths[1], &o, &r[1]), PATIENT_OK);
+    ck_assert_int_eq(patient_log_verify(paths[2], &o, &r[2]), PATIENT_ERR_NOT_FOUND);
+}
+
 /* audit verify's report: the document's result is "error" over "tampered"
  * over "ok" whatever the order of the logs, each log's says its own; the
  * paragraph says intact, TAMPERED (class, line, seq) or cannot verify. */
 START_TEST(verify_report_render)
 {
-    const char *p = path("v.log"), *ed = path("ed.log");
-    const char *paths[3];
+    const char *paths[3], *p, *ed;
     patient_log_report r[3];
-    patient_log_verify_opts o = {.pub = &pk};
-    char *s, *text;
-    size_t tl;
+    char *s;
     cJSON *d, *logs;
-    FILE *f;
 
-    build(p, 6);
-    text = tu_slurp(p, &tl);
-    ck_assert_ptr_nonnull(f = fopen(ed, "w"));
-    *strstr(text, "https://a.test/2") = 'H';
-    fputs(text, f);
-    fclose(f);
-    free(text);
-    paths[0] = p, paths[1] = ed, paths[2] = path("missing.log");
-    ck_assert_int_eq(patient_log_verify(paths[0], &o, &r[0]), PATIENT_OK);
-    ck_assert_int_ne(patient_log_verify(paths[1], &o, &r[1]), PATIENT_OK);
-    ck_assert_int_eq(patient_log_verify(paths[2], &o, &r[2]), PATIENT_ERR_NOT_FOUND);
+    three_reports(paths, r);
+    p = paths[0], ed = paths[1];
     for (size_t n = 1; n <= 3; n++) {
         static const char *const want[] = {"ok", "tampered", "error"};
         /* the verdict the tool's exit status is, and the document's */
@@ -429,6 +439,75 @@ START_TEST(proof_check_render)
     cJSON_Delete(d);
     free(s);
     ck_assert_ptr_null(patient_log_proof_check_json(proof, strlen(proof), PATIENT_OK, NULL));
+    free(proof);
+}
+END_TEST
+
+/* Out of memory, a report is NULL, never a document cut short: each cJSON
+ * allocation a rendering makes is failed in turn (NULL each time), until
+ * one that makes fewer gives the same bytes as with nothing failing. */
+typedef struct {
+    size_t n;
+    const char *const *paths;
+    const patient_log_report *r;
+    const char *proof;
+    int text;
+} render_args;
+
+static char *
+render(const render_args *a)
+{
+    if (a->proof == NULL)
+        return patient_log_verify_json(a->n, a->paths, a->r);
+    return a->text ? patient_log_proof_check_text(a->proof, strlen(a->proof), PATIENT_OK, &pk)
+                   : patient_log_proof_check_json(a->proof, strlen(a->proof), PATIENT_OK, &pk);
+}
+
+static unsigned
+each_allocation_failed(const render_args *a)
+{
+    char *full = render(a), *s;
+    unsigned k, used;
+
+    ck_assert_ptr_nonnull(full);
+    for (k = 1;; k++) {
+        tu_json_fail_alloc(k);
+        s = render(a);
+        used = tu_json_fail_alloc(0);
+        if (used < k)
+            break;
+        ck_assert_msg(s == NULL, "allocation %u of %u failed, and a report came out:\n%s", k,
+                      used, s);
+    }
+    ck_assert_ptr_nonnull(s);
+    ck_assert_str_eq(s, full);
+    free(s);
+    free(full);
+    return k - 1;
+}
+
+START_TEST(report_render_nomem)
+{
+    const char *paths[3];
+    patient_log_report r[3];
+    char *text, *proof = NULL;
+    size_t tl;
+
+    three_reports(paths, r);
+    /* an object a log, every member, the array, the print */
+    ck_assert_uint_ge(each_allocation_failed(&(render_args){3, paths, r, NULL, 0}), 3 * 22);
+    ck_assert_int_eq(patient_log_proof(paths[0], 5, &proof), PATIENT_OK);
+    /* the proof's claims are read with cJSON too */
+    ck_assert_uint_ge(each_allocation_failed(&(render_args){0, NULL, NULL, proof, 0}), 12);
+    ck_assert_uint_ge(each_allocation_failed(&(render_args){0, NULL, NULL, proof, 1}), 1);
+    /* and by the verifier: out of memory is not a malformed proof */
+    ck_assert_int_eq(patient_log_proof_leaf(paths[0], 5, &text, &tl), PATIENT_OK);
+    tu_json_fail_alloc(1);
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), text, tl, &pk),
+                     PATIENT_ERR_NOMEM);
+    tu_json_fail_alloc(0);
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), text, tl, &pk), PATIENT_OK);
+    free(text);
     free(proof);
 }
 END_TEST
@@ -607,6 +686,7 @@ audit_suite(void)
     tcase_add_test(tc, proof_leaf_line);
     tcase_add_test(tc, verify_report_render);
     tcase_add_test(tc, proof_check_render);
+    tcase_add_test(tc, report_render_nomem);
     tcase_add_test(tc, tally_groups);
     tcase_add_test(tc, tally_key_bytes_cap);
     tcase_add_test(tc, reason_match);

@@ -312,7 +312,8 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof(const char *path, uint6
  * log_id, tree_size and root (PATIENT_ERR_LOG_CORRUPT) and verify under pub
  * (PATIENT_ERR_KEY_MISMATCH, PATIENT_ERR_SIGNATURE). pub NULL skips only
  * that last signature check; a tool must then say so. Malformed proof:
- * PATIENT_ERR_PARSE. Thread-safe. */
+ * PATIENT_ERR_PARSE; out of memory reading it: PATIENT_ERR_NOMEM, not
+ * PARSE. Thread-safe. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_verify(const char *proof_json,
                                                                 size_t proof_len,
                                                                 const char *leaf_line,
@@ -356,8 +357,9 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_leaf(const char *path, 
  * unsigned_tail, signatures_checked, entry_signatures_checked, log_id}]}; a
  * log's result is "ok", "tampered" (tamper says how) or "error" (not read
  * as a log), the document's "error" if any log's is, else "tampered" if
- * any, else "ok". No newline at the end. malloc'd (free), NULL when out of
- * memory. Thread-safe. */
+ * any, else "ok". No newline at the end. malloc'd (free); NULL, never a
+ * document cut short, when out of memory, and when n is not 0 and paths
+ * or reports is NULL. Thread-safe. */
 PATIENT_EXPORT char *patient_log_verify_json(size_t n, const char *const *paths,
                                              const patient_log_report *reports);
 /* The verdict over n logs verified with patient_log_verify (reports[i]
@@ -390,8 +392,9 @@ PATIENT_EXPORT char *patient_log_verify_text(const char *path, const patient_log
  * "type": "audit-proof-check", "result": "ok"|"invalid", "error" (null or
  * the code's name), leaf_index, tree_size, root, log_id, key}, no newline
  * at the end; _text: "proof ok: ..." or "proof INVALID: <why> [code]"
- * (why: which part failed, from the code) and "\n". malloc'd (free), NULL
- * when out of memory or pub is NULL. Thread-safe. */
+ * (why: which part failed, from the code) and "\n". malloc'd (free); NULL,
+ * never a document cut short or without the claims, when out of memory
+ * (reading the proof's claims too) or pub is NULL. Thread-safe. */
 PATIENT_EXPORT char *patient_log_proof_check_json(const char *proof_json, size_t proof_len,
                                                   patient_err result,
                                                   const patient_pubkey *pub);

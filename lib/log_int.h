@@ -205,8 +205,10 @@ patient_err lb_read(lbatch *b, int fd, uint64_t off);
 uint64_t lb_line_off(const lbatch *b, size_t i);
 /* The batch's lines are those of the nb bundles bun (BORROWED until the
  * batch's job is done): n is their w's sum, each one's first set; the
- * workers split them (lineinfo is valid for a bundle's lines only where
- * its split_ok is set). nb 0: lines come from lb_add or lb_read again. */
+ * workers split them, a bundle each (or lpool_start does, when there are
+ * fewer bundles than workers, and the lines are shared out in slices);
+ * lineinfo is valid for a bundle's lines only where its split_ok is set.
+ * nb 0: lines come from lb_add or lb_read again. */
 patient_err lb_set_bundles(lbatch *b, lbundle *bun, size_t nb);
 
 /* What the workers compute for each line: always the leaf hash; LS_CHAIN

@@ -247,25 +247,40 @@ slice_work(lbatch *b, size_t lo, size_t hi, unsigned what, pentry *e)
             group_root(b, i, hi);
 }
 
-/* Bundle k of b: split into its lines, then their work. A bundle that is
- * not exactly its lines keeps split_ok 0 and its lines no info: the
- * caller reports it where it comes in the log. */
-static void
-bundle_work(lbatch *b, size_t k, unsigned what, pentry *e)
+/* Bundle k of b split into its lines: 1, or 0 when it is not exactly
+ * its lines (split_ok stays 0; its lines are left empty, so that a slice
+ * over them hashes nothing it should not read; the caller reports it
+ * where it comes in the log). */
+static int
+bundle_split(lbatch *b, size_t k)
 {
     lbundle *u = &b->bun[k];
     char *lines[PATIENT_TILE_WIDTH];
     size_t lens[PATIENT_TILE_WIDTH];
 
     if (u->have > PATIENT_TILE_WIDTH || u->w > u->have ||
-        pt_bundle_split(u->body, u->len, u->have, lines, lens) != 0)
-        return;
+        pt_bundle_split(u->body, u->len, u->have, lines, lens) != 0) {
+        for (unsigned j = 0; j < u->w; j++) {
+            b->line[u->first + j] = (const uint8_t *)"";
+            b->len[u->first + j] = 0;
+        }
+        return 0;
+    }
     for (unsigned j = 0; j < u->w; j++) {
         b->line[u->first + j] = (const uint8_t *)lines[j];
         b->len[u->first + j] = lens[j];
     }
-    slice_work(b, u->first, u->first + u->w, what, e);
     u->split_ok = 1;
+    return 1;
+}
+
+/* Bundle k of b: its split, then its lines' work, its bytes still in this
+ * core's caches. */
+static void
+bundle_work(lbatch *b, size_t k, unsigned what, pentry *e)
+{
+    if (bundle_split(b, k))
+        slice_work(b, b->bun[k].first, b->bun[k].first + b->bun[k].w, what, e);
 }
 
 /* Lines are handed out in slices: few enough lock rounds, small enough
@@ -285,6 +300,7 @@ struct lpool {
     /* the job */
     lbatch *job;
     unsigned what;
+    int by_bundle; /* the job's units are its bundles, not slices */
     size_t next, active; /* next line to hand out; workers still busy */
     unsigned long gen;
 };
@@ -295,7 +311,7 @@ take(lpool *p, size_t *lo, size_t *hi)
 {
     if (p->job == NULL)
         return 0;
-    if (p->job->nbun) {
+    if (p->by_bundle) {
         if (p->next >= p->job->nbun)
             return 0;
         *lo = *hi = p->next++;
@@ -311,9 +327,9 @@ take(lpool *p, size_t *lo, size_t *hi)
 
 /* What take handed out. */
 static void
-job_work(lbatch *b, size_t lo, size_t hi, unsigned what, pentry *e)
+job_work(lbatch *b, int by_bundle, size_t lo, size_t hi, unsigned what, pentry *e)
 {
-    if (b->nbun)
+    if (by_bundle)
         bundle_work(b, lo, what, e);
     else
         slice_work(b, lo, hi, what, e);
@@ -338,8 +354,9 @@ worker(void *arg)
         while (take(p, &lo, &hi)) {
             lbatch *b = p->job;
             unsigned what = p->what;
+            int by_bundle = p->by_bundle;
             pthread_mutex_unlock(&p->mu);
-            job_work(b, lo, hi, what, &e);
+            job_work(b, by_bundle, lo, hi, what, &e);
             pthread_mutex_lock(&p->mu);
         }
         if (--p->active == 0)
@@ -407,8 +424,16 @@ lpool_start(lpool *p, lbatch *b, unsigned what)
         pentry_free(&e);
         return;
     }
+    /* A bundle a worker while there are bundles for each; fewer (a batch
+     * of long lines, the last one, more cores than bundles) are split
+     * here and their lines handed out in slices, so that every worker
+     * has a share. */
+    if (b->nbun > 0 && b->nbun < p->nth)
+        for (size_t k = 0; k < b->nbun; k++)
+            (void)bundle_split(b, k);
     pthread_mutex_lock(&p->mu);
     p->job = b;
+    p->by_bundle = b->nbun >= p->nth && b->nbun > 0;
     p->what = what;
     p->next = 0;
     p->active = p->nth;

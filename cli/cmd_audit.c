@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <cJSON.h>
 
 #include "cli.h"
 #include "cmd.h"
@@ -340,7 +339,8 @@ do_list(int n, char **logs, const aopts *o)
 
 /* ---- stats -------------------------------------------------------------- */
 
-/* The library counts (patient_log_tally_*, patient/log.h); the tool prints. */
+/* The library counts and renders (patient_log_tally_*, patient/log.h); the
+ * tool prints. */
 static patient_err
 stats_row(const char *log, const patient_log_entry *e, void *ctx)
 {
@@ -348,32 +348,18 @@ stats_row(const char *log, const patient_log_entry *e, void *ctx)
     return patient_log_tally_add(ctx, e);
 }
 
-static cJSON *
-group_json(const char *key, const patient_log_tally_group *g)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (key)
-        cJSON_AddStringToObject(o, "key", key);
-    cJSON_AddNumberToObject(o, "changes", (double)g->changes);
-    cJSON_AddNumberToObject(o, "edits", (double)g->edits);
-    cJSON_AddNumberToObject(o, "deleted", (double)g->deleted);
-    cJSON_AddNumberToObject(o, "inserted", (double)g->inserted);
-    return o;
-}
-
 static int
 do_stats(int n, char **logs, const aopts *o)
 {
-    static const char *const bys[] = {"reason", "middlebox", "url", "day", "tls"};
     patient_log_tally *c = NULL;
-    const patient_log_tally_group *tab = NULL, *other, *total;
+    const char *by_word = o->by ? o->by : "reason", *name;
     uint64_t seen = 0;
     int rc = CLI_EXIT_OK, r, by = -1;
-    size_t m = 0;
+    char *s;
     patient_err err;
 
-    for (int i = 0; i < 5; i++)
-        if (strcmp(o->by ? o->by : "reason", bys[i]) == 0)
+    for (int i = 0; (name = patient_log_tally_by_name((patient_log_tally_by)i)) != NULL; i++)
+        if (strcmp(by_word, name) == 0)
             by = i;
     if (by < 0)
         cli_usage(usage, "--by must be reason, middlebox, url, day or tls");
@@ -384,56 +370,19 @@ do_stats(int n, char **logs, const aopts *o)
         if (r > rc)
             rc = r;
     }
-    if ((err = patient_log_tally_groups(c, &tab, &m)) != PATIENT_OK) {
-        patient_log_tally_free(c);
-        return cli_report(err, NULL);
-    }
-    other = patient_log_tally_other(c);
-    total = patient_log_tally_total(c);
-    if (other)
+    if (patient_log_tally_other(c))
         cli_warn("more than %u distinct groups: the rest are counted under \"(other)\"",
                  PATIENT_LOG_TALLY_GROUPS_MAX);
-    if (o->json) {
-        cJSON *doc = cJSON_CreateObject(), *arr;
-        char *s;
-        cJSON_AddNumberToObject(doc, "patient", 1);
-        cJSON_AddStringToObject(doc, "type", "audit-stats");
-        cJSON_AddStringToObject(doc, "by", bys[by]);
-        cJSON_AddNumberToObject(doc, "entries", (double)seen);
-        arr = cJSON_AddArrayToObject(doc, "groups");
-        for (size_t i = 0; i < m; i++)
-            cJSON_AddItemToArray(arr, group_json(tab[i].key, &tab[i]));
-        if (other)
-            cJSON_AddItemToObject(doc, "other", group_json(NULL, other));
-        else
-            cJSON_AddNullToObject(doc, "other");
-        cJSON_AddBoolToObject(doc, "truncated", other != NULL);
-        cJSON_AddItemToObject(doc, "total", group_json(NULL, total));
-        if ((s = cJSON_Print(doc)) != NULL)
-            puts(s);
-        free(s);
-        cJSON_Delete(doc);
-    } else {
-        printf("%-32s %8s %8s %10s %10s\n", by == 3 ? "DAY" : by == 0 ? "REASON"
-                                            : by == 1                     ? "MIDDLEBOX"
-                                            : by == 4                     ? "UPSTREAM TLS"
-                                                                          : "URL",
-               "CHANGES", "EDITS", "DELETED", "INSERTED");
-        for (size_t i = 0; i < m; i++) {
-            size_t l = strlen(tab[i].key);
-            cli_print_safe(tab[i].key);
-            printf("%*s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
-                   (int)(l < 32 ? 32 - l : 0), "", tab[i].changes, tab[i].edits,
-                   tab[i].deleted, tab[i].inserted);
-        }
-        if (other)
-            printf("%-32s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", "(other)",
-                   other->changes, other->edits, other->deleted, other->inserted);
-        printf("%-32s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", "TOTAL",
-               total->changes, total->edits, total->deleted, total->inserted);
-        if (by == 0)
-            printf("(a change with several reasons counts once under each)\n");
+    /* The library renders the document and the table (patient/log.h). */
+    if ((s = o->json ? patient_log_tally_json(c, seen) : patient_log_tally_text(c)) == NULL) {
+        patient_log_tally_free(c);
+        return cli_report(PATIENT_ERR_NOMEM, NULL);
     }
+    if (o->json)
+        puts(s);
+    else
+        fputs(s, stdout);
+    free(s);
     patient_log_tally_free(c);
     return rc;
 }

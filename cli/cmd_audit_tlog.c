@@ -12,7 +12,6 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
-#include <cJSON.h>
 #include <sodium.h>
 
 #include "cli.h"
@@ -256,34 +255,14 @@ on_entry(const patient_log_entry *e, void *vctx)
     m->shown++;
     if (m->tty)
         fputs("\r\033[K", stderr);
-    if (m->o->json) {
-        cJSON *j = cJSON_CreateObject(), *rs;
-        char *t;
-        cJSON_AddNumberToObject(j, "seq", (double)e->seq);
-        cJSON_AddStringToObject(j, "time", e->time_str ? e->time_str : "");
-        cJSON_AddStringToObject(j, "url", e->url ? e->url : "");
-        cJSON_AddStringToObject(j, "middlebox", e->by_name ? e->by_name : "");
-        rs = cJSON_AddArrayToObject(j, "reasons");
-        for (size_t i = 0; i < e->n_edits; i++)
-            cJSON_AddItemToArray(rs, cJSON_CreateString(e->reasons[i]));
-        cJSON_AddNumberToObject(j, "deleted", (double)e->deleted);
-        cJSON_AddNumberToObject(j, "inserted", (double)e->inserted);
-        if ((t = cJSON_PrintUnformatted(j)) != NULL)
+    if (m->o->json || !m->o->quiet) {
+        /* The library renders the line (patient/tlog.h). */
+        char *t = m->o->json ? patient_monitor_entry_json(e) : patient_monitor_entry_text(e);
+        if (t != NULL && m->o->json)
             puts(t);
+        else if (t != NULL)
+            fputs(t, stdout);
         free(t);
-        cJSON_Delete(j);
-    } else if (!m->o->quiet) {
-        printf("%s  seq %" PRIu64 "  ", e->time_str ? e->time_str : "?", e->seq);
-        cli_print_safe(e->by_name);
-        printf("  -%" PRIu64 " +%" PRIu64 "  ", e->deleted, e->inserted);
-        for (size_t i = 0; i < e->n_edits; i++) {
-            if (i)
-                putchar(',');
-            cli_print_safe(e->reasons[i]);
-        }
-        putchar(' ');
-        cli_print_safe(e->url);
-        putchar('\n');
     }
     return 0;
 }

@@ -251,4 +251,8 @@ patient_err ls_open(lscan *s, int fd, unsigned what);
 patient_err ls_next(lscan *s, lbatch **b);
 void ls_close(lscan *s);
 
+/* The grouping a counter was made with (log_tally.c), for its renderers
+ * (log_report.c). */
+patient_log_tally_by pt_log_tally_by(const patient_log_tally *c);
+
 #endif

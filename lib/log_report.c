@@ -1,7 +1,10 @@
 /* What `patient audit` reports, rendered once: a log's verification
  * (patient_log_report) as the audit-verify JSON document and as its
- * paragraph, and a proof's check (patient_log_proof_verify's result) as the
- * audit-proof-check document and as its sentence. Header: patient/log.h. */
+ * paragraph, a proof's check (patient_log_proof_verify's result) as the
+ * audit-proof-check document and as its sentence, the counts of `audit
+ * stats` (patient_log_tally) as the audit-stats document and as its table,
+ * and each change `audit monitor` shows as its JSON line and as its text
+ * line. Headers: patient/log.h, patient/tlog.h (the monitor's lines). */
 #include "config.h"
 
 #include <inttypes.h>
@@ -11,6 +14,8 @@
 #include <sodium.h>
 
 #include <patient/log.h>
+#include <patient/tlog.h>
+#include "log_int.h"
 #include "util.h"
 
 /* ---- a log's verification ------------------------------------------------ */
@@ -294,4 +299,177 @@ patient_log_proof_check_text(const char *proof_json, size_t proof_len, patient_e
         return NULL;
     }
     return (char *)b.data; /* pt_buf keeps a NUL after its bytes */
+}
+
+/* ---- strings from a log, for a terminal ----------------------------------- */
+
+/* s (NULL: nothing) with each control byte and DEL as '?': a log's strings
+ * are not ours and must not drive the terminal. */
+static patient_err
+append_safe(pt_buf *b, const char *s)
+{
+    size_t start = b->len;
+    patient_err err;
+
+    if (s == NULL)
+        return PATIENT_OK;
+    if ((err = pt_buf_append(b, s, strlen(s))) != PATIENT_OK)
+        return err;
+    for (size_t i = start; i < b->len; i++)
+        if (b->data[i] < 0x20 || b->data[i] == 0x7f)
+            b->data[i] = '?';
+    return PATIENT_OK;
+}
+
+static char *
+buf_done(pt_buf *b, patient_err err)
+{
+    if (err) {
+        pt_buf_free(b);
+        return NULL;
+    }
+    return (char *)b->data; /* pt_buf keeps a NUL after its bytes */
+}
+
+/* ---- audit stats ---------------------------------------------------------- */
+
+static cJSON *
+group_json(const char *key, const patient_log_tally_group *g)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL || (key && cJSON_AddStringToObject(o, "key", key) == NULL) ||
+        cJSON_AddNumberToObject(o, "changes", (double)g->changes) == NULL ||
+        cJSON_AddNumberToObject(o, "edits", (double)g->edits) == NULL ||
+        cJSON_AddNumberToObject(o, "deleted", (double)g->deleted) == NULL ||
+        cJSON_AddNumberToObject(o, "inserted", (double)g->inserted) == NULL) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Adds item (new) to arr or to obj under name; 0 when item is NULL or
+ * cannot be added (then freed). */
+static int
+add_item(cJSON *to, const char *name, cJSON *item)
+{
+    if (item == NULL)
+        return 0;
+    if (name ? cJSON_AddItemToObject(to, name, item) : cJSON_AddItemToArray(to, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
+char *
+patient_log_tally_json(patient_log_tally *s, uint64_t entries)
+{
+    const patient_log_tally_group *tab, *other;
+    size_t m;
+    cJSON *doc, *arr;
+    char *out = NULL;
+    int ok;
+
+    if (s == NULL || patient_log_tally_groups(s, &tab, &m) != PATIENT_OK ||
+        (doc = cJSON_CreateObject()) == NULL)
+        return NULL;
+    other = patient_log_tally_other(s);
+    ok = cJSON_AddNumberToObject(doc, "patient", 1) && cJSON_AddStringToObject(doc, "type", "audit-stats") &&
+         cJSON_AddStringToObject(doc, "by", patient_log_tally_by_name(pt_log_tally_by(s))) &&
+         cJSON_AddNumberToObject(doc, "entries", (double)entries) &&
+         (arr = cJSON_AddArrayToObject(doc, "groups")) != NULL;
+    for (size_t i = 0; ok && i < m; i++)
+        ok = add_item(arr, NULL, group_json(tab[i].key, &tab[i]));
+    ok = ok && (other ? add_item(doc, "other", group_json(NULL, other))
+                      : cJSON_AddNullToObject(doc, "other") != NULL);
+    ok = ok && cJSON_AddBoolToObject(doc, "truncated", other != NULL) &&
+         add_item(doc, "total", group_json(NULL, patient_log_tally_total(s)));
+    if (ok)
+        out = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    return out;
+}
+
+static patient_err
+count_row(pt_buf *b, const patient_log_tally_group *g)
+{
+    return pt_buf_appendf(b, " %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
+                          g->changes, g->edits, g->deleted, g->inserted);
+}
+
+char *
+patient_log_tally_text(patient_log_tally *s)
+{
+    static const char *const heads[] = {"REASON", "MIDDLEBOX", "URL", "DAY", "UPSTREAM TLS"};
+    const patient_log_tally_group *tab, *other;
+    patient_log_tally_by by;
+    pt_buf b = {0};
+    patient_err err;
+    size_t m;
+
+    if (s == NULL || patient_log_tally_groups(s, &tab, &m) != PATIENT_OK)
+        return NULL;
+    by = pt_log_tally_by(s);
+    other = patient_log_tally_other(s);
+    err = pt_buf_appendf(&b, "%-32s %8s %8s %10s %10s\n", heads[by], "CHANGES", "EDITS",
+                         "DELETED", "INSERTED");
+    for (size_t i = 0; !err && i < m; i++) {
+        size_t l = strlen(tab[i].key);
+        if (!(err = append_safe(&b, tab[i].key)) &&
+            !(err = pt_buf_appendf(&b, "%*s", (int)(l < 32 ? 32 - l : 0), "")))
+            err = count_row(&b, &tab[i]);
+    }
+    if (!err && other && !(err = pt_buf_appendf(&b, "%-32s", "(other)")))
+        err = count_row(&b, other);
+    if (!err && !(err = pt_buf_appendf(&b, "%-32s", "TOTAL")))
+        err = count_row(&b, patient_log_tally_total(s));
+    if (!err && by == PATIENT_LOG_TALLY_BY_REASON)
+        err = pt_buf_appendf(&b, "(a change with several reasons counts once under each)\n");
+    return buf_done(&b, err);
+}
+
+/* ---- audit monitor's changes ---------------------------------------------- */
+
+char *
+patient_monitor_entry_json(const patient_log_entry *e)
+{
+    cJSON *j, *rs;
+    char *out = NULL;
+    int ok;
+
+    if (e == NULL || (j = cJSON_CreateObject()) == NULL)
+        return NULL;
+    ok = cJSON_AddNumberToObject(j, "seq", (double)e->seq) &&
+         cJSON_AddStringToObject(j, "time", e->time_str ? e->time_str : "") &&
+         cJSON_AddStringToObject(j, "url", e->url ? e->url : "") &&
+         cJSON_AddStringToObject(j, "middlebox", e->by_name ? e->by_name : "") &&
+         (rs = cJSON_AddArrayToObject(j, "reasons")) != NULL;
+    for (size_t i = 0; ok && i < e->n_edits; i++)
+        ok = add_item(rs, NULL, cJSON_CreateString(e->reasons[i]));
+    ok = ok && cJSON_AddNumberToObject(j, "deleted", (double)e->deleted) &&
+         cJSON_AddNumberToObject(j, "inserted", (double)e->inserted);
+    if (ok)
+        out = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return out;
+}
+
+char *
+patient_monitor_entry_text(const patient_log_entry *e)
+{
+    pt_buf b = {0};
+    patient_err err;
+
+    if (e == NULL)
+        return NULL;
+    err = pt_buf_appendf(&b, "%s  seq %" PRIu64 "  ", e->time_str ? e->time_str : "?", e->seq);
+    if (!err && !(err = append_safe(&b, e->by_name)))
+        err = pt_buf_appendf(&b, "  -%" PRIu64 " +%" PRIu64 "  ", e->deleted, e->inserted);
+    for (size_t i = 0; !err && i < e->n_edits; i++)
+        if (!(err = i ? pt_buf_append(&b, ",", 1) : PATIENT_OK))
+            err = append_safe(&b, e->reasons[i]);
+    if (!err && !(err = pt_buf_append(&b, " ", 1)) && !(err = append_safe(&b, e->url)))
+        err = pt_buf_append(&b, "\n", 1);
+    return buf_done(&b, err);
 }

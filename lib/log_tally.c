@@ -14,6 +14,7 @@
 
 #include <patient/log.h>
 #include <patient/time.h>
+#include "log_int.h"
 
 int
 patient_log_entry_reason_match(const patient_log_entry *e, const char *glob)
@@ -242,6 +243,20 @@ const patient_log_tally_group *
 patient_log_tally_total(const patient_log_tally *c)
 {
     return c ? &c->total : NULL;
+}
+
+const char *
+patient_log_tally_by_name(patient_log_tally_by by)
+{
+    static const char *const names[] = {"reason", "middlebox", "url", "day", "tls"};
+
+    return (unsigned)by < sizeof names / sizeof *names ? names[by] : NULL;
+}
+
+patient_log_tally_by
+pt_log_tally_by(const patient_log_tally *c)
+{
+    return c->by;
 }
 
 void

@@ -533,6 +533,22 @@ tally_entry(const char *const *reasons, size_t n, uint64_t del, uint64_t ins)
     return e;
 }
 
+/* A counter by URL given e under one URL more than the group cap. */
+static patient_log_tally *
+url_tally_past_cap(patient_log_entry e)
+{
+    patient_log_tally *t = NULL;
+    char url[32];
+
+    ck_assert_int_eq(patient_log_tally_new(PATIENT_LOG_TALLY_BY_URL, &t), PATIENT_OK);
+    e.url = url;
+    for (unsigned i = 0; i <= PATIENT_LOG_TALLY_GROUPS_MAX; i++) {
+        snprintf(url, sizeof url, "https://a.example/%u", i);
+        ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    }
+    return t;
+}
+
 START_TEST(tally_groups)
 {
     static const char *const one[] = {"b.x", "b.x"}, *const mixed[] = {"a.x", "b.x", "a.x"},
@@ -541,7 +557,6 @@ START_TEST(tally_groups)
     patient_log_tally *t = NULL;
     patient_log_entry e;
     size_t n;
-    char url[32];
 
     ck_assert_int_eq(patient_log_tally_new(PATIENT_LOG_TALLY_BY_REASON, &t), PATIENT_OK);
     e = tally_entry(one, 2, 10, 5);
@@ -596,12 +611,7 @@ START_TEST(tally_groups)
     ck_assert_ptr_null(t);
 
     /* One URL more than the cap: the last goes to "(other)". */
-    ck_assert_int_eq(patient_log_tally_new(PATIENT_LOG_TALLY_BY_URL, &t), PATIENT_OK);
-    e.url = url;
-    for (unsigned i = 0; i <= PATIENT_LOG_TALLY_GROUPS_MAX; i++) {
-        snprintf(url, sizeof url, "https://a.example/%u", i);
-        ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
-    }
+    t = url_tally_past_cap(e);
     ck_assert_int_eq(patient_log_tally_groups(t, &g, &n), PATIENT_OK);
     ck_assert_uint_eq(n, PATIENT_LOG_TALLY_GROUPS_MAX);
     ck_assert_ptr_nonnull(patient_log_tally_other(t));
@@ -651,6 +661,113 @@ START_TEST(tally_key_bytes_cap)
 }
 END_TEST
 
+/* audit stats' document and table: the groups in order, a key's control
+ * bytes as '?' in the table (raw in the JSON), the note by reason, and
+ * "(other)" with "truncated" past the cap. */
+START_TEST(tally_render)
+{
+    static const char *const one[] = {"b\x01x", "b\x01x"}, *const two[] = {"a.x"};
+    patient_log_tally *t = NULL;
+    patient_log_entry e;
+    char *s;
+    cJSON *d, *g;
+
+    ck_assert_ptr_null(patient_log_tally_text(NULL));
+    ck_assert_ptr_null(patient_log_tally_json(NULL, 0));
+    ck_assert_str_eq(patient_log_tally_by_name(PATIENT_LOG_TALLY_BY_TLS), "tls");
+    ck_assert_ptr_null(patient_log_tally_by_name((patient_log_tally_by)5));
+    ck_assert_int_eq(patient_log_tally_new(PATIENT_LOG_TALLY_BY_REASON, &t), PATIENT_OK);
+    e = tally_entry(one, 2, 10, 5);
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    e = tally_entry(two, 1, 3, 0);
+    ck_assert_int_eq(patient_log_tally_add(t, &e), PATIENT_OK);
+    ck_assert_ptr_nonnull(s = patient_log_tally_text(t));
+    ck_assert_str_eq(s, "REASON                            CHANGES    EDITS    DELETED   INSERTED\n"
+                        "b?x                                     2        4         20         10\n"
+                        "a.x                                     1        1          3          0\n"
+                        "TOTAL                                   3        5         23         10\n"
+                        "(a change with several reasons counts once under each)\n");
+    free(s);
+    ck_assert_ptr_nonnull(s = patient_log_tally_json(t, 7));
+    ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+    ck_assert_int_ne(s[strlen(s) - 1], '\n');
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "type")->valuestring, "audit-stats");
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "by")->valuestring, "reason");
+    ck_assert_int_eq(cJSON_GetObjectItem(d, "entries")->valueint, 7);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(d, "other")));
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(d, "truncated")));
+    g = cJSON_GetObjectItem(d, "groups");
+    ck_assert_int_eq(cJSON_GetArraySize(g), 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(g, 0), "key")->valuestring, "b\x01x");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(g, 1), "deleted")->valueint, 3);
+    ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "total"), "key"));
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "total"), "edits")->valueint, 5);
+    cJSON_Delete(d);
+    free(s);
+    patient_log_tally_free(t);
+
+    /* By URL past the group cap: "(other)" before TOTAL, no note. */
+    t = url_tally_past_cap(e);
+    ck_assert_ptr_nonnull(s = patient_log_tally_text(t));
+    ck_assert_int_eq(strncmp(s, "URL          ", 13), 0);
+    ck_assert_ptr_nonnull(strstr(s, "\n(other)                                 1        1          3          0\n"
+                                    "TOTAL                              100001   100001     300003          0\n"));
+    ck_assert_ptr_null(strstr(s, "several reasons"));
+    free(s);
+    ck_assert_ptr_nonnull(s = patient_log_tally_json(t, 1));
+    ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(d, "truncated")));
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "other"), "changes")->valueint, 1);
+    ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "other"), "key"));
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(d, "groups")),
+                     (int)PATIENT_LOG_TALLY_GROUPS_MAX);
+    cJSON_Delete(d);
+    free(s);
+    patient_log_tally_free(t);
+}
+END_TEST
+
+/* audit monitor's lines for a change: the text with the log's control
+ * bytes as '?', the JSON with them as they are; missing strings. */
+START_TEST(monitor_entry_render)
+{
+    static const char *const r[] = {"tracker.removed", "b\x7f"};
+    patient_log_entry e = tally_entry(r, 2, 12, 3);
+    char *s;
+    cJSON *d;
+
+    ck_assert_ptr_null(patient_monitor_entry_json(NULL));
+    ck_assert_ptr_null(patient_monitor_entry_text(NULL));
+    e.seq = 7;
+    e.time_str = "2026-11-22T10:00:00Z";
+    e.by_name = "co\x1b[2Jrp";
+    e.url = "https://a.example/\n";
+    ck_assert_ptr_nonnull(s = patient_monitor_entry_text(&e));
+    ck_assert_str_eq(s, "2026-11-22T10:00:00Z  seq 7  co?[2Jrp  -12 +3  tracker.removed,b? "
+                        "https://a.example/?\n");
+    free(s);
+    ck_assert_ptr_nonnull(s = patient_monitor_entry_json(&e));
+    ck_assert_ptr_null(strchr(s, '\n'));
+    ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+    ck_assert_int_eq(cJSON_GetObjectItem(d, "seq")->valueint, 7);
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "middlebox")->valuestring, "co\x1b[2Jrp");
+    ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(d, "reasons"), 1)->valuestring, "b\x7f");
+    ck_assert_int_eq(cJSON_GetObjectItem(d, "inserted")->valueint, 3);
+    cJSON_Delete(d);
+    free(s);
+    e.time_str = e.by_name = e.url = NULL;
+    e.n_edits = 0;
+    ck_assert_ptr_nonnull(s = patient_monitor_entry_text(&e));
+    ck_assert_str_eq(s, "?  seq 7    -12 +3   \n");
+    free(s);
+    ck_assert_ptr_nonnull(s = patient_monitor_entry_json(&e));
+    ck_assert_str_eq(s, "{\"seq\":7,\"time\":\"\",\"url\":\"\",\"middlebox\":\"\",\"reasons\":[],"
+                        "\"deleted\":12,\"inserted\":3}");
+    free(s);
+}
+END_TEST
+
 /* --reason GLOB: some edit's reason matches, else not. */
 START_TEST(reason_match)
 {
@@ -689,6 +806,8 @@ audit_suite(void)
     tcase_add_test(tc, report_render_nomem);
     tcase_add_test(tc, tally_groups);
     tcase_add_test(tc, tally_key_bytes_cap);
+    tcase_add_test(tc, tally_render);
+    tcase_add_test(tc, monitor_entry_render);
     tcase_add_test(tc, reason_match);
     suite_add_tcase(s, tc);
     return s;

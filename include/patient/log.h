@@ -463,6 +463,24 @@ PATIENT_EXPORT const patient_log_tally_group *patient_log_tally_other(const pati
  * patient_log_tally_add. */
 PATIENT_EXPORT const patient_log_tally_group *patient_log_tally_total(const patient_log_tally *s);
 PATIENT_EXPORT void patient_log_tally_free(patient_log_tally *s);
+/* The word --by takes for by ("reason", "middlebox", "url", "day", "tls");
+ * NULL for another value. Static storage; thread-safe. */
+PATIENT_EXPORT const char *patient_log_tally_by_name(patient_log_tally_by by);
+/* `patient audit stats` of s, entries being how many entries were read
+ * (of any kind). _json: pretty-printed {"patient": 1, "type":
+ * "audit-stats", "by" (patient_log_tally_by_name), "entries", "groups":
+ * [{key, changes, edits, deleted, inserted}] in patient_log_tally_groups'
+ * order, "other" (null, or the "(other)" group without its key),
+ * "truncated", "total" (without a key)}, no newline at the end. _text:
+ * the table, every line ending in "\n": a header naming the grouping
+ * (REASON, MIDDLEBOX, URL, DAY, UPSTREAM TLS), a row a group (its key with
+ * control bytes and DEL as '?', padded to 32 columns), "(other)" when a
+ * cap was reached, TOTAL, and by reason a note that a change with several
+ * reasons counts once under each. Both end the counting
+ * (patient_log_tally_groups). malloc'd (free), NULL when out of memory or
+ * s is NULL. One thread per counter. */
+PATIENT_EXPORT char *patient_log_tally_json(patient_log_tally *s, uint64_t entries);
+PATIENT_EXPORT char *patient_log_tally_text(patient_log_tally *s);
 
 #ifdef __cplusplus
 }

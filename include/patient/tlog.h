@@ -196,6 +196,16 @@ typedef struct patient_monitor_report {
  * patient_log_iter_next gives for the same line: with a callback, a line
  * whose time that reader refuses is an ENTRY alarm (PATIENT_ERR_LOG_CORRUPT). */
 typedef int (*patient_monitor_entry_fn)(const patient_log_entry *e, void *ctx);
+/* A change e as `patient audit monitor` shows it. _json: one line of
+ * {"seq", "time", "url", "middlebox" (its name), "reasons" (each edit's),
+ * "deleted", "inserted"}, a missing string as "", no newline at the end;
+ * _text: the fields "<time>", "seq <seq>", "<middlebox>", "-<deleted>
+ * +<inserted>" two spaces apart, two spaces, the reasons joined by ",", a
+ * space, the URL and "\n", the log's strings with control bytes and DEL as
+ * '?' (a missing time "?", another missing string empty).
+ * malloc'd (free), NULL when out of memory or e is NULL. Thread-safe. */
+PATIENT_EXPORT char *patient_monitor_entry_json(const patient_log_entry *e);
+PATIENT_EXPORT char *patient_monitor_entry_text(const patient_log_entry *e);
 /* Called every 256 entries: entries checked so far of total new ones. */
 typedef void (*patient_monitor_progress_fn)(uint64_t done, uint64_t total, void *ctx);
 

@@ -322,9 +322,11 @@ patient_log_proof_verify(const char *proof_json, size_t proof_len, const char *l
         leaf_len--;
     if ((err = proof_read(proof_json, proof_len, &p, &pp)) != PATIENT_OK)
         goto out;
-    /* The line must be the entry the proof is about. */
-    if (pt_json_parse(leaf_line, leaf_len, &ln) != PATIENT_OK || get_u64(ln, "seq", &seq) != 0 ||
-        seq != pp.m) {
+    /* The line must be the entry the proof is about (out of memory
+     * reading either is no verdict on them). */
+    if ((err = pt_json_parse(leaf_line, leaf_len, &ln)) == PATIENT_ERR_NOMEM)
+        goto out;
+    if (err != PATIENT_OK || get_u64(ln, "seq", &seq) != 0 || seq != pp.m) {
         err = PATIENT_ERR_ARG;
         goto out;
     }
@@ -340,10 +342,13 @@ patient_log_proof_verify(const char *proof_json, size_t proof_len, const char *l
                                      pp.count, pp.root)))
         goto out;
     /* The checkpoint signs exactly this tree head. */
-    if (patient_jws_parse(pp.ck, strlen(pp.ck), &j) != PATIENT_OK || j->typ == NULL ||
-        strcmp(j->typ, CKPT_TYP) != 0 ||
-        pt_json_parse((const char *)j->payload, j->payload_len, &cp) != PATIENT_OK) {
-        err = PATIENT_ERR_PARSE;
+    if ((err = patient_jws_parse(pp.ck, strlen(pp.ck), &j)) == PATIENT_OK)
+        err = j->typ == NULL || strcmp(j->typ, CKPT_TYP) != 0
+                  ? PATIENT_ERR_PARSE
+                  : pt_json_parse((const char *)j->payload, j->payload_len, &cp);
+    if (err != PATIENT_OK) {
+        if (err != PATIENT_ERR_NOMEM)
+            err = PATIENT_ERR_PARSE;
         goto out;
     }
     if (get_u64(cp, "tree_size", &ts) != 0 || ts != pp.n || (s = pt_json_str(cp, "root")) == NULL ||

@@ -21,19 +21,22 @@
 /* ---- Entries against their descriptors --------------------------------- */
 
 /* Compare a change entry's denormalised fields with its JWS payload.
- * Returns NULL when they agree, else the name of the first field that
- * differs ("jws" when the JWS or its payload does not parse). */
-static const char *
-change_mismatch(const pentry *e, patient_jws **jws_out)
+ * *bad: NULL when they agree, else the name of the first field that
+ * differs ("jws" when the JWS or its payload does not parse). Returns
+ * NOMEM when the descriptor could not be read for want of memory (then
+ * nothing is said about the entry), else PATIENT_OK. */
+static patient_err
+change_mismatch(const pentry *e, patient_jws **jws_out, const char **bad_out)
 {
     patient_jws *j = NULL;
     chfields f;
     const char *bad = NULL;
+    patient_err err;
     size_t i;
 
     memset(&f, 0, sizeof f);
-    if (patient_jws_parse(e->jws, strlen(e->jws), &j) != PATIENT_OK ||
-        chfields_from_value(e->jws, &f) != PATIENT_OK) {
+    if ((err = patient_jws_parse(e->jws, strlen(e->jws), &j)) != PATIENT_OK ||
+        (err = chfields_from_value(e->jws, &f)) != PATIENT_OK) {
         bad = "jws";
         goto out;
     }
@@ -63,12 +66,15 @@ change_mismatch(const pentry *e, patient_jws **jws_out)
     }
 out:
     chfields_free(&f);
-    if (bad == NULL && jws_out) {
+    if (err == PATIENT_ERR_NOMEM)
+        bad = NULL;
+    else if (bad == NULL && jws_out) {
         *jws_out = j;
         j = NULL;
     }
     patient_jws_free(j);
-    return bad;
+    *bad_out = bad;
+    return err == PATIENT_ERR_NOMEM ? err : PATIENT_OK;
 }
 
 /* ---- Verification ------------------------------------------------------ */
@@ -111,6 +117,15 @@ vfail(patient_log_report *r, patient_log_tamper t, patient_err err, uint64_t lin
     va_start(ap, fmt);
     vsnprintf(r->message, sizeof r->message, fmt, ap);
     va_end(ap);
+    return err;
+}
+
+/* A local failure (I/O, memory, crypto): no tamper class. */
+static patient_err
+plain(patient_log_report *r, patient_err err)
+{
+    r->result = err;
+    snprintf(r->message, sizeof r->message, "%s", patient_strerror(err));
     return err;
 }
 
@@ -165,10 +180,17 @@ verify_checkpoint(const pentry *e, uint64_t line_no, const pt_merkle_frontier *f
                     e->root_b64, "checkpoint root is not base64 of 32 bytes");
         goto out;
     }
-    /* The signed payload must say exactly what the line says. */
-    if (patient_jws_parse(e->sig, strlen(e->sig), &j) != PATIENT_OK || j->typ == NULL ||
-        strcmp(j->typ, CKPT_TYP) != 0 ||
-        pt_json_parse((const char *)j->payload, j->payload_len, &p) != PATIENT_OK) {
+    /* The signed payload must say exactly what the line says. Running out
+     * of memory reading it says nothing about the log. */
+    if ((err = patient_jws_parse(e->sig, strlen(e->sig), &j)) == PATIENT_OK)
+        err = j->typ == NULL || strcmp(j->typ, CKPT_TYP) != 0
+                  ? PATIENT_ERR_PARSE
+                  : pt_json_parse((const char *)j->payload, j->payload_len, &p);
+    if (err == PATIENT_ERR_NOMEM) {
+        plain(r, err);
+        goto out;
+    }
+    if (err != PATIENT_OK) {
         err = vfail(r, PATIENT_LOG_MALFORMED, PATIENT_ERR_LOG_CORRUPT, line_no, 1, e->seq, NULL,
                     NULL, "checkpoint sig is not a " CKPT_TYP " JWS");
         goto out;
@@ -238,15 +260,6 @@ typedef struct lvctx {
     char log_id[HEX_LEN + 1];
     pt_merkle_frontier fr;
 } lvctx;
-
-/* A local failure (I/O, memory, crypto): no tamper class. */
-static patient_err
-plain(patient_log_report *r, patient_err err)
-{
-    r->result = err;
-    snprintf(r->message, sizeof r->message, "%s", patient_strerror(err));
-    return err;
-}
 
 /* Order: the seq must be the next one and prev the hash of the line
  * before; a mismatch is classified (removed, reordered, inserted, which
@@ -338,7 +351,9 @@ lv_kind(lvctx *v)
     }
     if (e->kind == PATIENT_LOG_KIND_CHANGE) {
         patient_jws *j = NULL;
-        const char *bad = o->deep ? change_mismatch(e, o->pub ? &j : NULL) : NULL;
+        const char *bad = NULL;
+        if (o->deep && (err = change_mismatch(e, o->pub ? &j : NULL, &bad)) != PATIENT_OK)
+            return plain(r, err);
         if (bad)
             return vfail(r, PATIENT_LOG_EDITED, PATIENT_ERR_CHAIN, v->line_no, 1, e->seq, NULL,
                          bad, "seq %llu was edited: its %s differs from the signed descriptor",

@@ -154,6 +154,35 @@ START_TEST(io_errors_are_not_tampering)
 }
 END_TEST
 
+/* Out of memory while verifying is a local failure, never a tamper
+ * class: each allocation cJSON makes on this thread, failed in turn, with
+ * and without --deep's descriptor checks. */
+START_TEST(verify_nomem_not_tampered)
+{
+    const char *p = path("m.log");
+    patient_log_report r;
+    patient_err err;
+
+    build(p, 6);
+    for (int deep = 0; deep <= 1; deep++) {
+        patient_log_verify_opts o = {.pub = &pk, .deep = deep};
+        unsigned k;
+        for (k = 1;; k++) {
+            tu_json_fail_alloc(k);
+            err = patient_log_verify(p, &o, &r);
+            tu_json_fail_alloc(0);
+            if (err == PATIENT_OK)
+                break;
+            ck_assert_msg(err == PATIENT_ERR_NOMEM && r.tamper == PATIENT_LOG_INTACT,
+                          "deep %d, allocation %u failed: %s, %s (%s)", deep, k,
+                          patient_errname(err), patient_log_tamper_name(r.tamper), r.message);
+        }
+        ck_assert_uint_gt(k, 1);
+        ck_assert_int_eq(r.tamper, PATIENT_LOG_INTACT);
+    }
+}
+END_TEST
+
 START_TEST(tamper_names)
 {
     static const char *const want[] = {"intact",   "edited",    "removed", "reordered", "inserted",
@@ -260,6 +289,33 @@ START_TEST(proof_edges)
     /* No such entry. */
     ck_assert_int_eq(patient_log_proof(p, 999, &proof), PATIENT_ERR_NOT_FOUND);
     ck_assert_ptr_null(proof);
+}
+END_TEST
+
+/* Out of memory while checking a proof is NOMEM, never a verdict on the
+ * proof or the line: each allocation cJSON makes, failed in turn. */
+START_TEST(proof_verify_nomem)
+{
+    const char *p = path("pm.log");
+    char *proof = NULL, *l;
+    size_t len;
+    patient_err err;
+    unsigned k;
+
+    build(p, 6);
+    ck_assert_int_eq(patient_log_proof(p, 5, &proof), PATIENT_OK);
+    l = line_of(p, 5, &len);
+    for (k = 1;; k++) {
+        tu_json_fail_alloc(k);
+        err = patient_log_proof_verify(proof, strlen(proof), l, len, &pk);
+        tu_json_fail_alloc(0);
+        if (err == PATIENT_OK)
+            break;
+        ck_assert_msg(err == PATIENT_ERR_NOMEM, "allocation %u failed: %s", k, patient_errname(err));
+    }
+    ck_assert_uint_gt(k, 3); /* the proof, the line, the checkpoint's header and payload */
+    free(l);
+    free(proof);
 }
 END_TEST
 
@@ -797,9 +853,11 @@ audit_suite(void)
     tcase_add_test(tc, report_fields_intact);
     tcase_add_test(tc, io_errors_are_not_tampering);
     tcase_add_test(tc, tamper_names);
+    tcase_add_test(tc, verify_nomem_not_tampered);
     tcase_add_test(tc, iter_rules_and_times);
     tcase_add_test(tc, iter_edit_bytes);
     tcase_add_test(tc, proof_edges);
+    tcase_add_test(tc, proof_verify_nomem);
     tcase_add_test(tc, proof_leaf_line);
     tcase_add_test(tc, verify_report_render);
     tcase_add_test(tc, proof_check_render);

@@ -210,8 +210,9 @@ typedef struct patient_log_report {
  * PATIENT_OK, or for tampering: PATIENT_ERR_CHAIN (edited, removed,
  * reordered, inserted), PATIENT_ERR_LOG_CORRUPT (truncated, rewritten,
  * malformed), PATIENT_ERR_SIGNATURE / PATIENT_ERR_KEY_MISMATCH (forged);
- * PATIENT_ERR_IO / NOT_FOUND / UNSAFE_PATH for the file itself.
- * Thread-safe. */
+ * PATIENT_ERR_IO / NOT_FOUND / UNSAFE_PATH for the file itself;
+ * PATIENT_ERR_NOMEM with no tamper class when memory ran out reading a
+ * checkpoint's or (deep) a change's descriptor. Thread-safe. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_verify(const char *path,
                                                           const patient_log_verify_opts *opts,
                                                           patient_log_report *report);
@@ -312,8 +313,8 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof(const char *path, uint6
  * log_id, tree_size and root (PATIENT_ERR_LOG_CORRUPT) and verify under pub
  * (PATIENT_ERR_KEY_MISMATCH, PATIENT_ERR_SIGNATURE). pub NULL skips only
  * that last signature check; a tool must then say so. Malformed proof:
- * PATIENT_ERR_PARSE; out of memory reading it: PATIENT_ERR_NOMEM, not
- * PARSE. Thread-safe. */
+ * PATIENT_ERR_PARSE; out of memory reading it, the line or the
+ * checkpoint: PATIENT_ERR_NOMEM, never another verdict. Thread-safe. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_verify(const char *proof_json,
                                                                 size_t proof_len,
                                                                 const char *leaf_line,

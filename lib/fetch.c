@@ -809,10 +809,14 @@ struct pt_fetchq {
 static int
 rcvbuf_granted(int window)
 {
-    int fd, got = 0;
+    int fd, got = 0, type = SOCK_STREAM;
     socklen_t len = sizeof got;
 
-    if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+#ifdef SOCK_CLOEXEC
+    /* as the library's other fds: a fork+exec on another thread inherits none */
+    type |= SOCK_CLOEXEC;
+#endif
+    if ((fd = socket(AF_INET, type, 0)) < 0)
         return 0;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window) != 0 ||
         getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) != 0)

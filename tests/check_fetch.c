@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -88,6 +89,31 @@ static const char SERVER[] =
     "s.handle_error = lambda *a: None  # clients that abort early are expected\n"
     "print(s.server_address[1], flush=True)\n"
     "s.serve_forever()\n";
+
+/* socket(2) as the library calls it: the core is linked in statically, so
+ * its calls come here; once armed, the TCP sockets made are counted, and
+ * those not close-on-exec, before libc's (looked up before any test). */
+static int socket_armed, socket_tcp, socket_inheritable;
+static int (*real_socket)(int, int, int);
+
+__attribute__((constructor)) static void
+find_real_socket(void)
+{
+    *(void **)&real_socket = dlsym(RTLD_NEXT, "socket");
+}
+
+int
+socket(int domain, int type, int protocol)
+{
+#ifdef SOCK_CLOEXEC
+    if (socket_armed && domain == AF_INET &&
+        (type & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) == SOCK_STREAM) {
+        socket_tcp++;
+        socket_inheritable += !(type & SOCK_CLOEXEC);
+    }
+#endif
+    return real_socket(domain, type, protocol);
+}
 
 static char tmpdir[64];
 static char base[64];
@@ -773,6 +799,24 @@ START_TEST(test_fetchq_window)
 }
 END_TEST
 
+/* The socket pt_fetchq_new makes to ask whether the kernel grants its
+ * window is close-on-exec, as every descriptor the library opens. */
+START_TEST(test_fetchq_window_probe_cloexec)
+{
+#ifdef SOCK_CLOEXEC
+    patient_fetch_opts o = opts();
+    pt_fetchq *q = NULL;
+
+    socket_armed = 1;
+    ck_assert_int_eq(pt_fetchq_new(&o, 1, 65536, &q), PATIENT_OK);
+    socket_armed = 0;
+    ck_assert_int_eq(socket_tcp, 1);
+    ck_assert_int_eq(socket_inheritable, 0);
+    pt_fetchq_free(q);
+#endif
+}
+END_TEST
+
 /* A port bound but not listening (connections refused, no race), as the
  * server and as the proxy: each transfer in flight fails on its own, with
  * libcurl's message, as pt_fetcher_get does; the proxy is used, never
@@ -902,6 +946,7 @@ fetch_suite(void)
     tcase_add_test(tc, test_fetchq);
     tcase_add_test(tc, test_fetchq_unreachable);
     tcase_add_test(tc, test_fetchq_window);
+    tcase_add_test(tc, test_fetchq_window_probe_cloexec);
     tcase_add_test(tc, test_proxy);
     tcase_add_test(tc, test_cached);
     tcase_add_test(tc, test_cache_weak_validator);

@@ -61,7 +61,7 @@ proof_checkpoint(int fd, proof_run *r)
             pt_hex(leaf, HASH_LEN, r->log_id);
         }
         /* Cheap pre-filter; the parse below decides. */
-        if (memmem(line, len, "checkpoint", 10) == NULL && memmem(line, len, "\\u", 2) == NULL)
+        if (!pt_line_maybe_checkpoint(line, len))
             continue;
         if (pentry_parse(line, len, &e) != PATIENT_OK) {
             err = PATIENT_ERR_LOG_CORRUPT;

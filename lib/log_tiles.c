@@ -656,7 +656,7 @@ pt_pub_scan(pt_pub *p, uint64_t *end_size, uint64_t *end_off)
             break;
         /* The tree of a checkpoint is every line before it: keep the
          * state as it was then, to publish the last one at the end. */
-        if (memmem(line, len, "checkpoint", 10) != NULL || memmem(line, len, "\\u", 2) != NULL) {
+        if (pt_line_maybe_checkpoint(line, len)) {
             if ((err = pentry_parse(line, len, &e)) != PATIENT_OK) {
                 err = PATIENT_ERR_LOG_CORRUPT;
                 goto out;

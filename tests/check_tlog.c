@@ -434,6 +434,70 @@ START_TEST(publish_folders_removed)
 }
 END_TEST
 
+/* The pre-filter of the checkpoint passes is memmem's "checkpoint" or
+ * "\u" exactly (random lines over the bytes that matter against memmem),
+ * and a checkpoint line whose kind is spelt with an escape is still the
+ * one published. */
+START_TEST(line_maybe_checkpoint)
+{
+    const char alpha[] = "\\uckx";
+    uint8_t line[40];
+    uint32_t r = 12345;
+    char *a, *b, *k;
+    size_t la, lb;
+    FILE *f;
+    patient_checkpoint c, c2;
+
+    for (unsigned t = 0; t < 200000; t++) {
+        size_t n = t % (sizeof line + 1);
+        for (size_t i = 0; i < n; i++) {
+            r = r * 1103515245u + 12345u;
+            line[i] = (uint8_t)alpha[(r >> 16) % 5];
+        }
+        if (t % 7 == 0 && n >= 12)
+            memcpy(line + (r >> 8) % (n - 9), "checkpoint", 10);
+        ck_assert_int_eq(pt_line_maybe_checkpoint(line, n),
+                         memmem(line, n, "checkpoint", 10) != NULL ||
+                             memmem(line, n, "\\u", 2) != NULL);
+    }
+    ck_assert_int_eq(pt_line_maybe_checkpoint((const uint8_t *)"ab\\", 3), 0);
+    ck_assert_int_eq(pt_line_maybe_checkpoint((const uint8_t *)"ab\\\\u", 5), 1);
+    ck_assert_int_eq(pt_line_maybe_checkpoint((const uint8_t *)"\\u", 1), 0);
+
+    /* The log's last line, a checkpoint, with its kind escaped (the
+     * chain holds: nothing follows it): still the published one. */
+    gen_log(tu_path(tmpdir, "u.log"), 580, 50, NULL);
+    ck_assert_int_eq(patient_log_publish(tu_path(tmpdir, "u.log"), tu_path(tmpdir, "pu"), sk, NULL),
+                     PATIENT_OK);
+    a = tu_slurp(tu_path(tmpdir, "u.log"), &la);
+    ck_assert_ptr_nonnull(a);
+    k = a + la - 2;
+    while (k > a && k[-1] != '\n')
+        k--;
+    k = strstr(k, "\"kind\":\"checkpoint\"");
+    ck_assert_ptr_nonnull(k);
+    ck_assert_ptr_null(strstr(k + 19, "checkpoint")); /* the kind is the only one */
+    ck_assert_ptr_nonnull(f = fopen(tu_path(tmpdir, "u2.log"), "wb"));
+    ck_assert_uint_eq(fwrite(a, 1, (size_t)(k - a) + 8, f), (size_t)(k - a) + 8);
+    ck_assert_int_ge(fputs("\\u0063", f), 0);
+    ck_assert_uint_eq(fwrite(k + 9, 1, la - (size_t)(k + 9 - a), f), la - (size_t)(k + 9 - a));
+    ck_assert_int_eq(fclose(f), 0);
+    free(a);
+    ck_assert_int_eq(
+        patient_log_publish(tu_path(tmpdir, "u2.log"), tu_path(tmpdir, "pu2"), sk, NULL),
+        PATIENT_OK);
+    a = tu_slurp(tu_path(tmpdir, "pu/checkpoint"), &la);
+    b = tu_slurp(tu_path(tmpdir, "pu2/checkpoint"), &lb);
+    ck_assert(a && b);
+    ck_assert_int_eq(patient_checkpoint_open(a, la, NULL, &pk, &c), PATIENT_OK);
+    ck_assert_int_eq(patient_checkpoint_open(b, lb, NULL, &pk, &c2), PATIENT_OK);
+    ck_assert_uint_eq(c2.size, c.size);
+    ck_assert_mem_eq(c2.root, c.root, 32);
+    free(a);
+    free(b);
+}
+END_TEST
+
 /* The monitor's index is extended from its header and the records at its
  * end only: records a crash left past the last mark (more than one read
  * backwards holds) are cut, the new ones follow the mark; a gap or
@@ -874,6 +938,7 @@ tlog_suite(void)
     tcase_add_test(tc, publish_writer_equals_file);
     tcase_add_test(tc, publish_prunes_partials);
     tcase_add_test(tc, publish_folders_removed);
+    tcase_add_test(tc, line_maybe_checkpoint);
     tcase_add_test(tc, index_append_tail);
     tcase_add_test(tc, index_written_as_it_goes);
     suite_add_tcase(s, tc);

@@ -1203,8 +1203,14 @@ run_against_state(mrun *m, int *nothing_new)
     return PATIENT_OK;
 }
 
+/* How catch_up_entry adds a new entry to the tree: on its own; not yet
+ * (a line of a group before its last); or with the group of LS_SUB lines
+ * it ends, so that a tile alarm leaves entries where adding leaf by leaf
+ * does (that line not counted). */
+enum { ADD_LEAF, ADD_LATER, ADD_GROUP };
+
 /* Line j of batch sl, in log order: seen before, or a new entry checked
- * and added to the tree (unless !add: the caller adds its group). */
+ * and added to the tree as add says. */
 static patient_err
 catch_up_entry(mrun *m, const rslot *sl, size_t j, int add)
 {
@@ -1294,8 +1300,14 @@ catch_up_entry(mrun *m, const rslot *sl, size_t j, int add)
         }
     }
     memcpy(st->last, li->chain, HASH_LEN);
-    if (add && (err = pt_tiles_add(&st->t, li->leaf, compare_full, &m->c)))
+    if (add == ADD_LEAF && (err = pt_tiles_add(&st->t, li->leaf, compare_full, &m->c)))
         return err;
+    if (add == ADD_GROUP) {
+        const lineinfo *g = li - (LS_SUB - 1);
+        if ((err = pt_tiles_add_sub(&st->t, g->leaf, sizeof *g, LS_SUB_HEIGHT, g->sub,
+                                    compare_full, &m->c)))
+            return err;
+    }
     r->entries++;
     if (o->on_entry && o->on_entry(&m->ent, o->ctx) != 0)
         return raise_alarm(r, PATIENT_MONITOR_OK, PATIENT_ERR_INTERRUPTED, "stopped");
@@ -1346,15 +1358,12 @@ catch_up_batch(mrun *m, const rslot *sl, unsigned what, size_t *bad)
         if ((what & LS_SUBTREE) && j % LS_SUB == 0 && j + LS_SUB <= bat->n && li->sub_ok &&
             base + j >= m->old) {
             for (size_t g = j; g < j + LS_SUB; g++)
-                if ((err = catch_up_entry(m, sl, g, 0)))
+                if ((err = catch_up_entry(m, sl, g, g + 1 < j + LS_SUB ? ADD_LATER : ADD_GROUP)))
                     return err;
-            if ((err = pt_tiles_add_sub(&m->st->t, li->leaf, sizeof *li, LS_SUB_HEIGHT, li->sub,
-                                        compare_full, &m->c)))
-                return err;
             j += LS_SUB;
             continue;
         }
-        if ((err = catch_up_entry(m, sl, j, 1)))
+        if ((err = catch_up_entry(m, sl, j, ADD_LEAF)))
             return err;
         j++;
     }

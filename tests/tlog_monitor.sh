@@ -457,6 +457,15 @@ cp st st.bad
 alarm_check 1 "ALARM (tile): corrupted tile: .*/tile/0/$(printf %03d "$t") differs" \
     "groups: corrupted full tile: alarm" --pub k.pub --state st.bad -q
 cmp -s st st.bad || fail "groups: corrupted tile: state changed"
+# The report counts the same entries before that alarm whether the groups
+# are added at once (no callback) or leaf by leaf (a callback): those
+# before the tile's last one.
+for stall in - 0; do
+    cp st st.bad
+    "$T" monitor "$URL" k.pub st.bad 10000 "$stall" >out 2>err || :
+    [ "$(cat out)" = "tile $((t * 256 + 255 - old)) entries" ] ||
+        fail "groups: corrupted tile (stall $stall): $(cat out) not $((t * 256 + 255 - old))"
+done
 cp tile.good "pub/tile/0/$(printf %03d "$t")"
 ok "groups of 64 entries added at once: the state and index of adding them one by one; a corrupted full tile: ALARM (tile)"
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -444,6 +445,34 @@ is_https(const char *url)
     return pt_url_scheme_len(url, PT_URL_HTTPS | PT_URL_ANYCASE) != 0;
 }
 
+/* Every connection socket libcurl makes for us (one-off, fetcher, fetch
+ * queue; to the server or the proxy, IPv4 or IPv6) is close-on-exec, as
+ * every descriptor the library opens itself: libcurl (7.88) makes its own
+ * with a plain socket(), and a program that forks and execs while a fetch
+ * is open (srv_patient inside c-icap, a monitor under a job runner) would
+ * hand the connection to the child. SOCK_CLOEXEC where defined, atomic
+ * against a fork on another thread; else FD_CLOEXEC at once, failing the
+ * attempt if it cannot be set. CURL_SOCKET_BAD makes libcurl try the next
+ * address or fail the connect. */
+static curl_socket_t
+on_opensocket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    int fd;
+
+    (void)ud;
+    (void)purpose;
+#ifdef SOCK_CLOEXEC
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+#else
+    if ((fd = socket(a->family, a->socktype, a->protocol)) >= 0 &&
+        fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        close(fd);
+        fd = -1;
+    }
+#endif
+    return fd < 0 ? CURL_SOCKET_BAD : (curl_socket_t)fd;
+}
+
 /* Every option our transfers set, one-off or through a fetcher; share:
  * the connection cache of a one-off (NULL: the handle's own). */
 static CURLcode
@@ -496,6 +525,7 @@ xfer_setup(CURL *h, const patient_fetch_opts *opts, const char *url, xfer *x, ch
     /* A proxy's answer to CONNECT is not the response's: on_header takes
      * every header block it sees for one that may be final. */
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
     if (share)
         SET(CURLOPT_SHARE, share);
     SET(CURLOPT_HTTPHEADER, extra);

@@ -817,6 +817,58 @@ START_TEST(test_fetchq_window_probe_cloexec)
 }
 END_TEST
 
+/* The TCP connections a one-off fetch (direct and through a proxy), a
+ * fetcher and the fetch queue make are close-on-exec: libcurl makes its
+ * own without SOCK_CLOEXEC. The server answers these paths HTTP/1.0 and
+ * closes, so each transfer connects anew. */
+START_TEST(test_connections_cloexec)
+{
+#ifdef SOCK_CLOEXEC
+    patient_fetch_opts o = opts();
+    patient_response *r = NULL;
+    pt_fetcher *f = NULL;
+    pt_fetchq *q = NULL;
+    pt_buf b = {0};
+    unsigned id;
+    long status = 0;
+    int made;
+
+    socket_armed = 1;
+    socket_tcp = socket_inheritable = 0;
+    ck_assert_int_eq(patient_fetch(&o, url("/small.txt"), &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 200);
+    patient_response_free(r);
+    ck_assert_int_ge(socket_tcp, 1);
+    ck_assert_int_eq(socket_inheritable, 0);
+    made = socket_tcp;
+    o.proxy = base;
+    ck_assert_int_eq(patient_fetch(&o, "http://proxied.invalid/c", &r, NULL), PATIENT_OK);
+    ck_assert_int_eq(r->status, 200);
+    patient_response_free(r);
+    o.proxy = NULL;
+    ck_assert_int_gt(socket_tcp, made);
+    ck_assert_int_eq(socket_inheritable, 0);
+    made = socket_tcp;
+    ck_assert_int_eq(pt_fetcher_new(&o, &f), PATIENT_OK);
+    ck_assert_int_eq(pt_fetcher_get(f, url("/small.txt"), 0, &b, &status, NULL), PATIENT_OK);
+    ck_assert_int_eq(status, 200);
+    pt_fetcher_free(f);
+    ck_assert_int_gt(socket_tcp, made);
+    ck_assert_int_eq(socket_inheritable, 0);
+    made = socket_tcp;
+    ck_assert_int_eq(pt_fetchq_new(&o, 1, 0, &q), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_start(q, url("/small.txt"), 0, &b, &id, NULL), PATIENT_OK);
+    ck_assert_int_eq(pt_fetchq_wait(q, id, &status, NULL), PATIENT_OK);
+    ck_assert_int_eq(status, 200);
+    pt_fetchq_free(q);
+    socket_armed = 0;
+    ck_assert_int_gt(socket_tcp, made);
+    ck_assert_int_eq(socket_inheritable, 0);
+    pt_buf_free(&b);
+#endif
+}
+END_TEST
+
 /* A port bound but not listening (connections refused, no race), as the
  * server and as the proxy: each transfer in flight fails on its own, with
  * libcurl's message, as pt_fetcher_get does; the proxy is used, never
@@ -947,6 +999,7 @@ fetch_suite(void)
     tcase_add_test(tc, test_fetchq_unreachable);
     tcase_add_test(tc, test_fetchq_window);
     tcase_add_test(tc, test_fetchq_window_probe_cloexec);
+    tcase_add_test(tc, test_connections_cloexec);
     tcase_add_test(tc, test_proxy);
     tcase_add_test(tc, test_cached);
     tcase_add_test(tc, test_cache_weak_validator);

@@ -6,6 +6,10 @@
  * leads to plain http. Bodies are decoded (gzip, deflate) before the size
  * cap applies, so a compression bomb stops at max_body.
  *
+ * Connection sockets (to the server or the proxy) are close-on-exec: a
+ * program that forks and execs while a fetch is open does not pass them
+ * to the child.
+ *
  * Thread-safety: every function may be called from several threads at
  * once (curl_global_init runs once, under pthread_once; each thread keeps
  * its own cache of open connections, freed when it exits). */

@@ -178,8 +178,8 @@ partial_dir(const pt_pub *p, int level, uint64_t index, char out[PATH_MAX])
     return n > 0 && n < PATH_MAX ? 0 : -1;
 }
 
-/* The full file was just written, or found right, at time at (its
- * mtime): queue its partials, if any, for removal. */
+/* The full file was just written, or found right, at time at (the
+ * time it was written): queue its partials, if any, for removal. */
 static void
 prune_later(pt_pub *p, int level, uint64_t index, time_t at)
 {
@@ -399,8 +399,9 @@ put_file(pt_pub *p, const char *rel, const void *data, size_t len, int immutable
         unlink(tmp);
         return PATIENT_ERR_IO;
     }
-    /* Read after the file was written: never before its own mtime, so a
-     * partial is never pruned earlier than its full file's time says. */
+    /* Read after the file was written: never before the time it was
+     * written, so a partial is never pruned earlier than its full file's
+     * time says. */
     if (at)
         *at = time(NULL);
     return PATIENT_OK;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -156,7 +157,7 @@ pt_index_begin(pt_ixw *w, const char *path, const char *log_id, uint64_t old_siz
 {
     uint8_t hdr[HDR_LEN];
     char id[HEX_LEN + 1];
-    struct stat sb;
+    struct stat sb, now;
     size_t have = 0;
     uint64_t from = 0, upto = 0;
     int fd = -1, n;
@@ -194,13 +195,46 @@ pt_index_begin(pt_ixw *w, const char *path, const char *log_id, uint64_t old_siz
             return PATIENT_ERR_IO;
         return PATIENT_OK;
     }
-    /* A new index is written under a temporary name and renamed over the
-     * old one on commit, as pt_write_atomic does. */
-    n = snprintf(w->tmp, sizeof w->tmp, "%s.tmp.XXXXXX", path);
-    if (n < 0 || (size_t)n >= sizeof w->tmp)
-        return PATIENT_ERR_ARG;
-    if ((w->fd = mkstemp(w->tmp)) < 0) {
+    /* A new index is written beside it and renamed over the old one on
+     * commit, as pt_write_atomic does. The name is fixed, not mkstemp's:
+     * it lives for the whole run, and a killed run (no signal handler
+     * without --loop) would leave one more file each time; the next run
+     * writes over it, once it holds its lock (a run still writing it has
+     * it: refused, not cut under it). Not a regular file there (a
+     * symlink, a FIFO, a folder): refused, as the commit refuses one at
+     * path. */
+    n = snprintf(w->tmp, sizeof w->tmp, "%s.new", path);
+    if (n < 0 || (size_t)n >= sizeof w->tmp) {
         w->tmp[0] = '\0';
+        return PATIENT_ERR_ARG;
+    }
+    if (lstat(w->tmp, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        w->tmp[0] = '\0';
+        return PATIENT_ERR_UNSAFE_PATH;
+    }
+    /* (O_NONBLOCK: a FIFO put there meanwhile cannot hang the open) */
+    if ((w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600)) <
+        0) {
+        err = errno == ELOOP ? PATIENT_ERR_UNSAFE_PATH : PATIENT_ERR_IO;
+        w->tmp[0] = '\0';
+        return err;
+    }
+    /* locked, and still the file at that name (not one a run renamed
+     * into place since the open): else another run has it */
+    err = PATIENT_OK;
+    if (flock(w->fd, LOCK_EX | LOCK_NB) != 0)
+        err = errno == EWOULDBLOCK ? PATIENT_ERR_EXISTS : PATIENT_ERR_IO;
+    else if (fstat(w->fd, &sb) != 0 || lstat(w->tmp, &now) != 0 || now.st_dev != sb.st_dev ||
+             now.st_ino != sb.st_ino)
+        err = PATIENT_ERR_EXISTS;
+    if (err != PATIENT_OK) {
+        close(w->fd);
+        w->fd = -1;
+        w->tmp[0] = '\0';
+        return err;
+    }
+    if (ftruncate(w->fd, 0) != 0) {
+        pt_index_abort(w);
         return PATIENT_ERR_IO;
     }
     memset(hdr, ' ', HDR_LEN);
@@ -280,15 +314,17 @@ pt_index_commit(pt_ixw *w, pt_buf *recs, uint64_t new_size)
     }
     if (fsync(w->fd) != 0)
         return PATIENT_ERR_IO;
-    close(w->fd);
-    w->fd = -1;
     /* a name that is not a regular file (a FIFO, a folder, a symlink
      * put there meanwhile) is not replaced */
     if (lstat(w->path, &st) == 0 && !S_ISREG(st.st_mode))
         return PATIENT_ERR_UNSAFE_PATH;
+    /* renamed while its lock is held: a run that opens the name before
+     * that cannot cut it */
     if (rename(w->tmp, w->path) != 0)
         return PATIENT_ERR_IO;
     w->tmp[0] = '\0';
+    close(w->fd);
+    w->fd = -1;
     (void)pt_fsync_dir_of(w->path); /* best effort, as pt_write_atomic */
     return PATIENT_OK;
 }
@@ -296,6 +332,11 @@ pt_index_commit(pt_ixw *w, pt_buf *recs, uint64_t new_size)
 void
 pt_index_abort(pt_ixw *w)
 {
+    /* a new index's file goes while its lock is held (no other run can
+     * have it open and locked) */
+    if (w->fresh && w->tmp[0] != '\0')
+        unlink(w->tmp);
+    w->tmp[0] = '\0';
     if (w->fd >= 0) {
         /* an append's records past its last mark go: it is as it was */
         if (!w->fresh)
@@ -303,9 +344,6 @@ pt_index_abort(pt_ixw *w)
         close(w->fd);
         w->fd = -1;
     }
-    if (w->fresh && w->tmp[0] != '\0')
-        unlink(w->tmp);
-    w->tmp[0] = '\0';
 }
 
 patient_err

@@ -727,9 +727,88 @@ START_TEST(index_written_as_it_goes)
     }
     {
         char cmd[1200];
-        snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp >/dev/null", tmpdir);
+        snprintf(cmd, sizeof cmd, "ls %s | grep -e tmp -e new >/dev/null", tmpdir);
         ck_assert_int_ne(system(cmd), 0); /* no temporary file left */
     }
+    pt_buf_free(&r1);
+    pt_buf_free(&r2);
+}
+END_TEST
+
+/* A new index is written to PATH.new: what a killed run left there is
+ * written over by the next run, which leaves none; a symlink, FIFO or
+ * folder there is refused (its target untouched), and so is the file a
+ * run still writes (its lock held), which that run still commits. */
+START_TEST(index_new_left_by_kill)
+{
+    const char *id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    char path[512], nw[520], once[512], tgt[512];
+    uint8_t key[PT_INDEX_KEY], *a = NULL, *b = NULL;
+    size_t alen = 0, blen = 0;
+    pt_buf r1 = {0}, r2 = {0};
+    pt_ixw w, w2;
+    struct stat st;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s", tu_path(tmpdir, "kill.index"));
+    snprintf(nw, sizeof nw, "%s.new", path);
+    snprintf(once, sizeof once, "%s", tu_path(tmpdir, "kill-once.index"));
+    snprintf(tgt, sizeof tgt, "%s", tu_path(tmpdir, "kill-target"));
+    memset(key, 'k', sizeof key);
+    /* a killed first run's file, longer than the next one's, mode 0644 */
+    ck_assert_ptr_nonnull(f = fopen(nw, "w"));
+    for (int i = 0; i < 5000; i++)
+        fputs("left by a killed run\n", f);
+    fclose(f);
+    ck_assert_int_eq(chmod(nw, 0644), 0);
+    ck_assert_int_eq(pt_index_begin(&w, path, id, 0), PATIENT_OK);
+    ck_assert_int_eq(w.fresh, 1);
+    /* another run meanwhile: refused, and its abort leaves the file */
+    ck_assert_int_eq(pt_index_begin(&w2, path, id, 0), PATIENT_ERR_EXISTS);
+    pt_index_abort(&w2);
+    ck_assert_int_eq(stat(nw, &st), 0);
+    for (uint64_t i = 0; i < 10; i++) {
+        ck_assert_int_eq(pt_index_rec_add(&r1, key, i), PATIENT_OK);
+        ck_assert_int_eq(pt_index_rec_add(&r2, key, i), PATIENT_OK);
+    }
+    ck_assert_int_eq(pt_index_commit(&w, &r1, 10), PATIENT_OK);
+    pt_index_abort(&w);
+    ck_assert_int_eq(pt_index_append(once, id, 0, 10, &r2), PATIENT_OK);
+    ck_assert_int_eq(pt_read_file(path, 1 << 20, &a, &alen), PATIENT_OK);
+    ck_assert_int_eq(pt_read_file(once, 1 << 20, &b, &blen), PATIENT_OK);
+    ck_assert_uint_eq(alen, 128 + 11 * 24);
+    ck_assert_uint_eq(alen, blen);
+    ck_assert_mem_eq(a, b, alen);
+    free(a);
+    free(b);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    ck_assert_int_eq(lstat(nw, &st), -1); /* none left */
+    /* forged twins: a symlink (to a file it would write), a FIFO, a
+     * folder at PATH.new; a run starting anew (another log) refuses each */
+    ck_assert_ptr_nonnull(f = fopen(tgt, "w"));
+    fputs("target\n", f);
+    fclose(f);
+    for (int kind = 0; kind < 3; kind++) {
+        if (kind == 0)
+            ck_assert_int_eq(symlink(tgt, nw), 0);
+        else if (kind == 1)
+            ck_assert_int_eq(mkfifo(nw, 0600), 0);
+        else
+            ck_assert_int_eq(mkdir(nw, 0700), 0);
+        ck_assert_int_eq(pt_index_begin(&w, path, "ff", 10), PATIENT_ERR_UNSAFE_PATH);
+        pt_index_abort(&w);
+        ck_assert_int_eq(lstat(nw, &st), 0); /* left alone */
+        ck_assert_int_eq(kind == 2 ? rmdir(nw) : unlink(nw), 0);
+    }
+    ck_assert_int_eq(pt_read_file(tgt, 1 << 20, &a, &alen), PATIENT_OK);
+    ck_assert_uint_eq(alen, 7);
+    ck_assert_mem_eq(a, "target\n", 7);
+    free(a);
+    ck_assert_int_eq(pt_read_file(path, 1 << 20, &a, &alen), PATIENT_OK);
+    ck_assert_uint_eq(alen, blen); /* the index untouched */
+    free(a);
+    unlink(tgt);
     pt_buf_free(&r1);
     pt_buf_free(&r2);
 }
@@ -941,6 +1020,7 @@ tlog_suite(void)
     tcase_add_test(tc, line_maybe_checkpoint);
     tcase_add_test(tc, index_append_tail);
     tcase_add_test(tc, index_written_as_it_goes);
+    tcase_add_test(tc, index_new_left_by_kill);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -119,7 +119,9 @@ patient_err pt_index_append(const char *path, const char *log_id, uint64_t old_s
  * was up to its last mark (an append's records past it cut, a new one's
  * temporary file removed). Not thread-safe; path BORROWED until the
  * commit or abort returns. A write that failed in a flush is the
- * commit's PATIENT_ERR_IO. */
+ * commit's PATIENT_ERR_IO, and so is a close that failed in the commit
+ * (the index may then be in place, ahead of the state the failed run does
+ * not write: the next run writes it again). */
 typedef struct {
     const char *path;
     int fd, fresh;

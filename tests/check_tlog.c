@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -735,6 +737,68 @@ START_TEST(index_written_as_it_goes)
 }
 END_TEST
 
+/* close(2) as the library calls it (the core is linked in statically, so
+ * its calls come here): the descriptor close_fails names is closed and
+ * reported failed (EIO, as a file system that reports a write only at
+ * close does), once. */
+static int close_fails = -1;
+static int (*real_close)(int);
+
+__attribute__((constructor)) static void
+find_real_close(void)
+{
+    *(void **)&real_close = dlsym(RTLD_NEXT, "close");
+}
+
+int
+close(int fd)
+{
+    int rc = real_close(fd);
+
+    if (fd >= 0 && fd == close_fails) {
+        close_fails = -1;
+        errno = EIO;
+        return -1;
+    }
+    return rc;
+}
+
+/* The commit's close is checked, for an append and for a new index: a
+ * failed one is PATIENT_ERR_IO, no descriptor or .new file left. */
+START_TEST(index_close_fails)
+{
+    const char *id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+               *other = "ff112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    char path[512], nw[520];
+    uint8_t key[PT_INDEX_KEY];
+    pt_buf r = {0};
+    pt_ixw w;
+    struct stat st;
+
+    snprintf(path, sizeof path, "%s", tu_path(tmpdir, "close.index"));
+    snprintf(nw, sizeof nw, "%s.new", path);
+    memset(key, 'c', sizeof key);
+    for (int run = 0; run < 4; run++) {
+        /* runs 0 and 2 start anew (run 2: another log id's index there),
+         * 1 and 3 append; 0 and 1 have their close fail, 2 and 3 succeed */
+        const char *lid = run < 2 ? id : other;
+        uint64_t old = run % 2 ? 10 : 0;
+        ck_assert_int_eq(pt_index_begin(&w, path, lid, old), PATIENT_OK);
+        ck_assert_int_eq(w.fresh, (run % 2 == 0));
+        ck_assert_int_eq(pt_index_rec_add(&r, key, old), PATIENT_OK);
+        if (run < 2)
+            close_fails = w.fd;
+        ck_assert_int_eq(pt_index_commit(&w, &r, old + 10), run < 2 ? PATIENT_ERR_IO : PATIENT_OK);
+        ck_assert_int_eq(close_fails, -1);
+        ck_assert_int_eq(w.fd, -1);
+        pt_index_abort(&w);
+        ck_assert_int_eq(lstat(nw, &st), -1);
+        r.len = 0;
+    }
+    pt_buf_free(&r);
+}
+END_TEST
+
 /* A new index is written to PATH.new: what a killed run left there is
  * written over by the next run, which leaves none; a symlink, FIFO or
  * folder there is refused (its target untouched), and so is the file a
@@ -1021,6 +1085,7 @@ tlog_suite(void)
     tcase_add_test(tc, index_append_tail);
     tcase_add_test(tc, index_written_as_it_goes);
     tcase_add_test(tc, index_new_left_by_kill);
+    tcase_add_test(tc, index_close_fails);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -198,6 +198,7 @@ typedef struct {
     unsigned have, w; /* lines it must hold; the first w are the batch's */
     size_t first;     /* the batch's line of its first */
     int split_ok;     /* the workers': it is exactly have lines */
+    int split_done;   /* the pool's: split (split_ok says how), its lines set */
 } lbundle;
 
 /* Whole lines read with one pread loop: line[i] (len[i] bytes, without the
@@ -225,8 +226,9 @@ patient_err lb_read(lbatch *b, int fd, uint64_t off);
 uint64_t lb_line_off(const lbatch *b, size_t i);
 /* The batch's lines are those of the nb bundles bun (BORROWED until the
  * batch's job is done): n is their w's sum, each one's first set; the
- * workers split them, a bundle each (or lpool_start does, when there are
- * fewer bundles than workers, and the lines are shared out in slices);
+ * workers split them, a bundle each (when there are fewer bundles than
+ * workers, each bundle is split by one of them first and the lines are
+ * shared out in slices as their bundles are split);
  * lineinfo is valid for a bundle's lines only where its split_ok is set.
  * nb 0: lines come from lb_add or lb_read again. */
 patient_err lb_set_bundles(lbatch *b, lbundle *bun, size_t nb);
@@ -248,6 +250,9 @@ patient_err lb_set_bundles(lbatch *b, lbundle *bun, size_t nb);
  * itself), lpool_wait until it is done. */
 typedef struct lpool lpool;
 patient_err lpool_new(lpool **out);
+/* lpool_new with nth workers instead of one per core (at most 8): for
+ * tests of more workers than a machine has cores. */
+patient_err lpool_new_n(lpool **out, unsigned nth);
 void lpool_start(lpool *p, lbatch *b, unsigned what);
 void lpool_wait(lpool *p);
 void lpool_free(lpool *p);

@@ -293,7 +293,7 @@ _Static_assert(SLICE % LS_SUB == 0, "a slice holds whole groups");
 
 struct lpool {
     pthread_mutex_t mu;
-    pthread_cond_t go, done;
+    pthread_cond_t go, done, split;
     pthread_t *th;
     unsigned nth;
     int stop;
@@ -302,37 +302,49 @@ struct lpool {
     unsigned what;
     int by_bundle; /* the job's units are its bundles, not slices */
     size_t next, active; /* next line to hand out; workers still busy */
+    size_t nsplit;       /* sliced bundles: the next one to split */
     unsigned long gen;
 };
 
-/* The next slice (lo..hi), or with bundles the next bundle (lo, hi = lo). */
+/* What take hands out: a bundle (split and its lines' work), a bundle to
+ * split only, or a slice of lines. */
+enum { UNIT_BUNDLE, UNIT_SPLIT, UNIT_SLICE };
+
+/* The next unit (lo..hi; a bundle: lo, hi = lo) and its kind. A batch of
+ * fewer bundles than workers is split first, a bundle a worker, so that
+ * the splits too run beside each other and not on the caller's thread;
+ * then its lines go in slices, each once the bundles under it are split
+ * (a worker waits here for that). Called and returns with p->mu held. */
 static int
-take(lpool *p, size_t *lo, size_t *hi)
+take(lpool *p, size_t *lo, size_t *hi, int *kind)
 {
-    if (p->job == NULL)
+    lbatch *b = p->job;
+
+    if (b == NULL)
         return 0;
     if (p->by_bundle) {
-        if (p->next >= p->job->nbun)
+        if (p->next >= b->nbun)
             return 0;
         *lo = *hi = p->next++;
+        *kind = UNIT_BUNDLE;
         return 1;
     }
-    if (p->next >= p->job->n)
+    if (p->nsplit < b->nbun) {
+        *lo = *hi = p->nsplit++;
+        *kind = UNIT_SPLIT;
+        return 1;
+    }
+    if (p->next >= b->n)
         return 0;
     *lo = p->next;
-    *hi = *lo + SLICE < p->job->n ? *lo + SLICE : p->job->n;
+    *hi = *lo + SLICE < b->n ? *lo + SLICE : b->n;
     p->next = *hi;
+    *kind = UNIT_SLICE;
+    for (size_t k = 0; k < b->nbun; k++)
+        if (b->bun[k].first < *hi && *lo < b->bun[k].first + b->bun[k].w)
+            while (!b->bun[k].split_done)
+                pthread_cond_wait(&p->split, &p->mu);
     return 1;
-}
-
-/* What take handed out. */
-static void
-job_work(lbatch *b, int by_bundle, size_t lo, size_t hi, unsigned what, pentry *e)
-{
-    if (by_bundle)
-        bundle_work(b, lo, what, e);
-    else
-        slice_work(b, lo, hi, what, e);
 }
 
 static void *
@@ -342,6 +354,7 @@ worker(void *arg)
     pentry e;
     unsigned long seen = 0;
     size_t lo, hi;
+    int kind;
 
     memset(&e, 0, sizeof e);
     pthread_mutex_lock(&p->mu);
@@ -351,13 +364,21 @@ worker(void *arg)
         if (p->stop)
             break;
         seen = p->gen;
-        while (take(p, &lo, &hi)) {
+        while (take(p, &lo, &hi, &kind)) {
             lbatch *b = p->job;
             unsigned what = p->what;
-            int by_bundle = p->by_bundle;
             pthread_mutex_unlock(&p->mu);
-            job_work(b, by_bundle, lo, hi, what, &e);
+            if (kind == UNIT_BUNDLE)
+                bundle_work(b, lo, what, &e);
+            else if (kind == UNIT_SPLIT)
+                (void)bundle_split(b, lo);
+            else
+                slice_work(b, lo, hi, what, &e);
             pthread_mutex_lock(&p->mu);
+            if (kind == UNIT_SPLIT) {
+                b->bun[lo].split_done = 1;
+                pthread_cond_broadcast(&p->split);
+            }
         }
         if (--p->active == 0)
             pthread_cond_broadcast(&p->done);
@@ -371,15 +392,22 @@ patient_err
 lpool_new(lpool **out)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    /* One worker per core, capped: the sequential part in the caller is
+     * what limits beyond a few. On one core, no thread at all. */
+    return lpool_new_n(out, ncpu > 1 ? (ncpu > 8 ? 8 : (unsigned)ncpu) : 0);
+}
+
+patient_err
+lpool_new_n(lpool **out, unsigned nth)
+{
     lpool *p;
     unsigned i;
 
     *out = NULL;
     if ((p = calloc(1, sizeof *p)) == NULL)
         return PATIENT_ERR_NOMEM;
-    /* One worker per core, capped: the sequential part in the caller is
-     * what limits beyond a few. On one core, no thread at all. */
-    p->nth = ncpu > 1 ? (ncpu > 8 ? 8 : (unsigned)ncpu) : 0;
+    p->nth = nth;
     if (p->nth && (p->th = calloc(p->nth, sizeof *p->th)) == NULL) {
         free(p);
         return PATIENT_ERR_NOMEM;
@@ -387,6 +415,7 @@ lpool_new(lpool **out)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->go, NULL);
     pthread_cond_init(&p->done, NULL);
+    pthread_cond_init(&p->split, NULL);
     for (i = 0; i < p->nth; i++)
         if (pthread_create(&p->th[i], NULL, worker, p) != 0)
             break;
@@ -425,17 +454,17 @@ lpool_start(lpool *p, lbatch *b, unsigned what)
         return;
     }
     /* A bundle a worker while there are bundles for each; fewer (a batch
-     * of long lines, the last one, more cores than bundles) are split
-     * here and their lines handed out in slices, so that every worker
-     * has a share. */
-    if (b->nbun > 0 && b->nbun < p->nth)
-        for (size_t k = 0; k < b->nbun; k++)
-            (void)bundle_split(b, k);
+     * of long lines, the last one, more cores than bundles) are split by
+     * the workers first and their lines handed out in slices (take), so
+     * that every worker has a share. */
     pthread_mutex_lock(&p->mu);
     p->job = b;
     p->by_bundle = b->nbun >= p->nth && b->nbun > 0;
     p->what = what;
     p->next = 0;
+    p->nsplit = 0;
+    for (size_t k = 0; k < b->nbun; k++)
+        b->bun[k].split_done = 0;
     p->active = p->nth;
     p->gen++;
     pthread_cond_broadcast(&p->go);
@@ -459,6 +488,7 @@ lpool_free(lpool *p)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->go);
     pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->split);
     free(p->th);
     free(p);
 }

@@ -1057,6 +1057,82 @@ START_TEST(state_size_text)
 }
 END_TEST
 
+/* Line j of bundle k for pool_more_workers_than_bundles: lengths vary. */
+static int
+pool_line(char *out, size_t cap, unsigned k, unsigned j)
+{
+    return snprintf(out, cap, "bundle %u line %u %.*s", k, j, (int)(j % 37),
+                    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+}
+
+/* The scan workers, more of them than a batch has bundles (a machine with
+ * more cores than a batch's four): the workers split the bundles first,
+ * then share the lines out in slices, each once its bundle is split. Every
+ * line is hashed as a worker alone or the caller alone (no worker) hashes
+ * it; a bundle that is not its lines (bundle 2: a line short) is not
+ * split_ok and its lines are left empty; a partial last bundle's lines
+ * past w are not the batch's. As many workers as bundles or fewer: a
+ * bundle a worker, the same. Which thread splits is not observable here:
+ * this checks that the split phase hands out, waits and hashes right. */
+START_TEST(pool_more_workers_than_bundles)
+{
+    enum { NB = 4 };
+    static const unsigned nths[] = {0, 1, 2, 3, 4, 5, 8, 16};
+    static char body[NB][PATIENT_TILE_WIDTH * 64];
+    lbundle bun[NB];
+    char want[64];
+    uint8_t h[32], pre[80];
+    lbatch b;
+    lpool *p;
+
+    for (size_t t = 0; t < sizeof nths / sizeof *nths; t++)
+        for (size_t nb = 1; nb <= NB; nb++) {
+            memset(bun, 0, sizeof bun);
+            for (unsigned k = 0; k < nb; k++) {
+                size_t len = 0;
+                for (unsigned j = 0; j < PATIENT_TILE_WIDTH - (k == 2); j++) {
+                    len += (size_t)pool_line(body[k] + len, sizeof body[k] - len, k, j);
+                    body[k][len++] = '\n';
+                }
+                bun[k].body = body[k];
+                bun[k].len = len;
+                bun[k].have = PATIENT_TILE_WIDTH;
+                bun[k].w = k + 1 == nb && nb > 1 ? 200 : PATIENT_TILE_WIDTH;
+            }
+            ck_assert_int_eq(lb_init(&b, 0), PATIENT_OK);
+            ck_assert_int_eq(lb_set_bundles(&b, bun, nb), PATIENT_OK);
+            ck_assert_int_eq(lpool_new_n(&p, nths[t]), PATIENT_OK);
+            lpool_start(p, &b, LS_CHAIN);
+            lpool_wait(p);
+            for (unsigned k = 0; k < nb; k++) {
+                ck_assert_msg(bun[k].split_ok == (k != 2), "workers %u, bundles %zu: bundle %u",
+                              nths[t], nb, k);
+                for (unsigned j = 0; j < bun[k].w; j++) {
+                    size_t i = bun[k].first + j;
+                    const lineinfo *li = &b.info[i];
+                    if (k == 2) {
+                        ck_assert_uint_eq(b.len[i], 0);
+                        continue;
+                    }
+                    int n = pool_line(want, sizeof want, k, j);
+                    ck_assert_uint_eq(b.len[i], (size_t)n);
+                    ck_assert_mem_eq(b.line[i], want, (size_t)n);
+                    ck_assert_int_eq(li->hash_err, 0);
+                    crypto_hash_sha256(h, (const uint8_t *)want, (unsigned long long)n);
+                    ck_assert_mem_eq(li->chain, h, 32);
+                    pre[0] = 0;
+                    memcpy(pre + 1, want, (size_t)n);
+                    crypto_hash_sha256(h, pre, (unsigned long long)n + 1);
+                    ck_assert_msg(memcmp(li->leaf, h, 32) == 0,
+                                  "workers %u, bundles %zu: bundle %u line %u", nths[t], nb, k, j);
+                }
+            }
+            lpool_free(p);
+            lb_free(&b);
+        }
+}
+END_TEST
+
 static Suite *
 tlog_suite(void)
 {
@@ -1072,6 +1148,7 @@ tlog_suite(void)
     tcase_add_test(tc, tree_head_text);
     tcase_add_test(tc, tree_size_text);
     tcase_add_test(tc, state_size_text);
+    tcase_add_test(tc, pool_more_workers_than_bundles);
     suite_add_tcase(s, tc);
     tc = tcase_create("files");
     tcase_add_checked_fixture(tc, setup, teardown);

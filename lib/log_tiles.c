@@ -138,8 +138,20 @@ pt_tiles_add_sub(pt_tiles *t, const uint8_t *leaves, size_t stride, unsigned hei
 
 /* ---- Publisher --------------------------------------------------------- */
 
+/* Folders of a path under the published folder: "tile/L", six "x<ddd>"
+ * at most (20 digits), and a "<ddd>.p". */
+#define PT_DIR_DEPTH 10
+
+/* A folder under the published one, open with every folder above it, each
+ * opened from its parent without following a symlink. */
+struct pt_dir {
+    char rel[96];         /* its path under the published folder */
+    int fd[PT_DIR_DEPTH]; /* fd[i]: the folder of rel's first i + 1 names */
+    unsigned n;           /* 0: none open */
+};
+
 struct pt_pub {
-    char *dir;
+    int dfd; /* the published folder, opened once by pt_pub_new */
     char origin[PATIENT_ORIGIN_MAX + 1];
     const patient_seckey *sk;
     int fd;
@@ -153,7 +165,7 @@ struct pt_pub {
      * by level) was last written in, known to exist: consecutive files of
      * a kind share it, and the kinds alternate (a full bundle, then its
      * tile), so one folder remembered for all of them missed every time. */
-    char *made[1 + PT_TILE_LEVELS];
+    struct pt_dir made[1 + PT_TILE_LEVELS];
     /* Indexes whose full tile (level >= 0) or bundle (-1) exists while
      * their partial folder "<N>.p" is still there, oldest first: removed
      * pt_prune_grace seconds after the full one was written. */
@@ -165,17 +177,85 @@ struct pt_pub {
     size_t prune_head, prune_n, prune_cap;
 };
 
-/* "<dir>/<tile path of (level, index)>.p": the folder of its partials. */
-static int
-partial_dir(const pt_pub *p, int level, uint64_t index, char out[PATH_MAX])
+/* "<tile path of (level, index)>.p": the folder of its partials, under
+ * the published folder. */
+static void
+partial_dir(int level, uint64_t index, char out[96])
 {
-    char rel[96];
-    int n;
+    patient_tile_path(level, index, 1, out);
+    out[strlen(out) - 2] = '\0'; /* "…<N>.p/1" -> "…<N>.p" */
+}
 
-    patient_tile_path(level, index, 1, rel);
-    rel[strlen(rel) - 2] = '\0'; /* "…<N>.p/1" -> "…<N>.p" */
-    n = snprintf(out, PATH_MAX, "%s/%s", p->dir, rel);
-    return n > 0 && n < PATH_MAX ? 0 : -1;
+static void
+dir_close(struct pt_dir *d)
+{
+    while (d->n > 0)
+        close(d->fd[--d->n]);
+    d->rel[0] = '\0';
+}
+
+/* A symlink (or a file) where a folder should be: refused, not followed. */
+static patient_err
+dir_errno(void)
+{
+    return errno == ELOOP || errno == ENOTDIR ? PATIENT_ERR_UNSAFE_PATH : PATIENT_ERR_IO;
+}
+
+/* Open the folder rel (len bytes of it) under the published folder into d,
+ * name by name with O_NOFOLLOW from the folder above, making the missing
+ * ones if create; the folders d already holds that rel shares are kept
+ * (if one of those went away, all are opened again once). *out is d's
+ * last fd (borrowed), or the published folder's for "". */
+static patient_err
+dir_walk(pt_pub *p, struct pt_dir *d, const char *rel, size_t len, int create, int *out)
+{
+    size_t i, k = 0;
+    unsigned keep = 0;
+
+    if (len >= sizeof d->rel)
+        return PATIENT_ERR_ARG;
+    /* The leading names d already has open. */
+    while (keep < d->n && k < len) {
+        size_t e = k;
+        while (e < len && rel[e] != '/')
+            e++;
+        if (strncmp(d->rel + k, rel + k, e - k) != 0 || (d->rel[e] != '/' && d->rel[e] != '\0'))
+            break;
+        keep++;
+        k = e < len ? e + 1 : e;
+    }
+    while (d->n > keep)
+        close(d->fd[--d->n]);
+    for (i = k; i < len;) {
+        char name[96];
+        size_t e = i;
+        int cur = d->n ? d->fd[d->n - 1] : p->dfd, fd;
+
+        while (e < len && rel[e] != '/')
+            e++;
+        if (d->n == PT_DIR_DEPTH || e == i) {
+            dir_close(d);
+            return PATIENT_ERR_ARG;
+        }
+        memcpy(name, rel + i, e - i);
+        name[e - i] = '\0';
+        fd = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT && create &&
+            (mkdirat(cur, name, 0755) == 0 || errno == EEXIST))
+            fd = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            patient_err err = dir_errno();
+            int kept = keep > 0 && errno == ENOENT;
+            dir_close(d);
+            return kept ? dir_walk(p, d, rel, len, create, out) : err;
+        }
+        d->fd[d->n++] = fd;
+        i = e < len ? e + 1 : e;
+    }
+    memcpy(d->rel, rel, len);
+    d->rel[len] = '\0';
+    *out = d->n ? d->fd[d->n - 1] : p->dfd;
+    return PATIENT_OK;
 }
 
 /* The full file was just written, or found right, at time at (the
@@ -183,10 +263,12 @@ partial_dir(const pt_pub *p, int level, uint64_t index, char out[PATH_MAX])
 static void
 prune_later(pt_pub *p, int level, uint64_t index, time_t at)
 {
-    char d[PATH_MAX];
+    char d[96];
     struct stat st;
 
-    if (partial_dir(p, level, index, d) != 0 || lstat(d, &st) != 0 || !S_ISDIR(st.st_mode))
+    /* Only whether it is there: prune_due opens it without following. */
+    partial_dir(level, index, d);
+    if (fstatat(p->dfd, d, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
         return;
     if (p->prune_head + p->prune_n == p->prune_cap) {
         struct prune *np;
@@ -209,21 +291,37 @@ prune_later(pt_pub *p, int level, uint64_t index, time_t at)
 
 /* Remove the partial folders whose grace is over: only the files a
  * publisher names there (decimal widths 1-255), then the folder. Runs
- * under the log's lock like every other write to the folder. */
-static void
+ * under the log's lock like every other write to the folder. A symlink
+ * on the way (or as "<N>.p") is not followed: PATIENT_ERR_UNSAFE_PATH,
+ * after the others were pruned. */
+static patient_err
 prune_due(pt_pub *p)
 {
     time_t now = time(NULL);
+    patient_err res = PATIENT_OK;
 
     while (p->prune_n > 0) {
         const struct prune *q = &p->prune[p->prune_head];
-        char d[PATH_MAX];
-        DIR *dh;
+        struct pt_dir up = {.n = 0};
+        char d[96], *base;
+        DIR *dh = NULL;
         struct dirent *de;
+        int pfd, fd = -1;
+        patient_err err;
 
         if (q->at + pt_prune_grace > now)
             break;
-        if (partial_dir(p, q->level, q->index, d) == 0 && (dh = opendir(d)) != NULL) {
+        partial_dir(q->level, q->index, d);
+        base = strrchr(d, '/') + 1;
+        err = dir_walk(p, &up, d, (size_t)(base - 1 - d), 0, &pfd);
+        if (err == PATIENT_OK &&
+            (fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            err = dir_errno();
+        if (err == PATIENT_OK && (dh = fdopendir(fd)) == NULL) {
+            close(fd);
+            err = PATIENT_ERR_IO;
+        }
+        if (dh) {
             while ((de = readdir(dh)) != NULL) {
                 char *end;
                 unsigned long w = strtoul(de->d_name, &end, 10);
@@ -232,11 +330,17 @@ prune_due(pt_pub *p)
                 unlinkat(dirfd(dh), de->d_name, 0);
             }
             closedir(dh);
-            rmdir(d);
+            unlinkat(pfd, base, AT_REMOVEDIR);
         }
+        dir_close(&up);
+        /* Only a symlink is reported: a folder gone already (an operator
+         * emptied the tree) leaves nothing to do. */
+        if (err == PATIENT_ERR_UNSAFE_PATH && res == PATIENT_OK)
+            res = err;
         p->prune_head++;
         p->prune_n--;
     }
+    return res;
 }
 
 static patient_err
@@ -266,88 +370,67 @@ made_slot(const char *rel)
 static void
 forget_made(pt_pub *p)
 {
-    for (size_t i = 0; i < sizeof p->made / sizeof p->made[0]; i++) {
-        free(p->made[i]);
-        p->made[i] = NULL;
-    }
+    for (size_t i = 0; i < sizeof p->made / sizeof p->made[0]; i++)
+        dir_close(&p->made[i]);
 }
 
-/* mkdir -p of path (a folder under the published folder, whose name is
- * its first base bytes), deepest first: a new folder whose parent exists
- * (a new "<N>.p", a new "x<ddd>") is one mkdir, and the folders above are
- * made only when that one's parent is missing. Never makes the published
- * folder itself (pt_pub_new did; if it went, writing fails). */
-static int
-mkdir_p(char *path, size_t base)
-{
-    char *s;
-    int r;
-
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return 0;
-    if (errno != ENOENT || (s = strrchr(path, '/')) == NULL || (size_t)(s - path) <= base)
-        return -1;
-    *s = '\0';
-    r = mkdir_p(path, base);
-    *s = '/';
-    if (r != 0)
-        return -1;
-    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
-/* Make the folders of dir/rel before its last '/', unless that folder is
- * the one this kind of file was last written in. */
+/* The folder of rel (before its last '/') open in *dfd (borrowed), made
+ * if missing; the folders this kind of file was last written in are kept
+ * open, so a file beside the last one costs no lookup. Never makes the
+ * published folder itself (pt_pub_new did; if it went, writing fails). */
 static patient_err
-mkparents(pt_pub *p, const char *rel)
+mkparents(pt_pub *p, const char *rel, int *dfd)
 {
-    char path[PATH_MAX];
     const char *slash = strrchr(rel, '/');
-    unsigned slot = made_slot(rel);
-    int k;
 
-    if (strlen(p->dir) + 1 + strlen(rel) >= sizeof path)
-        return PATIENT_ERR_ARG;
-    if (slash == NULL)
+    if (slash == NULL) {
+        *dfd = p->dfd; /* "checkpoint": the bundles' folder stays open */
         return PATIENT_OK;
-    k = snprintf(path, sizeof path, "%s/%.*s", p->dir, (int)(slash - rel), rel);
-    if (k < 0 || (size_t)k >= sizeof path)
-        return PATIENT_ERR_ARG;
-    if (p->made[slot] && strcmp(path, p->made[slot]) == 0)
-        return PATIENT_OK;
-    if (mkdir_p(path, strlen(p->dir)) != 0)
-        return PATIENT_ERR_IO;
-    free(p->made[slot]);
-    p->made[slot] = strdup(path); /* out of memory: only probed again */
-    return PATIENT_OK;
-}
-
-/* Create the temp file; if its folder went away (someone emptied the
- * published folder), make the folders again once. */
-static int
-open_new(pt_pub *p, const char *rel, const char *tmp)
-{
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-
-    if (fd < 0 && errno == ENOENT) {
-        forget_made(p);
-        if (mkparents(p, rel) == PATIENT_OK)
-            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     }
-    return fd;
+    return dir_walk(p, &p->made[made_slot(rel)], rel, (size_t)(slash - rel), 1, dfd);
 }
 
-/* Is path already a regular file holding exactly data? If so *mtime is
- * its modification time. */
+/* The name of rel in its folder. */
+static const char *
+base_name(const char *rel)
+{
+    const char *slash = strrchr(rel, '/');
+    return slash ? slash + 1 : rel;
+}
+
+/* Create the temp file tmp in folder *dfd (the folder of rel) into *fd;
+ * if that folder went away (someone emptied the published folder), open
+ * the folders again, making them, once. */
+static patient_err
+open_new(pt_pub *p, const char *rel, const char *tmp, int *dfd, int *fd)
+{
+    const int fl = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    patient_err err;
+
+    if ((*fd = openat(*dfd, tmp, fl, 0644)) >= 0)
+        return PATIENT_OK;
+    if (errno != ENOENT)
+        return PATIENT_ERR_IO;
+    forget_made(p);
+    if ((err = mkparents(p, rel, dfd)))
+        return err;
+    return (*fd = openat(*dfd, tmp, fl, 0644)) >= 0 ? PATIENT_OK : PATIENT_ERR_IO;
+}
+
+/* Is name in folder dfd already a regular file holding exactly data? If
+ * so *mtime is its modification time. */
 static int
-same_file(pt_pub *p, const char *path, const void *data, size_t len, time_t *mtime)
+same_file(pt_pub *p, int dfd, const char *name, const void *data, size_t len, time_t *mtime)
 {
     struct stat st;
     int fd, same = 0;
     size_t got = 0;
 
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != len)
         return 0;
-    if (grow(p, len) != PATIENT_OK || (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    if (grow(p, len) != PATIENT_OK ||
+        (fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
         return 0;
     while (got < len) {
         ssize_t n = read(fd, p->buf + got, len - got);
@@ -371,32 +454,30 @@ same_file(pt_pub *p, const char *path, const void *data, size_t len, time_t *mti
 static patient_err
 put_file(pt_pub *p, const char *rel, const void *data, size_t len, int immutable, time_t *at)
 {
-    char path[PATH_MAX], tmp[PATH_MAX + 32];
-    int fd, n;
+    const char *name = base_name(rel);
+    char tmp[128];
+    int fd, dfd;
     time_t t;
     patient_err err;
 
-    n = snprintf(path, sizeof path, "%s/%s", p->dir, rel);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return PATIENT_ERR_ARG;
-    if ((err = mkparents(p, rel)))
+    if ((err = mkparents(p, rel, &dfd)))
         return err;
     /* Full tiles and bundles never change: leave a correct one alone. */
-    if (immutable && same_file(p, path, data, len, &t)) {
+    if (immutable && same_file(p, dfd, name, data, len, &t)) {
         if (at)
             *at = t;
         return PATIENT_OK;
     }
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), p->seqno++);
-    if ((fd = open_new(p, rel, tmp)) < 0)
-        return PATIENT_ERR_IO;
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", name, (long)getpid(), p->seqno++);
+    if ((err = open_new(p, rel, tmp, &dfd, &fd)))
+        return err;
     if (pt_write_all(fd, data, len) != PATIENT_OK) {
         close(fd);
-        unlink(tmp);
+        unlinkat(dfd, tmp, 0);
         return PATIENT_ERR_IO;
     }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
+    if (close(fd) != 0 || renameat(dfd, tmp, dfd, name) != 0) {
+        unlinkat(dfd, tmp, 0);
         return PATIENT_ERR_IO;
     }
     /* Read after the file was written: never before the time it was
@@ -434,18 +515,18 @@ read_range(pt_pub *p, uint64_t from, uint64_t to)
 static patient_err
 copy_range_to(pt_pub *p, const char *rel, uint64_t from, uint64_t to)
 {
-    char path[PATH_MAX], tmp[PATH_MAX + 32];
+    const char *name = base_name(rel);
+    char tmp[128];
     loff_t off = (loff_t)from;
     uint64_t left = to - from;
-    int fd, n;
-    patient_err err = PATIENT_OK;
+    int fd, dfd;
+    patient_err err;
 
-    n = snprintf(path, sizeof path, "%s/%s", p->dir, rel);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return PATIENT_ERR_ARG;
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), p->seqno++);
-    if ((fd = open_new(p, rel, tmp)) < 0)
-        return PATIENT_ERR_IO;
+    if ((err = mkparents(p, rel, &dfd)))
+        return err;
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", name, (long)getpid(), p->seqno++);
+    if ((err = open_new(p, rel, tmp, &dfd, &fd)))
+        return err;
     while (left > 0) {
         ssize_t c = copy_file_range(p->fd, &off, fd, NULL, (size_t)left, 0);
         if (c < 0 && errno == EINTR)
@@ -465,32 +546,33 @@ copy_range_to(pt_pub *p, const char *rel, uint64_t from, uint64_t to)
     }
     if (close(fd) != 0 && err == PATIENT_OK)
         err = PATIENT_ERR_IO;
-    if (err == PATIENT_OK && rename(tmp, path) != 0)
+    if (err == PATIENT_OK && renameat(dfd, tmp, dfd, name) != 0)
         err = PATIENT_ERR_IO;
     if (err)
-        unlink(tmp);
+        unlinkat(dfd, tmp, 0);
     return err;
 }
 
 static patient_err
 put_bundle(pt_pub *p, uint64_t index, unsigned w, uint64_t from, uint64_t to)
 {
-    char rel[96], path[PATH_MAX];
+    char rel[96];
     struct stat st;
     uint8_t *copy;
     time_t at = 0;
+    int dfd;
     patient_err err;
 
     if (to < from || to - from > PATIENT_TLOG_BUNDLE_MAX)
         return PATIENT_ERR_LIMIT;
     patient_tile_path(-1, index, w, rel);
-    if ((err = mkparents(p, rel)))
+    if ((err = mkparents(p, rel, &dfd)))
         return err;
-    snprintf(path, sizeof path, "%s/%s", p->dir, rel);
     /* A bundle already there (rebuilding after a restart, or a partial of
      * a width published before: its lines never change) is left alone
      * when it holds the right bytes. */
-    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == to - from) {
+    if (fstatat(dfd, base_name(rel), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size == to - from) {
         if ((err = read_range(p, from, to)))
             return err;
         if ((copy = malloc(to - from + 1)) == NULL)
@@ -534,9 +616,14 @@ pt_pub_new(const char *dir, const char *origin, const char *log_id, const patien
         return PATIENT_ERR_ARG;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return PATIENT_ERR_IO;
-    if ((p = calloc(1, sizeof *p)) == NULL || (p->dir = strdup(dir)) == NULL) {
-        free(p);
+    if ((p = calloc(1, sizeof *p)) == NULL)
         return PATIENT_ERR_NOMEM;
+    /* The folder as configured (its path may pass through symlinks the
+     * operator made); everything under it is opened from this fd, never
+     * following a symlink (docs/format/log.md, "Publishing"). */
+    if ((p->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        free(p);
+        return PATIENT_ERR_IO;
     }
     if (origin)
         snprintf(p->origin, sizeof p->origin, "%s", origin);
@@ -555,7 +642,7 @@ pt_pub_free(pt_pub *p)
     if (p == NULL)
         return;
     forget_made(p);
-    free(p->dir);
+    close(p->dfd);
     free(p->buf);
     free(p->prune);
     free(p);
@@ -589,13 +676,15 @@ publish_state(pt_pub *p, const pt_tiles *t, uint64_t bstart, uint64_t end)
     patient_checkpoint c;
     char rel[96], *note = NULL;
     unsigned L;
-    patient_err err;
+    patient_err err, perr;
 
     if (t->size == 0)
         return PATIENT_ERR_NOT_FOUND;
     if (p->origin[0] == '\0')
         return PATIENT_ERR_STATE;
-    prune_due(p);
+    /* A partial folder that could not be pruned does not stop publishing
+     * the checkpoint: its error is returned after. */
+    perr = prune_due(p);
     for (L = 0; L < PT_TILE_LEVELS; L++) {
         if (t->w[L] == 0)
             continue;
@@ -618,7 +707,7 @@ publish_state(pt_pub *p, const pt_tiles *t, uint64_t bstart, uint64_t end)
         return err;
     err = put_file(p, "checkpoint", note, strlen(note), 0, NULL);
     free(note);
-    return err;
+    return err ? err : perr;
 }
 
 patient_err

@@ -52,7 +52,9 @@ typedef struct pt_pub pt_pub;
 extern long pt_prune_grace;
 
 /* fd: the log, read with pread (borrowed, must outlive the publisher).
- * sk borrowed likewise. */
+ * sk borrowed likewise. dir is made if missing and opened once: the
+ * publisher keeps it and the folders it last wrote each kind of file in
+ * open (a few fds, close-on-exec) until pt_pub_free. */
 patient_err pt_pub_new(const char *dir, const char *origin, const char *log_id,
                        const patient_seckey *sk, int fd, pt_pub **out);
 void pt_pub_free(pt_pub *p);

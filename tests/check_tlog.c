@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
@@ -383,6 +384,28 @@ START_TEST(publish_prunes_partials)
 }
 END_TEST
 
+/* A log nm writing a checkpoint every 100 entries, publishing into dir. */
+static patient_log *
+open_publishing(const char *nm, const char *dir)
+{
+    patient_log *log = NULL;
+
+    ck_assert_int_eq(patient_log_open(tu_path(tmpdir, nm), sk, 100, &log), PATIENT_OK);
+    ck_assert_int_eq(patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE), PATIENT_OK);
+    ck_assert_int_eq(patient_log_set_publish(log, tu_path(tmpdir, dir), NULL), PATIENT_OK);
+    return log;
+}
+
+/* Append event "e<i>". */
+static void
+append_e(patient_log *log, unsigned i)
+{
+    char d[32];
+
+    snprintf(d, sizeof d, "e%u", i);
+    ck_assert_int_eq(patient_log_append_event(log, "test.entry", NULL, d, NULL), PATIENT_OK);
+}
+
 /* The writer remembers the folder each kind of file was last written in
  * rather than probing it for every file; folders removed under it (an
  * operator emptying the published tree) are made again at the next file,
@@ -395,16 +418,13 @@ START_TEST(publish_folders_removed)
                            "tile/0/003.p/", "entries/003.p/", "tile/1/000.p/"};
     patient_log *log = NULL;
     patient_checkpoint c;
-    char d[32], *a;
+    char *a;
     size_t la;
     unsigned i;
 
-    ck_assert_int_eq(patient_log_open(tu_path(tmpdir, "r.log"), sk, 100, &log), PATIENT_OK);
-    ck_assert_int_eq(patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE), PATIENT_OK);
-    ck_assert_int_eq(patient_log_set_publish(log, tu_path(tmpdir, "pr"), NULL), PATIENT_OK);
+    log = open_publishing("r.log", "pr");
     for (i = 0; i < 800; i++) {
-        snprintf(d, sizeof d, "e%u", i);
-        ck_assert_int_eq(patient_log_append_event(log, "test.entry", NULL, d, NULL), PATIENT_OK);
+        append_e(log, i);
         /* After the first full bundle and tile (and a checkpoint naming
          * partials): the folders of every kind go, then the whole tree. */
         if (i == 300) {
@@ -433,6 +453,83 @@ START_TEST(publish_folders_removed)
                      (unsigned)(strncmp(nm, "tile/1/", 7) == 0 ? c.size / 256 : c.size % 256));
         same_published("pr", "pf", nm);
     }
+}
+END_TEST
+
+/* How many names a folder holds besides "." and "..". */
+static int
+names_in(const char *rel)
+{
+    DIR *dh = opendir(tu_path(tmpdir, rel));
+    struct dirent *de;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(dh);
+    while ((de = readdir(dh)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(dh);
+    return n;
+}
+
+/* A symlink put in place of a folder of the published tree is refused,
+ * not followed: the writer writes nothing through it (a tile folder) and
+ * prunes nothing through it (a "<N>.p" queued while it was a folder); the
+ * appends succeed and the publish error says why. */
+START_TEST(publish_refuses_symlinks)
+{
+    long saved = pt_prune_grace;
+    patient_log *log = NULL;
+    patient_err perr = PATIENT_OK, e;
+    unsigned i;
+    int swapped = 0;
+
+    ck_assert_int_eq(mkdir(tu_path(tmpdir, "out"), 0755), 0);
+    log = open_publishing("s.log", "ps");
+    for (i = 0; i < 700; i++) {
+        append_e(log, i);
+        if (i == 300) {
+            ck_assert_int_eq(patient_log_publish_error(log), PATIENT_OK);
+            tu_rmtree(tu_path(tmpdir, "ps/tile/0"));
+            ck_assert_int_eq(symlink(tu_path(tmpdir, "out"), tu_path(tmpdir, "ps/tile/0")), 0);
+        }
+        if ((e = patient_log_publish_error(log)) != PATIENT_OK)
+            perr = e;
+    }
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    ck_assert_int_eq(perr, PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_ptr_nonnull(strstr(patient_strerror(perr), "symlink"));
+    ck_assert_int_eq(names_in("out"), 0);
+    /* The other kinds are still published (a full bundle written after). */
+    ck_assert(exists("ps/entries/001"));
+
+    /* "<N>.p" swapped for a symlink between its full tile and its prune. */
+    ck_assert_int_eq(mkdir(tu_path(tmpdir, "out2"), 0755), 0);
+    for (i = 0; i < 2; i++) {
+        FILE *f = fopen(tu_path(tmpdir, i ? "out2/17" : "out2/1"), "w");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fclose(f), 0);
+    }
+    pt_prune_grace = 0;
+    perr = PATIENT_OK;
+    log = open_publishing("s2.log", "pq");
+    for (i = 0; i < 500; i++) {
+        append_e(log, i);
+        if (!swapped && exists("pq/tile/0/000")) {
+            ck_assert(exists("pq/tile/0/000.p"));
+            tu_rmtree(tu_path(tmpdir, "pq/tile/0/000.p"));
+            ck_assert_int_eq(symlink(tu_path(tmpdir, "out2"), tu_path(tmpdir, "pq/tile/0/000.p")), 0);
+            swapped = 1;
+        }
+        if ((e = patient_log_publish_error(log)) != PATIENT_OK)
+            perr = e;
+    }
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    pt_prune_grace = saved;
+    ck_assert(swapped);
+    ck_assert_int_eq(perr, PATIENT_ERR_UNSAFE_PATH);
+    ck_assert_int_eq(names_in("out2"), 2);
+    /* The bundles' partials beside it were pruned as before. */
+    ck_assert(!exists("pq/entries/000.p"));
 }
 END_TEST
 
@@ -1158,6 +1255,7 @@ tlog_suite(void)
     tcase_add_test(tc, publish_writer_equals_file);
     tcase_add_test(tc, publish_prunes_partials);
     tcase_add_test(tc, publish_folders_removed);
+    tcase_add_test(tc, publish_refuses_symlinks);
     tcase_add_test(tc, line_maybe_checkpoint);
     tcase_add_test(tc, index_append_tail);
     tcase_add_test(tc, index_written_as_it_goes);

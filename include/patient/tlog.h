@@ -148,7 +148,9 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_publish(const char *path, con
  * publish the same log into the same dir: they do so under the log's
  * flock. A publishing failure after a checkpoint does not fail the append
  * (the entry is committed); it is returned by the next call of
- * patient_log_publish_error and retried at the next checkpoint. */
+ * patient_log_publish_error and retried at the next checkpoint. A
+ * symlink below dir (dir's own path may hold them) is never followed: a
+ * publishing failure, PATIENT_ERR_UNSAFE_PATH. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_set_publish(patient_log *log, const char *dir,
                                                                const char *origin);
 /* The last publishing error of this handle (PATIENT_OK if none), cleared by

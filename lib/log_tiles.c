@@ -175,6 +175,7 @@ struct pt_pub {
         time_t at;
     } *prune;
     size_t prune_head, prune_n, prune_cap;
+    patient_err put_err; /* on_full's first failure, for pt_pub_add */
 };
 
 /* "<tile path of (level, index)>.p": the folder of its partials, under
@@ -597,8 +598,13 @@ on_full(void *ctx, unsigned level, uint64_t index, const uint8_t *data)
     patient_err err;
 
     patient_tile_path((int)level, index, PATIENT_TILE_WIDTH, rel);
-    if ((err = put_file(p, rel, data, PATIENT_TILE_BYTES, 1, &at)))
-        return err;
+    /* A tile not written is only a missing file: the tree goes on (an
+     * error here would leave the tile builder half a step on). */
+    if ((err = put_file(p, rel, data, PATIENT_TILE_BYTES, 1, &at))) {
+        if (p->put_err == PATIENT_OK)
+            p->put_err = err;
+        return PATIENT_OK;
+    }
     prune_later(p, (int)level, index, at);
     return PATIENT_OK;
 }
@@ -657,15 +663,19 @@ pt_pub_size(const pt_pub *p)
 patient_err
 pt_pub_add(pt_pub *p, const uint8_t leaf[PATIENT_SHA256_BYTES], uint64_t off, size_t len)
 {
-    patient_err err;
+    patient_err err, perr = PATIENT_OK;
 
     if (p->t.w[0] == 0)
         p->bundle_start = off;
     p->end_off = off + len + 1;
-    if (p->t.w[0] == PATIENT_TILE_WIDTH - 1 &&
-        (err = put_bundle(p, p->t.full[0], PATIENT_TILE_WIDTH, p->bundle_start, p->end_off)))
+    /* A file that could not be written is reported, but the leaf is
+     * added all the same: the tree the next checkpoint signs is the log's. */
+    if (p->t.w[0] == PATIENT_TILE_WIDTH - 1)
+        perr = put_bundle(p, p->t.full[0], PATIENT_TILE_WIDTH, p->bundle_start, p->end_off);
+    p->put_err = PATIENT_OK;
+    if ((err = pt_tiles_add(&p->t, leaf, on_full, p)))
         return err;
-    return pt_tiles_add(&p->t, leaf, on_full, p);
+    return perr ? perr : p->put_err;
 }
 
 /* The partial tiles, the partial bundle, then the checkpoint note: a

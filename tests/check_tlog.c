@@ -533,6 +533,41 @@ START_TEST(publish_refuses_symlinks)
 }
 END_TEST
 
+/* A full tile or bundle the writer cannot write (here a symlink where
+ * its folder belongs, removed later) is a publish error, and only a
+ * missing file: the tree the later checkpoints sign is still the log's. */
+START_TEST(publish_error_keeps_tree)
+{
+    patient_log *log;
+    patient_err perr = PATIENT_OK, e;
+    unsigned i;
+
+    log = open_publishing("t.log", "pt");
+    for (i = 0; i < 700; i++) {
+        append_e(log, i);
+        if (i == 300) {
+            tu_rmtree(tu_path(tmpdir, "pt/tile/0"));
+            tu_rmtree(tu_path(tmpdir, "pt/entries"));
+            ck_assert_int_eq(symlink("nowhere", tu_path(tmpdir, "pt/tile/0")), 0);
+            ck_assert_int_eq(symlink("nowhere", tu_path(tmpdir, "pt/entries")), 0);
+        }
+        if (i == 600) { /* repaired: the next checkpoint is published */
+            ck_assert_int_eq(unlink(tu_path(tmpdir, "pt/tile/0")), 0);
+            ck_assert_int_eq(unlink(tu_path(tmpdir, "pt/entries")), 0);
+        }
+        if ((e = patient_log_publish_error(log)) != PATIENT_OK)
+            perr = e;
+    }
+    ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
+    ck_assert_int_ne(perr, PATIENT_OK);
+    ck_assert_int_eq(patient_log_publish(tu_path(tmpdir, "t.log"), tu_path(tmpdir, "pf"), sk, NULL),
+                     PATIENT_OK);
+    /* The level-1 tile holds the roots of the level-0 tiles not written. */
+    same_published("pt", "pf", "checkpoint");
+    same_published("pt", "pf", "tile/1/000.p/2");
+}
+END_TEST
+
 /* The pre-filter of the checkpoint passes is memmem's "checkpoint" or
  * "\u" exactly (random lines over the bytes that matter against memmem),
  * and a checkpoint line whose kind is spelt with an escape is still the
@@ -1256,6 +1291,7 @@ tlog_suite(void)
     tcase_add_test(tc, publish_prunes_partials);
     tcase_add_test(tc, publish_folders_removed);
     tcase_add_test(tc, publish_refuses_symlinks);
+    tcase_add_test(tc, publish_error_keeps_tree);
     tcase_add_test(tc, line_maybe_checkpoint);
     tcase_add_test(tc, index_append_tail);
     tcase_add_test(tc, index_written_as_it_goes);

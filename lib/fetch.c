@@ -445,15 +445,33 @@ is_https(const char *url)
     return pt_url_scheme_len(url, PT_URL_HTTPS | PT_URL_ANYCASE) != 0;
 }
 
+/* A close-on-exec socket, as every descriptor the library opens: a
+ * program that forks and execs on another thread hands the child none.
+ * SOCK_CLOEXEC where defined, atomic against that fork; else FD_CLOEXEC
+ * at once, closing the socket and failing (-1) if it cannot be set. */
+static int
+cloexec_socket(int family, int type, int proto)
+{
+    int fd;
+
+#ifdef SOCK_CLOEXEC
+    fd = socket(family, type | SOCK_CLOEXEC, proto);
+#else
+    if ((fd = socket(family, type, proto)) >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        close(fd);
+        fd = -1;
+    }
+#endif
+    return fd;
+}
+
 /* Every connection socket libcurl makes for us (one-off, fetcher, fetch
- * queue; to the server or the proxy, IPv4 or IPv6) is close-on-exec, as
- * every descriptor the library opens itself: libcurl (7.88) makes its own
- * with a plain socket(), and a program that forks and execs while a fetch
- * is open (srv_patient inside c-icap, a monitor under a job runner) would
- * hand the connection to the child. SOCK_CLOEXEC where defined, atomic
- * against a fork on another thread; else FD_CLOEXEC at once, failing the
- * attempt if it cannot be set. CURL_SOCKET_BAD makes libcurl try the next
- * address or fail the connect. */
+ * queue; to the server or the proxy, IPv4 or IPv6) is close-on-exec
+ * (cloexec_socket): libcurl (7.88) makes its own with a plain socket(),
+ * and a program that forks and execs while a fetch is open (srv_patient
+ * inside c-icap, a monitor under a job runner) would hand the connection
+ * to the child. CURL_SOCKET_BAD makes libcurl try the next address or
+ * fail the connect. */
 static curl_socket_t
 on_opensocket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
@@ -461,15 +479,7 @@ on_opensocket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 
     (void)ud;
     (void)purpose;
-#ifdef SOCK_CLOEXEC
-    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-#else
-    if ((fd = socket(a->family, a->socktype, a->protocol)) >= 0 &&
-        fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-        close(fd);
-        fd = -1;
-    }
-#endif
+    fd = cloexec_socket(a->family, a->socktype, a->protocol);
     return fd < 0 ? CURL_SOCKET_BAD : (curl_socket_t)fd;
 }
 
@@ -839,14 +849,10 @@ struct pt_fetchq {
 static int
 rcvbuf_granted(int window)
 {
-    int fd, got = 0, type = SOCK_STREAM;
+    int fd, got = 0;
     socklen_t len = sizeof got;
 
-#ifdef SOCK_CLOEXEC
-    /* as the library's other fds: a fork+exec on another thread inherits none */
-    type |= SOCK_CLOEXEC;
-#endif
-    if ((fd = socket(AF_INET, type, 0)) < 0)
+    if ((fd = cloexec_socket(AF_INET, SOCK_STREAM, 0)) < 0)
         return 0;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window) != 0 ||
         getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) != 0)

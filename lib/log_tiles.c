@@ -124,7 +124,8 @@ pt_tiles_add_sub(pt_tiles *t, const uint8_t *leaves, size_t stride, unsigned hei
     unsigned count = 1u << height, nr;
     patient_err err;
 
-    if (height > 8 || t->size % count != 0 || t->fr.size != t->size)
+    /* (pt_merkle_frontier_add_sub refuses a size not a multiple of count) */
+    if (height > 8 || t->fr.size != t->size)
         return PATIENT_ERR_ARG;
     if ((err = pt_merkle_frontier_add_sub(&t->fr, root, height, roots, PT_TILE_LEVELS, &nr)))
         return err;

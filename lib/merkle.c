@@ -59,17 +59,21 @@ pt_merkle_frontier_add(pt_merkle_frontier *f, const uint8_t leaf[PATIENT_SHA256_
 }
 
 /* A perfect subtree of 2^height0 leaves with MTH h after the f->size
- * leaves (a multiple of 2^height0). */
+ * leaves (PATIENT_ERR_ARG unless a multiple of 2^height0). */
 static patient_err
 frontier_add(pt_merkle_frontier *f, const uint8_t h0[PATIENT_SHA256_BYTES], unsigned height0,
              uint8_t (*tiles)[PATIENT_SHA256_BYTES], unsigned max, unsigned *n)
 {
     uint8_t h[PATIENT_SHA256_BYTES];
     unsigned top = popcount64(f->size), height = height0;
-    uint64_t s = f->size >> height0, count = (uint64_t)1 << height0;
+    uint64_t s, count;
     patient_err err;
 
     *n = 0;
+    if (height0 > 63 || f->size % ((uint64_t)1 << height0) != 0)
+        return PATIENT_ERR_ARG;
+    s = f->size >> height0;
+    count = (uint64_t)1 << height0;
     if (f->size > UINT64_MAX - count)
         return PATIENT_ERR_LIMIT;
     memcpy(h, h0, sizeof h);
@@ -102,9 +106,6 @@ pt_merkle_frontier_add_sub(pt_merkle_frontier *f, const uint8_t root[PATIENT_SHA
                            unsigned height, uint8_t (*tiles)[PATIENT_SHA256_BYTES], unsigned max,
                            unsigned *n)
 {
-    *n = 0;
-    if (height > 63 || f->size % ((uint64_t)1 << height) != 0)
-        return PATIENT_ERR_ARG;
     return frontier_add(f, root, height, tiles, max, n);
 }
 

@@ -1534,7 +1534,6 @@ patient_monitor_run(const char *url, const char *state_path, const patient_monit
 
     memset(r, 0, sizeof *r);
     memset(&m, 0, sizeof m);
-    m.ixw.fd = -1; /* nothing to abort */
     if (o == NULL || PT_OPTS_TAKE(&mo, o) != PATIENT_OK || o->pub == NULL || state_path == NULL)
         return raise_alarm(r, PATIENT_MONITOR_STATE, PATIENT_ERR_ARG, "no key or state file given");
     m.o = &mo;

@@ -159,8 +159,8 @@ do_verify_consistency(int n, char **a, const topts *o)
             return CLI_EXIT_FAIL;
         }
     }
-    cli_b64(p.old_root, sizeof p.old_root, r1, sizeof r1);
-    cli_b64(p.new_root, sizeof p.new_root, r2, sizeof r2);
+    sodium_bin2base64(r1, sizeof r1, p.old_root, sizeof p.old_root, sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(r2, sizeof r2, p.new_root, sizeof p.new_root, sodium_base64_VARIANT_ORIGINAL);
     if ((err = patient_consistency_verify(&p)) != PATIENT_OK) {
         printf("%s: INCONSISTENT: tree %" PRIu64 ":%s is not a prefix of %" PRIu64 ":%s [%s]\n",
                a[0], p.old_size, r1, p.new_size, r2, patient_errname(err));

@@ -89,10 +89,4 @@ int cli_stderr_tty(void);
  * prints nothing. */
 void cli_print_safe(const char *s);
 
-/* len bytes as standard padded base64 into out (cap bytes, at least
- * sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL): 45 for a
- * SHA-256), NUL-terminated. For the roots `audit verify-consistency`
- * prints; what the library renders (audit verify's roots) it encodes. */
-void cli_b64(const uint8_t *bin, size_t len, char *out, size_t cap);
-
 #endif

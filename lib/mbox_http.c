@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <patient/mbox.h>
+#include "util.h"
 
 /* Is token one directive of a comma-separated list such as Cache-Control
  * (case-insensitive; a directive may carry "=value")? */
@@ -49,7 +50,6 @@ patient_err
 patient_mbox_istag(const patient_pubkey *pk, const char *name, const patient_rules *rules,
                    char out[PATIENT_MBOX_ISTAG_BYTES])
 {
-    static const char hx[] = "0123456789abcdef";
     uint8_t h[PATIENT_SHA256_BYTES], rh[PATIENT_SHA256_BYTES];
     patient_sha256_ctx *ctx = NULL;
     patient_err err;
@@ -69,10 +69,6 @@ patient_mbox_istag(const patient_pubkey *pk, const char *name, const patient_rul
     if ((err = patient_sha256_final(ctx, h)) != PATIENT_OK) /* frees ctx */
         return err;
     memcpy(out, "pt1-", 4);
-    for (size_t i = 0; i < 10; i++) {
-        out[4 + 2 * i] = hx[h[i] >> 4];
-        out[5 + 2 * i] = hx[h[i] & 15];
-    }
-    out[24] = 0;
+    pt_hex(h, 10, out + 4); /* 20 digits and the NUL */
     return PATIENT_OK;
 }

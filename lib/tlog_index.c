@@ -142,7 +142,8 @@ pt_index_rec_add(pt_buf *recs, const uint8_t key[PT_INDEX_KEY], uint64_t seq)
 
     memcpy(rec, key, PT_INDEX_KEY);
     put_be64(rec + PT_INDEX_KEY, seq);
-    /* the header's room first: pt_index_append writes it */
+    /* the header's room first, as the file has it (pt_index_begin writes
+     * the header; pt_index_flush writes what follows the room) */
     if (recs->len == 0) {
         if ((err = pt_buf_reserve(recs, HDR_LEN + REC_LEN)))
             return err;
@@ -353,19 +354,6 @@ pt_index_abort(pt_ixw *w)
         close(w->fd);
         w->fd = -1;
     }
-}
-
-patient_err
-pt_index_append(const char *path, const char *log_id, uint64_t old_size, uint64_t new_size,
-                pt_buf *recs)
-{
-    pt_ixw w;
-    patient_err err;
-
-    if ((err = pt_index_begin(&w, path, log_id, old_size)) == PATIENT_OK)
-        err = pt_index_commit(&w, recs, new_size);
-    pt_index_abort(&w);
-    return err;
 }
 
 patient_err

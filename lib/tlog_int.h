@@ -102,28 +102,23 @@ void pt_index_key(const char *jws, size_t len, uint8_t key[PT_INDEX_KEY]);
  * 24 MB of records), not copied into another first. recs starts empty
  * ({0}) and is freed with pt_buf_free. */
 patient_err pt_index_rec_add(pt_buf *recs, const uint8_t key[PT_INDEX_KEY], uint64_t seq);
-/* After a monitor run took the tree from old_size to new_size (> 0) for
- * the log log_id (64 hex): add recs (its new changes, pt_index_rec_add;
- * the header and the coverage mark are written into it here) to the index
- * at path, or start a new one covering from old_size if it does not cover
- * exactly up to old_size. Durable (fdatasync, or pt_write_atomic) on
- * return. */
-patient_err pt_index_append(const char *path, const char *log_id, uint64_t old_size,
-                            uint64_t new_size, pt_buf *recs);
-/* pt_index_append in steps, so that a long run writes its records as they
- * come (the write and its writeback overlap the run instead of following
- * it): pt_index_begin decides as pt_index_append does and opens the index
- * (an append) or a temporary file beside it (a new one); pt_index_flush
- * writes the records recs holds and empties it (its header's room kept);
- * pt_index_commit adds the rest and the coverage mark and makes it all
- * durable (the new one renamed into place); pt_index_abort, after a
- * failed run or after the commit (then a no-op), leaves the index as it
- * was up to its last mark (an append's records past it cut, a new one's
- * temporary file removed). Not thread-safe; path BORROWED until the
- * commit or abort returns. A write that failed in a flush is the
- * commit's PATIENT_ERR_IO, and so is a close that failed in the commit
- * (the index may then be in place, ahead of the state the failed run does
- * not write: the next run writes it again). */
+/* A monitor run's index update for the log log_id (64 hex), written as
+ * the run takes the tree from old_size to new_size (> 0), so that the
+ * write and its writeback overlap the run instead of following it:
+ * pt_index_begin opens the index at path to add to it, or, if it does
+ * not cover exactly up to old_size, a temporary file beside it for a new
+ * one covering from old_size; pt_index_flush writes the records recs
+ * holds (the run's new changes, pt_index_rec_add) and empties it (its
+ * header's room kept); pt_index_commit adds the rest and the coverage
+ * mark and makes it all durable (fdatasync; the new one renamed into
+ * place); pt_index_abort, after a failed run or after the commit (then a
+ * no-op), leaves the index as it was up to its last mark (an append's
+ * records past it cut, a new one's temporary file removed). Not
+ * thread-safe; path BORROWED until the commit or abort returns. A write
+ * that failed in a flush is the commit's PATIENT_ERR_IO, and so is a
+ * close that failed in the commit (the index may then be in place, ahead
+ * of the state the failed run does not write: the next run writes it
+ * again). */
 typedef struct {
     const char *path;
     int fd, fresh;

@@ -418,7 +418,8 @@ do_proof(int n, char **args, const aopts *o)
         cli_usage(usage, "proof takes LOG and SEQ");
     if (parse_seq(args[1], &seq) != 0)
         cli_usage(usage, "SEQ must be a non-negative integer: %s", args[1]);
-    if ((err = patient_log_proof(args[0], seq, &proof)) != PATIENT_OK) {
+    if ((err = patient_log_proof(args[0], seq, &proof, o->leaf_out ? &line : NULL, &line_len)) !=
+        PATIENT_OK) {
         if (err == PATIENT_ERR_NOT_FOUND)
             cli_warn("%s: no entry %" PRIu64 " covered by a checkpoint (the entry does not exist, "
                      "or no checkpoint signs it yet) [%s]",
@@ -428,14 +429,8 @@ do_proof(int n, char **args, const aopts *o)
         rc = cli_exit_code(err);
         goto out;
     }
-    if (o->leaf_out) {
-        if ((err = patient_log_proof_leaf(args[0], seq, &line, &line_len)) != PATIENT_OK) {
-            rc = cli_report(err, args[0]);
-            goto out;
-        }
-        if (cli_write_out(o->leaf_out, line, line_len, o->force) != 0)
-            goto out;
-    }
+    if (o->leaf_out && cli_write_out(o->leaf_out, line, line_len, o->force) != 0)
+        goto out;
     {
         size_t l = strlen(proof);
         char *withnl = malloc(l + 2);

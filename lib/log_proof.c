@@ -32,6 +32,9 @@ typedef struct {
     uint8_t path[PT_MERKLE_MAX_DEPTH][HASH_LEN];
     uint64_t lo[PT_MERKLE_MAX_DEPTH], hi[PT_MERKLE_MAX_DEPTH]; /* path[k]: MTH of [lo, hi) */
     size_t order[PT_MERKLE_MAX_DEPTH], count;                  /* ranges by lo */
+    int keep_line;                                             /* the caller wants line */
+    char *line;      /* the entry's line and "\n", as hashed into leaf; malloc'd */
+    size_t line_len; /* without the NUL */
 } proof_run;
 
 /* Pass 1: the log id and the latest checkpoint. NOT_FOUND without one, or
@@ -140,6 +143,16 @@ proof_path(int fd, proof_run *r)
             goto out;
         if (i == r->seq) {
             memcpy(r->leaf, leaf, HASH_LEN);
+            /* the very bytes proved, not a second search for them */
+            if (r->keep_line) {
+                if ((r->line = malloc(len + 2)) == NULL) {
+                    err = PATIENT_ERR_NOMEM;
+                    goto out;
+                }
+                memcpy(r->line, line, len);
+                memcpy(r->line + len, "\n", 2);
+                r->line_len = len + 1;
+            }
             continue;
         }
         while (cur < r->count && r->hi[r->order[cur]] <= i)
@@ -196,20 +209,34 @@ out:
 }
 
 patient_err
-patient_log_proof(const char *path, uint64_t seq, char **proof_json)
+patient_log_proof(const char *path, uint64_t seq, char **proof_json, char **leaf_line,
+                  size_t *leaf_len)
 {
     proof_run r;
     int fd = -1;
     patient_err err;
 
     *proof_json = NULL;
+    if (leaf_line != NULL)
+        *leaf_line = NULL;
+    if (leaf_len != NULL)
+        *leaf_len = 0;
+    if (leaf_line != NULL && leaf_len == NULL)
+        return PATIENT_ERR_ARG;
     memset(&r, 0, sizeof r);
     r.seq = seq;
+    r.keep_line = leaf_line != NULL;
     if ((err = open_read(path, &fd)))
         return err;
     if (!(err = proof_checkpoint(fd, &r)) && !(err = proof_ranges(&r)) &&
         !(err = proof_path(fd, &r)))
         err = proof_render(&r, proof_json);
+    if (err == PATIENT_OK && leaf_line != NULL) {
+        *leaf_line = r.line;
+        *leaf_len = r.line_len;
+        r.line = NULL;
+    }
+    free(r.line);
     free(r.ck_sig);
     free(r.ck_root);
     close(fd);
@@ -364,39 +391,5 @@ out:
     cJSON_Delete(ln);
     patient_jws_free(j);
     free(pp.path);
-    return err;
-}
-
-patient_err
-patient_log_proof_leaf(const char *path, uint64_t seq, char **line, size_t *len)
-{
-    patient_log_iter *it = NULL;
-    const patient_log_entry *e = NULL;
-    patient_err err;
-
-    if (line != NULL)
-        *line = NULL;
-    if (len != NULL)
-        *len = 0;
-    if (path == NULL || line == NULL || len == NULL)
-        return PATIENT_ERR_ARG;
-    if ((err = patient_log_iter_open(path, &it)) != PATIENT_OK)
-        return err;
-    /* The first entry with that seq, as `audit list` reads entries: a line
-     * the iterator refuses before it stops the search with its code. */
-    while ((err = patient_log_iter_next(it, &e)) == PATIENT_OK && e != NULL && e->seq != seq)
-        ;
-    if (err == PATIENT_OK && e == NULL)
-        err = PATIENT_ERR_NOT_FOUND;
-    if (err == PATIENT_OK) {
-        if ((*line = malloc(e->raw_len + 2)) == NULL) {
-            err = PATIENT_ERR_NOMEM;
-        } else {
-            memcpy(*line, e->raw, e->raw_len);
-            memcpy(*line + e->raw_len, "\n", 2);
-            *len = e->raw_len + 1;
-        }
-    }
-    patient_log_iter_close(it);
     return err;
 }

@@ -272,7 +272,7 @@ START_TEST(proof_edges)
     size_t len;
 
     build(p, 6);
-    ck_assert_int_eq(patient_log_proof(p, 5, &proof), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof(p, 5, &proof, NULL, NULL), PATIENT_OK);
     l = line_of(p, 5, &len);
     /* pub NULL skips only the signature (the CLI insists on --pub). */
     ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), l, len, NULL), PATIENT_OK);
@@ -287,7 +287,7 @@ START_TEST(proof_edges)
     free(proof);
     proof = NULL;
     /* No such entry. */
-    ck_assert_int_eq(patient_log_proof(p, 999, &proof), PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_log_proof(p, 999, &proof, NULL, NULL), PATIENT_ERR_NOT_FOUND);
     ck_assert_ptr_null(proof);
 }
 END_TEST
@@ -303,7 +303,7 @@ START_TEST(proof_verify_nomem)
     unsigned k;
 
     build(p, 6);
-    ck_assert_int_eq(patient_log_proof(p, 5, &proof), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof(p, 5, &proof, NULL, NULL), PATIENT_OK);
     l = line_of(p, 5, &len);
     for (k = 1;; k++) {
         tu_json_fail_alloc(k);
@@ -319,32 +319,39 @@ START_TEST(proof_verify_nomem)
 }
 END_TEST
 
-/* --leaf-out's line: the entry's exact bytes and "\n", the first with that
- * seq; no such entry, or a line the iterator refuses before it, is that
- * code and no line. */
+/* --leaf-out's line: the line the proof is of (line seq, the bytes its
+ * leaf_hash is of) and "\n", which verifies against it; no proof (no
+ * checkpoint covers seq, the lines do not hash to its root) is no line. */
 START_TEST(proof_leaf_line)
 {
     const char *p = path("leaf.log"), *bad = path("bad.log");
-    char *line = (char *)"x", *l, *text;
-    size_t len = 7, ll, tl;
+    char *proof, *line = (char *)"x", *l, *next, *text;
+    size_t len = 7, ll, nl, tl;
     FILE *f;
 
-    build(p, 6);
-    for (unsigned seq = 0; seq < 9; seq++) {
-        ck_assert_int_eq(patient_log_proof_leaf(p, seq, &line, &len), PATIENT_OK);
+    build(p, 6); /* the last checkpoint covers lines 0..7 */
+    for (unsigned seq = 0; seq < 8; seq++) {
+        ck_assert_int_eq(patient_log_proof(p, seq, &proof, &line, &len), PATIENT_OK);
         l = line_of(p, seq, &ll);
         ck_assert_uint_eq(len, ll);
         ck_assert_str_eq(line, l);
+        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), line, len, &pk),
+                         PATIENT_OK);
+        /* its forged twin: another line is not what was proved */
+        next = line_of(p, seq + 1, &nl);
+        ck_assert_int_ne(patient_log_proof_verify(proof, strlen(proof), next, nl, &pk),
+                         PATIENT_OK);
+        free(next);
         free(l);
         free(line);
+        free(proof);
     }
-    ck_assert_int_eq(patient_log_proof_leaf(p, 9, &line, &len), PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_log_proof(p, 8, &proof, &line, &len), PATIENT_ERR_NOT_FOUND);
     ck_assert_ptr_null(line);
     ck_assert_uint_eq(len, 0);
-    ck_assert_int_eq(patient_log_proof_leaf(path("none.log"), 0, &line, &len),
-                     PATIENT_ERR_NOT_FOUND);
-    ck_assert_int_eq(patient_log_proof_leaf(NULL, 0, &line, &len), PATIENT_ERR_ARG);
-    /* Line 3 broken: seq 1 is still found, seq 5 is not reached. */
+    ck_assert_int_eq(patient_log_proof(p, 1, &proof, &line, NULL), PATIENT_ERR_ARG);
+    ck_assert_ptr_null(line);
+    /* Line 3 broken: no proof of seq 1 either, and no line */
     text = tu_slurp(p, &tl);
     ck_assert_ptr_nonnull(f = fopen(bad, "w"));
     l = strchr(strchr(text, '\n') + 1, '\n') + 1;
@@ -353,11 +360,11 @@ START_TEST(proof_leaf_line)
     fputs(strchr(l, '\n') + 1, f);
     fclose(f);
     free(text);
-    ck_assert_int_eq(patient_log_proof_leaf(bad, 1, &line, &len), PATIENT_OK);
-    free(line);
-    ck_assert_int_ne(patient_log_proof_leaf(bad, 5, &line, &len), PATIENT_OK);
-    ck_assert_int_ne(patient_log_proof_leaf(bad, 5, &line, &len), PATIENT_ERR_NOT_FOUND);
+    len = 7;
+    ck_assert_int_eq(patient_log_proof(bad, 1, &proof, &line, &len), PATIENT_ERR_LOG_CORRUPT);
     ck_assert_ptr_null(line);
+    ck_assert_ptr_null(proof);
+    ck_assert_uint_eq(len, 0);
 }
 END_TEST
 
@@ -464,7 +471,7 @@ START_TEST(proof_check_render)
     cJSON *d;
 
     build(p, 6);
-    ck_assert_int_eq(patient_log_proof(p, 5, &proof), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof(p, 5, &proof, NULL, NULL), PATIENT_OK);
     patient_keyid_hex(pk.id, kid);
     ck_assert_ptr_nonnull(s = patient_log_proof_check_text(proof, strlen(proof), PATIENT_OK, &pk));
     ck_assert(strncmp(s, "proof ok: entry seq 5 is included in log ", 41) == 0);
@@ -552,12 +559,11 @@ START_TEST(report_render_nomem)
     three_reports(paths, r);
     /* an object a log, every member, the array, the print */
     ck_assert_uint_ge(each_allocation_failed(&(render_args){3, paths, r, NULL, 0}), 3 * 22);
-    ck_assert_int_eq(patient_log_proof(paths[0], 5, &proof), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof(paths[0], 5, &proof, &text, &tl), PATIENT_OK);
     /* the proof's claims are read with cJSON too */
     ck_assert_uint_ge(each_allocation_failed(&(render_args){0, NULL, NULL, proof, 0}), 12);
     ck_assert_uint_ge(each_allocation_failed(&(render_args){0, NULL, NULL, proof, 1}), 1);
     /* and by the verifier: out of memory is not a malformed proof */
-    ck_assert_int_eq(patient_log_proof_leaf(paths[0], 5, &text, &tl), PATIENT_OK);
     tu_json_fail_alloc(1);
     ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), text, tl, &pk),
                      PATIENT_ERR_NOMEM);

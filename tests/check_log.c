@@ -2151,7 +2151,7 @@ START_TEST(log_proofs)
     ls = read_lines(p);
     for (size_t k = 0; k < sizeof seqs / sizeof *seqs; k++) {
         uint64_t s = seqs[k];
-        ck_assert_int_eq(patient_log_proof(p, s, &proof), PATIENT_OK);
+        ck_assert_int_eq(patient_log_proof(p, s, &proof, NULL, NULL), PATIENT_OK);
         ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s],
                                                   strlen(ls.l[s]), &pk),
                          PATIENT_OK);
@@ -2177,9 +2177,9 @@ START_TEST(log_proofs)
     ck_assert_int_eq(patient_log_open(p, sk, 1000, &log), PATIENT_OK);
     patient_log_set_sync(log, PATIENT_LOG_SYNC_NONE);
     append_n(log, 0, 1);
-    ck_assert_int_eq(patient_log_proof(p, 2503, &proof), PATIENT_ERR_NOT_FOUND);
+    ck_assert_int_eq(patient_log_proof(p, 2503, &proof, NULL, NULL), PATIENT_ERR_NOT_FOUND);
     ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
-    ck_assert_int_eq(patient_log_proof(p, 2503, &proof), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof(p, 2503, &proof, NULL, NULL), PATIENT_OK);
     free(proof);
     free_lines(&ls);
 }
@@ -2197,7 +2197,7 @@ START_TEST(log_proof_head)
 
     build_log(p, 17, 0);
     ls = read_lines(p);
-    ck_assert_int_eq(patient_log_proof(p, 5, &proof), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof(p, 5, &proof, NULL, NULL), PATIENT_OK);
     ck_assert_int_eq(patient_log_proof_head_read(proof, strlen(proof), &h), PATIENT_OK);
     ck_assert_int_eq(h.leaf_index, 5);
     ck_assert_int_eq(h.tree_size, 17);
@@ -2260,7 +2260,7 @@ START_TEST(log_proof_path_tampered)
     build_log(p, 17, 0);
     ls = read_lines(p);
     for (uint64_t s = 0; s < 17; s++) {
-        ck_assert_int_eq(patient_log_proof(p, s, &proof), PATIENT_OK);
+        ck_assert_int_eq(patient_log_proof(p, s, &proof, NULL, NULL), PATIENT_OK);
         ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s],
                                                   strlen(ls.l[s]), &pk),
                          PATIENT_OK);

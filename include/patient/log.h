@@ -301,11 +301,16 @@ PATIENT_EXPORT void patient_log_iter_close(patient_log_iter *it);
 /* Inclusion proof for the entry with this seq against the latest checkpoint
  * that covers it, as one compact JSON object (format in docs/format/log.md;
  * caller frees with free()). Streams the log twice, O(log^2 n) memory.
- * PATIENT_ERR_NOT_FOUND when no checkpoint covers seq yet;
- * PATIENT_ERR_LOG_CORRUPT when the entries do not hash to that checkpoint's
- * root. Thread-safe. */
+ * leaf_line not NULL (`patient audit proof --leaf-out`): also the line
+ * proved (line seq of the log, the bytes its leaf_hash is of) and a "\n",
+ * malloc'd (caller frees), *leaf_len its length without the NUL; leaf_len
+ * must then not be NULL (PATIENT_ERR_ARG). PATIENT_ERR_NOT_FOUND when no
+ * checkpoint covers seq yet; PATIENT_ERR_LOG_CORRUPT when the entries do
+ * not hash to that checkpoint's root. On error *proof_json and *leaf_line
+ * are NULL. Thread-safe. */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof(const char *path, uint64_t seq,
-                                                         char **proof_json);
+                                                         char **proof_json, char **leaf_line,
+                                                         size_t *leaf_len);
 /* Check a proof on its own: leaf_line is the entry's exact line (a trailing
  * "\n" is ignored) and must carry the proof's leaf_index as its seq
  * (PATIENT_ERR_ARG otherwise); the audit path must lead to the root
@@ -337,15 +342,6 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_head_read(const char *p
                                                                    size_t proof_len,
                                                                    patient_log_proof_head *head);
 PATIENT_EXPORT void patient_log_proof_head_free(patient_log_proof_head *head);
-
-/* The line a proof for seq proves (`patient audit proof --leaf-out`): the
- * first entry of the log at path with that seq, as the iterator reads it
- * (patient_log_iter_*: its code for a line it refuses on the way), its
- * exact bytes and a "\n". *line malloc'd (caller frees), *len its length
- * without the NUL. PATIENT_ERR_NOT_FOUND when no entry has seq, the
- * iterator's open codes, NOMEM, ARG; on error *line is NULL. Thread-safe. */
-PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_leaf(const char *path, uint64_t seq,
-                                                              char **line, size_t *len);
 
 /* ---- What `patient audit` reports (lib/log_report.c) ------------------
  * Rendered once, here: the tool prints these. */

@@ -50,6 +50,9 @@ main(int argc, char **argv)
     const struct verb *v;
     const char *name;
 
+    /* This program owns its process: out of memory in a parse is then
+     * PATIENT_ERR_NOMEM, not malformed input (error.h). */
+    patient_json_track_nomem();
     cli_set_verb(NULL);
     /* Password buffers are sodium_malloc'd before the library runs. */
     if (sodium_init() < 0) {

@@ -746,11 +746,12 @@ pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out)
     return pt_json_parse_detail(s, len, max, out, NULL);
 }
 
-/* cJSON's allocations go through these (patient_json_allocator, error.h),
- * so that a parse that returned NULL can tell a failed allocation from bad
- * text: the note is per thread (the monitor's workers parse at once). */
+/* cJSON's allocations go through these once a program asks
+ * (patient_json_track_nomem, error.h), so that a parse that returned NULL
+ * can tell a failed allocation from bad text: the note is per thread (the
+ * monitor's workers parse at once). Never set on load: cJSON's hooks are
+ * process-wide and a library or module must not change them. */
 static void *(*json_alloc_fn)(size_t) = malloc;
-static void (*json_free_fn)(void *) = free;
 static _Thread_local int json_nomem;
 
 static void *
@@ -763,30 +764,21 @@ json_alloc(size_t n)
     return p;
 }
 
-static void
-json_free(void *p)
+void
+pt_json_track_nomem_with(void *(*alloc_fn)(size_t))
 {
-    json_free_fn(p);
-}
+    /* free_fn is free: cJSON's output reaches callers' free() and
+     * report.c's, so only malloc-compatible memory may come from here. */
+    cJSON_Hooks h = {.malloc_fn = json_alloc, .free_fn = free};
 
-/* When the library is loaded, before the program's own code, so that hooks
- * a program sets later win over these rather than the other way round. */
-__attribute__((constructor)) static void
-json_hooks_set(void)
-{
-    cJSON_Hooks h = {.malloc_fn = json_alloc, .free_fn = json_free};
-
+    json_alloc_fn = alloc_fn ? alloc_fn : malloc;
     cJSON_InitHooks(&h);
 }
 
 PATIENT_EXPORT void
-patient_json_allocator(void *(*alloc_fn)(size_t), void (*free_fn)(void *))
+patient_json_track_nomem(void)
 {
-    /* A pair or neither: memory from one allocator never reaches the
-     * other's free. */
-    json_alloc_fn = alloc_fn && free_fn ? alloc_fn : malloc;
-    json_free_fn = alloc_fn && free_fn ? free_fn : free;
-    json_hooks_set();
+    pt_json_track_nomem_with(malloc);
 }
 
 void

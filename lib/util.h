@@ -111,14 +111,22 @@ patient_err pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out
  * none): "not strict JSON (...)" naming a member given twice, a control
  * byte, a byte-order mark, nesting too deep, ..., or "larger than N
  * bytes". The same codes; no detail for NOMEM or ARG. PATIENT_ERR_NOMEM
- * when an allocation failed in cJSON's parse (patient_json_allocator,
- * error.h): never PATIENT_ERR_JSON for text that could not be read. */
+ * when an allocation failed in cJSON's parse and the program called
+ * patient_json_track_nomem (error.h): never PATIENT_ERR_JSON then for
+ * text that could not be read (without it, out of memory reads as
+ * malformed). */
 patient_err pt_json_parse_detail(const char *s, size_t len, size_t max, cJSON **out, char **detail);
 /* For the readers that call cJSON's parser themselves (the lenient
  * inspector): pt_json_nomem_clear before the parse, and a NULL document
  * with pt_json_nomem() nonzero ran out of memory (this thread's note). */
 void pt_json_nomem_clear(void);
 int pt_json_nomem(void);
+/* patient_json_track_nomem with alloc_fn (malloc-compatible: what it
+ * returns is freed with free; NULL: malloc) under the wrappers, for the
+ * test binaries to fail allocations. Sets cJSON's hooks again on every
+ * call (a test that reset them gets them back); not thread-safe, as
+ * cJSON_InitHooks. */
+void pt_json_track_nomem_with(void *(*alloc_fn)(size_t));
 /* Typed getters: return NULL/-1 when absent or of another type. */
 const char *pt_json_str(const cJSON *o, const char *key);
 /* Integer member: 0 and *out set only when the member is a JSON number

@@ -252,6 +252,9 @@ main(int argc, char **argv)
     char *prev[PATIENT_MAX_HOPS + 1];
     patient_err err;
 
+    /* This program owns its process: out of memory in a parse is then
+     * PATIENT_ERR_NOMEM, not malformed input (error.h). */
+    patient_json_track_nomem();
     cli_set_name("patient-mbox");
     parse_args(argc, argv, &a);
     if (cli_seckey_load(a.seckey, a.pwfile, &sk) != CLI_EXIT_OK)

@@ -449,6 +449,9 @@ main(int argc, char **argv)
 {
     struct publish_args a = {0};
 
+    /* This program owns its process: out of memory in a parse is then
+     * PATIENT_ERR_NOMEM, not malformed input (error.h). */
+    patient_json_track_nomem();
     cli_set_name("patient-publish");
     parse_args(argc, argv, &a);
     if (sodium_init() < 0) {

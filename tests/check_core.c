@@ -557,6 +557,32 @@ START_TEST(json_parse_nomem)
 }
 END_TEST
 
+/* Under AddressSanitizer a request it cannot serve aborts the program by
+ * default; json_track_nomem needs malloc's NULL, as without it (sanitizer
+ * builds read this before ASAN_OPTIONS; other builds never call it). */
+const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+
+/* The public switch the tools call first thing: before it cJSON's
+ * hooks are its own and a failed allocation notes nothing; after it the
+ * same failure is noted (pt_json_parse_detail's NOMEM). */
+START_TEST(json_track_nomem)
+{
+    cJSON_InitHooks(NULL);
+    pt_json_nomem_clear();
+    ck_assert_ptr_null(cJSON_malloc(SIZE_MAX / 2));
+    ck_assert_int_eq(pt_json_nomem(), 0);
+    patient_json_track_nomem();
+    ck_assert_ptr_null(cJSON_malloc(SIZE_MAX / 2));
+    ck_assert_int_ne(pt_json_nomem(), 0);
+    pt_json_nomem_clear();
+}
+END_TEST
+
 START_TEST(json_size_cap)
 {
     cJSON *j = NULL;
@@ -1322,6 +1348,7 @@ core_suite(void)
     tcase_add_test(tc, json_compact_len);
     tcase_add_test(tc, json_strict);
     tcase_add_test(tc, json_parse_nomem);
+    tcase_add_test(tc, json_track_nomem);
     tcase_add_test(tc, json_size_cap);
     tcase_add_test(tc, json_getters);
     tcase_add_test(tc, json_int_strict);

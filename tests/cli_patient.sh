@@ -59,4 +59,20 @@ sed "s#$pin1#sha256-nope#" d1.json > bad.json
     grep -q 'interception_ca is not a list of 1..8 distinct sha256- pins' err && [ ! -e d4.json ] ||
     fail "--from with a bad pin: exit 2"
 ok "disclose --from keeps the interception CAs"
+# Each tool sets the out-of-memory note's hooks (patient_json_track_nomem,
+# error.h) in its main: out of memory cannot be forced cheaply here, so
+# read the call from main's code (the real binary, under libtool's .libs).
+if command -v objdump >/dev/null 2>&1; then
+    for t in cli/patient publisher/patient-publish verifier/patient-verify middlebox/patient-mbox; do
+        x="$B/$(dirname "$t")/.libs/$(basename "$t")"
+        [ -x "$x" ] || x="$B/$t"
+        objdump -d --no-show-raw-insn "$x" >dis 2>err || fail "objdump $t"
+        awk '/^[0-9a-f]+ <main>:$/ { m = 1; next } m && /^$/ { exit } m' dis >main.s
+        [ -s main.s ] || fail "$t: no main in objdump's output"
+        grep -q 'call.*<patient_json_track_nomem' main.s ||
+            fail "$t: main does not call patient_json_track_nomem"
+    done
+    rm -f dis main.s
+    ok "every tool's main calls patient_json_track_nomem"
+fi
 echo "1..$n"

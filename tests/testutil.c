@@ -11,6 +11,7 @@
 
 #include <patient/error.h>
 #include "report_int.h"
+#include "util.h"
 #include "testutil.h"
 #include "verify_int.h"
 
@@ -203,13 +204,11 @@ fail_alloc(size_t n)
 unsigned
 tu_json_fail_alloc(unsigned n)
 {
-    static int set;
     unsigned had = allocs;
 
-    if (!set) {
-        patient_json_allocator(fail_alloc, free);
-        set = 1;
-    }
+    /* Every call: a test that reset cJSON's hooks (cJSON_InitHooks) must
+     * not leave the next one failing nothing. */
+    pt_json_track_nomem_with(fail_alloc);
     fail_at = n;
     allocs = 0;
     return had;

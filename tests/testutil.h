@@ -29,7 +29,8 @@ char *tu_fixture(const char *name, size_t *len);
 char *tu_replace1(const char *s, const char *from, const char *to);
 
 /* Make the n-th allocation cJSON asks for on this thread from now on fail
- * (once; n >= 1), through patient_json_allocator; 0 fails none. Returns
+ * (once; n >= 1), through pt_json_track_nomem_with (cJSON's hooks set
+ * again each call); 0 fails none. Returns
  * how many the thread asked for since the previous call. */
 unsigned tu_json_fail_alloc(unsigned n);
 

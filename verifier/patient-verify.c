@@ -335,6 +335,9 @@ main(int argc, char **argv)
     patient_policy *policy = NULL;
     int code;
 
+    /* This program owns its process: out of memory in a parse is then
+     * PATIENT_ERR_NOMEM, not malformed input (error.h). */
+    patient_json_track_nomem();
     /* One short-lived process working on a few big buffers: keep freed
      * memory in the heap for reuse instead of returning it to the kernel
      * and faulting fresh zeroed pages in for every body copy. */

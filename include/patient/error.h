@@ -77,24 +77,17 @@ PATIENT_EXPORT const char *patient_strerror(patient_err err);
 PATIENT_EXPORT const char *patient_errname(patient_err err);
 
 /* Out of memory while reading JSON. cJSON's parser returns NULL for
- * malformed text and for a failed allocation alike; so that running out of
- * memory is PATIENT_ERR_NOMEM and never a verdict on the document (JSON,
- * PARSE, a tampered log), libpatient gives cJSON its own allocation hooks,
- * wrappers of malloc and free that note a failed allocation for the calling
- * thread. cJSON_InitHooks is process-wide: libpatient calls it once, when
- * it is loaded (before main for a program linked with it).
- * - A program that calls cJSON_InitHooks itself later replaces the
- *   wrappers: everything works as before, but an allocation failing in a
- *   libpatient parse is then reported as malformed input again.
- * - A program with its own allocator that wants both passes it here
- *   instead: the wrappers call alloc_fn and free_fn (either NULL: malloc
- *   and free again) and the hooks are set again (also after a program's
- *   own cJSON_InitHooks, or after libpatient was loaded with dlopen into a
- *   program that had set its own hooks, which loading replaced).
- * As with cJSON_InitHooks: not thread-safe, call it before any thread uses
- * cJSON or libpatient, and memory cJSON allocated before must not reach
- * the new free_fn. */
-PATIENT_EXPORT void patient_json_allocator(void *(*alloc_fn)(size_t), void (*free_fn)(void *));
+ * malformed text and for a failed allocation alike. A program that calls
+ * this gets PATIENT_ERR_NOMEM for running out of memory in a libpatient
+ * parse, never a verdict on the document (JSON, PARSE, a tampered log): it
+ * sets cJSON's allocation hooks to wrappers of malloc and free that note a
+ * failed allocation for the calling thread. Without it, out of memory in a
+ * parse reads as malformed input. cJSON's hooks are process-wide: call it
+ * once, first thing in main, before any thread or any cJSON use, and only
+ * from a program that owns its process, never from a library or a module
+ * (libpatient and srv_patient never call it; a later cJSON_InitHooks of
+ * the program's own replaces it). Not thread-safe. */
+PATIENT_EXPORT void patient_json_track_nomem(void);
 
 #ifdef __cplusplus
 }

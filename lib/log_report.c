@@ -254,7 +254,9 @@ patient_log_proof_check_json(const char *proof_json, size_t proof_len, patient_e
     cJSON *d = NULL;
     char *s = NULL;
 
-    if (pub == NULL)
+    /* Out of memory checking is no verdict on the proof (log.h): nothing
+     * to render, the tool reports NOMEM. */
+    if (pub == NULL || result == PATIENT_ERR_NOMEM)
         return NULL;
     if (claims_read(proof_json, proof_len, pub, &c) == 0 && (d = cJSON_CreateObject()) != NULL &&
         cJSON_AddNumberToObject(d, "patient", 1) &&
@@ -281,7 +283,7 @@ patient_log_proof_check_text(const char *proof_json, size_t proof_len, patient_e
     pt_buf b = {0};
     patient_err err;
 
-    if (pub == NULL)
+    if (pub == NULL || result == PATIENT_ERR_NOMEM) /* as _json */
         return NULL;
     if (claims_read(proof_json, proof_len, pub, &c) != 0)
         err = PATIENT_ERR_NOMEM;

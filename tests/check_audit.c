@@ -502,6 +502,10 @@ START_TEST(proof_check_render)
     cJSON_Delete(d);
     free(s);
     ck_assert_ptr_null(patient_log_proof_check_json(proof, strlen(proof), PATIENT_OK, NULL));
+    /* A check that ran out of memory has no verdict: neither "invalid"
+     * nor "proof INVALID: ... [nomem]", only the tool's [nomem]. */
+    ck_assert_ptr_null(patient_log_proof_check_json(proof, strlen(proof), PATIENT_ERR_NOMEM, &pk));
+    ck_assert_ptr_null(patient_log_proof_check_text(proof, strlen(proof), PATIENT_ERR_NOMEM, &pk));
     free(proof);
 }
 END_TEST

@@ -391,7 +391,9 @@ PATIENT_EXPORT char *patient_log_verify_text(const char *path, const patient_log
  * at the end; _text: "proof ok: ..." or "proof INVALID: <why> [code]"
  * (why: which part failed, from the code) and "\n". malloc'd (free); NULL,
  * never a document cut short or without the claims, when out of memory
- * (reading the proof's claims too) or pub is NULL. Thread-safe. */
+ * (reading the proof's claims too), when result is PATIENT_ERR_NOMEM (the
+ * check ran out of memory: no verdict to render, the caller reports
+ * NOMEM) or pub is NULL. Thread-safe. */
 PATIENT_EXPORT char *patient_log_proof_check_json(const char *proof_json, size_t proof_len,
                                                   patient_err result,
                                                   const patient_pubkey *pub);

@@ -63,6 +63,10 @@ typedef struct patient_inspect_opts {
  * patient_inspection_error) gives PATIENT_ERR_PARSE with *out still set, so
  * that it can be rendered. Other codes (PATIENT_ERR_NOMEM, PATIENT_ERR_ARG)
  * leave *out NULL. The caller frees *out with patient_inspection_free.
+ * Out of memory parsing a JWS payload is NOMEM (in a program that called
+ * patient_json_track_nomem, error.h); the outer JSON document and an audit
+ * log's lines are parsed with cJSON directly (lib/inspect.c,
+ * lib/inspect_log.c), where it still reads as JSON that does not parse.
  * Thread-safe (no shared state). */
 PATIENT_EXPORT PATIENT_WUR patient_err patient_inspect(const void *data, size_t len,
                                                        const patient_inspect_opts *opts,

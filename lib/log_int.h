@@ -49,6 +49,12 @@ patient_err json_str(pt_buf *b, const char *s);
 patient_err json_strn(pt_buf *b, const char *s, size_t len);
 /* A non-negative integer member; -1 when absent or not one. */
 int get_u64(const cJSON *o, const char *key, uint64_t *out);
+/* A checkpoint line's "sig" (NUL-terminated): the JWS, typ CKPT_TYP, and
+ * its payload parsed, neither verified nor compared with the line. OK,
+ * PATIENT_ERR_NOMEM (which says nothing about the log), or
+ * PATIENT_ERR_PARSE for anything else; on failure *jws and *payload are
+ * NULL. Caller frees with patient_jws_free and cJSON_Delete. */
+patient_err pt_checkpoint_sig_read(const char *sig, patient_jws **jws, cJSON **payload);
 
 /* The fields a change entry denormalises from its descriptor, read by the
  * one descriptor parser (patient_change_parse): a log accepts exactly the

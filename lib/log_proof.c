@@ -369,15 +369,8 @@ patient_log_proof_verify(const char *proof_json, size_t proof_len, const char *l
                                      pp.count, pp.root)))
         goto out;
     /* The checkpoint signs exactly this tree head. */
-    if ((err = patient_jws_parse(pp.ck, strlen(pp.ck), &j)) == PATIENT_OK)
-        err = j->typ == NULL || strcmp(j->typ, CKPT_TYP) != 0
-                  ? PATIENT_ERR_PARSE
-                  : pt_json_parse((const char *)j->payload, j->payload_len, &cp);
-    if (err != PATIENT_OK) {
-        if (err != PATIENT_ERR_NOMEM)
-            err = PATIENT_ERR_PARSE;
+    if ((err = pt_checkpoint_sig_read(pp.ck, &j, &cp)))
         goto out;
-    }
     if (get_u64(cp, "tree_size", &ts) != 0 || ts != pp.n || (s = pt_json_str(cp, "root")) == NULL ||
         strcmp(s, pp.root64) != 0 || (s = pt_json_str(cp, "log_id")) == NULL ||
         strcmp(s, pp.log_id) != 0) {

@@ -153,6 +153,26 @@ get_u64(const cJSON *o, const char *key, uint64_t *out)
     return 0;
 }
 
+patient_err
+pt_checkpoint_sig_read(const char *sig, patient_jws **jws, cJSON **payload)
+{
+    patient_jws *j = NULL;
+    patient_err err;
+
+    *jws = NULL;
+    *payload = NULL;
+    if ((err = patient_jws_parse(sig, strlen(sig), &j)) == PATIENT_OK)
+        err = j->typ == NULL || strcmp(j->typ, CKPT_TYP) != 0
+                  ? PATIENT_ERR_PARSE
+                  : pt_json_parse((const char *)j->payload, j->payload_len, payload);
+    if (err != PATIENT_OK) {
+        patient_jws_free(j);
+        return err == PATIENT_ERR_NOMEM ? err : PATIENT_ERR_PARSE;
+    }
+    *jws = j;
+    return PATIENT_OK;
+}
+
 void
 chfields_free(chfields *f)
 {

@@ -182,11 +182,7 @@ verify_checkpoint(const pentry *e, uint64_t line_no, const pt_merkle_frontier *f
     }
     /* The signed payload must say exactly what the line says. Running out
      * of memory reading it says nothing about the log. */
-    if ((err = patient_jws_parse(e->sig, strlen(e->sig), &j)) == PATIENT_OK)
-        err = j->typ == NULL || strcmp(j->typ, CKPT_TYP) != 0
-                  ? PATIENT_ERR_PARSE
-                  : pt_json_parse((const char *)j->payload, j->payload_len, &p);
-    if (err == PATIENT_ERR_NOMEM) {
+    if ((err = pt_checkpoint_sig_read(e->sig, &j, &p)) == PATIENT_ERR_NOMEM) {
         plain(r, err);
         goto out;
     }

@@ -651,11 +651,16 @@ check_log_checkpoint(const pentry *e, const pt_tiles *t, const char *log_id,
     patient_err err = PATIENT_ERR_LOG_CORRUPT;
 
     if (e->tree_size != e->seq ||
-        pt_b64_decode_exact(e->root_b64, strlen(e->root_b64), 0, root, HASH_LEN) != PATIENT_OK ||
-        patient_jws_parse(e->sig, strlen(e->sig), &j) != PATIENT_OK || j->typ == NULL ||
-        strcmp(j->typ, CKPT_TYP) != 0 ||
-        pt_json_parse((const char *)j->payload, j->payload_len, &p) != PATIENT_OK ||
-        get_u64(p, "tree_size", &ts) != 0 || ts != e->tree_size ||
+        pt_b64_decode_exact(e->root_b64, strlen(e->root_b64), 0, root, HASH_LEN) != PATIENT_OK)
+        goto out;
+    /* Running out of memory reading it says nothing about the log. */
+    if ((err = pt_checkpoint_sig_read(e->sig, &j, &p)) != PATIENT_OK) {
+        if (err != PATIENT_ERR_NOMEM)
+            err = PATIENT_ERR_LOG_CORRUPT;
+        goto out;
+    }
+    err = PATIENT_ERR_LOG_CORRUPT;
+    if (get_u64(p, "tree_size", &ts) != 0 || ts != e->tree_size ||
         (s = pt_json_str(p, "root")) == NULL || strcmp(s, e->root_b64) != 0 ||
         (s = pt_json_str(p, "log_id")) == NULL || strcmp(s, log_id) != 0)
         goto out;
@@ -1273,7 +1278,9 @@ catch_up_entry(mrun *m, const rslot *sl, size_t j, int add)
     if (i == 0)
         pt_hex(li->chain, HASH_LEN, st->log_id);
     if (e->kind == PATIENT_LOG_KIND_CHECKPOINT &&
-        (err = check_log_checkpoint(e, &st->t, st->log_id, o->pub)) != PATIENT_OK)
+        (err = check_log_checkpoint(e, &st->t, st->log_id, o->pub)) == PATIENT_ERR_NOMEM)
+        return raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
+    if (e->kind == PATIENT_LOG_KIND_CHECKPOINT && err != PATIENT_OK)
         return raise_alarm(r, PATIENT_MONITOR_ENTRY, err,
                            "entry %llu: the log's own checkpoint %s", (unsigned long long)i,
                            err == PATIENT_ERR_HASH          ? "signs another root than its entries'"

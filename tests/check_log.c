@@ -1661,6 +1661,58 @@ START_TEST(tamper_checkpoint_root_wrong)
 }
 END_TEST
 
+/* The one reader of a checkpoint's sig (verify, verify-proof, the
+ * monitor): OK with the payload, PARSE for another typ, a payload that is
+ * not JSON or no JWS, and NOMEM, never PARSE, when the payload's parse
+ * runs out of memory; no output left on failure. */
+START_TEST(checkpoint_sig_read)
+{
+    const char *payload = "{\"tree_size\":7,\"root\":\"r\"}";
+    char *sig = NULL, *other = NULL, *notjson = NULL;
+    patient_jws *j = NULL;
+    cJSON *p = NULL;
+    uint64_t ts;
+    patient_err err;
+    unsigned k;
+
+    ck_assert_int_eq(patient_jws_sign(sk, CKPT_TYP, payload, strlen(payload), &sig), PATIENT_OK);
+    ck_assert_int_eq(patient_jws_sign(sk, "patient-change+jws", payload, strlen(payload), &other),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_jws_sign(sk, CKPT_TYP, "{\"tree_size\":", 13, &notjson), PATIENT_OK);
+    ck_assert_int_eq(pt_checkpoint_sig_read(sig, &j, &p), PATIENT_OK);
+    ck_assert_int_eq(get_u64(p, "tree_size", &ts), 0);
+    ck_assert_uint_eq(ts, 7);
+    ck_assert_int_eq(patient_jws_verify(j, &pk), PATIENT_OK);
+    patient_jws_free(j);
+    cJSON_Delete(p);
+    ck_assert_int_eq(pt_checkpoint_sig_read(other, &j, &p), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(j);
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(pt_checkpoint_sig_read(notjson, &j, &p), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(j);
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(pt_checkpoint_sig_read("a.b", &j, &p), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(j);
+    /* every allocation of the payload's parse failed in turn */
+    for (k = 1;; k++) {
+        tu_json_fail_alloc(k);
+        err = pt_checkpoint_sig_read(sig, &j, &p);
+        tu_json_fail_alloc(0);
+        if (err == PATIENT_OK)
+            break;
+        ck_assert_int_eq(err, PATIENT_ERR_NOMEM);
+        ck_assert_ptr_null(j);
+        ck_assert_ptr_null(p);
+    }
+    ck_assert_uint_gt(k, 1);
+    patient_jws_free(j);
+    cJSON_Delete(p);
+    free(sig);
+    free(other);
+    free(notjson);
+}
+END_TEST
+
 /* A checkpoint whose tree root cannot be computed (the hash fails) is a
  * local error, and the report says so: result is the code returned, no
  * tamper class, and the audit-verify document's result is "error". */
@@ -2643,6 +2695,7 @@ log_suite(void)
     tcase_add_test(tc, log_proof_path_tampered);
     tcase_add_test(tc, log_proof_head);
     tcase_add_test(tc, log_entry_tls);
+    tcase_add_test(tc, checkpoint_sig_read);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("concurrency");

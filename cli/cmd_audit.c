@@ -155,7 +155,7 @@ do_verify(int n, char **logs, const aopts *o)
         if ((s = patient_log_verify_json((size_t)n, (const char *const *)logs, r)) == NULL)
             rc = cli_report(PATIENT_ERR_NOMEM, NULL);
         else
-            puts(s);
+            fputs(s, stdout);
         free(s);
     }
     free(r);
@@ -378,10 +378,7 @@ do_stats(int n, char **logs, const aopts *o)
         patient_log_tally_free(c);
         return cli_report(PATIENT_ERR_NOMEM, NULL);
     }
-    if (o->json)
-        puts(s);
-    else
-        fputs(s, stdout);
+    fputs(s, stdout);
     free(s);
     patient_log_tally_free(c);
     return rc;
@@ -490,8 +487,6 @@ do_verify_proof(int n, char **args, const aopts *o)
                      : patient_log_proof_check_text(proof, plen, err, &pk);
     if (report == NULL)
         rc = cli_report(PATIENT_ERR_NOMEM, NULL);
-    else if (o->json)
-        puts(report);
     else
         fputs(report, stdout);
     free(report);

@@ -258,9 +258,7 @@ on_entry(const patient_log_entry *e, void *vctx)
     if (m->o->json || !m->o->quiet) {
         /* The library renders the line (patient/tlog.h). */
         char *t = m->o->json ? patient_monitor_entry_json(e) : patient_monitor_entry_text(e);
-        if (t != NULL && m->o->json)
-            puts(t);
-        else if (t != NULL)
+        if (t != NULL)
             fputs(t, stdout);
         free(t);
     }

@@ -18,6 +18,24 @@
 #include "log_int.h"
 #include "util.h"
 
+/* o printed by cJSON (pretty or on one line) and "\n", as every text
+ * rendering here ends, so a tool prints either with fputs. Copied out of
+ * cJSON's memory so that what is returned is malloc'd whatever allocator
+ * cJSON was given (patient_json_allocator). NULL when out of memory. */
+static char *
+json_doc(const cJSON *o, int pretty)
+{
+    char *s = pretty ? cJSON_Print(o) : cJSON_PrintUnformatted(o);
+    pt_buf b = {0};
+
+    if (s == NULL)
+        return NULL;
+    if (pt_buf_append(&b, s, strlen(s)) != PATIENT_OK || pt_buf_append(&b, "\n", 1) != PATIENT_OK)
+        pt_buf_free(&b);
+    cJSON_free(s);
+    return (char *)b.data; /* pt_buf keeps a NUL after its bytes */
+}
+
 /* ---- a log's verification ------------------------------------------------ */
 
 /* "ok", or "tampered" (the log says how), or "error" (it could not be
@@ -129,7 +147,7 @@ patient_log_verify_json(size_t n, const char *const *paths, const patient_log_re
             cJSON_Delete(item);
     }
     if (ok)
-        s = cJSON_Print(doc);
+        s = json_doc(doc, 1);
     cJSON_Delete(doc);
     return s;
 }
@@ -269,7 +287,7 @@ patient_log_proof_check_json(const char *proof_json, size_t proof_len, patient_e
         cJSON_AddStringToObject(d, "root", c.root) &&
         cJSON_AddStringToObject(d, "log_id", c.log_id) &&
         cJSON_AddStringToObject(d, "key", c.kid))
-        s = cJSON_Print(d);
+        s = json_doc(d, 1);
     cJSON_Delete(d);
     patient_log_proof_head_free(&c.head);
     return s;
@@ -388,7 +406,7 @@ patient_log_tally_json(patient_log_tally *s, uint64_t entries)
     ok = ok && cJSON_AddBoolToObject(doc, "truncated", other != NULL) &&
          add_item(doc, "total", group_json(NULL, patient_log_tally_total(s)));
     if (ok)
-        out = cJSON_Print(doc);
+        out = json_doc(doc, 1);
     cJSON_Delete(doc);
     return out;
 }
@@ -452,7 +470,7 @@ patient_monitor_entry_json(const patient_log_entry *e)
     ok = ok && cJSON_AddNumberToObject(j, "deleted", (double)e->deleted) &&
          cJSON_AddNumberToObject(j, "inserted", (double)e->inserted);
     if (ok)
-        out = cJSON_PrintUnformatted(j);
+        out = json_doc(j, 0);
     cJSON_Delete(j);
     return out;
 }

@@ -409,6 +409,7 @@ START_TEST(verify_report_render)
         ck_assert_int_eq(patient_log_verify_verdict(n, r), (int)n - 1);
         ck_assert_ptr_nonnull(s = patient_log_verify_json(n, paths, r));
         ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+        ck_assert_str_eq(s + strlen(s) - 2, "}\n"); /* as the text ends */
         ck_assert_str_eq(cJSON_GetObjectItem(d, "type")->valuestring, "audit-verify");
         ck_assert_str_eq(cJSON_GetObjectItem(d, "result")->valuestring, want[n - 1]);
         logs = cJSON_GetObjectItem(d, "logs");
@@ -486,6 +487,7 @@ START_TEST(proof_check_render)
     }
     ck_assert_ptr_nonnull(s = patient_log_proof_check_json(proof, strlen(proof), PATIENT_OK, &pk));
     ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+    ck_assert_str_eq(s + strlen(s) - 2, "}\n"); /* as the sentence ends */
     ck_assert_str_eq(cJSON_GetObjectItem(d, "result")->valuestring, "ok");
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(d, "error")));
     ck_assert_int_eq(cJSON_GetObjectItem(d, "leaf_index")->valueint, 5);
@@ -757,7 +759,8 @@ START_TEST(tally_render)
     free(s);
     ck_assert_ptr_nonnull(s = patient_log_tally_json(t, 7));
     ck_assert_ptr_nonnull(d = cJSON_Parse(s));
-    ck_assert_int_ne(s[strlen(s) - 1], '\n');
+    ck_assert_int_eq(s[strlen(s) - 1], '\n');
+    ck_assert_int_eq(s[strlen(s) - 2], '}');
     ck_assert_str_eq(cJSON_GetObjectItem(d, "type")->valuestring, "audit-stats");
     ck_assert_str_eq(cJSON_GetObjectItem(d, "by")->valuestring, "reason");
     ck_assert_int_eq(cJSON_GetObjectItem(d, "entries")->valueint, 7);
@@ -814,7 +817,7 @@ START_TEST(monitor_entry_render)
                         "https://a.example/?\n");
     free(s);
     ck_assert_ptr_nonnull(s = patient_monitor_entry_json(&e));
-    ck_assert_ptr_null(strchr(s, '\n'));
+    ck_assert_ptr_eq(strchr(s, '\n'), s + strlen(s) - 1); /* one line */
     ck_assert_ptr_nonnull(d = cJSON_Parse(s));
     ck_assert_int_eq(cJSON_GetObjectItem(d, "seq")->valueint, 7);
     ck_assert_str_eq(cJSON_GetObjectItem(d, "middlebox")->valuestring, "co\x1b[2Jrp");
@@ -829,7 +832,7 @@ START_TEST(monitor_entry_render)
     free(s);
     ck_assert_ptr_nonnull(s = patient_monitor_entry_json(&e));
     ck_assert_str_eq(s, "{\"seq\":7,\"time\":\"\",\"url\":\"\",\"middlebox\":\"\",\"reasons\":[],"
-                        "\"deleted\":12,\"inserted\":3}");
+                        "\"deleted\":12,\"inserted\":3}\n");
     free(s);
 }
 END_TEST

@@ -354,9 +354,9 @@ PATIENT_EXPORT void patient_log_proof_head_free(patient_log_proof_head *head);
  * unsigned_tail, signatures_checked, entry_signatures_checked, log_id}]}; a
  * log's result is "ok", "tampered" (tamper says how) or "error" (not read
  * as a log), the document's "error" if any log's is, else "tampered" if
- * any, else "ok". No newline at the end. malloc'd (free); NULL, never a
- * document cut short, when out of memory, and when n is not 0 and paths
- * or reports is NULL. Thread-safe. */
+ * any, else "ok"; then "\n". malloc'd (free); NULL, never a document
+ * cut short, when out of memory, and when n is not 0 and paths or reports
+ * is NULL. Thread-safe. */
 PATIENT_EXPORT char *patient_log_verify_json(size_t n, const char *const *paths,
                                              const patient_log_report *reports);
 /* The verdict over n logs verified with patient_log_verify (reports[i]
@@ -387,8 +387,8 @@ PATIENT_EXPORT char *patient_log_verify_text(const char *path, const patient_log
  * patient_log_proof_head_read; a proof it refuses claims leaf_index and
  * tree_size -1, root and log_id ""). _json: pretty-printed {"patient": 1,
  * "type": "audit-proof-check", "result": "ok"|"invalid", "error" (null or
- * the code's name), leaf_index, tree_size, root, log_id, key}, no newline
- * at the end; _text: "proof ok: ..." or "proof INVALID: <why> [code]"
+ * the code's name), leaf_index, tree_size, root, log_id, key} and "\n";
+ * _text: "proof ok: ..." or "proof INVALID: <why> [code]"
  * (why: which part failed, from the code) and "\n". malloc'd (free); NULL,
  * never a document cut short or without the claims, when out of memory
  * (reading the proof's claims too), when result is PATIENT_ERR_NOMEM (the
@@ -470,7 +470,7 @@ PATIENT_EXPORT const char *patient_log_tally_by_name(patient_log_tally_by by);
  * "audit-stats", "by" (patient_log_tally_by_name), "entries", "groups":
  * [{key, changes, edits, deleted, inserted}] in patient_log_tally_groups'
  * order, "other" (null, or the "(other)" group without its key),
- * "truncated", "total" (without a key)}, no newline at the end. _text:
+ * "truncated", "total" (without a key)} and "\n". _text:
  * the table, every line ending in "\n": a header naming the grouping
  * (REASON, MIDDLEBOX, URL, DAY, UPSTREAM TLS), a row a group (its key with
  * control bytes and DEL as '?', padded to 32 columns), "(other)" when a

@@ -200,7 +200,7 @@ typedef struct patient_monitor_report {
 typedef int (*patient_monitor_entry_fn)(const patient_log_entry *e, void *ctx);
 /* A change e as `patient audit monitor` shows it. _json: one line of
  * {"seq", "time", "url", "middlebox" (its name), "reasons" (each edit's),
- * "deleted", "inserted"}, a missing string as "", no newline at the end;
+ * "deleted", "inserted"}, a missing string as "", and "\n";
  * _text: the fields "<time>", "seq <seq>", "<middlebox>", "-<deleted>
  * +<inserted>" two spaces apart, two spaces, the reasons joined by ",", a
  * space, the URL and "\n", the log's strings with control bytes and DEL as

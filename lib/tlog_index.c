@@ -24,6 +24,8 @@
 /* header: MAGIC, 64 hex of the log id, " ", the first size covered in
  * decimal, padded with spaces to HDR_LEN - 1, "\n" */
 #define HDR_LEN 128u
+/* the largest first size a header may give: (UINT64_MAX - 9) / 10 * 10 + 9 */
+#define HDR_SIZE_MAX (UINT64_MAX - 6)
 #define REC_LEN (PT_INDEX_KEY + 8u)
 /* Beyond this an index is not read (the log is searched instead):
  * 22 million changes. */
@@ -67,8 +69,7 @@ static int
 header_parse(const uint8_t *h, size_t len, char log_id[HEX_LEN + 1], uint64_t *from)
 {
     const size_t m = sizeof MAGIC - 1;
-    uint64_t v = 0;
-    size_t i;
+    size_t i, e;
 
     if (len < HDR_LEN || memcmp(h, MAGIC, m) != 0 || h[m + HEX_LEN] != ' ' ||
         h[HDR_LEN - 1] != '\n')
@@ -79,17 +80,15 @@ header_parse(const uint8_t *h, size_t len, char log_id[HEX_LEN + 1], uint64_t *f
     memcpy(log_id, h + m, HEX_LEN);
     log_id[HEX_LEN] = '\0';
     i = m + HEX_LEN + 1;
-    if (h[i] < '0' || h[i] > '9')
+    for (e = i; e < HDR_LEN - 1 && h[e] != ' '; e++)
+        ;
+    /* The bound this reader always had; the writer's %llu writes no
+     * leading zero, so none is read. */
+    if (pt_decimal_parse((const char *)h + i, e - i, HDR_SIZE_MAX, from) != 0)
         return -1;
-    for (; i < HDR_LEN - 1 && h[i] >= '0' && h[i] <= '9'; i++) {
-        if (v > (UINT64_MAX - 9) / 10)
+    for (; e < HDR_LEN - 1; e++)
+        if (h[e] != ' ')
             return -1;
-        v = v * 10 + (uint64_t)(h[i] - '0');
-    }
-    for (; i < HDR_LEN - 1; i++)
-        if (h[i] != ' ')
-            return -1;
-    *from = v;
     return 0;
 }
 

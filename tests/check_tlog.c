@@ -757,6 +757,71 @@ START_TEST(tiles_add_sub_same_tree)
 }
 END_TEST
 
+/* The header's first size: what the writer's %llu writes is read (0, at
+ * most 20 digits up to the reader's old bound), a leading zero, which it
+ * never writes, is not, nor anything past that bound, empty, signed or
+ * followed by anything but the padding. */
+static patient_err
+index_from(const char *size, uint64_t *from)
+{
+    static const char id[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    uint8_t *d = malloc(128 + 24);
+    pt_index idx;
+    patient_err err;
+    int n;
+
+    ck_assert_ptr_nonnull(d);
+    memset(d, ' ', 128);
+    n = snprintf((char *)d, 128, "patient-monitor-index 1 %s %s", id, size);
+    d[n] = ' ';
+    d[127] = '\n';
+    memset(d + 128, 0xff, 16); /* a mark: seq UINT64_MAX - 1 covered */
+    memset(d + 144, 0xff, 7);
+    d[151] = 0xfe;
+    if ((err = pt_index_parse(d, 128 + 24, id, &idx)) != PATIENT_OK) {
+        free(d);
+        return err;
+    }
+    *from = idx.from;
+    pt_index_free(&idx);
+    return PATIENT_OK;
+}
+
+START_TEST(index_header_size_text)
+{
+    static const struct {
+        const char *s;
+        uint64_t v;
+    } ok[] = {{"0", 0},
+              {"7", 7},
+              {"1000000", 1000000},
+              {"9999999999999999999", UINT64_C(9999999999999999999)},
+              {"18446744073709551609", UINT64_MAX - 6}};
+    static const char *const bad[] = {"",
+                                      "00",
+                                      "07",
+                                      "0000000000000000000000001",
+                                      "18446744073709551610",
+                                      "18446744073709551615",
+                                      "18446744073709551616",
+                                      "184467440737095516090",
+                                      "-1",
+                                      "+1",
+                                      "1x",
+                                      "1\n",
+                                      " 1"};
+    uint64_t v;
+
+    for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+        v = 1;
+        ck_assert_int_eq(index_from(ok[k].s, &v), PATIENT_OK);
+        ck_assert_uint_eq(v, ok[k].v);
+    }
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        ck_assert_msg(index_from(bad[k], &v) == PATIENT_ERR_PARSE, "accepted \"%s\"", bad[k]);
+}
+END_TEST
+
 START_TEST(index_append_tail)
 {
     const char *id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -1306,6 +1371,7 @@ tlog_suite(void)
     tcase_add_test(tc, publish_refuses_symlinks);
     tcase_add_test(tc, publish_error_keeps_tree);
     tcase_add_test(tc, line_maybe_checkpoint);
+    tcase_add_test(tc, index_header_size_text);
     tcase_add_test(tc, index_append_tail);
     tcase_add_test(tc, index_written_as_it_goes);
     tcase_add_test(tc, index_new_left_by_kill);

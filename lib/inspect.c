@@ -105,7 +105,9 @@ detect(const char *path, const char *data, size_t len, int head_only, int is_fil
         int rc;
         /* JSON Lines: an audit log if its first line is an entry. */
         nl = memchr(s, '\n', n);
-        doc = cJSON_ParseWithLength(s, nl ? (size_t)(nl - s) : n);
+        /* Out of memory is not "does not parse", here or below. */
+        if (pt_json_parse_lenient(s, nl ? (size_t)(nl - s) : n, NULL, &doc) == PATIENT_ERR_NOMEM)
+            return pt_inspect_fail(r, "out of memory");
         rc = pt_inspect_is_log_line(doc);
         cJSON_Delete(doc);
         if (rc)
@@ -115,7 +117,8 @@ detect(const char *path, const char *data, size_t len, int head_only, int is_fil
                         PATIENT_INSPECT_MAX >> 20);
         /* One JSON document, nothing after it but white space: within the
          * len bytes given, which need not end in a NUL. */
-        doc = cJSON_ParseWithLengthOpts(s, (size_t)(data + len - s), &pe, 0);
+        if (pt_json_parse_lenient(s, (size_t)(data + len - s), &pe, &doc) == PATIENT_ERR_NOMEM)
+            return pt_inspect_fail(r, "out of memory");
         while (doc != NULL && pe != NULL && pe < data + len && isspace((unsigned char)*pe))
             pe++;
         if (doc == NULL || pe != data + len) {

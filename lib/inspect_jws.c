@@ -132,11 +132,9 @@ pt_inspect_decode_jws(const char *s, size_t len, cJSON **out, char *why, size_t 
                  patient_errname(err));
         return err;
     }
-    /* NULL is also what cJSON returns out of memory: that is not a
-     * verdict on the payload. */
-    pt_json_nomem_clear();
-    if ((payload = cJSON_ParseWithLength((const char *)j->payload, j->payload_len)) == NULL) {
-        err = pt_json_nomem() ? PATIENT_ERR_NOMEM : PATIENT_ERR_PARSE;
+    /* Out of memory is not a verdict on the payload. */
+    if ((err = pt_json_parse_lenient((const char *)j->payload, j->payload_len, NULL, &payload)) !=
+        PATIENT_OK) {
         snprintf(why, whylen, "%s", err == PATIENT_ERR_NOMEM ? "out of memory" : "JWS payload is not JSON");
         goto out;
     }

@@ -14,19 +14,29 @@
 #include "log_int.h"
 #include <patient/log.h>
 
-static cJSON *
-log_line_summary(const char *line, size_t len)
+/* *out: the line's members the inspection shows (new; NULL when the line
+ * does not parse). -1 when out of memory (*out NULL), never a summary cut
+ * short. */
+static int
+log_line_summary(const char *line, size_t len, cJSON **out)
 {
     static const char *const keys[] = {"seq",     "kind",      "time",  "url",   "hop",
                                        "by",      "reasons",   "rules", "deleted", "inserted",
                                        "event",   "detail",    "tree_size", "root", NULL};
-    cJSON *o = cJSON_ParseWithLength(line, len), *s;
-    if (o == NULL)
-        return NULL;
-    s = cJSON_CreateObject();
-    copy_fields(s, o, keys);
+    cJSON *o = NULL;
+    patient_err err;
+    int rc = 0;
+
+    *out = NULL;
+    if ((err = pt_json_parse_lenient(line, len, NULL, &o)) != PATIENT_OK)
+        return err == PATIENT_ERR_NOMEM ? -1 : 0;
+    if ((*out = cJSON_CreateObject()) == NULL || copy_fields(*out, o, keys) != 0) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        rc = -1;
+    }
     cJSON_Delete(o);
-    return s;
+    return rc;
 }
 
 int
@@ -36,25 +46,47 @@ pt_inspect_is_log_line(const cJSON *o)
            pt_json_str(o, "prev") && pt_json_str(o, "kind");
 }
 
-static void
+/* first and last TAKEN, r filled: 0, or -1 when out of memory (r's
+ * details then NULL, never short). */
+static int
 log_details(result *r, uint64_t entries, uint64_t ch, uint64_t ev, uint64_t ck, cJSON *first,
             cJSON *last, int streamed)
 {
+    cJSON *d;
+
+    if (first == NULL)
+        first = cJSON_CreateNull();
+    if (entries > 1 && last == NULL)
+        last = cJSON_CreateNull();
+    if ((d = cJSON_CreateObject()) == NULL || first == NULL || (entries > 1 && last == NULL) ||
+        cJSON_AddNumberToObject(d, "entries", (double)entries) == NULL ||
+        cJSON_AddNumberToObject(d, "changes", (double)ch) == NULL ||
+        cJSON_AddNumberToObject(d, "events", (double)ev) == NULL ||
+        cJSON_AddNumberToObject(d, "checkpoints", (double)ck) == NULL ||
+        cJSON_AddBoolToObject(d, "streamed", streamed) == NULL)
+        goto nomem;
+    if (!cJSON_AddItemToObject(d, "first", first))
+        goto nomem;
+    first = NULL;
+    if (entries > 1) {
+        if (!cJSON_AddItemToObject(d, "last", last))
+            goto nomem;
+        last = NULL;
+    }
+    cJSON_Delete(last);
+    last = NULL;
+    if (cJSON_AddStringToObject(d, "check_with", "patient audit verify LOG --pub PUB") == NULL)
+        goto nomem;
     r->kind = "audit-log";
     r->title = entries == 1 ? "audit log line" : "audit log (JSON Lines)";
     r->is_signed = 1;
-    r->details = cJSON_CreateObject();
-    cJSON_AddNumberToObject(r->details, "entries", (double)entries);
-    cJSON_AddNumberToObject(r->details, "changes", (double)ch);
-    cJSON_AddNumberToObject(r->details, "events", (double)ev);
-    cJSON_AddNumberToObject(r->details, "checkpoints", (double)ck);
-    cJSON_AddBoolToObject(r->details, "streamed", streamed);
-    cJSON_AddItemToObject(r->details, "first", first ? first : cJSON_CreateNull());
-    if (entries > 1)
-        cJSON_AddItemToObject(r->details, "last", last ? last : cJSON_CreateNull());
-    else
-        cJSON_Delete(last);
-    cJSON_AddStringToObject(r->details, "check_with", "patient audit verify LOG --pub PUB");
+    r->details = d;
+    return 0;
+nomem:
+    cJSON_Delete(d);
+    cJSON_Delete(first);
+    cJSON_Delete(last);
+    return pt_inspect_fail(r, "out of memory");
 }
 
 static int
@@ -101,9 +133,8 @@ pt_inspect_log_file(const char *path, result *r)
         ch += e->kind == PATIENT_LOG_KIND_CHANGE;
         ev += e->kind == PATIENT_LOG_KIND_EVENT;
         ck += e->kind == PATIENT_LOG_KIND_CHECKPOINT;
-        if (first == NULL)
-            first = log_line_summary(e->raw, e->raw_len);
-        else if (keep_last(&lastbuf, &lastcap, &lastlen, e->raw, e->raw_len) != 0) {
+        if (first == NULL ? log_line_summary(e->raw, e->raw_len, &first) != 0
+                          : keep_last(&lastbuf, &lastcap, &lastlen, e->raw, e->raw_len) != 0) {
             pt_inspect_fail(r, "out of memory");
             cJSON_Delete(first);
             free(lastbuf);
@@ -113,15 +144,17 @@ pt_inspect_log_file(const char *path, result *r)
 
     }
     patient_log_iter_close(it);
-    if (lastbuf != NULL)
-        last = log_line_summary(lastbuf, lastlen);
+    if (lastbuf != NULL && log_line_summary(lastbuf, lastlen, &last) != 0) {
+        free(lastbuf);
+        cJSON_Delete(first);
+        return pt_inspect_fail(r, "out of memory");
+    }
     free(lastbuf);
     if (n == 0) {
         cJSON_Delete(first);
         return pt_inspect_fail(r, "audit log without a complete entry");
     }
-    log_details(r, n, ch, ev, ck, first, last, 1);
-    return 0;
+    return log_details(r, n, ch, ev, ck, first, last, 1);
 }
 
 /* Log lines held in memory (stdin): each read by the log iterator's own
@@ -156,17 +189,21 @@ pt_inspect_log_text(const char *text, size_t len, result *r)
         ck += e.kind == PATIENT_LOG_KIND_CHECKPOINT;
         n++;
         if (first == NULL) {
-            first = log_line_summary(l, ll);
+            if (log_line_summary(l, ll, &first) != 0) {
+                pt_inspect_fail(r, "out of memory");
+                goto out;
+            }
         } else {
             last_l = l; /* text stays: summarised once, at the end */
             last_ll = ll;
         }
     }
-    if (last_l != NULL)
-        last = log_line_summary(last_l, last_ll);
-    log_details(r, n, ch, ev, ck, first, last, 0);
+    if (last_l != NULL && log_line_summary(last_l, last_ll, &last) != 0) {
+        pt_inspect_fail(r, "out of memory");
+        goto out;
+    }
+    rc = log_details(r, n, ch, ev, ck, first, last, 0);
     first = last = NULL;
-    rc = 0;
 out:
     cJSON_Delete(first);
     cJSON_Delete(last);

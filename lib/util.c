@@ -793,6 +793,17 @@ pt_json_nomem(void)
     return json_nomem;
 }
 
+patient_err
+pt_json_parse_lenient(const char *s, size_t len, const char **end, cJSON **out)
+{
+    /* NULL is cJSON's answer to bad text and to a failed allocation
+     * alike: the note tells them apart. */
+    json_nomem = 0;
+    if ((*out = cJSON_ParseWithLengthOpts(s, len, end, 0)) != NULL)
+        return PATIENT_OK;
+    return json_nomem ? PATIENT_ERR_NOMEM : PATIENT_ERR_PARSE;
+}
+
 /* PATIENT_ERR_JSON, naming the rule the text broke. */
 static patient_err
 not_strict(char **detail, const char *why)

@@ -116,9 +116,18 @@ patient_err pt_json_parse_max(const char *s, size_t len, size_t max, cJSON **out
  * text that could not be read (without it, out of memory reads as
  * malformed). */
 patient_err pt_json_parse_detail(const char *s, size_t len, size_t max, cJSON **out, char **detail);
-/* For the readers that call cJSON's parser themselves (the lenient
- * inspector): pt_json_nomem_clear before the parse, and a NULL document
- * with pt_json_nomem() nonzero ran out of memory (this thread's note). */
+/* cJSON's own lenient parse of len bytes of s, for the inspector, which
+ * shows what other readers would take: no strictness rules, no caps,
+ * trailing bytes allowed (end: where the value ended, or where the parse
+ * failed, as cJSON's return_parse_end; NULL: not wanted). *out is the
+ * document (new, caller frees; NULL unless PATIENT_OK). PATIENT_ERR_NOMEM
+ * when an allocation failed in the parse (as pt_json_parse_detail: in a
+ * program that called patient_json_track_nomem), else
+ * PATIENT_ERR_PARSE for text that does not parse. */
+patient_err pt_json_parse_lenient(const char *s, size_t len, const char **end, cJSON **out);
+/* This thread's note of a failed cJSON allocation: cleared, and read
+ * (nonzero: one failed since the clear). For the parsers above and the
+ * tests. */
 void pt_json_nomem_clear(void);
 int pt_json_nomem(void);
 /* patient_json_track_nomem with alloc_fn (malloc-compatible: what it

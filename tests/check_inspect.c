@@ -317,6 +317,62 @@ END_TEST
 /* An audit log from the library's writer: from its path (streamed) and
  * from its bytes (stdin), counted alike; its twin with a line that is not
  * an entry is refused both ways. */
+/* in (path as opts.path) inspected with each of cJSON's allocations
+ * failing in turn, through the library's out-of-memory note: the
+ * inspection fails saying "out of memory", never "starts like JSON but
+ * does not parse" or a log line that is not one, or its JSON is byte for
+ * byte the one with memory (never a summary cut short). Returns how many
+ * allocations were tried. */
+static unsigned
+nomem_each(const char *in, size_t len, const char *path)
+{
+    patient_inspect_opts o = PATIENT_OPTS_INIT(patient_inspect_opts);
+    patient_inspection *r = NULL;
+    char *full, *s;
+    unsigned k;
+
+    o.path = path;
+    ck_assert_int_eq(patient_inspect(in, len, &o, &r), PATIENT_OK);
+    ck_assert_ptr_nonnull(full = patient_inspection_json(r, "-"));
+    patient_inspection_free(r);
+    for (k = 1;; k++) {
+        patient_err err;
+        unsigned used;
+
+        r = NULL;
+        tu_json_fail_alloc(k);
+        err = patient_inspect(in, len, &o, &r);
+        used = tu_json_fail_alloc(0);
+        ck_assert_ptr_nonnull(r);
+        if (err != PATIENT_OK) {
+            const char *why = patient_inspection_error(r);
+            ck_assert_msg(why != NULL && strstr(why, "out of memory") != NULL,
+                          "allocation %u failed: %s", k, why ? why : "(none)");
+        } else {
+            s = patient_inspection_json(r, "-");
+            ck_assert_msg(s != NULL && strcmp(s, full) == 0, "allocation %u failed: %s", k, s);
+            free(s);
+        }
+        patient_inspection_free(r);
+        if (used < k)
+            break; /* nothing failed: every allocation was tried */
+    }
+    free(full);
+    return k;
+}
+
+/* Out of memory while the inspector parses a JSON document is an error,
+ * not text that does not parse (an audit log: audit_log). */
+START_TEST(nomem_not_unparsed)
+{
+    size_t n;
+    char *t = tu_fixture("manifest_golden.json", &n);
+
+    ck_assert_uint_gt(nomem_each(t, n, NULL), 10);
+    free(t);
+}
+END_TEST
+
 START_TEST(audit_log)
 {
     char dir[512], *t, *bad;
@@ -341,6 +397,9 @@ START_TEST(audit_log)
     ck_assert_int_eq(patient_log_checkpoint(log, NULL), PATIENT_OK);
     ck_assert_int_eq(patient_log_close(log), PATIENT_OK);
     t = tu_slurp(path, &n);
+    /* Out of memory reading it, from memory or its file, is an error. */
+    ck_assert_uint_gt(nomem_each(t, n, NULL), 3);
+    ck_assert_uint_gt(nomem_each(t, n, path), 3);
     for (int from_path = 0; from_path < 2; from_path++) {
         r = look(t, n, from_path ? path : NULL, PATIENT_OK);
         d = json_of(r, "audit-log", 1);
@@ -990,6 +1049,7 @@ inspect_suite(void)
     tcase_add_test(tc, jws_values);
     tcase_add_test(tc, jws_decode_nomem);
     tcase_add_test(tc, change_header);
+    tcase_add_test(tc, nomem_not_unparsed);
     tcase_add_test(tc, audit_log);
     tcase_add_test(tc, json_documents);
     tcase_add_test(tc, reader_problems);

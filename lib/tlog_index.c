@@ -137,18 +137,9 @@ patient_err
 pt_index_rec_add(pt_buf *recs, const uint8_t key[PT_INDEX_KEY], uint64_t seq)
 {
     uint8_t rec[REC_LEN];
-    patient_err err;
 
     memcpy(rec, key, PT_INDEX_KEY);
     put_be64(rec + PT_INDEX_KEY, seq);
-    /* the header's room first, as the file has it (pt_index_begin writes
-     * the header; pt_index_flush writes what follows the room) */
-    if (recs->len == 0) {
-        if ((err = pt_buf_reserve(recs, HDR_LEN + REC_LEN)))
-            return err;
-        memset(recs->data, ' ', HDR_LEN);
-        recs->len = HDR_LEN;
-    }
     return pt_buf_append(recs, rec, REC_LEN);
 }
 
@@ -193,6 +184,11 @@ pt_index_begin(pt_ixw *w, const char *path, const char *log_id, uint64_t old_siz
         w->at = w->keep;
         if ((w->fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
             return PATIENT_ERR_IO;
+        if (lseek(w->fd, w->at, SEEK_SET) != w->at) {
+            close(w->fd);
+            w->fd = -1;
+            return PATIENT_ERR_IO;
+        }
         return PATIENT_OK;
     }
     /* A new index is written beside it and renamed over the old one on
@@ -252,35 +248,20 @@ pt_index_begin(pt_ixw *w, const char *path, const char *log_id, uint64_t old_siz
 patient_err
 pt_index_flush(pt_ixw *w, pt_buf *recs)
 {
-    size_t n;
+    size_t n = recs->len;
 
-    if (recs->len <= HDR_LEN)
+    if (n == 0)
         return w->err;
-    n = recs->len - HDR_LEN;
-    if (w->err == PATIENT_OK && w->fd >= 0) {
-        const uint8_t *p = recs->data + HDR_LEN;
-        off_t at = w->at;
-        size_t left = n;
-        while (left > 0) {
-            ssize_t k = pwrite(w->fd, p, left, at);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                w->err = PATIENT_ERR_IO;
-                break;
-            }
-            p += k;
-            at += k;
-            left -= (size_t)k;
-        }
+    /* (the descriptor is at w->at: begin puts it there, each write moves it) */
+    if (w->err == PATIENT_OK && w->fd >= 0 &&
+        (w->err = pt_write_all(w->fd, recs->data, n)) == PATIENT_OK) {
 #ifdef SYNC_FILE_RANGE_WRITE
         /* Its writeback starts now, not in the commit's sync at the end. */
-        if (w->err == PATIENT_OK)
-            (void)sync_file_range(w->fd, w->at, (off_t)n, SYNC_FILE_RANGE_WRITE);
+        (void)sync_file_range(w->fd, w->at, (off_t)n, SYNC_FILE_RANGE_WRITE);
 #endif
-        w->at = at;
+        w->at += (off_t)n;
     }
-    recs->len = HDR_LEN; /* the room for the header kept */
+    recs->len = 0;
     return w->err;
 }
 
@@ -304,12 +285,6 @@ pt_index_commit(pt_ixw *w, pt_buf *recs, uint64_t new_size)
 
     if (w->fd < 0)
         return PATIENT_ERR_IO;
-    /* No change: only the header's room and the mark. */
-    if (recs->len == 0) {
-        if ((err = pt_buf_reserve(recs, HDR_LEN + REC_LEN)))
-            return err;
-        recs->len = HDR_LEN;
-    }
     /* the mark holds the last seq covered: new_size - 1 (new_size > 0) */
     memcpy(mark, mark_key, PT_INDEX_KEY);
     put_be64(mark + PT_INDEX_KEY, new_size - 1);

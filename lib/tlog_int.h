@@ -97,10 +97,9 @@ patient_err pt_log_evidence_build(const char *line, size_t len, uint64_t index,
 /* The key of a compact JWS of len bytes: its last 16 bytes. */
 void pt_index_key(const char *jws, size_t len, uint8_t key[PT_INDEX_KEY]);
 /* One more record of a run's new changes (key, seq) into recs, which keeps
- * them as the index file has them, after room for its header: the index
- * is written from this one buffer (a catch-up of a million entries has
- * 24 MB of records), not copied into another first. recs starts empty
- * ({0}) and is freed with pt_buf_free. */
+ * them as the index file has them: pt_index_flush writes them from this
+ * one buffer, not copied into another first. recs starts empty ({0}) and
+ * is freed with pt_buf_free. */
 patient_err pt_index_rec_add(pt_buf *recs, const uint8_t key[PT_INDEX_KEY], uint64_t seq);
 /* A monitor run's index update for the log log_id (64 hex), written as
  * the run takes the tree from old_size to new_size (> 0), so that the
@@ -108,8 +107,8 @@ patient_err pt_index_rec_add(pt_buf *recs, const uint8_t key[PT_INDEX_KEY], uint
  * pt_index_begin opens the index at path to add to it, or, if it does
  * not cover exactly up to old_size, a temporary file beside it for a new
  * one covering from old_size; pt_index_flush writes the records recs
- * holds (the run's new changes, pt_index_rec_add) and empties it (its
- * header's room kept); pt_index_commit adds the rest and the coverage
+ * holds (the run's new changes, pt_index_rec_add) and empties it;
+ * pt_index_commit adds the rest and the coverage
  * mark and makes it all durable (fdatasync; the new one renamed into
  * place); pt_index_abort, after a failed run or after the commit (then a
  * no-op), leaves the index as it was up to its last mark (an append's

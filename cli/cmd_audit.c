@@ -452,6 +452,7 @@ static int
 do_verify_proof(int n, char **args, const aopts *o)
 {
     patient_pubkey pk;
+    patient_log_proof_head head = {0};
     char *proof = NULL, *line = NULL, *report;
     size_t plen, llen;
     const char *line_path;
@@ -478,19 +479,20 @@ do_verify_proof(int n, char **args, const aopts *o)
         cli_report(err, line_path);
         goto out;
     }
-    err = patient_log_proof_verify(proof, plen, line, llen, &pk);
+    err = patient_log_proof_verify(proof, plen, line, llen, &pk, &head);
     rc = err == PATIENT_OK ? CLI_EXIT_OK
          : err == PATIENT_ERR_PARSE || err == PATIENT_ERR_ARG || err == PATIENT_ERR_HASH
              ? CLI_EXIT_FAIL
              : cli_exit_code(err);
-    report = o->json ? patient_log_proof_check_json(proof, plen, err, &pk)
-                     : patient_log_proof_check_text(proof, plen, err, &pk);
+    report = o->json ? patient_log_proof_check_json(&head, err, &pk)
+                     : patient_log_proof_check_text(&head, err, &pk);
     if (report == NULL)
         rc = cli_report(PATIENT_ERR_NOMEM, NULL);
     else
         fputs(report, stdout);
     free(report);
 out:
+    patient_log_proof_head_free(&head);
     free(proof);
     free(line);
     return rc;

@@ -86,7 +86,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t plen = (size_t)(nl - data);
         char *proof = fz_strndup(data, plen);
         err = patient_log_proof_verify(proof, plen, (const char *)nl + 1, size - plen - 1,
-                                       fz_pubkey());
+                                       fz_pubkey(), NULL);
         (void)err;
         free(proof);
     }

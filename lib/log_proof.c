@@ -291,6 +291,19 @@ proof_read(const char *proof_json, size_t proof_len, cJSON **p, proof_parts *pp)
     return PATIENT_OK;
 }
 
+/* The tree head of a proof proof_read read; on error *head is zeroed. */
+static patient_err
+head_fill(const proof_parts *pp, patient_log_proof_head *head)
+{
+    head->leaf_index = pp->m;
+    head->tree_size = pp->n;
+    if ((head->log_id = strdup(pp->log_id)) == NULL || (head->root = strdup(pp->root64)) == NULL) {
+        patient_log_proof_head_free(head);
+        return PATIENT_ERR_NOMEM;
+    }
+    return PATIENT_OK;
+}
+
 patient_err
 patient_log_proof_head_read(const char *proof_json, size_t proof_len,
                             patient_log_proof_head *head)
@@ -304,17 +317,8 @@ patient_log_proof_head_read(const char *proof_json, size_t proof_len,
     memset(head, 0, sizeof *head);
     if (proof_json == NULL)
         return PATIENT_ERR_ARG;
-    if ((err = proof_read(proof_json, proof_len, &p, &pp)) != PATIENT_OK)
-        goto out;
-    head->leaf_index = pp.m;
-    head->tree_size = pp.n;
-    if ((head->log_id = strdup(pp.log_id)) == NULL || (head->root = strdup(pp.root64)) == NULL) {
-        err = PATIENT_ERR_NOMEM;
-        goto out;
-    }
-out:
-    if (err != PATIENT_OK)
-        patient_log_proof_head_free(head);
+    if ((err = proof_read(proof_json, proof_len, &p, &pp)) == PATIENT_OK)
+        err = head_fill(&pp, head);
     free(pp.path);
     cJSON_Delete(p);
     return err;
@@ -332,7 +336,8 @@ patient_log_proof_head_free(patient_log_proof_head *head)
 
 patient_err
 patient_log_proof_verify(const char *proof_json, size_t proof_len, const char *leaf_line,
-                         size_t leaf_len, const patient_pubkey *pub)
+                         size_t leaf_len, const patient_pubkey *pub,
+                         struct patient_log_proof_head *head)
 {
     cJSON *p = NULL, *cp = NULL, *ln = NULL;
     patient_jws *j = NULL;
@@ -343,11 +348,16 @@ patient_log_proof_verify(const char *proof_json, size_t proof_len, const char *l
     patient_err err;
 
     memset(&pp, 0, sizeof pp);
+    if (head != NULL)
+        memset(head, 0, sizeof *head);
     if (proof_json == NULL || leaf_line == NULL)
         return PATIENT_ERR_ARG;
     if (leaf_len > 0 && leaf_line[leaf_len - 1] == '\n')
         leaf_len--;
     if ((err = proof_read(proof_json, proof_len, &p, &pp)) != PATIENT_OK)
+        goto out;
+    /* what it claims, for the report, from this one read */
+    if (head != NULL && (err = head_fill(&pp, head)) != PATIENT_OK)
         goto out;
     /* The line must be the entry the proof is about (out of memory
      * reading either is no verdict on them). */
@@ -379,6 +389,8 @@ patient_log_proof_verify(const char *proof_json, size_t proof_len, const char *l
     }
     err = pub ? patient_jws_verify(j, pub) : PATIENT_OK;
 out:
+    if (err == PATIENT_ERR_NOMEM)
+        patient_log_proof_head_free(head); /* no verdict: no report either */
     cJSON_Delete(p);
     cJSON_Delete(cp);
     cJSON_Delete(ln);

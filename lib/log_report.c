@@ -236,36 +236,31 @@ proof_why(patient_err err)
     }
 }
 
-/* What the proof claims, read by the library's proof reader; a proof it
- * refuses claims nothing (-1, ""). */
+/* What the proof claims, as patient_log_proof_verify read it; a proof
+ * that did not read (no head, or a zeroed one) claims nothing (-1, ""). */
 typedef struct {
-    patient_log_proof_head head;
     double leaf, size;
     const char *root, *log_id;
     char kid[PATIENT_KEYID_HEX];
 } proof_claims;
 
-/* 0, or -1 out of memory (the proof's claims unknown, not refused). */
-static int
-claims_read(const char *proof, size_t len, const patient_pubkey *pub, proof_claims *c)
+static void
+claims_of(const patient_log_proof_head *head, const patient_pubkey *pub, proof_claims *c)
 {
-    patient_err err = PATIENT_ERR_ARG;
-
     memset(c, 0, sizeof *c);
     c->leaf = c->size = -1;
     c->root = c->log_id = "";
-    if (proof != NULL && (err = patient_log_proof_head_read(proof, len, &c->head)) == PATIENT_OK) {
-        c->leaf = (double)c->head.leaf_index;
-        c->size = (double)c->head.tree_size;
-        c->root = c->head.root;
-        c->log_id = c->head.log_id;
+    if (head != NULL && head->log_id != NULL && head->root != NULL) {
+        c->leaf = (double)head->leaf_index;
+        c->size = (double)head->tree_size;
+        c->root = head->root;
+        c->log_id = head->log_id;
     }
     patient_keyid_hex(pub->id, c->kid);
-    return err == PATIENT_ERR_NOMEM ? -1 : 0;
 }
 
 char *
-patient_log_proof_check_json(const char *proof_json, size_t proof_len, patient_err result,
+patient_log_proof_check_json(const patient_log_proof_head *head, patient_err result,
                              const patient_pubkey *pub)
 {
     proof_claims c;
@@ -276,8 +271,8 @@ patient_log_proof_check_json(const char *proof_json, size_t proof_len, patient_e
      * to render, the tool reports NOMEM. */
     if (pub == NULL || result == PATIENT_ERR_NOMEM)
         return NULL;
-    if (claims_read(proof_json, proof_len, pub, &c) == 0 && (d = cJSON_CreateObject()) != NULL &&
-        cJSON_AddNumberToObject(d, "patient", 1) &&
+    claims_of(head, pub, &c);
+    if ((d = cJSON_CreateObject()) != NULL && cJSON_AddNumberToObject(d, "patient", 1) &&
         cJSON_AddStringToObject(d, "type", "audit-proof-check") &&
         cJSON_AddStringToObject(d, "result", result == PATIENT_OK ? "ok" : "invalid") &&
         (result == PATIENT_OK ? cJSON_AddNullToObject(d, "error")
@@ -285,16 +280,14 @@ patient_log_proof_check_json(const char *proof_json, size_t proof_len, patient_e
         cJSON_AddNumberToObject(d, "leaf_index", c.leaf) &&
         cJSON_AddNumberToObject(d, "tree_size", c.size) &&
         cJSON_AddStringToObject(d, "root", c.root) &&
-        cJSON_AddStringToObject(d, "log_id", c.log_id) &&
-        cJSON_AddStringToObject(d, "key", c.kid))
+        cJSON_AddStringToObject(d, "log_id", c.log_id) && cJSON_AddStringToObject(d, "key", c.kid))
         s = json_doc(d, 1);
     cJSON_Delete(d);
-    patient_log_proof_head_free(&c.head);
     return s;
 }
 
 char *
-patient_log_proof_check_text(const char *proof_json, size_t proof_len, patient_err result,
+patient_log_proof_check_text(const patient_log_proof_head *head, patient_err result,
                              const patient_pubkey *pub)
 {
     proof_claims c;
@@ -303,9 +296,8 @@ patient_log_proof_check_text(const char *proof_json, size_t proof_len, patient_e
 
     if (pub == NULL || result == PATIENT_ERR_NOMEM) /* as _json */
         return NULL;
-    if (claims_read(proof_json, proof_len, pub, &c) != 0)
-        err = PATIENT_ERR_NOMEM;
-    else if (result == PATIENT_OK)
+    claims_of(head, pub, &c);
+    if (result == PATIENT_OK)
         err = pt_buf_appendf(&b,
                              "proof ok: entry seq %.0f is included in log %.16s... at tree size "
                              "%.0f (root %s); the checkpoint is signed by key %s.\n",
@@ -313,7 +305,6 @@ patient_log_proof_check_text(const char *proof_json, size_t proof_len, patient_e
     else
         err = pt_buf_appendf(&b, "proof INVALID: %s [%s]\n", proof_why(result),
                              patient_errname(result));
-    patient_log_proof_head_free(&c.head);
     if (err) {
         pt_buf_free(&b);
         return NULL;

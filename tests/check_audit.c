@@ -275,13 +275,14 @@ START_TEST(proof_edges)
     ck_assert_int_eq(patient_log_proof(p, 5, &proof, NULL, NULL), PATIENT_OK);
     l = line_of(p, 5, &len);
     /* pub NULL skips only the signature (the CLI insists on --pub). */
-    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), l, len, NULL), PATIENT_OK);
-    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), l, len, &pk), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), l, len, NULL, NULL),
+                     PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), l, len, &pk, NULL), PATIENT_OK);
     /* Forged twins. */
-    ck_assert_int_eq(patient_log_proof_verify("{", 1, l, len, &pk), PATIENT_ERR_PARSE);
-    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof) - 1, l, len, &pk),
+    ck_assert_int_eq(patient_log_proof_verify("{", 1, l, len, &pk, NULL), PATIENT_ERR_PARSE);
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof) - 1, l, len, &pk, NULL),
                      PATIENT_ERR_PARSE);
-    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), l, len, &pk2),
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), l, len, &pk2, NULL),
                      PATIENT_ERR_KEY_MISMATCH);
     free(l);
     free(proof);
@@ -293,12 +294,14 @@ START_TEST(proof_edges)
 END_TEST
 
 /* Out of memory while checking a proof is NOMEM, never a verdict on the
- * proof or the line: each allocation cJSON makes, failed in turn. */
+ * proof or the line, and no claims for a report: each allocation cJSON
+ * makes, failed in turn. */
 START_TEST(proof_verify_nomem)
 {
     const char *p = path("pm.log");
     char *proof = NULL, *l;
     size_t len;
+    patient_log_proof_head h;
     patient_err err;
     unsigned k;
 
@@ -307,13 +310,21 @@ START_TEST(proof_verify_nomem)
     l = line_of(p, 5, &len);
     for (k = 1;; k++) {
         tu_json_fail_alloc(k);
-        err = patient_log_proof_verify(proof, strlen(proof), l, len, &pk);
+        err = patient_log_proof_verify(proof, strlen(proof), l, len, &pk, &h);
         tu_json_fail_alloc(0);
         if (err == PATIENT_OK)
             break;
         ck_assert_msg(err == PATIENT_ERR_NOMEM, "allocation %u failed: %s", k, patient_errname(err));
+        ck_assert_ptr_null(h.log_id);
+        ck_assert_ptr_null(h.root);
     }
     ck_assert_uint_gt(k, 3); /* the proof, the line, the checkpoint's header and payload */
+    /* the claims the report gives, from that one read */
+    ck_assert_uint_eq(h.leaf_index, 5);
+    ck_assert_uint_eq(h.tree_size, 8);
+    ck_assert_ptr_nonnull(h.log_id);
+    ck_assert_ptr_nonnull(h.root);
+    patient_log_proof_head_free(&h);
     free(l);
     free(proof);
 }
@@ -335,11 +346,11 @@ START_TEST(proof_leaf_line)
         l = line_of(p, seq, &ll);
         ck_assert_uint_eq(len, ll);
         ck_assert_str_eq(line, l);
-        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), line, len, &pk),
+        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), line, len, &pk, NULL),
                          PATIENT_OK);
         /* its forged twin: another line is not what was proved */
         next = line_of(p, seq + 1, &nl);
-        ck_assert_int_ne(patient_log_proof_verify(proof, strlen(proof), next, nl, &pk),
+        ck_assert_int_ne(patient_log_proof_verify(proof, strlen(proof), next, nl, &pk, NULL),
                          PATIENT_OK);
         free(next);
         free(l);
@@ -468,24 +479,28 @@ START_TEST(proof_check_render)
         {PATIENT_ERR_SIGNATURE, "the checkpoint signature is invalid"},
     };
     const char *p = path("pc.log");
-    char *proof = NULL, *s, want[512], kid[PATIENT_KEYID_HEX];
+    char *proof = NULL, *line, *s, want[512], kid[PATIENT_KEYID_HEX];
+    size_t len;
+    patient_log_proof_head h, bad;
     cJSON *d;
 
     build(p, 6);
-    ck_assert_int_eq(patient_log_proof(p, 5, &proof, NULL, NULL), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof(p, 5, &proof, &line, &len), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), line, len, &pk, &h),
+                     PATIENT_OK);
     patient_keyid_hex(pk.id, kid);
-    ck_assert_ptr_nonnull(s = patient_log_proof_check_text(proof, strlen(proof), PATIENT_OK, &pk));
+    ck_assert_ptr_nonnull(s = patient_log_proof_check_text(&h, PATIENT_OK, &pk));
     ck_assert(strncmp(s, "proof ok: entry seq 5 is included in log ", 41) == 0);
     snprintf(want, sizeof want, "; the checkpoint is signed by key %s.\n", kid);
     ck_assert(strstr(s, want) != NULL && strstr(s, "at tree size 8 (root ") != NULL);
     free(s);
     for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
-        ck_assert_ptr_nonnull(s = patient_log_proof_check_text(proof, strlen(proof), c[i].err, &pk));
+        ck_assert_ptr_nonnull(s = patient_log_proof_check_text(&h, c[i].err, &pk));
         snprintf(want, sizeof want, "proof INVALID: %s [%s]\n", c[i].why, patient_errname(c[i].err));
         ck_assert_str_eq(s, want);
         free(s);
     }
-    ck_assert_ptr_nonnull(s = patient_log_proof_check_json(proof, strlen(proof), PATIENT_OK, &pk));
+    ck_assert_ptr_nonnull(s = patient_log_proof_check_json(&h, PATIENT_OK, &pk));
     ck_assert_ptr_nonnull(d = cJSON_Parse(s));
     ck_assert_str_eq(s + strlen(s) - 2, "}\n"); /* as the sentence ends */
     ck_assert_str_eq(cJSON_GetObjectItem(d, "result")->valuestring, "ok");
@@ -495,7 +510,10 @@ START_TEST(proof_check_render)
     ck_assert_str_eq(cJSON_GetObjectItem(d, "key")->valuestring, kid);
     cJSON_Delete(d);
     free(s);
-    ck_assert_ptr_nonnull(s = patient_log_proof_check_json("{", 1, PATIENT_ERR_PARSE, &pk));
+    /* a proof that does not read: verify leaves the head zeroed */
+    ck_assert_int_eq(patient_log_proof_verify("{", 1, line, len, &pk, &bad), PATIENT_ERR_PARSE);
+    ck_assert_ptr_null(bad.log_id);
+    ck_assert_ptr_nonnull(s = patient_log_proof_check_json(&bad, PATIENT_ERR_PARSE, &pk));
     ck_assert_ptr_nonnull(d = cJSON_Parse(s));
     ck_assert_str_eq(cJSON_GetObjectItem(d, "result")->valuestring, "invalid");
     ck_assert_str_eq(cJSON_GetObjectItem(d, "error")->valuestring, "parse");
@@ -503,11 +521,18 @@ START_TEST(proof_check_render)
     ck_assert_str_eq(cJSON_GetObjectItem(d, "root")->valuestring, "");
     cJSON_Delete(d);
     free(s);
-    ck_assert_ptr_null(patient_log_proof_check_json(proof, strlen(proof), PATIENT_OK, NULL));
+    ck_assert_ptr_nonnull(s = patient_log_proof_check_json(NULL, PATIENT_ERR_PARSE, &pk));
+    ck_assert_ptr_nonnull(d = cJSON_Parse(s));
+    ck_assert_int_eq(cJSON_GetObjectItem(d, "tree_size")->valueint, -1);
+    cJSON_Delete(d);
+    free(s);
+    ck_assert_ptr_null(patient_log_proof_check_json(&h, PATIENT_OK, NULL));
     /* A check that ran out of memory has no verdict: neither "invalid"
      * nor "proof INVALID: ... [nomem]", only the tool's [nomem]. */
-    ck_assert_ptr_null(patient_log_proof_check_json(proof, strlen(proof), PATIENT_ERR_NOMEM, &pk));
-    ck_assert_ptr_null(patient_log_proof_check_text(proof, strlen(proof), PATIENT_ERR_NOMEM, &pk));
+    ck_assert_ptr_null(patient_log_proof_check_json(&h, PATIENT_ERR_NOMEM, &pk));
+    ck_assert_ptr_null(patient_log_proof_check_text(&h, PATIENT_ERR_NOMEM, &pk));
+    patient_log_proof_head_free(&h);
+    free(line);
     free(proof);
 }
 END_TEST
@@ -519,17 +544,17 @@ typedef struct {
     size_t n;
     const char *const *paths;
     const patient_log_report *r;
-    const char *proof;
+    const patient_log_proof_head *head;
     int text;
 } render_args;
 
 static char *
 render(const render_args *a)
 {
-    if (a->proof == NULL)
+    if (a->head == NULL)
         return patient_log_verify_json(a->n, a->paths, a->r);
-    return a->text ? patient_log_proof_check_text(a->proof, strlen(a->proof), PATIENT_OK, &pk)
-                   : patient_log_proof_check_json(a->proof, strlen(a->proof), PATIENT_OK, &pk);
+    return a->text ? patient_log_proof_check_text(a->head, PATIENT_OK, &pk)
+                   : patient_log_proof_check_json(a->head, PATIENT_OK, &pk);
 }
 
 static unsigned
@@ -561,20 +586,25 @@ START_TEST(report_render_nomem)
     patient_log_report r[3];
     char *text, *proof = NULL;
     size_t tl;
+    patient_log_proof_head h;
 
     three_reports(paths, r);
     /* an object a log, every member, the array, the print */
     ck_assert_uint_ge(each_allocation_failed(&(render_args){3, paths, r, NULL, 0}), 3 * 22);
     ck_assert_int_eq(patient_log_proof(paths[0], 5, &proof, &text, &tl), PATIENT_OK);
-    /* the proof's claims are read with cJSON too */
-    ck_assert_uint_ge(each_allocation_failed(&(render_args){0, NULL, NULL, proof, 0}), 12);
-    ck_assert_uint_ge(each_allocation_failed(&(render_args){0, NULL, NULL, proof, 1}), 1);
+    /* the proof's claims are read by the verifier (proof_verify_nomem),
+     * not again by the renderers: the sentence makes no cJSON allocation */
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), text, tl, &pk, &h), PATIENT_OK);
+    ck_assert_uint_ge(each_allocation_failed(&(render_args){0, NULL, NULL, &h, 0}), 12);
+    ck_assert_uint_eq(each_allocation_failed(&(render_args){0, NULL, NULL, &h, 1}), 0);
+    patient_log_proof_head_free(&h);
     /* and by the verifier: out of memory is not a malformed proof */
     tu_json_fail_alloc(1);
-    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), text, tl, &pk),
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), text, tl, &pk, NULL),
                      PATIENT_ERR_NOMEM);
     tu_json_fail_alloc(0);
-    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), text, tl, &pk), PATIENT_OK);
+    ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), text, tl, &pk, NULL),
+                     PATIENT_OK);
     free(text);
     free(proof);
 }

@@ -2204,25 +2204,25 @@ START_TEST(log_proofs)
     for (size_t k = 0; k < sizeof seqs / sizeof *seqs; k++) {
         uint64_t s = seqs[k];
         ck_assert_int_eq(patient_log_proof(p, s, &proof, NULL, NULL), PATIENT_OK);
-        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s],
-                                                  strlen(ls.l[s]), &pk),
-                         PATIENT_OK);
+        ck_assert_int_eq(
+            patient_log_proof_verify(proof, strlen(proof), ls.l[s], strlen(ls.l[s]), &pk, NULL),
+            PATIENT_OK);
         /* Forged twins: another entry's line, an edited line, wrong key. */
         ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s + 1],
-                                                  strlen(ls.l[s + 1]), &pk),
+                                                  strlen(ls.l[s + 1]), &pk, NULL),
                          PATIENT_ERR_ARG);
         {
             char *edited = strdup(ls.l[s]);
             char *q = strstr(edited, "\"time\":\"2");
             q[8] = '3';
-            ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), edited,
-                                                      strlen(edited), &pk),
-                             PATIENT_ERR_HASH);
+            ck_assert_int_eq(
+                patient_log_proof_verify(proof, strlen(proof), edited, strlen(edited), &pk, NULL),
+                PATIENT_ERR_HASH);
             free(edited);
         }
-        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s],
-                                                  strlen(ls.l[s]), &pk2),
-                         PATIENT_ERR_KEY_MISMATCH);
+        ck_assert_int_eq(
+            patient_log_proof_verify(proof, strlen(proof), ls.l[s], strlen(ls.l[s]), &pk2, NULL),
+            PATIENT_ERR_KEY_MISMATCH);
         free(proof);
     }
     /* Not yet covered by a checkpoint. */
@@ -2260,9 +2260,9 @@ START_TEST(log_proof_head)
     patient_log_proof_head_free(&h); /* a zeroed head is fine */
     forged = tu_replace1(proof, "\"tree_size\":17", "\"tree_size\":\"17\"");
     ck_assert_int_eq(patient_log_proof_head_read(forged, strlen(forged), &h), PATIENT_ERR_PARSE);
-    ck_assert_int_eq(patient_log_proof_verify(forged, strlen(forged), ls.l[5], strlen(ls.l[5]),
-                                              &pk),
-                     PATIENT_ERR_PARSE);
+    ck_assert_int_eq(
+        patient_log_proof_verify(forged, strlen(forged), ls.l[5], strlen(ls.l[5]), &pk, NULL),
+        PATIENT_ERR_PARSE);
     ck_assert(h.leaf_index == 0 && h.tree_size == 0 && h.log_id == NULL && h.root == NULL);
     free(forged);
     forged = tu_replace1(proof, "\"path\":[\"", "\"path\":[\"AAAA");
@@ -2313,14 +2313,14 @@ START_TEST(log_proof_path_tampered)
     ls = read_lines(p);
     for (uint64_t s = 0; s < 17; s++) {
         ck_assert_int_eq(patient_log_proof(p, s, &proof, NULL, NULL), PATIENT_OK);
-        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s],
-                                                  strlen(ls.l[s]), &pk),
-                         PATIENT_OK);
+        ck_assert_int_eq(
+            patient_log_proof_verify(proof, strlen(proof), ls.l[s], strlen(ls.l[s]), &pk, NULL),
+            PATIENT_OK);
         q = strstr(proof, "\"path\":[\"") + 9;
         *q = *q == 'A' ? 'B' : 'A';
-        ck_assert_int_eq(patient_log_proof_verify(proof, strlen(proof), ls.l[s],
-                                                  strlen(ls.l[s]), &pk),
-                         PATIENT_ERR_HASH);
+        ck_assert_int_eq(
+            patient_log_proof_verify(proof, strlen(proof), ls.l[s], strlen(ls.l[s]), &pk, NULL),
+            PATIENT_ERR_HASH);
         free(proof);
     }
     free_lines(&ls);

@@ -319,12 +319,16 @@ PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof(const char *path, uint6
  * (PATIENT_ERR_KEY_MISMATCH, PATIENT_ERR_SIGNATURE). pub NULL skips only
  * that last signature check; a tool must then say so. Malformed proof:
  * PATIENT_ERR_PARSE; out of memory reading it, the line or the
- * checkpoint: PATIENT_ERR_NOMEM, never another verdict. Thread-safe. */
-PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_verify(const char *proof_json,
-                                                                size_t proof_len,
-                                                                const char *leaf_line,
-                                                                size_t leaf_len,
-                                                                const patient_pubkey *pub);
+ * checkpoint: PATIENT_ERR_NOMEM, never another verdict. head not NULL:
+ * what the proof claims, as patient_log_proof_head_read gives it, from the
+ * same read (for the report: the proof is parsed once), filled whatever
+ * the verdict once the proof reads; zeroed when it does not (PARSE,
+ * TOO_LARGE, ARG) or on NOMEM. The caller frees it with
+ * patient_log_proof_head_free whatever the result. Thread-safe. */
+struct patient_log_proof_head;
+PATIENT_EXPORT PATIENT_WUR patient_err patient_log_proof_verify(
+    const char *proof_json, size_t proof_len, const char *leaf_line, size_t leaf_len,
+    const patient_pubkey *pub, struct patient_log_proof_head *head);
 /* What a proof claims, for a message: its tree head, read by the same
  * reader as patient_log_proof_verify (every member checked and decoded, the
  * audit path too) but nothing verified. log_id and root are the proof's
@@ -381,25 +385,22 @@ PATIENT_EXPORT patient_log_verdict patient_log_verify_verdict(size_t n,
 PATIENT_EXPORT char *patient_log_verify_text(const char *path, const patient_log_report *r,
                                              const patient_pubkey *pub);
 
-/* `patient audit verify-proof`: the check of proof_json (proof_len bytes)
- * against an entry's line under pub, result being what
- * patient_log_proof_verify returned, with what the proof claims (read by
- * patient_log_proof_head_read; a proof it refuses claims leaf_index and
- * tree_size -1, root and log_id ""). _json: pretty-printed {"patient": 1,
+/* `patient audit verify-proof`: the check of a proof against an entry's
+ * line under pub, result being what patient_log_proof_verify returned,
+ * with what the proof claims, head (the one that call filled; NULL or
+ * zeroed, a proof that did not read: leaf_index and tree_size -1, root and
+ * log_id ""). _json: pretty-printed {"patient": 1,
  * "type": "audit-proof-check", "result": "ok"|"invalid", "error" (null or
  * the code's name), leaf_index, tree_size, root, log_id, key} and "\n";
  * _text: "proof ok: ..." or "proof INVALID: <why> [code]"
  * (why: which part failed, from the code) and "\n". malloc'd (free); NULL,
- * never a document cut short or without the claims, when out of memory
- * (reading the proof's claims too), when result is PATIENT_ERR_NOMEM (the
- * check ran out of memory: no verdict to render, the caller reports
- * NOMEM) or pub is NULL. Thread-safe. */
-PATIENT_EXPORT char *patient_log_proof_check_json(const char *proof_json, size_t proof_len,
-                                                  patient_err result,
-                                                  const patient_pubkey *pub);
-PATIENT_EXPORT char *patient_log_proof_check_text(const char *proof_json, size_t proof_len,
-                                                  patient_err result,
-                                                  const patient_pubkey *pub);
+ * never a document cut short, when out of memory, when result is
+ * PATIENT_ERR_NOMEM (the check ran out of memory: no verdict to render,
+ * the caller reports NOMEM) or pub is NULL. Thread-safe. */
+PATIENT_EXPORT char *patient_log_proof_check_json(const patient_log_proof_head *head,
+                                                  patient_err result, const patient_pubkey *pub);
+PATIENT_EXPORT char *patient_log_proof_check_text(const patient_log_proof_head *head,
+                                                  patient_err result, const patient_pubkey *pub);
 
 /* ---- Choosing and counting changes (patient audit list, stats, monitor) */
 

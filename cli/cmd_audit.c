@@ -183,35 +183,6 @@ match(const patient_log_entry *e, const aopts *o)
     return 1;
 }
 
-/* Distinct values of a per-edit array, joined with ",". */
-static void
-join_unique(const char *const *v, size_t n, char *out, size_t cap)
-{
-    size_t len = 0;
-
-    out[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t j, l;
-        if (v[i] == NULL || v[i][0] == 0)
-            continue;
-        for (j = 0; j < i; j++)
-            if (v[j] && strcmp(v[j], v[i]) == 0)
-                break;
-        if (j < i)
-            continue;
-        l = strlen(v[i]);
-        if (len + l + 2 >= cap) {
-            if (len + 4 < cap)
-                memcpy(out + len, ",..", 4);
-            return;
-        }
-        if (len)
-            out[len++] = ',';
-        memcpy(out + len, v[i], l + 1);
-        len += l;
-    }
-}
-
 typedef patient_err (*entry_fn)(const char *log, const patient_log_entry *e, void *ctx);
 
 /* Iterate one log, calling fn on matching changes. Returns an exit code. */
@@ -251,63 +222,27 @@ struct list_ctx {
     uint64_t rows;
 };
 
-/* The upstream TLS column: "TLSv1.3 verified", "TLSv1.2 UNVERIFIED",
- * "plain" (plain HTTP upstream), "-" (not recorded). */
-static const char *
-tls_short(const patient_log_entry *e, char *out, size_t cap)
-{
-    patient_log_tls t;
-
-    switch (patient_log_entry_tls(e, &t)) {
-    case PATIENT_OK:
-        break;
-    case PATIENT_ERR_NOT_FOUND:
-        return "-";
-    default:
-        return e->tls;
-    }
-    if (t.plaintext)
-        return "plain";
-    snprintf(out, cap, "%.*s %s", (int)t.version_len, t.version,
-             t.verified ? "verified" : "UNVERIFIED");
-    return out;
-}
-
 static patient_err
 list_row(const char *log, const patient_log_entry *e, void *vctx)
 {
     struct list_ctx *c = vctx;
-    char ts[PATIENT_TIME_ANY_BYTES], reasons[512], rules[512], tls[160], chunks[48];
+    char *s;
 
     c->rows++;
     if (c->json) {
         /* The library renders the row, chunks and all (patient/inspect.h). */
-        char *s = patient_inspect_log_entry_json(e, log,
-                                                 c->chunks ? PATIENT_INSPECT_ENTRY_CHUNKS : 0);
+        s = patient_inspect_log_entry_json(e, log, c->chunks ? PATIENT_INSPECT_ENTRY_CHUNKS : 0);
         if (s == NULL)
             return PATIENT_ERR_NOMEM;
         puts(s);
         free(s);
         return PATIENT_OK;
     }
-    if (e->time_str)
-        snprintf(ts, sizeof ts, "%s", e->time_str);
-    else
-        patient_time_format_any(e->time, ts);
-    join_unique(e->reasons, e->n_edits, reasons, sizeof reasons);
-    if (e->rules)
-        join_unique(e->rules, e->n_edits, rules, sizeof rules);
-    else
-        rules[0] = 0;
-    printf("%-20s %7" PRIu64 "  ", ts, e->seq);
-    cli_print_safe(e->by_name ? e->by_name : "-");
-    printf("%*s", (int)(e->by_name && strlen(e->by_name) < 16 ? 16 - strlen(e->by_name) : 0), "");
-    printf(" %8" PRIu64 " %8" PRIu64 "  %-24s %-24s %-18s ", e->deleted, e->inserted,
-           reasons[0] ? reasons : "-", rules[0] ? rules : "-", tls_short(e, tls, sizeof tls));
-    if (c->chunks)
-        printf("%-28s ", patient_inspect_log_entry_chunks(e, chunks, sizeof chunks));
-    cli_print_safe(e->url ? e->url : "-");
-    putchar('\n');
+    /* ... and the text row (patient/log.h). */
+    if ((s = patient_log_list_row_text(e, c->chunks)) == NULL)
+        return PATIENT_ERR_NOMEM;
+    fputs(s, stdout);
+    free(s);
     return PATIENT_OK;
 }
 

@@ -164,10 +164,8 @@ detect(const char *path, const char *data, size_t len, int head_only, int is_fil
 static void
 put_safe(pt_buf *b, patient_err *err, const char *s)
 {
-    for (; *s && *err == PATIENT_OK; s++) {
-        char c = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-        *err = pt_buf_append(b, &c, 1);
-    }
+    if (*err == PATIENT_OK)
+        *err = pt_buf_append_safe(b, s);
 }
 
 static void

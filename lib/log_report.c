@@ -3,17 +3,21 @@
  * paragraph, a proof's check (patient_log_proof_verify's result) as the
  * audit-proof-check document and as its sentence, the counts of `audit
  * stats` (patient_log_tally) as the audit-stats document and as its table,
- * and each change `audit monitor` shows as its JSON line and as its text
- * line. Headers: patient/log.h, patient/tlog.h (the monitor's lines). */
+ * each change `audit monitor` shows as its JSON line and as its text
+ * line, and each row of `audit list`'s table. Headers: patient/log.h,
+ * patient/tlog.h (the monitor's lines). */
 #include "config.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cJSON.h>
 #include <sodium.h>
 
+#include <patient/inspect.h>
 #include <patient/log.h>
+#include <patient/time.h>
 #include <patient/tlog.h>
 #include "log_int.h"
 #include "util.h"
@@ -312,26 +316,6 @@ patient_log_proof_check_text(const patient_log_proof_head *head, patient_err res
     return (char *)b.data; /* pt_buf keeps a NUL after its bytes */
 }
 
-/* ---- strings from a log, for a terminal ----------------------------------- */
-
-/* s (NULL: nothing) with each control byte and DEL as '?': a log's strings
- * are not ours and must not drive the terminal. */
-static patient_err
-append_safe(pt_buf *b, const char *s)
-{
-    size_t start = b->len;
-    patient_err err;
-
-    if (s == NULL)
-        return PATIENT_OK;
-    if ((err = pt_buf_append(b, s, strlen(s))) != PATIENT_OK)
-        return err;
-    for (size_t i = start; i < b->len; i++)
-        if (b->data[i] < 0x20 || b->data[i] == 0x7f)
-            b->data[i] = '?';
-    return PATIENT_OK;
-}
-
 static char *
 buf_done(pt_buf *b, patient_err err)
 {
@@ -427,7 +411,7 @@ patient_log_tally_text(patient_log_tally *s)
                          "DELETED", "INSERTED");
     for (size_t i = 0; !err && i < m; i++) {
         size_t l = strlen(tab[i].key);
-        if (!(err = append_safe(&b, tab[i].key)) &&
+        if (!(err = pt_buf_append_safe(&b, tab[i].key)) &&
             !(err = pt_buf_appendf(&b, "%*s", (int)(l < 32 ? 32 - l : 0), "")))
             err = count_row(&b, &tab[i]);
     }
@@ -475,12 +459,101 @@ patient_monitor_entry_text(const patient_log_entry *e)
     if (e == NULL)
         return NULL;
     err = pt_buf_appendf(&b, "%s  seq %" PRIu64 "  ", e->time_str ? e->time_str : "?", e->seq);
-    if (!err && !(err = append_safe(&b, e->by_name)))
+    if (!err && !(err = pt_buf_append_safe(&b, e->by_name)))
         err = pt_buf_appendf(&b, "  -%" PRIu64 " +%" PRIu64 "  ", e->deleted, e->inserted);
     for (size_t i = 0; !err && i < e->n_edits; i++)
         if (!(err = i ? pt_buf_append(&b, ",", 1) : PATIENT_OK))
-            err = append_safe(&b, e->reasons[i]);
-    if (!err && !(err = pt_buf_append(&b, " ", 1)) && !(err = append_safe(&b, e->url)))
+            err = pt_buf_append_safe(&b, e->reasons[i]);
+    if (!err && !(err = pt_buf_append(&b, " ", 1)) &&
+        !(err = pt_buf_append_safe(&b, e->url)))
+        err = pt_buf_append(&b, "\n", 1);
+    return buf_done(&b, err);
+}
+
+/* ---- audit list's rows ----------------------------------------------------- */
+
+/* Distinct values of a per-edit array, joined with ",", cut with ",.." to
+ * fit cap. */
+static void
+join_unique(const char *const *v, size_t n, char *out, size_t cap)
+{
+    size_t len = 0;
+
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j, l;
+        if (v[i] == NULL || v[i][0] == 0)
+            continue;
+        for (j = 0; j < i; j++)
+            if (v[j] && strcmp(v[j], v[i]) == 0)
+                break;
+        if (j < i)
+            continue;
+        l = strlen(v[i]);
+        if (len + l + 2 >= cap) {
+            if (len + 4 < cap)
+                memcpy(out + len, ",..", 4);
+            return;
+        }
+        if (len)
+            out[len++] = ',';
+        memcpy(out + len, v[i], l + 1);
+        len += l;
+    }
+}
+
+/* The upstream TLS column: "TLSv1.3 verified", "TLSv1.2 UNVERIFIED",
+ * "plain" (plain HTTP upstream), "-" (not recorded). */
+static const char *
+tls_short(const patient_log_entry *e, char *out, size_t cap)
+{
+    patient_log_tls t;
+
+    switch (patient_log_entry_tls(e, &t)) {
+    case PATIENT_OK:
+        break;
+    case PATIENT_ERR_NOT_FOUND:
+        return "-";
+    default:
+        return e->tls;
+    }
+    if (t.plaintext)
+        return "plain";
+    snprintf(out, cap, "%.*s %s", (int)t.version_len, t.version,
+             t.verified ? "verified" : "UNVERIFIED");
+    return out;
+}
+
+char *
+patient_log_list_row_text(const patient_log_entry *e, int chunks)
+{
+    char ts[PATIENT_TIME_ANY_BYTES], reasons[512], rules[512], tls[160], ch[48];
+    size_t l;
+    pt_buf b = {0};
+    patient_err err;
+
+    if (e == NULL)
+        return NULL;
+    if (e->time_str)
+        snprintf(ts, sizeof ts, "%s", e->time_str);
+    else
+        patient_time_format_any(e->time, ts);
+    join_unique(e->reasons, e->n_edits, reasons, sizeof reasons);
+    if (e->rules)
+        join_unique(e->rules, e->n_edits, rules, sizeof rules);
+    else
+        rules[0] = 0;
+    /* A missing middlebox is "-" unpadded, as the tool has always printed. */
+    l = e->by_name ? strlen(e->by_name) : 16;
+    err = pt_buf_appendf(&b, "%-20s %7" PRIu64 "  ", ts, e->seq);
+    if (!err && !(err = pt_buf_append_safe(&b, e->by_name ? e->by_name : "-")))
+        err = pt_buf_appendf(&b, "%*s %8" PRIu64 " %8" PRIu64 "  %-24s %-24s %-18s ",
+                             (int)(l < 16 ? 16 - l : 0), "", e->deleted, e->inserted,
+                             reasons[0] ? reasons : "-", rules[0] ? rules : "-",
+                             tls_short(e, tls, sizeof tls));
+    if (!err && chunks)
+        err = pt_buf_appendf(&b, "%-28s ", patient_inspect_log_entry_chunks(e, ch, sizeof ch));
+    if (!err && !(err = pt_buf_append_safe(&b, e->url ? e->url : "-")))
         err = pt_buf_append(&b, "\n", 1);
     return buf_done(&b, err);
 }

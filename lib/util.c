@@ -134,6 +134,22 @@ pt_buf_append(pt_buf *b, const void *p, size_t n)
 }
 
 patient_err
+pt_buf_append_safe(pt_buf *b, const char *s)
+{
+    size_t start = b->len;
+    patient_err err;
+
+    if (s == NULL)
+        return PATIENT_OK;
+    if ((err = pt_buf_append(b, s, strlen(s))) != PATIENT_OK)
+        return err;
+    for (size_t i = start; i < b->len; i++)
+        if (b->data[i] < 0x20 || b->data[i] == 0x7f)
+            b->data[i] = '?';
+    return PATIENT_OK;
+}
+
+patient_err
 pt_buf_vappendf(pt_buf *b, const char *fmt, va_list ap)
 {
     va_list aq;

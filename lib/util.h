@@ -25,6 +25,10 @@ typedef struct {
 patient_err pt_buf_reserve(pt_buf *b, size_t extra);
 patient_err pt_buf_append(pt_buf *b, const void *p, size_t n);
 patient_err pt_buf_appendf(pt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s (NULL: nothing) with each control byte (below 0x20) and DEL as '?':
+ * how a string from a log or an artefact, which is not ours, is rendered
+ * for a terminal, so it cannot move the cursor or retitle the window. */
+patient_err pt_buf_append_safe(pt_buf *b, const char *s);
 patient_err pt_buf_vappendf(pt_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 /* pt_buf_reserve for a buffer that holds nothing yet and is about to take n

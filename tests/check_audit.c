@@ -867,6 +867,47 @@ START_TEST(monitor_entry_render)
 }
 END_TEST
 
+/* audit list's row: columns padded as the header, the middlebox name and
+ * URL with the log's control bytes as '?', a long name unpadded, missing
+ * strings "-", duplicate reasons once; the CHUNKS column when asked. */
+START_TEST(list_row_render)
+{
+    static const char *const r[] = {"tracker.removed", "tracker.removed", "banner.inserted"};
+    static const struct {
+        const char *by, *time, *url;
+        size_t n;
+        int chunks;
+        const char *want;
+    } c[] = {
+        {"co\x1b[2Jrp", NULL, "https://a.example/\x7f\n", 3, 0,
+         "2026-11-22T10:00:00Z       7  co?[2Jrp               12        3  "
+         "tracker.removed,banner.inserted -                        -                  "
+         "https://a.example/??\n"},
+        {"a-middlebox-named-long", "2026-11-22T10:00:00.5Z", NULL, 1, 1,
+         "2026-11-22T10:00:00.5Z       7  a-middlebox-named-long       12        3  "
+         "tracker.removed          -                        -                  "
+         "?                            -\n"},
+        {NULL, "2026-11-22T10:00:00.5Z", NULL, 0, 0,
+         "2026-11-22T10:00:00.5Z       7  -       12        3  -                        "
+         "-                        -                  -\n"},
+    };
+    patient_log_entry e = tally_entry(r, 3, 12, 3);
+    char *s;
+
+    ck_assert_ptr_null(patient_log_list_row_text(NULL, 0));
+    e.seq = 7;
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        e.by_name = c[i].by;
+        e.time_str = c[i].time;
+        e.url = c[i].url;
+        e.n_edits = c[i].n;
+        ck_assert_ptr_nonnull(s = patient_log_list_row_text(&e, c[i].chunks));
+        ck_assert_str_eq(s, c[i].want);
+        free(s);
+    }
+}
+END_TEST
+
 /* --reason GLOB: some edit's reason matches, else not. */
 START_TEST(reason_match)
 {
@@ -909,6 +950,7 @@ audit_suite(void)
     tcase_add_test(tc, tally_key_bytes_cap);
     tcase_add_test(tc, tally_render);
     tcase_add_test(tc, monitor_entry_render);
+    tcase_add_test(tc, list_row_render);
     tcase_add_test(tc, reason_match);
     suite_add_tcase(s, tc);
     return s;

@@ -84,9 +84,4 @@ int cli_exists(const char *path);
 /* Is stderr a terminal (progress messages go there only then)? */
 int cli_stderr_tty(void);
 
-/* s on stdout, each control character (below 0x20, and 0x7f) as '?', so a
- * string from a log cannot move the cursor or retitle a terminal. NULL
- * prints nothing. */
-void cli_print_safe(const char *s);
-
 #endif

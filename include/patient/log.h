@@ -482,6 +482,18 @@ PATIENT_EXPORT const char *patient_log_tally_by_name(patient_log_tally_by by);
 PATIENT_EXPORT char *patient_log_tally_json(patient_log_tally *s, uint64_t entries);
 PATIENT_EXPORT char *patient_log_tally_text(patient_log_tally *s);
 
+/* `patient audit list`'s row for change entry e, ending in "\n": time
+ * (e->time_str, else e->time as patient_time_format_any writes it), seq,
+ * middlebox name (padded to 16 columns; "-" when missing), deleted,
+ * inserted, its distinct reasons and rules joined by "," (cut with ",.."
+ * past 511 bytes; "-" when none), the upstream TLS ("TLSv1.3 verified",
+ * "... UNVERIFIED", "plain", "-" when not recorded), with chunks non-zero
+ * the CHUNKS column (patient_inspect_log_entry_chunks, which reads the
+ * descriptor), and the URL ("-" when missing); the middlebox name and URL
+ * with control bytes and DEL as '?'. malloc'd (free), NULL when out of
+ * memory or e is NULL. Thread-safe. */
+PATIENT_EXPORT char *patient_log_list_row_text(const patient_log_entry *e, int chunks);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1278,14 +1278,15 @@ catch_up_entry(mrun *m, const rslot *sl, size_t j, int add)
     if (i == 0)
         pt_hex(li->chain, HASH_LEN, st->log_id);
     if (e->kind == PATIENT_LOG_KIND_CHECKPOINT &&
-        (err = check_log_checkpoint(e, &st->t, st->log_id, o->pub)) == PATIENT_ERR_NOMEM)
-        return raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
-    if (e->kind == PATIENT_LOG_KIND_CHECKPOINT && err != PATIENT_OK)
+        (err = check_log_checkpoint(e, &st->t, st->log_id, o->pub)) != PATIENT_OK) {
+        if (err == PATIENT_ERR_NOMEM)
+            return raise_alarm(r, PATIENT_MONITOR_STATE, err, "out of memory");
         return raise_alarm(r, PATIENT_MONITOR_ENTRY, err,
                            "entry %llu: the log's own checkpoint %s", (unsigned long long)i,
                            err == PATIENT_ERR_HASH          ? "signs another root than its entries'"
                            : err == PATIENT_ERR_LOG_CORRUPT ? "is malformed"
                                                             : "has a bad signature");
+    }
     if (e->kind == PATIENT_LOG_KIND_CHANGE) {
         uint8_t key[PT_INDEX_KEY];
         r->changes++;

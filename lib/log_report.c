@@ -40,17 +40,40 @@ json_doc(const cJSON *o, int pretty)
     return (char *)b.data; /* pt_buf keeps a NUL after its bytes */
 }
 
+/* A text rendering's end: its bytes, or NULL (freed) when err. */
+static char *
+buf_done(pt_buf *b, patient_err err)
+{
+    if (err) {
+        pt_buf_free(b);
+        return NULL;
+    }
+    return (char *)b->data; /* pt_buf keeps a NUL after its bytes */
+}
+
+/* Adds item (new) to arr or to obj under name; 0 when item is NULL or
+ * cannot be added (then freed). */
+static int
+add_item(cJSON *to, const char *name, cJSON *item)
+{
+    if (item == NULL)
+        return 0;
+    if (name ? cJSON_AddItemToObject(to, name, item) : cJSON_AddItemToArray(to, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
 /* ---- a log's verification ------------------------------------------------ */
 
-/* "ok", or "tampered" (the log says how), or "error" (it could not be
- * read as a log at all). */
-static const char *
-verify_status(const patient_log_report *r)
-{
-    if (r->result == PATIENT_OK)
-        return "ok";
-    return r->tamper != PATIENT_LOG_INTACT ? "tampered" : "error";
-}
+/* A verdict's word in the reports: over all logs, and one log's own (its
+ * verdict alone: "tampered" when the log says how, "error" when it could
+ * not be read as a log at all). */
+static const char *const verdict_name[] = {
+    [PATIENT_LOG_VERDICT_OK] = "ok",
+    [PATIENT_LOG_VERDICT_TAMPERED] = "tampered",
+    [PATIENT_LOG_VERDICT_ERROR] = "error",
+};
 
 /* The last checkpoint's root in padded base64, and its NUL. */
 #define ROOT_B64_BYTES \
@@ -72,7 +95,7 @@ verify_item(const char *path, const patient_log_report *r)
     int ok = o != NULL;
 
     ok = ok && cJSON_AddStringToObject(o, "log", path);
-    ok = ok && cJSON_AddStringToObject(o, "result", verify_status(r));
+    ok = ok && cJSON_AddStringToObject(o, "result", verdict_name[patient_log_verify_verdict(1, r)]);
     ok = ok && (r->result == PATIENT_OK
                     ? cJSON_AddNullToObject(o, "error")
                     : cJSON_AddStringToObject(o, "error", patient_errname(r->result)));
@@ -128,11 +151,6 @@ patient_log_verify_verdict(size_t n, const patient_log_report *reports)
 char *
 patient_log_verify_json(size_t n, const char *const *paths, const patient_log_report *reports)
 {
-    static const char *const name[] = {
-        [PATIENT_LOG_VERDICT_OK] = "ok",
-        [PATIENT_LOG_VERDICT_TAMPERED] = "tampered",
-        [PATIENT_LOG_VERDICT_ERROR] = "error",
-    };
     cJSON *doc, *arr = NULL;
     char *s = NULL;
     int ok;
@@ -143,13 +161,11 @@ patient_log_verify_json(size_t n, const char *const *paths, const patient_log_re
         return NULL;
     ok = cJSON_AddNumberToObject(doc, "patient", 1) &&
          cJSON_AddStringToObject(doc, "type", "audit-verify") &&
-         cJSON_AddStringToObject(doc, "result", name[patient_log_verify_verdict(n, reports)]) &&
+         cJSON_AddStringToObject(doc, "result",
+                                 verdict_name[patient_log_verify_verdict(n, reports)]) &&
          (arr = cJSON_AddArrayToObject(doc, "logs")) != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        cJSON *item = verify_item(paths[i], &reports[i]);
-        if (!(ok = item != NULL && cJSON_AddItemToArray(arr, item)))
-            cJSON_Delete(item);
-    }
+    for (size_t i = 0; ok && i < n; i++)
+        ok = add_item(arr, NULL, verify_item(paths[i], &reports[i]));
     if (ok)
         s = json_doc(doc, 1);
     cJSON_Delete(doc);
@@ -215,11 +231,7 @@ patient_log_verify_text(const char *path, const patient_log_report *r, const pat
             err = pt_buf_appendf(&b, " %" PRIu64 " entries before it check out. [%s]\n",
                                  r->entries, patient_errname(r->result));
     }
-    if (err) {
-        pt_buf_free(&b);
-        return NULL;
-    }
-    return (char *)b.data; /* pt_buf keeps a NUL after its bytes */
+    return buf_done(&b, err);
 }
 
 /* ---- a proof's check ------------------------------------------------------ */
@@ -309,21 +321,7 @@ patient_log_proof_check_text(const patient_log_proof_head *head, patient_err res
     else
         err = pt_buf_appendf(&b, "proof INVALID: %s [%s]\n", proof_why(result),
                              patient_errname(result));
-    if (err) {
-        pt_buf_free(&b);
-        return NULL;
-    }
-    return (char *)b.data; /* pt_buf keeps a NUL after its bytes */
-}
-
-static char *
-buf_done(pt_buf *b, patient_err err)
-{
-    if (err) {
-        pt_buf_free(b);
-        return NULL;
-    }
-    return (char *)b->data; /* pt_buf keeps a NUL after its bytes */
+    return buf_done(&b, err);
 }
 
 /* ---- audit stats ---------------------------------------------------------- */
@@ -342,19 +340,6 @@ group_json(const char *key, const patient_log_tally_group *g)
         return NULL;
     }
     return o;
-}
-
-/* Adds item (new) to arr or to obj under name; 0 when item is NULL or
- * cannot be added (then freed). */
-static int
-add_item(cJSON *to, const char *name, cJSON *item)
-{
-    if (item == NULL)
-        return 0;
-    if (name ? cJSON_AddItemToObject(to, name, item) : cJSON_AddItemToArray(to, item))
-        return 1;
-    cJSON_Delete(item);
-    return 0;
 }
 
 char *

@@ -180,7 +180,7 @@ doc_policy(const cJSON *doc, cJSON *d)
     cJSON_ArrayForEach(m, x) {
         static const char *const mk[] = {"name", "reasons", "paths", "origins",
                                          "max_edits", "insert", NULL};
-        cJSON *o = cJSON_CreateObject();
+        cJSON *o = pick_fields(m, mk);
         patient_pubkey pk;
         const char *key = pt_json_str(m, "key");
         char kid[PATIENT_KEYID_HEX];
@@ -188,12 +188,8 @@ doc_policy(const cJSON *doc, cJSON *d)
             patient_keyid_hex(pk.id, kid);
         else
             kid[0] = '\0';
-        if (o == NULL || copy_fields(o, m, mk) != 0 ||
-            cJSON_AddStringToObject(o, "key_id", *kid ? kid : "(not a valid public key)") == NULL) {
-            cJSON_Delete(o);
-            return -1;
-        }
-        if (!pt_json_push(arr, o))
+        if (!pt_json_push(arr, o) ||
+            cJSON_AddStringToObject(o, "key_id", *kid ? kid : "(not a valid public key)") == NULL)
             return -1;
     }
     return 0;
@@ -213,14 +209,9 @@ doc_rules(const cJSON *doc, cJSON *d)
     cJSON_ArrayForEach(rl, rules) {
         static const char *const rk[] = {"id", "action", "reason", "types", "max_matches",
                                          "disclose", NULL};
-        cJSON *o;
         if (i++ >= 20)
             break;
-        if ((o = cJSON_CreateObject()) == NULL || copy_fields(o, rl, rk) != 0) {
-            cJSON_Delete(o);
-            return -1;
-        }
-        if (!pt_json_push(arr, o))
+        if (!pt_json_push(arr, pick_fields(rl, rk)))
             return -1;
     }
     return 0;

@@ -110,4 +110,18 @@ copy_fields(cJSON *dst, const cJSON *src, const char *const *keys)
     return 0;
 }
 
+/* A new object holding copies of the keys src has; NULL when out of
+ * memory (nothing leaked). */
+static inline cJSON *
+pick_fields(const cJSON *src, const char *const *keys)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o != NULL && copy_fields(o, src, keys) != 0) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return o;
+}
+
 #endif

@@ -30,11 +30,8 @@ log_line_summary(const char *line, size_t len, cJSON **out)
     *out = NULL;
     if ((err = pt_json_parse_lenient(line, len, NULL, &o)) != PATIENT_OK)
         return err == PATIENT_ERR_NOMEM ? -1 : 0;
-    if ((*out = cJSON_CreateObject()) == NULL || copy_fields(*out, o, keys) != 0) {
-        cJSON_Delete(*out);
-        *out = NULL;
+    if ((*out = pick_fields(o, keys)) == NULL)
         rc = -1;
-    }
     cJSON_Delete(o);
     return rc;
 }
